@@ -1,0 +1,30 @@
+# Quick start: `make demo` (build ./lab and run the main job), `make test` (ruff + pytest).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sitesrv demo --lab lab --hierarchy hierarchy.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check sitesrv tools tests bench
+
+test: lint
+	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python bench/compression.py
+	$(BIN)/python bench/latency.py
+
+clean:
+	rm -rf $(VENV) lab bench/out
