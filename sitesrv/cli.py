@@ -1,0 +1,120 @@
+"""The `sitesrv` command: build a lab, look at it, query its databases, run its site servers.
+
+Every command takes `--lab DIR` (default `./lab`). A user error (a bad hierarchy.yaml, a missing
+lab, an unknown site) prints one paragraph to stderr and exits with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from sitesrv import __version__
+from sitesrv.errors import UserError
+from sitesrv.hierarchyview import render_hierarchy
+from sitesrv.lab import Lab
+
+LAB_OPTION = click.option(
+    "--lab", "lab_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("lab"),
+    show_default=True, help="The lab folder.",
+)
+
+
+class SitesrvGroup(click.Group):
+    """Turns UserError into a one-paragraph message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            click.echo(f"sitesrv: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=SitesrvGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sitesrv")
+def cli() -> None:
+    """sitesrv emulates Microsoft SMS 2003 site servers: a central site, child primaries and
+    secondaries, all on this machine, passing real inbox files between real folders.
+
+    Start with `sitesrv init` to build ./lab from ./hierarchy.yaml, then `sitesrv hierarchy`
+    to see it. Logs are in LAB/<SITE>/SMS/Logs, the site databases in LAB/<SITE>/SMS/site.db.
+    """
+
+
+@cli.command()
+@LAB_OPTION
+@click.option("--hierarchy", "hierarchy_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("hierarchy.yaml"), show_default=True,
+              help="The hierarchy to build the lab from.")
+@click.option("--force", is_flag=True, help="Delete an existing lab and build it anew.")
+def init(lab_dir: Path, hierarchy_file: Path, force: bool) -> None:
+    """Build a lab folder from a hierarchy file.
+
+    Running it again on an existing lab keeps the lab's data (packages, logs, databases) and
+    only adds what is missing; --force throws the lab away and builds it anew.
+    """
+    result = Lab.init(lab_dir, hierarchy_file, force=force)
+    sites = ", ".join(s.code for s in result.lab.hierarchy.sites)
+    if result.created:
+        click.echo(f"Built lab {lab_dir} with sites {sites}.")
+    else:
+        click.echo(f"Lab {lab_dir} already exists; kept its data (sites {sites}).")
+        if result.differs:
+            click.echo(f"Note: {hierarchy_file} differs from the lab's own hierarchy.yaml; the "
+                       "lab still uses its own. Rebuild with --force to use the new one.")
+
+
+@cli.command()
+@LAB_OPTION
+def hierarchy(lab_dir: Path) -> None:
+    """Print the lab's sites with their servers, DPs and addresses."""
+    lab = Lab.open(lab_dir)
+    click.echo(render_hierarchy(lab.hierarchy, lab.root), nl=False)
+
+
+@cli.command()
+@click.argument("site")
+@click.argument("statement")
+@LAB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print rows as JSON objects.")
+def sql(site: str, statement: str, lab_dir: Path, as_json: bool) -> None:
+    """Run any SQL STATEMENT against SITE's database.
+
+    A query prints a table (or JSON with --json); a change prints how many rows it affected.
+    The tables have SMS's names (PkgStatus, PkgServers, SMSPackages, ...), so the SQL of the
+    field reports runs as written. Secondary sites have no database: their status is in their
+    parent primary's.
+    """
+    from sitesrv.db.sitedb import SiteDatabase
+    from sitesrv.db.sqlcli import render_result
+
+    lab = Lab.open(lab_dir)
+    found = lab.hierarchy.site(site)
+    if not found.is_primary:
+        raise UserError(
+            f"Site {found.code} is a secondary site and has no database (SMS 2003 secondaries "
+            f"have no SQL Server). Its package status is kept by its parent primary: "
+            f"run 'sitesrv sql {found.parent} ...' instead."
+        )
+    db = SiteDatabase.open(lab.site(found.code).database)
+    try:
+        click.echo(render_result(db.execute_user_sql(statement), as_json=as_json), nl=False)
+    finally:
+        db.close()
+
+
+def _register_optional_commands() -> None:
+    """Commands that live beside their subsystem."""
+    from sitesrv.compression.cli import pck_group
+    from sitesrv.runtime.runcli import run_command
+
+    cli.add_command(pck_group)
+    cli.add_command(run_command)
+
+
+def main() -> None:
+    _register_optional_commands()
+    cli(prog_name="sitesrv")

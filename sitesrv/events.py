@@ -1,0 +1,82 @@
+"""`LAB/events.jsonl`: one structured event stream for the whole lab, for machines.
+
+Every component step that matters (a file claimed, published, quarantined, deferred; a package
+stored, installed, sent) becomes one JSON line carrying the lab time, site, component, event name,
+and, where known, package ID and file. `sitesrv trace` reads it. SMS logs are for people who know
+SMS; this stream is for scripts. Lines are written with one `write` on a file opened for append,
+so several processes of one lab can share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from sitesrv.clock import Clock
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class EventSink:
+    """Appends events to events.jsonl through a structlog logger bound to the lab clock."""
+
+    def __init__(self, path: Path, clock: Clock) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._logger = structlog.wrap_logger(
+            structlog.PrintLogger(file=_AppendFile(self.path, self._lock)),
+            processors=[self._stamp, structlog.processors.JSONRenderer(sort_keys=False)],
+            cache_logger_on_first_use=True,
+        )
+
+    def _stamp(self, _logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        event = event_dict.pop("event")
+        return {"time": _iso(self.clock.now()), "event": event, **event_dict}
+
+    def emit(self, event: str, *, site: str, component: str, **fields: Any) -> None:
+        """Record one event. `package` and `file` are the conventional extra fields."""
+        clean = {k: v for k, v in fields.items() if v is not None}
+        self._logger.msg(event, site=site, component=component, **clean)
+
+
+class _AppendFile:
+    """A file-like object whose every write appends one complete line, under a lock."""
+
+    def __init__(self, path: Path, lock: threading.Lock) -> None:
+        self.path = path
+        self.lock = lock
+
+    def write(self, text: str) -> None:
+        if not text.strip():
+            return
+        data = (text.rstrip("\n") + "\n").encode("utf-8")
+        with self.lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab") as f:
+                f.write(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """All events of a lab, in file order; a torn last line (a killed writer) is skipped."""
+    out: list[dict[str, Any]] = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

@@ -1,0 +1,581 @@
+"""`hierarchy.yaml`: the sites, addresses and settings a lab is built from.
+
+The loader is strict: every key is known, every value is checked, and the first problem raises a
+`HierarchyError` that names the file, the key and what to do. Typos must never pass silently,
+because a lab engineer reproducing a field report trusts that the lab is what the file says.
+The field-by-field documentation is `docs/hierarchy.md`; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from sitesrv.errors import UserError
+from sitesrv.timing import PROFILES, TIMING_KEYS, TimingProfile, parse_duration
+
+SITE_CODE_RE = re.compile(r"^[A-Z0-9]{3}$")
+# Reference §1.4: a server name has at most 15 characters and none of " / \ [ ] ; : | = + * ? , < >
+SERVER_RE = re.compile(r'^[^"/\\\[\];:|=+*?,<>\s]{1,15}$')
+SHARE_RE = re.compile(r'^[^"/\[\];:|=+*?,<>]+$')
+AVAILABILITIES = ("open", "medium_and_high", "high_only", "closed")
+# Which job priorities (1 high, 2 medium, 3 low) each availability lets through.
+ALLOWED_PRIORITIES = {
+    "open": (1, 2, 3),
+    "medium_and_high": (1, 2),
+    "high_only": (1,),
+    "closed": (),
+}
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DURABILITY_LEVELS = ("none", "file", "file+dir")
+DP_UPDATE_MODES = ("delete", "overwrite")
+DEFAULT_SHARE = "SMSPKGC$"
+KB936465 = "KB936465"
+KNOWN_HOTFIXES = (KB936465,)
+
+
+class HierarchyError(UserError):
+    """A problem in hierarchy.yaml, phrased for the person who will fix it."""
+
+    def __init__(self, file: Path | str, key: str, problem: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.problem = problem
+        where = f"{self.file}: {key}: " if key else f"{self.file}: "
+        super().__init__(f"{where}{problem}. Fix {Path(self.file).name} and run the command again.")
+
+
+@attrs.frozen
+class DistributionPoint:
+    """A DP: a server and a share; packages live in `<share>\\<PkgID>`."""
+
+    server: str
+    share: str = DEFAULT_SHARE
+
+    @property
+    def share_parts(self) -> tuple[str, ...]:
+        """The share name and any sub-folders (`smsapps\\SMSPKG` -> ('smsapps', 'SMSPKG'))."""
+        return tuple(p for p in self.share.split("\\") if p)
+
+    def nal_path(self, site_code: str) -> str:
+        """SMS's NAL path for this DP, as PkgStatus.PkgServer and the logs show it (§2.2)."""
+        return f'MSWNET:["SMS_SITE={site_code}"]\\\\{self.server}\\{self.share}\\'
+
+
+@attrs.frozen
+class Site:
+    """One SMS site: its server, its place in the tree, and its distribution points."""
+
+    code: str
+    name: str
+    server: str
+    type: str
+    parent: str | None
+    drive: str
+    package_drive: str
+    time_zone_bias: int
+    distribution_points: tuple[DistributionPoint, ...]
+    hotfixes: frozenset[str]
+
+    @property
+    def is_primary(self) -> bool:
+        return self.type == "primary"
+
+    def has_hotfix(self, kb: str) -> bool:
+        return kb in self.hotfixes
+
+    def dp(self, server: str) -> DistributionPoint | None:
+        """The DP on that server (case-insensitive, as Windows names are), if the site has one."""
+        for dp in self.distribution_points:
+            if dp.server.upper() == server.upper():
+                return dp
+        return None
+
+
+@attrs.frozen
+class ScheduleBlock:
+    """An availability for some days between two times of day (minutes since midnight)."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+    availability: str
+
+    def covers(self, weekday: int, minute: int) -> bool:
+        return weekday in self.days and self.start <= minute < self.end
+
+
+@attrs.frozen
+class Address:
+    """A sender address from one site to another (reference §1.4)."""
+
+    from_site: str
+    to_site: str
+    type: str
+    priority: int
+    schedule: tuple[ScheduleBlock, ...]
+    rate_limit: int | None
+    latency: float
+    paused: bool = False
+
+    def availability(self, weekday: int, minute: int) -> str:
+        """The availability in force at that time: the last block that covers it, else open."""
+        if self.paused:
+            return "closed"
+        found = "open"
+        for block in self.schedule:
+            if block.covers(weekday, minute):
+                found = block.availability
+        return found
+
+    def allows(self, job_priority: int, weekday: int, minute: int) -> bool:
+        return job_priority in ALLOWED_PRIORITIES[self.availability(weekday, minute)]
+
+
+@attrs.frozen
+class SoftwareDistribution:
+    """The Software Distribution component's settings (the central site's matter most)."""
+
+    send_from_nearest_site: bool = True
+    retries: int = 100
+    dp_update_mode: str = "delete"
+
+
+@attrs.frozen
+class SenderSettings:
+    """Standard Sender settings (reference §1.5)."""
+
+    max_concurrent: int = 5
+    max_per_site: int = 3
+    retries: int = 2
+
+
+@attrs.frozen
+class Hierarchy:
+    """A whole lab's configuration, validated."""
+
+    sites: tuple[Site, ...]
+    addresses: tuple[Address, ...]
+    software_distribution: SoftwareDistribution
+    sender: SenderSettings
+    durability: str
+    timing_profile: str
+    timing: TimingProfile
+    clock_rate: float
+    log_max_bytes: int
+    source: str = ""
+
+    def site(self, code: str) -> Site:
+        for s in self.sites:
+            if s.code == code.upper():
+                return s
+        known = ", ".join(s.code for s in self.sites)
+        raise UserError(f"There is no site {code!r} in this lab; its sites are {known}.")
+
+    @property
+    def central(self) -> Site:
+        return next(s for s in self.sites if s.parent is None)
+
+    def children(self, code: str) -> tuple[Site, ...]:
+        return tuple(s for s in self.sites if s.parent == code)
+
+    def ancestors(self, code: str) -> tuple[Site, ...]:
+        """Parent, grandparent, ... up to the central site."""
+        out: list[Site] = []
+        site = self.site(code)
+        while site.parent is not None:
+            site = self.site(site.parent)
+            out.append(site)
+        return tuple(out)
+
+    def descendants(self, code: str) -> tuple[Site, ...]:
+        out: list[Site] = []
+        for child in self.children(code):
+            out.append(child)
+            out.extend(self.descendants(child.code))
+        return tuple(out)
+
+    def addresses_between(self, from_site: str, to_site: str) -> tuple[Address, ...]:
+        """Addresses from one site to another, best (lowest relative priority) first."""
+        found = [a for a in self.addresses if a.from_site == from_site and a.to_site == to_site]
+        return tuple(sorted(found, key=lambda a: a.priority))
+
+    def with_address_paused(self, from_site: str, to_site: str, paused: bool) -> Hierarchy:
+        if not self.addresses_between(from_site, to_site):
+            raise UserError(
+                f"There is no address from site {from_site} to site {to_site} in this lab. "
+                "List the addresses with 'sitesrv hierarchy' and use one of them."
+            )
+        addresses = tuple(
+            attrs.evolve(a, paused=paused)
+            if (a.from_site, a.to_site) == (from_site, to_site)
+            else a
+            for a in self.addresses
+        )
+        return attrs.evolve(self, addresses=addresses)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+TOP_KEYS = {"sites", "addresses", "software_distribution", "sender", "durability", "timing", "logs"}
+SITE_KEYS = {"code", "name", "server", "type", "parent", "drive", "package_drive",
+             "time_zone_bias", "distribution_points", "hotfixes"}
+DP_KEYS = {"server", "share"}
+ADDRESS_KEYS = {"from", "to", "type", "priority", "schedule", "rate_limit", "latency"}
+BLOCK_KEYS = {"days", "hours", "availability"}
+SWD_KEYS = {"send_from_nearest_site", "retries", "retry_delay", "dp_update_mode"}
+SENDER_KEYS = {"max_concurrent", "max_per_site", "retries", "retry_delay"}
+TIMING_SECTION_KEYS = {"profile", "clock_rate", *TIMING_KEYS}
+LOGS_KEYS = {"max_size"}
+HOURS_RE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
+class _Reader:
+    """Walks the parsed YAML, remembering the file so every error can name it."""
+
+    def __init__(self, file: Path | str) -> None:
+        self.file = file
+
+    def fail(self, key: str, problem: str) -> HierarchyError:
+        return HierarchyError(self.file, key, problem)
+
+    def mapping(self, value: Any, key: str, allowed: set[str]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(key, f"expected a mapping of keys, got {_kind(value)}")
+        for k in value:
+            if k not in allowed:
+                hint = _closest(str(k), allowed)
+                raise self.fail(
+                    f"{key}.{k}" if key else str(k),
+                    f"unknown key {k!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                    + f"; allowed keys here are {', '.join(sorted(allowed))}",
+                )
+        return value
+
+    def required(self, m: Mapping[str, Any], key: str, k: str) -> Any:
+        if k not in m or m[k] is None:
+            raise self.fail(f"{key}.{k}", "this key is required")
+        return m[k]
+
+    def string(self, value: Any, key: str) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.fail(key, f"expected text, got {_kind(value)}")
+        return str(value)
+
+    def integer(self, value: Any, key: str, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(key, f"expected a whole number of at least {minimum}, got {value!r}")
+        return value
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}")
+        return value
+
+    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            raise self.fail(key, f"{value!r} is not one of {', '.join(choices)}")
+        return str(value)
+
+    def duration(self, value: Any, key: str) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as e:
+            raise self.fail(key, str(e)) from None
+
+    def sequence(self, value: Any, key: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list, got {_kind(value)}")
+        return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{value!r}"
+
+
+def _closest(word: str, candidates: set[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def load_hierarchy(path: Path | str) -> Hierarchy:
+    """Read and validate a hierarchy file; raise HierarchyError (a UserError) on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such hierarchy file. Pass --hierarchy FILE, or run the command from a "
+            "folder that has hierarchy.yaml (the repository ships a default one)."
+        ) from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the hierarchy file ({e.strerror}).") from None
+    return parse_hierarchy(text, path)
+
+
+def parse_hierarchy(text: str, file: Path | str = "hierarchy.yaml") -> Hierarchy:
+    """Validate hierarchy YAML text; `file` is only used in error messages."""
+    r = _Reader(file)
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(e, "problem", None) or str(e)
+        raise r.fail("", f"not valid YAML at {where}: {problem}") from None
+    top = r.mapping(doc, "", TOP_KEYS)
+    timing_profile, timing, clock_rate = _timing(r, top.get("timing") or {})
+    swd_raw = r.mapping(top.get("software_distribution") or {}, "software_distribution", SWD_KEYS)
+    sender_raw = r.mapping(top.get("sender") or {}, "sender", SENDER_KEYS)
+    if "retry_delay" in swd_raw:
+        timing = attrs.evolve(timing, distmgr_retry_interval=r.duration(
+            swd_raw["retry_delay"], "software_distribution.retry_delay"))
+    if "retry_delay" in sender_raw:
+        timing = attrs.evolve(timing, sender_retry_delay=r.duration(
+            sender_raw["retry_delay"], "sender.retry_delay"))
+    swd = SoftwareDistribution(
+        send_from_nearest_site=r.boolean(
+            swd_raw.get("send_from_nearest_site", True), "software_distribution.send_from_nearest_site"),
+        retries=r.integer(swd_raw.get("retries", 100), "software_distribution.retries"),
+        dp_update_mode=r.choice(
+            swd_raw.get("dp_update_mode", "delete"), "software_distribution.dp_update_mode",
+            DP_UPDATE_MODES),
+    )
+    sender = SenderSettings(
+        max_concurrent=r.integer(sender_raw.get("max_concurrent", 5), "sender.max_concurrent", 1),
+        max_per_site=r.integer(sender_raw.get("max_per_site", 3), "sender.max_per_site", 1),
+        retries=r.integer(sender_raw.get("retries", 2), "sender.retries"),
+    )
+    if sender.max_concurrent > 999 or sender.max_per_site > 999:
+        raise r.fail("sender", "SMS allows at most 999 concurrent sendings")
+    logs = r.mapping(top.get("logs") or {}, "logs", LOGS_KEYS)
+    log_max_bytes = r.integer(logs.get("max_size", 1024 * 1024), "logs.max_size", 1024)
+    durability = r.choice(top.get("durability", "none"), "durability", DURABILITY_LEVELS)
+
+    sites = _sites(r, top)
+    addresses = _addresses(r, top.get("addresses") or [], {s.code for s in sites})
+    return Hierarchy(
+        sites=sites,
+        addresses=addresses,
+        software_distribution=swd,
+        sender=sender,
+        durability=durability,
+        timing_profile=timing_profile,
+        timing=timing,
+        clock_rate=clock_rate,
+        log_max_bytes=log_max_bytes,
+        source=text,
+    )
+
+
+def _timing(r: _Reader, raw: Any) -> tuple[str, TimingProfile, float]:
+    m = r.mapping(raw, "timing", TIMING_SECTION_KEYS)
+    name = r.choice(m.get("profile", "lab"), "timing.profile", tuple(PROFILES))
+    profile = PROFILES[name]
+    overrides = {k: r.duration(m[k], f"timing.{k}") for k in TIMING_KEYS if k in m}
+    rate = m.get("clock_rate", 1)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+        raise r.fail("timing.clock_rate", f"expected a positive number, got {rate!r}")
+    return name, attrs.evolve(profile, **overrides), float(rate)
+
+
+def _sites(r: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
+    raw_sites = r.sequence(r.required(top, "", "sites"), "sites")
+    if not raw_sites:
+        raise r.fail("sites", "a lab needs at least one site")
+    sites: list[Site] = []
+    for i, raw in enumerate(raw_sites):
+        key = f"sites[{i}]"
+        m = r.mapping(raw, key, SITE_KEYS)
+        code = r.string(r.required(m, key, "code"), f"{key}.code")
+        if not SITE_CODE_RE.match(code):
+            raise r.fail(f"{key}.code", f"{code!r} is not a site code: it must be exactly 3 "
+                         "upper-case letters or digits, e.g. P01")
+        key = f"sites[{i}] ({code})"
+        server = r.string(r.required(m, key, "server"), f"{key}.server")
+        if not SERVER_RE.match(server):
+            raise r.fail(f"{key}.server", f"{server!r} is not a server name: at most 15 "
+                         'characters, none of " / \\ [ ] ; : | = + * ? , < > or spaces')
+        site_type = r.choice(m.get("type", "primary"), f"{key}.type", ("primary", "secondary"))
+        parent = m.get("parent")
+        if parent is not None:
+            parent = r.string(parent, f"{key}.parent")
+        drive = _drive(r, m.get("drive", "C"), f"{key}.drive")
+        package_drive = _drive(r, m.get("package_drive", drive), f"{key}.package_drive")
+        bias = m.get("time_zone_bias", 0)
+        if isinstance(bias, bool) or not isinstance(bias, int) or not -840 <= bias <= 840:
+            raise r.fail(f"{key}.time_zone_bias", "expected minutes between -840 and 840 "
+                         f"(local time + bias = UTC, e.g. 300 for US Eastern), got {bias!r}")
+        dps = tuple(_dp(r, d, f"{key}.distribution_points[{j}]")
+                    for j, d in enumerate(r.sequence(m.get("distribution_points") or [],
+                                                     f"{key}.distribution_points")))
+        servers = [dp.server.upper() for dp in dps]
+        if len(set(servers)) != len(servers):
+            raise r.fail(f"{key}.distribution_points", "a server is listed twice")
+        hotfixes = r.sequence(m.get("hotfixes") or [], f"{key}.hotfixes")
+        for h in hotfixes:
+            if h not in KNOWN_HOTFIXES:
+                raise r.fail(f"{key}.hotfixes", f"unknown hotfix {h!r}; known: "
+                             + ", ".join(KNOWN_HOTFIXES))
+        sites.append(Site(
+            code=code,
+            name=r.string(m.get("name", f"Site {code}"), f"{key}.name"),
+            server=server.upper(),
+            type=site_type,
+            parent=parent,
+            drive=drive,
+            package_drive=package_drive,
+            time_zone_bias=bias,
+            distribution_points=dps,
+            hotfixes=frozenset(hotfixes),
+        ))
+    _check_tree(r, sites)
+    return tuple(sites)
+
+
+def _drive(r: _Reader, value: Any, key: str) -> str:
+    text = r.string(value, key).rstrip(":").upper()
+    if not re.match(r"^[C-Z]$", text):
+        raise r.fail(key, f"{value!r} is not a drive letter (C to Z)")
+    return text
+
+
+def _dp(r: _Reader, raw: Any, key: str) -> DistributionPoint:
+    m = r.mapping(raw, key, DP_KEYS)
+    server = r.string(r.required(m, key, "server"), f"{key}.server")
+    if not SERVER_RE.match(server):
+        raise r.fail(f"{key}.server", f"{server!r} is not a server name: at most 15 characters, "
+                     'none of " / \\ [ ] ; : | = + * ? , < > or spaces')
+    share = r.string(m.get("share", DEFAULT_SHARE), f"{key}.share")
+    parts = [p for p in share.split("\\") if p]
+    if not SHARE_RE.match(share) or not parts or any(p in (".", "..") for p in parts):
+        raise r.fail(f"{key}.share", f"{share!r} is not a share name (e.g. SMSPKGC$, or "
+                     "smsapps\\SMSPKG for a folder inside a share)")
+    return DistributionPoint(server=server.upper(), share="\\".join(parts))
+
+
+def _check_tree(r: _Reader, sites: list[Site]) -> None:
+    codes: dict[str, int] = {}
+    servers: dict[str, str] = {}
+    for i, s in enumerate(sites):
+        if s.code in codes:
+            raise r.fail(f"sites[{i}].code", f"site code {s.code} is used twice "
+                         f"(also sites[{codes[s.code]}])")
+        codes[s.code] = i
+        if s.server in servers:
+            raise r.fail(f"sites[{i}] ({s.code}).server", f"server {s.server} already belongs "
+                         f"to site {servers[s.server]}; each site needs its own site server")
+        servers[s.server] = s.code
+    by_code = {s.code: s for s in sites}
+    for i, s in enumerate(sites):
+        key = f"sites[{i}] ({s.code}).parent"
+        if s.parent is None:
+            continue
+        if s.parent not in by_code:
+            raise r.fail(key, f"unknown site {s.parent!r}; the parent must be another site in "
+                         f"this file ({', '.join(by_code)})")
+        parent = by_code[s.parent]
+        if s.type == "secondary" and not parent.is_primary:
+            raise r.fail(key, f"secondary site {s.code} has parent {parent.code}, which is a "
+                         "secondary site; a secondary's parent must be a primary site")
+        if not parent.is_primary:
+            raise r.fail(key, f"site {parent.code} is a secondary site and cannot have child "
+                         f"sites, but {s.code} names it as parent")
+    for i, s in enumerate(sites):
+        seen = {s.code}
+        cur = s
+        while cur.parent is not None:
+            if cur.parent in seen:
+                raise r.fail(f"sites[{i}] ({s.code}).parent", "the parents form a cycle: "
+                             + " -> ".join([*seen, cur.parent]))
+            seen.add(cur.parent)
+            cur = by_code[cur.parent]
+    roots = [s.code for s in sites if s.parent is None]
+    if len(roots) > 1:
+        raise r.fail("sites", f"more than one site has no parent ({', '.join(roots)}); "
+                     "only the central site may have none")
+    root = by_code[roots[0]]
+    if not root.is_primary:
+        raise r.fail(f"sites[{codes[root.code]}] ({root.code}).type",
+                     "the central site (the one without a parent) must be a primary site")
+
+
+def _addresses(r: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...]:
+    out: list[Address] = []
+    seen: set[tuple[str, str, int]] = set()
+    for i, a in enumerate(r.sequence(raw, "addresses")):
+        key = f"addresses[{i}]"
+        m = r.mapping(a, key, ADDRESS_KEYS)
+        ends = []
+        for end in ("from", "to"):
+            code = r.string(r.required(m, key, end), f"{key}.{end}")
+            if code not in codes:
+                raise r.fail(f"{key}.{end}", f"unknown site {code!r}; addresses connect sites "
+                             f"of this file ({', '.join(sorted(codes))})")
+            ends.append(code)
+        if ends[0] == ends[1]:
+            raise r.fail(key, f"an address from site {ends[0]} to itself makes no sense")
+        kind = r.choice(m.get("type", "LAN"), f"{key}.type", ("LAN", "COURIER"))
+        priority = r.integer(m.get("priority", 1), f"{key}.priority", 1)
+        if (ends[0], ends[1], priority) in seen:
+            raise r.fail(f"{key}.priority", f"another address from {ends[0]} to {ends[1]} has "
+                         f"relative priority {priority}; priority numbers cannot be shared")
+        seen.add((ends[0], ends[1], priority))
+        rate = m.get("rate_limit", "unlimited")
+        if rate == "unlimited":
+            rate_limit = None
+        elif isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+            raise r.fail(f"{key}.rate_limit", f"expected a positive number of bytes per second "
+                         f"or 'unlimited', got {rate!r}")
+        else:
+            rate_limit = rate
+        out.append(Address(
+            from_site=ends[0],
+            to_site=ends[1],
+            type=kind,
+            priority=priority,
+            schedule=tuple(_block(r, b, f"{key}.schedule[{j}]") for j, b in
+                           enumerate(r.sequence(m.get("schedule") or [], f"{key}.schedule"))),
+            rate_limit=rate_limit,
+            latency=r.duration(m.get("latency", 0), f"{key}.latency"),
+        ))
+    return tuple(out)
+
+
+def _block(r: _Reader, raw: Any, key: str) -> ScheduleBlock:
+    m = r.mapping(raw, key, BLOCK_KEYS)
+    days_raw = m.get("days", "all")
+    if days_raw == "all":
+        days = frozenset(range(7))
+    else:
+        names = r.sequence(days_raw, f"{key}.days")
+        bad = [d for d in names if str(d).lower()[:3] not in DAY_NAMES]
+        if bad or not names:
+            raise r.fail(f"{key}.days", f"expected 'all' or a list of days from "
+                         f"{', '.join(DAY_NAMES)}, got {days_raw!r}")
+        days = frozenset(DAY_NAMES.index(str(d).lower()[:3]) for d in names)
+    hours = r.string(m.get("hours", "00:00-24:00"), f"{key}.hours")
+    hm = HOURS_RE.match(hours)
+    if not hm:
+        raise r.fail(f"{key}.hours", f"expected HH:MM-HH:MM, e.g. 08:00-18:00, got {hours!r}")
+    h1, m1, h2, m2 = (int(x) for x in hm.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if m1 >= 60 or m2 >= 60 or start >= end or end > 24 * 60:
+        raise r.fail(f"{key}.hours", f"{hours!r} is not a span within one day (start before "
+                     "end, at most 24:00)")
+    availability = r.choice(r.required(m, key, "availability"), f"{key}.availability",
+                            AVAILABILITIES)
+    return ScheduleBlock(days=days, start=start, end=end, availability=availability)

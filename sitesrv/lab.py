@@ -1,0 +1,127 @@
+"""A lab: the folder tree of a whole SMS hierarchy, built from hierarchy.yaml.
+
+`Lab.init` lays out every site as the lab contract in ARCHITECTURE.md describes; `Lab.open`
+finds an existing one. This is also the Python API users' tests start from.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import attrs
+
+from sitesrv.errors import UserError
+from sitesrv.hierarchy import Hierarchy, load_hierarchy
+from sitesrv.layout import HIERARCHY_COPY, LabLayout, SiteLayout
+
+KEEP_FILE = ".keep"
+
+
+def inboxes_template() -> Path:
+    """The inbox tree copied into every site: packaged data when installed, else the repo's."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / "inboxes_template", here.parent / "inboxes_template"):
+        if candidate.is_dir():
+            return candidate
+    raise UserError("The inboxes_template folder is missing from this sitesrv installation; "
+                    "reinstall sitesrv (pip install -e . from the repository).")
+
+
+@attrs.frozen
+class InitResult:
+    lab: Lab
+    created: bool
+    differs: bool
+
+
+@attrs.frozen
+class Lab:
+    """An SMS hierarchy on disk."""
+
+    root: Path
+    hierarchy: Hierarchy
+
+    @property
+    def layout(self) -> LabLayout:
+        return LabLayout(self.root, self.hierarchy)
+
+    def site(self, code: str) -> SiteLayout:
+        return self.layout.site(code)
+
+    @classmethod
+    def open(cls, root: Path | str) -> Lab:
+        """An existing lab; a UserError says how to make one if there is none."""
+        root = Path(root)
+        copy = root / HIERARCHY_COPY
+        if not copy.is_file():
+            raise UserError(
+                f"There is no lab at {root} (no {HIERARCHY_COPY} in it). Build one with "
+                f"'sitesrv init --lab {root}', or pass --lab with the folder of an existing lab."
+            )
+        return cls(root, load_hierarchy(copy))
+
+    @classmethod
+    def init(cls, root: Path | str, hierarchy_file: Path | str, *, force: bool = False) -> InitResult:
+        """Build the lab tree; an existing lab keeps its data unless `force` rebuilds it."""
+        root = Path(root)
+        hierarchy_file = Path(hierarchy_file)
+        hierarchy = load_hierarchy(hierarchy_file)
+        copy = root / HIERARCHY_COPY
+        if copy.is_file() and not force:
+            existing = cls(root, load_hierarchy(copy))
+            existing._build()  # fill in anything missing, never overwrite
+            differs = attrs.evolve(existing.hierarchy, source="") != attrs.evolve(
+                hierarchy, source="")
+            return InitResult(existing, created=False, differs=differs)
+        if root.exists() and any(root.iterdir()):
+            if not copy.is_file():
+                raise UserError(
+                    f"{root} exists, is not empty and is not a lab (it has no {HIERARCHY_COPY}). "
+                    "Pick another folder with --lab, or empty this one first."
+                )
+            shutil.rmtree(root)
+        root.mkdir(parents=True, exist_ok=True)
+        copy.write_text(hierarchy.source, encoding="utf-8")
+        lab = cls(root, hierarchy)
+        lab._build()
+        return InitResult(lab, created=True, differs=False)
+
+    def _build(self) -> None:
+        layout = self.layout
+        layout.media.mkdir(parents=True, exist_ok=True)
+        layout.events.touch()
+        template = inboxes_template()
+        for site in layout.sites():
+            _copy_template(template, site.inboxes)
+            for folder in (site.logs, site.state_dir, site.smspkg,
+                           site.cap / "pkginfo.box", site.cap / "offerinf.box"):
+                folder.mkdir(parents=True, exist_ok=True)
+            for dp in site.site.distribution_points:
+                site.dp_root(dp).mkdir(parents=True, exist_ok=True)
+            if site.site.is_primary:
+                from sitesrv.db.sitedb import SiteDatabase
+
+                db = SiteDatabase.create(site.database)
+                try:
+                    db.register_sites(self.hierarchy, site.site.code)
+                finally:
+                    db.close()
+
+    def run_until_idle(self, seed: int = 0, **options: object) -> object:
+        """Run the lab in step mode until nothing can progress; see sitesrv.runtime.step."""
+        from sitesrv.runtime.step import run_until_idle
+
+        return run_until_idle(self.root, seed=seed, **options)
+
+
+def _copy_template(template: Path, dest: Path) -> None:
+    """Copy folders and token files, skipping git's .keep placeholders and existing files."""
+    for src in sorted(template.rglob("*")):
+        rel = src.relative_to(template)
+        target = dest / rel
+        if src.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif src.name != KEEP_FILE and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)

@@ -1,0 +1,78 @@
+"""Every delay a component waits comes from the lab's timing profile.
+
+Two profiles exist: `lab` (short delays in seconds, the default, so a lab converges while you
+watch) and `sms2003` (SMS 2003's real defaults, reference §11.7). `hierarchy.yaml` can override
+any single value. Durations are lab seconds; the clock's rate decides how long they take for real.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+DURATION_RE = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|min|h|d)?\s*$")
+UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> float:
+    """A number of seconds, or a string like `30s`, `5m`, `1h`, `7d`. Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"{value!r} is negative")
+        return float(value)
+    if isinstance(value, str):
+        m = DURATION_RE.match(value)
+        if m:
+            return float(m["n"]) * UNIT_SECONDS[m["unit"]]
+    raise ValueError(f"{value!r} is not a duration (use seconds, or a number with s, m, h or d)")
+
+
+@attrs.frozen
+class TimingProfile:
+    """Named delays, in lab seconds. Field names are the keys accepted under `timing:`."""
+
+    distmgr_sleep: float
+    distmgr_retry_interval: float
+    despooler_retry_delay: float
+    sender_retry_delay: float
+    sender_busy_hold: float
+    sender_heartbeat_timeout: float
+    replmgr_batch_hold: float
+    scheduler_deleted_site_retention: float
+    rescan_interval: float
+    stale_tmp_age: float
+
+
+PROFILES: dict[str, TimingProfile] = {
+    # Short enough that a lab converges in seconds, long enough that retries are visible.
+    "lab": TimingProfile(
+        distmgr_sleep=60.0,
+        distmgr_retry_interval=30.0,
+        despooler_retry_delay=5.0,
+        sender_retry_delay=2.0,
+        sender_busy_hold=30.0,
+        sender_heartbeat_timeout=10.0,
+        replmgr_batch_hold=60.0,
+        scheduler_deleted_site_retention=600.0,
+        rescan_interval=5.0,
+        stale_tmp_age=300.0,
+    ),
+    # Reference §11.7: SMS 2003's own defaults.
+    "sms2003": TimingProfile(
+        distmgr_sleep=3600.0,
+        distmgr_retry_interval=3600.0,
+        despooler_retry_delay=300.0,
+        sender_retry_delay=60.0,
+        sender_busy_hold=3600.0,
+        sender_heartbeat_timeout=300.0,
+        replmgr_batch_hold=6 * 3600.0,
+        scheduler_deleted_site_retention=7 * 86400.0,
+        rescan_interval=30.0,
+        stale_tmp_age=36 * 3600.0,
+    ),
+}
+
+TIMING_KEYS = tuple(a.name for a in attrs.fields(TimingProfile))
