@@ -1,0 +1,56 @@
+"""Durations in hierarchy.yaml, and the Windows spelling of lab paths in log text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sitesrv.hierarchy import parse_hierarchy
+from sitesrv.layout import LabLayout
+from sitesrv.timing import parse_duration
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    (30, 30.0), (1.5, 1.5), ("30s", 30.0), ("5m", 300.0), ("5 min", 300.0), ("1h", 3600.0),
+    ("7d", 604800.0), ("250ms", 0.25),
+])
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["soon", "-1s", -1, True, None, "1 week"])
+def test_bad_durations(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+@given(st.integers(0, 10**6), st.sampled_from(["s", "m", "h", "d"]))
+def test_duration_strings_scale_by_unit(n: int, unit: str) -> None:
+    assert parse_duration(f"{n}{unit}") == n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+@given(st.text(max_size=12))
+def test_duration_parser_only_raises_value_error(text: str) -> None:
+    try:
+        parse_duration(text)
+    except ValueError:
+        pass
+
+
+def test_windows_and_unc_spellings(default_hierarchy_text: str) -> None:
+    lab = LabLayout(Path("/labs/lab"), parse_hierarchy(default_hierarchy_text))
+    p00, zzz = lab.site("P00"), lab.site("ZZZ")
+    dp = p00.site.distribution_points[0]
+    assert p00.windows(p00.inbox("distmgr.box\\INCOMING") / "Z3AWAX9I.PKG") == (
+        "E:\\SMS\\inboxes\\distmgr.box\\INCOMING\\Z3AWAX9I.PKG")
+    assert p00.windows(p00.smspkg / "ZZZ00148.PCK") == "F:\\SMSPKG\\ZZZ00148.PCK"
+    assert p00.windows(p00.root / "_S Mt0ir.TMP") == "F:\\_S Mt0ir.TMP"
+    assert p00.windows(p00.dp_package(dp, "ZZZ00148")) == "\\\\REMOTE_DP\\smsapps\\SMSPKG\\ZZZ00148"
+    assert p00.unc(p00.receive / "2_4O7PRI.PCK") == "\\\\MGMT03\\SMS_SITE\\2_4O7PRI.PCK"
+    assert zzz.unc(zzz.smspkg / "ZZZ00148.PCK") == "\\\\MGMT01\\SMS_CPSF$\\ZZZ00148.PCK"
+    assert zzz.unc(zzz.inbox("schedule.box/outboxes/LAN")) == (
+        "\\\\MGMT01\\SMS_ZZZ\\inboxes\\schedule.box\\outboxes\\LAN")
+    assert dp.nal_path("P00") == 'MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\'
