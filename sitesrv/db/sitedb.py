@@ -1,0 +1,580 @@
+"""The site database of a primary site: SQLite with SMS 2003's tables (see docs/database.md).
+
+Users' repair SQL from the field reports runs verbatim against it, so the tables keep SMS's names
+and the helpers below keep SMS's rules (monotonic SourceVersion, parent-table checks, package ID
+sequence). Times are lab time, seconds since the Unix epoch (UTC) as `Clock.now()` returns them,
+so step mode stays deterministic; the database stores them as text (`format_time`).
+
+Threads: an sqlite3 connection belongs to the thread that opened it (`check_same_thread`), so
+each worker opens its own `SiteDatabase` for the same file. WAL mode and a busy timeout let those
+connections, and a person's `sitesrv sql` from another process, share the file safely.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from sitesrv.errors import FormatError, SitesrvError, UserError
+
+SCHEMA_VERSION = 1
+DEFAULT_BUSY_TIMEOUT = 10.0
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_TIME_FORMAT = "YYYY-MM-DD HH:MM:SS.mmm"
+_SITE_CODE = re.compile(r"[A-Za-z0-9]{3}")
+_PACKAGE_ID = re.compile(r"([A-Za-z0-9]{3})([0-9A-Fa-f]{5})")
+_MAX_PACKAGE_NUMBER = 0xFFFFF
+
+
+class PackageStatus(IntEnum):
+    """PkgStatus.Status (SDK SMS_PackageStatus.Status)."""
+
+    NONE = 0
+    SENT = 1
+    RECEIVED = 2
+    INSTALLED = 3
+    RETRY = 4
+    FAILED = 5
+    REMOVED = 6
+    PENDING_REMOVE = 7
+
+
+class StatusType(IntEnum):
+    """PkgStatus.Type: MASTER is a site's compressed copy, COPY is one DP."""
+
+    MASTER = 1
+    COPY = 2
+
+
+class SiteType(IntEnum):
+    """Sites.Type, as SMS_Site.Type."""
+
+    SECONDARY = 1
+    PRIMARY = 2
+
+
+class PackageAction(IntEnum):
+    """SMSPackages.Action, PkgServers.Action and PkgNotification.Type."""
+
+    NONE = 0
+    UPDATE = 1
+    ADD = 2
+    DELETE = 3
+
+
+def format_time(when: float) -> str:
+    """Lab time as the database stores it: UTC text that sorts and that SQLite's date functions read."""
+    ms = round(when * 1000)
+    return (_EPOCH + ms * _MS).strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}"
+
+
+def parse_time(text: str) -> float:
+    """Read a stored time; also accepts what people type in SQL ('2007-06-04 09:00:00', a date)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a time in the form {_TIME_FORMAT}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return ((moment - _EPOCH) // _MS) / 1000
+
+
+def format_package_id(site_code: str, number: int) -> str:
+    """A package ID: the creating site's code and a 5-digit upper-case hex number (§1.2)."""
+    if not _SITE_CODE.fullmatch(site_code):
+        raise ValueError(f"{site_code!r} is not a site code: a site code is 3 letters or digits")
+    if not 0 <= number <= _MAX_PACKAGE_NUMBER:
+        raise ValueError(f"package number {number} does not fit in 5 hex digits")
+    return f"{site_code.upper()}{number:05X}"
+
+
+def parse_package_id(package_id: str) -> tuple[str, int]:
+    """Split a package ID into site code and number; IDs compare case-insensitively, as in SMS."""
+    match = _PACKAGE_ID.fullmatch(package_id)
+    if match is None:
+        raise ValueError(
+            f"{package_id!r} is not a package ID: a package ID is a 3-character site code "
+            "followed by 5 hex digits, for example ZZZ0000A"
+        )
+    return match.group(1).upper(), int(match.group(2), 16)
+
+
+_TIME_FIELD = {"time": True}
+
+
+def _time(**kwargs: Any) -> Any:
+    """An attrs field that the database stores as `format_time` text."""
+    return attrs.field(metadata=_TIME_FIELD, **kwargs)
+
+
+@attrs.frozen
+class Site:
+    """A Sites row: a site this database knows; PkgServers rows may only name these."""
+
+    SiteCode: str
+    SiteServer: str
+    Type: SiteType = attrs.field(converter=SiteType)
+    SiteName: str = ""
+    ReportingSite: str = ""
+    InstallDir: str = ""
+
+
+@attrs.frozen
+class Package:
+    """An SMSPackages row. SourceVersion is the owner's version, StoredPkgVersion this site's PCK."""
+
+    PkgID: str
+    SourceSite: str
+    Name: str = ""
+    Source: str = ""
+    StoredPkgPath: str = ""
+    StoredPkgVersion: int = 0
+    SourceVersion: int = 0
+    SourceDate: float | None = _time(default=None)
+    SourceSize: int = 0
+    SourceCompSize: int = 0
+    LastRefresh: float | None = _time(default=None)
+    ShareName: str = ""
+    ShareType: int = 1
+    PkgFlags: int = 0
+    Priority: int = 2
+    PreferredAddress: str = ""
+    IgnoreSchedule: int = 0
+    StorePkgFlag: int = 1
+    Action: PackageAction = attrs.field(default=PackageAction.NONE, converter=PackageAction)
+
+
+# SMS's LastRefresh for a DP that was never refreshed: 04/10/1970 06:35:00.
+NEVER_REFRESHED = parse_time("1970-04-10 06:35:00")
+
+
+@attrs.frozen
+class PkgServer:
+    """A PkgServers row: one distribution point of a package."""
+
+    PkgID: str
+    NALPath: str
+    SiteCode: str
+    SiteName: str = ""
+    SourceSite: str = ""
+    LastRefresh: float = _time(default=NEVER_REFRESHED)
+    RefreshTrigger: int = 0
+    UpdateMask: int = 0
+    Action: PackageAction = attrs.field(default=PackageAction.NONE, converter=PackageAction)
+
+
+@attrs.frozen
+class PkgStatus:
+    """A PkgStatus row; Type 1 rows name the site server, Type 2 rows a DP's NAL path."""
+
+    ID: str
+    Type: StatusType = attrs.field(converter=StatusType)
+    SiteCode: str
+    PkgServer: str
+    Status: PackageStatus = attrs.field(converter=PackageStatus)
+    UpdateTime: float = _time()
+    Location: str = ""
+    ShareName: str = ""
+    SourceVersion: int = 0
+    Personality: int = 0
+
+
+@attrs.frozen
+class Notification:
+    """A PkgNotification row: one package action waiting for SQL Monitor."""
+
+    RecordID: int
+    PkgID: str
+    Priority: int
+    Type: PackageAction = attrs.field(converter=PackageAction)
+    TimeKey: float = _time()
+
+
+@attrs.frozen
+class StatusMessage:
+    """One status message, field for field the STATMSG echo line a component logs."""
+
+    MessageID: int
+    Severity: str = attrs.field(validator=attrs.validators.in_(("I", "W", "E")))
+    Component: str
+    MachineName: str
+    SiteCode: str
+    Time: float
+    Level: str = "M"
+    ModuleName: str = "SMS Server"
+    ProcessID: int = 0
+    ThreadID: int = 0
+    InsStrings: tuple[str, ...] = attrs.field(
+        default=(), converter=tuple, validator=attrs.validators.max_len(10)
+    )
+    Attributes: tuple[tuple[int, str], ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class QueryResult:
+    """What a query returned, for `sitesrv sql`."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+@attrs.frozen
+class ChangeResult:
+    """How many rows a change touched, for `sitesrv sql`."""
+
+    rowcount: int
+
+
+class ParentRowMissing(SitesrvError):
+    """A PkgServers row names a package or site the database lacks (SMS's SQL message 99901).
+
+    The message is SMS's text, e.g. `This SiteCode (SEC) does not exist in the parent table,
+    Sites.`; Distribution Manager logs it as `SQL Msg #99901> <message>` (Q319189, Q235774).
+    """
+
+    number = 99901
+
+    def __init__(self, column: str, value: str, table: str) -> None:
+        self.column = column
+        self.value = value
+        self.table = table
+        super().__init__(f"This {column} ({value}) does not exist in the parent table, {table}.")
+
+
+# The literal messages of the parent-table triggers in schema.sql, and what each one checks.
+_PARENT_CHECKS = {
+    "This PkgID does not exist in the parent table, SMSPackages.": ("PkgID", "SMSPackages"),
+    "This SiteCode does not exist in the parent table, Sites.": ("SiteCode", "Sites"),
+}
+
+R = TypeVar("R")
+
+
+def _to_db(record: Any) -> dict[str, Any]:
+    row = attrs.asdict(record, recurse=False)
+    for field in attrs.fields(type(record)):
+        if field.metadata.get("time") and row[field.name] is not None:
+            row[field.name] = format_time(row[field.name])
+    return row
+
+
+def _upsert_sql(table: str, cls: type, key: tuple[str, ...]) -> str:
+    names = [f.name for f in attrs.fields(cls)]
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+class SiteDatabase:
+    """One connection to a site's `SMS/site.db`; use it from the thread that opened it."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
+        self._conn = connection
+        self.path = path
+        self.busy_timeout = busy_timeout
+
+    @classmethod
+    def create(
+        cls, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    ) -> SiteDatabase:
+        """Create the database, or bring an existing one up to the schema and keep its data."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = cls._connect(str(path), path, busy_timeout, uri=False)
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise UserError(
+                    f"The site database {path} has schema version {version}, newer than this "
+                    f"sitesrv understands ({SCHEMA_VERSION}). Use a newer sitesrv or a new lab."
+                )
+            schema = resources.files("sitesrv.db").joinpath("schema.sql").read_text("utf-8")
+            connection.executescript(
+                f"BEGIN IMMEDIATE;\n{schema}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+            )
+        except BaseException:
+            connection.close()
+            raise
+        return cls(connection, path, busy_timeout)
+
+    @classmethod
+    def open(cls, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> SiteDatabase:
+        """Open an existing site database; a missing one is a user error, never created here."""
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(
+                f"There is no site database at {path}. Only primary sites have one (secondary "
+                "sites keep no database); check the site code and the lab folder, and create "
+                "the lab first if it does not exist yet."
+            )
+        uri = path.resolve().as_uri() + "?mode=rw"
+        connection = cls._connect(uri, path, busy_timeout, uri=True)
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            connection.close()
+            raise UserError(
+                f"{path} is not a sitesrv site database of schema version {SCHEMA_VERSION} "
+                f"(it has version {version})."
+            )
+        return cls(connection, path, busy_timeout)
+
+    @staticmethod
+    def _connect(target: str, path: Path, busy_timeout: float, *, uri: bool) -> sqlite3.Connection:
+        # isolation_level=None: statements autocommit unless transaction() opened one, so a
+        # person's UPDATE through execute_user_sql never waits for a commit that never comes.
+        connection = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None, uri=uri)
+        connection.row_factory = sqlite3.Row
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise UserError(f"{path} is not an SQLite site database: {exc}.") from None
+        return connection
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SiteDatabase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes atomically; BEGIN IMMEDIATE takes the write lock up front, so two
+        writers never deadlock upgrading read locks. Nested use joins the outer transaction."""
+        if self._conn.in_transaction:
+            yield
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _read(self, cls: type[R], rows: list[sqlite3.Row], table: str) -> list[R]:
+        records = []
+        for row in rows:
+            values = {}
+            for field in attrs.fields(cls):  # type: ignore[arg-type]
+                value = row[field.name]
+                if field.metadata.get("time") and value is not None:
+                    try:
+                        value = parse_time(value)
+                    except ValueError as exc:
+                        raise FormatError(self.path, f"{table}.{field.name}: {exc}") from None
+                values[field.name] = value
+            records.append(cls(**values))
+        return records
+
+    # Sites
+
+    def put_site(self, site: Site) -> None:
+        """Insert or replace a Sites row (the lab writes one per site it knows)."""
+        self._conn.execute(_upsert_sql("Sites", Site, ("SiteCode",)), _to_db(site))
+
+    def get_site(self, site_code: str) -> Site | None:
+        rows = self._conn.execute("SELECT * FROM Sites WHERE SiteCode = ?", (site_code,)).fetchall()
+        return next(iter(self._read(Site, rows, "Sites")), None)
+
+    # Packages
+
+    def put_package(self, package: Package) -> None:
+        """Insert a package or overwrite its definition (a new or replicated package)."""
+        self._conn.execute(_upsert_sql("SMSPackages", Package, ("PkgID",)), _to_db(package))
+
+    def get_package(self, pkg_id: str) -> Package | None:
+        rows = self._conn.execute("SELECT * FROM SMSPackages WHERE PkgID = ?", (pkg_id,)).fetchall()
+        return next(iter(self._read(Package, rows, "SMSPackages")), None)
+
+    def delete_package(self, pkg_id: str) -> None:
+        """Remove a package with its DP and status rows, so no orphans are left behind."""
+        with self.transaction():
+            self._conn.execute("DELETE FROM PkgStatus WHERE ID = ?", (pkg_id,))
+            self._conn.execute("DELETE FROM PkgServers WHERE PkgID = ?", (pkg_id,))
+            self._conn.execute("DELETE FROM SMSPackages WHERE PkgID = ?", (pkg_id,))
+
+    # Distribution points
+
+    def put_pkg_server(self, server: PkgServer) -> None:
+        """Insert or update a package's DP row.
+
+        Raises ParentRowMissing with SMS's message when the package or the DP's site is unknown.
+        """
+        try:
+            self._conn.execute(
+                _upsert_sql("PkgServers", PkgServer, ("PkgID", "NALPath")), _to_db(server)
+            )
+        except sqlite3.IntegrityError as exc:
+            if str(exc) not in _PARENT_CHECKS:
+                raise
+            column, table = _PARENT_CHECKS[str(exc)]
+            raise ParentRowMissing(column, getattr(server, column), table) from None
+
+    def get_pkg_servers(self, pkg_id: str) -> list[PkgServer]:
+        rows = self._conn.execute(
+            "SELECT * FROM PkgServers WHERE PkgID = ? ORDER BY NALPath", (pkg_id,)
+        ).fetchall()
+        return self._read(PkgServer, rows, "PkgServers")
+
+    def delete_pkg_server(self, pkg_id: str, nal_path: str) -> None:
+        """Drop a DP row once Distribution Manager has removed the package from that DP."""
+        self._conn.execute(
+            "DELETE FROM PkgServers WHERE PkgID = ? AND NALPath = ?", (pkg_id, nal_path)
+        )
+
+    # Notifications (SQL Monitor)
+
+    def add_notification(
+        self, pkg_id: str, action: PackageAction, *, priority: int, when: float
+    ) -> int:
+        """Queue a package action for SQL Monitor; one row per action, as SMS writes them."""
+        cursor = self._conn.execute(
+            "INSERT INTO PkgNotification (PkgID, Priority, Type, TimeKey) VALUES (?, ?, ?, ?)",
+            (pkg_id, priority, int(action), format_time(when)),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def take_notifications(self) -> list[Notification]:
+        """Read and delete the pending notifications in one step, oldest first.
+
+        Call it inside `transaction()` and write the `.PKN` files before the block ends: the rows
+        are only gone once the files exist, so a crash in between loses nothing.
+        """
+        with self.transaction():
+            rows = self._conn.execute("SELECT * FROM PkgNotification ORDER BY RecordID").fetchall()
+            if rows:
+                self._conn.execute(
+                    "DELETE FROM PkgNotification WHERE RecordID <= ?", (rows[-1]["RecordID"],)
+                )
+        return self._read(Notification, rows, "PkgNotification")
+
+    # Package status
+
+    def upsert_pkg_status(self, status: PkgStatus) -> bool:
+        """Record a status report unless it is older than what is stored.
+
+        Status reports can arrive out of order; one whose SourceVersion is lower than the stored
+        row's is stale and changes nothing (Q318834), so SourceVersion never goes down here.
+        People may still lower it by hand with SQL, which is how the field repairs work.
+        Returns whether the row was written.
+        """
+        sql = (
+            _upsert_sql("PkgStatus", PkgStatus, ("ID", "Type", "SiteCode", "PkgServer"))
+            + " WHERE excluded.SourceVersion >= PkgStatus.SourceVersion"
+        )
+        return self._conn.execute(sql, _to_db(status)).rowcount > 0
+
+    def get_pkg_status(
+        self, pkg_id: str, *, status_type: StatusType | None = None, site_code: str | None = None
+    ) -> list[PkgStatus]:
+        sql = "SELECT * FROM PkgStatus WHERE ID = ?"
+        params: list[Any] = [pkg_id]
+        if status_type is not None:
+            sql += " AND Type = ?"
+            params.append(int(status_type))
+        if site_code is not None:
+            sql += " AND SiteCode = ?"
+            params.append(site_code)
+        rows = self._conn.execute(sql + " ORDER BY Type, SiteCode, PkgServer", params).fetchall()
+        return self._read(PkgStatus, rows, "PkgStatus")
+
+    # Status messages
+
+    def insert_status_message(self, message: StatusMessage) -> int:
+        """Store a status message and its attributes; returns its RecordID."""
+        strings = message.InsStrings + ("",) * (10 - len(message.InsStrings))
+        with self.transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO StatusMessages (MessageID, Severity, Level, ModuleName, Component, "
+                "MachineName, SiteCode, ProcessID, ThreadID, Time, ISTR0, ISTR1, ISTR2, ISTR3, "
+                "ISTR4, ISTR5, ISTR6, ISTR7, ISTR8, ISTR9) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message.MessageID,
+                    message.Severity,
+                    message.Level,
+                    message.ModuleName,
+                    message.Component,
+                    message.MachineName,
+                    message.SiteCode,
+                    message.ProcessID,
+                    message.ThreadID,
+                    format_time(message.Time),
+                    *strings,
+                ),
+            )
+            record_id = cursor.lastrowid
+            assert record_id is not None
+            self._conn.executemany(
+                "INSERT INTO StatusMessageAttributes (RecordID, AttributeID, AttributeValue) "
+                "VALUES (?, ?, ?)",
+                [(record_id, aid, value) for aid, value in message.Attributes],
+            )
+        return record_id
+
+    # Package IDs
+
+    def next_package_id(self, site_code: str) -> str:
+        """Allocate the site's next package ID (ZZZ00001, ..., ZZZ0000A); the counter is stored
+        in the database, so IDs continue in sequence across restarts."""
+        with self.transaction():
+            row = self._conn.execute(
+                "SELECT LastNumber FROM PackageIDCounters WHERE SiteCode = ?", (site_code,)
+            ).fetchone()
+            number = (row[0] if row else 0) + 1
+            if number > _MAX_PACKAGE_NUMBER:
+                raise UserError(
+                    f"Site {site_code.upper()} has no package numbers left: "
+                    f"{format_package_id(site_code, _MAX_PACKAGE_NUMBER)} was the last one."
+                )
+            package_id = format_package_id(site_code, number)
+            self._conn.execute(
+                "INSERT INTO PackageIDCounters (SiteCode, LastNumber) VALUES (?, ?) "
+                "ON CONFLICT (SiteCode) DO UPDATE SET LastNumber = excluded.LastNumber",
+                (site_code.upper(), number),
+            )
+        return package_id
+
+    # People's SQL
+
+    def execute_user_sql(self, statement: str) -> QueryResult | ChangeResult:
+        """Run one statement a person typed (`sitesrv sql`); it commits on its own.
+
+        A query returns its columns and rows, a change the number of rows it touched. Any SQL
+        error becomes a UserError that names the problem.
+        """
+        if not statement.strip():
+            raise UserError("No SQL statement was given.")
+        try:
+            cursor = self._conn.execute(statement)
+            if cursor.description is None:
+                return ChangeResult(max(cursor.rowcount, 0))
+            columns = tuple(d[0] for d in cursor.description)
+            return QueryResult(columns, tuple(tuple(row) for row in cursor.fetchall()))
+        except (sqlite3.Error, sqlite3.Warning) as exc:
+            message = f"SQL error: {exc}"
+            if "database is locked" in str(exc):
+                message += (
+                    f" (another process held the site database for more than "
+                    f"{self.busy_timeout:g} s; try again)"
+                )
+            raise UserError(message) from None
