@@ -11,6 +11,7 @@ from pathlib import Path, PurePath
 
 import attrs
 
+from sitesrv.errors import UserError
 from sitesrv.hierarchy import DistributionPoint, Hierarchy, Site
 
 HIERARCHY_COPY = "hierarchy.yaml"
@@ -111,6 +112,20 @@ class SiteLayout:
             return "\\\\" + "\\".join(rel.parts[1:])
         return "\\".join([server, f"{self.site.package_drive}$", *rel.parts])
 
+    def resolve_local(self, windows_path: str) -> Path:
+        """The lab path of a drive-letter path as this site server spells it (inverse of windows)."""
+        drive, _, rest = windows_path.partition(":\\")
+        parts = [p for p in rest.split("\\") if p]
+        if len(drive) != 1 or drive.upper() not in (self.site.drive, self.site.package_drive):
+            raise UserError(f"{windows_path!r} is not a path on site server {self.site.server} "
+                            f"(its drives are {self.site.drive}: and {self.site.package_drive}:)")
+        if drive.upper() == self.site.drive and parts[:1] == ["SMS"]:
+            return self.root.joinpath(*parts)
+        if drive.upper() == self.site.package_drive:
+            return self.root.joinpath(*parts)
+        raise UserError(f"{windows_path!r} is outside the folders sitesrv emulates on "
+                        f"{self.site.server}")
+
 
 @attrs.frozen
 class LabLayout:
@@ -136,3 +151,35 @@ class LabLayout:
 
     def sites(self) -> list[SiteLayout]:
         return [SiteLayout(self.root, s) for s in self.hierarchy.sites]
+
+    def resolve(self, windows_path: str, at: str | None = None) -> Path:
+        """The lab path of a Windows path from a log or instruction file.
+
+        UNC paths (`\\\\MGMT03\\SMS_SITE\\x.SNI`, `\\\\REMOTE_DP\\smsapps\\...`) are found by server
+        name; drive-letter paths need the site `at` whose server spells them.
+        """
+        if not windows_path.startswith("\\\\"):
+            if at is None:
+                raise UserError(f"{windows_path!r} is a local path; say which site's server it is on")
+            return self.site(at).resolve_local(windows_path)
+        parts = [p for p in windows_path[2:].split("\\") if p]
+        if len(parts) < 2:
+            raise UserError(f"{windows_path!r} is not a UNC path to a share")
+        server, share, rest = parts[0].upper(), parts[1], parts[2:]
+        for site in self.sites():
+            s = site.site
+            if s.server == server:
+                if share.upper() == "SMS_SITE":
+                    return site.receive.joinpath(*rest)
+                if share.upper() == f"SMS_{s.code}":
+                    return site.sms.joinpath(*rest)
+                if share.upper() == f"SMS_CPS{s.package_drive}$":
+                    return site.smspkg.joinpath(*rest)
+                if share.upper() in (f"{s.drive}$", f"{s.package_drive}$"):
+                    return site.root.joinpath(*rest)
+            for dp in s.distribution_points:
+                n = len(dp.share_parts)
+                if dp.server == server and [p.upper() for p in parts[1:1 + n]] == [
+                        p.upper() for p in dp.share_parts]:
+                    return site.dp_root(dp).joinpath(*parts[1 + n:])
+        raise UserError(f"{windows_path!r} names no share of a server in this lab")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -34,10 +35,8 @@ def test_duration_strings_scale_by_unit(n: int, unit: str) -> None:
 
 @given(st.text(max_size=12))
 def test_duration_parser_only_raises_value_error(text: str) -> None:
-    try:
+    with contextlib.suppress(ValueError):
         parse_duration(text)
-    except ValueError:
-        pass
 
 
 def test_windows_and_unc_spellings(default_hierarchy_text: str) -> None:
@@ -54,3 +53,29 @@ def test_windows_and_unc_spellings(default_hierarchy_text: str) -> None:
     assert zzz.unc(zzz.inbox("schedule.box/outboxes/LAN")) == (
         "\\\\MGMT01\\SMS_ZZZ\\inboxes\\schedule.box\\outboxes\\LAN")
     assert dp.nal_path("P00") == 'MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\'
+
+
+def test_windows_paths_resolve_back_to_lab_paths(default_hierarchy_text: str) -> None:
+    lab = LabLayout(Path("/labs/lab"), parse_hierarchy(default_hierarchy_text))
+    p00, zzz = lab.site("P00"), lab.site("ZZZ")
+    dp = p00.site.distribution_points[0]
+    samples = [
+        (p00, p00.inbox("distmgr.box/INCOMING") / "Z3AWAX9I.PKG"),
+        (p00, p00.smspkg / "ZZZ00148.PCK"),
+        (p00, p00.root / "_S Mt0ir.TMP"),
+        (p00, p00.dp_package(dp, "ZZZ00148") / "FlashPlayer.exe"),
+        (zzz, zzz.inbox("schedule.box/tosend") / "00000001.IPT"),
+    ]
+    for site, path in samples:
+        assert lab.resolve(site.windows(path), at=site.site.code) == path
+        assert lab.resolve(site.unc(path)) == path
+    assert lab.resolve("\\\\mgmt03\\sms_site\\2_001ZZZ.SNI") == p00.receive / "2_001ZZZ.SNI"
+
+
+@pytest.mark.parametrize("bad", ["\\\\NOSUCH\\SMS_SITE\\x", "\\\\MGMT03", "Q:\\SMS\\x"])
+def test_unresolvable_paths_are_user_errors(default_hierarchy_text: str, bad: str) -> None:
+    from sitesrv.errors import UserError
+
+    lab = LabLayout(Path("/labs/lab"), parse_hierarchy(default_hierarchy_text))
+    with pytest.raises(UserError):
+        lab.resolve(bad, at="P00")
