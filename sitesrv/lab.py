@@ -18,14 +18,24 @@ from sitesrv.layout import HIERARCHY_COPY, LabLayout, SiteLayout
 KEEP_FILE = ".keep"
 
 
-def inboxes_template() -> Path:
-    """The inbox tree copied into every site: packaged data when installed, else the repo's."""
+def _shipped(name: str) -> Path:
+    """A file shipped with sitesrv: packaged data when installed, else the repository's."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "_data" / "inboxes_template", here.parent / "inboxes_template"):
-        if candidate.is_dir():
+    for candidate in (here / "_data" / name, here.parent / name):
+        if candidate.exists():
             return candidate
-    raise UserError("The inboxes_template folder is missing from this sitesrv installation; "
-                    "reinstall sitesrv (pip install -e . from the repository).")
+    raise UserError(f"{name} is missing from this sitesrv installation; reinstall sitesrv "
+                    "(pip install -e . from the repository).")
+
+
+def inboxes_template() -> Path:
+    """The inbox tree copied into every site."""
+    return _shipped("inboxes_template")
+
+
+def default_hierarchy_file() -> Path:
+    """The default three-tier KB936465-shaped hierarchy."""
+    return _shipped("hierarchy.yaml")
 
 
 @attrs.frozen
@@ -100,13 +110,24 @@ class Lab:
             for dp in site.site.distribution_points:
                 site.dp_root(dp).mkdir(parents=True, exist_ok=True)
             if site.site.is_primary:
-                from sitesrv.db.sitedb import SiteDatabase
+                self._create_database(site)
 
-                db = SiteDatabase.create(site.database)
-                try:
-                    db.register_sites(self.hierarchy, site.site.code)
-                finally:
-                    db.close()
+    def _create_database(self, site: SiteLayout) -> None:
+        """A primary's database knows its own site and every site below it (§6.2 Sites)."""
+        from sitesrv.db.sitedb import Site as SiteRow
+        from sitesrv.db.sitedb import SiteDatabase, SiteType
+
+        known = (site.site, *self.hierarchy.descendants(site.site.code))
+        with SiteDatabase.create(site.database) as db, db.transaction():
+            for s in known:
+                db.put_site(SiteRow(
+                    SiteCode=s.code,
+                    SiteServer=s.server,
+                    Type=SiteType.PRIMARY if s.is_primary else SiteType.SECONDARY,
+                    SiteName=s.name,
+                    ReportingSite=s.parent or "",
+                    InstallDir=f"{s.drive}:\\SMS",
+                ))
 
     def run_until_idle(self, seed: int = 0, **options: object) -> object:
         """Run the lab in step mode until nothing can progress; see sitesrv.runtime.step."""
