@@ -13,18 +13,19 @@ from typing import Any
 from sitesrv.db.sitedb import ChangeResult, QueryResult
 
 
-def render(result: QueryResult | ChangeResult, *, as_json: bool = False) -> str:
-    """The text to print for `result`; JSON is a list of row objects, or {"rows_affected": N}."""
+def render_result(result: QueryResult | ChangeResult, *, as_json: bool = False) -> str:
+    """The text to print for `result`, ending in a newline; JSON is a list of row objects, or
+    {"rows_affected": N} for a change."""
     if isinstance(result, ChangeResult):
         if as_json:
-            return json.dumps({"rows_affected": result.rowcount})
-        return f"({result.rowcount} row(s) affected)"
+            return json.dumps({"rows_affected": result.rowcount}) + "\n"
+        return f"({result.rowcount} row(s) affected)\n"
     if as_json:
         objects = [
             {column: _json_value(value) for column, value in zip(result.columns, row, strict=True)}
             for row in result.rows
         ]
-        return json.dumps(objects, indent=2, ensure_ascii=False)
+        return json.dumps(objects, indent=2, ensure_ascii=False) + "\n"
     return _table(result)
 
 
@@ -40,7 +41,7 @@ def _table(result: QueryResult) -> str:
         *(_line(row, widths) for row in cells),
         f"({len(result.rows)} row(s) affected)",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def _line(values: Any, widths: list[int]) -> str:
