@@ -2,7 +2,7 @@
 
 Pure functions, so the CLI stays thin and the output is stable enough for people's scripts and
 our tests. The look follows SQL Server 2000's Query Analyzer, which SMS 2003 administrators ran
-these statements in: header, dashes, NULL for SQL NULL, "(N row(s) affected)".
+these statements in: header, dashes, NULL for SQL NULL; a change prints "(N row(s) affected)".
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ def _table(result: QueryResult) -> str:
         _line(result.columns, widths),
         _line(["-" * width for width in widths], widths),
         *(_line(row, widths) for row in cells),
-        f"({len(result.rows)} row(s) affected)",
     ]
     return "\n".join(lines) + "\n"
 
