@@ -1,0 +1,129 @@
+"""Creating and opening a site database, as `sitesrv init` and `sitesrv sql` do."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sitesrv.db.sitedb import (
+    SCHEMA_VERSION,
+    ChangeResult,
+    Package,
+    QueryResult,
+    Site,
+    SiteDatabase,
+    SiteType,
+)
+from sitesrv.errors import UserError
+
+TABLES = {
+    "Sites",
+    "SMSPackages",
+    "PkgServers",
+    "PkgStatus",
+    "PkgNotification",
+    "StatusMessages",
+    "StatusMessageAttributes",
+    "PackageIDCounters",
+}
+
+
+def names(db: SiteDatabase, kind: str) -> set[str]:
+    result = db.execute_user_sql(f"SELECT name FROM sqlite_master WHERE type = '{kind}'")
+    assert isinstance(result, QueryResult)
+    return {row[0] for row in result.rows}
+
+
+def test_create_makes_the_sms_tables_and_the_summarizer_view(db: SiteDatabase) -> None:
+    assert names(db, "table") >= TABLES
+    assert names(db, "view") == {"SMS_PackageStatusDistPointsSummarizer"}
+    assert db.execute_user_sql("PRAGMA user_version") == QueryResult(
+        ("user_version",), ((SCHEMA_VERSION,),)
+    )
+
+
+def test_create_again_keeps_the_data(tmp_path: Path) -> None:
+    path = tmp_path / "SMS" / "site.db"
+    with SiteDatabase.create(path) as db:
+        db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY))
+        db.put_package(Package(db.next_package_id("ZZZ"), "ZZZ", Name="Office"))
+    with SiteDatabase.create(path) as again:
+        assert again.get_package("ZZZ00001") == Package("ZZZ00001", "ZZZ", Name="Office")
+        assert again.next_package_id("ZZZ") == "ZZZ00002"
+
+
+def test_wal_mode_and_busy_timeout(db: SiteDatabase) -> None:
+    assert db.execute_user_sql("PRAGMA journal_mode") == QueryResult(("journal_mode",), (("wal",),))
+    assert db.execute_user_sql("PRAGMA busy_timeout") == QueryResult(("timeout",), ((10000,),))
+
+
+def test_open_a_missing_database_says_why(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as caught:
+        SiteDatabase.open(tmp_path / "S01" / "SMS" / "site.db")
+    message = str(caught.value)
+    assert "There is no site database at" in message
+    assert "secondary sites keep no database" in message
+    assert not (tmp_path / "S01").exists()
+
+
+def test_open_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "site.db"
+    path.write_text("not sqlite at all, just text that is long enough to be read " * 10)
+    with pytest.raises(UserError, match="is not an SQLite site database"):
+        SiteDatabase.open(path)
+
+
+def test_open_a_database_of_another_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "site.db"
+    sqlite3.connect(path).execute("PRAGMA user_version = 99").connection.close()
+    with pytest.raises(UserError, match="schema version 1 \\(it has version 99\\)"):
+        SiteDatabase.open(path)
+    with pytest.raises(UserError, match="newer than this sitesrv understands"):
+        SiteDatabase.create(path)
+
+
+def test_open_sees_what_create_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "dir with space" / "site.db"
+    SiteDatabase.create(path).close()
+    with SiteDatabase.open(path) as db:
+        assert db.execute_user_sql(
+            "INSERT INTO Sites (SiteCode, SiteServer, Type) VALUES ('ZZZ', 'MGMT01', 2)"
+        ) == ChangeResult(1)
+
+
+def test_key_columns_are_case_insensitive_like_sql_server(db: SiteDatabase) -> None:
+    db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY))
+    db.put_package(Package("ZZZ00148", "ZZZ"))
+    assert db.get_package("zzz00148") is not None
+    with pytest.raises(UserError, match="UNIQUE constraint failed: SMSPackages.PkgID"):
+        db.execute_user_sql(
+            "INSERT INTO SMSPackages (PkgID, SourceSite) VALUES ('zzz00148', 'ZZZ')"
+        )
+
+
+def test_codes_outside_sms_2003_are_refused(db: SiteDatabase) -> None:
+    db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY))
+    db.put_package(Package("ZZZ00148", "ZZZ"))
+    with pytest.raises(UserError, match="CHECK constraint failed"):
+        db.execute_user_sql(
+            "INSERT INTO PkgStatus (ID, Type, SiteCode, PkgServer, Status) "
+            "VALUES ('ZZZ00148', 2, 'ZZZ', 'x', 9)"
+        )
+
+
+def test_columns_left_out_get_sms_defaults(db: SiteDatabase) -> None:
+    db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY))
+    db.put_package(Package("ZZZ00148", "ZZZ"))
+    db.execute_user_sql(
+        "INSERT INTO PkgServers (PkgID, NALPath, SiteCode) VALUES ('ZZZ00148', 'nal', 'ZZZ')"
+    )
+    db.execute_user_sql(
+        "INSERT INTO PkgStatus (ID, Type, SiteCode, PkgServer) VALUES ('ZZZ00148', 2, 'ZZZ', 'nal')"
+    )
+    result = db.execute_user_sql("SELECT LastRefresh, Action, RefreshTrigger FROM PkgServers")
+    assert isinstance(result, QueryResult)
+    assert result.rows == (("1970-04-10 06:35:00.000", 0, 0),)
+    status = db.get_pkg_status("ZZZ00148")[0]
+    assert status.Status == 0 and status.SourceVersion == 0 and status.UpdateTime > 1.6e9
