@@ -1,0 +1,101 @@
+"""A person's UPDATE from another process while the site server holds a transaction."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import sitesrv
+from sitesrv.db.sitedb import ChangeResult, QueryResult, Site, SiteDatabase, SiteType
+from sitesrv.errors import UserError
+
+HOLD_SECONDS = 0.6
+
+# What `sitesrv sql ZZZ "UPDATE ..."` does, in a process of its own.
+PERSON = """
+import sys, time
+from sitesrv.db.sitedb import SiteDatabase
+db = SiteDatabase.open(sys.argv[1])
+print("ready", flush=True)
+start = time.monotonic()
+result = db.execute_user_sql("UPDATE Sites SET SiteName = 'by hand' WHERE SiteCode = 'ZZZ'")
+print(result.rowcount, round(time.monotonic() - start, 2), flush=True)
+"""
+
+
+@pytest.fixture
+def site_db(db: SiteDatabase) -> SiteDatabase:
+    db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY, SiteName="Central"))
+    return db
+
+
+def site_name(db: SiteDatabase) -> str:
+    result = db.execute_user_sql("SELECT SiteName FROM Sites WHERE SiteCode = 'ZZZ'")
+    assert isinstance(result, QueryResult)
+    return result.rows[0][0]
+
+
+def test_another_process_waits_for_the_transaction_then_updates(site_db: SiteDatabase) -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(sitesrv.__file__).parent.parent))
+    with subprocess.Popen(
+        [sys.executable, "-c", PERSON, str(site_db.path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as person:
+        assert person.stdout is not None
+        with site_db.transaction():
+            site_db.execute_user_sql("UPDATE Sites SET SiteName = 'by the server'")
+            assert person.stdout.readline().strip() == "ready"
+            time.sleep(HOLD_SECONDS)
+        rowcount, waited = person.stdout.readline().split()
+    assert person.returncode == 0
+    assert rowcount == "1"
+    assert float(waited) >= HOLD_SECONDS / 2
+    assert site_name(site_db) == "by hand"
+
+
+def test_readers_are_not_blocked_by_a_writer(site_db: SiteDatabase) -> None:
+    with SiteDatabase.open(site_db.path, busy_timeout=0.1) as reader, site_db.transaction():
+        site_db.execute_user_sql("UPDATE Sites SET SiteName = 'uncommitted'")
+        assert site_name(reader) == "Central"
+    assert site_db.path.with_name("site.db-wal").exists()
+
+
+def test_a_writer_gives_up_after_the_busy_timeout(site_db: SiteDatabase) -> None:
+    with SiteDatabase.open(site_db.path, busy_timeout=0.2) as other, site_db.transaction():
+        started = time.monotonic()
+        with pytest.raises(UserError) as caught:
+            other.execute_user_sql("UPDATE Sites SET SiteName = 'too late'")
+        assert time.monotonic() - started >= 0.15
+    assert str(caught.value) == (
+        "SQL error: database is locked (another process held the site database for more "
+        "than 0.2 s; try again)"
+    )
+    assert site_name(site_db) == "Central"
+
+
+def test_each_thread_opens_its_own_connection(site_db: SiteDatabase) -> None:
+    outcome: dict[str, object] = {}
+
+    def worker() -> None:
+        try:
+            site_db.get_site("ZZZ")
+        except sqlite3.ProgrammingError as exc:
+            outcome["shared"] = exc
+        with SiteDatabase.open(site_db.path) as own:
+            outcome["own"] = own.execute_user_sql("UPDATE Sites SET SiteName = 'worker'")
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert isinstance(outcome["shared"], sqlite3.ProgrammingError)
+    assert outcome["own"] == ChangeResult(1)
+    assert site_name(site_db) == "worker"
