@@ -1,0 +1,53 @@
+"""Compressed package files: `<PkgID>.PCK` (a whole source version) and `<PkgID>.DLT.<n>`.
+
+Distribution Manager packs and installs, the Despooler verifies and merges, tools inspect.
+Everything streams, so memory does not grow with package size. Formats: docs/formats.md.
+"""
+
+from sitesrv.compression.delta import make_delta, merge, needs_full_package
+from sitesrv.compression.errors import (
+    BaseMissingError,
+    CorruptError,
+    MergeBaseError,
+    PackageMismatchError,
+    PckError,
+    TrailerError,
+    UnsafeEntryError,
+    WrongBaseError,
+)
+from sitesrv.compression.install import (
+    Recovery,
+    UpdateMode,
+    extract,
+    install,
+    recover_installs,
+)
+from sitesrv.compression.manifest import DeltaInfo, DirEntry, FileEntry, Manifest
+from sitesrv.compression.pck import PackResult, pack, read_manifest, verify
+
+__all__ = [
+    "BaseMissingError",
+    "CorruptError",
+    "DeltaInfo",
+    "DirEntry",
+    "FileEntry",
+    "Manifest",
+    "MergeBaseError",
+    "PackResult",
+    "PackageMismatchError",
+    "PckError",
+    "Recovery",
+    "TrailerError",
+    "UnsafeEntryError",
+    "UpdateMode",
+    "WrongBaseError",
+    "extract",
+    "install",
+    "make_delta",
+    "merge",
+    "needs_full_package",
+    "pack",
+    "read_manifest",
+    "recover_installs",
+    "verify",
+]

@@ -1,0 +1,112 @@
+"""`sitesrv pck`: look into PCK and DLT files, check them, and unpack them.
+
+The main CLI adds this group with `cli.add_command(pck_group)`. Every problem a user can cause
+(a missing file, a damaged or foreign container) ends as a `UserError`: one line on stderr and
+exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sitesrv.compression.install import extract
+from sitesrv.compression.manifest import FileEntry, Manifest
+from sitesrv.compression.pck import read_manifest, verify
+from sitesrv.errors import SitesrvError, UserError
+
+
+class _UserErrorExit(click.ClickException):
+    exit_code = UserError.exit_code
+
+
+class _PckGroup(click.Group):
+    """Maps UserError to exit status 2 even before the main CLI (which does the same) exists."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise _UserErrorExit(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _as_user_error() -> Iterator[None]:
+    try:
+        yield
+    except (SitesrvError, OSError, ValueError) as exc:
+        if isinstance(exc, UserError):
+            raise
+        message = str(exc)
+        if isinstance(exc, OSError) and exc.filename is not None:
+            message = f"{exc.filename}: {exc.strerror}"
+        raise UserError(message) from None
+
+
+@click.group("pck", cls=_PckGroup)
+def pck_group() -> None:
+    """Inspect compressed package files (<PkgID>.PCK, <PkgID>.DLT.<n>)."""
+
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@pck_group.command("list")
+@click.argument("file", type=_FILE)
+def list_command(file: Path) -> None:
+    """Show the package, version and every entry of FILE (reads only its manifest)."""
+    with _as_user_error():
+        manifest = read_manifest(file)
+    click.echo(_summary(manifest))
+    shipped = set(manifest.delta.shipped) if manifest.delta else None
+    for entry in manifest.entries:
+        mark = "" if shipped is None else ("+ " if entry.path in shipped else "  ")
+        if isinstance(entry, FileEntry):
+            mtime = datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            ro = "ro" if entry.readonly else "rw"
+            line = f"file {ro} {entry.size:>12} {mtime} {entry.sha256[:16]} {entry.path}"
+        else:
+            line = f"dir  {'':2} {'':>12} {'':19} {'':16} {entry.path}/"
+        click.echo(mark + line)
+    for path in manifest.delta.deleted if manifest.delta else ():
+        click.echo(f"- deleted {path}")
+
+
+@pck_group.command("verify")
+@click.argument("file", type=_FILE)
+@click.option("--package", "package_id", help="Refuse the file unless it holds this package.")
+@click.option("--version", type=int, help="Refuse the file unless it holds this source version.")
+def verify_command(file: Path, package_id: str | None, version: int | None) -> None:
+    """Check FILE completely: trailer, every checksum, every entry. Exit status 2 if bad."""
+    with _as_user_error():
+        manifest = verify(file, package_id=package_id, version=version)
+    click.echo(f"{file}: OK, {_summary(manifest)}")
+
+
+@pck_group.command("extract")
+@click.argument("file", type=_FILE)
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def extract_command(file: Path, dest: Path) -> None:
+    """Verify FILE and unpack its files into DEST (a new or empty folder)."""
+    with _as_user_error():
+        manifest = extract(file, dest)
+    count = len(manifest.delta.shipped) if manifest.delta else len(manifest.files)
+    click.echo(f"Extracted {count} files of {_summary(manifest)} to {dest}")
+
+
+def _summary(manifest: Manifest) -> str:
+    kind = "PCK"
+    extra = ""
+    if manifest.delta:
+        kind = f"DLT from version {manifest.delta.base_version}"
+        extra = f", {len(manifest.delta.shipped)} shipped, {len(manifest.delta.deleted)} deleted"
+    dirs = len(manifest.entries) - len(manifest.files)
+    return (
+        f"package {manifest.package_id} version {manifest.version} ({kind}): "
+        f"{len(manifest.files)} files, {dirs} empty folders, {manifest.source_size} bytes{extra}"
+    )

@@ -1,0 +1,332 @@
+"""The PCK/DLT container: a zstd-compressed tar body, a manifest frame and a trailer.
+
+Layout (details in docs/formats.md): one zstd frame with the content members, one zstd frame
+with the manifest member and the tar end blocks, then the trailer in a skippable frame. The
+writer streams; the reader checks the trailer on open, reads the manifest from its own frame
+without touching the content, and verifies the content while the caller consumes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from sitesrv.compression.entrysafety import path_problem, tree_problem
+from sitesrv.compression.errors import (
+    CorruptError,
+    PackageMismatchError,
+    TrailerError,
+    UnsafeEntryError,
+)
+from sitesrv.compression.manifest import MANIFEST_NAME, DirEntry, Entry, FileEntry, Manifest
+from sitesrv.compression.tarstream import (
+    END_OF_ARCHIVE,
+    MemberHeader,
+    TarFormatError,
+    TarReader,
+    dir_header,
+    file_header,
+    padding,
+)
+from sitesrv.compression.trailer import TRAILER_SIZE, Kind, Trailer, decode_trailer
+
+CHUNK = 1 << 20
+NO_HASH = bytes(32)
+# Levels above 19 need windows of up to 128 MiB to decompress; refusing them (and bigger
+# windows in files we read) keeps every reader's memory small whatever the package size.
+MAX_LEVEL = 19
+MAX_WINDOW = 1 << 23
+_MAX_MANIFEST = 256 << 20
+_MAX_TRAILING_ZEROS = 1 << 20
+
+
+class _HashingSink:
+    """Counts and hashes every compressed byte on its way to the file."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.fh.write(data)
+        self.sha.update(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+class _HashingSource:
+    """Reads at most `limit` bytes of the file, hashing them."""
+
+    def __init__(self, fh: BinaryIO, limit: int) -> None:
+        self.fh = fh
+        self.sha = hashlib.sha256()
+        self.left = limit
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.fh.read(size)
+        self.sha.update(data)
+        self.left -= len(data)
+        return data
+
+
+class ContainerWriter:
+    """Streams members into a new container; `finish` adds the manifest and the trailer."""
+
+    def __init__(self, fh: BinaryIO, *, level: int = 3, threads: int | None = None) -> None:
+        if not 1 <= level <= MAX_LEVEL:
+            raise ValueError(f"compression level must be 1..{MAX_LEVEL}, not {level}")
+        self._sink = _HashingSink(fh)
+        # threads=-1 uses every core; zstd's multi-threaded output does not depend on the
+        # number of workers, so the same tree gives the same bytes on any machine.
+        self._cctx = zstandard.ZstdCompressor(
+            level=level, threads=-1 if threads is None else threads, write_checksum=True
+        )
+        self._content: zstandard.ZstdCompressionWriter | None = None
+
+    def _writer(self) -> zstandard.ZstdCompressionWriter:
+        if self._content is None:
+            self._content = self._cctx.stream_writer(self._sink, closefd=False)
+        return self._content
+
+    def add_dir(self, path: str) -> None:
+        self._writer().write(dir_header(path))
+
+    def add_file(
+        self, path: str, size: int, mtime_ns: int, readonly: bool, chunks: Iterable[bytes]
+    ) -> str:
+        """Write one file member from `chunks` (exactly `size` bytes); returns its SHA-256."""
+        writer = self._writer()
+        writer.write(file_header(path, size, mtime_ns, readonly))
+        sha = hashlib.sha256()
+        written = 0
+        for chunk in chunks:
+            sha.update(chunk)
+            writer.write(chunk)
+            written += len(chunk)
+        if written != size:
+            raise ValueError(f"{path}: got {written} bytes, announced {size}")
+        writer.write(padding(size))
+        return sha.hexdigest()
+
+    def finish(self, manifest: Manifest, base_manifest_sha256: bytes = NO_HASH) -> Trailer:
+        """End the content frame, write the manifest frame and the trailer."""
+        if self._content is not None:
+            self._content.close()
+        manifest_offset = self._sink.count
+        data = manifest.to_json()
+        with self._cctx.stream_writer(self._sink, closefd=False) as writer:
+            writer.write(file_header(MANIFEST_NAME, len(data), 0, True))
+            writer.write(data + padding(len(data)) + END_OF_ARCHIVE)
+        trailer = Trailer(
+            kind=Kind.PCK if manifest.delta is None else Kind.DLT,
+            package_id=manifest.package_id,
+            version=manifest.version,
+            base_version=0 if manifest.delta is None else manifest.delta.base_version,
+            manifest_offset=manifest_offset,
+            body_length=self._sink.count,
+            manifest_sha256=hashlib.sha256(data).digest(),
+            body_sha256=self._sink.sha.digest(),
+            base_manifest_sha256=base_manifest_sha256,
+        )
+        self._sink.fh.write(trailer.encode())
+        return trailer
+
+
+class ContainerReader:
+    """An open PCK or DLT. Opening checks the trailer; nothing else is trusted until verified."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._fh = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        try:
+            size = os.fstat(self._fh.fileno()).st_size
+            self._fh.seek(max(size - TRAILER_SIZE, 0))
+            self.trailer = decode_trailer(self._fh.read(TRAILER_SIZE), size)
+        except ValueError as exc:
+            self._fh.close()
+            raise TrailerError(self.path, str(exc)) from None
+        except BaseException:
+            self._fh.close()
+            raise
+        self._manifest: Manifest | None = None
+        self._dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> ContainerReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def expect(
+        self, package_id: str | None = None, version: int | None = None, kind: Kind | None = None
+    ) -> None:
+        """Refuse a file that holds another package, version or kind than the caller wants."""
+        t = self.trailer
+        problem = None
+        if package_id is not None and t.package_id != package_id:
+            problem = f"holds package {t.package_id}, expected {package_id}"
+        elif version is not None and t.version != version:
+            problem = f"holds version {t.version} of package {t.package_id}, expected {version}"
+        elif kind is not None and t.kind != kind:
+            problem = f"is a {t.kind.name} file, expected a {kind.name} file"
+        if problem:
+            raise PackageMismatchError(self.path, problem)
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest, read from its own frame and checked against the trailer."""
+        if self._manifest is None:
+            t = self.trailer
+            self._fh.seek(t.manifest_offset)
+            source = _HashingSource(self._fh, t.body_length - t.manifest_offset)
+            with _damage_is_corruption(self.path), self._stream(source) as reader:
+                tar = TarReader(reader.read)
+                data = self._manifest_member(tar, tar.next_member())
+            try:
+                manifest = Manifest.from_json(data)
+            except ValueError as exc:
+                raise CorruptError(self.path, str(exc)) from None
+            self._check_manifest(manifest)
+            self._manifest = manifest
+        return self._manifest
+
+    def content(self) -> Iterator[tuple[Entry, Iterator[bytes]]]:
+        """Each content member with its data, in manifest order, verified as it is consumed.
+
+        A file's chunks raise CorruptError at their end if the SHA-256 differs; the generator
+        raises at its end unless the manifest member, the tar end and the body checksum all
+        match. Data the caller does not consume is still read and checked.
+        """
+        manifest = self.manifest
+        expected: Iterable[Entry] = manifest.entries
+        if manifest.delta is not None:
+            shipped = set(manifest.delta.shipped)
+            expected = [f for f in manifest.files if f.path in shipped]
+        self._fh.seek(0)
+        source = _HashingSource(self._fh, self.trailer.body_length)
+        with _damage_is_corruption(self.path), self._stream(source) as reader:
+            tar = TarReader(reader.read)
+            for entry in expected:
+                self._check_member(tar.next_member(), entry)
+                chunks = self._file_data(tar, entry) if isinstance(entry, FileEntry) else iter(())
+                yield entry, chunks
+                for _ in chunks:  # whatever the caller left unread
+                    pass
+            self._manifest_member(tar, tar.next_member())
+            if tar.next_member() is not None:
+                raise CorruptError(self.path, "unexpected member after the manifest")
+            trailing = reader.read(_MAX_TRAILING_ZEROS + 1)
+            if trailing.strip(b"\0") or len(trailing) > _MAX_TRAILING_ZEROS:
+                raise CorruptError(self.path, "unexpected data after the end of the tar archive")
+            source.read()
+        if source.sha.digest() != self.trailer.body_sha256:
+            raise CorruptError(
+                self.path, "checksum mismatch: the file is damaged (SHA-256 of the body differs)"
+            )
+
+    def verify(self) -> Manifest:
+        """Read everything and check every checksum; returns the verified manifest."""
+        for _entry, _chunks in self.content():
+            pass
+        return self.manifest
+
+    def _stream(self, source: _HashingSource) -> zstandard.ZstdDecompressionReader:
+        return self._dctx.stream_reader(source, read_across_frames=True, closefd=False)
+
+    def _manifest_member(self, tar: TarReader, member: MemberHeader | None) -> bytes:
+        if member is None or member.name != MANIFEST_NAME or not member.is_file:
+            raise CorruptError(self.path, "the manifest is missing")
+        if member.size > _MAX_MANIFEST:
+            raise CorruptError(self.path, f"manifest of {member.size} bytes is too large")
+        data = b"".join(tar.data(CHUNK))
+        if hashlib.sha256(data).digest() != self.trailer.manifest_sha256:
+            raise CorruptError(self.path, "the manifest does not match its checksum")
+        return data
+
+    def _check_member(self, member: MemberHeader | None, entry: Entry) -> None:
+        if member is None:
+            raise CorruptError(self.path, f"archive ends before {entry.path!r}")
+        problem = path_problem(member.name)
+        if problem:
+            raise UnsafeEntryError(self.path, member.name, problem)
+        if not (member.is_file or member.is_dir):
+            raise UnsafeEntryError(self.path, member.name, member.kind)
+        is_file = isinstance(entry, FileEntry)
+        if member.name != entry.path or member.is_file != is_file:
+            raise CorruptError(
+                self.path,
+                f"found {member.kind} {member.name!r} where the manifest has "
+                f"{'file' if is_file else 'folder'} {entry.path!r}",
+            )
+        if is_file and member.size != entry.size:
+            raise CorruptError(
+                self.path, f"{entry.path!r} has {member.size} bytes, manifest says {entry.size}"
+            )
+
+    def _file_data(self, tar: TarReader, entry: FileEntry) -> Iterator[bytes]:
+        sha = hashlib.sha256()
+        with _damage_is_corruption(self.path):
+            for chunk in tar.data(CHUNK):
+                sha.update(chunk)
+                yield chunk
+        if sha.hexdigest() != entry.sha256:
+            raise CorruptError(self.path, f"{entry.path!r} does not match its SHA-256")
+
+    def _check_manifest(self, manifest: Manifest) -> None:
+        t = self.trailer
+        delta = manifest.delta
+        mismatch = (
+            manifest.package_id != t.package_id
+            or manifest.version != t.version
+            or (delta is None) != (t.kind == Kind.PCK)
+            or (delta is None and (t.base_version, t.base_manifest_sha256) != (0, NO_HASH))
+            or (
+                delta is not None
+                and (delta.base_version, delta.base_manifest_sha256)
+                != (t.base_version, t.base_manifest_sha256.hex())
+            )
+        )
+        if mismatch:
+            raise CorruptError(self.path, "the manifest does not match the trailer")
+        paths = [e.path for e in manifest.entries]
+        for path in paths:
+            problem = path_problem(path)
+            if problem:
+                raise UnsafeEntryError(self.path, path, problem)
+        clash = tree_problem((e.path, isinstance(e, DirEntry)) for e in manifest.entries)
+        if clash:
+            raise UnsafeEntryError(self.path, *clash)
+        if paths != sorted(paths):
+            raise CorruptError(self.path, "manifest entries are not sorted by path")
+        if delta is not None:
+            files = {f.path for f in manifest.files}
+            shipped, deleted = list(delta.shipped), list(delta.deleted)
+            if shipped != sorted(set(shipped)) or not files.issuperset(shipped):
+                raise CorruptError(self.path, "the delta's list of shipped files is inconsistent")
+            if deleted != sorted(set(deleted)) or set(deleted) & set(paths):
+                raise CorruptError(self.path, "the delta's list of deleted files is inconsistent")
+
+
+@contextlib.contextmanager
+def _damage_is_corruption(path: Path) -> Iterator[None]:
+    """Turn decoder and tar errors into a CorruptError naming the file."""
+    try:
+        yield
+    except zstandard.ZstdError as exc:
+        raise CorruptError(path, f"damaged compressed data ({exc})") from None
+    except TarFormatError as exc:
+        raise CorruptError(path, str(exc)) from None

@@ -1,0 +1,210 @@
+"""Installing a PCK into a distribution point share, atomically per package.
+
+The package is extracted into a sibling staging folder and verified completely; only then is
+it swapped in: `<PkgID>` is renamed to `<PkgID>.sitesrv-old`, `<PkgID>.sitesrv-new` to
+`<PkgID>`, and the old folder is deleted. A crash leaves at most those two sibling names,
+which `recover_installs` resolves at start-up, so a half-updated `<PkgID>` is never visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+from sitesrv.compression.container import ContainerReader
+from sitesrv.compression.entrysafety import PACKAGE_ID_RE, check_package_id, fold
+from sitesrv.compression.fsutil import fsync_dir, is_readonly, make_readonly, remove_tree
+from sitesrv.compression.manifest import FileEntry, Manifest
+from sitesrv.compression.pck import open_pck
+
+NEW_SUFFIX = ".sitesrv-new"
+OLD_SUFFIX = ".sitesrv-old"
+
+
+class UpdateMode(enum.IntEnum):
+    """How SMS updates a DP folder; the values are DistMgr's `Reserved Flags` registry value."""
+
+    DELETE_AND_RECREATE = 0
+    OVERWRITE = 1
+
+
+@attrs.frozen
+class Recovery:
+    """One leftover that `recover_installs` resolved."""
+
+    path: Path
+    action: str  # "restored" (old folder put back) or "removed"
+
+
+def install(
+    pck_path: Path | str,
+    share_dir: Path | str,
+    package_id: str,
+    *,
+    version: int | None = None,
+    mode: UpdateMode = UpdateMode.DELETE_AND_RECREATE,
+    on_file: Callable[[str], None] | None = None,
+    durable: bool = False,
+) -> Manifest:
+    """Install a PCK into `<share_dir>/<package_id>/`, or leave that folder as it was.
+
+    Verifies the whole PCK (package, version if given, every checksum, every entry) before
+    the swap. OVERWRITE keeps files of the old folder that the package does not have.
+    Read-only attributes and mtimes come from the manifest. `on_file(relpath)` is called for
+    each package file once the new folder is in place, so a log never names a rolled-back
+    file. Leftovers of an earlier interrupted install of this package are recovered first.
+    """
+    share = Path(share_dir)
+    check_package_id(package_id)
+    target = share / package_id
+    staging = share / (package_id + NEW_SUFFIX)
+    old = share / (package_id + OLD_SUFFIX)
+    share.mkdir(parents=True, exist_ok=True)
+    _recover_package(target)
+    with open_pck(pck_path, package_id, version) as reader:
+        _extract_verified(reader, staging, durable)
+        manifest = reader.manifest
+    try:
+        if mode == UpdateMode.OVERWRITE and target.is_dir():
+            _carry_over(target, staging)
+    except BaseException:
+        remove_tree(staging)
+        raise
+    _swap(staging, target, old, durable)
+    if on_file is not None:
+        for entry in manifest.files:
+            on_file(entry.path)
+    return manifest
+
+
+def extract(pck_path: Path | str, dest_dir: Path | str) -> Manifest:
+    """Extract a PCK or DLT into `dest_dir`, which must not exist or be empty (for tools)."""
+    dest = Path(dest_dir)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise FileExistsError(f"{dest} exists and is not an empty folder")
+    staging = dest.with_name(dest.name + NEW_SUFFIX)
+    remove_tree(staging)
+    with ContainerReader(pck_path) as reader:
+        _extract_verified(reader, staging, durable=False)
+        manifest = reader.manifest
+    if dest.exists():
+        dest.rmdir()
+    os.rename(staging, dest)
+    return manifest
+
+
+def recover_installs(share_dir: Path | str) -> list[Recovery]:
+    """Resolve what interrupted installs left in a share; call it at start-up.
+
+    `<PkgID>.sitesrv-old` without `<PkgID>` means the swap stopped between its two renames:
+    the old folder is put back. With `<PkgID>` present it is deleted. Every
+    `<PkgID>.sitesrv-new` is an unfinished, unverified extraction and is deleted.
+    """
+    share = Path(share_dir)
+    done: list[Recovery] = []
+    if share.is_dir():
+        for name in sorted(os.listdir(share)):
+            for suffix in (OLD_SUFFIX, NEW_SUFFIX):
+                package_id = name.removesuffix(suffix)
+                if name.endswith(suffix) and PACKAGE_ID_RE.fullmatch(package_id):
+                    done += _recover_package(share / package_id)
+    return done
+
+
+def _recover_package(target: Path) -> list[Recovery]:
+    done: list[Recovery] = []
+    old = target.with_name(target.name + OLD_SUFFIX)
+    staging = target.with_name(target.name + NEW_SUFFIX)
+    if os.path.lexists(old):
+        if os.path.lexists(target):
+            remove_tree(old)
+            done.append(Recovery(old, "removed"))
+        else:
+            os.rename(old, target)
+            done.append(Recovery(target, "restored"))
+    if os.path.lexists(staging):
+        remove_tree(staging)
+        done.append(Recovery(staging, "removed"))
+    return done
+
+
+def _extract_verified(reader: ContainerReader, staging: Path, durable: bool) -> None:
+    """Extract everything into a fresh `staging` folder; on any failure remove it again."""
+    os.mkdir(staging)
+    try:
+        for entry, chunks in reader.content():
+            location = staging.joinpath(*entry.path.split("/"))
+            if not isinstance(entry, FileEntry):
+                os.makedirs(location, exist_ok=True)
+                continue
+            os.makedirs(location.parent, exist_ok=True)
+            with open(location, "xb") as fh:  # "x": never write through anything existing
+                for chunk in chunks:
+                    fh.write(chunk)
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.utime(location, ns=(entry.mtime_ns, entry.mtime_ns))
+            if entry.readonly:
+                make_readonly(location)
+    except BaseException:
+        remove_tree(staging)
+        raise
+
+
+def _carry_over(old_dir: Path, new_dir: Path) -> None:
+    """OVERWRITE mode: bring old entries the package does not have into the new folder.
+
+    A name counts as present when it matches case-insensitively, as on Windows. Read-only
+    files are copied, the rest hard-linked (copied where links are not supported): Windows
+    clears the read-only flag to delete the old folder, which would also hit a linked copy.
+    """
+    present = {fold(name) for name in os.listdir(new_dir)}
+    with os.scandir(old_dir) as listing:
+        for entry in listing:
+            dest = new_dir / entry.name
+            if fold(entry.name) not in present:
+                _copy_entry(Path(entry.path), dest)
+            elif entry.is_dir(follow_symlinks=False) and dest.is_dir() and not dest.is_symlink():
+                _carry_over(Path(entry.path), dest)
+
+
+def _copy_entry(src: Path, dest: Path) -> None:
+    if src.is_dir() and not src.is_symlink():
+        os.mkdir(dest)
+        for child in sorted(os.listdir(src)):
+            _copy_entry(src / child, dest / child)
+        return
+    if not src.is_symlink() and not is_readonly(os.lstat(src).st_mode):
+        try:
+            os.link(src, dest, follow_symlinks=False)
+            return
+        except OSError:
+            pass
+    shutil.copy2(src, dest, follow_symlinks=False)
+
+
+def _swap(staging: Path, target: Path, old: Path, durable: bool) -> None:
+    had_old = os.path.lexists(target)
+    if had_old:
+        os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        if had_old:
+            os.rename(old, target)
+        remove_tree(staging)
+        raise
+    if durable:
+        fsync_dir(target.parent)
+    if had_old:
+        # The new folder is in place, so the install has succeeded; an old folder that cannot
+        # be deleted yet (a file in use on Windows) stays for recover_installs.
+        with contextlib.suppress(OSError):
+            remove_tree(old)

@@ -1,0 +1,116 @@
+"""Packing a source folder into `<PkgID>.PCK`, and checking a PCK before anyone uses it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from sitesrv.compression.container import ContainerReader, ContainerWriter
+from sitesrv.compression.entrysafety import check_package_id
+from sitesrv.compression.fsutil import published_readonly
+from sitesrv.compression.manifest import DirEntry, Entry, FileEntry, Manifest
+from sitesrv.compression.source import SourceItem, open_source_file, scan_source
+from sitesrv.compression.trailer import Kind
+
+
+@attrs.frozen
+class PackResult:
+    """What Distribution Manager logs and stores (`SourceSize`, `SourceCompSize`)."""
+
+    path: Path
+    manifest: Manifest
+    source_size: int
+    compressed_size: int
+
+    @property
+    def source_kbytes(self) -> int:
+        """For "The size of package X is N KBytes" (rounded up, so 1 byte is 1 KByte)."""
+        return -(-self.source_size // 1024)
+
+    @property
+    def compressed_kbytes(self) -> int:
+        """For "The compressed size of package X is N KBytes"."""
+        return -(-self.compressed_size // 1024)
+
+
+def pack(
+    source_dir: Path | str,
+    dest_path: Path | str,
+    package_id: str,
+    version: int,
+    *,
+    level: int = 3,
+    threads: int | None = None,
+    temp_path: Path | str | None = None,
+    durable: bool = False,
+) -> PackResult:
+    """Compress `source_dir` into a read-only PCK for (package_id, version).
+
+    Streams: memory does not depend on the package size. `threads=None` uses every core.
+    The file is written to `temp_path` (default `<dest>.sitesrv-tmp`, which must be on the
+    same file system) and renamed over `dest_path`, replacing a read-only one.
+    Raises UnsafeEntryError for links, devices, FIFOs and names that clash on Windows.
+    """
+    source = Path(source_dir)
+    dest = Path(dest_path)
+    _check_ids(package_id, version)
+    items = scan_source(source)
+    with published_readonly(dest, _opt_path(temp_path), durable=durable) as fh:
+        writer = ContainerWriter(fh, level=level, threads=threads)
+        entries = tuple(add_source_item(writer, source, item) for item in items)
+        manifest = Manifest(package_id=package_id, version=version, entries=entries)
+        writer.finish(manifest)
+    return PackResult(dest, manifest, manifest.source_size, dest.stat().st_size)
+
+
+def verify(
+    path: Path | str, *, package_id: str | None = None, version: int | None = None
+) -> Manifest:
+    """Check a PCK or DLT completely; returns its manifest or raises a PckError saying why.
+
+    Catches truncation, any flipped bit, a missing trailer, and (when given) another
+    package or version. Raises FileNotFoundError if there is no such file.
+    """
+    with ContainerReader(path) as reader:
+        reader.expect(package_id, version)
+        return reader.verify()
+
+
+def read_manifest(path: Path | str) -> Manifest:
+    """The manifest of a PCK or DLT, checked against the trailer; the content is not read."""
+    with ContainerReader(path) as reader:
+        return reader.manifest
+
+
+def add_source_item(writer: ContainerWriter, source_dir: Path, item: SourceItem) -> Entry:
+    """Stream one scanned source entry into `writer`; returns its manifest entry."""
+    if item.is_dir:
+        writer.add_dir(item.path)
+        return DirEntry(item.path)
+    with open_source_file(source_dir, item) as opened:
+        sha = writer.add_file(
+            item.path, opened.size, opened.mtime_ns, opened.readonly, opened.chunks
+        )
+    return FileEntry(item.path, opened.size, opened.mtime_ns, opened.readonly, sha)
+
+
+def open_pck(path: Path | str, package_id: str, version: int | None = None) -> ContainerReader:
+    """Open a file that must be a PCK of `package_id` (and `version`, if given)."""
+    reader = ContainerReader(path)
+    try:
+        reader.expect(package_id, version, Kind.PCK)
+    except BaseException:
+        reader.close()
+        raise
+    return reader
+
+
+def _check_ids(package_id: str, version: int) -> None:
+    check_package_id(package_id)
+    if not isinstance(version, int) or not 1 <= version < 2**32:
+        raise ValueError(f"source version must be a positive integer, not {version!r}")
+
+
+def _opt_path(path: Path | str | None) -> Path | None:
+    return None if path is None else Path(path)
