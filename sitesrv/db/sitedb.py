@@ -404,6 +404,10 @@ class SiteDatabase:
         rows = self._conn.execute("SELECT * FROM SMSPackages WHERE PkgID = ?", (pkg_id,)).fetchall()
         return next(iter(self._read(Package, rows, "SMSPackages")), None)
 
+    def package_ids(self) -> list[str]:
+        rows = self._conn.execute("SELECT PkgID FROM SMSPackages ORDER BY PkgID").fetchall()
+        return [row[0] for row in rows]
+
     def delete_package(self, pkg_id: str) -> None:
         """Remove a package with its DP and status rows, so no orphans are left behind."""
         with self.transaction():
@@ -496,6 +500,15 @@ class SiteDatabase:
             params.append(site_code)
         rows = self._conn.execute(sql + " ORDER BY Type, SiteCode, PkgServer", params).fetchall()
         return self._read(PkgStatus, rows, "PkgStatus")
+
+    def delete_pkg_status(
+        self, pkg_id: str, status_type: StatusType, site_code: str, pkg_server: str
+    ) -> None:
+        """Drop one row: a DP that was removed (Status 6 REMOVED rows are not kept)."""
+        self._conn.execute(
+            "DELETE FROM PkgStatus WHERE ID = ? AND Type = ? AND SiteCode = ? AND PkgServer = ?",
+            (pkg_id, int(status_type), site_code, pkg_server),
+        )
 
     # Status messages
 

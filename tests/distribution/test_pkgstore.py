@@ -1,0 +1,78 @@
+"""A primary's database and a secondary's state files keep package facts the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sitesrv.db.sitedb import (
+    Package,
+    PackageStatus,
+    PkgServer,
+    PkgStatus,
+    Site,
+    SiteDatabase,
+    SiteType,
+    StatusType,
+)
+from sitesrv.pkgstore import DatabaseStore, FileStore, PackageStore
+
+NAL = 'MSWNET:["SMS_SITE=S01"]\\\\SEC01\\SMSPKGC$\\'
+
+
+@pytest.fixture(params=["database", "files"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PackageStore]:
+    if request.param == "files":
+        yield FileStore(tmp_path / "state" / "packages")
+        return
+    db = SiteDatabase.create(tmp_path / "site.db")
+    db.put_site(Site(SiteCode="S01", SiteServer="SEC01", Type=SiteType.SECONDARY))
+    yield DatabaseStore(db)
+    db.close()
+
+
+def test_package_round_trip(store: PackageStore) -> None:
+    pkg = Package(PkgID="ZZZ00001", SourceSite="ZZZ", Name="Demo", SourceVersion=3,
+                  StoredPkgVersion=1, LastRefresh=1181000000.123)
+    store.put_package(pkg)
+    assert store.package("zzz00001") == pkg
+    assert store.package_ids() == ["ZZZ00001"]
+
+
+def test_servers_and_status(store: PackageStore) -> None:
+    store.put_package(Package(PkgID="ZZZ00001", SourceSite="ZZZ"))
+    server = PkgServer(PkgID="ZZZ00001", NALPath=NAL, SiteCode="S01")
+    store.put_server(server)
+    assert store.servers("ZZZ00001") == [server]
+    row = PkgStatus(ID="ZZZ00001", Type=StatusType.COPY, SiteCode="S01", PkgServer=NAL,
+                    Status=PackageStatus.INSTALLED, UpdateTime=1181000000.0, SourceVersion=2)
+    assert store.put_status(row)
+    stale = PkgStatus(ID="ZZZ00001", Type=StatusType.COPY, SiteCode="S01", PkgServer=NAL,
+                      Status=PackageStatus.RETRY, UpdateTime=1181000001.0, SourceVersion=1)
+    assert not store.put_status(stale), "an older SourceVersion must not win (Q318834)"
+    assert store.statuses("ZZZ00001", status_type=StatusType.COPY) == [row]
+    assert store.statuses("ZZZ00001", status_type=StatusType.MASTER) == []
+    store.delete_status("ZZZ00001", StatusType.COPY, "S01", NAL)
+    assert store.statuses("ZZZ00001") == []
+    store.delete_server("ZZZ00001", NAL)
+    assert store.servers("ZZZ00001") == []
+
+
+def test_delete_package_removes_everything(store: PackageStore) -> None:
+    store.put_package(Package(PkgID="ZZZ00001", SourceSite="ZZZ"))
+    store.put_server(PkgServer(PkgID="ZZZ00001", NALPath=NAL, SiteCode="S01"))
+    store.delete_package("ZZZ00001")
+    assert store.package("ZZZ00001") is None and store.servers("ZZZ00001") == []
+    assert store.package_ids() == []
+
+
+def test_file_store_corrupt_state_is_a_format_error(tmp_path: Path) -> None:
+    from sitesrv.errors import FormatError
+
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    (folder / "ZZZ00001.json").write_text("{not json")
+    with pytest.raises(FormatError, match="ZZZ00001.json"):
+        FileStore(folder).package("ZZZ00001")
