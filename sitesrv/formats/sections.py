@@ -1,0 +1,314 @@
+"""The text layout all instruction files share: `[SECTION]` headers, `Key=Value` lines, `[END]`.
+
+One codec serves every kind, so the framing rule (a file without its `[END]` record is truncated)
+and the reader's tolerance (CRLF, spacing, case of names, unknown keys and sections) are the same
+everywhere. A kind declares a `Layout`: its sections in order, and for each key the record
+attribute it fills and how the value is spelled. The record's validators decide what is valid;
+the reader runs them key by key so that a bad file is reported with the line and key at fault.
+The reader raises `FormatError` and nothing else, whatever the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from os import PathLike
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from sitesrv.errors import FormatError
+from sitesrv.formats.values import Check
+
+R = TypeVar("R")
+
+END = "END"
+TRUNCATED = "no [END] record: the file is truncated or still being written"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INTEGER_RE = re.compile(r"-?[0-9]{1,30}")
+_TIMESTAMP_RE = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,3}))?[Zz]", re.ASCII)
+
+
+@attrs.frozen
+class Codec:
+    """How one value is spelled in a file: `dump` to text, `load` back (ValueError if bad)."""
+
+    dump: Callable[[Any], str]
+    load: Callable[[str], Any]
+
+
+def format_timestamp(seconds: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds: `2007-06-04T09:00:01.000Z`."""
+    whole, millis = divmod(round(seconds * 1000), 1000)
+    return (_EPOCH + timedelta(seconds=whole)).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+
+
+def parse_timestamp(text: str) -> float:
+    """The inverse of `format_timestamp`; the fraction may have 0-3 digits, `T`/`Z` any case."""
+    match = _TIMESTAMP_RE.fullmatch(text)
+    if not match:
+        raise ValueError("not a UTC time like 2007-06-04T09:00:01.000Z")
+    *fields, fraction = match.groups()
+    try:
+        when = datetime(*map(int, fields), tzinfo=UTC)
+    except ValueError as e:
+        raise ValueError(f"not a valid date and time ({e})") from None
+    seconds = (when - _EPOCH) // timedelta(seconds=1)
+    return (seconds * 1000 + int((fraction or "0").ljust(3, "0"))) / 1000
+
+
+def _load_integer(text: str) -> int:
+    if not _INTEGER_RE.fullmatch(text):
+        raise ValueError("not a whole number")
+    return int(text)
+
+
+def choice(spellings: Mapping[str, Any]) -> Codec:
+    """A value from a fixed vocabulary, read case-insensitively."""
+    by_text = {text.upper(): value for text, value in spellings.items()}
+    by_value = {value: text for text, value in spellings.items()}
+
+    def load(text: str) -> Any:
+        try:
+            return by_text[text.upper()]
+        except KeyError:
+            raise ValueError(f"expected one of: {', '.join(spellings)}") from None
+
+    return Codec(by_value.__getitem__, load)
+
+
+def enum(kind: type[Enum]) -> Codec:
+    """An enum spelled by its values (`SREQ_STATUS_OK`, `2`)."""
+    return choice({str(m.value): m for m in kind})
+
+
+PLAIN = Codec(str, str)
+INTEGER = Codec(lambda v: str(int(v)), _load_integer)
+ZERO_ONE = choice({"0": False, "1": True})
+ISO_TIME = Codec(format_timestamp, parse_timestamp)
+OPTIONAL_ISO_TIME = Codec(lambda v: "" if v is None else format_timestamp(v),
+                          lambda t: None if t == "" else parse_timestamp(t))
+
+
+@attrs.frozen
+class Key:
+    """One `Key=Value` line: the key as written, the record attribute, the value's spelling."""
+
+    name: str
+    attr: str
+    codec: Codec = PLAIN
+
+
+@attrs.frozen
+class Section:
+    """A `[NAME]` section. A repeating one builds `record` for each occurrence into `attr`."""
+
+    name: str
+    keys: tuple[Key, ...]
+    record: type | None = None
+    attr: str = ""
+    minimum: int = 1
+
+
+def one(name: str, *keys: Key) -> Section:
+    """A section that appears exactly once; its keys fill the file's own record."""
+    return Section(name, keys)
+
+
+def many(name: str, attr: str, record: type, *keys: Key, minimum: int = 0) -> Section:
+    """A section that repeats, in order; each one is a `record` in the tuple attribute `attr`."""
+    return Section(name, keys, record, attr, minimum)
+
+
+@attrs.frozen
+class _Found:
+    """A section as read: its name, header line, and `KEY -> (line, value)` by normalised key."""
+
+    name: str
+    line: int
+    values: dict[str, tuple[int, str]]
+
+
+def _normal(name: str) -> str:
+    """Names compare upper-cased with runs of white space collapsed: `dest  site` is DEST SITE."""
+    return " ".join(name.split()).upper()
+
+
+def _header(line: str) -> str | None:
+    stripped = line.strip()
+    if len(stripped) >= 2 and stripped[0] == "[" and stripped[-1] == "]":
+        return _normal(stripped[1:-1])
+    return None
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def read_sections(text: str, path: object) -> list[_Found]:
+    """Split text into sections, checking the framing; content rules are the Layout's."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    end = next((i for i, line in enumerate(lines) if _header(line) == END), None)
+    if end is None:
+        raise FormatError(path, TRUNCATED)
+    for number in range(end + 2, len(lines) + 1):
+        if lines[number - 1].strip():
+            raise FormatError(path, f"line {number}: text after the [END] record")
+    found: list[_Found] = []
+    for number, line in enumerate(lines[:end], 1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        name = _header(stripped)
+        if name is not None:
+            if not name:
+                raise FormatError(path, f"line {number}: a section header with no name")
+            found.append(_Found(name, number, {}))
+            continue
+        key, equals, value = stripped.partition("=")
+        if not equals or not key.strip():
+            raise FormatError(path, f"line {number}: expected [SECTION] or Key=Value, "
+                                    f"found {_quote(stripped)}")
+        if not found:
+            raise FormatError(path, f"line {number}: {_quote(stripped)} comes before the first "
+                                    f"[SECTION] header")
+        section, normal = found[-1], _normal(key)
+        if normal in section.values:
+            raise FormatError(path, f"line {number}: key {key.strip()} appears twice in "
+                                    f"[{section.name}] (first at line {section.values[normal][0]})")
+        section.values[normal] = (number, value.strip())
+    return found
+
+
+@attrs.frozen
+class Embedded:
+    """Another kind's sections, optionally carried in this file, into the attribute `attr`.
+
+    The reader ignores sections it does not know, so the carried record's sections never
+    disturb the host's, and a file that carries one also reads as that other kind.
+    """
+
+    attr: str
+    layout: Layout
+
+
+@attrs.frozen
+class Layout(Generic[R]):
+    """One kind of instruction file: its record type, a name for messages, and its sections."""
+
+    record: type[R]
+    kind: str
+    sections: tuple[Section | Embedded, ...]
+
+    def dumps(self, record: R) -> str:
+        """The file's text (LF line ends); the record's validators already refused bad values."""
+        return "\n".join([*self._lines(record), f"[{END}]"]) + "\n"
+
+    def encode(self, record: R) -> bytes:
+        """The file's bytes, ready for `write_bytes`: UTF-8."""
+        return self.dumps(record).encode("utf-8")
+
+    def parse(self, text: str, path: object = "<text>") -> R:
+        """The record in `text`; raises FormatError naming `path` and the problem."""
+        found: dict[str, list[_Found]] = {}
+        for section in read_sections(text, path):
+            found.setdefault(section.name, []).append(section)
+        return self._record(found, path)
+
+    def decode(self, data: bytes, path: object = "<bytes>") -> R:
+        """The record in a file's bytes (UTF-8, an optional BOM)."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise FormatError(path, f"not UTF-8 text: byte {data[e.start]:#04x} at offset "
+                                    f"{e.start}") from None
+        return self.parse(text, path)
+
+    def read(self, path: str | PathLike[str]) -> R:
+        """The record in a file. OSError (e.g. the file was claimed by another) passes through."""
+        return self.decode(Path(path).read_bytes(), path)
+
+    def every_section(self) -> Iterator[Section]:
+        """Its sections and those of the kinds it may carry, in file order."""
+        for part in self.sections:
+            if isinstance(part, Embedded):
+                yield from part.layout.every_section()
+            else:
+                yield part
+
+    def _lines(self, record: R) -> list[str]:
+        if not isinstance(record, self.record):
+            raise TypeError(f"expected a {self.record.__name__}, got {type(record).__name__}")
+        lines = []
+        for part in self.sections:
+            if isinstance(part, Embedded):
+                carried = getattr(record, part.attr)
+                lines += [] if carried is None else part.layout._lines(carried)
+                continue
+            for item in getattr(record, part.attr) if part.record else (record,):
+                lines.append(f"[{part.name}]")
+                for key in part.keys:
+                    value = key.codec.dump(getattr(item, key.attr))
+                    if "\n" in value or "\r" in value:  # would break the framing; never write it
+                        raise ValueError(f"{key.name}={value!r}: must not contain a line break")
+                    lines.append(f"{key.name}={value}")
+        return lines
+
+    def _record(self, found: dict[str, list[_Found]], path: object) -> R:
+        values: dict[str, Any] = {}
+        for part in self.sections:
+            if isinstance(part, Embedded):
+                carried = any(s.name in found for s in part.layout.every_section())
+                values[part.attr] = part.layout._record(found, path) if carried else None
+                continue
+            occurrences = found.get(part.name, [])
+            if part.record is None:
+                if not occurrences:
+                    raise FormatError(path, f"missing [{part.name}] section")
+                if len(occurrences) > 1:
+                    lines = ", ".join(str(o.line) for o in occurrences)
+                    raise FormatError(path, f"[{part.name}] appears {len(occurrences)} times "
+                                            f"(lines {lines}); expected once")
+                values.update(self._load(part, occurrences[0], self.record, path))
+            else:
+                if len(occurrences) < part.minimum:
+                    raise FormatError(path, f"missing [{part.name}] section: at least "
+                                            f"{part.minimum} required")
+                values[part.attr] = tuple(
+                    _build(part.record, self._load(part, o, part.record, path), path,
+                           f"[{part.name}] section at line {o.line}")
+                    for o in occurrences)
+        return _build(self.record, values, path, self.kind)
+
+    @staticmethod
+    def _load(section: Section, occurrence: _Found, record: type, path: object) -> dict[str, Any]:
+        fields = attrs.fields_dict(record)
+        values = {}
+        for key in section.keys:
+            entry = occurrence.values.get(_normal(key.name))
+            if entry is None:
+                raise FormatError(path, f"[{section.name}] section at line {occurrence.line} "
+                                        f"has no {key.name} key")
+            line, text = entry
+            try:
+                value = key.codec.load(text)
+                check = fields[key.attr].validator
+                if isinstance(check, Check):
+                    check.verify(value)
+            except (ValueError, TypeError, OverflowError) as e:
+                raise FormatError(path, f"line {line}: [{section.name}] {key.name}={_quote(text)}: "
+                                        f"{e}") from None
+            values[key.attr] = value
+        return values
+
+
+def _build(record: type[R], values: dict[str, Any], path: object, what: str) -> R:
+    """Construct the record; a rule across fields that fails is reported as a format error."""
+    try:
+        return record(**values)
+    except (ValueError, TypeError) as e:
+        raise FormatError(path, f"invalid {what}: {e}") from None

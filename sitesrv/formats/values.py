@@ -1,0 +1,174 @@
+"""The vocabulary every instruction file draws on: site codes, IDs, priorities, timestamps.
+
+Each rule is a `Check`: an attrs validator that the records use (so the writer refuses a bad
+record) and that the reader runs key by key (so a bad file is reported with the key that holds
+the bad value). One definition serves both, and the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from enum import Enum, StrEnum
+from typing import Any
+
+import attrs
+
+from sitesrv.hierarchy import SERVER_RE, SHARE_RE, SITE_CODE_RE
+
+PRIORITY_NAMES = {1: "high", 2: "medium", 3: "low"}
+# Timestamps are kept as float epoch seconds, in the files as ISO 8601 UTC with milliseconds.
+LATEST_TIMESTAMP = 253402300799.999  # 9999-12-31T23:59:59.999Z
+LARGEST_COUNT = 2**63 - 1
+
+
+class Payload(StrEnum):
+    """What travels with an instruction: a compressed package, a delta, a replication file."""
+
+    PCK = "PCK"
+    DLT = "DLT"
+    PKG = "PKG"
+    STA = "STA"
+    NONE = "NONE"
+
+
+class AddressType(StrEnum):
+    """The senders sitesrv emulates (hierarchy.yaml `addresses[].type`)."""
+
+    LAN = "LAN"
+    COURIER = "COURIER"
+
+
+@attrs.frozen
+class Check:
+    """An attrs validator made from a bare rule, so the reader can apply the same rule per key.
+
+    `verify(value)` raises ValueError or TypeError with the problem alone; as a validator the
+    message is prefixed with the attribute and the value.
+    """
+
+    verify: Callable[[Any], None]
+
+    def __call__(self, instance: object, attribute: attrs.Attribute, value: object) -> None:
+        try:
+            self.verify(value)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{attribute.name}={value!r}: {e}") from None
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("must be a string")
+    if "\n" in value or "\r" in value:
+        raise ValueError("must not contain a line break")
+    if value != value.strip():
+        raise ValueError("must not start or end with white space (the reader strips it)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("cannot be written as UTF-8") from None
+    return value
+
+
+def _nonempty_text(value: object) -> None:
+    if not _text(value):
+        raise ValueError("must not be empty")
+
+
+def pattern(regex: str | re.Pattern[str], what: str, optional: bool = False) -> Check:
+    """Text that must match `regex` in full (or, if optional, be empty)."""
+    compiled = re.compile(regex)
+
+    def verify(value: object) -> None:
+        text = _text(value)
+        if not (optional and text == "") and not compiled.fullmatch(text):
+            raise ValueError(f"not {what}{' (or empty)' if optional else ''}")
+
+    return Check(verify)
+
+
+def number(low: int, high: int, what: str | None = None) -> Check:
+    """A whole number from low to high inclusive; `what` names the allowed values."""
+
+    def verify(value: object) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError("must be a whole number")
+        if not low <= value <= high:
+            raise ValueError(f"must be {what or f'between {low} and {high}'}")
+
+    return Check(verify)
+
+
+def member(kind: type[Enum]) -> Check:
+    """One of an enum's members (records convert plain values with `to_member`)."""
+
+    def verify(value: object) -> None:
+        if not isinstance(value, kind):
+            raise ValueError(f"must be one of {', '.join(str(m.value) for m in kind)}")
+
+    return Check(verify)
+
+
+def to_member(kind: type[Enum]) -> Callable[[object], object]:
+    """A converter that turns a plain value into the enum member, leaving bad ones to `member`."""
+
+    def convert(value: object) -> object:
+        try:
+            return kind(value)
+        except (ValueError, TypeError):
+            return value
+
+    return convert
+
+
+def _flag(value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError("must be True or False")
+
+
+def _timestamp(value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError("must be epoch seconds")
+    if not 0 <= value <= LATEST_TIMESTAMP:  # also false for NaN
+        raise ValueError("must be a time between 1970 and 9999")
+
+
+def _optional_timestamp(value: object) -> None:
+    if value is not None:
+        _timestamp(value)
+
+
+def to_millis(value: object) -> object:
+    """Round epoch seconds to the millisecond, the precision the files keep.
+
+    Anything that is not a time in range is left for the TIMESTAMP check to report.
+    """
+    if (isinstance(value, int | float) and not isinstance(value, bool)
+            and 0 <= value <= LATEST_TIMESTAMP):
+        return round(value * 1000) / 1000
+    return value
+
+
+TEXT = Check(_text)
+NONEMPTY_TEXT = Check(_nonempty_text)
+FLAG = Check(_flag)
+TIMESTAMP = Check(_timestamp)
+OPTIONAL_TIMESTAMP = Check(_optional_timestamp)
+COUNT = number(0, LARGEST_COUNT, "0 or more")
+PRIORITY = number(1, 3, "1 (high), 2 (medium) or 3 (low)")
+_SITE_CODE_WHAT = "a site code (3 upper-case letters or digits)"
+SITE_CODE = pattern(SITE_CODE_RE, _SITE_CODE_WHAT)
+OPTIONAL_SITE_CODE = pattern(SITE_CODE_RE, _SITE_CODE_WHAT, optional=True)
+PACKAGE_ID_RE = re.compile(r"[A-Z0-9]{3}[0-9A-F]{5}")
+_PACKAGE_ID_WHAT = "a package ID (a site code and 5 upper-case hex digits, e.g. CEN0001A)"
+PACKAGE_ID = pattern(PACKAGE_ID_RE, _PACKAGE_ID_WHAT)
+OPTIONAL_PACKAGE_ID = pattern(PACKAGE_ID_RE, _PACKAGE_ID_WHAT, optional=True)
+JOB_ID = pattern(r"[0-9A-F]{8}", "a job ID (8 upper-case hex digits)")
+INSTRUCTION_TYPE = pattern(r"[A-Z0-9_]+(?:\|[A-Z0-9_]+)*",
+                           "an instruction type such as MICROSOFT|SMS|MINIJOBINSTRUCTION|PACKAGE")
+PREFERRED_ADDRESS = pattern(r"\*|" + "|".join(AddressType),
+                            f"* (any sender) or an address type ({', '.join(AddressType)})")
+SERVER = pattern(SERVER_RE,
+                 "a server name (at most 15 characters, none of \" / \\ [ ] ; : | = + * ? , < >)")
+SHARE = pattern(SHARE_RE, "a share name (none of \" / [ ] ; : | = + * ? , < >)")
+
