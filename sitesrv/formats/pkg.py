@@ -1,0 +1,120 @@
+"""`distmgr.box\\INCOMING\\<random8>.PKG`: a replicated package definition and what to do with it.
+
+A parent (or the package's source site) sends this to a child site's Distribution Manager
+(§3.2 item 2). Its LastRefreshTime decides the KB936465 race (§9): a receiver discards a `.PKG`
+whose LastRefreshTime is older than the last one it processed for the package. The `[ACTION]`
+says who issued the instruction, which site will send the compressed files, and whether the
+receiver must forward them to its own children ("send from the nearest site"). The
+`[PACKAGE SERVER]` sections list the package's DPs at the receiver and the sites below it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import attrs
+
+from sitesrv.formats.sections import INTEGER, ISO_TIME, ZERO_ONE, Key, Layout, enum, many, one
+from sitesrv.formats.values import (
+    COUNT,
+    FLAG,
+    NONEMPTY_TEXT,
+    OPTIONAL_SITE_CODE,
+    PACKAGE_ID,
+    PREFERRED_ADDRESS,
+    PRIORITY,
+    SERVER,
+    SHARE,
+    SITE_CODE,
+    TEXT,
+    TIMESTAMP,
+    member,
+    number,
+    to_member,
+    to_millis,
+)
+
+# The name is 8 random characters and this (runtime.ids.Ids.random_name(folder, EXTENSION)).
+EXTENSION = ".PKG"
+
+
+class PackageAction(StrEnum):
+    """What the receiver does with the package, or with one of its DPs."""
+
+    NONE = "NONE"
+    UPDATE = "UPDATE"
+    ADD = "ADD"
+    DELETE = "DELETE"
+    REFRESH = "REFRESH"
+
+
+@attrs.frozen(kw_only=True)
+class PackageServer:
+    """A DP of the package at the receiving site or below it, and the action for it."""
+
+    site_code: str = attrs.field(validator=SITE_CODE)
+    server: str = attrs.field(validator=SERVER)
+    share: str = attrs.field(validator=SHARE)
+    nal_path: str = attrs.field(validator=NONEMPTY_TEXT)
+    action: PackageAction = attrs.field(converter=to_member(PackageAction),
+                                        validator=member(PackageAction))
+
+
+@attrs.frozen(kw_only=True)
+class PackageReplication:
+    """One replication `.PKG`: the package definition, the action, the package servers."""
+
+    package_id: str = attrs.field(validator=PACKAGE_ID)
+    name: str = attrs.field(validator=NONEMPTY_TEXT)
+    version: str = attrs.field(default="", validator=TEXT)
+    source_site: str = attrs.field(validator=SITE_CODE)
+    source_version: int = attrs.field(validator=COUNT)
+    last_refresh_time: float = attrs.field(converter=to_millis, validator=TIMESTAMP)
+    priority: int = attrs.field(default=2, validator=PRIORITY)
+    pkg_flags: int = attrs.field(default=0, validator=number(0, 2**32 - 1))
+    share_name: str = attrs.field(default="", validator=TEXT)
+    share_type: int = attrs.field(default=1, validator=number(1, 2, "1 (common) or 2 (specific)"))
+    preferred_address: str = attrs.field(default="*", validator=PREFERRED_ADDRESS)
+    ignore_schedule: bool = attrs.field(default=False, validator=FLAG)
+    action: PackageAction = attrs.field(converter=to_member(PackageAction),
+                                        validator=member(PackageAction))
+    issuing_site: str = attrs.field(validator=SITE_CODE)
+    content_site: str = attrs.field(default="", validator=OPTIONAL_SITE_CODE)
+    forward: bool = attrs.field(default=False, validator=FLAG)
+    servers: tuple[PackageServer, ...] = attrs.field(
+        default=(), converter=tuple,
+        validator=attrs.validators.deep_iterable(attrs.validators.instance_of(PackageServer)))
+
+
+LAYOUT = Layout(PackageReplication, "package replication file", (
+    one("PACKAGE DEFINITION",
+        Key("PackageID", "package_id"),
+        Key("Name", "name"),
+        Key("Version", "version"),
+        Key("SourceSite", "source_site"),
+        Key("SourceVersion", "source_version", INTEGER),
+        Key("LastRefreshTime", "last_refresh_time", ISO_TIME),
+        Key("Priority", "priority", INTEGER),
+        Key("PkgFlags", "pkg_flags", INTEGER),
+        Key("ShareName", "share_name"),
+        Key("ShareType", "share_type", INTEGER),
+        Key("PreferredAddress", "preferred_address"),
+        Key("IgnoreSchedule", "ignore_schedule", ZERO_ONE)),
+    one("ACTION",
+        Key("Action", "action", enum(PackageAction)),
+        Key("IssuingSite", "issuing_site"),
+        Key("ContentSite", "content_site"),
+        Key("Forward", "forward", ZERO_ONE)),
+    many("PACKAGE SERVER", "servers", PackageServer,
+         Key("SiteCode", "site_code"),
+         Key("Server", "server"),
+         Key("Share", "share"),
+         Key("NALPath", "nal_path"),
+         Key("Action", "action", enum(PackageAction))),
+))
+dumps = LAYOUT.dumps
+encode = LAYOUT.encode
+parse = LAYOUT.parse
+decode = LAYOUT.decode
+read = LAYOUT.read
+
