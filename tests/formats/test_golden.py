@@ -65,3 +65,14 @@ Routing:
 Confirmation:
   Confirmation Needed:        1
 """
+
+
+@pytest.mark.parametrize("kind", EXAMPLES)
+def test_the_documented_example_is_the_golden_file(kind: str) -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
+    assert f"```\n{EXAMPLES[kind][2]}```" in docs
+
+
+def test_the_documented_dumpsend_view_is_the_real_one() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
+    assert f"```\n{srq.dumpsend(SEND_REQUEST)}```" in docs
