@@ -1,0 +1,85 @@
+"""File primitives of the hand-off protocol: write privately, publish by rename, fsync by setting.
+
+Visibility equals completeness: a file appears under its final name only through `os.replace`
+of a finished temp file in the same folder (engineering.md §2.4, rules 1-5). How much is fsynced
+follows the lab's `durability`: `none` (a killed process loses nothing the kernel already has),
+`file` (fsync the file before the rename) or `file+dir` (also fsync the folders a rename
+changed, so the rename itself survives a power cut; skipped on Windows, where a folder cannot be
+opened).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+NONE = "none"
+FILE = "file"
+FILE_AND_DIR = "file+dir"
+COPY_CHUNK = 1024 * 1024
+
+# What a publisher writes: the bytes, chunks of them, or a function that writes to the file.
+Content = bytes | Iterable[bytes] | Callable[[BinaryIO], None]
+
+
+def ignored_by_scans(name: str) -> bool:
+    """Scanners never look at temp files (`X.TMP`, `.X.<writer>.tmp`) or other dot-files."""
+    return name.startswith(".") or name.upper().endswith(".TMP")
+
+
+def is_removable_temp(name: str) -> bool:
+    """Temp files start-up recovery may delete once stale: any `*.tmp`, never other dot-files."""
+    return name.upper().endswith(".TMP")
+
+
+def sync_dirs(durability: str, *folders: Path) -> None:
+    """Make renames into or out of these folders durable, if the lab asks for it."""
+    if durability != FILE_AND_DIR or os.name == "nt":
+        return
+    for folder in dict.fromkeys(folders):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_content(f: BinaryIO, content: Content) -> None:
+    if isinstance(content, bytes | bytearray | memoryview):
+        f.write(content)
+    elif callable(content):
+        content(f)
+    else:
+        for chunk in content:
+            f.write(chunk)
+
+
+def write_temp(tmp: Path, content: Content, durability: str, *, exclusive: bool) -> None:
+    """Write a complete file under its temp name; a failed write leaves no temp behind."""
+    with open(tmp, "xb" if exclusive else "wb") as f:
+        try:
+            write_content(f, content)
+            if durability != NONE:
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            f.close()
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def rename_into_place(tmp: Path, dest: Path, durability: str) -> None:
+    """Rename a finished file to its final name: the moment a reader may see it."""
+    os.replace(tmp, dest)
+    sync_dirs(durability, dest.parent, tmp.parent)
+
+
+def copy_content(src: Path) -> Callable[[BinaryIO], None]:
+    """Content that streams another file, so memory does not grow with its size."""
+    def write(f: BinaryIO) -> None:
+        with open(src, "rb") as s:
+            shutil.copyfileobj(s, f, COPY_CHUNK)
+    return write

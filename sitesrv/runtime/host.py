@@ -1,0 +1,278 @@
+"""The runtime both drivers share: every component of every site, built, recovered and run.
+
+A `ComponentHost` owns one component at one site: its context, its inboxes, its timers, its
+"wanted" flag (set when a file arrives, a timer falls due, or the last unit asked to run again),
+and what happens when a unit fails. The live driver gives each host a thread; the step driver
+picks hosts one unit at a time. Neither adds behaviour of its own to a unit, so a component
+does the same thing under both.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import logging
+import os
+import random
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sitesrv.clock import Clock
+from sitesrv.errors import FormatError
+from sitesrv.events import EventSink
+from sitesrv.lab import Lab
+from sitesrv.layout import LabLayout, SiteLayout
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.context import ComponentContext
+from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
+from sitesrv.runtime.idle import WaitLine
+from sitesrv.runtime.ids import Ids
+from sitesrv.runtime.inbox import Inbox, WorkItem
+from sitesrv.runtime.registry import Registry
+from sitesrv.runtime.unit import DEFERRED, Journal, Reporter
+from sitesrv.smslog import SmsLog
+
+logger = logging.getLogger(__name__)
+
+# What a unit did, as the step schedule records it.
+PROGRESSED = "progressed"
+DEFERRED_ONLY = "deferred"
+NOTHING = "nothing"
+FAILED = "failed"
+CRASHED = "crashed"
+
+# A file whose processing raises this many times in a row goes to corrupt\.
+MAX_ATTEMPTS = 3
+
+DatabaseFactory = Callable[[Path], Any]
+
+
+def open_site_database(path: Path) -> Any:
+    """The site database at `path`; imported late so the runtime does not need it to load."""
+    from sitesrv.db.sitedb import SiteDatabase
+
+    return SiteDatabase.open(path)
+
+
+@attrs.frozen
+class UnitOutcome:
+    did: str
+    actions: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class ComponentHost:
+    """One component at one site, with the runtime state that outlives its instances."""
+
+    def __init__(self, runtime: LabRuntime, layout: SiteLayout, cls: type[Component]) -> None:
+        self.runtime = runtime
+        self.layout = layout
+        self.cls = cls
+        self.site = layout.site.code
+        self.name = cls.name
+        hierarchy = runtime.hierarchy
+        self.log = SmsLog(layout.log(cls.log_name), cls.name, runtime.clock, site=self.site,
+                          bias_minutes=layout.site.time_zone_bias,
+                          max_bytes=hierarchy.log_max_bytes)
+        self.journal = Journal(runtime.root)
+        self.reporter = Reporter(self.log, runtime.events, layout, cls.name)
+        self.faults = Faults(self.site, self.name, runtime.injector)
+        self.inbox_paths = tuple(layout.inbox(spec.folder) for spec in cls.inboxes)
+        self.wanted = threading.Event()
+        self.incarnation = 0
+        self.failures: dict[Path, int] = {}
+        self.ctx: ComponentContext
+        self.component: Component
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.site, self.name)
+
+    def __repr__(self) -> str:
+        return f"{self.site} {self.name}"
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def boot(self) -> None:
+        """Build a fresh context and instance, recover the inboxes, start the component."""
+        self.incarnation += 1
+        runtime = self.runtime
+        rng = random.Random(f"{runtime.seed}/{self.site}/{self.name}/{self.incarnation}")
+        self.journal.in_flight.clear()
+        inboxes = tuple(
+            Inbox(spec, path, clock=runtime.clock, durability=runtime.hierarchy.durability,
+                  stale_tmp_age=runtime.hierarchy.timing.stale_tmp_age, faults=self.faults,
+                  journal=self.journal, reporter=self.reporter, notify=runtime.notify)
+            for spec, path in zip(self.cls.inboxes, self.inbox_paths, strict=True))
+        site = self.layout.site
+        database = (functools.partial(runtime.open_database, self.layout.database)
+                    if site.is_primary and runtime.open_database else None)
+        self.ctx = ComponentContext(
+            site=site, hierarchy=runtime.hierarchy, lab=runtime.layout, layout=self.layout,
+            clock=runtime.clock, rng=rng, ids=Ids(rng, f"{self.site}-{self.name}"),
+            open_database=database, log=self.log, events=runtime.events, faults=self.faults,
+            inboxes=inboxes, durability=runtime.hierarchy.durability, journal=self.journal,
+            notify=runtime.notify)
+        for inbox in inboxes:
+            inbox.recover()
+        self.component = self.cls(self.ctx)
+        self.component.start()
+        self.wanted.set()
+
+    def wake(self, rescan: bool = False) -> None:
+        """Something may have arrived; with `rescan`, forget cached listings first."""
+        if rescan:
+            for inbox in self.ctx.inboxes:
+                inbox.invalidate()
+        self.wanted.set()
+
+    # --- timers -------------------------------------------------------------------------------
+
+    def next_timer(self) -> float | None:
+        times = [t for t in (inbox.next_timer() for inbox in self.ctx.inboxes) if t is not None]
+        if self.ctx.timers:
+            times.append(self.ctx.timers[0])
+        return min(times, default=None)
+
+    def fire_timers(self, now: float) -> bool:
+        """Wake the host for timers and deferrals that fell due; True if any did."""
+        fired = False
+        for inbox in self.ctx.inboxes:
+            fired = inbox.fire_timers(now) or fired
+        while self.ctx.timers and self.ctx.timers[0] <= now:
+            heapq.heappop(self.ctx.timers)
+            fired = True
+        if fired:
+            self.wanted.set()
+        return fired
+
+    def waits(self) -> list[WaitLine]:
+        lines = [WaitLine(self.site, self.name, item, d.reason)
+                 for inbox in self.ctx.inboxes for item, d in inbox.waiting()]
+        lines += [WaitLine(self.site, self.name, w.item, w.reason)
+                  for w in self.component.waiting()]
+        return lines
+
+    # --- one unit -----------------------------------------------------------------------------
+
+    def run_unit(self) -> UnitOutcome:
+        """Run the component's `work()` once and handle whatever it leaves behind."""
+        self.wanted.clear()
+        journal = self.journal
+        journal.reset()
+        try:
+            more = bool(self.component.work())
+        except SimulatedCrash as crash:
+            actions = tuple(journal.actions)
+            self.boot()
+            return UnitOutcome(CRASHED, actions, crash.point.describe(self.runtime.root))
+        except Exception as error:  # a failing unit must never stop the site server
+            text = self.runtime.relative(f"{type(error).__name__}: {error}")
+            self._failed(error, text)
+            return UnitOutcome(FAILED, tuple(journal.actions), text)
+        for item in list(journal.in_flight.values()):
+            self.log.write(f"The component did not finish {self.layout.windows(item.original)}; "
+                           "returned it to its inbox")
+            item.release()
+        if journal.progressed:
+            did = PROGRESSED
+        elif journal.counts[DEFERRED]:
+            did = DEFERRED_ONLY
+        else:
+            did = PROGRESSED if more else NOTHING
+        if more or journal.progressed:
+            self.wanted.set()
+        return UnitOutcome(did, tuple(journal.actions))
+
+    def _failed(self, error: Exception, text: str) -> None:
+        """Log the error with the file; retry the file later, or quarantine it for good."""
+        if not isinstance(error, FormatError):
+            logger.warning("%s %s failed", self.site, self.name, exc_info=error)
+        items = list(self.journal.in_flight.values())
+        self.journal.in_flight.clear()
+        if not items:
+            self.log.write(f"Unexpected error: {text}")
+            self.reporter.event("component_failed", error=text)
+            self.ctx.wake_at(self.runtime.clock.now() + self.runtime.hierarchy.timing.rescan_interval)
+            return
+        for item in items:
+            try:
+                self._failed_item(item, error, text)
+            except OSError as e:
+                self.log.write(f"Could not put {self.layout.windows(item.original)} aside after "
+                               f"an error: {e}")
+        self.wanted.set()
+
+    def _failed_item(self, item: WorkItem, error: Exception, text: str) -> None:
+        shown = self.layout.windows(item.original)
+        if isinstance(error, FormatError):
+            item.quarantine(error.problem)
+            return
+        attempt = self.failures.get(item.original, 0) + 1
+        self.log.write(f"Failed to process {shown} (attempt {attempt} of {MAX_ATTEMPTS}): {text}")
+        self.reporter.event("processing_failed", file=shown, error=text, attempt=attempt)
+        if attempt >= MAX_ATTEMPTS:
+            self.failures.pop(item.original, None)
+            item.quarantine(f"processing failed {attempt} times; the last error was {text}")
+        else:
+            self.failures[item.original] = attempt
+            item.defer(self.runtime.clock.now() + self.runtime.hierarchy.timing.rescan_interval,
+                       f"is retried after an error ({text})")
+
+
+class LabRuntime:
+    """The hosts of the sites one process runs, and what they share."""
+
+    def __init__(self, lab_root: Path, *, clock: Clock, seed: int, registry: Registry,
+                 sites: Sequence[str] | None = None, injector: Injector | None = None,
+                 open_database: DatabaseFactory | None = open_site_database) -> None:
+        self.root = Path(os.path.abspath(lab_root))
+        self.hierarchy = Lab.open(self.root).hierarchy
+        self.layout = LabLayout(self.root, self.hierarchy)
+        self.clock = clock
+        self.seed = seed
+        self.injector = injector
+        self.open_database = open_database
+        self.events = EventSink(self.layout.events, clock)
+        codes = ({self.hierarchy.site(c).code for c in sites} if sites
+                 else {s.code for s in self.hierarchy.sites})
+        self.sites = [self.layout.site(code) for code in sorted(codes)]
+        self.hosts = [ComponentHost(self, site, cls)
+                      for site in self.sites
+                      for cls in sorted(registry.for_site(site.site), key=lambda c: c.name)]
+        self.owners: dict[str, ComponentHost] = {}
+        for host in self.hosts:
+            for path in host.inbox_paths:
+                other = self.owners.setdefault(str(path), host)
+                if other is not host:
+                    raise ValueError(f"{path} is an inbox of both {other} and {host}")
+        self._lock = threading.Lock()
+        self.progress_count = 0
+        self.error_count = 0
+        self.last_progress = clock.now()
+
+    def boot(self) -> None:
+        for host in self.hosts:
+            host.boot()
+
+    def relative(self, text: str) -> str:
+        """Text with lab paths made relative, so messages do not depend on where the lab is."""
+        return text.replace(f"{self.root}{os.sep}", "")
+
+    def notify(self, folder: Path | str) -> None:
+        """A file was published into `folder`: wake its owner, if it runs in this process."""
+        host = self.owners.get(str(folder))
+        if host is not None:
+            host.wake()
+
+    def count(self, outcome: UnitOutcome) -> None:
+        with self._lock:
+            if outcome.did == PROGRESSED:
+                self.progress_count += 1
+                self.last_progress = self.clock.now()
+            elif outcome.did == FAILED:
+                self.error_count += 1

@@ -1,0 +1,63 @@
+"""Names a component gives the files it creates: SMS-looking random names and temp names.
+
+SMS names many files with 8 random upper-case letters and digits (`Z3AWAX9I.PKG`, reference
+§3.3). Components take them from here, never from `random` or `uuid`, so in step mode they come
+from the seed. Temp names come from a counter, never from a pid or the time, for the same reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import string
+from pathlib import Path
+
+ALPHABET = string.ascii_uppercase + string.digits
+NAME_LENGTH = 8
+WORK_DIR = ".work"  # where an inbox keeps claimed files; a new name must not collide there either
+
+
+class Ids:
+    """One component's name source at one site; used by that component's thread only."""
+
+    def __init__(self, rng: random.Random, writer: str) -> None:
+        self._rng = rng
+        self._writer = writer
+        self._temps = itertools.count(1)
+
+    def random_chars(self, length: int = NAME_LENGTH, alphabet: str = ALPHABET) -> str:
+        """Random characters from the seeded RNG, e.g. for `ds_` + 5 lower-case letters."""
+        return "".join(self._rng.choice(alphabet) for _ in range(length))
+
+    def random_name(self, folder: Path, suffix: str = "") -> str:
+        """`<8 random>` + suffix that names no file in `folder` or its claimed work.
+
+        Windows would see `Z3AWAX9I.PKG` and `z3awax9i.pkg` as one file, so the upper- and
+        lower-case spellings are both checked.
+        """
+        while True:
+            name = self.random_chars() + suffix
+            if not any((where / spelling).exists()
+                       for where in (folder, folder / WORK_DIR)
+                       for spelling in (name, name.upper(), name.lower())):
+                return name
+
+    def name_for(self, key: str, suffix: str = "") -> str:
+        """A random-looking 8-character name that is the same every time for the same key.
+
+        Output that must look random but is derived from an input (`<random>.PKG` dropped for an
+        instruction) takes its name from here, so redoing the step after a crash overwrites the
+        first output instead of adding a second one.
+        """
+        digest = hashlib.blake2b(f"{self._writer}/{key}".encode(), digest_size=8).digest()
+        number = int.from_bytes(digest, "big")
+        chars = []
+        for _ in range(NAME_LENGTH):
+            number, digit = divmod(number, len(ALPHABET))
+            chars.append(ALPHABET[digit])
+        return "".join(chars) + suffix
+
+    def temp_name(self, final_name: str) -> str:
+        """A private name beside the final one: a dot-file scanners ignore, unique per writer."""
+        return f".{final_name}.{self._writer}.{next(self._temps):06d}.tmp"

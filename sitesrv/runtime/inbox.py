@@ -1,0 +1,336 @@
+"""An inbox a component owns: scan, claim, finish, defer, quarantine, recover.
+
+The rules (engineering.md §2.4; docs/runtime.md has them for component authors):
+- Work is a regular file directly in the inbox folder whose name matches one of the inbox's
+  patterns, case-insensitively as on Windows (`*.sni` matches `X.SNI`). Temp files (`*.TMP`,
+  `.X.<writer>.tmp`), dot-files and sub-folders (`corrupt\\`, the work folder `.work\\`) are
+  never work. Scans are sorted by name.
+- A component claims a file by renaming it into `<inbox>\\.work\\`. If someone else renamed it
+  first, the claim is skipped, not an error.
+- It finishes a claimed file by removing it after publishing its output, or forwards the file
+  itself into the next inbox, or defers it (the file goes back under its own name, visible in
+  the inbox, and is not eligible before its not-before time), or quarantines it into
+  `<inbox>\\corrupt\\` with a log line and an event.
+- At start-up claimed files return to the inbox and temp files older than `stale_tmp_age` are
+  deleted.
+
+Deferrals live in memory: after a restart the component examines every file again, as SMS
+does, and defers again what must still wait.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import fnmatch
+import heapq
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import attrs
+
+from sitesrv.clock import Clock
+from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, Faults
+from sitesrv.runtime.handoff import (
+    ignored_by_scans,
+    is_removable_temp,
+    rename_into_place,
+    sync_dirs,
+)
+from sitesrv.runtime.ids import WORK_DIR
+from sitesrv.runtime.unit import (
+    CLAIMED,
+    DEFERRED,
+    FINISHED,
+    PUBLISHED,
+    QUARANTINED,
+    Journal,
+    Reporter,
+)
+
+CORRUPT_DIR = "corrupt"
+
+
+@attrs.frozen
+class InboxSpec:
+    """An inbox a component owns: its SMS name below `SMS\\inboxes` and the names that are work.
+
+    With `recheck_on_arrival`, a new file arriving makes the inbox's deferred files eligible at
+    once (Distribution Manager re-examines a waiting `.PKG` on every change notification, §11.3).
+    """
+
+    folder: str
+    patterns: tuple[str, ...] = ("*",)
+    recheck_on_arrival: bool = False
+
+    def matches(self, name: str) -> bool:
+        upper = name.upper()
+        return any(fnmatch.fnmatchcase(upper, p.upper()) for p in self.patterns)
+
+
+@attrs.frozen
+class Deferral:
+    not_before: float
+    reason: str
+
+
+def lab_time_text(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+class Inbox:
+    """One inbox folder of one component at one site, used by that component's thread only."""
+
+    def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: str,
+                 stale_tmp_age: float, faults: Faults, journal: Journal, reporter: Reporter,
+                 notify: Callable[[Path], None]) -> None:
+        self.spec = spec
+        self.path = path
+        self.work_dir = path / WORK_DIR
+        self.corrupt_dir = path / CORRUPT_DIR
+        self.clock = clock
+        self.durability = durability
+        self.stale_tmp_age = stale_tmp_age
+        self.faults = faults
+        self.journal = journal
+        self.reporter = reporter
+        self.notify = notify
+        self._pending: deque[str] = deque()
+        self._stale = True
+        self._deferred: dict[str, Deferral] = {}
+        self._timers: list[tuple[float, str]] = []
+
+    # --- reading the folder -------------------------------------------------------------------
+
+    def listing(self) -> list[str]:
+        """Every work file now in the inbox, deferred or not, sorted by name."""
+        try:
+            with os.scandir(self.path) as it:
+                names = [e.name for e in it if not ignored_by_scans(e.name)
+                         and self.spec.matches(e.name) and e.is_file()]
+        except FileNotFoundError:
+            return []
+        return sorted(names)
+
+    def invalidate(self) -> None:
+        """Forget the last scan, so the next claim looks at the folder again.
+
+        Live mode calls this from other threads (rescans); it only sets a flag.
+        """
+        self._stale = True
+
+    def _rescan(self) -> None:
+        self._stale = False
+        names = self.listing()
+        present = set(names)
+        for gone in [n for n in self._deferred if n not in present]:
+            del self._deferred[gone]
+        now = self.clock.now()
+        self._pending = deque(n for n in names if not self._waiting(n, now))
+
+    def _waiting(self, name: str, now: float) -> bool:
+        d = self._deferred.get(name)
+        return d is not None and d.not_before > now
+
+    # --- claiming -----------------------------------------------------------------------------
+
+    def claim_next(self) -> WorkItem | None:
+        """The first eligible file in name order, claimed; None if there is none."""
+        rescanned = False
+        while True:
+            if self._stale or (not self._pending and not rescanned):
+                self._rescan()
+                rescanned = True
+            if not self._pending:
+                return None
+            name = self._pending.popleft()
+            if self._waiting(name, self.clock.now()):
+                continue
+            item = self.claim(name)
+            if item is not None:
+                return item
+
+    def claim(self, name: str) -> WorkItem | None:
+        """Claim one file by name; None if it is gone (another claimer won, or it was removed)."""
+        work = self.work_dir / name
+        try:
+            os.replace(self.path / name, work)
+        except FileNotFoundError:
+            return None
+        sync_dirs(self.durability, self.path, self.work_dir)
+        was_deferred = self._deferred.pop(name, None) is not None
+        if self.spec.recheck_on_arrival and not was_deferred and self._deferred:
+            self.recheck_deferred()
+        item = WorkItem(self, name)
+        self.journal.in_flight[work] = item
+        self.journal.note(CLAIMED, self.path / name)
+        self.faults.point(AFTER_CLAIM, self.path / name)
+        return item
+
+    # --- deferral -----------------------------------------------------------------------------
+
+    def recheck_deferred(self) -> None:
+        """Make every deferred file eligible now (something they may wait for has changed)."""
+        now = self.clock.now()
+        self._deferred = {n: attrs.evolve(d, not_before=min(d.not_before, now))
+                          for n, d in self._deferred.items()}
+        self.invalidate()
+
+    def _defer(self, name: str, not_before: float, reason: str) -> None:
+        self._deferred[name] = Deferral(not_before, reason)
+        heapq.heappush(self._timers, (not_before, name))
+
+    def _current(self, entry: tuple[float, str]) -> bool:
+        d = self._deferred.get(entry[1])
+        return d is not None and d.not_before == entry[0]
+
+    def next_timer(self) -> float | None:
+        """When the earliest deferral not yet announced falls due."""
+        while self._timers and not self._current(self._timers[0]):
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
+
+    def fire_timers(self, now: float) -> bool:
+        """Announce deferrals that fell due; True if any did (the owner should look again)."""
+        fired = False
+        while self._timers and self._timers[0][0] <= now:
+            fired = self._current(heapq.heappop(self._timers)) or fired
+        if fired:
+            self.invalidate()
+        return fired
+
+    def waiting(self) -> list[tuple[str, Deferral]]:
+        """Deferred files as `INCOMING\\X.PKG` (below the component's box) with their reasons."""
+        return [(self.display_name(n), d) for n, d in sorted(self._deferred.items())]
+
+    def display_name(self, name: str) -> str:
+        parts = [p for p in self.spec.folder.replace("/", "\\").split("\\") if p]
+        return "\\".join([*parts[1:], name])
+
+    # --- recovery -----------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Return claimed files to the inbox and delete stale temp files (start-up only)."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        for name in sorted(os.listdir(self.work_dir)):
+            work = self.work_dir / name
+            if work.is_file() and self._return(work, name, "was claimed when the component stopped"):
+                self.reporter.event("returned_to_inbox", file=self.reporter.windows(self.path / name))
+        # Age is measured in real seconds (a file's mtime is wall time); in step mode the clock
+        # says any age is old enough, since no writer is active between steps.
+        oldest = time.time() - self.clock.real_seconds(self.stale_tmp_age)
+        for name in sorted(os.listdir(self.path)):
+            temp = self.path / name
+            if not is_removable_temp(name):
+                continue
+            try:
+                if temp.is_file() and temp.stat().st_mtime <= oldest:
+                    temp.unlink()
+                    self.reporter.log(f"Deleted the stale temporary file {self.reporter.windows(temp)}")
+                    self.reporter.event("stale_temp_removed", file=self.reporter.windows(temp))
+            except FileNotFoundError:
+                continue
+        self.invalidate()
+
+    def _return(self, work: Path, name: str, why: str) -> bool:
+        """Put a claimed file back under its name; False if a same-named newcomer is there.
+
+        The newcomer is never overwritten: an identical copy of ours is simply dropped (an
+        upstream redo), a different one keeps its place and ours goes to `corrupt\\`.
+        """
+        target = self.path / name
+        if target.exists():
+            if filecmp.cmp(work, target, shallow=False):
+                work.unlink()
+                sync_dirs(self.durability, self.work_dir)
+            else:
+                self.quarantine_path(work, name, f"it {why}, and a different file of the same "
+                                     "name has arrived since")
+            return False
+        os.replace(work, target)
+        sync_dirs(self.durability, self.path, self.work_dir)
+        return True
+
+    # --- quarantine ---------------------------------------------------------------------------
+
+    def quarantine_path(self, current: Path, name: str, reason: str) -> Path:
+        """Move a file to `corrupt\\` (never over an earlier one), with a log line and an event."""
+        self.corrupt_dir.mkdir(exist_ok=True)
+        dest = self.corrupt_dir / name
+        n = 0
+        while dest.exists():
+            n += 1
+            dest = self.corrupt_dir / f"{name}.{n}"
+        os.replace(current, dest)
+        sync_dirs(self.durability, self.corrupt_dir, current.parent)
+        shown = self.reporter.windows(self.path / name)
+        self.reporter.log(f"Moved the corrupt file {shown} to {self.reporter.windows(dest)}: "
+                          f"{reason}")
+        self.reporter.event("quarantined", file=shown, to=self.reporter.windows(dest),
+                            reason=reason)
+        self.journal.note(QUARANTINED, self.path / name)
+        return dest
+
+
+class WorkItem:
+    """A claimed file. Finish it exactly once: done, forward, defer, quarantine or release."""
+
+    def __init__(self, inbox: Inbox, name: str) -> None:
+        self.inbox = inbox
+        self.name = name
+        self.path = inbox.work_dir / name
+        self.original = inbox.path / name
+
+    def __repr__(self) -> str:
+        return f"WorkItem({self.original})"
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.path.read_text(encoding=encoding)
+
+    def _finish(self) -> None:
+        self.inbox.journal.in_flight.pop(self.path, None)
+
+    def done(self) -> None:
+        """The output is published: remove the input."""
+        self.path.unlink()
+        sync_dirs(self.inbox.durability, self.inbox.work_dir)
+        self._finish()
+        self.inbox.journal.note(FINISHED, self.original)
+
+    def forward(self, dest: Path) -> None:
+        """Publish this very file as `dest` (in another inbox on the same file system).
+
+        One rename both publishes the output and removes the input, so there is no redo.
+        """
+        self.inbox.faults.point(BEFORE_PUBLISH, dest)
+        rename_into_place(self.path, dest, self.inbox.durability)
+        self._finish()
+        self.inbox.journal.note(PUBLISHED, dest)
+        self.inbox.notify(dest.parent)
+        self.inbox.faults.point(AFTER_PUBLISH, dest)
+
+    def defer(self, not_before: float, reason: str) -> None:
+        """Back into the inbox, visible, and not eligible before `not_before` (lab time)."""
+        self._finish()
+        if self.inbox._return(self.path, self.name, "was deferred"):
+            self.inbox._defer(self.name, not_before, reason)
+        self.inbox.journal.note(DEFERRED, self.original)
+        self.inbox.reporter.event("deferred", file=self.inbox.reporter.windows(self.original),
+                                  reason=reason, until=lab_time_text(not_before))
+
+    def quarantine(self, reason: str) -> Path:
+        """The file cannot be used: move it to `corrupt\\`, log the file and the reason."""
+        self._finish()
+        return self.inbox.quarantine_path(self.path, self.name, reason)
+
+    def release(self) -> None:
+        """Back into the inbox, eligible again at once (the unit stopped before finishing it)."""
+        self._finish()
+        self.inbox._return(self.path, self.name, "was not finished")

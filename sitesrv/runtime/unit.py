@@ -1,0 +1,68 @@
+"""What one unit of work did, and where the runtime reports on a component's behalf.
+
+The journal lets the drivers tell progress from a mere re-deferral (idle detection needs that)
+and lets step mode record each step's actions. The reporter writes the runtime's own lines to
+the component's SMS log and to the lab's event stream, naming files as SMS would.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
+
+from sitesrv.events import EventSink
+from sitesrv.layout import SiteLayout
+from sitesrv.smslog import SmsLog
+
+if TYPE_CHECKING:
+    from sitesrv.runtime.inbox import WorkItem
+
+CLAIMED = "claimed"
+PUBLISHED = "published"
+FINISHED = "finished"
+DEFERRED = "deferred"
+QUARANTINED = "quarantined"
+# Any of these means the lab moved forward; a unit that only deferred did not.
+PROGRESS = (PUBLISHED, FINISHED, QUARANTINED)
+
+
+class Journal:
+    """The current unit's actions and the files it holds claimed."""
+
+    def __init__(self, lab_root: Path) -> None:
+        self.lab_root = lab_root
+        self.actions: list[str] = []
+        self.counts: Counter[str] = Counter()
+        self.in_flight: dict[Path, WorkItem] = {}
+
+    def reset(self) -> None:
+        self.actions = []
+        self.counts = Counter()
+
+    def note(self, kind: str, path: Path) -> None:
+        self.counts[kind] += 1
+        self.actions.append(f"{kind} {PurePath(path).relative_to(self.lab_root).as_posix()}")
+
+    @property
+    def progressed(self) -> bool:
+        return any(self.counts[k] for k in PROGRESS)
+
+
+class Reporter:
+    """The runtime's voice in one component's SMS log and in events.jsonl."""
+
+    def __init__(self, log: SmsLog, events: EventSink, layout: SiteLayout, component: str) -> None:
+        self.smslog = log
+        self.events = events
+        self.layout = layout
+        self.component = component
+
+    def log(self, text: str) -> None:
+        self.smslog.write(text)
+
+    def event(self, name: str, **fields: Any) -> None:
+        self.events.emit(name, site=self.layout.site.code, component=self.component, **fields)
+
+    def windows(self, path: Path) -> str:
+        return self.layout.windows(path)

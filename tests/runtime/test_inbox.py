@@ -1,0 +1,362 @@
+"""The hand-off protocol's rules, one by one, on a fake file system (pyfakefs).
+
+A probe component at the secondary SEC owns `despoolr.box\\receive` (`*.sni`) and
+`distmgr.box\\INCOMING` (`*.PKG`, re-examined on arrival); tests drive its context and inboxes
+directly, through the same host the drivers use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from sitesrv.clock import RealClock, VirtualClock
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt, SimulatedCrash
+from sitesrv.runtime.host import ComponentHost, LabRuntime
+from sitesrv.runtime.ids import Ids
+from sitesrv.runtime.inbox import InboxSpec
+from sitesrv.runtime.registry import Registry
+from tests.runtime.conftest import HIERARCHY
+
+RECEIVE = "despoolr.box\\receive"
+INCOMING = "distmgr.box\\INCOMING"
+
+
+class Probe(Component):
+    name = "SMS_PROBE"
+    log_name = "probe.log"
+    inboxes = (InboxSpec(RECEIVE, ("*.sni",)),
+               InboxSpec(INCOMING, ("*.PKG",), recheck_on_arrival=True))
+
+    def work(self) -> bool:
+        return False
+
+
+def boot_probe(root: Path, clock: VirtualClock | RealClock, durability: str = "none") -> ComponentHost:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "hierarchy.yaml").write_text(HIERARCHY + f"durability: {durability}\n")
+    runtime = LabRuntime(root, clock=clock, seed=7, registry=Registry(secondary=(Probe,)),
+                         open_database=None)
+    host = runtime.hosts[0]
+    host.boot()
+    return host
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def probe(fs: object, clock: VirtualClock) -> ComponentHost:
+    return boot_probe(Path("/lab"), clock)
+
+
+def receive(host: ComponentHost) -> Path:
+    return host.ctx.inbox(RECEIVE).path
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder))
+
+
+def events(host: ComponentHost) -> list[dict[str, object]]:
+    text = host.runtime.layout.events.read_text()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+# --- writing and publishing ---------------------------------------------------------------------
+
+def test_publish_writes_a_private_temp_then_renames_it_into_place(probe: ComponentHost) -> None:
+    dest = receive(probe) / "A.SNI"
+    seen: list[list[str]] = []
+
+    def write(f: BinaryIO) -> None:
+        f.write(b"half")
+        seen.append(names(dest.parent))
+        f.write(b" and the rest")
+
+    probe.ctx.publish(dest, write)
+    (during,) = seen
+    assert "A.SNI" not in during
+    assert [n for n in during if n.startswith(".A.SNI.")] == [".A.SNI.SEC-SMS_PROBE.000001.tmp"]
+    assert dest.read_bytes() == b"half and the rest"
+    assert names(dest.parent) == [".work", "A.SNI"]
+
+
+def test_an_explicit_temp_name_is_what_the_sender_uses(probe: ComponentHost) -> None:
+    dest = receive(probe) / "2_0001.SNI"
+    seen: list[list[str]] = []
+
+    def write(f: BinaryIO) -> None:
+        seen.append(names(dest.parent))
+        f.write(b"instruction")
+
+    (dest.parent / "2_0001.TMP").write_bytes(b"leftover of an earlier attempt")
+    probe.ctx.publish(dest, write, tmp_name="2_0001.TMP")
+    assert seen == [[".work", "2_0001.TMP"]]
+    assert names(dest.parent) == [".work", "2_0001.SNI"]
+    assert dest.read_bytes() == b"instruction"
+
+
+def test_a_failed_write_leaves_neither_temp_nor_final_file(probe: ComponentHost) -> None:
+    dest = receive(probe) / "A.SNI"
+
+    def broken(f: BinaryIO) -> None:
+        f.write(b"part")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        probe.ctx.publish(dest, broken)
+    assert names(dest.parent) == [".work"]
+
+
+def test_publish_streams_chunks_and_copies(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    probe.ctx.publish(folder / "A.SNI", iter([b"a", b"b", b"c"]))
+    probe.ctx.publish_copy(folder / "A.SNI", folder / "B.SNI")
+    assert (folder / "B.SNI").read_bytes() == b"abc"
+
+
+def test_publishing_again_overwrites_so_a_redo_never_duplicates(probe: ComponentHost) -> None:
+    incoming = probe.ctx.inbox(INCOMING).path
+    name = probe.ctx.ids.name_for("A.SNI", ".PKG")
+    probe.ctx.publish(incoming / name, b"first attempt")
+    probe.ctx.publish(incoming / probe.ctx.ids.name_for("A.SNI", ".PKG"), b"redo")
+    assert names(incoming) == [".work", name]
+    assert (incoming / name).read_bytes() == b"redo"
+
+
+def test_publish_wakes_the_owner_of_the_destination(probe: ComponentHost) -> None:
+    probe.wanted.clear()
+    probe.layout.inbox("pkginfo.box").mkdir()
+    probe.ctx.publish(probe.layout.inbox("pkginfo.box") / "X.NAL", b"")
+    assert not probe.wanted.is_set()  # nobody owns pkginfo.box here
+    probe.ctx.publish(receive(probe) / "A.SNI", b"")
+    assert probe.wanted.is_set()
+
+
+# --- scanning and claiming ----------------------------------------------------------------------
+
+def test_scans_skip_temp_files_dot_files_folders_and_other_names(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    for name in ("B.SNI", "a.sni", "C.TMP", "D.tmp", ".E.SNI", "F.PCK", "G.SNI.TMP"):
+        (folder / name).write_bytes(b"x")
+    (folder / "corrupt").mkdir()
+    (folder / "corrupt" / "H.SNI").write_bytes(b"x")
+    (folder / "I.SNI").mkdir()
+    (folder / ".work" / "J.SNI").write_bytes(b"x")
+    inbox = probe.ctx.inbox(RECEIVE)
+    assert inbox.listing() == ["B.SNI", "a.sni"]  # sorted; *.sni matched without regard to case
+    assert [inbox.claim_next().name for _ in range(2)] == ["B.SNI", "a.sni"]
+    assert inbox.claim_next() is None
+
+
+def test_claim_moves_the_file_into_the_work_folder(probe: ComponentHost) -> None:
+    (receive(probe) / "A.SNI").write_bytes(b"x")
+    item = probe.ctx.claim_next()
+    assert item is not None and item.path == receive(probe) / ".work" / "A.SNI"
+    assert names(receive(probe)) == [".work"] and item.read_bytes() == b"x"
+    assert probe.journal.in_flight == {item.path: item}
+
+
+def test_losing_a_claim_is_a_skip_not_an_error(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    for name in ("A.SNI", "B.SNI"):
+        (folder / name).write_bytes(b"x")
+    inbox = probe.ctx.inbox(RECEIVE)
+    assert inbox.claim("A.SNI") is not None
+    assert inbox.claim("A.SNI") is None  # someone else (here: we) renamed it first
+    (folder / "B.SNI").unlink()  # taken by another process after our scan
+    assert inbox.claim_next() is None
+
+
+def test_done_removes_the_input_and_forward_moves_it_on(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    (folder / "A.SNI").write_bytes(b"a")
+    (folder / "B.SNI").write_bytes(b"b")
+    probe.ctx.claim_next().done()
+    probe.ctx.claim_next().forward(probe.ctx.inbox(INCOMING).path / "B.PKG")
+    assert names(folder / ".work") == []
+    assert (probe.ctx.inbox(INCOMING).path / "B.PKG").read_bytes() == b"b"
+    assert probe.journal.in_flight == {}
+
+
+# --- quarantine ---------------------------------------------------------------------------------
+
+def test_quarantine_moves_to_corrupt_and_logs_the_windows_path_and_reason(
+        probe: ComponentHost) -> None:
+    folder = receive(probe)
+    (folder / "A.SNI").write_bytes(b"garbage")
+    probe.ctx.claim_next().quarantine("no INSTRUCTION record")
+    (folder / "A.SNI").write_bytes(b"garbage again")
+    probe.ctx.claim_next().quarantine("no INSTRUCTION record")
+    assert names(folder / "corrupt") == ["A.SNI", "A.SNI.1"]
+    assert (folder / "corrupt" / "A.SNI").read_bytes() == b"garbage"
+    log = probe.log.path.read_text()
+    assert ("Moved the corrupt file E:\\SMS\\inboxes\\despoolr.box\\receive\\A.SNI to "
+            "E:\\SMS\\inboxes\\despoolr.box\\receive\\corrupt\\A.SNI: no INSTRUCTION record  "
+            "$$<SMS_PROBE><06-04-2007 09:00:00.000+0>") in log
+    (first, _) = [e for e in events(probe) if e["event"] == "quarantined"]
+    assert first["file"] == "E:\\SMS\\inboxes\\despoolr.box\\receive\\A.SNI"
+    assert first["reason"] == "no INSTRUCTION record" and first["site"] == "SEC"
+
+
+# --- deferral -----------------------------------------------------------------------------------
+
+def test_a_deferred_file_stays_visible_and_waits_until_due(probe: ComponentHost,
+                                                           clock: VirtualClock) -> None:
+    inbox = probe.ctx.inbox(INCOMING)
+    (inbox.path / "Z3AWAX9I.PKG").write_bytes(b"v3")
+    inbox.claim_next().defer(clock.now() + 60, "waits for version 3 of ZZZ00148")
+    assert names(inbox.path) == [".work", "Z3AWAX9I.PKG"]
+    assert inbox.claim_next() is None
+    assert [w.item + " " + w.reason for w in probe.waits()] == [
+        "INCOMING\\Z3AWAX9I.PKG waits for version 3 of ZZZ00148"]
+    assert probe.next_timer() == clock.now() + 60
+    probe.wanted.clear()
+    clock.advance(59)
+    assert not probe.fire_timers(clock.now())
+    clock.advance(1)
+    assert probe.fire_timers(clock.now()) and probe.wanted.is_set()
+    item = inbox.claim_next()
+    assert item is not None and item.name == "Z3AWAX9I.PKG"
+    item.done()
+    assert probe.waits() == [] and probe.next_timer() is None
+
+
+def test_a_new_arrival_makes_deferred_files_eligible_again(probe: ComponentHost,
+                                                           clock: VirtualClock) -> None:
+    inbox = probe.ctx.inbox(INCOMING)
+    (inbox.path / "B.PKG").write_bytes(b"waits")
+    inbox.claim_next().defer(clock.now() + 3600, "waits for content")
+    (inbox.path / "A.PKG").write_bytes(b"content arrived")
+    assert inbox.claim_next().name == "A.PKG"
+    assert inbox.claim_next().name == "B.PKG"  # re-examined at once, not in an hour
+
+
+def test_deferrals_in_inboxes_without_recheck_ignore_arrivals(probe: ComponentHost,
+                                                              clock: VirtualClock) -> None:
+    inbox = probe.ctx.inbox(RECEIVE)
+    (inbox.path / "B.SNI").write_bytes(b"waits")
+    inbox.claim_next().defer(clock.now() + 300, "won't be processed till later")
+    (inbox.path / "A.SNI").write_bytes(b"new")
+    assert inbox.claim_next().name == "A.SNI"
+    assert inbox.claim_next() is None
+
+
+def test_a_deferred_file_deleted_by_hand_stops_waiting(probe: ComponentHost,
+                                                       clock: VirtualClock) -> None:
+    inbox = probe.ctx.inbox(RECEIVE)
+    (inbox.path / "B.SNI").write_bytes(b"waits")
+    inbox.claim_next().defer(clock.now() + 300, "waits")
+    (inbox.path / "B.SNI").unlink()
+    inbox.invalidate()
+    assert inbox.claim_next() is None and probe.waits() == []
+
+
+# --- recovery -----------------------------------------------------------------------------------
+
+def test_start_up_returns_claimed_work_to_the_inbox(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    (folder / "A.SNI").write_bytes(b"a")
+    assert probe.ctx.claim_next() is not None
+    probe.boot()  # a restart: the claimed file was never finished
+    assert names(folder) == [".work", "A.SNI"]
+    assert names(folder / ".work") == []
+    assert probe.ctx.claim_next().name == "A.SNI"
+
+
+def test_start_up_never_overwrites_a_newer_file_of_the_same_name(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    for name in ("SAME.SNI", "DIFF.SNI"):
+        (folder / name).write_bytes(b"old")
+        probe.ctx.inbox(RECEIVE).claim(name)
+    (folder / "SAME.SNI").write_bytes(b"old")  # an upstream redo: identical
+    (folder / "DIFF.SNI").write_bytes(b"new")
+    probe.boot()
+    assert names(folder) == [".work", "DIFF.SNI", "SAME.SNI", "corrupt"]
+    assert (folder / "DIFF.SNI").read_bytes() == b"new"
+    assert (folder / "corrupt" / "DIFF.SNI").read_bytes() == b"old"
+
+
+def test_start_up_deletes_only_stale_temp_files(fs: object) -> None:
+    host = boot_probe(Path("/lab"), RealClock(rate=1.0))
+    folder = receive(host)
+    old = time.time() - host.runtime.hierarchy.timing.stale_tmp_age - 10
+    for name in (".A.SNI.CEN-SMS_X.000001.tmp", "B.TMP", ".fresh.tmp", "C.TMP", ".keep"):
+        (folder / name).write_bytes(b"x")
+    for name in (".A.SNI.CEN-SMS_X.000001.tmp", "B.TMP", ".keep"):
+        os.utime(folder / name, (old, old))
+    host.boot()
+    assert names(folder) == [".fresh.tmp", ".keep", ".work", "C.TMP"]
+    assert "Deleted the stale temporary file E:\\SMS\\inboxes\\despoolr.box\\receive\\B.TMP" in (
+        host.log.path.read_text())
+
+
+def test_in_step_mode_every_temp_file_is_stale_at_start_up(probe: ComponentHost) -> None:
+    (receive(probe) / ".X.SNI.CEN-SMS_X.000001.tmp").write_bytes(b"x")
+    probe.boot()
+    assert names(receive(probe)) == [".work"]
+
+
+# --- fault points -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("point", [BEFORE_PUBLISH, AFTER_PUBLISH])
+def test_fault_points_around_the_publishing_rename(probe: ComponentHost, point: str) -> None:
+    probe.faults.injector = CrashAt(point, site="SEC")
+    dest = receive(probe) / "A.SNI"
+    with pytest.raises(SimulatedCrash) as crash:
+        probe.ctx.publish(dest, b"x")
+    assert crash.value.point.path == str(dest)
+    assert dest.exists() == (point == AFTER_PUBLISH)
+    assert any(n.startswith(".A.SNI.") for n in names(dest.parent)) == (point == BEFORE_PUBLISH)
+
+
+# --- names --------------------------------------------------------------------------------------
+
+def test_random_names_never_collide_with_files_or_claimed_work(tmp_path: Path) -> None:
+    first = Ids(random.Random(1), "P00-X").random_name(tmp_path, ".PKG")
+    assert len(first) == 12 and first[:8].isalnum() and first[:8].upper() == first[:8]
+    (tmp_path / first.lower()).write_bytes(b"")  # Windows would call it the same file
+    (tmp_path / ".work").mkdir()
+    second = Ids(random.Random(1), "P00-X").random_name(tmp_path, ".PKG")
+    (tmp_path / ".work" / second).write_bytes(b"")
+    third = Ids(random.Random(1), "P00-X").random_name(tmp_path, ".PKG")
+    assert len({first, second, third}) == 3
+
+
+def test_derived_names_are_stable_and_temp_names_count(tmp_path: Path) -> None:
+    a, b = Ids(random.Random(1), "P00-X"), Ids(random.Random(2), "P00-X")
+    assert a.name_for("K.SNI", ".PKG") == b.name_for("K.SNI", ".PKG")
+    assert a.name_for("K.SNI") != a.name_for("L.SNI")
+    assert a.name_for("K.SNI") != Ids(random.Random(1), "S01-X").name_for("K.SNI")
+    assert [a.temp_name("A.PKG"), a.temp_name("A.PKG")] == [
+        ".A.PKG.P00-X.000001.tmp", ".A.PKG.P00-X.000002.tmp"]
+
+
+# --- durability ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("durability", "files", "folders"),
+                         [("none", 0, 0), ("file", 1, 0), ("file+dir", 1, 1)])
+def test_durability_decides_what_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            durability: str, files: int, folders: int) -> None:
+    host = boot_probe(tmp_path / "lab", VirtualClock(), durability)
+    synced: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.path.isdir(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    host.ctx.publish(receive(host) / "A.SNI", b"x")
+    assert synced.count(False) == files
+    assert synced.count(True) == folders
