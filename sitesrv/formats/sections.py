@@ -149,7 +149,7 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def read_sections(text: str, path: object) -> list[_Found]:
+def _read_sections(text: str, path: object) -> list[_Found]:
     """Split text into sections, checking the framing; content rules are the Layout's."""
     lines = text.removeprefix("\ufeff").split("\n")
     end = next((i for i, line in enumerate(lines) if _header(line) == END), None)
@@ -215,7 +215,7 @@ class Layout(Generic[R]):
     def parse(self, text: str, path: object = "<text>") -> R:
         """The record in `text`; raises FormatError naming `path` and the problem."""
         found: dict[str, list[_Found]] = {}
-        for section in read_sections(text, path):
+        for section in _read_sections(text, path):
             found.setdefault(section.name, []).append(section)
         return self._record(found, path)
 

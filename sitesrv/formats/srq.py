@@ -70,9 +70,10 @@ def _base36(n: int, width: int) -> str:
 
 def request_id(priority: int, counter: int, site: str) -> str:
     """The 8-character send request ID: `request_id(2, 1, "CEN")` is `2_001CEN`."""
-    if priority not in PRIORITY_NAMES:
+    if isinstance(priority, bool) or priority not in PRIORITY_NAMES:
         raise ValueError(f"priority {priority!r} is not 1, 2 or 3")
-    if not isinstance(counter, int) or not 0 <= counter < COUNTER_LIMIT:
+    if (not isinstance(counter, int) or isinstance(counter, bool)
+            or not 0 <= counter < COUNTER_LIMIT):
         raise ValueError(f"counter {counter!r} is not between 0 and {COUNTER_LIMIT - 1}")
     if not isinstance(site, str) or not SITE_CODE_RE.fullmatch(site):
         raise ValueError(f"{site!r} is not a site code")

@@ -36,6 +36,8 @@ def test_request_ids_from_the_field_reports_parse(seen: str) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     ((0, 1, "ZZZ"), "priority 0 is not 1, 2 or 3"),
     ((4, 1, "ZZZ"), "priority 4 is not 1, 2 or 3"),
+    ((True, 1, "ZZZ"), "priority True is not 1, 2 or 3"),
+    ((2, 1.0, "ZZZ"), "counter 1.0 is not between 0 and 1679615"),
     ((2, -1, "ZZZ"), "counter -1 is not between 0 and 1679615"),
     ((2, 36**4, "ZZZ"), "counter 1679616 is not between 0 and 1679615"),
     ((2, 1, "zzz"), "'zzz' is not a site code"),
