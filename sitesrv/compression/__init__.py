@@ -5,6 +5,13 @@ Everything streams, so memory does not grow with package size. Formats: docs/for
 """
 
 from sitesrv.compression.delta import make_delta, merge, needs_full_package
+from sitesrv.compression.distpoint import (
+    Recovery,
+    UpdateMode,
+    extract,
+    install,
+    recover_installs,
+)
 from sitesrv.compression.errors import (
     BaseMissingError,
     CorruptError,
@@ -14,13 +21,6 @@ from sitesrv.compression.errors import (
     TrailerError,
     UnsafeEntryError,
     WrongBaseError,
-)
-from sitesrv.compression.install import (
-    Recovery,
-    UpdateMode,
-    extract,
-    install,
-    recover_installs,
 )
 from sitesrv.compression.manifest import DeltaInfo, DirEntry, FileEntry, Manifest
 from sitesrv.compression.pck import PackResult, pack, read_manifest, verify

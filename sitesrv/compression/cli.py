@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from sitesrv.compression.install import extract
+from sitesrv.compression.distpoint import extract
 from sitesrv.compression.manifest import FileEntry, Manifest
 from sitesrv.compression.pck import read_manifest, verify
 from sitesrv.errors import SitesrvError, UserError

@@ -25,6 +25,7 @@ from sitesrv.compression.errors import (
     UnsafeEntryError,
 )
 from sitesrv.compression.manifest import MANIFEST_NAME, DirEntry, Entry, FileEntry, Manifest
+from sitesrv.compression.readahead import ReadAhead
 from sitesrv.compression.tarstream import (
     END_OF_ARCHIVE,
     MemberHeader,
@@ -44,6 +45,7 @@ MAX_LEVEL = 19
 MAX_WINDOW = 1 << 23
 _MAX_MANIFEST = 256 << 20
 _MAX_TRAILING_ZEROS = 1 << 20
+_JOB_SIZE = 2 << 20
 
 
 class _HashingSink:
@@ -87,11 +89,16 @@ class ContainerWriter:
         if not 1 <= level <= MAX_LEVEL:
             raise ValueError(f"compression level must be 1..{MAX_LEVEL}, not {level}")
         self._sink = _HashingSink(fh)
-        # threads=-1 uses every core; zstd's multi-threaded output does not depend on the
-        # number of workers, so the same tree gives the same bytes on any machine.
-        self._cctx = zstandard.ZstdCompressor(
-            level=level, threads=-1 if threads is None else threads, write_checksum=True
+        # threads=-1 uses every core. With a fixed job size zstd's multi-threaded output does
+        # not depend on the number of workers, so a tree gives the same bytes on any machine;
+        # 2 MiB jobs keep its buffers near 30 MiB (the default, 4 windows, costs ~90 MiB).
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level,
+            threads=-1 if threads is None else threads,
+            job_size=_JOB_SIZE,
+            write_checksum=True,
         )
+        self._cctx = zstandard.ZstdCompressor(compression_params=params)
         self._content: zstandard.ZstdCompressionWriter | None = None
 
     def _writer(self) -> zstandard.ZstdCompressionWriter:
@@ -219,19 +226,28 @@ class ContainerReader:
         self._fh.seek(0)
         source = _HashingSource(self._fh, self.trailer.body_length)
         with _damage_is_corruption(self.path), self._stream(source) as reader:
-            tar = TarReader(reader.read)
-            for entry in expected:
-                self._check_member(tar.next_member(), entry)
-                chunks = self._file_data(tar, entry) if isinstance(entry, FileEntry) else iter(())
-                yield entry, chunks
-                for _ in chunks:  # whatever the caller left unread
-                    pass
-            self._manifest_member(tar, tar.next_member())
-            if tar.next_member() is not None:
-                raise CorruptError(self.path, "unexpected member after the manifest")
-            trailing = reader.read(_MAX_TRAILING_ZEROS + 1)
-            if trailing.strip(b"\0") or len(trailing) > _MAX_TRAILING_ZEROS:
-                raise CorruptError(self.path, "unexpected data after the end of the tar archive")
+            ahead = ReadAhead(reader.read, CHUNK)
+            try:
+                tar = TarReader(ahead.read)
+                for entry in expected:
+                    self._check_member(tar.next_member(), entry)
+                    is_file = isinstance(entry, FileEntry)
+                    chunks = self._file_data(tar, entry) if is_file else iter(())
+                    yield entry, chunks
+                    for _ in chunks:  # whatever the caller left unread
+                        pass
+                self._manifest_member(tar, tar.next_member())
+                if tar.next_member() is not None:
+                    raise CorruptError(self.path, "unexpected member after the manifest")
+                trailing = 0
+                while data := ahead.read(CHUNK):
+                    trailing += len(data)
+                    if data.strip(b"\0") or trailing > _MAX_TRAILING_ZEROS:
+                        raise CorruptError(
+                            self.path, "unexpected data after the end of the archive"
+                        )
+            finally:
+                ahead.close()
             source.read()
         if source.sha.digest() != self.trailer.body_sha256:
             raise CorruptError(

@@ -73,9 +73,11 @@ def published_readonly(
     """Write a file under a temp name, then make it read-only and rename it over `dest`.
 
     Readers never see a partial file under the final name. On error the temp file goes and
-    `dest` is untouched. `temp` must be on the same file system as `dest`.
+    `dest` is untouched. `temp` must be on the same file system as `dest`. The folder of
+    `dest` is created if needed, as SMS creates SMSPKG on first use.
     """
     temp = temp if temp is not None else dest.with_name(dest.name + ".sitesrv-tmp")
+    dest.parent.mkdir(parents=True, exist_ok=True)
     remove_file(temp)
     fh = open(temp, "xb")  # noqa: SIM115 - closed on both paths below
     try:
