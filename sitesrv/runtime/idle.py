@@ -69,6 +69,3 @@ class IdleReport:
     def lines(self) -> list[str]:
         return [str(w) for w in self.waits]
 
-
-def status_for(waits: tuple[WaitLine, ...]) -> str:
-    return WAITING if waits else IDLE

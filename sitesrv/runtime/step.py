@@ -1,0 +1,161 @@
+"""The step driver: one thread, a seeded scheduler, a virtual clock, a replayable schedule.
+
+Each step the scheduler picks one runnable (site, component) with `random.Random(seed)` and runs
+one unit of its work. A host is runnable when something woke it (start-up, a file published into
+its inbox, a timer or deferral falling due, its last unit asking to run again). When nothing is
+runnable the virtual clock jumps to the next timer, unless the lab is idle (idle.py). The same
+seed on the same lab gives the same steps, so the same inbox trees, logs and databases.
+
+Lab time carries over between runs: each site's `SMS/state/lab-clock` keeps the lab time a run
+ended at, and the next run starts there (never before 2007-06-04 09:00:00 UTC).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from pathlib import Path
+
+from sitesrv.clock import VirtualClock
+from sitesrv.errors import UserError
+from sitesrv.layout import SiteLayout
+from sitesrv.runtime.faults import FaultPoint, Injector
+from sitesrv.runtime.handoff import rename_into_place, write_temp
+from sitesrv.runtime.host import CRASHED, ComponentHost, LabRuntime, UnitOutcome
+from sitesrv.runtime.idle import (
+    IDLE,
+    TIMEOUT,
+    WAITING,
+    IdleReport,
+    WaitLine,
+    default_horizon,
+)
+from sitesrv.runtime.inbox import lab_time_text
+from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
+from sitesrv.runtime.schedule import ScheduleWriter, StepRecord, read_schedule
+
+DEFAULT_MAX_STEPS = 100_000
+CLOCK_FILE = "lab-clock"
+
+
+class ReplayDivergence(UserError):
+    """The lab no longer follows the recorded schedule."""
+
+
+def run_until_idle(lab_root: Path, *, seed: int = 0, record: Path | None = None,
+                   replay: Path | None = None, horizon: float | None = None,
+                   components: Registry | None = None, max_steps: int = DEFAULT_MAX_STEPS,
+                   faults: Injector | None = None,
+                   sites: list[str] | None = None) -> IdleReport:
+    """Run the lab's components in step mode until it is idle or `max_steps` units have run.
+
+    `faults` may crash units at protocol fault points (see faults.py); `replay` follows a
+    schedule `record` wrote, including its crashes, then continues with the seed's picks.
+    """
+    if record is not None and replay is not None:
+        raise UserError("Use --record or --replay, not both.")
+    schedule = read_schedule(replay) if replay is not None else []
+    clock = VirtualClock()
+    injector = _StepFaults(faults, Path(os.path.abspath(lab_root)))
+    runtime = LabRuntime(lab_root, clock=clock, seed=seed,
+                         registry=components or SMS_COMPONENTS, sites=sites, injector=injector)
+    clock.advance_to(max((stored_lab_time(site) for site in runtime.sites), default=0.0))
+    runtime.last_progress = clock.now()
+    limit = default_horizon(runtime.hierarchy.timing) if horizon is None else horizon
+    by_key = {host.key: host for host in runtime.hosts}
+    picker = random.Random(seed)
+    runtime.boot()
+    steps = 0
+    with ScheduleWriter(record) if record is not None else contextlib.nullcontext() as writer:
+        while True:
+            now = clock.now()
+            for host in runtime.hosts:
+                host.fire_timers(now)
+            runnable = [h for h in runtime.hosts if h.wanted.is_set()]
+            if not runnable:
+                waits = _waits(runtime)
+                next_time = min((t for h in runtime.hosts if (t := h.next_timer()) is not None),
+                                default=None)
+                if waits and next_time is not None and next_time <= runtime.last_progress + limit:
+                    clock.advance_to(next_time)
+                    continue
+                if steps < len(schedule):
+                    raise ReplayDivergence(
+                        f"{replay}: the schedule has {len(schedule) - steps} more step(s) from "
+                        f"step {steps + 1}, but the lab is idle at {lab_time_text(now)}.")
+                status = WAITING if waits else IDLE
+                break
+            if steps >= max_steps:
+                status = TIMEOUT
+                break
+            if steps < len(schedule):
+                wanted = schedule[steps]
+                host = _replayed_host(wanted, by_key, runnable, replay, now)
+                injector.replaying = wanted
+            else:
+                host = picker.choice(runnable)
+                injector.replaying = None
+            outcome = host.run_unit()
+            runtime.count(outcome)
+            steps += 1
+            if writer is not None:
+                writer.write(_record(steps, now, host, outcome))
+    for site in runtime.sites:
+        store_lab_time(site, clock.now(), runtime.hierarchy.durability)
+    return IdleReport(status, clock.now(), tuple(_waits(runtime)), steps, runtime.error_count)
+
+
+def _waits(runtime: LabRuntime) -> list[WaitLine]:
+    return [w for host in runtime.hosts for w in host.waits()]
+
+
+def _record(step: int, now: float, host: ComponentHost, outcome: UnitOutcome) -> StepRecord:
+    return StepRecord(step=step, time=lab_time_text(now), site=host.site, component=host.name,
+                      did=outcome.did, detail=outcome.detail, actions=outcome.actions)
+
+
+def _replayed_host(wanted: StepRecord, by_key: dict[tuple[str, str], ComponentHost],
+                   runnable: list[ComponentHost], replay: Path | None,
+                   now: float) -> ComponentHost:
+    host = by_key.get((wanted.site, wanted.component))
+    if host is None or host not in runnable:
+        could = ", ".join(str(h) for h in runnable)
+        why = "which does not run in this lab" if host is None else "which is not runnable"
+        raise ReplayDivergence(
+            f"{replay}: replay diverged at step {wanted.step} (lab time {lab_time_text(now)}, "
+            f"recorded {wanted.time}): the schedule picks {wanted.site} {wanted.component}, "
+            f"{why}; runnable now: {could}.")
+    return host
+
+
+class _StepFaults:
+    """The injector step mode gives every host: recorded crashes while replaying, else `user`."""
+
+    def __init__(self, user: Injector | None, lab_root: Path) -> None:
+        self.user = user
+        self.root = lab_root
+        self.replaying: StepRecord | None = None
+
+    def __call__(self, point: FaultPoint) -> bool:
+        if self.replaying is None:
+            return self.user is not None and self.user(point)
+        if self.replaying.did != CRASHED:
+            return False
+        return ((point.site, point.component) == (self.replaying.site, self.replaying.component)
+                and point.describe(self.root) == self.replaying.detail)
+
+
+def stored_lab_time(site: SiteLayout) -> float:
+    """The lab time the last run at this site ended at; 0 if none did."""
+    try:
+        return float((site.state_dir / CLOCK_FILE).read_text(encoding="ascii"))
+    except (FileNotFoundError, ValueError):
+        return 0.0
+
+
+def store_lab_time(site: SiteLayout, when: float, durability: str) -> None:
+    site.state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = site.state_dir / f".{CLOCK_FILE}.tmp"
+    write_temp(tmp, f"{when!r}\n".encode("ascii"), durability, exclusive=False)
+    rename_into_place(tmp, site.state_dir / CLOCK_FILE, durability)

@@ -1,0 +1,257 @@
+"""The step driver on the toy pipeline: results, idle and waits, crashes, determinism, replay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sitesrv.errors import UserError
+from sitesrv.events import read_events
+from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt
+from sitesrv.runtime.host import CRASHED
+from sitesrv.runtime.idle import ExitCode
+from sitesrv.runtime.registry import Registry
+from sitesrv.runtime.schedule import StepRecord, read_schedule
+from sitesrv.runtime.step import CLOCK_FILE, ReplayDivergence, run_until_idle
+from tests.runtime.conftest import drop, inbox, make_lab, tree
+from tests.runtime.toy import (
+    INCOMING,
+    INSTALLED,
+    OUTBOX,
+    RECEIVE,
+    REGISTRY,
+    ToyDespooler,
+    ToyInstaller,
+    ToySender,
+    ToyTicker,
+    installed_items,
+    instruction,
+)
+
+ITEMS = [f"ITEM{i:02d}" for i in range(8)]
+
+
+def fill(lab: Path, items: list[str] = ITEMS) -> None:
+    for item in items:
+        drop(lab, "CEN", OUTBOX, f"{item}.SRQ", instruction(item))
+
+
+def leftovers(lab: Path) -> list[str]:
+    """Work files anywhere in the pipeline's inboxes, claimed or not."""
+    found = []
+    for site, folder in (("CEN", OUTBOX), ("SEC", RECEIVE), ("SEC", INCOMING)):
+        root = inbox(lab, site, folder)
+        found += [p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+        found += [p.name for p in (root / ".work").iterdir()]
+    return found
+
+
+def test_the_pipeline_delivers_every_item_once(lab: Path) -> None:
+    fill(lab)
+    report = run_until_idle(lab, seed=3, components=REGISTRY)
+    assert report.exit_code == ExitCode.IDLE and report.waits == () and report.errors == 0
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ITEMS
+    assert leftovers(lab) == []
+    assert "Received ITEM00 as " in (lab / "SEC/SMS/Logs/toydesp.log").read_text()
+
+
+def test_bad_files_are_quarantined_and_failing_ones_retried_then_quarantined(lab: Path) -> None:
+    fill(lab, ["GOOD"])
+    drop(lab, "CEN", OUTBOX, "BAD.SRQ", b"not an instruction\n")
+    drop(lab, "CEN", OUTBOX, "FLAKY.SRQ", instruction("FLAKY", fail="once"))
+    drop(lab, "CEN", OUTBOX, "BROKEN.SRQ", instruction("BROKEN", fail="always"))
+    report = run_until_idle(lab, components=REGISTRY)
+    assert report.exit_code == ExitCode.IDLE and report.errors == 1 + 1 + 3  # BAD, FLAKY, BROKEN
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["FLAKY", "GOOD"]
+    assert [p.name for p in (inbox(lab, "CEN", OUTBOX) / "corrupt").iterdir()] == ["BAD.SRQ"]
+    assert [p.name for p in (inbox(lab, "SEC", RECEIVE) / "corrupt").iterdir()] == ["BROKEN.SNI"]
+    log = (lab / "SEC/SMS/Logs/toydesp.log").read_text()
+    assert ("Failed to process E:\\SMS\\inboxes\\despoolr.box\\receive\\BROKEN.SNI "
+            "(attempt 3 of 3): RuntimeError: toy failure on BROKEN.SNI") in log
+    assert "processing failed 3 times; the last error was RuntimeError" in log
+
+
+def test_a_waiting_item_makes_the_lab_idle_with_waits(lab: Path) -> None:
+    fill(lab, ["A"])
+    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="NEVER"))
+    report = run_until_idle(lab, components=REGISTRY, horizon=60)
+    assert report.status == "waiting" and report.exit_code == ExitCode.WAITING
+    assert report.lines() == ["SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for NEVER"]
+    assert (inbox(lab, "SEC", RECEIVE) / "W.SNI").exists()  # still visible in its inbox
+    # It was retried every despooler_retry_delay (5 s) until nothing progressed for 60 s.
+    log = (lab / "SEC/SMS/Logs/toydesp.log").read_text()
+    assert log.count("Instruction E:\\SMS\\inboxes\\despoolr.box\\receive\\W.SNI waits") == 13
+
+
+def test_a_wait_that_resolves_does_not_block(lab: Path) -> None:
+    drop(lab, "CEN", OUTBOX, "AW.SRQ", instruction("AW", needs="Z"))
+    fill(lab, ["Z"])
+    report = run_until_idle(lab, seed=5, components=REGISTRY)
+    assert report.exit_code == ExitCode.IDLE
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["AW", "Z"]
+
+
+def test_a_periodic_timer_alone_does_not_keep_the_lab_busy(lab: Path) -> None:
+    class Quiet(ToyTicker):
+        name = "SMS_TOY_QUIET"
+
+        def waiting(self) -> list:
+            return []
+
+    report = run_until_idle(lab, components=Registry(primary=(Quiet,)))
+    assert report.exit_code == ExitCode.IDLE and report.steps == 1  # the start-up pass only
+
+
+def test_a_reported_wait_runs_timers_until_the_horizon(lab: Path) -> None:
+    report = run_until_idle(lab, components=Registry(primary=(ToyTicker,)), horizon=300)
+    # distmgr_sleep is 60 s in the lab profile: the start-up pass, then ticks at 60..300 s.
+    assert report.exit_code == ExitCode.WAITING and report.steps == 6
+    assert report.lines() == ["CEN SMS_TOY_TICKER: ticker waits for nothing in particular"]
+    assert (lab / "CEN/SMS/Logs/toytick.log").read_text().count("Tick ") == 6
+
+
+def test_the_default_horizon_is_twice_the_longest_delay(lab: Path) -> None:
+    report = run_until_idle(lab, components=Registry(primary=(ToyTicker,)))
+    assert report.lab_time - 1180947600.0 == 1200.0  # 2 x scheduler_deleted_site_retention
+
+
+def test_max_steps_gives_a_timeout(lab: Path) -> None:
+    fill(lab)
+    report = run_until_idle(lab, components=REGISTRY, max_steps=5)
+    assert report.steps == 5 and report.exit_code == ExitCode.TIMEOUT
+
+
+def test_lab_time_carries_over_to_the_next_run(lab: Path) -> None:
+    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="NEVER"))
+    first = run_until_idle(lab, components=REGISTRY, horizon=30)
+    assert float((lab / "SEC/SMS/state" / CLOCK_FILE).read_text()) == first.lab_time
+    second = run_until_idle(lab, components=REGISTRY, horizon=30)
+    assert second.lab_time >= first.lab_time + 30
+
+
+def test_only_the_named_sites_run(lab: Path) -> None:
+    fill(lab, ["A"])
+    run_until_idle(lab, components=REGISTRY, sites=["CEN"])
+    assert [p.name for p in inbox(lab, "SEC", RECEIVE).iterdir() if p.is_file()] == ["A.SNI"]
+
+
+# --- crashes --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("point", [AFTER_CLAIM, BEFORE_PUBLISH, AFTER_PUBLISH])
+@pytest.mark.parametrize("component", [ToySender.name, ToyDespooler.name, ToyInstaller.name])
+def test_a_crash_anywhere_in_a_unit_is_recovered_without_duplicates(
+        lab: Path, tmp_path: Path, point: str, component: str) -> None:
+    fill(lab)
+    crash = CrashAt(point, component=component, times=3)
+    report = run_until_idle(lab, seed=11, components=REGISTRY, faults=crash,
+                            record=tmp_path / "schedule.jsonl")
+    assert len(crash.fired) == 3
+    assert report.exit_code == ExitCode.IDLE
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ITEMS  # each exactly once
+    assert leftovers(lab) == []
+    crashed = [r for r in read_schedule(tmp_path / "schedule.jsonl") if r.did == CRASHED]
+    assert [r.detail.split()[0] for r in crashed] == [point] * 3
+
+
+def test_a_crash_between_publish_and_remove_redoes_into_the_same_output(
+        lab: Path, tmp_path: Path) -> None:
+    fill(lab, ["A"])
+    crash = CrashAt(AFTER_PUBLISH, component=ToyDespooler.name)
+    run_until_idle(lab, components=REGISTRY, faults=crash, record=tmp_path / "s.jsonl")
+    despooler = [r for r in read_schedule(tmp_path / "s.jsonl")
+                 if r.component == ToyDespooler.name and r.did != "nothing"]
+    sni = "SEC/SMS/inboxes/despoolr.box/receive/A.SNI"
+    (pkg,) = {a.split()[1] for r in despooler for a in r.actions if a.startswith("published")}
+    # The crash came after the .PKG was published and before the .SNI was removed...
+    assert [(r.did, r.actions) for r in despooler] == [
+        ("crashed", (f"claimed {sni}", f"published {pkg}")),
+        # ...the restart returned the .SNI to its inbox, and the redo overwrote the same .PKG.
+        ("progressed", (f"claimed {sni}", f"published {pkg}", f"finished {sni}")),
+    ]
+    returned = [e for e in read_events(lab / "events.jsonl") if e["event"] == "returned_to_inbox"]
+    assert [e["file"] for e in returned] == ["E:\\SMS\\inboxes\\despoolr.box\\receive\\A.SNI"]
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
+
+
+# --- determinism and replay -----------------------------------------------------------------
+
+def run_fresh(tmp_path: Path, name: str, seed: int, **kwargs: object) -> tuple[Path, Path]:
+    lab = make_lab(tmp_path / name)
+    fill(lab)
+    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="ITEM05"))
+    drop(lab, "CEN", OUTBOX, "BAD.SRQ", b"?\n")
+    schedule = tmp_path / f"{name}.jsonl"
+    if "replay" not in kwargs:
+        kwargs["record"] = schedule
+    run_until_idle(lab, seed=seed, components=REGISTRY, **kwargs)  # type: ignore[arg-type]
+    return lab, schedule
+
+
+def lab_files(lab: Path) -> dict[str, bytes]:
+    return {k: v for k, v in tree(lab).items() if k != "CEN/SMS/site.db"}
+
+
+def test_the_same_seed_gives_byte_identical_trees_logs_and_schedules(tmp_path: Path) -> None:
+    a, sa = run_fresh(tmp_path, "a", seed=42,
+                      faults=CrashAt(AFTER_PUBLISH, component=ToyDespooler.name))
+    b, sb = run_fresh(tmp_path, "b", seed=42,
+                      faults=CrashAt(AFTER_PUBLISH, component=ToyDespooler.name))
+    assert lab_files(a) == lab_files(b)
+    assert "SEC/SMS/Logs/toydesp.log" in lab_files(a) and "events.jsonl" in lab_files(a)
+    assert sa.read_bytes() == sb.read_bytes()
+    c, sc = run_fresh(tmp_path, "c", seed=43)
+    assert sc.read_bytes() != sa.read_bytes()
+
+
+def test_replay_reproduces_the_recorded_run_including_its_crashes(tmp_path: Path) -> None:
+    a, recorded = run_fresh(tmp_path, "a", seed=7,
+                            faults=CrashAt(BEFORE_PUBLISH, component=ToyInstaller.name, times=2))
+    assert sum(r.did == CRASHED for r in read_schedule(recorded)) == 2
+    # Replay with another seed and no fault injector: the schedule alone decides.
+    b, _ = run_fresh(tmp_path, "b", seed=99, replay=recorded)
+    assert lab_files(a) == lab_files(b)
+
+
+def write_schedule(path: Path, picks: list[tuple[str, str]]) -> Path:
+    path.write_text("".join(
+        StepRecord(n, "2007-06-04T09:00:00.000Z", site, component, "nothing").to_json() + "\n"
+        for n, (site, component) in enumerate(picks, 1)))
+    return path
+
+
+def test_a_replay_picking_a_component_that_cannot_run_says_where_and_why(
+        lab: Path, tmp_path: Path) -> None:
+    # At start-up every component runs once; the sender, with nothing to send, then sleeps.
+    schedule = write_schedule(tmp_path / "s.jsonl", [("CEN", ToySender.name)] * 2)
+    with pytest.raises(ReplayDivergence, match=(
+            r"s.jsonl: replay diverged at step 2 \(lab time 2007-06-04T09:00:00.000Z, recorded "
+            r"2007-06-04T09:00:00.000Z\): the schedule picks CEN SMS_TOY_SENDER, which is not "
+            r"runnable; runnable now: SEC SMS_TOY_DESPOOLER, SEC SMS_TOY_INSTALLER.")):
+        run_until_idle(lab, components=REGISTRY, replay=schedule)
+
+
+def test_a_replay_longer_than_the_run_is_a_divergence(lab: Path, tmp_path: Path) -> None:
+    picks = [("CEN", ToySender.name), ("SEC", ToyDespooler.name), ("SEC", ToyInstaller.name)]
+    schedule = write_schedule(tmp_path / "s.jsonl", picks * 2)
+    with pytest.raises(ReplayDivergence, match=r"the schedule has 3 more step\(s\) from step 4, "
+                       r"but the lab is idle"):
+        run_until_idle(lab, components=REGISTRY, replay=schedule)
+
+
+def test_a_replay_naming_a_component_this_lab_does_not_run(lab: Path, tmp_path: Path) -> None:
+    schedule = write_schedule(tmp_path / "s.jsonl", [("SEC", ToySender.name)])
+    with pytest.raises(ReplayDivergence, match="SEC SMS_TOY_SENDER, which does not run"):
+        run_until_idle(lab, components=REGISTRY, replay=schedule)
+
+
+def test_record_and_replay_together_are_refused(lab: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not both"):
+        run_until_idle(lab, components=REGISTRY, record=tmp_path / "a", replay=tmp_path / "b")
+
+
+def test_a_schedule_that_is_not_one_is_named(lab: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"step": 1}\n')
+    with pytest.raises(UserError, match=r"bad.jsonl, line 1: not a schedule line"):
+        run_until_idle(lab, components=REGISTRY, replay=bad)
