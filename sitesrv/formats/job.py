@@ -3,7 +3,8 @@
 Distribution Manager (software distribution) and Replication Manager (inter-site replication)
 write jobs; the Scheduler activates one, writes its instruction to `tosend`, makes a send request
 per hop, and records its progress here (`State`, `Send Request ID`). Job IDs are 8 hex digits
-from the `schedule.box\\UID` counter (§3.2, §4.5).
+from the `schedule.box\\UID` counter (§3.2, §4.5). A content job also carries the sending site's
+`.PKG` for that version, which the Scheduler copies into the instruction.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from enum import StrEnum
 
 import attrs
 
-from sitesrv.formats.sections import INTEGER, ISO_TIME, Key, Layout, enum, one
+from sitesrv.formats import pkg
+from sitesrv.formats.sections import INTEGER, ISO_TIME, Embedded, Key, Layout, enum, one
 from sitesrv.formats.srq import OPTIONAL_REQUEST_ID
 from sitesrv.formats.values import (
     COUNT,
@@ -63,8 +65,14 @@ class SchedulerJob:
                                   validator=member(JobState))
     send_request_id: str = attrs.field(default="", validator=OPTIONAL_REQUEST_ID)
     created: float = attrs.field(converter=to_millis, validator=TIMESTAMP)
+    package: pkg.PackageReplication | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.instance_of(pkg.PackageReplication)))
 
     def __attrs_post_init__(self) -> None:
+        if self.package is not None and self.package.package_id != self.package_id:
+            raise ValueError(f"the carried .PKG is for package {self.package.package_id}, "
+                             f"not {self.package_id or 'none'}")
         if (self.payload is Payload.NONE) != (self.transfer_root == ""):
             raise ValueError("the transfer root must be empty exactly when the payload is NONE "
                              f"(payload {self.payload}, transfer root {self.transfer_root!r})")
@@ -86,6 +94,7 @@ LAYOUT = Layout(SchedulerJob, "scheduler job", (
         Key("State", "state", enum(JobState)),
         Key("Send Request ID", "send_request_id"),
         Key("Created", "created", ISO_TIME)),
+    Embedded("package", pkg.LAYOUT),
 ))
 dumps = LAYOUT.dumps
 encode = LAYOUT.encode

@@ -4,7 +4,9 @@ A parent (or the package's source site) sends this to a child site's Distributio
 (§3.2 item 2). Its LastRefreshTime decides the KB936465 race (§9): a receiver discards a `.PKG`
 whose LastRefreshTime is older than the last one it processed for the package. The `[ACTION]`
 says who issued the instruction, which site will send the compressed files, and whether the
-receiver must forward them to its own children ("send from the nearest site"). The
+receiver must forward them to its own children ("send from the nearest site"), and whether
+the compressed files of SourceVersion came with this very instruction (`Content=1`, a content
+instruction; docs/distribution.md says why that matters for KB936465). The
 `[PACKAGE SERVER]` sections list the package's DPs at the receiver and the sites below it.
 """
 
@@ -81,6 +83,7 @@ class PackageReplication:
     issuing_site: str = attrs.field(validator=SITE_CODE)
     content_site: str = attrs.field(default="", validator=OPTIONAL_SITE_CODE)
     forward: bool = attrs.field(default=False, validator=FLAG)
+    content: bool = attrs.field(default=False, validator=FLAG)
     servers: tuple[PackageServer, ...] = attrs.field(
         default=(), converter=tuple,
         validator=attrs.validators.deep_iterable(attrs.validators.instance_of(PackageServer)))
@@ -104,7 +107,8 @@ LAYOUT = Layout(PackageReplication, "package replication file", (
         Key("Action", "action", enum(PackageAction)),
         Key("IssuingSite", "issuing_site"),
         Key("ContentSite", "content_site"),
-        Key("Forward", "forward", ZERO_ONE)),
+        Key("Forward", "forward", ZERO_ONE),
+        Key("Content", "content", ZERO_ONE)),
     many("PACKAGE SERVER", "servers", PackageServer,
          Key("SiteCode", "site_code"),
          Key("Server", "server"),

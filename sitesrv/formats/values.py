@@ -29,6 +29,7 @@ class Payload(StrEnum):
     DLT = "DLT"
     PKG = "PKG"
     STA = "STA"
+    RPL = "RPL"
     NONE = "NONE"
 
 

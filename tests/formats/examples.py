@@ -43,6 +43,7 @@ Action=ADD
 IssuingSite=ZZZ
 ContentSite=P00
 Forward=0
+Content=0
 [PACKAGE SERVER]
 SiteCode=S01
 Server=SEC01
@@ -206,6 +207,7 @@ Action=UPDATE
 IssuingSite=ZZZ
 ContentSite=ZZZ
 Forward=1
+Content=0
 [END]
 """
 

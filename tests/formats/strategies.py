@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 from hypothesis import strategies as st
 
 from sitesrv.formats import job, pkg, pkn, sni, srq, sta
@@ -57,7 +58,7 @@ replications = st.builds(
     pkg_flags=st.integers(0, 2**32 - 1), share_name=text, share_type=st.integers(1, 2),
     preferred_address=preferred, ignore_schedule=st.booleans(),
     action=st.sampled_from(pkg.PackageAction), issuing_site=sites,
-    content_site=st.one_of(st.just(""), sites), forward=st.booleans(),
+    content_site=st.one_of(st.just(""), sites), forward=st.booleans(), content=st.booleans(),
     servers=st.lists(package_servers, max_size=6).map(tuple))
 
 
@@ -76,15 +77,20 @@ def status_reports(draw) -> sta.PackageStatusReport:
 @st.composite
 def jobs(draw) -> job.SchedulerJob:
     payload = draw(st.sampled_from(Payload))
+    package_id = draw(st.one_of(st.just(""), package_ids))
+    carried = None
+    if package_id and draw(st.booleans()):
+        carried = attrs.evolve(draw(replications), package_id=package_id)
     return job.SchedulerJob(
         job_id=draw(job_ids), description=draw(text), destination_site=draw(sites),
         preferred_address=draw(preferred), priority=draw(priorities),
         instruction_type=draw(instruction_types),
         transfer_root="" if payload is Payload.NONE else draw(nonempty_text),
-        payload=payload, package_id=draw(st.one_of(st.just(""), package_ids)),
+        payload=payload, package_id=package_id,
         package_version=draw(counts), originating_site=draw(sites),
         state=draw(st.sampled_from(job.JobState)),
-        send_request_id=draw(st.one_of(st.just(""), request_ids)), created=draw(times))
+        send_request_id=draw(st.one_of(st.just(""), request_ids)), created=draw(times),
+        package=carried)
 
 
 @st.composite
