@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ import attrs
 
 from sitesrv.db.sitedb import Package, PkgServer, PkgStatus, SiteDatabase, StatusType
 from sitesrv.errors import FormatError
+from sitesrv.layout import SiteLayout
 
 
 class PackageStore(Protocol):
@@ -202,6 +203,14 @@ class FileStore:
         """Each write is already atomic per package; this only serialises writers."""
         with self._lock:
             yield
+
+
+def open_store(layout: SiteLayout,
+               open_database: Callable[[], SiteDatabase] | None) -> PackageStore:
+    """The site's store: its database at a primary, its state files at a secondary."""
+    if open_database is not None:
+        return DatabaseStore(open_database())
+    return FileStore(layout.state_dir / "packages")
 
 
 def _status_key(row: PkgStatus) -> tuple[int, str, str]:

@@ -33,7 +33,7 @@ class PkgStatusRow:
     type: int = attrs.field(validator=number(MASTER, COPY, "1 (master) or 2 (copy)"))
     site_code: str = attrs.field(validator=SITE_CODE)
     pkg_server: str = attrs.field(validator=NONEMPTY_TEXT)
-    status: int = attrs.field(validator=number(0, 9, "a status from 0 to 9"))
+    status: int = attrs.field(validator=number(0, 7, "a status from 0 to 7"))
     source_version: int = attrs.field(validator=COUNT)
     update_time: float = attrs.field(converter=to_millis, validator=TIMESTAMP)
     location: str = attrs.field(default="", validator=TEXT)

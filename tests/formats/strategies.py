@@ -67,7 +67,7 @@ def status_reports(draw) -> sta.PackageStatusReport:
     package_id = draw(package_ids)
     rows = st.builds(
         sta.PkgStatusRow, package_id=st.just(package_id), type=st.integers(1, 2),
-        site_code=sites, pkg_server=nonempty_text, status=st.integers(0, 9),
+        site_code=sites, pkg_server=nonempty_text, status=st.integers(0, 7),
         source_version=counts, update_time=times, location=text, share_name=text,
         personality=st.integers(0, 2))
     return sta.PackageStatusReport(reporting_site=draw(sites), package_id=package_id,

@@ -176,7 +176,7 @@ def test_problems_are_named_precisely(text: str, expected: str) -> None:
 def test_a_status_row_problem_names_its_section() -> None:
     module, _, text = EXAMPLES["sta"]
     bad = text.replace("Status=3", "Status=12")
-    assert problem(module, bad) == "line 20: [PKGSTATUS] Status='12': must be a status from 0 to 9"
+    assert problem(module, bad) == "line 20: [PKGSTATUS] Status='12': must be a status from 0 to 7"
     mixed = text.replace("ID=ZZZ00001\nType=2", "ID=ZZZ00002\nType=2")
     assert problem(module, mixed) == ("invalid package status report: row for package ZZZ00002 "
                                       "in a report for package ZZZ00001")

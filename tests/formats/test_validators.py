@@ -71,7 +71,7 @@ def test_invalid_records_are_refused(record: object, changes: dict, message: str
 def test_nested_records_are_checked_too() -> None:
     with pytest.raises(ValueError, match=re.escape("server='MGMT03\\\\X': not a server name")):
         attrs.evolve(REPLICATION.servers[0], server="MGMT03\\X")
-    with pytest.raises(ValueError, match="status=10: must be a status from 0 to 9"):
+    with pytest.raises(ValueError, match="status=10: must be a status from 0 to 7"):
         attrs.evolve(STATUS_REPORT.rows[0], status=10)
     with pytest.raises(ValueError, match="row for package ZZZ00002 in a report for package"):
         attrs.evolve(STATUS_REPORT, rows=(attrs.evolve(STATUS_REPORT.rows[0],

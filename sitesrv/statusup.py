@@ -1,0 +1,65 @@
+"""Sending objects to other sites through Replication Manager, and status up the hierarchy.
+
+A component replicates something by publishing it into `replmgr.box\\outbound\\<priority>` as
+`<DEST>_<random8>.<ext>`; Replication Manager batches it for that destination (reference §4.4).
+Package status rows go to the parent at low priority as a `.STA` (§4.8); each parent applies
+them and forwards them on, so they reach the central site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from sitesrv.db.sitedb import PkgStatus
+from sitesrv.formats import sta
+from sitesrv.runtime.context import ComponentContext
+
+PRIORITY_FOLDERS = {1: "high", 2: "normal", 3: "low"}
+STATUS_PRIORITY = 3  # status messages travel at low priority by default (§1.5)
+
+
+def outbound_destination(name: str) -> str:
+    """The destination site of an outbound object from its name (`P00_Z3AWAX9I.STA` -> P00)."""
+    return name.split("_", 1)[0].upper()
+
+
+def queue_replication(ctx: ComponentContext, dest: str, priority: int, extension: str,
+                      data: bytes) -> Path:
+    """Hand one object for site `dest` to Replication Manager."""
+    folder = ctx.layout.inbox(f"replmgr.box\\outbound\\{PRIORITY_FOLDERS[priority]}")
+    name = f"{dest}_{ctx.ids.random_name(folder, extension)}"
+    return ctx.publish(folder / name, data)
+
+
+def to_row(row: PkgStatus) -> sta.PkgStatusRow:
+    return sta.PkgStatusRow(
+        package_id=row.ID, type=int(row.Type), site_code=row.SiteCode, pkg_server=row.PkgServer,
+        status=int(row.Status), source_version=row.SourceVersion, update_time=row.UpdateTime,
+        location=row.Location, share_name=row.ShareName, personality=row.Personality,
+    )
+
+
+def from_row(row: sta.PkgStatusRow) -> PkgStatus:
+    return PkgStatus(
+        ID=row.package_id, Type=row.type, SiteCode=row.site_code, PkgServer=row.pkg_server,
+        Status=row.status, UpdateTime=row.update_time, Location=row.location,
+        ShareName=row.share_name, SourceVersion=row.source_version, Personality=row.personality,
+    )
+
+
+def forward_status(ctx: ComponentContext, package_id: str, rows: Iterable[PkgStatus]) -> bool:
+    """Send changed status rows of one package to the parent site; False at the central site.
+
+    Logs `Forward package status for pkg <id> to site <parent>` as the field reports show.
+    """
+    parent = ctx.site.parent
+    found = [to_row(r) for r in rows]
+    if parent is None or not found:
+        return False
+    report = sta.PackageStatusReport(reporting_site=ctx.site.code, package_id=package_id,
+                                     rows=tuple(found))
+    queue_replication(ctx, parent, STATUS_PRIORITY, sta.EXTENSION, sta.encode(report))
+    ctx.log.write(f"Forward package status for pkg {package_id} to site {parent}")
+    ctx.emit("status_forwarded", package=package_id, to=parent, rows=len(found))
+    return True
