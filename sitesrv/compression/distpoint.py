@@ -183,7 +183,7 @@ def _copy_entry(src: Path, dest: Path) -> None:
         return
     if not src.is_symlink() and not is_readonly(os.lstat(src).st_mode):
         try:
-            os.link(src, dest, follow_symlinks=False)
+            os.link(src, dest)
             return
         except OSError:
             pass

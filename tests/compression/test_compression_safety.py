@@ -36,12 +36,14 @@ def test_pack_refuses_symbolic_links(tmp_path: Path, kit, target: str) -> None:
     _pack_refuses(tmp_path, kit, "d/link", "symbolic link")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 def test_pack_refuses_a_fifo(tmp_path: Path, kit) -> None:
     source = kit.write_tree(tmp_path / "src", {"a.txt": b"a"})
     os.mkfifo(source / "pipe")
     _pack_refuses(tmp_path, kit, "pipe", "FIFO")
 
 
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets on this platform")
 def test_pack_refuses_a_socket(tmp_path: Path, kit) -> None:
     source = kit.write_tree(tmp_path / "src", {"a.txt": b"a"})
     with socket.socket(socket.AF_UNIX) as sock:
@@ -49,6 +51,7 @@ def test_pack_refuses_a_socket(tmp_path: Path, kit) -> None:
         _pack_refuses(tmp_path, kit, "sock", "socket")
 
 
+@pytest.mark.skipif(not hasattr(os, "mknod"), reason="no device files on this platform")
 def test_pack_refuses_a_device_file(tmp_path: Path, kit) -> None:
     source = kit.write_tree(tmp_path / "src", {"a.txt": b"a"})
     try:
