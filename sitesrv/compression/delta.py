@@ -16,7 +16,7 @@ from sitesrv.compression.container import ContainerReader, ContainerWriter
 from sitesrv.compression.errors import BaseMissingError, CorruptError, WrongBaseError
 from sitesrv.compression.fsutil import published_readonly
 from sitesrv.compression.manifest import DeltaInfo, DirEntry, Entry, FileEntry, Manifest
-from sitesrv.compression.pck import PackResult, _check_ids, _opt_path, add_source_item
+from sitesrv.compression.pck import PackResult, add_source_item, check_ids, optional_path
 from sitesrv.compression.source import SourceItem, open_source_file, scan_source
 from sitesrv.compression.trailer import Kind
 
@@ -56,7 +56,7 @@ def make_delta(
     Only the base's manifest is read. Raises BaseMissingError if the base PCK is absent or
     holds another version, WrongBaseError if it is another package.
     """
-    _check_ids(package_id, version)
+    check_ids(package_id, version)
     if version < 2:
         raise ValueError("a delta needs a base version, so its version must be 2 or more")
     source = Path(source_dir)
@@ -66,7 +66,7 @@ def make_delta(
         base_sha = base.trailer.manifest_sha256
     items = scan_source(source)
     known = {f.path: f for f in base_manifest.files}
-    with published_readonly(dest, _opt_path(temp_path), durable=durable) as fh:
+    with published_readonly(dest, optional_path(temp_path), durable=durable) as fh:
         writer = ContainerWriter(fh, level=level, threads=threads)
         entries: list[Entry] = []
         shipped: list[str] = []
@@ -116,10 +116,12 @@ def merge(
             _open_base(Path(base_pck), target.package_id, info.base_version, base_sha)
         )
         _check_delta_fits(delta.path, target, info, base.manifest)
-        with published_readonly(dest, _opt_path(temp_path), durable=durable) as fh:
+        with published_readonly(dest, optional_path(temp_path), durable=durable) as fh:
             writer = ContainerWriter(fh, level=level, threads=threads)
             from_delta = delta.content()
             from_base = base.content()
+            for reading in (from_delta, from_base):  # stop their read-ahead threads on errors
+                inputs.callback(reading.close)
             shipped = set(info.shipped)
             for entry in target.entries:
                 if isinstance(entry, DirEntry):

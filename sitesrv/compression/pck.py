@@ -54,9 +54,9 @@ def pack(
     """
     source = Path(source_dir)
     dest = Path(dest_path)
-    _check_ids(package_id, version)
+    check_ids(package_id, version)
     items = scan_source(source)
-    with published_readonly(dest, _opt_path(temp_path), durable=durable) as fh:
+    with published_readonly(dest, optional_path(temp_path), durable=durable) as fh:
         writer = ContainerWriter(fh, level=level, threads=threads)
         entries = tuple(add_source_item(writer, source, item) for item in items)
         manifest = Manifest(package_id=package_id, version=version, entries=entries)
@@ -106,11 +106,13 @@ def open_pck(path: Path | str, package_id: str, version: int | None = None) -> C
     return reader
 
 
-def _check_ids(package_id: str, version: int) -> None:
+def check_ids(package_id: str, version: int) -> None:
+    """Both end up in file names and in the trailer's fixed-size fields."""
     check_package_id(package_id)
     if not isinstance(version, int) or not 1 <= version < 2**32:
         raise ValueError(f"source version must be a positive integer, not {version!r}")
 
 
-def _opt_path(path: Path | str | None) -> Path | None:
+def optional_path(path: Path | str | None) -> Path | None:
+    """Accept str paths from callers without turning None into Path('None')."""
     return None if path is None else Path(path)

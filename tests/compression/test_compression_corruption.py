@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,7 @@ def test_install_of_a_damaged_pck_leaves_the_installed_version(
         install(damaged, share, kit.PKG)
 
     assert kit.snapshot(share) == before
+    assert not [t for t in threading.enumerate() if t.name == "pck-readahead"]
 
 
 def test_missing_trailer_is_named(pck: Path) -> None:

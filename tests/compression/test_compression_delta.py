@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -221,6 +222,7 @@ def test_damaged_delta_leaves_the_base_untouched(tmp_path: Path, kit, v1) -> Non
     with pytest.raises(CorruptError):
         merge(pck, dlt, pck)
 
+    assert not [t for t in threading.enumerate() if t.name == "pck-readahead"]
     assert pck.read_bytes() == before
     assert stat.S_IMODE(pck.stat().st_mode) == 0o444
     assert sorted(p.name for p in tmp_path.iterdir()) == ["CEN00001.DLT.2", "CEN00001.PCK", "src"]

@@ -170,3 +170,17 @@ def test_install_refuses_a_file_that_is_also_a_folder(tmp_path: Path, kit) -> No
     with pytest.raises(UnsafeEntryError, match="is a file but has entries below it"):
         install(crafted, tmp_path / "share", kit.PKG)
     assert not (tmp_path / "share" / kit.PKG).exists()
+
+
+@pytest.mark.parametrize("package_id", ["../CEN00001", "CEN/0001", "C:EN00001", "", "CEN00001.PCK"])
+def test_package_ids_that_are_not_plain_names_are_refused(tmp_path: Path, kit, package_id) -> None:
+    source = kit.write_tree(tmp_path / "src", {"a.txt": b"a"})
+    pck = pack(source, tmp_path / "ok.PCK", kit.PKG, 1).path
+    before = kit.snapshot(tmp_path)
+
+    with pytest.raises(ValueError, match="invalid package ID"):
+        pack(source, tmp_path / "x.PCK", package_id, 1)
+    with pytest.raises(ValueError, match="invalid package ID"):
+        install(pck, tmp_path / "share", package_id)
+
+    assert kit.snapshot(tmp_path) == before
