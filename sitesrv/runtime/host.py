@@ -174,7 +174,7 @@ class ComponentHost:
             text = self.runtime.relative(f"{type(error).__name__}: {error}")
             self._failed(error, text)
             return UnitOutcome(FAILED, tuple(journal.actions), text)
-        for item in list(journal.in_flight.values()):
+        for item in list(journal.in_flight):
             self.log.write(f"The component did not finish {self.layout.windows(item.original)}; "
                            "returned it to its inbox")
             item.release()
@@ -192,7 +192,7 @@ class ComponentHost:
         """Log the error with the file; retry the file later, or quarantine it for good."""
         if not isinstance(error, FormatError):
             logger.warning("%s %s failed", self.site, self.name, exc_info=error)
-        items = list(self.journal.in_flight.values())
+        items = list(self.journal.in_flight)
         self.journal.in_flight.clear()
         if not items:
             self.log.write(f"Unexpected error: {text}")

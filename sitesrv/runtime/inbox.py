@@ -156,9 +156,9 @@ class Inbox:
 
     def claim(self, name: str) -> WorkItem | None:
         """Claim one file by name; None if it is gone (another claimer won, or it was removed)."""
-        work = self.work_dir / name
+        original = os.path.join(self.path, name)
         try:
-            os.replace(self.path / name, work)
+            os.replace(original, os.path.join(self.work_dir, name))
         except FileNotFoundError:
             return None
         sync_dirs(self.durability, self.path, self.work_dir)
@@ -166,9 +166,9 @@ class Inbox:
         if self.spec.recheck_on_arrival and not was_deferred and self._deferred:
             self.recheck_deferred()
         item = WorkItem(self, name)
-        self.journal.in_flight[work] = item
-        self.journal.note(CLAIMED, self.path / name)
-        self.faults.point(AFTER_CLAIM, self.path / name)
+        self.journal.in_flight[item] = None
+        self.journal.note(CLAIMED, original)
+        self.faults.point(AFTER_CLAIM, original)
         return item
 
     # --- deferral -----------------------------------------------------------------------------
@@ -295,7 +295,7 @@ class WorkItem:
         return self.path.read_text(encoding=encoding)
 
     def _finish(self) -> None:
-        self.inbox.journal.in_flight.pop(self.path, None)
+        self.inbox.journal.in_flight.pop(self, None)
 
     def done(self) -> None:
         """The output is published: remove the input."""

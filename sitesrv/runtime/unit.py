@@ -7,8 +7,9 @@ the component's SMS log and to the lab's event stream, naming files as SMS would
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sitesrv.events import EventSink
@@ -31,18 +32,20 @@ class Journal:
     """The current unit's actions and the files it holds claimed."""
 
     def __init__(self, lab_root: Path) -> None:
-        self.lab_root = lab_root
+        self._prefix = f"{lab_root}{os.sep}"
         self.actions: list[str] = []
         self.counts: Counter[str] = Counter()
-        self.in_flight: dict[Path, WorkItem] = {}
+        self.in_flight: dict[WorkItem, None] = {}  # an ordered set
 
     def reset(self) -> None:
         self.actions = []
         self.counts = Counter()
 
-    def note(self, kind: str, path: Path) -> None:
+    def note(self, kind: str, path: Path | str) -> None:
+        """Record an action on a file below the lab root (plain string work: this is hot)."""
         self.counts[kind] += 1
-        self.actions.append(f"{kind} {PurePath(path).relative_to(self.lab_root).as_posix()}")
+        relative = str(path).removeprefix(self._prefix).replace(os.sep, "/")
+        self.actions.append(f"{kind} {relative}")
 
     @property
     def progressed(self) -> bool:

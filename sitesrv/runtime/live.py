@@ -1,0 +1,189 @@
+"""The live driver: every component of the chosen sites in its own thread, on real time.
+
+Start-up runs every component's recovery, starts the one file-system watcher, and only then
+starts the worker threads, whose first pass over their inboxes is the start-up scan (so nothing
+dropped meanwhile falls between scan and watch). A worker sleeps until its host is woken (a
+watcher hint, a file another component published, the periodic rescan, a full rescan after an
+inotify overflow or a watcher restart) or its next timer falls due, then runs units until one
+says there is nothing more. Lab time is real time times the lab's `clock_rate`.
+
+Stopping lets every unit in progress finish; a killed process instead leaves its claimed files
+in the inboxes' work folders, and the next start-up returns them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from sitesrv.clock import RealClock
+from sitesrv.lab import Lab
+from sitesrv.runtime.host import ComponentHost, DatabaseFactory, LabRuntime, open_site_database
+from sitesrv.runtime.idle import (
+    IDLE,
+    TIMEOUT,
+    WAITING,
+    IdleReport,
+    WaitLine,
+    default_horizon,
+)
+from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
+from sitesrv.runtime.step import store_lab_time
+from sitesrv.runtime.watcher import INOTIFY, Watcher
+
+logger = logging.getLogger(__name__)
+
+SUPERVISOR_TICK = 0.02  # real seconds between the supervisor's looks at watcher and workers
+EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the component threads
+
+
+class LiveDriver:
+    """Runs the components of a lab's sites (all, or those named) until stopped or idle."""
+
+    def __init__(self, lab_root: Path, *, components: Registry | None = None,
+                 sites: Sequence[str] | None = None, watcher: str = INOTIFY,
+                 horizon: float | None = None,
+                 open_database: DatabaseFactory | None = open_site_database) -> None:
+        hierarchy = Lab.open(lab_root).hierarchy
+        self.clock = RealClock(rate=hierarchy.clock_rate)
+        # Live runs are not reproducible anyway; a fresh seed keeps a restarted process from
+        # drawing the random names it drew before.
+        self.runtime = LabRuntime(lab_root, clock=self.clock,
+                                  seed=random.SystemRandom().randrange(2**63),
+                                  registry=components or SMS_COMPONENTS, sites=sites,
+                                  open_database=open_database)
+        timing = self.runtime.hierarchy.timing
+        self.horizon = default_horizon(timing) if horizon is None else horizon
+        self.rescan_every = self.clock.real_seconds(timing.rescan_interval)
+        watched = sorted({host.layout.inboxes for host in self.runtime.hosts})
+        self.watcher = Watcher(watched, watcher, route=self.runtime.notify, rescan=self.rescan_all)
+        self.stopping = threading.Event()
+        self.started = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sleeping: dict[ComponentHost, bool] = {}
+        self._waits: dict[ComponentHost, list[WaitLine]] = {}
+        self._confirming: int | None = None
+
+    @property
+    def hosts(self) -> list[ComponentHost]:
+        return self.runtime.hosts
+
+    # --- start and stop -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.runtime.boot()
+        self.watcher.start()
+        for site in self.runtime.sites:
+            self.runtime.events.emit("server_started", site=site.site.code, component=EXECUTIVE,
+                                     watcher=self.watcher.kind)
+        for host in self.hosts:
+            self._sleeping[host] = False
+            self._waits[host] = []
+            thread = threading.Thread(target=self._work, args=(host,), name=f"{host.site}-{host.name}",
+                                      daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        self.started.set()
+
+    def stop(self) -> None:
+        """Let units in progress finish, then stop the workers and the watcher."""
+        self.stopping.set()
+        for host in self.hosts:
+            host.wanted.set()
+        for thread in self._threads:
+            thread.join()
+        self.watcher.stop()
+        for site in self.runtime.sites:
+            store_lab_time(site, self.clock.now(), self.runtime.hierarchy.durability)
+            self.runtime.events.emit("server_stopped", site=site.site.code, component=EXECUTIVE)
+
+    def rescan_all(self, why: str = "") -> None:
+        """Every component looks at every inbox again (watcher trouble, or the periodic pass)."""
+        if why:
+            logger.warning("full rescan: %s", why)
+            for site in self.runtime.sites:
+                self.runtime.events.emit("full_rescan", site=site.site.code, component=EXECUTIVE,
+                                         reason=why)
+        for host in self.hosts:
+            host.wake(rescan=True)
+
+    # --- the workers --------------------------------------------------------------------------
+
+    def _work(self, host: ComponentHost) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._work_once(host)
+            except Exception:  # the worker must outlive any bug; the next wake retries
+                logger.exception("%s: worker error", host)
+                host.log.write("Unexpected error in the component's worker thread; continuing")
+                self.stopping.wait(self.rescan_every)
+
+    def _work_once(self, host: ComponentHost) -> None:
+        now = self.clock.now()
+        host.fire_timers(now)
+        if host.wanted.is_set():
+            self.runtime.count(host.run_unit())
+            return
+        self._waits[host] = host.waits()
+        due = host.next_timer()
+        self._sleeping[host] = True
+        host.wanted.wait(None if due is None else self.clock.real_seconds(due - now))
+        self._sleeping[host] = False
+
+    # --- supervision --------------------------------------------------------------------------
+
+    def run(self, *, until_idle: bool = False, timeout: float | None = None,
+            stop: threading.Event | None = None) -> IdleReport | None:
+        """Start, supervise, and stop when `stop` is set, when idle (with `until_idle`) or
+        after `timeout` real seconds. None means it was stopped by `stop`."""
+        stop = stop or threading.Event()
+        started = time.monotonic()
+        next_rescan = started + self.rescan_every
+        status: str | None = None
+        self.start()
+        try:
+            while not stop.wait(SUPERVISOR_TICK):
+                self.watcher.check()
+                if time.monotonic() >= next_rescan:
+                    self.rescan_all()
+                    next_rescan = time.monotonic() + self.rescan_every
+                if until_idle and (status := self._idle_status()) is not None:
+                    break
+                if timeout is not None and time.monotonic() - started >= timeout:
+                    status = TIMEOUT
+                    break
+        finally:
+            self.stop()
+        if status is None:
+            return None
+        return IdleReport(status, self.clock.now(), tuple(self.waits()),
+                          errors=self.runtime.error_count)
+
+    def quiet(self) -> bool:
+        """No worker is running a unit or has been woken."""
+        return all(self._sleeping.get(h) and not h.wanted.is_set() for h in self.hosts)
+
+    def waits(self) -> list[WaitLine]:
+        return [w for host in self.hosts for w in self._waits.get(host, [])]
+
+    def _idle_status(self) -> str | None:
+        """Idle when quiet and nothing waits, confirmed by one more full rescan without
+        progress (a hint may still be on its way); or quiet, waiting, and no progress for the
+        horizon."""
+        if not self.quiet():
+            return None
+        if self.waits():
+            self._confirming = None
+            if self.clock.now() - self.runtime.last_progress >= self.horizon:
+                return WAITING
+            return None
+        progress = self.runtime.progress_count
+        if self._confirming == progress:
+            return IDLE
+        self._confirming = progress
+        self.rescan_all()
+        return None

@@ -1,0 +1,149 @@
+"""`sitesrv run`: the site servers of a lab, live or in step mode.
+
+Exit statuses (ExitCode in idle.py): 0 idle and nothing waits, 3 idle but something waits (one
+line per waiting item on stdout), 4 timeout (live --timeout, step --max-steps), 130 a live
+--until-idle run stopped by Ctrl-C or SIGTERM before it was idle. A plain live run stopped by
+Ctrl-C or SIGTERM exits 0 after every unit in progress has finished.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from sitesrv.errors import UserError
+from sitesrv.runtime.idle import IDLE, TIMEOUT, ExitCode, IdleReport
+from sitesrv.runtime.inbox import lab_time_text
+from sitesrv.runtime.registry import SMS_COMPONENTS, Registry, load_registry
+from sitesrv.runtime.step import DEFAULT_MAX_STEPS, run_until_idle
+from sitesrv.runtime.watcher import INOTIFY, WATCHERS
+from sitesrv.timing import parse_duration
+
+STEP_ONLY = ("--seed", "--record", "--replay", "--max-steps")
+LIVE_ONLY = ("--watcher", "--timeout")
+
+
+@click.command("run")
+@click.option("--lab", "lab_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("lab"), show_default=True, help="The lab folder.")
+@click.option("--site", "sites", multiple=True, metavar="CODE",
+              help="Run only this site's server (repeat for several); default: every site.")
+@click.option("--until-idle", is_flag=True,
+              help="Stop once the lab is idle; print what still waits.")
+@click.option("--timeout", type=float, metavar="SECONDS",
+              help="With --until-idle: give up after this many real seconds (exit 4).")
+@click.option("--watcher", type=click.Choice(WATCHERS),
+              help="How to notice new files: inotify (default) or polling (network file "
+                   "systems, VM shares).")
+@click.option("--step", is_flag=True,
+              help="Step mode: one thread, a seeded scheduler and a virtual clock; runs until "
+                   "idle.")
+@click.option("--seed", type=int, help="Step mode: the scheduler's seed (default 0).")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Step mode: write the schedule, one JSON line per step.")
+@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Step mode: follow a recorded schedule.")
+@click.option("--max-steps", type=click.IntRange(min=1), metavar="N",
+              help=f"Step mode: give up after N steps (exit 4; default {DEFAULT_MAX_STEPS}).")
+@click.option("--horizon", metavar="DURATION",
+              help="Idle once nothing has progressed for this much lab time though something "
+                   "waits (e.g. 20m; default twice the longest delay of the timing profile).")
+@click.option("--components", "components_spec", metavar="MODULE:NAME",
+              help="Run this component registry instead of sitesrv's (tests, extensions).")
+@click.pass_context
+def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until_idle: bool,
+                timeout: float | None, watcher: str | None, step: bool, seed: int | None,
+                record: Path | None, replay: Path | None, max_steps: int | None,
+                horizon: str | None, components_spec: str | None) -> None:
+    """Run the lab's site servers: every component of every site (or of --site) at once.
+
+    Live (the default) runs each component in its own thread, wakes it when a file lands in
+    its inbox, and runs on real time scaled by the lab's clock_rate, until Ctrl-C. Step mode
+    (--step) runs one component's unit of work at a time in an order chosen by --seed, on a
+    virtual clock, until the lab is idle: the same seed gives the same result every time.
+    """
+    given = {name for name, value in (("--seed", seed), ("--record", record),
+                                      ("--replay", replay), ("--max-steps", max_steps),
+                                      ("--watcher", watcher), ("--timeout", timeout))
+             if value is not None}
+    if not step and given & set(STEP_ONLY):
+        raise UserError(f"{', '.join(sorted(given & set(STEP_ONLY)))} only apply with --step.")
+    if step and given & set(LIVE_ONLY):
+        raise UserError(f"{', '.join(sorted(given & set(LIVE_ONLY)))} only apply to a live "
+                        "run; leave out --step, or use --max-steps to bound a step run.")
+    if timeout is not None and not until_idle:
+        raise UserError("--timeout needs --until-idle.")
+    try:
+        horizon_seconds = None if horizon is None else parse_duration(horizon)
+    except ValueError as e:
+        raise UserError(f"--horizon: {e}") from None
+    registry = load_registry(components_spec) if components_spec else SMS_COMPONENTS
+    if step:
+        report = run_until_idle(lab_dir, seed=seed or 0, record=record, replay=replay,
+                                horizon=horizon_seconds, components=registry,
+                                max_steps=max_steps or DEFAULT_MAX_STEPS,
+                                sites=list(sites) or None)
+    else:
+        report = _run_live(lab_dir, registry, sites, watcher or INOTIFY, until_idle, timeout,
+                           horizon_seconds)
+        if report is None:
+            ctx.exit(ExitCode.STOPPED if until_idle else ExitCode.IDLE)
+    _print_report(report, step)
+    ctx.exit(int(report.exit_code))
+
+
+def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher: str,
+              until_idle: bool, timeout: float | None,
+              horizon: float | None) -> IdleReport | None:
+    from sitesrv.runtime.live import LiveDriver
+
+    driver = LiveDriver(lab_dir, components=registry, sites=list(sites) or None,
+                        watcher=watcher, horizon=horizon)
+    names = ", ".join(s.site.code for s in driver.runtime.sites)
+    click.echo(f"Running site servers {names} ({len(driver.hosts)} component threads, "
+               f"{driver.watcher.kind} watcher); Ctrl-C stops.", err=True)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C kills at once
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return driver.run(until_idle=until_idle, timeout=timeout, stop=stop)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _print_report(report: IdleReport, step: bool) -> None:
+    done = f"after {report.steps} steps " if step else ""
+    when = lab_time_text(report.lab_time)
+    if report.status == TIMEOUT:
+        head = f"Timed out {done}at lab time {when}, still busy"
+    elif report.status == IDLE:
+        head = f"Idle {done}at lab time {when}; nothing waits"
+    else:
+        head = f"Idle {done}at lab time {when}; {len(report.waits)} item(s) wait"
+    errors = f" ({report.errors} unit(s) failed; see the component logs)" if report.errors else ""
+    click.echo(head + errors + ".", err=True)
+    for line in report.lines():
+        click.echo(line)
+
+
+def main() -> None:
+    """`python -m sitesrv.runtime.runcli`: the run command on its own, as `sitesrv run`."""
+    try:
+        run_command.main(prog_name="sitesrv run")
+    except UserError as e:
+        click.echo(f"sitesrv: {e}", err=True)
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The live driver's one watchdog observer: hints that wake a folder's owner, supervised.
+
+Events are hints, never the list of work (engineering.md §3): a handler only says "look at this
+folder again". So it is cheap, it cannot lose work by being wrong, and a dropped event costs
+latency, not a file. What watchdog gets wrong is covered here:
+- an exception in a handler kills the observer thread: every handler body is guarded, and
+  `check()` restarts a dead observer and asks for a full rescan;
+- inotify's queue overflows silently under bursts: watchdog 7.1 only logs
+  "Inotify queue overflowed; filesystem events were lost" on `watchdog.observers.inotify_c`,
+  so a logging handler there asks for a full rescan;
+- inotify is unavailable (watch limits) or blind (network file systems): `polling` instead.
+One recursive watch per site covers all its inboxes (`<SITE>\\SMS\\inboxes`); the site root
+would add SMSPKG and the DP shares, whose large writes would only flood the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers.api import BaseObserver, EventEmitter
+from watchdog.observers.polling import PollingObserver
+
+from sitesrv.runtime.handoff import ignored_by_scans
+
+logger = logging.getLogger(__name__)
+
+INOTIFY = "inotify"
+POLLING = "polling"
+WATCHERS = (INOTIFY, POLLING)
+OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
+OVERFLOW_MESSAGE = "Inotify queue overflowed"
+POLL_INTERVAL = 1.0
+# The events that can mean "a file is now complete under a name in this folder".
+WAKING_EVENTS = (FileCreatedEvent, FileMovedEvent, FileClosedEvent)
+
+
+class _Hints(FileSystemEventHandler):
+    """Turns each event into "look at this folder"; never lets an exception out."""
+
+    def __init__(self, route: Callable[[str], None]) -> None:
+        self.route = route
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        try:
+            if event.is_directory or not isinstance(event, WAKING_EVENTS):
+                return
+            path = event.dest_path if event.event_type == "moved" else event.src_path
+            folder, name = os.path.split(os.fsdecode(path))
+            if not ignored_by_scans(name):
+                self.route(folder)
+        except Exception:
+            logger.exception("ignoring a failure while handling %r", event)
+
+
+def _arrivals_emitter() -> type[EventEmitter]:
+    """An inotify emitter that asks the kernel only for arrivals: created, moved in, written.
+
+    Without IN_MOVED_FROM there are no moves to pair, and pairing is what hurts: watchdog holds
+    an IN_MOVED_FROM for up to 0.5 s waiting for its IN_MOVED_TO, and every later event of the
+    watch waits behind it; under a burst it also searches its queue for each pair. A file
+    renamed into a folder then comes as a created event, which is all a hint needs. Opens,
+    writes and deletes stay out of the queue too. (Imported late: inotify is Linux only.)
+    """
+    from watchdog.observers.inotify import InotifyEmitter
+    from watchdog.observers.inotify_c import InotifyConstants as In
+    from watchdog.observers.inotify_c import Mask
+
+    class ArrivalsEmitter(InotifyEmitter):
+        def get_event_mask_from_filter(self) -> Mask:
+            return Mask(In.IN_CREATE | In.IN_MOVED_TO | In.IN_CLOSE_WRITE | In.IN_DELETE_SELF)
+
+    return ArrivalsEmitter
+
+
+class _Overflow(logging.Handler):
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.on_overflow = on_overflow
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if record.getMessage().startswith(OVERFLOW_MESSAGE):
+                self.on_overflow()
+        except Exception:
+            self.handleError(record)
+
+
+class Watcher:
+    """One observer with one recursive watch per root, restarted when it dies."""
+
+    def __init__(self, roots: list[Path], kind: str, *, route: Callable[[str], None],
+                 rescan: Callable[[str], None]) -> None:
+        if kind not in WATCHERS:
+            raise ValueError(f"unknown watcher {kind!r}")
+        self.roots = roots
+        self.kind = kind
+        self.route = route
+        self.rescan = rescan
+        self.restarts = 0
+        self._overflow = _Overflow(lambda: rescan("the inotify queue overflowed"))
+        self.observer: BaseObserver | None = None
+
+    def start(self) -> None:
+        logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)
+        self.observer = self._start_observer()
+
+    def _start_observer(self) -> BaseObserver:
+        try:
+            return self._observe(self.kind)
+        except OSError as e:
+            if self.kind == POLLING:
+                raise
+            logger.warning("inotify is not usable (%s); watching by polling instead", e)
+            self.kind = POLLING
+            return self._observe(POLLING)
+
+    def _observe(self, kind: str) -> BaseObserver:
+        if kind == POLLING:
+            observer: BaseObserver = PollingObserver(timeout=POLL_INTERVAL)
+        else:
+            observer = BaseObserver(_arrivals_emitter())
+        handler = _Hints(lambda folder: self.route(folder))
+        for root in self.roots:
+            observer.schedule(handler, str(root), recursive=True)
+        observer.start()
+        return observer
+
+    def check(self) -> bool:
+        """Restart the observer if it died; True if it had (a full rescan was asked for)."""
+        if self.observer is None or self.observer.is_alive():
+            return False
+        self._stop_observer()
+        self.restarts += 1
+        self.observer = self._start_observer()
+        self.rescan("the file system watcher stopped and was restarted")
+        return True
+
+    def _stop_observer(self) -> None:
+        observer, self.observer = self.observer, None
+        if observer is not None:
+            try:
+                observer.stop()
+                observer.join(timeout=5)
+            except Exception:
+                logger.exception("ignoring a failure while stopping the watcher")
+
+    def stop(self) -> None:
+        logging.getLogger(OVERFLOW_LOGGER).removeHandler(self._overflow)
+        self._stop_observer()

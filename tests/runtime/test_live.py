@@ -1,0 +1,231 @@
+"""The live driver on real folders: watcher hints, start-up scan, bursts, failures, supervision.
+
+Waits poll a condition with a deadline; nothing here sleeps and hopes. Labs whose periodic
+rescan is an hour away prove that it was the watcher (or the start-up scan, or a full rescan)
+that found a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from sitesrv.events import read_events
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.idle import ExitCode
+from sitesrv.runtime.inbox import InboxSpec
+from sitesrv.runtime.live import LiveDriver
+from sitesrv.runtime.registry import Registry
+from sitesrv.runtime.watcher import OVERFLOW_LOGGER
+from tests.runtime.conftest import drop, inbox, make_lab, wait_for
+from tests.runtime.toy import (
+    INSTALLED,
+    OUTBOX,
+    RECEIVE,
+    REGISTRY,
+    ToyTicker,
+    installed_items,
+    instruction,
+)
+
+pytestmark = pytest.mark.live_fs
+
+NO_RESCAN = "  rescan_interval: 1h\n"
+FAST_RETRY = "  rescan_interval: 0.2s\n"
+
+
+class ToySink(Component):
+    """Takes every `.SNI` at a secondary and removes it: one progressed unit per file."""
+
+    name = "SMS_TOY_SINK"
+    log_name = "toysink.log"
+    inboxes = (InboxSpec(RECEIVE, ("*.SNI",)),)
+
+    def work(self) -> bool:
+        item = self.ctx.claim_next()
+        if item is None:
+            return False
+        item.done()
+        return True
+
+
+@contextmanager
+def running(lab: Path, registry: Registry = REGISTRY, **options: object) -> Iterator[LiveDriver]:
+    driver = LiveDriver(lab, components=registry, **options)  # type: ignore[arg-type]
+    stop = threading.Event()
+    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
+    thread.start()
+    try:
+        wait_for(lambda: driver.started.is_set() and driver.quiet(), what="start-up")
+        yield driver
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+
+def installed(lab: Path) -> list[str]:
+    return installed_items(inbox(lab, "SEC", INSTALLED))
+
+
+def test_a_file_dropped_into_an_inbox_is_processed(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    with running(lab):
+        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
+
+
+def test_a_file_present_before_start_up_is_processed(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    (inbox(lab, "CEN", OUTBOX) / ".work").mkdir()
+    (inbox(lab, "CEN", OUTBOX) / ".work" / "B.SRQ").write_bytes(instruction("B"))  # claimed by a
+    # run that was killed
+    with running(lab):
+        wait_for(lambda: installed(lab) == ["A", "B"], what="A and B to be installed")
+
+
+@pytest.mark.slow
+def test_a_burst_of_20000_files_into_one_inbox_loses_none(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    folder = inbox(lab, "SEC", RECEIVE)
+    source = lab / "source.SNI"
+    source.write_bytes(b"x")
+    # Another process makes the burst, as another site server would: each hard link is a
+    # complete file the moment it appears, like a rename, and far quicker to make.
+    burst = (f"import os\nfor n in range(20_000):\n"
+             f"    os.link({str(source)!r}, os.path.join({str(folder)!r}, f'{{n:05d}}.SNI'))")
+    with running(lab, Registry(secondary=(ToySink,))) as driver:
+        subprocess.run([sys.executable, "-c", burst], check=True, timeout=120)
+        wait_for(lambda: driver.runtime.progress_count >= 20_000, timeout=120,
+                 what="20,000 files to be processed")
+        wait_for(driver.quiet, what="the sink to go back to sleep")
+    assert driver.runtime.progress_count == 20_000
+    assert [p.name for p in folder.iterdir()] == [".work"]
+
+
+def test_a_processing_exception_does_not_stop_later_work(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", FAST_RETRY)
+    with running(lab):
+        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A", fail="always"))
+        wait_for(lambda: (inbox(lab, "SEC", RECEIVE) / "corrupt" / "A.SNI").exists(),
+                 what="A.SNI to be quarantined after three failures")
+        drop(lab, "CEN", OUTBOX, "B.SRQ", instruction("B"))
+        wait_for(lambda: installed(lab) == ["B"], what="B to be installed")
+    log = (lab / "SEC/SMS/Logs/toydesp.log").read_text()
+    assert "(attempt 3 of 3): RuntimeError: toy failure on A.SNI" in log
+
+
+def test_a_failing_event_handler_does_not_stop_later_events(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    with running(lab) as driver:
+        route = driver.watcher.route
+        calls: list[str] = []
+
+        def flaky(folder: str) -> None:
+            calls.append(folder)
+            if len(calls) == 1:
+                raise RuntimeError("handler bug")
+            route(folder)
+
+        driver.watcher.route = flaky
+        drop(lab, "SEC", RECEIVE, "A.SNI", instruction("A"))
+        wait_for(lambda: calls, what="the failing handler call")
+        drop(lab, "SEC", RECEIVE, "B.SNI", instruction("B"))
+        wait_for(lambda: installed(lab) == ["A", "B"], what="A and B to be installed")
+        assert driver.watcher.observer.is_alive() and driver.watcher.restarts == 0
+
+
+def test_a_dead_observer_is_restarted_with_a_full_rescan(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    with running(lab) as driver:
+        dead = driver.watcher.observer
+        dead.stop()
+        dead.join(timeout=10)
+        wait_for(lambda: driver.watcher.restarts == 1, what="the supervisor to restart it")
+        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
+    reasons = [e.get("reason") for e in read_events(lab / "events.jsonl")
+               if e["event"] == "full_rescan"]
+    assert "the file system watcher stopped and was restarted" in reasons
+
+
+def test_an_inotify_overflow_warning_triggers_a_full_rescan(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    with running(lab) as driver:
+        driver.watcher.route = lambda folder: None  # every hint lost, as in an overflow
+        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        logging.getLogger(OVERFLOW_LOGGER).warning(
+            "Inotify queue overflowed; filesystem events were lost")
+        wait_for(lambda: not (inbox(lab, "CEN", OUTBOX) / "A.SRQ").exists(),
+                 what="the rescan to find A.SRQ")
+    assert logging.getLogger(OVERFLOW_LOGGER).handlers == []  # removed at stop
+
+
+def test_the_polling_watcher_finds_files_too(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    with running(lab, watcher="polling") as driver:
+        assert driver.watcher.kind == "polling"
+        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
+
+
+def test_stopping_lets_the_unit_in_progress_finish(tmp_path: Path) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow(ToySink):
+        name = "SMS_TOY_SLOW"
+
+        def work(self) -> bool:
+            item = self.ctx.claim_next()
+            if item is None:
+                return False
+            entered.set()
+            release.wait(10)
+            item.done()
+            return True
+
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    driver = LiveDriver(lab, components=Registry(secondary=(Slow,)))
+    stop = threading.Event()
+    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
+    drop(lab, "SEC", RECEIVE, "A.SNI", b"")
+    thread.start()
+    assert entered.wait(20)
+    stop.set()
+    release.set()
+    thread.join(timeout=30)
+    assert [p.name for p in inbox(lab, "SEC", RECEIVE).rglob("*")] == [".work"]
+
+
+# --- until idle -------------------------------------------------------------------------------
+
+def test_until_idle_reports_idle_when_all_is_done(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    report = LiveDriver(lab, components=REGISTRY).run(until_idle=True, timeout=30)
+    assert report is not None and report.exit_code == ExitCode.IDLE
+    assert installed(lab) == ["A"]
+
+
+def test_until_idle_reports_what_waits(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="NEVER"))
+    report = LiveDriver(lab, components=REGISTRY, horizon=1.0).run(until_idle=True, timeout=30)
+    assert report is not None and report.exit_code == ExitCode.WAITING
+    assert report.lines() == ["SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for NEVER"]
+
+
+def test_until_idle_times_out_while_the_lab_is_busy_waiting(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    driver = LiveDriver(lab, components=Registry(primary=(ToyTicker,)))
+    report = driver.run(until_idle=True, timeout=0.5)
+    assert report is not None and report.exit_code == ExitCode.TIMEOUT
+    assert report.lines() == ["CEN SMS_TOY_TICKER: ticker waits for nothing in particular"]

@@ -1,0 +1,103 @@
+"""`sitesrv run` as a script sees it: exit statuses, printed waits, option errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sitesrv.errors import UserError
+from sitesrv.runtime.idle import ExitCode
+from sitesrv.runtime.runcli import run_command
+from tests.conftest import REPO
+from tests.runtime.conftest import drop, inbox, tree
+from tests.runtime.toy import INSTALLED, OUTBOX, installed_items, instruction
+
+TOY = ["--components", "tests.runtime.toy:REGISTRY"]
+
+
+def run(lab: Path, *args: str) -> Result:
+    return CliRunner().invoke(run_command, ["--lab", str(lab), *TOY, *args])
+
+
+def test_step_mode_exits_0_when_idle_with_nothing_waiting(lab: Path) -> None:
+    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    result = run(lab, "--step", "--seed", "4")
+    assert result.exit_code == ExitCode.IDLE, result.output
+    assert result.stdout == ""
+    assert "Idle after " in result.stderr and "nothing waits." in result.stderr
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
+
+
+def test_step_mode_exits_3_and_prints_one_line_per_waiting_item(lab: Path) -> None:
+    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="V2"))
+    drop(lab, "CEN", OUTBOX, "X.SRQ", instruction("X", needs="V3"))
+    result = run(lab, "--step", "--horizon", "1m")
+    assert result.exit_code == ExitCode.WAITING
+    assert result.stdout.splitlines() == [
+        "SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for V2",
+        "SEC SMS_TOY_DESPOOLER: receive\\X.SNI waits for V3",
+    ]
+    assert "2 item(s) wait." in result.stderr
+
+
+def test_step_mode_exits_4_when_max_steps_run_out(lab: Path) -> None:
+    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    result = run(lab, "--step", "--max-steps", "2")
+    assert result.exit_code == ExitCode.TIMEOUT
+    assert "Timed out after 2 steps" in result.stderr
+
+
+def test_a_recorded_run_replays_to_the_same_tree(tmp_path: Path) -> None:
+    from tests.runtime.conftest import make_lab
+
+    labs = [make_lab(tmp_path / name) for name in ("a", "b")]
+    for lab in labs:
+        for item in ("A", "B", "C"):
+            drop(lab, "CEN", OUTBOX, f"{item}.SRQ", instruction(item))
+    schedule = tmp_path / "schedule.jsonl"
+    assert run(labs[0], "--step", "--seed", "8", "--record", str(schedule)).exit_code == 0
+    assert run(labs[1], "--step", "--replay", str(schedule)).exit_code == 0
+    assert tree(labs[0]) == tree(labs[1])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seed", "1"], "--seed only apply with --step"),
+    (["--step", "--watcher", "polling"], "--watcher only apply to a live run"),
+    (["--timeout", "5"], "--timeout needs --until-idle"),
+    (["--step", "--horizon", "soon"], "--horizon: 'soon' is not a duration"),
+    (["--step", "--record", "a", "--replay", "b"], "not both"),
+])
+def test_option_mistakes_are_user_errors(lab: Path, args: list[str], message: str) -> None:
+    result = run(lab, *args)
+    assert isinstance(result.exception, UserError)
+    assert message in str(result.exception)
+
+
+def test_an_unknown_registry_is_a_user_error(lab: Path) -> None:
+    result = CliRunner().invoke(run_command, ["--lab", str(lab), "--step", "--components",
+                                              "tests.runtime.toy:NOPE"])
+    assert isinstance(result.exception, UserError)
+    assert "tests.runtime.toy:NOPE is not a sitesrv.runtime.registry.Registry" in str(
+        result.exception)
+
+
+def test_the_module_entry_point_prints_user_errors_and_exits_2(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "sitesrv.runtime.runcli", "--lab",
+                           str(tmp_path / "none"), "--step"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"sitesrv: There is no lab at {tmp_path / 'none'}")
+
+
+@pytest.mark.live_fs
+def test_live_until_idle_exits_3_and_prints_what_waits(lab: Path) -> None:
+    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="V2"))
+    result = run(lab, "--until-idle", "--timeout", "30", "--horizon", "1s")
+    assert result.exit_code == ExitCode.WAITING, result.output
+    assert result.stdout == "SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for V2\n"
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
