@@ -44,6 +44,7 @@ class TimingProfile:
     scheduler_deleted_site_retention: float
     rescan_interval: float
     stale_tmp_age: float
+    sqlmon_poll_interval: float
 
 
 PROFILES: dict[str, TimingProfile] = {
@@ -59,6 +60,7 @@ PROFILES: dict[str, TimingProfile] = {
         scheduler_deleted_site_retention=600.0,
         rescan_interval=5.0,
         stale_tmp_age=300.0,
+        sqlmon_poll_interval=0.5,
     ),
     # Reference §11.7: SMS 2003's own defaults.
     "sms2003": TimingProfile(
@@ -72,6 +74,7 @@ PROFILES: dict[str, TimingProfile] = {
         scheduler_deleted_site_retention=7 * 86400.0,
         rescan_interval=30.0,
         stale_tmp_age=36 * 3600.0,
+        sqlmon_poll_interval=1.0,
     ),
 }
 

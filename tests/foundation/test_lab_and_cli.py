@@ -1,0 +1,165 @@
+"""`sitesrv init`, `hierarchy` and `sql` as a lab engineer meets them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sitesrv.cli import cli
+from tests.conftest import DEFAULT_HIERARCHY
+
+EXPECTED_SITE_TREE = [
+    "SMS/inboxes/distmgr.box/INCOMING",
+    "SMS/inboxes/replmgr.box/outbound/high",
+    "SMS/inboxes/replmgr.box/outbound/normal",
+    "SMS/inboxes/replmgr.box/outbound/low",
+    "SMS/inboxes/replmgr.box/incoming",
+    "SMS/inboxes/replmgr.box/process",
+    "SMS/inboxes/replmgr.box/ready",
+    "SMS/inboxes/replmgr.box/history",
+    "SMS/inboxes/schedule.box/UID",
+    "SMS/inboxes/schedule.box/tosend",
+    "SMS/inboxes/schedule.box/requests",
+    "SMS/inboxes/schedule.box/outboxes/LAN",
+    "SMS/inboxes/schedule.box/outboxes/COURIER",
+    "SMS/inboxes/despoolr.box/receive",
+    "SMS/inboxes/pkginfo.box",
+    "SMS/inboxes/offerinf.box",
+    "SMS/inboxes/colleval.box",
+    "SMS/inboxes/statmgr.box/statmsgs",
+    "SMS/inboxes/coursend.box",
+    "SMS/Logs",
+    "SMS/state",
+    "SMSPKG",
+]
+
+
+def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def init_lab(tmp_path: Path) -> Path:
+    lab = tmp_path / "lab"
+    code, out, _ = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert code == 0, out
+    return lab
+
+
+def test_init_builds_the_documented_tree(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    assert (lab / "hierarchy.yaml").read_text() == DEFAULT_HIERARCHY.read_text()
+    assert (lab / "events.jsonl").is_file() and (lab / "media").is_dir()
+    for site in ("ZZZ", "P00", "S01"):
+        for rel in EXPECTED_SITE_TREE:
+            assert (lab / site / rel).is_dir(), f"{site}/{rel}"
+        assert (lab / site / f"CAP_{site}" / "pkginfo.box").is_dir()
+        assert (lab / site / f"CAP_{site}" / "offerinf.box").is_dir()
+        uid = sorted(p.name for p in (lab / site / "SMS/inboxes/schedule.box/UID").iterdir())
+        assert uid == ["00000001.job", "00000001.req"]
+        assert not list((lab / site).rglob(".keep"))
+    assert (lab / "ZZZ/dp/MGMT01/SMSPKGC$").is_dir()
+    assert (lab / "P00/dp/REMOTE_DP/smsapps/SMSPKG").is_dir()
+    assert (lab / "S01/dp/SEC01/SMSPKGC$").is_dir()
+    assert (lab / "ZZZ/SMS/site.db").is_file() and (lab / "P00/SMS/site.db").is_file()
+    assert not (lab / "S01/SMS/site.db").exists()
+
+
+def test_init_again_keeps_data_and_says_so(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    marker = lab / "P00/SMS/inboxes/distmgr.box/INCOMING/Z3AWAX9I.PKG"
+    marker.write_text("keep me")
+    code, out, _ = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert code == 0
+    assert "already exists; kept its data" in out
+    assert marker.read_text() == "keep me"
+
+
+def test_init_force_rebuilds(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    marker = lab / "P00/SMS/inboxes/distmgr.box/INCOMING/Z3AWAX9I.PKG"
+    marker.write_text("gone")
+    code, out, _ = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY),
+                       "--force")
+    assert code == 0 and "Built lab" in out
+    assert not marker.exists()
+
+
+def test_init_notes_a_changed_hierarchy(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    other = tmp_path / "other.yaml"
+    other.write_text(DEFAULT_HIERARCHY.read_text().replace("profile: lab", "profile: sms2003"))
+    code, out, _ = run("init", "--lab", str(lab), "--hierarchy", str(other))
+    assert code == 0 and "differs from the lab's own hierarchy.yaml" in out
+
+
+def test_init_refuses_a_folder_that_is_not_a_lab(tmp_path: Path) -> None:
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "precious.txt").write_text("x")
+    code, _, err = run("init", "--lab", str(tmp_path / "stuff"), "--hierarchy",
+                       str(DEFAULT_HIERARCHY), "--force")
+    assert code == 2
+    assert "is not empty and is not a lab" in err
+    assert (tmp_path / "stuff" / "precious.txt").exists()
+
+
+def test_hierarchy_prints_sites_servers_dps_and_addresses(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    code, out, _ = run("hierarchy", "--lab", str(lab))
+    assert code == 0
+    lines = out.splitlines()
+    assert any(line.startswith("ZZZ  Central Site  [primary]  server MGMT01") for line in lines)
+    assert any("└── P00  Child Primary  [primary]  server MGMT03" in line for line in lines)
+    assert any("└── S01  Secondary Site  [secondary]  server SEC01" in line for line in lines)
+    assert any("DP \\\\REMOTE_DP\\smsapps\\SMSPKG" in line for line in lines)
+    assert "  ZZZ -> P00  LAN  priority 1  unlimited  latency 0s  schedule: open 24x7" in lines
+    assert "Software distribution: send from nearest site on, 100 retries, DP update mode delete" in lines
+
+
+def test_missing_lab_is_a_user_error(tmp_path: Path) -> None:
+    code, _, err = run("hierarchy", "--lab", str(tmp_path / "nowhere"))
+    assert code == 2
+    assert "There is no lab at" in err and "sitesrv init" in err
+
+
+def test_bad_hierarchy_exits_2_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "hierarchy.yaml"
+    bad.write_text("sites:\n  - {code: ZZZ, server: MGMT01, parnet: X}\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from sitesrv.cli import main; main()", "init", "--lab",
+         str(tmp_path / "lab"), "--hierarchy", str(bad)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "sites[0].parnet: unknown key 'parnet' (did you mean 'parent'?)" in proc.stderr
+
+
+def test_sql_query_change_and_secondary(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    code, out, _ = run("sql", "ZZZ", "SELECT SiteCode, SiteServer FROM Sites ORDER BY SiteCode",
+                       "--lab", str(lab))
+    assert code == 0
+    assert [line.split() for line in out.splitlines() if line.strip()][-3:] == [
+        ["P00", "MGMT03"], ["S01", "SEC01"], ["ZZZ", "MGMT01"]]
+    code, out, _ = run("sql", "P00", "UPDATE Sites SET SiteName = 'x' WHERE SiteCode = 'S01'",
+                       "--lab", str(lab))
+    assert code == 0 and "1 row" in out
+    code, out, _ = run("sql", "P00", "SELECT SiteName FROM Sites WHERE SiteCode = 'S01'",
+                       "--lab", str(lab), "--json")
+    assert code == 0 and '"SiteName": "x"' in out
+    code, _, err = run("sql", "S01", "SELECT 1", "--lab", str(lab))
+    assert code == 2 and "secondary site and has no database" in err and "sitesrv sql P00" in err
+    code, _, err = run("sql", "Q99", "SELECT 1", "--lab", str(lab))
+    assert code == 2 and "There is no site 'Q99'" in err
+
+
+@pytest.mark.parametrize("statement", ["SELEC nonsense", "SELECT * FROM NoSuchTable"])
+def test_sql_errors_are_user_errors(tmp_path: Path, statement: str) -> None:
+    lab = init_lab(tmp_path)
+    code, _, err = run("sql", "ZZZ", statement, "--lab", str(lab))
+    assert code == 2 and err.startswith("sitesrv: ")
