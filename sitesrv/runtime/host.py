@@ -9,6 +9,7 @@ does the same thing under both.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import logging
@@ -29,6 +30,7 @@ from sitesrv.layout import LabLayout, SiteLayout
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
+from sitesrv.runtime.handoff import rename_into_place, write_temp
 from sitesrv.runtime.idle import WaitLine
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, WorkItem
@@ -49,6 +51,7 @@ CRASHED = "crashed"
 MAX_ATTEMPTS = 3
 
 DatabaseFactory = Callable[[Path], Any]
+CLOCK_FILE = "lab-clock"  # in <SITE>\SMS\state: the lab time the last run ended at
 
 
 def open_site_database(path: Path) -> Any:
@@ -258,6 +261,27 @@ class LabRuntime:
     def boot(self) -> None:
         for host in self.hosts:
             host.boot()
+
+    def saved_lab_time(self) -> float:
+        """The lab time the last run of these sites ended at (0 if none did).
+
+        Lab time never runs backwards across runs: a step run after a live one, or a second
+        step run on the same lab, carries on from there.
+        """
+        times = [0.0]
+        for site in self.sites:
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                times.append(float((site.state_dir / CLOCK_FILE).read_text(encoding="ascii")))
+        return max(times)
+
+    def save_lab_time(self) -> None:
+        durability = self.hierarchy.durability
+        for site in self.sites:
+            site.state_dir.mkdir(parents=True, exist_ok=True)
+            tmp = site.state_dir / f".{CLOCK_FILE}.tmp"
+            write_temp(tmp, f"{self.clock.now()!r}\n".encode("ascii"), durability,
+                       exclusive=False)
+            rename_into_place(tmp, site.state_dir / CLOCK_FILE, durability)
 
     def relative(self, text: str) -> str:
         """Text with lab paths made relative, so messages do not depend on where the lab is."""

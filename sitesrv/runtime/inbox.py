@@ -27,7 +27,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
@@ -49,6 +48,7 @@ from sitesrv.runtime.unit import (
     QUARANTINED,
     Journal,
     Reporter,
+    lab_time_text,
 )
 
 CORRUPT_DIR = "corrupt"
@@ -75,11 +75,6 @@ class InboxSpec:
 class Deferral:
     not_before: float
     reason: str
-
-
-def lab_time_text(when: float) -> str:
-    return datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
 
 
 class Inbox:

@@ -32,7 +32,6 @@ from sitesrv.runtime.idle import (
     default_horizon,
 )
 from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
-from sitesrv.runtime.step import store_lab_time
 from sitesrv.runtime.watcher import INOTIFY, Watcher
 
 logger = logging.getLogger(__name__)
@@ -97,8 +96,8 @@ class LiveDriver:
         for thread in self._threads:
             thread.join()
         self.watcher.stop()
+        self.runtime.save_lab_time()
         for site in self.runtime.sites:
-            store_lab_time(site, self.clock.now(), self.runtime.hierarchy.durability)
             self.runtime.events.emit("server_stopped", site=site.site.code, component=EXECUTIVE)
 
     def rescan_all(self, why: str = "") -> None:

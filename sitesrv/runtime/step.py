@@ -6,8 +6,8 @@ its inbox, a timer or deferral falling due, its last unit asking to run again). 
 runnable the virtual clock jumps to the next timer, unless the lab is idle (idle.py). The same
 seed on the same lab gives the same steps, so the same inbox trees, logs and databases.
 
-Lab time carries over between runs: each site's `SMS/state/lab-clock` keeps the lab time a run
-ended at, and the next run starts there (never before 2007-06-04 09:00:00 UTC).
+Lab time carries over between runs (LabRuntime.saved_lab_time): the next run starts where the
+last one ended, never before 2007-06-04 09:00:00 UTC.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from pathlib import Path
 
 from sitesrv.clock import VirtualClock
 from sitesrv.errors import UserError
-from sitesrv.layout import SiteLayout
 from sitesrv.runtime.faults import FaultPoint, Injector
-from sitesrv.runtime.handoff import rename_into_place, write_temp
 from sitesrv.runtime.host import CRASHED, ComponentHost, LabRuntime, UnitOutcome
 from sitesrv.runtime.idle import (
     IDLE,
@@ -31,12 +29,11 @@ from sitesrv.runtime.idle import (
     WaitLine,
     default_horizon,
 )
-from sitesrv.runtime.inbox import lab_time_text
 from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
 from sitesrv.runtime.schedule import ScheduleWriter, StepRecord, read_schedule
+from sitesrv.runtime.unit import lab_time_text
 
 DEFAULT_MAX_STEPS = 100_000
-CLOCK_FILE = "lab-clock"
 
 
 class ReplayDivergence(UserError):
@@ -60,7 +57,7 @@ def run_until_idle(lab_root: Path, *, seed: int = 0, record: Path | None = None,
     injector = _StepFaults(faults, Path(os.path.abspath(lab_root)))
     runtime = LabRuntime(lab_root, clock=clock, seed=seed,
                          registry=components or SMS_COMPONENTS, sites=sites, injector=injector)
-    clock.advance_to(max((stored_lab_time(site) for site in runtime.sites), default=0.0))
+    clock.advance_to(runtime.saved_lab_time())
     runtime.last_progress = clock.now()
     limit = default_horizon(runtime.hierarchy.timing) if horizon is None else horizon
     by_key = {host.key: host for host in runtime.hosts}
@@ -101,8 +98,7 @@ def run_until_idle(lab_root: Path, *, seed: int = 0, record: Path | None = None,
             steps += 1
             if writer is not None:
                 writer.write(_record(steps, now, host, outcome))
-    for site in runtime.sites:
-        store_lab_time(site, clock.now(), runtime.hierarchy.durability)
+    runtime.save_lab_time()
     return IdleReport(status, clock.now(), tuple(_waits(runtime)), steps, runtime.error_count)
 
 
@@ -144,18 +140,3 @@ class _StepFaults:
             return False
         return ((point.site, point.component) == (self.replaying.site, self.replaying.component)
                 and point.describe(self.root) == self.replaying.detail)
-
-
-def stored_lab_time(site: SiteLayout) -> float:
-    """The lab time the last run at this site ended at; 0 if none did."""
-    try:
-        return float((site.state_dir / CLOCK_FILE).read_text(encoding="ascii"))
-    except (FileNotFoundError, ValueError):
-        return 0.0
-
-
-def store_lab_time(site: SiteLayout, when: float, durability: str) -> None:
-    site.state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = site.state_dir / f".{CLOCK_FILE}.tmp"
-    write_temp(tmp, f"{when!r}\n".encode("ascii"), durability, exclusive=False)
-    rename_into_place(tmp, site.state_dir / CLOCK_FILE, durability)

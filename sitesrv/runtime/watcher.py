@@ -62,7 +62,7 @@ class _Hints(FileSystemEventHandler):
             logger.exception("ignoring a failure while handling %r", event)
 
 
-def _arrivals_emitter() -> type[EventEmitter]:
+def arrivals_emitter() -> type[EventEmitter]:
     """An inotify emitter that asks the kernel only for arrivals: created, moved in, written.
 
     Without IN_MOVED_FROM there are no moves to pair, and pairing is what hurts: watchdog holds
@@ -128,7 +128,7 @@ class Watcher:
         if kind == POLLING:
             observer: BaseObserver = PollingObserver(timeout=POLL_INTERVAL)
         else:
-            observer = BaseObserver(_arrivals_emitter())
+            observer = BaseObserver(arrivals_emitter())
         handler = _Hints(lambda folder: self.route(folder))
         for root in self.roots:
             observer.schedule(handler, str(root), recursive=True)

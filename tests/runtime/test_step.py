@@ -9,11 +9,11 @@ import pytest
 from sitesrv.errors import UserError
 from sitesrv.events import read_events
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt
-from sitesrv.runtime.host import CRASHED
+from sitesrv.runtime.host import CLOCK_FILE, CRASHED
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import StepRecord, read_schedule
-from sitesrv.runtime.step import CLOCK_FILE, ReplayDivergence, run_until_idle
+from sitesrv.runtime.step import ReplayDivergence, run_until_idle
 from tests.runtime.conftest import drop, inbox, make_lab, tree
 from tests.runtime.toy import (
     INCOMING,
