@@ -12,9 +12,13 @@ from pathlib import Path
 import click
 
 from sitesrv import __version__
+from sitesrv.compression.cli import pck_group
 from sitesrv.errors import UserError
 from sitesrv.hierarchyview import render_hierarchy
-from sitesrv.lab import Lab
+from sitesrv.lab import Lab, default_hierarchy_file
+from sitesrv.packagecli import package_group
+from sitesrv.runtime.runcli import run_command
+from sitesrv.statusview import render_status, status_rows, trace_lines
 
 LAB_OPTION = click.option(
     "--lab", "lab_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("lab"),
@@ -106,15 +110,72 @@ def sql(site: str, statement: str, lab_dir: Path, as_json: bool) -> None:
         db.close()
 
 
-def _register_optional_commands() -> None:
-    """Commands that live beside their subsystem."""
-    from sitesrv.compression.cli import pck_group
-    from sitesrv.runtime.runcli import run_command
+@cli.command()
+@click.argument("package_id", required=False)
+@LAB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def status(package_id: str | None, lab_dir: Path, as_json: bool) -> None:
+    """Each package's state on each DP and site, as the central site's database sees it.
 
-    cli.add_command(pck_group)
-    cli.add_command(run_command)
+    The DP table is SMS_PackageStatusDistPointsSummarizer (State 0 installed, 1 install
+    pending, 2 retrying, 3 failed, ...); the site table is PkgStatus Type 1 (1 SENT,
+    2 RECEIVED).
+    """
+    lab = Lab.open(lab_dir)
+    click.echo(render_status(status_rows(lab, package_id and package_id.upper()), as_json),
+               nl=False)
+
+
+@cli.command()
+@click.argument("package_id")
+@LAB_OPTION
+def trace(package_id: str, lab_dir: Path) -> None:
+    """The package's journey across all sites in time order, from LAB/events.jsonl."""
+    lines = trace_lines(Lab.open(lab_dir), package_id)
+    if not lines:
+        raise UserError(f"There are no events for package {package_id.upper()} in {lab_dir}. "
+                        "Check the PackageID with 'sitesrv status', and run the site servers "
+                        "('sitesrv run') so the package travels.")
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@LAB_OPTION
+@click.option("--hierarchy", "hierarchy_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Build the lab from this file if it does not exist yet "
+              "(default: ./hierarchy.yaml, else the packaged default).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The step driver's seed.")
+def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
+    """The main job: send a sample package from the central site to a DP at every site.
+
+    Builds the lab if it does not exist, creates the package, runs the site servers in step
+    mode until the lab is idle, and prints the status table and the package's journey.
+    """
+    from sitesrv.demo import create_demo_package
+
+    if not (lab_dir / "hierarchy.yaml").is_file():
+        source = hierarchy_file or (Path("hierarchy.yaml") if Path("hierarchy.yaml").is_file()
+                                    else default_hierarchy_file())
+        Lab.init(lab_dir, source)
+        click.echo(f"Built lab {lab_dir} from {source}.")
+    lab = Lab.open(lab_dir)
+    click.echo(render_hierarchy(lab.hierarchy, lab.root), nl=False)
+    package_id = create_demo_package(lab)
+    click.echo(f"\nCreated package {package_id} at {lab.hierarchy.central.code}; running the "
+               "site servers until the lab is idle...")
+    report = lab.run_until_idle(seed=seed)
+    click.echo(f"Idle after {report.steps} steps ({report.status}).")
+    for line in report.waits:
+        click.echo(f"  {line}")
+    click.echo("")
+    click.echo(render_status(status_rows(lab, package_id), as_json=False), nl=False)
+    click.echo(f"\nJourney of {package_id} (sitesrv trace {package_id}):")
+    click.echo("\n".join(trace_lines(lab, package_id)))
+
+
+for command in (package_group, pck_group, run_command):
+    cli.add_command(command)
 
 
 def main() -> None:
-    _register_optional_commands()
     cli(prog_name="sitesrv")

@@ -567,6 +567,10 @@ class SiteDatabase:
             )
         return package_id
 
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query of sitesrv's own (reports that need a view or a join)."""
+        return [tuple(row) for row in self._conn.execute(sql, params).fetchall()]
+
     # People's SQL
 
     def execute_user_sql(self, statement: str) -> QueryResult | ChangeResult:

@@ -1,0 +1,585 @@
+"""Distribution Manager (SMS_DISTRIBUTION_MANAGER): packages onto DPs and on to child sites.
+
+Three kinds of work (reference §4.3, docs/distribution.md):
+- `distmgr.box\\<PkgID>.PKN`: a package action at this site (SQL Monitor's wake-up). The
+  database's action flags say what to do; the file only wakes us. At the package's source site
+  this compresses a new version, installs local DPs and sends information and compressed files
+  to the sites below; at a child primary it handles DP changes made at this site.
+- `distmgr.box\\INCOMING\\*.PKG`: replicated package information and actions from another
+  site: the LastRefreshTime rule (KB936465), the version checks, DP installs, forwarding.
+- `distmgr.box\\INCOMING\\*.STA`: status rows from a child site, applied and passed up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+
+from sitesrv.components import dpinstall, pkgsend
+from sitesrv.compression import PckError, make_delta, pack, read_manifest
+from sitesrv.compression.fsutil import make_readonly, remove_file
+from sitesrv.db.sitedb import (
+    Package,
+    PackageAction,
+    PackageStatus,
+    PkgServer,
+    PkgStatus,
+    StatusType,
+)
+from sitesrv.errors import FormatError
+from sitesrv.formats import pkg, pkn, sta
+from sitesrv.hierarchy import KB936465
+from sitesrv.pkgstore import PackageStore, open_store
+from sitesrv.runtime.component import Component, Waiting
+from sitesrv.runtime.inbox import InboxSpec, WorkItem
+from sitesrv.statmsg import AID_DP, AID_PACKAGE, AID_VERSION, StatusReporter
+from sitesrv.statusup import forward_status, from_row
+
+KEEP_DELTAS = 5  # the source keeps deltas against the previous five versions (§5)
+
+
+class DistributionManager(Component):
+    name = "SMS_DISTRIBUTION_MANAGER"
+    log_name = "distmgr.log"
+    inboxes = (
+        InboxSpec("distmgr.box", ("*.PKN",)),
+        InboxSpec("distmgr.box\\INCOMING", ("*.PKG", "*.STA"), recheck_on_arrival=True),
+    )
+
+    def start(self) -> None:
+        db = self.ctx.open_database() if self.ctx.open_database else None
+        self.store: PackageStore = open_store(self.ctx.layout, (lambda: db) if db else None)
+        self.status = StatusReporter(self.ctx.log, self.ctx.site.code, self.ctx.site.server, db)
+        self.retry: set[str] = set()
+        log = self.ctx.log.write
+        log(f"Starting thread for processing replication,thread ID = {self.ctx.log.thread:X}")
+        log("Used 0 out of 3 allowed processing threads.")
+        # Package actions not finished before a stop (KB834123: processed again at start-up).
+        self.pending = [p for p in self.store.package_ids() if self._has_actions(p)]
+        self._sleep()
+
+    def _sleep(self) -> None:
+        self.ctx.log.write(f"Sleep {int(self.ctx.timing.distmgr_sleep)} seconds...")
+        self.ctx.wake_at(self.ctx.clock.now() + self.ctx.timing.distmgr_sleep)
+
+    def work(self) -> bool:
+        if self.pending:
+            self._package_actions(self.pending.pop(0))
+            return True
+        item = self.ctx.claim_next()
+        if item is None:
+            return self._retry_pass()
+        with item_guard(item):
+            if item.name.upper().endswith(".PKN"):
+                # Several notifications for one package collapse into one pass (§11.13).
+                record = pkn.read(item.path)
+                if self._has_actions(record.package_id):
+                    self._package_actions(record.package_id)
+                item.done()
+            elif item.name.upper().endswith(".STA"):
+                self._status_file(item)
+            else:
+                self._incoming_package(item)
+        return True
+
+    def waiting(self) -> Iterable[Waiting]:
+        return [Waiting(p, "waits for the Distribution Manager retry pass")
+                for p in sorted(self.retry)]
+
+    # --- package actions at this site ---------------------------------------------------------
+
+    def _has_actions(self, pkg_id: str) -> bool:
+        package = self.store.package(pkg_id)
+        if package is None:
+            return False
+        if package.Action != PackageAction.NONE:
+            return True
+        return any(s.Action != PackageAction.NONE or s.RefreshTrigger
+                   for s in self.store.servers(pkg_id))
+
+    def _package_actions(self, pkg_id: str) -> None:
+        package = self.store.package(pkg_id)
+        if package is None:
+            return
+        if package.Action == PackageAction.DELETE:
+            self._delete_package(package)
+            return
+        site = self.ctx.site.code
+        is_source = package.SourceSite.upper() == site
+        self.status.report(2300, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+        servers = self.store.servers(pkg_id)
+        changed_dps = {s.NALPath.upper() for s in servers
+                       if s.Action != PackageAction.NONE or s.RefreshTrigger}
+        added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
+        refreshed = {s.NALPath.upper() for s in servers if s.RefreshTrigger}
+        new_version = is_source and package.Action in (PackageAction.ADD, PackageAction.UPDATE)
+        if new_version:
+            package = self._compress(package)
+        elif package.Action != PackageAction.NONE or changed_dps:
+            package = attrs.evolve(package, LastRefresh=self.ctx.clock.now())
+        self.store.put_package(attrs.evolve(package, Action=PackageAction.NONE))
+        if new_version:
+            self._write_pkginfo(package)
+        # DPs of this site.
+        for row in servers:
+            if row.SiteCode.upper() != site:
+                continue
+            if row.Action == PackageAction.DELETE:
+                self._remove_dp(package, row)
+            elif new_version or row.NALPath.upper() in changed_dps:
+                self._install_local(package, row)
+        # Sites below.
+        self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
+        for row in servers:
+            if row.Action == PackageAction.DELETE:
+                self.store.delete_server(pkg_id, row.NALPath)
+                self.store.delete_status(pkg_id, StatusType.COPY, row.SiteCode, row.NALPath)
+            elif row.Action != PackageAction.NONE or row.RefreshTrigger:
+                self.store.put_server(attrs.evolve(row, Action=PackageAction.NONE,
+                                                   RefreshTrigger=0,
+                                                   LastRefresh=self.ctx.clock.now()))
+        if not is_source:
+            # A DP changed here reaches the source site as a status row (§4.8, KB936465).
+            self._forward(pkg_id, [r for r in self.store.statuses(pkg_id,
+                                                                  status_type=StatusType.COPY)
+                                   if r.PkgServer.upper() in added])
+        self.ctx.log.write(f"StoredPkgVersion ({package.StoredPkgVersion}) of package {pkg_id}. "
+                           f"StoredPkgVersion in database is {package.StoredPkgVersion}.")
+        self.ctx.log.write(f"SourceVersion ({package.SourceVersion}) of package {pkg_id}. "
+                           f"SourceVersion in database is {package.SourceVersion}.")
+        self.status.report(2301, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+
+    def _compress(self, package: Package) -> Package:
+        """A new source version: `SMSPKG\\<PkgID>.PCK` via `_S xxxxx.TMP`, and the delta."""
+        pkg_id = package.PkgID
+        log = self.ctx.log.write
+        version = package.SourceVersion + 1
+        smspkg = self.ctx.layout.smspkg
+        pck = smspkg / f"{pkg_id}.PCK"
+        log(f"Start adding package {pkg_id}..." if version == 1
+            else f"Start updating the package {pkg_id}...")
+        log(f"Package {pkg_id} uses the compressed copy of the source directory.")
+        if not pck.exists():
+            log(f"Package {pkg_id} doesn't have a compressed copy of the source directory, "
+                "starting the compression.")
+        source = Path(package.Source)
+        if version > 1 and pck.exists():
+            temp = dpinstall.compression_temp(self.ctx)
+            make_delta(pck, source, smspkg / f"{pkg_id}.DLT.{version}", pkg_id, version,
+                       temp_path=temp,
+                       attribute_changes_count=False)
+            for old in range(1, version - KEEP_DELTAS + 1):
+                remove_file(smspkg / f"{pkg_id}.DLT.{old}")
+        temp = dpinstall.compression_temp(self.ctx)
+        log(f"Starting to compress {package.Source} to {self.ctx.windows(temp)} for package "
+            f"{pkg_id}")
+        result = pack(source, pck, pkg_id, version, temp_path=temp,
+                      durable=self.ctx.durability != "none")
+        log(f"The size of package {pkg_id} is {result.source_size // 1024} KBytes")
+        log(f"The compressed size of package {pkg_id} is {result.compressed_size // 1024} KBytes")
+        self.ctx.emit("package_compressed", package=pkg_id, version=version,
+                      file=self.ctx.windows(pck))
+        now = self.ctx.clock.now()
+        return attrs.evolve(package, SourceVersion=version, StoredPkgVersion=version,
+                            StoredPkgPath=self.ctx.layout.unc(pck), SourceDate=now,
+                            LastRefresh=now, SourceSize=result.source_size // 1024,
+                            SourceCompSize=result.compressed_size // 1024)
+
+    def _send_down(self, package: Package, servers: list[PkgServer],
+                   changed: set[str] | None, refreshed: set[str]) -> None:
+        """Information (and compressed files) for every site below with a changed DP.
+
+        `changed` None means a new version: every site below with a DP gets it.
+        """
+        site = self.ctx.site.code
+        h = self.ctx.hierarchy
+        is_source = package.SourceSite.upper() == site
+        below = pkgsend.subtree(h, site) - {site}
+        live = [s for s in servers if s.SiteCode.upper() in below]
+        dp_sites = {s.SiteCode.upper() for s in live if s.Action != PackageAction.DELETE}
+        targets = {s.SiteCode.upper() for s in live
+                   if changed is None or s.NALPath.upper() in changed}
+        if not targets:
+            return
+        self.ctx.log.write(f"Package {package.PkgID} is new or has changed, replicating to all "
+                           "applicable sites.")
+        senders = {t: pkgsend.content_site(h, site, dp_sites, t) for t in targets}
+        forwarders = {c for c in senders.values() if c != site}
+        for target in sorted(targets | forwarders):
+            sub = pkgsend.subtree(h, target)
+            record = pkgsend.definition(
+                package, action=pkg.PackageAction.UPDATE, issuing_site=site,
+                content_site_code=senders.get(target, site), forward=target in forwarders,
+                content=False,
+                servers=pkgsend.replication_servers(h, live, sub, refreshed))
+            if is_source:
+                self.ctx.log.write(f"A distribution point has been changed at this site, adding "
+                                   f"site {target} to the list of sites to which we are sending "
+                                   f"package {package.PkgID}.")
+                pkgsend.send_information(self.ctx, record, target)
+                self.status.report(2339, package.PkgID, target,
+                                   attributes=((AID_PACKAGE, package.PkgID),))
+            if senders.get(target) == site and target in dp_sites:
+                self._send_content_if_needed(package, target, record,
+                                             refresh=bool(refreshed & _nals(live, target)))
+
+    def _send_content_if_needed(self, package: Package, target: str,
+                                record: pkg.PackageReplication, *, refresh: bool) -> None:
+        held, received = pkgsend.held_version(self.store, package.PkgID, target)
+        if held is not None and held >= package.StoredPkgVersion and (received or not refresh):
+            return
+        if not (self.ctx.layout.smspkg / f"{package.PkgID}.PCK").exists():
+            return
+        pkgsend.send_compressed(self.ctx, self.store, package, target, attrs.evolve(
+            record, issuing_site=self.ctx.site.code, content_site=self.ctx.site.code),
+            full=package.SourceSite.upper() != self.ctx.site.code)
+        self._forward(package.PkgID, self.store.statuses(
+            package.PkgID, status_type=StatusType.MASTER, site_code=target))
+
+    def _install_local(self, package: Package, row: PkgServer) -> None:
+        dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
+        pck = self.ctx.layout.smspkg / f"{package.PkgID}.PCK"
+        if dp is None:
+            return
+        if package.StoredPkgVersion < 1 or not pck.exists():
+            self._waits_for_content(package)
+            return
+        self.status.report(2342, package.Name, row.NALPath,
+                           attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
+        try:
+            dpinstall.install_on_dp(self.ctx, pck, dp, package.PkgID, package.StoredPkgVersion)
+        except (OSError, PckError) as e:
+            self.ctx.log.write(f"Failed to copy package {package.PkgID} to {row.NALPath}: {e}")
+            self.status.report(2328, package.PkgID, package.Source, row.NALPath, severity="E",
+                               attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
+            self._set_dp_status(package, row.NALPath, PackageStatus.RETRY)
+            self.retry.add(package.PkgID)
+            return
+        self.status.report(2330, package.Name, row.NALPath,
+                           attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath),
+                                       (AID_VERSION, str(package.StoredPkgVersion))))
+        self._set_dp_status(package, row.NALPath, PackageStatus.INSTALLED)
+
+    def _set_dp_status(self, package: Package, nal: str, status: PackageStatus) -> None:
+        row = PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=self.ctx.site.code,
+                        PkgServer=nal, Status=status, UpdateTime=self.ctx.clock.now(),
+                        SourceVersion=package.StoredPkgVersion,
+                        Location=f"{nal}{package.PkgID}\\", ShareName="")
+        old = self.store.statuses(package.PkgID, status_type=StatusType.COPY,
+                                  site_code=self.ctx.site.code)
+        before = next((r for r in old if r.PkgServer.upper() == nal.upper()), None)
+        self.store.put_status(row)
+        if before is None or (before.Status, before.SourceVersion) != (row.Status,
+                                                                       row.SourceVersion):
+            self._forward(package.PkgID, [row])
+
+    def _remove_dp(self, package: Package, row: PkgServer) -> None:
+        dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
+        if dp is not None:
+            dpinstall.remove_from_dp(self.ctx, dp, package.PkgID)
+        self.store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
+        self.store.delete_server(package.PkgID, row.NALPath)
+        self._forward(package.PkgID, [PkgStatus(
+            ID=package.PkgID, Type=StatusType.COPY, SiteCode=row.SiteCode, PkgServer=row.NALPath,
+            Status=PackageStatus.REMOVED, UpdateTime=self.ctx.clock.now(),
+            SourceVersion=package.StoredPkgVersion)])
+
+    def _delete_package(self, package: Package) -> None:
+        pkg_id = package.PkgID
+        site = self.ctx.site.code
+        self.ctx.log.write(f"Start deleting the package {pkg_id}...")
+        servers = self.store.servers(pkg_id)
+        for row in servers:
+            if row.SiteCode.upper() == site:
+                dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
+                if dp is not None:
+                    dpinstall.remove_from_dp(self.ctx, dp, pkg_id)
+        if package.SourceSite.upper() == site:
+            below = pkgsend.subtree(self.ctx.hierarchy, site) - {site}
+            for target in sorted({r.SiteCode.upper() for r in servers} & below):
+                record = pkgsend.definition(
+                    package, action=pkg.PackageAction.DELETE, issuing_site=site,
+                    content_site_code="", forward=False, content=False, servers=())
+                pkgsend.send_information(self.ctx, record, target)
+        self._remove_stored(pkg_id)
+        self.store.delete_package(pkg_id)
+        self.ctx.log.write(f"~Successfully deleted the package {pkg_id}")
+        self.ctx.emit("package_deleted", package=pkg_id)
+
+    def _remove_stored(self, pkg_id: str) -> None:
+        for path in sorted(self.ctx.layout.smspkg.glob(f"{pkg_id}.*")):
+            remove_file(path)
+        box = self.ctx.layout.inbox("pkginfo.box")
+        for path in sorted(box.glob(f"{pkg_id}.*")):
+            remove_file(path)
+
+    def _waits_for_content(self, package: Package) -> None:
+        content_from = package.SourceSite
+        self.ctx.log.write(f"The compressed files for package {package.PkgID} hasn't arrived "
+                           f"from site {content_from} yet, will retry later.")
+        self.retry.add(package.PkgID)
+
+    def _forward(self, pkg_id: str, rows: list[PkgStatus]) -> None:
+        forward_status(self.ctx, pkg_id, rows)
+
+    # --- replicated package information -------------------------------------------------------
+
+    def _incoming_package(self, item: WorkItem) -> None:
+        log = self.ctx.log.write
+        shown = self.ctx.windows(item.original)
+        log(f"~Processing incoming file {shown}.")
+        record = pkg.read(item.path)
+        pkg_id = record.package_id
+        known = self.store.package(pkg_id)
+        last = known.LastRefresh if known is not None else None
+        stale = last is not None and record.last_refresh_time < last
+        has_actions = record.content or any(s.action != pkg.PackageAction.NONE
+                                            for s in record.servers)
+        if stale and not (self.ctx.site.has_hotfix(KB936465) and has_actions):
+            log(f"~The replication file {shown} for package {pkg_id} is older (LastRefreshTime) "
+                f"than the last one processed, discard it.")
+            self.ctx.emit("pkg_discarded", package=pkg_id, file=shown, reason="LastRefreshTime")
+            item.done()
+            return
+        if record.action == pkg.PackageAction.DELETE:
+            self._delete_replicated(record, known)
+            item.done()
+            return
+        package = self._register(record, known, stale)
+        if not self._register_servers(record, package):
+            item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,
+                       f"waits for site information of package {pkg_id}")
+            return
+        package = self._register_content(record, package)
+        stored, wanted = package.StoredPkgVersion, record.source_version
+        if stored > wanted:
+            log(f"A newer version ({stored}) of package {pkg_id} has already arrived, delete the "
+                f"replication file {shown} for version {wanted} .")
+            item.done()
+            return
+        pck = self.ctx.layout.smspkg / f"{pkg_id}.PCK"
+        if stored < wanted:
+            log(f"Package {pkg_id} requires a newer version ({wanted}) of source files and the "
+                f"new compressed files haven't arrived yet, current version is {stored}, skip "
+                f"{shown}")
+            item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,
+                       f"waits for version {wanted} of {pkg_id}")
+            return
+        if not pck.exists():
+            log(f"The compressed files for package {pkg_id} hasn't arrived from site "
+                f"{record.content_site or record.issuing_site} yet, will retry later.")
+            item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,
+                       f"waits for the compressed files of {pkg_id}")
+            return
+        self._apply_replicated(record, package)
+        item.done()
+
+    def _register(self, record: pkg.PackageReplication, known: Package | None,
+                  stale: bool) -> Package:
+        """Record the replicated definition; a stale one (hotfix path) keeps ours."""
+        base = known or Package(PkgID=record.package_id, SourceSite=record.source_site)
+        if stale or (known is not None and record.source_version < known.SourceVersion):
+            return base
+        package = attrs.evolve(
+            base, Name=record.name, SourceSite=record.source_site,
+            SourceVersion=record.source_version, LastRefresh=record.last_refresh_time,
+            Priority=record.priority, PkgFlags=record.pkg_flags, ShareName=record.share_name,
+            ShareType=record.share_type)
+        self.store.put_package(package)
+        self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
+        return package
+
+    def _register_servers(self, record: pkg.PackageReplication, package: Package) -> bool:
+        from sitesrv.db.sitedb import ParentRowMissing
+
+        for server in record.servers:
+            row = pkgsend.pkgstore_server(server, record.package_id, record.source_site)
+            if server.action == pkg.PackageAction.DELETE:
+                self.store.delete_server(record.package_id, server.nal_path)
+                continue
+            try:
+                self.store.put_server(row)
+            except ParentRowMissing as e:
+                self.ctx.log.write(f"~SQL Msg #99901> {e.message}~")
+                self.ctx.log.write(f'~Cannot update the package server ["Display=\\\\'
+                                   f'{server.server}\\"]MSWNET:["SMS_SITE={server.site_code}"]'
+                                   f"\\\\{server.server}\\ for package {record.package_id}, "
+                                   "error = 3")
+                return False
+        return True
+
+    def _register_content(self, record: pkg.PackageReplication, package: Package) -> Package:
+        """A content instruction's forwarded PCK (`SMSPKG\\<PkgID>.PCK.<n>`) becomes ours."""
+        if not record.content or package.StoredPkgVersion >= record.source_version:
+            return package
+        smspkg = self.ctx.layout.smspkg
+        pending = smspkg / f"{record.package_id}.PCK.{record.source_version}"
+        if not pending.exists():
+            return package
+        pck = smspkg / f"{record.package_id}.PCK"
+        self.ctx.log.write(f"Validating the compressed file {self.ctx.windows(pending)} for "
+                           f"package {record.package_id}")
+        try:
+            manifest = read_manifest(pending)
+        except PckError as e:
+            self.ctx.log.write(f"The compressed file {self.ctx.windows(pending)} is not usable: "
+                               f"{e.problem}")
+            return package
+        if manifest.version != record.source_version:
+            return package
+        remove_file(pck)
+        pending.replace(pck)
+        make_readonly(pck)
+        package = attrs.evolve(package, StoredPkgVersion=record.source_version,
+                               StoredPkgPath=self.ctx.layout.unc(pck))
+        self.store.put_package(package)
+        row = PkgStatus(ID=package.PkgID, Type=StatusType.MASTER, SiteCode=self.ctx.site.code,
+                        PkgServer=self.ctx.site.server, Status=PackageStatus.RECEIVED,
+                        UpdateTime=self.ctx.clock.now(), SourceVersion=record.source_version,
+                        Location=self.ctx.layout.unc(pck))
+        self.store.put_status(row)
+        self._forward(package.PkgID, [row])
+        return package
+
+    def _apply_replicated(self, record: pkg.PackageReplication, package: Package) -> None:
+        site = self.ctx.site.code
+        pkg_id = record.package_id
+        log = self.ctx.log.write
+        own = [s for s in record.servers if s.site_code == site]
+        current = {r.PkgServer.upper(): r for r in self.store.statuses(
+            pkg_id, status_type=StatusType.COPY, site_code=site)}
+        todo = []
+        for server in own:
+            done = current.get(server.nal_path.upper())
+            if server.action == pkg.PackageAction.DELETE:
+                row = PkgServer(PkgID=pkg_id, NALPath=server.nal_path, SiteCode=site)
+                self._remove_dp(package, row)
+            elif (server.action == pkg.PackageAction.REFRESH or done is None
+                  or done.Status != PackageStatus.INSTALLED
+                  or done.SourceVersion < package.StoredPkgVersion):
+                todo.append(server)
+            else:
+                log(f'~No changed detected for package server ["Display=\\\\{server.server}\\"]'
+                    f'MSWNET:["SMS_SITE={site}"]\\\\{server.server}\\ for package {pkg_id}, '
+                    "no need to update")
+        if todo:
+            log(f"Start updating the package {pkg_id}...")
+            self.status.report(2311, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+            log(f"Successfully created/updated the package {pkg_id}")
+            self._write_pkginfo(package)
+            for server in todo:
+                self._install_local(package, PkgServer(PkgID=pkg_id, NALPath=server.nal_path,
+                                                       SiteCode=site))
+        if record.forward:
+            self._forward_content(record, package)
+
+    def _forward_content(self, record: pkg.PackageReplication, package: Package) -> None:
+        """As the nearest site, send the compressed files on to the sites below that need them."""
+        site = self.ctx.site.code
+        h = self.ctx.hierarchy
+        below = pkgsend.subtree(h, site) - {site}
+        dp_sites = {s.site_code for s in record.servers
+                    if s.site_code in below and s.action != pkg.PackageAction.DELETE}
+        for target in sorted(dp_sites):
+            if pkgsend.content_site(h, record.source_site, dp_sites | {site}, target) != site:
+                continue
+            refresh = any(s.site_code == target and s.action == pkg.PackageAction.REFRESH
+                          for s in record.servers)
+            forwarded = pkgsend.definition(
+                package, action=record.action, issuing_site=site, content_site_code=site,
+                forward=False, content=True,
+                servers=tuple(s for s in record.servers
+                              if s.site_code in pkgsend.subtree(h, target)))
+            self._send_content_if_needed(package, target, forwarded, refresh=refresh)
+
+    def _delete_replicated(self, record: pkg.PackageReplication, known: Package | None) -> None:
+        if known is None:
+            return
+        self._delete_package(known)
+
+    def _write_pkginfo(self, package: Package) -> None:
+        """`pkginfo.box\\<PkgID>.PKG`, `.NAL` and the `.ICO` folder for Inbox Manager (§3.2)."""
+        box = self.ctx.layout.inbox("pkginfo.box")
+        nals = [s.NALPath for s in self.store.servers(package.PkgID)
+                if s.SiteCode.upper() == self.ctx.site.code]
+        self.ctx.publish(box / f"{package.PkgID}.PKG", (
+            f"[Package Definition]\nPackageID={package.PkgID}\nName={package.Name}\n"
+            f"SourceVersion={package.SourceVersion}\n").encode())
+        self.ctx.publish(box / f"{package.PkgID}.NAL",
+                         "".join(f"{n}{package.PkgID}\\\n" for n in nals).encode())
+        (box / f"{package.PkgID}.ICO").mkdir(exist_ok=True)
+
+    # --- status from child sites --------------------------------------------------------------
+
+    def _status_file(self, item: WorkItem) -> None:
+        shown = self.ctx.windows(item.original)
+        self.ctx.log.write(f"~Processing incoming file {shown}.")
+        report = sta.read(item.path)
+        changed: list[PkgStatus] = []
+        for row in report.rows:
+            status = from_row(row)
+            if status.Status == PackageStatus.REMOVED:
+                self.store.delete_status(status.ID, status.Type, status.SiteCode,
+                                         status.PkgServer)
+                changed.append(status)
+            elif self.store.put_status(status):
+                changed.append(status)
+            if status.Type == StatusType.COPY:
+                self._learn_dp(report.package_id, status)
+        self._forward(report.package_id, changed)
+        self.ctx.log.write(f"~Successfully delete package status file {shown}")
+        item.done()
+
+    def _learn_dp(self, pkg_id: str, status: PkgStatus) -> None:
+        """A DP added at a child site reaches the source here; it then sends that site its
+        package information, stamped with a new LastRefreshTime (KB936465 §9.2 step 2)."""
+        package = self.store.package(pkg_id)
+        if package is None or package.SourceSite.upper() != self.ctx.site.code:
+            return
+        nal = status.PkgServer.upper()
+        rows = {s.NALPath.upper(): s for s in self.store.servers(pkg_id)}
+        if status.Status == PackageStatus.REMOVED:
+            if nal in rows:
+                self.store.delete_server(pkg_id, status.PkgServer)
+            return
+        if nal in rows:
+            return
+        self.store.put_server(PkgServer(PkgID=pkg_id, NALPath=status.PkgServer,
+                                        SiteCode=status.SiteCode, SourceSite=package.SourceSite,
+                                        Action=PackageAction.ADD))
+        self.pending.append(pkg_id)
+
+    # --- the retry pass -----------------------------------------------------------------------
+
+    def _retry_pass(self) -> bool:
+        if self.ctx.timers:
+            return False
+        retry, self.retry = sorted(self.retry), set()
+        for pkg_id in retry:
+            package = self.store.package(pkg_id)
+            if package is not None:
+                for row in self.store.servers(pkg_id):
+                    if row.SiteCode.upper() == self.ctx.site.code:
+                        self._install_local(package, row)
+        self._sleep()
+        return bool(retry)
+
+
+def _nals(servers: list[PkgServer], site: str) -> set[str]:
+    return {s.NALPath.upper() for s in servers if s.SiteCode.upper() == site}
+
+
+@contextlib.contextmanager
+def item_guard(item: WorkItem):  # type: ignore[no-untyped-def]
+    """A file that cannot be parsed goes to corrupt\\ with the parser's reason."""
+    try:
+        yield
+    except FormatError as e:
+        if item.path.exists():
+            item.quarantine(e.problem)
+        else:
+            raise
+
