@@ -96,7 +96,7 @@ def extract_command(file: Path, dest: Path) -> None:
     with _as_user_error():
         manifest = extract(file, dest)
     count = len(manifest.delta.shipped) if manifest.delta else len(manifest.files)
-    click.echo(f"Extracted {count} files of {_summary(manifest)} to {dest}")
+    click.echo(f"Extracted {_count(count, 'file')} of {_summary(manifest)} to {dest}")
 
 
 def _summary(manifest: Manifest) -> str:
@@ -108,5 +108,10 @@ def _summary(manifest: Manifest) -> str:
     dirs = len(manifest.entries) - len(manifest.files)
     return (
         f"package {manifest.package_id} version {manifest.version} ({kind}): "
-        f"{len(manifest.files)} files, {dirs} empty folders, {manifest.source_size} bytes{extra}"
+        f"{_count(len(manifest.files), 'file')}, {_count(dirs, 'empty folder')}, "
+        f"{manifest.source_size} bytes{extra}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

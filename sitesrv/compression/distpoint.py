@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import attrs
 
@@ -39,7 +40,7 @@ class Recovery:
     """One leftover that `recover_installs` resolved."""
 
     path: Path
-    action: str  # "restored" (old folder put back) or "removed"
+    action: Literal["restored", "removed"]  # old folder put back, or a leftover deleted
 
 
 def install(
