@@ -193,13 +193,16 @@ def _copy_entry(src: Path, dest: Path) -> None:
 
 def _swap(staging: Path, target: Path, old: Path, durable: bool) -> None:
     had_old = os.path.lexists(target)
-    if had_old:
-        os.rename(target, old)
     try:
-        os.rename(staging, target)
-    except BaseException:
         if had_old:
-            os.rename(old, target)
+            os.rename(target, old)
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            if had_old:
+                os.rename(old, target)
+            raise
+    except BaseException:
         remove_tree(staging)
         raise
     if durable:

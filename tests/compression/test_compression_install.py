@@ -182,8 +182,9 @@ def test_failure_mid_extract_leaves_the_old_folder(
     assert kit.snapshot(share) == before
 
 
-def test_failure_between_the_two_renames_puts_the_old_folder_back(
-    tmp_path: Path, kit, versions, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("failing", [".sitesrv-new", "CEN00001"], ids=["second", "first"])
+def test_a_failed_rename_during_the_swap_leaves_the_old_folder(
+    tmp_path: Path, kit, versions, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
     one, two = versions
     share = tmp_path / SHARE
@@ -192,7 +193,7 @@ def test_failure_between_the_two_renames_puts_the_old_folder_back(
     real_rename = os.rename
 
     def failing_rename(src: os.PathLike[str], dst: os.PathLike[str]) -> None:
-        if str(src).endswith(".sitesrv-new"):
+        if str(src).endswith(failing):  # e.g. a file in use on Windows
             raise PermissionError(13, "Access is denied", str(dst))
         real_rename(src, dst)
 
