@@ -32,10 +32,10 @@ PKG_FLAG_COMPRESSED_COPY = 0x1  # "Use a compressed copy of the source directory
 
 
 def lab_time(lab: Lab) -> float:
-    """The lab's time: where its last run ended (step mode keeps it), else the virtual epoch."""
-    from sitesrv.runtime.step import stored_lab_time
+    """The lab's time: where its last run ended, else the virtual epoch (deterministic rows)."""
+    from sitesrv.runtime.host import saved_lab_time
 
-    return max([VIRTUAL_EPOCH, *(stored_lab_time(s) for s in lab.layout.sites())])
+    return max(VIRTUAL_EPOCH, saved_lab_time(lab.layout.sites()))
 
 
 def parse_dp(lab: Lab, spec: str) -> tuple[Site, DistributionPoint]:

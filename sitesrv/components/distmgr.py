@@ -20,7 +20,7 @@ import attrs
 
 from sitesrv.components import dpinstall, pkgsend
 from sitesrv.compression import PckError, make_delta, pack, read_manifest
-from sitesrv.compression.fsutil import make_readonly, remove_file
+from sitesrv.compression.fsutil import make_readonly, remove_file, remove_tree
 from sitesrv.db.sitedb import (
     Package,
     PackageAction,
@@ -314,7 +314,7 @@ class DistributionManager(Component):
             remove_file(path)
         box = self.ctx.layout.inbox("pkginfo.box")
         for path in sorted(box.glob(f"{pkg_id}.*")):
-            remove_file(path)
+            (remove_tree if path.is_dir() else remove_file)(path)
 
     def _waits_for_content(self, package: Package) -> None:
         content_from = package.SourceSite

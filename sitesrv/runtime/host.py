@@ -33,7 +33,7 @@ from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
 from sitesrv.runtime.handoff import rename_into_place, write_temp
 from sitesrv.runtime.idle import WaitLine
 from sitesrv.runtime.ids import Ids
-from sitesrv.runtime.inbox import Inbox, WorkItem
+from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.unit import DEFERRED, Journal, Reporter
 from sitesrv.smslog import SmsLog
@@ -94,6 +94,10 @@ class ComponentHost:
     @property
     def key(self) -> tuple[str, str]:
         return (self.site, self.name)
+
+    def inbox_spec(self, path: Path) -> InboxSpec:
+        return next(spec for spec, p in zip(self.cls.inboxes, self.inbox_paths, strict=True)
+                    if p == path)
 
     def __repr__(self) -> str:
         return f"{self.site} {self.name}"
@@ -227,6 +231,11 @@ class ComponentHost:
                        f"is retried after an error ({text})")
 
 
+def _overlap(a: InboxSpec, b: InboxSpec) -> bool:
+    """Whether one file name could be work in both inboxes (judged on the patterns' own text)."""
+    return any(a.matches(p) or b.matches(q) for p in b.patterns for q in a.patterns)
+
+
 class LabRuntime:
     """The hosts of the sites one process runs, and what they share."""
 
@@ -247,12 +256,17 @@ class LabRuntime:
         self.hosts = [ComponentHost(self, site, cls)
                       for site in self.sites
                       for cls in sorted(registry.for_site(site.site), key=lambda c: c.name)]
-        self.owners: dict[str, ComponentHost] = {}
+        # A folder may be the inbox of two components when their patterns cannot both match
+        # one name: the Sender takes `*.srq` from outboxes\\LAN, the Scheduler its `*.srs`.
+        self.owners: dict[str, list[ComponentHost]] = {}
         for host in self.hosts:
-            for path in host.inbox_paths:
-                other = self.owners.setdefault(str(path), host)
-                if other is not host:
-                    raise ValueError(f"{path} is an inbox of both {other} and {host}")
+            for spec, path in zip(host.cls.inboxes, host.inbox_paths, strict=True):
+                owners = self.owners.setdefault(str(path), [])
+                for other in owners:
+                    if other is host or _overlap(spec, other.inbox_spec(path)):
+                        raise ValueError(f"{path} is an inbox of both {other} and {host}, "
+                                         "for the same file names")
+                owners.append(host)
         self._lock = threading.Lock()
         self.progress_count = 0
         self.error_count = 0
@@ -268,11 +282,7 @@ class LabRuntime:
         Lab time never runs backwards across runs: a step run after a live one, or a second
         step run on the same lab, carries on from there.
         """
-        times = [0.0]
-        for site in self.sites:
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                times.append(float((site.state_dir / CLOCK_FILE).read_text(encoding="ascii")))
-        return max(times)
+        return saved_lab_time(self.sites)
 
     def save_lab_time(self) -> None:
         durability = self.hierarchy.durability
@@ -289,8 +299,7 @@ class LabRuntime:
 
     def notify(self, folder: Path | str) -> None:
         """A file was published into `folder`: wake its owner, if it runs in this process."""
-        host = self.owners.get(str(folder))
-        if host is not None:
+        for host in self.owners.get(str(folder), ()):
             host.wake()
 
     def count(self, outcome: UnitOutcome) -> None:
@@ -300,3 +309,12 @@ class LabRuntime:
                 self.last_progress = self.clock.now()
             elif outcome.did == FAILED:
                 self.error_count += 1
+
+
+def saved_lab_time(sites: Sequence[SiteLayout]) -> float:
+    """The lab time the last run of these sites ended at (0 if none did)."""
+    times = [0.0]
+    for site in sites:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            times.append(float((site.state_dir / CLOCK_FILE).read_text(encoding="ascii")))
+    return max(times)

@@ -1,0 +1,119 @@
+"""Distribution Manager at the package's source site: compress, install, report (step mode)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from sitesrv import console
+from sitesrv.components.distmgr import DistributionManager
+from sitesrv.components.sqlmon import SqlMonitor
+from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.lab import Lab
+from sitesrv.runtime.registry import Registry
+from tests.distribution.conftest import assert_in_order, log_messages, make_source
+
+LOCAL = Registry(primary=(SqlMonitor, DistributionManager))
+
+
+def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> None:
+    source = make_source(tmp_path / "src")
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    assert pkg_id == "ZZZ00001"
+    report = lab.run_until_idle(seed=3, components=LOCAL)
+    assert report.status == "idle"
+    zzz = lab.site("ZZZ")
+    pck = zzz.smspkg / "ZZZ00001.PCK"
+    assert not pck.stat().st_mode & stat.S_IWUSR, "a stored PCK is read-only"
+    dp = zzz.root / "dp" / "MGMT01" / "SMSPKGC$" / "ZZZ00001"
+    assert (dp / "SETUP.INI").read_bytes() == (source / "SETUP.INI").read_bytes()
+    assert (dp / "DATA" / "PAYLOAD.BIN").read_bytes() == (source / "DATA/PAYLOAD.BIN").read_bytes()
+    box = zzz.inbox("pkginfo.box")
+    assert (box / "ZZZ00001.PKG").is_file() and (box / "ZZZ00001.NAL").is_file()
+    assert (box / "ZZZ00001.ICO").is_dir()
+    assert not list(zzz.inbox("distmgr.box").glob("*.PKN")), "the .PKN was consumed"
+    assert not list(zzz.root.glob("_S *.TMP")), "no compression temp file is left"
+    with SiteDatabase.open(zzz.database) as db:
+        assert db.query("SELECT SourceVersion, StoredPkgVersion, Action FROM SMSPackages") == [
+            (1, 1, 0)]
+        assert db.query("SELECT Type, Status, SourceVersion FROM PkgStatus") == [(2, 3, 1)]
+        assert db.query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
+        assert db.query("SELECT MessageID FROM StatusMessages ORDER BY RecordID") == [
+            (2300,), (2342,), (2330,), (2301,)]
+    assert_in_order(log_messages(lab, "ZZZ", "smsdbmon.log"), [
+        "0007SMS_ZZZ0015PKGNOTIFICATION0006INSERT0008ZZZ00001",
+        "Received notification: Table=PKGNOTIFICATION, Type=INSERT, KeyName=ZZZ00001.",
+        "Created notification file E:\\SMS\\inboxes\\distmgr.box\\ZZZ00001.PKN",
+    ])
+    messages = log_messages(lab, "ZZZ", "distmgr.log")
+    decompress = next(m for m in messages if m.startswith("Decompressing package "))
+    temp = decompress.split(" to ", 1)[1]
+    assert temp.startswith("F:\\_S ") and temp.endswith(".TMP") and len(temp) == 15
+    assert_in_order(messages, [
+        "Start adding package ZZZ00001...",
+        "Package ZZZ00001 uses the compressed copy of the source directory.",
+        "Package ZZZ00001 doesn't have a compressed copy of the source directory, starting the "
+        "compression.",
+        "The size of package ZZZ00001 is 195 KBytes",
+        "Validating the compressed file F:\\SMSPKG\\ZZZ00001.PCK for package ZZZ00001",
+        "Attempting to create subdirectory ZZZ00001 under the export.",
+        f"Copying {temp}\\DATA\\PAYLOAD.BIN to \\\\MGMT01\\SMSPKGC$\\ZZZ00001\\DATA\\PAYLOAD.BIN, OK",
+        f"Successfully copied package ZZZ00001 from {temp}\\ to "
+        'MSWNET:["SMS_SITE=ZZZ"]\\\\MGMT01\\SMSPKGC$\\ZZZ00001\\',
+        "StoredPkgVersion (1) of package ZZZ00001. StoredPkgVersion in database is 1.",
+        "SourceVersion (1) of package ZZZ00001. SourceVersion in database is 1.",
+    ])
+    assert sum(m.startswith("STATMSG: ID=2301 ") for m in messages) == 1
+    compress = next(m for m in messages if m.startswith("Starting to compress "))
+    assert compress.startswith(f"Starting to compress {source} to F:\\_S ")
+    assert compress.endswith(".TMP for package ZZZ00001")
+
+
+def test_update_makes_a_delta_and_a_new_version(lab: Lab, tmp_path: Path) -> None:
+    source = make_source(tmp_path / "src")
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=1, components=LOCAL)
+    (source / "SETUP.INI").write_bytes(b"[Setup]\r\nVersion=2\r\n")
+    console.update_package(lab, pkg_id)
+    lab.run_until_idle(seed=1, components=LOCAL)
+    zzz = lab.site("ZZZ")
+    assert (zzz.smspkg / "ZZZ00001.DLT.2").is_file()
+    dp = zzz.root / "dp" / "MGMT01" / "SMSPKGC$" / "ZZZ00001"
+    assert (dp / "SETUP.INI").read_bytes() == b"[Setup]\r\nVersion=2\r\n"
+    with SiteDatabase.open(zzz.database) as db:
+        assert db.query("SELECT SourceVersion, StoredPkgVersion FROM SMSPackages") == [(2, 2)]
+        assert db.query("SELECT Status, SourceVersion FROM PkgStatus") == [(3, 2)]
+    assert "Start updating the package ZZZ00001..." in log_messages(lab, "ZZZ", "distmgr.log")
+
+
+def test_refresh_at_own_site_recopies_without_new_version(lab: Lab, tmp_path: Path) -> None:
+    source = make_source(tmp_path / "src")
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=1, components=LOCAL)
+    dp = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$" / "ZZZ00001"
+    (dp / "SETUP.INI").chmod(0o644)
+    (dp / "SETUP.INI").write_bytes(b"damaged")
+    console.refresh_dp(lab, pkg_id, "ZZZ:MGMT01")
+    lab.run_until_idle(seed=1, components=LOCAL)
+    assert (dp / "SETUP.INI").read_bytes() == b"[Setup]\r\n"
+    with SiteDatabase.open(lab.site("ZZZ").database) as db:
+        assert db.query("SELECT SourceVersion FROM SMSPackages") == [(1,)]
+
+
+def test_remove_dp_and_delete_clean_up(lab: Lab, tmp_path: Path) -> None:
+    source = make_source(tmp_path / "src")
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=1, components=LOCAL)
+    dp = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$" / "ZZZ00001"
+    console.remove_dp(lab, pkg_id, "ZZZ:MGMT01")
+    lab.run_until_idle(seed=1, components=LOCAL)
+    assert not dp.exists()
+    with SiteDatabase.open(lab.site("ZZZ").database) as db:
+        assert db.query("SELECT COUNT(*) FROM PkgServers") == [(0,)]
+        assert db.query("SELECT COUNT(*) FROM PkgStatus") == [(0,)]
+    console.delete_package(lab, pkg_id)
+    lab.run_until_idle(seed=1, components=LOCAL)
+    assert not list(lab.site("ZZZ").smspkg.iterdir())
+    assert "~Successfully deleted the package ZZZ00001" in log_messages(lab, "ZZZ", "distmgr.log")
+    with SiteDatabase.open(lab.site("ZZZ").database) as db:
+        assert db.query("SELECT COUNT(*) FROM SMSPackages") == [(0,)]
