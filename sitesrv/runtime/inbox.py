@@ -12,7 +12,8 @@ The rules (engineering.md §2.4; docs/runtime.md has them for component authors)
   the inbox, and is not eligible before its not-before time), or quarantines it into
   `<inbox>\\corrupt\\` with a log line and an event.
 - At start-up claimed files return to the inbox and temp files older than `stale_tmp_age` are
-  deleted.
+  deleted. Two components may share a folder when their patterns differ (the Sender's `*.srq`
+  and the Scheduler's `*.srs` in `outboxes\\LAN`); each recovers only its own claims.
 
 Deferrals live in memory: after a restart the component examines every file again, as SMS
 does, and defers again what must still wait.
@@ -213,6 +214,8 @@ class Inbox:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         for name in sorted(os.listdir(self.work_dir)):
             work = self.work_dir / name
+            if not self.spec.matches(name):
+                continue  # another component's claim, when two share the folder
             if work.is_file() and self._return(work, name, "was claimed when the component stopped"):
                 self.reporter.event("returned_to_inbox", file=self.reporter.windows(self.path / name))
         # Age is measured in real seconds (a file's mtime is wall time); in step mode the clock
@@ -291,6 +294,15 @@ class WorkItem:
 
     def _finish(self) -> None:
         self.inbox.journal.in_flight.pop(self, None)
+
+    def keep(self) -> None:
+        """Keep the file claimed after this unit ends, to finish it in a later unit.
+
+        For work that spans units (the Sender's transfer, written chunk by chunk over lab
+        time). The runtime no longer releases it at the end of the unit or after an error;
+        after a restart, start-up recovery returns it to the inbox as any claimed file.
+        """
+        self._finish()
 
     def done(self) -> None:
         """The output is published: remove the input."""
