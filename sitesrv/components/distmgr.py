@@ -396,6 +396,7 @@ class DistributionManager(Component):
         from sitesrv.db.sitedb import ParentRowMissing
 
         for server in record.servers:
+            # The action travels in the .PKG and is applied below; the row itself is settled.
             row = pkgsend.pkgstore_server(server, record.package_id, record.source_site)
             if server.action == pkg.PackageAction.DELETE:
                 self.store.delete_server(record.package_id, server.nal_path)

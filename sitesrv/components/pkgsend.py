@@ -47,15 +47,9 @@ def dp_for(hierarchy: Hierarchy, site_code: str, nal_path: str) -> DistributionP
 
 
 def pkgstore_server(server: pkg.PackageServer, package_id: str, source_site: str) -> PkgServer:
+    """The PkgServers row a replicated DP becomes at the receiving site."""
     return PkgServer(PkgID=package_id, NALPath=server.nal_path, SiteCode=server.site_code,
-                     SourceSite=source_site, Action=_db_action(server.action))
-
-
-def _db_action(action: pkg.PackageAction) -> PackageAction:
-    for db, text in ACTIONS.items():
-        if text == action:
-            return db
-    return PackageAction.UPDATE  # REFRESH: the DP is brought up to date
+                     SourceSite=source_site)
 
 
 def replication_servers(hierarchy: Hierarchy, servers: Iterable[PkgServer],
