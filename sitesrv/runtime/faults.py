@@ -40,8 +40,12 @@ class FaultPoint:
 Injector = Callable[[FaultPoint], bool]
 
 
-class SimulatedCrash(Exception):
-    """Raised at a fault point; only the step driver catches it."""
+class SimulatedCrash(BaseException):
+    """Raised at a fault point; only the step driver catches it.
+
+    A BaseException, like KeyboardInterrupt, so a component's own `except Exception` cannot
+    swallow the crash it is meant to die of.
+    """
 
     def __init__(self, point: FaultPoint) -> None:
         self.point = point

@@ -71,11 +71,11 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
                                       ("--replay", replay), ("--max-steps", max_steps),
                                       ("--watcher", watcher), ("--timeout", timeout))
              if value is not None}
-    if not step and given & set(STEP_ONLY):
-        raise UserError(f"{', '.join(sorted(given & set(STEP_ONLY)))} only apply with --step.")
-    if step and given & set(LIVE_ONLY):
-        raise UserError(f"{', '.join(sorted(given & set(LIVE_ONLY)))} only apply to a live "
-                        "run; leave out --step, or use --max-steps to bound a step run.")
+    if not step and (wrong := sorted(given & set(STEP_ONLY))):
+        raise UserError(f"{', '.join(wrong)} {_need(wrong)} --step.")
+    if step and (wrong := sorted(given & set(LIVE_ONLY))):
+        raise UserError(f"{', '.join(wrong)} {_need(wrong)} a live run: leave out --step "
+                        "(--max-steps bounds a step run).")
     if timeout is not None and not until_idle:
         raise UserError("--timeout needs --until-idle.")
     try:
@@ -95,6 +95,10 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
             ctx.exit(ExitCode.STOPPED if until_idle else ExitCode.IDLE)
     _print_report(report, step)
     ctx.exit(int(report.exit_code))
+
+
+def _need(options: list[str]) -> str:
+    return "need" if len(options) > 1 else "needs"
 
 
 def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher: str,

@@ -65,8 +65,9 @@ def test_a_recorded_run_replays_to_the_same_tree(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--seed", "1"], "--seed only apply with --step"),
-    (["--step", "--watcher", "polling"], "--watcher only apply to a live run"),
+    (["--seed", "1"], "--seed needs --step."),
+    (["--record", "a", "--max-steps", "3"], "--max-steps, --record need --step."),
+    (["--step", "--watcher", "polling"], "--watcher needs a live run"),
     (["--timeout", "5"], "--timeout needs --until-idle"),
     (["--step", "--horizon", "soon"], "--horizon: 'soon' is not a duration"),
     (["--step", "--record", "a", "--replay", "b"], "not both"),
