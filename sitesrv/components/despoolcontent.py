@@ -33,6 +33,7 @@ from sitesrv.db.sitedb import Package, PackageStatus, PkgStatus, StatusType
 from sitesrv.formats import pkg
 from sitesrv.formats.values import Payload
 from sitesrv.pkgstore import PackageStore
+from sitesrv.runtime.faults import AFTER_PUBLISH
 from sitesrv.statmsg import AID_PACKAGE, AID_VERSION, StatusReporter
 from sitesrv.statusup import forward_status
 
@@ -173,7 +174,10 @@ def _store(c: Content, payload: Path) -> bool:
             if manifest.delta is not None:
                 r.quarantine(f"the payload {r.payload_name} is a delta, the instruction says PCK")
                 return False
-            _rename_readonly(payload, c.target)
+            make_readonly(payload)
+            if c.target.exists():
+                make_writable(c.target)  # Windows refuses to replace a read-only file
+            r.hand_over(c.target)
             return True
         if holds(c.target, c.pkg_id, c.version):  # merged before a restart
             return True
@@ -183,6 +187,7 @@ def _store(c: Content, payload: Path) -> bool:
                          f"version {c.version}")
             return False
         merge(c.pck, payload, c.target, durable=durable)
+        r.ctx.faults.point(AFTER_PUBLISH, c.target)
     except MergeBaseError as e:
         _base_unusable(c, e)
         return False
@@ -194,14 +199,6 @@ def _store(c: Content, payload: Path) -> bool:
         return False
     payload.unlink()
     return True
-
-
-def _rename_readonly(payload: Path, target: Path) -> None:
-    """The verified payload becomes the stored file: read-only, renamed over any old one."""
-    make_readonly(payload)
-    if target.exists():
-        make_writable(target)  # Windows refuses to replace a read-only file
-    payload.replace(target)
 
 
 def _base_unusable(c: Content, error: MergeBaseError | PckError) -> None:

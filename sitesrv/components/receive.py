@@ -21,6 +21,8 @@ import attrs
 from sitesrv.compression.fsutil import remove_file
 from sitesrv.formats import sni
 from sitesrv.runtime.context import ComponentContext
+from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH
+from sitesrv.runtime.handoff import rename_into_place
 from sitesrv.runtime.inbox import WorkItem
 
 WORK_PREFIX = "ds_"
@@ -110,11 +112,14 @@ class Received:
     # --- moving the payload on ----------------------------------------------------------------
 
     def hand_over(self, dest: Path) -> None:
-        """Move the payload into another inbox: one rename that also wakes the inbox's owner."""
-        payload = self.item.inbox.claim(self.work_payload.name)
-        if payload is None:
-            raise FileNotFoundError(self.work_payload)
-        payload.forward(dest)
+        """Move the payload to `dest` (SMSPKG or another inbox): one rename, which wakes the
+        folder's owner. The payload is not claimed first: a claim outside the inbox's `*.SNI`
+        pattern would not be returned by start-up recovery."""
+        faults = self.ctx.faults
+        faults.point(BEFORE_PUBLISH, dest)
+        rename_into_place(self.work_payload, dest, self.ctx.durability)
+        self.item.inbox.notify(dest.parent)
+        faults.point(AFTER_PUBLISH, dest)
 
     # --- endings ------------------------------------------------------------------------------
 
