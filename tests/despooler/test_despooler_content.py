@@ -1,0 +1,267 @@
+"""Compressed files: stored, merged, retried (error 12 and 8), parked when forwarded."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from sitesrv.clock import VIRTUAL_EPOCH
+from sitesrv.components.despooler import Despooler
+from sitesrv.compression import read_manifest, verify
+from sitesrv.db.sitedb import Package, PackageStatus, StatusType
+from sitesrv.formats import pkg, sta
+from sitesrv.formats.values import Payload
+from sitesrv.pkgstore import open_store
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.idle import ExitCode
+from sitesrv.runtime.registry import Registry
+from sitesrv.smslog import parse_line
+from tests.despooler.conftest import (
+    PKG_ID,
+    Packages,
+    carried,
+    copy_readonly,
+    deliver,
+    files,
+    log_texts,
+    register,
+    run,
+    site,
+    store,
+)
+
+RECEIVE = "E:\\SMS\\inboxes\\despoolr.box\\receive"
+TYPE = "MICROSOFT|SMS|MINIJOBINSTRUCTION|PACKAGE"
+
+
+def preamble(texts: list[str], request: str, sender: str) -> list[str]:
+    """The CM12 lines every instruction starts with, filled in from the log's own values."""
+    thread = re.fullmatch(r"~Created a new despooling thread ([0-9A-F]+)", texts[2])
+    work = re.search(r"\\(ds_[0-9a-z]{5})\.ist ", texts[3])
+    assert thread and work, texts[:4]
+    return [
+        f"~Found ready instruction {request.lower()}.sni",
+        "~Used 0 out of 3 despooling threads",
+        f"~Created a new despooling thread {thread[1]}",
+        f"~Verifying signature for instruction {RECEIVE}\\{work[1]}.ist of type {TYPE}",
+        f"~Signature checked out OK for instruction coming from site {sender}, proceed with the "
+        "instruction execution.",
+        f"~Executing instruction of type {TYPE}",
+    ]
+
+
+def work_name(texts: list[str]) -> str:
+    found = re.search(r"\\(ds_[0-9a-z]{5})\.ist ", texts[3])
+    assert found
+    return found[1]
+
+
+@pytest.mark.parametrize("code, sender, parent, server, drive", [
+    ("P00", "ZZZ", "ZZZ", "MGMT03", "F"),
+    ("S01", "P00", "P00", "SEC01", "E"),
+])
+def test_a_pck_from_the_source_site_is_stored_and_reported(
+        lab: Path, packages: Packages, code: str, sender: str, parent: str, server: str,
+        drive: str) -> None:
+    register(lab, code, source_version=1)
+    deliver(lab, code, "2_001ZZZ", packages.pck1, sending=sender)
+    report = run(lab)
+    assert report.exit_code == ExitCode.IDLE and report.errors == 0
+
+    layout = site(lab, code)
+    pck = layout.smspkg / f"{PKG_ID}.PCK"
+    assert pck.read_bytes() == packages.pck1.read_bytes()
+    assert not pck.stat().st_mode & 0o222, "a stored PCK is read-only (§11.5)"
+    unc = f"\\\\{server}\\SMS_CPS{drive}$\\{PKG_ID}.PCK"
+    with store(lab, code) as s:
+        package = s.package(PKG_ID)
+        assert package is not None
+        assert (package.StoredPkgVersion, package.StoredPkgPath) == (1, unc)
+        [row] = s.statuses(PKG_ID, status_type=StatusType.MASTER)
+    assert (row.SiteCode, row.PkgServer, row.Status, row.SourceVersion, row.Location) == (
+        code, server, PackageStatus.RECEIVED, 1, unc)
+    assert row.UpdateTime == VIRTUAL_EPOCH
+
+    outbound = layout.inbox("replmgr.box\\outbound\\low")
+    [sta_name] = files(outbound)
+    assert sta_name.startswith(f"{parent}_") and sta_name.endswith(".STA")
+    report_rows = sta.read(outbound / sta_name).rows
+    assert [(r.type, r.site_code, r.status, r.source_version) for r in report_rows] == [
+        (1, code, 2, 1)]
+
+    incoming = layout.inbox("distmgr.box\\INCOMING")
+    [pkg_name] = files(incoming)
+    assert re.fullmatch(r"[A-Z0-9]{8}\.PKG", pkg_name)
+    assert pkg.read(incoming / pkg_name) == carried(1)
+    assert files(layout.receive) == []
+
+    texts = log_texts(lab, code)
+    work = work_name(texts)
+    assert texts[:6] == preamble(texts, "2_001ZZZ", sender)
+    assert texts[6:11] == [
+        f"~Received package {PKG_ID} version 1. Compressed file -  {drive}:\\SMSPKG\\{PKG_ID}.PCK"
+        f" as {RECEIVE}\\{work}.pkg",
+        "~Old package storedUNC path is .",
+        f"~Use drive {drive} for storing the compressed package.",
+        f"~Stored Package {PKG_ID}. Stored Package Version = 1",
+        f"Forward package status for pkg {PKG_ID} to site {parent}",
+    ]
+    assert texts[11].startswith(
+        f'STATMSG: ID=4400 SEV=I LEV=M SOURCE="SMS Server" COMP="SMS_DESPOOLER" SYS={server} '
+        f"SITE={code} ")
+    assert f'ISTR0="{PKG_ID}" ISTR1="{unc}" ' in texts[11]
+    assert texts[11].endswith(f'NUMATTRS=2 AID0=400 AVAL0="{PKG_ID}" AID1=410 AVAL1="1"')
+    assert texts[12:] == ["~Despooler successfully executed one instruction."]
+
+
+class InformationArrives(Component):
+    """Registers the package information 2 lab seconds after start, as DistMgr would."""
+
+    name = "SMS_TEST_INFORMATION"
+    log_name = "testinfo.log"
+
+    def start(self) -> None:
+        self.due = self.ctx.clock.now() + 2
+        self.ctx.wake_at(self.due)
+
+    def work(self) -> bool:
+        if self.ctx.clock.now() < self.due:
+            return False
+        store = open_store(self.ctx.layout, self.ctx.open_database)
+        package = store.package(PKG_ID)
+        if package is None or package.SourceVersion < 1:
+            store.put_package(Package(PkgID=PKG_ID, SourceSite="ZZZ", Name="Demo",
+                                      SourceVersion=1))
+        return False
+
+
+def test_content_before_its_package_information_is_retried_with_error_12(
+        lab: Path, packages: Packages) -> None:
+    deliver(lab, "P00", "2_001ZZZ", packages.pck1)
+    report = run(lab, components=Registry(primary=(Despooler, InformationArrives)))
+    assert report.exit_code == ExitCode.IDLE and report.errors == 0
+
+    texts = log_texts(lab, "P00")
+    first = texts.index("~Despooler failed to execute the instruction, error code = 12")
+    assert texts[first - 2:first + 2] == [
+        f"~This package[{PKG_ID}]'s information hasn't arrived yet for this version [1]. "
+        "Retry later ...",
+        "~Created retry instruction for job 0002DF38",
+        "~Despooler failed to execute the instruction, error code = 12",
+        f"~Instruction {RECEIVE}\\2_001ZZZ.SNI won't be processed till 6/4/2007 4:00:05 AM "
+        "Eastern Standard Time",
+    ]
+    assert texts.count("~Despooler successfully executed one instruction.") == 1
+    stamped = [parse_line(line) for line in
+               site(lab, "P00").log("despool.log").read_text().splitlines()]
+    done = next(line for line in stamped if line and line.text.startswith("~Stored Package"))
+    assert done.timestamp == "06-04-2007 04:00:05.000", "retried after despooler_retry_delay"
+    with store(lab, "P00") as s:
+        package = s.package(PKG_ID)
+        assert package is not None and package.StoredPkgVersion == 1
+
+
+def test_the_waiting_instruction_keeps_its_payload_under_the_work_name(
+        lab: Path, packages: Packages) -> None:
+    deliver(lab, "P00", "2_001ZZZ", packages.pck1)
+    report = run(lab, horizon=7)
+    assert report.exit_code == ExitCode.WAITING
+    assert report.lines() == [f"P00 SMS_DESPOOLER: receive\\2_001ZZZ.SNI waits for the package "
+                              f"information of {PKG_ID} version 1"]
+    work = work_name(log_texts(lab, "P00"))
+    assert files(site(lab, "P00").receive) == ["2_001ZZZ.SNI", f"{work}.pkg"]
+
+
+def test_a_delta_is_merged_onto_the_previous_version(lab: Path, packages: Packages) -> None:
+    layout = site(lab, "P00")
+    copy_readonly(packages.pck1, layout.smspkg / f"{PKG_ID}.PCK")
+    register(lab, "P00", source_version=2, stored=1)
+    deliver(lab, "P00", "2_001ZZZ", packages.dlt2, kind=Payload.DLT, version=2)
+    report = run(lab)
+    assert report.exit_code == ExitCode.IDLE and report.errors == 0
+
+    pck = layout.smspkg / f"{PKG_ID}.PCK"
+    assert verify(pck, package_id=PKG_ID, version=2) == read_manifest(packages.pck2)
+    assert not pck.stat().st_mode & 0o222
+    with store(lab, "P00") as s:
+        package = s.package(PKG_ID)
+        assert package is not None and package.StoredPkgVersion == 2
+    texts = log_texts(lab, "P00")
+    start = texts.index(f"Received package {PKG_ID} version 2")
+    assert texts[start + 1:start + 4] == [
+        "~Use drive F for storing the compressed package.",
+        f"~Package {PKG_ID} (version 1) exists in the distribution source, save the newer "
+        "version (version 2).",
+        f"~Stored Package {PKG_ID}. Stored Package Version = 2",
+    ]
+    assert files(layout.receive) == []
+
+
+def test_a_delta_without_its_base_is_stuck_until_the_full_package_arrives(
+        lab: Path, packages: Packages) -> None:
+    register(lab, "S01", source_version=2, stored=1)
+    deliver(lab, "S01", "2_001P00", packages.dlt2, kind=Payload.DLT, version=2, sending="P00")
+    report = run(lab, horizon=30)
+    assert report.exit_code == ExitCode.WAITING
+    assert report.lines() == [f"S01 SMS_DESPOOLER: receive\\2_001P00.SNI waits for version 1 "
+                              f"of {PKG_ID} to merge a delta"]
+    texts = log_texts(lab, "S01")
+    attempt = [
+        f"Received package {PKG_ID} version 2",
+        f"CCompress::Open: Failed to open E:\\SMSPKG\\{PKG_ID} (1)",
+        "Created retry instruction for job 0002DF38",
+        "Despooler failed to execute the instruction, error code = 8",
+    ]
+    starts = [i for i, t in enumerate(texts) if t == attempt[0]]
+    assert len(starts) >= 5, "retried every despooler_retry_delay, forever (§13.2)"
+    for i in starts:
+        assert texts[i:i + 4] == attempt
+        assert texts[i + 4].startswith(f"~Instruction {RECEIVE}\\2_001P00.SNI won't be "
+                                       "processed till ")
+
+    deliver(lab, "S01", "2_002P00", packages.pck2, version=2, sending="P00")
+    report = run(lab)
+    assert report.exit_code == ExitCode.IDLE and report.errors == 0
+    pck = site(lab, "S01").smspkg / f"{PKG_ID}.PCK"
+    assert pck.read_bytes() == packages.pck2.read_bytes()
+    with store(lab, "S01") as s:
+        package = s.package(PKG_ID)
+        assert package is not None and package.StoredPkgVersion == 2
+    assert log_texts(lab, "S01")[-1] == (
+        f"~Package {PKG_ID} version 2 is already stored, discard the received version 2.")
+    assert files(site(lab, "S01").receive) == []
+
+
+def test_content_forwarded_by_the_nearest_site_is_parked_for_distribution_manager(
+        lab: Path, packages: Packages) -> None:
+    forwarded = carried(1, issuing="P00")
+    deliver(lab, "S01", "2_001P00", packages.pck1, sending="P00", originating="P00",
+            package=forwarded)
+    report = run(lab)
+    assert report.exit_code == ExitCode.IDLE and report.errors == 0
+
+    layout = site(lab, "S01")
+    pending = layout.smspkg / f"{PKG_ID}.PCK.1"
+    assert files(layout.smspkg) == [f"{PKG_ID}.PCK.1"]
+    assert pending.read_bytes() == packages.pck1.read_bytes()
+    assert not pending.stat().st_mode & 0o222
+    with store(lab, "S01") as s:
+        assert s.package(PKG_ID) is None, "Distribution Manager registers it, not the Despooler"
+        assert s.statuses(PKG_ID) == []
+    incoming = layout.inbox("distmgr.box\\INCOMING")
+    [pkg_name] = files(incoming)
+    assert pkg.read(incoming / pkg_name) == forwarded
+    assert files(layout.inbox("replmgr.box\\outbound\\low")) == []
+    texts = log_texts(lab, "S01")
+    work = work_name(texts)
+    assert texts[6:] == [
+        f"~Received package {PKG_ID} version 1. Compressed file -  E:\\SMSPKG\\{PKG_ID}.PCK.1 as "
+        f"{RECEIVE}\\{work}.pkg",
+        "~Old package storedUNC path is .",
+        "~Use drive E for storing the compressed package.",
+        f"~Package {PKG_ID} version 1 came from site P00, not from its source site ZZZ: stored "
+        f"it as E:\\SMSPKG\\{PKG_ID}.PCK.1 for Distribution Manager to register.",
+        "~Despooler successfully executed one instruction.",
+    ]

@@ -1,0 +1,144 @@
+"""A crash at any hand-off point, then a restart: nothing lost, nothing duplicated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sitesrv.compression import read_manifest
+from sitesrv.db.sitedb import StatusType
+from sitesrv.formats.values import Payload
+from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, FaultPoint
+from sitesrv.runtime.idle import ExitCode
+from tests.despooler.conftest import (
+    PKG_ID,
+    Packages,
+    copy_readonly,
+    deliver,
+    files,
+    log_texts,
+    register,
+    run,
+    site,
+    store,
+)
+
+
+class CrashOnce:
+    """Crash P00's Despooler the first time it reaches `point` for a file ending in `suffix`."""
+
+    def __init__(self, point: str, suffix: str) -> None:
+        self.point = point
+        self.suffix = suffix.upper()
+        self.fired: list[FaultPoint] = []
+
+    def __call__(self, point: FaultPoint) -> bool:
+        if self.fired or (point.site, point.component) != ("P00", "SMS_DESPOOLER"):
+            return False
+        path = (point.path or "").replace("\\", "/").upper()
+        if point.name != self.point or not path.endswith(self.suffix):
+            return False
+        self.fired.append(point)
+        return True
+
+
+@pytest.mark.parametrize("point, suffix, reports", [
+    (AFTER_CLAIM, ".SNI", 1),
+    (BEFORE_PUBLISH, "SMSPKG/ZZZ00001.PCK", 1),
+    (AFTER_PUBLISH, "SMSPKG/ZZZ00001.PCK", 1),  # stored, nothing registered yet
+    (BEFORE_PUBLISH, ".STA", 1),
+    (AFTER_PUBLISH, ".STA", 2),  # status goes up before the database is written: sent twice
+    (BEFORE_PUBLISH, ".PKG", 1),
+    (AFTER_PUBLISH, ".PKG", 1),
+])
+def test_a_crash_while_storing_content_neither_loses_nor_duplicates(
+        lab: Path, packages: Packages, point: str, suffix: str, reports: int) -> None:
+    register(lab, "P00", source_version=1)
+    deliver(lab, "P00", "2_001ZZZ", packages.pck1)
+    crash = CrashOnce(point, suffix)
+    report = run(lab, faults=crash)
+    assert crash.fired and report.exit_code == ExitCode.IDLE and report.errors == 0
+
+    layout = site(lab, "P00")
+    assert len(files(layout.inbox("distmgr.box\\INCOMING"), "*.PKG")) == 1
+    assert len(files(layout.inbox("replmgr.box\\outbound\\low"), "*.STA")) == reports
+    assert files(layout.smspkg) == [f"{PKG_ID}.PCK"]
+    assert files(layout.receive) == [] and files(layout.receive / ".work") == []
+    with store(lab, "P00") as s:
+        package = s.package(PKG_ID)
+        assert package is not None and package.StoredPkgVersion == 1
+        assert len(s.statuses(PKG_ID, status_type=StatusType.MASTER)) == 1
+    texts = log_texts(lab, "P00")
+    assert sum(t.startswith("STATMSG: ID=4400 ") for t in texts) == 1
+    assert texts[-1] == "~Despooler successfully executed one instruction."
+
+
+@pytest.mark.parametrize("point, suffix", [
+    (BEFORE_PUBLISH, "2_001ZZZ.PCK"),
+    (AFTER_PUBLISH, "2_001ZZZ.PCK"),  # the payload is in tosend, no job yet
+    (BEFORE_PUBLISH, ".JOB"),
+    (AFTER_PUBLISH, ".JOB"),
+])
+def test_a_crash_while_handing_on_makes_one_job(
+        lab: Path, packages: Packages, point: str, suffix: str) -> None:
+    deliver(lab, "P00", "2_001ZZZ", packages.pck1, final="S01")
+    crash = CrashOnce(point, suffix)
+    report = run(lab, faults=crash)
+    assert crash.fired and report.exit_code == ExitCode.IDLE and report.errors == 0
+    layout = site(lab, "P00")
+    taken = 2 if point == AFTER_PUBLISH or suffix != ".JOB" else 3  # a crash may waste an ID
+    [made] = files(layout.inbox("schedule.box"), "*.job")
+    assert files(layout.inbox("schedule.box\\UID"), "*.job") == [f"{taken:08X}.job"]
+    assert made == f"{taken - 1:08X}.job"
+    assert files(layout.inbox("schedule.box\\tosend")) == ["2_001ZZZ.PCK"]
+    assert files(layout.receive) == []
+
+
+def test_a_crash_after_moving_a_batch_finishes_the_instruction(lab: Path) -> None:
+    deliver(lab, "P00", "2_001ZZZ", b"a replication batch\n", kind=Payload.RPL)
+    crash = CrashOnce(AFTER_PUBLISH, ".RPL")
+    report = run(lab, faults=crash)
+    assert crash.fired and report.exit_code == ExitCode.IDLE and report.errors == 0
+    layout = site(lab, "P00")
+    assert files(layout.inbox("replmgr.box\\incoming")) == ["2_001ZZZ.RPL"]
+    assert files(layout.receive) == []
+
+
+@pytest.mark.parametrize("point, suffix", [
+    (AFTER_PUBLISH, "SMSPKG/ZZZ00001.PCK"),  # merged, the delta not yet removed
+    (AFTER_PUBLISH, ".STA"),
+])
+def test_a_crash_after_merging_a_delta_registers_it_once(
+        lab: Path, packages: Packages, point: str, suffix: str) -> None:
+    layout = site(lab, "P00")
+    copy_readonly(packages.pck1, layout.smspkg / f"{PKG_ID}.PCK")
+    register(lab, "P00", source_version=2, stored=1)
+    deliver(lab, "P00", "2_001ZZZ", packages.dlt2, kind=Payload.DLT, version=2)
+    crash = CrashOnce(point, suffix)
+    report = run(lab, faults=crash)
+    assert crash.fired and report.exit_code == ExitCode.IDLE and report.errors == 0
+    assert len(files(layout.inbox("distmgr.box\\INCOMING"), "*.PKG")) == 1
+    assert read_manifest(layout.smspkg / f"{PKG_ID}.PCK") == read_manifest(packages.pck2)
+    assert files(layout.receive) == []
+    with store(lab, "P00") as s:
+        package = s.package(PKG_ID)
+        assert package is not None and package.StoredPkgVersion == 2
+
+
+def test_a_delta_merged_before_a_restart_is_not_merged_again(
+        lab: Path, packages: Packages) -> None:
+    """The merge replaced the PCK, then the site server died before the delta was removed."""
+    layout = site(lab, "P00")
+    copy_readonly(packages.pck2, layout.smspkg / f"{PKG_ID}.PCK")
+    register(lab, "P00", source_version=2, stored=1)
+    deliver(lab, "P00", "2_001ZZZ", packages.dlt2, kind=Payload.DLT, version=2)
+    report = run(lab)
+    assert report.exit_code == ExitCode.IDLE and report.errors == 0
+    assert (layout.smspkg / f"{PKG_ID}.PCK").read_bytes() == packages.pck2.read_bytes()
+    texts = log_texts(lab, "P00")
+    assert not any(t.startswith("CCompress::Open") for t in texts)
+    assert f"~Stored Package {PKG_ID}. Stored Package Version = 2" in texts
+    with store(lab, "P00") as s:
+        package = s.package(PKG_ID)
+        assert package is not None and package.StoredPkgVersion == 2
