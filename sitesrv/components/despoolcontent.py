@@ -28,7 +28,7 @@ from sitesrv.compression import (
     read_manifest,
     verify,
 )
-from sitesrv.compression.fsutil import make_readonly, make_writable
+from sitesrv.compression.fsutil import make_readonly, make_writable, remove_file
 from sitesrv.db.sitedb import Package, PackageStatus, PkgStatus, StatusType
 from sitesrv.formats import pkg
 from sitesrv.formats.values import Payload
@@ -179,15 +179,15 @@ def _store(c: Content, payload: Path) -> bool:
                 make_writable(c.target)  # Windows refuses to replace a read-only file
             r.hand_over(c.target)
             return True
-        if holds(c.target, c.pkg_id, c.version):  # merged before a restart
-            return True
-        manifest = read_manifest(payload)
-        if (manifest.package_id, manifest.version) != (c.pkg_id, c.version) or not manifest.delta:
-            r.quarantine(f"the payload {r.payload_name} is not the delta of package {c.pkg_id} "
-                         f"version {c.version}")
-            return False
-        merge(c.pck, payload, c.target, durable=durable)
-        r.ctx.faults.point(AFTER_PUBLISH, c.target)
+        if not holds(c.target, c.pkg_id, c.version):  # else merged before a restart
+            manifest = read_manifest(payload)
+            if ((manifest.package_id, manifest.version) != (c.pkg_id, c.version)
+                    or not manifest.delta):
+                r.quarantine(f"the payload {r.payload_name} is not the delta of package "
+                             f"{c.pkg_id} version {c.version}")
+                return False
+            merge(c.pck, payload, c.target, durable=durable)
+            r.ctx.faults.point(AFTER_PUBLISH, c.target)
     except MergeBaseError as e:
         _base_unusable(c, e)
         return False
@@ -197,7 +197,7 @@ def _store(c: Content, payload: Path) -> bool:
             return False
         r.quarantine(e.problem)
         return False
-    payload.unlink()
+    remove_file(payload)  # the delta goes once merged: a redo then sees stored content
     return True
 
 

@@ -126,16 +126,19 @@ def test_a_crash_after_merging_a_delta_registers_it_once(
         assert package is not None and package.StoredPkgVersion == 2
 
 
+@pytest.mark.parametrize("crash", [None, CrashOnce(BEFORE_PUBLISH, ".PKG")])
 def test_a_delta_merged_before_a_restart_is_not_merged_again(
-        lab: Path, packages: Packages) -> None:
+        lab: Path, packages: Packages, crash: CrashOnce | None) -> None:
     """The merge replaced the PCK, then the site server died before the delta was removed."""
     layout = site(lab, "P00")
     copy_readonly(packages.pck2, layout.smspkg / f"{PKG_ID}.PCK")
     register(lab, "P00", source_version=2, stored=1)
     deliver(lab, "P00", "2_001ZZZ", packages.dlt2, kind=Payload.DLT, version=2)
-    report = run(lab)
+    report = run(lab, faults=crash)
     assert report.exit_code == ExitCode.IDLE and report.errors == 0
+    assert crash is None or crash.fired
     assert (layout.smspkg / f"{PKG_ID}.PCK").read_bytes() == packages.pck2.read_bytes()
+    assert len(files(layout.inbox("distmgr.box\\INCOMING"), "*.PKG")) == 1
     texts = log_texts(lab, "P00")
     assert not any(t.startswith("CCompress::Open") for t in texts)
     assert f"~Stored Package {PKG_ID}. Stored Package Version = 2" in texts
