@@ -1,0 +1,174 @@
+"""`replmgr.box\\ready\\<jobid>.RPL`: a replication batch, the objects of one destination and priority.
+
+Replication Manager packs the objects other components queued for a site (`.PKG` package
+information, `.STA` package status) into one batch per destination and priority, and hands it
+to the Scheduler as the transfer root of an "Inter Site Replication" job (reference §4.4). At the
+destination the Despooler moves it into `replmgr.box\\incoming`, and Replication Manager unpacks
+each object into its inbox. The batch carries the sending site's transaction ID, which the
+receiver checks against `replmgr.box\\history\\<site>.trs` (§3.2 `.TRS`, Q288970).
+
+An object's bytes are written on one line, escaped so the file stays readable text: `\\n`,
+`\\r`, `\\t`, `\\\\`, and `\\xHH` for any byte that is not printable UTF-8 (and for white space
+at either end of the value, which the reader would strip). `Size` and `SHA256` of the bytes
+guard against hand edits and damaged copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+import attrs
+
+from sitesrv.formats.sections import INTEGER, ISO_TIME, Codec, Key, Layout, many, one
+from sitesrv.formats.values import (
+    JOB_ID,
+    LARGEST_COUNT,
+    PRIORITY,
+    SITE_CODE,
+    TIMESTAMP,
+    Check,
+    number,
+    pattern,
+    to_millis,
+)
+
+EXTENSION = ".RPL"
+_SURROGATE_BYTES = range(0xDC80, 0xDD00)  # bytes that are not UTF-8, as surrogateescape keeps them
+_SIMPLE = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNSIMPLE = {"\\": b"\\", "n": b"\n", "r": b"\r", "t": b"\t"}
+_HEX_RE = re.compile(r"[0-9A-Fa-f]{2}")
+
+
+def escape(data: bytes) -> str:
+    """The bytes as one line of text that `unescape` turns back into exactly these bytes."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    last = len(text) - 1
+    out: list[str] = []
+    for i, ch in enumerate(text):
+        if ch in _SIMPLE:
+            out.append(_SIMPLE[ch])
+        elif ord(ch) in _SURROGATE_BYTES:
+            out.append(f"\\x{ord(ch) - 0xDC00:02X}")
+        elif (unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+              or (i in (0, last) and ch.isspace())):
+            out.extend(f"\\x{b:02X}" for b in ch.encode("utf-8"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def unescape(text: str) -> bytes:
+    """The bytes an escaped line stands for; ValueError names a bad escape."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch != "\\":
+            out += ch.encode("utf-8", errors="strict")
+            i += 1
+            continue
+        code = text[i + 1:i + 2]
+        if code in _UNSIMPLE:
+            out += _UNSIMPLE[code]
+            i += 2
+        elif code == "x" and _HEX_RE.fullmatch(text[i + 2:i + 4]):
+            out.append(int(text[i + 2:i + 4], 16))
+            i += 4
+        else:
+            raise ValueError(f"bad escape {text[i:i + 2]} at character {i + 1} (use \\\\, "
+                             "\\n, \\r, \\t or \\xHH)")
+    return bytes(out)
+
+
+def _bytes(value: object) -> None:
+    if not isinstance(value, bytes):
+        raise TypeError("must be bytes")
+
+
+DATA = Codec(escape, unescape)
+BYTES = Check(_bytes)
+# A file name in an inbox: no folders, no characters Windows forbids, not hidden.
+OBJECT_NAME = pattern(r"[^\\/:*?\"<>|.\s][^\\/:*?\"<>|]*\.[A-Za-z0-9]{1,8}",
+                      "a file name with an extension, e.g. P00_Z3AWAX9I.PKG")
+SHA256 = pattern(r"[0-9a-f]{64}", "a SHA-256 digest (64 lower-case hex digits)")
+TRANSACTION_ID = number(1, LARGEST_COUNT, "1 or more")
+
+
+@attrs.frozen(kw_only=True)
+class ReplicationObject:
+    """One queued object: its outbound file name (`<DEST>_<random8>.<ext>`) and its bytes."""
+
+    name: str = attrs.field(validator=OBJECT_NAME)
+    size: int = attrs.field(validator=number(0, LARGEST_COUNT, "0 or more"))
+    sha256: str = attrs.field(validator=SHA256)
+    data: bytes = attrs.field(repr=False, validator=BYTES)
+
+    @classmethod
+    def of(cls, name: str, data: bytes) -> ReplicationObject:
+        return cls(name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data)
+
+    @property
+    def object_class(self) -> str:
+        """What kind of object it is: its extension in upper case (`PKG`, `STA`)."""
+        return self.name.rsplit(".", 1)[1].upper()
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.data) != self.size:
+            raise ValueError(f"{self.name}: Size is {self.size} but the data has "
+                             f"{len(self.data)} bytes")
+        if hashlib.sha256(self.data).hexdigest() != self.sha256:
+            raise ValueError(f"{self.name}: the data does not match its SHA256")
+
+
+@attrs.frozen(kw_only=True)
+class ReplicationBatch:
+    """One `.RPL`: what `sending_site` replicates to `destination_site` at `priority`."""
+
+    job_id: str = attrs.field(validator=JOB_ID)
+    sending_site: str = attrs.field(validator=SITE_CODE)
+    destination_site: str = attrs.field(validator=SITE_CODE)
+    priority: int = attrs.field(validator=PRIORITY)
+    transaction_id: int = attrs.field(validator=TRANSACTION_ID)
+    created: float = attrs.field(converter=to_millis, validator=TIMESTAMP)
+    objects: tuple[ReplicationObject, ...] = attrs.field(
+        converter=tuple,
+        validator=attrs.validators.deep_iterable(attrs.validators.instance_of(ReplicationObject)))
+
+    def __attrs_post_init__(self) -> None:
+        if not self.objects:
+            raise ValueError("a replication batch needs at least one object")
+        names = [o.name.upper() for o in self.objects]
+        if len(set(names)) != len(names):
+            raise ValueError("an object name appears twice (names are compared without case)")
+        if self.sending_site == self.destination_site:
+            raise ValueError(f"site {self.sending_site} does not replicate to itself")
+
+
+LAYOUT = Layout(ReplicationBatch, "replication batch", (
+    one("REPLICATION BATCH",
+        Key("Job ID", "job_id"),
+        Key("Sending Site", "sending_site"),
+        Key("Destination Site", "destination_site"),
+        Key("Priority", "priority", INTEGER),
+        Key("Transaction ID", "transaction_id", INTEGER),
+        Key("Created", "created", ISO_TIME)),
+    many("OBJECT", "objects", ReplicationObject,
+         Key("Name", "name"),
+         Key("Size", "size", INTEGER),
+         Key("SHA256", "sha256"),
+         Key("Data", "data", DATA),
+         minimum=1),
+))
+dumps = LAYOUT.dumps
+encode = LAYOUT.encode
+parse = LAYOUT.parse
+decode = LAYOUT.decode
+read = LAYOUT.read
+
+
+def batch_file_name(job_id: str) -> str:
+    """`<jobid>.RPL` in replmgr.box\\ready: the job that carries the batch names it."""
+    JOB_ID.verify(job_id)
+    return job_id + EXTENSION
