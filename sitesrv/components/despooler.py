@@ -63,12 +63,12 @@ class Despooler(Component):
         if payload is None and ins.payload is not Payload.NONE:
             log(f"~The payload {r.payload_name} is not in receive any more, look for it where "
                 "an earlier attempt put it.")
+        elif problem := (r.signature_problem(payload) if payload is not None else None):
+            log(f"~Signature check failed for instruction coming from site {ins.sending_site}: "
+                f"{problem}")
+            r.quarantine(f"signature check failed: {problem}")
+            return True
         else:
-            if payload is not None and (problem := r.signature_problem(payload)):
-                log(f"~Signature check failed for instruction coming from site "
-                    f"{ins.sending_site}: {problem}")
-                r.quarantine(f"signature check failed: {problem}")
-                return True
             log(f"~Signature checked out OK for instruction coming from site {ins.sending_site}, "
                 "proceed with the instruction execution.")
         log(f"~Executing instruction of type {ins.instruction_type}")

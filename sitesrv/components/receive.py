@@ -112,9 +112,11 @@ class Received:
     # --- moving the payload on ----------------------------------------------------------------
 
     def hand_over(self, dest: Path) -> None:
-        """Move the payload to `dest` (SMSPKG or another inbox): one rename, which wakes the
-        folder's owner. The payload is not claimed first: a claim outside the inbox's `*.SNI`
-        pattern would not be returned by start-up recovery."""
+        """Move the payload to `dest` (SMSPKG or another inbox) by one rename; wake its owner.
+
+        The payload is not claimed first: start-up recovery returns only claims that match the
+        inbox's `*.SNI` pattern.
+        """
         faults = self.ctx.faults
         faults.point(BEFORE_PUBLISH, dest)
         rename_into_place(self.work_payload, dest, self.ctx.durability)
