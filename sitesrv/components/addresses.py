@@ -1,0 +1,140 @@
+"""When an address lets a send request through: its schedule, by job priority, and pauses.
+
+An address's schedule gives each block of the week an availability (open, medium and high,
+high only, closed), read in the sending site's local time (`time_zone_bias`, §1.4). A person
+can also pause an address with `sitesrv address pause FROM TO`, which closes it as a closed
+block would, whether or not the site servers run. The pause lives in
+`<FROM>/SMS/state/paused_addresses.json` (`{"paused": ["P00"]}`: the sites this site's addresses
+to are paused), replaced atomically; the Sender re-reads it when it changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+
+from sitesrv.errors import UserError
+from sitesrv.hierarchy import Address, Hierarchy
+from sitesrv.layout import LabLayout, SiteLayout
+from sitesrv.runtime.handoff import rename_into_place, write_temp
+
+PAUSED_FILE = "paused_addresses.json"
+MINUTES_PER_DAY = 24 * 60
+WEEK = timedelta(days=7)
+
+
+# --- schedules --------------------------------------------------------------------------------
+
+def local_time(now: float, bias_minutes: int) -> datetime:
+    """Lab time in the site's local time (local + bias = UTC, the Windows convention)."""
+    return datetime.fromtimestamp(now, UTC) - timedelta(minutes=bias_minutes)
+
+
+def allows(address: Address, priority: int, now: float, bias_minutes: int) -> bool:
+    local = local_time(now, bias_minutes)
+    return address.allows(priority, local.weekday(), local.hour * 60 + local.minute)
+
+
+def next_change(found: Iterable[Address], priority: int, now: float,
+                bias_minutes: int) -> float | None:
+    """The next lab time at which any of these addresses opens or closes for `priority`.
+
+    None if none ever changes (no schedule, or a pause, which only a person lifts).
+    """
+    found = tuple(found)
+    local = local_time(now, bias_minutes)
+    week_start = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0,
+                                                                    microsecond=0)
+    candidates = set()
+    for address in found:
+        if address.paused:
+            continue
+        for block in address.schedule:
+            for day in block.days:
+                for minute in (block.start, block.end):
+                    at = week_start + timedelta(minutes=day * MINUTES_PER_DAY + minute)
+                    candidates.add(at if at > local else at + WEEK)
+    state = [allows(a, priority, now, bias_minutes) for a in found]
+    for at in sorted(candidates):
+        when = (at + timedelta(minutes=bias_minutes)).timestamp()
+        if [allows(a, priority, when, bias_minutes) for a in found] != state:
+            return when
+    return None
+
+
+# --- pauses -----------------------------------------------------------------------------------
+
+def paused_file(site: SiteLayout) -> Path:
+    return site.state_dir / PAUSED_FILE
+
+
+def read_paused(site: SiteLayout) -> frozenset[str]:
+    """The sites to which this site's addresses are paused; an unreadable file pauses nothing."""
+    try:
+        raw = json.loads(paused_file(site).read_text(encoding="utf-8"))
+        return frozenset(str(code).upper() for code in raw["paused"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return frozenset()
+
+
+def write_paused(site: SiteLayout, paused: Iterable[str], durability: str) -> None:
+    target = paused_file(site)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps({"paused": sorted(set(paused))}, indent=2) + "\n"
+    tmp = target.with_name(f".{PAUSED_FILE}.{os.getpid()}.tmp")
+    write_temp(tmp, data.encode("utf-8"), durability, exclusive=False)
+    rename_into_place(tmp, target, durability)
+
+
+def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool) -> bool:
+    """Pause or resume the addresses from one site to another; False if nothing changed."""
+    hierarchy = lab.hierarchy
+    from_site, to_site = hierarchy.site(from_site).code, hierarchy.site(to_site).code
+    hierarchy.with_address_paused(from_site, to_site, paused)  # a UserError if there is none
+    site = lab.site(from_site)
+    before = read_paused(site)
+    after = before | {to_site} if paused else before - {to_site}
+    if after == before:
+        return False
+    write_paused(site, after, hierarchy.durability)
+    return True
+
+
+def with_pauses(hierarchy: Hierarchy, lab: LabLayout) -> Hierarchy:
+    """The hierarchy with every site's paused addresses marked (for `sitesrv hierarchy`)."""
+    for site in lab.sites():
+        for to_site in sorted(read_paused(site)):
+            try:
+                hierarchy = hierarchy.with_address_paused(site.site.code, to_site, True)
+            except UserError:
+                continue  # a pause of an address that is no longer in hierarchy.yaml
+    return hierarchy
+
+
+class PauseWatch:
+    """One site's pauses as the Sender sees them, re-read whenever the file changes."""
+
+    def __init__(self, site: SiteLayout) -> None:
+        self.site = site
+        self._stamp: tuple[int, int] | None = None
+        self.paused: frozenset[str] = frozenset()
+
+    def refresh(self) -> frozenset[str]:
+        try:
+            stat = paused_file(self.site).stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self.paused = read_paused(self.site) if stamp else frozenset()
+        return self.paused
+
+    def apply(self, found: Iterable[Address]) -> tuple[Address, ...]:
+        paused = self.refresh()
+        return tuple(attrs.evolve(a, paused=True) if a.to_site in paused else a for a in found)

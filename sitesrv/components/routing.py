@@ -1,0 +1,66 @@
+"""Which site a send request goes to next, and over which addresses (reference §1.1, §1.3, §4.5).
+
+A site only needs addresses to its parent and its children. A job for a site without a direct
+address goes hop by hop along the tree: to the child on the way down to a descendant, otherwise
+to the parent. Courier addresses are used only when the job asks for the Courier Sender, and are
+never used for routing (Q282494).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from sitesrv.formats.values import AddressType
+from sitesrv.hierarchy import Address, Hierarchy
+
+OUTBOXES = {AddressType.LAN: "schedule.box\\outboxes\\LAN",
+            AddressType.COURIER: "schedule.box\\outboxes\\COURIER"}
+
+
+@attrs.frozen
+class Route:
+    """The next hop towards a destination and the addresses to it, best first (maybe none)."""
+
+    destination: str
+    hop: str
+    addresses: tuple[Address, ...]
+    sender: AddressType
+
+    @property
+    def direct(self) -> bool:
+        return self.hop == self.destination
+
+
+def sender_type(preferred_address: str) -> AddressType:
+    """`*` means any automatic sender, which is the Standard Sender (Courier is never chosen)."""
+    return AddressType.COURIER if preferred_address == AddressType.COURIER else AddressType.LAN
+
+
+def addresses(hierarchy: Hierarchy, here: str, to: str, sender: AddressType) -> tuple[Address, ...]:
+    return tuple(a for a in hierarchy.addresses_between(here, to) if a.type == sender)
+
+
+def next_hop(hierarchy: Hierarchy, here: str, destination: str) -> str:
+    """The neighbour of `here` on the tree path to `destination`."""
+    for site in (hierarchy.site(destination), *hierarchy.ancestors(destination)):
+        if site.parent == here:
+            return site.code
+    parent = hierarchy.site(here).parent
+    if parent is None:
+        raise ValueError(f"site {destination} is not below the central site {here}")
+    return parent
+
+
+def route(hierarchy: Hierarchy, here: str, destination: str, preferred_address: str) -> Route:
+    """A direct address if there is one; else the tree's next hop, which a Courier never is."""
+    sender = sender_type(preferred_address)
+    direct = addresses(hierarchy, here, destination, sender)
+    if direct or sender is AddressType.COURIER:
+        return Route(destination, destination, direct, sender)
+    hop = next_hop(hierarchy, here, destination)
+    return Route(destination, hop, addresses(hierarchy, here, hop, sender), sender)
+
+
+def share(hierarchy: Hierarchy, site: str) -> str:
+    """The ADDRESS a sender connects to: `\\\\<server>\\SMS_SITE` (§1.4)."""
+    return f"\\\\{hierarchy.site(site).server}\\SMS_SITE"
