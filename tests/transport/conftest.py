@@ -1,11 +1,48 @@
-"""Labs for transport tests: the repository's hierarchy, or one written for the test."""
+"""Labs and helpers for transport tests: Replication Manager, Scheduler, Sender (and, where a
+test follows a batch to its destination, the Despooler)."""
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from sitesrv.components.despooler import Despooler
+from sitesrv.components.replmgr import ReplicationManager
+from sitesrv.components.scheduler import Scheduler
+from sitesrv.components.sender import Sender
+from sitesrv.events import read_events
+from sitesrv.formats import job as jobfile
+from sitesrv.formats import pkg
+from sitesrv.formats.values import Payload
 from sitesrv.lab import Lab
+from sitesrv.runtime.registry import Registry
+from sitesrv.smslog import parse_line
 from tests.conftest import DEFAULT_HIERARCHY
+
+TRANSPORT = (ReplicationManager, Scheduler, Sender)
+SENDING = Registry(primary=(Scheduler, Sender), secondary=(Scheduler, Sender))
+EVERYTHING = Registry(primary=(*TRANSPORT, Despooler), secondary=(*TRANSPORT, Despooler))
+START = datetime(2007, 6, 4, 9, 0, 0, tzinfo=UTC).timestamp()
+
+# Central ZZZ with two child primaries; rates, schedules and sender settings set per test.
+TWO_CHILDREN = """\
+sites:
+  - {{code: ZZZ, server: MGMT01, drive: E, package_drive: F, time_zone_bias: 300}}
+  - {{code: P00, server: MGMT03, parent: ZZZ, drive: E, package_drive: F, time_zone_bias: 300}}
+  - {{code: P01, server: MGMT04, parent: ZZZ, drive: E, package_drive: F, time_zone_bias: 300}}
+addresses:
+  - {{from: ZZZ, to: P00, priority: 1{p00}}}
+  - {{from: ZZZ, to: P01, priority: 1{p01}}}
+sender: {{max_concurrent: {total}, max_per_site: {per_site}, retries: 2}}
+timing: {{profile: lab{timing}}}
+"""
+
+
+def two_children(*, p00: str = "", p01: str = "", total: int = 5, per_site: int = 3,
+                 timing: str = "") -> str:
+    return TWO_CHILDREN.format(p00=p00, p01=p01, total=total, per_site=per_site, timing=timing)
 
 
 def make_lab(root: Path, hierarchy: str | None = None) -> Path:
@@ -16,3 +53,77 @@ def make_lab(root: Path, hierarchy: str | None = None) -> Path:
         source.write_text(hierarchy, encoding="utf-8")
     Lab.init(root, source)
     return root
+
+
+def inbox(lab: Path, site: str, folder: str) -> Path:
+    return lab / site / "SMS" / "inboxes" / Path(*folder.split("\\"))
+
+
+def drop(folder: Path, name: str, data: bytes) -> Path:
+    """Put a file in place as a well-behaved producer does: temp name, then rename."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{name}.test.tmp"
+    tmp.write_bytes(data)
+    os.replace(tmp, folder / name)
+    return folder / name
+
+
+def log_texts(lab: Path, site: str, log: str) -> list[str]:
+    """The messages of a site's component log, without the `$$<...>` tail."""
+    path = lab / site / "SMS" / "Logs" / log
+    if not path.exists():
+        return []
+    lines = [parse_line(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line.text for line in lines if line is not None]
+
+
+def in_order(texts: list[str], expected: list[str]) -> bool:
+    """Whether `expected` occur in `texts` as whole messages, in this order (others between)."""
+    position = 0
+    for line in expected:
+        try:
+            position = texts.index(line, position) + 1
+        except ValueError:
+            return False
+    return True
+
+
+def events(lab: Path, name: str, **match: Any) -> list[dict[str, Any]]:
+    return [e for e in read_events(lab / "events.jsonl")
+            if e["event"] == name and all(e.get(k) == v for k, v in match.items())]
+
+
+def event_time(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
+
+
+def content_job(lab: Path, job_id: str, data: bytes, *, dest: str = "P00", priority: int = 2,
+                package_id: str = "ZZZ00001", site: str = "ZZZ") -> Path:
+    """A Distribution Manager-style minijob: send `SMSPKG\\<PkgID>.PCK` (these bytes) to `dest`."""
+    pck = lab / site / "SMSPKG" / f"{package_id}.PCK"
+    pck.write_bytes(data)
+    record = pkg.PackageReplication(
+        package_id=package_id, name="Demo", source_site=site, source_version=1,
+        last_refresh_time=START, priority=priority, action=pkg.PackageAction.UPDATE,
+        issuing_site=site, content_site=site, forward=True, content=True, servers=())
+    job = jobfile.SchedulerJob(
+        job_id=job_id, description=f"Software Distribution for Demo, Package ID = {package_id}",
+        destination_site=dest, priority=priority, instruction_type=jobfile.PACKAGE_INSTRUCTION,
+        transfer_root=f"\\\\MGMT01\\SMS_CPSF$\\{package_id}.PCK", payload=Payload.PCK,
+        package_id=package_id, package_version=1, originating_site=site, created=START,
+        package=record)
+    return drop(inbox(lab, site, "schedule.box"), jobfile.job_file_name(job_id),
+                jobfile.encode(job))
+
+
+def replication_object(lab: Path, dest: str, name: str, data: bytes, *, site: str = "ZZZ",
+                       priority_folder: str = "normal") -> Path:
+    return drop(inbox(lab, site, f"replmgr.box\\outbound\\{priority_folder}"),
+                f"{dest}_{name}", data)
+
+
+def files(folder: Path) -> list[str]:
+    """The visible files of a folder, sorted (no dot-files, no sub-folders)."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))

@@ -1,0 +1,297 @@
+"""Replication Manager: batches objects for other sites, and unpacks batches from them (§4.4).
+
+Outbound: other components queue objects as `replmgr.box\\outbound\\{high,normal,low}\\
+<DEST>_<random8>.<ext>` (`statusup.queue_replication`). Each moves to
+`replmgr.box\\process\\<DEST>_<priority>\\`. When no job is pending for that destination and
+priority, everything in that folder becomes one batch, `replmgr.box\\ready\\<jobid>.RPL`, and an
+"Inter Site Replication" job `schedule.box\\<jobid>.job` for the Scheduler. Otherwise the
+objects wait in `process` until the pending job completes (the Scheduler deletes its ready
+file) or the oldest of them is `replmgr_batch_hold` old.
+
+Pending jobs are the ready files themselves: a `ready\\<jobid>.RPL` names its destination and
+priority, and is gone once its job completes or fails. Nothing about them lives only in memory,
+so a restart finds the same state. An object's arrival time in `process` is its file's
+modification time, set to lab time when it moves there.
+
+Incoming: the Despooler moves each received batch into `replmgr.box\\incoming\\*.RPL`. Each
+object goes to the inbox of the component that takes its class (`.PKG` and `.STA`:
+`distmgr.box\\INCOMING\\<random8>.<ext>`), unless the batch's transaction ID is not higher than
+the one `replmgr.box\\history\\<site>.trs` records for that class and priority: such objects are
+dropped without a word, as SMS does after a site restore (Q288970).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import attrs
+
+from sitesrv.errors import FormatError, UserError
+from sitesrv.formats import job as jobfile
+from sitesrv.formats import rpl, trs
+from sitesrv.formats.values import Payload
+from sitesrv.runtime.component import Component, Waiting
+from sitesrv.runtime.handoff import ignored_by_scans, rename_into_place, write_temp
+from sitesrv.runtime.ids import WORK_DIR
+from sitesrv.runtime.inbox import InboxSpec, WorkItem
+from sitesrv.smslog import format_timestamp
+from sitesrv.statusup import PRIORITY_FOLDERS, outbound_destination
+from sitesrv.uidtokens import UID_FOLDER, MissingToken, take_job_id
+
+OUTBOUND = {priority: f"replmgr.box\\outbound\\{folder}"
+            for priority, folder in PRIORITY_FOLDERS.items()}
+INCOMING = "replmgr.box\\incoming"
+PROCESS = "replmgr.box\\process"
+READY = "replmgr.box\\ready"
+HISTORY = "replmgr.box\\history"
+JOBS = "schedule.box"
+DESCRIPTION = "Inter Site Replication"
+# The SMS registry's `SMS_Replication_Manager\Transaction ID`, in the site's state folder.
+TRANSACTION_FILE = "replmgr-transaction-id"
+# Which inbox takes each object class at the receiving site.
+TARGETS = {"PKG": "distmgr.box\\INCOMING", "STA": "distmgr.box\\INCOMING"}
+STREAM_RE = re.compile(r"([A-Z0-9]{3})_([123])")
+
+
+@attrs.frozen(order=True)
+class Stream:
+    """The objects for one destination at one priority: `process\\<DEST>_<priority>`."""
+
+    destination: str
+    priority: int
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.destination}_{self.priority}"
+
+
+@attrs.frozen
+class Held:
+    """A stream whose objects wait for its pending job."""
+
+    stream: Stream
+    job_id: str
+    until: float
+
+
+class ReplicationManager(Component):
+    name = "SMS_REPLICATION_MANAGER"
+    log_name = "replmgr.log"
+    inboxes = (*(InboxSpec(folder) for folder in OUTBOUND.values()),
+               InboxSpec(INCOMING, ("*.RPL",)))
+
+    def start(self) -> None:
+        self.process = self.ctx.layout.inbox(PROCESS)
+        self.ready = self.ctx.layout.inbox(READY)
+        self.jobs = self.ctx.layout.inbox(JOBS)
+        for folder in (self.process, self.ready):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.held: list[Held] = []
+        self.pending: dict[Stream, list[str]] = {}
+        for batch in self._ready_batches():
+            self.pending.setdefault(Stream(batch.destination_site, batch.priority), []).append(
+                batch.job_id)
+            self._repair(batch)
+
+    def work(self) -> bool:
+        item = self.ctx.claim_next()
+        if item is None:
+            return self._build_batches()
+        if item.inbox.spec.folder == INCOMING:
+            self._receive(item)
+        else:
+            self._queue(item, next(p for p, f in OUTBOUND.items() if f == item.inbox.spec.folder))
+        return True
+
+    def waiting(self) -> list[Waiting]:
+        return [Waiting(f"process\\{h.stream.folder_name}",
+                        f"waits for job {h.job_id} to complete before the next batch to site "
+                        f"{h.stream.destination} (at most until {self._local(h.until)})")
+                for h in self.held]
+
+    # --- outbound -----------------------------------------------------------------------------
+
+    def _queue(self, item: WorkItem, priority: int) -> None:
+        """Move an outbound object into its destination's process folder."""
+        dest = outbound_destination(item.name)
+        try:
+            rpl.OBJECT_NAME.verify(item.name)
+            dest = self.ctx.hierarchy.site(dest).code
+        except (ValueError, UserError):
+            item.quarantine(f"an outbound object is named <site>_<name>.<ext>, and {dest!r} is "
+                            "not a site of this lab")
+            return
+        if dest == self.ctx.site.code:
+            item.quarantine(f"it is addressed to this very site {dest}")
+            return
+        folder = self.process / Stream(dest, priority).folder_name
+        folder.mkdir(parents=True, exist_ok=True)
+        now = self.ctx.clock.now()
+        os.utime(item.path, (now, now))  # the arrival time, in lab time, for the batching hold
+        item.forward(folder / item.name)
+        self.ctx.log.write(f"Queued {self.ctx.windows(item.original)} for site {dest} at "
+                           f"priority {priority}")
+
+    def _build_batches(self) -> bool:
+        """Build one batch for a stream that may have one; False if none may."""
+        now = self.ctx.clock.now()
+        hold = self.ctx.timing.replmgr_batch_hold
+        self.held = []
+        for stream, names in self._streams():
+            pending = [j for j in self.pending.get(stream, [])
+                       if (self.ready / rpl.batch_file_name(j)).exists()]
+            self.pending[stream] = pending
+            oldest = min((self.process / stream.folder_name / n).stat().st_mtime for n in names)
+            if pending and now < oldest + hold:
+                self.held.append(Held(stream, pending[0], oldest + hold))
+                continue
+            return self._build(stream, names)
+        for held in self.held:
+            self.ctx.wake_at(min(held.until, now + self.ctx.timing.rescan_interval))
+        return False
+
+    def _streams(self) -> list[tuple[Stream, list[str]]]:
+        found = []
+        for folder in sorted(os.listdir(self.process)):
+            match = STREAM_RE.fullmatch(folder)
+            path = self.process / folder
+            if match is None or not path.is_dir():
+                continue
+            names = sorted(n for n in os.listdir(path)
+                           if not ignored_by_scans(n) and (path / n).is_file())
+            if names:
+                found.append((Stream(match[1], int(match[2])), names))
+        return found
+
+    def _build(self, stream: Stream, names: list[str]) -> bool:
+        """Pack a stream's objects into `ready\\<jobid>.RPL` and give the Scheduler its job.
+
+        The ready file comes first and the packed objects go before the job is written, so a
+        crash anywhere leaves either the objects in `process` or a ready file whose job
+        `start()` writes again.
+        """
+        ctx = self.ctx
+        folder = self.process / stream.folder_name
+        try:
+            job_id = take_job_id(ctx.layout)
+        except MissingToken:
+            uid = ctx.windows(ctx.layout.inbox(UID_FOLDER))
+            ctx.log.write(f"Could not retrieve a job ID from {uid}; the batch for site "
+                          f"{stream.destination} waits")
+            ctx.wake_at(ctx.clock.now() + ctx.timing.rescan_interval)
+            return False
+        batch = rpl.ReplicationBatch(
+            job_id=job_id, sending_site=ctx.site.code, destination_site=stream.destination,
+            priority=stream.priority, transaction_id=self._take_transaction_id(),
+            created=ctx.clock.now(),
+            objects=[rpl.ReplicationObject.of(n, (folder / n).read_bytes()) for n in names])
+        ready = ctx.publish(self.ready / rpl.batch_file_name(job_id), rpl.encode(batch))
+        for name in names:
+            (folder / name).unlink()
+        self._publish_job(batch)
+        self.pending.setdefault(stream, []).append(job_id)
+        ctx.log.write(f"Created replication job {job_id} for site {stream.destination}, "
+                      f"priority {stream.priority}: {len(names)} object(s), transaction ID "
+                      f"{batch.transaction_id}, {ctx.windows(ready)}")
+        ctx.emit("replication_batch", job=job_id, to=stream.destination,
+                 priority=stream.priority, transaction=batch.transaction_id,
+                 objects=len(names), file=ctx.windows(ready))
+        return True
+
+    def _publish_job(self, batch: rpl.ReplicationBatch) -> None:
+        ready = self.ready / rpl.batch_file_name(batch.job_id)
+        job = jobfile.SchedulerJob(
+            job_id=batch.job_id, description=DESCRIPTION, destination_site=batch.destination_site,
+            priority=batch.priority, instruction_type=jobfile.REPLICATION_INSTRUCTION,
+            transfer_root=self.ctx.windows(ready), payload=Payload.RPL,
+            originating_site=self.ctx.site.code, created=batch.created)
+        self.ctx.publish(self.jobs / jobfile.job_file_name(batch.job_id), jobfile.encode(job))
+
+    def _take_transaction_id(self) -> int:
+        """The next transaction ID of this site; a crash after taking one leaves a gap only."""
+        path = self.ctx.layout.state_dir / TRANSACTION_FILE
+        try:
+            last = int(path.read_text(encoding="ascii").strip())
+        except (FileNotFoundError, ValueError):
+            last = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / self.ctx.ids.temp_name(path.name)
+        write_temp(tmp, f"{last + 1}\n".encode("ascii"), self.ctx.durability, exclusive=True)
+        rename_into_place(tmp, path, self.ctx.durability)
+        return last + 1
+
+    def _ready_batches(self) -> list[rpl.ReplicationBatch]:
+        batches = []
+        for name in sorted(os.listdir(self.ready)):
+            if ignored_by_scans(name) or not name.upper().endswith(rpl.EXTENSION):
+                continue
+            try:
+                batches.append(rpl.read(self.ready / name))
+            except (FormatError, OSError) as e:
+                self.ctx.log.write(f"Cannot read the ready batch {self.ctx.windows(self.ready / name)}"
+                                   f": {e}")
+        return batches
+
+    def _repair(self, batch: rpl.ReplicationBatch) -> None:
+        """After a crash while building: drop packed objects, write a job that is missing."""
+        folder = self.process / Stream(batch.destination_site, batch.priority).folder_name
+        for obj in batch.objects:
+            (folder / obj.name).unlink(missing_ok=True)
+        name = jobfile.job_file_name(batch.job_id)
+        if not (self.jobs / name).exists() and not (self.jobs / WORK_DIR / name).exists():
+            self._publish_job(batch)
+            self.ctx.log.write(f"Recreated job {batch.job_id} for the ready batch "
+                               f"{self.ctx.windows(self.ready / rpl.batch_file_name(batch.job_id))}")
+
+    # --- incoming -----------------------------------------------------------------------------
+
+    def _receive(self, item: WorkItem) -> None:
+        ctx = self.ctx
+        try:
+            batch = rpl.read(item.path)
+        except FormatError as e:
+            item.quarantine(e.problem)
+            return
+        if batch.destination_site != ctx.site.code:
+            item.quarantine(f"the batch is for site {batch.destination_site}, not this site")
+            return
+        unknown = sorted({o.object_class for o in batch.objects} - set(TARGETS))
+        if unknown:
+            item.quarantine(f"it holds .{', .'.join(unknown)} objects, which no component of "
+                            f"this site takes (known: .{', .'.join(sorted(TARGETS))})")
+            return
+        history_path = ctx.layout.inbox(HISTORY) / trs.history_file_name(batch.sending_site)
+        history = self._history(history_path)
+        fresh = [o for o in batch.objects
+                 if batch.transaction_id > history.seen(o.object_class, batch.priority)]
+        if not fresh:  # out of sync with the partner: SMS logs nothing (Q288970)
+            item.done()
+            return
+        ctx.log.write(f"Processing replication file {ctx.windows(item.original)} from site "
+                      f"{batch.sending_site}, transaction ID {batch.transaction_id}")
+        for obj in fresh:
+            key = f"{batch.sending_site}/{batch.transaction_id}/{obj.name}"
+            dest = ctx.layout.inbox(TARGETS[obj.object_class]) / ctx.ids.name_for(
+                key, f".{obj.object_class}")
+            ctx.publish(dest, obj.data)
+            ctx.log.write(f"~Replicated {obj.name} from site {batch.sending_site} to "
+                          f"{ctx.windows(dest)}")
+            history = history.with_applied(obj.object_class, batch.priority, batch.transaction_id)
+        ctx.publish(history_path, trs.encode(history))
+        ctx.emit("replication_received", sender=batch.sending_site,
+                 transaction=batch.transaction_id, objects=len(fresh),
+                 file=ctx.windows(item.original))
+        item.done()
+
+    def _history(self, path: Path) -> trs.TransactionHistory:
+        try:
+            return trs.read(path)
+        except (FormatError, OSError) as e:
+            self.ctx.log.write(f"Cannot read the transaction history {self.ctx.windows(path)} "
+                               f"({e}); starting it again")
+            return trs.TransactionHistory()
+
+    def _local(self, when: float) -> str:
+        return format_timestamp(when, self.ctx.site.time_zone_bias)
