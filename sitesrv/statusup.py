@@ -25,11 +25,16 @@ def outbound_destination(name: str) -> str:
 
 
 def queue_replication(ctx: ComponentContext, dest: str, priority: int, extension: str,
-                      data: bytes) -> Path:
-    """Hand one object for site `dest` to Replication Manager."""
+                      data: bytes, *, key: str | None = None) -> Path:
+    """Hand one object for site `dest` to Replication Manager.
+
+    With `key` (derived from the input being processed) the name is the same on a redo after a
+    crash, so the object is replaced rather than sent twice.
+    """
     folder = ctx.layout.inbox(f"replmgr.box\\outbound\\{PRIORITY_FOLDERS[priority]}")
-    name = f"{dest}_{ctx.ids.random_name(folder, extension)}"
-    return ctx.publish(folder / name, data)
+    random8 = (ctx.ids.name_for(f"{dest}/{key}", extension) if key is not None
+               else ctx.ids.random_name(folder, extension))
+    return ctx.publish(folder / f"{dest}_{random8}", data)
 
 
 def to_row(row: PkgStatus) -> sta.PkgStatusRow:
@@ -48,10 +53,12 @@ def from_row(row: sta.PkgStatusRow) -> PkgStatus:
     )
 
 
-def forward_status(ctx: ComponentContext, package_id: str, rows: Iterable[PkgStatus]) -> bool:
+def forward_status(ctx: ComponentContext, package_id: str, rows: Iterable[PkgStatus], *,
+                   key: str | None = None) -> bool:
     """Send changed status rows of one package to the parent site; False at the central site.
 
     Logs `Forward package status for pkg <id> to site <parent>` as the field reports show.
+    `key` makes the file name repeatable (see queue_replication).
     """
     parent = ctx.site.parent
     found = [to_row(r) for r in rows]
@@ -59,7 +66,7 @@ def forward_status(ctx: ComponentContext, package_id: str, rows: Iterable[PkgSta
         return False
     report = sta.PackageStatusReport(reporting_site=ctx.site.code, package_id=package_id,
                                      rows=tuple(found))
-    queue_replication(ctx, parent, STATUS_PRIORITY, sta.EXTENSION, sta.encode(report))
+    queue_replication(ctx, parent, STATUS_PRIORITY, sta.EXTENSION, sta.encode(report), key=key)
     ctx.log.write(f"Forward package status for pkg {package_id} to site {parent}")
     ctx.emit("status_forwarded", package=package_id, to=parent, rows=len(found))
     return True

@@ -414,13 +414,13 @@ class DistributionManager(Component):
 
     def _register_content(self, record: pkg.PackageReplication, package: Package) -> Package:
         """A content instruction's forwarded PCK (`SMSPKG\\<PkgID>.PCK.<n>`) becomes ours."""
-        if not record.content or package.StoredPkgVersion >= record.source_version:
-            return package
         smspkg = self.ctx.layout.smspkg
-        pending = smspkg / f"{record.package_id}.PCK.{record.source_version}"
-        if not pending.exists():
-            return package
         pck = smspkg / f"{record.package_id}.PCK"
+        pending = smspkg / f"{record.package_id}.PCK.{record.source_version}"
+        have = package.StoredPkgVersion
+        if (not record.content or not pending.exists() or have > record.source_version
+                or (have == record.source_version and pck.exists())):
+            return package
         self.ctx.log.write(f"Validating the compressed file {self.ctx.windows(pending)} for "
                            f"package {record.package_id}")
         try:
