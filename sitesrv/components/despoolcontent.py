@@ -236,7 +236,7 @@ def _register(c: Content, resumed: bool) -> None:
     if resumed and _registered(c, row):
         return
     assert c.package is not None  # the information arrived (error 12 otherwise)
-    forward_status(ctx, c.pkg_id, [row])
+    forward_status(ctx, c.pkg_id, [row], key=r.request_id.upper())
     c.status.report(4400, c.pkg_id, layout.unc(c.pck),
                     attributes=((AID_PACKAGE, c.pkg_id), (AID_VERSION, str(c.version))))
     with c.store.transaction():
