@@ -48,7 +48,7 @@ class CrashOnce:
     (BEFORE_PUBLISH, "SMSPKG/ZZZ00001.PCK", 1),
     (AFTER_PUBLISH, "SMSPKG/ZZZ00001.PCK", 1),  # stored, nothing registered yet
     (BEFORE_PUBLISH, ".STA", 1),
-    (AFTER_PUBLISH, ".STA", 2),  # status goes up before the database is written: sent twice
+    (AFTER_PUBLISH, ".STA", 1),  # the redo replaces the status file: its name comes from the request
     (BEFORE_PUBLISH, ".PKG", 1),
     (AFTER_PUBLISH, ".PKG", 1),
 ])
