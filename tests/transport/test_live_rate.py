@@ -1,0 +1,37 @@
+"""The rate limit holds in real time: the live driver runs the same Sender on the real clock."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from sitesrv.runtime.live import LiveDriver
+from tests.transport.conftest import (
+    SENDING,
+    content_job,
+    event_time,
+    events,
+    files,
+    inbox,
+    make_lab,
+    two_children,
+)
+
+pytestmark = pytest.mark.live_fs
+
+RATE = 128 * 1024
+SIZE = 256 * 1024
+
+
+def test_the_rate_limit_holds_within_20_percent_in_real_time(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", two_children(p00=f", rate_limit: {RATE}"))
+    content_job(lab, "00000001", random.Random(1).randbytes(SIZE))
+    report = LiveDriver(lab, components=SENDING, sites=["ZZZ"]).run(until_idle=True, timeout=60)
+    assert report is not None and (report.status, report.errors) == ("idle", 0)
+    assert files(inbox(lab, "P00", "despoolr.box\\receive")) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+    (started,) = events(lab, "send_started", request="2_001ZZZ")
+    (finished,) = events(lab, "send_finished", request="2_001ZZZ")
+    measured = event_time(finished) - event_time(started)  # lab time is real time at rate 1
+    assert 0.8 <= measured / (SIZE / RATE) <= 1.2, measured
