@@ -78,9 +78,9 @@ def trace_lines(lab: Lab, package_id: str) -> list[str]:
     events.sort(key=lambda e: e.get("time", ""))
     out = []
     for e in events:
-        extra = " ".join(f"{k}={e[k]}" for k in ("to", "version", "reason") if k in e)
-        file = e.get("file", "")
+        details = [str(e["file"])] if e.get("file") else []
+        details += [f"{k}={e[k]}" for k in ("to", "version", "reason") if k in e]
         out.append(f"{e.get('time', '')}  {e.get('site', ''):<3}  {e.get('component', ''):<26}"
-                   f"  {e.get('event', ''):<20}  {file}{'  ' + extra if extra else ''}".rstrip())
+                   f"  {e.get('event', ''):<18}  {'  '.join(details)}".rstrip())
     return out
 

@@ -51,14 +51,17 @@ class DistributionManager(Component):
 
     def start(self) -> None:
         db = self.ctx.open_database() if self.ctx.open_database else None
+        self.db = db
         self.store: PackageStore = open_store(self.ctx.layout, (lambda: db) if db else None)
         self.status = StatusReporter(self.ctx.log, self.ctx.site.code, self.ctx.site.server, db)
         self.retry: set[str] = set()
         log = self.ctx.log.write
         log(f"Starting thread for processing replication,thread ID = {self.ctx.log.thread:X}")
         log("Used 0 out of 3 allowed processing threads.")
-        # Package actions not finished before a stop (KB834123: processed again at start-up).
-        self.pending = [p for p in self.store.package_ids() if self._has_actions(p)]
+        # Package actions not finished before a stop (KB834123: processed again at start-up);
+        # those whose notification is still on its way wait for their .PKN.
+        self.pending = [p for p in self.store.package_ids()
+                        if self._has_actions(p) and not self._notification_coming(p)]
         self._sleep()
 
     def _sleep(self) -> None:
@@ -90,6 +93,12 @@ class DistributionManager(Component):
                 for p in sorted(self.retry)]
 
     # --- package actions at this site ---------------------------------------------------------
+
+    def _notification_coming(self, pkg_id: str) -> bool:
+        if (self.ctx.layout.inbox("distmgr.box") / pkn.pkn_name(pkg_id)).exists():
+            return True
+        return self.db is not None and bool(self.db.query(
+            "SELECT 1 FROM PkgNotification WHERE PkgID = ?", (pkg_id,)))
 
     def _has_actions(self, pkg_id: str) -> bool:
         package = self.store.package(pkg_id)
@@ -522,6 +531,8 @@ class DistributionManager(Component):
         changed: list[PkgStatus] = []
         for row in report.rows:
             status = from_row(row)
+            if self._superseded(status):
+                continue
             if status.Status == PackageStatus.REMOVED:
                 self.store.delete_status(status.ID, status.Type, status.SiteCode,
                                          status.PkgServer)
@@ -533,6 +544,19 @@ class DistributionManager(Component):
         self._forward(report.package_id, changed)
         self.ctx.log.write(f"~Successfully delete package status file {shown}")
         item.done()
+
+    def _superseded(self, status: PkgStatus) -> bool:
+        """A replicated SENT that arrives after the child's RECEIVED for that version.
+
+        Reports travel in batches and are processed in name order, not in the order they were
+        made; the child's RECEIVED is the later fact.
+        """
+        if status.Type != StatusType.MASTER or status.Status != PackageStatus.SENT:
+            return False
+        stored = self.store.statuses(status.ID, status_type=StatusType.MASTER,
+                                     site_code=status.SiteCode)
+        return any(r.Status == PackageStatus.RECEIVED and r.SourceVersion >= status.SourceVersion
+                   for r in stored)
 
     def _learn_dp(self, pkg_id: str, status: PkgStatus) -> None:
         """A DP added at a child site reaches the source here; it then sends that site its

@@ -1,7 +1,8 @@
 """Which components run at primary and at secondary sites.
 
-`SMS_COMPONENTS` is what `sitesrv run` runs. The SMS components join it as they are written.
-Tests and extensions pass their own registry (`--components module:NAME`).
+`SMS_COMPONENTS` is what `sitesrv run` runs: the software-distribution components of
+sitesrv.components. Secondary sites have no database, so no SQL Monitor. Tests and extensions
+pass their own registry (`--components module:NAME`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,19 @@ class Registry:
         return self.primary if site.is_primary else self.secondary
 
 
-SMS_COMPONENTS = Registry()
+def _sms_components() -> Registry:
+    from sitesrv.components.despooler import Despooler
+    from sitesrv.components.distmgr import DistributionManager
+    from sitesrv.components.replmgr import ReplicationManager
+    from sitesrv.components.scheduler import Scheduler
+    from sitesrv.components.sender import Sender
+    from sitesrv.components.sqlmon import SqlMonitor
+
+    shared = (DistributionManager, ReplicationManager, Scheduler, Sender, Despooler)
+    return Registry(primary=(SqlMonitor, *shared), secondary=shared)
+
+
+SMS_COMPONENTS = _sms_components()
 
 
 def load_registry(spec: str) -> Registry:
