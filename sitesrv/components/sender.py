@@ -74,6 +74,7 @@ class Sender(Component):
         self.busy: dict[str, float] = {}  # site -> lab time it leaves the busy list
         self.holds: dict[str, Hold] = {}
         self.told: dict[str, str] = {}  # the hold reason last logged per request file
+        self.parsed: dict[str, tuple[tuple[int, int, int], SendRequest]] = {}
         self.pauses = PauseWatch(self.ctx.layout)
         self.wakes: set[float] = set()
 
@@ -106,9 +107,11 @@ class Sender(Component):
         self.holds = {}
         if len(self.transfers) >= self.ctx.hierarchy.sender.max_concurrent:
             return False
-        for name in self.outbox.listing():
+        listing = self.outbox.listing()
+        self.parsed = {n: self.parsed[n] for n in listing if n in self.parsed}
+        for name in listing:
             try:
-                request = srq.read(self.outbox.path / name)
+                request = self._read(name)
             except FileNotFoundError:
                 continue
             except FormatError as e:
@@ -135,6 +138,17 @@ class Sender(Component):
             self._begin(item, used, now)
             return True
         return False
+
+    def _read(self, name: str) -> SendRequest:
+        """A waiting request, parsed again only when its file changed (outboxes can be long)."""
+        path = self.outbox.path / name
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        cached = self.parsed.get(name)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, srq.read(path))
+            self.parsed[name] = cached
+        return cached[1]
 
     def _hold(self, request: SendRequest, now: float) -> Hold | None:
         dest = request.dest_site
