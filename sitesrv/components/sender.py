@@ -220,7 +220,7 @@ class Sender(Component):
             item=item, request=request, address_no=index, address=found[index], receive=None,
             share="", package=package, package_size=size, instruction=instruction_path,
             first_started=request.first_started_at or now, started=now, due=now,
-            connects=request.connects + 1,
+            connects=request.connects + 1, package_id=instruction.package_id,
             instruction_bytes=sni.encode(attrs.evolve(
                 instruction, request_id=request.request_id, sending_site=ctx.site.code)))
         self._use_address(transfer, index, now)
@@ -394,17 +394,19 @@ class Sender(Component):
             t.item, t.request, now, status, action, restart_at=restart_at,
             first_started_at=t.first_started, started_at=t.started, heartbeat_at=t.heartbeat,
             total_bytes=total, bytes_left=total - sent, sync_point=sent, connects=t.connects,
-            file_type=(FileType.PACKAGE if t.phase == PACKAGE else FileType.INSTRUCTION))
+            file_type=(FileType.PACKAGE if t.phase == PACKAGE else FileType.INSTRUCTION),
+            package=t.package_id)
 
     def _publish_status(self, item: WorkItem, request: SendRequest, now: float,
-                        status: SenderStatus, action: ActionCode, **fields: object) -> None:
+                        status: SenderStatus, action: ActionCode, package: str = "",
+                        **fields: object) -> None:
         done = attrs.evolve(request, status=status, action_code=action, ended_at=now,
                             sender_id=self.name, **fields)
         self.ctx.publish(self.outbox.path / srq.file_name(done, srq.SRS), srq.encode(done))
         item.done()
         self.ctx.emit("send_finished", request=request.request_id, to=request.dest_site,
                       job=request.job_id, status=status.value, action=int(action),
-                      bytes=done.total_bytes - done.bytes_left)
+                      bytes=done.total_bytes - done.bytes_left, package=package or None)
 
     # --- helpers ------------------------------------------------------------------------------
 

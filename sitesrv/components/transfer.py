@@ -80,6 +80,7 @@ class Transfer:
     offset: int = 0
     heartbeat: float | None = None
     instruction_bytes: bytes = b""  # the instruction as it goes, request ID and sender filled in
+    package_id: str = ""  # for the event stream, so `sitesrv trace` shows the send
 
     @property
     def request_id(self) -> str:
