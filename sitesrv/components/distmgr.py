@@ -215,9 +215,12 @@ class DistributionManager(Component):
             return
         self.ctx.log.write(f"Package {package.PkgID} is new or has changed, replicating to all "
                            "applicable sites.")
-        senders = {t: pkgsend.content_site(h, site, dp_sites, t) for t in targets}
+        # A newer .PKG supersedes older ones at the receiver (LastRefreshTime), so each one
+        # carries the whole picture: every DP below the target, and whether it forwards.
+        senders = {t: pkgsend.content_site(h, site, dp_sites, t) for t in dp_sites | targets}
         forwarders = {c for c in senders.values() if c != site}
-        for target in sorted(targets | forwarders):
+        recipients = targets | {senders[t] for t in targets if senders[t] != site}
+        for target in sorted(recipients):
             sub = pkgsend.subtree(h, target)
             record = pkgsend.definition(
                 package, action=pkg.PackageAction.UPDATE, issuing_site=site,
