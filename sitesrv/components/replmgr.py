@@ -55,7 +55,7 @@ TARGETS = {"PKG": "distmgr.box\\INCOMING", "STA": "distmgr.box\\INCOMING"}
 STREAM_RE = re.compile(r"([A-Z0-9]{3})_([123])")
 
 
-@attrs.frozen(order=True)
+@attrs.frozen
 class Stream:
     """The objects for one destination at one priority: `process\\<DEST>_<priority>`."""
 

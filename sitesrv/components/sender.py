@@ -109,6 +109,7 @@ class Sender(Component):
             return False
         listing = self.outbox.listing()
         self.parsed = {n: self.parsed[n] for n in listing if n in self.parsed}
+        self.told = {n: self.told[n] for n in listing if n in self.told}
         for name in listing:
             try:
                 request = self._read(name)
