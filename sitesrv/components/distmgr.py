@@ -257,7 +257,8 @@ class DistributionManager(Component):
         if dp is None:
             return
         if package.StoredPkgVersion < 1 or not pck.exists():
-            self._waits_for_content(package)
+            self._waits_for_content(package, package.SourceSite, [row.NALPath])
+            self.retry.add(package.PkgID)
             return
         self.status.report(2342, package.Name, row.NALPath,
                            attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
@@ -311,7 +312,10 @@ class DistributionManager(Component):
                     dpinstall.remove_from_dp(self.ctx, dp, pkg_id)
         if package.SourceSite.upper() == site:
             below = pkgsend.subtree(self.ctx.hierarchy, site) - {site}
-            for target in sorted({r.SiteCode.upper() for r in servers} & below):
+            holders = {r.SiteCode.upper() for r in servers} | {
+                r.SiteCode.upper() for r in self.store.statuses(
+                    pkg_id, status_type=StatusType.MASTER)}  # a compressed copy, maybe no DP
+            for target in sorted(holders & below):
                 record = pkgsend.definition(
                     package, action=pkg.PackageAction.DELETE, issuing_site=site,
                     content_site_code="", forward=False, content=False, servers=())
@@ -328,11 +332,13 @@ class DistributionManager(Component):
         for path in sorted(box.glob(f"{pkg_id}.*")):
             (remove_tree if path.is_dir() else remove_file)(path)
 
-    def _waits_for_content(self, package: Package) -> None:
-        content_from = package.SourceSite
+    def _waits_for_content(self, package: Package, content_from: str,
+                           nals: list[str]) -> None:
+        """The compressed copy is missing: the DPs waiting for it are retrying (State 2)."""
         self.ctx.log.write(f"The compressed files for package {package.PkgID} hasn't arrived "
                            f"from site {content_from} yet, will retry later.")
-        self.retry.add(package.PkgID)
+        for nal in nals:
+            self._set_dp_status(package, nal, PackageStatus.RETRY)
 
     def _forward(self, pkg_id: str, rows: list[PkgStatus]) -> None:
         forward_status(self.ctx, pkg_id, rows)
@@ -381,8 +387,10 @@ class DistributionManager(Component):
                        f"waits for version {wanted} of {pkg_id}")
             return
         if not pck.exists():
-            log(f"The compressed files for package {pkg_id} hasn't arrived from site "
-                f"{record.content_site or record.issuing_site} yet, will retry later.")
+            self._waits_for_content(package, record.content_site or record.issuing_site,
+                                    [s.nal_path for s in record.servers
+                                     if s.site_code == self.ctx.site.code
+                                     and s.action != pkg.PackageAction.DELETE])
             item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,
                        f"waits for the compressed files of {pkg_id}")
             return

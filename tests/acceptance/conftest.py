@@ -24,6 +24,7 @@ DP_FOLDERS = {
 def lab_from(tmp_path: Path, text: str | None = None) -> Lab:
     path = DEFAULT_HIERARCHY
     if text is not None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
         path = tmp_path / "hierarchy.yaml"
         path.write_text(text)
     return Lab.init(tmp_path / "lab", path).lab

@@ -1,0 +1,153 @@
+"""Acceptance 5 and 7: clean-up at every tier, the §13.1 field report, and the KB936465 race."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from sitesrv import console
+from sitesrv.cli import cli
+from sitesrv.lab import Lab
+from tests.acceptance.conftest import (
+    DP_FOLDERS,
+    create,
+    dp_folder,
+    lab_from,
+    messages,
+    query,
+    sample,
+    tree_digest,
+)
+from tests.conftest import DEFAULT_HIERARCHY
+from tests.distribution.conftest import assert_in_order
+
+
+def test_remove_dp_and_delete_clean_up_every_tier(lab: Lab, tmp_path: Path) -> None:
+    pkg_id = create(lab, sample(tmp_path))
+    assert lab.run_until_idle(seed=2).status == "idle"
+    console.remove_dp(lab, pkg_id, "S01:SEC01")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert not dp_folder(lab, "S01", pkg_id).exists()
+    for site in ("ZZZ", "P00"):
+        assert query(lab, site, "SELECT COUNT(*) FROM PkgServers WHERE SiteCode = 'S01'") == [
+            (0,)], site
+        assert query(lab, site, "SELECT COUNT(*) FROM PkgStatus WHERE Type = 2 AND "
+                                "SiteCode = 'S01'") == [(0,)], site
+    assert dp_folder(lab, "P00", pkg_id).is_dir(), "other DPs keep the package"
+    console.delete_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    for site in ("ZZZ", "P00", "S01"):
+        assert not dp_folder(lab, site, pkg_id).exists(), site
+        assert not list(lab.site(site).smspkg.glob(f"{pkg_id}*")), site
+    for site in ("ZZZ", "P00"):
+        for table in ("SMSPackages", "PkgServers", "PkgStatus"):
+            assert query(lab, site, f"SELECT COUNT(*) FROM {table}") == [(0,)], (site, table)
+    assert not list((lab.site("S01").state_dir / "packages").glob("*.json"))
+
+
+def test_field_report_13_1_child_pck_gone(lab: Lab, tmp_path: Path) -> None:
+    """The child's PCK was deleted; refresh does not help; SourceVersion = 0 and refresh does."""
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=4).status == "idle"
+    pck = lab.site("P00").smspkg / f"{pkg_id}.PCK"
+    pck.chmod(0o644)
+    os.unlink(pck)
+    target = dp_folder(lab, "P00", pkg_id)
+    for f in sorted(target.rglob("*"), reverse=True):
+        f.chmod(0o755 if f.is_dir() else 0o644)
+    for f in sorted(target.rglob("*"), reverse=True):
+        f.rmdir() if f.is_dir() else f.unlink()
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=4).status == "waiting"
+    line = (f"The compressed files for package {pkg_id} hasn't arrived from site ZZZ yet, will "
+            "retry later.")
+    assert line in messages(lab, "P00", "distmgr.log")
+    assert not any(target.iterdir())
+    diagnosis = CliRunner().invoke(cli, [
+        "sql", "ZZZ", f"SELECT ID, SiteCode, PkgServer, Status, SourceVersion FROM PkgStatus "
+        f"WHERE (ID = '{pkg_id}') AND (SiteCode = 'P00') AND (PkgServer = 'MGMT03')",
+        "--lab", str(lab.root)])
+    assert diagnosis.exit_code == 0 and "MGMT03" in diagnosis.output
+    repair = CliRunner().invoke(cli, [
+        "sql", "ZZZ", f"UPDATE PkgStatus SET SourceVersion = 0 WHERE (ID = '{pkg_id}') AND "
+        "(SiteCode = 'P00') AND (PkgServer = 'MGMT03')", "--lab", str(lab.root)])
+    assert repair.exit_code == 0
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=4).status == "idle"
+    assert_in_order(messages(lab, "ZZZ", "distmgr.log"), [
+        f"Needs to send the compressed package for package {pkg_id} to site P00",
+        f"Sending a copy of package {pkg_id} to site P00",
+        f"Created minijob to send compressed copy of package {pkg_id} to site P00. Tranfer root "
+        f"= \\\\MGMT01\\SMS_CPSF$\\{pkg_id}.PCK.",
+        f"Sent package changes to site P00 for package {pkg_id}",
+    ])
+    assert_in_order(messages(lab, "P00", "distmgr.log")[-40:], [
+        f"Start updating the package {pkg_id}...",
+        f"Successfully created/updated the package {pkg_id}",
+        f"Validating the compressed file F:\\SMSPKG\\{pkg_id}.PCK for package {pkg_id}",
+        "Attempting to create subdirectory ZZZ00001 under the export.",
+        f"Forward package status for pkg {pkg_id} to site ZZZ",
+    ])
+    assert tree_digest(target) == tree_digest(source)
+
+
+def race_lab(tmp_path: Path, hotfix: bool) -> Lab:
+    """KB936465's hierarchy over a WAN: a second of latency between the tiers, and a slow link
+    from the child primary to the secondary, so the source site's small definition (stamped
+    later) overtakes the child primary's large compressed copy (stamped earlier)."""
+    text = DEFAULT_HIERARCHY.read_text()
+    for link in ("{from: ZZZ, to: P00", "{from: P00, to: ZZZ", "{from: S01, to: P00"):
+        text = text.replace(f"  - {link}, type: LAN, priority: 1}}",
+                            f"  - {link}, type: LAN, priority: 1, latency: 1s}}")
+    text = text.replace(
+        "  - {from: P00, to: S01, type: LAN, priority: 1}",
+        "  - {from: P00, to: S01, type: LAN, priority: 1, latency: 1s, rate_limit: 262144}")
+    assert text.count("latency: 1s") == 4
+    if hotfix:
+        text = text.replace("    distribution_points:\n", "    hotfixes: [KB936465]\n"
+                            "    distribution_points:\n")
+    return lab_from(tmp_path, text)
+
+
+def race(tmp_path: Path, hotfix: bool, record: Path | None = None,
+         replay: Path | None = None) -> tuple[Lab, str, object]:
+    lab = race_lab(tmp_path, hotfix)
+    pkg_id = create(lab, sample(tmp_path), dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=9).status == "idle"
+    console.add_dp(lab, pkg_id, "S01:SEC01", at="P00")  # the DP is added at the child primary
+    report = lab.run_until_idle(seed=9, record=record, replay=replay)
+    return lab, pkg_id, report
+
+
+def test_kb936465_race_leaves_the_secondary_stuck(tmp_path: Path) -> None:
+    schedule = tmp_path / "race.jsonl"
+    lab, pkg_id, report = race(tmp_path / "a", hotfix=False, record=schedule)
+    assert report.status == "waiting"
+    distmgr = messages(lab, "S01", "distmgr.log")
+    stuck = [m for m in distmgr if m.startswith(
+        f"Package {pkg_id} requires a newer version (1) of source files and the new compressed "
+        "files haven't arrived yet, current version is 0, skip E:\\SMS\\inboxes\\distmgr.box"
+        "\\INCOMING\\") and m.endswith(".PKG")]
+    assert len(stuck) >= 3 and len(set(stuck)) == 1, "the exact §9 line, repeating"
+    assert any("is older (LastRefreshTime) than the last one processed, discard it." in m
+               for m in distmgr), "the content instruction was discarded"
+    assert not dp_folder(lab, "S01", pkg_id).exists()
+    assert (lab.site("S01").smspkg / f"{pkg_id}.PCK.1").is_file(), "the PCK did arrive"
+    assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE SiteCode = 'S01'") == [(1,)], "Install Pending"
+    # The recorded schedule replays to the same stuck secondary.
+    again, _, replayed = race(tmp_path / "b", hotfix=False, replay=schedule)
+    assert replayed.status == "waiting"
+    assert messages(again, "S01", "distmgr.log") == distmgr
+
+
+def test_kb936465_hotfix_installs_everywhere(tmp_path: Path) -> None:
+    lab, pkg_id, report = race(tmp_path, hotfix=True)
+    assert report.status == "idle"
+    for site in ("ZZZ", "P00", "S01"):
+        assert (lab.root / DP_FOLDERS[site] / pkg_id / "SETUP.INI").is_file(), site
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
