@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 
 from sitesrv import __version__
+from sitesrv.addresscli import address_group
+from sitesrv.components.addresses import with_pauses
 from sitesrv.compression.cli import pck_group
 from sitesrv.errors import UserError
 from sitesrv.hierarchyview import render_hierarchy
@@ -76,7 +78,7 @@ def init(lab_dir: Path, hierarchy_file: Path, force: bool) -> None:
 def hierarchy(lab_dir: Path) -> None:
     """Print the lab's sites with their servers, DPs and addresses."""
     lab = Lab.open(lab_dir)
-    click.echo(render_hierarchy(lab.hierarchy, lab.root), nl=False)
+    click.echo(render_hierarchy(with_pauses(lab.hierarchy, lab.layout), lab.root), nl=False)
 
 
 @cli.command()
@@ -173,7 +175,7 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     click.echo("\n".join(trace_lines(lab, package_id)))
 
 
-for command in (package_group, pck_group, run_command):
+for command in (package_group, address_group, pck_group, run_command):
     cli.add_command(command)
 
 

@@ -163,3 +163,18 @@ def test_sql_errors_are_user_errors(tmp_path: Path, statement: str) -> None:
     lab = init_lab(tmp_path)
     code, _, err = run("sql", "ZZZ", statement, "--lab", str(lab))
     assert code == 2 and err.startswith("sitesrv: ")
+
+
+def test_address_pause_and_resume_show_in_the_hierarchy(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    code, out, _ = run("address", "pause", "ZZZ", "P00", "--lab", str(lab))
+    assert code == 0
+    code, out, _ = run("hierarchy", "--lab", str(lab))
+    assert "  ZZZ -> P00  LAN  priority 1  unlimited  latency 0s  schedule: PAUSED (closed)" in \
+        out.splitlines()
+    code, out, _ = run("address", "resume", "ZZZ", "P00", "--lab", str(lab))
+    code, out, _ = run("hierarchy", "--lab", str(lab))
+    assert "  ZZZ -> P00  LAN  priority 1  unlimited  latency 0s  schedule: open 24x7" in \
+        out.splitlines()
+    code, _, err = run("address", "pause", "ZZZ", "S01", "--lab", str(lab))
+    assert code == 2 and "There is no address from site ZZZ to site S01" in err
