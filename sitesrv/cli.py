@@ -53,15 +53,16 @@ def cli() -> None:
 @cli.command()
 @LAB_OPTION
 @click.option("--hierarchy", "hierarchy_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("hierarchy.yaml"), show_default=True,
-              help="The hierarchy to build the lab from.")
+              default=None, help="The hierarchy to build the lab from (default: ./hierarchy.yaml "
+              "if there is one, else sitesrv's default three-site hierarchy).")
 @click.option("--force", is_flag=True, help="Delete an existing lab and build it anew.")
-def init(lab_dir: Path, hierarchy_file: Path, force: bool) -> None:
+def init(lab_dir: Path, hierarchy_file: Path | None, force: bool) -> None:
     """Build a lab folder from a hierarchy file.
 
     Running it again on an existing lab keeps the lab's data (packages, logs, databases) and
     only adds what is missing; --force throws the lab away and builds it anew.
     """
+    hierarchy_file = hierarchy_file or _default_hierarchy()
     result = Lab.init(lab_dir, hierarchy_file, force=force)
     sites = ", ".join(s.code for s in result.lab.hierarchy.sites)
     if result.created:
@@ -71,6 +72,11 @@ def init(lab_dir: Path, hierarchy_file: Path, force: bool) -> None:
         if result.differs:
             click.echo(f"Note: {hierarchy_file} differs from the lab's own hierarchy.yaml; the "
                        "lab still uses its own. Rebuild with --force to use the new one.")
+
+
+def _default_hierarchy() -> Path:
+    here = Path("hierarchy.yaml")
+    return here if here.is_file() else default_hierarchy_file()
 
 
 @cli.command()
@@ -145,7 +151,7 @@ def trace(package_id: str, lab_dir: Path) -> None:
 @LAB_OPTION
 @click.option("--hierarchy", "hierarchy_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Build the lab from this file if it does not exist yet "
-              "(default: ./hierarchy.yaml, else the packaged default).")
+              "(default: ./hierarchy.yaml if there is one, else sitesrv's default).")
 @click.option("--seed", type=int, default=0, show_default=True, help="The step driver's seed.")
 def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     """The main job: send a sample package from the central site to a DP at every site.
@@ -156,8 +162,7 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     from sitesrv.demo import create_demo_package
 
     if not (lab_dir / "hierarchy.yaml").is_file():
-        source = hierarchy_file or (Path("hierarchy.yaml") if Path("hierarchy.yaml").is_file()
-                                    else default_hierarchy_file())
+        source = hierarchy_file or _default_hierarchy()
         Lab.init(lab_dir, source)
         click.echo(f"Built lab {lab_dir} from {source}.")
     lab = Lab.open(lab_dir)
