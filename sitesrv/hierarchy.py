@@ -32,6 +32,7 @@ ALLOWED_PRIORITIES = {
     "closed": (),
 }
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DURABILITY_LEVELS = ("none", "file", "file+dir")
 DP_UPDATE_MODES = ("delete", "overwrite")
 DEFAULT_SHARE = "SMSPKGC$"
@@ -144,6 +145,9 @@ class SoftwareDistribution:
     send_from_nearest_site: bool = True
     retries: int = 100
     dp_update_mode: str = "delete"
+    # Emulate SMS before KB872943: a file whose attributes changed (read-only flag, mtime) counts
+    # as changed and goes into the delta.
+    attribute_changes_count: bool = False
 
 
 @attrs.frozen
@@ -228,11 +232,71 @@ SITE_KEYS = {"code", "name", "server", "type", "parent", "drive", "package_drive
 DP_KEYS = {"server", "share"}
 ADDRESS_KEYS = {"from", "to", "type", "priority", "schedule", "rate_limit", "latency"}
 BLOCK_KEYS = {"days", "hours", "availability"}
-SWD_KEYS = {"send_from_nearest_site", "retries", "retry_delay", "dp_update_mode"}
+SWD_KEYS = {"send_from_nearest_site", "retries", "retry_delay", "dp_update_mode",
+            "attribute_changes_count"}
 SENDER_KEYS = {"max_concurrent", "max_per_site", "retries", "retry_delay"}
 TIMING_SECTION_KEYS = {"profile", "clock_rate", *TIMING_KEYS}
 LOGS_KEYS = {"max_size"}
 HOURS_RE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping; PyYAML would silently keep the last value."""
+
+    def __init__(self, key: Any, path: str, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(problem=f"duplicate key {key!r}", problem_mark=again)
+        self.key = key
+        self.path = path
+        self.first = first
+        self.again = again
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader whose mappings refuse a key given twice (plain YAML keeps the last one)."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        self.root_node = super().get_single_node()
+        return self.root_node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` may override keys; that is what merge keys are for
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader reports it below
+            if first is not None:
+                path = _node_path(getattr(self, "root_node", None), node) or ""
+                raise _DuplicateKeyError(key, path, first, key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _node_path(root: yaml.Node | None, target: yaml.Node) -> str | None:
+    """The key path (`sites[0]`) of a node in the document, as error messages write keys."""
+    stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    visited: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if id(node) in visited:
+            continue  # an alias seen before (possibly a recursive one)
+        visited.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                name = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+                stack.append((value_node, f"{path}.{name}" if path else name))
+    return None
+
+
+def _mark(mark: yaml.Mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
 class _Reader:
@@ -256,6 +320,12 @@ class _Reader:
                     + f"; allowed keys here are {', '.join(sorted(allowed))}",
                 )
         return value
+
+    def section(self, m: Mapping[str, Any], k: str, default: Any) -> Any:
+        """m[k], or `default` when the key is missing or empty (`k:` alone); never `x or {}`,
+        which would let `timing: []` or `sender: 0` pass as if they were missing."""
+        value = m.get(k)
+        return default if value is None else value
 
     def required(self, m: Mapping[str, Any], key: str, k: str) -> Any:
         if k not in m or m[k] is None:
@@ -316,6 +386,12 @@ def load_hierarchy(path: Path | str) -> Hierarchy:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = e.object[:e.start].count(b"\n") + 1
+        raise HierarchyError(
+            path, "", f"not UTF-8 text (byte 0x{e.object[e.start]:02x} on line {line}, at "
+            f"offset {e.start}, cannot be decoded); save the file as UTF-8"
+        ) from None
     except FileNotFoundError:
         raise UserError(
             f"{path}: no such hierarchy file. Pass --hierarchy FILE, or run the command from a "
@@ -330,16 +406,23 @@ def parse_hierarchy(text: str, file: Path | str = "hierarchy.yaml") -> Hierarchy
     """Validate hierarchy YAML text; `file` is only used in error messages."""
     r = _Reader(file)
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
+    except _DuplicateKeyError as e:
+        key = f"{e.path}.{e.key}" if e.path else str(e.key)
+        raise r.fail(key, f"the key {e.key!r} is given twice in one mapping (at "
+                     f"{_mark(e.first)} and at {_mark(e.again)}); remove one of them") from None
+    except RecursionError:
+        raise r.fail("", "not valid YAML: it is nested too deeply") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(e, "problem", None) or str(e)
         raise r.fail("", f"not valid YAML at {where}: {problem}") from None
     top = r.mapping(doc, "", TOP_KEYS)
-    timing_profile, timing, clock_rate = _timing(r, top.get("timing") or {})
-    swd_raw = r.mapping(top.get("software_distribution") or {}, "software_distribution", SWD_KEYS)
-    sender_raw = r.mapping(top.get("sender") or {}, "sender", SENDER_KEYS)
+    timing_profile, timing, clock_rate = _timing(r, r.section(top, "timing", {}))
+    swd_raw = r.mapping(r.section(top, "software_distribution", {}), "software_distribution",
+                        SWD_KEYS)
+    sender_raw = r.mapping(r.section(top, "sender", {}), "sender", SENDER_KEYS)
     if "retry_delay" in swd_raw:
         timing = attrs.evolve(timing, distmgr_retry_interval=r.duration(
             swd_raw["retry_delay"], "software_distribution.retry_delay"))
@@ -353,6 +436,9 @@ def parse_hierarchy(text: str, file: Path | str = "hierarchy.yaml") -> Hierarchy
         dp_update_mode=r.choice(
             swd_raw.get("dp_update_mode", "delete"), "software_distribution.dp_update_mode",
             DP_UPDATE_MODES),
+        attribute_changes_count=r.boolean(
+            swd_raw.get("attribute_changes_count", False),
+            "software_distribution.attribute_changes_count"),
     )
     sender = SenderSettings(
         max_concurrent=r.integer(sender_raw.get("max_concurrent", 5), "sender.max_concurrent", 1),
@@ -361,12 +447,12 @@ def parse_hierarchy(text: str, file: Path | str = "hierarchy.yaml") -> Hierarchy
     )
     if sender.max_concurrent > 999 or sender.max_per_site > 999:
         raise r.fail("sender", "SMS allows at most 999 concurrent sendings")
-    logs = r.mapping(top.get("logs") or {}, "logs", LOGS_KEYS)
+    logs = r.mapping(r.section(top, "logs", {}), "logs", LOGS_KEYS)
     log_max_bytes = r.integer(logs.get("max_size", 1024 * 1024), "logs.max_size", 1024)
     durability = r.choice(top.get("durability", "none"), "durability", DURABILITY_LEVELS)
 
     sites = _sites(r, top)
-    addresses = _addresses(r, top.get("addresses") or [], {s.code for s in sites})
+    addresses = _addresses(r, r.section(top, "addresses", []), {s.code for s in sites})
     return Hierarchy(
         sites=sites,
         addresses=addresses,
@@ -405,10 +491,7 @@ def _sites(r: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
             raise r.fail(f"{key}.code", f"{code!r} is not a site code: it must be exactly 3 "
                          "upper-case letters or digits, e.g. P01")
         key = f"sites[{i}] ({code})"
-        server = r.string(r.required(m, key, "server"), f"{key}.server")
-        if not SERVER_RE.match(server):
-            raise r.fail(f"{key}.server", f"{server!r} is not a server name: at most 15 "
-                         'characters, none of " / \\ [ ] ; : | = + * ? , < > or spaces')
+        server = _server_name(r, r.required(m, key, "server"), f"{key}.server")
         site_type = r.choice(m.get("type", "primary"), f"{key}.type", ("primary", "secondary"))
         parent = m.get("parent")
         if parent is not None:
@@ -420,12 +503,12 @@ def _sites(r: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
             raise r.fail(f"{key}.time_zone_bias", "expected minutes between -840 and 840 "
                          f"(local time + bias = UTC, e.g. 300 for US Eastern), got {bias!r}")
         dps = tuple(_dp(r, d, f"{key}.distribution_points[{j}]")
-                    for j, d in enumerate(r.sequence(m.get("distribution_points") or [],
+                    for j, d in enumerate(r.sequence(r.section(m, "distribution_points", []),
                                                      f"{key}.distribution_points")))
         servers = [dp.server.upper() for dp in dps]
         if len(set(servers)) != len(servers):
             raise r.fail(f"{key}.distribution_points", "a server is listed twice")
-        hotfixes = r.sequence(m.get("hotfixes") or [], f"{key}.hotfixes")
+        hotfixes = r.sequence(r.section(m, "hotfixes", []), f"{key}.hotfixes")
         for h in hotfixes:
             if h not in KNOWN_HOTFIXES:
                 raise r.fail(f"{key}.hotfixes", f"unknown hotfix {h!r}; known: "
@@ -433,7 +516,7 @@ def _sites(r: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
         sites.append(Site(
             code=code,
             name=r.string(m.get("name", f"Site {code}"), f"{key}.name"),
-            server=server.upper(),
+            server=server,
             type=site_type,
             parent=parent,
             drive=drive,
@@ -453,18 +536,24 @@ def _drive(r: _Reader, value: Any, key: str) -> str:
     return text
 
 
+def _server_name(r: _Reader, value: Any, key: str) -> str:
+    """A NetBIOS server name (a site server's or a DP's), upper-cased."""
+    server = r.string(value, key)
+    if not SERVER_RE.match(server):
+        raise r.fail(key, f"{server!r} is not a server name: at most 15 characters, none of "
+                     '" / \\ [ ] ; : | = + * ? , < > or spaces')
+    return server.upper()
+
+
 def _dp(r: _Reader, raw: Any, key: str) -> DistributionPoint:
     m = r.mapping(raw, key, DP_KEYS)
-    server = r.string(r.required(m, key, "server"), f"{key}.server")
-    if not SERVER_RE.match(server):
-        raise r.fail(f"{key}.server", f"{server!r} is not a server name: at most 15 characters, "
-                     'none of " / \\ [ ] ; : | = + * ? , < > or spaces')
+    server = _server_name(r, r.required(m, key, "server"), f"{key}.server")
     share = r.string(m.get("share", DEFAULT_SHARE), f"{key}.share")
     parts = [p for p in share.split("\\") if p]
     if not SHARE_RE.match(share) or not parts or any(p in (".", "..") for p in parts):
         raise r.fail(f"{key}.share", f"{share!r} is not a share name (e.g. SMSPKGC$, or "
                      "smsapps\\SMSPKG for a folder inside a share)")
-    return DistributionPoint(server=server.upper(), share="\\".join(parts))
+    return DistributionPoint(server=server, share="\\".join(parts))
 
 
 def _check_tree(r: _Reader, sites: list[Site]) -> None:
@@ -495,13 +584,13 @@ def _check_tree(r: _Reader, sites: list[Site]) -> None:
             raise r.fail(key, f"site {parent.code} is a secondary site and cannot have child "
                          f"sites, but {s.code} names it as parent")
     for i, s in enumerate(sites):
-        seen = {s.code}
+        chain = [s.code]  # in order: the site, its parent, its grandparent, ...
         cur = s
         while cur.parent is not None:
-            if cur.parent in seen:
+            if cur.parent in chain:
                 raise r.fail(f"sites[{i}] ({s.code}).parent", "the parents form a cycle: "
-                             + " -> ".join([*seen, cur.parent]))
-            seen.add(cur.parent)
+                             + " -> ".join([*chain, cur.parent]))
+            chain.append(cur.parent)
             cur = by_code[cur.parent]
     roots = [s.code for s in sites if s.parent is None]
     if len(roots) > 1:
@@ -548,7 +637,8 @@ def _addresses(r: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...]:
             type=kind,
             priority=priority,
             schedule=tuple(_block(r, b, f"{key}.schedule[{j}]") for j, b in
-                           enumerate(r.sequence(m.get("schedule") or [], f"{key}.schedule"))),
+                           enumerate(r.sequence(r.section(m, "schedule", []),
+                                                f"{key}.schedule"))),
             rate_limit=rate_limit,
             latency=r.duration(m.get("latency", 0), f"{key}.latency"),
         ))
@@ -562,11 +652,11 @@ def _block(r: _Reader, raw: Any, key: str) -> ScheduleBlock:
         days = frozenset(range(7))
     else:
         names = r.sequence(days_raw, f"{key}.days")
-        bad = [d for d in names if str(d).lower()[:3] not in DAY_NAMES]
-        if bad or not names:
+        found = [_weekday(d) for d in names]
+        if None in found or not names:
             raise r.fail(f"{key}.days", f"expected 'all' or a list of days from "
-                         f"{', '.join(DAY_NAMES)}, got {days_raw!r}")
-        days = frozenset(DAY_NAMES.index(str(d).lower()[:3]) for d in names)
+                         f"{', '.join(DAY_NAMES)} (or monday ... sunday), got {days_raw!r}")
+        days = frozenset(d for d in found if d is not None)
     hours = r.string(m.get("hours", "00:00-24:00"), f"{key}.hours")
     hm = HOURS_RE.match(hours)
     if not hm:
@@ -579,3 +669,14 @@ def _block(r: _Reader, raw: Any, key: str) -> ScheduleBlock:
     availability = r.choice(r.required(m, key, "availability"), f"{key}.availability",
                             AVAILABILITIES)
     return ScheduleBlock(days=days, start=start, end=end, availability=availability)
+
+
+def _weekday(name: Any) -> int | None:
+    """0 for mon or monday (any case) ... 6 for sun or sunday; None for anything else."""
+    if not isinstance(name, str):
+        return None
+    name = name.lower()
+    for names in (DAY_NAMES, FULL_DAY_NAMES):
+        if name in names:
+            return names.index(name)
+    return None

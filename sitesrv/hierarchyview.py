@@ -25,7 +25,9 @@ def render_hierarchy(h: Hierarchy, lab_root: Path | None = None) -> str:
     lines.append("")
     lines.append(f"Software distribution: send from nearest site "
                  f"{'on' if swd.send_from_nearest_site else 'off'}, {swd.retries} retries, "
-                 f"DP update mode {swd.dp_update_mode}")
+                 f"DP update mode {swd.dp_update_mode}"
+                 + (", attribute changes count (pre-KB872943)"
+                    if swd.attribute_changes_count else ""))
     lines.append(f"Sender: {h.sender.max_concurrent} concurrent sendings, "
                  f"{h.sender.max_per_site} per site, {h.sender.retries} retries")
     return "\n".join(lines) + "\n"

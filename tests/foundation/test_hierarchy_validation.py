@@ -73,7 +73,17 @@ def test_unknown_parent() -> None:
 def test_cycle() -> None:
     err = error_for("sites:\n  - {code: ZZZ, server: A}\n  - {code: P01, server: B, parent: P02}\n"
                     "  - {code: P02, server: C, parent: P01}\n")
-    assert_message(err, "sites[1] (P01).parent", "the parents form a cycle")
+    assert str(err) == ("lab/hierarchy.yaml: sites[1] (P01).parent: the parents form a cycle: "
+                        "P01 -> P02 -> P01. Fix hierarchy.yaml and run the command again.")
+
+
+def test_cycle_names_the_chain_in_order() -> None:
+    err = error_for("sites:\n  - {code: ZZZ, server: A}\n  - {code: P03, server: D, parent: P01}\n"
+                    "  - {code: P01, server: B, parent: P02}\n"
+                    "  - {code: P02, server: C, parent: P00}\n"
+                    "  - {code: P00, server: E, parent: P01}\n")
+    assert_message(err, "sites[1] (P03).parent",
+                   "the parents form a cycle: P03 -> P01 -> P02 -> P00 -> P01.")
 
 
 def test_secondary_with_children() -> None:
@@ -116,6 +126,12 @@ def test_address_to_or_from_unknown_site(end: str) -> None:
          "medium_and_high, high_only, closed"),
         ("{days: [mon, funday], availability: closed}", "addresses[0].schedule[0].days",
          "list of days"),
+        ("{days: [monkey], availability: closed}", "addresses[0].schedule[0].days",
+         "list of days from mon, tue, wed, thu, fri, sat, sun (or monday ... sunday)"),
+        ("{days: [tues], availability: closed}", "addresses[0].schedule[0].days",
+         "got ['tues']"),
+        ("{days: [1], availability: closed}", "addresses[0].schedule[0].days", "list of days"),
+        ("{days: [], availability: closed}", "addresses[0].schedule[0].days", "list of days"),
     ],
 )
 def test_bad_schedule(block: str, key: str, fragment: str) -> None:
@@ -213,3 +229,114 @@ def test_any_document_gives_a_hierarchy_or_a_clear_error(doc: object) -> None:
         parse_hierarchy(text)
     except HierarchyError as e:
         assert str(e).startswith("hierarchy.yaml: ")
+
+
+def test_days_are_short_or_full_names_in_any_case() -> None:
+    h = parse_hierarchy(BASE_SITES + textwrap.dedent("""\
+        addresses:
+          - from: ZZZ
+            to: P00
+            schedule:
+              - {days: [mon, Tuesday, SUN, saturday], availability: closed}
+        """))
+    assert h.addresses[0].schedule[0].days == frozenset({0, 1, 5, 6})
+
+
+def test_file_that_is_not_utf8_is_a_hierarchy_error(tmp_path) -> None:
+    bad = tmp_path / "hierarchy.yaml"
+    bad.write_bytes(b"sites:\n  - {code: ZZZ, server: MGMT01, name: Z\xfcrich}\n")
+    with pytest.raises(HierarchyError) as info:
+        load_hierarchy(bad)
+    assert str(info.value) == (
+        f"{bad}: not UTF-8 text (byte 0xfc on line 2, at offset 46, cannot be decoded); "
+        "save the file as UTF-8. Fix hierarchy.yaml and run the command again.")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "where"),
+    [
+        ("sites:\n  - {code: ZZZ, server: A, server: B}\n", "sites[0].server",
+         "at line 2, column 17 and at line 2, column 28"),
+        ("sites:\n  - {code: ZZZ, server: A}\nsender:\n  retries: 1\n  retries: 3\n",
+         "sender.retries", "at line 4, column 3 and at line 5, column 3"),
+        ("sites: []\nsites:\n  - {code: ZZZ, server: A}\n", "sites",
+         "at line 1, column 1 and at line 2, column 1"),
+        (BASE_SITES + "addresses:\n  - {from: ZZZ, to: P00, schedule: "
+         "[{availability: open, availability: closed}]}\n",
+         "addresses[0].schedule[0].availability", "line 7"),
+    ],
+)
+def test_duplicate_keys_are_refused(text: str, key: str, where: str) -> None:
+    name = key.rsplit(".", 1)[-1]
+    assert_message(error_for(text), key, f"the key '{name}' is given twice in one mapping",
+                   where, "remove one of them")
+
+
+def test_merge_keys_may_still_override() -> None:
+    h = parse_hierarchy(textwrap.dedent("""\
+        sites:
+          - &central {code: ZZZ, server: MGMT01, name: Central}
+          - <<: *central
+            code: P00
+            server: MGMT03
+            parent: ZZZ
+        """))
+    assert [(s.code, s.server, s.name) for s in h.sites] == [
+        ("ZZZ", "MGMT01", "Central"), ("P00", "MGMT03", "Central")]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "fragment"),
+    [
+        ("timing: []", "timing", "expected a mapping of keys, got a list"),
+        ("sender: 0", "sender", "expected a mapping of keys, got 0"),
+        ("logs: false", "logs", "expected a mapping of keys, got False"),
+        ("addresses: {}", "addresses", "expected a list, got a mapping"),
+        ("software_distribution: ''", "software_distribution",
+         "expected a mapping of keys, got ''"),
+    ],
+)
+def test_empty_values_of_the_wrong_type_are_refused(section: str, key: str, fragment: str) -> None:
+    assert_message(error_for(BASE_SITES + section + "\n"), key, fragment)
+
+
+@pytest.mark.parametrize(
+    ("site", "key", "fragment"),
+    [
+        ("{code: ZZZ, server: A, distribution_points: {}}", "sites[0] (ZZZ).distribution_points",
+         "expected a list, got a mapping"),
+        ("{code: ZZZ, server: A, hotfixes: ''}", "sites[0] (ZZZ).hotfixes",
+         "expected a list, got ''"),
+    ],
+)
+def test_empty_site_lists_of_the_wrong_type_are_refused(site: str, key: str,
+                                                        fragment: str) -> None:
+    assert_message(error_for(f"sites:\n  - {site}\n"), key, fragment)
+
+
+def test_empty_sections_mean_the_defaults() -> None:
+    h = parse_hierarchy(BASE_SITES + "timing:\nsender: ~\naddresses:\nsoftware_distribution:\n")
+    assert h.addresses == ()
+    assert h.sender.max_concurrent == 5 and h.timing_profile == "lab"
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [
+        ("{code: ZZZ, server: 'MGMT/01'}", "sites[0] (ZZZ).server"),
+        ("{code: ZZZ, server: A, distribution_points: [{server: 'DP/01'}]}",
+         "sites[0] (ZZZ).distribution_points[0].server"),
+    ],
+)
+def test_site_and_dp_servers_share_one_rule(where: str, key: str) -> None:
+    assert_message(error_for(f"sites:\n  - {where}\n"), key,
+                   "is not a server name: at most 15 characters")
+
+
+def test_attribute_changes_count() -> None:
+    assert parse_hierarchy(BASE_SITES).software_distribution.attribute_changes_count is False
+    h = parse_hierarchy(BASE_SITES + "software_distribution:\n  attribute_changes_count: true\n")
+    assert h.software_distribution.attribute_changes_count is True
+    err = error_for(BASE_SITES + "software_distribution:\n  attribute_changes_count: 'yes'\n")
+    assert_message(err, "software_distribution.attribute_changes_count",
+                   "expected true or false, got 'yes'")

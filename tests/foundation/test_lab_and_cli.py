@@ -178,3 +178,12 @@ def test_address_pause_and_resume_show_in_the_hierarchy(tmp_path: Path) -> None:
         out.splitlines()
     code, _, err = run("address", "pause", "ZZZ", "S01", "--lab", str(lab))
     assert code == 2 and "There is no address from site ZZZ to site S01" in err
+
+
+def test_hierarchy_that_is_not_utf8_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "hierarchy.yaml"
+    bad.write_bytes(b"sites:\n  - {code: ZZZ, server: MGMT01, name: Z\xfcrich}\n")
+    code, _, err = run("init", "--lab", str(tmp_path / "lab"), "--hierarchy", str(bad))
+    assert code == 2
+    assert err.startswith(f"sitesrv: {bad}: not UTF-8 text (byte 0xfc on line 2")
+    assert not (tmp_path / "lab").exists()
