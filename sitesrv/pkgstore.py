@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +20,7 @@ import attrs
 from sitesrv.db.sitedb import Package, PkgServer, PkgStatus, SiteDatabase, StatusType
 from sitesrv.errors import FormatError
 from sitesrv.layout import SiteLayout
+from sitesrv.runtime.handoff import rename_into_place, write_temp
 
 
 class PackageStore(Protocol):
@@ -96,8 +96,9 @@ class FileStore:
     Each file is replaced atomically, so a killed site server leaves the old or the new file.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, durability: str = "none") -> None:
         self.folder = Path(folder)
+        self.durability = durability
         self._lock = threading.RLock()
 
     def _path(self, pkg_id: str) -> Path:
@@ -133,8 +134,9 @@ class FileStore:
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.TMP")
-        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
+        write_temp(tmp, data, self.durability, exclusive=False)
+        rename_into_place(tmp, path, self.durability)
 
     def package_ids(self) -> list[str]:
         if not self.folder.is_dir():
@@ -205,12 +207,11 @@ class FileStore:
             yield
 
 
-def open_store(layout: SiteLayout,
-               open_database: Callable[[], SiteDatabase] | None) -> PackageStore:
+def open_store(layout: SiteLayout, db: SiteDatabase | None, durability: str) -> PackageStore:
     """The site's store: its database at a primary, its state files at a secondary."""
-    if open_database is not None:
-        return DatabaseStore(open_database())
-    return FileStore(layout.state_dir / "packages")
+    if db is not None:
+        return DatabaseStore(db)
+    return FileStore(layout.state_dir / "packages", durability)
 
 
 def _status_key(row: PkgStatus) -> tuple[int, str, str]:

@@ -37,7 +37,7 @@ class Despooler(Component):
     def start(self) -> None:
         ctx = self.ctx
         db = ctx.open_database() if ctx.open_database else None
-        self.store: PackageStore = open_store(ctx.layout, (lambda: db) if db else None)
+        self.store: PackageStore = open_store(ctx.layout, db, ctx.durability)
         self.status = StatusReporter(ctx.log, ctx.site.code, ctx.site.server, db)
         self._quarantine_orphans()
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import attrs
 
 from sitesrv.components import dpinstall, pkgsend
-from sitesrv.compression import PckError, make_delta, pack, read_manifest
+from sitesrv.compression import PckError, make_delta, pack, read_manifest, recover_installs
 from sitesrv.compression.fsutil import make_readonly, remove_file, remove_tree
 from sitesrv.db.sitedb import (
     Package,
@@ -52,10 +52,11 @@ class DistributionManager(Component):
     def start(self) -> None:
         db = self.ctx.open_database() if self.ctx.open_database else None
         self.db = db
-        self.store: PackageStore = open_store(self.ctx.layout, (lambda: db) if db else None)
+        self.store: PackageStore = open_store(self.ctx.layout, db, self.ctx.durability)
         self.status = StatusReporter(self.ctx.log, self.ctx.site.code, self.ctx.site.server, db)
         self.retry: set[str] = set()
         log = self.ctx.log.write
+        self._recover()
         log(f"Starting thread for processing replication,thread ID = {self.ctx.log.thread:X}")
         log("Used 0 out of 3 allowed processing threads.")
         # Package actions not finished before a stop (KB834123: processed again at start-up);
@@ -63,6 +64,16 @@ class DistributionManager(Component):
         self.pending = [p for p in self.store.package_ids()
                         if self._has_actions(p) and not self._notification_coming(p)]
         self._sleep()
+
+    def _recover(self) -> None:
+        """Finish what a stop interrupted: a DP folder swap, a compression temp file."""
+        for dp in self.ctx.site.distribution_points:
+            for done in recover_installs(self.ctx.layout.dp_root(dp)):
+                self.ctx.log.write(f"Recovered an interrupted copy to {self.ctx.windows(done.path)}"
+                                   f": {done.action}")
+        for temp in sorted(self.ctx.layout.root.glob("_S *.TMP")):
+            (remove_tree if temp.is_dir() else remove_file)(temp)
+            self.ctx.log.write(f"Deleted the compression temporary file {self.ctx.windows(temp)}")
 
     def _sleep(self) -> None:
         self.ctx.log.write(f"Sleep {int(self.ctx.timing.distmgr_sleep)} seconds...")
@@ -187,15 +198,15 @@ class DistributionManager(Component):
             f"{pkg_id}")
         result = pack(source, pck, pkg_id, version, temp_path=temp,
                       durable=self.ctx.durability != "none")
-        log(f"The size of package {pkg_id} is {result.source_size // 1024} KBytes")
-        log(f"The compressed size of package {pkg_id} is {result.compressed_size // 1024} KBytes")
+        log(f"The size of package {pkg_id} is {result.source_kbytes} KBytes")
+        log(f"The compressed size of package {pkg_id} is {result.compressed_kbytes} KBytes")
         self.ctx.emit("package_compressed", package=pkg_id, version=version,
                       file=self.ctx.windows(pck))
         now = self.ctx.clock.now()
         return attrs.evolve(package, SourceVersion=version, StoredPkgVersion=version,
                             StoredPkgPath=self.ctx.layout.unc(pck), SourceDate=now,
-                            LastRefresh=now, SourceSize=result.source_size // 1024,
-                            SourceCompSize=result.compressed_size // 1024)
+                            LastRefresh=now, SourceSize=result.source_kbytes,
+                            SourceCompSize=result.compressed_kbytes)
 
     def _send_down(self, package: Package, servers: list[PkgServer],
                    changed: set[str] | None, refreshed: set[str]) -> None:

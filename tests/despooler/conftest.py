@@ -84,10 +84,10 @@ def store(lab: Path, code: str) -> Iterator[PackageStore]:
     """The site's package store, as its components open it."""
     layout = site(lab, code)
     if not layout.site.is_primary:
-        yield open_store(layout, None)
+        yield open_store(layout, None, "none")
         return
     with SiteDatabase.open(layout.database) as db:
-        yield open_store(layout, lambda: db)
+        yield open_store(layout, db, "none")
 
 
 def register(lab: Path, code: str, *, source_version: int, stored: int = 0) -> None:

@@ -129,7 +129,8 @@ class InformationArrives(Component):
     def work(self) -> bool:
         if self.ctx.clock.now() < self.due:
             return False
-        store = open_store(self.ctx.layout, self.ctx.open_database)
+        db = self.ctx.open_database() if self.ctx.open_database else None
+        store = open_store(self.ctx.layout, db, self.ctx.durability)
         package = store.package(PKG_ID)
         if package is None or package.SourceVersion < 1:
             store.put_package(Package(PkgID=PKG_ID, SourceSite="ZZZ", Name="Demo",

@@ -54,7 +54,7 @@ def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> Non
         "Package ZZZ00001 uses the compressed copy of the source directory.",
         "Package ZZZ00001 doesn't have a compressed copy of the source directory, starting the "
         "compression.",
-        "The size of package ZZZ00001 is 195 KBytes",
+        "The size of package ZZZ00001 is 196 KBytes",
         "Validating the compressed file F:\\SMSPKG\\ZZZ00001.PCK for package ZZZ00001",
         "Attempting to create subdirectory ZZZ00001 under the export.",
         f"Copying {temp}\\DATA\\PAYLOAD.BIN to \\\\MGMT01\\SMSPKGC$\\ZZZ00001\\DATA\\PAYLOAD.BIN, OK",
@@ -117,3 +117,21 @@ def test_remove_dp_and_delete_clean_up(lab: Lab, tmp_path: Path) -> None:
     assert "~Successfully deleted the package ZZZ00001" in log_messages(lab, "ZZZ", "distmgr.log")
     with SiteDatabase.open(lab.site("ZZZ").database) as db:
         assert db.query("SELECT COUNT(*) FROM SMSPackages") == [(0,)]
+
+
+def test_start_up_finishes_an_interrupted_dp_swap_and_removes_temp_files(lab: Lab,
+                                                                         tmp_path: Path) -> None:
+    source = make_source(tmp_path / "src")
+    console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=1, components=LOCAL)
+    share = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$"
+    (share / "ZZZ00001").rename(share / "ZZZ00001.sitesrv-old")  # killed between the renames
+    temp = lab.site("ZZZ").root / "_S AbCdE.TMP"
+    temp.write_bytes(b"half a PCK")
+    lab.run_until_idle(seed=1, components=LOCAL)
+    assert (share / "ZZZ00001" / "SETUP.INI").read_bytes() == b"[Setup]\r\n"
+    assert not (share / "ZZZ00001.sitesrv-old").exists()
+    assert not temp.exists()
+    messages = log_messages(lab, "ZZZ", "distmgr.log")
+    assert "Recovered an interrupted copy to \\\\MGMT01\\SMSPKGC$\\ZZZ00001: restored" in messages
+    assert "Deleted the compression temporary file F:\\_S AbCdE.TMP" in messages
