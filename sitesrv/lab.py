@@ -6,8 +6,10 @@ finds an existing one. This is also the Python API users' tests start from.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -15,7 +17,11 @@ from sitesrv.errors import UserError
 from sitesrv.hierarchy import Hierarchy, load_hierarchy
 from sitesrv.layout import HIERARCHY_COPY, LabLayout, SiteLayout
 
+if TYPE_CHECKING:
+    from sitesrv.runtime.idle import IdleReport
+
 KEEP_FILE = ".keep"
+UID_TEMPLATE = Path("schedule.box", "UID")
 
 
 def _shipped(name: str) -> Path:
@@ -75,8 +81,18 @@ class Lab:
     def init(cls, root: Path | str, hierarchy_file: Path | str, *, force: bool = False) -> InitResult:
         """Build the lab tree; an existing lab keeps its data unless `force` rebuilds it."""
         root = Path(root)
-        hierarchy_file = Path(hierarchy_file)
-        hierarchy = load_hierarchy(hierarchy_file)
+        hierarchy = load_hierarchy(Path(hierarchy_file))
+        try:
+            return cls._init(root, hierarchy, force=force)
+        except OSError as e:
+            where = f" ({e.filename})" if e.filename and str(e.filename) != str(root) else ""
+            raise UserError(
+                f"Cannot build a lab at {root}: {e.strerror or e}{where}. Pass --lab with a "
+                "folder you can create and write to."
+            ) from None
+
+    @classmethod
+    def _init(cls, root: Path, hierarchy: Hierarchy, *, force: bool) -> InitResult:
         copy = root / HIERARCHY_COPY
         if copy.is_file() and not force:
             existing = cls(root, load_hierarchy(copy))
@@ -113,12 +129,24 @@ class Lab:
                 self._create_database(site)
 
     def _create_database(self, site: SiteLayout) -> None:
-        """A primary's database knows its own site and every site below it (§6.2 Sites)."""
+        """A primary's database knows its own site and every site below it (§6.2 Sites).
+
+        An existing database is only brought up to the schema: its rows are the user's (a
+        deleted Sites row reproduces the Q319189 orphan, so it must stay deleted). A new one is
+        filled under a temporary name and renamed into place, so a killed init never leaves a
+        database without its Sites rows.
+        """
         from sitesrv.db.sitedb import Site as SiteRow
         from sitesrv.db.sitedb import SiteDatabase, SiteType
 
+        if site.database.exists():
+            SiteDatabase.create(site.database).close()
+            return
+        building = site.database.with_name(site.database.name + ".new")
+        for leftover in ("", "-wal", "-shm", "-journal"):
+            Path(f"{building}{leftover}").unlink(missing_ok=True)
         known = (site.site, *self.hierarchy.descendants(site.site.code))
-        with SiteDatabase.create(site.database) as db, db.transaction():
+        with SiteDatabase.create(building) as db, db.transaction():
             for s in known:
                 db.put_site(SiteRow(
                     SiteCode=s.code,
@@ -128,8 +156,9 @@ class Lab:
                     ReportingSite=s.parent or "",
                     InstallDir=f"{s.drive}:\\SMS",
                 ))
+        os.replace(building, site.database)
 
-    def run_until_idle(self, seed: int = 0, **options: object) -> object:
+    def run_until_idle(self, seed: int = 0, **options: object) -> IdleReport:
         """Run the lab in step mode until nothing can progress; see sitesrv.runtime.step."""
         from sitesrv.runtime.step import run_until_idle
 
@@ -137,12 +166,23 @@ class Lab:
 
 
 def _copy_template(template: Path, dest: Path) -> None:
-    """Copy folders and token files, skipping git's .keep placeholders and existing files."""
+    """Copy folders and token files, skipping git's .keep placeholders and existing files.
+
+    A UID token (`schedule.box\\UID\\00000001.job`) is copied only when the folder has no
+    token of that kind: taking an ID renames the token to the next number (`00000005.job`), and
+    a second `00000001.job` beside it would be a second, stale counter.
+    """
     for src in sorted(template.rglob("*")):
         rel = src.relative_to(template)
         target = dest / rel
         if src.is_dir():
             target.mkdir(parents=True, exist_ok=True)
-        elif src.name != KEEP_FILE and not target.exists():
+            continue
+        token_kind_present = rel.parent == UID_TEMPLATE and _has_token(target.parent, src.suffix)
+        if src.name != KEEP_FILE and not target.exists() and not token_kind_present:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, target)
+
+
+def _has_token(folder: Path, suffix: str) -> bool:
+    return folder.is_dir() and any(p.suffix.lower() == suffix.lower() for p in folder.iterdir())

@@ -187,3 +187,79 @@ def test_hierarchy_that_is_not_utf8_exits_2(tmp_path: Path) -> None:
     assert code == 2
     assert err.startswith(f"sitesrv: {bad}: not UTF-8 text (byte 0xfc on line 2")
     assert not (tmp_path / "lab").exists()
+
+
+def test_init_again_keeps_moved_on_uid_tokens(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    uid = lab / "P00/SMS/inboxes/schedule.box/UID"
+    (uid / "00000001.job").rename(uid / "00000005.job")
+    (uid / "00000001.req").rename(uid / "0000000C.REQ")
+    code, _, _ = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert code == 0
+    assert sorted(p.name for p in uid.iterdir()) == ["00000005.job", "0000000C.REQ"]
+    # A site whose token of one kind is missing gets only that one back.
+    zzz_uid = lab / "ZZZ/SMS/inboxes/schedule.box/UID"
+    (zzz_uid / "00000001.job").rename(zzz_uid / "00000002.job")
+    (zzz_uid / "00000001.req").unlink()
+    run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert sorted(p.name for p in zzz_uid.iterdir()) == ["00000001.req", "00000002.job"]
+
+
+def test_init_again_keeps_the_users_sites_rows(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    # Reproducing the Q319189 orphan: the child's Sites row is deleted by hand.
+    code, out, _ = run("sql", "ZZZ", "DELETE FROM Sites WHERE SiteCode = 'S01'", "--lab", str(lab))
+    assert code == 0 and "1 row" in out
+    run("sql", "ZZZ", "UPDATE Sites SET SiteName = 'edited' WHERE SiteCode = 'P00'",
+        "--lab", str(lab))
+    code, out, _ = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert code == 0 and "kept its data" in out
+    code, out, _ = run("sql", "ZZZ", "SELECT SiteCode, SiteName FROM Sites ORDER BY SiteCode",
+                       "--lab", str(lab), "--json")
+    assert code == 0
+    assert '"SiteCode": "S01"' not in out
+    assert '"SiteName": "edited"' in out
+    assert not list((lab / "ZZZ/SMS").glob("site.db.new*"))
+
+
+def test_init_after_a_lost_database_builds_it_with_its_sites(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    for f in (lab / "P00/SMS").glob("site.db*"):
+        f.unlink()
+    (lab / "P00/SMS/site.db.new").write_bytes(b"half-built by a killed init")
+    code, _, _ = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert code == 0
+    code, out, _ = run("sql", "P00", "SELECT SiteCode FROM Sites ORDER BY SiteCode",
+                       "--lab", str(lab), "--json")
+    assert code == 0 and '"P00"' in out and '"S01"' in out
+    assert not (lab / "P00/SMS/site.db.new").exists()
+
+
+@pytest.mark.parametrize("under", ["sub", "sub/deeper"])
+def test_init_through_a_file_is_a_user_error(tmp_path: Path, under: str) -> None:
+    afile = tmp_path / "somefile"
+    afile.write_text("not a folder")
+    target = afile / under
+    code, _, err = run("init", "--lab", str(target), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert code == 2
+    assert err.startswith(f"sitesrv: Cannot build a lab at {target}: Not a directory")
+    assert "Pass --lab with a folder you can create and write to." in err
+    assert afile.read_text() == "not a folder"
+
+
+def test_lab_init_on_a_file_is_a_user_error(tmp_path: Path) -> None:
+    from sitesrv import Lab
+    from sitesrv.errors import UserError
+
+    afile = tmp_path / "somefile"
+    afile.write_text("not a folder")
+    with pytest.raises(UserError, match=f"Cannot build a lab at {afile}: Not a directory"):
+        Lab.init(afile, DEFAULT_HIERARCHY)
+    assert afile.read_text() == "not a folder"
+
+
+def test_lab_is_exported_from_the_package() -> None:
+    import sitesrv
+    from sitesrv.lab import Lab
+
+    assert sitesrv.Lab is Lab
