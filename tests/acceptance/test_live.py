@@ -1,0 +1,29 @@
+"""Acceptance 8: the demo converges in live mode, with watchers, and --until-idle exits 0."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sitesrv.lab import Lab
+from tests.acceptance.conftest import create, dp_folder, query, tree_digest
+from tests.distribution.conftest import make_source
+
+
+@pytest.mark.live_fs
+def test_live_lab_converges_and_exits_0(lab: Lab, tmp_path: Path) -> None:
+    source = make_source(tmp_path / "source")
+    pkg_id = create(lab, source)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from sitesrv.cli import main; main()", "run", "--lab",
+         str(lab.root), "--until-idle", "--timeout", "120"],
+        capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "nothing waits" in proc.stdout + proc.stderr
+    for site in ("ZZZ", "P00", "S01"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == [(0,)]
