@@ -55,6 +55,7 @@ class DistributionManager(Component):
         self.store: PackageStore = open_store(self.ctx.layout, db, self.ctx.durability)
         self.status = StatusReporter(self.ctx.log, self.ctx.site.code, self.ctx.site.server, db)
         self.retry: set[str] = set()
+        self.attempts: dict[str, int] = {}  # SMS keeps this under Retry History (Q319207)
         log = self.ctx.log.write
         self._recover()
         log(f"Starting thread for processing replication,thread ID = {self.ctx.log.thread:X}")
@@ -605,14 +606,32 @@ class DistributionManager(Component):
         if self.ctx.timers:
             return False
         retry, self.retry = sorted(self.retry), set()
+        site = self.ctx.site.code
         for pkg_id in retry:
             package = self.store.package(pkg_id)
-            if package is not None:
-                for row in self.store.servers(pkg_id):
-                    if row.SiteCode.upper() == self.ctx.site.code:
-                        self._install_local(package, row)
+            if package is None:
+                continue
+            done = {r.PkgServer.upper() for r in self.store.statuses(
+                pkg_id, status_type=StatusType.COPY, site_code=site)
+                if r.Status == PackageStatus.INSTALLED}
+            rows = [r for r in self.store.servers(pkg_id)
+                    if r.SiteCode.upper() == site and r.NALPath.upper() not in done]
+            self.attempts[pkg_id] = self.attempts.get(pkg_id, 0) + 1
+            if self.attempts[pkg_id] > self.ctx.hierarchy.software_distribution.retries:
+                self._give_up(package, rows)
+                continue
+            for row in rows:
+                self._install_local(package, row)
         self._sleep()
         return bool(retry)
+
+    def _give_up(self, package: Package, rows: list[PkgServer]) -> None:
+        """The retries are used up: the DPs are FAILED (State 3) and 2302 says so."""
+        self.status.report(2302, package.Name, package.PkgID, severity="E",
+                           attributes=((AID_PACKAGE, package.PkgID),))
+        for row in rows:
+            self._set_dp_status(package, row.NALPath, PackageStatus.FAILED)
+        self.attempts.pop(package.PkgID, None)
 
 
 def _nals(servers: list[PkgServer], site: str) -> set[str]:

@@ -135,3 +135,31 @@ def test_start_up_finishes_an_interrupted_dp_swap_and_removes_temp_files(lab: La
     messages = log_messages(lab, "ZZZ", "distmgr.log")
     assert "Recovered an interrupted copy to \\\\MGMT01\\SMSPKGC$\\ZZZ00001: restored" in messages
     assert "Deleted the compression temporary file F:\\_S AbCdE.TMP" in messages
+
+
+def test_a_dp_that_cannot_be_written_retries_then_fails(tmp_path: Path) -> None:
+    from tests.conftest import DEFAULT_HIERARCHY
+
+    text = DEFAULT_HIERARCHY.read_text().replace("  retries: 100", "  retries: 2")
+    (tmp_path / "h.yaml").write_text(text)
+    lab = Lab.init(tmp_path / "lab", tmp_path / "h.yaml").lab
+    source = make_source(tmp_path / "src")
+    console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    share = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$"
+    share.rmdir()
+    share.write_text("not a folder: the share is broken")
+    report = lab.run_until_idle(seed=1, components=LOCAL)
+    messages = log_messages(lab, "ZZZ", "distmgr.log")
+    assert sum(m.startswith("Failed to copy package ZZZ00001 to ") for m in messages) == 3
+    assert sum(m.startswith("STATMSG: ID=2328 SEV=E") for m in messages) == 3
+    assert any(m.startswith("STATMSG: ID=2302 SEV=E") for m in messages)
+    with SiteDatabase.open(lab.site("ZZZ").database) as db:
+        assert db.query("SELECT Status FROM PkgStatus WHERE Type = 2") == [(5,)]
+        assert db.query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(3,)]
+    assert report.status in ("idle", "waiting")
+    share.unlink()
+    share.mkdir()
+    console.refresh_dp(lab, "ZZZ00001", "ZZZ:MGMT01")
+    lab.run_until_idle(seed=1, components=LOCAL)
+    with SiteDatabase.open(lab.site("ZZZ").database) as db:
+        assert db.query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
