@@ -1,8 +1,10 @@
 """SMS 2003 component logs: `<SITE>/SMS/Logs/<name>.log` in the site-server line format.
 
-A line is `text  $$<SMS_COMPONENT><MM-DD-YYYY HH:MM:SS.mmm+BIAS><thread=N (0xHEX)>` (reference
-§7.1). BIAS is the Windows time-zone bias in minutes (local + bias = UTC). Timestamps come from the
-lab clock, so step-mode logs are byte-identical across runs. A log that reaches its maximum size
+A line is `text  $$<SMS_COMPONENT><MM-DD-YYYY HH:MM:SS.mmm+BBB><thread=N (0xHEX)>` (reference
+§7.1). BBB is the Windows time-zone bias in minutes (local + bias = UTC), signed and at least 3
+digits (`+300`, `+000`, `-060`). Timestamps come from the lab clock, so step-mode logs are
+byte-identical across runs, and milliseconds are rounded as the site database rounds them, so
+one instant reads the same in a log and in a table. A log that reaches its maximum size
 is renamed to `<name>.lo_` (replacing an older one) and a new log is started.
 """
 
@@ -20,9 +22,10 @@ import attrs
 from sitesrv.clock import Clock
 
 DEFAULT_MAX_BYTES = 1024 * 1024
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LINE_RE = re.compile(
     r"^(?P<text>.*?)  \$\$<(?P<component>[A-Z0-9_]+)>"
-    r"<(?P<month>\d\d)-(?P<day>\d\d)-(?P<year>\d{4}) (?P<time>\d\d:\d\d:\d\d\.\d{3})(?P<bias>[+-]\d+)>"
+    r"<(?P<month>\d\d)-(?P<day>\d\d)-(?P<year>\d{4}) (?P<time>\d\d:\d\d:\d\d\.\d{3})(?P<bias>[+-]\d{3})>"
     r"<thread=(?P<thread>\d+) \(0x(?P<hex>[0-9A-F]+)\)>$"
 )
 
@@ -33,10 +36,10 @@ def thread_id_for(site: str, component: str) -> int:
 
 
 def format_timestamp(when: float, bias_minutes: int) -> str:
-    """`MM-DD-YYYY HH:MM:SS.mmm+BIAS` for a UTC epoch time shown in a zone with that bias."""
-    local = datetime.fromtimestamp(when, UTC) - timedelta(minutes=bias_minutes)
-    millis = local.microsecond // 1000
-    return f"{local:%m-%d-%Y %H:%M:%S}.{millis:03d}{bias_minutes:+d}"
+    """`MM-DD-YYYY HH:MM:SS.mmm+BBB` for a UTC epoch time shown in a zone with that bias."""
+    ms = round(when * 1000)  # as sitesrv.db.sitedb.format_time rounds, not truncates
+    local = _EPOCH + timedelta(milliseconds=ms) - timedelta(minutes=bias_minutes)
+    return f"{local:%m-%d-%Y %H:%M:%S}.{ms % 1000:03d}{bias_minutes:+04d}"
 
 
 def format_line(text: str, component: str, when: float, bias_minutes: int, thread: int) -> str:

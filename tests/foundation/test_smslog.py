@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sitesrv.clock import VirtualClock
+from sitesrv.db.sitedb import format_time
 from sitesrv.smslog import SmsLog, format_line, parse_line, thread_id_for
 
 
@@ -20,6 +22,41 @@ def test_golden_line_matches_the_reference_sample() -> None:
     assert line == ("---->: An event has occurred, the event code is: 0x1  "
                     "$$<SMS_SITE_SYSTEM_STATUS_SUMMARIZER><12-06-2016 03:11:46.039+300>"
                     "<thread=4840 (0x12E8)>")
+
+
+@pytest.mark.parametrize(
+    ("bias", "local"),
+    [(0, "06-04-2007 14:00:00.250+000"), (-60, "06-04-2007 15:00:00.250-060"),
+     (300, "06-04-2007 09:00:00.250+300"), (-840, "06-05-2007 04:00:00.250-840")],
+)
+def test_golden_bias_is_signed_with_three_digits(bias: int, local: str) -> None:
+    when = datetime(2007, 6, 4, 14, 0, 0, 250000, tzinfo=UTC).timestamp()
+    line = format_line("Sleep 60 seconds...", "SMS_DISTRIBUTION_MANAGER", when, bias, 4840)
+    assert line == (f"Sleep 60 seconds...  $$<SMS_DISTRIBUTION_MANAGER><{local}>"
+                    "<thread=4840 (0x12E8)>")
+    parsed = parse_line(line)
+    assert parsed is not None and parsed.bias_minutes == bias
+
+
+def test_a_bias_without_three_digits_is_not_the_format() -> None:
+    assert parse_line("x  $$<SMS_X><06-04-2007 14:00:00.000+0><thread=1 (0x1)>") is None
+
+
+def test_milliseconds_are_rounded_as_the_database_rounds_them() -> None:
+    # 14:00:00.9996 is 14:00:01.000 in the database, so the log must say so too.
+    when = datetime(2007, 6, 4, 14, 0, 0, 999600, tzinfo=UTC).timestamp()
+    assert format_time(when) == "2007-06-04 14:00:01.000"
+    line = format_line("x", "SMS_X", when, 0, 1)
+    assert "<06-04-2007 14:00:01.000+000>" in line
+
+
+@given(st.floats(0, 4102444800, allow_nan=False))
+def test_log_and_database_show_one_instant_alike(when: float) -> None:
+    parsed = parse_line(format_line("x", "SMS_X", when, 0, 1))
+    assert parsed is not None
+    date, time = parsed.timestamp.split(" ")
+    month, day, year = date.split("-")
+    assert f"{year}-{month}-{day} {time}" == format_time(when)
 
 
 def test_log_file_lines_use_the_lab_clock(tmp_path: Path) -> None:
