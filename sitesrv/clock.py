@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 # Step mode starts every lab at the same instant, so two runs produce the same log bytes.
 VIRTUAL_EPOCH = datetime(2007, 6, 4, 9, 0, 0, tzinfo=UTC).timestamp()
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def lab_time_text(when: float) -> str:
+    """Lab time as events, schedules and run reports show it: `2007-06-04T09:00:00.000Z`.
+
+    Milliseconds are rounded, not truncated, as the SMS logs and the site database round them,
+    so an event and the log line of the same moment show the same time.
+    """
+    whole, millis = divmod(round(when * 1000), 1000)
+    return (_UNIX_EPOCH + timedelta(seconds=whole)).strftime("%Y-%m-%dT%H:%M:%S") + \
+        f".{millis:03d}Z"
 
 
 class Clock(Protocol):

@@ -11,17 +11,12 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from sitesrv.clock import Clock
-
-
-def _iso(when: float) -> str:
-    return datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from sitesrv.clock import Clock, lab_time_text
 
 
 class EventSink:
@@ -39,7 +34,7 @@ class EventSink:
 
     def _stamp(self, _logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         event = event_dict.pop("event")
-        return {"time": _iso(self.clock.now()), "event": event, **event_dict}
+        return {"time": lab_time_text(self.clock.now()), "event": event, **event_dict}
 
     def emit(self, event: str, *, site: str, component: str, **fields: Any) -> None:
         """Record one event. `package` and `file` are the conventional extra fields."""

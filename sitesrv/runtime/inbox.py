@@ -32,7 +32,7 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.clock import Clock
+from sitesrv.clock import Clock, lab_time_text
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, Faults
 from sitesrv.runtime.handoff import (
     ignored_by_scans,
@@ -49,7 +49,6 @@ from sitesrv.runtime.unit import (
     QUARANTINED,
     Journal,
     Reporter,
-    lab_time_text,
 )
 
 CORRUPT_DIR = "corrupt"

@@ -16,11 +16,11 @@ from types import FrameType
 
 import click
 
+from sitesrv.clock import lab_time_text
 from sitesrv.errors import UserError
 from sitesrv.runtime.idle import IDLE, TIMEOUT, ExitCode, IdleReport
 from sitesrv.runtime.registry import SMS_COMPONENTS, Registry, load_registry
 from sitesrv.runtime.step import DEFAULT_MAX_STEPS, run_until_idle
-from sitesrv.runtime.unit import lab_time_text
 from sitesrv.runtime.watcher import INOTIFY, WATCHERS
 from sitesrv.timing import parse_duration
 

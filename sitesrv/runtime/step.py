@@ -17,7 +17,7 @@ import os
 import random
 from pathlib import Path
 
-from sitesrv.clock import VirtualClock
+from sitesrv.clock import VirtualClock, lab_time_text
 from sitesrv.errors import UserError
 from sitesrv.runtime.faults import FaultPoint, Injector
 from sitesrv.runtime.host import CRASHED, ComponentHost, LabRuntime, UnitOutcome
@@ -31,7 +31,6 @@ from sitesrv.runtime.idle import (
 )
 from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
 from sitesrv.runtime.schedule import ScheduleWriter, StepRecord, read_schedule
-from sitesrv.runtime.unit import lab_time_text
 
 DEFAULT_MAX_STEPS = 100_000
 

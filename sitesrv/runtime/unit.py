@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +26,6 @@ DEFERRED = "deferred"
 QUARANTINED = "quarantined"
 # Any of these means the lab moved forward; a unit that only deferred did not.
 PROGRESS = (PUBLISHED, FINISHED, QUARANTINED)
-
-
-def lab_time_text(when: float) -> str:
-    """Lab time as events and schedules show it: `2007-06-04T09:00:00.000Z`."""
-    return datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
 
 
 class Journal:

@@ -1,0 +1,22 @@
+"""Lab time as text: one function, used by events, schedules and run reports alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sitesrv.clock import VIRTUAL_EPOCH, VirtualClock, lab_time_text
+from sitesrv.events import EventSink, read_events
+from sitesrv.smslog import SmsLog
+
+
+def test_lab_time_text_rounds_milliseconds_as_the_sms_logs_do(tmp_path: Path) -> None:
+    clock = VirtualClock(VIRTUAL_EPOCH + 0.0006)
+    assert lab_time_text(clock.now()) == "2007-06-04T09:00:00.001Z"
+    assert lab_time_text(VIRTUAL_EPOCH + 59.9996) == "2007-06-04T09:01:00.000Z"
+    sink = EventSink(tmp_path / "events.jsonl", clock)
+    sink.emit("probe", site="CEN", component="SMS_X")
+    log = SmsLog(tmp_path / "x.log", "SMS_X", clock, site="CEN", bias_minutes=0)
+    log.write("probe")
+    # The event and the log line of one moment show the same millisecond.
+    assert read_events(tmp_path / "events.jsonl")[0]["time"] == "2007-06-04T09:00:00.001Z"
+    assert "09:00:00.001" in (tmp_path / "x.log").read_text()
