@@ -31,7 +31,7 @@ from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
 from sitesrv.runtime.handoff import rename_into_place, write_temp
-from sitesrv.runtime.idle import WaitLine
+from sitesrv.runtime.idle import WaitLine, failed_units_line, quarantined_line
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
@@ -87,7 +87,8 @@ class ComponentHost:
         self.inbox_paths = tuple(layout.inbox(spec.folder) for spec in cls.inboxes)
         self.wanted = threading.Event()
         self.incarnation = 0
-        self.failures: dict[Path, int] = {}
+        self.failures: dict[Path, int] = {}  # attempts per file failing in a row
+        self.failed_errors: list[str] = []  # every failed unit of this run, for the report
         self.ctx: ComponentContext
         self.component: Component
 
@@ -157,6 +158,24 @@ class ComponentHost:
             self.wanted.set()
         return fired
 
+    def problems(self) -> list[WaitLine]:
+        """Failed units and quarantined files of this run, as an idle lab reports them."""
+        lines = []
+        if self.failed_errors:
+            lines.append(failed_units_line(self.site, self.name, len(self.failed_errors),
+                                           self.failed_errors, self.cls.log_name))
+        lines += [quarantined_line(self.site, self.name, item, reason)
+                  for item, reason in self.reporter.quarantined]
+        return lines
+
+    def note_failure(self, error: BaseException, text: str) -> None:
+        """Count a failed unit, and say so on stderr in one line (the traceback only when the
+        `sitesrv` logger is at DEBUG: `sitesrv run --debug`). The component's SMS log line and
+        the event are the record."""
+        self.failed_errors.append(text.splitlines()[0] if text else type(error).__name__)
+        logger.warning("%s %s: a unit failed: %s", self.site, self.name, text,
+                       exc_info=error if logger.isEnabledFor(logging.DEBUG) else None)
+
     def waits(self) -> list[WaitLine]:
         lines = [WaitLine(self.site, self.name, item, d.reason)
                  for inbox in self.ctx.inboxes for item, d in inbox.waiting()]
@@ -197,10 +216,10 @@ class ComponentHost:
 
     def _failed(self, error: Exception, text: str) -> None:
         """Log the error with the file; retry the file later, or quarantine it for good."""
-        if not isinstance(error, FormatError):
-            logger.warning("%s %s failed", self.site, self.name, exc_info=error)
         items = list(self.journal.in_flight)
         self.journal.in_flight.clear()
+        if not items or not isinstance(error, FormatError):  # a bad file is reported as such
+            self.note_failure(error, text)
         if not items:
             self.log.write(f"Unexpected error: {text}")
             self.reporter.event("component_failed", error=text)
@@ -301,6 +320,10 @@ class LabRuntime:
         """A file was published into `folder`: wake its owner, if it runs in this process."""
         for host in self.owners.get(str(folder), ()):
             host.wake()
+
+    def problems(self) -> list[WaitLine]:
+        """Every host's failed units and quarantined files of this run."""
+        return [line for host in self.hosts for line in host.problems()]
 
     def count(self, outcome: UnitOutcome) -> None:
         with self._lock:

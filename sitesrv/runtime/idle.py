@@ -7,6 +7,10 @@ components report what they wait for, and deferred files are reported for them.
 
 The default horizon is twice the longest delay of the lab's timing profile, so every timed
 transition the profile knows of (a retry, a hold, a retention) gets its chance to happen.
+
+Problems do not keep a lab busy, but an idle lab with problems ends as "waiting" too, so a
+script can tell: a component whose units failed (an exception in `work()`), and every file
+quarantined into a `corrupt\\` folder during the run, each make one line of the report.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ HORIZON_FACTOR = 2.0
 class ExitCode(IntEnum):
     """`sitesrv run --until-idle` and `sitesrv run --step` exit statuses."""
 
-    IDLE = 0  # idle, nothing waits
-    WAITING = 3  # idle, but something waits (for content, a version, a time beyond the horizon)
+    IDLE = 0  # idle, nothing waits, no unit failed, no file was quarantined
+    WAITING = 3  # idle, but something waits (for content, a version, a time beyond the horizon),
+    # or units failed, or files were quarantined during the run
     TIMEOUT = 4  # still busy when --timeout (live) or --max-steps (step) ran out
     STOPPED = 130  # a live --until-idle run stopped by Ctrl-C or SIGTERM before it was idle
 
@@ -52,6 +57,22 @@ class WaitLine:
         return f"{self.site} {self.component}: {self.item} {self.reason}"
 
 
+def failed_units_line(site: str, component: str, count: int, errors: list[str],
+                      log_name: str) -> WaitLine:
+    """`P00 SMS_SQL_MONITOR: 4 unit(s) failed (ProgrammingError: ...); see smsdbmon.log`.
+
+    The error shown is the last one; "the last:" says that earlier ones differed.
+    """
+    last = errors[-1]
+    shown = last if all(e == last for e in errors) else f"the last: {last}"
+    return WaitLine(site, component, f"{count} unit(s) failed", f"({shown}); see {log_name}")
+
+
+def quarantined_line(site: str, component: str, item: str, reason: str) -> WaitLine:
+    """`P00 SMS_DESPOOLER: receive\\corrupt\\X.SNI quarantined: <reason>`."""
+    return WaitLine(site, component, item, f"quarantined: {reason}")
+
+
 @attrs.frozen
 class IdleReport:
     """How a run ended."""
@@ -60,12 +81,19 @@ class IdleReport:
     lab_time: float
     waits: tuple[WaitLine, ...] = ()
     steps: int = 0  # units run (step mode)
-    errors: int = 0  # units that failed with an exception
+    errors: int = 0  # units that failed with an exception (FormatErrors included)
+    problems: tuple[WaitLine, ...] = ()  # failed units and quarantined files, one line each
 
     @property
     def exit_code(self) -> ExitCode:
         return EXIT_CODES[self.status]
 
     def lines(self) -> list[str]:
-        return [str(w) for w in self.waits]
+        """What a run prints on stdout: the waiting items, then the problems."""
+        return [str(w) for w in (*self.waits, *self.problems)]
+
+
+def final_status(idle_status: str, problems: tuple[WaitLine, ...] | list[WaitLine]) -> str:
+    """An idle lab with problems ends as waiting, so scripts can tell (exit status 3)."""
+    return WAITING if idle_status == IDLE and problems else idle_status
 

@@ -269,6 +269,8 @@ class Inbox:
                           f"{reason}")
         self.reporter.event("quarantined", file=shown, to=self.reporter.windows(dest),
                             reason=reason)
+        self.reporter.quarantined.append((self.display_name(f"{CORRUPT_DIR}\\{dest.name}"),
+                                          reason))
         self.journal.note(QUARANTINED, self.path / name)
         return dest
 

@@ -30,6 +30,7 @@ from sitesrv.runtime.idle import (
     IdleReport,
     WaitLine,
     default_horizon,
+    final_status,
 )
 from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
 from sitesrv.runtime.watcher import INOTIFY, Watcher
@@ -116,9 +117,11 @@ class LiveDriver:
         while not self.stopping.is_set():
             try:
                 self._work_once(host)
-            except Exception:  # the worker must outlive any bug; the next wake retries
-                logger.exception("%s: worker error", host)
-                host.log.write("Unexpected error in the component's worker thread; continuing")
+            except Exception as error:  # the worker must outlive any bug; the next wake retries
+                text = self.runtime.relative(f"{type(error).__name__}: {error}")
+                host.log.write(f"Unexpected error in the component's worker thread: {text}; "
+                               "continuing")
+                host.note_failure(error, text)
                 self.stopping.wait(self.rescan_every)
 
     def _work_once(self, host: ComponentHost) -> None:
@@ -159,8 +162,9 @@ class LiveDriver:
             self.stop()
         if status is None:
             return None
-        return IdleReport(status, self.clock.now(), tuple(self.waits()),
-                          errors=self.runtime.error_count)
+        problems = tuple(self.runtime.problems())
+        return IdleReport(final_status(status, problems), self.clock.now(), tuple(self.waits()),
+                          errors=self.runtime.error_count, problems=problems)
 
     def quiet(self) -> bool:
         """No worker is running a unit or has been woken."""

@@ -1,16 +1,20 @@
 """`sitesrv run`: the site servers of a lab, live or in step mode.
 
-Exit statuses (ExitCode in idle.py): 0 idle and nothing waits, 3 idle but something waits (one
-line per waiting item on stdout), 4 timeout (live --timeout, step --max-steps), 130 a live
+Exit statuses (ExitCode in idle.py): 0 idle and nothing waits, 3 idle but something waits, or
+units failed, or files were quarantined (one line per waiting item and per problem on stdout),
+4 timeout (live --timeout, step --max-steps), 130 a live
 --until-idle run stopped by Ctrl-C or SIGTERM before it was idle. A plain live run stopped by
 Ctrl-C or SIGTERM exits 0 after every unit in progress has finished.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -18,7 +22,7 @@ import click
 
 from sitesrv.clock import lab_time_text
 from sitesrv.errors import UserError
-from sitesrv.runtime.idle import IDLE, TIMEOUT, ExitCode, IdleReport
+from sitesrv.runtime.idle import TIMEOUT, ExitCode, IdleReport
 from sitesrv.runtime.registry import SMS_COMPONENTS, Registry, load_registry
 from sitesrv.runtime.step import DEFAULT_MAX_STEPS, run_until_idle
 from sitesrv.runtime.watcher import INOTIFY, WATCHERS
@@ -55,11 +59,14 @@ LIVE_ONLY = ("--watcher", "--timeout")
                    "waits (e.g. 20m; default twice the longest delay of the timing profile).")
 @click.option("--components", "components_spec", metavar="MODULE:NAME",
               help="Run this component registry instead of sitesrv's (tests, extensions).")
+@click.option("--debug", is_flag=True,
+              help="Print the traceback of every failing unit on stderr (normally one line "
+                   "each; the component's log has the error either way).")
 @click.pass_context
 def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until_idle: bool,
                 timeout: float | None, watcher: str | None, step: bool, seed: int | None,
                 record: Path | None, replay: Path | None, max_steps: int | None,
-                horizon: str | None, components_spec: str | None) -> None:
+                horizon: str | None, components_spec: str | None, debug: bool) -> None:
     """Run the lab's site servers: every component of every site (or of --site) at once.
 
     Live (the default) runs each component in its own thread, wakes it when a file lands in
@@ -83,18 +90,35 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
     except ValueError as e:
         raise UserError(f"--horizon: {e}") from None
     registry = load_registry(components_spec) if components_spec else SMS_COMPONENTS
-    if step:
-        report = run_until_idle(lab_dir, seed=seed or 0, record=record, replay=replay,
-                                horizon=horizon_seconds, components=registry,
-                                max_steps=max_steps or DEFAULT_MAX_STEPS,
-                                sites=list(sites) or None)
-    else:
-        report = _run_live(lab_dir, registry, sites, watcher or INOTIFY, until_idle, timeout,
-                           horizon_seconds)
-        if report is None:
-            ctx.exit(ExitCode.STOPPED if until_idle else ExitCode.IDLE)
+    with _debug_logging() if debug else contextlib.nullcontext():
+        if step:
+            report = run_until_idle(lab_dir, seed=seed or 0, record=record, replay=replay,
+                                    horizon=horizon_seconds, components=registry,
+                                    max_steps=max_steps or DEFAULT_MAX_STEPS,
+                                    sites=list(sites) or None)
+        else:
+            report = _run_live(lab_dir, registry, sites, watcher or INOTIFY, until_idle,
+                               timeout, horizon_seconds)
+    if report is None:
+        ctx.exit(ExitCode.STOPPED if until_idle else ExitCode.IDLE)
     _print_report(report, step)
     ctx.exit(int(report.exit_code))
+
+
+@contextlib.contextmanager
+def _debug_logging() -> Iterator[None]:
+    """sitesrv's own log records at DEBUG on stderr, failing units with their tracebacks."""
+    log = logging.getLogger("sitesrv")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def _need(options: list[str]) -> str:
@@ -128,14 +152,14 @@ def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher
 def _print_report(report: IdleReport, step: bool) -> None:
     done = f"after {report.steps} steps " if step else ""
     when = lab_time_text(report.lab_time)
+    counts = [f"{len(report.waits)} item(s) wait" if report.waits else "nothing waits"]
+    if report.problems:
+        counts.append(f"{len(report.problems)} problem(s)")
     if report.status == TIMEOUT:
-        head = f"Timed out {done}at lab time {when}, still busy"
-    elif report.status == IDLE:
-        head = f"Idle {done}at lab time {when}; nothing waits"
+        head = f"Timed out {done}at lab time {when}, still busy; {', '.join(counts)}"
     else:
-        head = f"Idle {done}at lab time {when}; {len(report.waits)} item(s) wait"
-    errors = f" ({report.errors} unit(s) failed; see the component logs)" if report.errors else ""
-    click.echo(head + errors + ".", err=True)
+        head = f"Idle {done}at lab time {when}; {', '.join(counts)}"
+    click.echo(head + ".", err=True)
     for line in report.lines():
         click.echo(line)
 

@@ -28,6 +28,7 @@ from sitesrv.runtime.idle import (
     IdleReport,
     WaitLine,
     default_horizon,
+    final_status,
 )
 from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
 from sitesrv.runtime.schedule import ScheduleWriter, StepRecord, read_schedule
@@ -98,7 +99,9 @@ def run_until_idle(lab_root: Path, *, seed: int = 0, record: Path | None = None,
             if writer is not None:
                 writer.write(_record(steps, now, host, outcome))
     runtime.save_lab_time()
-    return IdleReport(status, clock.now(), tuple(_waits(runtime)), steps, runtime.error_count)
+    problems = tuple(runtime.problems())
+    return IdleReport(final_status(status, problems), clock.now(), tuple(_waits(runtime)), steps,
+                      runtime.error_count, problems)
 
 
 def _waits(runtime: LabRuntime) -> list[WaitLine]:

@@ -60,6 +60,8 @@ class Reporter:
         self.events = events
         self.layout = layout
         self.component = component
+        # Files this component quarantined in this run: (`receive\\corrupt\\X.SNI`, reason).
+        self.quarantined: list[tuple[str, str]] = []
 
     def log(self, text: str) -> None:
         self.smslog.write(text)

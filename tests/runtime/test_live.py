@@ -8,6 +8,7 @@ that found a file.
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ from tests.runtime.toy import (
     OUTBOX,
     RECEIVE,
     REGISTRY,
+    ToyBroken,
     ToyTicker,
     installed_items,
     instruction,
@@ -221,6 +223,21 @@ def test_until_idle_reports_what_waits(tmp_path: Path) -> None:
     report = LiveDriver(lab, components=REGISTRY, horizon=1.0).run(until_idle=True, timeout=30)
     assert report is not None and report.exit_code == ExitCode.WAITING
     assert report.lines() == ["SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for NEVER"]
+
+
+def test_until_idle_with_failed_units_and_quarantined_files_ends_as_waiting(
+        tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    drop(lab, "CEN", OUTBOX, "BAD.SRQ", b"not an instruction\n")
+    registry = Registry(primary=(*REGISTRY.primary, ToyBroken), secondary=REGISTRY.secondary)
+    report = LiveDriver(lab, components=registry).run(until_idle=True, timeout=30)
+    assert report is not None and report.exit_code == ExitCode.WAITING and report.waits == ()
+    (broken, bad) = sorted(report.lines())
+    # At least the start-up pass failed; the confirming rescan may have run it again.
+    assert re.fullmatch(r"CEN SMS_TOY_BROKEN: \d+ unit\(s\) failed \(RuntimeError: no such "
+                        r"table: PkgNotification\); see toybroken.log", broken)
+    assert bad == ("CEN SMS_TOY_SENDER: outboxes\\LAN\\corrupt\\BAD.SRQ quarantined: line "
+                   "'not an instruction' is not key=value")
 
 
 def test_until_idle_times_out_while_the_lab_is_busy_waiting(tmp_path: Path) -> None:

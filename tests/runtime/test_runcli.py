@@ -94,6 +94,24 @@ def test_the_module_entry_point_prints_user_errors_and_exits_2(tmp_path: Path) -
     assert done.stderr.startswith(f"sitesrv: There is no lab at {tmp_path / 'none'}")
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_failing_units_exit_3_with_one_line_each_and_no_traceback_unless_debug(
+        lab: Path, debug: bool) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sitesrv.runtime.runcli", "--lab", str(lab), "--step",
+         "--components", "tests.runtime.toy:BROKEN", *(["--debug"] if debug else [])],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == ExitCode.WAITING, done.stderr
+    assert done.stdout == ("CEN SMS_TOY_BROKEN: 1 unit(s) failed (RuntimeError: no such table: "
+                           "PkgNotification); see toybroken.log\n")
+    assert done.stderr.endswith("; nothing waits, 1 problem(s).\n")
+    failed = "CEN SMS_TOY_BROKEN: a unit failed: RuntimeError: no such table: PkgNotification"
+    if debug:
+        assert failed in done.stderr and "Traceback (most recent call last)" in done.stderr
+    else:
+        assert done.stderr.splitlines()[0] == failed and len(done.stderr.splitlines()) == 2
+
+
 @pytest.mark.live_fs
 def test_live_until_idle_exits_3_and_prints_what_waits(lab: Path) -> None:
     drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))

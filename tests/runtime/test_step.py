@@ -16,6 +16,7 @@ from sitesrv.runtime.schedule import StepRecord, read_schedule
 from sitesrv.runtime.step import ReplayDivergence, run_until_idle
 from tests.runtime.conftest import drop, inbox, make_lab, tree
 from tests.runtime.toy import (
+    BROKEN,
     INCOMING,
     INSTALLED,
     OUTBOX,
@@ -62,7 +63,18 @@ def test_bad_files_are_quarantined_and_failing_ones_retried_then_quarantined(lab
     drop(lab, "CEN", OUTBOX, "FLAKY.SRQ", instruction("FLAKY", fail="once"))
     drop(lab, "CEN", OUTBOX, "BROKEN.SRQ", instruction("BROKEN", fail="always"))
     report = run_until_idle(lab, components=REGISTRY)
-    assert report.exit_code == ExitCode.IDLE and report.errors == 1 + 1 + 3  # BAD, FLAKY, BROKEN
+    assert report.errors == 1 + 1 + 3  # BAD, FLAKY, BROKEN
+    # Nothing waits, but a script can tell that not all went well: exit status 3.
+    assert report.status == "waiting" and report.exit_code == ExitCode.WAITING
+    assert report.waits == ()
+    assert report.lines() == [
+        "CEN SMS_TOY_SENDER: outboxes\\LAN\\corrupt\\BAD.SRQ quarantined: line 'not an "
+        "instruction' is not key=value",
+        "SEC SMS_TOY_DESPOOLER: 4 unit(s) failed (the last: RuntimeError: toy failure on "
+        "BROKEN.SNI); see toydesp.log",
+        "SEC SMS_TOY_DESPOOLER: receive\\corrupt\\BROKEN.SNI quarantined: processing failed 3 "
+        "times; the last error was RuntimeError: toy failure on BROKEN.SNI",
+    ]
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["FLAKY", "GOOD"]
     assert [p.name for p in (inbox(lab, "CEN", OUTBOX) / "corrupt").iterdir()] == ["BAD.SRQ"]
     assert [p.name for p in (inbox(lab, "SEC", RECEIVE) / "corrupt").iterdir()] == ["BROKEN.SNI"]
@@ -70,6 +82,15 @@ def test_bad_files_are_quarantined_and_failing_ones_retried_then_quarantined(lab
     assert ("Failed to process E:\\SMS\\inboxes\\despoolr.box\\receive\\BROKEN.SNI "
             "(attempt 3 of 3): RuntimeError: toy failure on BROKEN.SNI") in log
     assert "processing failed 3 times; the last error was RuntimeError" in log
+
+
+def test_a_component_failing_every_unit_ends_the_run_as_waiting(lab: Path) -> None:
+    report = run_until_idle(lab, components=BROKEN)
+    assert report.exit_code == ExitCode.WAITING and report.waits == ()
+    assert report.lines() == ["CEN SMS_TOY_BROKEN: 1 unit(s) failed (RuntimeError: no such "
+                              "table: PkgNotification); see toybroken.log"]
+    assert "Unexpected error: RuntimeError: no such table: PkgNotification" in (
+        lab / "CEN/SMS/Logs/toybroken.log").read_text()
 
 
 def test_a_waiting_item_makes_the_lab_idle_with_waits(lab: Path) -> None:

@@ -134,4 +134,16 @@ class ToyTicker(Component):
         return [Waiting("ticker", "waits for nothing in particular")]
 
 
+class ToyBroken(Component):
+    """Fails every unit with no file claimed, as SQL Monitor does on a database without its
+    tables: for the report of failed units."""
+
+    name = "SMS_TOY_BROKEN"
+    log_name = "toybroken.log"
+
+    def work(self) -> bool:
+        raise RuntimeError("no such table: PkgNotification")
+
+
+BROKEN = Registry(primary=(ToyBroken,))
 REGISTRY = Registry(primary=(ToySender,), secondary=(ToyDespooler, ToyInstaller))
