@@ -1,8 +1,9 @@
 """`sitesrv pck`: look into PCK and DLT files, check them, and unpack them.
 
 The main CLI adds this group with `cli.add_command(pck_group)`. Every problem a user can cause
-(a missing file, a damaged or foreign container) ends as a `UserError`: one line on stderr and
-exit status 2, never a traceback.
+(a missing file, a damaged or foreign container) ends as a `UserError`, which the main CLI's
+`SitesrvGroup` prints as `sitesrv: <message>` with exit status 2, never a traceback, as it does
+for every other command.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -19,20 +19,6 @@ from sitesrv.compression.distpoint import extract
 from sitesrv.compression.manifest import FileEntry, Manifest
 from sitesrv.compression.pck import read_manifest, verify
 from sitesrv.errors import SitesrvError, UserError
-
-
-class _UserErrorExit(click.ClickException):
-    exit_code = UserError.exit_code
-
-
-class _PckGroup(click.Group):
-    """Maps UserError to exit status 2 even before the main CLI (which does the same) exists."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            raise _UserErrorExit(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -48,7 +34,7 @@ def _as_user_error() -> Iterator[None]:
         raise UserError(message) from None
 
 
-@click.group("pck", cls=_PckGroup)
+@click.group("pck")
 def pck_group() -> None:
     """Inspect compressed package files (<PkgID>.PCK, <PkgID>.DLT.<n>)."""
 

@@ -77,9 +77,18 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
-        """Parse strictly; raises ValueError naming the first problem."""
+        """Parse strictly; raises ValueError naming the first problem, whatever the bytes."""
         try:
             doc = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"malformed manifest (UnicodeDecodeError: {exc})") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"manifest is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError("malformed manifest (its JSON is nested too deeply)") from None
+        except ValueError as exc:  # e.g. a number of more than 4300 digits
+            raise ValueError(f"malformed manifest ({exc})") from None
+        try:
             if doc.get("format") != MANIFEST_FORMAT:
                 raise ValueError(f"unknown manifest format {doc.get('format')!r}")
             delta = doc.get("delta")
@@ -89,10 +98,8 @@ class Manifest:
                 entries=tuple(_entry_from_doc(e) for e in doc["entries"]),
                 delta=None if delta is None else _delta_from_doc(delta),
             )
-        except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"malformed manifest ({type(exc).__name__}: {exc})") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"manifest is not valid JSON ({exc})") from None
 
 
 def _entry_doc(entry: Entry) -> dict[str, Any]:

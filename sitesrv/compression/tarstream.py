@@ -15,6 +15,9 @@ import attrs
 BLOCK = 512
 END_OF_ARCHIVE = bytes(2 * BLOCK)
 _MAX_PAX_HEADER = 1 << 20
+# A decimal number in a PAX header: ASCII digits only (str.isdigit also accepts '²' and '٣'),
+# and no more of them than any real size needs (int() refuses more than 4300 digits anyway).
+_MAX_DIGITS = 20
 _TYPE_NAMES = {
     tarfile.SYMTYPE: "symbolic link",
     tarfile.LNKTYPE: "hard link",
@@ -115,9 +118,11 @@ class TarReader:
         if "path" in pax:
             name = pax["path"]
         if "size" in pax:
-            if not pax["size"].isdigit():
-                raise TarFormatError(f"bad PAX size {pax['size']!r}")
+            if not _is_decimal(pax["size"]):
+                raise TarFormatError(f"bad PAX size {_shorten(pax['size'])!r}")
             size = int(pax["size"])
+        if size < 0:
+            raise TarFormatError(f"negative size {size} in the header of member {name!r}")
         if pax.get("hdrcharset") == "BINARY" or any(k.startswith("GNU.sparse") for k in pax):
             raise TarFormatError(f"unsupported PAX header in member {name!r}")
         member = MemberHeader(name.rstrip("/") if info.isdir() else name, info.type, size)
@@ -148,7 +153,7 @@ def _parse_pax(data: bytes) -> dict[str, str]:
     while pos < len(data):
         space = data.find(b" ", pos)
         length_text = data[pos:space]
-        if space < 0 or not length_text.isdigit():
+        if space < 0 or not _is_decimal(length_text):
             raise TarFormatError("malformed PAX record")
         end = pos + int(length_text)
         record = data[space + 1 : end]
@@ -161,3 +166,11 @@ def _parse_pax(data: bytes) -> dict[str, str]:
             raise TarFormatError("PAX record is not UTF-8") from None
         pos = end
     return records
+
+
+def _is_decimal(text: str | bytes) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "..."

@@ -115,11 +115,28 @@ def craft_container(
         entries = craft_entries(members)
     doc = {"format": MANIFEST_FORMAT, "package_id": package_id, "version": version}
     manifest = json.dumps({**doc, "entries": entries}).encode()
-    cctx = zstandard.ZstdCompressor(write_checksum=True)
     content = b"".join(_member(info, data) for info, data in members)
-    body = cctx.compress(content) if content else b""
+    manifest_tar = _member(tarfile.TarInfo(MANIFEST_NAME), manifest) + bytes(1024)
+    return raw_container(dest, content, manifest_tar, manifest, package_id=package_id,
+                         version=version)
+
+
+def raw_container(
+    dest: Path,
+    content_tar: bytes,
+    manifest_tar: bytes,
+    manifest: bytes,
+    *,
+    package_id: str = PKG,
+    version: int = 1,
+) -> Path:
+    """A container with any bytes as its content tar and its manifest tar, sealed with correct
+    checksums and trailer (`manifest` is what the trailer's manifest SHA-256 is taken of), so
+    only the tar and manifest parsers stand between these bytes and an install."""
+    cctx = zstandard.ZstdCompressor(write_checksum=True)
+    body = cctx.compress(content_tar) if content_tar else b""
     manifest_offset = len(body)
-    body += cctx.compress(_member(tarfile.TarInfo(MANIFEST_NAME), manifest) + bytes(1024))
+    body += cctx.compress(manifest_tar)
     trailer = Trailer(
         kind=Kind.PCK,
         package_id=package_id,
@@ -151,9 +168,14 @@ SAMPLE: Tree = {
 }
 
 
+class _Kit(SimpleNamespace):
+    def __repr__(self) -> str:  # hypothesis prints the fixtures of a failing example
+        return "kit"
+
+
 @pytest.fixture(scope="session")
 def kit() -> SimpleNamespace:
-    return SimpleNamespace(
+    return _Kit(
         PKG=PKG,
         MTIME_NS=MTIME_NS,
         SAMPLE=SAMPLE,
@@ -163,5 +185,7 @@ def kit() -> SimpleNamespace:
         snapshot=snapshot,
         craft_container=craft_container,
         craft_entries=craft_entries,
+        raw_container=raw_container,
+        manifest_member=lambda manifest: _member(tarfile.TarInfo(MANIFEST_NAME), manifest),
         tar_info=tar_info,
     )

@@ -1,14 +1,17 @@
-"""`sitesrv pck list|verify|extract`: readable output, exit status 2 and no traceback on errors."""
+"""`sitesrv pck list|verify|extract`: readable output; errors as `sitesrv: <message>`, exit 2."""
 
 from __future__ import annotations
 
+import json
+import tarfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from sitesrv.cli import cli
 from sitesrv.compression import make_delta, pack
-from sitesrv.compression.cli import pck_group
+from sitesrv.compression.manifest import MANIFEST_FORMAT
 
 
 @pytest.fixture
@@ -18,7 +21,8 @@ def pck(tmp_path: Path, kit) -> Path:
 
 
 def _run(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(pck_group, [str(a) for a in args])
+    """Run `sitesrv pck ARGS` as a user would; returns the exit status and stdout + stderr."""
+    result = CliRunner().invoke(cli, ["pck", *(str(a) for a in args)], catch_exceptions=False)
     assert "Traceback" not in result.output
     return result.exit_code, result.output
 
@@ -70,7 +74,7 @@ def test_verify_refuses_a_damaged_file_with_status_2(pck: Path, tmp_path: Path) 
     code, out = _run("verify", damaged)
 
     assert code == 2
-    assert out.startswith(f"Error: {damaged}: ")
+    assert out.startswith(f"sitesrv: {damaged}: ")
     assert "truncated" in out
 
 
@@ -88,7 +92,7 @@ def test_missing_file_is_a_user_error(tmp_path: Path) -> None:
     for command in ("list", "verify"):
         code, out = _run(command, tmp_path / "absent.PCK")
         assert code == 2
-        assert out == f"Error: {tmp_path / 'absent.PCK'}: No such file or directory\n"
+        assert out == f"sitesrv: {tmp_path / 'absent.PCK'}: No such file or directory\n"
 
 
 def test_extract_writes_the_files(pck: Path, tmp_path: Path, kit) -> None:
@@ -106,7 +110,7 @@ def test_extract_refuses_a_folder_with_content(pck: Path, tmp_path: Path) -> Non
     code, out = _run("extract", pck, tmp_path / "out")
 
     assert code == 2
-    assert out == f"Error: {tmp_path / 'out'} exists and is not an empty folder\n"
+    assert out == f"sitesrv: {tmp_path / 'out'} exists and is not an empty folder\n"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]
 
 
@@ -118,5 +122,23 @@ def test_extract_refuses_a_bad_container_and_writes_nothing(tmp_path: Path, kit)
     code, out = _run("extract", crafted, tmp_path / "out")
 
     assert code == 2
-    assert "refused entry '../escaped.txt'" in out
+    assert out.startswith(f"sitesrv: {crafted}: refused entry '../escaped.txt'")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.PCK"]
+
+
+def test_a_crafted_pax_size_is_a_user_error(tmp_path: Path, kit) -> None:
+    info = tarfile.TarInfo("a.txt")
+    info.size = 2
+    info.pax_headers = {"size": "²"}
+    content = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict") + b"hi" + bytes(510 + 1024)
+    manifest = json.dumps({
+        "format": MANIFEST_FORMAT, "package_id": kit.PKG, "version": 1,
+        "entries": kit.craft_entries([(kit.tar_info("a.txt"), b"hi")]),
+    }).encode()
+    crafted = kit.raw_container(tmp_path / "crafted.PCK", content,
+                                kit.manifest_member(manifest) + bytes(1024), manifest)
+
+    code, out = _run("verify", crafted)
+
+    assert code == 2
+    assert out == f"sitesrv: {crafted}: bad PAX size '²'\n"
