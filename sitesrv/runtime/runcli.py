@@ -47,7 +47,9 @@ LIVE_ONLY = ("--watcher", "--timeout")
 @click.option("--step", is_flag=True,
               help="Step mode: one thread, a seeded scheduler and a virtual clock; runs until "
                    "idle.")
-@click.option("--seed", type=int, help="Step mode: the scheduler's seed (default 0).")
+@click.option("--seed", type=int,
+              help="Step mode: the scheduler's seed (default 0; with --replay, the seed the "
+                   "schedule was recorded with).")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Step mode: write the schedule, one JSON line per step.")
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -92,7 +94,7 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
     registry = load_registry(components_spec) if components_spec else SMS_COMPONENTS
     with _debug_logging() if debug else contextlib.nullcontext():
         if step:
-            report = run_until_idle(lab_dir, seed=seed or 0, record=record, replay=replay,
+            report = run_until_idle(lab_dir, seed=seed, record=record, replay=replay,
                                     horizon=horizon_seconds, components=registry,
                                     max_steps=max_steps or DEFAULT_MAX_STEPS,
                                     sites=list(sites) or None)

@@ -6,6 +6,11 @@ file is retried or quarantined) or `crashed` (an injected crash; `detail` names 
 and the file, relative to the lab). `actions` lists the unit's file actions, e.g.
 `claimed SEC/SMS/inboxes/despoolr.box/receive/A1.SNI`. Replay follows `site` and `component`,
 and re-injects recorded crashes at the recorded point.
+
+The first line is a header, `{"sitesrv_schedule": 1, "seed": 5}`: the seed the run was recorded
+with, so a replay draws the same random names (`ctx.ids.random_name`, `ctx.rng`) without being
+told the seed again. Files without the header (written before it existed) are still read; their
+seed is unknown.
 """
 
 from __future__ import annotations
@@ -44,23 +49,64 @@ class StepRecord:
                             "'sitesrv run --step --record FILE' wrote.") from None
 
 
-def read_schedule(path: Path) -> list[StepRecord]:
+FORMAT_KEY = "sitesrv_schedule"
+FORMAT_VERSION = 1
+
+
+@attrs.frozen
+class Schedule:
+    """A schedule file: the seed it was recorded with (None in a file without a header) and
+    its steps."""
+
+    seed: int | None
+    steps: list[StepRecord]
+
+
+def header_line(seed: int) -> str:
+    return json.dumps({FORMAT_KEY: FORMAT_VERSION, "seed": seed})
+
+
+def _header(line: str, where: str) -> int | None:
+    """The seed of a header line; None if the line is not a header (an old file's first step)."""
+    try:
+        raw = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or FORMAT_KEY not in raw:
+        return None
+    if raw[FORMAT_KEY] != FORMAT_VERSION:
+        raise UserError(f"{where}: schedule format {raw[FORMAT_KEY]!r}; this sitesrv reads "
+                        f"format {FORMAT_VERSION}.")
+    seed = raw.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise UserError(f"{where}: the schedule header has no integer seed.")
+    return seed
+
+
+def read_schedule(path: Path) -> Schedule:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise UserError(f"{path}: cannot read the schedule to replay ({e.strerror}).") from None
-    return [StepRecord.from_json(line, f"{path}, line {n}")
-            for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    seed = _header(lines[0][1], f"{path}, line {lines[0][0]}") if lines else None
+    if seed is not None:
+        lines = lines[1:]
+    return Schedule(seed, [StepRecord.from_json(line, f"{path}, line {n}") for n, line in lines])
 
 
 class ScheduleWriter:
-    """Writes step lines and flushes each, so a run that dies still leaves its schedule."""
+    """Writes the header, then step lines, flushing each, so a run that dies still leaves its
+    schedule."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, seed: int) -> None:
         self.path = path
+        self.seed = seed
 
     def __enter__(self) -> ScheduleWriter:
         self._file: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        self._file.write(header_line(self.seed) + "\n")
+        self._file.flush()
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -40,7 +40,7 @@ class ReplayDivergence(UserError):
     """The lab no longer follows the recorded schedule."""
 
 
-def run_until_idle(lab_root: Path, *, seed: int = 0, record: Path | None = None,
+def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | None = None,
                    replay: Path | None = None, horizon: float | None = None,
                    components: Registry | None = None, max_steps: int = DEFAULT_MAX_STEPS,
                    faults: Injector | None = None,
@@ -48,11 +48,18 @@ def run_until_idle(lab_root: Path, *, seed: int = 0, record: Path | None = None,
     """Run the lab's components in step mode until it is idle or `max_steps` units have run.
 
     `faults` may crash units at protocol fault points (see faults.py); `replay` follows a
-    schedule `record` wrote, including its crashes, then continues with the seed's picks.
+    schedule `record` wrote, including its crashes, then continues with the seed's picks. The
+    seed defaults to the one the schedule was recorded with (0 without a schedule, or for a
+    schedule that does not say); a different `seed` is a UserError.
     """
     if record is not None and replay is not None:
         raise UserError("Use --record or --replay, not both.")
-    schedule = read_schedule(replay) if replay is not None else []
+    schedule: list[StepRecord] = []
+    if replay is not None:
+        recorded = read_schedule(replay)
+        schedule = recorded.steps
+        seed = _replay_seed(replay, seed, recorded.seed)
+    seed = 0 if seed is None else seed
     clock = VirtualClock()
     injector = _StepFaults(faults, Path(os.path.abspath(lab_root)))
     runtime = LabRuntime(lab_root, clock=clock, seed=seed,
@@ -64,7 +71,7 @@ def run_until_idle(lab_root: Path, *, seed: int = 0, record: Path | None = None,
     picker = random.Random(seed)
     runtime.boot()
     steps = 0
-    with ScheduleWriter(record) if record is not None else contextlib.nullcontext() as writer:
+    with ScheduleWriter(record, seed) if record is not None else contextlib.nullcontext() as writer:
         while True:
             now = clock.now()
             for host in runtime.hosts:
@@ -102,6 +109,14 @@ def run_until_idle(lab_root: Path, *, seed: int = 0, record: Path | None = None,
     problems = tuple(runtime.problems())
     return IdleReport(final_status(status, problems), clock.now(), tuple(_waits(runtime)), steps,
                       runtime.error_count, problems)
+
+
+def _replay_seed(replay: Path, given: int | None, recorded: int | None) -> int | None:
+    if given is not None and recorded is not None and given != recorded:
+        raise UserError(f"{replay} was recorded with seed {recorded}; replaying it with seed "
+                        f"{given} would draw other names and diverge. Leave out --seed, or "
+                        f"pass --seed {recorded}.")
+    return recorded if given is None else given
 
 
 def _waits(runtime: LabRuntime) -> list[WaitLine]:

@@ -64,6 +64,15 @@ def test_a_recorded_run_replays_to_the_same_tree(tmp_path: Path) -> None:
     assert tree(labs[0]) == tree(labs[1])
 
 
+def test_a_replay_with_another_seed_than_recorded_is_a_user_error(lab: Path,
+                                                                  tmp_path: Path) -> None:
+    schedule = tmp_path / "schedule.jsonl"
+    assert run(lab, "--step", "--seed", "5", "--record", str(schedule)).exit_code == 0
+    result = run(lab, "--step", "--seed", "6", "--replay", str(schedule))
+    assert isinstance(result.exception, UserError)
+    assert "was recorded with seed 5; replaying it with seed 6" in str(result.exception)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--seed", "1"], "--seed needs --step."),
     (["--record", "a", "--max-steps", "3"], "--max-steps, --record need --step."),

@@ -171,7 +171,7 @@ def test_a_crash_anywhere_in_a_unit_is_recovered_without_duplicates(
     assert report.exit_code == ExitCode.IDLE
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ITEMS  # each exactly once
     assert leftovers(lab) == []
-    crashed = [r for r in read_schedule(tmp_path / "schedule.jsonl") if r.did == CRASHED]
+    crashed = [r for r in read_schedule(tmp_path / "schedule.jsonl").steps if r.did == CRASHED]
     assert [r.detail.split()[0] for r in crashed] == [point] * 3
 
 
@@ -180,7 +180,7 @@ def test_a_crash_between_publish_and_remove_redoes_into_the_same_output(
     fill(lab, ["A"])
     crash = CrashAt(AFTER_PUBLISH, component=ToyDespooler.name)
     run_until_idle(lab, components=REGISTRY, faults=crash, record=tmp_path / "s.jsonl")
-    despooler = [r for r in read_schedule(tmp_path / "s.jsonl")
+    despooler = [r for r in read_schedule(tmp_path / "s.jsonl").steps
                  if r.component == ToyDespooler.name and r.did != "nothing"]
     sni = "SEC/SMS/inboxes/despoolr.box/receive/A.SNI"
     (pkg,) = {a.split()[1] for r in despooler for a in r.actions if a.startswith("published")}
@@ -228,10 +228,62 @@ def test_the_same_seed_gives_byte_identical_trees_logs_and_schedules(tmp_path: P
 def test_replay_reproduces_the_recorded_run_including_its_crashes(tmp_path: Path) -> None:
     a, recorded = run_fresh(tmp_path, "a", seed=7,
                             faults=CrashAt(BEFORE_PUBLISH, component=ToyInstaller.name, times=2))
-    assert sum(r.did == CRASHED for r in read_schedule(recorded)) == 2
-    # Replay with another seed and no fault injector: the schedule alone decides.
-    b, _ = run_fresh(tmp_path, "b", seed=99, replay=recorded)
+    assert sum(r.did == CRASHED for r in read_schedule(recorded).steps) == 2
+    # Replay with no seed and no fault injector: the schedule alone decides.
+    b, _ = run_fresh(tmp_path, "b", seed=None, replay=recorded)
     assert lab_files(a) == lab_files(b)
+
+
+class RandomNamingDespooler(ToyDespooler):
+    """Names its output with `ids.random_name`, drawn from the seed (not derived from the input)."""
+
+    def work(self) -> bool:
+        item = self.ctx.claim_next()
+        if item is None:
+            return False
+        incoming = self.ctx.layout.inbox(INCOMING)
+        name = self.ctx.ids.random_name(incoming, ".PKG")
+        self.ctx.publish(incoming / name, item.read_bytes())
+        self.ctx.log.write(f"Received {item.name} as {name}")
+        item.done()
+        return True
+
+
+RANDOM_NAMES = Registry(primary=(ToySender,), secondary=(RandomNamingDespooler, ToyInstaller))
+
+
+def test_a_replay_uses_the_seed_the_schedule_was_recorded_with(tmp_path: Path) -> None:
+    labs = [make_lab(tmp_path / name) for name in ("a", "b")]
+    for lab in labs:
+        fill(lab)
+    schedule = tmp_path / "s.jsonl"
+    run_until_idle(labs[0], seed=5, components=RANDOM_NAMES, record=schedule)
+    assert read_schedule(schedule).seed == 5
+    run_until_idle(labs[1], components=RANDOM_NAMES, replay=schedule)  # no seed given
+    log = "SEC/SMS/Logs/toydesp.log"
+    assert "Received ITEM00.SNI as " in lab_files(labs[0])[log].decode()
+    assert lab_files(labs[0])[log] == lab_files(labs[1])[log]
+    assert lab_files(labs[0]) == lab_files(labs[1])
+
+
+def test_a_replay_with_another_seed_than_recorded_is_refused(lab: Path, tmp_path: Path) -> None:
+    schedule = tmp_path / "s.jsonl"
+    run_until_idle(lab, seed=5, components=REGISTRY, record=schedule)
+    with pytest.raises(UserError, match=r"s.jsonl was recorded with seed 5; replaying it with "
+                       r"seed 6 would draw other names and diverge. Leave out --seed, or pass "
+                       r"--seed 5."):
+        run_until_idle(lab, seed=6, components=REGISTRY, replay=schedule)
+
+
+def test_a_schedule_without_a_header_is_still_read(lab: Path, tmp_path: Path) -> None:
+    recorded = tmp_path / "s.jsonl"
+    run_until_idle(lab, seed=5, components=REGISTRY, record=recorded)
+    lines = recorded.read_text().splitlines()
+    assert lines[0] == '{"sitesrv_schedule": 1, "seed": 5}'
+    old = tmp_path / "old.jsonl"
+    old.write_text("\n".join(lines[1:]) + "\n")
+    assert read_schedule(old).seed is None
+    assert read_schedule(old).steps == read_schedule(recorded).steps
 
 
 def write_schedule(path: Path, picks: list[tuple[str, str]]) -> Path:
