@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,17 +15,18 @@ import sitesrv
 from sitesrv.db.sitedb import ChangeResult, QueryResult, Site, SiteDatabase, SiteType
 from sitesrv.errors import UserError
 
+# How long the server holds its transaction, so the person's UPDATE meets the lock. The tests
+# assert what happened (the final values, the error), never how long anything took.
 HOLD_SECONDS = 0.6
 
 # What `sitesrv sql ZZZ "UPDATE ..."` does, in a process of its own.
 PERSON = """
-import sys, time
+import sys
 from sitesrv.db.sitedb import SiteDatabase
 db = SiteDatabase.open(sys.argv[1])
 print("ready", flush=True)
-start = time.monotonic()
 result = db.execute_user_sql("UPDATE Sites SET SiteName = 'by hand' WHERE SiteCode = 'ZZZ'")
-print(result.rowcount, round(time.monotonic() - start, 2), flush=True)
+print(result.rowcount, flush=True)
 """
 
 
@@ -55,10 +55,10 @@ def test_another_process_waits_for_the_transaction_then_updates(site_db: SiteDat
             site_db.execute_user_sql("UPDATE Sites SET SiteName = 'by the server'")
             assert person.stdout.readline().strip() == "ready"
             time.sleep(HOLD_SECONDS)
-        rowcount, waited = person.stdout.readline().split()
+        rowcount = person.stdout.readline().strip()
     assert person.returncode == 0
     assert rowcount == "1"
-    assert float(waited) >= HOLD_SECONDS / 2
+    # The person's UPDATE came after the server's committed one: it waited, it did not fail.
     assert site_name(site_db) == "by hand"
 
 
@@ -70,11 +70,12 @@ def test_readers_are_not_blocked_by_a_writer(site_db: SiteDatabase) -> None:
 
 
 def test_a_writer_gives_up_after_the_busy_timeout(site_db: SiteDatabase) -> None:
-    with SiteDatabase.open(site_db.path, busy_timeout=0.2) as other, site_db.transaction():
-        started = time.monotonic()
-        with pytest.raises(UserError) as caught:
-            other.execute_user_sql("UPDATE Sites SET SiteName = 'too late'")
-        assert time.monotonic() - started >= 0.15
+    with (
+        SiteDatabase.open(site_db.path, busy_timeout=0.2) as other,
+        site_db.transaction(),
+        pytest.raises(UserError) as caught,
+    ):
+        other.execute_user_sql("UPDATE Sites SET SiteName = 'too late'")
     assert str(caught.value) == (
         "SQL error: database is locked (another process held the site database for more "
         "than 0.2 s; try again)"
