@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sitesrv.clock import RealClock
@@ -139,15 +139,19 @@ class LiveDriver:
     # --- supervision --------------------------------------------------------------------------
 
     def run(self, *, until_idle: bool = False, timeout: float | None = None,
-            stop: threading.Event | None = None) -> IdleReport | None:
+            stop: threading.Event | None = None,
+            on_started: Callable[[LiveDriver], None] | None = None) -> IdleReport | None:
         """Start, supervise, and stop when `stop` is set, when idle (with `until_idle`) or
-        after `timeout` real seconds. None means it was stopped by `stop`."""
+        after `timeout` real seconds. None means it was stopped by `stop`. `on_started` is
+        called once everything runs (the watcher's `kind` is then the one in use)."""
         stop = stop or threading.Event()
         started = time.monotonic()
         next_rescan = started + self.rescan_every
         status: str | None = None
         self.start()
         try:
+            if on_started is not None:
+                on_started(self)
             while not stop.wait(SUPERVISOR_TICK):
                 self.watcher.check()
                 if time.monotonic() >= next_rescan:

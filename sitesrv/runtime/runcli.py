@@ -134,9 +134,11 @@ def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher
 
     driver = LiveDriver(lab_dir, components=registry, sites=list(sites) or None,
                         watcher=watcher, horizon=horizon)
-    names = ", ".join(s.site.code for s in driver.runtime.sites)
-    click.echo(f"Running site servers {names} ({len(driver.hosts)} component threads, "
-               f"{driver.watcher.kind} watcher); Ctrl-C stops.", err=True)
+    def say_started(running: LiveDriver) -> None:
+        names = ", ".join(s.site.code for s in running.runtime.sites)
+        click.echo(f"Running site servers {names} ({len(running.hosts)} component threads, "
+                   f"{running.watcher.kind} watcher); Ctrl-C stops.", err=True)
+
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -145,7 +147,8 @@ def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return driver.run(until_idle=until_idle, timeout=timeout, stop=stop)
+        return driver.run(until_idle=until_idle, timeout=timeout, stop=stop,
+                          on_started=say_started)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -9,12 +9,17 @@ latency, not a file. What watchdog gets wrong is covered here:
   "Inotify queue overflowed; filesystem events were lost" on `watchdog.observers.inotify_c`,
   so a logging handler there asks for a full rescan;
 - inotify is unavailable (watch limits) or blind (network file systems): `polling` instead.
+On Linux the observer is inotify with an arrivals-only mask (below). Where there is no inotify
+(macOS, Windows, BSD) it is watchdog's platform `Observer` (FSEvents, ReadDirectoryChangesW,
+kqueue), reported as `native`. If the observer cannot start, for whatever reason (inotify watch
+limits, a platform library that fails to load), the watcher logs why and polls instead.
 One recursive watch per site covers all its inboxes (`<SITE>\\SMS\\inboxes`); the site root
 would add SMSPKG and the DP shares, whose large writes would only flood the queue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -34,8 +39,9 @@ from sitesrv.runtime.handoff import ignored_by_scans
 
 logger = logging.getLogger(__name__)
 
-INOTIFY = "inotify"
+INOTIFY = "inotify"  # what --watcher asks for by default: the platform's notifications
 POLLING = "polling"
+NATIVE = "native"  # what the watcher reports when it uses watchdog's platform Observer
 WATCHERS = (INOTIFY, POLLING)
 OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 OVERFLOW_MESSAGE = "Inotify queue overflowed"
@@ -60,6 +66,26 @@ class _Hints(FileSystemEventHandler):
                 self.route(folder)
         except Exception:
             logger.exception("ignoring a failure while handling %r", event)
+
+
+def inotify_available() -> bool:
+    """Whether this is Linux with a usable inotify (watchdog's own test, without its warning)."""
+    from watchdog.utils import platform
+
+    if not platform.is_linux():
+        return False
+    try:
+        import watchdog.observers.inotify  # noqa: F401  (raises UnsupportedLibcError etc.)
+    except Exception:
+        return False
+    return True
+
+
+def platform_observer() -> BaseObserver:
+    """watchdog's observer for this platform: FSEvents, ReadDirectoryChangesW, kqueue, ..."""
+    from watchdog.observers import Observer
+
+    return Observer()
 
 
 def arrivals_emitter() -> type[EventEmitter]:
@@ -115,24 +141,30 @@ class Watcher:
         self.observer = self._start_observer()
 
     def _start_observer(self) -> BaseObserver:
+        if self.kind == POLLING:
+            return self._observe(PollingObserver(timeout=POLL_INTERVAL), POLLING)
         try:
-            return self._observe(self.kind)
-        except OSError as e:
-            if self.kind == POLLING:
-                raise
-            logger.warning("inotify is not usable (%s); watching by polling instead", e)
-            self.kind = POLLING
-            return self._observe(POLLING)
+            if inotify_available():
+                return self._observe(BaseObserver(arrivals_emitter()), INOTIFY)
+            observer = platform_observer()
+            kind = POLLING if isinstance(observer, PollingObserver) else NATIVE
+            return self._observe(observer, kind)
+        except Exception as e:  # watch limits, a platform library that fails to load, ...
+            logger.warning("the file system watcher could not start (%s: %s); watching by "
+                           "polling instead", type(e).__name__, e)
+            return self._observe(PollingObserver(timeout=POLL_INTERVAL), POLLING)
 
-    def _observe(self, kind: str) -> BaseObserver:
-        if kind == POLLING:
-            observer: BaseObserver = PollingObserver(timeout=POLL_INTERVAL)
-        else:
-            observer = BaseObserver(arrivals_emitter())
+    def _observe(self, observer: BaseObserver, kind: str) -> BaseObserver:
         handler = _Hints(lambda folder: self.route(folder))
-        for root in self.roots:
-            observer.schedule(handler, str(root), recursive=True)
-        observer.start()
+        try:
+            for root in self.roots:
+                observer.schedule(handler, str(root), recursive=True)
+            observer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                observer.stop()
+            raise
+        self.kind = kind
         return observer
 
     def check(self) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from sitesrv.events import read_events
+from sitesrv.runtime import watcher as watcher_module
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.inbox import InboxSpec
@@ -177,6 +178,48 @@ def test_the_polling_watcher_finds_files_too(tmp_path: Path) -> None:
         assert driver.watcher.kind == "polling"
         drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
+
+
+def test_on_linux_the_watcher_is_the_arrivals_only_inotify_emitter(tmp_path: Path) -> None:
+    if not watcher_module.inotify_available():
+        pytest.skip("no inotify here")
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    with running(lab) as driver:
+        assert driver.watcher.kind == "inotify"
+        emitters = driver.watcher.observer.emitters
+        assert {type(e).__name__ for e in emitters} == {"ArrivalsEmitter"}
+
+
+def test_without_inotify_the_platform_observer_is_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from watchdog.observers import Observer
+
+    monkeypatch.setattr(watcher_module, "inotify_available", lambda: False)  # macOS, Windows
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    with running(lab) as driver:
+        assert driver.watcher.kind == "native"
+        assert isinstance(driver.watcher.observer, Observer)
+        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
+    started = [e for e in read_events(lab / "events.jsonl") if e["event"] == "server_started"]
+    assert {e["watcher"] for e in started} == {"native"}
+
+
+def test_an_observer_that_cannot_start_falls_back_to_polling(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def unsupported() -> None:
+        # What watchdog's default observer raised on macOS: not an OSError.
+        raise TypeError("'NoneType' object is not callable")
+
+    monkeypatch.setattr(watcher_module, "inotify_available", lambda: False)
+    monkeypatch.setattr(watcher_module, "platform_observer", unsupported)
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    with caplog.at_level(logging.WARNING, logger=watcher_module.__name__), running(lab) as driver:
+        assert driver.watcher.kind == "polling"
+        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
+    assert ("the file system watcher could not start (TypeError: 'NoneType' object is not "
+            "callable); watching by polling instead") in caplog.messages
 
 
 def test_stopping_lets_the_unit_in_progress_finish(tmp_path: Path) -> None:
