@@ -190,8 +190,8 @@ class DistributionManager(Component):
         if version > 1 and pck.exists():
             temp = dpinstall.compression_temp(self.ctx)
             make_delta(pck, source, smspkg / f"{pkg_id}.DLT.{version}", pkg_id, version,
-                       temp_path=temp,
-                       attribute_changes_count=False)
+                       temp_path=temp, attribute_changes_count=(
+                           self.ctx.hierarchy.software_distribution.attribute_changes_count))
             for old in range(1, version - KEEP_DELTAS + 1):
                 remove_file(smspkg / f"{pkg_id}.DLT.{old}")
         temp = dpinstall.compression_temp(self.ctx)

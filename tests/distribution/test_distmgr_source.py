@@ -5,6 +5,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
 from sitesrv import console
 from sitesrv.components.distmgr import DistributionManager
 from sitesrv.components.sqlmon import SqlMonitor
@@ -163,3 +165,30 @@ def test_a_dp_that_cannot_be_written_retries_then_fails(tmp_path: Path) -> None:
     lab.run_until_idle(seed=1, components=LOCAL)
     with SiteDatabase.open(lab.site("ZZZ").database) as db:
         assert db.query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
+
+
+@pytest.mark.parametrize("before_fix", [False, True])
+def test_kb872943_an_attribute_change_alone_is_not_a_change(tmp_path: Path,
+                                                           before_fix: bool) -> None:
+    """A backup program touched the files; only the pre-KB872943 emulation ships them."""
+    import os
+
+    from sitesrv.compression import read_manifest
+    from tests.conftest import DEFAULT_HIERARCHY
+
+    text = DEFAULT_HIERARCHY.read_text()
+    if before_fix:
+        text = text.replace("  retries: 100", "  retries: 100\n  attribute_changes_count: true")
+    (tmp_path / "h.yaml").write_text(text)
+    lab = Lab.init(tmp_path / "lab", tmp_path / "h.yaml").lab
+    source = make_source(tmp_path / "src")
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=1, components=LOCAL)
+    os.utime(source / "DATA" / "PAYLOAD.BIN", (1_000_000_000, 1_000_000_000))
+    (source / "SETUP.INI").write_bytes(b"[Setup]\r\nchanged\r\n")
+    console.update_package(lab, pkg_id)
+    lab.run_until_idle(seed=1, components=LOCAL)
+    delta = read_manifest(lab.site("ZZZ").smspkg / f"{pkg_id}.DLT.2")
+    assert delta.delta is not None
+    expected = ["DATA/PAYLOAD.BIN", "SETUP.INI"] if before_fix else ["SETUP.INI"]
+    assert sorted(delta.delta.shipped) == expected
