@@ -34,6 +34,7 @@ from sitesrv.runtime.handoff import rename_into_place, write_temp
 from sitesrv.runtime.idle import WaitLine, failed_units_line, quarantined_line
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
+from sitesrv.runtime.lock import Holder, SiteLock, acquire_all, release_all
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.unit import DEFERRED, Journal, Reporter
 from sitesrv.smslog import SmsLog
@@ -52,6 +53,7 @@ MAX_ATTEMPTS = 3
 
 DatabaseFactory = Callable[[Path], Any]
 CLOCK_FILE = "lab-clock"  # in <SITE>\SMS\state: the lab time the last run ended at
+EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the component threads
 
 
 def open_site_database(path: Path) -> Any:
@@ -286,10 +288,23 @@ class LabRuntime:
                         raise ValueError(f"{path} is an inbox of both {other} and {host}, "
                                          "for the same file names")
                 owners.append(host)
+        self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
+                      for site in self.sites]
         self._lock = threading.Lock()
         self.progress_count = 0
         self.error_count = 0
         self.last_progress = clock.now()
+
+    def lock(self) -> None:
+        """Take the server lock of every site this runtime runs (UserError if one is held)."""
+        acquire_all(self.locks)
+
+    def unlock(self) -> None:
+        release_all(self.locks)
+
+    def _lock_taken_over(self, site: SiteLayout, why: str, holder: Holder) -> None:
+        self.events.emit("server_lock_taken_over", site=site.site.code, component=EXECUTIVE,
+                         pid=holder.pid, host=holder.host, started=holder.started, reason=why)
 
     def boot(self) -> None:
         for host in self.hosts:

@@ -22,7 +22,13 @@ from pathlib import Path
 
 from sitesrv.clock import RealClock
 from sitesrv.lab import Lab
-from sitesrv.runtime.host import ComponentHost, DatabaseFactory, LabRuntime, open_site_database
+from sitesrv.runtime.host import (
+    EXECUTIVE,
+    ComponentHost,
+    DatabaseFactory,
+    LabRuntime,
+    open_site_database,
+)
 from sitesrv.runtime.idle import (
     IDLE,
     TIMEOUT,
@@ -38,7 +44,6 @@ from sitesrv.runtime.watcher import INOTIFY, Watcher
 logger = logging.getLogger(__name__)
 
 SUPERVISOR_TICK = 0.02  # real seconds between the supervisor's looks at watcher and workers
-EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the component threads
 
 
 class LiveDriver:
@@ -67,6 +72,7 @@ class LiveDriver:
         self._sleeping: dict[ComponentHost, bool] = {}
         self._waits: dict[ComponentHost, list[WaitLine]] = {}
         self._confirming: int | None = None
+        self._locked = False
 
     @property
     def hosts(self) -> list[ComponentHost]:
@@ -75,6 +81,19 @@ class LiveDriver:
     # --- start and stop -----------------------------------------------------------------------
 
     def start(self) -> None:
+        """Take the sites' server locks, recover, start the watcher and the workers.
+
+        UserError if another process runs one of the sites. If anything else fails, what was
+        started is stopped again and the locks are given back."""
+        self.runtime.lock()
+        self._locked = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         self.runtime.boot()
         self.watcher.start()
         for site in self.runtime.sites:
@@ -90,16 +109,24 @@ class LiveDriver:
         self.started.set()
 
     def stop(self) -> None:
-        """Let units in progress finish, then stop the workers and the watcher."""
-        self.stopping.set()
-        for host in self.hosts:
-            host.wanted.set()
-        for thread in self._threads:
-            thread.join()
-        self.watcher.stop()
-        self.runtime.save_lab_time()
-        for site in self.runtime.sites:
-            self.runtime.events.emit("server_stopped", site=site.site.code, component=EXECUTIVE)
+        """Let units in progress finish, stop the workers and the watcher, give back the
+        locks."""
+        if not self._locked:
+            return
+        try:
+            self.stopping.set()
+            for host in self.hosts:
+                host.wanted.set()
+            for thread in self._threads:
+                thread.join()
+            self.watcher.stop()
+            self.runtime.save_lab_time()
+            for site in self.runtime.sites:
+                self.runtime.events.emit("server_stopped", site=site.site.code,
+                                         component=EXECUTIVE)
+        finally:
+            self._locked = False
+            self.runtime.unlock()
 
     def rescan_all(self, why: str = "") -> None:
         """Every component looks at every inbox again (watcher trouble, or the periodic pass)."""

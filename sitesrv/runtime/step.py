@@ -64,14 +64,24 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
     injector = _StepFaults(faults, Path(os.path.abspath(lab_root)))
     runtime = LabRuntime(lab_root, clock=clock, seed=seed,
                          registry=components or SMS_COMPONENTS, sites=sites, injector=injector)
+    limit = default_horizon(runtime.hierarchy.timing) if horizon is None else horizon
+    runtime.lock()  # before anything touches the sites' folders
+    try:
+        return _run(runtime, clock, injector, random.Random(seed), schedule, replay, record,
+                    limit, max_steps)
+    finally:
+        runtime.unlock()
+
+
+def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults, picker: random.Random,
+         schedule: list[StepRecord], replay: Path | None, record: Path | None, limit: float,
+         max_steps: int) -> IdleReport:
     clock.advance_to(runtime.saved_lab_time())
     runtime.last_progress = clock.now()
-    limit = default_horizon(runtime.hierarchy.timing) if horizon is None else horizon
     by_key = {host.key: host for host in runtime.hosts}
-    picker = random.Random(seed)
     runtime.boot()
     steps = 0
-    with ScheduleWriter(record, seed) if record is not None else contextlib.nullcontext() as writer:
+    with ScheduleWriter(record, runtime.seed) if record is not None else contextlib.nullcontext() as writer:
         while True:
             now = clock.now()
             for host in runtime.hosts:

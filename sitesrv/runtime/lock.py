@@ -1,0 +1,201 @@
+"""One site server per site: `<SITE>\\SMS\\state\\server.lock`, held while a driver runs the site.
+
+Two processes running one site would return each other's claimed files (`.work\\`) at start-up
+and work on the same inboxes. So each driver takes the lock of every site it runs before the
+start-up recovery, and gives it back when it stops (also after Ctrl-C or an error).
+
+The lock is a small JSON file created exclusively (`os.open` with `O_EXCL`, which every
+platform and most network file systems honour): the holder's pid, host name, start time (real
+time, UTC) and a random token, so a process only ever removes its own lock. A lock whose holder
+is gone is stale and taken over, with a warning and a `server_lock_taken_over` event:
+- on this host (POSIX), the holder is gone when no process has its pid (`os.kill(pid, 0)`);
+- on Windows, where `os.kill` would terminate the process, the pid is not checked: a lock is
+  stale once it is older than `WINDOWS_STALE_AFTER` (12 hours);
+- a lock of another host (a lab on a shared folder) is never judged: delete it by hand.
+A lock file that cannot be read (a holder that died while writing it) is stale once it is a
+minute old. A recycled pid makes a stale lock look held: the message says which file to delete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import attrs
+
+from sitesrv.errors import UserError
+from sitesrv.layout import SiteLayout
+
+logger = logging.getLogger(__name__)
+
+LOCK_FILE = "server.lock"
+WINDOWS_STALE_AFTER = 12 * 3600.0  # real seconds
+UNREADABLE_STALE_AFTER = 60.0  # real seconds: time enough for a holder to write its lock
+ATTEMPTS = 5
+
+
+@attrs.frozen
+class Holder:
+    """Who holds a site's lock, as its lock file says."""
+
+    pid: int
+    host: str
+    started: str  # real time, `2025-06-02T14:03:11Z`
+    token: str
+
+    def to_json(self) -> str:
+        return json.dumps(attrs.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Holder | None:
+        try:
+            raw = json.loads(text)
+            return cls(pid=int(raw["pid"]), host=str(raw["host"]), started=str(raw["started"]),
+                       token=str(raw["token"]))
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def started_at(self) -> float | None:
+        try:
+            return datetime.strptime(self.started, "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=UTC).timestamp()
+        except ValueError:
+            return None
+
+
+def can_check_pids() -> bool:
+    """Whether `pid_alive` works here (POSIX); on Windows `os.kill` would end the process."""
+    return os.name != "nt"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (POSIX)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and belongs to someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SiteLock:
+    """The lock of one site's server."""
+
+    def __init__(self, site: SiteLayout,
+                 on_takeover: Callable[[str, Holder], None] | None = None) -> None:
+        self.site = site.site.code
+        self.path = site.state_dir / LOCK_FILE
+        self.on_takeover = on_takeover
+        self.holder: Holder | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise UserError naming the server that holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        mine = Holder(os.getpid(), socket.gethostname(), _now_text(), secrets.token_hex(8))
+        for _ in range(ATTEMPTS):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._judge_existing()
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(mine.to_json() + "\n")
+            self.holder = mine
+            return
+        raise UserError(f"Could not take the lock {self.path} of site {self.site}'s server: "
+                        "other processes keep taking it. Stop them first.")
+
+    def _judge_existing(self) -> None:
+        """Raise if the lock's holder may be running; remove the lock if it is stale."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+            age = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return  # released meanwhile: try again
+        holder = Holder.from_json(text)
+        if holder is None:
+            if age < UNREADABLE_STALE_AFTER:
+                raise UserError(f"Site {self.site}'s server is starting in another process "
+                                f"(its lock {self.path} is being written). Stop it first, or "
+                                "pass --lab with another lab.")
+            why = "an unreadable lock"
+        else:
+            why = self._stale(holder)
+        self._take_over(text, holder, why)
+
+    def _stale(self, holder: Holder) -> str:
+        """Why the holder's lock is stale; raises UserError if the holder may be running."""
+        running = (f"Site {self.site}'s server is already running (pid {holder.pid}, "
+                   f"started {holder.started}). Stop it first, or pass --lab with another lab.")
+        if holder.host != socket.gethostname():
+            raise UserError(f"Site {self.site}'s server is already running on host "
+                            f"{holder.host} (pid {holder.pid}, started {holder.started}). Stop "
+                            "it first, or pass --lab with another lab. If it is not running, "
+                            f"delete {self.path}.")
+        if can_check_pids():
+            if pid_alive(holder.pid):
+                raise UserError(running)
+            return f"pid {holder.pid} is not running"
+        started = holder.started_at()
+        if started is not None and time.time() - started < WINDOWS_STALE_AFTER:
+            raise UserError(f"{running} If it is not running, delete {self.path}.")
+        return f"it is more than {WINDOWS_STALE_AFTER / 3600:g} hours old"
+
+    def _take_over(self, text: str, holder: Holder | None, why: str) -> None:
+        # Remove the stale lock only if it is still the one judged (another starter may have
+        # taken it over meanwhile); the exclusive create then decides between starters.
+        with contextlib.suppress(FileNotFoundError):
+            if self.path.read_text(encoding="utf-8") != text:
+                return
+            self.path.unlink()
+            who = (f"pid {holder.pid} on {holder.host}, started {holder.started}" if holder
+                   else "unknown")
+            logger.warning("Site %s: took over the stale server lock %s (%s; %s)", self.site,
+                           self.path, who, why)
+            if self.on_takeover is not None and holder is not None:
+                self.on_takeover(why, holder)
+
+    def release(self) -> None:
+        """Remove the lock if it is still this process's own."""
+        mine, self.holder = self.holder, None
+        if mine is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            if Holder.from_json(self.path.read_text(encoding="utf-8")) == mine:
+                self.path.unlink()
+
+
+def acquire_all(locks: Sequence[SiteLock]) -> None:
+    """Take every lock, or none: on a refusal, give back those already taken."""
+    taken: list[SiteLock] = []
+    try:
+        for lock in locks:
+            lock.acquire()
+            taken.append(lock)
+    except BaseException:
+        release_all(taken)
+        raise
+
+
+def release_all(locks: Sequence[SiteLock]) -> None:
+    for lock in locks:
+        try:
+            lock.release()
+        except OSError as e:  # never hide the real reason a run ends
+            logger.warning("could not remove the server lock %s: %s", lock.path, e)

@@ -1,0 +1,156 @@
+"""One server per site: the lock in `<SITE>\\SMS\\state\\server.lock`, taken by both drivers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sitesrv.errors import UserError
+from sitesrv.events import read_events
+from sitesrv.runtime import lock as lock_module
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.idle import ExitCode
+from sitesrv.runtime.live import LiveDriver
+from sitesrv.runtime.registry import Registry
+from sitesrv.runtime.step import run_until_idle
+from tests.conftest import REPO
+from tests.runtime.conftest import drop, inbox, wait_for
+from tests.runtime.toy import OUTBOX, REGISTRY, installed_items, instruction
+
+
+def lock_file(lab: Path, site: str) -> Path:
+    return lab / site / "SMS" / "state" / "server.lock"
+
+
+def dead_pid() -> int:
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
+
+
+def write_lock(lab: Path, site: str, pid: int, started: datetime,
+               host: str | None = None) -> Path:
+    path = lock_file(lab, site)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pid": pid, "host": host or socket.gethostname(),
+                                "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                "token": "0123456789abcdef"}))
+    return path
+
+
+@pytest.mark.live_fs
+def test_a_second_run_of_a_running_site_exits_2_and_touches_nothing(lab: Path) -> None:
+    driver = LiveDriver(lab, components=REGISTRY)
+    stop = threading.Event()
+    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
+    thread.start()
+    try:
+        wait_for(lambda: driver.started.is_set() and driver.quiet(), what="start-up")
+        held = json.loads(lock_file(lab, "CEN").read_text())
+        assert held["pid"] == os.getpid() and held["host"] == socket.gethostname()
+        sec_lock = lock_file(lab, "SEC").read_text()
+        # A file the running server has claimed: a second server's recovery would return it.
+        claimed = inbox(lab, "CEN", OUTBOX) / ".work" / "A.SRQ"
+        claimed.write_bytes(instruction("A"))
+        done = subprocess.run(
+            [sys.executable, "-m", "sitesrv.runtime.runcli", "--lab", str(lab), "--step",
+             "--components", "tests.runtime.toy:REGISTRY"],
+            cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2
+        assert re.fullmatch(
+            rf"sitesrv: Site CEN's server is already running \(pid {os.getpid()}, started "
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)\. Stop it first, or pass --lab with another "
+            r"lab\.\n", done.stderr)
+        with pytest.raises(UserError, match="Site CEN's server is already running"):
+            run_until_idle(lab, components=REGISTRY)
+        assert claimed.exists()
+        # The refused runs left the live server's locks alone.
+        assert lock_file(lab, "SEC").read_text() == sec_lock
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not lock_file(lab, "CEN").exists() and not lock_file(lab, "SEC").exists()
+
+
+@pytest.mark.live_fs
+def test_two_processes_may_run_disjoint_sites(lab: Path) -> None:
+    driver = LiveDriver(lab, components=REGISTRY, sites=["CEN"])
+    stop = threading.Event()
+    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
+    thread.start()
+    try:
+        wait_for(lambda: driver.started.is_set(), what="start-up")
+        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        wait_for(lambda: (inbox(lab, "SEC", "despoolr.box\\receive") / "A.SNI").exists(),
+                 what="A to be sent")
+        report = run_until_idle(lab, components=REGISTRY, sites=["SEC"])
+        assert report.exit_code == ExitCode.IDLE
+        assert installed_items(inbox(lab, "SEC", "pkginfo.box")) == ["A"]
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def test_a_stale_lock_is_taken_over_with_a_warning(
+        lab: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pid = dead_pid()
+    path = write_lock(lab, "SEC", pid, datetime.now(UTC))
+    with caplog.at_level(logging.WARNING, logger=lock_module.__name__):
+        report = run_until_idle(lab, components=REGISTRY)
+    assert report.exit_code == ExitCode.IDLE
+    assert any(m.startswith(f"Site SEC: took over the stale server lock {path} (pid {pid} on ")
+               and m.endswith(f"; pid {pid} is not running)") for m in caplog.messages)
+    (event,) = [e for e in read_events(lab / "events.jsonl")
+                if e["event"] == "server_lock_taken_over"]
+    assert (event["site"], event["component"], event["pid"]) == ("SEC", "SMS_EXECUTIVE", pid)
+    assert not path.exists()  # taken over, then given back at the end of the run
+
+
+def test_the_locks_are_given_back_when_a_run_is_interrupted(lab: Path) -> None:
+    class Interrupted(Component):
+        name = "SMS_TOY_INTERRUPTED"
+        log_name = "toyint.log"
+
+        def work(self) -> bool:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_until_idle(lab, components=Registry(primary=(Interrupted,)))
+    assert not lock_file(lab, "CEN").exists()
+
+
+def test_a_refused_run_gives_back_the_locks_it_took(lab: Path) -> None:
+    write_lock(lab, "SEC", os.getpid(), datetime.now(UTC))  # SEC runs in "this" process
+    with pytest.raises(UserError, match="Site SEC's server is already running"):
+        run_until_idle(lab, components=REGISTRY)
+    assert not lock_file(lab, "CEN").exists()  # CEN's lock was taken first, then given back
+
+
+def test_without_pid_checks_a_lock_is_stale_only_after_hours(
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lock_module, "can_check_pids", lambda: False)  # as on Windows
+    now = datetime.now(UTC)
+    path = write_lock(lab, "SEC", dead_pid(), now - timedelta(hours=1))
+    with pytest.raises(UserError, match=re.escape(f"If it is not running, delete {path}.")):
+        run_until_idle(lab, components=REGISTRY)
+    write_lock(lab, "SEC", dead_pid(), now - timedelta(hours=13))
+    assert run_until_idle(lab, components=REGISTRY).exit_code == ExitCode.IDLE
+
+
+def test_a_lock_of_another_host_is_never_taken_over(lab: Path) -> None:
+    path = write_lock(lab, "CEN", dead_pid(), datetime.now(UTC) - timedelta(days=30),
+                      host="ELSEWHERE")
+    with pytest.raises(UserError, match=re.escape(
+            "Site CEN's server is already running on host ELSEWHERE (pid ")):
+        run_until_idle(lab, components=REGISTRY)
+    assert path.exists()
