@@ -337,6 +337,11 @@ def test_attribute_changes_count() -> None:
     assert parse_hierarchy(BASE_SITES).software_distribution.attribute_changes_count is False
     h = parse_hierarchy(BASE_SITES + "software_distribution:\n  attribute_changes_count: true\n")
     assert h.software_distribution.attribute_changes_count is True
+    from sitesrv.hierarchyview import render_hierarchy
+
+    assert ("Software distribution: send from nearest site on, 100 retries, DP update mode "
+            "delete, attribute changes count (pre-KB872943)") in render_hierarchy(h).splitlines()
+    assert "attribute changes" not in render_hierarchy(parse_hierarchy(BASE_SITES))
     err = error_for(BASE_SITES + "software_distribution:\n  attribute_changes_count: 'yes'\n")
     assert_message(err, "software_distribution.attribute_changes_count",
                    "expected true or false, got 'yes'")
