@@ -82,19 +82,24 @@ class ComponentContext:
         overwritten, a leftover from an earlier attempt. An existing `dest` is replaced: output
         names derive from input names, so a redo after a crash overwrites its first attempt.
         """
+        temps = self._journal.temps
         if tmp_name is None:
             while True:
                 tmp = dest.parent / self.ids.temp_name(dest.name)
+                temps[tmp] = None
                 try:
                     write_temp(tmp, content, self.durability, exclusive=True)
                     break
                 except FileExistsError:
+                    del temps[tmp]
                     continue
         else:
             tmp = dest.parent / tmp_name
+            temps[tmp] = None
             write_temp(tmp, content, self.durability, exclusive=False)
         self.faults.point(BEFORE_PUBLISH, dest)
         rename_into_place(tmp, dest, self.durability)
+        temps.pop(tmp, None)
         self._journal.note(PUBLISHED, dest)
         self._notify(dest.parent)
         self.faults.point(AFTER_PUBLISH, dest)

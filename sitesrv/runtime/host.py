@@ -13,17 +13,19 @@ import contextlib
 import functools
 import heapq
 import logging
+import math
 import os
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from sitesrv.clock import Clock
-from sitesrv.errors import FormatError
+from sitesrv.clock import Clock, VirtualClock
+from sitesrv.errors import FormatError, UserError
 from sitesrv.events import EventSink
 from sitesrv.lab import Lab
 from sitesrv.layout import LabLayout, SiteLayout
@@ -113,10 +115,11 @@ class ComponentHost:
         runtime = self.runtime
         rng = random.Random(f"{runtime.seed}/{self.site}/{self.name}/{self.incarnation}")
         self.journal.in_flight.clear()
+        self.journal.temps.clear()
         inboxes = tuple(
             Inbox(spec, path, clock=runtime.clock, durability=runtime.hierarchy.durability,
-                  stale_tmp_age=runtime.hierarchy.timing.stale_tmp_age, faults=self.faults,
-                  journal=self.journal, reporter=self.reporter, notify=runtime.notify)
+                  faults=self.faults, journal=self.journal, reporter=self.reporter,
+                  notify=runtime.notify)
             for spec, path in zip(self.cls.inboxes, self.inbox_paths, strict=True))
         site = self.layout.site
         database = (functools.partial(runtime.open_database, self.layout.database)
@@ -127,8 +130,9 @@ class ComponentHost:
             open_database=database, log=self.log, events=runtime.events, faults=self.faults,
             inboxes=inboxes, durability=runtime.hierarchy.durability, journal=self.journal,
             notify=runtime.notify)
+        stale_before = runtime.stale_temp_cutoff(first_start=self.incarnation == 1)
         for inbox in inboxes:
-            inbox.recover()
+            inbox.recover(stale_before)
         self.component = self.cls(self.ctx)
         self.component.start()
         self.wanted.set()
@@ -196,6 +200,7 @@ class ComponentHost:
             more = bool(self.component.work())
         except SimulatedCrash as crash:
             actions = tuple(journal.actions)
+            self._delete_dead_temps()
             self.boot()
             return UnitOutcome(CRASHED, actions, crash.point.describe(self.runtime.root))
         except Exception as error:  # a failing unit must never stop the site server
@@ -215,6 +220,33 @@ class ComponentHost:
         if more or journal.progressed:
             self.wanted.set()
         return UnitOutcome(did, tuple(journal.actions))
+
+    def _delete_dead_temps(self) -> None:
+        """After a simulated crash: delete the temp files the dead unit was writing.
+
+        A restarted server would leave them to start-up recovery, by age; in step mode file
+        ages mean nothing (stale_temp_cutoff), and these the runtime knows to be dead."""
+        for tmp in self.journal.temps:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                continue
+            shown = self._shown(tmp)
+            self.log.write(f"Deleted the stale temporary file {shown}")
+            self.reporter.event("stale_temp_removed", file=shown)
+        self.journal.temps.clear()
+
+    def _shown(self, path: Path) -> str:
+        """A path as this site's log names it: its own drive, another site's share."""
+        try:
+            return self.layout.windows(path)
+        except ValueError:
+            pass
+        try:
+            code = path.relative_to(self.runtime.root).parts[0]
+            return self.runtime.layout.site(code).unc(path)
+        except (ValueError, IndexError, KeyError, UserError):
+            return self.runtime.relative(str(path))
 
     def _failed(self, error: Exception, text: str) -> None:
         """Log the error with the file; retry the file later, or quarantine it for good."""
@@ -309,6 +341,22 @@ class LabRuntime:
     def boot(self) -> None:
         for host in self.hosts:
             host.boot()
+
+    def stale_temp_cutoff(self, *, first_start: bool) -> float | None:
+        """Which temp files a component's start-up recovery deletes: those last written at or
+        before this wall time (`math.inf`: all; None: none).
+
+        Live: those older than `timing.stale_tmp_age`, in real seconds scaled by the clock rate
+        (file times are wall times). Step mode's virtual clock cannot be compared with file
+        times, so: at a component's first start in the run, every temp file is stale (none of
+        the run's units has written yet, and the site lock keeps other servers of these sites
+        away); at a restart after a simulated crash, none is, so another writer's file in
+        flight across units (the Sender's `<id>.PCK.TMP` in `despoolr.box\\receive`) survives.
+        The dead unit's own temp files are deleted by the crash handling, which knows them.
+        """
+        if isinstance(self.clock, VirtualClock):
+            return math.inf if first_start else None
+        return time.time() - self.clock.real_seconds(self.hierarchy.timing.stale_tmp_age)
 
     def saved_lab_time(self) -> float:
         """The lab time the last run of these sites ended at (0 if none did).

@@ -11,8 +11,8 @@ The rules (engineering.md §2.4; docs/runtime.md has them for component authors)
   itself into the next inbox, or defers it (the file goes back under its own name, visible in
   the inbox, and is not eligible before its not-before time), or quarantines it into
   `<inbox>\\corrupt\\` with a log line and an event.
-- At start-up claimed files return to the inbox and temp files older than `stale_tmp_age` are
-  deleted. Two components may share a folder when their patterns differ (the Sender's `*.srq`
+- At start-up claimed files return to the inbox and stale temp files are deleted (which are
+  stale, the runtime decides: LabRuntime.stale_temp_cutoff). Two components may share a folder when their patterns differ (the Sender's `*.srq`
   and the Scheduler's `*.srs` in `outboxes\\LAN`); each recovers only its own claims.
 
 Deferrals live in memory: after a restart the component examines every file again, as SMS
@@ -25,7 +25,6 @@ import filecmp
 import fnmatch
 import heapq
 import os
-import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +80,7 @@ class Inbox:
     """One inbox folder of one component at one site, used by that component's thread only."""
 
     def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: str,
-                 stale_tmp_age: float, faults: Faults, journal: Journal, reporter: Reporter,
+                 faults: Faults, journal: Journal, reporter: Reporter,
                  notify: Callable[[Path], None]) -> None:
         self.spec = spec
         self.path = path
@@ -89,7 +88,6 @@ class Inbox:
         self.corrupt_dir = path / CORRUPT_DIR
         self.clock = clock
         self.durability = durability
-        self.stale_tmp_age = stale_tmp_age
         self.faults = faults
         self.journal = journal
         self.reporter = reporter
@@ -208,8 +206,13 @@ class Inbox:
 
     # --- recovery -----------------------------------------------------------------------------
 
-    def recover(self) -> None:
-        """Return claimed files to the inbox and delete stale temp files (start-up only)."""
+    def recover(self, stale_before: float | None) -> None:
+        """Return claimed files to the inbox and delete stale temp files (start-up only).
+
+        A temp file is stale when it was last written at or before `stale_before` (wall time,
+        as file times are; `math.inf`: every one; None: none). The runtime decides the cutoff
+        (LabRuntime.stale_temp_cutoff): the file times can only be compared in live mode.
+        """
         self.work_dir.mkdir(parents=True, exist_ok=True)
         for name in sorted(os.listdir(self.work_dir)):
             work = self.work_dir / name
@@ -217,15 +220,15 @@ class Inbox:
                 continue  # another component's claim, when two share the folder
             if work.is_file() and self._return(work, name, "was claimed when the component stopped"):
                 self.reporter.event("returned_to_inbox", file=self.reporter.windows(self.path / name))
-        # Age is measured in real seconds (a file's mtime is wall time); in step mode the clock
-        # says any age is old enough, since no writer is active between steps.
-        oldest = time.time() - self.clock.real_seconds(self.stale_tmp_age)
+        if stale_before is None:
+            self.invalidate()
+            return
         for name in sorted(os.listdir(self.path)):
             temp = self.path / name
             if not is_removable_temp(name):
                 continue
             try:
-                if temp.is_file() and temp.stat().st_mtime <= oldest:
+                if temp.is_file() and temp.stat().st_mtime <= stale_before:
                     temp.unlink()
                     self.reporter.log(f"Deleted the stale temporary file {self.reporter.windows(temp)}")
                     self.reporter.event("stale_temp_removed", file=self.reporter.windows(temp))

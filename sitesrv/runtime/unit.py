@@ -36,6 +36,9 @@ class Journal:
         self.actions: list[str] = []
         self.counts: Counter[str] = Counter()
         self.in_flight: dict[WorkItem, None] = {}  # an ordered set
+        # Temp files `ctx.publish` is writing and has not renamed yet: after a simulated crash
+        # they are the dead instance's, and the restart deletes them (an ordered set).
+        self.temps: dict[Path, None] = {}
 
     def reset(self) -> None:
         self.actions = []

@@ -301,10 +301,22 @@ def test_start_up_deletes_only_stale_temp_files(fs: object) -> None:
         host.log.path.read_text())
 
 
-def test_in_step_mode_every_temp_file_is_stale_at_start_up(probe: ComponentHost) -> None:
-    (receive(probe) / ".X.SNI.CEN-SMS_X.000001.tmp").write_bytes(b"x")
-    probe.boot()
-    assert names(receive(probe)) == [".work"]
+def test_in_step_mode_every_temp_file_is_stale_at_the_first_start_up(fs: object) -> None:
+    folder = Path("/lab/SEC/SMS/inboxes/despoolr.box/receive")
+    folder.mkdir(parents=True)
+    for name in (".X.SNI.CEN-SMS_X.000001.tmp", "Y.PCK.TMP"):
+        (folder / name).write_bytes(b"x")
+    boot_probe(Path("/lab"), VirtualClock())
+    assert names(folder) == [".work"]
+
+
+def test_in_step_mode_a_restart_keeps_the_temp_files_of_other_writers(
+        probe: ComponentHost) -> None:
+    # Another component's transfer in flight across units, and a file it is publishing.
+    for name in ("Y.PCK.TMP", ".X.SNI.CEN-SMS_X.000001.tmp"):
+        (receive(probe) / name).write_bytes(b"x")
+    probe.boot()  # a restart after a simulated crash
+    assert names(receive(probe)) == [".X.SNI.CEN-SMS_X.000001.tmp", ".work", "Y.PCK.TMP"]
 
 
 # --- fault points -------------------------------------------------------------------------------

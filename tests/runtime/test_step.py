@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from sitesrv.errors import UserError
 from sitesrv.events import read_events
-from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt, FaultPoint
 from sitesrv.runtime.host import CLOCK_FILE, CRASHED
 from sitesrv.runtime.idle import ExitCode
+from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import StepRecord, read_schedule
 from sitesrv.runtime.step import ReplayDivergence, run_until_idle
@@ -171,6 +174,8 @@ def test_a_crash_anywhere_in_a_unit_is_recovered_without_duplicates(
     assert report.exit_code == ExitCode.IDLE
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ITEMS  # each exactly once
     assert leftovers(lab) == []
+    # The temp files the crashed units were writing were deleted at their restarts.
+    assert [p.name for p in lab.rglob("*") if p.name.upper().endswith(".TMP")] == []
     crashed = [r for r in read_schedule(tmp_path / "schedule.jsonl").steps if r.did == CRASHED]
     assert [r.detail.split()[0] for r in crashed] == [point] * 3
 
@@ -193,6 +198,69 @@ def test_a_crash_between_publish_and_remove_redoes_into_the_same_output(
     returned = [e for e in read_events(lab / "events.jsonl") if e["event"] == "returned_to_inbox"]
     assert [e["file"] for e in returned] == ["E:\\SMS\\inboxes\\despoolr.box\\receive\\A.SNI"]
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
+
+
+class ChunkSender(Component):
+    """Sends each `.SRQ` as the Sender does: `<stem>.PCK.TMP` written into the destination's
+    receive folder one chunk per unit, 10 s of lab time apart, with the request kept claimed;
+    then renamed `<stem>.PCK`, and `<stem>.SNI` published."""
+
+    name = "SMS_TOY_CHUNK_SENDER"
+    log_name = "toychunk.log"
+    inboxes = (InboxSpec(OUTBOX, ("*.SRQ",)),)
+    CHUNKS = (b"first chunk;", b"second chunk;", b"third chunk")
+
+    def start(self) -> None:
+        self.sending: tuple[WorkItem, int] | None = None
+
+    def work(self) -> bool:
+        if self.sending is None:
+            item = self.ctx.claim_next()
+            if item is None:
+                return False
+            item.keep()
+            self.sending = (item, 0)
+        item, sent = self.sending
+        stem = item.name.rsplit(".", 1)[0]
+        receive = self.ctx.lab.site("SEC").receive
+        tmp = receive / f"{stem}.PCK.TMP"
+        with open(tmp, "r+b" if sent else "wb") as f:  # fails if the file was deleted
+            f.seek(sum(len(c) for c in self.CHUNKS[:sent]))
+            f.write(self.CHUNKS[sent])
+        sent += 1
+        if sent < len(self.CHUNKS):
+            self.sending = (item, sent)
+            self.ctx.wake_at(self.ctx.clock.now() + 10)
+            return False
+        os.replace(tmp, receive / f"{stem}.PCK")
+        self.ctx.publish(receive / f"{stem}.SNI", item.read_bytes())
+        item.done()
+        self.sending = None
+        return True
+
+
+def test_a_crash_in_step_mode_keeps_another_writers_temp_file_in_flight(lab: Path) -> None:
+    fill(lab, ["SLOW"])
+    # The despooler retries W every 5 s while the package is written (10 s per chunk).
+    drop(lab, "SEC", RECEIVE, "W.SNI", instruction("W", needs="NEVER"))
+    receive = inbox(lab, "SEC", RECEIVE)
+    crashed: list[FaultPoint] = []
+
+    def crash_while_the_package_is_in_flight(point: FaultPoint) -> bool:
+        if (point.component, point.name) != (ToyDespooler.name, AFTER_CLAIM) or crashed:
+            return False
+        if (receive / "SLOW.PCK.TMP").exists():
+            crashed.append(point)
+        return bool(crashed)
+
+    registry = Registry(primary=(ChunkSender,), secondary=(ToyDespooler, ToyInstaller))
+    report = run_until_idle(lab, components=registry, faults=crash_while_the_package_is_in_flight,
+                            horizon=60)
+    assert len(crashed) == 1  # the despooler restarted while SLOW.PCK.TMP was being written
+    assert report.errors == 0 and report.problems == ()
+    assert (receive / "SLOW.PCK").read_bytes() == b"".join(ChunkSender.CHUNKS)
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["SLOW"]
+    assert "temporary" not in (lab / "SEC/SMS/Logs/toydesp.log").read_text()
 
 
 # --- determinism and replay -----------------------------------------------------------------
