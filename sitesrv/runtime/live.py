@@ -71,6 +71,7 @@ class LiveDriver:
         self._threads: list[threading.Thread] = []
         self._sleeping: dict[ComponentHost, bool] = {}
         self._waits: dict[ComponentHost, list[WaitLine]] = {}
+        self._due: dict[ComponentHost, float | None] = {}  # each sleeping worker's next timer
         self._confirming: int | None = None
         self._locked = False
 
@@ -159,6 +160,7 @@ class LiveDriver:
             return
         self._waits[host] = host.waits()
         due = host.next_timer()
+        self._due[host] = due
         self._sleeping[host] = True
         host.wanted.wait(None if due is None else self.clock.real_seconds(due - now))
         self._sleeping[host] = False
@@ -206,18 +208,23 @@ class LiveDriver:
 
     def _idle_status(self) -> str | None:
         """Idle when quiet and nothing waits, confirmed by one more full rescan without
-        progress (a hint may still be on its way); or quiet, waiting, and no progress for the
-        horizon."""
+        progress (a hint may still be on its way). Waiting when quiet, something waits, and
+        either nothing progressed for the horizon, or no timer or deferral falls due within
+        the horizon after the last progress (nothing can change by itself: step mode's rule),
+        confirmed the same way."""
         if not self.quiet():
             return None
-        if self.waits():
-            self._confirming = None
-            if self.clock.now() - self.runtime.last_progress >= self.horizon:
+        waits = self.waits()
+        if waits:
+            limit = self.runtime.last_progress + self.horizon
+            if self.clock.now() >= limit:
                 return WAITING
-            return None
+            if any(due is not None and due <= limit for due in list(self._due.values())):
+                self._confirming = None
+                return None
         progress = self.runtime.progress_count
         if self._confirming == progress:
-            return IDLE
+            return WAITING if waits else IDLE
         self._confirming = progress
         self.rescan_all()
         return None

@@ -20,7 +20,7 @@ import pytest
 
 from sitesrv.events import read_events
 from sitesrv.runtime import watcher as watcher_module
-from sitesrv.runtime.component import Component
+from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.inbox import InboxSpec
 from sitesrv.runtime.live import LiveDriver
@@ -281,6 +281,26 @@ def test_until_idle_with_failed_units_and_quarantined_files_ends_as_waiting(
                         r"table: PkgNotification\); see toybroken.log", broken)
     assert bad == ("CEN SMS_TOY_SENDER: outboxes\\LAN\\corrupt\\BAD.SRQ quarantined: line "
                    "'not an instruction' is not key=value")
+
+
+def test_until_idle_ends_a_wait_no_timer_can_end_without_waiting_for_the_horizon(
+        tmp_path: Path) -> None:
+    class Stuck(Component):
+        name = "SMS_TOY_STUCK"
+        log_name = "toystuck.log"
+
+        def work(self) -> bool:
+            return False
+
+        def waiting(self) -> list[Waiting]:
+            return [Waiting("address to SEC", "waits for a person to resume it")]
+
+    lab = make_lab(tmp_path / "lab")
+    # The default horizon is 1200 s of lab time, 20 real minutes at clock rate 1.
+    report = LiveDriver(lab, components=Registry(primary=(Stuck,))).run(until_idle=True,
+                                                                         timeout=30)
+    assert report is not None and report.exit_code == ExitCode.WAITING
+    assert report.lines() == ["CEN SMS_TOY_STUCK: address to SEC waits for a person to resume it"]
 
 
 def test_until_idle_times_out_while_the_lab_is_busy_waiting(tmp_path: Path) -> None:
