@@ -158,8 +158,11 @@ class Lab:
                 ))
         os.replace(building, site.database)
 
-    def run_until_idle(self, seed: int = 0, **options: object) -> IdleReport:
-        """Run the lab in step mode until nothing can progress; see sitesrv.runtime.step."""
+    def run_until_idle(self, seed: int | None = None, **options: object) -> IdleReport:
+        """Run the lab in step mode until nothing can progress; see sitesrv.runtime.step.
+
+        The seed defaults to 0, or to the recorded one when replaying a schedule.
+        """
         from sitesrv.runtime.step import run_until_idle
 
         return run_until_idle(self.root, seed=seed, **options)
