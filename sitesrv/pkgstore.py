@@ -17,7 +17,14 @@ from typing import Any, Protocol
 
 import attrs
 
-from sitesrv.db.sitedb import Package, PkgServer, PkgStatus, SiteDatabase, StatusType
+from sitesrv.db.sitedb import (
+    Package,
+    PackageAction,
+    PkgServer,
+    PkgStatus,
+    SiteDatabase,
+    StatusType,
+)
 from sitesrv.errors import FormatError
 from sitesrv.layout import SiteLayout
 from sitesrv.runtime.handoff import rename_into_place, write_temp
@@ -39,6 +46,12 @@ class PackageStore(Protocol):
     def delete_status(self, pkg_id: str, status_type: StatusType, site_code: str,
                       pkg_server: str) -> None: ...
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+    # Column-level changes: two components of a site (Distribution Manager, Despooler) and a
+    # person at the console write the same rows; each sets only what it owns.
+    def update_package(self, pkg_id: str, **columns: Any) -> None: ...
+    def set_stored(self, pkg_id: str, version: int, path: str) -> None: ...
+    def clear_action(self, pkg_id: str, handled: PackageAction) -> None: ...
+    def settle_server(self, server: PkgServer, when: float) -> None: ...
 
 
 class DatabaseStore:
@@ -82,6 +95,22 @@ class DatabaseStore:
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return self.db.transaction()
 
+    def update_package(self, pkg_id: str, **columns: Any) -> None:
+        self.db.update_package(pkg_id, **columns)
+
+    def set_stored(self, pkg_id: str, version: int, path: str) -> None:
+        self.db.set_stored(pkg_id, version, path)
+
+    def clear_action(self, pkg_id: str, handled: PackageAction) -> None:
+        self.db.clear_package_action(pkg_id, handled)
+
+    def settle_server(self, server: PkgServer, when: float) -> None:
+        self.db.settle_pkg_server(server, when)
+
+
+_FOLDER_LOCKS: dict[Path, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
 
 @attrs.define
 class _PackageFile:
@@ -99,7 +128,9 @@ class FileStore:
     def __init__(self, folder: Path, durability: str = "none") -> None:
         self.folder = Path(folder)
         self.durability = durability
-        self._lock = threading.RLock()
+        # One lock per folder, shared by every component of the site in this process.
+        with _LOCKS_GUARD:
+            self._lock = _FOLDER_LOCKS.setdefault(self.folder.resolve(), threading.RLock())
 
     def _path(self, pkg_id: str) -> Path:
         return self.folder / f"{pkg_id.upper()}.json"
@@ -205,6 +236,38 @@ class FileStore:
         """Each write is already atomic per package; this only serialises writers."""
         with self._lock:
             yield
+
+    def update_package(self, pkg_id: str, **columns: Any) -> None:
+        with self._lock:
+            data = self._load(pkg_id)
+            if data.package is not None:
+                data.package = attrs.evolve(data.package, **columns)
+                self._save(pkg_id, data)
+
+    def set_stored(self, pkg_id: str, version: int, path: str) -> None:
+        with self._lock:
+            data = self._load(pkg_id)
+            if data.package is not None and data.package.StoredPkgVersion <= version:
+                data.package = attrs.evolve(data.package, StoredPkgVersion=version,
+                                            StoredPkgPath=path)
+                self._save(pkg_id, data)
+
+    def clear_action(self, pkg_id: str, handled: PackageAction) -> None:
+        with self._lock:
+            data = self._load(pkg_id)
+            if data.package is not None and data.package.Action == handled:
+                data.package = attrs.evolve(data.package, Action=PackageAction.NONE)
+                self._save(pkg_id, data)
+
+    def settle_server(self, server: PkgServer, when: float) -> None:
+        with self._lock:
+            data = self._load(server.PkgID)
+            row = data.servers.get(server.NALPath.upper())
+            if row is not None and (row.Action, row.RefreshTrigger) == (server.Action,
+                                                                        server.RefreshTrigger):
+                data.servers[server.NALPath.upper()] = attrs.evolve(
+                    row, Action=PackageAction.NONE, RefreshTrigger=0, LastRefresh=when)
+                self._save(server.PkgID, data)
 
 
 def open_store(layout: SiteLayout, db: SiteDatabase | None, durability: str) -> PackageStore:

@@ -408,6 +408,35 @@ class SiteDatabase:
         rows = self._conn.execute("SELECT * FROM SMSPackages WHERE PkgID = ?", (pkg_id,)).fetchall()
         return next(iter(self._read(Package, rows, "SMSPackages")), None)
 
+    def update_package(self, pkg_id: str, **columns: Any) -> None:
+        """Set some SMSPackages columns only, so a concurrent writer's other columns survive."""
+        names = {f.name for f in attrs.fields(Package)}
+        unknown = set(columns) - names
+        if unknown:
+            raise ValueError(f"SMSPackages has no column {', '.join(sorted(unknown))}")
+        row = _to_db(attrs.evolve(Package(PkgID=pkg_id, SourceSite=""), **columns))
+        sets = ", ".join(f"{n} = :{n}" for n in columns)
+        self._conn.execute(f"UPDATE SMSPackages SET {sets} WHERE PkgID = :PkgID", row)
+
+    def set_stored(self, pkg_id: str, version: int, path: str) -> None:
+        """This site's compressed copy is now `version` at `path`; never lowers the version."""
+        self._conn.execute(
+            "UPDATE SMSPackages SET StoredPkgVersion = ?, StoredPkgPath = ? "
+            "WHERE PkgID = ? AND StoredPkgVersion <= ?", (version, path, pkg_id, version))
+
+    def clear_package_action(self, pkg_id: str, handled: PackageAction) -> None:
+        """The action Distribution Manager handled is done, unless someone set another since."""
+        self._conn.execute("UPDATE SMSPackages SET Action = 0 WHERE PkgID = ? AND Action = ?",
+                           (pkg_id, int(handled)))
+
+    def settle_pkg_server(self, server: PkgServer, when: float) -> None:
+        """A DP's handled action and refresh are done, unless changed again since."""
+        self._conn.execute(
+            "UPDATE PkgServers SET Action = 0, RefreshTrigger = 0, LastRefresh = ? "
+            "WHERE PkgID = ? AND NALPath = ? AND Action = ? AND RefreshTrigger = ?",
+            (format_time(when), server.PkgID, server.NALPath, int(server.Action),
+             server.RefreshTrigger))
+
     def package_ids(self) -> list[str]:
         rows = self._conn.execute("SELECT PkgID FROM SMSPackages ORDER BY PkgID").fetchall()
         return [row[0] for row in rows]

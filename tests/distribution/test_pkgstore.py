@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 from sitesrv.db.sitedb import (
@@ -76,3 +77,37 @@ def test_file_store_corrupt_state_is_a_format_error(tmp_path: Path) -> None:
     (folder / "ZZZ00001.json").write_text("{not json")
     with pytest.raises(FormatError, match="ZZZ00001.json"):
         FileStore(folder).package("ZZZ00001")
+
+
+def test_column_level_changes_leave_other_columns_alone(store: PackageStore) -> None:
+    from sitesrv.db.sitedb import PackageAction
+
+    store.put_package(Package(PkgID="ZZZ00001", SourceSite="ZZZ", Source="/old",
+                              Action=PackageAction.ADD, SourceVersion=1))
+    store.update_package("ZZZ00001", Source="/new")  # a person's change meanwhile
+    store.update_package("ZZZ00001", SourceVersion=2, LastRefresh=1181000000.5)
+    store.set_stored("ZZZ00001", 2, "\\\\S\\SMS_CPSF$\\ZZZ00001.PCK")
+    store.set_stored("ZZZ00001", 1, "old")  # never lowers
+    store.clear_action("ZZZ00001", PackageAction.UPDATE)  # not the pending action: kept
+    got = store.package("ZZZ00001")
+    assert got is not None
+    assert (got.Source, got.SourceVersion, got.LastRefresh, got.StoredPkgVersion,
+            got.StoredPkgPath, got.Action) == (
+        "/new", 2, 1181000000.5, 2, "\\\\S\\SMS_CPSF$\\ZZZ00001.PCK", PackageAction.ADD)
+    store.clear_action("ZZZ00001", PackageAction.ADD)
+    assert store.package("ZZZ00001").Action == PackageAction.NONE  # type: ignore[union-attr]
+
+
+def test_settle_server_only_clears_what_was_handled(store: PackageStore) -> None:
+    from sitesrv.db.sitedb import PackageAction
+
+    store.put_package(Package(PkgID="ZZZ00001", SourceSite="ZZZ"))
+    handled = PkgServer(PkgID="ZZZ00001", NALPath=NAL, SiteCode="S01", Action=PackageAction.ADD)
+    store.put_server(handled)
+    store.put_server(attrs.evolve(handled, RefreshTrigger=1))  # refreshed meanwhile
+    store.settle_server(handled, 1181000000.0)
+    assert store.servers("ZZZ00001")[0].RefreshTrigger == 1, "the newer request survives"
+    store.settle_server(attrs.evolve(handled, RefreshTrigger=1), 1181000000.0)
+    row = store.servers("ZZZ00001")[0]
+    assert (row.Action, row.RefreshTrigger, row.LastRefresh) == (
+        PackageAction.NONE, 0, 1181000000.0)
