@@ -224,9 +224,8 @@ def _register(c: Content, resumed: bool) -> None:
     r = c.r
     ctx = r.ctx
     layout = ctx.layout
-    if c.stored_version > 0:
-        ctx.log.write(f"~Package {c.pkg_id} (version {c.stored_version}) exists in the "
-                      f"distribution source, save the newer version (version {c.version}).")
+    ctx.log.write(f"~Package {c.pkg_id} (version {c.stored_version}) exists in the "
+                  f"distribution source, save the newer version (version {c.version}).")
     ctx.log.write(f"~Stored Package {c.pkg_id}. Stored Package Version = {c.version}")
     ctx.emit("package_stored", package=c.pkg_id, version=c.version, file=ctx.windows(c.pck))
     row = PkgStatus(ID=c.pkg_id, Type=StatusType.MASTER, SiteCode=ctx.site.code,

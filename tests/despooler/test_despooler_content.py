@@ -100,20 +100,22 @@ def test_a_pck_from_the_source_site_is_stored_and_reported(
     texts = log_texts(lab, code)
     work = work_name(texts)
     assert texts[:6] == preamble(texts, "2_001ZZZ", sender)
-    assert texts[6:11] == [
+    assert texts[6:12] == [
         f"~Received package {PKG_ID} version 1. Compressed file -  {drive}:\\SMSPKG\\{PKG_ID}.PCK"
         f" as {RECEIVE}\\{work}.pkg",
         "~Old package storedUNC path is .",
         f"~Use drive {drive} for storing the compressed package.",
+        f"~Package {PKG_ID} (version 0) exists in the distribution source, save the newer "
+        "version (version 1).",
         f"~Stored Package {PKG_ID}. Stored Package Version = 1",
         f"Forward package status for pkg {PKG_ID} to site {parent}",
     ]
-    assert texts[11].startswith(
+    assert texts[12].startswith(
         f'STATMSG: ID=4400 SEV=I LEV=M SOURCE="SMS Server" COMP="SMS_DESPOOLER" SYS={server} '
         f"SITE={code} ")
-    assert f'ISTR0="{PKG_ID}" ISTR1="{unc}" ' in texts[11]
-    assert texts[11].endswith(f'NUMATTRS=2 AID0=400 AVAL0="{PKG_ID}" AID1=410 AVAL1="1"')
-    assert texts[12:] == ["~Despooler successfully executed one instruction."]
+    assert f'ISTR0="{PKG_ID}" ISTR1="{unc}" ' in texts[12]
+    assert texts[12].endswith(f'NUMATTRS=2 AID0=400 AVAL0="{PKG_ID}" AID1=410 AVAL1="1"')
+    assert texts[13:] == ["~Despooler successfully executed one instruction."]
 
 
 class InformationArrives(Component):
