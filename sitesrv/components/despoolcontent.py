@@ -239,8 +239,9 @@ def _register(c: Content, resumed: bool) -> None:
     c.status.report(4400, c.pkg_id, layout.unc(c.pck),
                     attributes=((AID_PACKAGE, c.pkg_id), (AID_VERSION, str(c.version))))
     with c.store.transaction():
-        c.store.put_package(attrs.evolve(c.package, StoredPkgVersion=c.version,
-                                         StoredPkgPath=layout.unc(c.pck)))
+        # Only the Despooler's columns: the package read at the start may be stale by now
+        # (Distribution Manager registers newer information in another thread in live mode).
+        c.store.set_stored(c.pkg_id, c.version, layout.unc(c.pck))
         c.store.put_status(row)
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import attrs
 import pytest
 
 from sitesrv.clock import VIRTUAL_EPOCH
+from sitesrv.components import despooler
 from sitesrv.components.despooler import Despooler
 from sitesrv.compression import read_manifest, verify
 from sitesrv.db.sitedb import Package, PackageStatus, StatusType
 from sitesrv.formats import pkg, sta
 from sitesrv.formats.values import Payload
-from sitesrv.pkgstore import open_store
+from sitesrv.pkgstore import PackageStore, open_store
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.registry import Registry
@@ -268,3 +270,49 @@ def test_content_forwarded_by_the_nearest_site_is_parked_for_distribution_manage
         f"it as E:\\SMSPKG\\{PKG_ID}.PCK.1 for Distribution Manager to register.",
         "~Despooler successfully executed one instruction.",
     ]
+
+
+class RacingStore:
+    """The Despooler's store, with Distribution Manager registering version 2 just after the
+    Despooler read the package (another thread of the site in live mode)."""
+
+    def __init__(self, inner: PackageStore) -> None:
+        self.inner = inner
+        self.raced = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def package(self, pkg_id: str) -> Package | None:
+        found = self.inner.package(pkg_id)
+        if found is not None and not self.raced:
+            self.raced = True
+            self.inner.put_package(attrs.evolve(found, SourceVersion=2,
+                                                LastRefresh=VIRTUAL_EPOCH + 60))
+        return found
+
+
+@pytest.mark.parametrize("code, sender", [("P00", "ZZZ"), ("S01", "P00")])
+def test_storing_keeps_what_distribution_manager_registered_meanwhile(
+        lab: Path, packages: Packages, monkeypatch: pytest.MonkeyPatch, code: str,
+        sender: str) -> None:
+    racing: list[RacingStore] = []
+
+    def open_racing_store(*args: object) -> RacingStore:
+        racing.append(RacingStore(open_store(*args)))  # type: ignore[arg-type]
+        return racing[-1]
+
+    monkeypatch.setattr(despooler, "open_store", open_racing_store)
+    register(lab, code, source_version=1)
+    deliver(lab, code, "2_001ZZZ", packages.pck1, sending=sender)
+    report = run(lab)
+    assert report.exit_code == ExitCode.IDLE and report.errors == 0
+    assert sum(r.raced for r in racing) == 1, "one site's Despooler read the package"
+
+    with store(lab, code) as s:
+        package = s.package(PKG_ID)
+    assert package is not None
+    assert (package.SourceVersion, package.LastRefresh) == (2, VIRTUAL_EPOCH + 60), (
+        "the Despooler sets only StoredPkgVersion and StoredPkgPath")
+    assert package.StoredPkgVersion == 1
+
