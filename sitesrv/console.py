@@ -66,26 +66,52 @@ def _open(lab: Lab, site: Site) -> SiteDatabase:
     return SiteDatabase.open(lab.site(site.code).database)
 
 
-def _package(db: SiteDatabase, pkg_id: str, site: Site) -> Package:
+def _source_code(lab: Lab, pkg_id: str) -> str:
+    """The package's source site code (its ID's first 3 characters), checked before anything
+    else: a bad or unknown package ID is the problem to report, not the site it would name."""
     try:
-        parse_package_id(pkg_id)
+        code, _ = parse_package_id(pkg_id)
     except ValueError as e:
-        raise UserError(str(e)) from None
+        raise UserError(f"{e}. 'sitesrv status' lists the packages.") from None
+    if code not in {s.code for s in lab.hierarchy.sites}:
+        known = ", ".join(s.code for s in lab.hierarchy.sites)
+        raise UserError(f"There is no package {pkg_id.upper()} in this lab: a package ID starts "
+                        f"with the code of the site that created it, and {code} is not one of "
+                        f"its sites ({known}). 'sitesrv status' lists the packages.")
+    return code
+
+
+def _package(db: SiteDatabase, pkg_id: str, site: Site) -> Package:
+    """The package as `site` knows it, which must not be on its way out."""
     package = db.get_package(pkg_id)
     if package is None:
         raise UserError(f"Package {pkg_id.upper()} is not known at site {site.code}. List the "
                         f"packages with 'sitesrv sql {site.code} \"SELECT PkgID, Name FROM "
                         "SMSPackages\"'; a package created elsewhere reaches a child site only "
                         "after its site servers have run.")
+    if package.Action == PackageAction.DELETE:
+        raise UserError(f"Package {package.PkgID} is being deleted; no other change can be made "
+                        "to it. Its site servers delete it at every site when they run "
+                        "('sitesrv run'); to distribute these files again, create a new package.")
     return package
 
 
-def _check_below(lab: Lab, at: Site, dp_site: Site) -> None:
+def _check_below(lab: Lab, at: Site, dp_site: Site, remedy: str) -> None:
+    """`at` manages DPs at itself and below; `remedy` is what to do instead, where `{sites}`
+    becomes the DP's site or one of its ancestors (only primaries have a console)."""
     below = {at.code, *(s.code for s in lab.hierarchy.descendants(at.code))}
-    if dp_site.code not in below:
-        raise UserError(f"Site {at.code} cannot target a DP at site {dp_site.code}: a site "
-                        "manages DPs at itself and at the sites below it. Use --at with "
-                        f"{dp_site.code}'s parent or an ancestor.")
+    if dp_site.code in below:
+        return
+    ancestors = [s.code for s in lab.hierarchy.ancestors(dp_site.code) if s.is_primary]
+    if dp_site.is_primary:
+        sites = f"{dp_site.code} or one of its ancestors"
+        if ancestors:
+            sites += f" ({', '.join(ancestors)})"
+    else:
+        sites = (f"one of {dp_site.code}'s ancestors ({', '.join(ancestors)}; {dp_site.code} is "
+                 "a secondary site)")
+    raise UserError(f"Site {at.code} cannot target a DP at site {dp_site.code}: a site manages "
+                    f"DPs at itself and at the sites below it. {remedy.format(sites=sites)}.")
 
 
 def _target(db: SiteDatabase, package: Package, site: Site, dp: DistributionPoint,
@@ -109,7 +135,7 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path, dps: li
                         "folder that holds the package's files.")
     targets = [parse_dp(lab, spec) for spec in dps]
     for dp_site, _ in targets:
-        _check_below(lab, site, dp_site)
+        _check_below(lab, site, dp_site, "Create the package at {sites}")
     now = lab_time(lab)
     with _open(lab, site) as db, db.transaction():
         pkg_id = db.next_package_id(site.code)
@@ -126,8 +152,7 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path, dps: li
 
 def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction,
                         source: Path | None = None) -> None:
-    code = pkg_id[:3].upper()
-    site = _primary(lab, code, "changing a package")
+    site = _primary(lab, _source_code(lab, pkg_id), "changing a package")
     now = lab_time(lab)
     with _open(lab, site) as db, db.transaction():
         package = _package(db, pkg_id, site)
@@ -157,9 +182,10 @@ def delete_package(lab: Lab, pkg_id: str) -> None:
 
 def _dp_action(lab: Lab, pkg_id: str, dp_spec: str, at: str | None, what: str,
                change: str) -> None:
+    source = _source_code(lab, pkg_id)
     dp_site, dp = parse_dp(lab, dp_spec)
-    site = _primary(lab, at or pkg_id[:3], what)
-    _check_below(lab, site, dp_site)
+    site = _primary(lab, at or source, what)
+    _check_below(lab, site, dp_site, "Use --at {sites}")
     now = lab_time(lab)
     nal = dp.nal_path(dp_site.code)
     with _open(lab, site) as db, db.transaction():
