@@ -12,12 +12,9 @@ from pathlib import Path
 
 import click
 
+from sitesrv.cliopts import LAB_OPTION
 from sitesrv.components.addresses import set_paused
 from sitesrv.lab import Lab
-
-LAB_OPTION = click.option(
-    "--lab", "lab_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("lab"),
-    show_default=True, help="The lab folder.")
 
 
 @click.group("address")

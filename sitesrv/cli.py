@@ -13,6 +13,7 @@ import click
 
 from sitesrv import __version__
 from sitesrv.addresscli import address_group
+from sitesrv.cliopts import LAB_OPTION
 from sitesrv.components.addresses import with_pauses
 from sitesrv.compression.cli import pck_group
 from sitesrv.errors import UserError
@@ -21,11 +22,6 @@ from sitesrv.lab import Lab, default_hierarchy_file
 from sitesrv.packagecli import package_group
 from sitesrv.runtime.runcli import run_command
 from sitesrv.statusview import render_status, status_rows, trace_lines
-
-LAB_OPTION = click.option(
-    "--lab", "lab_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("lab"),
-    show_default=True, help="The lab folder.",
-)
 
 
 class SitesrvGroup(click.Group):

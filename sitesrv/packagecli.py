@@ -11,11 +11,9 @@ from pathlib import Path
 import click
 
 from sitesrv import console
+from sitesrv.cliopts import LAB_OPTION
 from sitesrv.lab import Lab
 
-LAB_OPTION = click.option(
-    "--lab", "lab_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("lab"),
-    show_default=True, help="The lab folder.")
 AT_OPTION = click.option(
     "--at", "at", metavar="SITE", default=None,
     help="The site whose console makes the change (default: the package's source site). "

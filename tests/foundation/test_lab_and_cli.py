@@ -263,3 +263,36 @@ def test_lab_is_exported_from_the_package() -> None:
     from sitesrv.lab import Lab
 
     assert sitesrv.Lab is Lab
+
+
+def test_the_lab_option_is_defined_once() -> None:
+    """Every command's --lab comes from sitesrv/cliopts.py, so help and default agree."""
+    import click
+
+    from sitesrv.cliopts import LAB_OPTION
+    from tests.conftest import REPO
+
+    defining = {str(p.relative_to(REPO)) for p in (REPO / "sitesrv").rglob("*.py")
+                if '"--lab"' in p.read_text(encoding="utf-8")}
+    # `sitesrv run` (sitesrv/runtime/runcli.py) still spells its own out; it may join later.
+    assert defining - {"sitesrv/runtime/runcli.py"} == {"sitesrv/cliopts.py"}
+
+    @LAB_OPTION
+    def probe(lab_dir: Path) -> None: ...
+
+    [shared] = click.command()(probe).params
+    for name, group in cli.commands.items():
+        commands = group.commands if isinstance(group, click.Group) else {name: group}
+        for command in commands.values():
+            for param in command.params:
+                if param.name == "lab_dir" and name != "run":
+                    assert (param.opts, param.default, param.help) == (
+                        shared.opts, shared.default, shared.help), command.name
+
+
+def test_status_names_are_the_database_enums() -> None:
+    from sitesrv.db.sitedb import PackageStatus
+    from sitesrv.statusview import STATUSES
+
+    assert [STATUSES[s] for s in PackageStatus] == [s.name for s in PackageStatus]
+    assert len(STATUSES) == len(PackageStatus)
