@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.db.sitedb import PackageStatus, SiteDatabase
 from sitesrv.events import read_events
 from sitesrv.lab import Lab
 
+# SMS_PackageStatusDistPointsSummarizer.State (SDK). The database computes it in a view
+# (schema.sql) and has no enum for it, so its names live here, once.
 STATES = {0: "INSTALLED", 1: "INSTALL_PENDING", 2: "INSTALL_RETRYING", 3: "INSTALL_FAILED",
           4: "REMOVAL_PENDING", 5: "REMOVAL_RETRYING", 6: "REMOVAL_FAILED"}
-STATUSES = {0: "NONE", 1: "SENT", 2: "RECEIVED", 3: "INSTALLED", 4: "RETRY", 5: "FAILED",
-            6: "REMOVED", 7: "PENDING_REMOVE"}
+# PkgStatus.Status: the names of the database's own enum.
+STATUSES = {int(s): s.name for s in PackageStatus}
 
 
 def status_rows(lab: Lab, package_id: str | None) -> dict[str, list[dict[str, Any]]]:
