@@ -296,3 +296,48 @@ def test_status_names_are_the_database_enums() -> None:
 
     assert [STATUSES[s] for s in PackageStatus] == [s.name for s in PackageStatus]
     assert len(STATUSES) == len(PackageStatus)
+
+
+def test_concurrent_pauses_of_one_sites_addresses_are_all_kept(tmp_path: Path) -> None:
+    """Two `sitesrv address pause` at once, each for another address of P00: neither is lost."""
+    import threading
+
+    from sitesrv.components.addresses import read_paused, set_paused
+    from sitesrv.lab import Lab
+
+    lab = Lab.open(init_lab(tmp_path))
+    rounds = 150
+    barrier = threading.Barrier(3)  # the two writers and the checker, in step
+    failures: list[BaseException] = []
+
+    def toggle(to_site: str) -> None:
+        try:
+            for _ in range(rounds):
+                barrier.wait()
+                set_paused(lab.layout, "P00", to_site, True)
+                barrier.wait()
+                barrier.wait()  # the checker reads between these two
+                set_paused(lab.layout, "P00", to_site, False)
+                barrier.wait()
+        except BaseException as e:
+            failures.append(e)
+            barrier.abort()
+
+    threads = [threading.Thread(target=toggle, args=(code,)) for code in ("ZZZ", "S01")]
+    for t in threads:
+        t.start()
+    seen: list[frozenset[str]] = []
+    try:
+        for _ in range(rounds):
+            barrier.wait()
+            barrier.wait()
+            seen.append(read_paused(lab.site("P00")))
+            barrier.wait()
+            barrier.wait()
+            seen.append(read_paused(lab.site("P00")))
+    except threading.BrokenBarrierError:
+        pass
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert seen == [frozenset({"ZZZ", "S01"}), frozenset()] * rounds
