@@ -13,6 +13,7 @@ Three kinds of work (reference §4.3, docs/distribution.md):
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import attrs
 
 from sitesrv.components import dpinstall, pkgsend
 from sitesrv.compression import PckError, make_delta, pack, read_manifest, recover_installs
-from sitesrv.compression.fsutil import make_readonly, remove_file, remove_tree
+from sitesrv.compression.fsutil import make_writable, remove_file, remove_tree
 from sitesrv.db.sitedb import (
     Package,
     PackageAction,
@@ -54,7 +55,11 @@ class DistributionManager(Component):
         self.db = db
         self.store: PackageStore = open_store(self.ctx.layout, db, self.ctx.durability)
         self.status = StatusReporter(self.ctx.log, self.ctx.site.code, self.ctx.site.server, db)
-        self.retry: set[str] = set()
+        # Packages whose DPs here must be tried again; rebuilt from the RETRY rows at start-up.
+        self.retry: set[str] = {
+            pkg_id for pkg_id in self.store.package_ids()
+            if any(r.Status == PackageStatus.RETRY for r in self.store.statuses(
+                pkg_id, status_type=StatusType.COPY, site_code=self.ctx.site.code))}
         self.attempts: dict[str, int] = {}  # SMS keeps this under Retry History (Q319207)
         log = self.ctx.log.write
         self._recover()
@@ -122,6 +127,11 @@ class DistributionManager(Component):
                    for s in self.store.servers(pkg_id))
 
     def _package_actions(self, pkg_id: str) -> None:
+        """One pass over a package's pending actions at this site.
+
+        The actions are cleared last, and only if nobody set new ones meanwhile, so a pass that
+        stops halfway (a crash) is done again at start-up rather than lost.
+        """
         package = self.store.package(pkg_id)
         if package is None:
             return
@@ -130,21 +140,22 @@ class DistributionManager(Component):
             return
         site = self.ctx.site.code
         is_source = package.SourceSite.upper() == site
+        handled = package.Action
         self.status.report(2300, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
         servers = self.store.servers(pkg_id)
         changed_dps = {s.NALPath.upper() for s in servers
                        if s.Action != PackageAction.NONE or s.RefreshTrigger}
         added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
         refreshed = {s.NALPath.upper() for s in servers if s.RefreshTrigger}
-        new_version = is_source and package.Action in (PackageAction.ADD, PackageAction.UPDATE)
+        new_version = is_source and handled in (PackageAction.ADD, PackageAction.UPDATE)
+        columns: dict[str, object] = {}
         if new_version:
-            package = self._compress(package)
-        elif package.Action != PackageAction.NONE or changed_dps:
-            package = attrs.evolve(package, LastRefresh=self.ctx.clock.now())
-        self.store.put_package(attrs.evolve(package, Action=PackageAction.NONE))
+            columns = self._compress(package)
+        elif handled != PackageAction.NONE or changed_dps:
+            columns = {"LastRefresh": self.ctx.clock.now()}
+        package = attrs.evolve(package, **columns)
         if new_version:
             self._write_pkginfo(package)
-        # DPs of this site.
         for row in servers:
             if row.SiteCode.upper() != site:
                 continue
@@ -152,62 +163,78 @@ class DistributionManager(Component):
                 self._remove_dp(package, row)
             elif new_version or row.NALPath.upper() in changed_dps:
                 self._install_local(package, row)
-        # Sites below.
         self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
+        removed_below = []
         for row in servers:
             if row.Action == PackageAction.DELETE:
                 self.store.delete_server(pkg_id, row.NALPath)
                 self.store.delete_status(pkg_id, StatusType.COPY, row.SiteCode, row.NALPath)
+                if row.SiteCode.upper() != site:
+                    removed_below.append(self._removed_row(package, row))
             elif row.Action != PackageAction.NONE or row.RefreshTrigger:
-                self.store.put_server(attrs.evolve(row, Action=PackageAction.NONE,
-                                                   RefreshTrigger=0,
-                                                   LastRefresh=self.ctx.clock.now()))
+                self.store.settle_server(row, self.ctx.clock.now())
         if not is_source:
-            # A DP changed here reaches the source site as a status row (§4.8, KB936465).
+            # A DP added or removed here reaches the source site as a status row (§4.8).
             self._forward(pkg_id, [r for r in self.store.statuses(pkg_id,
                                                                   status_type=StatusType.COPY)
-                                   if r.PkgServer.upper() in added])
+                                   if r.PkgServer.upper() in added] + removed_below)
+        with self.store.transaction():
+            if columns:
+                self.store.update_package(pkg_id, **columns)
+            if not self._notification_coming(pkg_id):  # else a newer action waits its turn
+                self.store.clear_action(pkg_id, handled)
         self.ctx.log.write(f"StoredPkgVersion ({package.StoredPkgVersion}) of package {pkg_id}. "
                            f"StoredPkgVersion in database is {package.StoredPkgVersion}.")
         self.ctx.log.write(f"SourceVersion ({package.SourceVersion}) of package {pkg_id}. "
                            f"SourceVersion in database is {package.SourceVersion}.")
         self.status.report(2301, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
 
-    def _compress(self, package: Package) -> Package:
-        """A new source version: `SMSPKG\\<PkgID>.PCK` via `_S xxxxx.TMP`, and the delta."""
+    def _compress(self, package: Package) -> dict[str, object]:
+        """A new source version: `SMSPKG\\<PkgID>.PCK` via `_S xxxxx.TMP`, and the delta.
+
+        Returns the SMSPackages columns to record when the pass ends. A pass that stopped
+        before recording them finds the new version already in the PCK and goes on from there.
+        """
         pkg_id = package.PkgID
         log = self.ctx.log.write
         version = package.SourceVersion + 1
         smspkg = self.ctx.layout.smspkg
         pck = smspkg / f"{pkg_id}.PCK"
+        have = _pck_version(pck)
         log(f"Start adding package {pkg_id}..." if version == 1
             else f"Start updating the package {pkg_id}...")
         log(f"Package {pkg_id} uses the compressed copy of the source directory.")
-        if not pck.exists():
+        if have is None:
             log(f"Package {pkg_id} doesn't have a compressed copy of the source directory, "
                 "starting the compression.")
-        source = Path(package.Source)
-        if version > 1 and pck.exists():
+        if have == version:
+            manifest = read_manifest(pck)
+            source_kbytes = -(-manifest.source_size // 1024)
+            compressed_kbytes = -(-pck.stat().st_size // 1024)
+        else:
+            source = Path(package.Source)
+            if have == version - 1 and version > 1:
+                make_delta(pck, source, smspkg / f"{pkg_id}.DLT.{version}", pkg_id, version,
+                           temp_path=dpinstall.compression_temp(self.ctx),
+                           attribute_changes_count=(
+                               self.ctx.hierarchy.software_distribution.attribute_changes_count))
+                for old in range(1, version - KEEP_DELTAS + 1):
+                    remove_file(smspkg / f"{pkg_id}.DLT.{old}")
             temp = dpinstall.compression_temp(self.ctx)
-            make_delta(pck, source, smspkg / f"{pkg_id}.DLT.{version}", pkg_id, version,
-                       temp_path=temp, attribute_changes_count=(
-                           self.ctx.hierarchy.software_distribution.attribute_changes_count))
-            for old in range(1, version - KEEP_DELTAS + 1):
-                remove_file(smspkg / f"{pkg_id}.DLT.{old}")
-        temp = dpinstall.compression_temp(self.ctx)
-        log(f"Starting to compress {package.Source} to {self.ctx.windows(temp)} for package "
-            f"{pkg_id}")
-        result = pack(source, pck, pkg_id, version, temp_path=temp,
-                      durable=self.ctx.durability != "none")
-        log(f"The size of package {pkg_id} is {result.source_kbytes} KBytes")
-        log(f"The compressed size of package {pkg_id} is {result.compressed_kbytes} KBytes")
-        self.ctx.emit("package_compressed", package=pkg_id, version=version,
-                      file=self.ctx.windows(pck))
+            log(f"Starting to compress {package.Source} to {self.ctx.windows(temp)} for package "
+                f"{pkg_id}")
+            result = pack(source, pck, pkg_id, version, temp_path=temp,
+                          durable=self.ctx.durability != "none")
+            source_kbytes, compressed_kbytes = result.source_kbytes, result.compressed_kbytes
+            self.ctx.emit("package_compressed", package=pkg_id, version=version,
+                          file=self.ctx.windows(pck))
+        log(f"The size of package {pkg_id} is {source_kbytes} KBytes")
+        log(f"The compressed size of package {pkg_id} is {compressed_kbytes} KBytes")
         now = self.ctx.clock.now()
-        return attrs.evolve(package, SourceVersion=version, StoredPkgVersion=version,
-                            StoredPkgPath=self.ctx.layout.unc(pck), SourceDate=now,
-                            LastRefresh=now, SourceSize=result.source_kbytes,
-                            SourceCompSize=result.compressed_kbytes)
+        return {"SourceVersion": version, "StoredPkgVersion": version,
+                "StoredPkgPath": self.ctx.layout.unc(pck), "SourceDate": now,
+                "LastRefresh": now, "SourceSize": source_kbytes,
+                "SourceCompSize": compressed_kbytes}
 
     def _send_down(self, package: Package, servers: list[PkgServer],
                    changed: set[str] | None, refreshed: set[str]) -> None:
@@ -239,6 +266,10 @@ class DistributionManager(Component):
                 content_site_code=senders.get(target, site), forward=target in forwarders,
                 content=False,
                 servers=pkgsend.replication_servers(h, live, sub, refreshed))
+            content_sent = False
+            if senders.get(target) == site and target in dp_sites:
+                content_sent = self._send_content_if_needed(
+                    package, target, record, refresh=bool(refreshed & _nals(live, target)))
             if is_source:
                 self.ctx.log.write(f"A distribution point has been changed at this site, adding "
                                    f"site {target} to the list of sites to which we are sending "
@@ -246,22 +277,24 @@ class DistributionManager(Component):
                 pkgsend.send_information(self.ctx, record, target)
                 self.status.report(2339, package.PkgID, target,
                                    attributes=((AID_PACKAGE, package.PkgID),))
-            if senders.get(target) == site and target in dp_sites:
-                self._send_content_if_needed(package, target, record,
-                                             refresh=bool(refreshed & _nals(live, target)))
+            elif target in targets and not content_sent:
+                # A DP changed at this child primary for a site below: its own instruction.
+                pkgsend.send_information(self.ctx, record, target)
 
     def _send_content_if_needed(self, package: Package, target: str,
-                                record: pkg.PackageReplication, *, refresh: bool) -> None:
+                                record: pkg.PackageReplication, *, refresh: bool) -> bool:
+        """Send the compressed files unless `target`'s Type 1 row says it has them."""
         held, received = pkgsend.held_version(self.store, package.PkgID, target)
         if held is not None and held >= package.StoredPkgVersion and (received or not refresh):
-            return
+            return False
         if not (self.ctx.layout.smspkg / f"{package.PkgID}.PCK").exists():
-            return
+            return False
         pkgsend.send_compressed(self.ctx, self.store, package, target, attrs.evolve(
             record, issuing_site=self.ctx.site.code, content_site=self.ctx.site.code),
             full=package.SourceSite.upper() != self.ctx.site.code)
         self._forward(package.PkgID, self.store.statuses(
             package.PkgID, status_type=StatusType.MASTER, site_code=target))
+        return True
 
     def _install_local(self, package: Package, row: PkgServer) -> None:
         dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
@@ -307,10 +340,13 @@ class DistributionManager(Component):
             dpinstall.remove_from_dp(self.ctx, dp, package.PkgID)
         self.store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
         self.store.delete_server(package.PkgID, row.NALPath)
-        self._forward(package.PkgID, [PkgStatus(
-            ID=package.PkgID, Type=StatusType.COPY, SiteCode=row.SiteCode, PkgServer=row.NALPath,
-            Status=PackageStatus.REMOVED, UpdateTime=self.ctx.clock.now(),
-            SourceVersion=package.StoredPkgVersion)])
+        self._forward(package.PkgID, [self._removed_row(package, row)])
+
+    def _removed_row(self, package: Package, row: PkgServer) -> PkgStatus:
+        """The status row that tells the sites above that a DP no longer has the package."""
+        return PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=row.SiteCode,
+                         PkgServer=row.NALPath, Status=PackageStatus.REMOVED,
+                         UpdateTime=self.ctx.clock.now(), SourceVersion=package.StoredPkgVersion)
 
     def _delete_package(self, package: Package) -> None:
         pkg_id = package.PkgID
@@ -374,6 +410,10 @@ class DistributionManager(Component):
             self.ctx.emit("pkg_discarded", package=pkg_id, file=shown, reason="LastRefreshTime")
             item.done()
             return
+        if stale:
+            log(f"~The replication file {shown} for package {pkg_id} is older (LastRefreshTime) "
+                f"than the last one processed; KB936465: apply its actions.")
+            self.ctx.emit("pkg_stale_applied", package=pkg_id, file=shown, reason="KB936465")
         if record.action == pkg.PackageAction.DELETE:
             self._delete_replicated(record, known)
             item.done()
@@ -415,12 +455,16 @@ class DistributionManager(Component):
         base = known or Package(PkgID=record.package_id, SourceSite=record.source_site)
         if stale or (known is not None and record.source_version < known.SourceVersion):
             return base
-        package = attrs.evolve(
-            base, Name=record.name, SourceSite=record.source_site,
-            SourceVersion=record.source_version, LastRefresh=record.last_refresh_time,
-            Priority=record.priority, PkgFlags=record.pkg_flags, ShareName=record.share_name,
-            ShareType=record.share_type)
-        self.store.put_package(package)
+        columns = {"Name": record.name, "SourceSite": record.source_site,
+                   "SourceVersion": record.source_version,
+                   "LastRefresh": record.last_refresh_time, "Priority": record.priority,
+                   "PkgFlags": record.pkg_flags, "ShareName": record.share_name,
+                   "ShareType": record.share_type}
+        package = attrs.evolve(base, **columns)
+        if known is None:
+            self.store.put_package(package)
+        else:  # the Despooler may be setting StoredPkgVersion right now
+            self.store.update_package(record.package_id, **columns)
         self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
         return package
 
@@ -436,7 +480,7 @@ class DistributionManager(Component):
             try:
                 self.store.put_server(row)
             except ParentRowMissing as e:
-                self.ctx.log.write(f"~SQL Msg #99901> {e.message}~")
+                self.ctx.log.write(f"~SQL Msg #99901> {e}~")
                 self.ctx.log.write(f'~Cannot update the package server ["Display=\\\\'
                                    f'{server.server}\\"]MSWNET:["SMS_SITE={server.site_code}"]'
                                    f"\\\\{server.server}\\ for package {record.package_id}, "
@@ -449,29 +493,31 @@ class DistributionManager(Component):
         smspkg = self.ctx.layout.smspkg
         pck = smspkg / f"{record.package_id}.PCK"
         pending = smspkg / f"{record.package_id}.PCK.{record.source_version}"
-        have = package.StoredPkgVersion
-        if (not record.content or not pending.exists() or have > record.source_version
-                or (have == record.source_version and pck.exists())):
+        have, want = package.StoredPkgVersion, record.source_version
+        if not record.content or have > want or (have == want and pck.exists()):
             return package
-        self.ctx.log.write(f"Validating the compressed file {self.ctx.windows(pending)} for "
-                           f"package {record.package_id}")
-        try:
-            manifest = read_manifest(pending)
-        except PckError as e:
-            self.ctx.log.write(f"The compressed file {self.ctx.windows(pending)} is not usable: "
-                               f"{e.problem}")
-            return package
-        if manifest.version != record.source_version:
-            return package
-        remove_file(pck)
-        pending.replace(pck)
-        make_readonly(pck)
-        package = attrs.evolve(package, StoredPkgVersion=record.source_version,
+        if pending.exists():
+            self.ctx.log.write(f"Validating the compressed file {self.ctx.windows(pending)} "
+                               f"for package {record.package_id}")
+            try:
+                manifest = read_manifest(pending)
+            except PckError as e:
+                self.ctx.log.write(f"The compressed file {self.ctx.windows(pending)} is not "
+                                   f"usable: {e.problem}")
+                return package
+            if manifest.version != want:
+                return package
+            if pck.exists():
+                make_writable(pck)
+            os.replace(pending, pck)
+        elif _pck_version(pck) != want:
+            return package  # nothing forwarded for this version (a crash after the move is ok)
+        self.store.set_stored(package.PkgID, want, self.ctx.layout.unc(pck))
+        package = attrs.evolve(package, StoredPkgVersion=want,
                                StoredPkgPath=self.ctx.layout.unc(pck))
-        self.store.put_package(package)
         row = PkgStatus(ID=package.PkgID, Type=StatusType.MASTER, SiteCode=self.ctx.site.code,
                         PkgServer=self.ctx.site.server, Status=PackageStatus.RECEIVED,
-                        UpdateTime=self.ctx.clock.now(), SourceVersion=record.source_version,
+                        UpdateTime=self.ctx.clock.now(), SourceVersion=want,
                         Location=self.ctx.layout.unc(pck))
         self.store.put_status(row)
         self._forward(package.PkgID, [row])
@@ -551,6 +597,13 @@ class DistributionManager(Component):
         shown = self.ctx.windows(item.original)
         self.ctx.log.write(f"~Processing incoming file {shown}.")
         report = sta.read(item.path)
+        pkg_id = report.package_id
+        if pkg_id[:3].upper() == self.ctx.site.code and self.store.package(pkg_id) is None:
+            # Status for a package this site created and has deleted since: an orphan.
+            self.ctx.log.write(f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in the "
+                               "parent table, SMSPackages.~")
+            item.done()
+            return
         changed: list[PkgStatus] = []
         for row in report.rows:
             status = from_row(row)
@@ -632,6 +685,14 @@ class DistributionManager(Component):
         for row in rows:
             self._set_dp_status(package, row.NALPath, PackageStatus.FAILED)
         self.attempts.pop(package.PkgID, None)
+
+
+def _pck_version(pck: Path) -> int | None:
+    """The version a stored PCK holds, or None if there is no usable one."""
+    try:
+        return read_manifest(pck).version
+    except (FileNotFoundError, PckError):
+        return None
 
 
 def _nals(servers: list[PkgServer], site: str) -> set[str]:

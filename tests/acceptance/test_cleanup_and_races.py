@@ -75,14 +75,18 @@ def test_field_report_13_1_child_pck_gone(lab: Lab, tmp_path: Path) -> None:
         "sql", "ZZZ", f"UPDATE PkgStatus SET SourceVersion = 0 WHERE (ID = '{pkg_id}') AND "
         "(SiteCode = 'P00') AND (PkgServer = 'MGMT03')", "--lab", str(lab.root)])
     assert repair.exit_code == 0
+    before = len(messages(lab, "ZZZ", "distmgr.log"))
     console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
     assert lab.run_until_idle(seed=4).status == "idle"
-    assert_in_order(messages(lab, "ZZZ", "distmgr.log"), [
+    assert_in_order(messages(lab, "ZZZ", "distmgr.log")[before:], [
         f"Needs to send the compressed package for package {pkg_id} to site P00",
         f"Sending a copy of package {pkg_id} to site P00",
         f"Created minijob to send compressed copy of package {pkg_id} to site P00. Tranfer root "
         f"= \\\\MGMT01\\SMS_CPSF$\\{pkg_id}.PCK.",
+        f"A distribution point has been changed at this site, adding site P00 to the list of "
+        f"sites to which we are sending package {pkg_id}.",
         f"Sent package changes to site P00 for package {pkg_id}",
+        f"StoredPkgVersion (1) of package {pkg_id}. StoredPkgVersion in database is 1.",
     ])
     assert_in_order(messages(lab, "P00", "distmgr.log")[-40:], [
         f"Start updating the package {pkg_id}...",
@@ -147,6 +151,9 @@ def test_kb936465_race_leaves_the_secondary_stuck(tmp_path: Path) -> None:
 def test_kb936465_hotfix_installs_everywhere(tmp_path: Path) -> None:
     lab, pkg_id, report = race(tmp_path, hotfix=True)
     assert report.status == "idle"
+    assert any(m.endswith(f"for package {pkg_id} is older (LastRefreshTime) than the last one "
+                          "processed; KB936465: apply its actions.")
+               for m in messages(lab, "S01", "distmgr.log")), "the hotfix path was taken"
     for site in ("ZZZ", "P00", "S01"):
         assert (lab.root / DP_FOLDERS[site] / pkg_id / "SETUP.INI").is_file(), site
     assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "

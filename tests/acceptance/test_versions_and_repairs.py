@@ -104,13 +104,11 @@ def test_refresh_at_the_parent_sends_only_package_information(lab: Lab, tmp_path
     damaged = dp_folder(lab, "P00", pkg_id) / "SETUP.INI"
     damaged.chmod(0o644)
     damaged.write_text("damaged")
-    sent_before = sum(e["event"] == "content_sent" for e in read_events(lab.layout.events))
+    before = len(read_events(lab.layout.events))
     console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")  # at the source site, ZZZ
     assert lab.run_until_idle(seed=5).status == "idle"
-    events = read_events(lab.layout.events)
-    assert sum(e["event"] == "content_sent" for e in events) == sent_before, "never the PCK"
-    assert events[-1]["event"] != "content_sent"
-    assert any(e["event"] == "package_info_sent" and e["to"] == "P00"
-               for e in events[len(events) // 2:])
+    events = read_events(lab.layout.events)[before:]
+    assert not [e for e in events if e["event"] == "content_sent"], "never the PCK"
+    assert any(e["event"] == "package_info_sent" and e["to"] == "P00" for e in events)
     assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
     assert query(lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(1,)]

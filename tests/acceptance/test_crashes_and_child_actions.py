@@ -1,0 +1,121 @@
+"""Review findings: a crash during an update, DP actions made at a child primary, retries after
+a restart, status for a deleted package, the Q319189 orphan DP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sitesrv import console
+from sitesrv.formats import pkg
+from sitesrv.lab import Lab
+from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt
+from tests.acceptance.conftest import (
+    create,
+    dp_folder,
+    messages,
+    query,
+    sample,
+    tree_digest,
+)
+
+
+def installed(lab: Lab, tmp_path: Path) -> tuple[str, Path]:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source)
+    assert lab.run_until_idle(seed=3).status == "idle"
+    return pkg_id, source
+
+
+@pytest.mark.parametrize("point", [BEFORE_PUBLISH, AFTER_PUBLISH])
+@pytest.mark.parametrize("times", [1, 2, 3])
+def test_a_crash_during_an_update_is_redone_not_lost(lab: Lab, tmp_path: Path, point: str,
+                                                     times: int) -> None:
+    pkg_id, source = installed(lab, tmp_path)
+    (source / "SETUP.INI").write_text("[Setup]\r\nversion 2\r\n")
+    console.update_package(lab, pkg_id)
+    crash = CrashAt(point, site="ZZZ", component="SMS_DISTRIBUTION_MANAGER", times=times)
+    assert lab.run_until_idle(seed=3, faults=crash).status == "idle"
+    assert crash.fired, "the crash happened"
+    for site in ("ZZZ", "P00", "S01"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
+    assert query(lab, "ZZZ", "SELECT SourceVersion, Action FROM SMSPackages") == [(2, 0)]
+
+
+def test_refresh_and_remove_of_a_secondary_dp_made_at_the_child_primary(lab: Lab,
+                                                                        tmp_path: Path) -> None:
+    pkg_id, source = installed(lab, tmp_path)
+    damaged = dp_folder(lab, "S01", pkg_id) / "SETUP.INI"
+    damaged.chmod(0o644)
+    damaged.write_text("damaged")
+    console.refresh_dp(lab, pkg_id, "S01:SEC01", at="P00")
+    assert lab.run_until_idle(seed=3).status == "idle"
+    assert tree_digest(dp_folder(lab, "S01", pkg_id)) == tree_digest(source)
+    console.remove_dp(lab, pkg_id, "S01:SEC01", at="P00")
+    assert lab.run_until_idle(seed=3).status == "idle"
+    assert not dp_folder(lab, "S01", pkg_id).exists()
+    for site in ("ZZZ", "P00"):
+        assert query(lab, site, "SELECT COUNT(*) FROM PkgStatus WHERE Type = 2 AND "
+                                "SiteCode = 'S01'") == [(0,)], site
+        assert query(lab, site, "SELECT COUNT(*) FROM PkgServers WHERE SiteCode = 'S01'") == [
+            (0,)], site
+
+
+def test_dp_retries_survive_a_restart(tmp_path: Path) -> None:
+    from tests.acceptance.conftest import lab_from
+    from tests.conftest import DEFAULT_HIERARCHY
+
+    lab = lab_from(tmp_path, DEFAULT_HIERARCHY.read_text().replace("  retries: 100",
+                                                                    "  retries: 999"))
+    source = sample(tmp_path)
+    share = lab.root / "P00/dp/REMOTE_DP/smsapps/SMSPKG"
+    share.rmdir()
+    share.write_text("a broken share")
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    lab.run_until_idle(seed=3, max_steps=150)  # stopped while P00's DP is being retried
+    assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE SiteCode = 'P00'") == [(2,)], "Install Retrying"
+    share.unlink()
+    share.mkdir()
+    assert lab.run_until_idle(seed=3).status == "idle"  # a new run: the retry state is rebuilt
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+def test_late_status_for_a_deleted_package_leaves_no_orphan_rows(lab: Lab,
+                                                                  tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sitesrv.cli import cli
+
+    pkg_id, source = installed(lab, tmp_path)
+    CliRunner().invoke(cli, ["address", "pause", "P00", "ZZZ", "--lab", str(lab.root)])
+    (source / "SETUP.INI").write_text("v2")
+    console.update_package(lab, pkg_id)
+    lab.run_until_idle(seed=3)
+    console.delete_package(lab, pkg_id)
+    lab.run_until_idle(seed=3)
+    CliRunner().invoke(cli, ["address", "resume", "P00", "ZZZ", "--lab", str(lab.root)])
+    lab.run_until_idle(seed=3)
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgStatus") == [(0,)]
+    assert (f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in the parent table, "
+            "SMSPackages.~") in messages(lab, "ZZZ", "distmgr.log")
+
+
+def test_a_dp_of_an_unknown_site_keeps_the_pkg_and_logs_q319189(lab: Lab) -> None:
+    record = pkg.PackageReplication(
+        package_id="ZZZ00001", name="Demo", source_site="ZZZ", source_version=1,
+        last_refresh_time=1181000000.0, action=pkg.PackageAction.UPDATE, issuing_site="ZZZ",
+        servers=(pkg.PackageServer(site_code="SEC", server="NTSERVER", share="SMSPKGC$",
+                                   nal_path='MSWNET:["SMS_SITE=SEC"]\\\\NTSERVER\\SMSPKGC$\\',
+                                   action=pkg.PackageAction.ADD),))
+    incoming = lab.site("P00").inbox("distmgr.box\\INCOMING")
+    (incoming / "RD5L85BW.PKG").write_bytes(pkg.encode(record))
+    report = lab.run_until_idle(seed=3)
+    log = messages(lab, "P00", "distmgr.log")
+    assert "~SQL Msg #99901> This SiteCode (SEC) does not exist in the parent table, Sites.~" \
+        in log
+    assert ('~Cannot update the package server ["Display=\\\\NTSERVER\\"]MSWNET:["SMS_SITE=SEC"]'
+            "\\\\NTSERVER\\ for package ZZZ00001, error = 3") in log
+    assert (incoming / "RD5L85BW.PKG").exists(), "the .pkg is not deleted (Q319189)"
+    assert report.status == "waiting"
