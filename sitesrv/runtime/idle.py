@@ -80,9 +80,10 @@ class IdleReport:
     status: str  # idle | waiting | timeout
     lab_time: float
     waits: tuple[WaitLine, ...] = ()
-    steps: int = 0  # units run (step mode)
+    steps: int = 0  # units run (step mode), each a step of the schedule
     errors: int = 0  # units that failed with an exception (FormatErrors included)
     problems: tuple[WaitLine, ...] = ()  # failed units and quarantined files, one line each
+    counted: int = 0  # the steps charged to --max-steps (step.counts_against_budget)
 
     @property
     def exit_code(self) -> ExitCode:

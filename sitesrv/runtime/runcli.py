@@ -2,8 +2,8 @@
 
 Exit statuses (ExitCode in idle.py): 0 idle and nothing waits, 3 idle but something waits, or
 units failed, or files were quarantined (one line per waiting item and per problem on stdout),
-4 timeout (live --timeout, step --max-steps), 130 a live
---until-idle run stopped by Ctrl-C or SIGTERM before it was idle. A plain live run stopped by
+4 timeout (live --timeout, step --max-steps, which counts the steps that did something), 130
+a live --until-idle run stopped by Ctrl-C or SIGTERM before it was idle. A plain live run stopped by
 Ctrl-C or SIGTERM exits 0 after every unit in progress has finished.
 """
 
@@ -55,7 +55,8 @@ LIVE_ONLY = ("--watcher", "--timeout")
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Step mode: follow a recorded schedule.")
 @click.option("--max-steps", type=click.IntRange(min=1), metavar="N",
-              help=f"Step mode: give up after N steps (exit 4; default {DEFAULT_MAX_STEPS}).")
+              help=f"Step mode: give up after N steps (exit 4; default {DEFAULT_MAX_STEPS}); "
+                   "a periodic timer that finds nothing does not count.")
 @click.option("--horizon", metavar="DURATION",
               help="Idle once nothing has progressed for this much lab time though something "
                    "waits (e.g. 20m; default twice the longest delay of the timing profile).")
@@ -161,6 +162,8 @@ def _print_report(report: IdleReport, step: bool) -> None:
     if report.problems:
         counts.append(f"{len(report.problems)} problem(s)")
     if report.status == TIMEOUT:
+        if step:  # --max-steps counts only some steps (step.counts_against_budget)
+            done = f"after {report.counted} counted steps ({report.steps} in all) "
         head = f"Timed out {done}at lab time {when}, still busy; {', '.join(counts)}"
     else:
         head = f"Idle {done}at lab time {when}; {', '.join(counts)}"

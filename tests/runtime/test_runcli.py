@@ -48,7 +48,7 @@ def test_step_mode_exits_4_when_max_steps_run_out(lab: Path) -> None:
     drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
     result = run(lab, "--step", "--max-steps", "2")
     assert result.exit_code == ExitCode.TIMEOUT
-    assert "Timed out after 2 steps" in result.stderr
+    assert "Timed out after 2 counted steps (4 in all)" in result.stderr
 
 
 def test_a_recorded_run_replays_to_the_same_tree(tmp_path: Path) -> None:

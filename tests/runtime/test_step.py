@@ -143,7 +143,91 @@ def test_the_default_horizon_is_twice_the_longest_delay(lab: Path) -> None:
 def test_max_steps_gives_a_timeout(lab: Path) -> None:
     fill(lab)
     report = run_until_idle(lab, components=REGISTRY, max_steps=5)
-    assert report.steps == 5 and report.exit_code == ExitCode.TIMEOUT
+    assert report.counted == 5 and report.exit_code == ExitCode.TIMEOUT
+    # The start-up passes that found nothing (SEC's despooler and installer) ran free.
+    assert report.steps == 7
+
+
+def test_a_periodic_timer_that_finds_nothing_does_not_use_up_the_step_budget(
+        tmp_path: Path) -> None:
+    # The repository's hierarchy with SMS 2003's timing: SQL Monitor polls each primary's
+    # database every second and finds nothing, while a send request waits for a paused address.
+    from sitesrv.components.addresses import set_paused
+    from sitesrv.lab import Lab
+    from sitesrv.layout import LabLayout
+    from tests.conftest import DEFAULT_HIERARCHY
+    from tests.transport.conftest import content_job
+
+    source = tmp_path / "hierarchy.yaml"
+    source.write_text(DEFAULT_HIERARCHY.read_text(encoding="utf-8").replace(
+        "profile: lab", "profile: sms2003"), encoding="utf-8")
+    lab = tmp_path / "lab"
+    Lab.init(lab, source)
+    set_paused(LabLayout(lab, Lab.open(lab).hierarchy), "ZZZ", "P00", True)
+    content_job(lab, "00000001", b"x" * 1000)
+    # Two primaries x 3600 polls in the hour: over 7,000 steps that did nothing.
+    report = run_until_idle(lab, horizon=3600, max_steps=500)
+    assert (report.status, report.exit_code) == ("waiting", ExitCode.WAITING)
+    assert report.steps > 7200 and report.counted < 500
+    assert report.lines() == [
+        "ZZZ SMS_LAN_SENDER: outboxes\\LAN\\2_001ZZZ.srq waits for the paused address to P00 to "
+        "be resumed ('sitesrv address resume ZZZ P00')",
+        "ZZZ SMS_SCHEDULER: 00000001.job waits for send request 2_001ZZZ",
+    ]
+
+
+class Spinner(ToyTicker):
+    """Wakes itself again at once, finding nothing each time: lab time never moves on."""
+
+    name = "SMS_TOY_SPINNER"
+
+    def work(self) -> bool:
+        self.ctx.wake_at(self.ctx.clock.now())
+        return False
+
+
+def test_a_component_doing_nothing_again_at_the_same_lab_time_uses_up_the_budget(
+        lab: Path) -> None:
+    report = run_until_idle(lab, components=Registry(primary=(Spinner,)), max_steps=50)
+    assert report.exit_code == ExitCode.TIMEOUT
+    assert report.lab_time == 1180947600.0 and (report.steps, report.counted) == (51, 50)
+
+
+class Poller(ToyTicker):
+    """Finds nothing every second, as SQL Monitor does with the sms2003 profile."""
+
+    name = "SMS_TOY_POLLER"
+
+    def start(self) -> None:
+        self.ctx.wake_at(self.ctx.clock.now())
+
+    def work(self) -> bool:
+        self.ctx.wake_at(self.ctx.clock.now() + 1)
+        return False
+
+    def waiting(self) -> list:
+        return []
+
+
+POLLING = Registry(primary=(ToySender, Poller), secondary=(ToyDespooler, ToyInstaller))
+
+
+def test_steps_that_did_nothing_are_recorded_and_replayed(tmp_path: Path) -> None:
+    labs = [make_lab(tmp_path / name) for name in ("a", "b")]
+    for lab in labs:
+        fill(lab, ["A", "B"])
+        drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="NEVER"))
+    recorded = tmp_path / "s.jsonl"
+    first = run_until_idle(labs[0], seed=3, components=POLLING, horizon=60, max_steps=40,
+                           record=recorded)
+    steps = read_schedule(recorded).steps
+    assert first.exit_code == ExitCode.WAITING and first.counted <= 40 < first.steps
+    assert len(steps) == first.steps and sum(r.did == "nothing" for r in steps) > 60
+    second = run_until_idle(labs[1], components=POLLING, horizon=60, max_steps=40,
+                            replay=recorded)
+    assert (second.steps, second.counted, second.lab_time) == (
+        first.steps, first.counted, first.lab_time)
+    assert lab_files(labs[0]) == lab_files(labs[1])
 
 
 def test_lab_time_carries_over_to_the_next_run(lab: Path) -> None:
