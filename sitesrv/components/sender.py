@@ -15,14 +15,17 @@ in both drivers; several sends interleave.
 
 An I/O error at the destination is retried after `sender_retry_delay`, on the next address
 first if there is one, up to `sender.retries` times; then the site goes on the busy list for
-`sender_busy_hold` and the request ends with ACTION CODE 1 (retry). A request whose own files
-cannot be read ends with ACTION CODE 2 (delete). Either way, and on success, the Sender
-publishes `outboxes\\LAN\\<id>.srs` with its STATUS record filled in, then removes the `.srq`.
+`sender_busy_hold` and the request ends with ACTION CODE 1 (retry). The busy list is kept in
+`<SITE>\\SMS\\state\\sender-busy.json`, so a restart does not try a busy site again before its
+time. A request whose own files cannot be read ends with ACTION CODE 2 (delete). Either way,
+and on success, the Sender publishes `outboxes\\LAN\\<id>.srs` with its STATUS record filled
+in, then removes the `.srq`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -30,6 +33,7 @@ import attrs
 
 from sitesrv.components import routing
 from sitesrv.components.addresses import PauseWatch, allows, next_change
+from sitesrv.components.despoolretry import local_time_text
 from sitesrv.components.transfer import (
     CONNECT,
     FINISH,
@@ -45,7 +49,7 @@ from sitesrv.formats.values import AddressType, Payload
 from sitesrv.hierarchy import Address
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH
-from sitesrv.runtime.handoff import NONE, rename_into_place
+from sitesrv.runtime.handoff import NONE, rename_into_place, write_temp
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.smslog import format_timestamp, thread_id_for
 
@@ -53,6 +57,7 @@ OUTBOX = routing.OUTBOXES[AddressType.LAN]
 NO_CONNECTION = "There is no existing connection, Win32 error = 0"
 BAD_NET_NAME = 67  # Win32: the network name cannot be found
 NEVER_OPENS_RECHECK = 7 * 86400.0  # a schedule that never opens for a priority: look weekly
+BUSY_FILE = "sender-busy.json"  # in <SITE>\SMS\state: {"busy": {"P00": <lab time it ends>}}
 
 
 @attrs.frozen
@@ -71,7 +76,7 @@ class Sender(Component):
     def start(self) -> None:
         self.outbox = self.ctx.inbox(OUTBOX)
         self.transfers: dict[str, Transfer] = {}
-        self.busy: dict[str, float] = {}  # site -> lab time it leaves the busy list
+        self.busy: dict[str, float] = self._load_busy()  # site -> lab time it leaves the list
         self.holds: dict[str, Hold] = {}
         self.told: dict[str, str] = {}  # the hold reason last logged per request file
         self.parsed: dict[str, tuple[tuple[int, int, int], SendRequest]] = {}
@@ -167,7 +172,7 @@ class Sender(Component):
                                "found.")
             self.ctx.log.write(f"Site {dest} added to list of busy sites because there is no "
                                "available address.")
-            self.busy[dest] = now + self.ctx.timing.sender_busy_hold
+            self._set_busy(dest, now + self.ctx.timing.sender_busy_hold)
             return Hold(f"waits for an address to site {dest}", self.busy[dest])
         if self._usable(found, request, now):
             return None
@@ -374,7 +379,7 @@ class Sender(Component):
             self._use_address(t, usable[0], when)
             return
         dest = t.destination
-        self.busy[dest] = now + ctx.timing.sender_busy_hold
+        self._set_busy(dest, now + ctx.timing.sender_busy_hold)
         server = t.share.split("\\SMS_SITE")[0] if t.share else f"\\\\{dest}"
         ctx.log.write(f"Cannot connect to server {server} at remote site {dest}, won't try send "
                       f"requests going to site {dest} for an hour or until there are no active "
@@ -383,6 +388,7 @@ class Sender(Component):
         ctx.log.write("Attempt to connect failed.")
         ctx.log.write(NO_CONNECTION)
         ctx.log.write("No need to disconnect")
+        ctx.log.write(f"Restart time = {local_time_text(self.busy[dest], ctx.site.time_zone_bias)}")
         self._end(t, now, SenderStatus.ERROR, ActionCode.RETRY, restart_at=self.busy[dest])
 
     def _end(self, t: Transfer, now: float, status: SenderStatus, action: ActionCode,
@@ -416,9 +422,43 @@ class Sender(Component):
         for hold in self.holds.values():
             self._wake(hold.until if hold.until is not None
                        else now + self.ctx.timing.rescan_interval)
-        for site, until in list(self.busy.items()):
-            if until <= now:
-                del self.busy[site]
+        if any(until <= now for until in self.busy.values()):
+            self.busy = {site: until for site, until in self.busy.items() if until > now}
+            self._save_busy()
+
+    # --- the busy list ------------------------------------------------------------------------
+
+    def _set_busy(self, site: str, until: float) -> None:
+        self.busy[site] = until
+        self._save_busy()
+
+    def _busy_file(self) -> Path:
+        return self.ctx.layout.state_dir / BUSY_FILE
+
+    def _load_busy(self) -> dict[str, float]:
+        """The busy list the last run left, without the sites whose time is up; an unreadable
+        file (edited by hand) is an empty list, with a line in the log."""
+        path = self._busy_file()
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))["busy"]
+            busy = {str(site).upper(): float(until) for site, until in raw.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            self.ctx.log.write(f"Cannot read the busy list {self.ctx.windows(path)} ({e}); "
+                               "starting with no busy sites.")
+            return {}
+        now = self.ctx.clock.now()
+        return {site: until for site, until in sorted(busy.items()) if until > now}
+
+    def _save_busy(self) -> None:
+        """Replace the busy list's file atomically (a private temp file, then a rename)."""
+        path = self._busy_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"busy": dict(sorted(self.busy.items()))}, indent=2) + "\n"
+        tmp = path.with_name(f".{BUSY_FILE}.{self.name}.tmp")  # one Sender per site (the lock)
+        write_temp(tmp, data.encode("utf-8"), self.ctx.durability, exclusive=False)
+        rename_into_place(tmp, path, self.ctx.durability)
 
     def _wake(self, when: float) -> None:
         if when not in self.wakes:

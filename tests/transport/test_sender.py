@@ -3,6 +3,7 @@ concurrency caps, no preemption, retries and the busy list."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -219,6 +220,7 @@ def test_an_unreachable_site_is_retried_then_put_on_the_busy_list(tmp_path: Path
         "Attempt to connect failed.",
         "There is no existing connection, Win32 error = 0",
         "No need to disconnect",
+        "Restart time = 6/4/2007 4:00:34 AM Eastern Standard Time",
         "Send request 2_001ZZZ waits: site P00 is on the busy list until "
         "06-04-2007 04:00:34.000+300.",
     ])
@@ -235,6 +237,51 @@ def test_an_unreachable_site_is_retried_then_put_on_the_busy_list(tmp_path: Path
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
     assert (report.status, report.errors) == ("idle", 0)
     assert files(receive) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+
+
+def test_the_busy_list_outlives_a_restart(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    receive = inbox(lab, "P00", "despoolr.box\\receive")
+    receive.rmdir()
+    receive.write_text("not a share\n")
+    content_job(lab, "00000001", data(1000))
+    # Three failed attempts (at 0, 2 and 4 s) put P00 on the busy list until 34 s; the run
+    # ends there, as nothing can change within a 10 s horizon.
+    first = run_until_idle(lab, components=SENDING, sites=["ZZZ"], horizon=10)
+    assert first.status == "waiting" and first.lab_time < START + 34
+    busy_file = lab / "ZZZ" / "SMS" / "state" / "sender-busy.json"
+    assert json.loads(busy_file.read_text()) == {"busy": {"P00": START + 34}}
+
+    # The next run is a restart: the share is back and a second request to P00 arrives, but
+    # P00 stays on the busy list until its time is up.
+    receive.unlink()
+    receive.mkdir()
+    content_job(lab, "00000002", data(500), package_id="ZZZ00002")
+    second = run_until_idle(lab, components=SENDING, sites=["ZZZ"], horizon=10)
+    assert second.status == "waiting" and files(receive) == []
+    assert "Send request 2_002ZZZ waits: site P00 is on the busy list until 06-04-2007 " \
+           "04:00:34.000+300." in log_texts(lab, "ZZZ", "sender.log")
+
+    third = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
+    assert (third.status, third.errors) == ("idle", 0)
+    assert files(receive) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI", "2_002ZZZ.PCK", "2_002ZZZ.SNI"]
+    (sent,) = events(lab, "send_started", request="2_002ZZZ")
+    assert event_time(sent) == START + 34
+    assert json.loads(busy_file.read_text()) == {"busy": {}}
+    assert [p.name for p in busy_file.parent.iterdir() if p.name.startswith(".sender")] == []
+
+
+def test_an_unreadable_busy_list_is_an_empty_one(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    busy_file = lab / "ZZZ" / "SMS" / "state" / "sender-busy.json"
+    busy_file.write_text("{not json\n")
+    content_job(lab, "00000001", data(1000))
+    report = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
+    assert (report.status, report.errors) == ("idle", 0)
+    assert files(inbox(lab, "P00", "despoolr.box\\receive")) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+    assert any(line.startswith("Cannot read the busy list E:\\SMS\\state\\sender-busy.json (")
+               and line.endswith("); starting with no busy sites.")
+               for line in log_texts(lab, "ZZZ", "sender.log"))
 
 
 def test_a_failing_address_is_followed_by_the_next_one_at_once_then_a_retry(
