@@ -142,6 +142,7 @@ class Scheduler(Component):
             payload_sha256=digest, priority=job.priority, description=job.description,
             package=job.package)))
         ctx.log.write(f"Created new send request ID:  {request_id}~")
+        ctx.log.write("====== Updating Send Request List =======")  # §4.5, CM12, exactly
         request = SendRequest(
             priority=job.priority, dest_site=route.hop, job_id=job.job_id,
             request_id=request_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from pathlib import Path
 
 from sitesrv.components.scheduler import Scheduler
@@ -93,6 +94,43 @@ def test_a_content_job_arrives_as_pck_then_sni_with_its_digest(tmp_path: Path) -
         "~Sending completed successfully",
     ])
     assert sum(int(t.split()[1]) for t in writes) == len(DATA)
+
+
+def test_sched_log_follows_the_cm12_sequence_of_reference_4_5(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    content_job(lab, "00000001", DATA)
+    report = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
+    assert (report.status, report.errors) == ("idle", 0)
+    sched = log_texts(lab, "ZZZ", "sched.log")
+    first = sched.index("========  Processing Jobs  ========")
+    assert sched[first:first + 9] == [
+        "========  Processing Jobs  ========",
+        "<Activating JOB 00000001>[Software Distribution for Demo, Package ID = ZZZ00001]~",
+        "Destination site:  P00, Preferred Address: *, Priority: 2",
+        "Instruction type:  MICROSOFT|SMS|MINIJOBINSTRUCTION|PACKAGE~",
+        "Creating instruction file: \\\\MGMT01\\SMS_ZZZ\\inboxes\\schedule.box\\tosend\\00000001.IPT~",
+        "Transfer root:  \\\\MGMT01\\SMS_CPSF$\\ZZZ00001.PCK~",
+        "Created new send request ID:  2_001ZZZ~",
+        "====== Updating Send Request List =======",
+        "There is direct address to site P00, no need for routing for send request 2_001ZZZ.",
+    ]
+    checking = sched.index("======  Checking Status of All Send Requests  ======")
+    assert sched[checking:checking + 5] == [
+        "======  Checking Status of All Send Requests  ======",
+        "~====  Checking send requests for outbox \\\\MGMT01\\SMS_ZZZ\\inboxes\\schedule.box\\"
+        "outboxes\\LAN.~~",
+        "Checking send request 2_001ZZZ~",
+        sched[checking + 3],
+        "Send request has successfully completed.~",
+    ]
+    assert re.fullmatch(r"Sending completed \(\d+ bytes/sec\)\.~", sched[checking + 3])
+    assert sched[checking + 5:] == [
+        "<JOB STATUS - COMPLETE>~",
+        "Deleting instruction file \\\\MGMT01\\SMS_ZZZ\\inboxes\\schedule.box\\tosend\\"
+        "00000001.IPT.~",
+        "Deleting send request with ID: 2_001ZZZ.~",
+        "Deleted job 00000001.~",
+    ]
 
 
 def test_a_site_without_direct_address_is_reached_through_requests_and_the_parent(
