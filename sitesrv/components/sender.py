@@ -1,11 +1,12 @@
 """Standard Sender: sends what a send request names to the destination's SMS_SITE share (§4.6).
 
-It takes `schedule.box\\outboxes\\LAN\\<id>.srq` in priority order (the request ID starts with
-the priority digit, so name order is priority order), highest first, and never preempts a send
-in progress. A request waits while every address to its destination is closed for its priority
-by the address's schedule (in the site's local time) or paused, while its site is on the busy
-list, or until its `Scheduler To Restart At`; and while `sender.max_concurrent` sends run in
-all, or `sender.max_per_site` to its destination.
+It takes `schedule.box\\outboxes\\LAN\\<id>.srq` in priority order, highest first, and within a
+priority first in, first out by the request's counter (`2_ZZZZZZ`, counter 46655, before
+`21000ZZZ`, 46656, which sorts first by name), and never preempts a send in progress. A
+request waits while every address to its destination is closed for its priority by the
+address's schedule (in the site's local time) or paused, while its site is on the busy list,
+or until its `Scheduler To Restart At`; and while `sender.max_concurrent` sends run in all, or
+`sender.max_per_site` to its destination.
 
 At the destination's `despoolr.box\\receive` it writes the package file as `<id>.PCK.TMP`, renamed
 `<id>.PCK` when complete, then the instruction as `<id>.TMP`, renamed `<id>.SNI`: the Despooler
@@ -45,7 +46,7 @@ from sitesrv.components.transfer import (
 from sitesrv.errors import FormatError, UserError
 from sitesrv.formats import sni, srq
 from sitesrv.formats.srq import ActionCode, FileType, SenderStatus, SendRequest
-from sitesrv.formats.values import AddressType, Payload
+from sitesrv.formats.values import PRIORITY_NAMES, AddressType, Payload
 from sitesrv.hierarchy import Address
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH
@@ -66,6 +67,17 @@ class Hold:
 
     reason: str
     until: float | None
+
+
+def queue_order(name: str) -> tuple[int, int, str]:
+    """Where a waiting request file stands in the queue: priority, then its counter (the order
+    the Scheduler created the requests in; past counter 46655 the IDs no longer sort by name),
+    then the name. A name that is no request ID comes last."""
+    try:
+        parts = srq.parse_request_id(name.rsplit(".", 1)[0])
+    except ValueError:
+        return (max(PRIORITY_NAMES) + 1, 0, name)
+    return (parts.priority, parts.counter, name)
 
 
 class Sender(Component):
@@ -115,7 +127,7 @@ class Sender(Component):
         listing = self.outbox.listing()
         self.parsed = {n: self.parsed[n] for n in listing if n in self.parsed}
         self.told = {n: self.told[n] for n in listing if n in self.told}
-        for name in listing:
+        for name in sorted(listing, key=queue_order):
             try:
                 request = self._read(name)
             except FileNotFoundError:

@@ -181,6 +181,24 @@ def test_a_send_in_progress_is_not_preempted_and_high_priority_goes_next(tmp_pat
     assert first[1] <= high_span[0] <= high_span[1] <= second[0]
 
 
+def test_past_counter_46655_requests_still_go_first_in_first_out(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", two_children(p00=", rate_limit: 65536", total=1))
+    uid = inbox(lab, "ZZZ", "schedule.box\\UID")
+    (token,) = uid.glob("*.req")
+    token.rename(uid / f"{46655:08X}.req")
+    content_job(lab, "00000001", data(64 * KIB))
+    content_job(lab, "00000002", data(64 * KIB, 2), package_id="ZZZ00002")
+    run_until_idle(lab, components=SCHEDULER_ONLY, sites=["ZZZ"], horizon=0)
+    outbox = inbox(lab, "ZZZ", "schedule.box\\outboxes\\LAN")
+    # Counter 46655 is the last `_` + 3 digits; 46656 is the first 4-digit one, and sorts first.
+    assert files(outbox) == ["21000ZZZ.srq", "2_ZZZZZZ.srq"]
+    assert srq.read(outbox / "2_ZZZZZZ.srq").job_id == "00000001"
+    report = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
+    assert (report.status, report.errors) == ("idle", 0)
+    older, newer = span(lab, "2_ZZZZZZ"), span(lab, "21000ZZZ")
+    assert older[0] == START and older[1] <= newer[0]  # one at a time, the older one first
+
+
 FLAKY = """\
 sites:
   - {code: ZZZ, server: MGMT01, drive: E, package_drive: F, time_zone_bias: 300}
