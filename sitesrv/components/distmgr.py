@@ -12,7 +12,6 @@ Three kinds of work (reference §4.3, docs/distribution.md):
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,7 +29,6 @@ from sitesrv.db.sitedb import (
     PkgStatus,
     StatusType,
 )
-from sitesrv.errors import FormatError
 from sitesrv.formats import pkg, pkn, sta
 from sitesrv.hierarchy import KB936465
 from sitesrv.pkgstore import PackageStore, open_store
@@ -92,17 +90,17 @@ class DistributionManager(Component):
         item = self.ctx.claim_next()
         if item is None:
             return self._retry_pass()
-        with item_guard(item):
-            if item.name.upper().endswith(".PKN"):
-                # Several notifications for one package collapse into one pass (§11.13).
-                record = pkn.read(item.path)
-                if self._has_actions(record.package_id):
-                    self._package_actions(record.package_id)
-                item.done()
-            elif item.name.upper().endswith(".STA"):
-                self._status_file(item)
-            else:
-                self._incoming_package(item)
+        # A file that cannot be parsed raises FormatError: the runtime moves it to corrupt\.
+        if item.name.upper().endswith(".PKN"):
+            # Several notifications for one package collapse into one pass (§11.13).
+            record = pkn.read(item.path)
+            if self._has_actions(record.package_id):
+                self._package_actions(record.package_id)
+            item.done()
+        elif item.name.upper().endswith(".STA"):
+            self._status_file(item)
+        else:
+            self._incoming_package(item)
         return True
 
     def waiting(self) -> Iterable[Waiting]:
@@ -697,16 +695,3 @@ def _pck_version(pck: Path) -> int | None:
 
 def _nals(servers: list[PkgServer], site: str) -> set[str]:
     return {s.NALPath.upper() for s in servers if s.SiteCode.upper() == site}
-
-
-@contextlib.contextmanager
-def item_guard(item: WorkItem):  # type: ignore[no-untyped-def]
-    """A file that cannot be parsed goes to corrupt\\ with the parser's reason."""
-    try:
-        yield
-    except FormatError as e:
-        if item.path.exists():
-            item.quarantine(e.problem)
-        else:
-            raise
-

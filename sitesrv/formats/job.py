@@ -65,14 +65,10 @@ class SchedulerJob:
                                   validator=member(JobState))
     send_request_id: str = attrs.field(default="", validator=OPTIONAL_REQUEST_ID)
     created: float = attrs.field(converter=to_millis, validator=TIMESTAMP)
-    package: pkg.PackageReplication | None = attrs.field(
-        default=None,
-        validator=attrs.validators.optional(attrs.validators.instance_of(pkg.PackageReplication)))
+    package: pkg.PackageReplication | None = pkg.carried_field()
 
     def __attrs_post_init__(self) -> None:
-        if self.package is not None and self.package.package_id != self.package_id:
-            raise ValueError(f"the carried .PKG is for package {self.package.package_id}, "
-                             f"not {self.package_id or 'none'}")
+        pkg.check_carried(self.package, self.package_id)
         if (self.payload is Payload.NONE) != (self.transfer_root == ""):
             raise ValueError("the transfer root must be empty exactly when the payload is NONE "
                              f"(payload {self.payload}, transfer root {self.transfer_root!r})")

@@ -13,6 +13,7 @@ instruction; docs/distribution.md says why that matters for KB936465). The
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import attrs
 
@@ -122,3 +123,15 @@ parse = LAYOUT.parse
 decode = LAYOUT.decode
 read = LAYOUT.read
 
+
+def carried_field() -> Any:
+    """The attrs field of a file that may carry a `.PKG` (a job, an instruction)."""
+    return attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.instance_of(PackageReplication)))
+
+
+def check_carried(carried: PackageReplication | None, package_id: str) -> None:
+    """A carried `.PKG` must be for the package the carrying file names."""
+    if carried is not None and carried.package_id != package_id:
+        raise ValueError(f"the carried .PKG is for package {carried.package_id}, "
+                         f"not {package_id or 'none'}")

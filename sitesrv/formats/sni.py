@@ -53,14 +53,10 @@ class Instruction:
         r"[0-9a-f]{64}", "a SHA-256 digest (64 lower-case hex digits)", optional=True))
     priority: int = attrs.field(default=2, validator=PRIORITY)
     description: str = attrs.field(default="", validator=TEXT)
-    package: pkg.PackageReplication | None = attrs.field(
-        default=None,
-        validator=attrs.validators.optional(attrs.validators.instance_of(pkg.PackageReplication)))
+    package: pkg.PackageReplication | None = pkg.carried_field()
 
     def __attrs_post_init__(self) -> None:
-        if self.package is not None and self.package.package_id != self.package_id:
-            raise ValueError(f"the carried .PKG is for package {self.package.package_id}, "
-                             f"not {self.package_id or 'none'}")
+        pkg.check_carried(self.package, self.package_id)
         if self.payload is Payload.NONE:
             if self.payload_sha256 or self.payload_size:
                 raise ValueError("an instruction without payload has no payload size or SHA256")

@@ -165,3 +165,15 @@ def test_status_rows_are_applied_monotonically_and_passed_up(lab: Lab) -> None:
     assert [(r.status, r.source_version) for s in sent for r in s.rows] == [(3, 2)]
     assert "~Successfully delete package status file E:\\SMS\\inboxes\\distmgr.box\\INCOMING\\" \
            "AAAAAAAA.STA" in log_messages(lab, "P00", "distmgr.log")
+
+
+def test_an_unreadable_pkg_goes_to_corrupt_with_a_line_naming_it(lab: Lab) -> None:
+    box = lab.site("P00").inbox("distmgr.box\\INCOMING")
+    (box / "GARBAGE1.PKG").write_text("[PACKAGE DEFINITION]\nPackageID=ZZZ00001\n")
+    report = lab.run_until_idle(seed=1, components=DISTMGR)
+    assert (box / "corrupt" / "GARBAGE1.PKG").is_file()
+    line = next(m for m in log_messages(lab, "P00", "distmgr.log")
+                if m.startswith("Moved the corrupt file E:\\SMS\\inboxes\\distmgr.box\\INCOMING"
+                                "\\GARBAGE1.PKG to "))
+    assert "truncated" in line
+    assert report.status == "waiting"  # a quarantine is reported
