@@ -25,6 +25,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/compression.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/distribution.py
+	$(BIN)/python bench/packages.py
 
 clean:
 	rm -rf $(VENV) lab bench/out
