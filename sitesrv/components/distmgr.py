@@ -45,7 +45,7 @@ class DistributionManager(Component):
     log_name = "distmgr.log"
     inboxes = (
         InboxSpec("distmgr.box", ("*.PKN",)),
-        InboxSpec("distmgr.box\\INCOMING", ("*.PKG", "*.STA"), recheck_on_arrival=True),
+        InboxSpec("distmgr.box\\INCOMING", ("*.PKG", "*.STA")),
     )
 
     def start(self) -> None:
@@ -59,6 +59,9 @@ class DistributionManager(Component):
             if any(r.Status == PackageStatus.RETRY for r in self.store.statuses(
                 pkg_id, status_type=StatusType.COPY, site_code=self.ctx.site.code))}
         self.attempts: dict[str, int] = {}  # SMS keeps this under Retry History (Q319207)
+        # INCOMING files kept to wait for a package's compressed files, by package: they are
+        # looked at again as soon as that package's files are here, not on every arrival.
+        self.kept: dict[str, set[str]] = {}
         log = self.ctx.log.write
         self._recover()
         log(f"Starting thread for processing replication,thread ID = {self.ctx.log.thread:X}")
@@ -433,19 +436,25 @@ class DistributionManager(Component):
             log(f"Package {pkg_id} requires a newer version ({wanted}) of source files and the "
                 f"new compressed files haven't arrived yet, current version is {stored}, skip "
                 f"{shown}")
-            item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,
-                       f"waits for version {wanted} of {pkg_id}")
+            self._keep(item, pkg_id, f"waits for version {wanted} of {pkg_id}")
             return
         if not pck.exists():
             self._waits_for_content(package, record.content_site or record.issuing_site,
                                     [s.nal_path for s in record.servers
                                      if s.site_code == self.ctx.site.code
                                      and s.action != pkg.PackageAction.DELETE])
-            item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,
-                       f"waits for the compressed files of {pkg_id}")
+            self._keep(item, pkg_id, f"waits for the compressed files of {pkg_id}")
             return
         self._apply_replicated(record, package)
         item.done()
+        waiting = self.kept.pop(pkg_id, set()) - {item.name}
+        if waiting:
+            self.ctx.inbox("distmgr.box\\INCOMING").recheck_deferred(waiting)
+
+    def _keep(self, item: WorkItem, pkg_id: str, reason: str) -> None:
+        """Leave the file in INCOMING until the retry pass, or until the package's files come."""
+        self.kept.setdefault(pkg_id, set()).add(item.name)
+        item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval, reason)
 
     def _register(self, record: pkg.PackageReplication, known: Package | None,
                   stale: bool) -> Package:

@@ -166,10 +166,15 @@ class Inbox:
 
     # --- deferral -----------------------------------------------------------------------------
 
-    def recheck_deferred(self) -> None:
-        """Make every deferred file eligible now (something they may wait for has changed)."""
+    def recheck_deferred(self, names: set[str] | None = None) -> None:
+        """Make deferred files eligible now (something they may wait for has changed).
+
+        With `names`, only those files: a component that knows what changed wakes only what
+        waits for it, so a long queue of waiting files is not re-examined on every arrival.
+        """
         now = self.clock.now()
-        self._deferred = {n: attrs.evolve(d, not_before=min(d.not_before, now))
+        self._deferred = {n: (attrs.evolve(d, not_before=min(d.not_before, now))
+                              if names is None or n in names else d)
                           for n, d in self._deferred.items()}
         self.invalidate()
 
