@@ -249,11 +249,7 @@ class ReplicationManager(Component):
 
     def _receive(self, item: WorkItem) -> None:
         ctx = self.ctx
-        try:
-            batch = rpl.read(item.path)
-        except FormatError as e:
-            item.quarantine(e.problem)
-            return
+        batch = rpl.read(item.path)  # unreadable: the runtime quarantines it
         if batch.destination_site != ctx.site.code:
             item.quarantine(f"the batch is for site {batch.destination_site}, not this site")
             return

@@ -74,11 +74,7 @@ class Scheduler(Component):
     # --- jobs ---------------------------------------------------------------------------------
 
     def _examine_job(self, item: WorkItem) -> None:
-        try:
-            job = jobfile.read(item.path)
-        except FormatError as e:
-            item.quarantine(e.problem)
-            return
+        job = jobfile.read(item.path)  # unreadable: the runtime quarantines it
         if job.state is JobState.PENDING:
             self._activate(item, job)
         elif job.state is JobState.ACTIVE:
@@ -208,11 +204,7 @@ class Scheduler(Component):
     def _schedule_routed(self, item: WorkItem) -> None:
         """A request in `requests\\` goes to its sender's outbox once its hop has an address."""
         ctx = self.ctx
-        try:
-            request = srq.read(item.path)
-        except FormatError as e:
-            item.quarantine(e.problem)
-            return
+        request = srq.read(item.path)  # unreadable: the runtime quarantines it
         sender = routing.sender_type(request.preferred_address)
         if not routing.addresses(ctx.hierarchy, ctx.site.code, request.dest_site, sender):
             ctx.log.write(f"No addresses available for site {request.dest_site}.")
@@ -228,11 +220,7 @@ class Scheduler(Component):
 
     def _check_status(self, item: WorkItem) -> None:
         ctx = self.ctx
-        try:
-            request = srq.read(item.path)
-        except FormatError as e:
-            item.quarantine(e.problem)
-            return
+        request = srq.read(item.path)  # unreadable: the runtime quarantines it
         ctx.log.write("======  Checking Status of All Send Requests  ======")
         ctx.log.write(f"~====  Checking send requests for outbox {ctx.layout.unc(item.inbox.path)}.~~")
         ctx.log.write(f"Checking send request {request.request_id}~")
