@@ -67,3 +67,11 @@ def request_tokens(lab: Lab) -> dict[str, str]:
     """Each site's next send-request token: unchanged means no send request was made."""
     return {s.site.code: sorted(p.name for p in s.inbox("schedule.box\\UID").glob("*.req"))[0]
             for s in lab.layout.sites()}
+
+
+def installed(lab: Lab, tmp_path: Path, seed: int) -> tuple[str, Path]:
+    """The demo's sample package, created at ZZZ for every DP and run until installed."""
+    source = sample(tmp_path)
+    pkg_id = create(lab, source)
+    assert lab.run_until_idle(seed=seed).status == "idle"
+    return pkg_id, source

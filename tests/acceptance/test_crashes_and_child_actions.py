@@ -14,6 +14,7 @@ from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt
 from tests.acceptance.conftest import (
     create,
     dp_folder,
+    installed,
     messages,
     query,
     sample,
@@ -21,18 +22,11 @@ from tests.acceptance.conftest import (
 )
 
 
-def installed(lab: Lab, tmp_path: Path) -> tuple[str, Path]:
-    source = sample(tmp_path)
-    pkg_id = create(lab, source)
-    assert lab.run_until_idle(seed=3).status == "idle"
-    return pkg_id, source
-
-
 @pytest.mark.parametrize("point", [BEFORE_PUBLISH, AFTER_PUBLISH])
 @pytest.mark.parametrize("times", [1, 2, 3])
 def test_a_crash_during_an_update_is_redone_not_lost(lab: Lab, tmp_path: Path, point: str,
                                                      times: int) -> None:
-    pkg_id, source = installed(lab, tmp_path)
+    pkg_id, source = installed(lab, tmp_path, 3)
     (source / "SETUP.INI").write_text("[Setup]\r\nversion 2\r\n")
     console.update_package(lab, pkg_id)
     crash = CrashAt(point, site="ZZZ", component="SMS_DISTRIBUTION_MANAGER", times=times)
@@ -45,7 +39,7 @@ def test_a_crash_during_an_update_is_redone_not_lost(lab: Lab, tmp_path: Path, p
 
 def test_refresh_and_remove_of_a_secondary_dp_made_at_the_child_primary(lab: Lab,
                                                                         tmp_path: Path) -> None:
-    pkg_id, source = installed(lab, tmp_path)
+    pkg_id, source = installed(lab, tmp_path, 3)
     damaged = dp_folder(lab, "S01", pkg_id) / "SETUP.INI"
     damaged.chmod(0o644)
     damaged.write_text("damaged")
@@ -88,7 +82,7 @@ def test_late_status_for_a_deleted_package_leaves_no_orphan_rows(lab: Lab,
 
     from sitesrv.cli import cli
 
-    pkg_id, source = installed(lab, tmp_path)
+    pkg_id, source = installed(lab, tmp_path, 3)
     CliRunner().invoke(cli, ["address", "pause", "P00", "ZZZ", "--lab", str(lab.root)])
     (source / "SETUP.INI").write_text("v2")
     console.update_package(lab, pkg_id)

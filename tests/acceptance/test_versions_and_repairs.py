@@ -12,22 +12,14 @@ from sitesrv.cli import cli
 from sitesrv.events import read_events
 from sitesrv.lab import Lab
 from tests.acceptance.conftest import (
-    create,
     dp_folder,
+    installed,
     messages,
     query,
     request_tokens,
-    sample,
     tree_digest,
 )
 from tests.distribution.conftest import assert_in_order
-
-
-def installed(lab: Lab, tmp_path: Path) -> tuple[str, Path]:
-    source = sample(tmp_path)
-    pkg_id = create(lab, source)
-    assert lab.run_until_idle(seed=5).status == "idle"
-    return pkg_id, source
 
 
 def change(source: Path) -> None:
@@ -36,7 +28,7 @@ def change(source: Path) -> None:
 
 
 def test_update_sends_a_delta_that_a_child_holding_v1_merges(lab: Lab, tmp_path: Path) -> None:
-    pkg_id, source = installed(lab, tmp_path)
+    pkg_id, source = installed(lab, tmp_path, 5)
     change(source)
     console.update_package(lab, pkg_id)
     assert lab.run_until_idle(seed=5).status == "idle"
@@ -52,7 +44,7 @@ def test_update_sends_a_delta_that_a_child_holding_v1_merges(lab: Lab, tmp_path:
 
 
 def test_a_child_that_lost_v1_is_stuck_until_the_sql_repair(lab: Lab, tmp_path: Path) -> None:
-    pkg_id, source = installed(lab, tmp_path)
+    pkg_id, source = installed(lab, tmp_path, 5)
     pck = lab.site("P00").smspkg / f"{pkg_id}.PCK"
     pck.chmod(0o644)
     os.unlink(pck)  # "deleted to free disk space"
@@ -87,7 +79,7 @@ def test_a_child_that_lost_v1_is_stuck_until_the_sql_repair(lab: Lab, tmp_path: 
 
 
 def test_refresh_at_the_dps_own_site_sends_nothing(lab: Lab, tmp_path: Path) -> None:
-    pkg_id, source = installed(lab, tmp_path)
+    pkg_id, source = installed(lab, tmp_path, 5)
     damaged = dp_folder(lab, "P00", pkg_id) / "SETUP.INI"
     damaged.chmod(0o644)
     damaged.write_text("damaged")
@@ -100,7 +92,7 @@ def test_refresh_at_the_dps_own_site_sends_nothing(lab: Lab, tmp_path: Path) -> 
 
 
 def test_refresh_at_the_parent_sends_only_package_information(lab: Lab, tmp_path: Path) -> None:
-    pkg_id, source = installed(lab, tmp_path)
+    pkg_id, source = installed(lab, tmp_path, 5)
     damaged = dp_folder(lab, "P00", pkg_id) / "SETUP.INI"
     damaged.chmod(0o644)
     damaged.write_text("damaged")
