@@ -3,19 +3,19 @@
 Every component step that matters (a file claimed, published, quarantined, deferred; a package
 stored, installed, sent) becomes one JSON line carrying the lab time, site, component, event name,
 and, where known, package ID and file. `sitesrv trace` reads it. SMS logs are for people who know
-SMS; this stream is for scripts. Lines are written with one `write` on a file opened for append,
-so several processes of one lab can share the file.
+SMS; this stream is for scripts. Each line is one `write` on a file opened for append, so several
+processes of one lab can share the file.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from sitesrv.appendfile import AppendFile
 from sitesrv.clock import Clock, lab_time_text
 
 
@@ -25,9 +25,9 @@ class EventSink:
     def __init__(self, path: Path, clock: Clock) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._lock = threading.Lock()
+        self._file = _LineFile(self.path)
         self._logger = structlog.wrap_logger(
-            structlog.PrintLogger(file=_AppendFile(self.path, self._lock)),
+            structlog.PrintLogger(file=self._file),
             processors=[self._stamp, structlog.processors.JSONRenderer(sort_keys=False)],
             cache_logger_on_first_use=True,
         )
@@ -41,22 +41,17 @@ class EventSink:
         clean = {k: v for k, v in fields.items() if v is not None}
         self._logger.msg(event, site=site, component=component, **clean)
 
+    def close(self) -> None:
+        """Close the file until the next event."""
+        self._file.close()
 
-class _AppendFile:
-    """A file-like object whose every write appends one complete line, under a lock."""
 
-    def __init__(self, path: Path, lock: threading.Lock) -> None:
-        self.path = path
-        self.lock = lock
+class _LineFile(AppendFile):
+    """The file-like face structlog's PrintLogger writes to: one complete line per write."""
 
     def write(self, text: str) -> None:
-        if not text.strip():
-            return
-        data = (text.rstrip("\n") + "\n").encode("utf-8")
-        with self.lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "ab") as f:
-                f.write(data)
+        if text.strip():
+            self.append((text.rstrip("\n") + "\n").encode("utf-8"))
 
     def flush(self) -> None:
         pass

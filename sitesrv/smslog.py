@@ -10,15 +10,14 @@ is renamed to `<name>.lo_` (replacing an older one) and a new log is started.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import attrs
 
+from sitesrv.appendfile import AppendFile
 from sitesrv.clock import Clock
 
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -96,19 +95,14 @@ class SmsLog:
         self.bias_minutes = bias_minutes
         self.max_bytes = max_bytes
         self.thread = thread_id_for(site, component)
-        self._lock = threading.Lock()
+        self._file = AppendFile(self.path, max_bytes=max_bytes,
+                                rollover=self.path.with_suffix(".lo_"))
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""
         line = format_line(text, self.component, self.clock.now(), self.bias_minutes, self.thread)
-        data = (line + "\n").encode("utf-8")
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                size = self.path.stat().st_size
-            except FileNotFoundError:
-                size = 0
-            if size and size + len(data) > self.max_bytes:
-                os.replace(self.path, self.path.with_suffix(".lo_"))
-            with open(self.path, "ab") as f:
-                f.write(data)
+        self._file.append((line + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        """Close the log file until the next line."""
+        self._file.close()

@@ -332,7 +332,11 @@ class LabRuntime:
         acquire_all(self.locks)
 
     def unlock(self) -> None:
+        """Release the sites' locks and close the logs this run kept open."""
         release_all(self.locks)
+        for host in self.hosts:
+            host.log.close()
+        self.events.close()
 
     def _lock_taken_over(self, site: SiteLayout, why: str, holder: Holder) -> None:
         self.events.emit("server_lock_taken_over", site=site.site.code, component=EXECUTIVE,

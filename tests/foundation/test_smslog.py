@@ -113,3 +113,45 @@ def test_format_then_parse_round_trips(text: str, component: str, when: float, b
 @given(st.text(max_size=120))
 def test_parser_never_crashes_on_junk(line: str) -> None:
     parse_line(line)
+
+
+def _log(tmp_path: Path, **kw: int) -> SmsLog:
+    return SmsLog(tmp_path / "Logs" / "distmgr.log", "SMS_DISTRIBUTION_MANAGER", VirtualClock(),
+                  site="P00", **kw)
+
+
+def test_a_log_deleted_or_moved_away_by_someone_else_starts_again_at_its_path(
+        tmp_path: Path) -> None:
+    # The log stays open between lines; a log parser's test harness that deletes or archives
+    # the log must still find the next lines in <name>.log, not in the file it took away.
+    log = _log(tmp_path)
+    path = tmp_path / "Logs" / "distmgr.log"
+    log.write("first")
+    path.unlink()
+    log.write("second")
+    assert [parse_line(x).text for x in path.read_text().splitlines()] == ["second"]
+    path.rename(tmp_path / "archived.log")
+    log.write("third")
+    assert [parse_line(x).text for x in path.read_text().splitlines()] == ["third"]
+    assert [parse_line(x).text
+            for x in (tmp_path / "archived.log").read_text().splitlines()] == ["second"]
+    log.close()
+    log.write("after close")
+    assert parse_line(path.read_text().splitlines()[-1]).text == "after close"
+
+
+def test_lines_from_many_threads_stay_whole(tmp_path: Path) -> None:
+    import threading
+
+    log = _log(tmp_path, max_bytes=20_000)
+    threads = [threading.Thread(target=lambda n=n: [log.write(f"thread {n} line {i}")
+                                                     for i in range(200)])
+               for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = [line for p in sorted((tmp_path / "Logs").iterdir())
+             for line in p.read_text().splitlines()]
+    assert all(parse_line(x) for x in lines)
+    assert (tmp_path / "Logs" / "distmgr.log").stat().st_size <= 20_000
