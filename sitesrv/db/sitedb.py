@@ -312,8 +312,12 @@ class SiteDatabase:
         return cls(connection, path, busy_timeout)
 
     @classmethod
-    def open(cls, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> SiteDatabase:
-        """Open an existing site database; a missing one is a user error, never created here."""
+    def open(cls, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+             durable: bool = True) -> SiteDatabase:
+        """Open an existing site database; a missing one is a user error, never created here.
+
+        Not `durable`: commits are not fsynced (synchronous=NORMAL, still safe in WAL mode
+        against a killed process), for site servers of a lab whose durability is `none`."""
         path = Path(path)
         if not path.is_file():
             raise UserError(
@@ -330,6 +334,8 @@ class SiteDatabase:
                 f"{path} is not a sitesrv site database of schema version {SCHEMA_VERSION} "
                 f"(it has version {version})."
             )
+        if not durable:
+            connection.execute("PRAGMA synchronous = NORMAL")
         return cls(connection, path, busy_timeout)
 
     @staticmethod

@@ -53,16 +53,19 @@ CRASHED = "crashed"
 # A file whose processing raises this many times in a row goes to corrupt\.
 MAX_ATTEMPTS = 3
 
-DatabaseFactory = Callable[[Path], Any]
+DatabaseFactory = Callable[[Path, str], Any]  # (database path, the lab's durability)
 CLOCK_FILE = "lab-clock"  # in <SITE>\SMS\state: the lab time the last run ended at
 EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the component threads
 
 
-def open_site_database(path: Path) -> Any:
-    """The site database at `path`; imported late so the runtime does not need it to load."""
+def open_site_database(path: Path, durability: str) -> Any:
+    """The site database at `path`; imported late so the runtime does not need it to load.
+
+    With durability `none` a commit is not fsynced (SQLite's synchronous=NORMAL in WAL mode),
+    like the hand-offs: it survives a killed process, not a power loss."""
     from sitesrv.db.sitedb import SiteDatabase
 
-    return SiteDatabase.open(path)
+    return SiteDatabase.open(path, durable=durability != "none")
 
 
 @attrs.frozen
@@ -122,7 +125,8 @@ class ComponentHost:
                   notify=runtime.notify)
             for spec, path in zip(self.cls.inboxes, self.inbox_paths, strict=True))
         site = self.layout.site
-        database = (functools.partial(runtime.open_database, self.layout.database)
+        database = (functools.partial(runtime.open_database, self.layout.database,
+                                      runtime.hierarchy.durability)
                     if site.is_primary and runtime.open_database else None)
         self.ctx = ComponentContext(
             site=site, hierarchy=runtime.hierarchy, lab=runtime.layout, layout=self.layout,
