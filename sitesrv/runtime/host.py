@@ -2,8 +2,8 @@
 
 A `ComponentHost` owns one component at one site: its context, its inboxes, its timers, its
 "wanted" flag (set when a file arrives, a timer falls due, or the last unit asked to run again),
-and what happens when a unit fails. The live driver gives each host a thread; the step driver
-picks hosts one unit at a time. Neither adds behaviour of its own to a unit, so a component
+and what happens when a unit fails. The live driver's worker threads and the step driver pick
+wanted hosts one unit at a time. Neither adds behaviour of its own to a unit, so a component
 does the same thing under both.
 """
 
@@ -55,7 +55,11 @@ MAX_ATTEMPTS = 3
 
 DatabaseFactory = Callable[[Path, str], Any]  # (database path, the lab's durability)
 CLOCK_FILE = "lab-clock"  # in <SITE>\SMS\state: the lab time the last run ended at
-EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the component threads
+EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the components
+
+
+def _nothing() -> None:
+    pass
 
 
 def open_site_database(path: Path, durability: str) -> Any:
@@ -93,6 +97,7 @@ class ComponentHost:
         self.faults = Faults(self.site, self.name, runtime.injector)
         self.inbox_paths = tuple(layout.inbox(spec.folder) for spec in cls.inboxes)
         self.wanted = threading.Event()
+        self.on_wanted: Callable[[], None] = _nothing  # the live driver's pool listens here
         self.incarnation = 0
         self.failures: dict[Path, int] = {}  # attempts per file failing in a row
         self.failed_errors: list[str] = []  # every failed unit of this run, for the report
@@ -139,14 +144,18 @@ class ComponentHost:
             inbox.recover(stale_before)
         self.component = self.cls(self.ctx)
         self.component.start()
+        self._want()
+
+    def _want(self) -> None:
         self.wanted.set()
+        self.on_wanted()
 
     def wake(self, rescan: bool = False) -> None:
         """Something may have arrived; with `rescan`, forget cached listings first."""
         if rescan:
             for inbox in self.ctx.inboxes:
                 inbox.invalidate()
-        self.wanted.set()
+        self._want()
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -165,7 +174,7 @@ class ComponentHost:
             heapq.heappop(self.ctx.timers)
             fired = True
         if fired:
-            self.wanted.set()
+            self._want()
         return fired
 
     def problems(self) -> list[WaitLine]:
@@ -222,7 +231,7 @@ class ComponentHost:
         else:
             did = PROGRESSED if more else NOTHING
         if more or journal.progressed:
-            self.wanted.set()
+            self._want()
         return UnitOutcome(did, tuple(journal.actions))
 
     def _delete_dead_temps(self) -> None:
@@ -269,7 +278,7 @@ class ComponentHost:
             except OSError as e:
                 self.log.write(f"Could not put {self.layout.windows(item.original)} aside after "
                                f"an error: {e}")
-        self.wanted.set()
+        self._want()
 
     def _failed_item(self, item: WorkItem, error: Exception, text: str) -> None:
         shown = self.layout.windows(item.original)

@@ -23,13 +23,14 @@ import click
 from sitesrv.clock import lab_time_text
 from sitesrv.errors import UserError
 from sitesrv.runtime.idle import TIMEOUT, ExitCode, IdleReport
+from sitesrv.runtime.live import DEFAULT_WORKERS
 from sitesrv.runtime.registry import SMS_COMPONENTS, Registry, load_registry
 from sitesrv.runtime.step import DEFAULT_MAX_STEPS, run_until_idle
 from sitesrv.runtime.watcher import INOTIFY, WATCHERS
 from sitesrv.timing import parse_duration
 
 STEP_ONLY = ("--seed", "--record", "--replay", "--max-steps")
-LIVE_ONLY = ("--watcher", "--timeout")
+LIVE_ONLY = ("--watcher", "--timeout", "--workers")
 
 
 @click.command("run")
@@ -44,6 +45,9 @@ LIVE_ONLY = ("--watcher", "--timeout")
 @click.option("--watcher", type=click.Choice(WATCHERS),
               help="How to notice new files: inotify (default) or polling (network file "
                    "systems, VM shares).")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help=f"Live mode: how many worker threads run the components' units "
+                   f"(default {DEFAULT_WORKERS}; a component runs on one worker at a time).")
 @click.option("--step", is_flag=True,
               help="Step mode: one thread, a seeded scheduler and a virtual clock; runs until "
                    "idle.")
@@ -69,17 +73,19 @@ LIVE_ONLY = ("--watcher", "--timeout")
 def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until_idle: bool,
                 timeout: float | None, watcher: str | None, step: bool, seed: int | None,
                 record: Path | None, replay: Path | None, max_steps: int | None,
-                horizon: str | None, components_spec: str | None, debug: bool) -> None:
+                horizon: str | None, components_spec: str | None, debug: bool,
+                workers: int | None) -> None:
     """Run the lab's site servers: every component of every site (or of --site) at once.
 
-    Live (the default) runs each component in its own thread, wakes it when a file lands in
-    its inbox, and runs on real time scaled by the lab's clock_rate, until Ctrl-C. Step mode
+    Live (the default) runs the components on a few worker threads, wakes a component when a
+    file lands in its inbox, and runs on real time scaled by the lab's clock_rate, until Ctrl-C. Step mode
     (--step) runs one component's unit of work at a time in an order chosen by --seed, on a
     virtual clock, until the lab is idle: the same seed gives the same result every time.
     """
     given = {name for name, value in (("--seed", seed), ("--record", record),
                                       ("--replay", replay), ("--max-steps", max_steps),
-                                      ("--watcher", watcher), ("--timeout", timeout))
+                                      ("--watcher", watcher), ("--timeout", timeout),
+                                      ("--workers", workers))
              if value is not None}
     if not step and (wrong := sorted(given & set(STEP_ONLY))):
         raise UserError(f"{', '.join(wrong)} {_need(wrong)} --step.")
@@ -101,7 +107,7 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
                                     sites=list(sites) or None)
         else:
             report = _run_live(lab_dir, registry, sites, watcher or INOTIFY, until_idle,
-                               timeout, horizon_seconds)
+                               timeout, horizon_seconds, workers or DEFAULT_WORKERS)
     if report is None:
         ctx.exit(ExitCode.STOPPED if until_idle else ExitCode.IDLE)
     _print_report(report, step)
@@ -130,15 +136,16 @@ def _need(options: list[str]) -> str:
 
 def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher: str,
               until_idle: bool, timeout: float | None,
-              horizon: float | None) -> IdleReport | None:
+              horizon: float | None, workers: int) -> IdleReport | None:
     from sitesrv.runtime.live import LiveDriver
 
     driver = LiveDriver(lab_dir, components=registry, sites=list(sites) or None,
-                        watcher=watcher, horizon=horizon)
+                        watcher=watcher, horizon=horizon, workers=workers)
     def say_started(running: LiveDriver) -> None:
         names = ", ".join(s.site.code for s in running.runtime.sites)
-        click.echo(f"Running site servers {names} ({len(running.hosts)} component threads, "
-                   f"{running.watcher.kind} watcher); Ctrl-C stops.", err=True)
+        click.echo(f"Running site servers {names} ({len(running.hosts)} components on "
+                   f"{running.workers} worker threads, {running.watcher.kind} watcher); "
+                   "Ctrl-C stops.", err=True)
 
     stop = threading.Event()
 

@@ -309,3 +309,71 @@ def test_until_idle_times_out_while_the_lab_is_busy_waiting(tmp_path: Path) -> N
     report = driver.run(until_idle=True, timeout=0.5)
     assert report is not None and report.exit_code == ExitCode.TIMEOUT
     assert report.lines() == ["CEN SMS_TOY_TICKER: ticker waits for nothing in particular"]
+
+
+# --- the worker pool ----------------------------------------------------------------------------
+
+def test_a_long_unit_of_one_component_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    # Two workers: while one is inside a slow unit at the secondary, the other carries the
+    # central site's sends through, and the slow component gets its later files afterwards.
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowFirst(ToySink):
+        name = "SMS_TOY_SLOW"
+
+        def work(self) -> bool:
+            item = self.ctx.claim_next()
+            if item is None:
+                return False
+            if item.name == "A.SNI":
+                entered.set()
+                release.wait(20)
+            item.done()
+            return True
+
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    registry = Registry(primary=(REGISTRY.primary[0],), secondary=(SlowFirst,))
+    with running(lab, registry, workers=2):
+        drop(lab, "SEC", RECEIVE, "A.SNI", b"")
+        assert entered.wait(20)
+        for n in range(5):
+            drop(lab, "CEN", OUTBOX, f"B{n}.SRQ", instruction(f"B{n}"))
+        wait_for(lambda: len(list(inbox(lab, "SEC", RECEIVE).glob("B*.SNI"))) == 5,
+                 what="the sends the other worker makes meanwhile")
+        release.set()
+        wait_for(lambda: not [p for p in inbox(lab, "SEC", RECEIVE).iterdir() if p.is_file()],
+                 what="the slow component to take the rest")
+
+
+def test_a_component_never_runs_two_units_at_once(tmp_path: Path) -> None:
+    inside, most, lock = [0], [0], threading.Lock()
+
+    class Counting(ToySink):
+        def work(self) -> bool:
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            try:
+                return super().work()
+            finally:
+                with lock:
+                    inside[0] -= 1
+
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    for n in range(300):
+        drop(lab, "SEC", RECEIVE, f"F{n:03d}.SNI", b"")
+    report = LiveDriver(lab, components=Registry(secondary=(Counting,)), workers=4).run(
+        until_idle=True, timeout=60)
+    assert report is not None and report.exit_code == ExitCode.IDLE
+    assert not [p for p in inbox(lab, "SEC", RECEIVE).iterdir() if p.is_file()]
+    assert most[0] == 1
+
+
+def test_workers_is_a_live_option(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    result = subprocess.run([sys.executable, "-c", "from sitesrv.cli import main; main()", "run",
+                             "--lab", str(lab), "--step", "--workers", "2"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--workers needs a live run" in result.stderr
+    assert "Traceback" not in result.stderr
