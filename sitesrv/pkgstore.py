@@ -270,6 +270,12 @@ class FileStore:
                 self._save(server.PkgID, data)
 
 
+def package_information_signal(pkg_id: str) -> str:
+    """What Distribution Manager signals when it records a package's replicated definition,
+    so an instruction the Despooler deferred for it (error 12) is tried again at once."""
+    return f"package-information {pkg_id}"
+
+
 def open_store(layout: SiteLayout, db: SiteDatabase | None, durability: str) -> PackageStore:
     """The site's store: its database at a primary, its state files at a secondary."""
     if db is not None:

@@ -31,7 +31,7 @@ from sitesrv.db.sitedb import (
 )
 from sitesrv.formats import pkg, pkn, sta
 from sitesrv.hierarchy import KB936465
-from sitesrv.pkgstore import PackageStore, open_store
+from sitesrv.pkgstore import PackageStore, open_store, package_information_signal
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.statmsg import AID_DP, AID_PACKAGE, AID_VERSION, StatusReporter
@@ -473,6 +473,7 @@ class DistributionManager(Component):
         else:  # the Despooler may be setting StoredPkgVersion right now
             self.store.update_package(record.package_id, **columns)
         self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
+        self.ctx.signal(package_information_signal(record.package_id))
         return package
 
     def _register_servers(self, record: pkg.PackageReplication, package: Package) -> bool:

@@ -6,7 +6,7 @@ Outbound: other components queue objects as `replmgr.box\\outbound\\{high,normal
 priority, everything in that folder becomes one batch, `replmgr.box\\ready\\<jobid>.RPL`, and an
 "Inter Site Replication" job `schedule.box\\<jobid>.job` for the Scheduler. Otherwise the
 objects wait in `process` until the pending job completes (the Scheduler deletes its ready
-file) or the oldest of them is `replmgr_batch_hold` old.
+file, which wakes Replication Manager) or the oldest of them is `replmgr_batch_hold` old.
 
 Pending jobs are the ready files themselves: a `ready\\<jobid>.RPL` names its destination and
 priority, and is gone once its job completes or fails. Nothing about them lives only in memory,
@@ -81,6 +81,7 @@ class ReplicationManager(Component):
     log_name = "replmgr.log"
     inboxes = (*(InboxSpec(folder) for folder in OUTBOUND.values()),
                InboxSpec(INCOMING, ("*.RPL",)))
+    wakes_on = (READY,)  # the Scheduler deletes a ready file when its job is done
 
     def start(self) -> None:
         self.process = self.ctx.layout.inbox(PROCESS)

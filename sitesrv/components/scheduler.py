@@ -21,12 +21,12 @@ and a COMPLETE one finishes its clean-up.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import attrs
 
 from sitesrv.components import routing
+from sitesrv.compression.known import file_sha256
 from sitesrv.errors import FormatError, UserError
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import sni, srq
@@ -34,7 +34,7 @@ from sitesrv.formats.job import JobState, SchedulerJob
 from sitesrv.formats.srq import ActionCode, SenderStatus, SendRequest
 from sitesrv.formats.values import AddressType, Payload
 from sitesrv.runtime.component import Component
-from sitesrv.runtime.handoff import COPY_CHUNK, rename_into_place, write_temp
+from sitesrv.runtime.handoff import rename_into_place, write_temp
 from sitesrv.runtime.ids import WORK_DIR
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.smslog import format_timestamp
@@ -188,16 +188,11 @@ class Scheduler(Component):
                    for name in names)
 
     def _digest(self, job: SchedulerJob) -> tuple[int, str]:
-        """Size and SHA-256 of the transfer root, streamed."""
+        """Size and SHA-256 of the transfer root: streamed, unless this process wrote or read
+        the unchanged file whole already (packed, merged or verified it: compression.known)."""
         if job.payload is Payload.NONE:
             return 0, ""
-        sha = hashlib.sha256()
-        size = 0
-        with open(self._resolve(job.transfer_root), "rb") as f:
-            while chunk := f.read(COPY_CHUNK):
-                sha.update(chunk)
-                size += len(chunk)
-        return size, sha.hexdigest()
+        return file_sha256(self._resolve(job.transfer_root))
 
     # --- routed requests ----------------------------------------------------------------------
 
@@ -314,6 +309,7 @@ class Scheduler(Component):
                 path.parent == ctx.layout.inbox(folder) for folder in OWNED_ROOTS):
             ctx.log.write(f"Deleting job package source [{root}].~")
             path.unlink(missing_ok=True)
+            ctx.changed(path.parent)  # Replication Manager's next batch may go now
 
     # --- helpers ------------------------------------------------------------------------------
 

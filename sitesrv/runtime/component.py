@@ -35,6 +35,8 @@ class Component:
     name: ClassVar[str]  # as SMS logs it, e.g. "SMS_DESPOOLER"
     log_name: ClassVar[str]  # the file in SMS\Logs, e.g. "despool.log"
     inboxes: ClassVar[tuple[InboxSpec, ...]] = ()
+    # Folders, not inboxes, where another component's change wakes this one (`ctx.changed`).
+    wakes_on: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: ComponentContext) -> None:
         self.ctx = ctx

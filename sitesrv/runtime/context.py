@@ -34,7 +34,8 @@ class ComponentContext:
                  clock: Clock, rng: random.Random, ids: Ids,
                  open_database: Callable[[], Any] | None, log: SmsLog, events: EventSink,
                  faults: Faults, inboxes: tuple[Inbox, ...], durability: str,
-                 journal: Journal, notify: Callable[[Path], None]) -> None:
+                 journal: Journal, notify: Callable[[Path], None],
+                 signal: Callable[[str], None]) -> None:
         self.site = site
         self.hierarchy = hierarchy
         self.lab = lab
@@ -51,6 +52,7 @@ class ComponentContext:
         self.durability = durability
         self._journal = journal
         self._notify = notify
+        self._signal = signal
         self.timers: list[float] = []
 
     # --- input ------------------------------------------------------------------------------
@@ -104,6 +106,16 @@ class ComponentContext:
         self._notify(dest.parent)
         self.faults.point(AFTER_PUBLISH, dest)
         return dest
+
+    def changed(self, folder: Path) -> None:
+        """This component removed or changed a file in `folder`: wake the components that
+        declared it in `wakes_on` (publish wakes a folder's owners by itself)."""
+        self._notify(folder)
+
+    def signal(self, signal: str) -> None:
+        """Tell the other components of this site that `signal` happened, e.g.
+        `package-information ZZZ00001`: files they deferred until it are eligible now."""
+        self._signal(signal)
 
     def publish_copy(self, src: Path, dest: Path, *, tmp_name: str | None = None) -> Path:
         """Publish a copy of `src`, streamed, so memory does not grow with the file's size."""

@@ -98,6 +98,9 @@ class ComponentHost:
         self.inbox_paths = tuple(layout.inbox(spec.folder) for spec in cls.inboxes)
         self.wanted = threading.Event()
         self.on_wanted: Callable[[], None] = _nothing  # the live driver's pool listens here
+        self.awaited: set[str] = set()  # signals the deferred files of its inboxes wait for
+        self._signalled: set[str] = set()  # signals sent, not yet applied to the inboxes
+        self._signal_lock = threading.Lock()
         self.incarnation = 0
         self.failures: dict[Path, int] = {}  # attempts per file failing in a row
         self.failed_errors: list[str] = []  # every failed unit of this run, for the report
@@ -124,10 +127,11 @@ class ComponentHost:
         rng = random.Random(f"{runtime.seed}/{self.site}/{self.name}/{self.incarnation}")
         self.journal.in_flight.clear()
         self.journal.temps.clear()
+        self.awaited.clear()  # deferrals live in the inboxes, which start afresh
         inboxes = tuple(
             Inbox(spec, path, clock=runtime.clock, durability=runtime.hierarchy.durability,
                   faults=self.faults, journal=self.journal, reporter=self.reporter,
-                  notify=runtime.notify)
+                  notify=runtime.notify, awaited=self.awaited)
             for spec, path in zip(self.cls.inboxes, self.inbox_paths, strict=True))
         site = self.layout.site
         database = (functools.partial(runtime.open_database, self.layout.database,
@@ -138,13 +142,30 @@ class ComponentHost:
             clock=runtime.clock, rng=rng, ids=Ids(rng, f"{self.site}-{self.name}"),
             open_database=database, log=self.log, events=runtime.events, faults=self.faults,
             inboxes=inboxes, durability=runtime.hierarchy.durability, journal=self.journal,
-            notify=runtime.notify)
+            notify=runtime.notify, signal=functools.partial(runtime.signal, self.site))
         stale_before = runtime.stale_temp_cutoff(first_start=self.incarnation == 1)
         for inbox in inboxes:
             inbox.recover(stale_before)
         self.component = self.cls(self.ctx)
         self.component.start()
         self._want()
+
+    def signal(self, signal: str) -> None:
+        """Another component of the site sent `signal`: files deferred until it are due now.
+
+        Called from any thread; the inboxes hear of it at the host's next unit."""
+        if signal in self.awaited:
+            with self._signal_lock:
+                self._signalled.add(signal)
+            self._want()
+
+    def _apply_signals(self) -> None:
+        with self._signal_lock:
+            signals, self._signalled = self._signalled, set()
+        if signals:
+            self.awaited.difference_update(signals)  # a file deferred again adds it back
+            for inbox in self.ctx.inboxes:
+                inbox.recheck_signalled(signals)
 
     def _want(self) -> None:
         self.wanted.set()
@@ -207,6 +228,7 @@ class ComponentHost:
     def run_unit(self) -> UnitOutcome:
         """Run the component's `work()` once and handle whatever it leaves behind."""
         self.wanted.clear()
+        self._apply_signals()
         journal = self.journal
         journal.reset()
         try:
@@ -333,6 +355,8 @@ class LabRuntime:
                         raise ValueError(f"{path} is an inbox of both {other} and {host}, "
                                          "for the same file names")
                 owners.append(host)
+            for folder in host.cls.wakes_on:
+                self.owners.setdefault(str(host.layout.inbox(folder)), []).append(host)
         self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
                       for site in self.sites]
         self._lock = threading.Lock()
@@ -397,9 +421,16 @@ class LabRuntime:
         return text.replace(f"{self.root}{os.sep}", "")
 
     def notify(self, folder: Path | str) -> None:
-        """A file was published into `folder`: wake its owner, if it runs in this process."""
+        """A file was published into `folder`, or one of it changed: wake its owners (the
+        components whose inbox it is, or that declared it in `wakes_on`) in this process."""
         for host in self.owners.get(str(folder), ()):
             host.wake()
+
+    def signal(self, site: str, signal: str) -> None:
+        """A component of `site` sent `signal`: wake that site's files deferred until it."""
+        for host in self.hosts:
+            if host.site == site:
+                host.signal(signal)
 
     def problems(self) -> list[WaitLine]:
         """Every host's failed units and quarantined files of this run."""

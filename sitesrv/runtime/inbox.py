@@ -74,6 +74,7 @@ class InboxSpec:
 class Deferral:
     not_before: float
     reason: str
+    signal: str | None = None  # a signal that makes the file eligible at once (ctx.signal)
 
 
 class Inbox:
@@ -81,7 +82,7 @@ class Inbox:
 
     def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: str,
                  faults: Faults, journal: Journal, reporter: Reporter,
-                 notify: Callable[[Path], None]) -> None:
+                 notify: Callable[[Path], None], awaited: set[str] | None = None) -> None:
         self.spec = spec
         self.path = path
         self.work_dir = path / WORK_DIR
@@ -96,6 +97,9 @@ class Inbox:
         self._stale = True
         self._deferred: dict[str, Deferral] = {}
         self._timers: list[tuple[float, str]] = []
+        # The signals deferred files wait for, shared with the host so that other threads can
+        # tell cheaply whether a signal concerns this component (a stale entry only costs a wake).
+        self.awaited = set() if awaited is None else awaited
 
     # --- reading the folder -------------------------------------------------------------------
 
@@ -178,9 +182,17 @@ class Inbox:
                           for n, d in self._deferred.items()}
         self.invalidate()
 
-    def _defer(self, name: str, not_before: float, reason: str) -> None:
-        self._deferred[name] = Deferral(not_before, reason)
+    def recheck_signalled(self, signals: set[str]) -> None:
+        """Make the deferred files that wait for one of these signals eligible now."""
+        names = {n for n, d in self._deferred.items() if d.signal in signals}
+        if names:
+            self.recheck_deferred(names)
+
+    def _defer(self, name: str, not_before: float, reason: str, signal: str | None) -> None:
+        self._deferred[name] = Deferral(not_before, reason, signal)
         heapq.heappush(self._timers, (not_before, name))
+        if signal is not None:
+            self.awaited.add(signal)
 
     def _current(self, entry: tuple[float, str]) -> bool:
         d = self._deferred.get(entry[1])
@@ -332,11 +344,12 @@ class WorkItem:
         self.inbox.notify(dest.parent)
         self.inbox.faults.point(AFTER_PUBLISH, dest)
 
-    def defer(self, not_before: float, reason: str) -> None:
-        """Back into the inbox, visible, and not eligible before `not_before` (lab time)."""
+    def defer(self, not_before: float, reason: str, *, signal: str | None = None) -> None:
+        """Back into the inbox, visible, and not eligible before `not_before` (lab time), or
+        before another component of the site sends `signal` (`ctx.signal`), if one is given."""
         self._finish()
         if self.inbox._return(self.path, self.name, "was deferred"):
-            self.inbox._defer(self.name, not_before, reason)
+            self.inbox._defer(self.name, not_before, reason, signal)
         self.inbox.journal.note(DEFERRED, self.original)
         self.inbox.reporter.event("deferred", file=self.inbox.reporter.windows(self.original),
                                   reason=reason, until=lab_time_text(not_before))

@@ -1,0 +1,141 @@
+"""Components waking each other: a signal ends a deferral early, `wakes_on` folders wake on a change.
+
+Step mode, so the lab time at which each thing happened is exact: without the signal the
+deferred file would wait its full hour; without the wake the counting component, which has no
+timer, would never run again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sitesrv.events import read_events
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.inbox import InboxSpec
+from sitesrv.runtime.registry import Registry
+from sitesrv.runtime.step import run_until_idle
+from sitesrv.smslog import parse_line
+from tests.runtime.conftest import drop, inbox, make_lab
+
+WAITS = "toy.box\\waits"
+TRIGGERS = "toy.box\\triggers"
+MARKS = "toy.box\\marks"
+HOUR = 3600.0
+
+
+class Waiter(Component):
+    """Defers each file for an hour, or until `ready <name>` is signalled; then takes it."""
+
+    name = "SMS_TOY_WAITER"
+    log_name = "toywait.log"
+    inboxes = (InboxSpec(WAITS),)
+
+    def start(self) -> None:
+        self.seen: set[str] = set()
+
+    def work(self) -> bool:
+        item = self.ctx.claim_next()
+        if item is None:
+            return False
+        if item.name not in self.seen:
+            self.seen.add(item.name)
+            item.defer(self.ctx.clock.now() + HOUR, "waits an hour",
+                       signal=f"ready {item.name}")
+            return True
+        self.ctx.emit("taken", file=item.name)
+        item.done()
+        return True
+
+
+class Trigger(Component):
+    """For each trigger file `X`, signals `ready X` a minute after the run starts."""
+
+    name = "SMS_TOY_TRIGGER"
+    log_name = "toytrig.log"
+    inboxes = (InboxSpec(TRIGGERS),)
+
+    def work(self) -> bool:
+        item = self.ctx.claim_next()
+        if item is None:
+            return False
+        self.ctx.signal(f"ready {item.read_text()}")
+        item.done()
+        return True
+
+
+def toy_lab(tmp_path: Path) -> Path:
+    lab = make_lab(tmp_path / "lab")
+    for folder in (WAITS, TRIGGERS, MARKS):
+        inbox(lab, "CEN", folder).mkdir(parents=True)
+    return lab
+
+
+def taken(lab: Path) -> dict[str, str]:
+    return {e["file"]: e["time"] for e in read_events(lab / "events.jsonl")
+            if e["event"] == "taken"}
+
+
+def test_a_signal_wakes_only_the_files_that_wait_for_it(tmp_path: Path) -> None:
+    lab = toy_lab(tmp_path)
+    drop(lab, "CEN", WAITS, "A.X", b"")
+    drop(lab, "CEN", WAITS, "B.X", b"")
+    drop(lab, "CEN", TRIGGERS, "T1", b"B.X")
+    report = run_until_idle(lab, components=Registry(primary=(Waiter, Trigger)), horizon=2 * HOUR)
+    times = taken(lab)
+    assert sorted(times) == ["A.X", "B.X"]
+    assert times["B.X"] < times["A.X"]  # A still waited its hour
+    assert report.exit_code == 0
+
+
+class Marker(Component):
+    """Ten seconds after it is given a mark file's name, deletes it from `marks` and says so
+    (as the Scheduler deletes a ready file when its job completes)."""
+
+    name = "SMS_TOY_MARKER"
+    log_name = "toymark.log"
+    inboxes = (InboxSpec(TRIGGERS),)
+
+    def start(self) -> None:
+        self.seen: set[str] = set()
+
+    def work(self) -> bool:
+        item = self.ctx.claim_next()
+        if item is None:
+            return False
+        if item.name not in self.seen:
+            self.seen.add(item.name)
+            item.defer(self.ctx.clock.now() + 10, "waits ten seconds")
+            return True
+        marks = self.ctx.layout.inbox(MARKS)
+        (marks / item.read_text()).unlink()
+        self.ctx.changed(marks)
+        item.done()
+        return True
+
+
+class Watcher(Component):
+    """Counts the mark files whenever it runs; asks for no timer at all."""
+
+    name = "SMS_TOY_COUNTER"
+    log_name = "toycount.log"
+    wakes_on = (MARKS,)
+
+    def work(self) -> bool:
+        marks = self.ctx.layout.inbox(MARKS)
+        count = len([n for n in sorted(p.name for p in marks.iterdir())])
+        self.ctx.log.write(f"{count} mark(s)")
+        return False
+
+
+def test_a_change_in_a_wakes_on_folder_wakes_the_component(tmp_path: Path) -> None:
+    lab = toy_lab(tmp_path)
+    marks = inbox(lab, "CEN", MARKS)
+    (marks / "M1").write_bytes(b"")
+    (marks / "M2").write_bytes(b"")
+    drop(lab, "CEN", TRIGGERS, "T1", b"M1")
+    run_until_idle(lab, components=Registry(primary=(Marker, Watcher)))
+    lines = [parse_line(x) for x in
+             (lab / "CEN" / "SMS" / "Logs" / "toycount.log").read_text().splitlines()]
+    # Once at start-up, and once more, ten seconds later, woken by the deletion alone.
+    assert [x.text for x in lines] == ["2 mark(s)", "1 mark(s)"]
+    assert lines[0].timestamp.endswith(":00.000") and lines[1].timestamp.endswith(":10.000")
