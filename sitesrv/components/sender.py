@@ -50,7 +50,7 @@ from sitesrv.formats.values import PRIORITY_NAMES, AddressType, Payload
 from sitesrv.hierarchy import Address
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH
-from sitesrv.runtime.handoff import NONE, rename_into_place, write_temp
+from sitesrv.runtime.handoff import NONE, copy_range, rename_into_place, write_temp
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.smslog import format_timestamp, thread_id_for
 
@@ -307,25 +307,25 @@ class Sender(Component):
         self._wake(t.due)
 
     def _write_chunk(self, t: Transfer, now: float) -> None:
+        """One chunk, copied file to file (in the kernel where it can: handoff.copy_range)."""
         assert t.package is not None
         count = min(t.chunk, t.package_size - t.offset)
-        with open(t.package, "rb") as source:
-            source.seek(t.offset)
-            data = source.read(count)
-        if len(data) != count:
-            raise OSError(f"it is shorter than the {t.package_size} bytes it had")
         remote = t.remote(sni.payload_file_name(t.request_id))
-        self.ctx.log.write(f"~Attempt to write {count} bytes to {remote} at position {t.offset}")
-        try:
-            with open(t.temp_path, "r+b") as target:
-                target.seek(t.offset)
-                target.write(data)
-                if t.offset + count == t.package_size and self.ctx.durability != NONE:
-                    target.flush()
-                    os.fsync(target.fileno())
-        except OSError as e:
-            raise RemoteError([f"Cannot create/open the remote file {remote}, Win32 error = "
-                               f"{win32_error(e)}."]) from None
+        with open(t.package, "rb", buffering=0) as source:  # cannot open: `Cannot read`
+            if os.fstat(source.fileno()).st_size < t.offset + count:
+                raise OSError(f"it is shorter than the {t.package_size} bytes it had")
+            self.ctx.log.write(f"~Attempt to write {count} bytes to {remote} at position "
+                               f"{t.offset}")
+            try:
+                with open(t.temp_path, "r+b", buffering=0) as target:
+                    copied = copy_range(source, target, t.offset, count)
+                    if t.offset + count == t.package_size and self.ctx.durability != NONE:
+                        os.fsync(target.fileno())
+            except OSError as e:
+                raise RemoteError([f"Cannot create/open the remote file {remote}, Win32 error = "
+                                   f"{win32_error(e)}."]) from None
+        if copied != count:  # it shrank while it was copied
+            raise OSError(f"it is shorter than the {t.package_size} bytes it had")
         self.ctx.log.write(f"~Wrote {count} bytes to {remote} at position {t.offset}")
         t.offset += count
         t.heartbeat = now

@@ -10,8 +10,10 @@ opened).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -20,6 +22,9 @@ NONE = "none"
 FILE = "file"
 FILE_AND_DIR = "file+dir"
 COPY_CHUNK = 1024 * 1024
+# A kernel copy call that fails with one of these did nothing: the next method is tried.
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL,
+                   errno.EBADF, errno.ETXTBSY, errno.EPERM}
 
 # What a publisher writes: the bytes, chunks of them, or a function that writes to the file.
 Content = bytes | Iterable[bytes] | Callable[[BinaryIO], None]
@@ -83,3 +88,54 @@ def copy_content(src: Path) -> Callable[[BinaryIO], None]:
         with open(src, "rb") as s:
             shutil.copyfileobj(s, f, COPY_CHUNK)
     return write
+
+
+def copy_range(source: BinaryIO, target: BinaryIO, offset: int, count: int) -> int:
+    """Copy `count` bytes at `offset` of `source` to the same offset of `target`.
+
+    Returns the bytes copied: fewer only when `source` ends first. In the kernel where it can
+    (`copy_file_range`, else `sendfile` on Linux), so the bytes do not pass through Python;
+    otherwise in 1 MiB reads and writes. Pass unbuffered files (`open(..., buffering=0)`).
+    """
+    done = 0
+    if hasattr(os, "copy_file_range"):
+        done = _kernel_copy(lambda n, at: os.copy_file_range(
+            source.fileno(), target.fileno(), n, at, at), offset, count)
+        if done is not None:
+            return done
+    if sys.platform.startswith("linux"):
+        os.lseek(target.fileno(), offset, os.SEEK_SET)
+        done = _kernel_copy(lambda n, at: os.sendfile(
+            target.fileno(), source.fileno(), at, n), offset, count)
+        if done is not None:
+            return done
+    source.seek(offset)
+    target.seek(offset)
+    buffer = memoryview(bytearray(min(COPY_CHUNK, max(count, 1))))
+    done = 0
+    while done < count:
+        n = source.readinto(buffer[:min(len(buffer), count - done)])
+        if not n:
+            break
+        view = buffer[:n]
+        while view:
+            view = view[target.write(view) or 0:]
+        done += n
+    return done
+
+
+def _kernel_copy(call: Callable[[int, int], int], offset: int, count: int) -> int | None:
+    """Run `call(bytes, at)` until `count` bytes are copied or the source ends; None if the
+    kernel cannot copy between these files (nothing was copied then)."""
+    done = 0
+    while done < count:
+        try:
+            n = call(min(count - done, 1 << 30), offset + done)
+        except OSError as e:
+            if done == 0 and e.errno in _NO_KERNEL_COPY:
+                return None
+            raise
+        if n == 0:
+            break
+        done += n
+    return done
