@@ -24,9 +24,9 @@ from sitesrv.compression import (
     BaseMissingError,
     MergeBaseError,
     PckError,
+    check,
     merge,
     read_manifest,
-    verify,
 )
 from sitesrv.compression.fsutil import make_readonly, make_writable, remove_file
 from sitesrv.db.sitedb import Package, PackageStatus, PkgStatus, StatusType
@@ -170,7 +170,8 @@ def _store(c: Content, payload: Path) -> bool:
     durable = r.ctx.durability != "none"
     try:
         if r.ins.payload is Payload.PCK:
-            manifest = verify(payload, package_id=c.pkg_id, version=c.version)
+            # Verified with the signature check if the payload is unchanged since; else now.
+            manifest = check(payload, package_id=c.pkg_id, version=c.version).result()
             if manifest.delta is not None:
                 r.quarantine(f"the payload {r.payload_name} is a delta, the instruction says PCK")
                 return False

@@ -12,14 +12,16 @@ without the instruction that explains it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import attrs
 
+from sitesrv.compression import check
 from sitesrv.compression.fsutil import remove_file
+from sitesrv.compression.known import file_sha256
 from sitesrv.formats import sni
+from sitesrv.formats.values import Payload
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH
 from sitesrv.runtime.handoff import rename_into_place
@@ -28,7 +30,6 @@ from sitesrv.runtime.inbox import WorkItem
 WORK_PREFIX = "ds_"
 WORK_PAYLOAD = ".pkg"
 WORK_INSTRUCTION = ".ist"
-CHUNK = 1 << 20
 
 
 def work_name(ctx: ComponentContext, request_id: str) -> str:
@@ -94,20 +95,32 @@ class Received:
         return self.work_payload if self.work_payload.is_file() else None
 
     def signature_problem(self, payload: Path) -> str | None:
-        """Why the payload is not the one the instruction describes, or None ("signature")."""
+        """Why the payload is not the one the instruction describes, or None ("signature").
+
+        A PCK this site will store is verified in the same read (`compression.check`); the
+        verdict waits, remembered, until the store asks for it, so the log and the outcome
+        are as if the signature were checked first and the container when it is stored.
+        """
         ins = self.ins
         size = payload.stat().st_size
         if size != ins.payload_size:
             return (f"the payload {self.payload_name} has {size} bytes, the instruction says "
                     f"{ins.payload_size}")
-        digest = hashlib.sha256()
-        with open(payload, "rb") as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-        if digest.hexdigest() != ins.payload_sha256:
-            return (f"the payload {self.payload_name} has SHA-256 {digest.hexdigest()}, the "
-                    f"instruction says {ins.payload_sha256}")
+        if self.stores_pck():
+            digest = check(payload, package_id=ins.package_id,
+                           version=ins.package_version).sha256
+        else:
+            digest = file_sha256(payload)[1]
+        if digest != ins.payload_sha256:
+            return (f"the payload {self.payload_name} has SHA-256 {digest}, the instruction "
+                    f"says {ins.payload_sha256}")
         return None
+
+    def stores_pck(self) -> bool:
+        """Whether this instruction's payload is a PCK to be stored at this site."""
+        ins = self.ins
+        return (ins.payload is Payload.PCK and ins.final_destination_site == self.ctx.site.code
+                and bool(ins.package_id) and ins.package_version >= 1)
 
     # --- moving the payload on ----------------------------------------------------------------
 

@@ -23,10 +23,11 @@ from sitesrv.compression.errors import (
     WrongBaseError,
 )
 from sitesrv.compression.manifest import DeltaInfo, DirEntry, FileEntry, Manifest
-from sitesrv.compression.pck import PackResult, pack, read_manifest, verify
+from sitesrv.compression.pck import Checked, PackResult, check, pack, read_manifest, verify
 
 __all__ = [
     "BaseMissingError",
+    "Checked",
     "CorruptError",
     "DeltaInfo",
     "DirEntry",
@@ -41,6 +42,7 @@ __all__ = [
     "UnsafeEntryError",
     "UpdateMode",
     "WrongBaseError",
+    "check",
     "extract",
     "install",
     "make_delta",

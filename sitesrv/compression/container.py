@@ -100,6 +100,7 @@ class ContainerWriter:
         )
         self._cctx = zstandard.ZstdCompressor(compression_params=params)
         self._content: zstandard.ZstdCompressionWriter | None = None
+        self.file_sha256 = ""  # of the whole file, hex, once finished
 
     def _writer(self) -> zstandard.ZstdCompressionWriter:
         if self._content is None:
@@ -146,7 +147,11 @@ class ContainerWriter:
             body_sha256=self._sink.sha.digest(),
             base_manifest_sha256=base_manifest_sha256,
         )
-        self._sink.fh.write(trailer.encode())
+        encoded = trailer.encode()
+        self._sink.fh.write(encoded)
+        whole = self._sink.sha.copy()
+        whole.update(encoded)
+        self.file_sha256 = whole.hexdigest()
         return trailer
 
 
@@ -157,9 +162,11 @@ class ContainerReader:
         self.path = Path(path)
         self._fh = open(self.path, "rb")  # noqa: SIM115 - closed by close()
         try:
-            size = os.fstat(self._fh.fileno()).st_size
+            self.stat = os.fstat(self._fh.fileno())  # before anything is read
+            size = self.stat.st_size
             self._fh.seek(max(size - TRAILER_SIZE, 0))
-            self.trailer = decode_trailer(self._fh.read(TRAILER_SIZE), size)
+            self._trailer_bytes = self._fh.read(TRAILER_SIZE)
+            self.trailer = decode_trailer(self._trailer_bytes, size)
         except ValueError as exc:
             self._fh.close()
             raise TrailerError(self.path, str(exc)) from None
@@ -167,6 +174,7 @@ class ContainerReader:
             self._fh.close()
             raise
         self._manifest: Manifest | None = None
+        self._body: _HashingSource | None = None  # once content() verified the whole body
         self._dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
 
     def close(self) -> None:
@@ -253,12 +261,25 @@ class ContainerReader:
             raise CorruptError(
                 self.path, "checksum mismatch: the file is damaged (SHA-256 of the body differs)"
             )
+        self._body = source
 
     def verify(self) -> Manifest:
         """Read everything and check every checksum; returns the verified manifest."""
         for _entry, _chunks in self.content():
             pass
         return self.manifest
+
+    def file_sha256(self) -> str:
+        """The SHA-256 (hex) of the whole file as read, after `verify` or a consumed `content`.
+
+        The body was hashed on its way to the decoder and the trailer is the rest of the file
+        (the trailer says so, and opening checked it), so nothing is read again.
+        """
+        if self._body is None:
+            raise RuntimeError("the content has not been read and checked yet")
+        whole = self._body.sha.copy()
+        whole.update(self._trailer_bytes)
+        return whole.hexdigest()
 
     def _stream(self, source: _HashingSource) -> zstandard.ZstdDecompressionReader:
         return self._dctx.stream_reader(source, read_across_frames=True, closefd=False)

@@ -12,11 +12,18 @@ import contextlib
 import hashlib
 from pathlib import Path
 
+from sitesrv.compression import known
 from sitesrv.compression.container import ContainerReader, ContainerWriter
 from sitesrv.compression.errors import BaseMissingError, CorruptError, WrongBaseError
 from sitesrv.compression.fsutil import published_readonly
 from sitesrv.compression.manifest import DeltaInfo, DirEntry, Entry, FileEntry, Manifest
-from sitesrv.compression.pck import PackResult, add_source_item, check_ids, optional_path
+from sitesrv.compression.pck import (
+    PackResult,
+    add_source_item,
+    check_ids,
+    finished_identity,
+    optional_path,
+)
 from sitesrv.compression.source import SourceItem, open_source_file, scan_source
 from sitesrv.compression.trailer import Kind
 
@@ -65,13 +72,13 @@ def make_delta(
         base_manifest = base.manifest
         base_sha = base.trailer.manifest_sha256
     items = scan_source(source)
-    known = {f.path: f for f in base_manifest.files}
+    base_files = {f.path: f for f in base_manifest.files}
     with published_readonly(dest, optional_path(temp_path), durable=durable) as fh:
         writer = ContainerWriter(fh, level=level, threads=threads)
         entries: list[Entry] = []
         shipped: list[str] = []
         for item in items:
-            entry = _unchanged(source, item, known.get(item.path), attribute_changes_count)
+            entry = _unchanged(source, item, base_files.get(item.path), attribute_changes_count)
             if entry is None:
                 entry = add_source_item(writer, source, item)
                 shipped.append(item.path)
@@ -85,6 +92,8 @@ def make_delta(
         )
         manifest = Manifest(package_id, version, tuple(entries), delta)
         writer.finish(manifest, base_manifest_sha256=base_sha)
+        written = finished_identity(fh)
+    known.remember(written, writer.file_sha256)
     return PackResult(dest, manifest, manifest.source_size, dest.stat().st_size)
 
 
@@ -135,7 +144,9 @@ def merge(
                     pass
             manifest = Manifest(target.package_id, target.version, target.entries)
             writer.finish(manifest)
+            written = finished_identity(fh)
             inputs.close()  # Windows cannot replace the base PCK while it is open
+    known.remember(written, writer.file_sha256)
     return PackResult(dest, manifest, manifest.source_size, dest.stat().st_size)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import BinaryIO
 
 import attrs
 
+from sitesrv.compression import known
 from sitesrv.compression.container import ContainerReader, ContainerWriter
 from sitesrv.compression.entrysafety import check_package_id
+from sitesrv.compression.errors import PckError
 from sitesrv.compression.fsutil import published_readonly
 from sitesrv.compression.manifest import DirEntry, Entry, FileEntry, Manifest
 from sitesrv.compression.source import SourceItem, open_source_file, scan_source
@@ -61,7 +65,16 @@ def pack(
         entries = tuple(add_source_item(writer, source, item) for item in items)
         manifest = Manifest(package_id=package_id, version=version, entries=entries)
         writer.finish(manifest)
+        written = finished_identity(fh)
+    known.remember(written, writer.file_sha256)
     return PackResult(dest, manifest, manifest.source_size, dest.stat().st_size)
+
+
+def finished_identity(fh: BinaryIO) -> known.Identity:
+    """The identity of a container just written: the rename into place and the read-only
+    attribute keep it, so what the writer hashed is known under the final name too."""
+    fh.flush()
+    return known.identity(os.fstat(fh.fileno()))
 
 
 def verify(
@@ -75,6 +88,53 @@ def verify(
     with ContainerReader(path) as reader:
         reader.expect(package_id, version)
         return reader.verify()
+
+
+@attrs.frozen
+class Checked:
+    """A file verified as `verify` does, and its SHA-256 from the same pass."""
+
+    sha256: str  # hex, of the whole file
+    manifest: Manifest | None  # None when it failed
+    error: PckError | None
+
+    def result(self) -> Manifest:
+        """The manifest, or the PckError that verification raised."""
+        if self.error is not None:
+            raise self.error.with_traceback(None)
+        assert self.manifest is not None
+        return self.manifest
+
+
+def check(path: Path | str, *, package_id: str | None = None,
+          version: int | None = None) -> Checked:
+    """`verify` and the whole file's SHA-256 in one read, remembered while the file is unchanged.
+
+    Each byte is read and hashed once: the container's body checksum runs over the body
+    anyway, and the file is that body and the trailer. A file that fails verification is
+    hashed in a second pass. Asking again about an unchanged file (same device, inode, size,
+    modification time) reads nothing. Raises OSError (FileNotFoundError) if it cannot be read.
+    """
+    try:
+        reader = ContainerReader(path)
+    except PckError as error:  # no usable trailer
+        return Checked(known.file_sha256(path)[1], None, error)
+    with reader:
+        ident = known.identity(reader.stat)
+        key = ("verify", str(path), ident, package_id, version)  # errors name the path
+        remembered = known.known_verdict(key)
+        if isinstance(remembered, Checked):
+            return remembered
+        try:
+            reader.expect(package_id, version)
+            manifest = reader.verify()
+        except PckError as error:
+            checked = Checked(known.file_sha256(path)[1], None, error.with_traceback(None))
+        else:
+            checked = Checked(reader.file_sha256(), manifest, None)
+            known.remember(ident, checked.sha256)
+    known.remember_verdict(key, checked)
+    return checked
 
 
 def read_manifest(path: Path | str) -> Manifest:

@@ -1,0 +1,73 @@
+"""`check`: verify and hash a PCK in one read, remembered while the file is unchanged; the
+SHA-256 of packed, merged and delta files is known without reading them again."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from sitesrv.compression import PckError, check, make_delta, merge, pack, verify
+from sitesrv.compression.known import file_sha256
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def rewrite(path: Path, data: bytes) -> None:
+    """Write the file in place, as a person or a broken disk might; the next second, so the
+    change shows on any file system's timestamps."""
+    before = path.stat().st_mtime_ns
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+@pytest.fixture
+def pck(tmp_path: Path, kit) -> Path:
+    source = kit.write_tree(tmp_path / "src", kit.SAMPLE)
+    return pack(source, tmp_path / "CEN00001.PCK", kit.PKG, 1).path
+
+
+def test_check_gives_the_manifest_of_verify_and_the_files_sha256(pck: Path, kit) -> None:
+    checked = check(pck, package_id=kit.PKG, version=1)
+    assert checked.sha256 == sha256(pck) == file_sha256(pck)[1]
+    assert checked.error is None and checked.result() == verify(pck, package_id=kit.PKG)
+    assert file_sha256(pck)[0] == pck.stat().st_size
+
+
+def test_check_reports_what_verify_reports(pck: Path, kit) -> None:
+    data = bytearray(pck.read_bytes())
+    data[100] ^= 0x10
+    rewrite(pck, bytes(data))
+    with pytest.raises(PckError) as verified:
+        verify(pck, package_id=kit.PKG, version=1)
+    checked = check(pck, package_id=kit.PKG, version=1)
+    assert checked.manifest is None and checked.sha256 == sha256(pck)
+    with pytest.raises(PckError) as caught:
+        checked.result()
+    assert (type(caught.value), str(caught.value)) == (type(verified.value), str(verified.value))
+    with pytest.raises(PckError, match="holds version 1 of package"):
+        check(pck, package_id=kit.PKG, version=2).result()
+
+
+def test_a_file_changed_since_is_read_again(pck: Path, kit) -> None:
+    assert check(pck, package_id=kit.PKG, version=1).error is None
+    known = file_sha256(pck)[1]
+    data = bytearray(pck.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    rewrite(pck, bytes(data))  # same size, same inode: only the time says it changed
+    assert file_sha256(pck)[1] == sha256(pck) != known
+    assert isinstance(check(pck, package_id=kit.PKG, version=1).error, PckError)
+
+
+def test_delta_and_merge_outputs_hash_as_their_bytes(tmp_path: Path, kit, pck: Path) -> None:
+    v2 = kit.write_tree(tmp_path / "v2", {**kit.SAMPLE, "new.txt": b"new in 2\n"})
+    dlt = make_delta(pck, v2, tmp_path / "CEN00001.DLT.2", kit.PKG, 2).path
+    merged = merge(pck, dlt, tmp_path / "merged.PCK").path
+    for path in (pck, dlt, merged):
+        assert file_sha256(path) == (path.stat().st_size, sha256(path))

@@ -1,0 +1,99 @@
+"""The signature check and the verification of a PCK to store read it once, yet report as
+before: a wrong signature first, a damaged container when it is stored, also after a retry."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from sitesrv.compression import PckError, verify
+from sitesrv.runtime.idle import ExitCode
+from tests.despooler.conftest import (
+    PKG_ID,
+    Packages,
+    deliver,
+    files,
+    log_texts,
+    register,
+    run,
+    site,
+)
+
+RECEIVE = "E:\\SMS\\inboxes\\despoolr.box\\receive"
+OK = ("~Signature checked out OK for instruction coming from site ZZZ, proceed with the "
+      "instruction execution.")
+
+
+def damaged(packages: Packages, tmp_path: Path) -> tuple[bytes, str]:
+    """PCK bytes with one bit flipped in the content, and what verification says of them."""
+    data = bytearray(packages.pck1.read_bytes())
+    data[len(data) // 3] ^= 0x08
+    path = tmp_path / "damaged.PCK"
+    path.write_bytes(bytes(data))
+    with pytest.raises(PckError) as caught:
+        verify(path, package_id=PKG_ID, version=1)
+    return bytes(data), caught.value.problem
+
+
+def quarantined_for(lab: Path, problem: str) -> None:
+    receive = site(lab, "P00").receive
+    assert files(receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+    assert files(receive) == []
+    texts = log_texts(lab, "P00")
+    assert OK in texts
+    assert not [t for t in texts if t.startswith("~Signature check failed")]
+    assert f"Moved the corrupt file {RECEIVE}\\2_001ZZZ.SNI to {RECEIVE}\\corrupt\\2_001ZZZ.SNI: " \
+           f"{problem}" in texts
+    assert not site(lab, "P00").smspkg.joinpath(f"{PKG_ID}.PCK").exists()
+
+
+def test_a_damaged_pck_with_a_matching_signature_is_refused_when_stored(
+        lab: Path, packages: Packages, tmp_path: Path) -> None:
+    data, problem = damaged(packages, tmp_path)
+    register(lab, "P00", source_version=1)
+    deliver(lab, "P00", "2_001ZZZ", data)  # the sender hashed the damaged file
+    assert run(lab).exit_code == ExitCode.WAITING  # a quarantine is reported
+    quarantined_for(lab, problem)
+
+
+def test_a_damaged_pck_is_refused_after_waiting_for_its_package_information(
+        lab: Path, packages: Packages, tmp_path: Path) -> None:
+    data, problem = damaged(packages, tmp_path)
+    deliver(lab, "P00", "2_001ZZZ", data)
+    assert run(lab, horizon=1).exit_code == ExitCode.WAITING  # error 12
+    register(lab, "P00", source_version=1)
+    assert run(lab).exit_code == ExitCode.WAITING  # a quarantine is reported
+    assert log_texts(lab, "P00").count(OK) == 2
+    quarantined_for(lab, problem)
+
+
+def test_a_payload_changed_while_it_waits_fails_the_signature_check_on_the_retry(
+        lab: Path, packages: Packages) -> None:
+    deliver(lab, "P00", "2_001ZZZ", packages.pck1)
+    assert run(lab, horizon=1).exit_code == ExitCode.WAITING  # error 12; verified and hashed
+    (payload,) = site(lab, "P00").receive.glob("ds_*.pkg")
+    data = bytearray(payload.read_bytes())
+    data[-1000] ^= 0x01
+    before = payload.stat().st_mtime_ns
+    with open(payload, "r+b") as f:  # same size, same file
+        f.write(data)
+    os.utime(payload, ns=(before + 10**9, before + 10**9))  # whatever the timestamp resolution
+    register(lab, "P00", source_version=1)
+    assert run(lab).exit_code == ExitCode.WAITING  # a quarantine is reported
+    problem = (f"the payload 2_001ZZZ.PCK has SHA-256 {hashlib.sha256(data).hexdigest()}, the "
+               f"instruction says {hashlib.sha256(packages.pck1.read_bytes()).hexdigest()}")
+    texts = log_texts(lab, "P00")
+    assert f"~Signature check failed for instruction coming from site ZZZ: {problem}" in texts
+    assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+
+
+def test_a_stored_pck_is_the_one_verified(lab: Path, packages: Packages) -> None:
+    register(lab, "P00", source_version=1)
+    deliver(lab, "P00", "2_001ZZZ", packages.pck1)
+    assert run(lab).exit_code == ExitCode.IDLE
+    stored = site(lab, "P00").smspkg / f"{PKG_ID}.PCK"
+    assert stored.read_bytes() == packages.pck1.read_bytes()
+    assert f"~Stored Package {PKG_ID}. Stored Package Version = 1" in log_texts(lab, "P00")
