@@ -552,6 +552,8 @@ class DistributionManager(Component):
                 log(f'~No changed detected for package server ["Display=\\\\{server.server}\\"]'
                     f'MSWNET:["SMS_SITE={site}"]\\\\{server.server}\\ for package {pkg_id}, '
                     "no need to update")
+        if record.forward:  # first, so the site below copies while this one installs
+            self._forward_content(record, package)
         if todo:
             log(f"Start updating the package {pkg_id}...")
             self.status.report(2311, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
@@ -560,8 +562,6 @@ class DistributionManager(Component):
             for server in todo:
                 self._install_local(package, PkgServer(PkgID=pkg_id, NALPath=server.nal_path,
                                                        SiteCode=site))
-        if record.forward:
-            self._forward_content(record, package)
 
     def _forward_content(self, record: pkg.PackageReplication, package: Package) -> None:
         """As the nearest site, send the compressed files on to the sites below that need them."""
