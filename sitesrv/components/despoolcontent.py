@@ -32,7 +32,7 @@ from sitesrv.compression.fsutil import make_readonly, make_writable, remove_file
 from sitesrv.db.sitedb import Package, PackageStatus, PkgStatus, StatusType
 from sitesrv.formats import pkg
 from sitesrv.formats.values import Payload
-from sitesrv.pkgstore import PackageStore
+from sitesrv.pkgstore import PackageStore, package_information_signal
 from sitesrv.runtime.faults import AFTER_PUBLISH
 from sitesrv.statmsg import AID_PACKAGE, AID_VERSION, StatusReporter
 from sitesrv.statusup import forward_status
@@ -127,7 +127,7 @@ def execute(r: Received, store: PackageStore, status: StatusReporter,
             f"[{c.version}]. Retry later ...")
         retry_later(r, INFORMATION_MISSING,
                     f"waits for the package information of {c.pkg_id} version {c.version}",
-                    tilde=True)
+                    tilde=True, signal=package_information_signal(c.pkg_id))
         return
     if payload is not None and not _store(c, payload):
         return

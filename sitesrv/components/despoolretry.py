@@ -2,7 +2,9 @@
 
 An instruction that cannot run yet (error 12: the package information for its version has not
 arrived; error 8: a delta's previous version is missing) goes back into receive and is tried
-again after `timing.despooler_retry_delay` (reference §4.7, §11.8). The deferral is the
+again after `timing.despooler_retry_delay` (reference §4.7, §11.8), or, for error 12, as soon as
+Distribution Manager records the package's information (a deliberate difference:
+docs/differences.md). The deferral is the
 runtime's: it lives in memory, so after a restart the instruction is simply tried at once, as
 SMS re-examines its inboxes at start-up. No `PKGxxxxx.TRY` copy is made (docs/despooler.md).
 """
@@ -53,8 +55,10 @@ def local_time_text(when: float, bias_minutes: int) -> str:
             f"{local.second:02d} {half} {zone_name(bias_minutes)}")
 
 
-def retry_later(r: Received, error_code: int, reason: str, *, tilde: bool) -> None:
-    """Log the failed attempt and defer the instruction by the despooler retry delay.
+def retry_later(r: Received, error_code: int, reason: str, *, tilde: bool,
+                signal: str | None = None) -> None:
+    """Log the failed attempt and defer the instruction by the despooler retry delay, or until
+    another component of the site sends `signal`.
 
     `tilde` picks the CM12 spelling (`~Created retry instruction ...`); without it the lines are
     the 2003-era ones, which the field reports quote without the leading `~`.
@@ -68,4 +72,4 @@ def retry_later(r: Received, error_code: int, reason: str, *, tilde: bool) -> No
                   f"{local_time_text(not_before, ctx.site.time_zone_bias)}")
     ctx.emit("instruction_retry", file=ctx.windows(r.item.original), error_code=error_code,
              package=r.ins.package_id, version=r.ins.package_version, reason=reason)
-    r.retry(not_before, reason)
+    r.retry(not_before, reason, signal)

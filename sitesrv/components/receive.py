@@ -143,9 +143,10 @@ class Received:
         remove_file(self.work_payload)
         self.item.done()
 
-    def retry(self, not_before: float, reason: str) -> None:
-        """Back into receive until `not_before`; the payload waits under its work name."""
-        self.item.defer(not_before, reason)
+    def retry(self, not_before: float, reason: str, signal: str | None = None) -> None:
+        """Back into receive until `not_before` (or `signal`); the payload waits under its
+        work name."""
+        self.item.defer(not_before, reason, signal=signal)
 
     def quarantine(self, reason: str) -> None:
         """Payload and instruction into `receive\\corrupt`, each with a line naming the problem."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sitesrv.events import read_events
 from sitesrv.lab import Lab
+from sitesrv.smslog import parse_line
 from tests.acceptance.conftest import (
     create,
     dp_folder,
@@ -96,6 +97,14 @@ def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
     assert any(m.startswith("STATMSG: ID=4400 ") for m in despool)
     assert any(m.startswith("~Instruction E:\\SMS\\inboxes\\despoolr.box\\receive\\2_001ZZZ.SNI "
                             "won't be processed till ") for m in despool)
+    # ...but it is stored as soon as Distribution Manager records the package information
+    # (its signal), not at the promised time (docs/differences.md).
+    lines = [parse_line(x) for x in
+             lab.site("P00").log("despool.log").read_text().splitlines()]
+    failed = next(x for x in lines if x and x.text.endswith("error code = 12"))
+    stored = next(x for x in lines if x and x.text.startswith(f"~Stored Package {pkg_id}."))
+    assert _seconds(stored.timestamp) - _seconds(failed.timestamp) < \
+        lab.hierarchy.timing.despooler_retry_delay
     # Across components, the milestones in the order §12 gives them.
     order = [e["event"] for e in read_events(lab.layout.events)
              if e["event"] in ("notification", "package_compressed", "job_activated",
@@ -118,3 +127,9 @@ def test_same_seed_gives_identical_trees_and_logs(tmp_path: Path) -> None:
                         if "site.db" not in k})
     assert results[0] == results[1]
     assert any(k.endswith("distmgr.log") for k in results[0])
+
+
+def _seconds(timestamp: str) -> float:
+    """Seconds of the day of a log timestamp `MM-DD-YYYY HH:MM:SS.mmm`."""
+    h, m, sec = timestamp.split(" ")[1].split(":")
+    return int(h) * 3600 + int(m) * 60 + float(sec)

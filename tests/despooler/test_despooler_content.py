@@ -15,7 +15,7 @@ from sitesrv.compression import read_manifest, verify
 from sitesrv.db.sitedb import Package, PackageStatus, StatusType
 from sitesrv.formats import pkg, sta
 from sitesrv.formats.values import Payload
-from sitesrv.pkgstore import PackageStore, open_store
+from sitesrv.pkgstore import PackageStore, open_store, package_information_signal
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.registry import Registry
@@ -166,6 +166,36 @@ def test_content_before_its_package_information_is_retried_with_error_12(
     with store(lab, "P00") as s:
         package = s.package(PKG_ID)
         assert package is not None and package.StoredPkgVersion == 1
+
+
+class InformationSignalled(InformationArrives):
+    """Registers the package information and signals it, as Distribution Manager does."""
+
+    name = "SMS_TEST_INFORMATION_SIGNALLED"
+
+    def work(self) -> bool:
+        if self.ctx.clock.now() < self.due:
+            return False
+        super().work()
+        self.ctx.signal(package_information_signal(PKG_ID))
+        return False
+
+
+def test_content_waiting_for_its_package_information_goes_as_soon_as_it_is_recorded(
+        lab: Path, packages: Packages) -> None:
+    # The log still promises the retry delay, but the instruction is stored when Distribution
+    # Manager records the information (2 s in), not 5 s in (docs/differences.md).
+    deliver(lab, "P00", "2_001ZZZ", packages.pck1)
+    report = run(lab, components=Registry(primary=(Despooler, InformationSignalled)))
+    assert report.exit_code == ExitCode.IDLE and report.errors == 0
+    texts = log_texts(lab, "P00")
+    assert texts.count("~Despooler failed to execute the instruction, error code = 12") == 1
+    assert f"~Instruction {RECEIVE}\\2_001ZZZ.SNI won't be processed till 6/4/2007 4:00:05 AM " \
+        "Eastern Standard Time" in texts
+    stamped = [parse_line(line) for line in
+               site(lab, "P00").log("despool.log").read_text().splitlines()]
+    done = next(line for line in stamped if line and line.text.startswith("~Stored Package"))
+    assert done.timestamp == "06-04-2007 04:00:02.000"
 
 
 def test_the_waiting_instruction_keeps_its_payload_under_the_work_name(
