@@ -9,6 +9,7 @@ processes of one lab can share the file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ class EventSink:
         """Record one event. `package` and `file` are the conventional extra fields."""
         clean = {k: v for k, v in fields.items() if v is not None}
         self._logger.msg(event, site=site, component=component, **clean)
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Hold this thread's events and write them together when the batch ends."""
+        return self._file.batch()
 
     def close(self) -> None:
         """Close the file until the next event."""

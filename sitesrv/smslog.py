@@ -10,6 +10,7 @@ is renamed to `<name>.lo_` (replacing an older one) and a new log is started.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -102,6 +103,10 @@ class SmsLog:
         """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""
         line = format_line(text, self.component, self.clock.now(), self.bias_minutes, self.thread)
         self._file.append((line + "\n").encode("utf-8"))
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Hold this thread's lines and write them together when the batch ends."""
+        return self._file.batch()
 
     def close(self) -> None:
         """Close the log file until the next line."""

@@ -155,3 +155,35 @@ def test_lines_from_many_threads_stay_whole(tmp_path: Path) -> None:
              for line in p.read_text().splitlines()]
     assert all(parse_line(x) for x in lines)
     assert (tmp_path / "Logs" / "distmgr.log").stat().st_size <= 20_000
+
+
+def test_a_batch_writes_its_lines_together_when_it_ends_in_order(tmp_path: Path) -> None:
+    import threading
+
+    log = _log(tmp_path)
+    path = tmp_path / "Logs" / "distmgr.log"
+    with log.batch():
+        log.write("one")
+        with log.batch():  # nested: joins the outer batch
+            log.write("two")
+        assert not path.exists()
+        other = threading.Thread(target=log.write, args=("from another thread",))
+        other.start()
+        other.join()
+        assert [parse_line(x).text for x in path.read_text().splitlines()] == [
+            "from another thread"]
+        log.write("three")
+    assert [parse_line(x).text for x in path.read_text().splitlines()] == [
+        "from another thread", "one", "two", "three"]
+
+
+def test_a_batch_still_rolls_the_log_over_at_its_maximum_size(tmp_path: Path) -> None:
+    log = _log(tmp_path, max_bytes=400)
+    with log.batch():
+        for i in range(10):
+            log.write(f"Found send request.  ID: 2_000{i}P00, Dest Site: S01~")
+    logs = tmp_path / "Logs"
+    assert (logs / "distmgr.log").stat().st_size <= 400
+    assert (logs / "distmgr.lo_").stat().st_size <= 400
+    current = [parse_line(x).text for x in (logs / "distmgr.log").read_text().splitlines()]
+    assert current[-1] == "Found send request.  ID: 2_0009P00, Dest Site: S01~"
