@@ -34,7 +34,7 @@ class ComponentContext:
                  clock: Clock, rng: random.Random, ids: Ids,
                  open_database: Callable[[], Any] | None, log: SmsLog, events: EventSink,
                  faults: Faults, inboxes: tuple[Inbox, ...], durability: str,
-                 journal: Journal, notify: Callable[[Path], None],
+                 journal: Journal, notify: Callable[[Path, str | None], None],
                  signal: Callable[[str], None]) -> None:
         self.site = site
         self.hierarchy = hierarchy
@@ -103,14 +103,14 @@ class ComponentContext:
         rename_into_place(tmp, dest, self.durability)
         temps.pop(tmp, None)
         self._journal.note(PUBLISHED, dest)
-        self._notify(dest.parent)
+        self._notify(dest.parent, dest.name)
         self.faults.point(AFTER_PUBLISH, dest)
         return dest
 
     def changed(self, folder: Path) -> None:
         """This component removed or changed a file in `folder`: wake the components that
         declared it in `wakes_on` (publish wakes a folder's owners by itself)."""
-        self._notify(folder)
+        self._notify(folder, None)
 
     def signal(self, signal: str) -> None:
         """Tell the other components of this site that `signal` happened, e.g.

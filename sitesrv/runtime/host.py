@@ -54,6 +54,7 @@ CRASHED = "crashed"
 MAX_ATTEMPTS = 3
 
 DatabaseFactory = Callable[[Path, str], Any]  # (database path, the lab's durability)
+MAX_ECHOES = 100_000  # published names awaiting their watcher hint (notify)
 CLOCK_FILE = "lab-clock"  # in <SITE>\SMS\state: the lab time the last run ended at
 EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the components
 
@@ -226,7 +227,13 @@ class ComponentHost:
     # --- one unit -----------------------------------------------------------------------------
 
     def run_unit(self) -> UnitOutcome:
-        """Run the component's `work()` once and handle whatever it leaves behind."""
+        """Run the component's `work()` once and handle whatever it leaves behind.
+
+        The unit's log lines and events are written together when it ends (appendfile.py)."""
+        with self.log.batch(), self.runtime.events.batch():
+            return self._run_unit()
+
+    def _run_unit(self) -> UnitOutcome:
         self.wanted.clear()
         self._apply_signals()
         journal = self.journal
@@ -360,6 +367,7 @@ class LabRuntime:
         self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
                       for site in self.sites]
         self._lock = threading.Lock()
+        self.echoes: set[str] | None = None  # see notify(); the live driver turns it on
         self.progress_count = 0
         self.error_count = 0
         self.last_progress = clock.now()
@@ -420,11 +428,29 @@ class LabRuntime:
         """Text with lab paths made relative, so messages do not depend on where the lab is."""
         return text.replace(f"{self.root}{os.sep}", "")
 
-    def notify(self, folder: Path | str) -> None:
-        """A file was published into `folder`, or one of it changed: wake its owners (the
-        components whose inbox it is, or that declared it in `wakes_on`) in this process."""
+    def notify(self, folder: Path | str, name: str | None = None) -> None:
+        """A file was published into `folder` (`name`), or one of it changed: wake its owners
+        (the components whose inbox it is, or that declared it in `wakes_on`) in this process.
+
+        With a watcher running (`echoes` is a set), a published name is remembered, so that the
+        watcher's hint for that same arrival wakes nobody a second time (`hint`)."""
+        if name is not None and self.echoes is not None:
+            with self._lock:
+                if len(self.echoes) >= MAX_ECHOES:  # hints that never came (polling, overflow)
+                    self.echoes.clear()
+                self.echoes.add(os.path.join(folder, name))
         for host in self.owners.get(str(folder), ()):
             host.wake()
+
+    def hint(self, path: str) -> None:
+        """The watcher saw a file arrive at `path`: wake its folder's owners, unless this
+        process published it and has woken them already."""
+        if self.echoes is not None:
+            with self._lock:
+                if path in self.echoes:
+                    self.echoes.discard(path)
+                    return
+        self.notify(os.path.dirname(path))
 
     def signal(self, site: str, signal: str) -> None:
         """A component of `site` sent `signal`: wake that site's files deferred until it."""

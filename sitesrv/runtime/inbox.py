@@ -53,6 +53,9 @@ from sitesrv.runtime.unit import (
 CORRUPT_DIR = "corrupt"
 
 
+_NAMES_REMEMBERED = 100_000  # names whose match listing() remembers, per inbox
+
+
 @attrs.frozen
 class InboxSpec:
     """An inbox a component owns: its SMS name below `SMS\\inboxes` and the names that are work.
@@ -82,7 +85,7 @@ class Inbox:
 
     def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: str,
                  faults: Faults, journal: Journal, reporter: Reporter,
-                 notify: Callable[[Path], None], awaited: set[str] | None = None) -> None:
+                 notify: Callable[[Path, str | None], None], awaited: set[str] | None = None) -> None:
         self.spec = spec
         self.path = path
         self.work_dir = path / WORK_DIR
@@ -97,6 +100,7 @@ class Inbox:
         self._stale = True
         self._deferred: dict[str, Deferral] = {}
         self._timers: list[tuple[float, str]] = []
+        self._is_work: dict[str, bool] = {}  # name -> whether it is work here (listing)
         # The signals deferred files wait for, shared with the host so that other threads can
         # tell cheaply whether a signal concerns this component (a stale entry only costs a wake).
         self.awaited = set() if awaited is None else awaited
@@ -105,13 +109,23 @@ class Inbox:
 
     def listing(self) -> list[str]:
         """Every work file now in the inbox, deferred or not, sorted by name."""
+        work = self._is_work
         try:
             with os.scandir(self.path) as it:
-                names = [e.name for e in it if not ignored_by_scans(e.name)
-                         and self.spec.matches(e.name) and e.is_file()]
+                names = [e.name for e in it
+                         if (work.get(e.name) or work.get(e.name) is None
+                             and self._remember(e.name)) and e.is_file()]
         except FileNotFoundError:
             return []
         return sorted(names)
+
+    def _remember(self, name: str) -> bool:
+        """Whether a name is work here, remembered: a folder of files that wait (INCOMING's
+        kept `.PKG` files) is listed again for every arrival, and matching is most of that."""
+        if len(self._is_work) >= _NAMES_REMEMBERED:
+            self._is_work.clear()
+        work = self._is_work[name] = not ignored_by_scans(name) and self.spec.matches(name)
+        return work
 
     def invalidate(self) -> None:
         """Forget the last scan, so the next claim looks at the folder again.
@@ -341,7 +355,7 @@ class WorkItem:
         rename_into_place(self.path, dest, self.inbox.durability)
         self._finish()
         self.inbox.journal.note(PUBLISHED, dest)
-        self.inbox.notify(dest.parent)
+        self.inbox.notify(dest.parent, dest.name)
         self.inbox.faults.point(AFTER_PUBLISH, dest)
 
     def defer(self, not_before: float, reason: str, *, signal: str | None = None) -> None:

@@ -76,7 +76,8 @@ class LiveDriver:
         self.horizon = default_horizon(timing) if horizon is None else horizon
         self.rescan_every = self.clock.real_seconds(timing.rescan_interval)
         watched = sorted({host.layout.inboxes for host in self.runtime.hosts})
-        self.watcher = Watcher(watched, watcher, route=self.runtime.notify, rescan=self.rescan_all)
+        self.runtime.echoes = set()
+        self.watcher = Watcher(watched, watcher, route=self.runtime.hint, rescan=self.rescan_all)
         self.stopping = threading.Event()
         self.started = threading.Event()
         self.workers = workers

@@ -1,7 +1,8 @@
 """The live driver's one watchdog observer: hints that wake a folder's owner, supervised.
 
 Events are hints, never the list of work (engineering.md §3): a handler only says "look at this
-folder again". So it is cheap, it cannot lose work by being wrong, and a dropped event costs
+folder again" (it passes the arrived file's path, so that the runtime can drop the echo of a file
+it published itself and has already announced). So it is cheap, it cannot lose work by being wrong, and a dropped event costs
 latency, not a file. What watchdog gets wrong is covered here:
 - an exception in a handler kills the observer thread: every handler body is guarded, and
   `check()` restarts a dead observer and asks for a full rescan;
@@ -51,7 +52,7 @@ WAKING_EVENTS = (FileCreatedEvent, FileMovedEvent, FileClosedEvent)
 
 
 class _Hints(FileSystemEventHandler):
-    """Turns each event into "look at this folder"; never lets an exception out."""
+    """Turns each arrival into a hint with its path; never lets an exception out."""
 
     def __init__(self, route: Callable[[str], None]) -> None:
         self.route = route
@@ -61,9 +62,9 @@ class _Hints(FileSystemEventHandler):
             if event.is_directory or not isinstance(event, WAKING_EVENTS):
                 return
             path = event.dest_path if event.event_type == "moved" else event.src_path
-            folder, name = os.path.split(os.fsdecode(path))
-            if not ignored_by_scans(name):
-                self.route(folder)
+            path = os.fsdecode(path)
+            if not ignored_by_scans(os.path.basename(path)):
+                self.route(path)
         except Exception:
             logger.exception("ignoring a failure while handling %r", event)
 
@@ -155,7 +156,7 @@ class Watcher:
             return self._observe(PollingObserver(timeout=POLL_INTERVAL), POLLING)
 
     def _observe(self, observer: BaseObserver, kind: str) -> BaseObserver:
-        handler = _Hints(lambda folder: self.route(folder))
+        handler = _Hints(lambda path: self.route(path))
         try:
             for root in self.roots:
                 observer.schedule(handler, str(root), recursive=True)

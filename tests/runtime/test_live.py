@@ -377,3 +377,19 @@ def test_workers_is_a_live_option(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--workers needs a live run" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_watchers_echo_of_a_file_this_process_published_wakes_nobody_again(
+        tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    driver = LiveDriver(lab, components=Registry(secondary=(ToySink,)))
+    runtime = driver.runtime
+    host = runtime.hosts[0]
+    folder = str(inbox(lab, "SEC", RECEIVE))
+    runtime.notify(folder, "A.SNI")  # what publish does: wakes the owner at once...
+    assert host.wanted.is_set()
+    host.wanted.clear()
+    runtime.hint(str(Path(folder) / "A.SNI"))  # ...so its echo does not
+    assert not host.wanted.is_set()
+    runtime.hint(str(Path(folder) / "B.SNI"))  # a file someone else dropped still wakes it
+    assert host.wanted.is_set()
