@@ -442,7 +442,7 @@ def main() -> None:
           f"{med['live_to_last_dp']:.2f} s -> ratio {med['live_to_last_dp'] / base:.2f}")
     waits = times["live_retry_wait"]
     print(f"           content waited for its package information (despooler error 12, "
-          f"retried after despooler_retry_delay) in {sum(w > 0 for w in waits)} of "
+          f"retried when it was recorded) in {sum(w > 0 for w in waits)} of "
           f"{len(waits)} rounds: {', '.join(f'{w:.2f}' for w in waits)} s")
     if times["step"]:
         print(f"step:      sitesrv run --step {med['step']:.2f} s (CPU {med['step_cpu']:.2f} s) "
