@@ -157,6 +157,8 @@ class DistributionManager(Component):
         package = attrs.evolve(package, **columns)
         if new_version:
             self._write_pkginfo(package)
+        # The sites below first, so they receive while this site installs its own DPs.
+        self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
         for row in servers:
             if row.SiteCode.upper() != site:
                 continue
@@ -164,7 +166,6 @@ class DistributionManager(Component):
                 self._remove_dp(package, row)
             elif new_version or row.NALPath.upper() in changed_dps:
                 self._install_local(package, row)
-        self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
         removed_below = []
         for row in servers:
             if row.Action == PackageAction.DELETE:
