@@ -54,7 +54,8 @@ CRASHED = "crashed"
 MAX_ATTEMPTS = 3
 
 DatabaseFactory = Callable[[Path, str], Any]  # (database path, the lab's durability)
-MAX_ECHOES = 100_000  # published names awaiting their watcher hint (notify)
+ECHO_SECONDS = 2.0  # how long a published name waits for its watcher hint (notify)
+MAX_SIGNALS = 10_000  # signals a host keeps between two of its units
 CLOCK_FILE = "lab-clock"  # in <SITE>\SMS\state: the lab time the last run ended at
 EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the components
 
@@ -154,10 +155,14 @@ class ComponentHost:
     def signal(self, signal: str) -> None:
         """Another component of the site sent `signal`: files deferred until it are due now.
 
-        Called from any thread; the inboxes hear of it at the host's next unit."""
+        Called from any thread; the inboxes hear of it at the host's next unit. The signal is
+        kept even if no file waits for it yet: the unit running now may be about to defer one
+        for it (run_unit checks when it ends)."""
+        with self._signal_lock:
+            if len(self._signalled) >= MAX_SIGNALS:  # a host that never runs; nothing waits
+                self._signalled.clear()
+            self._signalled.add(signal)
         if signal in self.awaited:
-            with self._signal_lock:
-                self._signalled.add(signal)
             self._want()
 
     def _apply_signals(self) -> None:
@@ -229,9 +234,20 @@ class ComponentHost:
     def run_unit(self) -> UnitOutcome:
         """Run the component's `work()` once and handle whatever it leaves behind.
 
-        The unit's log lines and events are written together when it ends (appendfile.py)."""
-        with self.log.batch(), self.runtime.events.batch():
-            return self._run_unit()
+        The unit's log lines and events are written together when it ends (appendfile.py). If
+        writing them fails (a full disk), the unit's outcome stands; the failure is reported
+        on stderr's logger, as a log that cannot be written cannot report it."""
+        outcome: UnitOutcome | None = None
+        try:
+            with self.log.batch(), self.runtime.events.batch():
+                outcome = self._run_unit()
+        except OSError as e:
+            if outcome is None:
+                raise
+            logger.warning("%s: could not write the log lines of a unit: %s", self, e)
+        if self._signalled and not self._signalled.isdisjoint(self.awaited):
+            self._want()  # a signal came while this unit was deferring the file it concerns
+        return outcome
 
     def _run_unit(self) -> UnitOutcome:
         self.wanted.clear()
@@ -362,12 +378,17 @@ class LabRuntime:
                         raise ValueError(f"{path} is an inbox of both {other} and {host}, "
                                          "for the same file names")
                 owners.append(host)
+        # Components woken by a change in a folder that is not their inbox (`wakes_on`).
+        self.watching: dict[str, list[ComponentHost]] = {}
+        for host in self.hosts:
             for folder in host.cls.wakes_on:
-                self.owners.setdefault(str(host.layout.inbox(folder)), []).append(host)
+                self.watching.setdefault(str(host.layout.inbox(folder)), []).append(host)
         self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
                       for site in self.sites]
         self._lock = threading.Lock()
-        self.echoes: set[str] | None = None  # see notify(); the live driver turns it on
+        # path -> until when (monotonic) its watcher hint is an echo; see notify(). The live
+        # driver turns it on with an event-based watcher (a polling one sees few echoes).
+        self.echoes: dict[str, float] | None = None
         self.progress_count = 0
         self.error_count = 0
         self.last_progress = clock.now()
@@ -432,14 +453,17 @@ class LabRuntime:
         """A file was published into `folder` (`name`), or one of it changed: wake its owners
         (the components whose inbox it is, or that declared it in `wakes_on`) in this process.
 
-        With a watcher running (`echoes` is a set), a published name is remembered, so that the
-        watcher's hint for that same arrival wakes nobody a second time (`hint`)."""
-        if name is not None and self.echoes is not None:
+        With an event-based watcher running (`echoes` is a dict), a published name is remembered
+        for ECHO_SECONDS, so that the watcher's hint for that same arrival wakes nobody a second
+        time (`hint`); a hint that came first, or never, leaves only an entry that expires."""
+        owners = [*self.owners.get(str(folder), ()), *self.watching.get(str(folder), ())]
+        if name is not None and self.echoes is not None and owners:
+            now = time.monotonic()
             with self._lock:
-                if len(self.echoes) >= MAX_ECHOES:  # hints that never came (polling, overflow)
-                    self.echoes.clear()
-                self.echoes.add(os.path.join(folder, name))
-        for host in self.owners.get(str(folder), ()):
+                if len(self.echoes) >= 1000:  # hints that never came (an overflow, a race)
+                    self.echoes = {p: t for p, t in self.echoes.items() if t > now}
+                self.echoes[os.path.join(folder, name)] = now + ECHO_SECONDS
+        for host in owners:
             host.wake()
 
     def hint(self, path: str) -> None:
@@ -447,9 +471,9 @@ class LabRuntime:
         process published it and has woken them already."""
         if self.echoes is not None:
             with self._lock:
-                if path in self.echoes:
-                    self.echoes.discard(path)
-                    return
+                until = self.echoes.pop(path, None)
+            if until is not None and until >= time.monotonic():
+                return
         self.notify(os.path.dirname(path))
 
     def signal(self, site: str, signal: str) -> None:

@@ -47,7 +47,7 @@ from sitesrv.runtime.idle import (
     final_status,
 )
 from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
-from sitesrv.runtime.watcher import INOTIFY, Watcher
+from sitesrv.runtime.watcher import INOTIFY, POLLING, Watcher
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ class LiveDriver:
         self.horizon = default_horizon(timing) if horizon is None else horizon
         self.rescan_every = self.clock.real_seconds(timing.rescan_interval)
         watched = sorted({host.layout.inboxes for host in self.runtime.hosts})
-        self.runtime.echoes = set()
         self.watcher = Watcher(watched, watcher, route=self.runtime.hint, rescan=self.rescan_all)
         self.stopping = threading.Event()
         self.started = threading.Event()
@@ -114,6 +113,8 @@ class LiveDriver:
     def _start(self) -> None:
         self.runtime.boot()
         self.watcher.start()
+        if self.watcher.kind != POLLING:
+            self.runtime.echoes = {}
         for site in self.runtime.sites:
             self.runtime.events.emit("server_started", site=site.site.code, component=EXECUTIVE,
                                      watcher=self.watcher.kind)

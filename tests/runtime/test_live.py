@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from sitesrv.events import read_events
+from sitesrv.runtime import host as host_module
 from sitesrv.runtime import watcher as watcher_module
 from sitesrv.runtime.component import Component, Waiting
+from sitesrv.runtime.host import ComponentHost, LabRuntime
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.inbox import InboxSpec
 from sitesrv.runtime.live import LiveDriver
@@ -379,17 +381,35 @@ def test_workers_is_a_live_option(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def _echoing(tmp_path: Path) -> tuple[LabRuntime, ComponentHost, str]:
+    """A runtime that remembers echoes, as the live driver's does with inotify."""
+    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    runtime = LiveDriver(lab, components=Registry(secondary=(ToySink,))).runtime
+    runtime.echoes = {}
+    return runtime, runtime.hosts[0], str(inbox(lab, "SEC", RECEIVE))
+
+
 def test_the_watchers_echo_of_a_file_this_process_published_wakes_nobody_again(
         tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    driver = LiveDriver(lab, components=Registry(secondary=(ToySink,)))
-    runtime = driver.runtime
-    host = runtime.hosts[0]
-    folder = str(inbox(lab, "SEC", RECEIVE))
+    runtime, host, folder = _echoing(tmp_path)
     runtime.notify(folder, "A.SNI")  # what publish does: wakes the owner at once...
     assert host.wanted.is_set()
     host.wanted.clear()
     runtime.hint(str(Path(folder) / "A.SNI"))  # ...so its echo does not
     assert not host.wanted.is_set()
     runtime.hint(str(Path(folder) / "B.SNI"))  # a file someone else dropped still wakes it
+    assert host.wanted.is_set()
+
+
+def test_an_echo_that_never_came_does_not_swallow_a_later_drop_of_that_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The watcher's hint can come before the publisher's notify (or never, after an overflow):
+    # the remembered name then expires, and someone else's drop of the same name still wakes.
+    runtime, host, folder = _echoing(tmp_path)
+    monkeypatch.setattr(host_module, "ECHO_SECONDS", 0.0)  # instead of waiting 2 s
+    path = str(Path(folder) / "A.SNI")
+    runtime.hint(path)  # the hint first...
+    runtime.notify(folder, "A.SNI")  # ...then the publisher's own notify: an echo never comes
+    host.wanted.clear()
+    runtime.hint(path)  # later, someone else drops a file of that name
     assert host.wanted.is_set()

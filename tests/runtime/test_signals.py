@@ -39,12 +39,16 @@ class Waiter(Component):
             return False
         if item.name not in self.seen:
             self.seen.add(item.name)
+            self.not_ready()
             item.defer(self.ctx.clock.now() + HOUR, "waits an hour",
                        signal=f"ready {item.name}")
             return True
         self.ctx.emit("taken", file=item.name)
         item.done()
         return True
+
+    def not_ready(self) -> None:
+        """Between finding the file not ready and deferring it."""
 
 
 class Trigger(Component):
@@ -139,3 +143,42 @@ def test_a_change_in_a_wakes_on_folder_wakes_the_component(tmp_path: Path) -> No
     # Once at start-up, and once more, ten seconds later, woken by the deletion alone.
     assert [x.text for x in lines] == ["2 mark(s)", "1 mark(s)"]
     assert lines[0].timestamp.endswith(":00.000") and lines[1].timestamp.endswith(":10.000")
+
+
+def test_a_signal_sent_while_the_file_is_being_deferred_is_not_lost(tmp_path: Path) -> None:
+    # Live, two workers: the signal comes after the Waiter found the file not ready but before
+    # it deferred it (the Despooler checking the database while Distribution Manager records
+    # the package information). The file must still go at once, not after its hour.
+    import threading
+
+    from sitesrv.runtime.live import LiveDriver
+    from tests.runtime.conftest import wait_for
+
+    checked, signalled = threading.Event(), threading.Event()
+
+    class RacingWaiter(Waiter):
+        def not_ready(self) -> None:
+            checked.set()
+            signalled.wait(10)
+
+    class RacingTrigger(Trigger):
+        def work(self) -> bool:
+            if not checked.wait(10):
+                return False
+            result = super().work()
+            signalled.set()
+            return result
+
+    lab = toy_lab(tmp_path)
+    drop(lab, "CEN", WAITS, "A.X", b"")
+    drop(lab, "CEN", TRIGGERS, "T1", b"A.X")
+    driver = LiveDriver(lab, components=Registry(primary=(RacingWaiter, RacingTrigger)),
+                        workers=2)
+    stop = threading.Event()
+    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
+    thread.start()
+    try:
+        wait_for(lambda: "A.X" in taken(lab), timeout=20, what="A.X taken after its signal")
+    finally:
+        stop.set()
+        thread.join(30)
