@@ -84,7 +84,9 @@ class AppendFile:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self._name, _FLAGS, 0o666)
-        os.write(self._fd, b"".join(lines))
+        view = memoryview(b"".join(lines))
+        while view:  # a short write (a nearly full disk) must not cut a line
+            view = view[os.write(self._fd, view):]
 
     def _current_size(self) -> int:
         """The size of the file at the path; closes the descriptor if it is another file."""

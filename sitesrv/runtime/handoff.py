@@ -97,22 +97,23 @@ def copy_range(source: BinaryIO, target: BinaryIO, offset: int, count: int) -> i
     (`copy_file_range`, else `sendfile` on Linux), so the bytes do not pass through Python;
     otherwise in 1 MiB reads and writes. Pass unbuffered files (`open(..., buffering=0)`).
     """
-    done = 0
+    done: int | None = None
     if hasattr(os, "copy_file_range"):
         done = _kernel_copy(lambda n, at: os.copy_file_range(
             source.fileno(), target.fileno(), n, at, at), offset, count)
-        if done is not None:
-            return done
-    if sys.platform.startswith("linux"):
+    if done is None and sys.platform.startswith("linux"):
         os.lseek(target.fileno(), offset, os.SEEK_SET)
         done = _kernel_copy(lambda n, at: os.sendfile(
             target.fileno(), source.fileno(), at, n), offset, count)
-        if done is not None:
-            return done
-    source.seek(offset)
-    target.seek(offset)
-    buffer = memoryview(bytearray(min(COPY_CHUNK, max(count, 1))))
-    done = 0
+    done = done or 0
+    if done == count:
+        return done
+    # Reads and writes for the rest: where the kernel cannot copy, and after a kernel copy that
+    # stopped short (some FUSE and VM-share file systems report 0 before the end); a read that
+    # returns nothing is the real end of the source.
+    source.seek(offset + done)
+    target.seek(offset + done)
+    buffer = memoryview(bytearray(min(COPY_CHUNK, max(count - done, 1))))
     while done < count:
         n = source.readinto(buffer[:min(len(buffer), count - done)])
         if not n:
