@@ -474,7 +474,8 @@ class DistributionManager(Component):
         else:  # the Despooler may be setting StoredPkgVersion right now
             self.store.update_package(record.package_id, **columns)
         self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
-        self.ctx.signal(package_information_signal(record.package_id))
+        if known is None or record.source_version > known.SourceVersion:
+            self.ctx.signal(package_information_signal(record.package_id))
         return package
 
     def _register_servers(self, record: pkg.PackageReplication, package: Package) -> bool:
