@@ -6,7 +6,7 @@ sequence). Times are lab time, seconds since the Unix epoch (UTC) as `Clock.now(
 so step mode stays deterministic; the database stores them as text (`format_time`).
 
 Threads: each component opens its own `SiteDatabase` when it starts (in the driver's thread) and
-then uses it from its worker thread, one thread at a time; connections are opened without
+then uses it from the live driver's workers, one thread at a time; connections are opened without
 sqlite3's same-thread check for that hand-over. WAL mode and a busy timeout let all the
 connections, and a person's `sitesrv sql` from another process, share the file safely.
 """
@@ -343,7 +343,7 @@ class SiteDatabase:
         # isolation_level=None: statements autocommit unless transaction() opened one, so a
         # person's UPDATE through execute_user_sql never waits for a commit that never comes.
         # check_same_thread=False: a component opens its connection when it starts and uses it
-        # from its worker thread; one component uses one connection, never two threads at once.
+        # from the pool's workers; one component uses one connection, never two threads at once.
         connection = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None, uri=uri,
                                      check_same_thread=False)
         connection.row_factory = sqlite3.Row

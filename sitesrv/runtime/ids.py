@@ -19,7 +19,8 @@ WORK_DIR = ".work"  # where an inbox keeps claimed files; a new name must not co
 
 
 class Ids:
-    """One component's name source at one site; used by that component's thread only."""
+    """One component's name source at one site; used by one thread at a time (the one running
+    the component's unit)."""
 
     def __init__(self, rng: random.Random, writer: str) -> None:
         self._rng = rng

@@ -81,7 +81,8 @@ class Deferral:
 
 
 class Inbox:
-    """One inbox folder of one component at one site, used by that component's thread only."""
+    """One inbox folder of one component at one site, used by one thread at a time: whichever
+    runs the component's unit (the live driver's other threads only call `invalidate`)."""
 
     def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: str,
                  faults: Faults, journal: Journal, reporter: Reporter,
