@@ -245,7 +245,9 @@ class ComponentHost:
             if outcome is None:
                 raise
             logger.warning("%s: could not write the log lines of a unit: %s", self, e)
-        if self._signalled and not self._signalled.isdisjoint(self.awaited):
+        with self._signal_lock:  # other threads add signals meanwhile
+            came = not self._signalled.isdisjoint(self.awaited)
+        if came:
             self._want()  # a signal came while this unit was deferring the file it concerns
         return outcome
 

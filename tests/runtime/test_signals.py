@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sitesrv.events import read_events
 from sitesrv.runtime.component import Component
-from sitesrv.runtime.inbox import InboxSpec
+from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
 from sitesrv.smslog import parse_line
@@ -23,12 +23,11 @@ MARKS = "toy.box\\marks"
 HOUR = 3600.0
 
 
-class Waiter(Component):
-    """Defers each file for an hour, or until `ready <name>` is signalled; then takes it."""
+class DefersFirstSight(Component):
+    """Defers each file the first time it sees it, by `delay` (or until its `signal`); then
+    takes it."""
 
-    name = "SMS_TOY_WAITER"
-    log_name = "toywait.log"
-    inboxes = (InboxSpec(WAITS),)
+    delay: float
 
     def start(self) -> None:
         self.seen: set[str] = set()
@@ -40,19 +39,40 @@ class Waiter(Component):
         if item.name not in self.seen:
             self.seen.add(item.name)
             self.not_ready()
-            item.defer(self.ctx.clock.now() + HOUR, "waits an hour",
-                       signal=f"ready {item.name}")
+            item.defer(self.ctx.clock.now() + self.delay, f"waits {self.delay} s",
+                       signal=self.signal_for(item.name))
             return True
-        self.ctx.emit("taken", file=item.name)
-        item.done()
+        self.take(item)
         return True
+
+    def signal_for(self, name: str) -> str | None:
+        return None
 
     def not_ready(self) -> None:
         """Between finding the file not ready and deferring it."""
 
+    def take(self, item: WorkItem) -> None:
+        raise NotImplementedError
+
+
+class Waiter(DefersFirstSight):
+    """Defers each file for an hour, or until `ready <name>` is signalled; then takes it."""
+
+    name = "SMS_TOY_WAITER"
+    log_name = "toywait.log"
+    inboxes = (InboxSpec(WAITS),)
+    delay = HOUR
+
+    def signal_for(self, name: str) -> str | None:
+        return f"ready {name}"
+
+    def take(self, item: WorkItem) -> None:
+        self.ctx.emit("taken", file=item.name)
+        item.done()
+
 
 class Trigger(Component):
-    """For each trigger file `X`, signals `ready X` a minute after the run starts."""
+    """For each trigger file holding a name `X`, signals `ready X`."""
 
     name = "SMS_TOY_TRIGGER"
     log_name = "toytrig.log"
@@ -91,30 +111,20 @@ def test_a_signal_wakes_only_the_files_that_wait_for_it(tmp_path: Path) -> None:
     assert report.exit_code == 0
 
 
-class Marker(Component):
+class Marker(DefersFirstSight):
     """Ten seconds after it is given a mark file's name, deletes it from `marks` and says so
     (as the Scheduler deletes a ready file when its job completes)."""
 
     name = "SMS_TOY_MARKER"
     log_name = "toymark.log"
     inboxes = (InboxSpec(TRIGGERS),)
+    delay = 10.0
 
-    def start(self) -> None:
-        self.seen: set[str] = set()
-
-    def work(self) -> bool:
-        item = self.ctx.claim_next()
-        if item is None:
-            return False
-        if item.name not in self.seen:
-            self.seen.add(item.name)
-            item.defer(self.ctx.clock.now() + 10, "waits ten seconds")
-            return True
+    def take(self, item: WorkItem) -> None:
         marks = self.ctx.layout.inbox(MARKS)
         (marks / item.read_text()).unlink()
         self.ctx.changed(marks)
         item.done()
-        return True
 
 
 class Watcher(Component):
