@@ -219,10 +219,11 @@ class LiveDriver:
         return max(0.0, b) if a is None else min(a, max(0.0, b))
 
     def _give_back(self, host: ComponentHost) -> None:
+        """The unit is done. No worker needs waking: this one looks for work next, and a host
+        that became wanted meanwhile has poked the pool already."""
         with self._pool:
             self._busy.discard(host)
             self._sleeping[host] = not host.wanted.is_set()
-            self._pool.notify()
 
     # --- supervision --------------------------------------------------------------------------
 
