@@ -7,6 +7,8 @@ every path a component touches is derived here and nowhere else. Log text shows 
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path, PurePath
 
 import attrs
@@ -26,20 +28,20 @@ class SiteLayout:
     lab: Path
     site: Site
 
-    @property
+    @functools.cached_property
     def root(self) -> Path:
         """The site server: its drives' contents live here."""
         return self.lab / self.site.code
 
-    @property
+    @functools.cached_property
     def sms(self) -> Path:
         return self.root / "SMS"
 
-    @property
+    @functools.cached_property
     def inboxes(self) -> Path:
         return self.sms / "inboxes"
 
-    @property
+    @functools.cached_property
     def logs(self) -> Path:
         return self.sms / "Logs"
 
@@ -47,12 +49,12 @@ class SiteLayout:
     def database(self) -> Path:
         return self.sms / "site.db"
 
-    @property
+    @functools.cached_property
     def state_dir(self) -> Path:
         """Site-local state that SMS keeps in the registry or, at secondaries, instead of SQL."""
         return self.sms / "state"
 
-    @property
+    @functools.cached_property
     def smspkg(self) -> Path:
         return self.root / "SMSPKG"
 
@@ -60,7 +62,7 @@ class SiteLayout:
     def cap(self) -> Path:
         return self.root / f"CAP_{self.site.code}"
 
-    @property
+    @functools.cached_property
     def receive(self) -> Path:
         """despoolr.box\\receive, shared as SMS_SITE: other sites' senders write here."""
         return self.inboxes / "despoolr.box" / "receive"
@@ -85,12 +87,25 @@ class SiteLayout:
         `<SITE>/SMS/...` is on the SMS drive; everything else on the site root (SMSPKG,
         `_S xxxxx.TMP`, CAP_<SITE>) is on the package drive; DP shares are UNC paths.
         """
-        rel = PurePath(path).relative_to(self.root)
-        parts = rel.parts
+        parts = self._parts(path)
         if parts and parts[0] == "dp" and len(parts) >= 2:
             return "\\\\" + "\\".join(parts[1:])
         drive = self.site.drive if parts and parts[0] == "SMS" else self.site.package_drive
         return f"{drive}:\\" + "\\".join(parts)
+
+    @functools.cached_property
+    def _root_prefix(self) -> str:
+        return os.path.join(self.root, "")
+
+    def _parts(self, path: Path | str) -> tuple[str, ...]:
+        """The parts of a path below the site root (ValueError if it is not below it).
+
+        Logs name a path in almost every line, so the common case, a path this lab built, is
+        split as text; anything else goes through PurePath."""
+        text = os.fspath(path)
+        if text.startswith(self._root_prefix) and not (os.altsep and os.altsep in text):
+            return tuple(p for p in text[len(self._root_prefix):].split(os.sep) if p not in ("", "."))
+        return PurePath(path).relative_to(self.root).parts
 
     def unc(self, path: Path | str) -> str:
         """The path as another site sees it over the network.

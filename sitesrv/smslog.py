@@ -11,6 +11,7 @@ is renamed to `<name>.lo_` (replacing an older one) and a new log is started.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -38,8 +39,13 @@ def thread_id_for(site: str, component: str) -> int:
 def format_timestamp(when: float, bias_minutes: int) -> str:
     """`MM-DD-YYYY HH:MM:SS.mmm+BBB` for a UTC epoch time shown in a zone with that bias."""
     ms = round(when * 1000)  # as sitesrv.db.sitedb.format_time rounds, not truncates
-    local = _EPOCH + timedelta(milliseconds=ms) - timedelta(minutes=bias_minutes)
-    return f"{local:%m-%d-%Y %H:%M:%S}.{ms % 1000:03d}{bias_minutes:+04d}"
+    return f"{_local_second(ms // 1000 - bias_minutes * 60)}.{ms % 1000:03d}{bias_minutes:+04d}"
+
+
+@functools.lru_cache(maxsize=256)
+def _local_second(seconds: int) -> str:
+    """`MM-DD-YYYY HH:MM:SS` of a local time; remembered, as a busy log repeats the second."""
+    return f"{_EPOCH + timedelta(seconds=seconds):%m-%d-%Y %H:%M:%S}"
 
 
 def format_line(text: str, component: str, when: float, bias_minutes: int, thread: int) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 
 import attrs
 
@@ -38,47 +37,54 @@ EXTENSION = ".RPL"
 _SURROGATE_BYTES = range(0xDC80, 0xDD00)  # bytes that are not UTF-8, as surrogateescape keeps them
 _SIMPLE = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _UNSIMPLE = {"\\": b"\\", "n": b"\n", "r": b"\r", "t": b"\t"}
-_HEX_RE = re.compile(r"[0-9A-Fa-f]{2}")
+# What escape() rewrites: the simple escapes, control characters (Unicode category Cc), line and
+# paragraph separators (Zl, Zp) and bytes that are not UTF-8 (surrogateescape's U+DC80-U+DCFF).
+_NEEDS_ESCAPE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]")
+# One escape as unescape() reads it; neither group set: a bad escape.
+_ESCAPE = re.compile(r"\\(?:([\\nrt])|x([0-9A-Fa-f]{2})|)")
 
 
 def escape(data: bytes) -> str:
     """The bytes as one line of text that `unescape` turns back into exactly these bytes."""
     text = data.decode("utf-8", errors="surrogateescape")
-    last = len(text) - 1
-    out: list[str] = []
-    for i, ch in enumerate(text):
-        if ch in _SIMPLE:
-            out.append(_SIMPLE[ch])
-        elif ord(ch) in _SURROGATE_BYTES:
-            out.append(f"\\x{ord(ch) - 0xDC00:02X}")
-        elif (unicodedata.category(ch) in ("Cc", "Zl", "Zp")
-              or (i in (0, last) and ch.isspace())):
-            out.extend(f"\\x{b:02X}" for b in ch.encode("utf-8"))
-        else:
-            out.append(ch)
-    return "".join(out)
+    head = tail = ""
+    if text and text[0].isspace() and not _NEEDS_ESCAPE.match(text[0]):
+        head, text = _hex(text[0]), text[1:]
+    if text and text[-1].isspace() and not _NEEDS_ESCAPE.match(text[-1]):
+        text, tail = text[:-1], _hex(text[-1])
+    return head + _NEEDS_ESCAPE.sub(_escape_one, text) + tail
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _SIMPLE:
+        return _SIMPLE[ch]
+    if ord(ch) in _SURROGATE_BYTES:
+        return f"\\x{ord(ch) - 0xDC00:02X}"
+    return _hex(ch)
+
+
+def _hex(ch: str) -> str:
+    return "".join(f"\\x{b:02X}" for b in ch.encode("utf-8"))
 
 
 def unescape(text: str) -> bytes:
     """The bytes an escaped line stands for; ValueError names a bad escape."""
     out = bytearray()
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch != "\\":
-            out += ch.encode("utf-8", errors="strict")
-            i += 1
-            continue
-        code = text[i + 1:i + 2]
-        if code in _UNSIMPLE:
-            out += _UNSIMPLE[code]
-            i += 2
-        elif code == "x" and _HEX_RE.fullmatch(text[i + 2:i + 4]):
-            out.append(int(text[i + 2:i + 4], 16))
-            i += 4
+    done = 0
+    for match in _ESCAPE.finditer(text):
+        out += text[done:match.start()].encode("utf-8", errors="strict")
+        simple, hex_digits = match.groups()
+        if simple is not None:
+            out += _UNSIMPLE[simple]
+        elif hex_digits is not None:
+            out.append(int(hex_digits, 16))
         else:
+            i = match.start()
             raise ValueError(f"bad escape {text[i:i + 2]} at character {i + 1} (use \\\\, "
                              "\\n, \\r, \\t or \\xHH)")
+        done = match.end()
+    out += text[done:].encode("utf-8", errors="strict")
     return bytes(out)
 
 
