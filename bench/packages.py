@@ -13,10 +13,21 @@ State != 0. A run that makes no progress (no event but `deferred` retries in LAB
 for --stall seconds, or that reaches --timeout, is stopped (SIGTERM), and reported as not
 converged, with what was installed by then and what waits.
 
+Each round runs the lab twice (--servers both, the default), from the same fresh state:
+- `one`: one `sitesrv run --until-idle` process runs every site, timed from its start to its
+  exit;
+- `per-site`: one `sitesrv run --site CODE` process per site, as SMS runs a server per site
+  (and as the processes can then use more than one core), timed from their start to the moment
+  the lab is complete (every DP file in place and the summarizer complete, polled every 0.25 s),
+  after which they are stopped with SIGINT.
+
 Baselines in the same round (bash, one process each): `cp -r` of the 500 package folders into
 three folders (the bytes alone), and the CLI pipeline of bench/distribution.py for each package
 (`tar | zstd -3` once, `cp` to P00 and on to S01, `zstd -d | tar -x` into each of the three DP
-folders: 500 x 6 steps). Not part of the test run.
+folders: 500 x 6 steps). Also measured in the same folder: what creating a small file and
+renaming it into place costs there (the lab's hand-off), since on some virtual disks that cost
+dominates. --out puts the labs and the baselines on another file system (e.g. /dev/shm).
+Not part of the test run.
 """
 
 from __future__ import annotations
@@ -24,8 +35,10 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import random
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -34,6 +47,7 @@ from distribution import (
     DPS,
     OUT,
     LabProcess,
+    busy_cpu,
     dp_folders,
     event_time,
     events,
@@ -49,6 +63,10 @@ from distribution import (
 )
 
 TARGET_RATE = 50.0
+SITES = ("ZZZ", "P00", "S01")
+SERVERS = ("one", "per-site")
+POLL = 0.25  # how often the per-site run checks whether the lab is complete
+CREATE_SAMPLE = 2000  # small files created for the hand-off cost
 QUIET_EVENTS = {"deferred"}  # retries of waiting files: not progress
 _SEED = 2003
 
@@ -75,8 +93,24 @@ def make_sources(root: Path, count: int, kib: int) -> list[Path]:
     return folders
 
 
-def baseline_cp(sources: Path) -> float:
-    work = fresh(OUT / "pkgs-baseline")
+def handoff_cost(out: Path) -> float:
+    """Microseconds to create a 1 KiB file and rename it to its final name, in `out`."""
+    work = fresh(out / "pkgs-handoff")
+    work.mkdir(parents=True)
+    data = os.urandom(1024)
+    start = time.perf_counter()
+    for i in range(CREATE_SAMPLE):
+        tmp = work / f"{i}.TMP"
+        with open(tmp, "xb") as f:
+            f.write(data)
+        os.replace(tmp, work / f"{i}.PKN")
+    cost = (time.perf_counter() - start) / CREATE_SAMPLE * 1e6
+    fresh(work)
+    return cost
+
+
+def baseline_cp(sources: Path, out: Path) -> float:
+    work = fresh(out / "pkgs-baseline")
     dests = [work / code for code in ("ZZZ", "P00", "S01")]
     for d in dests:
         d.mkdir(parents=True)
@@ -85,8 +119,8 @@ def baseline_cp(sources: Path) -> float:
     return wall
 
 
-def baseline_pipeline(sources: Path, folders: list[Path]) -> float:
-    work = fresh(OUT / "pkgs-baseline")
+def baseline_pipeline(sources: Path, folders: list[Path], out: Path) -> float:
+    work = fresh(out / "pkgs-baseline")
     z, p, s = (work / code for code in ("ZZZ", "P00", "S01"))
     for d in (z, p, s):
         d.mkdir(parents=True)
@@ -130,39 +164,50 @@ class Outcome:
         self.events: collections.Counter[str] = collections.Counter()
 
 
-def run_live(folders: list[Path], timeout: float, stall: float,
-             timing: dict[str, str], keep: Path | None) -> Outcome:
-    from sitesrv import console
+class EventTail:
+    """Reads LAB/events.jsonl as it grows: when the lab last progressed (any event but a
+    `deferred` retry) and how many DP installs it has made."""
 
-    out = Outcome()
-    lab = new_lab(OUT / "pkgs-lab", timing)
-    start = time.perf_counter()
-    ids = [console.create_package(lab, "ZZZ", name=f"Bench {f.name}", source=f, dps=list(DPS))
-           for f in folders]
-    out.create = time.perf_counter() - start
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.offset = 0
+        self.last_progress = time.perf_counter()
+        self.installed = 0
 
-    log = lab.root / "events.jsonl"
+    def read(self) -> None:
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        cut = chunk.rfind(b"\n") + 1
+        self.offset += cut
+        for line in chunk[:cut].splitlines():
+            try:
+                name = json.loads(line)["event"]
+            except (ValueError, KeyError):
+                continue
+            if name not in QUIET_EVENTS:
+                self.last_progress = time.perf_counter()
+            if name == "dp_installed":
+                self.installed += 1
+
+    def stalled(self, stall: float) -> bool:
+        return time.perf_counter() - self.last_progress > stall
+
+
+def run_one(lab, timeout: float, stall: float, out: Outcome) -> None:  # lab: sitesrv.lab.Lab
+    """One `sitesrv run --until-idle` process for every site, timed from start to exit."""
     lab_process = LabProcess(["run", "--lab", str(lab.root), "--until-idle", "--timeout",
                               str(timeout)])
+    tail = EventTail(lab.root / "events.jsonl")
     done = threading.Event()
 
     def watch() -> None:
-        """Stop the run once it makes no progress (only `deferred` retries) for `stall` s."""
-        last_progress, offset = time.perf_counter(), 0
         while not done.wait(0.5):
-            with open(log, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            cut = chunk.rfind(b"\n") + 1
-            offset += cut
-            for line in chunk[:cut].splitlines():
-                try:
-                    name = json.loads(line)["event"]
-                except (ValueError, KeyError):
-                    continue
-                if name not in QUIET_EVENTS:
-                    last_progress = time.perf_counter()
-            if time.perf_counter() - last_progress > stall:
+            tail.read()
+            if tail.stalled(stall):
                 lab_process.proc.send_signal(signal.SIGTERM)
                 return
 
@@ -176,9 +221,62 @@ def run_live(folders: list[Path], timeout: float, stall: float,
     out.waits = "\n".join(line for line in run.output.splitlines()
                           if not line.startswith(("Running site servers", "Idle", "Timed out")))
 
+
+def run_per_site(lab, expected: int, timeout: float, stall: float,  # lab: sitesrv.lab.Lab
+                 out: Outcome) -> None:
+    """One `sitesrv run --site CODE` process per site, timed from their start until the lab is
+    complete (all DP installs made and the central summarizer complete), then stopped."""
+    busy = busy_cpu()
+    processes = [LabProcess(["run", "--lab", str(lab.root), "--site", code]) for code in SITES]
+    start = min(p.start for p in processes)
+    tail = EventTail(lab.root / "events.jsonl")
+    complete = False
+    while not complete:
+        time.sleep(POLL)
+        tail.read()
+        if tail.installed >= expected:
+            try:
+                rows, bad = summarizer(lab)
+            except sqlite3.OperationalError:  # the central site is writing: ask again
+                rows, bad = 0, []
+            complete = rows == expected and not bad
+        exited = [p for p in processes if p.poll() is not None]
+        if complete or exited or tail.stalled(stall) or time.perf_counter() - start > timeout:
+            break
+    out.wall = time.perf_counter() - start
+    for p in processes:
+        if p.poll() is None:
+            p.proc.send_signal(signal.SIGINT)
+    runs = [p.wait() for p in processes]
+    out.cpu = sum(r.cpu for r in runs)
+    out.peak = max(r.peak for r in runs)
+    out.others = max(0.0, busy_cpu() - busy - out.cpu)
+    # Stopped by SIGINT is how a per-site run ends; anything else is reported.
+    out.code = 0 if complete and all(r.code in (0, 130) for r in runs) else next(
+        (r.code for r in runs if r.code not in (0, 130)), 4)
+    out.waits = "\n".join(f"{code}: {line}" for code, r in zip(SITES, runs, strict=True)
+                          for line in r.output.splitlines()
+                          if not line.startswith(("Running site servers", "Stopped")))
+
+
+def run_live(folders: list[Path], servers: str, out_dir: Path, timeout: float, stall: float,
+             timing: dict[str, str], keep: Path | None) -> Outcome:
+    from sitesrv import console
+
+    out = Outcome()
+    lab = new_lab(out_dir / "pkgs-lab", timing)
+    start = time.perf_counter()
+    ids = [console.create_package(lab, "ZZZ", name=f"Bench {f.name}", source=f, dps=list(DPS))
+           for f in folders]
+    out.create = time.perf_counter() - start
+    if servers == "one":
+        run_one(lab, timeout, stall, out)
+    else:
+        run_per_site(lab, len(ids) * len(DPS), timeout, stall, out)
+
     evs = events(lab.root)
     out.events = collections.Counter(e["event"] for e in evs)
-    t0 = next(event_time(e) for e in evs if e["event"] == "server_started")
+    t0 = min(event_time(e) for e in evs if e["event"] == "server_started")
     installed = [event_time(e) for e in evs if e["event"] == "dp_installed"]
     out.installed = len(installed)
     out.to_last_dp = max(installed) - t0 if installed else float("nan")
@@ -189,7 +287,7 @@ def run_live(folders: list[Path], timeout: float, stall: float,
             target = dp_folder / src.name
             if not target.is_file() or target.read_bytes() != src.read_bytes():
                 out.missing_files += 1
-    out.converged = (run.code == 0 and out.rows == len(ids) * len(DPS) and not out.bad
+    out.converged = (out.code == 0 and out.rows == len(ids) * len(DPS) and not out.bad
                      and out.missing_files == 0)
     if keep is not None:
         fresh(keep)
@@ -204,6 +302,10 @@ def main() -> None:
     parser.add_argument("--packages", type=int, default=500)
     parser.add_argument("--file-kib", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--servers", choices=(*SERVERS, "both"), default="both",
+                        help="one process for every site, one per site, or both (default)")
+    parser.add_argument("--out", type=Path, default=OUT, metavar="DIR",
+                        help=f"where the sources, labs and baselines go (default {OUT})")
     parser.add_argument("--timeout", type=float, default=150, help="live run limit, seconds")
     parser.add_argument("--stall", type=float, default=60,
                         help="stop a live run after this many seconds without progress")
@@ -215,52 +317,77 @@ def main() -> None:
     need_tools("tar", "zstd", "bash", "cp")
     timing = parse_timing(args.timing)
     version = sitesrv_version()
-    folders = make_sources(OUT / "pkgs-src", args.packages, args.file_kib)
+    modes = SERVERS if args.servers == "both" else (args.servers,)
+    out_dir = args.out.resolve()
+    folders = make_sources(out_dir / "pkgs-src", args.packages, args.file_kib)
     n = len(folders)
 
-    cp_times, pipe_times, outcomes = [], [], []
+    cp_times, pipe_times, handoffs = [], [], []
+    outcomes: dict[str, list[Outcome]] = {mode: [] for mode in modes}
     for rnd in range(args.repeat):
-        cp_times.append(baseline_cp(OUT / "pkgs-src"))
-        pipe_times.append(baseline_pipeline(OUT / "pkgs-src", folders))
-        o = run_live(folders, args.timeout, args.stall, timing,
-                     args.keep_lab if rnd == args.repeat - 1 else None)
-        outcomes.append(o)
-        state = "converged" if o.converged else (
-            f"NOT converged (exit {o.code}; {o.installed} of {n * len(DPS)} DP installs, "
-            f"{len(o.bad)} summarizer rows State != 0, {o.missing_files} DP files missing)")
-        print(f"round {rnd + 1}: cp {cp_times[-1]:.2f} s, pipeline {pipe_times[-1]:.2f} s, "
-              f"create {o.create:.2f} s, live {o.wall:.2f} s (last DP install at "
-              f"{o.to_last_dp:.2f} s; CPU {o.cpu:.1f} s, other processes {o.others:.1f} s) "
-              f"{state}", flush=True)
+        handoffs.append(handoff_cost(out_dir))
+        cp_times.append(baseline_cp(out_dir / "pkgs-src", out_dir))
+        pipe_times.append(baseline_pipeline(out_dir / "pkgs-src", folders, out_dir))
+        line = (f"round {rnd + 1}: hand-off {handoffs[-1]:.0f} us, cp {cp_times[-1]:.2f} s, "
+                f"pipeline {pipe_times[-1]:.2f} s")
+        for mode in modes:
+            keep = args.keep_lab / mode if args.keep_lab and rnd == args.repeat - 1 else None
+            o = run_live(folders, mode, out_dir, args.timeout, args.stall, timing, keep)
+            outcomes[mode].append(o)
+            state = "converged" if o.converged else (
+                f"NOT converged (exit {o.code}; {o.installed} of {n * len(DPS)} DP installs, "
+                f"{len(o.bad)} summarizer rows State != 0, {o.missing_files} DP files missing)")
+            line += (f"; {mode}: create {o.create:.2f} s, live {o.wall:.2f} s (last DP install at "
+                     f"{o.to_last_dp:.2f} s; CPU {o.cpu:.1f} s, other processes "
+                     f"{o.others:.1f} s) {state}")
+        print(line, flush=True)
 
     print_header(f"{n} one-file packages ({args.file_kib} KiB) created at once at ZZZ, each "
-                 f"with a DP at ZZZ, P00 and S01 ({n * len(DPS)} installs), live mode; median "
-                 f"of {args.repeat}" + (f"; timing overrides {timing}" if timing else ""),
-                 version)
+                 f"with a DP at ZZZ, P00 and S01 ({n * len(DPS)} installs), live mode, in "
+                 f"{out_dir}; median of {args.repeat}"
+                 + (f"; timing overrides {timing}" if timing else ""), version)
     cp, pipe = median(cp_times), median(pipe_times)
     print(f"baselines: cp -r into 3 folders {cp:.2f} s ({n / cp:.0f} packages/s); per-package "
           f"tar|zstd, 2 x cp, 3 x zstd -d|tar -x {pipe:.2f} s ({n / pipe:.0f} packages/s)")
-    print(f"create:    {median([o.create for o in outcomes]):.2f} s for {n} packages "
-          "(console.create_package, not in the rate)")
+    print(f"hand-off:  creating a 1 KiB file and renaming it into place here costs "
+          f"{median(handoffs):.0f} us")
+    for mode in modes:
+        report(mode, outcomes[mode], n, cp, pipe)
+    print("rounds:    " + json.dumps({
+        "handoff_us": [round(x) for x in handoffs],
+        "cp": [round(x, 3) for x in cp_times], "pipeline": [round(x, 3) for x in pipe_times],
+        **{mode: {"create": [round(o.create, 3) for o in runs],
+                  "live": [round(o.wall, 3) for o in runs],
+                  "live_to_last_dp": [round(o.to_last_dp, 3) for o in runs],
+                  "cpu": [round(o.cpu, 1) for o in runs],
+                  "converged": [o.converged for o in runs]}
+           for mode, runs in outcomes.items()}}))
+
+
+def report(mode: str, outcomes: list[Outcome], n: int, cp: float, pipe: float) -> None:
+    """The summary of one way of running the servers."""
+    what = ("start of sitesrv run to idle" if mode == "one"
+            else "start of the per-site servers to a complete lab")
+    print(f"{mode}:" + " " * (10 - len(mode)) + f"create {median([o.create for o in outcomes]):.2f}"
+          f" s for {n} packages (console.create_package, not in the rate)")
     done = [o for o in outcomes if o.converged]
     if done:
         wall = median([o.wall for o in done])
         rate = n / wall
         verdict = "meets" if rate >= TARGET_RATE else "MISSES"
-        print(f"live:      start of sitesrv run to idle {wall:.2f} s -> {rate:.1f} packages/s, "
-              f"{verdict} the target >= {TARGET_RATE:.0f}/s ({len(done)} of {len(outcomes)} "
-              "rounds converged)")
+        print(f"           {what} {wall:.2f} s -> {rate:.1f} packages/s, {verdict} the target "
+              f">= {TARGET_RATE:.0f}/s ({len(done)} of {len(outcomes)} rounds converged)")
         print(f"           ratio to the per-package pipeline {wall / pipe:.1f}, to cp "
               f"{wall / cp:.0f}; last DP install at "
               f"{median([o.to_last_dp for o in done]):.2f} s; CPU "
-              f"{median([o.cpu for o in done]):.1f} s; peak RSS "
-              f"{max(o.peak for o in done) / (1 << 20):.1f} MiB")
+              f"{median([o.cpu for o in done]):.1f} s ({median([o.cpu for o in done]) / n * 1000:.0f}"
+              f" ms per package); peak RSS {max(o.peak for o in done) / (1 << 20):.1f} MiB")
     for i, o in enumerate(outcomes):
         if not o.converged:
-            print(f"round {i + 1} did not converge: stopped after {o.wall:.1f} s (exit {o.code}), "
-                  f"{o.installed} of {n * len(DPS)} DP installs (the last at {o.to_last_dp:.1f} s)"
-                  f", {o.rows} summarizer rows of which {len(o.bad)} State != 0, "
-                  f"{o.missing_files} DP files missing; the target is MISSED")
+            print(f"           round {i + 1} did not converge: stopped after {o.wall:.1f} s "
+                  f"(exit {o.code}), {o.installed} of {n * len(DPS)} DP installs (the last at "
+                  f"{o.to_last_dp:.1f} s), {o.rows} summarizer rows of which {len(o.bad)} "
+                  f"State != 0, {o.missing_files} DP files missing; the target is MISSED")
             print(f"           {o.installed / len(DPS) / o.wall:.2f} packages/s "
                   f"(DP installs / 3 / time until stopped)")
             for row in o.bad[:10]:
@@ -269,14 +396,8 @@ def main() -> None:
                 print("           what waits:\n" + "\n".join(
                     "             " + w for w in o.waits.splitlines()[:10]))
     last = outcomes[-1]
-    print("events of the last round: " + ", ".join(f"{k} {v}"
-                                                   for k, v in last.events.most_common(12)))
-    print("rounds:    " + json.dumps({
-        "cp": [round(x, 3) for x in cp_times], "pipeline": [round(x, 3) for x in pipe_times],
-        "create": [round(o.create, 3) for o in outcomes],
-        "live": [round(o.wall, 3) for o in outcomes],
-        "live_to_last_dp": [round(o.to_last_dp, 3) for o in outcomes],
-        "converged": [o.converged for o in outcomes]}))
+    print("           events of the last round: " + ", ".join(
+        f"{k} {v}" for k, v in last.events.most_common(12)))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ class ExitCode(IntEnum):
 IDLE = "idle"
 WAITING = "waiting"
 TIMEOUT = "timeout"
+RESCAN = "rescan"  # LiveIdleRule: quiet, but confirm with a full rescan first
 EXIT_CODES = {IDLE: ExitCode.IDLE, WAITING: ExitCode.WAITING, TIMEOUT: ExitCode.TIMEOUT}
 
 
@@ -98,3 +99,49 @@ def final_status(idle_status: str, problems: tuple[WaitLine, ...] | list[WaitLin
     """An idle lab with problems ends as waiting, so scripts can tell (exit status 3)."""
     return WAITING if idle_status == IDLE and problems else idle_status
 
+
+
+@attrs.frozen
+class LiveSnapshot:
+    """What a live site server process tells about itself, for the idle rule."""
+
+    quiet: bool  # no host runs a unit or has been woken
+    progress: int  # units that progressed so far
+    last_progress: float  # lab time of the last one
+    now: float  # lab time
+    waits: tuple[WaitLine, ...] = ()
+    due: tuple[float, ...] = ()  # the sleeping hosts' next timers (lab time)
+
+
+class LiveIdleRule:
+    """When a live lab is idle, from the snapshots of the processes that run its sites.
+
+    Idle when all are quiet and nothing waits, confirmed by one more full rescan everywhere
+    without progress anywhere (a hint may still be on its way, within or between processes).
+    Waiting when all are quiet, something waits, and either nothing progressed for the horizon,
+    or no timer or deferral falls due within the horizon after the last progress (nothing can
+    change by itself: step mode's rule), confirmed the same way.
+    """
+
+    def __init__(self, horizon: float) -> None:
+        self.horizon = horizon
+        self._confirming: int | None = None
+
+    def verdict(self, snapshots: list[LiveSnapshot]) -> str | None:
+        """IDLE, WAITING, RESCAN (ask every process for a full rescan, then look again), or
+        None (busy)."""
+        if not all(s.quiet for s in snapshots):
+            return None
+        waits = [w for s in snapshots for w in s.waits]
+        if waits:
+            limit = max(s.last_progress for s in snapshots) + self.horizon
+            if max(s.now for s in snapshots) >= limit:
+                return WAITING
+            if any(due <= limit for s in snapshots for due in s.due):
+                self._confirming = None
+                return None
+        progress = sum(s.progress for s in snapshots)
+        if self._confirming == progress:
+            return WAITING if waits else IDLE
+        self._confirming = progress
+        return RESCAN

@@ -38,10 +38,11 @@ from sitesrv.runtime.host import (
     open_site_database,
 )
 from sitesrv.runtime.idle import (
-    IDLE,
+    RESCAN,
     TIMEOUT,
-    WAITING,
     IdleReport,
+    LiveIdleRule,
+    LiveSnapshot,
     WaitLine,
     default_horizon,
     final_status,
@@ -88,7 +89,7 @@ class LiveDriver:
         self._waits: dict[ComponentHost, list[WaitLine]] = {}
         self._due: dict[ComponentHost, float | None] = {}  # each sleeping host's next timer
         self._held: dict[ComponentHost, float] = {}  # after a runtime error: monotonic time
-        self._confirming: int | None = None
+        self._idle = LiveIdleRule(self.horizon)
         self._locked = False
 
     @property
@@ -242,10 +243,7 @@ class LiveDriver:
             if on_started is not None:
                 on_started(self)
             while not stop.wait(SUPERVISOR_TICK):
-                self.watcher.check()
-                if time.monotonic() >= next_rescan:
-                    self.rescan_all()
-                    next_rescan = time.monotonic() + self.rescan_every
+                next_rescan = self.supervise(next_rescan)
                 if until_idle and (status := self._idle_status()) is not None:
                     break
                 if timeout is not None and time.monotonic() - started >= timeout:
@@ -259,6 +257,15 @@ class LiveDriver:
         return IdleReport(final_status(status, problems), self.clock.now(), tuple(self.waits()),
                           errors=self.runtime.error_count, problems=problems)
 
+    def supervise(self, next_rescan: float) -> float:
+        """One look of the supervisor: restart a dead watcher, and run the periodic full rescan
+        if it is due (at `next_rescan`, monotonic time). Returns when the next one is due."""
+        self.watcher.check()
+        if time.monotonic() >= next_rescan:
+            self.rescan_all()
+            return time.monotonic() + self.rescan_every
+        return next_rescan
+
     def quiet(self) -> bool:
         """No host is running a unit or has been woken."""
         with self._pool:
@@ -268,25 +275,17 @@ class LiveDriver:
     def waits(self) -> list[WaitLine]:
         return [w for host in self.hosts for w in self._waits.get(host, [])]
 
+    def snapshot(self) -> LiveSnapshot:
+        """This process's state for the idle rule (also asked by a per-site supervisor)."""
+        quiet = self.quiet()
+        return LiveSnapshot(quiet, self.runtime.progress_count, self.runtime.last_progress,
+                            self.clock.now(), tuple(self.waits()) if quiet else (),
+                            tuple(d for d in list(self._due.values()) if d is not None))
+
     def _idle_status(self) -> str | None:
-        """Idle when quiet and nothing waits, confirmed by one more full rescan without
-        progress (a hint may still be on its way). Waiting when quiet, something waits, and
-        either nothing progressed for the horizon, or no timer or deferral falls due within
-        the horizon after the last progress (nothing can change by itself: step mode's rule),
-        confirmed the same way."""
-        if not self.quiet():
+        """The idle rule (idle.LiveIdleRule) for the sites of this process."""
+        verdict = self._idle.verdict([self.snapshot()])
+        if verdict == RESCAN:
+            self.rescan_all()
             return None
-        waits = self.waits()
-        if waits:
-            limit = self.runtime.last_progress + self.horizon
-            if self.clock.now() >= limit:
-                return WAITING
-            if any(due is not None and due <= limit for due in list(self._due.values())):
-                self._confirming = None
-                return None
-        progress = self.runtime.progress_count
-        if self._confirming == progress:
-            return WAITING if waits else IDLE
-        self._confirming = progress
-        self.rescan_all()
-        return None
+        return verdict

@@ -30,7 +30,8 @@ from sitesrv.runtime.watcher import INOTIFY, WATCHERS
 from sitesrv.timing import parse_duration
 
 STEP_ONLY = ("--seed", "--record", "--replay", "--max-steps")
-LIVE_ONLY = ("--watcher", "--timeout", "--workers")
+LIVE_ONLY = ("--watcher", "--timeout", "--workers", "--processes")
+ONE, PER_SITE = "one", "per-site"
 
 
 @click.command("run")
@@ -48,6 +49,11 @@ LIVE_ONLY = ("--watcher", "--timeout", "--workers")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help=f"Live mode: how many worker threads run the components' units "
                    f"(default {DEFAULT_WORKERS}; a component runs on one worker at a time).")
+@click.option("--processes", type=click.Choice((ONE, PER_SITE)),
+              help="Live mode: run every site in this process (one, the default), or each "
+                   "site's server in a process of its own (per-site), as SMS runs a server per "
+                   "site: the processes use more than one core. --until-idle then waits until "
+                   "the whole lab is idle.")
 @click.option("--step", is_flag=True,
               help="Step mode: one thread, a seeded scheduler and a virtual clock; runs until "
                    "idle.")
@@ -74,18 +80,19 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
                 timeout: float | None, watcher: str | None, step: bool, seed: int | None,
                 record: Path | None, replay: Path | None, max_steps: int | None,
                 horizon: str | None, components_spec: str | None, debug: bool,
-                workers: int | None) -> None:
+                workers: int | None, processes: str | None) -> None:
     """Run the lab's site servers: every component of every site (or of --site) at once.
 
     Live (the default) runs the components on a few worker threads, wakes a component when a
-    file lands in its inbox, and runs on real time scaled by the lab's clock_rate, until Ctrl-C. Step mode
+    file lands in its inbox, and runs on real time scaled by the lab's clock_rate, until Ctrl-C
+    (with --processes per-site, a process per site). Step mode
     (--step) runs one component's unit of work at a time in an order chosen by --seed, on a
     virtual clock, until the lab is idle: the same seed gives the same result every time.
     """
     given = {name for name, value in (("--seed", seed), ("--record", record),
                                       ("--replay", replay), ("--max-steps", max_steps),
                                       ("--watcher", watcher), ("--timeout", timeout),
-                                      ("--workers", workers))
+                                      ("--workers", workers), ("--processes", processes))
              if value is not None}
     if not step and (wrong := sorted(given & set(STEP_ONLY))):
         raise UserError(f"{', '.join(wrong)} {_need(wrong)} --step.")
@@ -105,6 +112,10 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
                                     horizon=horizon_seconds, components=registry,
                                     max_steps=max_steps or DEFAULT_MAX_STEPS,
                                     sites=list(sites) or None)
+        elif processes == PER_SITE:
+            report = _run_per_site(lab_dir, components_spec, sites, watcher or INOTIFY,
+                                   until_idle, timeout, horizon_seconds,
+                                   workers or DEFAULT_WORKERS, debug)
         else:
             report = _run_live(lab_dir, registry, sites, watcher or INOTIFY, until_idle,
                                timeout, horizon_seconds, workers or DEFAULT_WORKERS)
@@ -147,16 +158,46 @@ def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher
                    f"{running.workers} worker threads, {running.watcher.kind} watcher); "
                    "Ctrl-C stops.", err=True)
 
+    with _stop_on_signals() as stop:
+        return driver.run(until_idle=until_idle, timeout=timeout, stop=stop,
+                          on_started=say_started)
+
+
+def _run_per_site(lab_dir: Path, components_spec: str | None, sites: tuple[str, ...],
+                  watcher: str, until_idle: bool, timeout: float | None, horizon: float | None,
+                  workers: int, debug: bool) -> IdleReport | None:
+    from sitesrv.runtime.siteprocs import ServerProcessError, SiteProcesses
+
+    supervisor = SiteProcesses(lab_dir, sites=list(sites) or None, components=components_spec,
+                               watcher=watcher, horizon=horizon, workers=workers, debug=debug)
+
+    def say_started(running: SiteProcesses) -> None:
+        click.echo(f"Running site servers {', '.join(sorted(running.sites))} in a process "
+                   f"each ({running.components} components on {running.workers} worker "
+                   f"threads per process, {running.watcher_kind} watcher); Ctrl-C stops.",
+                   err=True)
+
+    with _stop_on_signals() as stop:
+        try:
+            return supervisor.run(until_idle=until_idle, timeout=timeout, stop=stop,
+                                  on_started=say_started)
+        except ServerProcessError as e:
+            click.echo(f"sitesrv: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event that Ctrl-C or SIGTERM sets (a second one kills at once)."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stop.set()
-        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C kills at once
+        signal.signal(signum, signal.SIG_DFL)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return driver.run(until_idle=until_idle, timeout=timeout, stop=stop,
-                          on_started=say_started)
+        yield stop
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

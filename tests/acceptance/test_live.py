@@ -1,4 +1,5 @@
-"""Acceptance 8: the demo converges in live mode, with watchers, and --until-idle exits 0."""
+"""Acceptance 8: the demo converges in live mode, with watchers, and --until-idle exits 0, with
+every site in one process and with a process per site."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from tests.distribution.conftest import make_source
 
 
 @pytest.mark.live_fs
-def test_live_lab_converges_and_exits_0(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", ["one", "per-site"])
+def test_live_lab_converges_and_exits_0(lab: Lab, tmp_path: Path, processes: str) -> None:
     source = make_source(tmp_path / "source")
     pkg_id = create(lab, source)
     proc = subprocess.run(
         [sys.executable, "-c", "from sitesrv.cli import main; main()", "run", "--lab",
-         str(lab.root), "--until-idle", "--timeout", "120"],
+         str(lab.root), "--until-idle", "--timeout", "120", "--processes", processes],
         capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "nothing waits" in proc.stdout + proc.stderr

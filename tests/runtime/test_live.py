@@ -371,13 +371,14 @@ def test_a_component_never_runs_two_units_at_once(tmp_path: Path) -> None:
     assert most[0] == 1
 
 
-def test_workers_is_a_live_option(tmp_path: Path) -> None:
+@pytest.mark.parametrize("option", [["--workers", "2"], ["--processes", "per-site"]])
+def test_workers_and_processes_are_live_options(tmp_path: Path, option: list[str]) -> None:
     lab = make_lab(tmp_path / "lab")
     result = subprocess.run([sys.executable, "-c", "from sitesrv.cli import main; main()", "run",
-                             "--lab", str(lab), "--step", "--workers", "2"],
+                             "--lab", str(lab), "--step", *option],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "--workers needs a live run" in result.stderr
+    assert f"{option[0]} needs a live run" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -13,6 +13,7 @@ An instruction is `key=value` lines: `dest=SEC`, `item=<ITEM>`, and optionally `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sitesrv.errors import FormatError
@@ -145,5 +146,22 @@ class ToyBroken(Component):
         raise RuntimeError("no such table: PkgNotification")
 
 
+class ToyDying(Component):
+    """Ends its whole process at the first `.DIE` file in its inbox, as a crash would: for a
+    supervisor that must notice a site server process that vanished."""
+
+    name = "SMS_TOY_DYING"
+    log_name = "toydie.log"
+    inboxes = (InboxSpec(OUTBOX, ("*.DIE",)),)
+
+    def work(self) -> bool:
+        if self.ctx.claim_next() is not None:
+            os._exit(DYING_STATUS)
+        return False
+
+
+DYING_STATUS = 7
 BROKEN = Registry(primary=(ToyBroken,))
 REGISTRY = Registry(primary=(ToySender,), secondary=(ToyDespooler, ToyInstaller))
+# The primary's process dies at a `.DIE` in its outbox; the secondary runs as usual.
+DYING = Registry(primary=(ToySender, ToyDying), secondary=(ToyDespooler, ToyInstaller))
