@@ -13,13 +13,10 @@ State != 0. A run that makes no progress (no event but `deferred` retries in LAB
 for --stall seconds, or that reaches --timeout, is stopped (SIGTERM), and reported as not
 converged, with what was installed by then and what waits.
 
-Each round runs the lab twice (--servers both, the default), from the same fresh state:
-- `one`: one `sitesrv run --until-idle` process runs every site, timed from its start to its
-  exit;
-- `per-site`: one `sitesrv run --site CODE` process per site, as SMS runs a server per site
-  (and as the processes can then use more than one core), timed from their start to the moment
-  the lab is complete (every DP file in place and the summarizer complete, polled every 0.25 s),
-  after which they are stopped with SIGINT.
+Each round runs the lab twice (--processes both, the default), from the same fresh state, as
+`sitesrv run --until-idle --processes one` (every site in one process) and `--processes
+per-site` (a process per site, as SMS runs a server per site, so that they can use more than
+one core), each timed from its start to its exit, CPU time with its children.
 
 Baselines in the same round (bash, one process each): `cp -r` of the 500 package folders into
 three folders (the bytes alone), and the CLI pipeline of bench/distribution.py for each package
@@ -38,7 +35,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -47,7 +43,6 @@ from distribution import (
     DPS,
     OUT,
     LabProcess,
-    busy_cpu,
     dp_folders,
     event_time,
     events,
@@ -63,9 +58,7 @@ from distribution import (
 )
 
 TARGET_RATE = 50.0
-SITES = ("ZZZ", "P00", "S01")
-SERVERS = ("one", "per-site")
-POLL = 0.25  # how often the per-site run checks whether the lab is complete
+PROCESSES = ("one", "per-site")  # sitesrv run --processes
 CREATE_SAMPLE = 2000  # small files created for the hand-off cost
 QUIET_EVENTS = {"deferred"}  # retries of waiting files: not progress
 _SEED = 2003
@@ -166,13 +159,12 @@ class Outcome:
 
 class EventTail:
     """Reads LAB/events.jsonl as it grows: when the lab last progressed (any event but a
-    `deferred` retry) and how many DP installs it has made."""
+    `deferred` retry)."""
 
     def __init__(self, log: Path) -> None:
         self.log = log
         self.offset = 0
         self.last_progress = time.perf_counter()
-        self.installed = 0
 
     def read(self) -> None:
         try:
@@ -190,17 +182,17 @@ class EventTail:
                 continue
             if name not in QUIET_EVENTS:
                 self.last_progress = time.perf_counter()
-            if name == "dp_installed":
-                self.installed += 1
 
     def stalled(self, stall: float) -> bool:
         return time.perf_counter() - self.last_progress > stall
 
 
-def run_one(lab, timeout: float, stall: float, out: Outcome) -> None:  # lab: sitesrv.lab.Lab
-    """One `sitesrv run --until-idle` process for every site, timed from start to exit."""
+def run_lab(lab, processes: str, timeout: float, stall: float,  # lab: sitesrv.lab.Lab
+            out: Outcome) -> None:
+    """`sitesrv run --until-idle --processes ...`, timed from start to exit (CPU time with its
+    children: the per-site processes)."""
     lab_process = LabProcess(["run", "--lab", str(lab.root), "--until-idle", "--timeout",
-                              str(timeout)])
+                              str(timeout), "--processes", processes])
     tail = EventTail(lab.root / "events.jsonl")
     done = threading.Event()
 
@@ -222,44 +214,7 @@ def run_one(lab, timeout: float, stall: float, out: Outcome) -> None:  # lab: si
                           if not line.startswith(("Running site servers", "Idle", "Timed out")))
 
 
-def run_per_site(lab, expected: int, timeout: float, stall: float,  # lab: sitesrv.lab.Lab
-                 out: Outcome) -> None:
-    """One `sitesrv run --site CODE` process per site, timed from their start until the lab is
-    complete (all DP installs made and the central summarizer complete), then stopped."""
-    busy = busy_cpu()
-    processes = [LabProcess(["run", "--lab", str(lab.root), "--site", code]) for code in SITES]
-    start = min(p.start for p in processes)
-    tail = EventTail(lab.root / "events.jsonl")
-    complete = False
-    while not complete:
-        time.sleep(POLL)
-        tail.read()
-        if tail.installed >= expected:
-            try:
-                rows, bad = summarizer(lab)
-            except sqlite3.OperationalError:  # the central site is writing: ask again
-                rows, bad = 0, []
-            complete = rows == expected and not bad
-        exited = [p for p in processes if p.poll() is not None]
-        if complete or exited or tail.stalled(stall) or time.perf_counter() - start > timeout:
-            break
-    out.wall = time.perf_counter() - start
-    for p in processes:
-        if p.poll() is None:
-            p.proc.send_signal(signal.SIGINT)
-    runs = [p.wait() for p in processes]
-    out.cpu = sum(r.cpu for r in runs)
-    out.peak = max(r.peak for r in runs)
-    out.others = max(0.0, busy_cpu() - busy - out.cpu)
-    # Stopped by SIGINT is how a per-site run ends; anything else is reported.
-    out.code = 0 if complete and all(r.code in (0, 130) for r in runs) else next(
-        (r.code for r in runs if r.code not in (0, 130)), 4)
-    out.waits = "\n".join(f"{code}: {line}" for code, r in zip(SITES, runs, strict=True)
-                          for line in r.output.splitlines()
-                          if not line.startswith(("Running site servers", "Stopped")))
-
-
-def run_live(folders: list[Path], servers: str, out_dir: Path, timeout: float, stall: float,
+def run_live(folders: list[Path], processes: str, out_dir: Path, timeout: float, stall: float,
              timing: dict[str, str], keep: Path | None) -> Outcome:
     from sitesrv import console
 
@@ -269,10 +224,7 @@ def run_live(folders: list[Path], servers: str, out_dir: Path, timeout: float, s
     ids = [console.create_package(lab, "ZZZ", name=f"Bench {f.name}", source=f, dps=list(DPS))
            for f in folders]
     out.create = time.perf_counter() - start
-    if servers == "one":
-        run_one(lab, timeout, stall, out)
-    else:
-        run_per_site(lab, len(ids) * len(DPS), timeout, stall, out)
+    run_lab(lab, processes, timeout, stall, out)
 
     evs = events(lab.root)
     out.events = collections.Counter(e["event"] for e in evs)
@@ -302,7 +254,7 @@ def main() -> None:
     parser.add_argument("--packages", type=int, default=500)
     parser.add_argument("--file-kib", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--servers", choices=(*SERVERS, "both"), default="both",
+    parser.add_argument("--processes", choices=(*PROCESSES, "both"), default="both",
                         help="one process for every site, one per site, or both (default)")
     parser.add_argument("--out", type=Path, default=OUT, metavar="DIR",
                         help=f"where the sources, labs and baselines go (default {OUT})")
@@ -317,7 +269,7 @@ def main() -> None:
     need_tools("tar", "zstd", "bash", "cp")
     timing = parse_timing(args.timing)
     version = sitesrv_version()
-    modes = SERVERS if args.servers == "both" else (args.servers,)
+    modes = PROCESSES if args.processes == "both" else (args.processes,)
     out_dir = args.out.resolve()
     folders = make_sources(out_dir / "pkgs-src", args.packages, args.file_kib)
     n = len(folders)
@@ -366,8 +318,7 @@ def main() -> None:
 
 def report(mode: str, outcomes: list[Outcome], n: int, cp: float, pipe: float) -> None:
     """The summary of one way of running the servers."""
-    what = ("start of sitesrv run to idle" if mode == "one"
-            else "start of the per-site servers to a complete lab")
+    what = "start of sitesrv run to idle"
     print(f"{mode}:" + " " * (10 - len(mode)) + f"create {median([o.create for o in outcomes]):.2f}"
           f" s for {n} packages (console.create_package, not in the rate)")
     done = [o for o in outcomes if o.converged]
@@ -381,7 +332,8 @@ def report(mode: str, outcomes: list[Outcome], n: int, cp: float, pipe: float) -
               f"{wall / cp:.0f}; last DP install at "
               f"{median([o.to_last_dp for o in done]):.2f} s; CPU "
               f"{median([o.cpu for o in done]):.1f} s ({median([o.cpu for o in done]) / n * 1000:.0f}"
-              f" ms per package); peak RSS {max(o.peak for o in done) / (1 << 20):.1f} MiB")
+              f" ms per package); peak RSS of the sitesrv run process "
+              f"{max(o.peak for o in done) / (1 << 20):.1f} MiB")
     for i, o in enumerate(outcomes):
         if not o.converged:
             print(f"           round {i + 1} did not converge: stopped after {o.wall:.1f} s "
