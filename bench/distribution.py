@@ -316,14 +316,15 @@ def run_baseline(corpus: Path, expected: dict[str, str],
 
 
 def run_sitesrv(corpus: Path, expected: dict[str, str], step: bool, timeout: float,
-                timing: dict[str, str]) -> tuple[LabRun, list[dict]]:
+                timing: dict[str, str], processes: str = "one") -> tuple[LabRun, list[dict]]:
     from sitesrv import console
 
     lab = new_lab(OUT / "dist-lab", timing)
     pkg_id = console.create_package(lab, "ZZZ", name="Bench 256 MiB", source=corpus,
                                     dps=list(DPS))
     args = ["run", "--lab", str(lab.root)]
-    args += ["--step"] if step else ["--until-idle", "--timeout", str(timeout)]
+    args += ["--step"] if step else ["--until-idle", "--timeout", str(timeout), "--processes",
+                                     processes]
     run = run_lab(args)
     mode = "step" if step else "live"
     if run.code != 0:
@@ -383,6 +384,8 @@ def main() -> None:
     parser.add_argument("--level", type=int, default=3, help="the baseline's zstd level")
     parser.add_argument("--timeout", type=float, default=300, help="live run limit, seconds")
     parser.add_argument("--no-step", action="store_true", help="skip step mode")
+    parser.add_argument("--processes", choices=("one", "per-site"), default="one",
+                        help="the live run's sitesrv run --processes (default one)")
     parser.add_argument("--timing", action="append", default=[], metavar="KEY=VALUE",
                         help="override a timing key of the lab (diagnosis; the figures of "
                              "record use the repository's hierarchy.yaml unchanged)")
@@ -406,7 +409,8 @@ def main() -> None:
         times["base_others"].append(others)
         modes = ("live",) if args.no_step else ("live", "step")
         for mode in modes if rnd % 2 == 0 else reversed(modes):
-            run, evs = run_sitesrv(corpus, expected, mode == "step", args.timeout, timing)
+            run, evs = run_sitesrv(corpus, expected, mode == "step", args.timeout, timing,
+                                   args.processes)
             times[mode].append(run.wall)
             times[mode + "_cpu"].append(run.cpu)
             times[mode + "_others"].append(run.others)
@@ -432,7 +436,7 @@ def main() -> None:
     print(f"baseline:  tar|zstd -{args.level} -T0, 2 x cp, 3 x zstd -d|tar -x: {base:.2f} s "
           f"(CPU {med['base_cpu']:.2f} s)")
     verdict = "meets" if med["live"] / base <= TARGET_RATIO else "MISSES"
-    print(f"live:      sitesrv run --until-idle {med['live']:.2f} s (CPU {med['live_cpu']:.2f} s) "
+    print(f"live:      sitesrv run --until-idle --processes {args.processes} {med['live']:.2f} s (CPU {med['live_cpu']:.2f} s) "
           f"-> ratio {med['live'] / base:.2f}, {verdict} the target <= {TARGET_RATIO}; "
           f"peak RSS {peaks['live'] / (1 << 20):.1f} MiB")
     per_round = [live / b for live, b in zip(times["live"], times["base"], strict=True)]

@@ -6,6 +6,7 @@ Real processes on real folders (spawned, as on Windows); waits have deadlines.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -41,12 +42,15 @@ def locks(lab: Path) -> list[Path]:
     return sorted(lab.glob(f"*/SMS/state/{LOCK_FILE}"))
 
 
-def test_each_site_runs_in_its_own_process_and_files_cross_between_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start_method", ["fork", "spawn"] if sys.platform.startswith("linux")
+                         else ["spawn"])
+def test_each_site_runs_in_its_own_process_and_files_cross_between_them(
+        tmp_path: Path, start_method: str) -> None:
     lab = make_lab(tmp_path / "lab")
     drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
     drop(lab, "CEN", OUTBOX, "B.SRQ", instruction("B", needs="A"))
     pids: list[int] = []
-    report = supervisor(lab).run(until_idle=True, timeout=60, on_started=lambda s: pids.extend(
+    report = supervisor(lab, start_method=start_method).run(until_idle=True, timeout=60, on_started=lambda s: pids.extend(
         c.process.pid for c in s.children))
     assert report is not None and report.exit_code == ExitCode.IDLE, report
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A", "B"]
