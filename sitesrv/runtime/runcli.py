@@ -1,6 +1,7 @@
 """`sitesrv run`: the site servers of a lab, live or in step mode.
 
-Exit statuses (ExitCode in idle.py): 0 idle and nothing waits, 3 idle but something waits, or
+Exit statuses (ExitCode in idle.py): 0 idle and nothing waits, 1 a per-site process could not
+start or died (--processes per-site), 3 idle but something waits, or
 units failed, or files were quarantined (one line per waiting item and per problem on stdout),
 4 timeout (live --timeout, step --max-steps, which counts the steps that did something), 130
 a live --until-idle run stopped by Ctrl-C or SIGTERM before it was idle. A plain live run stopped by
