@@ -37,6 +37,7 @@ class AppendFile:
         self.rollover = rollover
         self._name = str(self.path)
         self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None  # (inode, device) of the open file
         self._lock = threading.Lock()
         self._local = threading.local()  # .lines: this thread's batch, if it has one open
 
@@ -84,6 +85,8 @@ class AppendFile:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self._name, _FLAGS, 0o666)
+            mine = os.fstat(self._fd)
+            self._identity = (mine.st_ino, mine.st_dev)
         view = memoryview(b"".join(lines))
         while view:  # a short write (a nearly full disk) must not cut a line
             view = view[os.write(self._fd, view):]
@@ -95,10 +98,8 @@ class AppendFile:
         except FileNotFoundError:
             self._close()
             return 0
-        if self._fd is not None:
-            mine = os.fstat(self._fd)
-            if (mine.st_ino, mine.st_dev) != (st.st_ino, st.st_dev):
-                self._close()
+        if self._fd is not None and self._identity != (st.st_ino, st.st_dev):
+            self._close()
         return st.st_size
 
     def close(self) -> None:

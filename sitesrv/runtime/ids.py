@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import random
 import string
 from pathlib import Path
@@ -39,9 +40,9 @@ class Ids:
         """
         while True:
             name = self.random_chars() + suffix
-            if not any((where / spelling).exists()
+            if not any(os.path.lexists(os.path.join(where, spelling))
                        for where in (folder, folder / WORK_DIR)
-                       for spelling in (name, name.upper(), name.lower())):
+                       for spelling in dict.fromkeys((name, name.upper(), name.lower()))):
                 return name
 
     def name_for(self, key: str, suffix: str = "") -> str:
