@@ -37,6 +37,7 @@ from watchdog.observers.api import BaseObserver, EventEmitter
 from watchdog.observers.polling import PollingObserver
 
 from sitesrv.runtime.handoff import ignored_by_scans
+from sitesrv.runtime.ids import WORK_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,19 @@ POLL_INTERVAL = 1.0
 WAKING_EVENTS = (FileCreatedEvent, FileMovedEvent, FileClosedEvent)
 
 
+def hint_path(event: FileSystemEvent) -> str | None:
+    """The path a hint names, or None for an event that can mean no new work: a folder's
+    events (watchdog adds a "modified" event of the folder to every arrival), temp and
+    dot-file names, and claims (renames into an inbox's work folder)."""
+    if event.is_directory or not isinstance(event, WAKING_EVENTS):
+        return None
+    path = os.fsdecode(event.dest_path if event.event_type == "moved" else event.src_path)
+    folder, name = os.path.split(path)
+    if ignored_by_scans(name) or os.path.basename(folder) == WORK_DIR:
+        return None
+    return path
+
+
 class _Hints(FileSystemEventHandler):
     """Turns each arrival into a hint with its path; never lets an exception out."""
 
@@ -59,11 +73,7 @@ class _Hints(FileSystemEventHandler):
 
     def dispatch(self, event: FileSystemEvent) -> None:
         try:
-            if event.is_directory or not isinstance(event, WAKING_EVENTS):
-                return
-            path = event.dest_path if event.event_type == "moved" else event.src_path
-            path = os.fsdecode(path)
-            if not ignored_by_scans(os.path.basename(path)):
+            if (path := hint_path(event)) is not None:
                 self.route(path)
         except Exception:
             logger.exception("ignoring a failure while handling %r", event)
@@ -96,7 +106,10 @@ def arrivals_emitter() -> type[EventEmitter]:
     an IN_MOVED_FROM for up to 0.5 s waiting for its IN_MOVED_TO, and every later event of the
     watch waits behind it; under a burst it also searches its queue for each pair. A file
     renamed into a folder then comes as a created event, which is all a hint needs. Opens,
-    writes and deletes stay out of the queue too. (Imported late: inotify is Linux only.)
+    writes and deletes stay out of the queue too. Events that can name no work (`hint_path`)
+    are dropped before they reach the observer's queue: without that, nine in ten events of a
+    busy lab (each arrival's folder "modified", temp files, claims) would each wake the
+    observer's thread only to be ignored. (Imported late: inotify is Linux only.)
     """
     from watchdog.observers.inotify import InotifyEmitter
     from watchdog.observers.inotify_c import InotifyConstants as In
@@ -105,6 +118,14 @@ def arrivals_emitter() -> type[EventEmitter]:
     class ArrivalsEmitter(InotifyEmitter):
         def get_event_mask_from_filter(self) -> Mask:
             return Mask(In.IN_CREATE | In.IN_MOVED_TO | In.IN_CLOSE_WRITE | In.IN_DELETE_SELF)
+
+        def queue_event(self, event: FileSystemEvent) -> None:
+            try:
+                wanted = hint_path(event) is not None
+            except Exception:
+                wanted = True  # let the handler see it, and report the failure
+            if wanted:
+                super().queue_event(event)
 
     return ArrivalsEmitter
 

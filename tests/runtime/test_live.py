@@ -192,6 +192,28 @@ def test_on_linux_the_watcher_is_the_arrivals_only_inotify_emitter(tmp_path: Pat
         assert {type(e).__name__ for e in emitters} == {"ArrivalsEmitter"}
 
 
+@pytest.mark.parametrize("kind", watcher_module.WATCHERS)
+def test_only_arrivals_of_work_names_become_hints(tmp_path: Path, kind: str) -> None:
+    # A temp file written and a claim into the work folder name no new work (nor do the
+    # folder's own events); the file renamed into place does, and its hint comes last, so
+    # every earlier event has been handled by then.
+    folder = tmp_path / "inboxes" / "distmgr.box"
+    (folder / ".work").mkdir(parents=True)
+    hints: list[str] = []
+    watcher = watcher_module.Watcher([tmp_path / "inboxes"], kind, route=hints.append,
+                                     rescan=lambda why: None)
+    watcher.start()
+    try:
+        (folder / ".A.PKN.test.tmp").write_bytes(b"a")
+        (folder / "B.TMP").write_bytes(b"b")
+        (folder / "B.TMP").rename(folder / ".work" / "B.PKN")
+        (folder / ".A.PKN.test.tmp").rename(folder / "A.PKN")
+        wait_for(lambda: str(folder / "A.PKN") in hints, what="the hint for A.PKN")
+    finally:
+        watcher.stop()
+    assert set(hints) == {str(folder / "A.PKN")}
+
+
 def test_without_inotify_the_platform_observer_is_used(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from watchdog.observers import Observer
