@@ -46,12 +46,15 @@ class RealClock:
     A rate of 60 turns the sms2003 profile's one-hour retry into one real minute.
     """
 
-    def __init__(self, rate: float = 1.0) -> None:
+    def __init__(self, rate: float = 1.0, since: float | None = None) -> None:
+        """`since`: the wall time at which lab time equals wall time (default: now). Processes
+        that pass the same one keep one lab time, whatever the rate and whenever they start."""
         if rate <= 0:
             raise ValueError("clock rate must be positive")
         self.rate = rate
-        self._real_start = time.time()
-        self._mono_start = time.monotonic()
+        now = time.time()
+        self._real_start = now if since is None else since
+        self._mono_start = time.monotonic() - (now - self._real_start)
 
     def now(self) -> float:
         return self._real_start + (time.monotonic() - self._mono_start) * self.rate

@@ -38,7 +38,7 @@ from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
 from sitesrv.runtime.lock import Holder, SiteLock, acquire_all, release_all
 from sitesrv.runtime.registry import Registry
-from sitesrv.runtime.unit import DEFERRED, Journal, Reporter
+from sitesrv.runtime.unit import DEFERRED, PUBLISHED, Journal, Reporter
 from sitesrv.smslog import SmsLog
 
 logger = logging.getLogger(__name__)
@@ -489,11 +489,15 @@ class LabRuntime:
         return [line for host in self.hosts for line in host.problems()]
 
     def count(self, outcome: UnitOutcome) -> None:
+        """Count a unit for the idle rule. A failed unit that had published a file counts as
+        progress too: the file may be another process's work, which only its watcher sees."""
         with self._lock:
-            if outcome.did == PROGRESSED:
+            published = outcome.did == FAILED and any(
+                a.startswith(f"{PUBLISHED} ") for a in outcome.actions)
+            if outcome.did == PROGRESSED or published:
                 self.progress_count += 1
                 self.last_progress = self.clock.now()
-            elif outcome.did == FAILED:
+            if outcome.did == FAILED:
                 self.error_count += 1
 
 

@@ -62,11 +62,13 @@ class LiveDriver:
     def __init__(self, lab_root: Path, *, components: Registry | None = None,
                  sites: Sequence[str] | None = None, watcher: str = INOTIFY,
                  horizon: float | None = None, workers: int = DEFAULT_WORKERS,
-                 open_database: DatabaseFactory | None = open_site_database) -> None:
+                 open_database: DatabaseFactory | None = open_site_database,
+                 clock_since: float | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         hierarchy = Lab.open(lab_root).hierarchy
-        self.clock = RealClock(rate=hierarchy.clock_rate)
+        # clock_since: the per-site processes of one run share it, and so one lab time.
+        self.clock = RealClock(rate=hierarchy.clock_rate, since=clock_since)
         # Live runs are not reproducible anyway; a fresh seed keeps a restarted process from
         # drawing the random names it drew before.
         self.runtime = LabRuntime(lab_root, clock=self.clock,
@@ -277,9 +279,8 @@ class LiveDriver:
 
     def snapshot(self) -> LiveSnapshot:
         """This process's state for the idle rule (also asked by a per-site supervisor)."""
-        quiet = self.quiet()
-        return LiveSnapshot(quiet, self.runtime.progress_count, self.runtime.last_progress,
-                            self.clock.now(), tuple(self.waits()) if quiet else (),
+        return LiveSnapshot(self.quiet(), self.runtime.progress_count,
+                            self.runtime.last_progress, self.clock.now(), tuple(self.waits()),
                             tuple(d for d in list(self._due.values()) if d is not None))
 
     def _idle_status(self) -> str | None:

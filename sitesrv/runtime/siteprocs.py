@@ -10,9 +10,10 @@ The supervisor (the `sitesrv run` process) starts the children, talks to each ov
 one process uses (idle.LiveIdleRule), from every child's snapshot: a hand-off between two
 processes is confirmed like one within a process, by a full rescan everywhere without progress.
 
-On Linux a child is forked from the supervisor, which has sitesrv imported already and no other
-thread yet: a second's less start-up than spawning three interpreters that import it again.
-Elsewhere (Windows, macOS) children are spawned.
+On Linux a child is forked from the supervisor, which has sitesrv imported already (when the
+supervisor has no other thread; else, and on Windows and macOS, children are spawned): a second
+less start-up than three interpreters that import sitesrv again. A forked child closes its
+copies of the supervisor's pipe ends, and also stops when its parent process changes.
 
 Children ignore Ctrl-C and SIGTERM (a terminal sends Ctrl-C to the whole process group): the
 supervisor stops them, each after its units in progress have finished. A child whose
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -50,10 +52,9 @@ from sitesrv.runtime.registry import SMS_COMPONENTS, load_registry
 
 logger = logging.getLogger(__name__)
 
-# How children start: fork only where it is safe and usual (macOS frameworks are not fork-safe).
-START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 START_TIMEOUT = 120.0  # real seconds a child may take to start (imports, recovery of its site)
 STOP_TIMEOUT = 120.0  # real seconds a child may take to finish its units in progress
+ANSWER_TIMEOUT = 60.0  # real seconds a child may take to answer (its main loop never waits long)
 
 # Messages: supervisor -> child
 _STATUS, _RESCAN, _STOP = "status", "rescan", "stop"
@@ -67,20 +68,30 @@ class ServerProcessError(SitesrvError):
     exit_code = 1
 
 
-def _child(conn: Connection, lab_dir: Path, site: str, components: str | None, watcher: str,
-           horizon: float | None, workers: int, debug: bool) -> None:
-    """A child's life: start one site's LiveDriver, answer the supervisor, stop when told."""
+def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, site: str,
+           since: float, components: str | None, watcher: str, horizon: float | None,
+           workers: int, debug: bool) -> None:
+    """A child's life: start one site's LiveDriver, answer the supervisor, stop when told.
+
+    `inherited`: the supervisor's ends of the pipes, which a forked child holds copies of; they
+    are closed at once, or a child would never see its supervisor's end close."""
+    for other in inherited:
+        other.close()
+    supervisor = os.getppid()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     if debug:
+        log = logging.getLogger("sitesrv")
+        for inherited_handler in list(log.handlers):  # a forked child has the supervisor's
+            log.removeHandler(inherited_handler)
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(f"%(levelname)s {site} %(name)s: %(message)s"))
-        logging.getLogger("sitesrv").addHandler(handler)
-        logging.getLogger("sitesrv").setLevel(logging.DEBUG)
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
     try:
         registry = load_registry(components) if components else SMS_COMPONENTS
         driver = LiveDriver(lab_dir, components=registry, sites=[site], watcher=watcher,
-                            horizon=horizon, workers=workers)
+                            horizon=horizon, workers=workers, clock_since=since)
         driver.start()
     except UserError as e:
         conn.send((_FAILED, str(e), e.exit_code))
@@ -91,14 +102,13 @@ def _child(conn: Connection, lab_dir: Path, site: str, components: str | None, w
     try:
         conn.send((_STARTED, driver.watcher.kind, len(driver.hosts)))
         next_rescan = time.monotonic() + driver.rescan_every
-        while True:
+        while os.getppid() == supervisor:  # else the supervisor died (and the pipe with it)
             try:
                 message = conn.recv() if conn.poll(SUPERVISOR_TICK) else None
             except (EOFError, OSError):
-                return  # the supervisor is gone
+                return
             if message == _STATUS:
-                conn.send((_SNAPSHOT, driver.snapshot(), driver.runtime.error_count,
-                           tuple(driver.runtime.problems())))
+                conn.send(_report(_SNAPSHOT, driver))
             elif message == _RESCAN:
                 driver.rescan_all()
             elif message == _STOP:
@@ -107,7 +117,11 @@ def _child(conn: Connection, lab_dir: Path, site: str, components: str | None, w
     finally:
         driver.stop()
         with contextlib.suppress(OSError, ValueError):
-            conn.send((_STOPPED,))
+            conn.send(_report(_STOPPED, driver))
+
+
+def _report(kind: str, driver: LiveDriver) -> tuple[str, LiveSnapshot, int, tuple[WaitLine, ...]]:
+    return (kind, driver.snapshot(), driver.runtime.error_count, tuple(driver.runtime.problems()))
 
 
 class _Child:
@@ -120,26 +134,45 @@ class _Child:
         self.conn = conn
         self.watcher = ""
         self.components = 0
+        self.report: tuple[Any, ...] | None = None  # the last _SNAPSHOT or _STOPPED message
+
+    def gone(self) -> ServerProcessError:
+        return ServerProcessError(
+            f"The site server process of {self.site} stopped unexpectedly (exit code "
+            f"{self.process.exitcode}); its logs below {self.site}\\SMS\\Logs may say why. "
+            "The other sites' servers were stopped; run again to go on.")
 
     def receive(self, timeout: float) -> tuple[Any, ...] | None:
-        """The child's next message, or None if it sent none within `timeout` (seconds)."""
+        """The child's next message, or None if it sent none within `timeout` (seconds);
+        ServerProcessError if the child is gone."""
         try:
             if self.conn.poll(timeout):
                 return self.conn.recv()
         except (EOFError, OSError):
-            pass
+            self.process.join(STOP_TIMEOUT)  # its pipe closed: it is on its way out
         if not self.process.is_alive():
-            raise ServerProcessError(
-                f"The site server process of {self.site} stopped unexpectedly (exit code "
-                f"{self.process.exitcode}); its logs below {self.site}\\SMS\\Logs may say why. "
-                "The other sites' servers were stopped; run again to go on.")
+            raise self.gone()
         return None
 
-    def ask(self, message: str) -> tuple[Any, ...]:
-        self.conn.send(message)
+    def send(self, message: str) -> None:
+        try:
+            self.conn.send(message)
+        except OSError:
+            self.process.join(STOP_TIMEOUT)
+            raise self.gone() from None
+
+    def ask_status(self) -> LiveSnapshot:
+        """The child's snapshot (and its counts, kept in `report`)."""
+        self.send(_STATUS)
+        deadline = time.monotonic() + ANSWER_TIMEOUT
         while (reply := self.receive(SUPERVISOR_TICK)) is None:
-            pass
-        return reply
+            if time.monotonic() > deadline:
+                raise ServerProcessError(f"The site server process of {self.site} did not "
+                                         f"answer within {ANSWER_TIMEOUT:.0f} s.")
+        if reply[0] != _SNAPSHOT:  # it stopped by itself: its main loop failed
+            raise self.gone()
+        self.report = reply
+        return reply[1]
 
 
 class SiteProcesses:
@@ -147,16 +180,16 @@ class SiteProcesses:
 
     def __init__(self, lab_root: Path, *, sites: list[str] | None = None,
                  components: str | None = None, watcher: str, horizon: float | None = None,
-                 workers: int, debug: bool = False, start_method: str = START_METHOD) -> None:
+                 workers: int, debug: bool = False, start_method: str | None = None) -> None:
         hierarchy = Lab.open(lab_root).hierarchy
-        self.start_method = start_method
         self.lab_root = lab_root
-        self.sites = sites or [s.code for s in hierarchy.sites]
+        self.sites = list(dict.fromkeys(sites or [s.code for s in hierarchy.sites]))
         for code in self.sites:
             hierarchy.site(code)  # UserError for an unknown site, before any process starts
         self.horizon = default_horizon(hierarchy.timing) if horizon is None else horizon
         self.args = (components, watcher, horizon, workers, debug)
         self.workers = workers
+        self.start_method = start_method
         self.children: list[_Child] = []
 
     @property
@@ -172,12 +205,14 @@ class SiteProcesses:
             stop: threading.Event | None = None,
             on_started: Callable[[SiteProcesses], None] | None = None) -> IdleReport | None:
         """Start the children, supervise, and stop them all when `stop` is set, when the lab is
-        idle (with `until_idle`) or after `timeout` real seconds. None: stopped by `stop`."""
+        idle (with `until_idle`) or after `timeout` real seconds. None: stopped by `stop`.
+
+        The report is built from what each child tells as it stops, as one process builds
+        its report after stopping."""
         stop = stop or threading.Event()
         started = time.monotonic()
         rule = LiveIdleRule(self.horizon)
         status: str | None = None
-        snapshots: list[tuple[Any, ...]] = []
         try:
             self._start(stop)
             if stop.is_set():
@@ -188,47 +223,56 @@ class SiteProcesses:
                 for child in self.children:
                     child.receive(0)  # notices a child that died
                 if until_idle:
-                    snapshots = [child.ask(_STATUS) for child in self.children]
-                    status = rule.verdict([s[1] for s in snapshots])
+                    status = rule.verdict([child.ask_status() for child in self.children])
                     if status == RESCAN:
                         for child in self.children:
-                            child.conn.send(_RESCAN)
+                            child.send(_RESCAN)
                         status = None
                     if status is not None:
                         break
                 if timeout is not None and time.monotonic() - started >= timeout:
                     status = TIMEOUT
-                    snapshots = [child.ask(_STATUS) for child in self.children]
                     break
         finally:
             self._stop()
         if status is None:
             return None
-        views: list[LiveSnapshot] = [s[1] for s in snapshots]
-        problems: tuple[WaitLine, ...] = tuple(p for s in snapshots for p in s[3])
-        return IdleReport(final_status(status, problems), max(v.now for v in views),
+        reports = [c.report for c in self.children if c.report is not None]
+        views: list[LiveSnapshot] = [r[1] for r in reports]
+        problems: tuple[WaitLine, ...] = tuple(p for r in reports for p in r[3])
+        return IdleReport(final_status(status, problems),
+                          max((v.now for v in views), default=time.time()),
                           tuple(w for v in views for w in v.waits),
-                          errors=sum(s[2] for s in snapshots), problems=problems)
+                          errors=sum(r[2] for r in reports), problems=problems)
 
     def _start(self, stop: threading.Event) -> None:
         """Start every child and wait until each has started (or one failed: UserError or
         ServerProcessError, after the others were stopped)."""
-        context = multiprocessing.get_context(self.start_method)
+        method = self.start_method or start_method()
+        context = multiprocessing.get_context(method)
+        since = time.time()
         for site in self.sites:
             mine, theirs = context.Pipe()
+            inherited = [c.conn for c in self.children] + [mine] if method == "fork" else []
             process = context.Process(target=_child, name=f"sitesrv-{site}",
-                                      args=(theirs, self.lab_root, site, *self.args))
+                                      args=(theirs, inherited, self.lab_root, site, since,
+                                            *self.args))
             process.start()
             theirs.close()
             self.children.append(_Child(site, process, mine))
         deadline = time.monotonic() + START_TIMEOUT
         for child in self.children:
-            while (message := child.receive(SUPERVISOR_TICK)) is None:
-                if stop.is_set():
+            try:
+                while (message := child.receive(SUPERVISOR_TICK)) is None:
+                    if stop.is_set():
+                        return
+                    if time.monotonic() > deadline:
+                        raise ServerProcessError(f"The site server process of {child.site} "
+                                                 f"did not start within {START_TIMEOUT:.0f} s.")
+            except ServerProcessError:
+                if stop.is_set():  # Ctrl-C reached a child before it could ignore it
                     return
-                if time.monotonic() > deadline:
-                    raise ServerProcessError(f"The site server process of {child.site} did not "
-                                             f"start within {START_TIMEOUT:.0f} s.")
+                raise
             if message[0] == _FAILED:
                 if message[2] == UserError.exit_code:
                     raise UserError(message[1])  # names the site or the lab already
@@ -237,16 +281,32 @@ class SiteProcesses:
             child.watcher, child.components = message[1], message[2]
 
     def _stop(self) -> None:
-        """Tell every child to stop, wait for each to finish its units, and reap it."""
+        """Tell every child to stop, wait for each to finish its units (keeping the report it
+        sends as it stops), and reap it; kill one that does not stop in time."""
         for child in self.children:
             with contextlib.suppress(OSError):
                 child.conn.send(_STOP)
         deadline = time.monotonic() + STOP_TIMEOUT
         for child in self.children:
+            with contextlib.suppress(ServerProcessError):
+                while time.monotonic() < deadline:
+                    message = child.receive(SUPERVISOR_TICK)
+                    if message is not None and message[0] == _STOPPED:
+                        child.report = message
+                        break
             child.process.join(max(0.0, deadline - time.monotonic()))
             if child.process.is_alive():
                 logger.warning("the site server process of %s did not stop within %.0f s; "
-                               "terminating it", child.site, STOP_TIMEOUT)
-                child.process.terminate()
-                child.process.join()
+                               "killing it", child.site, STOP_TIMEOUT)
+                child.process.kill()  # it ignores SIGTERM
+                child.process.join(STOP_TIMEOUT)
             child.conn.close()
+
+
+def start_method() -> str:
+    """Fork on Linux while this process has no other thread (fork copies only the calling
+    thread, and whatever locks the others held); spawn elsewhere (Windows has no fork, macOS
+    frameworks are not fork-safe)."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"

@@ -1,11 +1,14 @@
 """`sitesrv run --processes per-site`: a live site server process per site, one supervisor.
 
-Real processes on real folders (spawned, as on Windows); waits have deadlines.
+Real processes on real folders: forked on Linux, spawned when the test process runs other
+threads and on other platforms (the first test runs both ways); waits have deadlines.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -14,11 +17,12 @@ import pytest
 
 from sitesrv.errors import UserError
 from sitesrv.events import read_events
+from sitesrv.runtime.host import FAILED, UnitOutcome
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.live import LiveDriver
 from sitesrv.runtime.lock import LOCK_FILE
 from sitesrv.runtime.siteprocs import ServerProcessError, SiteProcesses
-from tests.runtime.conftest import drop, inbox, make_lab
+from tests.runtime.conftest import drop, inbox, make_lab, wait_for
 from tests.runtime.toy import (
     DYING_STATUS,
     INSTALLED,
@@ -106,3 +110,70 @@ def test_a_site_process_that_dies_stops_the_others_with_an_error(tmp_path: Path)
         running.run(until_idle=True, timeout=60)
     assert all(not c.process.is_alive() for c in running.children)
     assert [c.process.exitcode for c in running.children] == [DYING_STATUS, 0]
+
+
+def test_a_failed_unit_that_sent_a_file_to_another_process_is_not_the_end(
+        tmp_path: Path) -> None:
+    # The sender fails after handing A to the secondary's process, and polling sees A there
+    # only within a second: the failed unit's hand-off must keep the lab from being idle.
+    lab = make_lab(tmp_path / "lab")
+    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    report = SiteProcesses(lab, components="tests.runtime.toy:LEAKY", watcher="polling",
+                           workers=2).run(until_idle=True, timeout=60)
+    assert report is not None and report.exit_code == ExitCode.WAITING  # a failed unit
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
+
+
+def test_a_failed_unit_counts_as_progress_only_if_it_published(tmp_path: Path) -> None:
+    runtime = LiveDriver(make_lab(tmp_path / "lab"), components=REGISTRY).runtime
+    runtime.count(UnitOutcome(FAILED, ("claimed CEN/SMS/inboxes/x/A.SRQ",), "boom"))
+    assert (runtime.progress_count, runtime.error_count) == (0, 1)
+    runtime.count(UnitOutcome(FAILED, ("published SEC/SMS/inboxes/despoolr.box/receive/A.SNI",),
+                              "boom"))
+    assert (runtime.progress_count, runtime.error_count) == (1, 2)
+
+
+def test_a_timeout_reports_what_waits_in_the_busy_process(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    report = supervisor(lab, components="tests.runtime.toy:TICKER").run(until_idle=True,
+                                                                        timeout=0.5)
+    assert report is not None and report.exit_code == ExitCode.TIMEOUT
+    assert report.lines() == ["CEN SMS_TOY_TICKER: ticker waits for nothing in particular"]
+
+
+def _cli(lab: Path, *options: str, stderr: Path,
+         components: str = TOYS) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from sitesrv.cli import main; main()", "run", "--lab",
+         str(lab), "--processes", "per-site", "--components", components, *options],
+        stdout=subprocess.DEVNULL, stderr=stderr.open("wb"), start_new_session=True)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_the_site_processes_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    proc = _cli(lab, stderr=tmp_path / "stderr")
+    try:
+        wait_for(lambda: "Running site servers" in (tmp_path / "stderr").read_text(),
+                 timeout=60, what="the site servers to start")
+        assert len(locks(lab)) == 2
+        proc.kill()
+        proc.wait(timeout=30)
+        # Each child sees its supervisor gone, stops, and gives back its lock.
+        wait_for(lambda: locks(lab) == [], timeout=30, what="the children to stop")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="POSIX signals")
+def test_ctrl_c_stops_every_process_and_exits_130_before_idle(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "lab")
+    proc = _cli(lab, "--until-idle", stderr=tmp_path / "stderr",
+                components="tests.runtime.toy:TICKER")
+    wait_for(lambda: "Running site servers" in (tmp_path / "stderr").read_text(), timeout=60,
+             what="the site servers to start")
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    assert proc.wait(timeout=60) == ExitCode.STOPPED
+    assert locks(lab) == []
+    assert "Traceback" not in (tmp_path / "stderr").read_text()

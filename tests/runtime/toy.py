@@ -160,8 +160,22 @@ class ToyDying(Component):
         return False
 
 
+class ToyLeaky(ToySender):
+    """Sends like ToySender, then fails the unit: a failed unit that handed a file on."""
+
+    name = "SMS_TOY_LEAKY"
+    log_name = "toyleak.log"
+
+    def work(self) -> bool:
+        if super().work():
+            raise RuntimeError("failed after sending")
+        return False
+
+
 DYING_STATUS = 7
 BROKEN = Registry(primary=(ToyBroken,))
 REGISTRY = Registry(primary=(ToySender,), secondary=(ToyDespooler, ToyInstaller))
 # The primary's process dies at a `.DIE` in its outbox; the secondary runs as usual.
 DYING = Registry(primary=(ToySender, ToyDying), secondary=(ToyDespooler, ToyInstaller))
+LEAKY = Registry(primary=(ToyLeaky,), secondary=(ToyDespooler, ToyInstaller))
+TICKER = Registry(primary=(ToyTicker,))
