@@ -113,19 +113,18 @@ class SiteLayout:
         Paths inside despoolr.box\\receive go through the SMS_SITE share; others inside SMS
         through SMS_<SITE>; SMSPKG through the SMS_CPS<drive>$ share of the compressed packages.
         """
-        rel = PurePath(path).relative_to(self.root)
+        parts = self._parts(path)
         server = f"\\\\{self.site.server}"
-        receive = self.receive.relative_to(self.root)
-        if rel.parts[: len(receive.parts)] == receive.parts:
-            tail = rel.parts[len(receive.parts):]
-            return "\\".join([server, "SMS_SITE", *tail])
-        if rel.parts and rel.parts[0] == "SMS":
-            return "\\".join([server, f"SMS_{self.site.code}", *rel.parts[1:]])
-        if rel.parts and rel.parts[0] == "SMSPKG":
-            return "\\".join([server, f"SMS_CPS{self.site.package_drive}$", *rel.parts[1:]])
-        if rel.parts and rel.parts[0] == "dp":
-            return "\\\\" + "\\".join(rel.parts[1:])
-        return "\\".join([server, f"{self.site.package_drive}$", *rel.parts])
+        receive = self._parts(self.receive)
+        if parts[: len(receive)] == receive:
+            return "\\".join([server, "SMS_SITE", *parts[len(receive):]])
+        if parts and parts[0] == "SMS":
+            return "\\".join([server, f"SMS_{self.site.code}", *parts[1:]])
+        if parts and parts[0] == "SMSPKG":
+            return "\\".join([server, f"SMS_CPS{self.site.package_drive}$", *parts[1:]])
+        if parts and parts[0] == "dp":
+            return "\\\\" + "\\".join(parts[1:])
+        return "\\".join([server, f"{self.site.package_drive}$", *parts])
 
     def resolve_local(self, windows_path: str) -> Path:
         """The lab path of a drive-letter path as this site server spells it (inverse of windows)."""

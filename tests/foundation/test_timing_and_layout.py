@@ -55,6 +55,19 @@ def test_windows_and_unc_spellings(default_hierarchy_text: str) -> None:
     assert dp.nal_path("P00") == 'MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\'
 
 
+def test_paths_at_or_outside_a_site_root(default_hierarchy_text: str) -> None:
+    lab = LabLayout(Path("/labs/lab"), parse_hierarchy(default_hierarchy_text))
+    p00 = lab.site("P00")
+    assert p00.windows(p00.root) == "F:\\"
+    assert p00.unc(p00.root) == "\\\\MGMT03\\F$"
+    assert p00.windows(f"{p00.root}/SMS/./inboxes//x.PKN") == "E:\\SMS\\inboxes\\x.PKN"
+    for outside in (lab.site("ZZZ").sms / "x", Path("/labs/lab/P000/SMS"), Path("SMS/x")):
+        with pytest.raises(ValueError):
+            p00.windows(outside)
+        with pytest.raises(ValueError):
+            p00.unc(outside)
+
+
 def test_windows_paths_resolve_back_to_lab_paths(default_hierarchy_text: str) -> None:
     lab = LabLayout(Path("/labs/lab"), parse_hierarchy(default_hierarchy_text))
     p00, zzz = lab.site("P00"), lab.site("ZZZ")

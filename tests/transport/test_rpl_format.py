@@ -102,6 +102,18 @@ def test_any_bytes_survive_escaping(data: bytes) -> None:
     assert rpl.unescape(text) == data
 
 
+@pytest.mark.parametrize(("data", "text"), [
+    (b" a b ", "\\x20a b\\x20"),  # white space at either end, which a reader would strip
+    (b"a\tb\\c\r\n", "a\\tb\\\\c\\r\\n"),
+    ("x\u2028y\x85z".encode(), "x\\xE2\\x80\\xA8y\\xC2\\x85z"),  # Zl, Cc: their UTF-8 bytes
+    (b"\xff\x00ok", "\\xFF\\x00ok"),  # not UTF-8; a control character
+    ("\u00a0caf\u00e9\u3000".encode(), "\\xC2\\xA0caf\u00e9\\xE3\\x80\\x80"),
+])
+def test_escaping_spells_bytes_as_documented(data: bytes, text: str) -> None:
+    assert rpl.escape(data) == text
+    assert rpl.unescape(text) == data
+
+
 @given(st.lists(st.binary(max_size=80), min_size=1, max_size=4, unique=True),
        st.integers(1, 2**63 - 1), st.integers(1, 3))
 def test_batches_round_trip(payloads: list[bytes], transaction: int, priority: int) -> None:
