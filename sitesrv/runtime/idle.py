@@ -100,7 +100,6 @@ def final_status(idle_status: str, problems: tuple[WaitLine, ...] | list[WaitLin
     return WAITING if idle_status == IDLE and problems else idle_status
 
 
-
 @attrs.frozen
 class LiveSnapshot:
     """What a live site server process tells about itself, for the idle rule."""
