@@ -4,16 +4,21 @@ Two processes running one site would return each other's claimed files (`.work\\
 and work on the same inboxes. So each driver takes the lock of every site it runs before the
 start-up recovery, and gives it back when it stops (also after Ctrl-C or an error).
 
-The lock is a small JSON file created exclusively (`os.open` with `O_EXCL`, which every
-platform and most network file systems honour): the holder's pid, host name, start time (real
-time, UTC) and a random token, so a process only ever removes its own lock. A lock whose holder
-is gone is stale and taken over, with a warning and a `server_lock_taken_over` event:
+The lock is a small JSON file: the holder's pid, host name, start time (real time, UTC) and a
+random token, so a process only ever removes its own lock. It appears complete or not at all:
+the holder writes it under a temp name (`.server.lock.<pid>-<token>.tmp`) and hard-links that to
+`server.lock`, which fails if the lock exists (exclusive, like `O_EXCL`). A server killed at any
+moment of start-up therefore never leaves an empty lock behind. On a file system without hard
+links it falls back to `os.open` with `O_EXCL`, then writes. A lock whose holder is gone is stale
+and taken over, with a warning and a `server_lock_taken_over` event:
 - on this host (POSIX), the holder is gone when no process has its pid (`os.kill(pid, 0)`);
 - on Windows, where `os.kill` would terminate the process, the pid is not checked: a lock is
   stale once it is older than `WINDOWS_STALE_AFTER` (12 hours);
 - a lock of another host (a lab on a shared folder) is never judged: delete it by hand.
-A lock file that cannot be read (a holder that died while writing it) is stale once it is a
-minute old. A recycled pid makes a stale lock look held: the message says which file to delete.
+A lock file that cannot be read (written by the fallback, whose holder died while writing it)
+is stale once it is a minute old. Temp files of holders that died before the link are removed by
+the next holder. A recycled pid makes a stale lock look held: the message says which file to
+delete.
 """
 
 from __future__ import annotations
@@ -110,16 +115,40 @@ class SiteLock:
         mine = Holder(os.getpid(), socket.gethostname(), _now_text(), secrets.token_hex(8))
         for _ in range(ATTEMPTS):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                self._create(mine)
             except FileExistsError:
                 self._judge_existing()
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(mine.to_json() + "\n")
             self.holder = mine
+            self._remove_dead_temps()
             return
         raise UserError(f"Could not take the lock {self.path} of site {self.site}'s server: "
                         "other processes keep taking it. Stop them first.")
+
+    def _create(self, mine: Holder) -> None:
+        """Create the lock with its content in one step; FileExistsError if it exists."""
+        text = mine.to_json() + "\n"
+        tmp = self.path.with_name(f".{LOCK_FILE}.{mine.pid}-{mine.token}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        try:
+            os.link(tmp, self.path)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here (FAT, some network shares): create, then write
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _remove_dead_temps(self) -> None:
+        """Remove temp files of lock writers that died before linking them (we hold the lock)."""
+        for tmp in self.path.parent.glob(f".{LOCK_FILE}.*.tmp"):
+            pid, _, _ = tmp.name[len(LOCK_FILE) + 2:].partition("-")
+            dead = can_check_pids() and not (pid.isdigit() and pid_alive(int(pid)))
+            with contextlib.suppress(FileNotFoundError):
+                if dead or time.time() - tmp.stat().st_mtime >= UNREADABLE_STALE_AFTER:
+                    tmp.unlink()
 
     def _judge_existing(self) -> None:
         """Raise if the lock's holder may be running; remove the lock if it is stale."""

@@ -17,6 +17,8 @@ import pytest
 
 from sitesrv.errors import UserError
 from sitesrv.events import read_events
+from sitesrv.hierarchy import load_hierarchy
+from sitesrv.layout import LabLayout
 from sitesrv.runtime import lock as lock_module
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
@@ -154,3 +156,88 @@ def test_a_lock_of_another_host_is_never_taken_over(lab: Path) -> None:
             "Site CEN's server is already running on host ELSEWHERE (pid ")):
         run_until_idle(lab, components=REGISTRY)
     assert path.exists()
+
+
+# A starter killed at a moment of writing its lock: its process ends inside os.link.
+DIE_IN_LINK = """
+import os, sys
+from pathlib import Path
+from sitesrv.hierarchy import load_hierarchy
+from sitesrv.layout import LabLayout
+from sitesrv.runtime import lock
+lab = Path(sys.argv[1])
+site = LabLayout(lab, load_hierarchy(lab / "hierarchy.yaml")).site("SEC")
+real_link = os.link
+def link(src, dst):
+    if sys.argv[2] == "after":
+        real_link(src, dst)
+    os._exit(9)
+os.link = link
+lock.SiteLock(site).acquire()
+"""
+
+
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_a_starter_killed_while_taking_its_lock_never_blocks_the_next_start(
+        lab: Path, moment: str, caplog: pytest.LogCaptureFixture) -> None:
+    died = subprocess.run([sys.executable, "-c", DIE_IN_LINK, str(lab), moment], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert died.returncode == 9, died.stderr
+    state = lock_file(lab, "SEC").parent
+    (leftover,) = state.glob(".server.lock.*.tmp")  # it died before removing its temp file
+    path = lock_file(lab, "SEC")
+    if moment == "after":  # a complete lock of a dead pid: stale at once
+        assert json.loads(path.read_text())["pid"] == died_pid(leftover)
+    else:  # no lock at all, never an empty one
+        assert not path.exists()
+    with caplog.at_level(logging.WARNING, logger=lock_module.__name__):
+        report = run_until_idle(lab, components=REGISTRY)
+    assert report.exit_code == ExitCode.IDLE
+    took_over = [m for m in caplog.messages if "took over the stale server lock" in m]
+    assert len(took_over) == (moment == "after")
+    assert not leftover.exists() and not path.exists()
+
+
+def died_pid(temp: Path) -> int:
+    return int(temp.name.removeprefix(".server.lock.").partition("-")[0])
+
+
+def test_the_temp_file_of_a_starter_still_running_is_left_alone(lab: Path) -> None:
+    state = lock_file(lab, "SEC").parent
+    state.mkdir(parents=True, exist_ok=True)
+    starting = state / f".server.lock.{os.getpid()}-fedcba9876543210.tmp"
+    starting.write_text("{}\n")
+    assert run_until_idle(lab, components=REGISTRY).exit_code == ExitCode.IDLE
+    assert starting.exists()
+
+
+def test_without_hard_links_the_lock_is_created_exclusively(
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError(1, "Operation not permitted")  # as on a FAT volume
+
+    monkeypatch.setattr(lock_module.os, "link", no_links)
+    site = LabLayout(lab, load_hierarchy(lab / "hierarchy.yaml")).site("SEC")
+    first = lock_module.SiteLock(site)
+    first.acquire()
+    held = json.loads(lock_file(lab, "SEC").read_text())
+    assert held["pid"] == os.getpid()
+    with pytest.raises(UserError, match="Site SEC's server is already running"):
+        lock_module.SiteLock(site).acquire()
+    first.release()
+    assert not lock_file(lab, "SEC").exists()
+    assert not list(lock_file(lab, "SEC").parent.glob(".server.lock.*"))
+
+
+def test_an_unreadable_lock_is_refused_for_a_minute_then_taken_over(lab: Path) -> None:
+    path = lock_file(lab, "SEC")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")  # the fallback's holder died between creating and writing it
+    with pytest.raises(UserError, match=re.escape(
+            f"Site SEC's server is starting in another process (its lock {path} is being "
+            "written)")):
+        run_until_idle(lab, components=REGISTRY)
+    old = path.stat().st_mtime - lock_module.UNREADABLE_STALE_AFTER
+    os.utime(path, (old, old))
+    assert run_until_idle(lab, components=REGISTRY).exit_code == ExitCode.IDLE
+    assert not path.exists()
