@@ -16,6 +16,7 @@ import attrs
 from sitesrv.errors import UserError
 from sitesrv.hierarchy import Hierarchy, load_hierarchy
 from sitesrv.layout import HIERARCHY_COPY, LabLayout, SiteLayout
+from sitesrv.runtime.handoff import rename_into_place, write_temp
 
 if TYPE_CHECKING:
     from sitesrv.runtime.idle import IdleReport
@@ -100,7 +101,8 @@ class Lab:
             differs = attrs.evolve(existing.hierarchy, source="") != attrs.evolve(
                 hierarchy, source="")
             return InitResult(existing, created=False, differs=differs)
-        if root.exists() and any(root.iterdir()):
+        tmp = copy.with_name(f".{HIERARCHY_COPY}.tmp")  # also left by an init that was killed
+        if root.exists() and any(p != tmp for p in root.iterdir()):
             if not copy.is_file():
                 raise UserError(
                     f"{root} exists, is not empty and is not a lab (it has no {HIERARCHY_COPY}). "
@@ -108,7 +110,9 @@ class Lab:
                 )
             shutil.rmtree(root)
         root.mkdir(parents=True, exist_ok=True)
-        copy.write_text(hierarchy.source, encoding="utf-8")
+        # Complete or absent: the copy is what makes this folder a lab for the next command.
+        write_temp(tmp, hierarchy.source.encode("utf-8"), hierarchy.durability, exclusive=False)
+        rename_into_place(tmp, copy, hierarchy.durability)
         lab = cls(root, hierarchy)
         lab._build()
         return InitResult(lab, created=True, differs=False)

@@ -107,6 +107,19 @@ def test_init_refuses_a_folder_that_is_not_a_lab(tmp_path: Path) -> None:
     assert (tmp_path / "stuff" / "precious.txt").exists()
 
 
+def test_init_after_one_killed_while_writing_the_hierarchy_builds_the_lab(tmp_path: Path) -> None:
+    # The copy is written under a temp name and renamed: a killed init leaves only the temp,
+    # never a half-written hierarchy.yaml, and the next init takes the folder as its own.
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / ".hierarchy.yaml.tmp").write_text("sites:\n  - {code: ZZ")
+    code, out, err = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert code == 0, err
+    assert "Built lab" in out
+    assert (lab / "hierarchy.yaml").read_text() == DEFAULT_HIERARCHY.read_text()
+    assert not (lab / ".hierarchy.yaml.tmp").exists()
+
+
 def test_hierarchy_prints_sites_servers_dps_and_addresses(tmp_path: Path) -> None:
     lab = init_lab(tmp_path)
     code, out, _ = run("hierarchy", "--lab", str(lab))
