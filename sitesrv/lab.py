@@ -16,7 +16,7 @@ import attrs
 from sitesrv.errors import UserError
 from sitesrv.hierarchy import Hierarchy, load_hierarchy
 from sitesrv.layout import HIERARCHY_COPY, LabLayout, SiteLayout
-from sitesrv.runtime.handoff import rename_into_place, write_temp
+from sitesrv.runtime.handoff import replace_file
 
 if TYPE_CHECKING:
     from sitesrv.runtime.idle import IdleReport
@@ -111,8 +111,7 @@ class Lab:
             shutil.rmtree(root)
         root.mkdir(parents=True, exist_ok=True)
         # Complete or absent: the copy is what makes this folder a lab for the next command.
-        write_temp(tmp, hierarchy.source.encode("utf-8"), hierarchy.durability, exclusive=False)
-        rename_into_place(tmp, copy, hierarchy.durability)
+        replace_file(copy, hierarchy.source.encode("utf-8"), hierarchy.durability, tmp=tmp)
         lab = cls(root, hierarchy)
         lab._build()
         return InitResult(lab, created=True, differs=False)

@@ -27,7 +27,7 @@ from sitesrv.db.sitedb import (
 )
 from sitesrv.errors import FormatError
 from sitesrv.layout import SiteLayout
-from sitesrv.runtime.handoff import rename_into_place, write_temp
+from sitesrv.runtime.handoff import replace_file
 
 
 class PackageStore(Protocol):
@@ -164,10 +164,8 @@ class FileStore:
             "status": [_plain(s) for _, s in sorted(data.status.items())],
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.TMP")
         data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
-        write_temp(tmp, data, self.durability, exclusive=False)
-        rename_into_place(tmp, path, self.durability)
+        replace_file(path, data, self.durability, tmp=path.with_suffix(".json.TMP"))
 
     def package_ids(self) -> list[str]:
         if not self.folder.is_dir():

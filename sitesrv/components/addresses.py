@@ -25,7 +25,7 @@ import attrs
 from sitesrv.errors import UserError
 from sitesrv.hierarchy import Address, Hierarchy
 from sitesrv.layout import LabLayout, SiteLayout
-from sitesrv.runtime.handoff import rename_into_place, write_temp
+from sitesrv.runtime.handoff import replace_file
 
 PAUSED_FILE = "paused_addresses.json"
 LOCK_FILE = f".{PAUSED_FILE}.lock"
@@ -91,9 +91,8 @@ def write_paused(site: SiteLayout, paused: Iterable[str], durability: str) -> No
     target = paused_file(site)
     target.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"paused": sorted(set(paused))}, indent=2) + "\n"
-    tmp = target.with_name(f".{PAUSED_FILE}.{os.getpid()}.tmp")
-    write_temp(tmp, data.encode("utf-8"), durability, exclusive=False)
-    rename_into_place(tmp, target, durability)
+    replace_file(target, data.encode("utf-8"), durability,
+                 tmp=target.with_name(f".{PAUSED_FILE}.{os.getpid()}.tmp"))
 
 
 _THREAD_LOCKS: dict[Path, threading.Lock] = {}

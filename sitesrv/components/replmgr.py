@@ -33,7 +33,7 @@ from sitesrv.formats import job as jobfile
 from sitesrv.formats import rpl, trs
 from sitesrv.formats.values import Payload
 from sitesrv.runtime.component import Component, Waiting
-from sitesrv.runtime.handoff import ignored_by_scans, rename_into_place, write_temp
+from sitesrv.runtime.handoff import ignored_by_scans, replace_file
 from sitesrv.runtime.ids import WORK_DIR
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.smslog import format_timestamp
@@ -218,9 +218,10 @@ class ReplicationManager(Component):
         except (FileNotFoundError, ValueError):
             last = 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / self.ctx.ids.temp_name(path.name)
-        write_temp(tmp, f"{last + 1}\n".encode("ascii"), self.ctx.durability, exclusive=True)
-        rename_into_place(tmp, path, self.ctx.durability)
+        # One Replication Manager per site (the server lock): a fixed temp name, so a leftover
+        # of a killed run is overwritten instead of colliding with the next run's.
+        replace_file(path, f"{last + 1}\n".encode("ascii"), self.ctx.durability,
+                     tmp=path.with_name(f".{TRANSACTION_FILE}.{self.name}.tmp"))
         return last + 1
 
     def _ready_batches(self) -> list[rpl.ReplicationBatch]:

@@ -34,7 +34,7 @@ from sitesrv.formats.job import JobState, SchedulerJob
 from sitesrv.formats.srq import ActionCode, SenderStatus, SendRequest
 from sitesrv.formats.values import AddressType, Payload
 from sitesrv.runtime.component import Component
-from sitesrv.runtime.handoff import rename_into_place, write_temp
+from sitesrv.runtime.handoff import replace_file
 from sitesrv.runtime.ids import WORK_DIR
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.smslog import format_timestamp
@@ -323,9 +323,10 @@ class Scheduler(Component):
 
     def _rewrite(self, item: WorkItem, job: SchedulerJob) -> None:
         """Replace a claimed job's content in place, atomically (the temp is in the inbox)."""
-        tmp = item.inbox.path / self.ctx.ids.temp_name(item.name)
-        write_temp(tmp, jobfile.encode(job), self.ctx.durability, exclusive=True)
-        rename_into_place(tmp, item.path, self.ctx.durability)
+        # Only the claimer rewrites a claimed job: a fixed temp name per job, so a leftover of
+        # a killed run (young enough to escape start-up recovery) is overwritten.
+        replace_file(item.path, jobfile.encode(job), self.ctx.durability,
+                     tmp=item.inbox.path / f".{item.name}.{self.name}.rewrite.tmp")
 
     def _resolve(self, windows_path: str) -> Path:
         return self.ctx.lab.resolve(windows_path, at=self.ctx.site.code)

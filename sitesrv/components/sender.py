@@ -50,7 +50,7 @@ from sitesrv.formats.values import PRIORITY_NAMES, AddressType, Payload
 from sitesrv.hierarchy import Address
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH
-from sitesrv.runtime.handoff import NONE, copy_range, rename_into_place, write_temp
+from sitesrv.runtime.handoff import NONE, copy_range, rename_into_place, replace_file
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.smslog import format_timestamp, thread_id_for
 
@@ -468,9 +468,8 @@ class Sender(Component):
         path = self._busy_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"busy": dict(sorted(self.busy.items()))}, indent=2) + "\n"
-        tmp = path.with_name(f".{BUSY_FILE}.{self.name}.tmp")  # one Sender per site (the lock)
-        write_temp(tmp, data.encode("utf-8"), self.ctx.durability, exclusive=False)
-        rename_into_place(tmp, path, self.ctx.durability)
+        replace_file(path, data.encode("utf-8"), self.ctx.durability,  # one Sender per site
+                     tmp=path.with_name(f".{BUSY_FILE}.{self.name}.tmp"))
 
     def _wake(self, when: float) -> None:
         if when not in self.wakes:

@@ -82,6 +82,13 @@ def rename_into_place(tmp: Path, dest: Path, durability: str) -> None:
     sync_dirs(durability, dest.parent, tmp.parent)
 
 
+def replace_file(dest: Path, content: Content, durability: str, *, tmp: Path) -> None:
+    """Replace `dest` atomically through `tmp`, a temp name no other writer uses at the same
+    time; a leftover of a killed attempt under that name is overwritten, never in the way."""
+    write_temp(tmp, content, durability, exclusive=False)
+    rename_into_place(tmp, dest, durability)
+
+
 def copy_content(src: Path) -> Callable[[BinaryIO], None]:
     """Content that streams another file, so memory does not grow with its size."""
     def write(f: BinaryIO) -> None:

@@ -32,7 +32,7 @@ from sitesrv.layout import LabLayout, SiteLayout
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
-from sitesrv.runtime.handoff import rename_into_place, write_temp
+from sitesrv.runtime.handoff import replace_file
 from sitesrv.runtime.idle import WaitLine, failed_units_line, quarantined_line
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
@@ -442,10 +442,8 @@ class LabRuntime:
         durability = self.hierarchy.durability
         for site in self.sites:
             site.state_dir.mkdir(parents=True, exist_ok=True)
-            tmp = site.state_dir / f".{CLOCK_FILE}.tmp"
-            write_temp(tmp, f"{self.clock.now()!r}\n".encode("ascii"), durability,
-                       exclusive=False)
-            rename_into_place(tmp, site.state_dir / CLOCK_FILE, durability)
+            replace_file(site.state_dir / CLOCK_FILE, f"{self.clock.now()!r}\n".encode("ascii"),
+                         durability, tmp=site.state_dir / f".{CLOCK_FILE}.tmp")
 
     def relative(self, text: str) -> str:
         """Text with lab paths made relative, so messages do not depend on where the lab is."""

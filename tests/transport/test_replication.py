@@ -126,6 +126,25 @@ def test_an_object_queued_at_zzz_arrives_at_p00_with_every_line_in_order(tmp_pat
                         r"E:\\SMS\\inboxes\\distmgr\.box\\INCOMING\\[A-Z0-9]{8}\.PKG", line)
 
 
+def test_temp_files_of_a_killed_run_never_fail_the_next_ones(tmp_path: Path) -> None:
+    # A run killed while taking a transaction ID leaves its temp file in SMS\\state, which no
+    # start-up recovery sweeps: the next runs must write through it, not fail on it.
+    lab = make_lab(tmp_path / "lab")
+    state = lab / "ZZZ" / "SMS" / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    left = [state / ".replmgr-transaction-id.ZZZ-SMS_REPLICATION_MANAGER.000001.tmp",  # earlier
+            state / ".replmgr-transaction-id.SMS_REPLICATION_MANAGER.tmp"]  # versions; this one
+    for path in left:
+        path.write_text("7")
+    for n, name in enumerate(["Z3AWAX9I.PKG", "Z3AWAX9J.PKG"], start=1):
+        replication_object(lab, "P00", name, PKG)
+        report = run_until_idle(lab, seed=5, components=EVERYTHING)
+        assert (report.status, report.errors, report.waits) == ("idle", 0, ())
+        assert (state / "replmgr-transaction-id").read_text() == f"{n}\n"
+    assert delivered(lab) == [PKG, PKG]
+    assert [p.exists() for p in left] == [True, False]  # this version's temp was renamed
+
+
 def test_three_objects_queued_while_a_job_is_pending_go_in_one_later_batch(
         tmp_path: Path) -> None:
     lab = make_lab(tmp_path / "lab")
