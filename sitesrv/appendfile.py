@@ -28,13 +28,18 @@ class AppendFile:
 
     With `max_bytes`, a line that would take a non-empty file past it first renames the file to
     `rollover` (replacing an older one), as SMS rolls `<name>.log` over to `<name>.lo_`.
+
+    With `sole_writer` (no other process appends to the file: an SMS log, which only its site's
+    server writes), a file that does not end in a newline when it is opened (its writer was
+    killed mid-line) gets one first, so the torn line does not swallow the next one.
     """
 
     def __init__(self, path: Path, *, max_bytes: int | None = None,
-                 rollover: Path | None = None) -> None:
+                 rollover: Path | None = None, sole_writer: bool = False) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.rollover = rollover
+        self.sole_writer = sole_writer
         self._name = str(self.path)
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None  # (inode, device) of the open file
@@ -87,9 +92,18 @@ class AppendFile:
             self._fd = os.open(self._name, _FLAGS, 0o666)
             mine = os.fstat(self._fd)
             self._identity = (mine.st_ino, mine.st_dev)
+            if self.sole_writer and self._ends_torn(mine.st_size):
+                lines = [b"\n", *lines]
         view = memoryview(b"".join(lines))
         while view:  # a short write (a nearly full disk) must not cut a line
             view = view[os.write(self._fd, view):]
+
+    def _ends_torn(self, size: int) -> bool:
+        if size == 0:
+            return False
+        with open(self._name, "rb") as f:
+            f.seek(size - 1)
+            return f.read(1) != b"\n"
 
     def _current_size(self) -> int:
         """The size of the file at the path; closes the descriptor if it is another file."""

@@ -62,16 +62,26 @@ class _LineFile(AppendFile):
         pass
 
 
+EVENT_START = '{"time": '  # how every line `EventSink` writes begins
+
+
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """All events of a lab, in file order; a torn last line (a killed writer) is skipped."""
+    """All events of a lab, in file order.
+
+    A torn line (a writer killed mid-line) is skipped; the next writer appends after it, so its
+    first event may be glued to the fragment, and is read from where it starts.
+    """
     out: list[dict[str, Any]] = []
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return out
     for line in text.splitlines():
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError:
-            continue
+            start = line.rfind(EVENT_START)
+            if start > 0:
+                with contextlib.suppress(json.JSONDecodeError):
+                    out.append(json.loads(line[start:]))
     return out

@@ -103,7 +103,7 @@ class SmsLog:
         self.max_bytes = max_bytes
         self.thread = thread_id_for(site, component)
         self._file = AppendFile(self.path, max_bytes=max_bytes,
-                                rollover=self.path.with_suffix(".lo_"))
+                                rollover=self.path.with_suffix(".lo_"), sole_writer=True)
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""

@@ -16,12 +16,15 @@ seed is unknown.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import IO
 
 import attrs
 
 from sitesrv.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -92,7 +95,17 @@ def read_schedule(path: Path) -> Schedule:
     seed = _header(lines[0][1], f"{path}, line {lines[0][0]}") if lines else None
     if seed is not None:
         lines = lines[1:]
-    return Schedule(seed, [StepRecord.from_json(line, f"{path}, line {n}") for n, line in lines])
+    steps = []
+    for i, (n, line) in enumerate(lines):
+        try:
+            steps.append(StepRecord.from_json(line, f"{path}, line {n}"))
+        except UserError:
+            if i < len(lines) - 1 or text.endswith("\n"):
+                raise
+            # The recording run was killed while writing its last line: replay what it ran.
+            logger.warning("%s, line %d: skipped a torn last step (the recording run was "
+                           "killed while writing it)", path, n)
+    return Schedule(seed, steps)
 
 
 class ScheduleWriter:

@@ -76,6 +76,21 @@ def test_log_file_lines_use_the_lab_clock(tmp_path: Path) -> None:
     ]
 
 
+def test_a_line_torn_by_a_killed_server_does_not_swallow_the_next_run_s_first(
+        tmp_path: Path) -> None:
+    path = tmp_path / "distmgr.log"
+    first = SmsLog(path, "SMS_DISTRIBUTION_MANAGER", VirtualClock(), site="ZZZ")
+    first.write("Start adding package ZZZ00001...")
+    torn = format_line("Package ZZZ00001 is new", "SMS_DISTRIBUTION_MANAGER", 0.0, 0, 1)[:25]
+    with open(path, "ab") as f:  # the server was killed in the middle of this line
+        f.write(torn.encode())
+    SmsLog(path, "SMS_DISTRIBUTION_MANAGER", VirtualClock(), site="ZZZ").write("Sleep 30...")
+    lines = path.read_text().splitlines()
+    assert lines[1] == torn
+    assert [parse_line(x).text for x in (lines[0], lines[2])] == [  # type: ignore[union-attr]
+        "Start adding package ZZZ00001...", "Sleep 30..."]
+
+
 def test_rollover_renames_to_lo_underscore(tmp_path: Path) -> None:
     log = SmsLog(tmp_path / "sender.log", "SMS_LAN_SENDER", VirtualClock(), site="P00",
                  max_bytes=400)

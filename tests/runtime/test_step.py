@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -416,6 +418,25 @@ def test_a_replay_uses_the_seed_the_schedule_was_recorded_with(tmp_path: Path) -
     assert "Received ITEM00.SNI as " in lab_files(labs[0])[log].decode()
     assert lab_files(labs[0])[log] == lab_files(labs[1])[log]
     assert lab_files(labs[0]) == lab_files(labs[1])
+
+
+def test_a_schedule_torn_by_a_killed_run_replays_its_whole_steps(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lab = make_lab(tmp_path / "a")
+    fill(lab)
+    schedule = tmp_path / "s.jsonl"
+    run_until_idle(lab, seed=5, components=RANDOM_NAMES, record=schedule)
+    whole = read_schedule(schedule).steps
+    text = schedule.read_text()
+    schedule.write_text(text[:len(text) - 20])  # killed while writing the last step
+    with caplog.at_level(logging.WARNING):
+        torn = read_schedule(schedule)
+    assert (torn.seed, torn.steps) == (5, whole[:-1])
+    assert caplog.messages == [f"{schedule}, line {len(whole) + 1}: skipped a torn last step "
+                               "(the recording run was killed while writing it)"]
+    schedule.write_text(text.replace("}\n", "", 1))  # a bad line that is not the last one
+    with pytest.raises(UserError, match=re.escape(f"{schedule}, line 1: not a schedule line")):
+        read_schedule(schedule)
 
 
 def test_a_replay_with_another_seed_than_recorded_is_refused(lab: Path, tmp_path: Path) -> None:

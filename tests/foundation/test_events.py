@@ -1,0 +1,48 @@
+"""`events.jsonl` as a reader meets it after a writer was killed mid-line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sitesrv.clock import VirtualClock
+from sitesrv.events import EventSink, read_events
+
+FIELDS = st.dictionaries(st.sampled_from(["package", "file", "count", "reason"]),
+                         st.one_of(st.integers(), st.text(max_size=20)), max_size=3)
+EVENTS = st.lists(st.tuples(st.sampled_from(["claimed", "published", "server_started"]),
+                            FIELDS), min_size=2, max_size=6)
+
+
+def write(path: Path, events: list[tuple[str, dict[str, object]]]) -> list[dict[str, object]]:
+    sink = EventSink(path, VirtualClock())
+    for name, fields in events:
+        sink.emit(name, site="ZZZ", component="SMS_EXECUTIVE", **fields)
+    sink.close()
+    return read_events(path)
+
+
+@given(events=EVENTS, torn_at=st.integers(min_value=0), cut=st.floats(0, 1, exclude_max=True))
+def test_a_torn_line_loses_only_its_own_event(
+        tmp_path_factory: pytest.TempPathFactory, events: list[tuple[str, dict[str, object]]], torn_at: int,
+        cut: float) -> None:
+    path = tmp_path_factory.mktemp("events") / "events.jsonl"
+    written = write(path, events)
+    assert len(written) == len(events)
+    lines = path.read_bytes().splitlines(keepends=True)
+    torn_at %= len(lines)
+    # The writer of line `torn_at` was killed mid-line; the next writer appended after it.
+    lines[torn_at] = lines[torn_at][:int(cut * (len(lines[torn_at]) - 1))]
+    path.write_bytes(b"".join(lines))
+    assert read_events(path) == written[:torn_at] + written[torn_at + 1:]
+
+
+def test_an_event_glued_to_a_torn_line_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"time": "2007-06-04T09:00:00.000Z", "event": "clai'
+                    '{"time": "2007-06-04T09:00:01.000Z", "event": "server_started"}\n'
+                    '{"time": "2007-06-04T09:00:02.000Z", "event": "server_stopped"}\n')
+    assert [e["event"] for e in read_events(path)] == ["server_started", "server_stopped"]
