@@ -18,7 +18,7 @@ from sitesrv.components.addresses import with_pauses
 from sitesrv.compression.cli import pck_group
 from sitesrv.errors import UserError
 from sitesrv.hierarchyview import render_hierarchy
-from sitesrv.lab import Lab, default_hierarchy_file
+from sitesrv.lab import BUILDING_MARKER, Lab, default_hierarchy_file
 from sitesrv.packagecli import package_group
 from sitesrv.runtime.runcli import run_command
 from sitesrv.statusview import render_status, status_rows, trace_lines
@@ -157,10 +157,12 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     """
     from sitesrv.demo import create_demo_package
 
-    if not (lab_dir / "hierarchy.yaml").is_file():
+    if not (lab_dir / "hierarchy.yaml").is_file() or (lab_dir / BUILDING_MARKER).exists():
         source = hierarchy_file or _default_hierarchy()
-        Lab.init(lab_dir, source)
-        click.echo(f"Built lab {lab_dir} from {source}.")
+        if Lab.init(lab_dir, source).created:
+            click.echo(f"Built lab {lab_dir} from {source}.")
+        else:
+            click.echo(f"Finished building lab {lab_dir}: its first build was stopped.")
     lab = Lab.open(lab_dir)
     click.echo(render_hierarchy(lab.hierarchy, lab.root), nl=False)
     package_id = create_demo_package(lab)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 KEEP_FILE = ".keep"
 UID_TEMPLATE = Path("schedule.box", "UID")
+BUILDING_MARKER = ".building"  # in the lab folder while init builds it
 
 
 def _shipped(name: str) -> Path:
@@ -76,6 +77,12 @@ class Lab:
                 f"There is no lab at {root} (no {HIERARCHY_COPY} in it). Build one with "
                 f"'sitesrv init --lab {root}', or pass --lab with the folder of an existing lab."
             )
+        if (root / BUILDING_MARKER).exists():
+            raise UserError(
+                f"The lab at {root} is half built: the 'sitesrv init' that built it was stopped "
+                f"before it finished. Run 'sitesrv init --lab {root}' again; it keeps what is "
+                "there and builds the rest."
+            )
         return cls(root, load_hierarchy(copy))
 
     @classmethod
@@ -95,14 +102,16 @@ class Lab:
     @classmethod
     def _init(cls, root: Path, hierarchy: Hierarchy, *, force: bool) -> InitResult:
         copy = root / HIERARCHY_COPY
+        marker = root / BUILDING_MARKER
         if copy.is_file() and not force:
             existing = cls(root, load_hierarchy(copy))
             existing._build()  # fill in anything missing, never overwrite
+            marker.unlink(missing_ok=True)
             differs = attrs.evolve(existing.hierarchy, source="") != attrs.evolve(
                 hierarchy, source="")
             return InitResult(existing, created=False, differs=differs)
         tmp = copy.with_name(f".{HIERARCHY_COPY}.tmp")  # also left by an init that was killed
-        if root.exists() and any(p != tmp for p in root.iterdir()):
+        if root.exists() and any(p not in (tmp, marker) for p in root.iterdir()):
             if not copy.is_file():
                 raise UserError(
                     f"{root} exists, is not empty and is not a lab (it has no {HIERARCHY_COPY}). "
@@ -110,10 +119,13 @@ class Lab:
                 )
             shutil.rmtree(root)
         root.mkdir(parents=True, exist_ok=True)
-        # Complete or absent: the copy is what makes this folder a lab for the next command.
+        # Until the build ends, the marker makes other commands refuse the lab and the next
+        # init finish it. The copy is complete or absent: it is what makes the folder a lab.
+        marker.touch()
         replace_file(copy, hierarchy.source.encode("utf-8"), hierarchy.durability, tmp=tmp)
         lab = cls(root, hierarchy)
         lab._build()
+        marker.unlink()
         return InitResult(lab, created=True, differs=False)
 
     def _build(self) -> None:

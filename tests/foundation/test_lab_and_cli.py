@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitesrv.cli import cli
+from sitesrv.lab import Lab
 from tests.conftest import DEFAULT_HIERARCHY
 
 EXPECTED_SITE_TREE = [
@@ -118,6 +119,44 @@ def test_init_after_one_killed_while_writing_the_hierarchy_builds_the_lab(tmp_pa
     assert "Built lab" in out
     assert (lab / "hierarchy.yaml").read_text() == DEFAULT_HIERARCHY.read_text()
     assert not (lab / ".hierarchy.yaml.tmp").exists()
+
+
+def stopped_init(lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while `sitesrv init` builds the first site database."""
+    def interrupted(self: Lab, site: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Lab, "_create_database", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            Lab.init(lab, DEFAULT_HIERARCHY)
+
+
+def test_a_lab_whose_init_was_stopped_is_refused_until_init_finishes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = tmp_path / "lab"
+    stopped_init(lab, monkeypatch)
+    assert (lab / "hierarchy.yaml").is_file() and not (lab / "ZZZ/SMS/site.db").exists()
+    code, _, err = run("status", "--lab", str(lab))
+    assert code == 2
+    assert err == (f"sitesrv: The lab at {lab} is half built: the 'sitesrv init' that built it "
+                   f"was stopped before it finished. Run 'sitesrv init --lab {lab}' again; it "
+                   "keeps what is there and builds the rest.\n")
+    code, out, _ = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert code == 0
+    assert (lab / "ZZZ/SMS/site.db").is_file() and (lab / "P00/SMS/site.db").is_file()
+    assert Lab.open(lab).hierarchy.central.code == "ZZZ"
+    assert not (lab / ".building").exists()
+
+
+def test_demo_finishes_a_lab_whose_first_build_was_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = tmp_path / "lab"
+    stopped_init(lab, monkeypatch)
+    code, out, err = run("demo", "--lab", str(lab))
+    assert code == 0, err
+    assert out.startswith(f"Finished building lab {lab}: its first build was stopped.\n")
+    assert "Idle after" in out and not (lab / ".building").exists()
 
 
 def test_hierarchy_prints_sites_servers_dps_and_addresses(tmp_path: Path) -> None:
