@@ -1,13 +1,23 @@
-"""Shared fixtures: the default hierarchy text and a built lab."""
+"""Shared fixtures: the default hierarchy text and a built lab; the hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_HIERARCHY = REPO / "hierarchy.yaml"
+
+# "ci" (the default): the same examples on every run (derandomized, no example database) and
+# no timing checks, so a busy machine cannot fail a test. "explore" (HYPOTHESIS_PROFILE=explore):
+# fresh random examples, more of them. A test's own @settings still override either profile.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -86,6 +86,8 @@ def test_pack_refuses_windows_separators_and_the_manifest_name(tmp_path: Path, k
 # ---- install side: hand-crafted malicious containers --------------------------------------
 
 _OUTSIDE = "escaped.txt"
+# Stands for an absolute folder outside both extraction targets: the test puts its own in.
+_ABSOLUTE = "<absolute>/"
 
 
 def _member(kit, name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"pwned", link=""):
@@ -95,7 +97,7 @@ def _member(kit, name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"pwned
 _ATTACKS = {
     "dot-dot": [("../" + _OUTSIDE, tarfile.REGTYPE, "")],
     "nested dot-dot": [("a/../../" + _OUTSIDE, tarfile.REGTYPE, "")],
-    "absolute": [("/tmp/sitesrv-absolute-" + _OUTSIDE, tarfile.REGTYPE, "")],
+    "absolute": [(_ABSOLUTE + _OUTSIDE, tarfile.REGTYPE, "")],
     "drive letter": [("C:" + _OUTSIDE, tarfile.REGTYPE, "")],
     "backslash": [("..\\" + _OUTSIDE, tarfile.REGTYPE, "")],
     "symlink then write through it": [
@@ -116,7 +118,14 @@ _ATTACKS = {
 def test_install_refuses_malicious_containers(
     tmp_path: Path, kit, attack: str, listed_in_manifest: bool
 ) -> None:
-    members = [_member(kit, name, kind, link=link) for name, kind, link in _ATTACKS[attack]]
+    # An existing folder of this test, outside the share and outside tmp_path / "extracted":
+    # a write through the absolute name would succeed if it were not refused.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    members = [
+        _member(kit, name.replace(_ABSOLUTE, outside.as_posix() + "/"), kind, link=link)
+        for name, kind, link in _ATTACKS[attack]
+    ]
     # "hidden": the manifest lists only a harmless file; the evil members are extra.
     harmless = _member(kit, "harmless.txt")
     crafted = kit.craft_container(
@@ -137,7 +146,7 @@ def test_install_refuses_malicious_containers(
 
     assert str(crafted) in str(caught.value)
     assert kit.snapshot(tmp_path) == before
-    assert not Path("/tmp/sitesrv-absolute-" + _OUTSIDE).exists()
+    assert not (outside / _OUTSIDE).exists()
 
 
 @pytest.mark.parametrize(

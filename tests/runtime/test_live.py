@@ -364,7 +364,11 @@ def test_until_idle_ends_a_wait_no_timer_can_end_without_waiting_for_the_horizon
 def test_until_idle_times_out_while_the_lab_is_busy_waiting(tmp_path: Path) -> None:
     lab = make_lab(tmp_path / "lab")
     driver = LiveDriver(lab, components=Registry(primary=(ToyTicker,)))
-    report = driver.run(until_idle=True, timeout=0.5)
+    # The timeout counts from before start-up, and the ticker's wait is only known once it ran
+    # its first unit: on a slow machine 0.5 s could run out before that. Waiting for it in
+    # on_started lets the timeout fire only after the wait is known, with the lab still busy.
+    report = driver.run(until_idle=True, timeout=0.5, on_started=lambda d: wait_for(
+        lambda: bool(d.waits()), what="the ticker's first unit"))
     assert report is not None and report.exit_code == ExitCode.TIMEOUT
     assert report.lines() == ["CEN SMS_TOY_TICKER: ticker waits for nothing in particular"]
 

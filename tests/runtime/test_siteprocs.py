@@ -135,8 +135,13 @@ def test_a_failed_unit_counts_as_progress_only_if_it_published(tmp_path: Path) -
 
 def test_a_timeout_reports_what_waits_in_the_busy_process(tmp_path: Path) -> None:
     lab = make_lab(tmp_path / "lab")
-    report = supervisor(lab, components="tests.runtime.toy:TICKER").run(until_idle=True,
-                                                                        timeout=0.5)
+    # The timeout counts from before the processes start, and the ticker's wait is only known
+    # once it ran its first unit: on a slow machine 0.5 s could run out before that. Waiting
+    # for it in on_started lets the timeout fire only after the wait is known.
+    report = supervisor(lab, components="tests.runtime.toy:TICKER").run(
+        until_idle=True, timeout=0.5, on_started=lambda s: wait_for(
+            lambda: any(c.ask_status().waits for c in s.children),
+            what="the ticker's first unit"))
     assert report is not None and report.exit_code == ExitCode.TIMEOUT
     assert report.lines() == ["CEN SMS_TOY_TICKER: ticker waits for nothing in particular"]
 
