@@ -65,7 +65,7 @@ def test_a_flipped_bit_in_any_byte_is_refused(pck: Path) -> None:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(position=st.floats(0, 1, exclude_max=True), bit=st.integers(0, 7))
 def test_install_of_a_damaged_pck_leaves_the_installed_version(

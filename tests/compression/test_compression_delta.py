@@ -51,7 +51,7 @@ def _mutate(root: Path, rng: random.Random, step: int) -> None:
 
 
 @settings(
-    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(seed=st.integers(0, 2**32 - 1), attribute_changes_count=st.booleans())
 def test_seven_versions_through_deltas_equal_a_full_pack(

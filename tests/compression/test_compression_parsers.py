@@ -23,7 +23,7 @@ from sitesrv.compression.tarstream import TarFormatError, TarReader
 from sitesrv.errors import FormatError
 
 FIXTURE_OK = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
 

@@ -37,7 +37,7 @@ _counter = itertools.count()
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(tree=_trees)
 def test_any_tree_survives_pack_install_and_extract(tmp_path: Path, kit, tree) -> None:
