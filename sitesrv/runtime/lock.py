@@ -16,14 +16,15 @@ and taken over, with a warning and a `server_lock_taken_over` event:
   stale once it is older than `WINDOWS_STALE_AFTER` (12 hours);
 - a lock of another host (a lab on a shared folder) is never judged: delete it by hand.
 A lock file that cannot be read (written by the fallback, whose holder died while writing it)
-is stale once it is a minute old. Temp files of holders that died before the link are removed by
-the next holder. A recycled pid makes a stale lock look held: the message says which file to
-delete.
+is stale once it is a minute old. Temp files of starters that died before removing them are
+removed by the next holder. A recycled pid makes a stale lock look held: the message says which
+file to delete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -95,6 +96,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+# os.link's failures on a file system without hard links (FAT, some network shares): POSIX
+# errnos, and Windows' ERROR_INVALID_FUNCTION (1) and ERROR_NOT_SUPPORTED (50).
+_NO_LINK_ERRNOS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EXDEV,
+                   errno.EMLINK}
+_NO_LINK_WINERRORS = {1, 50}
+
+
+def no_hard_links(e: OSError) -> bool:
+    """Whether os.link failed because the file system has no hard links (then: O_EXCL)."""
+    winerror = getattr(e, "winerror", None)
+    if winerror is not None:
+        return winerror in _NO_LINK_WINERRORS
+    return e.errno in _NO_LINK_ERRNOS
+
+
 def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -119,6 +135,8 @@ class SiteLock:
             except FileExistsError:
                 self._judge_existing()
                 continue
+            except FileNotFoundError:  # the next holder swept our temp away: write it again
+                continue
             self.holder = mine
             self._remove_dead_temps()
             return
@@ -134,19 +152,25 @@ class SiteLock:
             os.link(tmp, self.path)
         except FileExistsError:
             raise
-        except OSError:  # no hard links here (FAT, some network shares): create, then write
+        except OSError as e:
+            if not no_hard_links(e):
+                raise
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
         finally:
-            tmp.unlink(missing_ok=True)
+            # Never fail over the temp: Windows refuses to delete it while another starter
+            # reads the lock it is linked to; the next holder removes it by age then.
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def _remove_dead_temps(self) -> None:
-        """Remove temp files of lock writers that died before linking them (we hold the lock)."""
+        """Remove temp files of lock writers that died before removing them (we hold the lock);
+        best effort, as the lock is taken already."""
         for tmp in self.path.parent.glob(f".{LOCK_FILE}.*.tmp"):
             pid, _, _ = tmp.name[len(LOCK_FILE) + 2:].partition("-")
             dead = can_check_pids() and not (pid.isdigit() and pid_alive(int(pid)))
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 if dead or time.time() - tmp.stat().st_mtime >= UNREADABLE_STALE_AFTER:
                     tmp.unlink()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -217,13 +219,12 @@ def test_without_hard_links_the_lock_is_created_exclusively(
         raise PermissionError(1, "Operation not permitted")  # as on a FAT volume
 
     monkeypatch.setattr(lock_module.os, "link", no_links)
-    site = LabLayout(lab, load_hierarchy(lab / "hierarchy.yaml")).site("SEC")
-    first = lock_module.SiteLock(site)
+    first = sec_lock(lab)
     first.acquire()
     held = json.loads(lock_file(lab, "SEC").read_text())
     assert held["pid"] == os.getpid()
     with pytest.raises(UserError, match="Site SEC's server is already running"):
-        lock_module.SiteLock(site).acquire()
+        sec_lock(lab).acquire()
     first.release()
     assert not lock_file(lab, "SEC").exists()
     assert not list(lock_file(lab, "SEC").parent.glob(".server.lock.*"))
@@ -241,3 +242,51 @@ def test_an_unreadable_lock_is_refused_for_a_minute_then_taken_over(lab: Path) -
     os.utime(path, (old, old))
     assert run_until_idle(lab, components=REGISTRY).exit_code == ExitCode.IDLE
     assert not path.exists()
+
+
+def sec_lock(lab: Path) -> lock_module.SiteLock:
+    return lock_module.SiteLock(LabLayout(lab, load_hierarchy(lab / "hierarchy.yaml")).site("SEC"))
+
+
+def test_a_link_failure_that_is_not_a_missing_feature_is_not_papered_over(
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(src: object, dst: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lock_module.os, "link", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        sec_lock(lab).acquire()
+    assert not list(lock_file(lab, "SEC").parent.glob("*server.lock*"))
+
+
+def test_a_temp_file_that_cannot_be_removed_does_not_fail_the_lock(
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_unlink = Path.unlink
+
+    def shared(self: Path, missing_ok: bool = False) -> None:
+        if self.name.startswith(".server.lock."):  # as Windows, while another starter reads it
+            raise PermissionError(13, "The process cannot access the file", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", shared)
+    lock = sec_lock(lab)
+    lock.acquire()
+    assert json.loads(lock_file(lab, "SEC").read_text())["pid"] == os.getpid()
+    lock.release()
+    assert not lock_file(lab, "SEC").exists()
+
+
+def test_without_pid_checks_a_dead_starter_s_temp_file_goes_once_a_minute_old(
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lock_module, "can_check_pids", lambda: False)  # as on Windows
+    state = lock_file(lab, "SEC").parent
+    state.mkdir(parents=True, exist_ok=True)
+    young, old = (state / f".server.lock.{dead_pid()}-{n}.tmp" for n in ("0" * 16, "1" * 16))
+    for temp in (young, old):
+        temp.write_text("{}\n")
+    past = time.time() - lock_module.UNREADABLE_STALE_AFTER - 1
+    os.utime(old, (past, past))
+    lock = sec_lock(lab)
+    lock.acquire()
+    lock.release()
+    assert (young.exists(), old.exists()) == (True, False)
