@@ -63,6 +63,7 @@ class _LineFile(AppendFile):
 
 
 EVENT_START = '{"time": '  # how every line `EventSink` writes begins
+EVENT_KEYS = {"time", "event", "site", "component"}  # and what every event has
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -83,5 +84,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
             start = line.rfind(EVENT_START)
             if start > 0:
                 with contextlib.suppress(json.JSONDecodeError):
-                    out.append(json.loads(line[start:]))
+                    event = json.loads(line[start:])
+                    if isinstance(event, dict) and event.keys() >= EVENT_KEYS:
+                        out.append(event)  # not an object nested in the torn event
     return out

@@ -42,7 +42,15 @@ def test_a_torn_line_loses_only_its_own_event(
 
 def test_an_event_glued_to_a_torn_line_is_read(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
+    tail = '"site": "ZZZ", "component": "SMS_EXECUTIVE"}\n'
     path.write_text('{"time": "2007-06-04T09:00:00.000Z", "event": "clai'
-                    '{"time": "2007-06-04T09:00:01.000Z", "event": "server_started"}\n'
-                    '{"time": "2007-06-04T09:00:02.000Z", "event": "server_stopped"}\n')
+                    '{"time": "2007-06-04T09:00:01.000Z", "event": "server_started", ' + tail +
+                    '{"time": "2007-06-04T09:00:02.000Z", "event": "server_stopped", ' + tail)
     assert [e["event"] for e in read_events(path)] == ["server_started", "server_stopped"]
+
+
+def test_an_object_nested_in_a_torn_event_is_not_taken_for_an_event(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"time": "2007-06-04T09:00:00.000Z", "event": "x", "detail": '
+                    '{"time": "NESTED", "a": 1}\n')
+    assert read_events(path) == []
