@@ -23,6 +23,8 @@ from sitesrv.packagecli import package_group
 from sitesrv.runtime.runcli import run_command
 from sitesrv.statusview import render_status, status_rows, trace_lines
 
+FINISHED = "Finished building lab {lab}: its first build was stopped"
+
 
 class SitesrvGroup(click.Group):
     """Turns UserError into a one-paragraph message and exit status 2."""
@@ -63,6 +65,8 @@ def init(lab_dir: Path, hierarchy_file: Path | None, force: bool) -> None:
     sites = ", ".join(s.code for s in result.lab.hierarchy.sites)
     if result.created:
         click.echo(f"Built lab {lab_dir} with sites {sites}.")
+    elif result.finished:
+        click.echo(f"{FINISHED.format(lab=lab_dir)} (sites {sites}).")
     else:
         click.echo(f"Lab {lab_dir} already exists; kept its data (sites {sites}).")
         if result.differs:
@@ -162,7 +166,7 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
         if Lab.init(lab_dir, source).created:
             click.echo(f"Built lab {lab_dir} from {source}.")
         else:
-            click.echo(f"Finished building lab {lab_dir}: its first build was stopped.")
+            click.echo(f"{FINISHED.format(lab=lab_dir)}.")
     lab = Lab.open(lab_dir)
     click.echo(render_hierarchy(lab.hierarchy, lab.root), nl=False)
     package_id = create_demo_package(lab)

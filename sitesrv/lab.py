@@ -51,6 +51,7 @@ class InitResult:
     lab: Lab
     created: bool
     differs: bool
+    finished: bool = False  # an existing lab whose first build had been stopped
 
 
 @attrs.frozen
@@ -105,11 +106,12 @@ class Lab:
         marker = root / BUILDING_MARKER
         if copy.is_file() and not force:
             existing = cls(root, load_hierarchy(copy))
+            finished = marker.exists()
             existing._build()  # fill in anything missing, never overwrite
             marker.unlink(missing_ok=True)
             differs = attrs.evolve(existing.hierarchy, source="") != attrs.evolve(
                 hierarchy, source="")
-            return InitResult(existing, created=False, differs=differs)
+            return InitResult(existing, created=False, differs=differs, finished=finished)
         tmp = copy.with_name(f".{HIERARCHY_COPY}.tmp")  # also left by an init that was killed
         if root.exists() and any(p not in (tmp, marker) for p in root.iterdir()):
             if not copy.is_file():

@@ -144,6 +144,8 @@ def test_a_lab_whose_init_was_stopped_is_refused_until_init_finishes_it(
                    "keeps what is there and builds the rest.\n")
     code, out, _ = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
     assert code == 0
+    assert out == (f"Finished building lab {lab}: its first build was stopped (sites ZZZ, P00, "
+                   "S01).\n")
     assert (lab / "ZZZ/SMS/site.db").is_file() and (lab / "P00/SMS/site.db").is_file()
     assert Lab.open(lab).hierarchy.central.code == "ZZZ"
     assert not (lab / ".building").exists()
