@@ -8,6 +8,8 @@ import random
 import re
 from pathlib import Path
 
+import pytest
+
 from sitesrv.components.scheduler import Scheduler
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.formats import job as jobfile
@@ -15,6 +17,7 @@ from sitesrv.formats import sni, srq
 from sitesrv.formats.job import JobState
 from sitesrv.formats.values import Payload
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, FaultPoint
+from sitesrv.runtime.live import LiveDriver
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
 from tests.transport.conftest import (
@@ -31,6 +34,7 @@ from tests.transport.conftest import (
     log_texts,
     make_lab,
     replication_object,
+    two_children,
 )
 
 SCHEDULER_ONLY = Registry(primary=(Scheduler,), secondary=(Scheduler,))
@@ -252,3 +256,18 @@ def test_an_active_job_whose_request_was_deleted_gets_it_again(tmp_path: Path) -
     assert "Send request 2_001ZZZ of job 00000001 is missing; creating it again.~" in \
         log_texts(lab, "ZZZ", "sched.log")
     assert files(inbox(lab, "P00", "despoolr.box\\receive")) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+
+
+@pytest.mark.live_fs
+def test_a_job_rewrite_left_half_done_by_a_killed_server_is_written_over(tmp_path: Path) -> None:
+    # A server killed while the Scheduler rewrote a job leaves the rewrite's temp file in
+    # schedule.box. Start-up recovery keeps temp files younger than stale_tmp_age in live mode
+    # (another writer's may be in flight), so the next server's rewrite meets it.
+    lab = make_lab(tmp_path / "lab", two_children())
+    job = content_job(lab, "00000001", random.Random(2).randbytes(4096))
+    left = job.with_name(f".{job.name}.SMS_SCHEDULER.rewrite.tmp")
+    left.write_bytes(b"[half a job")
+    report = LiveDriver(lab, components=SENDING, sites=["ZZZ"]).run(until_idle=True, timeout=60)
+    assert report is not None and (report.status, report.errors) == ("idle", 0)
+    assert files(inbox(lab, "P00", "despoolr.box\\receive")) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+    assert not left.exists()
