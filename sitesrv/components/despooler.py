@@ -17,6 +17,7 @@ from pathlib import Path
 from sitesrv.components import despoolcontent
 from sitesrv.components.despoolroute import LOCAL_DELIVERIES, deliver_here, hand_on
 from sitesrv.components.receive import WORK_PAYLOAD, WORK_PREFIX, Received, work_name
+from sitesrv.compression.fsutil import TEMP_SUFFIX, remove_file
 from sitesrv.errors import FormatError
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
@@ -40,6 +41,7 @@ class Despooler(Component):
         self.store: PackageStore = open_store(ctx.layout, db, ctx.durability)
         self.status = StatusReporter(ctx.log, ctx.site.code, ctx.site.server, db)
         self._quarantine_orphans()
+        self._remove_merge_temps()
 
     def work(self) -> bool:
         item = self.ctx.claim_next()
@@ -89,6 +91,13 @@ class Despooler(Component):
         else:
             self.ctx.log.write("~Despooler successfully executed one instruction.")
             r.finish()
+
+    def _remove_merge_temps(self) -> None:
+        """A merge killed half way leaves `SMSPKG\\<PkgID>.PCK.sitesrv-tmp`, as large as the
+        PCK; only this component merges, one unit at a time, so at its start none is in use."""
+        for temp in sorted(self.ctx.layout.smspkg.glob(f"*{TEMP_SUFFIX}")):
+            remove_file(temp)
+            self.ctx.log.write(f"Deleted the stale temporary file {self.ctx.windows(temp)}")
 
     def _quarantine_orphans(self) -> None:
         """Work payloads whose instruction is gone (the runtime quarantined it after errors)."""

@@ -66,6 +66,9 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+TEMP_SUFFIX = ".sitesrv-tmp"  # the default temp of `published_readonly`: `<dest>.sitesrv-tmp`
+
+
 @contextlib.contextmanager
 def published_readonly(
     dest: Path, temp: Path | None = None, *, durable: bool = False
@@ -76,7 +79,7 @@ def published_readonly(
     `dest` is untouched. `temp` must be on the same file system as `dest`. The folder of
     `dest` is created if needed, as SMS creates SMSPKG on first use.
     """
-    temp = temp if temp is not None else dest.with_name(dest.name + ".sitesrv-tmp")
+    temp = temp if temp is not None else dest.with_name(dest.name + TEMP_SUFFIX)
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_file(temp)
     fh = open(temp, "xb")  # noqa: SIM115 - closed on both paths below

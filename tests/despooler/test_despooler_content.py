@@ -234,6 +234,24 @@ def test_a_delta_is_merged_onto_the_previous_version(lab: Path, packages: Packag
     assert files(layout.receive) == []
 
 
+def test_merges_left_half_done_by_a_killed_server_are_removed_at_start_up(
+        lab: Path, packages: Packages) -> None:
+    layout = site(lab, "P00")
+    copy_readonly(packages.pck1, layout.smspkg / f"{PKG_ID}.PCK")
+    for half in (f"{PKG_ID}.PCK.sitesrv-tmp", "ZZZ00009.PCK.sitesrv-tmp"):  # the server died
+        (layout.smspkg / half).write_bytes(packages.pck2.read_bytes()[:1000])  # while merging
+    register(lab, "P00", source_version=2, stored=1)
+    deliver(lab, "P00", "2_001ZZZ", packages.dlt2, kind=Payload.DLT, version=2)
+    report = run(lab)
+    assert report.exit_code == ExitCode.IDLE and report.errors == 0
+    assert verify(layout.smspkg / f"{PKG_ID}.PCK", package_id=PKG_ID, version=2) == \
+        read_manifest(packages.pck2)
+    assert files(layout.smspkg) == [f"{PKG_ID}.PCK"]
+    texts = log_texts(lab, "P00")
+    for half in ("ZZZ00001.PCK.sitesrv-tmp", "ZZZ00009.PCK.sitesrv-tmp"):
+        assert f"Deleted the stale temporary file F:\\SMSPKG\\{half}" in texts
+
+
 def test_a_delta_without_its_base_is_stuck_until_the_full_package_arrives(
         lab: Path, packages: Packages) -> None:
     register(lab, "S01", source_version=2, stored=1)
