@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from sitesrv import console
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.demo import write_sample_source
 from sitesrv.lab import Lab
+from tests import fingerprint
 from tests.conftest import DEFAULT_HIERARCHY
 
 ALL_DPS = ["ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01"]
@@ -33,6 +36,20 @@ def lab_from(tmp_path: Path, text: str | None = None) -> Lab:
 @pytest.fixture
 def lab(tmp_path: Path) -> Lab:
     return lab_from(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def fingerprint_lab(request: pytest.FixtureRequest,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """With FINGERPRINT_DIR set, record the test's labs when it ends (tests/fingerprint.py)."""
+    out = os.environ.get(fingerprint.ENV)
+    tmp = request.getfixturevalue("tmp_path") if out else None
+    if tmp is not None:
+        monkeypatch.setattr(Lab, "run_until_idle", Lab.run_until_idle)  # undone after the test
+        fingerprint.frozen_runs(Lab, tmp)
+    yield
+    if out and tmp is not None:
+        fingerprint.write(Path(out), request.node.nodeid, tmp, tmp)
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
