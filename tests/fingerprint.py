@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import stat
 import subprocess
