@@ -56,7 +56,7 @@ def _peak():
     with open(os.environ["SITESRV_BENCH_PEAK"], "w") as f:
         f.write(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")))
 atexit.register(_peak)
-from sitesrv.cli import main
+from sitesrv.cli.main import main
 sys.argv = ["sitesrv", *sys.argv[1:]]
 main()
 """
@@ -160,16 +160,16 @@ def fresh(path: Path) -> Path:
     return path
 
 
-def new_lab(root: Path, timing: dict[str, str]):  # -> sitesrv.lab.Lab
-    from sitesrv.lab import Lab
+def new_lab(root: Path, timing: dict[str, str]):  # -> sitesrv.admin.lab.Lab
+    from sitesrv.admin.lab import Lab
 
     fresh(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     return Lab.init(root, lab_hierarchy(root.parent / f"{root.name}.yaml", timing)).lab
 
 
-def dp_folders(lab, pkg_id: str) -> dict[str, Path]:  # lab: sitesrv.lab.Lab
-    from sitesrv.console import parse_dp
+def dp_folders(lab, pkg_id: str) -> dict[str, Path]:  # lab: sitesrv.admin.lab.Lab
+    from sitesrv.admin.console import parse_dp
 
     out = {}
     for spec in DPS:
@@ -201,7 +201,7 @@ def check_tree(expected: dict[str, str], root: Path, what: str) -> None:
                          f"(e.g. {(missing + wrong + extra)[:3]})")
 
 
-def summarizer(lab) -> tuple[int, list[tuple]]:  # lab: sitesrv.lab.Lab
+def summarizer(lab) -> tuple[int, list[tuple]]:  # lab: sitesrv.admin.lab.Lab
     """(rows, rows with State != 0) of the central site's DP summarizer: the field report's
     health query."""
     from sitesrv.db.sitedb import SiteDatabase
@@ -214,7 +214,7 @@ def summarizer(lab) -> tuple[int, list[tuple]]:  # lab: sitesrv.lab.Lab
 
 
 def events(lab_root: Path) -> list[dict]:
-    from sitesrv.events import read_events
+    from sitesrv.logs.events import read_events
 
     return read_events(lab_root / "events.jsonl")
 
@@ -317,7 +317,7 @@ def run_baseline(corpus: Path, expected: dict[str, str],
 
 def run_sitesrv(corpus: Path, expected: dict[str, str], step: bool, timeout: float,
                 timing: dict[str, str], processes: str = "one") -> tuple[LabRun, list[dict]]:
-    from sitesrv import console
+    from sitesrv.admin import console
 
     lab = new_lab(OUT / "dist-lab", timing)
     pkg_id = console.create_package(lab, "ZZZ", name="Bench 256 MiB", source=corpus,

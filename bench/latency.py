@@ -24,7 +24,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from sitesrv.lab import Lab
+from sitesrv.admin.lab import Lab
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec
 from sitesrv.runtime.live import LiveDriver

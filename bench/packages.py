@@ -187,7 +187,7 @@ class EventTail:
         return time.perf_counter() - self.last_progress > stall
 
 
-def run_lab(lab, processes: str, timeout: float, stall: float,  # lab: sitesrv.lab.Lab
+def run_lab(lab, processes: str, timeout: float, stall: float,  # lab: sitesrv.admin.lab.Lab
             out: Outcome) -> None:
     """`sitesrv run --until-idle --processes ...`, timed from start to exit (CPU time with its
     children: the per-site processes)."""
@@ -216,7 +216,7 @@ def run_lab(lab, processes: str, timeout: float, stall: float,  # lab: sitesrv.l
 
 def run_live(folders: list[Path], processes: str, out_dir: Path, timeout: float, stall: float,
              timing: dict[str, str], keep: Path | None) -> Outcome:
-    from sitesrv import console
+    from sitesrv.admin import console
 
     out = Outcome()
     lab = new_lab(out_dir / "pkgs-lab", timing)

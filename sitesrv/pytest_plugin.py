@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.lab import Lab, default_hierarchy_file
+from sitesrv.admin.lab import Lab, default_hierarchy_file
 
 
 @pytest.fixture

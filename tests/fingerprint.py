@@ -106,8 +106,8 @@ def frozen_runs(lab_class: type, tmp: Path) -> None:
 
 def demo(tmp: Path) -> None:
     """`sitesrv demo` in this process, with frozen sources."""
-    from sitesrv.cli import cli
-    from sitesrv.lab import Lab
+    from sitesrv import Lab
+    from sitesrv.cli.main import cli
 
     frozen_runs(Lab, tmp)
     cli.main(["demo", "--lab", str(tmp / "lab"), "--hierarchy", str(REPO / "hierarchy.yaml")],

@@ -23,9 +23,9 @@ from pathlib import Path
 import attrs
 
 from sitesrv.errors import UserError
-from sitesrv.hierarchy import Address, Hierarchy
-from sitesrv.layout import LabLayout, SiteLayout
-from sitesrv.runtime.handoff import replace_file
+from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.lab.hierarchy import Address, Hierarchy
+from sitesrv.lab.layout import LabLayout, SiteLayout
 
 PAUSED_FILE = "paused_addresses.json"
 LOCK_FILE = f".{PAUSED_FILE}.lock"
@@ -87,7 +87,7 @@ def read_paused(site: SiteLayout) -> frozenset[str]:
         return frozenset()
 
 
-def write_paused(site: SiteLayout, paused: Iterable[str], durability: str) -> None:
+def write_paused(site: SiteLayout, paused: Iterable[str], durability: Durability) -> None:
     target = paused_file(site)
     target.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"paused": sorted(set(paused))}, indent=2) + "\n"

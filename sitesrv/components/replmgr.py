@@ -28,17 +28,17 @@ from pathlib import Path
 
 import attrs
 
+from sitesrv.components.statusup import PRIORITY_FOLDERS, outbound_destination
+from sitesrv.components.uidtokens import UID_FOLDER, MissingToken, take_job_id
 from sitesrv.errors import FormatError, UserError
+from sitesrv.files.atomic import replace_file
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import rpl, trs
 from sitesrv.formats.values import Payload
+from sitesrv.lab.boxes import WORK_DIR, ignored_by_scans
+from sitesrv.logs.smslog import format_timestamp
 from sitesrv.runtime.component import Component, Waiting
-from sitesrv.runtime.handoff import ignored_by_scans, replace_file
-from sitesrv.runtime.ids import WORK_DIR
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
-from sitesrv.smslog import format_timestamp
-from sitesrv.statusup import PRIORITY_FOLDERS, outbound_destination
-from sitesrv.uidtokens import UID_FOLDER, MissingToken, take_job_id
 
 OUTBOUND = {priority: f"replmgr.box\\outbound\\{folder}"
             for priority, folder in PRIORITY_FOLDERS.items()}

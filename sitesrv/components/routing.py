@@ -11,7 +11,7 @@ from __future__ import annotations
 import attrs
 
 from sitesrv.formats.values import AddressType
-from sitesrv.hierarchy import Address, Hierarchy
+from sitesrv.lab.hierarchy import Address, Hierarchy
 
 OUTBOXES = {AddressType.LAN: "schedule.box\\outboxes\\LAN",
             AddressType.COURIER: "schedule.box\\outboxes\\COURIER"}

@@ -26,20 +26,20 @@ from pathlib import Path
 import attrs
 
 from sitesrv.components import routing
+from sitesrv.components.uidtokens import MissingToken, take_request_counter
 from sitesrv.compression.known import file_sha256
 from sitesrv.errors import FormatError, UserError
+from sitesrv.files.atomic import replace_file
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import sni, srq
 from sitesrv.formats.job import JobState, SchedulerJob
 from sitesrv.formats.srq import ActionCode, SenderStatus, SendRequest
 from sitesrv.formats.values import AddressType, Payload
+from sitesrv.lab.boxes import WORK_DIR
+from sitesrv.logs.smslog import format_timestamp
+from sitesrv.logs.statmsg import StatusReporter
 from sitesrv.runtime.component import Component
-from sitesrv.runtime.handoff import replace_file
-from sitesrv.runtime.ids import WORK_DIR
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
-from sitesrv.smslog import format_timestamp
-from sitesrv.statmsg import StatusReporter
-from sitesrv.uidtokens import MissingToken, take_request_counter
 
 JOBS = "schedule.box"
 REQUESTS = "schedule.box\\requests"

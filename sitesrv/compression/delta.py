@@ -15,7 +15,6 @@ from pathlib import Path
 from sitesrv.compression import known
 from sitesrv.compression.container import ContainerReader, ContainerWriter
 from sitesrv.compression.errors import BaseMissingError, CorruptError, WrongBaseError
-from sitesrv.compression.fsutil import published_readonly
 from sitesrv.compression.manifest import DeltaInfo, DirEntry, Entry, FileEntry, Manifest
 from sitesrv.compression.pck import (
     PackResult,
@@ -26,6 +25,7 @@ from sitesrv.compression.pck import (
 )
 from sitesrv.compression.source import SourceItem, open_source_file, scan_source
 from sitesrv.compression.trailer import Kind
+from sitesrv.files.readonly import published_readonly
 
 DELTA_WINDOW = 5
 

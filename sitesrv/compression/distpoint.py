@@ -19,10 +19,11 @@ from typing import Literal
 import attrs
 
 from sitesrv.compression.container import ContainerReader
-from sitesrv.compression.entrysafety import PACKAGE_ID_RE, check_package_id, fold
-from sitesrv.compression.fsutil import fsync_dir, is_readonly, make_readonly, remove_tree
+from sitesrv.compression.entrysafety import fold
 from sitesrv.compression.manifest import FileEntry, Manifest
 from sitesrv.compression.pck import open_pck
+from sitesrv.files.readonly import fsync_dir, is_readonly, make_readonly, remove_tree
+from sitesrv.lab.identifiers import PACKAGE_ID_ANY_CASE_RE, check_package_id
 
 NEW_SUFFIX = ".sitesrv-new"
 OLD_SUFFIX = ".sitesrv-old"
@@ -113,7 +114,7 @@ def recover_installs(share_dir: Path | str) -> list[Recovery]:
         for name in sorted(os.listdir(share)):
             for suffix in (OLD_SUFFIX, NEW_SUFFIX):
                 package_id = name.removesuffix(suffix)
-                if name.endswith(suffix) and PACKAGE_ID_RE.fullmatch(package_id):
+                if name.endswith(suffix) and PACKAGE_ID_ANY_CASE_RE.fullmatch(package_id):
                     done += _recover_package(share / package_id)
     return done
 

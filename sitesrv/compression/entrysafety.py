@@ -11,17 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-PACKAGE_ID_RE = re.compile(r"[A-Za-z0-9]{1,16}")
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\\:]")
-
-
-def check_package_id(package_id: str) -> str:
-    """Package IDs become file names (`<PkgID>.PCK`, `<share>/<PkgID>`), so keep them plain."""
-    if not isinstance(package_id, str) or not PACKAGE_ID_RE.fullmatch(package_id):
-        raise ValueError(
-            f"invalid package ID {package_id!r}: expected 1-16 letters or digits (SMS uses 8)"
-        )
-    return package_id
 
 
 def path_problem(path: str) -> str | None:

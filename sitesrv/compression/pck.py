@@ -10,12 +10,12 @@ import attrs
 
 from sitesrv.compression import known
 from sitesrv.compression.container import ContainerReader, ContainerWriter
-from sitesrv.compression.entrysafety import check_package_id
 from sitesrv.compression.errors import PckError
-from sitesrv.compression.fsutil import published_readonly
 from sitesrv.compression.manifest import DirEntry, Entry, FileEntry, Manifest
 from sitesrv.compression.source import SourceItem, open_source_file, scan_source
 from sitesrv.compression.trailer import Kind
+from sitesrv.files.readonly import published_readonly
+from sitesrv.lab.identifiers import check_package_id
 
 
 @attrs.frozen

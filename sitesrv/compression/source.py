@@ -13,8 +13,8 @@ import attrs
 
 from sitesrv.compression.entrysafety import path_problem, tree_problem
 from sitesrv.compression.errors import UnsafeEntryError
-from sitesrv.compression.fsutil import is_readonly
 from sitesrv.compression.manifest import MANIFEST_NAME
+from sitesrv.files.readonly import is_readonly
 
 CHUNK = 1 << 20
 _SPECIAL_KINDS = (

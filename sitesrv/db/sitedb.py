@@ -13,7 +13,6 @@ connections, and a person's `sitesrv sql` from another process, share the file s
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,9 @@ from typing import Any, TypeVar
 import attrs
 
 from sitesrv.errors import FormatError, SitesrvError, UserError
+from sitesrv.lab.identifiers import MAX_PACKAGE_NUMBER
+from sitesrv.lab.identifiers import format_package_id as format_package_id  # API here too
+from sitesrv.lab.identifiers import parse_package_id as parse_package_id
 
 SCHEMA_VERSION = 1
 DEFAULT_BUSY_TIMEOUT = 10.0
@@ -33,9 +35,6 @@ DEFAULT_BUSY_TIMEOUT = 10.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _TIME_FORMAT = "YYYY-MM-DD HH:MM:SS.mmm"
-_SITE_CODE = re.compile(r"[A-Za-z0-9]{3}")
-_PACKAGE_ID = re.compile(r"([A-Za-z0-9]{3})([0-9A-Fa-f]{5})")
-_MAX_PACKAGE_NUMBER = 0xFFFFF
 
 
 class PackageStatus(IntEnum):
@@ -89,26 +88,6 @@ def parse_time(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return ((moment - _EPOCH) // _MS) / 1000
-
-
-def format_package_id(site_code: str, number: int) -> str:
-    """A package ID: the creating site's code and a 5-digit upper-case hex number (§1.2)."""
-    if not _SITE_CODE.fullmatch(site_code):
-        raise ValueError(f"{site_code!r} is not a site code: a site code is 3 letters or digits")
-    if not 0 <= number <= _MAX_PACKAGE_NUMBER:
-        raise ValueError(f"package number {number} does not fit in 5 hex digits")
-    return f"{site_code.upper()}{number:05X}"
-
-
-def parse_package_id(package_id: str) -> tuple[str, int]:
-    """Split a package ID into site code and number; IDs compare case-insensitively, as in SMS."""
-    match = _PACKAGE_ID.fullmatch(package_id)
-    if match is None:
-        raise ValueError(
-            f"{package_id!r} is not a package ID: a package ID is a 3-character site code "
-            "followed by 5 hex digits, for example ZZZ0000A"
-        )
-    return match.group(1).upper(), int(match.group(2), 16)
 
 
 _TIME_FIELD = {"time": True}
@@ -593,10 +572,10 @@ class SiteDatabase:
                 "SELECT LastNumber FROM PackageIDCounters WHERE SiteCode = ?", (site_code,)
             ).fetchone()
             number = (row[0] if row else 0) + 1
-            if number > _MAX_PACKAGE_NUMBER:
+            if number > MAX_PACKAGE_NUMBER:
                 raise UserError(
                     f"Site {site_code.upper()} has no package numbers left: "
-                    f"{format_package_id(site_code, _MAX_PACKAGE_NUMBER)} was the last one."
+                    f"{format_package_id(site_code, MAX_PACKAGE_NUMBER)} was the last one."
                 )
             package_id = format_package_id(site_code, number)
             self._conn.execute(

@@ -7,13 +7,13 @@ Q200645), in DumpSend's order, and `dumpsend()` prints one the way that tool doe
 
 A send request ID is `<priority><counter><site>`: the priority digit, a base-36 counter from the
 `schedule.box\\UID` tokens (`_` and 3 digits below 36**3, else 4 digits), and the code of the
-site that made it: `2_001CEN`, `1_C6CT01`.
+site that made it: `2_001CEN`, `1_C6CT01` (the rule: sitesrv.lab.identifiers).
 """
 
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 import attrs
 
@@ -39,7 +39,6 @@ from sitesrv.formats.values import (
     PRIORITY,
     PRIORITY_NAMES,
     SITE_CODE,
-    SITE_CODE_RE,
     TEXT,
     AddressType,
     Check,
@@ -47,57 +46,9 @@ from sitesrv.formats.values import (
     to_member,
     to_millis,
 )
+from sitesrv.lab.identifiers import parse_request_id, request_id
 
 SRQ, SRS = ".srq", ".srs"
-DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-SHORT_LIMIT = 36**3  # counters below this are written `_` + 3 digits
-COUNTER_LIMIT = 36**4
-
-
-class RequestIdParts(NamedTuple):
-    priority: int
-    counter: int
-    site: str
-
-
-def _base36(n: int, width: int) -> str:
-    out = ""
-    for _ in range(width):
-        n, digit = divmod(n, 36)
-        out = DIGITS[digit] + out
-    return out
-
-
-def request_id(priority: int, counter: int, site: str) -> str:
-    """The 8-character send request ID: `request_id(2, 1, "CEN")` is `2_001CEN`."""
-    if isinstance(priority, bool) or priority not in PRIORITY_NAMES:
-        raise ValueError(f"priority {priority!r} is not 1, 2 or 3")
-    if (not isinstance(counter, int) or isinstance(counter, bool)
-            or not 0 <= counter < COUNTER_LIMIT):
-        raise ValueError(f"counter {counter!r} is not between 0 and {COUNTER_LIMIT - 1}")
-    if not isinstance(site, str) or not SITE_CODE_RE.fullmatch(site):
-        raise ValueError(f"{site!r} is not a site code")
-    body = "_" + _base36(counter, 3) if counter < SHORT_LIMIT else _base36(counter, 4)
-    return f"{priority}{body}{site}"
-
-
-def parse_request_id(text: str) -> RequestIdParts:
-    """The parts of a send request ID, read case-insensitively (the despooler logs `2_001cen`).
-
-    Only the canonical spelling is accepted: `20ZZZCEN` must be written `2_ZZZCEN`.
-    """
-    upper = text.upper() if isinstance(text, str) else ""
-    counter = upper[1:5]
-    digits = counter[1:] if counter.startswith("_") else counter
-    if (len(upper) != 8 or upper[0] not in "123" or not digits
-            or any(c not in DIGITS for c in digits) or not SITE_CODE_RE.fullmatch(upper[5:])):
-        raise ValueError(f"{text!r} is not a send request ID (priority 1-3, 4-character "
-                         f"counter, site code, e.g. 2_001CEN)")
-    value = int(digits, 36)
-    if (len(digits) == 4) != (value >= SHORT_LIMIT):
-        raise ValueError(f"{text!r} is not a send request ID: counter {value} is spelled "
-                         f"{request_id(int(upper[0]), value, upper[5:])[1:5]}")
-    return RequestIdParts(int(upper[0]), value, upper[5:])
 
 
 def _request_id(value: object) -> None:

@@ -14,7 +14,15 @@ from typing import Any
 
 import attrs
 
-from sitesrv.hierarchy import SERVER_RE, SHARE_RE, SITE_CODE_RE
+from sitesrv.lab.identifiers import (
+    JOB_ID_RE,
+    PACKAGE_ID_RE,
+    PACKAGE_ID_TEXT,
+    SERVER_RE,
+    SHARE_RE,
+    SITE_CODE_RE,
+    SITE_CODE_TEXT,
+)
 
 PRIORITY_NAMES = {1: "high", 2: "medium", 3: "low"}
 # Timestamps are kept as float epoch seconds, in the files as ISO 8601 UTC with milliseconds.
@@ -157,14 +165,11 @@ TIMESTAMP = Check(_timestamp)
 OPTIONAL_TIMESTAMP = Check(_optional_timestamp)
 COUNT = number(0, LARGEST_COUNT, "0 or more")
 PRIORITY = number(1, 3, "1 (high), 2 (medium) or 3 (low)")
-_SITE_CODE_WHAT = "a site code (3 upper-case letters or digits)"
-SITE_CODE = pattern(SITE_CODE_RE, _SITE_CODE_WHAT)
-OPTIONAL_SITE_CODE = pattern(SITE_CODE_RE, _SITE_CODE_WHAT, optional=True)
-PACKAGE_ID_RE = re.compile(r"[A-Z0-9]{3}[0-9A-F]{5}")
-_PACKAGE_ID_WHAT = "a package ID (a site code and 5 upper-case hex digits, e.g. CEN0001A)"
-PACKAGE_ID = pattern(PACKAGE_ID_RE, _PACKAGE_ID_WHAT)
-OPTIONAL_PACKAGE_ID = pattern(PACKAGE_ID_RE, _PACKAGE_ID_WHAT, optional=True)
-JOB_ID = pattern(r"[0-9A-F]{8}", "a job ID (8 upper-case hex digits)")
+SITE_CODE = pattern(SITE_CODE_RE, SITE_CODE_TEXT)
+OPTIONAL_SITE_CODE = pattern(SITE_CODE_RE, SITE_CODE_TEXT, optional=True)
+PACKAGE_ID = pattern(PACKAGE_ID_RE, PACKAGE_ID_TEXT)
+OPTIONAL_PACKAGE_ID = pattern(PACKAGE_ID_RE, PACKAGE_ID_TEXT, optional=True)
+JOB_ID = pattern(JOB_ID_RE, "a job ID (8 upper-case hex digits)")
 INSTRUCTION_TYPE = pattern(r"[A-Z0-9_]+(?:\|[A-Z0-9_]+)*",
                            "an instruction type such as MICROSOFT|SMS|MINIJOBINSTRUCTION|PACKAGE")
 PREFERRED_ADDRESS = pattern(r"\*|" + "|".join(AddressType),

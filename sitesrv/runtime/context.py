@@ -14,17 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sitesrv.clock import Clock
-from sitesrv.events import EventSink
-from sitesrv.hierarchy import Hierarchy, Site
-from sitesrv.layout import LabLayout, SiteLayout
+from sitesrv.files.atomic import Content, Durability, rename_into_place, write_temp
+from sitesrv.files.copying import copy_content
+from sitesrv.lab.clock import Clock
+from sitesrv.lab.hierarchy import Hierarchy, Site
+from sitesrv.lab.layout import LabLayout, SiteLayout
+from sitesrv.lab.timing import TimingProfile
+from sitesrv.logs.events import EventSink
+from sitesrv.logs.smslog import SmsLog
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, Faults
-from sitesrv.runtime.handoff import Content, copy_content, rename_into_place, write_temp
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, WorkItem
 from sitesrv.runtime.unit import PUBLISHED, Journal
-from sitesrv.smslog import SmsLog
-from sitesrv.timing import TimingProfile
 
 
 class ComponentContext:
@@ -33,7 +34,7 @@ class ComponentContext:
     def __init__(self, *, site: Site, hierarchy: Hierarchy, lab: LabLayout, layout: SiteLayout,
                  clock: Clock, rng: random.Random, ids: Ids,
                  open_database: Callable[[], Any] | None, log: SmsLog, events: EventSink,
-                 faults: Faults, inboxes: tuple[Inbox, ...], durability: str,
+                 faults: Faults, inboxes: tuple[Inbox, ...], durability: Durability,
                  journal: Journal, notify: Callable[[Path, str | None], None],
                  signal: Callable[[str], None]) -> None:
         self.site = site

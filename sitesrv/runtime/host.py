@@ -9,7 +9,6 @@ does the same thing under both.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import heapq
 import logging
@@ -24,22 +23,22 @@ from typing import Any
 
 import attrs
 
-from sitesrv.clock import Clock, VirtualClock
 from sitesrv.errors import FormatError, UserError
-from sitesrv.events import EventSink
-from sitesrv.lab import Lab
-from sitesrv.layout import LabLayout, SiteLayout
+from sitesrv.files.atomic import Durability
+from sitesrv.lab.clock import Clock, VirtualClock, save_lab_time, saved_lab_time
+from sitesrv.lab.layout import LabLayout, SiteLayout
+from sitesrv.lab.loader import load_lab_hierarchy
+from sitesrv.logs.events import EventSink
+from sitesrv.logs.smslog import SmsLog
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
-from sitesrv.runtime.handoff import replace_file
 from sitesrv.runtime.idle import WaitLine, failed_units_line, quarantined_line
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
 from sitesrv.runtime.lock import Holder, SiteLock, acquire_all, release_all
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.unit import DEFERRED, PUBLISHED, Journal, Reporter
-from sitesrv.smslog import SmsLog
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ MAX_ATTEMPTS = 3
 DatabaseFactory = Callable[[Path, str], Any]  # (database path, the lab's durability)
 ECHO_SECONDS = 2.0  # how long a published name waits for its watcher hint (notify)
 MAX_SIGNALS = 10_000  # signals a host keeps between two of its units
-CLOCK_FILE = "lab-clock"  # in <SITE>\SMS\state: the lab time the last run ended at
 EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the components
 
 
@@ -64,14 +62,14 @@ def _nothing() -> None:
     pass
 
 
-def open_site_database(path: Path, durability: str) -> Any:
+def open_site_database(path: Path, durability: Durability) -> Any:
     """The site database at `path`; imported late so the runtime does not need it to load.
 
     With durability `none` a commit is not fsynced (SQLite's synchronous=NORMAL in WAL mode),
     like the hand-offs: it survives a killed process, not a power loss."""
     from sitesrv.db.sitedb import SiteDatabase
 
-    return SiteDatabase.open(path, durable=durability != "none")
+    return SiteDatabase.open(path, durable=durability.syncs_files)
 
 
 @attrs.frozen
@@ -356,7 +354,7 @@ class LabRuntime:
                  sites: Sequence[str] | None = None, injector: Injector | None = None,
                  open_database: DatabaseFactory | None = open_site_database) -> None:
         self.root = Path(os.path.abspath(lab_root))
-        self.hierarchy = Lab.open(self.root).hierarchy
+        self.hierarchy = load_lab_hierarchy(self.root)
         self.layout = LabLayout(self.root, self.hierarchy)
         self.clock = clock
         self.seed = seed
@@ -439,11 +437,7 @@ class LabRuntime:
         return saved_lab_time(self.sites)
 
     def save_lab_time(self) -> None:
-        durability = self.hierarchy.durability
-        for site in self.sites:
-            site.state_dir.mkdir(parents=True, exist_ok=True)
-            replace_file(site.state_dir / CLOCK_FILE, f"{self.clock.now()!r}\n".encode("ascii"),
-                         durability, tmp=site.state_dir / f".{CLOCK_FILE}.tmp")
+        save_lab_time(self.sites, self.clock.now(), self.hierarchy.durability)
 
     def relative(self, text: str) -> str:
         """Text with lab paths made relative, so messages do not depend on where the lab is."""
@@ -498,11 +492,3 @@ class LabRuntime:
             if outcome.did == FAILED:
                 self.error_count += 1
 
-
-def saved_lab_time(sites: Sequence[SiteLayout]) -> float:
-    """The lab time the last run of these sites ended at (0 if none did)."""
-    times = [0.0]
-    for site in sites:
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            times.append(float((site.state_dir / CLOCK_FILE).read_text(encoding="ascii")))
-    return max(times)

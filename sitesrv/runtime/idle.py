@@ -19,7 +19,7 @@ from enum import IntEnum
 
 import attrs
 
-from sitesrv.timing import TimingProfile
+from sitesrv.lab.timing import TimingProfile
 
 HORIZON_FACTOR = 2.0
 

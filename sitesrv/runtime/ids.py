@@ -14,9 +14,10 @@ import random
 import string
 from pathlib import Path
 
+from sitesrv.lab.boxes import WORK_DIR  # claimed files: a new name must not collide there either
+
 ALPHABET = string.ascii_uppercase + string.digits
 NAME_LENGTH = 8
-WORK_DIR = ".work"  # where an inbox keeps claimed files; a new name must not collide there either
 
 
 class Ids:

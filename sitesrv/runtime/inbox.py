@@ -31,15 +31,10 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.clock import Clock, lab_time_text
+from sitesrv.files.atomic import Durability, rename_into_place, sync_dirs
+from sitesrv.lab.boxes import CORRUPT_DIR, WORK_DIR, ignored_by_scans, is_removable_temp
+from sitesrv.lab.clock import Clock, lab_time_text
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, Faults
-from sitesrv.runtime.handoff import (
-    ignored_by_scans,
-    is_removable_temp,
-    rename_into_place,
-    sync_dirs,
-)
-from sitesrv.runtime.ids import WORK_DIR
 from sitesrv.runtime.unit import (
     CLAIMED,
     DEFERRED,
@@ -49,9 +44,6 @@ from sitesrv.runtime.unit import (
     Journal,
     Reporter,
 )
-
-CORRUPT_DIR = "corrupt"
-
 
 _NAMES_REMEMBERED = 100_000  # names whose match listing() remembers, per inbox
 
@@ -84,7 +76,7 @@ class Inbox:
     """One inbox folder of one component at one site, used by one thread at a time: whichever
     runs the component's unit (the live driver's other threads only call `invalidate`)."""
 
-    def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: str,
+    def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: Durability,
                  faults: Faults, journal: Journal, reporter: Reporter,
                  notify: Callable[[Path, str | None], None], awaited: set[str] | None = None) -> None:
         self.spec = spec

@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sitesrv.clock import RealClock
-from sitesrv.lab import Lab
+from sitesrv.lab.clock import RealClock
+from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.runtime.host import (
     EXECUTIVE,
     ComponentHost,
@@ -47,7 +47,7 @@ from sitesrv.runtime.idle import (
     default_horizon,
     final_status,
 )
-from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
+from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.watcher import INOTIFY, POLLING, Watcher
 
 logger = logging.getLogger(__name__)
@@ -59,21 +59,21 @@ DEFAULT_WORKERS = 2
 class LiveDriver:
     """Runs the components of a lab's sites (all, or those named) until stopped or idle."""
 
-    def __init__(self, lab_root: Path, *, components: Registry | None = None,
+    def __init__(self, lab_root: Path, *, components: Registry,
                  sites: Sequence[str] | None = None, watcher: str = INOTIFY,
                  horizon: float | None = None, workers: int = DEFAULT_WORKERS,
                  open_database: DatabaseFactory | None = open_site_database,
                  clock_since: float | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
-        hierarchy = Lab.open(lab_root).hierarchy
+        hierarchy = load_lab_hierarchy(lab_root)
         # clock_since: the per-site processes of one run share it, and so one lab time.
         self.clock = RealClock(rate=hierarchy.clock_rate, since=clock_since)
         # Live runs are not reproducible anyway; a fresh seed keeps a restarted process from
         # drawing the random names it drew before.
         self.runtime = LabRuntime(lab_root, clock=self.clock,
                                   seed=random.SystemRandom().randrange(2**63),
-                                  registry=components or SMS_COMPONENTS, sites=sites,
+                                  registry=components, sites=sites,
                                   open_database=open_database)
         timing = self.runtime.hierarchy.timing
         self.horizon = default_horizon(timing) if horizon is None else horizon

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 import attrs
 
 from sitesrv.errors import UserError
-from sitesrv.layout import SiteLayout
+from sitesrv.lab.layout import SiteLayout
 
 logger = logging.getLogger(__name__)
 

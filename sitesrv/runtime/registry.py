@@ -1,8 +1,7 @@
-"""Which components run at primary and at secondary sites.
+"""Which components run at primary and at secondary sites: a registry the drivers are given.
 
-`SMS_COMPONENTS` is what `sitesrv run` runs: the software-distribution components of
-sitesrv.components. Secondary sites have no database, so no SQL Monitor. Tests and extensions
-pass their own registry (`--components module:NAME`).
+`sitesrv.components.registry.SMS_COMPONENTS` is SMS's, which `sitesrv run` and `Lab` run.
+Tests and extensions pass their own (`sitesrv run --components module:NAME`).
 """
 
 from __future__ import annotations
@@ -12,32 +11,19 @@ import importlib
 import attrs
 
 from sitesrv.errors import UserError
-from sitesrv.hierarchy import Site
+from sitesrv.lab.hierarchy import Site
 from sitesrv.runtime.component import Component
 
 
 @attrs.frozen
 class Registry:
+    """The component classes a primary site runs, and those a secondary site runs."""
+
     primary: tuple[type[Component], ...] = ()
     secondary: tuple[type[Component], ...] = ()
 
     def for_site(self, site: Site) -> tuple[type[Component], ...]:
         return self.primary if site.is_primary else self.secondary
-
-
-def _sms_components() -> Registry:
-    from sitesrv.components.despooler import Despooler
-    from sitesrv.components.distmgr import DistributionManager
-    from sitesrv.components.replmgr import ReplicationManager
-    from sitesrv.components.scheduler import Scheduler
-    from sitesrv.components.sender import Sender
-    from sitesrv.components.sqlmon import SqlMonitor
-
-    shared = (DistributionManager, ReplicationManager, Scheduler, Sender, Despooler)
-    return Registry(primary=(SqlMonitor, *shared), secondary=shared)
-
-
-SMS_COMPONENTS = _sms_components()
 
 
 def load_registry(spec: str) -> Registry:

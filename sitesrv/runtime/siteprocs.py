@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sitesrv.errors import SitesrvError, UserError
-from sitesrv.lab import Lab
+from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.runtime.idle import (
     RESCAN,
     TIMEOUT,
@@ -48,7 +48,7 @@ from sitesrv.runtime.idle import (
     final_status,
 )
 from sitesrv.runtime.live import SUPERVISOR_TICK, LiveDriver
-from sitesrv.runtime.registry import SMS_COMPONENTS, load_registry
+from sitesrv.runtime.registry import load_registry
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class ServerProcessError(SitesrvError):
 
 
 def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, site: str,
-           since: float, components: str | None, watcher: str, horizon: float | None,
+           since: float, components: str, watcher: str, horizon: float | None,
            workers: int, debug: bool) -> None:
     """A child's life: start one site's LiveDriver, answer the supervisor, stop when told.
 
@@ -89,7 +89,7 @@ def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, site: s
         log.addHandler(handler)
         log.setLevel(logging.DEBUG)
     try:
-        registry = load_registry(components) if components else SMS_COMPONENTS
+        registry = load_registry(components)
         driver = LiveDriver(lab_dir, components=registry, sites=[site], watcher=watcher,
                             horizon=horizon, workers=workers, clock_since=since)
         driver.start()
@@ -179,9 +179,9 @@ class SiteProcesses:
     """Supervises one LiveDriver process per site; `run` is LiveDriver.run's counterpart."""
 
     def __init__(self, lab_root: Path, *, sites: list[str] | None = None,
-                 components: str | None = None, watcher: str, horizon: float | None = None,
+                 components: str, watcher: str, horizon: float | None = None,
                  workers: int, debug: bool = False, start_method: str | None = None) -> None:
-        hierarchy = Lab.open(lab_root).hierarchy
+        hierarchy = load_lab_hierarchy(lab_root)
         self.lab_root = lab_root
         self.sites = list(dict.fromkeys(sites or [s.code for s in hierarchy.sites]))
         for code in self.sites:

@@ -17,8 +17,8 @@ import os
 import random
 from pathlib import Path
 
-from sitesrv.clock import VirtualClock, lab_time_text
 from sitesrv.errors import UserError
+from sitesrv.lab.clock import VirtualClock, lab_time_text
 from sitesrv.runtime.faults import FaultPoint, Injector
 from sitesrv.runtime.host import CRASHED, NOTHING, ComponentHost, LabRuntime, UnitOutcome
 from sitesrv.runtime.idle import (
@@ -30,7 +30,7 @@ from sitesrv.runtime.idle import (
     default_horizon,
     final_status,
 )
-from sitesrv.runtime.registry import SMS_COMPONENTS, Registry
+from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import ScheduleWriter, StepRecord, read_schedule
 
 DEFAULT_MAX_STEPS = 100_000
@@ -42,7 +42,7 @@ class ReplayDivergence(UserError):
 
 def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | None = None,
                    replay: Path | None = None, horizon: float | None = None,
-                   components: Registry | None = None, max_steps: int = DEFAULT_MAX_STEPS,
+                   components: Registry, max_steps: int = DEFAULT_MAX_STEPS,
                    faults: Injector | None = None,
                    sites: list[str] | None = None) -> IdleReport:
     """Run the lab's components in step mode until it is idle or `max_steps` counted steps
@@ -64,7 +64,7 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
     clock = VirtualClock()
     injector = _StepFaults(faults, Path(os.path.abspath(lab_root)))
     runtime = LabRuntime(lab_root, clock=clock, seed=seed,
-                         registry=components or SMS_COMPONENTS, sites=sites, injector=injector)
+                         registry=components, sites=sites, injector=injector)
     limit = default_horizon(runtime.hierarchy.timing) if horizon is None else horizon
     runtime.lock()  # before anything touches the sites' folders
     try:

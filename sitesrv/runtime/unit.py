@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sitesrv.events import EventSink
-from sitesrv.layout import SiteLayout
-from sitesrv.smslog import SmsLog
+from sitesrv.lab.layout import SiteLayout
+from sitesrv.logs.events import EventSink
+from sitesrv.logs.smslog import SmsLog
 
 if TYPE_CHECKING:
     from sitesrv.runtime.inbox import WorkItem

@@ -36,8 +36,7 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver, EventEmitter
 from watchdog.observers.polling import PollingObserver
 
-from sitesrv.runtime.handoff import ignored_by_scans
-from sitesrv.runtime.ids import WORK_DIR
+from sitesrv.lab.boxes import WORK_DIR, ignored_by_scans
 
 logger = logging.getLogger(__name__)
 

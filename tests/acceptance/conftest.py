@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv import console
+from sitesrv.admin import console
+from sitesrv.admin.demo import write_sample_source
+from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import SiteDatabase
-from sitesrv.demo import write_sample_source
-from sitesrv.lab import Lab
 from tests import fingerprint
 from tests.conftest import DEFAULT_HIERARCHY
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from sitesrv import console
-from sitesrv.cli import cli
-from sitesrv.lab import Lab
+from sitesrv.admin import console
+from sitesrv.admin.lab import Lab
+from sitesrv.cli.main import cli
 from tests.acceptance.conftest import (
     DP_FOLDERS,
     create,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv import console
+from sitesrv.admin import console
+from sitesrv.admin.lab import Lab
 from sitesrv.formats import pkg
-from sitesrv.lab import Lab
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt
 from tests.acceptance.conftest import (
     create,
@@ -80,7 +80,7 @@ def test_late_status_for_a_deleted_package_leaves_no_orphan_rows(lab: Lab,
                                                                   tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from sitesrv.cli import cli
+    from sitesrv.cli.main import cli
 
     pkg_id, source = installed(lab, tmp_path, 3)
     CliRunner().invoke(cli, ["address", "pause", "P00", "ZZZ", "--lab", str(lab.root)])

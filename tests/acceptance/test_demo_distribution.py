@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sitesrv.events import read_events
-from sitesrv.lab import Lab
-from sitesrv.smslog import parse_line
+from sitesrv.admin.lab import Lab
+from sitesrv.logs.events import read_events
+from sitesrv.logs.smslog import parse_line
 from tests.acceptance.conftest import (
     create,
     dp_folder,

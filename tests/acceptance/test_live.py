@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.lab import Lab
+from sitesrv.admin.lab import Lab
 from tests.acceptance.conftest import create, dp_folder, query, tree_digest
 from tests.distribution.conftest import make_source
 
@@ -20,7 +20,7 @@ def test_live_lab_converges_and_exits_0(lab: Lab, tmp_path: Path, processes: str
     source = make_source(tmp_path / "source")
     pkg_id = create(lab, source)
     proc = subprocess.run(
-        [sys.executable, "-c", "from sitesrv.cli import main; main()", "run", "--lab",
+        [sys.executable, "-c", "from sitesrv.cli.main import main; main()", "run", "--lab",
          str(lab.root), "--until-idle", "--timeout", "120", "--processes", processes],
         capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from sitesrv import console
-from sitesrv.cli import cli
-from sitesrv.events import read_events
-from sitesrv.lab import Lab
+from sitesrv.admin import console
+from sitesrv.admin.lab import Lab
+from sitesrv.cli.main import cli
+from sitesrv.logs.events import read_events
 from tests.acceptance.conftest import (
     dp_folder,
     installed,

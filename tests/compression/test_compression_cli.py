@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sitesrv.cli import cli
+from sitesrv.cli.main import cli
 from sitesrv.compression import make_delta, pack
 from sitesrv.compression.manifest import MANIFEST_FORMAT
 

@@ -17,19 +17,20 @@ from pathlib import Path
 import attrs
 import pytest
 
-from sitesrv.clock import VIRTUAL_EPOCH
+from sitesrv.admin.lab import Lab
 from sitesrv.components.despooler import Despooler
 from sitesrv.compression import make_delta, pack
+from sitesrv.db.pkgstore import PackageStore, open_store
 from sitesrv.db.sitedb import Package, SiteDatabase
+from sitesrv.files.atomic import Durability
 from sitesrv.formats import job, pkg, sni
 from sitesrv.formats.values import Payload
-from sitesrv.lab import Lab
-from sitesrv.layout import SiteLayout
-from sitesrv.pkgstore import PackageStore, open_store
+from sitesrv.lab.clock import VIRTUAL_EPOCH
+from sitesrv.lab.layout import SiteLayout
+from sitesrv.logs.smslog import parse_line
 from sitesrv.runtime.idle import IdleReport
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from sitesrv.smslog import parse_line
 from tests.conftest import REPO
 
 PKG_ID = "ZZZ00001"
@@ -84,10 +85,10 @@ def store(lab: Path, code: str) -> Iterator[PackageStore]:
     """The site's package store, as its components open it."""
     layout = site(lab, code)
     if not layout.site.is_primary:
-        yield open_store(layout, None, "none")
+        yield open_store(layout, None, Durability.NONE)
         return
     with SiteDatabase.open(layout.database) as db:
-        yield open_store(layout, db, "none")
+        yield open_store(layout, db, Durability.NONE)
 
 
 def register(lab: Path, code: str, *, source_version: int, stored: int = 0) -> None:

@@ -8,18 +8,19 @@ from pathlib import Path
 import attrs
 import pytest
 
-from sitesrv.clock import VIRTUAL_EPOCH
-from sitesrv.components import despooler
 from sitesrv.components.despooler import Despooler
+from sitesrv.components.despooler import component as despooler
+from sitesrv.components.signals import package_information_signal
 from sitesrv.compression import read_manifest, verify
+from sitesrv.db.pkgstore import PackageStore, open_store
 from sitesrv.db.sitedb import Package, PackageStatus, StatusType
 from sitesrv.formats import pkg, sta
 from sitesrv.formats.values import Payload
-from sitesrv.pkgstore import PackageStore, open_store, package_information_signal
+from sitesrv.lab.clock import VIRTUAL_EPOCH
+from sitesrv.logs.smslog import parse_line
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.registry import Registry
-from sitesrv.smslog import parse_line
 from tests.despooler.conftest import (
     PKG_ID,
     Packages,

@@ -10,10 +10,10 @@ from typing import ClassVar
 import pytest
 
 from sitesrv.components.despooler import Despooler
+from sitesrv.logs.smslog import parse_line
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.registry import Registry
-from sitesrv.smslog import parse_line
 from tests.despooler.conftest import (
     Packages,
     deliver,

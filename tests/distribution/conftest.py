@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.lab import Lab
+from sitesrv.admin.lab import Lab
 from tests.conftest import DEFAULT_HIERARCHY
 
 
@@ -29,7 +29,7 @@ def make_source(folder: Path, files: dict[str, bytes] | None = None) -> Path:
 
 def log_messages(lab: Lab, site: str, log: str) -> list[str]:
     """The message part of each line of a component log."""
-    from sitesrv.smslog import parse_line
+    from sitesrv.logs.smslog import parse_line
 
     path = lab.site(site).log(log)
     if not path.exists():

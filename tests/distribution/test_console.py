@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sitesrv.cli import cli
+from sitesrv.admin.lab import Lab
+from sitesrv.cli.main import cli
 from sitesrv.db.sitedb import PackageAction, SiteDatabase
-from sitesrv.lab import Lab
 from tests.conftest import DEFAULT_HIERARCHY
 from tests.distribution.conftest import make_source
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import attrs
 import pytest
 
-from sitesrv.clock import VIRTUAL_EPOCH
+from sitesrv.admin.lab import Lab
 from sitesrv.components.distmgr import DistributionManager
 from sitesrv.compression import pack
 from sitesrv.db.sitedb import Package, SiteDatabase
 from sitesrv.formats import pkg, sta
-from sitesrv.hierarchy import parse_hierarchy
-from sitesrv.lab import Lab
+from sitesrv.lab.clock import VIRTUAL_EPOCH
+from sitesrv.lab.loader import parse_hierarchy
 from sitesrv.runtime.registry import Registry
 from tests.conftest import DEFAULT_HIERARCHY
 from tests.distribution.conftest import assert_in_order, log_messages, make_source

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv import console
+from sitesrv.admin import console
+from sitesrv.admin.lab import Lab
 from sitesrv.components.distmgr import DistributionManager
 from sitesrv.components.sqlmon import SqlMonitor
 from sitesrv.db.sitedb import SiteDatabase
-from sitesrv.lab import Lab
 from sitesrv.runtime.registry import Registry
 from tests.distribution.conftest import assert_in_order, log_messages, make_source
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from sitesrv.db.pkgstore import DatabaseStore, FileStore, PackageStore
 from sitesrv.db.sitedb import (
     Package,
     PackageStatus,
@@ -18,7 +19,6 @@ from sitesrv.db.sitedb import (
     SiteType,
     StatusType,
 )
-from sitesrv.pkgstore import DatabaseStore, FileStore, PackageStore
 
 NAL = 'MSWNET:["SMS_SITE=S01"]\\\\SEC01\\SMSPKGC$\\'
 

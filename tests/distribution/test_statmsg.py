@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sitesrv.clock import VirtualClock
 from sitesrv.db.sitedb import SiteDatabase, StatusMessage
-from sitesrv.smslog import SmsLog, parse_line
-from sitesrv.statmsg import AID_PACKAGE, StatusReporter, statmsg_line
+from sitesrv.lab.clock import VirtualClock
+from sitesrv.logs.smslog import SmsLog, parse_line
+from sitesrv.logs.statmsg import AID_PACKAGE, StatusReporter, statmsg_line
 
 
 def test_line_matches_the_reference_sample() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.lab import Lab
-from sitesrv.uidtokens import MissingToken, take_job_id, take_request_counter
+from sitesrv.admin.lab import Lab
+from sitesrv.components.uidtokens import MissingToken, take_job_id, take_request_counter
 from tests.conftest import DEFAULT_HIERARCHY
 
 

@@ -14,6 +14,7 @@ from sitesrv.formats.values import (
     Check,
     Payload,
 )
+from sitesrv.lab import identifiers
 
 
 def passes(check: Check):
@@ -34,8 +35,8 @@ sites = st.from_regex(r"[A-Z0-9]{3}", fullmatch=True)
 package_ids = st.from_regex(r"[A-Z0-9]{3}[0-9A-F]{5}", fullmatch=True)
 job_ids = st.from_regex(r"[0-9A-F]{8}", fullmatch=True)
 priorities = st.integers(1, 3)
-counters = st.integers(0, srq.COUNTER_LIMIT - 1)
-request_ids = st.builds(srq.request_id, priorities, counters, sites)
+counters = st.integers(0, identifiers.COUNTER_LIMIT - 1)
+request_ids = st.builds(identifiers.request_id, priorities, counters, sites)
 times = st.integers(0, round(LATEST_TIMESTAMP * 1000)).map(lambda ms: ms / 1000)
 counts = st.integers(0, 2**63 - 1)
 preferred = st.sampled_from(["*", *AddressType])
@@ -100,7 +101,7 @@ def send_requests(draw) -> srq.SendRequest:
     optional_times = st.one_of(st.none(), times)
     return srq.SendRequest(
         priority=priority, dest_site=draw(sites), job_id=draw(job_ids),
-        request_id=srq.request_id(priority, draw(counters), draw(sites)),
+        request_id=identifiers.request_id(priority, draw(counters), draw(sites)),
         outbox=draw(nonempty_text), preferred_address=draw(preferred),
         ignore_schedule=draw(st.booleans()), status=draw(st.sampled_from(srq.SenderStatus)),
         first_started_at=draw(optional_times), started_at=draw(optional_times),

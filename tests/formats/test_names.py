@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sitesrv.formats import job, pkn, sni, srq
-from sitesrv.formats.srq import RequestIdParts, parse_request_id, request_id
+from sitesrv.lab.identifiers import RequestIdParts, parse_request_id, request_id
 from tests.formats.examples import SEND_REQUEST
 from tests.formats.strategies import counters, priorities, sites
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitesrv.clock import VirtualClock
-from sitesrv.events import EventSink, read_events
+from sitesrv.lab.clock import VirtualClock
+from sitesrv.logs.events import EventSink, read_events
 
 FIELDS = st.dictionaries(st.sampled_from(["package", "file", "count", "reason"]),
                          st.one_of(st.integers(), st.text(max_size=20)), max_size=3)

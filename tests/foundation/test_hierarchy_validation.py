@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitesrv.errors import UserError
-from sitesrv.hierarchy import HierarchyError, load_hierarchy, parse_hierarchy
+from sitesrv.lab.loader import HierarchyError, load_hierarchy, parse_hierarchy
 
 BASE_SITES = """
 sites:
@@ -337,7 +337,7 @@ def test_attribute_changes_count() -> None:
     assert parse_hierarchy(BASE_SITES).software_distribution.attribute_changes_count is False
     h = parse_hierarchy(BASE_SITES + "software_distribution:\n  attribute_changes_count: true\n")
     assert h.software_distribution.attribute_changes_count is True
-    from sitesrv.hierarchyview import render_hierarchy
+    from sitesrv.admin.hierarchyview import render_hierarchy
 
     assert ("Software distribution: send from nearest site on, 100 retries, DP update mode "
             "delete, attribute changes count (pre-KB872943)") in render_hierarchy(h).splitlines()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sitesrv.cli import cli
-from sitesrv.lab import Lab
+from sitesrv.admin.lab import Lab
+from sitesrv.cli.main import cli
 from tests.conftest import DEFAULT_HIERARCHY
 
 EXPECTED_SITE_TREE = [
@@ -184,7 +184,7 @@ def test_bad_hierarchy_exits_2_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "hierarchy.yaml"
     bad.write_text("sites:\n  - {code: ZZZ, server: MGMT01, parnet: X}\n")
     proc = subprocess.run(
-        [sys.executable, "-c", "from sitesrv.cli import main; main()", "init", "--lab",
+        [sys.executable, "-c", "from sitesrv.cli.main import main; main()", "init", "--lab",
          str(tmp_path / "lab"), "--hierarchy", str(bad)],
         capture_output=True, text=True, check=False,
     )
@@ -314,22 +314,21 @@ def test_lab_init_on_a_file_is_a_user_error(tmp_path: Path) -> None:
 
 def test_lab_is_exported_from_the_package() -> None:
     import sitesrv
-    from sitesrv.lab import Lab
+    from sitesrv.admin.lab import Lab
 
     assert sitesrv.Lab is Lab
 
 
 def test_the_lab_option_is_defined_once() -> None:
-    """Every command's --lab comes from sitesrv/cliopts.py, so help and default agree."""
+    """Every command's --lab comes from sitesrv/cli/options.py, so help and default agree."""
     import click
 
-    from sitesrv.cliopts import LAB_OPTION
+    from sitesrv.cli.options import LAB_OPTION
     from tests.conftest import REPO
 
     defining = {str(p.relative_to(REPO)) for p in (REPO / "sitesrv").rglob("*.py")
                 if '"--lab"' in p.read_text(encoding="utf-8")}
-    # `sitesrv run` (sitesrv/runtime/runcli.py) still spells its own out; it may join later.
-    assert defining - {"sitesrv/runtime/runcli.py"} == {"sitesrv/cliopts.py"}
+    assert defining == {"sitesrv/cli/options.py"}
 
     @LAB_OPTION
     def probe(lab_dir: Path) -> None: ...
@@ -345,8 +344,8 @@ def test_the_lab_option_is_defined_once() -> None:
 
 
 def test_status_names_are_the_database_enums() -> None:
+    from sitesrv.admin.status import STATUSES
     from sitesrv.db.sitedb import PackageStatus
-    from sitesrv.statusview import STATUSES
 
     assert [STATUSES[s] for s in PackageStatus] == [s.name for s in PackageStatus]
     assert len(STATUSES) == len(PackageStatus)
@@ -356,8 +355,8 @@ def test_concurrent_pauses_of_one_sites_addresses_are_all_kept(tmp_path: Path) -
     """Two `sitesrv address pause` at once, each for another address of P00: neither is lost."""
     import threading
 
+    from sitesrv.admin.lab import Lab
     from sitesrv.components.addresses import read_paused, set_paused
-    from sitesrv.lab import Lab
 
     lab = Lab.open(init_lab(tmp_path))
     rounds = 150

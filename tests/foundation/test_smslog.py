@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitesrv.clock import VirtualClock
 from sitesrv.db.sitedb import format_time
-from sitesrv.smslog import SmsLog, format_line, parse_line, thread_id_for
+from sitesrv.lab.clock import VirtualClock
+from sitesrv.logs.smslog import SmsLog, format_line, parse_line, thread_id_for
 
 
 def test_golden_line_matches_the_reference_sample() -> None:

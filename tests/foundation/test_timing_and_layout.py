@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitesrv.hierarchy import parse_hierarchy
-from sitesrv.layout import LabLayout
-from sitesrv.timing import parse_duration
+from sitesrv.lab.layout import LabLayout
+from sitesrv.lab.loader import parse_hierarchy
+from sitesrv.lab.timing import parse_duration
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.lab import Lab
+from sitesrv.admin.lab import Lab
 
 HIERARCHY = """\
 sites:

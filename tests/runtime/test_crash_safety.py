@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.events import read_events
+from sitesrv.logs.events import read_events
 from tests.conftest import REPO
 from tests.runtime.conftest import drop, inbox, make_lab
 from tests.runtime.toy import INCOMING, INSTALLED, OUTBOX, RECEIVE, installed_items, instruction
@@ -44,7 +44,7 @@ def in_pipeline(lab: Path) -> list[Path]:
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     lab = make_lab(tmp_path / "lab", "  rescan_interval: 0.5s\n")
-    command = [sys.executable, "-m", "sitesrv.runtime.runcli", "--lab", str(lab),
+    command = [sys.executable, "-m", "sitesrv.cli.run", "--lab", str(lab),
                "--components", "tests.runtime.toy:REGISTRY"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     rng = random.Random(20070604)

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import pytest
 
-from sitesrv.clock import RealClock, VirtualClock
+from sitesrv.lab.clock import RealClock, VirtualClock
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt, SimulatedCrash
 from sitesrv.runtime.host import ComponentHost, LabRuntime

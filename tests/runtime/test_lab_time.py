@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sitesrv.clock import VIRTUAL_EPOCH, VirtualClock, lab_time_text
-from sitesrv.events import EventSink, read_events
-from sitesrv.smslog import SmsLog
+from sitesrv.lab.clock import VIRTUAL_EPOCH, VirtualClock, lab_time_text
+from sitesrv.logs.events import EventSink, read_events
+from sitesrv.logs.smslog import SmsLog
 
 
 def test_lab_time_text_rounds_milliseconds_as_the_sms_logs_do(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.events import read_events
+from sitesrv.logs.events import read_events
 from sitesrv.runtime import host as host_module
 from sitesrv.runtime import watcher as watcher_module
 from sitesrv.runtime.component import Component, Waiting
@@ -434,7 +434,7 @@ def test_a_component_never_runs_two_units_at_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize("option", [["--workers", "2"], ["--processes", "per-site"]])
 def test_workers_and_processes_are_live_options(tmp_path: Path, option: list[str]) -> None:
     lab = make_lab(tmp_path / "lab")
-    result = subprocess.run([sys.executable, "-c", "from sitesrv.cli import main; main()", "run",
+    result = subprocess.run([sys.executable, "-c", "from sitesrv.cli.main import main; main()", "run",
                              "--lab", str(lab), "--step", *option],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

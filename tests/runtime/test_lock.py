@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from sitesrv.errors import UserError
-from sitesrv.events import read_events
-from sitesrv.hierarchy import load_hierarchy
-from sitesrv.layout import LabLayout
+from sitesrv.lab.layout import LabLayout
+from sitesrv.lab.loader import load_hierarchy
+from sitesrv.logs.events import read_events
 from sitesrv.runtime import lock as lock_module
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
@@ -67,7 +67,7 @@ def test_a_second_run_of_a_running_site_exits_2_and_touches_nothing(lab: Path) -
         claimed = inbox(lab, "CEN", OUTBOX) / ".work" / "A.SRQ"
         claimed.write_bytes(instruction("A"))
         done = subprocess.run(
-            [sys.executable, "-m", "sitesrv.runtime.runcli", "--lab", str(lab), "--step",
+            [sys.executable, "-m", "sitesrv.cli.run", "--lab", str(lab), "--step",
              "--components", "tests.runtime.toy:REGISTRY"],
             cwd=REPO, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2
@@ -164,8 +164,8 @@ def test_a_lock_of_another_host_is_never_taken_over(lab: Path) -> None:
 DIE_IN_LINK = """
 import os, sys
 from pathlib import Path
-from sitesrv.hierarchy import load_hierarchy
-from sitesrv.layout import LabLayout
+from sitesrv.lab.loader import load_hierarchy
+from sitesrv.lab.layout import LabLayout
 from sitesrv.runtime import lock
 lab = Path(sys.argv[1])
 site = LabLayout(lab, load_hierarchy(lab / "hierarchy.yaml")).site("SEC")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from sitesrv.cli.run import run_command
 from sitesrv.errors import UserError
 from sitesrv.runtime.idle import ExitCode
-from sitesrv.runtime.runcli import run_command
 from tests.conftest import REPO
 from tests.runtime.conftest import drop, inbox, tree
 from tests.runtime.toy import INSTALLED, OUTBOX, installed_items, instruction
@@ -96,7 +96,7 @@ def test_an_unknown_registry_is_a_user_error(lab: Path) -> None:
 
 
 def test_the_module_entry_point_prints_user_errors_and_exits_2(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "sitesrv.runtime.runcli", "--lab",
+    done = subprocess.run([sys.executable, "-m", "sitesrv.cli.run", "--lab",
                            str(tmp_path / "none"), "--step"], cwd=REPO, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
@@ -107,7 +107,7 @@ def test_the_module_entry_point_prints_user_errors_and_exits_2(tmp_path: Path) -
 def test_failing_units_exit_3_with_one_line_each_and_no_traceback_unless_debug(
         lab: Path, debug: bool) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "sitesrv.runtime.runcli", "--lab", str(lab), "--step",
+        [sys.executable, "-m", "sitesrv.cli.run", "--lab", str(lab), "--step",
          "--components", "tests.runtime.toy:BROKEN", *(["--debug"] if debug else [])],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == ExitCode.WAITING, done.stderr

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sitesrv.events import read_events
+from sitesrv.logs.events import read_events
+from sitesrv.logs.smslog import parse_line
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from sitesrv.smslog import parse_line
 from tests.runtime.conftest import drop, inbox, make_lab
 
 WAITS = "toy.box\\waits"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sitesrv.errors import UserError
-from sitesrv.events import read_events
+from sitesrv.logs.events import read_events
 from sitesrv.runtime.host import FAILED, UnitOutcome
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.live import LiveDriver
@@ -149,7 +149,7 @@ def test_a_timeout_reports_what_waits_in_the_busy_process(tmp_path: Path) -> Non
 def _cli(lab: Path, *options: str, stderr: Path,
          components: str = TOYS) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", "from sitesrv.cli import main; main()", "run", "--lab",
+        [sys.executable, "-c", "from sitesrv.cli.main import main; main()", "run", "--lab",
          str(lab), "--processes", "per-site", "--components", components, *options],
         stdout=subprocess.DEVNULL, stderr=stderr.open("wb"), start_new_session=True)
 

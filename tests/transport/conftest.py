@@ -8,17 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sitesrv.admin.lab import Lab
 from sitesrv.components.despooler import Despooler
 from sitesrv.components.replmgr import ReplicationManager
 from sitesrv.components.scheduler import Scheduler
 from sitesrv.components.sender import Sender
-from sitesrv.events import read_events
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg
 from sitesrv.formats.values import Payload
-from sitesrv.lab import Lab
+from sitesrv.logs.events import read_events
+from sitesrv.logs.smslog import parse_line
 from sitesrv.runtime.registry import Registry
-from sitesrv.smslog import parse_line
 from tests.conftest import DEFAULT_HIERARCHY
 
 TRANSPORT = (ReplicationManager, Scheduler, Sender)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.clock import VirtualClock
+from sitesrv.lab.clock import VirtualClock
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.faults import AFTER_CLAIM, CrashAt
 from sitesrv.runtime.host import LabRuntime

@@ -11,14 +11,14 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from sitesrv.addresscli import address_group
+from sitesrv.admin.hierarchyview import render_hierarchy
+from sitesrv.admin.lab import Lab
+from sitesrv.cli.address import address_group
 from sitesrv.components.addresses import with_pauses
 from sitesrv.components.scheduler import Scheduler
 from sitesrv.errors import UserError
-from sitesrv.events import read_events
 from sitesrv.formats import srq
-from sitesrv.hierarchyview import render_hierarchy
-from sitesrv.lab import Lab
+from sitesrv.logs.events import read_events
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
 from tests.transport.conftest import (

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.components import transfer
+from sitesrv.components.sender import transfer
+from sitesrv.files import copying
+from sitesrv.files.copying import copy_range
 from sitesrv.formats import sni
-from sitesrv.runtime import handoff
-from sitesrv.runtime.handoff import copy_range
 from sitesrv.runtime.step import run_until_idle
 from tests.transport.conftest import SENDING, content_job, files, inbox, log_texts, make_lab
 
@@ -60,7 +60,7 @@ def test_an_unlimited_send_bigger_than_a_piece_goes_in_several_units(
     ]
 
 
-# --- handoff.copy_range, by each of its methods --------------------------------------------------
+# --- copying.copy_range, by each of its methods --------------------------------------------------
 
 def _no_copy_file_range(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: object) -> int:
@@ -70,7 +70,7 @@ def _no_copy_file_range(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _portable_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(os, "copy_file_range", raising=False)
-    monkeypatch.setattr(handoff.sys, "platform", "win32")
+    monkeypatch.setattr(copying.sys, "platform", "win32")
 
 
 def _kernel_stops_short(monkeypatch: pytest.MonkeyPatch) -> None:

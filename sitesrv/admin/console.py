@@ -1,0 +1,222 @@
+"""The SMS Administrator console's package actions: rows in a site database, nothing else.
+
+As in SMS, an admin action only writes `SMSPackages`, `PkgServers`, `PkgStatus` and
+`PkgNotification` rows at the site whose console made it; SQL Monitor and Distribution Manager
+do the rest, whether the site servers are running now or later. Every check that can fail
+raises a UserError that says what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from sitesrv.admin.lab import Lab
+from sitesrv.db.sitedb import (
+    Package,
+    PackageAction,
+    PackageStatus,
+    PkgServer,
+    PkgStatus,
+    SiteDatabase,
+    StatusType,
+    parse_package_id,
+)
+from sitesrv.errors import UserError
+from sitesrv.lab.clock import VIRTUAL_EPOCH, saved_lab_time
+from sitesrv.lab.hierarchy import DistributionPoint, Site
+
+PRIORITIES = {"high": 1, "medium": 2, "low": 3}
+PKG_FLAG_COMPRESSED_COPY = 0x1  # "Use a compressed copy of the source directory"
+
+
+def lab_time(lab: Lab) -> float:
+    """The lab's time: where its last run ended, else the virtual epoch (deterministic rows)."""
+    return max(VIRTUAL_EPOCH, saved_lab_time(lab.layout.sites()))
+
+
+def parse_dp(lab: Lab, spec: str) -> tuple[Site, DistributionPoint]:
+    """`SITE:SERVER` to the site and its DP."""
+    code, sep, server = spec.partition(":")
+    if not sep or not code or not server:
+        raise UserError(f"{spec!r} does not name a distribution point; write SITE:SERVER, "
+                        "for example P00:REMOTE_DP (see 'sitesrv hierarchy').")
+    site = lab.hierarchy.site(code)
+    dp = site.dp(server)
+    if dp is None:
+        known = ", ".join(d.server for d in site.distribution_points) or "none"
+        raise UserError(f"Site {site.code} has no distribution point on server {server.upper()}"
+                        f" (its DPs: {known}). Add it to hierarchy.yaml or pick another.")
+    return site, dp
+
+
+def _primary(lab: Lab, code: str, what: str) -> Site:
+    site = lab.hierarchy.site(code)
+    if not site.is_primary:
+        raise UserError(f"Site {site.code} is a secondary site: it has no SMS Administrator "
+                        f"console or database, so {what} must be done at a primary site "
+                        f"(its parent is {site.parent}).")
+    return site
+
+
+def _open(lab: Lab, site: Site) -> SiteDatabase:
+    return SiteDatabase.open(lab.site(site.code).database)
+
+
+def _source_code(lab: Lab, pkg_id: str) -> str:
+    """The package's source site code (its ID's first 3 characters), checked before anything
+    else: a bad or unknown package ID is the problem to report, not the site it would name."""
+    try:
+        code, _ = parse_package_id(pkg_id)
+    except ValueError as e:
+        raise UserError(f"{e}. 'sitesrv status' lists the packages.") from None
+    if code not in {s.code for s in lab.hierarchy.sites}:
+        known = ", ".join(s.code for s in lab.hierarchy.sites)
+        raise UserError(f"There is no package {pkg_id.upper()} in this lab: a package ID starts "
+                        f"with the code of the site that created it, and {code} is not one of "
+                        f"its sites ({known}). 'sitesrv status' lists the packages.")
+    return code
+
+
+def _package(db: SiteDatabase, pkg_id: str, site: Site) -> Package:
+    """The package as `site` knows it, which must not be on its way out."""
+    package = db.get_package(pkg_id)
+    if package is None:
+        raise UserError(f"Package {pkg_id.upper()} is not known at site {site.code}. List the "
+                        f"packages with 'sitesrv sql {site.code} \"SELECT PkgID, Name FROM "
+                        "SMSPackages\"'; a package created elsewhere reaches a child site only "
+                        "after its site servers have run.")
+    if package.Action == PackageAction.DELETE:
+        raise UserError(f"Package {package.PkgID} is being deleted; no other change can be made "
+                        "to it. Its site servers delete it at every site when they run "
+                        "('sitesrv run'); to distribute these files again, create a new package.")
+    return package
+
+
+def _check_below(lab: Lab, at: Site, dp_site: Site, remedy: str) -> None:
+    """`at` manages DPs at itself and below; `remedy` is what to do instead, where `{sites}`
+    becomes the DP's site or one of its ancestors (only primaries have a console)."""
+    below = {at.code, *(s.code for s in lab.hierarchy.descendants(at.code))}
+    if dp_site.code in below:
+        return
+    ancestors = [s.code for s in lab.hierarchy.ancestors(dp_site.code) if s.is_primary]
+    if dp_site.is_primary:
+        sites = f"{dp_site.code} or one of its ancestors"
+        if ancestors:
+            sites += f" ({', '.join(ancestors)})"
+    else:
+        sites = (f"one of {dp_site.code}'s ancestors ({', '.join(ancestors)}; {dp_site.code} is "
+                 "a secondary site)")
+    raise UserError(f"Site {at.code} cannot target a DP at site {dp_site.code}: a site manages "
+                    f"DPs at itself and at the sites below it. {remedy.format(sites=sites)}.")
+
+
+def _target(db: SiteDatabase, package: Package, site: Site, dp: DistributionPoint,
+            now: float) -> None:
+    nal = dp.nal_path(site.code)
+    db.put_pkg_server(PkgServer(PkgID=package.PkgID, NALPath=nal, SiteCode=site.code,
+                                SiteName=site.name, SourceSite=package.SourceSite,
+                                Action=PackageAction.ADD))
+    db.upsert_pkg_status(PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=site.code,
+                                   PkgServer=nal, Status=PackageStatus.NONE, UpdateTime=now,
+                                   SourceVersion=0))
+
+
+def create_package(lab: Lab, site_code: str, *, name: str, source: Path, dps: list[str],
+                   priority: str = "medium", compressed_copy: bool = False) -> str:
+    """A new package at `site_code` targeted to `dps`; returns its PackageID."""
+    site = _primary(lab, site_code, "creating a package")
+    source = Path(source).resolve()
+    if not source.is_dir():
+        raise UserError(f"The package source {source} is not a folder. Pass --source with the "
+                        "folder that holds the package's files.")
+    targets = [parse_dp(lab, spec) for spec in dps]
+    for dp_site, _ in targets:
+        _check_below(lab, site, dp_site, "Create the package at {sites}")
+    now = lab_time(lab)
+    with _open(lab, site) as db, db.transaction():
+        pkg_id = db.next_package_id(site.code)
+        package = Package(PkgID=pkg_id, SourceSite=site.code, Name=name, Source=str(source),
+                          Priority=PRIORITIES[priority], Action=PackageAction.ADD,
+                          PkgFlags=PKG_FLAG_COMPRESSED_COPY if compressed_copy else 0,
+                          ShareName="", StorePkgFlag=3 if compressed_copy else 1)
+        db.put_package(package)
+        for dp_site, dp in targets:
+            _target(db, package, dp_site, dp, now)
+        db.add_notification(pkg_id, PackageAction.ADD, priority=package.Priority, when=now)
+    return pkg_id
+
+
+def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction,
+                        source: Path | None = None) -> None:
+    site = _primary(lab, _source_code(lab, pkg_id), "changing a package")
+    now = lab_time(lab)
+    with _open(lab, site) as db, db.transaction():
+        package = _package(db, pkg_id, site)
+        changes: dict[str, object] = {"Action": action}
+        if source is not None:
+            source = Path(source).resolve()
+            if not source.is_dir():
+                raise UserError(f"The package source {source} is not a folder.")
+            changes["Source"] = str(source)
+        db.put_package(attrs.evolve(package, **changes))
+        db.add_notification(package.PkgID, action, priority=package.Priority, when=now)
+
+
+def update_package(lab: Lab, pkg_id: str) -> None:
+    """"Update all distribution points": a new source version from the source folder."""
+    _source_site_action(lab, pkg_id, PackageAction.UPDATE)
+
+
+def set_source(lab: Lab, pkg_id: str, source: Path) -> None:
+    """A new source path, which makes a new version (the field report's Repair A)."""
+    _source_site_action(lab, pkg_id, PackageAction.UPDATE, source)
+
+
+def delete_package(lab: Lab, pkg_id: str) -> None:
+    _source_site_action(lab, pkg_id, PackageAction.DELETE)
+
+
+def _dp_action(lab: Lab, pkg_id: str, dp_spec: str, at: str | None, what: str,
+               change: str) -> None:
+    source = _source_code(lab, pkg_id)
+    dp_site, dp = parse_dp(lab, dp_spec)
+    site = _primary(lab, at or source, what)
+    _check_below(lab, site, dp_site, "Use --at {sites}")
+    now = lab_time(lab)
+    nal = dp.nal_path(dp_site.code)
+    with _open(lab, site) as db, db.transaction():
+        package = _package(db, pkg_id, site)
+        rows = {s.NALPath.upper(): s for s in db.get_pkg_servers(package.PkgID)}
+        row = rows.get(nal.upper())
+        if change == "add":
+            if row is not None and row.Action != PackageAction.DELETE:
+                raise UserError(f"Package {package.PkgID} already targets {dp_spec.upper()}.")
+            _target(db, package, dp_site, dp, now)
+            action = PackageAction.ADD
+        else:
+            if row is None:
+                raise UserError(f"Package {package.PkgID} does not target {dp_spec.upper()} at "
+                                f"site {site.code}; 'sitesrv status {package.PkgID}' lists its "
+                                "DPs.")
+            if change == "remove":
+                db.put_pkg_server(attrs.evolve(row, Action=PackageAction.DELETE))
+                action = PackageAction.DELETE
+            else:
+                db.put_pkg_server(attrs.evolve(row, RefreshTrigger=1))
+                action = PackageAction.UPDATE
+        db.add_notification(package.PkgID, action, priority=package.Priority, when=now)
+
+
+def add_dp(lab: Lab, pkg_id: str, dp_spec: str, at: str | None = None) -> None:
+    _dp_action(lab, pkg_id, dp_spec, at, "adding a DP", "add")
+
+
+def remove_dp(lab: Lab, pkg_id: str, dp_spec: str, at: str | None = None) -> None:
+    _dp_action(lab, pkg_id, dp_spec, at, "removing a DP", "remove")
+
+
+def refresh_dp(lab: Lab, pkg_id: str, dp_spec: str, at: str | None = None) -> None:
+    """"Refresh distribution point": recopy from the existing compressed copy, no new version."""
+    _dp_action(lab, pkg_id, dp_spec, at, "refreshing a DP", "refresh")

@@ -1,0 +1,38 @@
+"""The main job: a sample package created at the central site and sent to a DP at every site.
+
+`sitesrv demo` (and `make demo`) builds the lab if needed, writes a small sample package source
+(a few files, one of several MB), creates the package at the central site targeted to one DP
+at each site, runs the lab until it is idle, and shows the central site's status and the
+package's journey.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from sitesrv.admin import console
+from sitesrv.admin.lab import Lab
+
+SOURCE_FOLDER = "demo-source"
+PAYLOAD_BYTES = 4 * 1024 * 1024
+
+
+def write_sample_source(folder: Path) -> Path:
+    """The same bytes every time, so demo runs compare."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "README.TXT").write_text("Sample package made by sitesrv demo.\r\n")
+    (folder / "SETUP.INI").write_text("[Setup]\r\nProgram=SETUP.EXE /q\r\n")
+    data = folder / "DATA"
+    data.mkdir(exist_ok=True)
+    (data / "PAYLOAD.BIN").write_bytes(random.Random(936465).randbytes(PAYLOAD_BYTES))
+    return folder
+
+
+def create_demo_package(lab: Lab) -> str:
+    """The sample package at the central site, with the first DP of every site."""
+    source = write_sample_source(lab.root / SOURCE_FOLDER)
+    dps = [f"{s.code}:{s.distribution_points[0].server}"
+           for s in lab.hierarchy.sites if s.distribution_points]
+    return console.create_package(lab, lab.hierarchy.central.code, name="Sample Package",
+                                  source=source, dps=dps)

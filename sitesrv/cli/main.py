@@ -1,0 +1,190 @@
+"""The `sitesrv` command: build a lab, look at it, query its databases, run its site servers.
+
+Every command takes `--lab DIR` (default `./lab`). A user error (a bad hierarchy.yaml, a missing
+lab, an unknown site) prints one paragraph to stderr and exits with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from sitesrv import __version__
+from sitesrv.admin.hierarchyview import render_hierarchy
+from sitesrv.admin.lab import BUILDING_MARKER, Lab, default_hierarchy_file
+from sitesrv.admin.status import render_status, status_rows, trace_lines
+from sitesrv.cli.address import address_group
+from sitesrv.cli.options import LAB_OPTION
+from sitesrv.cli.package import package_group
+from sitesrv.cli.pck import pck_group
+from sitesrv.cli.run import run_command
+from sitesrv.components.addresses import with_pauses
+from sitesrv.errors import UserError
+
+FINISHED = "Finished building lab {lab}: its first build was stopped"
+
+
+class SitesrvGroup(click.Group):
+    """Turns UserError into a one-paragraph message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            click.echo(f"sitesrv: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=SitesrvGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sitesrv")
+def cli() -> None:
+    """sitesrv emulates Microsoft SMS 2003 site servers: a central site, child primaries and
+    secondaries, all on this machine, passing real inbox files between real folders.
+
+    Start with `sitesrv init` to build ./lab from ./hierarchy.yaml, then `sitesrv hierarchy`
+    to see it. Logs are in LAB/<SITE>/SMS/Logs, the site databases in LAB/<SITE>/SMS/site.db.
+    """
+
+
+@cli.command()
+@LAB_OPTION
+@click.option("--hierarchy", "hierarchy_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The hierarchy to build the lab from (default: ./hierarchy.yaml "
+              "if there is one, else sitesrv's default three-site hierarchy).")
+@click.option("--force", is_flag=True, help="Delete an existing lab and build it anew.")
+def init(lab_dir: Path, hierarchy_file: Path | None, force: bool) -> None:
+    """Build a lab folder from a hierarchy file.
+
+    Running it again on an existing lab keeps the lab's data (packages, logs, databases) and
+    only adds what is missing; --force throws the lab away and builds it anew.
+    """
+    hierarchy_file = hierarchy_file or _default_hierarchy()
+    result = Lab.init(lab_dir, hierarchy_file, force=force)
+    sites = ", ".join(s.code for s in result.lab.hierarchy.sites)
+    if result.created:
+        click.echo(f"Built lab {lab_dir} with sites {sites}.")
+    elif result.finished:
+        click.echo(f"{FINISHED.format(lab=lab_dir)} (sites {sites}).")
+    else:
+        click.echo(f"Lab {lab_dir} already exists; kept its data (sites {sites}).")
+        if result.differs:
+            click.echo(f"Note: {hierarchy_file} differs from the lab's own hierarchy.yaml; the "
+                       "lab still uses its own. Rebuild with --force to use the new one.")
+
+
+def _default_hierarchy() -> Path:
+    here = Path("hierarchy.yaml")
+    return here if here.is_file() else default_hierarchy_file()
+
+
+@cli.command()
+@LAB_OPTION
+def hierarchy(lab_dir: Path) -> None:
+    """Print the lab's sites with their servers, DPs and addresses."""
+    lab = Lab.open(lab_dir)
+    click.echo(render_hierarchy(with_pauses(lab.hierarchy, lab.layout), lab.root), nl=False)
+
+
+@cli.command()
+@click.argument("site")
+@click.argument("statement")
+@LAB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print rows as JSON objects.")
+def sql(site: str, statement: str, lab_dir: Path, as_json: bool) -> None:
+    """Run any SQL STATEMENT against SITE's database.
+
+    A query prints a table (or JSON with --json); a change prints how many rows it affected.
+    The tables have SMS's names (PkgStatus, PkgServers, SMSPackages, ...), so the SQL of the
+    field reports runs as written. Secondary sites have no database: their status is in their
+    parent primary's.
+    """
+    from sitesrv.db.sitedb import SiteDatabase
+    from sitesrv.db.sqlcli import render_result
+
+    lab = Lab.open(lab_dir)
+    found = lab.hierarchy.site(site)
+    if not found.is_primary:
+        raise UserError(
+            f"Site {found.code} is a secondary site and has no database (SMS 2003 secondaries "
+            f"have no SQL Server). Its package status is kept by its parent primary: "
+            f"run 'sitesrv sql {found.parent} ...' instead."
+        )
+    db = SiteDatabase.open(lab.site(found.code).database)
+    try:
+        click.echo(render_result(db.execute_user_sql(statement), as_json=as_json), nl=False)
+    finally:
+        db.close()
+
+
+@cli.command()
+@click.argument("package_id", required=False)
+@LAB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def status(package_id: str | None, lab_dir: Path, as_json: bool) -> None:
+    """Each package's state on each DP and site, as the central site's database sees it.
+
+    The DP table is SMS_PackageStatusDistPointsSummarizer (State 0 installed, 1 install
+    pending, 2 retrying, 3 failed, ...); the site table is PkgStatus Type 1 (1 SENT,
+    2 RECEIVED).
+    """
+    lab = Lab.open(lab_dir)
+    click.echo(render_status(status_rows(lab, package_id and package_id.upper()), as_json),
+               nl=False)
+
+
+@cli.command()
+@click.argument("package_id")
+@LAB_OPTION
+def trace(package_id: str, lab_dir: Path) -> None:
+    """The package's journey across all sites in time order, from LAB/events.jsonl."""
+    lines = trace_lines(Lab.open(lab_dir), package_id)
+    if not lines:
+        raise UserError(f"There are no events for package {package_id.upper()} in {lab_dir}. "
+                        "Check the PackageID with 'sitesrv status', and run the site servers "
+                        "('sitesrv run') so the package travels.")
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@LAB_OPTION
+@click.option("--hierarchy", "hierarchy_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Build the lab from this file if it does not exist yet "
+              "(default: ./hierarchy.yaml if there is one, else sitesrv's default).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The step driver's seed.")
+def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
+    """The main job: send a sample package from the central site to a DP at every site.
+
+    Builds the lab if it does not exist, creates the package, runs the site servers in step
+    mode until the lab is idle, and prints the status table and the package's journey.
+    """
+    from sitesrv.admin.demo import create_demo_package
+
+    if not (lab_dir / "hierarchy.yaml").is_file() or (lab_dir / BUILDING_MARKER).exists():
+        source = hierarchy_file or _default_hierarchy()
+        if Lab.init(lab_dir, source).created:
+            click.echo(f"Built lab {lab_dir} from {source}.")
+        else:
+            click.echo(f"{FINISHED.format(lab=lab_dir)}.")
+    lab = Lab.open(lab_dir)
+    click.echo(render_hierarchy(lab.hierarchy, lab.root), nl=False)
+    package_id = create_demo_package(lab)
+    click.echo(f"\nCreated package {package_id} at {lab.hierarchy.central.code}; running the "
+               "site servers until the lab is idle...")
+    report = lab.run_until_idle(seed=seed)
+    click.echo(f"Idle after {report.steps} steps ({report.status}).")
+    for line in report.waits:
+        click.echo(f"  {line}")
+    click.echo("")
+    click.echo(render_status(status_rows(lab, package_id), as_json=False), nl=False)
+    click.echo(f"\nJourney of {package_id} (sitesrv trace {package_id}):")
+    click.echo("\n".join(trace_lines(lab, package_id)))
+
+
+for command in (package_group, address_group, pck_group, run_command):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="sitesrv")

@@ -1,0 +1,235 @@
+"""`sitesrv run`: the site servers of a lab, live or in step mode.
+
+Exit statuses (ExitCode in idle.py): 0 idle and nothing waits, 1 a per-site process could not
+start or died (--processes per-site), 3 idle but something waits, or
+units failed, or files were quarantined (one line per waiting item and per problem on stdout),
+4 timeout (live --timeout, step --max-steps, which counts the steps that did something), 130
+a live --until-idle run stopped by Ctrl-C or SIGTERM before it was idle. A plain live run stopped by
+Ctrl-C or SIGTERM exits 0 after every unit in progress has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from sitesrv.cli.options import LAB_OPTION
+from sitesrv.components.registry import SMS_COMPONENTS, SMS_COMPONENTS_SPEC
+from sitesrv.errors import UserError
+from sitesrv.lab.clock import lab_time_text
+from sitesrv.lab.timing import parse_duration
+from sitesrv.runtime.idle import TIMEOUT, ExitCode, IdleReport
+from sitesrv.runtime.live import DEFAULT_WORKERS
+from sitesrv.runtime.registry import Registry, load_registry
+from sitesrv.runtime.step import DEFAULT_MAX_STEPS, run_until_idle
+from sitesrv.runtime.watcher import INOTIFY, WATCHERS
+
+STEP_ONLY = ("--seed", "--record", "--replay", "--max-steps")
+LIVE_ONLY = ("--watcher", "--timeout", "--workers", "--processes")
+ONE, PER_SITE = "one", "per-site"
+
+
+@click.command("run")
+@LAB_OPTION
+@click.option("--site", "sites", multiple=True, metavar="CODE",
+              help="Run only this site's server (repeat for several); default: every site.")
+@click.option("--until-idle", is_flag=True,
+              help="Stop once the lab is idle; print what still waits.")
+@click.option("--timeout", type=float, metavar="SECONDS",
+              help="With --until-idle: give up after this many real seconds (exit 4).")
+@click.option("--watcher", type=click.Choice(WATCHERS),
+              help="How to notice new files: inotify (default) or polling (network file "
+                   "systems, VM shares).")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help=f"Live mode: how many worker threads run the components' units "
+                   f"(default {DEFAULT_WORKERS}; a component runs on one worker at a time).")
+@click.option("--processes", type=click.Choice((ONE, PER_SITE)),
+              help="Live mode: run every site in this process (one, the default), or each "
+                   "site's server in a process of its own (per-site), as SMS runs a server per "
+                   "site: the processes use more than one core. --until-idle then waits until "
+                   "the whole lab is idle.")
+@click.option("--step", is_flag=True,
+              help="Step mode: one thread, a seeded scheduler and a virtual clock; runs until "
+                   "idle.")
+@click.option("--seed", type=int,
+              help="Step mode: the scheduler's seed (default 0; with --replay, the seed the "
+                   "schedule was recorded with).")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Step mode: write the schedule, one JSON line per step.")
+@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Step mode: follow a recorded schedule.")
+@click.option("--max-steps", type=click.IntRange(min=1), metavar="N",
+              help=f"Step mode: give up after N steps (exit 4; default {DEFAULT_MAX_STEPS}); "
+                   "a periodic timer that finds nothing does not count.")
+@click.option("--horizon", metavar="DURATION",
+              help="Idle once nothing has progressed for this much lab time though something "
+                   "waits (e.g. 20m; default twice the longest delay of the timing profile).")
+@click.option("--components", "components_spec", metavar="MODULE:NAME",
+              help="Run this component registry instead of sitesrv's (tests, extensions).")
+@click.option("--debug", is_flag=True,
+              help="Print the traceback of every failing unit on stderr (normally one line "
+                   "each; the component's log has the error either way).")
+@click.pass_context
+def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until_idle: bool,
+                timeout: float | None, watcher: str | None, step: bool, seed: int | None,
+                record: Path | None, replay: Path | None, max_steps: int | None,
+                horizon: str | None, components_spec: str | None, debug: bool,
+                workers: int | None, processes: str | None) -> None:
+    """Run the lab's site servers: every component of every site (or of --site) at once.
+
+    Live (the default) runs the components on a few worker threads, wakes a component when a
+    file lands in its inbox, and runs on real time scaled by the lab's clock_rate, until Ctrl-C
+    (with --processes per-site, a process per site). Step mode
+    (--step) runs one component's unit of work at a time in an order chosen by --seed, on a
+    virtual clock, until the lab is idle: the same seed gives the same result every time.
+    """
+    given = {name for name, value in (("--seed", seed), ("--record", record),
+                                      ("--replay", replay), ("--max-steps", max_steps),
+                                      ("--watcher", watcher), ("--timeout", timeout),
+                                      ("--workers", workers), ("--processes", processes))
+             if value is not None}
+    if not step and (wrong := sorted(given & set(STEP_ONLY))):
+        raise UserError(f"{', '.join(wrong)} {_need(wrong)} --step.")
+    if step and (wrong := sorted(given & set(LIVE_ONLY))):
+        raise UserError(f"{', '.join(wrong)} {_need(wrong)} a live run: leave out --step "
+                        "(--max-steps bounds a step run).")
+    if timeout is not None and not until_idle:
+        raise UserError("--timeout needs --until-idle.")
+    try:
+        horizon_seconds = None if horizon is None else parse_duration(horizon)
+    except ValueError as e:
+        raise UserError(f"--horizon: {e}") from None
+    registry = load_registry(components_spec) if components_spec else SMS_COMPONENTS
+    with _debug_logging() if debug else contextlib.nullcontext():
+        if step:
+            report = run_until_idle(lab_dir, seed=seed, record=record, replay=replay,
+                                    horizon=horizon_seconds, components=registry,
+                                    max_steps=max_steps or DEFAULT_MAX_STEPS,
+                                    sites=list(sites) or None)
+        elif processes == PER_SITE:
+            report = _run_per_site(lab_dir, components_spec or SMS_COMPONENTS_SPEC, sites, watcher or INOTIFY,
+                                   until_idle, timeout, horizon_seconds,
+                                   workers or DEFAULT_WORKERS, debug)
+        else:
+            report = _run_live(lab_dir, registry, sites, watcher or INOTIFY, until_idle,
+                               timeout, horizon_seconds, workers or DEFAULT_WORKERS)
+    if report is None:
+        ctx.exit(ExitCode.STOPPED if until_idle else ExitCode.IDLE)
+    _print_report(report, step)
+    ctx.exit(int(report.exit_code))
+
+
+@contextlib.contextmanager
+def _debug_logging() -> Iterator[None]:
+    """sitesrv's own log records at DEBUG on stderr, failing units with their tracebacks."""
+    log = logging.getLogger("sitesrv")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def _need(options: list[str]) -> str:
+    return "need" if len(options) > 1 else "needs"
+
+
+def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher: str,
+              until_idle: bool, timeout: float | None,
+              horizon: float | None, workers: int) -> IdleReport | None:
+    from sitesrv.runtime.live import LiveDriver
+
+    driver = LiveDriver(lab_dir, components=registry, sites=list(sites) or None,
+                        watcher=watcher, horizon=horizon, workers=workers)
+    def say_started(running: LiveDriver) -> None:
+        names = ", ".join(s.site.code for s in running.runtime.sites)
+        click.echo(f"Running site servers {names} ({len(running.hosts)} components on "
+                   f"{running.workers} worker threads, {running.watcher.kind} watcher); "
+                   "Ctrl-C stops.", err=True)
+
+    with _stop_on_signals() as stop:
+        return driver.run(until_idle=until_idle, timeout=timeout, stop=stop,
+                          on_started=say_started)
+
+
+def _run_per_site(lab_dir: Path, components_spec: str, sites: tuple[str, ...],
+                  watcher: str, until_idle: bool, timeout: float | None, horizon: float | None,
+                  workers: int, debug: bool) -> IdleReport | None:
+    from sitesrv.runtime.siteprocs import ServerProcessError, SiteProcesses
+
+    supervisor = SiteProcesses(lab_dir, sites=list(sites) or None, components=components_spec,
+                               watcher=watcher, horizon=horizon, workers=workers, debug=debug)
+
+    def say_started(running: SiteProcesses) -> None:
+        click.echo(f"Running site servers {', '.join(sorted(running.sites))} in a process "
+                   f"each ({running.components} components on {running.workers} worker "
+                   f"threads per process, {running.watcher_kind} watcher); Ctrl-C stops.",
+                   err=True)
+
+    with _stop_on_signals() as stop:
+        try:
+            return supervisor.run(until_idle=until_idle, timeout=timeout, stop=stop,
+                                  on_started=say_started)
+        except ServerProcessError as e:
+            click.echo(f"sitesrv: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event that Ctrl-C or SIGTERM sets (a second one kills at once)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        signal.signal(signum, signal.SIG_DFL)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _print_report(report: IdleReport, step: bool) -> None:
+    done = f"after {report.steps} steps " if step else ""
+    when = lab_time_text(report.lab_time)
+    counts = [f"{len(report.waits)} item(s) wait" if report.waits else "nothing waits"]
+    if report.problems:
+        counts.append(f"{len(report.problems)} problem(s)")
+    if report.status == TIMEOUT:
+        if step:  # --max-steps counts only some steps (step.counts_against_budget)
+            done = f"after {report.counted} counted steps ({report.steps} in all) "
+        head = f"Timed out {done}at lab time {when}, still busy; {', '.join(counts)}"
+    else:
+        head = f"Idle {done}at lab time {when}; {', '.join(counts)}"
+    click.echo(head + ".", err=True)
+    for line in report.lines():
+        click.echo(line)
+
+
+def main() -> None:
+    """`python -m sitesrv.cli.run`: the run command on its own, as `sitesrv run`."""
+    try:
+        run_command.main(prog_name="sitesrv run")
+    except UserError as e:
+        click.echo(f"sitesrv: {e}", err=True)
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

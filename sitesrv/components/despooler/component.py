@@ -1,0 +1,110 @@
+"""Despooler (SMS_DESPOOLER, despool.log): what other sites' senders deliver to this site.
+
+The Sender writes the payload `<reqid>.PCK`, then the instruction `<reqid>.TMP`, and renames it
+to `<reqid>.SNI` when both are complete; only `.SNI` files are ready (reference §3.2, §11.1).
+For each, the Despooler logs the CM12 sequence (§4.7), checks the payload against the size and
+SHA-256 the instruction carries (its "signature"), and then:
+- hands an instruction for another site to this site's Scheduler (despoolroute.py);
+- moves a replication batch to Replication Manager (despoolroute.py);
+- stores or merges compressed files and tells Distribution Manager (content.py).
+docs/despooler.md has the files, the log lines and the crash-recovery rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sitesrv.components.despooler import content
+from sitesrv.components.despooler.receive import WORK_PAYLOAD, WORK_PREFIX, Received, work_name
+from sitesrv.components.despooler.route import LOCAL_DELIVERIES, deliver_here, hand_on
+from sitesrv.db.pkgstore import PackageStore, open_store
+from sitesrv.errors import FormatError
+from sitesrv.files.readonly import TEMP_SUFFIX, remove_file
+from sitesrv.formats import sni
+from sitesrv.formats.values import Payload
+from sitesrv.logs.statmsg import StatusReporter
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.inbox import InboxSpec
+
+RECEIVE = "despoolr.box\\receive"
+THREADS = 3  # "Used 0 out of 3 despooling threads" (§11.7); one instruction at a time here
+
+
+class Despooler(Component):
+    name = "SMS_DESPOOLER"
+    log_name = "despool.log"
+    inboxes = (InboxSpec(RECEIVE, ("*.SNI",)),)
+
+    def start(self) -> None:
+        ctx = self.ctx
+        db = ctx.open_database() if ctx.open_database else None
+        self.store: PackageStore = open_store(ctx.layout, db, ctx.durability)
+        self.status = StatusReporter(ctx.log, ctx.site.code, ctx.site.server, db)
+        self._quarantine_orphans()
+        self._remove_merge_temps()
+
+    def work(self) -> bool:
+        item = self.ctx.claim_next()
+        if item is None:
+            return False
+        ctx = self.ctx
+        log = ctx.log.write
+        r = Received.claimed(ctx, item)
+        log(f"~Found ready instruction {item.name.lower()}")
+        log(f"~Used 0 out of {THREADS} despooling threads")
+        log(f"~Created a new despooling thread {ctx.rng.randrange(0x100, 0x2000):X}")
+        try:
+            r.instruction = sni.decode(item.read_bytes(), item.original)
+        except FormatError as e:
+            r.quarantine(e.problem)
+            return True
+        ins = r.ins
+        log(f"~Verifying signature for instruction {ctx.windows(r.work_instruction)} of type "
+            f"{ins.instruction_type}")
+        payload = r.take_payload() if ins.payload is not Payload.NONE else None
+        if payload is None and ins.payload is not Payload.NONE:
+            log(f"~The payload {r.payload_name} is not in receive any more, look for it where "
+                "an earlier attempt put it.")
+        elif problem := (r.signature_problem(payload) if payload is not None else None):
+            log(f"~Signature check failed for instruction coming from site {ins.sending_site}: "
+                f"{problem}")
+            r.quarantine(f"signature check failed: {problem}")
+            return True
+        else:
+            log(f"~Signature checked out OK for instruction coming from site {ins.sending_site}, "
+                "proceed with the instruction execution.")
+        log(f"~Executing instruction of type {ins.instruction_type}")
+        self._execute(r, payload)
+        return True
+
+    def _execute(self, r: Received, payload: Path | None) -> None:
+        ins = r.ins
+        if ins.final_destination_site != self.ctx.site.code:
+            hand_on(r, payload)
+        elif ins.payload in (Payload.PCK, Payload.DLT):
+            if problem := content.content_problem(r):
+                r.quarantine(problem)
+            else:
+                content.execute(r, self.store, self.status, payload)
+        elif ins.payload in LOCAL_DELIVERIES:
+            deliver_here(r, payload)
+        else:
+            self.ctx.log.write("~Despooler successfully executed one instruction.")
+            r.finish()
+
+    def _remove_merge_temps(self) -> None:
+        """A merge killed half way leaves `SMSPKG\\<PkgID>.PCK.sitesrv-tmp`, as large as the
+        PCK; only this component merges, one unit at a time, so at its start none is in use."""
+        for temp in sorted(self.ctx.layout.smspkg.glob(f"*{TEMP_SUFFIX}")):
+            remove_file(temp)
+            self.ctx.log.write(f"Deleted the stale temporary file {self.ctx.windows(temp)}")
+
+    def _quarantine_orphans(self) -> None:
+        """Work payloads whose instruction is gone (the runtime quarantined it after errors)."""
+        inbox = self.ctx.inbox(RECEIVE)
+        wanted = {work_name(self.ctx, name.rsplit(".", 1)[0]) + WORK_PAYLOAD
+                  for name in inbox.listing()}
+        for path in sorted(inbox.path.glob(f"{WORK_PREFIX}*{WORK_PAYLOAD}")):
+            if path.name not in wanted:
+                inbox.quarantine_path(path, path.name,
+                                      "no instruction in receive refers to this payload any more")

@@ -1,0 +1,162 @@
+"""One instruction the Despooler works on: its work names, its payload, how it ends.
+
+The Sender leaves the payload `<reqid>.PCK` and then `<reqid>.SNI` in `despoolr.box\\receive`
+(reference §3.2). The runtime claims the `.SNI` into `receive\\.work`; the payload is renamed in
+place to its work name `ds_xxxxx.pkg`, as the CM12 log shows. The five characters derive from
+the request ID, not from a random draw: after a restart the returned `.SNI` must find its payload
+again under the same work name (docs/despooler.md, "Crash recovery").
+
+The payload always leaves `receive` before its instruction does, so no payload is left behind
+without the instruction that explains it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+from sitesrv.compression import check
+from sitesrv.compression.known import file_sha256
+from sitesrv.files.atomic import rename_into_place
+from sitesrv.files.readonly import remove_file
+from sitesrv.formats import sni
+from sitesrv.formats.values import Payload
+from sitesrv.runtime.context import ComponentContext
+from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH
+from sitesrv.runtime.inbox import WorkItem
+
+WORK_PREFIX = "ds_"
+WORK_PAYLOAD = ".pkg"
+WORK_INSTRUCTION = ".ist"
+
+
+def work_name(ctx: ComponentContext, request_id: str) -> str:
+    """`ds_` and 5 lower-case characters that look random and are the same for every attempt."""
+    return WORK_PREFIX + ctx.ids.name_for(request_id.upper())[:5].lower()
+
+
+def arrived_names(request_id: str) -> list[str]:
+    """The spellings of `<reqid>.PCK` to look for: Windows would see them all as one file."""
+    names = [f"{request_id}{sni.PCK}", f"{request_id.upper()}{sni.PCK}",
+             f"{request_id.lower()}{sni.PCK.lower()}"]
+    return list(dict.fromkeys(names))
+
+
+@attrs.define
+class Received:
+    """A claimed `.SNI` and its payload. End it exactly once: finish, retry or quarantine."""
+
+    ctx: ComponentContext
+    item: WorkItem
+    request_id: str
+    work: str
+    instruction: sni.Instruction | None = None
+
+    @classmethod
+    def claimed(cls, ctx: ComponentContext, item: WorkItem) -> Received:
+        request_id = item.name.rsplit(".", 1)[0]
+        return cls(ctx, item, request_id, work_name(ctx, request_id))
+
+    @property
+    def ins(self) -> sni.Instruction:
+        assert self.instruction is not None, "read the instruction first"
+        return self.instruction
+
+    @property
+    def receive(self) -> Path:
+        return self.item.inbox.path
+
+    @property
+    def work_payload(self) -> Path:
+        return self.receive / f"{self.work}{WORK_PAYLOAD}"
+
+    @property
+    def work_instruction(self) -> Path:
+        """The name the log gives the claimed instruction (it sits in `receive\\.work`)."""
+        return self.receive / f"{self.work}{WORK_INSTRUCTION}"
+
+    @property
+    def payload_name(self) -> str:
+        return f"{self.request_id.upper()}{sni.PCK}"
+
+    def take_payload(self) -> Path | None:
+        """The payload under its work name, renamed from `<reqid>.PCK` if it just arrived.
+
+        A fresh `<reqid>.PCK` replaces a work file left by an earlier delivery of the same
+        request: the `.SNI` now in receive describes the newest one.
+        """
+        for name in arrived_names(self.request_id):
+            arrived = self.receive / name
+            if arrived.is_file():
+                os.replace(arrived, self.work_payload)
+                break
+        return self.work_payload if self.work_payload.is_file() else None
+
+    def signature_problem(self, payload: Path) -> str | None:
+        """Why the payload is not the one the instruction describes, or None ("signature").
+
+        A PCK this site will store is verified in the same read (`compression.check`); the
+        verdict waits, remembered, until the store asks for it, so the log and the outcome
+        are as if the signature were checked first and the container when it is stored.
+        """
+        ins = self.ins
+        size = payload.stat().st_size
+        if size != ins.payload_size:
+            return (f"the payload {self.payload_name} has {size} bytes, the instruction says "
+                    f"{ins.payload_size}")
+        if self.stores_pck():
+            digest = check(payload, package_id=ins.package_id,
+                           version=ins.package_version).sha256
+        else:
+            digest = file_sha256(payload)[1]
+        if digest != ins.payload_sha256:
+            return (f"the payload {self.payload_name} has SHA-256 {digest}, the instruction "
+                    f"says {ins.payload_sha256}")
+        return None
+
+    def stores_pck(self) -> bool:
+        """Whether this instruction's payload is a PCK to be stored at this site."""
+        ins = self.ins
+        return (ins.payload is Payload.PCK and ins.final_destination_site == self.ctx.site.code
+                and bool(ins.package_id) and ins.package_version >= 1)
+
+    # --- moving the payload on ----------------------------------------------------------------
+
+    def hand_over(self, dest: Path) -> None:
+        """Move the payload to `dest` (SMSPKG or another inbox) by one rename; wake its owner.
+
+        The payload is not claimed first: start-up recovery returns only claims that match the
+        inbox's `*.SNI` pattern.
+        """
+        faults = self.ctx.faults
+        faults.point(BEFORE_PUBLISH, dest)
+        rename_into_place(self.work_payload, dest, self.ctx.durability)
+        self.item.inbox.notify(dest.parent)
+        faults.point(AFTER_PUBLISH, dest)
+
+    # --- endings ------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """The instruction is done: drop what is left of the payload, then the instruction."""
+        remove_file(self.work_payload)
+        self.item.done()
+
+    def retry(self, not_before: float, reason: str, signal: str | None = None) -> None:
+        """Back into receive until `not_before` (or `signal`); the payload waits under its
+        work name."""
+        self.item.defer(not_before, reason, signal=signal)
+
+    def quarantine(self, reason: str) -> None:
+        """Payload and instruction into `receive\\corrupt`, each with a line naming the problem."""
+        inbox = self.item.inbox
+        for path in (self.work_payload, *(self.receive / n for n in arrived_names(self.request_id))):
+            if path.is_file():
+                inbox.quarantine_path(path, self.payload_name, reason)
+        self.item.quarantine(reason)
+
+    def missing_payload(self, elsewhere: str) -> None:
+        """The payload is neither in receive nor where an earlier attempt would have put it."""
+        self.quarantine(f"its payload {self.payload_name} is missing (not in "
+                        f"{self.ctx.windows(self.receive)} and not {elsewhere})")

@@ -1,0 +1,112 @@
+"""Instructions the Despooler passes on: to this site's Scheduler, or into a local inbox.
+
+An instruction whose final destination is another site came through this site because its
+origin had no direct address there (docs/distribution.md): its payload moves to
+`schedule.box\\tosend\\<reqid>.PCK` and a new job takes it on. A replication batch (`RPL`)
+moves to `replmgr.box\\incoming` for Replication Manager (Q323614); a lone `.PKG` or `.STA`
+moves to `distmgr.box\\INCOMING`.
+
+Each move is one rename, so a redo after a crash finds the payload at its destination. The job
+ID comes from the UID tokens and cannot be derived from the input, so a redo looks for a job
+that already sends that payload before it makes one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sitesrv.components.despooler.receive import Received
+from sitesrv.components.uidtokens import MissingToken, take_job_id
+from sitesrv.errors import FormatError
+from sitesrv.formats import job as jobfile
+from sitesrv.formats import pkg, sni, sta
+from sitesrv.formats.values import Payload
+from sitesrv.lab.boxes import WORK_DIR
+from sitesrv.runtime.context import ComponentContext
+
+SCHEDULE_BOX = "schedule.box"
+TOSEND = "schedule.box\\tosend"
+
+# Payload kind -> (inbox, file name from the request ID) for what this site keeps.
+LOCAL_DELIVERIES: dict[Payload, tuple[str, Callable[[ComponentContext, str], str]]] = {
+    Payload.RPL: ("replmgr.box\\incoming", lambda ctx, rid: f"{rid}.RPL"),
+    Payload.PKG: ("distmgr.box\\INCOMING", lambda ctx, rid: ctx.ids.name_for(rid, pkg.EXTENSION)),
+    Payload.STA: ("distmgr.box\\INCOMING", lambda ctx, rid: ctx.ids.name_for(rid, sta.EXTENSION)),
+}
+
+
+def deliver_here(r: Received, payload: Path | None) -> None:
+    """Move a replication batch, `.PKG` or `.STA` into the inbox of the component it is for."""
+    ctx = r.ctx
+    folder, naming = LOCAL_DELIVERIES[r.ins.payload]
+    rid = r.request_id.upper()
+    dest = ctx.layout.inbox(folder) / naming(ctx, rid)
+    if payload is not None:
+        r.hand_over(dest)
+    elif not dest.exists():
+        r.missing_payload(f"at {ctx.windows(dest)}")
+        return
+    ctx.log.write(f"~Moved the {r.ins.payload} file {ctx.windows(r.work_payload)} to "
+                  f"{ctx.windows(dest)}")
+    ctx.emit("payload_delivered", file=ctx.windows(dest), payload=str(r.ins.payload))
+    ctx.log.write("~Despooler successfully executed one instruction.")
+    r.finish()
+
+
+def hand_on(r: Received, payload: Path | None) -> None:
+    """A job for this site's Scheduler that sends the instruction on to its final destination."""
+    ctx = r.ctx
+    ins = r.ins
+    root = ""
+    if ins.payload is not Payload.NONE:
+        tosend = ctx.layout.inbox(TOSEND) / f"{r.request_id.upper()}{sni.PCK}"
+        root = ctx.layout.unc(tosend)
+        if payload is not None:
+            r.hand_over(tosend)
+        elif not tosend.exists():
+            r.missing_payload(f"at {ctx.windows(tosend)}")
+            return
+        elif (job_id := _job_sending(ctx, root)) is not None:
+            _handed_on(r, job_id)
+            return
+    try:
+        job_id = take_job_id(ctx.layout)
+    except MissingToken as e:
+        ctx.log.write(f"~Cannot create a job to send the instruction on to site "
+                      f"{ins.final_destination_site}: {e}")
+        r.retry(ctx.clock.now() + ctx.timing.despooler_retry_delay,
+                "waits for a job ID (schedule.box\\UID)")
+        return
+    job = jobfile.SchedulerJob(
+        job_id=job_id, description=ins.description, destination_site=ins.final_destination_site,
+        priority=ins.priority, instruction_type=ins.instruction_type, transfer_root=root,
+        payload=ins.payload, package_id=ins.package_id, package_version=ins.package_version,
+        originating_site=ins.originating_site, created=ctx.clock.now(), package=ins.package)
+    ctx.publish(ctx.layout.inbox(SCHEDULE_BOX) / jobfile.job_file_name(job_id),
+                jobfile.encode(job))
+    ctx.emit("instruction_routed", to=ins.final_destination_site, job=job_id,
+             package=ins.package_id, file=root)
+    _handed_on(r, job_id)
+
+
+def _handed_on(r: Received, job_id: str) -> None:
+    ins = r.ins
+    r.ctx.log.write(f"~The final destination of this instruction is site "
+                    f"{ins.final_destination_site}, created job {job_id} to send it on.")
+    r.ctx.log.write("~Despooler successfully executed one instruction.")
+    r.finish()
+
+
+def _job_sending(ctx: ComponentContext, root: str) -> str | None:
+    """The job of this site that already sends `root` (a redo after a crash), if any."""
+    box = ctx.layout.inbox(SCHEDULE_BOX)
+    for folder in (box, box / WORK_DIR):
+        for path in sorted(folder.glob(f"*{jobfile.EXTENSION}")):
+            try:
+                found = jobfile.read(path)
+            except (OSError, FormatError):
+                continue
+            if found.transfer_root.upper() == root.upper():
+                return found.job_id
+    return None

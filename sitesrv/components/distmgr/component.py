@@ -1,0 +1,710 @@
+"""Distribution Manager (SMS_DISTRIBUTION_MANAGER): packages onto DPs and on to child sites.
+
+Three kinds of work (reference §4.3, docs/distribution.md):
+- `distmgr.box\\<PkgID>.PKN`: a package action at this site (SQL Monitor's wake-up). The
+  database's action flags say what to do; the file only wakes us. At the package's source site
+  this compresses a new version, installs local DPs and sends information and compressed files
+  to the sites below; at a child primary it handles DP changes made at this site.
+- `distmgr.box\\INCOMING\\*.PKG`: replicated package information and actions from another
+  site: the LastRefreshTime rule (KB936465), the version checks, DP installs, forwarding.
+- `distmgr.box\\INCOMING\\*.STA`: status rows from a child site, applied and passed up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+
+from sitesrv.components.distmgr import dpinstall, pkgsend
+from sitesrv.components.signals import package_information_signal
+from sitesrv.components.statusup import forward_status, from_row
+from sitesrv.compression import PckError, make_delta, pack, read_manifest, recover_installs
+from sitesrv.db.pkgstore import PackageStore, open_store
+from sitesrv.db.sitedb import (
+    Package,
+    PackageAction,
+    PackageStatus,
+    PkgServer,
+    PkgStatus,
+    StatusType,
+)
+from sitesrv.files.readonly import make_writable, remove_file, remove_tree
+from sitesrv.formats import pkg, pkn, sta
+from sitesrv.lab.hierarchy import KB936465
+from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION, StatusReporter
+from sitesrv.runtime.component import Component, Waiting
+from sitesrv.runtime.inbox import InboxSpec, WorkItem
+
+KEEP_DELTAS = 5  # the source keeps deltas against the previous five versions (§5)
+
+
+class DistributionManager(Component):
+    name = "SMS_DISTRIBUTION_MANAGER"
+    log_name = "distmgr.log"
+    inboxes = (
+        InboxSpec("distmgr.box", ("*.PKN",)),
+        InboxSpec("distmgr.box\\INCOMING", ("*.PKG", "*.STA")),
+    )
+
+    def start(self) -> None:
+        db = self.ctx.open_database() if self.ctx.open_database else None
+        self.db = db
+        self.store: PackageStore = open_store(self.ctx.layout, db, self.ctx.durability)
+        self.status = StatusReporter(self.ctx.log, self.ctx.site.code, self.ctx.site.server, db)
+        # Packages whose DPs here must be tried again; rebuilt from the RETRY rows at start-up.
+        self.retry: set[str] = {
+            pkg_id for pkg_id in self.store.package_ids()
+            if any(r.Status == PackageStatus.RETRY for r in self.store.statuses(
+                pkg_id, status_type=StatusType.COPY, site_code=self.ctx.site.code))}
+        self.attempts: dict[str, int] = {}  # SMS keeps this under Retry History (Q319207)
+        # INCOMING files kept to wait for a package's compressed files, by package: they are
+        # looked at again as soon as that package's files are here, not on every arrival.
+        self.kept: dict[str, set[str]] = {}
+        log = self.ctx.log.write
+        self._recover()
+        log(f"Starting thread for processing replication,thread ID = {self.ctx.log.thread:X}")
+        log("Used 0 out of 3 allowed processing threads.")
+        # Package actions not finished before a stop (KB834123: processed again at start-up);
+        # those whose notification is still on its way wait for their .PKN.
+        self.pending = [p for p in self.store.package_ids()
+                        if self._has_actions(p) and not self._notification_coming(p)]
+        self._sleep()
+
+    def _recover(self) -> None:
+        """Finish what a stop interrupted: a DP folder swap, a compression temp file."""
+        for dp in self.ctx.site.distribution_points:
+            for done in recover_installs(self.ctx.layout.dp_root(dp)):
+                self.ctx.log.write(f"Recovered an interrupted copy to {self.ctx.windows(done.path)}"
+                                   f": {done.action}")
+        for temp in sorted(self.ctx.layout.root.glob("_S *.TMP")):
+            (remove_tree if temp.is_dir() else remove_file)(temp)
+            self.ctx.log.write(f"Deleted the compression temporary file {self.ctx.windows(temp)}")
+
+    def _sleep(self) -> None:
+        self.ctx.log.write(f"Sleep {int(self.ctx.timing.distmgr_sleep)} seconds...")
+        self.ctx.wake_at(self.ctx.clock.now() + self.ctx.timing.distmgr_sleep)
+
+    def work(self) -> bool:
+        if self.pending:
+            self._package_actions(self.pending.pop(0))
+            return True
+        item = self.ctx.claim_next()
+        if item is None:
+            return self._retry_pass()
+        # A file that cannot be parsed raises FormatError: the runtime moves it to corrupt\.
+        if item.name.upper().endswith(".PKN"):
+            # Several notifications for one package collapse into one pass (§11.13).
+            record = pkn.read(item.path)
+            if self._has_actions(record.package_id):
+                self._package_actions(record.package_id)
+            item.done()
+        elif item.name.upper().endswith(".STA"):
+            self._status_file(item)
+        else:
+            self._incoming_package(item)
+        return True
+
+    def waiting(self) -> Iterable[Waiting]:
+        return [Waiting(p, "waits for the Distribution Manager retry pass")
+                for p in sorted(self.retry)]
+
+    # --- package actions at this site ---------------------------------------------------------
+
+    def _notification_coming(self, pkg_id: str) -> bool:
+        if (self.ctx.layout.inbox("distmgr.box") / pkn.pkn_name(pkg_id)).exists():
+            return True
+        return self.db is not None and bool(self.db.query(
+            "SELECT 1 FROM PkgNotification WHERE PkgID = ?", (pkg_id,)))
+
+    def _has_actions(self, pkg_id: str) -> bool:
+        package = self.store.package(pkg_id)
+        if package is None:
+            return False
+        if package.Action != PackageAction.NONE:
+            return True
+        return any(s.Action != PackageAction.NONE or s.RefreshTrigger
+                   for s in self.store.servers(pkg_id))
+
+    def _package_actions(self, pkg_id: str) -> None:
+        """One pass over a package's pending actions at this site.
+
+        The actions are cleared last, and only if nobody set new ones meanwhile, so a pass that
+        stops halfway (a crash) is done again at start-up rather than lost.
+        """
+        package = self.store.package(pkg_id)
+        if package is None:
+            return
+        if package.Action == PackageAction.DELETE:
+            self._delete_package(package)
+            return
+        site = self.ctx.site.code
+        is_source = package.SourceSite.upper() == site
+        handled = package.Action
+        self.status.report(2300, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+        servers = self.store.servers(pkg_id)
+        changed_dps = {s.NALPath.upper() for s in servers
+                       if s.Action != PackageAction.NONE or s.RefreshTrigger}
+        added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
+        refreshed = {s.NALPath.upper() for s in servers if s.RefreshTrigger}
+        new_version = is_source and handled in (PackageAction.ADD, PackageAction.UPDATE)
+        columns: dict[str, object] = {}
+        if new_version:
+            columns = self._compress(package)
+        elif handled != PackageAction.NONE or changed_dps:
+            columns = {"LastRefresh": self.ctx.clock.now()}
+        package = attrs.evolve(package, **columns)
+        if new_version:
+            self._write_pkginfo(package)
+        # The sites below first, so they receive while this site installs its own DPs.
+        self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
+        for row in servers:
+            if row.SiteCode.upper() != site:
+                continue
+            if row.Action == PackageAction.DELETE:
+                self._remove_dp(package, row)
+            elif new_version or row.NALPath.upper() in changed_dps:
+                self._install_local(package, row)
+        removed_below = []
+        for row in servers:
+            if row.Action == PackageAction.DELETE:
+                self.store.delete_server(pkg_id, row.NALPath)
+                self.store.delete_status(pkg_id, StatusType.COPY, row.SiteCode, row.NALPath)
+                if row.SiteCode.upper() != site:
+                    removed_below.append(self._removed_row(package, row))
+            elif row.Action != PackageAction.NONE or row.RefreshTrigger:
+                self.store.settle_server(row, self.ctx.clock.now())
+        if not is_source:
+            # A DP added or removed here reaches the source site as a status row (§4.8).
+            self._forward(pkg_id, [r for r in self.store.statuses(pkg_id,
+                                                                  status_type=StatusType.COPY)
+                                   if r.PkgServer.upper() in added] + removed_below)
+        with self.store.transaction():
+            if columns:
+                self.store.update_package(pkg_id, **columns)
+            if not self._notification_coming(pkg_id):  # else a newer action waits its turn
+                self.store.clear_action(pkg_id, handled)
+        self.ctx.log.write(f"StoredPkgVersion ({package.StoredPkgVersion}) of package {pkg_id}. "
+                           f"StoredPkgVersion in database is {package.StoredPkgVersion}.")
+        self.ctx.log.write(f"SourceVersion ({package.SourceVersion}) of package {pkg_id}. "
+                           f"SourceVersion in database is {package.SourceVersion}.")
+        self.status.report(2301, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+
+    def _compress(self, package: Package) -> dict[str, object]:
+        """A new source version: `SMSPKG\\<PkgID>.PCK` via `_S xxxxx.TMP`, and the delta.
+
+        Returns the SMSPackages columns to record when the pass ends. A pass that stopped
+        before recording them finds the new version already in the PCK and goes on from there.
+        """
+        pkg_id = package.PkgID
+        log = self.ctx.log.write
+        version = package.SourceVersion + 1
+        smspkg = self.ctx.layout.smspkg
+        pck = smspkg / f"{pkg_id}.PCK"
+        have = _pck_version(pck)
+        log(f"Start adding package {pkg_id}..." if version == 1
+            else f"Start updating the package {pkg_id}...")
+        log(f"Package {pkg_id} uses the compressed copy of the source directory.")
+        if have is None:
+            log(f"Package {pkg_id} doesn't have a compressed copy of the source directory, "
+                "starting the compression.")
+        if have == version:
+            manifest = read_manifest(pck)
+            source_kbytes = -(-manifest.source_size // 1024)
+            compressed_kbytes = -(-pck.stat().st_size // 1024)
+        else:
+            source = Path(package.Source)
+            if have == version - 1 and version > 1:
+                make_delta(pck, source, smspkg / f"{pkg_id}.DLT.{version}", pkg_id, version,
+                           temp_path=dpinstall.compression_temp(self.ctx),
+                           attribute_changes_count=(
+                               self.ctx.hierarchy.software_distribution.attribute_changes_count))
+                for old in range(1, version - KEEP_DELTAS + 1):
+                    remove_file(smspkg / f"{pkg_id}.DLT.{old}")
+            temp = dpinstall.compression_temp(self.ctx)
+            log(f"Starting to compress {package.Source} to {self.ctx.windows(temp)} for package "
+                f"{pkg_id}")
+            result = pack(source, pck, pkg_id, version, temp_path=temp,
+                          durable=self.ctx.durability.syncs_files)
+            source_kbytes, compressed_kbytes = result.source_kbytes, result.compressed_kbytes
+            self.ctx.emit("package_compressed", package=pkg_id, version=version,
+                          file=self.ctx.windows(pck))
+        log(f"The size of package {pkg_id} is {source_kbytes} KBytes")
+        log(f"The compressed size of package {pkg_id} is {compressed_kbytes} KBytes")
+        now = self.ctx.clock.now()
+        return {"SourceVersion": version, "StoredPkgVersion": version,
+                "StoredPkgPath": self.ctx.layout.unc(pck), "SourceDate": now,
+                "LastRefresh": now, "SourceSize": source_kbytes,
+                "SourceCompSize": compressed_kbytes}
+
+    def _send_down(self, package: Package, servers: list[PkgServer],
+                   changed: set[str] | None, refreshed: set[str]) -> None:
+        """Information (and compressed files) for every site below with a changed DP.
+
+        `changed` None means a new version: every site below with a DP gets it.
+        """
+        site = self.ctx.site.code
+        h = self.ctx.hierarchy
+        is_source = package.SourceSite.upper() == site
+        below = pkgsend.subtree(h, site) - {site}
+        live = [s for s in servers if s.SiteCode.upper() in below]
+        dp_sites = {s.SiteCode.upper() for s in live if s.Action != PackageAction.DELETE}
+        targets = {s.SiteCode.upper() for s in live
+                   if changed is None or s.NALPath.upper() in changed}
+        if not targets:
+            return
+        self.ctx.log.write(f"Package {package.PkgID} is new or has changed, replicating to all "
+                           "applicable sites.")
+        # A newer .PKG supersedes older ones at the receiver (LastRefreshTime), so each one
+        # carries the whole picture: every DP below the target, and whether it forwards.
+        senders = {t: pkgsend.content_site(h, site, dp_sites, t) for t in dp_sites | targets}
+        forwarders = {c for c in senders.values() if c != site}
+        recipients = targets | {senders[t] for t in targets if senders[t] != site}
+        for target in sorted(recipients):
+            sub = pkgsend.subtree(h, target)
+            record = pkgsend.definition(
+                package, action=pkg.PackageAction.UPDATE, issuing_site=site,
+                content_site_code=senders.get(target, site), forward=target in forwarders,
+                content=False,
+                servers=pkgsend.replication_servers(h, live, sub, refreshed))
+            content_sent = False
+            if senders.get(target) == site and target in dp_sites:
+                content_sent = self._send_content_if_needed(
+                    package, target, record, refresh=bool(refreshed & _nals(live, target)))
+            if is_source:
+                self.ctx.log.write(f"A distribution point has been changed at this site, adding "
+                                   f"site {target} to the list of sites to which we are sending "
+                                   f"package {package.PkgID}.")
+                pkgsend.send_information(self.ctx, record, target)
+                self.status.report(2339, package.PkgID, target,
+                                   attributes=((AID_PACKAGE, package.PkgID),))
+            elif target in targets and not content_sent:
+                # A DP changed at this child primary for a site below: its own instruction.
+                pkgsend.send_information(self.ctx, record, target)
+
+    def _send_content_if_needed(self, package: Package, target: str,
+                                record: pkg.PackageReplication, *, refresh: bool) -> bool:
+        """Send the compressed files unless `target`'s Type 1 row says it has them."""
+        held, received = pkgsend.held_version(self.store, package.PkgID, target)
+        if held is not None and held >= package.StoredPkgVersion and (received or not refresh):
+            return False
+        if not (self.ctx.layout.smspkg / f"{package.PkgID}.PCK").exists():
+            return False
+        pkgsend.send_compressed(self.ctx, self.store, package, target, attrs.evolve(
+            record, issuing_site=self.ctx.site.code, content_site=self.ctx.site.code),
+            full=package.SourceSite.upper() != self.ctx.site.code)
+        self._forward(package.PkgID, self.store.statuses(
+            package.PkgID, status_type=StatusType.MASTER, site_code=target))
+        return True
+
+    def _install_local(self, package: Package, row: PkgServer) -> None:
+        dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
+        pck = self.ctx.layout.smspkg / f"{package.PkgID}.PCK"
+        if dp is None:
+            return
+        if package.StoredPkgVersion < 1 or not pck.exists():
+            self._waits_for_content(package, package.SourceSite, [row.NALPath])
+            self.retry.add(package.PkgID)
+            return
+        self.status.report(2342, package.Name, row.NALPath,
+                           attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
+        try:
+            dpinstall.install_on_dp(self.ctx, pck, dp, package.PkgID, package.StoredPkgVersion)
+        except (OSError, PckError) as e:
+            self.ctx.log.write(f"Failed to copy package {package.PkgID} to {row.NALPath}: {e}")
+            self.status.report(2328, package.PkgID, package.Source, row.NALPath, severity="E",
+                               attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
+            self._set_dp_status(package, row.NALPath, PackageStatus.RETRY)
+            self.retry.add(package.PkgID)
+            return
+        self.status.report(2330, package.Name, row.NALPath,
+                           attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath),
+                                       (AID_VERSION, str(package.StoredPkgVersion))))
+        self._set_dp_status(package, row.NALPath, PackageStatus.INSTALLED)
+
+    def _set_dp_status(self, package: Package, nal: str, status: PackageStatus) -> None:
+        row = PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=self.ctx.site.code,
+                        PkgServer=nal, Status=status, UpdateTime=self.ctx.clock.now(),
+                        SourceVersion=package.StoredPkgVersion,
+                        Location=f"{nal}{package.PkgID}\\", ShareName="")
+        old = self.store.statuses(package.PkgID, status_type=StatusType.COPY,
+                                  site_code=self.ctx.site.code)
+        before = next((r for r in old if r.PkgServer.upper() == nal.upper()), None)
+        self.store.put_status(row)
+        if before is None or (before.Status, before.SourceVersion) != (row.Status,
+                                                                       row.SourceVersion):
+            self._forward(package.PkgID, [row])
+
+    def _remove_dp(self, package: Package, row: PkgServer) -> None:
+        dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
+        if dp is not None:
+            dpinstall.remove_from_dp(self.ctx, dp, package.PkgID)
+        self.store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
+        self.store.delete_server(package.PkgID, row.NALPath)
+        self._forward(package.PkgID, [self._removed_row(package, row)])
+
+    def _removed_row(self, package: Package, row: PkgServer) -> PkgStatus:
+        """The status row that tells the sites above that a DP no longer has the package."""
+        return PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=row.SiteCode,
+                         PkgServer=row.NALPath, Status=PackageStatus.REMOVED,
+                         UpdateTime=self.ctx.clock.now(), SourceVersion=package.StoredPkgVersion)
+
+    def _delete_package(self, package: Package) -> None:
+        pkg_id = package.PkgID
+        site = self.ctx.site.code
+        self.ctx.log.write(f"Start deleting the package {pkg_id}...")
+        servers = self.store.servers(pkg_id)
+        for row in servers:
+            if row.SiteCode.upper() == site:
+                dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
+                if dp is not None:
+                    dpinstall.remove_from_dp(self.ctx, dp, pkg_id)
+        if package.SourceSite.upper() == site:
+            below = pkgsend.subtree(self.ctx.hierarchy, site) - {site}
+            holders = {r.SiteCode.upper() for r in servers} | {
+                r.SiteCode.upper() for r in self.store.statuses(
+                    pkg_id, status_type=StatusType.MASTER)}  # a compressed copy, maybe no DP
+            for target in sorted(holders & below):
+                record = pkgsend.definition(
+                    package, action=pkg.PackageAction.DELETE, issuing_site=site,
+                    content_site_code="", forward=False, content=False, servers=())
+                pkgsend.send_information(self.ctx, record, target)
+        self._remove_stored(pkg_id)
+        self.store.delete_package(pkg_id)
+        self.ctx.log.write(f"~Successfully deleted the package {pkg_id}")
+        self.ctx.emit("package_deleted", package=pkg_id)
+
+    def _remove_stored(self, pkg_id: str) -> None:
+        for path in sorted(self.ctx.layout.smspkg.glob(f"{pkg_id}.*")):
+            remove_file(path)
+        box = self.ctx.layout.inbox("pkginfo.box")
+        for path in sorted(box.glob(f"{pkg_id}.*")):
+            (remove_tree if path.is_dir() else remove_file)(path)
+
+    def _waits_for_content(self, package: Package, content_from: str,
+                           nals: list[str]) -> None:
+        """The compressed copy is missing: the DPs waiting for it are retrying (State 2)."""
+        self.ctx.log.write(f"The compressed files for package {package.PkgID} hasn't arrived "
+                           f"from site {content_from} yet, will retry later.")
+        for nal in nals:
+            self._set_dp_status(package, nal, PackageStatus.RETRY)
+
+    def _forward(self, pkg_id: str, rows: list[PkgStatus]) -> None:
+        forward_status(self.ctx, pkg_id, rows)
+
+    # --- replicated package information -------------------------------------------------------
+
+    def _incoming_package(self, item: WorkItem) -> None:
+        log = self.ctx.log.write
+        shown = self.ctx.windows(item.original)
+        log(f"~Processing incoming file {shown}.")
+        record = pkg.read(item.path)
+        pkg_id = record.package_id
+        known = self.store.package(pkg_id)
+        last = known.LastRefresh if known is not None else None
+        stale = last is not None and record.last_refresh_time < last
+        has_actions = record.content or any(s.action != pkg.PackageAction.NONE
+                                            for s in record.servers)
+        if stale and not (self.ctx.site.has_hotfix(KB936465) and has_actions):
+            log(f"~The replication file {shown} for package {pkg_id} is older (LastRefreshTime) "
+                f"than the last one processed, discard it.")
+            self.ctx.emit("pkg_discarded", package=pkg_id, file=shown, reason="LastRefreshTime")
+            item.done()
+            return
+        if stale:
+            log(f"~The replication file {shown} for package {pkg_id} is older (LastRefreshTime) "
+                f"than the last one processed; KB936465: apply its actions.")
+            self.ctx.emit("pkg_stale_applied", package=pkg_id, file=shown, reason="KB936465")
+        if record.action == pkg.PackageAction.DELETE:
+            self._delete_replicated(record, known)
+            item.done()
+            return
+        package = self._register(record, known, stale)
+        if not self._register_servers(record, package):
+            item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,
+                       f"waits for site information of package {pkg_id}")
+            return
+        package = self._register_content(record, package)
+        stored, wanted = package.StoredPkgVersion, record.source_version
+        if stored > wanted:
+            log(f"A newer version ({stored}) of package {pkg_id} has already arrived, delete the "
+                f"replication file {shown} for version {wanted} .")
+            item.done()
+            return
+        pck = self.ctx.layout.smspkg / f"{pkg_id}.PCK"
+        if stored < wanted:
+            log(f"Package {pkg_id} requires a newer version ({wanted}) of source files and the "
+                f"new compressed files haven't arrived yet, current version is {stored}, skip "
+                f"{shown}")
+            self._keep(item, pkg_id, f"waits for version {wanted} of {pkg_id}")
+            return
+        if not pck.exists():
+            self._waits_for_content(package, record.content_site or record.issuing_site,
+                                    [s.nal_path for s in record.servers
+                                     if s.site_code == self.ctx.site.code
+                                     and s.action != pkg.PackageAction.DELETE])
+            self._keep(item, pkg_id, f"waits for the compressed files of {pkg_id}")
+            return
+        self._apply_replicated(record, package)
+        item.done()
+        waiting = self.kept.pop(pkg_id, set()) - {item.name}
+        if waiting:
+            self.ctx.inbox("distmgr.box\\INCOMING").recheck_deferred(waiting)
+
+    def _keep(self, item: WorkItem, pkg_id: str, reason: str) -> None:
+        """Leave the file in INCOMING until the retry pass, or until the package's files come."""
+        self.kept.setdefault(pkg_id, set()).add(item.name)
+        item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval, reason)
+
+    def _register(self, record: pkg.PackageReplication, known: Package | None,
+                  stale: bool) -> Package:
+        """Record the replicated definition; a stale one (hotfix path) keeps ours."""
+        base = known or Package(PkgID=record.package_id, SourceSite=record.source_site)
+        if stale or (known is not None and record.source_version < known.SourceVersion):
+            return base
+        columns = {"Name": record.name, "SourceSite": record.source_site,
+                   "SourceVersion": record.source_version,
+                   "LastRefresh": record.last_refresh_time, "Priority": record.priority,
+                   "PkgFlags": record.pkg_flags, "ShareName": record.share_name,
+                   "ShareType": record.share_type}
+        package = attrs.evolve(base, **columns)
+        if known is None:
+            self.store.put_package(package)
+        else:  # the Despooler may be setting StoredPkgVersion right now
+            self.store.update_package(record.package_id, **columns)
+        self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
+        if known is None or record.source_version > known.SourceVersion:
+            self.ctx.signal(package_information_signal(record.package_id))
+        return package
+
+    def _register_servers(self, record: pkg.PackageReplication, package: Package) -> bool:
+        from sitesrv.db.sitedb import ParentRowMissing
+
+        for server in record.servers:
+            # The action travels in the .PKG and is applied below; the row itself is settled.
+            row = pkgsend.pkgstore_server(server, record.package_id, record.source_site)
+            if server.action == pkg.PackageAction.DELETE:
+                self.store.delete_server(record.package_id, server.nal_path)
+                continue
+            try:
+                self.store.put_server(row)
+            except ParentRowMissing as e:
+                self.ctx.log.write(f"~SQL Msg #99901> {e}~")
+                self.ctx.log.write(f'~Cannot update the package server ["Display=\\\\'
+                                   f'{server.server}\\"]MSWNET:["SMS_SITE={server.site_code}"]'
+                                   f"\\\\{server.server}\\ for package {record.package_id}, "
+                                   "error = 3")
+                return False
+        return True
+
+    def _register_content(self, record: pkg.PackageReplication, package: Package) -> Package:
+        """A content instruction's forwarded PCK (`SMSPKG\\<PkgID>.PCK.<n>`) becomes ours."""
+        smspkg = self.ctx.layout.smspkg
+        pck = smspkg / f"{record.package_id}.PCK"
+        pending = smspkg / f"{record.package_id}.PCK.{record.source_version}"
+        have, want = package.StoredPkgVersion, record.source_version
+        if not record.content or have > want or (have == want and pck.exists()):
+            return package
+        if pending.exists():
+            self.ctx.log.write(f"Validating the compressed file {self.ctx.windows(pending)} "
+                               f"for package {record.package_id}")
+            try:
+                manifest = read_manifest(pending)
+            except PckError as e:
+                self.ctx.log.write(f"The compressed file {self.ctx.windows(pending)} is not "
+                                   f"usable: {e.problem}")
+                return package
+            if manifest.version != want:
+                return package
+            if pck.exists():
+                make_writable(pck)
+            os.replace(pending, pck)
+        elif _pck_version(pck) != want:
+            return package  # nothing forwarded for this version (a crash after the move is ok)
+        self.store.set_stored(package.PkgID, want, self.ctx.layout.unc(pck))
+        package = attrs.evolve(package, StoredPkgVersion=want,
+                               StoredPkgPath=self.ctx.layout.unc(pck))
+        row = PkgStatus(ID=package.PkgID, Type=StatusType.MASTER, SiteCode=self.ctx.site.code,
+                        PkgServer=self.ctx.site.server, Status=PackageStatus.RECEIVED,
+                        UpdateTime=self.ctx.clock.now(), SourceVersion=want,
+                        Location=self.ctx.layout.unc(pck))
+        self.store.put_status(row)
+        self._forward(package.PkgID, [row])
+        return package
+
+    def _apply_replicated(self, record: pkg.PackageReplication, package: Package) -> None:
+        site = self.ctx.site.code
+        pkg_id = record.package_id
+        log = self.ctx.log.write
+        own = [s for s in record.servers if s.site_code == site]
+        current = {r.PkgServer.upper(): r for r in self.store.statuses(
+            pkg_id, status_type=StatusType.COPY, site_code=site)}
+        todo = []
+        for server in own:
+            done = current.get(server.nal_path.upper())
+            if server.action == pkg.PackageAction.DELETE:
+                row = PkgServer(PkgID=pkg_id, NALPath=server.nal_path, SiteCode=site)
+                self._remove_dp(package, row)
+            elif (server.action == pkg.PackageAction.REFRESH or done is None
+                  or done.Status != PackageStatus.INSTALLED
+                  or done.SourceVersion < package.StoredPkgVersion):
+                todo.append(server)
+            else:
+                log(f'~No changed detected for package server ["Display=\\\\{server.server}\\"]'
+                    f'MSWNET:["SMS_SITE={site}"]\\\\{server.server}\\ for package {pkg_id}, '
+                    "no need to update")
+        if record.forward:  # first, so the site below copies while this one installs
+            self._forward_content(record, package)
+        if todo:
+            log(f"Start updating the package {pkg_id}...")
+            self.status.report(2311, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+            log(f"Successfully created/updated the package {pkg_id}")
+            self._write_pkginfo(package)
+            for server in todo:
+                self._install_local(package, PkgServer(PkgID=pkg_id, NALPath=server.nal_path,
+                                                       SiteCode=site))
+
+    def _forward_content(self, record: pkg.PackageReplication, package: Package) -> None:
+        """As the nearest site, send the compressed files on to the sites below that need them."""
+        site = self.ctx.site.code
+        h = self.ctx.hierarchy
+        below = pkgsend.subtree(h, site) - {site}
+        dp_sites = {s.site_code for s in record.servers
+                    if s.site_code in below and s.action != pkg.PackageAction.DELETE}
+        for target in sorted(dp_sites):
+            if pkgsend.content_site(h, record.source_site, dp_sites | {site}, target) != site:
+                continue
+            refresh = any(s.site_code == target and s.action == pkg.PackageAction.REFRESH
+                          for s in record.servers)
+            forwarded = pkgsend.definition(
+                package, action=record.action, issuing_site=site, content_site_code=site,
+                forward=False, content=True,
+                servers=tuple(s for s in record.servers
+                              if s.site_code in pkgsend.subtree(h, target)))
+            self._send_content_if_needed(package, target, forwarded, refresh=refresh)
+
+    def _delete_replicated(self, record: pkg.PackageReplication, known: Package | None) -> None:
+        if known is None:
+            return
+        self._delete_package(known)
+
+    def _write_pkginfo(self, package: Package) -> None:
+        """`pkginfo.box\\<PkgID>.PKG`, `.NAL` and the `.ICO` folder for Inbox Manager (§3.2)."""
+        box = self.ctx.layout.inbox("pkginfo.box")
+        nals = [s.NALPath for s in self.store.servers(package.PkgID)
+                if s.SiteCode.upper() == self.ctx.site.code]
+        self.ctx.publish(box / f"{package.PkgID}.PKG", (
+            f"[Package Definition]\nPackageID={package.PkgID}\nName={package.Name}\n"
+            f"SourceVersion={package.SourceVersion}\n").encode())
+        self.ctx.publish(box / f"{package.PkgID}.NAL",
+                         "".join(f"{n}{package.PkgID}\\\n" for n in nals).encode())
+        (box / f"{package.PkgID}.ICO").mkdir(exist_ok=True)
+
+    # --- status from child sites --------------------------------------------------------------
+
+    def _status_file(self, item: WorkItem) -> None:
+        shown = self.ctx.windows(item.original)
+        self.ctx.log.write(f"~Processing incoming file {shown}.")
+        report = sta.read(item.path)
+        pkg_id = report.package_id
+        if pkg_id[:3].upper() == self.ctx.site.code and self.store.package(pkg_id) is None:
+            # Status for a package this site created and has deleted since: an orphan.
+            self.ctx.log.write(f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in the "
+                               "parent table, SMSPackages.~")
+            item.done()
+            return
+        changed: list[PkgStatus] = []
+        for row in report.rows:
+            status = from_row(row)
+            if self._superseded(status):
+                continue
+            if status.Status == PackageStatus.REMOVED:
+                self.store.delete_status(status.ID, status.Type, status.SiteCode,
+                                         status.PkgServer)
+                changed.append(status)
+            elif self.store.put_status(status):
+                changed.append(status)
+            if status.Type == StatusType.COPY:
+                self._learn_dp(report.package_id, status)
+        self._forward(report.package_id, changed)
+        self.ctx.log.write(f"~Successfully delete package status file {shown}")
+        item.done()
+
+    def _superseded(self, status: PkgStatus) -> bool:
+        """A replicated SENT that arrives after the child's RECEIVED for that version.
+
+        Reports travel in batches and are processed in name order, not in the order they were
+        made; the child's RECEIVED is the later fact.
+        """
+        if status.Type != StatusType.MASTER or status.Status != PackageStatus.SENT:
+            return False
+        stored = self.store.statuses(status.ID, status_type=StatusType.MASTER,
+                                     site_code=status.SiteCode)
+        return any(r.Status == PackageStatus.RECEIVED and r.SourceVersion >= status.SourceVersion
+                   for r in stored)
+
+    def _learn_dp(self, pkg_id: str, status: PkgStatus) -> None:
+        """A DP added at a child site reaches the source here; it then sends that site its
+        package information, stamped with a new LastRefreshTime (KB936465 §9.2 step 2)."""
+        package = self.store.package(pkg_id)
+        if package is None or package.SourceSite.upper() != self.ctx.site.code:
+            return
+        nal = status.PkgServer.upper()
+        rows = {s.NALPath.upper(): s for s in self.store.servers(pkg_id)}
+        if status.Status == PackageStatus.REMOVED:
+            if nal in rows:
+                self.store.delete_server(pkg_id, status.PkgServer)
+            return
+        if nal in rows:
+            return
+        self.store.put_server(PkgServer(PkgID=pkg_id, NALPath=status.PkgServer,
+                                        SiteCode=status.SiteCode, SourceSite=package.SourceSite,
+                                        Action=PackageAction.ADD))
+        self.pending.append(pkg_id)
+
+    # --- the retry pass -----------------------------------------------------------------------
+
+    def _retry_pass(self) -> bool:
+        if self.ctx.timers:
+            return False
+        retry, self.retry = sorted(self.retry), set()
+        site = self.ctx.site.code
+        for pkg_id in retry:
+            package = self.store.package(pkg_id)
+            if package is None:
+                continue
+            done = {r.PkgServer.upper() for r in self.store.statuses(
+                pkg_id, status_type=StatusType.COPY, site_code=site)
+                if r.Status == PackageStatus.INSTALLED}
+            rows = [r for r in self.store.servers(pkg_id)
+                    if r.SiteCode.upper() == site and r.NALPath.upper() not in done]
+            self.attempts[pkg_id] = self.attempts.get(pkg_id, 0) + 1
+            if self.attempts[pkg_id] > self.ctx.hierarchy.software_distribution.retries:
+                self._give_up(package, rows)
+                continue
+            for row in rows:
+                self._install_local(package, row)
+        self._sleep()
+        return bool(retry)
+
+    def _give_up(self, package: Package, rows: list[PkgServer]) -> None:
+        """The retries are used up: the DPs are FAILED (State 3) and 2302 says so."""
+        self.status.report(2302, package.Name, package.PkgID, severity="E",
+                           attributes=((AID_PACKAGE, package.PkgID),))
+        for row in rows:
+            self._set_dp_status(package, row.NALPath, PackageStatus.FAILED)
+        self.attempts.pop(package.PkgID, None)
+
+
+def _pck_version(pck: Path) -> int | None:
+    """The version a stored PCK holds, or None if there is no usable one."""
+    try:
+        return read_manifest(pck).version
+    except (FileNotFoundError, PckError):
+        return None
+
+
+def _nals(servers: list[PkgServer], site: str) -> set[str]:
+    return {s.NALPath.upper() for s in servers if s.SiteCode.upper() == site}

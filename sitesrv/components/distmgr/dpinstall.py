@@ -1,0 +1,63 @@
+"""Putting a package on a distribution point, and taking it off, with SMS's log lines.
+
+The lines follow the child site's distmgr.log of the field report in reference §13.1. The
+decompression folder they name (`F:\\_S Mt0ir.TMP`) is notional: sitesrv extracts next to the DP
+folder and swaps it in, so a half-copied package is never visible (docs/differences.md).
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+from sitesrv.compression import UpdateMode, install
+from sitesrv.files.readonly import remove_tree
+from sitesrv.lab.hierarchy import DistributionPoint
+from sitesrv.runtime.context import ComponentContext
+
+UPDATE_MODES = {"delete": UpdateMode.DELETE_AND_RECREATE, "overwrite": UpdateMode.OVERWRITE}
+TEMP_ALPHABET = string.ascii_letters + string.digits
+
+
+def compression_temp(ctx: ComponentContext) -> Path:
+    """`<package drive>:\\_S xxxxx.TMP`: SMS's compression temp name (a space, 5 characters)."""
+    return ctx.layout.root / f"_S {ctx.ids.random_chars(5, TEMP_ALPHABET)}.TMP"
+
+
+def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, package_id: str,
+                  version: int) -> None:
+    """Install version `version` of the package from `pck` on `dp`; raises on failure."""
+    site = ctx.site.code
+    layout = ctx.layout
+    win = ctx.windows
+    temp = win(compression_temp(ctx))
+    share_root = layout.dp_root(dp)
+    target = layout.dp_package(dp, package_id)
+    export_folder = "\\".join([*dp.share_parts[1:], package_id]) + "\\"
+    nal_folder = f"{dp.nal_path(site)}{package_id}\\"
+    ctx.log.write(f"Validating the compressed file {win(pck)} for package {package_id}")
+    ctx.log.write(f"Decompressing package {win(pck)} to {temp}")
+    ctx.log.write(f"Attempting to create subdirectory {package_id} under the export.")
+
+    copied: list[str] = []
+    install(pck, share_root, package_id, version=version,
+            mode=UPDATE_MODES[ctx.hierarchy.software_distribution.dp_update_mode],
+            on_file=copied.append, durable=ctx.durability.syncs_files)
+    ctx.log.write(f"Successsfully created the package directory {export_folder} under the export.")
+    ctx.log.write(f"Successfully created sub directory {package_id} off {nal_folder}")
+    for relpath in copied:
+        name = relpath.replace("/", "\\")
+        ctx.log.write(f"Copying {temp}\\{name} to {win(target)}\\{name}, OK")
+    ctx.log.write(f"Successfully copied package {package_id} from {temp}\\ to {nal_folder}")
+    ctx.emit("dp_installed", package=package_id, file=win(target), version=version)
+
+
+def remove_from_dp(ctx: ComponentContext, dp: DistributionPoint, package_id: str) -> bool:
+    """Delete the package folder from the DP; False if it was not there."""
+    target = ctx.layout.dp_package(dp, package_id)
+    if not target.exists():
+        return False
+    remove_tree(target)
+    ctx.log.write(f"Removed package {package_id} from {dp.nal_path(ctx.site.code)}{package_id}\\")
+    ctx.emit("dp_removed", package=package_id, file=ctx.windows(target))
+    return True

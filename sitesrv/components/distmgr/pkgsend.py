@@ -1,0 +1,164 @@
+"""What a Distribution Manager sends to other sites: package information and compressed files.
+
+Package information is the replication `.PKG`, handed to Replication Manager. Compressed files
+go as a minijob whose transfer root is the stored `SMSPKG\\<PkgID>.PCK` or `.DLT.<n>`, carrying
+this site's `.PKG` for that version (a content instruction). docs/distribution.md is the model;
+the log lines are those of the parent's distmgr.log in reference §13.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from sitesrv.components.statusup import queue_replication
+from sitesrv.components.uidtokens import take_job_id
+from sitesrv.compression import needs_full_package
+from sitesrv.db.pkgstore import PackageStore
+from sitesrv.db.sitedb import (
+    Package,
+    PackageAction,
+    PackageStatus,
+    PkgServer,
+    PkgStatus,
+    StatusType,
+)
+from sitesrv.formats import job as jobfile
+from sitesrv.formats import pkg
+from sitesrv.formats.values import Payload
+from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy
+from sitesrv.runtime.context import ComponentContext
+
+ACTIONS = {
+    PackageAction.NONE: pkg.PackageAction.NONE,
+    PackageAction.UPDATE: pkg.PackageAction.UPDATE,
+    PackageAction.ADD: pkg.PackageAction.ADD,
+    PackageAction.DELETE: pkg.PackageAction.DELETE,
+}
+
+
+def dp_for(hierarchy: Hierarchy, site_code: str, nal_path: str) -> DistributionPoint | None:
+    """The hierarchy's DP behind a PkgServers NAL path."""
+    for dp in hierarchy.site(site_code).distribution_points:
+        if dp.nal_path(site_code).upper() == nal_path.upper():
+            return dp
+    return None
+
+
+def pkgstore_server(server: pkg.PackageServer, package_id: str, source_site: str) -> PkgServer:
+    """The PkgServers row a replicated DP becomes at the receiving site."""
+    return PkgServer(PkgID=package_id, NALPath=server.nal_path, SiteCode=server.site_code,
+                     SourceSite=source_site)
+
+
+def replication_servers(hierarchy: Hierarchy, servers: Iterable[PkgServer],
+                        sites: set[str], refresh: set[str] = frozenset()) -> tuple[pkg.PackageServer, ...]:
+    """The `[PACKAGE SERVER]` records for the DPs at `sites`."""
+    out = []
+    for row in servers:
+        if row.SiteCode.upper() not in sites:
+            continue
+        dp = dp_for(hierarchy, row.SiteCode, row.NALPath)
+        if dp is None:
+            continue
+        action = (pkg.PackageAction.REFRESH if row.NALPath.upper() in refresh
+                  else ACTIONS[row.Action])
+        out.append(pkg.PackageServer(site_code=row.SiteCode.upper(), server=dp.server,
+                                     share=dp.share, nal_path=row.NALPath, action=action))
+    return tuple(out)
+
+
+def subtree(hierarchy: Hierarchy, site: str) -> set[str]:
+    return {site, *(s.code for s in hierarchy.descendants(site))}
+
+
+def content_site(hierarchy: Hierarchy, sender: str, dp_sites: set[str], target: str) -> str:
+    """Which site sends the compressed files to `target`: "the nearest site in the hierarchy".
+
+    With the setting on, the nearest ancestor of `target` below `sender` that has DPs of the
+    package (so it holds the compressed copy) forwards them; otherwise `sender` sends them.
+    """
+    if not hierarchy.software_distribution.send_from_nearest_site:
+        return sender
+    for ancestor in hierarchy.ancestors(target):
+        if ancestor.code == sender:
+            break
+        if ancestor.code in dp_sites and ancestor.is_primary:
+            return ancestor.code
+    return sender
+
+
+def definition(package: Package, *, action: pkg.PackageAction, issuing_site: str,
+               content_site_code: str, forward: bool, content: bool,
+               servers: tuple[pkg.PackageServer, ...], source_version: int | None = None,
+               ) -> pkg.PackageReplication:
+    """A `.PKG` for this package as this site knows it, stamped with its LastRefreshTime."""
+    return pkg.PackageReplication(
+        package_id=package.PkgID, name=package.Name or package.PkgID,
+        source_site=package.SourceSite,
+        source_version=package.SourceVersion if source_version is None else source_version,
+        last_refresh_time=package.LastRefresh or 0.0, priority=package.Priority,
+        pkg_flags=package.PkgFlags, share_name=package.ShareName, share_type=package.ShareType,
+        action=action, issuing_site=issuing_site, content_site=content_site_code,
+        forward=forward, content=content, servers=servers,
+    )
+
+
+def send_information(ctx: ComponentContext, record: pkg.PackageReplication, dest: str) -> None:
+    """Package information to `dest` through Replication Manager, and status 2339."""
+    queue_replication(ctx, dest, record.priority, pkg.EXTENSION, pkg.encode(record))
+    ctx.log.write(f"Sent package changes to site {dest} for package {record.package_id}")
+    ctx.emit("package_info_sent", package=record.package_id, to=dest,
+             version=record.source_version)
+
+
+def held_version(store: PackageStore, package_id: str, site: str) -> tuple[int | None, bool]:
+    """What this site believes `site` holds: its Type 1 row's SourceVersion, and RECEIVED."""
+    rows = store.statuses(package_id, status_type=StatusType.MASTER, site_code=site)
+    if not rows:
+        return None, False
+    return rows[0].SourceVersion, rows[0].Status == PackageStatus.RECEIVED
+
+
+def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package, dest: str,
+                    record: pkg.PackageReplication, *, full: bool = False) -> None:
+    """Minijobs for the compressed files `dest` lacks: deltas if it is close, else the PCK.
+
+    Marks `dest`'s Type 1 row SENT with the version sent.
+    """
+    pkg_id = package.PkgID
+    version = package.StoredPkgVersion
+    smspkg = ctx.layout.smspkg
+    held, _ = held_version(store, pkg_id, dest)
+    deltas = [smspkg / f"{pkg_id}.DLT.{k}" for k in range(((held or 0) + 1), version + 1)]
+    if full or needs_full_package(held, version) or not all(d.exists() for d in deltas):
+        files = [(smspkg / f"{pkg_id}.PCK", Payload.PCK, version)]
+    else:
+        files = [(d, Payload.DLT, int(d.suffix[1:])) for d in deltas]
+    dest_server = ctx.hierarchy.site(dest).server
+    ctx.log.write(f"Needs to send the compressed package for package {pkg_id} to site {dest}")
+    ctx.log.write(f"Sending a copy of package {pkg_id} to site {dest}")
+    for path, payload, file_version in files:
+        job_id = take_job_id(ctx.layout)
+        root = ctx.layout.unc(path)
+        job = jobfile.SchedulerJob(
+            job_id=job_id, description=f"Software Distribution for {package.Name}, "
+            f"Package ID = {pkg_id}", destination_site=dest, priority=package.Priority,
+            instruction_type=jobfile.PACKAGE_INSTRUCTION, transfer_root=root, payload=payload,
+            package_id=pkg_id, package_version=file_version, originating_site=ctx.site.code,
+            created=ctx.clock.now(),
+            package=attrs.evolve(record, source_version=file_version, content=True),
+        )
+        ctx.publish(ctx.layout.inbox("schedule.box") / jobfile.job_file_name(job_id),
+                    jobfile.encode(job))
+        ctx.log.write(f"Created minijob to send compressed copy of package {pkg_id} to site "
+                      f"{dest}. Tranfer root = {root}.")
+        ctx.emit("content_sent", package=pkg_id, to=dest, version=file_version,
+                 file=root, job=job_id)
+    store.put_status(PkgStatus(
+        ID=pkg_id, Type=StatusType.MASTER, SiteCode=dest, PkgServer=dest_server,
+        Status=PackageStatus.SENT, UpdateTime=ctx.clock.now(), SourceVersion=version,
+        Location=f"\\\\{dest_server}\\SMS_CPS{ctx.hierarchy.site(dest).package_drive}$\\"
+                 f"{pkg_id}.PCK",
+    ))

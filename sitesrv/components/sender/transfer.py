@@ -1,0 +1,114 @@
+"""One send in progress: what it reads, where it writes, how far it is, when it may go on.
+
+A transfer spans lab time. It connects (the address's latency), then writes the package file in
+chunks, each no earlier than `start + latency + bytes_so_far / rate_limit`, then the
+instruction. The Sender keeps its transfers in memory and the claimed `.srq` in the outbox's
+work folder; after a crash start-up recovery returns the `.srq` and the send starts again from
+byte 0 (SMS resumes at the sync point).
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import attrs
+
+from sitesrv.formats import sni
+from sitesrv.formats.srq import SendRequest
+from sitesrv.lab.hierarchy import Address
+from sitesrv.runtime.inbox import WorkItem
+
+CONNECT, PACKAGE, FINISH = "connect", "package", "finish"
+UNLIMITED_CHUNK = 64 * 1024 * 1024  # one unit of work copies this much without a rate limit
+SMALLEST_CHUNK = 1024  # SMS's own write size in the reference's sender.log
+LARGEST_CHUNK = 1024 * 1024
+CHUNKS_PER_SECOND = 4  # a rate-limited send writes about this often
+
+# errno -> the Win32 error SMS would log (Windows' own OSError.winerror wins where it exists).
+WIN32_ERRORS = {errno.ENOENT: 3, errno.ENOTDIR: 3, errno.EACCES: 5, errno.EPERM: 5,
+                errno.EBUSY: 32, errno.EEXIST: 80, errno.EROFS: 19, errno.ENOSPC: 112}
+GENERAL_FAILURE = 31
+
+
+def chunk_size(rate_limit: int | None) -> int:
+    if rate_limit is None:
+        return UNLIMITED_CHUNK
+    return max(SMALLEST_CHUNK, min(LARGEST_CHUNK, rate_limit // CHUNKS_PER_SECOND))
+
+
+def win32_error(error: OSError) -> int:
+    return getattr(error, "winerror", None) or WIN32_ERRORS.get(error.errno or 0, GENERAL_FAILURE)
+
+
+def payload_temp_name(request_id: str) -> str:
+    """The package file while it is written: `<id>.PCK.TMP`, renamed to `<id>.PCK` when complete.
+
+    The name is the same on every attempt, so a restarted send overwrites what an earlier one
+    left, and, as a `.TMP`, no scanner takes it for work.
+    """
+    return sni.payload_file_name(request_id) + ".TMP"
+
+
+class RemoteError(Exception):
+    """An I/O error at the destination: retryable, and logged as SMS logs it."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(lines[0])
+        self.lines = lines
+
+
+@attrs.define
+class Transfer:
+    """The state of one send request the Sender is working on."""
+
+    item: WorkItem
+    request: SendRequest
+    address_no: int  # index into the request's ADDRESS records and the site's addresses
+    address: Address
+    receive: Path | None  # the destination's despoolr.box\receive; None if the share is unknown
+    share: str  # \\<server>\SMS_SITE
+    package: Path | None
+    package_size: int
+    instruction: Path
+    first_started: float
+    started: float
+    due: float
+    connects: int = 1
+    retries: int = 0
+    phase: str = CONNECT
+    offset: int = 0
+    heartbeat: float | None = None
+    instruction_bytes: bytes = b""  # the instruction as it goes, request ID and sender filled in
+    package_id: str = ""  # for the event stream, so `sitesrv trace` shows the send
+
+    @property
+    def request_id(self) -> str:
+        return self.request.request_id
+
+    @property
+    def destination(self) -> str:
+        return self.request.dest_site
+
+    @property
+    def chunk(self) -> int:
+        return chunk_size(self.address.rate_limit)
+
+    def remote(self, name: str) -> str:
+        return f"{self.share}\\{name}"
+
+    def data_due(self, sent: int) -> float:
+        """When the byte after `sent` bytes may go: after the latency, at the rate limit."""
+        start = self.started + self.address.latency
+        rate = self.address.rate_limit
+        return start if rate is None else start + sent / rate
+
+    @property
+    def temp_path(self) -> Path:
+        assert self.receive is not None
+        return self.receive / payload_temp_name(self.request_id)
+
+    @property
+    def payload_path(self) -> Path:
+        assert self.receive is not None
+        return self.receive / sni.payload_file_name(self.request_id)

@@ -1,0 +1,284 @@
+"""What a site knows about its packages, whether it has a database or not.
+
+A primary site keeps package definitions, distribution points and status rows in its SQL
+database; a secondary has none and keeps the same facts in state files (reference §11.18).
+Components talk to a `PackageStore` and never ask which kind they have, so the Distribution
+Manager logic is one piece of code at every tier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+from sitesrv.db.sitedb import (
+    Package,
+    PackageAction,
+    PkgServer,
+    PkgStatus,
+    SiteDatabase,
+    StatusType,
+)
+from sitesrv.errors import FormatError
+from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.lab.layout import SiteLayout
+
+
+class PackageStore(Protocol):
+    """The package facts a site keeps; see module docstring."""
+
+    def package_ids(self) -> list[str]: ...
+    def package(self, pkg_id: str) -> Package | None: ...
+    def put_package(self, package: Package) -> None: ...
+    def delete_package(self, pkg_id: str) -> None: ...
+    def servers(self, pkg_id: str) -> list[PkgServer]: ...
+    def put_server(self, server: PkgServer) -> None: ...
+    def delete_server(self, pkg_id: str, nal_path: str) -> None: ...
+    def statuses(self, pkg_id: str, *, status_type: StatusType | None = None,
+                 site_code: str | None = None) -> list[PkgStatus]: ...
+    def put_status(self, status: PkgStatus) -> bool: ...
+    def delete_status(self, pkg_id: str, status_type: StatusType, site_code: str,
+                      pkg_server: str) -> None: ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+    # Column-level changes: two components of a site (Distribution Manager, Despooler) and a
+    # person at the console write the same rows; each sets only what it owns.
+    def update_package(self, pkg_id: str, **columns: Any) -> None: ...
+    def set_stored(self, pkg_id: str, version: int, path: str) -> None: ...
+    def clear_action(self, pkg_id: str, handled: PackageAction) -> None: ...
+    def settle_server(self, server: PkgServer, when: float) -> None: ...
+
+
+class DatabaseStore:
+    """A primary site's store: its site database."""
+
+    def __init__(self, db: SiteDatabase) -> None:
+        self.db = db
+
+    def package_ids(self) -> list[str]:
+        return self.db.package_ids()
+
+    def package(self, pkg_id: str) -> Package | None:
+        return self.db.get_package(pkg_id)
+
+    def put_package(self, package: Package) -> None:
+        self.db.put_package(package)
+
+    def delete_package(self, pkg_id: str) -> None:
+        self.db.delete_package(pkg_id)
+
+    def servers(self, pkg_id: str) -> list[PkgServer]:
+        return self.db.get_pkg_servers(pkg_id)
+
+    def put_server(self, server: PkgServer) -> None:
+        self.db.put_pkg_server(server)
+
+    def delete_server(self, pkg_id: str, nal_path: str) -> None:
+        self.db.delete_pkg_server(pkg_id, nal_path)
+
+    def statuses(self, pkg_id: str, *, status_type: StatusType | None = None,
+                 site_code: str | None = None) -> list[PkgStatus]:
+        return self.db.get_pkg_status(pkg_id, status_type=status_type, site_code=site_code)
+
+    def put_status(self, status: PkgStatus) -> bool:
+        return self.db.upsert_pkg_status(status)
+
+    def delete_status(self, pkg_id: str, status_type: StatusType, site_code: str,
+                      pkg_server: str) -> None:
+        self.db.delete_pkg_status(pkg_id, status_type, site_code, pkg_server)
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self.db.transaction()
+
+    def update_package(self, pkg_id: str, **columns: Any) -> None:
+        self.db.update_package(pkg_id, **columns)
+
+    def set_stored(self, pkg_id: str, version: int, path: str) -> None:
+        self.db.set_stored(pkg_id, version, path)
+
+    def clear_action(self, pkg_id: str, handled: PackageAction) -> None:
+        self.db.clear_package_action(pkg_id, handled)
+
+    def settle_server(self, server: PkgServer, when: float) -> None:
+        self.db.settle_pkg_server(server, when)
+
+
+_FOLDER_LOCKS: dict[Path, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@attrs.define
+class _PackageFile:
+    package: Package | None = None
+    servers: dict[str, PkgServer] = attrs.Factory(dict)
+    status: dict[tuple[int, str, str], PkgStatus] = attrs.Factory(dict)
+
+
+class FileStore:
+    """A secondary site's store: one JSON file per package under `SMS/state/packages`.
+
+    Each file is replaced atomically, so a killed site server leaves the old or the new file.
+    """
+
+    def __init__(self, folder: Path, durability: Durability = Durability.NONE) -> None:
+        self.folder = Path(folder)
+        self.durability = durability
+        # One lock per folder, shared by every component of the site in this process.
+        with _LOCKS_GUARD:
+            self._lock = _FOLDER_LOCKS.setdefault(self.folder.resolve(), threading.RLock())
+
+    def _path(self, pkg_id: str) -> Path:
+        return self.folder / f"{pkg_id.upper()}.json"
+
+    def _load(self, pkg_id: str) -> _PackageFile:
+        path = self._path(pkg_id)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return _PackageFile()
+        except (OSError, ValueError) as e:
+            raise FormatError(path, f"cannot read package state: {e}") from None
+        try:
+            return _PackageFile(
+                package=Package(**doc["package"]) if doc.get("package") else None,
+                servers={s["NALPath"].upper(): PkgServer(**s) for s in doc.get("servers", [])},
+                status={_status_key(row): row for row in
+                        (PkgStatus(**s) for s in doc.get("status", []))},
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise FormatError(path, f"package state is not in the expected shape: {e}") from None
+
+    def _save(self, pkg_id: str, data: _PackageFile) -> None:
+        path = self._path(pkg_id)
+        if data.package is None and not data.servers and not data.status:
+            path.unlink(missing_ok=True)
+            return
+        doc: dict[str, Any] = {
+            "package": _plain(data.package) if data.package else None,
+            "servers": [_plain(s) for _, s in sorted(data.servers.items())],
+            "status": [_plain(s) for _, s in sorted(data.status.items())],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
+        replace_file(path, data, self.durability, tmp=path.with_suffix(".json.TMP"))
+
+    def package_ids(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("*.json"))
+
+    def package(self, pkg_id: str) -> Package | None:
+        with self._lock:
+            return self._load(pkg_id).package
+
+    def put_package(self, package: Package) -> None:
+        with self._lock:
+            data = self._load(package.PkgID)
+            data.package = package
+            self._save(package.PkgID, data)
+
+    def delete_package(self, pkg_id: str) -> None:
+        with self._lock:
+            self._path(pkg_id).unlink(missing_ok=True)
+
+    def servers(self, pkg_id: str) -> list[PkgServer]:
+        with self._lock:
+            return [s for _, s in sorted(self._load(pkg_id).servers.items())]
+
+    def put_server(self, server: PkgServer) -> None:
+        with self._lock:
+            data = self._load(server.PkgID)
+            data.servers[server.NALPath.upper()] = server
+            self._save(server.PkgID, data)
+
+    def delete_server(self, pkg_id: str, nal_path: str) -> None:
+        with self._lock:
+            data = self._load(pkg_id)
+            data.servers.pop(nal_path.upper(), None)
+            self._save(pkg_id, data)
+
+    def statuses(self, pkg_id: str, *, status_type: StatusType | None = None,
+                 site_code: str | None = None) -> list[PkgStatus]:
+        with self._lock:
+            rows = [s for _, s in sorted(self._load(pkg_id).status.items())]
+        return [r for r in rows
+                if (status_type is None or r.Type == status_type)
+                and (site_code is None or r.SiteCode.upper() == site_code.upper())]
+
+    def put_status(self, status: PkgStatus) -> bool:
+        """Same rule as the database: a report older than the stored SourceVersion is stale."""
+        with self._lock:
+            data = self._load(status.ID)
+            key = _status_key(status)
+            old = data.status.get(key)
+            if old is not None and status.SourceVersion < old.SourceVersion:
+                return False
+            data.status[key] = status
+            self._save(status.ID, data)
+            return True
+
+    def delete_status(self, pkg_id: str, status_type: StatusType, site_code: str,
+                      pkg_server: str) -> None:
+        with self._lock:
+            data = self._load(pkg_id)
+            data.status.pop((int(status_type), site_code.upper(), pkg_server.upper()), None)
+            self._save(pkg_id, data)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Each write is already atomic per package; this only serialises writers."""
+        with self._lock:
+            yield
+
+    def update_package(self, pkg_id: str, **columns: Any) -> None:
+        with self._lock:
+            data = self._load(pkg_id)
+            if data.package is not None:
+                data.package = attrs.evolve(data.package, **columns)
+                self._save(pkg_id, data)
+
+    def set_stored(self, pkg_id: str, version: int, path: str) -> None:
+        with self._lock:
+            data = self._load(pkg_id)
+            if data.package is not None and data.package.StoredPkgVersion <= version:
+                data.package = attrs.evolve(data.package, StoredPkgVersion=version,
+                                            StoredPkgPath=path)
+                self._save(pkg_id, data)
+
+    def clear_action(self, pkg_id: str, handled: PackageAction) -> None:
+        with self._lock:
+            data = self._load(pkg_id)
+            if data.package is not None and data.package.Action == handled:
+                data.package = attrs.evolve(data.package, Action=PackageAction.NONE)
+                self._save(pkg_id, data)
+
+    def settle_server(self, server: PkgServer, when: float) -> None:
+        with self._lock:
+            data = self._load(server.PkgID)
+            row = data.servers.get(server.NALPath.upper())
+            if row is not None and (row.Action, row.RefreshTrigger) == (server.Action,
+                                                                        server.RefreshTrigger):
+                data.servers[server.NALPath.upper()] = attrs.evolve(
+                    row, Action=PackageAction.NONE, RefreshTrigger=0, LastRefresh=when)
+                self._save(server.PkgID, data)
+
+
+def open_store(layout: SiteLayout, db: SiteDatabase | None, durability: Durability) -> PackageStore:
+    """The site's store: its database at a primary, its state files at a secondary."""
+    if db is not None:
+        return DatabaseStore(db)
+    return FileStore(layout.state_dir / "packages", durability)
+
+
+def _status_key(row: PkgStatus) -> tuple[int, str, str]:
+    return (int(row.Type), row.SiteCode.upper(), row.PkgServer.upper())
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    return {k: (int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v)
+            for k, v in attrs.asdict(record, recurse=False).items()}

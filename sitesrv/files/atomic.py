@@ -1,0 +1,86 @@
+"""Write privately, publish by rename, fsync as the lab's durability says.
+
+Visibility equals completeness: a file appears under its final name only through `os.replace`
+of a finished temp file in the same folder (the Maildir rule: tmp, then rename into new). How
+much is fsynced follows `Durability`: NONE (a killed process loses nothing the kernel already
+has), FILE (fsync the file before the rename) or FILE_AND_DIR (also fsync the folders a rename
+changed, so the rename itself survives a power cut; skipped on Windows, where a folder cannot
+be opened).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import BinaryIO
+
+from sitesrv.files.readonly import fsync_dir
+
+
+class Durability(StrEnum):
+    """hierarchy.yaml `durability`: what survives a power cut, at what cost in fsyncs."""
+
+    NONE = "none"
+    FILE = "file"
+    FILE_AND_DIR = "file+dir"
+
+    @property
+    def syncs_files(self) -> bool:
+        """Whether a file is fsynced before it is renamed into place (and SQLite commits)."""
+        return self is not Durability.NONE
+
+    @property
+    def syncs_folders(self) -> bool:
+        """Whether the folders a rename changed are fsynced after it."""
+        return self is Durability.FILE_AND_DIR
+
+
+# What a publisher writes: the bytes, chunks of them, or a function that writes to the file.
+Content = bytes | Iterable[bytes] | Callable[[BinaryIO], None]
+
+
+def sync_dirs(durability: Durability, *folders: Path) -> None:
+    """Make renames into or out of these folders durable, if the lab asks for it."""
+    if not durability.syncs_folders:
+        return
+    for folder in dict.fromkeys(folders):
+        fsync_dir(folder)
+
+
+def write_content(f: BinaryIO, content: Content) -> None:
+    if isinstance(content, bytes | bytearray | memoryview):
+        f.write(content)
+    elif callable(content):
+        content(f)
+    else:
+        for chunk in content:
+            f.write(chunk)
+
+
+def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive: bool) -> None:
+    """Write a complete file under its temp name; a failed write leaves no temp behind."""
+    with open(tmp, "xb" if exclusive else "wb") as f:
+        try:
+            write_content(f, content)
+            if durability.syncs_files:
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            f.close()
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def rename_into_place(tmp: Path, dest: Path, durability: Durability) -> None:
+    """Rename a finished file to its final name: the moment a reader may see it."""
+    os.replace(tmp, dest)
+    sync_dirs(durability, dest.parent, tmp.parent)
+
+
+def replace_file(dest: Path, content: Content, durability: Durability, *, tmp: Path) -> None:
+    """Replace `dest` atomically through `tmp`, a temp name no other writer uses at the same
+    time; a leftover of a killed attempt under that name is overwritten, never in the way."""
+    write_temp(tmp, content, durability, exclusive=False)
+    rename_into_place(tmp, dest, durability)

@@ -1,0 +1,112 @@
+"""Lab time: a real clock scaled by a rate, or a virtual clock the step driver moves.
+
+Components never call `time` directly. They ask the clock, so the same code runs live (real,
+possibly accelerated time) and in step mode (virtual time that jumps to the next timer), and
+step-mode logs carry deterministic timestamps.
+
+Lab time carries over between runs: each site keeps the lab time its last run ended at in
+`<SITE>\\SMS\\state\\lab-clock`, and the next run, live or step, starts there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.lab.layout import SiteLayout
+
+# Step mode starts every lab at the same instant, so two runs produce the same log bytes.
+VIRTUAL_EPOCH = datetime(2007, 6, 4, 9, 0, 0, tzinfo=UTC).timestamp()
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CLOCK_FILE = "lab-clock"  # in <SITE>\\SMS\\state: the lab time the last run ended at
+
+
+def lab_time_text(when: float) -> str:
+    """Lab time as events, schedules and run reports show it: `2007-06-04T09:00:00.000Z`.
+
+    Milliseconds are rounded, not truncated, as the SMS logs and the site database round them,
+    so an event and the log line of the same moment show the same time.
+    """
+    whole, millis = divmod(round(when * 1000), 1000)
+    return (_UNIX_EPOCH + timedelta(seconds=whole)).strftime("%Y-%m-%dT%H:%M:%S") + \
+        f".{millis:03d}Z"
+
+
+class Clock(Protocol):
+    """What components may ask about time."""
+
+    def now(self) -> float:
+        """Lab time, seconds since the Unix epoch (UTC)."""
+        ...
+
+    def real_seconds(self, lab_seconds: float) -> float:
+        """How many real seconds a lab-time interval takes (for live waits)."""
+        ...
+
+
+class RealClock:
+    """Wall-clock time, optionally running `rate` times faster than real time.
+
+    A rate of 60 turns the sms2003 profile's one-hour retry into one real minute.
+    """
+
+    def __init__(self, rate: float = 1.0, since: float | None = None) -> None:
+        """`since`: the wall time at which lab time equals wall time (default: now). Processes
+        that pass the same one keep one lab time, whatever the rate and whenever they start."""
+        if rate <= 0:
+            raise ValueError("clock rate must be positive")
+        self.rate = rate
+        now = time.time()
+        self._real_start = now if since is None else since
+        self._mono_start = time.monotonic() - (now - self._real_start)
+
+    def now(self) -> float:
+        return self._real_start + (time.monotonic() - self._mono_start) * self.rate
+
+    def real_seconds(self, lab_seconds: float) -> float:
+        return max(0.0, lab_seconds / self.rate)
+
+
+class VirtualClock:
+    """Time that only moves when the step driver says so."""
+
+    def __init__(self, start: float = VIRTUAL_EPOCH) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._now
+
+    def real_seconds(self, lab_seconds: float) -> float:
+        return 0.0
+
+    def advance_to(self, when: float) -> None:
+        """Jump forward; never backward, since lab time is monotonic."""
+        with self._lock:
+            if when > self._now:
+                self._now = when
+
+    def advance(self, seconds: float) -> None:
+        self.advance_to(self._now + seconds)
+
+
+def saved_lab_time(sites: Sequence[SiteLayout]) -> float:
+    """The lab time the last run of these sites ended at (0 if none did)."""
+    times = [0.0]
+    for site in sites:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            times.append(float((site.state_dir / CLOCK_FILE).read_text(encoding="ascii")))
+    return max(times)
+
+
+def save_lab_time(sites: Sequence[SiteLayout], now: float, durability: Durability) -> None:
+    """Record `now` as the lab time these sites' run ended at."""
+    for site in sites:
+        site.state_dir.mkdir(parents=True, exist_ok=True)
+        replace_file(site.state_dir / CLOCK_FILE, f"{now!r}\n".encode("ascii"), durability,
+                     tmp=site.state_dir / f".{CLOCK_FILE}.tmp")

@@ -1,0 +1,202 @@
+"""The hierarchy a lab is built from: its sites, their servers and DPs, the addresses between
+them, and the settings of the whole lab, as validated records (loader.py reads them from
+`hierarchy.yaml`; docs/hierarchy.md documents every key).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from sitesrv.errors import UserError
+from sitesrv.files.atomic import Durability
+from sitesrv.lab.timing import TimingProfile
+
+AVAILABILITIES = ("open", "medium_and_high", "high_only", "closed")
+# Which job priorities (1 high, 2 medium, 3 low) each availability lets through.
+ALLOWED_PRIORITIES = {
+    "open": (1, 2, 3),
+    "medium_and_high": (1, 2),
+    "high_only": (1,),
+    "closed": (),
+}
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DP_UPDATE_MODES = ("delete", "overwrite")
+DEFAULT_SHARE = "SMSPKGC$"
+KB936465 = "KB936465"
+KNOWN_HOTFIXES = (KB936465,)
+
+
+@attrs.frozen
+class DistributionPoint:
+    """A DP: a server and a share; packages live in `<share>\\<PkgID>`."""
+
+    server: str
+    share: str = DEFAULT_SHARE
+
+    @property
+    def share_parts(self) -> tuple[str, ...]:
+        """The share name and any sub-folders (`smsapps\\SMSPKG` -> ('smsapps', 'SMSPKG'))."""
+        return tuple(p for p in self.share.split("\\") if p)
+
+    def nal_path(self, site_code: str) -> str:
+        """SMS's NAL path for this DP, as PkgStatus.PkgServer and the logs show it (§2.2)."""
+        return f'MSWNET:["SMS_SITE={site_code}"]\\\\{self.server}\\{self.share}\\'
+
+
+@attrs.frozen
+class Site:
+    """One SMS site: its server, its place in the tree, and its distribution points."""
+
+    code: str
+    name: str
+    server: str
+    type: str
+    parent: str | None
+    drive: str
+    package_drive: str
+    time_zone_bias: int
+    distribution_points: tuple[DistributionPoint, ...]
+    hotfixes: frozenset[str]
+
+    @property
+    def is_primary(self) -> bool:
+        return self.type == "primary"
+
+    def has_hotfix(self, kb: str) -> bool:
+        return kb in self.hotfixes
+
+    def dp(self, server: str) -> DistributionPoint | None:
+        """The DP on that server (case-insensitive, as Windows names are), if the site has one."""
+        for dp in self.distribution_points:
+            if dp.server.upper() == server.upper():
+                return dp
+        return None
+
+
+@attrs.frozen
+class ScheduleBlock:
+    """An availability for some days between two times of day (minutes since midnight)."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+    availability: str
+
+    def covers(self, weekday: int, minute: int) -> bool:
+        return weekday in self.days and self.start <= minute < self.end
+
+
+@attrs.frozen
+class Address:
+    """A sender address from one site to another (reference §1.4)."""
+
+    from_site: str
+    to_site: str
+    type: str
+    priority: int
+    schedule: tuple[ScheduleBlock, ...]
+    rate_limit: int | None
+    latency: float
+    paused: bool = False
+
+    def availability(self, weekday: int, minute: int) -> str:
+        """The availability in force at that time: the last block that covers it, else open."""
+        if self.paused:
+            return "closed"
+        found = "open"
+        for block in self.schedule:
+            if block.covers(weekday, minute):
+                found = block.availability
+        return found
+
+    def allows(self, job_priority: int, weekday: int, minute: int) -> bool:
+        return job_priority in ALLOWED_PRIORITIES[self.availability(weekday, minute)]
+
+
+@attrs.frozen
+class SoftwareDistribution:
+    """The Software Distribution component's settings (the central site's matter most)."""
+
+    send_from_nearest_site: bool = True
+    retries: int = 100
+    dp_update_mode: str = "delete"
+    # Emulate SMS before KB872943: a file whose attributes changed (read-only flag, mtime) counts
+    # as changed and goes into the delta.
+    attribute_changes_count: bool = False
+
+
+@attrs.frozen
+class SenderSettings:
+    """Standard Sender settings (reference §1.5)."""
+
+    max_concurrent: int = 5
+    max_per_site: int = 3
+    retries: int = 2
+
+
+@attrs.frozen
+class Hierarchy:
+    """A whole lab's configuration, validated."""
+
+    sites: tuple[Site, ...]
+    addresses: tuple[Address, ...]
+    software_distribution: SoftwareDistribution
+    sender: SenderSettings
+    durability: Durability
+    timing_profile: str
+    timing: TimingProfile
+    clock_rate: float
+    log_max_bytes: int
+    source: str = ""
+
+    def site(self, code: str) -> Site:
+        for s in self.sites:
+            if s.code == code.upper():
+                return s
+        known = ", ".join(s.code for s in self.sites)
+        raise UserError(f"There is no site {code!r} in this lab; its sites are {known}.")
+
+    @property
+    def central(self) -> Site:
+        return next(s for s in self.sites if s.parent is None)
+
+    def children(self, code: str) -> tuple[Site, ...]:
+        return tuple(s for s in self.sites if s.parent == code)
+
+    def ancestors(self, code: str) -> tuple[Site, ...]:
+        """Parent, grandparent, ... up to the central site."""
+        out: list[Site] = []
+        site = self.site(code)
+        while site.parent is not None:
+            site = self.site(site.parent)
+            out.append(site)
+        return tuple(out)
+
+    def descendants(self, code: str) -> tuple[Site, ...]:
+        out: list[Site] = []
+        for child in self.children(code):
+            out.append(child)
+            out.extend(self.descendants(child.code))
+        return tuple(out)
+
+    def addresses_between(self, from_site: str, to_site: str) -> tuple[Address, ...]:
+        """Addresses from one site to another, best (lowest relative priority) first."""
+        found = [a for a in self.addresses if a.from_site == from_site and a.to_site == to_site]
+        return tuple(sorted(found, key=lambda a: a.priority))
+
+    def with_address_paused(self, from_site: str, to_site: str, paused: bool) -> Hierarchy:
+        if not self.addresses_between(from_site, to_site):
+            raise UserError(
+                f"There is no address from site {from_site} to site {to_site} in this lab. "
+                "List the addresses with 'sitesrv hierarchy' and use one of them."
+            )
+        addresses = tuple(
+            attrs.evolve(a, paused=paused)
+            if (a.from_site, a.to_site) == (from_site, to_site)
+            else a
+            for a in self.addresses
+        )
+        return attrs.evolve(self, addresses=addresses)
+
+

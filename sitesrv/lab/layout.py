@@ -1,0 +1,200 @@
+"""Where things are in a lab on disk, and how SMS would spell those paths in its logs.
+
+The lab layout is a contract (ARCHITECTURE.md): users' tools read and write these folders, so
+every path a component touches is derived here and nowhere else. Log text shows the Windows form
+(`E:\\SMS\\inboxes\\...`, `\\\\MGMT03\\SMS_SITE\\...`) from the site's drive letters and server.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path, PurePath
+
+import attrs
+
+from sitesrv.errors import UserError
+from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy, Site
+
+HIERARCHY_COPY = "hierarchy.yaml"
+BUILDING_MARKER = ".building"  # in the lab folder while `sitesrv init` builds it
+EVENTS_FILE = "events.jsonl"
+MEDIA_DIR = "media"
+
+
+@attrs.frozen
+class SiteLayout:
+    """All paths of one site inside a lab."""
+
+    lab: Path
+    site: Site
+
+    @functools.cached_property
+    def root(self) -> Path:
+        """The site server: its drives' contents live here."""
+        return self.lab / self.site.code
+
+    @functools.cached_property
+    def sms(self) -> Path:
+        return self.root / "SMS"
+
+    @functools.cached_property
+    def inboxes(self) -> Path:
+        return self.sms / "inboxes"
+
+    @functools.cached_property
+    def logs(self) -> Path:
+        return self.sms / "Logs"
+
+    @property
+    def database(self) -> Path:
+        return self.sms / "site.db"
+
+    @functools.cached_property
+    def state_dir(self) -> Path:
+        """Site-local state that SMS keeps in the registry or, at secondaries, instead of SQL."""
+        return self.sms / "state"
+
+    @functools.cached_property
+    def smspkg(self) -> Path:
+        return self.root / "SMSPKG"
+
+    @property
+    def cap(self) -> Path:
+        return self.root / f"CAP_{self.site.code}"
+
+    @functools.cached_property
+    def receive(self) -> Path:
+        """despoolr.box\\receive, shared as SMS_SITE: other sites' senders write here."""
+        return self.inboxes / "despoolr.box" / "receive"
+
+    def inbox(self, relative: str) -> Path:
+        """An inbox folder from its SMS name, e.g. `distmgr.box\\INCOMING`."""
+        return self.inboxes.joinpath(*relative.replace("\\", "/").split("/"))
+
+    def log(self, name: str) -> Path:
+        return self.logs / name
+
+    def dp_root(self, dp: DistributionPoint) -> Path:
+        """The folder that holds `<PkgID>` folders on that DP's share."""
+        return self.root.joinpath("dp", dp.server, *dp.share_parts)
+
+    def dp_package(self, dp: DistributionPoint, package_id: str) -> Path:
+        return self.dp_root(dp) / package_id
+
+    def windows(self, path: Path | str) -> str:
+        """The path as the site server's own logs would show it.
+
+        `<SITE>/SMS/...` is on the SMS drive; everything else on the site root (SMSPKG,
+        `_S xxxxx.TMP`, CAP_<SITE>) is on the package drive; DP shares are UNC paths.
+        """
+        parts = self._parts(path)
+        if parts and parts[0] == "dp" and len(parts) >= 2:
+            return "\\\\" + "\\".join(parts[1:])
+        drive = self.site.drive if parts and parts[0] == "SMS" else self.site.package_drive
+        return f"{drive}:\\" + "\\".join(parts)
+
+    @functools.cached_property
+    def _root_prefix(self) -> str:
+        return os.path.join(self.root, "")
+
+    def _parts(self, path: Path | str) -> tuple[str, ...]:
+        """The parts of a path below the site root (ValueError if it is not below it).
+
+        Logs name a path in almost every line, so the common case, a path this lab built, is
+        split as text; anything else goes through PurePath."""
+        text = os.fspath(path)
+        if text.startswith(self._root_prefix) and not (os.altsep and os.altsep in text):
+            return tuple(p for p in text[len(self._root_prefix):].split(os.sep) if p not in ("", "."))
+        return PurePath(path).relative_to(self.root).parts
+
+    def unc(self, path: Path | str) -> str:
+        """The path as another site sees it over the network.
+
+        Paths inside despoolr.box\\receive go through the SMS_SITE share; others inside SMS
+        through SMS_<SITE>; SMSPKG through the SMS_CPS<drive>$ share of the compressed packages.
+        """
+        parts = self._parts(path)
+        server = f"\\\\{self.site.server}"
+        receive = self._parts(self.receive)
+        if parts[: len(receive)] == receive:
+            return "\\".join([server, "SMS_SITE", *parts[len(receive):]])
+        if parts and parts[0] == "SMS":
+            return "\\".join([server, f"SMS_{self.site.code}", *parts[1:]])
+        if parts and parts[0] == "SMSPKG":
+            return "\\".join([server, f"SMS_CPS{self.site.package_drive}$", *parts[1:]])
+        if parts and parts[0] == "dp":
+            return "\\\\" + "\\".join(parts[1:])
+        return "\\".join([server, f"{self.site.package_drive}$", *parts])
+
+    def resolve_local(self, windows_path: str) -> Path:
+        """The lab path of a drive-letter path as this site server spells it (inverse of windows)."""
+        drive, _, rest = windows_path.partition(":\\")
+        parts = [p for p in rest.split("\\") if p]
+        if len(drive) != 1 or drive.upper() not in (self.site.drive, self.site.package_drive):
+            raise UserError(f"{windows_path!r} is not a path on site server {self.site.server} "
+                            f"(its drives are {self.site.drive}: and {self.site.package_drive}:)")
+        if drive.upper() == self.site.drive and parts[:1] == ["SMS"]:
+            return self.root.joinpath(*parts)
+        if drive.upper() == self.site.package_drive:
+            return self.root.joinpath(*parts)
+        raise UserError(f"{windows_path!r} is outside the folders sitesrv emulates on "
+                        f"{self.site.server}")
+
+
+@attrs.frozen
+class LabLayout:
+    """The whole lab folder."""
+
+    root: Path
+    hierarchy: Hierarchy
+
+    @property
+    def hierarchy_copy(self) -> Path:
+        return self.root / HIERARCHY_COPY
+
+    @property
+    def events(self) -> Path:
+        return self.root / EVENTS_FILE
+
+    @property
+    def media(self) -> Path:
+        return self.root / MEDIA_DIR
+
+    def site(self, code: str) -> SiteLayout:
+        return SiteLayout(self.root, self.hierarchy.site(code))
+
+    def sites(self) -> list[SiteLayout]:
+        return [SiteLayout(self.root, s) for s in self.hierarchy.sites]
+
+    def resolve(self, windows_path: str, at: str | None = None) -> Path:
+        """The lab path of a Windows path from a log or instruction file.
+
+        UNC paths (`\\\\MGMT03\\SMS_SITE\\x.SNI`, `\\\\REMOTE_DP\\smsapps\\...`) are found by server
+        name; drive-letter paths need the site `at` whose server spells them.
+        """
+        if not windows_path.startswith("\\\\"):
+            if at is None:
+                raise UserError(f"{windows_path!r} is a local path; say which site's server it is on")
+            return self.site(at).resolve_local(windows_path)
+        parts = [p for p in windows_path[2:].split("\\") if p]
+        if len(parts) < 2:
+            raise UserError(f"{windows_path!r} is not a UNC path to a share")
+        server, share, rest = parts[0].upper(), parts[1], parts[2:]
+        for site in self.sites():
+            s = site.site
+            if s.server == server:
+                if share.upper() == "SMS_SITE":
+                    return site.receive.joinpath(*rest)
+                if share.upper() == f"SMS_{s.code}":
+                    return site.sms.joinpath(*rest)
+                if share.upper() == f"SMS_CPS{s.package_drive}$":
+                    return site.smspkg.joinpath(*rest)
+                if share.upper() in (f"{s.drive}$", f"{s.package_drive}$"):
+                    return site.root.joinpath(*rest)
+            for dp in s.distribution_points:
+                n = len(dp.share_parts)
+                if dp.server == server and [p.upper() for p in parts[1:1 + n]] == [
+                        p.upper() for p in dp.share_parts]:
+                    return site.dp_root(dp).joinpath(*parts[1 + n:])
+        raise UserError(f"{windows_path!r} names no share of a server in this lab")

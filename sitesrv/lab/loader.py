@@ -1,0 +1,527 @@
+"""Reading `hierarchy.yaml`: strict, so that a lab is exactly what its file says.
+
+Every key is known, every value is checked, and the first problem raises a `HierarchyError`
+that names the file, the key and what to do. Typos must never pass silently, because a lab
+engineer reproducing a field report trusts that the lab is what the file says. The
+field-by-field documentation is `docs/hierarchy.md`; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from sitesrv.errors import UserError
+from sitesrv.files.atomic import Durability
+from sitesrv.lab.hierarchy import (
+    AVAILABILITIES,
+    DAY_NAMES,
+    DEFAULT_SHARE,
+    DP_UPDATE_MODES,
+    FULL_DAY_NAMES,
+    KNOWN_HOTFIXES,
+    Address,
+    DistributionPoint,
+    Hierarchy,
+    ScheduleBlock,
+    SenderSettings,
+    Site,
+    SoftwareDistribution,
+)
+from sitesrv.lab.identifiers import SERVER_RE, SHARE_RE, SITE_CODE_RE
+from sitesrv.lab.layout import BUILDING_MARKER, HIERARCHY_COPY
+from sitesrv.lab.timing import PROFILES, TIMING_KEYS, TimingProfile, parse_duration
+
+
+class HierarchyError(UserError):
+    """A problem in hierarchy.yaml, phrased for the person who will fix it."""
+
+    def __init__(self, file: Path | str, key: str, problem: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.problem = problem
+        where = f"{self.file}: {key}: " if key else f"{self.file}: "
+        super().__init__(f"{where}{problem}. Fix {Path(self.file).name} and run the command again.")
+
+
+TOP_KEYS = {"sites", "addresses", "software_distribution", "sender", "durability", "timing", "logs"}
+SITE_KEYS = {"code", "name", "server", "type", "parent", "drive", "package_drive",
+             "time_zone_bias", "distribution_points", "hotfixes"}
+DP_KEYS = {"server", "share"}
+ADDRESS_KEYS = {"from", "to", "type", "priority", "schedule", "rate_limit", "latency"}
+BLOCK_KEYS = {"days", "hours", "availability"}
+SWD_KEYS = {"send_from_nearest_site", "retries", "retry_delay", "dp_update_mode",
+            "attribute_changes_count"}
+SENDER_KEYS = {"max_concurrent", "max_per_site", "retries", "retry_delay"}
+TIMING_SECTION_KEYS = {"profile", "clock_rate", *TIMING_KEYS}
+LOGS_KEYS = {"max_size"}
+HOURS_RE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping; PyYAML would silently keep the last value."""
+
+    def __init__(self, key: Any, path: str, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(problem=f"duplicate key {key!r}", problem_mark=again)
+        self.key = key
+        self.path = path
+        self.first = first
+        self.again = again
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader whose mappings refuse a key given twice (plain YAML keeps the last one)."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        self.root_node = super().get_single_node()
+        return self.root_node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` may override keys; that is what merge keys are for
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader reports it below
+            if first is not None:
+                path = _node_path(getattr(self, "root_node", None), node) or ""
+                raise _DuplicateKeyError(key, path, first, key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _node_path(root: yaml.Node | None, target: yaml.Node) -> str | None:
+    """The key path (`sites[0]`) of a node in the document, as error messages write keys."""
+    stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    visited: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if id(node) in visited:
+            continue  # an alias seen before (possibly a recursive one)
+        visited.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                name = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+                stack.append((value_node, f"{path}.{name}" if path else name))
+    return None
+
+
+def _mark(mark: yaml.Mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+class _Reader:
+    """Walks the parsed YAML, remembering the file so every error can name it."""
+
+    def __init__(self, file: Path | str) -> None:
+        self.file = file
+
+    def fail(self, key: str, problem: str) -> HierarchyError:
+        return HierarchyError(self.file, key, problem)
+
+    def mapping(self, value: Any, key: str, allowed: set[str]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(key, f"expected a mapping of keys, got {_kind(value)}")
+        for k in value:
+            if k not in allowed:
+                hint = _closest(str(k), allowed)
+                raise self.fail(
+                    f"{key}.{k}" if key else str(k),
+                    f"unknown key {k!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                    + f"; allowed keys here are {', '.join(sorted(allowed))}",
+                )
+        return value
+
+    def section(self, m: Mapping[str, Any], k: str, default: Any) -> Any:
+        """m[k], or `default` when the key is missing or empty (`k:` alone); never `x or {}`,
+        which would let `timing: []` or `sender: 0` pass as if they were missing."""
+        value = m.get(k)
+        return default if value is None else value
+
+    def required(self, m: Mapping[str, Any], key: str, k: str) -> Any:
+        if k not in m or m[k] is None:
+            raise self.fail(f"{key}.{k}", "this key is required")
+        return m[k]
+
+    def string(self, value: Any, key: str) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.fail(key, f"expected text, got {_kind(value)}")
+        return str(value)
+
+    def integer(self, value: Any, key: str, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(key, f"expected a whole number of at least {minimum}, got {value!r}")
+        return value
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}")
+        return value
+
+    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            raise self.fail(key, f"{value!r} is not one of {', '.join(choices)}")
+        return str(value)
+
+    def duration(self, value: Any, key: str) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as e:
+            raise self.fail(key, str(e)) from None
+
+    def sequence(self, value: Any, key: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list, got {_kind(value)}")
+        return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{value!r}"
+
+
+def _closest(word: str, candidates: set[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def load_lab_hierarchy(root: Path | str) -> Hierarchy:
+    """The hierarchy of the lab at `root` (its own copy of hierarchy.yaml).
+
+    A UserError says how to make a lab if there is none, and how to finish one whose
+    `sitesrv init` was stopped half way.
+    """
+    root = Path(root)
+    if not (root / HIERARCHY_COPY).is_file():
+        raise UserError(
+            f"There is no lab at {root} (no {HIERARCHY_COPY} in it). Build one with "
+            f"'sitesrv init --lab {root}', or pass --lab with the folder of an existing lab."
+        )
+    if (root / BUILDING_MARKER).exists():
+        raise UserError(
+            f"The lab at {root} is half built: the 'sitesrv init' that built it was stopped "
+            f"before it finished. Run 'sitesrv init --lab {root}' again; it keeps what is "
+            "there and builds the rest."
+        )
+    return load_hierarchy(root / HIERARCHY_COPY)
+
+
+def load_hierarchy(path: Path | str) -> Hierarchy:
+    """Read and validate a hierarchy file; raise HierarchyError (a UserError) on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = e.object[:e.start].count(b"\n") + 1
+        raise HierarchyError(
+            path, "", f"not UTF-8 text (byte 0x{e.object[e.start]:02x} on line {line}, at "
+            f"offset {e.start}, cannot be decoded); save the file as UTF-8"
+        ) from None
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such hierarchy file. Pass --hierarchy FILE, or run the command from a "
+            "folder that has hierarchy.yaml (the repository ships a default one)."
+        ) from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the hierarchy file ({e.strerror}).") from None
+    return parse_hierarchy(text, path)
+
+
+def parse_hierarchy(text: str, file: Path | str = "hierarchy.yaml") -> Hierarchy:
+    """Validate hierarchy YAML text; `file` is only used in error messages."""
+    r = _Reader(file)
+    try:
+        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
+    except _DuplicateKeyError as e:
+        key = f"{e.path}.{e.key}" if e.path else str(e.key)
+        raise r.fail(key, f"the key {e.key!r} is given twice in one mapping (at "
+                     f"{_mark(e.first)} and at {_mark(e.again)}); remove one of them") from None
+    except RecursionError:
+        raise r.fail("", "not valid YAML: it is nested too deeply") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(e, "problem", None) or str(e)
+        raise r.fail("", f"not valid YAML at {where}: {problem}") from None
+    top = r.mapping(doc, "", TOP_KEYS)
+    timing_profile, timing, clock_rate = _timing(r, r.section(top, "timing", {}))
+    swd_raw = r.mapping(r.section(top, "software_distribution", {}), "software_distribution",
+                        SWD_KEYS)
+    sender_raw = r.mapping(r.section(top, "sender", {}), "sender", SENDER_KEYS)
+    if "retry_delay" in swd_raw:
+        timing = attrs.evolve(timing, distmgr_retry_interval=r.duration(
+            swd_raw["retry_delay"], "software_distribution.retry_delay"))
+    if "retry_delay" in sender_raw:
+        timing = attrs.evolve(timing, sender_retry_delay=r.duration(
+            sender_raw["retry_delay"], "sender.retry_delay"))
+    swd = SoftwareDistribution(
+        send_from_nearest_site=r.boolean(
+            swd_raw.get("send_from_nearest_site", True), "software_distribution.send_from_nearest_site"),
+        retries=r.integer(swd_raw.get("retries", 100), "software_distribution.retries"),
+        dp_update_mode=r.choice(
+            swd_raw.get("dp_update_mode", "delete"), "software_distribution.dp_update_mode",
+            DP_UPDATE_MODES),
+        attribute_changes_count=r.boolean(
+            swd_raw.get("attribute_changes_count", False),
+            "software_distribution.attribute_changes_count"),
+    )
+    sender = SenderSettings(
+        max_concurrent=r.integer(sender_raw.get("max_concurrent", 5), "sender.max_concurrent", 1),
+        max_per_site=r.integer(sender_raw.get("max_per_site", 3), "sender.max_per_site", 1),
+        retries=r.integer(sender_raw.get("retries", 2), "sender.retries"),
+    )
+    if sender.max_concurrent > 999 or sender.max_per_site > 999:
+        raise r.fail("sender", "SMS allows at most 999 concurrent sendings")
+    logs = r.mapping(r.section(top, "logs", {}), "logs", LOGS_KEYS)
+    log_max_bytes = r.integer(logs.get("max_size", 1024 * 1024), "logs.max_size", 1024)
+    durability = Durability(r.choice(top.get("durability", "none"), "durability",
+                                     tuple(Durability)))
+
+    sites = _sites(r, top)
+    addresses = _addresses(r, r.section(top, "addresses", []), {s.code for s in sites})
+    return Hierarchy(
+        sites=sites,
+        addresses=addresses,
+        software_distribution=swd,
+        sender=sender,
+        durability=durability,
+        timing_profile=timing_profile,
+        timing=timing,
+        clock_rate=clock_rate,
+        log_max_bytes=log_max_bytes,
+        source=text,
+    )
+
+
+def _timing(r: _Reader, raw: Any) -> tuple[str, TimingProfile, float]:
+    m = r.mapping(raw, "timing", TIMING_SECTION_KEYS)
+    name = r.choice(m.get("profile", "lab"), "timing.profile", tuple(PROFILES))
+    profile = PROFILES[name]
+    overrides = {k: r.duration(m[k], f"timing.{k}") for k in TIMING_KEYS if k in m}
+    rate = m.get("clock_rate", 1)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+        raise r.fail("timing.clock_rate", f"expected a positive number, got {rate!r}")
+    return name, attrs.evolve(profile, **overrides), float(rate)
+
+
+def _sites(r: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
+    raw_sites = r.sequence(r.required(top, "", "sites"), "sites")
+    if not raw_sites:
+        raise r.fail("sites", "a lab needs at least one site")
+    sites: list[Site] = []
+    for i, raw in enumerate(raw_sites):
+        key = f"sites[{i}]"
+        m = r.mapping(raw, key, SITE_KEYS)
+        code = r.string(r.required(m, key, "code"), f"{key}.code")
+        if not SITE_CODE_RE.fullmatch(code):
+            raise r.fail(f"{key}.code", f"{code!r} is not a site code: it must be exactly 3 "
+                         "upper-case letters or digits, e.g. P01")
+        key = f"sites[{i}] ({code})"
+        server = _server_name(r, r.required(m, key, "server"), f"{key}.server")
+        site_type = r.choice(m.get("type", "primary"), f"{key}.type", ("primary", "secondary"))
+        parent = m.get("parent")
+        if parent is not None:
+            parent = r.string(parent, f"{key}.parent")
+        drive = _drive(r, m.get("drive", "C"), f"{key}.drive")
+        package_drive = _drive(r, m.get("package_drive", drive), f"{key}.package_drive")
+        bias = m.get("time_zone_bias", 0)
+        if isinstance(bias, bool) or not isinstance(bias, int) or not -840 <= bias <= 840:
+            raise r.fail(f"{key}.time_zone_bias", "expected minutes between -840 and 840 "
+                         f"(local time + bias = UTC, e.g. 300 for US Eastern), got {bias!r}")
+        dps = tuple(_dp(r, d, f"{key}.distribution_points[{j}]")
+                    for j, d in enumerate(r.sequence(r.section(m, "distribution_points", []),
+                                                     f"{key}.distribution_points")))
+        servers = [dp.server.upper() for dp in dps]
+        if len(set(servers)) != len(servers):
+            raise r.fail(f"{key}.distribution_points", "a server is listed twice")
+        hotfixes = r.sequence(r.section(m, "hotfixes", []), f"{key}.hotfixes")
+        for h in hotfixes:
+            if h not in KNOWN_HOTFIXES:
+                raise r.fail(f"{key}.hotfixes", f"unknown hotfix {h!r}; known: "
+                             + ", ".join(KNOWN_HOTFIXES))
+        sites.append(Site(
+            code=code,
+            name=r.string(m.get("name", f"Site {code}"), f"{key}.name"),
+            server=server,
+            type=site_type,
+            parent=parent,
+            drive=drive,
+            package_drive=package_drive,
+            time_zone_bias=bias,
+            distribution_points=dps,
+            hotfixes=frozenset(hotfixes),
+        ))
+    _check_tree(r, sites)
+    return tuple(sites)
+
+
+def _drive(r: _Reader, value: Any, key: str) -> str:
+    text = r.string(value, key).rstrip(":").upper()
+    if not re.match(r"^[C-Z]$", text):
+        raise r.fail(key, f"{value!r} is not a drive letter (C to Z)")
+    return text
+
+
+def _server_name(r: _Reader, value: Any, key: str) -> str:
+    """A NetBIOS server name (a site server's or a DP's), upper-cased."""
+    server = r.string(value, key)
+    if not SERVER_RE.fullmatch(server):
+        raise r.fail(key, f"{server!r} is not a server name: at most 15 characters, none of "
+                     '" / \\ [ ] ; : | = + * ? , < > or spaces')
+    return server.upper()
+
+
+def _dp(r: _Reader, raw: Any, key: str) -> DistributionPoint:
+    m = r.mapping(raw, key, DP_KEYS)
+    server = _server_name(r, r.required(m, key, "server"), f"{key}.server")
+    share = r.string(m.get("share", DEFAULT_SHARE), f"{key}.share")
+    parts = [p for p in share.split("\\") if p]
+    if not SHARE_RE.fullmatch(share) or not parts or any(p in (".", "..") for p in parts):
+        raise r.fail(f"{key}.share", f"{share!r} is not a share name (e.g. SMSPKGC$, or "
+                     "smsapps\\SMSPKG for a folder inside a share)")
+    return DistributionPoint(server=server, share="\\".join(parts))
+
+
+def _check_tree(r: _Reader, sites: list[Site]) -> None:
+    codes: dict[str, int] = {}
+    servers: dict[str, str] = {}
+    for i, s in enumerate(sites):
+        if s.code in codes:
+            raise r.fail(f"sites[{i}].code", f"site code {s.code} is used twice "
+                         f"(also sites[{codes[s.code]}])")
+        codes[s.code] = i
+        if s.server in servers:
+            raise r.fail(f"sites[{i}] ({s.code}).server", f"server {s.server} already belongs "
+                         f"to site {servers[s.server]}; each site needs its own site server")
+        servers[s.server] = s.code
+    by_code = {s.code: s for s in sites}
+    for i, s in enumerate(sites):
+        key = f"sites[{i}] ({s.code}).parent"
+        if s.parent is None:
+            continue
+        if s.parent not in by_code:
+            raise r.fail(key, f"unknown site {s.parent!r}; the parent must be another site in "
+                         f"this file ({', '.join(by_code)})")
+        parent = by_code[s.parent]
+        if s.type == "secondary" and not parent.is_primary:
+            raise r.fail(key, f"secondary site {s.code} has parent {parent.code}, which is a "
+                         "secondary site; a secondary's parent must be a primary site")
+        if not parent.is_primary:
+            raise r.fail(key, f"site {parent.code} is a secondary site and cannot have child "
+                         f"sites, but {s.code} names it as parent")
+    for i, s in enumerate(sites):
+        chain = [s.code]  # in order: the site, its parent, its grandparent, ...
+        cur = s
+        while cur.parent is not None:
+            if cur.parent in chain:
+                raise r.fail(f"sites[{i}] ({s.code}).parent", "the parents form a cycle: "
+                             + " -> ".join([*chain, cur.parent]))
+            chain.append(cur.parent)
+            cur = by_code[cur.parent]
+    roots = [s.code for s in sites if s.parent is None]
+    if len(roots) > 1:
+        raise r.fail("sites", f"more than one site has no parent ({', '.join(roots)}); "
+                     "only the central site may have none")
+    root = by_code[roots[0]]
+    if not root.is_primary:
+        raise r.fail(f"sites[{codes[root.code]}] ({root.code}).type",
+                     "the central site (the one without a parent) must be a primary site")
+
+
+def _addresses(r: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...]:
+    out: list[Address] = []
+    seen: set[tuple[str, str, int]] = set()
+    for i, a in enumerate(r.sequence(raw, "addresses")):
+        key = f"addresses[{i}]"
+        m = r.mapping(a, key, ADDRESS_KEYS)
+        ends = []
+        for end in ("from", "to"):
+            code = r.string(r.required(m, key, end), f"{key}.{end}")
+            if code not in codes:
+                raise r.fail(f"{key}.{end}", f"unknown site {code!r}; addresses connect sites "
+                             f"of this file ({', '.join(sorted(codes))})")
+            ends.append(code)
+        if ends[0] == ends[1]:
+            raise r.fail(key, f"an address from site {ends[0]} to itself makes no sense")
+        kind = r.choice(m.get("type", "LAN"), f"{key}.type", ("LAN", "COURIER"))
+        priority = r.integer(m.get("priority", 1), f"{key}.priority", 1)
+        if (ends[0], ends[1], priority) in seen:
+            raise r.fail(f"{key}.priority", f"another address from {ends[0]} to {ends[1]} has "
+                         f"relative priority {priority}; priority numbers cannot be shared")
+        seen.add((ends[0], ends[1], priority))
+        rate = m.get("rate_limit", "unlimited")
+        if rate == "unlimited":
+            rate_limit = None
+        elif isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+            raise r.fail(f"{key}.rate_limit", f"expected a positive number of bytes per second "
+                         f"or 'unlimited', got {rate!r}")
+        else:
+            rate_limit = rate
+        out.append(Address(
+            from_site=ends[0],
+            to_site=ends[1],
+            type=kind,
+            priority=priority,
+            schedule=tuple(_block(r, b, f"{key}.schedule[{j}]") for j, b in
+                           enumerate(r.sequence(r.section(m, "schedule", []),
+                                                f"{key}.schedule"))),
+            rate_limit=rate_limit,
+            latency=r.duration(m.get("latency", 0), f"{key}.latency"),
+        ))
+    return tuple(out)
+
+
+def _block(r: _Reader, raw: Any, key: str) -> ScheduleBlock:
+    m = r.mapping(raw, key, BLOCK_KEYS)
+    days_raw = m.get("days", "all")
+    if days_raw == "all":
+        days = frozenset(range(7))
+    else:
+        names = r.sequence(days_raw, f"{key}.days")
+        found = [_weekday(d) for d in names]
+        if None in found or not names:
+            raise r.fail(f"{key}.days", f"expected 'all' or a list of days from "
+                         f"{', '.join(DAY_NAMES)} (or monday ... sunday), got {days_raw!r}")
+        days = frozenset(d for d in found if d is not None)
+    hours = r.string(m.get("hours", "00:00-24:00"), f"{key}.hours")
+    hm = HOURS_RE.match(hours)
+    if not hm:
+        raise r.fail(f"{key}.hours", f"expected HH:MM-HH:MM, e.g. 08:00-18:00, got {hours!r}")
+    h1, m1, h2, m2 = (int(x) for x in hm.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if m1 >= 60 or m2 >= 60 or start >= end or end > 24 * 60:
+        raise r.fail(f"{key}.hours", f"{hours!r} is not a span within one day (start before "
+                     "end, at most 24:00)")
+    availability = r.choice(r.required(m, key, "availability"), f"{key}.availability",
+                            AVAILABILITIES)
+    return ScheduleBlock(days=days, start=start, end=end, availability=availability)
+
+
+def _weekday(name: Any) -> int | None:
+    """0 for mon or monday (any case) ... 6 for sun or sunday; None for anything else."""
+    if not isinstance(name, str):
+        return None
+    name = name.lower()
+    for names in (DAY_NAMES, FULL_DAY_NAMES):
+        if name in names:
+            return names.index(name)
+    return None

@@ -1,0 +1,90 @@
+"""`LAB/events.jsonl`: one structured event stream for the whole lab, for machines.
+
+Every component step that matters (a file claimed, published, quarantined, deferred; a package
+stored, installed, sent) becomes one JSON line carrying the lab time, site, component, event name,
+and, where known, package ID and file. `sitesrv trace` reads it. SMS logs are for people who know
+SMS; this stream is for scripts. Each line is one `write` on a file opened for append, so several
+processes of one lab can share the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from sitesrv.lab.clock import Clock, lab_time_text
+from sitesrv.logs.appendfile import AppendFile
+
+
+class EventSink:
+    """Appends events to events.jsonl through a structlog logger bound to the lab clock."""
+
+    def __init__(self, path: Path, clock: Clock) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._file = _LineFile(self.path)
+        self._logger = structlog.wrap_logger(
+            structlog.PrintLogger(file=self._file),
+            processors=[self._stamp, structlog.processors.JSONRenderer(sort_keys=False)],
+            cache_logger_on_first_use=True,
+        )
+
+    def _stamp(self, _logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        event = event_dict.pop("event")
+        return {"time": lab_time_text(self.clock.now()), "event": event, **event_dict}
+
+    def emit(self, event: str, *, site: str, component: str, **fields: Any) -> None:
+        """Record one event. `package` and `file` are the conventional extra fields."""
+        clean = {k: v for k, v in fields.items() if v is not None}
+        self._logger.msg(event, site=site, component=component, **clean)
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Hold this thread's events and write them together when the batch ends."""
+        return self._file.batch()
+
+    def close(self) -> None:
+        """Close the file until the next event."""
+        self._file.close()
+
+
+class _LineFile(AppendFile):
+    """The file-like face structlog's PrintLogger writes to: one complete line per write."""
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            self.append((text.rstrip("\n") + "\n").encode("utf-8"))
+
+    def flush(self) -> None:
+        pass
+
+
+EVENT_START = '{"time": '  # how every line `EventSink` writes begins
+EVENT_KEYS = {"time", "event", "site", "component"}  # and what every event has
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """All events of a lab, in file order.
+
+    A torn line (a writer killed mid-line) is skipped; the next writer appends after it, so its
+    first event may be glued to the fragment, and is read from where it starts.
+    """
+    out: list[dict[str, Any]] = []
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            start = line.rfind(EVENT_START)
+            if start > 0:
+                with contextlib.suppress(json.JSONDecodeError):
+                    event = json.loads(line[start:])
+                    if isinstance(event, dict) and event.keys() >= EVENT_KEYS:
+                        out.append(event)  # not an object nested in the torn event
+    return out

@@ -1,0 +1,119 @@
+"""SMS 2003 component logs: `<SITE>/SMS/Logs/<name>.log` in the site-server line format.
+
+A line is `text  $$<SMS_COMPONENT><MM-DD-YYYY HH:MM:SS.mmm+BBB><thread=N (0xHEX)>` (reference
+§7.1). BBB is the Windows time-zone bias in minutes (local + bias = UTC), signed and at least 3
+digits (`+300`, `+000`, `-060`). Timestamps come from the lab clock, so step-mode logs are
+byte-identical across runs, and milliseconds are rounded as the site database rounds them, so
+one instant reads the same in a log and in a table. A log that reaches its maximum size
+is renamed to `<name>.lo_` (replacing an older one) and a new log is started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+
+from sitesrv.lab.clock import Clock
+from sitesrv.logs.appendfile import AppendFile
+
+DEFAULT_MAX_BYTES = 1024 * 1024
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LINE_RE = re.compile(
+    r"^(?P<text>.*?)  \$\$<(?P<component>[A-Z0-9_]+)>"
+    r"<(?P<month>\d\d)-(?P<day>\d\d)-(?P<year>\d{4}) (?P<time>\d\d:\d\d:\d\d\.\d{3})(?P<bias>[+-]\d{3})>"
+    r"<thread=(?P<thread>\d+) \(0x(?P<hex>[0-9A-F]+)\)>$"
+)
+
+
+def thread_id_for(site: str, component: str) -> int:
+    """A stable, SMS-looking thread ID per (site, component), the same in both drivers."""
+    return 0x100 + zlib.crc32(f"{site}/{component}".encode()) % 0x1E00
+
+
+def format_timestamp(when: float, bias_minutes: int) -> str:
+    """`MM-DD-YYYY HH:MM:SS.mmm+BBB` for a UTC epoch time shown in a zone with that bias."""
+    ms = round(when * 1000)  # as sitesrv.db.sitedb.format_time rounds, not truncates
+    return f"{_local_second(ms // 1000 - bias_minutes * 60)}.{ms % 1000:03d}{bias_minutes:+04d}"
+
+
+@functools.lru_cache(maxsize=256)
+def _local_second(seconds: int) -> str:
+    """`MM-DD-YYYY HH:MM:SS` of a local time; remembered, as a busy log repeats the second."""
+    return f"{_EPOCH + timedelta(seconds=seconds):%m-%d-%Y %H:%M:%S}"
+
+
+def format_line(text: str, component: str, when: float, bias_minutes: int, thread: int) -> str:
+    """One log line, without the newline."""
+    return (
+        f"{text}  $$<{component}><{format_timestamp(when, bias_minutes)}>"
+        f"<thread={thread} (0x{thread:X})>"
+    )
+
+
+@attrs.frozen
+class LogLine:
+    """A parsed SMS log line, for log readers and tests."""
+
+    text: str
+    component: str
+    timestamp: str
+    bias_minutes: int
+    thread: int
+
+
+def parse_line(line: str) -> LogLine | None:
+    """Parse one line in the SMS 2003 format; None if it is not one (e.g. a continuation)."""
+    m = LINE_RE.match(line.rstrip("\r\n"))
+    if m is None:
+        return None
+    if int(m["thread"]) != int(m["hex"], 16):
+        return None
+    return LogLine(
+        text=m["text"],
+        component=m["component"],
+        timestamp=f"{m['month']}-{m['day']}-{m['year']} {m['time']}",
+        bias_minutes=int(m["bias"]),
+        thread=int(m["thread"]),
+    )
+
+
+class SmsLog:
+    """One component's log file at one site. Safe to share between threads of one process."""
+
+    def __init__(
+        self,
+        path: Path,
+        component: str,
+        clock: Clock,
+        *,
+        site: str,
+        bias_minutes: int = 0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.path = Path(path)
+        self.component = component
+        self.clock = clock
+        self.bias_minutes = bias_minutes
+        self.max_bytes = max_bytes
+        self.thread = thread_id_for(site, component)
+        self._file = AppendFile(self.path, max_bytes=max_bytes,
+                                rollover=self.path.with_suffix(".lo_"), sole_writer=True)
+
+    def write(self, text: str) -> None:
+        """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""
+        line = format_line(text, self.component, self.clock.now(), self.bias_minutes, self.thread)
+        self._file.append((line + "\n").encode("utf-8"))
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Hold this thread's lines and write them together when the batch ends."""
+        return self._file.batch()
+
+    def close(self) -> None:
+        """Close the log file until the next line."""
+        self._file.close()
