@@ -6,6 +6,18 @@ Components run under both drivers and must be deterministic in step mode, so the
 - list a folder in the file system's order: `.iterdir()`, `.glob()`, `.rglob()`, `glob.iglob()`,
   `os.listdir()`, `os.scandir()` and `os.walk()` must be the direct argument of `sorted(...)`,
   or the iterable of a comprehension that is (`sorted(p.name for p in folder.glob("*"))`).
+
+Every file change goes through the context (`ctx.publish`, `publish_file`, `rename`, `replace`,
+`remove`, `make_dirs`, `set_mtime`, `create_empty`, `write_range`) or a claimed `WorkItem`, so
+it has its journal entry, its fault points and its fsyncs: components never call `os` or
+`shutil` to change files, nor a path's `unlink`, `rename`, `replace`, `rmdir`, `mkdir`, `touch`,
+`chmod`, `write_bytes` or `write_text`, nor the primitives of `sitesrv.files`, nor `open()` for
+writing. The compression pipeline's own calls (`pack`, `make_delta`, `merge`, `install`) are
+not file changes of the component's: they publish their files as the lab's durability says.
+
+And the runtime opens the site database and hands it over (`ctx.database`, `ctx.store`,
+`ctx.status`), so components never open one (`sqlite3`, `SiteDatabase.open`, `open_store`).
+
 The checker reads the modules' syntax trees; a failure names every offending file and line.
 """
 
@@ -23,6 +35,14 @@ CLOCK_CALLS = {"now", "utcnow", "today"}
 LISTING_METHODS = {"iterdir", "glob", "rglob", "iglob"}  # on paths, and the glob module
 OS_LISTINGS = {"listdir", "scandir", "walk"}
 COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)
+OS_CHANGES = {"replace", "rename", "renames", "remove", "unlink", "rmdir", "removedirs", "mkdir",
+              "makedirs", "utime", "chmod", "link", "symlink", "truncate"}
+PATH_CHANGES = {"unlink", "rename", "replace", "rmdir", "mkdir", "touch", "chmod", "write_bytes",
+                "write_text", "symlink_to", "hardlink_to"}
+FILE_PRIMITIVES = {"replace_file", "rename_into_place", "write_temp", "sync_dirs", "remove_file",
+                   "remove_tree", "make_readonly", "make_writable", "clear_readonly",
+                   "published_readonly", "copy_range"}
+DATABASE_OPENERS = {"open_store", "open_site_database"}
 
 
 class _Checker(ast.NodeVisitor):
@@ -49,6 +69,8 @@ class _Checker(ast.NodeVisitor):
             bound = alias.asname or top
             if top in FORBIDDEN_MODULES:
                 self._problem(node, f"import {alias.name} (use {FORBIDDEN_MODULES[top]})")
+            elif top == "sqlite3":
+                self._problem(node, "import sqlite3 (use ctx.database)")
             elif alias.name == "os":
                 self.os_names.add(bound)
             elif alias.name == "datetime":
@@ -68,6 +90,7 @@ class _Checker(ast.NodeVisitor):
     # --- calls ----------------------------------------------------------------------------
 
     def visit_Call(self, node: ast.Call) -> None:
+        self._file_change(node)
         func = node.func
         if isinstance(func, ast.Attribute):
             if func.attr in CLOCK_CALLS and self._is_clock_class(func.value):
@@ -82,6 +105,24 @@ class _Checker(ast.NodeVisitor):
             self._problem(node, f"{func.id}() (os.{self.os_functions[func.id]}) outside "
                                 "sorted(...): the file system's order differs between machines")
         self.generic_visit(node)
+
+    def _file_change(self, node: ast.Call) -> None:
+        """A call that changes a file or opens a database behind the context's back."""
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        owner = func.value if isinstance(func, ast.Attribute) else None
+        shown = ast.unparse(func)
+        if isinstance(owner, ast.Name) and owner.id in self.os_names and name in OS_CHANGES or isinstance(owner, ast.Name) and owner.id == "shutil" or name in FILE_PRIMITIVES:
+            self._problem(node, f"{shown}() (change files through ctx)")
+        elif name in DATABASE_OPENERS or (name in ("open", "create")
+                                          and isinstance(owner, ast.Name)
+                                          and owner.id == "SiteDatabase"):
+            self._problem(node, f"{shown}() (use ctx.database, ctx.store or ctx.status)")
+        elif (owner is not None and name in PATH_CHANGES and not _is_context(owner)
+              and not (name == "replace" and len(node.args) + len(node.keywords) != 1)):
+            self._problem(node, f"{shown}() (change files through ctx)")
+        elif isinstance(func, ast.Name) and name == "open" and _writes(node):
+            self._problem(node, "open() for writing (change files through ctx)")
 
     def _is_clock_class(self, value: ast.expr) -> bool:
         if isinstance(value, ast.Name):
@@ -103,6 +144,23 @@ class _Checker(ast.NodeVisitor):
 
     def _problem(self, node: ast.AST, text: str) -> None:
         self.problems.append((getattr(node, "lineno", 0), text))
+
+
+def _is_context(value: ast.expr) -> bool:
+    """`ctx`, `self.ctx`, `r.ctx`: the component's context, whose methods are the way."""
+    return (isinstance(value, ast.Name) and value.id == "ctx") or (
+        isinstance(value, ast.Attribute) and value.attr == "ctx")
+
+
+def _writes(call: ast.Call) -> bool:
+    """Whether an `open(...)` call opens for writing (a constant mode with w, a, x or +)."""
+    mode = call.args[1] if len(call.args) > 1 else next(
+        (k.value for k in call.keywords if k.arg == "mode"), None)
+    if mode is None:
+        return False
+    if not isinstance(mode, ast.Constant) or not isinstance(mode.value, str):
+        return True  # a mode the checker cannot read is taken as writing
+    return any(c in mode.value for c in "wax+")
 
 
 def violations(source: str) -> list[tuple[int, str]]:
@@ -154,6 +212,36 @@ def test_the_checker_finds_what_breaks_the_rules(source: str,
     assert violations(source) == expected
 
 
+@pytest.mark.parametrize(("source", "expected"), [
+    ("import os\nos.replace(a, b)\nos.unlink(a)\nos.utime(p, (1, 1))", [
+        (2, "os.replace() (change files through ctx)"),
+        (3, "os.unlink() (change files through ctx)"),
+        (4, "os.utime() (change files through ctx)")]),
+    ("import shutil\nshutil.rmtree(p)", [(2, "shutil.rmtree() (change files through ctx)")]),
+    ("p.unlink(missing_ok=True)\nfolder.mkdir(exist_ok=True)\np.replace(q)\n"
+     "p.write_bytes(b'')", [
+        (1, "p.unlink() (change files through ctx)"),
+        (2, "folder.mkdir() (change files through ctx)"),
+        (3, "p.replace() (change files through ctx)"),
+        (4, "p.write_bytes() (change files through ctx)")]),
+    ("replace_file(p, b'', d, tmp=t)\nremove_tree(p)\nreadonly.make_writable(p)", [
+        (1, "replace_file() (change files through ctx)"),
+        (2, "remove_tree() (change files through ctx)"),
+        (3, "readonly.make_writable() (change files through ctx)")]),
+    ("f = open(p, 'wb')\ng = open(p, mode='r+b')\nh = open(p, m)", [
+        (1, "open() for writing (change files through ctx)"),
+        (2, "open() for writing (change files through ctx)"),
+        (3, "open() for writing (change files through ctx)")]),
+    ("import sqlite3\ndb = SiteDatabase.open(p)\ns = open_store(l, db, d)", [
+        (1, "import sqlite3 (use ctx.database)"),
+        (2, "SiteDatabase.open() (use ctx.database, ctx.store or ctx.status)"),
+        (3, "open_store() (use ctx.database, ctx.store or ctx.status)")]),
+])
+def test_the_checker_finds_file_changes_behind_the_contexts_back(
+        source: str, expected: list[tuple[int, str]]) -> None:
+    assert violations(source) == expected
+
+
 def test_the_checker_lets_legitimate_uses_pass() -> None:
     source = """
 import os
@@ -167,5 +255,11 @@ e = sorted(os.scandir(path), key=lambda entry: entry.name)
 f = ctx.clock.now()
 g = datetime(2007, 6, 4, tzinfo=UTC) + timedelta(days=1)
 h = datetime.fromtimestamp(ctx.clock.now(), UTC)
+ctx.remove(path)
+self.ctx.rename(a, b)
+r.ctx.replace(path, b"x")
+text = name.replace("a", "b")
+with open(path, "rb") as f:
+    data = open(path).read()
 """
     assert violations(source) == []

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from sitesrv.admin.lab import Lab
+from sitesrv.admin.pauses import set_paused
 from sitesrv.cli.options import LAB_OPTION
-from sitesrv.components.addresses import set_paused
 
 
 @click.group("address")

@@ -28,30 +28,33 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.components.statusup import PRIORITY_FOLDERS, outbound_destination
-from sitesrv.components.uidtokens import UID_FOLDER, MissingToken, take_job_id
+from sitesrv.components.statusup import outbound_destination
+from sitesrv.components.uidtokens import MissingToken, take_job_id
 from sitesrv.errors import FormatError, UserError
-from sitesrv.files.atomic import replace_file
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import rpl, trs
 from sitesrv.formats.values import Payload
-from sitesrv.lab.boxes import WORK_DIR, ignored_by_scans
-from sitesrv.logs.smslog import format_timestamp
+from sitesrv.lab.boxes import (
+    DISTMGR_INCOMING,
+    REPLMGR_HISTORY,
+    REPLMGR_INCOMING,
+    REPLMGR_OUTBOUND,
+    REPLMGR_PROCESS,
+    REPLMGR_READY,
+    SCHEDULE,
+    SCHEDULE_UID,
+    WORK_DIR,
+    ignored_by_scans,
+)
+from sitesrv.lab.sitetime import log_timestamp
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
-OUTBOUND = {priority: f"replmgr.box\\outbound\\{folder}"
-            for priority, folder in PRIORITY_FOLDERS.items()}
-INCOMING = "replmgr.box\\incoming"
-PROCESS = "replmgr.box\\process"
-READY = "replmgr.box\\ready"
-HISTORY = "replmgr.box\\history"
-JOBS = "schedule.box"
 DESCRIPTION = "Inter Site Replication"
 # The SMS registry's `SMS_Replication_Manager\Transaction ID`, in the site's state folder.
 TRANSACTION_FILE = "replmgr-transaction-id"
 # Which inbox takes each object class at the receiving site.
-TARGETS = {"PKG": "distmgr.box\\INCOMING", "STA": "distmgr.box\\INCOMING"}
+TARGETS = {"PKG": DISTMGR_INCOMING, "STA": DISTMGR_INCOMING}
 STREAM_RE = re.compile(r"([A-Z0-9]{3})_([123])")
 
 
@@ -79,16 +82,16 @@ class Held:
 class ReplicationManager(Component):
     name = "SMS_REPLICATION_MANAGER"
     log_name = "replmgr.log"
-    inboxes = (*(InboxSpec(folder) for folder in OUTBOUND.values()),
-               InboxSpec(INCOMING, ("*.RPL",)))
-    wakes_on = (READY,)  # the Scheduler deletes a ready file when its job is done
+    inboxes = (*(InboxSpec(folder) for folder in REPLMGR_OUTBOUND.values()),
+               InboxSpec(REPLMGR_INCOMING, ("*.RPL",)))
+    wakes_on = (REPLMGR_READY,)  # the Scheduler deletes a ready file when its job is done
 
     def start(self) -> None:
-        self.process = self.ctx.layout.inbox(PROCESS)
-        self.ready = self.ctx.layout.inbox(READY)
-        self.jobs = self.ctx.layout.inbox(JOBS)
+        self.process = self.ctx.layout.inbox(REPLMGR_PROCESS)
+        self.ready = self.ctx.layout.inbox(REPLMGR_READY)
+        self.jobs = self.ctx.layout.inbox(SCHEDULE)
         for folder in (self.process, self.ready):
-            folder.mkdir(parents=True, exist_ok=True)
+            self.ctx.make_dirs(folder)
         self.held: list[Held] = []
         self.pending: dict[Stream, list[str]] = {}
         for batch in self._ready_batches():
@@ -100,10 +103,11 @@ class ReplicationManager(Component):
         item = self.ctx.claim_next()
         if item is None:
             return self._build_batches()
-        if item.inbox.spec.folder == INCOMING:
+        if item.inbox.spec.folder == REPLMGR_INCOMING:
             self._receive(item)
         else:
-            self._queue(item, next(p for p, f in OUTBOUND.items() if f == item.inbox.spec.folder))
+            self._queue(item, next(p for p, f in REPLMGR_OUTBOUND.items()
+                                   if f == item.inbox.spec.folder))
         return True
 
     def waiting(self) -> list[Waiting]:
@@ -127,10 +131,9 @@ class ReplicationManager(Component):
         if dest == self.ctx.site.code:
             item.quarantine(f"it is addressed to this very site {dest}")
             return
-        folder = self.process / Stream(dest, priority).folder_name
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.ctx.make_dirs(self.process / Stream(dest, priority).folder_name)
         now = self.ctx.clock.now()
-        os.utime(item.path, (now, now))  # the arrival time, in lab time, for the batching hold
+        self.ctx.set_mtime(item.path, now)  # the arrival time, in lab time, for the batching hold
         item.forward(folder / item.name)
         self.ctx.log.write(f"Queued {self.ctx.windows(item.original)} for site {dest} at "
                            f"priority {priority}")
@@ -176,9 +179,9 @@ class ReplicationManager(Component):
         ctx = self.ctx
         folder = self.process / stream.folder_name
         try:
-            job_id = take_job_id(ctx.layout)
+            job_id = take_job_id(ctx)
         except MissingToken:
-            uid = ctx.windows(ctx.layout.inbox(UID_FOLDER))
+            uid = ctx.windows(ctx.layout.inbox(SCHEDULE_UID))
             ctx.log.write(f"Could not retrieve a job ID from {uid}; the batch for site "
                           f"{stream.destination} waits")
             ctx.wake_at(ctx.clock.now() + ctx.timing.rescan_interval)
@@ -190,7 +193,7 @@ class ReplicationManager(Component):
             objects=[rpl.ReplicationObject.of(n, (folder / n).read_bytes()) for n in names])
         ready = ctx.publish(self.ready / rpl.batch_file_name(job_id), rpl.encode(batch))
         for name in names:
-            (folder / name).unlink()
+            self.ctx.remove(folder / name)
         self._publish_job(batch)
         self.pending.setdefault(stream, []).append(job_id)
         ctx.log.write(f"Created replication job {job_id} for site {stream.destination}, "
@@ -217,11 +220,8 @@ class ReplicationManager(Component):
             last = int(path.read_text(encoding="ascii").strip())
         except (FileNotFoundError, ValueError):
             last = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # One Replication Manager per site (the server lock): a fixed temp name, so a leftover
-        # of a killed run is overwritten instead of colliding with the next run's.
-        replace_file(path, f"{last + 1}\n".encode("ascii"), self.ctx.durability,
-                     tmp=path.with_name(f".{TRANSACTION_FILE}.{self.name}.tmp"))
+        self.ctx.make_dirs(path.parent)
+        self.ctx.replace(path, f"{last + 1}\n".encode("ascii"))
         return last + 1
 
     def _ready_batches(self) -> list[rpl.ReplicationBatch]:
@@ -240,7 +240,7 @@ class ReplicationManager(Component):
         """After a crash while building: drop packed objects, write a job that is missing."""
         folder = self.process / Stream(batch.destination_site, batch.priority).folder_name
         for obj in batch.objects:
-            (folder / obj.name).unlink(missing_ok=True)
+            self.ctx.remove(folder / obj.name)
         name = jobfile.job_file_name(batch.job_id)
         if not (self.jobs / name).exists() and not (self.jobs / WORK_DIR / name).exists():
             self._publish_job(batch)
@@ -260,7 +260,7 @@ class ReplicationManager(Component):
             item.quarantine(f"it holds .{', .'.join(unknown)} objects, which no component of "
                             f"this site takes (known: .{', .'.join(sorted(TARGETS))})")
             return
-        history_path = ctx.layout.inbox(HISTORY) / trs.history_file_name(batch.sending_site)
+        history_path = ctx.layout.inbox(REPLMGR_HISTORY) / trs.history_file_name(batch.sending_site)
         history = self._history(history_path)
         fresh = [o for o in batch.objects
                  if batch.transaction_id > history.seen(o.object_class, batch.priority)]
@@ -292,4 +292,4 @@ class ReplicationManager(Component):
             return trs.TransactionHistory()
 
     def _local(self, when: float) -> str:
-        return format_timestamp(when, self.ctx.site.time_zone_bias)
+        return log_timestamp(when, self.ctx.site.time_zone_bias)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import attrs
 
 from sitesrv.formats.values import AddressType
+from sitesrv.lab.boxes import OUTBOX_COURIER, OUTBOX_LAN
 from sitesrv.lab.hierarchy import Address, Hierarchy
 
-OUTBOXES = {AddressType.LAN: "schedule.box\\outboxes\\LAN",
-            AddressType.COURIER: "schedule.box\\outboxes\\COURIER"}
+OUTBOXES = {AddressType.LAN: OUTBOX_LAN, AddressType.COURIER: OUTBOX_COURIER}
 
 
 @attrs.frozen

@@ -29,23 +29,24 @@ from sitesrv.components import routing
 from sitesrv.components.uidtokens import MissingToken, take_request_counter
 from sitesrv.compression.known import file_sha256
 from sitesrv.errors import FormatError, UserError
-from sitesrv.files.atomic import replace_file
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import sni, srq
 from sitesrv.formats.job import JobState, SchedulerJob
 from sitesrv.formats.srq import ActionCode, SenderStatus, SendRequest
 from sitesrv.formats.values import AddressType, Payload
-from sitesrv.lab.boxes import WORK_DIR
-from sitesrv.logs.smslog import format_timestamp
-from sitesrv.logs.statmsg import StatusReporter
+from sitesrv.lab.boxes import (
+    REPLMGR_READY,
+    SCHEDULE,
+    SCHEDULE_FAILED,
+    SCHEDULE_REQUESTS,
+    SCHEDULE_TOSEND,
+    WORK_DIR,
+)
+from sitesrv.lab.sitetime import log_timestamp
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
-JOBS = "schedule.box"
-REQUESTS = "schedule.box\\requests"
-TOSEND = "schedule.box\\tosend"
-FAILED = "schedule.box\\failed"
-OWNED_ROOTS = ("replmgr.box\\ready", TOSEND)  # transfer roots a job owns and deletes
+OWNED_ROOTS = (REPLMGR_READY, SCHEDULE_TOSEND)  # transfer roots a job owns and deletes
 NO_ADDRESS = 3400
 
 
@@ -55,17 +56,17 @@ class Scheduler(Component):
     # Finished requests first: they free what waiting jobs wait for.
     inboxes = (InboxSpec(routing.OUTBOXES[AddressType.LAN], ("*.srs",)),
                InboxSpec(routing.OUTBOXES[AddressType.COURIER], ("*.srs",)),
-               InboxSpec(REQUESTS, ("*.srq",)),
-               InboxSpec(JOBS, ("*.job",)))
+               InboxSpec(SCHEDULE_REQUESTS, ("*.srq",)),
+               InboxSpec(SCHEDULE, ("*.job",)))
 
     def work(self) -> bool:
         item = self.ctx.claim_next()
         if item is None:
             return False
         folder = item.inbox.spec.folder
-        if folder == JOBS:
+        if folder == SCHEDULE:
             self._examine_job(item)
-        elif folder == REQUESTS:
+        elif folder == SCHEDULE_REQUESTS:
             self._schedule_routed(item)
         else:
             self._check_status(item)
@@ -104,7 +105,7 @@ class Scheduler(Component):
         if route is None or not route.addresses:
             self._no_address(item, job, route.hop if route else job.destination_site, now)
             return
-        ipt = ctx.layout.inbox(TOSEND) / sni.instruction_file_name(job.job_id)
+        ipt = ctx.layout.inbox(SCHEDULE_TOSEND) / sni.instruction_file_name(job.job_id)
         ctx.log.write("========  Processing Jobs  ========")
         ctx.log.write(f"<Activating JOB {job.job_id}>[{job.description}]~")
         ctx.log.write(f"Destination site:  {job.destination_site}, Preferred Address: "
@@ -121,7 +122,7 @@ class Scheduler(Component):
         request_id = job.send_request_id
         if not request_id:
             try:
-                request_id = srq.request_id(job.priority, take_request_counter(ctx.layout), here)
+                request_id = srq.request_id(job.priority, take_request_counter(ctx), here)
             except MissingToken:
                 ctx.log.write("Error. Could not give send request to scheduler. Possibly could "
                               "not reach the schedule box on the site server. Skipping minijob.")
@@ -129,7 +130,7 @@ class Scheduler(Component):
                            "(a schedule.box\\UID token is missing)")
                 return
             job = attrs.evolve(job, state=JobState.ACTIVE, send_request_id=request_id)
-            self._rewrite(item, job)
+            item.rewrite(jobfile.encode(job))
         ctx.publish(ipt, sni.encode(sni.Instruction(
             instruction_type=job.instruction_type, job_id=job.job_id,
             originating_site=job.originating_site, sending_site=here,
@@ -157,7 +158,7 @@ class Scheduler(Component):
         else:
             ctx.log.write(f"There is no direct address to site {job.destination_site}, routing "
                           f"send request {request_id} through site {route.hop}.")
-            folder = ctx.layout.inbox(REQUESTS)
+            folder = ctx.layout.inbox(SCHEDULE_REQUESTS)
         ctx.publish(folder / srq.file_name(request), srq.encode(request))
         ctx.emit("job_activated", job=job.job_id, request=request_id, to=job.destination_site,
                  hop=route.hop, package=job.package_id or None)
@@ -167,7 +168,7 @@ class Scheduler(Component):
         """No address to the next hop: status 3400, retried, given up after the retention."""
         ctx = self.ctx
         ctx.log.write(f"There is no address defined for site {site}")
-        self._status(NO_ADDRESS, site, ctx.site.code, severity="E")
+        ctx.status.report(NO_ADDRESS, site, ctx.site.code, severity="E")
         retention = ctx.timing.scheduler_deleted_site_retention
         if now - job.created >= retention:
             self._fail(item, job, f"no address to site {site} for {retention:g} seconds")
@@ -181,7 +182,8 @@ class Scheduler(Component):
                    f"waits for send request {job.send_request_id}")
 
     def _request_exists(self, request_id: str) -> bool:
-        folders = [self.ctx.layout.inbox(f) for f in (*routing.OUTBOXES.values(), REQUESTS)]
+        folders = [self.ctx.layout.inbox(f)
+                   for f in (*routing.OUTBOXES.values(), SCHEDULE_REQUESTS)]
         names = [request_id + srq.SRQ, request_id + srq.SRS]
         return any((where / name).exists()
                    for folder in folders for where in (folder, folder / WORK_DIR)
@@ -219,7 +221,7 @@ class Scheduler(Component):
         ctx.log.write("======  Checking Status of All Send Requests  ======")
         ctx.log.write(f"~====  Checking send requests for outbox {ctx.layout.unc(item.inbox.path)}.~~")
         ctx.log.write(f"Checking send request {request.request_id}~")
-        job_item = ctx.inbox(JOBS).claim(jobfile.job_file_name(request.job_id))
+        job_item = ctx.inbox(SCHEDULE).claim(jobfile.job_file_name(request.job_id))
         job = self._read_job(job_item)
         if request.status is SenderStatus.OK and request.action_code is ActionCode.NOTHING:
             seconds = max((request.ended_at or 0.0) - (request.started_at or 0.0), 0.001)
@@ -241,7 +243,7 @@ class Scheduler(Component):
         restart = ctx.clock.now() + ctx.timing.sender_retry_delay
         ctx.log.write(f"Send request {request.request_id} ended with {request.status.value} and "
                       f"ACTION CODE {int(request.action_code)}; it is pending again and will be "
-                      f"retried at {format_timestamp(restart, ctx.site.time_zone_bias)}.~")
+                      f"retried at {log_timestamp(restart, ctx.site.time_zone_bias)}.~")
         again = attrs.evolve(request, status=SenderStatus.NONE, action_code=ActionCode.NOTHING,
                              restart_at=restart)
         ctx.publish(item.inbox.path / srq.file_name(again), srq.encode(again))
@@ -253,7 +255,7 @@ class Scheduler(Component):
         ctx.log.write("<JOB STATUS - COMPLETE>~")
         if job_item is not None and job is not None and job.state is not JobState.COMPLETE:
             job = attrs.evolve(job, state=JobState.COMPLETE)
-            self._rewrite(job_item, job)
+            job_item.rewrite(jobfile.encode(job))
         self._clean_up(job, request)
         request_id = request.request_id if request else job.send_request_id if job else ""
         if srs_item is not None:
@@ -275,14 +277,13 @@ class Scheduler(Component):
             ctx.log.write(f"Deleting send request with ID: {request.request_id}.~")
             srs_item.done()
         if job_item is not None and job is not None:
-            self._rewrite(job_item, attrs.evolve(job, state=JobState.FAILED))
+            job_item.rewrite(jobfile.encode(attrs.evolve(job, state=JobState.FAILED)))
             self._keep_failed(job_item, job, reason)
         elif job_item is not None:
             job_item.quarantine(f"it cannot be read, and its send request failed: {reason}")
 
     def _keep_failed(self, item: WorkItem, job: SchedulerJob, reason: str = "") -> None:
-        folder = self.ctx.layout.inbox(FAILED)
-        folder.mkdir(exist_ok=True)
+        folder = self.ctx.make_dirs(self.ctx.layout.inbox(SCHEDULE_FAILED))
         dest = folder / item.name
         item.forward(dest)
         self.ctx.log.write(f"Job {job.job_id} failed{': ' + reason if reason else ''}. The job "
@@ -295,7 +296,7 @@ class Scheduler(Component):
         ctx = self.ctx
         if job is not None:
             instruction, root = sni.instruction_file_name(job.job_id), job.transfer_root
-            instruction_path: Path | None = ctx.layout.inbox(TOSEND) / instruction
+            instruction_path: Path | None = ctx.layout.inbox(SCHEDULE_TOSEND) / instruction
         elif request is not None:
             instruction_path, root = self._resolve_or_none(request.instruction_file), \
                 request.package_file
@@ -303,12 +304,12 @@ class Scheduler(Component):
             return
         if instruction_path is not None and instruction_path.exists():
             ctx.log.write(f"Deleting instruction file {ctx.layout.unc(instruction_path)}.~")
-            instruction_path.unlink(missing_ok=True)
+            ctx.remove(instruction_path)
         path = self._resolve_or_none(root) if root else None
         if path is not None and path.exists() and any(
                 path.parent == ctx.layout.inbox(folder) for folder in OWNED_ROOTS):
             ctx.log.write(f"Deleting job package source [{root}].~")
-            path.unlink(missing_ok=True)
+            ctx.remove(path)
             ctx.changed(path.parent)  # Replication Manager's next batch may go now
 
     # --- helpers ------------------------------------------------------------------------------
@@ -321,13 +322,6 @@ class Scheduler(Component):
         except FormatError:
             return None
 
-    def _rewrite(self, item: WorkItem, job: SchedulerJob) -> None:
-        """Replace a claimed job's content in place, atomically (the temp is in the inbox)."""
-        # Only the claimer rewrites a claimed job: a fixed temp name per job, so a leftover of
-        # a killed run (young enough to escape start-up recovery) is overwritten.
-        replace_file(item.path, jobfile.encode(job), self.ctx.durability,
-                     tmp=item.inbox.path / f".{item.name}.{self.name}.rewrite.tmp")
-
     def _resolve(self, windows_path: str) -> Path:
         return self.ctx.lab.resolve(windows_path, at=self.ctx.site.code)
 
@@ -337,12 +331,4 @@ class Scheduler(Component):
         except UserError:
             return None
 
-    def _status(self, message_id: int, *strings: str, severity: str) -> None:
-        ctx = self.ctx
-        db = ctx.open_database() if ctx.open_database else None
-        try:
-            StatusReporter(ctx.log, ctx.site.code, ctx.site.server, db).report(
-                message_id, *strings, severity=severity)
-        finally:
-            if db is not None:
-                db.close()
+

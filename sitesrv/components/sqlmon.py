@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sitesrv.db.sitedb import PackageAction, SiteDatabase
 from sitesrv.formats import pkn
+from sitesrv.lab.boxes import DISTMGR
 from sitesrv.runtime.component import Component
 
 CHANGES = {
@@ -30,12 +31,13 @@ class SqlMonitor(Component):
     log_name = "smsdbmon.log"
 
     def start(self) -> None:
-        assert self.ctx.open_database is not None, "SQL Monitor runs at primary sites only"
-        self.db: SiteDatabase = self.ctx.open_database()
+        db = self.ctx.database
+        assert db is not None, "SQL Monitor runs at primary sites only"
+        self.db: SiteDatabase = db
         self.ctx.wake_at(self.ctx.clock.now())
 
     def work(self) -> bool:
-        box = self.ctx.layout.inbox("distmgr.box")
+        box = self.ctx.layout.inbox(DISTMGR)
         with self.db.transaction():
             rows = self.db.take_notifications()
             for row in rows:

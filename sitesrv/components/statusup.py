@@ -13,9 +13,9 @@ from pathlib import Path
 
 from sitesrv.db.sitedb import PkgStatus
 from sitesrv.formats import sta
+from sitesrv.lab.boxes import REPLMGR_OUTBOUND
 from sitesrv.runtime.context import ComponentContext
 
-PRIORITY_FOLDERS = {1: "high", 2: "normal", 3: "low"}
 STATUS_PRIORITY = 3  # status messages travel at low priority by default (§1.5)
 
 
@@ -31,7 +31,7 @@ def queue_replication(ctx: ComponentContext, dest: str, priority: int, extension
     With `key` (derived from the input being processed) the name is the same on a redo after a
     crash, so the object is replaced rather than sent twice.
     """
-    folder = ctx.layout.inbox(f"replmgr.box\\outbound\\{PRIORITY_FOLDERS[priority]}")
+    folder = ctx.layout.inbox(REPLMGR_OUTBOUND[priority])
     random8 = (ctx.ids.name_for(f"{dest}/{key}", extension) if key is not None
                else ctx.ids.random_name(folder, extension))
     return ctx.publish(folder / f"{dest}_{random8}", data)

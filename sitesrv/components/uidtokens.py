@@ -1,4 +1,4 @@
-"""Job and send-request IDs from the token files in `schedule.box\\UID` (reference §11.9).
+"""Job and send-request IDs from the token files in `schedule.box\\UID`, as SMS takes them.
 
 The folder holds two empty files whose names are the next counters: `<8 hex>.job` and
 `<8 hex>.req`. Taking an ID renames the token to the next number, so two components of one site
@@ -8,22 +8,20 @@ and tries again. A missing token is SMS's "Could not retrieve the request ID".
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from sitesrv.errors import SitesrvError
-from sitesrv.lab.layout import SiteLayout
+from sitesrv.lab.boxes import SCHEDULE_UID
+from sitesrv.runtime.context import ComponentContext
 
 JOB = ".job"
 REQ = ".req"
-UID_FOLDER = "schedule.box\\UID"
 
 
 class MissingToken(SitesrvError):
     """The UID token is gone; SMS then skips the minijob."""
 
 
-def _take(folder: Path, suffix: str) -> int:
+def _take(ctx: ComponentContext, suffix: str) -> int:
+    folder = ctx.layout.inbox(SCHEDULE_UID)
     for _ in range(1000):
         tokens = sorted(
             (int(p.stem, 16), p) for p in folder.glob("*")
@@ -34,18 +32,18 @@ def _take(folder: Path, suffix: str) -> int:
             raise MissingToken(f"no {suffix} token in {folder}")
         number, token = tokens[-1]
         try:
-            os.replace(token, folder / f"{number + 1:08X}{token.suffix}")
+            ctx.rename(token, folder / f"{number + 1:08X}{token.suffix}")
         except FileNotFoundError:
             continue  # another taker renamed it first
         return number
     raise MissingToken(f"could not take the {suffix} token in {folder}: it keeps changing")
 
 
-def take_job_id(site: SiteLayout) -> str:
+def take_job_id(ctx: ComponentContext) -> str:
     """The next job ID, 8 upper-case hex digits (`00000029`)."""
-    return f"{_take(site.inbox(UID_FOLDER), JOB):08X}"
+    return f"{_take(ctx, JOB):08X}"
 
 
-def take_request_counter(site: SiteLayout) -> int:
-    """The next send-request counter (formats.srq.request_id turns it into `2_001ZZZ`)."""
-    return _take(site.inbox(UID_FOLDER), REQ)
+def take_request_counter(ctx: ComponentContext) -> int:
+    """The next send-request counter (lab.identifiers.request_id turns it into `2_001ZZZ`)."""
+    return _take(ctx, REQ)

@@ -30,15 +30,21 @@ def make_writable(path: Path) -> None:
     os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) | stat.S_IWUSR)
 
 
-def remove_file(path: Path) -> None:
-    """Delete a file if it exists, read-only or not."""
+def clear_readonly(path: Path) -> None:
+    """Make an existing read-only file writable, so that it can be replaced (Windows)."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
     if is_readonly(mode) and not stat.S_ISLNK(mode):
         make_writable(path)
-    os.unlink(path)
+
+
+def remove_file(path: Path) -> None:
+    """Delete a file if it exists, read-only or not."""
+    clear_readonly(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def remove_tree(path: Path) -> None:
@@ -90,8 +96,7 @@ def published_readonly(
             os.fsync(fh.fileno())
         fh.close()
         os.chmod(temp, PCK_MODE)
-        if dest.exists() and is_readonly(dest.stat().st_mode):
-            make_writable(dest)  # Windows: os.replace onto a read-only file is refused
+        clear_readonly(dest)  # Windows: os.replace onto a read-only file is refused
         os.replace(temp, dest)
     except BaseException:
         fh.close()

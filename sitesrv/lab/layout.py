@@ -14,6 +14,7 @@ from pathlib import Path, PurePath
 import attrs
 
 from sitesrv.errors import UserError
+from sitesrv.lab.boxes import DESPOOLER_RECEIVE
 from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy, Site
 
 HIERARCHY_COPY = "hierarchy.yaml"
@@ -66,7 +67,7 @@ class SiteLayout:
     @functools.cached_property
     def receive(self) -> Path:
         """despoolr.box\\receive, shared as SMS_SITE: other sites' senders write here."""
-        return self.inboxes / "despoolr.box" / "receive"
+        return self.inbox(DESPOOLER_RECEIVE)
 
     def inbox(self, relative: str) -> Path:
         """An inbox folder from its SMS name, e.g. `distmgr.box\\INCOMING`."""

@@ -11,15 +11,15 @@ is renamed to `<name>.lo_` (replacing an older one) and a new log is started.
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
 
 from sitesrv.lab.clock import Clock
+from sitesrv.lab.sitetime import log_timestamp
 from sitesrv.logs.appendfile import AppendFile
 
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -36,22 +36,10 @@ def thread_id_for(site: str, component: str) -> int:
     return 0x100 + zlib.crc32(f"{site}/{component}".encode()) % 0x1E00
 
 
-def format_timestamp(when: float, bias_minutes: int) -> str:
-    """`MM-DD-YYYY HH:MM:SS.mmm+BBB` for a UTC epoch time shown in a zone with that bias."""
-    ms = round(when * 1000)  # as sitesrv.db.sitedb.format_time rounds, not truncates
-    return f"{_local_second(ms // 1000 - bias_minutes * 60)}.{ms % 1000:03d}{bias_minutes:+04d}"
-
-
-@functools.lru_cache(maxsize=256)
-def _local_second(seconds: int) -> str:
-    """`MM-DD-YYYY HH:MM:SS` of a local time; remembered, as a busy log repeats the second."""
-    return f"{_EPOCH + timedelta(seconds=seconds):%m-%d-%Y %H:%M:%S}"
-
-
 def format_line(text: str, component: str, when: float, bias_minutes: int, thread: int) -> str:
     """One log line, without the newline."""
     return (
-        f"{text}  $$<{component}><{format_timestamp(when, bias_minutes)}>"
+        f"{text}  $$<{component}><{log_timestamp(when, bias_minutes)}>"
         f"<thread={thread} (0x{thread:X})>"
     )
 

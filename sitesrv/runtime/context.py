@@ -4,28 +4,48 @@ Everything nondeterministic comes through here, so step mode can make it determi
 clock (real or virtual), a `random.Random` seeded from (seed, site, component), IDs and temp
 names. Output goes through `publish`, which writes privately, renames into place and wakes the
 folder's owner without waiting for the file-system watcher.
+
+Every other file change a component makes goes through here too (`publish_file`, `rename`,
+`replace`, `remove`, `make_dirs`, `create_empty`, `write_range`, and `WorkItem`'s own), so
+each gets its journal entry, its fault points and the fsyncs the lab's durability asks for;
+tests/test_component_rules.py forbids the direct calls. The site database is opened by the
+runtime, handed over as `database` (with the package `store` and the `status` reporter built on
+it), and closed by the runtime when the component stops or restarts.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from sitesrv.files.atomic import Content, Durability, rename_into_place, write_temp
-from sitesrv.files.copying import copy_content
+from sitesrv.db.pkgstore import PackageStore, open_store
+from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.files.atomic import (
+    Content,
+    Durability,
+    rename_into_place,
+    replace_file,
+    sync_dirs,
+    write_temp,
+)
+from sitesrv.files.copying import copy_content, copy_range
+from sitesrv.files.readonly import clear_readonly, make_readonly, remove_tree
 from sitesrv.lab.clock import Clock
 from sitesrv.lab.hierarchy import Hierarchy, Site
 from sitesrv.lab.layout import LabLayout, SiteLayout
 from sitesrv.lab.timing import TimingProfile
 from sitesrv.logs.events import EventSink
 from sitesrv.logs.smslog import SmsLog
+from sitesrv.logs.statmsg import StatusReporter
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, Faults
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, WorkItem
-from sitesrv.runtime.unit import PUBLISHED, Journal
+from sitesrv.runtime.unit import PUBLISHED, REMOVED, RENAMED, REPLACED, Journal
 
 
 class ComponentContext:
@@ -33,7 +53,8 @@ class ComponentContext:
 
     def __init__(self, *, site: Site, hierarchy: Hierarchy, lab: LabLayout, layout: SiteLayout,
                  clock: Clock, rng: random.Random, ids: Ids,
-                 open_database: Callable[[], Any] | None, log: SmsLog, events: EventSink,
+                 open_database: Callable[[], SiteDatabase] | None, log: SmsLog,
+                 events: EventSink,
                  faults: Faults, inboxes: tuple[Inbox, ...], durability: Durability,
                  journal: Journal, notify: Callable[[Path, str | None], None],
                  signal: Callable[[str], None]) -> None:
@@ -45,7 +66,8 @@ class ComponentContext:
         self.clock = clock
         self.rng = rng
         self.ids = ids
-        self.open_database = open_database  # None at secondary sites, which have no database
+        self._open_database = open_database  # None at secondary sites, which have no database
+        self._database: SiteDatabase | None = None
         self.log = log
         self.events = events
         self.faults = faults
@@ -55,6 +77,32 @@ class ComponentContext:
         self._notify = notify
         self._signal = signal
         self.timers: list[float] = []
+
+    # --- the site database ------------------------------------------------------------------
+
+    @property
+    def database(self) -> SiteDatabase | None:
+        """The site database, opened at first use; None at a secondary site, which has none."""
+        if self._database is None and self._open_database is not None:
+            self._database = self._open_database()
+        return self._database
+
+    @functools.cached_property
+    def store(self) -> PackageStore:
+        """What the site knows of its packages: the database at a primary, state files at a
+        secondary (db/pkgstore.py)."""
+        return open_store(self.layout, self.database, self.durability)
+
+    @functools.cached_property
+    def status(self) -> StatusReporter:
+        """Status messages of this component: the STATMSG line, and the database row if any."""
+        return StatusReporter(self.log, self.site.code, self.site.server, self.database)
+
+    def close(self) -> None:
+        """The runtime is done with this context (a stop or a restart): close the database."""
+        if self._database is not None:
+            self._database.close()
+            self._database = None
 
     # --- input ------------------------------------------------------------------------------
 
@@ -121,6 +169,74 @@ class ComponentContext:
     def publish_copy(self, src: Path, dest: Path, *, tmp_name: str | None = None) -> Path:
         """Publish a copy of `src`, streamed, so memory does not grow with the file's size."""
         return self.publish(dest, copy_content(src), tmp_name=tmp_name)
+
+    def publish_file(self, src: Path, dest: Path, *, readonly: bool = False,
+                     wake: bool = True) -> Path:
+        """Hand an existing, complete file over as `dest` (another inbox, SMSPKG) by one rename.
+
+        With `readonly` the file is made read-only first (a stored PCK); a read-only `dest` is
+        replaced all the same (Windows refuses to rename over one, so its flag is cleared).
+        `wake=False` wakes nobody: the file is not work by itself (a payload whose instruction
+        follows and announces it).
+        """
+        if readonly:
+            make_readonly(src)
+        self.faults.point(BEFORE_PUBLISH, dest)
+        clear_readonly(dest)
+        rename_into_place(src, dest, self.durability)
+        self._journal.note(PUBLISHED, dest)
+        if wake:
+            self._notify(dest.parent, dest.name)
+        self.faults.point(AFTER_PUBLISH, dest)
+        return dest
+
+    def rename(self, src: Path, dest: Path) -> None:
+        """Rename a file that hands nothing over (a UID token to its next number), durably."""
+        os.replace(src, dest)
+        sync_dirs(self.durability, dest.parent, src.parent)
+        self._journal.note(RENAMED, dest)
+
+    def replace(self, path: Path, content: Content) -> None:
+        """Replace one of this component's own files (its state) atomically, through a temp
+        name no other writer uses; a temp a killed run left is written over."""
+        replace_file(path, content, self.durability,
+                     tmp=path.with_name(f".{path.name}.{self.log.component}.tmp"))
+        self._journal.note(REPLACED, path)
+
+    def remove(self, path: Path) -> bool:
+        """Delete a file, or a folder with everything in it, read-only or not; False if there
+        was nothing to delete."""
+        if not os.path.lexists(path):
+            return False
+        remove_tree(path)
+        sync_dirs(self.durability, path.parent)
+        self._journal.note(REMOVED, path)
+        return True
+
+    def make_dirs(self, folder: Path) -> Path:
+        """Create a folder (and its parents) if it is not there yet."""
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def set_mtime(self, path: Path, when: float) -> None:
+        """Give a file a modification time in lab time (an arrival time a component reads)."""
+        os.utime(path, (when, when))
+
+    def create_empty(self, path: Path) -> None:
+        """Create `path` empty, or empty it: the start of a file written by `write_range`."""
+        with open(path, "wb"):
+            pass
+
+    def write_range(self, path: Path, source: BinaryIO, offset: int, count: int, *,
+                    last: bool) -> int:
+        """Copy `count` bytes at `offset` of the open `source` into `path` at the same offset
+        (files.copying.copy_range); with `last`, the file is complete and is fsynced if the
+        lab's durability asks. Returns the bytes copied, fewer only if `source` ended first."""
+        with open(path, "r+b", buffering=0) as target:
+            copied = copy_range(source, target, offset, count)
+            if last and self.durability.syncs_files:
+                os.fsync(target.fileno())
+        return copied
 
     # --- time -------------------------------------------------------------------------------
 

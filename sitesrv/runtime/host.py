@@ -19,10 +19,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 
+from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import Durability
 from sitesrv.lab.clock import Clock, VirtualClock, save_lab_time, saved_lab_time
@@ -52,7 +52,7 @@ CRASHED = "crashed"
 # A file whose processing raises this many times in a row goes to corrupt\.
 MAX_ATTEMPTS = 3
 
-DatabaseFactory = Callable[[Path, str], Any]  # (database path, the lab's durability)
+DatabaseFactory = Callable[[Path, Durability], SiteDatabase]  # (path, the lab's durability)
 ECHO_SECONDS = 2.0  # how long a published name waits for its watcher hint (notify)
 MAX_SIGNALS = 10_000  # signals a host keeps between two of its units
 EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the components
@@ -62,13 +62,11 @@ def _nothing() -> None:
     pass
 
 
-def open_site_database(path: Path, durability: Durability) -> Any:
-    """The site database at `path`; imported late so the runtime does not need it to load.
+def open_site_database(path: Path, durability: Durability) -> SiteDatabase:
+    """The site database at `path`, as the runtime hands it to a component (ctx.database).
 
     With durability `none` a commit is not fsynced (SQLite's synchronous=NORMAL in WAL mode),
     like the hand-offs: it survives a killed process, not a power loss."""
-    from sitesrv.db.sitedb import SiteDatabase
-
     return SiteDatabase.open(path, durable=durability.syncs_files)
 
 
@@ -122,6 +120,7 @@ class ComponentHost:
 
     def boot(self) -> None:
         """Build a fresh context and instance, recover the inboxes, start the component."""
+        self.close()
         self.incarnation += 1
         runtime = self.runtime
         rng = random.Random(f"{runtime.seed}/{self.site}/{self.name}/{self.incarnation}")
@@ -149,6 +148,12 @@ class ComponentHost:
         self.component = self.cls(self.ctx)
         self.component.start()
         self._want()
+
+    def close(self) -> None:
+        """Let go of what the running instance holds (its site database connection)."""
+        ctx = getattr(self, "ctx", None)
+        if ctx is not None:
+            ctx.close()
 
     def signal(self, signal: str) -> None:
         """Another component of the site sent `signal`: files deferred until it are due now.
@@ -401,6 +406,7 @@ class LabRuntime:
         """Release the sites' locks and close the logs this run kept open."""
         release_all(self.locks)
         for host in self.hosts:
+            host.close()
             host.log.close()
         self.events.close()
 

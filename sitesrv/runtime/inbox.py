@@ -31,7 +31,7 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.files.atomic import Durability, rename_into_place, sync_dirs
+from sitesrv.files.atomic import Content, Durability, rename_into_place, replace_file, sync_dirs
 from sitesrv.lab.boxes import CORRUPT_DIR, WORK_DIR, ignored_by_scans, is_removable_temp
 from sitesrv.lab.clock import Clock, lab_time_text
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, Faults
@@ -41,6 +41,7 @@ from sitesrv.runtime.unit import (
     FINISHED,
     PUBLISHED,
     QUARANTINED,
+    REPLACED,
     Journal,
     Reporter,
 )
@@ -331,6 +332,14 @@ class WorkItem:
         after a restart, start-up recovery returns it to the inbox as any claimed file.
         """
         self._finish()
+
+    def rewrite(self, content: Content) -> None:
+        """Replace the claimed file's content atomically, keeping it claimed (a job the
+        Scheduler moves on to its next state). The temp file is in the inbox, where start-up
+        recovery deletes one a killed run left; only the claimer writes it."""
+        tmp = self.inbox.path / f".{self.name}.{self.inbox.reporter.component}.rewrite.tmp"
+        replace_file(self.path, content, self.inbox.durability, tmp=tmp)
+        self.inbox.journal.note(REPLACED, self.original)
 
     def done(self) -> None:
         """The output is published: remove the input."""

@@ -24,6 +24,11 @@ PUBLISHED = "published"
 FINISHED = "finished"
 DEFERRED = "deferred"
 QUARANTINED = "quarantined"
+# A component's own bookkeeping (a state file, a token, a clean-up): recorded, and not in
+# itself progress of the lab.
+RENAMED = "renamed"
+REPLACED = "replaced"
+REMOVED = "removed"
 # Any of these means the lab moved forward; a unit that only deferred did not.
 PROGRESS = (PUBLISHED, FINISHED, QUARANTINED)
 

@@ -9,7 +9,6 @@ import attrs
 import pytest
 
 from sitesrv.components.despooler import Despooler
-from sitesrv.components.despooler import component as despooler
 from sitesrv.components.signals import package_information_signal
 from sitesrv.compression import read_manifest, verify
 from sitesrv.db.pkgstore import PackageStore, open_store
@@ -18,6 +17,7 @@ from sitesrv.formats import pkg, sta
 from sitesrv.formats.values import Payload
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.logs.smslog import parse_line
+from sitesrv.runtime import context
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.registry import Registry
@@ -134,8 +134,7 @@ class InformationArrives(Component):
     def work(self) -> bool:
         if self.ctx.clock.now() < self.due:
             return False
-        db = self.ctx.open_database() if self.ctx.open_database else None
-        store = open_store(self.ctx.layout, db, self.ctx.durability)
+        store = self.ctx.store
         package = store.package(PKG_ID)
         if package is None or package.SourceVersion < 1:
             store.put_package(Package(PkgID=PKG_ID, SourceSite="ZZZ", Name="Demo",
@@ -351,7 +350,7 @@ def test_storing_keeps_what_distribution_manager_registered_meanwhile(
         racing.append(RacingStore(open_store(*args)))  # type: ignore[arg-type]
         return racing[-1]
 
-    monkeypatch.setattr(despooler, "open_store", open_racing_store)
+    monkeypatch.setattr(context, "open_store", open_racing_store)
     register(lab, code, source_version=1)
     deliver(lab, code, "2_001ZZZ", packages.pck1, sending=sender)
     report = run(lab)

@@ -3,38 +3,63 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sitesrv.admin.lab import Lab
 from sitesrv.components.uidtokens import MissingToken, take_job_id, take_request_counter
+from sitesrv.lab.clock import VirtualClock
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.context import ComponentContext
+from sitesrv.runtime.host import LabRuntime
+from sitesrv.runtime.registry import Registry
 from tests.conftest import DEFAULT_HIERARCHY
 
 
+class Taker(Component):
+    """A component of ZZZ that only takes IDs, through the context the runtime gives it."""
+
+    name = "SMS_TEST_TAKER"
+    log_name = "taker.log"
+
+    def work(self) -> bool:
+        return False
+
+
 @pytest.fixture
-def site(tmp_path: Path):
-    return Lab.init(tmp_path / "lab", DEFAULT_HIERARCHY).lab.site("ZZZ")
+def contexts(tmp_path: Path) -> Iterator[list[ComponentContext]]:
+    """Four components of site ZZZ, each with its own context."""
+    root = Lab.init(tmp_path / "lab", DEFAULT_HIERARCHY).lab.root
+    takers = tuple(type(f"Taker{i}", (Taker,), {"name": f"SMS_TEST_TAKER_{i}"})
+                   for i in range(4))
+    runtime = LabRuntime(root, clock=VirtualClock(), seed=0, registry=Registry(primary=takers),
+                         sites=["ZZZ"])
+    runtime.boot()
+    yield [host.ctx for host in runtime.hosts]
+    runtime.unlock()
 
 
-def test_ids_advance_and_tokens_follow(site) -> None:
-    assert [take_job_id(site) for _ in range(3)] == ["00000001", "00000002", "00000003"]
-    assert take_request_counter(site) == 1
-    uid = site.inbox("schedule.box\\UID")
+def test_ids_advance_and_tokens_follow(contexts: list[ComponentContext]) -> None:
+    ctx = contexts[0]
+    assert [take_job_id(ctx) for _ in range(3)] == ["00000001", "00000002", "00000003"]
+    assert take_request_counter(ctx) == 1
+    uid = ctx.layout.inbox("schedule.box\\UID")
     assert sorted(p.name for p in uid.iterdir()) == ["00000002.req", "00000004.job"]
 
 
-def test_concurrent_takers_never_share_an_id(site) -> None:
+def test_concurrent_takers_never_share_an_id(contexts: list[ComponentContext]) -> None:
     got: list[str] = []
     lock = threading.Lock()
 
-    def take() -> None:
+    def take(ctx: ComponentContext) -> None:
         for _ in range(50):
-            job = take_job_id(site)
+            job = take_job_id(ctx)
             with lock:
                 got.append(job)
 
-    threads = [threading.Thread(target=take) for _ in range(4)]
+    threads = [threading.Thread(target=take, args=(ctx,)) for ctx in contexts]
     for t in threads:
         t.start()
     for t in threads:
@@ -42,8 +67,9 @@ def test_concurrent_takers_never_share_an_id(site) -> None:
     assert len(got) == 200 and len(set(got)) == 200
 
 
-def test_missing_token_is_reported(site) -> None:
-    for p in site.inbox("schedule.box\\UID").iterdir():
+def test_missing_token_is_reported(contexts: list[ComponentContext]) -> None:
+    ctx = contexts[0]
+    for p in ctx.layout.inbox("schedule.box\\UID").iterdir():
         p.unlink()
     with pytest.raises(MissingToken, match=r"no \.job token"):
-        take_job_id(site)
+        take_job_id(ctx)

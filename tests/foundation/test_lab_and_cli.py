@@ -356,7 +356,8 @@ def test_concurrent_pauses_of_one_sites_addresses_are_all_kept(tmp_path: Path) -
     import threading
 
     from sitesrv.admin.lab import Lab
-    from sitesrv.components.addresses import read_paused, set_paused
+    from sitesrv.admin.pauses import set_paused
+    from sitesrv.components.addresses import read_paused
 
     lab = Lab.open(init_lab(tmp_path))
     rounds = 150

@@ -157,7 +157,7 @@ def test_a_periodic_timer_that_finds_nothing_does_not_use_up_the_step_budget(
     # The repository's hierarchy with SMS 2003's timing: SQL Monitor polls each primary's
     # database every second and finds nothing, while a send request waits for a paused address.
     from sitesrv.admin.lab import Lab
-    from sitesrv.components.addresses import set_paused
+    from sitesrv.admin.pauses import set_paused
     from sitesrv.lab.layout import LabLayout
     from tests.conftest import DEFAULT_HIERARCHY
     from tests.transport.conftest import content_job

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from sitesrv.admin.hierarchyview import render_hierarchy
 from sitesrv.admin.lab import Lab
+from sitesrv.admin.pauses import with_pauses
 from sitesrv.cli.address import address_group
-from sitesrv.components.addresses import with_pauses
 from sitesrv.components.scheduler import Scheduler
 from sitesrv.errors import UserError
 from sitesrv.formats import srq

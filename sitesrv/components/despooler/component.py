@@ -17,29 +17,23 @@ from pathlib import Path
 from sitesrv.components.despooler import content
 from sitesrv.components.despooler.receive import WORK_PAYLOAD, WORK_PREFIX, Received, work_name
 from sitesrv.components.despooler.route import LOCAL_DELIVERIES, deliver_here, hand_on
-from sitesrv.db.pkgstore import PackageStore, open_store
 from sitesrv.errors import FormatError
-from sitesrv.files.readonly import TEMP_SUFFIX, remove_file
+from sitesrv.files.readonly import TEMP_SUFFIX
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
-from sitesrv.logs.statmsg import StatusReporter
+from sitesrv.lab.boxes import DESPOOLER_RECEIVE
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec
 
-RECEIVE = "despoolr.box\\receive"
 THREADS = 3  # "Used 0 out of 3 despooling threads" (§11.7); one instruction at a time here
 
 
 class Despooler(Component):
     name = "SMS_DESPOOLER"
     log_name = "despool.log"
-    inboxes = (InboxSpec(RECEIVE, ("*.SNI",)),)
+    inboxes = (InboxSpec(DESPOOLER_RECEIVE, ("*.SNI",)),)
 
     def start(self) -> None:
-        ctx = self.ctx
-        db = ctx.open_database() if ctx.open_database else None
-        self.store: PackageStore = open_store(ctx.layout, db, ctx.durability)
-        self.status = StatusReporter(ctx.log, ctx.site.code, ctx.site.server, db)
         self._quarantine_orphans()
         self._remove_merge_temps()
 
@@ -85,7 +79,7 @@ class Despooler(Component):
             if problem := content.content_problem(r):
                 r.quarantine(problem)
             else:
-                content.execute(r, self.store, self.status, payload)
+                content.execute(r, payload)
         elif ins.payload in LOCAL_DELIVERIES:
             deliver_here(r, payload)
         else:
@@ -96,12 +90,12 @@ class Despooler(Component):
         """A merge killed half way leaves `SMSPKG\\<PkgID>.PCK.sitesrv-tmp`, as large as the
         PCK; only this component merges, one unit at a time, so at its start none is in use."""
         for temp in sorted(self.ctx.layout.smspkg.glob(f"*{TEMP_SUFFIX}")):
-            remove_file(temp)
+            self.ctx.remove(temp)
             self.ctx.log.write(f"Deleted the stale temporary file {self.ctx.windows(temp)}")
 
     def _quarantine_orphans(self) -> None:
         """Work payloads whose instruction is gone (the runtime quarantined it after errors)."""
-        inbox = self.ctx.inbox(RECEIVE)
+        inbox = self.ctx.inbox(DESPOOLER_RECEIVE)
         wanted = {work_name(self.ctx, name.rsplit(".", 1)[0]) + WORK_PAYLOAD
                   for name in inbox.listing()}
         for path in sorted(inbox.path.glob(f"{WORK_PREFIX}*{WORK_PAYLOAD}")):

@@ -32,9 +32,9 @@ from sitesrv.compression import (
 )
 from sitesrv.db.pkgstore import PackageStore
 from sitesrv.db.sitedb import Package, PackageStatus, PkgStatus, StatusType
-from sitesrv.files.readonly import make_readonly, make_writable, remove_file
 from sitesrv.formats import pkg
 from sitesrv.formats.values import Payload
+from sitesrv.lab.boxes import DISTMGR_INCOMING
 from sitesrv.logs.statmsg import AID_PACKAGE, AID_VERSION, StatusReporter
 from sitesrv.runtime.faults import AFTER_PUBLISH
 
@@ -47,10 +47,16 @@ class Content:
     """One compressed-files instruction at this site, with what the site knows of the package."""
 
     r: Received
-    store: PackageStore
-    status: StatusReporter
     carried: pkg.PackageReplication
     package: Package | None
+
+    @property
+    def store(self) -> PackageStore:
+        return self.r.ctx.store
+
+    @property
+    def status(self) -> StatusReporter:
+        return self.r.ctx.status
 
     @property
     def pkg_id(self) -> str:
@@ -96,11 +102,10 @@ def content_problem(r: Received) -> str | None:
     return None
 
 
-def execute(r: Received, store: PackageStore, status: StatusReporter,
-            payload: Path | None) -> None:
+def execute(r: Received, payload: Path | None) -> None:
     """Store or merge the received compressed files; see the module docstring."""
     assert r.ins.package is not None
-    c = Content(r, store, status, r.ins.package, store.package(r.ins.package_id))
+    c = Content(r, r.ins.package, r.ctx.store.package(r.ins.package_id))
     ctx = r.ctx
     log = ctx.log.write
     resumed = payload is None
@@ -142,7 +147,7 @@ def execute(r: Received, store: PackageStore, status: StatusReporter,
         ctx.emit("content_parked", package=c.pkg_id, version=c.version,
                  file=ctx.windows(c.target), sender=c.carried.issuing_site)
     name = ctx.ids.name_for(r.request_id.upper(), pkg.EXTENSION)
-    ctx.publish(ctx.layout.inbox("distmgr.box\\INCOMING") / name, pkg.encode(c.carried))
+    ctx.publish(ctx.layout.inbox(DISTMGR_INCOMING) / name, pkg.encode(c.carried))
     log("~Despooler successfully executed one instruction.")
     r.finish()
 
@@ -176,10 +181,7 @@ def _store(c: Content, payload: Path) -> bool:
             if manifest.delta is not None:
                 r.quarantine(f"the payload {r.payload_name} is a delta, the instruction says PCK")
                 return False
-            make_readonly(payload)
-            if c.target.exists():
-                make_writable(c.target)  # Windows refuses to replace a read-only file
-            r.hand_over(c.target)
+            r.hand_over(c.target, readonly=True)
             return True
         if not holds(c.target, c.pkg_id, c.version):  # else merged before a restart
             manifest = read_manifest(payload)
@@ -199,7 +201,7 @@ def _store(c: Content, payload: Path) -> bool:
             return False
         r.quarantine(e.problem)
         return False
-    remove_file(payload)  # the delta goes once merged: a redo then sees stored content
+    r.ctx.remove(payload)  # the delta goes once merged: a redo then sees stored content
     return True
 
 

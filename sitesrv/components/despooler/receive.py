@@ -12,19 +12,15 @@ without the instruction that explains it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import attrs
 
 from sitesrv.compression import check
 from sitesrv.compression.known import file_sha256
-from sitesrv.files.atomic import rename_into_place
-from sitesrv.files.readonly import remove_file
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
 from sitesrv.runtime.context import ComponentContext
-from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH
 from sitesrv.runtime.inbox import WorkItem
 
 WORK_PREFIX = "ds_"
@@ -90,7 +86,7 @@ class Received:
         for name in arrived_names(self.request_id):
             arrived = self.receive / name
             if arrived.is_file():
-                os.replace(arrived, self.work_payload)
+                self.ctx.rename(arrived, self.work_payload)
                 break
         return self.work_payload if self.work_payload.is_file() else None
 
@@ -124,23 +120,19 @@ class Received:
 
     # --- moving the payload on ----------------------------------------------------------------
 
-    def hand_over(self, dest: Path) -> None:
+    def hand_over(self, dest: Path, *, readonly: bool = False) -> None:
         """Move the payload to `dest` (SMSPKG or another inbox) by one rename; wake its owner.
 
         The payload is not claimed first: start-up recovery returns only claims that match the
-        inbox's `*.SNI` pattern.
+        inbox's `*.SNI` pattern. `readonly`: as a stored PCK is kept.
         """
-        faults = self.ctx.faults
-        faults.point(BEFORE_PUBLISH, dest)
-        rename_into_place(self.work_payload, dest, self.ctx.durability)
-        self.item.inbox.notify(dest.parent)
-        faults.point(AFTER_PUBLISH, dest)
+        self.ctx.publish_file(self.work_payload, dest, readonly=readonly)
 
     # --- endings ------------------------------------------------------------------------------
 
     def finish(self) -> None:
         """The instruction is done: drop what is left of the payload, then the instruction."""
-        remove_file(self.work_payload)
+        self.ctx.remove(self.work_payload)
         self.item.done()
 
     def retry(self, not_before: float, reason: str, signal: str | None = None) -> None:

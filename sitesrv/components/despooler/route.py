@@ -22,17 +22,20 @@ from sitesrv.errors import FormatError
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg, sni, sta
 from sitesrv.formats.values import Payload
-from sitesrv.lab.boxes import WORK_DIR
+from sitesrv.lab.boxes import (
+    DISTMGR_INCOMING,
+    REPLMGR_INCOMING,
+    SCHEDULE,
+    SCHEDULE_TOSEND,
+    WORK_DIR,
+)
 from sitesrv.runtime.context import ComponentContext
-
-SCHEDULE_BOX = "schedule.box"
-TOSEND = "schedule.box\\tosend"
 
 # Payload kind -> (inbox, file name from the request ID) for what this site keeps.
 LOCAL_DELIVERIES: dict[Payload, tuple[str, Callable[[ComponentContext, str], str]]] = {
-    Payload.RPL: ("replmgr.box\\incoming", lambda ctx, rid: f"{rid}.RPL"),
-    Payload.PKG: ("distmgr.box\\INCOMING", lambda ctx, rid: ctx.ids.name_for(rid, pkg.EXTENSION)),
-    Payload.STA: ("distmgr.box\\INCOMING", lambda ctx, rid: ctx.ids.name_for(rid, sta.EXTENSION)),
+    Payload.RPL: (REPLMGR_INCOMING, lambda ctx, rid: f"{rid}.RPL"),
+    Payload.PKG: (DISTMGR_INCOMING, lambda ctx, rid: ctx.ids.name_for(rid, pkg.EXTENSION)),
+    Payload.STA: (DISTMGR_INCOMING, lambda ctx, rid: ctx.ids.name_for(rid, sta.EXTENSION)),
 }
 
 
@@ -60,7 +63,7 @@ def hand_on(r: Received, payload: Path | None) -> None:
     ins = r.ins
     root = ""
     if ins.payload is not Payload.NONE:
-        tosend = ctx.layout.inbox(TOSEND) / f"{r.request_id.upper()}{sni.PCK}"
+        tosend = ctx.layout.inbox(SCHEDULE_TOSEND) / f"{r.request_id.upper()}{sni.PCK}"
         root = ctx.layout.unc(tosend)
         if payload is not None:
             r.hand_over(tosend)
@@ -71,7 +74,7 @@ def hand_on(r: Received, payload: Path | None) -> None:
             _handed_on(r, job_id)
             return
     try:
-        job_id = take_job_id(ctx.layout)
+        job_id = take_job_id(ctx)
     except MissingToken as e:
         ctx.log.write(f"~Cannot create a job to send the instruction on to site "
                       f"{ins.final_destination_site}: {e}")
@@ -83,7 +86,7 @@ def hand_on(r: Received, payload: Path | None) -> None:
         priority=ins.priority, instruction_type=ins.instruction_type, transfer_root=root,
         payload=ins.payload, package_id=ins.package_id, package_version=ins.package_version,
         originating_site=ins.originating_site, created=ctx.clock.now(), package=ins.package)
-    ctx.publish(ctx.layout.inbox(SCHEDULE_BOX) / jobfile.job_file_name(job_id),
+    ctx.publish(ctx.layout.inbox(SCHEDULE) / jobfile.job_file_name(job_id),
                 jobfile.encode(job))
     ctx.emit("instruction_routed", to=ins.final_destination_site, job=job_id,
              package=ins.package_id, file=root)
@@ -100,7 +103,7 @@ def _handed_on(r: Received, job_id: str) -> None:
 
 def _job_sending(ctx: ComponentContext, root: str) -> str | None:
     """The job of this site that already sends `root` (a redo after a crash), if any."""
-    box = ctx.layout.inbox(SCHEDULE_BOX)
+    box = ctx.layout.inbox(SCHEDULE)
     for folder in (box, box / WORK_DIR):
         for path in sorted(folder.glob(f"*{jobfile.EXTENSION}")):
             try:

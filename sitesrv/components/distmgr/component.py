@@ -12,7 +12,6 @@ Three kinds of work (reference §4.3, docs/distribution.md):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from sitesrv.components.distmgr import dpinstall, pkgsend
 from sitesrv.components.signals import package_information_signal
 from sitesrv.components.statusup import forward_status, from_row
 from sitesrv.compression import PckError, make_delta, pack, read_manifest, recover_installs
-from sitesrv.db.pkgstore import PackageStore, open_store
 from sitesrv.db.sitedb import (
     Package,
     PackageAction,
@@ -31,10 +29,10 @@ from sitesrv.db.sitedb import (
     PkgStatus,
     StatusType,
 )
-from sitesrv.files.readonly import make_writable, remove_file, remove_tree
 from sitesrv.formats import pkg, pkn, sta
+from sitesrv.lab.boxes import DISTMGR, DISTMGR_INCOMING, PKGINFO
 from sitesrv.lab.hierarchy import KB936465
-from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION, StatusReporter
+from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
@@ -45,19 +43,15 @@ class DistributionManager(Component):
     name = "SMS_DISTRIBUTION_MANAGER"
     log_name = "distmgr.log"
     inboxes = (
-        InboxSpec("distmgr.box", ("*.PKN",)),
-        InboxSpec("distmgr.box\\INCOMING", ("*.PKG", "*.STA")),
+        InboxSpec(DISTMGR, ("*.PKN",)),
+        InboxSpec(DISTMGR_INCOMING, ("*.PKG", "*.STA")),
     )
 
     def start(self) -> None:
-        db = self.ctx.open_database() if self.ctx.open_database else None
-        self.db = db
-        self.store: PackageStore = open_store(self.ctx.layout, db, self.ctx.durability)
-        self.status = StatusReporter(self.ctx.log, self.ctx.site.code, self.ctx.site.server, db)
         # Packages whose DPs here must be tried again; rebuilt from the RETRY rows at start-up.
         self.retry: set[str] = {
-            pkg_id for pkg_id in self.store.package_ids()
-            if any(r.Status == PackageStatus.RETRY for r in self.store.statuses(
+            pkg_id for pkg_id in self.ctx.store.package_ids()
+            if any(r.Status == PackageStatus.RETRY for r in self.ctx.store.statuses(
                 pkg_id, status_type=StatusType.COPY, site_code=self.ctx.site.code))}
         self.attempts: dict[str, int] = {}  # SMS keeps this under Retry History (Q319207)
         # INCOMING files kept to wait for a package's compressed files, by package: they are
@@ -69,7 +63,7 @@ class DistributionManager(Component):
         log("Used 0 out of 3 allowed processing threads.")
         # Package actions not finished before a stop (KB834123: processed again at start-up);
         # those whose notification is still on its way wait for their .PKN.
-        self.pending = [p for p in self.store.package_ids()
+        self.pending = [p for p in self.ctx.store.package_ids()
                         if self._has_actions(p) and not self._notification_coming(p)]
         self._sleep()
 
@@ -80,7 +74,7 @@ class DistributionManager(Component):
                 self.ctx.log.write(f"Recovered an interrupted copy to {self.ctx.windows(done.path)}"
                                    f": {done.action}")
         for temp in sorted(self.ctx.layout.root.glob("_S *.TMP")):
-            (remove_tree if temp.is_dir() else remove_file)(temp)
+            self.ctx.remove(temp)
             self.ctx.log.write(f"Deleted the compression temporary file {self.ctx.windows(temp)}")
 
     def _sleep(self) -> None:
@@ -114,19 +108,20 @@ class DistributionManager(Component):
     # --- package actions at this site ---------------------------------------------------------
 
     def _notification_coming(self, pkg_id: str) -> bool:
-        if (self.ctx.layout.inbox("distmgr.box") / pkn.pkn_name(pkg_id)).exists():
+        if (self.ctx.layout.inbox(DISTMGR) / pkn.pkn_name(pkg_id)).exists():
             return True
-        return self.db is not None and bool(self.db.query(
+        db = self.ctx.database
+        return db is not None and bool(db.query(
             "SELECT 1 FROM PkgNotification WHERE PkgID = ?", (pkg_id,)))
 
     def _has_actions(self, pkg_id: str) -> bool:
-        package = self.store.package(pkg_id)
+        package = self.ctx.store.package(pkg_id)
         if package is None:
             return False
         if package.Action != PackageAction.NONE:
             return True
         return any(s.Action != PackageAction.NONE or s.RefreshTrigger
-                   for s in self.store.servers(pkg_id))
+                   for s in self.ctx.store.servers(pkg_id))
 
     def _package_actions(self, pkg_id: str) -> None:
         """One pass over a package's pending actions at this site.
@@ -134,7 +129,7 @@ class DistributionManager(Component):
         The actions are cleared last, and only if nobody set new ones meanwhile, so a pass that
         stops halfway (a crash) is done again at start-up rather than lost.
         """
-        package = self.store.package(pkg_id)
+        package = self.ctx.store.package(pkg_id)
         if package is None:
             return
         if package.Action == PackageAction.DELETE:
@@ -143,8 +138,8 @@ class DistributionManager(Component):
         site = self.ctx.site.code
         is_source = package.SourceSite.upper() == site
         handled = package.Action
-        self.status.report(2300, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
-        servers = self.store.servers(pkg_id)
+        self.ctx.status.report(2300, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+        servers = self.ctx.store.servers(pkg_id)
         changed_dps = {s.NALPath.upper() for s in servers
                        if s.Action != PackageAction.NONE or s.RefreshTrigger}
         added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
@@ -170,27 +165,27 @@ class DistributionManager(Component):
         removed_below = []
         for row in servers:
             if row.Action == PackageAction.DELETE:
-                self.store.delete_server(pkg_id, row.NALPath)
-                self.store.delete_status(pkg_id, StatusType.COPY, row.SiteCode, row.NALPath)
+                self.ctx.store.delete_server(pkg_id, row.NALPath)
+                self.ctx.store.delete_status(pkg_id, StatusType.COPY, row.SiteCode, row.NALPath)
                 if row.SiteCode.upper() != site:
                     removed_below.append(self._removed_row(package, row))
             elif row.Action != PackageAction.NONE or row.RefreshTrigger:
-                self.store.settle_server(row, self.ctx.clock.now())
+                self.ctx.store.settle_server(row, self.ctx.clock.now())
         if not is_source:
             # A DP added or removed here reaches the source site as a status row (§4.8).
-            self._forward(pkg_id, [r for r in self.store.statuses(pkg_id,
+            self._forward(pkg_id, [r for r in self.ctx.store.statuses(pkg_id,
                                                                   status_type=StatusType.COPY)
                                    if r.PkgServer.upper() in added] + removed_below)
-        with self.store.transaction():
+        with self.ctx.store.transaction():
             if columns:
-                self.store.update_package(pkg_id, **columns)
+                self.ctx.store.update_package(pkg_id, **columns)
             if not self._notification_coming(pkg_id):  # else a newer action waits its turn
-                self.store.clear_action(pkg_id, handled)
+                self.ctx.store.clear_action(pkg_id, handled)
         self.ctx.log.write(f"StoredPkgVersion ({package.StoredPkgVersion}) of package {pkg_id}. "
                            f"StoredPkgVersion in database is {package.StoredPkgVersion}.")
         self.ctx.log.write(f"SourceVersion ({package.SourceVersion}) of package {pkg_id}. "
                            f"SourceVersion in database is {package.SourceVersion}.")
-        self.status.report(2301, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+        self.ctx.status.report(2301, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
 
     def _compress(self, package: Package) -> dict[str, object]:
         """A new source version: `SMSPKG\\<PkgID>.PCK` via `_S xxxxx.TMP`, and the delta.
@@ -222,7 +217,7 @@ class DistributionManager(Component):
                            attribute_changes_count=(
                                self.ctx.hierarchy.software_distribution.attribute_changes_count))
                 for old in range(1, version - KEEP_DELTAS + 1):
-                    remove_file(smspkg / f"{pkg_id}.DLT.{old}")
+                    self.ctx.remove(smspkg / f"{pkg_id}.DLT.{old}")
             temp = dpinstall.compression_temp(self.ctx)
             log(f"Starting to compress {package.Source} to {self.ctx.windows(temp)} for package "
                 f"{pkg_id}")
@@ -278,7 +273,7 @@ class DistributionManager(Component):
                                    f"site {target} to the list of sites to which we are sending "
                                    f"package {package.PkgID}.")
                 pkgsend.send_information(self.ctx, record, target)
-                self.status.report(2339, package.PkgID, target,
+                self.ctx.status.report(2339, package.PkgID, target,
                                    attributes=((AID_PACKAGE, package.PkgID),))
             elif target in targets and not content_sent:
                 # A DP changed at this child primary for a site below: its own instruction.
@@ -287,15 +282,15 @@ class DistributionManager(Component):
     def _send_content_if_needed(self, package: Package, target: str,
                                 record: pkg.PackageReplication, *, refresh: bool) -> bool:
         """Send the compressed files unless `target`'s Type 1 row says it has them."""
-        held, received = pkgsend.held_version(self.store, package.PkgID, target)
+        held, received = pkgsend.held_version(self.ctx.store, package.PkgID, target)
         if held is not None and held >= package.StoredPkgVersion and (received or not refresh):
             return False
         if not (self.ctx.layout.smspkg / f"{package.PkgID}.PCK").exists():
             return False
-        pkgsend.send_compressed(self.ctx, self.store, package, target, attrs.evolve(
+        pkgsend.send_compressed(self.ctx, self.ctx.store, package, target, attrs.evolve(
             record, issuing_site=self.ctx.site.code, content_site=self.ctx.site.code),
             full=package.SourceSite.upper() != self.ctx.site.code)
-        self._forward(package.PkgID, self.store.statuses(
+        self._forward(package.PkgID, self.ctx.store.statuses(
             package.PkgID, status_type=StatusType.MASTER, site_code=target))
         return True
 
@@ -308,18 +303,18 @@ class DistributionManager(Component):
             self._waits_for_content(package, package.SourceSite, [row.NALPath])
             self.retry.add(package.PkgID)
             return
-        self.status.report(2342, package.Name, row.NALPath,
+        self.ctx.status.report(2342, package.Name, row.NALPath,
                            attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
         try:
             dpinstall.install_on_dp(self.ctx, pck, dp, package.PkgID, package.StoredPkgVersion)
         except (OSError, PckError) as e:
             self.ctx.log.write(f"Failed to copy package {package.PkgID} to {row.NALPath}: {e}")
-            self.status.report(2328, package.PkgID, package.Source, row.NALPath, severity="E",
+            self.ctx.status.report(2328, package.PkgID, package.Source, row.NALPath, severity="E",
                                attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
             self._set_dp_status(package, row.NALPath, PackageStatus.RETRY)
             self.retry.add(package.PkgID)
             return
-        self.status.report(2330, package.Name, row.NALPath,
+        self.ctx.status.report(2330, package.Name, row.NALPath,
                            attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath),
                                        (AID_VERSION, str(package.StoredPkgVersion))))
         self._set_dp_status(package, row.NALPath, PackageStatus.INSTALLED)
@@ -329,10 +324,10 @@ class DistributionManager(Component):
                         PkgServer=nal, Status=status, UpdateTime=self.ctx.clock.now(),
                         SourceVersion=package.StoredPkgVersion,
                         Location=f"{nal}{package.PkgID}\\", ShareName="")
-        old = self.store.statuses(package.PkgID, status_type=StatusType.COPY,
+        old = self.ctx.store.statuses(package.PkgID, status_type=StatusType.COPY,
                                   site_code=self.ctx.site.code)
         before = next((r for r in old if r.PkgServer.upper() == nal.upper()), None)
-        self.store.put_status(row)
+        self.ctx.store.put_status(row)
         if before is None or (before.Status, before.SourceVersion) != (row.Status,
                                                                        row.SourceVersion):
             self._forward(package.PkgID, [row])
@@ -341,8 +336,8 @@ class DistributionManager(Component):
         dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
         if dp is not None:
             dpinstall.remove_from_dp(self.ctx, dp, package.PkgID)
-        self.store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
-        self.store.delete_server(package.PkgID, row.NALPath)
+        self.ctx.store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
+        self.ctx.store.delete_server(package.PkgID, row.NALPath)
         self._forward(package.PkgID, [self._removed_row(package, row)])
 
     def _removed_row(self, package: Package, row: PkgServer) -> PkgStatus:
@@ -355,7 +350,7 @@ class DistributionManager(Component):
         pkg_id = package.PkgID
         site = self.ctx.site.code
         self.ctx.log.write(f"Start deleting the package {pkg_id}...")
-        servers = self.store.servers(pkg_id)
+        servers = self.ctx.store.servers(pkg_id)
         for row in servers:
             if row.SiteCode.upper() == site:
                 dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
@@ -364,7 +359,7 @@ class DistributionManager(Component):
         if package.SourceSite.upper() == site:
             below = pkgsend.subtree(self.ctx.hierarchy, site) - {site}
             holders = {r.SiteCode.upper() for r in servers} | {
-                r.SiteCode.upper() for r in self.store.statuses(
+                r.SiteCode.upper() for r in self.ctx.store.statuses(
                     pkg_id, status_type=StatusType.MASTER)}  # a compressed copy, maybe no DP
             for target in sorted(holders & below):
                 record = pkgsend.definition(
@@ -372,16 +367,16 @@ class DistributionManager(Component):
                     content_site_code="", forward=False, content=False, servers=())
                 pkgsend.send_information(self.ctx, record, target)
         self._remove_stored(pkg_id)
-        self.store.delete_package(pkg_id)
+        self.ctx.store.delete_package(pkg_id)
         self.ctx.log.write(f"~Successfully deleted the package {pkg_id}")
         self.ctx.emit("package_deleted", package=pkg_id)
 
     def _remove_stored(self, pkg_id: str) -> None:
         for path in sorted(self.ctx.layout.smspkg.glob(f"{pkg_id}.*")):
-            remove_file(path)
-        box = self.ctx.layout.inbox("pkginfo.box")
+            self.ctx.remove(path)
+        box = self.ctx.layout.inbox(PKGINFO)
         for path in sorted(box.glob(f"{pkg_id}.*")):
-            (remove_tree if path.is_dir() else remove_file)(path)
+            self.ctx.remove(path)
 
     def _waits_for_content(self, package: Package, content_from: str,
                            nals: list[str]) -> None:
@@ -402,7 +397,7 @@ class DistributionManager(Component):
         log(f"~Processing incoming file {shown}.")
         record = pkg.read(item.path)
         pkg_id = record.package_id
-        known = self.store.package(pkg_id)
+        known = self.ctx.store.package(pkg_id)
         last = known.LastRefresh if known is not None else None
         stale = last is not None and record.last_refresh_time < last
         has_actions = record.content or any(s.action != pkg.PackageAction.NONE
@@ -451,7 +446,7 @@ class DistributionManager(Component):
         item.done()
         waiting = self.kept.pop(pkg_id, set()) - {item.name}
         if waiting:
-            self.ctx.inbox("distmgr.box\\INCOMING").recheck_deferred(waiting)
+            self.ctx.inbox(DISTMGR_INCOMING).recheck_deferred(waiting)
 
     def _keep(self, item: WorkItem, pkg_id: str, reason: str) -> None:
         """Leave the file in INCOMING until the retry pass, or until the package's files come."""
@@ -471,9 +466,9 @@ class DistributionManager(Component):
                    "ShareType": record.share_type}
         package = attrs.evolve(base, **columns)
         if known is None:
-            self.store.put_package(package)
+            self.ctx.store.put_package(package)
         else:  # the Despooler may be setting StoredPkgVersion right now
-            self.store.update_package(record.package_id, **columns)
+            self.ctx.store.update_package(record.package_id, **columns)
         self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
         if known is None or record.source_version > known.SourceVersion:
             self.ctx.signal(package_information_signal(record.package_id))
@@ -486,10 +481,10 @@ class DistributionManager(Component):
             # The action travels in the .PKG and is applied below; the row itself is settled.
             row = pkgsend.pkgstore_server(server, record.package_id, record.source_site)
             if server.action == pkg.PackageAction.DELETE:
-                self.store.delete_server(record.package_id, server.nal_path)
+                self.ctx.store.delete_server(record.package_id, server.nal_path)
                 continue
             try:
-                self.store.put_server(row)
+                self.ctx.store.put_server(row)
             except ParentRowMissing as e:
                 self.ctx.log.write(f"~SQL Msg #99901> {e}~")
                 self.ctx.log.write(f'~Cannot update the package server ["Display=\\\\'
@@ -518,19 +513,17 @@ class DistributionManager(Component):
                 return package
             if manifest.version != want:
                 return package
-            if pck.exists():
-                make_writable(pck)
-            os.replace(pending, pck)
+            self.ctx.publish_file(pending, pck)
         elif _pck_version(pck) != want:
             return package  # nothing forwarded for this version (a crash after the move is ok)
-        self.store.set_stored(package.PkgID, want, self.ctx.layout.unc(pck))
+        self.ctx.store.set_stored(package.PkgID, want, self.ctx.layout.unc(pck))
         package = attrs.evolve(package, StoredPkgVersion=want,
                                StoredPkgPath=self.ctx.layout.unc(pck))
         row = PkgStatus(ID=package.PkgID, Type=StatusType.MASTER, SiteCode=self.ctx.site.code,
                         PkgServer=self.ctx.site.server, Status=PackageStatus.RECEIVED,
                         UpdateTime=self.ctx.clock.now(), SourceVersion=want,
                         Location=self.ctx.layout.unc(pck))
-        self.store.put_status(row)
+        self.ctx.store.put_status(row)
         self._forward(package.PkgID, [row])
         return package
 
@@ -539,7 +532,7 @@ class DistributionManager(Component):
         pkg_id = record.package_id
         log = self.ctx.log.write
         own = [s for s in record.servers if s.site_code == site]
-        current = {r.PkgServer.upper(): r for r in self.store.statuses(
+        current = {r.PkgServer.upper(): r for r in self.ctx.store.statuses(
             pkg_id, status_type=StatusType.COPY, site_code=site)}
         todo = []
         for server in own:
@@ -559,7 +552,7 @@ class DistributionManager(Component):
             self._forward_content(record, package)
         if todo:
             log(f"Start updating the package {pkg_id}...")
-            self.status.report(2311, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+            self.ctx.status.report(2311, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
             log(f"Successfully created/updated the package {pkg_id}")
             self._write_pkginfo(package)
             for server in todo:
@@ -592,15 +585,15 @@ class DistributionManager(Component):
 
     def _write_pkginfo(self, package: Package) -> None:
         """`pkginfo.box\\<PkgID>.PKG`, `.NAL` and the `.ICO` folder for Inbox Manager (§3.2)."""
-        box = self.ctx.layout.inbox("pkginfo.box")
-        nals = [s.NALPath for s in self.store.servers(package.PkgID)
+        box = self.ctx.layout.inbox(PKGINFO)
+        nals = [s.NALPath for s in self.ctx.store.servers(package.PkgID)
                 if s.SiteCode.upper() == self.ctx.site.code]
         self.ctx.publish(box / f"{package.PkgID}.PKG", (
             f"[Package Definition]\nPackageID={package.PkgID}\nName={package.Name}\n"
             f"SourceVersion={package.SourceVersion}\n").encode())
         self.ctx.publish(box / f"{package.PkgID}.NAL",
                          "".join(f"{n}{package.PkgID}\\\n" for n in nals).encode())
-        (box / f"{package.PkgID}.ICO").mkdir(exist_ok=True)
+        self.ctx.make_dirs(box / f"{package.PkgID}.ICO")
 
     # --- status from child sites --------------------------------------------------------------
 
@@ -609,7 +602,7 @@ class DistributionManager(Component):
         self.ctx.log.write(f"~Processing incoming file {shown}.")
         report = sta.read(item.path)
         pkg_id = report.package_id
-        if pkg_id[:3].upper() == self.ctx.site.code and self.store.package(pkg_id) is None:
+        if pkg_id[:3].upper() == self.ctx.site.code and self.ctx.store.package(pkg_id) is None:
             # Status for a package this site created and has deleted since: an orphan.
             self.ctx.log.write(f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in the "
                                "parent table, SMSPackages.~")
@@ -621,10 +614,10 @@ class DistributionManager(Component):
             if self._superseded(status):
                 continue
             if status.Status == PackageStatus.REMOVED:
-                self.store.delete_status(status.ID, status.Type, status.SiteCode,
+                self.ctx.store.delete_status(status.ID, status.Type, status.SiteCode,
                                          status.PkgServer)
                 changed.append(status)
-            elif self.store.put_status(status):
+            elif self.ctx.store.put_status(status):
                 changed.append(status)
             if status.Type == StatusType.COPY:
                 self._learn_dp(report.package_id, status)
@@ -640,7 +633,7 @@ class DistributionManager(Component):
         """
         if status.Type != StatusType.MASTER or status.Status != PackageStatus.SENT:
             return False
-        stored = self.store.statuses(status.ID, status_type=StatusType.MASTER,
+        stored = self.ctx.store.statuses(status.ID, status_type=StatusType.MASTER,
                                      site_code=status.SiteCode)
         return any(r.Status == PackageStatus.RECEIVED and r.SourceVersion >= status.SourceVersion
                    for r in stored)
@@ -648,18 +641,18 @@ class DistributionManager(Component):
     def _learn_dp(self, pkg_id: str, status: PkgStatus) -> None:
         """A DP added at a child site reaches the source here; it then sends that site its
         package information, stamped with a new LastRefreshTime (KB936465 §9.2 step 2)."""
-        package = self.store.package(pkg_id)
+        package = self.ctx.store.package(pkg_id)
         if package is None or package.SourceSite.upper() != self.ctx.site.code:
             return
         nal = status.PkgServer.upper()
-        rows = {s.NALPath.upper(): s for s in self.store.servers(pkg_id)}
+        rows = {s.NALPath.upper(): s for s in self.ctx.store.servers(pkg_id)}
         if status.Status == PackageStatus.REMOVED:
             if nal in rows:
-                self.store.delete_server(pkg_id, status.PkgServer)
+                self.ctx.store.delete_server(pkg_id, status.PkgServer)
             return
         if nal in rows:
             return
-        self.store.put_server(PkgServer(PkgID=pkg_id, NALPath=status.PkgServer,
+        self.ctx.store.put_server(PkgServer(PkgID=pkg_id, NALPath=status.PkgServer,
                                         SiteCode=status.SiteCode, SourceSite=package.SourceSite,
                                         Action=PackageAction.ADD))
         self.pending.append(pkg_id)
@@ -672,13 +665,13 @@ class DistributionManager(Component):
         retry, self.retry = sorted(self.retry), set()
         site = self.ctx.site.code
         for pkg_id in retry:
-            package = self.store.package(pkg_id)
+            package = self.ctx.store.package(pkg_id)
             if package is None:
                 continue
-            done = {r.PkgServer.upper() for r in self.store.statuses(
+            done = {r.PkgServer.upper() for r in self.ctx.store.statuses(
                 pkg_id, status_type=StatusType.COPY, site_code=site)
                 if r.Status == PackageStatus.INSTALLED}
-            rows = [r for r in self.store.servers(pkg_id)
+            rows = [r for r in self.ctx.store.servers(pkg_id)
                     if r.SiteCode.upper() == site and r.NALPath.upper() not in done]
             self.attempts[pkg_id] = self.attempts.get(pkg_id, 0) + 1
             if self.attempts[pkg_id] > self.ctx.hierarchy.software_distribution.retries:
@@ -691,7 +684,7 @@ class DistributionManager(Component):
 
     def _give_up(self, package: Package, rows: list[PkgServer]) -> None:
         """The retries are used up: the DPs are FAILED (State 3) and 2302 says so."""
-        self.status.report(2302, package.Name, package.PkgID, severity="E",
+        self.ctx.status.report(2302, package.Name, package.PkgID, severity="E",
                            attributes=((AID_PACKAGE, package.PkgID),))
         for row in rows:
             self._set_dp_status(package, row.NALPath, PackageStatus.FAILED)

@@ -11,7 +11,6 @@ import string
 from pathlib import Path
 
 from sitesrv.compression import UpdateMode, install
-from sitesrv.files.readonly import remove_tree
 from sitesrv.lab.hierarchy import DistributionPoint
 from sitesrv.runtime.context import ComponentContext
 
@@ -55,9 +54,8 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
 def remove_from_dp(ctx: ComponentContext, dp: DistributionPoint, package_id: str) -> bool:
     """Delete the package folder from the DP; False if it was not there."""
     target = ctx.layout.dp_package(dp, package_id)
-    if not target.exists():
+    if not ctx.remove(target):
         return False
-    remove_tree(target)
     ctx.log.write(f"Removed package {package_id} from {dp.nal_path(ctx.site.code)}{package_id}\\")
     ctx.emit("dp_removed", package=package_id, file=ctx.windows(target))
     return True

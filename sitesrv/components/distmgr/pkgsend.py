@@ -27,6 +27,7 @@ from sitesrv.db.sitedb import (
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg
 from sitesrv.formats.values import Payload
+from sitesrv.lab.boxes import SCHEDULE
 from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy
 from sitesrv.runtime.context import ComponentContext
 
@@ -140,7 +141,7 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
     ctx.log.write(f"Needs to send the compressed package for package {pkg_id} to site {dest}")
     ctx.log.write(f"Sending a copy of package {pkg_id} to site {dest}")
     for path, payload, file_version in files:
-        job_id = take_job_id(ctx.layout)
+        job_id = take_job_id(ctx)
         root = ctx.layout.unc(path)
         job = jobfile.SchedulerJob(
             job_id=job_id, description=f"Software Distribution for {package.Name}, "
@@ -150,7 +151,7 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
             created=ctx.clock.now(),
             package=attrs.evolve(record, source_version=file_version, content=True),
         )
-        ctx.publish(ctx.layout.inbox("schedule.box") / jobfile.job_file_name(job_id),
+        ctx.publish(ctx.layout.inbox(SCHEDULE) / jobfile.job_file_name(job_id),
                     jobfile.encode(job))
         ctx.log.write(f"Created minijob to send compressed copy of package {pkg_id} to site "
                       f"{dest}. Tranfer root = {root}.")

@@ -34,7 +34,6 @@ import attrs
 
 from sitesrv.components import routing
 from sitesrv.components.addresses import PauseWatch, allows, next_change
-from sitesrv.components.despooler.retry import local_time_text
 from sitesrv.components.sender.transfer import (
     CONNECT,
     FINISH,
@@ -44,15 +43,13 @@ from sitesrv.components.sender.transfer import (
     win32_error,
 )
 from sitesrv.errors import FormatError, UserError
-from sitesrv.files.atomic import rename_into_place, replace_file
-from sitesrv.files.copying import copy_range
 from sitesrv.formats import sni, srq
 from sitesrv.formats.srq import ActionCode, FileType, SenderStatus, SendRequest
 from sitesrv.formats.values import PRIORITY_NAMES, AddressType, Payload
 from sitesrv.lab.hierarchy import Address
-from sitesrv.logs.smslog import format_timestamp, thread_id_for
+from sitesrv.lab.sitetime import log_timestamp, windows_time_text
+from sitesrv.logs.smslog import thread_id_for
 from sitesrv.runtime.component import Component, Waiting
-from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
 OUTBOX = routing.OUTBOXES[AddressType.LAN]
@@ -295,8 +292,7 @@ class Sender(Component):
         remote = t.remote(sni.payload_file_name(r))
         ctx.log.write(f"~Attempt to create/open the remote file {remote}")
         try:
-            with open(t.temp_path, "wb"):
-                pass
+            self.ctx.create_empty(t.temp_path)
         except OSError as e:
             raise RemoteError([f"Cannot create/open the remote file {remote}, Win32 error = "
                                f"{win32_error(e)}."]) from None
@@ -318,10 +314,8 @@ class Sender(Component):
             self.ctx.log.write(f"~Attempt to write {count} bytes to {remote} at position "
                                f"{t.offset}")
             try:
-                with open(t.temp_path, "r+b", buffering=0) as target:
-                    copied = copy_range(source, target, t.offset, count)
-                    if t.offset + count == t.package_size and self.ctx.durability.syncs_files:
-                        os.fsync(target.fileno())
+                copied = self.ctx.write_range(t.temp_path, source, t.offset, count,
+                                              last=t.offset + count == t.package_size)
             except OSError as e:
                 raise RemoteError([f"Cannot create/open the remote file {remote}, Win32 error = "
                                    f"{win32_error(e)}."]) from None
@@ -339,10 +333,8 @@ class Sender(Component):
         ctx = self.ctx
         r = t.request_id
         if t.package is not None:
-            try:
-                ctx.faults.point(BEFORE_PUBLISH, t.payload_path)
-                rename_into_place(t.temp_path, t.payload_path, ctx.durability)
-                ctx.faults.point(AFTER_PUBLISH, t.payload_path)
+            try:  # its instruction, published next, is what wakes the Despooler
+                ctx.publish_file(t.temp_path, t.payload_path, wake=False)
             except OSError as e:
                 raise RemoteError([f"Cannot create/open the remote file "
                                    f"{t.remote(sni.payload_file_name(r))}, Win32 error = "
@@ -375,7 +367,7 @@ class Sender(Component):
         ctx.log.write("Operation is retryable.")
         if t.receive is not None:
             with contextlib.suppress(OSError):
-                t.temp_path.unlink(missing_ok=True)
+                ctx.remove(t.temp_path)
         usable = self._usable(self._addresses(t.destination), t.request, now)
         later = [i for i in usable if i > t.address_no]
         if later:
@@ -401,7 +393,7 @@ class Sender(Component):
         ctx.log.write("Attempt to connect failed.")
         ctx.log.write(NO_CONNECTION)
         ctx.log.write("No need to disconnect")
-        ctx.log.write(f"Restart time = {local_time_text(self.busy[dest], ctx.site.time_zone_bias)}")
+        ctx.log.write(f"Restart time = {windows_time_text(self.busy[dest], ctx.site.time_zone_bias)}")
         self._end(t, now, SenderStatus.ERROR, ActionCode.RETRY, restart_at=self.busy[dest])
 
     def _end(self, t: Transfer, now: float, status: SenderStatus, action: ActionCode,
@@ -467,10 +459,9 @@ class Sender(Component):
     def _save_busy(self) -> None:
         """Replace the busy list's file atomically (a private temp file, then a rename)."""
         path = self._busy_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.ctx.make_dirs(path.parent)
         data = json.dumps({"busy": dict(sorted(self.busy.items()))}, indent=2) + "\n"
-        replace_file(path, data.encode("utf-8"), self.ctx.durability,  # one Sender per site
-                     tmp=path.with_name(f".{BUSY_FILE}.{self.name}.tmp"))
+        self.ctx.replace(path, data.encode("utf-8"))
 
     def _wake(self, when: float) -> None:
         if when not in self.wakes:
@@ -488,7 +479,7 @@ class Sender(Component):
             return written
 
     def _local(self, when: float) -> str:
-        return format_timestamp(when, self.ctx.site.time_zone_bias)
+        return log_timestamp(when, self.ctx.site.time_zone_bias)
 
     def _display(self, name: str) -> str:
         return self.outbox.display_name(name)

@@ -1,0 +1,107 @@
+"""Pausing and resuming addresses, as `sitesrv address pause|resume FROM TO` does.
+
+A pause is written to `<FROM>/SMS/state/paused_addresses.json` (components/addresses.py reads
+it; the Sender re-reads it when it changes), replaced atomically. A change reads, modifies and
+replaces the file holding `.paused_addresses.json.lock` next to it (an operating system lock,
+which a killed holder gives back), so two commands at once both count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from sitesrv.components.addresses import PAUSED_FILE, paused_file, read_paused
+from sitesrv.errors import UserError
+from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.lab.hierarchy import Hierarchy
+from sitesrv.lab.layout import LabLayout, SiteLayout
+
+LOCK_FILE = f".{PAUSED_FILE}.lock"
+
+
+def write_paused(site: SiteLayout, paused: Iterable[str], durability: Durability) -> None:
+    target = paused_file(site)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps({"paused": sorted(set(paused))}, indent=2) + "\n"
+    replace_file(target, data.encode("utf-8"), durability,
+                 tmp=target.with_name(f".{PAUSED_FILE}.{os.getpid()}.tmp"))
+
+
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def pauses_locked(site: SiteLayout) -> Iterator[None]:
+    """Hold the lock of the site's pause file: one read-modify-write at a time.
+
+    The operating system's lock on `.paused_addresses.json.lock` excludes other processes and
+    is given back when its holder dies, so there is never a stale lock to judge; a thread lock
+    per file excludes other threads of this process too (on file systems where the OS lock
+    belongs to the process rather than to the open file).
+    """
+    path = paused_file(site).with_name(LOCK_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _THREAD_LOCKS_GUARD:
+        in_process = _THREAD_LOCKS.setdefault(path.resolve(), threading.Lock())
+    with in_process, open(path, "a+b") as f:
+        try:
+            _lock(f.fileno())
+        except OSError as e:
+            raise UserError(f"Could not lock {path} to change the paused addresses: {e}. "
+                            "Another 'sitesrv address' command may be stuck; try again.") from None
+        try:
+            yield
+        finally:
+            _unlock(f.fileno())
+
+
+if os.name == "nt":
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # waits, retrying each second for 10 seconds
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits until the holder is done (or gone)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool) -> bool:
+    """Pause or resume the addresses from one site to another; False if nothing changed."""
+    hierarchy = lab.hierarchy
+    from_site, to_site = hierarchy.site(from_site).code, hierarchy.site(to_site).code
+    hierarchy.with_address_paused(from_site, to_site, paused)  # a UserError if there is none
+    site = lab.site(from_site)
+    with pauses_locked(site):
+        before = read_paused(site)
+        after = before | {to_site} if paused else before - {to_site}
+        if after == before:
+            return False
+        write_paused(site, after, hierarchy.durability)
+        return True
+
+
+def with_pauses(hierarchy: Hierarchy, lab: LabLayout) -> Hierarchy:
+    """The hierarchy with every site's paused addresses marked (for `sitesrv hierarchy`)."""
+    for site in lab.sites():
+        for to_site in sorted(read_paused(site)):
+            try:
+                hierarchy = hierarchy.with_address_paused(site.site.code, to_site, True)
+            except UserError:
+                continue  # a pause of an address that is no longer in hierarchy.yaml
+    return hierarchy

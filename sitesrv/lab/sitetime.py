@@ -1,0 +1,73 @@
+"""A site's local time, and the ways SMS writes it.
+
+Each site has one fixed time-zone bias (hierarchy.yaml `time_zone_bias`, minutes, local + bias =
+UTC, no daylight saving): its logs, its address schedules and its retry messages read lab time
+in that zone. Lab time itself is UTC (lab/clock.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Windows' standard-time names for the biases a lab is likely to use. A site has one fixed
+# bias, so the name is its standard time.
+ZONE_NAMES = {
+    600: "Hawaiian Standard Time",
+    540: "Alaskan Standard Time",
+    480: "Pacific Standard Time",
+    420: "Mountain Standard Time",
+    360: "Central Standard Time",
+    300: "Eastern Standard Time",
+    240: "Atlantic Standard Time",
+    0: "GMT Standard Time",
+    -60: "W. Europe Standard Time",
+    -120: "E. Europe Standard Time",
+    -180: "Russian Standard Time",
+    -330: "India Standard Time",
+    -480: "China Standard Time",
+    -540: "Tokyo Standard Time",
+    -600: "AUS Eastern Standard Time",
+}
+
+
+def local_datetime(when: float, bias_minutes: int) -> datetime:
+    """Lab time in the site's local time, as a naive-looking UTC datetime shifted by the bias."""
+    return datetime.fromtimestamp(when, UTC) - timedelta(minutes=bias_minutes)
+
+
+def log_timestamp(when: float, bias_minutes: int) -> str:
+    """`MM-DD-YYYY HH:MM:SS.mmm+BBB`, as a log line's stamp writes local time and bias.
+
+    Milliseconds are rounded as the site database rounds them (sitesrv.db.sitedb.format_time),
+    so one instant reads the same in a log and a table.
+    """
+    ms = round(when * 1000)
+    return f"{_local_second(ms // 1000 - bias_minutes * 60)}.{ms % 1000:03d}{bias_minutes:+04d}"
+
+
+@functools.lru_cache(maxsize=256)
+def _local_second(seconds: int) -> str:
+    """`MM-DD-YYYY HH:MM:SS` of a local time; remembered, as a busy log repeats the second."""
+    return f"{_EPOCH + timedelta(seconds=seconds):%m-%d-%Y %H:%M:%S}"
+
+
+def zone_name(bias_minutes: int) -> str:
+    """The zone text for a bias (local + bias = UTC); `UTC+05:45` style for the rest."""
+    if bias_minutes in ZONE_NAMES:
+        return ZONE_NAMES[bias_minutes]
+    offset = -bias_minutes
+    sign = "+" if offset >= 0 else "-"
+    hours, minutes = divmod(abs(offset), 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+def windows_time_text(when: float, bias_minutes: int) -> str:
+    """`6/4/2007 4:00:05 AM Eastern Standard Time`, as despool.log and sender.log write times."""
+    local = local_datetime(when, bias_minutes)
+    hour = local.hour % 12 or 12
+    half = "AM" if local.hour < 12 else "PM"
+    return (f"{local.month}/{local.day}/{local.year} {hour}:{local.minute:02d}:"
+            f"{local.second:02d} {half} {zone_name(bias_minutes)}")
