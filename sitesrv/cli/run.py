@@ -115,8 +115,8 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
                                     max_steps=max_steps or DEFAULT_MAX_STEPS,
                                     sites=list(sites) or None)
         elif processes == PER_SITE:
-            report = _run_per_site(lab_dir, components_spec or SMS_COMPONENTS_SPEC, sites, watcher or INOTIFY,
-                                   until_idle, timeout, horizon_seconds,
+            report = _run_per_site(lab_dir, components_spec or SMS_COMPONENTS_SPEC, sites,
+                                   watcher or INOTIFY, until_idle, timeout, horizon_seconds,
                                    workers or DEFAULT_WORKERS, debug)
         else:
             report = _run_live(lab_dir, registry, sites, watcher or INOTIFY, until_idle,

@@ -42,7 +42,7 @@ def next_change(found: Iterable[Address], priority: int, now: float,
     found = tuple(found)
     local = local_datetime(now, bias_minutes)
     week_start = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0,
-                                                                    microsecond=0)
+                                                                   microsecond=0)
     candidates = set()
     for address in found:
         if address.paused:

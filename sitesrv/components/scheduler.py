@@ -93,17 +93,8 @@ class Scheduler(Component):
     def _activate(self, item: WorkItem, job: SchedulerJob) -> None:
         """Instruction, send request ID, send request; the job becomes ACTIVE."""
         ctx = self.ctx
-        here = ctx.site.code
-        now = ctx.clock.now()
-        if job.destination_site == here:
-            self._fail(item, job, "its destination is this very site")
-            return
-        try:
-            route = routing.route(ctx.hierarchy, here, job.destination_site, job.preferred_address)
-        except (UserError, ValueError):
-            route = None  # the destination is not (or no longer) in the hierarchy
-        if route is None or not route.addresses:
-            self._no_address(item, job, route.hop if route else job.destination_site, now)
+        route = self._route(item, job)
+        if route is None:
             return
         ipt = ctx.layout.inbox(SCHEDULE_TOSEND) / sni.instruction_file_name(job.job_id)
         ctx.log.write("========  Processing Jobs  ========")
@@ -119,31 +110,67 @@ class Scheduler(Component):
         except (OSError, UserError) as e:
             self._fail(item, job, f"its transfer root {job.transfer_root} cannot be read ({e})")
             return
-        request_id = job.send_request_id
-        if not request_id:
-            try:
-                request_id = srq.request_id(job.priority, take_request_counter(ctx), here)
-            except MissingToken:
-                ctx.log.write("Error. Could not give send request to scheduler. Possibly could "
-                              "not reach the schedule box on the site server. Skipping minijob.")
-                item.defer(now + ctx.timing.rescan_interval, "waits for a send request ID "
-                           "(a schedule.box\\UID token is missing)")
+        if not job.send_request_id:
+            activated = self._take_request_id(item, job)
+            if activated is None:
                 return
-            job = attrs.evolve(job, state=JobState.ACTIVE, send_request_id=request_id)
-            item.rewrite(jobfile.encode(job))
+            job = activated
         ctx.publish(ipt, sni.encode(sni.Instruction(
             instruction_type=job.instruction_type, job_id=job.job_id,
-            originating_site=job.originating_site, sending_site=here,
+            originating_site=job.originating_site, sending_site=ctx.site.code,
             final_destination_site=job.destination_site, package_id=job.package_id,
             package_version=job.package_version, payload=job.payload, payload_size=size,
             payload_sha256=digest, priority=job.priority, description=job.description,
             package=job.package)))
-        ctx.log.write(f"Created new send request ID:  {request_id}~")
+        ctx.log.write(f"Created new send request ID:  {job.send_request_id}~")
         ctx.log.write("====== Updating Send Request List =======")  # §4.5, CM12, exactly
+        self._publish_request(job, route, ipt)
+        ctx.emit("job_activated", job=job.job_id, request=job.send_request_id,
+                 to=job.destination_site, hop=route.hop, package=job.package_id or None)
+        self._wait_for_request(item, job)
+
+    def _route(self, item: WorkItem, job: SchedulerJob) -> routing.Route | None:
+        """The way to the job's destination; None if there is none now (the job is failed or
+        deferred then)."""
+        ctx = self.ctx
+        if job.destination_site == ctx.site.code:
+            self._fail(item, job, "its destination is this very site")
+            return None
+        try:
+            route = routing.route(ctx.hierarchy, ctx.site.code, job.destination_site,
+                                  job.preferred_address)
+        except (UserError, ValueError):
+            route = None  # the destination is not (or no longer) in the hierarchy
+        if route is None or not route.addresses:
+            self._no_address(item, job, route.hop if route else job.destination_site,
+                             ctx.clock.now())
+            return None
+        return route
+
+    def _take_request_id(self, item: WorkItem, job: SchedulerJob) -> SchedulerJob | None:
+        """The job, ACTIVE with a new send request ID and rewritten so; None (and the job
+        deferred) if the UID token is missing."""
+        ctx = self.ctx
+        try:
+            request_id = srq.request_id(job.priority, take_request_counter(ctx), ctx.site.code)
+        except MissingToken:
+            ctx.log.write("Error. Could not give send request to scheduler. Possibly could "
+                          "not reach the schedule box on the site server. Skipping minijob.")
+            item.defer(ctx.clock.now() + ctx.timing.rescan_interval, "waits for a send "
+                       "request ID (a schedule.box\\UID token is missing)")
+            return None
+        job = attrs.evolve(job, state=JobState.ACTIVE, send_request_id=request_id)
+        item.rewrite(jobfile.encode(job))
+        return job
+
+    def _publish_request(self, job: SchedulerJob, route: routing.Route, ipt: Path) -> None:
+        """The send request, in the sender's outbox, or in `requests` to be routed."""
+        ctx = self.ctx
+        request_id = job.send_request_id
+        outbox = ctx.layout.inbox(routing.OUTBOXES[route.sender])
         request = SendRequest(
             priority=job.priority, dest_site=route.hop, job_id=job.job_id,
-            request_id=request_id,
-            outbox=ctx.layout.unc(ctx.layout.inbox(routing.OUTBOXES[route.sender])),
+            request_id=request_id, outbox=ctx.layout.unc(outbox),
             preferred_address=job.preferred_address,
             ignore_schedule=job.package.ignore_schedule if job.package else False,
             addresses=[srq.SenderAddress(address=routing.share(ctx.hierarchy, route.hop),
@@ -154,15 +181,12 @@ class Scheduler(Component):
         if route.direct:
             ctx.log.write(f"There is direct address to site {route.hop}, no need for routing "
                           f"for send request {request_id}.")
-            folder = ctx.layout.inbox(routing.OUTBOXES[route.sender])
+            folder = outbox
         else:
             ctx.log.write(f"There is no direct address to site {job.destination_site}, routing "
                           f"send request {request_id} through site {route.hop}.")
             folder = ctx.layout.inbox(SCHEDULE_REQUESTS)
         ctx.publish(folder / srq.file_name(request), srq.encode(request))
-        ctx.emit("job_activated", job=job.job_id, request=request_id, to=job.destination_site,
-                 hop=route.hop, package=job.package_id or None)
-        self._wait_for_request(item, job)
 
     def _no_address(self, item: WorkItem, job: SchedulerJob, site: str, now: float) -> None:
         """No address to the next hop: status 3400, retried, given up after the retention."""

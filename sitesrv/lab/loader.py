@@ -248,119 +248,125 @@ def load_hierarchy(path: Path | str) -> Hierarchy:
 
 def parse_hierarchy(text: str, file: Path | str = "hierarchy.yaml") -> Hierarchy:
     """Validate hierarchy YAML text; `file` is only used in error messages."""
-    r = _Reader(file)
+    reader = _Reader(file)
+    top = reader.mapping(_document(reader, text), "", TOP_KEYS)
+    timing_profile, timing, clock_rate = _timing(reader, reader.section(top, "timing", {}))
+    swd_raw = reader.mapping(reader.section(top, "software_distribution", {}),
+                             "software_distribution", SWD_KEYS)
+    sender_raw = reader.mapping(reader.section(top, "sender", {}), "sender", SENDER_KEYS)
+    if "retry_delay" in swd_raw:
+        timing = attrs.evolve(timing, distmgr_retry_interval=reader.duration(
+            swd_raw["retry_delay"], "software_distribution.retry_delay"))
+    if "retry_delay" in sender_raw:
+        timing = attrs.evolve(timing, sender_retry_delay=reader.duration(
+            sender_raw["retry_delay"], "sender.retry_delay"))
+    software_distribution = _software_distribution(reader, swd_raw)
+    sender = _sender(reader, sender_raw)
+    logs = reader.mapping(reader.section(top, "logs", {}), "logs", LOGS_KEYS)
+    log_max_bytes = reader.integer(logs.get("max_size", 1024 * 1024), "logs.max_size", 1024)
+    durability = Durability(reader.choice(top.get("durability", "none"), "durability",
+                                          tuple(Durability)))
+    sites = _sites(reader, top)
+    addresses = _addresses(reader, reader.section(top, "addresses", []), {s.code for s in sites})
+    return Hierarchy(sites=sites, addresses=addresses,
+                     software_distribution=software_distribution, sender=sender,
+                     durability=durability, timing_profile=timing_profile, timing=timing,
+                     clock_rate=clock_rate, log_max_bytes=log_max_bytes, source=text)
+
+
+def _document(reader: _Reader, text: str) -> Any:
+    """The parsed YAML; every way it can fail to parse is a HierarchyError."""
     try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
     except _DuplicateKeyError as e:
         key = f"{e.path}.{e.key}" if e.path else str(e.key)
-        raise r.fail(key, f"the key {e.key!r} is given twice in one mapping (at "
-                     f"{_mark(e.first)} and at {_mark(e.again)}); remove one of them") from None
+        raise reader.fail(key, f"the key {e.key!r} is given twice in one mapping (at "
+                          f"{_mark(e.first)} and at {_mark(e.again)}); remove one of "
+                          "them") from None
     except RecursionError:
-        raise r.fail("", "not valid YAML: it is nested too deeply") from None
+        raise reader.fail("", "not valid YAML: it is nested too deeply") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(e, "problem", None) or str(e)
-        raise r.fail("", f"not valid YAML at {where}: {problem}") from None
-    top = r.mapping(doc, "", TOP_KEYS)
-    timing_profile, timing, clock_rate = _timing(r, r.section(top, "timing", {}))
-    swd_raw = r.mapping(r.section(top, "software_distribution", {}), "software_distribution",
-                        SWD_KEYS)
-    sender_raw = r.mapping(r.section(top, "sender", {}), "sender", SENDER_KEYS)
-    if "retry_delay" in swd_raw:
-        timing = attrs.evolve(timing, distmgr_retry_interval=r.duration(
-            swd_raw["retry_delay"], "software_distribution.retry_delay"))
-    if "retry_delay" in sender_raw:
-        timing = attrs.evolve(timing, sender_retry_delay=r.duration(
-            sender_raw["retry_delay"], "sender.retry_delay"))
-    swd = SoftwareDistribution(
-        send_from_nearest_site=r.boolean(
-            swd_raw.get("send_from_nearest_site", True), "software_distribution.send_from_nearest_site"),
-        retries=r.integer(swd_raw.get("retries", 100), "software_distribution.retries"),
-        dp_update_mode=r.choice(
-            swd_raw.get("dp_update_mode", "delete"), "software_distribution.dp_update_mode",
-            DP_UPDATE_MODES),
-        attribute_changes_count=r.boolean(
-            swd_raw.get("attribute_changes_count", False),
-            "software_distribution.attribute_changes_count"),
+        raise reader.fail("", f"not valid YAML at {where}: {problem}") from None
+
+
+def _software_distribution(reader: _Reader, raw: Mapping[str, Any]) -> SoftwareDistribution:
+    key = "software_distribution"
+    return SoftwareDistribution(
+        send_from_nearest_site=reader.boolean(raw.get("send_from_nearest_site", True),
+                                              f"{key}.send_from_nearest_site"),
+        retries=reader.integer(raw.get("retries", 100), f"{key}.retries"),
+        dp_update_mode=reader.choice(raw.get("dp_update_mode", "delete"),
+                                     f"{key}.dp_update_mode", DP_UPDATE_MODES),
+        attribute_changes_count=reader.boolean(raw.get("attribute_changes_count", False),
+                                               f"{key}.attribute_changes_count"),
     )
+
+
+def _sender(reader: _Reader, raw: Mapping[str, Any]) -> SenderSettings:
     sender = SenderSettings(
-        max_concurrent=r.integer(sender_raw.get("max_concurrent", 5), "sender.max_concurrent", 1),
-        max_per_site=r.integer(sender_raw.get("max_per_site", 3), "sender.max_per_site", 1),
-        retries=r.integer(sender_raw.get("retries", 2), "sender.retries"),
+        max_concurrent=reader.integer(raw.get("max_concurrent", 5), "sender.max_concurrent", 1),
+        max_per_site=reader.integer(raw.get("max_per_site", 3), "sender.max_per_site", 1),
+        retries=reader.integer(raw.get("retries", 2), "sender.retries"),
     )
     if sender.max_concurrent > 999 or sender.max_per_site > 999:
-        raise r.fail("sender", "SMS allows at most 999 concurrent sendings")
-    logs = r.mapping(r.section(top, "logs", {}), "logs", LOGS_KEYS)
-    log_max_bytes = r.integer(logs.get("max_size", 1024 * 1024), "logs.max_size", 1024)
-    durability = Durability(r.choice(top.get("durability", "none"), "durability",
-                                     tuple(Durability)))
-
-    sites = _sites(r, top)
-    addresses = _addresses(r, r.section(top, "addresses", []), {s.code for s in sites})
-    return Hierarchy(
-        sites=sites,
-        addresses=addresses,
-        software_distribution=swd,
-        sender=sender,
-        durability=durability,
-        timing_profile=timing_profile,
-        timing=timing,
-        clock_rate=clock_rate,
-        log_max_bytes=log_max_bytes,
-        source=text,
-    )
+        raise reader.fail("sender", "SMS allows at most 999 concurrent sendings")
+    return sender
 
 
-def _timing(r: _Reader, raw: Any) -> tuple[str, TimingProfile, float]:
-    m = r.mapping(raw, "timing", TIMING_SECTION_KEYS)
-    name = r.choice(m.get("profile", "lab"), "timing.profile", tuple(PROFILES))
+def _timing(reader: _Reader, raw: Any) -> tuple[str, TimingProfile, float]:
+    m = reader.mapping(raw, "timing", TIMING_SECTION_KEYS)
+    name = reader.choice(m.get("profile", "lab"), "timing.profile", tuple(PROFILES))
     profile = PROFILES[name]
-    overrides = {k: r.duration(m[k], f"timing.{k}") for k in TIMING_KEYS if k in m}
+    overrides = {k: reader.duration(m[k], f"timing.{k}") for k in TIMING_KEYS if k in m}
     rate = m.get("clock_rate", 1)
     if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
-        raise r.fail("timing.clock_rate", f"expected a positive number, got {rate!r}")
+        raise reader.fail("timing.clock_rate", f"expected a positive number, got {rate!r}")
     return name, attrs.evolve(profile, **overrides), float(rate)
 
 
-def _sites(r: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
-    raw_sites = r.sequence(r.required(top, "", "sites"), "sites")
+def _sites(reader: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
+    raw_sites = reader.sequence(reader.required(top, "", "sites"), "sites")
     if not raw_sites:
-        raise r.fail("sites", "a lab needs at least one site")
+        raise reader.fail("sites", "a lab needs at least one site")
     sites: list[Site] = []
     for i, raw in enumerate(raw_sites):
         key = f"sites[{i}]"
-        m = r.mapping(raw, key, SITE_KEYS)
-        code = r.string(r.required(m, key, "code"), f"{key}.code")
+        m = reader.mapping(raw, key, SITE_KEYS)
+        code = reader.string(reader.required(m, key, "code"), f"{key}.code")
         if not SITE_CODE_RE.fullmatch(code):
-            raise r.fail(f"{key}.code", f"{code!r} is not a site code: it must be exactly 3 "
-                         "upper-case letters or digits, e.g. P01")
+            raise reader.fail(f"{key}.code", f"{code!r} is not a site code: it must be exactly 3 "
+                              "upper-case letters or digits, e.g. P01")
         key = f"sites[{i}] ({code})"
-        server = _server_name(r, r.required(m, key, "server"), f"{key}.server")
-        site_type = r.choice(m.get("type", "primary"), f"{key}.type", ("primary", "secondary"))
+        server = _server_name(reader, reader.required(m, key, "server"), f"{key}.server")
+        site_type = reader.choice(m.get("type", "primary"), f"{key}.type",
+                                  ("primary", "secondary"))
         parent = m.get("parent")
         if parent is not None:
-            parent = r.string(parent, f"{key}.parent")
-        drive = _drive(r, m.get("drive", "C"), f"{key}.drive")
-        package_drive = _drive(r, m.get("package_drive", drive), f"{key}.package_drive")
+            parent = reader.string(parent, f"{key}.parent")
+        drive = _drive(reader, m.get("drive", "C"), f"{key}.drive")
+        package_drive = _drive(reader, m.get("package_drive", drive), f"{key}.package_drive")
         bias = m.get("time_zone_bias", 0)
         if isinstance(bias, bool) or not isinstance(bias, int) or not -840 <= bias <= 840:
-            raise r.fail(f"{key}.time_zone_bias", "expected minutes between -840 and 840 "
-                         f"(local time + bias = UTC, e.g. 300 for US Eastern), got {bias!r}")
-        dps = tuple(_dp(r, d, f"{key}.distribution_points[{j}]")
-                    for j, d in enumerate(r.sequence(r.section(m, "distribution_points", []),
-                                                     f"{key}.distribution_points")))
+            raise reader.fail(f"{key}.time_zone_bias", "expected minutes between -840 and 840 "
+                              f"(local time + bias = UTC, e.g. 300 for US Eastern), got {bias!r}")
+        raw_dps = reader.sequence(reader.section(m, "distribution_points", []),
+                                  f"{key}.distribution_points")
+        dps = tuple(_dp(reader, d, f"{key}.distribution_points[{j}]")
+                    for j, d in enumerate(raw_dps))
         servers = [dp.server.upper() for dp in dps]
         if len(set(servers)) != len(servers):
-            raise r.fail(f"{key}.distribution_points", "a server is listed twice")
-        hotfixes = r.sequence(r.section(m, "hotfixes", []), f"{key}.hotfixes")
+            raise reader.fail(f"{key}.distribution_points", "a server is listed twice")
+        hotfixes = reader.sequence(reader.section(m, "hotfixes", []), f"{key}.hotfixes")
         for h in hotfixes:
             if h not in KNOWN_HOTFIXES:
-                raise r.fail(f"{key}.hotfixes", f"unknown hotfix {h!r}; known: "
-                             + ", ".join(KNOWN_HOTFIXES))
+                raise reader.fail(f"{key}.hotfixes", f"unknown hotfix {h!r}; known: "
+                                  + ", ".join(KNOWN_HOTFIXES))
         sites.append(Site(
             code=code,
-            name=r.string(m.get("name", f"Site {code}"), f"{key}.name"),
+            name=reader.string(m.get("name", f"Site {code}"), f"{key}.name"),
             server=server,
             type=site_type,
             parent=parent,
@@ -370,48 +376,48 @@ def _sites(r: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
             distribution_points=dps,
             hotfixes=frozenset(hotfixes),
         ))
-    _check_tree(r, sites)
+    _check_tree(reader, sites)
     return tuple(sites)
 
 
-def _drive(r: _Reader, value: Any, key: str) -> str:
-    text = r.string(value, key).rstrip(":").upper()
+def _drive(reader: _Reader, value: Any, key: str) -> str:
+    text = reader.string(value, key).rstrip(":").upper()
     if not re.match(r"^[C-Z]$", text):
-        raise r.fail(key, f"{value!r} is not a drive letter (C to Z)")
+        raise reader.fail(key, f"{value!r} is not a drive letter (C to Z)")
     return text
 
 
-def _server_name(r: _Reader, value: Any, key: str) -> str:
+def _server_name(reader: _Reader, value: Any, key: str) -> str:
     """A NetBIOS server name (a site server's or a DP's), upper-cased."""
-    server = r.string(value, key)
+    server = reader.string(value, key)
     if not SERVER_RE.fullmatch(server):
-        raise r.fail(key, f"{server!r} is not a server name: at most 15 characters, none of "
-                     '" / \\ [ ] ; : | = + * ? , < > or spaces')
+        raise reader.fail(key, f"{server!r} is not a server name: at most 15 characters, none of "
+                          '" / \\ [ ] ; : | = + * ? , < > or spaces')
     return server.upper()
 
 
-def _dp(r: _Reader, raw: Any, key: str) -> DistributionPoint:
-    m = r.mapping(raw, key, DP_KEYS)
-    server = _server_name(r, r.required(m, key, "server"), f"{key}.server")
-    share = r.string(m.get("share", DEFAULT_SHARE), f"{key}.share")
+def _dp(reader: _Reader, raw: Any, key: str) -> DistributionPoint:
+    m = reader.mapping(raw, key, DP_KEYS)
+    server = _server_name(reader, reader.required(m, key, "server"), f"{key}.server")
+    share = reader.string(m.get("share", DEFAULT_SHARE), f"{key}.share")
     parts = [p for p in share.split("\\") if p]
     if not SHARE_RE.fullmatch(share) or not parts or any(p in (".", "..") for p in parts):
-        raise r.fail(f"{key}.share", f"{share!r} is not a share name (e.g. SMSPKGC$, or "
-                     "smsapps\\SMSPKG for a folder inside a share)")
+        raise reader.fail(f"{key}.share", f"{share!r} is not a share name (e.g. SMSPKGC$, or "
+                          "smsapps\\SMSPKG for a folder inside a share)")
     return DistributionPoint(server=server, share="\\".join(parts))
 
 
-def _check_tree(r: _Reader, sites: list[Site]) -> None:
+def _check_tree(reader: _Reader, sites: list[Site]) -> None:
     codes: dict[str, int] = {}
     servers: dict[str, str] = {}
     for i, s in enumerate(sites):
         if s.code in codes:
-            raise r.fail(f"sites[{i}].code", f"site code {s.code} is used twice "
-                         f"(also sites[{codes[s.code]}])")
+            raise reader.fail(f"sites[{i}].code", f"site code {s.code} is used twice "
+                              f"(also sites[{codes[s.code]}])")
         codes[s.code] = i
         if s.server in servers:
-            raise r.fail(f"sites[{i}] ({s.code}).server", f"server {s.server} already belongs "
-                         f"to site {servers[s.server]}; each site needs its own site server")
+            raise reader.fail(f"sites[{i}] ({s.code}).server", f"server {s.server} already belongs "
+                              f"to site {servers[s.server]}; each site needs its own site server")
         servers[s.server] = s.code
     by_code = {s.code: s for s in sites}
     for i, s in enumerate(sites):
@@ -419,61 +425,61 @@ def _check_tree(r: _Reader, sites: list[Site]) -> None:
         if s.parent is None:
             continue
         if s.parent not in by_code:
-            raise r.fail(key, f"unknown site {s.parent!r}; the parent must be another site in "
-                         f"this file ({', '.join(by_code)})")
+            raise reader.fail(key, f"unknown site {s.parent!r}; the parent must be another site in "
+                              f"this file ({', '.join(by_code)})")
         parent = by_code[s.parent]
         if s.type == "secondary" and not parent.is_primary:
-            raise r.fail(key, f"secondary site {s.code} has parent {parent.code}, which is a "
-                         "secondary site; a secondary's parent must be a primary site")
+            raise reader.fail(key, f"secondary site {s.code} has parent {parent.code}, which is a "
+                              "secondary site; a secondary's parent must be a primary site")
         if not parent.is_primary:
-            raise r.fail(key, f"site {parent.code} is a secondary site and cannot have child "
-                         f"sites, but {s.code} names it as parent")
+            raise reader.fail(key, f"site {parent.code} is a secondary site and cannot have child "
+                              f"sites, but {s.code} names it as parent")
     for i, s in enumerate(sites):
         chain = [s.code]  # in order: the site, its parent, its grandparent, ...
         cur = s
         while cur.parent is not None:
             if cur.parent in chain:
-                raise r.fail(f"sites[{i}] ({s.code}).parent", "the parents form a cycle: "
-                             + " -> ".join([*chain, cur.parent]))
+                raise reader.fail(f"sites[{i}] ({s.code}).parent", "the parents form a cycle: "
+                                  + " -> ".join([*chain, cur.parent]))
             chain.append(cur.parent)
             cur = by_code[cur.parent]
     roots = [s.code for s in sites if s.parent is None]
     if len(roots) > 1:
-        raise r.fail("sites", f"more than one site has no parent ({', '.join(roots)}); "
-                     "only the central site may have none")
+        raise reader.fail("sites", f"more than one site has no parent ({', '.join(roots)}); "
+                          "only the central site may have none")
     root = by_code[roots[0]]
     if not root.is_primary:
-        raise r.fail(f"sites[{codes[root.code]}] ({root.code}).type",
-                     "the central site (the one without a parent) must be a primary site")
+        raise reader.fail(f"sites[{codes[root.code]}] ({root.code}).type",
+                          "the central site (the one without a parent) must be a primary site")
 
 
-def _addresses(r: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...]:
+def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...]:
     out: list[Address] = []
     seen: set[tuple[str, str, int]] = set()
-    for i, a in enumerate(r.sequence(raw, "addresses")):
+    for i, a in enumerate(reader.sequence(raw, "addresses")):
         key = f"addresses[{i}]"
-        m = r.mapping(a, key, ADDRESS_KEYS)
+        m = reader.mapping(a, key, ADDRESS_KEYS)
         ends = []
         for end in ("from", "to"):
-            code = r.string(r.required(m, key, end), f"{key}.{end}")
+            code = reader.string(reader.required(m, key, end), f"{key}.{end}")
             if code not in codes:
-                raise r.fail(f"{key}.{end}", f"unknown site {code!r}; addresses connect sites "
-                             f"of this file ({', '.join(sorted(codes))})")
+                raise reader.fail(f"{key}.{end}", f"unknown site {code!r}; addresses connect sites "
+                                  f"of this file ({', '.join(sorted(codes))})")
             ends.append(code)
         if ends[0] == ends[1]:
-            raise r.fail(key, f"an address from site {ends[0]} to itself makes no sense")
-        kind = r.choice(m.get("type", "LAN"), f"{key}.type", ("LAN", "COURIER"))
-        priority = r.integer(m.get("priority", 1), f"{key}.priority", 1)
+            raise reader.fail(key, f"an address from site {ends[0]} to itself makes no sense")
+        kind = reader.choice(m.get("type", "LAN"), f"{key}.type", ("LAN", "COURIER"))
+        priority = reader.integer(m.get("priority", 1), f"{key}.priority", 1)
         if (ends[0], ends[1], priority) in seen:
-            raise r.fail(f"{key}.priority", f"another address from {ends[0]} to {ends[1]} has "
-                         f"relative priority {priority}; priority numbers cannot be shared")
+            raise reader.fail(f"{key}.priority", f"another address from {ends[0]} to {ends[1]} has "
+                              f"relative priority {priority}; priority numbers cannot be shared")
         seen.add((ends[0], ends[1], priority))
         rate = m.get("rate_limit", "unlimited")
         if rate == "unlimited":
             rate_limit = None
         elif isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
-            raise r.fail(f"{key}.rate_limit", f"expected a positive number of bytes per second "
-                         f"or 'unlimited', got {rate!r}")
+            raise reader.fail(f"{key}.rate_limit", "expected a positive number of bytes per "
+                              f"second or 'unlimited', got {rate!r}")
         else:
             rate_limit = rate
         out.append(Address(
@@ -481,38 +487,38 @@ def _addresses(r: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...]:
             to_site=ends[1],
             type=kind,
             priority=priority,
-            schedule=tuple(_block(r, b, f"{key}.schedule[{j}]") for j, b in
-                           enumerate(r.sequence(r.section(m, "schedule", []),
-                                                f"{key}.schedule"))),
+            schedule=tuple(_block(reader, b, f"{key}.schedule[{j}]") for j, b in
+                           enumerate(reader.sequence(reader.section(m, "schedule", []),
+                                                     f"{key}.schedule"))),
             rate_limit=rate_limit,
-            latency=r.duration(m.get("latency", 0), f"{key}.latency"),
+            latency=reader.duration(m.get("latency", 0), f"{key}.latency"),
         ))
     return tuple(out)
 
 
-def _block(r: _Reader, raw: Any, key: str) -> ScheduleBlock:
-    m = r.mapping(raw, key, BLOCK_KEYS)
+def _block(reader: _Reader, raw: Any, key: str) -> ScheduleBlock:
+    m = reader.mapping(raw, key, BLOCK_KEYS)
     days_raw = m.get("days", "all")
     if days_raw == "all":
         days = frozenset(range(7))
     else:
-        names = r.sequence(days_raw, f"{key}.days")
+        names = reader.sequence(days_raw, f"{key}.days")
         found = [_weekday(d) for d in names]
         if None in found or not names:
-            raise r.fail(f"{key}.days", f"expected 'all' or a list of days from "
-                         f"{', '.join(DAY_NAMES)} (or monday ... sunday), got {days_raw!r}")
+            raise reader.fail(f"{key}.days", f"expected 'all' or a list of days from "
+                              f"{', '.join(DAY_NAMES)} (or monday ... sunday), got {days_raw!r}")
         days = frozenset(d for d in found if d is not None)
-    hours = r.string(m.get("hours", "00:00-24:00"), f"{key}.hours")
+    hours = reader.string(m.get("hours", "00:00-24:00"), f"{key}.hours")
     hm = HOURS_RE.match(hours)
     if not hm:
-        raise r.fail(f"{key}.hours", f"expected HH:MM-HH:MM, e.g. 08:00-18:00, got {hours!r}")
+        raise reader.fail(f"{key}.hours", f"expected HH:MM-HH:MM, e.g. 08:00-18:00, got {hours!r}")
     h1, m1, h2, m2 = (int(x) for x in hm.groups())
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if m1 >= 60 or m2 >= 60 or start >= end or end > 24 * 60:
-        raise r.fail(f"{key}.hours", f"{hours!r} is not a span within one day (start before "
-                     "end, at most 24:00)")
-    availability = r.choice(r.required(m, key, "availability"), f"{key}.availability",
-                            AVAILABILITIES)
+        raise reader.fail(f"{key}.hours", f"{hours!r} is not a span within one day (start before "
+                          "end, at most 24:00)")
+    availability = reader.choice(reader.required(m, key, "availability"), f"{key}.availability",
+                                 AVAILABILITIES)
     return ScheduleBlock(days=days, start=start, end=end, availability=availability)
 
 

@@ -43,48 +43,48 @@ class Despooler(Component):
             return False
         ctx = self.ctx
         log = ctx.log.write
-        r = Received.claimed(ctx, item)
+        received = Received.claimed(ctx, item)
         log(f"~Found ready instruction {item.name.lower()}")
         log(f"~Used 0 out of {THREADS} despooling threads")
         log(f"~Created a new despooling thread {ctx.rng.randrange(0x100, 0x2000):X}")
         try:
-            r.instruction = sni.decode(item.read_bytes(), item.original)
+            received.instruction = sni.decode(item.read_bytes(), item.original)
         except FormatError as e:
-            r.quarantine(e.problem)
+            received.quarantine(e.problem)
             return True
-        ins = r.ins
-        log(f"~Verifying signature for instruction {ctx.windows(r.work_instruction)} of type "
-            f"{ins.instruction_type}")
-        payload = r.take_payload() if ins.payload is not Payload.NONE else None
+        ins = received.ins
+        log(f"~Verifying signature for instruction {ctx.windows(received.work_instruction)} of "
+            f"type {ins.instruction_type}")
+        payload = received.take_payload() if ins.payload is not Payload.NONE else None
         if payload is None and ins.payload is not Payload.NONE:
-            log(f"~The payload {r.payload_name} is not in receive any more, look for it where "
-                "an earlier attempt put it.")
-        elif problem := (r.signature_problem(payload) if payload is not None else None):
+            log(f"~The payload {received.payload_name} is not in receive any more, look for it "
+                "where an earlier attempt put it.")
+        elif problem := (received.signature_problem(payload) if payload is not None else None):
             log(f"~Signature check failed for instruction coming from site {ins.sending_site}: "
                 f"{problem}")
-            r.quarantine(f"signature check failed: {problem}")
+            received.quarantine(f"signature check failed: {problem}")
             return True
         else:
             log(f"~Signature checked out OK for instruction coming from site {ins.sending_site}, "
                 "proceed with the instruction execution.")
         log(f"~Executing instruction of type {ins.instruction_type}")
-        self._execute(r, payload)
+        self._execute(received, payload)
         return True
 
-    def _execute(self, r: Received, payload: Path | None) -> None:
-        ins = r.ins
+    def _execute(self, received: Received, payload: Path | None) -> None:
+        ins = received.ins
         if ins.final_destination_site != self.ctx.site.code:
-            hand_on(r, payload)
+            hand_on(received, payload)
         elif ins.payload in (Payload.PCK, Payload.DLT):
-            if problem := content.content_problem(r):
-                r.quarantine(problem)
+            if problem := content.content_problem(received):
+                received.quarantine(problem)
             else:
-                content.execute(r, payload)
+                content.execute(received, payload)
         elif ins.payload in LOCAL_DELIVERIES:
-            deliver_here(r, payload)
+            deliver_here(received, payload)
         else:
             self.ctx.log.write("~Despooler successfully executed one instruction.")
-            r.finish()
+            received.finish()
 
     def _remove_merge_temps(self) -> None:
         """A merge killed half way leaves `SMSPKG\\<PkgID>.PCK.sitesrv-tmp`, as large as the

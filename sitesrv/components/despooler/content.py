@@ -46,25 +46,25 @@ CONTENT_MISSING = 8  # the delta's previous version is not in SMSPKG
 class Content:
     """One compressed-files instruction at this site, with what the site knows of the package."""
 
-    r: Received
+    received: Received
     carried: pkg.PackageReplication
     package: Package | None
 
     @property
     def store(self) -> PackageStore:
-        return self.r.ctx.store
+        return self.received.ctx.store
 
     @property
     def status(self) -> StatusReporter:
-        return self.r.ctx.status
+        return self.received.ctx.status
 
     @property
     def pkg_id(self) -> str:
-        return self.r.ins.package_id
+        return self.received.ins.package_id
 
     @property
     def version(self) -> int:
-        return self.r.ins.package_version
+        return self.received.ins.package_version
 
     @property
     def direct(self) -> bool:
@@ -77,7 +77,7 @@ class Content:
 
     @property
     def pck(self) -> Path:
-        return self.r.ctx.layout.smspkg / f"{self.pkg_id}.PCK"
+        return self.received.ctx.layout.smspkg / f"{self.pkg_id}.PCK"
 
     @property
     def target(self) -> Path:
@@ -93,63 +93,66 @@ class Content:
         return self.package is not None and self.package.SourceVersion >= self.version
 
 
-def content_problem(r: Received) -> str | None:
+def content_problem(received: Received) -> str | None:
     """What a compressed-files instruction lacks, or None."""
-    ins = r.ins
+    ins = received.ins
     if not ins.package_id or ins.package_version < 1 or ins.package is None:
         return (f"a {ins.payload} instruction must name the package and its version and carry "
                 "the sending site's .PKG")
     return None
 
 
-def execute(r: Received, payload: Path | None) -> None:
+def execute(received: Received, payload: Path | None) -> None:
     """Store or merge the received compressed files; see the module docstring."""
-    assert r.ins.package is not None
-    c = Content(r, r.ins.package, r.ctx.store.package(r.ins.package_id))
-    ctx = r.ctx
+    assert received.ins.package is not None
+    content = Content(received, received.ins.package,
+                      received.ctx.store.package(received.ins.package_id))
+    ctx = received.ctx
     log = ctx.log.write
     resumed = payload is None
-    if resumed and not holds(c.target, c.pkg_id, c.version):
-        if c.old_news():
-            _old_news(c)
+    if resumed and not holds(content.target, content.pkg_id, content.version):
+        if content.old_news():
+            _old_news(content)
         else:
-            r.missing_payload(f"stored as {ctx.windows(c.target)}")
+            received.missing_payload(f"stored as {ctx.windows(content.target)}")
         return
-    if r.ins.payload is Payload.DLT:
-        log(f"Received package {c.pkg_id} version {c.version}")
+    if received.ins.payload is Payload.DLT:
+        log(f"Received package {content.pkg_id} version {content.version}")
     else:
-        log(f"~Received package {c.pkg_id} version {c.version}. Compressed file -  "
-            f"{ctx.windows(c.target)} as {ctx.windows(r.work_payload)}")
+        log(f"~Received package {content.pkg_id} version {content.version}. Compressed file -  "
+            f"{ctx.windows(content.target)} as {ctx.windows(received.work_payload)}")
         log(f"~Old package storedUNC path is "
-            f"{c.package.StoredPkgPath if c.package is not None else ''}.")
+            f"{content.package.StoredPkgPath if content.package is not None else ''}.")
     if resumed:
-        log(f"~Package {c.pkg_id} version {c.version} was stored in {ctx.windows(c.target)} "
-            "before the Despooler stopped, finish the instruction.")
-    elif c.old_news():
-        _old_news(c)
+        log(f"~Package {content.pkg_id} version {content.version} was stored in "
+            f"{ctx.windows(content.target)} before the Despooler stopped, finish the instruction.")
+    elif content.old_news():
+        _old_news(content)
         return
-    if c.direct and not c.information_arrived():
-        log(f"~This package[{c.pkg_id}]'s information hasn't arrived yet for this version "
-            f"[{c.version}]. Retry later ...")
-        retry_later(r, INFORMATION_MISSING,
-                    f"waits for the package information of {c.pkg_id} version {c.version}",
-                    tilde=True, signal=package_information_signal(c.pkg_id))
+    if content.direct and not content.information_arrived():
+        log(f"~This package[{content.pkg_id}]'s information hasn't arrived yet for this version "
+            f"[{content.version}]. Retry later ...")
+        retry_later(received, INFORMATION_MISSING,
+                    f"waits for the package information of {content.pkg_id} version "
+                    f"{content.version}",
+                    tilde=True, signal=package_information_signal(content.pkg_id))
         return
-    if payload is not None and not _store(c, payload):
+    if payload is not None and not _store(content, payload):
         return
     log(f"~Use drive {ctx.site.package_drive} for storing the compressed package.")
-    if c.direct:
-        _register(c, resumed)
+    if content.direct:
+        _register(content, resumed)
     else:
-        log(f"~Package {c.pkg_id} version {c.version} came from site {c.carried.issuing_site}, "
-            f"not from its source site {c.carried.source_site}: stored it as "
-            f"{ctx.windows(c.target)} for Distribution Manager to register.")
-        ctx.emit("content_parked", package=c.pkg_id, version=c.version,
-                 file=ctx.windows(c.target), sender=c.carried.issuing_site)
-    name = ctx.ids.name_for(r.request_id.upper(), pkg.EXTENSION)
-    ctx.publish(ctx.layout.inbox(DISTMGR_INCOMING) / name, pkg.encode(c.carried))
+        log(f"~Package {content.pkg_id} version {content.version} came from site "
+            f"{content.carried.issuing_site}, not from its source site "
+            f"{content.carried.source_site}: stored it as "
+            f"{ctx.windows(content.target)} for Distribution Manager to register.")
+        ctx.emit("content_parked", package=content.pkg_id, version=content.version,
+                 file=ctx.windows(content.target), sender=content.carried.issuing_site)
+    name = ctx.ids.name_for(received.request_id.upper(), pkg.EXTENSION)
+    ctx.publish(ctx.layout.inbox(DISTMGR_INCOMING) / name, pkg.encode(content.carried))
     log("~Despooler successfully executed one instruction.")
-    r.finish()
+    received.finish()
 
 
 def holds(path: Path, pkg_id: str, version: int) -> bool:
@@ -162,97 +165,104 @@ def holds(path: Path, pkg_id: str, version: int) -> bool:
             and manifest.delta is None)
 
 
-def _old_news(c: Content) -> None:
-    c.r.ctx.log.write(f"~Package {c.pkg_id} version {c.stored_version} is already stored, "
-                      f"discard the received version {c.version}.")
-    c.r.ctx.emit("content_discarded", package=c.pkg_id, version=c.version,
-                 stored=c.stored_version)
-    c.r.finish()
+def _old_news(content: Content) -> None:
+    content.received.ctx.log.write(
+        f"~Package {content.pkg_id} version {content.stored_version} is already stored, "
+        f"discard the received version {content.version}.")
+    content.received.ctx.emit("content_discarded", package=content.pkg_id, version=content.version,
+                              stored=content.stored_version)
+    content.received.finish()
 
 
-def _store(c: Content, payload: Path) -> bool:
+def _store(content: Content, payload: Path) -> bool:
     """Put the content at its target; False if the instruction was deferred or quarantined."""
-    r = c.r
-    durable = r.ctx.durability.syncs_files
+    received = content.received
+    durable = received.ctx.durability.syncs_files
     try:
-        if r.ins.payload is Payload.PCK:
+        if received.ins.payload is Payload.PCK:
             # Verified with the signature check if the payload is unchanged since; else now.
-            manifest = check(payload, package_id=c.pkg_id, version=c.version).result()
+            manifest = check(payload, package_id=content.pkg_id, version=content.version).result()
             if manifest.delta is not None:
-                r.quarantine(f"the payload {r.payload_name} is a delta, the instruction says PCK")
+                received.quarantine(f"the payload {received.payload_name} is a delta, the "
+                                    "instruction says PCK")
                 return False
-            r.hand_over(c.target, readonly=True)
+            received.hand_over(content.target, readonly=True)
             return True
-        if not holds(c.target, c.pkg_id, c.version):  # else merged before a restart
+        # Else it was merged before a restart.
+        if not holds(content.target, content.pkg_id, content.version):
             manifest = read_manifest(payload)
-            if ((manifest.package_id, manifest.version) != (c.pkg_id, c.version)
+            if ((manifest.package_id, manifest.version) != (content.pkg_id, content.version)
                     or not manifest.delta):
-                r.quarantine(f"the payload {r.payload_name} is not the delta of package "
-                             f"{c.pkg_id} version {c.version}")
+                received.quarantine(f"the payload {received.payload_name} is not the delta of "
+                                    f"package {content.pkg_id} version {content.version}")
                 return False
-            merge(c.pck, payload, c.target, durable=durable)
-            r.ctx.faults.point(AFTER_PUBLISH, c.target)
+            merge(content.pck, payload, content.target, durable=durable)
+            received.ctx.faults.point(AFTER_PUBLISH, content.target)
     except MergeBaseError as e:
-        _base_unusable(c, e)
+        _base_unusable(content, e)
         return False
     except PckError as e:
         if Path(e.path) != payload:
-            _base_unusable(c, e)
+            _base_unusable(content, e)
             return False
-        r.quarantine(e.problem)
+        received.quarantine(e.problem)
         return False
-    r.ctx.remove(payload)  # the delta goes once merged: a redo then sees stored content
+    received.ctx.remove(payload)  # the delta goes once merged: a redo then sees stored content
     return True
 
 
-def _base_unusable(c: Content, error: MergeBaseError | PckError) -> None:
+def _base_unusable(content: Content, error: MergeBaseError | PckError) -> None:
     """The delta cannot be merged onto what SMSPKG holds: error 8, retried until content comes."""
-    ctx = c.r.ctx
-    base = c.version - 1
+    ctx = content.received.ctx
+    base = content.version - 1
     if isinstance(error, BaseMissingError):
-        ctx.log.write(f"CCompress::Open: Failed to open {ctx.windows(c.pck.parent / c.pkg_id)} "
-                      f"({base})")
+        ctx.log.write("CCompress::Open: Failed to open "
+                      f"{ctx.windows(content.pck.parent / content.pkg_id)} ({base})")
     else:
-        ctx.log.write(f"~Cannot merge the delta of package {c.pkg_id} version {c.version}: "
-                      f"{ctx.windows(c.pck)} is not the version {base} it was made from")
-    retry_later(c.r, CONTENT_MISSING, f"waits for version {base} of {c.pkg_id} to merge a delta",
+        ctx.log.write(f"~Cannot merge the delta of package {content.pkg_id} version "
+                      f"{content.version}: {ctx.windows(content.pck)} is not the version {base} "
+                      "it was made from")
+    retry_later(content.received, CONTENT_MISSING,
+                f"waits for version {base} of {content.pkg_id} to merge a delta",
                 tilde=False)
 
 
-def _register(c: Content, resumed: bool) -> None:
+def _register(content: Content, resumed: bool) -> None:
     """StoredPkgVersion, the Type 1 RECEIVED row, status up to the parent, and 4400.
 
     Status goes up before the database is written: a crash in between sends a second,
     identical report instead of none. A redo that finds the row already written skips it all.
     """
-    r = c.r
-    ctx = r.ctx
+    received = content.received
+    ctx = received.ctx
     layout = ctx.layout
-    ctx.log.write(f"~Package {c.pkg_id} (version {c.stored_version}) exists in the "
-                  f"distribution source, save the newer version (version {c.version}).")
-    ctx.log.write(f"~Stored Package {c.pkg_id}. Stored Package Version = {c.version}")
-    ctx.emit("package_stored", package=c.pkg_id, version=c.version, file=ctx.windows(c.pck))
-    row = PkgStatus(ID=c.pkg_id, Type=StatusType.MASTER, SiteCode=ctx.site.code,
+    ctx.log.write(f"~Package {content.pkg_id} (version {content.stored_version}) exists in the "
+                  f"distribution source, save the newer version (version {content.version}).")
+    ctx.log.write(f"~Stored Package {content.pkg_id}. Stored Package Version = {content.version}")
+    ctx.emit("package_stored", package=content.pkg_id, version=content.version,
+             file=ctx.windows(content.pck))
+    row = PkgStatus(ID=content.pkg_id, Type=StatusType.MASTER, SiteCode=ctx.site.code,
                     PkgServer=ctx.site.server, Status=PackageStatus.RECEIVED,
-                    UpdateTime=ctx.clock.now(), SourceVersion=c.version,
-                    Location=layout.unc(c.pck))
-    if resumed and _registered(c, row):
+                    UpdateTime=ctx.clock.now(), SourceVersion=content.version,
+                    Location=layout.unc(content.pck))
+    if resumed and _registered(content, row):
         return
-    assert c.package is not None  # the information arrived (error 12 otherwise)
-    forward_status(ctx, c.pkg_id, [row], key=r.request_id.upper())
-    c.status.report(4400, c.pkg_id, layout.unc(c.pck),
-                    attributes=((AID_PACKAGE, c.pkg_id), (AID_VERSION, str(c.version))))
-    with c.store.transaction():
+    assert content.package is not None  # the information arrived (error 12 otherwise)
+    forward_status(ctx, content.pkg_id, [row], key=received.request_id.upper())
+    content.status.report(4400, content.pkg_id, layout.unc(content.pck),
+                          attributes=((AID_PACKAGE, content.pkg_id),
+                                      (AID_VERSION, str(content.version))))
+    with content.store.transaction():
         # Only the Despooler's columns: the package read at the start may be stale by now
         # (Distribution Manager registers newer information in another thread in live mode).
-        c.store.set_stored(c.pkg_id, c.version, layout.unc(c.pck))
-        c.store.put_status(row)
+        content.store.set_stored(content.pkg_id, content.version, layout.unc(content.pck))
+        content.store.put_status(row)
 
 
-def _registered(c: Content, row: PkgStatus) -> bool:
-    if c.stored_version != c.version:
+def _registered(content: Content, row: PkgStatus) -> bool:
+    if content.stored_version != content.version:
         return False
     return any(old.PkgServer.upper() == row.PkgServer.upper() and old.Status == row.Status
                and old.SourceVersion == row.SourceVersion
-               for old in c.store.statuses(c.pkg_id, status_type=StatusType.MASTER,
-                                           site_code=row.SiteCode))
+               for old in content.store.statuses(content.pkg_id, status_type=StatusType.MASTER,
+                                                 site_code=row.SiteCode))

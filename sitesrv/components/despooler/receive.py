@@ -143,7 +143,8 @@ class Received:
     def quarantine(self, reason: str) -> None:
         """Payload and instruction into `receive\\corrupt`, each with a line naming the problem."""
         inbox = self.item.inbox
-        for path in (self.work_payload, *(self.receive / n for n in arrived_names(self.request_id))):
+        arrived = (self.receive / name for name in arrived_names(self.request_id))
+        for path in (self.work_payload, *arrived):
             if path.is_file():
                 inbox.quarantine_path(path, self.payload_name, reason)
         self.item.quarantine(reason)

@@ -15,7 +15,7 @@ from sitesrv.components.despooler.receive import Received
 from sitesrv.lab.sitetime import windows_time_text
 
 
-def retry_later(r: Received, error_code: int, reason: str, *, tilde: bool,
+def retry_later(received: Received, error_code: int, reason: str, *, tilde: bool,
                 signal: str | None = None) -> None:
     """Log the failed attempt and defer the instruction by the despooler retry delay, or until
     another component of the site sends `signal`.
@@ -23,13 +23,13 @@ def retry_later(r: Received, error_code: int, reason: str, *, tilde: bool,
     `tilde` picks the CM12 spelling (`~Created retry instruction ...`); without it the lines are
     the 2003-era ones, which the field reports quote without the leading `~`.
     """
-    ctx = r.ctx
+    ctx = received.ctx
     mark = "~" if tilde else ""
-    ctx.log.write(f"{mark}Created retry instruction for job {r.ins.job_id}")
+    ctx.log.write(f"{mark}Created retry instruction for job {received.ins.job_id}")
     ctx.log.write(f"{mark}Despooler failed to execute the instruction, error code = {error_code}")
     not_before = ctx.clock.now() + ctx.timing.despooler_retry_delay
-    ctx.log.write(f"~Instruction {ctx.windows(r.item.original)} won't be processed till "
+    ctx.log.write(f"~Instruction {ctx.windows(received.item.original)} won't be processed till "
                   f"{windows_time_text(not_before, ctx.site.time_zone_bias)}")
-    ctx.emit("instruction_retry", file=ctx.windows(r.item.original), error_code=error_code,
-             package=r.ins.package_id, version=r.ins.package_version, reason=reason)
-    r.retry(not_before, reason, signal)
+    ctx.emit("instruction_retry", file=ctx.windows(received.item.original), error_code=error_code,
+             package=received.ins.package_id, version=received.ins.package_version, reason=reason)
+    received.retry(not_before, reason, signal)

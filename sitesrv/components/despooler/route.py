@@ -39,47 +39,47 @@ LOCAL_DELIVERIES: dict[Payload, tuple[str, Callable[[ComponentContext, str], str
 }
 
 
-def deliver_here(r: Received, payload: Path | None) -> None:
+def deliver_here(received: Received, payload: Path | None) -> None:
     """Move a replication batch, `.PKG` or `.STA` into the inbox of the component it is for."""
-    ctx = r.ctx
-    folder, naming = LOCAL_DELIVERIES[r.ins.payload]
-    rid = r.request_id.upper()
+    ctx = received.ctx
+    folder, naming = LOCAL_DELIVERIES[received.ins.payload]
+    rid = received.request_id.upper()
     dest = ctx.layout.inbox(folder) / naming(ctx, rid)
     if payload is not None:
-        r.hand_over(dest)
+        received.hand_over(dest)
     elif not dest.exists():
-        r.missing_payload(f"at {ctx.windows(dest)}")
+        received.missing_payload(f"at {ctx.windows(dest)}")
         return
-    ctx.log.write(f"~Moved the {r.ins.payload} file {ctx.windows(r.work_payload)} to "
+    ctx.log.write(f"~Moved the {received.ins.payload} file {ctx.windows(received.work_payload)} to "
                   f"{ctx.windows(dest)}")
-    ctx.emit("payload_delivered", file=ctx.windows(dest), payload=str(r.ins.payload))
+    ctx.emit("payload_delivered", file=ctx.windows(dest), payload=str(received.ins.payload))
     ctx.log.write("~Despooler successfully executed one instruction.")
-    r.finish()
+    received.finish()
 
 
-def hand_on(r: Received, payload: Path | None) -> None:
+def hand_on(received: Received, payload: Path | None) -> None:
     """A job for this site's Scheduler that sends the instruction on to its final destination."""
-    ctx = r.ctx
-    ins = r.ins
+    ctx = received.ctx
+    ins = received.ins
     root = ""
     if ins.payload is not Payload.NONE:
-        tosend = ctx.layout.inbox(SCHEDULE_TOSEND) / f"{r.request_id.upper()}{sni.PCK}"
+        tosend = ctx.layout.inbox(SCHEDULE_TOSEND) / f"{received.request_id.upper()}{sni.PCK}"
         root = ctx.layout.unc(tosend)
         if payload is not None:
-            r.hand_over(tosend)
+            received.hand_over(tosend)
         elif not tosend.exists():
-            r.missing_payload(f"at {ctx.windows(tosend)}")
+            received.missing_payload(f"at {ctx.windows(tosend)}")
             return
         elif (job_id := _job_sending(ctx, root)) is not None:
-            _handed_on(r, job_id)
+            _handed_on(received, job_id)
             return
     try:
         job_id = take_job_id(ctx)
     except MissingToken as e:
         ctx.log.write(f"~Cannot create a job to send the instruction on to site "
                       f"{ins.final_destination_site}: {e}")
-        r.retry(ctx.clock.now() + ctx.timing.despooler_retry_delay,
-                "waits for a job ID (schedule.box\\UID)")
+        received.retry(ctx.clock.now() + ctx.timing.despooler_retry_delay,
+                       "waits for a job ID (schedule.box\\UID)")
         return
     job = jobfile.SchedulerJob(
         job_id=job_id, description=ins.description, destination_site=ins.final_destination_site,
@@ -90,15 +90,15 @@ def hand_on(r: Received, payload: Path | None) -> None:
                 jobfile.encode(job))
     ctx.emit("instruction_routed", to=ins.final_destination_site, job=job_id,
              package=ins.package_id, file=root)
-    _handed_on(r, job_id)
+    _handed_on(received, job_id)
 
 
-def _handed_on(r: Received, job_id: str) -> None:
-    ins = r.ins
-    r.ctx.log.write(f"~The final destination of this instruction is site "
-                    f"{ins.final_destination_site}, created job {job_id} to send it on.")
-    r.ctx.log.write("~Despooler successfully executed one instruction.")
-    r.finish()
+def _handed_on(received: Received, job_id: str) -> None:
+    ins = received.ins
+    received.ctx.log.write(f"~The final destination of this instruction is site "
+                           f"{ins.final_destination_site}, created job {job_id} to send it on.")
+    received.ctx.log.write("~Despooler successfully executed one instruction.")
+    received.finish()
 
 
 def _job_sending(ctx: ComponentContext, root: str) -> str | None:

@@ -155,26 +155,12 @@ class DistributionManager(Component):
             self._write_pkginfo(package)
         # The sites below first, so they receive while this site installs its own DPs.
         self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
-        for row in servers:
-            if row.SiteCode.upper() != site:
-                continue
-            if row.Action == PackageAction.DELETE:
-                self._remove_dp(package, row)
-            elif new_version or row.NALPath.upper() in changed_dps:
-                self._install_local(package, row)
-        removed_below = []
-        for row in servers:
-            if row.Action == PackageAction.DELETE:
-                self.ctx.store.delete_server(pkg_id, row.NALPath)
-                self.ctx.store.delete_status(pkg_id, StatusType.COPY, row.SiteCode, row.NALPath)
-                if row.SiteCode.upper() != site:
-                    removed_below.append(self._removed_row(package, row))
-            elif row.Action != PackageAction.NONE or row.RefreshTrigger:
-                self.ctx.store.settle_server(row, self.ctx.clock.now())
+        self._local_dps(package, servers, None if new_version else changed_dps)
+        removed_below = self._settle_servers(package, servers)
         if not is_source:
             # A DP added or removed here reaches the source site as a status row (§4.8).
             self._forward(pkg_id, [r for r in self.ctx.store.statuses(pkg_id,
-                                                                  status_type=StatusType.COPY)
+                                                                      status_type=StatusType.COPY)
                                    if r.PkgServer.upper() in added] + removed_below)
         with self.ctx.store.transaction():
             if columns:
@@ -186,6 +172,32 @@ class DistributionManager(Component):
         self.ctx.log.write(f"SourceVersion ({package.SourceVersion}) of package {pkg_id}. "
                            f"SourceVersion in database is {package.SourceVersion}.")
         self.ctx.status.report(2301, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+
+    def _local_dps(self, package: Package, servers: list[PkgServer],
+                   changed: set[str] | None) -> None:
+        """This site's DPs: removed, or installed if changed (`changed` None: a new version,
+        every DP)."""
+        for row in servers:
+            if row.SiteCode.upper() != self.ctx.site.code:
+                continue
+            if row.Action == PackageAction.DELETE:
+                self._remove_dp(package, row)
+            elif changed is None or row.NALPath.upper() in changed:
+                self._install_local(package, row)
+
+    def _settle_servers(self, package: Package, servers: list[PkgServer]) -> list[PkgStatus]:
+        """Clear the DPs' actions once done; returns the REMOVED rows of DPs deleted below."""
+        store, site = self.ctx.store, self.ctx.site.code
+        removed_below = []
+        for row in servers:
+            if row.Action == PackageAction.DELETE:
+                store.delete_server(package.PkgID, row.NALPath)
+                store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
+                if row.SiteCode.upper() != site:
+                    removed_below.append(self._removed_row(package, row))
+            elif row.Action != PackageAction.NONE or row.RefreshTrigger:
+                store.settle_server(row, self.ctx.clock.now())
+        return removed_below
 
     def _compress(self, package: Package) -> dict[str, object]:
         """A new source version: `SMSPKG\\<PkgID>.PCK` via `_S xxxxx.TMP`, and the delta.
@@ -274,7 +286,7 @@ class DistributionManager(Component):
                                    f"package {package.PkgID}.")
                 pkgsend.send_information(self.ctx, record, target)
                 self.ctx.status.report(2339, package.PkgID, target,
-                                   attributes=((AID_PACKAGE, package.PkgID),))
+                                       attributes=((AID_PACKAGE, package.PkgID),))
             elif target in targets and not content_sent:
                 # A DP changed at this child primary for a site below: its own instruction.
                 pkgsend.send_information(self.ctx, record, target)
@@ -304,19 +316,19 @@ class DistributionManager(Component):
             self.retry.add(package.PkgID)
             return
         self.ctx.status.report(2342, package.Name, row.NALPath,
-                           attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
+                               attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
         try:
             dpinstall.install_on_dp(self.ctx, pck, dp, package.PkgID, package.StoredPkgVersion)
         except (OSError, PckError) as e:
             self.ctx.log.write(f"Failed to copy package {package.PkgID} to {row.NALPath}: {e}")
             self.ctx.status.report(2328, package.PkgID, package.Source, row.NALPath, severity="E",
-                               attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
+                                   attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
             self._set_dp_status(package, row.NALPath, PackageStatus.RETRY)
             self.retry.add(package.PkgID)
             return
         self.ctx.status.report(2330, package.Name, row.NALPath,
-                           attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath),
-                                       (AID_VERSION, str(package.StoredPkgVersion))))
+                               attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath),
+                                           (AID_VERSION, str(package.StoredPkgVersion))))
         self._set_dp_status(package, row.NALPath, PackageStatus.INSTALLED)
 
     def _set_dp_status(self, package: Package, nal: str, status: PackageStatus) -> None:
@@ -325,7 +337,7 @@ class DistributionManager(Component):
                         SourceVersion=package.StoredPkgVersion,
                         Location=f"{nal}{package.PkgID}\\", ShareName="")
         old = self.ctx.store.statuses(package.PkgID, status_type=StatusType.COPY,
-                                  site_code=self.ctx.site.code)
+                                      site_code=self.ctx.site.code)
         before = next((r for r in old if r.PkgServer.upper() == nal.upper()), None)
         self.ctx.store.put_status(row)
         if before is None or (before.Status, before.SourceVersion) != (row.Status,
@@ -615,7 +627,7 @@ class DistributionManager(Component):
                 continue
             if status.Status == PackageStatus.REMOVED:
                 self.ctx.store.delete_status(status.ID, status.Type, status.SiteCode,
-                                         status.PkgServer)
+                                             status.PkgServer)
                 changed.append(status)
             elif self.ctx.store.put_status(status):
                 changed.append(status)
@@ -634,7 +646,7 @@ class DistributionManager(Component):
         if status.Type != StatusType.MASTER or status.Status != PackageStatus.SENT:
             return False
         stored = self.ctx.store.statuses(status.ID, status_type=StatusType.MASTER,
-                                     site_code=status.SiteCode)
+                                         site_code=status.SiteCode)
         return any(r.Status == PackageStatus.RECEIVED and r.SourceVersion >= status.SourceVersion
                    for r in stored)
 
@@ -653,8 +665,8 @@ class DistributionManager(Component):
         if nal in rows:
             return
         self.ctx.store.put_server(PkgServer(PkgID=pkg_id, NALPath=status.PkgServer,
-                                        SiteCode=status.SiteCode, SourceSite=package.SourceSite,
-                                        Action=PackageAction.ADD))
+                                            SiteCode=status.SiteCode, SourceSite=package.SourceSite,
+                                            Action=PackageAction.ADD))
         self.pending.append(pkg_id)
 
     # --- the retry pass -----------------------------------------------------------------------
@@ -685,7 +697,7 @@ class DistributionManager(Component):
     def _give_up(self, package: Package, rows: list[PkgServer]) -> None:
         """The retries are used up: the DPs are FAILED (State 3) and 2302 says so."""
         self.ctx.status.report(2302, package.Name, package.PkgID, severity="E",
-                           attributes=((AID_PACKAGE, package.PkgID),))
+                               attributes=((AID_PACKAGE, package.PkgID),))
         for row in rows:
             self._set_dp_status(package, row.NALPath, PackageStatus.FAILED)
         self.attempts.pop(package.PkgID, None)

@@ -95,7 +95,8 @@ class Sender(Component):
 
     def work(self) -> bool:
         now = self.ctx.clock.now()
-        due = sorted((t.due, t.request_id) for t in self.transfers.values() if t.due <= now)
+        due = sorted((transfer.due, transfer.request_id)
+                     for transfer in self.transfers.values() if transfer.due <= now)
         if due:
             self._advance(self.transfers[due[0][1]], now)
             return True
@@ -106,12 +107,12 @@ class Sender(Component):
 
     def waiting(self) -> list[Waiting]:
         out = []
-        for t in self.transfers.values():
-            what = (f"is being sent to site {t.destination} ({t.offset} of {t.package_size} "
-                    "bytes)" if t.started <= self.ctx.clock.now()
-                    else f"waits to retry sending to site {t.destination} at "
-                         f"{self._local(t.started)}")
-            out.append(Waiting(self._display(t.item.name), what))
+        for transfer in self.transfers.values():
+            what = (f"is being sent to site {transfer.destination} ({transfer.offset} of "
+                    f"{transfer.package_size} bytes)" if transfer.started <= self.ctx.clock.now()
+                    else f"waits to retry sending to site {transfer.destination} at "
+                         f"{self._local(transfer.started)}")
+            out.append(Waiting(self._display(transfer.item.name), what))
         out += [Waiting(self._display(name), hold.reason) for name, hold in self.holds.items()]
         return out
 
@@ -143,7 +144,8 @@ class Sender(Component):
                     self.told[name] = hold.reason
                     self.ctx.log.write(f"Send request {request.request_id} {hold.reason}.")
                 continue
-            used = sum(1 for t in self.transfers.values() if t.destination == request.dest_site)
+            used = sum(1 for transfer in self.transfers.values()
+                       if transfer.destination == request.dest_site)
             if used >= self.ctx.hierarchy.sender.max_per_site:
                 continue
             item = self.outbox.claim(name)
@@ -244,148 +246,149 @@ class Sender(Component):
         ctx.emit("send_started", request=request.request_id, to=dest, job=request.job_id,
                  bytes=size, package=instruction.package_id or None)
 
-    def _use_address(self, t: Transfer, index: int, when: float) -> None:
+    def _use_address(self, transfer: Transfer, index: int, when: float) -> None:
         """Connect (again) through the address `index`, starting at `when`."""
-        found = self._addresses(t.destination)
-        records = t.request.addresses
-        t.address_no, t.address = index, found[index]
-        t.share = records[min(index, len(records) - 1)].address
+        found = self._addresses(transfer.destination)
+        records = transfer.request.addresses
+        transfer.address_no, transfer.address = index, found[index]
+        transfer.share = records[min(index, len(records) - 1)].address
         try:
-            t.receive = self.ctx.lab.resolve(t.share)
+            transfer.receive = self.ctx.lab.resolve(transfer.share)
         except UserError:
-            t.receive = None
-        t.phase, t.offset, t.started = CONNECT, 0, when
-        t.due = when + t.address.latency
+            transfer.receive = None
+        transfer.phase, transfer.offset, transfer.started = CONNECT, 0, when
+        transfer.due = when + transfer.address.latency
         self.ctx.log.write(f"~Trying the No. {index + 1} address (out of {len(records)})")
-        self._wake(t.due)
+        self._wake(transfer.due)
 
-    def _advance(self, t: Transfer, now: float) -> None:
+    def _advance(self, transfer: Transfer, now: float) -> None:
         try:
-            if t.phase == CONNECT:
-                self._connect(t, now)
-            elif t.phase == PACKAGE:
-                self._write_chunk(t, now)
+            if transfer.phase == CONNECT:
+                self._connect(transfer, now)
+            elif transfer.phase == PACKAGE:
+                self._write_chunk(transfer, now)
             else:
-                self._finish(t, now)
+                self._finish(transfer, now)
         except RemoteError as e:
-            self._attempt_failed(t, e.lines, now)
+            self._attempt_failed(transfer, e.lines, now)
         except OSError as e:  # the package file here changed or vanished
-            self.ctx.log.write(f"~Cannot read {self._name(t.package, t.request.package_file)}: "
+            self.ctx.log.write(f"~Cannot read {self._package_name(transfer)}: "
                                f"{e}")
-            self._end(t, now, SenderStatus.INVALID, ActionCode.DELETE)
+            self._end(transfer, now, SenderStatus.INVALID, ActionCode.DELETE)
 
-    def _connect(self, t: Transfer, now: float) -> None:
+    def _connect(self, transfer: Transfer, now: float) -> None:
         ctx = self.ctx
-        if t.receive is None or not t.receive.is_dir():
-            raise RemoteError([f"Error during WNetAddConnection2 to {t.share} ({BAD_NET_NAME}).",
-                               NO_CONNECTION])
+        if transfer.receive is None or not transfer.receive.is_dir():
+            raise RemoteError([f"Error during WNetAddConnection2 to {transfer.share} "
+                               f"({BAD_NET_NAME}).", NO_CONNECTION])
         ctx.log.write("~Passed the xmit file test, use the existing connection")
-        if t.package is not None:
-            ctx.log.write(f"~Package file = {self._name(t.package, t.request.package_file)}")
-        ctx.log.write(f"~Instruction file = {self._name(t.instruction, t.request.instruction_file)}")
-        r = t.request_id
+        if transfer.package is not None:
+            ctx.log.write(f"~Package file = {self._package_name(transfer)}")
+        shown = self._name(transfer.instruction, transfer.request.instruction_file)
+        ctx.log.write(f"~Instruction file = {shown}")
+        r = transfer.request_id
         for name in (sni.payload_file_name(r), sni.sni_file_name(r), sni.tmp_file_name(r)):
-            ctx.log.write(f"~Checking for remote file {t.remote(name)}")
-        if t.package is None:
-            t.phase, t.due = FINISH, now
+            ctx.log.write(f"~Checking for remote file {transfer.remote(name)}")
+        if transfer.package is None:
+            transfer.phase, transfer.due = FINISH, now
             return
-        remote = t.remote(sni.payload_file_name(r))
+        remote = transfer.remote(sni.payload_file_name(r))
         ctx.log.write(f"~Attempt to create/open the remote file {remote}")
         try:
-            self.ctx.create_empty(t.temp_path)
+            self.ctx.create_empty(transfer.temp_path)
         except OSError as e:
             raise RemoteError([f"Cannot create/open the remote file {remote}, Win32 error = "
                                f"{win32_error(e)}."]) from None
         ctx.log.write(f"~Created/opened the remote file {remote}")
-        ctx.log.write(f"~Sending Started [{self._name(t.package, t.request.package_file)}]")
-        t.phase = PACKAGE if t.package_size else FINISH
-        t.due = t.data_due(0)
-        t.heartbeat = now
-        self._wake(t.due)
+        ctx.log.write(f"~Sending Started [{self._package_name(transfer)}]")
+        transfer.phase = PACKAGE if transfer.package_size else FINISH
+        transfer.due = transfer.data_due(0)
+        transfer.heartbeat = now
+        self._wake(transfer.due)
 
-    def _write_chunk(self, t: Transfer, now: float) -> None:
+    def _write_chunk(self, transfer: Transfer, now: float) -> None:
         """One chunk, copied file to file (in the kernel where it can: files.copying.copy_range)."""
-        assert t.package is not None
-        count = min(t.chunk, t.package_size - t.offset)
-        remote = t.remote(sni.payload_file_name(t.request_id))
-        with open(t.package, "rb", buffering=0) as source:  # cannot open: `Cannot read`
-            if os.fstat(source.fileno()).st_size < t.offset + count:
-                raise OSError(f"it is shorter than the {t.package_size} bytes it had")
+        assert transfer.package is not None
+        count = min(transfer.chunk, transfer.package_size - transfer.offset)
+        remote = transfer.remote(sni.payload_file_name(transfer.request_id))
+        with open(transfer.package, "rb", buffering=0) as source:  # cannot open: `Cannot read`
+            if os.fstat(source.fileno()).st_size < transfer.offset + count:
+                raise OSError(f"it is shorter than the {transfer.package_size} bytes it had")
             self.ctx.log.write(f"~Attempt to write {count} bytes to {remote} at position "
-                               f"{t.offset}")
+                               f"{transfer.offset}")
             try:
-                copied = self.ctx.write_range(t.temp_path, source, t.offset, count,
-                                              last=t.offset + count == t.package_size)
+                copied = self.ctx.write_range(transfer.temp_path, source, transfer.offset, count,
+                                              last=transfer.offset + count == transfer.package_size)
             except OSError as e:
                 raise RemoteError([f"Cannot create/open the remote file {remote}, Win32 error = "
                                    f"{win32_error(e)}."]) from None
         if copied != count:  # it shrank while it was copied
-            raise OSError(f"it is shorter than the {t.package_size} bytes it had")
-        self.ctx.log.write(f"~Wrote {count} bytes to {remote} at position {t.offset}")
-        t.offset += count
-        t.heartbeat = now
-        if t.offset >= t.package_size:
-            t.phase = FINISH
-        t.due = t.data_due(t.offset)
-        self._wake(t.due)
+            raise OSError(f"it is shorter than the {transfer.package_size} bytes it had")
+        self.ctx.log.write(f"~Wrote {count} bytes to {remote} at position {transfer.offset}")
+        transfer.offset += count
+        transfer.heartbeat = now
+        if transfer.offset >= transfer.package_size:
+            transfer.phase = FINISH
+        transfer.due = transfer.data_due(transfer.offset)
+        self._wake(transfer.due)
 
-    def _finish(self, t: Transfer, now: float) -> None:
+    def _finish(self, transfer: Transfer, now: float) -> None:
         ctx = self.ctx
-        r = t.request_id
-        if t.package is not None:
+        r = transfer.request_id
+        if transfer.package is not None:
             try:  # its instruction, published next, is what wakes the Despooler
-                ctx.publish_file(t.temp_path, t.payload_path, wake=False)
+                ctx.publish_file(transfer.temp_path, transfer.payload_path, wake=False)
             except OSError as e:
                 raise RemoteError([f"Cannot create/open the remote file "
-                                   f"{t.remote(sni.payload_file_name(r))}, Win32 error = "
+                                   f"{transfer.remote(sni.payload_file_name(r))}, Win32 error = "
                                    f"{win32_error(e)}."]) from None
-            ctx.log.write(f"~Sending completed [{self._name(t.package, t.request.package_file)}]")
-            instruction = sni.decode(t.instruction_bytes)
+            ctx.log.write(f"~Sending completed [{self._package_name(transfer)}]")
+            instruction = sni.decode(transfer.instruction_bytes)
             if instruction.payload in (Payload.PCK, Payload.DLT) and instruction.package_id:
                 ctx.log.write(f"~Finished sending SWD package {instruction.package_id} version "
-                              f"{instruction.package_version} to site {t.destination}")
-        shown = self._name(t.instruction, t.request.instruction_file)
+                              f"{instruction.package_version} to site {transfer.destination}")
+        shown = self._name(transfer.instruction, transfer.request.instruction_file)
         ctx.log.write(f"~Sending Started [{shown}]")
         try:
-            ctx.publish(t.receive / sni.sni_file_name(r), t.instruction_bytes,
+            ctx.publish(transfer.receive / sni.sni_file_name(r), transfer.instruction_bytes,
                         tmp_name=sni.tmp_file_name(r))
         except OSError as e:
             raise RemoteError([f"Cannot create/open the remote file "
-                               f"{t.remote(sni.tmp_file_name(r))}, Win32 error = "
+                               f"{transfer.remote(sni.tmp_file_name(r))}, Win32 error = "
                                f"{win32_error(e)}."]) from None
         ctx.log.write(f"~Sending completed [{shown}]")
-        ctx.log.write(f"~Renaming remote file {t.remote(sni.tmp_file_name(r))} to "
-                      f"{t.remote(sni.sni_file_name(r))}")
-        ctx.log.write(f"~Rename completed [{t.remote(sni.tmp_file_name(r))}]")
+        ctx.log.write(f"~Renaming remote file {transfer.remote(sni.tmp_file_name(r))} to "
+                      f"{transfer.remote(sni.sni_file_name(r))}")
+        ctx.log.write(f"~Rename completed [{transfer.remote(sni.tmp_file_name(r))}]")
         ctx.log.write("~Sending completed successfully")
-        self._end(t, now, SenderStatus.OK, ActionCode.NOTHING)
+        self._end(transfer, now, SenderStatus.OK, ActionCode.NOTHING)
 
-    def _attempt_failed(self, t: Transfer, lines: list[str], now: float) -> None:
+    def _attempt_failed(self, transfer: Transfer, lines: list[str], now: float) -> None:
         ctx = self.ctx
         for line in lines:
             ctx.log.write(line)
         ctx.log.write("Operation is retryable.")
-        if t.receive is not None:
+        if transfer.receive is not None:
             with contextlib.suppress(OSError):
-                ctx.remove(t.temp_path)
-        usable = self._usable(self._addresses(t.destination), t.request, now)
-        later = [i for i in usable if i > t.address_no]
+                ctx.remove(transfer.temp_path)
+        usable = self._usable(self._addresses(transfer.destination), transfer.request, now)
+        later = [i for i in usable if i > transfer.address_no]
         if later:
-            t.connects += 1
-            self._use_address(t, later[0], now)
+            transfer.connects += 1
+            self._use_address(transfer, later[0], now)
             return
         retries = ctx.hierarchy.sender.retries
-        if t.retries < retries and usable:
-            t.retries += 1
-            t.connects += 1
+        if transfer.retries < retries and usable:
+            transfer.retries += 1
+            transfer.connects += 1
             when = now + ctx.timing.sender_retry_delay
-            ctx.log.write(f"Will retry send request {t.request_id} at {self._local(when)} "
-                          f"(retry {t.retries} of {retries}).")
-            self._use_address(t, usable[0], when)
+            ctx.log.write(f"Will retry send request {transfer.request_id} at {self._local(when)} "
+                          f"(retry {transfer.retries} of {retries}).")
+            self._use_address(transfer, usable[0], when)
             return
-        dest = t.destination
+        dest = transfer.destination
         self._set_busy(dest, now + ctx.timing.sender_busy_hold)
-        server = t.share.split("\\SMS_SITE")[0] if t.share else f"\\\\{dest}"
+        server = transfer.share.split("\\SMS_SITE")[0] if transfer.share else f"\\\\{dest}"
         ctx.log.write(f"Cannot connect to server {server} at remote site {dest}, won't try send "
                       f"requests going to site {dest} for an hour or until there are no active "
                       "send requests.")
@@ -393,21 +396,23 @@ class Sender(Component):
         ctx.log.write("Attempt to connect failed.")
         ctx.log.write(NO_CONNECTION)
         ctx.log.write("No need to disconnect")
-        ctx.log.write(f"Restart time = {windows_time_text(self.busy[dest], ctx.site.time_zone_bias)}")
-        self._end(t, now, SenderStatus.ERROR, ActionCode.RETRY, restart_at=self.busy[dest])
+        restart = windows_time_text(self.busy[dest], ctx.site.time_zone_bias)
+        ctx.log.write(f"Restart time = {restart}")
+        self._end(transfer, now, SenderStatus.ERROR, ActionCode.RETRY, restart_at=self.busy[dest])
 
-    def _end(self, t: Transfer, now: float, status: SenderStatus, action: ActionCode,
+    def _end(self, transfer: Transfer, now: float, status: SenderStatus, action: ActionCode,
              restart_at: float | None = None) -> None:
         """Publish the `.srs` for a send, remove its `.srq`, forget it."""
-        total = t.package_size + len(t.instruction_bytes)
-        sent = total if status is SenderStatus.OK else t.offset
-        self.transfers.pop(t.request_id, None)
+        total = transfer.package_size + len(transfer.instruction_bytes)
+        sent = total if status is SenderStatus.OK else transfer.offset
+        self.transfers.pop(transfer.request_id, None)
         self._publish_status(
-            t.item, t.request, now, status, action, restart_at=restart_at,
-            first_started_at=t.first_started, started_at=t.started, heartbeat_at=t.heartbeat,
-            total_bytes=total, bytes_left=total - sent, sync_point=sent, connects=t.connects,
-            file_type=(FileType.PACKAGE if t.phase == PACKAGE else FileType.INSTRUCTION),
-            package=t.package_id)
+            transfer.item, transfer.request, now, status, action, restart_at=restart_at,
+            first_started_at=transfer.first_started, started_at=transfer.started,
+            heartbeat_at=transfer.heartbeat,
+            total_bytes=total, bytes_left=total - sent, sync_point=sent, connects=transfer.connects,
+            file_type=(FileType.PACKAGE if transfer.phase == PACKAGE else FileType.INSTRUCTION),
+            package=transfer.package_id)
 
     def _publish_status(self, item: WorkItem, request: SendRequest, now: float,
                         status: SenderStatus, action: ActionCode, package: str = "",
@@ -470,6 +475,9 @@ class Sender(Component):
 
     def _resolve(self, windows_path: str) -> Path:
         return self.ctx.lab.resolve(windows_path, at=self.ctx.site.code)
+
+    def _package_name(self, transfer: Transfer) -> str:
+        return self._name(transfer.package, transfer.request.package_file)
 
     def _name(self, path: Path | None, written: str) -> str:
         """A local file as this site's logs spell it; as the request wrote it if elsewhere."""
