@@ -40,6 +40,7 @@ from sitesrv.lab.boxes import (
     SCHEDULE_FAILED,
     SCHEDULE_REQUESTS,
     SCHEDULE_TOSEND,
+    SCHEDULE_UID,
     WORK_DIR,
 )
 from sitesrv.lab.sitetime import log_timestamp
@@ -157,7 +158,7 @@ class Scheduler(Component):
             ctx.log.write("Error. Could not give send request to scheduler. Possibly could "
                           "not reach the schedule box on the site server. Skipping minijob.")
             item.defer(ctx.clock.now() + ctx.timing.rescan_interval, "waits for a send "
-                       "request ID (a schedule.box\\UID token is missing)")
+                       f"request ID (a {SCHEDULE_UID} token is missing)")
             return None
         job = attrs.evolve(job, state=JobState.ACTIVE, send_request_id=request_id)
         item.rewrite(jobfile.encode(job))

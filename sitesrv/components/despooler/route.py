@@ -27,6 +27,7 @@ from sitesrv.lab.boxes import (
     REPLMGR_INCOMING,
     SCHEDULE,
     SCHEDULE_TOSEND,
+    SCHEDULE_UID,
     WORK_DIR,
 )
 from sitesrv.runtime.context import ComponentContext
@@ -79,7 +80,7 @@ def hand_on(received: Received, payload: Path | None) -> None:
         ctx.log.write(f"~Cannot create a job to send the instruction on to site "
                       f"{ins.final_destination_site}: {e}")
         received.retry(ctx.clock.now() + ctx.timing.despooler_retry_delay,
-                       "waits for a job ID (schedule.box\\UID)")
+                       f"waits for a job ID ({SCHEDULE_UID})")
         return
     job = jobfile.SchedulerJob(
         job_id=job_id, description=ins.description, destination_site=ins.final_destination_site,
