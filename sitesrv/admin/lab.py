@@ -1,6 +1,6 @@
 """A lab: the folder tree of a whole SMS hierarchy, built from hierarchy.yaml.
 
-`Lab.init` lays out every site as the lab contract in ARCHITECTURE.md describes; `Lab.open`
+`Lab.init` lays out every site as the lab contract in docs/architecture.md describes; `Lab.open`
 finds an existing one. This is also the Python API users' tests start from.
 """
 
@@ -134,7 +134,7 @@ class Lab:
                 self._create_database(site)
 
     def _create_database(self, site: SiteLayout) -> None:
-        """A primary's database knows its own site and every site below it (§6.2 Sites).
+        """A primary's database knows its own site and every site below it (docs/database.md).
 
         An existing database is only brought up to the schema: its rows are the user's (a
         deleted Sites row reproduces the Q319189 orphan, so it must stay deleted). A new one is

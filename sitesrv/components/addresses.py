@@ -1,7 +1,8 @@
 """When an address lets a send request through: its schedule, by job priority, and pauses.
 
 An address's schedule gives each block of the week an availability (open, medium and high,
-high only, closed), read in the sending site's local time (`time_zone_bias`, §1.4). A person
+high only, closed), read in the sending site's local time (`time_zone_bias`; SMS 2.0 Help on
+addresses, docs/sources.md). A person
 can also pause an address with `sitesrv address pause FROM TO` (sitesrv/admin/pauses.py),
 which closes it as a closed block would, whether or not the site servers run. The pause lives
 in `<FROM>/SMS/state/paused_addresses.json` (`{"paused": ["P00"]}`: the sites this site's

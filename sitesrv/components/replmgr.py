@@ -1,4 +1,6 @@
-"""Replication Manager: batches objects for other sites, and unpacks batches from them (§4.4).
+"""Replication Manager: batches objects for other sites, and unpacks batches from them.
+
+The model: docs/sources.md#mckinney and Q288970.
 
 Outbound: other components queue objects as `replmgr.box\\outbound\\{high,normal,low}\\
 <DEST>_<random8>.<ext>` (`statusup.queue_replication`). Each moves to

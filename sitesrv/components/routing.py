@@ -1,4 +1,4 @@
-"""Which site a send request goes to next, and over which addresses (reference §1.1, §1.3, §4.5).
+"""Which site a send request goes to next, and over which addresses (Q282494, Q276259).
 
 A site only needs addresses to its parent and its children. A job for a site without a direct
 address goes hop by hop along the tree: to the child on the way down to a descendant, otherwise
@@ -62,5 +62,5 @@ def route(hierarchy: Hierarchy, here: str, destination: str, preferred_address: 
 
 
 def share(hierarchy: Hierarchy, site: str) -> str:
-    """The ADDRESS a sender connects to: `\\\\<server>\\SMS_SITE` (§1.4)."""
+    """The ADDRESS a sender connects to: `\\\\<server>\\SMS_SITE` (Q123221)."""
     return f"\\\\{hierarchy.site(site).server}\\SMS_SITE"

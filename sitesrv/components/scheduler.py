@@ -1,4 +1,6 @@
-"""Scheduler: turns jobs into instructions and send requests, and acts on how they ended (§4.5).
+"""Scheduler: turns jobs into instructions and send requests, and acts on how they ended.
+
+The model and the log lines: docs/sources.md#package-actions, docs/transport.md.
 
 A PENDING `schedule.box\\<jobid>.job` is activated: its instruction goes to
 `schedule.box\\tosend\\<jobid>.IPT`, a send request ID comes from the `UID` token, and the
@@ -15,7 +17,7 @@ the job. A failed job is kept for people to see in `schedule.box\\failed\\<jobid
 
 Every step is safe to redo: the job is rewritten ACTIVE (with its request ID) before the
 request is written, and COMPLETE before anything is deleted, so after a restart an ACTIVE job
-whose request is gone gets the same request again (SMS rebuilds deleted send requests, §11.10)
+whose request is gone gets the same request again (SMS rebuilds deleted send requests, Q123221)
 and a COMPLETE one finishes its clean-up.
 """
 
@@ -124,7 +126,7 @@ class Scheduler(Component):
             payload_sha256=digest, priority=job.priority, description=job.description,
             package=job.package)))
         ctx.log.write(f"Created new send request ID:  {job.send_request_id}~")
-        ctx.log.write("====== Updating Send Request List =======")  # §4.5, CM12, exactly
+        ctx.log.write("====== Updating Send Request List =======")  # CM12's, exactly
         self._publish_request(job, route, ipt)
         ctx.emit("job_activated", job=job.job_id, request=job.send_request_id,
                  to=job.destination_site, hop=route.hop, package=job.package_id or None)

@@ -1,7 +1,8 @@
 """SQL Monitor (SMS_SQL_MONITOR): turns PkgNotification rows into `distmgr.box\\<PkgID>.PKN`.
 
 SMS fires SQL triggers; we poll the site database every `sqlmon_poll_interval`. One file per
-notification row, consumed by Distribution Manager, which re-reads the database (§3.2, §4.2).
+notification row, consumed by Distribution Manager, which re-reads the database (KB834123; the
+log lines: docs/sources.md#deepmicrosoft).
 The rows are deleted only once the files exist, so a crash in between loses nothing.
 """
 

@@ -1,9 +1,10 @@
 """Sending objects to other sites through Replication Manager, and status up the hierarchy.
 
 A component replicates something by publishing it into `replmgr.box\\outbound\\<priority>` as
-`<DEST>_<random8>.<ext>`; Replication Manager batches it for that destination (reference §4.4).
-Package status rows go to the parent at low priority as a `.STA` (§4.8); each parent applies
-them and forwards them on, so they reach the central site.
+`<DEST>_<random8>.<ext>`; Replication Manager batches it for that destination
+(docs/sources.md#mckinney). Package status rows go to the parent at low priority as a `.STA`
+(docs/distribution.md, "Status going up"); each parent applies them and forwards them on, so
+they reach the central site.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sitesrv.formats import sta
 from sitesrv.lab.boxes import REPLMGR_OUTBOUND
 from sitesrv.runtime.context import ComponentContext
 
-STATUS_PRIORITY = 3  # status messages travel at low priority by default (§1.5)
+STATUS_PRIORITY = 3  # status travels at low priority by default (docs/sources.md#steverac)
 
 
 def outbound_destination(name: str) -> str:

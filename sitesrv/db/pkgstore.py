@@ -1,7 +1,7 @@
 """What a site knows about its packages, whether it has a database or not.
 
 A primary site keeps package definitions, distribution points and status rows in its SQL
-database; a secondary has none and keeps the same facts in state files (reference §11.18).
+database; a secondary has none and keeps the same facts in state files (docs/differences.md).
 Components talk to a `PackageStore` and never ask which kind they have, so the Distribution
 Manager logic is one piece of code at every tier.
 """

@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS PkgNotification (
     TimeKey  TEXT COLLATE NOCASE NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))
 );
 
--- Status messages, one column per field of the STATMSG echo line (reference §7.1):
+-- Status messages, one column per field of the STATMSG echo line (docs/sources.md#deepmicrosoft):
 -- ID= MessageID, SEV= Severity (I/W/E), LEV= Level, SOURCE= ModuleName, COMP= Component,
 -- SYS= MachineName, SITE= SiteCode, PID= ProcessID, TID= ThreadID, GMTDATE= Time, ISTR0..ISTR9.
 CREATE TABLE IF NOT EXISTS StatusMessages (

@@ -3,7 +3,7 @@
 Distribution Manager (software distribution) and Replication Manager (inter-site replication)
 write jobs; the Scheduler activates one, writes its instruction to `tosend`, makes a send request
 per hop, and records its progress here (`State`, `Send Request ID`). Job IDs are 8 hex digits
-from the `schedule.box\\UID` counter (§3.2, §4.5). A content job also carries the sending site's
+from the `schedule.box\\UID` counter (Q266195, Q320638). A content job also carries the sending site's
 `.PKG` for that version, which the Scheduler copies into the instruction.
 """
 

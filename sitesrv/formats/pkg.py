@@ -1,7 +1,7 @@
 """`distmgr.box\\INCOMING\\<random8>.PKG`: a replicated package definition and what to do with it.
 
 A parent (or the package's source site) sends this to a child site's Distribution Manager
-(§3.2 item 2). Its LastRefreshTime decides the KB936465 race (§9): a receiver discards a `.PKG`
+(KB936465). Its LastRefreshTime decides the KB936465 race: a receiver discards a `.PKG`
 whose LastRefreshTime is older than the last one it processed for the package. The `[ACTION]`
 says who issued the instruction, which site will send the compressed files, and whether the
 receiver must forward them to its own children ("send from the nearest site"), and whether

@@ -1,7 +1,7 @@
-"""`distmgr.box\\<PkgID>.PKN`: SQL Monitor's wake-up call to Distribution Manager (§3.2).
+"""`distmgr.box\\<PkgID>.PKN`: SQL Monitor's wake-up call to Distribution Manager (KB834123).
 
 A notification says only which package changed; Distribution Manager re-reads the database, so
-several notifications for one package collapse into one pass (§11.13).
+several notifications for one package collapse into one pass (KB834123).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """`replmgr.box\\ready\\<jobid>.RPL`: a replication batch, the objects of one destination and priority.
 
 Replication Manager packs the objects other components queued for a site (`.PKG` package
-information, `.STA` package status) into one batch per destination and priority, and hands it
-to the Scheduler as the transfer root of an "Inter Site Replication" job (reference §4.4). At the
+information, `.STA` package status) into one batch per destination and priority, and hands it to the
+Scheduler as the transfer root of an "Inter Site Replication" job (docs/sources.md#mckinney). At the
 destination the Despooler moves it into `replmgr.box\\incoming`, and Replication Manager unpacks
-each object into its inbox. The batch carries the sending site's transaction ID, which the
-receiver checks against `replmgr.box\\history\\<site>.trs` (§3.2 `.TRS`, Q288970).
+each object into its inbox. The batch carries the sending site's transaction ID, which the receiver
+checks against `replmgr.box\\history\\<site>.trs` (Q288970).
 
 An object's bytes are written on one line, escaped so the file stays readable text: `\\n`,
 `\\r`, `\\t`, `\\\\`, and `\\xHH` for any byte that is not printable UTF-8 (and for white space

@@ -1,10 +1,11 @@
 """The instruction that travels with a payload: `tosend\\<jobid>.IPT`, then `<reqid>.SNI`.
 
-The Scheduler writes it to `schedule.box\\tosend\\<jobid>.IPT`. The Sender copies the payload to
-the destination's `SMS_SITE` share (`despoolr.box\\receive`) as `<reqid>.PCK`, then the
-instruction as `<reqid>.TMP`, and renames that to `<reqid>.SNI` only when both are complete
-(§3.2, §11.1). The Despooler acts on `.SNI` files alone, and before it does it checks the
-payload against `Payload Size` and `Payload SHA256` ("Verifying signature for instruction").
+The Scheduler writes it to `schedule.box\\tosend\\<jobid>.IPT`. The Sender copies the payload to the
+destination's `SMS_SITE` share (`despoolr.box\\receive`) as `<reqid>.PCK`, then the instruction as
+`<reqid>.TMP`, and renames that to `<reqid>.SNI` only when both are complete
+(docs/sources.md#package-actions). The Despooler acts on `.SNI` files alone, and before it does it
+checks the payload against `Payload Size` and `Payload SHA256` ("Verifying signature for
+instruction").
 
 A content instruction (compressed files for a package) also carries the sending site's `.PKG`
 for that version, as that file's own sections after `[INSTRUCTION]`; the Despooler hands it to

@@ -2,7 +2,7 @@
 
 The Scheduler writes a send request for each hop of a job; the Sender works it, keeps its
 `[STATUS]` current and sets the `[ACTION CODE]` after a failure; the Scheduler acts on that code
-(0 nothing, 1 retry, 2 delete). The sections are the records DumpSend shows (§3.2, Q123221,
+(0 nothing, 1 retry, 2 delete). The sections are the records DumpSend shows (Q123221,
 Q200645), in DumpSend's order, and `dumpsend()` prints one the way that tool does.
 
 A send request ID is `<priority><counter><site>`: the priority digit, a base-36 counter from the

@@ -2,7 +2,8 @@
 
 A child site reports its PkgStatus rows for one package to its parent; the parent's Distribution
 Manager stores them and reports them on to its own parent, so the central site sees every site's
-status (§4.8, §6.1). Secondary sites keep no PkgStatus table: this file is how theirs gets up.
+status (docs/distribution.md, "Status going up"). Secondary sites keep no PkgStatus table: this file
+is how theirs gets up.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ MASTER, COPY = 1, 2  # PkgStatus.Type: the site's compressed copy / a DP's copy
 
 @attrs.frozen(kw_only=True)
 class PkgStatusRow:
-    """One PkgStatus row, as the site database keeps it (§6.1)."""
+    """One PkgStatus row, as the site database keeps it (docs/database.md, SMS_PackageStatus)."""
 
     package_id: str = attrs.field(validator=PACKAGE_ID)
     type: int = attrs.field(validator=number(MASTER, COPY, "1 (master) or 2 (copy)"))

@@ -1,7 +1,7 @@
 """`replmgr.box\\history\\<site>.trs`: the highest transaction ID received from one partner site.
 
 An INI text, one section per object class (`[PKG]`, `[STA]`) and one key per priority, as SMS
-keeps one per object class (reference §3.2 `.TRS`, Q288970):
+keeps one per object class (Q288970):
 
     [PKG]
     Priority 2=17

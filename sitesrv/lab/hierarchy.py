@@ -40,7 +40,7 @@ class DistributionPoint:
         return tuple(p for p in self.share.split("\\") if p)
 
     def nal_path(self, site_code: str) -> str:
-        """SMS's NAL path for this DP, as PkgStatus.PkgServer and the logs show it (§2.2)."""
+        """SMS's NAL path for this DP, as PkgStatus.PkgServer and the logs show it (Q319189)."""
         return f'MSWNET:["SMS_SITE={site_code}"]\\\\{self.server}\\{self.share}\\'
 
 
@@ -89,7 +89,7 @@ class ScheduleBlock:
 
 @attrs.frozen
 class Address:
-    """A sender address from one site to another (reference §1.4)."""
+    """A sender address from one site to another (SMS 2.0 Help on addresses, docs/sources.md)."""
 
     from_site: str
     to_site: str
@@ -128,7 +128,7 @@ class SoftwareDistribution:
 
 @attrs.frozen
 class SenderSettings:
-    """Standard Sender settings (reference §1.5)."""
+    """Standard Sender settings (SMS 2.0 Help on the Standard Sender, docs/sources.md)."""
 
     max_concurrent: int = 5
     max_per_site: int = 3

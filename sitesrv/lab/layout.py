@@ -1,6 +1,6 @@
 """Where things are in a lab on disk, and how SMS would spell those paths in its logs.
 
-The lab layout is a contract (ARCHITECTURE.md): users' tools read and write these folders, so
+The lab layout is a contract (docs/architecture.md): users' tools read and write these folders, so
 every path a component touches is derived here and nowhere else. Log text shows the Windows form
 (`E:\\SMS\\inboxes\\...`, `\\\\MGMT03\\SMS_SITE\\...`) from the site's drive letters and server.
 """

@@ -1,8 +1,9 @@
 """Every delay a component waits comes from the lab's timing profile.
 
-Two profiles exist: `lab` (short delays in seconds, the default, so a lab converges while you
-watch) and `sms2003` (SMS 2003's real defaults, reference §11.7). `hierarchy.yaml` can override
-any single value. Durations are lab seconds; the clock's rate decides how long they take for real.
+Two profiles exist: `lab` (short delays in seconds, the default, so a lab converges while you watch)
+and `sms2003` (SMS 2003's real defaults, each with its source in docs/hierarchy.md).
+`hierarchy.yaml` can override any single value. Durations are lab seconds; the clock's rate decides
+how long they take for real.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ PROFILES: dict[str, TimingProfile] = {
         stale_tmp_age=300.0,
         sqlmon_poll_interval=0.5,
     ),
-    # Reference §11.7: SMS 2003's own defaults.
+    # SMS 2003's own defaults (docs/hierarchy.md gives the source of each).
     "sms2003": TimingProfile(
         distmgr_sleep=3600.0,
         distmgr_retry_interval=3600.0,

@@ -1,11 +1,12 @@
 """SMS 2003 component logs: `<SITE>/SMS/Logs/<name>.log` in the site-server line format.
 
-A line is `text  $$<SMS_COMPONENT><MM-DD-YYYY HH:MM:SS.mmm+BBB><thread=N (0xHEX)>` (reference
-§7.1). BBB is the Windows time-zone bias in minutes (local + bias = UTC), signed and at least 3
-digits (`+300`, `+000`, `-060`). Timestamps come from the lab clock, so step-mode logs are
-byte-identical across runs, and milliseconds are rounded as the site database rounds them, so
-one instant reads the same in a log and in a table. A log that reaches its maximum size
-is renamed to `<name>.lo_` (replacing an older one) and a new log is started.
+A line is `text  $$<SMS_COMPONENT><MM-DD-YYYY HH:MM:SS.mmm+BBB><thread=N (0xHEX)>`
+(docs/sources.md#cmwt; our reading of it: docs/differences.md). BBB is the Windows time-zone bias in
+minutes (local + bias = UTC), signed and at least 3 digits (`+300`, `+000`, `-060`). Timestamps come
+from the lab clock, so step-mode logs are byte-identical across runs, and milliseconds are rounded
+as the site database rounds them, so one instant reads the same in a log and in a table. A log that
+reaches its maximum size is renamed to `<name>.lo_` (replacing an older one) and a new log is
+started.
 """
 
 from __future__ import annotations

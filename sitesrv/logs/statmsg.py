@@ -1,6 +1,6 @@
 """Status messages: the `STATMSG:` echo line every SMS server component logs, and its DB row.
 
-Reference §7.1 gives the line's shape (SMS 2003, deepmicrosoft):
+The line's shape, from an SMS 2003 log (docs/sources.md#deepmicrosoft):
 `STATMSG: ID=2300 SEV=I LEV=M SOURCE="SMS Server" COMP="SMS_DISTRIBUTION_MANAGER" SYS=LCTOPAZCEN
 SITE=CEN PID=3808 TID=3612 GMTDATE=Mon Jun 07 23:23:16.472 2004 ISTR0="..." ... ISTR9=""
 NUMATTRS=1 AID0=400 AVAL0="CEN0000E"`. A primary stores the message in its database; a secondary
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sitesrv.db.sitedb import SiteDatabase, StatusMessage
 from sitesrv.logs.smslog import SmsLog
 
-# Attribute IDs (§7.1): 400 package ID, 404 DP NAL path, 410 version.
+# Attribute IDs (docs/sources.md#package-actions): 400 package ID, 404 DP NAL path, 410 version.
 AID_PACKAGE = 400
 AID_DP = 404
 AID_VERSION = 410

@@ -4,7 +4,7 @@ The protocol calls `faults.point(name, path)` at the moments a real process coul
 half done. Live mode passes no injector, so a point costs one attribute check. In step mode an
 injector may answer True, and the point raises `SimulatedCrash`: the step driver drops the
 component instance, builds a new one and runs its start-up recovery, as a restarted site server
-would (engineering.md §5.2, lesson 8).
+would (docs/sources.md#engineering-sources: recovery is one more step of the simulation).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Names a component gives the files it creates: SMS-looking random names and temp names.
 
-SMS names many files with 8 random upper-case letters and digits (`Z3AWAX9I.PKG`, reference
-§3.3). Components take them from here, never from `random` or `uuid`, so in step mode they come
+SMS names many files with 8 random upper-case letters and digits (`Z3AWAX9I.PKG`: Q245579,
+Q319189). Components take them from here, never from `random` or `uuid`, so in step mode they come
 from the seed. Temp names come from a counter, never from a pid or the time, for the same reason.
 """
 

@@ -1,6 +1,6 @@
 """An inbox a component owns: scan, claim, finish, defer, quarantine, recover.
 
-The rules (engineering.md §2.4; docs/runtime.md has them for component authors):
+The rules (docs/architecture.md, with Maildir's; docs/runtime.md has them for component authors):
 - Work is a regular file directly in the inbox folder whose name matches one of the inbox's
   patterns, case-insensitively as on Windows (`*.sni` matches `X.SNI`). Temp files (`*.TMP`,
   `.X.<writer>.tmp`), dot-files and sub-folders (`corrupt\\`, the work folder `.work\\`) are
@@ -11,9 +11,10 @@ The rules (engineering.md §2.4; docs/runtime.md has them for component authors)
   itself into the next inbox, or defers it (the file goes back under its own name, visible in
   the inbox, and is not eligible before its not-before time), or quarantines it into
   `<inbox>\\corrupt\\` with a log line and an event.
-- At start-up claimed files return to the inbox and stale temp files are deleted (which are
-  stale, the runtime decides: LabRuntime.stale_temp_cutoff). Two components may share a folder when their patterns differ (the Sender's `*.srq`
-  and the Scheduler's `*.srs` in `outboxes\\LAN`); each recovers only its own claims.
+- At start-up claimed files return to the inbox and stale temp files are deleted (which are stale,
+  the runtime decides: LabRuntime.stale_temp_cutoff). Two components may share a folder when their
+  patterns differ (the Sender's `*.srq` and the Scheduler's `*.srs` in `outboxes\\LAN`); each
+  recovers only its own claims.
 
 Deferrals live in memory: after a restart the component examines every file again, as SMS
 does, and defers again what must still wait.
@@ -54,7 +55,8 @@ class InboxSpec:
     """An inbox a component owns: its SMS name below `SMS\\inboxes` and the names that are work.
 
     With `recheck_on_arrival`, a new file arriving makes the inbox's deferred files eligible at
-    once (Distribution Manager re-examines a waiting `.PKG` on every change notification, §11.3).
+    once (Distribution Manager re-examines a waiting `.PKG` on every change notification: Q319189,
+    Q245579).
     """
 
     folder: str

@@ -1,9 +1,9 @@
 """The live driver's one watchdog observer: hints that wake a folder's owner, supervised.
 
-Events are hints, never the list of work (engineering.md §3): a handler only says "look at this
-folder again" (it passes the arrived file's path, so that the runtime can drop the echo of a file
-it published itself and has already announced). So it is cheap, it cannot lose work by being wrong, and a dropped event costs
-latency, not a file. What watchdog gets wrong is covered here:
+Events are hints, never the list of work (docs/architecture.md): a handler only says "look at this
+folder again" (it passes the arrived file's path, so that the runtime can drop the echo of a file it
+published itself and has already announced). So it is cheap, it cannot lose work by being wrong, and
+a dropped event costs latency, not a file. What watchdog gets wrong is covered here:
 - an exception in a handler kills the observer thread: every handler body is guarded, and
   `check()` restarts a dead observer and asks for a full rescan;
 - inotify's queue overflows silently under bursts: watchdog 7.1 only logs

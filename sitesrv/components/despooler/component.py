@@ -1,10 +1,10 @@
 """Despooler (SMS_DESPOOLER, despool.log): what other sites' senders deliver to this site.
 
 The Sender writes the payload `<reqid>.PCK`, then the instruction `<reqid>.TMP`, and renames it
-to `<reqid>.SNI` when both are complete; only `.SNI` files are ready (reference §3.2, §11.1).
-For each, the Despooler logs the CM12 sequence (§4.7), checks the payload against the size and
+to `<reqid>.SNI` when both are complete; only `.SNI` files are ready. For each, the Despooler
+logs the CM12 sequence (docs/sources.md#package-actions), checks the payload against the size and
 SHA-256 the instruction carries (its "signature"), and then:
-- hands an instruction for another site to this site's Scheduler (despoolroute.py);
+- hands an instruction for another site to this site's Scheduler (route.py);
 - moves a replication batch to Replication Manager (despoolroute.py);
 - stores or merges compressed files and tells Distribution Manager (content.py).
 docs/despooler.md has the files, the log lines and the crash-recovery rules.
@@ -25,7 +25,7 @@ from sitesrv.lab.boxes import DESPOOLER_RECEIVE
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec
 
-THREADS = 3  # "Used 0 out of 3 despooling threads" (§11.7); one instruction at a time here
+THREADS = 3  # "Used 0 out of 3 despooling threads"; one instruction at a time here
 
 
 class Despooler(Component):

@@ -5,7 +5,7 @@ package's source site (the carried `.PKG` was issued by its source site) needs t
 package information for that version first (error 12), becomes `SMSPKG\\<PkgID>.PCK` with
 StoredPkgVersion, the Type 1 RECEIVED row and status 4400. Content forwarded by the nearest
 site is only parked as `SMSPKG\\<PkgID>.PCK.<n>`: Distribution Manager registers it when it
-processes the forwarder's `.PKG` (our reading of KB936465, §9.2 variant).
+processes the forwarder's `.PKG` (our reading of KB936465: docs/differences.md).
 
 A payload leaves receive only once the content is in place (a PCK is renamed into SMSPKG; a
 delta is removed after the merge), so a redo after a crash recognises stored content by the

@@ -1,10 +1,10 @@
 """One instruction the Despooler works on: its work names, its payload, how it ends.
 
 The Sender leaves the payload `<reqid>.PCK` and then `<reqid>.SNI` in `despoolr.box\\receive`
-(reference §3.2). The runtime claims the `.SNI` into `receive\\.work`; the payload is renamed in
-place to its work name `ds_xxxxx.pkg`, as the CM12 log shows. The five characters derive from
-the request ID, not from a random draw: after a restart the returned `.SNI` must find its payload
-again under the same work name (docs/despooler.md, "Crash recovery").
+(docs/sources.md#package-actions). The runtime claims the `.SNI` into `receive\\.work`; the payload
+is renamed in place to its work name `ds_xxxxx.pkg`, as the CM12 log shows. The five characters
+derive from the request ID, not from a random draw: after a restart the returned `.SNI` must find
+its payload again under the same work name (docs/despooler.md, "Crash recovery").
 
 The payload always leaves `receive` before its instruction does, so no payload is left behind
 without the instruction that explains it.

@@ -1,12 +1,12 @@
 """The Despooler's retry: the error code, "won't be processed till ...", and the deferral.
 
 An instruction that cannot run yet (error 12: the package information for its version has not
-arrived; error 8: a delta's previous version is missing) goes back into receive and is tried
-again after `timing.despooler_retry_delay` (reference §4.7, §11.8), or, for error 12, as soon as
-Distribution Manager records the package's information (a deliberate difference:
-docs/differences.md). The deferral is the
-runtime's: it lives in memory, so after a restart the instruction is simply tried at once, as
-SMS re-examines its inboxes at start-up. No `PKGxxxxx.TRY` copy is made (docs/despooler.md).
+arrived; error 8: a delta's previous version is missing) goes back into receive and is tried again
+after `timing.despooler_retry_delay` (docs/sources.md#package-actions, Q172899), or, for error 12,
+as soon as Distribution Manager records the package's information (a deliberate difference:
+docs/differences.md). The deferral is the runtime's: it lives in memory, so after a restart the
+instruction is simply tried at once, as SMS re-examines its inboxes at start-up. No `PKGxxxxx.TRY`
+copy is made (docs/despooler.md).
 """
 
 from __future__ import annotations

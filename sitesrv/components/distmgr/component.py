@@ -1,6 +1,6 @@
 """Distribution Manager (SMS_DISTRIBUTION_MANAGER): packages onto DPs and on to child sites.
 
-Three kinds of work (reference §4.3, docs/distribution.md):
+Three kinds of work (docs/distribution.md):
 - `distmgr.box\\<PkgID>.PKN`: a package action at this site (SQL Monitor's wake-up). The
   database's action flags say what to do; the file only wakes us. At the package's source site
   this compresses a new version, installs local DPs and sends information and compressed files
@@ -36,7 +36,7 @@ from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
-KEEP_DELTAS = 5  # the source keeps deltas against the previous five versions (§5)
+KEEP_DELTAS = 5  # deltas against the previous five versions (docs/sources.md#sms-2003-faq)
 
 
 class DistributionManager(Component):
@@ -90,7 +90,7 @@ class DistributionManager(Component):
             return self._retry_pass()
         # A file that cannot be parsed raises FormatError: the runtime moves it to corrupt\.
         if item.name.upper().endswith(".PKN"):
-            # Several notifications for one package collapse into one pass (§11.13).
+            # Several notifications for one package collapse into one pass (KB834123).
             record = pkn.read(item.path)
             if self._has_actions(record.package_id):
                 self._package_actions(record.package_id)
@@ -158,7 +158,8 @@ class DistributionManager(Component):
         self._local_dps(package, servers, None if new_version else changed_dps)
         removed_below = self._settle_servers(package, servers)
         if not is_source:
-            # A DP added or removed here reaches the source site as a status row (§4.8).
+            # A DP added or removed here reaches the source site as a status row
+            # (docs/distribution.md, "Status going up").
             self._forward(pkg_id, [r for r in self.ctx.store.statuses(pkg_id,
                                                                       status_type=StatusType.COPY)
                                    if r.PkgServer.upper() in added] + removed_below)
@@ -596,7 +597,8 @@ class DistributionManager(Component):
         self._delete_package(known)
 
     def _write_pkginfo(self, package: Package) -> None:
-        """`pkginfo.box\\<PkgID>.PKG`, `.NAL` and the `.ICO` folder for Inbox Manager (§3.2)."""
+        """`pkginfo.box\\<PkgID>.PKG`, `.NAL` and the `.ICO` folder for Inbox Manager
+        (docs/sources.md#smsutils)."""
         box = self.ctx.layout.inbox(PKGINFO)
         nals = [s.NALPath for s in self.ctx.store.servers(package.PkgID)
                 if s.SiteCode.upper() == self.ctx.site.code]
@@ -652,7 +654,7 @@ class DistributionManager(Component):
 
     def _learn_dp(self, pkg_id: str, status: PkgStatus) -> None:
         """A DP added at a child site reaches the source here; it then sends that site its
-        package information, stamped with a new LastRefreshTime (KB936465 §9.2 step 2)."""
+        package information, stamped with a new LastRefreshTime (KB936465, its Cause)."""
         package = self.ctx.store.package(pkg_id)
         if package is None or package.SourceSite.upper() != self.ctx.site.code:
             return

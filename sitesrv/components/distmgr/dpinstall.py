@@ -1,6 +1,6 @@
 """Putting a package on a distribution point, and taking it off, with SMS's log lines.
 
-The lines follow the child site's distmgr.log of the field report in reference §13.1. The
+The lines follow the child site's distmgr.log of docs/sources.md#child-lost-its-pck. The
 decompression folder they name (`F:\\_S Mt0ir.TMP`) is notional: sitesrv extracts next to the DP
 folder and swaps it in, so a half-copied package is never visible (docs/differences.md).
 """

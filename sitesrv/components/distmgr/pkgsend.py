@@ -3,7 +3,7 @@
 Package information is the replication `.PKG`, handed to Replication Manager. Compressed files
 go as a minijob whose transfer root is the stored `SMSPKG\\<PkgID>.PCK` or `.DLT.<n>`, carrying
 this site's `.PKG` for that version (a content instruction). docs/distribution.md is the model;
-the log lines are those of the parent's distmgr.log in reference §13.1.
+the log lines are those of the parent's distmgr.log in docs/sources.md#child-lost-its-pck.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Standard Sender: sends what a send request names to the destination's SMS_SITE share (§4.6).
+"""Standard Sender: sends what a send request names to the destination's SMS_SITE share.
+
+The model and the log lines: docs/sources.md#package-actions, Q235753, Q261874 and Q278357.
 
 It takes `schedule.box\\outboxes\\LAN\\<id>.srq` in priority order, highest first, and within a
 priority first in, first out by the request's counter (`2_ZZZZZZ`, counter 46655, before

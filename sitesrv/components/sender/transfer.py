@@ -21,7 +21,7 @@ from sitesrv.runtime.inbox import WorkItem
 
 CONNECT, PACKAGE, FINISH = "connect", "package", "finish"
 UNLIMITED_CHUNK = 64 * 1024 * 1024  # one unit of work copies this much without a rate limit
-SMALLEST_CHUNK = 1024  # SMS's own write size in the reference's sender.log
+SMALLEST_CHUNK = 1024  # SMS's own write size in sender.log (docs/sources.md#package-actions)
 LARGEST_CHUNK = 1024 * 1024
 CHUNKS_PER_SECOND = 4  # a rate-limited send writes about this often
 
