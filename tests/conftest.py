@@ -1,4 +1,8 @@
-"""Shared fixtures: the default hierarchy text and a built lab; the hypothesis profiles."""
+"""Shared fixtures: the default hierarchy text and a built lab; the hypothesis profiles.
+
+Labs come from the pytest plugin's fixtures (sitesrv/pytest_plugin.py), as users' tests get
+them; the helpers that read and feed them are in `sitesrv.testing`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from sitesrv.admin.lab import Lab
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_HIERARCHY = REPO / "hierarchy.yaml"
@@ -23,3 +29,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture
 def default_hierarchy_text() -> str:
     return DEFAULT_HIERARCHY.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def lab(sitesrv_lab: Lab) -> Lab:
+    """The plugin's lab, built from the default hierarchy. The runtime and despooler tests
+    override it with the lab's folder, which their drivers take."""
+    return sitesrv_lab

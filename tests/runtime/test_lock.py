@@ -20,15 +20,14 @@ import pytest
 from sitesrv.errors import UserError
 from sitesrv.lab.layout import LabLayout
 from sitesrv.lab.loader import load_hierarchy
-from sitesrv.logs.events import read_events
 from sitesrv.runtime import lock as lock_module
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.live import LiveDriver
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
+from sitesrv.testing import drop, events, inbox, wait_for
 from tests.conftest import REPO
-from tests.runtime.conftest import drop, inbox, wait_for
 from tests.runtime.toy import OUTBOX, REGISTRY, installed_items, instruction
 
 
@@ -94,7 +93,7 @@ def test_two_processes_may_run_disjoint_sites(lab: Path) -> None:
     thread.start()
     try:
         wait_for(lambda: driver.started.is_set(), what="start-up")
-        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: (inbox(lab, "SEC", "despoolr.box\\receive") / "A.SNI").exists(),
                  what="A to be sent")
         report = run_until_idle(lab, components=REGISTRY, sites=["SEC"])
@@ -114,8 +113,7 @@ def test_a_stale_lock_is_taken_over_with_a_warning(
     assert report.exit_code == ExitCode.IDLE
     assert any(m.startswith(f"Site SEC: took over the stale server lock {path} (pid {pid} on ")
                and m.endswith(f"; pid {pid} is not running)") for m in caplog.messages)
-    (event,) = [e for e in read_events(lab / "events.jsonl")
-                if e["event"] == "server_lock_taken_over"]
+    (event,) = events(lab, "server_lock_taken_over")
     assert (event["site"], event["component"], event["pid"]) == ("SEC", "SMS_EXECUTIVE", pid)
     assert not path.exists()  # taken over, then given back at the end of the run
 
