@@ -23,7 +23,7 @@ import yaml
 
 from sitesrv.admin.lab import Lab, default_hierarchy_file
 from sitesrv.db.sitedb import SiteDatabase
-from sitesrv.lab.layout import EVENTS_FILE, HIERARCHY_COPY
+from sitesrv.lab.layout import BUILDING_MARKER, EVENTS_FILE, HIERARCHY_COPY
 from sitesrv.logs.events import read_events
 from sitesrv.logs.smslog import LogLine, parse_line
 
@@ -257,13 +257,16 @@ def _lab(lab: LabLike) -> Lab:
         return lab
     root = Path(lab)
     try:
-        stat = (root / HIERARCHY_COPY).stat()
+        source = (root / HIERARCHY_COPY).read_bytes()
     except OSError:
         return Lab.open(root)  # which says there is no lab there
-    return _opened(root, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    if (root / BUILDING_MARKER).exists():
+        return Lab.open(root)  # which says how to finish it
+    return _opened(root, source)
 
 
 @functools.lru_cache(maxsize=64)
-def _opened(root: Path, _version: tuple[int, int, int]) -> Lab:
-    """Opened once for each version of the lab's hierarchy: tests read a lab in tight loops."""
+def _opened(root: Path, _source: bytes) -> Lab:
+    """Opened once for each text of the lab's hierarchy: tests read a lab in tight loops, and
+    a lab rebuilt in the same folder from another hierarchy is opened again."""
     return Lab.open(root)

@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, settings
 
 from sitesrv.admin.lab import Lab
 
+pytest_plugins = ["pytester"]  # tests/test_testing.py runs a user's test file with the plugin
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_HIERARCHY = REPO / "hierarchy.yaml"
 

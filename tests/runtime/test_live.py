@@ -194,40 +194,6 @@ def test_on_linux_the_watcher_is_the_arrivals_only_inotify_emitter(
         assert {type(e).__name__ for e in emitters} == {"ArrivalsEmitter"}
 
 
-def test_events_that_name_no_work_are_not_hints(tmp_path: Path) -> None:
-    from watchdog.events import (
-        DirModifiedEvent,
-        FileClosedEvent,
-        FileCreatedEvent,
-        FileDeletedEvent,
-        FileMovedEvent,
-    )
-
-    box = str(tmp_path / "distmgr.box")
-    assert watcher_module.hint_path(FileCreatedEvent(f"{box}/A.PKN")) == f"{box}/A.PKN"
-    assert watcher_module.hint_path(FileClosedEvent(f"{box}/A.PKN")) == f"{box}/A.PKN"
-    assert watcher_module.hint_path(FileMovedEvent(f"{box}/.A.x.tmp", f"{box}/A.PKN")) == (
-        f"{box}/A.PKN")
-    for nothing in (DirModifiedEvent(box), FileDeletedEvent(f"{box}/A.PKN"),
-                    FileCreatedEvent(f"{box}/A.TMP"), FileClosedEvent(f"{box}/.A.x.tmp"),
-                    FileMovedEvent(f"{box}/A.PKN", f"{box}/.work/A.PKN")):
-        assert watcher_module.hint_path(nothing) is None, nothing
-
-
-def test_the_inotify_emitter_queues_only_hints(tmp_path: Path) -> None:
-    if not watcher_module.inotify_available():
-        pytest.skip("no inotify here")
-    from watchdog.events import DirModifiedEvent, FileCreatedEvent
-    from watchdog.observers.api import EventQueue, ObservedWatch
-
-    queue = EventQueue()
-    emitter = watcher_module.arrivals_emitter()(queue, ObservedWatch(str(tmp_path), recursive=True))
-    emitter.queue_event(DirModifiedEvent(str(tmp_path)))
-    emitter.queue_event(FileCreatedEvent(str(tmp_path / ".work" / "A.PKN")))
-    emitter.queue_event(FileCreatedEvent(str(tmp_path / "A.PKN")))
-    assert [event.src_path for event, _ in list(queue.queue)] == [str(tmp_path / "A.PKN")]
-
-
 @pytest.mark.parametrize("kind", watcher_module.WATCHERS)
 def test_only_arrivals_of_work_names_become_hints(tmp_path: Path, kind: str) -> None:
     # A temp file written and a claim into the work folder name no new work (nor do the
@@ -427,16 +393,6 @@ def test_a_component_never_runs_two_units_at_once(sitesrv_lab_factory: LabFactor
     assert report is not None and report.exit_code == ExitCode.IDLE
     assert not [p for p in inbox(lab, "SEC", RECEIVE).iterdir() if p.is_file()]
     assert most[0] == 1
-
-
-@pytest.mark.parametrize("option", [["--workers", "2"], ["--processes", "per-site"]])
-def test_workers_and_processes_are_live_options(lab: Path, option: list[str]) -> None:
-    result = subprocess.run([sys.executable, "-c", "from sitesrv.cli.main import main; main()", "run",
-                             "--lab", str(lab), "--step", *option],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert f"{option[0]} needs a live run" in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def _echoing(sitesrv_lab_factory: LabFactory) -> tuple[LabRuntime, ComponentHost, str]:

@@ -86,6 +86,16 @@ def test_option_mistakes_are_user_errors(lab: Path, args: list[str], message: st
     assert message in str(result.exception)
 
 
+@pytest.mark.parametrize("option", [["--workers", "2"], ["--processes", "per-site"]])
+def test_workers_and_processes_are_live_options(lab: Path, option: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-c", "from sitesrv.cli.main import main; main()", "run",
+                             "--lab", str(lab), "--step", *option],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{option[0]} needs a live run" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_an_unknown_registry_is_a_user_error(lab: Path) -> None:
     result = CliRunner().invoke(run_command, ["--lab", str(lab), "--step", "--components",
                                               "tests.runtime.toy:NOPE"])

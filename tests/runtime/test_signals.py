@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
@@ -151,6 +153,7 @@ def test_a_change_in_a_wakes_on_folder_wakes_the_component(lab: Path) -> None:
     assert lines[0].timestamp.endswith(":00.000") and lines[1].timestamp.endswith(":10.000")
 
 
+@pytest.mark.live_fs
 def test_a_signal_sent_while_the_file_is_being_deferred_is_not_lost(lab: Path) -> None:
     # Live, two workers: the signal comes after the Waiter found the file not ready but before
     # it deferred it (the Despooler checking the database while Distribution Manager records

@@ -45,8 +45,12 @@ def locks(lab: Path) -> list[Path]:
     return sorted(lab.glob(f"*/SMS/state/{LOCK_FILE}"))
 
 
-@pytest.mark.parametrize("start_method", ["fork", "spawn"] if sys.platform.startswith("linux")
-                         else ["spawn"])
+# Spawning starts a new interpreter per site, importing sitesrv afresh: seconds, not a moment.
+SPAWN = pytest.param("spawn", marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("start_method", ["fork", SPAWN] if sys.platform.startswith("linux")
+                         else [SPAWN])
 def test_each_site_runs_in_its_own_process_and_files_cross_between_them(
         lab: Path, start_method: str) -> None:
     drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
