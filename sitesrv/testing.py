@@ -9,15 +9,17 @@ the same helpers. Functions that read a lab take the `Lab` or the folder of one.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import hashlib
 import os
 import random
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
@@ -26,6 +28,10 @@ from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.lab.layout import BUILDING_MARKER, EVENTS_FILE, HIERARCHY_COPY
 from sitesrv.logs.events import read_events
 from sitesrv.logs.smslog import LogLine, parse_line
+
+if TYPE_CHECKING:
+    from sitesrv.runtime.live import LiveDriver
+    from sitesrv.runtime.registry import Registry
 
 __all__ = [
     "HierarchySource",
@@ -41,6 +47,7 @@ __all__ = [
     "log_lines",
     "log_messages",
     "query",
+    "running",
     "tree_digest",
     "wait_for",
     "write_source",
@@ -247,6 +254,50 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def running(lab: LabLike, *, components: Registry | None = None, timeout: float = 20.0,
+            **options: Any) -> Iterator[LiveDriver]:
+    """The lab's site servers running live for the length of a `with` block, as `sitesrv run`
+    runs them: file system watchers, worker threads, real time. Files dropped in the block are
+    found by the watchers; `wait_for` their results.
+
+    Yields the LiveDriver once start-up (recovery and the first scan) is done and every
+    component sleeps; when the block ends, units in progress finish and the servers stop and
+    give back their locks. `components` are SMS's unless given; `options` are LiveDriver's
+    (`sites`, `watcher`, `workers`, `horizon`). Raises what starting raised (a UserError if
+    another process runs one of the sites), or AssertionError if start-up does not settle
+    within `timeout` seconds or the servers do not stop within 30.
+    """
+    from sitesrv.components.registry import SMS_COMPONENTS
+    from sitesrv.runtime.live import LiveDriver
+
+    driver = LiveDriver(_lab(lab).root, components=components or SMS_COMPONENTS, **options)
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            driver.run(stop=stop)
+        except BaseException as error:  # handed to the test's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=run, name="sitesrv-testing-lab", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: failed or (driver.started.is_set() and driver.quiet()), timeout,
+                 "the lab's servers to start and settle")
+        if failed:
+            raise failed[0]
+        yield driver
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    if thread.is_alive():
+        raise AssertionError("the lab's servers did not stop within 30 s")
+    if failed:
+        raise failed[0]
 
 
 # --- the lab of a folder ----------------------------------------------------------------------

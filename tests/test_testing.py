@@ -21,6 +21,7 @@ from sitesrv.testing import (
     log_lines,
     log_messages,
     query,
+    running,
     tree_digest,
     wait_for,
     write_source,
@@ -253,3 +254,24 @@ def test_a_half_built_lab_is_refused_with_the_way_to_finish_it(lab: Lab) -> None
     (lab.root / ".building").touch()  # as a 'sitesrv init' stopped half way leaves it
     with pytest.raises(UserError, match="half built"):
         events(lab.root)
+
+
+@pytest.mark.live_fs
+def test_a_running_lab_finds_dropped_files_and_stops_with_the_block(lab: Lab) -> None:
+    with running(lab):
+        assert sorted(e["site"] for e in events(lab, "server_started")) == ["P00", "S01", "ZZZ"]
+        box = inbox(lab, "ZZZ", "distmgr.box")
+        drop(box, "ZZZ00042.PKN", b"")  # no [END] record: Distribution Manager refuses it
+        wait_for(lambda: files(box / "corrupt") == ["ZZZ00042.PKN"], what="the quarantine")
+    assert files(box) == []
+    assert sorted(e["site"] for e in events(lab, "server_stopped")) == ["P00", "S01", "ZZZ"]
+    assert not list(lab.root.glob("*/SMS/state/server.lock")), "every lock was given back"
+
+
+@pytest.mark.live_fs
+def test_a_lab_running_elsewhere_is_refused_and_nothing_stays_running(lab: Lab) -> None:
+    with running(lab, sites=["S01"]):
+        with pytest.raises(UserError, match="Site S01's server is already running"), \
+                running(lab):
+            pass  # never reached
+        assert [p.parts[-4] for p in lab.root.glob("*/SMS/state/server.lock")] == ["S01"]

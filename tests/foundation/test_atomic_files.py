@@ -3,13 +3,13 @@ the folder sees after a write, a failed write, or a write that meets a leftover 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
 from sitesrv.files.atomic import Durability, rename_into_place, replace_file, write_temp
+from sitesrv.testing import files
 
 FOLDER = Path("/lab/ZZZ/SMS/state")
 
@@ -18,10 +18,6 @@ FOLDER = Path("/lab/ZZZ/SMS/state")
 def folder(fs: object) -> Path:
     FOLDER.mkdir(parents=True)
     return FOLDER
-
-
-def names(folder: Path) -> list[str]:
-    return sorted(os.listdir(folder))
 
 
 def full_disk(f: BinaryIO) -> None:
@@ -37,7 +33,7 @@ def test_a_replace_writes_over_the_temp_a_killed_attempt_left(folder: Path,
     tmp.write_bytes(b'{"half": ')  # the attempt before was killed mid-write
     replace_file(dest, b'{"P00": true}', durability, tmp=tmp)
     assert dest.read_bytes() == b'{"P00": true}'
-    assert names(folder) == ["paused.json"]
+    assert files(folder) == ["paused.json"]
 
 
 def test_a_failed_replace_keeps_the_old_file_and_leaves_no_temp(folder: Path) -> None:
@@ -46,7 +42,7 @@ def test_a_failed_replace_keeps_the_old_file_and_leaves_no_temp(folder: Path) ->
     with pytest.raises(OSError, match="No space left"):
         replace_file(dest, full_disk, Durability.FILE, tmp=tmp)
     assert dest.read_bytes() == b"old"
-    assert names(folder) == ["paused.json"]
+    assert files(folder) == ["paused.json"]
 
 
 def test_an_exclusive_temp_never_writes_over_another_writers_file(folder: Path) -> None:
@@ -55,14 +51,14 @@ def test_an_exclusive_temp_never_writes_over_another_writers_file(folder: Path) 
     with pytest.raises(FileExistsError):
         write_temp(theirs, b"mine", Durability.NONE, exclusive=True)
     assert theirs.read_bytes() == b"another writer's half"  # neither overwritten nor deleted
-    assert names(folder) == [theirs.name]
+    assert files(folder) == [theirs.name]
 
 
 def test_a_failed_temp_write_removes_only_its_own_temp(folder: Path) -> None:
     tmp = folder / ".A.SNI.SEC-SMS_PROBE.000002.tmp"
     with pytest.raises(OSError, match="No space left"):
         write_temp(tmp, full_disk, Durability.FILE, exclusive=True)
-    assert names(folder) == []
+    assert files(folder) == []
 
 
 def test_content_comes_as_bytes_chunks_or_a_writer_function(folder: Path) -> None:
@@ -72,7 +68,7 @@ def test_content_comes_as_bytes_chunks_or_a_writer_function(folder: Path) -> Non
     replace_file(folder / "c", b"", Durability.NONE, tmp=folder / ".c")
     assert [(folder / n).read_bytes() for n in "abc"] == [
         b"one two three", b"written by a function", b""]
-    assert names(folder) == ["a", "b", "c"]
+    assert files(folder) == ["a", "b", "c"]
 
 
 def test_renaming_into_place_moves_the_file_between_folders(folder: Path) -> None:
@@ -82,5 +78,5 @@ def test_renaming_into_place_moves_the_file_between_folders(folder: Path) -> Non
     tmp.write_bytes(b"instruction")
     (other / "2_001ZZZ.SNI").write_bytes(b"an older attempt")
     rename_into_place(tmp, other / "2_001ZZZ.SNI", Durability.FILE_AND_DIR)
-    assert names(folder) == [] and names(other) == ["2_001ZZZ.SNI"]
+    assert files(folder) == [] and files(other) == ["2_001ZZZ.SNI"]
     assert (other / "2_001ZZZ.SNI").read_bytes() == b"instruction"

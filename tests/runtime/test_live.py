@@ -12,8 +12,6 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,7 @@ from sitesrv.runtime.inbox import InboxSpec
 from sitesrv.runtime.live import LiveDriver
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.watcher import OVERFLOW_LOGGER
-from sitesrv.testing import LabFactory, drop, events, inbox, wait_for
+from sitesrv.testing import LabFactory, drop, events, inbox, running, wait_for
 from tests.runtime.conftest import two_sites
 from tests.runtime.toy import (
     INSTALLED,
@@ -61,28 +59,13 @@ class ToySink(Component):
         return True
 
 
-@contextmanager
-def running(lab: Path, registry: Registry = REGISTRY, **options: object) -> Iterator[LiveDriver]:
-    driver = LiveDriver(lab, components=registry, **options)  # type: ignore[arg-type]
-    stop = threading.Event()
-    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
-    thread.start()
-    try:
-        wait_for(lambda: driver.started.is_set() and driver.quiet(), what="start-up")
-        yield driver
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        assert not thread.is_alive()
-
-
 def installed(lab: Path) -> list[str]:
     return installed_items(inbox(lab, "SEC", INSTALLED))
 
 
 def test_a_file_dropped_into_an_inbox_is_processed(sitesrv_lab_factory: LabFactory) -> None:
     lab = sitesrv_lab_factory(NO_RESCAN).root
-    with running(lab):
+    with running(lab, components=REGISTRY):
         drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
 
@@ -93,7 +76,7 @@ def test_a_file_present_before_start_up_is_processed(sitesrv_lab_factory: LabFac
     (inbox(lab, "CEN", OUTBOX) / ".work").mkdir()
     (inbox(lab, "CEN", OUTBOX) / ".work" / "B.SRQ").write_bytes(instruction("B"))  # claimed by a
     # run that was killed
-    with running(lab):
+    with running(lab, components=REGISTRY):
         wait_for(lambda: installed(lab) == ["A", "B"], what="A and B to be installed")
 
 
@@ -107,7 +90,7 @@ def test_a_burst_of_20000_files_into_one_inbox_loses_none(sitesrv_lab_factory: L
     # complete file the moment it appears, like a rename, and far quicker to make.
     burst = (f"import os\nfor n in range(20_000):\n"
              f"    os.link({str(source)!r}, os.path.join({str(folder)!r}, f'{{n:05d}}.SNI'))")
-    with running(lab, Registry(secondary=(ToySink,))) as driver:
+    with running(lab, components=Registry(secondary=(ToySink,))) as driver:
         subprocess.run([sys.executable, "-c", burst], check=True, timeout=120)
         wait_for(lambda: driver.runtime.progress_count >= 20_000, timeout=120,
                  what="20,000 files to be processed")
@@ -118,7 +101,7 @@ def test_a_burst_of_20000_files_into_one_inbox_loses_none(sitesrv_lab_factory: L
 
 def test_a_processing_exception_does_not_stop_later_work(sitesrv_lab_factory: LabFactory) -> None:
     lab = sitesrv_lab_factory(FAST_RETRY).root
-    with running(lab):
+    with running(lab, components=REGISTRY):
         drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A", fail="always"))
         wait_for(lambda: (inbox(lab, "SEC", RECEIVE) / "corrupt" / "A.SNI").exists(),
                  what="A.SNI to be quarantined after three failures")
@@ -131,7 +114,7 @@ def test_a_processing_exception_does_not_stop_later_work(sitesrv_lab_factory: La
 def test_a_failing_event_handler_does_not_stop_later_events(
         sitesrv_lab_factory: LabFactory) -> None:
     lab = sitesrv_lab_factory(NO_RESCAN).root
-    with running(lab) as driver:
+    with running(lab, components=REGISTRY) as driver:
         route = driver.watcher.route
         calls: list[str] = []
 
@@ -151,7 +134,7 @@ def test_a_failing_event_handler_does_not_stop_later_events(
 
 def test_a_dead_observer_is_restarted_with_a_full_rescan(sitesrv_lab_factory: LabFactory) -> None:
     lab = sitesrv_lab_factory(NO_RESCAN).root
-    with running(lab) as driver:
+    with running(lab, components=REGISTRY) as driver:
         dead = driver.watcher.observer
         dead.stop()
         dead.join(timeout=10)
@@ -165,7 +148,7 @@ def test_a_dead_observer_is_restarted_with_a_full_rescan(sitesrv_lab_factory: La
 def test_an_inotify_overflow_warning_triggers_a_full_rescan(
         sitesrv_lab_factory: LabFactory) -> None:
     lab = sitesrv_lab_factory(NO_RESCAN).root
-    with running(lab) as driver:
+    with running(lab, components=REGISTRY) as driver:
         driver.watcher.route = lambda folder: None  # every hint lost, as in an overflow
         drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         logging.getLogger(OVERFLOW_LOGGER).warning(
@@ -177,7 +160,7 @@ def test_an_inotify_overflow_warning_triggers_a_full_rescan(
 
 def test_the_polling_watcher_finds_files_too(sitesrv_lab_factory: LabFactory) -> None:
     lab = sitesrv_lab_factory(NO_RESCAN).root
-    with running(lab, watcher="polling") as driver:
+    with running(lab, components=REGISTRY, watcher="polling") as driver:
         assert driver.watcher.kind == "polling"
         drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
@@ -188,7 +171,7 @@ def test_on_linux_the_watcher_is_the_arrivals_only_inotify_emitter(
     if not watcher_module.inotify_available():
         pytest.skip("no inotify here")
     lab = sitesrv_lab_factory(NO_RESCAN).root
-    with running(lab) as driver:
+    with running(lab, components=REGISTRY) as driver:
         assert driver.watcher.kind == "inotify"
         emitters = driver.watcher.observer.emitters
         assert {type(e).__name__ for e in emitters} == {"ArrivalsEmitter"}
@@ -222,7 +205,7 @@ def test_without_inotify_the_platform_observer_is_used(
 
     monkeypatch.setattr(watcher_module, "inotify_available", lambda: False)  # macOS, Windows
     lab = sitesrv_lab_factory(NO_RESCAN).root
-    with running(lab) as driver:
+    with running(lab, components=REGISTRY) as driver:
         assert driver.watcher.kind == "native"
         assert isinstance(driver.watcher.observer, Observer)
         drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
@@ -240,7 +223,8 @@ def test_an_observer_that_cannot_start_falls_back_to_polling(
     monkeypatch.setattr(watcher_module, "inotify_available", lambda: False)
     monkeypatch.setattr(watcher_module, "platform_observer", unsupported)
     lab = sitesrv_lab_factory(NO_RESCAN).root
-    with caplog.at_level(logging.WARNING, logger=watcher_module.__name__), running(lab) as driver:
+    with (caplog.at_level(logging.WARNING, logger=watcher_module.__name__),
+          running(lab, components=REGISTRY) as driver):
         assert driver.watcher.kind == "polling"
         drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
@@ -359,7 +343,7 @@ def test_a_long_unit_of_one_component_does_not_hold_up_the_others(
 
     lab = sitesrv_lab_factory(NO_RESCAN).root
     registry = Registry(primary=(REGISTRY.primary[0],), secondary=(SlowFirst,))
-    with running(lab, registry, workers=2):
+    with running(lab, components=registry, workers=2):
         drop(inbox(lab, "SEC", RECEIVE), "A.SNI", b"")
         assert entered.wait(20)
         for n in range(5):

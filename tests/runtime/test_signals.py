@@ -15,7 +15,7 @@ from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from sitesrv.testing import drop, events, inbox, log_lines, wait_for
+from sitesrv.testing import drop, events, inbox, log_lines, running, wait_for
 
 WAITS = "toy.box\\waits"
 TRIGGERS = "toy.box\\triggers"
@@ -160,7 +160,6 @@ def test_a_signal_sent_while_the_file_is_being_deferred_is_not_lost(lab: Path) -
     # the package information). The file must still go at once, not after its hour.
     import threading
 
-    from sitesrv.runtime.live import LiveDriver
 
     checked, signalled = threading.Event(), threading.Event()
 
@@ -180,13 +179,5 @@ def test_a_signal_sent_while_the_file_is_being_deferred_is_not_lost(lab: Path) -
     toy_lab(lab)
     drop(inbox(lab, "CEN", WAITS), "A.X", b"")
     drop(inbox(lab, "CEN", TRIGGERS), "T1", b"A.X")
-    driver = LiveDriver(lab, components=Registry(primary=(RacingWaiter, RacingTrigger)),
-                        workers=2)
-    stop = threading.Event()
-    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
-    thread.start()
-    try:
+    with running(lab, components=Registry(primary=(RacingWaiter, RacingTrigger)), workers=2):
         wait_for(lambda: "A.X" in taken(lab), timeout=20, what="A.X taken after its signal")
-    finally:
-        stop.set()
-        thread.join(30)
