@@ -1,6 +1,6 @@
 """Helpers for tests that run against a sitesrv lab: build one, put files into its inboxes as
-another site server would, read what it wrote (SMS logs, events, site databases, folders) and
-wait for a live lab.
+another site server would, read what it wrote (SMS logs, events, site databases, folders), and
+run it live while a test waits for results.
 
 A public API for lab engineers who test their own tools against a lab; the pytest plugin's
 fixtures (`sitesrv_lab`, `sitesrv_lab_factory`) are built on it, and sitesrv's own suite uses
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
-from sitesrv.admin.lab import Lab, default_hierarchy_file
+from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.lab.layout import BUILDING_MARKER, EVENTS_FILE, HIERARCHY_COPY
 from sitesrv.logs.events import read_events
@@ -58,8 +58,6 @@ LabLike = Lab | str | os.PathLike[str]
 # What a lab is built from: None (the packaged default hierarchy), a hierarchy file, YAML text,
 # or the parsed form of that text.
 HierarchySource = str | os.PathLike[str] | Mapping[str, Any] | None
-
-PLACEHOLDER = ".keep"  # git's empty-folder placeholder in the inbox template; no one's file
 
 
 class LabFactory(Protocol):
@@ -155,7 +153,7 @@ def files(folder: Path | str, pattern: str = "*") -> list[str]:
     other dot-files included (a leftover is worth seeing), the template's `.keep` placeholders
     and sub-folders (`.work`, `corrupt`) not. A folder that does not exist has no files."""
     return sorted(p.name for p in Path(folder).glob(pattern)
-                  if p.is_file() and p.name != PLACEHOLDER)
+                  if p.is_file() and p.name != KEEP_FILE)
 
 
 def tree_digest(folder: Path | str) -> dict[str, str]:

@@ -35,6 +35,6 @@ def default_hierarchy_text() -> str:
 
 @pytest.fixture
 def lab(sitesrv_lab: Lab) -> Lab:
-    """The plugin's lab, built from the default hierarchy. The runtime and despooler tests
-    override it with the lab's folder, which their drivers take."""
+    """The plugin's lab, built from the default hierarchy. The runtime, transport and despooler
+    conftests override it with the lab's folder, which the drivers they call take."""
     return sitesrv_lab

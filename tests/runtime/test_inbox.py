@@ -405,7 +405,7 @@ def test_random_names_never_collide_with_files_or_claimed_work(fs: object) -> No
     assert (sorted(os.listdir(folder)), sorted(os.listdir(folder / ".work"))) == before
 
 
-def test_derived_names_are_stable_and_temp_names_count(fs: object) -> None:
+def test_derived_names_are_stable_and_temp_names_count() -> None:
     a, b = Ids(random.Random(1), "P00-X"), Ids(random.Random(2), "P00-X")
     assert a.name_for("K.SNI", ".PKG") == b.name_for("K.SNI", ".PKG")
     assert a.name_for("K.SNI") != a.name_for("L.SNI")
