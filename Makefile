@@ -1,10 +1,11 @@
-# Quick start: `make demo` (build ./lab and run the main job), `make test` (ruff + pytest).
+# Quick start: `make demo` (build ./lab and run the main job), `make test` (ruff + pytest),
+# `make test-fast` (ruff + pytest without the live-watcher and slow tests, for the edit-run loop).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+
+test-fast: lint
+	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider -m "not live_fs and not slow"
 
 bench: $(STAMP)
 	$(BIN)/python bench/compression.py

@@ -1,4 +1,8 @@
-"""Shared fixtures: the default hierarchy text and a built lab; the hypothesis profiles."""
+"""Shared fixtures: the default hierarchy text and a built lab; the hypothesis profiles.
+
+Labs come from the pytest plugin's fixtures (sitesrv/pytest_plugin.py), as users' tests get
+them; the helpers that read and feed them are in `sitesrv.testing`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from sitesrv.admin.lab import Lab
+
+pytest_plugins = ["pytester"]  # tests/test_testing.py runs a user's test file with the plugin
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_HIERARCHY = REPO / "hierarchy.yaml"
@@ -23,3 +31,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture
 def default_hierarchy_text() -> str:
     return DEFAULT_HIERARCHY.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def lab(sitesrv_lab: Lab) -> Lab:
+    """The plugin's lab, built from the default hierarchy. The runtime, transport and despooler
+    conftests override it with the lab's folder, which the drivers they call take."""
+    return sitesrv_lab

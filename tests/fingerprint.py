@@ -12,7 +12,7 @@ record them. Run it before and after a change and compare:
     python -m tests.fingerprint --compare /tmp/before /tmp/after
 
 The acceptance tests write their fingerprint through the `fingerprint_lab` fixture
-(tests/conftest.py) when FINGERPRINT_DIR is set; live tests are left out, as their schedules
+(tests/acceptance/conftest.py) when FINGERPRINT_DIR is set; live tests are left out, as their schedules
 depend on the machine.
 """
 

@@ -2,7 +2,8 @@
 
 Each package may import its own layer and the layers below it, never one above:
 
-    cli, pytest_plugin, sitesrv/__init__   the front doors
+    cli, pytest_plugin, sitesrv/__init__   the front doors (and testing, the helpers for
+                                           tests against a lab)
     admin                                  the Lab facade, the console's actions and views
     components                             SMS's site server components
     runtime                                the component contract, the hand-off, the drivers
@@ -37,7 +38,7 @@ LAYERS = (
     ("sitesrv.runtime",),
     ("sitesrv.components",),
     ("sitesrv.admin",),
-    ("sitesrv.cli", "sitesrv.pytest_plugin", "sitesrv"),
+    ("sitesrv.cli", "sitesrv.pytest_plugin", "sitesrv.testing", "sitesrv"),
 )
 DRIVERS = tuple(f"sitesrv.runtime.{name}" for name in
                 ("host", "step", "live", "siteprocs", "watcher", "lock", "schedule"))
@@ -134,7 +135,7 @@ def test_no_modules_import_each_other() -> None:
     ("sitesrv.errors", 0), ("sitesrv.files.atomic", 1), ("sitesrv.lab.layout", 2),
     ("sitesrv.db.sitedb", 3), ("sitesrv.logs.statmsg", 4), ("sitesrv.runtime.host", 5),
     ("sitesrv.components.distmgr.pkgsend", 6), ("sitesrv.admin.lab", 7), ("sitesrv.cli.main", 8),
-    ("sitesrv", 8),
+    ("sitesrv.testing", 8), ("sitesrv", 8),
 ])
 def test_each_module_has_its_layer(module: str, expected: int) -> None:
     assert layer(module) == expected

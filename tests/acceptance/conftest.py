@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +11,8 @@ import pytest
 from sitesrv.admin import console
 from sitesrv.admin.demo import write_sample_source
 from sitesrv.admin.lab import Lab
-from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.testing import build_lab
 from tests import fingerprint
-from tests.conftest import DEFAULT_HIERARCHY
 
 ALL_DPS = ["ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01"]
 DP_FOLDERS = {
@@ -24,18 +22,12 @@ DP_FOLDERS = {
 }
 
 
-def lab_from(tmp_path: Path, text: str | None = None) -> Lab:
-    path = DEFAULT_HIERARCHY
-    if text is not None:
-        tmp_path.mkdir(parents=True, exist_ok=True)
-        path = tmp_path / "hierarchy.yaml"
-        path.write_text(text)
-    return Lab.init(tmp_path / "lab", path).lab
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    return lab_from(tmp_path)
+def lab_from(folder: Path, text: str) -> Lab:
+    """A lab at `folder/lab` built from hierarchy `text`, kept as `folder/hierarchy.yaml`: the
+    files the fingerprints of these tests were recorded with (tests/fingerprint.py)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hierarchy.yaml").write_text(text)
+    return build_lab(folder / "lab", folder / "hierarchy.yaml")
 
 
 @pytest.fixture(autouse=True)
@@ -52,11 +44,6 @@ def fingerprint_lab(request: pytest.FixtureRequest,
         fingerprint.write(Path(out), request.node.nodeid, tmp, tmp)
 
 
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def dp_folder(lab: Lab, site: str, pkg_id: str) -> Path:
     return lab.root / DP_FOLDERS[site] / pkg_id
 
@@ -67,17 +54,6 @@ def create(lab: Lab, source: Path, dps: list[str] = ALL_DPS) -> str:
 
 def sample(tmp_path: Path) -> Path:
     return write_sample_source(tmp_path / "source")
-
-
-def query(lab: Lab, site: str, sql: str) -> list[tuple]:
-    with SiteDatabase.open(lab.site(site).database) as db:
-        return db.query(sql)
-
-
-def messages(lab: Lab, site: str, log: str) -> list[str]:
-    from tests.distribution.conftest import log_messages
-
-    return log_messages(lab, site, log)
 
 
 def request_tokens(lab: Lab) -> dict[str, str]:

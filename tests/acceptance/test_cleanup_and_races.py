@@ -10,18 +10,9 @@ from click.testing import CliRunner
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
-from tests.acceptance.conftest import (
-    DP_FOLDERS,
-    create,
-    dp_folder,
-    lab_from,
-    messages,
-    query,
-    sample,
-    tree_digest,
-)
+from sitesrv.testing import assert_in_order, log_messages, query, tree_digest
+from tests.acceptance.conftest import DP_FOLDERS, create, dp_folder, lab_from, sample
 from tests.conftest import DEFAULT_HIERARCHY
-from tests.distribution.conftest import assert_in_order
 
 
 def test_remove_dp_and_delete_clean_up_every_tier(lab: Lab, tmp_path: Path) -> None:
@@ -64,7 +55,7 @@ def test_field_report_13_1_child_pck_gone(lab: Lab, tmp_path: Path) -> None:
     assert lab.run_until_idle(seed=4).status == "waiting"
     line = (f"The compressed files for package {pkg_id} hasn't arrived from site ZZZ yet, will "
             "retry later.")
-    assert line in messages(lab, "P00", "distmgr.log")
+    assert line in log_messages(lab, "P00", "distmgr.log")
     assert not any(target.iterdir())
     diagnosis = CliRunner().invoke(cli, [
         "sql", "ZZZ", f"SELECT ID, SiteCode, PkgServer, Status, SourceVersion FROM PkgStatus "
@@ -75,10 +66,10 @@ def test_field_report_13_1_child_pck_gone(lab: Lab, tmp_path: Path) -> None:
         "sql", "ZZZ", f"UPDATE PkgStatus SET SourceVersion = 0 WHERE (ID = '{pkg_id}') AND "
         "(SiteCode = 'P00') AND (PkgServer = 'MGMT03')", "--lab", str(lab.root)])
     assert repair.exit_code == 0
-    before = len(messages(lab, "ZZZ", "distmgr.log"))
+    before = len(log_messages(lab, "ZZZ", "distmgr.log"))
     console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
     assert lab.run_until_idle(seed=4).status == "idle"
-    assert_in_order(messages(lab, "ZZZ", "distmgr.log")[before:], [
+    assert_in_order(log_messages(lab, "ZZZ", "distmgr.log")[before:], [
         f"Needs to send the compressed package for package {pkg_id} to site P00",
         f"Sending a copy of package {pkg_id} to site P00",
         f"Created minijob to send compressed copy of package {pkg_id} to site P00. Tranfer root "
@@ -88,7 +79,7 @@ def test_field_report_13_1_child_pck_gone(lab: Lab, tmp_path: Path) -> None:
         f"Sent package changes to site P00 for package {pkg_id}",
         f"StoredPkgVersion (1) of package {pkg_id}. StoredPkgVersion in database is 1.",
     ])
-    assert_in_order(messages(lab, "P00", "distmgr.log")[-40:], [
+    assert_in_order(log_messages(lab, "P00", "distmgr.log")[-40:], [
         f"Start updating the package {pkg_id}...",
         f"Successfully created/updated the package {pkg_id}",
         f"Validating the compressed file F:\\SMSPKG\\{pkg_id}.PCK for package {pkg_id}",
@@ -130,7 +121,7 @@ def test_kb936465_race_leaves_the_secondary_stuck(tmp_path: Path) -> None:
     schedule = tmp_path / "race.jsonl"
     lab, pkg_id, report = race(tmp_path / "a", hotfix=False, record=schedule)
     assert report.status == "waiting"
-    distmgr = messages(lab, "S01", "distmgr.log")
+    distmgr = log_messages(lab, "S01", "distmgr.log")
     stuck = [m for m in distmgr if m.startswith(
         f"Package {pkg_id} requires a newer version (1) of source files and the new compressed "
         "files haven't arrived yet, current version is 0, skip E:\\SMS\\inboxes\\distmgr.box"
@@ -145,7 +136,7 @@ def test_kb936465_race_leaves_the_secondary_stuck(tmp_path: Path) -> None:
     # The recorded schedule replays to the same stuck secondary.
     again, _, replayed = race(tmp_path / "b", hotfix=False, replay=schedule)
     assert replayed.status == "waiting"
-    assert messages(again, "S01", "distmgr.log") == distmgr
+    assert log_messages(again, "S01", "distmgr.log") == distmgr
 
 
 def test_kb936465_hotfix_installs_everywhere(tmp_path: Path) -> None:
@@ -153,7 +144,7 @@ def test_kb936465_hotfix_installs_everywhere(tmp_path: Path) -> None:
     assert report.status == "idle"
     assert any(m.endswith(f"for package {pkg_id} is older (LastRefreshTime) than the last one "
                           "processed; KB936465: apply its actions.")
-               for m in messages(lab, "S01", "distmgr.log")), "the hotfix path was taken"
+               for m in log_messages(lab, "S01", "distmgr.log")), "the hotfix path was taken"
     for site in ("ZZZ", "P00", "S01"):
         assert (lab.root / DP_FOLDERS[site] / pkg_id / "SETUP.INI").is_file(), site
     assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "

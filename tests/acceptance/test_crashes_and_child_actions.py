@@ -11,15 +11,9 @@ from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.formats import pkg
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt
-from tests.acceptance.conftest import (
-    create,
-    dp_folder,
-    installed,
-    messages,
-    query,
-    sample,
-    tree_digest,
-)
+from sitesrv.testing import log_messages, query, tree_digest
+from tests.acceptance.conftest import create, dp_folder, installed, lab_from, sample
+from tests.conftest import DEFAULT_HIERARCHY
 
 
 @pytest.mark.parametrize("point", [BEFORE_PUBLISH, AFTER_PUBLISH])
@@ -57,9 +51,6 @@ def test_refresh_and_remove_of_a_secondary_dp_made_at_the_child_primary(lab: Lab
 
 
 def test_dp_retries_survive_a_restart(tmp_path: Path) -> None:
-    from tests.acceptance.conftest import lab_from
-    from tests.conftest import DEFAULT_HIERARCHY
-
     lab = lab_from(tmp_path, DEFAULT_HIERARCHY.read_text().replace("  retries: 100",
                                                                     "  retries: 999"))
     source = sample(tmp_path)
@@ -93,7 +84,7 @@ def test_late_status_for_a_deleted_package_leaves_no_orphan_rows(lab: Lab,
     lab.run_until_idle(seed=3)
     assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgStatus") == [(0,)]
     assert (f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in the parent table, "
-            "SMSPackages.~") in messages(lab, "ZZZ", "distmgr.log")
+            "SMSPackages.~") in log_messages(lab, "ZZZ", "distmgr.log")
 
 
 def test_a_dp_of_an_unknown_site_keeps_the_pkg_and_logs_q319189(lab: Lab) -> None:
@@ -106,7 +97,7 @@ def test_a_dp_of_an_unknown_site_keeps_the_pkg_and_logs_q319189(lab: Lab) -> Non
     incoming = lab.site("P00").inbox("distmgr.box\\INCOMING")
     (incoming / "RD5L85BW.PKG").write_bytes(pkg.encode(record))
     report = lab.run_until_idle(seed=3)
-    log = messages(lab, "P00", "distmgr.log")
+    log = log_messages(lab, "P00", "distmgr.log")
     assert "~SQL Msg #99901> This SiteCode (SEC) does not exist in the parent table, Sites.~" \
         in log
     assert ('~Cannot update the package server ["Display=\\\\NTSERVER\\"]MSWNET:["SMS_SITE=SEC"]'

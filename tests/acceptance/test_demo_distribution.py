@@ -5,17 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from sitesrv.admin.lab import Lab
-from sitesrv.logs.events import read_events
-from sitesrv.logs.smslog import parse_line
-from tests.acceptance.conftest import (
-    create,
-    dp_folder,
-    messages,
+from sitesrv.testing import (
+    LabFactory,
+    assert_in_order,
+    events,
+    log_lines,
+    log_messages,
     query,
-    sample,
     tree_digest,
 )
-from tests.distribution.conftest import assert_in_order
+from tests.acceptance.conftest import create, dp_folder, sample
 
 
 def test_demo_package_is_byte_identical_on_every_dp(lab: Lab, tmp_path: Path) -> None:
@@ -43,10 +42,10 @@ def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
     pkg_id = create(lab, sample(tmp_path))
     lab.run_until_idle(seed=7)
     # 1. SQL Monitor -> .PKN -> Distribution Manager, 2300 then 2301.
-    assert_in_order(messages(lab, "ZZZ", "smsdbmon.log"), [
+    assert_in_order(log_messages(lab, "ZZZ", "smsdbmon.log"), [
         f"Received notification: Table=PKGNOTIFICATION, Type=INSERT, KeyName={pkg_id}.",
         f"Created notification file E:\\SMS\\inboxes\\distmgr.box\\{pkg_id}.PKN"])
-    distmgr = messages(lab, "ZZZ", "distmgr.log")
+    distmgr = log_messages(lab, "ZZZ", "distmgr.log")
     assert [m.split(" ")[1] for m in distmgr if m.startswith("STATMSG: ID=23")][:1] == [
         "ID=2300"]
     assert sum(m.startswith("STATMSG: ID=2301 ") for m in distmgr) == 1
@@ -59,7 +58,7 @@ def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
     assert (lab.site("ZZZ").inbox("pkginfo.box") / f"{pkg_id}.NAL").is_file()
     # 3. Minijob -> job -> send request, 2339 for the package information.
     assert any(m.startswith("STATMSG: ID=2339 ") and 'ISTR1="P00"' in m for m in distmgr)
-    sched = messages(lab, "ZZZ", "sched.log")
+    sched = log_messages(lab, "ZZZ", "sched.log")
     assert_in_order(sched, [
         "<Activating JOB 00000001>[Software Distribution for Sample Package, Package ID = "
         f"{pkg_id}]~",
@@ -70,7 +69,7 @@ def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
         "Created new send request ID:  2_001ZZZ~",
     ])
     # 4. Sender: PCK, then TMP renamed SNI; Scheduler completes and deletes the job.
-    assert_in_order(messages(lab, "ZZZ", "sender.log"), [
+    assert_in_order(log_messages(lab, "ZZZ", "sender.log"), [
         "Found send request.  ID: 2_001ZZZ, Dest Site: P00~",
         "~Attempt to create/open the remote file \\\\MGMT03\\SMS_SITE\\2_001ZZZ.PCK",
         f"~Sending Started [F:\\SMSPKG\\{pkg_id}.PCK]",
@@ -85,7 +84,7 @@ def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
                             "Deleted job 00000001.~"])
     assert not list(lab.site("ZZZ").inbox("schedule.box").glob("*.job"))
     # 5 and 6. Despooler: only .SNI, retry with error 12, then stored with 4400.
-    despool = messages(lab, "P00", "despool.log")
+    despool = log_messages(lab, "P00", "despool.log")
     assert_in_order(despool, [
         "~Found ready instruction 2_001zzz.sni",
         f"~This package[{pkg_id}]'s information hasn't arrived yet for this version [1]. "
@@ -99,14 +98,13 @@ def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
                             "won't be processed till ") for m in despool)
     # ...but it is stored as soon as Distribution Manager records the package information
     # (its signal), not at the promised time (docs/differences.md).
-    lines = [parse_line(x) for x in
-             lab.site("P00").log("despool.log").read_text().splitlines()]
-    failed = next(x for x in lines if x and x.text.endswith("error code = 12"))
-    stored = next(x for x in lines if x and x.text.startswith(f"~Stored Package {pkg_id}."))
+    lines = log_lines(lab, "P00", "despool.log")
+    failed = next(x for x in lines if x.text.endswith("error code = 12"))
+    stored = next(x for x in lines if x.text.startswith(f"~Stored Package {pkg_id}."))
     assert _seconds(stored.timestamp) - _seconds(failed.timestamp) < \
         lab.hierarchy.timing.despooler_retry_delay
     # Across components, the milestones in the order §12 gives them.
-    order = [e["event"] for e in read_events(lab.layout.events)
+    order = [e["event"] for e in events(lab)
              if e["event"] in ("notification", "package_compressed", "job_activated",
                                "send_started", "package_stored")]
     firsts = sorted(set(order), key=order.index)
@@ -114,13 +112,12 @@ def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
                       "package_stored"]
 
 
-def test_same_seed_gives_identical_trees_and_logs(tmp_path: Path) -> None:
-    from tests.acceptance.conftest import lab_from
-
+def test_same_seed_gives_identical_trees_and_logs(tmp_path: Path,
+                                                 sitesrv_lab_factory: LabFactory) -> None:
     source = sample(tmp_path)
     results = []
     for n in (1, 2):
-        lab = lab_from(tmp_path / str(n))
+        lab = sitesrv_lab_factory(name=f"{n}/lab")
         create(lab, source)
         lab.run_until_idle(seed=11)
         results.append({k: v for k, v in tree_digest(lab.root).items()

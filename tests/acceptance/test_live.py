@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from sitesrv.admin.lab import Lab
-from tests.acceptance.conftest import create, dp_folder, query, tree_digest
-from tests.distribution.conftest import make_source
+from sitesrv.testing import query, tree_digest, write_source
+from tests.acceptance.conftest import create, dp_folder
 
 
 @pytest.mark.live_fs
 @pytest.mark.parametrize("processes", ["one", "per-site"])
 def test_live_lab_converges_and_exits_0(lab: Lab, tmp_path: Path, processes: str) -> None:
-    source = make_source(tmp_path / "source")
+    source = write_source(tmp_path / "source")
     pkg_id = create(lab, source)
     proc = subprocess.run(
         [sys.executable, "-c", "from sitesrv.cli.main import main; main()", "run", "--lab",

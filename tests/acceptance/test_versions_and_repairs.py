@@ -10,16 +10,8 @@ from click.testing import CliRunner
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
-from sitesrv.logs.events import read_events
-from tests.acceptance.conftest import (
-    dp_folder,
-    installed,
-    messages,
-    query,
-    request_tokens,
-    tree_digest,
-)
-from tests.distribution.conftest import assert_in_order
+from sitesrv.testing import assert_in_order, events, log_messages, query, tree_digest
+from tests.acceptance.conftest import dp_folder, installed, request_tokens
 
 
 def change(source: Path) -> None:
@@ -33,7 +25,7 @@ def test_update_sends_a_delta_that_a_child_holding_v1_merges(lab: Lab, tmp_path:
     console.update_package(lab, pkg_id)
     assert lab.run_until_idle(seed=5).status == "idle"
     assert (lab.site("ZZZ").smspkg / f"{pkg_id}.DLT.2").is_file()
-    sent = [e for e in read_events(lab.layout.events) if e["event"] == "content_sent"]
+    sent = events(lab, "content_sent")
     assert [(e["to"], e["file"].rsplit("\\", 1)[1]) for e in sent if e["version"] == 2][:1] == [
         ("P00", f"{pkg_id}.DLT.2")]
     for site in ("ZZZ", "P00", "S01"):
@@ -52,14 +44,14 @@ def test_a_child_that_lost_v1_is_stuck_until_the_sql_repair(lab: Lab, tmp_path: 
     console.update_package(lab, pkg_id)
     report = lab.run_until_idle(seed=5)
     assert report.status == "waiting"
-    despool = messages(lab, "P00", "despool.log")
+    despool = log_messages(lab, "P00", "despool.log")
     assert_in_order(despool, [f"Received package {pkg_id} version 2",
                               f"CCompress::Open: Failed to open F:\\SMSPKG\\{pkg_id} (1)",
                               "Despooler failed to execute the instruction, error code = 8"])
     stuck = (f"Package {pkg_id} requires a newer version (2) of source files and the new "
              "compressed files haven't arrived yet, current version is 1, skip "
              "E:\\SMS\\inboxes\\distmgr.box\\INCOMING\\")
-    assert sum(m.startswith(stuck) for m in messages(lab, "P00", "distmgr.log")) >= 2
+    assert sum(m.startswith(stuck) for m in log_messages(lab, "P00", "distmgr.log")) >= 2
     # Diagnosis at the source (§13.2): the child's Type 1 row is not 0 and has a version.
     result = CliRunner().invoke(cli, [
         "sql", "ZZZ", "SELECT PkgStatus.* FROM PkgStatus WHERE (Type = 1) AND "
@@ -73,7 +65,7 @@ def test_a_child_that_lost_v1_is_stuck_until_the_sql_repair(lab: Lab, tmp_path: 
     console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
     assert lab.run_until_idle(seed=5).status == "idle"
     assert f"Needs to send the compressed package for package {pkg_id} to site P00" in \
-        messages(lab, "ZZZ", "distmgr.log")
+        log_messages(lab, "ZZZ", "distmgr.log")
     for site in ("P00", "S01"):
         assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
 
@@ -96,11 +88,11 @@ def test_refresh_at_the_parent_sends_only_package_information(lab: Lab, tmp_path
     damaged = dp_folder(lab, "P00", pkg_id) / "SETUP.INI"
     damaged.chmod(0o644)
     damaged.write_text("damaged")
-    before = len(read_events(lab.layout.events))
+    before = len(events(lab))
     console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")  # at the source site, ZZZ
     assert lab.run_until_idle(seed=5).status == "idle"
-    events = read_events(lab.layout.events)[before:]
-    assert not [e for e in events if e["event"] == "content_sent"], "never the PCK"
-    assert any(e["event"] == "package_info_sent" and e["to"] == "P00" for e in events)
+    new = events(lab)[before:]
+    assert not [e for e in new if e["event"] == "content_sent"], "never the PCK"
+    assert any(e["event"] == "package_info_sent" and e["to"] == "P00" for e in new)
     assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
     assert query(lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(1,)]

@@ -42,6 +42,7 @@ def site_name(db: SiteDatabase) -> str:
     return result.rows[0][0]
 
 
+@pytest.mark.live_fs  # another process, and the real time it takes to meet the lock
 def test_another_process_waits_for_the_transaction_then_updates(site_db: SiteDatabase) -> None:
     env = dict(os.environ, PYTHONPATH=str(Path(sitesrv.__file__).parent.parent))
     with subprocess.Popen(

@@ -27,11 +27,10 @@ from sitesrv.formats import job, pkg, sni
 from sitesrv.formats.values import Payload
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.lab.layout import SiteLayout
-from sitesrv.logs.smslog import parse_line
 from sitesrv.runtime.idle import IdleReport
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from tests.conftest import REPO
+from sitesrv.testing import log_messages
 
 PKG_ID = "ZZZ00001"
 REGISTRY = Registry(primary=(Despooler,), secondary=(Despooler,))
@@ -70,10 +69,9 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> Packages:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Path:
-    root = tmp_path / "lab"
-    Lab.init(root, REPO / "hierarchy.yaml")
-    return root
+def lab(sitesrv_lab: Lab) -> Path:
+    """The plugin's default lab, as its folder (the driver takes one)."""
+    return sitesrv_lab.root
 
 
 def site(lab: Path, code: str) -> SiteLayout:
@@ -145,15 +143,6 @@ def run(lab: Path, **options: object) -> IdleReport:
     return run_until_idle(lab, **options)  # type: ignore[arg-type]
 
 
-def log_texts(lab: Path, code: str) -> list[str]:
+def despool_log(lab: Path, code: str) -> list[str]:
     """The messages of the site's despool.log, without the `$$<...>` trailers."""
-    path = site(lab, code).log("despool.log")
-    if not path.exists():
-        return []
-    lines = [parse_line(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [line.text for line in lines if line is not None]
-
-
-def files(folder: Path, pattern: str = "*") -> list[str]:
-    """Names of the regular files directly in `folder` (work and corrupt folders excluded)."""
-    return sorted(p.name for p in folder.glob(pattern) if p.is_file() and p.name != ".keep")
+    return log_messages(lab, code, "despool.log")

@@ -16,19 +16,18 @@ from sitesrv.db.sitedb import Package, PackageStatus, StatusType
 from sitesrv.formats import pkg, sta
 from sitesrv.formats.values import Payload
 from sitesrv.lab.clock import VIRTUAL_EPOCH
-from sitesrv.logs.smslog import parse_line
 from sitesrv.runtime import context
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.registry import Registry
+from sitesrv.testing import files, log_lines
 from tests.despooler.conftest import (
     PKG_ID,
     Packages,
     carried,
     copy_readonly,
     deliver,
-    files,
-    log_texts,
+    despool_log,
     register,
     run,
     site,
@@ -100,7 +99,7 @@ def test_a_pck_from_the_source_site_is_stored_and_reported(
     assert pkg.read(incoming / pkg_name) == carried(1)
     assert files(layout.receive) == []
 
-    texts = log_texts(lab, code)
+    texts = despool_log(lab, code)
     work = work_name(texts)
     assert texts[:6] == preamble(texts, "2_001ZZZ", sender)
     assert texts[6:12] == [
@@ -148,7 +147,7 @@ def test_content_before_its_package_information_is_retried_with_error_12(
     report = run(lab, components=Registry(primary=(Despooler, InformationArrives)))
     assert report.exit_code == ExitCode.IDLE and report.errors == 0
 
-    texts = log_texts(lab, "P00")
+    texts = despool_log(lab, "P00")
     first = texts.index("~Despooler failed to execute the instruction, error code = 12")
     assert texts[first - 2:first + 2] == [
         f"~This package[{PKG_ID}]'s information hasn't arrived yet for this version [1]. "
@@ -159,9 +158,8 @@ def test_content_before_its_package_information_is_retried_with_error_12(
         "Eastern Standard Time",
     ]
     assert texts.count("~Despooler successfully executed one instruction.") == 1
-    stamped = [parse_line(line) for line in
-               site(lab, "P00").log("despool.log").read_text().splitlines()]
-    done = next(line for line in stamped if line and line.text.startswith("~Stored Package"))
+    stamped = log_lines(lab, "P00", "despool.log")
+    done = next(line for line in stamped if line.text.startswith("~Stored Package"))
     assert done.timestamp == "06-04-2007 04:00:05.000", "retried after despooler_retry_delay"
     with store(lab, "P00") as s:
         package = s.package(PKG_ID)
@@ -188,13 +186,12 @@ def test_content_waiting_for_its_package_information_goes_as_soon_as_it_is_recor
     deliver(lab, "P00", "2_001ZZZ", packages.pck1)
     report = run(lab, components=Registry(primary=(Despooler, InformationSignalled)))
     assert report.exit_code == ExitCode.IDLE and report.errors == 0
-    texts = log_texts(lab, "P00")
+    texts = despool_log(lab, "P00")
     assert texts.count("~Despooler failed to execute the instruction, error code = 12") == 1
     assert f"~Instruction {RECEIVE}\\2_001ZZZ.SNI won't be processed till 6/4/2007 4:00:05 AM " \
         "Eastern Standard Time" in texts
-    stamped = [parse_line(line) for line in
-               site(lab, "P00").log("despool.log").read_text().splitlines()]
-    done = next(line for line in stamped if line and line.text.startswith("~Stored Package"))
+    stamped = log_lines(lab, "P00", "despool.log")
+    done = next(line for line in stamped if line.text.startswith("~Stored Package"))
     assert done.timestamp == "06-04-2007 04:00:02.000"
 
 
@@ -205,7 +202,7 @@ def test_the_waiting_instruction_keeps_its_payload_under_the_work_name(
     assert report.exit_code == ExitCode.WAITING
     assert report.lines() == [f"P00 SMS_DESPOOLER: receive\\2_001ZZZ.SNI waits for the package "
                               f"information of {PKG_ID} version 1"]
-    work = work_name(log_texts(lab, "P00"))
+    work = work_name(despool_log(lab, "P00"))
     assert files(site(lab, "P00").receive) == ["2_001ZZZ.SNI", f"{work}.pkg"]
 
 
@@ -223,7 +220,7 @@ def test_a_delta_is_merged_onto_the_previous_version(lab: Path, packages: Packag
     with store(lab, "P00") as s:
         package = s.package(PKG_ID)
         assert package is not None and package.StoredPkgVersion == 2
-    texts = log_texts(lab, "P00")
+    texts = despool_log(lab, "P00")
     start = texts.index(f"Received package {PKG_ID} version 2")
     assert texts[start + 1:start + 4] == [
         "~Use drive F for storing the compressed package.",
@@ -247,7 +244,7 @@ def test_merges_left_half_done_by_a_killed_server_are_removed_at_start_up(
     assert verify(layout.smspkg / f"{PKG_ID}.PCK", package_id=PKG_ID, version=2) == \
         read_manifest(packages.pck2)
     assert files(layout.smspkg) == [f"{PKG_ID}.PCK"]
-    texts = log_texts(lab, "P00")
+    texts = despool_log(lab, "P00")
     for half in ("ZZZ00001.PCK.sitesrv-tmp", "ZZZ00009.PCK.sitesrv-tmp"):
         assert f"Deleted the stale temporary file F:\\SMSPKG\\{half}" in texts
 
@@ -260,7 +257,7 @@ def test_a_delta_without_its_base_is_stuck_until_the_full_package_arrives(
     assert report.exit_code == ExitCode.WAITING
     assert report.lines() == [f"S01 SMS_DESPOOLER: receive\\2_001P00.SNI waits for version 1 "
                               f"of {PKG_ID} to merge a delta"]
-    texts = log_texts(lab, "S01")
+    texts = despool_log(lab, "S01")
     attempt = [
         f"Received package {PKG_ID} version 2",
         f"CCompress::Open: Failed to open E:\\SMSPKG\\{PKG_ID} (1)",
@@ -282,7 +279,7 @@ def test_a_delta_without_its_base_is_stuck_until_the_full_package_arrives(
     with store(lab, "S01") as s:
         package = s.package(PKG_ID)
         assert package is not None and package.StoredPkgVersion == 2
-    assert log_texts(lab, "S01")[-1] == (
+    assert despool_log(lab, "S01")[-1] == (
         f"~Package {PKG_ID} version 2 is already stored, discard the received version 2.")
     assert files(site(lab, "S01").receive) == []
 
@@ -307,7 +304,7 @@ def test_content_forwarded_by_the_nearest_site_is_parked_for_distribution_manage
     [pkg_name] = files(incoming)
     assert pkg.read(incoming / pkg_name) == forwarded
     assert files(layout.inbox("replmgr.box\\outbound\\low")) == []
-    texts = log_texts(lab, "S01")
+    texts = despool_log(lab, "S01")
     work = work_name(texts)
     assert texts[6:] == [
         f"~Received package {PKG_ID} version 1. Compressed file -  E:\\SMSPKG\\{PKG_ID}.PCK.1 as "

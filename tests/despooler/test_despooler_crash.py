@@ -11,13 +11,13 @@ from sitesrv.db.sitedb import StatusType
 from sitesrv.formats.values import Payload
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, FaultPoint
 from sitesrv.runtime.idle import ExitCode
+from sitesrv.testing import files
 from tests.despooler.conftest import (
     PKG_ID,
     Packages,
     copy_readonly,
     deliver,
-    files,
-    log_texts,
+    despool_log,
     register,
     run,
     site,
@@ -69,7 +69,7 @@ def test_a_crash_while_storing_content_neither_loses_nor_duplicates(
         package = s.package(PKG_ID)
         assert package is not None and package.StoredPkgVersion == 1
         assert len(s.statuses(PKG_ID, status_type=StatusType.MASTER)) == 1
-    texts = log_texts(lab, "P00")
+    texts = despool_log(lab, "P00")
     assert sum(t.startswith("STATMSG: ID=4400 ") for t in texts) == 1
     assert texts[-1] == "~Despooler successfully executed one instruction."
 
@@ -139,7 +139,7 @@ def test_a_delta_merged_before_a_restart_is_not_merged_again(
     assert crash is None or crash.fired
     assert (layout.smspkg / f"{PKG_ID}.PCK").read_bytes() == packages.pck2.read_bytes()
     assert len(files(layout.inbox("distmgr.box\\INCOMING"), "*.PKG")) == 1
-    texts = log_texts(lab, "P00")
+    texts = despool_log(lab, "P00")
     assert not any(t.startswith("CCompress::Open") for t in texts)
     assert f"~Stored Package {PKG_ID}. Stored Package Version = 2" in texts
     with store(lab, "P00") as s:

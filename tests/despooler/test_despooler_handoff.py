@@ -9,13 +9,13 @@ import pytest
 from sitesrv.formats import job, pkg, sta
 from sitesrv.formats.values import Payload
 from sitesrv.runtime.idle import ExitCode
+from sitesrv.testing import files
 from tests.despooler.conftest import (
     PKG_ID,
     Packages,
     carried,
     deliver,
-    files,
-    log_texts,
+    despool_log,
     run,
     site,
 )
@@ -40,7 +40,7 @@ def test_an_instruction_for_another_site_becomes_a_job_here(
         payload=Payload.PCK, package_id=PKG_ID, package_version=1, originating_site="ZZZ",
         created=made.created, package=carried(1))
     assert files(layout.receive) == [] and files(layout.smspkg) == []
-    assert log_texts(lab, "P00")[-2:] == [
+    assert despool_log(lab, "P00")[-2:] == [
         "~The final destination of this instruction is site S01, created job 00000001 to send "
         "it on.",
         "~Despooler successfully executed one instruction.",
@@ -66,4 +66,4 @@ def test_a_replication_payload_moves_to_its_inbox(
     [name] = files(inbox, pattern)
     assert (inbox / name).read_bytes() == data
     assert files(site(lab, "P00").receive) == []
-    assert log_texts(lab, "P00")[-1] == "~Despooler successfully executed one instruction."
+    assert despool_log(lab, "P00")[-1] == "~Despooler successfully executed one instruction."

@@ -10,15 +10,14 @@ from typing import ClassVar
 import pytest
 
 from sitesrv.components.despooler import Despooler
-from sitesrv.logs.smslog import parse_line
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.registry import Registry
+from sitesrv.testing import files, log_lines
 from tests.despooler.conftest import (
     Packages,
     deliver,
-    files,
-    log_texts,
+    despool_log,
     register,
     run,
     site,
@@ -65,9 +64,8 @@ def test_an_instruction_still_named_tmp_is_not_ready(
     registry = Registry(primary=(Despooler, SenderAtWork), secondary=())
     report = run(lab, components=registry)
     assert report.exit_code == ExitCode.IDLE and report.errors == 0
-    stamped = [parse_line(line) for line in
-               site(lab, "P00").log("despool.log").read_text().splitlines()]
-    found = [line for line in stamped if line and line.text.startswith("~Found ready")]
+    stamped = log_lines(lab, "P00", "despool.log")
+    found = [line for line in stamped if line.text.startswith("~Found ready")]
     assert [line.timestamp for line in found] == ["06-04-2007 04:00:03.000"]
     assert files(receive) == []
 
@@ -86,7 +84,7 @@ def test_a_payload_that_fails_the_signature_check_is_quarantined(
     actual = hashlib.sha256(packages.pck1.read_bytes()).hexdigest()
     problem = (f"the payload 2_001ZZZ.PCK has SHA-256 {actual}, the instruction says "
                f"{'0' * 64}")
-    texts = log_texts(lab, "P00")
+    texts = despool_log(lab, "P00")
     assert texts[4] == f"~Signature check failed for instruction coming from site ZZZ: {problem}"
     assert texts[5:] == [
         f"Moved the corrupt file {RECEIVE}\\2_001ZZZ.PCK to {RECEIVE}\\corrupt\\2_001ZZZ.PCK: "
@@ -105,7 +103,7 @@ def test_a_payload_of_the_wrong_size_is_quarantined(lab: Path, packages: Package
     size = packages.pck1.stat().st_size
     assert (f"~Signature check failed for instruction coming from site ZZZ: the payload "
             f"2_001ZZZ.PCK has {size + 1} bytes, the instruction says {size}"
-            ) in log_texts(lab, "P00")
+            ) in despool_log(lab, "P00")
     assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
 
 
@@ -119,7 +117,7 @@ def test_an_unreadable_instruction_is_quarantined_with_its_payload(
     assert report.exit_code == ExitCode.WAITING  # a quarantine is reported
     assert files(receive) == []
     assert files(receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
-    assert log_texts(lab, "P00")[-1] == (
+    assert despool_log(lab, "P00")[-1] == (
         f"Moved the corrupt file {RECEIVE}\\2_001ZZZ.SNI to {RECEIVE}\\corrupt\\2_001ZZZ.SNI: "
         "line 1: expected [SECTION] or Key=Value, found 'this is not an instruction'")
 
@@ -130,7 +128,7 @@ def test_a_missing_payload_is_quarantined(lab: Path) -> None:
     (site(lab, "P00").receive / "2_001ZZZ.PCK").unlink()
     run(lab)
     assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.SNI"]
-    assert log_texts(lab, "P00")[-1] == (
+    assert despool_log(lab, "P00")[-1] == (
         f"Moved the corrupt file {RECEIVE}\\2_001ZZZ.SNI to {RECEIVE}\\corrupt\\2_001ZZZ.SNI: "
         f"its payload 2_001ZZZ.PCK is missing (not in {RECEIVE} and not stored as "
         "F:\\SMSPKG\\ZZZ00001.PCK)")
@@ -142,6 +140,6 @@ def test_a_work_payload_without_its_instruction_is_quarantined_at_start(lab: Pat
     run(lab)
     assert files(receive) == []
     assert files(receive / "corrupt") == ["ds_abcde.pkg"]
-    assert log_texts(lab, "S01") == [
+    assert despool_log(lab, "S01") == [
         f"Moved the corrupt file {RECEIVE}\\ds_abcde.pkg to {RECEIVE}\\corrupt\\ds_abcde.pkg: "
         "no instruction in receive refers to this payload any more"]

@@ -11,12 +11,12 @@ import pytest
 
 from sitesrv.compression import PckError, verify
 from sitesrv.runtime.idle import ExitCode
+from sitesrv.testing import files
 from tests.despooler.conftest import (
     PKG_ID,
     Packages,
     deliver,
-    files,
-    log_texts,
+    despool_log,
     register,
     run,
     site,
@@ -42,7 +42,7 @@ def quarantined_for(lab: Path, problem: str) -> None:
     receive = site(lab, "P00").receive
     assert files(receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
     assert files(receive) == []
-    texts = log_texts(lab, "P00")
+    texts = despool_log(lab, "P00")
     assert OK in texts
     assert not [t for t in texts if t.startswith("~Signature check failed")]
     assert f"Moved the corrupt file {RECEIVE}\\2_001ZZZ.SNI to {RECEIVE}\\corrupt\\2_001ZZZ.SNI: " \
@@ -66,7 +66,7 @@ def test_a_damaged_pck_is_refused_after_waiting_for_its_package_information(
     assert run(lab, horizon=1).exit_code == ExitCode.WAITING  # error 12
     register(lab, "P00", source_version=1)
     assert run(lab).exit_code == ExitCode.WAITING  # a quarantine is reported
-    assert log_texts(lab, "P00").count(OK) == 2
+    assert despool_log(lab, "P00").count(OK) == 2
     quarantined_for(lab, problem)
 
 
@@ -85,7 +85,7 @@ def test_a_payload_changed_while_it_waits_fails_the_signature_check_on_the_retry
     assert run(lab).exit_code == ExitCode.WAITING  # a quarantine is reported
     problem = (f"the payload 2_001ZZZ.PCK has SHA-256 {hashlib.sha256(data).hexdigest()}, the "
                f"instruction says {hashlib.sha256(packages.pck1.read_bytes()).hexdigest()}")
-    texts = log_texts(lab, "P00")
+    texts = despool_log(lab, "P00")
     assert f"~Signature check failed for instruction coming from site ZZZ: {problem}" in texts
     assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
 
@@ -96,4 +96,4 @@ def test_a_stored_pck_is_the_one_verified(lab: Path, packages: Packages) -> None
     assert run(lab).exit_code == ExitCode.IDLE
     stored = site(lab, "P00").smspkg / f"{PKG_ID}.PCK"
     assert stored.read_bytes() == packages.pck1.read_bytes()
-    assert f"~Stored Package {PKG_ID}. Stored Package Version = 1" in log_texts(lab, "P00")
+    assert f"~Stored Package {PKG_ID}. Stored Package Version = 1" in despool_log(lab, "P00")

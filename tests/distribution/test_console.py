@@ -10,14 +10,12 @@ from click.testing import CliRunner
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.db.sitedb import PackageAction, SiteDatabase
-from tests.conftest import DEFAULT_HIERARCHY
-from tests.distribution.conftest import make_source
+from sitesrv.testing import write_source
 
 
 @pytest.fixture
-def lab_dir(tmp_path: Path) -> Path:
-    Lab.init(tmp_path / "lab", DEFAULT_HIERARCHY)
-    return tmp_path / "lab"
+def lab_dir(sitesrv_lab: Lab) -> Path:
+    return sitesrv_lab.root
 
 
 def sitesrv(lab_dir: Path, *args: str) -> tuple[int, str, str]:
@@ -34,7 +32,7 @@ def refused(lab_dir: Path, *args: str) -> str:
 
 
 def create(lab_dir: Path, site: str = "ZZZ", *dps: str) -> str:
-    source = make_source(lab_dir.parent / "source")
+    source = write_source(lab_dir.parent / "source")
     args = ["package", "create", site, "--name", "Demo", "--source", str(source)]
     for dp in dps:
         args += ["--dp", dp]
@@ -77,7 +75,7 @@ def test_a_dp_above_the_console_site_points_at_its_own_site_or_an_ancestor(
 
 def test_creating_with_a_dp_above_names_where_to_create_it(lab_dir: Path) -> None:
     message = refused(lab_dir, "package", "create", "P00", "--name", "Demo", "--source",
-                      str(make_source(lab_dir.parent / "source")), "--dp", "ZZZ:MGMT01")
+                      str(write_source(lab_dir.parent / "source")), "--dp", "ZZZ:MGMT01")
     assert message == ("Site P00 cannot target a DP at site ZZZ: a site manages DPs at itself "
                        "and at the sites below it. Create the package at ZZZ or one of its "
                        "ancestors.")

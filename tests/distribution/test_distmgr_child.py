@@ -15,8 +15,8 @@ from sitesrv.formats import pkg, sta
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.lab.loader import parse_hierarchy
 from sitesrv.runtime.registry import Registry
+from sitesrv.testing import LabFactory, assert_in_order, drop, log_messages, query, write_source
 from tests.conftest import DEFAULT_HIERARCHY
-from tests.distribution.conftest import assert_in_order, log_messages, make_source
 
 DISTMGR = Registry(primary=(DistributionManager,), secondary=(DistributionManager,))
 REMOTE_DP = 'MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\'
@@ -35,16 +35,15 @@ def replication(version: int, lrt: float, *, site: str = "P00", issuing: str = "
                                    action=pkg.PackageAction(action)),))
 
 
-def drop(lab: Lab, site: str, name: str, record: pkg.PackageReplication) -> Path:
-    path = lab.site(site).inbox("distmgr.box\\INCOMING") / name
-    path.write_bytes(pkg.encode(record))
-    return path
+def replicate(lab: Lab, site: str, name: str, record: pkg.PackageReplication) -> Path:
+    """The `.PKG` a parent site's Sender delivers into the site's INCOMING."""
+    return drop(lab.site(site).inbox("distmgr.box\\INCOMING"), name, pkg.encode(record))
 
 
 def stored(lab: Lab, site: str, version: int, tmp_path: Path, *, name: str = "ZZZ00001.PCK",
            register: bool = True) -> None:
     """A compressed copy of `version` at the site, as the Despooler would have left it."""
-    source = make_source(tmp_path / f"src{version}", {"SETUP.INI": f"v{version}".encode()})
+    source = write_source(tmp_path / f"src{version}", {"SETUP.INI": f"v{version}".encode()})
     pack(source, lab.site(site).smspkg / name, "ZZZ00001", version)
     if register and site == "P00":
         with SiteDatabase.open(lab.site("P00").database) as db:
@@ -57,7 +56,7 @@ def incoming(lab: Lab, site: str) -> list[str]:
 
 
 def test_skip_and_keep_until_the_compressed_files_arrive(lab: Lab, tmp_path: Path) -> None:
-    drop(lab, "P00", "Z3AWAX9I.PKG", replication(1, VIRTUAL_EPOCH))
+    replicate(lab, "P00", "Z3AWAX9I.PKG", replication(1, VIRTUAL_EPOCH))
     report = lab.run_until_idle(seed=1, components=DISTMGR)
     line = ("Package ZZZ00001 requires a newer version (1) of source files and the new compressed "
             "files haven't arrived yet, current version is 0, skip "
@@ -94,7 +93,7 @@ def test_skip_and_keep_until_the_compressed_files_arrive(lab: Lab, tmp_path: Pat
 
 def test_newer_version_already_arrived_deletes_the_file(lab: Lab, tmp_path: Path) -> None:
     stored(lab, "P00", 3, tmp_path)
-    drop(lab, "P00", "NK81JJDQ.PKG", replication(2, VIRTUAL_EPOCH))
+    replicate(lab, "P00", "NK81JJDQ.PKG", replication(2, VIRTUAL_EPOCH))
     lab.run_until_idle(seed=1, components=DISTMGR)
     assert ("A newer version (3) of package ZZZ00001 has already arrived, delete the replication "
             "file E:\\SMS\\inboxes\\distmgr.box\\INCOMING\\NK81JJDQ.PKG for version 2 ."
@@ -102,28 +101,27 @@ def test_newer_version_already_arrived_deletes_the_file(lab: Lab, tmp_path: Path
     assert incoming(lab, "P00") == []
 
 
-def secondary_lab(tmp_path: Path, hotfix: bool) -> Lab:
+def secondary_hotfix(hotfix: bool) -> str:
+    """The default hierarchy, with KB936465 installed at the secondary S01 or not."""
     text = DEFAULT_HIERARCHY.read_text()
     if hotfix:
         text = text.replace("    # hotfixes: [KB936465]", "    hotfixes: [KB936465]")
-    path = tmp_path / "hierarchy.yaml"
-    path.write_text(text)
     assert parse_hierarchy(text).site("S01").has_hotfix("KB936465") is hotfix
-    return Lab.init(tmp_path / "lab", path).lab
+    return text
 
 
 @pytest.mark.parametrize("hotfix", [False, True])
-def test_an_older_content_instruction_is_lost_without_the_hotfix(tmp_path: Path,
-                                                                  hotfix: bool) -> None:
+def test_an_older_content_instruction_is_lost_without_the_hotfix(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory, hotfix: bool) -> None:
     """KB936465 at the secondary: the source's definition (later LastRefreshTime) was processed
     first; the nearest site's content instruction (earlier) carries the forwarded PCK."""
-    lab = secondary_lab(tmp_path, hotfix)
+    lab = sitesrv_lab_factory(secondary_hotfix(hotfix))
     t1, t2 = VIRTUAL_EPOCH + 10, VIRTUAL_EPOCH + 20
-    drop(lab, "S01", "AAAAAAAA.PKG", replication(1, t2, site="S01"))
+    replicate(lab, "S01", "AAAAAAAA.PKG", replication(1, t2, site="S01"))
     lab.run_until_idle(seed=1, components=DISTMGR)
     stored(lab, "S01", 1, tmp_path, name="ZZZ00001.PCK.1", register=False)
-    drop(lab, "S01", "BBBBBBBB.PKG", replication(1, t1, site="S01", issuing="P00", content=True,
-                                                 action="ADD"))
+    replicate(lab, "S01", "BBBBBBBB.PKG", replication(1, t1, site="S01", issuing="P00",
+                                                      content=True, action="ADD"))
     report = lab.run_until_idle(seed=1, components=DISTMGR)
     messages = log_messages(lab, "S01", "distmgr.log")
     dp = lab.site("S01").root / "dp/SEC01/SMSPKGC$/ZZZ00001"
@@ -158,8 +156,7 @@ def test_status_rows_are_applied_monotonically_and_passed_up(lab: Lab) -> None:
     report("AAAAAAAA.STA", 3, 2)
     report("BBBBBBBB.STA", 4, 1)  # older: must not win (Q318834)
     lab.run_until_idle(seed=1, components=DISTMGR)
-    with SiteDatabase.open(lab.site("P00").database) as db:
-        assert db.query("SELECT Status, SourceVersion FROM PkgStatus") == [(3, 2)]
+    assert query(lab, "P00", "SELECT Status, SourceVersion FROM PkgStatus") == [(3, 2)]
     sent = [sta.read(p) for p in
             lab.site("P00").inbox("replmgr.box\\outbound\\low").glob("ZZZ_*.STA")]
     assert [(r.status, r.source_version) for s in sent for r in s.rows] == [(3, 2)]

@@ -11,15 +11,15 @@ from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.components.distmgr import DistributionManager
 from sitesrv.components.sqlmon import SqlMonitor
-from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.runtime.registry import Registry
-from tests.distribution.conftest import assert_in_order, log_messages, make_source
+from sitesrv.testing import LabFactory, assert_in_order, log_messages, query, write_source
+from tests.conftest import DEFAULT_HIERARCHY
 
 LOCAL = Registry(primary=(SqlMonitor, DistributionManager))
 
 
 def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> None:
-    source = make_source(tmp_path / "src")
+    source = write_source(tmp_path / "src")
     pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     assert pkg_id == "ZZZ00001"
     report = lab.run_until_idle(seed=3, components=LOCAL)
@@ -35,13 +35,12 @@ def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> Non
     assert (box / "ZZZ00001.ICO").is_dir()
     assert not list(zzz.inbox("distmgr.box").glob("*.PKN")), "the .PKN was consumed"
     assert not list(zzz.root.glob("_S *.TMP")), "no compression temp file is left"
-    with SiteDatabase.open(zzz.database) as db:
-        assert db.query("SELECT SourceVersion, StoredPkgVersion, Action FROM SMSPackages") == [
-            (1, 1, 0)]
-        assert db.query("SELECT Type, Status, SourceVersion FROM PkgStatus") == [(2, 3, 1)]
-        assert db.query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
-        assert db.query("SELECT MessageID FROM StatusMessages ORDER BY RecordID") == [
-            (2300,), (2342,), (2330,), (2301,)]
+    assert query(lab, "ZZZ", "SELECT SourceVersion, StoredPkgVersion, Action "
+                             "FROM SMSPackages") == [(1, 1, 0)]
+    assert query(lab, "ZZZ", "SELECT Type, Status, SourceVersion FROM PkgStatus") == [(2, 3, 1)]
+    assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
+    assert query(lab, "ZZZ", "SELECT MessageID FROM StatusMessages ORDER BY RecordID") == [
+        (2300,), (2342,), (2330,), (2301,)]
     assert_in_order(log_messages(lab, "ZZZ", "smsdbmon.log"), [
         "0007SMS_ZZZ0015PKGNOTIFICATION0006INSERT0008ZZZ00001",
         "Received notification: Table=PKGNOTIFICATION, Type=INSERT, KeyName=ZZZ00001.",
@@ -72,7 +71,7 @@ def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> Non
 
 
 def test_update_makes_a_delta_and_a_new_version(lab: Lab, tmp_path: Path) -> None:
-    source = make_source(tmp_path / "src")
+    source = write_source(tmp_path / "src")
     pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     lab.run_until_idle(seed=1, components=LOCAL)
     (source / "SETUP.INI").write_bytes(b"[Setup]\r\nVersion=2\r\n")
@@ -82,14 +81,14 @@ def test_update_makes_a_delta_and_a_new_version(lab: Lab, tmp_path: Path) -> Non
     assert (zzz.smspkg / "ZZZ00001.DLT.2").is_file()
     dp = zzz.root / "dp" / "MGMT01" / "SMSPKGC$" / "ZZZ00001"
     assert (dp / "SETUP.INI").read_bytes() == b"[Setup]\r\nVersion=2\r\n"
-    with SiteDatabase.open(zzz.database) as db:
-        assert db.query("SELECT SourceVersion, StoredPkgVersion FROM SMSPackages") == [(2, 2)]
-        assert db.query("SELECT Status, SourceVersion FROM PkgStatus") == [(3, 2)]
+    assert query(lab, "ZZZ", "SELECT SourceVersion, StoredPkgVersion FROM SMSPackages") == [
+        (2, 2)]
+    assert query(lab, "ZZZ", "SELECT Status, SourceVersion FROM PkgStatus") == [(3, 2)]
     assert "Start updating the package ZZZ00001..." in log_messages(lab, "ZZZ", "distmgr.log")
 
 
 def test_refresh_at_own_site_recopies_without_new_version(lab: Lab, tmp_path: Path) -> None:
-    source = make_source(tmp_path / "src")
+    source = write_source(tmp_path / "src")
     pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     lab.run_until_idle(seed=1, components=LOCAL)
     dp = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$" / "ZZZ00001"
@@ -98,32 +97,29 @@ def test_refresh_at_own_site_recopies_without_new_version(lab: Lab, tmp_path: Pa
     console.refresh_dp(lab, pkg_id, "ZZZ:MGMT01")
     lab.run_until_idle(seed=1, components=LOCAL)
     assert (dp / "SETUP.INI").read_bytes() == b"[Setup]\r\n"
-    with SiteDatabase.open(lab.site("ZZZ").database) as db:
-        assert db.query("SELECT SourceVersion FROM SMSPackages") == [(1,)]
+    assert query(lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(1,)]
 
 
 def test_remove_dp_and_delete_clean_up(lab: Lab, tmp_path: Path) -> None:
-    source = make_source(tmp_path / "src")
+    source = write_source(tmp_path / "src")
     pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     lab.run_until_idle(seed=1, components=LOCAL)
     dp = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$" / "ZZZ00001"
     console.remove_dp(lab, pkg_id, "ZZZ:MGMT01")
     lab.run_until_idle(seed=1, components=LOCAL)
     assert not dp.exists()
-    with SiteDatabase.open(lab.site("ZZZ").database) as db:
-        assert db.query("SELECT COUNT(*) FROM PkgServers") == [(0,)]
-        assert db.query("SELECT COUNT(*) FROM PkgStatus") == [(0,)]
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgServers") == [(0,)]
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgStatus") == [(0,)]
     console.delete_package(lab, pkg_id)
     lab.run_until_idle(seed=1, components=LOCAL)
     assert not list(lab.site("ZZZ").smspkg.iterdir())
     assert "~Successfully deleted the package ZZZ00001" in log_messages(lab, "ZZZ", "distmgr.log")
-    with SiteDatabase.open(lab.site("ZZZ").database) as db:
-        assert db.query("SELECT COUNT(*) FROM SMSPackages") == [(0,)]
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM SMSPackages") == [(0,)]
 
 
 def test_start_up_finishes_an_interrupted_dp_swap_and_removes_temp_files(lab: Lab,
                                                                          tmp_path: Path) -> None:
-    source = make_source(tmp_path / "src")
+    source = write_source(tmp_path / "src")
     console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     lab.run_until_idle(seed=1, components=LOCAL)
     share = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$"
@@ -139,13 +135,11 @@ def test_start_up_finishes_an_interrupted_dp_swap_and_removes_temp_files(lab: La
     assert "Deleted the compression temporary file F:\\_S AbCdE.TMP" in messages
 
 
-def test_a_dp_that_cannot_be_written_retries_then_fails(tmp_path: Path) -> None:
-    from tests.conftest import DEFAULT_HIERARCHY
-
-    text = DEFAULT_HIERARCHY.read_text().replace("  retries: 100", "  retries: 2")
-    (tmp_path / "h.yaml").write_text(text)
-    lab = Lab.init(tmp_path / "lab", tmp_path / "h.yaml").lab
-    source = make_source(tmp_path / "src")
+def test_a_dp_that_cannot_be_written_retries_then_fails(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(DEFAULT_HIERARCHY.read_text().replace("  retries: 100",
+                                                                    "  retries: 2"))
+    source = write_source(tmp_path / "src")
     console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     share = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$"
     share.rmdir()
@@ -155,33 +149,29 @@ def test_a_dp_that_cannot_be_written_retries_then_fails(tmp_path: Path) -> None:
     assert sum(m.startswith("Failed to copy package ZZZ00001 to ") for m in messages) == 3
     assert sum(m.startswith("STATMSG: ID=2328 SEV=E") for m in messages) == 3
     assert any(m.startswith("STATMSG: ID=2302 SEV=E") for m in messages)
-    with SiteDatabase.open(lab.site("ZZZ").database) as db:
-        assert db.query("SELECT Status FROM PkgStatus WHERE Type = 2") == [(5,)]
-        assert db.query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(3,)]
+    assert query(lab, "ZZZ", "SELECT Status FROM PkgStatus WHERE Type = 2") == [(5,)]
+    assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(3,)]
     assert report.status in ("idle", "waiting")
     share.unlink()
     share.mkdir()
     console.refresh_dp(lab, "ZZZ00001", "ZZZ:MGMT01")
     lab.run_until_idle(seed=1, components=LOCAL)
-    with SiteDatabase.open(lab.site("ZZZ").database) as db:
-        assert db.query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
+    assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
 
 
 @pytest.mark.parametrize("before_fix", [False, True])
-def test_kb872943_an_attribute_change_alone_is_not_a_change(tmp_path: Path,
-                                                           before_fix: bool) -> None:
+def test_kb872943_an_attribute_change_alone_is_not_a_change(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory, before_fix: bool) -> None:
     """A backup program touched the files; only the pre-KB872943 emulation ships them."""
     import os
 
     from sitesrv.compression import read_manifest
-    from tests.conftest import DEFAULT_HIERARCHY
 
     text = DEFAULT_HIERARCHY.read_text()
     if before_fix:
         text = text.replace("  retries: 100", "  retries: 100\n  attribute_changes_count: true")
-    (tmp_path / "h.yaml").write_text(text)
-    lab = Lab.init(tmp_path / "lab", tmp_path / "h.yaml").lab
-    source = make_source(tmp_path / "src")
+    lab = sitesrv_lab_factory(text)
+    source = write_source(tmp_path / "src")
     pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     lab.run_until_idle(seed=1, components=LOCAL)
     os.utime(source / "DATA" / "PAYLOAD.BIN", (1_000_000_000, 1_000_000_000))

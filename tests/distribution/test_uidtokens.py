@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,6 @@ from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.host import LabRuntime
 from sitesrv.runtime.registry import Registry
-from tests.conftest import DEFAULT_HIERARCHY
 
 
 class Taker(Component):
@@ -29,12 +27,11 @@ class Taker(Component):
 
 
 @pytest.fixture
-def contexts(tmp_path: Path) -> Iterator[list[ComponentContext]]:
+def contexts(lab: Lab) -> Iterator[list[ComponentContext]]:
     """Four components of site ZZZ, each with its own context."""
-    root = Lab.init(tmp_path / "lab", DEFAULT_HIERARCHY).lab.root
     takers = tuple(type(f"Taker{i}", (Taker,), {"name": f"SMS_TEST_TAKER_{i}"})
                    for i in range(4))
-    runtime = LabRuntime(root, clock=VirtualClock(), seed=0, registry=Registry(primary=takers),
+    runtime = LabRuntime(lab.root, clock=VirtualClock(), seed=0, registry=Registry(primary=takers),
                          sites=["ZZZ"])
     runtime.boot()
     yield [host.ctx for host in runtime.hosts]

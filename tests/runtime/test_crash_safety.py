@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.logs.events import read_events
+from sitesrv.testing import LabFactory, drop, events, inbox
 from tests.conftest import REPO
-from tests.runtime.conftest import drop, inbox, make_lab
+from tests.runtime.conftest import two_sites
 from tests.runtime.toy import INCOMING, INSTALLED, OUTBOX, RECEIVE, installed_items, instruction
 
 pytestmark = [pytest.mark.live_fs, pytest.mark.slow]
@@ -42,8 +42,9 @@ def in_pipeline(lab: Path) -> list[Path]:
     return found
 
 
-def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", "  rescan_interval: 0.5s\n")
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
+        sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(two_sites("  rescan_interval: 0.5s\n")).root
     command = [sys.executable, "-m", "sitesrv.cli.run", "--lab", str(lab),
                "--components", "tests.runtime.toy:REGISTRY"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -55,7 +56,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
                                    stderr=subprocess.DEVNULL)
         for n in range(BURST):
             item = f"R{round_:02d}N{n:03d}"
-            drop(lab, "CEN", OUTBOX, f"{item}.SRQ", instruction(item))
+            drop(inbox(lab, "CEN", OUTBOX), f"{item}.SRQ", instruction(item))
             items.append(item)
         time.sleep(rng.uniform(0.05, 1.0))  # the random moment of the kill, not a wait
         process.send_signal(signal.SIGKILL)
@@ -67,7 +68,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == sorted(items)
     assert in_pipeline(lab) == []
     # The kills did land in the middle of work, and start-up recovery had claimed files to return.
-    returned = [e for e in read_events(lab / "events.jsonl") if e["event"] == "returned_to_inbox"]
+    returned = events(lab, "returned_to_inbox")
     print(f"{interrupted} of {ROUNDS} kills left work in the pipeline; "
           f"{len(returned)} claimed files returned at start-up")
     assert interrupted > 0

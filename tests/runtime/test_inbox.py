@@ -1,4 +1,5 @@
-"""The hand-off protocol's rules, one by one, on a fake file system (pyfakefs).
+"""The hand-off protocol's rules and the names components give files, one by one, on a fake
+file system (pyfakefs).
 
 A probe component at the secondary SEC owns `despoolr.box\\receive` (`*.sni`) and
 `distmgr.box\\INCOMING` (`*.PKG`, re-examined on arrival); tests drive its context and inboxes
@@ -7,7 +8,6 @@ directly, through the same host the drivers use.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -23,6 +23,7 @@ from sitesrv.runtime.host import ComponentHost, LabRuntime
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import InboxSpec
 from sitesrv.runtime.registry import Registry
+from sitesrv.testing import events
 from tests.runtime.conftest import HIERARCHY
 
 RECEIVE = "despoolr.box\\receive"
@@ -65,11 +66,6 @@ def receive(host: ComponentHost) -> Path:
 
 def names(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
-
-
-def events(host: ComponentHost) -> list[dict[str, object]]:
-    text = host.runtime.layout.events.read_text()
-    return [json.loads(line) for line in text.splitlines()]
 
 
 # --- writing and publishing ---------------------------------------------------------------------
@@ -204,9 +200,58 @@ def test_quarantine_moves_to_corrupt_and_logs_the_windows_path_and_reason(
     assert ("Moved the corrupt file E:\\SMS\\inboxes\\despoolr.box\\receive\\A.SNI to "
             "E:\\SMS\\inboxes\\despoolr.box\\receive\\corrupt\\A.SNI: no INSTRUCTION record  "
             "$$<SMS_PROBE><06-04-2007 09:00:00.000+000>") in log
-    (first, _) = [e for e in events(probe) if e["event"] == "quarantined"]
+    (first, _) = events(probe.runtime.root, "quarantined")
     assert first["file"] == "E:\\SMS\\inboxes\\despoolr.box\\receive\\A.SNI"
     assert first["reason"] == "no INSTRUCTION record" and first["site"] == "SEC"
+
+
+def test_quarantined_files_of_one_name_are_numbered_never_replaced(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    for n in range(3):
+        (folder / "A.SNI").write_bytes(f"garbage {n}".encode())
+        probe.ctx.claim_next().quarantine("no INSTRUCTION record")
+    assert names(folder) == [".work", "corrupt"]
+    assert [(folder / "corrupt" / n).read_bytes() for n in ("A.SNI", "A.SNI.1", "A.SNI.2")] == [
+        b"garbage 0", b"garbage 1", b"garbage 2"]
+    shown = [e["to"] for e in events(probe.runtime.root, "quarantined")]
+    assert shown == ["E:\\SMS\\inboxes\\despoolr.box\\receive\\corrupt\\A.SNI",
+                     "E:\\SMS\\inboxes\\despoolr.box\\receive\\corrupt\\A.SNI.1",
+                     "E:\\SMS\\inboxes\\despoolr.box\\receive\\corrupt\\A.SNI.2"]
+
+
+def test_a_released_file_is_back_under_its_name_and_eligible_at_once(
+        probe: ComponentHost) -> None:
+    folder = receive(probe)
+    (folder / "A.SNI").write_bytes(b"a")
+    probe.ctx.claim_next().release()
+    assert names(folder) == [".work", "A.SNI"] and names(folder / ".work") == []
+    again = probe.ctx.claim_next()
+    assert again is not None and again.name == "A.SNI" and again.read_bytes() == b"a"
+
+
+def test_a_rewrite_keeps_the_file_claimed_and_leaves_no_temp(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    (folder / "A.SNI").write_bytes(b"state 1")
+    item = probe.ctx.claim_next()
+    item.rewrite(b"state 2")
+    assert names(folder) == [".work"]
+    assert names(folder / ".work") == ["A.SNI"]
+    assert item.read_bytes() == b"state 2"
+    probe.boot()  # a restart returns it with what it last held
+    assert (folder / "A.SNI").read_bytes() == b"state 2"
+
+
+def test_start_up_returns_only_the_claims_of_this_component(probe: ComponentHost) -> None:
+    # Two components may share a folder with other patterns (the Sender's *.srq, the
+    # Scheduler's *.srs); the probe takes *.sni here, so a claimed .SRS is another's.
+    work = receive(probe) / ".work"
+    (work / "A.SNI").write_bytes(b"mine")
+    (work / "B.SRS").write_bytes(b"another component's")
+    probe.boot()
+    assert names(receive(probe)) == [".work", "A.SNI"]
+    assert names(work) == ["B.SRS"]
+    assert [e["file"] for e in events(probe.runtime.root, "returned_to_inbox")] == [
+        "E:\\SMS\\inboxes\\despoolr.box\\receive\\A.SNI"]
 
 
 # --- deferral -----------------------------------------------------------------------------------
@@ -334,24 +379,56 @@ def test_fault_points_around_the_publishing_rename(probe: ComponentHost, point: 
 
 # --- names --------------------------------------------------------------------------------------
 
-def test_random_names_never_collide_with_files_or_claimed_work(tmp_path: Path) -> None:
-    first = Ids(random.Random(1), "P00-X").random_name(tmp_path, ".PKG")
+def draws(seed: int, count: int, suffix: str = ".PKG") -> list[str]:
+    """The first names a writer's random_name would try with this seed."""
+    ids = Ids(random.Random(seed), "P00-X")
+    return [ids.random_chars() + suffix for _ in range(count)]
+
+
+def test_random_names_never_collide_with_files_or_claimed_work(fs: object) -> None:
+    folder = Path("/lab/P00/SMS/inboxes/distmgr.box/INCOMING")
+    (folder / ".work").mkdir(parents=True)
+    first = Ids(random.Random(1), "P00-X").random_name(folder, ".PKG")
+    assert first == draws(1, 1)[0]
     assert len(first) == 12 and first[:8].isalnum() and first[:8].upper() == first[:8]
-    (tmp_path / first.lower()).write_bytes(b"")  # Windows would call it the same file
-    (tmp_path / ".work").mkdir()
-    second = Ids(random.Random(1), "P00-X").random_name(tmp_path, ".PKG")
-    (tmp_path / ".work" / second).write_bytes(b"")
-    third = Ids(random.Random(1), "P00-X").random_name(tmp_path, ".PKG")
-    assert len({first, second, third}) == 3
+    # Every way a name can be taken: the file itself, its lower-case spelling (Windows would
+    # call it the same file), a claimed file of that name, a folder, a dangling link.
+    taken = draws(1, 5)
+    (folder / taken[0]).write_bytes(b"")
+    (folder / taken[1].lower()).write_bytes(b"")
+    (folder / ".work" / taken[2]).write_bytes(b"")
+    (folder / taken[3]).mkdir()
+    os.symlink(folder / "gone", folder / taken[4])
+    before = sorted(os.listdir(folder)), sorted(os.listdir(folder / ".work"))
+    name = Ids(random.Random(1), "P00-X").random_name(folder, ".PKG")
+    assert name == draws(1, 6)[5]  # the first draw that names nothing there
+    assert (sorted(os.listdir(folder)), sorted(os.listdir(folder / ".work"))) == before
 
 
-def test_derived_names_are_stable_and_temp_names_count(tmp_path: Path) -> None:
+def test_derived_names_are_stable_and_temp_names_count() -> None:
     a, b = Ids(random.Random(1), "P00-X"), Ids(random.Random(2), "P00-X")
     assert a.name_for("K.SNI", ".PKG") == b.name_for("K.SNI", ".PKG")
     assert a.name_for("K.SNI") != a.name_for("L.SNI")
     assert a.name_for("K.SNI") != Ids(random.Random(1), "S01-X").name_for("K.SNI")
     assert [a.temp_name("A.PKG"), a.temp_name("A.PKG")] == [
         ".A.PKG.P00-X.000001.tmp", ".A.PKG.P00-X.000002.tmp"]
+    # Two writers of one site never share a temp name, whatever they write.
+    assert Ids(random.Random(1), "P00-SMS_DESPOOLER").temp_name("A.PKG") != \
+        Ids(random.Random(1), "P00-SMS_DISTRIBUTION_MANAGER").temp_name("A.PKG")
+
+
+def test_a_restarted_writer_steps_past_the_temp_file_its_killed_run_left(
+        probe: ComponentHost) -> None:
+    # The counter starts again at 1 after a restart: the leftover keeps its name and bytes (only
+    # start-up recovery deletes it, once stale) and the new file is published all the same.
+    folder = receive(probe)
+    leftover = folder / ".A.SNI.SEC-SMS_PROBE.000001.tmp"
+    leftover.write_bytes(b"half of the killed run's A.SNI")
+    probe.ctx.publish(folder / "A.SNI", b"complete")
+    assert names(folder) == [".A.SNI.SEC-SMS_PROBE.000001.tmp", ".work", "A.SNI"]
+    assert (folder / "A.SNI").read_bytes() == b"complete"
+    assert leftover.read_bytes() == b"half of the killed run's A.SNI"
+    assert probe.ctx.inbox(RECEIVE).listing() == ["A.SNI"]  # temp files are never work
 
 
 # --- durability ---------------------------------------------------------------------------------

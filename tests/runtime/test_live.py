@@ -12,13 +12,10 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from sitesrv.logs.events import read_events
 from sitesrv.runtime import host as host_module
 from sitesrv.runtime import watcher as watcher_module
 from sitesrv.runtime.component import Component, Waiting
@@ -28,7 +25,8 @@ from sitesrv.runtime.inbox import InboxSpec
 from sitesrv.runtime.live import LiveDriver
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.watcher import OVERFLOW_LOGGER
-from tests.runtime.conftest import drop, inbox, make_lab, wait_for
+from sitesrv.testing import LabFactory, drop, events, inbox, running, wait_for
+from tests.runtime.conftest import two_sites
 from tests.runtime.toy import (
     INSTALLED,
     OUTBOX,
@@ -42,8 +40,8 @@ from tests.runtime.toy import (
 
 pytestmark = pytest.mark.live_fs
 
-NO_RESCAN = "  rescan_interval: 1h\n"
-FAST_RETRY = "  rescan_interval: 0.2s\n"
+NO_RESCAN = two_sites("  rescan_interval: 1h\n")
+FAST_RETRY = two_sites("  rescan_interval: 0.2s\n")
 
 
 class ToySink(Component):
@@ -61,45 +59,30 @@ class ToySink(Component):
         return True
 
 
-@contextmanager
-def running(lab: Path, registry: Registry = REGISTRY, **options: object) -> Iterator[LiveDriver]:
-    driver = LiveDriver(lab, components=registry, **options)  # type: ignore[arg-type]
-    stop = threading.Event()
-    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
-    thread.start()
-    try:
-        wait_for(lambda: driver.started.is_set() and driver.quiet(), what="start-up")
-        yield driver
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        assert not thread.is_alive()
-
-
 def installed(lab: Path) -> list[str]:
     return installed_items(inbox(lab, "SEC", INSTALLED))
 
 
-def test_a_file_dropped_into_an_inbox_is_processed(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    with running(lab):
-        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+def test_a_file_dropped_into_an_inbox_is_processed(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    with running(lab, components=REGISTRY):
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
 
 
-def test_a_file_present_before_start_up_is_processed(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+def test_a_file_present_before_start_up_is_processed(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
     (inbox(lab, "CEN", OUTBOX) / ".work").mkdir()
     (inbox(lab, "CEN", OUTBOX) / ".work" / "B.SRQ").write_bytes(instruction("B"))  # claimed by a
     # run that was killed
-    with running(lab):
+    with running(lab, components=REGISTRY):
         wait_for(lambda: installed(lab) == ["A", "B"], what="A and B to be installed")
 
 
 @pytest.mark.slow
-def test_a_burst_of_20000_files_into_one_inbox_loses_none(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+def test_a_burst_of_20000_files_into_one_inbox_loses_none(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
     folder = inbox(lab, "SEC", RECEIVE)
     source = lab / "source.SNI"
     source.write_bytes(b"x")
@@ -107,7 +90,7 @@ def test_a_burst_of_20000_files_into_one_inbox_loses_none(tmp_path: Path) -> Non
     # complete file the moment it appears, like a rename, and far quicker to make.
     burst = (f"import os\nfor n in range(20_000):\n"
              f"    os.link({str(source)!r}, os.path.join({str(folder)!r}, f'{{n:05d}}.SNI'))")
-    with running(lab, Registry(secondary=(ToySink,))) as driver:
+    with running(lab, components=Registry(secondary=(ToySink,))) as driver:
         subprocess.run([sys.executable, "-c", burst], check=True, timeout=120)
         wait_for(lambda: driver.runtime.progress_count >= 20_000, timeout=120,
                  what="20,000 files to be processed")
@@ -116,21 +99,22 @@ def test_a_burst_of_20000_files_into_one_inbox_loses_none(tmp_path: Path) -> Non
     assert [p.name for p in folder.iterdir()] == [".work"]
 
 
-def test_a_processing_exception_does_not_stop_later_work(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", FAST_RETRY)
-    with running(lab):
-        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A", fail="always"))
+def test_a_processing_exception_does_not_stop_later_work(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(FAST_RETRY).root
+    with running(lab, components=REGISTRY):
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A", fail="always"))
         wait_for(lambda: (inbox(lab, "SEC", RECEIVE) / "corrupt" / "A.SNI").exists(),
                  what="A.SNI to be quarantined after three failures")
-        drop(lab, "CEN", OUTBOX, "B.SRQ", instruction("B"))
+        drop(inbox(lab, "CEN", OUTBOX), "B.SRQ", instruction("B"))
         wait_for(lambda: installed(lab) == ["B"], what="B to be installed")
     log = (lab / "SEC/SMS/Logs/toydesp.log").read_text()
     assert "(attempt 3 of 3): RuntimeError: toy failure on A.SNI" in log
 
 
-def test_a_failing_event_handler_does_not_stop_later_events(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    with running(lab) as driver:
+def test_a_failing_event_handler_does_not_stop_later_events(
+        sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    with running(lab, components=REGISTRY) as driver:
         route = driver.watcher.route
         calls: list[str] = []
 
@@ -141,32 +125,32 @@ def test_a_failing_event_handler_does_not_stop_later_events(tmp_path: Path) -> N
             route(folder)
 
         driver.watcher.route = flaky
-        drop(lab, "SEC", RECEIVE, "A.SNI", instruction("A"))
+        drop(inbox(lab, "SEC", RECEIVE), "A.SNI", instruction("A"))
         wait_for(lambda: calls, what="the failing handler call")
-        drop(lab, "SEC", RECEIVE, "B.SNI", instruction("B"))
+        drop(inbox(lab, "SEC", RECEIVE), "B.SNI", instruction("B"))
         wait_for(lambda: installed(lab) == ["A", "B"], what="A and B to be installed")
         assert driver.watcher.observer.is_alive() and driver.watcher.restarts == 0
 
 
-def test_a_dead_observer_is_restarted_with_a_full_rescan(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    with running(lab) as driver:
+def test_a_dead_observer_is_restarted_with_a_full_rescan(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    with running(lab, components=REGISTRY) as driver:
         dead = driver.watcher.observer
         dead.stop()
         dead.join(timeout=10)
         wait_for(lambda: driver.watcher.restarts == 1, what="the supervisor to restart it")
-        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
-    reasons = [e.get("reason") for e in read_events(lab / "events.jsonl")
-               if e["event"] == "full_rescan"]
+    reasons = [e.get("reason") for e in events(lab, "full_rescan")]
     assert "the file system watcher stopped and was restarted" in reasons
 
 
-def test_an_inotify_overflow_warning_triggers_a_full_rescan(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    with running(lab) as driver:
+def test_an_inotify_overflow_warning_triggers_a_full_rescan(
+        sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    with running(lab, components=REGISTRY) as driver:
         driver.watcher.route = lambda folder: None  # every hint lost, as in an overflow
-        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         logging.getLogger(OVERFLOW_LOGGER).warning(
             "Inotify queue overflowed; filesystem events were lost")
         wait_for(lambda: not (inbox(lab, "CEN", OUTBOX) / "A.SRQ").exists(),
@@ -174,56 +158,23 @@ def test_an_inotify_overflow_warning_triggers_a_full_rescan(tmp_path: Path) -> N
     assert logging.getLogger(OVERFLOW_LOGGER).handlers == []  # removed at stop
 
 
-def test_the_polling_watcher_finds_files_too(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    with running(lab, watcher="polling") as driver:
+def test_the_polling_watcher_finds_files_too(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    with running(lab, components=REGISTRY, watcher="polling") as driver:
         assert driver.watcher.kind == "polling"
-        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
 
 
-def test_on_linux_the_watcher_is_the_arrivals_only_inotify_emitter(tmp_path: Path) -> None:
+def test_on_linux_the_watcher_is_the_arrivals_only_inotify_emitter(
+        sitesrv_lab_factory: LabFactory) -> None:
     if not watcher_module.inotify_available():
         pytest.skip("no inotify here")
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    with running(lab) as driver:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    with running(lab, components=REGISTRY) as driver:
         assert driver.watcher.kind == "inotify"
         emitters = driver.watcher.observer.emitters
         assert {type(e).__name__ for e in emitters} == {"ArrivalsEmitter"}
-
-
-def test_events_that_name_no_work_are_not_hints(tmp_path: Path) -> None:
-    from watchdog.events import (
-        DirModifiedEvent,
-        FileClosedEvent,
-        FileCreatedEvent,
-        FileDeletedEvent,
-        FileMovedEvent,
-    )
-
-    box = str(tmp_path / "distmgr.box")
-    assert watcher_module.hint_path(FileCreatedEvent(f"{box}/A.PKN")) == f"{box}/A.PKN"
-    assert watcher_module.hint_path(FileClosedEvent(f"{box}/A.PKN")) == f"{box}/A.PKN"
-    assert watcher_module.hint_path(FileMovedEvent(f"{box}/.A.x.tmp", f"{box}/A.PKN")) == (
-        f"{box}/A.PKN")
-    for nothing in (DirModifiedEvent(box), FileDeletedEvent(f"{box}/A.PKN"),
-                    FileCreatedEvent(f"{box}/A.TMP"), FileClosedEvent(f"{box}/.A.x.tmp"),
-                    FileMovedEvent(f"{box}/A.PKN", f"{box}/.work/A.PKN")):
-        assert watcher_module.hint_path(nothing) is None, nothing
-
-
-def test_the_inotify_emitter_queues_only_hints(tmp_path: Path) -> None:
-    if not watcher_module.inotify_available():
-        pytest.skip("no inotify here")
-    from watchdog.events import DirModifiedEvent, FileCreatedEvent
-    from watchdog.observers.api import EventQueue, ObservedWatch
-
-    queue = EventQueue()
-    emitter = watcher_module.arrivals_emitter()(queue, ObservedWatch(str(tmp_path), recursive=True))
-    emitter.queue_event(DirModifiedEvent(str(tmp_path)))
-    emitter.queue_event(FileCreatedEvent(str(tmp_path / ".work" / "A.PKN")))
-    emitter.queue_event(FileCreatedEvent(str(tmp_path / "A.PKN")))
-    assert [event.src_path for event, _ in list(queue.queue)] == [str(tmp_path / "A.PKN")]
 
 
 @pytest.mark.parametrize("kind", watcher_module.WATCHERS)
@@ -249,38 +200,39 @@ def test_only_arrivals_of_work_names_become_hints(tmp_path: Path, kind: str) -> 
 
 
 def test_without_inotify_the_platform_observer_is_used(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sitesrv_lab_factory: LabFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     from watchdog.observers import Observer
 
     monkeypatch.setattr(watcher_module, "inotify_available", lambda: False)  # macOS, Windows
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    with running(lab) as driver:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    with running(lab, components=REGISTRY) as driver:
         assert driver.watcher.kind == "native"
         assert isinstance(driver.watcher.observer, Observer)
-        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
-    started = [e for e in read_events(lab / "events.jsonl") if e["event"] == "server_started"]
-    assert {e["watcher"] for e in started} == {"native"}
+    assert {e["watcher"] for e in events(lab, "server_started")} == {"native"}
 
 
 def test_an_observer_that_cannot_start_falls_back_to_polling(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        sitesrv_lab_factory: LabFactory, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     def unsupported() -> None:
         # What watchdog's default observer raised on macOS: not an OSError.
         raise TypeError("'NoneType' object is not callable")
 
     monkeypatch.setattr(watcher_module, "inotify_available", lambda: False)
     monkeypatch.setattr(watcher_module, "platform_observer", unsupported)
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
-    with caplog.at_level(logging.WARNING, logger=watcher_module.__name__), running(lab) as driver:
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    with (caplog.at_level(logging.WARNING, logger=watcher_module.__name__),
+          running(lab, components=REGISTRY) as driver):
         assert driver.watcher.kind == "polling"
-        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
     assert ("the file system watcher could not start (TypeError: 'NoneType' object is not "
             "callable); watching by polling instead") in caplog.messages
 
 
-def test_stopping_lets_the_unit_in_progress_finish(tmp_path: Path) -> None:
+def test_stopping_lets_the_unit_in_progress_finish(sitesrv_lab_factory: LabFactory) -> None:
     entered, release = threading.Event(), threading.Event()
 
     class Slow(ToySink):
@@ -295,11 +247,11 @@ def test_stopping_lets_the_unit_in_progress_finish(tmp_path: Path) -> None:
             item.done()
             return True
 
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    lab = sitesrv_lab_factory(NO_RESCAN).root
     driver = LiveDriver(lab, components=Registry(secondary=(Slow,)))
     stop = threading.Event()
     thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
-    drop(lab, "SEC", RECEIVE, "A.SNI", b"")
+    drop(inbox(lab, "SEC", RECEIVE), "A.SNI", b"")
     thread.start()
     assert entered.wait(20)
     stop.set()
@@ -310,26 +262,23 @@ def test_stopping_lets_the_unit_in_progress_finish(tmp_path: Path) -> None:
 
 # --- until idle -------------------------------------------------------------------------------
 
-def test_until_idle_reports_idle_when_all_is_done(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
-    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+def test_until_idle_reports_idle_when_all_is_done(lab: Path) -> None:
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
     report = LiveDriver(lab, components=REGISTRY).run(until_idle=True, timeout=30)
     assert report is not None and report.exit_code == ExitCode.IDLE
     assert installed(lab) == ["A"]
 
 
-def test_until_idle_reports_what_waits(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
-    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="NEVER"))
+def test_until_idle_reports_what_waits(lab: Path) -> None:
+    drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="NEVER"))
     report = LiveDriver(lab, components=REGISTRY, horizon=1.0).run(until_idle=True, timeout=30)
     assert report is not None and report.exit_code == ExitCode.WAITING
     assert report.lines() == ["SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for NEVER"]
 
 
 def test_until_idle_with_failed_units_and_quarantined_files_ends_as_waiting(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
-    drop(lab, "CEN", OUTBOX, "BAD.SRQ", b"not an instruction\n")
+        lab: Path) -> None:
+    drop(inbox(lab, "CEN", OUTBOX), "BAD.SRQ", b"not an instruction\n")
     registry = Registry(primary=(*REGISTRY.primary, ToyBroken), secondary=REGISTRY.secondary)
     report = LiveDriver(lab, components=registry).run(until_idle=True, timeout=30)
     assert report is not None and report.exit_code == ExitCode.WAITING and report.waits == ()
@@ -342,7 +291,7 @@ def test_until_idle_with_failed_units_and_quarantined_files_ends_as_waiting(
 
 
 def test_until_idle_ends_a_wait_no_timer_can_end_without_waiting_for_the_horizon(
-        tmp_path: Path) -> None:
+        lab: Path) -> None:
     class Stuck(Component):
         name = "SMS_TOY_STUCK"
         log_name = "toystuck.log"
@@ -353,7 +302,6 @@ def test_until_idle_ends_a_wait_no_timer_can_end_without_waiting_for_the_horizon
         def waiting(self) -> list[Waiting]:
             return [Waiting("address to SEC", "waits for a person to resume it")]
 
-    lab = make_lab(tmp_path / "lab")
     # The default horizon is 1200 s of lab time, 20 real minutes at clock rate 1.
     report = LiveDriver(lab, components=Registry(primary=(Stuck,))).run(until_idle=True,
                                                                          timeout=30)
@@ -361,8 +309,7 @@ def test_until_idle_ends_a_wait_no_timer_can_end_without_waiting_for_the_horizon
     assert report.lines() == ["CEN SMS_TOY_STUCK: address to SEC waits for a person to resume it"]
 
 
-def test_until_idle_times_out_while_the_lab_is_busy_waiting(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_until_idle_times_out_while_the_lab_is_busy_waiting(lab: Path) -> None:
     driver = LiveDriver(lab, components=Registry(primary=(ToyTicker,)))
     # The timeout counts from before start-up, and the ticker's wait is only known once it ran
     # its first unit: on a slow machine 0.5 s could run out before that. Waiting for it in
@@ -375,7 +322,8 @@ def test_until_idle_times_out_while_the_lab_is_busy_waiting(tmp_path: Path) -> N
 
 # --- the worker pool ----------------------------------------------------------------------------
 
-def test_a_long_unit_of_one_component_does_not_hold_up_the_others(tmp_path: Path) -> None:
+def test_a_long_unit_of_one_component_does_not_hold_up_the_others(
+        sitesrv_lab_factory: LabFactory) -> None:
     # Two workers: while one is inside a slow unit at the secondary, the other carries the
     # central site's sends through, and the slow component gets its later files afterwards.
     entered, release = threading.Event(), threading.Event()
@@ -393,13 +341,13 @@ def test_a_long_unit_of_one_component_does_not_hold_up_the_others(tmp_path: Path
             item.done()
             return True
 
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    lab = sitesrv_lab_factory(NO_RESCAN).root
     registry = Registry(primary=(REGISTRY.primary[0],), secondary=(SlowFirst,))
-    with running(lab, registry, workers=2):
-        drop(lab, "SEC", RECEIVE, "A.SNI", b"")
+    with running(lab, components=registry, workers=2):
+        drop(inbox(lab, "SEC", RECEIVE), "A.SNI", b"")
         assert entered.wait(20)
         for n in range(5):
-            drop(lab, "CEN", OUTBOX, f"B{n}.SRQ", instruction(f"B{n}"))
+            drop(inbox(lab, "CEN", OUTBOX), f"B{n}.SRQ", instruction(f"B{n}"))
         wait_for(lambda: len(list(inbox(lab, "SEC", RECEIVE).glob("B*.SNI"))) == 5,
                  what="the sends the other worker makes meanwhile")
         release.set()
@@ -407,7 +355,7 @@ def test_a_long_unit_of_one_component_does_not_hold_up_the_others(tmp_path: Path
                  what="the slow component to take the rest")
 
 
-def test_a_component_never_runs_two_units_at_once(tmp_path: Path) -> None:
+def test_a_component_never_runs_two_units_at_once(sitesrv_lab_factory: LabFactory) -> None:
     inside, most, lock = [0], [0], threading.Lock()
 
     class Counting(ToySink):
@@ -421,9 +369,9 @@ def test_a_component_never_runs_two_units_at_once(tmp_path: Path) -> None:
                 with lock:
                     inside[0] -= 1
 
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    lab = sitesrv_lab_factory(NO_RESCAN).root
     for n in range(300):
-        drop(lab, "SEC", RECEIVE, f"F{n:03d}.SNI", b"")
+        drop(inbox(lab, "SEC", RECEIVE), f"F{n:03d}.SNI", b"")
     report = LiveDriver(lab, components=Registry(secondary=(Counting,)), workers=4).run(
         until_idle=True, timeout=60)
     assert report is not None and report.exit_code == ExitCode.IDLE
@@ -431,28 +379,17 @@ def test_a_component_never_runs_two_units_at_once(tmp_path: Path) -> None:
     assert most[0] == 1
 
 
-@pytest.mark.parametrize("option", [["--workers", "2"], ["--processes", "per-site"]])
-def test_workers_and_processes_are_live_options(tmp_path: Path, option: list[str]) -> None:
-    lab = make_lab(tmp_path / "lab")
-    result = subprocess.run([sys.executable, "-c", "from sitesrv.cli.main import main; main()", "run",
-                             "--lab", str(lab), "--step", *option],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert f"{option[0]} needs a live run" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def _echoing(tmp_path: Path) -> tuple[LabRuntime, ComponentHost, str]:
+def _echoing(sitesrv_lab_factory: LabFactory) -> tuple[LabRuntime, ComponentHost, str]:
     """A runtime that remembers echoes, as the live driver's does with inotify."""
-    lab = make_lab(tmp_path / "lab", NO_RESCAN)
+    lab = sitesrv_lab_factory(NO_RESCAN).root
     runtime = LiveDriver(lab, components=Registry(secondary=(ToySink,))).runtime
     runtime.echoes = {}
     return runtime, runtime.hosts[0], str(inbox(lab, "SEC", RECEIVE))
 
 
 def test_the_watchers_echo_of_a_file_this_process_published_wakes_nobody_again(
-        tmp_path: Path) -> None:
-    runtime, host, folder = _echoing(tmp_path)
+        sitesrv_lab_factory: LabFactory) -> None:
+    runtime, host, folder = _echoing(sitesrv_lab_factory)
     runtime.notify(folder, "A.SNI")  # what publish does: wakes the owner at once...
     assert host.wanted.is_set()
     host.wanted.clear()
@@ -463,10 +400,10 @@ def test_the_watchers_echo_of_a_file_this_process_published_wakes_nobody_again(
 
 
 def test_an_echo_that_never_came_does_not_swallow_a_later_drop_of_that_name(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sitesrv_lab_factory: LabFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     # The watcher's hint can come before the publisher's notify (or never, after an overflow):
     # the remembered name then expires, and someone else's drop of the same name still wakes.
-    runtime, host, folder = _echoing(tmp_path)
+    runtime, host, folder = _echoing(sitesrv_lab_factory)
     monkeypatch.setattr(host_module, "ECHO_SECONDS", 0.0)  # instead of waiting 2 s
     path = str(Path(folder) / "A.SNI")
     runtime.hint(path)  # the hint first...

@@ -10,7 +10,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,15 +19,13 @@ import pytest
 from sitesrv.errors import UserError
 from sitesrv.lab.layout import LabLayout
 from sitesrv.lab.loader import load_hierarchy
-from sitesrv.logs.events import read_events
 from sitesrv.runtime import lock as lock_module
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.idle import ExitCode
-from sitesrv.runtime.live import LiveDriver
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
+from sitesrv.testing import drop, events, inbox, running, wait_for
 from tests.conftest import REPO
-from tests.runtime.conftest import drop, inbox, wait_for
 from tests.runtime.toy import OUTBOX, REGISTRY, installed_items, instruction
 
 
@@ -54,12 +51,7 @@ def write_lock(lab: Path, site: str, pid: int, started: datetime,
 
 @pytest.mark.live_fs
 def test_a_second_run_of_a_running_site_exits_2_and_touches_nothing(lab: Path) -> None:
-    driver = LiveDriver(lab, components=REGISTRY)
-    stop = threading.Event()
-    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
-    thread.start()
-    try:
-        wait_for(lambda: driver.started.is_set() and driver.quiet(), what="start-up")
+    with running(lab, components=REGISTRY):
         held = json.loads(lock_file(lab, "CEN").read_text())
         assert held["pid"] == os.getpid() and held["host"] == socket.gethostname()
         sec_lock = lock_file(lab, "SEC").read_text()
@@ -80,29 +72,18 @@ def test_a_second_run_of_a_running_site_exits_2_and_touches_nothing(lab: Path) -
         assert claimed.exists()
         # The refused runs left the live server's locks alone.
         assert lock_file(lab, "SEC").read_text() == sec_lock
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     assert not lock_file(lab, "CEN").exists() and not lock_file(lab, "SEC").exists()
 
 
 @pytest.mark.live_fs
 def test_two_processes_may_run_disjoint_sites(lab: Path) -> None:
-    driver = LiveDriver(lab, components=REGISTRY, sites=["CEN"])
-    stop = threading.Event()
-    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
-    thread.start()
-    try:
-        wait_for(lambda: driver.started.is_set(), what="start-up")
-        drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    with running(lab, components=REGISTRY, sites=["CEN"]):
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: (inbox(lab, "SEC", "despoolr.box\\receive") / "A.SNI").exists(),
                  what="A to be sent")
         report = run_until_idle(lab, components=REGISTRY, sites=["SEC"])
         assert report.exit_code == ExitCode.IDLE
         assert installed_items(inbox(lab, "SEC", "pkginfo.box")) == ["A"]
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 def test_a_stale_lock_is_taken_over_with_a_warning(
@@ -114,8 +95,7 @@ def test_a_stale_lock_is_taken_over_with_a_warning(
     assert report.exit_code == ExitCode.IDLE
     assert any(m.startswith(f"Site SEC: took over the stale server lock {path} (pid {pid} on ")
                and m.endswith(f"; pid {pid} is not running)") for m in caplog.messages)
-    (event,) = [e for e in read_events(lab / "events.jsonl")
-                if e["event"] == "server_lock_taken_over"]
+    (event,) = events(lab, "server_lock_taken_over")
     assert (event["site"], event["component"], event["pid"]) == ("SEC", "SMS_EXECUTIVE", pid)
     assert not path.exists()  # taken over, then given back at the end of the run
 

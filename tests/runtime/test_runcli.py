@@ -12,8 +12,8 @@ from click.testing import CliRunner, Result
 from sitesrv.cli.run import run_command
 from sitesrv.errors import UserError
 from sitesrv.runtime.idle import ExitCode
+from sitesrv.testing import LabFactory, drop, inbox, tree_digest
 from tests.conftest import REPO
-from tests.runtime.conftest import drop, inbox, tree
 from tests.runtime.toy import INSTALLED, OUTBOX, installed_items, instruction
 
 TOY = ["--components", "tests.runtime.toy:REGISTRY"]
@@ -24,7 +24,7 @@ def run(lab: Path, *args: str) -> Result:
 
 
 def test_step_mode_exits_0_when_idle_with_nothing_waiting(lab: Path) -> None:
-    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
     result = run(lab, "--step", "--seed", "4")
     assert result.exit_code == ExitCode.IDLE, result.output
     assert result.stdout == ""
@@ -33,8 +33,8 @@ def test_step_mode_exits_0_when_idle_with_nothing_waiting(lab: Path) -> None:
 
 
 def test_step_mode_exits_3_and_prints_one_line_per_waiting_item(lab: Path) -> None:
-    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="V2"))
-    drop(lab, "CEN", OUTBOX, "X.SRQ", instruction("X", needs="V3"))
+    drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="V2"))
+    drop(inbox(lab, "CEN", OUTBOX), "X.SRQ", instruction("X", needs="V3"))
     result = run(lab, "--step", "--horizon", "1m")
     assert result.exit_code == ExitCode.WAITING
     assert result.stdout.splitlines() == [
@@ -45,23 +45,22 @@ def test_step_mode_exits_3_and_prints_one_line_per_waiting_item(lab: Path) -> No
 
 
 def test_step_mode_exits_4_when_max_steps_run_out(lab: Path) -> None:
-    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
     result = run(lab, "--step", "--max-steps", "2")
     assert result.exit_code == ExitCode.TIMEOUT
     assert "Timed out after 2 counted steps (4 in all)" in result.stderr
 
 
-def test_a_recorded_run_replays_to_the_same_tree(tmp_path: Path) -> None:
-    from tests.runtime.conftest import make_lab
-
-    labs = [make_lab(tmp_path / name) for name in ("a", "b")]
+def test_a_recorded_run_replays_to_the_same_tree(tmp_path: Path,
+                                                 sitesrv_lab_factory: LabFactory) -> None:
+    labs = [sitesrv_lab_factory(name=name).root for name in ("a", "b")]
     for lab in labs:
         for item in ("A", "B", "C"):
-            drop(lab, "CEN", OUTBOX, f"{item}.SRQ", instruction(item))
+            drop(inbox(lab, "CEN", OUTBOX), f"{item}.SRQ", instruction(item))
     schedule = tmp_path / "schedule.jsonl"
     assert run(labs[0], "--step", "--seed", "8", "--record", str(schedule)).exit_code == 0
     assert run(labs[1], "--step", "--replay", str(schedule)).exit_code == 0
-    assert tree(labs[0]) == tree(labs[1])
+    assert tree_digest(labs[0]) == tree_digest(labs[1])
 
 
 def test_a_replay_with_another_seed_than_recorded_is_a_user_error(lab: Path,
@@ -85,6 +84,16 @@ def test_option_mistakes_are_user_errors(lab: Path, args: list[str], message: st
     result = run(lab, *args)
     assert isinstance(result.exception, UserError)
     assert message in str(result.exception)
+
+
+@pytest.mark.parametrize("option", [["--workers", "2"], ["--processes", "per-site"]])
+def test_workers_and_processes_are_live_options(lab: Path, option: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-c", "from sitesrv.cli.main import main; main()", "run",
+                             "--lab", str(lab), "--step", *option],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{option[0]} needs a live run" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_an_unknown_registry_is_a_user_error(lab: Path) -> None:
@@ -123,8 +132,8 @@ def test_failing_units_exit_3_with_one_line_each_and_no_traceback_unless_debug(
 
 @pytest.mark.live_fs
 def test_live_until_idle_exits_3_and_prints_what_waits(lab: Path) -> None:
-    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
-    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="V2"))
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
+    drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="V2"))
     result = run(lab, "--until-idle", "--timeout", "30", "--horizon", "1s")
     assert result.exit_code == ExitCode.WAITING, result.output
     assert result.stdout == "SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for V2\n"

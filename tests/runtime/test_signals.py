@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sitesrv.logs.events import read_events
-from sitesrv.logs.smslog import parse_line
+import pytest
+
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from tests.runtime.conftest import drop, inbox, make_lab
+from sitesrv.testing import drop, events, inbox, log_lines, running, wait_for
 
 WAITS = "toy.box\\waits"
 TRIGGERS = "toy.box\\triggers"
@@ -87,23 +87,22 @@ class Trigger(Component):
         return True
 
 
-def toy_lab(tmp_path: Path) -> Path:
-    lab = make_lab(tmp_path / "lab")
+def toy_lab(lab: Path) -> Path:
+    """The lab, with the toy inboxes these components own."""
     for folder in (WAITS, TRIGGERS, MARKS):
         inbox(lab, "CEN", folder).mkdir(parents=True)
     return lab
 
 
 def taken(lab: Path) -> dict[str, str]:
-    return {e["file"]: e["time"] for e in read_events(lab / "events.jsonl")
-            if e["event"] == "taken"}
+    return {e["file"]: e["time"] for e in events(lab, "taken")}
 
 
-def test_a_signal_wakes_only_the_files_that_wait_for_it(tmp_path: Path) -> None:
-    lab = toy_lab(tmp_path)
-    drop(lab, "CEN", WAITS, "A.X", b"")
-    drop(lab, "CEN", WAITS, "B.X", b"")
-    drop(lab, "CEN", TRIGGERS, "T1", b"B.X")
+def test_a_signal_wakes_only_the_files_that_wait_for_it(lab: Path) -> None:
+    toy_lab(lab)
+    drop(inbox(lab, "CEN", WAITS), "A.X", b"")
+    drop(inbox(lab, "CEN", WAITS), "B.X", b"")
+    drop(inbox(lab, "CEN", TRIGGERS), "T1", b"B.X")
     report = run_until_idle(lab, components=Registry(primary=(Waiter, Trigger)), horizon=2 * HOUR)
     times = taken(lab)
     assert sorted(times) == ["A.X", "B.X"]
@@ -141,28 +140,26 @@ class Watcher(Component):
         return False
 
 
-def test_a_change_in_a_wakes_on_folder_wakes_the_component(tmp_path: Path) -> None:
-    lab = toy_lab(tmp_path)
+def test_a_change_in_a_wakes_on_folder_wakes_the_component(lab: Path) -> None:
+    toy_lab(lab)
     marks = inbox(lab, "CEN", MARKS)
     (marks / "M1").write_bytes(b"")
     (marks / "M2").write_bytes(b"")
-    drop(lab, "CEN", TRIGGERS, "T1", b"M1")
+    drop(inbox(lab, "CEN", TRIGGERS), "T1", b"M1")
     run_until_idle(lab, components=Registry(primary=(Marker, Watcher)))
-    lines = [parse_line(x) for x in
-             (lab / "CEN" / "SMS" / "Logs" / "toycount.log").read_text().splitlines()]
+    lines = log_lines(lab, "CEN", "toycount.log")
     # Once at start-up, and once more, ten seconds later, woken by the deletion alone.
     assert [x.text for x in lines] == ["2 mark(s)", "1 mark(s)"]
     assert lines[0].timestamp.endswith(":00.000") and lines[1].timestamp.endswith(":10.000")
 
 
-def test_a_signal_sent_while_the_file_is_being_deferred_is_not_lost(tmp_path: Path) -> None:
+@pytest.mark.live_fs
+def test_a_signal_sent_while_the_file_is_being_deferred_is_not_lost(lab: Path) -> None:
     # Live, two workers: the signal comes after the Waiter found the file not ready but before
     # it deferred it (the Despooler checking the database while Distribution Manager records
     # the package information). The file must still go at once, not after its hour.
     import threading
 
-    from sitesrv.runtime.live import LiveDriver
-    from tests.runtime.conftest import wait_for
 
     checked, signalled = threading.Event(), threading.Event()
 
@@ -179,16 +176,8 @@ def test_a_signal_sent_while_the_file_is_being_deferred_is_not_lost(tmp_path: Pa
             signalled.set()
             return result
 
-    lab = toy_lab(tmp_path)
-    drop(lab, "CEN", WAITS, "A.X", b"")
-    drop(lab, "CEN", TRIGGERS, "T1", b"A.X")
-    driver = LiveDriver(lab, components=Registry(primary=(RacingWaiter, RacingTrigger)),
-                        workers=2)
-    stop = threading.Event()
-    thread = threading.Thread(target=driver.run, kwargs={"stop": stop})
-    thread.start()
-    try:
+    toy_lab(lab)
+    drop(inbox(lab, "CEN", WAITS), "A.X", b"")
+    drop(inbox(lab, "CEN", TRIGGERS), "T1", b"A.X")
+    with running(lab, components=Registry(primary=(RacingWaiter, RacingTrigger)), workers=2):
         wait_for(lambda: "A.X" in taken(lab), timeout=20, what="A.X taken after its signal")
-    finally:
-        stop.set()
-        thread.join(30)

@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 
 from sitesrv.errors import UserError
-from sitesrv.logs.events import read_events
 from sitesrv.runtime.host import FAILED, UnitOutcome
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.live import LiveDriver
 from sitesrv.runtime.lock import LOCK_FILE
 from sitesrv.runtime.siteprocs import ServerProcessError, SiteProcesses
-from tests.runtime.conftest import drop, inbox, make_lab, wait_for
+from sitesrv.testing import drop, events, inbox, wait_for
 from tests.runtime.toy import (
     DYING_STATUS,
     INSTALLED,
@@ -46,13 +45,16 @@ def locks(lab: Path) -> list[Path]:
     return sorted(lab.glob(f"*/SMS/state/{LOCK_FILE}"))
 
 
-@pytest.mark.parametrize("start_method", ["fork", "spawn"] if sys.platform.startswith("linux")
-                         else ["spawn"])
+# Spawning starts a new interpreter per site, importing sitesrv afresh: seconds, not a moment.
+SPAWN = pytest.param("spawn", marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("start_method", ["fork", SPAWN] if sys.platform.startswith("linux")
+                         else [SPAWN])
 def test_each_site_runs_in_its_own_process_and_files_cross_between_them(
-        tmp_path: Path, start_method: str) -> None:
-    lab = make_lab(tmp_path / "lab")
-    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
-    drop(lab, "CEN", OUTBOX, "B.SRQ", instruction("B", needs="A"))
+        lab: Path, start_method: str) -> None:
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
+    drop(inbox(lab, "CEN", OUTBOX), "B.SRQ", instruction("B", needs="A"))
     pids: list[int] = []
     report = supervisor(lab, start_method=start_method).run(until_idle=True, timeout=60, on_started=lambda s: pids.extend(
         c.process.pid for c in s.children))
@@ -60,20 +62,18 @@ def test_each_site_runs_in_its_own_process_and_files_cross_between_them(
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A", "B"]
     assert len(set(pids)) == 2 and os.getpid() not in pids
     assert locks(lab) == []
-    stops = [e["site"] for e in read_events(lab / "events.jsonl") if e["event"] == "server_stopped"]
+    stops = [e["site"] for e in events(lab, "server_stopped")]
     assert sorted(stops) == ["CEN", "SEC"]
 
 
-def test_until_idle_reports_what_waits_in_any_process(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
-    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="NEVER"))
+def test_until_idle_reports_what_waits_in_any_process(lab: Path) -> None:
+    drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="NEVER"))
     report = supervisor(lab, horizon=1.0).run(until_idle=True, timeout=60)
     assert report is not None and report.exit_code == ExitCode.WAITING
     assert report.lines() == ["SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for NEVER"]
 
 
-def test_stopping_stops_every_site_process_and_gives_back_the_locks(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_stopping_stops_every_site_process_and_gives_back_the_locks(lab: Path) -> None:
     stop = threading.Event()
     running = supervisor(lab)
 
@@ -87,8 +87,7 @@ def test_stopping_stops_every_site_process_and_gives_back_the_locks(tmp_path: Pa
 
 
 def test_a_site_that_already_runs_is_a_user_error_and_nothing_stays_running(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+        lab: Path) -> None:
     other = LiveDriver(lab, components=REGISTRY, sites=["SEC"])
     other.start()
     try:
@@ -101,9 +100,8 @@ def test_a_site_that_already_runs_is_a_user_error_and_nothing_stays_running(
         other.stop()
 
 
-def test_a_site_process_that_dies_stops_the_others_with_an_error(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
-    drop(lab, "CEN", OUTBOX, "X.DIE", b"")
+def test_a_site_process_that_dies_stops_the_others_with_an_error(lab: Path) -> None:
+    drop(inbox(lab, "CEN", OUTBOX), "X.DIE", b"")
     running = supervisor(lab, components="tests.runtime.toy:DYING")
     with pytest.raises(ServerProcessError, match=rf"The site server process of CEN stopped "
                                                  rf"unexpectedly \(exit code {DYING_STATUS}\)"):
@@ -113,19 +111,18 @@ def test_a_site_process_that_dies_stops_the_others_with_an_error(tmp_path: Path)
 
 
 def test_a_failed_unit_that_sent_a_file_to_another_process_is_not_the_end(
-        tmp_path: Path) -> None:
+        lab: Path) -> None:
     # The sender fails after handing A to the secondary's process, and polling sees A there
     # only within a second: the failed unit's hand-off must keep the lab from being idle.
-    lab = make_lab(tmp_path / "lab")
-    drop(lab, "CEN", OUTBOX, "A.SRQ", instruction("A"))
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
     report = SiteProcesses(lab, components="tests.runtime.toy:LEAKY", watcher="polling",
                            workers=2).run(until_idle=True, timeout=60)
     assert report is not None and report.exit_code == ExitCode.WAITING  # a failed unit
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
 
 
-def test_a_failed_unit_counts_as_progress_only_if_it_published(tmp_path: Path) -> None:
-    runtime = LiveDriver(make_lab(tmp_path / "lab"), components=REGISTRY).runtime
+def test_a_failed_unit_counts_as_progress_only_if_it_published(lab: Path) -> None:
+    runtime = LiveDriver(lab, components=REGISTRY).runtime
     runtime.count(UnitOutcome(FAILED, ("claimed CEN/SMS/inboxes/x/A.SRQ",), "boom"))
     assert (runtime.progress_count, runtime.error_count) == (0, 1)
     runtime.count(UnitOutcome(FAILED, ("published SEC/SMS/inboxes/despoolr.box/receive/A.SNI",),
@@ -133,8 +130,7 @@ def test_a_failed_unit_counts_as_progress_only_if_it_published(tmp_path: Path) -
     assert (runtime.progress_count, runtime.error_count) == (1, 2)
 
 
-def test_a_timeout_reports_what_waits_in_the_busy_process(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_a_timeout_reports_what_waits_in_the_busy_process(lab: Path) -> None:
     # The timeout counts from before the processes start, and the ticker's wait is only known
     # once it ran its first unit: on a slow machine 0.5 s could run out before that. Waiting
     # for it in on_started lets the timeout fire only after the wait is known.
@@ -155,8 +151,7 @@ def _cli(lab: Path, *options: str, stderr: Path,
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
-def test_the_site_processes_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_the_site_processes_stop_when_their_supervisor_is_killed(tmp_path: Path, lab: Path) -> None:
     proc = _cli(lab, stderr=tmp_path / "stderr")
     try:
         wait_for(lambda: "Running site servers" in (tmp_path / "stderr").read_text(),
@@ -172,8 +167,7 @@ def test_the_site_processes_stop_when_their_supervisor_is_killed(tmp_path: Path)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="POSIX signals")
-def test_ctrl_c_stops_every_process_and_exits_130_before_idle(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_ctrl_c_stops_every_process_and_exits_130_before_idle(tmp_path: Path, lab: Path) -> None:
     proc = _cli(lab, "--until-idle", stderr=tmp_path / "stderr",
                 components="tests.runtime.toy:TICKER")
     wait_for(lambda: "Running site servers" in (tmp_path / "stderr").read_text(), timeout=60,

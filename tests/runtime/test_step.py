@@ -12,7 +12,6 @@ import pytest
 from sitesrv.components.registry import SMS_COMPONENTS
 from sitesrv.errors import UserError
 from sitesrv.lab.clock import CLOCK_FILE
-from sitesrv.logs.events import read_events
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt, FaultPoint
 from sitesrv.runtime.host import CRASHED
@@ -21,7 +20,7 @@ from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import StepRecord, read_schedule
 from sitesrv.runtime.step import ReplayDivergence, run_until_idle
-from tests.runtime.conftest import drop, inbox, make_lab, tree
+from sitesrv.testing import LabFactory, drop, events, inbox, tree_digest
 from tests.runtime.toy import (
     BROKEN,
     INCOMING,
@@ -42,7 +41,7 @@ ITEMS = [f"ITEM{i:02d}" for i in range(8)]
 
 def fill(lab: Path, items: list[str] = ITEMS) -> None:
     for item in items:
-        drop(lab, "CEN", OUTBOX, f"{item}.SRQ", instruction(item))
+        drop(inbox(lab, "CEN", OUTBOX), f"{item}.SRQ", instruction(item))
 
 
 def leftovers(lab: Path) -> list[str]:
@@ -66,9 +65,9 @@ def test_the_pipeline_delivers_every_item_once(lab: Path) -> None:
 
 def test_bad_files_are_quarantined_and_failing_ones_retried_then_quarantined(lab: Path) -> None:
     fill(lab, ["GOOD"])
-    drop(lab, "CEN", OUTBOX, "BAD.SRQ", b"not an instruction\n")
-    drop(lab, "CEN", OUTBOX, "FLAKY.SRQ", instruction("FLAKY", fail="once"))
-    drop(lab, "CEN", OUTBOX, "BROKEN.SRQ", instruction("BROKEN", fail="always"))
+    drop(inbox(lab, "CEN", OUTBOX), "BAD.SRQ", b"not an instruction\n")
+    drop(inbox(lab, "CEN", OUTBOX), "FLAKY.SRQ", instruction("FLAKY", fail="once"))
+    drop(inbox(lab, "CEN", OUTBOX), "BROKEN.SRQ", instruction("BROKEN", fail="always"))
     report = run_until_idle(lab, components=REGISTRY)
     assert report.errors == 1 + 1 + 3  # BAD, FLAKY, BROKEN
     # Nothing waits, but a script can tell that not all went well: exit status 3.
@@ -102,7 +101,7 @@ def test_a_component_failing_every_unit_ends_the_run_as_waiting(lab: Path) -> No
 
 def test_a_waiting_item_makes_the_lab_idle_with_waits(lab: Path) -> None:
     fill(lab, ["A"])
-    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="NEVER"))
+    drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="NEVER"))
     report = run_until_idle(lab, components=REGISTRY, horizon=60)
     assert report.status == "waiting" and report.exit_code == ExitCode.WAITING
     assert report.lines() == ["SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for NEVER"]
@@ -113,7 +112,7 @@ def test_a_waiting_item_makes_the_lab_idle_with_waits(lab: Path) -> None:
 
 
 def test_a_wait_that_resolves_does_not_block(lab: Path) -> None:
-    drop(lab, "CEN", OUTBOX, "AW.SRQ", instruction("AW", needs="Z"))
+    drop(inbox(lab, "CEN", OUTBOX), "AW.SRQ", instruction("AW", needs="Z"))
     fill(lab, ["Z"])
     report = run_until_idle(lab, seed=5, components=REGISTRY)
     assert report.exit_code == ExitCode.IDLE
@@ -153,21 +152,17 @@ def test_max_steps_gives_a_timeout(lab: Path) -> None:
 
 
 def test_a_periodic_timer_that_finds_nothing_does_not_use_up_the_step_budget(
-        tmp_path: Path) -> None:
+        sitesrv_lab_factory: LabFactory) -> None:
     # The repository's hierarchy with SMS 2003's timing: SQL Monitor polls each primary's
     # database every second and finds nothing, while a send request waits for a paused address.
-    from sitesrv.admin.lab import Lab
     from sitesrv.admin.pauses import set_paused
-    from sitesrv.lab.layout import LabLayout
     from tests.conftest import DEFAULT_HIERARCHY
     from tests.transport.conftest import content_job
 
-    source = tmp_path / "hierarchy.yaml"
-    source.write_text(DEFAULT_HIERARCHY.read_text(encoding="utf-8").replace(
-        "profile: lab", "profile: sms2003"), encoding="utf-8")
-    lab = tmp_path / "lab"
-    Lab.init(lab, source)
-    set_paused(LabLayout(lab, Lab.open(lab).hierarchy), "ZZZ", "P00", True)
+    built = sitesrv_lab_factory(DEFAULT_HIERARCHY.read_text(encoding="utf-8").replace(
+        "profile: lab", "profile: sms2003"))
+    lab = built.root
+    set_paused(built.layout, "ZZZ", "P00", True)
     content_job(lab, "00000001", b"x" * 1000)
     # Two primaries x 3600 polls in the hour: over 7,000 steps that did nothing.
     report = run_until_idle(lab, horizon=3600, max_steps=500, components=SMS_COMPONENTS)
@@ -216,11 +211,12 @@ class Poller(ToyTicker):
 POLLING = Registry(primary=(ToySender, Poller), secondary=(ToyDespooler, ToyInstaller))
 
 
-def test_steps_that_did_nothing_are_recorded_and_replayed(tmp_path: Path) -> None:
-    labs = [make_lab(tmp_path / name) for name in ("a", "b")]
+def test_steps_that_did_nothing_are_recorded_and_replayed(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    labs = [sitesrv_lab_factory(name=name).root for name in ("a", "b")]
     for lab in labs:
         fill(lab, ["A", "B"])
-        drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="NEVER"))
+        drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="NEVER"))
     recorded = tmp_path / "s.jsonl"
     first = run_until_idle(labs[0], seed=3, components=POLLING, horizon=60, max_steps=40,
                            record=recorded)
@@ -235,7 +231,7 @@ def test_steps_that_did_nothing_are_recorded_and_replayed(tmp_path: Path) -> Non
 
 
 def test_lab_time_carries_over_to_the_next_run(lab: Path) -> None:
-    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="NEVER"))
+    drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="NEVER"))
     first = run_until_idle(lab, components=REGISTRY, horizon=30)
     assert float((lab / "SEC/SMS/state" / CLOCK_FILE).read_text()) == first.lab_time
     second = run_until_idle(lab, components=REGISTRY, horizon=30)
@@ -283,7 +279,7 @@ def test_a_crash_between_publish_and_remove_redoes_into_the_same_output(
         # ...the restart returned the .SNI to its inbox, and the redo overwrote the same .PKG.
         ("progressed", (f"claimed {sni}", f"published {pkg}", f"finished {sni}")),
     ]
-    returned = [e for e in read_events(lab / "events.jsonl") if e["event"] == "returned_to_inbox"]
+    returned = events(lab, "returned_to_inbox")
     assert [e["file"] for e in returned] == ["E:\\SMS\\inboxes\\despoolr.box\\receive\\A.SNI"]
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
 
@@ -330,7 +326,7 @@ class ChunkSender(Component):
 def test_a_crash_in_step_mode_keeps_another_writers_temp_file_in_flight(lab: Path) -> None:
     fill(lab, ["SLOW"])
     # The despooler retries W every 5 s while the package is written (10 s per chunk).
-    drop(lab, "SEC", RECEIVE, "W.SNI", instruction("W", needs="NEVER"))
+    drop(inbox(lab, "SEC", RECEIVE), "W.SNI", instruction("W", needs="NEVER"))
     receive = inbox(lab, "SEC", RECEIVE)
     crashed: list[FaultPoint] = []
 
@@ -353,11 +349,12 @@ def test_a_crash_in_step_mode_keeps_another_writers_temp_file_in_flight(lab: Pat
 
 # --- determinism and replay -----------------------------------------------------------------
 
-def run_fresh(tmp_path: Path, name: str, seed: int, **kwargs: object) -> tuple[Path, Path]:
-    lab = make_lab(tmp_path / name)
+def run_fresh(tmp_path: Path, sitesrv_lab_factory: LabFactory, name: str, seed: int | None,
+              **kwargs: object) -> tuple[Path, Path]:
+    lab = sitesrv_lab_factory(name=name).root
     fill(lab)
-    drop(lab, "CEN", OUTBOX, "W.SRQ", instruction("W", needs="ITEM05"))
-    drop(lab, "CEN", OUTBOX, "BAD.SRQ", b"?\n")
+    drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="ITEM05"))
+    drop(inbox(lab, "CEN", OUTBOX), "BAD.SRQ", b"?\n")
     schedule = tmp_path / f"{name}.jsonl"
     if "replay" not in kwargs:
         kwargs["record"] = schedule
@@ -365,28 +362,31 @@ def run_fresh(tmp_path: Path, name: str, seed: int, **kwargs: object) -> tuple[P
     return lab, schedule
 
 
-def lab_files(lab: Path) -> dict[str, bytes]:
-    return {k: v for k, v in tree(lab).items() if k != "CEN/SMS/site.db"}
+def lab_files(lab: Path) -> dict[str, str]:
+    """The digest of every file of the lab but the site database (its pages vary)."""
+    return {k: v for k, v in tree_digest(lab).items() if k != "CEN/SMS/site.db"}
 
 
-def test_the_same_seed_gives_byte_identical_trees_logs_and_schedules(tmp_path: Path) -> None:
-    a, sa = run_fresh(tmp_path, "a", seed=42,
+def test_the_same_seed_gives_byte_identical_trees_logs_and_schedules(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    a, sa = run_fresh(tmp_path, sitesrv_lab_factory, "a", seed=42,
                       faults=CrashAt(AFTER_PUBLISH, component=ToyDespooler.name))
-    b, sb = run_fresh(tmp_path, "b", seed=42,
+    b, sb = run_fresh(tmp_path, sitesrv_lab_factory, "b", seed=42,
                       faults=CrashAt(AFTER_PUBLISH, component=ToyDespooler.name))
     assert lab_files(a) == lab_files(b)
     assert "SEC/SMS/Logs/toydesp.log" in lab_files(a) and "events.jsonl" in lab_files(a)
     assert sa.read_bytes() == sb.read_bytes()
-    c, sc = run_fresh(tmp_path, "c", seed=43)
+    c, sc = run_fresh(tmp_path, sitesrv_lab_factory, "c", seed=43)
     assert sc.read_bytes() != sa.read_bytes()
 
 
-def test_replay_reproduces_the_recorded_run_including_its_crashes(tmp_path: Path) -> None:
-    a, recorded = run_fresh(tmp_path, "a", seed=7,
+def test_replay_reproduces_the_recorded_run_including_its_crashes(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    a, recorded = run_fresh(tmp_path, sitesrv_lab_factory, "a", seed=7,
                             faults=CrashAt(BEFORE_PUBLISH, component=ToyInstaller.name, times=2))
     assert sum(r.did == CRASHED for r in read_schedule(recorded).steps) == 2
     # Replay with no seed and no fault injector: the schedule alone decides.
-    b, _ = run_fresh(tmp_path, "b", seed=None, replay=recorded)
+    b, _ = run_fresh(tmp_path, sitesrv_lab_factory, "b", seed=None, replay=recorded)
     assert lab_files(a) == lab_files(b)
 
 
@@ -408,8 +408,9 @@ class RandomNamingDespooler(ToyDespooler):
 RANDOM_NAMES = Registry(primary=(ToySender,), secondary=(RandomNamingDespooler, ToyInstaller))
 
 
-def test_a_replay_uses_the_seed_the_schedule_was_recorded_with(tmp_path: Path) -> None:
-    labs = [make_lab(tmp_path / name) for name in ("a", "b")]
+def test_a_replay_uses_the_seed_the_schedule_was_recorded_with(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    labs = [sitesrv_lab_factory(name=name).root for name in ("a", "b")]
     for lab in labs:
         fill(lab)
     schedule = tmp_path / "s.jsonl"
@@ -417,14 +418,14 @@ def test_a_replay_uses_the_seed_the_schedule_was_recorded_with(tmp_path: Path) -
     assert read_schedule(schedule).seed == 5
     run_until_idle(labs[1], components=RANDOM_NAMES, replay=schedule)  # no seed given
     log = "SEC/SMS/Logs/toydesp.log"
-    assert "Received ITEM00.SNI as " in lab_files(labs[0])[log].decode()
-    assert lab_files(labs[0])[log] == lab_files(labs[1])[log]
+    assert "Received ITEM00.SNI as " in (labs[0] / log).read_text()
+    assert (labs[0] / log).read_bytes() == (labs[1] / log).read_bytes()
     assert lab_files(labs[0]) == lab_files(labs[1])
 
 
 def test_a_schedule_torn_by_a_killed_run_replays_its_whole_steps(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    lab = make_lab(tmp_path / "a")
+        tmp_path: Path, sitesrv_lab_factory: LabFactory, caplog: pytest.LogCaptureFixture) -> None:
+    lab = sitesrv_lab_factory(name="a").root
     fill(lab)
     schedule = tmp_path / "s.jsonl"
     run_until_idle(lab, seed=5, components=RANDOM_NAMES, record=schedule)

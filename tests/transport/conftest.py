@@ -1,12 +1,16 @@
 """Labs and helpers for transport tests: Replication Manager, Scheduler, Sender (and, where a
-test follows a batch to its destination, the Despooler)."""
+test follows a batch to its destination, the Despooler).
+
+Labs come from the plugin: `lab` is the default lab's folder, and `sitesrv_lab_factory` builds
+one from `two_children(...)`; the shared helpers are sitesrv.testing's."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sitesrv.admin.lab import Lab
 from sitesrv.components.despooler import Despooler
@@ -16,10 +20,8 @@ from sitesrv.components.sender import Sender
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg
 from sitesrv.formats.values import Payload
-from sitesrv.logs.events import read_events
-from sitesrv.logs.smslog import parse_line
 from sitesrv.runtime.registry import Registry
-from tests.conftest import DEFAULT_HIERARCHY
+from sitesrv.testing import drop, inbox
 
 TRANSPORT = (ReplicationManager, Scheduler, Sender)
 SENDING = Registry(primary=(Scheduler, Sender), secondary=(Scheduler, Sender))
@@ -45,52 +47,10 @@ def two_children(*, p00: str = "", p01: str = "", total: int = 5, per_site: int 
     return TWO_CHILDREN.format(p00=p00, p01=p01, total=total, per_site=per_site, timing=timing)
 
 
-def make_lab(root: Path, hierarchy: str | None = None) -> Path:
-    """Build a lab at `root` from `hierarchy` text, or from the repository's hierarchy.yaml."""
-    source = DEFAULT_HIERARCHY
-    if hierarchy is not None:
-        source = root.parent / f"{root.name}-hierarchy.yaml"
-        source.write_text(hierarchy, encoding="utf-8")
-    Lab.init(root, source)
-    return root
-
-
-def inbox(lab: Path, site: str, folder: str) -> Path:
-    return lab / site / "SMS" / "inboxes" / Path(*folder.split("\\"))
-
-
-def drop(folder: Path, name: str, data: bytes) -> Path:
-    """Put a file in place as a well-behaved producer does: temp name, then rename."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{name}.test.tmp"
-    tmp.write_bytes(data)
-    os.replace(tmp, folder / name)
-    return folder / name
-
-
-def log_texts(lab: Path, site: str, log: str) -> list[str]:
-    """The messages of a site's component log, without the `$$<...>` tail."""
-    path = lab / site / "SMS" / "Logs" / log
-    if not path.exists():
-        return []
-    lines = [parse_line(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [line.text for line in lines if line is not None]
-
-
-def in_order(texts: list[str], expected: list[str]) -> bool:
-    """Whether `expected` occur in `texts` as whole messages, in this order (others between)."""
-    position = 0
-    for line in expected:
-        try:
-            position = texts.index(line, position) + 1
-        except ValueError:
-            return False
-    return True
-
-
-def events(lab: Path, name: str, **match: Any) -> list[dict[str, Any]]:
-    return [e for e in read_events(lab / "events.jsonl")
-            if e["event"] == name and all(e.get(k) == v for k, v in match.items())]
+@pytest.fixture
+def lab(sitesrv_lab: Lab) -> Path:
+    """The default lab's folder, which the drivers and the helpers below take."""
+    return sitesrv_lab.root
 
 
 def event_time(event: dict[str, Any]) -> float:
@@ -120,10 +80,3 @@ def replication_object(lab: Path, dest: str, name: str, data: bytes, *, site: st
                        priority_folder: str = "normal") -> Path:
     return drop(inbox(lab, site, f"replmgr.box\\outbound\\{priority_folder}"),
                 f"{dest}_{name}", data)
-
-
-def files(folder: Path) -> list[str]:
-    """The visible files of a folder, sorted (no dot-files, no sub-folders)."""
-    if not folder.exists():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
 from sitesrv.runtime.live import LiveDriver
-from tests.transport.conftest import (
-    SENDING,
-    content_job,
-    event_time,
-    events,
-    files,
-    inbox,
-    make_lab,
-    two_children,
-)
+from sitesrv.testing import LabFactory, events, files, inbox
+from tests.transport.conftest import SENDING, content_job, event_time, two_children
 
 pytestmark = pytest.mark.live_fs
 
@@ -25,8 +16,8 @@ RATE = 128 * 1024
 SIZE = 256 * 1024
 
 
-def test_the_rate_limit_holds_in_real_time(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", two_children(p00=f", rate_limit: {RATE}"))
+def test_the_rate_limit_holds_in_real_time(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(two_children(p00=f", rate_limit: {RATE}")).root
     content_job(lab, "00000001", random.Random(1).randbytes(SIZE))
     report = LiveDriver(lab, components=SENDING, sites=["ZZZ"]).run(until_idle=True, timeout=60)
     assert report is not None and (report.status, report.errors) == ("idle", 0)

@@ -13,19 +13,8 @@ from sitesrv.formats import rpl, trs
 from sitesrv.runtime.faults import FaultPoint
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from tests.transport.conftest import (
-    EVERYTHING,
-    START,
-    drop,
-    event_time,
-    events,
-    files,
-    in_order,
-    inbox,
-    log_texts,
-    make_lab,
-    replication_object,
-)
+from sitesrv.testing import assert_in_order, drop, events, files, inbox, log_messages
+from tests.transport.conftest import EVERYTHING, START, event_time, replication_object
 
 REPLMGR_ONLY = Registry(primary=(ReplicationManager,), secondary=(ReplicationManager,))
 PKG = b"[PACKAGE DEFINITION]\nPackageID=ZZZ00001\nName=Demo\n[END]\n"
@@ -52,8 +41,7 @@ def leftovers(lab: Path) -> list[str]:
     return found
 
 
-def test_an_object_queued_at_zzz_arrives_at_p00_with_every_line_in_order(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_an_object_queued_at_zzz_arrives_at_p00_with_every_line_in_order(lab: Path) -> None:
     replication_object(lab, "P00", "Z3AWAX9I.PKG", PKG)
     report = run_until_idle(lab, seed=5, components=EVERYTHING)
     assert (report.status, report.errors, report.waits) == ("idle", 0, ())
@@ -62,13 +50,13 @@ def test_an_object_queued_at_zzz_arrives_at_p00_with_every_line_in_order(tmp_pat
     assert trs.read(inbox(lab, "P00", "replmgr.box\\history") / "ZZZ.trs") == \
         trs.TransactionHistory({("PKG", 2): 1})
 
-    assert in_order(log_texts(lab, "ZZZ", "replmgr.log"), [
+    assert_in_order(log_messages(lab, "ZZZ", "replmgr.log"), [
         "Queued E:\\SMS\\inboxes\\replmgr.box\\outbound\\normal\\P00_Z3AWAX9I.PKG for site P00 "
         "at priority 2",
         "Created replication job 00000001 for site P00, priority 2: 1 object(s), transaction "
         "ID 1, E:\\SMS\\inboxes\\replmgr.box\\ready\\00000001.RPL",
     ])
-    assert in_order(log_texts(lab, "ZZZ", "sched.log"), [
+    assert_in_order(log_messages(lab, "ZZZ", "sched.log"), [
         "========  Processing Jobs  ========",
         "<Activating JOB 00000001>[Inter Site Replication]~",
         "Destination site:  P00, Preferred Address: *, Priority: 2",
@@ -90,10 +78,10 @@ def test_an_object_queued_at_zzz_arrives_at_p00_with_every_line_in_order(tmp_pat
         "Deleting send request with ID: 2_001ZZZ.~",
         "Deleted job 00000001.~",
     ])
-    sender = log_texts(lab, "ZZZ", "sender.log")
+    sender = log_messages(lab, "ZZZ", "sender.log")
     written = [line for line in sender if line.startswith("~Wrote ")]
     assert len(written) == 1
-    assert in_order(sender, [
+    assert_in_order(sender, [
         "Found send request.  ID: 2_001ZZZ, Dest Site: P00~",
         "Checking for site-specific sending capacity.  Used 0 out of 3.~",
         "~Trying the No. 1 address (out of 1)",
@@ -117,19 +105,18 @@ def test_an_object_queued_at_zzz_arrives_at_p00_with_every_line_in_order(tmp_pat
     ])
     assert re.fullmatch(r"~Wrote \d+ bytes to \\\\MGMT03\\SMS_SITE\\2_001ZZZ\.PCK at position 0",
                         written[0])
-    assert in_order(log_texts(lab, "P00", "replmgr.log"), [
+    assert_in_order(log_messages(lab, "P00", "replmgr.log"), [
         "Processing replication file E:\\SMS\\inboxes\\replmgr.box\\incoming\\2_001ZZZ.RPL from "
         "site ZZZ, transaction ID 1",
     ])
-    (line,) = [t for t in log_texts(lab, "P00", "replmgr.log") if t.startswith("~Replicated")]
+    (line,) = [t for t in log_messages(lab, "P00", "replmgr.log") if t.startswith("~Replicated")]
     assert re.fullmatch(r"~Replicated P00_Z3AWAX9I\.PKG from site ZZZ to "
                         r"E:\\SMS\\inboxes\\distmgr\.box\\INCOMING\\[A-Z0-9]{8}\.PKG", line)
 
 
-def test_temp_files_of_a_killed_run_never_fail_the_next_ones(tmp_path: Path) -> None:
+def test_temp_files_of_a_killed_run_never_fail_the_next_ones(lab: Path) -> None:
     # A run killed while taking a transaction ID leaves its temp file in SMS\\state, which no
     # start-up recovery sweeps: the next runs must write through it, not fail on it.
-    lab = make_lab(tmp_path / "lab")
     state = lab / "ZZZ" / "SMS" / "state"
     state.mkdir(parents=True, exist_ok=True)
     left = [state / ".replmgr-transaction-id.ZZZ-SMS_REPLICATION_MANAGER.000001.tmp",  # earlier
@@ -146,8 +133,7 @@ def test_temp_files_of_a_killed_run_never_fail_the_next_ones(tmp_path: Path) -> 
 
 
 def test_three_objects_queued_while_a_job_is_pending_go_in_one_later_batch(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+        lab: Path) -> None:
     replication_object(lab, "P00", "AAAAAAAA.PKG", PKG + b"1")
     run_until_idle(lab, components=REPLMGR_ONLY, sites=["ZZZ"])
     assert files(inbox(lab, "ZZZ", "replmgr.box\\ready")) == ["00000001.RPL"]
@@ -165,12 +151,11 @@ def test_three_objects_queued_while_a_job_is_pending_go_in_one_later_batch(
     assert delivered(lab) == sorted(PKG + str(n).encode() for n in (1, 2, 3, 4))
     assert "Created replication job 00000002 for site P00, priority 2: 3 object(s), " \
         "transaction ID 2, E:\\SMS\\inboxes\\replmgr.box\\ready\\00000002.RPL" in \
-        log_texts(lab, "ZZZ", "replmgr.log")
+        log_messages(lab, "ZZZ", "replmgr.log")
     assert leftovers(lab) == []
 
 
-def test_waiting_objects_go_anyway_once_they_are_batch_hold_old(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_waiting_objects_go_anyway_once_they_are_batch_hold_old(lab: Path) -> None:
     replication_object(lab, "P00", "AAAAAAAA.PKG", PKG)
     run_until_idle(lab, components=REPLMGR_ONLY, sites=["ZZZ"])
     replication_object(lab, "P00", "BBBBBBBB.PKG", PKG)
@@ -190,8 +175,7 @@ def batch(transaction: int, *objects: tuple[str, bytes], priority: int = 2,
 
 
 def test_incoming_batches_are_checked_against_the_partners_transaction_history(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+        lab: Path) -> None:
     incoming = inbox(lab, "P00", "replmgr.box\\incoming")
 
     def receive(name: str, data: bytes) -> None:
@@ -201,10 +185,10 @@ def test_incoming_batches_are_checked_against_the_partners_transaction_history(
 
     receive("A.RPL", batch(5, ("P00_AAAAAAAA.PKG", b"five")))
     assert delivered(lab) == [b"five"]
-    log = log_texts(lab, "P00", "replmgr.log")
+    log = log_messages(lab, "P00", "replmgr.log")
     receive("B.RPL", batch(5, ("P00_BBBBBBBB.PKG", b"again")))
     receive("C.RPL", batch(4, ("P00_CCCCCCCC.PKG", b"older")))
-    assert log_texts(lab, "P00", "replmgr.log") == log  # nothing logged (Q288970)
+    assert log_messages(lab, "P00", "replmgr.log") == log  # nothing logged (Q288970)
     receive("D.RPL", batch(3, ("P00_DDDDDDDD.STA", b"status"), priority=3))
     receive("E.RPL", batch(6, ("P00_EEEEEEEE.PKG", b"six"), ("P00_FFFFFFFF.STA", b"six too")))
     assert delivered(lab) == [b"five", b"six", b"six too", b"status"]
@@ -218,19 +202,17 @@ def test_incoming_batches_are_checked_against_the_partners_transaction_history(
      "of this site takes (known: .PKG, .STA)"),
     ("Z.RPL", batch(1, ("P01_AAAAAAAA.PKG", b"?"), dest="S01"), "the batch is for site S01"),
 ])
-def test_batches_that_cannot_be_applied_go_to_corrupt(tmp_path: Path, name: str, data: bytes,
+def test_batches_that_cannot_be_applied_go_to_corrupt(lab: Path, name: str, data: bytes,
                                                        problem: str) -> None:
-    lab = make_lab(tmp_path / "lab")
     incoming = inbox(lab, "P00", "replmgr.box\\incoming")
     drop(incoming, name, data)
     run_until_idle(lab, components=REPLMGR_ONLY, sites=["P00"])
     assert files(incoming / "corrupt") == [name]
     assert delivered(lab) == []
-    assert any(problem in t for t in log_texts(lab, "P00", "replmgr.log"))
+    assert any(problem in t for t in log_messages(lab, "P00", "replmgr.log"))
 
 
-def test_outbound_objects_for_no_site_go_to_corrupt(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_outbound_objects_for_no_site_go_to_corrupt(lab: Path) -> None:
     replication_object(lab, "XYZ", "AAAAAAAA.PKG", PKG)
     replication_object(lab, "ZZZ", "BBBBBBBB.PKG", PKG)
     run_until_idle(lab, components=REPLMGR_ONLY, sites=["ZZZ"])
@@ -262,9 +244,8 @@ FAULT_POINTS = {"SMS_REPLICATION_MANAGER": 14, "SMS_SCHEDULER": 7, "SMS_LAN_SEND
 
 @pytest.mark.parametrize(("component", "n"), [(c, n) for c, k in FAULT_POINTS.items()
                                               for n in range(1, k + 1)])
-def test_a_crash_anywhere_delivers_each_object_once(tmp_path: Path, component: str,
+def test_a_crash_anywhere_delivers_each_object_once(lab: Path, component: str,
                                                     n: int) -> None:
-    lab = make_lab(tmp_path / "lab")
     for name in ("AAAAAAAA", "BBBBBBBB"):
         replication_object(lab, "P00", f"{name}.PKG", PKG + name.encode())
     crash = CrashNth(component, n)

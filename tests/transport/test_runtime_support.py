@@ -15,7 +15,6 @@ from sitesrv.runtime.host import LabRuntime
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from tests.transport.conftest import make_lab
 
 OUTBOX = "schedule.box\\outboxes\\LAN"
 
@@ -74,8 +73,7 @@ class Greedy(Component):
         return False
 
 
-def test_two_components_share_a_folder_and_a_claim_spans_units(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_two_components_share_a_folder_and_a_claim_spans_units(lab: Path) -> None:
     outbox = lab / "ZZZ/SMS/inboxes/schedule.box/outboxes/LAN"
     (outbox / "2_001ZZZ.srq").write_bytes(b"x\n")
     report = run_until_idle(lab, components=Registry(primary=(Taker, Answerer)), sites=["ZZZ"])
@@ -87,8 +85,7 @@ def test_two_components_share_a_folder_and_a_claim_spans_units(tmp_path: Path) -
 
 
 def test_a_kept_claim_returns_at_restart_and_each_component_recovers_its_own(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+        lab: Path) -> None:
     outbox = lab / "ZZZ/SMS/inboxes/schedule.box/outboxes/LAN"
     (outbox / "2_001ZZZ.srq").write_bytes(b"x\n")
     # The answerer's first claim is `-held.srs`, so it crashes while the taker holds the .srq.
@@ -101,8 +98,7 @@ def test_a_kept_claim_returns_at_restart_and_each_component_recovers_its_own(
     assert not (lab / "ZZZ/SMS/Logs/taker.log").exists()
 
 
-def test_overlapping_patterns_in_one_folder_are_refused(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_overlapping_patterns_in_one_folder_are_refused(lab: Path) -> None:
     with pytest.raises(ValueError, match="for the same file names"):
         LabRuntime(lab, clock=VirtualClock(), seed=0,
                    registry=Registry(primary=(Taker, Greedy)))

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from sitesrv.components.scheduler import Scheduler
-from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import sni, srq
 from sitesrv.formats.job import JobState
@@ -20,6 +19,7 @@ from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, FaultPoint
 from sitesrv.runtime.live import LiveDriver
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
+from sitesrv.testing import LabFactory, assert_in_order, events, files, inbox, log_messages, query
 from tests.transport.conftest import (
     EVERYTHING,
     SENDING,
@@ -27,12 +27,6 @@ from tests.transport.conftest import (
     TRANSPORT,
     content_job,
     event_time,
-    events,
-    files,
-    in_order,
-    inbox,
-    log_texts,
-    make_lab,
     replication_object,
     two_children,
 )
@@ -56,8 +50,7 @@ class Watch:
         return False
 
 
-def test_a_content_job_arrives_as_pck_then_sni_with_its_digest(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_a_content_job_arrives_as_pck_then_sni_with_its_digest(lab: Path) -> None:
     content_job(lab, "00000001", DATA)
     receive = inbox(lab, "P00", "despoolr.box\\receive")
     watch = Watch(receive)
@@ -78,14 +71,14 @@ def test_a_content_job_arrives_as_pck_then_sni_with_its_digest(tmp_path: Path) -
     assert sni_publish[2] == ["2_001ZZZ.PCK", "2_001ZZZ.TMP"] and sni_publish[3] == len(DATA)
     # The stored package is the package's, not the job's: it stays.
     assert (lab / "ZZZ/SMSPKG/ZZZ00001.PCK").read_bytes() == DATA
-    sched = log_texts(lab, "ZZZ", "sched.log")
+    sched = log_messages(lab, "ZZZ", "sched.log")
     assert "Transfer root:  \\\\MGMT01\\SMS_CPSF$\\ZZZ00001.PCK~" in sched
     assert not [t for t in sched if t.startswith("Deleting job package source")]
     assert files(inbox(lab, "ZZZ", "schedule.box")) == []
     assert files(inbox(lab, "ZZZ", "schedule.box\\tosend")) == []
-    sender = log_texts(lab, "ZZZ", "sender.log")
+    sender = log_messages(lab, "ZZZ", "sender.log")
     writes = [t for t in sender if t.startswith("~Wrote ")]
-    assert in_order(sender, [
+    assert_in_order(sender, [
         "~Package file = F:\\SMSPKG\\ZZZ00001.PCK",
         "~Sending Started [F:\\SMSPKG\\ZZZ00001.PCK]",
         *writes,
@@ -100,12 +93,11 @@ def test_a_content_job_arrives_as_pck_then_sni_with_its_digest(tmp_path: Path) -
     assert sum(int(t.split()[1]) for t in writes) == len(DATA)
 
 
-def test_sched_log_follows_the_cm12_sequence_of_reference_4_5(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_sched_log_follows_the_cm12_sequence_of_reference_4_5(lab: Path) -> None:
     content_job(lab, "00000001", DATA)
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
     assert (report.status, report.errors) == ("idle", 0)
-    sched = log_texts(lab, "ZZZ", "sched.log")
+    sched = log_messages(lab, "ZZZ", "sched.log")
     first = sched.index("========  Processing Jobs  ========")
     assert sched[first:first + 9] == [
         "========  Processing Jobs  ========",
@@ -138,11 +130,10 @@ def test_sched_log_follows_the_cm12_sequence_of_reference_4_5(tmp_path: Path) ->
 
 
 def test_a_site_without_direct_address_is_reached_through_requests_and_the_parent(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+        lab: Path) -> None:
     replication_object(lab, "S01", "Z3AWAX9I.STA", b"status for S01\n", priority_folder="low")
     run_until_idle(lab, components=Registry(primary=(TRANSPORT[0], Scheduler)), sites=["ZZZ"])
-    assert in_order(log_texts(lab, "ZZZ", "sched.log"), [
+    assert_in_order(log_messages(lab, "ZZZ", "sched.log"), [
         "Created new send request ID:  3_001ZZZ~",
         "There is no direct address to site S01, routing send request 3_001ZZZ through site P00.",
         "Scheduling send request 3_001ZZZ.",
@@ -160,8 +151,7 @@ def test_a_site_without_direct_address_is_reached_through_requests_and_the_paren
 
 
 def test_a_routed_batch_travels_on_from_the_parent_and_its_copy_there_is_deleted(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+        lab: Path) -> None:
     replication_object(lab, "S01", "Z3AWAX9I.STA", b"status for S01\n", priority_folder="low")
     report = run_until_idle(lab, seed=3, components=EVERYTHING)
     assert (report.status, report.errors) == ("idle", 0)
@@ -169,9 +159,9 @@ def test_a_routed_batch_travels_on_from_the_parent_and_its_copy_there_is_deleted
     (name,) = files(incoming)
     assert (incoming / name).read_bytes() == b"status for S01\n"
     assert "There is direct address to site S01, no need for routing for send request " \
-        "3_001P00." in log_texts(lab, "P00", "sched.log")
+        "3_001P00." in log_messages(lab, "P00", "sched.log")
     assert "Deleting job package source [\\\\MGMT03\\SMS_P00\\inboxes\\schedule.box\\tosend\\" \
-        "3_001ZZZ.PCK].~" in log_texts(lab, "P00", "sched.log")
+        "3_001ZZZ.PCK].~" in log_messages(lab, "P00", "sched.log")
     assert files(inbox(lab, "P00", "schedule.box\\tosend")) == []
     assert (inbox(lab, "S01", "replmgr.box\\history") / "ZZZ.trs").exists()
 
@@ -187,29 +177,28 @@ timing: {profile: lab, scheduler_deleted_site_retention: 70s, sender_busy_hold: 
 
 
 def test_a_missing_address_gives_3400_and_the_job_is_given_up_after_the_retention(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", NO_ADDRESS)
+        sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(NO_ADDRESS).root
     content_job(lab, "00000001", DATA)
     report = run_until_idle(lab, components=SCHEDULER_ONLY, sites=["ZZZ"], horizon=1)
     assert report.status == "waiting"
     assert report.lines() == ["ZZZ SMS_SCHEDULER: 00000001.job waits for an address to site P00"]
-    sched = log_texts(lab, "ZZZ", "sched.log")
+    sched = log_messages(lab, "ZZZ", "sched.log")
     assert sched[0] == "There is no address defined for site P00"
     assert sched[1].startswith('STATMSG: ID=3400 SEV=E LEV=M SOURCE="SMS Server" '
                                'COMP="SMS_SCHEDULER" SYS=MGMT01 SITE=ZZZ ')
     assert 'ISTR0="P00" ISTR1="ZZZ" ISTR2=""' in sched[1]
     job = jobfile.read(inbox(lab, "ZZZ", "schedule.box") / "00000001.job")
     assert job.state is JobState.PENDING
-    with SiteDatabase.open(lab / "ZZZ/SMS/site.db") as db:
-        assert db.query("SELECT MessageID, Severity, ISTR0, ISTR1 FROM StatusMessages") == [
-            (3400, "E", "P00", "ZZZ")]
+    assert query(lab, "ZZZ", "SELECT MessageID, Severity, ISTR0, ISTR1 FROM StatusMessages") == [
+        (3400, "E", "P00", "ZZZ")]
 
     report = run_until_idle(lab, components=SCHEDULER_ONLY, sites=["ZZZ"])
     assert report.status == "idle"
-    sched = log_texts(lab, "ZZZ", "sched.log")
+    sched = log_messages(lab, "ZZZ", "sched.log")
     # Once in the first run; in the second at 0 (a restart looks again), 30, 60 and 70 s.
     assert sched.count("There is no address defined for site P00") == 5
-    assert in_order(sched, [
+    assert_in_order(sched, [
         "<JOB STATUS - FAILED>~",
         "Job 00000001 failed: no address to site P00 for 70 seconds. The job file is kept as "
         "E:\\SMS\\inboxes\\schedule.box\\failed\\00000001.job.",
@@ -221,17 +210,16 @@ def test_a_missing_address_gives_3400_and_the_job_is_given_up_after_the_retentio
 
 
 def test_a_request_whose_files_are_gone_ends_with_action_2_and_fails_its_job(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+        lab: Path) -> None:
     content_job(lab, "00000001", DATA)
     run_until_idle(lab, components=SCHEDULER_ONLY, sites=["ZZZ"])
     (lab / "ZZZ/SMSPKG/ZZZ00001.PCK").unlink()
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
     assert (report.status, report.errors) == ("idle", 0)
-    sender = log_texts(lab, "ZZZ", "sender.log")
+    sender = log_messages(lab, "ZZZ", "sender.log")
     assert [t for t in sender if t.startswith("~Cannot send request 2_001ZZZ: one of its files "
                                               "cannot be read (")]
-    assert in_order(log_texts(lab, "ZZZ", "sched.log"), [
+    assert_in_order(log_messages(lab, "ZZZ", "sched.log"), [
         "Checking send request 2_001ZZZ~",
         "<JOB STATUS - FAILED>~",
         "Deleting instruction file \\\\MGMT01\\SMS_ZZZ\\inboxes\\schedule.box\\tosend\\"
@@ -246,24 +234,24 @@ def test_a_request_whose_files_are_gone_ends_with_action_2_and_fails_its_job(
     assert files(inbox(lab, "P00", "despoolr.box\\receive")) == []
 
 
-def test_an_active_job_whose_request_was_deleted_gets_it_again(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_an_active_job_whose_request_was_deleted_gets_it_again(lab: Path) -> None:
     content_job(lab, "00000001", DATA)
     run_until_idle(lab, components=SCHEDULER_ONLY, sites=["ZZZ"])
     (inbox(lab, "ZZZ", "schedule.box\\outboxes\\LAN") / "2_001ZZZ.srq").unlink()
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
     assert (report.status, report.errors) == ("idle", 0)
     assert "Send request 2_001ZZZ of job 00000001 is missing; creating it again.~" in \
-        log_texts(lab, "ZZZ", "sched.log")
+        log_messages(lab, "ZZZ", "sched.log")
     assert files(inbox(lab, "P00", "despoolr.box\\receive")) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
 
 
 @pytest.mark.live_fs
-def test_a_job_rewrite_left_half_done_by_a_killed_server_is_written_over(tmp_path: Path) -> None:
+def test_a_job_rewrite_left_half_done_by_a_killed_server_is_written_over(
+        sitesrv_lab_factory: LabFactory) -> None:
     # A server killed while the Scheduler rewrote a job leaves the rewrite's temp file in
     # schedule.box. Start-up recovery keeps temp files younger than stale_tmp_age in live mode
     # (another writer's may be in flight), so the next server's rewrite meets it.
-    lab = make_lab(tmp_path / "lab", two_children())
+    lab = sitesrv_lab_factory(two_children()).root
     job = content_job(lab, "00000001", random.Random(2).randbytes(4096))
     left = job.with_name(f".{job.name}.SMS_SCHEDULER.rewrite.tmp")
     left.write_bytes(b"[half a job")

@@ -12,13 +12,13 @@ from sitesrv.compression import pack
 from sitesrv.formats import sni
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from tests.transport.conftest import content_job, inbox, make_lab
+from sitesrv.testing import inbox
+from tests.transport.conftest import content_job
 
 SCHEDULER_ONLY = Registry(primary=(Scheduler,), secondary=(Scheduler,))
 
 
-def packed_job(tmp_path: Path) -> tuple[Path, Path]:
-    lab = make_lab(tmp_path / "lab")
+def packed_job(tmp_path: Path, lab: Path) -> tuple[Path, Path]:
     content_job(lab, "00000001", b"replaced below")
     source = tmp_path / "src"
     source.mkdir()
@@ -33,15 +33,15 @@ def activate(lab: Path) -> sni.Instruction:
     return sni.read(inbox(lab, "ZZZ", "schedule.box\\tosend") / "00000001.IPT")
 
 
-def test_a_packed_pck_is_described_by_its_own_digest(tmp_path: Path) -> None:
-    lab, pck = packed_job(tmp_path)
+def test_a_packed_pck_is_described_by_its_own_digest(tmp_path: Path, lab: Path) -> None:
+    lab, pck = packed_job(tmp_path, lab)
     instruction = activate(lab)
     assert instruction.payload_size == pck.stat().st_size
     assert instruction.payload_sha256 == hashlib.sha256(pck.read_bytes()).hexdigest()
 
 
-def test_a_pck_damaged_after_packing_is_hashed_again(tmp_path: Path) -> None:
-    lab, pck = packed_job(tmp_path)
+def test_a_pck_damaged_after_packing_is_hashed_again(tmp_path: Path, lab: Path) -> None:
+    lab, pck = packed_job(tmp_path, lab)
     data = bytearray(pck.read_bytes())
     data[1000] ^= 0x01
     before = pck.stat().st_mtime_ns

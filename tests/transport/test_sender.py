@@ -18,23 +18,10 @@ from sitesrv.cli.address import address_group
 from sitesrv.components.scheduler import Scheduler
 from sitesrv.errors import UserError
 from sitesrv.formats import srq
-from sitesrv.logs.events import read_events
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from tests.transport.conftest import (
-    SENDING,
-    START,
-    content_job,
-    drop,
-    event_time,
-    events,
-    files,
-    in_order,
-    inbox,
-    log_texts,
-    make_lab,
-    two_children,
-)
+from sitesrv.testing import LabFactory, assert_in_order, drop, events, files, inbox, log_messages
+from tests.transport.conftest import SENDING, START, content_job, event_time, two_children
 
 SCHEDULER_ONLY = Registry(primary=(Scheduler,))
 KIB = 1024
@@ -52,20 +39,20 @@ def span(lab: Path, request: str) -> tuple[float, float]:
     return event_time(started), event_time(finished)
 
 
-def test_the_rate_limit_makes_a_send_take_lab_time(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", two_children(p00=", rate_limit: 65536"))
+def test_the_rate_limit_makes_a_send_take_lab_time(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(two_children(p00=", rate_limit: 65536")).root
     content_job(lab, "00000001", data(MIB))
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
     assert (report.status, report.errors) == ("idle", 0)
     started, finished = span(lab, "2_001ZZZ")
     assert started == START
     assert abs(finished - started - 16.0) <= 0.25  # 1 MiB at 64 KiB/s, within one chunk
-    writes = [t for t in log_texts(lab, "ZZZ", "sender.log") if t.startswith("~Wrote ")]
+    writes = [t for t in log_messages(lab, "ZZZ", "sender.log") if t.startswith("~Wrote ")]
     assert len(writes) == 64 and writes[0].startswith("~Wrote 16384 bytes to ")
 
 
-def test_latency_delays_the_first_byte(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", two_children(p00=", rate_limit: 131072, latency: 2.5s"))
+def test_latency_delays_the_first_byte(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(two_children(p00=", rate_limit: 131072, latency: 2.5s")).root
     content_job(lab, "00000001", data(256 * KIB))
     run_until_idle(lab, components=SENDING, sites=["ZZZ"])
     started, finished = span(lab, "2_001ZZZ")
@@ -75,8 +62,9 @@ def test_latency_delays_the_first_byte(tmp_path: Path) -> None:
 WINDOW = ', schedule: [{days: all, hours: "00:00-06:00", availability: high_only}]'
 
 
-def test_a_high_only_window_holds_medium_traffic_until_it_opens(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", two_children(p00=WINDOW))
+def test_a_high_only_window_holds_medium_traffic_until_it_opens(
+        sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(two_children(p00=WINDOW)).root
     content_job(lab, "00000001", data(1000), priority=2)
     content_job(lab, "00000002", data(1000, 2), priority=1, package_id="ZZZ00002")
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"], horizon=3 * 3600)
@@ -85,13 +73,13 @@ def test_a_high_only_window_holds_medium_traffic_until_it_opens(tmp_path: Path) 
     assert span(lab, "1_002ZZZ")[0] == START
     assert span(lab, "2_001ZZZ")[0] == START + 2 * 3600
     assert "Send request 2_001ZZZ waits for the address to P00 to open for priority 2." in \
-        log_texts(lab, "ZZZ", "sender.log")
+        log_messages(lab, "ZZZ", "sender.log")
     assert files(inbox(lab, "P00", "despoolr.box\\receive")) == [
         "1_002ZZZ.PCK", "1_002ZZZ.SNI", "2_001ZZZ.PCK", "2_001ZZZ.SNI"]
 
 
-def test_a_held_request_is_reported_while_the_lab_waits(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", two_children(p00=WINDOW))
+def test_a_held_request_is_reported_while_the_lab_waits(sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(two_children(p00=WINDOW)).root
     content_job(lab, "00000001", data(1000), priority=3)
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"], horizon=60)
     assert report.status == "waiting"
@@ -101,8 +89,7 @@ def test_a_held_request_is_reported_while_the_lab_waits(tmp_path: Path) -> None:
         "ZZZ SMS_SCHEDULER: 00000001.job waits for send request 3_001ZZZ"]
 
 
-def test_pause_and_resume_close_and_open_an_address(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_pause_and_resume_close_and_open_an_address(lab: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(address_group, ["pause", "zzz", "P00", "--lab", str(lab)])
     assert result.exit_code == 0 and result.output == "The address from ZZZ to P00 is paused.\n"
@@ -136,7 +123,7 @@ def in_flight_peaks(lab: Path) -> tuple[int, dict[str, int]]:
     """The most sends in flight at once, in all and per destination, from the event stream."""
     flying: dict[str, str] = {}
     total, per_site = 0, {}
-    for event in read_events(lab / "events.jsonl"):
+    for event in events(lab):
         if event["event"] == "send_started":
             flying[event["request"]] = event["to"]
         elif event["event"] == "send_finished":
@@ -147,9 +134,9 @@ def in_flight_peaks(lab: Path) -> tuple[int, dict[str, int]]:
     return total, per_site
 
 
-def test_the_concurrency_caps_hold(tmp_path: Path) -> None:
+def test_the_concurrency_caps_hold(sitesrv_lab_factory: LabFactory) -> None:
     rate = ", rate_limit: 65536"
-    lab = make_lab(tmp_path / "lab", two_children(p00=rate, p01=rate, total=3, per_site=2))
+    lab = sitesrv_lab_factory(two_children(p00=rate, p01=rate, total=3, per_site=2)).root
     for n in range(8):
         content_job(lab, f"{n + 1:08X}", data(128 * KIB, n), dest="P00" if n < 4 else "P01",
                     package_id=f"ZZZ0000{n + 1}")
@@ -157,15 +144,16 @@ def test_the_concurrency_caps_hold(tmp_path: Path) -> None:
     assert (report.status, report.errors) == ("idle", 0)
     total, per_site = in_flight_peaks(lab)
     assert total == 3 and per_site == {"P00": 2, "P01": 2}
-    sender = log_texts(lab, "ZZZ", "sender.log")
+    sender = log_messages(lab, "ZZZ", "sender.log")
     assert "Checking for site-specific sending capacity.  Used 1 out of 2.~" in sender
     assert not [t for t in sender if "Used 2 out of 2" in t]
     assert len(files(inbox(lab, "P00", "despoolr.box\\receive"))) == 8
     assert len(files(inbox(lab, "P01", "despoolr.box\\receive"))) == 8
 
 
-def test_a_send_in_progress_is_not_preempted_and_high_priority_goes_next(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", two_children(p00=", rate_limit: 65536", total=1))
+def test_a_send_in_progress_is_not_preempted_and_high_priority_goes_next(
+        sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(two_children(p00=", rate_limit: 65536", total=1)).root
     content_job(lab, "00000001", data(MIB), priority=3)
     content_job(lab, "00000002", data(64 * KIB, 2), priority=3, package_id="ZZZ00002")
     content_job(lab, "00000003", data(64 * KIB, 3), priority=1, package_id="ZZZ00003")
@@ -181,8 +169,9 @@ def test_a_send_in_progress_is_not_preempted_and_high_priority_goes_next(tmp_pat
     assert first[1] <= high_span[0] <= high_span[1] <= second[0]
 
 
-def test_past_counter_46655_requests_still_go_first_in_first_out(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", two_children(p00=", rate_limit: 65536", total=1))
+def test_past_counter_46655_requests_still_go_first_in_first_out(
+        sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(two_children(p00=", rate_limit: 65536", total=1)).root
     uid = inbox(lab, "ZZZ", "schedule.box\\UID")
     (token,) = uid.glob("*.req")
     token.rename(uid / f"{46655:08X}.req")
@@ -210,19 +199,18 @@ timing: {profile: lab}
 """
 
 
-def test_an_unreachable_site_is_retried_then_put_on_the_busy_list(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_an_unreachable_site_is_retried_then_put_on_the_busy_list(lab: Path) -> None:
     receive = inbox(lab, "P00", "despoolr.box\\receive")
     receive.rmdir()
     receive.write_text("not a share\n")  # the SMS_SITE share cannot be reached
     content_job(lab, "00000001", data(1000))
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"], max_steps=40)
     assert report.status == "timeout"
-    sender = log_texts(lab, "ZZZ", "sender.log")
+    sender = log_messages(lab, "ZZZ", "sender.log")
     failure = ["Error during WNetAddConnection2 to \\\\MGMT03\\SMS_SITE (67).",
                "There is no existing connection, Win32 error = 0",
                "Operation is retryable."]
-    assert in_order(sender, [
+    assert_in_order(sender, [
         "Found send request.  ID: 2_001ZZZ, Dest Site: P00~",
         "~Trying the No. 1 address (out of 1)",
         *failure,
@@ -242,7 +230,7 @@ def test_an_unreachable_site_is_retried_then_put_on_the_busy_list(tmp_path: Path
         "Send request 2_001ZZZ waits: site P00 is on the busy list until "
         "06-04-2007 04:00:34.000+300.",
     ])
-    assert in_order(log_texts(lab, "ZZZ", "sched.log"), [
+    assert_in_order(log_messages(lab, "ZZZ", "sched.log"), [
         "Checking send request 2_001ZZZ~",
         "Send request 2_001ZZZ ended with SREQ_STATUS_ERROR and ACTION CODE 1; it is pending "
         "again and will be retried at 06-04-2007 04:00:06.000+300.~",
@@ -257,8 +245,7 @@ def test_an_unreachable_site_is_retried_then_put_on_the_busy_list(tmp_path: Path
     assert files(receive) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
 
 
-def test_the_busy_list_outlives_a_restart(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_the_busy_list_outlives_a_restart(lab: Path) -> None:
     receive = inbox(lab, "P00", "despoolr.box\\receive")
     receive.rmdir()
     receive.write_text("not a share\n")
@@ -278,7 +265,7 @@ def test_the_busy_list_outlives_a_restart(tmp_path: Path) -> None:
     second = run_until_idle(lab, components=SENDING, sites=["ZZZ"], horizon=10)
     assert second.status == "waiting" and files(receive) == []
     assert "Send request 2_002ZZZ waits: site P00 is on the busy list until 06-04-2007 " \
-           "04:00:34.000+300." in log_texts(lab, "ZZZ", "sender.log")
+           "04:00:34.000+300." in log_messages(lab, "ZZZ", "sender.log")
 
     third = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
     assert (third.status, third.errors) == ("idle", 0)
@@ -289,8 +276,7 @@ def test_the_busy_list_outlives_a_restart(tmp_path: Path) -> None:
     assert [p.name for p in busy_file.parent.iterdir() if p.name.startswith(".sender")] == []
 
 
-def test_an_unreadable_busy_list_is_an_empty_one(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_an_unreadable_busy_list_is_an_empty_one(lab: Path) -> None:
     busy_file = lab / "ZZZ" / "SMS" / "state" / "sender-busy.json"
     busy_file.write_text("{not json\n")
     content_job(lab, "00000001", data(1000))
@@ -299,20 +285,20 @@ def test_an_unreadable_busy_list_is_an_empty_one(tmp_path: Path) -> None:
     assert files(inbox(lab, "P00", "despoolr.box\\receive")) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
     assert any(line.startswith("Cannot read the busy list E:\\SMS\\state\\sender-busy.json (")
                and line.endswith("); starting with no busy sites.")
-               for line in log_texts(lab, "ZZZ", "sender.log"))
+               for line in log_messages(lab, "ZZZ", "sender.log"))
 
 
 def test_a_failing_address_is_followed_by_the_next_one_at_once_then_a_retry(
-        tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab", FLAKY)
+        sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(FLAKY).root
     content_job(lab, "00000001", data(1000))
     receive = inbox(lab, "P00", "despoolr.box\\receive")
     receive.rmdir()
     receive.write_text("down\n")  # both addresses lead to this share
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"], max_steps=12)
     assert report.status == "timeout"  # it keeps trying; the test looks at the first round
-    sender = log_texts(lab, "ZZZ", "sender.log")
-    assert in_order(sender, ["~Trying the No. 1 address (out of 2)",
+    sender = log_messages(lab, "ZZZ", "sender.log")
+    assert_in_order(sender, ["~Trying the No. 1 address (out of 2)",
                              "Operation is retryable.",
                              "~Trying the No. 2 address (out of 2)",
                              "Operation is retryable.",
@@ -321,8 +307,7 @@ def test_a_failing_address_is_followed_by_the_next_one_at_once_then_a_retry(
                              "~Trying the No. 1 address (out of 2)"])
 
 
-def test_a_request_to_a_site_without_address_waits_on_the_busy_list(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path / "lab")
+def test_a_request_to_a_site_without_address_waits_on_the_busy_list(lab: Path) -> None:
     content_job(lab, "00000001", data(1000))
     run_until_idle(lab, components=SCHEDULER_ONLY, sites=["ZZZ"])
     outbox = inbox(lab, "ZZZ", "schedule.box\\outboxes\\LAN")
@@ -332,7 +317,7 @@ def test_a_request_to_a_site_without_address_waits_on_the_busy_list(tmp_path: Pa
     report = run_until_idle(lab, components=Registry(primary=(SENDING.primary[1],)),
                             sites=["ZZZ"], horizon=10)
     assert report.status == "waiting"
-    assert in_order(log_texts(lab, "ZZZ", "sender.log"), [
+    assert_in_order(log_messages(lab, "ZZZ", "sender.log"), [
         "Found send request.  ID: 2_001ZZZ, Dest Site: S01~",
         "There is no longer an address to destination site S01",
         "Returning send request to pending because address cannot not be found.",
@@ -341,12 +326,12 @@ def test_a_request_to_a_site_without_address_waits_on_the_busy_list(tmp_path: Pa
 
 
 @pytest.mark.parametrize(("bias", "opens"), [(300, START + 3600), (-60, START)])
-def test_windows_follow_the_sending_sites_local_time(tmp_path: Path, bias: int,
+def test_windows_follow_the_sending_sites_local_time(sitesrv_lab_factory: LabFactory, bias: int,
                                                      opens: float) -> None:
     closed = ', schedule: [{days: [mon], hours: "03:00-05:00", availability: closed}]'
     text = two_children(p00=closed).replace(
         "time_zone_bias: 300}\n  - {code: P00", f"time_zone_bias: {bias}}}\n  - {{code: P00")
-    lab = make_lab(tmp_path / "lab", text)
+    lab = sitesrv_lab_factory(text).root
     content_job(lab, "00000001", data(1000), priority=1)
     run_until_idle(lab, components=SENDING, sites=["ZZZ"], horizon=3 * 3600)
     # Monday 09:00 UTC is 04:00 at ZZZ with bias 300 (closed until 05:00), 10:00 with bias -60.

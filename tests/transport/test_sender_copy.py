@@ -16,7 +16,8 @@ from sitesrv.files import copying
 from sitesrv.files.copying import copy_range
 from sitesrv.formats import sni
 from sitesrv.runtime.step import run_until_idle
-from tests.transport.conftest import SENDING, content_job, files, inbox, log_texts, make_lab
+from sitesrv.testing import files, inbox, log_messages
+from tests.transport.conftest import SENDING, content_job
 
 MIB = 1024 * 1024
 REMOTE = "\\\\MGMT03\\SMS_SITE\\2_001ZZZ.PCK"
@@ -26,8 +27,7 @@ def data(size: int, seed: int = 1) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def send(tmp_path: Path, payload: bytes) -> tuple[Path, list[str]]:
-    lab = make_lab(tmp_path / "lab")
+def send(lab: Path, payload: bytes) -> list[str]:
     content_job(lab, "00000001", payload)
     report = run_until_idle(lab, components=SENDING, sites=["ZZZ"])
     assert (report.status, report.errors) == ("idle", 0)
@@ -36,12 +36,12 @@ def send(tmp_path: Path, payload: bytes) -> tuple[Path, list[str]]:
     assert (receive / "2_001ZZZ.PCK").read_bytes() == payload
     instruction = sni.read(receive / "2_001ZZZ.SNI")
     assert instruction.payload_sha256 == hashlib.sha256(payload).hexdigest()
-    return lab, log_texts(lab, "ZZZ", "sender.log")
+    return log_messages(lab, "ZZZ", "sender.log")
 
 
-def test_an_unlimited_send_copies_a_big_package_in_one_piece(tmp_path: Path) -> None:
+def test_an_unlimited_send_copies_a_big_package_in_one_piece(lab: Path) -> None:
     payload = data(10 * MIB + 123)  # the Sender used to write it in three 4 MiB pieces
-    _lab, sender = send(tmp_path, payload)
+    sender = send(lab, payload)
     assert [t for t in sender if t.startswith(("~Attempt to write", "~Wrote "))] == [
         f"~Attempt to write {len(payload)} bytes to {REMOTE} at position 0",
         f"~Wrote {len(payload)} bytes to {REMOTE} at position 0",
@@ -49,10 +49,10 @@ def test_an_unlimited_send_copies_a_big_package_in_one_piece(tmp_path: Path) -> 
 
 
 def test_an_unlimited_send_bigger_than_a_piece_goes_in_several_units(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transfer, "UNLIMITED_CHUNK", MIB)
     payload = data(2 * MIB + MIB // 2, seed=2)
-    _lab, sender = send(tmp_path, payload)
+    sender = send(lab, payload)
     assert [t for t in sender if t.startswith("~Wrote ")] == [
         f"~Wrote {MIB} bytes to {REMOTE} at position 0",
         f"~Wrote {MIB} bytes to {REMOTE} at position {MIB}",

@@ -1,0 +1,321 @@
+"""Helpers for tests that run against a sitesrv lab: build one, put files into its inboxes as
+another site server would, read what it wrote (SMS logs, events, site databases, folders), and
+run it live while a test waits for results.
+
+A public API for lab engineers who test their own tools against a lab; the pytest plugin's
+fixtures (`sitesrv_lab`, `sitesrv_lab_factory`) are built on it, and sitesrv's own suite uses
+the same helpers. Functions that read a lab take the `Lab` or the folder of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import hashlib
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import yaml
+
+from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
+from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.lab.layout import BUILDING_MARKER, EVENTS_FILE, HIERARCHY_COPY
+from sitesrv.logs.events import read_events
+from sitesrv.logs.smslog import LogLine, parse_line
+
+if TYPE_CHECKING:
+    from sitesrv.runtime.live import LiveDriver
+    from sitesrv.runtime.registry import Registry
+
+__all__ = [
+    "HierarchySource",
+    "LabFactory",
+    "LabLike",
+    "assert_in_order",
+    "build_lab",
+    "default_hierarchy_file",
+    "drop",
+    "events",
+    "files",
+    "inbox",
+    "log_lines",
+    "log_messages",
+    "query",
+    "running",
+    "tree_digest",
+    "wait_for",
+    "write_source",
+]
+
+# A lab, or the folder of one.
+LabLike = Lab | str | os.PathLike[str]
+# What a lab is built from: None (the packaged default hierarchy), a hierarchy file, YAML text,
+# or the parsed form of that text.
+HierarchySource = str | os.PathLike[str] | Mapping[str, Any] | None
+
+
+class LabFactory(Protocol):
+    """The `sitesrv_lab_factory` fixture: a new lab below the test's temporary folder."""
+
+    def __call__(self, hierarchy: HierarchySource = None, *, name: str = "lab") -> Lab: ...
+
+
+# --- building -------------------------------------------------------------------------------
+
+def build_lab(root: Path | str, hierarchy: HierarchySource = None) -> Lab:
+    """A new lab at `root`, as `sitesrv init` builds it.
+
+    `hierarchy` is None (the packaged default, KB936465's three tiers), a path to a hierarchy
+    file (used where it is), YAML text, or a dict of that YAML. Text and dicts are saved as
+    `<root>-hierarchy.yaml` beside the lab first, so a HierarchyError names a file you can open.
+
+    Raises FileExistsError if `root` exists and is not empty (a test needs a lab made from its
+    own hierarchy, not one left by an earlier build: open that with `Lab.open`); TypeError for a
+    string that is a file name rather than YAML (pass a `Path`); HierarchyError (a UserError)
+    for a hierarchy sitesrv refuses.
+    """
+    root = Path(root)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise FileExistsError(f"{root} already exists and is not empty: build_lab makes a new "
+                              "lab. Pick another folder, or open the existing lab with Lab.open.")
+    return Lab.init(root, _hierarchy_file(root, hierarchy)).lab
+
+
+def _hierarchy_file(root: Path, hierarchy: HierarchySource) -> Path:
+    if hierarchy is None:
+        return default_hierarchy_file()
+    if isinstance(hierarchy, os.PathLike):
+        return Path(hierarchy)
+    if isinstance(hierarchy, Mapping):
+        text = yaml.safe_dump(dict(hierarchy), sort_keys=False)
+    elif isinstance(hierarchy, str):
+        text = hierarchy
+        if "\n" not in text.strip() and text.strip().lower().endswith((".yaml", ".yml")):
+            raise TypeError(f"{text!r} looks like a file name, but a string is read as YAML "
+                            f"text: pass Path({text!r}) to build from that file.")
+    else:
+        raise TypeError(f"a hierarchy is None, a path, YAML text or a dict, not "
+                        f"{type(hierarchy).__name__}")
+    path = root.with_name(f"{root.name}-{HIERARCHY_COPY}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_source(folder: Path | str, files: Mapping[str, bytes] | None = None) -> Path:
+    """A package source folder to create a package from; returns `folder`.
+
+    `files` maps relative paths (`DATA/PAYLOAD.BIN`) to their bytes. By default a small text
+    file and a 200,000-byte binary in a sub-folder, the same bytes every time, so that tests
+    that compare two runs compare equal inputs.
+    """
+    folder = Path(folder)
+    if files is None:
+        files = {"SETUP.INI": b"[Setup]\r\n",
+                 "DATA/PAYLOAD.BIN": random.Random(1).randbytes(200_000)}
+    folder.mkdir(parents=True, exist_ok=True)
+    for relative, data in files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return folder
+
+
+# --- putting files in -----------------------------------------------------------------------
+
+def inbox(lab: LabLike, site: str, box: str) -> Path:
+    """The folder of one of a site's inboxes, from its SMS name (`distmgr.box\\INCOMING`);
+    `sitesrv.lab.boxes` names them all. Raises UserError for a site the lab does not have."""
+    return _lab(lab).site(site).inbox(box)
+
+
+def drop(folder: Path | str, name: str, data: bytes) -> Path:
+    """Put a file into `folder` as a well-behaved producer (another site server) does: written
+    under a dot-file temp name, then renamed, so no reader ever sees half of it. Returns the
+    file. Raises FileNotFoundError if the folder does not exist: a real share must exist too."""
+    target = Path(folder) / name
+    tmp = target.with_name(f".{name}.test.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return target
+
+
+# --- reading what the lab wrote -------------------------------------------------------------
+
+def files(folder: Path | str, pattern: str = "*") -> list[str]:
+    """Sorted names of the regular files directly in `folder` that match `pattern`, temp and
+    other dot-files included (a leftover is worth seeing), the template's `.keep` placeholders
+    and sub-folders (`.work`, `corrupt`) not. A folder that does not exist has no files."""
+    return sorted(p.name for p in Path(folder).glob(pattern)
+                  if p.is_file() and p.name != KEEP_FILE)
+
+
+def tree_digest(folder: Path | str) -> dict[str, str]:
+    """`relative/path -> SHA-256` of every file below `folder`: equal for two trees with the
+    same files and bytes, and a failing comparison names the paths that differ."""
+    folder = Path(folder)
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def log_lines(lab: LabLike, site: str, log: str) -> list[LogLine]:
+    """The lines of a site's component log (`distmgr.log`), parsed: text, component, timestamp.
+
+    A message with embedded newlines (as SMS writes multi-line messages) is one line whose text
+    has them. A log not written yet has no lines. Raises ValueError if the log ends in text with
+    no `$$<component><time><thread>` trailer: not a complete SMS log line.
+    """
+    path = _lab(lab).site(site).log(log)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    lines: list[LogLine] = []
+    pending: list[str] = []
+    for raw in text.splitlines():
+        parsed = parse_line(raw)
+        if parsed is None:
+            pending.append(raw)
+            continue
+        if pending:
+            parsed = LogLine(text="\n".join([*pending, parsed.text]), component=parsed.component,
+                             timestamp=parsed.timestamp, bias_minutes=parsed.bias_minutes,
+                             thread=parsed.thread)
+            pending = []
+        lines.append(parsed)
+    if pending:
+        raise ValueError(f"{path} ends in text that is not an SMS log line: {pending[-1]!r}")
+    return lines
+
+
+def log_messages(lab: LabLike, site: str, log: str) -> list[str]:
+    """The message of each line of a site's component log, without the `$$<...>` trailer, as
+    a person reads them; see `log_lines` for the rest of each line."""
+    return [line.text for line in log_lines(lab, site, log)]
+
+
+def assert_in_order(messages: list[str], expected: Iterable[str]) -> None:
+    """Assert that each expected message is one of `messages`, whole and in this order; other
+    messages may come between. The failure names the first one missing and shows the nearest
+    lines: where the search stood, the most similar messages, and an earlier occurrence."""
+    position = 0
+    for found, want in enumerate(expected):
+        try:
+            position = messages.index(want, position) + 1
+        except ValueError:
+            raise AssertionError(_not_in_order(messages, want, found, position)) from None
+
+
+def _not_in_order(messages: list[str], want: str, found: int, position: int) -> str:
+    report = [f"missing (after {found} expected message(s) found in order, searching from "
+              f"line {position + 1} of {len(messages)}): {want!r}"]
+    if want in messages[:position]:
+        report.append(f"  it is line {messages.index(want) + 1}, before the previous expected one")
+    similar = difflib.get_close_matches(want, messages[position:], n=3, cutoff=0.5)
+    if similar:
+        report.append("  most similar after that point:")
+        report += [f"    line {messages.index(m, position) + 1}: {m!r}" for m in similar]
+    report.append("  the lines from that point:")
+    report += [f"    line {n + 1}: {m!r}" for n, m in
+               enumerate(messages[position:position + 8], position)] or ["    (none)"]
+    return "\n".join(report)
+
+
+def events(lab: LabLike, event: str | None = None, **match: Any) -> list[dict[str, Any]]:
+    """The lab's events (`events.jsonl`) in file order: all of them, or those named `event`
+    whose fields equal `match` (`events(lab, "content_sent", to="P00")`)."""
+    return [e for e in read_events(_lab(lab).root / EVENTS_FILE)
+            if (event is None or e["event"] == event)
+            and all(e.get(k) == v for k, v in match.items())]
+
+
+def query(lab: LabLike, site: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of a read-only SQL query of a primary site's database. Raises UserError for a
+    secondary site (it has no database) or a site the lab does not have."""
+    with SiteDatabase.open(_lab(lab).site(site).database) as db:
+        return db.query(sql, params)
+
+
+# --- live labs ------------------------------------------------------------------------------
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
+    """Poll `condition` until it is true; a live lab's work is done when its result shows, not
+    after some sleep. Raises AssertionError, naming `what`, after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def running(lab: LabLike, *, components: Registry | None = None, timeout: float = 20.0,
+            **options: Any) -> Iterator[LiveDriver]:
+    """The lab's site servers running live for the length of a `with` block, as `sitesrv run`
+    runs them: file system watchers, worker threads, real time. Files dropped in the block are
+    found by the watchers; `wait_for` their results.
+
+    Yields the LiveDriver once start-up (recovery and the first scan) is done and every
+    component sleeps; when the block ends, units in progress finish and the servers stop and
+    give back their locks. `components` are SMS's unless given; `options` are LiveDriver's
+    (`sites`, `watcher`, `workers`, `horizon`). Raises what starting raised (a UserError if
+    another process runs one of the sites), or AssertionError if start-up does not settle
+    within `timeout` seconds or the servers do not stop within 30.
+    """
+    from sitesrv.components.registry import SMS_COMPONENTS
+    from sitesrv.runtime.live import LiveDriver
+
+    driver = LiveDriver(_lab(lab).root, components=components or SMS_COMPONENTS, **options)
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            driver.run(stop=stop)
+        except BaseException as error:  # handed to the test's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=run, name="sitesrv-testing-lab", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: failed or (driver.started.is_set() and driver.quiet()), timeout,
+                 "the lab's servers to start and settle")
+        if failed:
+            raise failed[0]
+        yield driver
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    if thread.is_alive():
+        raise AssertionError("the lab's servers did not stop within 30 s")
+    if failed:
+        raise failed[0]
+
+
+# --- the lab of a folder ----------------------------------------------------------------------
+
+def _lab(lab: LabLike) -> Lab:
+    """The lab itself, or the lab in that folder (UserError if there is none)."""
+    if isinstance(lab, Lab):
+        return lab
+    root = Path(lab)
+    try:
+        source = (root / HIERARCHY_COPY).read_bytes()
+    except OSError:
+        return Lab.open(root)  # which says there is no lab there
+    if (root / BUILDING_MARKER).exists():
+        return Lab.open(root)  # which says how to finish it
+    return _opened(root, source)
+
+
+@functools.lru_cache(maxsize=64)
+def _opened(root: Path, _source: bytes) -> Lab:
+    """Opened once for each text of the lab's hierarchy: tests read a lab in tight loops, and
+    a lab rebuilt in the same folder from another hierarchy is opened again."""
+    return Lab.open(root)

@@ -1,0 +1,82 @@
+"""Atomic replacement (sitesrv.files.atomic) on a fake file system (pyfakefs): what a reader of
+the folder sees after a write, a failed write, or a write that meets a leftover temp file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from sitesrv.files.atomic import Durability, rename_into_place, replace_file, write_temp
+from sitesrv.testing import files
+
+FOLDER = Path("/lab/ZZZ/SMS/state")
+
+
+@pytest.fixture
+def folder(fs: object) -> Path:
+    FOLDER.mkdir(parents=True)
+    return FOLDER
+
+
+def full_disk(f: BinaryIO) -> None:
+    f.write(b"the first half")
+    raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("durability", list(Durability))
+def test_a_replace_writes_over_the_temp_a_killed_attempt_left(folder: Path,
+                                                              durability: Durability) -> None:
+    dest, tmp = folder / "paused.json", folder / ".paused.json.tmp"
+    dest.write_bytes(b"old")
+    tmp.write_bytes(b'{"half": ')  # the attempt before was killed mid-write
+    replace_file(dest, b'{"P00": true}', durability, tmp=tmp)
+    assert dest.read_bytes() == b'{"P00": true}'
+    assert files(folder) == ["paused.json"]
+
+
+def test_a_failed_replace_keeps_the_old_file_and_leaves_no_temp(folder: Path) -> None:
+    dest, tmp = folder / "paused.json", folder / ".paused.json.tmp"
+    dest.write_bytes(b"old")
+    with pytest.raises(OSError, match="No space left"):
+        replace_file(dest, full_disk, Durability.FILE, tmp=tmp)
+    assert dest.read_bytes() == b"old"
+    assert files(folder) == ["paused.json"]
+
+
+def test_an_exclusive_temp_never_writes_over_another_writers_file(folder: Path) -> None:
+    theirs = folder / ".A.SNI.SEC-SMS_PROBE.000001.tmp"
+    theirs.write_bytes(b"another writer's half")
+    with pytest.raises(FileExistsError):
+        write_temp(theirs, b"mine", Durability.NONE, exclusive=True)
+    assert theirs.read_bytes() == b"another writer's half"  # neither overwritten nor deleted
+    assert files(folder) == [theirs.name]
+
+
+def test_a_failed_temp_write_removes_only_its_own_temp(folder: Path) -> None:
+    tmp = folder / ".A.SNI.SEC-SMS_PROBE.000002.tmp"
+    with pytest.raises(OSError, match="No space left"):
+        write_temp(tmp, full_disk, Durability.FILE, exclusive=True)
+    assert files(folder) == []
+
+
+def test_content_comes_as_bytes_chunks_or_a_writer_function(folder: Path) -> None:
+    replace_file(folder / "a", [b"one ", b"two ", b"three"], Durability.NONE, tmp=folder / ".a")
+    replace_file(folder / "b", lambda f: f.write(b"written by a function"), Durability.NONE,
+                 tmp=folder / ".b")
+    replace_file(folder / "c", b"", Durability.NONE, tmp=folder / ".c")
+    assert [(folder / n).read_bytes() for n in "abc"] == [
+        b"one two three", b"written by a function", b""]
+    assert files(folder) == ["a", "b", "c"]
+
+
+def test_renaming_into_place_moves_the_file_between_folders(folder: Path) -> None:
+    other = folder.parent / "inboxes" / "despoolr.box" / "receive"
+    other.mkdir(parents=True)
+    tmp = folder / "2_001ZZZ.TMP"
+    tmp.write_bytes(b"instruction")
+    (other / "2_001ZZZ.SNI").write_bytes(b"an older attempt")
+    rename_into_place(tmp, other / "2_001ZZZ.SNI", Durability.FILE_AND_DIR)
+    assert files(folder) == [] and files(other) == ["2_001ZZZ.SNI"]
+    assert (other / "2_001ZZZ.SNI").read_bytes() == b"instruction"
