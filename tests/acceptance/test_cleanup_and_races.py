@@ -1,4 +1,5 @@
-"""Acceptance 5 and 7: clean-up at every tier, the §13.1 field report, and the KB936465 race."""
+"""Acceptance 5 and 7: clean-up at every tier, the child-lost-its-PCK field
+report (docs/sources.md), and the KB936465 race."""
 
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ def test_kb936465_race_leaves_the_secondary_stuck(tmp_path: Path) -> None:
         f"Package {pkg_id} requires a newer version (1) of source files and the new compressed "
         "files haven't arrived yet, current version is 0, skip E:\\SMS\\inboxes\\distmgr.box"
         "\\INCOMING\\") and m.endswith(".PKG")]
-    assert len(stuck) >= 3 and len(set(stuck)) == 1, "the exact §9 line, repeating"
+    assert len(stuck) >= 3 and len(set(stuck)) == 1, "the exact KB936465 line, repeating"
     assert any("is older (LastRefreshTime) than the last one processed, discard it." in m
                for m in distmgr), "the content instruction was discarded"
     assert not dp_folder(lab, "S01", pkg_id).exists()

@@ -38,7 +38,7 @@ def test_demo_package_is_byte_identical_on_every_dp(lab: Lab, tmp_path: Path) ->
 
 
 def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
-    """Reference §12 items 1-6 along the demo's path, in the order given."""
+    """The first behaviours of docs/coverage.md along the demo's path, in the order they happen."""
     pkg_id = create(lab, sample(tmp_path))
     lab.run_until_idle(seed=7)
     # 1. SQL Monitor -> .PKN -> Distribution Manager, 2300 then 2301.
@@ -103,7 +103,7 @@ def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
     stored = next(x for x in lines if x.text.startswith(f"~Stored Package {pkg_id}."))
     assert _seconds(stored.timestamp) - _seconds(failed.timestamp) < \
         lab.hierarchy.timing.despooler_retry_delay
-    # Across components, the milestones in the order §12 gives them.
+    # Across components, the milestones in the order they happen (docs/distribution.md).
     order = [e["event"] for e in events(lab)
              if e["event"] in ("notification", "package_compressed", "job_activated",
                                "send_started", "package_stored")]

@@ -1,4 +1,4 @@
-"""Acceptance 3 and 4: deltas, the §5/§13.2 stuck child and its repair, refresh vs update."""
+"""Acceptance 3 and 4: deltas, the delta-stuck child (docs/sources.md) and its repair, refresh vs update."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_a_child_that_lost_v1_is_stuck_until_the_sql_repair(lab: Lab, tmp_path: 
              "compressed files haven't arrived yet, current version is 1, skip "
              "E:\\SMS\\inboxes\\distmgr.box\\INCOMING\\")
     assert sum(m.startswith(stuck) for m in log_messages(lab, "P00", "distmgr.log")) >= 2
-    # Diagnosis at the source (§13.2): the child's Type 1 row is not 0 and has a version.
+    # Diagnosis at the source (docs/sources.md#delta-stuck): the child's Type 1 row is not 0 and has a version.
     result = CliRunner().invoke(cli, [
         "sql", "ZZZ", "SELECT PkgStatus.* FROM PkgStatus WHERE (Type = 1) AND "
         f"(ID = '{pkg_id}') AND (SiteCode = 'P00')", "--lab", str(lab.root), "--json"])

@@ -1,4 +1,5 @@
-"""Site databases for the db tests: an empty one, and the parent site of field report §13.1."""
+"""Site databases for the db tests: an empty one, and the parent site of the child-lost-its-PCK
+report (docs/sources.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def db(tmp_path: Path) -> Iterator[SiteDatabase]:
 @pytest.fixture
 def parent_db(db: SiteDatabase) -> SiteDatabase:
     """Central site ZZZ (MGMT01) with child primary P00 (MGMT03) whose DP REMOTE_DP waits for
-    ZZZ00148 and ZZZ00162: the parent believes P00 holds version 2 of both PCKs (§13.1)."""
+    ZZZ00148 and ZZZ00162: the parent believes P00 holds version 2 of both PCKs (docs/sources.md#child-lost-its-pck)."""
     with db.transaction():
         db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY, SiteName="Central"))
         db.put_site(Site("P00", "MGMT03", SiteType.PRIMARY, SiteName="Child", ReportingSite="ZZZ"))

@@ -1,8 +1,8 @@
-"""Every SQL statement quoted in reference §13 runs verbatim and does what the report says.
+"""Every SQL statement the field reports quote runs verbatim and does what the report says.
 
-The statements are copied character for character from the reference, placeholders included;
-`fill` puts in the values of the §13.1 lab (central ZZZ on MGMT01, child primary P00 on MGMT03),
-which is where the field reports ran them.
+The statements are copied character for character from the reports (docs/sources.md), placeholders
+included; `fill` puts in the values of the child-lost-its-PCK lab (central ZZZ on MGMT01, child
+primary P00 on MGMT03), which is where the field reports ran them.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from sitesrv.db.sitedb import ChangeResult, PackageStatus, PkgStatus, QueryResul
 
 from .conftest import REMOTE_DP, T0
 
-# §13.1: which of the child's compressed copies does the parent think exist?
+# docs/sources.md#child-lost-its-pck: which of the child's compressed copies does the parent think exist?
 DIAGNOSE_MISSING_PCK = "SELECT ID, SiteCode, PkgServer, Status, SourceVersion FROM PkgStatus WHERE (ID = 'ZZZ00148' OR ID = 'ZZZ00162' OR …) AND (SiteCode = 'P00') AND (PkgServer = 'MGMT03')"
-# §13.2 (and §5, WMUG): the child's Type 1 row at the source site.
+# docs/sources.md#delta-stuck (WMUG): the child's Type 1 row at the source site.
 CHECK_CHILD_MASTER = "SELECT PkgStatus.* FROM PkgStatus WHERE (Type = 1) AND (ID = '<PackageID>') AND (SiteCode = '<SiteCode>')"
-# §13.2: the unsupported repair that makes the parent resend the full PCK.
+# docs/sources.md#delta-stuck: the unsupported repair that makes the parent resend the full PCK.
 FORCE_RESEND = "UPDATE PkgStatus SET Status = 2, SourceVersion = 0 WHERE (ID = '<PackageID>') AND (Type = 1) AND (PkgServer = '<SMSChildSite>')"
-# §13.3 (and §6.4, smsutils): every package/DP pair that is not installed.
+# docs/sources.md#smsutils: every package/DP pair that is not installed.
 NOT_INSTALLED = "SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0"
 
 PKGSTATUS_COLUMNS = (

@@ -17,7 +17,7 @@ from sitesrv.db.sitedb import (
 
 from .conftest import REMOTE_DP, T0
 
-# Reference §6.4: Type 2 Status -> State; None means the row is absent.
+# docs/database.md: Type 2 Status -> State; None means the row is absent.
 MAPPING = [
     (PackageStatus.NONE, 1),
     (PackageStatus.SENT, 1),

@@ -75,7 +75,7 @@ def test_a_pck_from_the_source_site_is_stored_and_reported(
     layout = site(lab, code)
     pck = layout.smspkg / f"{PKG_ID}.PCK"
     assert pck.read_bytes() == packages.pck1.read_bytes()
-    assert not pck.stat().st_mode & 0o222, "a stored PCK is read-only (§11.5)"
+    assert not pck.stat().st_mode & 0o222, "a stored PCK is read-only (docs/sources.md#preloadpkgonsite)"
     unc = f"\\\\{server}\\SMS_CPS{drive}$\\{PKG_ID}.PCK"
     with store(lab, code) as s:
         package = s.package(PKG_ID)
@@ -265,7 +265,7 @@ def test_a_delta_without_its_base_is_stuck_until_the_full_package_arrives(
         "Despooler failed to execute the instruction, error code = 8",
     ]
     starts = [i for i, t in enumerate(texts) if t == attempt[0]]
-    assert len(starts) >= 5, "retried every despooler_retry_delay, forever (§13.2)"
+    assert len(starts) >= 5, "retried every despooler_retry_delay, forever (docs/sources.md#delta-stuck)"
     for i in starts:
         assert texts[i:i + 4] == attempt
         assert texts[i + 4].startswith(f"~Instruction {RECEIVE}\\2_001P00.SNI won't be "

@@ -1,4 +1,4 @@
-"""What counts as a ready instruction, and what goes to corrupt\\ (reference §11.1, §12 item 5)."""
+"""What counts as a ready instruction, and what goes to corrupt\\ (docs/despooler.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Distribution Manager at a child site: the INCOMING `.PKG` rules (§4.3, §9, §12 items 7-9)."""
+"""Distribution Manager at a child site: the INCOMING `.PKG` rules (KB936465,
+docs/distribution.md)."""
 
 from __future__ import annotations
 

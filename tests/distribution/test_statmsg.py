@@ -1,4 +1,4 @@
-"""The STATMSG echo line has the shape of reference §7.1, and primaries store the message."""
+"""The STATMSG echo line has the shape of docs/sources.md#deepmicrosoft, and primaries store the message."""
 
 from __future__ import annotations
 

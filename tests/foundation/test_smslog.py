@@ -16,7 +16,7 @@ from sitesrv.logs.smslog import SmsLog, format_line, parse_line, thread_id_for
 
 
 def test_golden_line_matches_the_reference_sample() -> None:
-    # Reference §7.1: local 03:11:46.039 with bias +300 is 08:11:46.039 UTC.
+    # docs/sources.md#cmwt: local 03:11:46.039 with bias +300 is 08:11:46.039 UTC.
     when = datetime(2016, 12, 6, 8, 11, 46, 39000, tzinfo=UTC).timestamp()
     line = format_line("---->: An event has occurred, the event code is: 0x1",
                        "SMS_SITE_SYSTEM_STATUS_SUMMARIZER", when, 300, 4840)
