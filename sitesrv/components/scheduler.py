@@ -45,6 +45,7 @@ from sitesrv.lab.boxes import (
     SCHEDULE_UID,
     WORK_DIR,
 )
+from sitesrv.lab.layout import PathRefused
 from sitesrv.lab.sitetime import log_timestamp
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
@@ -79,6 +80,11 @@ class Scheduler(Component):
 
     def _examine_job(self, item: WorkItem) -> None:
         job = jobfile.read(item.path)  # unreadable: the runtime quarantines it
+        if item.name != jobfile.job_file_name(job.job_id):
+            # Its send request's status would name another job: it would be sent for ever.
+            item.quarantine(f"a job file is named after its job ID, "
+                            f"{jobfile.job_file_name(job.job_id)}")
+            return
         if job.state is JobState.PENDING:
             self._activate(item, job)
         elif job.state is JobState.ACTIVE:
@@ -110,6 +116,9 @@ class Scheduler(Component):
             ctx.log.write(f"Transfer root:  {job.transfer_root}~")
         try:
             size, digest = self._digest(job)
+        except PathRefused as e:
+            item.quarantine(str(e))
+            return
         except (OSError, UserError) as e:
             self._fail(item, job, f"its transfer root {job.transfer_root} cannot be read ({e})")
             return
@@ -221,7 +230,11 @@ class Scheduler(Component):
         the unchanged file whole already (packed, merged or verified it: compression.known)."""
         if job.payload is Payload.NONE:
             return 0, ""
-        return file_sha256(self._resolve(job.transfer_root))
+        root = self._resolve(job.transfer_root)
+        if root.parent not in self.ctx.layout.transfer_folders:
+            raise PathRefused(f"its transfer root {job.transfer_root!r} is not a file of this "
+                              "site's SMSPKG, replmgr.box\\ready or schedule.box\\tosend")
+        return file_sha256(root)
 
     # --- routed requests ----------------------------------------------------------------------
 
@@ -329,6 +342,9 @@ class Scheduler(Component):
                 request.package_file
         else:
             return
+        if instruction_path is not None and instruction_path.parent != ctx.layout.inbox(
+                SCHEDULE_TOSEND):
+            instruction_path = None  # not an instruction of this site's: not ours to delete
         if instruction_path is not None and instruction_path.exists():
             ctx.log.write(f"Deleting instruction file {ctx.layout.unc(instruction_path)}.~")
             ctx.remove(instruction_path)

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
-from sitesrv.files.readonly import fsync_dir
+from sitesrv.files.readonly import fsync_dir, remove_file
 
 
 class Durability(StrEnum):
@@ -60,8 +60,15 @@ def write_content(f: BinaryIO, content: Content) -> None:
 
 
 def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive: bool) -> None:
-    """Write a complete file under its temp name; a failed write leaves no temp behind."""
-    with open(tmp, "xb" if exclusive else "wb") as f:
+    """Write a complete file under its temp name; a failed write leaves no temp behind.
+
+    The file is always created new (O_EXCL, which never follows a link): without `exclusive`,
+    whatever has the name already (a killed attempt's leftover, or a link someone planted to
+    have it written through) is removed first, never written into.
+    """
+    if not exclusive:
+        remove_file(tmp)
+    with open(tmp, "xb") as f:
         try:
             write_content(f, content)
             if durability.syncs_files:

@@ -24,8 +24,9 @@ PACKAGE_ID_RE = re.compile(PACKAGE_ID)
 SITE_CODE_ANY_CASE_RE = re.compile(SITE_CODE, re.IGNORECASE)
 PACKAGE_ID_ANY_CASE_RE = re.compile(PACKAGE_ID, re.IGNORECASE)
 JOB_ID_RE = re.compile(JOB_ID)
-# A NetBIOS server name: at most 15 characters, none of " / \ [ ] ; : | = + * ? , < > or space.
-SERVER_RE = re.compile(r'[^"/\\\[\];:|=+*?,<>\s]{1,15}')
+# A NetBIOS server name: at most 15 characters, none of " / \ [ ] ; : | = + * ? , < > or space,
+# and not dots alone (`..` would be a folder of the lab's, not a server).
+SERVER_RE = re.compile(r'(?!\.+$)[^"/\\\[\];:|=+*?,<>\s]{1,15}')
 # A share name, possibly with folders inside the share (`smsapps\SMSPKG`).
 SHARE_RE = re.compile(r'[^"/\[\];:|=+*?,<>]+')
 

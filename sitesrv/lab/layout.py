@@ -3,24 +3,55 @@
 The lab layout is a contract (docs/architecture.md): users' tools read and write these folders, so
 every path a component touches is derived here and nowhere else. Log text shows the Windows form
 (`E:\\SMS\\inboxes\\...`, `\\\\MGMT03\\SMS_SITE\\...`) from the site's drive letters and server.
+
+A Windows path read from a file (a send request's ADDRESS, PACKAGE FILE and INSTRUCTION FILE, a
+job's transfer root) comes from an inbox, which anyone can write to. `resolve` maps it into the
+lab only below the share or drive it names: a part that could climb out or name another root
+(`..`, `.`, `/`, `:`, a control character, a name Windows would shorten by its trailing dots or
+spaces) and a symbolic link on the way are refused with `PathRefused`.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path, PurePath
 
 import attrs
 
 from sitesrv.errors import UserError
-from sitesrv.lab.boxes import DESPOOLER_RECEIVE
+from sitesrv.lab.boxes import DESPOOLER_RECEIVE, REPLMGR_READY, SCHEDULE_TOSEND
 from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy, Site
 
 HIERARCHY_COPY = "hierarchy.yaml"
 BUILDING_MARKER = ".building"  # in the lab folder while `sitesrv init` builds it
 EVENTS_FILE = "events.jsonl"
 MEDIA_DIR = "media"
+# A part of a Windows path that is not a plain name below its parent.
+_UNSAFE_PART = re.compile(r"^[. ]*$|[/:\x00-\x1f]|[. ]$")
+
+
+class PathRefused(UserError):
+    """A Windows path that would lead out of the share or drive it names, or through a link."""
+
+
+def below(base: Path, parts: list[str], windows_path: str) -> Path:
+    """`base` joined with `parts`, each a plain name, with no symbolic link on the way.
+
+    Raises PathRefused for a part that is not a plain name, or a link at or below `base`.
+    """
+    for part in parts:
+        if _UNSAFE_PART.search(part):
+            raise PathRefused(f"{windows_path!r} is refused: {part!r} is not a plain file or "
+                              "folder name (sitesrv never follows a path out of its share)")
+    path = base
+    for part in parts:
+        path = path / part
+        if os.path.islink(path):
+            raise PathRefused(f"{windows_path!r} is refused: {path} is a symbolic link, and "
+                              "sitesrv never follows one read from a file")
+    return path
 
 
 @attrs.frozen
@@ -68,6 +99,12 @@ class SiteLayout:
     def receive(self) -> Path:
         """despoolr.box\\receive, shared as SMS_SITE: other sites' senders write here."""
         return self.inbox(DESPOOLER_RECEIVE)
+
+    @functools.cached_property
+    def transfer_folders(self) -> tuple[Path, ...]:
+        """Where the files this site's jobs send live: compressed packages, ready replication
+        batches, and payloads routed through this site (with the instructions that go along)."""
+        return (self.smspkg, self.inbox(REPLMGR_READY), self.inbox(SCHEDULE_TOSEND))
 
     def inbox(self, relative: str) -> Path:
         """An inbox folder from its SMS name, e.g. `distmgr.box\\INCOMING`."""
@@ -136,9 +173,9 @@ class SiteLayout:
             raise UserError(f"{windows_path!r} is not a path on site server {self.site.server} "
                             f"(its drives are {self.site.drive}: and {self.site.package_drive}:)")
         if drive.upper() == self.site.drive and parts[:1] == ["SMS"]:
-            return self.root.joinpath(*parts)
+            return below(self.root, parts, windows_path)
         if drive.upper() == self.site.package_drive:
-            return self.root.joinpath(*parts)
+            return below(self.root, parts, windows_path)
         raise UserError(f"{windows_path!r} is outside the folders sitesrv emulates on "
                         f"{self.site.server}")
 
@@ -186,16 +223,16 @@ class LabLayout:
             s = site.site
             if s.server == server:
                 if share.upper() == "SMS_SITE":
-                    return site.receive.joinpath(*rest)
+                    return below(site.receive, rest, windows_path)
                 if share.upper() == f"SMS_{s.code}":
-                    return site.sms.joinpath(*rest)
+                    return below(site.sms, rest, windows_path)
                 if share.upper() == f"SMS_CPS{s.package_drive}$":
-                    return site.smspkg.joinpath(*rest)
+                    return below(site.smspkg, rest, windows_path)
                 if share.upper() in (f"{s.drive}$", f"{s.package_drive}$"):
-                    return site.root.joinpath(*rest)
+                    return below(site.root, rest, windows_path)
             for dp in s.distribution_points:
                 n = len(dp.share_parts)
                 if dp.server == server and [p.upper() for p in parts[1:1 + n]] == [
                         p.upper() for p in dp.share_parts]:
-                    return site.dp_root(dp).joinpath(*parts[1 + n:])
+                    return below(site.dp_root(dp), parts[1 + n:], windows_path)
         raise UserError(f"{windows_path!r} names no share of a server in this lab")

@@ -392,7 +392,7 @@ def _server_name(reader: _Reader, value: Any, key: str) -> str:
     server = reader.string(value, key)
     if not SERVER_RE.fullmatch(server):
         raise reader.fail(key, f"{server!r} is not a server name: at most 15 characters, none of "
-                          '" / \\ [ ] ; : | = + * ? , < > or spaces')
+                          '" / \\ [ ] ; : | = + * ? , < > or spaces, and not dots alone')
     return server.upper()
 
 

@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 # O_APPEND: each write() lands at the end even if another process appends to the same file.
-_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+# O_NOFOLLOW: a link planted under a log's name is never written through (it is replaced).
+_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+          | getattr(os, "O_NOFOLLOW", 0))
 
 
 class AppendFile:
@@ -84,12 +86,18 @@ class AppendFile:
                 size += len(data)
             self._put(pending)
 
+    def _open(self) -> int:
+        """The file, opened to append; a symbolic link in its place is removed first."""
+        if os.path.islink(self._name):
+            os.unlink(self._name)
+        return os.open(self._name, _FLAGS, 0o666)
+
     def _put(self, lines: list[bytes]) -> None:
         if not lines:
             return
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self._name, _FLAGS, 0o666)
+            self._fd = self._open()
             mine = os.fstat(self._fd)
             self._identity = (mine.st_ino, mine.st_dev)
             if self.sole_writer and self._ends_torn(mine.st_size):

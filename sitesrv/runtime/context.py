@@ -223,16 +223,17 @@ class ComponentContext:
         os.utime(path, (when, when))
 
     def create_empty(self, path: Path) -> None:
-        """Create `path` empty, or empty it: the start of a file written by `write_range`."""
-        with open(path, "wb"):
-            pass
+        """Create `path` new and empty: the start of a file written by `write_range`. What has
+        the name already (an earlier attempt, a planted link) is removed, never written into."""
+        write_temp(path, b"", self.durability, exclusive=False)
 
     def write_range(self, path: Path, source: BinaryIO, offset: int, count: int, *,
                     last: bool) -> int:
         """Copy `count` bytes at `offset` of the open `source` into `path` at the same offset
         (files.copying.copy_range); with `last`, the file is complete and is fsynced if the
         lab's durability asks. Returns the bytes copied, fewer only if `source` ended first."""
-        with open(path, "r+b", buffering=0) as target:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0))
+        with open(fd, "r+b", buffering=0) as target:
             copied = copy_range(source, target, offset, count)
             if last and self.durability.syncs_files:
                 os.fsync(target.fileno())

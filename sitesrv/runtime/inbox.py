@@ -22,6 +22,7 @@ does, and defers again what must still wait.
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import fnmatch
 import heapq
@@ -48,6 +49,7 @@ from sitesrv.runtime.unit import (
 )
 
 _NAMES_REMEMBERED = 100_000  # names whose match listing() remembers, per inbox
+LINK_REFUSED = "it is a symbolic link, and sitesrv never follows one in an inbox"
 
 
 @attrs.frozen
@@ -104,16 +106,30 @@ class Inbox:
     # --- reading the folder -------------------------------------------------------------------
 
     def listing(self) -> list[str]:
-        """Every work file now in the inbox, deferred or not, sorted by name."""
+        """Every work file now in the inbox, deferred or not, sorted by name.
+
+        A symbolic link under a work name is never followed: it goes to `corrupt\\` here."""
         work = self._is_work
+        links = []
         try:
             with os.scandir(self.path) as it:
-                names = [e.name for e in it
-                         if (work.get(e.name) or work.get(e.name) is None
-                             and self._remember(e.name)) and e.is_file()]
+                found = [e for e in it
+                         if work.get(e.name) or work.get(e.name) is None and self._remember(e.name)]
+            names = []
+            for entry in found:
+                if entry.is_symlink():
+                    links.append(entry.name)
+                elif entry.is_file():
+                    names.append(entry.name)
         except FileNotFoundError:
             return []
+        for name in sorted(links):
+            self._quarantine_link(self.path / name, name)
         return sorted(names)
+
+    def _quarantine_link(self, link: Path, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):  # gone already: nothing to do
+            self.quarantine_path(link, name, LINK_REFUSED)
 
     def _remember(self, name: str) -> bool:
         """Whether a name is work here, remembered: a folder of files that wait (INCOMING's
@@ -164,11 +180,15 @@ class Inbox:
     def claim(self, name: str) -> WorkItem | None:
         """Claim one file by name; None if it is gone (another claimer won, or it was removed)."""
         original = os.path.join(self.path, name)
+        claimed = os.path.join(self.work_dir, name)
         try:
-            os.replace(original, os.path.join(self.work_dir, name))
+            os.replace(original, claimed)
         except FileNotFoundError:
             return None
         sync_dirs(self.durability, self.path, self.work_dir)
+        if os.path.islink(claimed):  # put there since the listing: never followed
+            self._quarantine_link(Path(claimed), name)
+            return None
         was_deferred = self._deferred.pop(name, None) is not None
         if self.spec.recheck_on_arrival and not was_deferred and self._deferred:
             self.recheck_deferred()
@@ -289,7 +309,7 @@ class Inbox:
         self.corrupt_dir.mkdir(exist_ok=True)
         dest = self.corrupt_dir / name
         n = 0
-        while dest.exists():
+        while os.path.lexists(dest):
             n += 1
             dest = self.corrupt_dir / f"{name}.{n}"
         os.replace(current, dest)

@@ -22,6 +22,7 @@ from sitesrv.files.readonly import TEMP_SUFFIX
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
 from sitesrv.lab.boxes import DESPOOLER_RECEIVE
+from sitesrv.lab.layout import PathRefused
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec
 
@@ -55,7 +56,11 @@ class Despooler(Component):
         ins = received.ins
         log(f"~Verifying signature for instruction {ctx.windows(received.work_instruction)} of "
             f"type {ins.instruction_type}")
-        payload = received.take_payload() if ins.payload is not Payload.NONE else None
+        try:
+            payload = received.take_payload() if ins.payload is not Payload.NONE else None
+        except PathRefused as e:
+            received.quarantine(str(e))
+            return True
         if payload is None and ins.payload is not Payload.NONE:
             log(f"~The payload {received.payload_name} is not in receive any more, look for it "
                 "where an earlier attempt put it.")

@@ -12,6 +12,7 @@ without the instruction that explains it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import attrs
@@ -20,6 +21,7 @@ from sitesrv.compression import check
 from sitesrv.compression.known import file_sha256
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
+from sitesrv.lab.layout import PathRefused
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.inbox import WorkItem
 
@@ -83,12 +85,18 @@ class Received:
         A fresh `<reqid>.PCK` replaces a work file left by an earlier delivery of the same
         request: the `.SNI` now in receive describes the newest one.
         """
-        for name in arrived_names(self.request_id):
-            arrived = self.receive / name
+        for path in (self.work_payload, *self._arrived()):
+            if os.path.islink(path):
+                raise PathRefused(f"its payload {path.name} is a symbolic link, and sitesrv "
+                                  "never follows one in an inbox")
+        for arrived in self._arrived():
             if arrived.is_file():
                 self.ctx.rename(arrived, self.work_payload)
                 break
         return self.work_payload if self.work_payload.is_file() else None
+
+    def _arrived(self) -> list[Path]:
+        return [self.receive / name for name in arrived_names(self.request_id)]
 
     def signature_problem(self, payload: Path) -> str | None:
         """Why the payload is not the one the instruction describes, or None ("signature").
@@ -143,9 +151,8 @@ class Received:
     def quarantine(self, reason: str) -> None:
         """Payload and instruction into `receive\\corrupt`, each with a line naming the problem."""
         inbox = self.item.inbox
-        arrived = (self.receive / name for name in arrived_names(self.request_id))
-        for path in (self.work_payload, *arrived):
-            if path.is_file():
+        for path in (self.work_payload, *self._arrived()):
+            if path.is_file() or os.path.islink(path):
                 inbox.quarantine_path(path, self.payload_name, reason)
         self.item.quarantine(reason)
 

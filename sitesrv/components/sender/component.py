@@ -48,7 +48,9 @@ from sitesrv.errors import FormatError, UserError
 from sitesrv.formats import sni, srq
 from sitesrv.formats.srq import ActionCode, FileType, SenderStatus, SendRequest
 from sitesrv.formats.values import PRIORITY_NAMES, AddressType, Payload
+from sitesrv.lab.boxes import SCHEDULE_TOSEND
 from sitesrv.lab.hierarchy import Address
+from sitesrv.lab.layout import PathRefused
 from sitesrv.lab.sitetime import log_timestamp, windows_time_text
 from sitesrv.logs.smslog import thread_id_for
 from sitesrv.runtime.component import Component, Waiting
@@ -218,6 +220,11 @@ class Sender(Component):
     def _begin(self, item: WorkItem, used: int, now: float) -> None:
         ctx = self.ctx
         request = srq.read(item.path)
+        try:
+            self._check_paths(request)
+        except PathRefused as e:
+            item.quarantine(str(e))
+            return
         dest = request.dest_site
         ctx.log.write(f"Found send request.  ID: {request.request_id}, Dest Site: {dest}~")
         ctx.log.write(f"Checking for site-specific sending capacity.  Used {used} out of "
@@ -247,6 +254,35 @@ class Sender(Component):
         self.transfers[request.request_id] = transfer
         ctx.emit("send_started", request=request.request_id, to=dest, job=request.job_id,
                  bytes=size, package=instruction.package_id or None)
+
+    def _check_paths(self, request: SendRequest) -> None:
+        """Refuse a request whose files are not this site's to send, or whose ADDRESS is not a
+        site's SMS_SITE share (PathRefused). A share no server of the lab has is let through:
+        the connection to it fails, as to a server that is gone."""
+        layout = self.ctx.layout
+        for path, allowed, what in (
+                (request.package_file, layout.transfer_folders, "PACKAGE FILE"),
+                (request.instruction_file, (layout.inbox(SCHEDULE_TOSEND),), "INSTRUCTION FILE")):
+            found = self._resolve_refusing(path) if path else None
+            if path and (found is None or found.parent not in allowed):
+                raise PathRefused(f"its {what} {path!r} is not one of this site's files to send")
+        receives = {site.receive for site in self.ctx.lab.sites()}
+        for record in request.addresses:
+            share = self._resolve_refusing(record.address, at=None)
+            if share is not None and share not in receives:
+                raise PathRefused(f"its ADDRESS {record.address!r} is not a site's SMS_SITE "
+                                  "share")
+
+    def _resolve_refusing(self, windows_path: str, at: str | None = "") -> Path | None:
+        """The lab path; None for a path that names nothing of this lab (UserError), but
+        PathRefused for one that would leave its share."""
+        try:
+            return self.ctx.lab.resolve(windows_path,
+                                        at=self.ctx.site.code if at == "" else at)
+        except PathRefused:
+            raise
+        except UserError:
+            return None
 
     def _use_address(self, transfer: Transfer, index: int, when: float) -> None:
         """Connect (again) through the address `index`, starting at `when`."""
