@@ -73,6 +73,13 @@ class PackageAction(IntEnum):
     DELETE = 3
 
 
+def is_busy(error: BaseException) -> bool:
+    """Whether `error` is another connection holding the database for longer than the busy
+    timeout: a transient cause, to wait for, never a reason to give up on the work."""
+    return isinstance(error, sqlite3.OperationalError) and (
+        "locked" in str(error) or "busy" in str(error))
+
+
 def format_time(when: float) -> str:
     """Lab time as the database stores it: UTC text that sorts and that SQLite's date functions read."""
     ms = round(when * 1000)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.db.sitedb import SiteDatabase, is_busy
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import Durability
 from sitesrv.lab.clock import Clock, VirtualClock, save_lab_time, saved_lab_time
@@ -51,6 +51,9 @@ CRASHED = "crashed"
 
 # A file whose processing raises this many times in a row goes to corrupt\.
 MAX_ATTEMPTS = 3
+# A file waiting for a busy site database is retried after rescan_interval, doubling each time
+# up to this many rescan intervals.
+MAX_BUSY_BACKOFF = 16
 
 DatabaseFactory = Callable[[Path, Durability], SiteDatabase]  # (path, the lab's durability)
 ECHO_SECONDS = 2.0  # how long a published name waits for its watcher hint (notify)
@@ -101,6 +104,7 @@ class ComponentHost:
         self._signal_lock = threading.Lock()
         self.incarnation = 0
         self.failures: dict[Path, int] = {}  # attempts per file failing in a row
+        self.busy_waits: dict[Path, int] = {}  # retries per file waiting for a busy database
         self.failed_errors: list[str] = []  # every failed unit of this run, for the report
         self.ctx: ComponentContext
         self.component: Component
@@ -335,6 +339,9 @@ class ComponentHost:
         if isinstance(error, FormatError):
             item.quarantine(error.problem)
             return
+        if is_busy(error):
+            self._busy(item, shown, text)
+            return
         attempt = self.failures.get(item.original, 0) + 1
         self.log.write(f"Failed to process {shown} (attempt {attempt} of {MAX_ATTEMPTS}): {text}")
         self.reporter.event("processing_failed", file=shown, error=text, attempt=attempt)
@@ -345,6 +352,20 @@ class ComponentHost:
             self.failures[item.original] = attempt
             item.defer(self.runtime.clock.now() + self.runtime.hierarchy.timing.rescan_interval,
                        f"is retried after an error ({text})")
+
+
+    def _busy(self, item: WorkItem, shown: str, text: str) -> None:
+        """A transient cause (the site database held by another connection): never counted
+        as an attempt, never quarantined; retried at a growing interval with a ceiling."""
+        waits = self.busy_waits.get(item.original, 0)
+        self.busy_waits[item.original] = waits + 1
+        timing = self.runtime.hierarchy.timing
+        delay = min(timing.rescan_interval * 2 ** min(waits, 16),
+                    timing.rescan_interval * MAX_BUSY_BACKOFF)
+        self.log.write(f"The site database is busy; {shown} is retried in {delay:g} seconds "
+                       f"({text})")
+        self.reporter.event("database_busy", file=shown, error=text, retry_in=delay)
+        item.defer(self.runtime.clock.now() + delay, f"waits for the site database ({text})")
 
 
 def _overlap(a: InboxSpec, b: InboxSpec) -> bool:
