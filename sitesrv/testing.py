@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from sitesrv.admin.demo import write_files
 from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.lab.layout import BUILDING_MARKER, EVENTS_FILE, HIERARCHY_COPY
@@ -76,9 +77,10 @@ def build_lab(root: Path | str, hierarchy: HierarchySource = None) -> Lab:
     `<root>-hierarchy.yaml` beside the lab first, so a HierarchyError names a file you can open.
 
     Raises FileExistsError if `root` exists and is not empty (a test needs a lab made from its
-    own hierarchy, not one left by an earlier build: open that with `Lab.open`); TypeError for a
-    string that is a file name rather than YAML (pass a `Path`); HierarchyError (a UserError)
-    for a hierarchy sitesrv refuses.
+    own hierarchy, not one left by an earlier build: open that with `Lab.open`);
+    FileNotFoundError for a one-line string that is neither YAML of a mapping nor the name of a
+    file (a string naming a file is taken as its path); HierarchyError (a UserError) for a
+    hierarchy sitesrv refuses.
     """
     root = Path(root)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
@@ -96,9 +98,12 @@ def _hierarchy_file(root: Path, hierarchy: HierarchySource) -> Path:
         text = yaml.safe_dump(dict(hierarchy), sort_keys=False)
     elif isinstance(hierarchy, str):
         text = hierarchy
-        if "\n" not in text.strip() and text.strip().lower().endswith((".yaml", ".yml")):
-            raise TypeError(f"{text!r} looks like a file name, but a string is read as YAML "
-                            f"text: pass Path({text!r}) to build from that file.")
+        if "\n" not in text.strip() and not _is_mapping(text):
+            # One line that is no YAML mapping: the name of a hierarchy file.
+            if not Path(text).is_file():
+                raise FileNotFoundError(f"{text!r} is neither a hierarchy file nor YAML text "
+                                        "of one")
+            return Path(text)
     else:
         raise TypeError(f"a hierarchy is None, a path, YAML text or a dict, not "
                         f"{type(hierarchy).__name__}")
@@ -108,6 +113,13 @@ def _hierarchy_file(root: Path, hierarchy: HierarchySource) -> Path:
     return path
 
 
+def _is_mapping(text: str) -> bool:
+    try:
+        return isinstance(yaml.safe_load(text), Mapping)
+    except yaml.YAMLError:
+        return False
+
+
 def write_source(folder: Path | str, files: Mapping[str, bytes] | None = None) -> Path:
     """A package source folder to create a package from; returns `folder`.
 
@@ -115,16 +127,10 @@ def write_source(folder: Path | str, files: Mapping[str, bytes] | None = None) -
     file and a 200,000-byte binary in a sub-folder, the same bytes every time, so that tests
     that compare two runs compare equal inputs.
     """
-    folder = Path(folder)
     if files is None:
         files = {"SETUP.INI": b"[Setup]\r\n",
                  "DATA/PAYLOAD.BIN": random.Random(1).randbytes(200_000)}
-    folder.mkdir(parents=True, exist_ok=True)
-    for relative, data in files.items():
-        path = folder / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return folder
+    return write_files(Path(folder), files)
 
 
 # --- putting files in -----------------------------------------------------------------------
@@ -236,8 +242,9 @@ def events(lab: LabLike, event: str | None = None, **match: Any) -> list[dict[st
 
 
 def query(lab: LabLike, site: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """The rows of a read-only SQL query of a primary site's database. Raises UserError for a
-    secondary site (it has no database) or a site the lab does not have."""
+    """The rows an SQL query returns at a primary site's database (a SELECT; it is not run in a
+    read-only connection). Raises UserError for a secondary site (it has no database) or a
+    site the lab does not have."""
     with SiteDatabase.open(_lab(lab).site(site).database) as db:
         return db.query(sql, params)
 

@@ -12,8 +12,10 @@ Every file change goes through the context (`ctx.publish`, `publish_file`, `rena
 it has its journal entry, its fault points and its fsyncs: components never call `os` or
 `shutil` to change files, nor a path's `unlink`, `rename`, `replace`, `rmdir`, `mkdir`, `touch`,
 `chmod`, `write_bytes` or `write_text`, nor the primitives of `sitesrv.files`, nor `open()` for
-writing. The compression pipeline's own calls (`pack`, `make_delta`, `merge`, `install`) are
-not file changes of the component's: they publish their files as the lab's durability says.
+writing, `os.open`, `shutil` or `tempfile`. Two kinds of calls change files of their own, each
+as the lab's durability says: the compression pipeline (`pack`, `make_delta`, `merge`,
+`install`, `recover_installs`), which publishes through temp names; and the package store
+(`ctx.store`), whose state files at a secondary site are the site's data, as the database is.
 
 And the runtime opens the site database and hands it over (`ctx.database`, `ctx.store`,
 `ctx.status`), so components never open one (`sqlite3`, `SiteDatabase.open`, `open_store`).
@@ -36,13 +38,17 @@ LISTING_METHODS = {"iterdir", "glob", "rglob", "iglob"}  # on paths, and the glo
 OS_LISTINGS = {"listdir", "scandir", "walk"}
 COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)
 OS_CHANGES = {"replace", "rename", "renames", "remove", "unlink", "rmdir", "removedirs", "mkdir",
-              "makedirs", "utime", "chmod", "link", "symlink", "truncate"}
+              "makedirs", "utime", "chmod", "lchmod", "chown", "lchown", "link", "symlink",
+              "truncate", "mkfifo", "mknod", "write"}
 PATH_CHANGES = {"unlink", "rename", "replace", "rmdir", "mkdir", "touch", "chmod", "write_bytes",
                 "write_text", "symlink_to", "hardlink_to"}
 FILE_PRIMITIVES = {"replace_file", "rename_into_place", "write_temp", "sync_dirs", "remove_file",
                    "remove_tree", "make_readonly", "make_writable", "clear_readonly",
                    "published_readonly", "copy_range"}
 DATABASE_OPENERS = {"open_store", "open_site_database"}
+# Modules whose very import means a file change or a database of the component's own.
+CHANGING_MODULES = {"shutil": "change files through ctx", "tempfile": "change files through ctx",
+                    "sqlite3": "use ctx.database"}
 
 
 class _Checker(ast.NodeVisitor):
@@ -50,6 +56,8 @@ class _Checker(ast.NodeVisitor):
         self.problems: list[tuple[int, str]] = []
         self.parents: dict[ast.AST, ast.AST] = {}
         self.os_names: set[str] = set()  # names bound to the os module
+        self.io_names: set[str] = set()  # names bound to the io module
+        self.shutil_names: set[str] = set()  # names bound to the shutil module
         self.os_functions: dict[str, str] = {}  # name -> os function (`from os import listdir`)
         self.clock_classes: set[str] = set()  # names bound to datetime.datetime / datetime.date
         self.datetime_modules: set[str] = set()  # names bound to the datetime module
@@ -69,10 +77,14 @@ class _Checker(ast.NodeVisitor):
             bound = alias.asname or top
             if top in FORBIDDEN_MODULES:
                 self._problem(node, f"import {alias.name} (use {FORBIDDEN_MODULES[top]})")
-            elif top == "sqlite3":
-                self._problem(node, "import sqlite3 (use ctx.database)")
-            elif alias.name == "os":
-                self.os_names.add(bound)
+            elif top in CHANGING_MODULES:
+                self._problem(node, f"import {alias.name} ({CHANGING_MODULES[top]})")
+                if top == "shutil":
+                    self.shutil_names.add(bound)
+            elif top == "os":
+                self.os_names.add(bound)  # `import os.path` binds os too
+            elif top == "io":
+                self.io_names.add(bound)
             elif alias.name == "datetime":
                 self.datetime_modules.add(bound)
 
@@ -80,7 +92,12 @@ class _Checker(ast.NodeVisitor):
         module = (node.module or "").split(".")[0]
         if node.level == 0 and module in FORBIDDEN_MODULES:
             self._problem(node, f"from {node.module} import ... (use {FORBIDDEN_MODULES[module]})")
+        elif node.level == 0 and module in CHANGING_MODULES:
+            self._problem(node, f"from {node.module} import ... ({CHANGING_MODULES[module]})")
         for alias in node.names:
+            if node.module in ("os", "io") and alias.name in (*OS_CHANGES, "open"):
+                self._problem(node, f"from {node.module} import {alias.name} (change files "
+                                    "through ctx)")
             bound = alias.asname or alias.name
             if node.module == "os" and alias.name in OS_LISTINGS:
                 self.os_functions[bound] = alias.name
@@ -111,18 +128,29 @@ class _Checker(ast.NodeVisitor):
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
         owner = func.value if isinstance(func, ast.Attribute) else None
+        module = owner.id if isinstance(owner, ast.Name) else None
         shown = ast.unparse(func)
-        if isinstance(owner, ast.Name) and owner.id in self.os_names and name in OS_CHANGES or isinstance(owner, ast.Name) and owner.id == "shutil" or name in FILE_PRIMITIVES:
-            self._problem(node, f"{shown}() (change files through ctx)")
-        elif name in DATABASE_OPENERS or (name in ("open", "create")
-                                          and isinstance(owner, ast.Name)
-                                          and owner.id == "SiteDatabase"):
+        if owner is not None and _is_context(owner):
+            return
+        if name in DATABASE_OPENERS or (name in ("open", "create") and owner is not None
+                                        and shown.split(".")[-2] == "SiteDatabase"):
             self._problem(node, f"{shown}() (use ctx.database, ctx.store or ctx.status)")
-        elif (owner is not None and name in PATH_CHANGES and not _is_context(owner)
-              and not (name == "replace" and len(node.args) + len(node.keywords) != 1)):
-            self._problem(node, f"{shown}() (change files through ctx)")
-        elif isinstance(func, ast.Name) and name == "open" and _writes(node):
-            self._problem(node, "open() for writing (change files through ctx)")
+            return
+        if module in self.os_names and name in (*OS_CHANGES, "open"):
+            changes = True
+        elif name == "open":  # open(path, mode), io.open(path, mode), path.open(mode)
+            by_path = owner is not None and module not in self.io_names
+            changes = _writes(node, mode_at=0 if by_path else 1)
+        elif module in self.shutil_names or name in FILE_PRIMITIVES:
+            changes = True
+        elif name in PATH_CHANGES and owner is not None:
+            # str.replace(old, new) has two arguments; Path.replace(target) has one.
+            changes = not (name == "replace" and len(node.args) + len(node.keywords) != 1)
+        else:
+            changes = False
+        if changes:
+            what = "open() for writing" if name == "open" else f"{shown}()"
+            self._problem(node, f"{what} (change files through ctx)")
 
     def _is_clock_class(self, value: ast.expr) -> bool:
         if isinstance(value, ast.Name):
@@ -152,9 +180,10 @@ def _is_context(value: ast.expr) -> bool:
         isinstance(value, ast.Attribute) and value.attr == "ctx")
 
 
-def _writes(call: ast.Call) -> bool:
-    """Whether an `open(...)` call opens for writing (a constant mode with w, a, x or +)."""
-    mode = call.args[1] if len(call.args) > 1 else next(
+def _writes(call: ast.Call, mode_at: int = 1) -> bool:
+    """Whether an `open(...)` call opens for writing (a constant mode with w, a, x or +); the
+    mode is the argument at `mode_at` (0 for `path.open(mode)`) or the keyword `mode`."""
+    mode = call.args[mode_at] if len(call.args) > mode_at else next(
         (k.value for k in call.keywords if k.arg == "mode"), None)
     if mode is None:
         return False
@@ -217,7 +246,8 @@ def test_the_checker_finds_what_breaks_the_rules(source: str,
         (2, "os.replace() (change files through ctx)"),
         (3, "os.unlink() (change files through ctx)"),
         (4, "os.utime() (change files through ctx)")]),
-    ("import shutil\nshutil.rmtree(p)", [(2, "shutil.rmtree() (change files through ctx)")]),
+    ("import shutil\nshutil.rmtree(p)", [(1, "import shutil (change files through ctx)"),
+                                          (2, "shutil.rmtree() (change files through ctx)")]),
     ("p.unlink(missing_ok=True)\nfolder.mkdir(exist_ok=True)\np.replace(q)\n"
      "p.write_bytes(b'')", [
         (1, "p.unlink() (change files through ctx)"),
@@ -236,6 +266,24 @@ def test_the_checker_finds_what_breaks_the_rules(source: str,
         (1, "import sqlite3 (use ctx.database)"),
         (2, "SiteDatabase.open() (use ctx.database, ctx.store or ctx.status)"),
         (3, "open_store() (use ctx.database, ctx.store or ctx.status)")]),
+    ("from os import replace, unlink\nfrom shutil import rmtree\nimport shutil as sh\n"
+     "from sqlite3 import connect\nimport tempfile\nsh.move(a, b)", [
+        (1, "from os import replace (change files through ctx)"),
+        (1, "from os import unlink (change files through ctx)"),
+        (2, "from shutil import ... (change files through ctx)"),
+        (3, "import shutil (change files through ctx)"),
+        (4, "from sqlite3 import ... (use ctx.database)"),
+        (5, "import tempfile (change files through ctx)"),
+        (6, "sh.move() (change files through ctx)")]),
+    ("import os.path\nimport io\nos.replace(a, b)\nfd = os.open(p, os.O_WRONLY)\n"
+     "f = io.open(p, 'wb')\ng = path.open('ab')\nos.chown(p, 0, 0)\n"
+     "db = sitedb.SiteDatabase.open(p)", [
+        (3, "os.replace() (change files through ctx)"),
+        (4, "open() for writing (change files through ctx)"),
+        (5, "open() for writing (change files through ctx)"),
+        (6, "open() for writing (change files through ctx)"),
+        (7, "os.chown() (change files through ctx)"),
+        (8, "sitedb.SiteDatabase.open() (use ctx.database, ctx.store or ctx.status)")]),
 ])
 def test_the_checker_finds_file_changes_behind_the_contexts_back(
         source: str, expected: list[tuple[int, str]]) -> None:
@@ -256,7 +304,10 @@ f = ctx.clock.now()
 g = datetime(2007, 6, 4, tzinfo=UTC) + timedelta(days=1)
 h = datetime.fromtimestamp(ctx.clock.now(), UTC)
 ctx.remove(path)
+ctx.remove_tree(folder)
 self.ctx.rename(a, b)
+with path.open("rb") as f:
+    pass
 r.ctx.replace(path, b"x")
 text = name.replace("a", "b")
 with open(path, "rb") as f:

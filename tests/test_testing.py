@@ -71,9 +71,16 @@ def test_a_lab_is_never_built_over_an_existing_folder(tmp_path: Path) -> None:
     assert build_lab(tmp_path / "empty").root == tmp_path / "empty"
 
 
-def test_a_file_name_given_as_a_string_is_refused_with_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match=r"pass Path\('hierarchy.yaml'\)"):
-        build_lab(tmp_path / "lab", "hierarchy.yaml")
+def test_a_file_name_given_as_a_string_is_that_file(tmp_path: Path) -> None:
+    source = tmp_path / "mine.yaml"
+    source.write_text(ONE_SITE_TEXT)
+    assert build_lab(tmp_path / "lab", str(source)).hierarchy.sites[0].code == "AAA"
+    assert not (tmp_path / "lab-hierarchy.yaml").exists()  # used where it is
+
+
+def test_a_string_that_is_no_file_and_no_yaml_mapping_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="neither a hierarchy file nor YAML"):
+        build_lab(tmp_path / "lab", "no-such-hierarchy.yaml")
     assert not (tmp_path / "lab").exists()
 
 

@@ -9,6 +9,7 @@ package's journey.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from pathlib import Path
 
 from sitesrv.admin import console
@@ -18,15 +19,23 @@ SOURCE_FOLDER = "demo-source"
 PAYLOAD_BYTES = 4 * 1024 * 1024
 
 
+def write_files(folder: Path, files: Mapping[str, bytes]) -> Path:
+    """A package source folder holding `files` (relative path -> bytes); returns `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for relative, data in files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return folder
+
+
 def write_sample_source(folder: Path) -> Path:
     """The same bytes every time, so demo runs compare."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "README.TXT").write_text("Sample package made by sitesrv demo.\r\n")
-    (folder / "SETUP.INI").write_text("[Setup]\r\nProgram=SETUP.EXE /q\r\n")
-    data = folder / "DATA"
-    data.mkdir(exist_ok=True)
-    (data / "PAYLOAD.BIN").write_bytes(random.Random(936465).randbytes(PAYLOAD_BYTES))
-    return folder
+    return write_files(folder, {
+        "README.TXT": b"Sample package made by sitesrv demo.\r\n",
+        "SETUP.INI": b"[Setup]\r\nProgram=SETUP.EXE /q\r\n",
+        "DATA/PAYLOAD.BIN": random.Random(936465).randbytes(PAYLOAD_BYTES),
+    })
 
 
 def create_demo_package(lab: Lab) -> str:

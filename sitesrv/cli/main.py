@@ -13,7 +13,7 @@ import click
 
 from sitesrv import __version__
 from sitesrv.admin.hierarchyview import render_hierarchy
-from sitesrv.admin.lab import BUILDING_MARKER, Lab, default_hierarchy_file
+from sitesrv.admin.lab import Lab, default_hierarchy_file
 from sitesrv.admin.pauses import with_pauses
 from sitesrv.admin.status import render_status, status_rows, trace_lines
 from sitesrv.cli.address import address_group
@@ -22,6 +22,7 @@ from sitesrv.cli.package import package_group
 from sitesrv.cli.pck import pck_group
 from sitesrv.cli.run import run_command
 from sitesrv.errors import UserError
+from sitesrv.lab.layout import BUILDING_MARKER
 
 FINISHED = "Finished building lab {lab}: its first build was stopped"
 

@@ -1,7 +1,7 @@
 """`sitesrv package ...`: the administrator's package actions, as the SMS console makes them.
 
 Each command writes rows to a site database and returns; the site servers (running now, or the
-next `sitesrv run`) do the distribution. See sitesrv/console.py.
+next `sitesrv run`) do the distribution. See sitesrv/admin/console.py.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ from sitesrv.lab.boxes import (
     WORK_DIR,
     ignored_by_scans,
 )
+from sitesrv.lab.identifiers import SITE_CODE
 from sitesrv.lab.sitetime import log_timestamp
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
@@ -57,7 +58,7 @@ DESCRIPTION = "Inter Site Replication"
 TRANSACTION_FILE = "replmgr-transaction-id"
 # Which inbox takes each object class at the receiving site.
 TARGETS = {"PKG": DISTMGR_INCOMING, "STA": DISTMGR_INCOMING}
-STREAM_RE = re.compile(r"([A-Z0-9]{3})_([123])")
+STREAM_RE = re.compile(rf"({SITE_CODE})_([123])")  # process\\<DEST>_<priority>
 
 
 @attrs.frozen

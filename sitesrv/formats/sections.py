@@ -22,6 +22,7 @@ import attrs
 
 from sitesrv.errors import FormatError
 from sitesrv.formats.values import Check
+from sitesrv.lab.clock import lab_time_text
 
 R = TypeVar("R")
 
@@ -41,14 +42,8 @@ class Codec:
     load: Callable[[str], Any]
 
 
-def format_timestamp(seconds: float) -> str:
-    """Epoch seconds as ISO 8601 UTC with milliseconds: `2007-06-04T09:00:01.000Z`."""
-    whole, millis = divmod(round(seconds * 1000), 1000)
-    return (_EPOCH + timedelta(seconds=whole)).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
-
-
 def parse_timestamp(text: str) -> float:
-    """The inverse of `format_timestamp`; the fraction may have 0-3 digits, `T`/`Z` any case."""
+    """The inverse of `lab_time_text`; the fraction may have 0-3 digits, `T`/`Z` any case."""
     match = _TIMESTAMP_RE.fullmatch(text)
     if not match:
         raise ValueError("not a UTC time like 2007-06-04T09:00:01.000Z")
@@ -89,8 +84,9 @@ def enum(kind: type[Enum]) -> Codec:
 PLAIN = Codec(str, str)
 INTEGER = Codec(lambda v: str(int(v)), _load_integer)
 ZERO_ONE = choice({"0": False, "1": True})
-ISO_TIME = Codec(format_timestamp, parse_timestamp)
-OPTIONAL_ISO_TIME = Codec(lambda v: "" if v is None else format_timestamp(v),
+# Times as ISO 8601 UTC with milliseconds, `2007-06-04T09:00:01.000Z`, as events show them.
+ISO_TIME = Codec(lab_time_text, parse_timestamp)
+OPTIONAL_ISO_TIME = Codec(lambda v: "" if v is None else lab_time_text(v),
                           lambda t: None if t == "" else parse_timestamp(t))
 
 

@@ -25,7 +25,6 @@ from sitesrv.formats.sections import (
     Layout,
     choice,
     enum,
-    format_timestamp,
     many,
     one,
 )
@@ -46,6 +45,7 @@ from sitesrv.formats.values import (
     to_member,
     to_millis,
 )
+from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.identifiers import parse_request_id, request_id
 
 SRQ, SRS = ".srq", ".srs"
@@ -227,7 +227,7 @@ def file_name(request: SendRequest, suffix: str = SRQ) -> str:
 
 
 def _when(seconds: float | None) -> str:
-    return "never" if seconds is None else format_timestamp(seconds).replace("T", " ")[:-1] + " UTC"
+    return "never" if seconds is None else lab_time_text(seconds).replace("T", " ")[:-1] + " UTC"
 
 
 def dumpsend(request: SendRequest) -> str:

@@ -62,7 +62,8 @@ def parse_package_id(package_id: str) -> tuple[str, int]:
 def check_package_id(package_id: str) -> str:
     """A package ID in any letter case (it names `<PkgID>.PCK` and `<share>\\<PkgID>`)."""
     if not isinstance(package_id, str) or not PACKAGE_ID_ANY_CASE_RE.fullmatch(package_id):
-        raise ValueError(f"invalid package ID {package_id!r}: expected {PACKAGE_ID_TEXT}")
+        raise ValueError(f"invalid package ID {package_id!r}: expected a site code and 5 hex "
+                         "digits, e.g. CEN0001A")
     return package_id
 
 

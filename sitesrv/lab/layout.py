@@ -28,6 +28,7 @@ HIERARCHY_COPY = "hierarchy.yaml"
 BUILDING_MARKER = ".building"  # in the lab folder while `sitesrv init` builds it
 EVENTS_FILE = "events.jsonl"
 MEDIA_DIR = "media"
+SMSPKG = "SMSPKG"  # the compressed package store, on the package drive
 # A part of a Windows path that is not a plain name below its parent.
 _UNSAFE_PART = re.compile(r"^[. ]*$|[/:\x00-\x1f]|[. ]$")
 
@@ -89,7 +90,7 @@ class SiteLayout:
 
     @functools.cached_property
     def smspkg(self) -> Path:
-        return self.root / "SMSPKG"
+        return self.root / SMSPKG
 
     @property
     def cap(self) -> Path:
@@ -159,7 +160,7 @@ class SiteLayout:
             return "\\".join([server, "SMS_SITE", *parts[len(receive):]])
         if parts and parts[0] == "SMS":
             return "\\".join([server, f"SMS_{self.site.code}", *parts[1:]])
-        if parts and parts[0] == "SMSPKG":
+        if parts and parts[0] == SMSPKG:
             return "\\".join([server, f"SMS_CPS{self.site.package_drive}$", *parts[1:]])
         if parts and parts[0] == "dp":
             return "\\\\" + "\\".join(parts[1:])

@@ -60,7 +60,7 @@ SWD_KEYS = {"send_from_nearest_site", "retries", "retry_delay", "dp_update_mode"
 SENDER_KEYS = {"max_concurrent", "max_per_site", "retries", "retry_delay"}
 TIMING_SECTION_KEYS = {"profile", "clock_rate", *TIMING_KEYS}
 LOGS_KEYS = {"max_size"}
-HOURS_RE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+HOURS_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 
 
 class _DuplicateKeyError(yaml.constructor.ConstructorError):
@@ -134,26 +134,26 @@ class _Reader:
     def mapping(self, value: Any, key: str, allowed: set[str]) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(key, f"expected a mapping of keys, got {_kind(value)}")
-        for k in value:
-            if k not in allowed:
-                hint = _closest(str(k), allowed)
+        for field in value:
+            if field not in allowed:
+                hint = _closest(str(field), allowed)
                 raise self.fail(
-                    f"{key}.{k}" if key else str(k),
-                    f"unknown key {k!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                    f"{key}.{field}" if key else str(field),
+                    f"unknown key {field!r}" + (f" (did you mean {hint!r}?)" if hint else "")
                     + f"; allowed keys here are {', '.join(sorted(allowed))}",
                 )
         return value
 
-    def section(self, m: Mapping[str, Any], k: str, default: Any) -> Any:
+    def section(self, fields: Mapping[str, Any], field: str, default: Any) -> Any:
         """m[k], or `default` when the key is missing or empty (`k:` alone); never `x or {}`,
         which would let `timing: []` or `sender: 0` pass as if they were missing."""
-        value = m.get(k)
+        value = fields.get(field)
         return default if value is None else value
 
-    def required(self, m: Mapping[str, Any], key: str, k: str) -> Any:
-        if k not in m or m[k] is None:
-            raise self.fail(f"{key}.{k}", "this key is required")
-        return m[k]
+    def required(self, fields: Mapping[str, Any], key: str, field: str) -> Any:
+        if field not in fields or fields[field] is None:
+            raise self.fail(f"{key}.{field}", "this key is required")
+        return fields[field]
 
     def string(self, value: Any, key: str) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int):
@@ -317,11 +317,11 @@ def _sender(reader: _Reader, raw: Mapping[str, Any]) -> SenderSettings:
 
 
 def _timing(reader: _Reader, raw: Any) -> tuple[str, TimingProfile, float]:
-    m = reader.mapping(raw, "timing", TIMING_SECTION_KEYS)
-    name = reader.choice(m.get("profile", "lab"), "timing.profile", tuple(PROFILES))
+    fields = reader.mapping(raw, "timing", TIMING_SECTION_KEYS)
+    name = reader.choice(fields.get("profile", "lab"), "timing.profile", tuple(PROFILES))
     profile = PROFILES[name]
-    overrides = {k: reader.duration(m[k], f"timing.{k}") for k in TIMING_KEYS if k in m}
-    rate = m.get("clock_rate", 1)
+    overrides = {field: reader.duration(fields[field], f"timing.{field}") for field in TIMING_KEYS if field in fields}
+    rate = fields.get("clock_rate", 1)
     if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
         raise reader.fail("timing.clock_rate", f"expected a positive number, got {rate!r}")
     return name, attrs.evolve(profile, **overrides), float(rate)
@@ -334,39 +334,39 @@ def _sites(reader: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
     sites: list[Site] = []
     for i, raw in enumerate(raw_sites):
         key = f"sites[{i}]"
-        m = reader.mapping(raw, key, SITE_KEYS)
-        code = reader.string(reader.required(m, key, "code"), f"{key}.code")
+        fields = reader.mapping(raw, key, SITE_KEYS)
+        code = reader.string(reader.required(fields, key, "code"), f"{key}.code")
         if not SITE_CODE_RE.fullmatch(code):
             raise reader.fail(f"{key}.code", f"{code!r} is not a site code: it must be exactly 3 "
                               "upper-case letters or digits, e.g. P01")
         key = f"sites[{i}] ({code})"
-        server = _server_name(reader, reader.required(m, key, "server"), f"{key}.server")
-        site_type = reader.choice(m.get("type", "primary"), f"{key}.type",
+        server = _server_name(reader, reader.required(fields, key, "server"), f"{key}.server")
+        site_type = reader.choice(fields.get("type", "primary"), f"{key}.type",
                                   ("primary", "secondary"))
-        parent = m.get("parent")
+        parent = fields.get("parent")
         if parent is not None:
             parent = reader.string(parent, f"{key}.parent")
-        drive = _drive(reader, m.get("drive", "C"), f"{key}.drive")
-        package_drive = _drive(reader, m.get("package_drive", drive), f"{key}.package_drive")
-        bias = m.get("time_zone_bias", 0)
+        drive = _drive(reader, fields.get("drive", "C"), f"{key}.drive")
+        package_drive = _drive(reader, fields.get("package_drive", drive), f"{key}.package_drive")
+        bias = fields.get("time_zone_bias", 0)
         if isinstance(bias, bool) or not isinstance(bias, int) or not -840 <= bias <= 840:
             raise reader.fail(f"{key}.time_zone_bias", "expected minutes between -840 and 840 "
                               f"(local time + bias = UTC, e.g. 300 for US Eastern), got {bias!r}")
-        raw_dps = reader.sequence(reader.section(m, "distribution_points", []),
+        raw_dps = reader.sequence(reader.section(fields, "distribution_points", []),
                                   f"{key}.distribution_points")
         dps = tuple(_dp(reader, d, f"{key}.distribution_points[{j}]")
                     for j, d in enumerate(raw_dps))
         servers = [dp.server.upper() for dp in dps]
         if len(set(servers)) != len(servers):
             raise reader.fail(f"{key}.distribution_points", "a server is listed twice")
-        hotfixes = reader.sequence(reader.section(m, "hotfixes", []), f"{key}.hotfixes")
+        hotfixes = reader.sequence(reader.section(fields, "hotfixes", []), f"{key}.hotfixes")
         for h in hotfixes:
             if h not in KNOWN_HOTFIXES:
                 raise reader.fail(f"{key}.hotfixes", f"unknown hotfix {h!r}; known: "
                                   + ", ".join(KNOWN_HOTFIXES))
         sites.append(Site(
             code=code,
-            name=reader.string(m.get("name", f"Site {code}"), f"{key}.name"),
+            name=reader.string(fields.get("name", f"Site {code}"), f"{key}.name"),
             server=server,
             type=site_type,
             parent=parent,
@@ -382,7 +382,7 @@ def _sites(reader: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
 
 def _drive(reader: _Reader, value: Any, key: str) -> str:
     text = reader.string(value, key).rstrip(":").upper()
-    if not re.match(r"^[C-Z]$", text):
+    if not re.fullmatch(r"[C-Z]", text):
         raise reader.fail(key, f"{value!r} is not a drive letter (C to Z)")
     return text
 
@@ -397,9 +397,9 @@ def _server_name(reader: _Reader, value: Any, key: str) -> str:
 
 
 def _dp(reader: _Reader, raw: Any, key: str) -> DistributionPoint:
-    m = reader.mapping(raw, key, DP_KEYS)
-    server = _server_name(reader, reader.required(m, key, "server"), f"{key}.server")
-    share = reader.string(m.get("share", DEFAULT_SHARE), f"{key}.share")
+    fields = reader.mapping(raw, key, DP_KEYS)
+    server = _server_name(reader, reader.required(fields, key, "server"), f"{key}.server")
+    share = reader.string(fields.get("share", DEFAULT_SHARE), f"{key}.share")
     parts = [p for p in share.split("\\") if p]
     if not SHARE_RE.fullmatch(share) or not parts or any(p in (".", "..") for p in parts):
         raise reader.fail(f"{key}.share", f"{share!r} is not a share name (e.g. SMSPKGC$, or "
@@ -458,23 +458,23 @@ def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...
     seen: set[tuple[str, str, int]] = set()
     for i, a in enumerate(reader.sequence(raw, "addresses")):
         key = f"addresses[{i}]"
-        m = reader.mapping(a, key, ADDRESS_KEYS)
+        fields = reader.mapping(a, key, ADDRESS_KEYS)
         ends = []
         for end in ("from", "to"):
-            code = reader.string(reader.required(m, key, end), f"{key}.{end}")
+            code = reader.string(reader.required(fields, key, end), f"{key}.{end}")
             if code not in codes:
                 raise reader.fail(f"{key}.{end}", f"unknown site {code!r}; addresses connect sites "
                                   f"of this file ({', '.join(sorted(codes))})")
             ends.append(code)
         if ends[0] == ends[1]:
             raise reader.fail(key, f"an address from site {ends[0]} to itself makes no sense")
-        kind = reader.choice(m.get("type", "LAN"), f"{key}.type", ("LAN", "COURIER"))
-        priority = reader.integer(m.get("priority", 1), f"{key}.priority", 1)
+        kind = reader.choice(fields.get("type", "LAN"), f"{key}.type", ("LAN", "COURIER"))
+        priority = reader.integer(fields.get("priority", 1), f"{key}.priority", 1)
         if (ends[0], ends[1], priority) in seen:
             raise reader.fail(f"{key}.priority", f"another address from {ends[0]} to {ends[1]} has "
                               f"relative priority {priority}; priority numbers cannot be shared")
         seen.add((ends[0], ends[1], priority))
-        rate = m.get("rate_limit", "unlimited")
+        rate = fields.get("rate_limit", "unlimited")
         if rate == "unlimited":
             rate_limit = None
         elif isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
@@ -488,17 +488,17 @@ def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...
             type=kind,
             priority=priority,
             schedule=tuple(_block(reader, b, f"{key}.schedule[{j}]") for j, b in
-                           enumerate(reader.sequence(reader.section(m, "schedule", []),
+                           enumerate(reader.sequence(reader.section(fields, "schedule", []),
                                                      f"{key}.schedule"))),
             rate_limit=rate_limit,
-            latency=reader.duration(m.get("latency", 0), f"{key}.latency"),
+            latency=reader.duration(fields.get("latency", 0), f"{key}.latency"),
         ))
     return tuple(out)
 
 
 def _block(reader: _Reader, raw: Any, key: str) -> ScheduleBlock:
-    m = reader.mapping(raw, key, BLOCK_KEYS)
-    days_raw = m.get("days", "all")
+    fields = reader.mapping(raw, key, BLOCK_KEYS)
+    days_raw = fields.get("days", "all")
     if days_raw == "all":
         days = frozenset(range(7))
     else:
@@ -508,8 +508,8 @@ def _block(reader: _Reader, raw: Any, key: str) -> ScheduleBlock:
             raise reader.fail(f"{key}.days", f"expected 'all' or a list of days from "
                               f"{', '.join(DAY_NAMES)} (or monday ... sunday), got {days_raw!r}")
         days = frozenset(d for d in found if d is not None)
-    hours = reader.string(m.get("hours", "00:00-24:00"), f"{key}.hours")
-    hm = HOURS_RE.match(hours)
+    hours = reader.string(fields.get("hours", "00:00-24:00"), f"{key}.hours")
+    hm = HOURS_RE.fullmatch(hours)
     if not hm:
         raise reader.fail(f"{key}.hours", f"expected HH:MM-HH:MM, e.g. 08:00-18:00, got {hours!r}")
     h1, m1, h2, m2 = (int(x) for x in hm.groups())
@@ -517,7 +517,7 @@ def _block(reader: _Reader, raw: Any, key: str) -> ScheduleBlock:
     if m1 >= 60 or m2 >= 60 or start >= end or end > 24 * 60:
         raise reader.fail(f"{key}.hours", f"{hours!r} is not a span within one day (start before "
                           "end, at most 24:00)")
-    availability = reader.choice(reader.required(m, key, "availability"), f"{key}.availability",
+    availability = reader.choice(reader.required(fields, key, "availability"), f"{key}.availability",
                                  AVAILABILITIES)
     return ScheduleBlock(days=days, start=start, end=end, availability=availability)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import re
 import zlib
-from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
@@ -24,7 +23,6 @@ from sitesrv.lab.sitetime import log_timestamp
 from sitesrv.logs.appendfile import AppendFile
 
 DEFAULT_MAX_BYTES = 1024 * 1024
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LINE_RE = re.compile(
     r"^(?P<text>.*?)  \$\$<(?P<component>[A-Z0-9_]+)>"
     r"<(?P<month>\d\d)-(?P<day>\d\d)-(?P<year>\d{4}) (?P<time>\d\d:\d\d:\d\d\.\d{3})(?P<bias>[+-]\d{3})>"

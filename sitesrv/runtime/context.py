@@ -5,10 +5,13 @@ clock (real or virtual), a `random.Random` seeded from (seed, site, component), 
 names. Output goes through `publish`, which writes privately, renames into place and wakes the
 folder's owner without waiting for the file-system watcher.
 
-Every other file change a component makes goes through here too (`publish_file`, `rename`,
-`replace`, `remove`, `make_dirs`, `create_empty`, `write_range`, and `WorkItem`'s own), so
-each gets its journal entry, its fault points and the fsyncs the lab's durability asks for;
-tests/test_component_rules.py forbids the direct calls. The site database is opened by the
+Every other file change a component makes goes through here too, so it follows the lab's
+durability and the unit's journal records it: `publish_file` hands a file over with the same
+fault points, journal entry and wake-up as `publish`; `rename`, `replace`, `remove` and
+`remove_tree` (and `WorkItem.rewrite`) are the component's own bookkeeping, journalled without
+fault points and waking nobody (`changed` does); `make_dirs`, `set_mtime`, `create_empty` and
+`write_range` are journalled by the hand-off that follows them. tests/test_component_rules.py
+forbids the direct calls. The site database is opened by the
 runtime, handed over as `database` (with the package `store` and the `status` reporter built on
 it), and closed by the runtime when the component stops or restarts.
 """
@@ -34,7 +37,7 @@ from sitesrv.files.atomic import (
     write_temp,
 )
 from sitesrv.files.copying import copy_content, copy_range
-from sitesrv.files.readonly import clear_readonly, make_readonly, remove_tree
+from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
 from sitesrv.lab.clock import Clock
 from sitesrv.lab.hierarchy import Hierarchy, Site
 from sitesrv.lab.layout import LabLayout, SiteLayout
@@ -204,8 +207,18 @@ class ComponentContext:
         self._journal.note(REPLACED, path)
 
     def remove(self, path: Path) -> bool:
-        """Delete a file, or a folder with everything in it, read-only or not; False if there
-        was nothing to delete."""
+        """Delete a file (or a link: never what it points to), read-only or not; False if there
+        was none. A folder in its place is not deleted: OSError."""
+        if not os.path.lexists(path):
+            return False
+        remove_file(path)
+        sync_dirs(self.durability, path.parent)
+        self._journal.note(REMOVED, path)
+        return True
+
+    def remove_tree(self, path: Path) -> bool:
+        """Delete a folder with everything in it (or a file), read-only or not; False if there
+        was nothing. For the trees components own: DP package folders, compression temps."""
         if not os.path.lexists(path):
             return False
         remove_tree(path)
@@ -215,7 +228,9 @@ class ComponentContext:
 
     def make_dirs(self, folder: Path) -> Path:
         """Create a folder (and its parents) if it is not there yet."""
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            sync_dirs(self.durability, folder.parent)
         return folder
 
     def set_mtime(self, path: Path, when: float) -> None:

@@ -5,7 +5,7 @@ to `<reqid>.SNI` when both are complete; only `.SNI` files are ready. For each, 
 logs the CM12 sequence (docs/sources.md#package-actions), checks the payload against the size and
 SHA-256 the instruction carries (its "signature"), and then:
 - hands an instruction for another site to this site's Scheduler (route.py);
-- moves a replication batch to Replication Manager (despoolroute.py);
+- moves a replication batch to Replication Manager (route.py);
 - stores or merges compressed files and tells Distribution Manager (content.py).
 docs/despooler.md has the files, the log lines and the crash-recovery rules.
 """

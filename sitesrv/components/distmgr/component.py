@@ -74,7 +74,7 @@ class DistributionManager(Component):
                 self.ctx.log.write(f"Recovered an interrupted copy to {self.ctx.windows(done.path)}"
                                    f": {done.action}")
         for temp in sorted(self.ctx.layout.root.glob("_S *.TMP")):
-            self.ctx.remove(temp)
+            self.ctx.remove_tree(temp)
             self.ctx.log.write(f"Deleted the compression temporary file {self.ctx.windows(temp)}")
 
     def _sleep(self) -> None:
@@ -389,7 +389,7 @@ class DistributionManager(Component):
             self.ctx.remove(path)
         box = self.ctx.layout.inbox(PKGINFO)
         for path in sorted(box.glob(f"{pkg_id}.*")):
-            self.ctx.remove(path)
+            self.ctx.remove_tree(path)  # the .ICO is a folder
 
     def _waits_for_content(self, package: Package, content_from: str,
                            nals: list[str]) -> None:

@@ -54,7 +54,7 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
 def remove_from_dp(ctx: ComponentContext, dp: DistributionPoint, package_id: str) -> bool:
     """Delete the package folder from the DP; False if it was not there."""
     target = ctx.layout.dp_package(dp, package_id)
-    if not ctx.remove(target):
+    if not ctx.remove_tree(target):
         return False
     ctx.log.write(f"Removed package {package_id} from {dp.nal_path(ctx.site.code)}{package_id}\\")
     ctx.emit("dp_removed", package=package_id, file=ctx.windows(target))
