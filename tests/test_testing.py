@@ -269,7 +269,7 @@ def test_a_running_lab_finds_dropped_files_and_stops_with_the_block(lab: Lab) ->
         assert sorted(e["site"] for e in events(lab, "server_started")) == ["P00", "S01", "ZZZ"]
         box = inbox(lab, "ZZZ", "distmgr.box")
         drop(box, "ZZZ00042.PKN", b"")  # no [END] record: Distribution Manager refuses it
-        wait_for(lambda: files(box / "corrupt") == ["ZZZ00042.PKN"], what="the quarantine")
+        wait_for(lambda: files(box / "corrupt") == ["ZZZ00042.PKN", "quarantine.log"], what="the quarantine")
     assert files(box) == []
     assert sorted(e["site"] for e in events(lab, "server_stopped")) == ["P00", "S01", "ZZZ"]
     assert not list(lab.root.glob("*/SMS/state/server.lock")), "every lock was given back"

@@ -34,7 +34,7 @@ from sitesrv.components.statusup import outbound_destination
 from sitesrv.components.uidtokens import MissingToken, take_job_id
 from sitesrv.errors import FormatError, UserError
 from sitesrv.formats import job as jobfile
-from sitesrv.formats import rpl, trs
+from sitesrv.formats import pkg, rpl, sta, trs
 from sitesrv.formats.values import Payload
 from sitesrv.lab.boxes import (
     DISTMGR_INCOMING,
@@ -58,6 +58,8 @@ DESCRIPTION = "Inter Site Replication"
 TRANSACTION_FILE = "replmgr-transaction-id"
 # Which inbox takes each object class at the receiving site.
 TARGETS = {"PKG": DISTMGR_INCOMING, "STA": DISTMGR_INCOMING}
+# How each class of object is read: an object that does not read is never sent.
+READERS = {"PKG": pkg.read, "STA": sta.read}
 STREAM_RE = re.compile(rf"({SITE_CODE})_([123])")  # process\\<DEST>_<priority>
 
 
@@ -133,6 +135,10 @@ class ReplicationManager(Component):
             return
         if dest == self.ctx.site.code:
             item.quarantine(f"it is addressed to this very site {dest}")
+            return
+        problem = _object_problem(item)
+        if problem is not None:
+            item.quarantine(problem)
             return
         folder = self.ctx.make_dirs(self.process / Stream(dest, priority).folder_name)
         now = self.ctx.clock.now()
@@ -258,15 +264,19 @@ class ReplicationManager(Component):
         if batch.destination_site != ctx.site.code:
             item.quarantine(f"the batch is for site {batch.destination_site}, not this site")
             return
-        unknown = sorted({o.object_class for o in batch.objects} - set(TARGETS))
-        if unknown:
-            item.quarantine(f"it holds .{', .'.join(unknown)} objects, which no component of "
-                            f"this site takes (known: .{', .'.join(sorted(TARGETS))})")
+        if batch.sending_site not in {s.code for s in ctx.hierarchy.sites}:
+            item.quarantine(f"it comes from site {batch.sending_site}, which is not in this lab")
             return
+        for obj in batch.objects:
+            if obj.object_class not in TARGETS:  # the rest of the batch goes on
+                item.inbox.quarantine_data(
+                    f"{item.name}.{obj.name}", obj.data, part_of=item.original,
+                    reason=f"it is a .{obj.object_class} object, which no component of this "
+                           f"site takes (known: .{', .'.join(sorted(TARGETS))})")
         history_path = ctx.layout.inbox(REPLMGR_HISTORY) / trs.history_file_name(batch.sending_site)
         history = self._history(history_path)
-        fresh = [o for o in batch.objects
-                 if batch.transaction_id > history.seen(o.object_class, batch.priority)]
+        fresh = [o for o in batch.objects if o.object_class in TARGETS
+                 and batch.transaction_id > history.seen(o.object_class, batch.priority)]
         if not fresh:  # out of sync with the partner: SMS logs nothing (Q288970)
             item.done()
             return
@@ -296,3 +306,18 @@ class ReplicationManager(Component):
 
     def _local(self, when: float) -> str:
         return log_timestamp(when, self.ctx.site.time_zone_bias)
+
+
+def _object_problem(item: WorkItem) -> str | None:
+    """Why an outbound object must not join a batch (a class no site takes, content that does
+    not read as its class), or None: one bad object never costs the good ones of its batch."""
+    object_class = item.name.rsplit(".", 1)[-1].upper()
+    reader = READERS.get(object_class)
+    if reader is None:
+        return (f"it is a .{object_class} object, which no site's component takes "
+                f"(known: .{', .'.join(sorted(READERS))})")
+    try:
+        reader(item.path)
+    except FormatError as e:
+        return f"it is not a valid .{object_class}: {e.problem}"
+    return None

@@ -17,7 +17,6 @@ from sitesrv.formats import pkg
 from sitesrv.formats.sections import INTEGER, ISO_TIME, Embedded, Key, Layout, enum, one
 from sitesrv.formats.srq import OPTIONAL_REQUEST_ID
 from sitesrv.formats.values import (
-    COUNT,
     INSTRUCTION_TYPE,
     JOB_ID,
     OPTIONAL_PACKAGE_ID,
@@ -26,6 +25,7 @@ from sitesrv.formats.values import (
     SITE_CODE,
     TEXT,
     TIMESTAMP,
+    VERSION,
     Payload,
     member,
     to_member,
@@ -59,7 +59,7 @@ class SchedulerJob:
     transfer_root: str = attrs.field(default="", validator=TEXT)
     payload: Payload = attrs.field(converter=to_member(Payload), validator=member(Payload))
     package_id: str = attrs.field(default="", validator=OPTIONAL_PACKAGE_ID)
-    package_version: int = attrs.field(default=0, validator=COUNT)
+    package_version: int = attrs.field(default=0, validator=VERSION)
     originating_site: str = attrs.field(validator=SITE_CODE)
     state: JobState = attrs.field(default=JobState.PENDING, converter=to_member(JobState),
                                   validator=member(JobState))

@@ -19,8 +19,8 @@ import attrs
 
 from sitesrv.formats.sections import INTEGER, ISO_TIME, ZERO_ONE, Key, Layout, enum, many, one
 from sitesrv.formats.values import (
-    COUNT,
     FLAG,
+    NAL_PATH,
     NONEMPTY_TEXT,
     OPTIONAL_SITE_CODE,
     PACKAGE_ID,
@@ -31,6 +31,7 @@ from sitesrv.formats.values import (
     SITE_CODE,
     TEXT,
     TIMESTAMP,
+    VERSION,
     member,
     number,
     to_member,
@@ -58,7 +59,7 @@ class PackageServer:
     site_code: str = attrs.field(validator=SITE_CODE)
     server: str = attrs.field(validator=SERVER)
     share: str = attrs.field(validator=SHARE)
-    nal_path: str = attrs.field(validator=NONEMPTY_TEXT)
+    nal_path: str = attrs.field(validator=NAL_PATH)
     action: PackageAction = attrs.field(converter=to_member(PackageAction),
                                         validator=member(PackageAction))
 
@@ -71,7 +72,7 @@ class PackageReplication:
     name: str = attrs.field(validator=NONEMPTY_TEXT)
     version: str = attrs.field(default="", validator=TEXT)
     source_site: str = attrs.field(validator=SITE_CODE)
-    source_version: int = attrs.field(validator=COUNT)
+    source_version: int = attrs.field(validator=VERSION)
     last_refresh_time: float = attrs.field(converter=to_millis, validator=TIMESTAMP)
     priority: int = attrs.field(default=2, validator=PRIORITY)
     pkg_flags: int = attrs.field(default=0, validator=number(0, 2**32 - 1))

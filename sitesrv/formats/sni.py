@@ -27,6 +27,7 @@ from sitesrv.formats.values import (
     PRIORITY,
     SITE_CODE,
     TEXT,
+    VERSION,
     Payload,
     member,
     pattern,
@@ -47,7 +48,7 @@ class Instruction:
     sending_site: str = attrs.field(validator=SITE_CODE)
     final_destination_site: str = attrs.field(validator=SITE_CODE)
     package_id: str = attrs.field(default="", validator=OPTIONAL_PACKAGE_ID)
-    package_version: int = attrs.field(default=0, validator=COUNT)
+    package_version: int = attrs.field(default=0, validator=VERSION)
     payload: Payload = attrs.field(converter=to_member(Payload), validator=member(Payload))
     payload_size: int = attrs.field(default=0, validator=COUNT)
     payload_sha256: str = attrs.field(default="", validator=pattern(

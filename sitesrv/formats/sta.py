@@ -12,12 +12,12 @@ import attrs
 
 from sitesrv.formats.sections import INTEGER, ISO_TIME, Key, Layout, many, one
 from sitesrv.formats.values import (
-    COUNT,
-    NONEMPTY_TEXT,
     PACKAGE_ID,
+    PKG_SERVER,
     SITE_CODE,
     TEXT,
     TIMESTAMP,
+    VERSION,
     number,
     to_millis,
 )
@@ -33,9 +33,9 @@ class PkgStatusRow:
     package_id: str = attrs.field(validator=PACKAGE_ID)
     type: int = attrs.field(validator=number(MASTER, COPY, "1 (master) or 2 (copy)"))
     site_code: str = attrs.field(validator=SITE_CODE)
-    pkg_server: str = attrs.field(validator=NONEMPTY_TEXT)
+    pkg_server: str = attrs.field(validator=PKG_SERVER)
     status: int = attrs.field(validator=number(0, 7, "a status from 0 to 7"))
-    source_version: int = attrs.field(validator=COUNT)
+    source_version: int = attrs.field(validator=VERSION)
     update_time: float = attrs.field(converter=to_millis, validator=TIMESTAMP)
     location: str = attrs.field(default="", validator=TEXT)
     share_name: str = attrs.field(default="", validator=TEXT)

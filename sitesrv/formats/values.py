@@ -16,12 +16,14 @@ import attrs
 
 from sitesrv.lab.identifiers import (
     JOB_ID_RE,
+    MAX_VERSION,
     PACKAGE_ID_RE,
     PACKAGE_ID_TEXT,
     SERVER_RE,
     SHARE_RE,
     SITE_CODE_RE,
     SITE_CODE_TEXT,
+    is_nal_path,
 )
 
 PRIORITY_NAMES = {1: "high", 2: "medium", 3: "low"}
@@ -165,6 +167,7 @@ TIMESTAMP = Check(_timestamp)
 OPTIONAL_TIMESTAMP = Check(_optional_timestamp)
 COUNT = number(0, LARGEST_COUNT, "0 or more")
 PRIORITY = number(1, 3, "1 (high), 2 (medium) or 3 (low)")
+VERSION = number(0, MAX_VERSION, f"a version from 0 to {MAX_VERSION} (SMS keeps it in an int)")
 SITE_CODE = pattern(SITE_CODE_RE, SITE_CODE_TEXT)
 OPTIONAL_SITE_CODE = pattern(SITE_CODE_RE, SITE_CODE_TEXT, optional=True)
 PACKAGE_ID = pattern(PACKAGE_ID_RE, PACKAGE_ID_TEXT)
@@ -177,4 +180,20 @@ PREFERRED_ADDRESS = pattern(r"\*|" + "|".join(AddressType),
 SERVER = pattern(SERVER_RE,
                  "a server name (at most 15 characters, none of \" / \\ [ ] ; : | = + * ? , < >)")
 SHARE = pattern(SHARE_RE, "a share name (none of \" / [ ] ; : | = + * ? , < >)")
+
+
+def _nal_path(value: object) -> None:
+    if not is_nal_path(_text(value)):
+        raise ValueError('not a DP\'s NAL path (MSWNET:["SMS_SITE=P00"]\\\\SERVER\\share\\)')
+
+
+def _pkg_server(value: object) -> None:
+    """PkgStatus.PkgServer: a site server's name (Type 1) or a DP's NAL path (Type 2)."""
+    text = _text(value)
+    if not (SERVER_RE.fullmatch(text) or is_nal_path(text)):
+        raise ValueError("not a server name nor a DP's NAL path")
+
+
+NAL_PATH = Check(_nal_path)
+PKG_SERVER = Check(_pkg_server)
 

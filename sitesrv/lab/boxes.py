@@ -46,6 +46,7 @@ CAP_BOXES = (PKGINFO, OFFERINF)
 # Folders a component keeps inside an inbox (runtime/inbox.py).
 WORK_DIR = ".work"  # claimed files
 CORRUPT_DIR = "corrupt"  # quarantined files
+QUARANTINE_LOG = "quarantine.log"  # in corrupt\\: the log line of every quarantine there
 
 
 def ignored_by_scans(name: str) -> bool:

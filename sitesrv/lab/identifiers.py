@@ -30,6 +30,10 @@ SERVER_RE = re.compile(r'(?!\.+$)[^"/\\\[\];:|=+*?,<>\s]{1,15}')
 # A share name, possibly with folders inside the share (`smsapps\SMSPKG`).
 SHARE_RE = re.compile(r'[^"/\[\];:|=+*?,<>]+')
 
+# SMS keeps versions (SourceVersion, StoredPkgVersion) in SQL Server int columns.
+MAX_VERSION = 2**31 - 1
+NAL_PREFIX = 'MSWNET:["SMS_SITE='
+
 SITE_CODE_TEXT = "a site code (3 upper-case letters or digits)"
 PACKAGE_ID_TEXT = "a package ID (a site code and 5 upper-case hex digits, e.g. CEN0001A)"
 
@@ -37,6 +41,18 @@ PACKAGE_ID_TEXT = "a package ID (a site code and 5 upper-case hex digits, e.g. C
 def is_site_code(text: object) -> bool:
     """A site code as SMS writes it (upper case)."""
     return isinstance(text, str) and SITE_CODE_RE.fullmatch(text) is not None
+
+
+def is_nal_path(text: object) -> bool:
+    """A DP's NAL path as SMS writes it: `MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\`,
+    a server and a share (with folders in it), each a plain name."""
+    if not isinstance(text, str) or not text.startswith(NAL_PREFIX):
+        return False
+    site, sep, rest = text[len(NAL_PREFIX):].partition('"]\\\\')
+    parts = rest.split("\\")
+    return (bool(sep) and is_site_code(site) and len(parts) >= 3 and parts[-1] == ""
+            and SERVER_RE.fullmatch(parts[0]) is not None
+            and all(SHARE_RE.fullmatch(p) and p.strip(". ") for p in parts[1:-1]))
 
 
 def format_package_id(site_code: str, number: int) -> str:

@@ -94,8 +94,12 @@ class SmsLog:
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""
+        self._file.append(self.line(text))
+
+    def line(self, text: str) -> bytes:
+        """One message as this log writes it, stamped now, with its newline."""
         line = format_line(text, self.component, self.clock.now(), self.bias_minutes, self.thread)
-        self._file.append((line + "\n").encode("utf-8"))
+        return (line + "\n").encode("utf-8")
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Hold this thread's lines and write them together when the batch ends."""

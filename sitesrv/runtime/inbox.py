@@ -33,8 +33,21 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.files.atomic import Content, Durability, rename_into_place, replace_file, sync_dirs
-from sitesrv.lab.boxes import CORRUPT_DIR, WORK_DIR, ignored_by_scans, is_removable_temp
+from sitesrv.files.atomic import (
+    Content,
+    Durability,
+    rename_into_place,
+    replace_file,
+    sync_dirs,
+    write_temp,
+)
+from sitesrv.lab.boxes import (
+    CORRUPT_DIR,
+    QUARANTINE_LOG,
+    WORK_DIR,
+    ignored_by_scans,
+    is_removable_temp,
+)
 from sitesrv.lab.clock import Clock, lab_time_text
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, Faults
 from sitesrv.runtime.unit import (
@@ -306,23 +319,44 @@ class Inbox:
 
     def quarantine_path(self, current: Path, name: str, reason: str) -> Path:
         """Move a file to `corrupt\\` (never over an earlier one), with a log line and an event."""
+        dest = self._corrupt_name(name)
+        os.replace(current, dest)
+        sync_dirs(self.durability, self.corrupt_dir, current.parent)
+        shown = self.reporter.windows(self.path / name)
+        self._quarantined(f"Moved the corrupt file {shown} to {self.reporter.windows(dest)}: "
+                          f"{reason}", shown, dest, reason)
+        return dest
+
+    def quarantine_data(self, name: str, data: bytes, reason: str, *, part_of: Path) -> Path:
+        """Keep a corrupt part of a file (an object of a replication batch) in `corrupt\\` as
+        `name`, with a log line and an event; the rest of the file goes on."""
+        dest = self._corrupt_name(name)
+        write_temp(dest, data, self.durability, exclusive=True)
+        shown = self.reporter.windows(part_of)
+        self._quarantined(f"Moved the corrupt object {name} of {shown} to "
+                          f"{self.reporter.windows(dest)}: {reason}", shown, dest, reason)
+        return dest
+
+    def _corrupt_name(self, name: str) -> Path:
+        """`corrupt\\<name>`, or `<name>.1`, `.2`... if taken (a quarantine never overwrites)."""
         self.corrupt_dir.mkdir(exist_ok=True)
         dest = self.corrupt_dir / name
         n = 0
         while os.path.lexists(dest):
             n += 1
             dest = self.corrupt_dir / f"{name}.{n}"
-        os.replace(current, dest)
-        sync_dirs(self.durability, self.corrupt_dir, current.parent)
-        shown = self.reporter.windows(self.path / name)
-        self.reporter.log(f"Moved the corrupt file {shown} to {self.reporter.windows(dest)}: "
-                          f"{reason}")
+        return dest
+
+    def _quarantined(self, line: str, shown: str, dest: Path, reason: str) -> None:
+        """Report a quarantine: the component's log, `corrupt\\quarantine.log` (which never
+        rolls over, so every quarantine keeps its line), the events and the run's report."""
+        self.reporter.log(line)
+        self.reporter.keep(self.corrupt_dir / QUARANTINE_LOG, line)
         self.reporter.event("quarantined", file=shown, to=self.reporter.windows(dest),
                             reason=reason)
         self.reporter.quarantined.append((self.display_name(f"{CORRUPT_DIR}\\{dest.name}"),
                                           reason))
-        self.journal.note(QUARANTINED, self.path / name)
-        return dest
+        self.journal.note(QUARANTINED, dest)
 
 
 class WorkItem:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sitesrv.lab.layout import SiteLayout
+from sitesrv.logs.appendfile import AppendFile
 from sitesrv.logs.events import EventSink
 from sitesrv.logs.smslog import SmsLog
 
@@ -73,6 +74,14 @@ class Reporter:
 
     def log(self, text: str) -> None:
         self.smslog.write(text)
+
+    def keep(self, path: Path, text: str) -> None:
+        """Also write `text`, as the log writes it, to `path`, a file that never rolls over."""
+        kept = AppendFile(path, sole_writer=True)
+        try:
+            kept.append(self.smslog.line(text))
+        finally:
+            kept.close()
 
     def event(self, name: str, **fields: Any) -> None:
         self.events.emit(name, site=self.layout.site.code, component=self.component, **fields)

@@ -79,7 +79,7 @@ def test_a_payload_that_fails_the_signature_check_is_quarantined(
 
     layout = site(lab, "P00")
     assert files(layout.receive) == []
-    assert files(layout.receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+    assert files(layout.receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI", "quarantine.log"]
     assert files(layout.smspkg) == [] and files(layout.inbox("distmgr.box\\INCOMING")) == []
     actual = hashlib.sha256(packages.pck1.read_bytes()).hexdigest()
     problem = (f"the payload 2_001ZZZ.PCK has SHA-256 {actual}, the instruction says "
@@ -104,7 +104,8 @@ def test_a_payload_of_the_wrong_size_is_quarantined(lab: Path, packages: Package
     assert (f"~Signature check failed for instruction coming from site ZZZ: the payload "
             f"2_001ZZZ.PCK has {size + 1} bytes, the instruction says {size}"
             ) in despool_log(lab, "P00")
-    assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+    assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI",
+                                                          "quarantine.log"]
 
 
 def test_an_unreadable_instruction_is_quarantined_with_its_payload(
@@ -116,7 +117,7 @@ def test_an_unreadable_instruction_is_quarantined_with_its_payload(
     report = run(lab)
     assert report.exit_code == ExitCode.WAITING  # a quarantine is reported
     assert files(receive) == []
-    assert files(receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+    assert files(receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI", "quarantine.log"]
     assert despool_log(lab, "P00")[-1] == (
         f"Moved the corrupt file {RECEIVE}\\2_001ZZZ.SNI to {RECEIVE}\\corrupt\\2_001ZZZ.SNI: "
         "line 1: expected [SECTION] or Key=Value, found 'this is not an instruction'")
@@ -127,7 +128,7 @@ def test_a_missing_payload_is_quarantined(lab: Path) -> None:
     deliver(lab, "P00", "2_001ZZZ", b"compressed bytes")
     (site(lab, "P00").receive / "2_001ZZZ.PCK").unlink()
     run(lab)
-    assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.SNI"]
+    assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.SNI", "quarantine.log"]
     assert despool_log(lab, "P00")[-1] == (
         f"Moved the corrupt file {RECEIVE}\\2_001ZZZ.SNI to {RECEIVE}\\corrupt\\2_001ZZZ.SNI: "
         f"its payload 2_001ZZZ.PCK is missing (not in {RECEIVE} and not stored as "
@@ -139,7 +140,7 @@ def test_a_work_payload_without_its_instruction_is_quarantined_at_start(lab: Pat
     (receive / "ds_abcde.pkg").write_bytes(b"left behind")
     run(lab)
     assert files(receive) == []
-    assert files(receive / "corrupt") == ["ds_abcde.pkg"]
+    assert files(receive / "corrupt") == ["ds_abcde.pkg", "quarantine.log"]
     assert despool_log(lab, "S01") == [
         f"Moved the corrupt file {RECEIVE}\\ds_abcde.pkg to {RECEIVE}\\corrupt\\ds_abcde.pkg: "
         "no instruction in receive refers to this payload any more"]

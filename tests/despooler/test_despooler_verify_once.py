@@ -40,7 +40,7 @@ def damaged(packages: Packages, tmp_path: Path) -> tuple[bytes, str]:
 
 def quarantined_for(lab: Path, problem: str) -> None:
     receive = site(lab, "P00").receive
-    assert files(receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+    assert files(receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI", "quarantine.log"]
     assert files(receive) == []
     texts = despool_log(lab, "P00")
     assert OK in texts
@@ -87,7 +87,8 @@ def test_a_payload_changed_while_it_waits_fails_the_signature_check_on_the_retry
                f"instruction says {hashlib.sha256(packages.pck1.read_bytes()).hexdigest()}")
     texts = despool_log(lab, "P00")
     assert f"~Signature check failed for instruction coming from site ZZZ: {problem}" in texts
-    assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+    assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI",
+                                                          "quarantine.log"]
 
 
 def test_a_stored_pck_is_the_one_verified(lab: Path, packages: Packages) -> None:

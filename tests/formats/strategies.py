@@ -39,23 +39,28 @@ counters = st.integers(0, identifiers.COUNTER_LIMIT - 1)
 request_ids = st.builds(identifiers.request_id, priorities, counters, sites)
 times = st.integers(0, round(LATEST_TIMESTAMP * 1000)).map(lambda ms: ms / 1000)
 counts = st.integers(0, 2**63 - 1)
+versions = st.integers(0, identifiers.MAX_VERSION)
 preferred = st.sampled_from(["*", *AddressType])
 instruction_types = st.from_regex(r"[A-Z0-9_]{1,12}(\|[A-Z0-9_]{1,12}){0,4}", fullmatch=True)
 servers = st.from_regex(r"[^\"/\\\[\];:|=+*?,<>\s]{1,15}", fullmatch=True).filter(passes(SERVER))
 shares = st.from_regex(r"[^\"/\[\];:|=+*?,<>]{1,20}", fullmatch=True).filter(passes(SHARE))
 sha256s = st.binary(min_size=32, max_size=32).map(bytes.hex)
+nal_paths = st.builds(lambda site, server, share: f'MSWNET:["SMS_SITE={site}"]\\\\{server}\\'
+                      f"{share}\\", sites, servers,
+                      shares.filter(lambda s: all(p.strip(". ") for p in s.split("\\"))))
+pkg_servers = st.one_of(servers, nal_paths)
 
 notifications = st.builds(
     pkn.PackageNotification, package_id=package_ids, change=st.sampled_from(pkn.Change),
     table=st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True))
 
 package_servers = st.builds(
-    pkg.PackageServer, site_code=sites, server=servers, share=shares, nal_path=nonempty_text,
+    pkg.PackageServer, site_code=sites, server=servers, share=shares, nal_path=nal_paths,
     action=st.sampled_from(pkg.PackageAction))
 
 replications = st.builds(
     pkg.PackageReplication, package_id=package_ids, name=nonempty_text, version=text,
-    source_site=sites, source_version=counts, last_refresh_time=times, priority=priorities,
+    source_site=sites, source_version=versions, last_refresh_time=times, priority=priorities,
     pkg_flags=st.integers(0, 2**32 - 1), share_name=text, share_type=st.integers(1, 2),
     preferred_address=preferred, ignore_schedule=st.booleans(),
     action=st.sampled_from(pkg.PackageAction), issuing_site=sites,
@@ -68,8 +73,8 @@ def status_reports(draw) -> sta.PackageStatusReport:
     package_id = draw(package_ids)
     rows = st.builds(
         sta.PkgStatusRow, package_id=st.just(package_id), type=st.integers(1, 2),
-        site_code=sites, pkg_server=nonempty_text, status=st.integers(0, 7),
-        source_version=counts, update_time=times, location=text, share_name=text,
+        site_code=sites, pkg_server=pkg_servers, status=st.integers(0, 7),
+        source_version=versions, update_time=times, location=text, share_name=text,
         personality=st.integers(0, 2))
     return sta.PackageStatusReport(reporting_site=draw(sites), package_id=package_id,
                                    rows=draw(st.lists(rows, min_size=1, max_size=6)))
@@ -88,7 +93,7 @@ def jobs(draw) -> job.SchedulerJob:
         instruction_type=draw(instruction_types),
         transfer_root="" if payload is Payload.NONE else draw(nonempty_text),
         payload=payload, package_id=package_id,
-        package_version=draw(counts), originating_site=draw(sites),
+        package_version=draw(versions), originating_site=draw(sites),
         state=draw(st.sampled_from(job.JobState)),
         send_request_id=draw(st.one_of(st.just(""), request_ids)), created=draw(times),
         package=carried)
@@ -131,7 +136,7 @@ def instructions(draw) -> sni.Instruction:
         originating_site=draw(sites), sending_site=draw(sites),
         final_destination_site=draw(sites),
         package_id=package.package_id if package else draw(st.one_of(st.just(""), package_ids)),
-        package_version=draw(counts), payload=payload, payload_size=draw(counts) if carries else 0,
+        package_version=draw(versions), payload=payload, payload_size=draw(counts) if carries else 0,
         payload_sha256=draw(sha256s) if carries else "", priority=draw(priorities),
         description=draw(text), package=package)
 

@@ -194,7 +194,7 @@ def test_quarantine_moves_to_corrupt_and_logs_the_windows_path_and_reason(
     probe.ctx.claim_next().quarantine("no INSTRUCTION record")
     (folder / "A.SNI").write_bytes(b"garbage again")
     probe.ctx.claim_next().quarantine("no INSTRUCTION record")
-    assert names(folder / "corrupt") == ["A.SNI", "A.SNI.1"]
+    assert names(folder / "corrupt") == ["A.SNI", "A.SNI.1", "quarantine.log"]
     assert (folder / "corrupt" / "A.SNI").read_bytes() == b"garbage"
     log = probe.log.path.read_text()
     assert ("Moved the corrupt file E:\\SMS\\inboxes\\despoolr.box\\receive\\A.SNI to "

@@ -82,8 +82,10 @@ def test_bad_files_are_quarantined_and_failing_ones_retried_then_quarantined(lab
         "times; the last error was RuntimeError: toy failure on BROKEN.SNI",
     ]
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["FLAKY", "GOOD"]
-    assert [p.name for p in (inbox(lab, "CEN", OUTBOX) / "corrupt").iterdir()] == ["BAD.SRQ"]
-    assert [p.name for p in (inbox(lab, "SEC", RECEIVE) / "corrupt").iterdir()] == ["BROKEN.SNI"]
+    assert sorted(p.name for p in (inbox(lab, "CEN", OUTBOX) / "corrupt").iterdir()) == [
+        "BAD.SRQ", "quarantine.log"]
+    assert sorted(p.name for p in (inbox(lab, "SEC", RECEIVE) / "corrupt").iterdir()) == [
+        "BROKEN.SNI", "quarantine.log"]
     log = (lab / "SEC/SMS/Logs/toydesp.log").read_text()
     assert ("Failed to process E:\\SMS\\inboxes\\despoolr.box\\receive\\BROKEN.SNI "
             "(attempt 3 of 3): RuntimeError: toy failure on BROKEN.SNI") in log

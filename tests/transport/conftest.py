@@ -18,7 +18,7 @@ from sitesrv.components.replmgr import ReplicationManager
 from sitesrv.components.scheduler import Scheduler
 from sitesrv.components.sender import Sender
 from sitesrv.formats import job as jobfile
-from sitesrv.formats import pkg
+from sitesrv.formats import pkg, sta
 from sitesrv.formats.values import Payload
 from sitesrv.runtime.registry import Registry
 from sitesrv.testing import drop, inbox
@@ -74,6 +74,22 @@ def content_job(lab: Path, job_id: str, data: bytes, *, dest: str = "P00", prior
         package=record)
     return drop(inbox(lab, site, "schedule.box"), jobfile.job_file_name(job_id),
                 jobfile.encode(job))
+
+
+def pkg_object(tag: str = "") -> bytes:
+    """A replication `.PKG` that reads as one (Replication Manager sends nothing else), told
+    apart from others by `tag` in the package's name."""
+    return pkg.encode(pkg.PackageReplication(
+        package_id="ZZZ00001", name=f"Demo{tag}", source_site="ZZZ", source_version=1,
+        last_refresh_time=START, action=pkg.PackageAction.UPDATE, issuing_site="ZZZ"))
+
+
+def sta_object(site: str = "S01") -> bytes:
+    """A `.STA` that reads as one: `site`'s compressed copy of ZZZ00001 received."""
+    return sta.encode(sta.PackageStatusReport(
+        reporting_site=site, package_id="ZZZ00001", rows=(sta.PkgStatusRow(
+            package_id="ZZZ00001", type=sta.MASTER, site_code=site, pkg_server="SEC01",
+            status=2, source_version=1, update_time=START),)))
 
 
 def replication_object(lab: Path, dest: str, name: str, data: bytes, *, site: str = "ZZZ",

@@ -14,10 +14,16 @@ from sitesrv.runtime.faults import FaultPoint
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
 from sitesrv.testing import assert_in_order, drop, events, files, inbox, log_messages
-from tests.transport.conftest import EVERYTHING, START, event_time, replication_object
+from tests.transport.conftest import (
+    EVERYTHING,
+    START,
+    event_time,
+    pkg_object,
+    replication_object,
+)
 
 REPLMGR_ONLY = Registry(primary=(ReplicationManager,), secondary=(ReplicationManager,))
-PKG = b"[PACKAGE DEFINITION]\nPackageID=ZZZ00001\nName=Demo\n[END]\n"
+PKG = pkg_object()
 RANDOM_PKG = re.compile(r"[A-Z0-9]{8}\.PKG")
 
 
@@ -134,11 +140,11 @@ def test_temp_files_of_a_killed_run_never_fail_the_next_ones(lab: Path) -> None:
 
 def test_three_objects_queued_while_a_job_is_pending_go_in_one_later_batch(
         lab: Path) -> None:
-    replication_object(lab, "P00", "AAAAAAAA.PKG", PKG + b"1")
+    replication_object(lab, "P00", "AAAAAAAA.PKG", pkg_object("1"))
     run_until_idle(lab, components=REPLMGR_ONLY, sites=["ZZZ"])
     assert files(inbox(lab, "ZZZ", "replmgr.box\\ready")) == ["00000001.RPL"]
     for n in (2, 3, 4):
-        replication_object(lab, "P00", f"{'BCD'[n - 2] * 8}.PKG", PKG + str(n).encode())
+        replication_object(lab, "P00", f"{'BCD'[n - 2] * 8}.PKG", pkg_object(str(n)))
     report = run_until_idle(lab, components=REPLMGR_ONLY, sites=["ZZZ"], horizon=1)
     assert report.status == "waiting"
     assert report.lines() == [
@@ -148,7 +154,7 @@ def test_three_objects_queued_while_a_job_is_pending_go_in_one_later_batch(
 
     report = run_until_idle(lab, seed=2, components=EVERYTHING)
     assert (report.status, report.errors) == ("idle", 0)
-    assert delivered(lab) == sorted(PKG + str(n).encode() for n in (1, 2, 3, 4))
+    assert delivered(lab) == sorted(pkg_object(str(n)) for n in (1, 2, 3, 4))
     assert "Created replication job 00000002 for site P00, priority 2: 3 object(s), " \
         "transaction ID 2, E:\\SMS\\inboxes\\replmgr.box\\ready\\00000002.RPL" in \
         log_messages(lab, "ZZZ", "replmgr.log")
@@ -198,8 +204,6 @@ def test_incoming_batches_are_checked_against_the_partners_transaction_history(
 
 @pytest.mark.parametrize(("name", "data", "problem"), [
     ("X.RPL", b"not a batch\n", "no [END] record"),
-    ("Y.RPL", batch(1, ("P00_AAAAAAAA.XYZ", b"?")), "it holds .XYZ objects, which no component "
-     "of this site takes (known: .PKG, .STA)"),
     ("Z.RPL", batch(1, ("P01_AAAAAAAA.PKG", b"?"), dest="S01"), "the batch is for site S01"),
 ])
 def test_batches_that_cannot_be_applied_go_to_corrupt(lab: Path, name: str, data: bytes,
@@ -207,9 +211,25 @@ def test_batches_that_cannot_be_applied_go_to_corrupt(lab: Path, name: str, data
     incoming = inbox(lab, "P00", "replmgr.box\\incoming")
     drop(incoming, name, data)
     run_until_idle(lab, components=REPLMGR_ONLY, sites=["P00"])
-    assert files(incoming / "corrupt") == [name]
+    assert files(incoming / "corrupt") == [name, "quarantine.log"]
     assert delivered(lab) == []
     assert any(problem in t for t in log_messages(lab, "P00", "replmgr.log"))
+
+
+def test_a_batch_delivers_its_good_objects_and_keeps_a_bad_one_aside(lab: Path) -> None:
+    incoming = inbox(lab, "P00", "replmgr.box\\incoming")
+    drop(incoming, "Y.RPL", batch(1, ("P00_AAAAAAAA.XYZ", b"?"), ("P00_BBBBBBBB.PKG", PKG)))
+    run_until_idle(lab, components=REPLMGR_ONLY, sites=["P00"])
+    assert files(incoming) == []
+    assert files(incoming / "corrupt") == ["Y.RPL.P00_AAAAAAAA.XYZ", "quarantine.log"]
+    assert (incoming / "corrupt" / "Y.RPL.P00_AAAAAAAA.XYZ").read_bytes() == b"?"
+    assert delivered(lab) == [PKG]
+    line = ("Moved the corrupt object Y.RPL.P00_AAAAAAAA.XYZ of E:\\SMS\\inboxes\\replmgr.box\\"
+            "incoming\\Y.RPL to E:\\SMS\\inboxes\\replmgr.box\\incoming\\corrupt\\"
+            "Y.RPL.P00_AAAAAAAA.XYZ: it is a .XYZ object, which no component of this site takes "
+            "(known: .PKG, .STA)")
+    assert line in log_messages(lab, "P00", "replmgr.log")
+    assert line in (incoming / "corrupt" / "quarantine.log").read_text()
 
 
 def test_outbound_objects_for_no_site_go_to_corrupt(lab: Path) -> None:
@@ -217,7 +237,7 @@ def test_outbound_objects_for_no_site_go_to_corrupt(lab: Path) -> None:
     replication_object(lab, "ZZZ", "BBBBBBBB.PKG", PKG)
     run_until_idle(lab, components=REPLMGR_ONLY, sites=["ZZZ"])
     outbound = inbox(lab, "ZZZ", "replmgr.box\\outbound\\normal")
-    assert files(outbound / "corrupt") == ["XYZ_AAAAAAAA.PKG", "ZZZ_BBBBBBBB.PKG"]
+    assert files(outbound / "corrupt") == ["XYZ_AAAAAAAA.PKG", "ZZZ_BBBBBBBB.PKG", "quarantine.log"]
     assert files(inbox(lab, "ZZZ", "schedule.box")) == []
 
 
@@ -247,9 +267,9 @@ FAULT_POINTS = {"SMS_REPLICATION_MANAGER": 14, "SMS_SCHEDULER": 7, "SMS_LAN_SEND
 def test_a_crash_anywhere_delivers_each_object_once(lab: Path, component: str,
                                                     n: int) -> None:
     for name in ("AAAAAAAA", "BBBBBBBB"):
-        replication_object(lab, "P00", f"{name}.PKG", PKG + name.encode())
+        replication_object(lab, "P00", f"{name}.PKG", pkg_object(name))
     crash = CrashNth(component, n)
     report = run_until_idle(lab, seed=n, components=EVERYTHING, faults=crash)
     assert crash.fired and (report.status, report.errors) == ("idle", 0)
-    assert delivered(lab) == [PKG + b"AAAAAAAA", PKG + b"BBBBBBBB"]
+    assert delivered(lab) == [pkg_object("AAAAAAAA"), pkg_object("BBBBBBBB")]
     assert leftovers(lab) == []

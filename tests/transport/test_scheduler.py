@@ -28,6 +28,7 @@ from tests.transport.conftest import (
     content_job,
     event_time,
     replication_object,
+    sta_object,
     two_children,
 )
 
@@ -131,7 +132,7 @@ def test_sched_log_follows_the_cm12_sequence_of_reference_4_5(lab: Path) -> None
 
 def test_a_site_without_direct_address_is_reached_through_requests_and_the_parent(
         lab: Path) -> None:
-    replication_object(lab, "S01", "Z3AWAX9I.STA", b"status for S01\n", priority_folder="low")
+    replication_object(lab, "S01", "Z3AWAX9I.STA", sta_object(), priority_folder="low")
     run_until_idle(lab, components=Registry(primary=(TRANSPORT[0], Scheduler)), sites=["ZZZ"])
     assert_in_order(log_messages(lab, "ZZZ", "sched.log"), [
         "Created new send request ID:  3_001ZZZ~",
@@ -152,12 +153,12 @@ def test_a_site_without_direct_address_is_reached_through_requests_and_the_paren
 
 def test_a_routed_batch_travels_on_from_the_parent_and_its_copy_there_is_deleted(
         lab: Path) -> None:
-    replication_object(lab, "S01", "Z3AWAX9I.STA", b"status for S01\n", priority_folder="low")
+    replication_object(lab, "S01", "Z3AWAX9I.STA", sta_object(), priority_folder="low")
     report = run_until_idle(lab, seed=3, components=EVERYTHING)
     assert (report.status, report.errors) == ("idle", 0)
     incoming = inbox(lab, "S01", "distmgr.box\\INCOMING")
     (name,) = files(incoming)
-    assert (incoming / name).read_bytes() == b"status for S01\n"
+    assert (incoming / name).read_bytes() == sta_object()
     assert "There is direct address to site S01, no need for routing for send request " \
         "3_001P00." in log_messages(lab, "P00", "sched.log")
     assert "Deleting job package source [\\\\MGMT03\\SMS_P00\\inboxes\\schedule.box\\tosend\\" \

@@ -31,11 +31,14 @@ from sitesrv.db.sitedb import (
 )
 from sitesrv.formats import pkg, pkn, sta
 from sitesrv.lab.boxes import DISTMGR, DISTMGR_INCOMING, PKGINFO
+from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.hierarchy import KB936465
 from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
+# A replicated LastRefreshTime later than this site's time by more than this is refused.
+FUTURE_TOLERANCE = 86400.0
 KEEP_DELTAS = 5  # deltas against the previous five versions (docs/sources.md#sms-2003-faq)
 
 
@@ -409,22 +412,17 @@ class DistributionManager(Component):
         shown = self.ctx.windows(item.original)
         log(f"~Processing incoming file {shown}.")
         record = pkg.read(item.path)
+        if record.last_refresh_time > self.ctx.clock.now() + FUTURE_TOLERANCE:
+            # Every later .PKG would look older and be discarded: the package would be stuck.
+            item.quarantine(f"its LastRefreshTime {lab_time_text(record.last_refresh_time)} is "
+                            "later than this site's time")
+            return
         pkg_id = record.package_id
         known = self.ctx.store.package(pkg_id)
-        last = known.LastRefresh if known is not None else None
-        stale = last is not None and record.last_refresh_time < last
-        has_actions = record.content or any(s.action != pkg.PackageAction.NONE
-                                            for s in record.servers)
-        if stale and not (self.ctx.site.has_hotfix(KB936465) and has_actions):
-            log(f"~The replication file {shown} for package {pkg_id} is older (LastRefreshTime) "
-                f"than the last one processed, discard it.")
-            self.ctx.emit("pkg_discarded", package=pkg_id, file=shown, reason="LastRefreshTime")
+        stale = self._stale(record, known, shown)
+        if stale is None:
             item.done()
             return
-        if stale:
-            log(f"~The replication file {shown} for package {pkg_id} is older (LastRefreshTime) "
-                f"than the last one processed; KB936465: apply its actions.")
-            self.ctx.emit("pkg_stale_applied", package=pkg_id, file=shown, reason="KB936465")
         if record.action == pkg.PackageAction.DELETE:
             self._delete_replicated(record, known)
             item.done()
@@ -460,6 +458,28 @@ class DistributionManager(Component):
         waiting = self.kept.pop(pkg_id, set()) - {item.name}
         if waiting:
             self.ctx.inbox(DISTMGR_INCOMING).recheck_deferred(waiting)
+
+    def _stale(self, record: pkg.PackageReplication, known: Package | None,
+               shown: str) -> bool | None:
+        """Whether the `.PKG` is older (LastRefreshTime) than the last one processed: False,
+        True (and applied all the same: the KB936465 hotfix applies its actions), or None (it
+        is discarded, as SMS without the hotfix discards it)."""
+        last = known.LastRefresh if known is not None else None
+        if last is None or record.last_refresh_time >= last:
+            return False
+        pkg_id = record.package_id
+        has_actions = record.content or any(s.action != pkg.PackageAction.NONE
+                                            for s in record.servers)
+        if not (self.ctx.site.has_hotfix(KB936465) and has_actions):
+            self.ctx.log.write(f"~The replication file {shown} for package {pkg_id} is older "
+                               "(LastRefreshTime) than the last one processed, discard it.")
+            self.ctx.emit("pkg_discarded", package=pkg_id, file=shown, reason="LastRefreshTime")
+            return None
+        self.ctx.log.write(f"~The replication file {shown} for package {pkg_id} is older "
+                           "(LastRefreshTime) than the last one processed; KB936465: apply its "
+                           "actions.")
+        self.ctx.emit("pkg_stale_applied", package=pkg_id, file=shown, reason="KB936465")
+        return True
 
     def _keep(self, item: WorkItem, pkg_id: str, reason: str) -> None:
         """Leave the file in INCOMING until the retry pass, or until the package's files come."""
@@ -615,6 +635,12 @@ class DistributionManager(Component):
         shown = self.ctx.windows(item.original)
         self.ctx.log.write(f"~Processing incoming file {shown}.")
         report = sta.read(item.path)
+        sites = {s.code for s in self.ctx.hierarchy.sites}
+        strangers = sorted({report.reporting_site, *(r.site_code for r in report.rows)} - sites)
+        if strangers:
+            item.quarantine(f"it reports status of site {', '.join(strangers)}, which is not "
+                            "in this lab")
+            return
         pkg_id = report.package_id
         if pkg_id[:3].upper() == self.ctx.site.code and self.ctx.store.package(pkg_id) is None:
             # Status for a package this site created and has deleted since: an orphan.
