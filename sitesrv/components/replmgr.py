@@ -97,6 +97,7 @@ class ReplicationManager(Component):
         self.jobs = self.ctx.layout.inbox(SCHEDULE)
         for folder in (self.process, self.ready):
             self.ctx.make_dirs(folder)
+        self._remove_dead_temps()
         self.held: list[Held] = []
         self.pending: dict[Stream, list[str]] = {}
         for batch in self._ready_batches():
@@ -170,10 +171,10 @@ class ReplicationManager(Component):
         for folder in sorted(os.listdir(self.process)):
             match = STREAM_RE.fullmatch(folder)
             path = self.process / folder
-            if match is None or not path.is_dir():
+            if match is None or not path.is_dir() or path.is_symlink():
                 continue
-            names = sorted(n for n in os.listdir(path)
-                           if not ignored_by_scans(n) and (path / n).is_file())
+            names = sorted(n for n in os.listdir(path) if not ignored_by_scans(n)
+                           and (path / n).is_file() and not (path / n).is_symlink())
             if names:
                 found.append((Stream(match[1], int(match[2])), names))
         return found
@@ -232,6 +233,21 @@ class ReplicationManager(Component):
         self.ctx.make_dirs(path.parent)
         self.ctx.replace(path, f"{last + 1}\n".encode("ascii"))
         return last + 1
+
+    def _remove_dead_temps(self) -> None:
+        """Temp files of batches a killed run was writing (only this component writes here),
+        and links someone put here: never followed, so never sent."""
+        folders = sorted(p for p in self.process.iterdir() if p.is_dir() and not p.is_symlink())
+        for folder in (self.ready, self.process, *folders):
+            for path in sorted(folder.iterdir()):
+                if path.is_symlink():
+                    self.ctx.remove(path)
+                    self.ctx.log.write(f"Deleted the symbolic link {self.ctx.windows(path)}, "
+                                       "which sitesrv never follows")
+                elif ignored_by_scans(path.name) and path.is_file() and self.ctx.is_stale(path):
+                    self.ctx.remove(path)
+                    self.ctx.log.write(f"Deleted the stale temporary file "
+                                       f"{self.ctx.windows(path)}")
 
     def _ready_batches(self) -> list[rpl.ReplicationBatch]:
         batches = []

@@ -60,7 +60,7 @@ class ComponentContext:
                  events: EventSink,
                  faults: Faults, inboxes: tuple[Inbox, ...], durability: Durability,
                  journal: Journal, notify: Callable[[Path, str | None], None],
-                 signal: Callable[[str], None]) -> None:
+                 signal: Callable[[str], None], stale_before: float | None = None) -> None:
         self.site = site
         self.hierarchy = hierarchy
         self.lab = lab
@@ -79,6 +79,9 @@ class ComponentContext:
         self._journal = journal
         self._notify = notify
         self._signal = signal
+        # Files last written at or before this wall time were left by a writer that is gone
+        # (LabRuntime.stale_temp_cutoff); None: none is known to be.
+        self.stale_before = stale_before
         self.timers: list[float] = []
 
     # --- the site database ------------------------------------------------------------------
@@ -116,6 +119,16 @@ class ComponentContext:
             if inbox.spec.folder.replace("/", "\\").upper() == wanted:
                 return inbox
         raise KeyError(f"{folder!r} is not an inbox of this component")
+
+    def is_stale(self, path: Path) -> bool:
+        """Whether a leftover in one of this component's folders was left by a writer that is
+        gone (a killed run), so start-up may delete it: judged as the inboxes judge temp files."""
+        if self.stale_before is None:
+            return False
+        try:
+            return os.lstat(path).st_mtime <= self.stale_before
+        except FileNotFoundError:
+            return False
 
     def claim_next(self) -> WorkItem | None:
         """The next eligible file of the first inbox (in declaration order) that has one."""

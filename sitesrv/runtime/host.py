@@ -145,8 +145,9 @@ class ComponentHost:
             clock=runtime.clock, rng=rng, ids=Ids(rng, f"{self.site}-{self.name}"),
             open_database=database, log=self.log, events=runtime.events, faults=self.faults,
             inboxes=inboxes, durability=runtime.hierarchy.durability, journal=self.journal,
-            notify=runtime.notify, signal=functools.partial(runtime.signal, self.site))
-        stale_before = runtime.stale_temp_cutoff(first_start=self.incarnation == 1)
+            notify=runtime.notify, signal=functools.partial(runtime.signal, self.site),
+            stale_before=runtime.stale_temp_cutoff(first_start=self.incarnation == 1))
+        stale_before = self.ctx.stale_before
         for inbox in inboxes:
             inbox.recover(stale_before)
         self.component = self.cls(self.ctx)

@@ -37,6 +37,7 @@ class Despooler(Component):
     def start(self) -> None:
         self._quarantine_orphans()
         self._remove_merge_temps()
+        self._remove_stray_payloads()
 
     def work(self) -> bool:
         item = self.ctx.claim_next()
@@ -97,6 +98,17 @@ class Despooler(Component):
         for temp in sorted(self.ctx.layout.smspkg.glob(f"*{TEMP_SUFFIX}")):
             self.ctx.remove(temp)
             self.ctx.log.write(f"Deleted the stale temporary file {self.ctx.windows(temp)}")
+
+    def _remove_stray_payloads(self) -> None:
+        """`<reqid>.PCK` files no instruction came with: their Sender died between the payload
+        and its `.SNI`, and sends both again from the start when it runs again."""
+        inbox = self.ctx.inbox(DESPOOLER_RECEIVE)
+        ready = {name.rsplit(".", 1)[0].upper() for name in inbox.listing()}
+        for path in sorted(inbox.path.glob(f"*{sni.PCK}")):
+            if path.stem.upper() not in ready and self.ctx.is_stale(path):
+                self.ctx.remove(path)
+                self.ctx.log.write(f"Deleted the payload {self.ctx.windows(path)}, which no "
+                                   "instruction came with")
 
     def _quarantine_orphans(self) -> None:
         """Work payloads whose instruction is gone (the runtime quarantined it after errors)."""

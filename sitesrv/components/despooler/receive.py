@@ -139,8 +139,10 @@ class Received:
     # --- endings ------------------------------------------------------------------------------
 
     def finish(self) -> None:
-        """The instruction is done: drop what is left of the payload, then the instruction."""
-        self.ctx.remove(self.work_payload)
+        """The instruction is done: drop what is left of the payload (and a payload that came
+        with an instruction that has none), then the instruction."""
+        for path in (self.work_payload, *self._arrived()):
+            self.ctx.remove(path)
         self.item.done()
 
     def retry(self, not_before: float, reason: str, signal: str | None = None) -> None:
