@@ -8,8 +8,13 @@ never used for routing (Q282494).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 
+from sitesrv.errors import FormatError
+from sitesrv.formats import srq
+from sitesrv.formats.srq import SendRequest
 from sitesrv.formats.values import AddressType
 from sitesrv.lab.boxes import OUTBOX_COURIER, OUTBOX_LAN
 from sitesrv.lab.hierarchy import Address, Hierarchy
@@ -59,6 +64,15 @@ def route(hierarchy: Hierarchy, here: str, destination: str, preferred_address: 
         return Route(destination, destination, direct, sender)
     hop = next_hop(hierarchy, here, destination)
     return Route(destination, hop, addresses(hierarchy, here, hop, sender), sender)
+
+
+def read_request(hierarchy: Hierarchy, path: Path) -> SendRequest:
+    """A send request from its file; FormatError also for one to a site the lab does not have,
+    which no address will ever reach (the file would wait for ever)."""
+    request = srq.read(path)
+    if request.dest_site not in {s.code for s in hierarchy.sites}:
+        raise FormatError(path, f"its destination site {request.dest_site} is not in this lab")
+    return request
 
 
 def share(hierarchy: Hierarchy, site: str) -> str:

@@ -241,7 +241,7 @@ class Scheduler(Component):
     def _schedule_routed(self, item: WorkItem) -> None:
         """A request in `requests\\` goes to its sender's outbox once its hop has an address."""
         ctx = self.ctx
-        request = srq.read(item.path)  # unreadable: the runtime quarantines it
+        request = routing.read_request(ctx.hierarchy, item.path)  # bad: quarantined
         sender = routing.sender_type(request.preferred_address)
         if not routing.addresses(ctx.hierarchy, ctx.site.code, request.dest_site, sender):
             ctx.log.write(f"No addresses available for site {request.dest_site}.")

@@ -168,7 +168,7 @@ class Sender(Component):
         stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         cached = self.parsed.get(name)
         if cached is None or cached[0] != stamp:
-            cached = (stamp, srq.read(path))
+            cached = (stamp, routing.read_request(self.ctx.hierarchy, path))
             self.parsed[name] = cached
         return cached[1]
 
