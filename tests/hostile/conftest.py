@@ -1,0 +1,357 @@
+"""Helpers for the hostile-input tests: sentinels outside the lab, crafted inbox files, a good
+package in flight, and readers for what the lab did with them.
+
+Every attack here points at files in `<tmp_path>/outside`, never at real system files. A test
+builds the default lab (`<tmp_path>/lab`), plants its attack, calls `outside.seal()` just before
+the run, runs the lab in step mode, and then checks what a user would notice: the sentinels'
+bytes and times, files in `corrupt\\`, log lines, rows and bytes on the distribution points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from sitesrv.admin import console
+from sitesrv.admin.lab import Lab
+from sitesrv.compression import pack
+from sitesrv.formats import job as jobfile
+from sitesrv.formats import pkg, sni, srq
+from sitesrv.formats.values import Payload
+from sitesrv.lab.clock import VIRTUAL_EPOCH
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.idle import IdleReport
+from sitesrv.runtime.registry import Registry
+from sitesrv.testing import log_messages, query, tree_digest, write_source
+
+ALL_DPS = ["ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01"]
+SECRET = b"SITESRV-HOSTILE-SENTINEL-7f3a9c: nobody may read, copy or change this file\n"
+# Sentinel times: an mtime in 2001 and an access time before it, so that on a `relatime` file
+# system (the common default) any read of the file moves its access time.
+SENTINEL_MTIME_NS = 978_307_200 * 10**9
+SENTINEL_ATIME_NS = SENTINEL_MTIME_NS - 3600 * 10**9
+MAX_STEPS = 3000
+ENDED = ("idle", "waiting")
+REASON_SUFFIX = ".reason"
+
+# IDs of hand-made files, far from the ones the lab's own counters hand out.
+JOB_ID = "0000BEEF"
+REQUEST_ID = "2_9ZZZZZ"
+PKG_ID = "ZZZ00001"
+
+
+# --- outside the lab ------------------------------------------------------------------------
+
+@attrs.define
+class Outside:
+    """Sentinel files in `<tmp_path>/outside`, and what else lies outside the lab folder.
+
+    `seal()` records every path below `tmp_path` that is not in the lab; `assert_untouched()`
+    then checks that no sentinel was read, changed or removed and that nothing new appeared
+    outside the lab.
+    """
+
+    tmp: Path
+    lab: Path
+    root: Path
+    sentinels: dict[Path, bytes] = attrs.Factory(dict)
+    before: set[Path] = attrs.Factory(set)
+
+    def add(self, name: str, data: bytes = SECRET) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, ns=(SENTINEL_ATIME_NS, SENTINEL_MTIME_NS))
+        self.sentinels[path] = data
+        return path
+
+    @property
+    def secret(self) -> Path:
+        return self.root / "secret.txt"
+
+    def seal(self) -> None:
+        self.before = set(self._outside_lab())
+
+    def _outside_lab(self) -> Iterator[Path]:
+        for folder, dirs, names in os.walk(self.tmp):
+            here = Path(folder)
+            dirs[:] = [d for d in dirs if here / d != self.lab]
+            for name in (*dirs, *names):
+                yield here / name
+
+    def assert_untouched(self) -> None:
+        for path, data in self.sentinels.items():
+            assert path.is_file() and not path.is_symlink(), f"{path} was removed or replaced"
+            st = path.stat()
+            assert st.st_mtime_ns == SENTINEL_MTIME_NS, f"{path} was written"
+            assert st.st_atime_ns == SENTINEL_ATIME_NS, f"{path} was read"
+            assert path.read_bytes() == data, f"{path} was changed"
+            # read_bytes moved the access time: put it back for a later check
+            os.utime(path, ns=(SENTINEL_ATIME_NS, SENTINEL_MTIME_NS))
+        new = sorted(str(p) for p in set(self._outside_lab()) - self.before)
+        assert not new, f"files appeared outside the lab: {new}"
+
+
+@pytest.fixture
+def lab(sitesrv_lab: Lab) -> Lab:
+    """The default lab (ZZZ, P00 with REMOTE_DP, S01), at `<tmp_path>/lab`."""
+    return sitesrv_lab
+
+
+@pytest.fixture
+def outside(tmp_path: Path, lab: Lab) -> Outside:
+    """`<tmp_path>/outside/secret.txt` and room for more sentinels beside it."""
+    found = Outside(tmp_path, lab.root, tmp_path / "outside")
+    found.add("secret.txt")
+    return found
+
+
+def climb(start: Path, target: Path) -> str:
+    """The relative Windows path from a lab folder to `target`: `..\\..\\..\\outside\\x`."""
+    return os.path.relpath(target, start).replace(os.sep, "\\")
+
+
+def lab_files_holding(lab: Lab | Path, needle: bytes) -> list[str]:
+    """Regular files below the lab whose bytes contain `needle`; links are never followed."""
+    root = lab.root if isinstance(lab, Lab) else lab
+    found = []
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            if not path.is_symlink() and path.is_file() and needle in path.read_bytes():
+                found.append(str(path.relative_to(root)))
+    return found
+
+
+def links_below(root: Path) -> list[Path]:
+    return [Path(folder) / name for folder, dirs, names in os.walk(root)
+            for name in (*names, *dirs) if (Path(folder) / name).is_symlink()]
+
+
+# --- running and reading ----------------------------------------------------------------------
+
+def run(lab: Lab, **options: object) -> IdleReport:
+    """One step-mode run, as the tests run labs: seed 1, at most 3000 counted steps."""
+    options.setdefault("seed", 1)
+    options.setdefault("max_steps", MAX_STEPS)
+    return lab.run_until_idle(**options)
+
+
+def assert_ended(report: IdleReport) -> None:
+    assert report.status in ENDED, (
+        f"the run ended as {report.status!r} after {report.steps} steps "
+        f"({report.counted} counted):\n" + "\n".join(report.lines()))
+
+
+def quarantined(folder: Path) -> list[str]:
+    """The files in `<folder>\\corrupt`, without the `.reason` files beside them."""
+    corrupt = folder / "corrupt"
+    if not corrupt.is_dir():
+        return []
+    return sorted(p.name for p in corrupt.iterdir()
+                  if not p.name.endswith(REASON_SUFFIX) and (p.is_file() or p.is_symlink()))
+
+
+def every_quarantine(lab: Lab) -> list[str]:
+    """Every quarantined file in the lab, as `<SITE>/<inbox>/corrupt/<name>`."""
+    found = []
+    for corrupt in sorted(lab.root.rglob("corrupt")):
+        if corrupt.is_dir():
+            found += [f"{corrupt.relative_to(lab.root).as_posix()}/{name}"
+                      for name in quarantined(corrupt.parent)]
+    return found
+
+
+def moved_lines(lab: Lab, site: str, log: str) -> list[str]:
+    """The `Moved the corrupt file ... to ...: reason` lines of a site's component log."""
+    return [m for m in log_messages(lab, site, log) if m.startswith("Moved the corrupt file ")]
+
+
+def assert_quarantined(lab: Lab, site: str, box: str, name: str, log: str) -> None:
+    """`<box>\\corrupt\\<name>` exists, and the component's log says why it was moved there."""
+    layout = lab.site(site)
+    folder = layout.inbox(box)
+    assert name in quarantined(folder), (
+        f"{name} is not in {site}'s {box}\\corrupt (there: {quarantined(folder)}; "
+        f"still in the inbox: {sorted(p.name for p in folder.iterdir())})")
+    original = layout.windows(folder / name)
+    moved = layout.windows(folder / "corrupt" / name)
+    lines = [m for m in moved_lines(lab, site, log)
+             if m.startswith(f"Moved the corrupt file {original} to {moved}: ")]
+    assert lines, f"no 'Moved the corrupt file {original} to {moved}: ...' in {site}'s {log}"
+
+
+def all_lab_rows(lab: Lab, site: str,
+                 tables: tuple[str, ...] = ("SMSPackages", "PkgServers", "PkgStatus")
+                 ) -> dict[str, list[tuple[object, ...]]]:
+    """The package rows of a primary site's database, table by table, sorted."""
+    return {t: sorted(query(lab, site, f"SELECT * FROM {t}"), key=repr) for t in tables}
+
+
+# --- a good package, created at the central site for every DP ---------------------------------
+
+@attrs.frozen
+class GoodPackage:
+    package_id: str
+    source: Path
+
+
+def create_good_package(lab: Lab, tmp_path: Path, name: str = "Good") -> GoodPackage:
+    """A package at ZZZ on the three sites' DPs, as the SMS console creates one."""
+    source = write_source(tmp_path / f"source-{name}")
+    package_id = console.create_package(lab, "ZZZ", name=name, source=source, dps=ALL_DPS)
+    return GoodPackage(package_id, source)
+
+
+def dp_folders(lab: Lab, package_id: str) -> dict[str, Path]:
+    """`SITE:SERVER` -> the package's folder on that DP."""
+    found = {}
+    for spec in ALL_DPS:
+        code, server = spec.split(":")
+        layout = lab.site(code)
+        found[spec] = layout.dp_package(layout.site.dp(server), package_id)
+    return found
+
+
+def assert_installed_everywhere(lab: Lab, package: GoodPackage) -> None:
+    """The package is on every DP byte for byte, and the central site sees no DP in trouble."""
+    want = tree_digest(package.source)
+    for spec, folder in dp_folders(lab, package.package_id).items():
+        assert folder.is_dir(), f"{package.package_id} is not installed on {spec}"
+        assert tree_digest(folder) == want, f"{package.package_id} on {spec} differs from its source"
+    unhealthy = query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                      "WHERE State != 0")
+    assert unhealthy == [], f"the central site sees DPs in trouble: {unhealthy}"
+
+
+def nothing_on_any_dp(lab: Lab) -> list[str]:
+    """Files below any DP share of the lab (none expected)."""
+    return [str(p.relative_to(lab.root)) for layout in lab.layout.sites()
+            for p in (layout.root / "dp").rglob("*") if p.is_file()]
+
+
+# --- crafted files ----------------------------------------------------------------------------
+
+def stored_pck(lab: Lab, tmp_path: Path, *, site: str = "ZZZ", package_id: str = PKG_ID,
+               version: int = 1, files: dict[str, bytes] | None = None) -> Path:
+    """A real compressed package in the site's SMSPKG, as Distribution Manager stores one."""
+    source = write_source(tmp_path / f"pck-source-{site}-{package_id}-{version}",
+                          files or {"SETUP.INI": b"[Setup]\r\n"})
+    return pack(source, lab.site(site).smspkg / f"{package_id}.PCK", package_id, version).path
+
+
+def carried_package(version: int = 1, *, package_id: str = PKG_ID, name: str = "Demo",
+                    servers: tuple[pkg.PackageServer, ...] = ()) -> pkg.PackageReplication:
+    """The source site's `.PKG` a content instruction carries."""
+    return pkg.PackageReplication(
+        package_id=package_id, name=name, source_site="ZZZ", source_version=version,
+        last_refresh_time=VIRTUAL_EPOCH, action=pkg.PackageAction.UPDATE, issuing_site="ZZZ",
+        content_site="ZZZ", content=True, servers=servers)
+
+
+def instruction(payload: bytes | None, *, kind: Payload = Payload.PCK, version: int = 1,
+                final: str = "P00", package_id: str = PKG_ID, request_id: str = REQUEST_ID,
+                description: str = "Software Distribution for Demo, Package ID = ZZZ00001",
+                package: pkg.PackageReplication | None = None) -> sni.Instruction:
+    content = kind in (Payload.PCK, Payload.DLT)
+    return sni.Instruction(
+        instruction_type=jobfile.PACKAGE_INSTRUCTION if content else jobfile.REPLICATION_INSTRUCTION,
+        job_id=JOB_ID, request_id=request_id, originating_site="ZZZ", sending_site="ZZZ",
+        final_destination_site=final, package_id=package_id if content else "",
+        package_version=version if content else 0, payload=kind,
+        payload_size=len(payload) if payload is not None else 0,
+        payload_sha256=hashlib.sha256(payload).hexdigest() if payload is not None else "",
+        description=description,
+        package=(package or carried_package(version, package_id=package_id)) if content else None)
+
+
+def deliver(lab: Lab, site: str, request_id: str, payload: bytes | None,
+            record: sni.Instruction) -> Path:
+    """What a Sender leaves at `site`: `<reqid>.PCK`, then `<reqid>.TMP` renamed `<reqid>.SNI`."""
+    receive = lab.site(site).receive
+    if payload is not None:
+        (receive / sni.payload_file_name(request_id)).write_bytes(payload)
+    tmp = receive / sni.tmp_file_name(request_id)
+    tmp.write_bytes(sni.encode(record))
+    ready = receive / sni.sni_file_name(request_id)
+    os.replace(tmp, ready)
+    return ready
+
+
+def instruction_file(lab: Lab, *, site: str = "ZZZ", job_id: str = JOB_ID,
+                     payload: bytes | None = None) -> Path:
+    """`schedule.box\\tosend\\<jobid>.IPT` for a content job to P00."""
+    path = lab.site(site).inbox("schedule.box\\tosend") / sni.instruction_file_name(job_id)
+    path.write_bytes(sni.encode(attrs.evolve(instruction(payload), request_id="")))
+    return path
+
+
+def send_request(lab: Lab, *, site: str = "ZZZ", **fields: object) -> srq.SendRequest:
+    """A send request as ZZZ's Scheduler writes one for a content job to P00; `fields` override."""
+    layout = lab.site(site)
+    values: dict[str, object] = dict(
+        priority=2, dest_site="P00", job_id=JOB_ID, request_id=REQUEST_ID,
+        outbox=layout.unc(layout.inbox("schedule.box\\outboxes\\LAN")),
+        addresses=(srq.SenderAddress(address="\\\\MGMT03\\SMS_SITE", type="LAN"),),
+        package_file=f"F:\\SMSPKG\\{PKG_ID}.PCK",
+        instruction_file=layout.unc(layout.inbox("schedule.box\\tosend")
+                                    / sni.instruction_file_name(JOB_ID)),
+        originating_site="ZZZ", final_destination_site="P00")
+    values.update(fields)
+    return srq.SendRequest(**values)  # type: ignore[arg-type]
+
+
+def scheduler_job(*, job_id: str = JOB_ID, transfer_root: str = f"F:\\SMSPKG\\{PKG_ID}.PCK",
+                  dest: str = "P00") -> jobfile.SchedulerJob:
+    """A Distribution Manager-style minijob that sends a package's PCK to `dest`."""
+    return jobfile.SchedulerJob(
+        job_id=job_id, description=f"Software Distribution for Demo, Package ID = {PKG_ID}",
+        destination_site=dest, instruction_type=jobfile.PACKAGE_INSTRUCTION,
+        transfer_root=transfer_root, payload=Payload.PCK, package_id=PKG_ID, package_version=1,
+        originating_site="ZZZ", created=VIRTUAL_EPOCH, package=carried_package(1))
+
+
+def nothing_arrived(lab: Lab, site: str) -> list[str]:
+    """What another site's Sender left in the site's receive folder (nothing expected)."""
+    receive = lab.site(site).receive
+    return sorted(str(p.relative_to(receive)) for p in receive.rglob("*")
+                  if p.is_file() and p.name != ".keep")
+
+
+# --- a test component: runs once, after every component's start-up recovery ------------------
+
+def once_registry(action: Callable[[Lab | Path], None]) -> Registry:
+    """SMS's components plus one that calls `action(lab_root)` at its first unit of work.
+
+    Every component is started (and its inboxes recovered) before the first step of a run, so
+    `action` sees the lab as the run found it, after recovery and before anything was sent.
+    """
+    from sitesrv.components.registry import SMS_COMPONENTS
+
+    class Once(Component):
+        name = "TEST_ONCE"
+        log_name = "test-once.log"
+        inboxes = ()
+        done = False
+
+        def work(self) -> bool:
+            if not Once.done:
+                Once.done = True
+                action(self.ctx.lab.root)
+            return False
+
+    return Registry(primary=(*SMS_COMPONENTS.primary, Once),
+                    secondary=(*SMS_COMPONENTS.secondary, Once))
+
+
+def hold_write_lock(database: Path) -> sqlite3.Connection:
+    """Another program's connection holding the write lock of a site database."""
+    connection = sqlite3.connect(database, isolation_level=None, timeout=0)
+    connection.execute("BEGIN IMMEDIATE")
+    return connection
