@@ -10,17 +10,22 @@ bytes and times, files in `corrupt\\`, log lines, rows and bytes on the distribu
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+import tarfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import attrs
 import pytest
+import zstandard
 
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.compression import pack
+from sitesrv.compression.manifest import MANIFEST_FORMAT, MANIFEST_NAME
+from sitesrv.compression.trailer import Kind, Trailer
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg, sni, srq
 from sitesrv.formats.values import Payload
@@ -355,3 +360,78 @@ def hold_write_lock(database: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(database, isolation_level=None, timeout=0)
     connection.execute("BEGIN IMMEDIATE")
     return connection
+
+
+# --- crafted containers (PCK), as tests/compression/conftest.py crafts them, but streamed -------
+
+def tar_member(name: str, data: bytes = b"", *, directory: bool = False) -> bytes:
+    """One tar member as sitesrv's packer writes it: a file, or an empty folder (`name/`)."""
+    info = tarfile.TarInfo(name + "/" if directory else name)
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.mode = 0o755 if directory else 0o644
+    info.size = 0 if directory else len(data)
+    header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    return header + data + bytes(-len(data) % 512)
+
+
+def file_entry(path: str, data: bytes) -> dict[str, object]:
+    return {"mtime_ns": 0, "path": path, "readonly": False,
+            "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "type": "file"}
+
+
+def manifest_json(entries: list[dict[str, object]], *, package_id: str = PKG_ID,
+                  version: int = 1) -> bytes:
+    doc = {"entries": entries, "format": MANIFEST_FORMAT, "package_id": package_id,
+           "version": version}
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def write_container(dest: Path, content: Iterable[bytes], manifest: Iterable[bytes],
+                    manifest_length: int, *, package_id: str = PKG_ID, version: int = 1) -> Path:
+    """A PCK with any tar members (`content`, streamed) and any manifest text (`manifest`,
+    streamed, `manifest_length` bytes in all), sealed with correct frames, checksums and
+    trailer: only the container's parsers stand between these bytes and an install."""
+    body = hashlib.sha256()
+    manifest_sha = hashlib.sha256()
+    with open(dest, "wb") as f:
+        def out(data: bytes) -> None:
+            if data:
+                f.write(data)
+                body.update(data)
+
+        frame = zstandard.ZstdCompressor(level=1, write_checksum=True).compressobj()
+        started = False
+        for chunk in content:
+            started = started or bool(chunk)
+            out(frame.compress(chunk))
+        if started:
+            out(frame.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        manifest_offset = f.tell()
+        frame = zstandard.ZstdCompressor(level=1, write_checksum=True).compressobj()
+        header = tarfile.TarInfo(MANIFEST_NAME)
+        header.size, header.mode = manifest_length, 0o444
+        out(frame.compress(header.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")))
+        written = 0
+        for chunk in manifest:
+            manifest_sha.update(chunk)
+            written += len(chunk)
+            out(frame.compress(chunk))
+        assert written == manifest_length, (written, manifest_length)
+        out(frame.compress(bytes(-manifest_length % 512) + bytes(1024)))
+        out(frame.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        body_length = f.tell()
+        f.write(Trailer(kind=Kind.PCK, package_id=package_id, version=version, base_version=0,
+                        manifest_offset=manifest_offset, body_length=body_length,
+                        manifest_sha256=manifest_sha.digest(), body_sha256=body.digest(),
+                        base_manifest_sha256=bytes(32)).encode())
+    return dest
+
+
+def craft_pck(dest: Path, files: dict[str, bytes], *, entries: list[dict[str, object]] | None = None,
+              package_id: str = PKG_ID, version: int = 1) -> Path:
+    """A small crafted PCK holding `files` (any names, in this order) and a manifest listing
+    `entries` (by default, exactly those files)."""
+    entries = [file_entry(n, d) for n, d in files.items()] if entries is None else entries
+    manifest = manifest_json(entries, package_id=package_id, version=version)
+    return write_container(dest, [tar_member(n, d) for n, d in files.items()], [manifest],
+                           len(manifest), package_id=package_id, version=version)
