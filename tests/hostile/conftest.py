@@ -435,3 +435,90 @@ def craft_pck(dest: Path, files: dict[str, bytes], *, entries: list[dict[str, ob
     manifest = manifest_json(entries, package_id=package_id, version=version)
     return write_container(dest, [tar_member(n, d) for n, d in files.items()], [manifest],
                            len(manifest), package_id=package_id, version=version)
+
+
+def many_folders_pck(dest: Path, count: int, *, package_id: str = PKG_ID) -> Path:
+    """A valid PCK of `count` empty folders `d0000000` ... (members and manifest streamed; each
+    member header is the first one with its digits and checksum patched, for speed)."""
+    width = 7
+    first = bytearray(tar_member("d" + "0" * width, directory=True))
+    assert len(first) == 512
+    first[148:156] = b" " * 8
+    base = sum(first) - ord("0") * width
+    batch = 8192
+
+    def members() -> Iterator[bytes]:
+        for start in range(0, count, batch):
+            chunk = bytearray()
+            for n in range(start, min(start + batch, count)):
+                digits = b"%07d" % n
+                header = bytearray(first)
+                header[1:1 + width] = digits
+                header[148:156] = b"%06o\0 " % (base + sum(digits))
+                chunk += header
+            yield bytes(chunk)
+
+    manifest, length = streamed_manifest(
+        lambda n: b'{"path":"d%07d","type":"dir"}' % n, count, package_id=package_id)
+    return write_container(dest, members(), manifest, length, package_id=package_id)
+
+
+def zeros_pck(dest: Path, size: int, *, name: str = "zeros.bin",
+              package_id: str = PKG_ID, version: int = 1) -> Path:
+    """A valid, small PCK of one file of `size` zero bytes (streamed: nothing that big is held
+    in memory or written uncompressed)."""
+    chunk = bytes(16 << 20)
+    digest = hashlib.sha256()
+    for _ in range(size // len(chunk)):
+        digest.update(chunk)
+    digest.update(bytes(size % len(chunk)))
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = size, 0o644
+
+    def members() -> Iterator[bytes]:
+        yield info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        for _ in range(size // len(chunk)):
+            yield chunk
+        yield bytes(size % len(chunk)) + bytes(-size % 512)
+
+    entry = {"mtime_ns": 0, "path": name, "readonly": False, "sha256": digest.hexdigest(),
+             "size": size, "type": "file"}
+    manifest = manifest_json([entry], package_id=package_id, version=version)
+    return write_container(dest, members(), [manifest], len(manifest), package_id=package_id,
+                           version=version)
+
+
+def manifest_sized_pck(dest: Path, length: int, *, package_id: str = PKG_ID) -> Path:
+    """A PCK whose manifest is valid JSON of empty-file entries, `length` bytes or at most one
+    entry fewer, with no content: what `sitesrv pck list` reads."""
+    empty = hashlib.sha256(b"").hexdigest()
+
+    def entry(n: int) -> bytes:
+        return (b'{"mtime_ns":0,"path":"f%09d","readonly":false,"sha256":"%s","size":0,'
+                b'"type":"file"}' % (n, empty.encode()))
+
+    per_entry = len(entry(0)) + 1
+    count = (length - streamed_manifest(entry, 0, package_id=package_id)[1] + 1) // per_entry
+    manifest, total = streamed_manifest(entry, count, package_id=package_id)
+    assert length - per_entry < total <= length, (total, length)
+    return write_container(dest, [], manifest, total, package_id=package_id)
+
+
+def streamed_manifest(entry: Callable[[int], bytes], count: int, *, package_id: str = PKG_ID
+                      ) -> tuple[Iterator[bytes], int]:
+    """Manifest JSON of `count` entries `entry(0)` ... (all of one length), in chunks, and its
+    length: canonical (sorted keys, no white space) without building the document."""
+    head = b'{"entries":['
+    tail = b"]," + json.dumps({"format": MANIFEST_FORMAT, "package_id": package_id,
+                                "version": 1}, separators=(",", ":")).encode()[1:]
+    batch = 8192
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        for start in range(0, count, batch):
+            yield (b"," if start else b"") + b",".join(
+                entry(n) for n in range(start, min(start + batch, count)))
+        yield tail
+
+    length = len(head) + count * len(entry(0)) + max(count - 1, 0) + len(tail)
+    return chunks(), length
