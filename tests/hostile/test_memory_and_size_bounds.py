@@ -8,9 +8,11 @@ test process's), on Linux, and are marked slow.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -76,6 +78,16 @@ def sitesrv(*args: str, timeout: float = 900) -> Finished:
     return measured(SITESRV, *args, timeout=timeout)
 
 
+@pytest.fixture
+def removed_afterwards() -> Iterator[list[Path]]:
+    """Folders to delete when the test ends: a failed bound can leave millions of folders or
+    gigabytes behind, which pytest would otherwise delete at the start of a later session."""
+    folders: list[Path] = []
+    yield folders
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # --- a .PKG of a million sections -----------------------------------------------------------------
 
 def _million_sections() -> bytes:
@@ -102,8 +114,8 @@ def test_a_pkg_of_a_million_sections_is_quarantined_within_200_mb(lab: Lab) -> N
     done = sitesrv("run", "--step", "--lab", str(lab.root), "--seed", "1", "--max-steps", "3000")
 
     assert done.status in (0, 3), done.stderr  # idle or waiting, not a timeout or a crash
-    assert_quarantined(lab, "P00", "distmgr.box\\INCOMING", "BLOATED1.PKG", "distmgr.log")
     assert done.peak < PEAK_LIMIT, f"the site servers peaked at {done.peak / MiB:.0f} MiB"
+    assert_quarantined(lab, "P00", "distmgr.box\\INCOMING", "BLOATED1.PKG", "distmgr.log")
 
 
 # --- containers that expand too far -----------------------------------------------------------
@@ -123,12 +135,13 @@ INSTALL = textwrap.dedent("""
 @pytest.mark.slow
 @linux_only
 def test_a_pck_of_three_million_entries_is_refused_before_anything_is_written_to_a_dp(
-        tmp_path: Path) -> None:
+        tmp_path: Path, removed_afterwards: list[Path]) -> None:
     """A valid 11 MB PCK of 3,000,000 empty folders (1.5 GB of tar headers, a 99 MB manifest),
     installed on a DP share."""
     pck = many_folders_pck(tmp_path / f"{PKG_ID}.PCK", 3_000_000)
     share = tmp_path / "dp" / "REMOTE_DP" / "smsapps" / "SMSPKG"
     share.mkdir(parents=True)
+    removed_afterwards.append(tmp_path / "dp")
     before = share.stat().st_mtime_ns
 
     done = measured(INSTALL, str(pck), str(share), PKG_ID)
@@ -178,12 +191,13 @@ def test_a_small_package_delivered_to_p00_installs_on_its_dp(lab: Lab, tmp_path:
 
 @pytest.mark.slow
 def test_a_small_pck_that_expands_to_4_gib_is_refused_before_it_is_written_to_a_dp(
-        lab: Lab, tmp_path: Path) -> None:
+        lab: Lab, tmp_path: Path, removed_afterwards: list[Path]) -> None:
     """A valid 4 KB PCK of one 4 GiB file of zeros delivered to P00 for REMOTE_DP; the lab's
     limit on a package's expanded size (`limits: package_size`) is 2 GiB by default."""
     pck = zeros_pck(tmp_path / f"{PKG_ID}.PCK", 4 * GiB)
     assert pck.stat().st_size < MiB
     share = _deliver_to_p00(lab, pck)
+    removed_afterwards.append(lab.root)
     before = share.stat().st_mtime_ns
 
     report = run(lab)
