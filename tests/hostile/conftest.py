@@ -134,11 +134,6 @@ def lab_files_holding(lab: Lab | Path, needle: bytes) -> list[str]:
     return found
 
 
-def links_below(root: Path) -> list[Path]:
-    return [Path(folder) / name for folder, dirs, names in os.walk(root)
-            for name in (*names, *dirs) if (Path(folder) / name).is_symlink()]
-
-
 # --- running and reading ----------------------------------------------------------------------
 
 def run(lab: Lab, **options: object) -> IdleReport:

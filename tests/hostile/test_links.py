@@ -20,7 +20,7 @@ from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg, sni, srq
 from sitesrv.formats.values import Payload
 from sitesrv.lab.clock import VIRTUAL_EPOCH
-from sitesrv.testing import write_source
+from sitesrv.testing import events, write_source
 
 from .conftest import (
     REQUEST_ID,
@@ -81,8 +81,10 @@ def test_a_link_planted_under_a_temp_name_is_never_written_through(
     package = create_good_package(lab, tmp_path)
     target = outside.add("link-target.txt")
     planted: list[Path] = []
+    activated_before: list[dict[str, object]] = []
 
     def plant(root: Path) -> None:
+        activated_before.extend(events(root, "job_activated"))
         for link in temp_names(root):
             os.symlink(target, link)
             planted.append(link)
@@ -92,6 +94,7 @@ def test_a_link_planted_under_a_temp_name_is_never_written_through(
     report = run(lab, components=once_registry(plant))
 
     assert planted, "the links were not planted"
+    assert activated_before == [], "the links were planted after the first job was activated"
     assert_ended(report)
     outside.assert_untouched()
     assert_installed_everywhere(lab, package)
