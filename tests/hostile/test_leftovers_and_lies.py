@@ -1,0 +1,220 @@
+"""Smaller hostilities: reasons lost with a rolled log, leftovers that stay for ever, files that
+lie about sites, servers and times, and a container entry that poses as the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sitesrv.admin.lab import Lab, default_hierarchy_file
+from sitesrv.compression import extract, install, read_manifest, verify
+from sitesrv.errors import FormatError
+from sitesrv.formats import pkg, rpl, sta
+from sitesrv.formats.values import Payload
+from sitesrv.lab.clock import VIRTUAL_EPOCH
+from sitesrv.testing import LabFactory, drop, files
+
+from .conftest import (
+    REASON_SUFFIX,
+    REQUEST_ID,
+    all_lab_rows,
+    assert_ended,
+    assert_installed_everywhere,
+    assert_quarantined,
+    craft_pck,
+    create_good_package,
+    deliver,
+    instruction,
+    quarantined,
+    run,
+)
+
+INCOMING = "distmgr.box\\INCOMING"
+
+# --- every quarantine keeps its reason ---------------------------------------------------------
+
+
+def test_every_quarantined_file_keeps_its_reason_after_the_log_rolled_over(
+        sitesrv_lab_factory: LabFactory) -> None:
+    """Fifty unreadable `.PKG` files in P00's INCOMING with logs capped at 1024 bytes: the log
+    lines that said why each was quarantined are rolled away, so each file in `corrupt\\` has
+    `<name>.reason` beside it holding its line."""
+    text = default_hierarchy_file().read_text(encoding="utf-8") + "\nlogs:\n  max_size: 1024\n"
+    lab = sitesrv_lab_factory(text)
+    layout = lab.site("P00")
+    incoming = layout.inbox(INCOMING)
+    names = [f"BAD{n:05d}.PKG" for n in range(50)]
+    for name in names:
+        drop(incoming, name, b"this is not a package definition\n")
+
+    report = run(lab)
+
+    assert_ended(report)
+    assert layout.log("distmgr.lo_").exists(), "the log never rolled over: the test proves nothing"
+    assert quarantined(incoming) == names
+    for name in names:
+        reason = incoming / "corrupt" / f"{name}{REASON_SUFFIX}"
+        assert reason.is_file(), f"no {reason.name} beside corrupt\\{name}"
+        line = (f"Moved the corrupt file {layout.windows(incoming / name)} to "
+                f"{layout.windows(incoming / 'corrupt' / name)}: ")
+        assert line in reason.read_text(encoding="utf-8"), reason.read_text(encoding="utf-8")
+
+
+# --- leftovers ---------------------------------------------------------------------------------
+
+def test_a_stray_payload_without_an_instruction_is_removed_when_the_despooler_starts(
+        lab: Lab) -> None:
+    """`<reqid>.PCK` in P00's receive and no `.SNI` will ever explain it (a sender killed
+    between the two, or a person): it would sit in the SMS_SITE share for ever."""
+    assert_ended(run(lab))
+    receive = lab.site("P00").receive
+    drop(receive, f"{REQUEST_ID}.PCK", b"a payload nobody will ever announce")
+
+    report = run(lab)
+
+    assert_ended(report)
+    assert files(receive) == []
+
+
+def test_the_payload_beside_an_instruction_without_payload_does_not_stay_in_receive(
+        lab: Lab) -> None:
+    """An `.SNI` with `Payload=NONE` and a `<reqid>.PCK` beside it: the instruction is done
+    once executed, and nothing else will ever take the payload."""
+    deliver(lab, "P00", REQUEST_ID, b"a payload the instruction does not mention",
+            instruction(None, kind=Payload.NONE))
+    receive = lab.site("P00").receive
+
+    report = run(lab)
+
+    assert_ended(report)
+    assert files(receive) == []
+
+
+def test_a_zero_byte_batch_temp_file_left_by_a_kill_is_removed_when_replication_manager_starts(
+        lab: Lab) -> None:
+    """A Replication Manager killed while writing a batch leaves its private temp file in
+    `replmgr.box\\ready`, which is nobody's inbox, so start-up recovery never looks there."""
+    ready = lab.site("ZZZ").inbox("replmgr.box\\ready")
+    leftover = ready / ".00000007.RPL.ZZZ-SMS_REPLICATION_MANAGER.000001.tmp"
+    leftover.write_bytes(b"")
+
+    report = run(lab)
+
+    assert_ended(report)
+    assert not leftover.exists()
+
+
+# --- files that lie ----------------------------------------------------------------------------
+
+def _status(package_id: str, *, site_code: str = "P00", server: str = "MGMT03",
+            reporting: str = "P00") -> bytes:
+    row = sta.PkgStatusRow(package_id=package_id, type=sta.MASTER, site_code=site_code,
+                           pkg_server=server, status=3, source_version=1,
+                           update_time=VIRTUAL_EPOCH + 3600)
+    return sta.encode(sta.PackageStatusReport(reporting_site=reporting, package_id=package_id,
+                                              rows=(row,)))
+
+
+def _copy_status_with_server(package_id: str, server: str) -> bytes:
+    row = sta.PkgStatusRow(package_id=package_id, type=sta.COPY, site_code="P00",
+                           pkg_server=server, status=3, source_version=1,
+                           update_time=VIRTUAL_EPOCH + 3600)
+    return sta.encode(sta.PackageStatusReport(reporting_site="P00", package_id=package_id,
+                                              rows=(row,)))
+
+
+def _definition(package_id: str, *, refreshed: float, name: str = "Good") -> bytes:
+    return pkg.encode(pkg.PackageReplication(
+        package_id=package_id, name=name, source_site="ZZZ", source_version=1,
+        last_refresh_time=refreshed, action=pkg.PackageAction.UPDATE, issuing_site="ZZZ"))
+
+
+def _batch_from_a_site_not_in_the_lab(package_id: str) -> bytes:
+    later = VIRTUAL_EPOCH + 7200
+    definition = _definition(package_id, refreshed=later, name="Renamed by QQQ")
+    return rpl.encode(rpl.ReplicationBatch(
+        job_id="0000BEEF", sending_site="QQQ", destination_site="P00", priority=2,
+        transaction_id=1, created=later,
+        objects=[rpl.ReplicationObject.of("P00_QQQQQQQQ.PKG", definition)]))
+
+
+YEAR_9999 = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+LIES = {
+    "a .STA reporting status of site QQQ, not in the lab":
+        ("ZZZ", INCOMING, "QQQSTATS.STA", "distmgr.log",
+         lambda p: _status(p, site_code="QQQ", server="QQQSRV")),
+    "a .STA whose PkgServer climbs folders":
+        ("ZZZ", INCOMING, "CLIMBING.STA", "distmgr.log",
+         lambda p: _copy_status_with_server(p, "..\\..\\x")),
+    "a .PKG last refreshed in year 9999":
+        ("P00", INCOMING, "FAR9999X.PKG", "distmgr.log",
+         lambda p: _definition(p, refreshed=YEAR_9999)),
+    "a batch from site QQQ, not in the lab":
+        ("P00", "replmgr.box\\incoming", "2_9ZZZQQQ.RPL", "replmgr.log",
+         _batch_from_a_site_not_in_the_lab),
+}
+
+
+@pytest.mark.parametrize(("site", "box", "name", "log", "content"), LIES.values(),
+                         ids=LIES.keys())
+def test_a_file_that_lies_is_quarantined_with_a_reason_and_changes_no_row(
+        lab: Lab, tmp_path: Path, site: str, box: str, name: str, log: str,
+        content: object) -> None:
+    """After a package is installed everywhere, a file arrives that names a site the lab does
+    not have, a server path that climbs folders, or a time no clock will reach."""
+    package = create_good_package(lab, tmp_path)
+    assert_ended(run(lab))
+    rows = {code: all_lab_rows(lab, code) for code in ("ZZZ", "P00")}
+    drop(lab.site(site).inbox(box), name, content(package.package_id))  # type: ignore[operator]
+
+    report = run(lab)
+
+    assert_ended(report)
+    assert_quarantined(lab, site, box, name, log)
+    assert {code: all_lab_rows(lab, code) for code in ("ZZZ", "P00")} == rows
+    assert_installed_everywhere(lab, package)
+
+
+# --- an entry that poses as the manifest -------------------------------------------------------
+
+def _read_manifest(pck: Path, tmp_path: Path) -> object:
+    return read_manifest(pck)
+
+
+def _verify(pck: Path, tmp_path: Path) -> object:
+    return verify(pck)
+
+
+def _extract(pck: Path, tmp_path: Path) -> object:
+    return extract(pck, tmp_path / "extracted")
+
+
+def _install(pck: Path, tmp_path: Path) -> object:
+    return install(pck, tmp_path / "share", "ZZZ00001")
+
+
+READERS = {"listing it": _read_manifest, "verifying it": _verify, "extracting it": _extract,
+           "installing it on a DP": _install}
+
+
+@pytest.mark.parametrize("name", [".sitesrv-manifest.json", ".SITESRV-MANIFEST.JSON"])
+@pytest.mark.parametrize("read", READERS.values(), ids=READERS.keys())
+def test_a_pck_with_an_entry_named_like_its_manifest_is_refused_when_read(
+        tmp_path: Path, name: str, read: object) -> None:
+    """A crafted PCK whose content holds a file named as the container's own manifest member:
+    extracted by tar, or onto a share that ignores case, it replaces the manifest."""
+    pck = craft_pck(tmp_path / "ZZZ00001.PCK",
+                    {name: b'{"entries":[],"format":"forged"}', "setup.exe": b"MZ"})
+
+    with pytest.raises(FormatError):
+        read(pck, tmp_path)  # type: ignore[operator]
+
+    for folder in ("extracted", "share"):
+        leftovers = [p for p in (tmp_path / folder).rglob("*") if p.is_file()] \
+            if (tmp_path / folder).exists() else []
+        assert leftovers == [], f"files were written: {leftovers}"
+    assert not os.path.exists(tmp_path / "extracted.sitesrv-new")
