@@ -253,7 +253,7 @@ def test_a_delta_without_its_base_is_stuck_until_the_full_package_arrives(
         lab: Path, packages: Packages) -> None:
     register(lab, "S01", source_version=2, stored=1)
     deliver(lab, "S01", "2_001P00", packages.dlt2, kind=Payload.DLT, version=2, sending="P00")
-    report = run(lab, horizon=30)
+    report = run(lab, horizon=120)
     assert report.exit_code == ExitCode.WAITING
     assert report.lines() == [f"S01 SMS_DESPOOLER: receive\\2_001P00.SNI waits for version 1 "
                               f"of {PKG_ID} to merge a delta"]
@@ -265,11 +265,16 @@ def test_a_delta_without_its_base_is_stuck_until_the_full_package_arrives(
         "Despooler failed to execute the instruction, error code = 8",
     ]
     starts = [i for i, t in enumerate(texts) if t == attempt[0]]
-    assert len(starts) >= 5, "retried every despooler_retry_delay, forever (docs/sources.md#delta-stuck)"
+    # Retried for ever (docs/sources.md#delta-stuck), after 5, 10, 20, 40 s: the delay doubles.
+    assert len(starts) >= 5
+    tills = []
     for i in starts:
         assert texts[i:i + 4] == attempt
         assert texts[i + 4].startswith(f"~Instruction {RECEIVE}\\2_001P00.SNI won't be "
                                        "processed till ")
+        tills.append(texts[i + 4].rsplit(" till ", 1)[1])
+    assert tills[:4] == [f"6/4/2007 {t} AM Eastern Standard Time"
+                         for t in ("4:00:05", "4:00:15", "4:00:35", "4:01:15")]
 
     deliver(lab, "S01", "2_002P00", packages.pck2, version=2, sending="P00")
     report = run(lab)

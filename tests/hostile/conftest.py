@@ -43,7 +43,7 @@ SENTINEL_MTIME_NS = 978_307_200 * 10**9
 SENTINEL_ATIME_NS = SENTINEL_MTIME_NS - 3600 * 10**9
 MAX_STEPS = 3000
 ENDED = ("idle", "waiting")
-REASON_SUFFIX = ".reason"
+QUARANTINE_LOG = "quarantine.log"  # in corrupt\\: every quarantine's line
 
 # IDs of hand-made files, far from the ones the lab's own counters hand out.
 JOB_ID = "0000BEEF"
@@ -150,12 +150,12 @@ def assert_ended(report: IdleReport) -> None:
 
 
 def quarantined(folder: Path) -> list[str]:
-    """The files in `<folder>\\corrupt`, without the `.reason` files beside them."""
+    """The files in `<folder>\\corrupt`, without `quarantine.log`, which says why each is there."""
     corrupt = folder / "corrupt"
     if not corrupt.is_dir():
         return []
     return sorted(p.name for p in corrupt.iterdir()
-                  if not p.name.endswith(REASON_SUFFIX) and (p.is_file() or p.is_symlink()))
+                  if p.name != QUARANTINE_LOG and (p.is_file() or p.is_symlink()))
 
 
 def every_quarantine(lab: Lab) -> list[str]:
@@ -272,13 +272,14 @@ def instruction(payload: bytes | None, *, kind: Payload = Payload.PCK, version: 
 
 
 def deliver(lab: Lab, site: str, request_id: str, payload: bytes | None,
-            record: sni.Instruction) -> Path:
-    """What a Sender leaves at `site`: `<reqid>.PCK`, then `<reqid>.TMP` renamed `<reqid>.SNI`."""
+            record: sni.Instruction | bytes) -> Path:
+    """What a Sender leaves at `site`: `<reqid>.PCK`, then `<reqid>.TMP` renamed `<reqid>.SNI`
+    (the instruction as a record, or as the bytes of a file no writer of sitesrv would make)."""
     receive = lab.site(site).receive
     if payload is not None:
         (receive / sni.payload_file_name(request_id)).write_bytes(payload)
     tmp = receive / sni.tmp_file_name(request_id)
-    tmp.write_bytes(sni.encode(record))
+    tmp.write_bytes(record if isinstance(record, bytes) else sni.encode(record))
     ready = receive / sni.sni_file_name(request_id)
     os.replace(tmp, ready)
     return ready

@@ -19,7 +19,7 @@ from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.testing import LabFactory, drop, files
 
 from .conftest import (
-    REASON_SUFFIX,
+    QUARANTINE_LOG,
     REQUEST_ID,
     all_lab_rows,
     assert_ended,
@@ -41,8 +41,8 @@ INCOMING = "distmgr.box\\INCOMING"
 def test_every_quarantined_file_keeps_its_reason_after_the_log_rolled_over(
         sitesrv_lab_factory: LabFactory) -> None:
     """Fifty unreadable `.PKG` files in P00's INCOMING with logs capped at 1024 bytes: the log
-    lines that said why each was quarantined are rolled away, so each file in `corrupt\\` has
-    `<name>.reason` beside it holding its line."""
+    lines that said why each was quarantined are rolled away, so `corrupt\\quarantine.log`,
+    which never rolls over, keeps each line."""
     text = default_hierarchy_file().read_text(encoding="utf-8") + "\nlogs:\n  max_size: 1024\n"
     lab = sitesrv_lab_factory(text)
     layout = lab.site("P00")
@@ -56,12 +56,11 @@ def test_every_quarantined_file_keeps_its_reason_after_the_log_rolled_over(
     assert_ended(report)
     assert layout.log("distmgr.lo_").exists(), "the log never rolled over: the test proves nothing"
     assert quarantined(incoming) == names
+    kept = (incoming / "corrupt" / QUARANTINE_LOG).read_text(encoding="utf-8")
     for name in names:
-        reason = incoming / "corrupt" / f"{name}{REASON_SUFFIX}"
-        assert reason.is_file(), f"no {reason.name} beside corrupt\\{name}"
         line = (f"Moved the corrupt file {layout.windows(incoming / name)} to "
                 f"{layout.windows(incoming / 'corrupt' / name)}: ")
-        assert line in reason.read_text(encoding="utf-8"), reason.read_text(encoding="utf-8")
+        assert line in kept, f"{name}'s line is not in corrupt\\{QUARANTINE_LOG}"
 
 
 # --- leftovers ---------------------------------------------------------------------------------
@@ -120,11 +119,15 @@ def _status(package_id: str, *, site_code: str = "P00", server: str = "MGMT03",
 
 
 def _copy_status_with_server(package_id: str, server: str) -> bytes:
+    """sitesrv refuses to write such a row: the file is written by hand, from a good one."""
+    good = 'MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\'
     row = sta.PkgStatusRow(package_id=package_id, type=sta.COPY, site_code="P00",
-                           pkg_server=server, status=3, source_version=1,
+                           pkg_server=good, status=3, source_version=1,
                            update_time=VIRTUAL_EPOCH + 3600)
-    return sta.encode(sta.PackageStatusReport(reporting_site="P00", package_id=package_id,
+    text = sta.encode(sta.PackageStatusReport(reporting_site="P00", package_id=package_id,
                                               rows=(row,)))
+    assert good.encode() in text
+    return text.replace(good.encode(), server.encode())
 
 
 def _definition(package_id: str, *, refreshed: float, name: str = "Good") -> bytes:

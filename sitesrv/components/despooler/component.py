@@ -35,6 +35,8 @@ class Despooler(Component):
     inboxes = (InboxSpec(DESPOOLER_RECEIVE, ("*.SNI",)),)
 
     def start(self) -> None:
+        # Retries so far of the instructions that wait; the delay grows with them (retry.py).
+        self.retries: dict[str, int] = {}
         self._quarantine_orphans()
         self._remove_merge_temps()
         self._remove_stray_payloads()
@@ -45,7 +47,7 @@ class Despooler(Component):
             return False
         ctx = self.ctx
         log = ctx.log.write
-        received = Received.claimed(ctx, item)
+        received = Received.claimed(ctx, item, self.retries)
         log(f"~Found ready instruction {item.name.lower()}")
         log(f"~Used 0 out of {THREADS} despooling threads")
         log(f"~Created a new despooling thread {ctx.rng.randrange(0x100, 0x2000):X}")

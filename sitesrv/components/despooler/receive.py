@@ -50,12 +50,14 @@ class Received:
     item: WorkItem
     request_id: str
     work: str
+    retries: dict[str, int]  # the Despooler's: retries so far, by instruction file name
     instruction: sni.Instruction | None = None
 
     @classmethod
-    def claimed(cls, ctx: ComponentContext, item: WorkItem) -> Received:
+    def claimed(cls, ctx: ComponentContext, item: WorkItem,
+                retries: dict[str, int]) -> Received:
         request_id = item.name.rsplit(".", 1)[0]
-        return cls(ctx, item, request_id, work_name(ctx, request_id))
+        return cls(ctx, item, request_id, work_name(ctx, request_id), retries)
 
     @property
     def ins(self) -> sni.Instruction:
@@ -143,6 +145,7 @@ class Received:
         with an instruction that has none), then the instruction."""
         for path in (self.work_payload, *self._arrived()):
             self.ctx.remove(path)
+        self.retries.pop(self.item.name, None)
         self.item.done()
 
     def retry(self, not_before: float, reason: str, signal: str | None = None) -> None:
@@ -156,6 +159,7 @@ class Received:
         for path in (self.work_payload, *self._arrived()):
             if path.is_file() or os.path.islink(path):
                 inbox.quarantine_path(path, self.payload_name, reason)
+        self.retries.pop(self.item.name, None)
         self.item.quarantine(reason)
 
     def missing_payload(self, elsewhere: str) -> None:
