@@ -265,13 +265,7 @@ class Layout(Generic[R]):
 
     def decode(self, data: bytes, path: object = "<bytes>") -> R:
         """The record in a file's bytes (UTF-8, an optional BOM)."""
-        self.limits.check_size(len(data), path, self.kind)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise FormatError(path, f"not UTF-8 text: byte {data[e.start]:#04x} at offset "
-                                    f"{e.start}") from None
-        return self.parse(text, path)
+        return self.parse(self._text(data, path), path)
 
     def read(self, path: str | PathLike[str]) -> R:
         """The record in a file. OSError (e.g. the file was claimed by another) passes through.
@@ -283,7 +277,17 @@ class Layout(Generic[R]):
             size = os.fstat(fh.fileno()).st_size
             self.limits.check_size(size, path, self.kind)
             data = fh.read(size + 1)  # what it grew by meanwhile is as good as still being written
-        return self.decode(data, path)
+        text = self._text(data, path)
+        del data  # parsing costs several times the text: not with the bytes on top
+        return self.parse(text, path)
+
+    def _text(self, data: bytes, path: object) -> str:
+        self.limits.check_size(len(data), path, self.kind)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise FormatError(path, f"not UTF-8 text: byte {data[e.start]:#04x} at offset "
+                                    f"{e.start}") from None
 
     def every_section(self) -> Iterator[Section]:
         """Its sections and those of the kinds it may carry, in file order."""
