@@ -71,10 +71,10 @@ def tree_problem(entries: Iterable[tuple[str, bool]]) -> tuple[str, str] | None:
     for before, path in pairwise(paths):
         if before == path:
             return path, "duplicate entry"
-    # In case-folded order the paths that share a folded folder follow each other, so a name
-    # spelt two ways in one folder shows up between two neighbours.
+    # Ordered by their folded names, name after name, the paths that share folded names follow
+    # each other, so a name spelt two ways shows up between two neighbours.
     clash: tuple[str, str] | None = None  # the one whose later path comes first
-    for one, other in pairwise(sorted(paths, key=fold)):
+    for one, other in pairwise(sorted(paths, key=_by_folded_names)):
         first, second = sorted((one, other))
         at = _case_clash(first.split("/"), second.split("/"))
         if at is not None and (clash is None or second < clash[0]):
@@ -89,6 +89,11 @@ def tree_problem(entries: Iterable[tuple[str, bool]]) -> tuple[str, str] | None:
     return None
 
 
+def _by_folded_names(path: str) -> str:
+    # NUL, which no name may hold, sorts a name before its longer spellings: `a`, `a/b`, `a!`.
+    return fold(path).replace("/", "\0")
+
+
 def _case_clash(first: list[str], second: list[str]) -> int | None:
     """The component where two paths spell one name in two ways, if they do before they part."""
     for at, (a, b) in enumerate(zip(first, second, strict=False)):
@@ -98,10 +103,11 @@ def _case_clash(first: list[str], second: list[str]) -> int | None:
 
 
 def folder_count(entries: Iterable[tuple[str, bool]]) -> int:
-    """How many folders extracting these (path, is_dir) entries makes, sorted by path.
+    """How many folders extracting these (path, is_dir) entries makes: sorted by path, and
+    a tree `tree_problem` accepts (a manifest's entries are).
 
-    In path order a folder's entries follow each other, so comparing each entry's folders
-    with the previous entry's counts each folder once, in memory for one path.
+    In path order the entries below a folder follow each other, so comparing each entry's
+    folders with the previous entry's counts each folder once, in memory for one path.
     """
     count = 0
     previous: list[str] = []
