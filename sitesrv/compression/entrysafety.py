@@ -17,7 +17,7 @@ from itertools import pairwise
 from sitesrv.compression.manifest import MANIFEST_NAME
 
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\\:]")
-MAX_PATH_CHARS = 1024  # four times Windows' MAX_PATH, which SMS 2003's own copies keep to
+MAX_PATH_CHARS = 1024  # about four times Windows' MAX_PATH (260), which SMS 2003 keeps to
 MAX_NAME_CHARS = 255  # one folder or file name, as NTFS and ext4 allow
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from click.testing import CliRunner
@@ -27,6 +28,7 @@ from sitesrv.compression import (
     read_manifest,
     verify,
 )
+from sitesrv.compression import manifest as manifest_module
 from sitesrv.compression.container import ContainerWriter
 from sitesrv.compression.entrysafety import fold, folder_count, tree_problem
 from sitesrv.compression.manifest import (
@@ -364,3 +366,31 @@ def test_folder_count_counts_every_folder_once(entries) -> None:
     folders = {"/".join(path.split("/")[:depth]) for path, is_dir in entries
                for depth in range(1, len(path.split("/")) + is_dir)}
     assert folder_count(entries) == len(folders)
+
+
+def _values(doc: object) -> int:
+    if isinstance(doc, list):
+        return 1 + sum(_values(v) for v in doc)
+    if isinstance(doc, dict):
+        return 1 + sum(_values(v) for v in doc.values())
+    return 1
+
+
+_json_docs = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text("ab,[{\"\\]}:", max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.text("k,[{", max_size=3), inner, max_size=4)),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=_json_docs, indent=st.sampled_from([None, 1]))
+def test_the_values_counted_before_parsing_are_never_fewer_than_the_json_holds(
+        doc: object, indent: int | None) -> None:
+    """Counted over the whole text, and (when that is over the limit) outside strings only."""
+    text = json.dumps(doc, indent=indent)
+    over_all_text = manifest_module._json_values(text)
+    assert over_all_text >= _values(doc)
+    with mock.patch.object(manifest_module, "MAX_JSON_VALUES", over_all_text - 1):
+        assert over_all_text >= manifest_module._json_values(text) >= _values(doc)
