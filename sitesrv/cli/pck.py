@@ -16,9 +16,19 @@ from pathlib import Path
 import click
 
 from sitesrv.compression.distpoint import extract
+from sitesrv.compression.errors import PackageLimitError
 from sitesrv.compression.manifest import FileEntry, Manifest
 from sitesrv.compression.pck import read_manifest, verify
 from sitesrv.errors import SitesrvError, UserError
+from sitesrv.lab.hierarchy import (
+    DEFAULT_PACKAGE_LIMITS,
+    MAX_PACKAGE_FILES,
+    PackageLimits,
+    parse_size,
+    size_text,
+)
+
+_LIMIT_OPTIONS = {"package_size": "--max-size", "package_files": "--max-files"}
 
 
 @contextlib.contextmanager
@@ -74,13 +84,39 @@ def verify_command(file: Path, package_id: str | None, version: int | None) -> N
     click.echo(f"{file}: OK, {_summary(manifest)}")
 
 
+def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    try:
+        size = parse_size(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    if size < 1:
+        raise click.BadParameter("must be at least 1 byte")
+    return size
+
+
 @pck_group.command("extract")
 @click.argument("file", type=_FILE)
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-def extract_command(file: Path, dest: Path) -> None:
-    """Verify FILE and unpack its files into DEST (a new or empty folder)."""
+@click.option("--max-size", default=size_text(DEFAULT_PACKAGE_LIMITS.package_size),
+              callback=_size, metavar="SIZE", show_default=True,
+              help="Refuse a package whose files add up to more: bytes, or a number with KiB, "
+                   "MiB, GiB or TiB (the lab's limits.package_size).")
+@click.option("--max-files", default=DEFAULT_PACKAGE_LIMITS.package_files, show_default=True,
+              type=click.IntRange(1, MAX_PACKAGE_FILES), metavar="N",
+              help=f"Refuse a package of more files, or more folders (at most "
+                   f"{MAX_PACKAGE_FILES}; the lab's limits.package_files).")
+def extract_command(file: Path, dest: Path, max_size: int, max_files: int) -> None:
+    """Verify FILE and unpack its files into DEST (a new or empty folder).
+
+    A package over the limits is refused before anything is written (docs/limits.md).
+    """
+    limits = PackageLimits(package_size=max_size, package_files=max_files)
     with _as_user_error():
-        manifest = extract(file, dest)
+        try:
+            manifest = extract(file, dest, limits=limits)
+        except PackageLimitError as e:
+            raise UserError(f"{e}; to extract it, pass a larger {_LIMIT_OPTIONS[e.limit]} "
+                            "(docs/limits.md)") from None
     count = len(manifest.delta.shipped) if manifest.delta else len(manifest.files)
     click.echo(f"Extracted {_count(count, 'file')} of {_summary(manifest)} to {dest}")
 

@@ -196,18 +196,19 @@ class ReplicationManager(Component):
                           f"{stream.destination} waits")
             ctx.wake_at(ctx.clock.now() + ctx.timing.rescan_interval)
             return False
+        # As many as one batch may carry (docs/limits.md); the rest make the next batch.
+        objects = rpl.fill(rpl.ReplicationObject.of(n, (folder / n).read_bytes()) for n in names)
         batch = rpl.ReplicationBatch(
             job_id=job_id, sending_site=ctx.site.code, destination_site=stream.destination,
             priority=stream.priority, transaction_id=self._take_transaction_id(),
-            created=ctx.clock.now(),
-            objects=[rpl.ReplicationObject.of(n, (folder / n).read_bytes()) for n in names])
+            created=ctx.clock.now(), objects=objects)
         ready = ctx.publish(self.ready / rpl.batch_file_name(job_id), rpl.encode(batch))
-        for name in names:
-            self.ctx.remove(folder / name)
+        for obj in objects:
+            self.ctx.remove(folder / obj.name)
         self._publish_job(batch)
         self.pending.setdefault(stream, []).append(job_id)
         ctx.log.write(f"Created replication job {job_id} for site {stream.destination}, "
-                      f"priority {stream.priority}: {len(names)} object(s), transaction ID "
+                      f"priority {stream.priority}: {len(objects)} object(s), transaction ID "
                       f"{batch.transaction_id}, {ctx.windows(ready)}")
         ctx.emit("replication_batch", job=job_id, to=stream.destination,
                  priority=stream.priority, transaction=batch.transaction_id,

@@ -24,7 +24,15 @@ from sitesrv.compression.errors import (
     TrailerError,
     UnsafeEntryError,
 )
-from sitesrv.compression.manifest import MANIFEST_NAME, DirEntry, Entry, FileEntry, Manifest
+from sitesrv.compression.manifest import (
+    MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    DirEntry,
+    Entry,
+    FileEntry,
+    Manifest,
+    manifest_text,
+)
 from sitesrv.compression.readahead import ReadAhead
 from sitesrv.compression.tarstream import (
     END_OF_ARCHIVE,
@@ -36,6 +44,7 @@ from sitesrv.compression.tarstream import (
     padding,
 )
 from sitesrv.compression.trailer import TRAILER_SIZE, Kind, Trailer, decode_trailer
+from sitesrv.lab.hierarchy import size_text
 
 CHUNK = 1 << 20
 _READ_AHEAD_FROM = 4 << 20  # compressed body size from which content() decompresses ahead
@@ -44,7 +53,6 @@ NO_HASH = bytes(32)
 # windows in files we read) keeps every reader's memory small whatever the package size.
 MAX_LEVEL = 19
 MAX_WINDOW = 1 << 23
-_MAX_MANIFEST = 256 << 20
 _MAX_TRAILING_ZEROS = 1 << 20
 _JOB_SIZE = 2 << 20
 
@@ -209,11 +217,12 @@ class ContainerReader:
             t = self.trailer
             self._fh.seek(t.manifest_offset)
             source = _HashingSource(self._fh, t.body_length - t.manifest_offset)
-            with _damage_is_corruption(self.path), self._stream(source) as reader:
-                tar = TarReader(reader.read)
-                data = self._manifest_member(tar, tar.next_member())
             try:
-                manifest = Manifest.from_json(data)
+                with _damage_is_corruption(self.path), self._stream(source) as reader:
+                    tar = TarReader(reader.read)
+                    # Temporaries: the bytes are freed once decoded, the text once parsed.
+                    manifest = Manifest.from_text(
+                        manifest_text(self._manifest_member(tar, tar.next_member())))
             except ValueError as exc:
                 raise CorruptError(self.path, str(exc)) from None
             self._check_manifest(manifest)
@@ -290,12 +299,18 @@ class ContainerReader:
     def _stream(self, source: _HashingSource) -> zstandard.ZstdDecompressionReader:
         return self._dctx.stream_reader(source, read_across_frames=True, closefd=False)
 
-    def _manifest_member(self, tar: TarReader, member: MemberHeader | None) -> bytes:
+    def _manifest_member(self, tar: TarReader, member: MemberHeader | None) -> bytearray:
         if member is None or member.name != MANIFEST_NAME or not member.is_file:
             raise CorruptError(self.path, "the manifest is missing")
-        if member.size > _MAX_MANIFEST:
-            raise CorruptError(self.path, f"manifest of {member.size} bytes is too large")
-        data = b"".join(tar.data(CHUNK))
+        if member.size > MAX_MANIFEST_BYTES:
+            raise CorruptError(self.path, f"manifest of {member.size} bytes is larger than the "
+                                          f"{size_text(MAX_MANIFEST_BYTES)} a PCK or DLT may "
+                                          "have (docs/limits.md)")
+        data = bytearray(member.size)  # filled in place: joining chunks would hold it twice
+        done = 0
+        for chunk in tar.data(CHUNK):
+            data[done:done + len(chunk)] = chunk
+            done += len(chunk)
         if hashlib.sha256(data).digest() != self.trailer.manifest_sha256:
             raise CorruptError(self.path, "the manifest does not match its checksum")
         return data

@@ -4,6 +4,8 @@ The package is extracted into a sibling staging folder and verified completely; 
 it swapped in: `<PkgID>` is renamed to `<PkgID>.sitesrv-old`, `<PkgID>.sitesrv-new` to
 `<PkgID>`, and the old folder is deleted. A crash leaves at most those two sibling names,
 which `recover_installs` resolves at start-up, so a half-updated `<PkgID>` is never visible.
+Before anything is written, the manifest must fit the lab's `PackageLimits`: a PCK of a few KiB
+can expand to gigabytes, or to a million files, on every DP (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from typing import Literal
 import attrs
 
 from sitesrv.compression.container import ContainerReader
-from sitesrv.compression.entrysafety import fold
-from sitesrv.compression.manifest import FileEntry, Manifest
+from sitesrv.compression.entrysafety import fold, folder_count
+from sitesrv.compression.errors import PackageLimitError
+from sitesrv.compression.manifest import DirEntry, FileEntry, Manifest
 from sitesrv.compression.pck import open_pck
 from sitesrv.files.readonly import fsync_dir, is_readonly, make_readonly, remove_tree
+from sitesrv.lab.hierarchy import DEFAULT_PACKAGE_LIMITS, PackageLimits, size_text
 from sitesrv.lab.identifiers import PACKAGE_ID_ANY_CASE_RE, check_package_id
 
 NEW_SUFFIX = ".sitesrv-new"
@@ -53,6 +57,7 @@ def install(
     mode: UpdateMode = UpdateMode.DELETE_AND_RECREATE,
     on_file: Callable[[str], None] | None = None,
     durable: bool = False,
+    limits: PackageLimits = DEFAULT_PACKAGE_LIMITS,
 ) -> Manifest:
     """Install a PCK into `<share_dir>/<package_id>/`, or leave that folder as it was.
 
@@ -60,16 +65,18 @@ def install(
     the swap. OVERWRITE keeps files of the old folder that the package does not have.
     Read-only attributes and mtimes come from the manifest. `on_file(relpath)` is called for
     each package file once the new folder is in place, so a log never names a rolled-back
-    file. Leftovers of an earlier interrupted install of this package are recovered first.
+    file. Leftovers of an earlier interrupted install of this package are recovered before
+    it extracts. Raises PackageLimitError, having written nothing, for a package over `limits`.
     """
     share = Path(share_dir)
     check_package_id(package_id)
     target = share / package_id
     staging = share / (package_id + NEW_SUFFIX)
     old = share / (package_id + OLD_SUFFIX)
-    share.mkdir(parents=True, exist_ok=True)
-    _recover_package(target)
     with open_pck(pck_path, package_id, version) as reader:
+        check_limits(reader, limits)
+        share.mkdir(parents=True, exist_ok=True)
+        _recover_package(target)
         _extract_verified(reader, staging, durable)
         manifest = reader.manifest
     try:
@@ -85,20 +92,55 @@ def install(
     return manifest
 
 
-def extract(pck_path: Path | str, dest_dir: Path | str) -> Manifest:
-    """Extract a PCK or DLT into `dest_dir`, which must not exist or be empty (for tools)."""
+def extract(
+    pck_path: Path | str, dest_dir: Path | str, *, limits: PackageLimits = DEFAULT_PACKAGE_LIMITS
+) -> Manifest:
+    """Extract a PCK or DLT into `dest_dir`, which must not exist or be empty (for tools).
+
+    Raises PackageLimitError, having written nothing, for a package over `limits`.
+    """
     dest = Path(dest_dir)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise FileExistsError(f"{dest} exists and is not an empty folder")
     staging = dest.with_name(dest.name + NEW_SUFFIX)
-    remove_tree(staging)
     with ContainerReader(pck_path) as reader:
+        check_limits(reader, limits)
+        remove_tree(staging)
         _extract_verified(reader, staging, durable=False)
         manifest = reader.manifest
     if dest.exists():
         dest.rmdir()
     os.rename(staging, dest)
     return manifest
+
+
+def check_limits(reader: ContainerReader, limits: PackageLimits) -> None:
+    """Refuse a package that would expand to more than `limits`, from its manifest alone.
+
+    What counts is what extracting writes: every file and folder of a PCK, the shipped files
+    of a DLT. `package_files` bounds the files and, separately, the folders.
+    """
+    manifest = reader.manifest
+    written = [(e.path, isinstance(e, DirEntry)) for e in manifest.entries]
+    files = manifest.files
+    if manifest.delta is not None:
+        shipped = set(manifest.delta.shipped)
+        files = tuple(f for f in files if f.path in shipped)
+        written = [(f.path, False) for f in files]
+    what = f"package {manifest.package_id} version {manifest.version}"
+    size = sum(f.size for f in files)
+    if size > limits.package_size:
+        raise PackageLimitError(
+            reader.path, "package_size",
+            f"{what} expands to {size} bytes ({size_text(size)}), more than the package_size "
+            f"limit of {limits.package_size} bytes ({size_text(limits.package_size)})")
+    folders = folder_count(written)
+    for count, noun in ((len(files), "files"), (folders, "folders")):
+        if count > limits.package_files:
+            raise PackageLimitError(
+                reader.path, "package_files",
+                f"{what} has {count} {noun}, more than the package_files limit of "
+                f"{limits.package_files}")
 
 
 def recover_installs(share_dir: Path | str) -> list[Recovery]:

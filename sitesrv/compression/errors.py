@@ -28,6 +28,15 @@ class PackageMismatchError(PckError):
     """The file is intact but holds another package, version or kind than expected."""
 
 
+class PackageLimitError(PckError):
+    """The package would expand to more than a limit allows (docs/limits.md); `limit` names it
+    (`package_size`, `package_files`), so the caller can say how to raise it."""
+
+    def __init__(self, path: object, limit: str, problem: str) -> None:
+        self.limit = limit
+        super().__init__(path, problem)
+
+
 class UnsafeEntryError(FormatError):
     """An entry that could escape or damage the target folder (pack or install side)."""
 

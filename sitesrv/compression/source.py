@@ -13,7 +13,6 @@ import attrs
 
 from sitesrv.compression.entrysafety import path_problem, tree_problem
 from sitesrv.compression.errors import UnsafeEntryError
-from sitesrv.compression.manifest import MANIFEST_NAME
 from sitesrv.files.readonly import is_readonly
 
 CHUNK = 1 << 20
@@ -59,8 +58,6 @@ def scan_source(source_dir: Path) -> list[SourceItem]:
         for child in children:
             path = prefix + child.name
             problem = path_problem(path) or _kind_problem(child)
-            if not prefix and child.name == MANIFEST_NAME:
-                problem = "the name is reserved for the package manifest"
             if problem:
                 raise UnsafeEntryError(source_dir, path, problem)
             if child.is_dir(follow_symlinks=False):

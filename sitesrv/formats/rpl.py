@@ -11,16 +11,31 @@ An object's bytes are written on one line, escaped so the file stays readable te
 `\\r`, `\\t`, `\\\\`, and `\\xHH` for any byte that is not printable UTF-8 (and for white space
 at either end of the value, which the reader would strip). `Size` and `SHA256` of the bytes
 guard against hand edits and damaged copies.
+
+A batch has limits of its own (`LIMITS`, docs/limits.md): any object an inbox accepts fits in
+one, and `fill` keeps a backlog of objects within them, so a batch is never refused for its size
+unless someone else wrote it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 import attrs
 
-from sitesrv.formats.sections import INTEGER, ISO_TIME, Codec, Key, Layout, many, one
+from sitesrv.formats.sections import (
+    INSTRUCTION_LIMITS,
+    INTEGER,
+    ISO_TIME,
+    Codec,
+    Key,
+    Layout,
+    ReadLimits,
+    many,
+    one,
+)
 from sitesrv.formats.values import (
     JOB_ID,
     LARGEST_COUNT,
@@ -34,6 +49,14 @@ from sitesrv.formats.values import (
 )
 
 EXTENSION = ".RPL"
+MAX_OBJECTS = 10_000
+# An object is an instruction file (within INSTRUCTION_LIMITS), and escaping writes at most 4
+# characters per byte; the rest is room for the [REPLICATION BATCH] header and each object's
+# Name, Size and SHA256 lines.
+LIMITS = ReadLimits(file_bytes=4 * INSTRUCTION_LIMITS.file_bytes + (2 << 20), lines=65_536,
+                    sections=1 + MAX_OBJECTS)
+_OBJECT_ROOM = 256  # bytes of an [OBJECT] section beside its Name and Data values
+_HEADER_ROOM = 1024  # bytes of the [REPLICATION BATCH] section and [END]
 _SURROGATE_BYTES = range(0xDC80, 0xDD00)  # bytes that are not UTF-8, as surrogateescape keeps them
 _SIMPLE = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _UNSIMPLE = {"\\": b"\\", "n": b"\n", "r": b"\r", "t": b"\t"}
@@ -166,12 +189,29 @@ LAYOUT = Layout(ReplicationBatch, "replication batch", (
          Key("SHA256", "sha256"),
          Key("Data", "data", DATA),
          minimum=1),
-))
+), LIMITS)
 dumps = LAYOUT.dumps
 encode = LAYOUT.encode
 parse = LAYOUT.parse
 decode = LAYOUT.decode
 read = LAYOUT.read
+
+
+def fill(objects: Iterable[ReplicationObject]) -> tuple[ReplicationObject, ...]:
+    """The first of `objects` that one batch can carry within `LIMITS`, and always the first.
+
+    Replication Manager leaves the rest for its next batch, so a backlog never makes a batch
+    that its receiver refuses. Objects are taken one at a time: the rest are never built.
+    """
+    taken: list[ReplicationObject] = []
+    room = LIMITS.file_bytes - _HEADER_ROOM
+    for obj in objects:
+        size = len(obj.name.encode()) + len(escape(obj.data).encode()) + _OBJECT_ROOM
+        if taken and (size > room or len(taken) == MAX_OBJECTS):
+            break
+        taken.append(obj)
+        room -= size
+    return tuple(taken)
 
 
 def batch_file_name(job_id: str) -> str:

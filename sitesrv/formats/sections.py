@@ -5,17 +5,19 @@ and the reader's tolerance (CRLF, spacing, case of names, unknown keys and secti
 everywhere. A kind declares a `Layout`: its sections in order, and for each key the record
 attribute it fills and how the value is spelled. The record's validators decide what is valid;
 the reader runs them key by key so that a bad file is reported with the line and key at fault.
-The reader raises `FormatError` and nothing else, whatever the text.
+The reader raises `FormatError` and nothing else, whatever the text, and it reads no more than
+its `ReadLimits` (size, lines, sections) allow, so a file anyone can write into an inbox cannot
+make it spend more than a bounded amount of memory (docs/limits.md).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from os import PathLike
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -23,6 +25,7 @@ import attrs
 from sitesrv.errors import FormatError
 from sitesrv.formats.values import Check
 from sitesrv.lab.clock import lab_time_text
+from sitesrv.lab.hierarchy import size_text
 
 R = TypeVar("R")
 
@@ -32,6 +35,46 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INTEGER_RE = re.compile(r"-?[0-9]{1,30}")
 _TIMESTAMP_RE = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,3}))?[Zz]", re.ASCII)
+
+
+@attrs.frozen
+class ReadLimits:
+    """The most of a file the reader takes; each bounds the memory a hostile file can cost.
+
+    The size is checked before the file is read, the lines before the text is split and the
+    sections while it is scanned (docs/limits.md has the values and what they cost).
+    """
+
+    file_bytes: int
+    lines: int
+    sections: int
+
+    def check_size(self, size: int, path: object, kind: str, unit: str = "bytes") -> None:
+        if size > self.file_bytes:
+            raise FormatError(path, f"{size} {unit}, more than the {self.file_bytes} bytes "
+                                    f"({size_text(self.file_bytes)}) {_a(kind)} may have "
+                                    f"(docs/limits.md)")
+
+    def check_lines(self, text: str, path: object, kind: str) -> None:
+        # Counted before splitting: the split list is what a file of short lines makes big.
+        if text.count("\n") > self.lines:
+            raise FormatError(path, f"more than {self.lines} lines, the most {_a(kind)} may "
+                                    f"have (docs/limits.md)")
+
+    def check_sections(self, count: int, line: int, path: object, kind: str) -> None:
+        if count > self.sections:
+            raise FormatError(path, f"line {line}: more than {self.sections} sections, the most "
+                                    f"{_a(kind)} may have (docs/limits.md)")
+
+
+# Every instruction file kind: a .PKG lists one [PACKAGE SERVER] of 6 lines and about 135
+# bytes per DP, and a .job or .SNI carries a .PKG, so a package may have 10,000 DPs; the worst
+# a file within these limits costs to read is measured in docs/limits.md.
+INSTRUCTION_LIMITS = ReadLimits(file_bytes=2 << 20, lines=65_536, sections=16_384)
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 @attrs.frozen
@@ -145,8 +188,11 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def _read_sections(text: str, path: object) -> list[_Found]:
-    """Split text into sections, checking the framing; content rules are the Layout's."""
+def _read_sections(text: str, path: object, limits: ReadLimits, kind: str) -> list[_Found]:
+    """Split text into sections, checking the framing and the limits; content rules are the
+    Layout's."""
+    limits.check_size(len(text), path, kind, "characters")
+    limits.check_lines(text, path, kind)
     lines = text.removeprefix("\ufeff").split("\n")
     end = next((i for i, line in enumerate(lines) if _header(line) == END), None)
     if end is None:
@@ -163,6 +209,7 @@ def _read_sections(text: str, path: object) -> list[_Found]:
         if name is not None:
             if not name:
                 raise FormatError(path, f"line {number}: a section header with no name")
+            limits.check_sections(len(found) + 1, number, path, kind)
             found.append(_Found(name, number, {}))
             continue
         key, equals, value = stripped.partition("=")
@@ -199,6 +246,7 @@ class Layout(Generic[R]):
     record: type[R]
     kind: str
     sections: tuple[Section | Embedded, ...]
+    limits: ReadLimits = INSTRUCTION_LIMITS
 
     def dumps(self, record: R) -> str:
         """The file's text (LF line ends); the record's validators already refused bad values."""
@@ -211,22 +259,35 @@ class Layout(Generic[R]):
     def parse(self, text: str, path: object = "<text>") -> R:
         """The record in `text`; raises FormatError naming `path` and the problem."""
         found: dict[str, list[_Found]] = {}
-        for section in _read_sections(text, path):
+        for section in _read_sections(text, path, self.limits, self.kind):
             found.setdefault(section.name, []).append(section)
         return self._record(found, path)
 
     def decode(self, data: bytes, path: object = "<bytes>") -> R:
         """The record in a file's bytes (UTF-8, an optional BOM)."""
+        return self.parse(self._text(data, path), path)
+
+    def read(self, path: str | PathLike[str]) -> R:
+        """The record in a file. OSError (e.g. the file was claimed by another) passes through.
+
+        A file over the size limit is refused before it is read, and no more than its size at
+        that moment (and one byte) is read.
+        """
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            self.limits.check_size(size, path, self.kind)
+            data = fh.read(size + 1)  # what it grew by meanwhile is as good as still being written
+        text = self._text(data, path)
+        del data  # parsing costs several times the text: not with the bytes on top
+        return self.parse(text, path)
+
+    def _text(self, data: bytes, path: object) -> str:
+        self.limits.check_size(len(data), path, self.kind)
         try:
-            text = data.decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise FormatError(path, f"not UTF-8 text: byte {data[e.start]:#04x} at offset "
                                     f"{e.start}") from None
-        return self.parse(text, path)
-
-    def read(self, path: str | PathLike[str]) -> R:
-        """The record in a file. OSError (e.g. the file was claimed by another) passes through."""
-        return self.decode(Path(path).read_bytes(), path)
 
     def every_section(self) -> Iterator[Section]:
         """Its sections and those of the kinds it may carry, in file order."""

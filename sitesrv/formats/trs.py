@@ -13,24 +13,28 @@ than the one recorded for the object's class and the batch's priority; a restore
 counter went back is therefore silently ignored, as in SMS. Priorities are kept apart because
 batches of different priorities travel independently and may overtake each other. The reader
 takes what people do to INI files (case, spacing, CRLF, blank lines, `;` comments, unknown
-keys) and raises FormatError for anything else.
+keys) and raises FormatError for anything else, including a file over `MAX_FILE_BYTES`, which
+it refuses before reading it (docs/limits.md).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from os import PathLike
-from pathlib import Path
 
 import attrs
 
 from sitesrv.errors import FormatError
+from sitesrv.lab.hierarchy import size_text
 
 EXTENSION = ".trs"
 _CLASS_RE = re.compile(r"[A-Z0-9_]{1,32}")
 _KEY_RE = re.compile(r"PRIORITY\s*([123])")
 _VALUE_RE = re.compile(r"[0-9]{1,19}")
+# A real history has a few classes of three priorities each: under 200 bytes.
+MAX_FILE_BYTES = 64 << 10
 
 
 @attrs.frozen
@@ -62,7 +66,15 @@ def encode(history: TransactionHistory) -> bytes:
     return dumps(history).encode("ascii")
 
 
+def _check_size(size: int, path: object, unit: str = "bytes") -> None:
+    if size > MAX_FILE_BYTES:
+        raise FormatError(path, f"{size} {unit}, more than the {MAX_FILE_BYTES} bytes "
+                                f"({size_text(MAX_FILE_BYTES)}) a transaction history may have "
+                                "(docs/limits.md)")
+
+
 def parse(text: str, path: object = "<text>") -> TransactionHistory:
+    _check_size(len(text), path, "characters")
     highest: dict[tuple[str, int], int] = {}
     section: str | None = None
     for number, raw in enumerate(text.removeprefix("\ufeff").split("\n"), 1):
@@ -92,6 +104,7 @@ def parse(text: str, path: object = "<text>") -> TransactionHistory:
 
 
 def decode(data: bytes, path: object = "<bytes>") -> TransactionHistory:
+    _check_size(len(data), path)
     try:
         return parse(data.decode("utf-8"), path)
     except UnicodeDecodeError as e:
@@ -102,7 +115,10 @@ def decode(data: bytes, path: object = "<bytes>") -> TransactionHistory:
 def read(path: str | PathLike[str]) -> TransactionHistory:
     """The history in a file; an empty one if the file does not exist (nothing received yet)."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            _check_size(size, path)
+            data = fh.read(size + 1)
     except FileNotFoundError:
         return TransactionHistory()
     return decode(data, path)

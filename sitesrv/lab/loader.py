@@ -21,17 +21,21 @@ from sitesrv.files.atomic import Durability
 from sitesrv.lab.hierarchy import (
     AVAILABILITIES,
     DAY_NAMES,
+    DEFAULT_PACKAGE_LIMITS,
     DEFAULT_SHARE,
     DP_UPDATE_MODES,
     FULL_DAY_NAMES,
     KNOWN_HOTFIXES,
+    MAX_PACKAGE_FILES,
     Address,
     DistributionPoint,
     Hierarchy,
+    PackageLimits,
     ScheduleBlock,
     SenderSettings,
     Site,
     SoftwareDistribution,
+    parse_size,
 )
 from sitesrv.lab.identifiers import SERVER_RE, SHARE_RE, SITE_CODE_RE
 from sitesrv.lab.layout import BUILDING_MARKER, HIERARCHY_COPY
@@ -49,7 +53,8 @@ class HierarchyError(UserError):
         super().__init__(f"{where}{problem}. Fix {Path(self.file).name} and run the command again.")
 
 
-TOP_KEYS = {"sites", "addresses", "software_distribution", "sender", "durability", "timing", "logs"}
+TOP_KEYS = {"sites", "addresses", "software_distribution", "sender", "durability", "timing", "logs",
+            "limits"}
 SITE_KEYS = {"code", "name", "server", "type", "parent", "drive", "package_drive",
              "time_zone_bias", "distribution_points", "hotfixes"}
 DP_KEYS = {"server", "share"}
@@ -60,6 +65,7 @@ SWD_KEYS = {"send_from_nearest_site", "retries", "retry_delay", "dp_update_mode"
 SENDER_KEYS = {"max_concurrent", "max_per_site", "retries", "retry_delay"}
 TIMING_SECTION_KEYS = {"profile", "clock_rate", *TIMING_KEYS}
 LOGS_KEYS = {"max_size"}
+LIMITS_KEYS = {"package_size", "package_files"}
 HOURS_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 
 
@@ -266,12 +272,14 @@ def parse_hierarchy(text: str, file: Path | str = "hierarchy.yaml") -> Hierarchy
     log_max_bytes = reader.integer(logs.get("max_size", 1024 * 1024), "logs.max_size", 1024)
     durability = Durability(reader.choice(top.get("durability", "none"), "durability",
                                           tuple(Durability)))
+    limits = _limits(reader, reader.section(top, "limits", {}))
     sites = _sites(reader, top)
     addresses = _addresses(reader, reader.section(top, "addresses", []), {s.code for s in sites})
     return Hierarchy(sites=sites, addresses=addresses,
                      software_distribution=software_distribution, sender=sender,
                      durability=durability, timing_profile=timing_profile, timing=timing,
-                     clock_rate=clock_rate, log_max_bytes=log_max_bytes, source=text)
+                     clock_rate=clock_rate, log_max_bytes=log_max_bytes, limits=limits,
+                     source=text)
 
 
 def _document(reader: _Reader, text: str) -> Any:
@@ -314,6 +322,23 @@ def _sender(reader: _Reader, raw: Mapping[str, Any]) -> SenderSettings:
     if sender.max_concurrent > 999 or sender.max_per_site > 999:
         raise reader.fail("sender", "SMS allows at most 999 concurrent sendings")
     return sender
+
+
+def _limits(reader: _Reader, raw: Any) -> PackageLimits:
+    fields = reader.mapping(raw, "limits", LIMITS_KEYS)
+    default = DEFAULT_PACKAGE_LIMITS
+    try:
+        size = parse_size(fields.get("package_size", default.package_size))
+    except ValueError as e:
+        raise reader.fail("limits.package_size", str(e)) from None
+    if size < 1:
+        raise reader.fail("limits.package_size", f"expected at least 1 byte, got {size}")
+    files = reader.integer(fields.get("package_files", default.package_files),
+                           "limits.package_files", 1)
+    if files > MAX_PACKAGE_FILES:
+        raise reader.fail("limits.package_files", f"{files} is more than a PCK may list: at most "
+                          f"{MAX_PACKAGE_FILES} (docs/limits.md)")
+    return PackageLimits(package_size=size, package_files=files)
 
 
 def _timing(reader: _Reader, raw: Any) -> tuple[str, TimingProfile, float]:

@@ -345,3 +345,40 @@ def test_attribute_changes_count() -> None:
     err = error_for(BASE_SITES + "software_distribution:\n  attribute_changes_count: 'yes'\n")
     assert_message(err, "software_distribution.attribute_changes_count",
                    "expected true or false, got 'yes'")
+
+
+def test_limits_default_to_2_gib_and_100000_files() -> None:
+    limits = parse_hierarchy(BASE_SITES).limits
+    assert (limits.package_size, limits.package_files) == (2 << 30, 100_000)
+    assert parse_hierarchy(BASE_SITES + "limits:\n").limits == limits
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("2GiB", 2 << 30), ("512 MiB", 512 << 20), ("100KiB", 102_400), ("3TiB", 3 << 40),
+     ("1048576", 1 << 20), ("700 B", 700), (4096, 4096)],
+)
+def test_package_size_is_bytes_or_a_number_with_a_unit(value: object, size: int) -> None:
+    text = BASE_SITES + f"limits: {{package_size: {value!r}, package_files: 7}}\n"
+    limits = parse_hierarchy(text.replace("'", '"')).limits
+    assert (limits.package_size, limits.package_files) == (size, 7)
+
+
+@pytest.mark.parametrize(
+    ("limits", "key", "fragment"),
+    [
+        ("{package_size: 2GB}", "limits.package_size",
+         "expected a number of bytes, or one with a unit (B, KiB, MiB, GiB, TiB), such as 2GiB "
+         "or 512 MiB; got '2GB'"),
+        ("{package_size: 1.5}", "limits.package_size", "got 1.5"),
+        ("{package_size: 0}", "limits.package_size", "expected at least 1 byte, got 0"),
+        ("{package_size: true}", "limits.package_size", "got True"),
+        ("{package_files: 0}", "limits.package_files", "at least 1, got 0"),
+        ("{package_files: 250001}", "limits.package_files",
+         "250001 is more than a PCK may list: at most 250000 (docs/limits.md)"),
+        ("{package_file: 10}", "limits.package_file", "did you mean 'package_files'?"),
+        ("[]", "limits", "expected a mapping of keys, got a list"),
+    ],
+)
+def test_bad_limits_are_refused(limits: str, key: str, fragment: str) -> None:
+    assert_message(error_for(BASE_SITES + f"limits: {limits}\n"), key, fragment)

@@ -52,7 +52,7 @@ class Despooler(Component):
         log(f"~Used 0 out of {THREADS} despooling threads")
         log(f"~Created a new despooling thread {ctx.rng.randrange(0x100, 0x2000):X}")
         try:
-            received.instruction = sni.decode(item.read_bytes(), item.original)
+            received.instruction = sni.read(item.path)  # a file over the limits is not read
         except FormatError as e:
             received.quarantine(e.problem)
             return True

@@ -2,7 +2,8 @@
 
 The lines follow the child site's distmgr.log of docs/sources.md#child-lost-its-pck. The
 decompression folder they name (`F:\\_S Mt0ir.TMP`) is notional: sitesrv extracts next to the DP
-folder and swaps it in, so a half-copied package is never visible (docs/differences.md).
+folder and swaps it in, so a half-copied package is never visible (docs/differences.md). A
+package over the lab's `limits:` fails its install before anything is written (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from sitesrv.compression import UpdateMode, install
+from sitesrv.compression import PackageLimitError, UpdateMode, install
 from sitesrv.lab.hierarchy import DistributionPoint
 from sitesrv.runtime.context import ComponentContext
 
@@ -39,9 +40,14 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
     ctx.log.write(f"Attempting to create subdirectory {package_id} under the export.")
 
     copied: list[str] = []
-    install(pck, share_root, package_id, version=version,
-            mode=UPDATE_MODES[ctx.hierarchy.software_distribution.dp_update_mode],
-            on_file=copied.append, durable=ctx.durability.syncs_files)
+    try:
+        install(pck, share_root, package_id, version=version,
+                mode=UPDATE_MODES[ctx.hierarchy.software_distribution.dp_update_mode],
+                on_file=copied.append, durable=ctx.durability.syncs_files,
+                limits=ctx.hierarchy.limits)
+    except PackageLimitError as e:
+        raise PackageLimitError(e.path, e.limit, f"{e.problem}; to install it, raise "
+                                f"limits.{e.limit} in hierarchy.yaml (docs/limits.md)") from None
     ctx.log.write(f"Successsfully created the package directory {export_folder} under the export.")
     ctx.log.write(f"Successfully created sub directory {package_id} off {nal_folder}")
     for relpath in copied:
