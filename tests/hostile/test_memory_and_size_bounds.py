@@ -19,7 +19,7 @@ import attrs
 import pytest
 
 from sitesrv.admin.lab import Lab
-from sitesrv.compression import container
+from sitesrv.compression.manifest import MAX_MANIFEST_BYTES
 from sitesrv.db.pkgstore import open_store
 from sitesrv.db.sitedb import Package, SiteDatabase
 from sitesrv.files.atomic import Durability
@@ -214,8 +214,8 @@ def test_listing_a_pck_whose_manifest_is_just_under_the_cap_stays_within_200_mb(
         tmp_path: Path) -> None:
     """A PCK whose manifest is just under the container's manifest cap (about 1.9 million
     empty-file entries): `sitesrv pck list` reads only that manifest."""
-    pck = manifest_sized_pck(tmp_path / f"{PKG_ID}.PCK", container._MAX_MANIFEST - 1)
-    assert os.path.getsize(pck) < container._MAX_MANIFEST // 10
+    pck = manifest_sized_pck(tmp_path / f"{PKG_ID}.PCK", MAX_MANIFEST_BYTES - 1)
+    assert os.path.getsize(pck) < MAX_MANIFEST_BYTES // 10
 
     done = sitesrv("pck", "list", str(pck))
 
