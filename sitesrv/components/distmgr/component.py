@@ -259,7 +259,9 @@ class DistributionManager(Component):
                    changed: set[str] | None, refreshed: set[str]) -> None:
         """Information (and compressed files) for every site below with a changed DP.
 
-        `changed` None means a new version: every site below with a DP gets it.
+        `changed` None means a new version: every site below gets its information, which a
+        child needs before PreloadPkgOnSite can run there (docs/sources.md#preloadpkgonsite);
+        the compressed files go only to the sites with a DP.
         """
         site = self.ctx.site.code
         h = self.ctx.hierarchy
@@ -267,8 +269,8 @@ class DistributionManager(Component):
         below = pkgsend.subtree(h, site) - {site}
         live = [s for s in servers if s.SiteCode.upper() in below]
         dp_sites = {s.SiteCode.upper() for s in live if s.Action != PackageAction.DELETE}
-        targets = {s.SiteCode.upper() for s in live
-                   if changed is None or s.NALPath.upper() in changed}
+        targets = below if changed is None else {s.SiteCode.upper() for s in live
+                                                 if s.NALPath.upper() in changed}
         if not targets:
             return
         self.ctx.log.write(f"Package {package.PkgID} is new or has changed, replicating to all "
@@ -378,11 +380,8 @@ class DistributionManager(Component):
                 if dp is not None:
                     dpinstall.remove_from_dp(self.ctx, dp, pkg_id)
         if package.SourceSite.upper() == site:
-            below = pkgsend.subtree(self.ctx.hierarchy, site) - {site}
-            holders = {r.SiteCode.upper() for r in servers} | {
-                r.SiteCode.upper() for r in self.ctx.store.statuses(
-                    pkg_id, status_type=StatusType.MASTER)}  # a compressed copy, maybe no DP
-            for target in sorted(holders & below):
+            # Every site below has the package's information (_send_down).
+            for target in sorted(pkgsend.subtree(self.ctx.hierarchy, site) - {site}):
                 record = pkgsend.definition(
                     package, action=pkg.PackageAction.DELETE, issuing_site=site,
                     content_site_code="", forward=False, content=False, servers=())
@@ -442,6 +441,10 @@ class DistributionManager(Component):
         if not self._register_servers(record, package):
             item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,
                        f"waits for site information of package {pkg_id}")
+            return
+        if not (record.content or record.forward
+                or any(s.site_code == self.ctx.site.code for s in record.servers)):
+            item.done()  # the information only: no DP here, nothing to send on from here
             return
         package = self._register_content(record, package)
         stored, wanted = package.StoredPkgVersion, record.source_version
