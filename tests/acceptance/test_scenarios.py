@@ -53,11 +53,19 @@ def test_no_symptom_with_the_hotfix_or_the_workaround(args: list[str]) -> None:
         False, True, True)
 
 
-def test_seeds_count_the_symptom(tmp_path: Path) -> None:
-    result = scenario("run", "kb936465", "--seeds", "1-2")
+def test_kb936465_is_a_race_that_depends_on_the_seed() -> None:
+    result = scenario("run", "kb936465", "--seeds", "1-4")
     assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:2] == [
+        "seed 1: symptom yes, recovered yes, as the report says",
+        "seed 2: symptom no, recovered yes, as the report says"]
     assert result.output.splitlines()[-1] == (
-        "kb936465, seeds 1-2: symptom in 2 of 2 (100 %), recovered in 2, as the report says in 2")
+        "kb936465, seeds 1-4: symptom in 3 of 4 (75 %), recovered in 4, as the report says in 4")
+    hotfix = scenario("run", "kb936465", "--seeds", "1-4", "--hotfix")
+    assert hotfix.exit_code == 0, hotfix.output
+    assert hotfix.output.splitlines()[-1] == (
+        "kb936465 with the hotfix, seeds 1-4: symptom in 0 of 4 (0 %), recovered in 4, as the "
+        "report says in 4")
 
 
 def test_keep_leaves_the_stuck_lab_and_its_repair(tmp_path: Path) -> None:
