@@ -316,8 +316,8 @@ class SiteDatabase:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             connection.close()
-            remedy = (" It was made by an older sitesrv: build the lab again with 'sitesrv init "
-                      "--force' (which deletes it) or with a new --lab folder."
+            remedy = (" It was made by an older sitesrv: run 'sitesrv init' on its lab (with "
+                      "--lab), which brings its databases up to date and keeps their data."
                       if 0 < version < SCHEMA_VERSION else "")
             raise UserError(
                 f"{path} is not a sitesrv site database of schema version {SCHEMA_VERSION} "

@@ -84,12 +84,13 @@ def test_open_a_database_of_another_schema_version(tmp_path: Path) -> None:
         SiteDatabase.create(path)
 
 
-def test_a_database_of_an_older_sitesrv_says_how_to_rebuild_and_create_upgrades_it(
+def test_a_database_of_an_older_sitesrv_says_how_to_upgrade_and_create_upgrades_it(
         tmp_path: Path) -> None:
     path = tmp_path / "site.db"
     SiteDatabase.create(path).close()
     sqlite3.connect(path).execute("PRAGMA user_version = 1").connection.close()
-    with pytest.raises(UserError, match="older sitesrv: build the lab again with 'sitesrv init"):
+    with pytest.raises(UserError, match="older sitesrv: run 'sitesrv init' on its lab .* keeps "
+                                        "their data"):
         SiteDatabase.open(path)
     SiteDatabase.create(path).close()  # brings it up to the schema, its data kept
     SiteDatabase.open(path).close()
