@@ -29,7 +29,7 @@ from sitesrv.lab.identifiers import MAX_PACKAGE_NUMBER
 from sitesrv.lab.identifiers import format_package_id as format_package_id  # API here too
 from sitesrv.lab.identifiers import parse_package_id as parse_package_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_BUSY_TIMEOUT = 10.0
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -316,9 +316,12 @@ class SiteDatabase:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             connection.close()
+            remedy = (" It was made by an older sitesrv: build the lab again with 'sitesrv init "
+                      "--force' (which deletes it) or with a new --lab folder."
+                      if 0 < version < SCHEMA_VERSION else "")
             raise UserError(
                 f"{path} is not a sitesrv site database of schema version {SCHEMA_VERSION} "
-                f"(it has version {version})."
+                f"(it has version {version}).{remedy}"
             )
         if not durable:
             connection.execute("PRAGMA synchronous = NORMAL")

@@ -78,10 +78,21 @@ def test_open_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 def test_open_a_database_of_another_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "site.db"
     sqlite3.connect(path).execute("PRAGMA user_version = 99").connection.close()
-    with pytest.raises(UserError, match="schema version 1 \\(it has version 99\\)"):
+    with pytest.raises(UserError, match=f"schema version {SCHEMA_VERSION} \\(it has version 99\\)\\.$"):
         SiteDatabase.open(path)
     with pytest.raises(UserError, match="newer than this sitesrv understands"):
         SiteDatabase.create(path)
+
+
+def test_a_database_of_an_older_sitesrv_says_how_to_rebuild_and_create_upgrades_it(
+        tmp_path: Path) -> None:
+    path = tmp_path / "site.db"
+    SiteDatabase.create(path).close()
+    sqlite3.connect(path).execute("PRAGMA user_version = 1").connection.close()
+    with pytest.raises(UserError, match="older sitesrv: build the lab again with 'sitesrv init"):
+        SiteDatabase.open(path)
+    SiteDatabase.create(path).close()  # brings it up to the schema, its data kept
+    SiteDatabase.open(path).close()
 
 
 def test_open_sees_what_create_wrote(tmp_path: Path) -> None:

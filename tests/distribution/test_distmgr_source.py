@@ -40,7 +40,7 @@ def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> Non
     assert query(lab, "ZZZ", "SELECT Type, Status, SourceVersion FROM PkgStatus") == [(2, 3, 1)]
     assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
     assert query(lab, "ZZZ", "SELECT MessageID FROM StatusMessages ORDER BY RecordID") == [
-        (2300,), (2342,), (2330,), (2301,)]
+        (2300,), (2339,), (2339,), (2342,), (2330,), (2301,)]  # information to P00 and S01
     assert_in_order(log_messages(lab, "ZZZ", "smsdbmon.log"), [
         "0007SMS_ZZZ0015PKGNOTIFICATION0006INSERT0008ZZZ00001",
         "Received notification: Table=PKGNOTIFICATION, Type=INSERT, KeyName=ZZZ00001.",
