@@ -2,8 +2,8 @@
 mistakes; files that vanish or change while they are read; and that reading disturbs nothing.
 
 The labs run in step mode. `held` pauses the address ZZZ -> P00 and creates a package for P00's
-DP, so ZZZ's two send requests (the package, 2_001ZZZ, and its definition, 2_002ZZZ) wait in
-ZZZ's LAN outbox.
+DP, so ZZZ's three send requests wait in ZZZ's LAN outbox: the package (2_001ZZZ), its definition
+for P00 (2_002ZZZ) and its definition for S01, routed through P00 (2_003ZZZ).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from tests.test_layers import imports
 
 OUTBOX = Path("lab/ZZZ/SMS/inboxes/schedule.box/outboxes/LAN")
 HELD = OUTBOX / "2_001ZZZ.srq"
+QUEUED = ["2_001ZZZ.srq", "2_002ZZZ.srq", "2_003ZZZ.srq"]
 SENDER_ONLY = Registry(primary=(Sender,))
 
 
@@ -59,15 +60,14 @@ def sitesrv(*args: str) -> None:
 
 @pytest.fixture
 def held(sitesrv_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
-    """Two send requests waiting at ZZZ for the paused address to P00. The working folder is
+    """Three send requests waiting at ZZZ for the paused address to P00. The working folder is
     the lab's parent, so the lab is `lab` and its paths print as `lab/...`."""
     monkeypatch.chdir(tmp_path)
     sitesrv("address", "pause", "ZZZ", "P00")
     console.create_package(sitesrv_lab, "ZZZ", name="Held", dps=["P00:REMOTE_DP"],
                            source=write_source(tmp_path / "source"))
     assert sitesrv_lab.run_until_idle(horizon=600).status == "waiting"
-    assert sorted(p.name for p in OUTBOX.iterdir() if p.is_file()) == ["2_001ZZZ.srq",
-                                                                        "2_002ZZZ.srq"]
+    assert sorted(p.name for p in OUTBOX.iterdir() if p.is_file()) == QUEUED
     return sitesrv_lab
 
 
@@ -170,10 +170,10 @@ def test_a_site_lists_every_request_sorted_by_name(held: Lab) -> None:
     result = run("--lab", "lab", "--site", "zzz")
     assert result.exit_code == 0
     files = [line for line in result.stdout.splitlines() if line.startswith("Send request file")]
-    assert files == [f"Send request file: {OUTBOX / name}" for name in ("2_001ZZZ.srq",
-                                                                        "2_002ZZZ.srq")]
-    assert result.stdout.startswith("Site ZZZ holds 2 send request file(s).\n"
-                                    "For P00: 2_001ZZZ.srq, 2_002ZZZ.srq\n")
+    assert files == [f"Send request file: {OUTBOX / name}" for name in QUEUED]
+    assert result.stdout.startswith("Site ZZZ holds 3 send request file(s).\n"
+                                    "For P00: 2_001ZZZ.srq, 2_002ZZZ.srq, 2_003ZZZ.srq (on to "
+                                    "S01)\n")
     assert HELD_OUTPUT in result.stdout
     assert "File: E:\\SMS\\inboxes\\replmgr.box\\ready\\00000002.RPL\n" in result.stdout
 
@@ -191,7 +191,7 @@ def test_the_installed_script_prints_json(held: Lab) -> None:
     assert (done.returncode, done.stderr) == (0, "")
     listing = json.loads(done.stdout)
     assert (listing["lab"], listing["site"]) == ("lab", "ZZZ")
-    assert listing["by_destination"] == {"P00": ["2_001ZZZ.srq", "2_002ZZZ.srq"]}
+    assert listing["by_destination"] == {"P00": QUEUED}
     first = listing["requests"][0]
     assert (first["file"], first["outcome"]) == (str(HELD), "dumped")
     assert first["request"]["dest_site"] == "P00"
@@ -297,13 +297,13 @@ def test_a_file_over_the_size_limit_is_refused_unread(held: Lab) -> None:
 
 
 def test_a_malformed_file_in_a_listing_is_reported_and_the_rest_dumped(held: Lab) -> None:
-    (OUTBOX / "2_003ZZZ.srq").write_text("[SEND REQUEST DATA]\n", encoding="utf-8")
+    (OUTBOX / "2_00BZZZ.srq").write_text("[SEND REQUEST DATA]\n", encoding="utf-8")
     result = run("--lab", "lab", "--site", "ZZZ")
     assert result.exit_code == 2
     assert HELD_OUTPUT in result.stdout
-    assert (f"Send request file: {OUTBOX / '2_003ZZZ.srq'}\nit is not a valid send request: no "
+    assert (f"Send request file: {OUTBOX / '2_00BZZZ.srq'}\nit is not a valid send request: no "
             "[END] record") in result.stdout
-    assert result.stderr.startswith("dumpsend: 1 of 3 send request file(s) could not be read: ")
+    assert result.stderr.startswith("dumpsend: 1 of 4 send request file(s) could not be read: ")
 
 
 def test_a_link_is_never_followed(held: Lab, tmp_path: Path) -> None:
@@ -335,7 +335,7 @@ def test_a_huge_file_and_a_fifo_in_a_listing_are_reported_unread(held: Lab) -> N
     assert (f"Send request file: {OUTBOX / '2_00EZZZ.srq'}\nit is not a regular file"
             in result.stdout)
     assert HELD_OUTPUT in result.stdout
-    assert result.stderr.startswith("dumpsend: 2 of 4 send request file(s) could not be read: ")
+    assert result.stderr.startswith("dumpsend: 2 of 5 send request file(s) could not be read: ")
 
 
 SITES = "Its sites are P00, S01, ZZZ; pass one with --site."

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from dumpsend.outboxes import site_request_files
-from dumpsend.report import Dump, by_destination, json_object, read_dump, text_lines
+from dumpsend.report import Dump, by_destination, hop_text, json_object, read_dump, text_lines
 from dumpsend.requestfile import SUFFIXES, is_request_name
 from dumpsend.waiting import CLAIMED
 from sitesrv.errors import UserError
@@ -117,14 +117,15 @@ def _dump_site(lab: Path, site: str, as_json: bool) -> None:
     destinations = by_destination(dumps)
     if as_json:
         click.echo(json.dumps({"lab": str(lab), "site": site.upper(),
-                               "by_destination": destinations,
+                               "by_destination": {dest: [f.path.name for f in queued]
+                                                  for dest, queued in destinations.items()},
                                "requests": [json_object(d) for d in dumps]}, indent=2))
     elif not dumps:
         click.echo(f"Site {site.upper()} holds no send requests: nothing waits to be sent.")
     else:
         click.echo(f"Site {site.upper()} holds {len(dumps)} send request file(s).")
-        for dest, names in destinations.items():
-            click.echo(f"For {dest}: {', '.join(names)}")
+        for dest, queued in destinations.items():
+            click.echo(f"For {dest}: {', '.join(hop_text(f) for f in queued)}")
         for dump in dumps:
             click.echo("\n" + "\n".join(text_lines(dump)))
     bad = [d for d in dumps if d.problem]

@@ -50,14 +50,20 @@ def read_dump(path: Path) -> Dump:
         return Dump(path, problem=f"it cannot be read: {e.strerror or e}")
 
 
-def by_destination(dumps: list[Dump]) -> dict[str, list[str]]:
-    """The file names of the dumped requests per destination site, sorted: what a site has
-    queued for each child or parent, at a glance."""
-    out: dict[str, list[str]] = {}
+def by_destination(dumps: list[Dump]) -> dict[str, list[RequestFile]]:
+    """The requests read per destination site (the next hop), sorted: what a site has queued
+    for each child or parent, at a glance."""
+    out: dict[str, list[RequestFile]] = {}
     for dump in dumps:
         if dump.file is not None:
-            out.setdefault(dump.file.request.dest_site, []).append(dump.path.name)
+            out.setdefault(dump.file.request.dest_site, []).append(dump.file)
     return dict(sorted(out.items()))
+
+
+def hop_text(file: RequestFile) -> str:
+    """The file's name, and the site it goes on to when the destination only routes it."""
+    final = file.request.final_destination_site
+    return file.path.name + (f" (on to {final})" if final != file.request.dest_site else "")
 
 
 def text_lines(dump: Dump) -> list[str]:
