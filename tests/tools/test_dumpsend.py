@@ -23,13 +23,13 @@ from pathlib import Path
 import attrs
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dumpsend import report
 from dumpsend.cli import dumpsend
 from dumpsend.records import FIELDS, KNOWN_KEYS, dumpsend_records, when
 from dumpsend.requestfile import RequestFile, scan_records
-from hypothesis import given
-from hypothesis import strategies as st
-
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli as sitesrv_cli
