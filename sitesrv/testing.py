@@ -24,6 +24,8 @@ import yaml
 
 from sitesrv.admin.demo import write_files
 from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
+from sitesrv.admin.scenarios import play, scenario
+from sitesrv.admin.snapshot import restore, snapshot
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.files.digest import tree_digest
 from sitesrv.lab.layout import BUILDING_MARKER, EVENTS_FILE, HIERARCHY_COPY
@@ -38,6 +40,7 @@ __all__ = [
     "HierarchySource",
     "LabFactory",
     "LabLike",
+    "StuckLabFactory",
     "assert_in_order",
     "build_lab",
     "default_hierarchy_file",
@@ -48,7 +51,10 @@ __all__ = [
     "log_lines",
     "log_messages",
     "query",
+    "restore",
     "running",
+    "snapshot",
+    "stuck_lab",
     "tree_digest",
     "wait_for",
     "write_source",
@@ -65,6 +71,12 @@ class LabFactory(Protocol):
     """The `sitesrv_lab_factory` fixture: a new lab below the test's temporary folder."""
 
     def __call__(self, hierarchy: HierarchySource = None, *, name: str = "lab") -> Lab: ...
+
+
+class StuckLabFactory(Protocol):
+    """The `sitesrv_stuck_lab` fixture: a lab stuck as a field report says."""
+
+    def __call__(self, name: str, *, seed: int = 1, hotfix: bool = False) -> Lab: ...
 
 
 # --- building -------------------------------------------------------------------------------
@@ -131,6 +143,19 @@ def write_source(folder: Path | str, files: Mapping[str, bytes] | None = None) -
         files = {"SETUP.INI": b"[Setup]\r\n",
                  "DATA/PAYLOAD.BIN": random.Random(1).randbytes(200_000)}
     return write_files(Path(folder), files)
+
+
+def stuck_lab(name: str, folder: Path | str, *, seed: int = 1, hotfix: bool = False) -> Lab:
+    """A lab stuck as the field report `name` says (`sitesrv scenario list`), played in the new
+    folder `folder` (the lab is `folder/lab`, its package source `folder/source`): the same lab
+    `sitesrv scenario run NAME --keep` leaves. Raises ValueError if this seed does not get it
+    stuck (a race may not): `sitesrv scenario run NAME --seeds 1-20` shows which do."""
+    outcome = play(scenario(name), Path(folder), default_hierarchy_file(), seed=seed,
+                   hotfix=hotfix, keep=True)
+    if not outcome.showed_symptom:
+        raise ValueError(f"scenario {name} with seed {seed} did not get stuck; pick a seed that "
+                         f"does ('sitesrv scenario run {name} --seeds 1-20' shows them)")
+    return Lab.open(Path(folder) / "lab")
 
 
 # --- putting files in -----------------------------------------------------------------------

@@ -14,7 +14,7 @@ connections, and a person's `sitesrv sql` from another process, share the file s
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -435,6 +435,12 @@ class SiteDatabase:
     def package_ids(self) -> list[str]:
         rows = self._conn.execute("SELECT PkgID FROM SMSPackages ORDER BY PkgID").fetchall()
         return [row[0] for row in rows]
+
+    def move_package_sources(self, moved: Mapping[str, str]) -> None:
+        """Point every package whose `Source` is a key of `moved` at its value (a lab restored
+        from a snapshot, with its sources copied beside it)."""
+        self._conn.executemany("UPDATE SMSPackages SET Source = ? WHERE Source = ?",
+                               [(new, old) for old, new in moved.items()])
 
     def delete_package(self, pkg_id: str) -> None:
         """Remove a package with its DP and status rows, so no orphans are left behind."""
