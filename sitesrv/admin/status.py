@@ -81,7 +81,7 @@ def trace_lines(lab: Lab, package_id: str) -> list[str]:
     out = []
     for e in events:
         details = [str(e["file"])] if e.get("file") else []
-        details += [f"{k}={e[k]}" for k in ("to", "version", "reason") if k in e]
+        details += [f"{k}={e[k]}" for k in ("fault", "to", "version", "reason") if k in e]
         out.append(f"{e.get('time', '')}  {e.get('site', ''):<3}  {e.get('component', ''):<26}"
                    f"  {e.get('event', ''):<18}  {'  '.join(details)}".rstrip())
     return out

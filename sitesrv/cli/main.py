@@ -18,6 +18,7 @@ from sitesrv.admin.pauses import with_pauses
 from sitesrv.admin.status import render_status, status_rows, trace_lines
 from sitesrv.cli.address import address_group
 from sitesrv.cli.dp import dp_group
+from sitesrv.cli.fault import fault_group
 from sitesrv.cli.options import LAB_OPTION
 from sitesrv.cli.package import package_group
 from sitesrv.cli.pck import pck_group
@@ -187,7 +188,8 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     click.echo("\n".join(trace_lines(lab, package_id)))
 
 
-for command in (package_group, address_group, dp_group, pck_group, run_command, scenario_group):
+for command in (package_group, address_group, dp_group, pck_group, run_command, scenario_group,
+                fault_group):
     cli.add_command(command)
 
 
