@@ -58,9 +58,7 @@ def corrupt(site: str, package_id: str, how: str, offset: int | None, in_transit
 @LAB_OPTION
 def link_down(from_site: str, to_site: str, lab_dir: Path) -> None:
     """Take the link from FROM to TO down: nothing is sent over it until `link-up`."""
-    changed = faults.link(Lab.open(lab_dir), from_site, to_site, up=False)
-    click.echo(f"The link from {from_site.upper()} to {to_site.upper()} is "
-               f"{'' if changed else 'already '}down.")
+    _link(lab_dir, from_site, to_site, up=False)
 
 
 @fault_group.command("link-up")
@@ -69,6 +67,10 @@ def link_down(from_site: str, to_site: str, lab_dir: Path) -> None:
 @LAB_OPTION
 def link_up(from_site: str, to_site: str, lab_dir: Path) -> None:
     """Bring the link from FROM to TO up again."""
-    changed = faults.link(Lab.open(lab_dir), from_site, to_site, up=True)
+    _link(lab_dir, from_site, to_site, up=True)
+
+
+def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
+    changed = faults.link(Lab.open(lab_dir), from_site, to_site, up=up)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} is "
-               f"{'' if changed else 'already '}up.")
+               f"{'' if changed else 'already '}{'up' if up else 'down'}.")
