@@ -205,14 +205,19 @@ class _Files:
     def _upper(self) -> set[str]:
         return {n.upper() for n in self.sizes}
 
+    def order(self) -> list[str]:
+        """Instructions first, package files last: a parcel cut short loses package bytes,
+        which the Despooler's signature check finds, before it loses an instruction."""
+        return [*self.data, *self.paths]
+
     def listed(self) -> tuple[parcel.ParcelFile, ...]:
-        return tuple(parcel.ParcelFile(name=n, size=s) for n, s in self.sizes.items())
+        return tuple(parcel.ParcelFile(name=n, size=self.sizes[n]) for n in self.order())
 
     def size_of(self, entry: ParcelRequest) -> int:
         return sum(self.sizes[n] for n in (entry.instruction, entry.package_file) if n)
 
     def open_all(self, stack: ExitStack) -> Iterator[BinaryIO]:
-        for name in self.sizes:
+        for name in self.order():
             if name in self.data:
                 yield io.BytesIO(self.data[name])
             else:

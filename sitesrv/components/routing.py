@@ -32,7 +32,7 @@ class Route:
     hop: str
     addresses: tuple[Address, ...]
     sender: AddressType
-    courier_only: bool = False  # a direct Courier address, but the job is not for the Courier
+    courier_only: bool = False  # the addresses are Courier ones, which cannot carry this job
 
     @property
     def direct(self) -> bool:
@@ -65,8 +65,9 @@ def route(hierarchy: Hierarchy, here: str, destination: str, preferred_address: 
     direct = addresses(hierarchy, here, destination, sender)
     if direct or sender is AddressType.COURIER:
         return Route(destination, destination, direct, sender)
-    if addresses(hierarchy, here, destination, AddressType.COURIER):
-        return Route(destination, destination, (), sender, courier_only=True)
+    courier = addresses(hierarchy, here, destination, AddressType.COURIER)
+    if courier:
+        return Route(destination, destination, courier, sender, courier_only=True)
     hop = next_hop(hierarchy, here, destination)
     return Route(destination, hop, addresses(hierarchy, here, hop, sender), sender)
 

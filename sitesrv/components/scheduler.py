@@ -153,7 +153,7 @@ class Scheduler(Component):
                                   job.preferred_address)
         except (UserError, ValueError):
             route = None  # the destination is not (or no longer) in the hierarchy
-        if route is None or not (route.addresses or route.courier_only):
+        if route is None or not route.addresses:
             self._no_address(item, job, route.hop if route else job.destination_site,
                              ctx.clock.now())
             return None

@@ -10,14 +10,16 @@ from sitesrv.admin.demo import write_sample_source
 from sitesrv.admin.lab import Lab
 from sitesrv.testing import build_lab
 
-ADDRESSES = """
-addresses:
+LAN = """
   - {from: ZZZ, to: P00, type: LAN, priority: 1}
-  - {from: ZZZ, to: P00, type: COURIER, priority: 2}
   - {from: P00, to: ZZZ, type: LAN, priority: 1}
   - {from: P00, to: S01, type: LAN, priority: 1}
   - {from: S01, to: P00, type: LAN, priority: 1}
 """
+# The default addresses, and a Courier address from the central site to the child primary.
+ADDRESSES = "addresses:" + LAN + "  - {from: ZZZ, to: P00, type: COURIER, priority: 2}\n"
+# And one to the grandchild, its only address from the central site (Q282494).
+GRANDCHILD = ADDRESSES + "  - {from: ZZZ, to: S01, type: COURIER, priority: 1}\n"
 SITES = """
 sites:
   - {code: ZZZ, name: Central Site, server: MGMT01, type: primary, drive: E, package_drive: F,
