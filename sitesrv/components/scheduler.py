@@ -215,8 +215,13 @@ class Scheduler(Component):
 
     def _wait_for_request(self, item: WorkItem, job: SchedulerJob) -> None:
         # Its request's .srs wakes it; the deferral only re-checks now and then that it exists.
+        reason = f"waits for send request {job.send_request_id}"
+        if routing.sender_type(job.preferred_address) is AddressType.COURIER:
+            # Courier Sender never sends by itself: say who must act.
+            reason += (", which waits in the Courier outbox for a parcel (sitesrv courier "
+                       f"create {self.ctx.site.code})")
         item.defer(self.ctx.clock.now() + self.ctx.timing.scheduler_deleted_site_retention,
-                   f"waits for send request {job.send_request_id}")
+                   reason)
 
     def _request_exists(self, request_id: str) -> bool:
         folders = [self.ctx.layout.inbox(f)

@@ -20,6 +20,8 @@ def test_a_parcel_carries_a_package_to_p00_and_its_dp_ends_byte_identical(tmp_pa
     pkg_id, source = courier_package(lab, tmp_path, ["P00:REMOTE_DP"])
     report = lab.run_until_idle(seed=3)
     assert report.status == "waiting"  # the job waits for its send request, in the outbox
+    assert any("waits in the Courier outbox for a parcel (sitesrv courier create ZZZ)" in line
+               for line in report.lines())
     (waiting,) = coursend.pending(lab, lab.hierarchy.site("ZZZ"))
     assert waiting.request.dest_site == "P00"
     assert "Destination site:  P00, Preferred Address: COURIER, Priority: 2" in log_messages(
