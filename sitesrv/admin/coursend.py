@@ -107,6 +107,7 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
     """An outgoing parcel of the pending requests (all, or those named); returns its record
     and the parcel file. Requests whose files cannot be read stay, with a line in the log."""
     site = courier_site(lab, site_code)
+    _one_line(name, "--name")
     sms = log(lab, site)
     _finish_leftovers(lab, site)
     chosen = _choose(lab, site, request_ids)
@@ -139,6 +140,8 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
 def set_status(lab: Lab, parcel_id: str, status: ParcelStatus, *, tracking_number: str = "",
                sent_by: str = "") -> ParcelRecord:
     """Move a parcel's status forward, with how it was sent (smc_21013)."""
+    _one_line(tracking_number, "--tracking-number")
+    _one_line(sent_by, "--sent-by")
     site, record = find(lab, parcel_id)
     if status.rank <= record.status.rank:
         raise UserError(f"Parcel {record.packing_list.parcel_id} is {record.status.value}; a "
@@ -178,6 +181,12 @@ def find(lab: Lab, parcel_id: str) -> tuple[Site, ParcelRecord]:
                         f"{site.code}' lists its parcels.") from None
     except (FormatError, OSError) as e:
         raise UserError(f"The record of parcel {parcel_id} cannot be read: {e}") from None
+
+
+def _one_line(value: str, what: str) -> None:
+    """The records are line-based text: a value may not break a line."""
+    if "\n" in value or "\r" in value:
+        raise UserError(f"{what} must be one line of text.")
 
 
 # --- making a parcel ------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def test_set_preferred_sender_changes_the_row(tmp_path):
     (["courier", "confirm", "QQQ-0001"], "QQQ"),
     (["courier", "receive", "P00", "missing.parcel"], "was not received"),
     (["package", "set-preferred-sender", "ZZZ00009", "courier"], "ZZZ00009"),
+    (["courier", "sent", "ZZZ-0001", "--sent-by", "a\nb"], "--sent-by must be one line"),
 ])
 def test_user_errors_exit_2_with_one_paragraph(tmp_path, args, message):
     lab = courier_lab(tmp_path)
