@@ -28,6 +28,9 @@ from sitesrv.lab.clock import VIRTUAL_EPOCH, saved_lab_time
 from sitesrv.lab.hierarchy import DistributionPoint, Site
 
 PRIORITIES = {"high": 1, "medium": 2, "low": 3}
+# The package's preferred sender, as SMSPackages.PreferredAddress keeps it ('' = any sender).
+# Only a package that prefers it goes by the Courier Sender (SMS 2.0 help, ocoursen).
+PREFERRED_SENDERS = {"any": "", "lan": "LAN", "courier": "COURIER"}
 PKG_FLAG_COMPRESSED_COPY = 0x1  # "Use a compressed copy of the source directory"
 
 
@@ -124,7 +127,8 @@ def _target(db: SiteDatabase, package: Package, site: Site, dp: DistributionPoin
 
 
 def create_package(lab: Lab, site_code: str, *, name: str, source: Path, dps: list[str],
-                   priority: str = "medium", compressed_copy: bool = False) -> str:
+                   priority: str = "medium", compressed_copy: bool = False,
+                   preferred_sender: str = "any") -> str:
     """A new package at `site_code` targeted to `dps`; returns its PackageID."""
     site = _primary(lab, site_code, "creating a package")
     source = Path(source).resolve()
@@ -140,7 +144,8 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path, dps: li
         package = Package(PkgID=pkg_id, SourceSite=site.code, Name=name, Source=str(source),
                           Priority=PRIORITIES[priority], Action=PackageAction.ADD,
                           PkgFlags=PKG_FLAG_COMPRESSED_COPY if compressed_copy else 0,
-                          ShareName="", StorePkgFlag=3 if compressed_copy else 1)
+                          ShareName="", StorePkgFlag=3 if compressed_copy else 1,
+                          PreferredAddress=PREFERRED_SENDERS[preferred_sender])
         db.put_package(package)
         for dp_site, dp in targets:
             _target(db, package, dp_site, dp, now)
@@ -172,6 +177,19 @@ def update_package(lab: Lab, pkg_id: str) -> None:
 def set_source(lab: Lab, pkg_id: str, source: Path) -> None:
     """A new source path, which makes a new version (the field report's Repair A)."""
     _source_site_action(lab, pkg_id, PackageAction.UPDATE, source)
+
+
+def set_preferred_sender(lab: Lab, pkg_id: str, sender: str) -> None:
+    """The package's preferred sender (`any`, `lan`, `courier`), at its source site. Only the
+    row changes: the compressed files sent from now on, and the package information sent with
+    the next change, go by it (child sites forward by what that information says)."""
+    if sender not in PREFERRED_SENDERS:
+        raise UserError(f"{sender!r} is not a sender; use one of "
+                        f"{', '.join(PREFERRED_SENDERS)}.")
+    site = _primary(lab, _source_code(lab, pkg_id), "changing a package")
+    with _open(lab, site) as db, db.transaction():
+        package = _package(db, pkg_id, site)
+        db.update_package(package.PkgID, PreferredAddress=PREFERRED_SENDERS[sender])
 
 
 def delete_package(lab: Lab, pkg_id: str) -> None:

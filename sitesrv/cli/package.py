@@ -20,6 +20,13 @@ AT_OPTION = click.option(
          "KB936465 needs a DP added at the child primary: --at P00.")
 
 
+SENDER_OPTION = click.option(
+    "--preferred-sender", type=click.Choice(list(console.PREFERRED_SENDERS)), default="any",
+    show_default=True, help="The sender of the package's compressed files; 'courier' puts "
+    "them in parcels made with 'sitesrv courier' (the Courier Sender is never chosen "
+    "automatically).")
+
+
 @click.group("package")
 def package_group() -> None:
     """Create and change packages, as the SMS Administrator console does.
@@ -40,13 +47,25 @@ def package_group() -> None:
               show_default=True, help="The package's sending priority.")
 @click.option("--compressed-copy", is_flag=True,
               help="Keep a compressed copy of the source (PkgFlags), as SMS's option does.")
+@SENDER_OPTION
 @LAB_OPTION
 def create(site: str, name: str, source: Path, dps: tuple[str, ...], priority: str,
-           compressed_copy: bool, lab_dir: Path) -> None:
+           compressed_copy: bool, preferred_sender: str, lab_dir: Path) -> None:
     """Create a package at SITE and print its PackageID (site code + 5 hex digits)."""
     lab = Lab.open(lab_dir)
     click.echo(console.create_package(lab, site, name=name, source=source, dps=list(dps),
-                                      priority=priority, compressed_copy=compressed_copy))
+                                      priority=priority, compressed_copy=compressed_copy,
+                                      preferred_sender=preferred_sender))
+
+
+@package_group.command("set-preferred-sender")
+@click.argument("package_id")
+@click.argument("sender", type=click.Choice(list(console.PREFERRED_SENDERS)))
+@LAB_OPTION
+def set_preferred_sender(package_id: str, sender: str, lab_dir: Path) -> None:
+    """Choose the sender of the package's compressed files: any, lan or courier."""
+    console.set_preferred_sender(Lab.open(lab_dir), package_id, sender)
+    click.echo(f"Package {package_id.upper()}'s preferred sender is now {sender}.")
 
 
 @package_group.command("update")

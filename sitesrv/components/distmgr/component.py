@@ -510,7 +510,9 @@ class DistributionManager(Component):
                    "SourceVersion": record.source_version,
                    "LastRefresh": record.last_refresh_time, "Priority": record.priority,
                    "PkgFlags": record.pkg_flags, "ShareName": record.share_name,
-                   "ShareType": record.share_type}
+                   "ShareType": record.share_type,
+                   "PreferredAddress": "" if record.preferred_address == "*"
+                   else record.preferred_address}
         package = attrs.evolve(base, **columns)
         if known is None:
             self.ctx.store.put_package(package)

@@ -101,7 +101,7 @@ def definition(package: Package, *, action: pkg.PackageAction, issuing_site: str
         source_version=package.SourceVersion if source_version is None else source_version,
         last_refresh_time=package.LastRefresh or 0.0, priority=package.Priority,
         pkg_flags=package.PkgFlags, share_name=package.ShareName, share_type=package.ShareType,
-        action=action, issuing_site=issuing_site, content_site=content_site_code,
+        preferred_address=package.PreferredAddress or "*", action=action, issuing_site=issuing_site, content_site=content_site_code,
         forward=forward, content=content, servers=servers,
     )
 
@@ -148,7 +148,7 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
             f"Package ID = {pkg_id}", destination_site=dest, priority=package.Priority,
             instruction_type=jobfile.PACKAGE_INSTRUCTION, transfer_root=root, payload=payload,
             package_id=pkg_id, package_version=file_version, originating_site=ctx.site.code,
-            created=ctx.clock.now(),
+            created=ctx.clock.now(), preferred_address=record.preferred_address,
             package=attrs.evolve(record, source_version=file_version, content=True),
         )
         ctx.publish(ctx.layout.inbox(SCHEDULE) / jobfile.job_file_name(job_id),
