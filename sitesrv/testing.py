@@ -22,6 +22,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from sitesrv.admin.console import (
+    add_dp,
+    create_package,
+    delete_package,
+    refresh_dp,
+    remove_dp,
+    set_source,
+    update_package,
+)
 from sitesrv.admin.demo import write_files
 from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
 from sitesrv.admin.scenarios import play, scenario
@@ -36,14 +45,17 @@ if TYPE_CHECKING:
     from sitesrv.runtime.live import LiveDriver
     from sitesrv.runtime.registry import Registry
 
-__all__ = [
+__all__ = [  # the console's package actions are here too, as a test makes them
     "HierarchySource",
     "LabFactory",
     "LabLike",
     "StuckLabFactory",
+    "add_dp",
     "assert_in_order",
     "build_lab",
+    "create_package",
     "default_hierarchy_file",
+    "delete_package",
     "drop",
     "events",
     "files",
@@ -51,11 +63,15 @@ __all__ = [
     "log_lines",
     "log_messages",
     "query",
+    "refresh_dp",
+    "remove_dp",
     "restore",
     "running",
+    "set_source",
     "snapshot",
     "stuck_lab",
     "tree_digest",
+    "update_package",
     "wait_for",
     "write_source",
 ]

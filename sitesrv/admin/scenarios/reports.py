@@ -129,7 +129,8 @@ def _delta_diagnose(play: Play) -> Stage:
     rows = play.query("ZZZ", sql)
     columns = [c[1] for c in play.query("ZZZ", "PRAGMA table_info(PkgStatus)")]
     status, version = columns.index("Status"), columns.index("SourceVersion")
-    stuck = [r for r in rows if r[status] != 0 and r[version] > 0]
+    # "Status<>0 and SourceVersion>0 for a long time": sent, never received (2)
+    stuck = [r for r in rows if r[status] not in (0, 2) and r[version] > 0]
     return Stage("diagnosis", bool(stuck), (f"ZZZ: {sql}", *map(str, rows)))
 
 
