@@ -69,14 +69,15 @@ def sitesrv_stuck_lab(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
                       _sitesrv_stuck_snapshots: dict[tuple[str, int, bool], Path],
                       ) -> StuckLabFactory:
     """Restores the lab stuck in scenario `name` (played once per session, with `seed` and
-    `hotfix`) at `<tmp_path>/<name>`; see sitesrv.testing.stuck_lab."""
+    `hotfix`) at `<tmp_path>/<into>` (default: the scenario's name; give `into` to have two in
+    one test); see sitesrv.testing.stuck_lab."""
 
-    def build(name: str, *, seed: int = 1, hotfix: bool = False) -> Lab:
-        key = (name, seed, hotfix)
+    def build(name: str, *, seed: int = 1, hotfix: bool = False, into: str = "") -> Lab:
+        key = (name.lower(), seed, hotfix)
         if key not in _sitesrv_stuck_snapshots:
-            played = tmp_path_factory.mktemp(f"stuck-{name}-{seed}")
-            lab = stuck_lab(name, played / "play", seed=seed, hotfix=hotfix)
+            played = tmp_path_factory.mktemp(f"stuck-{key[0]}-{seed}")
+            lab = stuck_lab(key[0], played / "play", seed=seed, hotfix=hotfix)
             _sitesrv_stuck_snapshots[key] = snapshot(lab, played / "snapshot")
-        return restore(_sitesrv_stuck_snapshots[key], tmp_path / name)
+        return restore(_sitesrv_stuck_snapshots[key], tmp_path / (into or key[0]))
 
     return build

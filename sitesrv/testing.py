@@ -1,9 +1,10 @@
-"""Helpers for tests that run against a sitesrv lab: build one, put files into its inboxes as
-another site server would, read what it wrote (SMS logs, events, site databases, folders), and
-run it live while a test waits for results.
+"""Helpers for tests that run against a sitesrv lab: build one (or one stuck as a field report
+says, or one restored from a snapshot), make the console's package changes and inject faults,
+put files into its inboxes as another site server would, read what it wrote (SMS logs, events,
+site databases, folders), and run it live while a test waits for results.
 
 A public API for lab engineers who test their own tools against a lab; the pytest plugin's
-fixtures (`sitesrv_lab`, `sitesrv_lab_factory`) are built on it, and sitesrv's own suite uses
+fixtures (`sitesrv_lab`, `sitesrv_lab_factory`, `sitesrv_stuck_lab`) are built on it, and sitesrv's own suite uses
 the same helpers. Functions that read a lab take the `Lab` or the folder of one.
 """
 
@@ -32,6 +33,7 @@ from sitesrv.admin.console import (
     update_package,
 )
 from sitesrv.admin.demo import write_files
+from sitesrv.admin.faults import corrupt, delete_compressed, set_link
 from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
 from sitesrv.admin.scenarios import play, scenario
 from sitesrv.admin.snapshot import restore, snapshot
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from sitesrv.runtime.live import LiveDriver
     from sitesrv.runtime.registry import Registry
 
-__all__ = [  # the console's package actions are here too, as a test makes them
+__all__ = [  # the console's package actions and the faults are here too, as a test makes them
     "HierarchySource",
     "LabFactory",
     "LabLike",
@@ -53,8 +55,10 @@ __all__ = [  # the console's package actions are here too, as a test makes them
     "add_dp",
     "assert_in_order",
     "build_lab",
+    "corrupt",
     "create_package",
     "default_hierarchy_file",
+    "delete_compressed",
     "delete_package",
     "drop",
     "events",
@@ -67,6 +71,7 @@ __all__ = [  # the console's package actions are here too, as a test makes them
     "remove_dp",
     "restore",
     "running",
+    "set_link",
     "set_source",
     "snapshot",
     "stuck_lab",
@@ -92,7 +97,8 @@ class LabFactory(Protocol):
 class StuckLabFactory(Protocol):
     """The `sitesrv_stuck_lab` fixture: a lab stuck as a field report says."""
 
-    def __call__(self, name: str, *, seed: int = 1, hotfix: bool = False) -> Lab: ...
+    def __call__(self, name: str, *, seed: int = 1, hotfix: bool = False,
+                 into: str = "") -> Lab: ...
 
 
 # --- building -------------------------------------------------------------------------------
@@ -168,6 +174,9 @@ def stuck_lab(name: str, folder: Path | str, *, seed: int = 1, hotfix: bool = Fa
     stuck (a race may not): `sitesrv scenario run NAME --seeds 1-20` shows which do."""
     outcome = play(scenario(name), Path(folder), default_hierarchy_file(), seed=seed,
                    hotfix=hotfix, keep=True)
+    if not outcome.can_get_stuck:
+        raise ValueError(f"scenario {name} ends well (the report's workaround or hotfix): it "
+                         "never gets stuck")
     if not outcome.showed_symptom:
         raise ValueError(f"scenario {name} with seed {seed} did not get stuck; pick a seed that "
                          f"does ('sitesrv scenario run {name} --seeds 1-20' shows them)")

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,11 +16,14 @@ from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.errors import UserError
 from sitesrv.testing import (
     StuckLabFactory,
+    build_lab,
+    create_package,
     query,
     restore,
     snapshot,
     stuck_lab,
     tree_digest,
+    write_source,
 )
 
 STUCK_ROW = ("SELECT Status, SourceVersion FROM PkgStatus WHERE Type = 1 AND SiteCode = 'P00'")
@@ -72,3 +78,36 @@ def test_snapshot_and_restore_refuse_to_overwrite(tmp_path: Path) -> None:
 def test_a_seed_that_does_not_get_stuck_says_which_do(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--seeds 1-20"):
         stuck_lab("kb936465", tmp_path / "race", seed=2)  # seed 2 loses no race
+
+
+def test_a_story_never_writes_over_a_users_folder(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    (mine / "lab").mkdir(parents=True)
+    (mine / "hierarchy.yaml").write_text("my own")
+    with pytest.raises(UserError, match="is not empty"):
+        stuck_lab("delta-stuck", mine)
+    assert (mine / "hierarchy.yaml").read_text() == "my own"
+
+
+def test_a_source_inside_the_lab_follows_it(tmp_path: Path) -> None:
+    lab = build_lab(tmp_path / "lab")
+    source = write_source(lab.root / "demo-source")
+    create_package(lab, "ZZZ", name="Inside", source=source, dps=["ZZZ:MGMT01"])
+    restored = restore(snapshot(lab, tmp_path / "snap"), tmp_path / "copy")
+    assert query(restored, "ZZZ", "SELECT Source FROM SMSPackages") == [
+        (str((tmp_path / "copy" / "demo-source").resolve()),)]
+    assert not (tmp_path / "copy-sources").exists()
+
+
+def test_a_running_lab_is_refused_and_no_lock_is_copied(tmp_path: Path) -> None:
+    lab = build_lab(tmp_path / "lab")
+    lock = lab.site("P00").state_dir / "server.lock"
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                "started": "2026-12-06T12:00:00Z", "token": "t"}))
+    with pytest.raises(UserError, match="Site P00's server is already running"):
+        snapshot(lab, tmp_path / "snap")
+    assert not (tmp_path / "snap" / "lab").exists()
+    lock.unlink()
+    (lab.site("S01").state_dir / ".server.lock.1-x.tmp").write_text("{}")
+    saved = snapshot(lab, tmp_path / "snap2")
+    assert not list((saved / "lab").rglob("*server.lock*"))

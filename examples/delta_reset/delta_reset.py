@@ -16,6 +16,7 @@ not changed (run again with --apply), 2 a usage error.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sqlite3
 import sys
 from pathlib import Path
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.apply:
         return 1
     print(f"reset {reset(database, package_id, child)} row(s); now refresh the package's DPs "
-          f"at {child}: sitesrv package refresh {package_id} {child}:<DP> --lab {args.lab}")
+          f"at {child}: sitesrv package refresh {package_id} {child}:<DP> --lab "
+          f"{shlex.quote(str(args.lab))}")
     return 0
 
 

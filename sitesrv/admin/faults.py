@@ -1,5 +1,7 @@
 """Breaking a lab on purpose, as a person or a failing disk would (`sitesrv fault`).
 
+(The crash points the drivers use to test recovery are another thing: runtime/faults.py.)
+
 Each fault is one call, changes the lab's files as the cause it stands for would (a person
 deleting a compressed package to free disk space, a disk or a network flipping a byte or cutting
 a file short, a link going down), and is recorded in `LAB/events.jsonl` as a `fault` event with
@@ -44,6 +46,9 @@ def corrupt(lab: Lab, site: str, package_id: str, *, how: str = "flip",
     if how not in CORRUPTIONS:
         raise UserError(f"{how!r} is not a way to corrupt a file; use one of "
                         f"{', '.join(CORRUPTIONS)}.")
+    if how == "truncate" and offset is not None:
+        raise UserError("--offset is the byte to flip; a truncation cuts the file to half its "
+                        "size.")
     path = (_in_transit(lab, site, package_id) if in_transit
             else _compressed(lab, site, package_id, delta))
     size = path.stat().st_size
@@ -69,13 +74,15 @@ def corrupt(lab: Lab, site: str, package_id: str, *, how: str = "flip",
     return path
 
 
-def link(lab: Lab, from_site: str, to_site: str, *, up: bool) -> bool:
+def set_link(lab: Lab, from_site: str, to_site: str, *, up: bool) -> bool:
     """Take the addresses from one site to another down (or bring them up again): a paused
-    address, as `sitesrv address pause` makes it. True if that changed anything."""
+    address, as `sitesrv address pause` makes it. True if that changed anything; only a change
+    is recorded. A link fault names no package: `sitesrv trace` shows it for every package."""
     from_code = lab.hierarchy.site(from_site).code
     to_code = lab.hierarchy.site(to_site).code
     changed = set_paused(lab.layout, from_code, to_code, not up)
-    _record(lab, from_code, None, "link up" if up else "link down", None, to=to_code)
+    if changed:
+        _record(lab, from_code, None, "link up" if up else "link down", None, to=to_code)
     return changed
 
 
@@ -84,7 +91,10 @@ def _compressed(lab: Lab, site: str, package_id: str, delta: int | None) -> Path
     pkg = _package_id(package_id)
     name = f"{pkg}.PCK" if delta is None else f"{pkg}.DLT.{delta}"
     path = lab.site(code).smspkg / name
-    if not path.is_file() or path.is_symlink():
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise UserError(f"{lab.site(code).windows(path)} is not a regular file (a link, a "
+                        "folder or a device): sitesrv faults change only files.")
+    if not path.is_file():
         held = sorted(p.name for p in lab.site(code).smspkg.glob(f"{pkg}.*")) or ["none"]
         raise UserError(f"Site {code} has no {name} in its SMSPKG folder (it holds: "
                         f"{', '.join(held)}).")

@@ -1,10 +1,10 @@
 """Snapshots of a lab: a copy to start tests from a stuck state without playing its story again.
 
-A snapshot is a folder: `lab/` (the lab, read-only bits and links kept), `sources/<PkgID>/` (each
-package source folder outside the lab that a site database names) and `snapshot.json` (where those
-sources were). Restoring copies the lab to a new folder and its sources beside it, and points each
-package's `Source` at the restored copy, so a test can update or re-source a package without
-touching the snapshot. A lab must not be running while it is snapshotted.
+A snapshot is a folder: `lab/` (the lab, read-only bits and links kept, server locks left out),
+`sources/<PkgID>/` (each package source folder outside the lab that a site database names) and
+`snapshot.json` (where those sources were, and which sources are inside the lab). Restoring
+copies the lab to a new folder and its sources beside it, and points each package's `Source` at
+the restored copy, so a test can update or re-source a package without touching the snapshot.
 """
 
 from __future__ import annotations
@@ -16,44 +16,62 @@ from pathlib import Path
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.errors import UserError
+from sitesrv.runtime.lock import LOCK_FILE, SiteLock, acquire_all, release_all
 
 MANIFEST = "snapshot.json"
 
 
 def snapshot(lab: Lab, to: Path | str) -> Path:
-    """Copy `lab` (and the package sources it names outside itself) into the new folder `to`."""
+    """Copy `lab` (and the package sources it names outside itself) into the new folder `to`.
+    The lab's server locks are held while it is copied, so a lab a site server runs is refused
+    (UserError naming it), and the copy holds no lock."""
     to = Path(to)
     if to.exists():
         raise UserError(f"{to} already exists: a snapshot goes into a new folder.")
-    shutil.copytree(lab.root, to / "lab", symlinks=True)
-    sources: dict[str, str] = {}
-    for package_id, source in _sources(lab).items():
-        folder = Path(source)
-        if folder.is_dir() and not folder.resolve().is_relative_to(lab.root.resolve()):
-            shutil.copytree(folder, to / "sources" / package_id, symlinks=True)
-            sources[package_id] = source
-    (to / MANIFEST).write_text(json.dumps({"sources": sources}, indent=1), encoding="utf-8")
+    locks = [SiteLock(site) for site in lab.layout.sites()]
+    acquire_all(locks)
+    try:
+        shutil.copytree(lab.root, to / "lab", symlinks=True,
+                        ignore=shutil.ignore_patterns(LOCK_FILE, f".{LOCK_FILE}.*"))
+        outside: dict[str, str] = {}
+        inside: dict[str, str] = {}
+        root = lab.root.resolve()
+        for package_id, source in _sources(lab).items():
+            folder = Path(source)
+            if folder.resolve().is_relative_to(root):
+                inside[source] = folder.resolve().relative_to(root).as_posix()
+            elif folder.is_dir():
+                shutil.copytree(folder, to / "sources" / package_id, symlinks=True)
+                outside[package_id] = source
+    finally:
+        release_all(locks)
+    (to / MANIFEST).write_text(json.dumps({"sources": outside, "inside": inside}, indent=1),
+                               encoding="utf-8")
     return to
 
 
 def restore(snapshot_folder: Path | str, to: Path | str) -> Lab:
-    """A new lab at `to` (a new folder), as the snapshot holds it; its package sources are
-    copied to `<to>-sources/<PkgID>` and the site databases point at them."""
+    """A new lab at `to` (a new folder), as the snapshot holds it. Package sources that were
+    outside the lab are copied to `<to>-sources/<PkgID>`, and every package's `Source` points at
+    its copy (one inside the lab, at the restored lab's)."""
     snapshot_folder, to = Path(snapshot_folder), Path(to)
     try:
         manifest = json.loads((snapshot_folder / MANIFEST).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         raise UserError(f"{snapshot_folder} is not a lab snapshot (no readable {MANIFEST}).") \
             from None
-    if to.exists():
-        raise UserError(f"{to} already exists: a lab is restored into a new folder.")
+    sources = to.with_name(f"{to.name}-sources")
+    for folder in (to, sources):
+        if folder.exists():
+            raise UserError(f"{folder} already exists: a lab is restored into new folders "
+                            f"({to} and {sources}).")
     shutil.copytree(snapshot_folder / "lab", to, symlinks=True)
-    lab = Lab.open(to)
-    moved = {}
+    moved = {old: str(to.resolve() / relative) for old, relative in manifest["inside"].items()}
     for package_id, old in manifest["sources"].items():
-        new = to.with_name(f"{to.name}-sources") / package_id
-        shutil.copytree(snapshot_folder / "sources" / package_id, new, symlinks=True)
-        moved[old] = str(new)
+        shutil.copytree(snapshot_folder / "sources" / package_id, sources / package_id,
+                        symlinks=True)
+        moved[old] = str(sources / package_id)
+    lab = Lab.open(to)
     for site in lab.hierarchy.sites:
         if site.is_primary and moved:
             with SiteDatabase.open(lab.site(site.code).database) as db, db.transaction():

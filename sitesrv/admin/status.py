@@ -76,7 +76,8 @@ def trace_lines(lab: Lab, package_id: str) -> list[str]:
     """One line per step of the package's journey, in lab-time order."""
     wanted = package_id.upper()
     events = [e for e in read_events(lab.layout.events)
-              if str(e.get("package", "")).upper() == wanted]
+              if str(e.get("package", "")).upper() == wanted
+              or (e.get("event") == "fault" and "package" not in e)]  # a link, for every one
     events.sort(key=lambda e: e.get("time", ""))
     out = []
     for e in events:

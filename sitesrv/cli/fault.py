@@ -71,6 +71,6 @@ def link_up(from_site: str, to_site: str, lab_dir: Path) -> None:
 
 
 def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
-    changed = faults.link(Lab.open(lab_dir), from_site, to_site, up=up)
+    changed = faults.set_link(Lab.open(lab_dir), from_site, to_site, up=up)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} is "
                f"{'' if changed else 'already '}{'up' if up else 'down'}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -32,8 +33,7 @@ def list_scenarios() -> None:
 
 @scenario_group.command("run")
 @click.argument("name")
-@click.option("--seed", type=click.IntRange(0), default=1, show_default=True,
-              help="The step-mode seed.")
+@click.option("--seed", type=click.IntRange(0), help="The step-mode seed (default 1).")
 @click.option("--seeds", "seed_range", metavar="A-B",
               help="Play once per seed from A to B and print how many showed the symptom and "
                    "how many recovered.")
@@ -42,7 +42,7 @@ def list_scenarios() -> None:
               help="Build the lab in this folder (new or empty), stop at the symptom, leave "
                    "the lab there and print the report's repair, to try your own on it.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per play.")
-def run_scenario(name: str, seed: int, seed_range: str | None, hotfix: bool, keep: Path | None,
+def run_scenario(name: str, seed: int | None, seed_range: str | None, hotfix: bool, keep: Path | None,
                  as_json: bool) -> None:
     """Play scenario NAME in a fresh lab (a temporary folder unless --keep).
 
@@ -52,11 +52,11 @@ def run_scenario(name: str, seed: int, seed_range: str | None, hotfix: bool, kee
     the story played out as the report says, 1 when it did not, 2 for a usage error.
     """
     story = scenario(name)
-    seeds = _seeds(seed_range) if seed_range else [seed]
+    if seed is not None and seed_range:
+        raise UserError("Give --seed or --seeds, not both.")
+    seeds = _seeds(seed_range) if seed_range else [1 if seed is None else seed]
     if keep is not None and len(seeds) > 1:
         raise UserError("--keep leaves one lab: give --seed, not --seeds.")
-    if keep is not None and keep.exists() and any(keep.iterdir()):
-        raise UserError(f"{keep} is not empty; --keep builds the lab in a new or empty folder.")
     outcomes = []
     for number in seeds:
         if keep is not None:
@@ -74,8 +74,7 @@ def run_scenario(name: str, seed: int, seed_range: str | None, hotfix: bool, kee
         else:
             click.echo(f"seed {number}: symptom {'yes' if outcome.showed_symptom else 'no'}, "
                        f"recovered {'yes' if outcome.recovered else 'no'}, "
-                       f"{'as the report says' if outcome.passed else 'NOT as the report says'}",
-                       err=as_json)
+                       f"{'as the report says' if outcome.passed else 'NOT as the report says'}")
     if len(seeds) > 1 and not as_json:
         showed = sum(o.showed_symptom for o in outcomes)
         click.echo(f"{story.name}{' with the hotfix' if hotfix else ''}, seeds {seeds[0]}-"
@@ -105,11 +104,17 @@ def _show(outcome: Outcome) -> None:
             click.echo(f"      {line}")
     if outcome.lab is not None:
         click.echo(f"The lab is left at {outcome.lab}.")
+        if not outcome.can_get_stuck:
+            click.echo("This story ends well (the report's workaround or hotfix): the lab is not "
+                       "stuck.")
+        elif not outcome.showed_symptom:
+            click.echo(f"The lab is not stuck: the symptom did not show for seed "
+                       f"{outcome.seed} ('--seeds 1-20' shows which seeds it shows for).")
         if outcome.repair_steps:
             click.echo("The report's repair:")
+            lab = shlex.quote(str(outcome.lab))
             for step in outcome.repair_steps:
-                click.echo(f"  {step} --lab {outcome.lab}" if step.startswith("sitesrv ")
-                           else f"  {step}")
+                click.echo(f"  {step} --lab {lab}" if step.startswith("sitesrv ") else f"  {step}")
     click.echo("verdict: " + ("as the report says" if outcome.passed
                               else "NOT as the report says"))
 

@@ -114,7 +114,8 @@ def test_a_link_down_holds_the_package_until_it_is_up(lab: Lab, tmp_path: Path) 
     (["delete-pck", "P00", "nonsense"], "invalid package ID"),
     (["corrupt", "QQQ", "ZZZ00001"], "There is no site 'QQQ'"),
     (["corrupt", "P00", "ZZZ00001", "--in-transit"], "is waiting in site P00's"),
-    (["link-down", "ZZZ", "S01"], ""),
+    (["link-down", "ZZZ", "S01"], "There is no address from site ZZZ to site S01"),
+    (["corrupt", "P00", "ZZZ00001", "--how", "truncate", "--offset", "3"], "--offset"),
 ])
 def test_mistakes_exit_2_with_one_paragraph(lab: Lab, args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["fault", *args, "--lab", str(lab.root)])
@@ -122,3 +123,22 @@ def test_mistakes_exit_2_with_one_paragraph(lab: Lab, args: list[str], message: 
     assert result.stderr.startswith("sitesrv: ") and message in result.stderr
     assert result.stderr.count("\n") == 1
     assert events(lab, "fault") == [], "nothing recorded"
+
+
+def test_truncated_at_rest_at_a_secondary_and_a_link_taken_down_twice(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    pck = lab.site("S01").smspkg / f"{pkg_id}.PCK"
+    size = pck.stat().st_size
+    fault(lab, "corrupt", "S01", pkg_id, "--how", "truncate")
+    assert pck.stat().st_size == size // 2
+    assert recorded(lab, "truncate")["site"] == "S01"
+    fault(lab, "link-down", "P00", "S01")
+    assert fault(lab, "link-down", "P00", "S01").output == "The link from P00 to S01 is already " \
+        "down.\n"
+    assert [e["fault"] for e in events(lab, "fault")] == ["truncate", "link down"], \
+        "a link already down is no new fault"
+    trace = CliRunner().invoke(cli, ["trace", pkg_id, "--lab", str(lab.root)])
+    assert "fault=link down  to=S01" in trace.output, "a link fault shows for every package"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from sitesrv.admin.lab import default_hierarchy_file
+from sitesrv.admin.scenarios import SCENARIOS, play
 from sitesrv.cli.main import cli
-from sitesrv.testing import query
+from sitesrv.testing import events, query
 
 
 def scenario(*args: str) -> Result:
@@ -90,9 +93,15 @@ def test_keep_leaves_the_stuck_lab_and_its_repair(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["run", "nope"], ["run", "demo", "--seeds", "5-2"],
-                                  ["run", "demo", "--seeds", "1-2", "--keep", "x"]])
-def test_mistakes_exit_2_with_one_paragraph(args: list[str]) -> None:
-    result = scenario(*args)
+                                  ["run", "demo", "--seeds", "1-2", "--keep", "x"],
+                                  ["run", "demo", "--seed", "1", "--seeds", "1-2"],
+                                  ["run", "demo", "--keep", "{full}"],
+                                  ["run", "demo", "--keep", "{file}/lab"]])
+def test_mistakes_exit_2_with_one_paragraph(args: list[str], tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("mine")
+    (tmp_path / "file").write_text("a file")
+    result = scenario(*(a.format(full=tmp_path / "full", file=tmp_path / "file") for a in args))
     assert result.exit_code == 2
     assert result.stderr.startswith("sitesrv: ") and result.stderr.count("\n") == 1
 
@@ -102,3 +111,31 @@ def test_list_names_each_report() -> None:
     assert result.exit_code == 0
     for name in ("demo", "child-lost-its-pck", "delta-stuck", "kb936465"):
         assert f"{name}\n  report: " in result.output
+
+
+def test_the_same_seed_gives_the_same_bytes(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert scenario("run", "delta-stuck", "--seed", "3", "--keep", str(tmp_path / name)
+                        ).exit_code == 0
+    for relative in ("lab/ZZZ/SMSPKG/ZZZ00001.PCK", "lab/ZZZ/SMSPKG/ZZZ00001.DLT.2",
+                     "lab/ZZZ/SMS/Logs/sender.log", "lab/P00/SMS/Logs/despool.log"):
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative
+                                                             ).read_bytes(), relative
+
+
+def test_a_kept_lab_that_is_not_stuck_says_so(tmp_path: Path) -> None:
+    result = scenario("run", "kb936465", "--seed", "2", "--keep", str(tmp_path / "race"))
+    assert result.exit_code == 0
+    assert "The lab is not stuck: the symptom did not show for seed 2" in result.output
+
+
+def test_the_race_is_the_definition_overtaking_the_copy() -> None:
+    """For each seed, the symptom shows exactly when S01 discarded an instruction as older
+    (LastRefreshTime), KB936465's mechanism, not for another reason."""
+    for seed in (1, 2, 3):
+        with tempfile.TemporaryDirectory() as folder:
+            outcome = play(SCENARIOS["kb936465"], Path(folder), default_hierarchy_file(),
+                           seed=seed, keep=True)
+            discarded = [e for e in events(Path(folder) / "lab", "pkg_discarded", site="S01")
+                         if e.get("reason") == "LastRefreshTime"]
+            assert outcome.showed_symptom == bool(discarded), seed

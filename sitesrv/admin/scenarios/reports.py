@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from sitesrv.admin import console
+from sitesrv.admin import console, faults
+from sitesrv.admin.demo import write_files
 from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, stuck
 
 ALL_DPS = ("ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01")
@@ -20,8 +21,11 @@ def default(hierarchy: Path, hotfix: bool) -> str:
     """The default three-site lab (ZZZ, P00, S01), with the KB936465 hotfix if asked."""
     text = hierarchy.read_text(encoding="utf-8")
     if hotfix:
+        sites = text.count("  - code: ")
         text = text.replace("    distribution_points:\n",
                             "    hotfixes: [KB936465]\n    distribution_points:\n")
+        if text.count("hotfixes: [KB936465]\n") != sites:
+            raise ValueError("the hotfix goes on every site of the default hierarchy")
     return text
 
 
@@ -31,13 +35,6 @@ def _installed(play: Play, dps: tuple[str, ...]) -> str:
     if status != "idle":
         raise RuntimeError(f"the sample package did not install everywhere ({status})")
     return play.package_id
-
-
-def _lose_pck(play: Play, site: str) -> None:
-    """Delete the site's stored PCK, clearing its read-only bit first, as a person would."""
-    pck = play.lab.site(site).smspkg / f"{play.package_id}.PCK"
-    pck.chmod(0o644)
-    pck.unlink()
 
 
 def _demo_breaks(play: Play) -> Stage:
@@ -54,7 +51,7 @@ DEMO = Scenario(
 
 def _child_pck_breaks(play: Play) -> Stage:
     pkg = _installed(play, ALL_DPS[:2])
-    _lose_pck(play, "P00")
+    faults.delete_compressed(play.lab, "P00", pkg)
     folder = play.dp_folder("P00:REMOTE_DP")
     for path in sorted(folder.rglob("*"), reverse=True):
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -107,8 +104,8 @@ CHILD_LOST_ITS_PCK = Scenario(
 
 def _delta_breaks(play: Play) -> Stage:
     pkg = _installed(play, ALL_DPS)
-    _lose_pck(play, "P00")  # "deleted to free disk space"
-    (play.source / "SETUP.INI").write_bytes(b"[Setup]\r\nProgram=SETUP.EXE /q /v2\r\n")
+    faults.delete_compressed(play.lab, "P00", pkg)  # "deleted to free disk space"
+    write_files(play.source, {"SETUP.INI": b"[Setup]\r\nProgram=SETUP.EXE /q /v2\r\n"})
     console.update_package(play.lab, pkg)
     status = play.run()
     waits = (f"Package {pkg} requires a newer version (2) of source files and the new "
@@ -129,9 +126,10 @@ def _delta_diagnose(play: Play) -> Stage:
     rows = play.query("ZZZ", sql)
     columns = [c[1] for c in play.query("ZZZ", "PRAGMA table_info(PkgStatus)")]
     status, version = columns.index("Status"), columns.index("SourceVersion")
-    # "Status<>0 and SourceVersion>0 for a long time": sent, never received (2)
-    stuck = [r for r in rows if r[status] not in (0, 2) and r[version] > 0]
-    return Stage("diagnosis", bool(stuck), (f"ZZZ: {sql}", *map(str, rows)))
+    # "Status<>0 and SourceVersion>0 for a long time": a version sent and never received
+    # (Status 2 is received, the healthy state)
+    waiting = [r for r in rows if r[status] not in (0, 2) and r[version] > 0]
+    return Stage("diagnosis", bool(waiting), (f"ZZZ: {sql}", *map(str, rows)))
 
 
 _delta_steps, _delta_repair = _sql_then_refresh(

@@ -17,6 +17,7 @@ from sitesrv.admin import console
 from sitesrv.admin.demo import write_sample_source
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import ChangeResult, SiteDatabase
+from sitesrv.errors import UserError
 from sitesrv.files.digest import tree_digest
 from sitesrv.logs.smslog import read_log
 
@@ -43,9 +44,9 @@ class Play:
     package_id: str = ""
     dps: tuple[str, ...] = ()
 
-    def run(self, **options: object) -> str:
+    def run(self) -> str:
         """Run the lab's site servers in step mode until idle; the run's status."""
-        return self.lab.run_until_idle(seed=self.seed, **options).status
+        return self.lab.run_until_idle(seed=self.seed).status
 
     def log(self, site: str, name: str) -> list[str]:
         return [line.text for line in read_log(self.lab.site(site).log(name))]
@@ -106,6 +107,7 @@ class Outcome:
     showed_symptom: bool
     lab: Path | None = None  # the lab left in place with --keep
     repair_steps: tuple[str, ...] = ()
+    can_get_stuck: bool = True  # False for a story the report says ends well (a workaround)
 
     @property
     def passed(self) -> bool:
@@ -120,10 +122,10 @@ def play(scenario: Scenario, folder: Path, default_hierarchy: Path, *, seed: int
          hotfix: bool = False, keep: bool = False) -> Outcome:
     """Build a lab in `folder` and play `scenario` on it; with `keep`, stop at the symptom and
     leave the lab there for the user's own repair."""
-    folder.mkdir(parents=True, exist_ok=True)
+    _new_folder(folder)
     hierarchy_file = folder / "hierarchy.yaml"
     hierarchy_file.write_text(scenario.hierarchy(default_hierarchy, hotfix), encoding="utf-8")
-    lab = Lab.init(folder / "lab", hierarchy_file, force=True).lab
+    lab = Lab.init(folder / "lab", hierarchy_file).lab
     story = Play(lab=lab, seed=seed, hotfix=hotfix,
                  source=write_sample_source(folder / "source"))
     symptom = scenario.breaks(story)
@@ -131,7 +133,7 @@ def play(scenario: Scenario, folder: Path, default_hierarchy: Path, *, seed: int
     expected = scenario.symptom_expected(hotfix)
     stages = [attrs.evolve(symptom, passed=expected is None or showed == expected)]
     outcome = {"scenario": scenario.name, "seed": seed, "hotfix": hotfix,
-               "showed_symptom": showed}
+               "showed_symptom": showed, "can_get_stuck": expected is not False}
     if keep:
         return Outcome(stages=tuple(stages), lab=lab.root,
                        repair_steps=scenario.repair_steps(story) if showed else (), **outcome)
@@ -141,6 +143,19 @@ def play(scenario: Scenario, folder: Path, default_hierarchy: Path, *, seed: int
         stages.append(scenario.repair(story))
     stages.append(recovered(story))
     return Outcome(stages=tuple(stages), **outcome)
+
+
+def _new_folder(folder: Path) -> None:
+    """`folder` made, or found empty: a scenario never writes over someone's files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        empty = not any(folder.iterdir())
+    except OSError as e:
+        raise UserError(f"Cannot use {folder} for a scenario's lab: {e.strerror or e}. Give a "
+                        "new or empty folder.") from None
+    if not empty:
+        raise UserError(f"{folder} is not empty; a scenario builds its lab in a new or empty "
+                        "folder, so that it never writes over files of yours.")
 
 
 def recovered(story: Play) -> Stage:
