@@ -240,7 +240,9 @@ class ReplicationManager(Component):
             rpl.OBJECT_NAME.verify(name)
             if found is None:
                 raise FormatError(path, _unknown_class(name))
-            return rpl.ReplicationObject.of(name, found.layout.limits.read(path, found.layout.kind))
+            data = found.layout.limits.read(path, found.layout.kind)
+            found.layout.decode(data, path)  # what does not read is never sent
+            return rpl.ReplicationObject.of(name, data)
         except (ValueError, FormatError) as e:
             problem = e.problem if isinstance(e, FormatError) else str(e)
         self.ctx.inbox(REPLMGR_OUTBOUND[stream.priority]).quarantine_path(

@@ -314,6 +314,9 @@ class ComponentHost:
         except Exception as error:  # a failing unit must never stop the site server
             text = self.runtime.relative(f"{type(error).__name__}: {error}")
             self._failed(error, text)
+            if is_busy(error):  # a wait, never counted as a failed unit
+                did = PROGRESSED if journal.progressed else DEFERRED_ONLY
+                return UnitOutcome(did, tuple(journal.actions), text)
             return UnitOutcome(FAILED, tuple(journal.actions), text)
         for item in list(journal.in_flight):
             self.log.write(f"The component did not finish {self.layout.windows(item.original)}; "
