@@ -3,8 +3,9 @@
 The model: docs/sources.md#mckinney and Q288970.
 
 Outbound: other components queue objects as `replmgr.box\\outbound\\{high,normal,low}\\
-<DEST>_<random8>.<ext>` (`statusup.queue_replication`). Each moves to
-`replmgr.box\\process\\<DEST>_<priority>\\`. When no job is pending for that destination and
+<DEST>_<random8>.<ext>` (`statusup.queue_replication`). Each that reads as its class moves to
+`replmgr.box\\process\\<DEST>_<priority>\\` (else it goes to the outbound folder's `corrupt\\`,
+as does a file dropped into `process` by hand that does not read within its limits). When no job is pending for that destination and
 priority, everything in that folder becomes one batch, `replmgr.box\\ready\\<jobid>.RPL`, and an
 "Inter Site Replication" job `schedule.box\\<jobid>.job` for the Scheduler. Otherwise the
 objects wait in `process` until the pending job completes (the Scheduler deletes its ready
@@ -19,7 +20,9 @@ Incoming: the Despooler moves each received batch into `replmgr.box\\incoming\\*
 object goes to the inbox of the component that takes its class (`.PKG` and `.STA`:
 `distmgr.box\\INCOMING\\<random8>.<ext>`), unless the batch's transaction ID is not higher than
 the one `replmgr.box\\history\\<site>.trs` records for that class and priority: such objects are
-dropped without a word, as SMS does after a site restore (Q288970).
+dropped without a word, as SMS does after a site restore (Q288970). An object of a class no
+component takes goes to `incoming\\corrupt\\<batch>.<name>` (cut to fit a file name), and the
+rest of its batch goes on.
 """
 
 from __future__ import annotations

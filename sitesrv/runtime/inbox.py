@@ -4,7 +4,10 @@ The rules (docs/architecture.md, with Maildir's; docs/runtime.md has them for co
 - Work is a regular file directly in the inbox folder whose name matches one of the inbox's
   patterns, case-insensitively as on Windows (`*.sni` matches `X.SNI`). Temp files (`*.TMP`,
   `.X.<writer>.tmp`), dot-files and sub-folders (`corrupt\\`, the work folder `.work\\`) are
-  never work. Scans are sorted by name.
+  never work. Scans are sorted by name. A symbolic link under a work name, or a link or FIFO
+  found when a file is claimed, goes to `corrupt\\` unopened; `corrupt\\` and `.work\\` must be
+  real folders (a link in their place is renamed aside, never written through), and a
+  quarantined file's name is cut to fit a file name (files/names.py).
 - A component claims a file by renaming it into `<inbox>\\.work\\`. If someone else renamed it
   first, the claim is skipped, not an error.
 - It finishes a claimed file by removing it after publishing its output, or forwards the file
@@ -44,6 +47,7 @@ from sitesrv.files.atomic import (
 )
 from sitesrv.files.names import fitting_name
 from sitesrv.files.regular import kind_of, open_regular
+from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import (
     CORRUPT_DIR,
     QUARANTINE_LOG,
@@ -445,10 +449,12 @@ class WorkItem:
         return f"WorkItem({self.original})"
 
     def read_bytes(self) -> bytes:
-        return self.path.read_bytes()
+        """The claimed file's bytes, if it is a regular file within the instruction file
+        limits (docs/limits.md); else FormatError, which quarantines it."""
+        return INSTRUCTION_LIMITS.read(self.path, "file")
 
     def read_text(self, encoding: str = "utf-8") -> str:
-        return self.path.read_text(encoding=encoding)
+        return self.read_bytes().decode(encoding)
 
     def _finish(self) -> None:
         self.inbox.journal.in_flight.pop(self, None)
