@@ -27,6 +27,7 @@ from sitesrv.db.sitedb import (
 )
 from sitesrv.errors import FormatError
 from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.regular import PACKAGE_STATE_BYTES, read_limited
 from sitesrv.lab.layout import SiteLayout
 
 
@@ -138,7 +139,7 @@ class FileStore:
     def _load(self, pkg_id: str) -> _PackageFile:
         path = self._path(pkg_id)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_limited(path, PACKAGE_STATE_BYTES).decode("utf-8"))
         except FileNotFoundError:
             return _PackageFile()
         except (OSError, ValueError) as e:

@@ -75,9 +75,11 @@ class PackageAction(IntEnum):
 
 def is_busy(error: BaseException) -> bool:
     """Whether `error` is another connection holding the database for longer than the busy
-    timeout: a transient cause, to wait for, never a reason to give up on the work."""
-    return isinstance(error, sqlite3.OperationalError) and (
-        "locked" in str(error) or "busy" in str(error))
+    timeout (SQLITE_BUSY, SQLITE_LOCKED, with their extended codes): a transient cause, to
+    wait for, never a reason to give up on the work."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return (isinstance(error, sqlite3.OperationalError) and code is not None
+            and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
 
 
 def format_time(when: float) -> str:
@@ -313,7 +315,11 @@ class SiteDatabase:
             )
         uri = path.resolve().as_uri() + "?mode=rw"
         connection = cls._connect(uri, path, busy_timeout, uri=True)
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except BaseException:  # busy: the caller waits and opens it again
+            connection.close()
+            raise
         if version != SCHEMA_VERSION:
             connection.close()
             remedy = (" It was made by an older sitesrv: run 'sitesrv init' on its lab (with "
@@ -340,6 +346,8 @@ class SiteDatabase:
             connection.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as exc:
             connection.close()
+            if is_busy(exc):  # another program holds it (locking_mode=EXCLUSIVE): wait for it
+                raise
             raise UserError(f"{path} is not an SQLite site database: {exc}.") from None
         return connection
 
@@ -623,7 +631,7 @@ class SiteDatabase:
             return QueryResult(columns, tuple(tuple(row) for row in cursor.fetchall()))
         except (sqlite3.Error, sqlite3.Warning) as exc:
             message = f"SQL error: {exc}"
-            if "database is locked" in str(exc):
+            if is_busy(exc):
                 message += (
                     f" (another process held the site database for more than "
                     f"{self.busy_timeout:g} s; try again)"

@@ -114,7 +114,8 @@ class SmsLog:
         self.max_bytes = max_bytes
         self.thread = thread_id_for(site, component)
         self._file = AppendFile(self.path, max_bytes=max_bytes,
-                                rollover=self.path.with_suffix(".lo_"), sole_writer=True)
+                                rollover=self.path.with_suffix(".lo_"), sole_writer=True,
+                                notice=self.line)
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""

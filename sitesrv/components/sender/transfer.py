@@ -70,6 +70,7 @@ class Transfer:
     receive: Path | None  # the destination's despoolr.box\receive; None if the share is unknown
     share: str  # \\<server>\SMS_SITE
     package: Path | None
+    package_identity: tuple[int, int, int] | None  # (device, inode, size) when the send began
     package_size: int
     instruction: Path
     first_started: float
