@@ -297,7 +297,7 @@ class Sender(Component):
         found = self._addresses(transfer.destination)
         records = transfer.request.addresses
         transfer.address_no = index
-        transfer.connect(found[index], self.ctx.rng)
+        transfer.connect(found[index], self.ctx.rng.uniform)
         transfer.share = records[min(index, len(records) - 1)].address
         try:
             transfer.receive = self.ctx.lab.resolve(transfer.share)

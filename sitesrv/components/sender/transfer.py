@@ -10,7 +10,7 @@ byte 0 (SMS resumes at the sync point).
 from __future__ import annotations
 
 import errno
-import random
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -106,17 +106,17 @@ class Transfer:
         start = self.started + self.latency
         return start if self.rate is None else start + sent / self.rate
 
-    def connect(self, address: Address, rng: random.Random) -> None:
+    def connect(self, address: Address, uniform: Callable[[float, float], float]) -> None:
         """Take `address` for this connection, with its latency and rate each varied by up to
-        the address's jitter (uniformly, from the component's seeded generator: the same seed
-        gives the same timings). An address without jitter draws nothing, so adding one to a
-        lab changes no other draw."""
+        the address's jitter (`uniform`: the component's seeded `ctx.rng.uniform`, so the same
+        seed gives the same timings; components never import `random`). An address without
+        jitter draws nothing, so adding one to a lab changes no other draw."""
         self.address, self.latency, self.rate = address, address.latency, address.rate_limit
         if address.jitter:
-            self.latency *= 1 + rng.uniform(-address.jitter, address.jitter)
+            self.latency *= 1 + uniform(-address.jitter, address.jitter)
             if self.rate is not None:
-                self.rate = max(1, round(self.rate * (1 + rng.uniform(-address.jitter,
-                                                                       address.jitter))))
+                self.rate = max(1, round(self.rate * (1 + uniform(-address.jitter,
+                                                                   address.jitter))))
 
     @property
     def temp_path(self) -> Path:
