@@ -29,8 +29,17 @@ from sitesrv.lab.identifiers import MAX_PACKAGE_NUMBER
 from sitesrv.lab.identifiers import format_package_id as format_package_id  # API here too
 from sitesrv.lab.identifiers import parse_package_id as parse_package_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_BUSY_TIMEOUT = 10.0
+# What brings a database of an older schema version up to each newer one (`create` runs them).
+_UPGRADES = {
+    2: ("ALTER TABLE SMSPackages ADD COLUMN UpdateMask INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE SMSPackages ADD COLUMN StoredPkgSource TEXT COLLATE NOCASE NOT NULL "
+        "DEFAULT ''"),
+}
+# SMSPackages.UpdateMask: the bit RefreshPkgSource ("update distribution points") sets with the
+# UPDATE action (docs/sources.md#package-actions); an UPDATE without it is a property change.
+REFRESH_SOURCE = 32
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -140,6 +149,8 @@ class Package:
     IgnoreSchedule: int = 0
     StorePkgFlag: int = 1
     Action: PackageAction = attrs.field(default=PackageAction.NONE, converter=PackageAction)
+    UpdateMask: int = 0
+    StoredPkgSource: str = ""
 
 
 # SMS's LastRefresh for a DP that was never refreshed: 04/10/1970 06:35:00.
@@ -289,8 +300,11 @@ class SiteDatabase:
                     f"sitesrv understands ({SCHEMA_VERSION}). Use a newer sitesrv or a new lab."
                 )
             schema = resources.files("sitesrv.db").joinpath("schema.sql").read_text("utf-8")
+            upgrades = "".join(f"{statement};\n" for number, statements in sorted(_UPGRADES.items())
+                               if 0 < version < number for statement in statements)
             connection.executescript(
-                f"BEGIN IMMEDIATE;\n{schema}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+                f"BEGIN IMMEDIATE;\n{schema}\n{upgrades}PRAGMA user_version = {SCHEMA_VERSION};\n"
+                "COMMIT;"
             )
         except BaseException:
             connection.close()
@@ -314,6 +328,13 @@ class SiteDatabase:
         uri = path.resolve().as_uri() + "?mode=rw"
         connection = cls._connect(uri, path, busy_timeout, uri=True)
         version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if 0 < version < SCHEMA_VERSION:
+            connection.close()
+            raise UserError(
+                f"{path} has schema version {version}, from an older sitesrv. Run 'sitesrv "
+                f"init' on its lab once to bring it up to version {SCHEMA_VERSION}; its data is "
+                "kept."
+            )
         if version != SCHEMA_VERSION:
             connection.close()
             raise UserError(
@@ -417,9 +438,11 @@ class SiteDatabase:
             "WHERE PkgID = ? AND StoredPkgVersion <= ?", (version, path, pkg_id, version))
 
     def clear_package_action(self, pkg_id: str, handled: PackageAction) -> None:
-        """The action Distribution Manager handled is done, unless someone set another since."""
-        self._conn.execute("UPDATE SMSPackages SET Action = 0 WHERE PkgID = ? AND Action = ?",
-                           (pkg_id, int(handled)))
+        """The action Distribution Manager handled, and what it asked for (UpdateMask), are
+        done, unless someone set another action since."""
+        self._conn.execute(
+            "UPDATE SMSPackages SET Action = 0, UpdateMask = 0 WHERE PkgID = ? AND Action = ?",
+            (pkg_id, int(handled)))
 
     def settle_pkg_server(self, server: PkgServer, when: float) -> None:
         """A DP's handled action and refresh are done, unless changed again since."""

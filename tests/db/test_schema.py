@@ -78,10 +78,31 @@ def test_open_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 def test_open_a_database_of_another_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "site.db"
     sqlite3.connect(path).execute("PRAGMA user_version = 99").connection.close()
-    with pytest.raises(UserError, match="schema version 1 \\(it has version 99\\)"):
+    with pytest.raises(UserError, match=f"schema version {SCHEMA_VERSION} \\(it has version 99\\)"):
         SiteDatabase.open(path)
     with pytest.raises(UserError, match="newer than this sitesrv understands"):
         SiteDatabase.create(path)
+
+
+def test_a_version_1_database_is_upgraded_by_create_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Version 1 had no SMSPackages.UpdateMask and StoredPkgSource: `sitesrv init` on the lab
+    (SiteDatabase.create) adds them; until then the servers and console refuse it, saying so."""
+    path = tmp_path / "site.db"
+    with SiteDatabase.create(path) as db:
+        db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY))
+        db.put_package(Package("ZZZ00001", "ZZZ", Name="Office", Source="/src"))
+    old = sqlite3.connect(path)
+    old.executescript("ALTER TABLE SMSPackages DROP COLUMN UpdateMask; "
+                      "ALTER TABLE SMSPackages DROP COLUMN StoredPkgSource; "
+                      "PRAGMA user_version = 1;")
+    old.close()
+    with pytest.raises(UserError, match="has schema version 1, from an older sitesrv. Run "
+                                        "'sitesrv init' on its lab once"):
+        SiteDatabase.open(path)
+    SiteDatabase.create(path).close()
+    with SiteDatabase.open(path) as db:
+        assert db.get_package("ZZZ00001") == Package("ZZZ00001", "ZZZ", Name="Office",
+                                                     Source="/src")
 
 
 def test_open_sees_what_create_wrote(tmp_path: Path) -> None:

@@ -98,3 +98,14 @@ def test_a_package_being_deleted_takes_no_other_action(lab_dir: Path,
     with SiteDatabase.open(Lab.open(lab_dir).site("ZZZ").database) as db:
         package = db.get_package(pkg_id)
     assert package is not None and package.Action == PackageAction.DELETE
+
+
+def test_set_source_takes_any_path_but_an_empty_one(lab_dir: Path) -> None:
+    """As SMS's console: Distribution Manager, not the console, finds a folder missing."""
+    pkg_id = create(lab_dir, "ZZZ", "P00:REMOTE_DP")
+    missing = lab_dir.parent / "not-there"
+    assert sitesrv(lab_dir, "package", "set-source", pkg_id, str(missing)) == (
+        0, f"Package {pkg_id} now uses {missing}.\n", "")
+    assert refused(lab_dir, "package", "set-source", pkg_id, "") == (
+        "No source folder was given. Pass the folder that holds the package's files; it need "
+        "not exist yet, as Distribution Manager reads it only when it processes the change.")
