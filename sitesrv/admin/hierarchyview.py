@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sitesrv.lab.hierarchy import ALLOWED_PRIORITIES, DAY_NAMES, Address, Hierarchy, Site
+from sitesrv.lab.hierarchy import (
+    ALLOWED_PRIORITIES,
+    DAY_NAMES,
+    Address,
+    Hierarchy,
+    SharePermissions,
+    Site,
+)
 
 
 def render_hierarchy(hierarchy: Hierarchy, lab_root: Path | None = None) -> str:
@@ -42,7 +49,9 @@ def _site_lines(hierarchy: Hierarchy, site: Site, prefix: str, last: bool, top: 
     children = hierarchy.children(site.code)
     bar = "│   " if children else "    "
     for dp in site.distribution_points:
-        out.append(f"{child_prefix}{bar}DP \\\\{dp.server}\\{dp.share}")
+        rights = ("" if dp.permissions is SharePermissions.FULL
+                  else f"  permissions {dp.permissions}")
+        out.append(f"{child_prefix}{bar}DP \\\\{dp.server}\\{dp.share}{rights}")
     if not site.distribution_points:
         out.append(f"{child_prefix}{bar}(no distribution points)")
     for i, child in enumerate(children):

@@ -17,12 +17,14 @@ from sitesrv.admin.lab import Lab, default_hierarchy_file
 from sitesrv.admin.pauses import with_pauses
 from sitesrv.admin.status import render_status, status_rows, trace_lines
 from sitesrv.cli.address import address_group
+from sitesrv.cli.dp import dp_group
 from sitesrv.cli.options import LAB_OPTION
 from sitesrv.cli.package import package_group
 from sitesrv.cli.pck import pck_group
 from sitesrv.cli.run import run_command
 from sitesrv.errors import UserError
 from sitesrv.lab.layout import BUILDING_MARKER
+from sitesrv.lab.sharepermissions import with_current_permissions
 
 FINISHED = "Finished building lab {lab}: its first build was stopped"
 
@@ -85,7 +87,8 @@ def _default_hierarchy() -> Path:
 def hierarchy(lab_dir: Path) -> None:
     """Print the lab's sites with their servers, DPs and addresses."""
     lab = Lab.open(lab_dir)
-    click.echo(render_hierarchy(with_pauses(lab.hierarchy, lab.layout), lab.root), nl=False)
+    shown = with_pauses(with_current_permissions(lab.layout), lab.layout)
+    click.echo(render_hierarchy(shown, lab.root), nl=False)
 
 
 @cli.command()
@@ -183,7 +186,7 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     click.echo("\n".join(trace_lines(lab, package_id)))
 
 
-for command in (package_group, address_group, pck_group, run_command):
+for command in (package_group, address_group, dp_group, pck_group, run_command):
     cli.add_command(command)
 
 

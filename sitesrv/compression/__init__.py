@@ -6,6 +6,7 @@ Everything streams, so memory does not grow with package size. Formats: docs/for
 
 from sitesrv.compression.delta import make_delta, merge, needs_full_package
 from sitesrv.compression.distpoint import (
+    FolderAccessDenied,
     Recovery,
     UpdateMode,
     extract,
@@ -33,6 +34,7 @@ __all__ = [
     "DeltaInfo",
     "DirEntry",
     "FileEntry",
+    "FolderAccessDenied",
     "Manifest",
     "MergeBaseError",
     "PackResult",

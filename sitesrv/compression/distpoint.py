@@ -5,13 +5,16 @@ it swapped in: `<PkgID>` is renamed to `<PkgID>.sitesrv-old`, `<PkgID>.sitesrv-n
 `<PkgID>`, and the old folder is deleted. A crash leaves at most those two sibling names,
 which `recover_installs` resolves at start-up, so a half-updated `<PkgID>` is never visible.
 Before anything is written, the manifest must fit the lab's `PackageLimits`: a PCK of a few KiB
-can expand to gigabytes, or to a million files, on every DP (docs/limits.md).
+can expand to gigabytes, or to a million files, on every DP (docs/limits.md). On a DP with
+`share-root-only` permissions no folder may be made below the package folder: a package with
+sub-folders fails there with `FolderAccessDenied`, and its staging folder goes with it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import shutil
 from collections.abc import Callable
@@ -26,7 +29,12 @@ from sitesrv.compression.errors import PackageLimitError
 from sitesrv.compression.manifest import DirEntry, FileEntry, Manifest
 from sitesrv.compression.pck import open_pck
 from sitesrv.files.readonly import fsync_dir, is_readonly, make_readonly, remove_tree
-from sitesrv.lab.hierarchy import DEFAULT_PACKAGE_LIMITS, PackageLimits, size_text
+from sitesrv.lab.hierarchy import (
+    DEFAULT_PACKAGE_LIMITS,
+    PackageLimits,
+    SharePermissions,
+    size_text,
+)
 from sitesrv.lab.identifiers import PACKAGE_ID_ANY_CASE_RE, check_package_id
 
 NEW_SUFFIX = ".sitesrv-new"
@@ -38,6 +46,26 @@ class UpdateMode(enum.IntEnum):
 
     DELETE_AND_RECREATE = 0
     OVERWRITE = 1
+
+
+class FolderAccessDenied(PermissionError):
+    """A folder below the package folder on a `share-root-only` DP, refused as Windows refuses
+    it: ERROR_ACCESS_DENIED, which SMS logs as `Win32 Error = 5`.
+
+    `folder` is the refused folder (`DATA`) and `copied` the files written before it in the
+    package's order (`A.TXT`), as paths inside the package. Its text is SMS's, the end of
+    Distribution Manager's failed-copy line.
+    """
+
+    WIN32_ERROR = 5
+
+    def __init__(self, folder: str, copied: tuple[str, ...]) -> None:
+        super().__init__(errno.EACCES, "Access is denied", folder)
+        self.folder = folder
+        self.copied = copied
+
+    def __str__(self) -> str:
+        return f"Win32 Error = {self.WIN32_ERROR}"
 
 
 @attrs.frozen
@@ -58,6 +86,7 @@ def install(
     on_file: Callable[[str], None] | None = None,
     durable: bool = False,
     limits: PackageLimits = DEFAULT_PACKAGE_LIMITS,
+    permissions: SharePermissions = SharePermissions.FULL,
 ) -> Manifest:
     """Install a PCK into `<share_dir>/<package_id>/`, or leave that folder as it was.
 
@@ -66,7 +95,8 @@ def install(
     Read-only attributes and mtimes come from the manifest. `on_file(relpath)` is called for
     each package file once the new folder is in place, so a log never names a rolled-back
     file. Leftovers of an earlier interrupted install of this package are recovered before
-    it extracts. Raises PackageLimitError, having written nothing, for a package over `limits`.
+    it extracts. Raises PackageLimitError, having written nothing, for a package over `limits`,
+    and FolderAccessDenied for a package with a sub-folder on a `share-root-only` share.
     """
     share = Path(share_dir)
     check_package_id(package_id)
@@ -77,7 +107,8 @@ def install(
         check_limits(reader, limits)
         share.mkdir(parents=True, exist_ok=True)
         _recover_package(target)
-        _extract_verified(reader, staging, durable)
+        _extract_verified(reader, staging, durable,
+                          subfolders=permissions is SharePermissions.FULL)
         manifest = reader.manifest
     try:
         if mode == UpdateMode.OVERWRITE and target.is_dir():
@@ -178,12 +209,21 @@ def _recover_package(target: Path) -> list[Recovery]:
     return done
 
 
-def _extract_verified(reader: ContainerReader, staging: Path, durable: bool) -> None:
-    """Extract everything into a fresh `staging` folder; on any failure remove it again."""
+def _extract_verified(reader: ContainerReader, staging: Path, durable: bool, *,
+                      subfolders: bool = True) -> None:
+    """Extract everything into a fresh `staging` folder; on any failure remove it again.
+
+    Without `subfolders`, the first entry that needs a folder inside `staging` raises
+    FolderAccessDenied.
+    """
     os.mkdir(staging)
+    copied: list[str] = []
     try:
         for entry, chunks in reader.content():
-            location = staging.joinpath(*entry.path.split("/"))
+            parts = entry.path.split("/")
+            if not subfolders and (len(parts) > 1 or isinstance(entry, DirEntry)):
+                raise FolderAccessDenied(parts[0], tuple(copied))
+            location = staging.joinpath(*parts)
             if not isinstance(entry, FileEntry):
                 os.makedirs(location, exist_ok=True)
                 continue
@@ -197,6 +237,7 @@ def _extract_verified(reader: ContainerReader, staging: Path, durable: bool) -> 
             os.utime(location, ns=(entry.mtime_ns, entry.mtime_ns))
             if entry.readonly:
                 make_readonly(location)
+            copied.append(entry.path)
     except BaseException:
         remove_tree(staging)
         raise

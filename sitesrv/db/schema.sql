@@ -157,9 +157,13 @@ CREATE TABLE IF NOT EXISTS PackageIDCounters (
 );
 
 -- SMS_PackageStatusDistPointsSummarizer: one row per package/DP from the Type 2 PkgStatus rows.
--- State: Status 3 -> 0 INSTALLED; 0/1/2 -> 1 INSTALL_PENDING; 4 -> 2 INSTALL_RETRYING;
--- 5 -> 3 INSTALL_FAILED; 7 -> 4 REMOVAL_PENDING; 6 (REMOVED) -> no row.
-CREATE VIEW IF NOT EXISTS SMS_PackageStatusDistPointsSummarizer AS
+-- State: Status 3 -> 0 INSTALLED, unless the DP has an older version than the package's
+-- SourceVersion at this site (a newer one is on its way: 1 INSTALL_PENDING until the DP's site
+-- reports it installed); 0/1/2 -> 1 INSTALL_PENDING; 4 -> 2 INSTALL_RETRYING; 5 -> 3
+-- INSTALL_FAILED; 7 -> 4 REMOVAL_PENDING; 6 (REMOVED) -> no row. Dropped and made again on every
+-- upgrade of the schema, so a lab's view is always this one.
+DROP VIEW IF EXISTS SMS_PackageStatusDistPointsSummarizer;
+CREATE VIEW SMS_PackageStatusDistPointsSummarizer AS
 SELECT
     s.ID            AS PackageID,
     s.PkgServer     AS ServerNALPath,
@@ -168,17 +172,17 @@ SELECT
          ELSE 'MSWNET:["SMS_SITE=' || site.SiteCode || '"]\\' || site.SiteServer || '\'
     END             AS SourceNALPath,
     s.SourceVersion AS SourceVersion,
-    CASE s.Status
-        WHEN 3 THEN 0
-        WHEN 0 THEN 1
-        WHEN 1 THEN 1
-        WHEN 2 THEN 1
-        WHEN 4 THEN 2
-        WHEN 5 THEN 3
-        WHEN 7 THEN 4
+    CASE
+        WHEN s.Status = 3 AND s.SourceVersion < COALESCE(p.SourceVersion, 0) THEN 1
+        WHEN s.Status = 3 THEN 0
+        WHEN s.Status IN (0, 1, 2) THEN 1
+        WHEN s.Status = 4 THEN 2
+        WHEN s.Status = 5 THEN 3
+        WHEN s.Status = 7 THEN 4
     END             AS State,
     s.UpdateTime    AS SummaryDate,
     CASE WHEN s.Status = 3 THEN s.UpdateTime END AS LastCopied
 FROM PkgStatus AS s
 LEFT JOIN Sites AS site ON site.SiteCode = s.SiteCode
+LEFT JOIN SMSPackages AS p ON p.PkgID = s.ID
 WHERE s.Type = 2 AND s.Status <> 6;

@@ -29,14 +29,14 @@ from sitesrv.lab.identifiers import MAX_PACKAGE_NUMBER
 from sitesrv.lab.identifiers import format_package_id as format_package_id  # API here too
 from sitesrv.lab.identifiers import parse_package_id as parse_package_id
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_BUSY_TIMEOUT = 10.0
-# What brings a database of an older schema version up to each newer one (`create` runs them).
-_UPGRADES = {
-    2: ("ALTER TABLE SMSPackages ADD COLUMN UpdateMask INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE SMSPackages ADD COLUMN StoredPkgSource TEXT COLLATE NOCASE NOT NULL "
-        "DEFAULT ''"),
-}
+# Columns of later schema versions than a table's first: `create` adds those a database made by
+# an older sitesrv lacks (CREATE TABLE IF NOT EXISTS leaves its tables as they were).
+_ADDED_COLUMNS = (
+    ("SMSPackages", "UpdateMask", "INTEGER NOT NULL DEFAULT 0"),
+    ("SMSPackages", "StoredPkgSource", "TEXT COLLATE NOCASE NOT NULL DEFAULT ''"),
+)
 # SMSPackages.UpdateMask: the bit RefreshPkgSource ("update distribution points") sets with the
 # UPDATE action (docs/sources.md#package-actions); an UPDATE without it is a property change.
 REFRESH_SOURCE = 32
@@ -300,12 +300,18 @@ class SiteDatabase:
                     f"sitesrv understands ({SCHEMA_VERSION}). Use a newer sitesrv or a new lab."
                 )
             schema = resources.files("sitesrv.db").joinpath("schema.sql").read_text("utf-8")
-            upgrades = "".join(f"{statement};\n" for number, statements in sorted(_UPGRADES.items())
-                               if 0 < version < number for statement in statements)
-            connection.executescript(
-                f"BEGIN IMMEDIATE;\n{schema}\n{upgrades}PRAGMA user_version = {SCHEMA_VERSION};\n"
-                "COMMIT;"
-            )
+            connection.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for table, column, declaration in _ADDED_COLUMNS:
+                    if column not in {row[1] for row in connection.execute(
+                            f"PRAGMA table_info({table})")}:
+                        connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
         except BaseException:
             connection.close()
             raise
@@ -328,18 +334,14 @@ class SiteDatabase:
         uri = path.resolve().as_uri() + "?mode=rw"
         connection = cls._connect(uri, path, busy_timeout, uri=True)
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if 0 < version < SCHEMA_VERSION:
-            connection.close()
-            raise UserError(
-                f"{path} has schema version {version}, from an older sitesrv. Run 'sitesrv "
-                f"init' on its lab once to bring it up to version {SCHEMA_VERSION}; its data is "
-                "kept."
-            )
         if version != SCHEMA_VERSION:
             connection.close()
+            remedy = (" It was made by an older sitesrv: build the lab again with 'sitesrv init "
+                      "--force' (which deletes it) or with a new --lab folder."
+                      if 0 < version < SCHEMA_VERSION else "")
             raise UserError(
                 f"{path} is not a sitesrv site database of schema version {SCHEMA_VERSION} "
-                f"(it has version {version})."
+                f"(it has version {version}).{remedy}"
             )
         if not durable:
             connection.execute("PRAGMA synchronous = NORMAL")

@@ -43,6 +43,9 @@ PKGINFO = "pkginfo.box"
 OFFERINF = "offerinf.box"
 CAP_BOXES = (PKGINFO, OFFERINF)
 
+# Collection Evaluator's inbox: Distribution Manager leaves `<PkgID>.CLF` there for each package.
+COLLEVAL = "colleval.box"
+
 # Folders a component keeps inside an inbox (runtime/inbox.py).
 WORK_DIR = ".work"  # claimed files
 CORRUPT_DIR = "corrupt"  # quarantined files

@@ -5,6 +5,7 @@ them, and the settings of the whole lab, as validated records (loader.py reads t
 
 from __future__ import annotations
 
+import enum
 import re
 
 import attrs
@@ -34,12 +35,24 @@ _SIZE_RE = re.compile(r"([0-9]{1,20}) ?(" + "|".join(SIZE_UNITS) + ")?")
 MAX_PACKAGE_FILES = 250_000
 
 
+class SharePermissions(enum.StrEnum):
+    """What Distribution Manager may create on a DP's share (`permissions:` of a DP).
+
+    `share-root-only` is the smsutils report's DP, whose Administrators had rights on the share
+    root only: the package folder `<share>\\<PkgID>` can be made, no folder below it.
+    """
+
+    FULL = "full"
+    SHARE_ROOT_ONLY = "share-root-only"
+
+
 @attrs.frozen
 class DistributionPoint:
     """A DP: a server and a share; packages live in `<share>\\<PkgID>`."""
 
     server: str
     share: str = DEFAULT_SHARE
+    permissions: SharePermissions = SharePermissions.FULL
 
     @property
     def share_parts(self) -> tuple[str, ...]:

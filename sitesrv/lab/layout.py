@@ -29,6 +29,7 @@ BUILDING_MARKER = ".building"  # in the lab folder while `sitesrv init` builds i
 EVENTS_FILE = "events.jsonl"
 MEDIA_DIR = "media"
 SMSPKG = "SMSPKG"  # the compressed package store, on the package drive
+DP_PERMISSIONS_DIR = "dp_permissions"  # in <SITE>\\SMS\\state: a file per DP changed since init
 # A part of a Windows path that is not a plain name below its parent.
 _UNSAFE_PART = re.compile(r"^[. ]*$|[/:\x00-\x1f]|[. ]$")
 
@@ -120,6 +121,10 @@ class SiteLayout:
 
     def dp_package(self, dp: DistributionPoint, package_id: str) -> Path:
         return self.dp_root(dp) / package_id
+
+    def dp_permissions(self, dp: DistributionPoint) -> Path:
+        """The DP's share permissions as `sitesrv dp permissions` last changed them."""
+        return self.state_dir / DP_PERMISSIONS_DIR / f"{dp.server}.json"
 
     def windows(self, path: Path | str) -> str:
         """The path as the site server's own logs would show it.

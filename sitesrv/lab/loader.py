@@ -33,6 +33,7 @@ from sitesrv.lab.hierarchy import (
     PackageLimits,
     ScheduleBlock,
     SenderSettings,
+    SharePermissions,
     Site,
     SoftwareDistribution,
     parse_size,
@@ -57,7 +58,7 @@ TOP_KEYS = {"sites", "addresses", "software_distribution", "sender", "durability
             "limits"}
 SITE_KEYS = {"code", "name", "server", "type", "parent", "drive", "package_drive",
              "time_zone_bias", "distribution_points", "hotfixes"}
-DP_KEYS = {"server", "share"}
+DP_KEYS = {"server", "share", "permissions"}
 ADDRESS_KEYS = {"from", "to", "type", "priority", "schedule", "rate_limit", "latency"}
 BLOCK_KEYS = {"days", "hours", "availability"}
 SWD_KEYS = {"send_from_nearest_site", "retries", "retry_delay", "dp_update_mode",
@@ -429,7 +430,10 @@ def _dp(reader: _Reader, raw: Any, key: str) -> DistributionPoint:
     if not SHARE_RE.fullmatch(share) or not parts or any(p in (".", "..") for p in parts):
         raise reader.fail(f"{key}.share", f"{share!r} is not a share name (e.g. SMSPKGC$, or "
                           "smsapps\\SMSPKG for a folder inside a share)")
-    return DistributionPoint(server=server, share="\\".join(parts))
+    permissions = reader.choice(fields.get("permissions", SharePermissions.FULL),
+                                f"{key}.permissions", tuple(SharePermissions))
+    return DistributionPoint(server=server, share="\\".join(parts),
+                             permissions=SharePermissions(permissions))
 
 
 def _check_tree(reader: _Reader, sites: list[Site]) -> None:

@@ -142,6 +142,7 @@ def test_repair_a_a_new_source_path_and_straight_back_unsticks_the_delta_stuck_c
         assert lab.run_until_idle(seed=5).status == "idle", folder
         assert query(lab, "ZZZ", "SELECT SourceVersion, Source, StoredPkgSource "
                                  "FROM SMSPackages") == [(version, str(folder), str(folder))]
+        assert_everywhere(lab, pkg_id, folder)  # the stuck child recovers at the first change
     sent = new_events(lab, before, "content_sent")
     assert {(e["to"], e["version"]) for e in sent} == {("P00", 3), ("S01", 3), ("P00", 4),
                                                        ("S01", 4)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sitesrv.compression import (
+    FolderAccessDenied,
     PackageMismatchError,
     Recovery,
     UpdateMode,
@@ -22,6 +24,7 @@ from sitesrv.compression import (
     recover_installs,
 )
 from sitesrv.compression.container import ContainerWriter
+from sitesrv.lab.hierarchy import SharePermissions
 
 SHARE = "SMSPKGC$"
 
@@ -180,6 +183,36 @@ def test_failure_mid_extract_leaves_the_old_folder(
         install(two, share, kit.PKG)
 
     assert kit.snapshot(share) == before
+
+
+def test_a_share_root_only_share_takes_files_but_refuses_sub_folders(
+    tmp_path: Path, kit, versions
+) -> None:
+    one, two = versions  # v2 has new/added.txt
+    share = tmp_path / SHARE
+    install(one, share, kit.PKG, permissions=SharePermissions.SHARE_ROOT_ONLY)
+    assert kit.read_tree(share / kit.PKG) == kit.read_tree(tmp_path / "v1")
+    before = kit.snapshot(share)
+
+    with pytest.raises(FolderAccessDenied) as denied:
+        install(two, share, kit.PKG, permissions=SharePermissions.SHARE_ROOT_ONLY)
+
+    assert (denied.value.folder, denied.value.copied) == ("new", ("change.txt", "keep.txt"))
+    assert denied.value.errno == errno.EACCES
+    assert str(denied.value) == "Win32 Error = 5"
+    assert kit.snapshot(share) == before, "the old version stays, with nothing beside it"
+
+
+def test_an_empty_folder_is_a_sub_folder_too(tmp_path: Path, kit) -> None:
+    source = kit.write_tree(tmp_path / "src", {"a.txt": b"a", "empty": {}})
+    pck = pack(source, tmp_path / "p.PCK", kit.PKG, 1).path
+    share = tmp_path / SHARE
+
+    with pytest.raises(FolderAccessDenied) as denied:
+        install(pck, share, kit.PKG, permissions=SharePermissions.SHARE_ROOT_ONLY)
+
+    assert (denied.value.folder, denied.value.copied) == ("empty", ("a.txt",))
+    assert os.listdir(share) == []
 
 
 @pytest.mark.parametrize("failing", [".sitesrv-new", "CEN00001"], ids=["second", "first"])

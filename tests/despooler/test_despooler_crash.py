@@ -11,7 +11,7 @@ from sitesrv.db.sitedb import StatusType
 from sitesrv.formats.values import Payload
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, FaultPoint
 from sitesrv.runtime.idle import ExitCode
-from sitesrv.testing import files
+from sitesrv.testing import assert_in_order, files
 from tests.despooler.conftest import (
     PKG_ID,
     Packages,
@@ -126,22 +126,28 @@ def test_a_crash_after_merging_a_delta_registers_it_once(
         assert package is not None and package.StoredPkgVersion == 2
 
 
-@pytest.mark.parametrize("crash", [None, CrashOnce(BEFORE_PUBLISH, ".PKG")])
-def test_a_delta_merged_before_a_restart_is_not_merged_again(
-        lab: Path, packages: Packages, crash: CrashOnce | None) -> None:
-    """The merge replaced the PCK, then the site server died before the delta was removed."""
+def test_a_pck_copied_by_hand_is_not_taken_for_the_merge(lab: Path, packages: Packages) -> None:
+    """The site has registered version 1; someone copied version 2's PCK into SMSPKG by hand.
+
+    Only a delta renamed for its merge (`ds_xxxxx.mrg`) makes a PCK of the new version count
+    as merged: this one is not, so the delta must merge onto version 1 and waits (error 8),
+    as SMS waits until PreloadPkgOnSite registers the copy (docs/sources.md#smsutils).
+    """
     layout = site(lab, "P00")
     copy_readonly(packages.pck2, layout.smspkg / f"{PKG_ID}.PCK")
     register(lab, "P00", source_version=2, stored=1)
     deliver(lab, "P00", "2_001ZZZ", packages.dlt2, kind=Payload.DLT, version=2)
-    report = run(lab, faults=crash)
-    assert report.exit_code == ExitCode.IDLE and report.errors == 0
-    assert crash is None or crash.fired
-    assert (layout.smspkg / f"{PKG_ID}.PCK").read_bytes() == packages.pck2.read_bytes()
-    assert len(files(layout.inbox("distmgr.box\\INCOMING"), "*.PKG")) == 1
+    report = run(lab)
+    assert report.exit_code == ExitCode.WAITING and report.errors == 0
+    assert [w.reason for w in report.waits] == [f"waits for version 1 of {PKG_ID} to merge a delta"]
     texts = despool_log(lab, "P00")
-    assert not any(t.startswith("CCompress::Open") for t in texts)
-    assert f"~Stored Package {PKG_ID}. Stored Package Version = 2" in texts
+    assert_in_order(texts, [
+        f"CCompress::Open: Failed to open F:\\SMSPKG\\{PKG_ID} (1)",
+        "Despooler failed to execute the instruction, error code = 8"])
+    assert not any(t.startswith("~Stored Package") for t in texts)
+    assert (layout.smspkg / f"{PKG_ID}.PCK").read_bytes() == packages.pck2.read_bytes()
+    assert files(layout.inbox("distmgr.box\\INCOMING"), "*.PKG") == []
+    assert [p.suffix for p in layout.receive.glob("ds_*")] == [".pkg"], "not left as merging"
     with store(lab, "P00") as s:
         package = s.package(PKG_ID)
-        assert package is not None and package.StoredPkgVersion == 2
+        assert package is not None and package.StoredPkgVersion == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 from hypothesis import strategies as st
 
-from sitesrv.formats import job, pkg, pkn, sni, srq, sta
+from sitesrv.formats import job, pkg, pkn, sni, srq, sta, storedpkg
 from sitesrv.formats.values import (
     LATEST_TIMESTAMP,
     SERVER,
@@ -141,6 +141,9 @@ def instructions(draw) -> sni.Instruction:
         description=draw(text), package=package)
 
 
+stored_packages = st.builds(storedpkg.StoredPackage, package_id=package_ids, version=versions,
+                            path=text)
+
 # Each kind: its module and a strategy of valid records.
 KINDS = {
     "pkn": (pkn, notifications),
@@ -149,4 +152,5 @@ KINDS = {
     "job": (job, jobs()),
     "srq": (srq, send_requests()),
     "sni": (sni, instructions()),
+    "storedpkg": (storedpkg, stored_packages),
 }

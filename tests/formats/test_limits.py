@@ -17,12 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitesrv.errors import FormatError
-from sitesrv.formats import job, pkg, pkn, rpl, sni, srq, sta, trs
+from sitesrv.formats import job, pkg, pkn, rpl, sni, srq, sta, storedpkg, trs
 from sitesrv.formats.sections import INSTRUCTION_LIMITS, ReadLimits
 from tests.formats.examples import EXAMPLES, INSTRUCTION, REPLICATION, T0
 from tests.peakmemory import linux_only, measure
 
-KINDS = {"pkn": pkn, "pkg": pkg, "sta": sta, "job": job, "srq": srq, "sni": sni}
+KINDS = {"pkn": pkn, "pkg": pkg, "sta": sta, "job": job, "srq": srq, "sni": sni,
+         "storedpkg": storedpkg}
 INSTRUCTION_BOUND_MIB = 32  # docs/limits.md: what reading one instruction file may add
 BATCH_BOUND_MIB = 64  # docs/limits.md: the same for a replication batch
 F, L, S = INSTRUCTION_LIMITS.file_bytes, INSTRUCTION_LIMITS.lines, INSTRUCTION_LIMITS.sections

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitesrv.errors import UserError
+from sitesrv.lab.hierarchy import SharePermissions
 from sitesrv.lab.loader import HierarchyError, load_hierarchy, parse_hierarchy
 
 BASE_SITES = """
@@ -213,7 +214,8 @@ yaml_values = st.recursive(
         st.dictionaries(st.sampled_from(
             ["sites", "addresses", "code", "server", "parent", "type", "from", "to",
              "schedule", "rate_limit", "hours", "days", "availability", "timing", "profile",
-             "distribution_points", "share", "hotfixes", "drive", "bogus"]), inner, max_size=5),
+             "distribution_points", "share", "permissions", "hotfixes", "drive", "bogus"]),
+            inner, max_size=5),
     ),
     max_leaves=20,
 )
@@ -382,3 +384,18 @@ def test_package_size_is_bytes_or_a_number_with_a_unit(value: object, size: int)
 )
 def test_bad_limits_are_refused(limits: str, key: str, fragment: str) -> None:
     assert_message(error_for(BASE_SITES + f"limits: {limits}\n"), key, fragment)
+
+
+def test_dp_permissions_are_full_unless_share_root_only() -> None:
+    h = parse_hierarchy("sites:\n  - {code: ZZZ, server: A, distribution_points: "
+                        "[{server: B}, {server: C, permissions: share-root-only}]}\n")
+    assert [dp.permissions for dp in h.site("ZZZ").distribution_points] == [
+        SharePermissions.FULL, SharePermissions.SHARE_ROOT_ONLY]
+
+
+@pytest.mark.parametrize("value", ["root-only", "Full", "true", "[full]"])
+def test_other_dp_permissions_are_refused(value: str) -> None:
+    err = error_for("sites:\n  - {code: ZZZ, server: A, distribution_points: "
+                    f"[{{server: B, permissions: {value}}}]}}\n")
+    assert_message(err, "sites[0] (ZZZ).distribution_points[0].permissions",
+                   "is not one of full, share-root-only")

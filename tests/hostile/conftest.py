@@ -518,3 +518,9 @@ def streamed_manifest(entry: Callable[[int], bytes], count: int, *, package_id: 
 
     length = len(head) + count * len(entry(0)) + max(count - 1, 0) + len(tail)
     return chunks(), length
+
+
+# P00's remote DP, as a .PKG names it: a site that has a server waits for the content.
+REMOTE_DP = pkg.PackageServer(site_code="P00", server="REMOTE_DP", share="smsapps\\SMSPKG",
+                              nal_path='MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\',
+                              action=pkg.PackageAction.ADD)

@@ -23,6 +23,7 @@ from sitesrv.testing import LabFactory, drop, write_source
 
 from .conftest import (
     JOB_ID,
+    REMOTE_DP,
     REQUEST_ID,
     assert_ended,
     carried_package,
@@ -67,7 +68,7 @@ def _package_no_site_knows(lab: Lab, tmp_path: Path) -> str:
     record = pkg.PackageReplication(
         package_id="ZZZ0ABCD", name="Ghost", source_site="ZZZ", source_version=1,
         last_refresh_time=VIRTUAL_EPOCH, action=pkg.PackageAction.UPDATE, issuing_site="ZZZ",
-        content_site="ZZZ")
+        content_site="ZZZ", servers=(REMOTE_DP,))
     drop(lab.site("P00").inbox("distmgr.box\\INCOMING"), "GHOST001.PKG", pkg.encode(record))
     return "GHOST001.PKG"
 

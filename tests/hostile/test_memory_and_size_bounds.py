@@ -29,6 +29,7 @@ from sitesrv.testing import drop, query
 
 from .conftest import (
     PKG_ID,
+    REMOTE_DP,
     REQUEST_ID,
     assert_ended,
     assert_quarantined,
@@ -152,9 +153,6 @@ def test_a_pck_of_three_million_entries_is_refused_before_anything_is_written_to
     assert share.stat().st_mtime_ns == before, "something was written to the DP share, then removed"
 
 
-REMOTE_DP = pkg.PackageServer(site_code="P00", server="REMOTE_DP", share="smsapps\\SMSPKG",
-                              nal_path='MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\',
-                              action=pkg.PackageAction.ADD)
 
 
 def _deliver_to_p00(lab: Lab, pck: Path) -> Path:

@@ -15,7 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from sitesrv.components.despooler import content
-from sitesrv.components.despooler.receive import WORK_PAYLOAD, WORK_PREFIX, Received, work_name
+from sitesrv.components.despooler.receive import (
+    WORK_MERGING,
+    WORK_PAYLOAD,
+    WORK_PREFIX,
+    Received,
+    work_name,
+)
 from sitesrv.components.despooler.route import LOCAL_DELIVERIES, deliver_here, hand_on
 from sitesrv.errors import FormatError
 from sitesrv.files.readonly import TEMP_SUFFIX
@@ -115,9 +121,9 @@ class Despooler(Component):
     def _quarantine_orphans(self) -> None:
         """Work payloads whose instruction is gone (the runtime quarantined it after errors)."""
         inbox = self.ctx.inbox(DESPOOLER_RECEIVE)
-        wanted = {work_name(self.ctx, name.rsplit(".", 1)[0]) + WORK_PAYLOAD
-                  for name in inbox.listing()}
-        for path in sorted(inbox.path.glob(f"{WORK_PREFIX}*{WORK_PAYLOAD}")):
-            if path.name not in wanted:
+        wanted = {work_name(self.ctx, name.rsplit(".", 1)[0]) for name in inbox.listing()}
+        for path in sorted(p for suffix in (WORK_PAYLOAD, WORK_MERGING)
+                           for p in sorted(inbox.path.glob(f"{WORK_PREFIX}*{suffix}"))):
+            if path.stem not in wanted:
                 inbox.quarantine_path(path, path.name,
                                       "no instruction in receive refers to this payload any more")

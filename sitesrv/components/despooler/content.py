@@ -9,7 +9,12 @@ processes the forwarder's `.PKG` (our reading of KB936465: docs/differences.md).
 
 A payload leaves receive only once the content is in place (a PCK is renamed into SMSPKG; a
 delta is removed after the merge), so a redo after a crash recognises stored content by the
-version in SMSPKG and only repeats the bookkeeping (docs/despooler.md, "Crash recovery").
+version in SMSPKG and only repeats the bookkeeping (docs/despooler.md, "Crash recovery"). A
+delta is renamed `ds_xxxxx.mrg` while it is merged: only then is a PCK of the new version in
+SMSPKG taken as this merge's work. A PCK someone copied there by hand is not: as on SMS, what
+counts is the version the site has registered (StoredPkgVersion), not the files on disk, and
+the delta must merge onto the registered version (error 8 until it can, or until
+PreloadPkgOnSite registers the copy).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import attrs
 
+from sitesrv.components import storedcopy
 from sitesrv.components.despooler.receive import Received
 from sitesrv.components.despooler.retry import retry_later
 from sitesrv.components.signals import package_information_signal
@@ -31,7 +37,7 @@ from sitesrv.compression import (
     read_manifest,
 )
 from sitesrv.db.pkgstore import PackageStore
-from sitesrv.db.sitedb import Package, PackageStatus, PkgStatus, StatusType
+from sitesrv.db.sitedb import Package, PkgStatus, StatusType
 from sitesrv.formats import pkg
 from sitesrv.formats.values import Payload
 from sitesrv.lab.boxes import DISTMGR_INCOMING
@@ -188,26 +194,34 @@ def _store(content: Content, payload: Path) -> bool:
                 return False
             received.hand_over(content.target, readonly=True)
             return True
-        # Else it was merged before a restart.
-        if not holds(content.target, content.pkg_id, content.version):
-            manifest = read_manifest(payload)
-            if ((manifest.package_id, manifest.version) != (content.pkg_id, content.version)
-                    or not manifest.delta):
-                received.quarantine(f"the payload {received.payload_name} is not the delta of "
-                                    f"package {content.pkg_id} version {content.version}")
-                return False
-            merge(content.pck, payload, content.target, durable=durable)
-            received.ctx.faults.point(AFTER_PUBLISH, content.target)
+        merging = received.merging_payload
+        if payload == merging and holds(content.target, content.pkg_id, content.version):
+            received.ctx.remove(payload)  # merged before a restart
+            return True
+        manifest = read_manifest(payload)
+        if ((manifest.package_id, manifest.version) != (content.pkg_id, content.version)
+                or not manifest.delta):
+            received.quarantine(f"the payload {received.payload_name} is not the delta of "
+                                f"package {content.pkg_id} version {content.version}")
+            return False
+        if payload != merging:
+            received.ctx.rename(payload, merging)
+        try:
+            merge(content.pck, merging, content.target, durable=durable)
+        except (MergeBaseError, PckError):
+            received.ctx.rename(merging, received.work_payload)  # nothing was written
+            raise
+        received.ctx.faults.point(AFTER_PUBLISH, content.target)
     except MergeBaseError as e:
         _base_unusable(content, e)
         return False
     except PckError as e:
-        if Path(e.path) != payload:
+        if Path(e.path) not in received.work_payloads():
             _base_unusable(content, e)
             return False
         received.quarantine(e.problem)
         return False
-    received.ctx.remove(payload)  # the delta goes once merged: a redo then sees stored content
+    received.ctx.remove(merging)  # the delta goes once merged: a redo then sees stored content
     return True
 
 
@@ -241,10 +255,7 @@ def _register(content: Content, resumed: bool) -> None:
     ctx.log.write(f"~Stored Package {content.pkg_id}. Stored Package Version = {content.version}")
     ctx.emit("package_stored", package=content.pkg_id, version=content.version,
              file=ctx.windows(content.pck))
-    row = PkgStatus(ID=content.pkg_id, Type=StatusType.MASTER, SiteCode=ctx.site.code,
-                    PkgServer=ctx.site.server, Status=PackageStatus.RECEIVED,
-                    UpdateTime=ctx.clock.now(), SourceVersion=content.version,
-                    Location=layout.unc(content.pck))
+    row = storedcopy.received_row(ctx, content.pkg_id, content.version, content.pck)
     if resumed and _registered(content, row):
         return
     assert content.package is not None  # the information arrived (error 12 otherwise)
@@ -252,11 +263,7 @@ def _register(content: Content, resumed: bool) -> None:
     content.status.report(4400, content.pkg_id, layout.unc(content.pck),
                           attributes=((AID_PACKAGE, content.pkg_id),
                                       (AID_VERSION, str(content.version))))
-    with content.store.transaction():
-        # Only the Despooler's columns: the package read at the start may be stale by now
-        # (Distribution Manager registers newer information in another thread in live mode).
-        content.store.set_stored(content.pkg_id, content.version, layout.unc(content.pck))
-        content.store.put_status(row)
+    storedcopy.register(ctx, row)
 
 
 def _registered(content: Content, row: PkgStatus) -> bool:

@@ -27,6 +27,8 @@ from sitesrv.runtime.inbox import WorkItem
 
 WORK_PREFIX = "ds_"
 WORK_PAYLOAD = ".pkg"
+# A delta being merged: the name says the merged PCK in SMSPKG, if whole, is this delta's work.
+WORK_MERGING = ".mrg"
 WORK_INSTRUCTION = ".ist"
 
 
@@ -73,6 +75,11 @@ class Received:
         return self.receive / f"{self.work}{WORK_PAYLOAD}"
 
     @property
+    def merging_payload(self) -> Path:
+        """The payload while its delta is merged (content.py): `ds_xxxxx.mrg`."""
+        return self.receive / f"{self.work}{WORK_MERGING}"
+
+    @property
     def work_instruction(self) -> Path:
         """The name the log gives the claimed instruction (it sits in `receive\\.work`)."""
         return self.receive / f"{self.work}{WORK_INSTRUCTION}"
@@ -85,9 +92,10 @@ class Received:
         """The payload under its work name, renamed from `<reqid>.PCK` if it just arrived.
 
         A fresh `<reqid>.PCK` replaces a work file left by an earlier delivery of the same
-        request: the `.SNI` now in receive describes the newest one.
+        request (the `.SNI` now in receive describes the newest one), and so does a work file
+        left in either phase: `ds_xxxxx.pkg` before, and `ds_xxxxx.mrg` during a merge.
         """
-        for path in (self.work_payload, *self._arrived()):
+        for path in (*self.work_payloads(), *self._arrived()):
             if os.path.islink(path):
                 raise PathRefused(f"its payload {path.name} is a symbolic link, and sitesrv "
                                   "never follows one in an inbox")
@@ -95,7 +103,13 @@ class Received:
             if arrived.is_file():
                 self.ctx.rename(arrived, self.work_payload)
                 break
-        return self.work_payload if self.work_payload.is_file() else None
+        if self.work_payload.is_file():
+            self.ctx.remove(self.merging_payload)
+        return next((p for p in self.work_payloads() if p.is_file()), None)
+
+    def work_payloads(self) -> tuple[Path, Path]:
+        """The payload's work names, in the order of its phases."""
+        return self.work_payload, self.merging_payload
 
     def _arrived(self) -> list[Path]:
         return [self.receive / name for name in arrived_names(self.request_id)]
@@ -143,7 +157,7 @@ class Received:
     def finish(self) -> None:
         """The instruction is done: drop what is left of the payload (and a payload that came
         with an instruction that has none), then the instruction."""
-        for path in (self.work_payload, *self._arrived()):
+        for path in (*self.work_payloads(), *self._arrived()):
             self.ctx.remove(path)
         self.retries.pop(self.item.name, None)
         self.item.done()
@@ -156,7 +170,7 @@ class Received:
     def quarantine(self, reason: str) -> None:
         """Payload and instruction into `receive\\corrupt`, each with a line naming the problem."""
         inbox = self.item.inbox
-        for path in (self.work_payload, *self._arrived()):
+        for path in (*self.work_payloads(), *self._arrived()):
             if path.is_file() or os.path.islink(path):
                 inbox.quarantine_path(path, self.payload_name, reason)
         self.retries.pop(self.item.name, None)

@@ -13,15 +13,16 @@ Three kinds of work (docs/distribution.md):
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
 
+from sitesrv.components import storedcopy
 from sitesrv.components.distmgr import dpinstall, pkgsend
 from sitesrv.components.signals import package_information_signal
 from sitesrv.components.statusup import forward_status, from_row
+from sitesrv.components.win32 import win32_error
 from sitesrv.compression import PckError, make_delta, pack, read_manifest, recover_installs
 from sitesrv.db.sitedb import (
     REFRESH_SOURCE,
@@ -33,16 +34,18 @@ from sitesrv.db.sitedb import (
     StatusType,
 )
 from sitesrv.formats import pkg, pkn, sta
-from sitesrv.lab.boxes import DISTMGR, DISTMGR_INCOMING, PKGINFO
+from sitesrv.lab.boxes import COLLEVAL, DISTMGR, DISTMGR_INCOMING, PKGINFO
 from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.hierarchy import KB936465
 from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
 from sitesrv.runtime.component import Component, Waiting
+from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
 # A replicated LastRefreshTime later than this site's time by more than this is refused.
 FUTURE_TOLERANCE = 86400.0
 KEEP_DELTAS = 5  # deltas against the previous five versions (docs/sources.md#sms-2003-faq)
+CLF = ".CLF"  # colleval.box\\<PkgID>.CLF, one of the files a deployed package leaves
 
 
 class DistributionManager(Component):
@@ -151,21 +154,23 @@ class DistributionManager(Component):
         added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
         refreshed = {s.NALPath.upper() for s in servers if s.RefreshTrigger}
         compressing = is_source and handled in (PackageAction.ADD, PackageAction.UPDATE)
-        columns: dict[str, object] | None = self._compress(package) if compressing else {}
-        if columns is None:
+        compressed = self._compress(package) if compressing else {}
+        if compressed is None:
             # The source could not be read: no version, and the DPs here show it. The stored
             # copy no longer counts as the source's, so the next change compresses afresh.
             self._give_up(package, [s for s in servers if s.SiteCode.upper() == site
                                     and s.Action != PackageAction.DELETE])
             self._record(pkg_id, handled, {"StoredPkgSource": ""})
             return
-        new_version = bool(columns)
-        if not new_version and (changed_dps or (handled != PackageAction.NONE
-                                                and not compressing)):
-            columns = {"LastRefresh": self.ctx.clock.now()}
+        new_version = bool(compressed)
+        columns: dict[str, object] = {}
+        if new_version or changed_dps or (handled != PackageAction.NONE and not compressing):
+            columns = {**compressed, "LastRefresh": _stamp(self.ctx, package)}
         package = attrs.evolve(package, **columns)
         if new_version:
             self._write_pkginfo(package)
+            storedcopy.write_information(self.ctx, pkg_id, package.StoredPkgVersion,
+                                         package.StoredPkgPath)
         # The sites below first, so they receive while this site installs its own DPs.
         self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
         self._local_dps(package, servers, None if new_version else changed_dps)
@@ -282,14 +287,16 @@ class DistributionManager(Component):
         now = self.ctx.clock.now()
         return {"SourceVersion": version, "StoredPkgVersion": version,
                 "StoredPkgPath": self.ctx.layout.unc(pck), "StoredPkgSource": package.Source,
-                "SourceDate": now, "LastRefresh": now, "SourceSize": source_kbytes,
+                "SourceDate": now, "SourceSize": source_kbytes,
                 "SourceCompSize": compressed_kbytes}
 
     def _send_down(self, package: Package, servers: list[PkgServer],
                    changed: set[str] | None, refreshed: set[str]) -> None:
         """Information (and compressed files) for every site below with a changed DP.
 
-        `changed` None means a new version: every site below with a DP gets it.
+        `changed` None means a new version: every site below gets its information, which a
+        child needs before PreloadPkgOnSite can run there (docs/sources.md#preloadpkgonsite);
+        the compressed files go only to the sites with a DP.
         """
         site = self.ctx.site.code
         h = self.ctx.hierarchy
@@ -297,8 +304,8 @@ class DistributionManager(Component):
         below = pkgsend.subtree(h, site) - {site}
         live = [s for s in servers if s.SiteCode.upper() in below]
         dp_sites = {s.SiteCode.upper() for s in live if s.Action != PackageAction.DELETE}
-        targets = {s.SiteCode.upper() for s in live
-                   if changed is None or s.NALPath.upper() in changed}
+        targets = below if changed is None else {s.SiteCode.upper() for s in live
+                                                 if s.NALPath.upper() in changed}
         if not targets:
             return
         self.ctx.log.write(f"Package {package.PkgID} is new or has changed, replicating to all "
@@ -408,11 +415,8 @@ class DistributionManager(Component):
                 if dp is not None:
                     dpinstall.remove_from_dp(self.ctx, dp, pkg_id)
         if package.SourceSite.upper() == site:
-            below = pkgsend.subtree(self.ctx.hierarchy, site) - {site}
-            holders = {r.SiteCode.upper() for r in servers} | {
-                r.SiteCode.upper() for r in self.ctx.store.statuses(
-                    pkg_id, status_type=StatusType.MASTER)}  # a compressed copy, maybe no DP
-            for target in sorted(holders & below):
+            # Every site below has the package's information (_send_down).
+            for target in sorted(pkgsend.subtree(self.ctx.hierarchy, site) - {site}):
                 record = pkgsend.definition(
                     package, action=pkg.PackageAction.DELETE, issuing_site=site,
                     content_site_code="", forward=False, content=False, servers=())
@@ -428,6 +432,8 @@ class DistributionManager(Component):
         box = self.ctx.layout.inbox(PKGINFO)
         for path in sorted(box.glob(f"{pkg_id}.*")):
             self.ctx.remove_tree(path)  # the .ICO is a folder
+        self.ctx.remove(self.ctx.layout.inbox(COLLEVAL) / f"{pkg_id}{CLF}")
+        self.ctx.remove(storedcopy.information_file(self.ctx, pkg_id))
 
     def _waits_for_content(self, package: Package, content_from: str,
                            nals: list[str]) -> None:
@@ -462,10 +468,18 @@ class DistributionManager(Component):
             self._delete_replicated(record, known)
             item.done()
             return
+        # A .PKG stamped no later than the last one processed repeats that pass (the source
+        # sends information, then a content instruction carrying it): its refresh is done.
+        repeated = known is not None and known.LastRefresh is not None and \
+            record.last_refresh_time <= known.LastRefresh
         package = self._register(record, known, stale)
         if not self._register_servers(record, package):
             item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,
                        f"waits for site information of package {pkg_id}")
+            return
+        if not (record.content or record.forward
+                or any(s.site_code == self.ctx.site.code for s in record.servers)):
+            item.done()  # the information only: no DP here, nothing to send on from here
             return
         package = self._register_content(record, package)
         stored, wanted = package.StoredPkgVersion, record.source_version
@@ -488,7 +502,7 @@ class DistributionManager(Component):
                                      and s.action != pkg.PackageAction.DELETE])
             self._keep(item, pkg_id, f"waits for the compressed files of {pkg_id}")
             return
-        self._apply_replicated(record, package)
+        self._apply_replicated(record, package, repeated)
         item.done()
         waiting = self.kept.pop(pkg_id, set()) - {item.name}
         if waiting:
@@ -563,39 +577,38 @@ class DistributionManager(Component):
         return True
 
     def _register_content(self, record: pkg.PackageReplication, package: Package) -> Package:
-        """A content instruction's forwarded PCK (`SMSPKG\\<PkgID>.PCK.<n>`) becomes ours."""
+        """A content instruction's forwarded PCK (`SMSPKG\\<PkgID>.PCK.<n>`) becomes ours.
+
+        Registered first, moved last: a redo after a crash in between finds the forwarded file
+        still there and moves it. A PCK of that version found in SMSPKG without one is not
+        registered: it counts only once PreloadPkgOnSite registers it (storedcopy.py).
+        """
         smspkg = self.ctx.layout.smspkg
         pck = smspkg / f"{record.package_id}.PCK"
         pending = smspkg / f"{record.package_id}.PCK.{record.source_version}"
-        have, want = package.StoredPkgVersion, record.source_version
-        if not record.content or have > want or (have == want and pck.exists()):
+        want = record.source_version
+        if not record.content or package.StoredPkgVersion > want or not pending.exists():
             return package
-        if pending.exists():
-            self.ctx.log.write(f"Validating the compressed file {self.ctx.windows(pending)} "
-                               f"for package {record.package_id}")
-            try:
-                manifest = read_manifest(pending)
-            except PckError as e:
-                self.ctx.log.write(f"The compressed file {self.ctx.windows(pending)} is not "
-                                   f"usable: {e.problem}")
-                return package
-            if manifest.version != want:
-                return package
-            self.ctx.publish_file(pending, pck)
-        elif _pck_version(pck) != want:
-            return package  # nothing forwarded for this version (a crash after the move is ok)
-        self.ctx.store.set_stored(package.PkgID, want, self.ctx.layout.unc(pck))
-        package = attrs.evolve(package, StoredPkgVersion=want,
-                               StoredPkgPath=self.ctx.layout.unc(pck))
-        row = PkgStatus(ID=package.PkgID, Type=StatusType.MASTER, SiteCode=self.ctx.site.code,
-                        PkgServer=self.ctx.site.server, Status=PackageStatus.RECEIVED,
-                        UpdateTime=self.ctx.clock.now(), SourceVersion=want,
-                        Location=self.ctx.layout.unc(pck))
-        self.ctx.store.put_status(row)
-        self._forward(package.PkgID, [row])
-        return package
+        self.ctx.log.write(f"Validating the compressed file {self.ctx.windows(pending)} "
+                           f"for package {record.package_id}")
+        try:
+            manifest = read_manifest(pending)
+        except PckError as e:
+            self.ctx.log.write(f"The compressed file {self.ctx.windows(pending)} is not "
+                               f"usable: {e.problem}")
+            return package
+        if manifest.version != want:
+            return package
+        row = storedcopy.received_row(self.ctx, package.PkgID, want, pck)
+        self._forward(package.PkgID, [row])  # first: a crash sends it twice, never not at all
+        storedcopy.register(self.ctx, row)
+        self.ctx.publish_file(pending, pck)
+        return attrs.evolve(package, StoredPkgVersion=want, StoredPkgPath=row.Location)
 
-    def _apply_replicated(self, record: pkg.PackageReplication, package: Package) -> None:
+    def _apply_replicated(self, record: pkg.PackageReplication, package: Package,
+                          repeated: bool) -> None:
+        """This site's DPs of the `.PKG`: removed, installed, or left alone when they have its
+        version (and, for a refresh, when `repeated`: the pass's earlier .PKG refreshed them)."""
         site = self.ctx.site.code
         pkg_id = record.package_id
         log = self.ctx.log.write
@@ -608,7 +621,7 @@ class DistributionManager(Component):
             if server.action == pkg.PackageAction.DELETE:
                 row = PkgServer(PkgID=pkg_id, NALPath=server.nal_path, SiteCode=site)
                 self._remove_dp(package, row)
-            elif (server.action == pkg.PackageAction.REFRESH or done is None
+            elif ((server.action == pkg.PackageAction.REFRESH and not repeated) or done is None
                   or done.Status != PackageStatus.INSTALLED
                   or done.SourceVersion < package.StoredPkgVersion):
                 todo.append(server)
@@ -652,17 +665,20 @@ class DistributionManager(Component):
         self._delete_package(known)
 
     def _write_pkginfo(self, package: Package) -> None:
-        """`pkginfo.box\\<PkgID>.PKG`, `.NAL` and the `.ICO` folder for Inbox Manager
-        (docs/sources.md#smsutils)."""
+        """The files each deployed package leaves (docs/sources.md#smsutils): `<PkgID>.PKG`,
+        `.NAL` and the `.ICO` folder in `pkginfo.box` for Inbox Manager, and `<PkgID>.CLF` in
+        `colleval.box`. Nothing in a site reads them back, so deleting them changes nothing."""
         box = self.ctx.layout.inbox(PKGINFO)
         nals = [s.NALPath for s in self.ctx.store.servers(package.PkgID)
                 if s.SiteCode.upper() == self.ctx.site.code]
-        self.ctx.publish(box / f"{package.PkgID}.PKG", (
-            f"[Package Definition]\nPackageID={package.PkgID}\nName={package.Name}\n"
-            f"SourceVersion={package.SourceVersion}\n").encode())
+        definition = (f"[Package Definition]\nPackageID={package.PkgID}\nName={package.Name}\n"
+                      f"SourceVersion={package.SourceVersion}\n")
+        self.ctx.publish(box / f"{package.PkgID}.PKG", definition.encode())
         self.ctx.publish(box / f"{package.PkgID}.NAL",
                          "".join(f"{n}{package.PkgID}\\\n" for n in nals).encode())
         self.ctx.make_dirs(box / f"{package.PkgID}.ICO")
+        self.ctx.publish(self.ctx.layout.inbox(COLLEVAL) / f"{package.PkgID}{CLF}",
+                         f"[Package]\nPackageID={package.PkgID}\nName={package.Name}\n".encode())
 
     # --- status from child sites --------------------------------------------------------------
 
@@ -767,19 +783,21 @@ class DistributionManager(Component):
 
 
 def _source_error(source: Path) -> int | None:
-    """The Win32 error Distribution Manager meets opening the source folder, or None if it can
-    read it: 2 (file not found) for a missing folder in an existing one, 3 (path not found)
-    when more is missing, 267 (the directory name is invalid) for a file, 5 (access denied)."""
+    """The Win32 error Distribution Manager meets opening the source folder (3 for a path
+    that is missing or not a folder, 5 for access denied), or None if it can list it."""
     try:
-        if not stat.S_ISDIR(source.stat().st_mode):
-            return 267
-    except FileNotFoundError:
-        return 2 if source.parent.is_dir() else 3
-    except NotADirectoryError:
-        return 3
-    except OSError:
-        return 5
-    return None if os.access(source, os.R_OK | os.X_OK) else 5
+        sorted(os.listdir(source))  # the listing itself is pack's to take
+    except OSError as e:
+        return win32_error(e)
+    return None
+
+
+def _stamp(ctx: ComponentContext, package: Package) -> float:
+    """A pass's LastRefreshTime: now, and later than the last pass's (1 ms later when the
+    clock has not moved), so a site that receives the same `.PKG` twice (the information, then
+    the content instruction carrying it) tells it from the next pass's."""
+    now = ctx.clock.now()
+    return now if package.LastRefresh is None else max(now, package.LastRefresh + 0.001)
 
 
 def _pck_version(pck: Path) -> int | None:

@@ -4,15 +4,19 @@ The lines follow the child site's distmgr.log of docs/sources.md#child-lost-its-
 decompression folder they name (`F:\\_S Mt0ir.TMP`) is notional: sitesrv extracts next to the DP
 folder and swaps it in, so a half-copied package is never visible (docs/differences.md). A
 package over the lab's `limits:` fails its install before anything is written (docs/limits.md).
+On a DP whose share permissions are `share-root-only` (the smsutils report's DP), a package with
+sub-folders fails at its first sub-folder with Win32 error 5; the DP keeps what it had.
 """
 
 from __future__ import annotations
 
 import string
+from collections.abc import Iterable
 from pathlib import Path
 
-from sitesrv.compression import PackageLimitError, UpdateMode, install
+from sitesrv.compression import FolderAccessDenied, PackageLimitError, UpdateMode, install
 from sitesrv.lab.hierarchy import DistributionPoint
+from sitesrv.lab.sharepermissions import current_permissions
 from sitesrv.runtime.context import ComponentContext
 
 UPDATE_MODES = {"delete": UpdateMode.DELETE_AND_RECREATE, "overwrite": UpdateMode.OVERWRITE}
@@ -39,20 +43,30 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
     ctx.log.write(f"Decompressing package {win(pck)} to {temp}")
     ctx.log.write(f"Attempting to create subdirectory {package_id} under the export.")
 
-    copied: list[str] = []
+    def log_copy(relpaths: Iterable[str]) -> None:
+        """The package folder made, and the files copied into it (of a failed copy too)."""
+        ctx.log.write(f"Successsfully created the package directory {export_folder} under the "
+                      "export.")
+        ctx.log.write(f"Successfully created sub directory {package_id} off {nal_folder}")
+        for relpath in relpaths:
+            name = relpath.replace("/", "\\")
+            ctx.log.write(f"Copying {temp}\\{name} to {win(target)}\\{name}, OK")
+
+    files: list[str] = []
     try:
         install(pck, share_root, package_id, version=version,
                 mode=UPDATE_MODES[ctx.hierarchy.software_distribution.dp_update_mode],
-                on_file=copied.append, durable=ctx.durability.syncs_files,
-                limits=ctx.hierarchy.limits)
+                on_file=files.append, durable=ctx.durability.syncs_files,
+                limits=ctx.hierarchy.limits, permissions=current_permissions(layout, dp))
     except PackageLimitError as e:
         raise PackageLimitError(e.path, e.limit, f"{e.problem}; to install it, raise "
                                 f"limits.{e.limit} in hierarchy.yaml (docs/limits.md)") from None
-    ctx.log.write(f"Successsfully created the package directory {export_folder} under the export.")
-    ctx.log.write(f"Successfully created sub directory {package_id} off {nal_folder}")
-    for relpath in copied:
-        name = relpath.replace("/", "\\")
-        ctx.log.write(f"Copying {temp}\\{name} to {win(target)}\\{name}, OK")
+    except FolderAccessDenied as e:
+        log_copy(e.copied)
+        ctx.log.write(f"Failed to create the directory {win(target)}\\{e.folder}, "
+                      f"Win32 Error = {e.WIN32_ERROR}")
+        raise
+    log_copy(files)
     ctx.log.write(f"Successfully copied package {package_id} from {temp}\\ to {nal_folder}")
     ctx.emit("dp_installed", package=package_id, file=win(target), version=version)
 
