@@ -11,7 +11,7 @@ import pytest
 from sitesrv.admin import console
 from sitesrv.admin.demo import write_sample_source
 from sitesrv.admin.lab import Lab
-from sitesrv.testing import build_lab
+from sitesrv.testing import build_lab, log_messages
 from tests import fingerprint
 
 ALL_DPS = ["ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01"]
@@ -54,6 +54,12 @@ def create(lab: Lab, source: Path, dps: list[str] = ALL_DPS) -> str:
 
 def sample(tmp_path: Path) -> Path:
     return write_sample_source(tmp_path / "source")
+
+
+def installs(lab: Lab, site: str) -> int:
+    """How many times `site`'s Distribution Manager copied a package to a DP."""
+    return sum(m.startswith("Successfully copied package") for m in
+               log_messages(lab, site, "distmgr.log"))
 
 
 def request_tokens(lab: Lab) -> dict[str, str]:

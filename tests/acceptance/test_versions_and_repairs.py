@@ -14,7 +14,7 @@ from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.testing import assert_in_order, events, log_messages, query, tree_digest
-from tests.acceptance.conftest import dp_folder, installed, request_tokens
+from tests.acceptance.conftest import dp_folder, installed, installs, request_tokens
 
 
 def change(source: Path) -> None:
@@ -92,12 +92,14 @@ def test_a_child_that_lost_v1_is_stuck_until_the_sql_repair(lab: Lab, tmp_path: 
         "sql", "ZZZ", "UPDATE PkgStatus SET Status = 2, SourceVersion = 0 WHERE "
         f"(ID = '{pkg_id}') AND (Type = 1) AND (PkgServer = 'MGMT03')", "--lab", str(lab.root)])
     assert result.exit_code == 0 and "(1 row(s) affected)" in result.output
+    before = {site: installs(lab, site) for site in ("P00", "S01")}
     console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
     assert lab.run_until_idle(seed=5).status == "idle"
     assert f"Needs to send the compressed package for package {pkg_id} to site P00" in \
         log_messages(lab, "ZZZ", "distmgr.log")
     for site in ("P00", "S01"):
         assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
+        assert installs(lab, site) == before[site] + 1, f"{site} installs version 2 once"
 
 
 def test_refresh_at_the_dps_own_site_sends_nothing(lab: Lab, tmp_path: Path) -> None:
