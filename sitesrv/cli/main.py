@@ -22,6 +22,7 @@ from sitesrv.cli.options import LAB_OPTION
 from sitesrv.cli.package import package_group
 from sitesrv.cli.pck import pck_group
 from sitesrv.cli.run import run_command
+from sitesrv.cli.scenario import scenario_group
 from sitesrv.errors import UserError
 from sitesrv.lab.layout import BUILDING_MARKER
 from sitesrv.lab.sharepermissions import with_current_permissions
@@ -186,7 +187,7 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     click.echo("\n".join(trace_lines(lab, package_id)))
 
 
-for command in (package_group, address_group, dp_group, pck_group, run_command):
+for command in (package_group, address_group, dp_group, pck_group, run_command, scenario_group):
     cli.add_command(command)
 
 

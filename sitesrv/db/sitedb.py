@@ -14,7 +14,7 @@ connections, and a person's `sitesrv sql` from another process, share the file s
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -336,8 +336,8 @@ class SiteDatabase:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             connection.close()
-            remedy = (" It was made by an older sitesrv: build the lab again with 'sitesrv init "
-                      "--force' (which deletes it) or with a new --lab folder."
+            remedy = (" It was made by an older sitesrv: run 'sitesrv init' on its lab (with "
+                      "--lab), which brings its databases up to date and keeps their data."
                       if 0 < version < SCHEMA_VERSION else "")
             raise UserError(
                 f"{path} is not a sitesrv site database of schema version {SCHEMA_VERSION} "
@@ -457,6 +457,14 @@ class SiteDatabase:
     def package_ids(self) -> list[str]:
         rows = self._conn.execute("SELECT PkgID FROM SMSPackages ORDER BY PkgID").fetchall()
         return [row[0] for row in rows]
+
+    def move_package_sources(self, moved: Mapping[str, str]) -> None:
+        """Point every package whose `Source` is a key of `moved` at its value (a lab restored
+        from a snapshot, with its sources copied beside it), and its `StoredPkgSource` too: the
+        stored PCK was made from the same files, so an update still makes a delta."""
+        for column in ("Source", "StoredPkgSource"):
+            self._conn.executemany(f"UPDATE SMSPackages SET {column} = ? WHERE {column} = ?",
+                                   [(new, old) for old, new in moved.items()])
 
     def delete_package(self, pkg_id: str) -> None:
         """Remove a package with its DP and status rows, so no orphans are left behind."""

@@ -85,11 +85,11 @@ def test_open_a_database_of_another_schema_version(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("old", [1, 2])
-def test_a_database_of_an_older_sitesrv_says_how_to_rebuild_and_create_upgrades_it(
+def test_a_database_of_an_older_sitesrv_says_how_to_upgrade_and_create_upgrades_it(
         tmp_path: Path, old: int) -> None:
     """Versions 1 and 2 had no SMSPackages.UpdateMask and StoredPkgSource: the servers and the
-    console refuse such a database, saying how to rebuild the lab; SiteDatabase.create (`sitesrv
-    init` on the lab) adds them and keeps its rows."""
+    console refuse such a database, saying to run `sitesrv init` on the lab, whose
+    SiteDatabase.create adds them and keeps its rows."""
     path = tmp_path / "site.db"
     with SiteDatabase.create(path) as db:
         db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY))
@@ -99,7 +99,8 @@ def test_a_database_of_an_older_sitesrv_says_how_to_rebuild_and_create_upgrades_
                          "ALTER TABLE SMSPackages DROP COLUMN StoredPkgSource; "
                          f"PRAGMA user_version = {old};")
     before.close()
-    with pytest.raises(UserError, match="older sitesrv: build the lab again with 'sitesrv init"):
+    with pytest.raises(UserError, match="older sitesrv: run 'sitesrv init' on its lab .* keeps "
+                                        "their data"):
         SiteDatabase.open(path)
     SiteDatabase.create(path).close()
     with SiteDatabase.open(path) as db:

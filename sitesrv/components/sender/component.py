@@ -288,14 +288,15 @@ class Sender(Component):
         """Connect (again) through the address `index`, starting at `when`."""
         found = self._addresses(transfer.destination)
         records = transfer.request.addresses
-        transfer.address_no, transfer.address = index, found[index]
+        transfer.address_no = index
+        transfer.connect(found[index], self.ctx.rng.uniform)
         transfer.share = records[min(index, len(records) - 1)].address
         try:
             transfer.receive = self.ctx.lab.resolve(transfer.share)
         except UserError:
             transfer.receive = None
         transfer.phase, transfer.offset, transfer.started = CONNECT, 0, when
-        transfer.due = when + transfer.address.latency
+        transfer.due = when + transfer.latency
         self.ctx.log.write(f"~Trying the No. {index + 1} address (out of {len(records)})")
         self._wake(transfer.due)
 

@@ -9,6 +9,7 @@ byte 0 (SMS resumes at the sync point).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -72,6 +73,8 @@ class Transfer:
     heartbeat: float | None = None
     instruction_bytes: bytes = b""  # the instruction as it goes, request ID and sender filled in
     package_id: str = ""  # for the event stream, so `sitesrv trace` shows the send
+    latency: float = 0.0  # this connection's: the address's, varied by its jitter
+    rate: int | None = None  # bytes per second, likewise; None is unlimited
 
     @property
     def request_id(self) -> str:
@@ -83,16 +86,26 @@ class Transfer:
 
     @property
     def chunk(self) -> int:
-        return chunk_size(self.address.rate_limit)
+        return chunk_size(self.rate)
 
     def remote(self, name: str) -> str:
         return f"{self.share}\\{name}"
 
     def data_due(self, sent: int) -> float:
         """When the byte after `sent` bytes may go: after the latency, at the rate limit."""
-        start = self.started + self.address.latency
-        rate = self.address.rate_limit
-        return start if rate is None else start + sent / rate
+        start = self.started + self.latency
+        return start if self.rate is None else start + sent / self.rate
+
+    def connect(self, address: Address, uniform: Callable[[float, float], float]) -> None:
+        """Take `address` for this connection, with its latency and rate each varied by up to
+        the address's jitter (`uniform`: the component's seeded `ctx.rng.uniform`, so the same
+        seed gives the same timings; components never import `random`). An address without jitter draws nothing, so adding one to a
+        lab changes no other draw."""
+        self.address, self.latency, self.rate = address, address.latency, address.rate_limit
+        if address.jitter:
+            self.latency *= 1 + uniform(-address.jitter, address.jitter)
+            if self.rate is not None:
+                self.rate = max(1, round(self.rate * (1 + uniform(-address.jitter, address.jitter))))
 
     @property
     def temp_path(self) -> Path:
