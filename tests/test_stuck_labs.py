@@ -58,6 +58,7 @@ def test_a_restored_lab_never_changes_its_snapshot(tmp_path: Path) -> None:
     (Path(query(first, "ZZZ", "SELECT Source FROM SMSPackages")[0][0]) / "NEW.TXT").write_text("x")
     console.update_package(first, "ZZZ00001")
     assert first.run_until_idle(seed=1).status == "idle"
+    assert (first.site("ZZZ").smspkg / "ZZZ00001.DLT.3").is_file(), "the PCK's folder, moved"
     second = restore(saved, tmp_path / "second")
     assert query(second, "ZZZ", STUCK_ROW) == [(1, 2)], "still stuck"
     assert not (tmp_path / "second-sources" / "ZZZ00001" / "NEW.TXT").exists()

@@ -14,6 +14,7 @@ import attrs
 
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import (
+    REFRESH_SOURCE,
     Package,
     PackageAction,
     PackageStatus,
@@ -153,30 +154,45 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path, dps: li
     return pkg_id
 
 
-def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction,
-                        source: Path | None = None) -> None:
+def _source_path(source: Path | str) -> str:
+    """The source path as SMS's console takes it: any path, existing or not (Distribution
+    Manager reads it, and reports one it cannot read); only an empty one is refused."""
+    if not str(source).strip():
+        raise UserError("No source folder was given. Pass the folder that holds the package's "
+                        "files; it need not exist yet, as Distribution Manager reads it only "
+                        "when it processes the change.")
+    return str(Path(source).resolve())
+
+
+def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
+                        source: Path | str | None = None, refresh: bool = False) -> None:
+    """`action` at the package's source site, with a new source path or a refresh request
+    (added to what a pending action already asks), and the notification that wakes its
+    Distribution Manager."""
     site = _primary(lab, _source_code(lab, pkg_id), "changing a package")
     now = lab_time(lab)
     with _open(lab, site) as db, db.transaction():
         package = _package(db, pkg_id, site)
         changes: dict[str, object] = {"Action": action}
         if source is not None:
-            source = Path(source).resolve()
-            if not source.is_dir():
-                raise UserError(f"The package source {source} is not a folder.")
-            changes["Source"] = str(source)
+            changes["Source"] = _source_path(source)
+        if refresh:
+            changes["UpdateMask"] = package.UpdateMask | REFRESH_SOURCE
         db.put_package(attrs.evolve(package, **changes))
         db.add_notification(package.PkgID, action, priority=package.Priority, when=now)
 
 
 def update_package(lab: Lab, pkg_id: str) -> None:
-    """"Update all distribution points": a new source version from the source folder."""
-    _source_site_action(lab, pkg_id, PackageAction.UPDATE)
+    """"Update all distribution points" (RefreshPkgSource): a new source version from the
+    source folder, marked by UpdateMask's refresh bit as SMS's provider marks it."""
+    _source_site_action(lab, pkg_id, PackageAction.UPDATE, refresh=True)
 
 
-def set_source(lab: Lab, pkg_id: str, source: Path) -> None:
-    """A new source path, which makes a new version (the field report's Repair A)."""
-    _source_site_action(lab, pkg_id, PackageAction.UPDATE, source)
+def set_source(lab: Lab, pkg_id: str, source: Path | str) -> None:
+    """A new source path (the smsutils report's Repair A): a property change, with no refresh
+    request. Whether a new version comes of it is Distribution Manager's call, when it reads
+    the folder (docs/distribution.md, "Refresh and update")."""
+    _source_site_action(lab, pkg_id, PackageAction.UPDATE, source=source)
 
 
 def set_preferred_sender(lab: Lab, pkg_id: str, sender: str) -> None:

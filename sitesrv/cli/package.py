@@ -72,19 +72,31 @@ def set_preferred_sender(package_id: str, sender: str, lab_dir: Path) -> None:
 @click.argument("package_id")
 @LAB_OPTION
 def update(package_id: str, lab_dir: Path) -> None:
-    """Re-read the source and make a new source version ("update distribution points")."""
+    """Re-read the source and make a new source version ("update distribution points").
+
+    Sites that hold the previous version get only what changed (a delta).
+    """
     console.update_package(Lab.open(lab_dir), package_id)
     click.echo(f"Package {package_id.upper()} will get a new source version.")
 
 
 @package_group.command("set-source")
 @click.argument("package_id")
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path())
 @LAB_OPTION
-def set_source(package_id: str, source: Path, lab_dir: Path) -> None:
-    """Give the package a new source folder, which makes a new version."""
+def set_source(package_id: str, source: str, lab_dir: Path) -> None:
+    """Give the package the source folder SOURCE, as the console's Data Source tab does.
+
+    Any path is taken, existing or not. When the site servers run, Distribution Manager at
+    the package's source site compares SOURCE with the folder its compressed copy
+    (SMSPKG\\<PkgID>.PCK) was made from: the same folder, with that copy in place, changes
+    nothing; another folder, or a missing copy, makes a new source version, sent whole to
+    every distribution point (the smsutils report's Repair A). A folder it cannot read makes
+    no version: status 2302, and the DPs at the source site show State 3. To re-read the
+    same folder and send only what changed, use 'sitesrv package update'.
+    """
     console.set_source(Lab.open(lab_dir), package_id, source)
-    click.echo(f"Package {package_id.upper()} now uses {source.resolve()}.")
+    click.echo(f"Package {package_id.upper()} now uses {Path(source).resolve()}.")
 
 
 @package_group.command("refresh")

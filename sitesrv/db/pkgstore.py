@@ -255,7 +255,8 @@ class FileStore:
         with self._lock:
             data = self._load(pkg_id)
             if data.package is not None and data.package.Action == handled:
-                data.package = attrs.evolve(data.package, Action=PackageAction.NONE)
+                data.package = attrs.evolve(data.package, Action=PackageAction.NONE,
+                                            UpdateMask=0)
                 self._save(pkg_id, data)
 
     def settle_server(self, server: PkgServer, when: float) -> None:

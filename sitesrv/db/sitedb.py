@@ -29,8 +29,17 @@ from sitesrv.lab.identifiers import MAX_PACKAGE_NUMBER
 from sitesrv.lab.identifiers import format_package_id as format_package_id  # API here too
 from sitesrv.lab.identifiers import parse_package_id as parse_package_id
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_BUSY_TIMEOUT = 10.0
+# Columns of later schema versions than a table's first: `create` adds those a database made by
+# an older sitesrv lacks (CREATE TABLE IF NOT EXISTS leaves its tables as they were).
+_ADDED_COLUMNS = (
+    ("SMSPackages", "UpdateMask", "INTEGER NOT NULL DEFAULT 0"),
+    ("SMSPackages", "StoredPkgSource", "TEXT COLLATE NOCASE NOT NULL DEFAULT ''"),
+)
+# SMSPackages.UpdateMask: the bit RefreshPkgSource ("update distribution points") sets with the
+# UPDATE action (docs/sources.md#package-actions); an UPDATE without it is a property change.
+REFRESH_SOURCE = 32
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -142,6 +151,8 @@ class Package:
     IgnoreSchedule: int = 0
     StorePkgFlag: int = 1
     Action: PackageAction = attrs.field(default=PackageAction.NONE, converter=PackageAction)
+    UpdateMask: int = 0
+    StoredPkgSource: str = ""
 
 
 # SMS's LastRefresh for a DP that was never refreshed: 04/10/1970 06:35:00.
@@ -291,9 +302,18 @@ class SiteDatabase:
                     f"sitesrv understands ({SCHEMA_VERSION}). Use a newer sitesrv or a new lab."
                 )
             schema = resources.files("sitesrv.db").joinpath("schema.sql").read_text("utf-8")
-            connection.executescript(
-                f"BEGIN IMMEDIATE;\n{schema}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
-            )
+            connection.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for table, column, declaration in _ADDED_COLUMNS:
+                    if column not in {row[1] for row in connection.execute(
+                            f"PRAGMA table_info({table})")}:
+                        connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
         except BaseException:
             connection.close()
             raise
@@ -428,9 +448,11 @@ class SiteDatabase:
             "WHERE PkgID = ? AND StoredPkgVersion <= ?", (version, path, pkg_id, version))
 
     def clear_package_action(self, pkg_id: str, handled: PackageAction) -> None:
-        """The action Distribution Manager handled is done, unless someone set another since."""
-        self._conn.execute("UPDATE SMSPackages SET Action = 0 WHERE PkgID = ? AND Action = ?",
-                           (pkg_id, int(handled)))
+        """The action Distribution Manager handled, and what it asked for (UpdateMask), are
+        done, unless someone set another action since."""
+        self._conn.execute(
+            "UPDATE SMSPackages SET Action = 0, UpdateMask = 0 WHERE PkgID = ? AND Action = ?",
+            (pkg_id, int(handled)))
 
     def settle_pkg_server(self, server: PkgServer, when: float) -> None:
         """A DP's handled action and refresh are done, unless changed again since."""
@@ -446,9 +468,11 @@ class SiteDatabase:
 
     def move_package_sources(self, moved: Mapping[str, str]) -> None:
         """Point every package whose `Source` is a key of `moved` at its value (a lab restored
-        from a snapshot, with its sources copied beside it)."""
-        self._conn.executemany("UPDATE SMSPackages SET Source = ? WHERE Source = ?",
-                               [(new, old) for old, new in moved.items()])
+        from a snapshot, with its sources copied beside it), and its `StoredPkgSource` too: the
+        stored PCK was made from the same files, so an update still makes a delta."""
+        for column in ("Source", "StoredPkgSource"):
+            self._conn.executemany(f"UPDATE SMSPackages SET {column} = ? WHERE {column} = ?",
+                                   [(new, old) for old, new in moved.items()])
 
     def delete_package(self, pkg_id: str) -> None:
         """Remove a package with its DP and status rows, so no orphans are left behind."""

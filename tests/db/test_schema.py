@@ -84,15 +84,35 @@ def test_open_a_database_of_another_schema_version(tmp_path: Path) -> None:
         SiteDatabase.create(path)
 
 
+@pytest.mark.parametrize("old", [1, 2])
 def test_a_database_of_an_older_sitesrv_says_how_to_upgrade_and_create_upgrades_it(
-        tmp_path: Path) -> None:
+        tmp_path: Path, old: int) -> None:
+    """Versions 1 and 2 had no SMSPackages.UpdateMask and StoredPkgSource: the servers and the
+    console refuse such a database, saying to run `sitesrv init` on the lab, whose
+    SiteDatabase.create adds them and keeps its rows."""
     path = tmp_path / "site.db"
-    SiteDatabase.create(path).close()
-    sqlite3.connect(path).execute("PRAGMA user_version = 1").connection.close()
+    with SiteDatabase.create(path) as db:
+        db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY))
+        db.put_package(Package("ZZZ00001", "ZZZ", Name="Office", Source="/src"))
+    before = sqlite3.connect(path)
+    before.executescript("ALTER TABLE SMSPackages DROP COLUMN UpdateMask; "
+                         "ALTER TABLE SMSPackages DROP COLUMN StoredPkgSource; "
+                         f"PRAGMA user_version = {old};")
+    before.close()
     with pytest.raises(UserError, match="older sitesrv: run 'sitesrv init' on its lab .* keeps "
                                         "their data"):
         SiteDatabase.open(path)
-    SiteDatabase.create(path).close()  # brings it up to the schema, its data kept
+    SiteDatabase.create(path).close()
+    with SiteDatabase.open(path) as db:
+        assert db.get_package("ZZZ00001") == Package("ZZZ00001", "ZZZ", Name="Office",
+                                                     Source="/src")
+
+
+def test_create_adds_no_column_the_database_has_already(tmp_path: Path) -> None:
+    path = tmp_path / "site.db"
+    SiteDatabase.create(path).close()
+    sqlite3.connect(path).execute("PRAGMA user_version = 1").connection.close()
+    SiteDatabase.create(path).close()  # version 1 by its number, with every column
     SiteDatabase.open(path).close()
 
 

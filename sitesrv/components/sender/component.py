@@ -42,8 +42,8 @@ from sitesrv.components.sender.transfer import (
     PACKAGE,
     RemoteError,
     Transfer,
-    win32_error,
 )
+from sitesrv.components.win32 import win32_error
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.regular import (
     STATE_FILE_BYTES,

@@ -9,7 +9,6 @@ byte 0 (SMS resumes at the sync point).
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,20 +25,12 @@ SMALLEST_CHUNK = 1024  # SMS's own write size in sender.log (docs/sources.md#pac
 LARGEST_CHUNK = 1024 * 1024
 CHUNKS_PER_SECOND = 4  # a rate-limited send writes about this often
 
-# errno -> the Win32 error SMS would log (Windows' own OSError.winerror wins where it exists).
-WIN32_ERRORS = {errno.ENOENT: 3, errno.ENOTDIR: 3, errno.EACCES: 5, errno.EPERM: 5,
-                errno.EBUSY: 32, errno.EEXIST: 80, errno.EROFS: 19, errno.ENOSPC: 112}
-GENERAL_FAILURE = 31
 
 
 def chunk_size(rate_limit: int | None) -> int:
     if rate_limit is None:
         return UNLIMITED_CHUNK
     return max(SMALLEST_CHUNK, min(LARGEST_CHUNK, rate_limit // CHUNKS_PER_SECOND))
-
-
-def win32_error(error: OSError) -> int:
-    return getattr(error, "winerror", None) or WIN32_ERRORS.get(error.errno or 0, GENERAL_FAILURE)
 
 
 def payload_temp_name(request_id: str) -> str:
