@@ -30,6 +30,12 @@ def scenario(*args: str) -> Result:
         "Package ZZZ00001 requires a newer version (2) of source files and the new compressed "
         "files haven't arrived yet, current version is 1, skip E:\\SMS\\inboxes\\distmgr.box"
         "\\INCOMING\\"]),
+    ("smsutils", [
+        "Package ZZZ00001 requires a newer version (2) of source files and the new compressed "
+        "files haven't arrived yet, current version is 1, skip E:\\SMS\\inboxes\\distmgr.box"
+        "\\INCOMING\\",
+        "ZZZ: SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0",
+        "sitesrv package set-source ZZZ00001 "]),
     ("kb936465", [
         "Package ZZZ00001 requires a newer version (1) of source files and the new compressed "
         "files haven't arrived yet, current version is 0, skip E:\\SMS\\inboxes\\distmgr.box"
@@ -109,7 +115,7 @@ def test_mistakes_exit_2_with_one_paragraph(args: list[str], tmp_path: Path) -> 
 def test_list_names_each_report() -> None:
     result = scenario("list")
     assert result.exit_code == 0
-    for name in ("demo", "child-lost-its-pck", "delta-stuck", "kb936465"):
+    for name in ("demo", "child-lost-its-pck", "delta-stuck", "smsutils", "kb936465"):
         assert f"{name}\n  report: " in result.output
 
 

@@ -7,12 +7,14 @@ on a missing base; Status 2, SourceVersion 0 and a refresh).
 
 from __future__ import annotations
 
+import shlex
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from sitesrv.admin import console, faults
 from sitesrv.admin.demo import write_files
-from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, stuck
+from sitesrv.admin.scenarios.story import SUMMARIZER_QUERY, Play, Scenario, Stage, found, stuck
 
 ALL_DPS = ("ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01")
 
@@ -102,14 +104,21 @@ CHILD_LOST_ITS_PCK = Scenario(
     repair=_child_pck_repair, repair_steps=_child_pck_steps)
 
 
-def _delta_breaks(play: Play) -> Stage:
+def _lose_v1_then_update(play: Play) -> tuple[str, str, str]:
+    """P00 loses its v1 PCK ("deleted to free disk space"), then the package changes: the
+    package, the run's status, and the line P00's distmgr.log then repeats."""
     pkg = _installed(play, ALL_DPS)
-    faults.delete_compressed(play.lab, "P00", pkg)  # "deleted to free disk space"
+    faults.delete_compressed(play.lab, "P00", pkg)
     write_files(play.source, {"SETUP.INI": b"[Setup]\r\nProgram=SETUP.EXE /q /v2\r\n"})
     console.update_package(play.lab, pkg)
-    status = play.run()
     waits = (f"Package {pkg} requires a newer version (2) of source files and the new "
-             "compressed files haven't arrived yet, current version is 1, skip ")
+             "compressed files haven't arrived yet, current version is 1, skip "
+             "E:\\SMS\\inboxes\\distmgr.box\\INCOMING\\")
+    return pkg, play.run(), waits
+
+
+def _delta_breaks(play: Play) -> Stage:
+    pkg, status, waits = _lose_v1_then_update(play)
     return stuck(status,
                  found("symptom", play.log("P00", "despool.log"), lambda m: m.startswith(
                      f"CCompress::Open: Failed to open F:\\SMSPKG\\{pkg} (1)")),
@@ -142,3 +151,43 @@ DELTA_STUCK = Scenario(
             "the parent's row says Status 2, SourceVersion 0.",
     hierarchy=default, breaks=_delta_breaks, diagnose=_delta_diagnose, repair=_delta_repair,
     repair_steps=_delta_steps)
+
+
+def _smsutils_breaks(play: Play) -> Stage:
+    _, status, waits = _lose_v1_then_update(play)
+    return stuck(status, found("symptom", play.log("P00", "distmgr.log"),
+                               lambda m: m.startswith(waits)))
+
+
+def _smsutils_diagnose(play: Play) -> Stage:
+    rows = play.query("ZZZ", "SELECT SiteCode, ServerNALPath, State FROM "
+                             "SMS_PackageStatusDistPointsSummarizer WHERE State != 0")
+    return Stage("diagnosis", any(site == "P00" for site, _, _ in rows),
+                 (f"ZZZ: {SUMMARIZER_QUERY}", *map(str, rows)))
+
+
+def _moved(play: Play) -> Path:
+    return play.source.with_name("source-moved")
+
+
+def _smsutils_steps(play: Play) -> tuple[str, ...]:
+    return (f"copy {play.source} to {_moved(play)}",
+            f"sitesrv package set-source {play.package_id} {shlex.quote(str(_moved(play)))}",
+            "sitesrv run --step")
+
+
+def _smsutils_repair(play: Play) -> Stage:
+    """Repair A: a new source path, which makes a whole new version for every DP."""
+    steps = _smsutils_steps(play)[:2]
+    shutil.copytree(play.source, _moved(play))
+    console.set_source(play.lab, play.package_id, _moved(play))
+    play.source = _moved(play)
+    return Stage("repair", True, steps)
+
+
+SMSUTILS = Scenario(
+    name="smsutils", report="docs/sources.md#smsutils",
+    summary="About 50 package/DP pairs never deploy: the summarizer query finds them, and "
+            "Repair A (a new source path) sends a whole new version to every DP.",
+    hierarchy=default, breaks=_smsutils_breaks, diagnose=_smsutils_diagnose,
+    repair=_smsutils_repair, repair_steps=_smsutils_steps)
