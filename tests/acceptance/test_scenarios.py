@@ -53,6 +53,7 @@ def test_each_report_plays_out_as_it_says(name: str, lines: list[str]) -> None:
 
 
 @pytest.mark.parametrize("args", [["kb936465", "--hotfix"],
+                                  ["kb936465-not-from-the-nearest-site"],
                                   ["kb936465-dp-added-at-the-central-site"]])
 def test_no_symptom_with_the_hotfix_or_the_workaround(args: list[str]) -> None:
     result = scenario("run", *args, "--seed", "3", "--json")

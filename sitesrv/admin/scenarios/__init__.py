@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from sitesrv.admin.scenarios.kb936465 import DP_ADDED_AT_THE_CENTRAL_SITE, KB936465
+from sitesrv.admin.scenarios.kb936465 import (
+    DP_ADDED_AT_THE_CENTRAL_SITE,
+    KB936465,
+    NOT_FROM_THE_NEAREST_SITE,
+)
 from sitesrv.admin.scenarios.reports import CHILD_LOST_ITS_PCK, DELTA_STUCK, DEMO, SMSUTILS
 from sitesrv.admin.scenarios.story import Outcome, Scenario, Stage, play
 from sitesrv.errors import UserError
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    DEMO, CHILD_LOST_ITS_PCK, DELTA_STUCK, SMSUTILS, KB936465, DP_ADDED_AT_THE_CENTRAL_SITE)}
+    DEMO, CHILD_LOST_ITS_PCK, DELTA_STUCK, SMSUTILS, KB936465, NOT_FROM_THE_NEAREST_SITE,
+    DP_ADDED_AT_THE_CENTRAL_SITE)}
 
 
 def scenario(name: str) -> Scenario:

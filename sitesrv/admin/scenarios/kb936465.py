@@ -4,9 +4,9 @@ The child primary forwards its compressed copy with an instruction stamped at it
 source site stamps a later LastRefreshTime on the definition it sends for the new DP, which
 overtakes the slow copy; the secondary then discards the copy's instruction as older, and waits
 for ever. The lab: a second of latency between the tiers and a slow link from P00 to S01. The
-article's second workaround (the DP added at the central site) is a scenario of its own, in which
-the symptom must not appear; its first ("send package from the nearest site" off) does not avoid
-the race in sitesrv (docs/coverage.md).
+article's first two workarounds ("send package from the nearest site" off, the DP added at the
+central site) are scenarios of their own, in which the symptom must not appear; its third, a
+refresh from the child primary, is this scenario's repair.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ SLOW_LINK = "rate_limit: 2097152"  # 2 MiB/s from P00 to S01: the 4 MB sample ta
 JITTER = 0.3
 
 
-def race_hierarchy(hierarchy: Path, hotfix: bool) -> str:
+def race_hierarchy(hierarchy: Path, hotfix: bool, *, nearest_site: bool = True) -> str:
     """The default lab over a WAN: a second of latency, varied by JITTER, between the tiers,
     and a slower link from P00 to S01."""
     text = default(hierarchy, hotfix)
@@ -36,6 +36,10 @@ def race_hierarchy(hierarchy: Path, hotfix: bool) -> str:
                         f"  - {{from: P00, to: S01, type: LAN, priority: 1, {wan}, {SLOW_LINK}}}")
     if text.count(wan) != 4:
         raise ValueError("the race needs the default hierarchy's four addresses")
+    if not nearest_site:
+        text = text.replace("  send_from_nearest_site: true", "  send_from_nearest_site: false")
+        if "send_from_nearest_site: false" not in text:
+            raise ValueError("the default hierarchy sets send_from_nearest_site")
     return text
 
 
@@ -75,6 +79,14 @@ KB936465 = Scenario(
     hierarchy=race_hierarchy, breaks=lambda play: _race(play, "P00"), diagnose=_diagnose,
     repair=_repair, repair_steps=_steps,
     symptom_expected=lambda hotfix: False if hotfix else None)
+
+NOT_FROM_THE_NEAREST_SITE = Scenario(
+    name="kb936465-not-from-the-nearest-site", report="docs/sources.md#kb936465 (workaround)",
+    summary="The same race with \"send package from the nearest site in the hierarchy\" off: "
+            "the central site sends the files itself, with its later definition, and the "
+            "secondary installs.",
+    hierarchy=lambda h, hotfix: race_hierarchy(h, hotfix, nearest_site=False),
+    breaks=lambda play: _race(play, "P00"), symptom_expected=lambda hotfix: False)
 
 DP_ADDED_AT_THE_CENTRAL_SITE = Scenario(
     name="kb936465-dp-added-at-the-central-site", report="docs/sources.md#kb936465 (workaround)",

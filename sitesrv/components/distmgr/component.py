@@ -312,9 +312,10 @@ class DistributionManager(Component):
                            "applicable sites.")
         # A newer .PKG supersedes older ones at the receiver (LastRefreshTime), so each one
         # carries the whole picture: every DP below the target, and whether it forwards.
-        senders = {t: pkgsend.content_site(h, site, dp_sites, t) for t in dp_sites | targets}
-        forwarders = {c for c in senders.values() if c != site}
-        recipients = targets | {senders[t] for t in targets if senders[t] != site}
+        senders = {t: pkgsend.content_site(h, site, dp_sites, t, package.SourceSite.upper())
+                   for t in dp_sites | targets}
+        forwarders = {c for c in senders.values() if c != site and c in below}
+        recipients = targets | {senders[t] for t in targets if senders[t] in forwarders}
         for target in sorted(recipients):
             sub = pkgsend.subtree(h, target)
             record = pkgsend.definition(
@@ -650,7 +651,8 @@ class DistributionManager(Component):
         dp_sites = {s.site_code for s in record.servers
                     if s.site_code in below and s.action != pkg.PackageAction.DELETE}
         for target in sorted(dp_sites):
-            if pkgsend.content_site(h, record.source_site, dp_sites | {site}, target) != site:
+            if pkgsend.content_site(h, record.source_site, dp_sites | {site}, target,
+                                    record.source_site) != site:
                 continue
             refresh = any(s.site_code == target and s.action == pkg.PackageAction.REFRESH
                           for s in record.servers)

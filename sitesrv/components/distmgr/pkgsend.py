@@ -74,14 +74,18 @@ def subtree(hierarchy: Hierarchy, site: str) -> set[str]:
     return {site, *(s.code for s in hierarchy.descendants(site))}
 
 
-def content_site(hierarchy: Hierarchy, sender: str, dp_sites: set[str], target: str) -> str:
+def content_site(hierarchy: Hierarchy, sender: str, dp_sites: set[str], target: str,
+                 source: str) -> str:
     """Which site sends the compressed files to `target`: "the nearest site in the hierarchy".
 
     With the setting on, the nearest ancestor of `target` below `sender` that has DPs of the
     package (so it holds the compressed copy) forwards them; otherwise `sender` sends them.
+    With it off, the package's `source` site sends them, also for a DP added at a child primary
+    (which then sends the package's information only): KB936465's first workaround, as the
+    source's later definition then carries the files (docs/sources.md#kb936465).
     """
     if not hierarchy.software_distribution.send_from_nearest_site:
-        return sender
+        return source
     for ancestor in hierarchy.ancestors(target):
         if ancestor.code == sender:
             break
