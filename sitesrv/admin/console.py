@@ -20,6 +20,7 @@ from sitesrv.db.sitedb import (
     PkgServer,
     PkgStatus,
     SiteDatabase,
+    SourceFlag,
     StatusType,
     parse_package_id,
 )
@@ -123,24 +124,36 @@ def _target(db: SiteDatabase, package: Package, site: Site, dp: DistributionPoin
                                    SourceVersion=0))
 
 
-def create_package(lab: Lab, site_code: str, *, name: str, source: Path, dps: list[str],
+def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, dps: list[str],
                    priority: str = "medium", compressed_copy: bool = False) -> str:
-    """A new package at `site_code` targeted to `dps`; returns its PackageID."""
+    """A new package at `site_code` targeted to `dps`; returns its PackageID.
+
+    `source` None is a package without source files (PkgSourceFlag 1): its programs run what
+    the clients already have, so it has no compressed copy and no DP (smc_21010)."""
     site = _primary(lab, site_code, "creating a package")
-    source = Path(source).resolve()
-    if not source.is_dir():
-        raise UserError(f"The package source {source} is not a folder. Pass --source with the "
-                        "folder that holds the package's files.")
+    if source is None:
+        if dps or compressed_copy:
+            raise UserError("A package without source files has nothing to put on a "
+                            "distribution point or to compress: pass --source with the folder "
+                            "that holds its files, or leave out --dp and --compressed-copy.")
+        flag = SourceFlag.NO_SOURCE
+    else:
+        source = Path(source).resolve()
+        if not source.is_dir():
+            raise UserError(f"The package source {source} is not a folder. Pass --source with "
+                            "the folder that holds the package's files.")
+        flag = SourceFlag.COMPRESSED if compressed_copy else SourceFlag.DIRECT
     targets = [parse_dp(lab, spec) for spec in dps]
     for dp_site, _ in targets:
         _check_below(lab, site, dp_site, "Create the package at {sites}")
     now = lab_time(lab)
     with _open(lab, site) as db, db.transaction():
         pkg_id = db.next_package_id(site.code)
-        package = Package(PkgID=pkg_id, SourceSite=site.code, Name=name, Source=str(source),
+        package = Package(PkgID=pkg_id, SourceSite=site.code, Name=name,
+                          Source="" if source is None else str(source),
                           Priority=PRIORITIES[priority], Action=PackageAction.ADD,
                           PkgFlags=PKG_FLAG_COMPRESSED_COPY if compressed_copy else 0,
-                          ShareName="", StorePkgFlag=3 if compressed_copy else 1)
+                          ShareName="", StorePkgFlag=int(flag))
         db.put_package(package)
         for dp_site, dp in targets:
             _target(db, package, dp_site, dp, now)
@@ -160,6 +173,12 @@ def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction,
             if not source.is_dir():
                 raise UserError(f"The package source {source} is not a folder.")
             changes["Source"] = str(source)
+            if package.StorePkgFlag == SourceFlag.NO_SOURCE:
+                changes["StorePkgFlag"] = int(SourceFlag.DIRECT)
+        elif action == PackageAction.UPDATE and package.StorePkgFlag == SourceFlag.NO_SOURCE:
+            raise UserError(f"Package {package.PkgID} has no source files, so there is nothing "
+                            "to update. Give it a source folder with 'sitesrv package "
+                            "set-source'.")
         db.put_package(attrs.evolve(package, **changes))
         db.add_notification(package.PkgID, action, priority=package.Priority, when=now)
 
@@ -191,6 +210,10 @@ def _dp_action(lab: Lab, pkg_id: str, dp_spec: str, at: str | None, what: str,
         rows = {s.NALPath.upper(): s for s in db.get_pkg_servers(package.PkgID)}
         row = rows.get(nal.upper())
         if change == "add":
+            if package.StorePkgFlag == SourceFlag.NO_SOURCE:
+                raise UserError(f"Package {package.PkgID} has no source files, so a "
+                                "distribution point has nothing to hold. Give it a source "
+                                "folder first ('sitesrv package set-source').")
             if row is not None and row.Action != PackageAction.DELETE:
                 raise UserError(f"Package {package.PkgID} already targets {dp_spec.upper()}.")
             _target(db, package, dp_site, dp, now)

@@ -34,10 +34,11 @@ from sitesrv.components.statusup import outbound_destination
 from sitesrv.components.uidtokens import MissingToken, take_job_id
 from sitesrv.errors import FormatError, UserError
 from sitesrv.formats import job as jobfile
-from sitesrv.formats import pkg, rpl, sta, trs
+from sitesrv.formats import offer, pkg, rpl, sta, trs
 from sitesrv.formats.values import Payload
 from sitesrv.lab.boxes import (
     DISTMGR_INCOMING,
+    OFFERMGR_INCOMING,
     REPLMGR_HISTORY,
     REPLMGR_INCOMING,
     REPLMGR_OUTBOUND,
@@ -57,9 +58,9 @@ DESCRIPTION = "Inter Site Replication"
 # The SMS registry's `SMS_Replication_Manager\Transaction ID`, in the site's state folder.
 TRANSACTION_FILE = "replmgr-transaction-id"
 # Which inbox takes each object class at the receiving site.
-TARGETS = {"PKG": DISTMGR_INCOMING, "STA": DISTMGR_INCOMING}
+TARGETS = {"PKG": DISTMGR_INCOMING, "STA": DISTMGR_INCOMING, "OFR": OFFERMGR_INCOMING}
 # How each class of object is read: an object that does not read is never sent.
-READERS = {"PKG": pkg.read, "STA": sta.read}
+READERS = {"PKG": pkg.read, "STA": sta.read, "OFR": offer.REPLICATION.read}
 STREAM_RE = re.compile(rf"({SITE_CODE})_([123])")  # process\\<DEST>_<priority>
 
 

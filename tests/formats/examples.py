@@ -36,6 +36,7 @@ Priority=2
 PkgFlags=0
 ShareName=
 ShareType=1
+PkgSourceFlag=2
 PreferredAddress=*
 IgnoreSchedule=0
 [ACTION]
@@ -200,6 +201,7 @@ Priority=2
 PkgFlags=0
 ShareName=
 ShareType=1
+PkgSourceFlag=2
 PreferredAddress=*
 IgnoreSchedule=0
 [ACTION]

@@ -62,6 +62,7 @@ replications = st.builds(
     pkg.PackageReplication, package_id=package_ids, name=nonempty_text, version=text,
     source_site=sites, source_version=versions, last_refresh_time=times, priority=priorities,
     pkg_flags=st.integers(0, 2**32 - 1), share_name=text, share_type=st.integers(1, 2),
+    source_flag=st.integers(1, 4),
     preferred_address=preferred, ignore_schedule=st.booleans(),
     action=st.sampled_from(pkg.PackageAction), issuing_site=sites,
     content_site=st.one_of(st.just(""), sites), forward=st.booleans(), content=st.booleans(),
