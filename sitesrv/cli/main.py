@@ -17,6 +17,7 @@ from sitesrv.admin.lab import Lab, default_hierarchy_file
 from sitesrv.admin.pauses import with_pauses
 from sitesrv.admin.status import render_status, status_rows, trace_lines
 from sitesrv.cli.address import address_group
+from sitesrv.cli.advertisement import advertisement_group, collection_group
 from sitesrv.cli.dp import dp_group
 from sitesrv.cli.options import LAB_OPTION
 from sitesrv.cli.package import package_group
@@ -186,7 +187,8 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     click.echo("\n".join(trace_lines(lab, package_id)))
 
 
-for command in (package_group, address_group, dp_group, pck_group, run_command):
+for command in (package_group, advertisement_group, collection_group, address_group, dp_group,
+                pck_group, run_command):
     cli.add_command(command)
 
 

@@ -13,9 +13,9 @@ Work:
   Replication Manager.
 - `offermgr.box\\INCOMING\\*.OFR`, a replicated advertisement: recorded in the site's store (the
   database at a primary, the package's state file at a secondary).
-- Then, and whenever package information changes at the site (`wakes_on` pkginfo.box:
-  Distribution Manager installed a DP or deleted a package), one pass makes `offerinf.box` hold
-  exactly the files the advertisements call for. Files are compared before they are written,
+- Then, and whenever Distribution Manager tells it that package facts changed (a package
+  became known at the site, a DP of the site holds it now: `ctx.changed` on offermgr.box), one
+  pass makes `offerinf.box` hold exactly the files the advertisements call for. Files are compared before they are written,
   so a pass that changes nothing writes nothing.
 """
 
@@ -34,7 +34,7 @@ from sitesrv.db.sitedb import (
     StatusType,
 )
 from sitesrv.formats import offer, pkn
-from sitesrv.lab.boxes import OFFERINF, OFFERMGR, OFFERMGR_INCOMING, PKGINFO, ignored_by_scans
+from sitesrv.lab.boxes import OFFERINF, OFFERMGR, OFFERMGR_INCOMING, ignored_by_scans
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
@@ -46,7 +46,6 @@ class OfferManager(Component):
     log_name = "offermgr.log"
     inboxes = (InboxSpec(OFFERMGR, (f"*{offer.NOTIFICATION_EXTENSION}",)),
                InboxSpec(OFFERMGR_INCOMING, (f"*{offer.REPLICATION_EXTENSION}",)))
-    wakes_on = (PKGINFO,)
 
     def start(self) -> None:
         # Why each advertisement has no files yet, as last logged: a reason is logged once.

@@ -32,7 +32,7 @@ from sitesrv.db.sitedb import (
     StatusType,
 )
 from sitesrv.formats import offer, pkg, pkn, sta
-from sitesrv.lab.boxes import COLLEVAL, DISTMGR, DISTMGR_INCOMING, OFFERINF, PKGINFO
+from sitesrv.lab.boxes import COLLEVAL, DISTMGR, DISTMGR_INCOMING, OFFERINF, OFFERMGR, PKGINFO
 from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.hierarchy import KB936465
 from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
@@ -363,7 +363,7 @@ class DistributionManager(Component):
                                                                        row.SourceVersion):
             self._forward(package.PkgID, [row])
             if status == PackageStatus.INSTALLED:  # Offer Manager may advertise it now
-                self.ctx.changed(self.ctx.layout.inbox(PKGINFO))
+                self._tell_offer_manager()
 
     def _remove_dp(self, package: Package, row: PkgServer) -> None:
         dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
@@ -423,6 +423,11 @@ class DistributionManager(Component):
             self.ctx.log.write(f"Deleted advertisement {adv_id} of package {pkg_id}")
         if advertisement_ids:
             self.ctx.changed(box)
+
+    def _tell_offer_manager(self) -> None:
+        """Package facts Offer Manager's decisions rest on changed: a package became known
+        here, or a DP of this site holds it now."""
+        self.ctx.changed(self.ctx.layout.inbox(OFFERMGR))
 
     def _waits_for_content(self, package: Package, content_from: str,
                            nals: list[str]) -> None:
@@ -543,6 +548,8 @@ class DistributionManager(Component):
         else:  # the Despooler may be setting StoredPkgVersion right now
             self.ctx.store.update_package(record.package_id, **columns)
         self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
+        if known is None:
+            self._tell_offer_manager()
         if known is None or record.source_version > known.SourceVersion:
             self.ctx.signal(package_information_signal(record.package_id))
         return package
