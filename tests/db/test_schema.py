@@ -27,6 +27,10 @@ TABLES = {
     "StatusMessages",
     "StatusMessageAttributes",
     "PackageIDCounters",
+    "Collections",
+    "Advertisements",
+    "OfferNotification",
+    "ObjectIDCounters",
 }
 
 
@@ -84,11 +88,12 @@ def test_open_a_database_of_another_schema_version(tmp_path: Path) -> None:
         SiteDatabase.create(path)
 
 
+@pytest.mark.parametrize("version", [1, 2])  # 2: before advertisements and collections
 def test_a_database_of_an_older_sitesrv_says_how_to_rebuild_and_create_upgrades_it(
-        tmp_path: Path) -> None:
+        tmp_path: Path, version: int) -> None:
     path = tmp_path / "site.db"
     SiteDatabase.create(path).close()
-    sqlite3.connect(path).execute("PRAGMA user_version = 1").connection.close()
+    sqlite3.connect(path).execute(f"PRAGMA user_version = {version}").connection.close()
     with pytest.raises(UserError, match="older sitesrv: build the lab again with 'sitesrv init"):
         SiteDatabase.open(path)
     SiteDatabase.create(path).close()  # brings it up to the schema, its data kept
@@ -138,3 +143,14 @@ def test_columns_left_out_get_sms_defaults(db: SiteDatabase) -> None:
     assert result.rows == (("1970-04-10 06:35:00.000", 0, 0),)
     status = db.get_pkg_status("ZZZ00148")[0]
     assert status.Status == 0 and status.SourceVersion == 0 and status.UpdateTime > 1.6e9
+
+
+def test_deleting_a_package_row_deletes_its_advertisements_as_smss_triggers_do(
+        db: SiteDatabase) -> None:
+    """Q257318: at a primary, SQL triggers delete a deleted package's advertisements."""
+    db.execute_user_sql("INSERT INTO SMSPackages (PkgID, SourceSite) VALUES ('ZZZ00001', 'ZZZ')")
+    db.execute_user_sql("INSERT INTO Advertisements (AdvertisementID, PackageID, ProgramName, "
+                        "CollectionID, SourceSite, PresentTime) VALUES ('ZZZ20000', 'zzz00001', "
+                        "'Setup', 'ZZZ10000', 'ZZZ', '2007-06-04 09:00:00.000')")
+    db.execute_user_sql("DELETE FROM SMSPackages WHERE PkgID = 'ZZZ00001'")
+    assert db.get_advertisements() == []
