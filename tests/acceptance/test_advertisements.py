@@ -186,3 +186,16 @@ def test_live_advertisement_reaches_every_cap(lab: Lab, tmp_path: Path) -> None:
     with running(lab, timeout=60):
         wait_for(lambda: all(in_cap(lab, s) == THREE for s in SITES), timeout=120,
                  what="the advertisement's files in every site's CAP")
+
+
+def test_a_damaged_replicated_advertisement_goes_to_corrupt_with_its_problem(lab: Lab) -> None:
+    incoming = lab.site("S01").inbox("offermgr.box\\INCOMING")
+    (incoming / "DAMAGED1.OFR").write_text("[ACTION]\nAction=ADD\nAdvertisementID=ZZZ20000\n"
+                                           "[END]\n")
+    report = lab.run_until_idle(seed=19)
+    assert report.status == "waiting"  # a quarantined file is a problem of the run
+    assert sorted(p.name for p in (incoming / "corrupt").iterdir()) == ["DAMAGED1.OFR",
+                                                                         "quarantine.log"]
+    assert any(m.startswith("Moved the corrupt file E:\\SMS\\inboxes\\offermgr.box\\INCOMING\\"
+                            "DAMAGED1.OFR to ") and "an ADD carries the [ADVERTISEMENT]" in m
+               for m in log_messages(lab, "S01", "offermgr.log"))
