@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/sitesrv demo --lab lab --hierarchy hierarchy.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check sitesrv tools tests bench
+	$(BIN)/ruff check sitesrv tools tests bench examples
 
 test: lint
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider

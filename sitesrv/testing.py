@@ -1,9 +1,10 @@
-"""Helpers for tests that run against a sitesrv lab: build one, put files into its inboxes as
-another site server would, read what it wrote (SMS logs, events, site databases, folders), and
-run it live while a test waits for results.
+"""Helpers for tests that run against a sitesrv lab: build one (or one stuck as a field report
+says, or one restored from a snapshot), make the console's package changes and inject faults,
+put files into its inboxes as another site server would, read what it wrote (SMS logs, events,
+site databases, folders), and run it live while a test waits for results.
 
 A public API for lab engineers who test their own tools against a lab; the pytest plugin's
-fixtures (`sitesrv_lab`, `sitesrv_lab_factory`) are built on it, and sitesrv's own suite uses
+fixtures (`sitesrv_lab`, `sitesrv_lab_factory`, `sitesrv_stuck_lab`) are built on it, and sitesrv's own suite uses
 the same helpers. Functions that read a lab take the `Lab` or the folder of one.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
-import hashlib
 import os
 import random
 import threading
@@ -23,24 +23,43 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from sitesrv.admin.console import (
+    add_dp,
+    create_package,
+    delete_package,
+    refresh_dp,
+    remove_dp,
+    set_source,
+    update_package,
+)
 from sitesrv.admin.demo import write_files
+from sitesrv.admin.faults import corrupt, delete_compressed, set_link
 from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
+from sitesrv.admin.scenarios import play, scenario
+from sitesrv.admin.snapshot import restore, snapshot
 from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.files.digest import tree_digest
 from sitesrv.lab.layout import BUILDING_MARKER, EVENTS_FILE, HIERARCHY_COPY
 from sitesrv.logs.events import read_events
-from sitesrv.logs.smslog import LogLine, parse_line
+from sitesrv.logs.smslog import LogLine, read_log
 
 if TYPE_CHECKING:
     from sitesrv.runtime.live import LiveDriver
     from sitesrv.runtime.registry import Registry
 
-__all__ = [
+__all__ = [  # the console's package actions and the faults are here too, as a test makes them
     "HierarchySource",
     "LabFactory",
     "LabLike",
+    "StuckLabFactory",
+    "add_dp",
     "assert_in_order",
     "build_lab",
+    "corrupt",
+    "create_package",
     "default_hierarchy_file",
+    "delete_compressed",
+    "delete_package",
     "drop",
     "events",
     "files",
@@ -48,8 +67,16 @@ __all__ = [
     "log_lines",
     "log_messages",
     "query",
+    "refresh_dp",
+    "remove_dp",
+    "restore",
     "running",
+    "set_link",
+    "set_source",
+    "snapshot",
+    "stuck_lab",
     "tree_digest",
+    "update_package",
     "wait_for",
     "write_source",
 ]
@@ -65,6 +92,13 @@ class LabFactory(Protocol):
     """The `sitesrv_lab_factory` fixture: a new lab below the test's temporary folder."""
 
     def __call__(self, hierarchy: HierarchySource = None, *, name: str = "lab") -> Lab: ...
+
+
+class StuckLabFactory(Protocol):
+    """The `sitesrv_stuck_lab` fixture: a lab stuck as a field report says."""
+
+    def __call__(self, name: str, *, seed: int = 1, hotfix: bool = False,
+                 into: str = "") -> Lab: ...
 
 
 # --- building -------------------------------------------------------------------------------
@@ -133,6 +167,22 @@ def write_source(folder: Path | str, files: Mapping[str, bytes] | None = None) -
     return write_files(Path(folder), files)
 
 
+def stuck_lab(name: str, folder: Path | str, *, seed: int = 1, hotfix: bool = False) -> Lab:
+    """A lab stuck as the field report `name` says (`sitesrv scenario list`), played in the new
+    folder `folder` (the lab is `folder/lab`, its package source `folder/source`): the same lab
+    `sitesrv scenario run NAME --keep` leaves. Raises ValueError if this seed does not get it
+    stuck (a race may not): `sitesrv scenario run NAME --seeds 1-20` shows which do."""
+    outcome = play(scenario(name), Path(folder), default_hierarchy_file(), seed=seed,
+                   hotfix=hotfix, keep=True)
+    if not outcome.can_get_stuck:
+        raise ValueError(f"scenario {name} ends well (the report's workaround or hotfix): it "
+                         "never gets stuck")
+    if not outcome.showed_symptom:
+        raise ValueError(f"scenario {name} with seed {seed} did not get stuck; pick a seed that "
+                         f"does ('sitesrv scenario run {name} --seeds 1-20' shows them)")
+    return Lab.open(Path(folder) / "lab")
+
+
 # --- putting files in -----------------------------------------------------------------------
 
 def inbox(lab: LabLike, site: str, box: str) -> Path:
@@ -162,14 +212,6 @@ def files(folder: Path | str, pattern: str = "*") -> list[str]:
                   if p.is_file() and p.name != KEEP_FILE)
 
 
-def tree_digest(folder: Path | str) -> dict[str, str]:
-    """`relative/path -> SHA-256` of every file below `folder`: equal for two trees with the
-    same files and bytes, and a failing comparison names the paths that differ."""
-    folder = Path(folder)
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def log_lines(lab: LabLike, site: str, log: str) -> list[LogLine]:
     """The lines of a site's component log (`distmgr.log`), parsed: text, component, timestamp.
 
@@ -177,27 +219,7 @@ def log_lines(lab: LabLike, site: str, log: str) -> list[LogLine]:
     has them. A log not written yet has no lines. Raises ValueError if the log ends in text with
     no `$$<component><time><thread>` trailer: not a complete SMS log line.
     """
-    path = _lab(lab).site(site).log(log)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    lines: list[LogLine] = []
-    pending: list[str] = []
-    for raw in text.splitlines():
-        parsed = parse_line(raw)
-        if parsed is None:
-            pending.append(raw)
-            continue
-        if pending:
-            parsed = LogLine(text="\n".join([*pending, parsed.text]), component=parsed.component,
-                             timestamp=parsed.timestamp, bias_minutes=parsed.bias_minutes,
-                             thread=parsed.thread)
-            pending = []
-        lines.append(parsed)
-    if pending:
-        raise ValueError(f"{path} ends in text that is not an SMS log line: {pending[-1]!r}")
-    return lines
+    return read_log(_lab(lab).site(site).log(log))
 
 
 def log_messages(lab: LabLike, site: str, log: str) -> list[str]:

@@ -14,6 +14,7 @@ import attrs
 
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import (
+    REFRESH_SOURCE,
     Package,
     PackageAction,
     PackageStatus,
@@ -29,6 +30,9 @@ from sitesrv.lab.clock import VIRTUAL_EPOCH, saved_lab_time
 from sitesrv.lab.hierarchy import DistributionPoint, Site
 
 PRIORITIES = {"high": 1, "medium": 2, "low": 3}
+# The package's preferred sender, as SMSPackages.PreferredAddress keeps it ('' = any sender).
+# Only a package that prefers it goes by the Courier Sender (SMS 2.0 help, ocoursen).
+PREFERRED_SENDERS = {"any": "", "lan": "LAN", "courier": "COURIER"}
 PKG_FLAG_COMPRESSED_COPY = 0x1  # "Use a compressed copy of the source directory"
 
 
@@ -134,7 +138,8 @@ def _target(db: SiteDatabase, package: Package, site: Site, dp: DistributionPoin
 
 
 def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, dps: list[str],
-                   priority: str = "medium", compressed_copy: bool = False) -> str:
+                   priority: str = "medium", compressed_copy: bool = False,
+                   preferred_sender: str = "any") -> str:
     """A new package at `site_code` targeted to `dps`; returns its PackageID.
 
     `source` None is a package without source files (PkgSourceFlag 1): its programs run what
@@ -162,7 +167,8 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
                           Source="" if source is None else str(source),
                           Priority=PRIORITIES[priority], Action=PackageAction.ADD,
                           PkgFlags=PKG_FLAG_COMPRESSED_COPY if compressed_copy else 0,
-                          ShareName="", StorePkgFlag=int(flag))
+                          ShareName="", StorePkgFlag=int(flag),
+                          PreferredAddress=PREFERRED_SENDERS[preferred_sender])
         db.put_package(package)
         for dp_site, dp in targets:
             _target(db, package, dp_site, dp, now)
@@ -170,36 +176,64 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
     return pkg_id
 
 
-def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction,
-                        source: Path | None = None) -> None:
+def _source_path(source: Path | str) -> str:
+    """The source path as SMS's console takes it: any path, existing or not (Distribution
+    Manager reads it, and reports one it cannot read); only an empty one is refused."""
+    if not str(source).strip():
+        raise UserError("No source folder was given. Pass the folder that holds the package's "
+                        "files; it need not exist yet, as Distribution Manager reads it only "
+                        "when it processes the change.")
+    return str(Path(source).resolve())
+
+
+def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
+                        source: Path | str | None = None, refresh: bool = False) -> None:
+    """`action` at the package's source site, with a new source path or a refresh request
+    (added to what a pending action already asks), and the notification that wakes its
+    Distribution Manager."""
     site = primary_site(lab, source_code(lab, pkg_id), "changing a package")
     now = lab_time(lab)
     with _open(lab, site) as db, db.transaction():
         package = known_package(db, pkg_id, site)
         changes: dict[str, object] = {"Action": action}
         if source is not None:
-            source = Path(source).resolve()
-            if not source.is_dir():
-                raise UserError(f"The package source {source} is not a folder.")
-            changes["Source"] = str(source)
+            changes["Source"] = _source_path(source)
             if package.StorePkgFlag == SourceFlag.NO_SOURCE:
                 changes["StorePkgFlag"] = int(SourceFlag.DIRECT)
-        elif action == PackageAction.UPDATE and package.StorePkgFlag == SourceFlag.NO_SOURCE:
+        elif refresh and package.StorePkgFlag == SourceFlag.NO_SOURCE:
             raise UserError(f"Package {package.PkgID} has no source files, so there is nothing "
                             "to update. Give it a source folder with 'sitesrv package "
                             "set-source'.")
+        if refresh:
+            changes["UpdateMask"] = package.UpdateMask | REFRESH_SOURCE
         db.put_package(attrs.evolve(package, **changes))
         db.add_notification(package.PkgID, action, priority=package.Priority, when=now)
 
 
 def update_package(lab: Lab, pkg_id: str) -> None:
-    """"Update all distribution points": a new source version from the source folder."""
-    _source_site_action(lab, pkg_id, PackageAction.UPDATE)
+    """"Update all distribution points" (RefreshPkgSource): a new source version from the
+    source folder, marked by UpdateMask's refresh bit as SMS's provider marks it."""
+    _source_site_action(lab, pkg_id, PackageAction.UPDATE, refresh=True)
 
 
-def set_source(lab: Lab, pkg_id: str, source: Path) -> None:
-    """A new source path, which makes a new version (the field report's Repair A)."""
-    _source_site_action(lab, pkg_id, PackageAction.UPDATE, source)
+def set_source(lab: Lab, pkg_id: str, source: Path | str) -> None:
+    """A new source path (the smsutils report's Repair A): a property change, with no refresh
+    request. Whether a new version comes of it is Distribution Manager's call, when it reads
+    the folder (docs/distribution.md, "Refresh and update")."""
+    _source_site_action(lab, pkg_id, PackageAction.UPDATE, source=source)
+
+
+def set_preferred_sender(lab: Lab, pkg_id: str, sender: str) -> None:
+    """The package's preferred sender (`any`, `lan`, `courier`), at its source site. Only the
+    row changes: the compressed files sent from now on, and the package information sent with
+    the next change, go by it (child sites forward by what that information says)."""
+    if sender not in PREFERRED_SENDERS:
+        raise UserError(f"{sender!r} is not a sender; use one of "
+                        f"{', '.join(PREFERRED_SENDERS)}.")
+    site = primary_site(lab, source_code(lab, pkg_id), "changing a package")
+    with _open(lab, site) as db, db.transaction():
+        package = known_package(db, pkg_id, site)
+        db.update_package(package.PkgID, PreferredAddress=PREFERRED_SENDERS[sender])
 
 
 def delete_package(lab: Lab, pkg_id: str) -> None:

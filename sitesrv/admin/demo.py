@@ -10,6 +10,7 @@ access point (the package's `.PKG`, `.NAL`, `.ICO` and the advertisement's `.ofr
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from sitesrv.admin import advertisements, console
 from sitesrv.admin.lab import Lab
 from sitesrv.lab.boxes import CAP_BOXES
+from sitesrv.lab.clock import VIRTUAL_EPOCH
 
 SOURCE_FOLDER = "demo-source"
 PAYLOAD_BYTES = 4 * 1024 * 1024
@@ -25,12 +27,16 @@ CLIENTS = 3
 
 
 def write_files(folder: Path, files: Mapping[str, bytes]) -> Path:
-    """A package source folder holding `files` (relative path -> bytes); returns `folder`."""
+    """A package source folder holding `files` (relative path -> bytes); returns `folder`.
+
+    Each file gets the same modification time, the lab's first instant: a compressed package
+    records its files' times, so the same files make the same bytes, run after run."""
     folder.mkdir(parents=True, exist_ok=True)
     for relative, data in files.items():
         path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+        os.utime(path, (VIRTUAL_EPOCH, VIRTUAL_EPOCH))
     return folder
 
 

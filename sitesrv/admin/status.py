@@ -76,12 +76,13 @@ def trace_lines(lab: Lab, package_id: str) -> list[str]:
     """One line per step of the package's journey, in lab-time order."""
     wanted = package_id.upper()
     events = [e for e in read_events(lab.layout.events)
-              if str(e.get("package", "")).upper() == wanted]
+              if str(e.get("package", "")).upper() == wanted
+              or (e.get("event") == "fault" and "package" not in e)]  # a link, for every one
     events.sort(key=lambda e: e.get("time", ""))
     out = []
     for e in events:
         details = [str(e["file"])] if e.get("file") else []
-        details += [f"{k}={e[k]}" for k in ("to", "version", "reason") if k in e]
+        details += [f"{k}={e[k]}" for k in ("fault", "to", "version", "reason") if k in e]
         out.append(f"{e.get('time', '')}  {e.get('site', ''):<3}  {e.get('component', ''):<26}"
                    f"  {e.get('event', ''):<18}  {'  '.join(details)}".rstrip())
     return out

@@ -18,11 +18,14 @@ from sitesrv.admin.pauses import with_pauses
 from sitesrv.admin.status import render_status, status_rows, trace_lines
 from sitesrv.cli.address import address_group
 from sitesrv.cli.advertisement import advertisement_group, collection_group
+from sitesrv.cli.courier import courier_group
 from sitesrv.cli.dp import dp_group
+from sitesrv.cli.fault import fault_group
 from sitesrv.cli.options import LAB_OPTION
 from sitesrv.cli.package import package_group
 from sitesrv.cli.pck import pck_group
 from sitesrv.cli.run import run_command
+from sitesrv.cli.scenario import scenario_group
 from sitesrv.errors import UserError
 from sitesrv.lab.layout import BUILDING_MARKER
 from sitesrv.lab.sharepermissions import with_current_permissions
@@ -192,7 +195,7 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
 
 
 for command in (package_group, advertisement_group, collection_group, address_group, dp_group,
-                pck_group, run_command):
+                pck_group, courier_group, run_command, scenario_group, fault_group):
     cli.add_command(command)
 
 

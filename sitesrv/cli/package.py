@@ -20,6 +20,13 @@ AT_OPTION = click.option(
          "KB936465 needs a DP added at the child primary: --at P00.")
 
 
+SENDER_OPTION = click.option(
+    "--preferred-sender", type=click.Choice(list(console.PREFERRED_SENDERS)), default="any",
+    show_default=True, help="The sender of the package's compressed files; 'courier' puts "
+    "them in parcels made with 'sitesrv courier' (the Courier Sender is never chosen "
+    "automatically).")
+
+
 @click.group("package")
 def package_group() -> None:
     """Create and change packages, as the SMS Administrator console does.
@@ -41,32 +48,56 @@ def package_group() -> None:
               show_default=True, help="The package's sending priority.")
 @click.option("--compressed-copy", is_flag=True,
               help="Keep a compressed copy of the source (PkgFlags), as SMS's option does.")
+@SENDER_OPTION
 @LAB_OPTION
 def create(site: str, name: str, source: Path | None, dps: tuple[str, ...], priority: str,
-           compressed_copy: bool, lab_dir: Path) -> None:
+           compressed_copy: bool, preferred_sender: str, lab_dir: Path) -> None:
     """Create a package at SITE and print its PackageID (site code + 5 hex digits)."""
     lab = Lab.open(lab_dir)
     click.echo(console.create_package(lab, site, name=name, source=source, dps=list(dps),
-                                      priority=priority, compressed_copy=compressed_copy))
+                                      priority=priority, compressed_copy=compressed_copy,
+                                      preferred_sender=preferred_sender))
+
+
+@package_group.command("set-preferred-sender")
+@click.argument("package_id")
+@click.argument("sender", type=click.Choice(list(console.PREFERRED_SENDERS)))
+@LAB_OPTION
+def set_preferred_sender(package_id: str, sender: str, lab_dir: Path) -> None:
+    """Choose the sender of the package's compressed files: any, lan or courier."""
+    console.set_preferred_sender(Lab.open(lab_dir), package_id, sender)
+    click.echo(f"Package {package_id.upper()}'s preferred sender is now {sender}.")
 
 
 @package_group.command("update")
 @click.argument("package_id")
 @LAB_OPTION
 def update(package_id: str, lab_dir: Path) -> None:
-    """Re-read the source and make a new source version ("update distribution points")."""
+    """Re-read the source and make a new source version ("update distribution points").
+
+    Sites that hold the previous version get only what changed (a delta).
+    """
     console.update_package(Lab.open(lab_dir), package_id)
     click.echo(f"Package {package_id.upper()} will get a new source version.")
 
 
 @package_group.command("set-source")
 @click.argument("package_id")
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path())
 @LAB_OPTION
-def set_source(package_id: str, source: Path, lab_dir: Path) -> None:
-    """Give the package a new source folder, which makes a new version."""
+def set_source(package_id: str, source: str, lab_dir: Path) -> None:
+    """Give the package the source folder SOURCE, as the console's Data Source tab does.
+
+    Any path is taken, existing or not. When the site servers run, Distribution Manager at
+    the package's source site compares SOURCE with the folder its compressed copy
+    (SMSPKG\\<PkgID>.PCK) was made from: the same folder, with that copy in place, changes
+    nothing; another folder, or a missing copy, makes a new source version, sent whole to
+    every distribution point (the smsutils report's Repair A). A folder it cannot read makes
+    no version: status 2302, and the DPs at the source site show State 3. To re-read the
+    same folder and send only what changed, use 'sitesrv package update'.
+    """
     console.set_source(Lab.open(lab_dir), package_id, source)
-    click.echo(f"Package {package_id.upper()} now uses {source.resolve()}.")
+    click.echo(f"Package {package_id.upper()} now uses {Path(source).resolve()}.")
 
 
 @package_group.command("refresh")

@@ -33,7 +33,7 @@ from sitesrv.runtime.step import DEFAULT_MAX_STEPS, run_until_idle
 from sitesrv.runtime.watcher import INOTIFY, WATCHERS
 
 STEP_ONLY = ("--seed", "--record", "--replay", "--max-steps")
-LIVE_ONLY = ("--watcher", "--timeout", "--workers", "--processes")
+LIVE_ONLY = ("--watcher", "--timeout", "--workers", "--processes", "--view")
 ONE, PER_SITE = "one", "per-site"
 
 
@@ -74,6 +74,9 @@ ONE, PER_SITE = "one", "per-site"
                    "waits (e.g. 20m; default twice the longest delay of the timing profile).")
 @click.option("--components", "components_spec", metavar="MODULE:NAME",
               help="Run this component registry instead of sitesrv's (tests, extensions).")
+@click.option("--view/--no-view", default=None,
+              help="Live mode: redraw a table of each site's waiting work, sends under way and "
+                   "DPs installed (default: when standard error is a terminal).")
 @click.option("--debug", is_flag=True,
               help="Print the traceback of every failing unit on stderr (normally one line "
                    "each; the component's log has the error either way).")
@@ -81,8 +84,8 @@ ONE, PER_SITE = "one", "per-site"
 def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until_idle: bool,
                 timeout: float | None, watcher: str | None, step: bool, seed: int | None,
                 record: Path | None, replay: Path | None, max_steps: int | None,
-                horizon: str | None, components_spec: str | None, debug: bool,
-                workers: int | None, processes: str | None) -> None:
+                horizon: str | None, components_spec: str | None, view: bool | None,
+                debug: bool, workers: int | None, processes: str | None) -> None:
     """Run the lab's site servers: every component of every site (or of --site) at once.
 
     Live (the default) runs the components on a few worker threads, wakes a component when a
@@ -94,7 +97,8 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
     given = {name for name, value in (("--seed", seed), ("--record", record),
                                       ("--replay", replay), ("--max-steps", max_steps),
                                       ("--watcher", watcher), ("--timeout", timeout),
-                                      ("--workers", workers), ("--processes", processes))
+                                      ("--workers", workers), ("--processes", processes),
+                                      ("--view", view or None))
              if value is not None}
     if not step and (wrong := sorted(given & set(STEP_ONLY))):
         raise UserError(f"{', '.join(wrong)} {_need(wrong)} --step.")
@@ -108,7 +112,9 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
     except ValueError as e:
         raise UserError(f"--horizon: {e}") from None
     registry = load_registry(components_spec) if components_spec else SMS_COMPONENTS
-    with _debug_logging() if debug else contextlib.nullcontext():
+    watching = view if view is not None else sys.stderr.isatty()
+    with _debug_logging() if debug else contextlib.nullcontext(), \
+            _live_view(lab_dir) if watching and not step else contextlib.nullcontext():
         if step:
             report = run_until_idle(lab_dir, seed=seed, record=record, replay=replay,
                                     horizon=horizon_seconds, components=registry,
@@ -141,6 +147,18 @@ def _debug_logging() -> Iterator[None]:
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _live_view(lab_dir: Path) -> Iterator[None]:
+    """The live view on standard error while the run goes (admin/liveview.py)."""
+    from rich.console import Console
+
+    from sitesrv.admin.lab import Lab
+    from sitesrv.admin.liveview import shown
+
+    with shown(Lab.open(lab_dir), Console(stderr=True)):
+        yield
 
 
 def _need(options: list[str]) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import attrs
 
+from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.lab.hierarchy import Address
 from sitesrv.lab.layout import SiteLayout
 from sitesrv.lab.sitetime import local_datetime
@@ -70,7 +71,7 @@ def paused_file(site: SiteLayout) -> Path:
 def read_paused(site: SiteLayout) -> frozenset[str]:
     """The sites to which this site's addresses are paused; an unreadable file pauses nothing."""
     try:
-        raw = json.loads(paused_file(site).read_text(encoding="utf-8"))
+        raw = json.loads(read_limited(paused_file(site), STATE_FILE_BYTES).decode("utf-8"))
         return frozenset(str(code).upper() for code in raw["paused"])
     except (OSError, ValueError, KeyError, TypeError):
         return frozenset()

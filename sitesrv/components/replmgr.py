@@ -3,8 +3,9 @@
 The model: docs/sources.md#mckinney and Q288970.
 
 Outbound: other components queue objects as `replmgr.box\\outbound\\{high,normal,low}\\
-<DEST>_<random8>.<ext>` (`statusup.queue_replication`). Each moves to
-`replmgr.box\\process\\<DEST>_<priority>\\`. When no job is pending for that destination and
+<DEST>_<random8>.<ext>` (`statusup.queue_replication`). Each that reads as its class moves to
+`replmgr.box\\process\\<DEST>_<priority>\\` (else it goes to the outbound folder's `corrupt\\`,
+as does a file dropped into `process` by hand that does not read within its limits). When no job is pending for that destination and
 priority, everything in that folder becomes one batch, `replmgr.box\\ready\\<jobid>.RPL`, and an
 "Inter Site Replication" job `schedule.box\\<jobid>.job` for the Scheduler. Otherwise the
 objects wait in `process` until the pending job completes (the Scheduler deletes its ready
@@ -19,7 +20,9 @@ Incoming: the Despooler moves each received batch into `replmgr.box\\incoming\\*
 object goes to the inbox of the component that takes its class (`.PKG` and `.STA`:
 `distmgr.box\\INCOMING\\<random8>.<ext>`), unless the batch's transaction ID is not higher than
 the one `replmgr.box\\history\\<site>.trs` records for that class and priority: such objects are
-dropped without a word, as SMS does after a site restore (Q288970).
+dropped without a word, as SMS does after a site restore (Q288970). An object of a class no
+component takes goes to `incoming\\corrupt\\<batch>.<name>` (cut to fit a file name), and the
+rest of its batch goes on.
 """
 
 from __future__ import annotations
@@ -27,14 +30,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from sitesrv.components.statusup import outbound_destination
 from sitesrv.components.uidtokens import MissingToken, take_job_id
 from sitesrv.errors import FormatError, UserError
+from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import offer, pkg, rpl, sta, trs
+from sitesrv.formats.sections import Layout
 from sitesrv.formats.values import Payload
 from sitesrv.lab.boxes import (
     DISTMGR_INCOMING,
@@ -57,10 +63,20 @@ from sitesrv.runtime.inbox import InboxSpec, WorkItem
 DESCRIPTION = "Inter Site Replication"
 # The SMS registry's `SMS_Replication_Manager\Transaction ID`, in the site's state folder.
 TRANSACTION_FILE = "replmgr-transaction-id"
-# Which inbox takes each object class at the receiving site.
-TARGETS = {"PKG": DISTMGR_INCOMING, "STA": DISTMGR_INCOMING, "OFR": OFFERMGR_INCOMING}
-# How each class of object is read: an object that does not read is never sent.
-READERS = {"PKG": pkg.read, "STA": sta.read, "OFR": offer.REPLICATION.read}
+
+
+@attrs.frozen
+class ObjectClass:
+    """A class of replicated object: the inbox that takes it at the receiving site, and how it
+    reads (within its limits, docs/limits.md): an object that does not read is never sent."""
+
+    inbox: str
+    layout: Layout[Any]
+
+
+OBJECT_CLASSES = {"PKG": ObjectClass(DISTMGR_INCOMING, pkg.LAYOUT),
+                  "STA": ObjectClass(DISTMGR_INCOMING, sta.LAYOUT),
+                  "OFR": ObjectClass(OFFERMGR_INCOMING, offer.REPLICATION)}
 STREAM_RE = re.compile(rf"({SITE_CODE})_([123])")  # process\\<DEST>_<priority>
 
 
@@ -98,6 +114,7 @@ class ReplicationManager(Component):
         self.jobs = self.ctx.layout.inbox(SCHEDULE)
         for folder in (self.process, self.ready):
             self.ctx.make_dirs(folder)
+        self.unreadable: set[Path] = set()  # folders it could not list, said once
         self._remove_dead_temps()
         self.held: list[Held] = []
         self.pending: dict[Stream, list[str]] = {}
@@ -174,8 +191,8 @@ class ReplicationManager(Component):
             path = self.process / folder
             if match is None or not path.is_dir() or path.is_symlink():
                 continue
-            names = sorted(n for n in os.listdir(path) if not ignored_by_scans(n)
-                           and (path / n).is_file() and not (path / n).is_symlink())
+            names = [n for n in self._names(path) if not ignored_by_scans(n)
+                     and (path / n).is_file() and not (path / n).is_symlink()]
             if names:
                 found.append((Stream(match[1], int(match[2])), names))
         return found
@@ -189,6 +206,10 @@ class ReplicationManager(Component):
         """
         ctx = self.ctx
         folder = self.process / stream.folder_name
+        # As many as one batch may carry (docs/limits.md); the rest make the next batch.
+        objects = rpl.fill(o for n in names if (o := self._queued(stream, n)) is not None)
+        if not objects:
+            return True  # all of them were put aside
         try:
             job_id = take_job_id(ctx)
         except MissingToken:
@@ -197,8 +218,6 @@ class ReplicationManager(Component):
                           f"{stream.destination} waits")
             ctx.wake_at(ctx.clock.now() + ctx.timing.rescan_interval)
             return False
-        # As many as one batch may carry (docs/limits.md); the rest make the next batch.
-        objects = rpl.fill(rpl.ReplicationObject.of(n, (folder / n).read_bytes()) for n in names)
         batch = rpl.ReplicationBatch(
             job_id=job_id, sending_site=ctx.site.code, destination_site=stream.destination,
             priority=stream.priority, transaction_id=self._take_transaction_id(),
@@ -216,6 +235,25 @@ class ReplicationManager(Component):
                  objects=len(names), file=ctx.windows(ready))
         return True
 
+    def _queued(self, stream: Stream, name: str) -> rpl.ReplicationObject | None:
+        """A queued object of `process\\<stream>`, read within its class's limits; None if it
+        cannot be sent (put in its outbound folder's `corrupt\\`, with a line): anyone who can
+        write to the box can drop a file here, and one bad file never costs the others."""
+        path = self.process / stream.folder_name / name
+        found = OBJECT_CLASSES.get(name.rsplit(".", 1)[-1].upper())
+        try:
+            rpl.OBJECT_NAME.verify(name)
+            if found is None:
+                raise FormatError(path, _unknown_class(name))
+            data = found.layout.limits.read(path, found.layout.kind)
+            found.layout.decode(data, path)  # what does not read is never sent
+            return rpl.ReplicationObject.of(name, data)
+        except (ValueError, FormatError) as e:
+            problem = e.problem if isinstance(e, FormatError) else str(e)
+        self.ctx.inbox(REPLMGR_OUTBOUND[stream.priority]).quarantine_path(
+            path, name, f"it cannot be sent: {problem}", shown_as=path)
+        return None
+
     def _publish_job(self, batch: rpl.ReplicationBatch) -> None:
         ready = self.ready / rpl.batch_file_name(batch.job_id)
         job = jobfile.SchedulerJob(
@@ -229,8 +267,12 @@ class ReplicationManager(Component):
         """The next transaction ID of this site; a crash after taking one leaves a gap only."""
         path = self.ctx.layout.state_dir / TRANSACTION_FILE
         try:
-            last = int(path.read_text(encoding="ascii").strip())
-        except (FileNotFoundError, ValueError):
+            last = int(read_limited(path, STATE_FILE_BYTES).strip())
+        except FileNotFoundError:
+            last = 0
+        except (OSError, ValueError) as e:
+            self.ctx.log.write(f"Cannot read the transaction ID in {self.ctx.windows(path)} ({e}); "
+                               "starting it again")
             last = 0
         self.ctx.make_dirs(path.parent)
         self.ctx.replace(path, f"{last + 1}\n".encode("ascii"))
@@ -241,7 +283,7 @@ class ReplicationManager(Component):
         and links someone put here: never followed, so never sent."""
         folders = sorted(p for p in self.process.iterdir() if p.is_dir() and not p.is_symlink())
         for folder in (self.ready, self.process, *folders):
-            for path in sorted(folder.iterdir()):
+            for path in (folder / n for n in self._names(folder)):
                 if path.is_symlink():
                     self.ctx.remove(path)
                     self.ctx.log.write(f"Deleted the symbolic link {self.ctx.windows(path)}, "
@@ -250,6 +292,20 @@ class ReplicationManager(Component):
                     self.ctx.remove(path)
                     self.ctx.log.write(f"Deleted the stale temporary file "
                                        f"{self.ctx.windows(path)}")
+
+    def _names(self, folder: Path) -> list[str]:
+        """The names in one of this component's folders, sorted; none, with a line once, for
+        a folder it cannot list (made unreadable by hand): the other folders go on."""
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as e:
+            if folder not in self.unreadable:
+                self.unreadable.add(folder)
+                self.ctx.log.write(f"Cannot list {self.ctx.windows(folder)} ({e}); its files "
+                                   "wait until it can be read")
+            return []
+        self.unreadable.discard(folder)
+        return names
 
     def _ready_batches(self) -> list[rpl.ReplicationBatch]:
         batches = []
@@ -286,14 +342,13 @@ class ReplicationManager(Component):
             item.quarantine(f"it comes from site {batch.sending_site}, which is not in this lab")
             return
         for obj in batch.objects:
-            if obj.object_class not in TARGETS:  # the rest of the batch goes on
+            if obj.object_class not in OBJECT_CLASSES:  # the rest of the batch goes on
                 item.inbox.quarantine_data(
                     f"{item.name}.{obj.name}", obj.data, part_of=item.original,
-                    reason=f"it is a .{obj.object_class} object, which no component of this "
-                           f"site takes (known: .{', .'.join(sorted(TARGETS))})")
+                    reason=_unknown_class(obj.name, "component of this site"))
         history_path = ctx.layout.inbox(REPLMGR_HISTORY) / trs.history_file_name(batch.sending_site)
         history = self._history(history_path)
-        fresh = [o for o in batch.objects if o.object_class in TARGETS
+        fresh = [o for o in batch.objects if o.object_class in OBJECT_CLASSES
                  and batch.transaction_id > history.seen(o.object_class, batch.priority)]
         if not fresh:  # out of sync with the partner: SMS logs nothing (Q288970)
             item.done()
@@ -302,7 +357,7 @@ class ReplicationManager(Component):
                       f"{batch.sending_site}, transaction ID {batch.transaction_id}")
         for obj in fresh:
             key = f"{batch.sending_site}/{batch.transaction_id}/{obj.name}"
-            dest = ctx.layout.inbox(TARGETS[obj.object_class]) / ctx.ids.name_for(
+            dest = ctx.layout.inbox(OBJECT_CLASSES[obj.object_class].inbox) / ctx.ids.name_for(
                 key, f".{obj.object_class}")
             ctx.publish(dest, obj.data)
             ctx.log.write(f"~Replicated {obj.name} from site {batch.sending_site} to "
@@ -330,12 +385,16 @@ def _object_problem(item: WorkItem) -> str | None:
     """Why an outbound object must not join a batch (a class no site takes, content that does
     not read as its class), or None: one bad object never costs the good ones of its batch."""
     object_class = item.name.rsplit(".", 1)[-1].upper()
-    reader = READERS.get(object_class)
-    if reader is None:
-        return (f"it is a .{object_class} object, which no site's component takes "
-                f"(known: .{', .'.join(sorted(READERS))})")
+    found = OBJECT_CLASSES.get(object_class)
+    if found is None:
+        return _unknown_class(item.name)
     try:
-        reader(item.path)
+        found.layout.read(item.path)
     except FormatError as e:
         return f"it is not a valid .{object_class}: {e.problem}"
     return None
+
+
+def _unknown_class(name: str, taker: str = "site's component") -> str:
+    return (f"it is a .{name.rsplit('.', 1)[-1].upper()} object, which no {taker} takes "
+            f"(known: .{', .'.join(sorted(OBJECT_CLASSES))})")

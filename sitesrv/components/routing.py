@@ -3,7 +3,9 @@
 A site only needs addresses to its parent and its children. A job for a site without a direct
 address goes hop by hop along the tree: to the child on the way down to a descendant, otherwise
 to the parent. Courier addresses are used only when the job asks for the Courier Sender, and are
-never used for routing (Q282494).
+never used for routing (Q282494). A Courier address is a direct address all the same: a job
+the Courier Sender cannot carry (package information, status) to a site whose only address is a
+Courier one is not routed through the tree, and finds no address (Q282494's grandchild).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Route:
     hop: str
     addresses: tuple[Address, ...]
     sender: AddressType
+    courier_only: bool = False  # the addresses are Courier ones, which cannot carry this job
 
     @property
     def direct(self) -> bool:
@@ -62,6 +65,9 @@ def route(hierarchy: Hierarchy, here: str, destination: str, preferred_address: 
     direct = addresses(hierarchy, here, destination, sender)
     if direct or sender is AddressType.COURIER:
         return Route(destination, destination, direct, sender)
+    courier = addresses(hierarchy, here, destination, AddressType.COURIER)
+    if courier:
+        return Route(destination, destination, courier, sender, courier_only=True)
     hop = next_hop(hierarchy, here, destination)
     return Route(destination, hop, addresses(hierarchy, here, hop, sender), sender)
 

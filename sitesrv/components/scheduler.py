@@ -193,7 +193,8 @@ class Scheduler(Component):
         if route.direct:
             ctx.log.write(f"There is direct address to site {route.hop}, no need for routing "
                           f"for send request {request_id}.")
-            folder = outbox
+            # Only a Courier address: the request waits in `requests` for one (Q282494).
+            folder = ctx.layout.inbox(SCHEDULE_REQUESTS) if route.courier_only else outbox
         else:
             ctx.log.write(f"There is no direct address to site {job.destination_site}, routing "
                           f"send request {request_id} through site {route.hop}.")
@@ -214,8 +215,13 @@ class Scheduler(Component):
 
     def _wait_for_request(self, item: WorkItem, job: SchedulerJob) -> None:
         # Its request's .srs wakes it; the deferral only re-checks now and then that it exists.
+        reason = f"waits for send request {job.send_request_id}"
+        if routing.sender_type(job.preferred_address) is AddressType.COURIER:
+            # Courier Sender never sends by itself: say who must act.
+            reason += (", which waits in the Courier outbox for a parcel (sitesrv courier "
+                       f"create {self.ctx.site.code})")
         item.defer(self.ctx.clock.now() + self.ctx.timing.scheduler_deleted_site_retention,
-                   f"waits for send request {job.send_request_id}")
+                   reason)
 
     def _request_exists(self, request_id: str) -> bool:
         folders = [self.ctx.layout.inbox(f)
@@ -244,6 +250,9 @@ class Scheduler(Component):
         request = routing.read_request(ctx.hierarchy, item.path)  # bad: quarantined
         sender = routing.sender_type(request.preferred_address)
         if not routing.addresses(ctx.hierarchy, ctx.site.code, request.dest_site, sender):
+            if not request.routing_master_request_id:
+                self._stranded(item, request)
+                return
             ctx.log.write(f"No addresses available for site {request.dest_site}.")
             ctx.log.write(f"No backup addresses available for site {request.dest_site}.")
             ctx.log.write("Cannot create the routing instruction.")
@@ -252,6 +261,17 @@ class Scheduler(Component):
             return
         ctx.log.write(f"Scheduling send request {request.request_id}.")
         item.forward(ctx.layout.inbox(routing.OUTBOXES[sender]) / srq.file_name(request))
+
+    def _stranded(self, item: WorkItem, request: SendRequest) -> None:
+        """A direct request whose only address is a Courier one, which carries packages only:
+        Q282494's lines, and it waits (the grandchild gets no package information)."""
+        ctx = self.ctx
+        ctx.log.write(f"Scheduling send request {request.request_id}.")
+        ctx.log.write(f"No addresses available for site {request.dest_site}.")
+        ctx.log.write(f"No backup addresses available for site {request.dest_site}.")
+        item.defer(ctx.clock.now() + ctx.timing.sender_busy_hold,
+                   f"waits for an address to site {request.dest_site} (it has only a Courier "
+                   "address from here, and the Courier Sender carries packages only)")
 
     # --- finished requests --------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from sitesrv.compression.tarstream import (
     padding,
 )
 from sitesrv.compression.trailer import TRAILER_SIZE, Kind, Trailer, decode_trailer
+from sitesrv.files.regular import open_regular
 from sitesrv.lab.hierarchy import size_text
 
 CHUNK = 1 << 20
@@ -169,7 +170,7 @@ class ContainerReader:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._fh = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        self._fh = open_regular(self.path)  # closed by close(); never a FIFO or a link
         try:
             self.stat = os.fstat(self._fh.fileno())  # before anything is read
             size = self.stat.st_size

@@ -25,6 +25,8 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from sitesrv.files.regular import open_regular
+
 CHUNK = 1 << 20
 DIGESTS = 256  # small entries: a hash and a key each
 VERDICTS = 8  # a verified manifest lists every file of the package
@@ -75,8 +77,9 @@ def known_sha256(ident: Identity) -> str | None:
 
 
 def file_sha256(path: Path | str) -> tuple[int, str]:
-    """Size and SHA-256 (hex) of a file: remembered if its identity is known, else streamed."""
-    with open(path, "rb") as f:
+    """Size and SHA-256 (hex) of a file: remembered if its identity is known, else streamed.
+    Only a regular file is read (files.regular): a FIFO or a link is NotRegularFile."""
+    with open_regular(path) as f:
         ident = identity(os.fstat(f.fileno()))
         sha = known_sha256(ident)
         if sha is not None:

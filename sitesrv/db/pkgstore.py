@@ -31,6 +31,7 @@ from sitesrv.db.sitedb import (
 )
 from sitesrv.errors import FormatError
 from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.regular import PACKAGE_STATE_BYTES, read_limited
 from sitesrv.lab.layout import SiteLayout
 
 
@@ -162,7 +163,7 @@ class FileStore:
     def _load(self, pkg_id: str) -> _PackageFile:
         path = self._path(pkg_id)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_limited(path, PACKAGE_STATE_BYTES).decode("utf-8"))
         except FileNotFoundError:
             return _PackageFile()
         except (OSError, ValueError) as e:
@@ -284,7 +285,8 @@ class FileStore:
         with self._lock:
             data = self._load(pkg_id)
             if data.package is not None and data.package.Action == handled:
-                data.package = attrs.evolve(data.package, Action=PackageAction.NONE)
+                data.package = attrs.evolve(data.package, Action=PackageAction.NONE,
+                                            UpdateMask=0)
                 self._save(pkg_id, data)
 
     def settle_server(self, server: PkgServer, when: float) -> None:

@@ -21,7 +21,9 @@ CREATE TABLE IF NOT EXISTS Sites (
     InstallDir    TEXT COLLATE NOCASE NOT NULL DEFAULT ''
 );
 
--- One row per package this site knows (its own and replicated ones).
+-- One row per package this site knows (its own and replicated ones). UpdateMask: what an UPDATE
+-- action asks for, 32 = refresh the source (RefreshPkgSource, "update distribution points").
+-- StoredPkgSource (sitesrv's own): the source folder this site's compressed copy was made from.
 CREATE TABLE IF NOT EXISTS SMSPackages (
     PkgID            TEXT COLLATE NOCASE NOT NULL PRIMARY KEY,
     Name             TEXT COLLATE NOCASE NOT NULL DEFAULT '',
@@ -41,7 +43,9 @@ CREATE TABLE IF NOT EXISTS SMSPackages (
     PreferredAddress TEXT COLLATE NOCASE NOT NULL DEFAULT '',
     IgnoreSchedule   INTEGER NOT NULL DEFAULT 0 CHECK (IgnoreSchedule IN (0, 1)),
     StorePkgFlag     INTEGER NOT NULL DEFAULT 2 CHECK (StorePkgFlag BETWEEN 1 AND 4),
-    Action           INTEGER NOT NULL DEFAULT 0 CHECK (Action BETWEEN 0 AND 3)
+    Action           INTEGER NOT NULL DEFAULT 0 CHECK (Action BETWEEN 0 AND 3),
+    UpdateMask       INTEGER NOT NULL DEFAULT 0,
+    StoredPkgSource  TEXT COLLATE NOCASE NOT NULL DEFAULT ''
 );
 
 -- One row per (package, distribution point). Action: 0 NONE, 1 UPDATE, 2 ADD, 3 DELETE.

@@ -14,7 +14,7 @@ connections, and a person's `sitesrv sql` from another process, share the file s
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -29,8 +29,17 @@ from sitesrv.lab.identifiers import MAX_PACKAGE_NUMBER
 from sitesrv.lab.identifiers import format_package_id as format_package_id  # API here too
 from sitesrv.lab.identifiers import parse_package_id as parse_package_id
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_BUSY_TIMEOUT = 10.0
+# Columns of later schema versions than a table's first: `create` adds those a database made by
+# an older sitesrv lacks (CREATE TABLE IF NOT EXISTS leaves its tables as they were).
+_ADDED_COLUMNS = (
+    ("SMSPackages", "UpdateMask", "INTEGER NOT NULL DEFAULT 0"),
+    ("SMSPackages", "StoredPkgSource", "TEXT COLLATE NOCASE NOT NULL DEFAULT ''"),
+)
+# SMSPackages.UpdateMask: the bit RefreshPkgSource ("update distribution points") sets with the
+# UPDATE action (docs/sources.md#package-actions); an UPDATE without it is a property change.
+REFRESH_SOURCE = 32
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -75,9 +84,11 @@ class PackageAction(IntEnum):
 
 def is_busy(error: BaseException) -> bool:
     """Whether `error` is another connection holding the database for longer than the busy
-    timeout: a transient cause, to wait for, never a reason to give up on the work."""
-    return isinstance(error, sqlite3.OperationalError) and (
-        "locked" in str(error) or "busy" in str(error))
+    timeout (SQLITE_BUSY, SQLITE_LOCKED, with their extended codes): a transient cause, to
+    wait for, never a reason to give up on the work."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return (isinstance(error, sqlite3.OperationalError) and code is not None
+            and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
 
 
 def format_time(when: float) -> str:
@@ -149,6 +160,8 @@ class Package:
     IgnoreSchedule: int = 0
     StorePkgFlag: int = int(SourceFlag.DIRECT)
     Action: PackageAction = attrs.field(default=PackageAction.NONE, converter=PackageAction)
+    UpdateMask: int = 0
+    StoredPkgSource: str = ""
 
 
 # SMS's LastRefresh for a DP that was never refreshed: 04/10/1970 06:35:00.
@@ -330,10 +343,28 @@ class SiteDatabase:
                     f"The site database {path} has schema version {version}, newer than this "
                     f"sitesrv understands ({SCHEMA_VERSION}). Use a newer sitesrv or a new lab."
                 )
+            # Before packages without source (the Advertisements table came with them),
+            # StorePkgFlag 1 was written for every package with direct source files: such a
+            # database's 1s become 2 (DIRECT), or its packages would lose their source.
+            direct_was_one = 0 < version < SCHEMA_VERSION and connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'Advertisements'"
+            ).fetchone() is None
             schema = resources.files("sitesrv.db").joinpath("schema.sql").read_text("utf-8")
-            connection.executescript(
-                f"BEGIN IMMEDIATE;\n{schema}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
-            )
+            connection.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for table, column, declaration in _ADDED_COLUMNS:
+                    if column not in {row[1] for row in connection.execute(
+                            f"PRAGMA table_info({table})")}:
+                        connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                if direct_was_one:
+                    connection.execute(
+                        "UPDATE SMSPackages SET StorePkgFlag = 2 WHERE StorePkgFlag = 1")
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
         except BaseException:
             connection.close()
             raise
@@ -355,11 +386,15 @@ class SiteDatabase:
             )
         uri = path.resolve().as_uri() + "?mode=rw"
         connection = cls._connect(uri, path, busy_timeout, uri=True)
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except BaseException:  # busy: the caller waits and opens it again
+            connection.close()
+            raise
         if version != SCHEMA_VERSION:
             connection.close()
-            remedy = (" It was made by an older sitesrv: build the lab again with 'sitesrv init "
-                      "--force' (which deletes it) or with a new --lab folder."
+            remedy = (" It was made by an older sitesrv: run 'sitesrv init' on its lab (with "
+                      "--lab), which brings its databases up to date and keeps their data."
                       if 0 < version < SCHEMA_VERSION else "")
             raise UserError(
                 f"{path} is not a sitesrv site database of schema version {SCHEMA_VERSION} "
@@ -382,6 +417,8 @@ class SiteDatabase:
             connection.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as exc:
             connection.close()
+            if is_busy(exc):  # another program holds it (locking_mode=EXCLUSIVE): wait for it
+                raise
             raise UserError(f"{path} is not an SQLite site database: {exc}.") from None
         return connection
 
@@ -462,9 +499,11 @@ class SiteDatabase:
             "WHERE PkgID = ? AND StoredPkgVersion <= ?", (version, path, pkg_id, version))
 
     def clear_package_action(self, pkg_id: str, handled: PackageAction) -> None:
-        """The action Distribution Manager handled is done, unless someone set another since."""
-        self._conn.execute("UPDATE SMSPackages SET Action = 0 WHERE PkgID = ? AND Action = ?",
-                           (pkg_id, int(handled)))
+        """The action Distribution Manager handled, and what it asked for (UpdateMask), are
+        done, unless someone set another action since."""
+        self._conn.execute(
+            "UPDATE SMSPackages SET Action = 0, UpdateMask = 0 WHERE PkgID = ? AND Action = ?",
+            (pkg_id, int(handled)))
 
     def settle_pkg_server(self, server: PkgServer, when: float) -> None:
         """A DP's handled action and refresh are done, unless changed again since."""
@@ -477,6 +516,14 @@ class SiteDatabase:
     def package_ids(self) -> list[str]:
         rows = self._conn.execute("SELECT PkgID FROM SMSPackages ORDER BY PkgID").fetchall()
         return [row[0] for row in rows]
+
+    def move_package_sources(self, moved: Mapping[str, str]) -> None:
+        """Point every package whose `Source` is a key of `moved` at its value (a lab restored
+        from a snapshot, with its sources copied beside it), and its `StoredPkgSource` too: the
+        stored PCK was made from the same files, so an update still makes a delta."""
+        for column in ("Source", "StoredPkgSource"):
+            self._conn.executemany(f"UPDATE SMSPackages SET {column} = ? WHERE {column} = ?",
+                                   [(new, old) for old, new in moved.items()])
 
     def delete_package(self, pkg_id: str) -> None:
         """Remove a package with its DP and status rows, so no orphans are left behind."""
@@ -722,7 +769,7 @@ class SiteDatabase:
             return QueryResult(columns, tuple(tuple(row) for row in cursor.fetchall()))
         except (sqlite3.Error, sqlite3.Warning) as exc:
             message = f"SQL error: {exc}"
-            if "database is locked" in str(exc):
+            if is_busy(exc):
                 message += (
                     f" (another process held the site database for more than "
                     f"{self.busy_timeout:g} s; try again)"

@@ -119,8 +119,11 @@ def _bytes(value: object) -> None:
 DATA = Codec(escape, unescape)
 BYTES = Check(_bytes)
 # A file name in an inbox: no folders, no characters Windows forbids, not hidden.
-OBJECT_NAME = pattern(r"[^\\/:*?\"<>|.\s][^\\/:*?\"<>|]*\.[A-Za-z0-9]{1,8}",
-                      "a file name with an extension, e.g. P00_Z3AWAX9I.PKG")
+# At most 200 characters, so that `corrupt\\<batch>.<name>` (a quarantined object) fits a file
+# name; sitesrv's own objects are `<DEST>_<random8>.<ext>`.
+OBJECT_NAME = pattern(r"[^\\/:*?\"<>|.\s][^\\/:*?\"<>|]{0,190}\.[A-Za-z0-9]{1,8}",
+                      "a file name of at most 200 characters with an extension, e.g. "
+                      "P00_Z3AWAX9I.PKG")
 SHA256 = pattern(r"[0-9a-f]{64}", "a SHA-256 digest (64 lower-case hex digits)")
 TRANSACTION_ID = number(1, LARGEST_COUNT, "1 or more")
 

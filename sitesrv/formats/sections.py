@@ -12,7 +12,6 @@ make it spend more than a bounded amount of memory (docs/limits.md).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from sitesrv.errors import FormatError
+from sitesrv.files.regular import NotRegularFile, read_regular
 from sitesrv.formats.values import Check
 from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.hierarchy import size_text
@@ -54,6 +54,15 @@ class ReadLimits:
             raise FormatError(path, f"{size} {unit}, more than the {self.file_bytes} bytes "
                                     f"({size_text(self.file_bytes)}) {_a(kind)} may have "
                                     f"(docs/limits.md)")
+
+    def read(self, path: str | PathLike[str], kind: str) -> bytes:
+        """A file's bytes, its size checked before it is read (files.regular.read_regular); a
+        FIFO, a link or a device in its place is a FormatError naming what it is."""
+        try:
+            return read_regular(path, lambda size: self.check_size(size, path, kind))
+        except NotRegularFile as e:
+            raise FormatError(path, f"it is {e.problem}, not a file {_a(kind)} is read from"
+                              ) from None
 
     def check_lines(self, text: str, path: object, kind: str) -> None:
         # Counted before splitting: the split list is what a file of short lines makes big.
@@ -277,12 +286,10 @@ class Layout(Generic[R]):
         """The record in a file. OSError (e.g. the file was claimed by another) passes through.
 
         A file over the size limit is refused before it is read, and no more than its size at
-        that moment (and one byte) is read.
+        that moment (and one byte) is read. What is not a regular file (a FIFO, a link) is a
+        FormatError, never opened as one.
         """
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            self.limits.check_size(size, path, self.kind)
-            data = fh.read(size + 1)  # what it grew by meanwhile is as good as still being written
+        data = self.limits.read(path, self.kind)
         text = self._text(data, path)
         del data  # parsing costs several times the text: not with the bytes on top
         return self.parse(text, path)

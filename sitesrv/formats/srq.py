@@ -3,7 +3,7 @@
 The Scheduler writes a send request for each hop of a job; the Sender works it, keeps its
 `[STATUS]` current and sets the `[ACTION CODE]` after a failure; the Scheduler acts on that code
 (0 nothing, 1 retry, 2 delete). The sections are the records DumpSend shows (Q123221,
-Q200645), in DumpSend's order, and `dumpsend()` prints one the way that tool does.
+Q200645), in DumpSend's order; the `dumpsend` tool (docs/dumpsend.md) prints one as it does.
 
 A send request ID is `<priority><counter><site>`: the priority digit, a base-36 counter from the
 `schedule.box\\UID` tokens (`_` and 3 digits below 36**3, else 4 digits), and the code of the
@@ -36,7 +36,6 @@ from sitesrv.formats.values import (
     OPTIONAL_TIMESTAMP,
     PREFERRED_ADDRESS,
     PRIORITY,
-    PRIORITY_NAMES,
     SITE_CODE,
     TEXT,
     AddressType,
@@ -45,7 +44,6 @@ from sitesrv.formats.values import (
     to_member,
     to_millis,
 )
-from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.identifiers import parse_request_id, request_id
 
 SRQ, SRS = ".srq", ".srs"
@@ -96,8 +94,6 @@ class FileType(IntEnum):
 # As DumpSend explains the codes.
 ACTION_MEANINGS = {ActionCode.NOTHING: "do nothing", ActionCode.RETRY: "retry",
                    ActionCode.DELETE: "delete send request"}
-FILE_TYPE_MEANINGS = {FileType.SENDER_ONLY: "sender only", FileType.INSTRUCTION: "*.INS",
-                      FileType.PACKAGE: "*.PKG"}
 
 
 @attrs.frozen(kw_only=True)
@@ -224,57 +220,3 @@ def file_name(request: SendRequest, suffix: str = SRQ) -> str:
     if suffix not in (SRQ, SRS):
         raise ValueError(f"suffix {suffix!r} is neither {SRQ} nor {SRS}")
     return request.request_id + suffix
-
-
-def _when(seconds: float | None) -> str:
-    return "never" if seconds is None else lab_time_text(seconds).replace("T", " ")[:-1] + " UTC"
-
-
-def dumpsend(request: SendRequest) -> str:
-    """The request as DumpSend prints it: one block per record, labels and values in columns.
-
-    Codes are followed by their meaning in brackets, times are UTC and `never` when unset.
-    """
-    sent = request.total_bytes - request.bytes_left
-    progress = f" ({sent * 100 // request.total_bytes}% sent)" if request.total_bytes else ""
-    blocks: list[tuple[str, list[tuple[str, object]]]] = [
-        ("Send Request Data", [
-            ("Priority", f"{request.priority} ({PRIORITY_NAMES[request.priority]})"),
-            ("Dest Site", request.dest_site),
-            ("Job", request.job_id),
-            ("Job Request", request.request_id),
-            ("Outbox", request.outbox),
-            ("Preferred Address", request.preferred_address),
-            ("Ignore Schedule", int(request.ignore_schedule))]),
-        ("Sender/Scheduler Status", [
-            ("Sender Status", request.status.value),
-            ("First Sender Started At", _when(request.first_started_at)),
-            ("Sender Started At", _when(request.started_at)),
-            ("Sender Ended At", _when(request.ended_at)),
-            ("Sender Gate Heartbeat At", _when(request.heartbeat_at)),
-            ("Scheduler To Restart At", _when(request.restart_at)),
-            ("Total Bytes To Send", request.total_bytes),
-            ("Bytes Left To Send", f"{request.bytes_left}{progress}"),
-            ("Sync Point", request.sync_point),
-            ("File Type", f"{request.file_type.value} ({FILE_TYPE_MEANINGS[request.file_type]})"),
-            ("Number Of Connects", request.connects),
-            ("Sender ID", request.sender_id or "(none)")]),
-        ("Cancel", [("Mode", "Cancelled" if request.cancelled else "Not cancelled")]),
-        ("Action Code", [("Action Code", f"{request.action_code.value} "
-                                         f"({ACTION_MEANINGS[request.action_code]})")]),
-        *((f"Address {n} of {len(request.addresses)}",
-           [("Address", a.address), ("Address Type", a.type.value)])
-          for n, a in enumerate(request.addresses, 1)),
-        ("Package File", [("Path", request.package_file or "(none)")]),
-        ("Instruction File", [("Path", request.instruction_file)]),
-        ("Routing", [
-            ("Routing Master Request ID", request.routing_master_request_id or "(none)"),
-            ("Job Originating Site", request.originating_site),
-            ("Job Final Destination Site", request.final_destination_site)]),
-        ("Confirmation", [("Confirmation Needed", int(request.confirmation_needed))]),
-    ]
-    lines = []
-    for title, rows in blocks:
-        lines.append(f"{title}:")
-        lines.extend(f"  {label + ':':<28}{value}" for label, value in rows)
-    return "\n".join(lines) + "\n"

@@ -19,7 +19,6 @@ it refuses before reading it (docs/limits.md).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from os import PathLike
@@ -27,14 +26,16 @@ from os import PathLike
 import attrs
 
 from sitesrv.errors import FormatError
-from sitesrv.lab.hierarchy import size_text
+from sitesrv.formats.sections import ReadLimits
 
 EXTENSION = ".trs"
 _CLASS_RE = re.compile(r"[A-Z0-9_]{1,32}")
 _KEY_RE = re.compile(r"PRIORITY\s*([123])")
 _VALUE_RE = re.compile(r"[0-9]{1,19}")
-# A real history has a few classes of three priorities each: under 200 bytes.
+# A real history has a few classes of three priorities each: under 200 bytes, a few lines.
 MAX_FILE_BYTES = 64 << 10
+LIMITS = ReadLimits(file_bytes=MAX_FILE_BYTES, lines=4096, sections=1024)
+KIND = "transaction history"
 
 
 @attrs.frozen
@@ -66,15 +67,8 @@ def encode(history: TransactionHistory) -> bytes:
     return dumps(history).encode("ascii")
 
 
-def _check_size(size: int, path: object, unit: str = "bytes") -> None:
-    if size > MAX_FILE_BYTES:
-        raise FormatError(path, f"{size} {unit}, more than the {MAX_FILE_BYTES} bytes "
-                                f"({size_text(MAX_FILE_BYTES)}) a transaction history may have "
-                                "(docs/limits.md)")
-
-
 def parse(text: str, path: object = "<text>") -> TransactionHistory:
-    _check_size(len(text), path, "characters")
+    LIMITS.check_size(len(text), path, KIND, "characters")
     highest: dict[tuple[str, int], int] = {}
     section: str | None = None
     for number, raw in enumerate(text.removeprefix("\ufeff").split("\n"), 1):
@@ -104,7 +98,7 @@ def parse(text: str, path: object = "<text>") -> TransactionHistory:
 
 
 def decode(data: bytes, path: object = "<bytes>") -> TransactionHistory:
-    _check_size(len(data), path)
+    LIMITS.check_size(len(data), path, KIND)
     try:
         return parse(data.decode("utf-8"), path)
     except UnicodeDecodeError as e:
@@ -115,10 +109,7 @@ def decode(data: bytes, path: object = "<bytes>") -> TransactionHistory:
 def read(path: str | PathLike[str]) -> TransactionHistory:
     """The history in a file; an empty one if the file does not exist (nothing received yet)."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            _check_size(size, path)
-            data = fh.read(size + 1)
+        data = LIMITS.read(path, KIND)
     except FileNotFoundError:
         return TransactionHistory()
     return decode(data, path)

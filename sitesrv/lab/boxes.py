@@ -35,6 +35,10 @@ SCHEDULE_UID = "schedule.box\\UID"
 OUTBOX_LAN = "schedule.box\\outboxes\\LAN"
 OUTBOX_COURIER = "schedule.box\\outboxes\\COURIER"
 
+# Courier Sender Manager: the records of the parcels a site made, and of those it received.
+COURSEND_OUTGOING = "coursend.box\\outgoing"
+COURSEND_RECEIVED = "coursend.box\\received"
+
 # Despooler: shared as SMS_SITE, where other sites' senders write.
 DESPOOLER_RECEIVE = "despoolr.box\\receive"
 

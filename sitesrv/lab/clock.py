@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.regular import STATE_FILE_BYTES, FileTooLarge, NotRegularFile, read_limited
 from sitesrv.lab.layout import SiteLayout
 
 # Step mode starts every lab at the same instant, so two runs produce the same log bytes.
@@ -99,8 +100,8 @@ def saved_lab_time(sites: Sequence[SiteLayout]) -> float:
     """The lab time the last run of these sites ended at (0 if none did)."""
     times = [0.0]
     for site in sites:
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            times.append(float((site.state_dir / CLOCK_FILE).read_text(encoding="ascii")))
+        with contextlib.suppress(FileNotFoundError, ValueError, NotRegularFile, FileTooLarge):
+            times.append(float(read_limited(site.state_dir / CLOCK_FILE, STATE_FILE_BYTES)))
     return max(times)
 
 

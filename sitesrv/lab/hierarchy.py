@@ -118,6 +118,7 @@ class Address:
     schedule: tuple[ScheduleBlock, ...]
     rate_limit: int | None
     latency: float
+    jitter: float = 0.0  # each transfer's latency and rate vary by up to this fraction
     paused: bool = False
 
     def availability(self, weekday: int, minute: int) -> str:

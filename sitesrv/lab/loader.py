@@ -59,7 +59,7 @@ TOP_KEYS = {"sites", "addresses", "software_distribution", "sender", "durability
 SITE_KEYS = {"code", "name", "server", "type", "parent", "drive", "package_drive",
              "time_zone_bias", "distribution_points", "hotfixes"}
 DP_KEYS = {"server", "share", "permissions"}
-ADDRESS_KEYS = {"from", "to", "type", "priority", "schedule", "rate_limit", "latency"}
+ADDRESS_KEYS = {"from", "to", "type", "priority", "schedule", "rate_limit", "latency", "jitter"}
 BLOCK_KEYS = {"days", "hours", "availability"}
 SWD_KEYS = {"send_from_nearest_site", "retries", "retry_delay", "dp_update_mode",
             "attribute_changes_count"}
@@ -521,8 +521,16 @@ def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...
                                                      f"{key}.schedule"))),
             rate_limit=rate_limit,
             latency=reader.duration(fields.get("latency", 0), f"{key}.latency"),
+            jitter=_jitter(reader, fields.get("jitter", 0), f"{key}.jitter"),
         ))
     return tuple(out)
+
+
+def _jitter(reader: _Reader, value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 0.9:
+        raise reader.fail(key, f"expected a fraction from 0 to 0.9 (0.2: each transfer's "
+                               f"latency and rate vary by up to 20 %), got {value!r}")
+    return float(value)
 
 
 def _block(reader: _Reader, raw: Any, key: str) -> ScheduleBlock:

@@ -14,15 +14,20 @@ milliseconds later than they were written, and in the order they were written.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from sitesrv.files.regular import NotRegularFile, open_fd, open_regular
+
+logger = logging.getLogger(__name__)
+
 # O_APPEND: each write() lands at the end even if another process appends to the same file.
-# O_NOFOLLOW: a link planted under a log's name is never written through (it is replaced).
-_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-          | getattr(os, "O_NOFOLLOW", 0))
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+ASIDE_SUFFIX = ".refused"  # what is moved aside from a log's name: `<name>.refused[.<n>]`
+_OPEN_TRIES = 3  # a writer that plants a new link each time it is moved aside wins, loudly
 
 
 class AppendFile:
@@ -34,14 +39,22 @@ class AppendFile:
     With `sole_writer` (no other process appends to the file: an SMS log, which only its site's
     server writes), a file that does not end in a newline when it is opened (its writer was
     killed mid-line) gets one first, so the torn line does not swallow the next one.
+
+    Only a regular file with one name is written: a symbolic link, a hard link to a file
+    elsewhere, a FIFO (which would block the writer) or a folder under the name is renamed
+    aside to `<name>.refused` and a new file started, never written through; `notice`, given
+    the text saying so, returns it as a line of this file (the line starts the new file), and
+    the `sitesrv` logger warns too.
     """
 
     def __init__(self, path: Path, *, max_bytes: int | None = None,
-                 rollover: Path | None = None, sole_writer: bool = False) -> None:
+                 rollover: Path | None = None, sole_writer: bool = False,
+                 notice: Callable[[str], bytes] | None = None) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.rollover = rollover
         self.sole_writer = sole_writer
+        self.notice = notice
         self._name = str(self.path)
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None  # (inode, device) of the open file
@@ -86,22 +99,38 @@ class AppendFile:
                 size += len(data)
             self._put(pending)
 
-    def _open(self) -> int:
-        """The file, opened to append; a symbolic link in its place is removed first."""
-        if os.path.islink(self._name):
-            os.unlink(self._name)
-        return os.open(self._name, _FLAGS, 0o666)
+    def _open(self) -> tuple[int, list[bytes]]:
+        """The file, opened to append, and the lines that say what was moved aside first."""
+        said: list[bytes] = []
+        for _ in range(_OPEN_TRIES):
+            try:
+                return open_fd(self._name, _FLAGS, 0o666, sole_name=True), said
+            except NotRegularFile as e:
+                said += self._move_aside(e.problem)
+        raise OSError(f"{self._name}: something other than a file is put under this name "
+                      "again each time it is moved aside; nothing is written to it")
+
+    def _move_aside(self, problem: str) -> list[bytes]:
+        aside, n = f"{self._name}{ASIDE_SUFFIX}", 0
+        while os.path.lexists(aside):
+            n += 1
+            aside = f"{self._name}{ASIDE_SUFFIX}.{n}"
+        os.replace(self._name, aside)
+        text = (f"{self._name} was {problem}, never written through: moved it aside to "
+                f"{os.path.basename(aside)} and started a new file")
+        logger.warning("%s", text)
+        return [self.notice(text)] if self.notice is not None else []
 
     def _put(self, lines: list[bytes]) -> None:
         if not lines:
             return
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = self._open()
+            self._fd, said = self._open()
             mine = os.fstat(self._fd)
             self._identity = (mine.st_ino, mine.st_dev)
-            if self.sole_writer and self._ends_torn(mine.st_size):
-                lines = [b"\n", *lines]
+            torn = self.sole_writer and self._ends_torn(mine.st_size)
+            lines = [*([b"\n"] if torn else []), *said, *lines]
         view = memoryview(b"".join(lines))
         while view:  # a short write (a nearly full disk) must not cut a line
             view = view[os.write(self._fd, view):]
@@ -109,14 +138,14 @@ class AppendFile:
     def _ends_torn(self, size: int) -> bool:
         if size == 0:
             return False
-        with open(self._name, "rb") as f:
+        with open_regular(self._name) as f:
             f.seek(size - 1)
             return f.read(1) != b"\n"
 
     def _current_size(self) -> int:
         """The size of the file at the path; closes the descriptor if it is another file."""
         try:
-            st = os.stat(self._name)
+            st = os.lstat(self._name)  # a link put there is not the open file
         except FileNotFoundError:
             self._close()
             return 0

@@ -70,6 +70,30 @@ def parse_line(line: str) -> LogLine | None:
     )
 
 
+def read_log(path: Path) -> list[LogLine]:
+    """The lines of an SMS log file, parsed; a message with embedded newlines (SMS writes
+    multi-line messages) is one line whose text has them. A log not written yet has no lines.
+    Raises ValueError if the file ends in text with no `$$<component><time><thread>` trailer."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    lines: list[LogLine] = []
+    pending: list[str] = []
+    for raw in text.splitlines():
+        parsed = parse_line(raw)
+        if parsed is None:
+            pending.append(raw)
+            continue
+        if pending:
+            parsed = attrs.evolve(parsed, text="\n".join([*pending, parsed.text]))
+            pending = []
+        lines.append(parsed)
+    if pending:
+        raise ValueError(f"{path} ends in text that is not an SMS log line: {pending[-1]!r}")
+    return lines
+
+
 class SmsLog:
     """One component's log file at one site. Safe to share between threads of one process."""
 
@@ -90,7 +114,8 @@ class SmsLog:
         self.max_bytes = max_bytes
         self.thread = thread_id_for(site, component)
         self._file = AppendFile(self.path, max_bytes=max_bytes,
-                                rollover=self.path.with_suffix(".lo_"), sole_writer=True)
+                                rollover=self.path.with_suffix(".lo_"), sole_writer=True,
+                                notice=self.line)
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""

@@ -38,6 +38,7 @@ from sitesrv.files.atomic import (
 )
 from sitesrv.files.copying import copy_content, copy_range
 from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
+from sitesrv.files.regular import open_fd
 from sitesrv.lab.clock import Clock
 from sitesrv.lab.hierarchy import Hierarchy, Site
 from sitesrv.lab.layout import LabLayout, SiteLayout
@@ -260,8 +261,11 @@ class ComponentContext:
                     last: bool) -> int:
         """Copy `count` bytes at `offset` of the open `source` into `path` at the same offset
         (files.copying.copy_range); with `last`, the file is complete and is fsynced if the
-        lab's durability asks. Returns the bytes copied, fewer only if `source` ended first."""
-        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0))
+        lab's durability asks. Returns the bytes copied, fewer only if `source` ended first.
+
+        Only the regular file `create_empty` made is written: a link, a FIFO or a hard link to
+        another file swapped in under its name since is NotRegularFile, never written through."""
+        fd = open_fd(path, os.O_RDWR, sole_name=True)
         with open(fd, "r+b", buffering=0) as target:
             copied = copy_range(source, target, offset, count)
             if last and self.durability.syncs_files:

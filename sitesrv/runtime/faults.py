@@ -5,6 +5,8 @@ half done. Live mode passes no injector, so a point costs one attribute check. I
 injector may answer True, and the point raises `SimulatedCrash`: the step driver drops the
 component instance, builds a new one and runs its start-up recovery, as a restarted site server
 would (docs/sources.md#engineering-sources: recovery is one more step of the simulation).
+(The faults a user injects into a lab's files, `sitesrv fault`, are another thing:
+admin/faults.py.)
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from sitesrv.lab.layout import LabLayout, SiteLayout
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.logs.events import EventSink
 from sitesrv.logs.smslog import SmsLog
+from sitesrv.runtime.backoff import backoff
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
@@ -51,9 +52,9 @@ CRASHED = "crashed"
 
 # A file whose processing raises this many times in a row goes to corrupt\.
 MAX_ATTEMPTS = 3
-# A file waiting for a busy site database is retried after rescan_interval, doubling each time
-# up to this many rescan intervals.
-MAX_BUSY_BACKOFF = 16
+# What waits for a busy site database (a file, or the component itself: its start, a poll) is
+# retried after rescan_interval, doubled with each earlier wait (runtime.backoff).
+COMPONENT = None  # the key of the component's own waits and failures, beside its files'
 
 DatabaseFactory = Callable[[Path, Durability], SiteDatabase]  # (path, the lab's durability)
 ECHO_SECONDS = 2.0  # how long a published name waits for its watcher hint (notify)
@@ -103,9 +104,12 @@ class ComponentHost:
         self._signalled: set[str] = set()  # signals sent, not yet applied to the inboxes
         self._signal_lock = threading.Lock()
         self.incarnation = 0
-        self.failures: dict[Path, int] = {}  # attempts per file failing in a row
-        self.busy_waits: dict[Path, int] = {}  # retries per file waiting for a busy database
+        # Per file (COMPONENT: the component itself), since its last success: attempts that
+        # failed in a row, and waits for a busy database.
+        self.failures: dict[Path | None, int] = {}
+        self.busy_waits: dict[Path | None, int] = {}
         self.failed_errors: list[str] = []  # every failed unit of this run, for the report
+        self.not_started: str | None = None  # why start() failed, until it succeeds
         self.ctx: ComponentContext
         self.component: Component
 
@@ -151,8 +155,37 @@ class ComponentHost:
         for inbox in inboxes:
             inbox.recover(stale_before)
         self.component = self.cls(self.ctx)
-        self.component.start()
-        self._want()
+        if self._start() is None:
+            self._want()  # else its timer wakes it to start again
+
+    def _start(self) -> str | None:
+        """Start the component; None if it started. If start() fails, say why and try again
+        later, as after a failed unit (FAILED), or wait for a busy database (DEFERRED_ONLY,
+        never counted as a failure): a component that cannot start stops neither the others
+        nor the run."""
+        try:
+            self.component.start()
+        except SimulatedCrash:
+            raise
+        except Exception as error:
+            text = self.runtime.relative(f"{type(error).__name__}: {error}")
+            self.not_started = text
+            if is_busy(error):
+                self._busy_component(text, "starts again")
+                return DEFERRED_ONLY
+            self.note_failure(error, text)
+            earlier = self.failures.get(COMPONENT, 0)
+            self.failures[COMPONENT] = earlier + 1
+            delay = backoff(self.runtime.hierarchy.timing.rescan_interval, earlier)
+            self.log.write(f"Could not start the component; it starts again in {delay:g} "
+                           f"seconds: {text}")
+            self.reporter.event("component_failed", error=text, retry_in=delay)
+            self.ctx.wake_at(self.runtime.clock.now() + delay)
+            return FAILED
+        self.not_started = None
+        self.failures.pop(COMPONENT, None)
+        self.busy_waits.pop(COMPONENT, None)
+        return None
 
     def close(self) -> None:
         """Let go of what the running instance holds (its site database connection)."""
@@ -231,6 +264,9 @@ class ComponentHost:
                        exc_info=error if logger.isEnabledFor(logging.DEBUG) else None)
 
     def waits(self) -> list[WaitLine]:
+        if self.not_started is not None:
+            return [WaitLine(self.site, self.name, "(the component)",
+                             f"is not started yet: {self.not_started}")]
         lines = [WaitLine(self.site, self.name, item, d.reason)
                  for inbox in self.ctx.inboxes for item, d in inbox.waiting()]
         lines += [WaitLine(self.site, self.name, w.item, w.reason)
@@ -264,6 +300,10 @@ class ComponentHost:
         self._apply_signals()
         journal = self.journal
         journal.reset()
+        if self.not_started is not None:
+            failed = self._start()
+            if failed is not None:
+                return UnitOutcome(failed, (), self.not_started or "")
         try:
             more = bool(self.component.work())
         except SimulatedCrash as crash:
@@ -274,11 +314,17 @@ class ComponentHost:
         except Exception as error:  # a failing unit must never stop the site server
             text = self.runtime.relative(f"{type(error).__name__}: {error}")
             self._failed(error, text)
+            if is_busy(error):  # a wait, never counted as a failed unit
+                did = PROGRESSED if journal.progressed else DEFERRED_ONLY
+                return UnitOutcome(did, tuple(journal.actions), text)
             return UnitOutcome(FAILED, tuple(journal.actions), text)
         for item in list(journal.in_flight):
             self.log.write(f"The component did not finish {self.layout.windows(item.original)}; "
                            "returned it to its inbox")
             item.release()
+        for done in (COMPONENT, *journal.claimed):  # a success starts the counts again
+            self.failures.pop(done, None)
+            self.busy_waits.pop(done, None)
         if journal.progressed:
             did = PROGRESSED
         elif journal.counts[DEFERRED]:
@@ -320,9 +366,13 @@ class ComponentHost:
         """Log the error with the file; retry the file later, or quarantine it for good."""
         items = list(self.journal.in_flight)
         self.journal.in_flight.clear()
-        if not items or not isinstance(error, FormatError):  # a bad file is reported as such
-            self.note_failure(error, text)
+        busy = is_busy(error)  # a transient cause: waited for, never counted as a failure
+        if not busy and (not items or not isinstance(error, FormatError)):  # a bad file is
+            self.note_failure(error, text)  # reported as such
         if not items:
+            if busy:
+                self._busy_component(text, "runs again")
+                return
             self.log.write(f"Unexpected error: {text}")
             self.reporter.event("component_failed", error=text)
             self.ctx.wake_at(self.runtime.clock.now() + self.runtime.hierarchy.timing.rescan_interval)
@@ -355,18 +405,30 @@ class ComponentHost:
                        f"is retried after an error ({text})")
 
 
+    def _busy_delay(self, key: Path | None) -> float:
+        """How long to wait for a busy site database: growing with each wait of `key` (a file,
+        or COMPONENT) since its last success, to a ceiling (runtime.backoff)."""
+        waits = self.busy_waits.get(key, 0)
+        self.busy_waits[key] = waits + 1
+        return backoff(self.runtime.hierarchy.timing.rescan_interval, waits)
+
     def _busy(self, item: WorkItem, shown: str, text: str) -> None:
-        """A transient cause (the site database held by another connection): never counted
-        as an attempt, never quarantined; retried at a growing interval with a ceiling."""
-        waits = self.busy_waits.get(item.original, 0)
-        self.busy_waits[item.original] = waits + 1
-        timing = self.runtime.hierarchy.timing
-        delay = min(timing.rescan_interval * 2 ** min(waits, 16),
-                    timing.rescan_interval * MAX_BUSY_BACKOFF)
+        """A file waits for a busy site database: never counted as an attempt, never
+        quarantined; retried at a growing interval with a ceiling."""
+        delay = self._busy_delay(item.original)
         self.log.write(f"The site database is busy; {shown} is retried in {delay:g} seconds "
                        f"({text})")
         self.reporter.event("database_busy", file=shown, error=text, retry_in=delay)
         item.defer(self.runtime.clock.now() + delay, f"waits for the site database ({text})")
+
+    def _busy_component(self, text: str, what: str) -> None:
+        """The component itself (its start, a unit that claimed no file: SQL Monitor's poll)
+        waits for a busy site database, as a file does."""
+        delay = self._busy_delay(COMPONENT)
+        self.log.write(f"The site database is busy; the component {what} in {delay:g} seconds "
+                       f"({text})")
+        self.reporter.event("database_busy", error=text, retry_in=delay)
+        self.ctx.wake_at(self.runtime.clock.now() + delay)
 
 
 def _overlap(a: InboxSpec, b: InboxSpec) -> bool:

@@ -4,7 +4,10 @@ The rules (docs/architecture.md, with Maildir's; docs/runtime.md has them for co
 - Work is a regular file directly in the inbox folder whose name matches one of the inbox's
   patterns, case-insensitively as on Windows (`*.sni` matches `X.SNI`). Temp files (`*.TMP`,
   `.X.<writer>.tmp`), dot-files and sub-folders (`corrupt\\`, the work folder `.work\\`) are
-  never work. Scans are sorted by name.
+  never work. Scans are sorted by name. A symbolic link under a work name, or a link or FIFO
+  found when a file is claimed, goes to `corrupt\\` unopened; `corrupt\\` and `.work\\` must be
+  real folders (a link in their place is renamed aside, never written through), and a
+  quarantined file's name is cut to fit a file name (files/names.py).
 - A component claims a file by renaming it into `<inbox>\\.work\\`. If someone else renamed it
   first, the claim is skipped, not an error.
 - It finishes a claimed file by removing it after publishing its output, or forwards the file
@@ -27,6 +30,7 @@ import filecmp
 import fnmatch
 import heapq
 import os
+import stat
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +45,9 @@ from sitesrv.files.atomic import (
     sync_dirs,
     write_temp,
 )
+from sitesrv.files.names import fitting_name
+from sitesrv.files.regular import kind_of, open_regular
+from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import (
     CORRUPT_DIR,
     QUARANTINE_LOG,
@@ -112,6 +119,7 @@ class Inbox:
         self._deferred: dict[str, Deferral] = {}
         self._timers: list[tuple[float, str]] = []
         self._is_work: dict[str, bool] = {}  # name -> whether it is work here (listing)
+        self._unmovable: set[str] = set()  # links that could not go to corrupt\\ (said once)
         # The signals deferred files wait for, shared with the host so that other threads can
         # tell cheaply whether a signal concerns this component (a stale entry only costs a wake).
         self.awaited = set() if awaited is None else awaited
@@ -121,7 +129,8 @@ class Inbox:
     def listing(self) -> list[str]:
         """Every work file now in the inbox, deferred or not, sorted by name.
 
-        A symbolic link under a work name is never followed: it goes to `corrupt\\` here."""
+        A symbolic link under a work name is never followed: it goes to `corrupt\\` here (or,
+        if even that fails, is logged and skipped: one bad entry never stops the listing)."""
         work = self._is_work
         links = []
         try:
@@ -140,16 +149,30 @@ class Inbox:
             self._quarantine_link(self.path / name, name)
         return sorted(names)
 
-    def _quarantine_link(self, link: Path, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):  # gone already: nothing to do
-            self.quarantine_path(link, name, LINK_REFUSED)
+    def _quarantine_link(self, link: Path, name: str, mode: int | None = None) -> None:
+        """Put something that is no file (a link, a FIFO: `mode`) in `corrupt\\`, never opening
+        it; if it cannot be moved, say so once and leave it: the good files go on."""
+        reason = LINK_REFUSED if mode is None or stat.S_ISLNK(mode) else (
+            f"it is {kind_of(mode)}, not a file, and sitesrv never opens one in an inbox")
+        try:
+            self.quarantine_path(link, name, reason)
+        except FileNotFoundError:  # gone already: nothing to do
+            pass
+        except OSError as e:
+            if len(self._unmovable) >= _NAMES_REMEMBERED:
+                self._unmovable.clear()
+            if name not in self._unmovable:
+                self._unmovable.add(name)
+                self.reporter.log(f"Cannot move {self.reporter.windows(link)} to corrupt: "
+                                  f"{reason}; it is left where it is and skipped ({e})")
 
     def _remember(self, name: str) -> bool:
         """Whether a name is work here, remembered: a folder of files that wait (INCOMING's
         kept `.PKG` files) is listed again for every arrival, and matching is most of that."""
         if len(self._is_work) >= _NAMES_REMEMBERED:
             self._is_work.clear()
-        work = self._is_work[name] = not ignored_by_scans(name) and self.spec.matches(name)
+        work = self._is_work[name] = (not ignored_by_scans(name) and name != CORRUPT_DIR
+                                      and self.spec.matches(name))
         return work
 
     def invalidate(self) -> None:
@@ -193,20 +216,22 @@ class Inbox:
     def claim(self, name: str) -> WorkItem | None:
         """Claim one file by name; None if it is gone (another claimer won, or it was removed)."""
         original = os.path.join(self.path, name)
-        claimed = os.path.join(self.work_dir, name)
+        claimed = os.path.join(self.own_folder(self.work_dir), name)
         try:
             os.replace(original, claimed)
         except FileNotFoundError:
             return None
         sync_dirs(self.durability, self.path, self.work_dir)
-        if os.path.islink(claimed):  # put there since the listing: never followed
-            self._quarantine_link(Path(claimed), name)
+        mode = os.lstat(claimed).st_mode
+        if not stat.S_ISREG(mode):  # a link or a FIFO put there since the listing: never opened
+            self._quarantine_link(Path(claimed), name, mode)
             return None
         was_deferred = self._deferred.pop(name, None) is not None
         if self.spec.recheck_on_arrival and not was_deferred and self._deferred:
             self.recheck_deferred()
         item = WorkItem(self, name)
         self.journal.in_flight[item] = None
+        self.journal.claimed.append(item.original)
         self.journal.note(CLAIMED, original)
         self.faults.point(AFTER_CLAIM, original)
         return item
@@ -273,12 +298,15 @@ class Inbox:
         as file times are; `math.inf`: every one; None: none). The runtime decides the cutoff
         (LabRuntime.stale_temp_cutoff): the file times can only be compared in live mode.
         """
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        for name in sorted(os.listdir(self.work_dir)):
+        self.path.mkdir(parents=True, exist_ok=True)
+        for name in sorted(os.listdir(self.own_folder(self.work_dir))):
             work = self.work_dir / name
             if not self.spec.matches(name):
                 continue  # another component's claim, when two share the folder
-            if work.is_file() and self._return(work, name, "was claimed when the component stopped"):
+            mode = os.lstat(work).st_mode
+            if not stat.S_ISREG(mode):
+                self._quarantine_link(work, name, mode)
+            elif self._return(work, name, "was claimed when the component stopped"):
                 self.reporter.event("returned_to_inbox", file=self.reporter.windows(self.path / name))
         if stale_before is None:
             self.invalidate()
@@ -303,7 +331,11 @@ class Inbox:
         upstream redo), a different one keeps its place and ours goes to `corrupt\\`.
         """
         target = self.path / name
-        if target.exists():
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.lstat(target).st_mode
+            if not stat.S_ISREG(mode):  # a link or a FIFO took the name: it goes, never opened
+                self._quarantine_link(target, name, mode)
+        if os.path.lexists(target):
             if filecmp.cmp(work, target, shallow=False):
                 work.unlink()
                 sync_dirs(self.durability, self.work_dir)
@@ -317,12 +349,14 @@ class Inbox:
 
     # --- quarantine ---------------------------------------------------------------------------
 
-    def quarantine_path(self, current: Path, name: str, reason: str) -> Path:
-        """Move a file to `corrupt\\` (never over an earlier one), with a log line and an event."""
+    def quarantine_path(self, current: Path, name: str, reason: str, *,
+                        shown_as: Path | None = None) -> Path:
+        """Move a file to `corrupt\\` (never over an earlier one), with a log line and an event
+        naming it as `<inbox>\\<name>`, or `shown_as` (a file the component keeps elsewhere)."""
         dest = self._corrupt_name(name)
         os.replace(current, dest)
         sync_dirs(self.durability, self.corrupt_dir, current.parent)
-        shown = self.reporter.windows(self.path / name)
+        shown = self.reporter.windows(shown_as or self.path / name)
         self._quarantined(f"Moved the corrupt file {shown} to {self.reporter.windows(dest)}: "
                           f"{reason}", shown, dest, reason)
         return dest
@@ -330,22 +364,53 @@ class Inbox:
     def quarantine_data(self, name: str, data: bytes, reason: str, *, part_of: Path) -> Path:
         """Keep a corrupt part of a file (an object of a replication batch) in `corrupt\\` as
         `name`, with a log line and an event; the rest of the file goes on."""
-        dest = self._corrupt_name(name)
-        write_temp(dest, data, self.durability, exclusive=True)
+        dest = self._corrupt_name(name, data)
+        if not os.path.lexists(dest):  # else kept by an earlier attempt at the same file
+            write_temp(dest, data, self.durability, exclusive=True)
         shown = self.reporter.windows(part_of)
         self._quarantined(f"Moved the corrupt object {name} of {shown} to "
                           f"{self.reporter.windows(dest)}: {reason}", shown, dest, reason)
         return dest
 
-    def _corrupt_name(self, name: str) -> Path:
-        """`corrupt\\<name>`, or `<name>.1`, `.2`... if taken (a quarantine never overwrites)."""
-        self.corrupt_dir.mkdir(exist_ok=True)
-        dest = self.corrupt_dir / name
+    def _corrupt_name(self, name: str, same_as: bytes | None = None) -> Path:
+        """`corrupt\\<name>`, or `<name>.1`, `.2`... if taken (a quarantine never overwrites),
+        each cut to fit a file name (files.names). With `same_as`, a file already kept with
+        exactly these bytes is the answer: a quarantine repeated by a retry keeps one copy."""
+        folder = self.own_folder(self.corrupt_dir)
+        dest = folder / fitting_name(name)
         n = 0
         while os.path.lexists(dest):
+            if same_as is not None and _holds(dest, same_as):
+                return dest
             n += 1
-            dest = self.corrupt_dir / f"{name}.{n}"
+            dest = folder / fitting_name(name, f".{n}")
         return dest
+
+    def own_folder(self, folder: Path) -> Path:
+        """`folder` (`.work\\`, `corrupt\\`), made a real folder of this inbox: a link (to a
+        folder elsewhere) or anything else planted under its name is renamed aside to
+        `.<name>.refused`, with a log line, and never written through."""
+        try:
+            mode = os.lstat(folder).st_mode
+        except FileNotFoundError:
+            folder.mkdir(exist_ok=True)
+            return folder
+        if stat.S_ISDIR(mode):
+            return folder
+        aside = self.path / fitting_name(f".{folder.name.lstrip('.')}.refused")
+        n = 0
+        while os.path.lexists(aside):
+            n += 1
+            aside = self.path / fitting_name(f".{folder.name.lstrip('.')}.refused", f".{n}")
+        os.replace(folder, aside)
+        folder.mkdir()
+        sync_dirs(self.durability, self.path)
+        self.reporter.log(f"Moved {self.reporter.windows(folder)} aside to "
+                          f"{self.reporter.windows(aside)}: it was {kind_of(mode)}, not a folder, "
+                          "and sitesrv never writes through one")
+        self.reporter.event("refused_folder", file=self.reporter.windows(folder),
+                            to=self.reporter.windows(aside), kind=kind_of(mode))
+        return folder
 
     def _quarantined(self, line: str, shown: str, dest: Path, reason: str) -> None:
         """Report a quarantine: the component's log, `corrupt\\quarantine.log` (which never
@@ -357,6 +422,18 @@ class Inbox:
         self.reporter.quarantined.append((self.display_name(f"{CORRUPT_DIR}\\{dest.name}"),
                                           reason))
         self.journal.note(QUARANTINED, dest)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether `path` is a regular file of exactly these bytes (never opening anything else)."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+            return False
+        with open_regular(path) as f:
+            return f.read(len(data) + 1) == data
+    except OSError:
+        return False
 
 
 class WorkItem:
@@ -372,10 +449,12 @@ class WorkItem:
         return f"WorkItem({self.original})"
 
     def read_bytes(self) -> bytes:
-        return self.path.read_bytes()
+        """The claimed file's bytes, if it is a regular file within the instruction file
+        limits (docs/limits.md); else FormatError, which quarantines it."""
+        return INSTRUCTION_LIMITS.read(self.path, "file")
 
     def read_text(self, encoding: str = "utf-8") -> str:
-        return self.path.read_text(encoding=encoding)
+        return self.read_bytes().decode(encoding)
 
     def _finish(self) -> None:
         self.inbox.journal.in_flight.pop(self, None)

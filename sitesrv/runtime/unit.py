@@ -42,6 +42,7 @@ class Journal:
         self.actions: list[str] = []
         self.counts: Counter[str] = Counter()
         self.in_flight: dict[WorkItem, None] = {}  # an ordered set
+        self.claimed: list[Path] = []  # the files this unit claimed, by their inbox names
         # Temp files `ctx.publish` is writing and has not renamed yet: after a simulated crash
         # they are the dead instance's, and the restart deletes them (an ordered set).
         self.temps: dict[Path, None] = {}
@@ -49,6 +50,7 @@ class Journal:
     def reset(self) -> None:
         self.actions = []
         self.counts = Counter()
+        self.claimed = []
 
     def note(self, kind: str, path: Path | str) -> None:
         """Record an action on a file below the lab root (plain string work: this is hot)."""
@@ -76,8 +78,13 @@ class Reporter:
         self.smslog.write(text)
 
     def keep(self, path: Path, text: str) -> None:
-        """Also write `text`, as the log writes it, to `path`, a file that never rolls over."""
-        kept = AppendFile(path, sole_writer=True)
+        """Also write `text`, as the log writes it, to `path`, a file that never rolls over.
+        If something else was under its name (a link, a FIFO), the log says what was moved aside."""
+        def notice(said: str) -> bytes:
+            self.log(said)
+            return self.smslog.line(said)
+
+        kept = AppendFile(path, sole_writer=True, notice=notice)
         try:
             kept.append(self.smslog.line(text))
         finally:

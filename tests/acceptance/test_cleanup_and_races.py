@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
+from sitesrv.admin.scenarios.kb936465 import race_hierarchy
 from sitesrv.cli.main import cli
 from sitesrv.testing import assert_in_order, log_messages, query, tree_digest
 from tests.acceptance.conftest import DP_FOLDERS, create, dp_folder, lab_from, sample
@@ -91,21 +92,8 @@ def test_field_report_13_1_child_pck_gone(lab: Lab, tmp_path: Path) -> None:
 
 
 def race_lab(tmp_path: Path, hotfix: bool) -> Lab:
-    """KB936465's hierarchy over a WAN: a second of latency between the tiers, and a slow link
-    from the child primary to the secondary, so the source site's small definition (stamped
-    later) overtakes the child primary's large compressed copy (stamped earlier)."""
-    text = DEFAULT_HIERARCHY.read_text()
-    for link in ("{from: ZZZ, to: P00", "{from: P00, to: ZZZ", "{from: S01, to: P00"):
-        text = text.replace(f"  - {link}, type: LAN, priority: 1}}",
-                            f"  - {link}, type: LAN, priority: 1, latency: 1s}}")
-    text = text.replace(
-        "  - {from: P00, to: S01, type: LAN, priority: 1}",
-        "  - {from: P00, to: S01, type: LAN, priority: 1, latency: 1s, rate_limit: 262144}")
-    assert text.count("latency: 1s") == 4
-    if hotfix:
-        text = text.replace("    distribution_points:\n", "    hotfixes: [KB936465]\n"
-                            "    distribution_points:\n")
-    return lab_from(tmp_path, text)
+    """KB936465's hierarchy over a WAN, as `sitesrv scenario run kb936465` builds it."""
+    return lab_from(tmp_path, race_hierarchy(DEFAULT_HIERARCHY, hotfix))
 
 
 def race(tmp_path: Path, hotfix: bool, record: Path | None = None,

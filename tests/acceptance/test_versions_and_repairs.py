@@ -1,10 +1,13 @@
-"""Acceptance 3 and 4: deltas, the delta-stuck child (docs/sources.md) and its repair, refresh vs update."""
+"""Acceptance 3 and 4: deltas, the delta-stuck child (docs/sources.md) and its repairs (the
+unsupported SQL, and the smsutils report's Repair A: a new source path), refresh vs update."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from sitesrv.admin import console
@@ -17,6 +20,40 @@ from tests.acceptance.conftest import dp_folder, installed, installs, request_to
 def change(source: Path) -> None:
     setup = source / "SETUP.INI"
     setup.write_text("[Setup]\r\nProgram=SETUP.EXE /q /v2\r\n")
+
+
+def stuck_on_a_delta(lab: Lab, tmp_path: Path) -> tuple[str, Path]:
+    """The delta-stuck child: P00 lost its v1 PCK, then an update made a delta it cannot merge."""
+    pkg_id, source = installed(lab, tmp_path, 5)
+    pck = lab.site("P00").smspkg / f"{pkg_id}.PCK"
+    pck.chmod(0o644)
+    os.unlink(pck)  # "deleted to free disk space"
+    change(source)
+    console.update_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=5).status == "waiting"
+    return pkg_id, source
+
+
+def new_events(lab: Lab, before: int, kind: str) -> list[dict[str, object]]:
+    return [e for e in events(lab)[before:] if e["event"] == kind]
+
+
+def lose_pck(lab: Lab, site: str, pkg_id: str, how: str) -> None:
+    """Delete or rename a site's stored PCK, clearing its read-only bit first, as one must."""
+    pck = lab.site(site).smspkg / f"{pkg_id}.PCK"
+    pck.chmod(0o644)
+    if how == "delete":
+        os.unlink(pck)
+    else:
+        pck.rename(pck.with_name(f"{pck.name}.old"))
+
+
+def assert_everywhere(lab: Lab, pkg_id: str, source: Path) -> None:
+    """Every DP holds the source, and the smsutils report's query finds nothing at ZZZ."""
+    for site in ("ZZZ", "P00", "S01"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
 
 
 def test_update_sends_a_delta_that_a_child_holding_v1_merges(lab: Lab, tmp_path: Path) -> None:
@@ -36,14 +73,7 @@ def test_update_sends_a_delta_that_a_child_holding_v1_merges(lab: Lab, tmp_path:
 
 
 def test_a_child_that_lost_v1_is_stuck_until_the_sql_repair(lab: Lab, tmp_path: Path) -> None:
-    pkg_id, source = installed(lab, tmp_path, 5)
-    pck = lab.site("P00").smspkg / f"{pkg_id}.PCK"
-    pck.chmod(0o644)
-    os.unlink(pck)  # "deleted to free disk space"
-    change(source)
-    console.update_package(lab, pkg_id)
-    report = lab.run_until_idle(seed=5)
-    assert report.status == "waiting"
+    pkg_id, source = stuck_on_a_delta(lab, tmp_path)
     despool = log_messages(lab, "P00", "despool.log")
     assert_in_order(despool, [f"Received package {pkg_id} version 2",
                               f"CCompress::Open: Failed to open F:\\SMSPKG\\{pkg_id} (1)",
@@ -98,3 +128,111 @@ def test_refresh_at_the_parent_sends_only_package_information(lab: Lab, tmp_path
     assert any(e["event"] == "package_info_sent" and e["to"] == "P00" for e in new)
     assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
     assert query(lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(1,)]
+
+
+# --- the smsutils report's Repair A: change the package's source path (docs/distribution.md) --
+
+
+def test_repair_a_a_new_source_path_and_straight_back_unsticks_the_delta_stuck_child(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id, source = stuck_on_a_delta(lab, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(source, elsewhere)
+    before = len(events(lab))
+    for folder, version in ((elsewhere, 3), (source, 4)):
+        console.set_source(lab, pkg_id, folder)
+        assert lab.run_until_idle(seed=5).status == "idle", folder
+        assert query(lab, "ZZZ", "SELECT SourceVersion, Source, StoredPkgSource "
+                                 "FROM SMSPackages") == [(version, str(folder), str(folder))]
+        assert_everywhere(lab, pkg_id, folder)  # the stuck child recovers at the first change
+    sent = new_events(lab, before, "content_sent")
+    assert {(e["to"], e["version"]) for e in sent} == {("P00", 3), ("S01", 3), ("P00", 4),
+                                                       ("S01", 4)}
+    assert all(str(e["file"]).endswith(f"{pkg_id}.PCK") for e in sent), "whole PCKs, no delta"
+    assert sorted(p.name for p in lab.site("ZZZ").smspkg.glob(f"{pkg_id}.DLT.*")) == [
+        f"{pkg_id}.DLT.2"]
+    # The old delta instruction the child's Despooler kept retrying (error 8) ends as old news.
+    assert_in_order(log_messages(lab, "P00", "despool.log"), [
+        f"~Stored Package {pkg_id}. Stored Package Version = 3",
+        f"~Package {pkg_id} version 3 is already stored, discard the received version 2."])
+    assert [e["version"] for e in new_events(lab, before, "content_discarded")] == [2]
+    assert not list(lab.site("P00").inbox("despoolr.box\\receive").glob("*.SNI"))
+    assert_everywhere(lab, pkg_id, source)
+
+
+@pytest.mark.parametrize("folders", [["same"], ["elsewhere", "same"]],
+                         ids=["the-same-folder", "a-new-value-and-straight-back"])
+def test_repair_a_finds_nothing_changed_when_the_pck_is_of_that_folder(
+        lab: Lab, tmp_path: Path, folders: list[str]) -> None:
+    """"Sometimes no new PCK is generated": the path the stored PCK was made from, set again
+    (also a new value and straight back in one pass of Distribution Manager, KB834123)."""
+    pkg_id, source = installed(lab, tmp_path, 5)
+    tokens, before = request_tokens(lab), len(events(lab))
+    lines = len(log_messages(lab, "ZZZ", "distmgr.log"))
+    for folder in folders:  # "elsewhere" need not exist: it is never read
+        console.set_source(lab, pkg_id, source if folder == "same" else tmp_path / folder)
+    assert lab.run_until_idle(seed=5).status == "idle"
+    messages = log_messages(lab, "ZZZ", "distmgr.log")[lines:]
+    assert_in_order(messages, [
+        f"Start updating the package {pkg_id}...",
+        f"Package {pkg_id} uses the compressed copy of the source directory.",
+        f"SourceVersion (1) of package {pkg_id}. SourceVersion in database is 1."])
+    assert not [m for m in messages if "compression" in m or m.startswith("Starting to compress")]
+    assert query(lab, "ZZZ", "SELECT SourceVersion, Action, UpdateMask FROM SMSPackages") == [
+        (1, 0, 0)]
+    assert request_tokens(lab) == tokens, "no send request was made anywhere"
+    assert not [e for e in events(lab)[before:]
+                if e["event"] in ("package_compressed", "content_sent", "package_info_sent")]
+    assert_everywhere(lab, pkg_id, source)
+
+
+@pytest.mark.parametrize("how", ["delete", "rename"])
+def test_repair_a_after_losing_the_primarys_pck_forces_a_new_whole_version(
+        lab: Lab, tmp_path: Path, how: str) -> None:
+    pkg_id, source = installed(lab, tmp_path, 5)
+    lose_pck(lab, "ZZZ", pkg_id, how)
+    before = len(events(lab))
+    console.set_source(lab, pkg_id, source)
+    assert lab.run_until_idle(seed=5).status == "idle"
+    assert f"Package {pkg_id} doesn't have a compressed copy of the source directory, starting " \
+        "the compression." in log_messages(lab, "ZZZ", "distmgr.log")[-40:]
+    assert query(lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(2,)]
+    sent = new_events(lab, before, "content_sent")
+    assert {(e["to"], e["version"]) for e in sent} == {("P00", 2), ("S01", 2)}
+    assert all(str(e["file"]).endswith(f"{pkg_id}.PCK") for e in sent)
+    assert not list(lab.site("ZZZ").smspkg.glob(f"{pkg_id}.DLT.*"))
+    assert_everywhere(lab, pkg_id, source)
+
+
+def test_repair_a_to_a_missing_folder_is_taken_then_reported_then_set_back(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id, source = installed(lab, tmp_path, 5)
+    missing = tmp_path / "gone" / "source"
+    result = CliRunner().invoke(cli, ["package", "set-source", pkg_id, str(missing),
+                                      "--lab", str(lab.root)])
+    assert (result.exit_code, result.output) == (0, f"Package {pkg_id} now uses {missing}.\n")
+    tokens, lines = request_tokens(lab), len(log_messages(lab, "ZZZ", "distmgr.log"))
+    assert lab.run_until_idle(seed=5).status == "idle"
+    assert_in_order(log_messages(lab, "ZZZ", "distmgr.log")[lines:], [
+        f"Start updating the package {pkg_id}...",
+        f"Package {pkg_id} uses the compressed copy of the source directory.",
+        f"~The source for package {pkg_id} has changed or the package source needs to be "
+        "refreshed",
+        f"~The source directory {missing} doesn't exist or the SMS service cannot access it, "
+        "Win32 last error = 3"])
+    assert query(lab, "ZZZ", "SELECT MessageID, Severity, ISTR0, ISTR1 FROM StatusMessages "
+                             "WHERE MessageID = 2302") == [(2302, "E", "Sample Package", pkg_id)]
+    assert query(lab, "ZZZ", "SELECT SourceVersion, Source, StoredPkgSource, Action "
+                             "FROM SMSPackages") == [(1, str(missing), "", 0)]
+    assert query(lab, "ZZZ", "SELECT SiteCode, SourceVersion, State FROM "
+                             "SMS_PackageStatusDistPointsSummarizer WHERE State != 0") == [
+        ("ZZZ", 1, 3)]
+    assert request_tokens(lab) == tokens, "nothing was sent"
+    before = len(events(lab))
+    console.set_source(lab, pkg_id, source)
+    assert lab.run_until_idle(seed=5).status == "idle"
+    assert query(lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(2,)]
+    sent = new_events(lab, before, "content_sent")
+    assert {(e["to"], e["version"]) for e in sent} == {("P00", 2), ("S01", 2)}
+    assert all(str(e["file"]).endswith(f"{pkg_id}.PCK") for e in sent)
+    assert_everywhere(lab, pkg_id, source)

@@ -87,3 +87,15 @@ def test_a_dp_of_an_unknown_site_has_no_source_nal_path(site_db: SiteDatabase) -
     )
     assert isinstance(result, QueryResult)
     assert result.rows == (("SEC", None),)
+
+
+@pytest.mark.parametrize(("installed", "state"), [(1, 1), (2, 0), (3, 0)])
+def test_an_installed_dp_of_an_older_version_is_install_pending(
+        db: SiteDatabase, installed: int, state: int) -> None:
+    """The package is at SourceVersion 2: a DP installed with version 1 waits for the new one
+    (the smsutils query finds it); version 2, or a newer one reported early, is installed."""
+    db.put_site(Site("P00", "MGMT03", SiteType.PRIMARY))
+    db.put_package(Package("ZZZ00148", "ZZZ", SourceVersion=2))
+    db.upsert_pkg_status(PkgStatus("ZZZ00148", StatusType.COPY, "P00", REMOTE_DP,
+                                   PackageStatus.INSTALLED, T0, SourceVersion=installed))
+    assert [row[2] for row in summarizer(db).rows] == [state]

@@ -98,3 +98,38 @@ def test_a_package_being_deleted_takes_no_other_action(lab_dir: Path,
     with SiteDatabase.open(Lab.open(lab_dir).site("ZZZ").database) as db:
         package = db.get_package(pkg_id)
     assert package is not None and package.Action == PackageAction.DELETE
+
+
+def test_set_source_takes_any_path_but_an_empty_one(lab_dir: Path) -> None:
+    """As SMS's console: Distribution Manager, not the console, finds a folder missing."""
+    pkg_id = create(lab_dir, "ZZZ", "P00:REMOTE_DP")
+    missing = lab_dir.parent / "not-there"
+    assert sitesrv(lab_dir, "package", "set-source", pkg_id, str(missing)) == (
+        0, f"Package {pkg_id} now uses {missing}.\n", "")
+    assert refused(lab_dir, "package", "set-source", pkg_id, "") == (
+        "No source folder was given. Pass the folder that holds the package's files; it need "
+        "not exist yet, as Distribution Manager reads it only when it processes the change.")
+
+
+@pytest.mark.parametrize(("pkg_id", "lab", "expected"), [
+    ("ZZZ00042", "lab", "Package ZZZ00042 is not known at site ZZZ. List the packages with "
+                        "'sitesrv sql ZZZ \"SELECT PkgID, Name FROM SMSPackages\"'; a package "
+                        "created elsewhere reaches a child site only after its site servers "
+                        "have run."),
+    ("QQQ00001", "lab", "There is no package QQQ00001 in this lab: a package ID starts with the "
+                        "code of the site that created it, and QQQ is not one of its sites (ZZZ, "
+                        "P00, S01). 'sitesrv status' lists the packages."),
+    ("S0100001", "lab", "Site S01 is a secondary site: it has no SMS Administrator console or "
+                        "database, so changing a package must be done at a primary site (its "
+                        "parent is P00)."),
+    ("ZZZ00001", "no-lab", "There is no lab at {lab} (no hierarchy.yaml in it). Build one with "
+                           "'sitesrv init --lab {lab}', or pass --lab with the folder of an "
+                           "existing lab."),
+], ids=["unknown-package", "unknown-site", "secondary-site", "missing-lab"])
+def test_set_source_refusals(lab_dir: Path, pkg_id: str, lab: str, expected: str) -> None:
+    """Repair A's user errors: exit 2, one paragraph, no traceback, the database unchanged."""
+    target = lab_dir if lab == "lab" else lab_dir.parent / "no-lab"
+    message = refused(target, "package", "set-source", pkg_id, str(lab_dir.parent / "src"))
+    assert message == expected.format(lab=target)
+    with SiteDatabase.open(Lab.open(lab_dir).site("ZZZ").database) as db:
+        assert db.package_ids() == []

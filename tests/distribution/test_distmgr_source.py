@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -85,6 +86,83 @@ def test_update_makes_a_delta_and_a_new_version(lab: Lab, tmp_path: Path) -> Non
         (2, 2)]
     assert query(lab, "ZZZ", "SELECT Status, SourceVersion FROM PkgStatus") == [(3, 2)]
     assert "Start updating the package ZZZ00001..." in log_messages(lab, "ZZZ", "distmgr.log")
+
+
+def test_update_asks_for_a_refresh_a_new_source_path_does_not(lab: Lab, tmp_path: Path) -> None:
+    """`package update` sets UpdateMask 32 as RefreshPkgSource does; set-source only the path.
+    Distribution Manager clears both with the action."""
+    source = write_source(tmp_path / "src")
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=1, components=LOCAL)
+    columns = "SELECT Action, UpdateMask, Source, StoredPkgSource FROM SMSPackages"
+    assert query(lab, "ZZZ", columns) == [(0, 0, str(source), str(source))]
+    console.set_source(lab, pkg_id, tmp_path / "other")
+    assert query(lab, "ZZZ", columns) == [(1, 0, str(tmp_path / "other"), str(source))]
+    console.update_package(lab, pkg_id)
+    assert query(lab, "ZZZ", columns) == [(1, 32, str(tmp_path / "other"), str(source))]
+    console.set_source(lab, pkg_id, source)  # a pending refresh stays asked for
+    assert query(lab, "ZZZ", columns) == [(1, 32, str(source), str(source))]
+    lab.run_until_idle(seed=1, components=LOCAL)
+    assert query(lab, "ZZZ", columns) == [(0, 0, str(source), str(source))]
+    assert query(lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(2,)]
+    assert (lab.site("ZZZ").smspkg / "ZZZ00001.DLT.2").is_file(), "a refresh of the same folder"
+
+
+def test_a_new_source_path_makes_no_delta_even_with_an_update(lab: Lab, tmp_path: Path) -> None:
+    """A delta is only against the same source; one left by a pass that stopped is removed,
+    not sent as this version's."""
+    source = write_source(tmp_path / "src")
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=1, components=LOCAL)
+    leftover = lab.site("ZZZ").smspkg / "ZZZ00001.DLT.2"
+    leftover.write_bytes(b"a delta of version 2 from the old folder")
+    other = write_source(tmp_path / "other")
+    (other / "SETUP.INI").write_bytes(b"[Setup]\r\nOther=1\r\n")
+    console.set_source(lab, pkg_id, other)
+    console.update_package(lab, pkg_id)  # both in one pass (KB834123)
+    lab.run_until_idle(seed=1, components=LOCAL)
+    assert not leftover.exists()
+    assert query(lab, "ZZZ", "SELECT SourceVersion, StoredPkgSource FROM SMSPackages") == [
+        (2, str(other))]
+    dp = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$" / "ZZZ00001"
+    assert (dp / "SETUP.INI").read_bytes() == b"[Setup]\r\nOther=1\r\n"
+
+
+@pytest.mark.parametrize("where", ["gone", "gone/deeper", "a-file", "a-file/below"])
+def test_a_source_that_cannot_be_read_makes_no_version(lab: Lab, tmp_path: Path,
+                                                       where: str) -> None:
+    """A missing folder, or a file in its place: Win32 error 3, as sitesrv logs any path not
+    found (components/win32.py)."""
+    source = write_source(tmp_path / "src")
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=1, components=LOCAL)
+    (tmp_path / "a-file").write_text("not a folder")
+    console.set_source(lab, pkg_id, tmp_path / where)
+    assert lab.run_until_idle(seed=1, components=LOCAL).status == "idle"
+    messages = log_messages(lab, "ZZZ", "distmgr.log")
+    assert f"~The source directory {tmp_path / where} doesn't exist or the SMS service cannot " \
+        "access it, Win32 last error = 3" in messages
+    assert messages[-1].startswith("STATMSG: ID=2302 SEV=E ")
+    assert query(lab, "ZZZ", "SELECT SourceVersion, StoredPkgSource, Action FROM "
+                             "SMSPackages") == [(1, "", 0)]
+    assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(3,)]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="needs a POSIX user that permissions apply to")
+def test_a_source_folder_that_cannot_be_read_is_access_denied(lab: Lab, tmp_path: Path) -> None:
+    source = write_source(tmp_path / "src")
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=1, components=LOCAL)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    try:
+        console.set_source(lab, pkg_id, locked)
+        lab.run_until_idle(seed=1, components=LOCAL)
+    finally:
+        locked.chmod(0o755)
+    assert f"~The source directory {locked} doesn't exist or the SMS service cannot access " \
+        "it, Win32 last error = 5" in log_messages(lab, "ZZZ", "distmgr.log")
 
 
 def test_refresh_at_own_site_recopies_without_new_version(lab: Lab, tmp_path: Path) -> None:

@@ -146,6 +146,12 @@ def test_bad_rate(rate: str) -> None:
     assert_message(err, "addresses[0].rate_limit", "positive number of bytes per second")
 
 
+@pytest.mark.parametrize("jitter", ["-0.1", "0.95", "lots", "true", "30%"])
+def test_bad_jitter(jitter: str) -> None:
+    err = error_for(BASE_SITES + f"addresses:\n  - {{from: ZZZ, to: P00, jitter: {jitter}}}\n")
+    assert_message(err, "addresses[0].jitter", "fraction from 0 to 0.9")
+
+
 @pytest.mark.parametrize(
     ("text", "key", "hint"),
     [

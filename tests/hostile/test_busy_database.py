@@ -7,14 +7,19 @@ files that need the database corrupt: once the lock is gone, they are processed.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sitesrv.admin.lab import Lab
+from sitesrv.components.registry import SMS_COMPONENTS
 from sitesrv.db import sitedb
 from sitesrv.db.sitedb import SiteDatabase
-from sitesrv.testing import events, files
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.registry import Registry
+from sitesrv.testing import events, files, log_messages
 
 from .conftest import (
     assert_installed_everywhere,
@@ -25,6 +30,28 @@ from .conftest import (
 )
 
 SHORT_BUSY_TIMEOUT = 0.01  # seconds; the default of 10 s would make each attempt slow
+
+
+def later_registry(seconds: float, action: Callable[[Path], None]) -> Registry:
+    """SMS's components plus one that calls `action(lab_root)` once, `seconds` of lab time
+    into the run."""
+    class Later(Component):
+        name = "TEST_LATER"
+        log_name = "test-later.log"
+        inboxes = ()
+        due: float | None = None
+
+        def work(self) -> bool:
+            now = self.ctx.clock.now()
+            if Later.due is None:
+                Later.due = now + seconds
+                self.ctx.wake_at(Later.due)
+            elif now >= Later.due > 0:
+                Later.due = 0
+                action(self.ctx.lab.root)
+            return False
+
+    return Registry(primary=(*SMS_COMPONENTS.primary, Later), secondary=SMS_COMPONENTS.secondary)
 
 
 @pytest.fixture
@@ -52,6 +79,8 @@ def test_replicated_packages_wait_while_the_site_database_is_locked_and_install_
         lock.close()
 
     assert held.status == "waiting", "\n".join(held.lines())
+    assert held.errors == 0, "a wait for the database was counted as a failed unit"
+    assert not [p for p in held.problems if "failed" in p.item], "\n".join(held.lines())
     assert every_quarantine(lab) == []
     assert events(lab, "quarantined") == []
     assert incoming, "no replicated .PKG waits in P00's distmgr.box\\INCOMING"
@@ -60,4 +89,54 @@ def test_replicated_packages_wait_while_the_site_database_is_locked_and_install_
 
     assert released.status == "idle", "\n".join(released.lines())
     assert every_quarantine(lab) == []
+    assert_installed_everywhere(lab, package)
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_a_lock_released_during_the_run_leaves_no_failed_unit(lab: Lab, tmp_path: Path) -> None:
+    """The lock goes 200 s of lab time into the run: everything installs, and the run ends
+    idle, as if nothing had waited (no failed unit is reported)."""
+    package = create_good_package(lab, tmp_path)
+    lock = hold_write_lock(lab.site("P00").database)
+
+    def release(root: Path) -> None:
+        lock.rollback()
+        lock.close()
+
+    try:
+        report = run(lab, components=later_registry(200, release))
+    finally:
+        lock.close()
+
+    assert report.status == "idle", "\n".join(report.lines())
+    assert report.errors == 0
+    assert every_quarantine(lab) == []
+    assert_installed_everywhere(lab, package)
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_a_database_locked_exclusively_when_components_open_it_is_waited_for(
+        lab: Lab, tmp_path: Path) -> None:
+    """Another program holds P00's database in locking_mode=EXCLUSIVE (a backup, a person's
+    sqlite3 session) for the whole first run: the components that open it as they start wait,
+    nothing is quarantined, no unit fails, and the second run installs everything."""
+    package = create_good_package(lab, tmp_path)
+    other = sqlite3.connect(lab.site("P00").database, isolation_level=None, timeout=0)
+    other.execute("PRAGMA locking_mode = EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("COMMIT")  # the exclusive lock stays until the connection closes
+    try:
+        held = run(lab)
+    finally:
+        other.close()
+
+    assert held.status == "waiting", "\n".join(held.lines())
+    assert held.errors == 0, "\n".join(held.lines())
+    assert every_quarantine(lab) == []
+    assert any(m.startswith("The site database is busy; the component starts again in ")
+               for m in log_messages(lab, "P00", "distmgr.log"))
+
+    released = run(lab)
+
+    assert released.status == "idle", "\n".join(released.lines())
     assert_installed_everywhere(lab, package)

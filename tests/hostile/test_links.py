@@ -15,12 +15,16 @@ from pathlib import Path
 import pytest
 
 from sitesrv.admin.lab import Lab
+from sitesrv.components.registry import SMS_COMPONENTS
 from sitesrv.compression import pack
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg, sni, srq
 from sitesrv.formats.values import Payload
 from sitesrv.lab.clock import VIRTUAL_EPOCH
-from sitesrv.testing import events, write_source
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.registry import Registry
+from sitesrv.testing import build_lab, events, log_messages, write_source
+from tests.conftest import REPO
 
 from .conftest import (
     REQUEST_ID,
@@ -95,6 +99,8 @@ def test_a_link_planted_under_a_temp_name_is_never_written_through(
 
     assert planted, "the links were not planted"
     assert activated_before == [], "the links were planted after the first job was activated"
+    # A writer that met a link removed it (and renamed its own file away): at least one was met.
+    assert [p for p in planted if not os.path.islink(p)], "no component met a planted link"
     assert_ended(report)
     outside.assert_untouched()
     assert_installed_everywhere(lab, package)
@@ -172,3 +178,126 @@ def test_a_link_delivered_as_a_payload_is_quarantined_with_its_instruction_and_n
 def _log_of(box: str) -> str:
     return {"replmgr.box": "replmgr.log", "distmgr.box": "distmgr.log",
             "despoolr.box": "despool.log"}[box.split("\\")[0]]
+
+
+# --- links planted as an inbox's own folders, and hard links ----------------------------------
+
+@pytest.mark.parametrize("folder", ["corrupt", ".work"])
+def test_an_inbox_folder_planted_as_a_link_is_moved_aside_and_nothing_lands_outside(
+        lab: Lab, outside: Outside, tmp_path: Path, folder: str) -> None:
+    """`corrupt\\` or `.work\\` of P00's INCOMING replaced by a link to a folder outside the lab
+    (which holds a file of the very name that arrives), then a junk `.PKG` and a good package."""
+    package = create_good_package(lab, tmp_path)
+    away = outside.root / "folder"
+    outside.add("folder/JUNK0001.PKG")
+    inbox = lab.site("P00").inbox("distmgr.box\\INCOMING")
+    if (inbox / folder).is_dir():
+        (inbox / folder).rmdir()
+    os.symlink(away, inbox / folder)
+    (inbox / "JUNK0001.PKG").write_bytes(b"junk\n")
+    outside.seal()
+
+    report = run(lab)
+
+    assert_ended(report)
+    outside.assert_untouched()
+    assert (inbox / folder).is_dir() and not (inbox / folder).is_symlink()
+    assert_quarantined(lab, "P00", "distmgr.box\\INCOMING", "JUNK0001.PKG", "distmgr.log")
+    shown = lab.site("P00").windows(inbox / folder)
+    assert [m for m in log_messages(lab, "P00", "distmgr.log")
+            if m.startswith(f"Moved {shown} aside to ") and "symbolic link" in m]
+    assert_installed_everywhere(lab, package)
+
+
+def test_a_hard_link_planted_as_quarantine_log_is_moved_aside_never_written_through(
+        lab: Lab, outside: Outside) -> None:
+    victim = outside.add("victim.log")
+    corrupt = lab.site("P00").inbox("distmgr.box\\INCOMING") / "corrupt"
+    corrupt.mkdir(exist_ok=True)
+    os.link(victim, corrupt / "quarantine.log")
+    (corrupt.parent / "JUNK0001.PKG").write_bytes(b"junk\n")
+    outside.seal()
+
+    report = run(lab)
+
+    assert_ended(report)
+    outside.assert_untouched()
+    kept = (corrupt / "quarantine.log").read_text(encoding="utf-8")
+    assert "JUNK0001.PKG" in kept and "hard link" in kept, kept
+    assert "hard link" in "\n".join(log_messages(lab, "P00", "distmgr.log"))
+
+
+SLOW_LINK = "{from: ZZZ, to: P00, type: LAN, priority: 1}"
+
+
+def _slow_lab(tmp_path: Path) -> Lab:
+    """The default lab, its ZZZ -> P00 link slow enough that a send spans many units."""
+    text = (REPO / "hierarchy.yaml").read_text(encoding="utf-8")
+    assert SLOW_LINK in text
+    return build_lab(tmp_path / "lab", text.replace(
+        SLOW_LINK, "{from: ZZZ, to: P00, type: LAN, priority: 1, rate_limit: 2000, latency: 30}"))
+
+
+def _every_second(action: Callable[[Path], None]) -> Registry:
+    """SMS's components plus one that calls `action(lab_root)` every second of lab time."""
+    class Swapper(Component):
+        name = "TEST_SWAPPER"
+        log_name = "test-swapper.log"
+        inboxes = ()
+
+        def work(self) -> bool:
+            action(self.ctx.lab.root)
+            self.ctx.wake_at(self.ctx.clock.now() + 1)
+            return False
+
+    return Registry(primary=(*SMS_COMPONENTS.primary, Swapper),
+                    secondary=SMS_COMPONENTS.secondary)
+
+
+def test_a_hard_link_swapped_in_under_the_senders_temp_mid_send_is_never_written(
+        tmp_path: Path) -> None:
+    lab = _slow_lab(tmp_path)
+    package = create_good_package(lab, tmp_path)
+    victim = tmp_path / "outside" / "victim.bin"
+    victim.parent.mkdir()
+    victim.write_bytes(b"V" * (1 << 20))
+    swapped: list[Path] = []
+
+    def swap(root: Path) -> None:
+        for tmp in sorted((root / "P00/SMS/inboxes/despoolr.box/receive").glob("*.PCK.TMP")):
+            if tmp not in swapped:
+                tmp.unlink()
+                os.link(victim, tmp)
+                swapped.append(tmp)
+
+    report = run(lab, components=_every_second(swap))
+
+    assert swapped, "no send was caught in flight"
+    assert victim.read_bytes() == b"V" * (1 << 20), "the Sender wrote into a file outside the lab"
+    assert any("never writes through" in m for m in log_messages(lab, "ZZZ", "sender.log"))
+    assert_ended(report)
+    assert_installed_everywhere(lab, package)
+
+
+def test_a_link_swapped_in_for_the_package_being_sent_is_never_read(tmp_path: Path) -> None:
+    lab = _slow_lab(tmp_path)
+    package = create_good_package(lab, tmp_path)
+    secret = tmp_path / "outside" / "secret.bin"
+    secret.parent.mkdir()
+    secret.write_bytes(b"OUTSIDE-SECRET-" * 100_000)
+    swapped: list[Path] = []
+
+    def swap(root: Path) -> None:
+        pck = root / "ZZZ" / "SMSPKG" / f"{package.package_id}.PCK"
+        sending = list((root / "P00/SMS/inboxes/despoolr.box/receive").glob("*.PCK.TMP"))
+        if sending and not swapped and pck.is_file() and not pck.is_symlink():
+            os.chmod(pck, 0o644)
+            pck.unlink()
+            os.symlink(secret, pck)
+            swapped.append(pck)
+
+    run(lab, components=_every_second(swap))
+
+    assert swapped, "no send was caught in flight"
+    assert lab_files_holding(lab, b"OUTSIDE-SECRET-") == []
+    assert any("Cannot read" in m for m in log_messages(lab, "ZZZ", "sender.log"))

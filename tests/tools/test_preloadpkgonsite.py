@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import sqlite3
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from preloadpkgonsite.arguments import MAX_VERSION, USAGE, Request, UsageError, 
 from preloadpkgonsite.cli import command, main
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
+from sitesrv.compression import read_manifest
 from sitesrv.testing import events, log_messages, query, tree_digest
 from tests.acceptance.conftest import create, dp_folder, installed, installs, sample
 
@@ -121,9 +123,12 @@ def test_repair_b_unsticks_the_child(lab: Lab, tmp_path: Path) -> None:
 def test_a_copied_pck_alone_changes_nothing(lab: Lab, tmp_path: Path) -> None:
     pkg_id, source = stuck(lab, tmp_path)
     copy_pck(lab, pkg_id, "P00")
-    for box in ("pkginfo.box", "colleval.box"):  # what a desperate admin deletes next
-        for path in lab.site("P00").inbox(box).glob(f"{pkg_id}.*"):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    left = [path for box in ("pkginfo.box", "colleval.box")
+            for path in lab.site("P00").inbox(box).glob(f"{pkg_id}.*")]
+    assert sorted(p.name for p in left) == [f"{pkg_id}.{ext}" for ext in ("CLF", "ICO", "NAL",
+                                                                          "PKG")]
+    for path in left:  # what a desperate admin deletes next
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
     assert lab.run_until_idle(seed=5).status == "waiting"
     skip = f"Package {pkg_id} requires a newer version (2) of source files"
@@ -325,3 +330,111 @@ def test_the_tool_uses_only_sitesrvs_public_surface() -> None:
 def test_the_install_gives_the_command_its_name() -> None:
     (script,) = entry_points(group="console_scripts", name="preloadpkgonsite")
     assert script.load() is main
+
+
+def test_compress_at_the_source_makes_a_missing_pck_and_a_child_cannot(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=5).status == "idle"
+    pck = lab.site("ZZZ").smspkg / f"{pkg_id}.PCK"
+    pck.chmod(0o644)
+    pck.unlink()
+    result = preload(lab, "ZZZ", pkg_id, "/compress")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "", "sitesrv's own lines go to standard error"
+    assert result.stderr.startswith(f"sitesrv: Compressed the source files of package {pkg_id} "
+                                    f"to F:\\SMSPKG\\{pkg_id}.PCK\n")
+    assert not pck.stat().st_mode & 0o222, "read-only, as SMS keeps it"
+    assert read_manifest(pck).version == 1
+    (lab.site("P00").smspkg / f"{pkg_id}.PCK").chmod(0o644)
+    (lab.site("P00").smspkg / f"{pkg_id}.PCK").unlink()
+    result = preload(lab, "P00", pkg_id, "/Compress")
+    assert result.exit_code == 8 and "only the site that created the package (ZZZ)" in \
+        result.stderr
+
+
+def test_a_delta_copied_as_the_pck_is_named_for_what_it_is(lab: Lab, tmp_path: Path) -> None:
+    pkg_id, _ = stuck(lab, tmp_path)
+    target = lab.site("P00").smspkg / f"{pkg_id}.PCK"
+    shutil.copyfile(lab.site("ZZZ").smspkg / f"{pkg_id}.DLT.2", target)
+    target.chmod(0o444)
+    (lab.site("P00").inbox("distmgr.box") / f"{pkg_id}.PKG").unlink()
+    result = preload(lab, "P00", pkg_id)
+    assert result.exit_code == 6
+    assert f"is a delta (version 2) of package {pkg_id}, not a whole compressed copy" in \
+        result.stderr
+
+
+def damage_site_db(lab: Lab) -> None:
+    database = lab.site("P00").database
+    database.write_bytes(b"not a database" * 100)
+
+
+def damage_state_file(lab: Lab) -> None:
+    path = lab.site("S01").state_dir / "packages" / "ZZZ00001.json"
+    doc = json.loads(path.read_text())
+    doc["package"]["SourceVersion"] = "x"
+    path.write_text(json.dumps(doc))
+
+
+def damage_server_lock(lab: Lab) -> None:
+    (lab.site("S01").state_dir / "server.lock").write_text("[1]")
+
+
+def damage_lab_clock(lab: Lab) -> None:
+    clock = lab.site("ZZZ").state_dir / "lab-clock"
+    clock.unlink()
+    clock.mkdir()
+
+
+def damage_outbound_folder(lab: Lab) -> None:
+    outbound = lab.site("P00").inbox("replmgr.box\\outbound\\low")
+    shutil.rmtree(outbound)
+    outbound.write_text("a file where the folder was")
+
+
+DAMAGES = {"a garbage site.db": ("P00", damage_site_db),
+           "a state file with a text SourceVersion": ("S01", damage_state_file),
+           "a server.lock of [1]": ("S01", damage_server_lock),
+           "a folder as lab-clock": ("P00", damage_lab_clock),
+           "a file as the outbound folder": ("P00", damage_outbound_folder)}
+
+
+@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
+def test_a_damaged_site_is_exit_9_and_a_second_run_is_not_refused(
+        lab: Lab, tmp_path: Path, damage: tuple[str, Callable[[Lab], None]]) -> None:
+    site, spoil = damage
+    pkg_id = create(lab, sample(tmp_path), dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=5).status == "idle"
+    copy_pck(lab, pkg_id, site)
+    backup = tmp_path / "backup"
+    shutil.copytree(lab.root, backup, symlinks=True)
+    spoil(lab)
+    result = preload(lab, site, pkg_id)
+    assert result.exit_code == 9, result.output
+    assert isinstance(result.exception, SystemExit), "no traceback"
+    assert result.stderr.startswith(f"sitesrv: Site {site} cannot be used: ")
+    assert not (lab.site(site).inbox("distmgr.box") / f"{pkg_id}.PKG").exists(), \
+        "not marked as set"
+    shutil.rmtree(lab.root)
+    shutil.copytree(backup, lab.root, symlinks=True)  # the damage repaired
+    assert preload(lab, site, pkg_id).exit_code == 0
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"[STORED PACKAGE INFORMATION]\r\n", None])
+def test_an_unreadable_information_file_means_the_source_version(
+        lab: Lab, tmp_path: Path, content: bytes | None) -> None:
+    """As the original: "If stored package information file is read successfully ...
+    Otherwise, StoredPkgVersion will be set to Package's SourceVersion" (a FIFO too, unread)."""
+    pkg_id = create(lab, sample(tmp_path), dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=5).status == "idle"
+    copy_pck(lab, pkg_id, "P00")
+    information = lab.site("P00").smspkg / f"{pkg_id}.PKG"
+    if content is None:
+        os.mkfifo(information)
+    else:
+        information.write_bytes(content)
+    result = preload(lab, "P00", pkg_id)
+    assert result.exit_code == 0, result.output
+    assert query(lab, "P00", "SELECT StoredPkgVersion FROM SMSPackages") == [(1,)]

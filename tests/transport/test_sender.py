@@ -59,6 +59,22 @@ def test_latency_delays_the_first_byte(sitesrv_lab_factory: LabFactory) -> None:
     assert abs(finished - started - 4.5) <= 0.25
 
 
+def test_jitter_varies_each_send_within_its_bounds_and_by_seed(
+        sitesrv_lab_factory: LabFactory) -> None:
+    """1 MiB at 64 KiB/s takes 16 s; with jitter 0.25 each send takes 16 s / (1 +- 0.25) give
+    or take a chunk, and two seeds give two different times."""
+    spans = []
+    for seed in (1, 2):
+        lab = sitesrv_lab_factory(two_children(p00=", rate_limit: 65536, jitter: 0.25"),
+                                  name=f"lab{seed}").root
+        content_job(lab, "00000001", data(MIB))
+        run_until_idle(lab, components=SENDING, sites=["ZZZ"], seed=seed)
+        started, finished = span(lab, "2_001ZZZ")
+        spans.append(finished - started)
+        assert 16.0 / 1.25 - 0.25 <= spans[-1] <= 16.0 / 0.75 + 0.25
+    assert abs(spans[0] - spans[1]) > 0.25, "the seed decides the rate"
+
+
 WINDOW = ', schedule: [{days: all, hours: "00:00-06:00", availability: high_only}]'
 
 

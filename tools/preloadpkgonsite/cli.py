@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from preloadpkgonsite.arguments import USAGE, UsageError, parse
-from preloadpkgonsite.preload import BUSY, Refused, Site, compress, preload
-from preloadpkgonsite.site import SiteBusy
+from preloadpkgonsite.preload import BUSY, DAMAGED, Refused, Site, compress, preload
+from preloadpkgonsite.site import Damaged, SiteBusy
 from sitesrv import Lab
 from sitesrv.errors import UserError
 
@@ -36,7 +36,8 @@ start with "sitesrv:" and go to standard error. Exit statuses: 0 done; 1 the com
 path is already set (or this is the package's own site); 2 usage, or no such lab or site; 3 the
 package is not known at the site; 4 no PCK in SMSPKG; 5 the PCK is not read-only; 6 the PCK is
 not a compressed copy of this package; 7 the site is busy (its database is locked, or a site
-server runs the secondary site): try again; 8 /Compress cannot make the compressed file.
+server runs the secondary site): try again; 8 /Compress cannot make the compressed file; 9 a
+file of the site is damaged (its database, its state files, a folder where a file should be).
 docs/tools.md has the details.
 """
 
@@ -59,7 +60,7 @@ def command(lab_dir: Path, site_code: str, args: tuple[str, ...]) -> None:
         lab = Lab.open(lab_dir)
         site = Site(lab, lab.hierarchy.site(site_code).code)
         for line in (compress if request.compress else preload)(site, request):
-            click.echo(line)
+            click.echo(line, err=line.startswith("sitesrv:"))
     except UserError as e:
         click.echo(f"sitesrv: {e}", err=True)
         sys.exit(e.exit_code)
@@ -70,6 +71,11 @@ def command(lab_dir: Path, site_code: str, args: tuple[str, ...]) -> None:
     except SiteBusy as e:
         click.echo(f"sitesrv: Site {site_code.upper()} cannot be changed now: {e}.", err=True)
         sys.exit(BUSY)
+    except (Damaged, OSError) as e:
+        click.echo(f"sitesrv: Site {site_code.upper()} cannot be used: {e}. Nothing was changed "
+                   "that a second run would refuse; repair or rebuild the file and run the "
+                   "tool again.", err=True)
+        sys.exit(DAMAGED)
 
 
 def main() -> None:

@@ -7,29 +7,35 @@ written in docs/tools.md and docs/differences.md.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from preloadpkgonsite.arguments import Request
 from preloadpkgonsite.site import (
+    MAX_SMALL_FILE,
+    Damaged,
     Package,
     PackageFacts,
     SiteDatabase,
     StateFiles,
     StoredCopy,
+    lab_seconds,
+    read_small,
     write_atomically,
 )
-from sitesrv import Lab
+from sitesrv import Lab, SiteLayout
+from sitesrv import Site as HierarchySite
 from sitesrv.compression import PckError, pack, read_manifest
+from sitesrv.errors import FormatError
 from sitesrv.formats import sta, storedpkg
 from sitesrv.formats.values import PACKAGE_ID_RE
 
-VIRTUAL_EPOCH = 1180947600.0  # 2007-06-04 09:00:00 UTC, where every lab's time starts
+# 2007-06-04 09:00:00 UTC, where every lab's time starts (docs/tools.md): a constant of the lab's
+# documented format, kept here because the tool uses only sitesrv's public surface.
+VIRTUAL_EPOCH = 1180947600.0
 LOW_PRIORITY_OUTBOUND = "replmgr.box\\outbound\\low"  # status goes up at low priority
 
 
@@ -52,6 +58,7 @@ NOT_READ_ONLY = 5
 NOT_THIS_PACKAGE = 6
 BUSY = 7
 CANNOT_COMPRESS = 8
+DAMAGED = 9
 
 
 @attrs.frozen
@@ -62,17 +69,18 @@ class Site:
     code: str
 
     @property
-    def layout(self) -> Any:
+    def layout(self) -> SiteLayout:
         """The site's folders and how its paths are spelled in Windows (Lab.site)."""
         return self.lab.site(self.code)
 
     @property
-    def info(self) -> Any:
+    def info(self) -> HierarchySite:
         """The site in the lab's hierarchy: its server, its parent, whether it is primary."""
         return self.lab.hierarchy.site(self.code)
 
     @property
     def facts(self) -> PackageFacts:
+        """Where the site keeps its packages: its database, or a secondary's state files."""
         if self.info.is_primary:
             return SiteDatabase(self.layout.database)
         return StateFiles(self.layout.state_dir)
@@ -81,8 +89,10 @@ class Site:
         """The lab's time: where the last run of its sites ended (`state\\lab-clock`)."""
         times = [VIRTUAL_EPOCH]
         for site in self.lab.layout.sites():
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                times.append(float((site.state_dir / "lab-clock").read_text(encoding="ascii")))
+            path = site.state_dir / "lab-clock"
+            text = read_small(path, MAX_SMALL_FILE)
+            if text is not None:
+                times.append(lab_seconds(text, path))
         return max(times)
 
 
@@ -109,19 +119,18 @@ def preload(site: Site, request: Request) -> Iterator[str]:
         version = package.source_version
     copy = StoredCopy(package_id=pkg_id, site_code=site.code, site_server=site.info.server,
                       version=version, path=site.layout.unc(pck), when=site.now())
-    site.facts.register(copy)
-    record = storedpkg.StoredPackage(package_id=pkg_id, version=version, path=copy.path)
-    write_atomically(own_information, storedpkg.encode(record))
+    # A package at a site other than its own has come down from a parent: there is one.
     parent = site.info.parent
-    if parent is not None:
-        _forward(site, copy, parent)
-        yield f"Forward package status for pkg {pkg_id} to site {parent}"
+    assert parent is not None
+    information = storedpkg.encode(storedpkg.StoredPackage(package_id=pkg_id, version=version,
+                                                           path=copy.path))
+    # The status goes up first and the "already set" file comes last, so a run that fails part
+    # way can be run again.
+    site.facts.register(copy, lambda: _forward(site, copy, parent))
+    write_atomically(own_information, information)
+    yield f"Forward package status for pkg {pkg_id} to site {parent}"
     yield "****** Successfully set the Compressed Package Path on this site ******"
-    if parent is not None:
-        yield "****** Successfully forwarded the information up the hierarchy ******"
-    else:
-        yield (f"sitesrv: {site.code} is the central site: there is no site above it to "
-               "forward the information to.")
+    yield "****** Successfully forwarded the information up the hierarchy ******"
 
 
 def compress(site: Site, request: Request) -> Iterator[str]:
@@ -148,13 +157,14 @@ def compress(site: Site, request: Request) -> Iterator[str]:
             raise Refused(CANNOT_COMPRESS, f"Cannot compress the source of package {pkg_id} "
                           f"({package.source}): {e}.") from None
         pck.chmod(0o444)
-        yield f"Compressed the source files of package {pkg_id} to {site.layout.windows(pck)}"
+        yield (f"sitesrv: Compressed the source files of package {pkg_id} to "
+               f"{site.layout.windows(pck)}")
     information = site.layout.smspkg / storedpkg.file_name(pkg_id)
     record = storedpkg.StoredPackage(package_id=pkg_id, version=version,
                                      path=site.layout.unc(pck))
     write_atomically(information, storedpkg.encode(record))
-    yield (f"The compressed package {site.layout.windows(pck)} (version {version}) and its "
-           f"stored package information file {site.layout.windows(information)} are ready: "
+    yield (f"sitesrv: The compressed package {site.layout.windows(pck)} (version {version}) and "
+           f"its stored package information file {site.layout.windows(information)} are ready: "
            "copy both to the SMSPKG folder of the child site, make the PCK read-only there, "
            f"and run PreloadPkgOnSite {pkg_id} at that site.")
 
@@ -163,10 +173,7 @@ def _package(site: Site, package_id: str) -> Package:
     """The package as the site knows it, or the original's error."""
     found = None
     if PACKAGE_ID_RE.fullmatch(package_id.upper()):
-        try:
-            found = site.facts.package(package_id.upper())
-        except (KeyError, TypeError, ValueError):
-            found = None  # a state file that does not read: the package is not usable here
+        found = site.facts.package(package_id.upper())
     if found is None:
         raise Refused(NO_PACKAGE, f"Failed to get the specified package {package_id} in the "
                       "database. Please check if you have instance rights to that package.",
@@ -189,26 +196,36 @@ def _check_copy(site: Site, pck: Path, pkg_id: str) -> None:
     except (OSError, PckError) as e:
         raise Refused(NOT_THIS_PACKAGE, f"{shown} is not a usable compressed package: "
                       f"{getattr(e, 'problem', e)}. Copy it again from the parent site.") from None
-    if manifest.package_id.upper() != pkg_id or manifest.delta is not None:
+    if manifest.delta is not None:
+        raise Refused(NOT_THIS_PACKAGE, f"{shown} is a delta (version {manifest.version}) of "
+                      f"package {manifest.package_id}, not a whole compressed copy: copy "
+                      f"{pkg_id}.PCK, not a {pkg_id}.DLT.<n>.")
+    if manifest.package_id.upper() != pkg_id:
         raise Refused(NOT_THIS_PACKAGE, f"{shown} is a compressed copy of package "
                       f"{manifest.package_id}, not of {pkg_id}.")
 
 
 def _travelling_version(path: Path, pkg_id: str) -> int | None:
-    """The version in the stored package information file /Compress wrote, if it reads."""
+    """The version in the stored package information file /Compress wrote, if it reads; as the
+    original, anything else (missing, damaged, another package's) means "use SourceVersion"."""
     try:
-        record = storedpkg.read(path)
-    except (OSError, ValueError):
+        data = read_small(path, MAX_SMALL_FILE)
+        record = storedpkg.decode(data) if data is not None else None
+    except (Damaged, FormatError, ValueError):
         return None
-    return record.version if record.package_id.upper() == pkg_id else None
+    return record.version if record and record.package_id.upper() == pkg_id else None
 
 
 def _pck_version(pck: Path, pkg_id: str) -> int | None:
+    """The version a PCK holds, if it is a whole compressed copy of this package."""
+    if pck.is_symlink() or not pck.is_file():
+        return None
     try:
         manifest = read_manifest(pck)
     except (OSError, PckError):
         return None
-    return manifest.version if manifest.package_id.upper() == pkg_id else None
+    return manifest.version if manifest.package_id.upper() == pkg_id and manifest.delta is None \
+        else None
 
 
 def _forward(site: Site, copy: StoredCopy, parent: str) -> None:

@@ -3,15 +3,19 @@
 A primary keeps its packages in its site database (`<SITE>\\SMS\\site.db`, SMS's tables), read
 and written here with plain SQL; a secondary has no database and keeps the same facts in
 `<SITE>\\SMS\\state\\packages\\<PkgID>.json` (docs/tools.md has both formats). Nothing here
-imports sitesrv's own database or store code: these are the files any tool may use.
+imports sitesrv's own database or store code: these are the files any tool may use. Every file
+in a lab may have been damaged by hand, so each read is bounded and checked (Damaged).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sqlite3
+import stat
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,10 +26,15 @@ RECEIVED = 2  # PkgStatus.Status: the site holds the compressed copy
 MASTER = 1  # PkgStatus.Type: the site's compressed copy (Type 2 rows are DPs)
 BUSY_TIMEOUT = 10.0  # seconds to wait for a site database another connection holds
 MAX_STATE_BYTES = 16 * 1024 * 1024  # a secondary's package state file, read whole
+MAX_SMALL_FILE = 64 * 1024  # lab-clock, server.lock, a stored package information file
 
 
 class SiteBusy(Exception):
     """The site cannot be changed now (its database is locked, its site server runs)."""
+
+
+class Damaged(Exception):
+    """A file of the site is not what a sitesrv lab writes there (damaged, or edited by hand)."""
 
 
 @attrs.frozen
@@ -37,7 +46,6 @@ class Package:
     source: str
     source_version: int
     stored_version: int
-    stored_path: str
 
 
 @attrs.frozen
@@ -55,7 +63,10 @@ class StoredCopy:
 
 class PackageFacts(Protocol):
     def package(self, package_id: str) -> Package | None: ...
-    def register(self, copy: StoredCopy) -> None: ...
+
+    def register(self, copy: StoredCopy, announce: Callable[[], None]) -> None:
+        """Register `copy`, calling `announce` (which sends the status up) once the site is
+        sure to take the change and before it is made: a failure leaves nothing half done."""
 
 
 class SiteDatabase:
@@ -65,6 +76,8 @@ class SiteDatabase:
         self.path = path
 
     def _connect(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise Damaged(f"the site database {self.path} is missing")
         uri = self.path.resolve().as_uri() + "?mode=rw"
         return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
 
@@ -72,18 +85,20 @@ class SiteDatabase:
         connection = self._connect()
         try:
             row = connection.execute(
-                "SELECT PkgID, SourceSite, Source, SourceVersion, StoredPkgVersion, "
-                "StoredPkgPath FROM SMSPackages WHERE PkgID = ?", (package_id,)).fetchone()
-        except sqlite3.OperationalError as e:
-            raise _busy_or(e) from None
+                "SELECT PkgID, SourceSite, Source, SourceVersion, StoredPkgVersion "
+                "FROM SMSPackages WHERE PkgID = ?", (package_id,)).fetchone()
+        except sqlite3.Error as e:
+            raise _busy_or_damaged(e, self.path) from None
         finally:
             connection.close()
-        return None if row is None else Package(*row)
+        return None if row is None else _package(dict(zip(
+            ("PkgID", "SourceSite", "Source", "SourceVersion", "StoredPkgVersion"), row,
+            strict=True)), self.path)
 
-    def register(self, copy: StoredCopy) -> None:
+    def register(self, copy: StoredCopy, announce: Callable[[], None]) -> None:
         connection = self._connect()
         try:
-            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("BEGIN IMMEDIATE")  # the lock first: busy is found before anything
             connection.execute(
                 "UPDATE SMSPackages SET StoredPkgVersion = ?, StoredPkgPath = ? WHERE PkgID = ?",
                 (copy.version, copy.path, copy.package_id))
@@ -95,11 +110,12 @@ class SiteDatabase:
                 "Location = excluded.Location, SourceVersion = excluded.SourceVersion",
                 (copy.package_id, MASTER, copy.site_code, copy.site_server, RECEIVED,
                  database_time(copy.when), copy.path, copy.version))
+            announce()
             connection.execute("COMMIT")
-        except sqlite3.OperationalError as e:
-            raise _busy_or(e) from None
+        except sqlite3.Error as e:
+            raise _busy_or_damaged(e, self.path) from None
         finally:
-            connection.close()
+            connection.close()  # without COMMIT, the transaction is rolled back
 
 
 class StateFiles:
@@ -113,72 +129,133 @@ class StateFiles:
 
     def _load(self, package_id: str) -> dict[str, Any] | None:
         path = self._path(package_id)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_STATE_BYTES + 1)
-        except FileNotFoundError:
+        data = read_small(path, MAX_STATE_BYTES)
+        if data is None:
             return None
-        if len(data) > MAX_STATE_BYTES:
-            raise ValueError(f"{path} is larger than {MAX_STATE_BYTES} bytes")
-        doc = json.loads(data)
-        return doc if isinstance(doc, dict) and isinstance(doc.get("package"), dict) else None
+        try:
+            doc = json.loads(data)
+        except ValueError as e:
+            raise Damaged(f"{path} is not JSON ({e})") from None
+        if not (isinstance(doc, dict) and isinstance(doc.get("package"), dict)
+                and isinstance(doc.get("status", []), list)
+                and all(isinstance(r, dict) for r in doc.get("status", []))):
+            raise Damaged(f"{path} is not a package state file (docs/tools.md)")
+        _package(doc["package"], path)
+        return doc
 
     def package(self, package_id: str) -> Package | None:
         doc = self._load(package_id)
-        if doc is None:
-            return None
-        p = doc["package"]
-        return Package(p["PkgID"], p["SourceSite"], p.get("Source", ""), p["SourceVersion"],
-                       p["StoredPkgVersion"], p.get("StoredPkgPath", ""))
+        return None if doc is None else _package(doc["package"], self._path(package_id))
 
-    def register(self, copy: StoredCopy) -> None:
+    def register(self, copy: StoredCopy, announce: Callable[[], None]) -> None:
         self._refuse_if_running()
         doc = self._load(copy.package_id)
         if doc is None:
-            raise ValueError(f"the package state of {copy.package_id} is gone")
+            raise Damaged(f"the package state of {copy.package_id} is gone")
         doc["package"].update(StoredPkgVersion=copy.version, StoredPkgPath=copy.path)
         row = {"ID": copy.package_id, "Type": MASTER, "SiteCode": copy.site_code,
                "PkgServer": copy.site_server, "Status": RECEIVED, "UpdateTime": copy.when,
                "Location": copy.path, "ShareName": "", "SourceVersion": copy.version,
                "Personality": 0}
         key = (MASTER, copy.site_code.upper(), copy.site_server.upper())
-        rows = [r for r in doc.get("status", [])
-                if (r["Type"], r["SiteCode"].upper(), r["PkgServer"].upper()) != key]
-        doc["status"] = sorted([*rows, row], key=lambda r: (r["Type"], r["SiteCode"].upper(),
-                                                           r["PkgServer"].upper()))
-        write_atomically(self._path(copy.package_id),
-                         json.dumps(doc, indent=1, sort_keys=True).encode("utf-8"))
+        rows = [r for r in doc.get("status", []) if _row_key(r) != key]
+        doc["status"] = sorted([*rows, row], key=_row_key)
+        data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
+        announce()
+        write_atomically(self._path(copy.package_id), data)
 
     def _refuse_if_running(self) -> None:
         """A site server keeps these files up to date itself; a change made beside it could be
         lost. Its lock (`state\\server.lock`, docs/runtime.md) says whether one runs."""
         lock = self.state_dir / "server.lock"
+        data = read_small(lock, MAX_SMALL_FILE)
         try:
-            holder = json.loads(lock.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return
-        if holder.get("host") == socket.gethostname() and _alive(int(holder.get("pid", 0))):
-            raise SiteBusy(f"a site server (process {holder['pid']}) is running this secondary "
-                           f"site ({lock} is held): stop it, or wait until its run ends, and run "
+            holder = json.loads(data) if data else {}
+            host, pid = holder.get("host"), int(holder.get("pid", 0))
+        except (ValueError, TypeError, AttributeError):
+            raise Damaged(f"{lock} does not say which process holds it: if no site server runs "
+                          "the site, delete it") from None
+        if host == socket.gethostname() and _alive(pid):
+            raise SiteBusy(f"a site server (process {pid}) is running this secondary site "
+                           f"({lock} is held): stop it, or wait until its run ends, and run "
                            "the tool again")
+
+
+def read_small(path: Path, limit: int) -> bytes | None:
+    """The bytes of a regular file of at most `limit` bytes; None if it does not exist. A FIFO,
+    a folder or a device is Damaged, never opened for reading (it could block for ever)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise Damaged(f"{path} cannot be read ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Damaged(f"{path} is not a regular file")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise Damaged(f"{path} is larger than {limit} bytes")
+    return data
 
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write `path` under a temp name in its folder and rename it into place; a link planted at
-    the temp name is replaced, never written through."""
+    the temp name is replaced, never written through, and the temp file never stays behind."""
     tmp = path.with_name(f".{path.name}.preloadpkgonsite.tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def database_time(when: float) -> str:
-    """Lab time as the site database keeps it: `2007-06-04 09:00:00.000` (UTC)."""
+    """Lab time as the site database keeps it: `2007-06-04 09:00:00.000` (UTC). The format is
+    the database's documented one (docs/tools.md); the tool writes it with its own code, as a
+    tool of yours would."""
     ms = round(when * 1000)
     return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.") + \
         f"{ms % 1000:03d}"
+
+
+def lab_seconds(text: bytes, path: Path) -> float:
+    """A site's `state\\lab-clock`: the lab time where its last run ended."""
+    try:
+        when = float(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise Damaged(f"{path} does not hold a time") from None
+    if not math.isfinite(when) or when < 0:
+        raise Damaged(f"{path} does not hold a time")
+    return when
+
+
+def _package(row: dict[str, Any], where: Path) -> Package:
+    """The columns the tool reads, each of the type SMS keeps it in."""
+    try:
+        values = {name: row[name] for name in ("PkgID", "SourceSite", "SourceVersion",
+                                                "StoredPkgVersion")}
+        source = row.get("Source") or ""
+    except KeyError as e:
+        raise Damaged(f"{where} has no {e.args[0]} for the package") from None
+    if not (all(isinstance(values[k], str) for k in ("PkgID", "SourceSite"))
+            and all(type(values[k]) is int for k in ("SourceVersion", "StoredPkgVersion"))
+            and isinstance(source, str)):
+        raise Damaged(f"{where} holds a package row with values of the wrong type")
+    return Package(values["PkgID"], values["SourceSite"], source, values["SourceVersion"],
+                   values["StoredPkgVersion"])
+
+
+def _row_key(row: dict[str, Any]) -> tuple[int, str, str]:
+    try:
+        return int(row["Type"]), str(row["SiteCode"]).upper(), str(row["PkgServer"]).upper()
+    except (KeyError, TypeError, ValueError):
+        raise Damaged("a package state file holds a status row without Type, SiteCode and "
+                      "PkgServer") from None
 
 
 def _alive(pid: int) -> bool:
@@ -188,14 +265,14 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
     return True
 
 
-def _busy_or(e: sqlite3.OperationalError) -> Exception:
+def _busy_or_damaged(e: sqlite3.Error, path: Path) -> Exception:
     if "locked" in str(e) or "busy" in str(e):
         return SiteBusy(f"the site database is in use by another connection ({e}) and stayed "
                         f"so for {BUSY_TIMEOUT:.0f} seconds: commit or close it, and run the "
                         "tool again")
-    return e
+    return Damaged(f"the site database {path} cannot be used ({e})")

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 from sitesrv.components.despooler.receive import Received
 from sitesrv.lab.sitetime import windows_time_text
-
-# The retry delay doubles with each retry of one instruction, up to 2**4 times the profile's.
-MAX_DOUBLINGS = 4
+from sitesrv.runtime.backoff import backoff
 
 
 def retry_later(received: Received, error_code: int, reason: str, *, tilde: bool,
                 signal: str | None = None) -> None:
     """Log the failed attempt and defer the instruction by the despooler retry delay, doubled
-    with each earlier retry of it (at most MAX_DOUBLINGS times: an instruction that waits for
-    ever keeps a lab busy at a bounded, falling rate), or until another component of the site
-    sends `signal`.
+    with each earlier retry of it (runtime.backoff: an instruction that waits for ever keeps a
+    lab busy at a bounded, falling rate), or until another component of the site sends
+    `signal`.
 
     `tilde` picks the CM12 spelling (`~Created retry instruction ...`); without it the lines are
     the 2003-era ones, which the field reports quote without the leading `~`.
@@ -34,7 +32,7 @@ def retry_later(received: Received, error_code: int, reason: str, *, tilde: bool
     ctx.log.write(f"{mark}Despooler failed to execute the instruction, error code = {error_code}")
     earlier = received.retries.get(received.item.name, 0)
     received.retries[received.item.name] = earlier + 1
-    delay = ctx.timing.despooler_retry_delay * 2 ** min(earlier, MAX_DOUBLINGS)
+    delay = backoff(ctx.timing.despooler_retry_delay, earlier)
     not_before = ctx.clock.now() + delay
     ctx.log.write(f"~Instruction {ctx.windows(received.item.original)} won't be processed till "
                   f"{windows_time_text(not_before, ctx.site.time_zone_bias)}")

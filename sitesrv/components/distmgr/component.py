@@ -12,6 +12,7 @@ Three kinds of work (docs/distribution.md):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from sitesrv.components import storedcopy
 from sitesrv.components.distmgr import dpinstall, pkgsend
 from sitesrv.components.signals import package_information_signal
 from sitesrv.components.statusup import forward_status, from_row
+from sitesrv.components.win32 import win32_error
 from sitesrv.compression import PckError, make_delta, pack, read_manifest, recover_installs
 from sitesrv.db.sitedb import (
+    REFRESH_SOURCE,
     Package,
     PackageAction,
     PackageStatus,
@@ -151,18 +154,26 @@ class DistributionManager(Component):
                        if s.Action != PackageAction.NONE or s.RefreshTrigger}
         added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
         refreshed = {s.NALPath.upper() for s in servers if s.RefreshTrigger}
-        new_version = is_source and handled in (PackageAction.ADD, PackageAction.UPDATE)
-        columns: dict[str, object] = {}
-        if new_version and _no_source(package):
-            self.ctx.log.write(f"Start adding package {pkg_id}...")
+        compressing = is_source and handled in (PackageAction.ADD, PackageAction.UPDATE)
+        if compressing and _no_source(package):
+            self.ctx.log.write(f"Start adding package {pkg_id}..." if package.SourceVersion == 0
+                               else f"Start updating the package {pkg_id}...")
             self.ctx.log.write(f"Package {pkg_id} has no source files; it needs no compressed "
                                "copy and no distribution point.")
-            columns = {"SourceVersion": package.SourceVersion + 1,
-                       "LastRefresh": _stamp(self.ctx, package)}
-        elif new_version:
-            columns = {**self._compress(package), "LastRefresh": _stamp(self.ctx, package)}
-        elif handled != PackageAction.NONE or changed_dps:
-            columns = {"LastRefresh": _stamp(self.ctx, package)}
+            compressed: dict[str, object] | None = {"SourceVersion": package.SourceVersion + 1}
+        else:
+            compressed = self._compress(package) if compressing else {}
+        if compressed is None:
+            # The source could not be read: no version, and the DPs here show it. The stored
+            # copy no longer counts as the source's, so the next change compresses afresh.
+            self._give_up(package, [s for s in servers if s.SiteCode.upper() == site
+                                    and s.Action != PackageAction.DELETE])
+            self._record(pkg_id, handled, {"StoredPkgSource": ""})
+            return
+        new_version = bool(compressed)
+        columns: dict[str, object] = {}
+        if new_version or changed_dps or (handled != PackageAction.NONE and not compressing):
+            columns = {**compressed, "LastRefresh": _stamp(self.ctx, package)}
         package = attrs.evolve(package, **columns)
         if new_version:
             self._write_pkginfo(package)
@@ -179,16 +190,21 @@ class DistributionManager(Component):
             self._forward(pkg_id, [r for r in self.ctx.store.statuses(pkg_id,
                                                                       status_type=StatusType.COPY)
                                    if r.PkgServer.upper() in added] + removed_below)
-        with self.ctx.store.transaction():
-            if columns:
-                self.ctx.store.update_package(pkg_id, **columns)
-            if not self._notification_coming(pkg_id):  # else a newer action waits its turn
-                self.ctx.store.clear_action(pkg_id, handled)
+        self._record(pkg_id, handled, columns)
         self.ctx.log.write(f"StoredPkgVersion ({package.StoredPkgVersion}) of package {pkg_id}. "
                            f"StoredPkgVersion in database is {package.StoredPkgVersion}.")
         self.ctx.log.write(f"SourceVersion ({package.SourceVersion}) of package {pkg_id}. "
                            f"SourceVersion in database is {package.SourceVersion}.")
         self.ctx.status.report(2301, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+
+    def _record(self, pkg_id: str, handled: PackageAction, columns: dict[str, object]) -> None:
+        """The end of a pass: its SMSPackages columns, and its action cleared unless a newer
+        one waits its turn."""
+        with self.ctx.store.transaction():
+            if columns:
+                self.ctx.store.update_package(pkg_id, **columns)
+            if not self._notification_coming(pkg_id):
+                self.ctx.store.clear_action(pkg_id, handled)
 
     def _local_dps(self, package: Package, servers: list[PkgServer],
                    changed: set[str] | None) -> None:
@@ -216,11 +232,15 @@ class DistributionManager(Component):
                 store.settle_server(row, self.ctx.clock.now())
         return removed_below
 
-    def _compress(self, package: Package) -> dict[str, object]:
+    def _compress(self, package: Package) -> dict[str, object] | None:
         """A new source version: `SMSPKG\\<PkgID>.PCK` via `_S xxxxx.TMP`, and the delta.
 
-        Returns the SMSPackages columns to record when the pass ends. A pass that stopped
-        before recording them finds the new version already in the PCK and goes on from there.
+        Returns the SMSPackages columns to record when the pass ends; {} when there is nothing
+        new (a property change, such as a source path set again, while the stored PCK is of
+        the current version and made from that path: docs/distribution.md, "Refresh and
+        update"); None when the source folder cannot be read (logged). A delta is made only
+        against a PCK made from the same folder. A pass that stopped before recording the
+        columns finds the new version already in the PCK and goes on from there.
         """
         pkg_id = package.PkgID
         log = self.ctx.log.write
@@ -228,10 +248,18 @@ class DistributionManager(Component):
         smspkg = self.ctx.layout.smspkg
         pck = smspkg / f"{pkg_id}.PCK"
         have = _pck_version(pck)
+        same_source = package.StoredPkgSource == package.Source
+        refresh = package.Action == PackageAction.ADD or bool(
+            package.UpdateMask & REFRESH_SOURCE)
         log(f"Start adding package {pkg_id}..." if version == 1
             else f"Start updating the package {pkg_id}...")
         log(f"Package {pkg_id} uses the compressed copy of the source directory.")
-        if have is None:
+        if not refresh and same_source and have == package.SourceVersion:
+            return {}
+        if package.Action == PackageAction.UPDATE and (refresh or not same_source):
+            log(f"~The source for package {pkg_id} has changed or the package source needs to "
+                "be refreshed")
+        if have not in (package.SourceVersion, version):
             log(f"Package {pkg_id} doesn't have a compressed copy of the source directory, "
                 "starting the compression.")
         if have == version:
@@ -240,13 +268,21 @@ class DistributionManager(Component):
             compressed_kbytes = -(-pck.stat().st_size // 1024)
         else:
             source = Path(package.Source)
-            if have == version - 1 and version > 1:
-                make_delta(pck, source, smspkg / f"{pkg_id}.DLT.{version}", pkg_id, version,
+            error = _source_error(source)
+            if error is not None:
+                log(f"~The source directory {package.Source} doesn't exist or the SMS service "
+                    f"cannot access it, Win32 last error = {error}")
+                return None
+            delta = smspkg / f"{pkg_id}.DLT.{version}"
+            if have == version - 1 and same_source:
+                make_delta(pck, source, delta, pkg_id, version,
                            temp_path=dpinstall.compression_temp(self.ctx),
                            attribute_changes_count=(
                                self.ctx.hierarchy.software_distribution.attribute_changes_count))
                 for old in range(1, version - KEEP_DELTAS + 1):
                     self.ctx.remove(smspkg / f"{pkg_id}.DLT.{old}")
+            else:  # one left by a pass that stopped would be taken for this version's delta
+                self.ctx.remove(delta)
             temp = dpinstall.compression_temp(self.ctx)
             log(f"Starting to compress {package.Source} to {self.ctx.windows(temp)} for package "
                 f"{pkg_id}")
@@ -259,8 +295,8 @@ class DistributionManager(Component):
         log(f"The compressed size of package {pkg_id} is {compressed_kbytes} KBytes")
         now = self.ctx.clock.now()
         return {"SourceVersion": version, "StoredPkgVersion": version,
-                "StoredPkgPath": self.ctx.layout.unc(pck), "SourceDate": now,
-                "SourceSize": source_kbytes,
+                "StoredPkgPath": self.ctx.layout.unc(pck), "StoredPkgSource": package.Source,
+                "SourceDate": now, "SourceSize": source_kbytes,
                 "SourceCompSize": compressed_kbytes}
 
     def _send_down(self, package: Package, servers: list[PkgServer],
@@ -285,9 +321,10 @@ class DistributionManager(Component):
                            "applicable sites.")
         # A newer .PKG supersedes older ones at the receiver (LastRefreshTime), so each one
         # carries the whole picture: every DP below the target, and whether it forwards.
-        senders = {t: pkgsend.content_site(h, site, dp_sites, t) for t in dp_sites | targets}
-        forwarders = {c for c in senders.values() if c != site}
-        recipients = targets | {senders[t] for t in targets if senders[t] != site}
+        senders = {t: pkgsend.content_site(h, site, dp_sites, t, package.SourceSite.upper())
+                   for t in dp_sites | targets}
+        forwarders = {c for c in senders.values() if c != site and c in below}
+        recipients = targets | {senders[t] for t in targets if senders[t] in forwarders}
         for target in sorted(recipients):
             sub = pkgsend.subtree(h, target)
             record = pkgsend.definition(
@@ -541,7 +578,9 @@ class DistributionManager(Component):
                    "SourceVersion": record.source_version,
                    "LastRefresh": record.last_refresh_time, "Priority": record.priority,
                    "PkgFlags": record.pkg_flags, "ShareName": record.share_name,
-                   "ShareType": record.share_type, "StorePkgFlag": record.source_flag}
+                   "ShareType": record.share_type, "StorePkgFlag": record.source_flag,
+                   "PreferredAddress": "" if record.preferred_address == "*"
+                   else record.preferred_address}
         package = attrs.evolve(base, **columns)
         if known is None:
             self.ctx.store.put_package(package)
@@ -646,7 +685,8 @@ class DistributionManager(Component):
         dp_sites = {s.site_code for s in record.servers
                     if s.site_code in below and s.action != pkg.PackageAction.DELETE}
         for target in sorted(dp_sites):
-            if pkgsend.content_site(h, record.source_site, dp_sites | {site}, target) != site:
+            if pkgsend.content_site(h, record.source_site, dp_sites | {site}, target,
+                                    record.source_site) != site:
                 continue
             refresh = any(s.site_code == target and s.action == pkg.PackageAction.REFRESH
                           for s in record.servers)
@@ -779,6 +819,16 @@ class DistributionManager(Component):
         for row in rows:
             self._set_dp_status(package, row.NALPath, PackageStatus.FAILED)
         self.attempts.pop(package.PkgID, None)
+
+
+def _source_error(source: Path) -> int | None:
+    """The Win32 error Distribution Manager meets opening the source folder (3 for a path
+    that is missing or not a folder, 5 for access denied), or None if it can list it."""
+    try:
+        sorted(os.listdir(source))  # the listing itself is pack's to take
+    except OSError as e:
+        return win32_error(e)
+    return None
 
 
 def _stamp(ctx: ComponentContext, package: Package) -> float:

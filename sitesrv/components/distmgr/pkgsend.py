@@ -74,14 +74,18 @@ def subtree(hierarchy: Hierarchy, site: str) -> set[str]:
     return {site, *(s.code for s in hierarchy.descendants(site))}
 
 
-def content_site(hierarchy: Hierarchy, sender: str, dp_sites: set[str], target: str) -> str:
+def content_site(hierarchy: Hierarchy, sender: str, dp_sites: set[str], target: str,
+                 source: str) -> str:
     """Which site sends the compressed files to `target`: "the nearest site in the hierarchy".
 
     With the setting on, the nearest ancestor of `target` below `sender` that has DPs of the
     package (so it holds the compressed copy) forwards them; otherwise `sender` sends them.
+    With it off, the package's `source` site sends them, also for a DP added at a child primary
+    (which then sends the package's information only): KB936465's first workaround, as the
+    source's later definition then carries the files (docs/sources.md#kb936465).
     """
     if not hierarchy.software_distribution.send_from_nearest_site:
-        return sender
+        return source
     for ancestor in hierarchy.ancestors(target):
         if ancestor.code == sender:
             break
@@ -101,7 +105,8 @@ def definition(package: Package, *, action: pkg.PackageAction, issuing_site: str
         source_version=package.SourceVersion if source_version is None else source_version,
         last_refresh_time=package.LastRefresh or 0.0, priority=package.Priority,
         pkg_flags=package.PkgFlags, share_name=package.ShareName, share_type=package.ShareType,
-        source_flag=package.StorePkgFlag, action=action, issuing_site=issuing_site, content_site=content_site_code,
+        source_flag=package.StorePkgFlag, preferred_address=package.PreferredAddress or "*",
+        action=action, issuing_site=issuing_site, content_site=content_site_code,
         forward=forward, content=content, servers=servers,
     )
 
@@ -148,7 +153,7 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
             f"Package ID = {pkg_id}", destination_site=dest, priority=package.Priority,
             instruction_type=jobfile.PACKAGE_INSTRUCTION, transfer_root=root, payload=payload,
             package_id=pkg_id, package_version=file_version, originating_site=ctx.site.code,
-            created=ctx.clock.now(),
+            created=ctx.clock.now(), preferred_address=record.preferred_address,
             package=attrs.evolve(record, source_version=file_version, content=True),
         )
         ctx.publish(ctx.layout.inbox(SCHEDULE) / jobfile.job_file_name(job_id),

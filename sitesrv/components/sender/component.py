@@ -42,9 +42,15 @@ from sitesrv.components.sender.transfer import (
     PACKAGE,
     RemoteError,
     Transfer,
-    win32_error,
 )
+from sitesrv.components.win32 import win32_error
 from sitesrv.errors import FormatError, UserError
+from sitesrv.files.regular import (
+    STATE_FILE_BYTES,
+    NotRegularFile,
+    open_regular,
+    read_limited,
+)
 from sitesrv.formats import sni, srq
 from sitesrv.formats.srq import ActionCode, FileType, SenderStatus, SendRequest
 from sitesrv.formats.values import PRIORITY_NAMES, AddressType, Payload
@@ -235,7 +241,8 @@ class Sender(Component):
         index = self._usable(found, request, now)[0]
         try:
             package = self._resolve(request.package_file) if request.package_file else None
-            size = package.stat().st_size if package is not None else 0
+            identity = _identity(package) if package is not None else None
+            size = identity[2] if identity is not None else 0
             instruction_path = self._resolve(request.instruction_file)
             instruction = sni.read(instruction_path)
         except (UserError, OSError, FormatError) as e:
@@ -245,7 +252,8 @@ class Sender(Component):
             return
         transfer = Transfer(
             item=item, request=request, address_no=index, address=found[index], receive=None,
-            share="", package=package, package_size=size, instruction=instruction_path,
+            share="", package=package, package_identity=identity, package_size=size,
+            instruction=instruction_path,
             first_started=request.first_started_at or now, started=now, due=now,
             connects=request.connects + 1, package_id=instruction.package_id,
             instruction_bytes=sni.encode(attrs.evolve(
@@ -288,14 +296,15 @@ class Sender(Component):
         """Connect (again) through the address `index`, starting at `when`."""
         found = self._addresses(transfer.destination)
         records = transfer.request.addresses
-        transfer.address_no, transfer.address = index, found[index]
+        transfer.address_no = index
+        transfer.connect(found[index], self.ctx.rng.uniform)
         transfer.share = records[min(index, len(records) - 1)].address
         try:
             transfer.receive = self.ctx.lab.resolve(transfer.share)
         except UserError:
             transfer.receive = None
         transfer.phase, transfer.offset, transfer.started = CONNECT, 0, when
-        transfer.due = when + transfer.address.latency
+        transfer.due = when + transfer.latency
         self.ctx.log.write(f"~Trying the No. {index + 1} address (out of {len(records)})")
         self._wake(transfer.due)
 
@@ -346,11 +355,16 @@ class Sender(Component):
 
     def _write_chunk(self, transfer: Transfer, now: float) -> None:
         """One chunk, copied file to file (in the kernel where it can: files.copying.copy_range)."""
-        assert transfer.package is not None
+        assert transfer.package is not None and transfer.package_identity is not None
         count = min(transfer.chunk, transfer.package_size - transfer.offset)
         remote = transfer.remote(sni.payload_file_name(transfer.request_id))
-        with open(transfer.package, "rb", buffering=0) as source:  # cannot open: `Cannot read`
-            if os.fstat(source.fileno()).st_size < transfer.offset + count:
+        # Opened again for each chunk (a transfer spans units), so only if it is still the very
+        # file the send began with: a link, a FIFO or another file swapped in is `Cannot read`.
+        with open_regular(transfer.package, buffering=0) as source:
+            found = os.fstat(source.fileno())
+            if (found.st_dev, found.st_ino) != transfer.package_identity[:2]:
+                raise OSError("it is not the file the send began with any more")
+            if found.st_size < transfer.offset + count:
                 raise OSError(f"it is shorter than the {transfer.package_size} bytes it had")
             self.ctx.log.write(f"~Attempt to write {count} bytes to {remote} at position "
                                f"{transfer.offset}")
@@ -358,8 +372,10 @@ class Sender(Component):
                 copied = self.ctx.write_range(transfer.temp_path, source, transfer.offset, count,
                                               last=transfer.offset + count == transfer.package_size)
             except OSError as e:
+                refused = ([f"The remote file {remote} is refused: {e.strerror}, which the "
+                            "Sender never writes through"] if isinstance(e, NotRegularFile) else [])
                 raise RemoteError([f"Cannot create/open the remote file {remote}, Win32 error = "
-                                   f"{win32_error(e)}."]) from None
+                                   f"{win32_error(e)}.", *refused]) from None
         if copied != count:  # it shrank while it was copied
             raise OSError(f"it is shorter than the {transfer.package_size} bytes it had")
         self.ctx.log.write(f"~Wrote {count} bytes to {remote} at position {transfer.offset}")
@@ -488,7 +504,7 @@ class Sender(Component):
         file (edited by hand) is an empty list, with a line in the log."""
         path = self._busy_file()
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))["busy"]
+            raw = json.loads(read_limited(path, STATE_FILE_BYTES).decode("utf-8"))["busy"]
             busy = {str(site).upper(): float(until) for site, until in raw.items()}
         except FileNotFoundError:
             return {}
@@ -529,3 +545,10 @@ class Sender(Component):
 
     def _display(self, name: str) -> str:
         return self.outbox.display_name(name)
+
+
+def _identity(package: Path) -> tuple[int, int, int]:
+    """(device, inode, size) of the package file to send, which must be a regular file."""
+    with open_regular(package) as f:
+        st = os.fstat(f.fileno())
+    return st.st_dev, st.st_ino, st.st_size

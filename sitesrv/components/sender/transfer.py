@@ -9,7 +9,7 @@ byte 0 (SMS resumes at the sync point).
 
 from __future__ import annotations
 
-import errno
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -25,20 +25,12 @@ SMALLEST_CHUNK = 1024  # SMS's own write size in sender.log (docs/sources.md#pac
 LARGEST_CHUNK = 1024 * 1024
 CHUNKS_PER_SECOND = 4  # a rate-limited send writes about this often
 
-# errno -> the Win32 error SMS would log (Windows' own OSError.winerror wins where it exists).
-WIN32_ERRORS = {errno.ENOENT: 3, errno.ENOTDIR: 3, errno.EACCES: 5, errno.EPERM: 5,
-                errno.EBUSY: 32, errno.EEXIST: 80, errno.EROFS: 19, errno.ENOSPC: 112}
-GENERAL_FAILURE = 31
 
 
 def chunk_size(rate_limit: int | None) -> int:
     if rate_limit is None:
         return UNLIMITED_CHUNK
     return max(SMALLEST_CHUNK, min(LARGEST_CHUNK, rate_limit // CHUNKS_PER_SECOND))
-
-
-def win32_error(error: OSError) -> int:
-    return getattr(error, "winerror", None) or WIN32_ERRORS.get(error.errno or 0, GENERAL_FAILURE)
 
 
 def payload_temp_name(request_id: str) -> str:
@@ -69,6 +61,7 @@ class Transfer:
     receive: Path | None  # the destination's despoolr.box\receive; None if the share is unknown
     share: str  # \\<server>\SMS_SITE
     package: Path | None
+    package_identity: tuple[int, int, int] | None  # (device, inode, size) when the send began
     package_size: int
     instruction: Path
     first_started: float
@@ -81,6 +74,8 @@ class Transfer:
     heartbeat: float | None = None
     instruction_bytes: bytes = b""  # the instruction as it goes, request ID and sender filled in
     package_id: str = ""  # for the event stream, so `sitesrv trace` shows the send
+    latency: float = 0.0  # this connection's: the address's, varied by its jitter
+    rate: int | None = None  # bytes per second, likewise; None is unlimited
 
     @property
     def request_id(self) -> str:
@@ -92,16 +87,27 @@ class Transfer:
 
     @property
     def chunk(self) -> int:
-        return chunk_size(self.address.rate_limit)
+        return chunk_size(self.rate)
 
     def remote(self, name: str) -> str:
         return f"{self.share}\\{name}"
 
     def data_due(self, sent: int) -> float:
         """When the byte after `sent` bytes may go: after the latency, at the rate limit."""
-        start = self.started + self.address.latency
-        rate = self.address.rate_limit
-        return start if rate is None else start + sent / rate
+        start = self.started + self.latency
+        return start if self.rate is None else start + sent / self.rate
+
+    def connect(self, address: Address, uniform: Callable[[float, float], float]) -> None:
+        """Take `address` for this connection, with its latency and rate each varied by up to
+        the address's jitter (`uniform`: the component's seeded `ctx.rng.uniform`, so the same
+        seed gives the same timings; components never import `random`). An address without
+        jitter draws nothing, so adding one to a lab changes no other draw."""
+        self.address, self.latency, self.rate = address, address.latency, address.rate_limit
+        if address.jitter:
+            self.latency *= 1 + uniform(-address.jitter, address.jitter)
+            if self.rate is not None:
+                self.rate = max(1, round(self.rate * (1 + uniform(-address.jitter,
+                                                                   address.jitter))))
 
     @property
     def temp_path(self) -> Path:

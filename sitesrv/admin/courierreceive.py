@@ -1,0 +1,111 @@
+"""Courier Sender Manager, receiving side: Receive Incoming Parcel at the destination site.
+
+An administrator at the destination receives the parcel; its package then flows into normal
+processing, and errors go to Coursend.log at the destination (Resource Guide smc_21013). Each
+send request for this site is delivered as a sender delivers one, into `despoolr.box\\receive`:
+`<reqid>.PCK` first (written as `<reqid>.PCK.TMP`), then the instruction as `<reqid>.TMP`
+renamed to `<reqid>.SNI`, so the Despooler never sees half a delivery.
+
+Nothing is verified (Q206835): a truncated or modified parcel is received "with a success
+status", a short file is delivered short, and the Despooler's signature check then finds the
+damage and quarantines the delivery, as it would a damaged network delivery. What is checked is
+only what sitesrv needs to know where to write: the packing list must be readable, and every
+request's address must be this site's own SMS_SITE share, or nothing of the parcel is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, NoReturn
+
+from sitesrv.admin.coursend import log
+from sitesrv.admin.lab import Lab
+from sitesrv.errors import FormatError, UserError
+from sitesrv.files.atomic import replace_file
+from sitesrv.formats import parcel, sni
+from sitesrv.formats.parcel import PackingList, ParcelRequest
+from sitesrv.lab.boxes import COURSEND_RECEIVED
+from sitesrv.lab.hierarchy import Site
+from sitesrv.logs.smslog import SmsLog
+
+
+def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
+    """Deliver the parcel's send requests for `site_code`; returns its packing list.
+
+    Raises UserError, after a line in the site's coursend.log, for a parcel that cannot be read
+    or that holds nothing this site may receive.
+    """
+    site = lab.hierarchy.site(site_code)
+    sms = log(lab, site)
+    parcel_file = Path(parcel_file)
+    try:
+        with open(parcel_file, "rb") as f:
+            packing, start = parcel.read_packing_list(f, parcel_file)
+            mine = _for_site(lab, site, packing, parcel_file)
+            for request in mine:
+                _deliver(lab, site, f, packing.spans(start), request)
+    except (FormatError, OSError, UserError) as e:
+        _refuse(sms, parcel_file, e.problem if isinstance(e, FormatError) else str(e))
+    _keep(lab, site, packing)
+    for request in mine:
+        sms.write(f"Received send request {request.request_id} (job {request.job_id}"
+                  + (f", package {request.package_id}" if request.package_id else "")
+                  + f") from site {packing.sending_site} in parcel {packing.parcel_id}")
+    sms.write(f"Parcel {packing.parcel_id} ({packing.name}) from site {packing.sending_site} "
+              f"was received with a success status.")
+    return packing
+
+
+def _refuse(sms: SmsLog, parcel_file: Path, problem: str) -> NoReturn:
+    sms.write(f"Cannot receive the parcel {parcel_file}: {problem}")
+    raise UserError(f"The parcel {parcel_file} was not received: {problem}")
+
+
+def _for_site(lab: Lab, site: Site, packing: PackingList, path: Path) -> list[ParcelRequest]:
+    """The requests for this site, each addressed to its SMS_SITE share (checked first)."""
+    mine = [r for r in packing.requests if r.dest_site == site.code]
+    if not mine:
+        raise UserError(f"parcel {packing.parcel_id} holds nothing for site {site.code} (it is "
+                        f"for {', '.join(packing.destinations)})")
+    receive = lab.site(site.code).receive
+    for request in mine:
+        if lab.layout.resolve(request.deliver_to) != receive:
+            raise UserError(f"send request {request.request_id} is addressed to "
+                            f"{request.deliver_to}, which is not {site.code}'s "
+                            f"\\\\{site.server}\\SMS_SITE")
+    return mine
+
+
+def _deliver(lab: Lab, site: Site, f: BinaryIO, spans: dict[str, tuple[int, int]],
+             request: ParcelRequest) -> None:
+    receive = lab.site(site.code).receive
+    durability = lab.hierarchy.durability
+    if request.package_file:
+        payload = receive / sni.payload_file_name(request.request_id)
+        replace_file(payload, _copier(f, spans[request.package_file.upper()]), durability,
+                     tmp=payload.with_name(payload.name + sni.TMP))
+    replace_file(receive / sni.sni_file_name(request.request_id),
+                 _copier(f, spans[request.instruction.upper()]), durability,
+                 tmp=receive / sni.tmp_file_name(request.request_id))
+
+
+def _copier(source: BinaryIO, span: tuple[int, int]) -> Callable[[BinaryIO], None]:
+    """Writes the span's bytes, or as many of them as the parcel still has (no check)."""
+    offset, size = span
+
+    def write(target: BinaryIO) -> None:
+        source.seek(offset)
+        parcel.copy_bytes(source, target, size)
+
+    return write
+
+
+def _keep(lab: Lab, site: Site, packing: PackingList) -> None:
+    """The packing list, in `coursend.box\\received`: what this site received, for people."""
+    folder = lab.site(site.code).inbox(COURSEND_RECEIVED)
+    folder.mkdir(exist_ok=True)
+    name = parcel.file_name(packing.parcel_id)
+    replace_file(folder / name, parcel.encode(packing), lab.hierarchy.durability,
+                 tmp=folder / f".{name}.{os.getpid()}.tmp")

@@ -1,0 +1,336 @@
+"""Courier Sender Manager, sending side: pending send requests, outgoing parcels, their status.
+
+Courier Sender "does not send parcels automatically" (SMS 2003 Courier Sender help): a package
+that prefers it leaves its send requests in `schedule.box\\outboxes\\COURIER`, where they wait
+until an administrator makes a parcel of them. Making it writes the parcel to `LAB\\media`
+(formats/parcel.py), keeps a record in `coursend.box\\outgoing`, and ends each request it
+carries with SREQ_STATUS_OK, so the Scheduler completes its job: the files are on the parcel.
+The parcel's status is then the administrator's to set, Created, Sent, Confirmed, forward only;
+Courier Sender never changes it when it writes (Resource Guide smc_21013).
+
+Order, so that a command killed at any point loses nothing and sends nothing twice: the parcel
+file, then its record, then each request's `.srs`, then its `.srq`. A request already in a
+record is not offered again; one whose `.srq` is still there is finished by the next `create`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import BinaryIO
+
+import attrs
+
+from sitesrv.admin.console import lab_time
+from sitesrv.admin.lab import Lab
+from sitesrv.components.routing import OUTBOXES
+from sitesrv.errors import FormatError, UserError
+from sitesrv.files.atomic import replace_file
+from sitesrv.formats import job as jobfile
+from sitesrv.formats import parcel, sni, srq
+from sitesrv.formats.parcel import PackingList, ParcelRecord, ParcelRequest, ParcelStatus
+from sitesrv.formats.srq import ActionCode, SenderStatus, SendRequest
+from sitesrv.formats.values import AddressType
+from sitesrv.lab.boxes import COURSEND_OUTGOING, SCHEDULE, SCHEDULE_TOSEND
+from sitesrv.lab.clock import VirtualClock
+from sitesrv.lab.hierarchy import Site
+from sitesrv.logs.smslog import SmsLog
+
+COMPONENT = "SMS_COURIER_SENDER"
+LOG = "coursend.log"
+# Q198746: Create Outgoing Parcel where no site is defined to use the Courier Sender.
+NO_OUTBOX = ("The SMS registry indicates no outbox for the sender to scan. Be sure that you are "
+             "running this application on an SMS Site Server and that at least one site is "
+             "defined to use the Courier Sender.")
+
+
+@attrs.frozen
+class Pending:
+    """A send request waiting in the courier outbox, or why it cannot go."""
+
+    path: Path
+    request: SendRequest | None
+    problem: str = ""
+
+
+def log(lab: Lab, site: Site) -> SmsLog:
+    """The site's coursend.log, stamped with the lab's time as the console's rows are."""
+    return SmsLog(lab.site(site.code).log(LOG), COMPONENT, VirtualClock(lab_time(lab)),
+                  site=site.code, bias_minutes=site.time_zone_bias)
+
+
+def outbox(lab: Lab, site: Site) -> Path:
+    return lab.site(site.code).inbox(OUTBOXES[AddressType.COURIER])
+
+
+def courier_site(lab: Lab, code: str) -> Site:
+    """The site, which must have a Courier address to some site (else Q198746's message)."""
+    site = lab.hierarchy.site(code)
+    if not any(a.from_site == site.code and a.type == AddressType.COURIER
+               for a in lab.hierarchy.addresses) or not outbox(lab, site).is_dir():
+        raise UserError(NO_OUTBOX)
+    return site
+
+
+def records(lab: Lab, site: Site) -> list[ParcelRecord]:
+    """The site's outgoing parcels, by ID; a record that cannot be read is skipped."""
+    folder = lab.site(site.code).inbox(COURSEND_OUTGOING)
+    found = []
+    for path in sorted(folder.glob(f"*{parcel.EXTENSION}")) if folder.is_dir() else []:
+        try:
+            found.append(parcel.read_record(path))
+        except (FormatError, OSError):
+            continue
+    return found
+
+
+def pending(lab: Lab, site: Site) -> list[Pending]:
+    """The courier outbox's send requests that no parcel carries yet, by name."""
+    parcelled = {r.request_id for rec in records(lab, site) for r in rec.packing_list.requests}
+    found = []
+    for path in sorted(outbox(lab, site).glob(f"*{srq.SRQ}")):
+        try:
+            request = srq.read(path)
+        except (FormatError, OSError) as e:
+            found.append(Pending(path, None, str(e)))
+            continue
+        if request.request_id not in parcelled:
+            found.append(Pending(path, request))
+    return found
+
+
+def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, ...] = ()
+           ) -> tuple[ParcelRecord, Path]:
+    """An outgoing parcel of the pending requests (all, or those named); returns its record
+    and the parcel file. Requests whose files cannot be read stay, with a line in the log."""
+    site = courier_site(lab, site_code)
+    _one_line(name, "--name")
+    sms = log(lab, site)
+    _finish_leftovers(lab, site)
+    chosen = _choose(lab, site, request_ids)
+    now = lab_time(lab)
+    parcel_id = _next_id(lab, site)
+    entries, files = [], _Files()
+    for item in chosen:
+        assert item.request is not None
+        try:
+            entries.append(_entry(lab, site, item.request, files))
+        except (OSError, UserError, FormatError) as e:
+            sms.write(f"Cannot put send request {item.request.request_id} in a parcel: {e}")
+    if not entries:
+        raise UserError(f"No parcel was made: none of the chosen send requests of site "
+                        f"{site.code} could be read; see {lab.site(site.code).log(LOG)}.")
+    packing = PackingList(parcel_id=parcel_id, name=name or f"Parcel {parcel_id}",
+                          sending_site=site.code, created=now, files=files.listed(),
+                          requests=tuple(entries))
+    path = _write_parcel(lab, packing, files)
+    record = ParcelRecord(status=ParcelStatus.CREATED, packing_list=packing)
+    _save(lab, site, record)
+    for entry in entries:
+        _complete(lab, site, entry.request_id, now, files.size_of(entry))
+    sms.write(f"Created parcel {parcel_id} ({packing.name}) for site(s) "
+              f"{', '.join(packing.destinations)}: {len(entries)} send request(s), "
+              f"{sum(f.size for f in packing.files)} bytes, in {path}")
+    return record, path
+
+
+def set_status(lab: Lab, parcel_id: str, status: ParcelStatus, *, tracking_number: str = "",
+               sent_by: str = "") -> ParcelRecord:
+    """Move a parcel's status forward, with how it was sent (smc_21013)."""
+    _one_line(tracking_number, "--tracking-number")
+    _one_line(sent_by, "--sent-by")
+    site, record = find(lab, parcel_id)
+    if status.rank <= record.status.rank:
+        raise UserError(f"Parcel {record.packing_list.parcel_id} is {record.status.value}; a "
+                        "parcel's status only moves forward (Created, Sent, Confirmed), so it "
+                        f"cannot become {status.value}.")
+    now = lab_time(lab)
+    changes: dict[str, object] = {"status": status}
+    if status is ParcelStatus.SENT:
+        changes.update(sent_at=now, tracking_number=tracking_number, sent_by=sent_by)
+    elif tracking_number or sent_by:
+        raise UserError("--tracking-number and --sent-by are recorded when a parcel becomes "
+                        "Sent; pass them with 'sent'.")
+    else:
+        changes["confirmed_at"] = now
+    record = attrs.evolve(record, **changes)
+    _save(lab, site, record)
+    log(lab, site).write(f"Parcel {parcel_id.upper()} is now {status.value}"
+                         + (f", tracking number {tracking_number}" if tracking_number else "")
+                         + (f", sent by {sent_by}" if sent_by else ""))
+    return record
+
+
+def find(lab: Lab, parcel_id: str) -> tuple[Site, ParcelRecord]:
+    """The sending site and record of a parcel, by its ID (its first 3 characters: the site)."""
+    parcel_id = parcel_id.upper()
+    try:
+        parcel.PARCEL_ID.verify(parcel_id)
+    except ValueError as e:
+        raise UserError(f"{parcel_id!r} is {e}, such as ZZZ-0001; 'sitesrv courier list' "
+                        "lists the parcels.") from None
+    site = lab.hierarchy.site(parcel_id[:3])
+    path = lab.site(site.code).inbox(COURSEND_OUTGOING) / parcel.file_name(parcel_id)
+    try:
+        return site, parcel.read_record(path)
+    except FileNotFoundError:
+        raise UserError(f"Site {site.code} made no parcel {parcel_id}; 'sitesrv courier list "
+                        f"{site.code}' lists its parcels.") from None
+    except (FormatError, OSError) as e:
+        raise UserError(f"The record of parcel {parcel_id} cannot be read: {e}") from None
+
+
+def _one_line(value: str, what: str) -> None:
+    """The records are line-based text: a value may not break a line."""
+    if "\n" in value or "\r" in value:
+        raise UserError(f"{what} must be one line of text.")
+
+
+# --- making a parcel ------------------------------------------------------------------------
+
+@attrs.define
+class _Files:
+    """The parcel's files by name: each package file once, whoever needs it (Q264740 fixed)."""
+
+    paths: dict[str, Path] = attrs.Factory(dict)
+    data: dict[str, bytes] = attrs.Factory(dict)
+    sizes: dict[str, int] = attrs.Factory(dict)
+
+    def add_path(self, path: Path) -> str:
+        for name, known in self.paths.items():
+            if known == path:
+                return name
+        name = path.name if path.name.upper() not in self._upper() else f"{len(self.sizes)}_{path.name}"
+        self.paths[name], self.sizes[name] = path, path.stat().st_size
+        return name
+
+    def add_data(self, name: str, data: bytes) -> str:
+        self.data[name], self.sizes[name] = data, len(data)
+        return name
+
+    def _upper(self) -> set[str]:
+        return {n.upper() for n in self.sizes}
+
+    def order(self) -> list[str]:
+        """Instructions first, package files last: a parcel cut short loses package bytes,
+        which the Despooler's signature check finds, before it loses an instruction."""
+        return [*self.data, *self.paths]
+
+    def listed(self) -> tuple[parcel.ParcelFile, ...]:
+        return tuple(parcel.ParcelFile(name=n, size=self.sizes[n]) for n in self.order())
+
+    def size_of(self, entry: ParcelRequest) -> int:
+        return sum(self.sizes[n] for n in (entry.instruction, entry.package_file) if n)
+
+    def open_all(self, stack: ExitStack) -> Iterator[BinaryIO]:
+        for name in self.order():
+            if name in self.data:
+                yield io.BytesIO(self.data[name])
+            else:
+                yield stack.enter_context(open(self.paths[name], "rb"))  # noqa: SIM115 (closed by the stack)
+
+
+def _choose(lab: Lab, site: Site, request_ids: tuple[str, ...]) -> list[Pending]:
+    waiting = pending(lab, site)
+    good = [p for p in waiting if p.request is not None]
+    if not good:
+        raise UserError(f"No send request waits in {outbox(lab, site)}: a package whose "
+                        "preferred sender is courier puts its send requests there when the "
+                        "site servers run ('sitesrv run').")
+    if not request_ids:
+        return good
+    by_id = {p.request.request_id.upper(): p for p in good if p.request is not None}
+    unknown = [r for r in request_ids if r.upper() not in by_id]
+    if unknown:
+        raise UserError(f"No send request {', '.join(unknown)} waits at site {site.code}; "
+                        f"those that wait: {', '.join(sorted(by_id))}.")
+    return [by_id[r.upper()] for r in dict.fromkeys(request_ids)]
+
+
+def _entry(lab: Lab, site: Site, request: SendRequest, files: _Files) -> ParcelRequest:
+    """The request's packing-list entry; its instruction as the destination receives it."""
+    here = lab.site(site.code)
+    instruction_path = lab.layout.resolve(request.instruction_file, at=site.code)
+    if instruction_path.parent != here.inbox(SCHEDULE_TOSEND):
+        raise UserError(f"its instruction file {request.instruction_file} is not in "
+                        f"{here.windows(here.inbox(SCHEDULE_TOSEND))}")
+    instruction = attrs.evolve(sni.read(instruction_path), request_id=request.request_id,
+                               sending_site=site.code)
+    package_file = ""
+    if request.package_file:
+        payload = lab.layout.resolve(request.package_file, at=site.code)
+        if payload.parent not in here.transfer_folders:
+            raise UserError(f"its package file {request.package_file} is not a file of this "
+                            "site's SMSPKG, replmgr.box\\ready or schedule.box\\tosend")
+        package_file = files.add_path(payload)
+    name = files.add_data(sni.sni_file_name(request.request_id), sni.encode(instruction))
+    return ParcelRequest(request_id=request.request_id, dest_site=request.dest_site,
+                         job_id=request.job_id, package_id=instruction.package_id,
+                         instruction=name, package_file=package_file,
+                         deliver_to=f"\\\\{lab.hierarchy.site(request.dest_site).server}"
+                                    "\\SMS_SITE")
+
+
+def _write_parcel(lab: Lab, packing: PackingList, files: _Files) -> Path:
+    media = lab.layout.media
+    media.mkdir(exist_ok=True)
+    path = media / parcel.file_name(packing.parcel_id)
+
+    def content(f: BinaryIO) -> None:
+        with ExitStack() as stack:
+            parcel.write(f, packing, files.open_all(stack))
+
+    replace_file(path, content, lab.hierarchy.durability,
+                 tmp=media / f".{path.name}.{os.getpid()}.tmp")
+    return path
+
+
+def _save(lab: Lab, site: Site, record: ParcelRecord) -> None:
+    folder = lab.site(site.code).inbox(COURSEND_OUTGOING)
+    folder.mkdir(exist_ok=True)
+    name = parcel.file_name(record.packing_list.parcel_id)
+    replace_file(folder / name, parcel.encode_record(record), lab.hierarchy.durability,
+                 tmp=folder / f".{name}.{os.getpid()}.tmp")
+
+
+def _next_id(lab: Lab, site: Site) -> str:
+    """`<SITE>-<n>`, one more than the site's highest parcel so far (in records or media)."""
+    here = lab.site(site.code)
+    names = [p.name for folder in (here.inbox(COURSEND_OUTGOING), lab.layout.media)
+             if folder.is_dir() for p in folder.glob(f"{site.code}-*{parcel.EXTENSION}")]
+    numbers = [int(n[4:8]) for n in names if n[4:8].isdigit()]
+    return f"{site.code}-{max(numbers, default=0) + 1:04d}"
+
+
+def _complete(lab: Lab, site: Site, request_id: str, now: float, size: int) -> None:
+    """End the request as a sender does: `.srs` with SREQ_STATUS_OK, then no `.srq`."""
+    box = outbox(lab, site)
+    path = box / f"{request_id}{srq.SRQ}"
+    try:
+        request = srq.read(path)
+    except FileNotFoundError:
+        return
+    done = attrs.evolve(request, status=SenderStatus.OK, action_code=ActionCode.NOTHING,
+                        first_started_at=now, started_at=now, ended_at=now, heartbeat_at=now,
+                        total_bytes=size, bytes_left=0, sync_point=size, sender_id=COMPONENT)
+    name = srq.file_name(done, srq.SRS)
+    replace_file(box / name, srq.encode(done), lab.hierarchy.durability,
+                 tmp=box / f".{name}.{os.getpid()}.tmp")
+    path.unlink(missing_ok=True)
+
+
+def _finish_leftovers(lab: Lab, site: Site) -> None:
+    """Requests a parcel carries whose `.srq` is still there (a killed `create`): end them,
+    unless their job is gone already (the Scheduler took the `.srs`)."""
+    jobs = lab.site(site.code).inbox(SCHEDULE)
+    for record in records(lab, site):
+        for entry in record.packing_list.requests:
+            if not (outbox(lab, site) / f"{entry.request_id}{srq.SRQ}").exists():
+                continue
+            if (jobs / jobfile.job_file_name(entry.job_id)).exists():
+                _complete(lab, site, entry.request_id, lab_time(lab), 0)
+            else:
+                (outbox(lab, site) / f"{entry.request_id}{srq.SRQ}").unlink(missing_ok=True)

@@ -1,0 +1,190 @@
+"""What a person watching a live run sees: per site, the work waiting in each inbox, the sends
+under way and how far each has got, and the packages installed against those targeted.
+
+It only reads the lab (folder listings, the events stream, the central site's PkgStatus), so it
+can watch a run of one process or of a process per site; `sitesrv run` redraws it on a terminal
+(rich) and prints nothing of it elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import attrs
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from sitesrv.admin.lab import Lab
+from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.errors import SitesrvError
+from sitesrv.lab import boxes
+
+MAX_READ = 4 * 1024 * 1024  # bytes of new events read per look; the rest at the next one
+# The inboxes whose files are work waiting, by the name a person knows them by: (inbox, the
+# files there that are work). distmgr.box also keeps each package's stored information file.
+WATCHED = (
+    ("distmgr", ((boxes.DISTMGR, "*.PKN"), (boxes.DISTMGR_INCOMING, "*"))),
+    ("replmgr", (*((box, "*") for box in boxes.REPLMGR_OUTBOUND.values()),
+                 (boxes.REPLMGR_INCOMING, "*"))),
+    ("schedule", ((boxes.SCHEDULE, "*.job"), (boxes.SCHEDULE_REQUESTS, "*"))),
+    ("outboxes", ((boxes.OUTBOX_LAN, "*.srq"), (boxes.OUTBOX_COURIER, "*.srq"))),
+    ("despooler", ((boxes.DESPOOLER_RECEIVE, "*.SNI"),)),
+)
+
+
+@attrs.frozen
+class Send:
+    """A send under way: a request from a site to another, and how many bytes it has put."""
+
+    request: str
+    source: str
+    destination: str
+    size: int
+    written: int
+
+
+@attrs.frozen
+class SiteView:
+    site: str
+    waiting: dict[str, int]
+    sends: tuple[Send, ...]
+
+
+@attrs.frozen
+class View:
+    sites: tuple[SiteView, ...]
+    installed: int  # DP rows at the central site that are installed at the package's version
+    targeted: int  # DP rows at the central site
+    lab_time: str
+
+
+class Watcher:
+    """Observes a lab again and again, reading only the events written since the last look."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self._offset = 0
+        self._under_way: dict[str, dict[str, object]] = {}
+        self._lab_time = ""
+
+    def view(self) -> View:
+        """The lab as it is now."""
+        for event in self._new_events():
+            self._lab_time = str(event.get("time", self._lab_time))
+            request = str(event.get("request", ""))
+            if event.get("event") == "send_started":
+                self._under_way[request] = event
+            elif event.get("event") == "send_finished":
+                self._under_way.pop(request, None)
+        sites = []
+        for layout in self.lab.layout.sites():
+            code = layout.site.code
+            waiting = {name: sum(_work(layout.inbox(box), pattern) for box, pattern in inboxes)
+                       for name, inboxes in WATCHED}
+            sends = tuple(_send(self.lab, e) for e in self._under_way.values()
+                          if e.get("site") == code)
+            sites.append(SiteView(code, waiting, sends))
+        installed, targeted = _installed(self.lab)
+        return View(tuple(sites), installed, targeted, self._lab_time)
+
+    def _new_events(self) -> list[dict[str, object]]:
+        """The complete lines appended to events.jsonl since the last call."""
+        try:
+            with open(self.lab.layout.events, "rb") as fh:
+                fh.seek(self._offset)
+                data = fh.read(MAX_READ)
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        events = []
+        for line in data[:end].splitlines():
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict):
+                    events.append(event)
+        return events
+
+
+def render(view: View) -> Table:
+    """The view as a table: a row per site."""
+    table = Table(title=f"sitesrv run: {view.installed} of {view.targeted} DP(s) installed"
+                        + (f", lab time {view.lab_time}" if view.lab_time else ""))
+    table.add_column("site")
+    for name, _ in WATCHED:
+        table.add_column(name, justify="right")
+    table.add_column("sending")
+    for site in view.sites:
+        sending = "\n".join(f"{s.request} to {s.destination}: {_percent(s)}" for s in site.sends)
+        table.add_row(site.site, *(str(site.waiting[name]) for name, _ in WATCHED),
+                      sending or "-")
+    return table
+
+
+@contextlib.contextmanager
+def shown(lab: Lab, console: Console, every: float = 0.5) -> Iterator[None]:
+    """Redraw the view on `console` every `every` seconds while the block runs, and once more
+    at its end, so the last state stays on the screen."""
+    watcher = Watcher(lab)
+    done = threading.Event()
+    with Live(render(watcher.view()), console=console, auto_refresh=False) as live:
+
+        def redraw() -> None:
+            while not done.wait(every):
+                live.update(render(watcher.view()), refresh=True)
+
+        thread = threading.Thread(target=redraw, name="sitesrv-live-view", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            live.update(render(watcher.view()), refresh=True)
+
+
+def _work(folder: Path, pattern: str) -> int:
+    """Files waiting in an inbox: not the folders a component keeps there, not temp files."""
+    try:
+        return sum(1 for entry in folder.glob(pattern)
+                   if not boxes.ignored_by_scans(entry.name) and entry.is_file())
+    except OSError:
+        return 0
+
+
+def _send(lab: Lab, event: dict[str, object]) -> Send:
+    """How far a send has got: the size of its file at the destination's receive folder."""
+    request, destination = str(event.get("request")), str(event.get("to"))
+    size = int(event.get("bytes") or 0)
+    written = 0
+    try:
+        receive = lab.site(destination).receive
+        written = max((p.stat().st_size for p in _named(receive, request)), default=0)
+    except (OSError, SitesrvError):
+        pass
+    return Send(request, str(event["site"]), destination, size, min(written, size))
+
+
+def _named(folder: Path, request: str) -> Iterable[Path]:
+    return (p for p in folder.glob(f"{request}.*") if p.is_file())
+
+
+def _percent(send: Send) -> str:
+    if send.size <= 0:
+        return "connecting"
+    return f"{send.written * 100 // send.size} % of {send.size:,} bytes"
+
+
+def _installed(lab: Lab) -> tuple[int, int]:
+    central = lab.hierarchy.central.code
+    try:
+        with SiteDatabase.open(lab.site(central).database) as db:
+            rows = db.query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer")
+    except SitesrvError:
+        return 0, 0
+    return sum(1 for (state,) in rows if state == 0), len(rows)

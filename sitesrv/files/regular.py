@@ -1,0 +1,109 @@
+"""Open a file only if it is a regular file: never a link, a FIFO, a device or a folder.
+
+Anyone who can write to a share can leave a FIFO where a reader expects a file (opening it
+blocks until a writer comes, so the whole server would hang), a symbolic link (followed, it
+reads or writes outside the lab) or a hard link to another file (written through, it changes
+that file). Every open of a file the lab does not fully control goes through `open_regular`:
+O_NOFOLLOW, O_NONBLOCK (so a FIFO opens at once instead of blocking), then fstat on the open
+descriptor, which is what will be read or written, so a swap after any check cannot matter.
+Where a flag does not exist (Windows has neither), the fstat check still applies.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+class NotRegularFile(OSError):
+    """The path names something sitesrv never reads or writes through; `problem` says what."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(errno.EINVAL, f"it is {problem}, not a regular file", str(path))
+        self.problem = problem
+
+
+def kind_of(mode: int) -> str:
+    """What a file mode names, for messages: `a FIFO`, `a symbolic link`..."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def open_fd(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o666, *,
+            sole_name: bool = False) -> int:
+    """A descriptor of the regular file at `path` (blocking, as usual), or NotRegularFile.
+
+    With `sole_name` (a file about to be written) a file with more than one name (a hard link
+    to a file elsewhere) is refused too. Other errors (FileNotFoundError...) pass through.
+    """
+    try:
+        fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK | _BINARY, mode)
+    except OSError as e:
+        # A link (ELOOP), a FIFO without a reader (ENXIO, when opened to write), a folder...
+        try:
+            found = os.lstat(path).st_mode
+        except OSError:
+            raise e from None
+        if not stat.S_ISREG(found):
+            raise NotRegularFile(path, kind_of(found)) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(path, kind_of(st.st_mode))
+        if sole_name and st.st_nlink != 1:
+            raise NotRegularFile(path, f"a file with {st.st_nlink} names (a hard link)")
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_regular(path: Path | str, *, buffering: int = -1) -> BinaryIO:
+    """The regular file at `path`, opened to read (binary), or NotRegularFile."""
+    return os.fdopen(open_fd(path), "rb", buffering=buffering)
+
+
+def read_regular(path: Path | str, check_size: Callable[[int], None]) -> bytes:
+    """The bytes of the regular file at `path`, read only after `check_size(size)` let its size
+    through (it raises for a file over a reader's limit); no more than that size and one byte
+    is read, and `check_size` judges what was read too (a file that grew meanwhile)."""
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        check_size(size)
+        data = fh.read(size + 1)
+    check_size(len(data))
+    return data
+
+
+# The lab's own state files (a busy list, the pauses, a counter, the lab time) are a few hundred
+# bytes; a package's state file at a secondary site holds a row per DP, some 600 bytes each.
+STATE_FILE_BYTES = 1 << 20
+PACKAGE_STATE_BYTES = 64 << 20
+
+
+class FileTooLarge(OSError):
+    """A file over the size its reader takes: refused before it is read."""
+
+
+def read_limited(path: Path | str, limit: int) -> bytes:
+    """A state file of the lab's own, read whole only if it is a regular file of at most
+    `limit` bytes; else NotRegularFile or FileTooLarge (OSError: its reader treats it as it
+    treats an unreadable file)."""
+    def check(size: int) -> None:
+        if size > limit:
+            raise FileTooLarge(errno.EFBIG, f"{size} bytes, more than the {limit} bytes this "
+                               "file may have (docs/limits.md)", str(path))
+    return read_regular(path, check)

@@ -1,0 +1,144 @@
+"""`sitesrv fault`: each fault as one command, the SMS lines it causes, and the recovery once it
+is lifted (step mode)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sitesrv.admin import console
+from sitesrv.admin.lab import Lab
+from sitesrv.cli.main import cli
+from sitesrv.testing import events, log_messages, query, tree_digest
+from tests.acceptance.conftest import create, dp_folder, sample
+
+
+def fault(lab: Lab, *args: str) -> Result:
+    result = CliRunner().invoke(cli, ["fault", *args, "--lab", str(lab.root)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def recorded(lab: Lab, kind: str) -> dict[str, object]:
+    (event,) = [e for e in events(lab, "fault") if e["fault"] == kind]
+    trace = CliRunner().invoke(cli, ["trace", str(event["package"]), "--lab", str(lab.root)])
+    assert f"fault={kind}" in trace.output, "sitesrv trace shows it"
+    return event
+
+
+def test_a_deleted_pck_leaves_the_delta_nothing_to_merge_on(lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    result = fault(lab, "delete-pck", "P00", pkg_id)
+    assert result.output == f"Deleted {lab.site('P00').smspkg / (pkg_id + '.PCK')}.\n"
+    assert recorded(lab, "delete")["file"] == f"F:\\SMSPKG\\{pkg_id}.PCK"
+    (source / "SETUP.INI").write_bytes(b"[Setup]\r\nProgram=SETUP.EXE /q /v2\r\n")
+    console.update_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=2).status == "waiting"
+    assert f"CCompress::Open: Failed to open F:\\SMSPKG\\{pkg_id} (1)" in \
+        log_messages(lab, "P00", "despool.log")
+
+
+def test_a_corrupt_stored_pck_is_quarantined_at_the_child_until_compressed_again(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    pck = lab.site("ZZZ").smspkg / f"{pkg_id}.PCK"
+    before = pck.read_bytes()
+    fault(lab, "corrupt", "ZZZ", pkg_id)
+    after = pck.read_bytes()
+    assert sum(a != b for a, b in zip(after, before, strict=True)) == 1
+    assert not pck.stat().st_mode & 0o222, "still read-only"
+    recorded(lab, "flip")
+    console.add_dp(lab, pkg_id, "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=2).status == "waiting"
+    assert any(m.startswith("Moved the corrupt file E:\\SMS\\inboxes\\despoolr.box\\receive\\")
+               for m in log_messages(lab, "P00", "despool.log"))
+    # ZZZ's row says it sent P00 version 1 (Status 1): it sends no copy again by itself, and
+    # its copy is the damaged one. A new version, compressed afresh, and the delta-stuck
+    # report's repair, so that the whole PCK goes.
+    console.update_package(lab, pkg_id)
+    resend(lab, pkg_id)
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+def test_a_pck_cut_short_in_transit_is_quarantined_and_the_sql_repair_resends_it(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, sites=["ZZZ"]).status in ("idle", "waiting")
+    fault(lab, "corrupt", "P00", pkg_id, "--in-transit", "--how", "truncate")
+    assert recorded(lab, "truncate")["in_transit"] is True
+    assert lab.run_until_idle(seed=2).status == "waiting"
+    assert any(m.startswith("Moved the corrupt file ") for m in
+               log_messages(lab, "P00", "despool.log"))
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=2).status == "waiting", \
+        "a refresh alone does not help: ZZZ's row says the copy was sent (Status 1)"
+    assert query(lab, "ZZZ", "SELECT Status, SourceVersion FROM PkgStatus WHERE Type = 1 AND "
+                             "SiteCode = 'P00'") == [(1, 1)]
+    resend(lab, pkg_id)
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+def resend(lab: Lab, pkg_id: str) -> None:
+    """The delta-stuck report's repair at ZZZ, then a refresh: the whole PCK goes to P00."""
+    result = CliRunner().invoke(cli, [
+        "sql", "ZZZ", "UPDATE PkgStatus SET Status = 2, SourceVersion = 0 WHERE "
+        f"(ID = '{pkg_id}') AND (Type = 1) AND (PkgServer = 'MGMT03')", "--lab", str(lab.root)])
+    assert result.exit_code == 0, result.output
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=2).status == "idle"
+
+
+def test_a_link_down_holds_the_package_until_it_is_up(lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    fault(lab, "link-down", "ZZZ", "P00")
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "waiting"
+    assert not dp_folder(lab, "P00", pkg_id).exists()
+    assert [e["fault"] for e in events(lab, "fault")] == ["link down"]
+    assert fault(lab, "link-up", "ZZZ", "P00").output == "The link from ZZZ to P00 is up.\n"
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["delete-pck", "P00", "ZZZ00009"], "Site P00 has no ZZZ00009.PCK in its SMSPKG folder"),
+    (["delete-pck", "P00", "nonsense"], "invalid package ID"),
+    (["corrupt", "QQQ", "ZZZ00001"], "There is no site 'QQQ'"),
+    (["corrupt", "P00", "ZZZ00001", "--in-transit"], "is waiting in site P00's"),
+    (["link-down", "ZZZ", "S01"], "There is no address from site ZZZ to site S01"),
+    (["corrupt", "P00", "ZZZ00001", "--how", "truncate", "--offset", "3"], "--offset"),
+])
+def test_mistakes_exit_2_with_one_paragraph(lab: Lab, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["fault", *args, "--lab", str(lab.root)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("sitesrv: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert events(lab, "fault") == [], "nothing recorded"
+
+
+def test_truncated_at_rest_at_a_secondary_and_a_link_taken_down_twice(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    pck = lab.site("S01").smspkg / f"{pkg_id}.PCK"
+    size = pck.stat().st_size
+    fault(lab, "corrupt", "S01", pkg_id, "--how", "truncate")
+    assert pck.stat().st_size == size // 2
+    assert recorded(lab, "truncate")["site"] == "S01"
+    fault(lab, "link-down", "P00", "S01")
+    assert fault(lab, "link-down", "P00", "S01").output == "The link from P00 to S01 is already " \
+        "down.\n"
+    assert [e["fault"] for e in events(lab, "fault")] == ["truncate", "link down"], \
+        "a link already down is no new fault"
+    trace = CliRunner().invoke(cli, ["trace", pkg_id, "--lab", str(lab.root)])
+    assert "fault=link down  to=S01" in trace.output, "a link fault shows for every package"

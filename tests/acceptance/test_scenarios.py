@@ -1,0 +1,148 @@
+"""`sitesrv scenario`: each field report plays out as one command, with its verbatim lines."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sitesrv.admin.lab import default_hierarchy_file
+from sitesrv.admin.scenarios import SCENARIOS, play
+from sitesrv.cli.main import cli
+from sitesrv.testing import events, query
+
+
+def scenario(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["scenario", *args])
+
+
+@pytest.mark.parametrize(("name", "lines"), [
+    ("demo", ["S01:SEC01: byte-identical to the source"]),
+    ("child-lost-its-pck", [
+        "The compressed files for package ZZZ00001 hasn't arrived from site ZZZ yet, will retry "
+        "later.",
+        "('ZZZ00001', 'P00', 'MGMT03', 2, 1)"]),
+    ("delta-stuck", [
+        "CCompress::Open: Failed to open F:\\SMSPKG\\ZZZ00001 (1)",
+        "Package ZZZ00001 requires a newer version (2) of source files and the new compressed "
+        "files haven't arrived yet, current version is 1, skip E:\\SMS\\inboxes\\distmgr.box"
+        "\\INCOMING\\"]),
+    ("smsutils", [
+        "Package ZZZ00001 requires a newer version (2) of source files and the new compressed "
+        "files haven't arrived yet, current version is 1, skip E:\\SMS\\inboxes\\distmgr.box"
+        "\\INCOMING\\",
+        "ZZZ: SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0",
+        "sitesrv package set-source ZZZ00001 "]),
+    ("kb936465", [
+        "Package ZZZ00001 requires a newer version (1) of source files and the new compressed "
+        "files haven't arrived yet, current version is 0, skip E:\\SMS\\inboxes\\distmgr.box"
+        "\\INCOMING\\",
+        "('S01', 1)"]),
+])
+def test_each_report_plays_out_as_it_says(name: str, lines: list[str]) -> None:
+    result = scenario("run", name, "--seed", "3")
+    assert result.exit_code == 0, result.output
+    for line in lines:
+        assert f"      {line}" in result.output
+    assert "ZZZ: SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0: " \
+        "0 row(s)" in result.output
+    assert result.output.endswith("verdict: as the report says\n")
+
+
+@pytest.mark.parametrize("args", [["kb936465", "--hotfix"],
+                                  ["kb936465-not-from-the-nearest-site"],
+                                  ["kb936465-dp-added-at-the-central-site"]])
+def test_no_symptom_with_the_hotfix_or_the_workaround(args: list[str]) -> None:
+    result = scenario("run", *args, "--seed", "3", "--json")
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.output)
+    assert (outcome["showed_symptom"], outcome["recovered"], outcome["passed"]) == (
+        False, True, True)
+
+
+def test_kb936465_is_a_race_that_depends_on_the_seed() -> None:
+    result = scenario("run", "kb936465", "--seeds", "1-4")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:2] == [
+        "seed 1: symptom yes, recovered yes, as the report says",
+        "seed 2: symptom no, recovered yes, as the report says"]
+    assert result.output.splitlines()[-1] == (
+        "kb936465, seeds 1-4: symptom in 3 of 4 (75 %), recovered in 4, as the report says in 4")
+    hotfix = scenario("run", "kb936465", "--seeds", "1-4", "--hotfix")
+    assert hotfix.exit_code == 0, hotfix.output
+    assert hotfix.output.splitlines()[-1] == (
+        "kb936465 with the hotfix, seeds 1-4: symptom in 0 of 4 (0 %), recovered in 4, as the "
+        "report says in 4")
+
+
+def test_keep_leaves_the_stuck_lab_and_its_repair(tmp_path: Path) -> None:
+    folder = tmp_path / "stuck"
+    result = scenario("run", "delta-stuck", "--seed", "3", "--keep", str(folder))
+    assert result.exit_code == 0, result.output
+    lab = folder / "lab"
+    assert f"The lab is left at {lab}." in result.output
+    assert query(lab, "ZZZ", "SELECT Status, SourceVersion FROM PkgStatus WHERE Type = 1 AND "
+                             "SiteCode = 'P00'") == [(1, 2)], "stuck, not repaired"
+    repair = [line.strip() for line in result.output.splitlines()
+              if line.startswith("  sitesrv ")]
+    assert repair[0].startswith('sitesrv sql ZZZ "UPDATE PkgStatus SET Status = 2, '
+                                'SourceVersion = 0 WHERE')
+    for step in repair:  # the printed repair, run as a user would paste it
+        args = step.split(" ", 1)[1]
+        argv = (["sql", "ZZZ", args.split('"')[1], "--lab", str(lab)] if args.startswith("sql ")
+                else args.split())
+        assert CliRunner().invoke(cli, argv).exit_code == 0, step
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
+
+
+@pytest.mark.parametrize("args", [["run", "nope"], ["run", "demo", "--seeds", "5-2"],
+                                  ["run", "demo", "--seeds", "1-2", "--keep", "x"],
+                                  ["run", "demo", "--seed", "1", "--seeds", "1-2"],
+                                  ["run", "demo", "--keep", "{full}"],
+                                  ["run", "demo", "--keep", "{file}/lab"]])
+def test_mistakes_exit_2_with_one_paragraph(args: list[str], tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("mine")
+    (tmp_path / "file").write_text("a file")
+    result = scenario(*(a.format(full=tmp_path / "full", file=tmp_path / "file") for a in args))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("sitesrv: ") and result.stderr.count("\n") == 1
+
+
+def test_list_names_each_report() -> None:
+    result = scenario("list")
+    assert result.exit_code == 0
+    for name in ("demo", "child-lost-its-pck", "delta-stuck", "smsutils", "kb936465"):
+        assert f"{name}\n  report: " in result.output
+
+
+def test_the_same_seed_gives_the_same_bytes(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert scenario("run", "delta-stuck", "--seed", "3", "--keep", str(tmp_path / name)
+                        ).exit_code == 0
+    for relative in ("lab/ZZZ/SMSPKG/ZZZ00001.PCK", "lab/ZZZ/SMSPKG/ZZZ00001.DLT.2",
+                     "lab/ZZZ/SMS/Logs/sender.log", "lab/P00/SMS/Logs/despool.log"):
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative
+                                                             ).read_bytes(), relative
+
+
+def test_a_kept_lab_that_is_not_stuck_says_so(tmp_path: Path) -> None:
+    result = scenario("run", "kb936465", "--seed", "2", "--keep", str(tmp_path / "race"))
+    assert result.exit_code == 0
+    assert "The lab is not stuck: the symptom did not show for seed 2" in result.output
+
+
+def test_the_race_is_the_definition_overtaking_the_copy() -> None:
+    """For each seed, the symptom shows exactly when S01 discarded an instruction as older
+    (LastRefreshTime), KB936465's mechanism, not for another reason."""
+    for seed in (1, 2, 3):
+        with tempfile.TemporaryDirectory() as folder:
+            outcome = play(SCENARIOS["kb936465"], Path(folder), default_hierarchy_file(),
+                           seed=seed, keep=True)
+            discarded = [e for e in events(Path(folder) / "lab", "pkg_discarded", site="S01")
+                         if e.get("reason") == "LastRefreshTime"]
+            assert outcome.showed_symptom == bool(discarded), seed

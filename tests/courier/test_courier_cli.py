@@ -1,0 +1,81 @@
+"""`sitesrv courier ...` and `sitesrv package ... --preferred-sender`: the whole trip by
+command, and user errors as one paragraph with exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sitesrv.admin.demo import write_sample_source
+from sitesrv.cli.main import cli
+from sitesrv.testing import query, tree_digest
+from tests.courier.conftest import P00_DP, carry, courier_lab
+
+
+def sitesrv(lab_root: Path, *args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(cli, [*args, "--lab", str(lab_root)])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_the_whole_trip_by_command(tmp_path):
+    lab = courier_lab(tmp_path)
+    source = write_sample_source(tmp_path / "source")
+    pkg_id = sitesrv(lab.root, "package", "create", "ZZZ", "--name", "CD", "--source",
+                     str(source), "--dp", "P00:REMOTE_DP", "--preferred-sender",
+                     "courier").strip()
+    assert query(lab, "ZZZ", f"SELECT PreferredAddress FROM SMSPackages WHERE PkgID = "
+                             f"'{pkg_id}'") == [("COURIER",)]
+    lab.run_until_idle(seed=7)
+    listed = sitesrv(lab.root, "courier", "list", "ZZZ")
+    assert " waiting " in listed and " to P00 " in listed
+    made = sitesrv(lab.root, "courier", "create", "ZZZ", "--name", "June CD")
+    parcel_file = Path(made.split(": ", 1)[1].splitlines()[0])
+    sitesrv(lab.root, "courier", "sent", "ZZZ-0001", "--tracking-number", "1Z9",
+            "--sent-by", "Courier")
+    assert "ZZZ-0001 | Sent | to P00" in sitesrv(lab.root, "courier", "list")
+    sitesrv(lab.root, "courier", "receive", "P00", str(carry(parcel_file, lab)))
+    sitesrv(lab.root, "courier", "confirm", "ZZZ-0001")
+    assert lab.run_until_idle(seed=7).status == "idle"
+    assert tree_digest(lab.root / P00_DP / pkg_id) == tree_digest(source)
+
+
+def test_set_preferred_sender_changes_the_row(tmp_path):
+    lab = courier_lab(tmp_path)
+    source = write_sample_source(tmp_path / "source")
+    pkg_id = sitesrv(lab.root, "package", "create", "ZZZ", "--name", "N", "--source",
+                     str(source)).strip()
+    sitesrv(lab.root, "package", "set-preferred-sender", pkg_id, "courier")
+    assert query(lab, "ZZZ", "SELECT PreferredAddress FROM SMSPackages") == [("COURIER",)]
+    sitesrv(lab.root, "package", "set-preferred-sender", pkg_id, "any")
+    assert query(lab, "ZZZ", "SELECT PreferredAddress FROM SMSPackages") == [("",)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["courier", "create", "P00"], "The SMS registry indicates no outbox for the sender to scan."),
+    (["courier", "create", "ZZZ"], "No send request waits in"),
+    (["courier", "sent", "ZZZ-0009"], "Site ZZZ made no parcel ZZZ-0009"),
+    (["courier", "sent", "nonsense"], "is not a parcel ID"),
+    (["courier", "confirm", "QQQ-0001"], "QQQ"),
+    (["courier", "receive", "P00", "missing.parcel"], "was not received"),
+    (["package", "set-preferred-sender", "ZZZ00009", "courier"], "ZZZ00009"),
+    (["courier", "sent", "ZZZ-0001", "--sent-by", "a\nb"], "--sent-by must be one line"),
+])
+def test_user_errors_exit_2_with_one_paragraph(tmp_path, args, message):
+    lab = courier_lab(tmp_path)
+    output = sitesrv(lab.root, *args, code=2)
+    assert message in output
+    assert output.startswith("sitesrv: ") and output.count("\n") == 1
+
+
+def test_a_file_that_is_no_parcel_is_refused_and_logged(tmp_path):
+    lab = courier_lab(tmp_path)
+    bogus = tmp_path / "bogus.parcel"
+    bogus.write_bytes(b"PK\x03\x04 not a parcel")
+    output = sitesrv(lab.root, "courier", "receive", "P00", str(bogus), code=2)
+    assert "not a sitesrv parcel" in output
+    log = (lab.root / "P00/SMS/Logs/coursend.log").read_text()
+    assert "Cannot receive the parcel" in log and "not a sitesrv parcel" in log

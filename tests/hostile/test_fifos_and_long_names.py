@@ -1,0 +1,131 @@
+"""FIFOs and the longest file names, planted in the lab.
+
+Opening a FIFO blocks until a writer (or reader) comes, so a reader that opens one would hang the
+whole site server: every reader opens files through `files.regular` and refuses a FIFO. A link
+with a 255-character name is legal; the name of its quarantined copy must still fit, and one
+entry that cannot be moved never stops an inbox's listing, nor a component's start, nor a run.
+Each hang test runs the lab in a thread with a deadline, far longer than the run needs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sitesrv.admin.lab import Lab
+from sitesrv.formats import job as jobfile
+from sitesrv.runtime.idle import IdleReport
+from sitesrv.testing import drop, log_messages
+
+from .conftest import (
+    JOB_ID,
+    assert_ended,
+    assert_installed_everywhere,
+    assert_quarantined,
+    create_good_package,
+    run,
+    scheduler_job,
+)
+
+DEADLINE = 300  # seconds: a hung run never ends; a run that works ends in a few
+needs_fifos = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+
+
+def run_with_deadline(action: Callable[[], IdleReport]) -> IdleReport:
+    """`action()` in a thread; fails the test if it has not returned by the deadline."""
+    result: list[IdleReport] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(action())
+        except BaseException as e:  # re-raised in the test's thread
+            errors.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(DEADLINE)
+    assert not thread.is_alive(), f"the run hung (not done after {DEADLINE} s)"
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+@needs_fifos
+def test_a_fifo_named_as_a_jobs_transfer_root_fails_the_job_and_hangs_nothing(lab: Lab) -> None:
+    os.mkfifo(lab.site("ZZZ").smspkg / "ZZZ00001.PCK")
+    drop(lab.site("ZZZ").inbox("schedule.box"), jobfile.job_file_name(JOB_ID),
+         jobfile.encode(scheduler_job()))
+
+    report = run_with_deadline(lambda: run(lab))
+
+    assert_ended(report)
+    assert any("FIFO" in m and "ZZZ00001.PCK" in m
+               for m in log_messages(lab, "ZZZ", "sched.log")), "no line names the FIFO"
+
+
+@needs_fifos
+def test_a_fifo_planted_as_quarantine_log_is_moved_aside_and_the_quarantine_logged(
+        lab: Lab) -> None:
+    inbox = lab.site("P00").inbox("distmgr.box\\INCOMING")
+    (inbox / "corrupt").mkdir(exist_ok=True)
+    os.mkfifo(inbox / "corrupt" / "quarantine.log")
+    (inbox / "JUNK0001.PKG").write_bytes(b"junk\n")
+
+    report = run_with_deadline(lambda: run(lab))
+
+    assert_ended(report)
+    assert_quarantined(lab, "P00", "distmgr.box\\INCOMING", "JUNK0001.PKG", "distmgr.log")
+    kept = (inbox / "corrupt" / "quarantine.log").read_text(encoding="utf-8")
+    assert "JUNK0001.PKG" in kept and "was a FIFO" in kept
+
+
+@needs_fifos
+def test_a_fifo_claimed_as_work_is_quarantined_unopened(lab: Lab, tmp_path: Path) -> None:
+    """A FIFO under a work name put in the inbox after it was listed: the claim finds it."""
+    package = create_good_package(lab, tmp_path)
+    inbox = lab.site("P00").inbox("distmgr.box\\INCOMING")
+    inbox.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(inbox / "FIFO0001.PKG")
+    claimed = lab.site("P00").inbox("distmgr.box\\INCOMING") / ".work" / "FIFO0002.PKG"
+    claimed.parent.mkdir(exist_ok=True)
+    os.mkfifo(claimed)  # as if claimed when the last run stopped
+
+    report = run_with_deadline(lambda: run(lab))
+
+    assert_ended(report)
+    assert (inbox / "FIFO0001.PKG").exists(), "a FIFO never claimed stays, ignored"
+    assert os.path.lexists(inbox / "corrupt" / "FIFO0002.PKG")
+    assert [m for m in log_messages(lab, "P00", "distmgr.log")
+            if m.startswith("Moved the corrupt file ") and "FIFO0002.PKG" in m and "a FIFO" in m]
+    assert_installed_everywhere(lab, package)
+
+
+LONG_NAME = "A" * 251  # with a 4-character extension: 255 characters, the longest legal name
+
+
+@pytest.mark.parametrize(("site", "box", "extension"), [
+    ("P00", "distmgr.box\\INCOMING", ".PKG"), ("P00", "despoolr.box\\receive", ".SNI")],
+    ids=["in Distribution Manager's INCOMING", "in receive, which the Despooler lists as it starts"])
+def test_a_link_with_the_longest_name_never_blocks_an_inbox_nor_the_run(
+        lab: Lab, tmp_path: Path, site: str, box: str, extension: str) -> None:
+    """`corrupt\\<name>` is taken already, so its quarantine needs `<name>.1` (257 characters):
+    the name is cut to fit, the link goes, and the good package in the inbox is processed."""
+    package = create_good_package(lab, tmp_path)
+    inbox = lab.site(site).inbox(box)
+    name = LONG_NAME + extension
+    (inbox / "corrupt").mkdir(exist_ok=True)
+    (inbox / "corrupt" / name).write_bytes(b"an earlier quarantine\n")
+    os.symlink(tmp_path / "nowhere", inbox / name)
+
+    report = run(lab)
+
+    assert_ended(report)
+    assert not os.path.lexists(inbox / name)
+    kept = [p for p in (inbox / "corrupt").iterdir() if p.is_symlink()]
+    assert len(kept) == 1 and len(kept[0].name.encode()) <= 255
+    assert_installed_everywhere(lab, package)

@@ -1,0 +1,65 @@
+"""The live view of `sitesrv run`: what waits, what is being sent, what is installed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from sitesrv.admin.lab import Lab
+from sitesrv.admin.liveview import Watcher, render
+from sitesrv.cli.main import cli
+from sitesrv.testing import create_package, write_source
+
+
+def text(lab: Lab) -> str:
+    console = Console(record=True, width=160)
+    console.print(render(Watcher(lab).view()))
+    return console.export_text()
+
+
+def test_waiting_work_and_installed_dps_per_site(sitesrv_lab: Lab, tmp_path: Path) -> None:
+    lab = sitesrv_lab
+    CliRunner().invoke(cli, ["fault", "link-down", "ZZZ", "P00", "--lab", str(lab.root)])
+    create_package(lab, "ZZZ", name="View", source=write_source(tmp_path / "source"),
+                   dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=1).status == "waiting"
+    view = Watcher(lab).view()
+    zzz = {site.site: site for site in view.sites}["ZZZ"]
+    assert zzz.waiting["outboxes"] >= 1, "the send requests wait behind the link that is down"
+    assert (view.installed, view.targeted) == (1, 2)
+    assert "1 of 2 DP(s) installed" in text(lab)
+
+
+def test_a_send_shows_how_far_it_has_got(sitesrv_lab: Lab) -> None:
+    lab = sitesrv_lab
+    started = {"time": "2007-06-04T09:00:01.000Z", "event": "send_started", "site": "ZZZ",
+               "component": "SMS_LAN_SENDER", "request": "2_001ZZZ", "to": "P00",
+               "bytes": 1000}
+    events = lab.layout.events
+    events.write_text(json.dumps(started) + "\n" + '{"time": "2007-06-04T09:00:02')  # torn
+    (lab.site("P00").receive / "2_001ZZZ.PCK").write_bytes(b"x" * 250)
+    watcher = Watcher(lab)
+    (zzz,) = [s for s in watcher.view().sites if s.site == "ZZZ"]
+    assert [(s.request, s.destination, s.written, s.size) for s in zzz.sends] == [
+        ("2_001ZZZ", "P00", 250, 1000)]
+    assert "2_001ZZZ to P00: 25 % of 1,000 bytes" in text(lab)
+    with events.open("a") as fh:  # the torn line completes: the send finished
+        fh.write('.000Z", "event": "send_finished", "site": "ZZZ", "component": '
+                 '"SMS_LAN_SENDER", "request": "2_001ZZZ", "to": "P00"}\n')
+    (zzz,) = [s for s in watcher.view().sites if s.site == "ZZZ"]
+    assert zzz.sends == ()
+
+
+@pytest.mark.live_fs
+def test_a_live_run_with_the_view_draws_it(sitesrv_lab: Lab, tmp_path: Path) -> None:
+    lab = sitesrv_lab
+    create_package(lab, "ZZZ", name="View", source=write_source(tmp_path / "source"),
+                   dps=["ZZZ:MGMT01"])
+    result = CliRunner().invoke(cli, ["run", "--lab", str(lab.root), "--until-idle",
+                                      "--timeout", "60", "--view"])
+    assert result.exit_code == 0, result.output
+    assert "sitesrv run: 1 of 1 DP(s) installed" in result.stderr
