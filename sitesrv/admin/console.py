@@ -21,6 +21,7 @@ from sitesrv.db.sitedb import (
     PkgServer,
     PkgStatus,
     SiteDatabase,
+    SourceFlag,
     StatusType,
     parse_package_id,
 )
@@ -55,7 +56,7 @@ def parse_dp(lab: Lab, spec: str) -> tuple[Site, DistributionPoint]:
     return site, dp
 
 
-def _primary(lab: Lab, code: str, what: str) -> Site:
+def primary_site(lab: Lab, code: str, what: str) -> Site:
     site = lab.hierarchy.site(code)
     if not site.is_primary:
         raise UserError(f"Site {site.code} is a secondary site: it has no SMS Administrator "
@@ -68,22 +69,31 @@ def _open(lab: Lab, site: Site) -> SiteDatabase:
     return SiteDatabase.open(lab.site(site.code).database)
 
 
-def _source_code(lab: Lab, pkg_id: str) -> str:
-    """The package's source site code (its ID's first 3 characters), checked before anything
-    else: a bad or unknown package ID is the problem to report, not the site it would name."""
+def source_code(lab: Lab, pkg_id: str, what: str = "package",
+                listing: str = "'sitesrv status'") -> str:
+    """The site code an object's ID starts with: the package's (or advertisement's, or
+    collection's) source site, checked before anything else: a bad or unknown ID is the problem
+    to report, not the site it would name. `listing` is the command that lists them."""
     try:
         code, _ = parse_package_id(pkg_id)
     except ValueError as e:
-        raise UserError(f"{e}. 'sitesrv status' lists the packages.") from None
+        problem = str(e) if what == "package" else (
+            f"{pkg_id!r} is not {_a(what)} ID, which is a 3-character site code followed by 5 "
+            "hex digits, as a package ID is")
+        raise UserError(f"{problem}. {listing} lists the {what}s.") from None
     if code not in {s.code for s in lab.hierarchy.sites}:
         known = ", ".join(s.code for s in lab.hierarchy.sites)
-        raise UserError(f"There is no package {pkg_id.upper()} in this lab: a package ID starts "
+        raise UserError(f"There is no {what} {pkg_id.upper()} in this lab: {_a(what)} ID starts "
                         f"with the code of the site that created it, and {code} is not one of "
-                        f"its sites ({known}). 'sitesrv status' lists the packages.")
+                        f"its sites ({known}). {listing} lists the {what}s.")
     return code
 
 
-def _package(db: SiteDatabase, pkg_id: str, site: Site) -> Package:
+def _a(what: str) -> str:
+    return f"an {what}" if what[:1] in "aeiou" else f"a {what}"
+
+
+def known_package(db: SiteDatabase, pkg_id: str, site: Site) -> Package:
     """The package as `site` knows it, which must not be on its way out."""
     package = db.get_package(pkg_id)
     if package is None:
@@ -127,25 +137,37 @@ def _target(db: SiteDatabase, package: Package, site: Site, dp: DistributionPoin
                                    SourceVersion=0))
 
 
-def create_package(lab: Lab, site_code: str, *, name: str, source: Path, dps: list[str],
+def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, dps: list[str],
                    priority: str = "medium", compressed_copy: bool = False,
                    preferred_sender: str = "any") -> str:
-    """A new package at `site_code` targeted to `dps`; returns its PackageID."""
-    site = _primary(lab, site_code, "creating a package")
-    source = Path(source).resolve()
-    if not source.is_dir():
-        raise UserError(f"The package source {source} is not a folder. Pass --source with the "
-                        "folder that holds the package's files.")
+    """A new package at `site_code` targeted to `dps`; returns its PackageID.
+
+    `source` None is a package without source files (PkgSourceFlag 1): its programs run what
+    the clients already have, so it has no compressed copy and no DP (smc_21010)."""
+    site = primary_site(lab, site_code, "creating a package")
+    if source is None:
+        if dps or compressed_copy:
+            raise UserError("A package without source files has nothing to put on a "
+                            "distribution point or to compress: pass --source with the folder "
+                            "that holds its files, or leave out --dp and --compressed-copy.")
+        flag = SourceFlag.NO_SOURCE
+    else:
+        source = Path(source).resolve()
+        if not source.is_dir():
+            raise UserError(f"The package source {source} is not a folder. Pass --source with "
+                            "the folder that holds the package's files.")
+        flag = SourceFlag.COMPRESSED if compressed_copy else SourceFlag.DIRECT
     targets = [parse_dp(lab, spec) for spec in dps]
     for dp_site, _ in targets:
         _check_below(lab, site, dp_site, "Create the package at {sites}")
     now = lab_time(lab)
     with _open(lab, site) as db, db.transaction():
         pkg_id = db.next_package_id(site.code)
-        package = Package(PkgID=pkg_id, SourceSite=site.code, Name=name, Source=str(source),
+        package = Package(PkgID=pkg_id, SourceSite=site.code, Name=name,
+                          Source="" if source is None else str(source),
                           Priority=PRIORITIES[priority], Action=PackageAction.ADD,
                           PkgFlags=PKG_FLAG_COMPRESSED_COPY if compressed_copy else 0,
-                          ShareName="", StorePkgFlag=3 if compressed_copy else 1,
+                          ShareName="", StorePkgFlag=int(flag),
                           PreferredAddress=PREFERRED_SENDERS[preferred_sender])
         db.put_package(package)
         for dp_site, dp in targets:
@@ -169,13 +191,19 @@ def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
     """`action` at the package's source site, with a new source path or a refresh request
     (added to what a pending action already asks), and the notification that wakes its
     Distribution Manager."""
-    site = _primary(lab, _source_code(lab, pkg_id), "changing a package")
+    site = primary_site(lab, source_code(lab, pkg_id), "changing a package")
     now = lab_time(lab)
     with _open(lab, site) as db, db.transaction():
-        package = _package(db, pkg_id, site)
+        package = known_package(db, pkg_id, site)
         changes: dict[str, object] = {"Action": action}
         if source is not None:
             changes["Source"] = _source_path(source)
+            if package.StorePkgFlag == SourceFlag.NO_SOURCE:
+                changes["StorePkgFlag"] = int(SourceFlag.DIRECT)
+        elif refresh and package.StorePkgFlag == SourceFlag.NO_SOURCE:
+            raise UserError(f"Package {package.PkgID} has no source files, so there is nothing "
+                            "to update. Give it a source folder with 'sitesrv package "
+                            "set-source'.")
         if refresh:
             changes["UpdateMask"] = package.UpdateMask | REFRESH_SOURCE
         db.put_package(attrs.evolve(package, **changes))
@@ -202,9 +230,9 @@ def set_preferred_sender(lab: Lab, pkg_id: str, sender: str) -> None:
     if sender not in PREFERRED_SENDERS:
         raise UserError(f"{sender!r} is not a sender; use one of "
                         f"{', '.join(PREFERRED_SENDERS)}.")
-    site = _primary(lab, _source_code(lab, pkg_id), "changing a package")
+    site = primary_site(lab, source_code(lab, pkg_id), "changing a package")
     with _open(lab, site) as db, db.transaction():
-        package = _package(db, pkg_id, site)
+        package = known_package(db, pkg_id, site)
         db.update_package(package.PkgID, PreferredAddress=PREFERRED_SENDERS[sender])
 
 
@@ -214,17 +242,21 @@ def delete_package(lab: Lab, pkg_id: str) -> None:
 
 def _dp_action(lab: Lab, pkg_id: str, dp_spec: str, at: str | None, what: str,
                change: str) -> None:
-    source = _source_code(lab, pkg_id)
+    source = source_code(lab, pkg_id)
     dp_site, dp = parse_dp(lab, dp_spec)
-    site = _primary(lab, at or source, what)
+    site = primary_site(lab, at or source, what)
     _check_below(lab, site, dp_site, "Use --at {sites}")
     now = lab_time(lab)
     nal = dp.nal_path(dp_site.code)
     with _open(lab, site) as db, db.transaction():
-        package = _package(db, pkg_id, site)
+        package = known_package(db, pkg_id, site)
         rows = {s.NALPath.upper(): s for s in db.get_pkg_servers(package.PkgID)}
         row = rows.get(nal.upper())
         if change == "add":
+            if package.StorePkgFlag == SourceFlag.NO_SOURCE:
+                raise UserError(f"Package {package.PkgID} has no source files, so a "
+                                "distribution point has nothing to hold. Give it a source "
+                                "folder first ('sitesrv package set-source').")
             if row is not None and row.Action != PackageAction.DELETE:
                 raise UserError(f"Package {package.PkgID} already targets {dp_spec.upper()}.")
             _target(db, package, dp_site, dp, now)

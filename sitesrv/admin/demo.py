@@ -2,8 +2,10 @@
 
 `sitesrv demo` (and `make demo`) builds the lab if needed, writes a small sample package source
 (a few files, one of several MB), creates the package at the central site targeted to one DP
-at each site, runs the lab until it is idle, and shows the central site's status and the
-package's journey.
+at each site and advertises its program to a collection of three clients, runs the lab until it
+is idle, and shows the central site's status, the package's journey and every site's client
+access point (the package's `.PKG`, `.NAL`, `.ICO` and the advertisement's `.ofr`, `.ins`,
+`.lkp`).
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import random
 from collections.abc import Mapping
 from pathlib import Path
 
-from sitesrv.admin import console
+from sitesrv.admin import advertisements, console
 from sitesrv.admin.lab import Lab
+from sitesrv.lab.boxes import CAP_BOXES
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 
 SOURCE_FOLDER = "demo-source"
 PAYLOAD_BYTES = 4 * 1024 * 1024
+COLLECTION = "All Systems"
+CLIENTS = 3
 
 
 def write_files(folder: Path, files: Mapping[str, bytes]) -> Path:
@@ -51,3 +56,25 @@ def create_demo_package(lab: Lab) -> str:
            for s in lab.hierarchy.sites if s.distribution_points]
     return console.create_package(lab, lab.hierarchy.central.code, name="Sample Package",
                                   source=source, dps=dps)
+
+
+def advertise_demo_package(lab: Lab, package_id: str) -> str:
+    """The sample package's program advertised at the central site to the demo collection
+    (made on the first run, used again by the next ones); returns the AdvertisementID."""
+    central = lab.hierarchy.central.code
+    known = [c for c in advertisements.list_collections(lab, central) if c.Name == COLLECTION]
+    collection = known[0].CollectionID if known else advertisements.create_collection(
+        lab, central, name=COLLECTION, clients=CLIENTS)
+    return advertisements.create_advertisement(lab, central, package_id=package_id,
+                                               program="SETUP.EXE /q", collection_id=collection)
+
+
+def cap_lines(lab: Lab) -> list[str]:
+    """Each site's client access point: what its inboxes hold, as a client would see them."""
+    lines = []
+    for site in lab.layout.sites():
+        for box in CAP_BOXES:
+            folder = site.cap / box
+            names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+            lines.append(f"  {site.unc(folder)}: {' '.join(names) or '(empty)'}")
+    return lines

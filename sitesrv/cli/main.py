@@ -17,6 +17,7 @@ from sitesrv.admin.lab import Lab, default_hierarchy_file
 from sitesrv.admin.pauses import with_pauses
 from sitesrv.admin.status import render_status, status_rows, trace_lines
 from sitesrv.cli.address import address_group
+from sitesrv.cli.advertisement import advertisement_group, collection_group
 from sitesrv.cli.courier import courier_group
 from sitesrv.cli.dp import dp_group
 from sitesrv.cli.fault import fault_group
@@ -163,10 +164,11 @@ def trace(package_id: str, lab_dir: Path) -> None:
 def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     """The main job: send a sample package from the central site to a DP at every site.
 
-    Builds the lab if it does not exist, creates the package, runs the site servers in step
-    mode until the lab is idle, and prints the status table and the package's journey.
+    Builds the lab if it does not exist, creates the package and advertises its program, runs
+    the site servers in step mode until the lab is idle, and prints the status table, the
+    package's journey and every site's client access point.
     """
-    from sitesrv.admin.demo import create_demo_package
+    from sitesrv.admin.demo import advertise_demo_package, cap_lines, create_demo_package
 
     if not (lab_dir / "hierarchy.yaml").is_file() or (lab_dir / BUILDING_MARKER).exists():
         source = hierarchy_file or _default_hierarchy()
@@ -177,8 +179,9 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     lab = Lab.open(lab_dir)
     click.echo(render_hierarchy(lab.hierarchy, lab.root), nl=False)
     package_id = create_demo_package(lab)
-    click.echo(f"\nCreated package {package_id} at {lab.hierarchy.central.code}; running the "
-               "site servers until the lab is idle...")
+    advertisement_id = advertise_demo_package(lab, package_id)
+    click.echo(f"\nCreated package {package_id} and advertisement {advertisement_id} at "
+               f"{lab.hierarchy.central.code}; running the site servers until the lab is idle...")
     report = lab.run_until_idle(seed=seed)
     click.echo(f"Idle after {report.steps} steps ({report.status}).")
     for line in report.waits:
@@ -187,10 +190,12 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     click.echo(render_status(status_rows(lab, package_id), as_json=False), nl=False)
     click.echo(f"\nJourney of {package_id} (sitesrv trace {package_id}):")
     click.echo("\n".join(trace_lines(lab, package_id)))
+    click.echo("\nClient access points (Inbox Manager's copies of pkginfo.box and offerinf.box):")
+    click.echo("\n".join(cap_lines(lab)))
 
 
-for command in (package_group, address_group, dp_group, pck_group, courier_group, run_command,
-                scenario_group, fault_group):
+for command in (package_group, advertisement_group, collection_group, address_group, dp_group,
+                pck_group, courier_group, run_command, scenario_group, fault_group):
     cli.add_command(command)
 
 

@@ -39,8 +39,9 @@ def package_group() -> None:
 @package_group.command("create")
 @click.argument("site")
 @click.option("--name", required=True, help="The package name.")
-@click.option("--source", required=True, type=click.Path(path_type=Path),
-              help="The folder with the package's files.")
+@click.option("--source", type=click.Path(path_type=Path), default=None,
+              help="The folder with the package's files; leave it out for a package without "
+                   "source files (no compressed copy, no DP).")
 @click.option("--dp", "dps", multiple=True, metavar="SITE:SERVER",
               help="A distribution point to target; repeat for more.")
 @click.option("--priority", type=click.Choice(sorted(console.PRIORITIES)), default="medium",
@@ -49,7 +50,7 @@ def package_group() -> None:
               help="Keep a compressed copy of the source (PkgFlags), as SMS's option does.")
 @SENDER_OPTION
 @LAB_OPTION
-def create(site: str, name: str, source: Path, dps: tuple[str, ...], priority: str,
+def create(site: str, name: str, source: Path | None, dps: tuple[str, ...], priority: str,
            compressed_copy: bool, preferred_sender: str, lab_dir: Path) -> None:
     """Create a package at SITE and print its PackageID (site code + 5 hex digits)."""
     lab = Lab.open(lab_dir)

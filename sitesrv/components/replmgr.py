@@ -39,11 +39,12 @@ from sitesrv.components.uidtokens import MissingToken, take_job_id
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.formats import job as jobfile
-from sitesrv.formats import pkg, rpl, sta, trs
+from sitesrv.formats import offer, pkg, rpl, sta, trs
 from sitesrv.formats.sections import Layout
 from sitesrv.formats.values import Payload
 from sitesrv.lab.boxes import (
     DISTMGR_INCOMING,
+    OFFERMGR_INCOMING,
     REPLMGR_HISTORY,
     REPLMGR_INCOMING,
     REPLMGR_OUTBOUND,
@@ -74,7 +75,8 @@ class ObjectClass:
 
 
 OBJECT_CLASSES = {"PKG": ObjectClass(DISTMGR_INCOMING, pkg.LAYOUT),
-                  "STA": ObjectClass(DISTMGR_INCOMING, sta.LAYOUT)}
+                  "STA": ObjectClass(DISTMGR_INCOMING, sta.LAYOUT),
+                  "OFR": ObjectClass(OFFERMGR_INCOMING, offer.REPLICATION)}
 STREAM_RE = re.compile(rf"({SITE_CODE})_([123])")  # process\\<DEST>_<priority>
 
 

@@ -1,4 +1,6 @@
-"""SQL Monitor (SMS_SQL_MONITOR): turns PkgNotification rows into `distmgr.box\\<PkgID>.PKN`.
+"""SQL Monitor (SMS_SQL_MONITOR): turns PkgNotification rows into `distmgr.box\\<PkgID>.PKN`,
+and OfferNotification rows into `offermgr.box\\<AdvertisementID>.OFN` (SMS fires triggers on
+the advertisement tables too; `.ofn` is the offer notification of the Resource Guide's list).
 
 SMS fires SQL triggers; we poll the site database every `sqlmon_poll_interval`. One file per
 notification row, consumed by Distribution Manager, which re-reads the database (KB834123; the
@@ -8,9 +10,11 @@ The rows are deleted only once the files exist, so a crash in between loses noth
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sitesrv.db.sitedb import PackageAction, SiteDatabase
-from sitesrv.formats import pkn
-from sitesrv.lab.boxes import DISTMGR
+from sitesrv.formats import offer, pkn
+from sitesrv.lab.boxes import DISTMGR, OFFERMGR
 from sitesrv.runtime.component import Component
 
 CHANGES = {
@@ -38,20 +42,29 @@ class SqlMonitor(Component):
         self.ctx.wake_at(self.ctx.clock.now())
 
     def work(self) -> bool:
-        box = self.ctx.layout.inbox(DISTMGR)
         with self.db.transaction():
             rows = self.db.take_notifications()
             for row in rows:
-                change = CHANGES[row.Type]
-                self.ctx.log.write("CTriggerManager::InstanceThread: pipe=776:")
-                self.ctx.log.write(pipe_message(self.ctx.site.code, TABLE, change, row.PkgID))
-                self.ctx.log.write(f"Received notification: Table={TABLE}, Type={change}, "
-                                   f"KeyName={row.PkgID}.")
-                record = pkn.PackageNotification(package_id=row.PkgID, change=change, table=TABLE)
-                path = self.ctx.publish(box / pkn.pkn_name(row.PkgID), pkn.encode(record))
-                self.ctx.log.write(f"Created notification file {self.ctx.windows(path)}")
-                self.ctx.emit("notification", package=row.PkgID, file=self.ctx.windows(path))
-        if rows:
+                self._notify(TABLE, CHANGES[row.Type], row.PkgID, self.ctx.layout.inbox(DISTMGR)
+                             / pkn.pkn_name(row.PkgID))
+            offers = self.db.take_offer_notifications()
+            for offer_row in offers:
+                self._notify(offer.NOTIFICATION_TABLE, CHANGES[offer_row.Type], offer_row.OfferID,
+                             self.ctx.layout.inbox(OFFERMGR)
+                             / offer.notification_name(offer_row.OfferID), key_field="advertisement")
+        if rows or offers:
             return True
         self.ctx.wake_at(self.ctx.clock.now() + self.ctx.timing.sqlmon_poll_interval)
         return False
+
+    def _notify(self, table: str, change: pkn.Change, key: str, path: Path, *,
+                key_field: str = "package") -> None:
+        """One notification row: its log lines, and the file for the component it wakes."""
+        self.ctx.log.write("CTriggerManager::InstanceThread: pipe=776:")
+        self.ctx.log.write(pipe_message(self.ctx.site.code, table, change, key))
+        self.ctx.log.write(f"Received notification: Table={table}, Type={change}, "
+                           f"KeyName={key}.")
+        record = pkn.PackageNotification(package_id=key, change=change, table=table)
+        self.ctx.publish(path, pkn.encode(record))
+        self.ctx.log.write(f"Created notification file {self.ctx.windows(path)}")
+        self.ctx.emit("notification", **{key_field: key}, file=self.ctx.windows(path))

@@ -1,7 +1,9 @@
 """What a site knows about its packages, whether it has a database or not.
 
-A primary site keeps package definitions, distribution points and status rows in its SQL
-database; a secondary has none and keeps the same facts in state files (docs/differences.md).
+A primary site keeps package definitions, distribution points, status rows and advertisements in
+its SQL database; a secondary has none and keeps the same facts in state files
+(docs/differences.md), a package's advertisements in the package's file, so that deleting the
+package deletes them (Q257318).
 Components talk to a `PackageStore` and never ask which kind they have, so the Distribution
 Manager logic is one piece of code at every tier.
 """
@@ -18,6 +20,8 @@ from typing import Any, Protocol
 import attrs
 
 from sitesrv.db.sitedb import (
+    Advertisement,
+    Collection,
     Package,
     PackageAction,
     PkgServer,
@@ -53,6 +57,11 @@ class PackageStore(Protocol):
     def set_stored(self, pkg_id: str, version: int, path: str) -> None: ...
     def clear_action(self, pkg_id: str, handled: PackageAction) -> None: ...
     def settle_server(self, server: PkgServer, when: float) -> None: ...
+    # Advertisements, each with the collection it targets as this site knows it.
+    def advertisements(self, pkg_id: str | None = None) -> list[Advertisement]: ...
+    def put_advertisement(self, advertisement: Advertisement, collection: Collection) -> None: ...
+    def delete_advertisement(self, advertisement_id: str) -> None: ...
+    def collection(self, collection_id: str) -> Collection | None: ...
 
 
 class DatabaseStore:
@@ -108,6 +117,20 @@ class DatabaseStore:
     def settle_server(self, server: PkgServer, when: float) -> None:
         self.db.settle_pkg_server(server, when)
 
+    def advertisements(self, pkg_id: str | None = None) -> list[Advertisement]:
+        return self.db.get_advertisements(pkg_id)
+
+    def put_advertisement(self, advertisement: Advertisement, collection: Collection) -> None:
+        with self.db.transaction():
+            self.db.put_collection(collection)
+            self.db.put_advertisement(advertisement)
+
+    def delete_advertisement(self, advertisement_id: str) -> None:
+        self.db.delete_advertisement(advertisement_id)
+
+    def collection(self, collection_id: str) -> Collection | None:
+        return self.db.get_collection(collection_id)
+
 
 _FOLDER_LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -118,6 +141,7 @@ class _PackageFile:
     package: Package | None = None
     servers: dict[str, PkgServer] = attrs.Factory(dict)
     status: dict[tuple[int, str, str], PkgStatus] = attrs.Factory(dict)
+    offers: dict[str, tuple[Advertisement, Collection]] = attrs.Factory(dict)
 
 
 class FileStore:
@@ -150,13 +174,16 @@ class FileStore:
                 servers={s["NALPath"].upper(): PkgServer(**s) for s in doc.get("servers", [])},
                 status={_status_key(row): row for row in
                         (PkgStatus(**s) for s in doc.get("status", []))},
+                offers={o["advertisement"]["AdvertisementID"].upper(): (
+                    Advertisement(**o["advertisement"]), Collection(**o["collection"]))
+                    for o in doc.get("advertisements", [])},
             )
         except (KeyError, TypeError, ValueError) as e:
             raise FormatError(path, f"package state is not in the expected shape: {e}") from None
 
     def _save(self, pkg_id: str, data: _PackageFile) -> None:
         path = self._path(pkg_id)
-        if data.package is None and not data.servers and not data.status:
+        if data.package is None and not data.servers and not data.status and not data.offers:
             path.unlink(missing_ok=True)
             return
         doc: dict[str, Any] = {
@@ -164,6 +191,9 @@ class FileStore:
             "servers": [_plain(s) for _, s in sorted(data.servers.items())],
             "status": [_plain(s) for _, s in sorted(data.status.items())],
         }
+        if data.offers:  # only then, so the files of packages without any stay as they were
+            doc["advertisements"] = [{"advertisement": _plain(a), "collection": _plain(c)}
+                                     for _, (a, c) in sorted(data.offers.items())]
         path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
         replace_file(path, data, self.durability, tmp=path.with_suffix(".json.TMP"))
@@ -268,6 +298,34 @@ class FileStore:
                 data.servers[server.NALPath.upper()] = attrs.evolve(
                     row, Action=PackageAction.NONE, RefreshTrigger=0, LastRefresh=when)
                 self._save(server.PkgID, data)
+
+
+    def advertisements(self, pkg_id: str | None = None) -> list[Advertisement]:
+        with self._lock:
+            ids = self.package_ids() if pkg_id is None else [pkg_id]
+            found = [a for i in ids for a, _ in self._load(i).offers.values()]
+        return sorted(found, key=lambda a: a.AdvertisementID.upper())
+
+    def put_advertisement(self, advertisement: Advertisement, collection: Collection) -> None:
+        with self._lock:
+            self.delete_advertisement(advertisement.AdvertisementID)  # its package may differ
+            data = self._load(advertisement.PackageID)
+            data.offers[advertisement.AdvertisementID.upper()] = (advertisement, collection)
+            self._save(advertisement.PackageID, data)
+
+    def delete_advertisement(self, advertisement_id: str) -> None:
+        with self._lock:
+            for pkg_id in self.package_ids():
+                data = self._load(pkg_id)
+                if data.offers.pop(advertisement_id.upper(), None) is not None:
+                    self._save(pkg_id, data)
+
+    def collection(self, collection_id: str) -> Collection | None:
+        """The collection as the latest advertisement that targets it brought it."""
+        with self._lock:
+            found = [c for i in self.package_ids() for _, c in self._load(i).offers.values()
+                     if c.CollectionID.upper() == collection_id.upper()]
+        return found[-1] if found else None
 
 
 def open_store(layout: SiteLayout, db: SiteDatabase | None, durability: Durability) -> PackageStore:

@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS SMSPackages (
     Priority         INTEGER NOT NULL DEFAULT 2 CHECK (Priority IN (1, 2, 3)),
     PreferredAddress TEXT COLLATE NOCASE NOT NULL DEFAULT '',
     IgnoreSchedule   INTEGER NOT NULL DEFAULT 0 CHECK (IgnoreSchedule IN (0, 1)),
-    StorePkgFlag     INTEGER NOT NULL DEFAULT 1 CHECK (StorePkgFlag BETWEEN 1 AND 4),
+    StorePkgFlag     INTEGER NOT NULL DEFAULT 2 CHECK (StorePkgFlag BETWEEN 1 AND 4),
     Action           INTEGER NOT NULL DEFAULT 0 CHECK (Action BETWEEN 0 AND 3),
     UpdateMask       INTEGER NOT NULL DEFAULT 0,
     StoredPkgSource  TEXT COLLATE NOCASE NOT NULL DEFAULT ''
@@ -154,6 +154,55 @@ CREATE TABLE IF NOT EXISTS StatusMessageAttributes (
 CREATE TABLE IF NOT EXISTS PackageIDCounters (
     SiteCode   TEXT COLLATE NOCASE NOT NULL PRIMARY KEY,
     LastNumber INTEGER NOT NULL CHECK (LastNumber BETWEEN 0 AND 1048575)
+);
+
+-- Collections, in a minimal model: no members or rules, only how many clients a collection
+-- has, which decides whether Offer Manager writes client instruction files for it (SMS 2.0
+-- flowcharts, docs/sources.md#flowcharts). Columns are SMS_Collection's (CollectionID,
+-- Name) and MemberCount; SourceSite is the site whose console made it.
+CREATE TABLE IF NOT EXISTS Collections (
+    CollectionID TEXT COLLATE NOCASE NOT NULL PRIMARY KEY,
+    Name         TEXT COLLATE NOCASE NOT NULL DEFAULT '',
+    MemberCount  INTEGER NOT NULL DEFAULT 0 CHECK (MemberCount >= 0),
+    SourceSite   TEXT COLLATE NOCASE NOT NULL DEFAULT ''
+);
+
+-- One row per advertisement this site knows (its own and replicated ones), with SMS_Advertisement's
+-- property names: a program of a package offered to a collection from PresentTime on.
+CREATE TABLE IF NOT EXISTS Advertisements (
+    AdvertisementID   TEXT COLLATE NOCASE NOT NULL PRIMARY KEY,
+    AdvertisementName TEXT COLLATE NOCASE NOT NULL DEFAULT '',
+    PackageID         TEXT COLLATE NOCASE NOT NULL,
+    ProgramName       TEXT COLLATE NOCASE NOT NULL,
+    CollectionID      TEXT COLLATE NOCASE NOT NULL,
+    SourceSite        TEXT COLLATE NOCASE NOT NULL,
+    PresentTime       TEXT COLLATE NOCASE NOT NULL
+);
+
+-- Deleting a package deletes its advertisements: at a primary SMS does it with SQL triggers
+-- (Q257318), so a person's DELETE FROM SMSPackages does it too.
+CREATE TRIGGER IF NOT EXISTS SMSPackages_delete_advertisements
+AFTER DELETE ON SMSPackages
+BEGIN
+    DELETE FROM Advertisements WHERE PackageID = OLD.PkgID;
+END;
+
+-- One row per advertisement change for SQL Monitor to turn into offermgr.box\<OfferID>.OFN, as
+-- PkgNotification is for packages. Type: 1 UPDATE, 2 ADD, 3 DELETE.
+CREATE TABLE IF NOT EXISTS OfferNotification (
+    RecordID INTEGER PRIMARY KEY AUTOINCREMENT,
+    OfferID  TEXT COLLATE NOCASE NOT NULL,
+    Type     INTEGER NOT NULL DEFAULT 1 CHECK (Type BETWEEN 1 AND 3),
+    TimeKey  TEXT COLLATE NOCASE NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))
+);
+
+-- sitesrv's own bookkeeping (not an SMS table): the last number handed out per kind of object
+-- ('Advertisement', 'Collection') and site code.
+CREATE TABLE IF NOT EXISTS ObjectIDCounters (
+    Kind       TEXT COLLATE NOCASE NOT NULL,
+    SiteCode   TEXT COLLATE NOCASE NOT NULL,
+    LastNumber INTEGER NOT NULL CHECK (LastNumber BETWEEN 0 AND 1048575),
+    PRIMARY KEY (Kind, SiteCode)
 );
 
 -- SMS_PackageStatusDistPointsSummarizer: one row per package/DP from the Type 2 PkgStatus rows.

@@ -29,7 +29,7 @@ from sitesrv.lab.identifiers import MAX_PACKAGE_NUMBER
 from sitesrv.lab.identifiers import format_package_id as format_package_id  # API here too
 from sitesrv.lab.identifiers import parse_package_id as parse_package_id
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_BUSY_TIMEOUT = 10.0
 # Columns of later schema versions than a table's first: `create` adds those a database made by
 # an older sitesrv lacks (CREATE TABLE IF NOT EXISTS leaves its tables as they were).
@@ -108,6 +108,15 @@ def parse_time(text: str) -> float:
     return ((moment - _EPOCH) // _MS) / 1000
 
 
+class SourceFlag(IntEnum):
+    """SMSPackages.StorePkgFlag, as SMS_Package.PkgSourceFlag."""
+
+    NO_SOURCE = 1
+    DIRECT = 2
+    COMPRESSED = 3
+    LOCAL = 4
+
+
 _TIME_FIELD = {"time": True}
 
 
@@ -149,7 +158,7 @@ class Package:
     Priority: int = 2
     PreferredAddress: str = ""
     IgnoreSchedule: int = 0
-    StorePkgFlag: int = 1
+    StorePkgFlag: int = int(SourceFlag.DIRECT)
     Action: PackageAction = attrs.field(default=PackageAction.NONE, converter=PackageAction)
     UpdateMask: int = 0
     StoredPkgSource: str = ""
@@ -197,6 +206,39 @@ class Notification:
     RecordID: int
     PkgID: str
     Priority: int
+    Type: PackageAction = attrs.field(converter=PackageAction)
+    TimeKey: float = _time()
+
+
+@attrs.frozen
+class Collection:
+    """A Collections row: the minimal model, a collection and how many clients it has."""
+
+    CollectionID: str
+    Name: str = ""
+    MemberCount: int = 0
+    SourceSite: str = ""
+
+
+@attrs.frozen
+class Advertisement:
+    """An Advertisements row: a program of a package offered to a collection."""
+
+    AdvertisementID: str
+    PackageID: str
+    ProgramName: str
+    CollectionID: str
+    SourceSite: str
+    AdvertisementName: str = ""
+    PresentTime: float = _time(default=0.0)
+
+
+@attrs.frozen
+class OfferNotification:
+    """An OfferNotification row: one advertisement change waiting for SQL Monitor."""
+
+    RecordID: int
+    OfferID: str
     Type: PackageAction = attrs.field(converter=PackageAction)
     TimeKey: float = _time()
 
@@ -301,6 +343,12 @@ class SiteDatabase:
                     f"The site database {path} has schema version {version}, newer than this "
                     f"sitesrv understands ({SCHEMA_VERSION}). Use a newer sitesrv or a new lab."
                 )
+            # Before packages without source (the Advertisements table came with them),
+            # StorePkgFlag 1 was written for every package with direct source files: such a
+            # database's 1s become 2 (DIRECT), or its packages would lose their source.
+            direct_was_one = 0 < version < SCHEMA_VERSION and connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'Advertisements'"
+            ).fetchone() is None
             schema = resources.files("sitesrv.db").joinpath("schema.sql").read_text("utf-8")
             connection.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
             connection.execute("BEGIN IMMEDIATE")
@@ -309,6 +357,9 @@ class SiteDatabase:
                     if column not in {row[1] for row in connection.execute(
                             f"PRAGMA table_info({table})")}:
                         connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                if direct_was_one:
+                    connection.execute(
+                        "UPDATE SMSPackages SET StorePkgFlag = 2 WHERE StorePkgFlag = 1")
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 connection.execute("COMMIT")
             except BaseException:
@@ -537,6 +588,53 @@ class SiteDatabase:
                 )
         return self._read(Notification, rows, "PkgNotification")
 
+    def add_offer_notification(self, offer_id: str, action: PackageAction, *,
+                               when: float) -> None:
+        """Queue an advertisement change for SQL Monitor (`offermgr.box\\<OfferID>.OFN`)."""
+        self._conn.execute("INSERT INTO OfferNotification (OfferID, Type, TimeKey) "
+                           "VALUES (?, ?, ?)", (offer_id, int(action), format_time(when)))
+
+    def take_offer_notifications(self) -> list[OfferNotification]:
+        """As `take_notifications`, for advertisements."""
+        with self.transaction():
+            rows = self._conn.execute(
+                "SELECT * FROM OfferNotification ORDER BY RecordID").fetchall()
+            if rows:
+                self._conn.execute("DELETE FROM OfferNotification WHERE RecordID <= ?",
+                                   (rows[-1]["RecordID"],))
+        return self._read(OfferNotification, rows, "OfferNotification")
+
+    # Collections and advertisements
+
+    def put_collection(self, collection: Collection) -> None:
+        self._conn.execute(_upsert_sql("Collections", Collection, ("CollectionID",)),
+                           _to_db(collection))
+
+    def get_collection(self, collection_id: str) -> Collection | None:
+        rows = self._conn.execute("SELECT * FROM Collections WHERE CollectionID = ?",
+                                  (collection_id,)).fetchall()
+        return next(iter(self._read(Collection, rows, "Collections")), None)
+
+    def get_collections(self) -> list[Collection]:
+        rows = self._conn.execute("SELECT * FROM Collections ORDER BY CollectionID").fetchall()
+        return self._read(Collection, rows, "Collections")
+
+    def put_advertisement(self, advertisement: Advertisement) -> None:
+        self._conn.execute(_upsert_sql("Advertisements", Advertisement, ("AdvertisementID",)),
+                           _to_db(advertisement))
+
+    def get_advertisements(self, pkg_id: str | None = None) -> list[Advertisement]:
+        """Every advertisement, or those of one package, by ID."""
+        sql, params = "SELECT * FROM Advertisements", ()
+        if pkg_id is not None:
+            sql, params = sql + " WHERE PackageID = ?", (pkg_id,)
+        rows = self._conn.execute(sql + " ORDER BY AdvertisementID", params).fetchall()
+        return self._read(Advertisement, rows, "Advertisements")
+
+    def delete_advertisement(self, advertisement_id: str) -> None:
+        self._conn.execute("DELETE FROM Advertisements WHERE AdvertisementID = ?",
+                           (advertisement_id,))
+
     # Package status
 
     def upsert_pkg_status(self, status: PkgStatus) -> bool:
@@ -632,6 +730,22 @@ class SiteDatabase:
                 (site_code.upper(), number),
             )
         return package_id
+
+    def next_object_id(self, kind: str, site_code: str, first: int) -> str:
+        """Allocate the site's next ID of a kind of object ('Advertisement' from ZZZ20000,
+        'Collection' from ZZZ10000): the shape of a package ID, in a range of its own."""
+        with self.transaction():
+            row = self._conn.execute(
+                "SELECT LastNumber FROM ObjectIDCounters WHERE Kind = ? AND SiteCode = ?",
+                (kind, site_code)).fetchone()
+            number = max(row[0] + 1 if row else first, first)
+            if number > MAX_PACKAGE_NUMBER:
+                raise UserError(f"Site {site_code.upper()} has no {kind.lower()} IDs left.")
+            self._conn.execute(
+                "INSERT INTO ObjectIDCounters (Kind, SiteCode, LastNumber) VALUES (?, ?, ?) "
+                "ON CONFLICT (Kind, SiteCode) DO UPDATE SET LastNumber = excluded.LastNumber",
+                (kind, site_code.upper(), number))
+        return format_package_id(site_code, number)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query of sitesrv's own (reports that need a view or a join)."""

@@ -6,7 +6,8 @@ whose LastRefreshTime is older than the last one it processed for the package. T
 says who issued the instruction, which site will send the compressed files, and whether the
 receiver must forward them to its own children ("send from the nearest site"), and whether
 the compressed files of SourceVersion came with this very instruction (`Content=1`, a content
-instruction; docs/distribution.md says why that matters for KB936465). The
+instruction; docs/distribution.md says why that matters for KB936465). `PkgSourceFlag=1` is a
+package without source files: the receiver writes its client files without waiting for content. The
 `[PACKAGE SERVER]` sections list the package's DPs at the receiver and the sites below it.
 """
 
@@ -78,6 +79,8 @@ class PackageReplication:
     pkg_flags: int = attrs.field(default=0, validator=number(0, 2**32 - 1))
     share_name: str = attrs.field(default="", validator=TEXT)
     share_type: int = attrs.field(default=1, validator=number(1, 2, "1 (common) or 2 (specific)"))
+    # SMS_Package.PkgSourceFlag: 1 no source files, 2 direct, 3 compressed copy, 4 local.
+    source_flag: int = attrs.field(default=2, validator=number(1, 4, "1, 2, 3 or 4 (PkgSourceFlag)"))
     preferred_address: str = attrs.field(default="*", validator=PREFERRED_ADDRESS)
     ignore_schedule: bool = attrs.field(default=False, validator=FLAG)
     action: PackageAction = attrs.field(converter=to_member(PackageAction),
@@ -103,6 +106,7 @@ LAYOUT = Layout(PackageReplication, "package replication file", (
         Key("PkgFlags", "pkg_flags", INTEGER),
         Key("ShareName", "share_name"),
         Key("ShareType", "share_type", INTEGER),
+        Key("PkgSourceFlag", "source_flag", INTEGER, optional=True),
         Key("PreferredAddress", "preferred_address"),
         Key("IgnoreSchedule", "ignore_schedule", ZERO_ONE)),
     one("ACTION",

@@ -144,11 +144,17 @@ OPTIONAL_ISO_TIME = Codec(lambda v: "" if v is None else lab_time_text(v),
 
 @attrs.frozen
 class Key:
-    """One `Key=Value` line: the key as written, the record attribute, the value's spelling."""
+    """One `Key=Value` line: the key as written, the record attribute, the value's spelling.
+
+    An `optional` key added to a kind after files of it were written may be missing from a
+    file: the record's default stands then, so a file in flight from an older writer still
+    reads. The writer always writes it.
+    """
 
     name: str
     attr: str
     codec: Codec = PLAIN
+    optional: bool = False
 
 
 @attrs.frozen
@@ -354,6 +360,8 @@ class Layout(Generic[R]):
         values = {}
         for key in section.keys:
             entry = occurrence.values.get(_normal(key.name))
+            if entry is None and key.optional:
+                continue
             if entry is None:
                 raise FormatError(path, f"[{section.name}] section at line {occurrence.line} "
                                         f"has no {key.name} key")

@@ -47,6 +47,10 @@ PKGINFO = "pkginfo.box"
 OFFERINF = "offerinf.box"
 CAP_BOXES = (PKGINFO, OFFERINF)
 
+# Offer Manager: `<AdvertisementID>.OFN` from SQL Monitor; replicated advertisements (`.OFR`).
+OFFERMGR = "offermgr.box"
+OFFERMGR_INCOMING = "offermgr.box\\INCOMING"
+
 # Collection Evaluator's inbox: Distribution Manager leaves `<PkgID>.CLF` there for each package.
 COLLEVAL = "colleval.box"
 

@@ -94,8 +94,13 @@ class SiteLayout:
         return self.root / SMSPKG
 
     @property
+    def cap_share(self) -> str:
+        """`CAP_<SITE>`: the client access point's folder and share name (Q293187)."""
+        return f"CAP_{self.site.code}"
+
+    @property
     def cap(self) -> Path:
-        return self.root / f"CAP_{self.site.code}"
+        return self.root / self.cap_share
 
     @functools.cached_property
     def receive(self) -> Path:
@@ -156,7 +161,8 @@ class SiteLayout:
         """The path as another site sees it over the network.
 
         Paths inside despoolr.box\\receive go through the SMS_SITE share; others inside SMS
-        through SMS_<SITE>; SMSPKG through the SMS_CPS<drive>$ share of the compressed packages.
+        through SMS_<SITE>; SMSPKG through the SMS_CPS<drive>$ share of the compressed packages;
+        the client access point through its CAP_<SITE> share.
         """
         parts = self._parts(path)
         server = f"\\\\{self.site.server}"
@@ -167,6 +173,8 @@ class SiteLayout:
             return "\\".join([server, f"SMS_{self.site.code}", *parts[1:]])
         if parts and parts[0] == SMSPKG:
             return "\\".join([server, f"SMS_CPS{self.site.package_drive}$", *parts[1:]])
+        if parts and parts[0] == self.cap_share:
+            return "\\".join([server, *parts])
         if parts and parts[0] == "dp":
             return "\\\\" + "\\".join(parts[1:])
         return "\\".join([server, f"{self.site.package_drive}$", *parts])

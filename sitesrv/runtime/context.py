@@ -175,7 +175,8 @@ class ComponentContext:
 
     def changed(self, folder: Path) -> None:
         """This component removed or changed a file in `folder`: wake the components that
-        declared it in `wakes_on` (publish wakes a folder's owners by itself)."""
+        declared it in `wakes_on`, and its owners if it is an inbox (publish wakes both by
+        itself)."""
         self._notify(folder, None)
 
     def signal(self, signal: str) -> None:

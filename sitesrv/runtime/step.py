@@ -91,12 +91,15 @@ def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults, picker
                 host.fire_timers(now)
             runnable = [h for h in runtime.hosts if h.wanted.is_set()]
             if not runnable:
-                waits = _waits(runtime)
                 next_time = min((t for h in runtime.hosts if (t := h.next_timer()) is not None),
                                 default=None)
-                if waits and next_time is not None and next_time <= runtime.last_progress + limit:
+                # Asked only when the clock may move on, and only until one host waits: this
+                # runs at every timer of a waiting lab (each SQL Monitor poll).
+                if next_time is not None and next_time <= runtime.last_progress + limit and any(
+                        host.waits() for host in runtime.hosts):
                     clock.advance_to(next_time)
                     continue
+                waits = _waits(runtime)
                 if steps < len(schedule):
                     raise ReplayDivergence(
                         f"{replay}: the schedule has {len(schedule) - steps} more step(s) from "

@@ -26,7 +26,7 @@ def packing_lists(draw: st.DrawFn) -> PackingList:
         instruction=draw(st.sampled_from(members)),
         package_file=draw(st.sampled_from(["", *members])),
         deliver_to=draw(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1,
-                                max_size=20)))
+                                max_size=20).filter(lambda s: s == s.strip() != "")))
         for i in range(1, draw(st.integers(1, 3)) + 1)]
     return PackingList(parcel_id="ZZZ-0001", name=draw(names), sending_site="ZZZ",
                        created=draw(st.integers(0, 2**33)) / 1000, files=files,

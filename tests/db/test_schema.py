@@ -15,6 +15,7 @@ from sitesrv.db.sitedb import (
     Site,
     SiteDatabase,
     SiteType,
+    SourceFlag,
 )
 from sitesrv.errors import UserError
 
@@ -27,6 +28,10 @@ TABLES = {
     "StatusMessages",
     "StatusMessageAttributes",
     "PackageIDCounters",
+    "Collections",
+    "Advertisements",
+    "OfferNotification",
+    "ObjectIDCounters",
 }
 
 
@@ -84,28 +89,58 @@ def test_open_a_database_of_another_schema_version(tmp_path: Path) -> None:
         SiteDatabase.create(path)
 
 
-@pytest.mark.parametrize("old", [1, 2])
+# Drops what an older sitesrv's database lacks: main's Repair A columns (schema 3) and the
+# advertisement tables and trigger of issue 13 (the branch's own schema 3).
+_REPAIR_A = ("ALTER TABLE SMSPackages DROP COLUMN UpdateMask; "
+             "ALTER TABLE SMSPackages DROP COLUMN StoredPkgSource; ")
+_ADVERTISEMENTS = ("DROP TRIGGER SMSPackages_delete_advertisements; DROP TABLE Collections; "
+                   "DROP TABLE Advertisements; DROP TABLE OfferNotification; "
+                   "DROP TABLE ObjectIDCounters; ")
+OLDER = {  # version, what it lacks, whether its StorePkgFlag 1 meant direct source files
+    "v1": (1, _REPAIR_A + _ADVERTISEMENTS, True),
+    "v2": (2, _REPAIR_A + _ADVERTISEMENTS, True),
+    "v3-repair-a": (3, _ADVERTISEMENTS, True),
+    "v3-advertisements": (3, _REPAIR_A, False),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OLDER))
 def test_a_database_of_an_older_sitesrv_says_how_to_upgrade_and_create_upgrades_it(
-        tmp_path: Path, old: int) -> None:
-    """Versions 1 and 2 had no SMSPackages.UpdateMask and StoredPkgSource: the servers and the
-    console refuse such a database, saying to run `sitesrv init` on the lab, whose
-    SiteDatabase.create adds them and keeps its rows."""
+        tmp_path: Path, kind: str) -> None:
+    """An older database lacks SMSPackages.UpdateMask and StoredPkgSource (before schema 3 of
+    Repair A), or the advertisement tables (before schema 3 of issue 13), or both: the servers
+    and the console refuse it, saying to run `sitesrv init` on the lab, whose
+    SiteDatabase.create adds what is missing and keeps its rows. Before packages without source,
+    StorePkgFlag 1 was every package with direct source files: it becomes 2 (DIRECT)."""
+    old, lacks, direct_was_one = OLDER[kind]
     path = tmp_path / "site.db"
     with SiteDatabase.create(path) as db:
         db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY))
-        db.put_package(Package("ZZZ00001", "ZZZ", Name="Office", Source="/src"))
+        db.put_package(Package("ZZZ00001", "ZZZ", Name="Office", Source="/src", StorePkgFlag=1))
+        db.put_package(Package("ZZZ00002", "ZZZ", Name="Visio", Source="/v", StorePkgFlag=3))
     before = sqlite3.connect(path)
-    before.executescript("ALTER TABLE SMSPackages DROP COLUMN UpdateMask; "
-                         "ALTER TABLE SMSPackages DROP COLUMN StoredPkgSource; "
-                         f"PRAGMA user_version = {old};")
+    before.executescript(f"{lacks}PRAGMA user_version = {old};")
     before.close()
     with pytest.raises(UserError, match="older sitesrv: run 'sitesrv init' on its lab .* keeps "
                                         "their data"):
         SiteDatabase.open(path)
     SiteDatabase.create(path).close()
     with SiteDatabase.open(path) as db:
-        assert db.get_package("ZZZ00001") == Package("ZZZ00001", "ZZZ", Name="Office",
-                                                     Source="/src")
+        assert names(db, "table") >= TABLES
+        assert db.get_package("ZZZ00001") == Package(
+            "ZZZ00001", "ZZZ", Name="Office", Source="/src",
+            StorePkgFlag=int(SourceFlag.DIRECT if direct_was_one else SourceFlag.NO_SOURCE))
+        assert db.get_package("ZZZ00002") == Package("ZZZ00002", "ZZZ", Name="Visio",
+                                                     Source="/v", StorePkgFlag=3)
+        db.execute_user_sql("INSERT INTO Advertisements (AdvertisementID, PackageID, "
+                            "ProgramName, CollectionID, SourceSite, PresentTime) VALUES "
+                            "('ZZZ20000', 'ZZZ00001', 'Setup', 'ZZZ10000', 'ZZZ', "
+                            "'2007-06-04 09:00:00.000')")
+        db.delete_package("ZZZ00001")  # the trigger is there too
+        assert db.get_advertisements() == []
+    SiteDatabase.create(path).close()  # again: a current database's flags stay as they are
+    with SiteDatabase.open(path) as db:
+        assert db.get_package("ZZZ00002").StorePkgFlag == 3
 
 
 def test_create_adds_no_column_the_database_has_already(tmp_path: Path) -> None:
@@ -159,3 +194,14 @@ def test_columns_left_out_get_sms_defaults(db: SiteDatabase) -> None:
     assert result.rows == (("1970-04-10 06:35:00.000", 0, 0),)
     status = db.get_pkg_status("ZZZ00148")[0]
     assert status.Status == 0 and status.SourceVersion == 0 and status.UpdateTime > 1.6e9
+
+
+def test_deleting_a_package_row_deletes_its_advertisements_as_smss_triggers_do(
+        db: SiteDatabase) -> None:
+    """Q257318: at a primary, SQL triggers delete a deleted package's advertisements."""
+    db.execute_user_sql("INSERT INTO SMSPackages (PkgID, SourceSite) VALUES ('ZZZ00001', 'ZZZ')")
+    db.execute_user_sql("INSERT INTO Advertisements (AdvertisementID, PackageID, ProgramName, "
+                        "CollectionID, SourceSite, PresentTime) VALUES ('ZZZ20000', 'zzz00001', "
+                        "'Setup', 'ZZZ10000', 'ZZZ', '2007-06-04 09:00:00.000')")
+    db.execute_user_sql("DELETE FROM SMSPackages WHERE PkgID = 'ZZZ00001'")
+    assert db.get_advertisements() == []

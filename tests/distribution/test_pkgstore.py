@@ -10,6 +10,8 @@ import pytest
 
 from sitesrv.db.pkgstore import DatabaseStore, FileStore, PackageStore
 from sitesrv.db.sitedb import (
+    Advertisement,
+    Collection,
     Package,
     PackageStatus,
     PkgServer,
@@ -111,3 +113,21 @@ def test_settle_server_only_clears_what_was_handled(store: PackageStore) -> None
     row = store.servers("ZZZ00001")[0]
     assert (row.Action, row.RefreshTrigger, row.LastRefresh) == (
         PackageAction.NONE, 0, 1181000000.0)
+
+
+def test_advertisements_are_kept_with_their_collection_and_go_with_their_package(
+        store: PackageStore) -> None:
+    adv = Advertisement(AdvertisementID="ZZZ20000", PackageID="ZZZ00001", ProgramName="Setup",
+                        CollectionID="ZZZ10000", SourceSite="ZZZ", PresentTime=1181000000.0)
+    collection = Collection(CollectionID="ZZZ10000", Name="All", MemberCount=3, SourceSite="ZZZ")
+    store.put_advertisement(adv, collection)  # before the package's information, as it may come
+    store.put_package(Package(PkgID="ZZZ00001", SourceSite="ZZZ"))
+    assert store.advertisements() == [adv] == store.advertisements("ZZZ00001")
+    assert store.collection("zzz10000") == collection
+    store.put_advertisement(adv, attrs.evolve(collection, MemberCount=0))
+    assert store.collection("ZZZ10000").MemberCount == 0
+    store.delete_advertisement("zzz20000")
+    assert store.advertisements() == []
+    store.put_advertisement(adv, collection)
+    store.delete_package("ZZZ00001")
+    assert store.advertisements() == [], "Q257318: a deleted package's advertisements go too"

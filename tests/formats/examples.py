@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from sitesrv.formats import job, pkg, pkn, sni, srq, sta
+from sitesrv.formats import job, offer, pkg, pkn, sni, srq, sta
 
 T0 = 1180947600.0  # 2007-06-04T09:00:00.000Z, where the step-mode clock starts
 SHA = "2a97516c354b68848cdbd8f54a226a0a55b21ed138e207ad6c5cbb9c00aa5aea"
@@ -36,6 +36,7 @@ Priority=2
 PkgFlags=0
 ShareName=
 ShareType=1
+PkgSourceFlag=2
 PreferredAddress=*
 IgnoreSchedule=0
 [ACTION]
@@ -200,6 +201,7 @@ Priority=2
 PkgFlags=0
 ShareName=
 ShareType=1
+PkgSourceFlag=2
 PreferredAddress=*
 IgnoreSchedule=0
 [ACTION]
@@ -211,6 +213,57 @@ Content=0
 [END]
 """
 
+OFFER = offer.Offer(advertisement_id="ZZZ20000", name="Demo - Setup", package_id="ZZZ00001",
+                    program_name="Setup", collection_id="ZZZ10000", source_site="ZZZ",
+                    present_time=T0)
+OFFER_TEXT = """\
+[ADVERTISEMENT]
+AdvertisementID=ZZZ20000
+AdvertisementName=Demo - Setup
+PackageID=ZZZ00001
+ProgramName=Setup
+CollectionID=ZZZ10000
+SourceSite=ZZZ
+PresentTime=2007-06-04T09:00:00.000Z
+[END]
+"""
+
+OFFER_INSTRUCTION = offer.OfferInstruction(advertisement_id="ZZZ20000", collection_id="ZZZ10000")
+OFFER_INSTRUCTION_TEXT = """\
+[INSTRUCTION]
+AdvertisementID=ZZZ20000
+CollectionID=ZZZ10000
+[END]
+"""
+
+LOOKUP = offer.Lookup(advertisement_id="ZZZ20000", recipients=(
+    offer.Recipient(collection_id="ZZZ10000", member_count=3),))
+LOOKUP_TEXT = """\
+[LOOKUP]
+AdvertisementID=ZZZ20000
+[RECIPIENT]
+CollectionID=ZZZ10000
+MemberCount=3
+[END]
+"""
+
+OFFER_REPLICATION = offer.OfferReplication(
+    action=offer.OfferAction.ADD, advertisement_id="ZZZ20000", offer=OFFER,
+    collection=offer.CollectionFacts(collection_id="ZZZ10000", name="All Systems",
+                                     member_count=3, source_site="ZZZ"))
+OFFER_REPLICATION_TEXT = """\
+[ACTION]
+Action=ADD
+AdvertisementID=ZZZ20000
+""" + OFFER_TEXT.removesuffix("[END]\n") + """\
+[COLLECTION]
+CollectionID=ZZZ10000
+Name=All Systems
+MemberCount=3
+SourceSite=ZZZ
+[END]
+"""
+
 # kind -> (module, record, the exact text we write for it)
 EXAMPLES = {
     "pkn": (pkn, NOTIFICATION, NOTIFICATION_TEXT),
@@ -219,4 +272,8 @@ EXAMPLES = {
     "job": (job, JOB, JOB_TEXT),
     "srq": (srq, SEND_REQUEST, SEND_REQUEST_TEXT),
     "sni": (sni, INSTRUCTION, INSTRUCTION_TEXT),
+    "ofr": (offer.OFFER, OFFER, OFFER_TEXT),
+    "ins": (offer.INSTRUCTION, OFFER_INSTRUCTION, OFFER_INSTRUCTION_TEXT),
+    "lkp": (offer.LOOKUP, LOOKUP, LOOKUP_TEXT),
+    "OFR-replication": (offer.REPLICATION, OFFER_REPLICATION, OFFER_REPLICATION_TEXT),
 }

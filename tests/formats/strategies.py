@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import attrs
 from hypothesis import strategies as st
 
-from sitesrv.formats import job, pkg, pkn, sni, srq, sta, storedpkg
+from sitesrv.formats import job, offer, pkg, pkn, sni, srq, sta, storedpkg
 from sitesrv.formats.values import (
     LATEST_TIMESTAMP,
     SERVER,
@@ -62,6 +64,7 @@ replications = st.builds(
     pkg.PackageReplication, package_id=package_ids, name=nonempty_text, version=text,
     source_site=sites, source_version=versions, last_refresh_time=times, priority=priorities,
     pkg_flags=st.integers(0, 2**32 - 1), share_name=text, share_type=st.integers(1, 2),
+    source_flag=st.integers(1, 4),
     preferred_address=preferred, ignore_schedule=st.booleans(),
     action=st.sampled_from(pkg.PackageAction), issuing_site=sites,
     content_site=st.one_of(st.just(""), sites), forward=st.booleans(), content=st.booleans(),
@@ -144,6 +147,35 @@ def instructions(draw) -> sni.Instruction:
 stored_packages = st.builds(storedpkg.StoredPackage, package_id=package_ids, version=versions,
                             path=text)
 
+offers = st.builds(offer.Offer, advertisement_id=package_ids, name=text, package_id=package_ids,
+                   program_name=nonempty_text, collection_id=package_ids, source_site=sites,
+                   present_time=times)
+offer_instructions = st.builds(offer.OfferInstruction, advertisement_id=package_ids,
+                               collection_id=package_ids)
+lookups = st.builds(offer.Lookup, advertisement_id=package_ids, recipients=st.lists(
+    st.builds(offer.Recipient, collection_id=package_ids, member_count=counts),
+    min_size=1, max_size=4).map(tuple))
+
+
+@st.composite
+def offer_replications(draw) -> offer.OfferReplication:
+    adv = draw(offers)
+    if draw(st.booleans()):
+        return offer.OfferReplication(action=offer.OfferAction.DELETE,
+                                      advertisement_id=adv.advertisement_id)
+    collection = offer.CollectionFacts(collection_id=adv.collection_id, name=draw(text),
+                                       member_count=draw(counts), source_site=draw(sites))
+    return offer.OfferReplication(action=offer.OfferAction.ADD,
+                                  advertisement_id=adv.advertisement_id, offer=adv,
+                                  collection=collection)
+
+
+def as_module(layout):
+    """A layout with the names the format modules export, for kinds that share a module."""
+    return SimpleNamespace(LAYOUT=layout, dumps=layout.dumps, encode=layout.encode,
+                           parse=layout.parse, decode=layout.decode, read=layout.read)
+
+
 # Each kind: its module and a strategy of valid records.
 KINDS = {
     "pkn": (pkn, notifications),
@@ -153,4 +185,8 @@ KINDS = {
     "srq": (srq, send_requests()),
     "sni": (sni, instructions()),
     "storedpkg": (storedpkg, stored_packages),
+    "ofr": (as_module(offer.OFFER), offers),
+    "ins": (as_module(offer.INSTRUCTION), offer_instructions),
+    "lkp": (as_module(offer.LOOKUP), lookups),
+    "OFR-replication": (as_module(offer.REPLICATION), offer_replications()),
 }

@@ -18,6 +18,8 @@ from tests.formats.examples import (
     EXAMPLES,
     INSTRUCTION,
     INSTRUCTION_TEXT,
+    REPLICATION,
+    REPLICATION_TEXT,
     SEND_REQUEST,
     SEND_REQUEST_TEXT,
 )
@@ -205,3 +207,9 @@ def test_read_names_the_file_and_lets_a_vanished_file_raise_oserror(tmp_path: Pa
     assert str(caught.value) == f"{path}: {TRUNCATED}"
     with pytest.raises(FileNotFoundError):
         srq.read(tmp_path / "claimed-by-another.srq")
+
+
+def test_a_pkg_written_before_pkgsourceflag_existed_reads_as_a_package_with_source() -> None:
+    text = REPLICATION_TEXT.replace("PkgSourceFlag=2\n", "")
+    assert pkg.parse(text).source_flag == 2
+    assert pkg.parse(text) == REPLICATION

@@ -30,6 +30,7 @@ EXPECTED_SITE_TREE = [
     "SMS/inboxes/despoolr.box/receive",
     "SMS/inboxes/pkginfo.box",
     "SMS/inboxes/offerinf.box",
+    "SMS/inboxes/offermgr.box/INCOMING",
     "SMS/inboxes/colleval.box",
     "SMS/inboxes/statmgr.box/statmsgs",
     "SMS/inboxes/coursend.box",

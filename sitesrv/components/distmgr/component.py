@@ -31,10 +31,11 @@ from sitesrv.db.sitedb import (
     PackageStatus,
     PkgServer,
     PkgStatus,
+    SourceFlag,
     StatusType,
 )
-from sitesrv.formats import pkg, pkn, sta
-from sitesrv.lab.boxes import COLLEVAL, DISTMGR, DISTMGR_INCOMING, PKGINFO
+from sitesrv.formats import offer, pkg, pkn, sta
+from sitesrv.lab.boxes import COLLEVAL, DISTMGR, DISTMGR_INCOMING, OFFERINF, OFFERMGR, PKGINFO
 from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.hierarchy import KB936465
 from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
@@ -154,7 +155,14 @@ class DistributionManager(Component):
         added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
         refreshed = {s.NALPath.upper() for s in servers if s.RefreshTrigger}
         compressing = is_source and handled in (PackageAction.ADD, PackageAction.UPDATE)
-        compressed = self._compress(package) if compressing else {}
+        if compressing and _no_source(package):
+            self.ctx.log.write(f"Start adding package {pkg_id}..." if package.SourceVersion == 0
+                               else f"Start updating the package {pkg_id}...")
+            self.ctx.log.write(f"Package {pkg_id} has no source files; it needs no compressed "
+                               "copy and no distribution point.")
+            compressed: dict[str, object] | None = {"SourceVersion": package.SourceVersion + 1}
+        else:
+            compressed = self._compress(package) if compressing else {}
         if compressed is None:
             # The source could not be read: no version, and the DPs here show it. The stored
             # copy no longer counts as the source's, so the next change compresses afresh.
@@ -169,6 +177,7 @@ class DistributionManager(Component):
         package = attrs.evolve(package, **columns)
         if new_version:
             self._write_pkginfo(package)
+        if new_version and not _no_source(package):
             storedcopy.write_information(self.ctx, pkg_id, package.StoredPkgVersion,
                                          package.StoredPkgPath)
         # The sites below first, so they receive while this site installs its own DPs.
@@ -390,6 +399,8 @@ class DistributionManager(Component):
         if before is None or (before.Status, before.SourceVersion) != (row.Status,
                                                                        row.SourceVersion):
             self._forward(package.PkgID, [row])
+            if status == PackageStatus.INSTALLED:  # Offer Manager may advertise it now
+                self._tell_offer_manager()
 
     def _remove_dp(self, package: Package, row: PkgServer) -> None:
         dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
@@ -423,7 +434,9 @@ class DistributionManager(Component):
                     content_site_code="", forward=False, content=False, servers=())
                 pkgsend.send_information(self.ctx, record, target)
         self._remove_stored(pkg_id)
-        self.ctx.store.delete_package(pkg_id)
+        advertisements = self.ctx.store.advertisements(pkg_id)
+        self.ctx.store.delete_package(pkg_id)  # its advertisements go with it (Q257318)
+        self._remove_advertisements(pkg_id, [a.AdvertisementID for a in advertisements])
         self.ctx.log.write(f"~Successfully deleted the package {pkg_id}")
         self.ctx.emit("package_deleted", package=pkg_id)
 
@@ -433,8 +446,25 @@ class DistributionManager(Component):
         box = self.ctx.layout.inbox(PKGINFO)
         for path in sorted(box.glob(f"{pkg_id}.*")):
             self.ctx.remove_tree(path)  # the .ICO is a folder
+        self.ctx.changed(box)  # Inbox Manager mirrors the deletion to the CAP
         self.ctx.remove(self.ctx.layout.inbox(COLLEVAL) / f"{pkg_id}{CLF}")
         self.ctx.remove(storedcopy.information_file(self.ctx, pkg_id))
+
+    def _remove_advertisements(self, pkg_id: str, advertisement_ids: list[str]) -> None:
+        """A deleted package's advertisement files; at a secondary, which has no SQL triggers,
+        only Distribution Manager deletes them (Q257318)."""
+        box = self.ctx.layout.inbox(OFFERINF)
+        for adv_id in advertisement_ids:
+            for name in offer.client_file_names(adv_id):
+                self.ctx.remove(box / name)
+            self.ctx.log.write(f"Deleted advertisement {adv_id} of package {pkg_id}")
+        if advertisement_ids:
+            self.ctx.changed(box)
+
+    def _tell_offer_manager(self) -> None:
+        """Package facts Offer Manager's decisions rest on changed: a package became known
+        here, or a DP of this site holds it now."""
+        self.ctx.changed(self.ctx.layout.inbox(OFFERMGR))
 
     def _waits_for_content(self, package: Package, content_from: str,
                            nals: list[str]) -> None:
@@ -480,6 +510,8 @@ class DistributionManager(Component):
             return
         if not (record.content or record.forward
                 or any(s.site_code == self.ctx.site.code for s in record.servers)):
+            if _no_source(package):  # its client files need no content (smc_21010)
+                self._write_pkginfo(package)
             item.done()  # the information only: no DP here, nothing to send on from here
             return
         package = self._register_content(record, package)
@@ -546,7 +578,7 @@ class DistributionManager(Component):
                    "SourceVersion": record.source_version,
                    "LastRefresh": record.last_refresh_time, "Priority": record.priority,
                    "PkgFlags": record.pkg_flags, "ShareName": record.share_name,
-                   "ShareType": record.share_type,
+                   "ShareType": record.share_type, "StorePkgFlag": record.source_flag,
                    "PreferredAddress": "" if record.preferred_address == "*"
                    else record.preferred_address}
         package = attrs.evolve(base, **columns)
@@ -555,6 +587,8 @@ class DistributionManager(Component):
         else:  # the Despooler may be setting StoredPkgVersion right now
             self.ctx.store.update_package(record.package_id, **columns)
         self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
+        if known is None:
+            self._tell_offer_manager()
         if known is None or record.source_version > known.SourceVersion:
             self.ctx.signal(package_information_signal(record.package_id))
         return package
@@ -681,6 +715,7 @@ class DistributionManager(Component):
         self.ctx.publish(box / f"{package.PkgID}.NAL",
                          "".join(f"{n}{package.PkgID}\\\n" for n in nals).encode())
         self.ctx.make_dirs(box / f"{package.PkgID}.ICO")
+        self.ctx.changed(box)  # the .ICO folder: a change that is not a publish
         self.ctx.publish(self.ctx.layout.inbox(COLLEVAL) / f"{package.PkgID}{CLF}",
                          f"[Package]\nPackageID={package.PkgID}\nName={package.Name}\n".encode())
 
@@ -802,6 +837,11 @@ def _stamp(ctx: ComponentContext, package: Package) -> float:
     the content instruction carrying it) tells it from the next pass's."""
     now = ctx.clock.now()
     return now if package.LastRefresh is None else max(now, package.LastRefresh + 0.001)
+
+
+def _no_source(package: Package) -> bool:
+    """A package without source files: client files only, no compressed copy, no DP."""
+    return package.StorePkgFlag == SourceFlag.NO_SOURCE
 
 
 def _pck_version(pck: Path) -> int | None:

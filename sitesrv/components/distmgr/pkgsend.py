@@ -105,7 +105,8 @@ def definition(package: Package, *, action: pkg.PackageAction, issuing_site: str
         source_version=package.SourceVersion if source_version is None else source_version,
         last_refresh_time=package.LastRefresh or 0.0, priority=package.Priority,
         pkg_flags=package.PkgFlags, share_name=package.ShareName, share_type=package.ShareType,
-        preferred_address=package.PreferredAddress or "*", action=action, issuing_site=issuing_site, content_site=content_site_code,
+        source_flag=package.StorePkgFlag, preferred_address=package.PreferredAddress or "*",
+        action=action, issuing_site=issuing_site, content_site=content_site_code,
         forward=forward, content=content, servers=servers,
     )
 

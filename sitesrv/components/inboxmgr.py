@@ -1,0 +1,172 @@
+"""Inbox Manager (SMS_INBOX_MANAGER): the site's `pkginfo.box` and `offerinf.box` mirrored to
+its client access point, `CAP_<SITE>\\pkginfo.box` and `CAP_<SITE>\\offerinf.box`.
+
+Mirroring copies every source file (and folder, such as a package's `<PkgID>.ICO`), then deletes
+what the destination has and the source has not (the SMS 2.0 Resource Guide,
+docs/sources.md#sms-20-resource-guide). While it changes a CAP inbox it keeps the lock file `Inboxlck.tok`
+there, and deletes it afterwards with up to ten attempts, as SMS 2.0 SP2 with the Q275617 fix
+does. Every copy is published under a temp name and renamed, so a client never reads half a file.
+
+It owns no inbox: it never consumes its sources. A change in either folder wakes it (`wakes_on`;
+the components that write there publish, or call `ctx.changed`), and each start does a full pass,
+so what a person changed while the site servers were stopped is mirrored too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+from sitesrv.lab.boxes import CAP_BOXES, CORRUPT_DIR, WORK_DIR, ignored_by_scans
+from sitesrv.runtime.component import Component
+
+LOCK_TOKEN = "Inboxlck.tok"  # in a CAP inbox while Inbox Manager updates it (Q275617)
+TOKEN_DELETE_ATTEMPTS = 10  # Q275617: the fix tries ten times to delete it
+_CHUNK = 1 << 16
+
+
+@attrs.frozen
+class Plan:
+    """What one mirror pass changes in one destination folder tree."""
+
+    cleared: tuple[Path, ...] = ()  # a file where the source has a folder, or the reverse
+    folders: tuple[Path, ...] = ()  # destination folders to create
+    copies: tuple[tuple[Path, Path], ...] = ()  # (source file, destination file)
+    deletions: tuple[Path, ...] = ()  # destination files or folders the source no longer has
+
+    def __bool__(self) -> bool:
+        return bool(self.cleared or self.folders or self.copies or self.deletions)
+
+    def __add__(self, other: Plan) -> Plan:
+        return Plan(*(a + b for a, b in zip(attrs.astuple(self, recurse=False),
+                                            attrs.astuple(other, recurse=False), strict=True)))
+
+
+class InboxManager(Component):
+    name = "SMS_INBOX_MANAGER"
+    log_name = "inboxmgr.log"
+    wakes_on = CAP_BOXES
+
+    def start(self) -> None:
+        for box in CAP_BOXES:
+            self._remove_leftovers(self.ctx.layout.cap / box)
+        self.ctx.wake_at(self.ctx.clock.now())
+
+    def work(self) -> bool:
+        for box in CAP_BOXES:
+            self._mirror(self.ctx.layout.inbox(box), self.ctx.layout.cap / box)
+        return False
+
+    def _remove_leftovers(self, cap_box: Path) -> None:
+        """A lock file or a temp copy an interrupted update left in a CAP inbox."""
+        if not cap_box.is_dir():
+            return
+        token = cap_box / LOCK_TOKEN
+        if token.is_file() and self.ctx.remove(token):
+            self.ctx.log.write(f"Deleted the inbox lock file {self._cap(token)} an interrupted "
+                               "update left")
+        for name in sorted(os.listdir(cap_box)):
+            path = cap_box / name
+            if name.startswith(".") and name.upper().endswith(".TMP") and path.is_file() \
+                    and self.ctx.is_stale(path):
+                self.ctx.remove(path)
+                self.ctx.log.write(f"Deleted the stale temporary file {self._cap(path)}")
+
+    def _mirror(self, source: Path, cap_box: Path) -> None:
+        if not cap_box.is_dir():
+            self.ctx.make_dirs(cap_box)
+            self.ctx.log.write(f"Created the client access point inbox {self._cap(cap_box)}")
+        plan = _plan(source, cap_box)
+        if not plan:
+            return
+        log = self.ctx.log.write
+        token = cap_box / LOCK_TOKEN
+        log(f"Updating {self._cap(cap_box)} from {self.ctx.windows(source)}")
+        self.ctx.publish(token, b"")
+        for dest in plan.cleared:
+            self.ctx.remove_tree(dest)
+        for folder in plan.folders:
+            self.ctx.make_dirs(folder)
+        for src, dest in plan.copies:
+            self.ctx.publish_copy(src, dest)
+            log(f"Copied {self.ctx.windows(src)} to {self._cap(dest)}")
+        for dest in plan.deletions:
+            self.ctx.remove_tree(dest)
+            log(f"Deleted {self._cap(dest)}, which is no longer in {self.ctx.windows(source)}")
+        self._unlock(token)
+        log(f"Mirrored {self.ctx.windows(source)} to {self._cap(cap_box)}: "
+            f"{len(plan.copies)} file(s) copied, {len(plan.deletions)} deleted")
+        self.ctx.emit("cap_updated", box=source.name, copied=len(plan.copies),
+                      deleted=len(plan.deletions), cap=self._cap(cap_box))
+
+    def _unlock(self, token: Path) -> None:
+        """Delete the lock file, trying ten times (Q275617); a token left blocks the clients."""
+        for attempt in range(1, TOKEN_DELETE_ATTEMPTS + 1):
+            try:
+                self.ctx.remove(token)
+                return
+            except OSError as e:
+                self.ctx.log.write(f"Failed to delete the inbox lock file {self._cap(token)} "
+                                   f"(attempt {attempt} of {TOKEN_DELETE_ATTEMPTS}): {e}")
+        self.ctx.log.write(f"Could not delete the inbox lock file {self._cap(token)} after "
+                           f"{TOKEN_DELETE_ATTEMPTS} attempts; it is tried again at the next "
+                           "update")
+        self.ctx.emit("cap_lock_left", file=self._cap(token))
+
+    def _cap(self, path: Path) -> str:
+        return self.ctx.layout.unc(path)
+
+
+def _entries(folder: Path, *, skip: frozenset[str] = frozenset()) -> dict[str, Path]:
+    """The files and folders a mirror looks at, by upper-case name (Windows ignores case):
+    never temp files, dot-files, links, a component's `.work`/`corrupt`, or `skip`."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for name in sorted(os.listdir(folder)):
+        path = folder / name
+        if ignored_by_scans(name) or name in skip or path.is_symlink():
+            continue
+        found[name.upper()] = path
+    return found
+
+
+def _plan(source: Path, dest: Path, *, top: bool = True) -> Plan:
+    """What makes `dest` a mirror of `source`: copies first, then deletions."""
+    skip = frozenset({WORK_DIR, CORRUPT_DIR}) if top else frozenset()
+    have = _entries(source, skip=skip)
+    there = _entries(dest, skip=frozenset({LOCK_TOKEN}) if top else frozenset())
+    plan = Plan(deletions=tuple(there[k] for k in sorted(there) if k not in have))
+    for key in sorted(have):
+        src = have[key]
+        target = there.get(key, dest / src.name)
+        if src.is_dir():
+            if target.exists() and not target.is_dir():
+                plan += Plan(cleared=(target,))
+            if not target.is_dir():
+                plan += Plan(folders=(target,))
+            plan += _plan(src, target, top=False)
+        elif src.is_file():
+            if target.is_dir():
+                plan += Plan(cleared=(target,))
+            if not _same(src, target):
+                plan += Plan(copies=((src, target),))
+    return plan
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two files hold the same bytes, read a chunk at a time."""
+    try:
+        if not b.is_file() or a.stat().st_size != b.stat().st_size:
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                chunk = fa.read(_CHUNK)
+                if chunk != fb.read(_CHUNK):
+                    return False
+                if not chunk:
+                    return True
+    except FileNotFoundError:
+        return False

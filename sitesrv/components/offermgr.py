@@ -1,0 +1,185 @@
+"""Offer Manager (SMS_OFFER_MANAGER): advertisements into `offerinf.box`, and to the sites below.
+
+The SMS 2.0 flowcharts (docs/sources.md#flowcharts): the console writes the advertisement;
+Offer Manager prepares `<ObjectID>.ofr`, `<ObjectID>.ins` and the lookup `.lkp` in
+`offerinf.box`, and Inbox Manager copies them to every CAP. A package is not advertised at a
+site until its files are on at least one DP of that site; no client instruction files are
+written until the target collection has clients. For a child site the advertisement is
+replicated like a package, and the child's Offer Manager does the same there.
+
+Work:
+- `offermgr.box\\<AdvertisementID>.OFN`, SQL Monitor's wake-up after a console change at this
+  site: the advertisement (or its deletion) goes to every site below, as `.OFR` objects through
+  Replication Manager.
+- `offermgr.box\\INCOMING\\*.OFR`, a replicated advertisement: recorded in the site's store (the
+  database at a primary, the package's state file at a secondary).
+- Then, and whenever Distribution Manager tells it that package facts changed (a package
+  became known at the site, a DP of the site holds it now: `ctx.changed` on offermgr.box), one
+  pass makes `offerinf.box` hold exactly the files the advertisements call for. Files are compared before they are written,
+  so a pass that changes nothing writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sitesrv.components.distmgr.pkgsend import subtree
+from sitesrv.components.statusup import queue_replication
+from sitesrv.db.sitedb import (
+    Advertisement,
+    Collection,
+    PackageStatus,
+    SourceFlag,
+    StatusType,
+)
+from sitesrv.formats import offer, pkn
+from sitesrv.lab.boxes import OFFERINF, OFFERMGR, OFFERMGR_INCOMING, ignored_by_scans
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.inbox import InboxSpec, WorkItem
+
+PRIORITY = 2  # advertisements travel at normal priority
+
+
+class OfferManager(Component):
+    name = "SMS_OFFER_MANAGER"
+    log_name = "offermgr.log"
+    inboxes = (InboxSpec(OFFERMGR, (f"*{offer.NOTIFICATION_EXTENSION}",)),
+               InboxSpec(OFFERMGR_INCOMING, (f"*{offer.REPLICATION_EXTENSION}",)))
+
+    def start(self) -> None:
+        # Why each advertisement has no files yet, as last logged: a reason is logged once.
+        self.noted: dict[str, str] = {}
+        self.ctx.wake_at(self.ctx.clock.now())
+
+    def work(self) -> bool:
+        item = self.ctx.claim_next()
+        if item is None:
+            self._offer_pass()
+            return False
+        self.ctx.log.write(f"Processing file {self.ctx.windows(item.original)}.")
+        if item.inbox.spec.folder == OFFERMGR:
+            self._console_change(item)
+        else:
+            self._replicated(item)
+        return True
+
+    # --- changes ----------------------------------------------------------------------------
+
+    def _console_change(self, item: WorkItem) -> None:
+        """An advertisement made, changed or deleted at this site goes to every site below."""
+        adv_id = pkn.read(item.path).package_id
+        known = {a.AdvertisementID.upper(): a for a in self.ctx.store.advertisements()}
+        adv = known.get(adv_id.upper())
+        collection = None if adv is None else self.ctx.store.collection(adv.CollectionID)
+        if adv is None or collection is None:
+            record = offer.OfferReplication(action=offer.OfferAction.DELETE,
+                                            advertisement_id=adv_id)
+        else:
+            record = offer.OfferReplication(
+                action=offer.OfferAction.ADD, advertisement_id=adv.AdvertisementID,
+                offer=_offer(adv), collection=offer.CollectionFacts(
+                    collection_id=collection.CollectionID, name=collection.Name,
+                    member_count=collection.MemberCount, source_site=collection.SourceSite))
+        site = self.ctx.site.code
+        for dest in sorted(subtree(self.ctx.hierarchy, site) - {site}):
+            queue_replication(self.ctx, dest, PRIORITY, offer.REPLICATION_EXTENSION,
+                              offer.REPLICATION.encode(record), key=item.name)
+            self.ctx.log.write(f"Sent advertisement {adv_id} ({record.action}) to site {dest}")
+        item.done()
+
+    def _replicated(self, item: WorkItem) -> None:
+        record = offer.REPLICATION.read(item.path)
+        if record.offer is None or record.collection is None:
+            self.ctx.store.delete_advertisement(record.advertisement_id)
+            self.ctx.log.write(f"Deleted replicated advertisement {record.advertisement_id}")
+        else:
+            o, c = record.offer, record.collection
+            self.ctx.store.put_advertisement(
+                Advertisement(AdvertisementID=o.advertisement_id, PackageID=o.package_id,
+                              ProgramName=o.program_name, CollectionID=o.collection_id,
+                              SourceSite=o.source_site, AdvertisementName=o.name,
+                              PresentTime=o.present_time),
+                Collection(CollectionID=c.collection_id, Name=c.name,
+                           MemberCount=c.member_count, SourceSite=c.source_site))
+            self.ctx.log.write(f"Updated replicated advertisement {o.advertisement_id} of "
+                               f"package {o.package_id} from site {o.source_site}")
+        item.done()
+
+    # --- offerinf.box -----------------------------------------------------------------------
+
+    def _offer_pass(self) -> None:
+        """Make `offerinf.box` hold exactly the files the advertisements call for."""
+        box = self.ctx.layout.inbox(OFFERINF)
+        wanted: dict[str, bytes] = {}
+        for adv in self.ctx.store.advertisements():
+            wanted.update(self._files(adv))
+        for name, data in sorted(wanted.items()):
+            path = box / name
+            if not _holds(path, data):
+                self.ctx.publish(path, data)
+                self.ctx.log.write(f"Wrote {self.ctx.windows(path)}")
+        stale = [box / n for n in sorted(os.listdir(box)) if _is_client_file(n)
+                 and n not in wanted and (box / n).is_file()]
+        for path in stale:
+            self.ctx.remove(path)
+            self.ctx.log.write(f"Deleted {self.ctx.windows(path)}, whose advertisement is gone")
+        if stale:
+            self.ctx.changed(box)
+
+    def _files(self, adv: Advertisement) -> dict[str, bytes]:
+        """The files of one advertisement at this site, by name: none, the offer, or all three."""
+        adv_id = adv.AdvertisementID
+        package = self.ctx.store.package(adv.PackageID)
+        if package is None:
+            self._note(adv_id, f"Advertisement {adv_id} waits for the information of package "
+                               f"{adv.PackageID}")
+            return {}
+        if package.StorePkgFlag != SourceFlag.NO_SOURCE and not self._on_a_dp(adv.PackageID):
+            self._note(adv_id, f"Advertisement {adv_id} is not offered yet: package "
+                               f"{adv.PackageID} is not on a distribution point of this site")
+            return {}
+        ofr, ins, lkp = offer.client_file_names(adv_id)
+        files = {ofr: offer.OFFER.encode(_offer(adv))}
+        collection = self.ctx.store.collection(adv.CollectionID)
+        clients = 0 if collection is None else collection.MemberCount
+        if clients == 0:
+            self._note(adv_id, f"Advertisement {adv_id} is offered; collection "
+                               f"{adv.CollectionID} has no clients, so no instruction files")
+            return files
+        self._note(adv_id, f"Advertisement {adv_id} is offered to the {clients} client(s) of "
+                           f"collection {adv.CollectionID}")
+        files[ins] = offer.INSTRUCTION.encode(offer.OfferInstruction(
+            advertisement_id=adv_id, collection_id=adv.CollectionID))
+        files[lkp] = offer.LOOKUP.encode(offer.Lookup(advertisement_id=adv_id, recipients=(
+            offer.Recipient(collection_id=adv.CollectionID, member_count=clients),)))
+        return files
+
+    def _on_a_dp(self, pkg_id: str) -> bool:
+        return any(r.Status == PackageStatus.INSTALLED for r in self.ctx.store.statuses(
+            pkg_id, status_type=StatusType.COPY, site_code=self.ctx.site.code))
+
+    def _note(self, adv_id: str, line: str) -> None:
+        if self.noted.get(adv_id) != line:
+            self.noted[adv_id] = line
+            self.ctx.log.write(line)
+
+
+def _offer(adv: Advertisement) -> offer.Offer:
+    return offer.Offer(advertisement_id=adv.AdvertisementID, name=adv.AdvertisementName,
+                       package_id=adv.PackageID, program_name=adv.ProgramName,
+                       collection_id=adv.CollectionID, source_site=adv.SourceSite,
+                       present_time=adv.PresentTime)
+
+
+def _is_client_file(name: str) -> bool:
+    return not ignored_by_scans(name) and name.lower().endswith(offer.CLIENT_EXTENSIONS)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether `path` holds exactly `data` (read no further than that)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(data) + 1) == data
+    except (FileNotFoundError, IsADirectoryError):
+        return False

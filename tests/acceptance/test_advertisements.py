@@ -1,0 +1,201 @@
+"""Advertisements: Offer Manager's files in offerinf.box and every CAP, at every site, only once
+a DP of the site holds the package and the collection has clients; gone with the package
+(step mode, one live test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sitesrv.admin import advertisements, console
+from sitesrv.admin.lab import Lab
+from sitesrv.cli.main import cli
+from sitesrv.formats import offer
+from sitesrv.testing import (
+    assert_in_order,
+    log_messages,
+    query,
+    running,
+    wait_for,
+    write_source,
+)
+from tests.acceptance.conftest import ALL_DPS, create, dp_folder
+
+SITES = ("ZZZ", "P00", "S01")
+THREE = ["ZZZ20000.ins", "ZZZ20000.lkp", "ZZZ20000.ofr"]
+
+
+def offered(lab: Lab, site: str) -> list[str]:
+    return sorted(p.name for p in lab.site(site).inbox("offerinf.box").iterdir())
+
+
+def in_cap(lab: Lab, site: str) -> list[str]:
+    return sorted(p.name for p in (lab.site(site).cap / "offerinf.box").iterdir())
+
+
+def advertise(lab: Lab, pkg_id: str, clients: int = 3) -> tuple[str, str]:
+    collection = advertisements.create_collection(lab, "ZZZ", name="All Systems",
+                                                  clients=clients)
+    adv = advertisements.create_advertisement(lab, "ZZZ", package_id=pkg_id, program="Setup",
+                                              collection_id=collection)
+    return adv, collection
+
+
+def test_an_advertisement_reaches_offerinf_box_and_the_cap_at_every_site(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    adv, collection = advertise(lab, pkg_id)
+    assert (adv, collection) == ("ZZZ20000", "ZZZ10000")
+    assert lab.run_until_idle(seed=11).status == "idle"
+    for site in SITES:
+        assert offered(lab, site) == THREE, site
+        assert in_cap(lab, site) == THREE, site
+        record = offer.OFFER.read(lab.site(site).inbox("offerinf.box") / "ZZZ20000.ofr")
+        assert (record.package_id, record.program_name, record.collection_id) == (
+            pkg_id, "Setup", collection)
+        lookup = offer.LOOKUP.read(lab.site(site).cap / "offerinf.box" / "ZZZ20000.lkp")
+        assert lookup.recipients == (offer.Recipient(collection_id=collection, member_count=3),)
+    assert query(lab, "P00", "SELECT AdvertisementID, PackageID, CollectionID, SourceSite "
+                             "FROM Advertisements") == [(adv, pkg_id, collection, "ZZZ")]
+    assert query(lab, "P00", "SELECT MemberCount FROM Collections") == [(3,)]
+    assert_in_order(log_messages(lab, "ZZZ", "smsdbmon.log"), [
+        "Received notification: Table=OFFERNOTIFICATION, Type=INSERT, KeyName=ZZZ20000.",
+        "Created notification file E:\\SMS\\inboxes\\offermgr.box\\ZZZ20000.OFN",
+    ])
+    assert_in_order(log_messages(lab, "ZZZ", "offermgr.log"), [
+        "Processing file E:\\SMS\\inboxes\\offermgr.box\\ZZZ20000.OFN.",
+        "Sent advertisement ZZZ20000 (ADD) to site P00",
+        "Sent advertisement ZZZ20000 (ADD) to site S01",
+    ])
+    assert_in_order(log_messages(lab, "S01", "offermgr.log"), [
+        "Updated replicated advertisement ZZZ20000 of package ZZZ00001 from site ZZZ",
+        "Advertisement ZZZ20000 is offered to the 3 client(s) of collection ZZZ10000",
+        "Wrote E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.ofr",
+    ])
+    assert_in_order(log_messages(lab, "S01", "inboxmgr.log"), [
+        "Copied E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.ofr to "
+        "\\\\SEC01\\CAP_S01\\offerinf.box\\ZZZ20000.ofr",
+    ])
+
+
+def test_no_files_before_a_dp_of_the_site_holds_the_package_nor_instructions_before_clients(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id = create(lab, write_source(tmp_path / "src"), dps=["ZZZ:MGMT01"])
+    _, collection = advertise(lab, pkg_id, clients=0)
+    assert lab.run_until_idle(seed=12).status == "idle"
+    assert offered(lab, "ZZZ") == ["ZZZ20000.ofr"] == in_cap(lab, "ZZZ"), \
+        "no client instruction files until the collection has clients"
+    for site in ("P00", "S01"):
+        assert offered(lab, site) == [] == in_cap(lab, site), site
+        assert "Advertisement ZZZ20000 is not offered yet: package ZZZ00001 is not on a " \
+               "distribution point of this site" in log_messages(lab, site, "offermgr.log")
+    console.add_dp(lab, pkg_id, "P00:REMOTE_DP")
+    advertisements.set_clients(lab, collection, 5)
+    assert lab.run_until_idle(seed=13).status == "idle"
+    assert dp_folder(lab, "P00", pkg_id).is_dir()
+    for site in ("ZZZ", "P00"):
+        assert offered(lab, site) == THREE == in_cap(lab, site), site
+    assert offered(lab, "S01") == [] == in_cap(lab, "S01"), "S01 still has no DP of it"
+
+
+def test_deleting_the_package_deletes_its_advertisements_everywhere(lab: Lab,
+                                                                    tmp_path: Path) -> None:
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    advertise(lab, pkg_id)
+    assert lab.run_until_idle(seed=14).status == "idle"
+    state = lab.site("S01").state_dir / "packages" / f"{pkg_id}.json"
+    assert "ZZZ20000" in state.read_text()
+    console.delete_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=15).status == "idle"
+    for site in SITES:
+        assert offered(lab, site) == [] == in_cap(lab, site), site
+        assert (lab.site(site).cap / "pkginfo.box").is_dir()
+        assert list((lab.site(site).cap / "pkginfo.box").iterdir()) == []
+    for site in ("ZZZ", "P00"):
+        assert query(lab, site, "SELECT COUNT(*) FROM Advertisements") == [(0,)]
+    assert not state.exists()
+    # At a secondary only Distribution Manager deletes them (Q257318).
+    assert_in_order(log_messages(lab, "S01", "distmgr.log"), [
+        f"Start deleting the package {pkg_id}...",
+        f"Deleted advertisement ZZZ20000 of package {pkg_id}",
+        f"~Successfully deleted the package {pkg_id}",
+    ])
+
+
+def test_deleting_an_advertisement_deletes_its_files_everywhere(lab: Lab, tmp_path: Path) -> None:
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    adv, _ = advertise(lab, pkg_id)
+    assert lab.run_until_idle(seed=16).status == "idle"
+    advertisements.delete_advertisement(lab, adv)
+    assert lab.run_until_idle(seed=17).status == "idle"
+    for site in SITES:
+        assert offered(lab, site) == [] == in_cap(lab, site), site
+    assert query(lab, "P00", "SELECT COUNT(*) FROM Advertisements") == [(0,)]
+    assert "Deleted replicated advertisement ZZZ20000" in log_messages(lab, "S01", "offermgr.log")
+
+
+def test_a_package_without_source_leaves_its_files_everywhere_and_is_advertised_without_a_dp(
+        lab: Lab) -> None:
+    pkg_id = console.create_package(lab, "ZZZ", name="Run a command", source=None, dps=[])
+    advertise(lab, pkg_id)
+    assert lab.run_until_idle(seed=18).status == "idle"
+    for site in SITES:
+        box = lab.site(site).inbox("pkginfo.box")
+        assert sorted(p.name for p in box.iterdir()) == [f"{pkg_id}.ICO", f"{pkg_id}.NAL",
+                                                         f"{pkg_id}.PKG"], site
+        assert sorted(p.name for p in (lab.site(site).cap / "pkginfo.box").iterdir()) == \
+            sorted(p.name for p in box.iterdir())
+        assert not list(lab.site(site).smspkg.iterdir()), "no compressed copy"
+        assert offered(lab, site) == THREE, site
+    assert query(lab, "P00", "SELECT StorePkgFlag, SourceVersion FROM SMSPackages") == [(1, 1)]
+    assert "Package ZZZ00001 has no source files; it needs no compressed copy and no " \
+           "distribution point." in log_messages(lab, "ZZZ", "distmgr.log")
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["package", "create", "ZZZ", "--name", "X", "--dp", "ZZZ:MGMT01"],
+     "A package without source files has nothing to put on a distribution point"),
+    (["advertisement", "create", "ZZZ", "--package", "ZZZ00009", "--program", "Setup",
+      "--collection", "ZZZ10000"], "Package ZZZ00009 is not known at site ZZZ."),
+    (["advertisement", "create", "S01", "--package", "ZZZ00001", "--program", "Setup",
+      "--collection", "ZZZ10000"], "Site S01 is a secondary site"),
+    (["advertisement", "create", "ZZZ", "--package", "ZZZ00001", "--program", "Setup",
+      "--collection", "ZZZ1FFFF"], "There is no collection ZZZ1FFFF at site ZZZ"),
+    (["advertisement", "create", "ZZZ", "--package", "ZZZ00001", "--program", "Setup",
+      "--collection", "ZZZ10000", "--schedule", "tomorrow"], "--schedule 'tomorrow' is not"),
+    (["advertisement", "delete", "ZZZ2FFFF"], "There is no advertisement ZZZ2FFFF made at"),
+    (["advertisement", "delete", "nonsense"], "'nonsense' is not an advertisement ID"),
+    (["collection", "clients", "QQQ10000", "3"], "There is no collection QQQ10000 in this lab"),
+])
+def test_console_mistakes_exit_2_with_one_paragraph(lab: Lab, args: list[str], says: str) -> None:
+    console.create_package(lab, "ZZZ", name="Run", source=None, dps=[])
+    advertisements.create_collection(lab, "ZZZ", name="All Systems")
+    result = CliRunner().invoke(cli, [*args, "--lab", str(lab.root)])
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert says in message
+    assert "\n" not in message and "Traceback" not in message
+
+
+@pytest.mark.live_fs
+def test_live_advertisement_reaches_every_cap(lab: Lab, tmp_path: Path) -> None:
+    pkg_id = create(lab, write_source(tmp_path / "src"), dps=ALL_DPS)
+    advertise(lab, pkg_id)
+    with running(lab, timeout=60):
+        wait_for(lambda: all(in_cap(lab, s) == THREE for s in SITES), timeout=120,
+                 what="the advertisement's files in every site's CAP")
+
+
+def test_a_damaged_replicated_advertisement_goes_to_corrupt_with_its_problem(lab: Lab) -> None:
+    incoming = lab.site("S01").inbox("offermgr.box\\INCOMING")
+    (incoming / "DAMAGED1.OFR").write_text("[ACTION]\nAction=ADD\nAdvertisementID=ZZZ20000\n"
+                                           "[END]\n")
+    report = lab.run_until_idle(seed=19)
+    assert report.status == "waiting"  # a quarantined file is a problem of the run
+    assert sorted(p.name for p in (incoming / "corrupt").iterdir()) == ["DAMAGED1.OFR",
+                                                                         "quarantine.log"]
+    assert any(m.startswith("Moved the corrupt file E:\\SMS\\inboxes\\offermgr.box\\INCOMING\\"
+                            "DAMAGED1.OFR to ") and "an ADD carries the [ADVERTISEMENT]" in m
+               for m in log_messages(lab, "S01", "offermgr.log"))
