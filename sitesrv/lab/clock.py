@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from sitesrv.files.atomic import Durability, replace_file
 from sitesrv.files.regular import STATE_FILE_BYTES, FileTooLarge, NotRegularFile, read_limited
-from sitesrv.lab.layout import SiteLayout
+from sitesrv.lab.hierarchy import Hierarchy
+from sitesrv.lab.layout import LabLayout, SiteLayout
 
 # Step mode starts every lab at the same instant, so two runs produce the same log bytes.
 VIRTUAL_EPOCH = datetime(2007, 6, 4, 9, 0, 0, tzinfo=UTC).timestamp()
@@ -51,23 +53,28 @@ class Clock(Protocol):
 
 
 class RealClock:
-    """Wall-clock time, optionally running `rate` times faster than real time.
+    """Wall-clock time, optionally running `rate` times faster than real time, from a start.
 
-    A rate of 60 turns the sms2003 profile's one-hour retry into one real minute.
+    A rate of 60 turns the sms2003 profile's one-hour retry into one real minute. A live run
+    passes the lab's time as `start`, so its time line goes on from where the last run of the
+    lab ended (one time line per lab, whether its runs are live or step).
     """
 
-    def __init__(self, rate: float = 1.0, since: float | None = None) -> None:
-        """`since`: the wall time at which lab time equals wall time (default: now). Processes
-        that pass the same one keep one lab time, whatever the rate and whenever they start."""
+    def __init__(self, rate: float = 1.0, since: float | None = None,
+                 start: float | None = None) -> None:
+        """`since`: a wall time (default: now); `start`: the lab time at that wall time
+        (default: `since` itself, the wall clock). Processes that pass the same pair keep one
+        lab time, whatever the rate and whenever they start."""
         if rate <= 0:
             raise ValueError("clock rate must be positive")
         self.rate = rate
         now = time.time()
-        self._real_start = now if since is None else since
-        self._mono_start = time.monotonic() - (now - self._real_start)
+        since = now if since is None else since
+        self._start = since if start is None else start
+        self._mono_since = time.monotonic() - (now - since)
 
     def now(self) -> float:
-        return self._real_start + (time.monotonic() - self._mono_start) * self.rate
+        return self._start + (time.monotonic() - self._mono_since) * self.rate
 
     def real_seconds(self, lab_seconds: float) -> float:
         return max(0.0, lab_seconds / self.rate)
@@ -103,6 +110,12 @@ def saved_lab_time(sites: Sequence[SiteLayout]) -> float:
         with contextlib.suppress(FileNotFoundError, ValueError, NotRegularFile, FileTooLarge):
             times.append(float(read_limited(site.state_dir / CLOCK_FILE, STATE_FILE_BYTES)))
     return max(times)
+
+
+def lab_start(root: Path, hierarchy: Hierarchy) -> float:
+    """Where a lab's next run starts: where its last run ended, or the first instant of a new
+    lab. Every site counts, so the per-site processes of a live run share one start."""
+    return max(VIRTUAL_EPOCH, saved_lab_time(LabLayout(Path(root), hierarchy).sites()))
 
 
 def save_lab_time(sites: Sequence[SiteLayout], now: float, durability: Durability) -> None:

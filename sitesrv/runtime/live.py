@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sitesrv.lab.clock import RealClock
+from sitesrv.lab.clock import RealClock, lab_start
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.runtime.host import (
     EXECUTIVE,
@@ -63,12 +63,14 @@ class LiveDriver:
                  sites: Sequence[str] | None = None, watcher: str = INOTIFY,
                  horizon: float | None = None, workers: int = DEFAULT_WORKERS,
                  open_database: DatabaseFactory | None = open_site_database,
-                 clock_since: float | None = None) -> None:
+                 clock_since: tuple[float, float] | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         hierarchy = load_lab_hierarchy(lab_root)
-        # clock_since: the per-site processes of one run share it, and so one lab time.
-        self.clock = RealClock(rate=hierarchy.clock_rate, since=clock_since)
+        # clock_since: (wall time, lab time then); the per-site processes of one run share it,
+        # and so one lab time. Alone, the run starts at the lab's time (lab_start).
+        since, start = clock_since or (None, lab_start(lab_root, hierarchy))
+        self.clock = RealClock(rate=hierarchy.clock_rate, since=since, start=start)
         # Live runs are not reproducible anyway; a fresh seed keeps a restarted process from
         # drawing the random names it drew before.
         self.runtime = LabRuntime(lab_root, clock=self.clock,
@@ -144,10 +146,10 @@ class LiveDriver:
             for thread in self._threads:
                 thread.join()
             self.watcher.stop()
-            self.runtime.save_lab_time()
             for site in self.runtime.sites:
                 self.runtime.events.emit("server_stopped", site=site.site.code,
                                          component=EXECUTIVE)
+            self.runtime.save_lab_time()  # last: the next run starts after every event of this
         finally:
             self._locked = False
             self.runtime.unlock()

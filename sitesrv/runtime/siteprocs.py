@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sitesrv.errors import SitesrvError, UserError
+from sitesrv.lab.clock import lab_start
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.runtime.idle import (
     RESCAN,
@@ -69,7 +70,7 @@ class ServerProcessError(SitesrvError):
 
 
 def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, site: str,
-           since: float, components: str, watcher: str, horizon: float | None,
+           since: tuple[float, float], components: str, watcher: str, horizon: float | None,
            workers: int, debug: bool) -> None:
     """A child's life: start one site's LiveDriver, answer the supervisor, stop when told.
 
@@ -250,7 +251,7 @@ class SiteProcesses:
         ServerProcessError, after the others were stopped)."""
         method = self.start_method or start_method()
         context = multiprocessing.get_context(method)
-        since = time.time()
+        since = (time.time(), lab_start(self.lab_root, load_lab_hierarchy(self.lab_root)))
         for site in self.sites:
             mine, theirs = context.Pipe()
             inherited = [c.conn for c in self.children] + [mine] if method == "fork" else []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sitesrv.admin.lab import Lab
-from sitesrv.testing import query, tree_digest, write_source
+from sitesrv.testing import events, query, tree_digest, write_source
 from tests.acceptance.conftest import create, dp_folder
 
 
@@ -29,3 +29,11 @@ def test_live_lab_converges_and_exits_0(lab: Lab, tmp_path: Path, processes: str
         assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
     assert query(lab, "ZZZ", "SELECT COUNT(*) FROM SMS_PackageStatusDistPointsSummarizer "
                              "WHERE State != 0") == [(0,)]
+    # One time line per lab: the live run went on from the lab's time (a new lab's, 2007), not
+    # the wall clock's, and a step run after it goes on from where it ended.
+    live = [e["time"] for e in events(lab)]
+    assert live and all(t.startswith("2007-06-04T") for t in live), live[-1]
+    create(lab, write_source(tmp_path / "second"), dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=1).status == "idle"
+    after = [e["time"] for e in events(lab)][len(live):]
+    assert after and min(after) >= max(live), "lab time never goes backwards"
