@@ -58,7 +58,7 @@ class StatusManager(Component):
             return
         dest = self.ctx.layout.inbox(STATMGR_FUTUREQ) / item.name
         item.forward(dest)
-        self.ctx.log.write(f"Status message {item.original} is stamped {lab_time_text(when)}, "
+        self.ctx.log.write(f"Status message {item.name} is stamped {lab_time_text(when)}, "
                            f"later than now; it waits in {self.ctx.windows(dest)}")
 
     def _replicate(self, item: WorkItem) -> None:
@@ -85,7 +85,7 @@ class StatusManager(Component):
                 raise
             dest = self.ctx.layout.inbox(STATMGR_RETRY) / item.name
             item.forward(dest)
-            self.ctx.log.write(f"The site database is busy; status message {item.original} "
+            self.ctx.log.write(f"The site database is busy; status message {item.name} "
                                f"waits in {self.ctx.windows(dest)}")
             return False
         self.written += 1

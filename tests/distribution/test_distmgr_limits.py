@@ -18,7 +18,8 @@ from sitesrv.runtime.registry import Registry
 from sitesrv.testing import LabFactory, log_messages, query, write_source
 from tests.conftest import DEFAULT_HIERARCHY
 
-LOCAL = Registry(primary=(SqlMonitor, DistributionManager, StatusManager))  # Status Manager stores the messages
+# Status Manager stores the messages Distribution Manager raises.
+LOCAL = Registry(primary=(SqlMonitor, DistributionManager, StatusManager))
 
 
 def _hierarchy(limits: str) -> str:

@@ -17,7 +17,8 @@ from sitesrv.runtime.registry import Registry
 from sitesrv.testing import LabFactory, assert_in_order, log_messages, query, write_source
 from tests.conftest import DEFAULT_HIERARCHY
 
-LOCAL = Registry(primary=(SqlMonitor, DistributionManager, StatusManager))  # Status Manager stores the messages
+# Status Manager stores the messages Distribution Manager raises.
+LOCAL = Registry(primary=(SqlMonitor, DistributionManager, StatusManager))
 
 
 def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> None:
