@@ -5,7 +5,7 @@ child sites' messages arrive there too, through Replication Manager. Status Mana
 to the site database (a primary's; a secondary has none) and replicates it to the parent site,
 so the central site's database holds the messages of every site below it. Status 1200 sums up
 how many "were written to the site database" and "were replicated to the parent site"
-(docs/sources.md#smc-26015). A message stamped later than the site's clock waits in
+(docs/sources.md#status-manager). A message stamped later than the site's clock waits in
 `statmgr.box\\futureq` until it is due (Q246749); one the busy database refused waits in
 `statmgr.box\\retry` (Q215059), where the runtime retries it as the database frees up.
 """
