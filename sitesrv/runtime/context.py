@@ -12,8 +12,9 @@ fault points, journal entry and wake-up as `publish`; `rename`, `replace`, `remo
 fault points and waking nobody (`changed` does); `make_dirs`, `set_mtime`, `create_empty` and
 `write_range` are journalled by the hand-off that follows them. tests/test_component_rules.py
 forbids the direct calls. The site database is opened by the
-runtime, handed over as `database` (with the package `store` and the `status` reporter built on
-it), and closed by the runtime when the component stops or restarts.
+runtime, handed over as `database` (with the package `store` built on it), and closed by the
+runtime when the component stops or restarts. The `status` reporter hands each message to the
+site's Status Manager as a `.SVF`, through `_deliver_status`.
 """
 
 from __future__ import annotations
