@@ -13,10 +13,11 @@ from sitesrv.components.replmgr import ReplicationManager
 from sitesrv.components.scheduler import Scheduler
 from sitesrv.components.sender import Sender
 from sitesrv.components.sqlmon import SqlMonitor
+from sitesrv.components.statmgr import StatusManager
 from sitesrv.runtime.registry import Registry
 
 _EVERY_SITE = (DistributionManager, ReplicationManager, Scheduler, Sender, Despooler,
-               InboxManager, OfferManager)
+               InboxManager, OfferManager, StatusManager)
 SMS_COMPONENTS = Registry(primary=(SqlMonitor, *_EVERY_SITE), secondary=_EVERY_SITE)
 # The same registry by name, for the per-site processes (`sitesrv run --components`).
 SMS_COMPONENTS_SPEC = f"{__name__}:SMS_COMPONENTS"

@@ -18,7 +18,7 @@ modification time, set to lab time when it moves there.
 
 Incoming: the Despooler moves each received batch into `replmgr.box\\incoming\\*.RPL`. Each
 object goes to the inbox of the component that takes its class (`.PKG` and `.STA`:
-`distmgr.box\\INCOMING\\<random8>.<ext>`), unless the batch's transaction ID is not higher than
+`distmgr.box\\INCOMING\\<random8>.<ext>`; `.SVF`: `statmgr.box\\statmsgs`), unless the batch's transaction ID is not higher than
 the one `replmgr.box\\history\\<site>.trs` records for that class and priority: such objects are
 dropped without a word, as SMS does after a site restore (Q288970). An object of a class no
 component takes goes to `incoming\\corrupt\\<batch>.<name>` (cut to fit a file name), and the
@@ -39,7 +39,7 @@ from sitesrv.components.uidtokens import MissingToken, take_job_id
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.formats import job as jobfile
-from sitesrv.formats import offer, pkg, rpl, sta, trs
+from sitesrv.formats import offer, pkg, rpl, sta, svf, trs
 from sitesrv.formats.sections import Layout
 from sitesrv.formats.values import Payload
 from sitesrv.lab.boxes import (
@@ -52,6 +52,7 @@ from sitesrv.lab.boxes import (
     REPLMGR_READY,
     SCHEDULE,
     SCHEDULE_UID,
+    STATMGR_STATMSGS,
     WORK_DIR,
     ignored_by_scans,
 )
@@ -76,7 +77,8 @@ class ObjectClass:
 
 OBJECT_CLASSES = {"PKG": ObjectClass(DISTMGR_INCOMING, pkg.LAYOUT),
                   "STA": ObjectClass(DISTMGR_INCOMING, sta.LAYOUT),
-                  "OFR": ObjectClass(OFFERMGR_INCOMING, offer.REPLICATION)}
+                  "OFR": ObjectClass(OFFERMGR_INCOMING, offer.REPLICATION),
+                  "SVF": ObjectClass(STATMGR_STATMSGS, svf.LAYOUT)}
 STREAM_RE = re.compile(rf"({SITE_CODE})_([123])")  # process\\<DEST>_<priority>
 
 

@@ -51,6 +51,12 @@ CAP_BOXES = (PKGINFO, OFFERINF)
 OFFERMGR = "offermgr.box"
 OFFERMGR_INCOMING = "offermgr.box\\INCOMING"
 
+# Status Manager: status messages (`.SVF`) from the site's components and from child sites;
+# those stamped later than the site's clock (Q246749); those the busy database refused (Q215059).
+STATMGR_STATMSGS = "statmgr.box\\statmsgs"
+STATMGR_FUTUREQ = "statmgr.box\\futureq"
+STATMGR_RETRY = "statmgr.box\\retry"
+
 # Collection Evaluator's inbox: Distribution Manager leaves `<PkgID>.CLF` there for each package.
 COLLEVAL = "colleval.box"
 

@@ -10,9 +10,11 @@ has none, so there the line in the component log is the whole record (see differ
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sitesrv.db.sitedb import SiteDatabase, StatusMessage
+from sitesrv.db.sitedb import StatusMessage
+from sitesrv.formats import svf
 from sitesrv.logs.smslog import SmsLog
 
 # Attribute IDs (docs/sources.md#package-actions): 400 package ID, 404 DP NAL path, 410 version.
@@ -46,14 +48,37 @@ def statmsg_line(message: StatusMessage) -> str:
     return " ".join(parts)
 
 
-class StatusReporter:
-    """Raises status messages for one component at one site."""
+def to_file(message: StatusMessage) -> svf.StatusMessageFile:
+    """The `.SVF` record of a message."""
+    return svf.StatusMessageFile(
+        message_id=message.MessageID, severity=message.Severity, level=message.Level,
+        module_name=message.ModuleName, component=message.Component,
+        machine_name=message.MachineName, site_code=message.SiteCode,
+        process_id=message.ProcessID, thread_id=message.ThreadID, time=message.Time,
+        strings=(svf.InsertionString(value=s) for s in message.InsStrings),
+        attributes=(svf.Attribute(id=aid, value=value) for aid, value in message.Attributes))
 
-    def __init__(self, log: SmsLog, site: str, server: str, db: SiteDatabase | None) -> None:
+
+def from_file(record: svf.StatusMessageFile) -> StatusMessage:
+    """The message an `.SVF` carries, as the database stores it."""
+    return StatusMessage(
+        MessageID=record.message_id, Severity=record.severity, Level=record.level,
+        ModuleName=record.module_name, Component=record.component,
+        MachineName=record.machine_name, SiteCode=record.site_code,
+        ProcessID=record.process_id, ThreadID=record.thread_id, Time=record.time,
+        InsStrings=tuple(s.value for s in record.strings),
+        Attributes=tuple((a.id, a.value) for a in record.attributes))
+
+
+class StatusReporter:
+    """Raises status messages for one component at one site: the log line, then `deliver`."""
+
+    def __init__(self, log: SmsLog, site: str, server: str,
+                 deliver: Callable[[StatusMessage], object]) -> None:
         self.log = log
         self.site = site
         self.server = server
-        self.db = db
+        self.deliver = deliver
 
     def report(self, message_id: int, *strings: str, severity: str = "I",
                attributes: tuple[tuple[int, str], ...] = ()) -> StatusMessage:
@@ -70,6 +95,5 @@ class StatusReporter:
             Attributes=attributes,
         )
         self.log.write(statmsg_line(message))
-        if self.db is not None:
-            self.db.insert_status_message(message)
+        self.deliver(message)
         return message

@@ -12,14 +12,16 @@ fault points, journal entry and wake-up as `publish`; `rename`, `replace`, `remo
 fault points and waking nobody (`changed` does); `make_dirs`, `set_mtime`, `create_empty` and
 `write_range` are journalled by the hand-off that follows them. tests/test_component_rules.py
 forbids the direct calls. The site database is opened by the
-runtime, handed over as `database` (with the package `store` and the `status` reporter built on
-it), and closed by the runtime when the component stops or restarts.
+runtime, handed over as `database` (with the package `store` built on it), and closed by the
+runtime when the component stops or restarts. The `status` reporter hands each message to the
+site's Status Manager as a `.SVF`, through `_deliver_status`.
 """
 
 from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import os
 import random
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sitesrv.db.pkgstore import PackageStore, open_store
-from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.db.sitedb import SiteDatabase, StatusMessage
 from sitesrv.files.atomic import (
     Content,
     Durability,
@@ -39,13 +41,15 @@ from sitesrv.files.atomic import (
 from sitesrv.files.copying import copy_content, copy_range
 from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
 from sitesrv.files.regular import open_fd
+from sitesrv.formats import svf
+from sitesrv.lab.boxes import STATMGR_STATMSGS, WORK_DIR
 from sitesrv.lab.clock import Clock
 from sitesrv.lab.hierarchy import Hierarchy, Site
 from sitesrv.lab.layout import LabLayout, SiteLayout
 from sitesrv.lab.timing import TimingProfile
 from sitesrv.logs.events import EventSink
 from sitesrv.logs.smslog import SmsLog
-from sitesrv.logs.statmsg import StatusReporter
+from sitesrv.logs.statmsg import StatusReporter, to_file
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, Faults
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, WorkItem
@@ -84,6 +88,7 @@ class ComponentContext:
         # (LabRuntime.stale_temp_cutoff); None: none is known to be.
         self.stale_before = stale_before
         self.timers: list[float] = []
+        self._status_numbers = itertools.count()
 
     # --- the site database ------------------------------------------------------------------
 
@@ -102,8 +107,38 @@ class ComponentContext:
 
     @functools.cached_property
     def status(self) -> StatusReporter:
-        """Status messages of this component: the STATMSG line, and the database row if any."""
-        return StatusReporter(self.log, self.site.code, self.site.server, self.database)
+        """Status messages of this component: the STATMSG line, and a `.SVF` for the site's
+        Status Manager."""
+        return StatusReporter(self.log, self.site.code, self.site.server, self._deliver_status)
+
+    def _deliver_status(self, message: StatusMessage) -> Path:
+        """Hand one message to the site's Status Manager: `statmgr.box\\statmsgs\\<name>.SVF`.
+
+        The name is the message's time in milliseconds (12 hex digits), a number that goes up
+        with each message of this writer and a tag of the writer, so the files sort in the
+        order they were raised and two writers never pick the same name. A name in use (a
+        restart at the same lab time) takes the next number. Written through a temp name and
+        renamed, journalled and waking Status Manager as `publish` does, but with no fault
+        point: a message is a side channel like the log line, and the crash tests aim at the
+        component's own hand-offs.
+        """
+        folder = self.layout.inbox(STATMGR_STATMSGS)
+        ms = round(message.Time * 1000)
+        tag = self.ids.name_for("status")[:4]
+        while True:
+            name = f"{ms:012X}{next(self._status_numbers) % 0x1000:03X}{tag}{svf.EXTENSION}"
+            if not any(os.path.lexists(where / name) for where in (folder, folder / WORK_DIR)):
+                break
+        dest = folder / name
+        tmp = folder / self.ids.temp_name(name)
+        temps = self._journal.temps
+        temps[tmp] = None
+        write_temp(tmp, svf.encode(to_file(message)), self.durability, exclusive=True)
+        rename_into_place(tmp, dest, self.durability)
+        temps.pop(tmp, None)
+        self._journal.note(PUBLISHED, dest)
+        self._notify(folder, name)
+        return dest
 
     def close(self) -> None:
         """The runtime is done with this context (a stop or a restart): close the database."""

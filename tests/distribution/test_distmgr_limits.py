@@ -12,12 +12,14 @@ from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.components.distmgr import DistributionManager
 from sitesrv.components.sqlmon import SqlMonitor
+from sitesrv.components.statmgr import StatusManager
 from sitesrv.lab.layout import HIERARCHY_COPY
 from sitesrv.runtime.registry import Registry
 from sitesrv.testing import LabFactory, log_messages, query, write_source
 from tests.conftest import DEFAULT_HIERARCHY
 
-LOCAL = Registry(primary=(SqlMonitor, DistributionManager))
+# Status Manager stores the messages Distribution Manager raises.
+LOCAL = Registry(primary=(SqlMonitor, DistributionManager, StatusManager))
 
 
 def _hierarchy(limits: str) -> str:

@@ -12,11 +12,13 @@ from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.components.distmgr import DistributionManager
 from sitesrv.components.sqlmon import SqlMonitor
+from sitesrv.components.statmgr import StatusManager
 from sitesrv.runtime.registry import Registry
 from sitesrv.testing import LabFactory, assert_in_order, log_messages, query, write_source
 from tests.conftest import DEFAULT_HIERARCHY
 
-LOCAL = Registry(primary=(SqlMonitor, DistributionManager))
+# Status Manager stores the messages Distribution Manager raises.
+LOCAL = Registry(primary=(SqlMonitor, DistributionManager, StatusManager))
 
 
 def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_reporter_logs_and_stores(tmp_path: Path) -> None:
     clock = VirtualClock()
     log = SmsLog(tmp_path / "distmgr.log", "SMS_DISTRIBUTION_MANAGER", clock, site="ZZZ")
     with SiteDatabase.create(tmp_path / "site.db") as db:
-        StatusReporter(log, "ZZZ", "MGMT01", db).report(
+        StatusReporter(log, "ZZZ", "MGMT01", db.insert_status_message).report(
             2301, "Demo", "ZZZ00001", attributes=((AID_PACKAGE, "ZZZ00001"),))
         rows = db.execute_user_sql(
             "SELECT MessageID, Severity, Component, MachineName, SiteCode, ISTR0, ISTR1 "

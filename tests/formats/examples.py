@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from sitesrv.formats import job, offer, pkg, pkn, sni, srq, sta
+from sitesrv.formats import job, offer, pkg, pkn, sni, srq, sta, svf
 
 T0 = 1180947600.0  # 2007-06-04T09:00:00.000Z, where the step-mode clock starts
 SHA = "2a97516c354b68848cdbd8f54a226a0a55b21ed138e207ad6c5cbb9c00aa5aea"
@@ -264,6 +264,33 @@ SourceSite=ZZZ
 [END]
 """
 
+STATUS_MESSAGE = svf.StatusMessageFile(
+    message_id=2301, severity="I", level="M", module_name="SMS Server",
+    component="SMS_DISTRIBUTION_MANAGER", machine_name="MGMT03", site_code="P00",
+    process_id=2154, thread_id=1001, time=1181091601.0,
+    strings=(svf.InsertionString(value="Demo"), svf.InsertionString(value="ZZZ00001")),
+    attributes=(svf.Attribute(id=400, value="ZZZ00001"),))
+STATUS_MESSAGE_TEXT = r"""[STATUS MESSAGE]
+MessageID=2301
+Severity=I
+Level=M
+ModuleName=SMS Server
+Component=SMS_DISTRIBUTION_MANAGER
+MachineName=MGMT03
+SiteCode=P00
+ProcessID=2154
+ThreadID=1001
+Time=2007-06-06T01:00:01.000Z
+[INSERTION STRING]
+Value=Demo
+[INSERTION STRING]
+Value=ZZZ00001
+[ATTRIBUTE]
+ID=400
+Value=ZZZ00001
+[END]
+"""
+
 # kind -> (module, record, the exact text we write for it)
 EXAMPLES = {
     "pkn": (pkn, NOTIFICATION, NOTIFICATION_TEXT),
@@ -276,4 +303,5 @@ EXAMPLES = {
     "ins": (offer.INSTRUCTION, OFFER_INSTRUCTION, OFFER_INSTRUCTION_TEXT),
     "lkp": (offer.LOOKUP, LOOKUP, LOOKUP_TEXT),
     "OFR-replication": (offer.REPLICATION, OFFER_REPLICATION, OFFER_REPLICATION_TEXT),
+    "svf": (svf, STATUS_MESSAGE, STATUS_MESSAGE_TEXT),
 }

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import attrs
 from hypothesis import strategies as st
 
-from sitesrv.formats import job, offer, pkg, pkn, sni, srq, sta, storedpkg
+from sitesrv.formats import job, offer, pkg, pkn, sni, srq, sta, storedpkg, svf
 from sitesrv.formats.values import (
     LATEST_TIMESTAMP,
     SERVER,
@@ -170,6 +170,16 @@ def offer_replications(draw) -> offer.OfferReplication:
                                   collection=collection)
 
 
+ids31 = st.integers(0, 2**31 - 1)
+status_messages = st.builds(
+    svf.StatusMessageFile, message_id=ids31, severity=st.sampled_from("IWE"),
+    level=st.from_regex(r"[A-Z]", fullmatch=True), module_name=nonempty_text,
+    component=nonempty_text, machine_name=nonempty_text, site_code=sites, process_id=ids31,
+    thread_id=ids31, time=times,
+    strings=st.lists(st.builds(svf.InsertionString, value=text), max_size=svf.MAX_STRINGS),
+    attributes=st.lists(st.builds(svf.Attribute, id=ids31, value=text), max_size=5))
+
+
 def as_module(layout):
     """A layout with the names the format modules export, for kinds that share a module."""
     return SimpleNamespace(LAYOUT=layout, dumps=layout.dumps, encode=layout.encode,
@@ -189,4 +199,5 @@ KINDS = {
     "ins": (as_module(offer.INSTRUCTION), offer_instructions),
     "lkp": (as_module(offer.LOOKUP), lookups),
     "OFR-replication": (as_module(offer.REPLICATION), offer_replications()),
+    "svf": (svf, status_messages),
 }

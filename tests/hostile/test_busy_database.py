@@ -17,9 +17,11 @@ from sitesrv.admin.lab import Lab
 from sitesrv.components.registry import SMS_COMPONENTS
 from sitesrv.db import sitedb
 from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.formats import svf
+from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.registry import Registry
-from sitesrv.testing import events, files, log_messages
+from sitesrv.testing import drop, events, files, log_messages
 
 from .conftest import (
     assert_installed_everywhere,
@@ -140,3 +142,35 @@ def test_a_database_locked_exclusively_when_components_open_it_is_waited_for(
 
     assert released.status == "idle", "\n".join(released.lines())
     assert_installed_everywhere(lab, package)
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_status_messages_wait_in_retry_while_the_database_is_held(lab: Lab) -> None:
+    """Another program holds ZZZ's database EXCLUSIVE: a status message moves to
+    `statmgr.box\\retry` and waits there, counted as no failure; once the lock is gone it is
+    stored, once."""
+    site = lab.site("ZZZ")
+    drop(site.inbox("statmgr.box\\statmsgs"), "HELD0001.SVF", svf.encode(svf.StatusMessageFile(
+        message_id=2301, severity="I", level="M", module_name="SMS Server",
+        component="SMS_DISTRIBUTION_MANAGER", machine_name="MGMT03", site_code="P00",
+        process_id=2154, thread_id=1001, time=VIRTUAL_EPOCH,
+        strings=(svf.InsertionString(value="Held"),))))
+    lock = sqlite3.connect(site.database, isolation_level=None, timeout=0)
+    try:
+        lock.execute("PRAGMA locking_mode = EXCLUSIVE")
+        lock.execute("BEGIN EXCLUSIVE")
+        held = run(lab)
+        assert held.errors == 0, "a wait for the database was counted as a failed unit"
+        assert not [p for p in held.problems if "failed" in p.item], "\n".join(held.lines())
+        assert files(site.inbox("statmgr.box\\retry"), "*.SVF") == ["HELD0001.SVF"]
+        assert "The site database is busy; status message HELD0001.SVF waits in " \
+               "E:\\SMS\\inboxes\\statmgr.box\\retry\\HELD0001.SVF" in \
+               log_messages(lab, "ZZZ", "statmgr.log")
+    finally:
+        lock.close()
+    released = run(lab)
+    assert released.errors == 0 and every_quarantine(lab) == []
+    assert not files(site.inbox("statmgr.box\\retry"))
+    with SiteDatabase.open(site.database) as db:
+        rows = db.execute_user_sql("SELECT MessageID, ISTR0 FROM StatusMessages").rows
+    assert rows == ((2301, "Held"),)

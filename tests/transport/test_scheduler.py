@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sitesrv.components.scheduler import Scheduler
+from sitesrv.components.statmgr import StatusManager
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import sni, srq
 from sitesrv.formats.job import JobState
@@ -33,6 +34,8 @@ from tests.transport.conftest import (
 )
 
 SCHEDULER_ONLY = Registry(primary=(Scheduler,), secondary=(Scheduler,))
+# The Scheduler and Status Manager, which stores the Scheduler's status messages.
+WITH_STATUS = Registry(primary=(Scheduler, StatusManager), secondary=(Scheduler,))
 DATA = random.Random(7).randbytes(300_000)
 
 
@@ -181,7 +184,7 @@ def test_a_missing_address_gives_3400_and_the_job_is_given_up_after_the_retentio
         sitesrv_lab_factory: LabFactory) -> None:
     lab = sitesrv_lab_factory(NO_ADDRESS).root
     content_job(lab, "00000001", DATA)
-    report = run_until_idle(lab, components=SCHEDULER_ONLY, sites=["ZZZ"], horizon=1)
+    report = run_until_idle(lab, components=WITH_STATUS, sites=["ZZZ"], horizon=1)
     assert report.status == "waiting"
     assert report.lines() == ["ZZZ SMS_SCHEDULER: 00000001.job waits for an address to site P00"]
     sched = log_messages(lab, "ZZZ", "sched.log")
