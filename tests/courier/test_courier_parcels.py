@@ -10,7 +10,7 @@ from sitesrv.admin.courierreceive import receive
 from sitesrv.formats import parcel
 from sitesrv.formats.parcel import ParcelStatus
 from sitesrv.testing import files, log_messages, query, tree_digest
-from tests.courier.conftest import P00_DP, carry, courier_lab, courier_package
+from tests.courier.conftest import ADDRESSES, P00_DP, S01_DP, carry, courier_lab, courier_package
 
 OUTBOX = "ZZZ/SMS/inboxes/schedule.box/outboxes/COURIER"
 
@@ -77,3 +77,29 @@ def test_no_courier_address_gives_q198746s_message(tmp_path):
         "The SMS registry indicates no outbox for the sender to scan. Be sure that you are "
         "running this application on an SMS Site Server and that at least one site is defined "
         "to use the Courier Sender.")
+
+
+def test_parcels_carry_a_package_from_the_central_site_to_a_secondary(tmp_path):
+    """ZZZ's parcel to P00, then P00's own parcel on to S01 (the child primary forwards the
+    compressed files by the package's preferred sender too): S01's DP ends byte-identical."""
+    lab = courier_lab(tmp_path, ADDRESSES + "  - {from: P00, to: S01, type: COURIER, "
+                                            "priority: 2}\n")
+    pkg_id, source = courier_package(lab, tmp_path, ["P00:REMOTE_DP", "S01:SEC01"])
+    assert lab.run_until_idle(seed=3).status == "waiting"
+    first, path = coursend.create(lab, "ZZZ", name="To the child")
+    receive(lab, "P00", carry(path, lab))
+    assert lab.run_until_idle(seed=3).status == "waiting", "P00's copy for S01 waits for a parcel"
+    assert tree_digest(lab.root / P00_DP / pkg_id) == tree_digest(source)
+    (waiting,) = coursend.pending(lab, lab.hierarchy.site("P00"))
+    assert waiting.request.dest_site == "S01"
+    second, path = coursend.create(lab, "P00", name="To the secondary")
+    assert path.read_bytes() != b"" and second.packing_list.parcel_id != \
+        first.packing_list.parcel_id
+    receive(lab, "S01", carry(path, lab))
+    assert lab.run_until_idle(seed=3).status == "idle"
+    assert tree_digest(lab.root / S01_DP / pkg_id) == tree_digest(source)
+    assert query(lab, "ZZZ", "SELECT SiteCode, State FROM SMS_PackageStatusDistPointsSummarizer "
+                             f"WHERE PackageID = '{pkg_id}' ORDER BY SiteCode") == [
+        ("P00", 0), ("S01", 0)]
+    assert any("was received with a success status" in m
+               for m in log_messages(lab, "S01", "coursend.log"))
