@@ -8,13 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import StatusMessage, parse_time
 from sitesrv.formats import svf
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.logs.statmsg import statmsg_line
-from sitesrv.testing import drop, files, log_lines, log_messages, query, write_source
+from sitesrv.testing import (
+    drop,
+    files,
+    log_lines,
+    log_messages,
+    query,
+    running,
+    wait_for,
+    write_source,
+)
 
 ALL_DPS = ["ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01"]
 LOGS = ("distmgr.log", "despool.log", "sched.log", "sender.log", "replmgr.log", "offermgr.log",
@@ -102,3 +113,17 @@ def test_a_malformed_message_goes_to_corrupt_with_its_line(lab: Lab) -> None:
     assert (box / "corrupt" / "BROKEN01.SVF").is_file()
     assert any("BROKEN01.SVF" in m for m in log_messages(lab, "P00", "statmgr.log"))
     assert query(lab, "P00", "SELECT COUNT(*) FROM StatusMessages") == [(0,)]
+
+
+@pytest.mark.live_fs
+def test_live_the_secondarys_messages_reach_the_central_site(lab: Lab, tmp_path: Path) -> None:
+    """The same with the site servers running live: the watchers find each .SVF in
+    statmgr.box\\statmsgs, and S01's messages end up in ZZZ's database."""
+    console.create_package(lab, "ZZZ", name="Live", source=write_source(tmp_path / "source"),
+                           dps=["ZZZ:MGMT01", "S01:SEC01"])
+
+    def s01_rows() -> list[tuple[object, ...]]:
+        return query(lab, "ZZZ", "SELECT MessageID FROM StatusMessages WHERE SiteCode = 'S01'")
+
+    with running(lab, timeout=60):
+        wait_for(s01_rows, 60, "a status message of S01 in ZZZ's database")
