@@ -47,7 +47,8 @@ def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
             for request in mine:
                 _deliver(lab, site, f, packing.spans(start), request)
     except (FormatError, OSError, UserError) as e:
-        _refuse(sms, parcel_file, e.problem if isinstance(e, FormatError) else str(e))
+        _refuse(sms, parcel_file, e.problem if isinstance(e, FormatError)
+                else (e.strerror or str(e)) if isinstance(e, OSError) else str(e))
     _keep(lab, site, packing)
     for request in mine:
         sms.write(f"Received send request {request.request_id} (job {request.job_id}"
