@@ -26,7 +26,6 @@ from sitesrv.db.sitedb import (
     parse_package_id,
 )
 from sitesrv.errors import UserError
-from sitesrv.lab.clock import VIRTUAL_EPOCH, saved_lab_time
 from sitesrv.lab.hierarchy import DistributionPoint, Site
 
 PRIORITIES = {"high": 1, "medium": 2, "low": 3}
@@ -38,7 +37,7 @@ PKG_FLAG_COMPRESSED_COPY = 0x1  # "Use a compressed copy of the source directory
 
 def lab_time(lab: Lab) -> float:
     """The lab's time: where its last run ended, else the virtual epoch (deterministic rows)."""
-    return max(VIRTUAL_EPOCH, saved_lab_time(lab.layout.sites()))
+    return lab.time()
 
 
 def parse_dp(lab: Lab, spec: str) -> tuple[Site, DistributionPoint]:

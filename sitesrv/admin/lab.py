@@ -16,6 +16,7 @@ import attrs
 from sitesrv.errors import UserError
 from sitesrv.files.atomic import replace_file
 from sitesrv.lab.boxes import CAP_BOXES, SCHEDULE_UID
+from sitesrv.lab.clock import lab_start
 from sitesrv.lab.hierarchy import Hierarchy
 from sitesrv.lab.layout import BUILDING_MARKER, HIERARCHY_COPY, LabLayout, SiteLayout
 from sitesrv.lab.loader import load_hierarchy, load_lab_hierarchy
@@ -68,6 +69,12 @@ class Lab:
 
     def site(self, code: str) -> SiteLayout:
         return self.layout.site(code)
+
+    def time(self) -> float:
+        """The lab's time now, between runs: where its last run ended (seconds since the Unix
+        epoch, UTC), or 2007-06-04 09:00 UTC for a new lab. Console actions and tools stamp
+        their rows with it."""
+        return lab_start(self.layout.sites())
 
     @classmethod
     def open(cls, root: Path | str) -> Lab:

@@ -15,13 +15,11 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
 from sitesrv.files.atomic import Durability, replace_file
 from sitesrv.files.regular import STATE_FILE_BYTES, FileTooLarge, NotRegularFile, read_limited
-from sitesrv.lab.hierarchy import Hierarchy
-from sitesrv.lab.layout import LabLayout, SiteLayout
+from sitesrv.lab.layout import SiteLayout
 
 # Step mode starts every lab at the same instant, so two runs produce the same log bytes.
 VIRTUAL_EPOCH = datetime(2007, 6, 4, 9, 0, 0, tzinfo=UTC).timestamp()
@@ -112,10 +110,11 @@ def saved_lab_time(sites: Sequence[SiteLayout]) -> float:
     return max(times)
 
 
-def lab_start(root: Path, hierarchy: Hierarchy) -> float:
-    """Where a lab's next run starts: where its last run ended, or the first instant of a new
-    lab. Every site counts, so the per-site processes of a live run share one start."""
-    return max(VIRTUAL_EPOCH, saved_lab_time(LabLayout(Path(root), hierarchy).sites()))
+def lab_start(sites: Sequence[SiteLayout]) -> float:
+    """Where a lab's next run (or console action) starts: where its last run ended, or the
+    first instant of a new lab. Give every site of the lab, so that the per-site processes of a
+    live run share one start."""
+    return max(VIRTUAL_EPOCH, saved_lab_time(sites))
 
 
 def save_lab_time(sites: Sequence[SiteLayout], now: float, durability: Durability) -> None:

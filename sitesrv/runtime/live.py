@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sitesrv.lab.clock import RealClock, lab_start
+from sitesrv.lab.layout import LabLayout
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.runtime.host import (
     EXECUTIVE,
@@ -69,7 +70,8 @@ class LiveDriver:
         hierarchy = load_lab_hierarchy(lab_root)
         # clock_since: (wall time, lab time then); the per-site processes of one run share it,
         # and so one lab time. Alone, the run starts at the lab's time (lab_start).
-        since, start = clock_since or (None, lab_start(lab_root, hierarchy))
+        since, start = clock_since or (
+            None, lab_start(LabLayout(Path(lab_root), hierarchy).sites()))
         self.clock = RealClock(rate=hierarchy.clock_rate, since=since, start=start)
         # Live runs are not reproducible anyway; a fresh seed keeps a restarted process from
         # drawing the random names it drew before.

@@ -6,9 +6,10 @@ processes use the machine's cores. Each child is a LiveDriver of its one site (i
 recovery, watcher and workers), exactly what `sitesrv run --site CODE` runs; the sites pass
 files to each other through the lab's folders as always, and the watchers see them arrive.
 
-The supervisor (the `sitesrv run` process) starts the children, talks to each over a pipe, and decides for the whole lab when it is idle by the rule
-one process uses (idle.LiveIdleRule), from every child's snapshot: a hand-off between two
-processes is confirmed like one within a process, by a full rescan everywhere without progress.
+The supervisor (the `sitesrv run` process) starts the children, talks to each over a pipe,
+and decides for the whole lab when it is idle by the rule one process uses
+(idle.LiveIdleRule), from every child's snapshot: a hand-off between two processes is
+confirmed like one within a process, by a full rescan everywhere without progress.
 
 On Linux a child is forked from the supervisor, which has sitesrv imported already (when the
 supervisor has no other thread; else, and on Windows and macOS, children are spawned): a second
@@ -37,6 +38,7 @@ from typing import Any
 
 from sitesrv.errors import SitesrvError, UserError
 from sitesrv.lab.clock import lab_start
+from sitesrv.lab.layout import LabLayout
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.runtime.idle import (
     RESCAN,
@@ -251,7 +253,8 @@ class SiteProcesses:
         ServerProcessError, after the others were stopped)."""
         method = self.start_method or start_method()
         context = multiprocessing.get_context(method)
-        since = (time.time(), lab_start(self.lab_root, load_lab_hierarchy(self.lab_root)))
+        layout = LabLayout(Path(self.lab_root), load_lab_hierarchy(self.lab_root))
+        since = (time.time(), lab_start(layout.sites()))
         for site in self.sites:
             mine, theirs = context.Pipe()
             inherited = [c.conn for c in self.children] + [mine] if method == "fork" else []

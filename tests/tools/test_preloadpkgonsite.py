@@ -382,12 +382,6 @@ def damage_server_lock(lab: Lab) -> None:
     (lab.site("S01").state_dir / "server.lock").write_text("[1]")
 
 
-def damage_lab_clock(lab: Lab) -> None:
-    clock = lab.site("ZZZ").state_dir / "lab-clock"
-    clock.unlink()
-    clock.mkdir()
-
-
 def damage_outbound_folder(lab: Lab) -> None:
     outbound = lab.site("P00").inbox("replmgr.box\\outbound\\low")
     shutil.rmtree(outbound)
@@ -397,7 +391,6 @@ def damage_outbound_folder(lab: Lab) -> None:
 DAMAGES = {"a garbage site.db": ("P00", damage_site_db),
            "a state file with a text SourceVersion": ("S01", damage_state_file),
            "a server.lock of [1]": ("S01", damage_server_lock),
-           "a folder as lab-clock": ("P00", damage_lab_clock),
            "a file as the outbound folder": ("P00", damage_outbound_folder)}
 
 

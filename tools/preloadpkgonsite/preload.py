@@ -22,7 +22,6 @@ from preloadpkgonsite.site import (
     SiteDatabase,
     StateFiles,
     StoredCopy,
-    lab_seconds,
     read_small,
     write_atomically,
 )
@@ -33,9 +32,6 @@ from sitesrv.errors import FormatError
 from sitesrv.formats import sta, storedpkg
 from sitesrv.formats.values import PACKAGE_ID_RE
 
-# 2007-06-04 09:00:00 UTC, where every lab's time starts (docs/tools.md): a constant of the lab's
-# documented format, kept here because the tool uses only sitesrv's public surface.
-VIRTUAL_EPOCH = 1180947600.0
 LOW_PRIORITY_OUTBOUND = "replmgr.box\\outbound\\low"  # status goes up at low priority
 
 
@@ -85,15 +81,6 @@ class Site:
             return SiteDatabase(self.layout.database)
         return StateFiles(self.layout.state_dir)
 
-    def now(self) -> float:
-        """The lab's time: where the last run of its sites ended (`state\\lab-clock`)."""
-        times = [VIRTUAL_EPOCH]
-        for site in self.lab.layout.sites():
-            path = site.state_dir / "lab-clock"
-            text = read_small(path, MAX_SMALL_FILE)
-            if text is not None:
-                times.append(lab_seconds(text, path))
-        return max(times)
 
 
 def preload(site: Site, request: Request) -> Iterator[str]:
@@ -118,7 +105,7 @@ def preload(site: Site, request: Request) -> Iterator[str]:
     if version is None:
         version = package.source_version
     copy = StoredCopy(package_id=pkg_id, site_code=site.code, site_server=site.info.server,
-                      version=version, path=site.layout.unc(pck), when=site.now())
+                      version=version, path=site.layout.unc(pck), when=site.lab.time())
     # A package at a site other than its own has come down from a parent: there is one.
     parent = site.info.parent
     assert parent is not None

@@ -10,7 +10,6 @@ in a lab may have been damaged by hand, so each read is bounded and checked (Dam
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import sqlite3
@@ -26,7 +25,7 @@ RECEIVED = 2  # PkgStatus.Status: the site holds the compressed copy
 MASTER = 1  # PkgStatus.Type: the site's compressed copy (Type 2 rows are DPs)
 BUSY_TIMEOUT = 10.0  # seconds to wait for a site database another connection holds
 MAX_STATE_BYTES = 16 * 1024 * 1024  # a secondary's package state file, read whole
-MAX_SMALL_FILE = 64 * 1024  # lab-clock, server.lock, a stored package information file
+MAX_SMALL_FILE = 64 * 1024  # server.lock, a stored package information file
 
 
 class SiteBusy(Exception):
@@ -221,17 +220,6 @@ def database_time(when: float) -> str:
     ms = round(when * 1000)
     return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.") + \
         f"{ms % 1000:03d}"
-
-
-def lab_seconds(text: bytes, path: Path) -> float:
-    """A site's `state\\lab-clock`: the lab time where its last run ended."""
-    try:
-        when = float(text.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        raise Damaged(f"{path} does not hold a time") from None
-    if not math.isfinite(when) or when < 0:
-        raise Damaged(f"{path} does not hold a time")
-    return when
 
 
 def _package(row: dict[str, Any], where: Path) -> Package:
