@@ -25,7 +25,7 @@ import attrs
 from sitesrv.db.sitedb import SiteDatabase, is_busy
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import Durability
-from sitesrv.lab.clock import Clock, VirtualClock, save_lab_time, saved_lab_time
+from sitesrv.lab.clock import Clock, VirtualClock, save_lab_time
 from sitesrv.lab.layout import LabLayout, SiteLayout
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.logs.events import EventSink
@@ -517,14 +517,6 @@ class LabRuntime:
         if isinstance(self.clock, VirtualClock):
             return math.inf if first_start else None
         return time.time() - self.clock.real_seconds(self.hierarchy.timing.stale_tmp_age)
-
-    def saved_lab_time(self) -> float:
-        """The lab time the last run of these sites ended at (0 if none did).
-
-        Lab time never runs backwards across runs: a step run after a live one, or a second
-        step run on the same lab, carries on from there.
-        """
-        return saved_lab_time(self.sites)
 
     def save_lab_time(self) -> None:
         save_lab_time(self.sites, self.clock.now(), self.hierarchy.durability)

@@ -6,8 +6,8 @@ its inbox, a timer or deferral falling due, its last unit asking to run again). 
 runnable the virtual clock jumps to the next timer, unless the lab is idle (idle.py). The same
 seed on the same lab gives the same steps, so the same inbox trees, logs and databases.
 
-Lab time carries over between runs (LabRuntime.saved_lab_time): the next run starts where the
-last one ended, never before 2007-06-04 09:00:00 UTC.
+Lab time carries over between runs (lab.clock.lab_start, over every site of the lab): the next
+run starts where the last one ended, never before 2007-06-04 09:00:00 UTC.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import random
 from pathlib import Path
 
 from sitesrv.errors import UserError
-from sitesrv.lab.clock import VirtualClock, lab_time_text
+from sitesrv.lab.clock import VirtualClock, lab_start, lab_time_text
 from sitesrv.runtime.faults import FaultPoint, Injector
 from sitesrv.runtime.host import CRASHED, NOTHING, ComponentHost, LabRuntime, UnitOutcome
 from sitesrv.runtime.idle import (
@@ -77,7 +77,7 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
 def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults, picker: random.Random,
          schedule: list[StepRecord], replay: Path | None, record: Path | None, limit: float,
          max_steps: int) -> IdleReport:
-    clock.advance_to(runtime.saved_lab_time())
+    clock.advance_to(lab_start(runtime.layout.sites()))  # the lab's time line, all its sites
     runtime.last_progress = clock.now()
     by_key = {host.key: host for host in runtime.hosts}
     runtime.boot()
