@@ -13,34 +13,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from sitesrv.admin import console
-from sitesrv.admin.scenarios.reports import default
+from sitesrv.admin.scenarios.reports import default_document
 from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, stuck
 
 # The copy from P00 to S01 and the definition from ZZZ take about the same lab time, and every
 # address varies its latency and rate by up to JITTER per transfer, so whether the definition
 # overtakes the copy depends on the seed, as a race does.
-SLOW_LINK = "rate_limit: 2097152"  # 2 MiB/s from P00 to S01: the 4 MB sample takes about 2 s
+SLOW_LINK = 2 * 1024 * 1024  # bytes/s from P00 to S01: the 4 MB sample takes about 2 s
 JITTER = 0.3
 
 
 def race_hierarchy(hierarchy: Path, hotfix: bool, *, nearest_site: bool = True) -> str:
-    """The default lab over a WAN: a second of latency, varied by JITTER, between the tiers,
+    """The default lab over a WAN: a second of latency, varied by JITTER, on every address,
     and a slower link from P00 to S01."""
-    text = default(hierarchy, hotfix)
-    wan = f"latency: 1s, jitter: {JITTER}"
-    for link in ("{from: ZZZ, to: P00", "{from: P00, to: ZZZ", "{from: S01, to: P00"):
-        text = text.replace(f"  - {link}, type: LAN, priority: 1}}",
-                            f"  - {link}, type: LAN, priority: 1, {wan}}}")
-    text = text.replace("  - {from: P00, to: S01, type: LAN, priority: 1}",
-                        f"  - {{from: P00, to: S01, type: LAN, priority: 1, {wan}, {SLOW_LINK}}}")
-    if text.count(wan) != 4:
-        raise ValueError("the race needs the default hierarchy's four addresses")
-    if not nearest_site:
-        text = text.replace("  send_from_nearest_site: true", "  send_from_nearest_site: false")
-        if "send_from_nearest_site: false" not in text:
-            raise ValueError("the default hierarchy sets send_from_nearest_site")
-    return text
+    document = default_document(hierarchy, hotfix)
+    for address in document["addresses"]:
+        address.update(latency="1s", jitter=JITTER)
+        if (address["from"], address["to"]) == ("P00", "S01"):
+            address["rate_limit"] = SLOW_LINK
+    document["software_distribution"]["send_from_nearest_site"] = nearest_site
+    return yaml.safe_dump(document, sort_keys=False)
 
 
 def _race(play: Play, added_at: str) -> Stage:

@@ -11,6 +11,9 @@ import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from sitesrv.admin import console, faults
 from sitesrv.admin.demo import write_files
@@ -21,14 +24,16 @@ ALL_DPS = ("ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01")
 
 def default(hierarchy: Path, hotfix: bool) -> str:
     """The default three-site lab (ZZZ, P00, S01), with the KB936465 hotfix if asked."""
-    text = hierarchy.read_text(encoding="utf-8")
+    return yaml.safe_dump(default_document(hierarchy, hotfix), sort_keys=False)
+
+
+def default_document(hierarchy: Path, hotfix: bool) -> dict[str, Any]:
+    """The default hierarchy as YAML reads it, the hotfix on every site if asked."""
+    document = yaml.safe_load(hierarchy.read_text(encoding="utf-8"))
     if hotfix:
-        sites = text.count("  - code: ")
-        text = text.replace("    distribution_points:\n",
-                            "    hotfixes: [KB936465]\n    distribution_points:\n")
-        if text.count("hotfixes: [KB936465]\n") != sites:
-            raise ValueError("the hotfix goes on every site of the default hierarchy")
-    return text
+        for site in document["sites"]:
+            site["hotfixes"] = ["KB936465"]
+    return document
 
 
 def _installed(play: Play, dps: tuple[str, ...]) -> str:
