@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from sitesrv.admin.console import known_package, lab_time, primary_site, source_code
+from sitesrv.admin.console import known_package, primary_site, source_code
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import Advertisement, Collection, PackageAction, SiteDatabase
 from sitesrv.errors import UserError
@@ -49,7 +49,7 @@ def set_clients(lab: Lab, collection_id: str, clients: int) -> None:
         for adv in db.get_advertisements():
             if adv.CollectionID.upper() == collection.CollectionID.upper():
                 db.add_offer_notification(adv.AdvertisementID, PackageAction.UPDATE,
-                                          when=lab_time(lab))
+                                          when=lab.time())
 
 
 def list_collections(lab: Lab, site_code: str) -> list[Collection]:
@@ -65,7 +65,7 @@ def create_advertisement(lab: Lab, site_code: str, *, package_id: str, program: 
     default: now in lab time); returns the AdvertisementID."""
     if not program.strip():
         raise UserError("Name the program to advertise with --program.")
-    when = lab_time(lab)
+    when = lab.time()
     if present_time is not None:
         try:
             when = parse_timestamp(present_time)
@@ -82,7 +82,7 @@ def create_advertisement(lab: Lab, site_code: str, *, package_id: str, program: 
             CollectionID=collection.CollectionID, SourceSite=code,
             AdvertisementName=name or f"{package.Name or package.PkgID} - {program.strip()}",
             PresentTime=when))
-        db.add_offer_notification(adv_id, PackageAction.ADD, when=lab_time(lab))
+        db.add_offer_notification(adv_id, PackageAction.ADD, when=lab.time())
     return adv_id
 
 
@@ -104,7 +104,7 @@ def delete_advertisement(lab: Lab, advertisement_id: str) -> None:
             raise UserError(f"There is no advertisement {advertisement_id.upper()} made at site "
                             f"{code}; 'sitesrv advertisement list {code}' lists them.")
         db.delete_advertisement(adv.AdvertisementID)
-        db.add_offer_notification(adv.AdvertisementID, PackageAction.DELETE, when=lab_time(lab))
+        db.add_offer_notification(adv.AdvertisementID, PackageAction.DELETE, when=lab.time())
 
 
 def _collection(db: SiteDatabase, collection_id: str, site: str) -> Collection:

@@ -35,11 +35,6 @@ PREFERRED_SENDERS = {"any": "", "lan": "LAN", "courier": "COURIER"}
 PKG_FLAG_COMPRESSED_COPY = 0x1  # "Use a compressed copy of the source directory"
 
 
-def lab_time(lab: Lab) -> float:
-    """The lab's time: where its last run ended, else the virtual epoch (deterministic rows)."""
-    return lab.time()
-
-
 def parse_dp(lab: Lab, spec: str) -> tuple[Site, DistributionPoint]:
     """`SITE:SERVER` to the site and its DP."""
     code, sep, server = spec.partition(":")
@@ -159,7 +154,7 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
     targets = [parse_dp(lab, spec) for spec in dps]
     for dp_site, _ in targets:
         _check_below(lab, site, dp_site, "Create the package at {sites}")
-    now = lab_time(lab)
+    now = lab.time()
     with _open(lab, site) as db, db.transaction():
         pkg_id = db.next_package_id(site.code)
         package = Package(PkgID=pkg_id, SourceSite=site.code, Name=name,
@@ -191,7 +186,7 @@ def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
     (added to what a pending action already asks), and the notification that wakes its
     Distribution Manager."""
     site = primary_site(lab, source_code(lab, pkg_id), "changing a package")
-    now = lab_time(lab)
+    now = lab.time()
     with _open(lab, site) as db, db.transaction():
         package = known_package(db, pkg_id, site)
         changes: dict[str, object] = {"Action": action}
@@ -245,7 +240,7 @@ def _dp_action(lab: Lab, pkg_id: str, dp_spec: str, at: str | None, what: str,
     dp_site, dp = parse_dp(lab, dp_spec)
     site = primary_site(lab, at or source, what)
     _check_below(lab, site, dp_site, "Use --at {sites}")
-    now = lab_time(lab)
+    now = lab.time()
     nal = dp.nal_path(dp_site.code)
     with _open(lab, site) as db, db.transaction():
         package = known_package(db, pkg_id, site)

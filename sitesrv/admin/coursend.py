@@ -24,7 +24,6 @@ from typing import BinaryIO
 
 import attrs
 
-from sitesrv.admin.console import lab_time
 from sitesrv.admin.lab import Lab
 from sitesrv.components.routing import OUTBOXES
 from sitesrv.errors import FormatError, UserError
@@ -58,7 +57,7 @@ class Pending:
 
 def log(lab: Lab, site: Site) -> SmsLog:
     """The site's coursend.log, stamped with the lab's time as the console's rows are."""
-    return SmsLog(lab.site(site.code).log(LOG), COMPONENT, VirtualClock(lab_time(lab)),
+    return SmsLog(lab.site(site.code).log(LOG), COMPONENT, VirtualClock(lab.time()),
                   site=site.code, bias_minutes=site.time_zone_bias)
 
 
@@ -111,7 +110,7 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
     sms = log(lab, site)
     _finish_leftovers(lab, site)
     chosen = _choose(lab, site, request_ids)
-    now = lab_time(lab)
+    now = lab.time()
     parcel_id = _next_id(lab, site)
     entries, files = [], _Files()
     for item in chosen:
@@ -147,7 +146,7 @@ def set_status(lab: Lab, parcel_id: str, status: ParcelStatus, *, tracking_numbe
         raise UserError(f"Parcel {record.packing_list.parcel_id} is {record.status.value}; a "
                         "parcel's status only moves forward (Created, Sent, Confirmed), so it "
                         f"cannot become {status.value}.")
-    now = lab_time(lab)
+    now = lab.time()
     changes: dict[str, object] = {"status": status}
     if status is ParcelStatus.SENT:
         changes.update(sent_at=now, tracking_number=tracking_number, sent_by=sent_by)
@@ -331,6 +330,6 @@ def _finish_leftovers(lab: Lab, site: Site) -> None:
             if not (outbox(lab, site) / f"{entry.request_id}{srq.SRQ}").exists():
                 continue
             if (jobs / jobfile.job_file_name(entry.job_id)).exists():
-                _complete(lab, site, entry.request_id, lab_time(lab), 0)
+                _complete(lab, site, entry.request_id, lab.time(), 0)
             else:
                 (outbox(lab, site) / f"{entry.request_id}{srq.SRQ}").unlink(missing_ok=True)

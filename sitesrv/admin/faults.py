@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sitesrv.admin.console import lab_time
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.pauses import set_paused
 from sitesrv.errors import UserError
@@ -125,7 +124,7 @@ def _package_id(text: str) -> str:
 
 def _record(lab: Lab, site: str, package_id: str | None, fault: str, path: Path | None,
             **fields: Any) -> None:
-    sink = EventSink(lab.layout.events, VirtualClock(lab_time(lab)))
+    sink = EventSink(lab.layout.events, VirtualClock(lab.time()))
     try:
         sink.emit("fault", site=lab.hierarchy.site(site).code, component=COMPONENT,
                   package=package_id.upper() if package_id else None, fault=fault,
