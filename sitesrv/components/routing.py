@@ -6,6 +6,10 @@ to the parent. Courier addresses are used only when the job asks for the Courier
 never used for routing (Q282494). A Courier address is a direct address all the same: a job
 the Courier Sender cannot carry (package information, status) to a site whose only address is a
 Courier one is not routed through the tree, and finds no address (Q282494's grandchild).
+
+A preferred sender is a preference: a job that prefers the Courier Sender, at a site with no
+Courier address to its destination, goes by the Standard Sender's addresses as any job does (the
+Scheduler looks for the job's addresses, then for backup addresses: Q282494's two lines).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class Route:
     addresses: tuple[Address, ...]
     sender: AddressType
     courier_only: bool = False  # the addresses are Courier ones, which cannot carry this job
+    backup: bool = False  # the preferred sender has no address: the Standard Sender's instead
 
     @property
     def direct(self) -> bool:
@@ -60,10 +65,18 @@ def next_hop(hierarchy: Hierarchy, here: str, destination: str) -> str:
 
 
 def route(hierarchy: Hierarchy, here: str, destination: str, preferred_address: str) -> Route:
-    """A direct address if there is one; else the tree's next hop, which a Courier never is."""
-    sender = sender_type(preferred_address)
+    """A direct address if there is one; else the tree's next hop, which a Courier never is.
+
+    Without a Courier address to the destination, a job that prefers the Courier takes the
+    Standard Sender's route (`backup`)."""
+    if sender_type(preferred_address) is AddressType.COURIER:
+        courier = addresses(hierarchy, here, destination, AddressType.COURIER)
+        if courier:
+            return Route(destination, destination, courier, AddressType.COURIER)
+        return attrs.evolve(route(hierarchy, here, destination, "*"), backup=True)
+    sender = AddressType.LAN
     direct = addresses(hierarchy, here, destination, sender)
-    if direct or sender is AddressType.COURIER:
+    if direct:
         return Route(destination, destination, direct, sender)
     courier = addresses(hierarchy, here, destination, AddressType.COURIER)
     if courier:

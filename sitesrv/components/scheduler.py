@@ -199,6 +199,12 @@ class Scheduler(Component):
             ctx.log.write(f"There is no direct address to site {job.destination_site}, routing "
                           f"send request {request_id} through site {route.hop}.")
             folder = ctx.layout.inbox(SCHEDULE_REQUESTS)
+        if route.backup:
+            # The preferred sender's addresses first, then the backup ones (Q282494's lines).
+            ctx.log.write(f"No addresses available for site {job.destination_site}.")
+            ctx.log.write(f"The preferred sender {job.preferred_address} has no address to site "
+                          f"{job.destination_site}; send request {request_id} uses the backup "
+                          f"addresses of the Standard Sender.")
         ctx.publish(folder / srq.file_name(request), srq.encode(request))
 
     def _no_address(self, item: WorkItem, job: SchedulerJob, site: str, now: float) -> None:
@@ -216,7 +222,8 @@ class Scheduler(Component):
     def _wait_for_request(self, item: WorkItem, job: SchedulerJob) -> None:
         # Its request's .srs wakes it; the deferral only re-checks now and then that it exists.
         reason = f"waits for send request {job.send_request_id}"
-        if routing.sender_type(job.preferred_address) is AddressType.COURIER:
+        courier = self.ctx.layout.inbox(routing.OUTBOXES[AddressType.COURIER])
+        if (courier / (job.send_request_id + srq.SRQ)).exists():
             # Courier Sender never sends by itself: say who must act.
             reason += (", which waits in the Courier outbox for a parcel (sitesrv courier "
                        f"create {self.ctx.site.code})")
@@ -248,7 +255,9 @@ class Scheduler(Component):
         """A request in `requests\\` goes to its sender's outbox once its hop has an address."""
         ctx = self.ctx
         request = routing.read_request(ctx.hierarchy, item.path)  # bad: quarantined
-        sender = routing.sender_type(request.preferred_address)
+        # A routed request goes by the Standard Sender, whatever it prefers (a Courier address
+        # never routes); a direct one in `requests` has only a Courier address (Q282494).
+        sender = AddressType.LAN
         if not routing.addresses(ctx.hierarchy, ctx.site.code, request.dest_site, sender):
             if not request.routing_master_request_id:
                 self._stranded(item, request)

@@ -84,7 +84,8 @@ def hand_on(received: Received, payload: Path | None) -> None:
         return
     job = jobfile.SchedulerJob(
         job_id=job_id, description=ins.description, destination_site=ins.final_destination_site,
-        priority=ins.priority, instruction_type=ins.instruction_type, transfer_root=root,
+        preferred_address=_preferred_address(ins), priority=ins.priority,
+        instruction_type=ins.instruction_type, transfer_root=root,
         payload=ins.payload, package_id=ins.package_id, package_version=ins.package_version,
         originating_site=ins.originating_site, created=ctx.clock.now(), package=ins.package)
     ctx.publish(ctx.layout.inbox(SCHEDULE) / jobfile.job_file_name(job_id),
@@ -92,6 +93,14 @@ def hand_on(received: Received, payload: Path | None) -> None:
     ctx.emit("instruction_routed", to=ins.final_destination_site, job=job_id,
              package=ins.package_id, file=root)
     _handed_on(received, job_id)
+
+
+def _preferred_address(ins: sni.Instruction) -> str:
+    """The package's preferred sender for its compressed files, which keep it at every hop;
+    anything else goes by any sender (`*`), as where it was sent from."""
+    if ins.package is not None and ins.payload in (Payload.PCK, Payload.DLT):
+        return ins.package.preferred_address
+    return "*"
 
 
 def _handed_on(received: Received, job_id: str) -> None:
