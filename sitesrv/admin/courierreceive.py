@@ -44,6 +44,7 @@ def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
         with open(parcel_file, "rb") as f:
             packing, start = parcel.read_packing_list(f, parcel_file)
             mine = _for_site(lab, site, packing, parcel_file)
+            _not_received_yet(lab, site, packing)
             for request in mine:
                 _deliver(lab, site, f, packing.spans(start), request)
     except (FormatError, OSError, UserError) as e:
@@ -79,6 +80,23 @@ def _for_site(lab: Lab, site: Site, packing: PackingList, path: Path) -> list[Pa
     return mine
 
 
+def _not_received_yet(lab: Lab, site: Site, packing: PackingList) -> None:
+    """A parcel received once is not delivered again: its packages would be processed twice.
+    The record `_keep` writes after the delivery is the proof (a delivery cut short by a crash
+    has none, and is redone whole)."""
+    record = _record(lab, site, packing.parcel_id)
+    if record.exists():
+        raise UserError(f"parcel {packing.parcel_id} from site {packing.sending_site} was "
+                        f"received at site {site.code} already "
+                        f"({lab.site(site.code).windows(record)}), and its packages are not processed "
+                        "twice. If its files were lost before they were processed, delete "
+                        "that record and receive the parcel again")
+
+
+def _record(lab: Lab, site: Site, parcel_id: str) -> Path:
+    return lab.site(site.code).inbox(COURSEND_RECEIVED) / parcel.file_name(parcel_id)
+
+
 def _deliver(lab: Lab, site: Site, f: BinaryIO, spans: dict[str, tuple[int, int]],
              request: ParcelRequest) -> None:
     receive = lab.site(site.code).receive
@@ -105,8 +123,7 @@ def _copier(source: BinaryIO, span: tuple[int, int]) -> Callable[[BinaryIO], Non
 
 def _keep(lab: Lab, site: Site, packing: PackingList) -> None:
     """The packing list, in `coursend.box\\received`: what this site received, for people."""
-    folder = lab.site(site.code).inbox(COURSEND_RECEIVED)
-    folder.mkdir(exist_ok=True)
-    name = parcel.file_name(packing.parcel_id)
-    replace_file(folder / name, parcel.encode(packing), lab.hierarchy.durability,
-                 tmp=folder / f".{name}.{os.getpid()}.tmp")
+    record = _record(lab, site, packing.parcel_id)
+    record.parent.mkdir(exist_ok=True)
+    replace_file(record, parcel.encode(packing), lab.hierarchy.durability,
+                 tmp=record.with_name(f".{record.name}.{os.getpid()}.tmp"))

@@ -79,3 +79,32 @@ def test_a_file_that_is_no_parcel_is_refused_and_logged(tmp_path):
     assert "not a sitesrv parcel" in output
     log = (lab.root / "P00/SMS/Logs/coursend.log").read_text()
     assert "Cannot receive the parcel" in log and "not a sitesrv parcel" in log
+
+
+def test_a_parcel_received_twice_is_refused_the_second_time_and_processed_once(tmp_path):
+    lab = courier_lab(tmp_path)
+    source = write_sample_source(tmp_path / "source")
+    pkg_id = sitesrv(lab.root, "package", "create", "ZZZ", "--name", "CD", "--source",
+                     str(source), "--dp", "P00:REMOTE_DP", "--preferred-sender",
+                     "courier").strip()
+    lab.run_until_idle(seed=8)
+    made = sitesrv(lab.root, "courier", "create", "ZZZ")
+    disc = carry(Path(made.split(": ", 1)[1].splitlines()[0]), lab)
+    sitesrv(lab.root, "courier", "receive", "P00", str(disc))
+    assert lab.run_until_idle(seed=8).status == "idle"
+    installs = query(lab, "P00", "SELECT COUNT(*) FROM StatusMessages WHERE MessageID = 2330")
+    assert installs[0][0] >= 1
+
+    output = sitesrv(lab.root, "courier", "receive", "P00", str(disc), code=2)
+    assert output.startswith("sitesrv: ") and output.count("\n") == 1
+    assert ("parcel ZZZ-0001 from site ZZZ was received at site P00 already "
+            "(E:\\SMS\\inboxes\\coursend.box\\received\\ZZZ-0001.parcel)") in output
+    receive = lab.root / "P00/SMS/inboxes/despoolr.box/receive"
+    assert sorted(p.name for p in receive.iterdir() if p.is_file()) == []
+    log = (lab.root / "P00/SMS/Logs/coursend.log").read_text()
+    assert f"Cannot receive the parcel {disc}: parcel ZZZ-0001 from site ZZZ was received" in log
+    assert log.count("was received with a success status.") == 1
+    assert lab.run_until_idle(seed=8).status == "idle"
+    assert query(lab, "P00", "SELECT COUNT(*) FROM StatusMessages WHERE MessageID = 2330"
+                 ) == installs
+    assert tree_digest(lab.root / P00_DP / pkg_id) == tree_digest(source)
