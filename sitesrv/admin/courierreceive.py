@@ -11,6 +11,8 @@ status", a short file is delivered short, and the Despooler's signature check th
 damage and quarantines the delivery, as it would a damaged network delivery. What is checked is
 only what sitesrv needs to know where to write: the packing list must be readable, and every
 request's address must be this site's own SMS_SITE share, or nothing of the parcel is written.
+Nor is a parcel this site received already (its packing list is kept): its packages would be
+processed twice.
 """
 
 from __future__ import annotations
