@@ -34,7 +34,9 @@ def render_hierarchy(hierarchy: Hierarchy, lab_root: Path | None = None) -> str:
                  f"{'on' if swd.send_from_nearest_site else 'off'}, {swd.retries} retries, "
                  f"DP update mode {swd.dp_update_mode}"
                  + (", attribute changes count (pre-KB872943)"
-                    if swd.attribute_changes_count else ""))
+                    if swd.attribute_changes_count else "")
+                 + (", secondaries keep deleted packages' advertisements (Q257318)"
+                    if swd.secondaries_keep_advertisements else ""))
     lines.append(f"Sender: {hierarchy.sender.max_concurrent} concurrent sendings, "
                  f"{hierarchy.sender.max_per_site} per site, {hierarchy.sender.retries} retries")
     return "\n".join(lines) + "\n"

@@ -17,6 +17,11 @@ Work:
   became known at the site, a DP of the site holds it now: `ctx.changed` on offermgr.box), one
   pass makes `offerinf.box` hold exactly the files the advertisements call for. Files are compared before they are written,
   so a pass that changes nothing writes nothing.
+
+At a secondary each offer's `.ofr` also goes into `clicfg.src`, the client configuration
+sources. Offer Manager deletes it there only when the advertisement itself is deleted: a deleted
+package's advertisements are Distribution Manager's to delete at a secondary (Q257318), and the
+`.ofr` stays behind when it does not (`software_distribution.secondaries_keep_advertisements`).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from sitesrv.db.sitedb import (
     StatusType,
 )
 from sitesrv.formats import offer, pkn
-from sitesrv.lab.boxes import OFFERINF, OFFERMGR, OFFERMGR_INCOMING, ignored_by_scans
+from sitesrv.lab.boxes import CLICFG_SRC, OFFERINF, OFFERMGR, OFFERMGR_INCOMING, ignored_by_scans
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
@@ -93,6 +98,7 @@ class OfferManager(Component):
         if record.offer is None or record.collection is None:
             self.ctx.store.delete_advertisement(record.advertisement_id)
             self.ctx.log.write(f"Deleted replicated advertisement {record.advertisement_id}")
+            self._remove_client_source(record.advertisement_id)
         else:
             o, c = record.offer, record.collection
             self.ctx.store.put_advertisement(
@@ -126,6 +132,24 @@ class OfferManager(Component):
             self.ctx.log.write(f"Deleted {self.ctx.windows(path)}, whose advertisement is gone")
         if stale:
             self.ctx.changed(box)
+        if not self.ctx.site.is_primary:
+            self._write_client_sources(wanted)
+
+    def _write_client_sources(self, wanted: dict[str, bytes]) -> None:
+        """A secondary's offers in `clicfg.src`; what is there and not wanted stays (Q257318)."""
+        offers = {n: d for n, d in wanted.items() if n.lower().endswith(offer.OFFER_EXTENSION)}
+        if not offers:
+            return
+        folder = self.ctx.make_dirs(self.ctx.layout.inbox(CLICFG_SRC))
+        for name, data in sorted(offers.items()):
+            if not _holds(folder / name, data):
+                self.ctx.publish(folder / name, data)
+                self.ctx.log.write(f"Wrote {self.ctx.windows(folder / name)}")
+
+    def _remove_client_source(self, adv_id: str) -> None:
+        path = self.ctx.layout.inbox(CLICFG_SRC) / offer.client_file_names(adv_id)[0]
+        if self.ctx.remove(path):
+            self.ctx.log.write(f"Deleted {self.ctx.windows(path)}")
 
     def _files(self, adv: Advertisement) -> dict[str, bytes]:
         """The files of one advertisement at this site, by name: none, the offer, or all three."""

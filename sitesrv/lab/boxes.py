@@ -50,6 +50,9 @@ CAP_BOXES = (PKGINFO, OFFERINF)
 # Offer Manager: `<AdvertisementID>.OFN` from SQL Monitor; replicated advertisements (`.OFR`).
 OFFERMGR = "offermgr.box"
 OFFERMGR_INCOMING = "offermgr.box\\INCOMING"
+# Client configuration sources: a secondary's Offer Manager keeps each offer's `.ofr` there too,
+# and only Distribution Manager deletes a deleted package's (Q257318). Made when first needed.
+CLICFG_SRC = "clicfg.src"
 
 # Status Manager: status messages (`.SVF`) from the site's components and from child sites;
 # those stamped later than the site's clock (Q246749); those the busy database refused (Q215059).

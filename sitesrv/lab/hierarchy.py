@@ -145,6 +145,9 @@ class SoftwareDistribution:
     # Emulate SMS before KB872943: a file whose attributes changed (read-only flag, mtime) counts
     # as changed and goes into the delta.
     attribute_changes_count: bool = False
+    # Emulate the SMS 2.0 problem of Q257318: Distribution Manager at a secondary does not delete
+    # a deleted package's advertisements, whose `.ofr` files stay in its `clicfg.src`.
+    secondaries_keep_advertisements: bool = False
 
 
 @attrs.frozen

@@ -62,7 +62,7 @@ DP_KEYS = {"server", "share", "permissions"}
 ADDRESS_KEYS = {"from", "to", "type", "priority", "schedule", "rate_limit", "latency", "jitter"}
 BLOCK_KEYS = {"days", "hours", "availability"}
 SWD_KEYS = {"send_from_nearest_site", "retries", "retry_delay", "dp_update_mode",
-            "attribute_changes_count"}
+            "attribute_changes_count", "secondaries_keep_advertisements"}
 SENDER_KEYS = {"max_concurrent", "max_per_site", "retries", "retry_delay"}
 TIMING_SECTION_KEYS = {"profile", "clock_rate", *TIMING_KEYS}
 LOGS_KEYS = {"max_size"}
@@ -311,6 +311,9 @@ def _software_distribution(reader: _Reader, raw: Mapping[str, Any]) -> SoftwareD
                                      f"{key}.dp_update_mode", DP_UPDATE_MODES),
         attribute_changes_count=reader.boolean(raw.get("attribute_changes_count", False),
                                                f"{key}.attribute_changes_count"),
+        secondaries_keep_advertisements=reader.boolean(
+            raw.get("secondaries_keep_advertisements", False),
+            f"{key}.secondaries_keep_advertisements"),
     )
 
 

@@ -35,6 +35,11 @@ def in_cap(lab: Lab, site: str) -> list[str]:
     return sorted(p.name for p in (lab.site(site).cap / "offerinf.box").iterdir())
 
 
+def client_sources(lab: Lab, site: str) -> list[str]:
+    folder = lab.site(site).inbox("clicfg.src")
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
 def advertise(lab: Lab, pkg_id: str, clients: int = 3) -> tuple[str, str]:
     collection = advertisements.create_collection(lab, "ZZZ", name="All Systems",
                                                   clients=clients)
@@ -107,10 +112,12 @@ def test_deleting_the_package_deletes_its_advertisements_everywhere(lab: Lab,
     assert lab.run_until_idle(seed=14).status == "idle"
     state = lab.site("S01").state_dir / "packages" / f"{pkg_id}.json"
     assert "ZZZ20000" in state.read_text()
+    assert client_sources(lab, "S01") == ["ZZZ20000.ofr"]
     console.delete_package(lab, pkg_id)
     assert lab.run_until_idle(seed=15).status == "idle"
     for site in SITES:
         assert offered(lab, site) == [] == in_cap(lab, site), site
+        assert client_sources(lab, site) == [], site
         assert (lab.site(site).cap / "pkginfo.box").is_dir()
         assert list((lab.site(site).cap / "pkginfo.box").iterdir()) == []
     for site in ("ZZZ", "P00"):
@@ -124,6 +131,37 @@ def test_deleting_the_package_deletes_its_advertisements_everywhere(lab: Lab,
     ])
 
 
+def test_a_secondary_that_skips_deleting_advertisements_keeps_the_ofr_in_clicfg_src(
+        sitesrv_lab_factory, default_hierarchy_text: str, tmp_path: Path) -> None:
+    """Q257318: at a secondary only Distribution Manager deletes a deleted package's
+    advertisements; when it does not, the offer is gone from offerinf.box and the CAP but its
+    `.ofr` stays in clicfg.src."""
+    lab = sitesrv_lab_factory(default_hierarchy_text.replace(
+        "software_distribution:\n", "software_distribution:\n"
+        "  secondaries_keep_advertisements: true\n", 1))
+    assert lab.hierarchy.software_distribution.secondaries_keep_advertisements
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    advertise(lab, pkg_id)
+    assert lab.run_until_idle(seed=18).status == "idle"
+    ofr = lab.site("S01").inbox("clicfg.src") / "ZZZ20000.ofr"
+    assert ofr.read_bytes() == (lab.site("S01").inbox("offerinf.box") / "ZZZ20000.ofr"
+                                ).read_bytes()
+    assert "Wrote E:\\SMS\\inboxes\\clicfg.src\\ZZZ20000.ofr" in log_messages(
+        lab, "S01", "offermgr.log")
+    assert client_sources(lab, "ZZZ") == [] == client_sources(lab, "P00"), "primaries: none"
+    console.delete_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=19).status == "idle"
+    for site in SITES:
+        assert offered(lab, site) == [] == in_cap(lab, site), site
+    assert client_sources(lab, "S01") == ["ZZZ20000.ofr"], "the leftover of Q257318"
+    assert offer.OFFER.read(ofr).package_id == pkg_id
+    distmgr = log_messages(lab, "S01", "distmgr.log")
+    assert f"~Successfully deleted the package {pkg_id}" in distmgr
+    assert not any(m.startswith("Deleted advertisement") for m in distmgr)
+    assert "Deleted E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.ofr, whose advertisement is " \
+           "gone" in log_messages(lab, "S01", "offermgr.log")
+
+
 def test_deleting_an_advertisement_deletes_its_files_everywhere(lab: Lab, tmp_path: Path) -> None:
     pkg_id = create(lab, write_source(tmp_path / "src"))
     adv, _ = advertise(lab, pkg_id)
@@ -133,7 +171,10 @@ def test_deleting_an_advertisement_deletes_its_files_everywhere(lab: Lab, tmp_pa
     for site in SITES:
         assert offered(lab, site) == [] == in_cap(lab, site), site
     assert query(lab, "P00", "SELECT COUNT(*) FROM Advertisements") == [(0,)]
-    assert "Deleted replicated advertisement ZZZ20000" in log_messages(lab, "S01", "offermgr.log")
+    assert_in_order(log_messages(lab, "S01", "offermgr.log"), [
+        "Deleted replicated advertisement ZZZ20000",
+        "Deleted E:\\SMS\\inboxes\\clicfg.src\\ZZZ20000.ofr"])
+    assert client_sources(lab, "S01") == []
 
 
 def test_a_package_without_source_leaves_its_files_everywhere_and_is_advertised_without_a_dp(

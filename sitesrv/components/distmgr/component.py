@@ -35,7 +35,15 @@ from sitesrv.db.sitedb import (
     StatusType,
 )
 from sitesrv.formats import offer, pkg, pkn, sta
-from sitesrv.lab.boxes import COLLEVAL, DISTMGR, DISTMGR_INCOMING, OFFERINF, OFFERMGR, PKGINFO
+from sitesrv.lab.boxes import (
+    CLICFG_SRC,
+    COLLEVAL,
+    DISTMGR,
+    DISTMGR_INCOMING,
+    OFFERINF,
+    OFFERMGR,
+    PKGINFO,
+)
 from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.hierarchy import KB936465
 from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
@@ -452,14 +460,24 @@ class DistributionManager(Component):
 
     def _remove_advertisements(self, pkg_id: str, advertisement_ids: list[str]) -> None:
         """A deleted package's advertisement files; at a secondary, which has no SQL triggers,
-        only Distribution Manager deletes them (Q257318)."""
+        only Distribution Manager deletes them, `clicfg.src` included (Q257318). With
+        `secondaries_keep_advertisements` it does not, as in the article: Offer Manager clears
+        its `offerinf.box`, and the `.ofr` files stay in `clicfg.src`."""
+        if not advertisement_ids:
+            return
+        secondary = not self.ctx.site.is_primary
+        if secondary and self.ctx.hierarchy.software_distribution.secondaries_keep_advertisements:
+            self._tell_offer_manager()
+            return
         box = self.ctx.layout.inbox(OFFERINF)
         for adv_id in advertisement_ids:
             for name in offer.client_file_names(adv_id):
                 self.ctx.remove(box / name)
+            if secondary:
+                self.ctx.remove(self.ctx.layout.inbox(CLICFG_SRC)
+                                / offer.client_file_names(adv_id)[0])
             self.ctx.log.write(f"Deleted advertisement {adv_id} of package {pkg_id}")
-        if advertisement_ids:
-            self.ctx.changed(box)
+        self.ctx.changed(box)
 
     def _tell_offer_manager(self) -> None:
         """Package facts Offer Manager's decisions rest on changed: a package became known
