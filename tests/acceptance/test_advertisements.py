@@ -229,6 +229,48 @@ def test_live_advertisement_reaches_every_cap(lab: Lab, tmp_path: Path) -> None:
                  what="the advertisement's files in every site's CAP")
 
 
+@pytest.mark.live_fs
+def test_live_offers_wait_for_a_dp_and_clients_and_a_package_without_source_reaches_every_cap(
+        lab: Lab, tmp_path: Path) -> None:
+    """The flowcharts' conditions with the servers running: no offer where no DP holds the
+    package, no instruction files before the collection has clients; and the `.PKG`, `.NAL`,
+    `.ICO` of a package without source files in every CAP."""
+    pkg_id = create(lab, write_source(tmp_path / "src"), dps=["ZZZ:MGMT01"])
+    _, collection = advertise(lab, pkg_id, clients=0)
+    bare = console.create_package(lab, "ZZZ", name="No Source", source=None, dps=[])
+    bare_files = [f"{bare}.ICO", f"{bare}.NAL", f"{bare}.PKG"]
+    waiting = (f"Advertisement ZZZ20000 is not offered yet: package {pkg_id} is not on a "
+               "distribution point of this site")
+    with running(lab, timeout=60):
+        wait_for(lambda: in_cap(lab, "ZZZ") == ["ZZZ20000.ofr"], timeout=120,
+                 what="the offer alone in ZZZ's CAP")
+        for site in ("P00", "S01"):
+            wait_for(lambda site=site: waiting in log_messages(lab, site, "offermgr.log"),
+                     timeout=120, what=f"{site}'s Offer Manager waiting for a DP")
+        wait_for(lambda: all(sorted(p.name for p in (lab.site(s).cap / "pkginfo.box").iterdir())
+                             == sorted([*bare_files, *([f"{pkg_id}.ICO", f"{pkg_id}.NAL",
+                                                         f"{pkg_id}.PKG"] if s == "ZZZ" else [])])
+                             for s in SITES), timeout=120,
+                 what="the package without source in every CAP")
+        assert offered(lab, "P00") == [] == in_cap(lab, "P00")
+        console.add_dp(lab, pkg_id, "P00:REMOTE_DP")
+        advertisements.set_clients(lab, collection, 5)
+        wait_for(lambda: in_cap(lab, "ZZZ") == THREE == in_cap(lab, "P00"), timeout=120,
+                 what="the advertisement's three files in ZZZ's and P00's CAPs")
+    assert offered(lab, "S01") == [] == in_cap(lab, "S01"), "S01 still has no DP of it"
+
+
+def test_make_demo_shows_the_cap_files_and_an_advertisement_at_every_site(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--lab", str(tmp_path / "lab")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for server, site in (("MGMT01", "ZZZ"), ("MGMT03", "P00"), ("SEC01", "S01")):
+        assert f"  \\\\{server}\\CAP_{site}\\pkginfo.box: ZZZ00001.ICO ZZZ00001.NAL " \
+               "ZZZ00001.PKG" in lines
+        assert f"  \\\\{server}\\CAP_{site}\\offerinf.box: ZZZ20000.ins ZZZ20000.lkp " \
+               "ZZZ20000.ofr" in lines
+
+
 def test_a_damaged_replicated_advertisement_goes_to_corrupt_with_its_problem(lab: Lab) -> None:
     incoming = lab.site("S01").inbox("offermgr.box\\INCOMING")
     (incoming / "DAMAGED1.OFR").write_text("[ACTION]\nAction=ADD\nAdvertisementID=ZZZ20000\n"

@@ -27,6 +27,9 @@ def test_live_lab_converges_and_exits_0(lab: Lab, tmp_path: Path, processes: str
     assert "nothing waits" in proc.stdout + proc.stderr
     for site in ("ZZZ", "P00", "S01"):
         assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
+        # The flowcharts' last box: Inbox Manager copied the package's files to the CAP.
+        assert sorted(p.name for p in (lab.site(site).cap / "pkginfo.box").iterdir()) == [
+            f"{pkg_id}.ICO", f"{pkg_id}.NAL", f"{pkg_id}.PKG"], site
     assert query(lab, "ZZZ", "SELECT COUNT(*) FROM SMS_PackageStatusDistPointsSummarizer "
                              "WHERE State != 0") == [(0,)]
     # One time line per lab: the live run went on from the lab's time (a new lab's, 2007), not

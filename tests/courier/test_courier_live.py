@@ -9,7 +9,9 @@ import pytest
 
 from sitesrv.admin import coursend
 from sitesrv.admin.courierreceive import receive
-from sitesrv.testing import running, tree_digest, wait_for
+from sitesrv.errors import UserError
+from sitesrv.formats.parcel import ParcelStatus
+from sitesrv.testing import log_messages, running, tree_digest, wait_for
 from tests.courier.conftest import P00_DP, carry, courier_lab, courier_package
 
 
@@ -20,11 +22,21 @@ def test_a_parcel_received_while_the_servers_run_installs_the_package(tmp_path):
     zzz = lab.hierarchy.site("ZZZ")
     with running(lab):
         wait_for(lambda: coursend.pending(lab, zzz), 60, "a send request in the courier outbox")
-        _, path = coursend.create(lab, "ZZZ")
-        receive(lab, "P00", carry(path, lab))
+        record, path = coursend.create(lab, "ZZZ")
+        coursend.set_status(lab, record.packing_list.parcel_id, ParcelStatus.SENT,
+                            tracking_number="1Z9", sent_by="Courier")
+        disc = carry(path, lab)
+        receive(lab, "P00", disc)
         dp = lab.root / P00_DP / pkg_id
         wait_for(lambda: _same(dp, source), 60, "the package on P00's DP")
-
+        with pytest.raises(UserError, match="was received at site P00 already"):
+            receive(lab, "P00", disc)
+    log = log_messages(lab, "P00", "coursend.log")
+    parcel_id = record.packing_list.parcel_id
+    received = log.index(f"Parcel {parcel_id} ({record.packing_list.name}) from site ZZZ was "
+                         "received with a success status.")
+    assert any(m.startswith(f"Cannot receive the parcel {disc}: parcel {parcel_id} from site "
+                            "ZZZ was received at site P00 already") for m in log[received:])
 
 def _same(dp: Path, source: Path) -> bool:
     """Whether the DP holds the source now (a copy under way may move files as it is read)."""

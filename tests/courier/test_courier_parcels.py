@@ -3,6 +3,9 @@ hand (Courier Sender "does not send parcels automatically"), and ends byte-ident
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from sitesrv.admin import coursend
@@ -13,6 +16,12 @@ from sitesrv.testing import files, log_messages, query, tree_digest
 from tests.courier.conftest import ADDRESSES, P00_DP, S01_DP, carry, courier_lab, courier_package
 
 OUTBOX = "ZZZ/SMS/inboxes/schedule.box/outboxes/COURIER"
+
+
+def move(parcel_file: Path, disc: Path) -> Path:
+    """The parcel file moved off the site server onto "media" (another folder)."""
+    disc.mkdir()
+    return Path(shutil.move(parcel_file, disc / parcel_file.name))
 
 
 def test_a_parcel_carries_a_package_to_p00_and_its_dp_ends_byte_identical(tmp_path):
@@ -87,7 +96,9 @@ def test_parcels_carry_a_package_from_the_central_site_to_a_secondary(tmp_path):
     pkg_id, source = courier_package(lab, tmp_path, ["P00:REMOTE_DP", "S01:SEC01"])
     assert lab.run_until_idle(seed=3).status == "waiting"
     first, path = coursend.create(lab, "ZZZ", name="To the child")
-    receive(lab, "P00", carry(path, lab))
+    assert files(lab.root / "media") == [path.name]
+    receive(lab, "P00", move(path, tmp_path / "disc1"))
+    assert files(lab.root / "media") == []
     assert lab.run_until_idle(seed=3).status == "waiting", "P00's copy for S01 waits for a parcel"
     assert tree_digest(lab.root / P00_DP / pkg_id) == tree_digest(source)
     (waiting,) = coursend.pending(lab, lab.hierarchy.site("P00"))
@@ -95,7 +106,7 @@ def test_parcels_carry_a_package_from_the_central_site_to_a_secondary(tmp_path):
     second, path = coursend.create(lab, "P00", name="To the secondary")
     assert path.read_bytes() != b"" and second.packing_list.parcel_id != \
         first.packing_list.parcel_id
-    receive(lab, "S01", carry(path, lab))
+    receive(lab, "S01", move(path, tmp_path / "disc2"))
     assert lab.run_until_idle(seed=3).status == "idle"
     assert tree_digest(lab.root / S01_DP / pkg_id) == tree_digest(source)
     assert query(lab, "ZZZ", "SELECT SiteCode, State FROM SMS_PackageStatusDistPointsSummarizer "
