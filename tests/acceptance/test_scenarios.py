@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -41,6 +42,13 @@ def scenario(*args: str) -> Result:
         "files haven't arrived yet, current version is 0, skip E:\\SMS\\inboxes\\distmgr.box"
         "\\INCOMING\\",
         "('S01', 1)"]),
+    ("courier", [
+        "Destination site:  S01, Preferred Address: COURIER, Priority: 2",
+        "ZZZ SMS_SCHEDULER: 00000001.job waits for send request 2_001ZZZ, which waits in the "
+        "Courier outbox for a parcel (sitesrv courier create ZZZ)",
+        "ZZZ waiting 2_001ZZZ to S01 job 00000001 \\\\MGMT01\\SMS_CPSF$\\ZZZ00001.PCK",
+        "sitesrv courier sent ZZZ-0001 --tracking-number 1Z999AA10123456784 --sent-by Courier",
+        "S01:SEC01: byte-identical to the source"]),
 ])
 def test_each_report_plays_out_as_it_says(name: str, lines: list[str]) -> None:
     result = scenario("run", name, "--seed", "3")
@@ -99,6 +107,28 @@ def test_keep_leaves_the_stuck_lab_and_its_repair(tmp_path: Path) -> None:
                              "WHERE State != 0") == []
 
 
+def test_keep_leaves_the_courier_parcel_to_make_and_the_printed_steps_carry_it(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "kept"
+    result = scenario("run", "courier", "--seed", "2", "--keep", str(folder))
+    assert result.exit_code == 0, result.output
+    lab = folder / "lab"
+    waiting = list((lab / "ZZZ/SMS/inboxes/schedule.box/outboxes/COURIER").glob("*.srq"))
+    assert len(waiting) == 1, "the request waits for a parcel"
+    steps = [line.strip() for line in result.output.splitlines()
+             if line.startswith(("  sitesrv ", "  move "))]
+    for step in steps:  # the printed repair, as a user would do it
+        if step.startswith("move "):
+            made, carried = step.split()[1], step.split()[3]
+            Path(carried).parent.mkdir()
+            Path(made).rename(carried)
+            continue
+        argv = shlex.split(step)[1:]
+        assert CliRunner().invoke(cli, argv).exit_code == 0, step
+    assert query(lab, "ZZZ", "SELECT SiteCode, State FROM SMS_PackageStatusDistPointsSummarizer "
+                             "ORDER BY SiteCode") == [("S01", 0), ("ZZZ", 0)]
+
+
 @pytest.mark.parametrize("args", [["run", "nope"], ["run", "demo", "--seeds", "5-2"],
                                   ["run", "demo", "--seeds", "1-2", "--keep", "x"],
                                   ["run", "demo", "--seed", "1", "--seeds", "1-2"],
@@ -116,7 +146,7 @@ def test_mistakes_exit_2_with_one_paragraph(args: list[str], tmp_path: Path) -> 
 def test_list_names_each_report() -> None:
     result = scenario("list")
     assert result.exit_code == 0
-    for name in ("demo", "child-lost-its-pck", "delta-stuck", "smsutils", "kb936465"):
+    for name in ("demo", "child-lost-its-pck", "delta-stuck", "smsutils", "kb936465", "courier"):
         assert f"{name}\n  report: " in result.output
 
 

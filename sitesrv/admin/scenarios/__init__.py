@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sitesrv.admin.scenarios.courier import COURIER
 from sitesrv.admin.scenarios.kb936465 import (
     DP_ADDED_AT_THE_CENTRAL_SITE,
     KB936465,
@@ -13,7 +14,7 @@ from sitesrv.errors import UserError
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     DEMO, CHILD_LOST_ITS_PCK, DELTA_STUCK, SMSUTILS, KB936465, NOT_FROM_THE_NEAREST_SITE,
-    DP_ADDED_AT_THE_CENTRAL_SITE)}
+    DP_ADDED_AT_THE_CENTRAL_SITE, COURIER)}
 
 
 def scenario(name: str) -> Scenario:
