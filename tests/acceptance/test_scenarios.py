@@ -37,6 +37,13 @@ def scenario(*args: str) -> Result:
         "\\INCOMING\\",
         "ZZZ: SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0",
         "sitesrv package set-source ZZZ00001 "]),
+    ("smsutils-preload", [
+        "ZZZ: SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0",
+        "    Forward package status for pkg ZZZ00001 to site ZZZ",
+        "    ****** Successfully set the Compressed Package Path on this site ******",
+        "    ****** Successfully forwarded the information up the hierarchy ******",
+        "sitesrv package refresh ZZZ00001 P00:REMOTE_DP",
+        "P00:REMOTE_DP: byte-identical to the source"]),
     ("kb936465", [
         "Package ZZZ00001 requires a newer version (1) of source files and the new compressed "
         "files haven't arrived yet, current version is 0, skip E:\\SMS\\inboxes\\distmgr.box"
@@ -146,7 +153,8 @@ def test_mistakes_exit_2_with_one_paragraph(args: list[str], tmp_path: Path) -> 
 def test_list_names_each_report() -> None:
     result = scenario("list")
     assert result.exit_code == 0
-    for name in ("demo", "child-lost-its-pck", "delta-stuck", "smsutils", "kb936465", "courier"):
+    for name in ("demo", "child-lost-its-pck", "delta-stuck", "smsutils", "smsutils-preload",
+                 "kb936465", "courier"):
         assert f"{name}\n  report: " in result.output
 
 

@@ -8,12 +8,18 @@ from sitesrv.admin.scenarios.kb936465 import (
     KB936465,
     NOT_FROM_THE_NEAREST_SITE,
 )
-from sitesrv.admin.scenarios.reports import CHILD_LOST_ITS_PCK, DELTA_STUCK, DEMO, SMSUTILS
+from sitesrv.admin.scenarios.reports import (
+    CHILD_LOST_ITS_PCK,
+    DELTA_STUCK,
+    DEMO,
+    SMSUTILS,
+    SMSUTILS_PRELOAD,
+)
 from sitesrv.admin.scenarios.story import Outcome, Scenario, Stage, play
 from sitesrv.errors import UserError
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    DEMO, CHILD_LOST_ITS_PCK, DELTA_STUCK, SMSUTILS, KB936465, NOT_FROM_THE_NEAREST_SITE,
+    DEMO, CHILD_LOST_ITS_PCK, DELTA_STUCK, SMSUTILS, SMSUTILS_PRELOAD, KB936465, NOT_FROM_THE_NEAREST_SITE,
     DP_ADDED_AT_THE_CENTRAL_SITE, COURIER)}
 
 

@@ -1,8 +1,10 @@
-"""The demo and the two field reports of a child that lost its compressed package.
+"""The demo and the field reports of a child that lost its compressed package.
 
 child-lost-its-pck: docs/sources.md#child-lost-its-pck (a refresh does not help; SourceVersion 0
 in the parent's Type 1 row and a refresh does). delta-stuck: docs/sources.md#delta-stuck (a delta
-on a missing base; Status 2, SourceVersion 0 and a refresh).
+on a missing base; Status 2, SourceVersion 0 and a refresh). smsutils: docs/sources.md#smsutils
+(the same stuck child found by the summarizer query; Repair A, a new source path, and Repair B,
+the compressed package copied by hand and registered with the Preload Package Tool).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 from sitesrv.admin import console, faults
 from sitesrv.admin.demo import write_files
 from sitesrv.admin.scenarios.story import SUMMARIZER_QUERY, Play, Scenario, Stage, found, stuck
+from sitesrv.lab.boxes import DISTMGR
 
 ALL_DPS = ("ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01")
 
@@ -188,6 +191,47 @@ def _smsutils_repair(play: Play) -> Stage:
     console.set_source(play.lab, play.package_id, _moved(play))
     play.source = _moved(play)
     return Stage("repair", True, steps)
+
+
+def _preload_steps(play: Play) -> tuple[str, ...]:
+    pkg, lab = play.package_id, play.lab
+    child = lab.site("P00")
+    return (f"copy {lab.site('ZZZ').smspkg / f'{pkg}.PCK'} to {child.smspkg}, read-only",
+            f"delete {child.inbox(DISTMGR) / f'{pkg}.PKG'} (P00's package information file "
+            "of version 1)",
+            f"preloadpkgonsite --lab {shlex.quote(str(lab.root))} --site P00 {pkg}",
+            f"sitesrv package refresh {pkg} P00:REMOTE_DP",
+            "sitesrv run --step")
+
+
+def _preload_repair(play: Play) -> Stage:
+    """Repair B: ZZZ's PCK copied by hand into P00's SMSPKG, registered with the Preload
+    Package Tool (docs/tools.md), and the DP re-pushed."""
+    # The tool ships in sitesrv's wheel as the top-level package `preloadpkgonsite`, and is
+    # imported only here, when this repair runs: it is built on sitesrv, not sitesrv on it.
+    from preloadpkgonsite.arguments import parse
+    from preloadpkgonsite.preload import Refused, Site, preload
+
+    pkg, child = play.package_id, play.lab.site("P00")
+    copy = child.smspkg / f"{pkg}.PCK"
+    shutil.copyfile(play.lab.site("ZZZ").smspkg / f"{pkg}.PCK", copy)
+    copy.chmod(0o444)
+    (child.inbox(DISTMGR) / f"{pkg}.PKG").unlink(missing_ok=True)
+    steps = _preload_steps(play)
+    try:
+        printed = tuple(preload(Site(play.lab, "P00"), parse((pkg,))))
+    except Refused as e:
+        return Stage("repair", False, (*steps[:3], *e.lines))
+    console.refresh_dp(play.lab, pkg, "P00:REMOTE_DP")
+    return Stage("repair", True, (*steps[:3], *(f"    {line}" for line in printed), steps[3]))
+
+
+SMSUTILS_PRELOAD = Scenario(
+    name="smsutils-preload", report="docs/sources.md#smsutils (Repair B)",
+    summary="The smsutils report's stuck child repaired by Repair B: the compressed package "
+            "copied by hand to P00, registered with preloadpkgonsite, and the DP re-pushed.",
+    hierarchy=default, breaks=_smsutils_breaks, diagnose=_smsutils_diagnose,
+    repair=_preload_repair, repair_steps=_preload_steps)
 
 
 SMSUTILS = Scenario(
