@@ -12,7 +12,7 @@ from rich.console import Console
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.liveview import Watcher, render
 from sitesrv.cli.main import cli
-from sitesrv.testing import create_package, write_source
+from sitesrv.testing import create_package, events, log_messages, write_source
 
 
 def text(lab: Lab) -> str:
@@ -52,6 +52,49 @@ def test_a_send_shows_how_far_it_has_got(sitesrv_lab: Lab) -> None:
                  '"SMS_LAN_SENDER", "request": "2_001ZZZ", "to": "P00"}\n')
     (zzz,) = [s for s in watcher.view().sites if s.site == "ZZZ"]
     assert zzz.sends == ()
+
+
+def test_a_compression_shows_the_bytes_it_has_written(sitesrv_lab: Lab, tmp_path: Path) -> None:
+    lab = sitesrv_lab
+    create_package(lab, "ZZZ", name="View", source=write_source(tmp_path / "source"),
+                   dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=1).status == "idle"
+    (started,) = events(lab, "compression_started")
+    temp = started["file"]
+    assert (started["site"], started["package"], started["version"]) == ("ZZZ", "ZZZ00001", 1)
+    assert any(m.startswith("Starting to compress ") and m.endswith(
+        f" to {temp} for package ZZZ00001") for m in log_messages(lab, "ZZZ", "distmgr.log"))
+    # The same compression seen half way: its event read, the package_compressed not yet.
+    events_file = lab.layout.events
+    lines = events_file.read_text().splitlines(keepends=True)
+    done = next(i for i, line in enumerate(lines) if '"package_compressed"' in line)
+    events_file.write_text("".join(lines[:done]))
+    (lab.site("ZZZ").root / temp.rsplit("\\", 1)[-1]).write_bytes(b"x" * 3000)
+    watcher = Watcher(lab)
+    (zzz,) = [s for s in watcher.view().sites if s.site == "ZZZ"]
+    assert [(p.action, p.package, p.written) for p in zzz.packing] == [
+        ("compress", "ZZZ00001", 3000)]
+    assert "ZZZ00001 compressing: 3,000 bytes written" in text(lab)
+    with events_file.open("a") as fh:
+        fh.writelines(lines[done:])
+    (zzz,) = [s for s in watcher.view().sites if s.site == "ZZZ"]
+    assert zzz.packing == ()
+
+
+def test_an_extraction_onto_a_dp_shows_how_far_it_has_got(sitesrv_lab: Lab,
+                                                          tmp_path: Path) -> None:
+    lab = sitesrv_lab
+    source = write_source(tmp_path / "source", {"SETUP.EXE": b"s" * 3000, "DATA/A.BIN": b"a" * 1000})
+    create_package(lab, "ZZZ", name="View", source=source, dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=1).status == "idle"
+    # An extraction half way: the staging folder beside the DP folder holds 1000 of 4000 bytes.
+    staging = lab.root / "ZZZ/dp/MGMT01/SMSPKGC$/ZZZ00001.sitesrv-new"
+    (staging / "DATA").mkdir(parents=True)
+    (staging / "DATA" / "A.BIN").write_bytes(b"a" * 1000)
+    (zzz,) = [s for s in Watcher(lab).view().sites if s.site == "ZZZ"]
+    assert [(p.action, p.package, p.where, p.written, p.size) for p in zzz.packing] == [
+        ("extract", "ZZZ00001", "MGMT01", 1000, 4000)]
+    assert "ZZZ00001 to MGMT01: 25 % of 4,000 bytes" in text(lab)
 
 
 @pytest.mark.live_fs

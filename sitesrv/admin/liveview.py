@@ -1,9 +1,13 @@
 """What a person watching a live run sees: per site, the work waiting in each inbox, the sends
-under way and how far each has got, and the packages installed against those targeted.
+under way and how far each has got, the packages being compressed or extracted onto a DP and
+how far each has got, and the packages installed against those targeted.
 
 It only reads the lab (folder listings, the events stream, the central site's PkgStatus), so it
 can watch a run of one process or of a process per site; `sitesrv run` redraws it on a terminal
-(rich) and prints nothing of it elsewhere.
+(rich) and prints nothing of it elsewhere. A compression is the file Distribution Manager's
+`compression_started` event names (`<package drive>:\\_S xxxxx.TMP`), growing until its
+`package_compressed`; an extraction is a DP's `<PkgID>.sitesrv-new` folder (compression/
+distpoint.py), measured against the source size the site's PCK manifest gives.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from rich.live import Live
 from rich.table import Table
 
 from sitesrv.admin.lab import Lab
+from sitesrv.compression import PckError, read_manifest
+from sitesrv.compression.distpoint import NEW_SUFFIX
 from sitesrv.db.sitedb import SiteDatabase
-from sitesrv.errors import SitesrvError
+from sitesrv.errors import FormatError, SitesrvError
 from sitesrv.lab import boxes
+from sitesrv.lab.layout import SiteLayout
 
 MAX_READ = 4 * 1024 * 1024  # bytes of new events read per look; the rest at the next one
 # The inboxes whose files are work waiting, by the name a person knows them by: (inbox, the
@@ -49,10 +56,24 @@ class Send:
 
 
 @attrs.frozen
+class Progress:
+    """A package being compressed at a site, or extracted onto one of its DPs: the bytes
+    written so far, of `size` (0 when unknown: a compression's output size is not known
+    before it ends)."""
+
+    action: str  # "compress" or "extract"
+    package: str
+    where: str  # the temp file, or the DP server
+    size: int
+    written: int
+
+
+@attrs.frozen
 class SiteView:
     site: str
     waiting: dict[str, int]
     sends: tuple[Send, ...]
+    packing: tuple[Progress, ...] = ()
 
 
 @attrs.frozen
@@ -70,6 +91,8 @@ class Watcher:
         self.lab = lab
         self._offset = 0
         self._under_way: dict[str, dict[str, object]] = {}
+        self._compressing: dict[tuple[str, str], str] = {}  # (site, package) -> temp file
+        self._sizes: dict[tuple[Path, int, int], int] = {}  # PCK (path, mtime, size) -> bytes
         self._lab_time = ""
 
     def view(self) -> View:
@@ -81,6 +104,11 @@ class Watcher:
                 self._under_way[request] = event
             elif event.get("event") == "send_finished":
                 self._under_way.pop(request, None)
+            key = (str(event.get("site")), str(event.get("package")))
+            if event.get("event") == "compression_started":
+                self._compressing[key] = str(event.get("file", "")).rsplit("\\", 1)[-1]
+            elif event.get("event") == "package_compressed":
+                self._compressing.pop(key, None)
         sites = []
         for layout in self.lab.layout.sites():
             code = layout.site.code
@@ -88,9 +116,51 @@ class Watcher:
                        for name, inboxes in WATCHED}
             sends = tuple(_send(self.lab, e) for e in self._under_way.values()
                           if e.get("site") == code)
-            sites.append(SiteView(code, waiting, sends))
+            packing = (*self._compressions(layout), *self._extractions(layout))
+            sites.append(SiteView(code, waiting, sends, packing))
         installed, targeted = _installed(self.lab)
         return View(tuple(sites), installed, targeted, self._lab_time)
+
+    def _compressions(self, layout: SiteLayout) -> list[Progress]:
+        """The site's compressions under way: their temp files, as big as they have grown."""
+        found = []
+        for (site, package), name in sorted(self._compressing.items()):
+            if site == layout.site.code and name:
+                written = _size(layout.root / name)
+                if written is not None:
+                    found.append(Progress("compress", package, name, 0, written))
+        return found
+
+    def _extractions(self, layout: SiteLayout) -> list[Progress]:
+        """The packages being extracted onto the site's DPs, against their source size."""
+        found = []
+        for dp in layout.site.distribution_points:
+            try:
+                staging = sorted(p for p in layout.dp_root(dp).glob(f"*{NEW_SUFFIX}")
+                                 if p.is_dir())
+            except OSError:
+                continue
+            for folder in staging:
+                package = folder.name[:-len(NEW_SUFFIX)]
+                written = sum(s for p in _files(folder) if (s := _size(p)) is not None)
+                size = self._source_size(layout.smspkg / f"{package}.PCK")
+                found.append(Progress("extract", package, dp.server, size,
+                                      min(written, size) if size else written))
+        return found
+
+    def _source_size(self, pck: Path) -> int:
+        """The bytes a PCK extracts to (its manifest's), read once per version of the file."""
+        try:
+            stat = pck.stat()
+        except OSError:
+            return 0
+        key = (pck, stat.st_mtime_ns, stat.st_size)
+        if key not in self._sizes:
+            try:
+                self._sizes[key] = read_manifest(pck).source_size
+            except (OSError, PckError, FormatError):
+                self._sizes[key] = 0
+        return self._sizes[key]
 
     def _new_events(self) -> list[dict[str, object]]:
         """The complete lines appended to events.jsonl since the last call."""
@@ -119,10 +189,12 @@ def render(view: View) -> Table:
     for name, _ in WATCHED:
         table.add_column(name, justify="right")
     table.add_column("sending")
+    table.add_column("packing")
     for site in view.sites:
         sending = "\n".join(f"{s.request} to {s.destination}: {_percent(s)}" for s in site.sends)
+        packing = "\n".join(_packing(p) for p in site.packing)
         table.add_row(site.site, *(str(site.waiting[name]) for name, _ in WATCHED),
-                      sending or "-")
+                      sending or "-", packing or "-")
     return table
 
 
@@ -172,6 +244,29 @@ def _send(lab: Lab, event: dict[str, object]) -> Send:
 
 def _named(folder: Path, request: str) -> Iterable[Path]:
     return (p for p in folder.glob(f"{request}.*") if p.is_file())
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    """The files under `folder` as they are now (an extraction adds and swaps them)."""
+    try:
+        yield from (p for p in folder.rglob("*") if p.is_file())
+    except OSError:
+        return
+
+
+def _packing(progress: Progress) -> str:
+    if progress.action == "compress":
+        return f"{progress.package} compressing: {progress.written:,} bytes written"
+    done = (f"{progress.written * 100 // progress.size} % of {progress.size:,} bytes"
+            if progress.size > 0 else f"{progress.written:,} bytes")
+    return f"{progress.package} to {progress.where}: {done}"
 
 
 def _percent(send: Send) -> str:

@@ -294,6 +294,8 @@ class DistributionManager(Component):
             temp = dpinstall.compression_temp(self.ctx)
             log(f"Starting to compress {package.Source} to {self.ctx.windows(temp)} for package "
                 f"{pkg_id}")
+            self.ctx.emit("compression_started", package=pkg_id, version=version,
+                          file=self.ctx.windows(temp))
             result = pack(source, pck, pkg_id, version, temp_path=temp,
                           durable=self.ctx.durability.syncs_files)
             source_kbytes, compressed_kbytes = result.source_kbytes, result.compressed_kbytes
