@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitesrv.admin.demo import write_sample_source
+from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.testing import query, tree_digest
 from tests.courier.conftest import P00_DP, carry, courier_lab
@@ -21,12 +22,18 @@ def sitesrv(lab_root: Path, *args: str, code: int = 0) -> str:
     return result.output
 
 
-def test_the_whole_trip_by_command(tmp_path):
+def courier_package_by_command(tmp_path: Path) -> tuple[Lab, str, Path]:
+    """A courier lab and a package for P00's DP that prefers the Courier, made by command."""
     lab = courier_lab(tmp_path)
     source = write_sample_source(tmp_path / "source")
     pkg_id = sitesrv(lab.root, "package", "create", "ZZZ", "--name", "CD", "--source",
                      str(source), "--dp", "P00:REMOTE_DP", "--preferred-sender",
                      "courier").strip()
+    return lab, pkg_id, source
+
+
+def test_the_whole_trip_by_command(tmp_path):
+    lab, pkg_id, source = courier_package_by_command(tmp_path)
     assert query(lab, "ZZZ", f"SELECT PreferredAddress FROM SMSPackages WHERE PkgID = "
                              f"'{pkg_id}'") == [("COURIER",)]
     lab.run_until_idle(seed=7)
@@ -82,11 +89,7 @@ def test_a_file_that_is_no_parcel_is_refused_and_logged(tmp_path):
 
 
 def test_a_parcel_received_twice_is_refused_the_second_time_and_processed_once(tmp_path):
-    lab = courier_lab(tmp_path)
-    source = write_sample_source(tmp_path / "source")
-    pkg_id = sitesrv(lab.root, "package", "create", "ZZZ", "--name", "CD", "--source",
-                     str(source), "--dp", "P00:REMOTE_DP", "--preferred-sender",
-                     "courier").strip()
+    lab, pkg_id, source = courier_package_by_command(tmp_path)
     lab.run_until_idle(seed=8)
     made = sitesrv(lab.root, "courier", "create", "ZZZ")
     disc = carry(Path(made.split(": ", 1)[1].splitlines()[0]), lab)

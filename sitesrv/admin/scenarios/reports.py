@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import yaml
 
 from sitesrv.admin import console, faults
@@ -193,6 +194,14 @@ def _smsutils_repair(play: Play) -> Stage:
     return Stage("repair", True, steps)
 
 
+SMSUTILS = Scenario(
+    name="smsutils", report="docs/sources.md#smsutils",
+    summary="About 50 package/DP pairs never deploy: the summarizer query finds them, and "
+            "Repair A (a new source path) sends a whole new version to every DP.",
+    hierarchy=default, breaks=_smsutils_breaks, diagnose=_smsutils_diagnose,
+    repair=_smsutils_repair, repair_steps=_smsutils_steps)
+
+
 def _preload_steps(play: Play) -> tuple[str, ...]:
     pkg, lab = play.package_id, play.lab
     child = lab.site("P00")
@@ -226,17 +235,9 @@ def _preload_repair(play: Play) -> Stage:
     return Stage("repair", True, (*steps[:3], *(f"    {line}" for line in printed), steps[3]))
 
 
-SMSUTILS_PRELOAD = Scenario(
-    name="smsutils-preload", report="docs/sources.md#smsutils (Repair B)",
+# The same story and diagnosis, the other repair.
+SMSUTILS_PRELOAD = attrs.evolve(
+    SMSUTILS, name="smsutils-preload", report="docs/sources.md#smsutils (Repair B)",
     summary="The smsutils report's stuck child repaired by Repair B: the compressed package "
             "copied by hand to P00, registered with preloadpkgonsite, and the DP re-pushed.",
-    hierarchy=default, breaks=_smsutils_breaks, diagnose=_smsutils_diagnose,
     repair=_preload_repair, repair_steps=_preload_steps)
-
-
-SMSUTILS = Scenario(
-    name="smsutils", report="docs/sources.md#smsutils",
-    summary="About 50 package/DP pairs never deploy: the summarizer query finds them, and "
-            "Repair A (a new source path) sends a whole new version to every DP.",
-    hierarchy=default, breaks=_smsutils_breaks, diagnose=_smsutils_diagnose,
-    repair=_smsutils_repair, repair_steps=_smsutils_steps)
