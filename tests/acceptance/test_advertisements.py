@@ -140,6 +140,8 @@ def test_a_secondary_that_skips_deleting_advertisements_keeps_the_ofr_in_clicfg_
         "software_distribution:\n", "software_distribution:\n"
         "  secondaries_keep_advertisements: true\n", 1))
     assert lab.hierarchy.software_distribution.secondaries_keep_advertisements
+    shown = CliRunner().invoke(cli, ["hierarchy", "--lab", str(lab.root)]).output
+    assert "secondaries keep deleted packages' advertisements (Q257318)" in shown
     pkg_id = create(lab, write_source(tmp_path / "src"))
     advertise(lab, pkg_id)
     assert lab.run_until_idle(seed=18).status == "idle"
