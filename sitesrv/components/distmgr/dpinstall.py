@@ -41,6 +41,7 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
     nal_folder = f"{dp.nal_path(site)}{package_id}\\"
     ctx.log.write(f"Validating the compressed file {win(pck)} for package {package_id}")
     ctx.log.write(f"Decompressing package {win(pck)} to {temp}")
+    ctx.work.expanded(_size(pck))
     ctx.log.write(f"Attempting to create subdirectory {package_id} under the export.")
 
     def log_copy(relpaths: Iterable[str]) -> None:
@@ -55,7 +56,6 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
             ctx.log.write(f"Copying {temp}\\{name} to {win(target)}\\{name}, OK")
 
     files: list[str] = []
-    ctx.work.expanded(_size(pck))
     try:
         install(pck, share_root, package_id, version=version,
                 mode=UPDATE_MODES[ctx.hierarchy.software_distribution.dp_update_mode],
