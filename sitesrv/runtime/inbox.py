@@ -104,8 +104,8 @@ class Inbox:
 
     def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: Durability,
                  faults: Faults, journal: Journal, reporter: Reporter,
-                 notify: Callable[[Path, str | None], None], awaited: set[str] | None = None,
-                 work: WorkTime | None = None) -> None:
+                 notify: Callable[[Path, str | None], None], work: WorkTime,
+                 awaited: set[str] | None = None) -> None:
         self.spec = spec
         self.path = path
         self.work_dir = path / WORK_DIR
@@ -116,7 +116,7 @@ class Inbox:
         self.journal = journal
         self.reporter = reporter
         self.notify = notify
-        self.work = work  # what taking a file costs in lab time; None: nothing
+        self.work = work  # what taking a file costs in lab time
         self._pending: deque[str] = deque()
         self._stale = True
         self._deferred: dict[str, Deferral] = {}
@@ -237,8 +237,7 @@ class Inbox:
         self.journal.claimed.append(item.original)
         self.journal.note(CLAIMED, original)
         self.faults.point(AFTER_CLAIM, original)
-        if self.work is not None:
-            self.work.file_taken()
+        self.work.file_taken()
         return item
 
     # --- deferral -----------------------------------------------------------------------------
