@@ -154,6 +154,18 @@ def _is_mapping(text: str) -> bool:
         return False
 
 
+FREE_FILES = {"file_notice": 0, "instruction_cost": 0}
+
+
+def free_files(hierarchy_text: str) -> str:
+    """The hierarchy with its components taking files at no cost in lab time (docs/runtime.md,
+    "Work takes lab time"), for a test that pins a component's own timers to the millisecond
+    (a retry 5 s after a failure): only timers, latencies and rate limits move its clock."""
+    document = yaml.safe_load(hierarchy_text)
+    document.setdefault("timing", {}).update(FREE_FILES)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
 def write_source(folder: Path | str, files: Mapping[str, bytes] | None = None) -> Path:
     """A package source folder to create a package from; returns `folder`.
 

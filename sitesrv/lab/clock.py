@@ -5,7 +5,9 @@ possibly accelerated time) and in step mode (virtual time that jumps to the next
 step-mode logs carry deterministic timestamps.
 
 Lab time carries over between runs: each site keeps the lab time its last run ended at in
-`<SITE>\\SMS\\state\\lab-clock`, and the next run, live or step, starts there.
+`<SITE>\\SMS\\state\\lab-clock`, and the next run, live or step, starts there. Beside it,
+`lab-runs` counts the lab's step runs, so that each draws its random names from a stream of
+its own (next_run).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sitesrv.lab.layout import SiteLayout
 VIRTUAL_EPOCH = datetime(2007, 6, 4, 9, 0, 0, tzinfo=UTC).timestamp()
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_FILE = "lab-clock"  # in <SITE>\\SMS\\state: the lab time the last run ended at
+RUNS_FILE = "lab-runs"  # beside it: how many step runs of the lab have started
 
 
 def lab_time_text(when: float) -> str:
@@ -47,6 +50,10 @@ class Clock(Protocol):
 
     def real_seconds(self, lab_seconds: float) -> float:
         """How many real seconds a lab-time interval takes (for live waits)."""
+        ...
+
+    def spend(self, lab_seconds: float) -> None:
+        """Work that takes this much lab time was done (runtime/worktime.py)."""
         ...
 
 
@@ -77,6 +84,9 @@ class RealClock:
     def real_seconds(self, lab_seconds: float) -> float:
         return max(0.0, lab_seconds / self.rate)
 
+    def spend(self, lab_seconds: float) -> None:
+        """Nothing: live, the work itself took its real time."""
+
 
 class VirtualClock:
     """Time that only moves when the step driver says so."""
@@ -100,14 +110,38 @@ class VirtualClock:
     def advance(self, seconds: float) -> None:
         self.advance_to(self._now + seconds)
 
+    def spend(self, lab_seconds: float) -> None:
+        """Work that costs lab time moves the one clock of the step run on by its cost."""
+        self.advance(lab_seconds)
+
 
 def saved_lab_time(sites: Sequence[SiteLayout]) -> float:
     """The lab time the last run of these sites ended at (0 if none did)."""
-    times = [0.0]
+    return _saved_number(sites, CLOCK_FILE)
+
+
+def _saved_number(sites: Sequence[SiteLayout], name: str) -> float:
+    """The largest number saved in the state file `name` of these sites (0 if none is)."""
+    numbers = [0.0]
     for site in sites:
         with contextlib.suppress(FileNotFoundError, ValueError, NotRegularFile, FileTooLarge):
-            times.append(float(read_limited(site.state_dir / CLOCK_FILE, STATE_FILE_BYTES)))
-    return max(times)
+            numbers.append(float(read_limited(site.state_dir / name, STATE_FILE_BYTES)))
+    return max(numbers)
+
+
+def next_run(sites: Sequence[SiteLayout], saving: Sequence[SiteLayout],
+             durability: Durability) -> int:
+    """Number a new step run of a lab, and save the number in the `saving` sites.
+
+    The random names a run draws come from a stream seeded with this number too (runtime/
+    host.py), so the next run of the lab goes on drawing new names instead of the first run's
+    again; a fresh lab's first run is run 1, so two fresh labs with one seed draw the same.
+    Give every site of the lab as `sites`, as for lab_start. Saved before the run does
+    anything: a run that dies half-way still used its number."""
+    run = int(_saved_number(sites, RUNS_FILE)) + 1
+    for site in saving:
+        _save(site, RUNS_FILE, f"{run}\n", durability)
+    return run
 
 
 def lab_start(sites: Sequence[SiteLayout]) -> float:
@@ -120,6 +154,10 @@ def lab_start(sites: Sequence[SiteLayout]) -> float:
 def save_lab_time(sites: Sequence[SiteLayout], now: float, durability: Durability) -> None:
     """Record `now` as the lab time these sites' run ended at."""
     for site in sites:
-        site.state_dir.mkdir(parents=True, exist_ok=True)
-        replace_file(site.state_dir / CLOCK_FILE, f"{now!r}\n".encode("ascii"), durability,
-                     tmp=site.state_dir / f".{CLOCK_FILE}.tmp")
+        _save(site, CLOCK_FILE, f"{now!r}\n", durability)
+
+
+def _save(site: SiteLayout, name: str, text: str, durability: Durability) -> None:
+    site.state_dir.mkdir(parents=True, exist_ok=True)
+    replace_file(site.state_dir / name, text.encode("ascii"), durability,
+                 tmp=site.state_dir / f".{name}.tmp")

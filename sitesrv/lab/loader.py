@@ -40,7 +40,15 @@ from sitesrv.lab.hierarchy import (
 )
 from sitesrv.lab.identifiers import SERVER_RE, SHARE_RE, SITE_CODE_RE
 from sitesrv.lab.layout import BUILDING_MARKER, HIERARCHY_COPY
-from sitesrv.lab.timing import PROFILES, TIMING_KEYS, TimingProfile, parse_duration
+from sitesrv.lab.timing import (
+    DURATION_KEYS,
+    FRACTION_KEYS,
+    PROFILES,
+    RATE_KEYS,
+    TIMING_KEYS,
+    TimingProfile,
+    parse_duration,
+)
 
 
 class HierarchyError(UserError):
@@ -349,7 +357,16 @@ def _timing(reader: _Reader, raw: Any) -> tuple[str, TimingProfile, float]:
     fields = reader.mapping(raw, "timing", TIMING_SECTION_KEYS)
     name = reader.choice(fields.get("profile", "lab"), "timing.profile", tuple(PROFILES))
     profile = PROFILES[name]
-    overrides = {field: reader.duration(fields[field], f"timing.{field}") for field in TIMING_KEYS if field in fields}
+    overrides: dict[str, float] = {
+        field: reader.duration(fields[field], f"timing.{field}")
+        for field in DURATION_KEYS if field in fields}
+    for field in RATE_KEYS:
+        if field in fields:
+            overrides[field] = _rate(reader, fields[field], f"timing.{field}")
+    for field in FRACTION_KEYS:
+        if field in fields:
+            overrides[field] = _fraction(reader, fields[field], f"timing.{field}",
+                                         "each work cost varies by up to 20 %")
     rate = fields.get("clock_rate", 1)
     if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
         raise reader.fail("timing.clock_rate", f"expected a positive number, got {rate!r}")
@@ -530,9 +547,19 @@ def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...
 
 
 def _jitter(reader: _Reader, value: Any, key: str) -> float:
+    return _fraction(reader, value, key, "each transfer's latency and rate vary by up to 20 %")
+
+
+def _fraction(reader: _Reader, value: Any, key: str, example: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 0.9:
-        raise reader.fail(key, f"expected a fraction from 0 to 0.9 (0.2: each transfer's "
-                               f"latency and rate vary by up to 20 %), got {value!r}")
+        raise reader.fail(key, f"expected a fraction from 0 to 0.9 (0.2: {example}), got "
+                               f"{value!r}")
+    return float(value)
+
+
+def _rate(reader: _Reader, value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise reader.fail(key, f"expected a positive number of bytes per second, got {value!r}")
     return float(value)
 
 

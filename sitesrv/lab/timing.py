@@ -1,9 +1,12 @@
-"""Every delay a component waits comes from the lab's timing profile.
+"""Every delay a component waits, and what its work costs in lab time, come from the lab's
+timing profile.
 
 Two profiles exist: `lab` (short delays in seconds, the default, so a lab converges while you watch)
 and `sms2003` (SMS 2003's real defaults, each with its source in docs/hierarchy.md).
 `hierarchy.yaml` can override any single value. Durations are lab seconds; the clock's rate decides
-how long they take for real.
+how long they take for real. Work costs (a file noticed, an instruction processed, bytes
+compressed, expanded, copied to a DP or sent over a LAN) are what step mode's virtual clock moves
+by while a unit works (runtime/worktime.py); live, the work takes its real time instead.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import re
 import attrs
 
 DURATION_RE = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|min|h|d)?\s*$")
+MB = 1024 * 1024
+# The one LAN send rate the reference's logs show: `Sending completed (13985442 bytes/sec).`
+# (docs/sources.md#package-actions).
+LAN_RATE = 13_985_442.0
 UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -46,6 +53,14 @@ class TimingProfile:
     rescan_interval: float
     stale_tmp_age: float
     sqlmon_poll_interval: float
+    # What work costs (docs/runtime.md, "Work takes lab time").
+    file_notice: float  # seconds from a file's arrival to its component taking it
+    instruction_cost: float  # seconds to read and act on one instruction file
+    compress_rate: float  # bytes of package source compressed per second
+    decompress_rate: float  # bytes of compressed package expanded per second
+    dp_copy_rate: float  # bytes copied onto a distribution point per second
+    network_rate: float  # bytes per second a send writes over an address with no rate limit
+    work_jitter: float  # each cost varies by up to this fraction, drawn from the seed
 
 
 PROFILES: dict[str, TimingProfile] = {
@@ -62,6 +77,13 @@ PROFILES: dict[str, TimingProfile] = {
         rescan_interval=5.0,
         stale_tmp_age=300.0,
         sqlmon_poll_interval=0.5,
+        file_notice=0.1,
+        instruction_cost=0.2,
+        compress_rate=4 * MB,
+        decompress_rate=8 * MB,
+        dp_copy_rate=16 * MB,
+        network_rate=LAN_RATE,
+        work_jitter=0.2,
     ),
     # SMS 2003's own defaults (docs/hierarchy.md gives the source of each).
     "sms2003": TimingProfile(
@@ -76,7 +98,17 @@ PROFILES: dict[str, TimingProfile] = {
         rescan_interval=30.0,
         stale_tmp_age=36 * 3600.0,
         sqlmon_poll_interval=1.0,
+        file_notice=1.0,
+        instruction_cost=0.5,
+        compress_rate=2 * MB,
+        decompress_rate=4 * MB,
+        dp_copy_rate=8 * MB,
+        network_rate=LAN_RATE,
+        work_jitter=0.2,
     ),
 }
 
 TIMING_KEYS = tuple(a.name for a in attrs.fields(TimingProfile))
+RATE_KEYS = ("compress_rate", "decompress_rate", "dp_copy_rate", "network_rate")  # bytes/s
+FRACTION_KEYS = ("work_jitter",)  # from 0 to 0.9
+DURATION_KEYS = tuple(k for k in TIMING_KEYS if k not in RATE_KEYS + FRACTION_KEYS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
@@ -52,6 +53,12 @@ class LogLine:
     timestamp: str
     bias_minutes: int
     thread: int
+
+    @property
+    def lab_time(self) -> float:
+        """The line's instant as lab time (UTC seconds): its local stamp plus its bias."""
+        local = datetime.strptime(self.timestamp, "%m-%d-%Y %H:%M:%S.%f").replace(tzinfo=UTC)
+        return local.timestamp() + self.bias_minutes * 60
 
 
 def parse_line(line: str) -> LogLine | None:

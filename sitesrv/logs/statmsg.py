@@ -29,9 +29,11 @@ def process_id_for(site: str) -> int:
 
 
 def gmt_date(when: float) -> str:
-    """`Mon Jun 07 23:23:16.472 2004`: GMTDATE as the echo line writes it."""
-    moment = datetime.fromtimestamp(when, UTC)
-    return f"{moment:%a %b %d %H:%M:%S}.{moment.microsecond // 1000:03d} {moment:%Y}"
+    """`Mon Jun 07 23:23:16.472 2004`: GMTDATE as the echo line writes it. Milliseconds are
+    rounded as the site database rounds them, so a stored message makes the same line."""
+    ms = round(when * 1000)
+    moment = datetime.fromtimestamp(ms // 1000, UTC)
+    return f"{moment:%a %b %d %H:%M:%S}.{ms % 1000:03d} {moment:%Y}"
 
 
 def statmsg_line(message: StatusMessage) -> str:

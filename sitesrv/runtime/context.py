@@ -1,8 +1,8 @@
 """What a component gets from its driver: the site, the lab, time, randomness, names, output.
 
 Everything nondeterministic comes through here, so step mode can make it deterministic: the
-clock (real or virtual), a `random.Random` seeded from (seed, site, component), IDs and temp
-names. Output goes through `publish`, which writes privately, renames into place and wakes the
+clock (real or virtual), a `random.Random` seeded from (seed, run, site, component), IDs and
+temp names, and `work`, what the unit's work costs in lab time (runtime/worktime.py). Output goes through `publish`, which writes privately, renames into place and wakes the
 folder's owner without waiting for the file-system watcher.
 
 Every other file change a component makes goes through here too, so it follows the lab's
@@ -54,13 +54,14 @@ from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, Faults
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, WorkItem
 from sitesrv.runtime.unit import PUBLISHED, REMOVED, RENAMED, REPLACED, Journal
+from sitesrv.runtime.worktime import WorkTime
 
 
 class ComponentContext:
     """One component's view of its site server. Built by the runtime, one per (re)start."""
 
     def __init__(self, *, site: Site, hierarchy: Hierarchy, lab: LabLayout, layout: SiteLayout,
-                 clock: Clock, rng: random.Random, ids: Ids,
+                 clock: Clock, rng: random.Random, work: WorkTime, ids: Ids,
                  open_database: Callable[[], SiteDatabase] | None, log: SmsLog,
                  events: EventSink,
                  faults: Faults, inboxes: tuple[Inbox, ...], durability: Durability,
@@ -73,6 +74,7 @@ class ComponentContext:
         self.timing: TimingProfile = hierarchy.timing
         self.clock = clock
         self.rng = rng
+        self.work = work
         self.ids = ids
         self._open_database = open_database  # None at secondary sites, which have no database
         self._database: SiteDatabase | None = None

@@ -40,6 +40,7 @@ from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
 from sitesrv.runtime.lock import Holder, SiteLock, acquire_all, release_all
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.unit import DEFERRED, PUBLISHED, Journal, Reporter
+from sitesrv.runtime.worktime import WorkTime
 
 logger = logging.getLogger(__name__)
 
@@ -131,14 +132,16 @@ class ComponentHost:
         self.close()
         self.incarnation += 1
         runtime = self.runtime
-        rng = random.Random(f"{runtime.seed}/{self.site}/{self.name}/{self.incarnation}")
+        rng = random.Random(f"{runtime.seed}/{runtime.run}/{self.site}/{self.name}/"
+                            f"{self.incarnation}")
+        work = WorkTime(runtime.clock, rng, runtime.hierarchy.timing)
         self.journal.in_flight.clear()
         self.journal.temps.clear()
         self.awaited.clear()  # deferrals live in the inboxes, which start afresh
         inboxes = tuple(
             Inbox(spec, path, clock=runtime.clock, durability=runtime.hierarchy.durability,
                   faults=self.faults, journal=self.journal, reporter=self.reporter,
-                  notify=runtime.notify, awaited=self.awaited)
+                  notify=runtime.notify, awaited=self.awaited, work=work)
             for spec, path in zip(self.cls.inboxes, self.inbox_paths, strict=True))
         site = self.layout.site
         database = (functools.partial(runtime.open_database, self.layout.database,
@@ -146,7 +149,7 @@ class ComponentHost:
                     if site.is_primary and runtime.open_database else None)
         self.ctx = ComponentContext(
             site=site, hierarchy=runtime.hierarchy, lab=runtime.layout, layout=self.layout,
-            clock=runtime.clock, rng=rng, ids=Ids(rng, f"{self.site}-{self.name}"),
+            clock=runtime.clock, rng=rng, work=work, ids=Ids(rng, f"{self.site}-{self.name}"),
             open_database=database, log=self.log, events=runtime.events, faults=self.faults,
             inboxes=inboxes, durability=runtime.hierarchy.durability, journal=self.journal,
             notify=runtime.notify, signal=functools.partial(runtime.signal, self.site),
@@ -447,6 +450,9 @@ class LabRuntime:
         self.layout = LabLayout(self.root, self.hierarchy)
         self.clock = clock
         self.seed = seed
+        # With the seed, the number of the run (lab.clock.next_run), so that each step run of
+        # a lab draws new random names; 0 for a live run, whose seed is fresh every time.
+        self.run = 0
         self.injector = injector
         self.open_database = open_database
         self.events = EventSink(self.layout.events, clock)

@@ -19,7 +19,7 @@ from enum import IntEnum
 
 import attrs
 
-from sitesrv.lab.timing import TimingProfile
+from sitesrv.lab.timing import DURATION_KEYS, TimingProfile
 
 HORIZON_FACTOR = 2.0
 
@@ -42,7 +42,7 @@ EXIT_CODES = {IDLE: ExitCode.IDLE, WAITING: ExitCode.WAITING, TIMEOUT: ExitCode.
 
 
 def default_horizon(timing: TimingProfile) -> float:
-    return HORIZON_FACTOR * max(attrs.astuple(timing))
+    return HORIZON_FACTOR * max(getattr(timing, key) for key in DURATION_KEYS)
 
 
 @attrs.frozen

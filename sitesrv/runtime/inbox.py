@@ -67,6 +67,7 @@ from sitesrv.runtime.unit import (
     Journal,
     Reporter,
 )
+from sitesrv.runtime.worktime import WorkTime
 
 _NAMES_REMEMBERED = 100_000  # names whose match listing() remembers, per inbox
 LINK_REFUSED = "it is a symbolic link, and sitesrv never follows one in an inbox"
@@ -103,7 +104,8 @@ class Inbox:
 
     def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: Durability,
                  faults: Faults, journal: Journal, reporter: Reporter,
-                 notify: Callable[[Path, str | None], None], awaited: set[str] | None = None) -> None:
+                 notify: Callable[[Path, str | None], None], work: WorkTime,
+                 awaited: set[str] | None = None) -> None:
         self.spec = spec
         self.path = path
         self.work_dir = path / WORK_DIR
@@ -114,6 +116,7 @@ class Inbox:
         self.journal = journal
         self.reporter = reporter
         self.notify = notify
+        self.work = work  # what taking a file costs in lab time
         self._pending: deque[str] = deque()
         self._stale = True
         self._deferred: dict[str, Deferral] = {}
@@ -234,6 +237,7 @@ class Inbox:
         self.journal.claimed.append(item.original)
         self.journal.note(CLAIMED, original)
         self.faults.point(AFTER_CLAIM, original)
+        self.work.file_taken()
         return item
 
     # --- deferral -----------------------------------------------------------------------------

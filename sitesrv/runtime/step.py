@@ -7,7 +7,11 @@ runnable the virtual clock jumps to the next timer, unless the lab is idle (idle
 seed on the same lab gives the same steps, so the same inbox trees, logs and databases.
 
 Lab time carries over between runs (lab.clock.lab_start, over every site of the lab): the next
-run starts where the last one ended, never before 2007-06-04 09:00:00 UTC.
+run starts where the last one ended, never before 2007-06-04 09:00:00 UTC. Work takes lab time:
+a unit that compresses, expands, copies or takes a file moves the clock on by its cost
+(runtime/worktime.py), one unit after another on the one clock, so the lines of all sites
+follow one time line. Each run has a number (lab.clock.next_run) that seeds its random names
+with the seed, so a lab's runs never draw the same names again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import random
 from pathlib import Path
 
 from sitesrv.errors import UserError
-from sitesrv.lab.clock import VirtualClock, lab_start, lab_time_text
+from sitesrv.lab.clock import VirtualClock, lab_start, lab_time_text, next_run
 from sitesrv.runtime.faults import FaultPoint, Injector
 from sitesrv.runtime.host import CRASHED, NOTHING, ComponentHost, LabRuntime, UnitOutcome
 from sitesrv.runtime.idle import (
@@ -68,6 +72,8 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
     limit = default_horizon(runtime.hierarchy.timing) if horizon is None else horizon
     runtime.lock()  # before anything touches the sites' folders
     try:
+        runtime.run = next_run(runtime.layout.sites(), runtime.sites,
+                               runtime.hierarchy.durability)
         return _run(runtime, clock, injector, random.Random(seed), schedule, replay, record,
                     limit, max_steps)
     finally:

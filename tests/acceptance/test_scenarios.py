@@ -20,36 +20,36 @@ def scenario(*args: str) -> Result:
     return CliRunner().invoke(cli, ["scenario", *args])
 
 
-@pytest.mark.parametrize(("name", "lines"), [
-    ("demo", ["S01:SEC01: byte-identical to the source"]),
-    ("child-lost-its-pck", [
+@pytest.mark.parametrize(("name", "seed", "lines"), [
+    ("demo", 3, ["S01:SEC01: byte-identical to the source"]),
+    ("child-lost-its-pck", 3, [
         "The compressed files for package ZZZ00001 hasn't arrived from site ZZZ yet, will retry "
         "later.",
         "('ZZZ00001', 'P00', 'MGMT03', 2, 1)"]),
-    ("delta-stuck", [
+    ("delta-stuck", 3, [
         "CCompress::Open: Failed to open F:\\SMSPKG\\ZZZ00001 (1)",
         "Package ZZZ00001 requires a newer version (2) of source files and the new compressed "
         "files haven't arrived yet, current version is 1, skip E:\\SMS\\inboxes\\distmgr.box"
         "\\INCOMING\\"]),
-    ("smsutils", [
+    ("smsutils", 3, [
         "Package ZZZ00001 requires a newer version (2) of source files and the new compressed "
         "files haven't arrived yet, current version is 1, skip E:\\SMS\\inboxes\\distmgr.box"
         "\\INCOMING\\",
         "ZZZ: SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0",
         "sitesrv package set-source ZZZ00001 "]),
-    ("smsutils-preload", [
+    ("smsutils-preload", 3, [
         "ZZZ: SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0",
         "    Forward package status for pkg ZZZ00001 to site ZZZ",
         "    ****** Successfully set the Compressed Package Path on this site ******",
         "    ****** Successfully forwarded the information up the hierarchy ******",
         "sitesrv package refresh ZZZ00001 P00:REMOTE_DP",
         "P00:REMOTE_DP: byte-identical to the source"]),
-    ("kb936465", [
+    ("kb936465", 2, [  # a race: seed 2 loses it
         "Package ZZZ00001 requires a newer version (1) of source files and the new compressed "
         "files haven't arrived yet, current version is 0, skip E:\\SMS\\inboxes\\distmgr.box"
         "\\INCOMING\\",
         "('S01', 1)"]),
-    ("courier", [
+    ("courier", 3, [
         "Destination site:  S01, Preferred Address: COURIER, Priority: 2",
         "ZZZ SMS_SCHEDULER: 00000001.job waits for send request 2_001ZZZ, which waits in the "
         "Courier outbox for a parcel (sitesrv courier create ZZZ)",
@@ -57,8 +57,8 @@ def scenario(*args: str) -> Result:
         "sitesrv courier sent ZZZ-0001 --tracking-number 1Z999AA10123456784 --sent-by Courier",
         "S01:SEC01: byte-identical to the source"]),
 ])
-def test_each_report_plays_out_as_it_says(name: str, lines: list[str]) -> None:
-    result = scenario("run", name, "--seed", "3")
+def test_each_report_plays_out_as_it_says(name: str, seed: int, lines: list[str]) -> None:
+    result = scenario("run", name, "--seed", str(seed))
     assert result.exit_code == 0, result.output
     for line in lines:
         assert f"      {line}" in result.output
@@ -82,10 +82,10 @@ def test_kb936465_is_a_race_that_depends_on_the_seed() -> None:
     result = scenario("run", "kb936465", "--seeds", "1-4")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[:2] == [
-        "seed 1: symptom yes, recovered yes, as the report says",
-        "seed 2: symptom no, recovered yes, as the report says"]
+        "seed 1: symptom no, recovered yes, as the report says",
+        "seed 2: symptom yes, recovered yes, as the report says"]
     assert result.output.splitlines()[-1] == (
-        "kb936465, seeds 1-4: symptom in 3 of 4 (75 %), recovered in 4, as the report says in 4")
+        "kb936465, seeds 1-4: symptom in 1 of 4 (25 %), recovered in 4, as the report says in 4")
     hotfix = scenario("run", "kb936465", "--seeds", "1-4", "--hotfix")
     assert hotfix.exit_code == 0, hotfix.output
     assert hotfix.output.splitlines()[-1] == (
@@ -169,9 +169,9 @@ def test_the_same_seed_gives_the_same_bytes(tmp_path: Path) -> None:
 
 
 def test_a_kept_lab_that_is_not_stuck_says_so(tmp_path: Path) -> None:
-    result = scenario("run", "kb936465", "--seed", "2", "--keep", str(tmp_path / "race"))
+    result = scenario("run", "kb936465", "--seed", "1", "--keep", str(tmp_path / "race"))
     assert result.exit_code == 0
-    assert "The lab is not stuck: the symptom did not show for seed 2" in result.output
+    assert "The lab is not stuck: the symptom did not show for seed 1" in result.output
 
 
 def test_the_race_is_the_definition_overtaking_the_copy() -> None:

@@ -30,9 +30,16 @@ from sitesrv.lab.layout import SiteLayout
 from sitesrv.runtime.idle import IdleReport
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
-from sitesrv.testing import log_messages
+from sitesrv.testing import free_files, log_messages
 
 PKG_ID = "ZZZ00001"
+
+
+@pytest.fixture
+def sitesrv_hierarchy(default_hierarchy_text: str) -> str:
+    """The default lab, taking files at no cost in lab time: the tests pin the Despooler's
+    retries to the millisecond."""
+    return free_files(default_hierarchy_text)
 REGISTRY = Registry(primary=(Despooler,), secondary=(Despooler,))
 MTIME_NS = 1_180_947_600 * 10**9
 

@@ -194,6 +194,24 @@ def test_timing_overrides_and_profiles() -> None:
     assert h.timing.sender_busy_hold == 3600
 
 
+def test_work_costs_are_timing_keys() -> None:
+    h = parse_hierarchy(BASE_SITES + "timing:\n  profile: lab\n  compress_rate: 1048576\n"
+                        "  file_notice: 250ms\n  work_jitter: 0\n")
+    assert (h.timing.compress_rate, h.timing.file_notice, h.timing.work_jitter) == (
+        1048576, 0.25, 0)
+    assert h.timing.dp_copy_rate == 16 * 1024 * 1024  # the profile's
+
+
+@pytest.mark.parametrize(("line", "key", "problem"), [
+    ("compress_rate: 0", "timing.compress_rate", "positive number of bytes per second"),
+    ("network_rate: fast", "timing.network_rate", "positive number of bytes per second"),
+    ("work_jitter: 1.5", "timing.work_jitter", "fraction from 0 to 0.9"),
+    ("instruction_cost: -1", "timing.instruction_cost", "is negative"),
+])
+def test_bad_work_costs(line: str, key: str, problem: str) -> None:
+    assert_message(error_for(BASE_SITES + f"timing:\n  {line}\n"), key, problem)
+
+
 def test_schedule_availability_by_priority() -> None:
     h = parse_hierarchy(BASE_SITES + textwrap.dedent("""\
         addresses:

@@ -21,14 +21,17 @@ from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg, sta
 from sitesrv.formats.values import Payload
 from sitesrv.runtime.registry import Registry
-from sitesrv.testing import drop, inbox
+from sitesrv.testing import drop, free_files, inbox
 
 TRANSPORT = (ReplicationManager, Scheduler, Sender)
 SENDING = Registry(primary=(Scheduler, Sender), secondary=(Scheduler, Sender))
 EVERYTHING = Registry(primary=(*TRANSPORT, Despooler), secondary=(*TRANSPORT, Despooler))
 START = datetime(2007, 6, 4, 9, 0, 0, tzinfo=UTC).timestamp()
 
-# Central ZZZ with two child primaries; rates, schedules and sender settings set per test.
+# Central ZZZ with two child primaries; rates, schedules and sender settings set per test. The
+# transport tests pin the Sender's, Scheduler's and Replication Manager's own timers to the
+# millisecond (a retry 2 s after a failure, a batch held 60 s), so their labs take files at no
+# cost in lab time (sitesrv.testing.free_files).
 TWO_CHILDREN = """\
 sites:
   - {{code: ZZZ, server: MGMT01, drive: E, package_drive: F, time_zone_bias: 300}}
@@ -38,13 +41,19 @@ addresses:
   - {{from: ZZZ, to: P00, priority: 1{p00}}}
   - {{from: ZZZ, to: P01, priority: 1{p01}}}
 sender: {{max_concurrent: {total}, max_per_site: {per_site}, retries: 2}}
-timing: {{profile: lab{timing}}}
+timing: {{profile: lab, file_notice: 0, instruction_cost: 0{timing}}}  # free_files
 """
 
 
 def two_children(*, p00: str = "", p01: str = "", total: int = 5, per_site: int = 3,
                  timing: str = "") -> str:
     return TWO_CHILDREN.format(p00=p00, p01=p01, total=total, per_site=per_site, timing=timing)
+
+
+@pytest.fixture
+def sitesrv_hierarchy(default_hierarchy_text: str) -> str:
+    """The default lab, taking files at no cost in lab time."""
+    return free_files(default_hierarchy_text)
 
 
 @pytest.fixture

@@ -176,7 +176,8 @@ sites:
   - {code: P00, server: MGMT03, parent: ZZZ, drive: E, package_drive: F, time_zone_bias: 300}
 addresses:
   - {from: P00, to: ZZZ, priority: 1}
-timing: {profile: lab, scheduler_deleted_site_retention: 70s, sender_busy_hold: 30s}
+timing: {profile: lab, scheduler_deleted_site_retention: 70s, sender_busy_hold: 30s,
+         file_notice: 0, instruction_cost: 0}  # testing.free_files
 """
 
 

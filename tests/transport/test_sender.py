@@ -211,7 +211,7 @@ sites:
 addresses:
   - {from: ZZZ, to: P00, priority: 1}
   - {from: ZZZ, to: P00, priority: 2}
-timing: {profile: lab}
+timing: {profile: lab, file_notice: 0, instruction_cost: 0}  # testing.free_files
 """
 
 

@@ -19,10 +19,11 @@ from sitesrv.admin import console
 from sitesrv.admin.scenarios.reports import default_document
 from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, stuck
 
-# The copy from P00 to S01 and the definition from ZZZ take about the same lab time, and every
-# address varies its latency and rate by up to JITTER per transfer, so whether the definition
-# overtakes the copy depends on the seed, as a race does.
-SLOW_LINK = 2 * 1024 * 1024  # bytes/s from P00 to S01: the 4 MB sample takes about 2 s
+# The copy from P00 to S01 and the definition from ZZZ take about the same lab time (the
+# definition goes from P00 up to ZZZ and back down through a dozen hand-offs, each taking its
+# lab time), and every address varies its latency and rate by up to JITTER per transfer, so
+# whether the definition overtakes the copy depends on the seed, as a race does.
+SLOW_LINK = 352 * 1024  # bytes/s from P00 to S01: the 4 MB sample takes about 12 s
 JITTER = 0.3
 
 

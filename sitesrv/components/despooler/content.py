@@ -211,6 +211,7 @@ def _store(content: Content, payload: Path) -> bool:
         except (MergeBaseError, PckError):
             received.ctx.rename(merging, received.work_payload)  # nothing was written
             raise
+        received.ctx.work.expanded(content.target.stat().st_size)  # the merged PCK written
         received.ctx.faults.point(AFTER_PUBLISH, content.target)
     except MergeBaseError as e:
         _base_unusable(content, e)

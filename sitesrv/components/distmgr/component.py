@@ -298,6 +298,7 @@ class DistributionManager(Component):
                           file=self.ctx.windows(temp))
             result = pack(source, pck, pkg_id, version, temp_path=temp,
                           durable=self.ctx.durability.syncs_files)
+            self.ctx.work.compressed(result.source_size)
             source_kbytes, compressed_kbytes = result.source_kbytes, result.compressed_kbytes
             self.ctx.emit("package_compressed", package=pkg_id, version=version,
                           file=self.ctx.windows(pck))

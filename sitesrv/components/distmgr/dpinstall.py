@@ -41,15 +41,18 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
     nal_folder = f"{dp.nal_path(site)}{package_id}\\"
     ctx.log.write(f"Validating the compressed file {win(pck)} for package {package_id}")
     ctx.log.write(f"Decompressing package {win(pck)} to {temp}")
+    ctx.work.expanded(_size(pck))
     ctx.log.write(f"Attempting to create subdirectory {package_id} under the export.")
 
     def log_copy(relpaths: Iterable[str]) -> None:
-        """The package folder made, and the files copied into it (of a failed copy too)."""
+        """The package folder made, and the files copied into it (of a failed copy too), each
+        line once the copy's lab time is spent."""
         ctx.log.write(f"Successsfully created the package directory {export_folder} under the "
                       "export.")
         ctx.log.write(f"Successfully created sub directory {package_id} off {nal_folder}")
         for relpath in relpaths:
             name = relpath.replace("/", "\\")
+            ctx.work.copied_to_dp(_size(target / relpath))
             ctx.log.write(f"Copying {temp}\\{name} to {win(target)}\\{name}, OK")
 
     files: list[str] = []
@@ -69,6 +72,14 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
     log_copy(files)
     ctx.log.write(f"Successfully copied package {package_id} from {temp}\\ to {nal_folder}")
     ctx.emit("dp_installed", package=package_id, file=win(target), version=version)
+
+
+def _size(path: Path) -> int:
+    """A file's size, for what its copy costs; 0 if it is gone (a failed copy's file)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def remove_from_dp(ctx: ComponentContext, dp: DistributionPoint, package_id: str) -> bool:

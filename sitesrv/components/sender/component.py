@@ -378,6 +378,8 @@ class Sender(Component):
                                    f"{win32_error(e)}.", *refused]) from None
         if copied != count:  # it shrank while it was copied
             raise OSError(f"it is shorter than the {transfer.package_size} bytes it had")
+        if transfer.rate is None:  # a rate limit spaces the chunks in lab time already
+            self.ctx.work.sent(count)
         self.ctx.log.write(f"~Wrote {count} bytes to {remote} at position {transfer.offset}")
         transfer.offset += count
         transfer.heartbeat = now
