@@ -33,7 +33,7 @@ from sitesrv.admin.console import (
     update_package,
 )
 from sitesrv.admin.demo import write_files
-from sitesrv.admin.faults import corrupt, delete_compressed, set_link
+from sitesrv.admin.faults import corrupt, delete_compressed, normal_link, set_link, slow_link
 from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
 from sitesrv.admin.scenarios import play, scenario
 from sitesrv.admin.snapshot import restore, snapshot
@@ -66,6 +66,7 @@ __all__ = [  # the console's package actions and the faults are here too, as a t
     "inbox",
     "log_lines",
     "log_messages",
+    "normal_link",
     "query",
     "refresh_dp",
     "remove_dp",
@@ -73,6 +74,7 @@ __all__ = [  # the console's package actions and the faults are here too, as a t
     "running",
     "set_link",
     "set_source",
+    "slow_link",
     "snapshot",
     "stuck_lab",
     "tree_digest",

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from sitesrv.admin.lab import Lab
-from sitesrv.admin.pauses import set_paused
+from sitesrv.admin.pauses import set_paused, set_slow
+from sitesrv.components.addresses import SlowLink
 from sitesrv.errors import UserError
-from sitesrv.lab.clock import VirtualClock
+from sitesrv.lab.clock import VirtualClock, lab_time_text
 from sitesrv.lab.identifiers import check_package_id
 from sitesrv.logs.events import EventSink
 
@@ -82,6 +83,42 @@ def set_link(lab: Lab, from_site: str, to_site: str, *, up: bool) -> bool:
     changed = set_paused(lab.layout, from_code, to_code, not up)
     if changed:
         _record(lab, from_code, None, "link up" if up else "link down", None, to=to_code)
+    return changed
+
+
+def slow_link(lab: Lab, from_site: str, to_site: str, *, rate: int,
+              latency: float | None = None, seconds: float | None = None) -> SlowLink:
+    """Slow the addresses from one site to another to `rate` bytes per second (and `latency`
+    seconds before the first byte, if given) for `seconds` of lab time from the lab's time now
+    (`Lab.time()`), or until `normal_link`. A send takes the rate when it connects: one that
+    started before keeps its own, one that starts within the window keeps the slow one to its
+    end. Returns what was stored."""
+    if rate < 1:
+        raise UserError(f"A rate of {rate} bytes per second sends nothing; give at least 1.")
+    if latency is not None and latency < 0:
+        raise UserError(f"A latency of {latency} seconds is in the past; give 0 or more.")
+    if seconds is not None and seconds <= 0:
+        raise UserError(f"A window of {seconds} seconds is over before it starts; give more "
+                        "than 0, or leave --for out to slow the link until 'link-normal'.")
+    from_code = lab.hierarchy.site(from_site).code
+    to_code = lab.hierarchy.site(to_site).code
+    now = lab.time()
+    slow = SlowLink(rate, latency, None if seconds is None else now + seconds)
+    if set_slow(lab.layout, from_code, to_code, slow):
+        _record(lab, from_code, None, "slow link", None, to=to_code, rate_limit=rate,
+                latency=latency,
+                until=None if slow.until is None else lab_time_text(slow.until))
+    return slow
+
+
+def normal_link(lab: Lab, from_site: str, to_site: str) -> bool:
+    """Give the addresses from one site to another their rate and latency from hierarchy.yaml
+    again; True if they were slowed (a window that has run out counts: it is lifted too)."""
+    from_code = lab.hierarchy.site(from_site).code
+    to_code = lab.hierarchy.site(to_site).code
+    changed = set_slow(lab.layout, from_code, to_code, None)
+    if changed:
+        _record(lab, from_code, None, "link normal", None, to=to_code)
     return changed
 
 

@@ -9,6 +9,7 @@ import click
 from sitesrv.admin import faults
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.options import LAB_OPTION
+from sitesrv.lab.clock import lab_time_text
 
 DELTA_OPTION = click.option("--delta", type=click.IntRange(1), metavar="N",
                             help="The delta SMSPKG\\<PkgID>.DLT.<N> instead of the PCK.")
@@ -74,3 +75,35 @@ def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
     changed = faults.set_link(Lab.open(lab_dir), from_site, to_site, up=up)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} is "
                f"{'' if changed else 'already '}{'up' if up else 'down'}.")
+
+
+@fault_group.command("slow-link")
+@click.argument("from_site", metavar="FROM")
+@click.argument("to_site", metavar="TO")
+@click.option("--rate", type=click.IntRange(1), required=True, metavar="BYTES_PER_S",
+              help="The rate limit, in bytes per second.")
+@click.option("--latency", type=click.FloatRange(0), metavar="S",
+              help="Seconds before the first byte of each send (default: the address's own).")
+@click.option("--for", "seconds", type=click.FloatRange(0, min_open=True), metavar="LAB_SECONDS",
+              help="How long, in lab time from the lab's time now (default: until link-normal).")
+@LAB_OPTION
+def slow_link(from_site: str, to_site: str, rate: int, latency: float | None,
+              seconds: float | None, lab_dir: Path) -> None:
+    """Slow the link from FROM to TO: sends that start within the window go at RATE."""
+    slow = faults.slow_link(Lab.open(lab_dir), from_site, to_site, rate=rate, latency=latency,
+                            seconds=seconds)
+    until = "until 'sitesrv fault link-normal'" if slow.until is None else \
+        f"until {lab_time_text(slow.until)} (lab time)"
+    click.echo(f"The link from {from_site.upper()} to {to_site.upper()} sends at {rate} bytes "
+               f"per second {until}.")
+
+
+@fault_group.command("link-normal")
+@click.argument("from_site", metavar="FROM")
+@click.argument("to_site", metavar="TO")
+@LAB_OPTION
+def link_normal(from_site: str, to_site: str, lab_dir: Path) -> None:
+    """Give the link from FROM to TO its rate and latency from hierarchy.yaml again."""
+    changed = faults.normal_link(Lab.open(lab_dir), from_site, to_site)
+    click.echo(f"The link from {from_site.upper()} to {to_site.upper()} "
+               f"{'sends' if changed else 'already sends'} at its rate from hierarchy.yaml.")

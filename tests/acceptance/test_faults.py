@@ -3,6 +3,7 @@ is lifted (step mode)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,66 @@ def test_truncated_at_rest_at_a_secondary_and_a_link_taken_down_twice(
         "a link already down is no new fault"
     trace = CliRunner().invoke(cli, ["trace", pkg_id, "--lab", str(lab.root)])
     assert "fault=link down  to=S01" in trace.output, "a link fault shows for every package"
+
+
+def send_seconds(lab: Lab, pkg_id: str, to: str) -> list[float]:
+    """The lab seconds each send of the package's compressed files to `to` took."""
+    started = [e for e in events(lab, "send_started", to=to) if e.get("package") == pkg_id]
+    finished = {e["request"]: e for e in events(lab, "send_finished", to=to)}
+    return [(lab_datetime(finished[e["request"]]["time"]) - lab_datetime(e["time"])
+             ).total_seconds() for e in started]
+
+
+def lab_datetime(text: object) -> datetime:
+    return datetime.fromisoformat(str(text))
+
+
+def writes(lab: Lab, site: str) -> list[int]:
+    """The sizes of the Sender's writes to a remote package file (`~Wrote N bytes to ...`)."""
+    return [int(m.split()[1]) for m in log_messages(lab, site, "sender.log")
+            if m.startswith("~Wrote ")]
+
+
+def test_a_slow_link_sends_at_its_rate_in_its_window_and_at_the_normal_rate_after(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    result = fault(lab, "slow-link", "ZZZ", "P00", "--rate", "200000", "--latency", "2",
+                   "--for", "5")
+    assert result.output == ("The link from ZZZ to P00 sends at 200000 bytes per second until "
+                             "2007-06-04T09:00:05.000Z (lab time).\n")
+    (event,) = events(lab, "fault")
+    assert (event["fault"], event["to"], event["rate_limit"], event["latency"], event["until"]) \
+        == ("slow link", "P00", 200000, 2, "2007-06-04T09:00:05.000Z")
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    size = (lab.site("ZZZ").smspkg / f"{pkg_id}.PCK").stat().st_size
+    (slow,) = send_seconds(lab, pkg_id, "P00")
+    # The latency, then 200,000 bytes a second (the last write starts at its due time).
+    assert slow >= 2 + (size - size % 50000) / 200000
+    assert writes(lab, "ZZZ").count(50000) == size // 50000, "a quarter second's bytes each"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    # The window is over: the next version goes at the address's own (unlimited) rate.
+    (source / "SETUP.INI").write_bytes(b"[Setup]\r\nProgram=SETUP.EXE /q /v2\r\n")
+    console.update_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert send_seconds(lab, pkg_id, "P00")[1:] == [0.0]
+    assert writes(lab, "ZZZ").count(50000) == size // 50000, "the delta in one write"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+def test_a_slow_link_without_a_window_lasts_until_link_normal(lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    fault(lab, "slow-link", "ZZZ", "P00", "--rate", "50000")
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    size = (lab.site("ZZZ").smspkg / f"{pkg_id}.PCK").stat().st_size
+    assert send_seconds(lab, pkg_id, "P00")[0] >= (size - size % 12500) / 50000
+    assert fault(lab, "link-normal", "ZZZ", "P00").output == \
+        "The link from ZZZ to P00 sends at its rate from hierarchy.yaml.\n"
+    assert fault(lab, "link-normal", "ZZZ", "P00").output == \
+        "The link from ZZZ to P00 already sends at its rate from hierarchy.yaml.\n"
+    assert [e["fault"] for e in events(lab, "fault")] == ["slow link", "link normal"]
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
+    resend(lab, pkg_id)
+    assert send_seconds(lab, pkg_id, "P00")[-1] == 0.0, "the whole PCK again, unlimited"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
