@@ -19,7 +19,16 @@ from sitesrv.admin.lab import Lab
 from sitesrv.admin.pauses import set_paused, set_slow
 from sitesrv.components.addresses import SlowLink
 from sitesrv.errors import UserError
+from sitesrv.lab.boxes import SCHEDULE
 from sitesrv.lab.clock import VirtualClock, lab_time_text
+from sitesrv.lab.drivefaults import (
+    Lock,
+    Quota,
+    read_locks,
+    used_bytes,
+    write_locks,
+    write_quota,
+)
 from sitesrv.lab.identifiers import check_package_id
 from sitesrv.logs.events import EventSink
 
@@ -119,6 +128,57 @@ def normal_link(lab: Lab, from_site: str, to_site: str) -> bool:
     changed = set_slow(lab.layout, from_code, to_code, None)
     if changed:
         _record(lab, from_code, None, "link normal", None, to=to_code)
+    return changed
+
+
+def fill_disk(lab: Lab, site: str, *, free: int = 0) -> Quota:
+    """Fill the site's package drive so that only `free` more bytes fit in the folders that
+    count (lab/drivefaults.py: SMSPKG, the compression temp, the DP shares,
+    `despoolr.box\\receive`): a write past that fails with Win32 error 112, as on a full disk,
+    until `free_disk`. Setting it again starts from what the folders hold then."""
+    if free < 0:
+        raise UserError(f"{free} bytes cannot be free; give 0 or more.")
+    layout = lab.site(site)
+    quota = Quota(free, used_bytes(layout))
+    write_quota(layout, quota, lab.hierarchy.durability)
+    _record(lab, layout.site.code, None, "disk full", None, free=free)
+    return quota
+
+
+def free_disk(lab: Lab, site: str) -> bool:
+    """Lift `fill_disk`; True if the drive was full."""
+    layout = lab.site(site)
+    changed = write_quota(layout, None, lab.hierarchy.durability)
+    if changed:
+        _record(lab, layout.site.code, None, "disk free", None)
+    return changed
+
+
+def lock_files(lab: Lab, site: str, *, box: str = SCHEDULE, pattern: str = "*") -> Lock:
+    """Hold the files of an inbox of the site (and its sub-folders) whose names match
+    `pattern` open, as an antivirus scanner does: they cannot be claimed, moved, renamed or
+    deleted (Win32 error 32) until `unlock_files`; the components retry them."""
+    layout = lab.site(site)
+    folder = box.replace("/", "\\").strip("\\")
+    if not folder or ".." in folder.split("\\") or not layout.inbox(folder).is_dir():
+        raise UserError(f"Site {layout.site.code} has no inbox {box!r}; give one such as "
+                        f"{SCHEDULE} or despoolr.box\\receive.")
+    if not pattern or "/" in pattern or "\\" in pattern:
+        raise UserError(f"{pattern!r} is not a file name pattern; give one such as *.PCK.")
+    lock = Lock(folder, pattern)
+    locks = read_locks(layout)
+    if lock not in locks:
+        write_locks(layout, (*locks, lock), lab.hierarchy.durability)
+        _record(lab, layout.site.code, None, "lock", None, box=folder, pattern=pattern)
+    return lock
+
+
+def unlock_files(lab: Lab, site: str) -> bool:
+    """Let go of every file `lock_files` held at the site; True if any was held."""
+    layout = lab.site(site)
+    changed = write_locks(layout, (), lab.hierarchy.durability)
+    if changed:
+        _record(lab, layout.site.code, None, "unlock", None)
     return changed
 
 

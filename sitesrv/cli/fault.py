@@ -107,3 +107,49 @@ def link_normal(from_site: str, to_site: str, lab_dir: Path) -> None:
     changed = faults.normal_link(Lab.open(lab_dir), from_site, to_site)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} "
                f"{'sends' if changed else 'already sends'} at its rate from hierarchy.yaml.")
+
+
+@fault_group.command("disk-full")
+@click.argument("site")
+@click.option("--free", type=click.IntRange(0), default=0, show_default=True, metavar="BYTES",
+              help="The bytes that still fit on the drive.")
+@LAB_OPTION
+def disk_full(site: str, free: int, lab_dir: Path) -> None:
+    """Fill SITE's package drive (SMSPKG, the compression temp, its DP shares and
+    despoolr.box\\receive): writes past BYTES fail with Win32 error 112 until `disk-free`."""
+    quota = faults.fill_disk(Lab.open(lab_dir), site, free=free)
+    click.echo(f"Site {site.upper()}'s package drive is full: {quota.free} more bytes fit.")
+
+
+@fault_group.command("disk-free")
+@click.argument("site")
+@LAB_OPTION
+def disk_free(site: str, lab_dir: Path) -> None:
+    """Give SITE's package drive its space again."""
+    changed = faults.free_disk(Lab.open(lab_dir), site)
+    click.echo(f"Site {site.upper()}'s package drive {'has' if changed else 'already has'} "
+               "space.")
+
+
+@fault_group.command("lock")
+@click.argument("site")
+@click.option("--box", default="schedule.box", show_default=True,
+              help="The inbox (and the folders below it) whose files are held open.")
+@click.option("--pattern", default="*", show_default=True, metavar="GLOB",
+              help="The names of the files held open.")
+@LAB_OPTION
+def lock(site: str, box: str, pattern: str, lab_dir: Path) -> None:
+    """Hold files open in SITE's inbox as an antivirus scanner does: they cannot be moved,
+    renamed or deleted (Win32 error 32) until `unlock`."""
+    held = faults.lock_files(Lab.open(lab_dir), site, box=box, pattern=pattern)
+    click.echo(f"Files {held.pattern} in site {site.upper()}'s {held.box} are held open.")
+
+
+@fault_group.command("unlock")
+@click.argument("site")
+@LAB_OPTION
+def unlock(site: str, lab_dir: Path) -> None:
+    """Let go of the files `lock` held open at SITE."""
+    changed = faults.unlock_files(Lab.open(lab_dir), site)
+    click.echo(f"No file in site {site.upper()}'s inboxes is held open"
+               f"{'' if changed else ' (none was)'}.")

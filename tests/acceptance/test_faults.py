@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
-from sitesrv.testing import events, log_messages, query, tree_digest
+from sitesrv.testing import assert_in_order, events, files, log_messages, query, tree_digest
 from tests.acceptance.conftest import create, dp_folder, sample
 
 
@@ -205,4 +205,72 @@ def test_a_slow_link_without_a_window_lasts_until_link_normal(lab: Lab, tmp_path
     console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
     resend(lab, pkg_id)
     assert send_seconds(lab, pkg_id, "P00")[-1] == 0.0, "the whole PCK again, unlimited"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+def test_a_full_drive_at_the_child_fails_the_sends_with_error_112_until_it_is_freed(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    assert fault(lab, "disk-full", "P00").output == \
+        "Site P00's package drive is full: 0 more bytes fit.\n"
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, max_steps=300).status != "idle", "the Sender retries"
+    assert_in_order(log_messages(lab, "ZZZ", "sender.log"), [
+        "Cannot create/open the remote file \\\\MGMT03\\SMS_SITE\\2_001ZZZ.PCK, Win32 error = "
+        "112.",
+        "Operation is retryable.",
+        "Will retry send request 2_001ZZZ at 06-04-2007 04:00:02.000+300 (retry 1 of 2)."])
+    assert files(lab.site("P00").receive) == [], "no partial file left behind"
+    assert not dp_folder(lab, "P00", pkg_id).exists()
+    assert fault(lab, "disk-free", "P00").output == "Site P00's package drive has space.\n"
+    assert [e["fault"] for e in events(lab, "fault")] == ["disk full", "disk free"]
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
+
+
+def test_a_full_drive_at_the_source_fails_compression_with_2302_and_it_is_retried(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    fault(lab, "disk-full", "ZZZ", "--free", "1000")
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, max_steps=100).status != "idle"
+    messages = log_messages(lab, "ZZZ", "distmgr.log")
+    assert_in_order(messages, [
+        f"Package {pkg_id} doesn't have a compressed copy of the source directory, starting the "
+        "compression.",
+        "Cannot write to output file, Win32 Error = 112",
+        f"~Failed to compress package {pkg_id}, will retry later.",
+        f"Start adding package {pkg_id}...",  # the retry pass takes it again
+        "Cannot write to output file, Win32 Error = 112"])
+    assert query(lab, "ZZZ", "SELECT DISTINCT MessageID, Severity, ISTR0, ISTR1 FROM "
+                             "StatusMessages WHERE MessageID = 2302") == \
+        [(2302, "E", "Sample Package", pkg_id)]
+    assert files(lab.site("ZZZ").smspkg) == [], "no PCK"
+    assert files(lab.site("ZZZ").root, "_S *") == [], "the compression temp went with the write"
+    fault(lab, "disk-free", "ZZZ")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    for site in ("ZZZ", "P00"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source)
+
+
+def test_a_full_drive_fails_a_dp_copy_with_2328_until_it_is_freed(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    room = (lab.site("ZZZ").smspkg / f"{pkg_id}.PCK").stat().st_size + 100_000
+    fault(lab, "disk-full", "P00", "--free", str(room))  # for the PCK, not for the copy
+    console.add_dp(lab, pkg_id, "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=2, max_steps=300).status != "idle"
+    assert_in_order(log_messages(lab, "P00", "distmgr.log"), [
+        f"Decompressing package F:\\SMSPKG\\{pkg_id}.PCK to F:\\_S DL6Zc.TMP",
+        f"Failed to copy package {pkg_id} to MSWNET:[\"SMS_SITE=P00\"]\\\\REMOTE_DP\\smsapps\\"
+        "SMSPKG\\: Win32 Error = 112"])
+    assert not dp_folder(lab, "P00", pkg_id).exists(), "the DP keeps what it had"
+    assert query(lab, "P00", "SELECT DISTINCT MessageID FROM StatusMessages WHERE "
+                             "MessageID = 2328") == [(2328,)]
+    fault(lab, "disk-free", "P00")
+    assert lab.run_until_idle(seed=2).status == "idle"
     assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
