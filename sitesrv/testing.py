@@ -33,7 +33,18 @@ from sitesrv.admin.console import (
     update_package,
 )
 from sitesrv.admin.demo import write_files
-from sitesrv.admin.faults import corrupt, delete_compressed, normal_link, set_link, slow_link
+from sitesrv.admin.faults import (
+    corrupt,
+    delete_compressed,
+    deny_dp_folders,
+    fill_disk,
+    free_disk,
+    lock_files,
+    normal_link,
+    set_link,
+    slow_link,
+    unlock_files,
+)
 from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
 from sitesrv.admin.scenarios import play, scenario
 from sitesrv.admin.snapshot import restore, snapshot
@@ -60,10 +71,14 @@ __all__ = [  # the console's package actions and the faults are here too, as a t
     "default_hierarchy_file",
     "delete_compressed",
     "delete_package",
+    "deny_dp_folders",
     "drop",
     "events",
     "files",
+    "fill_disk",
+    "free_disk",
     "inbox",
+    "lock_files",
     "log_lines",
     "log_messages",
     "normal_link",
@@ -78,6 +93,7 @@ __all__ = [  # the console's package actions and the faults are here too, as a t
     "snapshot",
     "stuck_lab",
     "tree_digest",
+    "unlock_files",
     "update_package",
     "wait_for",
     "write_source",

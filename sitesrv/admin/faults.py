@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sitesrv.admin.console import parse_dp
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.pauses import set_paused, set_slow
 from sitesrv.components.addresses import SlowLink
@@ -29,7 +30,9 @@ from sitesrv.lab.drivefaults import (
     write_locks,
     write_quota,
 )
+from sitesrv.lab.hierarchy import SharePermissions
 from sitesrv.lab.identifiers import check_package_id
+from sitesrv.lab.sharepermissions import set_permissions
 from sitesrv.logs.events import EventSink
 
 COMPONENT = "sitesrv fault"
@@ -179,6 +182,22 @@ def unlock_files(lab: Lab, site: str) -> bool:
     changed = write_locks(layout, (), lab.hierarchy.durability)
     if changed:
         _record(lab, layout.site.code, None, "unlock", None)
+    return changed
+
+
+def deny_dp_folders(lab: Lab, dp: str, *, deny: bool = True) -> bool:
+    """Let Distribution Manager create only the package's own folder on the DP `SITE:SERVER`,
+    as on the smsutils report's DP (deny=False gives the share full permissions again): the
+    same change as `sitesrv dp permissions SITE:SERVER share-root-only|full`
+    (lab/sharepermissions.py), recorded as a fault. A package with sub-folders then fails to
+    copy there with Win32 error 5 and status 2328, and is retried. True if that changed
+    anything; only a change is recorded."""
+    site, found = parse_dp(lab, dp)
+    wanted = SharePermissions.SHARE_ROOT_ONLY if deny else SharePermissions.FULL
+    changed = set_permissions(lab.site(site.code), found, wanted, lab.hierarchy.durability)
+    if changed:
+        _record(lab, site.code, None, "deny dp folders" if deny else "allow dp folders", None,
+                dp=found.nal_path(site.code))
     return changed
 
 

@@ -153,3 +153,29 @@ def unlock(site: str, lab_dir: Path) -> None:
     changed = faults.unlock_files(Lab.open(lab_dir), site)
     click.echo(f"No file in site {site.upper()}'s inboxes is held open"
                f"{'' if changed else ' (none was)'}.")
+
+
+@fault_group.command("deny-dp-folders")
+@click.argument("dp", metavar="SITE:SERVER")
+@LAB_OPTION
+def deny_dp_folders(dp: str, lab_dir: Path) -> None:
+    """Deny Distribution Manager the folders below a package's own on the DP's share (as
+    `sitesrv dp permissions SITE:SERVER share-root-only`): packages with sub-folders fail to
+    copy there with Win32 error 5 until `allow-dp-folders`."""
+    _dp_folders(lab_dir, dp, deny=True)
+
+
+@fault_group.command("allow-dp-folders")
+@click.argument("dp", metavar="SITE:SERVER")
+@LAB_OPTION
+def allow_dp_folders(dp: str, lab_dir: Path) -> None:
+    """Give the DP's share full permissions again (as `sitesrv dp permissions SITE:SERVER
+    full`); a retry, or `sitesrv package refresh`, copies a failed package."""
+    _dp_folders(lab_dir, dp, deny=False)
+
+
+def _dp_folders(lab_dir: Path, dp: str, *, deny: bool) -> None:
+    changed = faults.deny_dp_folders(Lab.open(lab_dir), dp, deny=deny)
+    state = "denied" if deny else "allowed"
+    click.echo(f"Folders below a package's own on {dp.upper()} are "
+               f"{state if changed else 'already ' + state}.")

@@ -12,7 +12,15 @@ from click.testing import CliRunner, Result
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
-from sitesrv.testing import assert_in_order, events, files, log_messages, query, tree_digest
+from sitesrv.testing import (
+    assert_in_order,
+    events,
+    files,
+    log_messages,
+    query,
+    tree_digest,
+    write_source,
+)
 from tests.acceptance.conftest import create, dp_folder, sample
 
 
@@ -117,6 +125,16 @@ def test_a_link_down_holds_the_package_until_it_is_up(lab: Lab, tmp_path: Path) 
     (["corrupt", "P00", "ZZZ00001", "--in-transit"], "is waiting in site P00's"),
     (["link-down", "ZZZ", "S01"], "There is no address from site ZZZ to site S01"),
     (["corrupt", "P00", "ZZZ00001", "--how", "truncate", "--offset", "3"], "--offset"),
+    (["slow-link", "ZZZ", "S01", "--rate", "100"], "There is no address from site ZZZ to site S01"),
+    (["link-normal", "QQQ", "P00"], "There is no site 'QQQ'"),
+    (["disk-full", "QQQ"], "There is no site 'QQQ'"),
+    (["disk-free", "QQQ"], "There is no site 'QQQ'"),
+    (["lock", "ZZZ", "--box", "nowhere.box"], "Site ZZZ has no inbox 'nowhere.box'"),
+    (["lock", "ZZZ", "--box", "schedule.box\\..\\.."], "Site ZZZ has no inbox"),
+    (["lock", "ZZZ", "--pattern", "a/b"], "is not a file name pattern"),
+    (["unlock", "QQQ"], "There is no site 'QQQ'"),
+    (["deny-dp-folders", "P00:NOWHERE"], "Site P00 has no distribution point on server NOWHERE"),
+    (["allow-dp-folders", "P00"], "does not name a distribution point"),
 ])
 def test_mistakes_exit_2_with_one_paragraph(lab: Lab, args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["fault", *args, "--lab", str(lab.root)])
@@ -274,3 +292,88 @@ def test_a_full_drive_fails_a_dp_copy_with_2328_until_it_is_freed(
     fault(lab, "disk-free", "P00")
     assert lab.run_until_idle(seed=2).status == "idle"
     assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+HELD_OPEN = ("Error 32: The process cannot access the file because it is being used by another "
+             "process.")
+
+
+def test_send_requests_held_open_by_a_scanner_wait_and_go_once_it_lets_go(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    assert fault(lab, "lock", "ZZZ", "--pattern", "*.SRQ").output == \
+        "Files *.SRQ in site ZZZ's schedule.box are held open.\n"
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, max_steps=60).status != "idle"
+    assert_in_order(log_messages(lab, "ZZZ", "sender.log"), [
+        HELD_OPEN,
+        "Cannot move E:\\SMS\\inboxes\\schedule.box\\outboxes\\LAN\\2_001ZZZ.srq, will retry in "
+        "5 seconds.",
+        HELD_OPEN])
+    assert not dp_folder(lab, "P00", pkg_id).exists()
+    assert fault(lab, "unlock", "ZZZ").output == "No file in site ZZZ's inboxes is held open.\n"
+    assert [e["fault"] for e in events(lab, "fault")] == ["lock", "unlock"]
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    assert files(lab.site("ZZZ").inbox("schedule.box\\outboxes\\LAN\\corrupt")) == []
+
+
+def test_a_locked_schedule_box_is_retried_never_quarantined(lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    fault(lab, "lock", "ZZZ")  # every file: the job counters in schedule.box\UID too
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, max_steps=60).status != "idle"
+    assert_in_order(log_messages(lab, "ZZZ", "distmgr.log"), [
+        f"Sending a copy of package {pkg_id} to site P00",
+        f"{HELD_OPEN} (E:\\SMS\\inboxes\\schedule.box\\UID\\00000001.job)",
+        f"~E:\\SMS\\inboxes\\distmgr.box\\{pkg_id}.PKN is retried in 5 seconds.",
+        f"{HELD_OPEN} (E:\\SMS\\inboxes\\schedule.box\\UID\\00000001.job)",
+        f"~E:\\SMS\\inboxes\\distmgr.box\\{pkg_id}.PKN is retried in 10 seconds."])
+    assert events(lab, "drive_fault")[0]["win32"] == 32
+    fault(lab, "unlock", "ZZZ")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    for site in ("ZZZ", "P00"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source)
+    assert files(lab.site("ZZZ").inbox("distmgr.box\\corrupt")) == []
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
+
+
+@pytest.mark.parametrize("args", [
+    ["slow-link", "ZZZ", "P00", "--rate", "0"],
+    ["slow-link", "ZZZ", "P00", "--rate", "fast"],
+    ["slow-link", "ZZZ", "P00"],
+    ["slow-link", "ZZZ", "P00", "--rate", "100", "--for", "0"],
+    ["slow-link", "ZZZ", "P00", "--rate", "100", "--latency", "-1"],
+    ["disk-full", "P00", "--free", "-5"],
+])
+def test_bad_numbers_exit_2_and_record_nothing(lab: Lab, args: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["fault", *args, "--lab", str(lab.root)])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.stderr or "Missing option" in result.stderr
+    assert events(lab, "fault") == []
+
+
+def test_denied_dp_folders_fail_a_nested_package_until_they_are_allowed(
+        lab: Lab, tmp_path: Path) -> None:
+    source = write_source(tmp_path / "nested", {"A.TXT": b"a\r\n", "SUB/B.TXT": b"b\r\n"})
+    assert fault(lab, "deny-dp-folders", "P00:REMOTE_DP").output == \
+        "Folders below a package's own on P00:REMOTE_DP are denied.\n"
+    assert fault(lab, "deny-dp-folders", "P00:REMOTE_DP").output == \
+        "Folders below a package's own on P00:REMOTE_DP are already denied.\n"
+    (event,) = events(lab, "fault")
+    assert (event["fault"], event["site"], event["dp"]) == (
+        "deny dp folders", "P00", 'MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\')
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, horizon=10).status == "waiting"
+    assert_in_order(log_messages(lab, "P00", "distmgr.log"), [
+        f"Failed to create the directory \\\\REMOTE_DP\\smsapps\\SMSPKG\\{pkg_id}\\SUB, Win32 "
+        "Error = 5",
+        f"Failed to copy package {pkg_id} to MSWNET:[\"SMS_SITE=P00\"]\\\\REMOTE_DP\\smsapps\\"
+        "SMSPKG\\: Win32 Error = 5"])
+    fault(lab, "allow-dp-folders", "P00:REMOTE_DP")
+    assert [e["fault"] for e in events(lab, "fault")] == ["deny dp folders", "allow dp folders"]
+    assert lab.run_until_idle(seed=2).status == "idle", "the retry pass copies it"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
