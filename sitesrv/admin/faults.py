@@ -12,6 +12,8 @@ then meet it as SMS would: nothing in the components knows a fault was injected.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from sitesrv.lab.hierarchy import SharePermissions
 from sitesrv.lab.identifiers import check_package_id
 from sitesrv.lab.sharepermissions import set_permissions
 from sitesrv.logs.events import EventSink
+from sitesrv.runtime.lock import LOCK_FILE, Holder, can_check_pids, pid_alive
 
 COMPONENT = "sitesrv fault"
 CORRUPTIONS = ("flip", "truncate")
@@ -199,6 +202,36 @@ def deny_dp_folders(lab: Lab, dp: str, *, deny: bool = True) -> bool:
         _record(lab, site.code, None, "deny dp folders" if deny else "allow dp folders", None,
                 dp=found.nal_path(site.code))
     return changed
+
+
+def kill_server(lab: Lab, site: str) -> int:
+    """Kill the live server process that runs the site, at once, as a power cut would: no unit
+    finishes and no lock is given back, and the next run's start-up recovery has to clean up.
+    The process is the one the site's lock names (`<SITE>/SMS/state/server.lock`): with
+    `sitesrv run --processes per-site` the site's own, and the supervisor then stops the
+    others; with one process for the lab, every site's. Returns its pid. The event is stamped
+    with the lab time the last run saved, not the running one's."""
+    layout = lab.site(site)
+    code = layout.site.code
+    try:
+        holder = Holder.from_json((layout.state_dir / LOCK_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        holder = None
+    if holder is None or (can_check_pids() and not pid_alive(holder.pid)):
+        raise UserError(f"Site {code}'s server is not running; start the lab with 'sitesrv "
+                        "run' (for one site's process: --processes per-site) and try again.")
+    if holder.host != socket.gethostname():
+        raise UserError(f"Site {code}'s server runs on host {holder.host} (pid "
+                        f"{holder.pid}); kill it there.")
+    if holder.pid == os.getpid():
+        raise UserError(f"Site {code}'s server runs in this very process; run the lab in "
+                        "another one ('sitesrv run') to kill it.")
+    try:
+        os.kill(holder.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    except ProcessLookupError:
+        raise UserError(f"Site {code}'s server (pid {holder.pid}) has stopped already.") from None
+    _record(lab, code, None, "kill", None, pid=holder.pid)
+    return holder.pid
 
 
 def _compressed(lab: Lab, site: str, package_id: str, delta: int | None) -> Path:

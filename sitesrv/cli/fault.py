@@ -179,3 +179,13 @@ def _dp_folders(lab_dir: Path, dp: str, *, deny: bool) -> None:
     state = "denied" if deny else "allowed"
     click.echo(f"Folders below a package's own on {dp.upper()} are "
                f"{state if changed else 'already ' + state}.")
+
+
+@fault_group.command("kill")
+@click.argument("site")
+@LAB_OPTION
+def kill(site: str, lab_dir: Path) -> None:
+    """Kill the live server process of SITE at once, as a power cut would (the pid its lock
+    names). Run the lab again: start-up recovery takes up what the process left half done."""
+    pid = faults.kill_server(Lab.open(lab_dir), site)
+    click.echo(f"Killed the server process of site {site.upper()} (pid {pid}).")

@@ -135,6 +135,8 @@ def test_a_link_down_holds_the_package_until_it_is_up(lab: Lab, tmp_path: Path) 
     (["unlock", "QQQ"], "There is no site 'QQQ'"),
     (["deny-dp-folders", "P00:NOWHERE"], "Site P00 has no distribution point on server NOWHERE"),
     (["allow-dp-folders", "P00"], "does not name a distribution point"),
+    (["kill", "ZZZ"], "Site ZZZ's server is not running"),
+    (["kill", "QQQ"], "There is no site 'QQQ'"),
 ])
 def test_mistakes_exit_2_with_one_paragraph(lab: Lab, args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["fault", *args, "--lab", str(lab.root)])
