@@ -379,3 +379,27 @@ def test_denied_dp_folders_fail_a_nested_package_until_they_are_allowed(
     assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
     assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
                              "WHERE State != 0") == []
+
+
+def test_a_full_drive_at_the_child_holds_the_delta_merge_until_it_is_freed(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    fault(lab, "disk-full", "P00", "--free", "50000")  # room for the delta, not for the merge
+    (source / "SETUP.INI").write_bytes(b"[Setup]\r\nProgram=SETUP.EXE /q /v2\r\n")
+    console.update_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=2, max_steps=200).status == "waiting"
+    messages = log_messages(lab, "P00", "despool.log")
+    full = ("Error 112: There is not enough space on the disk. "
+            f"(F:\\SMSPKG\\{pkg_id}.PCK.sitesrv-tmp)")
+    assert_in_order(messages, [
+        f"Received package {pkg_id} version 2", full,
+        "~E:\\SMS\\inboxes\\despoolr.box\\receive\\2_004ZZZ.SNI is retried in 5 seconds.",
+        full,
+        "~E:\\SMS\\inboxes\\despoolr.box\\receive\\2_004ZZZ.SNI is retried in 10 seconds."])
+    assert events(lab, "drive_fault", site="P00")[0]["win32"] == 112
+    assert files(lab.site("P00").receive / "corrupt") == [], "retried, never quarantined"
+    fault(lab, "disk-free", "P00")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)

@@ -12,6 +12,7 @@ Three kinds of work (docs/distribution.md):
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -168,6 +169,8 @@ class DistributionManager(Component):
             try:
                 compressed = self._compress(package) if compressing else {}
             except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise  # the runtime's retries of the file, as for any other error
                 self._compression_failed(package, e)
                 return
         if compressed is None:
@@ -822,9 +825,9 @@ class DistributionManager(Component):
         return bool(retry) or redone
 
     def _compression_failed(self, package: Package, error: OSError) -> None:
-        """The compressed copy could not be written (Q316316's line; a full package drive is
-        Win32 error 112): 2302, and the whole pass again at the next retry pass, its actions
-        kept. The temp file went with the failed write."""
+        """The compressed copy could not be written, the package drive being full (Q316316's
+        line, Win32 error 112): 2302, and the whole pass again at the next retry pass, its
+        actions kept. The temp file went with the failed write."""
         self.ctx.log.write(f"Cannot write to output file, Win32 Error = {win32_error(error)}")
         self.ctx.log.write(f"~Failed to compress package {package.PkgID}, will retry later.")
         self.ctx.status.report(2302, package.Name, package.PkgID, severity="E",
