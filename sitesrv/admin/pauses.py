@@ -91,29 +91,33 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool) -> bool:
-    """Pause or resume the addresses from one site to another; False if nothing changed."""
+@contextlib.contextmanager
+def _link_locked(lab: LabLayout, from_site: str, to_site: str) -> Iterator[tuple[SiteLayout, str]]:
+    """The sending site, its pause file's lock held, and the destination's code; a UserError
+    if there is no address from one to the other."""
     hierarchy = lab.hierarchy
     from_site, to_site = hierarchy.site(from_site).code, hierarchy.site(to_site).code
-    hierarchy.with_address_paused(from_site, to_site, paused)  # a UserError if there is none
+    hierarchy.with_address_paused(from_site, to_site, True)  # a UserError if there is none
     site = lab.site(from_site)
     with pauses_locked(site):
+        yield site, to_site
+
+
+def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool) -> bool:
+    """Pause or resume the addresses from one site to another; False if nothing changed."""
+    with _link_locked(lab, from_site, to_site) as (site, to_code):
         before = read_paused(site)
-        after = before | {to_site} if paused else before - {to_site}
+        after = before | {to_code} if paused else before - {to_code}
         if after == before:
             return False
-        write_paused(site, after, hierarchy.durability)
+        write_paused(site, after, lab.hierarchy.durability)
         return True
 
 
 def set_slow(lab: LabLayout, from_site: str, to_site: str, slow: SlowLink | None) -> bool:
     """Slow the addresses from one site to another (None: back to hierarchy.yaml's rate and
     latency); False if nothing changed."""
-    hierarchy = lab.hierarchy
-    from_site, to_site = hierarchy.site(from_site).code, hierarchy.site(to_site).code
-    hierarchy.with_address_paused(from_site, to_site, True)  # a UserError if there is none
-    site = lab.site(from_site)
-    with pauses_locked(site):
+    with _link_locked(lab, from_site, to_site) as (site, to_site):
         before = read_slow(site)
         after = dict(before)
         if slow is None:
@@ -126,7 +130,7 @@ def set_slow(lab: LabLayout, from_site: str, to_site: str, slow: SlowLink | None
         target.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"slow": {code: link.to_json() for code, link in sorted(after.items())}},
                           indent=2) + "\n"
-        replace_file(target, data.encode("utf-8"), hierarchy.durability,
+        replace_file(target, data.encode("utf-8"), lab.hierarchy.durability,
                      tmp=target.with_name(f".{SLOW_FILE}.{os.getpid()}.tmp"))
         return True
 
