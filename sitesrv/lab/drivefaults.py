@@ -139,7 +139,7 @@ def used_bytes(site: SiteLayout) -> int:
         if entry.is_file(follow_symlinks=False):
             total += entry.stat(follow_symlinks=False).st_size
     for folder in (site.smspkg, site.root / DP_DIR, site.receive):
-        total += sum(size for size in _sizes(folder))
+        total += sum(_sizes(folder))
     return total
 
 
