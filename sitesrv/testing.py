@@ -33,7 +33,19 @@ from sitesrv.admin.console import (
     update_package,
 )
 from sitesrv.admin.demo import write_files
-from sitesrv.admin.faults import corrupt, delete_compressed, set_link
+from sitesrv.admin.faults import (
+    corrupt,
+    delete_compressed,
+    deny_dp_folders,
+    fill_disk,
+    free_disk,
+    kill_server,
+    lock_files,
+    normal_link,
+    set_link,
+    slow_link,
+    unlock_files,
+)
 from sitesrv.admin.lab import KEEP_FILE, Lab, default_hierarchy_file
 from sitesrv.admin.scenarios import play, scenario
 from sitesrv.admin.snapshot import restore, snapshot
@@ -60,12 +72,18 @@ __all__ = [  # the console's package actions and the faults are here too, as a t
     "default_hierarchy_file",
     "delete_compressed",
     "delete_package",
+    "deny_dp_folders",
     "drop",
     "events",
     "files",
+    "fill_disk",
+    "free_disk",
     "inbox",
+    "kill_server",
+    "lock_files",
     "log_lines",
     "log_messages",
+    "normal_link",
     "query",
     "refresh_dp",
     "remove_dp",
@@ -73,9 +91,11 @@ __all__ = [  # the console's package actions and the faults are here too, as a t
     "running",
     "set_link",
     "set_source",
+    "slow_link",
     "snapshot",
     "stuck_lab",
     "tree_digest",
+    "unlock_files",
     "update_package",
     "wait_for",
     "write_source",

@@ -12,15 +12,31 @@ then meet it as SMS would: nothing in the components knows a fault was injected.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 from pathlib import Path
 from typing import Any
 
+from sitesrv.admin.console import parse_dp
 from sitesrv.admin.lab import Lab
-from sitesrv.admin.pauses import set_paused
+from sitesrv.admin.pauses import set_paused, set_slow
+from sitesrv.components.addresses import SlowLink
 from sitesrv.errors import UserError
-from sitesrv.lab.clock import VirtualClock
+from sitesrv.lab.boxes import SCHEDULE
+from sitesrv.lab.clock import VirtualClock, lab_time_text
+from sitesrv.lab.drivefaults import (
+    Lock,
+    Quota,
+    read_locks,
+    used_bytes,
+    write_locks,
+    write_quota,
+)
+from sitesrv.lab.hierarchy import SharePermissions
 from sitesrv.lab.identifiers import check_package_id
+from sitesrv.lab.sharepermissions import set_permissions
 from sitesrv.logs.events import EventSink
+from sitesrv.runtime.lock import LOCK_FILE, Holder, can_check_pids, pid_alive
 
 COMPONENT = "sitesrv fault"
 CORRUPTIONS = ("flip", "truncate")
@@ -83,6 +99,139 @@ def set_link(lab: Lab, from_site: str, to_site: str, *, up: bool) -> bool:
     if changed:
         _record(lab, from_code, None, "link up" if up else "link down", None, to=to_code)
     return changed
+
+
+def slow_link(lab: Lab, from_site: str, to_site: str, *, rate: int,
+              latency: float | None = None, seconds: float | None = None) -> SlowLink:
+    """Slow the addresses from one site to another to `rate` bytes per second (and `latency`
+    seconds before the first byte, if given) for `seconds` of lab time from the lab's time now
+    (`Lab.time()`), or until `normal_link`. A send takes the rate when it connects: one that
+    started before keeps its own, one that starts within the window keeps the slow one to its
+    end. Returns what was stored."""
+    if rate < 1:
+        raise UserError(f"A rate of {rate} bytes per second sends nothing; give at least 1.")
+    if latency is not None and latency < 0:
+        raise UserError(f"A latency of {latency} seconds is in the past; give 0 or more.")
+    if seconds is not None and seconds <= 0:
+        raise UserError(f"A window of {seconds} seconds is over before it starts; give more "
+                        "than 0, or leave --for out to slow the link until 'link-normal'.")
+    from_code = lab.hierarchy.site(from_site).code
+    to_code = lab.hierarchy.site(to_site).code
+    now = lab.time()
+    slow = SlowLink(rate, latency, None if seconds is None else now + seconds)
+    if set_slow(lab.layout, from_code, to_code, slow):
+        _record(lab, from_code, None, "slow link", None, to=to_code, rate_limit=rate,
+                latency=latency,
+                until=None if slow.until is None else lab_time_text(slow.until))
+    return slow
+
+
+def normal_link(lab: Lab, from_site: str, to_site: str) -> bool:
+    """Give the addresses from one site to another their rate and latency from hierarchy.yaml
+    again; True if they were slowed (a window that has run out counts: it is lifted too)."""
+    from_code = lab.hierarchy.site(from_site).code
+    to_code = lab.hierarchy.site(to_site).code
+    changed = set_slow(lab.layout, from_code, to_code, None)
+    if changed:
+        _record(lab, from_code, None, "link normal", None, to=to_code)
+    return changed
+
+
+def fill_disk(lab: Lab, site: str, *, free: int = 0) -> Quota:
+    """Fill the site's package drive so that only `free` more bytes fit in the folders that
+    count (lab/drivefaults.py: SMSPKG, the compression temp, the DP shares,
+    `despoolr.box\\receive`): a write past that fails with Win32 error 112, as on a full disk,
+    until `free_disk`. Setting it again starts from what the folders hold then."""
+    if free < 0:
+        raise UserError(f"{free} bytes cannot be free; give 0 or more.")
+    layout = lab.site(site)
+    quota = Quota(free, used_bytes(layout))
+    write_quota(layout, quota, lab.hierarchy.durability)
+    _record(lab, layout.site.code, None, "disk full", None, free=free)
+    return quota
+
+
+def free_disk(lab: Lab, site: str) -> bool:
+    """Lift `fill_disk`; True if the drive was full."""
+    layout = lab.site(site)
+    changed = write_quota(layout, None, lab.hierarchy.durability)
+    if changed:
+        _record(lab, layout.site.code, None, "disk free", None)
+    return changed
+
+
+def lock_files(lab: Lab, site: str, *, box: str = SCHEDULE, pattern: str = "*") -> Lock:
+    """Hold the files of an inbox of the site (and its sub-folders) whose names match
+    `pattern` open, as an antivirus scanner does: they cannot be claimed, moved, renamed or
+    deleted (Win32 error 32) until `unlock_files`; the components retry them."""
+    layout = lab.site(site)
+    folder = box.replace("/", "\\").strip("\\")
+    if not folder or ".." in folder.split("\\") or not layout.inbox(folder).is_dir():
+        raise UserError(f"Site {layout.site.code} has no inbox {box!r}; give one such as "
+                        f"{SCHEDULE} or despoolr.box\\receive.")
+    if not pattern or "/" in pattern or "\\" in pattern:
+        raise UserError(f"{pattern!r} is not a file name pattern; give one such as *.PCK.")
+    lock = Lock(folder, pattern)
+    locks = read_locks(layout)
+    if lock not in locks:
+        write_locks(layout, (*locks, lock), lab.hierarchy.durability)
+        _record(lab, layout.site.code, None, "lock", None, box=folder, pattern=pattern)
+    return lock
+
+
+def unlock_files(lab: Lab, site: str) -> bool:
+    """Let go of every file `lock_files` held at the site; True if any was held."""
+    layout = lab.site(site)
+    changed = write_locks(layout, (), lab.hierarchy.durability)
+    if changed:
+        _record(lab, layout.site.code, None, "unlock", None)
+    return changed
+
+
+def deny_dp_folders(lab: Lab, dp: str, *, deny: bool = True) -> bool:
+    """Let Distribution Manager create only the package's own folder on the DP `SITE:SERVER`,
+    as on the smsutils report's DP (deny=False gives the share full permissions again): the
+    same change as `sitesrv dp permissions SITE:SERVER share-root-only|full`
+    (lab/sharepermissions.py), recorded as a fault. A package with sub-folders then fails to
+    copy there with Win32 error 5 and status 2328, and is retried. True if that changed
+    anything; only a change is recorded."""
+    site, found = parse_dp(lab, dp)
+    wanted = SharePermissions.SHARE_ROOT_ONLY if deny else SharePermissions.FULL
+    changed = set_permissions(lab.site(site.code), found, wanted, lab.hierarchy.durability)
+    if changed:
+        _record(lab, site.code, None, "deny dp folders" if deny else "allow dp folders", None,
+                dp=found.nal_path(site.code))
+    return changed
+
+
+def kill_server(lab: Lab, site: str) -> int:
+    """Kill the live server process that runs the site, at once, as a power cut would: no unit
+    finishes and no lock is given back, and the next run's start-up recovery has to clean up.
+    The process is the one the site's lock names (`<SITE>/SMS/state/server.lock`): with
+    `sitesrv run --processes per-site` the site's own, and the supervisor then stops the
+    others; with one process for the lab, every site's. Returns its pid. The event is stamped
+    with the lab time the last run saved, not the running one's."""
+    layout = lab.site(site)
+    code = layout.site.code
+    try:
+        holder = Holder.from_json((layout.state_dir / LOCK_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        holder = None
+    if holder is None or (can_check_pids() and not pid_alive(holder.pid)):
+        raise UserError(f"Site {code}'s server is not running; start the lab with 'sitesrv "
+                        "run' (for one site's process: --processes per-site) and try again.")
+    if holder.host != socket.gethostname():
+        raise UserError(f"Site {code}'s server runs on host {holder.host} (pid "
+                        f"{holder.pid}); kill it there.")
+    if holder.pid == os.getpid():
+        raise UserError(f"Site {code}'s server runs in this very process; run the lab in "
+                        "another one ('sitesrv run') to kill it.")
+    try:
+        os.kill(holder.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    except ProcessLookupError:
+        raise UserError(f"Site {code}'s server (pid {holder.pid}) has stopped already.") from None
+    _record(lab, code, None, "kill", None, pid=holder.pid)
+    return holder.pid
 
 
 def _compressed(lab: Lab, site: str, package_id: str, delta: int | None) -> Path:

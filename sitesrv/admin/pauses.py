@@ -1,9 +1,11 @@
-"""Pausing and resuming addresses, as `sitesrv address pause|resume FROM TO` does.
+"""Pausing and resuming addresses, as `sitesrv address pause|resume FROM TO` does, and slowing
+them for a window of lab time (`sitesrv fault slow-link`).
 
-A pause is written to `<FROM>/SMS/state/paused_addresses.json` (components/addresses.py reads
-it; the Sender re-reads it when it changes), replaced atomically. A change reads, modifies and
-replaces the file holding `.paused_addresses.json.lock` next to it (an operating system lock,
-which a killed holder gives back), so two commands at once both count.
+A pause is written to `<FROM>/SMS/state/paused_addresses.json`, a slowed link to
+`slow_links.json` beside it (components/addresses.py reads both; the Sender re-reads them when
+they change), replaced atomically. A change reads, modifies and replaces the file holding
+`.paused_addresses.json.lock` next to it (an operating system lock, which a killed holder gives
+back), so two commands at once both count.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from sitesrv.components.addresses import PAUSED_FILE, paused_file, read_paused
+from sitesrv.components.addresses import (
+    PAUSED_FILE,
+    SLOW_FILE,
+    SlowLink,
+    paused_file,
+    read_paused,
+    read_slow,
+    slow_file,
+)
 from sitesrv.errors import UserError
 from sitesrv.files.atomic import Durability, replace_file
 from sitesrv.lab.hierarchy import Hierarchy
@@ -81,18 +91,47 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool) -> bool:
-    """Pause or resume the addresses from one site to another; False if nothing changed."""
+@contextlib.contextmanager
+def _link_locked(lab: LabLayout, from_site: str, to_site: str) -> Iterator[tuple[SiteLayout, str]]:
+    """The sending site, its pause file's lock held, and the destination's code; a UserError
+    if there is no address from one to the other."""
     hierarchy = lab.hierarchy
     from_site, to_site = hierarchy.site(from_site).code, hierarchy.site(to_site).code
-    hierarchy.with_address_paused(from_site, to_site, paused)  # a UserError if there is none
+    hierarchy.with_address_paused(from_site, to_site, True)  # a UserError if there is none
     site = lab.site(from_site)
     with pauses_locked(site):
+        yield site, to_site
+
+
+def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool) -> bool:
+    """Pause or resume the addresses from one site to another; False if nothing changed."""
+    with _link_locked(lab, from_site, to_site) as (site, to_code):
         before = read_paused(site)
-        after = before | {to_site} if paused else before - {to_site}
+        after = before | {to_code} if paused else before - {to_code}
         if after == before:
             return False
-        write_paused(site, after, hierarchy.durability)
+        write_paused(site, after, lab.hierarchy.durability)
+        return True
+
+
+def set_slow(lab: LabLayout, from_site: str, to_site: str, slow: SlowLink | None) -> bool:
+    """Slow the addresses from one site to another (None: back to hierarchy.yaml's rate and
+    latency); False if nothing changed."""
+    with _link_locked(lab, from_site, to_site) as (site, to_site):
+        before = read_slow(site)
+        after = dict(before)
+        if slow is None:
+            after.pop(to_site, None)
+        else:
+            after[to_site] = slow
+        if after == before:
+            return False
+        target = slow_file(site)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"slow": {code: link.to_json() for code, link in sorted(after.items())}},
+                          indent=2) + "\n"
+        replace_file(target, data.encode("utf-8"), lab.hierarchy.durability,
+                     tmp=target.with_name(f".{SLOW_FILE}.{os.getpid()}.tmp"))
         return True
 
 

@@ -9,6 +9,7 @@ import click
 from sitesrv.admin import faults
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.options import LAB_OPTION
+from sitesrv.lab.clock import lab_time_text
 
 DELTA_OPTION = click.option("--delta", type=click.IntRange(1), metavar="N",
                             help="The delta SMSPKG\\<PkgID>.DLT.<N> instead of the PCK.")
@@ -74,3 +75,117 @@ def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
     changed = faults.set_link(Lab.open(lab_dir), from_site, to_site, up=up)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} is "
                f"{'' if changed else 'already '}{'up' if up else 'down'}.")
+
+
+@fault_group.command("slow-link")
+@click.argument("from_site", metavar="FROM")
+@click.argument("to_site", metavar="TO")
+@click.option("--rate", type=click.IntRange(1), required=True, metavar="BYTES_PER_S",
+              help="The rate limit, in bytes per second.")
+@click.option("--latency", type=click.FloatRange(0), metavar="S",
+              help="Seconds before the first byte of each send (default: the address's own).")
+@click.option("--for", "seconds", type=click.FloatRange(0, min_open=True), metavar="LAB_SECONDS",
+              help="How long, in lab time from the lab's time now (default: until link-normal).")
+@LAB_OPTION
+def slow_link(from_site: str, to_site: str, rate: int, latency: float | None,
+              seconds: float | None, lab_dir: Path) -> None:
+    """Slow the link from FROM to TO: sends that start within the window go at RATE."""
+    slow = faults.slow_link(Lab.open(lab_dir), from_site, to_site, rate=rate, latency=latency,
+                            seconds=seconds)
+    until = "until 'sitesrv fault link-normal'" if slow.until is None else \
+        f"until {lab_time_text(slow.until)} (lab time)"
+    click.echo(f"The link from {from_site.upper()} to {to_site.upper()} sends at {rate} bytes "
+               f"per second {until}.")
+
+
+@fault_group.command("link-normal")
+@click.argument("from_site", metavar="FROM")
+@click.argument("to_site", metavar="TO")
+@LAB_OPTION
+def link_normal(from_site: str, to_site: str, lab_dir: Path) -> None:
+    """Give the link from FROM to TO its rate and latency from hierarchy.yaml again."""
+    changed = faults.normal_link(Lab.open(lab_dir), from_site, to_site)
+    click.echo(f"The link from {from_site.upper()} to {to_site.upper()} "
+               f"{'sends' if changed else 'already sends'} at its rate from hierarchy.yaml.")
+
+
+@fault_group.command("disk-full")
+@click.argument("site")
+@click.option("--free", type=click.IntRange(0), default=0, show_default=True, metavar="BYTES",
+              help="The bytes that still fit on the drive.")
+@LAB_OPTION
+def disk_full(site: str, free: int, lab_dir: Path) -> None:
+    """Fill SITE's package drive (SMSPKG, the compression temp, its DP shares and
+    despoolr.box\\receive): writes past BYTES fail with Win32 error 112 until `disk-free`."""
+    quota = faults.fill_disk(Lab.open(lab_dir), site, free=free)
+    click.echo(f"Site {site.upper()}'s package drive is full: {quota.free} more bytes fit.")
+
+
+@fault_group.command("disk-free")
+@click.argument("site")
+@LAB_OPTION
+def disk_free(site: str, lab_dir: Path) -> None:
+    """Give SITE's package drive its space again."""
+    changed = faults.free_disk(Lab.open(lab_dir), site)
+    click.echo(f"Site {site.upper()}'s package drive {'has' if changed else 'already has'} "
+               "space.")
+
+
+@fault_group.command("lock")
+@click.argument("site")
+@click.option("--box", default="schedule.box", show_default=True,
+              help="The inbox (and the folders below it) whose files are held open.")
+@click.option("--pattern", default="*", show_default=True, metavar="GLOB",
+              help="The names of the files held open.")
+@LAB_OPTION
+def lock(site: str, box: str, pattern: str, lab_dir: Path) -> None:
+    """Hold files open in SITE's inbox as an antivirus scanner does: they cannot be moved,
+    renamed or deleted (Win32 error 32) until `unlock`."""
+    held = faults.lock_files(Lab.open(lab_dir), site, box=box, pattern=pattern)
+    click.echo(f"Files {held.pattern} in site {site.upper()}'s {held.box} are held open.")
+
+
+@fault_group.command("unlock")
+@click.argument("site")
+@LAB_OPTION
+def unlock(site: str, lab_dir: Path) -> None:
+    """Let go of the files `lock` held open at SITE."""
+    changed = faults.unlock_files(Lab.open(lab_dir), site)
+    click.echo(f"No file in site {site.upper()}'s inboxes is held open"
+               f"{'' if changed else ' (none was)'}.")
+
+
+@fault_group.command("deny-dp-folders")
+@click.argument("dp", metavar="SITE:SERVER")
+@LAB_OPTION
+def deny_dp_folders(dp: str, lab_dir: Path) -> None:
+    """Deny Distribution Manager the folders below a package's own on the DP's share (as
+    `sitesrv dp permissions SITE:SERVER share-root-only`): packages with sub-folders fail to
+    copy there with Win32 error 5 until `allow-dp-folders`."""
+    _dp_folders(lab_dir, dp, deny=True)
+
+
+@fault_group.command("allow-dp-folders")
+@click.argument("dp", metavar="SITE:SERVER")
+@LAB_OPTION
+def allow_dp_folders(dp: str, lab_dir: Path) -> None:
+    """Give the DP's share full permissions again (as `sitesrv dp permissions SITE:SERVER
+    full`); a retry, or `sitesrv package refresh`, copies a failed package."""
+    _dp_folders(lab_dir, dp, deny=False)
+
+
+def _dp_folders(lab_dir: Path, dp: str, *, deny: bool) -> None:
+    changed = faults.deny_dp_folders(Lab.open(lab_dir), dp, deny=deny)
+    state = "denied" if deny else "allowed"
+    click.echo(f"Folders below a package's own on {dp.upper()} are "
+               f"{state if changed else 'already ' + state}.")
+
+
+@fault_group.command("kill")
+@click.argument("site")
+@LAB_OPTION
+def kill(site: str, lab_dir: Path) -> None:
+    """Kill the live server process of SITE at once, as a power cut would (the pid its lock
+    names). Run the lab again: start-up recovery takes up what the process left half done."""
+    pid = faults.kill_server(Lab.open(lab_dir), site)
+    click.echo(f"Killed the server process of site {site.upper()} (pid {pid}).")

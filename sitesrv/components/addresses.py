@@ -7,6 +7,13 @@ can also pause an address with `sitesrv address pause FROM TO` (sitesrv/admin/pa
 which closes it as a closed block would, whether or not the site servers run. The pause lives
 in `<FROM>/SMS/state/paused_addresses.json` (`{"paused": ["P00"]}`: the sites this site's
 addresses to are paused); the Sender re-reads it when it changes.
+
+A link can also be slowed for a window of lab time (`sitesrv fault slow-link FROM TO`,
+sitesrv/admin/pauses.py): `<FROM>/SMS/state/slow_links.json` (`{"slow": {"P00": {"rate_limit":
+2000, "latency": 5.0, "until": 1180947600.0}}}`; `latency` and `until` may be null: the
+address's own latency, and no end until `sitesrv fault link-normal`). While lab time is before
+`until`, the Sender sees the address with that rate limit and latency, as if hierarchy.yaml
+said so; a send takes them when it connects.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from sitesrv.lab.layout import SiteLayout
 from sitesrv.lab.sitetime import local_datetime
 
 PAUSED_FILE = "paused_addresses.json"
+SLOW_FILE = "slow_links.json"
 MINUTES_PER_DAY = 24 * 60
 WEEK = timedelta(days=7)
 
@@ -77,25 +85,98 @@ def read_paused(site: SiteLayout) -> frozenset[str]:
         return frozenset()
 
 
+# --- slowed links -----------------------------------------------------------------------------
+
+@attrs.frozen
+class SlowLink:
+    """A link's rate limit (bytes per second) and latency overridden until a lab time."""
+
+    rate_limit: int
+    latency: float | None = None  # None: the address's own
+    until: float | None = None  # None: until lifted
+
+    def applies(self, now: float) -> bool:
+        return self.until is None or now < self.until
+
+    def to_json(self) -> dict[str, object]:
+        return {"rate_limit": self.rate_limit, "latency": self.latency, "until": self.until}
+
+
+def slow_file(site: SiteLayout) -> Path:
+    return site.state_dir / SLOW_FILE
+
+
+def read_slow(site: SiteLayout) -> dict[str, SlowLink]:
+    """The links from this site that are slowed, by destination; an unreadable file (or
+    entry) slows nothing."""
+    try:
+        raw = json.loads(read_limited(slow_file(site), STATE_FILE_BYTES).decode("utf-8"))["slow"]
+        items = raw.items()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    found = {}
+    for code, entry in items:
+        try:
+            found[str(code).upper()] = SlowLink(
+                int(entry["rate_limit"]),
+                None if entry.get("latency") is None else float(entry["latency"]),
+                None if entry.get("until") is None else float(entry["until"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return found
+
+
+# --- what the Sender sees -----------------------------------------------------------------------
+
+class _Watched:
+    """A state file re-read only when it changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+
+    def changed(self) -> tuple[bool, bool]:
+        """(whether it changed since the last call, whether it exists)."""
+        try:
+            stat = self.path.stat()
+            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        moved = stamp != self._stamp
+        self._stamp = stamp
+        return moved, stamp is not None
+
+
 class PauseWatch:
-    """One site's pauses as the Sender sees them, re-read whenever the file changes."""
+    """One site's paused and slowed links as the Sender sees them, each file re-read whenever
+    it changes."""
 
     def __init__(self, site: SiteLayout) -> None:
         self.site = site
-        self._stamp: tuple[int, int] | None = None
+        self._paused_file = _Watched(paused_file(site))
+        self._slow_file = _Watched(slow_file(site))
         self.paused: frozenset[str] = frozenset()
+        self.slow: dict[str, SlowLink] = {}
 
     def refresh(self) -> frozenset[str]:
-        try:
-            stat = paused_file(self.site).stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp != self._stamp:
-            self._stamp = stamp
-            self.paused = read_paused(self.site) if stamp else frozenset()
+        moved, exists = self._paused_file.changed()
+        if moved:
+            self.paused = read_paused(self.site) if exists else frozenset()
+        moved, exists = self._slow_file.changed()
+        if moved:
+            self.slow = read_slow(self.site) if exists else {}
         return self.paused
 
-    def apply(self, found: Iterable[Address]) -> tuple[Address, ...]:
+    def apply(self, found: Iterable[Address], now: float) -> tuple[Address, ...]:
+        """The addresses as they are at lab time `now`: paused, or slowed for a window."""
         paused = self.refresh()
-        return tuple(attrs.evolve(a, paused=True) if a.to_site in paused else a for a in found)
+        out = []
+        for address in found:
+            slow = self.slow.get(address.to_site)
+            if slow is not None and slow.applies(now):
+                address = attrs.evolve(address, rate_limit=slow.rate_limit,
+                                       latency=(address.latency if slow.latency is None
+                                                else slow.latency))
+            out.append(attrs.evolve(address, paused=True) if address.to_site in paused
+                       else address)
+        return tuple(out)

@@ -28,6 +28,7 @@ from sitesrv.compression.entrysafety import fold, folder_count
 from sitesrv.compression.errors import PackageLimitError
 from sitesrv.compression.manifest import DirEntry, FileEntry, Manifest
 from sitesrv.compression.pck import open_pck
+from sitesrv.files.drive import check_space
 from sitesrv.files.readonly import fsync_dir, is_readonly, make_readonly, remove_tree
 from sitesrv.lab.hierarchy import (
     DEFAULT_PACKAGE_LIMITS,
@@ -231,8 +232,9 @@ def _extract_verified(reader: ContainerReader, staging: Path, durable: bool, *,
             with open(location, "xb") as fh:  # "x": never write through anything existing
                 for chunk in chunks:
                     fh.write(chunk)
+                fh.flush()
+                check_space(location)
                 if durable:
-                    fh.flush()
                     os.fsync(fh.fileno())
             os.utime(location, ns=(entry.mtime_ns, entry.mtime_ns))
             if entry.readonly:

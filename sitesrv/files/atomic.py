@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
+from sitesrv.files.drive import check_space
 from sitesrv.files.readonly import fsync_dir, remove_file
 
 
@@ -64,13 +65,16 @@ def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive
 
     The file is always created new (O_EXCL, which never follows a link): without `exclusive`,
     whatever has the name already (a killed attempt's leftover, or a link someone planted to
-    have it written through) is removed first, never written into.
+    have it written through) is removed first, never written into. A file that does not fit
+    on its drive (files/drive.py) is DiskFull.
     """
     if not exclusive:
         remove_file(tmp)
     with open(tmp, "xb") as f:
         try:
             write_content(f, content)
+            f.flush()
+            check_space(tmp)
             if durability.syncs_files:
                 f.flush()
                 os.fsync(f.fileno())

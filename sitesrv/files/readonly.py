@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from sitesrv.files.drive import check_space
+
 PCK_MODE = 0o444
 
 
@@ -82,8 +84,9 @@ def published_readonly(
     """Write a file under a temp name, then make it read-only and rename it over `dest`.
 
     Readers never see a partial file under the final name. On error the temp file goes and
-    `dest` is untouched. `temp` must be on the same file system as `dest`. The folder of
-    `dest` is created if needed, as SMS creates SMSPKG on first use.
+    `dest` is untouched (DiskFull if the file does not fit on its drive: files/drive.py).
+    `temp` must be on the same file system as `dest`. The folder of `dest` is created if
+    needed, as SMS creates SMSPKG on first use.
     """
     temp = temp if temp is not None else dest.with_name(dest.name + TEMP_SUFFIX)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +95,7 @@ def published_readonly(
     try:
         yield fh
         fh.flush()
+        check_space(temp)
         if durable:
             os.fsync(fh.fileno())
         fh.close()

@@ -11,7 +11,9 @@ fault points, journal entry and wake-up as `publish`; `rename`, `replace`, `remo
 `remove_tree` (and `WorkItem.rewrite`) are the component's own bookkeeping, journalled without
 fault points and waking nobody (`changed` does); `make_dirs`, `set_mtime`, `create_empty` and
 `write_range` are journalled by the hand-off that follows them. tests/test_component_rules.py
-forbids the direct calls. The site database is opened by the
+forbids the direct calls. They meet the drive faults a person sets in the lab
+(files/drive.py): a write that does not fit is DiskFull, a move, rename or delete of a file a
+scanner holds is SharingViolation, as on Windows. The site database is opened by the
 runtime, handed over as `database` (with the package `store` built on it), and closed by the
 runtime when the component stops or restarts. The `status` reporter hands each message to the
 site's Status Manager as a `.SVF`, through `_deliver_status`.
@@ -39,6 +41,7 @@ from sitesrv.files.atomic import (
     write_temp,
 )
 from sitesrv.files.copying import copy_content, copy_range
+from sitesrv.files.drive import check_space, check_unlocked
 from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
 from sitesrv.files.regular import open_fd
 from sitesrv.formats import svf
@@ -234,6 +237,7 @@ class ComponentContext:
         `wake=False` wakes nobody: the file is not work by itself (a payload whose instruction
         follows and announces it).
         """
+        check_unlocked(src)
         if readonly:
             make_readonly(src)
         self.faults.point(BEFORE_PUBLISH, dest)
@@ -247,6 +251,7 @@ class ComponentContext:
 
     def rename(self, src: Path, dest: Path) -> None:
         """Rename a file that hands nothing over (a UID token to its next number), durably."""
+        check_unlocked(src)
         os.replace(src, dest)
         sync_dirs(self.durability, dest.parent, src.parent)
         self._journal.note(RENAMED, dest)
@@ -263,6 +268,7 @@ class ComponentContext:
         was none. A folder in its place is not deleted: OSError."""
         if not os.path.lexists(path):
             return False
+        check_unlocked(path)
         remove_file(path)
         sync_dirs(self.durability, path.parent)
         self._journal.note(REMOVED, path)
@@ -301,7 +307,9 @@ class ComponentContext:
         lab's durability asks. Returns the bytes copied, fewer only if `source` ended first.
 
         Only the regular file `create_empty` made is written: a link, a FIFO or a hard link to
-        another file swapped in under its name since is NotRegularFile, never written through."""
+        another file swapped in under its name since is NotRegularFile, never written through.
+        Bytes that do not fit on the drive are DiskFull, and nothing is written."""
+        check_space(path, count)
         fd = open_fd(path, os.O_RDWR, sole_name=True)
         with open(fd, "r+b", buffering=0) as target:
             copied = copy_range(source, target, offset, count)

@@ -24,8 +24,10 @@ import attrs
 
 from sitesrv.db.sitedb import SiteDatabase, is_busy
 from sitesrv.errors import FormatError, UserError
+from sitesrv.files import drive
 from sitesrv.files.atomic import Durability
 from sitesrv.lab.clock import Clock, VirtualClock, save_lab_time
+from sitesrv.lab.drivefaults import LabDrives
 from sitesrv.lab.layout import LabLayout, SiteLayout
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.logs.events import EventSink
@@ -141,7 +143,8 @@ class ComponentHost:
         inboxes = tuple(
             Inbox(spec, path, clock=runtime.clock, durability=runtime.hierarchy.durability,
                   faults=self.faults, journal=self.journal, reporter=self.reporter,
-                  notify=runtime.notify, awaited=self.awaited, work=work)
+                  notify=runtime.notify, awaited=self.awaited, work=work,
+                  locked_retry=runtime.hierarchy.timing.rescan_interval)
             for spec, path in zip(self.cls.inboxes, self.inbox_paths, strict=True))
         site = self.layout.site
         database = (functools.partial(runtime.open_database, self.layout.database,
@@ -173,8 +176,8 @@ class ComponentHost:
         except Exception as error:
             text = self.runtime.relative(f"{type(error).__name__}: {error}")
             self.not_started = text
-            if is_busy(error):
-                self._busy_component(text, "starts again")
+            if _transient(error):
+                self._busy_component(error, text, "starts again")
                 return DEFERRED_ONLY
             self.note_failure(error, text)
             earlier = self.failures.get(COMPONENT, 0)
@@ -317,7 +320,7 @@ class ComponentHost:
         except Exception as error:  # a failing unit must never stop the site server
             text = self.runtime.relative(f"{type(error).__name__}: {error}")
             self._failed(error, text)
-            if is_busy(error):  # a wait, never counted as a failed unit
+            if _transient(error):  # a wait, never counted as a failed unit
                 did = PROGRESSED if journal.progressed else DEFERRED_ONLY
                 return UnitOutcome(did, tuple(journal.actions), text)
             return UnitOutcome(FAILED, tuple(journal.actions), text)
@@ -369,12 +372,12 @@ class ComponentHost:
         """Log the error with the file; retry the file later, or quarantine it for good."""
         items = list(self.journal.in_flight)
         self.journal.in_flight.clear()
-        busy = is_busy(error)  # a transient cause: waited for, never counted as a failure
+        busy = _transient(error)  # a transient cause: waited for, never counted as a failure
         if not busy and (not items or not isinstance(error, FormatError)):  # a bad file is
             self.note_failure(error, text)  # reported as such
         if not items:
             if busy:
-                self._busy_component(text, "runs again")
+                self._busy_component(error, text, "runs again")
                 return
             self.log.write(f"Unexpected error: {text}")
             self.reporter.event("component_failed", error=text)
@@ -393,8 +396,8 @@ class ComponentHost:
         if isinstance(error, FormatError):
             item.quarantine(error.problem)
             return
-        if is_busy(error):
-            self._busy(item, shown, text)
+        if _transient(error):
+            self._busy(item, error, shown, text)
             return
         attempt = self.failures.get(item.original, 0) + 1
         self.log.write(f"Failed to process {shown} (attempt {attempt} of {MAX_ATTEMPTS}): {text}")
@@ -415,23 +418,47 @@ class ComponentHost:
         self.busy_waits[key] = waits + 1
         return backoff(self.runtime.hierarchy.timing.rescan_interval, waits)
 
-    def _busy(self, item: WorkItem, shown: str, text: str) -> None:
-        """A file waits for a busy site database: never counted as an attempt, never
-        quarantined; retried at a growing interval with a ceiling."""
+    def _busy(self, item: WorkItem, error: Exception, shown: str, text: str) -> None:
+        """A file waits for a busy site database, or for a drive fault to pass (a full disk,
+        a file held open): never counted as an attempt, never quarantined; retried at a
+        growing interval with a ceiling."""
         delay = self._busy_delay(item.original)
+        if isinstance(error, OSError):
+            self._drive_fault(error, f"{shown} is retried", delay)
+            item.defer(self.runtime.clock.now() + delay, f"is retried after Win32 error "
+                       f"{error.winerror} ({error.strerror})")
+            return
         self.log.write(f"The site database is busy; {shown} is retried in {delay:g} seconds "
                        f"({text})")
         self.reporter.event("database_busy", file=shown, error=text, retry_in=delay)
         item.defer(self.runtime.clock.now() + delay, f"waits for the site database ({text})")
 
-    def _busy_component(self, text: str, what: str) -> None:
+    def _busy_component(self, error: Exception, text: str, what: str) -> None:
         """The component itself (its start, a unit that claimed no file: SQL Monitor's poll)
-        waits for a busy site database, as a file does."""
+        waits for a busy site database or a drive fault, as a file does."""
         delay = self._busy_delay(COMPONENT)
-        self.log.write(f"The site database is busy; the component {what} in {delay:g} seconds "
-                       f"({text})")
-        self.reporter.event("database_busy", error=text, retry_in=delay)
+        if isinstance(error, OSError):
+            self._drive_fault(error, f"the component {what}", delay)
+        else:
+            self.log.write(f"The site database is busy; the component {what} in {delay:g} "
+                           f"seconds ({text})")
+            self.reporter.event("database_busy", error=text, retry_in=delay)
         self.ctx.wake_at(self.runtime.clock.now() + delay)
+
+    def _drive_fault(self, error: OSError, what: str, delay: float) -> None:
+        """`Error 32: The process cannot access the file ...` (Q207416), or 112 for a full
+        disk, naming the file, then when the work is tried again."""
+        shown = self._shown(Path(error.filename)) if error.filename else ""
+        self.log.write(f"Error {error.winerror}: {error.strerror}" + (f" ({shown})" if shown
+                                                                      else ""))
+        self.log.write(f"~{what[0].upper()}{what[1:]} in {delay:g} seconds.")
+        self.reporter.event("drive_fault", file=shown or None, error=error.strerror,
+                            win32=error.winerror, retry_in=delay)
+
+
+def _transient(error: BaseException) -> bool:
+    """A cause that passes by itself: a busy site database, a full disk, a file held open."""
+    return is_busy(error) or drive.is_transient(error)
 
 
 def _overlap(a: InboxSpec, b: InboxSpec) -> bool:
@@ -478,6 +505,7 @@ class LabRuntime:
         for host in self.hosts:
             for folder in host.cls.wakes_on:
                 self.watching.setdefault(str(host.layout.inbox(folder)), []).append(host)
+        self.drives = LabDrives(self.layout)
         self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
                       for site in self.sites]
         self._lock = threading.Lock()
@@ -489,11 +517,14 @@ class LabRuntime:
         self.last_progress = clock.now()
 
     def lock(self) -> None:
-        """Take the server lock of every site this runtime runs (UserError if one is held)."""
+        """Take the server lock of every site this runtime runs (UserError if one is held), and
+        give the lab's drives the faults a person set in it (files/drive.py)."""
         acquire_all(self.locks)
+        drive.register(self.root, self.drives)
 
     def unlock(self) -> None:
         """Release the sites' locks and close the logs this run kept open."""
+        drive.unregister(self.root)
         release_all(self.locks)
         for host in self.hosts:
             host.close()

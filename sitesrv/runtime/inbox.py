@@ -45,6 +45,7 @@ from sitesrv.files.atomic import (
     sync_dirs,
     write_temp,
 )
+from sitesrv.files.drive import SharingViolation, check_unlocked
 from sitesrv.files.names import fitting_name
 from sitesrv.files.regular import kind_of, open_regular
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
@@ -105,8 +106,9 @@ class Inbox:
     def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: Durability,
                  faults: Faults, journal: Journal, reporter: Reporter,
                  notify: Callable[[Path, str | None], None], work: WorkTime,
-                 awaited: set[str] | None = None) -> None:
+                 awaited: set[str] | None = None, locked_retry: float = 5.0) -> None:
         self.spec = spec
+        self.locked_retry = locked_retry  # lab seconds before a file held open is tried again
         self.path = path
         self.work_dir = path / WORK_DIR
         self.corrupt_dir = path / CORRUPT_DIR
@@ -217,9 +219,15 @@ class Inbox:
                 return item
 
     def claim(self, name: str) -> WorkItem | None:
-        """Claim one file by name; None if it is gone (another claimer won, or it was removed)."""
+        """Claim one file by name; None if it is gone (another claimer won, or it was removed)
+        or held open by another process (files/drive.py), which defers it."""
         original = os.path.join(self.path, name)
         claimed = os.path.join(self.own_folder(self.work_dir), name)
+        try:
+            check_unlocked(original)
+        except SharingViolation as e:
+            self._held_open(name, e)
+            return None
         try:
             os.replace(original, claimed)
         except FileNotFoundError:
@@ -239,6 +247,17 @@ class Inbox:
         self.faults.point(AFTER_CLAIM, original)
         self.work.file_taken()
         return item
+
+    def _held_open(self, name: str, error: SharingViolation) -> None:
+        """Another process holds the file open (an antivirus scanner): it cannot be moved now.
+        Retried after `locked_retry`, never counted as a failure (Q207416 retries error 32)."""
+        shown = self.reporter.layout.windows(self.path / name)
+        when = self.clock.now() + self.locked_retry
+        self.reporter.log(f"Error {error.winerror}: {error.strerror}")
+        self.reporter.log(f"Cannot move {shown}, will retry in {self.locked_retry:g} seconds.")
+        self.reporter.event("file_held_open", file=shown, retry_in=self.locked_retry)
+        self._defer(name, when, f"is held open by another process (Win32 error "
+                                f"{error.winerror}); retried at {lab_time_text(when)}", None)
 
     # --- deferral -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ is lifted (step mode)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,16 @@ from click.testing import CliRunner, Result
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
-from sitesrv.testing import events, log_messages, query, tree_digest
+from sitesrv.testing import (
+    assert_in_order,
+    events,
+    files,
+    log_lines,
+    log_messages,
+    query,
+    tree_digest,
+    write_source,
+)
 from tests.acceptance.conftest import create, dp_folder, sample
 
 
@@ -116,6 +126,18 @@ def test_a_link_down_holds_the_package_until_it_is_up(lab: Lab, tmp_path: Path) 
     (["corrupt", "P00", "ZZZ00001", "--in-transit"], "is waiting in site P00's"),
     (["link-down", "ZZZ", "S01"], "There is no address from site ZZZ to site S01"),
     (["corrupt", "P00", "ZZZ00001", "--how", "truncate", "--offset", "3"], "--offset"),
+    (["slow-link", "ZZZ", "S01", "--rate", "100"], "There is no address from site ZZZ to site S01"),
+    (["link-normal", "QQQ", "P00"], "There is no site 'QQQ'"),
+    (["disk-full", "QQQ"], "There is no site 'QQQ'"),
+    (["disk-free", "QQQ"], "There is no site 'QQQ'"),
+    (["lock", "ZZZ", "--box", "nowhere.box"], "Site ZZZ has no inbox 'nowhere.box'"),
+    (["lock", "ZZZ", "--box", "schedule.box\\..\\.."], "Site ZZZ has no inbox"),
+    (["lock", "ZZZ", "--pattern", "a/b"], "is not a file name pattern"),
+    (["unlock", "QQQ"], "There is no site 'QQQ'"),
+    (["deny-dp-folders", "P00:NOWHERE"], "Site P00 has no distribution point on server NOWHERE"),
+    (["allow-dp-folders", "P00"], "does not name a distribution point"),
+    (["kill", "ZZZ"], "Site ZZZ's server is not running"),
+    (["kill", "QQQ"], "There is no site 'QQQ'"),
 ])
 def test_mistakes_exit_2_with_one_paragraph(lab: Lab, args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["fault", *args, "--lab", str(lab.root)])
@@ -142,3 +164,258 @@ def test_truncated_at_rest_at_a_secondary_and_a_link_taken_down_twice(
         "a link already down is no new fault"
     trace = CliRunner().invoke(cli, ["trace", pkg_id, "--lab", str(lab.root)])
     assert "fault=link down  to=S01" in trace.output, "a link fault shows for every package"
+
+
+TAKING = 0.5  # lab seconds at most to take a file: the lab profile's file_notice and
+# instruction_cost with their jitter
+
+
+def send_seconds(lab: Lab, pkg_id: str, to: str) -> list[float]:
+    """The lab seconds each send of the package's compressed files to `to` took, from the
+    Sender's `Found send request` line (the connection, before the address's latency) to the
+    send's end."""
+    found = {line.text.split()[4].rstrip(","): line.lab_time
+             for line in log_lines(lab, "ZZZ", "sender.log")
+             if line.text.startswith("Found send request.  ID: ")}
+    started = [e for e in events(lab, "send_started", to=to) if e.get("package") == pkg_id]
+    finished = {e["request"]: e for e in events(lab, "send_finished", to=to)}
+    return [round(lab_datetime(finished[e["request"]]["time"]).timestamp()
+                  - found[e["request"]], 3) for e in started]
+
+
+def lab_datetime(text: object) -> datetime:
+    return datetime.fromisoformat(str(text))
+
+
+def writes(lab: Lab, site: str) -> list[int]:
+    """The sizes of the Sender's writes to a remote package file (`~Wrote N bytes to ...`)."""
+    return [int(m.split()[1]) for m in log_messages(lab, site, "sender.log")
+            if m.startswith("~Wrote ")]
+
+
+def test_a_slow_link_sends_at_its_rate_in_its_window_and_at_the_normal_rate_after(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    result = fault(lab, "slow-link", "ZZZ", "P00", "--rate", "200000", "--latency", "2",
+                   "--for", "5")
+    assert result.output == ("The link from ZZZ to P00 sends at 200000 bytes per second until "
+                             "2007-06-04T09:00:05.000Z (lab time).\n")
+    (event,) = events(lab, "fault")
+    assert (event["fault"], event["to"], event["rate_limit"], event["latency"], event["until"]) \
+        == ("slow link", "P00", 200000, 2, "2007-06-04T09:00:05.000Z")
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    size = (lab.site("ZZZ").smspkg / f"{pkg_id}.PCK").stat().st_size
+    (slow,) = send_seconds(lab, pkg_id, "P00")
+    # The latency, then 200,000 bytes a second (the last write starts at its due time); the
+    # send's time runs from when the Sender took the request, up to TAKING before its line.
+    assert slow >= 2 + (size - size % 50000) / 200000 - TAKING
+    assert writes(lab, "ZZZ").count(50000) == size // 50000, "a quarter second's bytes each"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    # The window is over: the next version goes at the address's own (unlimited) rate.
+    (source / "SETUP.INI").write_bytes(b"[Setup]\r\nProgram=SETUP.EXE /q /v2\r\n")
+    console.update_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    (fast,) = send_seconds(lab, pkg_id, "P00")[1:]
+    assert fast < slow / 10, "the address's own rate: the LAN's, no limit"
+    assert writes(lab, "ZZZ").count(50000) == size // 50000, "the delta in one write"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+def test_a_slow_link_without_a_window_lasts_until_link_normal(lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    fault(lab, "slow-link", "ZZZ", "P00", "--rate", "50000")
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    size = (lab.site("ZZZ").smspkg / f"{pkg_id}.PCK").stat().st_size
+    assert send_seconds(lab, pkg_id, "P00")[0] >= (size - size % 12500) / 50000 - TAKING
+    assert fault(lab, "link-normal", "ZZZ", "P00").output == \
+        "The link from ZZZ to P00 sends at its rate from hierarchy.yaml.\n"
+    assert fault(lab, "link-normal", "ZZZ", "P00").output == \
+        "The link from ZZZ to P00 already sends at its rate from hierarchy.yaml.\n"
+    assert [e["fault"] for e in events(lab, "fault")] == ["slow link", "link normal"]
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
+    resend(lab, pkg_id)
+    slow, fast = send_seconds(lab, pkg_id, "P00")
+    assert fast < slow / 10, "the whole PCK again, at the LAN's rate"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+def test_a_full_drive_at_the_child_fails_the_sends_with_error_112_until_it_is_freed(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    assert fault(lab, "disk-full", "P00").output == \
+        "Site P00's package drive is full: 0 more bytes fit.\n"
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, max_steps=300).status != "idle", "the Sender retries"
+    assert_in_order(log_messages(lab, "ZZZ", "sender.log"), [
+        "Cannot create/open the remote file \\\\MGMT03\\SMS_SITE\\2_001ZZZ.PCK, Win32 error = "
+        "112.",
+        "Operation is retryable.",
+        "Will retry send request 2_001ZZZ at 06-04-2007 04:00:04.537+300 (retry 1 of 2)."])
+    # The run stops where its steps end, maybe between a create and its first write: an empty
+    # file may be there, never a partial one.
+    assert [p.stat().st_size for p in lab.site("P00").receive.glob("*") if p.is_file()] \
+        in ([], [0]), "no partial file left behind"
+    assert not dp_folder(lab, "P00", pkg_id).exists()
+    assert fault(lab, "disk-free", "P00").output == "Site P00's package drive has space.\n"
+    assert [e["fault"] for e in events(lab, "fault")] == ["disk full", "disk free"]
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
+
+
+def test_a_full_drive_at_the_source_fails_compression_with_2302_and_it_is_retried(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    fault(lab, "disk-full", "ZZZ", "--free", "1000")
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, max_steps=100).status != "idle"
+    messages = log_messages(lab, "ZZZ", "distmgr.log")
+    assert_in_order(messages, [
+        f"Package {pkg_id} doesn't have a compressed copy of the source directory, starting the "
+        "compression.",
+        "Cannot write to output file, Win32 Error = 112",
+        f"~Failed to compress package {pkg_id}, will retry later.",
+        f"Start adding package {pkg_id}...",  # the retry pass takes it again
+        "Cannot write to output file, Win32 Error = 112"])
+    assert query(lab, "ZZZ", "SELECT DISTINCT MessageID, Severity, ISTR0, ISTR1 FROM "
+                             "StatusMessages WHERE MessageID = 2302") == \
+        [(2302, "E", "Sample Package", pkg_id)]
+    assert files(lab.site("ZZZ").smspkg) == [], "no PCK"
+    assert files(lab.site("ZZZ").root, "_S *") == [], "the compression temp went with the write"
+    fault(lab, "disk-free", "ZZZ")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    for site in ("ZZZ", "P00"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source)
+
+
+def test_a_full_drive_fails_a_dp_copy_with_2328_until_it_is_freed(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    room = (lab.site("ZZZ").smspkg / f"{pkg_id}.PCK").stat().st_size + 100_000
+    fault(lab, "disk-full", "P00", "--free", str(room))  # for the PCK, not for the copy
+    console.add_dp(lab, pkg_id, "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=2, max_steps=300).status != "idle"
+    assert_in_order(log_messages(lab, "P00", "distmgr.log"), [
+        f"Decompressing package F:\\SMSPKG\\{pkg_id}.PCK to F:\\_S qCBqU.TMP",
+        f"Failed to copy package {pkg_id} to MSWNET:[\"SMS_SITE=P00\"]\\\\REMOTE_DP\\smsapps\\"
+        "SMSPKG\\: Win32 Error = 112"])
+    assert not dp_folder(lab, "P00", pkg_id).exists(), "the DP keeps what it had"
+    assert query(lab, "P00", "SELECT DISTINCT MessageID FROM StatusMessages WHERE "
+                             "MessageID = 2328") == [(2328,)]
+    fault(lab, "disk-free", "P00")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+HELD_OPEN = ("Error 32: The process cannot access the file because it is being used by another "
+             "process.")
+
+
+def test_send_requests_held_open_by_a_scanner_wait_and_go_once_it_lets_go(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    assert fault(lab, "lock", "ZZZ", "--pattern", "*.SRQ").output == \
+        "Files *.SRQ in site ZZZ's schedule.box are held open.\n"
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, max_steps=60).status != "idle"
+    assert_in_order(log_messages(lab, "ZZZ", "sender.log"), [
+        HELD_OPEN,
+        "Cannot move E:\\SMS\\inboxes\\schedule.box\\outboxes\\LAN\\2_001ZZZ.srq, will retry in "
+        "5 seconds.",
+        HELD_OPEN])
+    assert not dp_folder(lab, "P00", pkg_id).exists()
+    assert fault(lab, "unlock", "ZZZ").output == "No file in site ZZZ's inboxes is held open.\n"
+    assert [e["fault"] for e in events(lab, "fault")] == ["lock", "unlock"]
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    assert files(lab.site("ZZZ").inbox("schedule.box\\outboxes\\LAN\\corrupt")) == []
+
+
+def test_a_locked_schedule_box_is_retried_never_quarantined(lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    fault(lab, "lock", "ZZZ")  # every file: the job counters in schedule.box\UID too
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, max_steps=60).status != "idle"
+    assert_in_order(log_messages(lab, "ZZZ", "distmgr.log"), [
+        f"Sending a copy of package {pkg_id} to site P00",
+        f"{HELD_OPEN} (E:\\SMS\\inboxes\\schedule.box\\UID\\00000001.job)",
+        f"~E:\\SMS\\inboxes\\distmgr.box\\{pkg_id}.PKN is retried in 5 seconds.",
+        f"{HELD_OPEN} (E:\\SMS\\inboxes\\schedule.box\\UID\\00000001.job)",
+        f"~E:\\SMS\\inboxes\\distmgr.box\\{pkg_id}.PKN is retried in 10 seconds."])
+    assert events(lab, "drive_fault")[0]["win32"] == 32
+    fault(lab, "unlock", "ZZZ")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    for site in ("ZZZ", "P00"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source)
+    assert files(lab.site("ZZZ").inbox("distmgr.box\\corrupt")) == []
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
+
+
+@pytest.mark.parametrize("args", [
+    ["slow-link", "ZZZ", "P00", "--rate", "0"],
+    ["slow-link", "ZZZ", "P00", "--rate", "fast"],
+    ["slow-link", "ZZZ", "P00"],
+    ["slow-link", "ZZZ", "P00", "--rate", "100", "--for", "0"],
+    ["slow-link", "ZZZ", "P00", "--rate", "100", "--latency", "-1"],
+    ["disk-full", "P00", "--free", "-5"],
+])
+def test_bad_numbers_exit_2_and_record_nothing(lab: Lab, args: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["fault", *args, "--lab", str(lab.root)])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.stderr or "Missing option" in result.stderr
+    assert events(lab, "fault") == []
+
+
+def test_denied_dp_folders_fail_a_nested_package_until_they_are_allowed(
+        lab: Lab, tmp_path: Path) -> None:
+    source = write_source(tmp_path / "nested", {"A.TXT": b"a\r\n", "SUB/B.TXT": b"b\r\n"})
+    assert fault(lab, "deny-dp-folders", "P00:REMOTE_DP").output == \
+        "Folders below a package's own on P00:REMOTE_DP are denied.\n"
+    assert fault(lab, "deny-dp-folders", "P00:REMOTE_DP").output == \
+        "Folders below a package's own on P00:REMOTE_DP are already denied.\n"
+    (event,) = events(lab, "fault")
+    assert (event["fault"], event["site"], event["dp"]) == (
+        "deny dp folders", "P00", 'MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\')
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, horizon=10).status == "waiting"
+    assert_in_order(log_messages(lab, "P00", "distmgr.log"), [
+        f"Failed to create the directory \\\\REMOTE_DP\\smsapps\\SMSPKG\\{pkg_id}\\SUB, Win32 "
+        "Error = 5",
+        f"Failed to copy package {pkg_id} to MSWNET:[\"SMS_SITE=P00\"]\\\\REMOTE_DP\\smsapps\\"
+        "SMSPKG\\: Win32 Error = 5"])
+    fault(lab, "allow-dp-folders", "P00:REMOTE_DP")
+    assert [e["fault"] for e in events(lab, "fault")] == ["deny dp folders", "allow dp folders"]
+    assert lab.run_until_idle(seed=2).status == "idle", "the retry pass copies it"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
+                             "WHERE State != 0") == []
+
+
+def test_a_full_drive_at_the_child_holds_the_delta_merge_until_it_is_freed(
+        lab: Lab, tmp_path: Path) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    fault(lab, "disk-full", "P00", "--free", "50000")  # room for the delta, not for the merge
+    (source / "SETUP.INI").write_bytes(b"[Setup]\r\nProgram=SETUP.EXE /q /v2\r\n")
+    console.update_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=2, max_steps=200).status == "waiting"
+    messages = log_messages(lab, "P00", "despool.log")
+    full = ("Error 112: There is not enough space on the disk. "
+            f"(F:\\SMSPKG\\{pkg_id}.PCK.sitesrv-tmp)")
+    assert_in_order(messages, [
+        f"Received package {pkg_id} version 2", full,
+        "~E:\\SMS\\inboxes\\despoolr.box\\receive\\2_004ZZZ.SNI is retried in 5 seconds.",
+        full,
+        "~E:\\SMS\\inboxes\\despoolr.box\\receive\\2_004ZZZ.SNI is retried in 10 seconds."])
+    assert events(lab, "drive_fault", site="P00")[0]["win32"] == 112
+    assert files(lab.site("P00").receive / "corrupt") == [], "retried, never quarantined"
+    fault(lab, "disk-free", "P00")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)

@@ -12,6 +12,7 @@ Three kinds of work (docs/distribution.md):
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -72,6 +73,9 @@ class DistributionManager(Component):
             if any(r.Status == PackageStatus.RETRY for r in self.ctx.store.statuses(
                 pkg_id, status_type=StatusType.COPY, site_code=self.ctx.site.code))}
         self.attempts: dict[str, int] = {}  # SMS keeps this under Retry History (Q319207)
+        # Packages whose compression failed (a full drive): their actions, still set in the
+        # database, are taken again at the retry pass (and at start-up, as any unfinished one).
+        self.redo: set[str] = set()
         # INCOMING files kept to wait for a package's compressed files, by package: they are
         # looked at again as soon as that package's files are here, not on every arrival.
         self.kept: dict[str, set[str]] = {}
@@ -121,7 +125,7 @@ class DistributionManager(Component):
 
     def waiting(self) -> Iterable[Waiting]:
         return [Waiting(p, "waits for the Distribution Manager retry pass")
-                for p in sorted(self.retry)]
+                for p in sorted(self.retry | self.redo)]
 
     # --- package actions at this site ---------------------------------------------------------
 
@@ -170,7 +174,13 @@ class DistributionManager(Component):
                                "copy and no distribution point.")
             compressed: dict[str, object] | None = {"SourceVersion": package.SourceVersion + 1}
         else:
-            compressed = self._compress(package) if compressing else {}
+            try:
+                compressed = self._compress(package) if compressing else {}
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise  # the runtime's retries of the file, as for any other error
+                self._compression_failed(package, e)
+                return
         if compressed is None:
             # The source could not be read: no version, and the DPs here show it. The stored
             # copy no longer counts as the source's, so the next change compresses afresh.
@@ -814,6 +824,8 @@ class DistributionManager(Component):
         if self.ctx.timers:
             return False
         retry, self.retry = sorted(self.retry), set()
+        self.pending += sorted(self.redo - set(self.pending))
+        redone, self.redo = bool(self.redo), set()
         site = self.ctx.site.code
         for pkg_id in retry:
             package = self.ctx.store.package(pkg_id)
@@ -831,7 +843,17 @@ class DistributionManager(Component):
             for row in rows:
                 self._install_local(package, row)
         self._sleep()
-        return bool(retry)
+        return bool(retry) or redone
+
+    def _compression_failed(self, package: Package, error: OSError) -> None:
+        """The compressed copy could not be written, the package drive being full (Q316316's
+        line, Win32 error 112): 2302, and the whole pass again at the next retry pass, its
+        actions kept. The temp file went with the failed write."""
+        self.ctx.log.write(f"Cannot write to output file, Win32 Error = {win32_error(error)}")
+        self.ctx.log.write(f"~Failed to compress package {package.PkgID}, will retry later.")
+        self.ctx.status.report(2302, package.Name, package.PkgID, severity="E",
+                               attributes=((AID_PACKAGE, package.PkgID),))
+        self.redo.add(package.PkgID)
 
     def _give_up(self, package: Package, rows: list[PkgServer]) -> None:
         """The retries are used up: the DPs are FAILED (State 3) and 2302 says so."""

@@ -212,7 +212,7 @@ class Sender(Component):
     def _addresses(self, dest: str) -> tuple[Address, ...]:
         """This site's LAN addresses to `dest`, best first, with pauses applied."""
         found = routing.addresses(self.ctx.hierarchy, self.ctx.site.code, dest, AddressType.LAN)
-        return self.pauses.apply(found)
+        return self.pauses.apply(found, self.ctx.clock.now())
 
     def _usable(self, found: tuple[Address, ...], request: SendRequest, now: float) -> list[int]:
         """The indexes of the addresses that let this request through now."""

@@ -1,0 +1,207 @@
+"""A full package drive and files held open by a scanner, as a person sets them in a lab.
+
+`sitesrv fault disk-full SITE --free N` writes `<SITE>/SMS/state/disk_quota.json`
+(`{"free": N, "used": U}`: the bytes that were free, and the bytes the counted folders held
+when the fault was set); `disk-free` deletes it. While it is there, the site's drive holds no
+more than U + N bytes in the counted folders: `SMSPKG`, the compression temp files at the drive
+root (`_S xxxxx.TMP`), the site's distribution point shares (`dp\\...`) and
+`despoolr.box\\receive` (where other sites' senders write packages). Every other write (the
+inboxes' instruction files, logs, state, the site database) is not counted: a site whose logs
+could not be written could not tell what happened (docs/differences.md).
+
+`sitesrv fault lock SITE --box schedule.box --pattern GLOB` writes `file_locks.json` beside it
+(`{"locks": [{"box": "schedule.box", "pattern": "*"}]}`); `unlock` deletes it. A file in that
+inbox or a folder below it whose name matches is held open, as an antivirus scanner holds it:
+it cannot be claimed, moved, renamed or deleted.
+
+`LabDrives` is the lab's `files.drive.DrivePolicy`: a run registers it, and each check reads the
+site's file again only when it changed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+
+from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.readonly import remove_file
+from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
+from sitesrv.lab.layout import SMSPKG, LabLayout, SiteLayout
+
+QUOTA_FILE = "disk_quota.json"
+LOCKS_FILE = "file_locks.json"
+DP_DIR = "dp"
+
+
+@attrs.frozen
+class Quota:
+    free: int  # bytes free when the fault was set
+    used: int  # bytes the counted folders held then
+
+    @property
+    def capacity(self) -> int:
+        return self.used + self.free
+
+
+@attrs.frozen
+class Lock:
+    box: str  # an inbox by its SMS name: schedule.box
+    pattern: str  # a file name pattern, matched case-insensitively
+
+    def holds(self, site: SiteLayout, path: Path) -> bool:
+        try:
+            path.relative_to(site.inbox(self.box))
+        except ValueError:
+            return False
+        return fnmatch.fnmatchcase(path.name.upper(), self.pattern.upper())
+
+
+def quota_file(site: SiteLayout) -> Path:
+    return site.state_dir / QUOTA_FILE
+
+
+def locks_file(site: SiteLayout) -> Path:
+    return site.state_dir / LOCKS_FILE
+
+
+def read_quota(site: SiteLayout) -> Quota | None:
+    """The site's modelled quota; None if there is none (or its file cannot be read)."""
+    try:
+        raw = json.loads(read_limited(quota_file(site), STATE_FILE_BYTES).decode("utf-8"))
+        return Quota(int(raw["free"]), int(raw["used"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def read_locks(site: SiteLayout) -> tuple[Lock, ...]:
+    try:
+        raw = json.loads(read_limited(locks_file(site), STATE_FILE_BYTES).decode("utf-8"))
+        return tuple(Lock(str(e["box"]), str(e["pattern"])) for e in raw["locks"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
+
+
+def write_quota(site: SiteLayout, quota: Quota | None, durability: Durability) -> bool:
+    """Set the site's quota (None: lift it); False if nothing changed."""
+    if read_quota(site) == quota:
+        return False
+    if quota is None:
+        remove_file(quota_file(site))
+    else:
+        _write(quota_file(site), {"free": quota.free, "used": quota.used}, durability)
+    return True
+
+
+def write_locks(site: SiteLayout, locks: tuple[Lock, ...], durability: Durability) -> bool:
+    """Set the files the site's scanner holds (none: lift them); False if nothing changed."""
+    if read_locks(site) == locks:
+        return False
+    if not locks:
+        remove_file(locks_file(site))
+    else:
+        _write(locks_file(site), {"locks": [{"box": lock.box, "pattern": lock.pattern}
+                                            for lock in locks]}, durability)
+    return True
+
+
+def _write(path: Path, data: object, durability: Durability) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_file(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"), durability,
+                 tmp=path.with_name(f".{path.name}.{os.getpid()}.tmp"))
+
+
+def counted(site: SiteLayout, path: Path) -> bool:
+    """Whether a write at `path` counts against the site's package drive quota."""
+    try:
+        parts = path.relative_to(site.root).parts
+    except ValueError:
+        return False
+    if len(parts) == 1:
+        return True  # a file at the drive root: the compression temp
+    if parts[0] in (SMSPKG, DP_DIR):
+        return True
+    try:
+        path.relative_to(site.receive)
+    except ValueError:
+        return False
+    return True
+
+
+def used_bytes(site: SiteLayout) -> int:
+    """The bytes the counted folders of the site hold now."""
+    total = 0
+    for entry in os.scandir(site.root):
+        if entry.is_file(follow_symlinks=False):
+            total += entry.stat(follow_symlinks=False).st_size
+    for folder in (site.smspkg, site.root / DP_DIR, site.receive):
+        total += sum(_sizes(folder))
+    return total
+
+
+def _sizes(folder: Path) -> Iterator[int]:
+    for top, _, names in os.walk(folder):
+        for name in names:
+            try:
+                yield os.lstat(os.path.join(top, name)).st_size
+            except FileNotFoundError:
+                continue
+
+
+class _SiteFaults:
+    """One site's quota and locks, each re-read only when its file changed."""
+
+    def __init__(self, site: SiteLayout) -> None:
+        self.site = site
+        self._stamps: dict[Path, tuple[int, int] | None] = {}
+        self.quota: Quota | None = None
+        self.locks: tuple[Lock, ...] = ()
+
+    def refresh(self) -> None:
+        if self._changed(quota_file(self.site)):
+            self.quota = read_quota(self.site)
+        if self._changed(locks_file(self.site)):
+            self.locks = read_locks(self.site)
+
+    def _changed(self, path: Path) -> bool:
+        try:
+            stat = path.stat()
+            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if path in self._stamps and self._stamps[path] == stamp:
+            return False
+        self._stamps[path] = stamp
+        return True
+
+
+class LabDrives:
+    """The lab's drives as its runs see them (a `files.drive.DrivePolicy`)."""
+
+    def __init__(self, layout: LabLayout) -> None:
+        self.layout = layout
+        self._sites = {site.site.code: _SiteFaults(site) for site in layout.sites()}
+
+    def _site(self, path: Path) -> _SiteFaults | None:
+        try:
+            code = path.relative_to(self.layout.root).parts[0]
+        except (ValueError, IndexError):
+            return None
+        found = self._sites.get(code)
+        if found is not None:
+            found.refresh()
+        return found
+
+    def fits(self, path: Path, adding: int) -> bool:
+        site = self._site(path)
+        if site is None or site.quota is None or not counted(site.site, path):
+            return True
+        return used_bytes(site.site) + adding <= site.quota.capacity
+
+    def locked(self, path: Path) -> bool:
+        site = self._site(path)
+        return site is not None and any(lock.holds(site.site, path) for lock in site.locks)

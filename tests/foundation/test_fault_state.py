@@ -1,0 +1,123 @@
+"""The fault state files a person's `sitesrv fault` writes and the site servers read
+(`slow_links.json`, `disk_quota.json`, `file_locks.json`): any bytes read without an error
+(what cannot be read sets no fault), and what is written reads back the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sitesrv.admin.lab import Lab
+from sitesrv.admin.pauses import set_slow
+from sitesrv.components.addresses import SlowLink, read_slow, slow_file
+from sitesrv.files.atomic import Durability
+from sitesrv.files.drive import (
+    DiskFull,
+    SharingViolation,
+    check_space,
+    check_unlocked,
+    register,
+    unregister,
+)
+from sitesrv.lab.drivefaults import (
+    LabDrives,
+    Lock,
+    Quota,
+    locks_file,
+    quota_file,
+    read_locks,
+    read_quota,
+    write_locks,
+    write_quota,
+)
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=4),
+    max_leaves=12)
+# The lab is only read and its fault files overwritten: one lab for every example.
+ONE_LAB = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@ONE_LAB
+@given(data=st.binary(max_size=200) | JSONISH.map(lambda v: repr(v).encode()))
+def test_any_bytes_in_a_fault_file_read_without_an_error(lab: Lab, data: bytes) -> None:
+    site = lab.site("P00")
+    for path in (slow_file(site), quota_file(site), locks_file(site)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    assert isinstance(read_slow(site), dict)
+    assert read_quota(site) is None or isinstance(read_quota(site), Quota)
+    assert isinstance(read_locks(site), tuple)
+
+
+@ONE_LAB
+@given(structured=st.dictionaries(st.sampled_from(["slow", "free", "used", "locks"]), JSONISH,
+                                  max_size=4))
+def test_any_json_in_a_fault_file_reads_without_an_error(lab: Lab,
+                                                         structured: dict[str, object]) -> None:
+    site = lab.site("P00")
+    for path in (slow_file(site), quota_file(site), locks_file(site)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(structured))
+    read_slow(site), read_quota(site), read_locks(site)
+
+
+@ONE_LAB
+@given(rate=st.integers(1, 10**9), latency=st.none() | st.floats(0, 1e6),
+       until=st.none() | st.floats(0, 4e9))
+def test_a_slowed_link_reads_back_as_written(lab: Lab, rate: int, latency: float | None,
+                                             until: float | None) -> None:
+    slow = SlowLink(rate, latency, until)
+    set_slow(lab.layout, "ZZZ", "P00", slow)
+    assert read_slow(lab.site("ZZZ")) == {"P00": slow}
+    set_slow(lab.layout, "ZZZ", "P00", None)
+    assert read_slow(lab.site("ZZZ")) == {}
+
+
+@ONE_LAB
+@given(free=st.integers(0, 2**62), used=st.integers(0, 2**62),
+       locks=st.lists(st.builds(Lock, st.sampled_from(["schedule.box", "distmgr.box"]),
+                                st.text(min_size=1, max_size=8)), max_size=3))
+def test_a_quota_and_locks_read_back_as_written(lab: Lab, free: int, used: int,
+                                                locks: list[Lock]) -> None:
+    site = lab.site("P00")
+    write_quota(site, Quota(free, used), Durability.NONE)
+    assert read_quota(site) == Quota(free, used)
+    write_locks(site, tuple(locks), Durability.NONE)
+    assert read_locks(site) == tuple(locks)
+    write_quota(site, None, Durability.NONE)
+    write_locks(site, (), Durability.NONE)
+    assert (read_quota(site), read_locks(site)) == (None, ())
+
+
+def test_the_drives_refuse_only_what_the_faults_say(lab: Lab) -> None:
+    site = lab.site("P00")
+    register(lab.root, LabDrives(lab.layout))
+    try:
+        check_space(site.smspkg / "X.PCK", 10**12)  # no quota: anything fits
+        write_quota(site, Quota(100, 0), Durability.NONE)
+        check_space(site.smspkg / "X.PCK", 100)
+        with pytest.raises(DiskFull) as full:
+            check_space(site.smspkg / "X.PCK", 101)
+        assert (full.value.winerror, str(full.value)) == (112, "Win32 Error = 112")
+        check_space(site.inbox("distmgr.box") / "X.PKN", 10**12)  # not counted
+        check_space(lab.site("ZZZ").smspkg / "X.PCK", 10**12)  # another site's drive
+        write_locks(site, (Lock("schedule.box", "*.JOB"),), Durability.NONE)
+        with pytest.raises(SharingViolation):
+            check_unlocked(site.inbox("schedule.box\\UID") / "00000001.job")
+        check_unlocked(site.inbox("schedule.box") / "X.SRQ")
+        check_unlocked(site.inbox("distmgr.box") / "A.JOB")
+    finally:
+        unregister(lab.root)
+    check_space(site.smspkg / "X.PCK", 10**12)  # no run: no policy
+
+
+def test_nothing_is_refused_outside_a_registered_lab(tmp_path: Path) -> None:
+    check_space(tmp_path / "X", 10**15)
+    check_unlocked(tmp_path / "X")
