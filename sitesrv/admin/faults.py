@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sitesrv.admin.choices import CORRUPTIONS
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.pauses import set_paused
 from sitesrv.errors import UserError
@@ -23,7 +24,6 @@ from sitesrv.lab.identifiers import check_package_id
 from sitesrv.logs.events import EventSink
 
 COMPONENT = "sitesrv fault"
-CORRUPTIONS = ("flip", "truncate")
 
 
 def delete_compressed(lab: Lab, site: str, package_id: str, *, delta: int | None = None) -> Path:

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from sitesrv.admin import faults
-from sitesrv.admin.lab import Lab
-from sitesrv.cli.options import LAB_OPTION
+from sitesrv.admin.choices import CORRUPTIONS
+from sitesrv.cli.options import LAB_OPTION, open_lab
 
 DELTA_OPTION = click.option("--delta", type=click.IntRange(1), metavar="N",
                             help="The delta SMSPKG\\<PkgID>.DLT.<N> instead of the PCK.")
@@ -29,14 +28,16 @@ def fault_group() -> None:
 def delete_pck(site: str, package_id: str, delta: int | None, lab_dir: Path) -> None:
     """Delete SITE's compressed copy of PKGID (SMSPKG\\<PkgID>.PCK, or a .DLT.<N>), clearing
     its read-only attribute first, as a person freeing disk space would."""
-    path = faults.delete_compressed(Lab.open(lab_dir), site, package_id, delta=delta)
+    from sitesrv.admin import faults
+
+    path = faults.delete_compressed(open_lab(lab_dir), site, package_id, delta=delta)
     click.echo(f"Deleted {path}.")
 
 
 @fault_group.command("corrupt")
 @click.argument("site")
 @click.argument("package_id", metavar="PKGID")
-@click.option("--how", type=click.Choice(faults.CORRUPTIONS), default="flip", show_default=True,
+@click.option("--how", type=click.Choice(CORRUPTIONS), default="flip", show_default=True,
               help="flip: invert one byte; truncate: cut the file to half its size.")
 @click.option("--offset", type=click.IntRange(0), help="The byte to flip (default: the middle).")
 @click.option("--in-transit", is_flag=True,
@@ -47,7 +48,9 @@ def delete_pck(site: str, package_id: str, delta: int | None, lab_dir: Path) -> 
 def corrupt(site: str, package_id: str, how: str, offset: int | None, in_transit: bool,
             delta: int | None, lab_dir: Path) -> None:
     """Damage a compressed package of PKGID at SITE, at rest or in transit."""
-    path = faults.corrupt(Lab.open(lab_dir), site, package_id, how=how, delta=delta,
+    from sitesrv.admin import faults
+
+    path = faults.corrupt(open_lab(lab_dir), site, package_id, how=how, delta=delta,
                           in_transit=in_transit, offset=offset)
     click.echo(f"Corrupted {path} ({how}).")
 
@@ -71,6 +74,8 @@ def link_up(from_site: str, to_site: str, lab_dir: Path) -> None:
 
 
 def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
-    changed = faults.set_link(Lab.open(lab_dir), from_site, to_site, up=up)
+    from sitesrv.admin import faults
+
+    changed = faults.set_link(open_lab(lab_dir), from_site, to_site, up=up)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} is "
                f"{'' if changed else 'already '}{'up' if up else 'down'}.")

@@ -12,13 +12,10 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sitesrv.compression.distpoint import extract
-from sitesrv.compression.errors import PackageLimitError
-from sitesrv.compression.manifest import FileEntry, Manifest
-from sitesrv.compression.pck import read_manifest, verify
 from sitesrv.errors import SitesrvError, UserError
 from sitesrv.lab.hierarchy import (
     DEFAULT_PACKAGE_LIMITS,
@@ -27,6 +24,9 @@ from sitesrv.lab.hierarchy import (
     parse_size,
     size_text,
 )
+
+if TYPE_CHECKING:
+    from sitesrv.compression.manifest import Manifest
 
 _LIMIT_OPTIONS = {"package_size": "--max-size", "package_files": "--max-files"}
 
@@ -56,6 +56,9 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.argument("file", type=_FILE)
 def list_command(file: Path) -> None:
     """Show the package, version and every entry of FILE (reads only its manifest)."""
+    from sitesrv.compression.manifest import FileEntry
+    from sitesrv.compression.pck import read_manifest
+
     with _as_user_error():
         manifest = read_manifest(file)
     click.echo(_summary(manifest))
@@ -79,6 +82,8 @@ def list_command(file: Path) -> None:
 @click.option("--version", type=int, help="Refuse the file unless it holds this source version.")
 def verify_command(file: Path, package_id: str | None, version: int | None) -> None:
     """Check FILE completely: trailer, every checksum, every entry. Exit status 2 if bad."""
+    from sitesrv.compression.pck import verify
+
     with _as_user_error():
         manifest = verify(file, package_id=package_id, version=version)
     click.echo(f"{file}: OK, {_summary(manifest)}")
@@ -110,6 +115,9 @@ def extract_command(file: Path, dest: Path, max_size: int, max_files: int) -> No
 
     A package over the limits is refused before anything is written (docs/limits.md).
     """
+    from sitesrv.compression.distpoint import extract
+    from sitesrv.compression.errors import PackageLimitError
+
     limits = PackageLimits(package_size=max_size, package_files=max_files)
     with _as_user_error():
         try:
