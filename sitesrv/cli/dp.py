@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from sitesrv.cli.options import LAB_OPTION, open_lab
-from sitesrv.lab.hierarchy import SharePermissions
+from sitesrv.lab.shares import SharePermissions
 
 
 @click.group("dp")

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 import click
 
 from sitesrv.errors import SitesrvError, UserError
-from sitesrv.lab.hierarchy import (
-    DEFAULT_PACKAGE_LIMITS,
+from sitesrv.lab.sizes import (
+    DEFAULT_PACKAGE_FILES,
+    DEFAULT_PACKAGE_SIZE,
     MAX_PACKAGE_FILES,
-    PackageLimits,
     parse_size,
     size_text,
 )
@@ -102,11 +102,11 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
 @pck_group.command("extract")
 @click.argument("file", type=_FILE)
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--max-size", default=size_text(DEFAULT_PACKAGE_LIMITS.package_size),
+@click.option("--max-size", default=size_text(DEFAULT_PACKAGE_SIZE),
               callback=_size, metavar="SIZE", show_default=True,
               help="Refuse a package whose files add up to more: bytes, or a number with KiB, "
                    "MiB, GiB or TiB (the lab's limits.package_size).")
-@click.option("--max-files", default=DEFAULT_PACKAGE_LIMITS.package_files, show_default=True,
+@click.option("--max-files", default=DEFAULT_PACKAGE_FILES, show_default=True,
               type=click.IntRange(1, MAX_PACKAGE_FILES), metavar="N",
               help=f"Refuse a package of more files, or more folders (at most "
                    f"{MAX_PACKAGE_FILES}; the lab's limits.package_files).")
@@ -117,6 +117,7 @@ def extract_command(file: Path, dest: Path, max_size: int, max_files: int) -> No
     """
     from sitesrv.compression.distpoint import extract
     from sitesrv.compression.errors import PackageLimitError
+    from sitesrv.lab.hierarchy import PackageLimits
 
     limits = PackageLimits(package_size=max_size, package_files=max_files)
     with _as_user_error():

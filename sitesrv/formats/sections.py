@@ -27,7 +27,7 @@ from sitesrv.errors import FormatError
 from sitesrv.files.regular import NotRegularFile, read_regular
 from sitesrv.formats.values import Check
 from sitesrv.lab.clock import lab_time_text
-from sitesrv.lab.hierarchy import size_text
+from sitesrv.lab.sizes import size_text
 
 R = TypeVar("R")
 

@@ -401,7 +401,7 @@ def test_concurrent_pauses_of_one_sites_addresses_are_all_kept(tmp_path: Path) -
 def test_the_command_line_imports_what_a_command_needs_only_when_it_runs() -> None:
     """`sitesrv --help` loads the command modules, not the libraries behind the commands: those
     load when a command runs (docs/performance.md, bench/startup.py)."""
-    heavy = ("watchdog", "zstandard", "rich", "structlog", "yaml", "sqlite3",
+    heavy = ("watchdog", "zstandard", "rich", "structlog", "yaml", "sqlite3", "attrs",
              "sitesrv.admin.lab", "sitesrv.runtime.live", "sitesrv.components")
     proc = subprocess.run(
         [sys.executable, "-c", "import sys, sitesrv.cli.main; print(*sorted(sys.modules))"],
