@@ -38,8 +38,8 @@ from distribution import (
     median,
     need_tools,
     print_header,
-    run_lab,
     run_shell,
+    run_until_idle,
     sitesrv_version,
     tree_digest,
 )
@@ -140,14 +140,8 @@ def run_sitesrv(corpus: Path, sites: int, expected: dict[str, str], step: bool,
     lab = new_lab(sites)
     dps = [f"{s.code}:{dp.server}" for s in lab.hierarchy.sites for dp in s.distribution_points]
     pkg_id = console.create_package(lab, "CEN", name="Bench hierarchy", source=corpus, dps=dps)
-    args = ["run", "--lab", str(lab.root)]
-    args += ["--step"] if step else ["--until-idle", "--timeout", str(timeout), "--processes",
-                                     processes]
-    run = run_lab(args)
+    run = run_until_idle(lab.root, step, timeout, processes, f"{sites} sites, ")
     mode = "step" if step else "live"
-    if run.code != 0:
-        raise SystemExit(f"{sites} sites, sitesrv {mode} run exited {run.code}:\n"
-                         f"{run.output[-3000:]}")
     for site in lab.hierarchy.sites:
         for dp in site.distribution_points:
             check_tree(expected, lab.site(site.code).dp_package(dp, pkg_id),

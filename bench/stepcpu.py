@@ -32,12 +32,12 @@ from distribution import (
     need_tools,
     new_lab,
     print_header,
-    run_lab,
     run_shell,
+    run_until_idle,
     sitesrv_version,
     summarizer,
 )
-from packages import make_sources
+from packages import make_sources, pipeline_script
 
 TARGET_MS = 20.0
 SHM = Path("/dev/shm")
@@ -46,21 +46,7 @@ SHM = Path("/dev/shm")
 def pipeline_cpu(sources: Path, out: Path) -> tuple[float, float]:
     """CPU seconds (with children) of the per-package CLI pipeline, and others' CPU."""
     work = fresh(out / "stepcpu-baseline")
-    z, p, s = (work / code for code in ("ZZZ", "P00", "S01"))
-    for d in (z, p, s):
-        d.mkdir(parents=True)
-    _, cpu, others = run_shell(f"""
-for src in {sources}/*/; do
-  name=${{src%/}}; name=${{name##*/}}
-  tar -cf - -C "$src" . | zstd -3 -q -f -o {z}/$name.tar.zst
-  cp {z}/$name.tar.zst {p}/$name.tar.zst
-  cp {p}/$name.tar.zst {s}/$name.tar.zst
-  for d in {z} {p} {s}; do
-    mkdir -p $d/dp/$name
-    zstd -d -c -q $d/$name.tar.zst | tar -xf - -C $d/dp/$name
-  done
-done
-""")
+    _, cpu, others = run_shell(pipeline_script(sources, work))
     fresh(work)
     return cpu, others
 
@@ -87,9 +73,7 @@ def check(lab, ids: list[str], folders: list[Path]) -> None:  # lab: sitesrv.adm
 
 
 def step_cpu(lab_root: Path) -> tuple[float, float]:
-    run = run_lab(["run", "--lab", str(lab_root), "--step"])
-    if run.code != 0:
-        raise SystemExit(f"sitesrv run --step exited {run.code}:\n{run.output[-3000:]}")
+    run = run_until_idle(lab_root, step=True, timeout=0, processes="one")
     return run.cpu, run.others
 
 
