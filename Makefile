@@ -31,6 +31,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/distribution.py
 	$(BIN)/python bench/packages.py
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/stepcpu.py
+	$(BIN)/python bench/hierarchy.py
 
 clean:
 	rm -rf $(VENV) lab bench/out

@@ -128,6 +128,20 @@ def run_lab(args: list[str]) -> LabRun:
     return LabProcess(args).wait()
 
 
+def run_until_idle(lab_root: Path, step: bool, timeout: float, processes: str,
+                   what: str = "") -> LabRun:
+    """`sitesrv run --step`, or `--until-idle` live, as a child process; exit status 0 or a
+    SystemExit naming `what` ran."""
+    args = ["run", "--lab", str(lab_root)]
+    args += ["--step"] if step else ["--until-idle", "--timeout", str(timeout), "--processes",
+                                     processes]
+    run = run_lab(args)
+    if run.code != 0:
+        raise SystemExit(f"{what}sitesrv {'step' if step else 'live'} run exited {run.code}:\n"
+                         f"{run.output[-3000:]}")
+    return run
+
+
 def run_shell(script: str) -> tuple[float, float, float]:
     """Wall and CPU seconds (with its children) of one bash process, and the CPU seconds other
     processes used meanwhile; sync first."""
@@ -322,13 +336,8 @@ def run_sitesrv(corpus: Path, expected: dict[str, str], step: bool, timeout: flo
     lab = new_lab(OUT / "dist-lab", timing)
     pkg_id = console.create_package(lab, "ZZZ", name="Bench 256 MiB", source=corpus,
                                     dps=list(DPS))
-    args = ["run", "--lab", str(lab.root)]
-    args += ["--step"] if step else ["--until-idle", "--timeout", str(timeout), "--processes",
-                                     processes]
-    run = run_lab(args)
+    run = run_until_idle(lab.root, step, timeout, processes)
     mode = "step" if step else "live"
-    if run.code != 0:
-        raise SystemExit(f"sitesrv {mode} run exited {run.code}:\n{run.output[-3000:]}")
     for spec, folder in dp_folders(lab, pkg_id).items():
         check_tree(expected, folder, f"{mode}: DP {spec}")
     total, bad = summarizer(lab)

@@ -112,12 +112,13 @@ def baseline_cp(sources: Path, out: Path) -> float:
     return wall
 
 
-def baseline_pipeline(sources: Path, folders: list[Path], out: Path) -> float:
-    work = fresh(out / "pkgs-baseline")
+def pipeline_script(sources: Path, work: Path) -> str:
+    """The per-package CLI pipeline for every package folder of `sources`, into
+    `work/{ZZZ,P00,S01}` (made here): `tar | zstd -3`, 2 x `cp`, 3 x `zstd -d | tar -x`."""
     z, p, s = (work / code for code in ("ZZZ", "P00", "S01"))
     for d in (z, p, s):
         d.mkdir(parents=True)
-    script = f"""
+    return f"""
 for src in {sources}/*/; do
   name=${{src%/}}; name=${{name##*/}}
   tar -cf - -C "$src" . | zstd -3 -q -f -o {z}/$name.tar.zst
@@ -129,7 +130,12 @@ for src in {sources}/*/; do
   done
 done
 """
-    wall, _, _ = run_shell(script)
+
+
+def baseline_pipeline(sources: Path, folders: list[Path], out: Path) -> float:
+    work = fresh(out / "pkgs-baseline")
+    wall, _, _ = run_shell(pipeline_script(sources, work))
+    z, p, s = (work / code for code in ("ZZZ", "P00", "S01"))
     for d in (z, p, s):
         for folder in folders:
             src = next(folder.iterdir())

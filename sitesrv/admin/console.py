@@ -12,6 +12,7 @@ from pathlib import Path
 
 import attrs
 
+from sitesrv.admin.choices import PREFERRED_SENDERS, PRIORITIES
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import (
     REFRESH_SOURCE,
@@ -28,10 +29,6 @@ from sitesrv.db.sitedb import (
 from sitesrv.errors import UserError
 from sitesrv.lab.hierarchy import DistributionPoint, Site
 
-PRIORITIES = {"high": 1, "medium": 2, "low": 3}
-# The package's preferred sender, as SMSPackages.PreferredAddress keeps it ('' = any sender).
-# Only a package that prefers it goes by the Courier Sender (SMS 2.0 help, ocoursen).
-PREFERRED_SENDERS = {"any": "", "lan": "LAN", "courier": "COURIER"}
 PKG_FLAG_COMPRESSED_COPY = 0x1  # "Use a compressed copy of the source directory"
 
 

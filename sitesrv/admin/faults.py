@@ -17,6 +17,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from sitesrv.admin.choices import CORRUPTIONS
 from sitesrv.admin.console import parse_dp
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.pauses import set_paused, set_slow
@@ -39,7 +40,6 @@ from sitesrv.logs.events import EventSink
 from sitesrv.runtime.lock import LOCK_FILE, Holder, can_check_pids, pid_alive
 
 COMPONENT = "sitesrv fault"
-CORRUPTIONS = ("flip", "truncate")
 
 
 def delete_compressed(lab: Lab, site: str, package_id: str, *, delta: int | None = None) -> Path:

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import click
 
-from sitesrv.admin.lab import Lab
-from sitesrv.admin.pauses import set_paused
-from sitesrv.cli.options import LAB_OPTION
+from sitesrv.cli.options import LAB_OPTION, open_lab
 
 
 @click.group("address")
@@ -41,7 +39,9 @@ def resume(from_site: str, to_site: str, lab_dir: Path) -> None:
 
 
 def _change(lab_dir: Path, from_site: str, to_site: str, *, paused: bool) -> None:
-    lab = Lab.open(lab_dir)
+    from sitesrv.admin.pauses import set_paused
+
+    lab = open_lab(lab_dir)
     from_code = lab.hierarchy.site(from_site).code
     to_code = lab.hierarchy.site(to_site).code
     changed = set_paused(lab.layout, from_code, to_code, paused)

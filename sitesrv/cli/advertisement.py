@@ -7,10 +7,7 @@ from pathlib import Path
 
 import click
 
-from sitesrv.admin import advertisements
-from sitesrv.admin.lab import Lab
-from sitesrv.cli.options import LAB_OPTION
-from sitesrv.lab.clock import lab_time_text
+from sitesrv.cli.options import LAB_OPTION, open_lab
 
 
 @click.group("advertisement")
@@ -38,8 +35,10 @@ def advertisement_group() -> None:
 def create(site: str, package_id: str, program: str, collection_id: str, schedule: str | None,
            name: str, lab_dir: Path) -> None:
     """Create an advertisement at SITE and print its AdvertisementID."""
+    from sitesrv.admin import advertisements
+
     click.echo(advertisements.create_advertisement(
-        Lab.open(lab_dir), site, package_id=package_id, program=program,
+        open_lab(lab_dir), site, package_id=package_id, program=program,
         collection_id=collection_id, name=name, present_time=schedule))
 
 
@@ -48,7 +47,10 @@ def create(site: str, package_id: str, program: str, collection_id: str, schedul
 @LAB_OPTION
 def list_command(site: str, lab_dir: Path) -> None:
     """The advertisements SITE's database knows, its own and replicated ones."""
-    for adv in advertisements.list_advertisements(Lab.open(lab_dir), site):
+    from sitesrv.admin import advertisements
+    from sitesrv.lab.clock import lab_time_text
+
+    for adv in advertisements.list_advertisements(open_lab(lab_dir), site):
         click.echo(f"{adv.AdvertisementID}  {adv.PackageID}  {adv.ProgramName!r} -> "
                    f"{adv.CollectionID} from {lab_time_text(adv.PresentTime)} "
                    f"(made at {adv.SourceSite}): {adv.AdvertisementName}")
@@ -59,7 +61,9 @@ def list_command(site: str, lab_dir: Path) -> None:
 @LAB_OPTION
 def delete(advertisement_id: str, lab_dir: Path) -> None:
     """Delete an advertisement at the site that made it, and so at every site below."""
-    advertisements.delete_advertisement(Lab.open(lab_dir), advertisement_id)
+    from sitesrv.admin import advertisements
+
+    advertisements.delete_advertisement(open_lab(lab_dir), advertisement_id)
     click.echo(f"Advertisement {advertisement_id.upper()} will be deleted at every site.")
 
 
@@ -76,7 +80,9 @@ def collection_group() -> None:
 @LAB_OPTION
 def create_collection(site: str, name: str, clients: int, lab_dir: Path) -> None:
     """Create a collection at SITE and print its CollectionID."""
-    click.echo(advertisements.create_collection(Lab.open(lab_dir), site, name=name,
+    from sitesrv.admin import advertisements
+
+    click.echo(advertisements.create_collection(open_lab(lab_dir), site, name=name,
                                                 clients=clients))
 
 
@@ -86,7 +92,9 @@ def create_collection(site: str, name: str, clients: int, lab_dir: Path) -> None
 @LAB_OPTION
 def clients(collection_id: str, clients: int, lab_dir: Path) -> None:
     """Set how many clients a collection has (0: no client instruction files)."""
-    advertisements.set_clients(Lab.open(lab_dir), collection_id, clients)
+    from sitesrv.admin import advertisements
+
+    advertisements.set_clients(open_lab(lab_dir), collection_id, clients)
     click.echo(f"Collection {collection_id.upper()} now has {clients} client(s).")
 
 
@@ -95,5 +103,7 @@ def clients(collection_id: str, clients: int, lab_dir: Path) -> None:
 @LAB_OPTION
 def list_collections(site: str, lab_dir: Path) -> None:
     """The collections SITE's database knows."""
-    for c in advertisements.list_collections(Lab.open(lab_dir), site):
+    from sitesrv.admin import advertisements
+
+    for c in advertisements.list_collections(open_lab(lab_dir), site):
         click.echo(f"{c.CollectionID}  {c.MemberCount} client(s)  {c.Name}")

@@ -8,15 +8,14 @@ See sitesrv/admin/coursend.py and courierreceive.py.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sitesrv.admin import coursend
-from sitesrv.admin.courierreceive import receive
-from sitesrv.admin.lab import Lab
-from sitesrv.cli.options import LAB_OPTION
-from sitesrv.formats.parcel import ParcelRecord, ParcelStatus
-from sitesrv.lab.sitetime import log_timestamp
+from sitesrv.cli.options import LAB_OPTION, open_lab
+
+if TYPE_CHECKING:
+    from sitesrv.formats.parcel import ParcelRecord
 
 
 @click.group("courier")
@@ -33,7 +32,9 @@ def courier_group() -> None:
 @LAB_OPTION
 def list_command(site: str | None, lab_dir: Path) -> None:
     """Show the send requests waiting for a parcel, and the parcels, at SITE (or every site)."""
-    lab = Lab.open(lab_dir)
+    from sitesrv.admin import coursend
+
+    lab = open_lab(lab_dir)
     sites = [lab.hierarchy.site(site)] if site else list(lab.hierarchy.sites)
     for s in sites:
         for item in coursend.pending(lab, s):
@@ -55,7 +56,9 @@ def list_command(site: str | None, lab_dir: Path) -> None:
 @LAB_OPTION
 def create(site: str, name: str, requests: tuple[str, ...], lab_dir: Path) -> None:
     """Make an outgoing parcel at SITE of the send requests waiting there; print its file."""
-    lab = Lab.open(lab_dir)
+    from sitesrv.admin import coursend
+
+    lab = open_lab(lab_dir)
     record, path = coursend.create(lab, site, name=name, request_ids=requests)
     packing = record.packing_list
     click.echo(f"Parcel {packing.parcel_id} ({len(packing.requests)} send request(s) for "
@@ -71,7 +74,10 @@ def create(site: str, name: str, requests: tuple[str, ...], lab_dir: Path) -> No
 @LAB_OPTION
 def sent(parcel_id: str, tracking_number: str, sent_by: str, lab_dir: Path) -> None:
     """Set a parcel's status to Sent (Courier Sender never does it by itself)."""
-    record = coursend.set_status(Lab.open(lab_dir), parcel_id, ParcelStatus.SENT,
+    from sitesrv.admin import coursend
+    from sitesrv.formats.parcel import ParcelStatus
+
+    record = coursend.set_status(open_lab(lab_dir), parcel_id, ParcelStatus.SENT,
                                  tracking_number=tracking_number, sent_by=sent_by)
     click.echo(f"Parcel {record.packing_list.parcel_id} is Sent.")
 
@@ -81,7 +87,10 @@ def sent(parcel_id: str, tracking_number: str, sent_by: str, lab_dir: Path) -> N
 @LAB_OPTION
 def confirm(parcel_id: str, lab_dir: Path) -> None:
     """Set a parcel's status to Confirmed: the destination received it."""
-    record = coursend.set_status(Lab.open(lab_dir), parcel_id, ParcelStatus.CONFIRMED)
+    from sitesrv.admin import coursend
+    from sitesrv.formats.parcel import ParcelStatus
+
+    record = coursend.set_status(open_lab(lab_dir), parcel_id, ParcelStatus.CONFIRMED)
     click.echo(f"Parcel {record.packing_list.parcel_id} is Confirmed.")
 
 
@@ -91,13 +100,17 @@ def confirm(parcel_id: str, lab_dir: Path) -> None:
 @LAB_OPTION
 def receive_command(site: str, parcel_file: Path, lab_dir: Path) -> None:
     """Receive an incoming parcel at SITE: its send requests go to the Despooler."""
-    packing = receive(Lab.open(lab_dir), site, parcel_file)
+    from sitesrv.admin.courierreceive import receive
+
+    packing = receive(open_lab(lab_dir), site, parcel_file)
     mine = [r.request_id for r in packing.requests if r.dest_site == site.upper()]
     click.echo(f"Received parcel {packing.parcel_id} from {packing.sending_site}: "
                f"{', '.join(mine)}; the site's Despooler takes them when its servers run.")
 
 
 def _describe(record: ParcelRecord, bias: int) -> str:
+    from sitesrv.lab.sitetime import log_timestamp
+
     packing = record.packing_list
     parts = [packing.parcel_id, record.status.value, f"to {', '.join(packing.destinations)}",
              f"created {log_timestamp(packing.created, bias)}"]

@@ -13,11 +13,8 @@ from pathlib import Path
 
 import click
 
-from sitesrv.admin.console import parse_dp
-from sitesrv.admin.lab import Lab
-from sitesrv.cli.options import LAB_OPTION
-from sitesrv.lab.hierarchy import SharePermissions
-from sitesrv.lab.sharepermissions import current_permissions, set_permissions
+from sitesrv.cli.options import LAB_OPTION, open_lab
+from sitesrv.lab.shares import SharePermissions
 
 
 @click.group("dp")
@@ -38,7 +35,10 @@ def permissions(dp: str, permissions: str | None, lab_dir: Path) -> None:
     retried. Without a value, print the DP's current ones. After a change, `sitesrv
     package refresh PKG SITE:SERVER` copies a failed package again.
     """
-    lab = Lab.open(lab_dir)
+    from sitesrv.admin.console import parse_dp
+    from sitesrv.lab.sharepermissions import current_permissions, set_permissions
+
+    lab = open_lab(lab_dir)
     site, found = parse_dp(lab, dp)
     layout = lab.site(site.code)
     name = f"{site.code}:{found.server}"

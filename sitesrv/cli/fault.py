@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 
-from sitesrv.admin import faults
-from sitesrv.admin.lab import Lab
-from sitesrv.cli.options import LAB_OPTION
-from sitesrv.lab.clock import lab_time_text
+from sitesrv.admin.choices import CORRUPTIONS
+from sitesrv.cli.options import LAB_OPTION, open_lab
 
 DELTA_OPTION = click.option("--delta", type=click.IntRange(1), metavar="N",
                             help="The delta SMSPKG\\<PkgID>.DLT.<N> instead of the PCK.")
@@ -30,14 +28,16 @@ def fault_group() -> None:
 def delete_pck(site: str, package_id: str, delta: int | None, lab_dir: Path) -> None:
     """Delete SITE's compressed copy of PKGID (SMSPKG\\<PkgID>.PCK, or a .DLT.<N>), clearing
     its read-only attribute first, as a person freeing disk space would."""
-    path = faults.delete_compressed(Lab.open(lab_dir), site, package_id, delta=delta)
+    from sitesrv.admin import faults
+
+    path = faults.delete_compressed(open_lab(lab_dir), site, package_id, delta=delta)
     click.echo(f"Deleted {path}.")
 
 
 @fault_group.command("corrupt")
 @click.argument("site")
 @click.argument("package_id", metavar="PKGID")
-@click.option("--how", type=click.Choice(faults.CORRUPTIONS), default="flip", show_default=True,
+@click.option("--how", type=click.Choice(CORRUPTIONS), default="flip", show_default=True,
               help="flip: invert one byte; truncate: cut the file to half its size.")
 @click.option("--offset", type=click.IntRange(0), help="The byte to flip (default: the middle).")
 @click.option("--in-transit", is_flag=True,
@@ -48,7 +48,9 @@ def delete_pck(site: str, package_id: str, delta: int | None, lab_dir: Path) -> 
 def corrupt(site: str, package_id: str, how: str, offset: int | None, in_transit: bool,
             delta: int | None, lab_dir: Path) -> None:
     """Damage a compressed package of PKGID at SITE, at rest or in transit."""
-    path = faults.corrupt(Lab.open(lab_dir), site, package_id, how=how, delta=delta,
+    from sitesrv.admin import faults
+
+    path = faults.corrupt(open_lab(lab_dir), site, package_id, how=how, delta=delta,
                           in_transit=in_transit, offset=offset)
     click.echo(f"Corrupted {path} ({how}).")
 
@@ -72,7 +74,9 @@ def link_up(from_site: str, to_site: str, lab_dir: Path) -> None:
 
 
 def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
-    changed = faults.set_link(Lab.open(lab_dir), from_site, to_site, up=up)
+    from sitesrv.admin import faults
+
+    changed = faults.set_link(open_lab(lab_dir), from_site, to_site, up=up)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} is "
                f"{'' if changed else 'already '}{'up' if up else 'down'}.")
 
@@ -90,7 +94,10 @@ def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
 def slow_link(from_site: str, to_site: str, rate: int, latency: float | None,
               seconds: float | None, lab_dir: Path) -> None:
     """Slow the link from FROM to TO: sends that start within the window go at RATE."""
-    slow = faults.slow_link(Lab.open(lab_dir), from_site, to_site, rate=rate, latency=latency,
+    from sitesrv.admin import faults
+    from sitesrv.lab.clock import lab_time_text
+
+    slow = faults.slow_link(open_lab(lab_dir), from_site, to_site, rate=rate, latency=latency,
                             seconds=seconds)
     until = "until 'sitesrv fault link-normal'" if slow.until is None else \
         f"until {lab_time_text(slow.until)} (lab time)"
@@ -104,7 +111,9 @@ def slow_link(from_site: str, to_site: str, rate: int, latency: float | None,
 @LAB_OPTION
 def link_normal(from_site: str, to_site: str, lab_dir: Path) -> None:
     """Give the link from FROM to TO its rate and latency from hierarchy.yaml again."""
-    changed = faults.normal_link(Lab.open(lab_dir), from_site, to_site)
+    from sitesrv.admin import faults
+
+    changed = faults.normal_link(open_lab(lab_dir), from_site, to_site)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} "
                f"{'sends' if changed else 'already sends'} at its rate from hierarchy.yaml.")
 
@@ -117,7 +126,9 @@ def link_normal(from_site: str, to_site: str, lab_dir: Path) -> None:
 def disk_full(site: str, free: int, lab_dir: Path) -> None:
     """Fill SITE's package drive (SMSPKG, the compression temp, its DP shares and
     despoolr.box\\receive): writes past BYTES fail with Win32 error 112 until `disk-free`."""
-    quota = faults.fill_disk(Lab.open(lab_dir), site, free=free)
+    from sitesrv.admin import faults
+
+    quota = faults.fill_disk(open_lab(lab_dir), site, free=free)
     click.echo(f"Site {site.upper()}'s package drive is full: {quota.free} more bytes fit.")
 
 
@@ -126,7 +137,9 @@ def disk_full(site: str, free: int, lab_dir: Path) -> None:
 @LAB_OPTION
 def disk_free(site: str, lab_dir: Path) -> None:
     """Give SITE's package drive its space again."""
-    changed = faults.free_disk(Lab.open(lab_dir), site)
+    from sitesrv.admin import faults
+
+    changed = faults.free_disk(open_lab(lab_dir), site)
     click.echo(f"Site {site.upper()}'s package drive {'has' if changed else 'already has'} "
                "space.")
 
@@ -141,7 +154,9 @@ def disk_free(site: str, lab_dir: Path) -> None:
 def lock(site: str, box: str, pattern: str, lab_dir: Path) -> None:
     """Hold files open in SITE's inbox as an antivirus scanner does: they cannot be moved,
     renamed or deleted (Win32 error 32) until `unlock`."""
-    held = faults.lock_files(Lab.open(lab_dir), site, box=box, pattern=pattern)
+    from sitesrv.admin import faults
+
+    held = faults.lock_files(open_lab(lab_dir), site, box=box, pattern=pattern)
     click.echo(f"Files {held.pattern} in site {site.upper()}'s {held.box} are held open.")
 
 
@@ -150,7 +165,9 @@ def lock(site: str, box: str, pattern: str, lab_dir: Path) -> None:
 @LAB_OPTION
 def unlock(site: str, lab_dir: Path) -> None:
     """Let go of the files `lock` held open at SITE."""
-    changed = faults.unlock_files(Lab.open(lab_dir), site)
+    from sitesrv.admin import faults
+
+    changed = faults.unlock_files(open_lab(lab_dir), site)
     click.echo(f"No file in site {site.upper()}'s inboxes is held open"
                f"{'' if changed else ' (none was)'}.")
 
@@ -175,7 +192,9 @@ def allow_dp_folders(dp: str, lab_dir: Path) -> None:
 
 
 def _dp_folders(lab_dir: Path, dp: str, *, deny: bool) -> None:
-    changed = faults.deny_dp_folders(Lab.open(lab_dir), dp, deny=deny)
+    from sitesrv.admin import faults
+
+    changed = faults.deny_dp_folders(open_lab(lab_dir), dp, deny=deny)
     state = "denied" if deny else "allowed"
     click.echo(f"Folders below a package's own on {dp.upper()} are "
                f"{state if changed else 'already ' + state}.")
@@ -187,5 +206,7 @@ def _dp_folders(lab_dir: Path, dp: str, *, deny: bool) -> None:
 def kill(site: str, lab_dir: Path) -> None:
     """Kill the live server process of SITE at once, as a power cut would (the pid its lock
     names). Run the lab again: start-up recovery takes up what the process left half done."""
-    pid = faults.kill_server(Lab.open(lab_dir), site)
+    from sitesrv.admin import faults
+
+    pid = faults.kill_server(open_lab(lab_dir), site)
     click.echo(f"Killed the server process of site {site.upper()} (pid {pid}).")

@@ -12,23 +12,17 @@ from pathlib import Path
 import click
 
 from sitesrv import __version__
-from sitesrv.admin.hierarchyview import render_hierarchy
-from sitesrv.admin.lab import Lab, default_hierarchy_file
-from sitesrv.admin.pauses import with_pauses
-from sitesrv.admin.status import render_status, status_rows, trace_lines
 from sitesrv.cli.address import address_group
 from sitesrv.cli.advertisement import advertisement_group, collection_group
 from sitesrv.cli.courier import courier_group
 from sitesrv.cli.dp import dp_group
 from sitesrv.cli.fault import fault_group
-from sitesrv.cli.options import LAB_OPTION
+from sitesrv.cli.options import LAB_OPTION, open_lab
 from sitesrv.cli.package import package_group
 from sitesrv.cli.pck import pck_group
 from sitesrv.cli.run import run_command
 from sitesrv.cli.scenario import scenario_group
 from sitesrv.errors import UserError
-from sitesrv.lab.layout import BUILDING_MARKER
-from sitesrv.lab.sharepermissions import with_current_permissions
 
 FINISHED = "Finished building lab {lab}: its first build was stopped"
 
@@ -67,6 +61,8 @@ def init(lab_dir: Path, hierarchy_file: Path | None, force: bool) -> None:
     Running it again on an existing lab keeps the lab's data (packages, logs, databases) and
     only adds what is missing; --force throws the lab away and builds it anew.
     """
+    from sitesrv.admin.lab import Lab
+
     hierarchy_file = hierarchy_file or _default_hierarchy()
     result = Lab.init(lab_dir, hierarchy_file, force=force)
     sites = ", ".join(s.code for s in result.lab.hierarchy.sites)
@@ -82,6 +78,8 @@ def init(lab_dir: Path, hierarchy_file: Path | None, force: bool) -> None:
 
 
 def _default_hierarchy() -> Path:
+    from sitesrv.admin.lab import default_hierarchy_file
+
     here = Path("hierarchy.yaml")
     return here if here.is_file() else default_hierarchy_file()
 
@@ -90,7 +88,11 @@ def _default_hierarchy() -> Path:
 @LAB_OPTION
 def hierarchy(lab_dir: Path) -> None:
     """Print the lab's sites with their servers, DPs and addresses."""
-    lab = Lab.open(lab_dir)
+    from sitesrv.admin.hierarchyview import render_hierarchy
+    from sitesrv.admin.pauses import with_pauses
+    from sitesrv.lab.sharepermissions import with_current_permissions
+
+    lab = open_lab(lab_dir)
     shown = with_pauses(with_current_permissions(lab.layout), lab.layout)
     click.echo(render_hierarchy(shown, lab.root), nl=False)
 
@@ -111,7 +113,7 @@ def sql(site: str, statement: str, lab_dir: Path, as_json: bool) -> None:
     from sitesrv.db.sitedb import SiteDatabase
     from sitesrv.db.sqlcli import render_result
 
-    lab = Lab.open(lab_dir)
+    lab = open_lab(lab_dir)
     found = lab.hierarchy.site(site)
     if not found.is_primary:
         raise UserError(
@@ -137,7 +139,9 @@ def status(package_id: str | None, lab_dir: Path, as_json: bool) -> None:
     pending, 2 retrying, 3 failed, ...); the site table is PkgStatus Type 1 (1 SENT,
     2 RECEIVED).
     """
-    lab = Lab.open(lab_dir)
+    from sitesrv.admin.status import render_status, status_rows
+
+    lab = open_lab(lab_dir)
     click.echo(render_status(status_rows(lab, package_id and package_id.upper()), as_json),
                nl=False)
 
@@ -147,7 +151,9 @@ def status(package_id: str | None, lab_dir: Path, as_json: bool) -> None:
 @LAB_OPTION
 def trace(package_id: str, lab_dir: Path) -> None:
     """The package's journey across all sites in time order, from LAB/events.jsonl."""
-    lines = trace_lines(Lab.open(lab_dir), package_id)
+    from sitesrv.admin.status import trace_lines
+
+    lines = trace_lines(open_lab(lab_dir), package_id)
     if not lines:
         raise UserError(f"There are no events for package {package_id.upper()} in {lab_dir}. "
                         "Check the PackageID with 'sitesrv status', and run the site servers "
@@ -169,6 +175,10 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     package's journey and every site's client access point.
     """
     from sitesrv.admin.demo import advertise_demo_package, cap_lines, create_demo_package
+    from sitesrv.admin.hierarchyview import render_hierarchy
+    from sitesrv.admin.lab import Lab
+    from sitesrv.admin.status import render_status, status_rows, trace_lines
+    from sitesrv.lab.layout import BUILDING_MARKER
 
     if not (lab_dir / "hierarchy.yaml").is_file() or (lab_dir / BUILDING_MARKER).exists():
         source = hierarchy_file or _default_hierarchy()
@@ -176,7 +186,7 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
             click.echo(f"Built lab {lab_dir} from {source}.")
         else:
             click.echo(f"{FINISHED.format(lab=lab_dir)}.")
-    lab = Lab.open(lab_dir)
+    lab = open_lab(lab_dir)
     click.echo(render_hierarchy(lab.hierarchy, lab.root), nl=False)
     package_id = create_demo_package(lab)
     advertisement_id = advertise_demo_package(lab, package_id)

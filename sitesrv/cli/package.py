@@ -10,9 +10,8 @@ from pathlib import Path
 
 import click
 
-from sitesrv.admin import console
-from sitesrv.admin.lab import Lab
-from sitesrv.cli.options import LAB_OPTION
+from sitesrv.admin.choices import PREFERRED_SENDERS, PRIORITIES
+from sitesrv.cli.options import LAB_OPTION, open_lab
 
 AT_OPTION = click.option(
     "--at", "at", metavar="SITE", default=None,
@@ -21,7 +20,7 @@ AT_OPTION = click.option(
 
 
 SENDER_OPTION = click.option(
-    "--preferred-sender", type=click.Choice(list(console.PREFERRED_SENDERS)), default="any",
+    "--preferred-sender", type=click.Choice(list(PREFERRED_SENDERS)), default="any",
     show_default=True, help="The sender of the package's compressed files; 'courier' puts "
     "them in parcels made with 'sitesrv courier' (the Courier Sender is never chosen "
     "automatically).")
@@ -44,7 +43,7 @@ def package_group() -> None:
                    "source files (no compressed copy, no DP).")
 @click.option("--dp", "dps", multiple=True, metavar="SITE:SERVER",
               help="A distribution point to target; repeat for more.")
-@click.option("--priority", type=click.Choice(sorted(console.PRIORITIES)), default="medium",
+@click.option("--priority", type=click.Choice(sorted(PRIORITIES)), default="medium",
               show_default=True, help="The package's sending priority.")
 @click.option("--compressed-copy", is_flag=True,
               help="Keep a compressed copy of the source (PkgFlags), as SMS's option does.")
@@ -53,7 +52,9 @@ def package_group() -> None:
 def create(site: str, name: str, source: Path | None, dps: tuple[str, ...], priority: str,
            compressed_copy: bool, preferred_sender: str, lab_dir: Path) -> None:
     """Create a package at SITE and print its PackageID (site code + 5 hex digits)."""
-    lab = Lab.open(lab_dir)
+    from sitesrv.admin import console
+
+    lab = open_lab(lab_dir)
     click.echo(console.create_package(lab, site, name=name, source=source, dps=list(dps),
                                       priority=priority, compressed_copy=compressed_copy,
                                       preferred_sender=preferred_sender))
@@ -61,11 +62,13 @@ def create(site: str, name: str, source: Path | None, dps: tuple[str, ...], prio
 
 @package_group.command("set-preferred-sender")
 @click.argument("package_id")
-@click.argument("sender", type=click.Choice(list(console.PREFERRED_SENDERS)))
+@click.argument("sender", type=click.Choice(list(PREFERRED_SENDERS)))
 @LAB_OPTION
 def set_preferred_sender(package_id: str, sender: str, lab_dir: Path) -> None:
     """Choose the sender of the package's compressed files: any, lan or courier."""
-    console.set_preferred_sender(Lab.open(lab_dir), package_id, sender)
+    from sitesrv.admin import console
+
+    console.set_preferred_sender(open_lab(lab_dir), package_id, sender)
     click.echo(f"Package {package_id.upper()}'s preferred sender is now {sender}.")
 
 
@@ -77,7 +80,9 @@ def update(package_id: str, lab_dir: Path) -> None:
 
     Sites that hold the previous version get only what changed (a delta).
     """
-    console.update_package(Lab.open(lab_dir), package_id)
+    from sitesrv.admin import console
+
+    console.update_package(open_lab(lab_dir), package_id)
     click.echo(f"Package {package_id.upper()} will get a new source version.")
 
 
@@ -96,7 +101,9 @@ def set_source(package_id: str, source: str, lab_dir: Path) -> None:
     no version: status 2302, and the DPs at the source site show State 3. To re-read the
     same folder and send only what changed, use 'sitesrv package update'.
     """
-    console.set_source(Lab.open(lab_dir), package_id, source)
+    from sitesrv.admin import console
+
+    console.set_source(open_lab(lab_dir), package_id, source)
     click.echo(f"Package {package_id.upper()} now uses {Path(source).resolve()}.")
 
 
@@ -107,7 +114,9 @@ def set_source(package_id: str, source: str, lab_dir: Path) -> None:
 @LAB_OPTION
 def refresh(package_id: str, dp: str, at: str | None, lab_dir: Path) -> None:
     """Refresh one DP from its site's compressed copy, with no new version."""
-    console.refresh_dp(Lab.open(lab_dir), package_id, dp, at)
+    from sitesrv.admin import console
+
+    console.refresh_dp(open_lab(lab_dir), package_id, dp, at)
     click.echo(f"Refresh of {dp.upper()} requested for package {package_id.upper()}.")
 
 
@@ -118,7 +127,9 @@ def refresh(package_id: str, dp: str, at: str | None, lab_dir: Path) -> None:
 @LAB_OPTION
 def add_dp(package_id: str, dp: str, at: str | None, lab_dir: Path) -> None:
     """Target one more distribution point."""
-    console.add_dp(Lab.open(lab_dir), package_id, dp, at)
+    from sitesrv.admin import console
+
+    console.add_dp(open_lab(lab_dir), package_id, dp, at)
     click.echo(f"Package {package_id.upper()} now targets {dp.upper()}.")
 
 
@@ -129,7 +140,9 @@ def add_dp(package_id: str, dp: str, at: str | None, lab_dir: Path) -> None:
 @LAB_OPTION
 def remove_dp(package_id: str, dp: str, at: str | None, lab_dir: Path) -> None:
     """Remove the package from one distribution point."""
-    console.remove_dp(Lab.open(lab_dir), package_id, dp, at)
+    from sitesrv.admin import console
+
+    console.remove_dp(open_lab(lab_dir), package_id, dp, at)
     click.echo(f"Package {package_id.upper()} will be removed from {dp.upper()}.")
 
 
@@ -138,5 +151,7 @@ def remove_dp(package_id: str, dp: str, at: str | None, lab_dir: Path) -> None:
 @LAB_OPTION
 def delete(package_id: str, lab_dir: Path) -> None:
     """Delete the package everywhere."""
-    console.delete_package(Lab.open(lab_dir), package_id)
+    from sitesrv.admin import console
+
+    console.delete_package(open_lab(lab_dir), package_id)
     click.echo(f"Package {package_id.upper()} will be deleted at every site.")

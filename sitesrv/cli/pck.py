@@ -12,21 +12,21 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sitesrv.compression.distpoint import extract
-from sitesrv.compression.errors import PackageLimitError
-from sitesrv.compression.manifest import FileEntry, Manifest
-from sitesrv.compression.pck import read_manifest, verify
 from sitesrv.errors import SitesrvError, UserError
-from sitesrv.lab.hierarchy import (
-    DEFAULT_PACKAGE_LIMITS,
+from sitesrv.lab.sizes import (
+    DEFAULT_PACKAGE_FILES,
+    DEFAULT_PACKAGE_SIZE,
     MAX_PACKAGE_FILES,
-    PackageLimits,
     parse_size,
     size_text,
 )
+
+if TYPE_CHECKING:
+    from sitesrv.compression.manifest import Manifest
 
 _LIMIT_OPTIONS = {"package_size": "--max-size", "package_files": "--max-files"}
 
@@ -56,6 +56,9 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.argument("file", type=_FILE)
 def list_command(file: Path) -> None:
     """Show the package, version and every entry of FILE (reads only its manifest)."""
+    from sitesrv.compression.manifest import FileEntry
+    from sitesrv.compression.pck import read_manifest
+
     with _as_user_error():
         manifest = read_manifest(file)
     click.echo(_summary(manifest))
@@ -79,6 +82,8 @@ def list_command(file: Path) -> None:
 @click.option("--version", type=int, help="Refuse the file unless it holds this source version.")
 def verify_command(file: Path, package_id: str | None, version: int | None) -> None:
     """Check FILE completely: trailer, every checksum, every entry. Exit status 2 if bad."""
+    from sitesrv.compression.pck import verify
+
     with _as_user_error():
         manifest = verify(file, package_id=package_id, version=version)
     click.echo(f"{file}: OK, {_summary(manifest)}")
@@ -97,11 +102,11 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
 @pck_group.command("extract")
 @click.argument("file", type=_FILE)
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--max-size", default=size_text(DEFAULT_PACKAGE_LIMITS.package_size),
+@click.option("--max-size", default=size_text(DEFAULT_PACKAGE_SIZE),
               callback=_size, metavar="SIZE", show_default=True,
               help="Refuse a package whose files add up to more: bytes, or a number with KiB, "
                    "MiB, GiB or TiB (the lab's limits.package_size).")
-@click.option("--max-files", default=DEFAULT_PACKAGE_LIMITS.package_files, show_default=True,
+@click.option("--max-files", default=DEFAULT_PACKAGE_FILES, show_default=True,
               type=click.IntRange(1, MAX_PACKAGE_FILES), metavar="N",
               help=f"Refuse a package of more files, or more folders (at most "
                    f"{MAX_PACKAGE_FILES}; the lab's limits.package_files).")
@@ -110,6 +115,10 @@ def extract_command(file: Path, dest: Path, max_size: int, max_files: int) -> No
 
     A package over the limits is refused before anything is written (docs/limits.md).
     """
+    from sitesrv.compression.distpoint import extract
+    from sitesrv.compression.errors import PackageLimitError
+    from sitesrv.lab.hierarchy import PackageLimits
+
     limits = PackageLimits(package_size=max_size, package_files=max_files)
     with _as_user_error():
         try:

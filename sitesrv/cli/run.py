@@ -18,19 +18,17 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from sitesrv.cli.options import LAB_OPTION
-from sitesrv.components.registry import SMS_COMPONENTS, SMS_COMPONENTS_SPEC
 from sitesrv.errors import UserError
-from sitesrv.lab.clock import lab_time_text
-from sitesrv.lab.timing import parse_duration
-from sitesrv.runtime.idle import TIMEOUT, ExitCode, IdleReport
-from sitesrv.runtime.live import DEFAULT_WORKERS
-from sitesrv.runtime.registry import Registry, load_registry
-from sitesrv.runtime.step import DEFAULT_MAX_STEPS, run_until_idle
-from sitesrv.runtime.watcher import INOTIFY, WATCHERS
+from sitesrv.runtime.defaults import DEFAULT_MAX_STEPS, DEFAULT_WORKERS, INOTIFY, WATCHERS
+
+if TYPE_CHECKING:
+    from sitesrv.runtime.idle import IdleReport
+    from sitesrv.runtime.registry import Registry
 
 STEP_ONLY = ("--seed", "--record", "--replay", "--max-steps")
 LIVE_ONLY = ("--watcher", "--timeout", "--workers", "--processes", "--view")
@@ -94,6 +92,9 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
     (--step) runs one component's unit of work at a time in an order chosen by --seed, on a
     virtual clock, until the lab is idle: the same seed gives the same result every time.
     """
+    from sitesrv.lab.timing import parse_duration
+    from sitesrv.runtime.idle import ExitCode
+
     given = {name for name, value in (("--seed", seed), ("--record", record),
                                       ("--replay", replay), ("--max-steps", max_steps),
                                       ("--watcher", watcher), ("--timeout", timeout),
@@ -111,26 +112,35 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
         horizon_seconds = None if horizon is None else parse_duration(horizon)
     except ValueError as e:
         raise UserError(f"--horizon: {e}") from None
-    registry = load_registry(components_spec) if components_spec else SMS_COMPONENTS
     watching = view if view is not None else sys.stderr.isatty()
     with _debug_logging() if debug else contextlib.nullcontext(), \
             _live_view(lab_dir) if watching and not step else contextlib.nullcontext():
         if step:
+            from sitesrv.runtime.step import run_until_idle
+
             report = run_until_idle(lab_dir, seed=seed, record=record, replay=replay,
-                                    horizon=horizon_seconds, components=registry,
+                                    horizon=horizon_seconds, components=_registry(components_spec),
                                     max_steps=max_steps or DEFAULT_MAX_STEPS,
                                     sites=list(sites) or None)
         elif processes == PER_SITE:
-            report = _run_per_site(lab_dir, components_spec or SMS_COMPONENTS_SPEC, sites,
+            report = _run_per_site(lab_dir, components_spec, sites,
                                    watcher or INOTIFY, until_idle, timeout, horizon_seconds,
                                    workers or DEFAULT_WORKERS, debug)
         else:
-            report = _run_live(lab_dir, registry, sites, watcher or INOTIFY, until_idle,
+            report = _run_live(lab_dir, _registry(components_spec), sites, watcher or INOTIFY, until_idle,
                                timeout, horizon_seconds, workers or DEFAULT_WORKERS)
     if report is None:
         ctx.exit(ExitCode.STOPPED if until_idle else ExitCode.IDLE)
     _print_report(report, step)
     ctx.exit(int(report.exit_code))
+
+
+def _registry(components_spec: str | None) -> Registry:
+    """The components to run: sitesrv's, or those of --components."""
+    from sitesrv.components.registry import SMS_COMPONENTS
+    from sitesrv.runtime.registry import load_registry
+
+    return load_registry(components_spec) if components_spec else SMS_COMPONENTS
 
 
 @contextlib.contextmanager
@@ -183,12 +193,14 @@ def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher
                           on_started=say_started)
 
 
-def _run_per_site(lab_dir: Path, components_spec: str, sites: tuple[str, ...],
+def _run_per_site(lab_dir: Path, components_spec: str | None, sites: tuple[str, ...],
                   watcher: str, until_idle: bool, timeout: float | None, horizon: float | None,
                   workers: int, debug: bool) -> IdleReport | None:
+    from sitesrv.components.registry import SMS_COMPONENTS_SPEC
     from sitesrv.runtime.siteprocs import ServerProcessError, SiteProcesses
 
-    supervisor = SiteProcesses(lab_dir, sites=list(sites) or None, components=components_spec,
+    supervisor = SiteProcesses(lab_dir, sites=list(sites) or None,
+                               components=components_spec or SMS_COMPONENTS_SPEC,
                                watcher=watcher, horizon=horizon, workers=workers, debug=debug)
 
     def say_started(running: SiteProcesses) -> None:
@@ -224,6 +236,9 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 
 def _print_report(report: IdleReport, step: bool) -> None:
+    from sitesrv.lab.clock import lab_time_text
+    from sitesrv.runtime.idle import TIMEOUT
+
     done = f"after {report.steps} steps " if step else ""
     when = lab_time_text(report.lab_time)
     counts = [f"{len(report.waits)} item(s) wait" if report.waits else "nothing waits"]

@@ -8,12 +8,14 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sitesrv.admin.lab import default_hierarchy_file
-from sitesrv.admin.scenarios import SCENARIOS, Outcome, play, scenario
 from sitesrv.errors import UserError
+
+if TYPE_CHECKING:
+    from sitesrv.admin.scenarios import Outcome
 
 MAX_SEEDS = 1000
 
@@ -27,6 +29,8 @@ def scenario_group() -> None:
 @scenario_group.command("list")
 def list_scenarios() -> None:
     """Name each scenario, its field report and what it shows."""
+    from sitesrv.admin.scenarios import SCENARIOS
+
     for item in SCENARIOS.values():
         click.echo(f"{item.name}\n  report: {item.report}\n  {item.summary}")
 
@@ -51,6 +55,9 @@ def run_scenario(name: str, seed: int | None, seed_range: str | None, hotfix: bo
     recovery (every DP byte-identical to the source, the summarizer clean). Exit status 0 when
     the story played out as the report says, 1 when it did not, 2 for a usage error.
     """
+    from sitesrv.admin.lab import default_hierarchy_file
+    from sitesrv.admin.scenarios import play, scenario
+
     story = scenario(name)
     if seed is not None and seed_range:
         raise UserError("Give --seed or --seeds, not both.")

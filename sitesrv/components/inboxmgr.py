@@ -15,6 +15,8 @@ so what a person changed while the site servers were stopped is mirrored too.
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
@@ -39,10 +41,6 @@ class Plan:
     def __bool__(self) -> bool:
         return bool(self.cleared or self.folders or self.copies or self.deletions)
 
-    def __add__(self, other: Plan) -> Plan:
-        return Plan(*(a + b for a, b in zip(attrs.astuple(self, recurse=False),
-                                            attrs.astuple(other, recurse=False), strict=True)))
-
 
 class InboxManager(Component):
     name = "SMS_INBOX_MANAGER"
@@ -50,6 +48,8 @@ class InboxManager(Component):
     wakes_on = CAP_BOXES
 
     def start(self) -> None:
+        # per source box: the pairs of files the last pass found equal (see `_plan`)
+        self._verified: dict[Path, dict[str, Signature]] = {}
         for box in CAP_BOXES:
             self._remove_leftovers(self.ctx.layout.cap / box)
         self.ctx.wake_at(self.ctx.clock.now())
@@ -78,7 +78,9 @@ class InboxManager(Component):
         if not cap_box.is_dir():
             self.ctx.make_dirs(cap_box)
             self.ctx.log.write(f"Created the client access point inbox {self._cap(cap_box)}")
-        plan = _plan(source, cap_box)
+        verified: dict[str, Signature] = {}
+        plan = _plan(source, cap_box, self._verified.get(source, {}), verified)
+        self._verified[source] = verified
         if not plan:
             return
         log = self.ctx.log.write
@@ -119,54 +121,86 @@ class InboxManager(Component):
         return self.ctx.layout.unc(path)
 
 
-def _entries(folder: Path, *, skip: frozenset[str] = frozenset()) -> dict[str, Path]:
+# A file's identity and state as a mirror compares them: two files once found to hold the same
+# bytes still do while neither's identity changed (a rewrite changes st_ctime_ns at least).
+Signature = tuple[int, int, int, int, int, int]
+
+
+def _signature(a: os.stat_result, b: os.stat_result) -> Signature:
+    return (a.st_ino, a.st_mtime_ns, a.st_ctime_ns, b.st_ino, b.st_mtime_ns, b.st_ctime_ns)
+
+
+def _entries(folder: str | Path, *, skip: frozenset[str] = frozenset()) -> dict[str, os.DirEntry[str]]:
     """The files and folders a mirror looks at, by upper-case name (Windows ignores case):
     never temp files, dot-files, links, a component's `.work`/`corrupt`, or `skip`."""
-    if not folder.is_dir():
+    try:
+        listing = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    found = {}
-    for name in sorted(os.listdir(folder)):
-        path = folder / name
-        if ignored_by_scans(name) or name in skip or path.is_symlink():
-            continue
-        found[name.upper()] = path
-    return found
+    return {entry.name.upper(): entry for entry in listing
+            if not (ignored_by_scans(entry.name) or entry.name in skip or entry.is_symlink())}
 
 
-def _plan(source: Path, dest: Path, *, top: bool = True) -> Plan:
-    """What makes `dest` a mirror of `source`: copies first, then deletions."""
+def _plan(source: str | Path, dest: str | Path, verified: Mapping[str, Signature],
+          still: dict[str, Signature], *, top: bool = True) -> Plan:
+    """What makes `dest` a mirror of `source`: copies first, then deletions.
+
+    `verified` holds the pairs of files the last pass found equal; those found equal now go
+    into `still`, so an unchanged pair is not read again on every pass. (Paths are strings
+    here: a pass looks at every file of the box, and changes few.)"""
     skip = frozenset({WORK_DIR, CORRUPT_DIR}) if top else frozenset()
     have = _entries(source, skip=skip)
     there = _entries(dest, skip=frozenset({LOCK_TOKEN}) if top else frozenset())
-    plan = Plan(deletions=tuple(there[k] for k in sorted(there) if k not in have))
+    cleared: list[Path] = []
+    folders: list[Path] = []
+    copies: list[tuple[Path, Path]] = []
+    deletions = [Path(there[k].path) for k in sorted(there) if k not in have]
     for key in sorted(have):
         src = have[key]
-        target = there.get(key, dest / src.name)
+        found = there.get(key)
+        target = found.path if found is not None else os.path.join(dest, src.name)
         if src.is_dir():
-            if target.exists() and not target.is_dir():
-                plan += Plan(cleared=(target,))
-            if not target.is_dir():
-                plan += Plan(folders=(target,))
-            plan += _plan(src, target, top=False)
+            is_dir = found.is_dir() if found is not None else os.path.isdir(target)
+            if not is_dir and (found is not None or os.path.exists(target)):
+                cleared.append(Path(target))
+            if not is_dir:
+                folders.append(Path(target))
+            below = _plan(src.path, target, verified, still, top=False)
+            cleared += below.cleared
+            folders += below.folders
+            copies += below.copies
+            deletions += below.deletions
         elif src.is_file():
-            if target.is_dir():
-                plan += Plan(cleared=(target,))
-            if not _same(src, target):
-                plan += Plan(copies=((src, target),))
-    return plan
+            if found.is_dir() if found is not None else os.path.isdir(target):
+                cleared.append(Path(target))
+            if not _same(src, found, target, verified, still):
+                copies.append((Path(src.path), Path(target)))
+    return Plan(tuple(cleared), tuple(folders), tuple(copies), tuple(deletions))
 
 
-def _same(a: Path, b: Path) -> bool:
-    """Whether two files hold the same bytes, read a chunk at a time."""
+def _same(src: os.DirEntry[str], found: os.DirEntry[str] | None, target: str,
+          verified: Mapping[str, Signature], still: dict[str, Signature]) -> bool:
+    """Whether the source file and its mirror hold the same bytes, read a chunk at a time
+    unless the pair is unchanged since a pass found them equal."""
     try:
-        if not b.is_file() or a.stat().st_size != b.stat().st_size:
+        a = src.stat()
+        b = found.stat() if found is not None else os.stat(target)
+        if not stat.S_ISREG(b.st_mode) or a.st_size != b.st_size:
             return False
-        with open(a, "rb") as fa, open(b, "rb") as fb:
-            while True:
-                chunk = fa.read(_CHUNK)
-                if chunk != fb.read(_CHUNK):
-                    return False
-                if not chunk:
-                    return True
+        signature = _signature(a, b)
+        if verified.get(src.path) != signature and not _same_bytes(src.path, target):
+            return False
     except FileNotFoundError:
         return False
+    still[src.path] = signature
+    return True
+
+
+def _same_bytes(a: str, b: str) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            chunk = fa.read(_CHUNK)
+            if chunk != fb.read(_CHUNK):
+                return False
+            if not chunk:
+                return True

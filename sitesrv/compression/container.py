@@ -45,7 +45,7 @@ from sitesrv.compression.tarstream import (
 )
 from sitesrv.compression.trailer import TRAILER_SIZE, Kind, Trailer, decode_trailer
 from sitesrv.files.regular import open_regular
-from sitesrv.lab.hierarchy import size_text
+from sitesrv.lab.sizes import size_text
 
 CHUNK = 1 << 20
 _READ_AHEAD_FROM = 4 << 20  # compressed body size from which content() decompresses ahead

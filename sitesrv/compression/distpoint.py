@@ -34,9 +34,9 @@ from sitesrv.lab.hierarchy import (
     DEFAULT_PACKAGE_LIMITS,
     PackageLimits,
     SharePermissions,
-    size_text,
 )
 from sitesrv.lab.identifiers import PACKAGE_ID_ANY_CASE_RE, check_package_id
+from sitesrv.lab.sizes import size_text
 
 NEW_SUFFIX = ".sitesrv-new"
 OLD_SUFFIX = ".sitesrv-old"

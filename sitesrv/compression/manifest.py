@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from sitesrv.lab.hierarchy import MAX_PACKAGE_FILES, size_text
+from sitesrv.lab.sizes import MAX_PACKAGE_FILES, size_text
 
 MANIFEST_NAME = ".sitesrv-manifest.json"
 MANIFEST_FORMAT = "sitesrv-pck-manifest/1"

@@ -156,17 +156,34 @@ class FileStore:
         # One lock per folder, shared by every component of the site in this process.
         with _LOCKS_GUARD:
             self._lock = _FOLDER_LOCKS.setdefault(self.folder.resolve(), threading.RLock())
+        self._known: dict[str, tuple[bytes, _PackageFile]] = {}  # by PkgID: bytes, records
 
     def _path(self, pkg_id: str) -> Path:
         return self.folder / f"{pkg_id.upper()}.json"
 
     def _load(self, pkg_id: str) -> _PackageFile:
+        """The package's file as records: those read last if its bytes are the same (each pass
+        of Offer Manager reads every package's file), else parsed anew. A copy: callers change
+        it before `_save`."""
         path = self._path(pkg_id)
         try:
-            doc = json.loads(read_limited(path, PACKAGE_STATE_BYTES).decode("utf-8"))
+            data = read_limited(path, PACKAGE_STATE_BYTES)
         except FileNotFoundError:
             return _PackageFile()
-        except (OSError, ValueError) as e:
+        except OSError as e:
+            raise FormatError(path, f"cannot read package state: {e}") from None
+        known = self._known.get(pkg_id.upper())
+        if known is None or known[0] != data:
+            known = (data, self._parse(path, data))
+            self._known[pkg_id.upper()] = known
+        return attrs.evolve(known[1], servers=dict(known[1].servers),
+                            status=dict(known[1].status), offers=dict(known[1].offers))
+
+    @staticmethod
+    def _parse(path: Path, data: bytes) -> _PackageFile:
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except ValueError as e:
             raise FormatError(path, f"cannot read package state: {e}") from None
         try:
             return _PackageFile(

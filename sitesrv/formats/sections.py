@@ -12,7 +12,9 @@ make it spend more than a bounded amount of memory (docs/limits.md).
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -25,7 +27,7 @@ from sitesrv.errors import FormatError
 from sitesrv.files.regular import NotRegularFile, read_regular
 from sitesrv.formats.values import Check
 from sitesrv.lab.clock import lab_time_text
-from sitesrv.lab.hierarchy import size_text
+from sitesrv.lab.sizes import size_text
 
 R = TypeVar("R")
 
@@ -187,6 +189,7 @@ class _Found:
     values: dict[str, tuple[int, str]]
 
 
+@functools.lru_cache(maxsize=1024)  # the same few key names, in every file
 def _normal(name: str) -> str:
     """Names compare upper-cased with runs of white space collapsed: `dest  site` is DEST SITE."""
     return " ".join(name.split()).upper()
@@ -254,6 +257,38 @@ class Embedded:
     layout: Layout
 
 
+class _Parsed:
+    """The records of the texts a layout parsed last, by text: the same file is read several
+    times on its way (a status message when queued, batched and received for replication, at
+    every site it passes), and a record is immutable, so the same text is parsed once. Bounded
+    in characters (docs/limits.md), the oldest forgotten first; shared by a live run's threads."""
+
+    CHARACTERS = 1 << 20
+    LARGEST = 16 << 10  # a larger text is parsed every time
+
+    def __init__(self) -> None:
+        self._records: dict[str, Any] = {}
+        self._characters = 0
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> Any | None:
+        with self._lock:
+            return self._records.get(text)
+
+    def put(self, text: str, record: Any) -> None:
+        if len(text) > self.LARGEST:
+            return
+        with self._lock:
+            if text in self._records:
+                return
+            self._records[text] = record
+            self._characters += len(text)
+            while self._characters > self.CHARACTERS:
+                oldest = next(iter(self._records))
+                del self._records[oldest]
+                self._characters -= len(oldest)
+
+
 @attrs.frozen
 class Layout(Generic[R]):
     """One kind of instruction file: its record type, a name for messages, and its sections."""
@@ -262,6 +297,7 @@ class Layout(Generic[R]):
     kind: str
     sections: tuple[Section | Embedded, ...]
     limits: ReadLimits = INSTRUCTION_LIMITS
+    _parsed: _Parsed = attrs.field(factory=_Parsed, init=False, eq=False, repr=False)
 
     def dumps(self, record: R) -> str:
         """The file's text (LF line ends); the record's validators already refused bad values."""
@@ -273,10 +309,14 @@ class Layout(Generic[R]):
 
     def parse(self, text: str, path: object = "<text>") -> R:
         """The record in `text`; raises FormatError naming `path` and the problem."""
-        found: dict[str, list[_Found]] = {}
-        for section in _read_sections(text, path, self.limits, self.kind):
-            found.setdefault(section.name, []).append(section)
-        return self._record(found, path)
+        record = self._parsed.get(text)
+        if record is None:
+            found: dict[str, list[_Found]] = {}
+            for section in _read_sections(text, path, self.limits, self.kind):
+                found.setdefault(section.name, []).append(section)
+            record = self._record(found, path)
+            self._parsed.put(text, record)
+        return record
 
     def decode(self, data: bytes, path: object = "<bytes>") -> R:
         """The record in a file's bytes (UTF-8, an optional BOM)."""
@@ -356,7 +396,7 @@ class Layout(Generic[R]):
 
     @staticmethod
     def _load(section: Section, occurrence: _Found, record: type, path: object) -> dict[str, Any]:
-        fields = attrs.fields_dict(record)
+        fields = _fields(record)
         values = {}
         for key in section.keys:
             entry = occurrence.values.get(_normal(key.name))
@@ -376,6 +416,11 @@ class Layout(Generic[R]):
                                         f"{e}") from None
             values[key.attr] = value
         return values
+
+
+@functools.cache  # one entry per record type
+def _fields(record: type) -> dict[str, attrs.Attribute[Any]]:
+    return attrs.fields_dict(record)
 
 
 def _build(record: type[R], values: dict[str, Any], path: object, what: str) -> R:

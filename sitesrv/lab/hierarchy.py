@@ -5,13 +5,12 @@ them, and the settings of the whole lab, as validated records (loader.py reads t
 
 from __future__ import annotations
 
-import enum
-import re
-
 import attrs
 
 from sitesrv.errors import UserError
 from sitesrv.files.atomic import Durability
+from sitesrv.lab.shares import DEFAULT_SHARE, SharePermissions
+from sitesrv.lab.sizes import DEFAULT_PACKAGE_FILES, DEFAULT_PACKAGE_SIZE
 from sitesrv.lab.timing import TimingProfile
 
 AVAILABILITIES = ("open", "medium_and_high", "high_only", "closed")
@@ -25,25 +24,8 @@ ALLOWED_PRIORITIES = {
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DP_UPDATE_MODES = ("delete", "overwrite")
-DEFAULT_SHARE = "SMSPKGC$"
 KB936465 = "KB936465"
 KNOWN_HOTFIXES = (KB936465,)
-SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
-_SIZE_RE = re.compile(r"([0-9]{1,20}) ?(" + "|".join(SIZE_UNITS) + ")?")
-# The most files (and the most folders) a PCK or DLT may list: the container reader refuses
-# more, so `limits.package_files` cannot go higher (docs/limits.md).
-MAX_PACKAGE_FILES = 250_000
-
-
-class SharePermissions(enum.StrEnum):
-    """What Distribution Manager may create on a DP's share (`permissions:` of a DP).
-
-    `share-root-only` is the smsutils report's DP, whose Administrators had rights on the share
-    root only: the package folder `<share>\\<PkgID>` can be made, no folder below it.
-    """
-
-    FULL = "full"
-    SHARE_ROOT_ONLY = "share-root-only"
 
 
 @attrs.frozen
@@ -159,25 +141,6 @@ class SenderSettings:
     retries: int = 2
 
 
-def parse_size(value: object) -> int:
-    """Bytes from a whole number of bytes or a text such as `2GiB` or `512 MiB` (1024-based)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    match = _SIZE_RE.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"expected a number of bytes, or one with a unit ({', '.join(SIZE_UNITS)}"
-                         f"), such as 2GiB or 512 MiB; got {value!r}")
-    return int(match[1]) * SIZE_UNITS[match[2] or "B"]
-
-
-def size_text(size: int) -> str:
-    """A size for people: `2 GiB`, `1.5 MiB`, `700 bytes`."""
-    for unit, factor in reversed(SIZE_UNITS.items()):
-        if factor > 1 and size >= factor:
-            return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size} bytes"
-
-
 @attrs.frozen
 class PackageLimits:
     """How big a package may be once expanded: `limits:` in hierarchy.yaml (docs/limits.md).
@@ -186,8 +149,8 @@ class PackageLimits:
     and every DP of the package would expand it; these bound what one install may write.
     """
 
-    package_size: int = 2 << 30  # bytes: the sum of its files' sizes
-    package_files: int = 100_000  # files; and, separately, folders
+    package_size: int = DEFAULT_PACKAGE_SIZE  # bytes: the sum of its files' sizes
+    package_files: int = DEFAULT_PACKAGE_FILES  # files; and, separately, folders
 
 
 DEFAULT_PACKAGE_LIMITS = PackageLimits()

@@ -14,8 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from sitesrv.lab.clock import Clock, lab_time_text
 from sitesrv.logs.appendfile import AppendFile
 
@@ -24,6 +22,8 @@ class EventSink:
     """Appends events to events.jsonl through a structlog logger bound to the lab clock."""
 
     def __init__(self, path: Path, clock: Clock) -> None:
+        import structlog  # here: reading events (`sitesrv trace`, `status`) does not need it
+
         self.path = Path(path)
         self.clock = clock
         self._file = _LineFile(self.path)

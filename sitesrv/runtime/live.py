@@ -31,6 +31,7 @@ from pathlib import Path
 from sitesrv.lab.clock import RealClock, lab_start
 from sitesrv.lab.layout import LabLayout
 from sitesrv.lab.loader import load_lab_hierarchy
+from sitesrv.runtime.defaults import DEFAULT_WORKERS, INOTIFY, POLLING
 from sitesrv.runtime.host import (
     EXECUTIVE,
     ComponentHost,
@@ -49,12 +50,11 @@ from sitesrv.runtime.idle import (
     final_status,
 )
 from sitesrv.runtime.registry import Registry
-from sitesrv.runtime.watcher import INOTIFY, POLLING, Watcher
+from sitesrv.runtime.watcher import Watcher
 
 logger = logging.getLogger(__name__)
 
 SUPERVISOR_TICK = 0.02  # real seconds between the supervisor's looks at watcher and workers
-DEFAULT_WORKERS = 2
 
 
 class LiveDriver:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sitesrv.errors import UserError
 from sitesrv.lab.clock import VirtualClock, lab_start, lab_time_text, next_run
+from sitesrv.runtime.defaults import DEFAULT_MAX_STEPS
 from sitesrv.runtime.faults import FaultPoint, Injector
 from sitesrv.runtime.host import CRASHED, NOTHING, ComponentHost, LabRuntime, UnitOutcome
 from sitesrv.runtime.idle import (
@@ -36,8 +37,6 @@ from sitesrv.runtime.idle import (
 )
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import ScheduleWriter, StepRecord, read_schedule
-
-DEFAULT_MAX_STEPS = 100_000
 
 
 class ReplayDivergence(UserError):

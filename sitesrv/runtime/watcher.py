@@ -37,13 +37,11 @@ from watchdog.observers.api import BaseObserver, EventEmitter
 from watchdog.observers.polling import PollingObserver
 
 from sitesrv.lab.boxes import WORK_DIR, ignored_by_scans
+from sitesrv.runtime.defaults import INOTIFY, POLLING, WATCHERS
 
 logger = logging.getLogger(__name__)
 
-INOTIFY = "inotify"  # what --watcher asks for by default: the platform's notifications
-POLLING = "polling"
 NATIVE = "native"  # what the watcher reports when it uses watchdog's platform Observer
-WATCHERS = (INOTIFY, POLLING)
 OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 OVERFLOW_MESSAGE = "Inotify queue overflowed"
 POLL_INTERVAL = 1.0

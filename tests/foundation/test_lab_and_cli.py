@@ -396,3 +396,15 @@ def test_concurrent_pauses_of_one_sites_addresses_are_all_kept(tmp_path: Path) -
         t.join()
     assert failures == []
     assert seen == [frozenset({"ZZZ", "S01"}), frozenset()] * rounds
+
+
+def test_the_command_line_imports_what_a_command_needs_only_when_it_runs() -> None:
+    """`sitesrv --help` loads the command modules, not the libraries behind the commands: those
+    load when a command runs (docs/performance.md, bench/startup.py)."""
+    heavy = ("watchdog", "zstandard", "rich", "structlog", "yaml", "sqlite3", "attrs",
+             "sitesrv.admin.lab", "sitesrv.runtime.live", "sitesrv.components")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, sitesrv.cli.main; print(*sorted(sys.modules))"],
+        capture_output=True, text=True, check=True)
+    loaded = set(proc.stdout.split())
+    assert [name for name in heavy if name in loaded] == []
