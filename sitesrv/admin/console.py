@@ -27,6 +27,7 @@ from sitesrv.db.sitedb import (
 )
 from sitesrv.errors import UserError
 from sitesrv.lab.hierarchy import DistributionPoint, Site
+from sitesrv.lab.sources import is_windows_path
 
 PRIORITIES = {"high": 1, "medium": 2, "low": 3}
 # The package's preferred sender, as SMSPackages.PreferredAddress keeps it ('' = any sender).
@@ -145,11 +146,13 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
                             "distribution point or to compress: pass --source with the folder "
                             "that holds its files, or leave out --dp and --compressed-copy.")
         flag = SourceFlag.NO_SOURCE
+        windows_source = ""
     else:
         source = Path(source).resolve()
         if not source.is_dir():
             raise UserError(f"The package source {source} is not a folder. Pass --source with "
                             "the folder that holds the package's files.")
+        windows_source = lab.layout.sources.require_windows(source)
         flag = SourceFlag.COMPRESSED if compressed_copy else SourceFlag.DIRECT
     targets = [parse_dp(lab, spec) for spec in dps]
     for dp_site, _ in targets:
@@ -158,7 +161,7 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
     with _open(lab, site) as db, db.transaction():
         pkg_id = db.next_package_id(site.code)
         package = Package(PkgID=pkg_id, SourceSite=site.code, Name=name,
-                          Source="" if source is None else str(source),
+                          Source=windows_source,
                           Priority=PRIORITIES[priority], Action=PackageAction.ADD,
                           PkgFlags=PKG_FLAG_COMPRESSED_COPY if compressed_copy else 0,
                           ShareName="", StorePkgFlag=int(flag),
@@ -170,14 +173,18 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
     return pkg_id
 
 
-def _source_path(source: Path | str) -> str:
-    """The source path as SMS's console takes it: any path, existing or not (Distribution
-    Manager reads it, and reports one it cannot read); only an empty one is refused."""
+def source_path(lab: Lab, source: Path | str) -> str:
+    """The source path as SMS's console takes it, in the Windows form the site servers read it
+    by (docs/hierarchy.md, package_sources): any path, existing or not (Distribution Manager
+    reads it, and reports one it cannot read), a Windows path as given; only an empty one, or
+    a local folder the lab cannot name, is refused."""
     if not str(source).strip():
         raise UserError("No source folder was given. Pass the folder that holds the package's "
                         "files; it need not exist yet, as Distribution Manager reads it only "
                         "when it processes the change.")
-    return str(Path(source).resolve())
+    if is_windows_path(str(source)):
+        return str(source)
+    return lab.layout.sources.require_windows(Path(source).resolve())
 
 
 def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
@@ -191,7 +198,7 @@ def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
         package = known_package(db, pkg_id, site)
         changes: dict[str, object] = {"Action": action}
         if source is not None:
-            changes["Source"] = _source_path(source)
+            changes["Source"] = source_path(lab, source)
             if package.StorePkgFlag == SourceFlag.NO_SOURCE:
                 changes["StorePkgFlag"] = int(SourceFlag.DIRECT)
         elif refresh and package.StorePkgFlag == SourceFlag.NO_SOURCE:

@@ -30,6 +30,7 @@ from sitesrv.lab.layout import LabLayout, SiteLayout
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.logs.events import EventSink
 from sitesrv.logs.smslog import SmsLog
+from sitesrv.logs.win32 import sms_error
 from sitesrv.runtime.backoff import backoff
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
@@ -178,7 +179,7 @@ class ComponentHost:
             self.failures[COMPONENT] = earlier + 1
             delay = backoff(self.runtime.hierarchy.timing.rescan_interval, earlier)
             self.log.write(f"Could not start the component; it starts again in {delay:g} "
-                           f"seconds: {text}")
+                           f"seconds: {sms_error(error)}")
             self.reporter.event("component_failed", error=text, retry_in=delay)
             self.ctx.wake_at(self.runtime.clock.now() + delay)
             return FAILED
@@ -373,7 +374,7 @@ class ComponentHost:
             if busy:
                 self._busy_component(text, "runs again")
                 return
-            self.log.write(f"Unexpected error: {text}")
+            self.log.write(f"Unexpected error: {sms_error(error)}")
             self.reporter.event("component_failed", error=text)
             self.ctx.wake_at(self.runtime.clock.now() + self.runtime.hierarchy.timing.rescan_interval)
             return
@@ -382,7 +383,9 @@ class ComponentHost:
                 self._failed_item(item, error, text)
             except OSError as e:
                 self.log.write(f"Could not put {self.layout.windows(item.original)} aside after "
-                               f"an error: {e}")
+                               f"an error: {sms_error(e)}")
+                self.reporter.event("processing_failed", file=self.layout.windows(item.original),
+                                    error=self.runtime.relative(str(e)))
         self._want()
 
     def _failed_item(self, item: WorkItem, error: Exception, text: str) -> None:
@@ -394,11 +397,13 @@ class ComponentHost:
             self._busy(item, shown, text)
             return
         attempt = self.failures.get(item.original, 0) + 1
-        self.log.write(f"Failed to process {shown} (attempt {attempt} of {MAX_ATTEMPTS}): {text}")
+        self.log.write(f"Failed to process {shown} (attempt {attempt} of {MAX_ATTEMPTS}): "
+                       f"{sms_error(error)}")
         self.reporter.event("processing_failed", file=shown, error=text, attempt=attempt)
         if attempt >= MAX_ATTEMPTS:
             self.failures.pop(item.original, None)
-            item.quarantine(f"processing failed {attempt} times; the last error was {text}")
+            item.quarantine(f"processing failed {attempt} times; the last error was "
+                            f"{sms_error(error)}")
         else:
             self.failures[item.original] = attempt
             item.defer(self.runtime.clock.now() + self.runtime.hierarchy.timing.rescan_interval,
@@ -416,8 +421,7 @@ class ComponentHost:
         """A file waits for a busy site database: never counted as an attempt, never
         quarantined; retried at a growing interval with a ceiling."""
         delay = self._busy_delay(item.original)
-        self.log.write(f"The site database is busy; {shown} is retried in {delay:g} seconds "
-                       f"({text})")
+        self.log.write(f"The site database is busy; {shown} is retried in {delay:g} seconds")
         self.reporter.event("database_busy", file=shown, error=text, retry_in=delay)
         item.defer(self.runtime.clock.now() + delay, f"waits for the site database ({text})")
 
@@ -425,8 +429,7 @@ class ComponentHost:
         """The component itself (its start, a unit that claimed no file: SQL Monitor's poll)
         waits for a busy site database, as a file does."""
         delay = self._busy_delay(COMPONENT)
-        self.log.write(f"The site database is busy; the component {what} in {delay:g} seconds "
-                       f"({text})")
+        self.log.write(f"The site database is busy; the component {what} in {delay:g} seconds")
         self.reporter.event("database_busy", error=text, retry_in=delay)
         self.ctx.wake_at(self.runtime.clock.now() + delay)
 

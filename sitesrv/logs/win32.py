@@ -1,0 +1,77 @@
+"""The Win32 error SMS logs for an I/O error, on any platform sitesrv runs on.
+
+SMS's lines carry Win32 error numbers (`Win32 Error = 5`, `Win32 last error = 3`) and, where
+Windows formats one, its text (`Error 32: The process cannot access the file because it is
+being used by another process.`, Q207416); never a POSIX error text or a Python exception.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from sitesrv.errors import SitesrvError
+
+FILE_NOT_FOUND = 2
+PATH_NOT_FOUND = 3
+ACCESS_DENIED = 5
+INVALID_DATA = 13
+SHARING_VIOLATION = 32
+DISK_FULL = 112
+GENERAL_FAILURE = 31
+INTERNAL_ERROR = 1359  # what a site server's log says for a failure that is no I/O error
+# errno -> the Win32 error SMS would log (Windows' own OSError.winerror wins where it exists).
+WIN32_ERRORS = {errno.ENOENT: PATH_NOT_FOUND, errno.ENOTDIR: PATH_NOT_FOUND,
+                errno.EACCES: ACCESS_DENIED, errno.EPERM: ACCESS_DENIED,
+                errno.EBUSY: SHARING_VIOLATION, errno.EEXIST: 80, errno.EROFS: 19,
+                errno.ENOSPC: DISK_FULL, errno.EISDIR: ACCESS_DENIED,
+                errno.ENOTEMPTY: 145, errno.EINVAL: 87, errno.EIO: 1117}
+# FormatMessage's text for the errors sitesrv logs (Windows' system error codes).
+WIN32_TEXTS = {
+    FILE_NOT_FOUND: "The system cannot find the file specified.",
+    PATH_NOT_FOUND: "The system cannot find the path specified.",
+    ACCESS_DENIED: "Access is denied.",
+    INVALID_DATA: "The data is invalid.",
+    19: "The media is write protected.",
+    GENERAL_FAILURE: "A device attached to the system is not functioning.",
+    SHARING_VIOLATION: "The process cannot access the file because it is being used by another "
+                       "process.",
+    80: "The file exists.",
+    87: "The parameter is incorrect.",
+    DISK_FULL: "There is not enough space on the disk.",
+    145: "The directory is not empty.",
+    1117: "The request could not be performed because of an I/O device error.",
+    INTERNAL_ERROR: "An internal error occurred.",
+}
+
+
+def win32_error(error: OSError) -> int:
+    return getattr(error, "winerror", None) or WIN32_ERRORS.get(error.errno or 0, GENERAL_FAILURE)
+
+
+def win32_text(error: OSError | int) -> str:
+    """`<n>: <Windows' text>`, as SMS quotes a Win32 error in a sentence."""
+    code = error if isinstance(error, int) else win32_error(error)
+    return f"{code}: {WIN32_TEXTS.get(code, 'Unknown error.')}"
+
+
+def sms_error(error: BaseException) -> str:
+    """An error as a site server's log states it: `Win32 Error = <n>`. Anything but an I/O
+    error is ERROR_INTERNAL_ERROR; the Python account of it belongs in sitesrv's events."""
+    code = win32_error(error) if isinstance(error, OSError) else INTERNAL_ERROR
+    return f"Win32 Error = {code}"
+
+
+def error_text(error: BaseException) -> str:
+    """Why something failed, for a line of a site server's log: a Win32 error for an I/O error
+    (13, the data is invalid, for a value that does not read), the problem of a file that
+    does not read, sitesrv's own sentence for its own errors; never Python's words."""
+    if isinstance(error, OSError):
+        return sms_error(error)
+    problem = getattr(error, "problem", None)
+    if isinstance(problem, str):
+        return problem
+    if isinstance(error, SitesrvError):
+        return str(error)
+    if isinstance(error, ValueError | KeyError | TypeError | AttributeError):
+        return f"Win32 Error = {INVALID_DATA}"
+    return sms_error(error)
