@@ -152,7 +152,7 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
         if not source.is_dir():
             raise UserError(f"The package source {source} is not a folder. Pass --source with "
                             "the folder that holds the package's files.")
-        windows_source = lab.layout.sources.require_windows(source)
+        windows_source = _shared(lab, source)
         flag = SourceFlag.COMPRESSED if compressed_copy else SourceFlag.DIRECT
     targets = [parse_dp(lab, spec) for spec in dps]
     for dp_site, _ in targets:
@@ -176,22 +176,27 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
 def source_path(lab: Lab, source: Path | str) -> str:
     """The source path as SMS's console takes it, in the Windows form the site servers read it
     by (docs/hierarchy.md, package_sources): any path, existing or not (Distribution Manager
-    reads it, and reports one it cannot read), a Windows path as given; only an empty one, or
-    a local folder the lab cannot name, is refused."""
+    reads it, and reports one it cannot read), a Windows path as given; only an empty one is
+    refused."""
     if not str(source).strip():
         raise UserError("No source folder was given. Pass the folder that holds the package's "
                         "files; it need not exist yet, as Distribution Manager reads it only "
                         "when it processes the change.")
     if is_windows_path(str(source)):
         return str(source)
-    return lab.layout.sources.require_windows(Path(source).resolve())
+    return _shared(lab, Path(source))
+
+
+def _shared(lab: Lab, folder: Path) -> str:
+    """The Windows path the site servers read a local source folder by (lab/sources.py)."""
+    return lab.layout.sources.share(lab.root, folder, lab.hierarchy.durability)
 
 
 def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
-                        source: Path | str | None = None, refresh: bool = False) -> None:
+                        source: Path | str | None = None, refresh: bool = False) -> str:
     """`action` at the package's source site, with a new source path or a refresh request
     (added to what a pending action already asks), and the notification that wakes its
-    Distribution Manager."""
+    Distribution Manager; returns the package's source path (SMSPackages.Source)."""
     site = primary_site(lab, source_code(lab, pkg_id), "changing a package")
     now = lab.time()
     with _open(lab, site) as db, db.transaction():
@@ -209,6 +214,7 @@ def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
             changes["UpdateMask"] = package.UpdateMask | REFRESH_SOURCE
         db.put_package(attrs.evolve(package, **changes))
         db.add_notification(package.PkgID, action, priority=package.Priority, when=now)
+    return str(changes.get("Source", package.Source))
 
 
 def update_package(lab: Lab, pkg_id: str) -> None:
@@ -217,11 +223,12 @@ def update_package(lab: Lab, pkg_id: str) -> None:
     _source_site_action(lab, pkg_id, PackageAction.UPDATE, refresh=True)
 
 
-def set_source(lab: Lab, pkg_id: str, source: Path | str) -> None:
+def set_source(lab: Lab, pkg_id: str, source: Path | str) -> str:
     """A new source path (the smsutils report's Repair A): a property change, with no refresh
     request. Whether a new version comes of it is Distribution Manager's call, when it reads
-    the folder (docs/distribution.md, "Refresh and update")."""
-    _source_site_action(lab, pkg_id, PackageAction.UPDATE, source=source)
+    the folder (docs/distribution.md, "Refresh and update"). Returns the path in the Windows
+    form the package now holds."""
+    return _source_site_action(lab, pkg_id, PackageAction.UPDATE, source=source)
 
 
 def set_preferred_sender(lab: Lab, pkg_id: str, sender: str) -> None:

@@ -88,7 +88,8 @@ def update(package_id: str, lab_dir: Path) -> None:
 def set_source(package_id: str, source: str, lab_dir: Path) -> None:
     """Give the package the source folder SOURCE, as the console's Data Source tab does.
 
-    Any path is taken, existing or not. When the site servers run, Distribution Manager at
+    Any path is taken, existing or not: a local folder (shown as the Windows path the site
+    servers read it by, docs/hierarchy.md) or a Windows path. When the site servers run, Distribution Manager at
     the package's source site compares SOURCE with the folder its compressed copy
     (SMSPKG\\<PkgID>.PCK) was made from: the same folder, with that copy in place, changes
     nothing; another folder, or a missing copy, makes a new source version, sent whole to
@@ -96,8 +97,11 @@ def set_source(package_id: str, source: str, lab_dir: Path) -> None:
     no version: status 2302, and the DPs at the source site show State 3. To re-read the
     same folder and send only what changed, use 'sitesrv package update'.
     """
-    console.set_source(Lab.open(lab_dir), package_id, source)
-    click.echo(f"Package {package_id.upper()} now uses {Path(source).resolve()}.")
+    lab = Lab.open(lab_dir)
+    windows = console.set_source(lab, package_id, source)
+    folder = lab.layout.sources.folder_of(windows)
+    click.echo(f"Package {package_id.upper()} now uses {windows}"
+               + (f" (the folder {folder})." if folder is not None else "."))
 
 
 @package_group.command("refresh")

@@ -2,26 +2,36 @@
 
 A package's source is a folder on this machine, but SMS's table, logs and status messages name
 it as the site server reads it: `C:\\packages\\offxp` (Q328651) or `\\\\SERVER\\Share\\offxp`.
-`package_sources:` in hierarchy.yaml maps local folders to those names; after the declared
-ones, the folder that holds the lab is `\\\\<central site server>\\PkgSource`, so the demo's
-and the tests' sources need no declaration (docs/hierarchy.md). SMSPackages.Source holds the
-Windows form; Distribution Manager reads the folder it names through the same mapping. A
-folder outside every mapping is refused by the console, with how to map it.
+Three kinds of mapping, tried in this order (docs/hierarchy.md, "package_sources"):
+1. `package_sources:` in hierarchy.yaml: a local folder and its Windows path;
+2. the folder that holds the lab is `\\\\<central site server>\\PkgSource`, so the demo's and
+   the scenarios' sources need no declaration;
+3. any other folder the console is given is shared, as an administrator shares a source folder
+   for SMS to read: `\\\\<central site server>\\<folder name>` (`_2`, `_3`... if taken), kept in
+   `LAB/source-shares.json`.
+SMSPackages.Source holds the Windows form; Distribution Manager reads the folder it names
+through the same mappings.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import attrs
 
-from sitesrv.errors import UserError
+from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.regular import read_limited
 from sitesrv.lab.hierarchy import Hierarchy, SourceMapping
 
-DEFAULT_SHARE = "PkgSource"  # the lab's parent folder, on the central site server
+DEFAULT_SHARE = "PkgSource"  # the folder that holds the lab, on the central site server
+SHARES_FILE = "source-shares.json"  # in the lab folder: the shares the console made
+SHARES_FILE_BYTES = 1 << 20
 # A Windows path as a package source may be given: a drive path or a UNC path to a share.
 WINDOWS_PATH = re.compile(r"[A-Za-z]:\\.*|\\\\[^\\]+\\[^\\]+.*")
+_NOT_IN_SHARE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+MAX_SHARE_NAME = 80  # Windows share names: up to 80 characters
 
 
 def is_windows_path(text: str) -> bool:
@@ -33,17 +43,18 @@ class SourceFolders:
     """The lab's mappings from local folders to the Windows paths the site servers use."""
 
     mappings: tuple[SourceMapping, ...]
+    server: str  # the central site server, where the default and the console's shares are
 
     @classmethod
     def of(cls, lab_root: Path, hierarchy: Hierarchy) -> SourceFolders:
         """The declared mappings (relative folders are below the folder that holds the lab),
-        then the default one."""
+        the default one, then the shares the console made."""
         base = Path(lab_root).resolve().parent
+        server = hierarchy.central.server
         declared = tuple(attrs.evolve(m, folder=str((base / m.folder).resolve()))
                          for m in hierarchy.package_sources)
-        default = SourceMapping(folder=str(base),
-                                path=f"\\\\{hierarchy.central.server}\\{DEFAULT_SHARE}")
-        return cls((*declared, default))
+        default = SourceMapping(folder=str(base), path=f"\\\\{server}\\{DEFAULT_SHARE}")
+        return cls((*declared, default, *_read_shares(lab_root)), server)
 
     def windows(self, folder: Path | str) -> str | None:
         """The Windows path of a local folder; None if it is in no mapped folder."""
@@ -55,8 +66,8 @@ class SourceFolders:
         return None
 
     def local(self, windows_path: str) -> Path | None:
-        """The local folder a Windows path of a mapping names (Windows' case-insensitive
-        comparison); None if no mapping names it or it climbs out of one."""
+        """The local folder a Windows path of a mapping names (compared without case, as
+        Windows does); None if no mapping names it or it would climb out of one."""
         for mapping in self.mappings:
             prefix = mapping.path.rstrip("\\")
             if windows_path.upper() == prefix.upper() or windows_path.upper().startswith(
@@ -69,30 +80,49 @@ class SourceFolders:
 
     def folder_of(self, source: str) -> Path | None:
         """The local folder SMSPackages.Source names: its Windows form through the mappings,
-        or a local path as an older sitesrv wrote it."""
+        or a local path as a sitesrv before Windows source paths wrote it."""
         if is_windows_path(source):
             return self.local(source)
         return Path(source) if source else None
 
     def shown(self, source: str) -> str:
         """SMSPackages.Source as the logs show it: the Windows form (a local path an older
-        sitesrv wrote is mapped, if it can be)."""
+        sitesrv wrote is mapped, or shown by its folder name on the central site server)."""
         if not source or is_windows_path(source):
             return source
-        return self.windows(source) or source
+        return self.windows(source) or f"\\\\{self.server}\\{_share_name(Path(source).name)}"
 
-    def require_windows(self, folder: Path) -> str:
-        """The Windows path of a package source the console was given, or a UserError that
-        says how to map its folder."""
+    def share(self, lab_root: Path, folder: Path, durability: Durability) -> str:
+        """The Windows path of a package source the console was given: through a mapping, or
+        a new share of its folder on the central site server, kept in the lab."""
         found = self.windows(folder)
-        if found is None:
-            default = self.mappings[-1]
-            raise UserError(
-                f"The package source {folder} is in no folder the site servers can name: "
-                f"the lab maps {default.folder} (the folder that holds it) to {default.path}, "
-                "and its hierarchy.yaml maps "
-                + (", ".join(f"{m.folder} to {m.path}" for m in self.mappings[:-1]) or "nothing")
-                + ". Put the source there, or add its folder to package_sources: in the lab's "
-                "hierarchy.yaml (for example '- {folder: /srv/packages, path: "
-                "\\\\MGMT01\\Packages}', docs/hierarchy.md).")
-        return found
+        if found is not None:
+            return found
+        folder = folder.resolve()
+        taken = {m.path.upper() for m in self.mappings}
+        name = _share_name(folder.name)
+        path, n = f"\\\\{self.server}\\{name}", 1
+        while path.upper() in taken:
+            n += 1
+            path = f"\\\\{self.server}\\{name[:MAX_SHARE_NAME - 6]}_{n}"
+        shares = [*_read_shares(lab_root), SourceMapping(folder=str(folder), path=path)]
+        data = {"shares": [{"folder": m.folder, "path": m.path} for m in shares]}
+        file = Path(lab_root) / SHARES_FILE
+        replace_file(file, (json.dumps(data, indent=1) + "\n").encode("utf-8"), durability,
+                     tmp=file.with_name(f".{SHARES_FILE}.tmp"))
+        return path
+
+
+def _share_name(folder_name: str) -> str:
+    return (_NOT_IN_SHARE_NAME.sub("_", folder_name).strip("._") or "Source")[:MAX_SHARE_NAME]
+
+
+def _read_shares(lab_root: Path) -> tuple[SourceMapping, ...]:
+    """The console's shares; none if the file is missing or does not read (a share then
+    has to be made again, and a package whose source it named reports its folder missing)."""
+    try:
+        raw = json.loads(read_limited(Path(lab_root) / SHARES_FILE, SHARES_FILE_BYTES))
+        return tuple(SourceMapping(folder=str(s["folder"]), path=str(s["path"]))
+                     for s in raw["shares"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()

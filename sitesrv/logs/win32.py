@@ -65,9 +65,11 @@ def error_text(error: BaseException) -> str:
     """Why something failed, for a line of a site server's log: a Win32 error for an I/O error
     (13, the data is invalid, for a value that does not read), the problem of a file that
     does not read, sitesrv's own sentence for its own errors; never Python's words."""
-    if isinstance(error, OSError):
-        return sms_error(error)
     problem = getattr(error, "problem", None)
+    if isinstance(error, OSError):
+        # A link or a FIFO where a file should be (files/regular.py) has no Win32 error of
+        # its own: sitesrv says what it found.
+        return sms_error(error) + (f" ({error.strerror})" if isinstance(problem, str) else "")
     if isinstance(problem, str):
         return problem
     if isinstance(error, SitesrvError):
