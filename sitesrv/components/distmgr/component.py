@@ -499,7 +499,7 @@ class DistributionManager(Component):
     def _incoming_package(self, item: WorkItem) -> None:
         log = self.ctx.log.write
         shown = self.ctx.windows(item.original)
-        log(f"~Processing incoming file {shown}.")
+        log(f"Processing incoming file {shown}.")  # as the smsutils report quotes it
         record = pkg.read(item.path)
         if record.last_refresh_time > self.ctx.clock.now() + FUTURE_TOLERANCE:
             # Every later .PKG would look older and be discarded: the package would be stuck.
@@ -740,7 +740,7 @@ class DistributionManager(Component):
 
     def _status_file(self, item: WorkItem) -> None:
         shown = self.ctx.windows(item.original)
-        self.ctx.log.write(f"~Processing incoming file {shown}.")
+        self.ctx.log.write(f"Processing incoming file {shown}.")
         report = sta.read(item.path)
         sites = {s.code for s in self.ctx.hierarchy.sites}
         strangers = sorted({report.reporting_site, *(r.site_code for r in report.rows)} - sites)
