@@ -9,10 +9,12 @@ reading by Trace32- and CMTrace-style viewers (tests/logs/viewers.py).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import shutil
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -181,16 +183,34 @@ def _bad_lines(logs: list[LogFile], pattern: re.Pattern[str]) -> list[str]:
             if pattern.search(line.partition("  $$<")[0])]
 
 
-def posix_paths(logs: list[LogFile], labs: list[Path]) -> list[str]:
+def _posix(labs: list[Path]) -> re.Pattern[str]:
+    """A local path: one of the labs' folders, the temporary folder, or a POSIX root."""
     roots = {re.escape(str(p)) for lab in labs for p in (lab, lab.resolve(), lab.parent)}
     roots |= {re.escape(str(Path(os.environ.get("TMPDIR", "/tmp")).resolve()))}
-    posix = re.compile("|".join(sorted(roots)) + r"|(?:^|[\s\"'(\[=])/(?:home|tmp|var|usr|root|"
-                       r"etc|opt|srv|mnt|proc|dev|run|private|Users)\b")
-    return _bad_lines(logs, posix)
+    return re.compile("|".join(sorted(roots)) + r"|(?:^|[\s\"'(\[=])/(?:home|tmp|var|usr|root|"
+                      r"etc|opt|srv|mnt|proc|dev|run|private|Users)\b")
+
+
+def posix_paths(logs: list[LogFile], labs: list[Path]) -> list[str]:
+    return _bad_lines(logs, _posix(labs))
 
 
 def test_no_posix_path_in_any_line(logs: list[LogFile], labs: list[Path]) -> None:
     assert posix_paths(logs, labs) == []
+
+
+def test_no_posix_path_in_any_site_database(labs: list[Path]) -> None:
+    """The tables too (SMSPackages.Source, the status messages' strings, ...)."""
+    posix, found = _posix(labs), []
+    for database in (db for lab in labs for db in sorted(lab.glob("*/SMS/site.db"))):
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = "
+                                               "'table'")]
+            for table in tables:
+                found += [f"{database}: {table}: {value}"
+                          for row in db.execute(f"SELECT * FROM {table}")
+                          for value in row if isinstance(value, str) and posix.search(value)]
+    assert found == []
 
 
 PYTHON_TEXTS = [r"Traceback \(most recent call last\)", r'File "[^"]*", line \d+',
