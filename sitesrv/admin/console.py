@@ -231,6 +231,17 @@ def set_source(lab: Lab, pkg_id: str, source: Path | str) -> str:
     return _source_site_action(lab, pkg_id, PackageAction.UPDATE, source=source)
 
 
+def show_package(lab: Lab, pkg_id: str) -> Package:
+    """The package as its source site's database holds it."""
+    site = primary_site(lab, source_code(lab, pkg_id), "showing a package")
+    with _open(lab, site) as db:
+        package = db.get_package(pkg_id)
+    if package is None:
+        raise UserError(f"Package {pkg_id.upper()} is not known at its source site {site.code}; "
+                        "'sitesrv status' lists the packages.")
+    return package
+
+
 def set_preferred_sender(lab: Lab, pkg_id: str, sender: str) -> None:
     """The package's preferred sender (`any`, `lan`, `courier`), at its source site. Only the
     row changes: the compressed files sent from now on, and the package information sent with

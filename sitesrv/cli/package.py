@@ -104,6 +104,23 @@ def set_source(package_id: str, source: str, lab_dir: Path) -> None:
                + (f" (the folder {folder})." if folder is not None else "."))
 
 
+@package_group.command("show")
+@click.argument("package_id")
+@LAB_OPTION
+def show(package_id: str, lab_dir: Path) -> None:
+    """Show a package at its source site: its source as the site servers name it (the Windows
+    path in SMSPackages.Source) and the local folder that is, and its versions."""
+    lab = Lab.open(lab_dir)
+    package = console.show_package(lab, package_id)
+    folder = lab.layout.sources.folder_of(package.Source) if package.Source else None
+    click.echo(f"Package {package.PkgID}  {package.Name}  (source site {package.SourceSite})")
+    click.echo(f"  Source            {package.Source or '(no source files)'}")
+    if package.Source:
+        click.echo(f"  Local folder      {folder or '(no package_sources mapping names it)'}")
+    click.echo(f"  SourceVersion     {package.SourceVersion}")
+    click.echo(f"  StoredPkgVersion  {package.StoredPkgVersion}  {package.StoredPkgPath}".rstrip())
+
+
 @package_group.command("refresh")
 @click.argument("package_id")
 @click.argument("dp", metavar="SITE:SERVER")

@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
+from sitesrv.cli.main import cli
 from sitesrv.lab.hierarchy import SourceMapping
 from sitesrv.lab.loader import HierarchyError, parse_hierarchy
 from sitesrv.lab.sources import SHARES_FILE, SourceFolders
@@ -112,3 +114,17 @@ def test_a_folder_and_its_windows_path_name_each_other(parts: list[str], share: 
         assert folders.local(prefix.lower() + windows[len(prefix):]) == folder, \
             "a share's name compares without case, as Windows compares it"
     assert folders.local(f"\\\\SRV\\{share}\\..\\etc") is None
+
+
+def test_package_show_gives_both_forms_of_the_source(sitesrv_lab: Lab, tmp_path: Path) -> None:
+    source = write_source(tmp_path / "src")
+    pkg_id = console.create_package(sitesrv_lab, "ZZZ", name="Demo", source=source, dps=[])
+    result = CliRunner().invoke(cli, ["package", "show", pkg_id, "--lab", str(sitesrv_lab.root)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:3] == [
+        f"Package {pkg_id}  Demo  (source site ZZZ)",
+        "  Source            \\\\MGMT01\\PkgSource\\src",
+        f"  Local folder      {source.resolve()}"]
+    missing = CliRunner().invoke(cli, ["package", "show", "ZZZ00099", "--lab",
+                                       str(sitesrv_lab.root)])
+    assert missing.exit_code == 2 and "is not known" in missing.output
