@@ -240,7 +240,7 @@ class Scheduler(Component):
             return 0, ""
         root = self._resolve(job.transfer_root)
         if root.parent not in self.ctx.layout.transfer_folders:
-            raise PathRefused(f"its transfer root {job.transfer_root!r} is not a file of this "
+            raise PathRefused(f"its transfer root {job.transfer_root} is not a file of this "
                               "site's SMSPKG, replmgr.box\\ready or schedule.box\\tosend")
         return file_sha256(root)
 

@@ -273,12 +273,12 @@ class Sender(Component):
                 (request.instruction_file, (layout.inbox(SCHEDULE_TOSEND),), "INSTRUCTION FILE")):
             found = self._resolve_refusing(path) if path else None
             if path and (found is None or found.parent not in allowed):
-                raise PathRefused(f"its {what} {path!r} is not one of this site's files to send")
+                raise PathRefused(f"its {what} {path} is not one of this site's files to send")
         receives = {site.receive for site in self.ctx.lab.sites()}
         for record in request.addresses:
             share = self._resolve_refusing(record.address, at=None)
             if share is not None and share not in receives:
-                raise PathRefused(f"its ADDRESS {record.address!r} is not a site's SMS_SITE "
+                raise PathRefused(f"its ADDRESS {record.address} is not a site's SMS_SITE "
                                   "share")
 
     def _resolve_refusing(self, windows_path: str, at: str | None = "") -> Path | None:
