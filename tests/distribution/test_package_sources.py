@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
+from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.lab.hierarchy import SourceMapping
 from sitesrv.lab.loader import HierarchyError, parse_hierarchy
 from sitesrv.lab.sources import SHARES_FILE, SourceFolders
@@ -128,3 +129,19 @@ def test_package_show_gives_both_forms_of_the_source(sitesrv_lab: Lab, tmp_path:
     missing = CliRunner().invoke(cli, ["package", "show", "ZZZ00099", "--lab",
                                        str(sitesrv_lab.root)])
     assert missing.exit_code == 2 and "is not known" in missing.output
+
+
+def test_a_local_path_an_older_sitesrv_wrote_is_read_and_logged_in_windows_form(
+        sitesrv_lab: Lab, tmp_path: Path) -> None:
+    source = write_source(tmp_path / "src")
+    pkg_id = console.create_package(sitesrv_lab, "ZZZ", name="Old", source=source, dps=[])
+    sitesrv_lab.run_until_idle(seed=1, components=LOCAL)
+    with SiteDatabase.open(sitesrv_lab.site("ZZZ").database) as db:
+        db.execute_user_sql(f"UPDATE SMSPackages SET Source = '{source}'")
+    console.update_package(sitesrv_lab, pkg_id)
+    sitesrv_lab.run_until_idle(seed=1, components=LOCAL)
+    compressed = [m for m in log_messages(sitesrv_lab, "ZZZ", "distmgr.log")
+                  if m.startswith("Starting to compress ")]
+    assert [m.partition(" to F:")[0] for m in compressed] == [
+        "Starting to compress \\\\MGMT01\\PkgSource\\src"] * 2
+    assert query(sitesrv_lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(2,)]
