@@ -8,6 +8,7 @@ being used by another process.`, Q207416); never a POSIX error text or a Python 
 from __future__ import annotations
 
 import errno
+import os
 
 from sitesrv.errors import SitesrvError
 
@@ -44,8 +45,18 @@ WIN32_TEXTS = {
 }
 
 
-def win32_error(error: OSError) -> int:
-    return getattr(error, "winerror", None) or WIN32_ERRORS.get(error.errno or 0, GENERAL_FAILURE)
+def win32_error(error: OSError, *, folder: bool = False) -> int:
+    """The Win32 error of an I/O error. A name that is not there is 2 (the file) when the
+    folder it would be in is there, else 3 (the path), as Windows tells them apart; `folder`
+    says the name was a folder to list, which Windows reports as 3."""
+    winerror = getattr(error, "winerror", None)
+    if winerror:
+        return int(winerror)
+    if error.errno == errno.ENOENT and not folder and error.filename:
+        parent = os.path.dirname(os.path.abspath(os.fsdecode(error.filename)))
+        if os.path.isdir(parent):
+            return FILE_NOT_FOUND
+    return WIN32_ERRORS.get(error.errno or 0, GENERAL_FAILURE)
 
 
 def win32_text(error: OSError | int) -> str:

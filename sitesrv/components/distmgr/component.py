@@ -844,7 +844,7 @@ def _source_error(source: Path) -> int | None:
     try:
         sorted(os.listdir(source))  # the listing itself is pack's to take
     except OSError as e:
-        return win32_error(e)
+        return win32_error(e, folder=True)
     return None
 
 
