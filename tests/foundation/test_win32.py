@@ -21,8 +21,8 @@ def _error(call: object) -> OSError:
 
 
 def test_a_missing_file_is_2_and_a_missing_path_is_3(tmp_path: Path) -> None:
-    assert win32_error(_error(lambda: open(tmp_path / "nofile"))) == 2
-    assert win32_error(_error(lambda: open(tmp_path / "nodir" / "nofile"))) == 3
+    assert win32_error(_error(lambda: (tmp_path / "nofile").read_bytes())) == 2
+    assert win32_error(_error(lambda: (tmp_path / "nodir" / "nofile").read_bytes())) == 3
     listing = _error(lambda: list((tmp_path / "gone").iterdir()))
     assert win32_error(listing, folder=True) == 3, "a folder to list that is not there"
     assert win32_text(2) == "2: The system cannot find the file specified."
