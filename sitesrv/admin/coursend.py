@@ -134,7 +134,7 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
         _complete(lab, site, entry.request_id, now, files.size_of(entry))
     sms.write(f"Created parcel {parcel_id} ({packing.name}) for site(s) "
               f"{', '.join(packing.destinations)}: {len(entries)} send request(s), "
-              f"{sum(f.size for f in packing.files)} bytes, in {path}")
+              f"{sum(f.size for f in packing.files)} bytes, in {path.name}")
     return record, path
 
 
