@@ -45,7 +45,7 @@ def test_the_fixture_gives_the_stuck_lab_and_a_repair_heals_it(
     assert query(lab, "ZZZ", STUCK_ROW) == [(1, 2)], "stuck: SENT, version 2"
     repair(lab)
     (source,) = query(lab, "ZZZ", "SELECT Source FROM SMSPackages")[0]
-    assert source == "\\\\MGMT01\\PkgSource\\delta-stuck-sources\\ZZZ00001"
+    assert source == "\\\\MGMT01\\Sources\\delta-stuck-sources\\ZZZ00001"
     folder = lab.layout.sources.folder_of(source)
     assert folder == (tmp_path / "delta-stuck-sources" / "ZZZ00001").resolve(), "its own copy"
     dp = lab.root / "P00" / "dp" / "REMOTE_DP" / "smsapps" / "SMSPKG" / "ZZZ00001"
@@ -101,7 +101,7 @@ def test_a_source_inside_the_lab_follows_it(tmp_path: Path) -> None:
     create_package(lab, "ZZZ", name="Inside", source=source, dps=["ZZZ:MGMT01"])
     restored = restore(snapshot(lab, tmp_path / "snap"), tmp_path / "copy")
     assert query(restored, "ZZZ", "SELECT Source FROM SMSPackages") == [
-        ("\\\\MGMT01\\PkgSource\\copy\\demo-source",)]
+        ("\\\\MGMT01\\PkgSource\\demo-source",)]
     assert not (tmp_path / "copy-sources").exists()
 
 

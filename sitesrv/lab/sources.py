@@ -4,8 +4,9 @@ A package's source is a folder on this machine, but SMS's table, logs and status
 it as the site server reads it: `C:\\packages\\offxp` (Q328651) or `\\\\SERVER\\Share\\offxp`.
 Three kinds of mapping, tried in this order (docs/hierarchy.md, "package_sources"):
 1. `package_sources:` in hierarchy.yaml: a local folder and its Windows path;
-2. the folder that holds the lab is `\\\\<central site server>\\PkgSource`, so the demo's and
-   the scenarios' sources need no declaration;
+2. the lab's folder is `\\\\<central site server>\\PkgSource`, and the folder that holds it
+   `\\\\<central site server>\\Sources`, so the demo's, the scenarios' and the tests' sources
+   need no declaration, and name the same whatever the lab's folder is called;
 3. any other folder the console is given is shared, as an administrator shares a source folder
    for SMS to read: `\\\\<central site server>\\<folder name>` (`_2`, `_3`... if taken), kept in
    `LAB/source-shares.json`.
@@ -25,7 +26,8 @@ from sitesrv.files.atomic import Durability, replace_file
 from sitesrv.files.regular import read_limited
 from sitesrv.lab.hierarchy import Hierarchy, SourceMapping
 
-DEFAULT_SHARE = "PkgSource"  # the folder that holds the lab, on the central site server
+LAB_SHARE = "PkgSource"  # the lab's folder, on the central site server
+BESIDE_SHARE = "Sources"  # the folder that holds the lab
 SHARES_FILE = "source-shares.json"  # in the lab folder: the shares the console made
 SHARES_FILE_BYTES = 1 << 20
 # A Windows path as a package source may be given: a drive path or a UNC path to a share.
@@ -48,13 +50,14 @@ class SourceFolders:
     @classmethod
     def of(cls, lab_root: Path, hierarchy: Hierarchy) -> SourceFolders:
         """The declared mappings (relative folders are below the folder that holds the lab),
-        the default one, then the shares the console made."""
-        base = Path(lab_root).resolve().parent
+        the lab's folder and the one that holds it, then the shares the console made."""
+        lab = Path(lab_root).resolve()
         server = hierarchy.central.server
-        declared = tuple(attrs.evolve(m, folder=str((base / m.folder).resolve()))
+        declared = tuple(attrs.evolve(m, folder=str((lab.parent / m.folder).resolve()))
                          for m in hierarchy.package_sources)
-        default = SourceMapping(folder=str(base), path=f"\\\\{server}\\{DEFAULT_SHARE}")
-        return cls((*declared, default, *_read_shares(lab_root)), server)
+        defaults = (SourceMapping(folder=str(lab), path=f"\\\\{server}\\{LAB_SHARE}"),
+                    SourceMapping(folder=str(lab.parent), path=f"\\\\{server}\\{BESIDE_SHARE}"))
+        return cls((*declared, *defaults, *_read_shares(lab_root)), server)
 
     def windows(self, folder: Path | str) -> str | None:
         """The Windows path of a local folder; None if it is in no mapped folder."""

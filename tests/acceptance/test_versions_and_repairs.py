@@ -146,7 +146,7 @@ def test_repair_a_a_new_source_path_and_straight_back_unsticks_the_delta_stuck_c
     for folder, version in ((elsewhere, 3), (source, 4)):
         console.set_source(lab, pkg_id, folder)
         assert lab.run_until_idle(seed=5).status == "idle", folder
-        shown = f"\\\\MGMT01\\PkgSource\\{folder.name}"
+        shown = f"\\\\MGMT01\\Sources\\{folder.name}"
         assert query(lab, "ZZZ", "SELECT SourceVersion, Source, StoredPkgSource "
                                  "FROM SMSPackages") == [(version, shown, shown)]
         assert_everywhere(lab, pkg_id, folder)  # the stuck child recovers at the first change
@@ -215,7 +215,7 @@ def test_repair_a_to_a_missing_folder_is_taken_then_reported_then_set_back(
     missing = tmp_path / "gone" / "source"
     result = CliRunner().invoke(cli, ["package", "set-source", pkg_id, str(missing),
                                       "--lab", str(lab.root)])
-    shown = "\\\\MGMT01\\PkgSource\\gone\\source"
+    shown = "\\\\MGMT01\\Sources\\gone\\source"
     assert (result.exit_code, result.output) == (
         0, f"Package {pkg_id} now uses {shown} (the folder {missing}).\n")
     tokens, lines = request_tokens(lab), len(log_messages(lab, "ZZZ", "distmgr.log"))

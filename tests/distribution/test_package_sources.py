@@ -44,11 +44,16 @@ def test_a_declared_folder_is_named_as_declared(tmp_path: Path,
     assert tree_digest(lab.root.joinpath(*DP.split("\\"), pkg_id)) == tree_digest(source)
 
 
-def test_a_folder_beside_the_lab_needs_no_declaration(sitesrv_lab: Lab, tmp_path: Path) -> None:
+def test_folders_in_and_beside_the_lab_need_no_declaration(sitesrv_lab: Lab, tmp_path: Path) -> None:
+    """The folder that holds the lab is \\\\MGMT01\\Sources; the lab's own, \\\\MGMT01\\PkgSource."""
     source = write_source(tmp_path / "src")
     console.create_package(sitesrv_lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     sitesrv_lab.run_until_idle(seed=1, components=LOCAL)
-    assert _compressed_from(sitesrv_lab) == "\\\\MGMT01\\PkgSource\\src"
+    assert _compressed_from(sitesrv_lab) == "\\\\MGMT01\\Sources\\src"
+    inside = write_source(sitesrv_lab.root / "demo-source")
+    console.create_package(sitesrv_lab, "ZZZ", name="In", source=inside, dps=[])
+    assert query(sitesrv_lab, "ZZZ", "SELECT Source FROM SMSPackages ORDER BY PkgID") == [
+        ("\\\\MGMT01\\Sources\\src",), ("\\\\MGMT01\\PkgSource\\demo-source",)]
     assert not (sitesrv_lab.root / SHARES_FILE).exists(), "no share made"
 
 
@@ -77,8 +82,8 @@ def test_a_windows_path_is_taken_as_given(sitesrv_lab: Lab, tmp_path: Path) -> N
                                     dps=["ZZZ:MGMT01"])
     sitesrv_lab.run_until_idle(seed=1, components=LOCAL)
     write_source(tmp_path / "v2", {"NEW.TXT": b"2"})
-    assert console.set_source(sitesrv_lab, pkg_id, "\\\\MGMT01\\PkgSource\\v2") == \
-        "\\\\MGMT01\\PkgSource\\v2"
+    assert console.set_source(sitesrv_lab, pkg_id, "\\\\MGMT01\\Sources\\v2") == \
+        "\\\\MGMT01\\Sources\\v2"
     sitesrv_lab.run_until_idle(seed=1, components=LOCAL)
     dp = sitesrv_lab.root.joinpath(*DP.split("\\"), pkg_id)
     assert sorted(p.name for p in dp.iterdir()) == ["NEW.TXT"]
@@ -124,7 +129,7 @@ def test_package_show_gives_both_forms_of_the_source(sitesrv_lab: Lab, tmp_path:
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[:3] == [
         f"Package {pkg_id}  Demo  (source site ZZZ)",
-        "  Source            \\\\MGMT01\\PkgSource\\src",
+        "  Source            \\\\MGMT01\\Sources\\src",
         f"  Local folder      {source.resolve()}"]
     missing = CliRunner().invoke(cli, ["package", "show", "ZZZ00099", "--lab",
                                        str(sitesrv_lab.root)])
@@ -143,5 +148,5 @@ def test_a_local_path_an_older_sitesrv_wrote_is_read_and_logged_in_windows_form(
     compressed = [m for m in log_messages(sitesrv_lab, "ZZZ", "distmgr.log")
                   if m.startswith("Starting to compress ")]
     assert [m.partition(" to F:")[0] for m in compressed] == [
-        "Starting to compress \\\\MGMT01\\PkgSource\\src"] * 2
+        "Starting to compress \\\\MGMT01\\Sources\\src"] * 2
     assert query(sitesrv_lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(2,)]
