@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.components.distmgr import DistributionManager
-from sitesrv.components.distmgr import component as distmgr
 from sitesrv.components.sqlmon import SqlMonitor
 from sitesrv.components.statmgr import StatusManager
 from sitesrv.runtime.registry import Registry
@@ -266,22 +264,3 @@ def test_kb872943_an_attribute_change_alone_is_not_a_change(
     assert delta.delta is not None
     expected = ["DATA/PAYLOAD.BIN", "SETUP.INI"] if before_fix else ["SETUP.INI"]
     assert sorted(delta.delta.shipped) == expected
-
-
-def test_a_source_file_locked_while_it_is_compressed_is_error_32(
-        lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Q207416's line for a source file in use; the pass ends as for a source it cannot read."""
-    def locked(source: Path, *args: object, **kwargs: object) -> None:
-        raise OSError(errno.EBUSY, "Device or resource busy", str(source / "SETUP.INI"))
-
-    monkeypatch.setattr(distmgr, "pack", locked)
-    console.create_package(lab, "ZZZ", name="Demo", source=write_source(tmp_path / "src"),
-                           dps=["ZZZ:MGMT01"])
-    assert lab.run_until_idle(seed=1, components=LOCAL).status == "idle"
-    messages = log_messages(lab, "ZZZ", "distmgr.log")
-    assert "Error 32: The process cannot access the file because it is being used by another " \
-        "process." in messages
-    assert not any("busy" in m or "/" in m.partition("  ")[0] for m in messages
-                   if not m.startswith("STATMSG"))
-    assert messages[-1].startswith("STATMSG: ID=2302 SEV=E ")
-    assert query(lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(0,)]

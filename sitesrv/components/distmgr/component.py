@@ -38,7 +38,7 @@ from sitesrv.lab.boxes import COLLEVAL, DISTMGR, DISTMGR_INCOMING, OFFERINF, OFF
 from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.hierarchy import KB936465
 from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
-from sitesrv.logs.win32 import PATH_NOT_FOUND, win32_error, win32_text
+from sitesrv.logs.win32 import PATH_NOT_FOUND, win32_error
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
@@ -162,11 +162,7 @@ class DistributionManager(Component):
                                "copy and no distribution point.")
             compressed: dict[str, object] | None = {"SourceVersion": package.SourceVersion + 1}
         else:
-            try:
-                compressed = self._compress(package) if compressing else {}
-            except OSError as e:  # a source file locked or gone while read, a full disk
-                self.ctx.log.write(f"Error {win32_text(e)}")  # as Q207416 quotes error 32
-                compressed = None
+            compressed = self._compress(package) if compressing else {}
         if compressed is None:
             # The source could not be read: no version, and the DPs here show it. The stored
             # copy no longer counts as the source's, so the next change compresses afresh.
