@@ -1,8 +1,7 @@
 """The Win32 error SMS logs for an I/O error, on any platform sitesrv runs on.
 
-SMS's lines carry Win32 error numbers (`Win32 Error = 5`, `Win32 last error = 3`) and, where
-Windows formats one, its text (`Error 32: The process cannot access the file because it is
-being used by another process.`, Q207416); never a POSIX error text or a Python exception.
+SMS's lines carry Win32 error numbers (`Win32 Error = 5`, `Win32 last error = 3`), never a POSIX
+error text or a Python exception; what the Python exception said goes to sitesrv's events.
 """
 
 from __future__ import annotations
@@ -26,23 +25,6 @@ WIN32_ERRORS = {errno.ENOENT: PATH_NOT_FOUND, errno.ENOTDIR: PATH_NOT_FOUND,
                 errno.EBUSY: SHARING_VIOLATION, errno.EEXIST: 80, errno.EROFS: 19,
                 errno.ENOSPC: DISK_FULL, errno.EISDIR: ACCESS_DENIED,
                 errno.ENOTEMPTY: 145, errno.EINVAL: 87, errno.EIO: 1117}
-# FormatMessage's text for the errors sitesrv logs (Windows' system error codes).
-WIN32_TEXTS = {
-    FILE_NOT_FOUND: "The system cannot find the file specified.",
-    PATH_NOT_FOUND: "The system cannot find the path specified.",
-    ACCESS_DENIED: "Access is denied.",
-    INVALID_DATA: "The data is invalid.",
-    19: "The media is write protected.",
-    GENERAL_FAILURE: "A device attached to the system is not functioning.",
-    SHARING_VIOLATION: "The process cannot access the file because it is being used by another "
-                       "process.",
-    80: "The file exists.",
-    87: "The parameter is incorrect.",
-    DISK_FULL: "There is not enough space on the disk.",
-    145: "The directory is not empty.",
-    1117: "The request could not be performed because of an I/O device error.",
-    INTERNAL_ERROR: "An internal error occurred.",
-}
 
 
 def win32_error(error: OSError, *, folder: bool = False) -> int:
@@ -57,12 +39,6 @@ def win32_error(error: OSError, *, folder: bool = False) -> int:
         if os.path.isdir(parent):
             return FILE_NOT_FOUND
     return WIN32_ERRORS.get(error.errno or 0, GENERAL_FAILURE)
-
-
-def win32_text(error: OSError | int) -> str:
-    """`<n>: <Windows' text>`, as SMS quotes a Win32 error in a sentence."""
-    code = error if isinstance(error, int) else win32_error(error)
-    return f"{code}: {WIN32_TEXTS.get(code, 'Unknown error.')}"
 
 
 def sms_error(error: BaseException) -> str:
