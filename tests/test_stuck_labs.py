@@ -45,9 +45,11 @@ def test_the_fixture_gives_the_stuck_lab_and_a_repair_heals_it(
     assert query(lab, "ZZZ", STUCK_ROW) == [(1, 2)], "stuck: SENT, version 2"
     repair(lab)
     (source,) = query(lab, "ZZZ", "SELECT Source FROM SMSPackages")[0]
-    assert Path(source) == tmp_path / "delta-stuck-sources" / "ZZZ00001", "its own copy"
+    assert source == "\\\\MGMT01\\Sources\\delta-stuck-sources\\ZZZ00001"
+    folder = lab.layout.sources.folder_of(source)
+    assert folder == (tmp_path / "delta-stuck-sources" / "ZZZ00001").resolve(), "its own copy"
     dp = lab.root / "P00" / "dp" / "REMOTE_DP" / "smsapps" / "SMSPKG" / "ZZZ00001"
-    assert tree_digest(dp) == tree_digest(source)
+    assert tree_digest(dp) == tree_digest(folder)
 
 
 def test_a_restored_lab_never_changes_its_snapshot(tmp_path: Path) -> None:
@@ -55,7 +57,10 @@ def test_a_restored_lab_never_changes_its_snapshot(tmp_path: Path) -> None:
     saved = snapshot(lab, tmp_path / "snapshot")
     first = restore(saved, tmp_path / "first")
     repair(first)
-    (Path(query(first, "ZZZ", "SELECT Source FROM SMSPackages")[0][0]) / "NEW.TXT").write_text("x")
+    (source,) = query(first, "ZZZ", "SELECT Source FROM SMSPackages")[0]
+    folder = first.layout.sources.folder_of(source)
+    assert folder is not None
+    (folder / "NEW.TXT").write_text("x")
     console.update_package(first, "ZZZ00001")
     assert first.run_until_idle(seed=1).status == "idle"
     assert (first.site("ZZZ").smspkg / "ZZZ00001.DLT.3").is_file(), "the PCK's folder, moved"
@@ -96,7 +101,7 @@ def test_a_source_inside_the_lab_follows_it(tmp_path: Path) -> None:
     create_package(lab, "ZZZ", name="Inside", source=source, dps=["ZZZ:MGMT01"])
     restored = restore(snapshot(lab, tmp_path / "snap"), tmp_path / "copy")
     assert query(restored, "ZZZ", "SELECT Source FROM SMSPackages") == [
-        (str((tmp_path / "copy" / "demo-source").resolve()),)]
+        ("\\\\MGMT01\\PkgSource\\demo-source",)]
     assert not (tmp_path / "copy-sources").exists()
 
 

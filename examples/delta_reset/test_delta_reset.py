@@ -28,9 +28,11 @@ def test_it_finds_the_stuck_child_and_repairs_it(sitesrv_stuck_lab: StuckLabFact
     assert main([*args, "--apply"]) == 0
     refresh_dp(lab, "ZZZ00001", "P00:REMOTE_DP")  # what the script says to do next
     assert lab.run_until_idle(seed=1).status == "idle"
-    source = query(lab, "ZZZ", "SELECT Source FROM SMSPackages")[0][0]
+    source = query(lab, "ZZZ", "SELECT Source FROM SMSPackages")[0][0]  # a Windows path
+    folder = lab.layout.sources.folder_of(source)
+    assert folder is not None
     dp = lab.root / "P00" / "dp" / "REMOTE_DP" / "smsapps" / "SMSPKG" / "ZZZ00001"
-    assert tree_digest(dp) == tree_digest(source)
+    assert tree_digest(dp) == tree_digest(folder)
     assert "Needs to send the compressed package for package ZZZ00001 to site P00" in \
         log_messages(lab, "ZZZ", "distmgr.log")
     assert main(args) == 0, "nothing left to repair"

@@ -28,6 +28,7 @@ from sitesrv.db.sitedb import (
 )
 from sitesrv.errors import UserError
 from sitesrv.lab.hierarchy import DistributionPoint, Site
+from sitesrv.lab.sources import is_windows_path
 
 PKG_FLAG_COMPRESSED_COPY = 0x1  # "Use a compressed copy of the source directory"
 
@@ -142,11 +143,13 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
                             "distribution point or to compress: pass --source with the folder "
                             "that holds its files, or leave out --dp and --compressed-copy.")
         flag = SourceFlag.NO_SOURCE
+        windows_source = ""
     else:
         source = Path(source).resolve()
         if not source.is_dir():
             raise UserError(f"The package source {source} is not a folder. Pass --source with "
                             "the folder that holds the package's files.")
+        windows_source = _shared(lab, source)
         flag = SourceFlag.COMPRESSED if compressed_copy else SourceFlag.DIRECT
     targets = [parse_dp(lab, spec) for spec in dps]
     for dp_site, _ in targets:
@@ -155,7 +158,7 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
     with _open(lab, site) as db, db.transaction():
         pkg_id = db.next_package_id(site.code)
         package = Package(PkgID=pkg_id, SourceSite=site.code, Name=name,
-                          Source="" if source is None else str(source),
+                          Source=windows_source,
                           Priority=PRIORITIES[priority], Action=PackageAction.ADD,
                           PkgFlags=PKG_FLAG_COMPRESSED_COPY if compressed_copy else 0,
                           ShareName="", StorePkgFlag=int(flag),
@@ -167,28 +170,37 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
     return pkg_id
 
 
-def _source_path(source: Path | str) -> str:
-    """The source path as SMS's console takes it: any path, existing or not (Distribution
-    Manager reads it, and reports one it cannot read); only an empty one is refused."""
+def source_path(lab: Lab, source: Path | str) -> str:
+    """The source path as SMS's console takes it, in the Windows form the site servers read it
+    by (docs/hierarchy.md, package_sources): any path, existing or not (Distribution Manager
+    reads it, and reports one it cannot read), a Windows path as given; only an empty one is
+    refused."""
     if not str(source).strip():
         raise UserError("No source folder was given. Pass the folder that holds the package's "
                         "files; it need not exist yet, as Distribution Manager reads it only "
                         "when it processes the change.")
-    return str(Path(source).resolve())
+    if is_windows_path(str(source)):
+        return str(source)
+    return _shared(lab, Path(source))
+
+
+def _shared(lab: Lab, folder: Path) -> str:
+    """The Windows path the site servers read a local source folder by (lab/sources.py)."""
+    return lab.layout.sources.share(lab.root, folder, lab.hierarchy.durability)
 
 
 def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
-                        source: Path | str | None = None, refresh: bool = False) -> None:
+                        source: Path | str | None = None, refresh: bool = False) -> str:
     """`action` at the package's source site, with a new source path or a refresh request
     (added to what a pending action already asks), and the notification that wakes its
-    Distribution Manager."""
+    Distribution Manager; returns the package's source path (SMSPackages.Source)."""
     site = primary_site(lab, source_code(lab, pkg_id), "changing a package")
     now = lab.time()
     with _open(lab, site) as db, db.transaction():
         package = known_package(db, pkg_id, site)
         changes: dict[str, object] = {"Action": action}
         if source is not None:
-            changes["Source"] = _source_path(source)
+            changes["Source"] = source_path(lab, source)
             if package.StorePkgFlag == SourceFlag.NO_SOURCE:
                 changes["StorePkgFlag"] = int(SourceFlag.DIRECT)
         elif refresh and package.StorePkgFlag == SourceFlag.NO_SOURCE:
@@ -199,6 +211,7 @@ def _source_site_action(lab: Lab, pkg_id: str, action: PackageAction, *,
             changes["UpdateMask"] = package.UpdateMask | REFRESH_SOURCE
         db.put_package(attrs.evolve(package, **changes))
         db.add_notification(package.PkgID, action, priority=package.Priority, when=now)
+    return str(changes.get("Source", package.Source))
 
 
 def update_package(lab: Lab, pkg_id: str) -> None:
@@ -207,11 +220,23 @@ def update_package(lab: Lab, pkg_id: str) -> None:
     _source_site_action(lab, pkg_id, PackageAction.UPDATE, refresh=True)
 
 
-def set_source(lab: Lab, pkg_id: str, source: Path | str) -> None:
+def set_source(lab: Lab, pkg_id: str, source: Path | str) -> str:
     """A new source path (the smsutils report's Repair A): a property change, with no refresh
     request. Whether a new version comes of it is Distribution Manager's call, when it reads
-    the folder (docs/distribution.md, "Refresh and update")."""
-    _source_site_action(lab, pkg_id, PackageAction.UPDATE, source=source)
+    the folder (docs/distribution.md, "Refresh and update"). Returns the path in the Windows
+    form the package now holds."""
+    return _source_site_action(lab, pkg_id, PackageAction.UPDATE, source=source)
+
+
+def show_package(lab: Lab, pkg_id: str) -> Package:
+    """The package as its source site's database holds it."""
+    site = primary_site(lab, source_code(lab, pkg_id), "showing a package")
+    with _open(lab, site) as db:
+        package = db.get_package(pkg_id)
+    if package is None:
+        raise UserError(f"Package {pkg_id.upper()} is not known at its source site {site.code}; "
+                        "'sitesrv status' lists the packages.")
+    return package
 
 
 def set_preferred_sender(lab: Lab, pkg_id: str, sender: str) -> None:

@@ -31,6 +31,7 @@ from sitesrv.formats.parcel import PackingList, ParcelRequest
 from sitesrv.lab.boxes import COURSEND_RECEIVED
 from sitesrv.lab.hierarchy import Site
 from sitesrv.logs.smslog import SmsLog
+from sitesrv.logs.win32 import error_text
 
 
 def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
@@ -50,8 +51,7 @@ def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
             for request in mine:
                 _deliver(lab, site, f, packing.spans(start), request)
     except (FormatError, OSError, UserError) as e:
-        _refuse(sms, parcel_file, e.problem if isinstance(e, FormatError)
-                else (e.strerror or str(e)) if isinstance(e, OSError) else str(e))
+        _refuse(sms, parcel_file, e)
     _keep(lab, site, packing)
     for request in mine:
         sms.write(f"Received send request {request.request_id} (job {request.job_id}"
@@ -62,8 +62,12 @@ def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
     return packing
 
 
-def _refuse(sms: SmsLog, parcel_file: Path, problem: str) -> NoReturn:
-    sms.write(f"Cannot receive the parcel {parcel_file}: {problem}")
+def _refuse(sms: SmsLog, parcel_file: Path, e: FormatError | OSError | UserError) -> NoReturn:
+    """coursend.log names the parcel by its file name on the media, with a Win32 error for an
+    I/O error; the console's message gives the whole path and the system's words."""
+    sms.write(f"Cannot receive the parcel {parcel_file.name}: {error_text(e)}")
+    problem = e.problem if isinstance(e, FormatError) else (
+        (e.strerror or str(e)) if isinstance(e, OSError) else str(e))
     raise UserError(f"The parcel {parcel_file} was not received: {problem}")
 
 

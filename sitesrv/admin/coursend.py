@@ -37,6 +37,7 @@ from sitesrv.lab.boxes import COURSEND_OUTGOING, SCHEDULE, SCHEDULE_TOSEND
 from sitesrv.lab.clock import VirtualClock
 from sitesrv.lab.hierarchy import Site
 from sitesrv.logs.smslog import SmsLog
+from sitesrv.logs.win32 import error_text
 
 COMPONENT = "SMS_COURIER_SENDER"
 LOG = "coursend.log"
@@ -118,7 +119,8 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
         try:
             entries.append(_entry(lab, site, item.request, files))
         except (OSError, UserError, FormatError) as e:
-            sms.write(f"Cannot put send request {item.request.request_id} in a parcel: {e}")
+            sms.write(f"Cannot put send request {item.request.request_id} in a parcel: "
+                      f"{error_text(e)}")
     if not entries:
         raise UserError(f"No parcel was made: none of the chosen send requests of site "
                         f"{site.code} could be read; see {lab.site(site.code).log(LOG)}.")
@@ -132,7 +134,7 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
         _complete(lab, site, entry.request_id, now, files.size_of(entry))
     sms.write(f"Created parcel {parcel_id} ({packing.name}) for site(s) "
               f"{', '.join(packing.destinations)}: {len(entries)} send request(s), "
-              f"{sum(f.size for f in packing.files)} bytes, in {path}")
+              f"{sum(f.size for f in packing.files)} bytes, in {path.name}")
     return record, path
 
 

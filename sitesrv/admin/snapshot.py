@@ -36,8 +36,11 @@ def snapshot(lab: Lab, to: Path | str) -> Path:
         outside: dict[str, str] = {}
         inside: dict[str, str] = {}
         root = lab.root.resolve()
+        folders = lab.layout.sources
         for package_id, source in _sources(lab).items():
-            folder = Path(source)
+            folder = folders.folder_of(source)
+            if folder is None:
+                continue
             if folder.resolve().is_relative_to(root):
                 inside[source] = folder.resolve().relative_to(root).as_posix()
             elif folder.is_dir():
@@ -66,16 +69,19 @@ def restore(snapshot_folder: Path | str, to: Path | str) -> Lab:
             raise UserError(f"{folder} already exists: a lab is restored into new folders "
                             f"({to} and {sources}).")
     shutil.copytree(snapshot_folder / "lab", to, symlinks=True)
-    moved = {old: str(to.resolve() / relative) for old, relative in manifest["inside"].items()}
+    moved = {old: to.resolve() / relative for old, relative in manifest["inside"].items()}
     for package_id, old in manifest["sources"].items():
         shutil.copytree(snapshot_folder / "sources" / package_id, sources / package_id,
                         symlinks=True)
-        moved[old] = str(sources / package_id)
+        moved[old] = sources / package_id
     lab = Lab.open(to)
+    # Each source as the restored lab's site servers name it (lab/sources.py).
+    renamed = {old: lab.layout.sources.share(lab.root, new, lab.hierarchy.durability)
+               for old, new in moved.items()}
     for site in lab.hierarchy.sites:
-        if site.is_primary and moved:
+        if site.is_primary and renamed:
             with SiteDatabase.open(lab.site(site.code).database) as db, db.transaction():
-                db.move_package_sources(moved)
+                db.move_package_sources(renamed)
     return lab
 
 

@@ -93,7 +93,8 @@ def update(package_id: str, lab_dir: Path) -> None:
 def set_source(package_id: str, source: str, lab_dir: Path) -> None:
     """Give the package the source folder SOURCE, as the console's Data Source tab does.
 
-    Any path is taken, existing or not. When the site servers run, Distribution Manager at
+    Any path is taken, existing or not: a local folder (shown as the Windows path the site
+    servers read it by, docs/hierarchy.md) or a Windows path. When the site servers run, Distribution Manager at
     the package's source site compares SOURCE with the folder its compressed copy
     (SMSPKG\\<PkgID>.PCK) was made from: the same folder, with that copy in place, changes
     nothing; another folder, or a missing copy, makes a new source version, sent whole to
@@ -103,8 +104,30 @@ def set_source(package_id: str, source: str, lab_dir: Path) -> None:
     """
     from sitesrv.admin import console
 
-    console.set_source(open_lab(lab_dir), package_id, source)
-    click.echo(f"Package {package_id.upper()} now uses {Path(source).resolve()}.")
+    lab = open_lab(lab_dir)
+    windows = console.set_source(lab, package_id, source)
+    folder = lab.layout.sources.folder_of(windows)
+    click.echo(f"Package {package_id.upper()} now uses {windows}"
+               + (f" (the folder {folder})." if folder is not None else "."))
+
+
+@package_group.command("show")
+@click.argument("package_id")
+@LAB_OPTION
+def show(package_id: str, lab_dir: Path) -> None:
+    """Show a package at its source site: its source as the site servers name it (the Windows
+    path in SMSPackages.Source) and the local folder that is, and its versions."""
+    from sitesrv.admin import console
+
+    lab = open_lab(lab_dir)
+    package = console.show_package(lab, package_id)
+    folder = lab.layout.sources.folder_of(package.Source) if package.Source else None
+    click.echo(f"Package {package.PkgID}  {package.Name}  (source site {package.SourceSite})")
+    click.echo(f"  Source            {package.Source or '(no source files)'}")
+    if package.Source:
+        click.echo(f"  Local folder      {folder or '(no package_sources mapping names it)'}")
+    click.echo(f"  SourceVersion     {package.SourceVersion}")
+    click.echo(f"  StoredPkgVersion  {package.StoredPkgVersion}  {package.StoredPkgPath}".rstrip())
 
 
 @package_group.command("refresh")

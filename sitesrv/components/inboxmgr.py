@@ -22,6 +22,7 @@ from pathlib import Path
 import attrs
 
 from sitesrv.lab.boxes import CAP_BOXES, CORRUPT_DIR, WORK_DIR, ignored_by_scans
+from sitesrv.logs.win32 import error_text
 from sitesrv.runtime.component import Component
 
 LOCK_TOKEN = "Inboxlck.tok"  # in a CAP inbox while Inbox Manager updates it (Q275617)
@@ -111,7 +112,8 @@ class InboxManager(Component):
                 return
             except OSError as e:
                 self.ctx.log.write(f"Failed to delete the inbox lock file {self._cap(token)} "
-                                   f"(attempt {attempt} of {TOKEN_DELETE_ATTEMPTS}): {e}")
+                                   f"(attempt {attempt} of {TOKEN_DELETE_ATTEMPTS}): "
+                                   f"{error_text(e)}")
         self.ctx.log.write(f"Could not delete the inbox lock file {self._cap(token)} after "
                            f"{TOKEN_DELETE_ATTEMPTS} attempts; it is tried again at the next "
                            "update")

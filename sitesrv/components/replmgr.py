@@ -58,6 +58,7 @@ from sitesrv.lab.boxes import (
 )
 from sitesrv.lab.identifiers import SITE_CODE
 from sitesrv.lab.sitetime import log_timestamp
+from sitesrv.logs.win32 import error_text
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
@@ -251,7 +252,7 @@ class ReplicationManager(Component):
             found.layout.decode(data, path)  # what does not read is never sent
             return rpl.ReplicationObject.of(name, data)
         except (ValueError, FormatError) as e:
-            problem = e.problem if isinstance(e, FormatError) else str(e)
+            problem = error_text(e)
         self.ctx.inbox(REPLMGR_OUTBOUND[stream.priority]).quarantine_path(
             path, name, f"it cannot be sent: {problem}", shown_as=path)
         return None
@@ -273,8 +274,8 @@ class ReplicationManager(Component):
         except FileNotFoundError:
             last = 0
         except (OSError, ValueError) as e:
-            self.ctx.log.write(f"Cannot read the transaction ID in {self.ctx.windows(path)} ({e}); "
-                               "starting it again")
+            self.ctx.log.write(f"Cannot read the transaction ID in {self.ctx.windows(path)} "
+                               f"({error_text(e)}); starting it again")
             last = 0
         self.ctx.make_dirs(path.parent)
         self.ctx.replace(path, f"{last + 1}\n".encode("ascii"))
@@ -303,8 +304,8 @@ class ReplicationManager(Component):
         except OSError as e:
             if folder not in self.unreadable:
                 self.unreadable.add(folder)
-                self.ctx.log.write(f"Cannot list {self.ctx.windows(folder)} ({e}); its files "
-                                   "wait until it can be read")
+                self.ctx.log.write(f"Cannot list {self.ctx.windows(folder)} ({error_text(e)}); "
+                                   "its files wait until it can be read")
             return []
         self.unreadable.discard(folder)
         return names
@@ -318,7 +319,7 @@ class ReplicationManager(Component):
                 batches.append(rpl.read(self.ready / name))
             except (FormatError, OSError) as e:
                 self.ctx.log.write(f"Cannot read the ready batch {self.ctx.windows(self.ready / name)}"
-                                   f": {e}")
+                                   f": {error_text(e)}")
         return batches
 
     def _repair(self, batch: rpl.ReplicationBatch) -> None:
@@ -376,7 +377,7 @@ class ReplicationManager(Component):
             return trs.read(path)
         except (FormatError, OSError) as e:
             self.ctx.log.write(f"Cannot read the transaction history {self.ctx.windows(path)} "
-                               f"({e}); starting it again")
+                               f"({error_text(e)}); starting it again")
             return trs.TransactionHistory()
 
     def _local(self, when: float) -> str:

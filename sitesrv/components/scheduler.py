@@ -47,6 +47,7 @@ from sitesrv.lab.boxes import (
 )
 from sitesrv.lab.layout import PathRefused
 from sitesrv.lab.sitetime import log_timestamp
+from sitesrv.logs.win32 import error_text
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
@@ -120,7 +121,8 @@ class Scheduler(Component):
             item.quarantine(str(e))
             return
         except (OSError, UserError) as e:
-            self._fail(item, job, f"its transfer root {job.transfer_root} cannot be read ({e})")
+            self._fail(item, job, f"its transfer root {job.transfer_root} cannot be read "
+                              f"({error_text(e)})")
             return
         if not job.send_request_id:
             activated = self._take_request_id(item, job)
@@ -245,7 +247,7 @@ class Scheduler(Component):
             return 0, ""
         root = self._resolve(job.transfer_root)
         if root.parent not in self.ctx.layout.transfer_folders:
-            raise PathRefused(f"its transfer root {job.transfer_root!r} is not a file of this "
+            raise PathRefused(f"its transfer root {job.transfer_root} is not a file of this "
                               "site's SMSPKG, replmgr.box\\ready or schedule.box\\tosend")
         return file_sha256(root)
 

@@ -29,14 +29,15 @@ def _take(ctx: ComponentContext, suffix: str) -> int:
             and all(c in "0123456789abcdefABCDEF" for c in p.stem)
         )
         if not tokens:
-            raise MissingToken(f"no {suffix} token in {folder}")
+            raise MissingToken(f"no {suffix} token in {ctx.windows(folder)}")
         number, token = tokens[-1]
         try:
             ctx.rename(token, folder / f"{number + 1:08X}{token.suffix}")
         except FileNotFoundError:
             continue  # another taker renamed it first
         return number
-    raise MissingToken(f"could not take the {suffix} token in {folder}: it keeps changing")
+    raise MissingToken(f"could not take the {suffix} token in {ctx.windows(folder)}: it keeps "
+                       "changing")
 
 
 def take_job_id(ctx: ComponentContext) -> str:

@@ -105,8 +105,8 @@ class TarReader:
                 return None
             try:
                 info = tarfile.TarInfo.frombuf(block, "utf-8", "strict")
-            except (tarfile.HeaderError, UnicodeDecodeError, ValueError) as exc:
-                raise TarFormatError(f"invalid tar header ({exc})") from None
+            except (tarfile.HeaderError, UnicodeDecodeError, ValueError):
+                raise TarFormatError("invalid tar header") from None
             if info.type != tarfile.XHDTYPE:
                 break
             if info.size > _MAX_PAX_HEADER:

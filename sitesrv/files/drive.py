@@ -4,7 +4,7 @@ holds open.
 Two faults of the operating system, not of SMS (`sitesrv fault disk-full`, `sitesrv fault
 lock`: docs/faults.md). They are modelled here, below every component, so that each one meets
 them the same way a Windows server's would, as an OSError with the Win32 error SMS logs (112,
-32: components/win32.py): the writers of this layer (`write_temp`, `published_readonly`), the
+32: logs/win32.py): the writers of this layer (`write_temp`, `published_readonly`), the
 runtime's (`ComponentContext.write_range`, claims and renames) and the extraction onto a DP
 ask `check_space` and `check_unlocked`. What is full or locked is the lab's to say: a run
 registers a `DrivePolicy` for its lab's folder (lab/drivefaults.py reads the faults a person

@@ -118,6 +118,14 @@ class Address:
 
 
 @attrs.frozen
+class SourceMapping:
+    """A local folder and the Windows path the site servers read it by (`package_sources:`)."""
+
+    folder: str  # as written in hierarchy.yaml: absolute, or below the folder holding the lab
+    path: str  # `C:\\packages` or `\\\\SERVER\\Share`, with any sub-folders
+
+
+@attrs.frozen
 class SoftwareDistribution:
     """The Software Distribution component's settings (the central site's matter most)."""
 
@@ -170,6 +178,7 @@ class Hierarchy:
     clock_rate: float
     log_max_bytes: int
     limits: PackageLimits = DEFAULT_PACKAGE_LIMITS
+    package_sources: tuple[SourceMapping, ...] = ()
     source: str = ""
 
     def site(self, code: str) -> Site:

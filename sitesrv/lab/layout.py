@@ -23,6 +23,7 @@ import attrs
 from sitesrv.errors import UserError
 from sitesrv.lab.boxes import DESPOOLER_RECEIVE, REPLMGR_READY, SCHEDULE_TOSEND
 from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy, Site
+from sitesrv.lab.sources import SourceFolders
 
 HIERARCHY_COPY = "hierarchy.yaml"
 BUILDING_MARKER = ".building"  # in the lab folder while `sitesrv init` builds it
@@ -45,14 +46,14 @@ def below(base: Path, parts: list[str], windows_path: str) -> Path:
     """
     for part in parts:
         if _UNSAFE_PART.search(part):
-            raise PathRefused(f"{windows_path!r} is refused: {part!r} is not a plain file or "
+            raise PathRefused(f"{windows_path} is refused: \"{part}\" is not a plain file or "
                               "folder name (sitesrv never follows a path out of its share)")
     path = base
     for part in parts:
         path = path / part
         if os.path.islink(path):
-            raise PathRefused(f"{windows_path!r} is refused: {path} is a symbolic link, and "
-                              "sitesrv never follows one read from a file")
+            raise PathRefused(f"{windows_path} is refused: its part \"{part}\" is a symbolic "
+                              "link, and sitesrv never follows one read from a file")
     return path
 
 
@@ -184,13 +185,13 @@ class SiteLayout:
         drive, _, rest = windows_path.partition(":\\")
         parts = [p for p in rest.split("\\") if p]
         if len(drive) != 1 or drive.upper() not in (self.site.drive, self.site.package_drive):
-            raise UserError(f"{windows_path!r} is not a path on site server {self.site.server} "
+            raise UserError(f"{windows_path} is not a path on site server {self.site.server} "
                             f"(its drives are {self.site.drive}: and {self.site.package_drive}:)")
         if drive.upper() == self.site.drive and parts[:1] == ["SMS"]:
             return below(self.root, parts, windows_path)
         if drive.upper() == self.site.package_drive:
             return below(self.root, parts, windows_path)
-        raise UserError(f"{windows_path!r} is outside the folders sitesrv emulates on "
+        raise UserError(f"{windows_path} is outside the folders sitesrv emulates on "
                         f"{self.site.server}")
 
 
@@ -216,6 +217,11 @@ class LabLayout:
     def site(self, code: str) -> SiteLayout:
         return SiteLayout(self.root, self.hierarchy.site(code))
 
+    @property
+    def sources(self) -> SourceFolders:
+        """Package source folders and the Windows paths the site servers name them by."""
+        return SourceFolders.of(self.root, self.hierarchy)
+
     def sites(self) -> list[SiteLayout]:
         return [SiteLayout(self.root, s) for s in self.hierarchy.sites]
 
@@ -227,11 +233,11 @@ class LabLayout:
         """
         if not windows_path.startswith("\\\\"):
             if at is None:
-                raise UserError(f"{windows_path!r} is a local path; say which site's server it is on")
+                raise UserError(f"{windows_path} is a local path; say which site's server it is on")
             return self.site(at).resolve_local(windows_path)
         parts = [p for p in windows_path[2:].split("\\") if p]
         if len(parts) < 2:
-            raise UserError(f"{windows_path!r} is not a UNC path to a share")
+            raise UserError(f"{windows_path} is not a UNC path to a share")
         server, share, rest = parts[0].upper(), parts[1], parts[2:]
         for site in self.sites():
             s = site.site
@@ -249,4 +255,4 @@ class LabLayout:
                 if dp.server == server and [p.upper() for p in parts[1:1 + n]] == [
                         p.upper() for p in dp.share_parts]:
                     return below(site.dp_root(dp), parts[1 + n:], windows_path)
-        raise UserError(f"{windows_path!r} names no share of a server in this lab")
+        raise UserError(f"{windows_path} names no share of a server in this lab")

@@ -35,6 +35,7 @@ from sitesrv.lab.hierarchy import (
     SharePermissions,
     Site,
     SoftwareDistribution,
+    SourceMapping,
 )
 from sitesrv.lab.identifiers import SERVER_RE, SHARE_RE, SITE_CODE_RE
 from sitesrv.lab.layout import BUILDING_MARKER, HIERARCHY_COPY
@@ -62,7 +63,11 @@ class HierarchyError(UserError):
 
 
 TOP_KEYS = {"sites", "addresses", "software_distribution", "sender", "durability", "timing", "logs",
-            "limits"}
+            "limits", "package_sources"}
+SOURCE_KEYS = {"folder", "path"}
+# A package source's Windows form: a drive path, or a UNC path to a share; each part a plain name.
+SOURCE_PATH_RE = re.compile(r"(?:[A-Za-z]:(?=\\)|\\\\[^\\/:*?\"<>| ]{1,15}\\[^\\/:*?\"<>|]+)"
+                            r"(?:\\[^\\/:*?\"<>|]+)*\\?")
 SITE_KEYS = {"code", "name", "server", "type", "parent", "drive", "package_drive",
              "time_zone_bias", "distribution_points", "hotfixes"}
 DP_KEYS = {"server", "share", "permissions"}
@@ -294,11 +299,12 @@ def parse_hierarchy(text: str, file: Path | str = "hierarchy.yaml") -> Hierarchy
     limits = _limits(reader, reader.section(top, "limits", {}))
     sites = _sites(reader, top)
     addresses = _addresses(reader, reader.section(top, "addresses", []), {s.code for s in sites})
+    package_sources = _package_sources(reader, reader.section(top, "package_sources", []))
     return Hierarchy(sites=sites, addresses=addresses,
                      software_distribution=software_distribution, sender=sender,
                      durability=durability, timing_profile=timing_profile, timing=timing,
                      clock_rate=clock_rate, log_max_bytes=log_max_bytes, limits=limits,
-                     source=text)
+                     package_sources=package_sources, source=text)
 
 
 def _document(reader: _Reader, text: str) -> Any:
@@ -322,6 +328,25 @@ def _document(reader: _Reader, text: str) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(e, "problem", None) or str(e)
         raise reader.fail("", f"not valid YAML at {where}: {problem}") from None
+
+
+def _package_sources(reader: _Reader, raw: Any) -> tuple[SourceMapping, ...]:
+    """`package_sources:`: local folders and the Windows paths the site servers read them by."""
+    out = []
+    for i, item in enumerate(reader.sequence(raw, "package_sources")):
+        key = f"package_sources[{i}]"
+        fields = reader.mapping(item, key, SOURCE_KEYS)
+        folder = reader.string(reader.required(fields, key, "folder"), f"{key}.folder")
+        path = reader.string(reader.required(fields, key, "path"), f"{key}.path")
+        if not folder.strip():
+            raise reader.fail(f"{key}.folder", "expected a folder, got an empty text")
+        parts = path.split("\\")
+        if not SOURCE_PATH_RE.fullmatch(path) or any(p in (".", "..") for p in parts):
+            raise reader.fail(f"{key}.path", f"{path!r} is not a Windows path to a folder: write "
+                              "a drive path such as C:\\packages or a share such as "
+                              "\\\\MGMT01\\Packages")
+        out.append(SourceMapping(folder=folder, path=path.rstrip("\\") if len(path) > 3 else path))
+    return tuple(out)
 
 
 def _software_distribution(reader: _Reader, raw: Mapping[str, Any]) -> SoftwareDistribution:

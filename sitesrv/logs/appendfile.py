@@ -116,9 +116,9 @@ class AppendFile:
             n += 1
             aside = f"{self._name}{ASIDE_SUFFIX}.{n}"
         os.replace(self._name, aside)
-        text = (f"{self._name} was {problem}, never written through: moved it aside to "
-                f"{os.path.basename(aside)} and started a new file")
-        logger.warning("%s", text)
+        text = (f"{os.path.basename(self._name)} was {problem}, never written through: moved it "
+                f"aside to {os.path.basename(aside)} and started a new file")
+        logger.warning("%s: %s", os.path.dirname(self._name), text)
         return [self.notice(text)] if self.notice is not None else []
 
     def _put(self, lines: list[bytes]) -> None:

@@ -32,6 +32,7 @@ from sitesrv.lab.layout import LabLayout, SiteLayout
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.logs.events import EventSink
 from sitesrv.logs.smslog import SmsLog
+from sitesrv.logs.win32 import sms_error
 from sitesrv.runtime.backoff import backoff
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
@@ -184,7 +185,7 @@ class ComponentHost:
             self.failures[COMPONENT] = earlier + 1
             delay = backoff(self.runtime.hierarchy.timing.rescan_interval, earlier)
             self.log.write(f"Could not start the component; it starts again in {delay:g} "
-                           f"seconds: {text}")
+                           f"seconds: {sms_error(error)}")
             self.reporter.event("component_failed", error=text, retry_in=delay)
             self.ctx.wake_at(self.runtime.clock.now() + delay)
             return FAILED
@@ -379,7 +380,7 @@ class ComponentHost:
             if busy:
                 self._busy_component(error, text, "runs again")
                 return
-            self.log.write(f"Unexpected error: {text}")
+            self.log.write(f"Unexpected error: {sms_error(error)}")
             self.reporter.event("component_failed", error=text)
             self.ctx.wake_at(self.runtime.clock.now() + self.runtime.hierarchy.timing.rescan_interval)
             return
@@ -388,7 +389,9 @@ class ComponentHost:
                 self._failed_item(item, error, text)
             except OSError as e:
                 self.log.write(f"Could not put {self.layout.windows(item.original)} aside after "
-                               f"an error: {e}")
+                               f"an error: {sms_error(e)}")
+                self.reporter.event("processing_failed", file=self.layout.windows(item.original),
+                                    error=self.runtime.relative(str(e)))
         self._want()
 
     def _failed_item(self, item: WorkItem, error: Exception, text: str) -> None:
@@ -400,11 +403,13 @@ class ComponentHost:
             self._busy(item, error, shown, text)
             return
         attempt = self.failures.get(item.original, 0) + 1
-        self.log.write(f"Failed to process {shown} (attempt {attempt} of {MAX_ATTEMPTS}): {text}")
+        self.log.write(f"Failed to process {shown} (attempt {attempt} of {MAX_ATTEMPTS}): "
+                       f"{sms_error(error)}")
         self.reporter.event("processing_failed", file=shown, error=text, attempt=attempt)
         if attempt >= MAX_ATTEMPTS:
             self.failures.pop(item.original, None)
-            item.quarantine(f"processing failed {attempt} times; the last error was {text}")
+            item.quarantine(f"processing failed {attempt} times; the last error was "
+                            f"{sms_error(error)}")
         else:
             self.failures[item.original] = attempt
             item.defer(self.runtime.clock.now() + self.runtime.hierarchy.timing.rescan_interval,
@@ -428,8 +433,7 @@ class ComponentHost:
             item.defer(self.runtime.clock.now() + delay, f"is retried after Win32 error "
                        f"{error.winerror} ({error.strerror})")
             return
-        self.log.write(f"The site database is busy; {shown} is retried in {delay:g} seconds "
-                       f"({text})")
+        self.log.write(f"The site database is busy; {shown} is retried in {delay:g} seconds")
         self.reporter.event("database_busy", file=shown, error=text, retry_in=delay)
         item.defer(self.runtime.clock.now() + delay, f"waits for the site database ({text})")
 
@@ -441,7 +445,7 @@ class ComponentHost:
             self._drive_fault(error, f"the component {what}", delay)
         else:
             self.log.write(f"The site database is busy; the component {what} in {delay:g} "
-                           f"seconds ({text})")
+                           "seconds")
             self.reporter.event("database_busy", error=text, retry_in=delay)
         self.ctx.wake_at(self.runtime.clock.now() + delay)
 

@@ -57,6 +57,7 @@ from sitesrv.lab.boxes import (
     is_removable_temp,
 )
 from sitesrv.lab.clock import Clock, lab_time_text
+from sitesrv.logs.win32 import error_text
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, Faults
 from sitesrv.runtime.unit import (
     CLAIMED,
@@ -169,7 +170,7 @@ class Inbox:
             if name not in self._unmovable:
                 self._unmovable.add(name)
                 self.reporter.log(f"Cannot move {self.reporter.windows(link)} to corrupt: "
-                                  f"{reason}; it is left where it is and skipped ({e})")
+                                  f"{reason}; it is left where it is and skipped ({error_text(e)})")
 
     def _remember(self, name: str) -> bool:
         """Whether a name is work here, remembered: a folder of files that wait (INCOMING's

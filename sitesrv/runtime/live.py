@@ -31,6 +31,7 @@ from pathlib import Path
 from sitesrv.lab.clock import RealClock, lab_start
 from sitesrv.lab.layout import LabLayout
 from sitesrv.lab.loader import load_lab_hierarchy
+from sitesrv.logs.win32 import sms_error
 from sitesrv.runtime.defaults import DEFAULT_WORKERS, INOTIFY, POLLING
 from sitesrv.runtime.host import (
     EXECUTIVE,
@@ -185,8 +186,9 @@ class LiveDriver:
                     self._due[host] = host.next_timer()
             except Exception as error:  # the worker must outlive any bug; the next wake retries
                 text = self.runtime.relative(f"{type(error).__name__}: {error}")
-                host.log.write(f"Unexpected error in the component's worker thread: {text}; "
-                               "continuing")
+                host.log.write("Unexpected error in the component's worker thread: "
+                               f"{sms_error(error)}; continuing")
+                host.reporter.event("component_failed", error=text)
                 host.note_failure(error, text)
                 self._held[host] = time.monotonic() + self.rescan_every
             finally:

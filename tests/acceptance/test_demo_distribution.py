@@ -89,7 +89,7 @@ def test_the_twelve_first_behaviours_in_order(lab: Lab, tmp_path: Path) -> None:
         "~Found ready instruction 2_001zzz.sni",
         f"~This package[{pkg_id}]'s information hasn't arrived yet for this version [1]. "
         "Retry later ...",
-        "~Despooler failed to execute the instruction, error code = 12",
+        "Despooler failed to execute the instruction, error code = 12",
         "~Found ready instruction 2_001zzz.sni",
         f"~Stored Package {pkg_id}. Stored Package Version = 1",
         "~Despooler successfully executed one instruction."])

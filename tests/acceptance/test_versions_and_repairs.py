@@ -146,8 +146,9 @@ def test_repair_a_a_new_source_path_and_straight_back_unsticks_the_delta_stuck_c
     for folder, version in ((elsewhere, 3), (source, 4)):
         console.set_source(lab, pkg_id, folder)
         assert lab.run_until_idle(seed=5).status == "idle", folder
+        shown = f"\\\\MGMT01\\Sources\\{folder.name}"
         assert query(lab, "ZZZ", "SELECT SourceVersion, Source, StoredPkgSource "
-                                 "FROM SMSPackages") == [(version, str(folder), str(folder))]
+                                 "FROM SMSPackages") == [(version, shown, shown)]
         assert_everywhere(lab, pkg_id, folder)  # the stuck child recovers at the first change
     sent = new_events(lab, before, "content_sent")
     assert {(e["to"], e["version"]) for e in sent} == {("P00", 3), ("S01", 3), ("P00", 4),
@@ -214,7 +215,9 @@ def test_repair_a_to_a_missing_folder_is_taken_then_reported_then_set_back(
     missing = tmp_path / "gone" / "source"
     result = CliRunner().invoke(cli, ["package", "set-source", pkg_id, str(missing),
                                       "--lab", str(lab.root)])
-    assert (result.exit_code, result.output) == (0, f"Package {pkg_id} now uses {missing}.\n")
+    shown = "\\\\MGMT01\\Sources\\gone\\source"
+    assert (result.exit_code, result.output) == (
+        0, f"Package {pkg_id} now uses {shown} (the folder {missing}).\n")
     tokens, lines = request_tokens(lab), len(log_messages(lab, "ZZZ", "distmgr.log"))
     assert lab.run_until_idle(seed=5).status == "idle"
     assert_in_order(log_messages(lab, "ZZZ", "distmgr.log")[lines:], [
@@ -222,12 +225,12 @@ def test_repair_a_to_a_missing_folder_is_taken_then_reported_then_set_back(
         f"Package {pkg_id} uses the compressed copy of the source directory.",
         f"~The source for package {pkg_id} has changed or the package source needs to be "
         "refreshed",
-        f"~The source directory {missing} doesn't exist or the SMS service cannot access it, "
+        f"~The source directory {shown} doesn't exist or the SMS service cannot access it, "
         "Win32 last error = 3"])
     assert query(lab, "ZZZ", "SELECT MessageID, Severity, ISTR0, ISTR1 FROM StatusMessages "
                              "WHERE MessageID = 2302") == [(2302, "E", "Sample Package", pkg_id)]
     assert query(lab, "ZZZ", "SELECT SourceVersion, Source, StoredPkgSource, Action "
-                             "FROM SMSPackages") == [(1, str(missing), "", 0)]
+                             "FROM SMSPackages") == [(1, shown, "", 0)]
     assert query(lab, "ZZZ", "SELECT SiteCode, SourceVersion, State FROM "
                              "SMS_PackageStatusDistPointsSummarizer WHERE State != 0") == [
         ("ZZZ", 1, 3)]

@@ -105,7 +105,7 @@ def test_a_parcel_received_twice_is_refused_the_second_time_and_processed_once(t
     receive = lab.root / "P00/SMS/inboxes/despoolr.box/receive"
     assert sorted(p.name for p in receive.iterdir() if p.is_file()) == []
     log = (lab.root / "P00/SMS/Logs/coursend.log").read_text()
-    assert f"Cannot receive the parcel {disc}: parcel ZZZ-0001 from site ZZZ was received" in log
+    assert f"Cannot receive the parcel {disc.name}: parcel ZZZ-0001 from site ZZZ was received" in log
     assert log.count("was received with a success status.") == 1
     assert lab.run_until_idle(seed=8).status == "idle"
     assert query(lab, "P00", "SELECT COUNT(*) FROM StatusMessages WHERE MessageID = 2330"

@@ -35,7 +35,7 @@ def test_a_parcel_received_while_the_servers_run_installs_the_package(tmp_path):
     parcel_id = record.packing_list.parcel_id
     received = log.index(f"Parcel {parcel_id} ({record.packing_list.name}) from site ZZZ was "
                          "received with a success status.")
-    assert any(m.startswith(f"Cannot receive the parcel {disc}: parcel {parcel_id} from site "
+    assert any(m.startswith(f"Cannot receive the parcel {disc.name}: parcel {parcel_id} from site "
                             "ZZZ was received at site P00 already") for m in log[received:])
 
 def _same(dp: Path, source: Path) -> bool:

@@ -148,12 +148,12 @@ def test_content_before_its_package_information_is_retried_with_error_12(
     assert report.exit_code == ExitCode.IDLE and report.errors == 0
 
     texts = despool_log(lab, "P00")
-    first = texts.index("~Despooler failed to execute the instruction, error code = 12")
+    first = texts.index("Despooler failed to execute the instruction, error code = 12")
     assert texts[first - 2:first + 2] == [
         f"~This package[{PKG_ID}]'s information hasn't arrived yet for this version [1]. "
         "Retry later ...",
-        "~Created retry instruction for job 0002DF38",
-        "~Despooler failed to execute the instruction, error code = 12",
+        "Created retry instruction for job 0002DF38",
+        "Despooler failed to execute the instruction, error code = 12",
         f"~Instruction {RECEIVE}\\2_001ZZZ.SNI won't be processed till 6/4/2007 4:00:05 AM "
         "Eastern Standard Time",
     ]
@@ -187,7 +187,7 @@ def test_content_waiting_for_its_package_information_goes_as_soon_as_it_is_recor
     report = run(lab, components=Registry(primary=(Despooler, InformationSignalled)))
     assert report.exit_code == ExitCode.IDLE and report.errors == 0
     texts = despool_log(lab, "P00")
-    assert texts.count("~Despooler failed to execute the instruction, error code = 12") == 1
+    assert texts.count("Despooler failed to execute the instruction, error code = 12") == 1
     assert f"~Instruction {RECEIVE}\\2_001ZZZ.SNI won't be processed till 6/4/2007 4:00:05 AM " \
         "Eastern Standard Time" in texts
     stamped = log_lines(lab, "P00", "despool.log")

@@ -105,7 +105,8 @@ def test_set_source_takes_any_path_but_an_empty_one(lab_dir: Path) -> None:
     pkg_id = create(lab_dir, "ZZZ", "P00:REMOTE_DP")
     missing = lab_dir.parent / "not-there"
     assert sitesrv(lab_dir, "package", "set-source", pkg_id, str(missing)) == (
-        0, f"Package {pkg_id} now uses {missing}.\n", "")
+        0, f"Package {pkg_id} now uses \\\\MGMT01\\Sources\\not-there (the folder "
+        f"{missing}).\n", "")
     assert refused(lab_dir, "package", "set-source", pkg_id, "") == (
         "No source folder was given. Pass the folder that holds the package's files; it need "
         "not exist yet, as Distribution Manager reads it only when it processes the change.")

@@ -69,7 +69,7 @@ def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> Non
     ])
     assert sum(m.startswith("STATMSG: ID=2301 ") for m in messages) == 1
     compress = next(m for m in messages if m.startswith("Starting to compress "))
-    assert compress.startswith(f"Starting to compress {source} to F:\\_S ")
+    assert compress.startswith("Starting to compress \\\\MGMT01\\Sources\\src to F:\\_S ")
     assert compress.endswith(".TMP for package ZZZ00001")
 
 
@@ -97,15 +97,16 @@ def test_update_asks_for_a_refresh_a_new_source_path_does_not(lab: Lab, tmp_path
     pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     lab.run_until_idle(seed=1, components=LOCAL)
     columns = "SELECT Action, UpdateMask, Source, StoredPkgSource FROM SMSPackages"
-    assert query(lab, "ZZZ", columns) == [(0, 0, str(source), str(source))]
+    src, other = "\\\\MGMT01\\Sources\\src", "\\\\MGMT01\\Sources\\other"
+    assert query(lab, "ZZZ", columns) == [(0, 0, src, src)]
     console.set_source(lab, pkg_id, tmp_path / "other")
-    assert query(lab, "ZZZ", columns) == [(1, 0, str(tmp_path / "other"), str(source))]
+    assert query(lab, "ZZZ", columns) == [(1, 0, other, src)]
     console.update_package(lab, pkg_id)
-    assert query(lab, "ZZZ", columns) == [(1, 32, str(tmp_path / "other"), str(source))]
+    assert query(lab, "ZZZ", columns) == [(1, 32, other, src)]
     console.set_source(lab, pkg_id, source)  # a pending refresh stays asked for
-    assert query(lab, "ZZZ", columns) == [(1, 32, str(source), str(source))]
+    assert query(lab, "ZZZ", columns) == [(1, 32, src, src)]
     lab.run_until_idle(seed=1, components=LOCAL)
-    assert query(lab, "ZZZ", columns) == [(0, 0, str(source), str(source))]
+    assert query(lab, "ZZZ", columns) == [(0, 0, src, src)]
     assert query(lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(2,)]
     assert (lab.site("ZZZ").smspkg / "ZZZ00001.DLT.2").is_file(), "a refresh of the same folder"
 
@@ -125,7 +126,7 @@ def test_a_new_source_path_makes_no_delta_even_with_an_update(lab: Lab, tmp_path
     lab.run_until_idle(seed=1, components=LOCAL)
     assert not leftover.exists()
     assert query(lab, "ZZZ", "SELECT SourceVersion, StoredPkgSource FROM SMSPackages") == [
-        (2, str(other))]
+        (2, "\\\\MGMT01\\Sources\\other")]
     dp = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$" / "ZZZ00001"
     assert (dp / "SETUP.INI").read_bytes() == b"[Setup]\r\nOther=1\r\n"
 
@@ -134,7 +135,7 @@ def test_a_new_source_path_makes_no_delta_even_with_an_update(lab: Lab, tmp_path
 def test_a_source_that_cannot_be_read_makes_no_version(lab: Lab, tmp_path: Path,
                                                        where: str) -> None:
     """A missing folder, or a file in its place: Win32 error 3, as sitesrv logs any path not
-    found (components/win32.py)."""
+    found (logs/win32.py)."""
     source = write_source(tmp_path / "src")
     pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
     lab.run_until_idle(seed=1, components=LOCAL)
@@ -142,7 +143,8 @@ def test_a_source_that_cannot_be_read_makes_no_version(lab: Lab, tmp_path: Path,
     console.set_source(lab, pkg_id, tmp_path / where)
     assert lab.run_until_idle(seed=1, components=LOCAL).status == "idle"
     messages = log_messages(lab, "ZZZ", "distmgr.log")
-    assert f"~The source directory {tmp_path / where} doesn't exist or the SMS service cannot " \
+    shown = "\\\\MGMT01\\Sources\\" + where.replace("/", "\\")
+    assert f"~The source directory {shown} doesn't exist or the SMS service cannot " \
         "access it, Win32 last error = 3" in messages
     assert messages[-1].startswith("STATMSG: ID=2302 SEV=E ")
     assert query(lab, "ZZZ", "SELECT SourceVersion, StoredPkgSource, Action FROM "

@@ -138,8 +138,12 @@ def compress(site: Site, request: Request) -> Iterator[str]:
                           f"hold version {version} of package {pkg_id}, and only the site that "
                           f"created the package ({package.source_site}) has its source files to "
                           "compress it again: run /Compress there.")
+        # SMSPackages.Source names the folder as the site server reads it (docs/hierarchy.md).
+        folder = site.lab.layout.sources.folder_of(package.source)
         try:
-            pack(Path(package.source), pck, pkg_id, version)
+            if folder is None:
+                raise FileNotFoundError(f"no package_sources mapping names {package.source}")
+            pack(folder, pck, pkg_id, version)
         except (OSError, PckError) as e:
             raise Refused(CANNOT_COMPRESS, f"Cannot compress the source of package {pkg_id} "
                           f"({package.source}): {e}.") from None

@@ -141,7 +141,7 @@ def execute(received: Received, payload: Path | None) -> None:
         retry_later(received, INFORMATION_MISSING,
                     f"waits for the package information of {content.pkg_id} version "
                     f"{content.version}",
-                    tilde=True, signal=package_information_signal(content.pkg_id))
+                    signal=package_information_signal(content.pkg_id))
         return
     if payload is not None and not _store(content, payload):
         return
@@ -238,8 +238,7 @@ def _base_unusable(content: Content, error: MergeBaseError | PckError) -> None:
                       f"{content.version}: {ctx.windows(content.pck)} is not the version {base} "
                       "it was made from")
     retry_later(content.received, CONTENT_MISSING,
-                f"waits for version {base} of {content.pkg_id} to merge a delta",
-                tilde=False)
+                f"waits for version {base} of {content.pkg_id} to merge a delta")
 
 
 def _register(content: Content, resumed: bool) -> None:

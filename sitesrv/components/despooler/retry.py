@@ -16,20 +16,19 @@ from sitesrv.lab.sitetime import windows_time_text
 from sitesrv.runtime.backoff import backoff
 
 
-def retry_later(received: Received, error_code: int, reason: str, *, tilde: bool,
+def retry_later(received: Received, error_code: int, reason: str, *,
                 signal: str | None = None) -> None:
     """Log the failed attempt and defer the instruction by the despooler retry delay, doubled
     with each earlier retry of it (runtime.backoff: an instruction that waits for ever keeps a
     lab busy at a bounded, falling rate), or until another component of the site sends
     `signal`.
 
-    `tilde` picks the CM12 spelling (`~Created retry instruction ...`); without it the lines are
-    the 2003-era ones, which the field reports quote without the leading `~`.
+    The first two lines are as the 2003-era report quotes them (docs/sources.md#secondary-stuck),
+    without the leading `~` of their ConfigMgr spelling, whatever the error code.
     """
     ctx = received.ctx
-    mark = "~" if tilde else ""
-    ctx.log.write(f"{mark}Created retry instruction for job {received.ins.job_id}")
-    ctx.log.write(f"{mark}Despooler failed to execute the instruction, error code = {error_code}")
+    ctx.log.write(f"Created retry instruction for job {received.ins.job_id}")
+    ctx.log.write(f"Despooler failed to execute the instruction, error code = {error_code}")
     earlier = received.retries.get(received.item.name, 0)
     received.retries[received.item.name] = earlier + 1
     delay = backoff(ctx.timing.despooler_retry_delay, earlier)

@@ -30,6 +30,7 @@ from sitesrv.lab.boxes import (
     SCHEDULE_UID,
     WORK_DIR,
 )
+from sitesrv.logs.win32 import error_text
 from sitesrv.runtime.context import ComponentContext
 
 # Payload kind -> (inbox, file name from the request ID) for what this site keeps.
@@ -78,7 +79,7 @@ def hand_on(received: Received, payload: Path | None) -> None:
         job_id = take_job_id(ctx)
     except MissingToken as e:
         ctx.log.write(f"~Cannot create a job to send the instruction on to site "
-                      f"{ins.final_destination_site}: {e}")
+                      f"{ins.final_destination_site}: {error_text(e)}")
         received.retry(ctx.clock.now() + ctx.timing.despooler_retry_delay,
                        f"waits for a job ID ({SCHEDULE_UID})")
         return

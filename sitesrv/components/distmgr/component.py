@@ -23,7 +23,6 @@ from sitesrv.components import storedcopy
 from sitesrv.components.distmgr import dpinstall, pkgsend
 from sitesrv.components.signals import package_information_signal
 from sitesrv.components.statusup import forward_status, from_row
-from sitesrv.components.win32 import win32_error
 from sitesrv.compression import PckError, make_delta, pack, read_manifest, recover_installs
 from sitesrv.db.sitedb import (
     REFRESH_SOURCE,
@@ -48,6 +47,7 @@ from sitesrv.lab.boxes import (
 from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.hierarchy import KB936465
 from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
+from sitesrv.logs.win32 import PATH_NOT_FOUND, win32_error
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
@@ -285,10 +285,11 @@ class DistributionManager(Component):
             source_kbytes = -(-manifest.source_size // 1024)
             compressed_kbytes = -(-pck.stat().st_size // 1024)
         else:
-            source = Path(package.Source)
-            error = _source_error(source)
-            if error is not None:
-                log(f"~The source directory {package.Source} doesn't exist or the SMS service "
+            shown = self.ctx.lab.sources.shown(package.Source)
+            source = self.ctx.lab.sources.folder_of(package.Source)
+            error = PATH_NOT_FOUND if source is None else _source_error(source)
+            if error is not None or source is None:
+                log(f"~The source directory {shown} doesn't exist or the SMS service "
                     f"cannot access it, Win32 last error = {error}")
                 return None
             delta = smspkg / f"{pkg_id}.DLT.{version}"
@@ -302,8 +303,7 @@ class DistributionManager(Component):
             else:  # one left by a pass that stopped would be taken for this version's delta
                 self.ctx.remove(delta)
             temp = dpinstall.compression_temp(self.ctx)
-            log(f"Starting to compress {package.Source} to {self.ctx.windows(temp)} for package "
-                f"{pkg_id}")
+            log(f"Starting to compress {shown} to {self.ctx.windows(temp)} for package {pkg_id}")
             self.ctx.emit("compression_started", package=pkg_id, version=version,
                           file=self.ctx.windows(temp))
             result = pack(source, pck, pkg_id, version, temp_path=temp,
@@ -396,17 +396,34 @@ class DistributionManager(Component):
                                attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
         try:
             dpinstall.install_on_dp(self.ctx, pck, dp, package.PkgID, package.StoredPkgVersion)
-        except (OSError, PckError) as e:
-            self.ctx.log.write(f"Failed to copy package {package.PkgID} to {row.NALPath}: {e}")
-            self.ctx.status.report(2328, package.PkgID, package.Source, row.NALPath, severity="E",
-                                   attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
-            self._set_dp_status(package, row.NALPath, PackageStatus.RETRY)
-            self.retry.add(package.PkgID)
+        except (OSError, PckError, dpinstall.DecompressFailed) as e:
+            self._copy_failed(package, row.NALPath, e)
             return
         self.ctx.status.report(2330, package.Name, row.NALPath,
                                attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath),
                                            (AID_VERSION, str(package.StoredPkgVersion))))
         self._set_dp_status(package, row.NALPath, PackageStatus.INSTALLED)
+
+    def _copy_failed(self, package: Package, nal: str,
+                     e: OSError | PckError | dpinstall.DecompressFailed) -> None:
+        """SMS's lines and status message for a copy to a DP that failed; the DP is retried.
+
+        A limit's refusal is sitesrv's own sentence (docs/limits.md); every other failure is a
+        Win32 error, and the Python account of it goes to the events only."""
+        pkg_id = package.PkgID
+        attributes = ((AID_PACKAGE, pkg_id), (AID_DP, nal))
+        reason = f"Win32 Error = {win32_error(e)}" if isinstance(e, OSError) else str(e)
+        self.ctx.emit("dp_copy_failed", package=pkg_id, dp=nal, problem=(
+            e.detail if isinstance(e, dpinstall.DecompressFailed) else str(e)))
+        self.ctx.log.write(f"Failed to copy package {pkg_id} to {nal}: {reason}")
+        if isinstance(e, dpinstall.DecompressFailed):
+            self.ctx.status.report(2321, pkg_id, e.pck, e.temp, severity="E",
+                                   attributes=attributes)
+        else:
+            self.ctx.status.report(2328, pkg_id, self.ctx.lab.sources.shown(package.Source),
+                                   nal, severity="E", attributes=attributes)
+        self._set_dp_status(package, nal, PackageStatus.RETRY)
+        self.retry.add(pkg_id)
 
     def _set_dp_status(self, package: Package, nal: str, status: PackageStatus) -> None:
         row = PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=self.ctx.site.code,
@@ -513,7 +530,7 @@ class DistributionManager(Component):
     def _incoming_package(self, item: WorkItem) -> None:
         log = self.ctx.log.write
         shown = self.ctx.windows(item.original)
-        log(f"~Processing incoming file {shown}.")
+        log(f"Processing incoming file {shown}.")  # as the smsutils report quotes it
         record = pkg.read(item.path)
         if record.last_refresh_time > self.ctx.clock.now() + FUTURE_TOLERANCE:
             # Every later .PKG would look older and be discarded: the package would be stuck.
@@ -754,7 +771,7 @@ class DistributionManager(Component):
 
     def _status_file(self, item: WorkItem) -> None:
         shown = self.ctx.windows(item.original)
-        self.ctx.log.write(f"~Processing incoming file {shown}.")
+        self.ctx.log.write(f"Processing incoming file {shown}.")
         report = sta.read(item.path)
         sites = {s.code for s in self.ctx.hierarchy.sites}
         strangers = sorted({report.reporting_site, *(r.site_code for r in report.rows)} - sites)
@@ -870,7 +887,7 @@ def _source_error(source: Path) -> int | None:
     try:
         sorted(os.listdir(source))  # the listing itself is pack's to take
     except OSError as e:
-        return win32_error(e)
+        return win32_error(e, folder=True)
     return None
 
 

@@ -14,13 +14,34 @@ import string
 from collections.abc import Iterable
 from pathlib import Path
 
-from sitesrv.compression import FolderAccessDenied, PackageLimitError, UpdateMode, install
+from sitesrv.compression import (
+    FolderAccessDenied,
+    PackageLimitError,
+    PckError,
+    UpdateMode,
+    install,
+)
+from sitesrv.errors import SitesrvError
 from sitesrv.lab.hierarchy import DistributionPoint
 from sitesrv.lab.sharepermissions import current_permissions
+from sitesrv.logs.win32 import INVALID_DATA
 from sitesrv.runtime.context import ComponentContext
 
 UPDATE_MODES = {"delete": UpdateMode.DELETE_AND_RECREATE, "overwrite": UpdateMode.OVERWRITE}
 TEMP_ALPHABET = string.ascii_letters + string.digits
+
+
+class DecompressFailed(SitesrvError):
+    """The compressed file could not be read while it was copied to the DP (Q267977: status
+    2321); `detail` is sitesrv's own account, for events, never for SMS's log."""
+
+    WIN32_ERROR = INVALID_DATA  # `Failed to write to the output file, Win32 Error = 13`
+
+    def __init__(self, pck: str, temp: str, detail: str) -> None:
+        super().__init__(f"Win32 Error = {self.WIN32_ERROR}")
+        self.pck = pck
+        self.temp = temp
+        self.detail = detail
 
 
 def compression_temp(ctx: ComponentContext) -> Path:
@@ -62,13 +83,18 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
                 on_file=files.append, durable=ctx.durability.syncs_files,
                 limits=ctx.hierarchy.limits, permissions=current_permissions(layout, dp))
     except PackageLimitError as e:
-        raise PackageLimitError(e.path, e.limit, f"{e.problem}; to install it, raise "
+        raise PackageLimitError(win(pck), e.limit, f"{e.problem}; to install it, raise "
                                 f"limits.{e.limit} in hierarchy.yaml (docs/limits.md)") from None
     except FolderAccessDenied as e:
         log_copy(e.copied)
         ctx.log.write(f"Failed to create the directory {win(target)}\\{e.folder}, "
                       f"Win32 Error = {e.WIN32_ERROR}")
         raise
+    except PckError as e:
+        ctx.log.write(f"Failed to write to the output file, Win32 Error = "
+                      f"{DecompressFailed.WIN32_ERROR}")
+        ctx.log.write(f"Cannot decompress package {win(pck)} to {temp}, CTool return code = 4")
+        raise DecompressFailed(win(pck), temp, e.problem) from None
     log_copy(files)
     ctx.log.write(f"Successfully copied package {package_id} from {temp}\\ to {nal_folder}")
     ctx.emit("dp_installed", package=package_id, file=win(target), version=version)

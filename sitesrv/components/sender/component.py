@@ -43,7 +43,6 @@ from sitesrv.components.sender.transfer import (
     RemoteError,
     Transfer,
 )
-from sitesrv.components.win32 import win32_error
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.regular import (
     STATE_FILE_BYTES,
@@ -59,6 +58,7 @@ from sitesrv.lab.hierarchy import Address
 from sitesrv.lab.layout import PathRefused
 from sitesrv.lab.sitetime import log_timestamp, windows_time_text
 from sitesrv.logs.smslog import thread_id_for
+from sitesrv.logs.win32 import error_text, sms_error, win32_error
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
@@ -247,7 +247,7 @@ class Sender(Component):
             instruction = sni.read(instruction_path)
         except (UserError, OSError, FormatError) as e:
             ctx.log.write(f"~Cannot send request {request.request_id}: one of its files cannot "
-                          f"be read ({e})")
+                          f"be read ({error_text(e)})")
             self._publish_status(item, request, now, SenderStatus.INVALID, ActionCode.DELETE)
             return
         transfer = Transfer(
@@ -273,12 +273,12 @@ class Sender(Component):
                 (request.instruction_file, (layout.inbox(SCHEDULE_TOSEND),), "INSTRUCTION FILE")):
             found = self._resolve_refusing(path) if path else None
             if path and (found is None or found.parent not in allowed):
-                raise PathRefused(f"its {what} {path!r} is not one of this site's files to send")
+                raise PathRefused(f"its {what} {path} is not one of this site's files to send")
         receives = {site.receive for site in self.ctx.lab.sites()}
         for record in request.addresses:
             share = self._resolve_refusing(record.address, at=None)
             if share is not None and share not in receives:
-                raise PathRefused(f"its ADDRESS {record.address!r} is not a site's SMS_SITE "
+                raise PathRefused(f"its ADDRESS {record.address} is not a site's SMS_SITE "
                                   "share")
 
     def _resolve_refusing(self, windows_path: str, at: str | None = "") -> Path | None:
@@ -320,7 +320,7 @@ class Sender(Component):
             self._attempt_failed(transfer, e.lines, now)
         except OSError as e:  # the package file here changed or vanished
             self.ctx.log.write(f"~Cannot read {self._package_name(transfer)}: "
-                               f"{e}")
+                               f"{sms_error(e)}")
             self._end(transfer, now, SenderStatus.INVALID, ActionCode.DELETE)
 
     def _connect(self, transfer: Transfer, now: float) -> None:
@@ -511,8 +511,9 @@ class Sender(Component):
         except FileNotFoundError:
             return {}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            self.ctx.log.write(f"Cannot read the busy list {self.ctx.windows(path)} ({e}); "
-                               "starting with no busy sites.")
+            self.ctx.log.write(f"Cannot read the busy list {self.ctx.windows(path)} ("
+                               f"{error_text(e)}"
+                               "); starting with no busy sites.")
             return {}
         now = self.ctx.clock.now()
         return {site: until for site, until in sorted(busy.items()) if until > now}
@@ -554,3 +555,4 @@ def _identity(package: Path) -> tuple[int, int, int]:
     with open_regular(package) as f:
         st = os.fstat(f.fileno())
     return st.st_dev, st.st_ino, st.st_size
+
