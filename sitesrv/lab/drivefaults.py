@@ -15,7 +15,12 @@ inbox or a folder below it whose name matches is held open, as an antivirus scan
 it cannot be claimed, moved, renamed or deleted.
 
 `LabDrives` is the lab's `files.drive.DrivePolicy`: a run registers it, and each check reads the
-site's file again only when it changed.
+site's file again only when it changed (its inode, size, mtime or ctime: the writer renames a new
+file into place). It does not walk the counted folders on every write, which would make an
+extraction of n files cost n²: it keeps the total it last measured and adds each write's size
+to it, and measures again when the quota changes, every `REMEASURE_EVERY` checks (a write by
+another process, a deletion), and before it refuses a write, so a refusal always rests on what
+the folders hold.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +42,7 @@ from sitesrv.lab.layout import SMSPKG, LabLayout, SiteLayout
 QUOTA_FILE = "disk_quota.json"
 LOCKS_FILE = "file_locks.json"
 DP_DIR = "dp"
+REMEASURE_EVERY = 64  # checks of one site between walks of its counted folders
 
 
 @attrs.frozen
@@ -157,20 +164,52 @@ class _SiteFaults:
 
     def __init__(self, site: SiteLayout) -> None:
         self.site = site
-        self._stamps: dict[Path, tuple[int, int] | None] = {}
+        self._stamps: dict[Path, tuple[int, int, int, int] | None] = {}
         self.quota: Quota | None = None
         self.locks: tuple[Lock, ...] = ()
+        self._guard = threading.Lock()
+        self._used: int | None = None  # the counted folders' bytes as last measured, plus writes
+        self._checks = 0  # checks since `_used` was measured
 
     def refresh(self) -> None:
         if self._changed(quota_file(self.site)):
             self.quota = read_quota(self.site)
+            with self._guard:
+                self._used = None
         if self._changed(locks_file(self.site)):
             self.locks = read_locks(self.site)
+
+    def fits(self, path: Path, adding: int) -> bool:
+        """Whether `adding` more bytes at `path` fit (with 0: whether what `path` now holds,
+        written already, fits); a write that fits is added to the running total."""
+        quota = self.quota
+        if quota is None:
+            return True
+        written = 0
+        if adding == 0:
+            try:
+                written = os.lstat(path).st_size
+            except FileNotFoundError:
+                written = 0
+        with self._guard:
+            self._checks += 1
+            if (self._used is not None and self._checks < REMEASURE_EVERY
+                    and self._used + adding + written <= quota.capacity):
+                self._used += adding + written
+                return True
+            used = used_bytes(self.site)  # what `path` holds already is in it
+            self._checks = 0
+            if used + adding > quota.capacity:
+                self._used = used
+                return False
+            self._used = used + adding
+            return True
 
     def _changed(self, path: Path) -> bool:
         try:
             stat = path.stat()
-            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+            stamp: tuple[int, int, int, int] | None = (stat.st_ino, stat.st_size,
+                                                      stat.st_mtime_ns, stat.st_ctime_ns)
         except FileNotFoundError:
             stamp = None
         if path in self._stamps and self._stamps[path] == stamp:
@@ -200,7 +239,7 @@ class LabDrives:
         site = self._site(path)
         if site is None or site.quota is None or not counted(site.site, path):
             return True
-        return used_bytes(site.site) + adding <= site.quota.capacity
+        return site.fits(path, adding)
 
     def locked(self, path: Path) -> bool:
         site = self._site(path)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ from sitesrv.files.drive import (
     register,
     unregister,
 )
+from sitesrv.lab import drivefaults
 from sitesrv.lab.drivefaults import (
+    REMEASURE_EVERY,
     LabDrives,
     Lock,
     Quota,
@@ -31,9 +34,11 @@ from sitesrv.lab.drivefaults import (
     quota_file,
     read_locks,
     read_quota,
+    used_bytes,
     write_locks,
     write_quota,
 )
+from sitesrv.lab.layout import SiteLayout
 
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -121,3 +126,44 @@ def test_the_drives_refuse_only_what_the_faults_say(lab: Lab) -> None:
 def test_nothing_is_refused_outside_a_registered_lab(tmp_path: Path) -> None:
     check_space(tmp_path / "X", 10**15)
     check_unlocked(tmp_path / "X")
+
+
+def test_a_quota_changed_within_one_timestamp_step_is_read_again(lab: Lab) -> None:
+    site = lab.site("P00")
+    drives = LabDrives(lab.layout)
+    write_quota(site, Quota(100, 0), Durability.NONE)
+    assert not drives.fits(site.smspkg / "X.PCK", 150)
+    before = quota_file(site).stat()
+    write_quota(site, Quota(200, 0), Durability.NONE)  # the same size, renamed into place
+    os.utime(quota_file(site), ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert drives.fits(site.smspkg / "X.PCK", 150)
+
+
+def test_a_quota_does_not_walk_the_drive_on_every_write(lab: Lab,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    site = lab.site("P00")
+    walks: list[int] = []
+
+    def counting(layout: SiteLayout) -> int:
+        walks.append(1)
+        return used_bytes(layout)
+
+    monkeypatch.setattr(drivefaults, "used_bytes", counting)
+    drives = LabDrives(lab.layout)
+    write_quota(site, Quota(10_000, used_bytes(site)), Durability.NONE)
+    folder = site.root / "dp" / "SMSPKGF$" / "ZZZ00001"
+    folder.mkdir(parents=True)
+    for n in range(1000):
+        path = folder / f"F{n}"
+        path.write_bytes(b"x" * 10)
+        assert drives.fits(path, 0), n  # a file written, then checked: 10 000 bytes fit
+    assert len(walks) <= 1000 // REMEASURE_EVERY + 1
+    extra = folder / "EXTRA"
+    extra.write_bytes(b"x")
+    assert not drives.fits(extra, 0)  # the drive is full: measured, not guessed
+    extra.unlink()
+    for path in list(folder.iterdir())[:5]:
+        path.unlink()  # 50 bytes freed, by a deletion the drive did not see
+    assert drives.fits(folder / "NEW", 50)  # a refusal would measure first: it fits
+    (folder / "NEW").write_bytes(b"x" * 50)
+    assert not drives.fits(folder / "NEWER", 1)
