@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from sitesrv.admin.choices import CORRUPTIONS
+from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_LATENCY, MAX_WINDOW
 from sitesrv.admin.console import parse_dp
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.pauses import set_paused, set_slow
@@ -110,11 +110,13 @@ def slow_link(lab: Lab, from_site: str, to_site: str, *, rate: int,
     end. Returns what was stored."""
     if rate < 1:
         raise UserError(f"A rate of {rate} bytes per second sends nothing; give at least 1.")
-    if latency is not None and latency < 0:
-        raise UserError(f"A latency of {latency} seconds is in the past; give 0 or more.")
-    if seconds is not None and seconds <= 0:
-        raise UserError(f"A window of {seconds} seconds is over before it starts; give more "
-                        "than 0, or leave --for out to slow the link until 'link-normal'.")
+    if latency is not None and not 0 <= latency <= MAX_LATENCY:
+        raise UserError(f"A latency of {latency} seconds is not a wait a send ends after; "
+                        f"give a number of seconds from 0 to {MAX_LATENCY:g}.")
+    if seconds is not None and not 0 < seconds <= MAX_WINDOW:
+        raise UserError(f"A window of {seconds} lab seconds is not one a link can be slowed "
+                        f"for; give a number of seconds above 0 and up to {MAX_WINDOW:g}, "
+                        "or leave --for out to slow the link until 'link-normal'.")
     from_code = lab.hierarchy.site(from_site).code
     to_code = lab.hierarchy.site(to_site).code
     now = lab.time()
@@ -142,8 +144,8 @@ def fill_disk(lab: Lab, site: str, *, free: int = 0) -> Quota:
     count (lab/drivefaults.py: SMSPKG, the compression temp, the DP shares,
     `despoolr.box\\receive`): a write past that fails with Win32 error 112, as on a full disk,
     until `free_disk`. Setting it again starts from what the folders hold then."""
-    if free < 0:
-        raise UserError(f"{free} bytes cannot be free; give 0 or more.")
+    if not 0 <= free <= MAX_FREE:
+        raise UserError(f"{free} bytes cannot be free; give 0 to {MAX_FREE}.")
     layout = lab.site(site)
     quota = Quota(free, used_bytes(layout))
     write_quota(layout, quota, lab.hierarchy.durability)
@@ -166,10 +168,11 @@ def lock_files(lab: Lab, site: str, *, box: str = SCHEDULE, pattern: str = "*") 
     deleted (Win32 error 32) until `unlock_files`; the components retry them."""
     layout = lab.site(site)
     folder = box.replace("/", "\\").strip("\\")
-    if not folder or ".." in folder.split("\\") or not layout.inbox(folder).is_dir():
+    if (not folder or any(part in ("", ".", "..") for part in folder.split("\\"))
+            or not layout.inbox(folder).is_dir()):
         raise UserError(f"Site {layout.site.code} has no inbox {box!r}; give one such as "
                         f"{SCHEDULE} or despoolr.box\\receive.")
-    if not pattern or "/" in pattern or "\\" in pattern:
+    if not pattern or any(c in "/\\" or ord(c) < 32 for c in pattern):
         raise UserError(f"{pattern!r} is not a file name pattern; give one such as *.PCK.")
     lock = Lock(folder, pattern)
     locks = read_locks(layout)
@@ -209,7 +212,9 @@ def kill_server(lab: Lab, site: str) -> int:
     finishes and no lock is given back, and the next run's start-up recovery has to clean up.
     The process is the one the site's lock names (`<SITE>/SMS/state/server.lock`): with
     `sitesrv run --processes per-site` the site's own, and the supervisor then stops the
-    others; with one process for the lab, every site's. Returns its pid. The event is stamped
+    others; with one process for the lab, every site's. Only a process shown to be the lock's
+    holder is killed (its start, from `/proc`, is the one the lock records): a stale lock's pid
+    may belong to another process now. Returns its pid. The event is stamped
     with the lab time the last run saved, not the running one's."""
     layout = lab.site(site)
     code = layout.site.code
@@ -226,10 +231,20 @@ def kill_server(lab: Lab, site: str) -> int:
     if holder.pid == os.getpid():
         raise UserError(f"Site {code}'s server runs in this very process; run the lab in "
                         "another one ('sitesrv run') to kill it.")
+    if not holder.still_running():
+        raise UserError(f"Process {holder.pid}, named by {layout.state_dir / LOCK_FILE}, "
+                        f"cannot be shown to be site {code}'s server: it may have stopped and "
+                        "its pid been given to another process (or this system has no /proc to "
+                        "tell). Nothing was killed; stop the server yourself, or run it again "
+                        "and retry.")
     try:
         os.kill(holder.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
     except ProcessLookupError:
         raise UserError(f"Site {code}'s server (pid {holder.pid}) has stopped already.") from None
+    except PermissionError:
+        raise UserError(f"Site {code}'s server (pid {holder.pid}) belongs to another user: "
+                        "this user may not kill it. Run 'sitesrv fault kill' as that user.") \
+            from None
     _record(lab, code, None, "kill", None, pid=holder.pid)
     return holder.pid
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sitesrv.admin.choices import CORRUPTIONS
+from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_LATENCY, MAX_WINDOW
 from sitesrv.cli.options import LAB_OPTION, open_lab
 
 DELTA_OPTION = click.option("--delta", type=click.IntRange(1), metavar="N",
@@ -86,9 +86,10 @@ def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
 @click.argument("to_site", metavar="TO")
 @click.option("--rate", type=click.IntRange(1), required=True, metavar="BYTES_PER_S",
               help="The rate limit, in bytes per second.")
-@click.option("--latency", type=click.FloatRange(0), metavar="S",
+@click.option("--latency", type=click.FloatRange(0, MAX_LATENCY), metavar="S",
               help="Seconds before the first byte of each send (default: the address's own).")
-@click.option("--for", "seconds", type=click.FloatRange(0, min_open=True), metavar="LAB_SECONDS",
+@click.option("--for", "seconds", type=click.FloatRange(0, MAX_WINDOW, min_open=True),
+              metavar="LAB_SECONDS",
               help="How long, in lab time from the lab's time now (default: until link-normal).")
 @LAB_OPTION
 def slow_link(from_site: str, to_site: str, rate: int, latency: float | None,
@@ -120,7 +121,7 @@ def link_normal(from_site: str, to_site: str, lab_dir: Path) -> None:
 
 @fault_group.command("disk-full")
 @click.argument("site")
-@click.option("--free", type=click.IntRange(0), default=0, show_default=True, metavar="BYTES",
+@click.option("--free", type=click.IntRange(0, MAX_FREE), default=0, show_default=True, metavar="BYTES",
               help="The bytes that still fit on the drive.")
 @LAB_OPTION
 def disk_full(site: str, free: int, lab_dir: Path) -> None:

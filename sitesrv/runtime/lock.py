@@ -4,8 +4,10 @@ Two processes running one site would return each other's claimed files (`.work\\
 and work on the same inboxes. So each driver takes the lock of every site it runs before the
 start-up recovery, and gives it back when it stops (also after Ctrl-C or an error).
 
-The lock is a small JSON file: the holder's pid, host name, start time (real time, UTC) and a
-random token, so a process only ever removes its own lock. It appears complete or not at all:
+The lock is a small JSON file: the holder's pid, host name, start time (real time, UTC), a
+random token, so a process only ever removes its own lock, and (where `/proc` tells it) the
+process's own start in clock ticks since boot, so `sitesrv fault kill` can tell the holder from
+a process that got its pid later. It appears complete or not at all:
 the holder writes it under a temp name (`.server.lock.<pid>-<token>.tmp`) and hard-links that to
 `server.lock`, which fails if the lock exists (exclusive, like `O_EXCL`). A server killed at any
 moment of start-up therefore never leaves an empty lock behind. On a file system without hard
@@ -55,6 +57,7 @@ class Holder:
     host: str
     started: str  # real time, `2025-06-02T14:03:11Z`
     token: str
+    ticks: int | None = None  # the process's start, `process_start(pid)`; None: unknown
 
     def to_json(self) -> str:
         return json.dumps(attrs.asdict(self))
@@ -63,10 +66,17 @@ class Holder:
     def from_json(cls, text: str) -> Holder | None:
         try:
             raw = json.loads(text)
+            ticks = raw.get("ticks")
             return cls(pid=int(raw["pid"]), host=str(raw["host"]), started=str(raw["started"]),
-                       token=str(raw["token"]))
-        except (ValueError, TypeError, KeyError):
+                       token=str(raw["token"]), ticks=None if ticks is None else int(ticks))
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None
+
+    def still_running(self) -> bool:
+        """Whether the process running as `pid` is this holder (not one that got the pid after
+        the holder died): its start is the one recorded. False where that cannot be told (no
+        `/proc`, a lock written without it)."""
+        return self.ticks is not None and process_start(self.pid) == self.ticks
 
     def started_at(self) -> float | None:
         try:
@@ -74,6 +84,17 @@ class Holder:
                 tzinfo=UTC).timestamp()
         except ValueError:
             return None
+
+
+def process_start(pid: int) -> int | None:
+    """When the process `pid` started, in clock ticks since boot (field 22 of
+    `/proc/<pid>/stat`); None where there is no such file or process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read(4096)
+        return int(text[text.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def can_check_pids() -> bool:
@@ -128,7 +149,8 @@ class SiteLock:
     def acquire(self) -> None:
         """Take the lock, or raise UserError naming the server that holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        mine = Holder(os.getpid(), socket.gethostname(), _now_text(), secrets.token_hex(8))
+        mine = Holder(os.getpid(), socket.gethostname(), _now_text(), secrets.token_hex(8),
+                      process_start(os.getpid()))
         for _ in range(ATTEMPTS):
             try:
                 self._create(mine)

@@ -3,6 +3,10 @@ is lifted (step mode)."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from click.testing import CliRunner, Result
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
+from sitesrv.runtime.lock import LOCK_FILE, Holder, process_start
 from sitesrv.testing import (
     assert_in_order,
     events,
@@ -133,6 +138,9 @@ def test_a_link_down_holds_the_package_until_it_is_up(lab: Lab, tmp_path: Path) 
     (["lock", "ZZZ", "--box", "nowhere.box"], "Site ZZZ has no inbox 'nowhere.box'"),
     (["lock", "ZZZ", "--box", "schedule.box\\..\\.."], "Site ZZZ has no inbox"),
     (["lock", "ZZZ", "--pattern", "a/b"], "is not a file name pattern"),
+    (["lock", "ZZZ", "--pattern", "a\x00"], "is not a file name pattern"),
+    (["lock", "ZZZ", "--box", "."], "Site ZZZ has no inbox '.'"),
+    (["lock", "ZZZ", "--box", "schedule.box\\."], "Site ZZZ has no inbox"),
     (["unlock", "QQQ"], "There is no site 'QQQ'"),
     (["deny-dp-folders", "P00:NOWHERE"], "Site P00 has no distribution point on server NOWHERE"),
     (["allow-dp-folders", "P00"], "does not name a distribution point"),
@@ -364,12 +372,33 @@ def test_a_locked_schedule_box_is_retried_never_quarantined(lab: Lab, tmp_path: 
     ["slow-link", "ZZZ", "P00", "--rate", "100", "--for", "0"],
     ["slow-link", "ZZZ", "P00", "--rate", "100", "--latency", "-1"],
     ["disk-full", "P00", "--free", "-5"],
+    ["disk-full", "P00", "--free", str(2**63)],
+    ["slow-link", "ZZZ", "P00", "--rate", "100", "--for", "inf"],
+    ["slow-link", "ZZZ", "P00", "--rate", "100", "--for", "1e20"],
+    ["slow-link", "ZZZ", "P00", "--rate", "100", "--latency", "inf"],
+    ["slow-link", "ZZZ", "P00", "--rate", "100", "--latency", "86401"],
 ])
 def test_bad_numbers_exit_2_and_record_nothing(lab: Lab, args: list[str]) -> None:
     result = CliRunner().invoke(cli, ["fault", *args, "--lab", str(lab.root)])
     assert result.exit_code == 2, result.output
     assert "Invalid value" in result.stderr or "Missing option" in result.stderr
     assert events(lab, "fault") == []
+    assert not (lab.site("ZZZ").state_dir / "slow_links.json").exists()
+    assert not (lab.site("P00").state_dir / "disk_quota.json").exists()
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("--for", "A window of nan lab seconds is not one a link can be slowed for"),
+    ("--latency", "A latency of nan seconds is not a wait a send ends after"),
+])
+def test_a_slow_link_of_no_number_exits_2_and_writes_nothing(lab: Lab, option: str,
+                                                            message: str) -> None:
+    result = CliRunner().invoke(cli, ["fault", "slow-link", "ZZZ", "P00", "--rate", "100",
+                                      option, "nan", "--lab", str(lab.root)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("sitesrv: ") and message in result.stderr
+    assert events(lab, "fault") == []
+    assert not (lab.site("ZZZ").state_dir / "slow_links.json").exists()
 
 
 def test_denied_dp_folders_fail_a_nested_package_until_they_are_allowed(
@@ -419,3 +448,53 @@ def test_a_full_drive_at_the_child_holds_the_delta_merge_until_it_is_freed(
     fault(lab, "disk-free", "P00")
     assert lab.run_until_idle(seed=2).status == "idle"
     assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
+def hold_lock(lab: Lab, site: str, pid: int, ticks: int | None) -> None:
+    """Write the site's server lock as a server with `pid` (started at `ticks`) would."""
+    lock = lab.site(site).state_dir / LOCK_FILE
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(Holder(pid, socket.gethostname(), "2025-06-02T14:03:11Z", "0" * 16,
+                           ticks).to_json())
+
+
+@pytest.fixture
+def sleeper() -> object:
+    """A process that is not a site server."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc to tell a process by")
+@pytest.mark.parametrize("whose", ["parent", "sleeper", "sleeper, an old lock"])
+def test_kill_refuses_a_process_the_lock_does_not_show_to_be_its_holder(
+        lab: Lab, sleeper: subprocess.Popen[bytes], whose: str) -> None:
+    pid = os.getppid() if whose == "parent" else sleeper.pid
+    # The lock's holder started at another time: its pid has been given to this process since;
+    # an old lock does not say when its holder started.
+    ticks = None if whose.endswith("old lock") else process_start(pid) + 1  # type: ignore[operator]
+    hold_lock(lab, "ZZZ", pid, ticks)
+    result = CliRunner().invoke(cli, ["fault", "kill", "ZZZ", "--lab", str(lab.root)])
+    assert result.exit_code == 2, result.output
+    assert f"Process {pid}, named by " in result.stderr and "Nothing was killed" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert sleeper.poll() is None and process_start(pid) is not None, "both still run"
+    assert events(lab, "fault") == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc to tell a process by")
+def test_kill_of_another_users_server_exits_2(lab: Lab, sleeper: subprocess.Popen[bytes],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    hold_lock(lab, "ZZZ", sleeper.pid, process_start(sleeper.pid))
+
+    def refused(pid: int, signal: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", refused)
+    result = CliRunner().invoke(cli, ["fault", "kill", "ZZZ", "--lab", str(lab.root)])
+    monkeypatch.undo()
+    assert result.exit_code == 2, result.output
+    assert "belongs to another user" in result.stderr
+    assert sleeper.poll() is None
