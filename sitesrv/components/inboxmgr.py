@@ -123,8 +123,13 @@ class InboxManager(Component):
         return self.ctx.layout.unc(path)
 
 
-# A file's identity and state as a mirror compares them: two files once found to hold the same
-# bytes still do while neither's identity changed (a rewrite changes st_ctime_ns at least).
+# A file's identity and state as a mirror compares them: two large files once found to hold the
+# same bytes are taken to still do while neither's signature changed. That is a shortcut, not a
+# proof: a rewrite by temp-and-rename may get the same inode number back (ext4), and where
+# timestamps are coarse (older kernels, network shares) a same-size rewrite within one step keeps
+# mtime and ctime too. So files up to `ALWAYS_READ` bytes (every .ofr, .lkp, .pkg, .nal and icon
+# SMS writes there) are compared by their bytes on every pass, and only larger ones trust it.
+ALWAYS_READ = _CHUNK
 Signature = tuple[int, int, int, int, int, int]
 
 
@@ -183,18 +188,20 @@ def _plan(source: str | Path, dest: str | Path, verified: Mapping[str, Signature
 def _same(src: os.DirEntry[str], found: os.DirEntry[str] | None, target: str,
           verified: Mapping[str, Signature], still: dict[str, Signature]) -> bool:
     """Whether the source file and its mirror hold the same bytes, read a chunk at a time
-    unless the pair is unchanged since a pass found them equal."""
+    unless the pair is large and unchanged since a pass found them equal."""
     try:
         a = src.stat()
         b = found.stat() if found is not None else os.stat(target)
         if not stat.S_ISREG(b.st_mode) or a.st_size != b.st_size:
             return False
         signature = _signature(a, b)
-        if verified.get(src.path) != signature and not _same_bytes(src.path, target):
+        trusted = a.st_size > ALWAYS_READ and verified.get(src.path) == signature
+        if not trusted and not _same_bytes(src.path, target):
             return False
     except FileNotFoundError:
         return False
-    still[src.path] = signature
+    if a.st_size > ALWAYS_READ:
+        still[src.path] = signature
     return True
 
 

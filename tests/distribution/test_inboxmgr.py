@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
+from sitesrv.components import inboxmgr
 from sitesrv.components.inboxmgr import LOCK_TOKEN
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.testing import assert_in_order, events, log_messages, write_source
@@ -111,3 +113,28 @@ def test_deleting_a_package_removes_its_files_from_every_cap(lab: Lab, tmp_path:
         assert names(lab.site(site).inbox("pkginfo.box")) == []
         assert names(lab.site(site).inbox("colleval.box")) == []
         assert names(cap(lab, site)) == [], site
+
+
+def test_a_small_file_rewritten_with_the_same_size_and_times_is_copied_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file system with coarse time stamps: a rewrite within one step keeps mtime and ctime,
+    # and a rewrite by temp-and-rename may get the inode number back (ext4).
+    monkeypatch.setattr(inboxmgr, "_signature",
+                        lambda a, b: (a.st_ino, a.st_mtime_ns, 0, b.st_ino, b.st_mtime_ns, 0))
+    source, dest = tmp_path / "offerinf.box", tmp_path / "CAP_ZZZ" / "offerinf.box"
+    source.mkdir()
+    dest.mkdir(parents=True)
+    offer = source / "ZZZ20000.OFR"
+    offer.write_bytes(b"[Offer]\r\nAdvertID=ZZZ20000\r\n")
+    verified: dict[str, inboxmgr.Signature] = {}
+    for _ in range(2):  # the first pass copies, the second finds the pair equal
+        plan = inboxmgr._plan(source, dest, verified, still := {})
+        for src, target in plan.copies:
+            target.write_bytes(src.read_bytes())
+        verified = still
+    times = offer.stat()
+    with open(offer, "r+b") as f:  # the same size, the same inode
+        f.write(b"[OFFER]")
+    os.utime(offer, ns=(times.st_atime_ns, times.st_mtime_ns))
+    plan = inboxmgr._plan(source, dest, verified, {})
+    assert plan.copies == ((offer, dest / offer.name),), "the CAP gets the new bytes"
