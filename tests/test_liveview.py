@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,22 @@ def test_a_live_run_with_the_view_draws_it(sitesrv_lab: Lab, tmp_path: Path) -> 
                                       "--timeout", "60", "--view"])
     assert result.exit_code == 0, result.output
     assert "sitesrv run: 1 of 1 DP(s) installed" in result.stderr
+
+
+def test_the_view_keeps_the_sizes_of_the_packages_it_shows_only(sitesrv_lab: Lab,
+                                                                 tmp_path: Path) -> None:
+    lab = sitesrv_lab
+    create_package(lab, "ZZZ", name="View", source=write_source(tmp_path / "source"),
+                   dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=1).status == "idle"
+    staging = lab.root / "ZZZ/dp/MGMT01/SMSPKGC$/ZZZ00001.sitesrv-new"
+    staging.mkdir(parents=True)
+    pck = lab.site("ZZZ").smspkg / "ZZZ00001.PCK"
+    watcher = Watcher(lab)
+    for n in range(5):  # a new version of the PCK each time, as a long run makes them
+        os.utime(pck, ns=(n, n))
+        watcher.view()
+        assert len(watcher._sizes) == 1
+    staging.rmdir()
+    watcher.view()
+    assert watcher._sizes == {}

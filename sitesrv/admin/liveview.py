@@ -92,7 +92,10 @@ class Watcher:
         self._offset = 0
         self._under_way: dict[str, dict[str, object]] = {}
         self._compressing: dict[tuple[str, str], str] = {}  # (site, package) -> temp file
-        self._sizes: dict[tuple[Path, int, int], int] = {}  # PCK (path, mtime, size) -> bytes
+        # PCK (path, mtime, size) -> bytes: only those the last view looked at, so a long run
+        # that extracts many packages (or one many times) keeps no more than it shows
+        self._sizes: dict[tuple[Path, int, int], int] = {}
+        self._seen: dict[tuple[Path, int, int], int] = {}
         self._lab_time = ""
 
     def view(self) -> View:
@@ -118,6 +121,7 @@ class Watcher:
                           if e.get("site") == code)
             packing = (*self._compressions(layout), *self._extractions(layout))
             sites.append(SiteView(code, waiting, sends, packing))
+        self._sizes, self._seen = self._seen, {}
         installed, targeted = _installed(self.lab)
         return View(tuple(sites), installed, targeted, self._lab_time)
 
@@ -155,12 +159,14 @@ class Watcher:
         except OSError:
             return 0
         key = (pck, stat.st_mtime_ns, stat.st_size)
-        if key not in self._sizes:
+        size = self._sizes.get(key)
+        if size is None:
             try:
-                self._sizes[key] = read_manifest(pck).source_size
+                size = read_manifest(pck).source_size
             except (OSError, PckError, FormatError):
-                self._sizes[key] = 0
-        return self._sizes[key]
+                size = 0
+        self._seen[key] = size
+        return size
 
     def _new_events(self) -> list[dict[str, object]]:
         """The complete lines appended to events.jsonl since the last call."""
