@@ -239,6 +239,15 @@ class ComponentHost:
             times.append(self.ctx.timers[0])
         return min(times, default=None)
 
+    def earliest_timer(self) -> float | None:
+        """The earliest of this host's timer entries, stale deferrals included: `fire_timers`
+        does nothing before it (the step driver's agenda keys the host on it)."""
+        times = [t for t in (inbox.earliest_timer() for inbox in self.ctx.inboxes)
+                 if t is not None]
+        if self.ctx.timers:
+            times.append(self.ctx.timers[0])
+        return min(times, default=None)
+
     def fire_timers(self, now: float) -> bool:
         """Wake the host for timers and deferrals that fell due; True if any did."""
         fired = False
