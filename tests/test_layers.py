@@ -41,7 +41,7 @@ LAYERS = (
     ("sitesrv.cli", "sitesrv.pytest_plugin", "sitesrv.testing", "sitesrv"),
 )
 DRIVERS = tuple(f"sitesrv.runtime.{name}" for name in
-                ("host", "step", "live", "siteprocs", "watcher", "lock", "schedule"))
+                ("host", "step", "agenda", "live", "siteprocs", "watcher", "lock", "schedule"))
 
 
 def module_name(path: Path) -> str:

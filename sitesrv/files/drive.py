@@ -61,11 +61,11 @@ def is_transient(error: BaseException) -> bool:
 class DrivePolicy(Protocol):
     """What a lab says about its drives."""
 
-    def fits(self, path: Path, adding: int) -> bool:
+    def fits(self, path: str, adding: int) -> bool:
         """Whether `adding` more bytes at `path` (which may already hold some) fit."""
         ...
 
-    def locked(self, path: Path) -> bool:
+    def locked(self, path: str) -> bool:
         """Whether another process holds `path` open."""
         ...
 
@@ -107,12 +107,12 @@ def check_space(path: Path | str, adding: int = 0) -> None:
     """Raise DiskFull if `adding` more bytes at `path` do not fit on its drive (with 0: if
     what `path` now holds did not fit)."""
     policy = _policy(path)
-    if policy is not None and not policy.fits(Path(path), adding):
+    if policy is not None and not policy.fits(os.fspath(path), adding):
         raise DiskFull(path)
 
 
 def check_unlocked(path: Path | str) -> None:
     """Raise SharingViolation if another process holds `path` open."""
     policy = _policy(path)
-    if policy is not None and policy.locked(Path(path)):
+    if policy is not None and policy.locked(os.fspath(path)):
         raise SharingViolation(path)

@@ -164,7 +164,10 @@ class _SiteFaults:
 
     def __init__(self, site: SiteLayout) -> None:
         self.site = site
-        self._stamps: dict[Path, tuple[int, int, int, int] | None] = {}
+        # Asked before every claim and every write of every unit: strings, not pathlib.
+        self._quota_file = os.fspath(quota_file(site))
+        self._locks_file = os.fspath(locks_file(site))
+        self._stamps: dict[str, tuple[int, int, int, int] | None] = {}
         self.quota: Quota | None = None
         self.locks: tuple[Lock, ...] = ()
         self._guard = threading.Lock()
@@ -172,14 +175,14 @@ class _SiteFaults:
         self._checks = 0  # checks since `_used` was measured
 
     def refresh(self) -> None:
-        if self._changed(quota_file(self.site)):
+        if self._changed(self._quota_file):
             self.quota = read_quota(self.site)
             with self._guard:
                 self._used = None
-        if self._changed(locks_file(self.site)):
+        if self._changed(self._locks_file):
             self.locks = read_locks(self.site)
 
-    def fits(self, path: Path, adding: int) -> bool:
+    def fits(self, path: str, adding: int) -> bool:
         """Whether `adding` more bytes at `path` fit (with 0: whether what `path` now holds,
         written already, fits); a write that fits is added to the running total."""
         quota = self.quota
@@ -205,9 +208,9 @@ class _SiteFaults:
             self._used = used + adding
             return True
 
-    def _changed(self, path: Path) -> bool:
+    def _changed(self, path: str) -> bool:
         try:
-            stat = path.stat()
+            stat = os.stat(path)
             stamp: tuple[int, int, int, int] | None = (stat.st_ino, stat.st_size,
                                                       stat.st_mtime_ns, stat.st_ctime_ns)
         except FileNotFoundError:
@@ -224,23 +227,28 @@ class LabDrives:
     def __init__(self, layout: LabLayout) -> None:
         self.layout = layout
         self._sites = {site.site.code: _SiteFaults(site) for site in layout.sites()}
+        self._prefix = os.path.join(layout.root, "")
 
-    def _site(self, path: Path) -> _SiteFaults | None:
-        try:
-            code = path.relative_to(self.layout.root).parts[0]
-        except (ValueError, IndexError):
-            return None
-        found = self._sites.get(code)
+    def _site(self, path: str) -> _SiteFaults | None:
+        """The faults of the site `path` is in, read again if they changed; None outside."""
+        found = None
+        if path.startswith(self._prefix):  # the usual lab path, without pathlib
+            found = self._sites.get(path[len(self._prefix):].split(os.sep, 1)[0])
+        if found is None:  # any other spelling of a lab path
+            try:
+                found = self._sites.get(Path(path).relative_to(self.layout.root).parts[0])
+            except (ValueError, IndexError):
+                return None
         if found is not None:
             found.refresh()
         return found
 
-    def fits(self, path: Path, adding: int) -> bool:
+    def fits(self, path: str, adding: int) -> bool:
         site = self._site(path)
-        if site is None or site.quota is None or not counted(site.site, path):
+        if site is None or site.quota is None or not counted(site.site, Path(path)):
             return True
         return site.fits(path, adding)
 
-    def locked(self, path: Path) -> bool:
+    def locked(self, path: str) -> bool:
         site = self._site(path)
-        return site is not None and any(lock.holds(site.site, path) for lock in site.locks)
+        return site is not None and any(lock.holds(site.site, Path(path)) for lock in site.locks)

@@ -214,8 +214,18 @@ class LabLayout:
     def media(self) -> Path:
         return self.root / MEDIA_DIR
 
+    @functools.cached_property
+    def _layouts(self) -> dict[str, SiteLayout]:
+        """Each site's layout, made once: its paths are cached in it, and a 300-site lab asks
+        for every site's (a Sender checking a request's address) at every send."""
+        return {s.code: SiteLayout(self.root, s) for s in self.hierarchy.sites}
+
     def site(self, code: str) -> SiteLayout:
-        return SiteLayout(self.root, self.hierarchy.site(code))
+        try:
+            return self._layouts[code.upper()]
+        except KeyError:
+            self.hierarchy.site(code)  # the UserError that names the lab's sites
+            raise
 
     @property
     def sources(self) -> SourceFolders:
@@ -223,7 +233,7 @@ class LabLayout:
         return SourceFolders.of(self.root, self.hierarchy)
 
     def sites(self) -> list[SiteLayout]:
-        return [SiteLayout(self.root, s) for s in self.hierarchy.sites]
+        return list(self._layouts.values())
 
     def resolve(self, windows_path: str, at: str | None = None) -> Path:
         """The lab path of a Windows path from a log or instruction file.

@@ -240,6 +240,15 @@ class ComponentHost:
             times.append(self.ctx.timers[0])
         return min(times, default=None)
 
+    def earliest_timer(self) -> float | None:
+        """The earliest of this host's timer entries, stale deferrals included: `fire_timers`
+        does nothing before it (the step driver's agenda keys the host on it)."""
+        times = [t for t in (inbox.earliest_timer() for inbox in self.ctx.inboxes)
+                 if t is not None]
+        if self.ctx.timers:
+            times.append(self.ctx.timers[0])
+        return min(times, default=None)
+
     def fire_timers(self, now: float) -> bool:
         """Wake the host for timers and deferrals that fell due; True if any did."""
         fired = False
@@ -493,6 +502,9 @@ class LabRuntime:
         self.hosts = [ComponentHost(self, site, cls)
                       for site in self.sites
                       for cls in sorted(registry.for_site(site.site), key=lambda c: c.name)]
+        self.site_hosts: dict[str, list[ComponentHost]] = {}
+        for host in self.hosts:
+            self.site_hosts.setdefault(host.site, []).append(host)
         # A folder may be the inbox of two components when their patterns cannot both match
         # one name: the Sender takes `*.srq` from outboxes\\LAN, the Scheduler its `*.srs`.
         self.owners: dict[str, list[ComponentHost]] = {}
@@ -595,9 +607,8 @@ class LabRuntime:
 
     def signal(self, site: str, signal: str) -> None:
         """A component of `site` sent `signal`: wake that site's files deferred until it."""
-        for host in self.hosts:
-            if host.site == site:
-                host.signal(signal)
+        for host in self.site_hosts[site]:
+            host.signal(signal)
 
     def problems(self) -> list[WaitLine]:
         """Every host's failed units and quarantined files of this run."""

@@ -296,6 +296,10 @@ class Inbox:
             heapq.heappop(self._timers)
         return self._timers[0][0] if self._timers else None
 
+    def earliest_timer(self) -> float | None:
+        """The earliest deferral entry, announced or stale: `fire_timers` does nothing before."""
+        return self._timers[0][0] if self._timers else None
+
     def fire_timers(self, now: float) -> bool:
         """Announce deferrals that fell due; True if any did (the owner should look again)."""
         fired = False

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sitesrv.errors import UserError
 from sitesrv.lab.clock import VirtualClock, lab_start, lab_time_text, next_run
+from sitesrv.runtime.agenda import Agenda
 from sitesrv.runtime.defaults import DEFAULT_MAX_STEPS
 from sitesrv.runtime.faults import FaultPoint, Injector
 from sitesrv.runtime.host import CRASHED, NOTHING, ComponentHost, LabRuntime, UnitOutcome
@@ -86,18 +87,16 @@ def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults, picker
     runtime.last_progress = clock.now()
     by_key = {host.key: host for host in runtime.hosts}
     runtime.boot()
+    agenda = Agenda(runtime.hosts)
     steps = 0  # every unit run: the schedule's step numbers
     counted = 0  # the steps charged to max_steps
     idle_at: dict[tuple[str, str], float] = {}
     with ScheduleWriter(record, runtime.seed) if record is not None else contextlib.nullcontext() as writer:
         while True:
             now = clock.now()
-            for host in runtime.hosts:
-                host.fire_timers(now)
-            runnable = [h for h in runtime.hosts if h.wanted.is_set()]
-            if not runnable:
-                next_time = min((t for h in runtime.hosts if (t := h.next_timer()) is not None),
-                                default=None)
+            agenda.fire_timers(now)
+            if not agenda.runnable:
+                next_time = agenda.next_due()
                 # Asked only when the clock may move on, and only until one host waits: this
                 # runs at every timer of a waiting lab (each SQL Monitor poll).
                 if next_time is not None and next_time <= runtime.last_progress + limit and any(
@@ -116,12 +115,14 @@ def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults, picker
                 break
             if steps < len(schedule):
                 wanted = schedule[steps]
-                host = _replayed_host(wanted, by_key, runnable, replay, now)
+                host = _replayed_host(wanted, by_key, agenda, replay, now)
+                agenda.take(host)
                 injector.replaying = wanted
             else:
-                host = picker.choice(runnable)
+                host = agenda.pick(picker)
                 injector.replaying = None
             outcome = host.run_unit()
+            agenda.touched(host)
             runtime.count(outcome)
             steps += 1
             counted += counts_against_budget(outcome, host, now, idle_at)
@@ -172,11 +173,10 @@ def _record(step: int, now: float, host: ComponentHost, outcome: UnitOutcome) ->
 
 
 def _replayed_host(wanted: StepRecord, by_key: dict[tuple[str, str], ComponentHost],
-                   runnable: list[ComponentHost], replay: Path | None,
-                   now: float) -> ComponentHost:
+                   agenda: Agenda, replay: Path | None, now: float) -> ComponentHost:
     host = by_key.get((wanted.site, wanted.component))
-    if host is None or host not in runnable:
-        could = ", ".join(str(h) for h in runnable)
+    if host is None or not agenda.is_runnable(host):
+        could = ", ".join(str(h) for h in agenda.runnable_hosts())
         why = "which does not run in this lab" if host is None else "which is not runnable"
         raise ReplayDivergence(
             f"{replay}: replay diverged at step {wanted.step} (lab time {lab_time_text(now)}, "

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from sitesrv.admin.console import create_package
 from sitesrv.components.registry import SMS_COMPONENTS
 from sitesrv.errors import UserError
 from sitesrv.lab.clock import CLOCK_FILE
+from sitesrv.runtime import step
+from sitesrv.runtime.agenda import Agenda
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.faults import AFTER_CLAIM, AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt, FaultPoint
 from sitesrv.runtime.host import CRASHED
@@ -20,7 +23,9 @@ from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import StepRecord, read_schedule
 from sitesrv.runtime.step import ReplayDivergence, run_until_idle
-from sitesrv.testing import LabFactory, drop, events, inbox, tree_digest
+from sitesrv.testing import LabFactory, drop, events, inbox, tree_digest, write_source
+from tests.conftest import DEFAULT_HIERARCHY
+from tests.runtime.test_signals import HOUR, TRIGGERS, WAITS, Trigger, Waiter, taken, toy_lab
 from tests.runtime.toy import (
     BROKEN,
     INCOMING,
@@ -513,3 +518,51 @@ def test_a_schedule_that_is_not_one_is_named(lab: Path, tmp_path: Path) -> None:
     bad.write_text('{"step": 1}\n')
     with pytest.raises(UserError, match=r"bad.jsonl, line 1: not a schedule line"):
         run_until_idle(lab, components=REGISTRY, replay=bad)
+
+
+class CheckedAgenda(Agenda):
+    """The step driver's agenda, checked at every step against the full look it replaces:
+    every host's `fire_timers`, then every host's `wanted` flag, and `min` of every host's
+    `next_timer()` when nothing is runnable."""
+
+    looks = 0
+
+    def fire_timers(self, now: float) -> None:
+        super().fire_timers(now)
+        CheckedAgenda.looks += 1
+        assert [host for host in self.hosts if host.fire_timers(now)] == []  # none left due
+        assert self.runnable_hosts() == [host for host in self.hosts if host.wanted.is_set()]
+
+    def next_due(self) -> float | None:
+        due = super().next_due()
+        assert due == min((t for host in self.hosts if (t := host.next_timer()) is not None),
+                          default=None)
+        return due
+
+
+def test_the_agenda_picks_what_asking_every_host_picked(
+        lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        sitesrv_lab_factory: LabFactory) -> None:
+    monkeypatch.setattr(step, "Agenda", CheckedAgenda)
+    # The toy pipeline: retries after failures, a file waiting until the horizon, crashes.
+    fill(lab, ["A", "B"])
+    drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="NEVER"))
+    drop(inbox(lab, "CEN", OUTBOX), "FLAKY.SRQ", instruction("FLAKY", fail="once"))
+    run_until_idle(lab, seed=4, components=REGISTRY, horizon=60,
+                   faults=CrashAt(AFTER_CLAIM, component=ToyDespooler.name, times=2))
+    # A signal ends A's deferral early: its timer entry, first in the heap, is stale at the
+    # next idle check, while B waits its hour.
+    signals = toy_lab(sitesrv_lab_factory(name="signals").root)
+    for name in ("A.X", "B.X"):
+        drop(inbox(signals, "CEN", WAITS), name, b"")
+    drop(inbox(signals, "CEN", TRIGGERS), "T1", b"A.X")
+    run_until_idle(signals, components=Registry(primary=(Waiter, Trigger)), horizon=2 * HOUR)
+    assert sorted(taken(signals)) == ["A.X", "B.X"]
+    # SMS's components at three sites: a package to a DP at each, with a crash on the way.
+    sms = sitesrv_lab_factory(DEFAULT_HIERARCHY, name="sms")
+    create_package(sms, "ZZZ", name="Checked", source=write_source(tmp_path / "src"),
+                   dps=["ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01"])
+    report = run_until_idle(sms.root, seed=6, components=SMS_COMPONENTS,
+                            faults=CrashAt(BEFORE_PUBLISH, site="P00", times=2))
+    assert report.exit_code == ExitCode.IDLE
+    assert CheckedAgenda.looks > report.steps > 100
