@@ -132,11 +132,11 @@ def test_a_quota_changed_within_one_timestamp_step_is_read_again(lab: Lab) -> No
     site = lab.site("P00")
     drives = LabDrives(lab.layout)
     write_quota(site, Quota(100, 0), Durability.NONE)
-    assert not drives.fits(site.smspkg / "X.PCK", 150)
+    assert not drives.fits(os.fspath(site.smspkg / "X.PCK"), 150)
     before = quota_file(site).stat()
     write_quota(site, Quota(200, 0), Durability.NONE)  # the same size, renamed into place
     os.utime(quota_file(site), ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert drives.fits(site.smspkg / "X.PCK", 150)
+    assert drives.fits(os.fspath(site.smspkg / "X.PCK"), 150)
 
 
 def test_a_quota_does_not_walk_the_drive_on_every_write(lab: Lab,
@@ -156,14 +156,14 @@ def test_a_quota_does_not_walk_the_drive_on_every_write(lab: Lab,
     for n in range(1000):
         path = folder / f"F{n}"
         path.write_bytes(b"x" * 10)
-        assert drives.fits(path, 0), n  # a file written, then checked: 10 000 bytes fit
+        assert drives.fits(os.fspath(path), 0), n  # a file written, then checked: 10 000 bytes fit
     assert len(walks) <= 1000 // REMEASURE_EVERY + 1
     extra = folder / "EXTRA"
     extra.write_bytes(b"x")
-    assert not drives.fits(extra, 0)  # the drive is full: measured, not guessed
+    assert not drives.fits(os.fspath(extra), 0)  # the drive is full: measured, not guessed
     extra.unlink()
     for path in list(folder.iterdir())[:5]:
         path.unlink()  # 50 bytes freed, by a deletion the drive did not see
-    assert drives.fits(folder / "NEW", 50)  # a refusal would measure first: it fits
+    assert drives.fits(os.fspath(folder / "NEW"), 50)  # a refusal would measure first: it fits
     (folder / "NEW").write_bytes(b"x" * 50)
-    assert not drives.fits(folder / "NEWER", 1)
+    assert not drives.fits(os.fspath(folder / "NEWER"), 1)
