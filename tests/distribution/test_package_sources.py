@@ -4,6 +4,7 @@ package_sources): in SMSPackages.Source, in distmgr.log, and back to the local f
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,33 @@ def test_a_local_path_an_older_sitesrv_wrote_is_read_and_logged_in_windows_form(
     assert [m.partition(" to F:")[0] for m in compressed] == [
         "Starting to compress \\\\MGMT01\\Sources\\src"] * 2
     assert query(sitesrv_lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(2,)]
+
+
+def test_two_consoles_sharing_folders_at_once_keep_every_share(
+        sitesrv_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Read, add, replace under the shares file's lock: no share is lost, none is named twice,
+    and no writer finds its temp file gone."""
+    outside = tmp_path_factory.mktemp("sources")  # not beside the lab: shared one by one
+    folders = [[outside / f"{who}{n}" / "Src" for n in range(25)] for who in ("a", "b")]
+    for folder in (f for mine in folders for f in mine):
+        folder.mkdir(parents=True)
+    failures: list[BaseException] = []
+
+    def share_all(mine: list[Path]) -> None:
+        try:
+            for folder in mine:  # each as a console does: the mappings as it found them
+                SourceFolders.of(sitesrv_lab.root, sitesrv_lab.hierarchy).share(
+                    sitesrv_lab.root, folder, sitesrv_lab.hierarchy.durability)
+        except BaseException as e:  # reported below, in the test's thread
+            failures.append(e)
+
+    threads = [threading.Thread(target=share_all, args=(mine,)) for mine in folders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    shares = json.loads((sitesrv_lab.root / SHARES_FILE).read_text())["shares"]
+    assert sorted(s["folder"] for s in shares) == sorted(
+        str(f.resolve()) for mine in folders for f in mine)
+    assert len({s["path"].upper() for s in shares}) == 50
