@@ -16,7 +16,7 @@ from sitesrv.admin.lab import Lab
 from sitesrv.lab.clock import CLOCK_FILE, VIRTUAL_EPOCH, lab_start, lab_time_text
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.step import run_until_idle
-from sitesrv.testing import drop, events, inbox, running, wait_for
+from sitesrv.testing import LabFactory, drop, events, inbox, running, wait_for
 from tests.runtime.test_lock import dead_pid, write_lock
 from tests.runtime.toy import OUTBOX, REGISTRY, instruction
 
@@ -63,9 +63,6 @@ def test_the_lab_time_during_a_live_run_is_its_running_time(lab: Path) -> None:
     started = datetime.fromtimestamp(wall - 10.0, UTC)
     write_lock(lab, "CEN", os.getpid(), started)  # a live run of this process holds CEN
     assert Lab.open(lab).time() >= saved + 5.0
-    # `sitesrv fault slow-link --for 60` counts its window from the running time.
-    slow = slow_link(Lab.open(lab), "CEN", "SEC", rate=1000, seconds=60.0)
-    assert slow.until is not None and slow.until >= saved + 65.0
     write_lock(lab, "CEN", dead_pid(), started)  # killed: its save is where the lab is
     assert Lab.open(lab).time() == saved
     write_lock(lab, "CEN", os.getpid(), datetime.fromtimestamp(wall, UTC))
@@ -87,3 +84,15 @@ def test_a_live_run_saves_its_lab_time_while_it_runs(lab: Path) -> None:
         assert Lab.open(lab).time() > before
     assert len(clock_file(lab, "SEC").read_text().split()) == 1, "the end: the time only"
 
+
+
+def test_a_slow_link_window_during_a_live_run_counts_from_the_running_time(
+        sitesrv_lab_factory: LabFactory, default_hierarchy_text: str) -> None:
+    lab = sitesrv_lab_factory(default_hierarchy_text)
+    saved, wall = VIRTUAL_EPOCH + 3600.0, time.time()
+    clock_file(lab.root, "ZZZ").write_text(f"{saved!r} {wall - 5.0!r}\n")
+    write_lock(lab.root, "ZZZ", os.getpid(), datetime.fromtimestamp(wall - 10.0, UTC))
+    slow = slow_link(lab, "ZZZ", "P00", rate=1000, seconds=60.0)
+    assert slow.until is not None and slow.until >= saved + 65.0
+    (event,) = [e for e in events(lab.root, "fault") if e["fault"] == "slow link"]
+    assert event["time"] >= lab_time_text(saved + 5.0)
