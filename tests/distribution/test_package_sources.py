@@ -4,7 +4,6 @@ package_sources): in SMSPackages.Source, in distmgr.log, and back to the local f
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from sitesrv.lab.hierarchy import SourceMapping
 from sitesrv.lab.loader import HierarchyError, parse_hierarchy
 from sitesrv.lab.sources import SHARES_FILE, SourceFolders
 from sitesrv.testing import LabFactory, log_messages, query, tree_digest, write_source
+from tests.conftest import at_once
 from tests.distribution.test_distmgr_source import DEFAULT_HIERARCHY, LOCAL
 
 DP = "ZZZ\\dp\\MGMT01\\SMSPKGC$"
@@ -161,22 +161,13 @@ def test_two_consoles_sharing_folders_at_once_keep_every_share(
     folders = [[outside / f"{who}{n}" / "Src" for n in range(25)] for who in ("a", "b")]
     for folder in (f for mine in folders for f in mine):
         folder.mkdir(parents=True)
-    failures: list[BaseException] = []
 
     def share_all(mine: list[Path]) -> None:
-        try:
-            for folder in mine:  # each as a console does: the mappings as it found them
-                SourceFolders.of(sitesrv_lab.root, sitesrv_lab.hierarchy).share(
-                    sitesrv_lab.root, folder, sitesrv_lab.hierarchy.durability)
-        except BaseException as e:  # reported below, in the test's thread
-            failures.append(e)
+        for folder in mine:  # each as a console does: the mappings as it found them
+            SourceFolders.of(sitesrv_lab.root, sitesrv_lab.hierarchy).share(
+                sitesrv_lab.root, folder, sitesrv_lab.hierarchy.durability)
 
-    threads = [threading.Thread(target=share_all, args=(mine,)) for mine in folders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    at_once(share_all, [(mine,) for mine in folders])
     shares = json.loads((sitesrv_lab.root / SHARES_FILE).read_text())["shares"]
     assert sorted(s["folder"] for s in shares) == sorted(
         str(f.resolve()) for mine in folders for f in mine)
