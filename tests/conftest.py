@@ -7,6 +7,8 @@ them; the helpers that read and feed them are in `sitesrv.testing`.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,26 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None,
                           print_blob=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("explore", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def at_once(target: Callable[..., object], args_each: Iterable[tuple[object, ...]]) -> None:
+    """Call `target` with each argument tuple, each in a thread of its own, all at once (races);
+    the first failure is raised here, in the test's thread."""
+    failures: list[BaseException] = []
+
+    def call(args: tuple[object, ...]) -> None:
+        try:
+            target(*args)
+        except BaseException as e:  # raised below
+            failures.append(e)
+
+    threads = [threading.Thread(target=call, args=(args,)) for args in args_each]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 @pytest.fixture

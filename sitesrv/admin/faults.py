@@ -37,7 +37,7 @@ from sitesrv.lab.hierarchy import SharePermissions
 from sitesrv.lab.identifiers import check_package_id
 from sitesrv.lab.sharepermissions import set_permissions
 from sitesrv.logs.events import EventSink
-from sitesrv.runtime.lock import LOCK_FILE, Holder, can_check_pids, pid_alive
+from sitesrv.runtime.lock import LOCK_FILE, live_holder
 
 COMPONENT = "sitesrv fault"
 
@@ -122,7 +122,7 @@ def slow_link(lab: Lab, from_site: str, to_site: str, *, rate: int,
     now = lab.time()
     slow = SlowLink(rate, latency, None if seconds is None else now + seconds)
     if set_slow(lab.layout, from_code, to_code, slow):
-        _record(lab, from_code, None, "slow link", None, to=to_code, rate_limit=rate,
+        _record(lab, from_code, None, "slow link", None, when=now, to=to_code, rate_limit=rate,
                 latency=latency,
                 until=None if slow.until is None else lab_time_text(slow.until))
     return slow
@@ -215,14 +215,12 @@ def kill_server(lab: Lab, site: str) -> int:
     others; with one process for the lab, every site's. Only a process shown to be the lock's
     holder is killed (its start, from `/proc`, is the one the lock records): a stale lock's pid
     may belong to another process now. Returns its pid. The event is stamped
-    with the lab time the last run saved, not the running one's."""
+    with the running lab time at the kill, so the next run starts after it."""
     layout = lab.site(site)
     code = layout.site.code
-    try:
-        holder = Holder.from_json((layout.state_dir / LOCK_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        holder = None
-    if holder is None or (can_check_pids() and not pid_alive(holder.pid)):
+    holder = live_holder(layout)
+    when = lab.time()  # while the server still runs
+    if holder is None:
         raise UserError(f"Site {code}'s server is not running; start the lab with 'sitesrv "
                         "run' (for one site's process: --processes per-site) and try again.")
     if holder.host != socket.gethostname():
@@ -245,7 +243,7 @@ def kill_server(lab: Lab, site: str) -> int:
         raise UserError(f"Site {code}'s server (pid {holder.pid}) belongs to another user: "
                         "this user may not kill it. Run 'sitesrv fault kill' as that user.") \
             from None
-    _record(lab, code, None, "kill", None, pid=holder.pid)
+    _record(lab, code, None, "kill", None, when=when, pid=holder.pid)
     return holder.pid
 
 
@@ -286,9 +284,9 @@ def _package_id(text: str) -> str:
         raise UserError(f"{e}.") from None
 
 
-def _record(lab: Lab, site: str, package_id: str | None, fault: str, path: Path | None,
-            **fields: Any) -> None:
-    sink = EventSink(lab.layout.events, VirtualClock(lab.time()))
+def _record(lab: Lab, site: str, package_id: str | None, fault: str, path: Path | None, *,
+            when: float | None = None, **fields: Any) -> None:
+    sink = EventSink(lab.layout.events, VirtualClock(lab.time() if when is None else when))
     try:
         sink.emit("fault", site=lab.hierarchy.site(site).code, component=COMPONENT,
                   package=package_id.upper() if package_id else None, fault=fault,

@@ -16,10 +16,11 @@ import attrs
 from sitesrv.errors import UserError
 from sitesrv.files.atomic import replace_file
 from sitesrv.lab.boxes import CAP_BOXES, SCHEDULE_UID
-from sitesrv.lab.clock import lab_start
+from sitesrv.lab.clock import lab_now
 from sitesrv.lab.hierarchy import Hierarchy
 from sitesrv.lab.layout import BUILDING_MARKER, HIERARCHY_COPY, LabLayout, SiteLayout
 from sitesrv.lab.loader import load_hierarchy, load_lab_hierarchy
+from sitesrv.runtime.lock import running_since
 
 if TYPE_CHECKING:
     from sitesrv.runtime.idle import IdleReport
@@ -71,10 +72,11 @@ class Lab:
         return self.layout.site(code)
 
     def time(self) -> float:
-        """The lab's time now, between runs: where its last run ended (seconds since the Unix
-        epoch, UTC), or 2007-06-04 09:00 UTC for a new lab. Console actions and tools stamp
-        their rows with it."""
-        return lab_start(self.layout.sites())
+        """The lab's time now (seconds since the Unix epoch, UTC): while a live run holds the
+        lab, its running time (the time it saved last, moved on by the wall time since at the
+        clock rate); between runs, where the last run ended; 2007-06-04 09:00 UTC for a new lab.
+        Console actions and tools stamp their rows with it."""
+        return lab_now(self.layout.sites(), self.hierarchy.clock_rate, running_since)
 
     @classmethod
     def open(cls, root: Path | str) -> Lab:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 from sitesrv.components.addresses import (
     PAUSED_FILE,
@@ -28,6 +26,7 @@ from sitesrv.components.addresses import (
 )
 from sitesrv.errors import UserError
 from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.oslock import file_locked
 from sitesrv.lab.hierarchy import Hierarchy
 from sitesrv.lab.layout import LabLayout, SiteLayout
 
@@ -42,53 +41,13 @@ def write_paused(site: SiteLayout, paused: Iterable[str], durability: Durability
                  tmp=target.with_name(f".{PAUSED_FILE}.{os.getpid()}.tmp"))
 
 
-_THREAD_LOCKS: dict[Path, threading.Lock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
-
-
 @contextlib.contextmanager
 def pauses_locked(site: SiteLayout) -> Iterator[None]:
-    """Hold the lock of the site's pause file: one read-modify-write at a time.
-
-    The operating system's lock on `.paused_addresses.json.lock` excludes other processes and
-    is given back when its holder dies, so there is never a stale lock to judge; a thread lock
-    per file excludes other threads of this process too (on file systems where the OS lock
-    belongs to the process rather than to the open file).
-    """
-    path = paused_file(site).with_name(LOCK_FILE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _THREAD_LOCKS_GUARD:
-        in_process = _THREAD_LOCKS.setdefault(path.resolve(), threading.Lock())
-    with in_process, open(path, "a+b") as f:
-        try:
-            _lock(f.fileno())
-        except OSError as e:
-            raise UserError(f"Could not lock {path} to change the paused addresses: {e}. "
-                            "Another 'sitesrv address' command may be stuck; try again.") from None
-        try:
-            yield
-        finally:
-            _unlock(f.fileno())
-
-
-if os.name == "nt":
-    import msvcrt
-
-    def _lock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # waits, retrying each second for 10 seconds
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-else:
-    import fcntl
-
-    def _lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # waits until the holder is done (or gone)
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    """Hold the lock of the site's pause file: one read-modify-write at a time
+    (files/oslock.py)."""
+    with file_locked(paused_file(site).with_name(LOCK_FILE), "to change the paused addresses",
+                     "Another 'sitesrv address' command may be stuck; try again."):
+        yield
 
 
 @contextlib.contextmanager

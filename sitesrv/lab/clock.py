@@ -5,7 +5,12 @@ possibly accelerated time) and in step mode (virtual time that jumps to the next
 step-mode logs carry deterministic timestamps.
 
 Lab time carries over between runs: each site keeps the lab time its last run ended at in
-`<SITE>\\SMS\\state\\lab-clock`, and the next run, live or step, starts there. Beside it,
+`<SITE>\\SMS\\state\\lab-clock`, and the next run, live or step, starts there. A live run also
+saves it about once a wall second while it runs, with the wall time of the save after it
+(`<lab time> <wall time>`), so that a killed run loses about a second at most and a console
+action can tell the running lab time (lab_now). The next run starts no earlier than the last
+event in `LAB\\events.jsonl` either (its tail is read), which a killed run may have stamped
+after its last save. Beside it,
 `lab-runs` counts the lab's step runs, so that each draws its random names from a stream of
 its own (next_run).
 """
@@ -13,21 +18,25 @@ its own (next_run).
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from sitesrv.files.atomic import Durability, replace_file
 from sitesrv.files.regular import STATE_FILE_BYTES, FileTooLarge, NotRegularFile, read_limited
-from sitesrv.lab.layout import SiteLayout
+from sitesrv.lab.layout import EVENTS_FILE, SiteLayout
 
 # Step mode starts every lab at the same instant, so two runs produce the same log bytes.
 VIRTUAL_EPOCH = datetime(2007, 6, 4, 9, 0, 0, tzinfo=UTC).timestamp()
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_FILE = "lab-clock"  # in <SITE>\\SMS\\state: the lab time the last run ended at
 RUNS_FILE = "lab-runs"  # beside it: how many step runs of the lab have started
+EVENTS_TAIL_BYTES = 64 * 1024  # how much of the end of events.jsonl lab_start reads
 
 
 def lab_time_text(when: float) -> str:
@@ -116,17 +125,22 @@ class VirtualClock:
 
 
 def saved_lab_time(sites: Sequence[SiteLayout]) -> float:
-    """The lab time the last run of these sites ended at (0 if none did)."""
+    """The lab time the last run of these sites ended at, or a live one last saved (0 if none
+    did)."""
     return _saved_number(sites, CLOCK_FILE)
 
 
 def _saved_number(sites: Sequence[SiteLayout], name: str) -> float:
     """The largest number saved in the state file `name` of these sites (0 if none is)."""
-    numbers = [0.0]
-    for site in sites:
-        with contextlib.suppress(FileNotFoundError, ValueError, NotRegularFile, FileTooLarge):
-            numbers.append(float(read_limited(site.state_dir / name, STATE_FILE_BYTES)))
-    return max(numbers)
+    return max([0.0, *(saved[0] for site in sites if (saved := _saved(site, name)))])
+
+
+def _saved(site: SiteLayout, name: str) -> list[float] | None:
+    """The numbers in a site's state file `name`: the first, and what follows on its line."""
+    try:
+        return [float(n) for n in read_limited(site.state_dir / name, STATE_FILE_BYTES).split()]
+    except (FileNotFoundError, ValueError, NotRegularFile, FileTooLarge):
+        return None
 
 
 def next_run(sites: Sequence[SiteLayout], saving: Sequence[SiteLayout],
@@ -145,16 +159,56 @@ def next_run(sites: Sequence[SiteLayout], saving: Sequence[SiteLayout],
 
 
 def lab_start(sites: Sequence[SiteLayout]) -> float:
-    """Where a lab's next run (or console action) starts: where its last run ended, or the
-    first instant of a new lab. Give every site of the lab, so that the per-site processes of a
-    live run share one start."""
-    return max(VIRTUAL_EPOCH, saved_lab_time(sites))
+    """Where a lab's next run (or console action) starts: where its last run ended (or a
+    killed live run last saved, or its last event), or the first instant of a new lab. Give
+    every site of the lab, so that the per-site processes of a live run share one start."""
+    events = [last_event_time(sites[0].lab / EVENTS_FILE)] if sites else []
+    return max(VIRTUAL_EPOCH, saved_lab_time(sites), *events)
 
 
-def save_lab_time(sites: Sequence[SiteLayout], now: float, durability: Durability) -> None:
-    """Record `now` as the lab time these sites' run ended at."""
+def lab_now(sites: Sequence[SiteLayout], rate: float,
+            running_since: Callable[[SiteLayout], float | None]) -> float:
+    """The lab's time now: lab_start, or, while a live run holds a site, the time that run
+    last saved moved on by the wall time since, at the lab's clock rate.
+
+    `running_since(site)`: the wall time the run that holds the site started at, None if no
+    run does. A save from before it is a dead run's, and is not moved on."""
+    now = time.time()
+    times = [lab_start(sites)]
     for site in sites:
-        _save(site, CLOCK_FILE, f"{now!r}\n", durability)
+        saved = _saved(site, CLOCK_FILE)
+        since = running_since(site)
+        if saved is not None and len(saved) == 2 and since is not None and saved[1] >= since:
+            times.append(saved[0] + max(0.0, now - saved[1]) * rate)
+    return max(times)
+
+
+def save_lab_time(sites: Sequence[SiteLayout], now: float, durability: Durability, *,
+                  wall: float | None = None) -> None:
+    """Record `now` as the lab time these sites' run ended at; with `wall`, as the time a live
+    run that goes on was at, at that wall time."""
+    text = f"{now!r}\n" if wall is None else f"{now!r} {wall!r}\n"
+    for site in sites:
+        _save(site, CLOCK_FILE, text, durability)
+
+
+def last_event_time(path: Path) -> float:
+    """The latest lab time among the last events of `LAB\\events.jsonl` (0 if none): its tail
+    only, so a start does not read the whole stream. A torn or foreign line is skipped."""
+    try:
+        with path.open("rb") as f:
+            start = max(0, f.seek(0, os.SEEK_END) - EVENTS_TAIL_BYTES)
+            f.seek(start)
+            lines = f.read(EVENTS_TAIL_BYTES).split(b"\n")[1 if start else 0:]  # whole lines
+    except OSError:
+        return 0.0
+    latest = 0.0
+    for line in lines:
+        with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+            stamp = datetime.strptime(json.loads(line)["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+            # The stamp is rounded to the millisecond: the run was at least this far.
+            latest = max(latest, stamp.replace(tzinfo=UTC).timestamp() - 0.0005)
+    return latest
 
 
 def _save(site: SiteLayout, name: str, text: str, durability: Durability) -> None:

@@ -17,18 +17,21 @@ through the same mappings.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import attrs
 
 from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.oslock import file_locked
 from sitesrv.files.regular import read_limited
 from sitesrv.lab.hierarchy import Hierarchy, SourceMapping
 
 LAB_SHARE = "PkgSource"  # the lab's folder, on the central site server
 BESIDE_SHARE = "Sources"  # the folder that holds the lab
 SHARES_FILE = "source-shares.json"  # in the lab folder: the shares the console made
+SHARES_LOCK = f".{SHARES_FILE}.lock"  # beside it, held while a share is added
 SHARES_FILE_BYTES = 1 << 20
 # A Windows path as a package source may be given: a drive path or a UNC path to a share.
 WINDOWS_PATH = re.compile(r"[A-Za-z]:\\.*|\\\\[^\\]+\\[^\\]+.*")
@@ -102,17 +105,24 @@ class SourceFolders:
         if found is not None:
             return found
         folder = folder.resolve()
-        taken = {m.path.upper() for m in self.mappings}
-        name = _share_name(folder.name)
-        path, n = f"\\\\{self.server}\\{name}", 1
-        while path.upper() in taken:
-            n += 1
-            path = f"\\\\{self.server}\\{name[:MAX_SHARE_NAME - 6]}_{n}"
-        shares = [*_read_shares(lab_root), SourceMapping(folder=str(folder), path=path)]
-        data = {"shares": [{"folder": m.folder, "path": m.path} for m in shares]}
         file = Path(lab_root) / SHARES_FILE
-        replace_file(file, (json.dumps(data, indent=1) + "\n").encode("utf-8"), durability,
-                     tmp=file.with_name(f".{SHARES_FILE}.tmp"))
+        # Read, add, replace under the lock: two consoles at once keep both their shares.
+        with file_locked(file.with_name(SHARES_LOCK), "to add a package source share",
+                         "Another 'sitesrv package' command may be stuck; try again."):
+            shares = _read_shares(lab_root)
+            found = SourceFolders(shares, self.server).windows(folder)  # shared meanwhile
+            if found is not None:
+                return found
+            taken = {m.path.upper() for m in (*self.mappings, *shares)}
+            name = _share_name(folder.name)
+            path, n = f"\\\\{self.server}\\{name}", 1
+            while path.upper() in taken:
+                n += 1
+                path = f"\\\\{self.server}\\{name[:MAX_SHARE_NAME - 6]}_{n}"
+            shares = (*shares, SourceMapping(folder=str(folder), path=path))
+            data = {"shares": [{"folder": m.folder, "path": m.path} for m in shares]}
+            replace_file(file, (json.dumps(data, indent=1) + "\n").encode("utf-8"), durability,
+                         tmp=file.with_name(f".{SHARES_FILE}.{os.getpid()}.tmp"))
         return path
 
 

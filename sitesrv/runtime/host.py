@@ -571,8 +571,11 @@ class LabRuntime:
             return math.inf if first_start else None
         return time.time() - self.clock.real_seconds(self.hierarchy.timing.stale_tmp_age)
 
-    def save_lab_time(self) -> None:
-        save_lab_time(self.sites, self.clock.now(), self.hierarchy.durability)
+    def save_lab_time(self, *, running: bool = False) -> None:
+        """Save the lab time in the sites' state: where the run ended, or (`running`) where the
+        live run is now, with the wall time (lab/clock.py)."""
+        wall = time.time() if running else None
+        save_lab_time(self.sites, self.clock.now(), self.hierarchy.durability, wall=wall)
 
     def relative(self, text: str) -> str:
         """Text with lab paths made relative, so messages do not depend on where the lab is."""

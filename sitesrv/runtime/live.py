@@ -56,6 +56,7 @@ from sitesrv.runtime.watcher import Watcher
 logger = logging.getLogger(__name__)
 
 SUPERVISOR_TICK = 0.02  # real seconds between the supervisor's looks at watcher and workers
+CLOCK_SAVE_EVERY = 1.0  # real seconds between saves of the running lab time (lab/clock.py)
 
 
 class LiveDriver:
@@ -98,6 +99,7 @@ class LiveDriver:
         self._held: dict[ComponentHost, float] = {}  # after a runtime error: monotonic time
         self._idle = LiveIdleRule(self.horizon)
         self._locked = False
+        self._next_clock_save = 0.0  # monotonic: when supervise saves the lab time next
 
     @property
     def hosts(self) -> list[ComponentHost]:
@@ -266,9 +268,16 @@ class LiveDriver:
                           errors=self.runtime.error_count, problems=problems)
 
     def supervise(self, next_rescan: float) -> float:
-        """One look of the supervisor: restart a dead watcher, and run the periodic full rescan
+        """One look of the supervisor: restart a dead watcher, save the running lab time about
+        once a second (so a killed run loses little of it), and run the periodic full rescan
         if it is due (at `next_rescan`, monotonic time). Returns when the next one is due."""
         self.watcher.check()
+        if time.monotonic() >= self._next_clock_save:
+            self._next_clock_save = time.monotonic() + CLOCK_SAVE_EVERY
+            try:
+                self.runtime.save_lab_time(running=True)
+            except OSError as e:  # the next save tries again; the run goes on
+                logger.warning("could not save the lab time: %s", e)
         if time.monotonic() >= next_rescan:
             self.rescan_all()
             return time.monotonic() + self.rescan_every

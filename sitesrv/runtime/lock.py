@@ -256,6 +256,26 @@ class SiteLock:
                 self.path.unlink()
 
 
+def live_holder(site: SiteLayout) -> Holder | None:
+    """Who holds the site's server lock, if that process may be running: None without a lock
+    that reads, or when its holder on this host is gone (POSIX; see the module's rules)."""
+    try:
+        holder = Holder.from_json((site.state_dir / LOCK_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    if holder is None or (can_check_pids() and holder.host == socket.gethostname()
+                          and not pid_alive(holder.pid)):
+        return None
+    return holder
+
+
+def running_since(site: SiteLayout) -> float | None:
+    """The real time the run that holds the site started at (whole seconds); None if none
+    does."""
+    holder = live_holder(site)
+    return None if holder is None else holder.started_at()
+
+
 def acquire_all(locks: Sequence[SiteLock]) -> None:
     """Take every lock, or none: on a refusal, give back those already taken."""
     taken: list[SiteLock] = []

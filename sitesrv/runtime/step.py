@@ -69,6 +69,9 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
     injector = _StepFaults(faults, Path(os.path.abspath(lab_root)))
     runtime = LabRuntime(lab_root, clock=clock, seed=seed,
                          registry=components, sites=sites, injector=injector)
+    # On the lab's time line (all its sites) before the locks: a takeover is stamped too.
+    clock.advance_to(lab_start(runtime.layout.sites()))
+    runtime.last_progress = clock.now()
     limit = default_horizon(runtime.hierarchy.timing) if horizon is None else horizon
     runtime.lock()  # before anything touches the sites' folders
     try:
@@ -83,8 +86,6 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
 def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults, picker: random.Random,
          schedule: list[StepRecord], replay: Path | None, record: Path | None, limit: float,
          max_steps: int) -> IdleReport:
-    clock.advance_to(lab_start(runtime.layout.sites()))  # the lab's time line, all its sites
-    runtime.last_progress = clock.now()
     by_key = {host.key: host for host in runtime.hosts}
     runtime.boot()
     agenda = Agenda(runtime.hosts)

@@ -19,6 +19,7 @@ from sitesrv.lab.hierarchy import SourceMapping
 from sitesrv.lab.loader import HierarchyError, parse_hierarchy
 from sitesrv.lab.sources import SHARES_FILE, SourceFolders
 from sitesrv.testing import LabFactory, log_messages, query, tree_digest, write_source
+from tests.conftest import at_once
 from tests.distribution.test_distmgr_source import DEFAULT_HIERARCHY, LOCAL
 
 DP = "ZZZ\\dp\\MGMT01\\SMSPKGC$"
@@ -150,3 +151,24 @@ def test_a_local_path_an_older_sitesrv_wrote_is_read_and_logged_in_windows_form(
     assert [m.partition(" to F:")[0] for m in compressed] == [
         "Starting to compress \\\\MGMT01\\Sources\\src"] * 2
     assert query(sitesrv_lab, "ZZZ", "SELECT SourceVersion FROM SMSPackages") == [(2,)]
+
+
+def test_two_consoles_sharing_folders_at_once_keep_every_share(
+        sitesrv_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Read, add, replace under the shares file's lock: no share is lost, none is named twice,
+    and no writer finds its temp file gone."""
+    outside = tmp_path_factory.mktemp("sources")  # not beside the lab: shared one by one
+    folders = [[outside / f"{who}{n}" / "Src" for n in range(25)] for who in ("a", "b")]
+    for folder in (f for mine in folders for f in mine):
+        folder.mkdir(parents=True)
+
+    def share_all(mine: list[Path]) -> None:
+        for folder in mine:  # each as a console does: the mappings as it found them
+            SourceFolders.of(sitesrv_lab.root, sitesrv_lab.hierarchy).share(
+                sitesrv_lab.root, folder, sitesrv_lab.hierarchy.durability)
+
+    at_once(share_all, [(mine,) for mine in folders])
+    shares = json.loads((sitesrv_lab.root / SHARES_FILE).read_text())["shares"]
+    assert sorted(s["folder"] for s in shares) == sorted(
+        str(f.resolve()) for mine in folders for f in mine)
+    assert len({s["path"].upper() for s in shares}) == 50

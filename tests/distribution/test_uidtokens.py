@@ -14,6 +14,7 @@ from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.host import LabRuntime
 from sitesrv.runtime.registry import Registry
+from tests.conftest import at_once
 
 
 class Taker(Component):
@@ -56,11 +57,7 @@ def test_concurrent_takers_never_share_an_id(contexts: list[ComponentContext]) -
             with lock:
                 got.append(job)
 
-    threads = [threading.Thread(target=take, args=(ctx,)) for ctx in contexts]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(take, [(ctx,) for ctx in contexts])
     assert len(got) == 200 and len(set(got)) == 200
 
 
