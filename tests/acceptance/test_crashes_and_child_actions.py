@@ -31,6 +31,26 @@ def test_a_crash_during_an_update_is_redone_not_lost(lab: Lab, tmp_path: Path, p
     assert query(lab, "ZZZ", "SELECT SourceVersion, Action FROM SMSPackages") == [(2, 0)]
 
 
+@pytest.mark.parametrize("site, seed, moved", [
+    ("P00", 6, "2_002ZZZ.RPL"),  # the field report: Replication Manager took it before the redo
+    ("P00", 13, "2_002ZZZ.RPL"),
+    ("S01", 6, "2_001P00.RPL"),
+])
+def test_a_crash_after_the_despooler_moved_a_batch_ends_as_without_one(
+        lab: Lab, tmp_path: Path, site: str, seed: int, moved: str) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source)
+    crash = CrashAt(AFTER_PUBLISH, site=site)
+    report = lab.run_until_idle(seed=seed, faults=crash)
+    assert [(p.component, Path(p.path or "").name) for p in crash.fired] == [
+        ("SMS_DESPOOLER", moved)]
+    assert report.status == "idle", report.waits
+    assert list(lab.root.glob("*/SMS/inboxes/despoolr.box/receive/corrupt/*")) == []
+    assert list(lab.root.glob("*/SMS/inboxes/despoolr.box/receive/ds_*")) == []
+    for code in ("ZZZ", "P00", "S01"):
+        assert tree_digest(dp_folder(lab, code, pkg_id)) == tree_digest(source), code
+
+
 def test_refresh_and_remove_of_a_secondary_dp_made_at_the_child_primary(lab: Lab,
                                                                         tmp_path: Path) -> None:
     pkg_id, source = installed(lab, tmp_path, 3)

@@ -95,14 +95,64 @@ def test_a_crash_while_handing_on_makes_one_job(
     assert files(layout.receive) == []
 
 
-def test_a_crash_after_moving_a_batch_finishes_the_instruction(lab: Path) -> None:
+class CrashAndTake(CrashOnce):
+    """Crash after the hand-over, and let the payload's owner take it before the restart (as
+    Replication Manager unpacks a batch, or a job sends `tosend\\<reqid>.PCK` and deletes it)."""
+
+    def __call__(self, point: FaultPoint) -> bool:
+        fired = super().__call__(point)
+        if fired:
+            Path(point.path or "").unlink()
+        return fired
+
+
+@pytest.mark.parametrize("taken", [False, True])
+def test_a_crash_after_moving_a_batch_finishes_the_instruction(lab: Path, taken: bool) -> None:
+    """`taken`: Replication Manager unpacked the batch before the restart; the hand-over note
+    tells the redo it was moved, not lost."""
     deliver(lab, "P00", "2_001ZZZ", b"a replication batch\n", kind=Payload.RPL)
-    crash = CrashOnce(AFTER_PUBLISH, ".RPL")
+    crash = (CrashAndTake if taken else CrashOnce)(AFTER_PUBLISH, ".RPL")
     report = run(lab, faults=crash)
     assert crash.fired and report.exit_code == ExitCode.IDLE and report.errors == 0
     layout = site(lab, "P00")
-    assert files(layout.inbox("replmgr.box\\incoming")) == ["2_001ZZZ.RPL"]
-    assert files(layout.receive) == []
+    assert files(layout.inbox("replmgr.box\\incoming")) == ([] if taken else ["2_001ZZZ.RPL"])
+    assert files(layout.receive) == [] and not (layout.receive / "corrupt").exists()
+    assert despool_log(lab, "P00")[-1] == "~Despooler successfully executed one instruction."
+
+
+def test_a_routed_payload_its_job_sent_before_the_restart_is_not_quarantined(
+        lab: Path, packages: Packages) -> None:
+    deliver(lab, "P00", "2_001ZZZ", packages.pck1, final="S01")
+    crash = CrashAndTake(AFTER_PUBLISH, "2_001ZZZ.PCK")
+    report = run(lab, faults=crash)
+    assert crash.fired and report.exit_code == ExitCode.IDLE and report.errors == 0
+    layout = site(lab, "P00")
+    assert files(layout.receive) == [] and not (layout.receive / "corrupt").exists()
+    assert files(layout.inbox("schedule.box"), "*.job") == [], "no second job"
+    assert despool_log(lab, "P00")[-2:] == [
+        "~The final destination of this instruction is site S01, the job created before the "
+        "Despooler stopped has already finished with it.",
+        "~Despooler successfully executed one instruction."]
+
+
+def test_a_batch_lost_from_receive_is_still_quarantined(lab: Path) -> None:
+    """Without the hand-over note a missing payload is a loss, not a redo."""
+    deliver(lab, "P00", "2_001ZZZ", b"a replication batch\n", kind=Payload.RPL)
+    (site(lab, "P00").receive / "2_001ZZZ.PCK").unlink()
+    report = run(lab)
+    assert report.exit_code == ExitCode.WAITING
+    assert files(site(lab, "P00").receive / "corrupt", "*.SNI") == ["2_001ZZZ.SNI"]
+
+
+def test_a_hand_over_note_left_by_a_finished_instruction_is_removed_at_start(lab: Path) -> None:
+    receive = site(lab, "P00").receive
+    (receive / "ds_abcde.hnd").write_bytes(b"E:\\SMS\\inboxes\\replmgr.box\\incoming\\X.RPL\r\n")
+    report = run(lab)
+    assert report.exit_code == ExitCode.IDLE
+    assert files(receive) == []
+    assert despool_log(lab, "P00") == [
+        "Deleted the hand-over note E:\\SMS\\inboxes\\despoolr.box\\receive\\ds_abcde.hnd, "
+        "whose instruction is finished"]
 
 
 @pytest.mark.parametrize("point, suffix", [

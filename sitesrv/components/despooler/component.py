@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sitesrv.components.despooler import content
 from sitesrv.components.despooler.receive import (
+    WORK_HANDED,
     WORK_MERGING,
     WORK_PAYLOAD,
     WORK_PREFIX,
@@ -44,6 +45,7 @@ class Despooler(Component):
         # Retries so far of the instructions that wait; the delay grows with them (retry.py).
         self.retries: dict[str, int] = {}
         self._quarantine_orphans()
+        self._remove_finished_notes()
         self._remove_merge_temps()
         self._remove_stray_payloads()
 
@@ -121,9 +123,22 @@ class Despooler(Component):
     def _quarantine_orphans(self) -> None:
         """Work payloads whose instruction is gone (the runtime quarantined it after errors)."""
         inbox = self.ctx.inbox(DESPOOLER_RECEIVE)
+        for path in self._orphans(WORK_PAYLOAD, WORK_MERGING):
+            inbox.quarantine_path(path, path.name,
+                                  "no instruction in receive refers to this payload any more")
+
+    def _remove_finished_notes(self) -> None:
+        """Hand-over notes whose instruction is gone: it finished, and the Despooler stopped
+        before it removed the note (receive.py)."""
+        for path in self._orphans(WORK_HANDED):
+            self.ctx.remove(path)
+            self.ctx.log.write(f"Deleted the hand-over note {self.ctx.windows(path)}, whose "
+                               "instruction is finished")
+
+    def _orphans(self, *suffixes: str) -> list[Path]:
+        """The work files with these suffixes in receive that no instruction there refers to."""
+        inbox = self.ctx.inbox(DESPOOLER_RECEIVE)
         wanted = {work_name(self.ctx, name.rsplit(".", 1)[0]) for name in inbox.listing()}
-        for path in sorted(p for suffix in (WORK_PAYLOAD, WORK_MERGING)
-                           for p in sorted(inbox.path.glob(f"{WORK_PREFIX}*{suffix}"))):
-            if path.stem not in wanted:
-                inbox.quarantine_path(path, path.name,
-                                      "no instruction in receive refers to this payload any more")
+        return sorted(path for suffix in suffixes
+                      for path in inbox.path.glob(f"{WORK_PREFIX}*{suffix}")
+                      if path.stem not in wanted)

@@ -7,7 +7,10 @@ derive from the request ID, not from a random draw: after a restart the returned
 its payload again under the same work name (docs/despooler.md, "Crash recovery").
 
 The payload always leaves `receive` before its instruction does, so no payload is left behind
-without the instruction that explains it.
+without the instruction that explains it. Before it leaves, a note `ds_xxxxx.hnd` naming where it
+goes is written beside it, and removed after the instruction: a redo that finds the payload
+neither in receive nor at its destination can then tell "handed over, and its owner has taken it
+since" from "lost" (docs/despooler.md, "Crash recovery").
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ WORK_PAYLOAD = ".pkg"
 # A delta being merged: the name says the merged PCK in SMSPKG, if whole, is this delta's work.
 WORK_MERGING = ".mrg"
 WORK_INSTRUCTION = ".ist"
+# The payload was handed over (to SMSPKG or another inbox): its owner may have taken it since.
+WORK_HANDED = ".hnd"
 
 
 def work_name(ctx: ComponentContext, request_id: str) -> str:
@@ -83,6 +88,16 @@ class Received:
     def work_instruction(self) -> Path:
         """The name the log gives the claimed instruction (it sits in `receive\\.work`)."""
         return self.receive / f"{self.work}{WORK_INSTRUCTION}"
+
+    @property
+    def handed_note(self) -> Path:
+        """`ds_xxxxx.hnd`: written before the payload is handed over, removed after the
+        instruction; its text is where the payload went."""
+        return self.receive / f"{self.work}{WORK_HANDED}"
+
+    def handed_over(self) -> bool:
+        """Whether an earlier attempt handed the payload over (it may be gone from there)."""
+        return self.handed_note.is_file()
 
     @property
     def payload_name(self) -> str:
@@ -148,19 +163,24 @@ class Received:
         """Move the payload to `dest` (SMSPKG or another inbox) by one rename; wake its owner.
 
         The payload is not claimed first: start-up recovery returns only claims that match the
-        inbox's `*.SNI` pattern. `readonly`: as a stored PCK is kept.
+        inbox's `*.SNI` pattern. `readonly`: as a stored PCK is kept. The note `ds_xxxxx.hnd`
+        goes first: once the payload is at `dest`, its owner may take it before this instruction
+        finishes.
         """
+        self.ctx.replace(self.handed_note, f"{self.ctx.windows(dest)}\r\n".encode())
         self.ctx.publish_file(self.work_payload, dest, readonly=readonly)
 
     # --- endings ------------------------------------------------------------------------------
 
     def finish(self) -> None:
         """The instruction is done: drop what is left of the payload (and a payload that came
-        with an instruction that has none), then the instruction."""
+        with an instruction that has none), then the instruction, then the hand-over note: a
+        crash before the instruction is gone must leave the note to the redo."""
         for path in (*self.work_payloads(), *self._arrived()):
             self.ctx.remove(path)
         self.retries.pop(self.item.name, None)
         self.item.done()
+        self.ctx.remove(self.handed_note)
 
     def retry(self, not_before: float, reason: str, signal: str | None = None) -> None:
         """Back into receive until `not_before` (or `signal`); the payload waits under its
@@ -175,6 +195,7 @@ class Received:
                 inbox.quarantine_path(path, self.payload_name, reason)
         self.retries.pop(self.item.name, None)
         self.item.quarantine(reason)
+        self.ctx.remove(self.handed_note)
 
     def missing_payload(self, elsewhere: str) -> None:
         """The payload is neither in receive nor where an earlier attempt would have put it."""

@@ -6,9 +6,10 @@ origin had no direct address there (docs/distribution.md): its payload moves to
 moves to `replmgr.box\\incoming` for Replication Manager (Q323614); a lone `.PKG` or `.STA`
 moves to `distmgr.box\\INCOMING`.
 
-Each move is one rename, so a redo after a crash finds the payload at its destination. The job
-ID comes from the UID tokens and cannot be derived from the input, so a redo looks for a job
-that already sends that payload before it makes one.
+Each move is one rename, so a redo after a crash finds the payload at its destination, or, if
+its owner has taken it since (Replication Manager unpacked the batch, the job sent it on), the
+note the hand-over left (receive.py). The job ID comes from the UID tokens and cannot be derived
+from the input, so a redo looks for a job that already sends that payload before it makes one.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def deliver_here(received: Received, payload: Path | None) -> None:
     dest = ctx.layout.inbox(folder) / naming(ctx, rid)
     if payload is not None:
         received.hand_over(dest)
-    elif not dest.exists():
+    elif not dest.exists() and not received.handed_over():
         received.missing_payload(f"at {ctx.windows(dest)}")
         return
     ctx.log.write(f"~Moved the {received.ins.payload} file {ctx.windows(received.work_payload)} to "
@@ -70,7 +71,10 @@ def hand_on(received: Received, payload: Path | None) -> None:
         if payload is not None:
             received.hand_over(tosend)
         elif not tosend.exists():
-            received.missing_payload(f"at {ctx.windows(tosend)}")
+            if received.handed_over():  # only its job's end deletes it
+                _handed_on(received, None)
+            else:
+                received.missing_payload(f"at {ctx.windows(tosend)}")
             return
         elif (job_id := _job_sending(ctx, root)) is not None:
             _handed_on(received, job_id)
@@ -104,10 +108,17 @@ def _preferred_address(ins: sni.Instruction) -> str:
     return "*"
 
 
-def _handed_on(received: Received, job_id: str) -> None:
+def _handed_on(received: Received, job_id: str | None) -> None:
+    """The instruction is with job `job_id`, or None: with a job that has finished already."""
     ins = received.ins
-    received.ctx.log.write(f"~The final destination of this instruction is site "
-                           f"{ins.final_destination_site}, created job {job_id} to send it on.")
+    if job_id is None:
+        received.ctx.log.write(f"~The final destination of this instruction is site "
+                               f"{ins.final_destination_site}, the job created before the "
+                               "Despooler stopped has already finished with it.")
+    else:
+        received.ctx.log.write(f"~The final destination of this instruction is site "
+                               f"{ins.final_destination_site}, created job {job_id} to send it "
+                               "on.")
     received.ctx.log.write("~Despooler successfully executed one instruction.")
     received.finish()
 
