@@ -13,3 +13,4 @@ CORRUPTIONS = ("flip", "truncate")  # how `sitesrv fault corrupt` damages a file
 MAX_LATENCY = 86_400.0  # seconds before a send's first byte: one day
 MAX_WINDOW = 10 * 365 * 86_400.0  # lab seconds a link stays slow: ten years
 MAX_FREE = 2**63 - 1  # bytes: NTFS's largest volume
+MAX_RATE = 10**12  # bytes per second a slowed link may still send: a terabyte

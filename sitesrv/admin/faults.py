@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_LATENCY, MAX_WINDOW
+from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_LATENCY, MAX_RATE, MAX_WINDOW
 from sitesrv.admin.console import parse_dp
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.pauses import set_paused, set_slow
@@ -108,8 +108,9 @@ def slow_link(lab: Lab, from_site: str, to_site: str, *, rate: int,
     (`Lab.time()`), or until `normal_link`. A send takes the rate when it connects: one that
     started before keeps its own, one that starts within the window keeps the slow one to its
     end. Returns what was stored."""
-    if rate < 1:
-        raise UserError(f"A rate of {rate} bytes per second sends nothing; give at least 1.")
+    if not 1 <= rate <= MAX_RATE:
+        raise UserError(f"A rate of {rate} bytes per second cannot be a slowed link's; give a "
+                        f"number of bytes per second from 1 to {MAX_RATE}.")
     if latency is not None and not 0 <= latency <= MAX_LATENCY:
         raise UserError(f"A latency of {latency} seconds is not a wait a send ends after; "
                         f"give a number of seconds from 0 to {MAX_LATENCY:g}.")

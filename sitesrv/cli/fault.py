@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_LATENCY, MAX_WINDOW
+from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_LATENCY, MAX_RATE, MAX_WINDOW
 from sitesrv.cli.options import LAB_OPTION, open_lab
 
 DELTA_OPTION = click.option("--delta", type=click.IntRange(1), metavar="N",
@@ -84,7 +84,7 @@ def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
 @fault_group.command("slow-link")
 @click.argument("from_site", metavar="FROM")
 @click.argument("to_site", metavar="TO")
-@click.option("--rate", type=click.IntRange(1), required=True, metavar="BYTES_PER_S",
+@click.option("--rate", type=click.IntRange(1, MAX_RATE), required=True, metavar="BYTES_PER_S",
               help="The rate limit, in bytes per second.")
 @click.option("--latency", type=click.FloatRange(0, MAX_LATENCY), metavar="S",
               help="Seconds before the first byte of each send (default: the address's own).")

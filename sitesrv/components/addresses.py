@@ -19,6 +19,7 @@ said so; a send takes them when it connects.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -87,6 +88,12 @@ def read_paused(site: SiteLayout) -> frozenset[str]:
 
 # --- slowed links -----------------------------------------------------------------------------
 
+# The bounds `sitesrv fault slow-link` checks (admin/choices.py, which imports nothing for the
+# command line's help); an entry outside them was not written by it.
+MAX_SLOW_RATE = 10**12
+MAX_SLOW_LATENCY = 86_400.0
+
+
 @attrs.frozen
 class SlowLink:
     """A link's rate limit (bytes per second) and latency overridden until a lab time."""
@@ -117,12 +124,17 @@ def read_slow(site: SiteLayout) -> dict[str, SlowLink]:
     found = {}
     for code, entry in items:
         try:
-            found[str(code).upper()] = SlowLink(
+            slow = SlowLink(
                 int(entry["rate_limit"]),
                 None if entry.get("latency") is None else float(entry["latency"]),
                 None if entry.get("until") is None else float(entry["until"]))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
             continue
+        # A hand-edited entry out of what `sitesrv fault slow-link` writes slows nothing.
+        if (1 <= slow.rate_limit <= MAX_SLOW_RATE
+                and (slow.latency is None or 0 <= slow.latency <= MAX_SLOW_LATENCY)
+                and (slow.until is None or math.isfinite(slow.until))):
+            found[str(code).upper()] = slow
     return found
 
 

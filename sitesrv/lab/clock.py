@@ -166,19 +166,25 @@ def lab_start(sites: Sequence[SiteLayout]) -> float:
     return max(VIRTUAL_EPOCH, saved_lab_time(sites), *events)
 
 
+FRESH_SAVE = 10.0  # wall seconds a live run's last save of the lab time is taken as its own
+
+
 def lab_now(sites: Sequence[SiteLayout], rate: float,
             running_since: Callable[[SiteLayout], float | None]) -> float:
     """The lab's time now: lab_start, or, while a live run holds a site, the time that run
     last saved moved on by the wall time since, at the lab's clock rate.
 
     `running_since(site)`: the wall time the run that holds the site started at, None if no
-    run does. A save from before it is a dead run's, and is not moved on."""
+    run does. A save from before it is a dead run's, and is not moved on; nor is one older than
+    FRESH_SAVE (a live run saves about once a second: an older save is a dead or hung run's,
+    whatever its lock says)."""
     now = time.time()
     times = [lab_start(sites)]
     for site in sites:
         saved = _saved(site, CLOCK_FILE)
         since = running_since(site)
-        if saved is not None and len(saved) == 2 and since is not None and saved[1] >= since:
+        if (saved is not None and len(saved) == 2 and since is not None and saved[1] >= since
+                and now - saved[1] <= FRESH_SAVE):
             times.append(saved[0] + max(0.0, now - saved[1]) * rate)
     return max(times)
 

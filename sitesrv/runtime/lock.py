@@ -263,9 +263,13 @@ def live_holder(site: SiteLayout) -> Holder | None:
         holder = Holder.from_json((site.state_dir / LOCK_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return None
-    if holder is None or (can_check_pids() and holder.host == socket.gethostname()
-                          and not pid_alive(holder.pid)):
+    if holder is None:
         return None
+    if can_check_pids() and holder.host == socket.gethostname():
+        # With its start recorded, a pid given to another process since is no holder.
+        alive = holder.still_running() if holder.ticks is not None else pid_alive(holder.pid)
+        if not alive:
+            return None
     return holder
 
 

@@ -74,7 +74,7 @@ def test_any_json_in_a_fault_file_reads_without_an_error(lab: Lab,
 
 
 @ONE_LAB
-@given(rate=st.integers(1, 10**9), latency=st.none() | st.floats(0, 1e6),
+@given(rate=st.integers(1, 10**9), latency=st.none() | st.floats(0, 86_400),
        until=st.none() | st.floats(0, 4e9))
 def test_a_slowed_link_reads_back_as_written(lab: Lab, rate: int, latency: float | None,
                                              until: float | None) -> None:
@@ -82,6 +82,22 @@ def test_a_slowed_link_reads_back_as_written(lab: Lab, rate: int, latency: float
     set_slow(lab.layout, "ZZZ", "P00", slow)
     assert read_slow(lab.site("ZZZ")) == {"P00": slow}
     set_slow(lab.layout, "ZZZ", "P00", None)
+    assert read_slow(lab.site("ZZZ")) == {}
+
+
+@pytest.mark.parametrize("entry", [
+    {"rate_limit": "1" + "0" * 400},  # an int past every float: the Sender's jitter overflows
+    {"rate_limit": 10**13},
+    {"rate_limit": 1000, "latency": 86_401},
+    {"rate_limit": 1000, "latency": "inf"},
+    {"rate_limit": 1000, "until": "nan"},
+    {"rate_limit": 1000, "until": float("inf")},
+])
+def test_a_hand_edited_slowed_link_out_of_bounds_slows_nothing(lab: Lab,
+                                                              entry: dict[str, object]) -> None:
+    path = slow_file(lab.site("ZZZ"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"slow": {"P00": entry}}))
     assert read_slow(lab.site("ZZZ")) == {}
 
 

@@ -69,6 +69,22 @@ def test_the_lab_time_during_a_live_run_is_its_running_time(lab: Path) -> None:
     assert Lab.open(lab).time() == saved, "a save from before the run that holds the lab"
 
 
+def test_a_stale_save_or_a_lock_whose_pid_was_given_again_moves_no_time_on(lab: Path) -> None:
+    """A day-old save under a lock naming a live pid, and a lock whose recorded start is not
+    its pid's: a dead run's time, where the lab is, not moved on by the wall time since."""
+    saved, wall = VIRTUAL_EPOCH + 3600.0, time.time()
+    for site in ("CEN", "SEC"):
+        clock_file(lab, site).write_text(f"{saved!r} {wall - 86_400.0!r}\n")
+    write_lock(lab, "CEN", os.getpid(), datetime.fromtimestamp(wall - 90_000.0, UTC))
+    assert Lab.open(lab).time() == saved, "a save older than a live run's is a dead run's"
+    for site in ("CEN", "SEC"):
+        clock_file(lab, site).write_text(f"{saved!r} {wall - 1.0!r}\n")
+    lock = write_lock(lab, "CEN", os.getpid(), datetime.fromtimestamp(wall - 10.0, UTC))
+    held = json.loads(lock.read_text())
+    lock.write_text(json.dumps({**held, "ticks": 1}))  # this pid, another process's start
+    assert Lab.open(lab).time() == saved
+
+
 @pytest.mark.live_fs
 def test_a_live_run_saves_its_lab_time_while_it_runs(lab: Path) -> None:
     before = lab_start(Lab.open(lab).layout.sites())
