@@ -144,6 +144,41 @@ def test_a_batch_lost_from_receive_is_still_quarantined(lab: Path) -> None:
     assert files(site(lab, "P00").receive / "corrupt", "*.SNI") == ["2_001ZZZ.SNI"]
 
 
+class CrashTakeAndForge(CrashAndTake):
+    """As CrashAndTake, and the hand-over note then names somewhere else, or is a link to a
+    note that does: no proof that this payload was handed over."""
+
+    def __init__(self, *args: object, link: bool) -> None:
+        super().__init__(*args)
+        self.link = link
+
+    def __call__(self, point: FaultPoint) -> bool:
+        fired = super().__call__(point)
+        if fired:
+            (note,) = Path(point.path or "").parents[2].glob(
+                "despoolr.box/receive/ds_*.hnd")
+            forged = b"E:\\SMS\\inboxes\\replmgr.box\\incoming\\OTHER.RPL\r\n"
+            if self.link:
+                real = note.read_bytes()
+                target = note.with_name("elsewhere.txt")
+                target.write_bytes(real)
+                note.unlink()
+                note.symlink_to(target)
+            else:
+                note.write_bytes(forged)
+        return fired
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_a_hand_over_note_that_is_not_this_payloads_proves_nothing(lab: Path,
+                                                                   link: bool) -> None:
+    deliver(lab, "P00", "2_001ZZZ", b"a replication batch\n", kind=Payload.RPL)
+    crash = CrashTakeAndForge(AFTER_PUBLISH, ".RPL", link=link)
+    report = run(lab, faults=crash)
+    assert crash.fired and report.exit_code == ExitCode.WAITING
+    assert files(site(lab, "P00").receive / "corrupt", "*.SNI") == ["2_001ZZZ.SNI"]
+
+
 def test_a_hand_over_note_left_by_a_finished_instruction_is_removed_at_start(lab: Path) -> None:
     receive = site(lab, "P00").receive
     (receive / "ds_abcde.hnd").write_bytes(b"E:\\SMS\\inboxes\\replmgr.box\\incoming\\X.RPL\r\n")

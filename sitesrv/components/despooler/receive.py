@@ -22,6 +22,7 @@ import attrs
 
 from sitesrv.compression import check
 from sitesrv.compression.known import file_sha256
+from sitesrv.files.regular import read_limited
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
 from sitesrv.lab.layout import PathRefused
@@ -35,6 +36,7 @@ WORK_MERGING = ".mrg"
 WORK_INSTRUCTION = ".ist"
 # The payload was handed over (to SMSPKG or another inbox): its owner may have taken it since.
 WORK_HANDED = ".hnd"
+NOTE_BYTES = 1024  # a note holds one Windows path: more is not one of ours
 
 
 def work_name(ctx: ComponentContext, request_id: str) -> str:
@@ -95,9 +97,18 @@ class Received:
         instruction; its text is where the payload went."""
         return self.receive / f"{self.work}{WORK_HANDED}"
 
-    def handed_over(self) -> bool:
-        """Whether an earlier attempt handed the payload over (it may be gone from there)."""
-        return self.handed_note.is_file()
+    def handed_over(self, dest: Path) -> bool:
+        """Whether an earlier attempt handed the payload over to `dest` (it may be gone from
+        there): the note is a regular file, not a link, that names `dest`. Anything else in
+        its place (a stale note, another tool's file) proves nothing."""
+        try:
+            text = read_limited(self.handed_note, NOTE_BYTES)
+        except OSError:
+            return False
+        return text == self._note_text(dest)
+
+    def _note_text(self, dest: Path) -> bytes:
+        return f"{self.ctx.windows(dest)}\r\n".encode()
 
     @property
     def payload_name(self) -> str:
@@ -167,7 +178,7 @@ class Received:
         goes first: once the payload is at `dest`, its owner may take it before this instruction
         finishes.
         """
-        self.ctx.replace(self.handed_note, f"{self.ctx.windows(dest)}\r\n".encode())
+        self.ctx.replace(self.handed_note, self._note_text(dest))
         self.ctx.publish_file(self.work_payload, dest, readonly=readonly)
 
     # --- endings ------------------------------------------------------------------------------

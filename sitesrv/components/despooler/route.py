@@ -50,7 +50,7 @@ def deliver_here(received: Received, payload: Path | None) -> None:
     dest = ctx.layout.inbox(folder) / naming(ctx, rid)
     if payload is not None:
         received.hand_over(dest)
-    elif not dest.exists() and not received.handed_over():
+    elif not dest.exists() and not received.handed_over(dest):
         received.missing_payload(f"at {ctx.windows(dest)}")
         return
     ctx.log.write(f"~Moved the {received.ins.payload} file {ctx.windows(received.work_payload)} to "
@@ -71,7 +71,7 @@ def hand_on(received: Received, payload: Path | None) -> None:
         if payload is not None:
             received.hand_over(tosend)
         elif not tosend.exists():
-            if received.handed_over():  # only its job's end deletes it
+            if received.handed_over(tosend):  # only its job's end deletes it
                 _handed_on(received, None)
             else:
                 received.missing_payload(f"at {ctx.windows(tosend)}")
