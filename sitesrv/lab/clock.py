@@ -183,8 +183,9 @@ def lab_now(sites: Sequence[SiteLayout], rate: float,
     for site in sites:
         saved = _saved(site, CLOCK_FILE)
         since = running_since(site)
-        if (saved is not None and len(saved) == 2 and since is not None and saved[1] >= since
-                and now - saved[1] <= FRESH_SAVE):
+        # `since` is whole seconds, cut down: a save in that second may be a dead run's.
+        if (saved is not None and len(saved) == 2 and since is not None
+                and saved[1] >= since + 1.0 and now - saved[1] <= FRESH_SAVE):
             times.append(saved[0] + max(0.0, now - saved[1]) * rate)
     return max(times)
 

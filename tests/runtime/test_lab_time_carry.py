@@ -67,6 +67,8 @@ def test_the_lab_time_during_a_live_run_is_its_running_time(lab: Path) -> None:
     assert Lab.open(lab).time() == saved
     write_lock(lab, "CEN", os.getpid(), datetime.fromtimestamp(wall, UTC))
     assert Lab.open(lab).time() == saved, "a save from before the run that holds the lab"
+    write_lock(lab, "CEN", os.getpid(), datetime.fromtimestamp(wall - 5.0, UTC))
+    assert Lab.open(lab).time() == saved, "a save in the second the run started: maybe a dead one"
 
 
 def test_a_stale_save_or_a_lock_whose_pid_was_given_again_moves_no_time_on(lab: Path) -> None:
