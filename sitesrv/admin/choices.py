@@ -8,9 +8,7 @@ PRIORITIES = {"high": 1, "medium": 2, "low": 3}
 # Only a package that prefers it goes by the Courier Sender (SMS 2.0 help, ocoursen).
 PREFERRED_SENDERS = {"any": "", "lan": "LAN", "courier": "COURIER"}
 CORRUPTIONS = ("flip", "truncate")  # how `sitesrv fault corrupt` damages a file (faults.py)
-# The bounds of `sitesrv fault slow-link` and `disk-full` (faults.py): a finite wait, a window
-# that ends in this lab's lifetime, a drive NTFS could hold.
-MAX_LATENCY = 86_400.0  # seconds before a send's first byte: one day
+# The bounds of `sitesrv fault slow-link` and `disk-full` (faults.py): a window that ends in
+# this lab's lifetime, a drive NTFS could hold; the rate and latency bounds are lab/sizes.py's.
 MAX_WINDOW = 10 * 365 * 86_400.0  # lab seconds a link stays slow: ten years
 MAX_FREE = 2**63 - 1  # bytes: NTFS's largest volume
-MAX_RATE = 10**12  # bytes per second a slowed link may still send: a terabyte

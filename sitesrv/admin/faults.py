@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_LATENCY, MAX_RATE, MAX_WINDOW
+from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_WINDOW
 from sitesrv.admin.console import parse_dp
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.pauses import set_paused, set_slow
@@ -36,6 +36,7 @@ from sitesrv.lab.drivefaults import (
 from sitesrv.lab.hierarchy import SharePermissions
 from sitesrv.lab.identifiers import check_package_id
 from sitesrv.lab.sharepermissions import set_permissions
+from sitesrv.lab.sizes import MAX_LATENCY, MAX_RATE
 from sitesrv.logs.events import EventSink
 from sitesrv.runtime.lock import LOCK_FILE, live_holder
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_LATENCY, MAX_RATE, MAX_WINDOW
+from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_WINDOW
 from sitesrv.cli.options import LAB_OPTION, open_lab
+from sitesrv.lab.sizes import MAX_LATENCY, MAX_RATE
 
 DELTA_OPTION = click.option("--delta", type=click.IntRange(1), metavar="N",
                             help="The delta SMSPKG\\<PkgID>.DLT.<N> instead of the PCK.")

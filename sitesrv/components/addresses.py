@@ -30,6 +30,7 @@ from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.lab.hierarchy import Address
 from sitesrv.lab.layout import SiteLayout
 from sitesrv.lab.sitetime import local_datetime
+from sitesrv.lab.sizes import MAX_LATENCY, MAX_RATE
 
 PAUSED_FILE = "paused_addresses.json"
 SLOW_FILE = "slow_links.json"
@@ -88,12 +89,6 @@ def read_paused(site: SiteLayout) -> frozenset[str]:
 
 # --- slowed links -----------------------------------------------------------------------------
 
-# The bounds `sitesrv fault slow-link` checks (admin/choices.py, which imports nothing for the
-# command line's help); an entry outside them was not written by it.
-MAX_SLOW_RATE = 10**12
-MAX_SLOW_LATENCY = 86_400.0
-
-
 @attrs.frozen
 class SlowLink:
     """A link's rate limit (bytes per second) and latency overridden until a lab time."""
@@ -128,11 +123,12 @@ def read_slow(site: SiteLayout) -> dict[str, SlowLink]:
                 int(entry["rate_limit"]),
                 None if entry.get("latency") is None else float(entry["latency"]),
                 None if entry.get("until") is None else float(entry["until"]))
-        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-        # A hand-edited entry out of what `sitesrv fault slow-link` writes slows nothing.
-        if (1 <= slow.rate_limit <= MAX_SLOW_RATE
-                and (slow.latency is None or 0 <= slow.latency <= MAX_SLOW_LATENCY)
+        # What `sitesrv fault slow-link` writes is within these bounds; a hand-edited entry
+        # outside them, which the Sender could not compute with, slows nothing.
+        if (1 <= slow.rate_limit <= MAX_RATE
+                and (slow.latency is None or 0 <= slow.latency <= MAX_LATENCY)
                 and (slow.until is None or math.isfinite(slow.until))):
             found[str(code).upper()] = slow
     return found

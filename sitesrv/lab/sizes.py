@@ -32,3 +32,9 @@ def size_text(size: int) -> str:
         if factor > 1 and size >= factor:
             return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
     return f"{size} bytes"
+
+
+# The bounds of a slowed link (`sitesrv fault slow-link`, and what the Sender reads back): a
+# rate the Sender's arithmetic can vary by its jitter, a finite wait before the first byte.
+MAX_RATE = 10**12  # bytes per second: a terabyte
+MAX_LATENCY = 86_400.0  # seconds before a send's first byte: one day
