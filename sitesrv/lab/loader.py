@@ -39,7 +39,7 @@ from sitesrv.lab.hierarchy import (
 )
 from sitesrv.lab.identifiers import SERVER_RE, SHARE_RE, SITE_CODE_RE
 from sitesrv.lab.layout import BUILDING_MARKER, HIERARCHY_COPY
-from sitesrv.lab.sizes import MAX_PACKAGE_FILES, parse_size
+from sitesrv.lab.sizes import MAX_LATENCY, MAX_PACKAGE_FILES, MAX_RATE, parse_size
 from sitesrv.lab.timing import (
     DURATION_KEYS,
     FRACTION_KEYS,
@@ -566,11 +566,16 @@ def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...
         rate = fields.get("rate_limit", "unlimited")
         if rate == "unlimited":
             rate_limit = None
-        elif isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        elif isinstance(rate, bool) or not isinstance(rate, int) or not 0 < rate <= MAX_RATE:
             raise reader.fail(f"{key}.rate_limit", "expected a positive number of bytes per "
-                              f"second or 'unlimited', got {rate!r}")
+                              f"second up to {MAX_RATE} (a terabyte), or 'unlimited', got "
+                              f"{rate!r}")
         else:
             rate_limit = rate
+        latency = reader.duration(fields.get("latency", 0), f"{key}.latency")
+        if latency > MAX_LATENCY:
+            raise reader.fail(f"{key}.latency", f"expected at most {MAX_LATENCY:g} seconds (a "
+                              f"day) before a send's first byte, got {latency:g}")
         out.append(Address(
             from_site=ends[0],
             to_site=ends[1],
@@ -580,7 +585,7 @@ def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...
                            enumerate(reader.sequence(reader.section(fields, "schedule", []),
                                                      f"{key}.schedule"))),
             rate_limit=rate_limit,
-            latency=reader.duration(fields.get("latency", 0), f"{key}.latency"),
+            latency=latency,
             jitter=_jitter(reader, fields.get("jitter", 0), f"{key}.jitter"),
         ))
     return tuple(out)
@@ -598,8 +603,9 @@ def _fraction(reader: _Reader, value: Any, key: str, example: str) -> float:
 
 
 def _rate(reader: _Reader, value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise reader.fail(key, f"expected a positive number of bytes per second, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_RATE:
+        raise reader.fail(key, f"expected a positive number of bytes per second up to "
+                               f"{MAX_RATE} (a terabyte), got {value!r}")
     return float(value)
 
 

@@ -140,10 +140,17 @@ def test_bad_schedule(block: str, key: str, fragment: str) -> None:
     assert_message(err, key, fragment)
 
 
-@pytest.mark.parametrize("rate", ["0", "-5", "fast", "1.5"])
+@pytest.mark.parametrize("rate", ["0", "-5", "fast", "1.5", "1000000000001", "1" + "0" * 400])
 def test_bad_rate(rate: str) -> None:
     err = error_for(BASE_SITES + f"addresses:\n  - {{from: ZZZ, to: P00, rate_limit: {rate}}}\n")
     assert_message(err, "addresses[0].rate_limit", "positive number of bytes per second")
+
+
+@pytest.mark.parametrize("latency", ["86401", "2d", ".inf", ".nan", "1e400"])
+def test_bad_latency(latency: str) -> None:
+    """A latency past a day (or no number at all) would overflow the Sender's arithmetic."""
+    err = error_for(BASE_SITES + f"addresses:\n  - {{from: ZZZ, to: P00, latency: {latency}}}\n")
+    assert_message(err, "addresses[0].latency")
 
 
 @pytest.mark.parametrize("jitter", ["-0.1", "0.95", "lots", "true", "30%"])
@@ -207,6 +214,10 @@ def test_work_costs_are_timing_keys() -> None:
     ("network_rate: fast", "timing.network_rate", "positive number of bytes per second"),
     ("work_jitter: 1.5", "timing.work_jitter", "fraction from 0 to 0.9"),
     ("instruction_cost: -1", "timing.instruction_cost", "is negative"),
+    ("compress_rate: .inf", "timing.compress_rate", "up to 1000000000000"),
+    ("dp_copy_rate: .nan", "timing.dp_copy_rate", "positive number of bytes per second"),
+    ("despooler_retry_delay: .inf", "timing.despooler_retry_delay", "longest duration"),
+    ("distmgr_sleep: 36501d", "timing.distmgr_sleep", "longest duration"),
 ])
 def test_bad_work_costs(line: str, key: str, problem: str) -> None:
     assert_message(error_for(BASE_SITES + f"timing:\n  {line}\n"), key, problem)
