@@ -21,7 +21,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -29,7 +29,10 @@ from sitesrv.files.regular import open_regular
 
 CHUNK = 1 << 20
 DIGESTS = 256  # small entries: a hash and a key each
-VERDICTS = 8  # a verified manifest lists every file of the package
+# Verdicts weigh one plus the entries of their manifest (a few hundred bytes each): the newest
+# is always kept, older ones go while the total weighs more than this (about 15 MB). Packages
+# waiting for their information (error 12) keep their verdicts across retries.
+VERDICT_WEIGHT = 50_000
 
 Identity = tuple[int, int, int, int]
 V = TypeVar("V")
@@ -40,31 +43,48 @@ def identity(st: os.stat_result) -> Identity:
 
 
 class Memo(Generic[V]):
-    """A small thread-safe map that forgets its oldest entries (components run in threads)."""
+    """A small thread-safe map that forgets its oldest entries (components run in threads)
+    while their total weight is over `limit`; the newest entry is always kept."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, weigh: Callable[[V], int] = lambda _: 1) -> None:
         self._limit = limit
+        self._weigh = weigh
         self._lock = threading.Lock()
-        self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self._weight = 0
 
     def get(self, key: Hashable) -> V | None:
         with self._lock:
-            return self._items.get(key)
+            found = self._items.get(key)
+            return None if found is None else found[0]
 
     def put(self, key: Hashable, value: V) -> None:
+        weight = self._weigh(value)
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._weight -= old[1]
+            self._items[key] = (value, weight)
+            self._weight += weight
+            while self._weight > self._limit and len(self._items) > 1:
+                self._weight -= self._items.popitem(last=False)[1][1]
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._weight = 0
+
+
+def _verdict_weight(verdict: object) -> int:
+    manifest = getattr(verdict, "manifest", None)
+    return 1 + (len(manifest.entries) if manifest is not None else 0)
 
 
 _digests: Memo[str] = Memo(DIGESTS)
-_verdicts: Memo[object] = Memo(VERDICTS)
+_verdicts: Memo[object] = Memo(VERDICT_WEIGHT, _verdict_weight)
 
 
 def remember(ident: Identity, sha256: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sitesrv.compression import PckError, check, make_delta, merge, pack, verify
-from sitesrv.compression.known import file_sha256
+from sitesrv.compression.known import Memo, file_sha256
 
 
 def sha256(path: Path) -> str:
@@ -71,3 +71,30 @@ def test_delta_and_merge_outputs_hash_as_their_bytes(tmp_path: Path, kit, pck: P
     merged = merge(pck, dlt, tmp_path / "merged.PCK").path
     for path in (pck, dlt, merged):
         assert file_sha256(path) == (path.stat().st_size, sha256(path))
+
+
+def test_verdicts_of_many_waiting_payloads_are_all_remembered(tmp_path: Path, kit) -> None:
+    """A Despooler retrying 20 instructions that wait for their package information reads none
+    of their payloads again: a payload damaged behind the memory's back (same size and time)
+    still has its first verdict, so it was not read."""
+    source = kit.write_tree(tmp_path / "src", kit.SAMPLE)
+    pcks = [pack(source, tmp_path / f"CEN{n:05X}.PCK", kit.PKG, 1).path for n in range(20)]
+    for path in pcks:
+        assert check(path, package_id=kit.PKG, version=1).error is None
+    for path in pcks:
+        st = path.stat()
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        with open(path, "r+b") as f:
+            f.write(data)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert [check(path, package_id=kit.PKG, version=1).error for path in pcks] == [None] * 20
+
+
+def test_the_memory_forgets_the_oldest_by_weight_and_keeps_the_newest() -> None:
+    memo: Memo[int] = Memo(10, weigh=lambda value: value)
+    for key in "abc":
+        memo.put(key, 4)
+    assert (memo.get("a"), memo.get("b"), memo.get("c")) == (None, 4, 4)
+    memo.put("huge", 50)  # heavier than the limit: kept alone, as the newest
+    assert len(memo) == 1 and memo.get("huge") == 50
