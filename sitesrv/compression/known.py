@@ -30,7 +30,8 @@ from sitesrv.files.regular import open_regular
 CHUNK = 1 << 20
 DIGESTS = 256  # small entries: a hash and a key each
 # Verdicts weigh one plus the entries of their manifest (a few hundred bytes each): the newest
-# is always kept, older ones go while the total weighs more than this (about 15 MB). Packages
+# is always kept, older ones go while the total weighs more than this (17 MiB measured with
+# 30-character paths: docs/limits.md). Packages
 # waiting for their information (error 12) keep their verdicts across retries.
 VERDICT_WEIGHT = 50_000
 
