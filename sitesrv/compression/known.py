@@ -31,8 +31,8 @@ CHUNK = 1 << 20
 DIGESTS = 256  # small entries: a hash and a key each
 # Verdicts weigh one plus the entries of their manifest (a few hundred bytes each): the newest
 # is always kept, older ones go while the total weighs more than this (17 MiB measured with
-# 30-character paths: docs/limits.md). Packages
-# waiting for their information (error 12) keep their verdicts across retries.
+# 30-character paths: docs/limits.md). Packages waiting for their information (error 12) keep
+# their verdicts across retries.
 VERDICT_WEIGHT = 50_000
 
 Identity = tuple[int, int, int, int]
