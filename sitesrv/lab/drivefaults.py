@@ -14,9 +14,13 @@ could not be written could not tell what happened (docs/differences.md).
 inbox or a folder below it whose name matches is held open, as an antivirus scanner holds it:
 it cannot be claimed, moved, renamed or deleted.
 
-`LabDrives` is the lab's `files.drive.DrivePolicy`: a run registers it, and each check reads the
+`LabDrives` is the lab's `files.drive.DrivePolicy`: a run registers it, and a check reads the
 site's file again only when it changed (its inode, size, mtime or ctime: the writer renames a new
-file into place). It does not walk the counted folders on every write, which would make an
+file into place). It looks whether it changed at the first check after this process set a fault
+(`write_quota`, `write_locks`: at once, so a step run sees a fault set between two steps at the
+next one) and otherwise at most every `LOOK_EVERY` seconds of real time (a fault `sitesrv fault`
+sets from another process is seen within a tenth of a second; two stats per check were about a
+twentieth of a step run's system calls). It does not walk the counted folders on every write, which would make an
 extraction of n files cost n²: it keeps the total it last measured and adds each write's size
 to it, and measures again when the quota changes, every `REMEASURE_EVERY` checks (a write by
 another process, a deletion), and before it refuses a write, so a refusal always rests on what
@@ -29,6 +33,7 @@ import fnmatch
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +48,8 @@ QUOTA_FILE = "disk_quota.json"
 LOCKS_FILE = "file_locks.json"
 DP_DIR = "dp"
 REMEASURE_EVERY = 64  # checks of one site between walks of its counted folders
+LOOK_EVERY = 0.1  # real seconds between looks at a site's fault files (another process's)
+_set_here = 0  # faults this process set: a check looks at the files again when it changed
 
 
 @attrs.frozen
@@ -101,6 +108,7 @@ def write_quota(site: SiteLayout, quota: Quota | None, durability: Durability) -
         remove_file(quota_file(site))
     else:
         _write(quota_file(site), {"free": quota.free, "used": quota.used}, durability)
+    _changed_here()
     return True
 
 
@@ -113,7 +121,14 @@ def write_locks(site: SiteLayout, locks: tuple[Lock, ...], durability: Durabilit
     else:
         _write(locks_file(site), {"locks": [{"box": lock.box, "pattern": lock.pattern}
                                             for lock in locks]}, durability)
+    _changed_here()
     return True
+
+
+def _changed_here() -> None:
+    """This process changed a fault file: the next check of every site looks at the files."""
+    global _set_here
+    _set_here += 1
 
 
 def _write(path: Path, data: object, durability: Durability) -> None:
@@ -173,8 +188,14 @@ class _SiteFaults:
         self._guard = threading.Lock()
         self._used: int | None = None  # the counted folders' bytes as last measured, plus writes
         self._checks = 0  # checks since `_used` was measured
+        self._seen = -1  # `_set_here` when the files were last looked at
+        self._look_at = 0.0  # monotonic time of the next look
 
     def refresh(self) -> None:
+        now = time.monotonic()
+        if self._seen == _set_here and now < self._look_at:
+            return
+        self._seen, self._look_at = _set_here, now + LOOK_EVERY
         if self._changed(self._quota_file):
             self.quota = read_quota(self.site)
             with self._guard:
