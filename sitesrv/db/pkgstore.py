@@ -162,13 +162,14 @@ class FileStore:
         return self.folder / f"{pkg_id.upper()}.json"
 
     def _load(self, pkg_id: str) -> _PackageFile:
-        """The package's file as records: those read last if its bytes are the same (each pass
-        of Offer Manager reads every package's file), else parsed anew. A copy: callers change
-        it before `_save`."""
+        """The package's file as records: those read or written last if its bytes are the
+        same (each pass of Offer Manager reads every package's file), else parsed anew. A copy:
+        callers change it before `_save`."""
         path = self._path(pkg_id)
         try:
             data = read_limited(path, PACKAGE_STATE_BYTES)
         except FileNotFoundError:
+            self._known.pop(pkg_id.upper(), None)
             return _PackageFile()
         except OSError as e:
             raise FormatError(path, f"cannot read package state: {e}") from None
@@ -176,8 +177,7 @@ class FileStore:
         if known is None or known[0] != data:
             known = (data, self._parse(path, data))
             self._known[pkg_id.upper()] = known
-        return attrs.evolve(known[1], servers=dict(known[1].servers),
-                            status=dict(known[1].status), offers=dict(known[1].offers))
+        return _copy(known[1])
 
     @staticmethod
     def _parse(path: Path, data: bytes) -> _PackageFile:
@@ -199,9 +199,15 @@ class FileStore:
             raise FormatError(path, f"package state is not in the expected shape: {e}") from None
 
     def _save(self, pkg_id: str, data: _PackageFile) -> None:
+        """Write the package's file, unless it holds these records already: every caller
+        loads it first under the lock, so `_known` has what the file holds now."""
         path = self._path(pkg_id)
+        known = self._known.pop(pkg_id.upper(), None)
         if data.package is None and not data.servers and not data.status and not data.offers:
             path.unlink(missing_ok=True)
+            return
+        if known is not None and known[1] == data:
+            self._known[pkg_id.upper()] = known
             return
         doc: dict[str, Any] = {
             "package": _plain(data.package) if data.package else None,
@@ -212,8 +218,9 @@ class FileStore:
             doc["advertisements"] = [{"advertisement": _plain(a), "collection": _plain(c)}
                                      for _, (a, c) in sorted(data.offers.items())]
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
-        replace_file(path, data, self.durability, tmp=path.with_suffix(".json.TMP"))
+        text = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
+        replace_file(path, text, self.durability, tmp=path.with_suffix(".json.TMP"))
+        self._known[pkg_id.upper()] = (text, _copy(data))  # the next `_load` need not parse
 
     def package_ids(self) -> list[str]:
         if not self.folder.is_dir():
@@ -232,6 +239,7 @@ class FileStore:
 
     def delete_package(self, pkg_id: str) -> None:
         with self._lock:
+            self._known.pop(pkg_id.upper(), None)
             self._path(pkg_id).unlink(missing_ok=True)
 
     def servers(self, pkg_id: str) -> list[PkgServer]:
@@ -350,6 +358,13 @@ def open_store(layout: SiteLayout, db: SiteDatabase | None, durability: Durabili
     if db is not None:
         return DatabaseStore(db)
     return FileStore(layout.state_dir / "packages", durability)
+
+
+def _copy(data: _PackageFile) -> _PackageFile:
+    """Records a caller may change without changing the store's own (the records are frozen,
+    the dicts are not)."""
+    return attrs.evolve(data, servers=dict(data.servers), status=dict(data.status),
+                        offers=dict(data.offers))
 
 
 def _status_key(row: PkgStatus) -> tuple[int, str, str]:

@@ -131,3 +131,55 @@ def test_advertisements_are_kept_with_their_collection_and_go_with_their_package
     store.put_advertisement(adv, collection)
     store.delete_package("ZZZ00001")
     assert store.advertisements() == [], "Q257318: a deleted package's advertisements go too"
+
+
+def _file_state(path: Path) -> tuple[int, int, bytes]:
+    """Which file is there (a rewrite replaces it: a new inode), when written, and its bytes."""
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns, path.read_bytes()
+
+
+def test_file_store_leaves_a_file_that_already_holds_the_records(tmp_path: Path) -> None:
+    """Distribution Manager looks at a kept `.PKG` again and again: writing what the file
+    already says must not rewrite it; a real change still does."""
+    from sitesrv.db.sitedb import PackageAction
+
+    store = FileStore(tmp_path / "packages")
+    package = Package(PkgID="ZZZ00001", SourceSite="ZZZ", Name="Demo", SourceVersion=1,
+                      LastRefresh=1181000000.125)
+    server = PkgServer(PkgID="ZZZ00001", NALPath=NAL, SiteCode="S01", SourceSite="ZZZ")
+    store.put_package(package)
+    store.put_server(server)
+    path = tmp_path / "packages" / "ZZZ00001.json"
+    before = _file_state(path)
+    store.put_package(package)
+    store.put_server(server)
+    store.update_package("ZZZ00001", Name="Demo", SourceVersion=1)
+    store.delete_server("ZZZ00001", "\\\\NOT\\THERE\\")
+    store.clear_action("ZZZ00001", PackageAction.NONE)
+    assert _file_state(path) == before
+    assert FileStore(path.parent).package("ZZZ00001") == package
+    store.update_package("ZZZ00001", SourceVersion=2)
+    after = _file_state(path)
+    assert after[0] != before[0] and b'"SourceVersion": 2' in after[2]
+    assert FileStore(path.parent).package("ZZZ00001") == attrs.evolve(package, SourceVersion=2)
+    assert store.servers("ZZZ00001") == [server]
+
+
+def test_file_store_writes_again_what_went_away_or_changed_behind_it(tmp_path: Path) -> None:
+    """What the store wrote last is only a shortcut: a file deleted, or changed by another
+    writer, since is read again, and the same records written again are really written."""
+    store = FileStore(tmp_path / "packages")
+    package = Package(PkgID="ZZZ00001", SourceSite="ZZZ", Name="Demo")
+    path = tmp_path / "packages" / "ZZZ00001.json"
+    store.put_package(package)
+    path.unlink()  # behind the store's back
+    store.put_package(package)
+    assert FileStore(path.parent).package("ZZZ00001") == package
+    store.delete_package("ZZZ00001")
+    store.put_package(package)
+    assert FileStore(path.parent).package("ZZZ00001") == package
+    FileStore(path.parent).update_package("ZZZ00001", Name="Changed")  # another writer
+    assert store.package("ZZZ00001") == attrs.evolve(package, Name="Changed")
+    store.put_package(package)
+    assert FileStore(path.parent).package("ZZZ00001") == package

@@ -632,7 +632,8 @@ class DistributionManager(Component):
         package = attrs.evolve(base, **columns)
         if known is None:
             self.ctx.store.put_package(package)
-        else:  # the Despooler may be setting StoredPkgVersion right now
+        elif package != known:  # a kept .PKG looked at again usually changes nothing
+            # Only these columns: the Despooler may be setting StoredPkgVersion right now.
             self.ctx.store.update_package(record.package_id, **columns)
         self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
         if known is None:
@@ -644,14 +645,22 @@ class DistributionManager(Component):
     def _register_servers(self, record: pkg.PackageReplication, package: Package) -> bool:
         from sitesrv.db.sitedb import ParentRowMissing
 
+        # Only the rows that differ are written: a kept .PKG looked at again finds them as it
+        # left them. A row that is there has its parent rows (the checks of schema.sql).
+        rows = {s.NALPath.upper(): s for s in self.ctx.store.servers(record.package_id)}
         for server in record.servers:
             # The action travels in the .PKG and is applied below; the row itself is settled.
             row = pkgsend.pkgstore_server(server, record.package_id, record.source_site)
+            nal = server.nal_path.upper()
             if server.action == pkg.PackageAction.DELETE:
-                self.ctx.store.delete_server(record.package_id, server.nal_path)
+                if rows.pop(nal, None) is not None:
+                    self.ctx.store.delete_server(record.package_id, server.nal_path)
+                continue
+            if rows.get(nal) == row:
                 continue
             try:
                 self.ctx.store.put_server(row)
+                rows[nal] = row
             except ParentRowMissing as e:
                 self.ctx.log.write(f"~SQL Msg #99901> {e}~")
                 self.ctx.log.write(f'~Cannot update the package server ["Display=\\\\'
