@@ -117,7 +117,7 @@ class ReplicationManager(Component):
         self.jobs = self.ctx.layout.inbox(SCHEDULE)
         for folder in (self.process, self.ready):
             self.ctx.make_dirs(folder)
-        self.unreadable: set[Path] = set()  # folders it could not list, said once
+        self.unreadable: set[str] = set()  # folders it could not list, said once
         self._remove_dead_temps()
         self.held: list[Held] = []
         self.pending: dict[Stream, list[str]] = {}
@@ -188,14 +188,15 @@ class ReplicationManager(Component):
         return False
 
     def _streams(self) -> list[tuple[Stream, list[str]]]:
+        """The streams with objects queued, each with their names. Looked at whenever there is
+        nothing to claim: one listing per folder, and the kinds of the entries from it."""
         found = []
-        for folder in sorted(os.listdir(self.process)):
-            match = STREAM_RE.fullmatch(folder)
-            path = self.process / folder
-            if match is None or not path.is_dir() or path.is_symlink():
+        for folder in self._entries(self.process):
+            match = STREAM_RE.fullmatch(folder.name)
+            if match is None or not folder.is_dir(follow_symlinks=False):
                 continue
-            names = [n for n in self._names(path) if not ignored_by_scans(n)
-                     and (path / n).is_file() and not (path / n).is_symlink()]
+            names = [e.name for e in self._entries(folder.path)
+                     if not ignored_by_scans(e.name) and e.is_file(follow_symlinks=False)]
             if names:
                 found.append((Stream(match[1], int(match[2])), names))
         return found
@@ -297,18 +298,22 @@ class ReplicationManager(Component):
                                        f"{self.ctx.windows(path)}")
 
     def _names(self, folder: Path) -> list[str]:
-        """The names in one of this component's folders, sorted; none, with a line once, for
-        a folder it cannot list (made unreadable by hand): the other folders go on."""
+        return [entry.name for entry in self._entries(folder)]
+
+    def _entries(self, folder: str | Path) -> list[os.DirEntry[str]]:
+        """The entries of one of this component's folders, sorted by name; none, with a line
+        once, for a folder it cannot list (made unreadable by hand): the other folders go on."""
         try:
-            names = sorted(os.listdir(folder))
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as e:
-            if folder not in self.unreadable:
-                self.unreadable.add(folder)
-                self.ctx.log.write(f"Cannot list {self.ctx.windows(folder)} ({error_text(e)}); "
-                                   "its files wait until it can be read")
+            if str(folder) not in self.unreadable:
+                self.unreadable.add(str(folder))
+                self.ctx.log.write(f"Cannot list {self.ctx.windows(Path(folder))} "
+                                   f"({error_text(e)}); its files wait until it can be read")
             return []
-        self.unreadable.discard(folder)
-        return names
+        self.unreadable.discard(str(folder))
+        return entries
 
     def _ready_batches(self) -> list[rpl.ReplicationBatch]:
         batches = []
