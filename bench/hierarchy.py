@@ -19,7 +19,9 @@ Every DP folder (and every baseline folder) is checked file by file against the 
 central site's summarizer must show one row per site, all State 0. It prints, per size, the
 medians, the ratio to the baseline (target at 100 sites: at most 3), and how each grows from
 one size to the next against the number of sites (target: no worse than linear). Each line
-gives the CPU seconds the rest of the machine used meanwhile. Not part of the test run.
+gives the CPU seconds the rest of the machine used meanwhile. Labs and the baseline's folders go
+to bench/out (on disk) unless --out names another folder (/dev/shm: tmpfs). Not part of the test
+run.
 """
 
 from __future__ import annotations
@@ -106,8 +108,8 @@ def make_corpus(root: Path, mib: int, files: int) -> Path:
 
 
 def baseline(corpus: Path, tree: list[tuple[str, str | None]], expected: dict[str, str],
-             level: int) -> tuple[float, float]:
-    work = fresh(OUT / "hier-baseline")
+             level: int, out: Path) -> tuple[float, float]:
+    work = fresh(out / "hier-baseline")
     for code, _ in tree:
         (work / code / "dp").mkdir(parents=True)
     lines = [f"tar -cf - -C {corpus} . | zstd -{level} -T0 -q -f -o {work}/CEN/pkg.tar.zst"]
@@ -122,22 +124,23 @@ def baseline(corpus: Path, tree: list[tuple[str, str | None]], expected: dict[st
     return wall, others
 
 
-def new_lab(sites: int):  # -> sitesrv.admin.lab.Lab
+def new_lab(sites: int, out: Path = OUT):  # -> sitesrv.admin.lab.Lab
     from sitesrv.admin.lab import Lab
 
-    root = fresh(OUT / "hier-lab")
-    spec = OUT / f"hier-{sites}.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    root = fresh(out / "hier-lab")
+    spec = out / f"hier-{sites}.yaml"
     spec.write_text(hierarchy_yaml(sites))
     return Lab.init(root, spec).lab
 
 
 def run_sitesrv(corpus: Path, sites: int, expected: dict[str, str], step: bool,
-                timeout: float, processes: str) -> tuple[float, float, float]:
+                timeout: float, processes: str, out: Path) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, others' CPU seconds) of one run; every DP checked."""
     from sitesrv.admin import console
     from sitesrv.db.sitedb import SiteDatabase
 
-    lab = new_lab(sites)
+    lab = new_lab(sites, out)
     dps = [f"{s.code}:{dp.server}" for s in lab.hierarchy.sites for dp in s.distribution_points]
     pkg_id = console.create_package(lab, "CEN", name="Bench hierarchy", source=corpus, dps=dps)
     run = run_until_idle(lab.root, step, timeout, processes, f"{sites} sites, ")
@@ -171,6 +174,9 @@ def main() -> None:
     parser.add_argument("--no-live", action="store_true", help="skip live mode")
     parser.add_argument("--processes", choices=("one", "per-site"), default="one",
                         help="the live run's sitesrv run --processes (default one)")
+    parser.add_argument("--out", type=Path, default=OUT, metavar="DIR",
+                        help="where the labs and the baseline's folders go (default bench/out, "
+                             "on disk; /dev/shm/... puts the file system's costs out of the way)")
     args = parser.parse_args()
     need_tools("tar", "zstd", "bash", "cp")
     version = sitesrv_version()
@@ -182,12 +188,12 @@ def main() -> None:
         tree = shape(sites)
         t = times[sites] = collections.defaultdict(list)
         for rnd in range(args.repeat):
-            wall, others = baseline(corpus, tree, expected, args.level)
+            wall, others = baseline(corpus, tree, expected, args.level, args.out)
             t["base"].append(wall)
             t["base_others"].append(others)
             for mode in modes if rnd % 2 == 0 else list(reversed(modes)):
                 wall, cpu, others = run_sitesrv(corpus, sites, expected, mode == "step",
-                                                args.timeout, args.processes)
+                                                args.timeout, args.processes, args.out)
                 t[mode].append(wall)
                 t[mode + "_cpu"].append(cpu)
                 t[mode + "_others"].append(others)
@@ -195,8 +201,8 @@ def main() -> None:
                              for m in ("base", *modes))
             print(f"{sites} sites, round {rnd + 1}: {line}", flush=True)
     print_header(f"one package of {args.files} files, {args.size_mib} MiB, created at CEN with "
-                 f"a DP at every site; live runs --processes {args.processes}; median of "
-                 f"{args.repeat}", version)
+                 f"a DP at every site; live runs --processes {args.processes}; labs in "
+                 f"{args.out}; median of {args.repeat}", version)
     previous: int | None = None
     for sites in args.sites:
         t = times[sites]
