@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 import zstandard
 
+from sitesrv.compression import known
 from sitesrv.compression.entrysafety import path_problem, tree_problem
 from sitesrv.compression.errors import (
     CorruptError,
@@ -77,17 +78,19 @@ class _HashingSink:
 
 
 class _HashingSource:
-    """Reads at most `limit` bytes of the file, hashing them."""
+    """Reads at most `limit` bytes of the file, hashing them (unless `hashing` is off)."""
 
-    def __init__(self, fh: BinaryIO, limit: int) -> None:
+    def __init__(self, fh: BinaryIO, limit: int, *, hashing: bool = True) -> None:
         self.fh = fh
         self.sha = hashlib.sha256()
+        self.hashing = hashing
         self.left = limit
 
     def read(self, size: int = -1) -> bytes:
         size = self.left if size < 0 else min(size, self.left)
         data = self.fh.read(size)
-        self.sha.update(data)
+        if self.hashing:
+            self.sha.update(data)
         self.left -= len(data)
         return data
 
@@ -230,20 +233,25 @@ class ContainerReader:
             self._manifest = manifest
         return self._manifest
 
-    def content(self) -> Iterator[tuple[Entry, Iterator[bytes]]]:
+    def content(self, *, trust_known: bool = False) -> Iterator[tuple[Entry, Iterator[bytes]]]:
         """Each content member with its data, in manifest order, verified as it is consumed.
 
         A file's chunks raise CorruptError at their end if the SHA-256 differs; the generator
         raises at its end unless the manifest member, the tar end and the body checksum all
-        match. Data the caller does not consume is still read and checked.
+        match. Data the caller does not consume is still read and checked. With `trust_known`,
+        a PCK this process wrote or verified whole since it last changed (compression.known)
+        is not hashed again: the entries, the tar framing and the manifest still are checked.
         """
         manifest = self.manifest
         expected: Iterable[Entry] = manifest.entries
         if manifest.delta is not None:
             shipped = set(manifest.delta.shipped)
             expected = [f for f in manifest.files if f.path in shipped]
+        t = self.trailer
+        hashing = not (trust_known and manifest.delta is None and known.known_whole(
+            known.identity(self.stat), t.package_id, t.version))
         self._fh.seek(0)
-        source = _HashingSource(self._fh, self.trailer.body_length)
+        source = _HashingSource(self._fh, self.trailer.body_length, hashing=hashing)
         with _damage_is_corruption(self.path), self._stream(source) as reader:
             # A thread pays off for big bodies only: for a small one, starting it and handing
             # chunks over cost more than the decompression (1,000 threads for 250 packages).
@@ -255,7 +263,7 @@ class ContainerReader:
                 for entry in expected:
                     self._check_member(tar.next_member(), entry)
                     is_file = isinstance(entry, FileEntry)
-                    chunks = self._file_data(tar, entry) if is_file else iter(())
+                    chunks = self._file_data(tar, entry, hashing) if is_file else iter(())
                     yield entry, chunks
                     for _ in chunks:  # whatever the caller left unread
                         pass
@@ -273,6 +281,8 @@ class ContainerReader:
                 if ahead is not None:
                     ahead.close()
             source.read()
+        if not hashing:
+            return
         if source.sha.digest() != self.trailer.body_sha256:
             raise CorruptError(
                 self.path, "checksum mismatch: the file is damaged (SHA-256 of the body differs)"
@@ -336,13 +346,14 @@ class ContainerReader:
                 self.path, f"{entry.path!r} has {member.size} bytes, manifest says {entry.size}"
             )
 
-    def _file_data(self, tar: TarReader, entry: FileEntry) -> Iterator[bytes]:
+    def _file_data(self, tar: TarReader, entry: FileEntry, hashing: bool) -> Iterator[bytes]:
         sha = hashlib.sha256()
         with _damage_is_corruption(self.path):
             for chunk in tar.data(CHUNK):
-                sha.update(chunk)
+                if hashing:
+                    sha.update(chunk)
                 yield chunk
-        if sha.hexdigest() != entry.sha256:
+        if hashing and sha.hexdigest() != entry.sha256:
             raise CorruptError(self.path, f"{entry.path!r} does not match its SHA-256")
 
     def _check_manifest(self, manifest: Manifest) -> None:

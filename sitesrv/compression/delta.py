@@ -146,7 +146,7 @@ def merge(
             writer.finish(manifest)
             written = finished_identity(fh)
             inputs.close()  # Windows cannot replace the base PCK while it is open
-    known.remember(written, writer.file_sha256)
+    known.remember_whole(written, writer.file_sha256, target.package_id, target.version)
     return PackResult(dest, manifest, manifest.source_size, dest.stat().st_size)
 
 

@@ -12,7 +12,9 @@ place). A rename or a chmod keeps the identity, so a payload verified in `despoo
 is still known once it is `SMSPKG\\<PkgID>.PCK`; any write to the file changes its modification
 time, and then nothing is trusted: the file is read again. The memory is the process's, so
 nothing is written to disk, a crash forgets it, and a restarted site reads each file once more.
-Outcomes never depend on it: a miss only costs a read.
+A miss only costs a read. A hit trusts the identity: a file changed behind it with its size and
+modification time put back (which no writer of a lab does) is not read again, at a Despooler's
+retry or at an install onto a DP.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def _verdict_weight(verdict: object) -> int:
 
 
 _digests: Memo[str] = Memo(DIGESTS)
+_whole: Memo[bool] = Memo(DIGESTS)
 _verdicts: Memo[object] = Memo(VERDICT_WEIGHT, _verdict_weight)
 
 
@@ -95,6 +98,19 @@ def remember(ident: Identity, sha256: str) -> None:
 
 def known_sha256(ident: Identity) -> str | None:
     return _digests.get(ident)
+
+
+def remember_whole(ident: Identity, sha256: str, package_id: str, version: int) -> None:
+    """The file with this identity is a PCK of that package and version that this process
+    wrote or verified whole (every checksum, every entry), with this SHA-256."""
+    remember(ident, sha256)
+    _whole.put((ident, package_id, version), True)
+
+
+def known_whole(ident: Identity, package_id: str, version: int) -> bool:
+    """Whether `remember_whole` said so of this identity: installing it onto a DP then need not
+    hash every byte again (compression.distpoint)."""
+    return _whole.get((ident, package_id, version)) is not None
 
 
 def file_sha256(path: Path | str) -> tuple[int, str]:
@@ -127,4 +143,5 @@ def known_verdict(key: Hashable) -> object | None:
 def forget_all() -> None:
     """Drop everything remembered (tests; `sitesrv` never needs it)."""
     _digests.clear()
+    _whole.clear()
     _verdicts.clear()

@@ -66,7 +66,7 @@ def pack(
         manifest = Manifest(package_id=package_id, version=version, entries=entries)
         writer.finish(manifest)
         written = finished_identity(fh)
-    known.remember(written, writer.file_sha256)
+    known.remember_whole(written, writer.file_sha256, package_id, version)
     return PackResult(dest, manifest, manifest.source_size, dest.stat().st_size)
 
 
@@ -132,7 +132,10 @@ def check(path: Path | str, *, package_id: str | None = None,
             checked = Checked(known.file_sha256(path)[1], None, error.with_traceback(None))
         else:
             checked = Checked(reader.file_sha256(), manifest, None)
-            known.remember(ident, checked.sha256)
+            if manifest.delta is None:
+                known.remember_whole(ident, checked.sha256, manifest.package_id, manifest.version)
+            else:
+                known.remember(ident, checked.sha256)
     known.remember_verdict(key, checked)
     return checked
 

@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.compression import PckError, check, make_delta, merge, pack, verify
-from sitesrv.compression.known import Memo, file_sha256
+from sitesrv.compression import (
+    CorruptError,
+    PckError,
+    check,
+    install,
+    make_delta,
+    merge,
+    pack,
+    verify,
+)
+from sitesrv.compression.known import Memo, file_sha256, identity, known_whole
 
 
 def sha256(path: Path) -> str:
@@ -25,6 +34,17 @@ def rewrite(path: Path, data: bytes) -> None:
     with open(path, "r+b") as f:
         f.write(data)
     os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+def damage_behind_identity(path: Path, at: float) -> None:
+    """Flip a bit at this fraction of the file, then put its time back: same identity."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * at)] ^= 0x01
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 @pytest.fixture
@@ -82,12 +102,7 @@ def test_verdicts_of_many_waiting_payloads_are_all_remembered(tmp_path: Path, ki
     for path in pcks:
         assert check(path, package_id=kit.PKG, version=1).error is None
     for path in pcks:
-        st = path.stat()
-        data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0x01
-        with open(path, "r+b") as f:
-            f.write(data)
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        damage_behind_identity(path, 1 / 2)
     assert [check(path, package_id=kit.PKG, version=1).error for path in pcks] == [None] * 20
 
 
@@ -98,3 +113,27 @@ def test_the_memory_forgets_the_oldest_by_weight_and_keeps_the_newest() -> None:
     assert (memo.get("a"), memo.get("b"), memo.get("c")) == (None, 4, 4)
     memo.put("huge", 50)  # heavier than the limit: kept alone, as the newest
     assert len(memo) == 1 and memo.get("huge") == 50
+
+
+def test_an_install_of_a_pck_verified_whole_still_refuses_damage(tmp_path: Path, kit,
+                                                                 pck: Path) -> None:
+    """The Despooler verified the PCK it stored, so Distribution Manager's install onto a DP
+    does not take the SHA-256 of every byte again. Damage put there behind the identity (same
+    size and time) is still refused, by the compressed frames' own checksums, and nothing is
+    installed; the undamaged PCK installs."""
+    assert check(pck, package_id=kit.PKG, version=1).error is None
+    install(pck, tmp_path / "good", kit.PKG, version=1)
+    assert sorted(p.name for p in (tmp_path / "good" / kit.PKG).rglob("*")) == sorted(
+        p.name for p in (tmp_path / "src").rglob("*"))
+    damage_behind_identity(pck, 1 / 8)
+    assert known_whole(identity(pck.stat()), kit.PKG, 1)
+    with pytest.raises(CorruptError):
+        install(pck, tmp_path / "damaged", kit.PKG, version=1)
+    assert not (tmp_path / "damaged" / kit.PKG).exists()
+
+
+def test_a_pck_known_from_another_package_or_version_is_hashed(tmp_path: Path, kit) -> None:
+    source = kit.write_tree(tmp_path / "src", kit.SAMPLE)
+    path = pack(source, tmp_path / "CEN00002.PCK", kit.PKG, 1).path
+    assert not known_whole(identity(path.stat()), kit.PKG, 2)
+    assert known_whole(identity(path.stat()), kit.PKG, 1)
