@@ -178,6 +178,29 @@ def test_on_linux_the_watcher_is_the_arrivals_only_inotify_emitter(
 
 
 @pytest.mark.parametrize("kind", watcher_module.WATCHERS)
+def test_a_file_in_a_folder_made_after_start_up_becomes_a_hint(tmp_path: Path,
+                                                               kind: str) -> None:
+    # Files take a short way from inotify to the hint; a new folder takes watchdog's, which
+    # watches it and reports what is already in it. Both must end in hints.
+    root = tmp_path / "inboxes"
+    root.mkdir()
+    hints: list[str] = []
+    watcher = watcher_module.Watcher([root], kind, route=hints.append, rescan=lambda why: None)
+    watcher.start()
+    try:
+        made = root / "despoolr.box" / "receive"
+        made.mkdir(parents=True)
+        (made / "A.SNI").write_bytes(b"a")  # may come before or after the folder is watched
+        wait_for(lambda: str(made / "A.SNI") in hints, what="the hint for A.SNI")
+        (made / ".B.SNI.test.tmp").write_bytes(b"b")
+        (made / ".B.SNI.test.tmp").rename(made / "B.SNI")  # once watched, the short way
+        wait_for(lambda: str(made / "B.SNI") in hints, what="the hint for B.SNI")
+    finally:
+        watcher.stop()
+    assert set(hints) == {str(made / "A.SNI"), str(made / "B.SNI")}
+
+
+@pytest.mark.parametrize("kind", watcher_module.WATCHERS)
 def test_only_arrivals_of_work_names_become_hints(tmp_path: Path, kind: str) -> None:
     # A temp file written and a claim into the work folder name no new work (nor do the
     # folder's own events); the file renamed into place does, and its hint comes last, so
