@@ -434,3 +434,15 @@ def test_an_echo_that_never_came_does_not_swallow_a_later_drop_of_that_name(
     host.wanted.clear()
     runtime.hint(path)  # later, someone else drops a file of that name
     assert host.wanted.is_set()
+
+
+def test_a_hint_wakes_an_owner_only_for_a_name_that_is_its_work(
+        sitesrv_lab_factory: LabFactory) -> None:
+    # ToySink takes `*.SNI`: a payload handed over beside its instruction (`X.PCK`) is no work
+    # of it, and step mode never wakes it for one.
+    runtime, host, folder = _echoing(sitesrv_lab_factory)
+    host.wanted.clear()
+    runtime.hint(str(Path(folder) / "X.PCK"))
+    assert not host.wanted.is_set()
+    runtime.hint(str(Path(folder) / "x.sni"))  # names match as on Windows
+    assert host.wanted.is_set()
