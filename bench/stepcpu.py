@@ -178,10 +178,11 @@ def main() -> None:
         print(f"round {rnd + 1}: {'; '.join(said)}; pipeline {rows['pipe_ms'][-1]:.1f} ms per "
               f"package; CPU-s of other processes meanwhile: {others}, pipeline "
               f"{others_pipe:.1f}", flush=True)
-    live = f", `sitesrv run --until-idle --processes {args.processes}`" if LIVE in modes else ""
+    commands = {STEP: "`sitesrv run --step`",
+                LIVE: f"`sitesrv run --until-idle --processes {args.processes}`"}
     print_header(f"{n} one-file packages ({args.file_kib} KiB) at ZZZ with a DP at each of the "
-                 f"3 sites, `sitesrv run --step`{live}, in {args.out}; median of {args.repeat}",
-                 version)
+                 f"3 sites, {' and '.join(commands[m] for m in modes)}, in {args.out}; median "
+                 f"of {args.repeat}", version)
     per_pkg = {m: median(rows[keys(m)["per_pkg"]]) for m in modes}
     for m in modes:
         verdict = "meets" if per_pkg[m] <= TARGET_MS else "MISSES"
