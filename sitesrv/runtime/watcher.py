@@ -56,10 +56,13 @@ def hint_path(event: FileSystemEvent) -> str | None:
     if event.is_directory or not isinstance(event, WAKING_EVENTS):
         return None
     path = os.fsdecode(event.dest_path if event.event_type == "moved" else event.src_path)
-    folder, name = os.path.split(path)
-    if ignored_by_scans(name) or os.path.basename(folder) == WORK_DIR:
-        return None
-    return path
+    return path if may_be_work(*os.path.split(path)) else None
+
+
+def may_be_work(folder: str, name: str) -> bool:
+    """Whether a file arriving as `name` in `folder` may be work: no temp or dot-file name,
+    no claim (a rename into an inbox's work folder)."""
+    return not ignored_by_scans(name) and os.path.basename(folder) != WORK_DIR
 
 
 class _Hints(FileSystemEventHandler):
@@ -126,15 +129,22 @@ def arrivals_emitter(route: Callable[[str], None]) -> type[EventEmitter]:
             if event.is_directory or not event.mask & arrivals:
                 super().on_event(event)
                 return
-            name = os.fsdecode(event.name)
-            if ignored_by_scans(name):
+            try:
+                path = self._hint_path(event)
+            except Exception:  # the dispatcher's thread must go on
+                logger.exception("ignoring a failure while handling %r", event)
                 return
+            if path is not None:
+                route(path)
+
+        def _hint_path(self, event: InotifyEvent) -> str | None:
+            """What `hint_path` says of the event watchdog would make of this one."""
             with self._lock:
-                if not self.is_active:
-                    return
-                folder = self._resolve_path(event.wd)
-            if folder is not None and os.path.basename(folder) != os.fsencode(WORK_DIR):
-                route(os.path.join(os.fsdecode(folder), name))
+                folder = self._resolve_path(event.wd) if self.is_active else None
+            if folder is None:
+                return None
+            folder, name = os.fsdecode(folder), os.fsdecode(event.name)
+            return os.path.join(folder, name) if may_be_work(folder, name) else None
 
     class ArrivalsEmitter(InotifyEmitter):
         def get_event_mask_from_filter(self) -> Mask:
