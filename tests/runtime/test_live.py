@@ -446,3 +446,31 @@ def test_a_hint_wakes_an_owner_only_for_a_name_that_is_its_work(
     assert not host.wanted.is_set()
     runtime.hint(str(Path(folder) / "x.sni"))  # names match as on Windows
     assert host.wanted.is_set()
+
+
+def test_a_failure_while_reading_a_files_event_does_not_stop_the_watcher(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file's event is handled in watchdog's dispatcher thread: a failure there would end it.
+    if not watcher_module.inotify_available():
+        pytest.skip("no inotify here")
+    folder = tmp_path / "inboxes" / "distmgr.box"
+    folder.mkdir(parents=True)
+    hints: list[str] = []
+    watcher = watcher_module.Watcher([tmp_path / "inboxes"], "inotify", route=hints.append,
+                                     rescan=lambda why: None)
+    watcher.start()
+    try:
+        failed = threading.Event()
+
+        def broken(folder: str, name: str) -> bool:
+            failed.set()
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(watcher_module, "may_be_work", broken)
+        (folder / "A.PKN").write_bytes(b"a")
+        wait_for(failed.is_set, what="the event of A.PKN to be handled")
+        monkeypatch.undo()
+        (folder / "B.PKN").write_bytes(b"b")
+        wait_for(lambda: str(folder / "B.PKN") in hints, what="the hint for B.PKN")
+    finally:
+        watcher.stop()
