@@ -605,9 +605,9 @@ class LabRuntime:
         (their inbox's patterns match its name) and the components that watch the folder
         (`wakes_on`), unless this process published it and has woken them already.
 
-        An owner is not woken for a name that is not its work: its scan would not list it
-        (a payload handed over before its instruction, `despoolr.box\\receive\\X.PCK`; a
-        `.PKG` in `distmgr.box`), and step mode never wakes it for one either."""
+        An owner is not woken for a name that is not its work: its scan would not list it (a
+        payload its publisher hands over waking nobody, `despoolr.box\\receive\\X.PCK` before
+        its instruction; a `.PKG` in `distmgr.box`)."""
         if self.echoes is not None:
             with self._lock:
                 until = self.echoes.pop(path, None)
