@@ -12,6 +12,11 @@ children). CPU per package = (CPU of the step run - CPU of the empty run) / pack
 for every package and DP. The labs go to /dev/shm if it exists (the file system's costs out of
 the way, as in the issue's figure), else bench/out; --out chooses.
 
+With --mode live (or both), the same round also runs `sitesrv run --until-idle --timeout
+--processes one` (--processes) as a child process on its own fresh copy of the same lab and on
+an empty lab, and reports live CPU per package the same way (issue 15: live at most 1.5 times
+step). The live run's CPU includes its idle check at the end, as the empty run's does.
+
 With --profile FILE, one more step run of the same lab runs in this process under cProfile
 and writes its statistics to FILE (`python -m pstats FILE`), and prints the top functions.
 Not part of the test run.
@@ -40,6 +45,10 @@ from distribution import (
 from packages import make_sources, pipeline_script
 
 TARGET_MS = 20.0
+TARGET_LIVE_RATIO = 1.5  # live CPU per package at most this times step's (issue 15)
+STEP, LIVE = "step", "live"
+MODES = {"step": (STEP,), "live": (LIVE,), "both": (STEP, LIVE)}
+LIVE_TIMEOUT = 600.0  # real seconds a live run may take
 SHM = Path("/dev/shm")
 
 
@@ -72,9 +81,33 @@ def check(lab, ids: list[str], folders: list[Path]) -> None:  # lab: sitesrv.adm
         raise SystemExit(f"the central summarizer has {total} rows, State != 0: {bad[:5]}")
 
 
-def step_cpu(lab_root: Path) -> tuple[float, float]:
-    run = run_until_idle(lab_root, step=True, timeout=0, processes="one")
+def keys(mode: str) -> dict[str, str]:
+    """The keys of a mode's figures in the rounds' record (step mode's as they always were)."""
+    if mode == STEP:
+        return {"cpu": "step", "empty": "empty", "per_pkg": "per_pkg_ms",
+                "others": "others_step", "others_empty": "others_empty"}
+    return {"cpu": mode, "empty": f"{mode}_empty", "per_pkg": f"{mode}_per_pkg_ms",
+            "others": f"others_{mode}", "others_empty": f"others_{mode}_empty"}
+
+
+def lab_cpu(lab_root: Path, mode: str, processes: str = "one") -> tuple[float, float]:
+    """CPU seconds of `sitesrv run` in `mode` (step, live) on the lab, and others' CPU."""
+    run = run_until_idle(lab_root, step=mode == STEP, timeout=LIVE_TIMEOUT, processes=processes)
     return run.cpu, run.others
+
+
+def mode_cpu(folders: list[Path], out: Path, mode: str,
+             processes: str = "one") -> tuple[float, float, float, float]:
+    """One mode's run on a fresh lab with the packages, checked, and on an empty lab: (CPU,
+    others' CPU, empty CPU, others' CPU during the empty run)."""
+    lab, ids = lab_with_packages(folders, out)
+    cpu, others = lab_cpu(lab.root, mode, processes)
+    check(lab, ids, folders)
+    fresh(lab.root)
+    empty_lab = new_lab(out / "stepcpu-empty", {})
+    empty, others_empty = lab_cpu(empty_lab.root, mode, processes)
+    fresh(empty_lab.root)
+    return cpu, others, empty, others_empty
 
 
 def profile(folders: list[Path], out: Path, stats_file: Path) -> None:
@@ -108,6 +141,11 @@ def main() -> None:
                              "exists, else bench/out)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="also profile one step run in this process; statistics to FILE")
+    parser.add_argument("--mode", choices=tuple(MODES), default="step",
+                        help="step (default), live (`sitesrv run --until-idle`), or both in "
+                             "each round, alternating which goes first")
+    parser.add_argument("--processes", choices=("one", "per-site"), default="one",
+                        help="the live runs' `sitesrv run --processes` (default one)")
     args = parser.parse_args()
     need_tools("tar", "zstd", "bash", "cp")
     version = sitesrv_version()
@@ -116,37 +154,53 @@ def main() -> None:
     n = args.packages
     sources = OUT / f"pkgs-sources-{n}x{args.file_kib}"
     folders = make_sources(sources, n, args.file_kib)
-    rows: dict[str, list[float]] = {k: [] for k in ("step", "empty", "pipe", "per_pkg_ms",
-                                                    "pipe_ms", "others_step", "others_empty",
-                                                    "others_pipe")}
+    modes = MODES[args.mode]
+    rows: dict[str, list[float]] = {k: [] for m in modes for k in keys(m).values()}
+    rows.update({k: [] for k in ("pipe", "pipe_ms", "others_pipe")})
     for rnd in range(args.repeat):
-        lab, ids = lab_with_packages(folders, out)
-        cpu, others = step_cpu(lab.root)
-        check(lab, ids, folders)
-        fresh(lab.root)
-        empty_lab = new_lab(out / "stepcpu-empty", {})
-        empty, others_empty = step_cpu(empty_lab.root)
-        fresh(empty_lab.root)
+        said = []
+        for m in modes if rnd % 2 == 0 else reversed(modes):
+            cpu, others, empty, others_empty = mode_cpu(folders, out, m, args.processes)
+            k = keys(m)
+            for key, value in ((k["cpu"], cpu), (k["empty"], empty),
+                               (k["per_pkg"], (cpu - empty) / n * 1000), (k["others"], others),
+                               (k["others_empty"], others_empty)):
+                rows[key].append(value)
+            said.append(f"{m} run CPU {cpu:.2f} s, empty lab {empty:.2f} s -> "
+                        f"{rows[k['per_pkg']][-1]:.1f} ms per package")
         pipe, others_pipe = pipeline_cpu(sources, out)
-        for key, value in (("step", cpu), ("empty", empty), ("pipe", pipe),
-                           ("per_pkg_ms", (cpu - empty) / n * 1000), ("pipe_ms", pipe / n * 1000),
-                           ("others_step", others), ("others_empty", others_empty),
+        for key, value in (("pipe", pipe), ("pipe_ms", pipe / n * 1000),
                            ("others_pipe", others_pipe)):
             rows[key].append(value)
-        print(f"round {rnd + 1}: step run CPU {cpu:.2f} s, empty lab {empty:.2f} s -> "
-              f"{rows['per_pkg_ms'][-1]:.1f} ms per package; pipeline "
-              f"{rows['pipe_ms'][-1]:.1f} ms per package; CPU-s of other processes meanwhile: "
-              f"step {others:.1f}, empty {others_empty:.1f}, pipeline {others_pipe:.1f}",
-              flush=True)
+        others = ", ".join(f"{m} {rows[keys(m)['others']][-1]:.1f}, "
+                           f"{'' if m == STEP else m + ' '}empty "
+                           f"{rows[keys(m)['others_empty']][-1]:.1f}" for m in modes)
+        print(f"round {rnd + 1}: {'; '.join(said)}; pipeline {rows['pipe_ms'][-1]:.1f} ms per "
+              f"package; CPU-s of other processes meanwhile: {others}, pipeline "
+              f"{others_pipe:.1f}", flush=True)
+    commands = {STEP: "`sitesrv run --step`",
+                LIVE: f"`sitesrv run --until-idle --processes {args.processes}`"}
     print_header(f"{n} one-file packages ({args.file_kib} KiB) at ZZZ with a DP at each of the "
-                 f"3 sites, `sitesrv run --step`, in {args.out}; median of {args.repeat}",
-                 version)
-    per_pkg = median(rows["per_pkg_ms"])
-    verdict = "meets" if per_pkg <= TARGET_MS else "MISSES"
-    print(f"step:      CPU {median(rows['step']):.2f} s, empty lab {median(rows['empty']):.2f} s"
-          f" -> {per_pkg:.1f} ms per package ({verdict} the target <= {TARGET_MS:.0f} ms)")
+                 f"3 sites, {' and '.join(commands[m] for m in modes)}, in {args.out}; median "
+                 f"of {args.repeat}", version)
+    per_pkg = {m: median(rows[keys(m)["per_pkg"]]) for m in modes}
+    for m in modes:
+        verdict = "meets" if per_pkg[m] <= TARGET_MS else "MISSES"
+        target = f" ({verdict} the target <= {TARGET_MS:.0f} ms)" if m == STEP else ""
+        print(f"{m + ':':<10} CPU {median(rows[keys(m)['cpu']]):.2f} s, empty lab "
+              f"{median(rows[keys(m)['empty']]):.2f} s -> {per_pkg[m]:.1f} ms per package"
+              + target)
+    if len(modes) == 2:
+        ratio = per_pkg[LIVE] / per_pkg[STEP]
+        rounds = [lv / st for lv, st in zip(rows[keys(LIVE)["per_pkg"]],
+                                            rows[keys(STEP)["per_pkg"]], strict=True)]
+        verdict = "meets" if ratio <= TARGET_LIVE_RATIO else "MISSES"
+        print(f"live/step: {ratio:.2f} ({verdict} the target <= {TARGET_LIVE_RATIO}); per "
+              f"round {', '.join(f'{r:.2f}' for r in rounds)}")
+    first = per_pkg[modes[0]]
     print(f"baseline:  per-package CLI pipeline, CPU {median(rows['pipe_ms']):.1f} ms per package"
-          f" -> ratio {per_pkg / median(rows['pipe_ms']):.2f}")
+          f" -> ratio {first / median(rows['pipe_ms']):.2f}" + (f" ({modes[0]})" if len(modes) > 1
+                                                             else ""))
     print("every DP held its file byte for byte and the summarizer showed State 0, every round")
     print("rounds:    " + json.dumps({k: [round(x, 3) for x in v] for k, v in rows.items()}))
     if args.profile:

@@ -508,6 +508,7 @@ class LabRuntime:
         # A folder may be the inbox of two components when their patterns cannot both match
         # one name: the Sender takes `*.srq` from outboxes\\LAN, the Scheduler its `*.srs`.
         self.owners: dict[str, list[ComponentHost]] = {}
+        self.specs: dict[str, list[InboxSpec]] = {}  # each owner's inbox there, in that order
         for host in self.hosts:
             for spec, path in zip(host.cls.inboxes, host.inbox_paths, strict=True):
                 owners = self.owners.setdefault(str(path), [])
@@ -516,6 +517,7 @@ class LabRuntime:
                         raise ValueError(f"{path} is an inbox of both {other} and {host}, "
                                          "for the same file names")
                 owners.append(host)
+                self.specs.setdefault(str(path), []).append(spec)
         # Components woken by a change in a folder that is not their inbox (`wakes_on`).
         self.watching: dict[str, list[ComponentHost]] = {}
         for host in self.hosts:
@@ -599,14 +601,25 @@ class LabRuntime:
             host.wake()
 
     def hint(self, path: str) -> None:
-        """The watcher saw a file arrive at `path`: wake its folder's owners, unless this
-        process published it and has woken them already."""
+        """The watcher saw a file arrive at `path`: wake the folder's owners whose work it is
+        (their inbox's patterns match its name) and the components that watch the folder
+        (`wakes_on`), unless this process published it and has woken them already.
+
+        An owner is not woken for a name that is not its work: its scan would not list it (a
+        payload its publisher hands over waking nobody, `despoolr.box\\receive\\X.PCK` before
+        its instruction; a `.PKG` in `distmgr.box`)."""
         if self.echoes is not None:
             with self._lock:
                 until = self.echoes.pop(path, None)
             if until is not None and until >= time.monotonic():
                 return
-        self.notify(os.path.dirname(path))
+        folder, name = os.path.split(path)
+        for host, spec in zip(self.owners.get(folder, ()), self.specs.get(folder, ()),
+                              strict=True):
+            if spec.matches(name):
+                host.wake()
+        for host in self.watching.get(folder, ()):
+            host.wake()
 
     def signal(self, site: str, signal: str) -> None:
         """A component of `site` sent `signal`: wake that site's files deferred until it."""

@@ -56,10 +56,13 @@ def hint_path(event: FileSystemEvent) -> str | None:
     if event.is_directory or not isinstance(event, WAKING_EVENTS):
         return None
     path = os.fsdecode(event.dest_path if event.event_type == "moved" else event.src_path)
-    folder, name = os.path.split(path)
-    if ignored_by_scans(name) or os.path.basename(folder) == WORK_DIR:
-        return None
-    return path
+    return path if may_be_work(*os.path.split(path)) else None
+
+
+def may_be_work(folder: str, name: str) -> bool:
+    """Whether a file arriving as `name` in `folder` may be work: no temp or dot-file name,
+    no claim (a rename into an inbox's work folder)."""
+    return not ignored_by_scans(name) and os.path.basename(folder) != WORK_DIR
 
 
 class _Hints(FileSystemEventHandler):
@@ -96,25 +99,63 @@ def platform_observer() -> BaseObserver:
     return Observer()
 
 
-def arrivals_emitter() -> type[EventEmitter]:
-    """An inotify emitter that asks the kernel only for arrivals: created, moved in, written.
+def arrivals_emitter(route: Callable[[str], None]) -> type[EventEmitter]:
+    """An inotify emitter that asks the kernel only for arrivals (created, moved in, written),
+    and hands a file's arrival to `route` from the thread that reads the events.
 
     Without IN_MOVED_FROM there are no moves to pair, and pairing is what hurts: watchdog holds
     an IN_MOVED_FROM for up to 0.5 s waiting for its IN_MOVED_TO, and every later event of the
     watch waits behind it; under a burst it also searches its queue for each pair. A file
     renamed into a folder then comes as a created event, which is all a hint needs. Opens,
-    writes and deletes stay out of the queue too. Events that can name no work (`hint_path`)
-    are dropped before they reach the observer's queue: without that, nine in ten events of a
-    busy lab (each arrival's folder "modified", temp files, claims) would each wake the
-    observer's thread only to be ignored. (Imported late: inotify is Linux only.)
+    writes and deletes stay out of the queue too.
+
+    watchdog passes each event through three threads before a handler sees it (its reader,
+    its dispatcher, this emitter's thread, then the observer's), each hand-off a wake-up and a
+    turn of the interpreter lock. A file's event needs none of what they do (pairing moves,
+    following new folders), so the watch group takes it where watchdog's dispatcher parses it:
+    an event that names no work (`hint_path`: a temp file written, a claim into a work folder;
+    two in three of a busy lab's events) is dropped there, and an arrival goes to `route` at
+    once (`route` must not raise: the dispatcher's thread would stop). A folder's events and
+    the queue's overflow take watchdog's own way. (Imported late: inotify is Linux only.)
     """
-    from watchdog.observers.inotify import InotifyEmitter
+    from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
     from watchdog.observers.inotify_c import InotifyConstants as In
-    from watchdog.observers.inotify_c import Mask
+    from watchdog.observers.inotify_c import InotifyEvent, Mask
+
+    arrivals = In.IN_CREATE | In.IN_MOVED_TO | In.IN_CLOSE_WRITE
+
+    class ArrivalsWatchGroup(InotifyWatchGroup):
+        def on_event(self, event: InotifyEvent) -> None:
+            if event.is_directory or not event.mask & arrivals:
+                super().on_event(event)
+                return
+            try:
+                path = self._hint_path(event)
+            except Exception:  # the dispatcher's thread must go on
+                logger.exception("ignoring a failure while handling %r", event)
+                return
+            if path is not None:
+                route(path)
+
+        def _hint_path(self, event: InotifyEvent) -> str | None:
+            """What `hint_path` says of the event watchdog would make of this one."""
+            with self._lock:
+                folder = self._resolve_path(event.wd) if self.is_active else None
+            if folder is None:
+                return None
+            folder, name = os.fsdecode(folder), os.fsdecode(event.name)
+            return os.path.join(folder, name) if may_be_work(folder, name) else None
 
     class ArrivalsEmitter(InotifyEmitter):
         def get_event_mask_from_filter(self) -> Mask:
-            return Mask(In.IN_CREATE | In.IN_MOVED_TO | In.IN_CLOSE_WRITE | In.IN_DELETE_SELF)
+            return Mask(arrivals | In.IN_DELETE_SELF)
+
+        def on_thread_start(self) -> None:
+            self._inotify = ArrivalsWatchGroup(
+                self._inotify_fd, os.fsencode(self.watch.path),
+                is_recursive=self.watch.is_recursive,
+                event_mask=self.get_event_mask_from_filter(),
+                follow_symlink=self.watch.follow_symlink)
 
         def queue_event(self, event: FileSystemEvent) -> None:
             try:
@@ -164,7 +205,7 @@ class Watcher:
             return self._observe(PollingObserver(timeout=POLL_INTERVAL), POLLING)
         try:
             if inotify_available():
-                return self._observe(BaseObserver(arrivals_emitter()), INOTIFY)
+                return self._observe(BaseObserver(arrivals_emitter(self._hint)), INOTIFY)
             observer = platform_observer()
             kind = POLLING if isinstance(observer, PollingObserver) else NATIVE
             return self._observe(observer, kind)
@@ -173,8 +214,15 @@ class Watcher:
                            "polling instead", type(e).__name__, e)
             return self._observe(PollingObserver(timeout=POLL_INTERVAL), POLLING)
 
+    def _hint(self, path: str) -> None:
+        """Route one hint; never lets an exception out (it would stop the watcher's thread)."""
+        try:
+            self.route(path)
+        except Exception:
+            logger.exception("ignoring a failure while handling the arrival of %s", path)
+
     def _observe(self, observer: BaseObserver, kind: str) -> BaseObserver:
-        handler = _Hints(lambda path: self.route(path))
+        handler = _Hints(self._hint)
         try:
             for root in self.roots:
                 observer.schedule(handler, str(root), recursive=True)

@@ -178,6 +178,29 @@ def test_on_linux_the_watcher_is_the_arrivals_only_inotify_emitter(
 
 
 @pytest.mark.parametrize("kind", watcher_module.WATCHERS)
+def test_a_file_in_a_folder_made_after_start_up_becomes_a_hint(tmp_path: Path,
+                                                               kind: str) -> None:
+    # Files take a short way from inotify to the hint; a new folder takes watchdog's, which
+    # watches it and reports what is already in it. Both must end in hints.
+    root = tmp_path / "inboxes"
+    root.mkdir()
+    hints: list[str] = []
+    watcher = watcher_module.Watcher([root], kind, route=hints.append, rescan=lambda why: None)
+    watcher.start()
+    try:
+        made = root / "despoolr.box" / "receive"
+        made.mkdir(parents=True)
+        (made / "A.SNI").write_bytes(b"a")  # may come before or after the folder is watched
+        wait_for(lambda: str(made / "A.SNI") in hints, what="the hint for A.SNI")
+        (made / ".B.SNI.test.tmp").write_bytes(b"b")
+        (made / ".B.SNI.test.tmp").rename(made / "B.SNI")  # once watched, the short way
+        wait_for(lambda: str(made / "B.SNI") in hints, what="the hint for B.SNI")
+    finally:
+        watcher.stop()
+    assert set(hints) == {str(made / "A.SNI"), str(made / "B.SNI")}
+
+
+@pytest.mark.parametrize("kind", watcher_module.WATCHERS)
 def test_only_arrivals_of_work_names_become_hints(tmp_path: Path, kind: str) -> None:
     # A temp file written and a claim into the work folder name no new work (nor do the
     # folder's own events); the file renamed into place does, and its hint comes last, so
@@ -411,3 +434,43 @@ def test_an_echo_that_never_came_does_not_swallow_a_later_drop_of_that_name(
     host.wanted.clear()
     runtime.hint(path)  # later, someone else drops a file of that name
     assert host.wanted.is_set()
+
+
+def test_a_hint_wakes_an_owner_only_for_a_name_that_is_its_work(
+        sitesrv_lab_factory: LabFactory) -> None:
+    # ToySink takes `*.SNI`: a payload handed over beside its instruction (`X.PCK`) is no work
+    # of it, and step mode never wakes it for one.
+    runtime, host, folder = _echoing(sitesrv_lab_factory)
+    host.wanted.clear()
+    runtime.hint(str(Path(folder) / "X.PCK"))
+    assert not host.wanted.is_set()
+    runtime.hint(str(Path(folder) / "x.sni"))  # names match as on Windows
+    assert host.wanted.is_set()
+
+
+def test_a_failure_while_reading_a_files_event_does_not_stop_the_watcher(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file's event is handled in watchdog's dispatcher thread: a failure there would end it.
+    if not watcher_module.inotify_available():
+        pytest.skip("no inotify here")
+    folder = tmp_path / "inboxes" / "distmgr.box"
+    folder.mkdir(parents=True)
+    hints: list[str] = []
+    watcher = watcher_module.Watcher([tmp_path / "inboxes"], "inotify", route=hints.append,
+                                     rescan=lambda why: None)
+    watcher.start()
+    try:
+        failed = threading.Event()
+
+        def broken(folder: str, name: str) -> bool:
+            failed.set()
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(watcher_module, "may_be_work", broken)
+        (folder / "A.PKN").write_bytes(b"a")
+        wait_for(failed.is_set, what="the event of A.PKN to be handled")
+        monkeypatch.undo()
+        (folder / "B.PKN").write_bytes(b"b")
+        wait_for(lambda: str(folder / "B.PKN") in hints, what="the hint for B.PKN")
+    finally:
+        watcher.stop()

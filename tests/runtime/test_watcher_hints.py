@@ -37,7 +37,8 @@ def test_the_inotify_emitter_queues_only_hints(tmp_path: Path) -> None:
     from watchdog.observers.api import EventQueue, ObservedWatch
 
     queue = EventQueue()
-    emitter = watcher_module.arrivals_emitter()(queue, ObservedWatch(str(tmp_path), recursive=True))
+    emitter = watcher_module.arrivals_emitter(lambda path: None)(
+        queue, ObservedWatch(str(tmp_path), recursive=True))
     emitter.queue_event(DirModifiedEvent(str(tmp_path)))
     emitter.queue_event(FileCreatedEvent(str(tmp_path / ".work" / "A.PKN")))
     emitter.queue_event(FileCreatedEvent(str(tmp_path / "A.PKN")))
