@@ -8,8 +8,17 @@ there, and deletes it afterwards with up to ten attempts, as SMS 2.0 SP2 with th
 does. Every copy is published under a temp name and renamed, so a client never reads half a file.
 
 It owns no inbox: it never consumes its sources. A change in either folder wakes it (`wakes_on`;
-the components that write there publish, or call `ctx.changed`), and each start does a full pass,
-so what a person changed while the site servers were stopped is mirrored too.
+the components that write there publish, or call `ctx.changed` with the names they removed or
+created), and a pass looks only at the entries the runtime says changed since the last
+(`ctx.changes`; a package's `<PkgID>.ICO` folder is one entry, whatever changed inside it), so a
+pass costs what changed, not what the box holds. A full pass, every entry on both sides, runs
+at each start (what a person changed while the site servers were stopped), whenever the runtime
+cannot say what changed (a rescan: live, every `rescan_interval` and after a watcher's
+overflow or restart; a change announced without a name), after a pass that failed, when the
+CAP inbox had to be created, and at the first pass FULL_PASS_RESCANS rescan intervals of lab
+time after the box's last full pass: a safety net for a change nobody announced (a person's,
+in step mode, or a deletion, which the live watcher does not report), and for a CAP a person
+changed. A damaged CAP file is thus repaired at the next full pass, not at the next pass.
 """
 
 from __future__ import annotations
@@ -27,7 +36,11 @@ from sitesrv.runtime.component import Component
 
 LOCK_TOKEN = "Inboxlck.tok"  # in a CAP inbox while Inbox Manager updates it (Q275617)
 TOKEN_DELETE_ATTEMPTS = 10  # Q275617: the fix tries ten times to delete it
-# A pass this many rescan intervals of lab time after a box's last full pass is a full pass.
+# A pass this many rescan intervals of lab time after a box's last full pass is a full pass:
+# 5 minutes with the `lab` profile, 30 with `sms2003`. In bench/stepcpu.py's step run of 100
+# packages (3 sites, 398 passes over 42 minutes of lab time), a full pass at most every 5 s
+# would make 171 of the passes full, every 60 s 41, every 5 minutes 12; none is needed there,
+# as every change is announced.
 FULL_PASS_RESCANS = 60
 _CHUNK = 1 << 16
 
@@ -150,7 +163,8 @@ class InboxManager(Component):
 # proof: a rewrite by temp-and-rename may get the same inode number back (ext4), and where
 # timestamps are coarse (older kernels, network shares) a same-size rewrite within one step keeps
 # mtime and ctime too. So files up to `ALWAYS_READ` bytes (every .ofr, .lkp, .pkg, .nal and icon
-# SMS writes there) are compared by their bytes on every pass, and only larger ones trust it.
+# SMS writes there) are compared by their bytes whenever a pass looks at them (a full pass, or
+# one of a change of their entry), and only larger ones trust it.
 ALWAYS_READ = _CHUNK
 Signature = tuple[int, int, int, int, int, int]
 
@@ -183,6 +197,7 @@ class BoxMirror:
             there = _entries(self.cap, skip=CAP_SKIP)
             verified, self.verified, self.cap_names = self.verified, {}, {}
         else:
+            names = sorted(names)
             have, there = self._look_up(names)
             keys = {name.upper() for name in names}
             verified = {k: self.verified.pop(k) for k in keys if k in self.verified}
@@ -199,13 +214,14 @@ class BoxMirror:
                 self.verified[key] = still
         return steps.plan()
 
-    def _look_up(self, names: Iterable[str]) -> tuple[dict[str, Found], dict[str, Found]]:
-        """The entries of these names on both sides, by upper-case name, as `_entries` would
-        list them: on the CAP's side under the name the last pass left there, or this one."""
+    def _look_up(self, names: list[str]) -> tuple[dict[str, Found], dict[str, Found]]:
+        """The entries of these names (sorted) on both sides, by upper-case name, as `_entries`
+        would list them (of two names that differ in case, the later wins): on the CAP's side
+        under the name the last pass left there, or this one."""
         have: dict[str, Found] = {}
         there: dict[str, Found] = {}
-        for name in sorted(names):  # the later of two names that differ in case wins, as in
-            key = name.upper()      # a listing
+        for name in names:
+            key = name.upper()
             if (src := _found(self.source, name, SOURCE_SKIP)) is not None:
                 have[key] = src
             for cap_name in dict.fromkeys((self.cap_names.get(key, name), name)):
