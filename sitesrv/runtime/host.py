@@ -652,7 +652,8 @@ class LabRuntime:
         watching = self.watching.get(folder, ())
         if not owners and not watching:
             above, entry = os.path.split(folder)
-            while len(above) >= len(str(self.root)) and above not in self.watching:
+            root = len(str(self.root))
+            while len(above) >= root and above not in self.watching:
                 above, entry = os.path.split(above)
             watching = self.watching.get(above, ())
             folder, name = above, entry
