@@ -556,6 +556,7 @@ class LabRuntime:
         for host in self.hosts:
             for folder in host.cls.wakes_on:
                 self.watching.setdefault(str(host.layout.inbox(folder)), []).append(host)
+        self._below_watched = tuple(f"{folder}{os.sep}" for folder in self.watching)
         self.drives = LabDrives(self.layout)
         self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
                       for site in self.sites]
@@ -618,15 +619,19 @@ class LabRuntime:
 
     def notify(self, folder: Path | str, name: str | None = None, *, echo: bool = True) -> None:
         """A file was published into `folder` (`name`), or one of it changed: wake its owners
-        (the components whose inbox it is, or that declared it, or a folder above it, in
-        `wakes_on`) in this process.
+        (the components whose inbox it is) and the components that declared it, or a folder
+        above it, in `wakes_on`, in this process.
 
         With an event-based watcher running (`echoes` is a dict), a published name is remembered
         for ECHO_SECONDS, so that the watcher's hint for that same arrival wakes nobody a second
         time (`hint`); a hint that came first, or never, leaves only an entry that expires.
         `echo=False`: a change the watcher does not report (a deletion, a new folder)."""
-        woken = self._wake(str(folder), name)
-        if name is not None and echo and self.echoes is not None and woken:
+        folder = str(folder)
+        owners = self.owners.get(folder, ())
+        for host in owners:
+            host.wake()
+        watched = self._tell_watchers(folder, name)
+        if name is not None and echo and self.echoes is not None and (owners or watched):
             now = time.monotonic()
             with self._lock:
                 if len(self.echoes) >= 1000:  # hints that never came (an overflow, a race)
@@ -634,34 +639,34 @@ class LabRuntime:
                 self.echoes[os.path.join(folder, name)] = now + ECHO_SECONDS
 
     def hint(self, path: str) -> None:
-        """The watcher saw a file arrive at `path`: wake its folder's owners, unless this
-        process published it and has woken them already."""
+        """The watcher saw a file arrive at `path`: wake its folder's owners and tell the
+        components that watch it, unless this process published it and has woken them
+        already."""
         if self.echoes is not None:
             with self._lock:
                 until = self.echoes.pop(path, None)
             if until is not None and until >= time.monotonic():
                 return
-        self._wake(*os.path.split(path))
-
-    def _wake(self, folder: str, name: str | None) -> bool:
-        """Wake the owners of `folder` and the hosts watching it (told `name`); if it has
-        neither, the hosts watching a folder above it, told the entry of theirs it is in (a
-        change in `pkginfo.box\\<PkgID>.ICO` is one of the entry `<PkgID>.ICO`). Whether
-        anyone was woken."""
-        owners = self.owners.get(folder, ())
-        watching = self.watching.get(folder, ())
-        if not owners and not watching:
-            above, entry = os.path.split(folder)
-            root = len(str(self.root))
-            while len(above) >= root and above not in self.watching:
-                above, entry = os.path.split(above)
-            watching = self.watching.get(above, ())
-            folder, name = above, entry
-        for host in owners:
+        folder, name = os.path.split(path)
+        for host in self.owners.get(folder, ()):
             host.wake()
+        self._tell_watchers(folder, name)
+
+    def _tell_watchers(self, folder: str, name: str | None) -> bool:
+        """Tell the components that watch `folder` (`wakes_on`) that `name` changed there, or,
+        for a folder below a watched one, that the entry of theirs it is in changed (a change
+        in `pkginfo.box\\<PkgID>.ICO` is one of the entry `<PkgID>.ICO`), and wake them.
+        Whether there were any."""
+        watching = self.watching.get(folder)
+        if watching is None:
+            if not folder.startswith(self._below_watched):
+                return False
+            while folder not in self.watching:
+                folder, name = os.path.split(folder)
+            watching = self.watching[folder]
         for host in watching:
             host.changed(folder, name)
-        return bool(owners or watching)
+        return True
 
     def signal(self, site: str, signal: str) -> None:
         """A component of `site` sent `signal`: wake that site's files deferred until it."""
