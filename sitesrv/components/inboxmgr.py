@@ -8,15 +8,24 @@ there, and deletes it afterwards with up to ten attempts, as SMS 2.0 SP2 with th
 does. Every copy is published under a temp name and renamed, so a client never reads half a file.
 
 It owns no inbox: it never consumes its sources. A change in either folder wakes it (`wakes_on`;
-the components that write there publish, or call `ctx.changed`), and each start does a full pass,
-so what a person changed while the site servers were stopped is mirrored too.
+the components that write there publish, or call `ctx.changed` with the names they removed or
+created), and a pass looks only at the entries the runtime says changed since the last
+(`ctx.changes`; a package's `<PkgID>.ICO` folder is one entry, whatever changed inside it), so a
+pass costs what changed, not what the box holds. A full pass, every entry on both sides, runs
+at each start (what a person changed while the site servers were stopped), whenever the runtime
+cannot say what changed (a rescan: live, every `rescan_interval` and after a watcher's
+overflow or restart; a change announced without a name), after a pass that failed, when the
+CAP inbox had to be created, and at the first pass FULL_PASS_RESCANS rescan intervals of lab
+time after the box's last full pass: a safety net for a change nobody announced (a person's,
+in step mode, or a deletion, which the live watcher does not report), and for a CAP a person
+changed. A damaged CAP file is thus repaired at the next full pass, not at the next pass.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
@@ -27,6 +36,12 @@ from sitesrv.runtime.component import Component
 
 LOCK_TOKEN = "Inboxlck.tok"  # in a CAP inbox while Inbox Manager updates it (Q275617)
 TOKEN_DELETE_ATTEMPTS = 10  # Q275617: the fix tries ten times to delete it
+# A pass this many rescan intervals of lab time after a box's last full pass is a full pass:
+# 5 minutes with the `lab` profile, 30 with `sms2003`. In bench/stepcpu.py's step run of 100
+# packages (3 sites, 398 passes over 42 minutes of lab time), a full pass at most every 5 s
+# would make 171 of the passes full, every 60 s 41, every 5 minutes 12; none is needed there,
+# as every change is announced.
+FULL_PASS_RESCANS = 60
 _CHUNK = 1 << 16
 
 
@@ -49,15 +64,32 @@ class InboxManager(Component):
     wakes_on = CAP_BOXES
 
     def start(self) -> None:
-        # per source box: the pairs of files the last pass found equal (see `_plan`)
-        self._verified: dict[Path, dict[str, Signature]] = {}
+        layout = self.ctx.layout
+        self._mirrors = {box: BoxMirror(layout.inbox(box), layout.cap / box) for box in CAP_BOXES}
+        # Per box, the names changed since its last pass (ctx.changes); None: a full pass.
+        self._dirty: dict[str, set[str] | None] = dict.fromkeys(CAP_BOXES)
+        self._full_due = dict.fromkeys(CAP_BOXES, self.ctx.clock.now())
         for box in CAP_BOXES:
-            self._remove_leftovers(self.ctx.layout.cap / box)
+            self._remove_leftovers(layout.cap / box)
         self.ctx.wake_at(self.ctx.clock.now())
 
     def work(self) -> bool:
-        for box in CAP_BOXES:
-            self._mirror(self.ctx.layout.inbox(box), self.ctx.layout.cap / box)
+        now = self.ctx.clock.now()
+        for box, mirror in self._mirrors.items():
+            changes = self.ctx.changes(mirror.source)
+            dirty = self._dirty[box]
+            if changes is None or dirty is None or now >= self._full_due[box]:
+                self._dirty[box] = dirty = None
+            else:
+                dirty.update(changes)
+            if dirty is None:
+                self._full_due[box] = now + FULL_PASS_RESCANS * self.ctx.timing.rescan_interval
+            try:
+                self._mirror(mirror, dirty)
+            except BaseException:
+                self._dirty[box] = None  # what the failed pass left is looked at again, all of it
+                raise
+            self._dirty[box] = set()
         return False
 
     def _remove_leftovers(self, cap_box: Path) -> None:
@@ -75,13 +107,16 @@ class InboxManager(Component):
                 self.ctx.remove(path)
                 self.ctx.log.write(f"Deleted the stale temporary file {self._cap(path)}")
 
-    def _mirror(self, source: Path, cap_box: Path) -> None:
+    def _mirror(self, mirror: BoxMirror, names: set[str] | None) -> None:
+        """One pass over the box: every entry (`names` None), or the entries of `names`."""
+        source, cap_box = mirror.source, mirror.cap
         if not cap_box.is_dir():
             self.ctx.make_dirs(cap_box)
             self.ctx.log.write(f"Created the client access point inbox {self._cap(cap_box)}")
-        verified: dict[str, Signature] = {}
-        plan = _plan(source, cap_box, self._verified.get(source, {}), verified)
-        self._verified[source] = verified
+            names = None
+        if names is not None and not names:
+            return
+        plan = mirror.plan(names)
         if not plan:
             return
         log = self.ctx.log.write
@@ -128,7 +163,8 @@ class InboxManager(Component):
 # proof: a rewrite by temp-and-rename may get the same inode number back (ext4), and where
 # timestamps are coarse (older kernels, network shares) a same-size rewrite within one step keeps
 # mtime and ctime too. So files up to `ALWAYS_READ` bytes (every .ofr, .lkp, .pkg, .nal and icon
-# SMS writes there) are compared by their bytes on every pass, and only larger ones trust it.
+# SMS writes there) are compared by their bytes whenever a pass looks at them (a full pass, or
+# one of a change of their entry), and only larger ones trust it.
 ALWAYS_READ = _CHUNK
 Signature = tuple[int, int, int, int, int, int]
 
@@ -137,7 +173,97 @@ def _signature(a: os.stat_result, b: os.stat_result) -> Signature:
     return (a.st_ino, a.st_mtime_ns, a.st_ctime_ns, b.st_ino, b.st_mtime_ns, b.st_ctime_ns)
 
 
-def _entries(folder: str | Path, *, skip: frozenset[str] = frozenset()) -> dict[str, os.DirEntry[str]]:
+SOURCE_SKIP = frozenset({WORK_DIR, CORRUPT_DIR})  # a box's own folders, never mirrored
+CAP_SKIP = frozenset({LOCK_TOKEN})
+
+
+class BoxMirror:
+    """A source box and its CAP inbox, with what the last passes found: the CAP's name for
+    each top-level entry (Windows ignores case, so `zzz00001.pkg` there mirrors `ZZZ00001.PKG`)
+    and, per entry, the pairs of files found equal (`_same`)."""
+
+    def __init__(self, source: Path, cap: Path) -> None:
+        self.source = source
+        self.cap = cap
+        self.cap_names: dict[str, str] = {}  # upper-case name -> the CAP's name
+        self.verified: dict[str, dict[str, Signature]] = {}  # upper-case name -> pairs
+
+    def plan(self, names: Iterable[str] | None = None) -> Plan:
+        """What makes the CAP inbox a mirror of the box (`names` None), or makes its entries of
+        `names` (top-level names of the box, in any case) mirror the box's: copies first, then
+        deletions, in the order a full pass would make them."""
+        if names is None:
+            have = _entries(self.source, skip=SOURCE_SKIP)
+            there = _entries(self.cap, skip=CAP_SKIP)
+            verified, self.verified, self.cap_names = self.verified, {}, {}
+        else:
+            names = sorted(names)
+            have, there = self._look_up(names)
+            keys = {name.upper() for name in names}
+            verified = {k: self.verified.pop(k) for k in keys if k in self.verified}
+            for key in keys:
+                self.cap_names.pop(key, None)
+        steps = _Steps()
+        steps.deletions += [Path(there[k].path) for k in sorted(there) if k not in have]
+        for key in sorted(have):
+            still: dict[str, Signature] = {}
+            target = _plan_entry(steps, have[key], there.get(key), str(self.cap),
+                                 verified.get(key, {}), still)
+            self.cap_names[key] = os.path.basename(target)
+            if still:
+                self.verified[key] = still
+        return steps.plan()
+
+    def _look_up(self, names: list[str]) -> tuple[dict[str, Found], dict[str, Found]]:
+        """The entries of these names (sorted) on both sides, by upper-case name, as `_entries`
+        would list them (of two names that differ in case, the later wins): on the CAP's side
+        under the name the last pass left there, or this one."""
+        have: dict[str, Found] = {}
+        there: dict[str, Found] = {}
+        for name in names:
+            key = name.upper()
+            if (src := _found(self.source, name, SOURCE_SKIP)) is not None:
+                have[key] = src
+            for cap_name in dict.fromkeys((self.cap_names.get(key, name), name)):
+                if (dest := _found(self.cap, cap_name, CAP_SKIP)) is not None:
+                    there[key] = dest
+                    break
+        return have, there
+
+
+@attrs.frozen
+class Found:
+    """One entry looked up by name: what a pass uses of an `os.DirEntry` (never a link)."""
+
+    path: str
+    name: str
+    st: os.stat_result
+
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.st.st_mode)
+
+    def is_file(self) -> bool:
+        return stat.S_ISREG(self.st.st_mode)
+
+    def stat(self) -> os.stat_result:
+        return self.st
+
+
+Entry = os.DirEntry[str] | Found
+
+
+def _found(folder: Path, name: str, skip: frozenset[str]) -> Found | None:
+    if ignored_by_scans(name) or name in skip:
+        return None
+    path = os.path.join(folder, name)
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return None if stat.S_ISLNK(st.st_mode) else Found(path, name, st)
+
+
+def _entries(folder: str | Path, *, skip: frozenset[str] = frozenset()) -> dict[str, Entry]:
     """The files and folders a mirror looks at, by upper-case name (Windows ignores case):
     never temp files, dot-files, links, a component's `.work`/`corrupt`, or `skip`."""
     try:
@@ -148,44 +274,54 @@ def _entries(folder: str | Path, *, skip: frozenset[str] = frozenset()) -> dict[
             if not (ignored_by_scans(entry.name) or entry.name in skip or entry.is_symlink())}
 
 
-def _plan(source: str | Path, dest: str | Path, verified: Mapping[str, Signature],
-          still: dict[str, Signature], *, top: bool = True) -> Plan:
-    """What makes `dest` a mirror of `source`: copies first, then deletions.
+@attrs.define
+class _Steps:
+    """A plan as a pass collects it."""
+
+    cleared: list[Path] = attrs.Factory(list)
+    folders: list[Path] = attrs.Factory(list)
+    copies: list[tuple[Path, Path]] = attrs.Factory(list)
+    deletions: list[Path] = attrs.Factory(list)
+
+    def plan(self) -> Plan:
+        return Plan(tuple(self.cleared), tuple(self.folders), tuple(self.copies),
+                    tuple(self.deletions))
+
+
+def _plan_tree(steps: _Steps, source: str, dest: str, verified: Mapping[str, Signature],
+               still: dict[str, Signature]) -> None:
+    """What makes the folder `dest` a mirror of the folder `source` (below a box's top)."""
+    have = _entries(source)
+    there = _entries(dest)
+    steps.deletions += [Path(there[k].path) for k in sorted(there) if k not in have]
+    for key in sorted(have):
+        _plan_entry(steps, have[key], there.get(key), dest, verified, still)
+
+
+def _plan_entry(steps: _Steps, src: Entry, found: Entry | None, dest: str,
+                verified: Mapping[str, Signature], still: dict[str, Signature]) -> str:
+    """What makes `found` (or a new entry of `dest`) a mirror of the entry `src`; returns the
+    path the mirror has. Paths are strings here: a full pass looks at every file of the box.
 
     `verified` holds the pairs of files the last pass found equal; those found equal now go
-    into `still`, so an unchanged pair is not read again on every pass. (Paths are strings
-    here: a pass looks at every file of the box, and changes few.)"""
-    skip = frozenset({WORK_DIR, CORRUPT_DIR}) if top else frozenset()
-    have = _entries(source, skip=skip)
-    there = _entries(dest, skip=frozenset({LOCK_TOKEN}) if top else frozenset())
-    cleared: list[Path] = []
-    folders: list[Path] = []
-    copies: list[tuple[Path, Path]] = []
-    deletions = [Path(there[k].path) for k in sorted(there) if k not in have]
-    for key in sorted(have):
-        src = have[key]
-        found = there.get(key)
-        target = found.path if found is not None else os.path.join(dest, src.name)
-        if src.is_dir():
-            is_dir = found.is_dir() if found is not None else os.path.isdir(target)
-            if not is_dir and (found is not None or os.path.exists(target)):
-                cleared.append(Path(target))
-            if not is_dir:
-                folders.append(Path(target))
-            below = _plan(src.path, target, verified, still, top=False)
-            cleared += below.cleared
-            folders += below.folders
-            copies += below.copies
-            deletions += below.deletions
-        elif src.is_file():
-            if found.is_dir() if found is not None else os.path.isdir(target):
-                cleared.append(Path(target))
-            if not _same(src, found, target, verified, still):
-                copies.append((Path(src.path), Path(target)))
-    return Plan(tuple(cleared), tuple(folders), tuple(copies), tuple(deletions))
+    into `still`, so an unchanged pair of large files is not read again on every pass."""
+    target = found.path if found is not None else os.path.join(dest, src.name)
+    if src.is_dir():
+        is_dir = found.is_dir() if found is not None else os.path.isdir(target)
+        if not is_dir and (found is not None or os.path.exists(target)):
+            steps.cleared.append(Path(target))
+        if not is_dir:
+            steps.folders.append(Path(target))
+        _plan_tree(steps, src.path, target, verified, still)
+    elif src.is_file():
+        if found.is_dir() if found is not None else os.path.isdir(target):
+            steps.cleared.append(Path(target))
+        if not _same(src, found, target, verified, still):
+            steps.copies.append((Path(src.path), Path(target)))
+    return target
 
 
-def _same(src: os.DirEntry[str], found: os.DirEntry[str] | None, target: str,
+def _same(src: Entry, found: Entry | None, target: str,
           verified: Mapping[str, Signature], still: dict[str, Signature]) -> bool:
     """Whether the source file and its mirror hold the same bytes, read a chunk at a time
     unless the pair is large and unchanged since a pass found them equal."""

@@ -131,7 +131,7 @@ class OfferManager(Component):
             self.ctx.remove(path)
             self.ctx.log.write(f"Deleted {self.ctx.windows(path)}, whose advertisement is gone")
         if stale:
-            self.ctx.changed(box)
+            self.ctx.changed(box, *(p.name for p in stale))
         if not self.ctx.site.is_primary:
             self._write_client_sources(wanted)
 

@@ -68,8 +68,9 @@ class ComponentContext:
                  open_database: Callable[[], SiteDatabase] | None, log: SmsLog,
                  events: EventSink,
                  faults: Faults, inboxes: tuple[Inbox, ...], durability: Durability,
-                 journal: Journal, notify: Callable[[Path, str | None], None],
-                 signal: Callable[[str], None], stale_before: float | None = None) -> None:
+                 journal: Journal, notify: Callable[..., None],
+                 signal: Callable[[str], None], stale_before: float | None = None,
+                 changes: Callable[[Path], frozenset[str] | None]) -> None:
         self.site = site
         self.hierarchy = hierarchy
         self.lab = lab
@@ -89,6 +90,7 @@ class ComponentContext:
         self._journal = journal
         self._notify = notify
         self._signal = signal
+        self._changes = changes
         # Files last written at or before this wall time were left by a writer that is gone
         # (LabRuntime.stale_temp_cutoff); None: none is known to be.
         self.stale_before = stale_before
@@ -213,11 +215,25 @@ class ComponentContext:
         self.faults.point(AFTER_PUBLISH, dest)
         return dest
 
-    def changed(self, folder: Path) -> None:
-        """This component removed or changed a file in `folder`: wake the components that
-        declared it in `wakes_on`, and its owners if it is an inbox (publish wakes both by
-        itself)."""
-        self._notify(folder, None)
+    def changed(self, folder: Path, *names: str) -> None:
+        """This component removed or changed `names` in `folder` (none given: any may have):
+        wake the components that declared it, or a folder above it, in `wakes_on`, and its
+        owners if it is an inbox (publish wakes both by itself)."""
+        for name in names or (None,):
+            self._notify(folder, name, echo=False)
+
+    def changes(self, folder: Path) -> frozenset[str] | None:
+        """The names of the entries of `folder`, one of this component's `wakes_on` folders,
+        that changed since the last call (a change inside a sub-folder is a change of the
+        sub-folder's name); None when that is not known, so that anything may have: the first
+        call after a start, after a rescan the driver asked for, after a change announced
+        without a name, or after very many names (runtime.host.MAX_CHANGES). KeyError for
+        another folder.
+
+        What `publish`, `publish_file` and `changed` announce in this process is here; live,
+        so are the watcher's hints of arrivals (not deletions) from other processes and
+        people, and the driver's periodic rescan covers the rest (docs/runtime.md)."""
+        return self._changes(folder)
 
     def signal(self, signal: str) -> None:
         """Tell the other components of this site that `signal` happened, e.g.

@@ -63,6 +63,7 @@ COMPONENT = None  # the key of the component's own waits and failures, beside it
 DatabaseFactory = Callable[[Path, Durability], SiteDatabase]  # (path, the lab's durability)
 ECHO_SECONDS = 2.0  # how long a published name waits for its watcher hint (notify)
 MAX_SIGNALS = 10_000  # signals a host keeps between two of its units
+MAX_CHANGES = 10_000  # names a host keeps per `wakes_on` folder between two looks; more: all
 EXECUTIVE = "SMS_EXECUTIVE"  # the SMS process that hosts the components
 
 
@@ -107,6 +108,11 @@ class ComponentHost:
         self.awaited: set[str] = set()  # signals the deferred files of its inboxes wait for
         self._signalled: set[str] = set()  # signals sent, not yet applied to the inboxes
         self._signal_lock = threading.Lock()
+        # Per `wakes_on` folder, the names that changed there since the component last asked
+        # (ctx.changes); None: not known, so everything may have.
+        self.watched = tuple(str(layout.inbox(folder)) for folder in cls.wakes_on)
+        self._changes: dict[str, set[str] | None] = dict.fromkeys(self.watched)
+        self._changes_lock = threading.Lock()
         self.incarnation = 0
         # Per file (COMPONENT: the component itself), since its last success: attempts that
         # failed in a row, and waits for a busy database.
@@ -141,6 +147,7 @@ class ComponentHost:
         self.journal.in_flight.clear()
         self.journal.temps.clear()
         self.awaited.clear()  # deferrals live in the inboxes, which start afresh
+        self._forget_changes()  # what changed while no instance ran is not known
         inboxes = tuple(
             Inbox(spec, path, clock=runtime.clock, durability=runtime.hierarchy.durability,
                   faults=self.faults, journal=self.journal, reporter=self.reporter,
@@ -157,6 +164,7 @@ class ComponentHost:
             open_database=database, log=self.log, events=runtime.events, faults=self.faults,
             inboxes=inboxes, durability=runtime.hierarchy.durability, journal=self.journal,
             notify=runtime.notify, signal=functools.partial(runtime.signal, self.site),
+            changes=self.take_changes,
             stale_before=runtime.stale_temp_cutoff(first_start=self.incarnation == 1))
         stale_before = self.ctx.stale_before
         for inbox in inboxes:
@@ -226,11 +234,38 @@ class ComponentHost:
         self.on_wanted()
 
     def wake(self, rescan: bool = False) -> None:
-        """Something may have arrived; with `rescan`, forget cached listings first."""
+        """Something may have arrived; with `rescan`, forget cached listings first, and what
+        is known of the changes in its `wakes_on` folders (everything may have changed)."""
         if rescan:
             for inbox in self.ctx.inboxes:
                 inbox.invalidate()
+            self._forget_changes()
         self._want()
+
+    def changed(self, folder: str, name: str | None) -> None:
+        """`name` (None: any name) changed in `folder`, one of its `wakes_on` folders: remember
+        it for `take_changes`, and wake the component. Called from any thread."""
+        with self._changes_lock:
+            names = self._changes.get(folder)
+            if names is not None and (name is None or len(names) >= MAX_CHANGES):
+                self._changes[folder] = None
+            elif names is not None:
+                names.add(name)
+        self._want()
+
+    def take_changes(self, folder: Path) -> frozenset[str] | None:
+        """The names that changed in `folder` (a `wakes_on` folder) since the last call, and
+        forget them; None if that is not known (ctx.changes)."""
+        key = str(folder)
+        if key not in self.watched:
+            raise KeyError(f"{folder} is not a wakes_on folder of {self.name}")
+        with self._changes_lock:
+            names, self._changes[key] = self._changes[key], set()
+        return None if names is None else frozenset(names)
+
+    def _forget_changes(self) -> None:
+        with self._changes_lock:
+            self._changes = dict.fromkeys(self.watched)
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -523,6 +558,7 @@ class LabRuntime:
         for host in self.hosts:
             for folder in host.cls.wakes_on:
                 self.watching.setdefault(str(host.layout.inbox(folder)), []).append(host)
+        self._below_watched = tuple(f"{folder}{os.sep}" for folder in self.watching)
         self.drives = LabDrives(self.layout)
         self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
                       for site in self.sites]
@@ -583,27 +619,32 @@ class LabRuntime:
         """Text with lab paths made relative, so messages do not depend on where the lab is."""
         return text.replace(f"{self.root}{os.sep}", "")
 
-    def notify(self, folder: Path | str, name: str | None = None) -> None:
+    def notify(self, folder: Path | str, name: str | None = None, *, echo: bool = True) -> None:
         """A file was published into `folder` (`name`), or one of it changed: wake its owners
-        (the components whose inbox it is, or that declared it in `wakes_on`) in this process.
+        (the components whose inbox it is) and the components that declared it, or a folder
+        above it, in `wakes_on`, in this process.
 
         With an event-based watcher running (`echoes` is a dict), a published name is remembered
         for ECHO_SECONDS, so that the watcher's hint for that same arrival wakes nobody a second
-        time (`hint`); a hint that came first, or never, leaves only an entry that expires."""
-        owners = [*self.owners.get(str(folder), ()), *self.watching.get(str(folder), ())]
-        if name is not None and self.echoes is not None and owners:
+        time (`hint`); a hint that came first, or never, leaves only an entry that expires.
+        `echo=False`: a change the watcher does not report (a deletion, a new folder)."""
+        folder = str(folder)
+        owners = self.owners.get(folder, ())
+        for host in owners:
+            host.wake()
+        watched = self._tell_watchers(folder, name)
+        if name is not None and echo and self.echoes is not None and (owners or watched):
             now = time.monotonic()
             with self._lock:
                 if len(self.echoes) >= 1000:  # hints that never came (an overflow, a race)
                     self.echoes = {p: t for p, t in self.echoes.items() if t > now}
                 self.echoes[os.path.join(folder, name)] = now + ECHO_SECONDS
-        for host in owners:
-            host.wake()
 
     def hint(self, path: str) -> None:
         """The watcher saw a file arrive at `path`: wake the folder's owners whose work it is
-        (their inbox's patterns match its name) and the components that watch the folder
-        (`wakes_on`), unless this process published it and has woken them already.
+        (their inbox's patterns match its name) and tell the components that watch the folder
+        (`wakes_on`) which name changed (a file in a sub-folder: the sub-folder's), unless this
+        process published it and has woken them already.
 
         An owner is not woken for a name that is not its work: its scan would not list it (a
         payload its publisher hands over waking nobody, `despoolr.box\\receive\\X.PCK` before
@@ -618,8 +659,23 @@ class LabRuntime:
                               strict=True):
             if spec.matches(name):
                 host.wake()
-        for host in self.watching.get(folder, ()):
-            host.wake()
+        self._tell_watchers(folder, name)
+
+    def _tell_watchers(self, folder: str, name: str | None) -> bool:
+        """Tell the components that watch `folder` (`wakes_on`) that `name` changed there, or,
+        for a folder below a watched one, that the entry of theirs it is in changed (a change
+        in `pkginfo.box\\<PkgID>.ICO` is one of the entry `<PkgID>.ICO`), and wake them.
+        Whether there were any."""
+        watching = self.watching.get(folder)
+        if watching is None:
+            if not folder.startswith(self._below_watched):
+                return False
+            while folder not in self.watching:
+                folder, name = os.path.split(folder)
+            watching = self.watching[folder]
+        for host in watching:
+            host.changed(folder, name)
+        return True
 
     def signal(self, site: str, signal: str) -> None:
         """A component of `site` sent `signal`: wake that site's files deferred until it."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,9 +13,20 @@ import pytest
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.components import inboxmgr
-from sitesrv.components.inboxmgr import LOCK_TOKEN
+from sitesrv.components.inboxmgr import LOCK_TOKEN, InboxManager
+from sitesrv.lab.clock import VirtualClock
 from sitesrv.runtime.context import ComponentContext
-from sitesrv.testing import assert_in_order, events, log_messages, write_source
+from sitesrv.runtime.host import ComponentHost, LabRuntime
+from sitesrv.runtime.registry import Registry
+from sitesrv.testing import (
+    LabFactory,
+    assert_in_order,
+    events,
+    log_messages,
+    running,
+    wait_for,
+    write_source,
+)
 
 SITES = ("ZZZ", "P00", "S01")
 ALL_DPS = ["ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01"]
@@ -126,15 +140,153 @@ def test_a_small_file_rewritten_with_the_same_size_and_times_is_copied_again(
     dest.mkdir(parents=True)
     offer = source / "ZZZ20000.OFR"
     offer.write_bytes(b"[Offer]\r\nAdvertID=ZZZ20000\r\n")
-    verified: dict[str, inboxmgr.Signature] = {}
+    mirror = inboxmgr.BoxMirror(source, dest)
     for _ in range(2):  # the first pass copies, the second finds the pair equal
-        plan = inboxmgr._plan(source, dest, verified, still := {})
-        for src, target in plan.copies:
+        for src, target in mirror.plan().copies:
             target.write_bytes(src.read_bytes())
-        verified = still
     times = offer.stat()
     with open(offer, "r+b") as f:  # the same size, the same inode
         f.write(b"[OFFER]")
     os.utime(offer, ns=(times.st_atime_ns, times.st_mtime_ns))
-    plan = inboxmgr._plan(source, dest, verified, {})
-    assert plan.copies == ((offer, dest / offer.name),), "the CAP gets the new bytes"
+    for names in (None, {"ZZZ20000.OFR"}):  # a full pass, and one of the changed name only
+        plan = mirror.plan(names)
+        assert plan.copies == ((offer, dest / offer.name),), "the CAP gets the new bytes"
+
+
+# --- passes of what changed: Inbox Manager alone at ZZZ, one unit at a time, in step mode ---
+
+@contextlib.contextmanager
+def inbox_manager(lab: Lab) -> Iterator[tuple[LabRuntime, ComponentHost]]:
+    """ZZZ's Inbox Manager, started (its start-up pass is its first unit) on a virtual clock."""
+    runtime = LabRuntime(lab.root, clock=VirtualClock(), seed=0, sites=["ZZZ"],
+                         registry=Registry(primary=(InboxManager,)))
+    runtime.lock()
+    try:
+        runtime.boot()
+        yield runtime, runtime.hosts[0]
+    finally:
+        runtime.unlock()
+
+
+def unit(runtime: LabRuntime, host: ComponentHost) -> list[str]:
+    """The unit the host was woken for; its log lines."""
+    host.fire_timers(runtime.clock.now())
+    assert host.wanted.is_set(), "Inbox Manager runs when something woke it"
+    before = len(log_messages(runtime.root, "ZZZ", "inboxmgr.log"))
+    host.run_unit()
+    return log_messages(runtime.root, "ZZZ", "inboxmgr.log")[before:]
+
+
+def box_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def same_size_rewrite(path: Path, data: bytes) -> None:
+    """New bytes of the same length, the same inode and modification time."""
+    times = path.stat()
+    assert len(data) == times.st_size
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+
+
+PKG = b"[Package Definition]\nPackageID=ZZZ00001\nName=One\n"
+NAL = b"MSWNET:[\"SMS_SITE=ZZZ\"]\\\\MGMT01\\SMSPKGE$\\ZZZ00001\\\n"
+
+
+def test_a_pass_copies_what_changed_and_a_same_size_rewrite_is_a_change(lab: Lab) -> None:
+    box = lab.site("ZZZ").inbox("pkginfo.box")
+    (box / "ZZZ00001.PKG").write_bytes(PKG)
+    (box / "ZZZ00001.NAL").write_bytes(NAL)
+    with inbox_manager(lab) as (runtime, host):
+        assert unit(runtime, host)[-1].endswith(": 2 file(s) copied, 0 deleted")
+        same_size_rewrite(box / "ZZZ00001.PKG", PKG.replace(b"One", b"Two"))
+        runtime.notify(box, "ZZZ00001.PKG")  # as Distribution Manager's publish announces it
+        assert unit(runtime, host) == [
+            "Updating \\\\MGMT01\\CAP_ZZZ\\pkginfo.box from E:\\SMS\\inboxes\\pkginfo.box",
+            "Copied E:\\SMS\\inboxes\\pkginfo.box\\ZZZ00001.PKG to "
+            "\\\\MGMT01\\CAP_ZZZ\\pkginfo.box\\ZZZ00001.PKG",
+            "Mirrored E:\\SMS\\inboxes\\pkginfo.box to \\\\MGMT01\\CAP_ZZZ\\pkginfo.box: "
+            "1 file(s) copied, 0 deleted"]
+        assert box_files(cap(lab, "ZZZ")) == box_files(box)
+        assert not (cap(lab, "ZZZ") / LOCK_TOKEN).exists()
+        assert [e["copied"] for e in events(lab, "cap_updated", site="ZZZ")] == [2, 1]
+
+
+def test_a_persons_change_while_the_servers_run_is_mirrored_by_the_next_full_pass(
+        lab: Lab) -> None:
+    # A person's change announces itself to nobody in step mode (live, the watcher's hint
+    # does for a new file, and the periodic rescan for the rest): a pass of what changed
+    # leaves it, the first pass 60 rescan intervals after the last full one mirrors it.
+    box = lab.site("ZZZ").inbox("pkginfo.box")
+    (box / "ZZZ00001.PKG").write_bytes(PKG)
+    (box / "ZZZ00001.NAL").write_bytes(NAL)
+    with inbox_manager(lab) as (runtime, host):
+        unit(runtime, host)
+        same_size_rewrite(box / "ZZZ00001.PKG", PKG.replace(b"One", b"Two"))
+        (box / "ZZZ00001.NAL").unlink()
+        (box / "ZZZ00002.PKG").write_bytes(PKG.replace(b"1", b"2"))
+        (box / "ZZZ00003.PKG").write_bytes(PKG.replace(b"1", b"3"))
+        runtime.notify(box, "ZZZ00003.PKG")  # a component's publish, at once
+        assert unit(runtime, host)[-1].endswith(": 1 file(s) copied, 0 deleted")
+        runtime.clock.advance(inboxmgr.FULL_PASS_RESCANS * lab.hierarchy.timing.rescan_interval)
+        (box / "ZZZ00004.PKG").write_bytes(PKG.replace(b"1", b"4"))
+        runtime.notify(box, "ZZZ00004.PKG")
+        messages = unit(runtime, host)
+        assert "Deleted \\\\MGMT01\\CAP_ZZZ\\pkginfo.box\\ZZZ00001.NAL, which is no longer in " \
+               "E:\\SMS\\inboxes\\pkginfo.box" in messages
+        assert messages[-1].endswith(": 3 file(s) copied, 1 deleted")
+        assert box_files(cap(lab, "ZZZ")) == box_files(box)
+
+
+def test_a_change_in_a_packages_ico_folder_is_mirrored(lab: Lab) -> None:
+    box = lab.site("ZZZ").inbox("pkginfo.box")
+    ico = box / "ZZZ00001.ICO"
+    ico.mkdir()
+    with inbox_manager(lab) as (runtime, host):
+        unit(runtime, host)
+        assert (cap(lab, "ZZZ") / "ZZZ00001.ICO").is_dir()
+        (ico / "ZZZ00001.ICO").write_bytes(b"\x00\x00\x01\x00icon")
+        runtime.hint(str(ico / "ZZZ00001.ICO"))  # live, the watcher's hint of a person's file
+        assert unit(runtime, host)[-1].endswith(": 1 file(s) copied, 0 deleted")
+        same_size_rewrite(ico / "ZZZ00001.ICO", b"\x00\x00\x01\x00ICON")
+        runtime.notify(ico, "ZZZ00001.ICO")  # a publish into the folder
+        assert unit(runtime, host)[-1].endswith(": 1 file(s) copied, 0 deleted")
+        assert box_files(cap(lab, "ZZZ")) == box_files(box)
+        shutil.rmtree(ico)
+        host.wake(rescan=True)  # live: the periodic rescan; a deletion sends no hint
+        assert unit(runtime, host)[-1].endswith(": 0 file(s) copied, 1 deleted")
+        assert names(cap(lab, "ZZZ")) == []
+
+
+def test_what_a_person_changed_while_the_servers_were_stopped_is_mirrored_at_start(
+        lab: Lab, tmp_path: Path) -> None:
+    created(lab, tmp_path, dps=["ZZZ:MGMT01"])
+    box = lab.site("ZZZ").inbox("pkginfo.box")
+    pkg = (box / "ZZZ00001.PKG").read_bytes()
+    same_size_rewrite(box / "ZZZ00001.PKG", pkg.replace(b"Demo", b"DEMO"))
+    (box / "ZZZ00001.ICO" / "ZZZ00001.ICO").write_bytes(b"icon")
+    (box / "ZZZ00001.NAL").unlink()
+    assert lab.run_until_idle(seed=9).status == "idle"
+    assert box_files(cap(lab, "ZZZ")) == box_files(box)
+    assert (cap(lab, "ZZZ") / "ZZZ00001.PKG").read_bytes() == pkg.replace(b"Demo", b"DEMO")
+
+
+@pytest.mark.live_fs
+def test_live_a_persons_new_file_comes_on_the_hint_and_a_deletion_with_the_rescan(
+        sitesrv_lab_factory: LabFactory, default_hierarchy_text: str) -> None:
+    # No periodic rescan within the test (an hour), so the new file can only come on the
+    # watcher's hint; the deletion, which sends none, comes with the rescan asked for here.
+    lab = sitesrv_lab_factory(default_hierarchy_text.replace(
+        "\ntiming:\n", "\ntiming:\n  rescan_interval: 1h\n"))
+    assert lab.hierarchy.timing.rescan_interval == 3600
+    box = lab.site("ZZZ").inbox("pkginfo.box")
+    (box / "ZZZ00001.NAL").write_bytes(NAL)
+    with running(lab, components=Registry(primary=(InboxManager,)), sites=["ZZZ"]) as driver:
+        assert names(cap(lab, "ZZZ")) == ["ZZZ00001.NAL"]
+        (box / "ZZZ00001.PKG").write_bytes(PKG)
+        wait_for(lambda: box_files(cap(lab, "ZZZ")) == box_files(box), what="the new file")
+        (box / "ZZZ00001.NAL").unlink()
+        driver.rescan_all()  # what the live driver does every rescan_interval
+        wait_for(lambda: names(cap(lab, "ZZZ")) == ["ZZZ00001.PKG"], what="the deletion")

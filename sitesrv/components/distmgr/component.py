@@ -482,9 +482,11 @@ class DistributionManager(Component):
         for path in sorted(self.ctx.layout.smspkg.glob(f"{pkg_id}.*")):
             self.ctx.remove(path)
         box = self.ctx.layout.inbox(PKGINFO)
-        for path in sorted(box.glob(f"{pkg_id}.*")):
+        removed = sorted(box.glob(f"{pkg_id}.*"))
+        for path in removed:
             self.ctx.remove_tree(path)  # the .ICO is a folder
-        self.ctx.changed(box)  # Inbox Manager mirrors the deletion to the CAP
+        if removed:  # Inbox Manager mirrors the deletion
+            self.ctx.changed(box, *(p.name for p in removed))
         self.ctx.remove(self.ctx.layout.inbox(COLLEVAL) / f"{pkg_id}{CLF}")
         self.ctx.remove(storedcopy.information_file(self.ctx, pkg_id))
 
@@ -500,14 +502,16 @@ class DistributionManager(Component):
             self._tell_offer_manager()
             return
         box = self.ctx.layout.inbox(OFFERINF)
+        removed: list[str] = []
         for adv_id in advertisement_ids:
             for name in offer.client_file_names(adv_id):
                 self.ctx.remove(box / name)
+                removed.append(name)
             if secondary:
                 self.ctx.remove(self.ctx.layout.inbox(CLICFG_SRC)
                                 / offer.client_file_names(adv_id)[0])
             self.ctx.log.write(f"Deleted advertisement {adv_id} of package {pkg_id}")
-        self.ctx.changed(box)
+        self.ctx.changed(box, *removed)
 
     def _tell_offer_manager(self) -> None:
         """Package facts Offer Manager's decisions rest on changed: a package became known
@@ -772,7 +776,7 @@ class DistributionManager(Component):
         self.ctx.publish(box / f"{package.PkgID}.NAL",
                          "".join(f"{n}{package.PkgID}\\\n" for n in nals).encode())
         self.ctx.make_dirs(box / f"{package.PkgID}.ICO")
-        self.ctx.changed(box)  # the .ICO folder: a change that is not a publish
+        self.ctx.changed(box, f"{package.PkgID}.ICO")  # a new folder is not a publish
         self.ctx.publish(self.ctx.layout.inbox(COLLEVAL) / f"{package.PkgID}{CLF}",
                          f"[Package]\nPackageID={package.PkgID}\nName={package.Name}\n".encode())
 
