@@ -304,8 +304,7 @@ class ReplicationManager(Component):
         """The entries of one of this component's folders, sorted by name; none, with a line
         once, for a folder it cannot list (made unreadable by hand): the other folders go on."""
         try:
-            with os.scandir(folder) as listing:
-                entries = sorted(listing, key=lambda entry: entry.name)
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError as e:
             if str(folder) not in self.unreadable:
                 self.unreadable.add(str(folder))
