@@ -56,6 +56,10 @@ from sitesrv.runtime.watcher import Watcher
 logger = logging.getLogger(__name__)
 
 SUPERVISOR_TICK = 0.02  # real seconds between the supervisor's looks at watcher and workers
+# A worker starts a unit beside another one only once that one has run this long (real
+# seconds): long units (compression, copies, hashing) release the interpreter lock and leave a
+# core to use, short ones would only hand the lock to and fro (docs/runtime.md).
+LONG_UNIT = 0.05
 CLOCK_SAVE_EVERY = 1.0  # real seconds between saves of the running lab time (lab/clock.py)
 
 
@@ -91,7 +95,7 @@ class LiveDriver:
         self.workers = workers
         self._threads: list[threading.Thread] = []
         self._pool = threading.Condition(threading.RLock())
-        self._busy: set[ComponentHost] = set()  # hosts a worker runs a unit of
+        self._busy: dict[ComponentHost, float] = {}  # hosts a worker runs a unit of: since
         self._next = 0  # where the round of hosts goes on
         self._sleeping: dict[ComponentHost, bool] = {}
         self._waits: dict[ComponentHost, list[WaitLine]] = {}
@@ -203,6 +207,11 @@ class LiveDriver:
         with self._pool:
             while not self.stopping.is_set():
                 now, mono = self.clock.now(), time.monotonic()
+                short = [since + LONG_UNIT - mono for since in self._busy.values()
+                         if since + LONG_UNIT > mono]
+                if short:  # wait until it ends (its worker goes on) or turns out to be long
+                    self._pool.wait(max(short))
+                    continue
                 wake: float | None = None
                 for i in range(len(hosts)):
                     host = hosts[(self._next + i) % len(hosts)]
@@ -215,7 +224,7 @@ class LiveDriver:
                     host.fire_timers(now)
                     if host.wanted.is_set():
                         self._next = (self._next + i + 1) % len(hosts)
-                        self._busy.add(host)
+                        self._busy[host] = mono
                         self._sleeping[host] = False
                         self._held.pop(host, None)
                         return host
@@ -233,7 +242,7 @@ class LiveDriver:
         """The unit is done. No worker needs waking: this one looks for work next, and a host
         that became wanted meanwhile has poked the pool already."""
         with self._pool:
-            self._busy.discard(host)
+            self._busy.pop(host, None)
             self._sleeping[host] = not host.wanted.is_set()
 
     # --- supervision --------------------------------------------------------------------------

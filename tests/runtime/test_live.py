@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.host import ComponentHost, LabRuntime
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.inbox import InboxSpec
-from sitesrv.runtime.live import LiveDriver
+from sitesrv.runtime.live import LONG_UNIT, LiveDriver
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.watcher import OVERFLOW_LOGGER
 from sitesrv.testing import LabFactory, drop, events, inbox, running, wait_for
@@ -400,6 +401,41 @@ def test_a_component_never_runs_two_units_at_once(sitesrv_lab_factory: LabFactor
     assert report is not None and report.exit_code == ExitCode.IDLE
     assert not [p for p in inbox(lab, "SEC", RECEIVE).iterdir() if p.is_file()]
     assert most[0] == 1
+
+
+def test_short_units_of_different_components_run_one_at_a_time(
+        sitesrv_lab_factory: LabFactory) -> None:
+    """A worker starts a unit beside another only once that one has run LONG_UNIT: short
+    units side by side would only pass the interpreter lock to and fro (docs/runtime.md)."""
+    spans: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    class Timed(ToySink):
+        def work(self) -> bool:
+            started = time.monotonic()
+            try:
+                return super().work()
+            finally:
+                with lock:
+                    spans.append((started, time.monotonic()))
+
+    class TimedOther(Timed):
+        name = "SMS_TOY_OTHER"
+        log_name = "toyother.log"
+        inboxes = (InboxSpec(RECEIVE, ("*.XYZ",)),)
+
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    for n in range(150):
+        drop(inbox(lab, "SEC", RECEIVE), f"F{n:03d}.SNI", b"")
+        drop(inbox(lab, "SEC", RECEIVE), f"G{n:03d}.XYZ", b"")
+    report = LiveDriver(lab, components=Registry(secondary=(Timed, TimedOther)),
+                        workers=4).run(until_idle=True, timeout=60)
+    assert report is not None and report.exit_code == ExitCode.IDLE
+    assert not [p for p in inbox(lab, "SEC", RECEIVE).iterdir() if p.is_file()]
+    spans.sort()
+    beside = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:]
+              if b[0] < a[1] and b[0] - a[0] < LONG_UNIT]
+    assert not beside, f"{len(beside)} short units started beside another"
 
 
 def _echoing(sitesrv_lab_factory: LabFactory) -> tuple[LabRuntime, ComponentHost, str]:
