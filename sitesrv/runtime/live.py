@@ -96,6 +96,7 @@ class LiveDriver:
         self._threads: list[threading.Thread] = []
         self._pool = threading.Condition(threading.RLock())
         self._busy: dict[ComponentHost, float] = {}  # hosts a worker runs a unit of: since
+        self._poke_later = False  # a poke put off while a short unit ran (`_poke`)
         self._next = 0  # where the round of hosts goes on
         self._sleeping: dict[ComponentHost, bool] = {}
         self._waits: dict[ComponentHost, list[WaitLine]] = {}
@@ -176,9 +177,25 @@ class LiveDriver:
     # --- the workers --------------------------------------------------------------------------
 
     def _poke(self) -> None:
-        """A host became wanted (or the driver stops): let a sleeping worker look."""
+        """A host became wanted (or the driver stops): let a sleeping worker look. While a
+        short unit runs, its worker looks next and no other may start beside it (`_take`):
+        the supervisor pokes later, should the unit turn out to be long."""
         with self._pool:
-            self._pool.notify()
+            if self._short_unit_runs():
+                self._poke_later = True
+            else:
+                self._pool.notify()
+
+    def _poke_if_due(self) -> None:
+        """The supervisor's look: a poke put off while a short unit ran, now that none does."""
+        with self._pool:
+            if self._poke_later and not self._short_unit_runs():
+                self._poke_later = False
+                self._pool.notify()
+
+    def _short_unit_runs(self) -> bool:
+        mono = time.monotonic()
+        return any(since + LONG_UNIT > mono for since in self._busy.values())
 
     def _work(self) -> None:
         while True:
@@ -281,6 +298,7 @@ class LiveDriver:
         once a second (so a killed run loses little of it), and run the periodic full rescan
         if it is due (at `next_rescan`, monotonic time). Returns when the next one is due."""
         self.watcher.check()
+        self._poke_if_due()
         if time.monotonic() >= self._next_clock_save:
             self._next_clock_save = time.monotonic() + CLOCK_SAVE_EVERY
             try:
