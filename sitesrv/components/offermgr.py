@@ -127,11 +127,10 @@ class OfferManager(Component):
                 self.ctx.log.write(f"Wrote {self.ctx.windows(path)}")
         stale = [box / n for n in sorted(os.listdir(box)) if _is_client_file(n)
                  and n not in wanted and (box / n).is_file()]
-        for path in stale:
+        for path in stale:  # each named as it goes: a removal that fails leaves the rest
             self.ctx.remove(path)
+            self.ctx.changed(box, path.name)
             self.ctx.log.write(f"Deleted {self.ctx.windows(path)}, whose advertisement is gone")
-        if stale:
-            self.ctx.changed(box, *(p.name for p in stale))
         if not self.ctx.site.is_primary:
             self._write_client_sources(wanted)
 

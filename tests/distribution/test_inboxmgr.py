@@ -14,7 +14,9 @@ from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.components import inboxmgr
 from sitesrv.components.inboxmgr import LOCK_TOKEN, InboxManager
+from sitesrv.files.drive import SharingViolation
 from sitesrv.lab.clock import VirtualClock
+from sitesrv.runtime import context as context_module
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.host import ComponentHost, LabRuntime
 from sitesrv.runtime.registry import Registry
@@ -127,6 +129,30 @@ def test_deleting_a_package_removes_its_files_from_every_cap(lab: Lab, tmp_path:
         assert names(lab.site(site).inbox("pkginfo.box")) == []
         assert names(lab.site(site).inbox("colleval.box")) == []
         assert names(cap(lab, site)) == [], site
+
+
+def test_a_deletion_held_up_by_a_file_held_open_still_reaches_the_cap(
+        lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package's `.NAL` is held open once when Distribution Manager deletes its pkginfo
+    files: the `.ICO` before it is gone already, the rest goes at the retry, in the same run.
+    Each deletion is named to Inbox Manager as it happens, so the CAP loses the `.ICO` too
+    (named only at the end, it was never mirrored: the retry no longer sees it)."""
+    pkg_id = created(lab, tmp_path, dps=["ZZZ:MGMT01"])
+    assert names(cap(lab, "ZZZ")) == LEFT
+    held = [f"{pkg_id}.NAL"]
+    real = context_module.remove_tree
+
+    def scanner_holds_it_once(path: Path) -> None:
+        if held and Path(path).name == held[0]:
+            raise SharingViolation(held.pop())
+        real(path)
+
+    monkeypatch.setattr(context_module, "remove_tree", scanner_holds_it_once)
+    console.delete_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=8).status == "idle"
+    assert held == [], "the .NAL was held open once"
+    assert names(lab.site("ZZZ").inbox("pkginfo.box")) == []
+    assert names(cap(lab, "ZZZ")) == []
 
 
 def test_a_small_file_rewritten_with_the_same_size_and_times_is_copied_again(

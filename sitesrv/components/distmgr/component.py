@@ -482,11 +482,11 @@ class DistributionManager(Component):
         for path in sorted(self.ctx.layout.smspkg.glob(f"{pkg_id}.*")):
             self.ctx.remove(path)
         box = self.ctx.layout.inbox(PKGINFO)
-        removed = sorted(box.glob(f"{pkg_id}.*"))
-        for path in removed:
+        for path in sorted(box.glob(f"{pkg_id}.*")):
             self.ctx.remove_tree(path)  # the .ICO is a folder
-        if removed:  # Inbox Manager mirrors the deletion
-            self.ctx.changed(box, *(p.name for p in removed))
+            # Named as it goes, for Inbox Manager to mirror: a removal that fails (a file
+            # held open) ends the unit, and its retry no longer sees what went before.
+            self.ctx.changed(box, path.name)
         self.ctx.remove(self.ctx.layout.inbox(COLLEVAL) / f"{pkg_id}{CLF}")
         self.ctx.remove(storedcopy.information_file(self.ctx, pkg_id))
 
@@ -502,16 +502,14 @@ class DistributionManager(Component):
             self._tell_offer_manager()
             return
         box = self.ctx.layout.inbox(OFFERINF)
-        removed: list[str] = []
         for adv_id in advertisement_ids:
             for name in offer.client_file_names(adv_id):
                 self.ctx.remove(box / name)
-                removed.append(name)
+                self.ctx.changed(box, name)  # as it goes, as in _remove_stored
             if secondary:
                 self.ctx.remove(self.ctx.layout.inbox(CLICFG_SRC)
                                 / offer.client_file_names(adv_id)[0])
             self.ctx.log.write(f"Deleted advertisement {adv_id} of package {pkg_id}")
-        self.ctx.changed(box, *removed)
 
     def _tell_offer_manager(self) -> None:
         """Package facts Offer Manager's decisions rest on changed: a package became known
