@@ -93,8 +93,9 @@ def install(
 
     Verifies the whole PCK (package, version if given, every checksum, every entry) before
     the swap; a PCK this process packed, merged or verified whole since it last changed is
-    not hashed again (compression.known), its entries and framing are. OVERWRITE keeps files of the old folder that the package does not have.
-    Read-only attributes and mtimes come from the manifest. `on_file(relpath)` is called for
+    not hashed again (compression.known), its entries and framing are. OVERWRITE keeps files
+    of the old folder that the package does not have. Read-only attributes and mtimes come
+    from the manifest. `on_file(relpath)` is called for
     each package file once the new folder is in place, so a log never names a rolled-back
     file. Leftovers of an earlier interrupted install of this package are recovered before
     it extracts. Raises PackageLimitError, having written nothing, for a package over `limits`,

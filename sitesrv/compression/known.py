@@ -73,7 +73,8 @@ class Memo(Generic[V]):
                 self._weight -= self._items.popitem(last=False)[1][1]
 
     def __len__(self) -> int:
-        return len(self._items)
+        with self._lock:
+            return len(self._items)
 
     def clear(self) -> None:
         with self._lock:

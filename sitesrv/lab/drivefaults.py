@@ -20,8 +20,8 @@ file into place). It looks whether it changed at the first check after this proc
 (`write_quota`, `write_locks`: at once, so a step run sees a fault set between two steps at the
 next one) and otherwise at most every `LOOK_EVERY` seconds of real time (a fault `sitesrv fault`
 sets from another process is seen within a tenth of a second; two stats per check were about a
-twentieth of a step run's system calls). It does not walk the counted folders on every write, which would make an
-extraction of n files cost n²: it keeps the total it last measured and adds each write's size
+twentieth of a step run's system calls). It does not walk the counted folders on every write,
+which would make an extraction of n files cost n²: it keeps the total it last measured and adds each write's size
 to it, and measures again when the quota changes, every `REMEASURE_EVERY` checks (a write by
 another process, a deletion), and before it refuses a write, so a refusal always rests on what
 the folders hold.

@@ -21,8 +21,8 @@ MB = 1024 * 1024
 # The one LAN send rate the reference's logs show: `Sending completed (13985442 bytes/sec).`
 # (docs/sources.md#package-actions).
 LAN_RATE = 13_985_442.0
-# The longest duration anywhere (a timing value, an address's latency, `run --for`): a century of
-# lab time still has a Windows date in every log line; a larger or infinite one would overflow it.
+# The longest duration anywhere (a timing value, an address's latency, `run --horizon`): a
+# century of lab time still has a Windows date in every log line; a longer one would overflow it.
 MAX_DURATION = 100 * 365 * 86400.0
 UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -34,16 +34,18 @@ def parse_duration(value: object) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"{value!r} is negative")
-        seconds = float(value)
+        if isinstance(value, float) and math.isnan(value):
+            raise ValueError(f"{value!r} is not a number of seconds")
+        seconds = value  # an int is compared before it becomes a float, which it may not fit
     elif isinstance(value, str) and (m := DURATION_RE.match(value)):
         seconds = float(m["n"]) * UNIT_SECONDS[m["unit"]]
     else:
         raise ValueError(f"{value!r} is not a duration (use seconds, or a number with s, m, h "
                          "or d)")
-    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+    if seconds > MAX_DURATION:
         raise ValueError(f"{value!r} is longer than the longest duration sitesrv takes (100 "
                          "years)")
-    return seconds
+    return float(seconds)
 
 
 @attrs.frozen

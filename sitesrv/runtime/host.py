@@ -630,15 +630,18 @@ class LabRuntime:
         `echo=False`: a change the watcher does not report (a deletion, a new folder)."""
         folder = str(folder)
         owners = self.owners.get(folder, ())
-        for host in owners:
-            host.wake()
-        watched = self._tell_watchers(folder, name)
+        watched = folder in self.watching or folder.startswith(self._below_watched)
         if name is not None and echo and self.echoes is not None and (owners or watched):
+            # Before the wakes: the watcher's hint may come while they wait for the pool.
             now = time.monotonic()
             with self._lock:
                 if len(self.echoes) >= 1000:  # hints that never came (an overflow, a race)
                     self.echoes = {p: t for p, t in self.echoes.items() if t > now}
                 self.echoes[os.path.join(folder, name)] = now + ECHO_SECONDS
+        for host in owners:
+            host.wake()
+        if watched:
+            self._tell_watchers(folder, name)
 
     def hint(self, path: str) -> None:
         """The watcher saw a file arrive at `path`: wake the folder's owners whose work it is
@@ -661,21 +664,22 @@ class LabRuntime:
                 host.wake()
         self._tell_watchers(folder, name)
 
-    def _tell_watchers(self, folder: str, name: str | None) -> bool:
+    def _tell_watchers(self, folder: str, name: str | None) -> None:
         """Tell the components that watch `folder` (`wakes_on`) that `name` changed there, or,
         for a folder below a watched one, that the entry of theirs it is in changed (a change
-        in `pkginfo.box\\<PkgID>.ICO` is one of the entry `<PkgID>.ICO`), and wake them.
-        Whether there were any."""
+        in `pkginfo.box\\<PkgID>.ICO` is one of the entry `<PkgID>.ICO`), and wake them."""
         watching = self.watching.get(folder)
         if watching is None:
             if not folder.startswith(self._below_watched):
-                return False
+                return
             while folder not in self.watching:
-                folder, name = os.path.split(folder)
+                parent, name = os.path.split(folder)
+                if parent == folder:  # the root: not below a watched folder after all
+                    return
+                folder = parent
             watching = self.watching[folder]
         for host in watching:
             host.changed(folder, name)
-        return True
 
     def signal(self, site: str, signal: str) -> None:
         """A component of `site` sent `signal`: wake that site's files deferred until it."""

@@ -131,8 +131,9 @@ def arrivals_emitter(route: Callable[[str], None]) -> type[EventEmitter]:
                 return
             try:
                 path = self._hint_path(event)
-            except Exception:  # the dispatcher's thread must go on
-                logger.exception("ignoring a failure while handling %r", event)
+            except Exception:  # the dispatcher's thread must go on, and the file be seen
+                logger.exception("handing %r to watchdog's own route after a failure", event)
+                super().on_event(event)
                 return
             if path is not None:
                 route(path)

@@ -13,13 +13,14 @@ from sitesrv.compression import (
     CorruptError,
     PckError,
     check,
+    container,
     install,
     make_delta,
     merge,
     pack,
     verify,
 )
-from sitesrv.compression.known import Memo, file_sha256, identity, known_whole
+from sitesrv.compression.known import Memo, file_sha256, forget_all, identity, known_whole
 
 
 def sha256(path: Path) -> str:
@@ -137,3 +138,33 @@ def test_a_pck_known_from_another_package_or_version_is_hashed(tmp_path: Path, k
     path = pack(source, tmp_path / "CEN00002.PCK", kit.PKG, 1).path
     assert not known_whole(identity(path.stat()), kit.PKG, 2)
     assert known_whole(identity(path.stat()), kit.PKG, 1)
+
+
+def test_an_install_hashes_only_a_pck_it_does_not_know_whole(
+        tmp_path: Path, kit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bytes the install's reader hashes: the manifest's only for a PCK this process
+    packed, every byte again for one it does not know."""
+    source = kit.write_tree(tmp_path / "big", {"big.bin": os.urandom(200_000)})
+    pck = pack(source, tmp_path / "CEN00002.PCK", kit.PKG, 1).path
+    hashed = [0]
+    real = hashlib.sha256
+
+    class Counting:
+        def __init__(self, data: bytes = b"") -> None:
+            self._sha = real(data)
+            hashed[0] += len(data)
+
+        def update(self, data: bytes) -> None:
+            hashed[0] += len(data)
+            self._sha.update(data)
+
+        def __getattr__(self, name: str):
+            return getattr(self._sha, name)
+
+    monkeypatch.setattr(container.hashlib, "sha256", Counting)
+    install(pck, tmp_path / "known", kit.PKG, version=1)
+    known_bytes = hashed[0]
+    forget_all()
+    hashed[0] = 0
+    install(pck, tmp_path / "unknown", kit.PKG, version=1)
+    assert known_bytes < 10_000 < 200_000 < hashed[0]

@@ -183,3 +183,22 @@ def test_a_quota_does_not_walk_the_drive_on_every_write(lab: Lab,
     assert drives.fits(os.fspath(folder / "NEW"), 50)  # a refusal would measure first: it fits
     (folder / "NEW").write_bytes(b"x" * 50)
     assert not drives.fits(os.fspath(folder / "NEWER"), 1)
+
+
+def test_a_fault_file_another_process_writes_is_seen_within_a_tenth_of_a_second(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A running server looks at the fault files at most every LOOK_EVERY seconds, and at once
+    after this process set a fault (docs/faults.md)."""
+    now = [1000.0]
+    monkeypatch.setattr(drivefaults.time, "monotonic", lambda: now[0])
+    site = lab.site("P00")
+    drives = LabDrives(lab.layout)
+    target = os.fspath(site.smspkg / "X.PCK")
+    assert drives.fits(target, 150)
+    quota_file(site).write_text(json.dumps({"free": 100, "used": 0}))  # as `sitesrv fault` does
+    now[0] += drivefaults.LOOK_EVERY / 2
+    assert drives.fits(target, 150), "not looked at again yet"
+    now[0] += drivefaults.LOOK_EVERY
+    assert not drives.fits(target, 150), "looked at within LOOK_EVERY"
+    write_quota(site, Quota(200, 0), Durability.NONE)  # this process: seen at the next check
+    assert drives.fits(target, 150)

@@ -146,7 +146,7 @@ def test_bad_rate(rate: str) -> None:
     assert_message(err, "addresses[0].rate_limit", "positive number of bytes per second")
 
 
-@pytest.mark.parametrize("latency", ["86401", "2d", ".inf", ".nan", "1e400"])
+@pytest.mark.parametrize("latency", ["86401", "2d", ".inf", ".nan", "1e400", "1" + "0" * 400])
 def test_bad_latency(latency: str) -> None:
     """A latency past a day (or no number at all) would overflow the Sender's arithmetic."""
     err = error_for(BASE_SITES + f"addresses:\n  - {{from: ZZZ, to: P00, latency: {latency}}}\n")
@@ -218,6 +218,8 @@ def test_work_costs_are_timing_keys() -> None:
     ("dp_copy_rate: .nan", "timing.dp_copy_rate", "positive number of bytes per second"),
     ("despooler_retry_delay: .inf", "timing.despooler_retry_delay", "longest duration"),
     ("distmgr_sleep: 36501d", "timing.distmgr_sleep", "longest duration"),
+    ("distmgr_sleep: 1" + "0" * 400, "timing.distmgr_sleep", "longest duration"),
+    ("sqlmon_poll_interval: .nan", "timing.sqlmon_poll_interval", "not a number of seconds"),
 ])
 def test_bad_work_costs(line: str, key: str, problem: str) -> None:
     assert_message(error_for(BASE_SITES + f"timing:\n  {line}\n"), key, problem)
