@@ -44,6 +44,7 @@ from distribution import (
     run_until_idle,
     sitesrv_version,
     tree_digest,
+    use_bytecode_cache,
 )
 
 TARGET_RATIO = 3.0  # at 100 sites
@@ -178,6 +179,7 @@ def main() -> None:
                         help="where the labs and the baseline's folders go (default bench/out, "
                              "on disk; /dev/shm/... puts the file system's costs out of the way)")
     args = parser.parse_args()
+    use_bytecode_cache()
     need_tools("tar", "zstd", "bash", "cp")
     version = sitesrv_version()
     corpus = make_corpus(OUT / f"hier-corpus-{args.size_mib}", args.size_mib, args.files)

@@ -55,6 +55,7 @@ from distribution import (
     run_shell,
     sitesrv_version,
     summarizer,
+    use_bytecode_cache,
 )
 
 TARGET_RATE = 50.0
@@ -272,6 +273,7 @@ def main() -> None:
     parser.add_argument("--timing", action="append", default=[], metavar="KEY=VALUE",
                         help="override a timing key of the lab (diagnosis only)")
     args = parser.parse_args()
+    use_bytecode_cache()
     need_tools("tar", "zstd", "bash", "cp")
     timing = parse_timing(args.timing)
     version = sitesrv_version()

@@ -37,6 +37,7 @@ from distribution import (
     median,
     print_header,
     sitesrv_version,
+    use_bytecode_cache,
 )
 
 TARGETS = {"sitesrv --help": 0.15, "sitesrv package create": 0.2}
@@ -99,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="rounds (default 20)")
     args = parser.parse_args()
+    use_bytecode_cache()
     version = sitesrv_version()
     lab, source = prepare()
     cmds = commands(lab, source)

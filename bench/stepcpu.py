@@ -41,6 +41,7 @@ from distribution import (
     run_until_idle,
     sitesrv_version,
     summarizer,
+    use_bytecode_cache,
 )
 from packages import make_sources, pipeline_script
 
@@ -147,6 +148,7 @@ def main() -> None:
     parser.add_argument("--processes", choices=("one", "per-site"), default="one",
                         help="the live runs' `sitesrv run --processes` (default one)")
     args = parser.parse_args()
+    use_bytecode_cache()
     need_tools("tar", "zstd", "bash", "cp")
     version = sitesrv_version()
     out = args.out / "sitesrv-bench"
