@@ -496,6 +496,9 @@ def test_a_failure_while_reading_a_files_event_does_not_stop_the_watcher(
                                      rescan=lambda why: None)
     watcher.start()
     try:
+        assert watcher.observer is not None
+        groups = {type(emitter._inotify).__name__ for emitter in watcher.observer.emitters}
+        assert groups == {"ArrivalsWatchGroup"}, "the fast path in watchdog's dispatcher"
         failed = threading.Event()
 
         def broken(folder: str, name: str) -> bool:
