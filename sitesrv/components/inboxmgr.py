@@ -66,8 +66,8 @@ class InboxManager(Component):
     def start(self) -> None:
         layout = self.ctx.layout
         self._mirrors = {box: BoxMirror(layout.inbox(box), layout.cap / box) for box in CAP_BOXES}
-        # Per box, the names changed since its last pass (ctx.changes); None: a full pass.
-        self._dirty: dict[str, set[str] | None] = dict.fromkeys(CAP_BOXES)
+        # The boxes whose next pass is a full one: a pass that failed stays in here.
+        self._full = set(CAP_BOXES)
         self._full_due = dict.fromkeys(CAP_BOXES, self.ctx.clock.now())
         for box in CAP_BOXES:
             self._remove_leftovers(layout.cap / box)
@@ -77,19 +77,13 @@ class InboxManager(Component):
         now = self.ctx.clock.now()
         for box, mirror in self._mirrors.items():
             changes = self.ctx.changes(mirror.source)
-            dirty = self._dirty[box]
-            if changes is None or dirty is None or now >= self._full_due[box]:
-                self._dirty[box] = dirty = None
-            else:
-                dirty.update(changes)
-            if dirty is None:
+            names = None if changes is None or box in self._full else set(changes)
+            if names is None or now >= self._full_due[box]:
+                names = None
                 self._full_due[box] = now + FULL_PASS_RESCANS * self.ctx.timing.rescan_interval
-            try:
-                self._mirror(mirror, dirty)
-            except BaseException:
-                self._dirty[box] = None  # what the failed pass left is looked at again, all of it
-                raise
-            self._dirty[box] = set()
+            self._full.add(box)  # until the pass ends: what a failed one left, all of it
+            self._mirror(mirror, names)
+            self._full.discard(box)
         return False
 
     def _remove_leftovers(self, cap_box: Path) -> None:

@@ -181,7 +181,7 @@ class LiveDriver:
         short unit runs, its worker looks next and no other may start beside it (`_take`):
         the supervisor pokes later, should the unit turn out to be long."""
         with self._pool:
-            if self._short_unit_runs():
+            if self._short_unit_left():
                 self._poke_later = True
             else:
                 self._pool.notify()
@@ -189,13 +189,14 @@ class LiveDriver:
     def _poke_if_due(self) -> None:
         """The supervisor's look: a poke put off while a short unit ran, now that none does."""
         with self._pool:
-            if self._poke_later and not self._short_unit_runs():
+            if self._poke_later and not self._short_unit_left():
                 self._poke_later = False
                 self._pool.notify()
 
-    def _short_unit_runs(self) -> bool:
+    def _short_unit_left(self) -> float:
+        """Real seconds until no running unit is short any more (0: none is)."""
         mono = time.monotonic()
-        return any(since + LONG_UNIT > mono for since in self._busy.values())
+        return max([0.0, *(since + LONG_UNIT - mono for since in self._busy.values())])
 
     def _work(self) -> None:
         while True:
@@ -224,10 +225,8 @@ class LiveDriver:
         with self._pool:
             while not self.stopping.is_set():
                 now, mono = self.clock.now(), time.monotonic()
-                short = [since + LONG_UNIT - mono for since in self._busy.values()
-                         if since + LONG_UNIT > mono]
-                if short:  # wait until it ends (its worker goes on) or turns out to be long
-                    self._pool.wait(max(short))
+                if short := self._short_unit_left():
+                    self._pool.wait(short)  # until it ends (its worker goes on) or turns long
                     continue
                 wake: float | None = None
                 for i in range(len(hosts)):
