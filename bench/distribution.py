@@ -47,7 +47,7 @@ REPO = BENCH.parent
 OUT = BENCH / "out"
 HIERARCHY = REPO / "hierarchy.yaml"
 DPS = ("ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01")
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.25  # docs/performance.md (1.5 until 2026-12-06)
 
 # The lab process: `sitesrv ...` run in this interpreter, reporting its peak RSS when it exits.
 # VmHWM, not ru_maxrss: a child started by vfork inherits the parent's ru_maxrss on Linux.

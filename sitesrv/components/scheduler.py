@@ -242,7 +242,7 @@ class Scheduler(Component):
 
     def _digest(self, job: SchedulerJob) -> tuple[int, str]:
         """Size and SHA-256 of the transfer root: streamed, unless this process wrote or read
-        the unchanged file whole already (packed, merged or verified it: compression.known)."""
+        the unchanged file whole already (packed, merged or checked it: compression.known)."""
         if job.payload is Payload.NONE:
             return 0, ""
         root = self._resolve(job.transfer_root)

@@ -239,8 +239,9 @@ class ContainerReader:
         A file's chunks raise CorruptError at their end if the SHA-256 differs; the generator
         raises at its end unless the manifest member, the tar end and the body checksum all
         match. Data the caller does not consume is still read and checked. With `trust_known`,
-        a PCK this process wrote or verified whole since it last changed (compression.known)
-        is not hashed again: the entries, the tar framing and the manifest still are checked.
+        a PCK this process wrote whole (packed, merged) since it last changed (compression.known)
+        is not hashed again, and one whose compressed body it checked has only its files hashed:
+        the entries, the tar framing and the manifest still are checked.
         """
         manifest = self.manifest
         expected: Iterable[Entry] = manifest.entries
@@ -248,10 +249,12 @@ class ContainerReader:
             shipped = set(manifest.delta.shipped)
             expected = [f for f in manifest.files if f.path in shipped]
         t = self.trailer
-        hashing = not (trust_known and manifest.delta is None and known.known_whole(
-            known.identity(self.stat), t.package_id, t.version))
+        trusted = trust_known and manifest.delta is None
+        key = (known.identity(self.stat), t.package_id, t.version)
+        hashing = not (trusted and known.known_whole(*key))
+        body_hashing = not (trusted and known.known_body(*key))
         self._fh.seek(0)
-        source = _HashingSource(self._fh, self.trailer.body_length, hashing=hashing)
+        source = _HashingSource(self._fh, self.trailer.body_length, hashing=body_hashing)
         with _damage_is_corruption(self.path), self._stream(source) as reader:
             # A thread pays off for big bodies only: for a small one, starting it and handing
             # chunks over cost more than the decompression (1,000 threads for 250 packages).
@@ -281,8 +284,11 @@ class ContainerReader:
                 if ahead is not None:
                     ahead.close()
             source.read()
-        if not hashing:
-            return
+        if body_hashing:
+            self._check_body(source)
+
+    def _check_body(self, source: _HashingSource) -> None:
+        """The body read through `source` matches the trailer's SHA-256 (else CorruptError)."""
         if source.sha.digest() != self.trailer.body_sha256:
             raise CorruptError(
                 self.path, "checksum mismatch: the file is damaged (SHA-256 of the body differs)"
@@ -295,8 +301,25 @@ class ContainerReader:
             pass
         return self.manifest
 
+    def check_checksums(self) -> Manifest:
+        """The trailer, the manifest and the SHA-256 of the compressed body, without
+        decompressing the content; returns the checked manifest.
+
+        What a receiving site checks before it stores a PCK: any byte changed since the file
+        was packed is caught, as a file damaged on the way or in a package store. Each file's
+        SHA-256 is checked when the content is decompressed onto a DP (`content`).
+        """
+        manifest = self.manifest
+        self._fh.seek(0)
+        source = _HashingSource(self._fh, self.trailer.body_length)
+        while source.read(CHUNK):
+            pass
+        self._check_body(source)
+        return manifest
+
     def file_sha256(self) -> str:
-        """The SHA-256 (hex) of the whole file as read, after `verify` or a consumed `content`.
+        """The SHA-256 (hex) of the whole file as read, after `verify`, `check_checksums` or a
+        consumed `content`.
 
         The body was hashed on its way to the decoder and the trailer is the rest of the file
         (the trailer says so, and opening checked it), so nothing is read again.

@@ -92,7 +92,7 @@ def install(
     """Install a PCK into `<share_dir>/<package_id>/`, or leave that folder as it was.
 
     Verifies the whole PCK (package, version if given, every checksum, every entry) before
-    the swap; a PCK this process packed, merged or verified whole since it last changed is
+    the swap; a PCK this process packed or merged since it last changed is
     not hashed again (compression.known), its entries and framing are. OVERWRITE keeps files
     of the old folder that the package does not have. Read-only attributes and mtimes come
     from the manifest. `on_file(relpath)` is called for

@@ -1,14 +1,14 @@
 """What this process already knows about a file it wrote or read whole: its SHA-256, its verdict.
 
 A PCK is hashed or verified at several steps of a send (the Scheduler's instruction carries its
-SHA-256, the receiving Despooler checks that "signature" and verifies the container before it
-stores it). Each of those reads every byte. The steps that produce or read a whole file anyway
-(packing, merging, making a delta, a Despooler's verification) remember the result here, and
+SHA-256, the receiving Despooler checks that "signature" and the container's checksums before
+it stores it). Each of those reads every byte. The steps that produce or read a whole file anyway
+(packing, merging, making a delta, a Despooler's check) remember the result here, and
 later steps ask first, so a 179 MiB PCK is read once per site instead of three times.
 
 An entry is keyed by the file's identity: device, inode, size and modification time (in ns),
 taken before the file is read (or from the open file once written, before it is renamed into
-place). A rename or a chmod keeps the identity, so a payload verified in `despoolr.box\\receive`
+place). A rename or a chmod keeps the identity, so a payload checked in `despoolr.box\\receive`
 is still known once it is `SMSPKG\\<PkgID>.PCK`; any write to the file changes its modification
 time, and then nothing is trusted: the file is read again. The memory is the process's, so
 nothing is written to disk, a crash forgets it, and a restarted site reads each file once more.
@@ -38,6 +38,8 @@ DIGESTS = 256  # small entries: a hash and a key each
 VERDICT_WEIGHT = 50_000
 
 Identity = tuple[int, int, int, int]
+WHOLE = "whole"  # every file's and the body's SHA-256 are this process's own
+BODY = "body"  # the compressed body's SHA-256 was checked against the trailer
 V = TypeVar("V")
 
 
@@ -88,7 +90,7 @@ def _verdict_weight(verdict: object) -> int:
 
 
 _digests: Memo[str] = Memo(DIGESTS)
-_whole: Memo[bool] = Memo(DIGESTS)
+_whole: Memo[str] = Memo(DIGESTS)  # WHOLE or BODY, by (identity, package, version)
 _verdicts: Memo[object] = Memo(VERDICT_WEIGHT, _verdict_weight)
 
 
@@ -103,14 +105,28 @@ def known_sha256(ident: Identity) -> str | None:
 
 def remember_whole(ident: Identity, sha256: str, package_id: str, version: int) -> None:
     """The file with this identity is a PCK of that package and version that this process
-    wrote or verified whole (every checksum, every entry), with this SHA-256."""
+    wrote whole (packed or merged: every entry and checksum its own), with this SHA-256."""
     remember(ident, sha256)
-    _whole.put((ident, package_id, version), True)
+    _whole.put((ident, package_id, version), WHOLE)
+
+
+def remember_body(ident: Identity, sha256: str, package_id: str, version: int) -> None:
+    """The file with this identity is a PCK of that package and version whose compressed body
+    this process checked against its trailer (a Despooler's check), with this SHA-256."""
+    remember(ident, sha256)
+    if _whole.get((ident, package_id, version)) is None:
+        _whole.put((ident, package_id, version), BODY)
 
 
 def known_whole(ident: Identity, package_id: str, version: int) -> bool:
     """Whether `remember_whole` said so of this identity: installing it onto a DP then need not
     hash every byte again (compression.distpoint)."""
+    return _whole.get((ident, package_id, version)) == WHOLE
+
+
+def known_body(ident: Identity, package_id: str, version: int) -> bool:
+    """Whether this process wrote the PCK whole or checked its compressed body: an install
+    then need not hash the body again, only (unless known whole) each file."""
     return _whole.get((ident, package_id, version)) is not None
 
 

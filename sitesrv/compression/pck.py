@@ -92,14 +92,14 @@ def verify(
 
 @attrs.frozen
 class Checked:
-    """A file verified as `verify` does, and its SHA-256 from the same pass."""
+    """A file checked as a receiving site checks a PCK, and its SHA-256 from the same pass."""
 
     sha256: str  # hex, of the whole file
     manifest: Manifest | None  # None when it failed
     error: PckError | None
 
     def result(self) -> Manifest:
-        """The manifest, or the PckError that verification raised."""
+        """The manifest, or the PckError that the check raised."""
         if self.error is not None:
             raise self.error.with_traceback(None)
         assert self.manifest is not None
@@ -108,12 +108,16 @@ class Checked:
 
 def check(path: Path | str, *, package_id: str | None = None,
           version: int | None = None) -> Checked:
-    """`verify` and the whole file's SHA-256 in one read, remembered while the file is unchanged.
+    """The checks before a PCK is stored, and the whole file's SHA-256, in one read,
+    remembered while the file is unchanged.
 
-    Each byte is read and hashed once: the container's body checksum runs over the body
-    anyway, and the file is that body and the trailer. A file that fails verification is
-    hashed in a second pass. Asking again about an unchanged file (same device, inode, size,
-    modification time) reads nothing. Raises OSError (FileNotFoundError) if it cannot be read.
+    The trailer, the manifest (its checksum, its entries) and the SHA-256 of the compressed
+    body are checked (`ContainerReader.check_checksums`): a byte changed since packing is
+    caught without decompressing. The content is decompressed, and each file's SHA-256
+    checked, when it is installed onto a DP. The file is the body and the trailer, so its
+    SHA-256 comes from the same read. A file that fails is hashed in a second pass. Asking
+    again about an unchanged file (same device, inode, size, modification time) reads
+    nothing. Raises OSError (FileNotFoundError) if it cannot be read.
     """
     try:
         reader = ContainerReader(path)
@@ -121,19 +125,19 @@ def check(path: Path | str, *, package_id: str | None = None,
         return Checked(known.file_sha256(path)[1], None, error)
     with reader:
         ident = known.identity(reader.stat)
-        key = ("verify", str(path), ident, package_id, version)  # errors name the path
+        key = ("check", str(path), ident, package_id, version)  # errors name the path
         remembered = known.known_verdict(key)
         if isinstance(remembered, Checked):
             return remembered
         try:
             reader.expect(package_id, version)
-            manifest = reader.verify()
+            manifest = reader.check_checksums()
         except PckError as error:
             checked = Checked(known.file_sha256(path)[1], None, error.with_traceback(None))
         else:
             checked = Checked(reader.file_sha256(), manifest, None)
             if manifest.delta is None:
-                known.remember_whole(ident, checked.sha256, manifest.package_id, manifest.version)
+                known.remember_body(ident, checked.sha256, manifest.package_id, manifest.version)
             else:
                 known.remember(ident, checked.sha256)
     known.remember_verdict(key, checked)

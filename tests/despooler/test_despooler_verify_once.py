@@ -1,5 +1,6 @@
-"""The signature check and the verification of a PCK to store read it once, yet report as
-before: a wrong signature first, a damaged container when it is stored, also after a retry."""
+"""The signature check and the checks of a PCK to store read it once, yet report as before: a
+wrong signature first, a damaged container when it is stored, also after a retry. The content
+is decompressed, and each file's SHA-256 checked, only when it is installed onto a DP."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.compression import PckError, verify
+from sitesrv.compression import CorruptError, FileEntry, Manifest, check, install
+from sitesrv.compression.container import ContainerWriter
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.testing import files
 from tests.despooler.conftest import (
@@ -28,14 +30,27 @@ OK = ("~Signature checked out OK for instruction coming from site ZZZ, proceed w
 
 
 def damaged(packages: Packages, tmp_path: Path) -> tuple[bytes, str]:
-    """PCK bytes with one bit flipped in the content, and what verification says of them."""
+    """PCK bytes with one bit flipped in the content, and what the store's check says of them."""
     data = bytearray(packages.pck1.read_bytes())
     data[len(data) // 3] ^= 0x08
     path = tmp_path / "damaged.PCK"
     path.write_bytes(bytes(data))
-    with pytest.raises(PckError) as caught:
-        verify(path, package_id=PKG_ID, version=1)
-    return bytes(data), caught.value.problem
+    error = check(path, package_id=PKG_ID, version=1).error
+    assert error is not None and "SHA-256 of the body differs" in error.problem
+    return bytes(data), error.problem
+
+
+def misdeclared(tmp_path: Path) -> bytes:
+    """A PCK whose checksums all hold but whose manifest gives its one file another SHA-256:
+    what a broken packer, not a damaged disk or link, would make."""
+    path = tmp_path / "misdeclared.PCK"
+    data = b"the file's real bytes\n"
+    with open(path, "wb") as fh:
+        writer = ContainerWriter(fh)
+        writer.add_file("setup.exe", len(data), 0, False, [data])
+        writer.finish(Manifest(package_id=PKG_ID, version=1, entries=(
+            FileEntry("setup.exe", len(data), 0, False, "0" * 64),)))
+    return path.read_bytes()
 
 
 def quarantined_for(lab: Path, problem: str) -> None:
@@ -68,6 +83,21 @@ def test_a_damaged_pck_is_refused_after_waiting_for_its_package_information(
     assert run(lab).exit_code == ExitCode.WAITING  # a quarantine is reported
     assert despool_log(lab, "P00").count(OK) == 2
     quarantined_for(lab, problem)
+
+
+def test_a_pck_whose_checksums_hold_is_stored_and_its_content_checked_on_the_dp(
+        lab: Path, tmp_path: Path) -> None:
+    """The store checks what any damage after packing changes (the body's and the manifest's
+    checksums) without decompressing, as SMS stores a PCK whose signature checks out; a file
+    that does not match its SHA-256 is refused when the PCK is installed onto a DP."""
+    register(lab, "P00", source_version=1)
+    deliver(lab, "P00", "2_001ZZZ", misdeclared(tmp_path))
+    assert run(lab).exit_code == ExitCode.IDLE
+    assert f"~Stored Package {PKG_ID}. Stored Package Version = 1" in despool_log(lab, "P00")
+    stored = site(lab, "P00").smspkg / f"{PKG_ID}.PCK"
+    with pytest.raises(CorruptError, match="'setup.exe' does not match its SHA-256"):
+        install(stored, tmp_path / "dp", PKG_ID, version=1)
+    assert not (tmp_path / "dp" / PKG_ID).exists()
 
 
 def test_a_payload_changed_while_it_waits_fails_the_signature_check_on_the_retry(
