@@ -247,6 +247,8 @@ def _print_report(report: IdleReport, step: bool) -> None:
     if report.status == TIMEOUT:
         if step:  # --max-steps counts only some steps (step.counts_against_budget)
             done = f"after {report.counted} counted steps ({report.steps} in all) "
+            counts.append("if it was still making progress, pass a larger --max-steps, or run "
+                          "it again to go on from here")
         head = f"Timed out {done}at lab time {when}, still busy; {', '.join(counts)}"
     else:
         head = f"Idle {done}at lab time {when}; {', '.join(counts)}"

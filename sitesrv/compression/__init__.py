@@ -1,6 +1,6 @@
 """Compressed package files: `<PkgID>.PCK` (a whole source version) and `<PkgID>.DLT.<n>`.
 
-Distribution Manager packs and installs, the Despooler verifies and merges, tools inspect.
+Distribution Manager packs and installs, the Despooler checks and merges, tools inspect.
 Everything streams, so memory does not grow with package size. Formats: docs/formats.md.
 """
 

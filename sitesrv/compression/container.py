@@ -187,7 +187,7 @@ class ContainerReader:
             self._fh.close()
             raise
         self._manifest: Manifest | None = None
-        self._body: _HashingSource | None = None  # once content() verified the whole body
+        self._body: _HashingSource | None = None  # once the body's checksum was checked
         self._dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
 
     def close(self) -> None:
@@ -249,10 +249,10 @@ class ContainerReader:
             shipped = set(manifest.delta.shipped)
             expected = [f for f in manifest.files if f.path in shipped]
         t = self.trailer
-        trusted = trust_known and manifest.delta is None
-        key = (known.identity(self.stat), t.package_id, t.version)
-        hashing = not (trusted and known.known_whole(*key))
-        body_hashing = not (trusted and known.known_body(*key))
+        knows = (known.known_pck(known.identity(self.stat), t.package_id, t.version)
+                 if trust_known and manifest.delta is None else None)
+        hashing = knows != known.WHOLE
+        body_hashing = knows is None
         self._fh.seek(0)
         source = _HashingSource(self._fh, self.trailer.body_length, hashing=body_hashing)
         with _damage_is_corruption(self.path), self._stream(source) as reader:

@@ -92,8 +92,9 @@ def install(
     """Install a PCK into `<share_dir>/<package_id>/`, or leave that folder as it was.
 
     Verifies the whole PCK (package, version if given, every checksum, every entry) before
-    the swap; a PCK this process packed or merged since it last changed is
-    not hashed again (compression.known), its entries and framing are. OVERWRITE keeps files
+    the swap; a PCK this process packed or merged since it last changed is not hashed again,
+    one whose compressed body it checked (a Despooler's store) has only its files hashed
+    (compression.known); entries and framing are always checked. OVERWRITE keeps files
     of the old folder that the package does not have. Read-only attributes and mtimes come
     from the manifest. `on_file(relpath)` is called for
     each package file once the new folder is in place, so a log never names a rolled-back

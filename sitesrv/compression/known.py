@@ -63,9 +63,12 @@ class Memo(Generic[V]):
             found = self._items.get(key)
             return None if found is None else found[0]
 
-    def put(self, key: Hashable, value: V) -> None:
+    def put(self, key: Hashable, value: V, *, keep: bool = False) -> None:
+        """Remember `value` for `key`; with `keep`, not over a value already there."""
         weight = self._weigh(value)
         with self._lock:
+            if keep and key in self._items:
+                return
             old = self._items.pop(key, None)
             if old is not None:
                 self._weight -= old[1]
@@ -114,20 +117,14 @@ def remember_body(ident: Identity, sha256: str, package_id: str, version: int) -
     """The file with this identity is a PCK of that package and version whose compressed body
     this process checked against its trailer (a Despooler's check), with this SHA-256."""
     remember(ident, sha256)
-    if _whole.get((ident, package_id, version)) is None:
-        _whole.put((ident, package_id, version), BODY)
+    _whole.put((ident, package_id, version), BODY, keep=True)  # WHOLE says more
 
 
-def known_whole(ident: Identity, package_id: str, version: int) -> bool:
-    """Whether `remember_whole` said so of this identity: installing it onto a DP then need not
-    hash every byte again (compression.distpoint)."""
-    return _whole.get((ident, package_id, version)) == WHOLE
-
-
-def known_body(ident: Identity, package_id: str, version: int) -> bool:
-    """Whether this process wrote the PCK whole or checked its compressed body: an install
-    then need not hash the body again, only (unless known whole) each file."""
-    return _whole.get((ident, package_id, version)) is not None
+def known_pck(ident: Identity, package_id: str, version: int) -> str | None:
+    """What this process knows of the PCK with this identity: WHOLE (`remember_whole`: an
+    install onto a DP need not hash any byte again, compression.distpoint), BODY
+    (`remember_body`: only its files need hashing), or None (everything)."""
+    return _whole.get((ident, package_id, version))
 
 
 def file_sha256(path: Path | str) -> tuple[int, str]:

@@ -10,7 +10,7 @@ import attrs
 
 from sitesrv.compression import known
 from sitesrv.compression.container import ContainerReader, ContainerWriter
-from sitesrv.compression.errors import PckError
+from sitesrv.compression.errors import PckError, UnsafeEntryError
 from sitesrv.compression.manifest import DirEntry, Entry, FileEntry, Manifest
 from sitesrv.compression.source import SourceItem, open_source_file, scan_source
 from sitesrv.compression.trailer import Kind
@@ -96,10 +96,10 @@ class Checked:
 
     sha256: str  # hex, of the whole file
     manifest: Manifest | None  # None when it failed
-    error: PckError | None
+    error: PckError | UnsafeEntryError | None
 
     def result(self) -> Manifest:
-        """The manifest, or the PckError that the check raised."""
+        """The manifest, or the PckError (or UnsafeEntryError) that the check raised."""
         if self.error is not None:
             raise self.error.with_traceback(None)
         assert self.manifest is not None
@@ -132,7 +132,7 @@ def check(path: Path | str, *, package_id: str | None = None,
         try:
             reader.expect(package_id, version)
             manifest = reader.check_checksums()
-        except PckError as error:
+        except (PckError, UnsafeEntryError) as error:  # a manifest entry that would escape
             checked = Checked(known.file_sha256(path)[1], None, error.with_traceback(None))
         else:
             checked = Checked(reader.file_sha256(), manifest, None)

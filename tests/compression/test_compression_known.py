@@ -20,7 +20,15 @@ from sitesrv.compression import (
     pack,
     verify,
 )
-from sitesrv.compression.known import Memo, file_sha256, forget_all, identity, known_whole
+from sitesrv.compression.known import (
+    BODY,
+    WHOLE,
+    Memo,
+    file_sha256,
+    forget_all,
+    identity,
+    known_pck,
+)
 
 
 def sha256(path: Path) -> str:
@@ -94,7 +102,7 @@ def test_check_does_not_decompress_the_content(pck: Path, kit,
     with container.ContainerReader(pck) as reader:
         trailer = reader.trailer
     assert decoded == [trailer.body_length - trailer.manifest_offset]
-    assert not known_whole(identity(pck.stat()), kit.PKG, 1)
+    assert known_pck(identity(pck.stat()), kit.PKG, 1) == BODY
 
 
 def test_a_file_changed_since_is_read_again(pck: Path, kit) -> None:
@@ -137,17 +145,22 @@ def test_the_memory_forgets_the_oldest_by_weight_and_keeps_the_newest() -> None:
     assert len(memo) == 1 and memo.get("huge") == 50
 
 
-def test_an_install_of_a_pck_verified_whole_still_refuses_damage(tmp_path: Path, kit,
-                                                                 pck: Path) -> None:
-    """This process packed the PCK, so Distribution Manager's install onto a DP does not take
-    the SHA-256 of every byte again. Damage put there behind the identity (same
-    size and time) is still refused, by the compressed frames' own checksums, and nothing is
+@pytest.mark.parametrize("how", [WHOLE, BODY])
+def test_an_install_of_a_pck_it_knows_still_refuses_damage(tmp_path: Path, kit, pck: Path,
+                                                           how: str) -> None:
+    """This process packed the PCK (WHOLE), or checked its body as a Despooler does (BODY), so
+    Distribution Manager's install onto a DP does not take the SHA-256 of every byte again.
+    Damage put there behind the identity (same size and time) is still refused, by the
+    compressed frames' own checksums (and, for BODY, each file's SHA-256), and nothing is
     installed; the undamaged PCK installs."""
+    if how == BODY:
+        forget_all()
+        assert check(pck, package_id=kit.PKG, version=1).error is None
     install(pck, tmp_path / "good", kit.PKG, version=1)
     assert sorted(p.name for p in (tmp_path / "good" / kit.PKG).rglob("*")) == sorted(
         p.name for p in (tmp_path / "src").rglob("*"))
     damage_behind_identity(pck, 1 / 8)
-    assert known_whole(identity(pck.stat()), kit.PKG, 1)
+    assert known_pck(identity(pck.stat()), kit.PKG, 1) == how
     with pytest.raises(CorruptError):
         install(pck, tmp_path / "damaged", kit.PKG, version=1)
     assert not (tmp_path / "damaged" / kit.PKG).exists()
@@ -156,8 +169,10 @@ def test_an_install_of_a_pck_verified_whole_still_refuses_damage(tmp_path: Path,
 def test_a_pck_known_from_another_package_or_version_is_hashed(tmp_path: Path, kit) -> None:
     source = kit.write_tree(tmp_path / "src", kit.SAMPLE)
     path = pack(source, tmp_path / "CEN00002.PCK", kit.PKG, 1).path
-    assert not known_whole(identity(path.stat()), kit.PKG, 2)
-    assert known_whole(identity(path.stat()), kit.PKG, 1)
+    assert known_pck(identity(path.stat()), kit.PKG, 2) is None
+    assert known_pck(identity(path.stat()), kit.PKG, 1) == WHOLE
+    assert check(path, package_id=kit.PKG, version=1).error is None
+    assert known_pck(identity(path.stat()), kit.PKG, 1) == WHOLE  # a check keeps what it knew
 
 
 def test_an_install_hashes_only_a_pck_it_does_not_know_whole(
@@ -191,6 +206,7 @@ def test_an_install_hashes_only_a_pck_it_does_not_know_whole(
     unknown_bytes = hashed[0]
     forget_all()
     assert check(pck, package_id=kit.PKG, version=1).error is None  # as a Despooler checks
+    assert known_pck(identity(pck.stat()), kit.PKG, 1) == BODY
     hashed[0] = 0
     install(pck, tmp_path / "checked", kit.PKG, version=1)
     checked_bytes = hashed[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sitesrv.admin.lab import Lab, default_hierarchy_file
-from sitesrv.compression import extract, install, read_manifest, verify
+from sitesrv.compression import check, extract, install, read_manifest, verify
 from sitesrv.errors import FormatError
 from sitesrv.formats import pkg, rpl, sta
 from sitesrv.formats.values import Payload
@@ -192,6 +192,11 @@ def _verify(pck: Path, tmp_path: Path) -> object:
     return verify(pck)
 
 
+def _check(pck: Path, tmp_path: Path) -> object:
+    """As a Despooler checks a PCK before it stores it: the verdict says why not."""
+    return check(pck).result()
+
+
 def _extract(pck: Path, tmp_path: Path) -> object:
     return extract(pck, tmp_path / "extracted")
 
@@ -200,7 +205,8 @@ def _install(pck: Path, tmp_path: Path) -> object:
     return install(pck, tmp_path / "share", "ZZZ00001")
 
 
-READERS = {"listing it": _read_manifest, "verifying it": _verify, "extracting it": _extract,
+READERS = {"listing it": _read_manifest, "verifying it": _verify,
+           "checking it before it is stored": _check, "extracting it": _extract,
            "installing it on a DP": _install}
 
 

@@ -44,11 +44,17 @@ def test_step_mode_exits_3_and_prints_one_line_per_waiting_item(lab: Path) -> No
     assert "2 item(s) wait." in result.stderr
 
 
-def test_step_mode_exits_4_when_max_steps_run_out(lab: Path) -> None:
+def test_step_mode_exits_4_when_max_steps_run_out_and_a_second_run_goes_on(lab: Path) -> None:
     drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
     result = run(lab, "--step", "--max-steps", "2")
     assert result.exit_code == ExitCode.TIMEOUT
     assert "Timed out after 2 counted steps (4 in all)" in result.stderr
+    assert ("if it was still making progress, pass a larger --max-steps, or run it again to go "
+            "on from here.") in result.stderr
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == []
+    again = run(lab, "--step")
+    assert again.exit_code == ExitCode.IDLE, again.output
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
 
 
 def test_a_recorded_run_replays_to_the_same_tree(tmp_path: Path,

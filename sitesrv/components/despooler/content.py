@@ -30,8 +30,10 @@ from sitesrv.components.signals import package_information_signal
 from sitesrv.components.statusup import forward_status
 from sitesrv.compression import (
     BaseMissingError,
+    CorruptError,
     MergeBaseError,
     PckError,
+    UnsafeEntryError,
     check,
     merge,
     read_manifest,
@@ -186,7 +188,7 @@ def _store(content: Content, payload: Path) -> bool:
     durable = received.ctx.durability.syncs_files
     try:
         if received.ins.payload is Payload.PCK:
-            # Verified with the signature check if the payload is unchanged since; else now.
+            # Checked with the signature if the payload is unchanged since; else now.
             manifest = check(payload, package_id=content.pkg_id, version=content.version).result()
             if manifest.delta is not None:
                 received.quarantine(f"the payload {received.payload_name} is a delta, the "
@@ -216,7 +218,7 @@ def _store(content: Content, payload: Path) -> bool:
     except MergeBaseError as e:
         _base_unusable(content, e)
         return False
-    except PckError as e:
+    except (PckError, UnsafeEntryError) as e:
         if Path(e.path) not in received.work_payloads():
             _base_unusable(content, e)
             return False
@@ -226,13 +228,18 @@ def _store(content: Content, payload: Path) -> bool:
     return True
 
 
-def _base_unusable(content: Content, error: MergeBaseError | PckError) -> None:
+def _base_unusable(content: Content, error: MergeBaseError | PckError | UnsafeEntryError
+                   ) -> None:
     """The delta cannot be merged onto what SMSPKG holds: error 8, retried until content comes."""
     ctx = content.received.ctx
     base = content.version - 1
     if isinstance(error, BaseMissingError):
         ctx.log.write("CCompress::Open: Failed to open "
                       f"{ctx.windows(content.pck.parent / content.pkg_id)} ({base})")
+    elif isinstance(error, CorruptError):  # stored whole, damaged inside: the merge reads it
+        ctx.log.write(f"~Cannot merge the delta of package {content.pkg_id} version "
+                      f"{content.version}: {ctx.windows(content.pck)} is damaged: "
+                      f"{error.problem}")
     else:
         ctx.log.write(f"~Cannot merge the delta of package {content.pkg_id} version "
                       f"{content.version}: {ctx.windows(content.pck)} is not the version {base} "

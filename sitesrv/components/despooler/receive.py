@@ -143,9 +143,10 @@ class Received:
     def signature_problem(self, payload: Path) -> str | None:
         """Why the payload is not the one the instruction describes, or None ("signature").
 
-        A PCK this site will store is verified in the same read (`compression.check`); the
-        verdict waits, remembered, until the store asks for it, so the log and the outcome
-        are as if the signature were checked first and the container when it is stored.
+        A PCK this site will store has its container's checksums checked in the same read
+        (`compression.check`); the verdict waits, remembered, until the store asks for it, so
+        the log and the outcome are as if the signature were checked first and the container
+        when it is stored.
         """
         ins = self.ins
         size = payload.stat().st_size

@@ -12,6 +12,7 @@ import pytest
 
 from sitesrv.compression import CorruptError, FileEntry, Manifest, check, install
 from sitesrv.compression.container import ContainerWriter
+from sitesrv.compression.known import BODY, identity, known_pck
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.testing import files
 from tests.despooler.conftest import (
@@ -40,16 +41,17 @@ def damaged(packages: Packages, tmp_path: Path) -> tuple[bytes, str]:
     return bytes(data), error.problem
 
 
-def misdeclared(tmp_path: Path) -> bytes:
-    """A PCK whose checksums all hold but whose manifest gives its one file another SHA-256:
-    what a broken packer, not a damaged disk or link, would make."""
+def misdeclared(tmp_path: Path, listed_as: str = "setup.exe") -> bytes:
+    """A PCK whose checksums all hold but whose manifest gives its one file another SHA-256
+    (and, with `listed_as`, another name): what a broken or hostile packer would make, not a
+    damaged disk or link."""
     path = tmp_path / "misdeclared.PCK"
     data = b"the file's real bytes\n"
     with open(path, "wb") as fh:
         writer = ContainerWriter(fh)
         writer.add_file("setup.exe", len(data), 0, False, [data])
         writer.finish(Manifest(package_id=PKG_ID, version=1, entries=(
-            FileEntry("setup.exe", len(data), 0, False, "0" * 64),)))
+            FileEntry(listed_as, len(data), 0, False, "0" * 64),)))
     return path.read_bytes()
 
 
@@ -95,15 +97,32 @@ def test_a_pck_whose_checksums_hold_is_stored_and_its_content_checked_on_the_dp(
     assert run(lab).exit_code == ExitCode.IDLE
     assert f"~Stored Package {PKG_ID}. Stored Package Version = 1" in despool_log(lab, "P00")
     stored = site(lab, "P00").smspkg / f"{PKG_ID}.PCK"
+    assert known_pck(identity(stored.stat()), PKG_ID, 1) == BODY  # its files not hashed yet
     with pytest.raises(CorruptError, match="'setup.exe' does not match its SHA-256"):
         install(stored, tmp_path / "dp", PKG_ID, version=1)
     assert not (tmp_path / "dp" / PKG_ID).exists()
 
 
+def test_a_pck_listing_a_path_outside_its_folder_is_refused_when_stored(
+        lab: Path, tmp_path: Path) -> None:
+    """The manifest's entries are checked when the PCK is stored: one that would escape the
+    DP's package folder sends the instruction and its payload to corrupt\\, with the reason."""
+    register(lab, "P00", source_version=1)
+    deliver(lab, "P00", "2_001ZZZ", misdeclared(tmp_path, listed_as="../evil.exe"))
+    assert run(lab).exit_code == ExitCode.WAITING  # a quarantine is reported
+    texts = despool_log(lab, "P00")
+    assert OK in texts
+    (line,) = [t for t in texts if t.startswith(f"Moved the corrupt file {RECEIVE}\\2_001ZZZ.SNI")]
+    assert "../evil.exe" in line
+    assert files(site(lab, "P00").receive / "corrupt") == ["2_001ZZZ.PCK", "2_001ZZZ.SNI",
+                                                          "quarantine.log"]
+    assert not site(lab, "P00").smspkg.joinpath(f"{PKG_ID}.PCK").exists()
+
+
 def test_a_payload_changed_while_it_waits_fails_the_signature_check_on_the_retry(
         lab: Path, packages: Packages) -> None:
     deliver(lab, "P00", "2_001ZZZ", packages.pck1)
-    assert run(lab, horizon=1).exit_code == ExitCode.WAITING  # error 12; verified and hashed
+    assert run(lab, horizon=1).exit_code == ExitCode.WAITING  # error 12; checked and hashed
     (payload,) = site(lab, "P00").receive.glob("ds_*.pkg")
     data = bytearray(payload.read_bytes())
     data[-1000] ^= 0x01
@@ -121,7 +140,7 @@ def test_a_payload_changed_while_it_waits_fails_the_signature_check_on_the_retry
                                                           "quarantine.log"]
 
 
-def test_a_stored_pck_is_the_one_verified(lab: Path, packages: Packages) -> None:
+def test_a_stored_pck_is_the_one_checked(lab: Path, packages: Packages) -> None:
     register(lab, "P00", source_version=1)
     deliver(lab, "P00", "2_001ZZZ", packages.pck1)
     assert run(lab).exit_code == ExitCode.IDLE
