@@ -33,6 +33,7 @@ from sitesrv.runtime.step import run_until_idle
 from sitesrv.testing import free_files, log_messages
 
 PKG_ID = "ZZZ00001"
+RECEIVE = "E:\\SMS\\inboxes\\despoolr.box\\receive"  # as the logs name the folder
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from sitesrv.runtime.idle import ExitCode
 from sitesrv.testing import files
 from tests.despooler.conftest import (
     PKG_ID,
+    RECEIVE,
     Packages,
     deliver,
     despool_log,
@@ -25,7 +26,6 @@ from tests.despooler.conftest import (
     site,
 )
 
-RECEIVE = "E:\\SMS\\inboxes\\despoolr.box\\receive"
 OK = ("~Signature checked out OK for instruction coming from site ZZZ, proceed with the "
       "instruction execution.")
 

@@ -23,6 +23,7 @@ from sitesrv.runtime.registry import Registry
 from sitesrv.testing import files, log_lines
 from tests.despooler.conftest import (
     PKG_ID,
+    RECEIVE,
     Packages,
     carried,
     copy_readonly,
@@ -34,7 +35,6 @@ from tests.despooler.conftest import (
     store,
 )
 
-RECEIVE = "E:\\SMS\\inboxes\\despoolr.box\\receive"
 TYPE = "MICROSOFT|SMS|MINIJOBINSTRUCTION|PACKAGE"
 
 

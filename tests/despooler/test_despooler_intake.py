@@ -15,6 +15,7 @@ from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.registry import Registry
 from sitesrv.testing import files, log_lines
 from tests.despooler.conftest import (
+    RECEIVE,
     Packages,
     deliver,
     despool_log,
@@ -22,8 +23,6 @@ from tests.despooler.conftest import (
     run,
     site,
 )
-
-RECEIVE = "E:\\SMS\\inboxes\\despoolr.box\\receive"
 
 
 class SenderAtWork(Component):
