@@ -15,11 +15,13 @@ from sitesrv.compression import (
     PackageMismatchError,
     PckError,
     TrailerError,
+    check,
     install,
     pack,
     read_manifest,
     verify,
 )
+from sitesrv.compression.known import forget_all
 from sitesrv.compression.trailer import TRAILER_SIZE
 
 _counter = itertools.count()
@@ -62,6 +64,22 @@ def test_a_flipped_bit_in_any_byte_is_refused(pck: Path) -> None:
         with pytest.raises(PckError) as caught:
             verify(damaged)
         assert str(caught.value).startswith(f"{damaged}: ")
+
+
+def test_a_flipped_bit_in_any_byte_fails_the_check_before_a_pck_is_stored(pck: Path,
+                                                                          kit) -> None:
+    """What a receiving Despooler checks without decompressing (the trailer, the manifest, the
+    compressed body's SHA-256) refuses any byte changed since packing, wherever it is."""
+    data = pck.read_bytes()
+    damaged = _damaged_copy(pck, data)
+    for offset in range(len(data)):
+        flipped = bytearray(data)
+        flipped[offset] ^= 1 << (offset % 8)
+        damaged.write_bytes(flipped)
+        forget_all()  # a rewrite within one tick of the file's clock keeps its identity
+        checked = check(damaged, package_id=kit.PKG, version=3)
+        assert isinstance(checked.error, PckError), offset
+        assert str(checked.error).startswith(f"{damaged}: ")
 
 
 @settings(
