@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.compression import CorruptError, FileEntry, Manifest, check, install
+from sitesrv.compression import CorruptError, FileEntry, Manifest, check, install, make_delta
 from sitesrv.compression.container import ContainerWriter
 from sitesrv.compression.known import BODY, identity, known_pck
+from sitesrv.formats.values import Payload
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.testing import files
 from tests.despooler.conftest import (
@@ -101,6 +102,32 @@ def test_a_pck_whose_checksums_hold_is_stored_and_its_content_checked_on_the_dp(
     with pytest.raises(CorruptError, match="'setup.exe' does not match its SHA-256"):
         install(stored, tmp_path / "dp", PKG_ID, version=1)
     assert not (tmp_path / "dp" / PKG_ID).exists()
+
+
+def test_a_delta_onto_a_stored_base_damaged_inside_says_so_and_waits(
+        lab: Path, tmp_path: Path) -> None:
+    """A base whose checksums held when it was stored, but whose file does not match its
+    SHA-256, is found out when a delta is merged onto it: error 8, as for a wrong base, with a
+    line that says the base is damaged, and the stored base is kept as it was."""
+    register(lab, "P00", source_version=1)
+    deliver(lab, "P00", "2_001ZZZ", misdeclared(tmp_path))
+    assert run(lab).exit_code == ExitCode.IDLE
+    stored = site(lab, "P00").smspkg / f"{PKG_ID}.PCK"
+    before = stored.read_bytes()
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "setup.exe").write_bytes(b"the file's real bytes\n")
+    (v2 / "new.txt").write_bytes(b"added in 2\n")
+    dlt = make_delta(stored, v2, tmp_path / f"{PKG_ID}.DLT.2", PKG_ID, 2).path
+    register(lab, "P00", source_version=2, stored=1)
+    deliver(lab, "P00", "2_002ZZZ", dlt, kind=Payload.DLT, version=2)
+    assert run(lab, horizon=1).exit_code == ExitCode.WAITING
+    texts = despool_log(lab, "P00")
+    (line,) = [t for t in texts if t.startswith("~Cannot merge the delta")]
+    assert line.startswith(f"~Cannot merge the delta of package {PKG_ID} version 2: "
+                           f"F:\\SMSPKG\\{PKG_ID}.PCK is damaged: ")
+    assert "Despooler failed to execute the instruction, error code = 8" in texts
+    assert stored.read_bytes() == before
 
 
 def test_a_pck_listing_a_path_outside_its_folder_is_refused_when_stored(
