@@ -17,6 +17,14 @@ With --mode live (or both), the same round also runs `sitesrv run --until-idle -
 an empty lab, and reports live CPU per package the same way (issue 15: live at most 1.5 times
 step). The live run's CPU includes its idle check at the end, as the empty run's does.
 
+Beside them, the floor (bench/flowfloor.py): before the rounds, one more step run of the same
+lab, and one of the empty lab, in this process, record every file operation and SQL statement
+they make; each round then does those operations again with nothing around them (`os` calls on
+files of the recorded sizes, the statements on copies of the databases). Floor per package =
+(floor of the run - floor of the empty run) / packages: what the flow asks of the file system
+and SQLite, the part of the step run's CPU that no change to sitesrv's own code removes.
+--no-floor leaves it out.
+
 With --profile FILE, one more step run of the same lab runs in this process under cProfile
 and writes its statistics to FILE (`python -m pstats FILE`), and prints the top functions.
 Not part of the test run.
@@ -28,6 +36,7 @@ import argparse
 import json
 from pathlib import Path
 
+import flowfloor
 from distribution import (
     DPS,
     OUT,
@@ -43,6 +52,7 @@ from distribution import (
     summarizer,
     use_bytecode_cache,
 )
+from flowfloor import Recording
 from packages import make_sources, pipeline_script
 
 TARGET_MS = 20.0
@@ -111,6 +121,25 @@ def mode_cpu(folders: list[Path], out: Path, mode: str,
     return cpu, others, empty, others_empty
 
 
+def floor_recordings(folders: list[Path], out: Path) -> tuple[Recording, Recording]:
+    """What a step run of the packages' lab and of an empty lab ask of the file system and
+    SQLite (bench/flowfloor.py), each run in this process; the packages' lab is checked."""
+    from sitesrv.components.registry import SMS_COMPONENTS
+    from sitesrv.runtime.step import run_until_idle
+
+    lab, ids = lab_with_packages(folders, out)
+    full = flowfloor.record(lab.root, lambda: run_until_idle(lab.root, components=SMS_COMPONENTS),
+                            out / "stepcpu-floor-db")
+    check(lab, ids, folders)
+    fresh(lab.root)
+    empty_lab = new_lab(out / "stepcpu-empty", {})
+    empty = flowfloor.record(empty_lab.root,
+                             lambda: run_until_idle(empty_lab.root, components=SMS_COMPONENTS),
+                             out / "stepcpu-floor-db-empty")
+    fresh(empty_lab.root)
+    return full, empty
+
+
 def profile(folders: list[Path], out: Path, stats_file: Path) -> None:
     import cProfile
     import pstats
@@ -147,6 +176,9 @@ def main() -> None:
                              "each round, alternating which goes first")
     parser.add_argument("--processes", choices=("one", "per-site"), default="one",
                         help="the live runs' `sitesrv run --processes` (default one)")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="leave out the floor (the run's file operations and SQL "
+                             "statements done bare, bench/flowfloor.py)")
     args = parser.parse_args()
     use_bytecode_cache()
     need_tools("tar", "zstd", "bash", "cp")
@@ -159,6 +191,12 @@ def main() -> None:
     modes = MODES[args.mode]
     rows: dict[str, list[float]] = {k: [] for m in modes for k in keys(m).values()}
     rows.update({k: [] for k in ("pipe", "pipe_ms", "others_pipe")})
+    recordings = None if args.no_floor else floor_recordings(folders, out)
+    if recordings is not None:
+        rows["floor_ms"] = []
+        counts = recordings[0].counts()
+        print("floor:     a step run of the lab asks for " + ", ".join(
+            f"{value / n:.0f} {name}" for name, value in counts.items()) + " per package")
     for rnd in range(args.repeat):
         said = []
         for m in modes if rnd % 2 == 0 else reversed(modes):
@@ -170,6 +208,10 @@ def main() -> None:
                 rows[key].append(value)
             said.append(f"{m} run CPU {cpu:.2f} s, empty lab {empty:.2f} s -> "
                         f"{rows[k['per_pkg']][-1]:.1f} ms per package")
+        if recordings is not None:
+            full, empty = (flowfloor.replay(r, out / "stepcpu-floor") for r in recordings)
+            rows["floor_ms"].append((full - empty) / n * 1000)
+            said.append(f"floor {rows['floor_ms'][-1]:.1f} ms per package")
         pipe, others_pipe = pipeline_cpu(sources, out)
         for key, value in (("pipe", pipe), ("pipe_ms", pipe / n * 1000),
                            ("others_pipe", others_pipe)):
@@ -203,6 +245,11 @@ def main() -> None:
     print(f"baseline:  per-package CLI pipeline, CPU {median(rows['pipe_ms']):.1f} ms per package"
           f" -> ratio {first / median(rows['pipe_ms']):.2f}" + (f" ({modes[0]})" if len(modes) > 1
                                                              else ""))
+    if recordings is not None:
+        floor = median(rows["floor_ms"])
+        print(f"floor:     the same file operations and SQL statements done bare, CPU "
+              f"{floor:.1f} ms per package -> {modes[0]} is {first / floor:.2f} times the floor;"
+              f" the target is {TARGET_MS / floor:.2f} times it")
     print("every DP held its file byte for byte and the summarizer showed State 0, every round")
     print("rounds:    " + json.dumps({k: [round(x, 3) for x in v] for k, v in rows.items()}))
     if args.profile:

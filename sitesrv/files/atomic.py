@@ -50,10 +50,8 @@ def sync_dirs(durability: Durability, *folders: Path) -> None:
         fsync_dir(folder)
 
 
-def write_content(f: BinaryIO, content: Content) -> None:
-    if isinstance(content, bytes | bytearray | memoryview):
-        f.write(content)
-    elif callable(content):
+def _write_streamed(f: BinaryIO, content: Callable[[BinaryIO], None] | Iterable[bytes]) -> None:
+    if callable(content):
         content(f)
     else:
         for chunk in content:
@@ -70,18 +68,30 @@ def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive
     """
     if not exclusive:
         remove_file(tmp)
-    with open(tmp, "xb") as f:
-        try:
-            write_content(f, content)
-            f.flush()
-            check_space(tmp)
-            if durability.syncs_files:
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException:
-            f.close()
-            tmp.unlink(missing_ok=True)
-            raise
+    fd = os.open(tmp, _CREATE_NEW, 0o666)
+    try:
+        if isinstance(content, bytes | bytearray | memoryview):
+            _write_all(fd, content)  # most files: one write, no file object around it
+        else:
+            with os.fdopen(fd, "wb", closefd=False) as f:
+                _write_streamed(f, content)
+        check_space(tmp)
+        if durability.syncs_files:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+
+
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def rename_into_place(tmp: Path, dest: Path, durability: Durability) -> None:

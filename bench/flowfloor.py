@@ -1,0 +1,245 @@
+"""The floor of SMS's file flow: what a step run asks of the file system and SQLite, done bare.
+
+`record` runs a step run of a lab in this process, with an audit hook (PEP 578) and SQLite's
+statement trace (`sqlite3.connect` wrapped for the run), and writes down in order every file
+operation the run makes inside the lab (a file opened to read, with its size; a file written,
+with the size it had when renamed into place; a rename; a delete; a folder listed, with its
+entries; a batch of log lines appended, with its bytes) and every SQL statement each database
+connection ran, with its values. `replay` does the same operations with nothing around them:
+`os.open`, `os.read`, `os.write`, `os.replace`, `os.unlink` and `os.scandir` on files of the
+recorded sizes in a scratch folder on the same file system, and the recorded statements on
+copies of the lab's databases as they were before the run, one connection for each of the
+run's. Its CPU time is what the flow itself costs this machine from Python, with none of
+sitesrv's logic: no parsing, no validation, no formatting, no decisions.
+
+It is a floor: it leaves out the calls the hook does not see (`stat`, `mkdir`, `utime`,
+`chmod`), reads a file in one call where the run read it in chunks, and does nothing between
+the calls. `bench/stepcpu.py` prints it beside the step run's CPU per package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shutil
+import sqlite3
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+READ, WRITE, RENAME, UNLINK, LIST, APPEND, SQL = range(7)
+_WRITING = os.O_WRONLY | os.O_RDWR
+
+
+@dataclass
+class Recording:
+    """The operations of one step run, in order: (kind, value), value the size, entry count or
+    (connection, statement); `databases` the copies of the lab's databases before the run."""
+
+    ops: list[tuple[int, object]] = field(default_factory=list)
+    databases: dict[int, Path] = field(default_factory=dict)  # connection -> copy of its db
+
+    def counts(self) -> dict[str, int]:
+        names = ("reads", "writes", "renames", "deletes", "listings", "log appends",
+                 "SQL statements")
+        found = dict.fromkeys(names, 0)
+        for kind, _ in self.ops:
+            found[names[kind]] += 1
+        return found
+
+
+def record(lab_root: Path, run: Callable[[], object], copies: Path) -> Recording:
+    """Run `run` (a step run of the lab at `lab_root`) and record what it asked of the file
+    system and of SQLite; the lab's databases are copied to `copies` first. The audit hook
+    cannot be removed: it stays in this process, quiet, after the run."""
+    from sitesrv.logs.appendfile import AppendFile
+
+    rec = Recording()
+    root = str(lab_root)
+    before = _copy_databases(lab_root, copies)
+    pending: dict[str, int] = {}  # a file opened to write -> its WRITE op, sized when renamed
+    quiet = [True]  # before and after the run, and while the hook itself lists a folder
+
+    def inside(path: object) -> bool:
+        return isinstance(path, str | Path) and str(path).startswith(root)
+
+    def hook(event: str, args: tuple) -> None:
+        if quiet[0]:
+            return
+        quiet[0] = True
+        try:
+            note(event, args)
+        finally:
+            quiet[0] = False
+
+    def note(event: str, args: tuple) -> None:
+        if event == "open" and inside(args[0]):
+            path, flags = str(args[0]), args[2]
+            if flags is None or not flags & _WRITING:
+                with contextlib.suppress(OSError):  # if it is gone, the open fails too
+                    rec.ops.append((READ, os.stat(path).st_size))
+            elif not flags & os.O_APPEND:
+                pending[path] = len(rec.ops)
+                rec.ops.append((WRITE, (len(rec.ops), 0)))
+        elif event == "os.rename" and inside(args[0]):
+            index = pending.pop(str(args[0]), None)
+            if index is not None:
+                rec.ops[index] = (WRITE, (index, os.stat(args[0]).st_size))
+            rec.ops.append((RENAME, index))
+        elif event == "os.remove" and inside(args[0]):
+            rec.ops.append((UNLINK, None))
+        elif event in ("os.scandir", "os.listdir") and inside(args[0]):
+            with contextlib.suppress(OSError):
+                rec.ops.append((LIST, len(os.listdir(args[0]))))
+
+    connect = sqlite3.connect
+
+    def traced_connect(database: object, *args: object, **kwargs: object) -> sqlite3.Connection:
+        connection = connect(database, *args, **kwargs)
+        db = next((copy for path, copy in before.items() if path in str(database)), None)
+        if db is not None:
+            number = len(rec.databases)
+            rec.databases[number] = db
+            connection.set_trace_callback(  # "-- name": a trigger's program, not a statement
+                lambda sql: None if quiet[0] or sql.startswith("--")
+                else rec.ops.append((SQL, (number, sql))))
+        return connection
+
+    put = AppendFile._put
+
+    def counted_put(self: AppendFile, lines: list[bytes]) -> None:
+        if not quiet[0]:
+            rec.ops.append((APPEND, (str(self.path), sum(map(len, lines)))))
+        put(self, lines)
+
+    sys.addaudithook(hook)
+    AppendFile._put = counted_put  # type: ignore[method-assign]
+    sqlite3.connect = traced_connect  # type: ignore[assignment]
+    quiet[0] = False
+    try:
+        run()
+    finally:
+        quiet[0] = True
+        AppendFile._put = put  # type: ignore[method-assign]
+        sqlite3.connect = connect
+    for path, index in pending.items():  # written in place, never renamed: sized as they are
+        with contextlib.suppress(OSError):
+            rec.ops[index] = (WRITE, (index, os.stat(path).st_size))
+    return rec
+
+
+def _copy_databases(lab_root: Path, copies: Path) -> dict[str, Path]:
+    shutil.rmtree(copies, ignore_errors=True)
+    copies.mkdir(parents=True)
+    found = {}
+    for db in sorted(lab_root.glob("*/SMS/site.db")):
+        copy = copies / f"{db.parent.parent.name}.db"
+        shutil.copyfile(db, copy)
+        found[str(db)] = copy
+    return found
+
+
+def replay(rec: Recording, work: Path) -> float:
+    """Do the recorded operations bare, in order, in `work` (removed after); their CPU seconds.
+
+    A file written is renamed to its final name where the run renamed it; any other rename
+    moves one file to and fro between two folders; a delete deletes one of as many files made
+    beforehand; a listing lists a folder of as many entries as the run's had.
+    """
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    reads: dict[int, str] = {}
+    lists: dict[int, str] = {}
+    appends: dict[str, int] = {}
+    biggest = 0
+    for kind, value in rec.ops:
+        if kind == READ and value not in reads:
+            reads[value] = str(work / f"read-{value}")
+            Path(reads[value]).write_bytes(b"r" * value)
+        elif kind == LIST and value not in lists:
+            folder = work / f"list-{value}"
+            folder.mkdir()
+            for i in range(value):
+                (folder / f"{i:06}.SVF").touch()
+            lists[value] = str(folder)
+        elif kind == APPEND:
+            if value[0] not in appends:
+                appends[value[0]] = os.open(work / f"log-{len(appends)}",
+                                            os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            biggest = max(biggest, value[1])
+        elif kind == WRITE:
+            biggest = max(biggest, value[1])
+    doomed = work / "doomed"
+    doomed.mkdir()
+    victims = [str(doomed / f"{i:06}") for i in range(sum(k == UNLINK for k, _ in rec.ops))]
+    for name in victims:
+        Path(name).touch()
+    for folder in ("written", "placed", "a", "b"):
+        (work / folder).mkdir()
+    Path(work / "a" / "moving").touch()
+    copies = work / "db"
+    copies.mkdir()
+    for db in set(rec.databases.values()):
+        shutil.copyfile(db, copies / db.name)
+    connections = {n: sqlite3.connect(copies / db.name, isolation_level=None)
+                   for n, db in rec.databases.items()}
+    for connection in connections.values():
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+    start = resource.getrusage(resource.RUSAGE_SELF)
+    failed = _replay(rec.ops, reads, lists, appends, victims, str(work), b"w" * biggest,
+                     connections)
+    end = resource.getrusage(resource.RUSAGE_SELF)
+    for connection in connections.values():
+        connection.close()
+    for fd in appends.values():
+        os.close(fd)
+    shutil.rmtree(work)
+    if failed:
+        print(f"flowfloor: {failed} recorded statements failed again on the copies",
+              file=sys.stderr)
+    return (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
+
+
+def _replay(ops: list[tuple[int, object]], reads: dict[int, str], lists: dict[int, str],
+            appends: dict[str, int], victims: list[str], work: str, blob: bytes,
+            connections: dict[int, sqlite3.Connection]) -> int:
+    failed = 0
+    written: dict[int, str] = {}
+    moving = [f"{work}/a/moving", f"{work}/b/moving"]
+    for kind, value in ops:
+        if kind == READ:
+            fd = os.open(reads[value], os.O_RDONLY)
+            os.fstat(fd)
+            os.read(fd, value + 1)
+            os.close(fd)
+        elif kind == WRITE:
+            index, size = value
+            written[index] = tmp = f"{work}/written/{index}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            os.write(fd, blob[:size])
+            os.close(fd)
+        elif kind == RENAME:
+            if value is not None and value in written:
+                os.replace(written.pop(value), f"{work}/placed/{value}")
+            else:
+                os.replace(moving[0], moving[1])
+                moving.reverse()
+        elif kind == UNLINK:
+            os.unlink(victims.pop())
+        elif kind == LIST:
+            with os.scandir(lists[value]) as it:
+                for entry in it:
+                    entry.is_file()
+        elif kind == APPEND:
+            path, size = value
+            os.write(appends[path], blob[:size])
+        else:
+            number, sql = value
+            try:
+                connections[number].execute(sql)
+            except sqlite3.Error:
+                failed += 1
+    return failed
