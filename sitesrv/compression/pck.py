@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -116,9 +118,17 @@ def check(path: Path | str, *, package_id: str | None = None,
     caught without decompressing. The content is decompressed, and each file's SHA-256
     checked, when it is installed onto a DP. The file is the body and the trailer, so its
     SHA-256 comes from the same read. A file that fails is hashed in a second pass. Asking
-    again about an unchanged file (same device, inode, size, modification time) reads
-    nothing. Raises OSError (FileNotFoundError) if it cannot be read.
+    again about an unchanged file (same device, inode, size, modification time) neither
+    opens nor reads it: a Despooler asks at every retry of an instruction that waits for its
+    package information. Raises OSError (FileNotFoundError) if it cannot be read.
     """
+    with contextlib.suppress(OSError):  # if it cannot be looked at, the reader says why
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode):
+            remembered = known.known_verdict(
+                ("check", str(path), known.identity(st), package_id, version))
+            if isinstance(remembered, Checked):
+                return remembered
     try:
         reader = ContainerReader(path)
     except PckError as error:  # no usable trailer

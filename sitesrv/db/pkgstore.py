@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,9 +163,13 @@ class FileStore:
         return self.folder / f"{pkg_id.upper()}.json"
 
     def _load(self, pkg_id: str) -> _PackageFile:
-        """The package's file as records: those read or written last if its bytes are the
-        same (each pass of Offer Manager reads every package's file), else parsed anew. A copy:
-        callers change it before `_save`."""
+        """The package's file as records, a copy: callers change it before `_save`."""
+        return _copy(self._view(pkg_id))
+
+    def _view(self, pkg_id: str) -> _PackageFile:
+        """The package's file as records, to read only: those read or written last if its
+        bytes are the same (each pass of Offer Manager reads every package's file), else
+        parsed anew."""
         path = self._path(pkg_id)
         try:
             data = read_limited(path, PACKAGE_STATE_BYTES)
@@ -177,7 +182,7 @@ class FileStore:
         if known is None or known[0] != data:
             known = (data, self._parse(path, data))
             self._known[pkg_id.upper()] = known
-        return _copy(known[1])
+        return known[1]
 
     @staticmethod
     def _parse(path: Path, data: bytes) -> _PackageFile:
@@ -223,13 +228,15 @@ class FileStore:
         self._known[pkg_id.upper()] = (text, _copy(data))  # the next `_load` need not parse
 
     def package_ids(self) -> list[str]:
-        if not self.folder.is_dir():
+        try:
+            names = os.listdir(self.folder)
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(p.stem for p in self.folder.glob("*.json"))
+        return sorted(name[:-len(".json")] for name in names if name.endswith(".json"))
 
     def package(self, pkg_id: str) -> Package | None:
         with self._lock:
-            return self._load(pkg_id).package
+            return self._view(pkg_id).package
 
     def put_package(self, package: Package) -> None:
         with self._lock:
@@ -244,7 +251,7 @@ class FileStore:
 
     def servers(self, pkg_id: str) -> list[PkgServer]:
         with self._lock:
-            return [s for _, s in sorted(self._load(pkg_id).servers.items())]
+            return [s for _, s in sorted(self._view(pkg_id).servers.items())]
 
     def put_server(self, server: PkgServer) -> None:
         with self._lock:
@@ -261,7 +268,7 @@ class FileStore:
     def statuses(self, pkg_id: str, *, status_type: StatusType | None = None,
                  site_code: str | None = None) -> list[PkgStatus]:
         with self._lock:
-            rows = [s for _, s in sorted(self._load(pkg_id).status.items())]
+            rows = [s for _, s in sorted(self._view(pkg_id).status.items())]
         return [r for r in rows
                 if (status_type is None or r.Type == status_type)
                 and (site_code is None or r.SiteCode.upper() == site_code.upper())]
@@ -328,7 +335,7 @@ class FileStore:
     def advertisements(self, pkg_id: str | None = None) -> list[Advertisement]:
         with self._lock:
             ids = self.package_ids() if pkg_id is None else [pkg_id]
-            found = [a for i in ids for a, _ in self._load(i).offers.values()]
+            found = [a for i in ids for a, _ in self._view(i).offers.values()]
         return sorted(found, key=lambda a: a.AdvertisementID.upper())
 
     def put_advertisement(self, advertisement: Advertisement, collection: Collection) -> None:
@@ -348,7 +355,7 @@ class FileStore:
     def collection(self, collection_id: str) -> Collection | None:
         """The collection as the latest advertisement that targets it brought it."""
         with self._lock:
-            found = [c for i in self.package_ids() for _, c in self._load(i).offers.values()
+            found = [c for i in self.package_ids() for _, c in self._view(i).offers.values()
                      if c.CollectionID.upper() == collection_id.upper()]
         return found[-1] if found else None
 

@@ -139,16 +139,18 @@ class Inbox:
         if even that fails, is logged and skipped: one bad entry never stops the listing)."""
         work = self._is_work
         links = []
+        names = []
         try:
             with os.scandir(self.path) as it:
-                found = [e for e in it
-                         if work.get(e.name) or work.get(e.name) is None and self._remember(e.name)]
-            names = []
-            for entry in found:
-                if entry.is_symlink():
-                    links.append(entry.name)
-                elif entry.is_file():
-                    names.append(entry.name)
+                for entry in it:
+                    name = entry.name
+                    known = work.get(name)
+                    if not (known or known is None and self._remember(name)):
+                        continue
+                    if entry.is_symlink():
+                        links.append(name)
+                    elif entry.is_file():
+                        names.append(name)
         except FileNotFoundError:
             return []
         for name in sorted(links):

@@ -136,6 +136,30 @@ def test_verdicts_of_many_waiting_payloads_are_all_remembered(tmp_path: Path, ki
     assert [check(path, package_id=kit.PKG, version=1).error for path in pcks] == [None] * 20
 
 
+def test_asking_again_about_an_unchanged_file_does_not_open_it(pck: Path, kit,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """A Despooler's retry finds the verdict by the file's identity alone."""
+    first = check(pck, package_id=kit.PKG, version=1)
+
+    def no_open(self, path):
+        raise AssertionError(f"{path} was opened again")
+
+    monkeypatch.setattr(container.ContainerReader, "__init__", no_open)
+    assert check(pck, package_id=kit.PKG, version=1) is first
+
+
+def test_a_link_put_in_place_of_a_checked_file_is_never_taken_for_it(pck: Path, kit) -> None:
+    """The identity is the name's own (lstat): a link to the very file checked is refused as
+    a link, not answered from memory."""
+    assert check(pck, package_id=kit.PKG, version=1).error is None
+    kept = pck.with_name("kept.PCK")
+    os.replace(pck, kept)
+    pck.symlink_to(kept)
+    with pytest.raises(OSError, match="symbolic link"):
+        check(pck, package_id=kit.PKG, version=1)
+
+
 def test_the_memory_forgets_the_oldest_by_weight_and_keeps_the_newest() -> None:
     memo: Memo[int] = Memo(10, weigh=lambda value: value)
     for key in "abc":

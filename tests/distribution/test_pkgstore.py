@@ -183,3 +183,16 @@ def test_file_store_writes_again_what_went_away_or_changed_behind_it(tmp_path: P
     assert store.package("ZZZ00001") == attrs.evolve(package, Name="Changed")
     store.put_package(package)
     assert FileStore(path.parent).package("ZZZ00001") == package
+
+
+def test_file_store_lists_the_packages_of_its_files_only(tmp_path: Path) -> None:
+    """A temp file of a write in flight, or anything else in the folder, is no package."""
+    folder = tmp_path / "packages"
+    assert FileStore(folder).package_ids() == []  # no folder yet
+    store = FileStore(folder)
+    for pkg_id in ("ZZZ00002", "ZZZ00001"):
+        store.put_package(Package(PkgID=pkg_id, SourceSite="ZZZ"))
+    (folder / "ZZZ00003.json.TMP").write_text("{")
+    (folder / "notes.txt").write_text("a person's")
+    assert store.package_ids() == ["ZZZ00001", "ZZZ00002"]
+    assert FileStore(folder / "notes.txt").package_ids() == []  # a file, not a folder
