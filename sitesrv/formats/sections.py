@@ -212,7 +212,9 @@ def _read_sections(text: str, path: object, limits: ReadLimits, kind: str) -> li
     limits.check_size(len(text), path, kind, "characters")
     limits.check_lines(text, path, kind)
     lines = text.removeprefix("\ufeff").split("\n")
-    end = next((i for i, line in enumerate(lines) if _header(line) == END), None)
+    # `"]" in line` first: most lines are Key=Value, and the test in C spares them the call.
+    end = next((i for i, line in enumerate(lines) if "]" in line and _header(line) == END),
+               None)
     if end is None:
         raise FormatError(path, TRUNCATED)
     for number in range(end + 2, len(lines) + 1):
@@ -223,7 +225,7 @@ def _read_sections(text: str, path: object, limits: ReadLimits, kind: str) -> li
         stripped = line.strip()
         if not stripped:
             continue
-        name = _header(stripped)
+        name = _header(stripped) if stripped[0] == "[" else None
         if name is not None:
             if not name:
                 raise FormatError(path, f"line {number}: a section header with no name")
