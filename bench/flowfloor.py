@@ -1,30 +1,37 @@
 """The floor of SMS's file flow: what a step run asks of the file system and SQLite, done bare.
 
-`record` runs a step run of a lab in this process, with an audit hook (PEP 578) and SQLite's
-statement trace (`sqlite3.connect` wrapped for the run), and writes down in order every file
-operation the run makes inside the lab (a file opened to read, with its size; a file written,
-with the size it had when renamed into place; a rename; a delete; a folder listed, with its
-entries; a batch of log lines appended, with its bytes) and every SQL statement each database
-connection ran, with its values. `replay` does the same operations with nothing around them:
-`os.open`, `os.read`, `os.write`, `os.replace`, `os.unlink` and `os.scandir` on files of the
-recorded sizes in a scratch folder on the same file system, and the recorded statements on
-copies of the lab's databases as they were before the run, one connection for each of the
-run's. Its CPU time is what the flow itself costs this machine from Python, with none of
-sitesrv's logic: no parsing, no validation, no formatting, no decisions.
+`record_in_child` runs a step run of a lab in a child process (`python bench/flowfloor.py LAB
+COPIES OUT`), with an audit hook (PEP 578) and SQLite's statement trace (`sqlite3.connect`
+wrapped for the run), which write down in order the file operations the run makes inside the lab
+(a file opened to read, with its size; a file written, with the size it had when renamed into
+place; a rename; a delete; a folder listed, with its entries; a batch of log lines appended,
+with its bytes) and every SQL statement each database connection ran, with its values.
+`replay` does the same operations with nothing around them: `os.open`, `os.read`, `os.write`,
+`os.replace`, `os.unlink` and `os.scandir` on files of the recorded sizes in a scratch folder on
+the same file system, and the recorded statements, their rows fetched, on copies of the lab's
+databases as they were before the run, one connection for each of the run's. The child keeps
+the hook and the wrapped functions away from the process that replays and measures.
 
-It is a floor: it leaves out the calls the hook does not see (`stat`, `mkdir`, `utime`,
-`chmod`), reads a file in one call where the run read it in chunks, and does nothing between
-the calls. `bench/stepcpu.py` prints it beside the step run's CPU per package.
+Its CPU time is what the flow, as sitesrv makes it, costs this machine from Python, with none of
+sitesrv's logic around the calls: no parsing, no validation, no formatting, no decisions. It is
+not a strict lower bound: it leaves out the calls the hook does not see (`stat`, `lstat`,
+`mkdir`, `utime`, `chmod`) and reads a file in one call where the run read it in chunks, but it
+reads whole every file the run opened to read, also those the run only looked at (a size, a
+trailer). `bench/stepcpu.py` prints it beside the step run's CPU per package.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import resource
 import shutil
 import sqlite3
+import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,52 +60,56 @@ class Recording:
 def record(lab_root: Path, run: Callable[[], object], copies: Path) -> Recording:
     """Run `run` (a step run of the lab at `lab_root`) and record what it asked of the file
     system and of SQLite; the lab's databases are copied to `copies` first. The audit hook
-    cannot be removed: it stays in this process, quiet, after the run."""
+    cannot be removed: it stays in this process, quiet, after the run (`record_in_child`)."""
     from sitesrv.logs.appendfile import AppendFile
 
     rec = Recording()
-    root = str(lab_root)
-    before = _copy_databases(lab_root, copies)
-    pending: dict[str, int] = {}  # a file opened to write -> its WRITE op, sized when renamed
+    root = lab_root.resolve()
+    below = str(root) + os.sep
+    before = _copy_databases(root, copies)
+    pending: dict[str, int] = {}  # a file opened to write -> its WRITE op, sized when it goes
     quiet = [True]  # before and after the run, and while the hook itself lists a folder
 
     def inside(path: object) -> bool:
-        return isinstance(path, str | Path) and str(path).startswith(root)
+        return isinstance(path, str | Path) and str(path).startswith(below)
 
     def hook(event: str, args: tuple) -> None:
         if quiet[0]:
             return
         quiet[0] = True
         try:
-            note(event, args)
+            with contextlib.suppress(OSError):  # never an error of the hook's in the run
+                note(event, args)
         finally:
             quiet[0] = False
+
+    def sized(path: str) -> None:
+        index = pending.pop(path, None)
+        if index is not None:
+            rec.ops[index] = (WRITE, (index, os.stat(path).st_size))
 
     def note(event: str, args: tuple) -> None:
         if event == "open" and inside(args[0]):
             path, flags = str(args[0]), args[2]
             if flags is None or not flags & _WRITING:
-                with contextlib.suppress(OSError):  # if it is gone, the open fails too
-                    rec.ops.append((READ, os.stat(path).st_size))
+                rec.ops.append((READ, os.stat(path).st_size))  # gone: the open fails too
             elif not flags & os.O_APPEND:
                 pending[path] = len(rec.ops)
                 rec.ops.append((WRITE, (len(rec.ops), 0)))
         elif event == "os.rename" and inside(args[0]):
-            index = pending.pop(str(args[0]), None)
-            if index is not None:
-                rec.ops[index] = (WRITE, (index, os.stat(args[0]).st_size))
-            rec.ops.append((RENAME, index))
+            rec.ops.append((RENAME, pending.get(str(args[0]))))
+            sized(str(args[0]))
         elif event == "os.remove" and inside(args[0]):
             rec.ops.append((UNLINK, None))
+            sized(str(args[0]))  # a temp file given up
         elif event in ("os.scandir", "os.listdir") and inside(args[0]):
-            with contextlib.suppress(OSError):
-                rec.ops.append((LIST, len(os.listdir(args[0]))))
+            rec.ops.append((LIST, len(os.listdir(args[0]))))
 
     connect = sqlite3.connect
 
     def traced_connect(database: object, *args: object, **kwargs: object) -> sqlite3.Connection:
         connection = connect(database, *args, **kwargs)
-        db = next((copy for path, copy in before.items() if path in str(database)), None)
+        db = before.get(_database_path(database))
         if db is not None:
             number = len(rec.databases)
             rec.databases[number] = db
@@ -124,21 +135,45 @@ def record(lab_root: Path, run: Callable[[], object], copies: Path) -> Recording
         quiet[0] = True
         AppendFile._put = put  # type: ignore[method-assign]
         sqlite3.connect = connect
-    for path, index in pending.items():  # written in place, never renamed: sized as they are
+    for path in list(pending):  # written in place, never renamed: sized as they are
         with contextlib.suppress(OSError):
-            rec.ops[index] = (WRITE, (index, os.stat(path).st_size))
+            sized(path)
     return rec
 
 
-def _copy_databases(lab_root: Path, copies: Path) -> dict[str, Path]:
+def _database_path(database: object) -> Path | None:
+    """The file a `sqlite3.connect` argument names: a path, or a `file:` URI."""
+    text = os.fspath(database) if isinstance(database, str | os.PathLike) else None
+    if not isinstance(text, str):
+        return None
+    if text.startswith("file:"):
+        text = urllib.request.url2pathname(urllib.parse.urlsplit(text).path)
+    return Path(text).resolve()
+
+
+def _copy_databases(lab_root: Path, copies: Path) -> dict[Path, Path]:
     shutil.rmtree(copies, ignore_errors=True)
     copies.mkdir(parents=True)
     found = {}
     for db in sorted(lab_root.glob("*/SMS/site.db")):
         copy = copies / f"{db.parent.parent.name}.db"
         shutil.copyfile(db, copy)
-        found[str(db)] = copy
+        found[db.resolve()] = copy
     return found
+
+
+def record_in_child(lab_root: Path, copies: Path) -> Recording:
+    """`record` of a step run of the lab, in a child process (`python bench/flowfloor.py`)."""
+    out = copies.with_name(copies.name + ".rec")
+    subprocess.run([sys.executable, __file__, str(lab_root), str(copies), str(out)], check=True)
+    with open(out, "rb") as f:
+        ops, databases = pickle.load(f)
+    out.unlink()
+    rec = Recording(ops, {n: Path(db) for n, db in databases.items()})
+    if not any(kind == SQL for kind, _ in rec.ops):
+        raise SystemExit(f"flowfloor: no SQL statement was recorded in {lab_root}; the lab's "
+                         "databases were not recognised")
+    return rec
 
 
 def replay(rec: Recording, work: Path) -> float:
@@ -239,7 +274,22 @@ def _replay(ops: list[tuple[int, object]], reads: dict[int, str], lists: dict[in
         else:
             number, sql = value
             try:
-                connections[number].execute(sql)
+                connections[number].execute(sql).fetchall()
             except sqlite3.Error:
                 failed += 1
     return failed
+
+
+def main() -> None:
+    """In the child: record a step run of LAB, its databases copied to COPIES, into OUT."""
+    from sitesrv.components.registry import SMS_COMPONENTS
+    from sitesrv.runtime.step import run_until_idle
+
+    lab, copies, out = (Path(a) for a in sys.argv[1:4])
+    rec = record(lab, lambda: run_until_idle(lab, components=SMS_COMPONENTS), copies)
+    with open(out, "wb") as f:
+        pickle.dump((rec.ops, {n: str(db) for n, db in rec.databases.items()}), f)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,12 +18,12 @@ an empty lab, and reports live CPU per package the same way (issue 15: live at m
 step). The live run's CPU includes its idle check at the end, as the empty run's does.
 
 Beside them, the floor (bench/flowfloor.py): before the rounds, one more step run of the same
-lab, and one of the empty lab, in this process, record every file operation and SQL statement
-they make; each round then does those operations again with nothing around them (`os` calls on
-files of the recorded sizes, the statements on copies of the databases). Floor per package =
-(floor of the run - floor of the empty run) / packages: what the flow asks of the file system
-and SQLite, the part of the step run's CPU that no change to sitesrv's own code removes.
---no-floor leaves it out.
+lab, and one of the empty lab, each in a child process, record the file operations an audit hook
+sees and every SQL statement; each round then does those operations again in this process with
+nothing around them (`os` calls on files of the recorded sizes, the statements on copies of the
+databases). Floor per package = (floor of the run - floor of the empty run) / packages: what
+the flow, as sitesrv makes it, asks of the file system and SQLite, without the logic around the
+calls. Fewer operations would lower it too. --no-floor leaves it out.
 
 With --profile FILE, one more step run of the same lab runs in this process under cProfile
 and writes its statistics to FILE (`python -m pstats FILE`), and prints the top functions.
@@ -123,19 +123,14 @@ def mode_cpu(folders: list[Path], out: Path, mode: str,
 
 def floor_recordings(folders: list[Path], out: Path) -> tuple[Recording, Recording]:
     """What a step run of the packages' lab and of an empty lab ask of the file system and
-    SQLite (bench/flowfloor.py), each run in this process; the packages' lab is checked."""
-    from sitesrv.components.registry import SMS_COMPONENTS
-    from sitesrv.runtime.step import run_until_idle
-
+    SQLite (bench/flowfloor.py), each recorded in a child process; the packages' lab is
+    checked."""
     lab, ids = lab_with_packages(folders, out)
-    full = flowfloor.record(lab.root, lambda: run_until_idle(lab.root, components=SMS_COMPONENTS),
-                            out / "stepcpu-floor-db")
+    full = flowfloor.record_in_child(lab.root, out / "stepcpu-floor-db")
     check(lab, ids, folders)
     fresh(lab.root)
     empty_lab = new_lab(out / "stepcpu-empty", {})
-    empty = flowfloor.record(empty_lab.root,
-                             lambda: run_until_idle(empty_lab.root, components=SMS_COMPONENTS),
-                             out / "stepcpu-floor-db-empty")
+    empty = flowfloor.record_in_child(empty_lab.root, out / "stepcpu-floor-db-empty")
     fresh(empty_lab.root)
     return full, empty
 
@@ -194,9 +189,10 @@ def main() -> None:
     recordings = None if args.no_floor else floor_recordings(folders, out)
     if recordings is not None:
         rows["floor_ms"] = []
-        counts = recordings[0].counts()
+        full_counts, empty_counts = (r.counts() for r in recordings)
         print("floor:     a step run of the lab asks for " + ", ".join(
-            f"{value / n:.0f} {name}" for name, value in counts.items()) + " per package")
+            f"{(value - empty_counts[name]) / n:.0f} {name}"
+            for name, value in full_counts.items()) + " per package (less the empty lab's)")
     for rnd in range(args.repeat):
         said = []
         for m in modes if rnd % 2 == 0 else reversed(modes):

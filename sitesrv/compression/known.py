@@ -14,7 +14,9 @@ time, and then nothing is trusted: the file is read again. The memory is the pro
 nothing is written to disk, a crash forgets it, and a restarted site reads each file once more.
 A miss only costs a read. A hit trusts the identity: a file changed behind it with its size and
 modification time put back (which no writer of a lab does) is not read again, at a Despooler's
-retry or at an install onto a DP.
+retry or at an install onto a DP. A Despooler's retry takes the identity from `lstat` and does
+not even open the file: a payload made unreadable while its instruction waited (its permissions
+changed) is found out only when it is next read (sent on, or installed onto a DP).
 """
 
 from __future__ import annotations

@@ -133,6 +133,7 @@ class DatabaseStore:
         return self.db.get_collection(collection_id)
 
 
+_SUFFIX = ".json"
 _FOLDER_LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -160,7 +161,7 @@ class FileStore:
         self._known: dict[str, tuple[bytes, _PackageFile]] = {}  # by PkgID: bytes, records
 
     def _path(self, pkg_id: str) -> Path:
-        return self.folder / f"{pkg_id.upper()}.json"
+        return self.folder / f"{pkg_id.upper()}{_SUFFIX}"
 
     def _load(self, pkg_id: str) -> _PackageFile:
         """The package's file as records, a copy: callers change it before `_save`."""
@@ -228,11 +229,14 @@ class FileStore:
         self._known[pkg_id.upper()] = (text, _copy(data))  # the next `_load` need not parse
 
     def package_ids(self) -> list[str]:
+        """The packages that have a file here: `<PkgID>.json`, in the file system's case rule
+        (any case on Windows). A folder that cannot be listed has none, as a glob finds none."""
         try:
             names = os.listdir(self.folder)
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:
             return []
-        return sorted(name[:-len(".json")] for name in names if name.endswith(".json"))
+        return sorted(name[:-len(_SUFFIX)] for name in names
+                      if len(name) > len(_SUFFIX) and os.path.normcase(name).endswith(_SUFFIX))
 
     def package(self, pkg_id: str) -> Package | None:
         with self._lock:

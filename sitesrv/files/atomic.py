@@ -89,7 +89,7 @@ _CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    view = memoryview(data)
+    view = memoryview(data).cast("B")  # bytes, whatever the view's item size
     while view:
         view = view[os.write(fd, view):]
 

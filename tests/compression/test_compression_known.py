@@ -142,10 +142,10 @@ def test_asking_again_about_an_unchanged_file_does_not_open_it(pck: Path, kit,
     """A Despooler's retry finds the verdict by the file's identity alone."""
     first = check(pck, package_id=kit.PKG, version=1)
 
-    def no_open(self, path):
+    def no_open(path, *args, **kwargs):
         raise AssertionError(f"{path} was opened again")
 
-    monkeypatch.setattr(container.ContainerReader, "__init__", no_open)
+    monkeypatch.setattr(os, "open", no_open)  # the PCK readers open through os.open
     assert check(pck, package_id=kit.PKG, version=1) is first
 
 

@@ -196,3 +196,5 @@ def test_file_store_lists_the_packages_of_its_files_only(tmp_path: Path) -> None
     (folder / "notes.txt").write_text("a person's")
     assert store.package_ids() == ["ZZZ00001", "ZZZ00002"]
     assert FileStore(folder / "notes.txt").package_ids() == []  # a file, not a folder
+    (folder / ".json").write_text("{}")  # no package ID before the suffix
+    assert store.package_ids() == ["ZZZ00001", "ZZZ00002"]

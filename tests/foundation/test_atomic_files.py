@@ -80,3 +80,16 @@ def test_renaming_into_place_moves_the_file_between_folders(folder: Path) -> Non
     rename_into_place(tmp, other / "2_001ZZZ.SNI", Durability.FILE_AND_DIR)
     assert files(folder) == [] and files(other) == ["2_001ZZZ.SNI"]
     assert (other / "2_001ZZZ.SNI").read_bytes() == b"instruction"
+
+
+@pytest.mark.parametrize("content", [b"x" * 300, [b"x" * 150, b"y" * 150]],
+                         ids=["bytes", "chunks"])
+def test_a_disk_that_fills_during_the_write_leaves_no_temp(fs, folder: Path,
+                                                           content: object) -> None:
+    """Bytes fail at their write; chunks wait in the file object's buffer and fail when it is
+    flushed, as the file is finished: either way the temp goes with the error."""
+    fs.set_disk_usage(200, path=str(folder))
+    tmp = folder / ".paused.json.tmp"
+    with pytest.raises(OSError, match="No space left"):
+        write_temp(tmp, content, Durability.NONE, exclusive=True)
+    assert files(folder) == []
