@@ -1,23 +1,24 @@
 """The floor of SMS's file flow: what a step run asks of the file system and SQLite, done bare.
 
 `record_in_child` runs a step run of a lab in a child process (`python bench/flowfloor.py LAB
-COPIES OUT`), with an audit hook (PEP 578) and SQLite's statement trace (`sqlite3.connect`
-wrapped for the run), which write down in order the file operations the run makes inside the lab
-(a file opened to read, with its size; a file written, with the size it had when renamed into
-place; a rename; a delete; a folder listed, with its entries; a batch of log lines appended,
-with its bytes) and every SQL statement each database connection ran, with its values.
-`replay` does the same operations with nothing around them: `os.open`, `os.read`, `os.write`,
-`os.replace`, `os.unlink` and `os.scandir` on files of the recorded sizes in a scratch folder on
-the same file system, and the recorded statements, their rows fetched, on copies of the lab's
-databases as they were before the run, one connection for each of the run's. The child keeps
+COPIES OUT`), with an audit hook (PEP 578) and SQLite's statement trace (`sqlite3.connect` wrapped
+for the run), which write down in order the file operations the run makes inside the lab (a file
+opened to read, with its size; a file written, with the size it had when renamed into place; a
+rename; a delete, with the size of the file; a folder listed, with its entries; a batch of log
+lines appended, with its bytes) and every SQL statement each database connection ran, with its
+values. `replay` does the same operations with nothing around them: `os.open`, `os.read`,
+`os.write`, `os.replace`, `os.unlink` and `os.scandir` on files of the recorded sizes in a scratch
+folder on the same file system, and the recorded statements, their rows fetched, on copies of the
+lab's databases as they were before the run, one connection for each of the run's. The child keeps
 the hook and the wrapped functions away from the process that replays and measures.
 
 Its CPU time is what the flow, as sitesrv makes it, costs this machine from Python, with none of
-sitesrv's logic around the calls: no parsing, no validation, no formatting, no decisions. It is
-not a strict lower bound: it leaves out the calls the hook does not see (`stat`, `lstat`,
-`mkdir`, `utime`, `chmod`) and reads a file in one call where the run read it in chunks, but it
-reads whole every file the run opened to read, also those the run only looked at (a size, a
-trailer). `bench/stepcpu.py` prints it beside the step run's CPU per package.
+sitesrv's logic around the calls: no parsing, no validation, no formatting, no decisions. It is not
+a strict lower bound: it leaves out the calls the hook does not see (`stat`, `lstat`, `mkdir`,
+`utime`, `chmod`) and reads a file in one call where the run read it in chunks, but it reads whole
+every file the run opened to read, also those the run only looked at (a size, a trailer).
+`bench/stepcpu.py` prints its CPU beside the step run's CPU per package, and `bench/hierarchy.py`
+its wall time beside the run's and the pipeline's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -100,7 +102,7 @@ def record(lab_root: Path, run: Callable[[], object], copies: Path) -> Recording
             rec.ops.append((RENAME, pending.get(str(args[0]))))
             sized(str(args[0]))
         elif event == "os.remove" and inside(args[0]):
-            rec.ops.append((UNLINK, None))
+            rec.ops.append((UNLINK, os.stat(args[0]).st_size))  # what it frees counts too
             sized(str(args[0]))  # a temp file given up
         elif event in ("os.scandir", "os.listdir") and inside(args[0]):
             rec.ops.append((LIST, len(os.listdir(args[0]))))
@@ -176,12 +178,21 @@ def record_in_child(lab_root: Path, copies: Path) -> Recording:
     return rec
 
 
-def replay(rec: Recording, work: Path) -> float:
-    """Do the recorded operations bare, in order, in `work` (removed after); their CPU seconds.
+@dataclass(frozen=True)
+class Cost:
+    """What a replay took: CPU seconds (user and system) and wall seconds."""
+
+    cpu: float
+    wall: float
+
+
+def replay(rec: Recording, work: Path) -> Cost:
+    """Do the recorded operations bare, in order, in `work` (removed after); what they took.
 
     A file written is renamed to its final name where the run renamed it; any other rename
     moves one file to and fro between two folders; a delete deletes one of as many files made
-    beforehand; a listing lists a folder of as many entries as the run's had.
+    beforehand, each of the size the deleted file had; a listing lists a folder of as many
+    entries as the run's had. What the set-up wrote is synced before the clock starts.
     """
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -208,9 +219,10 @@ def replay(rec: Recording, work: Path) -> float:
             biggest = max(biggest, value[1])
     doomed = work / "doomed"
     doomed.mkdir()
-    victims = [str(doomed / f"{i:06}") for i in range(sum(k == UNLINK for k, _ in rec.ops))]
-    for name in victims:
-        Path(name).touch()
+    sizes = [v for k, v in rec.ops if k == UNLINK]
+    victims = [str(doomed / f"{i:06}") for i in range(len(sizes))]
+    for name, size in zip(reversed(victims), sizes, strict=True):  # deleted last to first
+        Path(name).write_bytes(b"d" * size)
     for folder in ("written", "placed", "a", "b"):
         (work / folder).mkdir()
     Path(work / "a" / "moving").touch()
@@ -223,10 +235,11 @@ def replay(rec: Recording, work: Path) -> float:
     for connection in connections.values():
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
-    start = resource.getrusage(resource.RUSAGE_SELF)
+    os.sync()  # what the set-up wrote is on the disk before the clock starts
+    start, began = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     failed = _replay(rec.ops, reads, lists, appends, victims, str(work), b"w" * biggest,
                      connections)
-    end = resource.getrusage(resource.RUSAGE_SELF)
+    end, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - began
     for connection in connections.values():
         connection.close()
     for fd in appends.values():
@@ -235,7 +248,7 @@ def replay(rec: Recording, work: Path) -> float:
     if failed:
         print(f"flowfloor: {failed} recorded statements failed again on the copies",
               file=sys.stderr)
-    return (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
+    return Cost((end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime), wall)
 
 
 def _replay(ops: list[tuple[int, object]], reads: dict[int, str], lists: dict[int, str],

@@ -13,11 +13,16 @@ corpus like bench/compression.py's: 16 files, 4 MiB, half random, half text) is 
   tar -x` per DP;
 * `sitesrv run --until-idle` (live, --processes one unless said), a child process timed from
   its start to its exit;
-* `sitesrv run --step` the same way, unless --no-step.
+* `sitesrv run --step` the same way, unless --no-step;
+* the floor (bench/flowfloor.py), unless --no-floor: the file operations and SQL statements of
+  one step run of the same lab, recorded once per size in a child process before the rounds,
+  done again bare on the same file system; its wall time is what the flow, as sitesrv makes it,
+  costs this disk and this machine with none of sitesrv's logic around the calls.
 
 Every DP folder (and every baseline folder) is checked file by file against the corpus, and the
 central site's summarizer must show one row per site, all State 0. It prints, per size, the
-medians, the ratio to the baseline (target at 100 sites: at most 3), and how each grows from
+medians, the ratio to the baseline (target at 100 sites: at most 3; the floor's ratio says how much
+of it the file system and SQLite take), and how each grows from
 one size to the next against the number of sites (target: no worse than linear). Each line
 gives the CPU seconds the rest of the machine used meanwhile. Labs and the baseline's folders go
 to bench/out (on disk) unless --out names another folder (/dev/shm: tmpfs). Not part of the test
@@ -32,6 +37,7 @@ import json
 import random
 from pathlib import Path
 
+import flowfloor
 import yaml
 from distribution import (
     OUT,
@@ -161,6 +167,18 @@ def run_sitesrv(corpus: Path, sites: int, expected: dict[str, str], step: bool,
     return run.wall, run.cpu, run.others
 
 
+def floor_recording(corpus: Path, sites: int, out: Path) -> flowfloor.Recording:
+    """What a step run of the lab asks of the file system and SQLite (bench/flowfloor.py)."""
+    from sitesrv.admin import console
+
+    lab = new_lab(sites, out)
+    dps = [f"{s.code}:{dp.server}" for s in lab.hierarchy.sites for dp in s.distribution_points]
+    console.create_package(lab, "CEN", name="Bench hierarchy", source=corpus, dps=dps)
+    recording = flowfloor.record_in_child(lab.root, out / "hier-floor-db")
+    fresh(lab.root)
+    return recording
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, nargs="+", default=[10, 100],
@@ -173,6 +191,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="live run limit, seconds")
     parser.add_argument("--no-step", action="store_true", help="skip step mode")
     parser.add_argument("--no-live", action="store_true", help="skip live mode")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the floor (the step run's file operations and SQL statements "
+                             "done bare, bench/flowfloor.py)")
     parser.add_argument("--processes", choices=("one", "per-site"), default="one",
                         help="the live run's sitesrv run --processes (default one)")
     parser.add_argument("--out", type=Path, default=OUT, metavar="DIR",
@@ -189,10 +210,15 @@ def main() -> None:
     for sites in args.sites:
         tree = shape(sites)
         t = times[sites] = collections.defaultdict(list)
+        recording = None if args.no_floor else floor_recording(corpus, sites, args.out)
         for rnd in range(args.repeat):
             wall, others = baseline(corpus, tree, expected, args.level, args.out)
             t["base"].append(wall)
             t["base_others"].append(others)
+            if recording is not None:
+                cost = flowfloor.replay(recording, args.out / "hier-floor")
+                t["floor"].append(cost.wall)
+                t["floor_cpu"].append(cost.cpu)
             for mode in modes if rnd % 2 == 0 else list(reversed(modes)):
                 wall, cpu, others = run_sitesrv(corpus, sites, expected, mode == "step",
                                                 args.timeout, args.processes, args.out)
@@ -201,6 +227,8 @@ def main() -> None:
                 t[mode + "_others"].append(others)
             line = ", ".join(f"{m} {t[m][-1]:.2f} s (others' CPU {t[m + '_others'][-1]:.1f} s)"
                              for m in ("base", *modes))
+            if recording is not None:
+                line += f", floor {t['floor'][-1]:.2f} s"
             print(f"{sites} sites, round {rnd + 1}: {line}", flush=True)
     print_header(f"one package of {args.files} files, {args.size_mib} MiB, created at CEN with "
                  f"a DP at every site; live runs --processes {args.processes}; labs in "
@@ -213,6 +241,10 @@ def main() -> None:
         base = median(t["base"])
         print(f"{sites} sites (1 central, {primaries} primaries, {sites - 1 - primaries} "
               f"secondaries): baseline {base:.2f} s (others' CPU {median(t['base_others']):.1f} s)")
+        if t["floor"]:
+            floor = median(t["floor"])
+            print(f"  floor: {floor:.2f} s (CPU {median(t['floor_cpu']):.2f} s) -> ratio "
+                  f"{floor / base:.2f}: the step run's file operations and SQL statements, bare")
         for mode in modes:
             wall = median(t[mode])
             ratio = wall / base

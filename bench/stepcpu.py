@@ -205,7 +205,7 @@ def main() -> None:
             said.append(f"{m} run CPU {cpu:.2f} s, empty lab {empty:.2f} s -> "
                         f"{rows[k['per_pkg']][-1]:.1f} ms per package")
         if recordings is not None:
-            full, empty = (flowfloor.replay(r, out / "stepcpu-floor") for r in recordings)
+            full, empty = (flowfloor.replay(r, out / "stepcpu-floor").cpu for r in recordings)
             rows["floor_ms"].append((full - empty) / n * 1000)
             said.append(f"floor {rows['floor_ms'][-1]:.1f} ms per package")
         pipe, others_pipe = pipeline_cpu(sources, out)
