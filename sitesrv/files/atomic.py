@@ -40,6 +40,8 @@ class Durability(StrEnum):
 
 # What a publisher writes: the bytes, chunks of them, or a function that writes to the file.
 Content = bytes | Iterable[bytes] | Callable[[BinaryIO], None]
+# A temp file is always a new file: O_EXCL never follows a link or opens what is there.
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 def sync_dirs(durability: Durability, *folders: Path) -> None:
@@ -83,9 +85,6 @@ def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
-
-
-_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
