@@ -145,9 +145,9 @@ def record(lab_root: Path, run: Callable[[], object], copies: Path) -> Recording
 
 def _database_path(database: object) -> Path | None:
     """The file a `sqlite3.connect` argument names: a path, or a `file:` URI."""
-    text = os.fspath(database) if isinstance(database, str | os.PathLike) else None
-    if not isinstance(text, str):
+    if not isinstance(database, str | os.PathLike):
         return None
+    text = os.fsdecode(database)
     if text.startswith("file:"):
         text = urllib.request.url2pathname(urllib.parse.urlsplit(text).path)
     return Path(text).resolve()

@@ -52,7 +52,6 @@ from distribution import (
     summarizer,
     use_bytecode_cache,
 )
-from flowfloor import Recording
 from packages import make_sources, pipeline_script
 
 TARGET_MS = 20.0
@@ -121,7 +120,8 @@ def mode_cpu(folders: list[Path], out: Path, mode: str,
     return cpu, others, empty, others_empty
 
 
-def floor_recordings(folders: list[Path], out: Path) -> tuple[Recording, Recording]:
+def floor_recordings(folders: list[Path],
+                     out: Path) -> tuple[flowfloor.Recording, flowfloor.Recording]:
     """What a step run of the packages' lab and of an empty lab ask of the file system and
     SQLite (bench/flowfloor.py), each recorded in a child process; the packages' lab is
     checked."""

@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from sitesrv.files.drive import check_space
 from sitesrv.files.readonly import fsync_dir, remove_file
+from sitesrv.files.regular import write_all
 
 
 class Durability(StrEnum):
@@ -73,7 +74,7 @@ def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive
     fd = os.open(tmp, _CREATE_NEW, 0o666)
     try:
         if isinstance(content, bytes | bytearray | memoryview):
-            _write_all(fd, content)  # most files: one write, no file object around it
+            write_all(fd, content)  # most files: one write, no file object around it
         else:
             with os.fdopen(fd, "wb", closefd=False) as f:
                 _write_streamed(f, content)
@@ -85,12 +86,6 @@ def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
-
-
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    view = memoryview(data).cast("B")  # bytes, whatever the view's item size
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def rename_into_place(tmp: Path, dest: Path, durability: Durability) -> None:

@@ -108,6 +108,14 @@ def read_regular(path: Path | str, check_size: Callable[[int], None]) -> bytes:
     return data
 
 
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write every byte to the descriptor: a short write (a nearly full disk) is continued,
+    never taken for the whole."""
+    view = memoryview(data).cast("B")  # bytes, whatever the view's item size
+    while view:
+        view = view[os.write(fd, view):]
+
+
 # The lab's own state files (a busy list, the pauses, a counter, the lab time) are a few hundred
 # bytes; a package's state file at a secondary site holds a row per DP, some 600 bytes each.
 STATE_FILE_BYTES = 1 << 20

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sitesrv.files.regular import NotRegularFile, open_fd, open_regular
+from sitesrv.files.regular import NotRegularFile, open_fd, open_regular, write_all
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +131,7 @@ class AppendFile:
             self._identity = (mine.st_ino, mine.st_dev)
             torn = self.sole_writer and self._ends_torn(mine.st_size)
             lines = [*([b"\n"] if torn else []), *said, *lines]
-        view = memoryview(b"".join(lines))
-        while view:  # a short write (a nearly full disk) must not cut a line
-            view = view[os.write(self._fd, view):]
+        write_all(self._fd, b"".join(lines))  # a short write must not cut a line
 
     def _ends_torn(self, size: int) -> bool:
         if size == 0:
