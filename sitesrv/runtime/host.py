@@ -103,6 +103,7 @@ class ComponentHost:
         self.reporter = Reporter(self.log, runtime.events, layout, cls.name)
         self.faults = Faults(self.site, self.name, runtime.injector)
         self.inbox_paths = tuple(layout.inbox(spec.folder) for spec in cls.inboxes)
+        self._inbox_folders = tuple(str(path) for path in self.inbox_paths)
         self.wanted = threading.Event()
         self.on_wanted: Callable[[], None] = _nothing  # the live driver's pool listens here
         self.awaited: set[str] = set()  # signals the deferred files of its inboxes wait for
@@ -232,6 +233,16 @@ class ComponentHost:
     def _want(self) -> None:
         self.wanted.set()
         self.on_wanted()
+
+    def arrived(self, folder: str, name: str | None) -> None:
+        """`name` was announced in `folder`, one of its inboxes (None: something changed
+        there): that inbox takes it once it has taken what it knew of; wake the component."""
+        ctx = getattr(self, "ctx", None)  # None before the first boot, which scans anyway
+        if ctx is not None:
+            for inbox, path in zip(ctx.inboxes, self._inbox_folders, strict=True):
+                if path == folder:
+                    inbox.heard(name)
+        self._want()
 
     def wake(self, rescan: bool = False) -> None:
         """Something may have arrived; with `rescan`, forget cached listings first, and what
@@ -639,7 +650,7 @@ class LabRuntime:
                     self.echoes = {p: t for p, t in self.echoes.items() if t > now}
                 self.echoes[os.path.join(folder, name)] = now + ECHO_SECONDS
         for host in owners:
-            host.wake()
+            host.arrived(folder, name)
         if watched:
             self._tell_watchers(folder, name)
 
@@ -661,7 +672,7 @@ class LabRuntime:
         for host, spec in zip(self.owners.get(folder, ()), self.specs.get(folder, ()),
                               strict=True):
             if spec.matches(name):
-                host.wake()
+                host.arrived(folder, None)  # a listing: the watcher may have missed others
         self._tell_watchers(folder, name)
 
     def _tell_watchers(self, folder: str, name: str | None) -> None:

@@ -31,6 +31,7 @@ import fnmatch
 import heapq
 import os
 import stat
+import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -121,7 +122,14 @@ class Inbox:
         self.notify = notify
         self.work = work  # what taking a file costs in lab time
         self._pending: deque[str] = deque()
-        self._stale = True
+        self._stale = True  # list the folder at the next claim
+        # Since the last listing: names announced (`heard`, any thread), and deferred names
+        # that fell due or were rechecked; with `_merge_now` these join the queue at once.
+        self._arrived: set[str] = set()
+        self._arrivals_lock = threading.Lock()
+        self._look = False  # list the folder once the queue is empty (`heard(None)`)
+        self._due: set[str] = set()
+        self._merge_now = False
         self._deferred: dict[str, Deferral] = {}
         self._timers: list[tuple[float, str]] = []
         self._is_work: dict[str, bool] = {}  # name -> whether it is work here (listing)
@@ -190,8 +198,33 @@ class Inbox:
         """
         self._stale = True
 
+    def heard(self, name: str | None) -> None:
+        """`name` was published here by this process, or (None) something changed here that
+        only a listing can tell, such as the watcher's hint of another process's file. Either
+        way it is looked at once the claims have taken what the last look found.
+
+        A name this process published joins the queue by itself, without listing the folder:
+        a folder of files that wait (INCOMING's kept `.PKG` files) would otherwise be listed
+        whenever anything arrives or falls due, a cost that grows with the files that wait.
+        The watcher's hints lead to a listing, so that an event it missed is made up for by
+        the next one in the folder, as by the periodic rescan. Any thread.
+        """
+        if name is None:
+            self._look = True
+            return
+        with self._arrivals_lock:
+            if len(self._arrived) >= _NAMES_REMEMBERED:
+                self._look = True  # the listing finds them all
+                self._arrived.clear()
+            self._arrived.add(name)
+
     def _rescan(self) -> None:
         self._stale = False
+        self._look = False
+        self._merge_now = False
+        with self._arrivals_lock:
+            self._arrived.clear()
+        self._due.clear()
         names = self.listing()
         present = set(names)
         for gone in [n for n in self._deferred if n not in present]:
@@ -199,19 +232,56 @@ class Inbox:
         now = self.clock.now()
         self._pending = deque(n for n in names if not self._waiting(n, now))
 
+    def _merge(self) -> None:
+        """The queue a listing would give now, from the last one and what changed since: the
+        files announced, and the deferred ones that fell due.
+
+        An announced name is looked at as the listing looks at an entry: a link goes to
+        `corrupt\\`, and what is not a regular file, or not there any more, is left out."""
+        self._merge_now = False
+        now = self.clock.now()
+        with self._arrivals_lock:
+            arrived, self._arrived = self._arrived, set()
+        eligible = set(self._pending)
+        eligible.update(self._due)
+        self._due.clear()
+        eligible.update(name for when, name in self._timers
+                        if when <= now and self._current((when, name)))
+        for name in sorted(arrived - eligible):
+            known = self._is_work.get(name)
+            if not (known or known is None and self._remember(name)):
+                continue
+            try:
+                mode = os.lstat(self.path / name).st_mode
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(mode):
+                self._quarantine_link(self.path / name, name)
+            elif stat.S_ISREG(mode):
+                eligible.add(name)
+        self._pending = deque(sorted(n for n in eligible if not self._waiting(n, now)))
+
     def _waiting(self, name: str, now: float) -> bool:
         d = self._deferred.get(name)
         return d is not None and d.not_before > now
+
+    def _may_have_more(self) -> bool:
+        """Whether a listing could find what the last one did not: a file announced since, or
+        a deferral that fell due (its timer entry, announced by `fire_timers` or not yet)."""
+        return bool(self._arrived) or bool(self._timers) and self._timers[0][0] <= self.clock.now()
 
     # --- claiming -----------------------------------------------------------------------------
 
     def claim_next(self) -> WorkItem | None:
         """The first eligible file in name order, claimed; None if there is none."""
-        rescanned = False
+        looked = False
         while True:
-            if self._stale or (not self._pending and not rescanned):
+            if self._stale or (self._look and not self._pending and not looked):
                 self._rescan()
-                rescanned = True
+                looked = True
+            elif self._merge_now or (not self._pending and not looked and self._may_have_more()):
+                self._merge()
+                looked = True
             if not self._pending:
                 return None
             name = self._pending.popleft()
@@ -234,6 +304,7 @@ class Inbox:
         try:
             os.replace(original, claimed)
         except FileNotFoundError:
+            self._deferred.pop(name, None)  # removed while it waited: it waits no more
             return None
         sync_dirs(self.durability, self.path, self.work_dir)
         mode = os.lstat(claimed).st_mode
@@ -271,10 +342,14 @@ class Inbox:
         waits for it, so a long queue of waiting files is not re-examined on every arrival.
         """
         now = self.clock.now()
-        self._deferred = {n: (attrs.evolve(d, not_before=min(d.not_before, now))
-                              if names is None or n in names else d)
-                          for n, d in self._deferred.items()}
-        self.invalidate()
+        deferred = self._deferred
+        for name in list(deferred) if names is None else names:
+            d = deferred.get(name)
+            if d is not None:
+                if d.not_before > now:
+                    deferred[name] = attrs.evolve(d, not_before=now)
+                self._due.add(name)
+        self._merge_now = True
 
     def recheck_signalled(self, signals: set[str]) -> None:
         """Make the deferred files that wait for one of these signals eligible now."""
@@ -306,9 +381,12 @@ class Inbox:
         """Announce deferrals that fell due; True if any did (the owner should look again)."""
         fired = False
         while self._timers and self._timers[0][0] <= now:
-            fired = self._current(heapq.heappop(self._timers)) or fired
+            entry = heapq.heappop(self._timers)
+            if self._current(entry):
+                self._due.add(entry[1])
+                fired = True
         if fired:
-            self.invalidate()
+            self._merge_now = True
         return fired
 
     def waiting(self) -> list[tuple[str, Deferral]]:
@@ -544,3 +622,4 @@ class WorkItem:
         """Back into the inbox, eligible again at once (the unit stopped before finishing it)."""
         self._finish()
         self.inbox._return(self.path, self.name, "was not finished")
+        self.inbox.heard(self.name)

@@ -68,6 +68,12 @@ def names(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
 
 
+def arrive(host: ComponentHost, folder: Path, name: str, data: bytes) -> None:
+    """Another writer drops a file and announces it, as a publish or the watcher's hint does."""
+    (folder / name).write_bytes(data)
+    host.runtime.notify(folder, name)
+
+
 # --- writing and publishing ---------------------------------------------------------------------
 
 def test_publish_writes_a_private_temp_then_renames_it_into_place(probe: ComponentHost) -> None:
@@ -192,7 +198,7 @@ def test_quarantine_moves_to_corrupt_and_logs_the_windows_path_and_reason(
     folder = receive(probe)
     (folder / "A.SNI").write_bytes(b"garbage")
     probe.ctx.claim_next().quarantine("no INSTRUCTION record")
-    (folder / "A.SNI").write_bytes(b"garbage again")
+    arrive(probe, folder, "A.SNI", b"garbage again")
     probe.ctx.claim_next().quarantine("no INSTRUCTION record")
     assert names(folder / "corrupt") == ["A.SNI", "A.SNI.1", "quarantine.log"]
     assert (folder / "corrupt" / "A.SNI").read_bytes() == b"garbage"
@@ -208,7 +214,7 @@ def test_quarantine_moves_to_corrupt_and_logs_the_windows_path_and_reason(
 def test_quarantined_files_of_one_name_are_numbered_never_replaced(probe: ComponentHost) -> None:
     folder = receive(probe)
     for n in range(3):
-        (folder / "A.SNI").write_bytes(f"garbage {n}".encode())
+        arrive(probe, folder, "A.SNI", f"garbage {n}".encode())
         probe.ctx.claim_next().quarantine("no INSTRUCTION record")
     assert names(folder) == [".work", "corrupt"]
     assert [(folder / "corrupt" / n).read_bytes() for n in ("A.SNI", "A.SNI.1", "A.SNI.2")] == [
@@ -282,7 +288,7 @@ def test_a_new_arrival_makes_deferred_files_eligible_again(probe: ComponentHost,
     inbox = probe.ctx.inbox(INCOMING)
     (inbox.path / "B.PKG").write_bytes(b"waits")
     inbox.claim_next().defer(clock.now() + 3600, "waits for content")
-    (inbox.path / "A.PKG").write_bytes(b"content arrived")
+    arrive(probe, inbox.path, "A.PKG", b"content arrived")
     assert inbox.claim_next().name == "A.PKG"
     assert inbox.claim_next().name == "B.PKG"  # re-examined at once, not in an hour
 
@@ -292,9 +298,47 @@ def test_deferrals_in_inboxes_without_recheck_ignore_arrivals(probe: ComponentHo
     inbox = probe.ctx.inbox(RECEIVE)
     (inbox.path / "B.SNI").write_bytes(b"waits")
     inbox.claim_next().defer(clock.now() + 300, "won't be processed till later")
-    (inbox.path / "A.SNI").write_bytes(b"new")
+    arrive(probe, inbox.path, "A.SNI", b"new")
     assert inbox.claim_next().name == "A.SNI"
     assert inbox.claim_next() is None
+
+
+def test_an_unannounced_file_waits_for_the_next_listing(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    (folder / "A.SNI").write_bytes(b"a")
+    probe.ctx.claim_next().done()
+    (folder / "B.SNI").write_bytes(b"dropped by hand, no one told")
+    assert probe.ctx.claim_next() is None
+    probe.wake(rescan=True)  # the live driver's periodic rescan; a restart does the same
+    assert probe.ctx.claim_next().name == "B.SNI"
+
+
+def test_announced_files_join_the_queue_in_name_order(probe: ComponentHost,
+                                                      clock: VirtualClock) -> None:
+    inbox = probe.ctx.inbox(RECEIVE)
+    (inbox.path / "C.SNI").write_bytes(b"c")
+    inbox.claim_next().defer(clock.now() + 60, "waits")
+    for name in ("D.SNI", "A.SNI", "notwork.TMP"):
+        arrive(probe, inbox.path, name, b"x")
+    assert inbox.claim_next().name == "A.SNI"
+    clock.advance_to(clock.now() + 60)  # C falls due while D waits in the queue
+    assert probe.fire_timers(clock.now())
+    assert [inbox.claim_next().name for _ in range(2)] == ["C.SNI", "D.SNI"]
+    assert inbox.claim_next() is None and names(inbox.path) == [".work", "notwork.TMP"]
+
+
+def test_an_announced_link_goes_to_corrupt_unopened(probe: ComponentHost) -> None:
+    folder = receive(probe)
+    (folder / "A.SNI").write_bytes(b"a")
+    probe.ctx.claim_next().done()
+    (folder / "B.SNI").symlink_to("/etc/passwd")
+    probe.runtime.notify(folder, "B.SNI")
+    arrive(probe, folder, "C.SNI", b"c")
+    arrive(probe, folder, "GONE.SNI", b"removed before it was claimed")
+    (folder / "GONE.SNI").unlink()
+    assert probe.ctx.claim_next().name == "C.SNI"
+    assert (folder / "corrupt" / "B.SNI").is_symlink() and not (folder / "B.SNI").exists()
+    assert "it is a symbolic link" in probe.log.path.read_text()
 
 
 def test_a_deferred_file_deleted_by_hand_stops_waiting(probe: ComponentHost,
