@@ -242,12 +242,9 @@ class Inbox:
         now = self.clock.now()
         with self._arrivals_lock:
             arrived, self._arrived = self._arrived, set()
-        eligible = set(self._pending)
-        eligible.update(self._due)
-        self._due.clear()
-        eligible.update(name for when, name in self._timers
-                        if when <= now and self._current((when, name)))
-        for name in sorted(arrived - eligible):
+        new, self._due = self._due, set()
+        new.update(self._fallen_due(now))
+        for name in sorted(arrived - new):
             known = self._is_work.get(name)
             if not (known or known is None and self._remember(name)):
                 continue
@@ -258,8 +255,24 @@ class Inbox:
             if stat.S_ISLNK(mode):
                 self._quarantine_link(self.path / name, name)
             elif stat.S_ISREG(mode):
-                eligible.add(name)
-        self._pending = deque(sorted(n for n in eligible if not self._waiting(n, now)))
+                new.add(name)
+        new = {n for n in new if not self._waiting(n, now)}
+        if new:  # the queue holds no deferred name: a claim takes it off before deferring it
+            new.update(self._pending)
+            self._pending = deque(sorted(new))
+
+    def _fallen_due(self, now: float) -> list[str]:
+        """The deferred names whose timer entry is due, announced or not: the heap is walked
+        only where entries are due (a child is never due before its parent)."""
+        heap, due = self._timers, []
+        stack = [0] if heap else []
+        while stack:
+            i = stack.pop()
+            if heap[i][0] <= now:
+                if self._current(heap[i]):
+                    due.append(heap[i][1])
+                stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
+        return due
 
     def _waiting(self, name: str, now: float) -> bool:
         d = self._deferred.get(name)
