@@ -249,7 +249,7 @@ def run_live(folders: list[Path], processes: str, out_dir: Path, timeout: float,
     out.converged = (out.code == 0 and out.rows == len(ids) * len(DPS) and not out.bad
                      and out.missing_files == 0)
     if keep is not None:
-        fresh(keep)
+        fresh(keep).parent.mkdir(parents=True, exist_ok=True)
         lab.root.rename(keep)
     else:
         fresh(lab.root)
