@@ -42,6 +42,9 @@ class SqlMonitor(Component):
         self.ctx.wake_at(self.ctx.clock.now())
 
     def work(self) -> bool:
+        if not self.db.has_notifications():
+            self.ctx.wake_at(self.ctx.clock.now() + self.ctx.timing.sqlmon_poll_interval)
+            return False
         with self.db.transaction():
             rows = self.db.take_notifications()
             for row in rows:

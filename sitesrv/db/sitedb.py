@@ -574,6 +574,14 @@ class SiteDatabase:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
+    def has_notifications(self) -> bool:
+        """Whether a package or advertisement notification waits: one read, without the write
+        lock `take_notifications` takes, so that a poll that finds none (most do) never holds
+        up, or waits for, another writer of the database."""
+        row = self._conn.execute("SELECT EXISTS (SELECT 1 FROM PkgNotification) "
+                                 "OR EXISTS (SELECT 1 FROM OfferNotification)").fetchone()
+        return bool(row[0])
+
     def take_notifications(self) -> list[Notification]:
         """Read and delete the pending notifications in one step, oldest first.
 

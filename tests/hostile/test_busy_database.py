@@ -174,3 +174,19 @@ def test_status_messages_wait_in_retry_while_the_database_is_held(lab: Lab) -> N
     with SiteDatabase.open(site.database) as db:
         rows = db.execute_user_sql("SELECT MessageID, ISTR0 FROM StatusMessages").rows
     assert rows == ((2301, "Held"),)
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_sql_monitor_polls_past_a_write_lock_while_nothing_is_queued(lab: Lab) -> None:
+    """A poll that finds no notification only reads: a person's open write transaction (a
+    `sitesrv sql` session in the middle of a repair) does not make SQL Monitor wait for it."""
+    lock = hold_write_lock(lab.site("P00").database)
+    try:
+        run(lab, max_steps=200)
+    finally:
+        lock.rollback()
+        lock.close()
+    messages = log_messages(lab, "P00", "smsdbmon.log")
+    assert not [m for m in messages if "busy" in m], messages
+    assert not [e for e in events(lab.root, "database_busy")
+                if e["component"] == "SMS_SQL_MONITOR"]
