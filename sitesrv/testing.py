@@ -226,7 +226,11 @@ def inbox(lab: LabLike, site: str, box: str) -> Path:
 def drop(folder: Path | str, name: str, data: bytes) -> Path:
     """Put a file into `folder` as a well-behaved producer (another site server) does: written
     under a dot-file temp name, then renamed, so no reader ever sees half of it. Returns the
-    file. Raises FileNotFoundError if the folder does not exist: a real share must exist too."""
+    file. Raises FileNotFoundError if the folder does not exist: a real share must exist too.
+
+    Drop between step runs (the next run's start lists every inbox) or while a live run
+    watches the folder; a step run's own components hand files over with `ctx.publish`, which
+    announces them, and an inbox takes an unannounced file only at its next listing."""
     target = Path(folder) / name
     tmp = target.with_name(f".{name}.test.tmp")
     tmp.write_bytes(data)
