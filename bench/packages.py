@@ -34,6 +34,7 @@ import collections
 import json
 import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -250,7 +251,7 @@ def run_live(folders: list[Path], processes: str, out_dir: Path, timeout: float,
                      and out.missing_files == 0)
     if keep is not None:
         fresh(keep).parent.mkdir(parents=True, exist_ok=True)
-        lab.root.rename(keep)
+        shutil.move(lab.root, keep)  # --keep-lab may be on another file system than --out
     else:
         fresh(lab.root)
     return out

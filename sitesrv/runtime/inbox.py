@@ -103,7 +103,8 @@ class Deferral:
 
 class Inbox:
     """One inbox folder of one component at one site, used by one thread at a time: whichever
-    runs the component's unit (the live driver's other threads only call `invalidate`)."""
+    runs the component's unit (the live driver's other threads only call `invalidate` and
+    `heard`)."""
 
     def __init__(self, spec: InboxSpec, path: Path, *, clock: Clock, durability: Durability,
                  faults: Faults, journal: Journal, reporter: Reporter,
@@ -200,8 +201,9 @@ class Inbox:
 
     def heard(self, name: str | None) -> None:
         """`name` was published here by this process, or (None) something changed here that
-        only a listing can tell, such as the watcher's hint of another process's file. Either
-        way it is looked at once the claims have taken what the last look found.
+        only a listing can tell, such as the watcher's hint of another process's file. It is
+        looked at when the queue is next empty, or at once when a deferral falls due or is
+        rechecked first: then, as before the queue, the claim takes up what the folder holds.
 
         A name this process published joins the queue by itself, without listing the folder:
         a folder of files that wait (INCOMING's kept `.PKG` files) would otherwise be listed
@@ -233,11 +235,14 @@ class Inbox:
         self._pending = deque(n for n in names if not self._waiting(n, now))
 
     def _merge(self) -> None:
-        """The queue a listing would give now, from the last one and what changed since: the
-        files announced, and the deferred ones that fell due.
+        """The queue a listing would give now, from the last one and what was announced since:
+        the files published, and the deferred ones that fell due or were rechecked.
 
         An announced name is looked at as the listing looks at an entry: a link goes to
-        `corrupt\\`, and what is not a regular file, or not there any more, is left out."""
+        `corrupt\\`, and what is not a regular file, or not there any more, is left out. What
+        changed unannounced is not seen: a queued name someone deleted stays queued (its claim
+        skips it), and the deferral of a waiting file someone deleted stays until it falls due
+        or the next listing (docs/runtime.md)."""
         self._merge_now = False
         now = self.clock.now()
         with self._arrivals_lock:
@@ -286,10 +291,22 @@ class Inbox:
     # --- claiming -----------------------------------------------------------------------------
 
     def claim_next(self) -> WorkItem | None:
-        """The first eligible file in name order, claimed; None if there is none."""
+        """The first eligible file in name order, claimed; None if there is none.
+
+        A merge that would follow a hint lists the folder instead, as the hint asked; an error
+        (a claim refused, a name that cannot be looked at) leaves the folder to be listed
+        again, so that the names this look had taken off are not lost with it."""
+        try:
+            return self._claim_next()
+        except BaseException:
+            self._look = True
+            raise
+
+    def _claim_next(self) -> WorkItem | None:
         looked = False
         while True:
-            if self._stale or (self._look and not self._pending and not looked):
+            if self._stale or (self._look and not looked
+                               and (self._merge_now or not self._pending)):
                 self._rescan()
                 looked = True
             elif self._merge_now or (not self._pending and not looked and self._may_have_more()):

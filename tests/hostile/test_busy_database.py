@@ -21,6 +21,7 @@ from sitesrv.formats import svf
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.registry import Registry
+from sitesrv.runtime.schedule import read_schedule
 from sitesrv.testing import drop, events, files, log_messages
 
 from .conftest import (
@@ -177,15 +178,19 @@ def test_status_messages_wait_in_retry_while_the_database_is_held(lab: Lab) -> N
 
 
 @pytest.mark.usefixtures("short_busy_timeout")
-def test_sql_monitor_polls_past_a_write_lock_while_nothing_is_queued(lab: Lab) -> None:
+def test_sql_monitor_polls_past_a_write_lock_while_nothing_is_queued(lab: Lab,
+                                                                    tmp_path: Path) -> None:
     """A poll that finds no notification only reads: a person's open write transaction (a
     `sitesrv sql` session in the middle of a repair) does not make SQL Monitor wait for it."""
     lock = hold_write_lock(lab.site("P00").database)
     try:
-        run(lab, max_steps=200)
+        run(lab, max_steps=200, record=tmp_path / "schedule.jsonl")
     finally:
         lock.rollback()
         lock.close()
+    polls = [s.did for s in read_schedule(tmp_path / "schedule.jsonl").steps
+             if (s.site, s.component) == ("P00", "SMS_SQL_MONITOR")]
+    assert polls and set(polls) == {"nothing"}, polls  # it polled, and never waited
     messages = log_messages(lab, "P00", "smsdbmon.log")
     assert not [m for m in messages if "busy" in m], messages
     assert not [e for e in events(lab.root, "database_busy")
