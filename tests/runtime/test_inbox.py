@@ -492,3 +492,27 @@ def test_durability_decides_what_is_fsynced(tmp_path: Path, monkeypatch: pytest.
     host.ctx.publish(receive(host) / "A.SNI", b"x")
     assert synced.count(False) == files
     assert synced.count(True) == folders
+
+
+def test_a_claim_that_fails_leaves_its_file_to_the_next_look(
+        probe: ComponentHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rename that claims a file is refused once (a scanner holding it, a permission):
+    the unit fails, and the file is taken by the next claim, not left until a rescan."""
+    folder = receive(probe)
+    (folder / "B.SNI").write_bytes(b"b")
+    probe.ctx.claim_next().done()
+    arrive(probe, folder, "A.SNI", b"a")
+    real_replace = os.replace
+    refused: list[str] = []
+
+    def refuse_once(src: str, dst: str) -> None:
+        if not refused and str(src).endswith("A.SNI"):
+            refused.append(str(src))
+            raise PermissionError(13, "Permission denied", str(src))
+        real_replace(src, dst)
+
+    monkeypatch.setattr("sitesrv.runtime.inbox.os.replace", refuse_once)
+    with pytest.raises(PermissionError):
+        probe.ctx.claim_next()
+    again = probe.ctx.claim_next()
+    assert refused and again is not None and again.name == "A.SNI"
