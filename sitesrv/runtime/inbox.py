@@ -146,15 +146,13 @@ class Inbox:
 
         A symbolic link under a work name is never followed: it goes to `corrupt\\` here (or,
         if even that fails, is logged and skipped: one bad entry never stops the listing)."""
-        work = self._is_work
         links = []
         names = []
         try:
             with os.scandir(self.path) as it:
                 for entry in it:
                     name = entry.name
-                    known = work.get(name)
-                    if not (known or known is None and self._remember(name)):
+                    if not self._is_work_name(name):
                         continue
                     if entry.is_symlink():
                         links.append(name)
@@ -183,13 +181,15 @@ class Inbox:
                 self.reporter.log(f"Cannot move {self.reporter.windows(link)} to corrupt: "
                                   f"{reason}; it is left where it is and skipped ({error_text(e)})")
 
-    def _remember(self, name: str) -> bool:
-        """Whether a name is work here, remembered: a folder of files that wait (INCOMING's
-        kept `.PKG` files) is listed again for every arrival, and matching is most of that."""
-        if len(self._is_work) >= _NAMES_REMEMBERED:
-            self._is_work.clear()
-        work = self._is_work[name] = (not ignored_by_scans(name) and name != CORRUPT_DIR
-                                      and self.spec.matches(name))
+    def _is_work_name(self, name: str) -> bool:
+        """Whether a name is work here, remembered: the same names come back at every listing
+        and announcement, and matching them is most of looking at one."""
+        work = self._is_work.get(name)
+        if work is None:
+            if len(self._is_work) >= _NAMES_REMEMBERED:
+                self._is_work.clear()
+            work = self._is_work[name] = (not ignored_by_scans(name) and name != CORRUPT_DIR
+                                          and self.spec.matches(name))
         return work
 
     def invalidate(self) -> None:
@@ -250,8 +250,7 @@ class Inbox:
         new, self._due = self._due, set()
         new.update(self._fallen_due(now))
         for name in sorted(arrived - new):
-            known = self._is_work.get(name)
-            if not (known or known is None and self._remember(name)):
+            if not self._is_work_name(name):
                 continue
             try:
                 mode = os.lstat(self.path / name).st_mode

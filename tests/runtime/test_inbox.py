@@ -23,7 +23,7 @@ from sitesrv.runtime.host import ComponentHost, LabRuntime
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import InboxSpec
 from sitesrv.runtime.registry import Registry
-from sitesrv.testing import events
+from sitesrv.testing import drop, events
 from tests.runtime.conftest import HIERARCHY
 
 RECEIVE = "despoolr.box\\receive"
@@ -70,7 +70,7 @@ def names(folder: Path) -> list[str]:
 
 def arrive(host: ComponentHost, folder: Path, name: str, data: bytes) -> None:
     """Another writer drops a file and announces it, as a publish or the watcher's hint does."""
-    (folder / name).write_bytes(data)
+    drop(folder, name, data)
     host.runtime.notify(folder, name)
 
 
