@@ -18,6 +18,7 @@ its own (next_run).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -46,8 +47,13 @@ def lab_time_text(when: float) -> str:
     so an event and the log line of the same moment show the same time.
     """
     whole, millis = divmod(round(when * 1000), 1000)
-    return (_UNIX_EPOCH + timedelta(seconds=whole)).strftime("%Y-%m-%dT%H:%M:%S") + \
-        f".{millis:03d}Z"
+    return f"{_utc_second(whole)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _utc_second(seconds: int) -> str:
+    """`YYYY-MM-DDTHH:MM:SS`; remembered, as every step and event of a busy second repeats it."""
+    return f"{_UNIX_EPOCH + timedelta(seconds=seconds):%Y-%m-%dT%H:%M:%S}"
 
 
 class Clock(Protocol):

@@ -116,7 +116,15 @@ class SiteLayout:
 
     def inbox(self, relative: str) -> Path:
         """An inbox folder from its SMS name, e.g. `distmgr.box\\INCOMING`."""
-        return self.inboxes.joinpath(*relative.replace("\\", "/").split("/"))
+        path = self._inbox_paths.get(relative)
+        if path is None:  # made once: components ask for their inboxes in every unit
+            path = self.inboxes.joinpath(*relative.replace("\\", "/").split("/"))
+            self._inbox_paths[relative] = path
+        return path
+
+    @functools.cached_property
+    def _inbox_paths(self) -> dict[str, Path]:
+        return {}
 
     def log(self, name: str) -> Path:
         return self.logs / name

@@ -120,6 +120,9 @@ class SmsLog:
         self.bias_minutes = bias_minutes
         self.max_bytes = max_bytes
         self.thread = thread_id_for(site, component)
+        # The stamp of the instant the last line was written at, and its text: the lines of one
+        # unit of work mostly share their instant.
+        self._stamp: tuple[float, str] = (float("nan"), "")
         self._file = AppendFile(self.path, max_bytes=max_bytes,
                                 rollover=self.path.with_suffix(".lo_"), sole_writer=True,
                                 notice=self.line)
@@ -130,8 +133,12 @@ class SmsLog:
 
     def line(self, text: str) -> bytes:
         """One message as this log writes it, stamped now, with its newline."""
-        line = format_line(text, self.component, self.clock.now(), self.bias_minutes, self.thread)
-        return (line + "\n").encode("utf-8")
+        now = self.clock.now()
+        when, suffix = self._stamp
+        if when != now:
+            suffix = format_line("", self.component, now, self.bias_minutes, self.thread) + "\n"
+            self._stamp = (now, suffix)
+        return (text + suffix).encode("utf-8")
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Hold this thread's lines and write them together when the batch ends."""

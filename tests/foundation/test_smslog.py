@@ -65,11 +65,14 @@ def test_log_file_lines_use_the_lab_clock(tmp_path: Path) -> None:
     log = SmsLog(tmp_path / "distmgr.log", "SMS_DISTRIBUTION_MANAGER", clock, site="ZZZ",
                  bias_minutes=300)
     log.write("Start adding package ZZZ00001...")
+    log.write("The package has 1 file")  # the same instant: the same stamp
     clock.advance(1.5)
     log.write("~Sleep 3600 seconds...")
     thread = thread_id_for("ZZZ", "SMS_DISTRIBUTION_MANAGER")
     assert (tmp_path / "distmgr.log").read_text().splitlines() == [
         f"Start adding package ZZZ00001...  $$<SMS_DISTRIBUTION_MANAGER>"
+        f"<06-04-2007 09:00:00.000+300><thread={thread} (0x{thread:X})>",
+        f"The package has 1 file  $$<SMS_DISTRIBUTION_MANAGER>"
         f"<06-04-2007 09:00:00.000+300><thread={thread} (0x{thread:X})>",
         f"~Sleep 3600 seconds...  $$<SMS_DISTRIBUTION_MANAGER>"
         f"<06-04-2007 09:00:01.500+300><thread={thread} (0x{thread:X})>",

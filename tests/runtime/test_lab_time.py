@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sitesrv.lab.clock import VIRTUAL_EPOCH, VirtualClock, lab_time_text
 from sitesrv.logs.events import EventSink, read_events
@@ -20,3 +24,13 @@ def test_lab_time_text_rounds_milliseconds_as_the_sms_logs_do(tmp_path: Path) ->
     # The event and the log line of one moment show the same millisecond.
     assert read_events(tmp_path / "events.jsonl")[0]["time"] == "2007-06-04T09:00:00.001Z"
     assert "09:00:00.001" in (tmp_path / "x.log").read_text()
+
+
+@given(st.integers(-10**12, 4 * 10**12), st.sampled_from([0.0, 0.0004, 0.0005, 0.0006]))
+def test_lab_time_text_is_the_utc_instant_to_the_rounded_millisecond(millis: int,
+                                                                      extra: float) -> None:
+    """The text of each second is remembered: an instant never shows another second's text."""
+    when = millis / 1000 + extra
+    rounded = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=round(when * 1000))
+    assert lab_time_text(when) == rounded.strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{rounded.microsecond // 1000:03d}Z"
