@@ -5,8 +5,10 @@ The model: docs/sources.md#mckinney and Q288970.
 Outbound: other components queue objects as `replmgr.box\\outbound\\{high,normal,low}\\
 <DEST>_<random8>.<ext>` (`statusup.queue_replication`). Each that reads as its class moves to
 `replmgr.box\\process\\<DEST>_<priority>\\` (else it goes to the outbound folder's `corrupt\\`,
-as does a file dropped into `process` by hand that does not read within its limits). When no job is pending for that destination and
-priority, everything in that folder becomes one batch, `replmgr.box\\ready\\<jobid>.RPL`, and an
+as does a file dropped into `process` by hand that does not read within its limits). Once
+nothing more waits in `outbound` or `incoming` (SMS builds at once: docs/differences.md), for
+each folder with no job pending for that destination and priority, everything in the folder
+becomes one batch, `replmgr.box\\ready\\<jobid>.RPL`, and an
 "Inter Site Replication" job `schedule.box\\<jobid>.job` for the Scheduler. Otherwise the
 objects wait in `process` until the pending job completes (the Scheduler deletes its ready
 file, which wakes Replication Manager) or the oldest of them is `replmgr_batch_hold` old.
