@@ -118,12 +118,26 @@ def _check_below(lab: Lab, at: Site, dp_site: Site, remedy: str) -> None:
                     f"DPs at itself and at the sites below it. {remedy.format(sites=sites)}.")
 
 
-def _target(db: SiteDatabase, package: Package, site: Site, dp: DistributionPoint,
+def _target(db: SiteDatabase, at: Site, package: Package, site: Site, dp: DistributionPoint,
             now: float) -> None:
+    """Target the DP from `at`'s database, as the console writes PkgServers and PkgStatus."""
+    from sitesrv.db.sitedb import ParentRowMissing
+
     nal = dp.nal_path(site.code)
-    db.put_pkg_server(PkgServer(PkgID=package.PkgID, NALPath=nal, SiteCode=site.code,
-                                SiteName=site.name, SourceSite=package.SourceSite,
-                                Action=PackageAction.ADD))
+    try:
+        db.put_pkg_server(PkgServer(PkgID=package.PkgID, NALPath=nal, SiteCode=site.code,
+                                    SiteName=site.name, SourceSite=package.SourceSite,
+                                    Action=PackageAction.ADD))
+    except ParentRowMissing as e:
+        raise UserError(
+            f"Site {at.code}'s database refused the DP: \"{e}\" (SQL message {e.number}, as in "
+            f"Q319189): its Sites table has no row for site {site.code}, deleted by hand or "
+            "never added for a site put into hierarchy.yaml after the lab was built. Nothing was "
+            f"changed. Add the row (sitesrv sql {at.code} \"INSERT INTO Sites (SiteCode, "
+            f"SiteServer, Type, SiteName, ReportingSite, InstallDir) VALUES ('{site.code}', "
+            f"'{site.server}', {2 if site.is_primary else 1}, '{site.name}', "
+            f"'{site.parent or ''}', '{site.drive}:\\SMS')\"), or rebuild the lab with "
+            "'sitesrv init --force'.") from None
     db.upsert_pkg_status(PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=site.code,
                                    PkgServer=nal, Status=PackageStatus.NONE, UpdateTime=now,
                                    SourceVersion=0))
@@ -165,7 +179,7 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
                           PreferredAddress=PREFERRED_SENDERS[preferred_sender])
         db.put_package(package)
         for dp_site, dp in targets:
-            _target(db, package, dp_site, dp, now)
+            _target(db, site, package, dp_site, dp, now)
         db.add_notification(pkg_id, PackageAction.ADD, priority=package.Priority, when=now)
     return pkg_id
 
@@ -275,7 +289,7 @@ def _dp_action(lab: Lab, pkg_id: str, dp_spec: str, at: str | None, what: str,
                                 "folder first ('sitesrv package set-source').")
             if row is not None and row.Action != PackageAction.DELETE:
                 raise UserError(f"Package {package.PkgID} already targets {dp_spec.upper()}.")
-            _target(db, package, dp_site, dp, now)
+            _target(db, site, package, dp_site, dp, now)
             action = PackageAction.ADD
         else:
             if row is None:

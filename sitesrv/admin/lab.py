@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,6 +117,7 @@ class Lab:
                     f"{root} exists, is not empty and is not a lab (it has no {HIERARCHY_COPY}). "
                     "Pick another folder with --lab, or empty this one first."
                 )
+            _refuse_to_remove(root)
             shutil.rmtree(root)
         root.mkdir(parents=True, exist_ok=True)
         # Until the build ends, the marker makes other commands refuse the lab and the next
@@ -183,6 +185,26 @@ class Lab:
 
         options.setdefault("components", SMS_COMPONENTS)
         return run_until_idle(self.root, seed=seed, **options)  # type: ignore[arg-type]
+
+
+def _refuse_to_remove(root: Path) -> None:
+    """A lab that `init --force` must not delete: one a server runs, or one this command runs
+    in (deleting the working folder leaves it empty and unbuildable)."""
+    here = Path.cwd().resolve()
+    if here == root.resolve() or root.resolve() in here.parents:
+        raise UserError(f"'sitesrv init --force' would delete the folder it runs in, {here}, "
+                        f"inside the lab {root}. Nothing was deleted. Change to a folder outside "
+                        "the lab and run it again there.")
+    try:
+        lab = Lab(root, load_hierarchy(root / HIERARCHY_COPY))
+    except UserError:
+        return  # a lab whose hierarchy does not load cannot be running
+    for site in lab.layout.sites():
+        if (since := running_since(site)) is not None:
+            raise UserError(f"Site {site.site.code}'s server is running in the lab {root} "
+                            f"(since {time.strftime('%H:%M:%S', time.localtime(since))}); "
+                            "'sitesrv init --force' would delete the lab under it. Nothing was "
+                            "deleted. Stop the server first, then run init again.")
 
 
 def _copy_template(template: Path, dest: Path) -> None:

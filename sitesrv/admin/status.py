@@ -12,6 +12,7 @@ from typing import Any
 
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import PackageStatus, SiteDatabase
+from sitesrv.errors import UserError
 from sitesrv.logs.events import read_events
 
 # SMS_PackageStatusDistPointsSummarizer.State (SDK). The database computes it in a view
@@ -45,6 +46,23 @@ def status_rows(lab: Lab, package_id: str | None) -> dict[str, list[dict[str, An
              "StatusName": STATUSES.get(r[3], "?"), "SourceVersion": r[4], "UpdateTime": r[5]}
             for r in sites],
     }
+
+
+def check_package(lab: Lab, package_id: str) -> None:
+    """A package `status` is asked about must exist: a well-formed ID of one of the lab's
+    sites, known to the site that created it (a UserError otherwise: empty tables would look
+    like a package with no DP)."""
+    from sitesrv.admin.console import source_code
+
+    code = source_code(lab, package_id)
+    source = lab.site(code)
+    if source.site.is_primary and source.database.exists():
+        with SiteDatabase.open(source.database) as db:
+            if db.get_package(package_id) is not None:
+                return
+    raise UserError(f"There is no package {package_id.upper()} in this lab: site {code}, whose "
+                    "code it starts with, has not created it. 'sitesrv status' without a "
+                    "PackageID lists the packages.")
 
 
 def render_status(rows: dict[str, list[dict[str, Any]]], as_json: bool) -> str:

@@ -139,11 +139,13 @@ def status(package_id: str | None, lab_dir: Path, as_json: bool) -> None:
     pending, 2 retrying, 3 failed, ...); the site table is PkgStatus Type 1 (1 SENT,
     2 RECEIVED).
     """
-    from sitesrv.admin.status import render_status, status_rows
+    from sitesrv.admin.status import check_package, render_status, status_rows
 
     lab = open_lab(lab_dir)
-    click.echo(render_status(status_rows(lab, package_id and package_id.upper()), as_json),
-               nl=False)
+    rows = status_rows(lab, package_id and package_id.upper())
+    if package_id and not any(rows.values()):
+        check_package(lab, package_id)
+    click.echo(render_status(rows, as_json), nl=False)
 
 
 @cli.command()

@@ -117,7 +117,12 @@ class ScheduleWriter:
         self.seed = seed
 
     def __enter__(self) -> ScheduleWriter:
-        self._file: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        try:
+            self._file: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as e:
+            raise UserError(f"Cannot write the schedule to {self.path}: {e.strerror or e}. "
+                            "Pass --record with a file in a folder that exists and that you "
+                            "can write to.") from None
         self._file.write(header_line(self.seed) + "\n")
         self._file.flush()
         return self

@@ -75,60 +75,62 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
     limit = default_horizon(runtime.hierarchy.timing) if horizon is None else horizon
     runtime.lock()  # before anything touches the sites' folders
     try:
-        runtime.run = next_run(runtime.layout.sites(), runtime.sites,
-                               runtime.hierarchy.durability)
-        return _run(runtime, clock, injector, random.Random(seed), schedule, replay, record,
-                    limit, max_steps)
+        # Opened before the run is numbered: a schedule that cannot be written costs no run.
+        with (ScheduleWriter(record, runtime.seed) if record is not None
+              else contextlib.nullcontext()) as writer:
+            runtime.run = next_run(runtime.layout.sites(), runtime.sites,
+                                   runtime.hierarchy.durability)
+            return _run(runtime, clock, injector, random.Random(seed), schedule, replay, writer,
+                        limit, max_steps)
     finally:
         runtime.unlock()
 
 
 def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults, picker: random.Random,
-         schedule: list[StepRecord], replay: Path | None, record: Path | None, limit: float,
-         max_steps: int) -> IdleReport:
+         schedule: list[StepRecord], replay: Path | None, writer: ScheduleWriter | None,
+         limit: float, max_steps: int) -> IdleReport:
     by_key = {host.key: host for host in runtime.hosts}
     runtime.boot()
     agenda = Agenda(runtime.hosts)
     steps = 0  # every unit run: the schedule's step numbers
     counted = 0  # the steps charged to max_steps
     idle_at: dict[tuple[str, str], float] = {}
-    with ScheduleWriter(record, runtime.seed) if record is not None else contextlib.nullcontext() as writer:
-        while True:
-            now = clock.now()
-            agenda.fire_timers(now)
-            if not agenda.runnable:
-                next_time = agenda.next_due()
-                # Asked only when the clock may move on, and only until one host waits: this
-                # runs at every timer of a waiting lab (each SQL Monitor poll).
-                if next_time is not None and next_time <= runtime.last_progress + limit and any(
-                        host.waits() for host in runtime.hosts):
-                    clock.advance_to(next_time)
-                    continue
-                waits = _waits(runtime)
-                if steps < len(schedule):
-                    raise ReplayDivergence(
-                        f"{replay}: the schedule has {len(schedule) - steps} more step(s) from "
-                        f"step {steps + 1}, but the lab is idle at {lab_time_text(now)}.")
-                status = WAITING if waits else IDLE
-                break
-            if counted >= max_steps:
-                status = TIMEOUT
-                break
+    while True:
+        now = clock.now()
+        agenda.fire_timers(now)
+        if not agenda.runnable:
+            next_time = agenda.next_due()
+            # Asked only when the clock may move on, and only until one host waits: this
+            # runs at every timer of a waiting lab (each SQL Monitor poll).
+            if next_time is not None and next_time <= runtime.last_progress + limit and any(
+                    host.waits() for host in runtime.hosts):
+                clock.advance_to(next_time)
+                continue
+            waits = _waits(runtime)
             if steps < len(schedule):
-                wanted = schedule[steps]
-                host = _replayed_host(wanted, by_key, agenda, replay, now)
-                agenda.take(host)
-                injector.replaying = wanted
-            else:
-                host = agenda.pick(picker)
-                injector.replaying = None
-            outcome = host.run_unit()
-            agenda.touched(host)
-            runtime.count(outcome)
-            steps += 1
-            counted += counts_against_budget(outcome, host, now, idle_at)
-            if writer is not None:
-                writer.write(_record(steps, now, host, outcome))
+                raise ReplayDivergence(
+                    f"{replay}: the schedule has {len(schedule) - steps} more step(s) from "
+                    f"step {steps + 1}, but the lab is idle at {lab_time_text(now)}.")
+            status = WAITING if waits else IDLE
+            break
+        if counted >= max_steps:
+            status = TIMEOUT
+            break
+        if steps < len(schedule):
+            wanted = schedule[steps]
+            host = _replayed_host(wanted, by_key, agenda, replay, now)
+            agenda.take(host)
+            injector.replaying = wanted
+        else:
+            host = agenda.pick(picker)
+            injector.replaying = None
+        outcome = host.run_unit()
+        agenda.touched(host)
+        runtime.count(outcome)
+        steps += 1
+        counted += counts_against_budget(outcome, host, now, idle_at)
+        if writer is not None:
+            writer.write(_record(steps, now, host, outcome))
     runtime.save_lab_time()
     problems = tuple(runtime.problems())
     return IdleReport(final_status(status, problems), clock.now(), tuple(_waits(runtime)), steps,

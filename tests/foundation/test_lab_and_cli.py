@@ -91,6 +91,37 @@ def test_init_force_rebuilds(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_init_force_refuses_a_lab_whose_server_runs(tmp_path: Path) -> None:
+    from sitesrv.runtime.lock import SiteLock
+
+    lab = init_lab(tmp_path)
+    marker = lab / "P00/SMS/inboxes/distmgr.box/INCOMING/Z3AWAX9I.PKG"
+    marker.write_text("kept")
+    lock = SiteLock(Lab.open(lab).site("P00"))  # held by this very process, which runs
+    lock.acquire()
+    try:
+        code, _, err = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY),
+                           "--force")
+    finally:
+        lock.release()
+    assert code == 2
+    assert "Site P00's server is running in the lab" in err and "Nothing was deleted" in err
+    assert marker.read_text() == "kept"
+    code, _, _ = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY), "--force")
+    assert code == 0 and not marker.exists()  # once it stopped
+
+
+@pytest.mark.parametrize("where", [".", "ZZZ/SMS"])
+def test_init_force_refuses_to_delete_the_folder_it_runs_in(
+        tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = init_lab(tmp_path)
+    monkeypatch.chdir(lab / where)
+    code, _, err = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY),
+                       "--force")
+    assert code == 2 and "would delete the folder it runs in" in err
+    assert (lab / "hierarchy.yaml").is_file() and (lab / "ZZZ/SMS/site.db").is_file()
+
+
 def test_init_notes_a_changed_hierarchy(tmp_path: Path) -> None:
     lab = init_lab(tmp_path)
     other = tmp_path / "other.yaml"
@@ -173,6 +204,26 @@ def test_hierarchy_prints_sites_servers_dps_and_addresses(tmp_path: Path) -> Non
     assert any("DP \\\\REMOTE_DP\\smsapps\\SMSPKG" in line for line in lines)
     assert "  ZZZ -> P00  LAN  priority 1  unlimited  latency 0s  schedule: open 24x7" in lines
     assert "Software distribution: send from nearest site on, 100 retries, DP update mode delete" in lines
+
+
+@pytest.mark.parametrize(("package", "message"), [
+    ("ZZZ00099", "There is no package ZZZ00099 in this lab: site ZZZ"),
+    ("BAD", "'BAD' is not a package ID"),
+    ("XXX00001", "XXX is not one of its sites"),
+])
+def test_status_of_a_package_that_does_not_exist_is_a_user_error(
+        tmp_path: Path, package: str, message: str) -> None:
+    lab = init_lab(tmp_path)
+    code, _, err = run("status", package, "--lab", str(lab))
+    assert code == 2 and message in err
+
+
+def test_status_of_a_package_without_dps_shows_empty_tables(tmp_path: Path) -> None:
+    lab = init_lab(tmp_path)
+    code, out, _ = run("package", "create", "ZZZ", "--name", "p", "--lab", str(lab))
+    assert code == 0 and out.strip() == "ZZZ00001"
+    code, out, _ = run("status", "zzz00001", "--lab", str(lab))
+    assert code == 0 and out.count("(none)") == 2
 
 
 def test_missing_lab_is_a_user_error(tmp_path: Path) -> None:
@@ -275,6 +326,33 @@ def test_init_again_keeps_the_users_sites_rows(tmp_path: Path) -> None:
     assert '"SiteCode": "S01"' not in out
     assert '"SiteName": "edited"' in out
     assert not list((lab / "ZZZ/SMS").glob("site.db.new*"))
+
+
+@pytest.mark.parametrize("command", ["create", "add-dp"])
+def test_a_dp_at_a_site_missing_from_the_sites_table_is_a_user_error(
+        tmp_path: Path, command: str) -> None:
+    lab = init_lab(tmp_path)
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.txt").write_text("hi")
+    if command == "add-dp":
+        code, out, _ = run("package", "create", "ZZZ", "--name", "p", "--source", str(source),
+                           "--dp", "P00:REMOTE_DP", "--lab", str(lab))
+        assert code == 0 and "ZZZ00001" in out
+    run("sql", "ZZZ", "DELETE FROM Sites WHERE SiteCode = 'S01'", "--lab", str(lab))
+    args = (["create", "ZZZ", "--name", "q", "--source", str(source)] if command == "create"
+            else ["add-dp", "ZZZ00001"])
+    code, _, err = run("package", *args, *(["--dp"] if command == "create" else []),
+                       "S01:SEC01", "--lab", str(lab))
+    assert code == 2
+    assert ("This SiteCode (S01) does not exist in the parent table, Sites." in err
+            and "Nothing was changed" in err and "Traceback" not in err)
+    # The INSERT the message suggests puts the row back, and the command then works.
+    insert = err.split("(sitesrv sql ZZZ \"", 1)[1].split("\")", 1)[0]
+    assert run("sql", "ZZZ", insert, "--lab", str(lab))[0] == 0
+    code, _, err = run("package", *args, *(["--dp"] if command == "create" else []),
+                       "S01:SEC01", "--lab", str(lab))
+    assert code == 0, err
 
 
 def test_init_after_a_lost_database_builds_it_with_its_sites(tmp_path: Path) -> None:

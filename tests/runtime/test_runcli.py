@@ -78,6 +78,17 @@ def test_a_replay_with_another_seed_than_recorded_is_a_user_error(lab: Path,
     assert "was recorded with seed 5; replaying it with seed 6" in str(result.exception)
 
 
+def test_a_schedule_that_cannot_be_written_is_a_user_error_and_costs_no_run(
+        lab: Path, tmp_path: Path) -> None:
+    runs = lab / "CEN/SMS/state/lab-runs"
+    before = runs.read_text() if runs.exists() else None
+    result = run(lab, "--step", "--record", str(tmp_path / "missing" / "s.jsonl"))
+    assert isinstance(result.exception, UserError)
+    assert "Cannot write the schedule to" in str(result.exception)
+    assert "Pass --record with a file in a folder that exists" in str(result.exception)
+    assert (runs.read_text() if runs.exists() else None) == before
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--seed", "1"], "--seed needs --step."),
     (["--record", "a", "--max-steps", "3"], "--max-steps, --record need --step."),
