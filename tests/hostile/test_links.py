@@ -175,6 +175,37 @@ def test_a_link_delivered_as_a_payload_is_quarantined_with_its_instruction_and_n
     assert nothing_on_any_dp(lab) == []
 
 
+def test_a_hard_link_delivered_as_a_payload_is_quarantined_and_its_file_never_changed(
+        lab: Lab, outside: Outside, tmp_path: Path) -> None:
+    """The same delivery with `<reqid>.PCK` a hard link to the PCK outside: stored, it was made
+    read-only, and so was the outside file, its other name (a bug hunt found it)."""
+    data = pack(write_source(tmp_path / "source"), tmp_path / "ZZZ00001.PCK", "ZZZ00001",
+                1).path.read_bytes()
+    target = outside.add("ZZZ00001.PCK", data)
+    mode = target.stat().st_mode
+    receive = lab.site("P00").receive
+    servers = (pkg.PackageServer(
+        site_code="P00", server="REMOTE_DP", share="smsapps\\SMSPKG",
+        nal_path='MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\',
+        action=pkg.PackageAction.ADD),)
+    record = instruction(data, package=carried_package(1, servers=servers))
+    os.link(target, receive / sni.payload_file_name(REQUEST_ID))
+    (receive / sni.sni_file_name(REQUEST_ID)).write_bytes(sni.encode(record))
+    outside.seal()
+
+    report = run(lab)
+
+    assert_ended(report)
+    assert {sni.payload_file_name(REQUEST_ID), sni.sni_file_name(REQUEST_ID)} <= set(
+        os.listdir(receive / "corrupt"))
+    assert "(a hard link), and sitesrv never writes through one" in (
+        lab.site("P00").logs / "despool.log").read_text()
+    outside.assert_untouched()
+    assert target.stat().st_mode == mode
+    assert not (lab.site("P00").smspkg / "ZZZ00001.PCK").exists()
+    assert nothing_on_any_dp(lab) == []
+
+
 def _log_of(box: str) -> str:
     return {"replmgr.box": "replmgr.log", "distmgr.box": "distmgr.log",
             "despoolr.box": "despool.log"}[box.split("\\")[0]]

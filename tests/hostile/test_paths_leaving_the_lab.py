@@ -54,6 +54,14 @@ def _address_climbing_out(lab: Lab, outside: Outside) -> dict[str, object]:
                                             type="LAN"),)}
 
 
+def _address(text: str) -> SendRequestAttack:
+    """An ADDRESS that is no `\\\\<server>\\SMS_SITE` share: each failed to connect and
+    was retried for ever, filling the site's sends (a bug hunt found them)."""
+    def attack(lab: Lab, outside: Outside) -> dict[str, object]:
+        return {"addresses": (srq.SenderAddress(address=text, type="LAN"),)}
+    return attack
+
+
 def _package_file_climbing_out(lab: Lab, outside: Outside) -> dict[str, object]:
     return {"package_file": "F:\\" + climb(lab.site("ZZZ").root, outside.secret)}
 
@@ -75,6 +83,9 @@ def _instruction_file_climbing_out(lab: Lab, outside: Outside) -> dict[str, obje
 
 SEND_REQUEST_ATTACKS = {
     "an ADDRESS climbing out of SMS_SITE": _address_climbing_out,
+    "an ADDRESS that is a drive path": _address("C:\\Windows"),
+    "an ADDRESS that is a drive path to SMS_SITE": _address("D:\\SMS_SITE"),
+    "an ADDRESS with a slash": _address("\\\\MGMT03\\SMS_SITE/.."),
     "a PACKAGE FILE climbing out of drive F": _package_file_climbing_out,
     "a PACKAGE FILE climbing out of SMS_CPSF$": _package_file_climbing_out_of_its_share,
     "a PACKAGE FILE that is an absolute POSIX path": _package_file_absolute_posix,

@@ -16,6 +16,7 @@ since" from "lost" (docs/despooler.md, "Crash recovery").
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import attrs
@@ -122,9 +123,16 @@ class Received:
         left in either phase: `ds_xxxxx.pkg` before, and `ds_xxxxx.mrg` during a merge.
         """
         for path in (*self.work_payloads(), *self._arrived()):
-            if os.path.islink(path):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
                 raise PathRefused(f"its payload {path.name} is a symbolic link, and sitesrv "
                                   "never follows one in an inbox")
+            if st.st_nlink > 1:  # stored read-only, it would change the file's other names
+                raise PathRefused(f"its payload {path.name} is a file with {st.st_nlink} names "
+                                  "(a hard link), and sitesrv never writes through one")
         for arrived in self._arrived():
             if arrived.is_file():
                 self.ctx.rename(arrived, self.work_payload)

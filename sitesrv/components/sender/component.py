@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from pathlib import Path
 
 import attrs
@@ -65,6 +66,9 @@ from sitesrv.runtime.inbox import InboxSpec, WorkItem
 OUTBOX = routing.OUTBOXES[AddressType.LAN]
 NO_CONNECTION = "There is no existing connection, Win32 error = 0"
 BAD_NET_NAME = 67  # Win32: the network name cannot be found
+# What an ADDRESS may be: `\\<server>\SMS_SITE`, the server a plain name (not a drive path).
+SMS_SITE_SHARE = re.compile(r"\\\\[^\\/:*?\"<>|\x00-\x1f. ][^\\/:*?\"<>|\x00-\x1f]*\\SMS_SITE\\?",
+                            re.IGNORECASE)
 NEVER_OPENS_RECHECK = 7 * 86400.0  # a schedule that never opens for a priority: look weekly
 BUSY_FILE = "sender-busy.json"  # in <SITE>\SMS\state: {"busy": {"P00": <lab time it ends>}}
 
@@ -276,6 +280,9 @@ class Sender(Component):
                 raise PathRefused(f"its {what} {path} is not one of this site's files to send")
         receives = {site.receive for site in self.ctx.lab.sites()}
         for record in request.addresses:
+            if not SMS_SITE_SHARE.fullmatch(record.address):
+                raise PathRefused(f"its ADDRESS {record.address} is not a site's SMS_SITE "
+                                  "share (\\\\<server>\\SMS_SITE)")
             share = self._resolve_refusing(record.address, at=None)
             if share is not None and share not in receives:
                 raise PathRefused(f"its ADDRESS {record.address} is not a site's SMS_SITE "
