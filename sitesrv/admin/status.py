@@ -96,7 +96,7 @@ def trace_lines(lab: Lab, package_id: str) -> list[str]:
     events = [e for e in read_events(lab.layout.events)
               if str(e.get("package", "")).upper() == wanted
               or (e.get("event") == "fault" and "package" not in e)]  # a link, for every one
-    events.sort(key=lambda e: e.get("time", ""))
+    events.sort(key=lambda e: str(e.get("time", "")))  # a hand-made line may have any time
     out = []
     for e in events:
         details = [str(e["file"])] if e.get("file") else []

@@ -45,6 +45,7 @@ from sitesrv.lab.timing import (
     FRACTION_KEYS,
     PROFILES,
     RATE_KEYS,
+    REPEATING_KEYS,
     TIMING_KEYS,
     TimingProfile,
     parse_duration,
@@ -186,9 +187,16 @@ class _Reader:
         return fields[field]
 
     def string(self, value: Any, key: str) -> str:
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        """Text as written: YAML reads some unquoted words as other things (`0123` as the number
+        83, `OFF` as false), so those are refused with the advice to quote them."""
+        if isinstance(value, bool | int | float):
+            raise self.fail(key, f"expected text, got {_kind(value)}: YAML reads some unquoted "
+                                 "values as numbers or true/false (a leading 0 as octal, ON "
+                                 "and OFF as true and false), so write the text in quotes, "
+                                 "e.g. \"0123\"")
+        if not isinstance(value, str):
             raise self.fail(key, f"expected text, got {_kind(value)}")
-        return str(value)
+        return value
 
     def integer(self, value: Any, key: str, minimum: int = 0) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -284,12 +292,13 @@ def parse_hierarchy(text: str, file: Path | str = "hierarchy.yaml") -> Hierarchy
     swd_raw = reader.mapping(reader.section(top, "software_distribution", {}),
                              "software_distribution", SWD_KEYS)
     sender_raw = reader.mapping(reader.section(top, "sender", {}), "sender", SENDER_KEYS)
-    if "retry_delay" in swd_raw:
-        timing = attrs.evolve(timing, distmgr_retry_interval=reader.duration(
-            swd_raw["retry_delay"], "software_distribution.retry_delay"))
-    if "retry_delay" in sender_raw:
-        timing = attrs.evolve(timing, sender_retry_delay=reader.duration(
-            sender_raw["retry_delay"], "sender.retry_delay"))
+    for raw, section, field in ((swd_raw, "software_distribution", "distmgr_retry_interval"),
+                                (sender_raw, "sender", "sender_retry_delay")):
+        if "retry_delay" in raw:
+            key = f"{section}.retry_delay"
+            if (delay := reader.duration(raw["retry_delay"], key)) == 0:
+                raise _repeats_at_once(reader, key)
+            timing = attrs.evolve(timing, **{field: delay})
     software_distribution = _software_distribution(reader, swd_raw)
     sender = _sender(reader, sender_raw)
     logs = reader.mapping(reader.section(top, "logs", {}), "logs", LOGS_KEYS)
@@ -400,6 +409,9 @@ def _timing(reader: _Reader, raw: Any) -> tuple[str, TimingProfile, float]:
     overrides: dict[str, float] = {
         field: reader.duration(fields[field], f"timing.{field}")
         for field in DURATION_KEYS if field in fields}
+    for field in REPEATING_KEYS:
+        if overrides.get(field) == 0:
+            raise _repeats_at_once(reader, f"timing.{field}")
     for field in RATE_KEYS:
         if field in fields:
             overrides[field] = _rate(reader, fields[field], f"timing.{field}")
@@ -593,6 +605,11 @@ def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...
 
 def _jitter(reader: _Reader, value: Any, key: str) -> float:
     return _fraction(reader, value, key, "each transfer's latency and rate vary by up to 20 %")
+
+
+def _repeats_at_once(reader: _Reader, key: str) -> HierarchyError:
+    return reader.fail(key, "must be more than 0: it is a delay that repeats (a poll, an idle "
+                            "pass or a retry), and at 0 lab time would never move on")
 
 
 def _fraction(reader: _Reader, value: Any, key: str, example: str) -> float:

@@ -122,3 +122,8 @@ TIMING_KEYS = tuple(a.name for a in attrs.fields(TimingProfile))
 RATE_KEYS = ("compress_rate", "decompress_rate", "dp_copy_rate", "network_rate")  # bytes/s
 FRACTION_KEYS = ("work_jitter",)  # from 0 to 0.9
 DURATION_KEYS = tuple(k for k in TIMING_KEYS if k not in RATE_KEYS + FRACTION_KEYS)
+# The delays a component waits again and again (polls, idle passes, retries): at 0 it would run
+# at one lab instant for ever, and a step run would never see lab time move.
+REPEATING_KEYS = ("distmgr_sleep", "distmgr_retry_interval", "despooler_retry_delay",
+                  "sender_retry_delay", "sender_busy_hold", "rescan_interval",
+                  "sqlmon_poll_interval")

@@ -70,7 +70,8 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     """All events of a lab, in file order.
 
     A torn line (a writer killed mid-line) is skipped; the next writer appends after it, so its
-    first event may be glued to the fragment, and is read from where it starts.
+    first event may be glued to the fragment, and is read from where it starts. A line that is
+    JSON but not an object (someone's `[1, 2]`) is skipped too.
     """
     out: list[dict[str, Any]] = []
     try:
@@ -79,7 +80,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
         return out
     for line in text.splitlines():
         try:
-            out.append(json.loads(line))
+            event = json.loads(line)
+            if isinstance(event, dict):  # a line that is JSON but no event is no event
+                out.append(event)
         except json.JSONDecodeError:
             start = line.rfind(EVENT_START)
             if start > 0:

@@ -54,3 +54,24 @@ def test_an_object_nested_in_a_torn_event_is_not_taken_for_an_event(tmp_path: Pa
     path.write_text('{"time": "2007-06-04T09:00:00.000Z", "event": "x", "detail": '
                     '{"time": "NESTED", "a": 1}\n')
     assert read_events(path) == []
+
+
+def test_lines_that_are_json_but_not_events_are_skipped_and_trace_still_works(
+        tmp_path: Path) -> None:
+    """`sitesrv trace` gave a traceback on such lines (a bug hunt found it)."""
+    from click.testing import CliRunner
+
+    from sitesrv.cli.main import cli
+    from tests.conftest import DEFAULT_HIERARCHY
+
+    lab = tmp_path / "lab"
+    assert CliRunner().invoke(cli, ["init", "--lab", str(lab), "--hierarchy",
+                                    str(DEFAULT_HIERARCHY)]).exit_code == 0
+    good = ('{"time": "2007-06-04T09:00:00.000Z", "event": "notification", "site": "ZZZ", '
+            '"component": "SMS_SQL_MONITOR", "package": "ZZZ00001"}\n')
+    junk = '[1, 2]\nnull\n"s"\n{"package": "ZZZ00001", "time": 5}\n'
+    (lab / "events.jsonl").write_text(junk + good)
+    assert [e.get("event") for e in read_events(lab / "events.jsonl")] == [None, "notification"]
+    result = CliRunner().invoke(cli, ["trace", "ZZZ00001", "--lab", str(lab)])
+    assert result.exit_code == 0, result.output
+    assert "notification" in result.output

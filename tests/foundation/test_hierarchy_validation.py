@@ -436,3 +436,41 @@ def test_other_dp_permissions_are_refused(value: str) -> None:
                     f"[{{server: B, permissions: {value}}}]}}\n")
     assert_message(err, "sites[0] (ZZZ).distribution_points[0].permissions",
                    "is not one of full, share-root-only")
+
+
+@pytest.mark.parametrize(("key", "yaml"), [
+    ("timing.sqlmon_poll_interval", "timing: {sqlmon_poll_interval: 0}"),
+    ("timing.distmgr_sleep", "timing: {distmgr_sleep: 0s}"),
+    ("timing.rescan_interval", "timing: {rescan_interval: 0}"),
+    ("sender.retry_delay", "sender: {retry_delay: 0}"),
+    ("software_distribution.retry_delay", "software_distribution: {retry_delay: 0m}"),
+])
+def test_a_delay_that_repeats_must_be_more_than_zero(key: str, yaml: str) -> None:
+    """At 0, SQL Monitor polled at one lab instant for ever: a step run of an empty lab timed
+    out with lab time never moving (a bug hunt found it)."""
+    err = error_for(BASE_SITES + yaml + "\n")
+    assert_message(err, key, "must be more than 0", "lab time would never move on")
+
+
+def test_work_that_costs_no_lab_time_is_allowed() -> None:
+    h = parse_hierarchy(textwrap.dedent(BASE_SITES) + "timing: {instruction_cost: 0, "
+                        "file_notice: 0, replmgr_batch_hold: 0}\n")
+    assert (h.timing.instruction_cost, h.timing.replmgr_batch_hold) == (0, 0)
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("0123", "83"),  # YAML 1.1 reads a leading 0 as octal
+    ("0777", "511"),
+    ("123", "123"),
+    ("OFF", "False"),
+    ("ON", "True"),
+    ("1.5", "1.5"),
+])
+def test_text_that_yaml_reads_as_a_number_or_a_truth_value_must_be_quoted(
+        value: str, shown: str) -> None:
+    """`server: 0123` became server 83, silently (a bug hunt found it)."""
+    err = error_for(f"sites:\n  - {{code: ZZZ, server: {value}}}\n")
+    assert_message(err, "sites[0] (ZZZ).server", f"expected text, got {shown}",
+                   "write the text in quotes")
+    assert parse_hierarchy(f"sites:\n  - {{code: ZZZ, server: '{value}'}}\n").site(
+        "ZZZ").server == value.upper()
