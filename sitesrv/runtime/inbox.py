@@ -144,9 +144,10 @@ class Inbox:
     def listing(self) -> list[str]:
         """Every work file now in the inbox, deferred or not, sorted by name.
 
-        A symbolic link under a work name is never followed: it goes to `corrupt\\` here (or,
-        if even that fails, is logged and skipped: one bad entry never stops the listing)."""
-        links = []
+        A symbolic link under a work name is never followed, and a FIFO or a folder under one is
+        never opened: each goes to `corrupt\\` here (or, if even that fails, is logged and
+        skipped: one bad entry never stops the listing)."""
+        refused: list[tuple[str, int | None]] = []
         names = []
         try:
             with os.scandir(self.path) as it:
@@ -155,13 +156,16 @@ class Inbox:
                     if not self._is_work_name(name):
                         continue
                     if entry.is_symlink():
-                        links.append(name)
+                        refused.append((name, None))
                     elif entry.is_file():
                         names.append(name)
+                    else:
+                        with contextlib.suppress(FileNotFoundError):
+                            refused.append((name, entry.stat(follow_symlinks=False).st_mode))
         except FileNotFoundError:
             return []
-        for name in sorted(links):
-            self._quarantine_link(self.path / name, name)
+        for name, mode in sorted(refused):
+            self._quarantine_link(self.path / name, name, mode)
         return sorted(names)
 
     def _quarantine_link(self, link: Path, name: str, mode: int | None = None) -> None:
@@ -256,10 +260,10 @@ class Inbox:
                 mode = os.lstat(self.path / name).st_mode
             except FileNotFoundError:
                 continue
-            if stat.S_ISLNK(mode):
-                self._quarantine_link(self.path / name, name)
-            elif stat.S_ISREG(mode):
+            if stat.S_ISREG(mode):
                 new.add(name)
+            else:  # a link, a FIFO, a folder: never opened
+                self._quarantine_link(self.path / name, name, mode)
         new = {n for n in new if not self._waiting(n, now)}
         if new:  # the queue holds no deferred name: a claim takes it off before deferring it
             new.update(self._pending)

@@ -150,12 +150,12 @@ def assert_ended(report: IdleReport) -> None:
 
 
 def quarantined(folder: Path) -> list[str]:
-    """The files in `<folder>\\corrupt`, without `quarantine.log`, which says why each is there."""
+    """What is in `<folder>\\corrupt` (files, links, FIFOs, folders), without `quarantine.log`,
+    which says why each is there."""
     corrupt = folder / "corrupt"
     if not corrupt.is_dir():
         return []
-    return sorted(p.name for p in corrupt.iterdir()
-                  if p.name != QUARANTINE_LOG and (p.is_file() or p.is_symlink()))
+    return sorted(p.name for p in corrupt.iterdir() if p.name != QUARANTINE_LOG)
 
 
 def every_quarantine(lab: Lab) -> list[str]:

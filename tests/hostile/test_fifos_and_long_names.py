@@ -86,7 +86,7 @@ def test_a_fifo_planted_as_quarantine_log_is_moved_aside_and_the_quarantine_logg
 
 @needs_fifos
 def test_a_fifo_claimed_as_work_is_quarantined_unopened(lab: Lab, tmp_path: Path) -> None:
-    """A FIFO under a work name put in the inbox after it was listed: the claim finds it."""
+    """A FIFO under a work name in the inbox, and one claimed when the last run stopped."""
     package = create_good_package(lab, tmp_path)
     inbox = lab.site("P00").inbox("distmgr.box\\INCOMING")
     inbox.mkdir(parents=True, exist_ok=True)
@@ -98,10 +98,41 @@ def test_a_fifo_claimed_as_work_is_quarantined_unopened(lab: Lab, tmp_path: Path
     report = run_with_deadline(lambda: run(lab))
 
     assert_ended(report)
-    assert (inbox / "FIFO0001.PKG").exists(), "a FIFO never claimed stays, ignored"
-    assert os.path.lexists(inbox / "corrupt" / "FIFO0002.PKG")
-    assert [m for m in log_messages(lab, "P00", "distmgr.log")
-            if m.startswith("Moved the corrupt file ") and "FIFO0002.PKG" in m and "a FIFO" in m]
+    for name in ("FIFO0001.PKG", "FIFO0002.PKG"):
+        assert os.path.lexists(inbox / "corrupt" / name)
+        assert [m for m in log_messages(lab, "P00", "distmgr.log")
+                if m.startswith("Moved the corrupt file ") and name in m and "a FIFO" in m]
+    assert_installed_everywhere(lab, package)
+
+
+@pytest.mark.parametrize(("box", "name", "log"), [
+    ("despoolr.box\\receive", "2_0FFZZZ.SNI", "despool.log"),
+    ("distmgr.box\\INCOMING", "ABCDEF01.PKG", "distmgr.log"),
+    ("replmgr.box\\incoming", "2_0FFZZZ.RPL", "replmgr.log"),
+])
+@pytest.mark.parametrize("kind", ["a FIFO", "a folder"])
+def test_a_fifo_or_a_folder_named_as_work_is_quarantined_with_a_line(
+        lab: Lab, tmp_path: Path, box: str, name: str, log: str, kind: str) -> None:
+    """They were left where they were, with no line (a bug hunt found it): docs/limits.md
+    says they go to corrupt\\. The good package beside them still goes everywhere."""
+    if kind == "a FIFO" and not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    package = create_good_package(lab, tmp_path)
+    inbox = lab.site("P00").inbox(box)
+    inbox.mkdir(parents=True, exist_ok=True)
+    if kind == "a FIFO":
+        os.mkfifo(inbox / name)
+    else:
+        (inbox / name).mkdir()
+        (inbox / name / "inside.txt").write_text("kept as it was")
+
+    report = run_with_deadline(lambda: run(lab))
+
+    assert_ended(report)
+    assert_quarantined(lab, "P00", box, name, log)
+    assert [m for m in log_messages(lab, "P00", log) if name in m and kind in m]
+    if kind == "a folder":
+        assert (inbox / "corrupt" / name / "inside.txt").read_text() == "kept as it was"
     assert_installed_everywhere(lab, package)
 
 
