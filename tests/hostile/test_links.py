@@ -147,6 +147,32 @@ def test_a_link_dropped_as_work_is_quarantined_as_a_link_and_never_followed(
     assert lab_files_holding(lab, MARKER) == []
 
 
+def test_the_payload_of_an_instruction_refused_as_a_link_is_kept_beside_it(
+        lab: Lab, tmp_path: Path) -> None:
+    """`<reqid>.SNI` is a link (to a valid instruction kept elsewhere in the lab), its payload
+    an ordinary file: the link goes to corrupt\\, and the payload, which no instruction in
+    receive explains any more, joins it there. It was deleted as a stray payload (a bug hunt
+    found it), and everything refused is kept."""
+    data = pack(write_source(tmp_path / "source"), tmp_path / "ZZZ00001.PCK", "ZZZ00001",
+                1).path.read_bytes()
+    receive = lab.site("P00").receive
+    kept = lab.site("P00").state_dir / "elsewhere.SNI"
+    kept.write_bytes(sni.encode(instruction(data, package=carried_package(1))))
+    (receive / sni.payload_file_name(REQUEST_ID)).write_bytes(data)
+    os.symlink(kept, receive / sni.sni_file_name(REQUEST_ID))
+
+    report = run(lab)
+
+    assert_ended(report)
+    corrupt = receive / "corrupt"
+    assert os.path.islink(corrupt / sni.sni_file_name(REQUEST_ID))
+    assert (corrupt / sni.payload_file_name(REQUEST_ID)).read_bytes() == data
+    assert [m for m in log_messages(lab, "P00", "despool.log")
+            if m.startswith("Moved the corrupt file ") and sni.payload_file_name(REQUEST_ID) in m
+            and "was refused" in m]
+    assert not (lab.site("P00").smspkg / "ZZZ00001.PCK").exists()
+
+
 def test_a_link_delivered_as_a_payload_is_quarantined_with_its_instruction_and_never_installed(
         lab: Lab, outside: Outside, tmp_path: Path) -> None:
     """A Sender-like delivery to P00 whose `<reqid>.PCK` is a link to a real PCK outside the

@@ -12,6 +12,7 @@ docs/despooler.md has the files, the log lines and the crash-recovery rules.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sitesrv.components.despooler import content
@@ -111,11 +112,18 @@ class Despooler(Component):
 
     def _remove_stray_payloads(self) -> None:
         """`<reqid>.PCK` files no instruction came with: their Sender died between the payload
-        and its `.SNI`, and sends both again from the start when it runs again."""
+        and its `.SNI`, and sends both again from the start when it runs again. A payload whose
+        instruction is in `corrupt\\` (refused unread: a link, a FIFO) joins it there instead."""
         inbox = self.ctx.inbox(DESPOOLER_RECEIVE)
         ready = {name.rsplit(".", 1)[0].upper() for name in inbox.listing()}
         for path in sorted(inbox.path.glob(f"*{sni.PCK}")):
-            if path.stem.upper() not in ready and self.ctx.is_stale(path):
+            if path.stem.upper() in ready:
+                continue
+            refused = inbox.corrupt_dir / sni.sni_file_name(path.stem)
+            if os.path.lexists(refused):
+                inbox.quarantine_path(path, path.name, f"its instruction "
+                                      f"{self.ctx.windows(refused)} was refused")
+            elif self.ctx.is_stale(path):
                 self.ctx.remove(path)
                 self.ctx.log.write(f"Deleted the payload {self.ctx.windows(path)}, which no "
                                    "instruction came with")
