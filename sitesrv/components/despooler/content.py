@@ -157,7 +157,7 @@ def execute(received: Received, payload: Path | None) -> None:
             f"{ctx.windows(content.target)} for Distribution Manager to register.")
         ctx.emit("content_parked", package=content.pkg_id, version=content.version,
                  file=ctx.windows(content.target), sender=content.carried.issuing_site)
-    name = ctx.ids.name_for(received.request_id.upper(), pkg.EXTENSION)
+    name = ctx.ids.name_for(received.request_id, pkg.EXTENSION)
     ctx.publish(ctx.layout.inbox(DISTMGR_INCOMING) / name, pkg.encode(content.carried))
     log("~Despooler successfully executed one instruction.")
     received.finish()
@@ -266,7 +266,7 @@ def _register(content: Content, resumed: bool) -> None:
     if resumed and _registered(content, row):
         return
     assert content.package is not None  # the information arrived (error 12 otherwise)
-    forward_status(ctx, content.pkg_id, [row], key=received.request_id.upper())
+    forward_status(ctx, content.pkg_id, [row], key=received.request_id)
     content.status.report(4400, content.pkg_id, layout.unc(content.pck),
                           attributes=((AID_PACKAGE, content.pkg_id),
                                       (AID_VERSION, str(content.version))))

@@ -41,8 +41,12 @@ NOTE_BYTES = 1024  # a note holds one Windows path: more is not one of ours
 
 
 def work_name(ctx: ComponentContext, request_id: str) -> str:
-    """`ds_` and 5 lower-case characters that look random and are the same for every attempt."""
-    return WORK_PREFIX + ctx.ids.name_for(request_id.upper())[:5].lower()
+    """`ds_` and 5 lower-case characters that look random and are the same for every attempt.
+
+    From the request ID as its `.SNI` spells it: Windows cannot hold two instructions whose
+    names differ only in case, but this file system can, and each must keep its own work files
+    (and its own names wherever it delivers)."""
+    return WORK_PREFIX + ctx.ids.name_for(request_id)[:5].lower()
 
 
 def arrived_names(request_id: str) -> list[str]:
@@ -113,7 +117,7 @@ class Received:
 
     @property
     def payload_name(self) -> str:
-        return f"{self.request_id.upper()}{sni.PCK}"
+        return f"{self.request_id}{sni.PCK}"
 
     def take_payload(self) -> Path | None:
         """The payload under its work name, renamed from `<reqid>.PCK` if it just arrived.
@@ -146,7 +150,15 @@ class Received:
         return self.work_payload, self.merging_payload
 
     def _arrived(self) -> list[Path]:
-        return [self.receive / name for name in arrived_names(self.request_id)]
+        """Its `<reqid>.PCK` in any case, but never the payload of another instruction in
+        receive whose name differs from this one's only in case."""
+        found = []
+        for name in arrived_names(self.request_id):
+            stem = name.rsplit(".", 1)[0]
+            if stem == self.request_id or not any(
+                    os.path.lexists(self.receive / f"{stem}{ext}") for ext in (".SNI", ".sni")):
+                found.append(self.receive / name)
+        return found
 
     def signature_problem(self, payload: Path) -> str | None:
         """Why the payload is not the one the instruction describes, or None ("signature").

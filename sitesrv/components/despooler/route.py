@@ -46,7 +46,7 @@ def deliver_here(received: Received, payload: Path | None) -> None:
     """Move a replication batch, `.PKG` or `.STA` into the inbox of the component it is for."""
     ctx = received.ctx
     folder, naming = LOCAL_DELIVERIES[received.ins.payload]
-    rid = received.request_id.upper()
+    rid = received.request_id
     dest = ctx.layout.inbox(folder) / naming(ctx, rid)
     if payload is not None:
         received.hand_over(dest)
@@ -66,7 +66,7 @@ def hand_on(received: Received, payload: Path | None) -> None:
     ins = received.ins
     root = ""
     if ins.payload is not Payload.NONE:
-        tosend = ctx.layout.inbox(SCHEDULE_TOSEND) / f"{received.request_id.upper()}{sni.PCK}"
+        tosend = ctx.layout.inbox(SCHEDULE_TOSEND) / f"{received.request_id}{sni.PCK}"
         root = ctx.layout.unc(tosend)
         if payload is not None:
             received.hand_over(tosend)
