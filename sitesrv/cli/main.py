@@ -63,6 +63,7 @@ def init(lab_dir: Path, hierarchy_file: Path | None, force: bool) -> None:
     """
     from sitesrv.admin.lab import Lab
 
+    named = hierarchy_file is not None
     hierarchy_file = hierarchy_file or _default_hierarchy()
     result = Lab.init(lab_dir, hierarchy_file, force=force)
     sites = ", ".join(s.code for s in result.lab.hierarchy.sites)
@@ -72,7 +73,7 @@ def init(lab_dir: Path, hierarchy_file: Path | None, force: bool) -> None:
         click.echo(f"{FINISHED.format(lab=lab_dir)} (sites {sites}).")
     else:
         click.echo(f"Lab {lab_dir} already exists; kept its data (sites {sites}).")
-        if result.differs:
+        if result.differs and named:  # a file the user did not name is no news
             click.echo(f"Note: {hierarchy_file} differs from the lab's own hierarchy.yaml; the "
                        "lab still uses its own. Rebuild with --force to use the new one.")
 

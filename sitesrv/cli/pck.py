@@ -120,6 +120,9 @@ def extract_command(file: Path, dest: Path, max_size: int, max_files: int) -> No
     from sitesrv.lab.hierarchy import PackageLimits
 
     limits = PackageLimits(package_size=max_size, package_files=max_files)
+    if not dest.parent.is_dir():  # else the error would name the extraction's own temp folder
+        raise UserError(f"{dest.parent} is not a folder, so {dest} cannot be made in it. Pass a "
+                        "DEST whose parent folder exists.")
     with _as_user_error():
         try:
             manifest = extract(file, dest, limits=limits)

@@ -41,7 +41,7 @@ ONE, PER_SITE = "one", "per-site"
               help="Run only this site's server (repeat for several); default: every site.")
 @click.option("--until-idle", is_flag=True,
               help="Stop once the lab is idle; print what still waits.")
-@click.option("--timeout", type=float, metavar="SECONDS",
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="With --until-idle: give up after this many real seconds (exit 4).")
 @click.option("--watcher", type=click.Choice(WATCHERS),
               help="How to notice new files: inotify (default) or polling (network file "

@@ -419,7 +419,10 @@ class SiteDatabase:
             connection.close()
             if is_busy(exc):  # another program holds it (locking_mode=EXCLUSIVE): wait for it
                 raise
-            raise UserError(f"{path} is not an SQLite site database: {exc}.") from None
+            raise UserError(f"{path} is not an SQLite site database: {exc}. Put back a copy "
+                            "you kept, or delete it (with its -wal and -shm files) and run "
+                            "'sitesrv init', which builds a lost database with its site rows; "
+                            "the site's packages are then gone from it.") from None
         return connection
 
     def close(self) -> None:

@@ -114,6 +114,17 @@ def test_extract_refuses_a_folder_with_content(pck: Path, tmp_path: Path) -> Non
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]
 
 
+def test_extract_into_a_folder_whose_parent_is_missing_names_that_parent(
+        pck: Path, tmp_path: Path) -> None:
+    """The message named the extraction's temp folder `x.sitesrv-new` (a bug hunt found it)."""
+    dest = tmp_path / "nodir" / "sub" / "x"
+    code, out = _run("extract", pck, dest)
+    assert code == 2
+    assert out == (f"sitesrv: {dest.parent} is not a folder, so {dest} cannot be made in it. "
+                   "Pass a DEST whose parent folder exists.\n")
+    assert not (tmp_path / "nodir").exists()
+
+
 def test_extract_refuses_a_bad_container_and_writes_nothing(tmp_path: Path, kit) -> None:
     crafted = kit.craft_container(
         tmp_path / "evil.PCK", [(kit.tar_info("../escaped.txt"), b"pwned")]

@@ -78,6 +78,13 @@ def test_a_replay_with_another_seed_than_recorded_is_a_user_error(lab: Path,
     assert "was recorded with seed 5; replaying it with seed 6" in str(result.exception)
 
 
+@pytest.mark.parametrize("seconds", ["-1", "0"])
+def test_a_timeout_that_is_not_positive_is_refused(lab: Path, seconds: str) -> None:
+    result = run(lab, "--until-idle", "--timeout", seconds)
+    assert result.exit_code == 2
+    assert "Invalid value for '--timeout'" in result.output
+
+
 def test_a_schedule_that_cannot_be_written_is_a_user_error_and_costs_no_run(
         lab: Path, tmp_path: Path) -> None:
     runs = lab / "CEN/SMS/state/lab-runs"
