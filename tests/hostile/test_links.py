@@ -173,10 +173,11 @@ def test_the_payload_of_an_instruction_refused_as_a_link_is_kept_beside_it(
     assert not (lab.site("P00").smspkg / "ZZZ00001.PCK").exists()
 
 
-def test_a_link_delivered_as_a_payload_is_quarantined_with_its_instruction_and_never_installed(
-        lab: Lab, outside: Outside, tmp_path: Path) -> None:
-    """A Sender-like delivery to P00 whose `<reqid>.PCK` is a link to a real PCK outside the
-    lab, with a valid `.SNI` that describes exactly that PCK."""
+def deliver_planted_payload(lab: Lab, outside: Outside, tmp_path: Path,
+                            plant: Callable[[Path, Path], None]) -> Path:
+    """A Sender-like delivery to P00 with a valid `.SNI` that describes exactly a real PCK kept
+    outside the lab, whose `<reqid>.PCK` `plant(target, name)` puts in receive; the outside
+    PCK, sealed."""
     data = pack(write_source(tmp_path / "source"), tmp_path / "ZZZ00001.PCK", "ZZZ00001",
                 1).path.read_bytes()
     target = outside.add("ZZZ00001.PCK", data)
@@ -186,13 +187,21 @@ def test_a_link_delivered_as_a_payload_is_quarantined_with_its_instruction_and_n
         nal_path='MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\',
         action=pkg.PackageAction.ADD),)
     record = instruction(data, package=carried_package(1, servers=servers))
-    os.symlink(target, receive / sni.payload_file_name(REQUEST_ID))
+    plant(target, receive / sni.payload_file_name(REQUEST_ID))
     (receive / sni.sni_file_name(REQUEST_ID)).write_bytes(sni.encode(record))
     outside.seal()
+    return target
+
+
+def test_a_link_delivered_as_a_payload_is_quarantined_with_its_instruction_and_never_installed(
+        lab: Lab, outside: Outside, tmp_path: Path) -> None:
+    """`<reqid>.PCK` is a symbolic link to the PCK outside."""
+    deliver_planted_payload(lab, outside, tmp_path, os.symlink)
 
     report = run(lab)
 
     assert_ended(report)
+    receive = lab.site("P00").receive
     payload = sni.payload_file_name(REQUEST_ID)
     assert os.path.islink(receive / "corrupt" / payload), "the payload link was not quarantined"
     assert sni.sni_file_name(REQUEST_ID) in os.listdir(receive / "corrupt")
@@ -203,25 +212,15 @@ def test_a_link_delivered_as_a_payload_is_quarantined_with_its_instruction_and_n
 
 def test_a_hard_link_delivered_as_a_payload_is_quarantined_and_its_file_never_changed(
         lab: Lab, outside: Outside, tmp_path: Path) -> None:
-    """The same delivery with `<reqid>.PCK` a hard link to the PCK outside: stored, it was made
-    read-only, and so was the outside file, its other name (a bug hunt found it)."""
-    data = pack(write_source(tmp_path / "source"), tmp_path / "ZZZ00001.PCK", "ZZZ00001",
-                1).path.read_bytes()
-    target = outside.add("ZZZ00001.PCK", data)
+    """`<reqid>.PCK` is a hard link to the PCK outside: stored, it was made read-only, and so
+    was the outside file, its other name (a bug hunt found it)."""
+    target = deliver_planted_payload(lab, outside, tmp_path, os.link)
     mode = target.stat().st_mode
-    receive = lab.site("P00").receive
-    servers = (pkg.PackageServer(
-        site_code="P00", server="REMOTE_DP", share="smsapps\\SMSPKG",
-        nal_path='MSWNET:["SMS_SITE=P00"]\\\\REMOTE_DP\\smsapps\\SMSPKG\\',
-        action=pkg.PackageAction.ADD),)
-    record = instruction(data, package=carried_package(1, servers=servers))
-    os.link(target, receive / sni.payload_file_name(REQUEST_ID))
-    (receive / sni.sni_file_name(REQUEST_ID)).write_bytes(sni.encode(record))
-    outside.seal()
 
     report = run(lab)
 
     assert_ended(report)
+    receive = lab.site("P00").receive
     assert {sni.payload_file_name(REQUEST_ID), sni.sni_file_name(REQUEST_ID)} <= set(
         os.listdir(receive / "corrupt"))
     assert "(a hard link), and sitesrv never writes through one" in (
