@@ -311,6 +311,7 @@ class Scheduler(Component):
 
     def _retry(self, item: WorkItem, request: SendRequest) -> None:
         ctx = self.ctx
+        ctx.retrying()
         restart = ctx.clock.now() + ctx.timing.sender_retry_delay
         ctx.log.write(f"Send request {request.request_id} ended with {request.status.value} and "
                       f"ACTION CODE {int(request.action_code)}; it is pending again and will be "

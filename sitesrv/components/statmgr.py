@@ -27,6 +27,7 @@ PATTERNS = (f"*{svf.EXTENSION}",)
 class StatusManager(Component):
     name = "SMS_STATUS_MANAGER"
     log_name = "statmgr.log"
+    reports_only = True
     # The retried ones first: they are the oldest.
     inboxes = (InboxSpec(STATMGR_RETRY, PATTERNS), InboxSpec(STATMGR_STATMSGS, PATTERNS),
                InboxSpec(STATMGR_FUTUREQ, PATTERNS))

@@ -37,6 +37,9 @@ class Component:
     inboxes: ClassVar[tuple[InboxSpec, ...]] = ()
     # Folders, not inboxes, where another component's change wakes this one (`ctx.changed`).
     wakes_on: ClassVar[tuple[str, ...]] = ()
+    # Its work is reports about others' work (status messages): never progress for the idle
+    # rule, so a lab whose only news is a failure reported again and again ends waiting.
+    reports_only: ClassVar[bool] = False
 
     def __init__(self, ctx: ComponentContext) -> None:
         self.ctx = ctx

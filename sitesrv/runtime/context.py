@@ -333,6 +333,12 @@ class ComponentContext:
                 os.fsync(target.fileno())
         return copied
 
+    def retrying(self) -> None:
+        """This unit only tries again what failed before (a send to a site it cannot write to),
+        or books such a try: it waits, and is no progress for the idle rule, so a lab that
+        fails the same way again and again ends `waiting`, not busy for ever."""
+        self._journal.retrying = True
+
     # --- time -------------------------------------------------------------------------------
 
     def wake_at(self, when: float) -> None:

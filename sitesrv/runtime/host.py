@@ -84,6 +84,9 @@ class UnitOutcome:
     did: str
     actions: tuple[str, ...] = ()
     detail: str = ""
+    # Whether a unit that did something moved the lab on, for the idle rule: not a retry
+    # (`ctx.retrying`), a unit that ended waiting for a transient cause, or a report.
+    progress: bool = True
 
 
 class ComponentHost:
@@ -376,9 +379,9 @@ class ComponentHost:
         except Exception as error:  # a failing unit must never stop the site server
             text = self.runtime.relative(f"{type(error).__name__}: {error}")
             self._failed(error, text)
-            if _transient(error):  # a wait, never counted as a failed unit
+            if _transient(error):  # a wait, never counted as a failed unit nor as progress
                 did = PROGRESSED if journal.progressed else DEFERRED_ONLY
-                return UnitOutcome(did, tuple(journal.actions), text)
+                return UnitOutcome(did, tuple(journal.actions), text, progress=False)
             return UnitOutcome(FAILED, tuple(journal.actions), text)
         for item in list(journal.in_flight):
             self.log.write(f"The component did not finish {self.layout.windows(item.original)}; "
@@ -395,7 +398,8 @@ class ComponentHost:
             did = PROGRESSED if more else NOTHING
         if more or journal.progressed:
             self._want()
-        return UnitOutcome(did, tuple(journal.actions))
+        return UnitOutcome(did, tuple(journal.actions), progress=not (
+            journal.retrying or self.component.reports_only))
 
     def _delete_dead_temps(self) -> None:
         """After a simulated crash: delete the temp files the dead unit was writing.
@@ -707,7 +711,7 @@ class LabRuntime:
         with self._lock:
             published = outcome.did == FAILED and any(
                 a.startswith(f"{PUBLISHED} ") for a in outcome.actions)
-            if outcome.did == PROGRESSED or published:
+            if outcome.did == PROGRESSED and outcome.progress or published:
                 self.progress_count += 1
                 self.last_progress = self.clock.now()
             if outcome.did == FAILED:

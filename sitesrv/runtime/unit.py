@@ -46,11 +46,13 @@ class Journal:
         # Temp files `ctx.publish` is writing and has not renamed yet: after a simulated crash
         # they are the dead instance's, and the restart deletes them (an ordered set).
         self.temps: dict[Path, None] = {}
+        self.retrying = False  # the unit only tried again what failed before (ctx.retrying)
 
     def reset(self) -> None:
         self.actions = []
         self.counts = Counter()
         self.claimed = []
+        self.retrying = False
 
     def note(self, kind: str, path: Path | str) -> None:
         """Record an action on a file below the lab root (plain string work: this is hot)."""

@@ -854,6 +854,8 @@ class DistributionManager(Component):
         retry, self.retry = sorted(self.retry), set()
         self.pending += sorted(self.redo - set(self.pending))
         redone, self.redo = bool(self.redo), set()
+        if redone and not retry:  # only compressions that failed, taken up again
+            self.ctx.retrying()
         site = self.ctx.site.code
         for pkg_id in retry:
             package = self.ctx.store.package(pkg_id)
@@ -877,6 +879,7 @@ class DistributionManager(Component):
         """The compressed copy could not be written, the package drive being full (Q316316's
         line, Win32 error 112): 2302, and the whole pass again at the next retry pass, its
         actions kept. The temp file went with the failed write."""
+        self.ctx.retrying()
         self.ctx.log.write(f"Cannot write to output file, Win32 Error = {win32_error(error)}")
         self.ctx.log.write(f"~Failed to compress package {package.PkgID}, will retry later.")
         self.ctx.status.report(2302, package.Name, package.PkgID, severity="E",

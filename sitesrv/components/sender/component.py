@@ -262,6 +262,8 @@ class Sender(Component):
             connects=request.connects + 1, package_id=instruction.package_id,
             instruction_bytes=sni.encode(attrs.evolve(
                 instruction, request_id=request.request_id, sending_site=ctx.site.code)))
+        if request.connects:  # sent before and failed: taking it up again is a retry
+            ctx.retrying()
         self._use_address(transfer, index, now)
         self.transfers[request.request_id] = transfer
         ctx.emit("send_started", request=request.request_id, to=dest, job=request.job_id,
@@ -318,6 +320,8 @@ class Sender(Component):
     def _advance(self, transfer: Transfer, now: float) -> None:
         try:
             if transfer.phase == CONNECT:
+                if transfer.connects > 1:  # a connection tried again is no progress yet
+                    self.ctx.retrying()
                 self._connect(transfer, now)
             elif transfer.phase == PACKAGE:
                 self._write_chunk(transfer, now)
@@ -428,6 +432,7 @@ class Sender(Component):
 
     def _attempt_failed(self, transfer: Transfer, lines: list[str], now: float) -> None:
         ctx = self.ctx
+        ctx.retrying()
         for line in lines:
             ctx.log.write(line)
         ctx.log.write("Operation is retryable.")
