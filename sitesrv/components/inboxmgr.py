@@ -87,8 +87,9 @@ class InboxManager(Component):
         return False
 
     def _remove_leftovers(self, cap_box: Path) -> None:
-        """A lock file or a temp copy an interrupted update left in a CAP inbox."""
-        if not cap_box.is_dir():
+        """A lock file or a temp copy an interrupted update left in a CAP inbox (never looked
+        for through a link: the first pass moves one aside)."""
+        if not _real_folders(cap_box):
             return
         token = cap_box / LOCK_TOKEN
         if token.is_file() and self.ctx.remove(token):
@@ -104,8 +105,7 @@ class InboxManager(Component):
     def _mirror(self, mirror: BoxMirror, names: set[str] | None) -> None:
         """One pass over the box: every entry (`names` None), or the entries of `names`."""
         source, cap_box = mirror.source, mirror.cap
-        if not cap_box.is_dir():
-            self.ctx.make_dirs(cap_box)
+        if not self._made_real(cap_box):
             self.ctx.log.write(f"Created the client access point inbox {self._cap(cap_box)}")
             names = None
         if names is not None and not names:
@@ -117,8 +117,10 @@ class InboxManager(Component):
         token = cap_box / LOCK_TOKEN
         log(f"Updating {self._cap(cap_box)} from {self.ctx.windows(source)}")
         self.ctx.publish(token, b"")
-        for dest in plan.cleared:
+        for dest in plan.cleared:  # a file where a folder goes, or a link: never followed
             self.ctx.remove_tree(dest)
+            log(f"Deleted {self._cap(dest)}, which was in the way: not the kind of entry "
+                f"{self.ctx.windows(source)} has there")
         for folder in plan.folders:
             self.ctx.make_dirs(folder)
         for src, dest in plan.copies:
@@ -150,6 +152,15 @@ class InboxManager(Component):
 
     def _cap(self, path: Path) -> str:
         return self.ctx.layout.unc(path)
+
+    def _made_real(self, cap_box: Path) -> bool:
+        """Whether the CAP and its inbox are real folders, made so if they are not there: a
+        link or anything else planted under either name is moved aside (`ctx.make_dirs`),
+        never written through nor listed, and the client access point is mirrored anew."""
+        real = _real_folders(cap_box)
+        self.ctx.make_dirs(cap_box.parent)
+        self.ctx.make_dirs(cap_box)
+        return real
 
 
 # A file's identity and state as a mirror compares them: two large files once found to hold the
@@ -257,6 +268,19 @@ def _found(folder: Path, name: str, skip: frozenset[str]) -> Found | None:
     return None if stat.S_ISLNK(st.st_mode) else Found(path, name, st)
 
 
+def _real_folders(cap_box: Path) -> bool:
+    """Whether the CAP and its inbox are folders, not links or anything else."""
+    return all(stat.S_ISDIR(_mode(str(f)) or 0) for f in (cap_box.parent, cap_box))
+
+
+def _mode(path: str) -> int | None:
+    """What is at `path`, not following a link; None if nothing is."""
+    try:
+        return os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def _entries(folder: str | Path, *, skip: frozenset[str] = frozenset()) -> dict[str, Entry]:
     """The files and folders a mirror looks at, by upper-case name (Windows ignores case):
     never temp files, dot-files, links, a component's `.work`/`corrupt`, or `skip`."""
@@ -283,10 +307,11 @@ class _Steps:
 
 
 def _plan_tree(steps: _Steps, source: str, dest: str, verified: Mapping[str, Signature],
-               still: dict[str, Signature]) -> None:
-    """What makes the folder `dest` a mirror of the folder `source` (below a box's top)."""
+               still: dict[str, Signature], *, fresh: bool = False) -> None:
+    """What makes the folder `dest` a mirror of the folder `source` (below a box's top);
+    `fresh`: `dest` is to be made, so nothing there is looked at."""
     have = _entries(source)
-    there = _entries(dest)
+    there = {} if fresh else _entries(dest)
     steps.deletions += [Path(there[k].path) for k in sorted(there) if k not in have]
     for key in sorted(have):
         _plan_entry(steps, have[key], there.get(key), dest, verified, still)
@@ -300,15 +325,17 @@ def _plan_entry(steps: _Steps, src: Entry, found: Entry | None, dest: str,
     `verified` holds the pairs of files the last pass found equal; those found equal now go
     into `still`, so an unchanged pair of large files is not read again on every pass."""
     target = found.path if found is not None else os.path.join(dest, src.name)
+    # `found` is never a link; without it, what is at `target` is looked at, not followed.
+    mode = _mode(target) if found is None else found.stat().st_mode
     if src.is_dir():
-        is_dir = found.is_dir() if found is not None else os.path.isdir(target)
-        if not is_dir and (found is not None or os.path.exists(target)):
+        is_dir = mode is not None and stat.S_ISDIR(mode)
+        if not is_dir and mode is not None:
             steps.cleared.append(Path(target))
         if not is_dir:
             steps.folders.append(Path(target))
-        _plan_tree(steps, src.path, target, verified, still)
+        _plan_tree(steps, src.path, target, verified, still, fresh=not is_dir)
     elif src.is_file():
-        if found.is_dir() if found is not None else os.path.isdir(target):
+        if mode is not None and not stat.S_ISREG(mode):  # a folder, a link: cleared first
             steps.cleared.append(Path(target))
         if not _same(src, found, target, verified, still):
             steps.copies.append((Path(src.path), Path(target)))
@@ -321,7 +348,7 @@ def _same(src: Entry, found: Entry | None, target: str,
     unless the pair is large and unchanged since a pass found them equal."""
     try:
         a = src.stat()
-        b = found.stat() if found is not None else os.stat(target)
+        b = found.stat() if found is not None else os.lstat(target)
         if not stat.S_ISREG(b.st_mode) or a.st_size != b.st_size:
             return False
         signature = _signature(a, b)

@@ -27,7 +27,6 @@ package's advertisements are Distribution Manager's to delete at a secondary (Q2
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from sitesrv.components.distmgr.pkgsend import subtree
 from sitesrv.components.statusup import queue_replication
@@ -38,6 +37,7 @@ from sitesrv.db.sitedb import (
     SourceFlag,
     StatusType,
 )
+from sitesrv.files.regular import holds_bytes
 from sitesrv.formats import offer, pkn
 from sitesrv.lab.boxes import CLICFG_SRC, OFFERINF, OFFERMGR, OFFERMGR_INCOMING, ignored_by_scans
 from sitesrv.runtime.component import Component
@@ -122,7 +122,7 @@ class OfferManager(Component):
             wanted.update(self._files(adv))
         for name, data in sorted(wanted.items()):
             path = box / name
-            if not _holds(path, data):
+            if not holds_bytes(path, data):
                 self.ctx.publish(path, data)
                 self.ctx.log.write(f"Wrote {self.ctx.windows(path)}")
         stale = [box / n for n in sorted(os.listdir(box)) if _is_client_file(n)
@@ -141,7 +141,7 @@ class OfferManager(Component):
             return
         folder = self.ctx.make_dirs(self.ctx.layout.inbox(CLICFG_SRC))
         for name, data in sorted(offers.items()):
-            if not _holds(folder / name, data):
+            if not holds_bytes(folder / name, data):
                 self.ctx.publish(folder / name, data)
                 self.ctx.log.write(f"Wrote {self.ctx.windows(folder / name)}")
 
@@ -199,10 +199,3 @@ def _is_client_file(name: str) -> bool:
     return not ignored_by_scans(name) and name.lower().endswith(offer.CLIENT_EXTENSIONS)
 
 
-def _holds(path: Path, data: bytes) -> bool:
-    """Whether `path` holds exactly `data` (read no further than that)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(len(data) + 1) == data
-    except (FileNotFoundError, IsADirectoryError):
-        return False

@@ -6,6 +6,8 @@ being too long, or the file it is for could never be put aside (ENAMETOOLONG).
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 # The longest file name NTFS and the common POSIX file systems (ext4, XFS, APFS) take, in bytes
 # (POSIX) or UTF-16 units (NTFS): 255 UTF-8 bytes fits both.
@@ -24,3 +26,14 @@ def fitting_name(name: str, suffix: str = "") -> str:
     room = NAME_MAX - len(tail.encode("utf-8", "surrogateescape"))
     head = name.encode("utf-8", "surrogateescape")[:max(room, 0)].decode("utf-8", "ignore")
     return head + tail
+
+
+def refused_name(path: Path) -> Path:
+    """Where something planted under a folder's name is moved aside: `.<name>.refused` beside
+    it, or `.<name>.refused.<n>` if that is taken, each cut to fit a file name."""
+    base = f".{path.name.lstrip('.')}.refused"
+    aside, n = path.with_name(fitting_name(base)), 0
+    while os.path.lexists(aside):
+        n += 1
+        aside = path.with_name(fitting_name(base, f".{n}"))
+    return aside

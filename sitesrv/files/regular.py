@@ -135,3 +135,16 @@ def read_limited(path: Path | str, limit: int) -> bytes:
             raise FileTooLarge(errno.EFBIG, f"{size} bytes, more than the {limit} bytes this "
                                "file may have (docs/limits.md)", str(path))
     return read_regular(path, check)
+
+
+def holds_bytes(path: Path | str, data: bytes) -> bool:
+    """Whether `path` is a regular file of exactly these bytes, read no further than that and
+    never through a link or from a FIFO (which would block the reader)."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+            return False
+        with open_regular(path) as f:
+            return f.read(len(data) + 1) == data
+    except OSError:
+        return False

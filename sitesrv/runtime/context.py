@@ -26,6 +26,7 @@ import heapq
 import itertools
 import os
 import random
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,8 +43,9 @@ from sitesrv.files.atomic import (
 )
 from sitesrv.files.copying import copy_content, copy_range
 from sitesrv.files.drive import check_space, check_unlocked
+from sitesrv.files.names import refused_name
 from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
-from sitesrv.files.regular import open_fd
+from sitesrv.files.regular import kind_of, open_fd
 from sitesrv.formats import svf
 from sitesrv.lab.boxes import STATMGR_STATMSGS, WORK_DIR
 from sitesrv.lab.clock import Clock
@@ -301,10 +303,22 @@ class ComponentContext:
         return True
 
     def make_dirs(self, folder: Path) -> Path:
-        """Create a folder (and its parents) if it is not there yet."""
-        if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
-            sync_dirs(self.durability, folder.parent)
+        """Create a folder (and its parents) if it is not there yet. A link (to a folder
+        elsewhere) or anything else under its name is renamed aside to `.<name>.refused`, with
+        a line, and never written through: the folder is made anew."""
+        try:
+            mode = os.lstat(folder).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode):
+            return folder
+        if mode is not None:
+            aside = refused_name(folder)
+            self.rename(folder, aside)
+            self.log.write(f"Moved {self.windows(folder)} aside to {self.windows(aside)}: it was "
+                           f"{kind_of(mode)}, not a folder, and sitesrv never writes through one")
+        folder.mkdir(parents=True, exist_ok=True)
+        sync_dirs(self.durability, folder.parent)
         return folder
 
     def set_mtime(self, path: Path, when: float) -> None:

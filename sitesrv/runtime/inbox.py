@@ -47,8 +47,8 @@ from sitesrv.files.atomic import (
     write_temp,
 )
 from sitesrv.files.drive import SharingViolation, check_unlocked
-from sitesrv.files.names import fitting_name
-from sitesrv.files.regular import kind_of, open_regular
+from sitesrv.files.names import fitting_name, refused_name
+from sitesrv.files.regular import holds_bytes, kind_of
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import (
     CORRUPT_DIR,
@@ -521,7 +521,7 @@ class Inbox:
         dest = folder / fitting_name(name)
         n = 0
         while os.path.lexists(dest):
-            if same_as is not None and _holds(dest, same_as):
+            if same_as is not None and holds_bytes(dest, same_as):
                 return dest
             n += 1
             dest = folder / fitting_name(name, f".{n}")
@@ -538,11 +538,7 @@ class Inbox:
             return folder
         if stat.S_ISDIR(mode):
             return folder
-        aside = self.path / fitting_name(f".{folder.name.lstrip('.')}.refused")
-        n = 0
-        while os.path.lexists(aside):
-            n += 1
-            aside = self.path / fitting_name(f".{folder.name.lstrip('.')}.refused", f".{n}")
+        aside = refused_name(folder)
         os.replace(folder, aside)
         folder.mkdir()
         sync_dirs(self.durability, self.path)
@@ -563,18 +559,6 @@ class Inbox:
         self.reporter.quarantined.append((self.display_name(f"{CORRUPT_DIR}\\{dest.name}"),
                                           reason))
         self.journal.note(QUARANTINED, dest)
-
-
-def _holds(path: Path, data: bytes) -> bool:
-    """Whether `path` is a regular file of exactly these bytes (never opening anything else)."""
-    try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
-            return False
-        with open_regular(path) as f:
-            return f.read(len(data) + 1) == data
-    except OSError:
-        return False
 
 
 class WorkItem:

@@ -4,6 +4,8 @@ a DP of the site holds the package and the collection has clients; gone with the
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from sitesrv.testing import (
     write_source,
 )
 from tests.acceptance.conftest import ALL_DPS, create, dp_folder
+from tests.hostile.test_fifos_and_long_names import run_with_deadline
 
 SITES = ("ZZZ", "P00", "S01")
 THREE = ["ZZZ20000.ins", "ZZZ20000.lkp", "ZZZ20000.ofr"]
@@ -284,3 +287,40 @@ def test_a_damaged_replicated_advertisement_goes_to_corrupt_with_its_problem(lab
     assert any(m.startswith("Moved the corrupt file E:\\SMS\\inboxes\\offermgr.box\\INCOMING\\"
                             "DAMAGED1.OFR to ") and "an ADD carries the [ADVERTISEMENT]" in m
                for m in log_messages(lab, "S01", "offermgr.log"))
+
+
+def test_a_fifo_in_offerinf_box_is_replaced_never_read(lab: Lab, tmp_path: Path) -> None:
+    """A FIFO under an offer's name hung the step run: Offer Manager opened it to compare it
+    (a bug hunt found it). Now it is compared without being opened, and replaced."""
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    advertise(lab, pkg_id)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    ofr = lab.site("S01").inbox("offerinf.box") / "ZZZ20000.ofr"
+    good = ofr.read_bytes()
+    ofr.unlink()
+    os.mkfifo(ofr)
+    advertisements.set_clients(lab, "ZZZ10000", 4)  # a change: Offer Manager passes again
+
+    assert run_with_deadline(lambda: lab.run_until_idle(seed=11)).status == "idle"
+    assert ofr.is_file() and ofr.read_bytes() == good
+
+
+def test_a_link_planted_as_clicfg_src_is_moved_aside_never_written_through(
+        lab: Lab, tmp_path: Path) -> None:
+    """A secondary's client configuration sources replaced by a link to a folder outside the
+    lab: the offers were written there (a bug hunt found it)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    sources = lab.site("S01").inbox("clicfg.src")
+    if sources.exists():
+        shutil.rmtree(sources)
+    os.symlink(outside, sources)
+    advertise(lab, pkg_id)
+
+    assert lab.run_until_idle(seed=11).status == "idle"
+    assert list(outside.iterdir()) == []
+    assert client_sources(lab, "S01") == ["ZZZ20000.ofr"]
+    assert os.path.islink(sources.with_name(".clicfg.src.refused"))
+    assert [m for m in log_messages(lab, "S01", "offermgr.log")
+            if m.startswith("Moved ") and "it was a symbolic link, not a folder" in m]

@@ -9,6 +9,7 @@ through and never followed: temp files are created new, and a link in an inbox g
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -360,3 +361,39 @@ def test_a_link_swapped_in_for_the_package_being_sent_is_never_read(tmp_path: Pa
     assert swapped, "no send was caught in flight"
     assert lab_files_holding(lab, b"OUTSIDE-SECRET-") == []
     assert any("Cannot read" in m for m in log_messages(lab, "ZZZ", "sender.log"))
+
+
+@pytest.mark.parametrize("planted", ["an .ICO folder", "the CAP inbox", "the CAP"])
+def test_a_link_planted_in_a_client_access_point_is_never_written_through(
+        lab: Lab, outside: Outside, tmp_path: Path, planted: str) -> None:
+    """Inbox Manager mirrored through a link in CAP_<SITE> into the folder it named, deleting
+    what was there (a bug hunt found it): the link is moved aside and the CAP mirrored anew."""
+    package = create_good_package(lab, tmp_path)
+    assert_ended(run(lab))
+    layout = lab.site("S01")
+    box = layout.inbox("pkginfo.box")
+    icon = box / f"{package.package_id}.ICO"
+    icon.mkdir(exist_ok=True)
+    (icon / "app.ico").write_bytes(b"\x00\x00\x01\x00icon")
+    victim = outside.add("victim.txt", b"not the lab's")
+    link = {"an .ICO folder": layout.cap / "pkginfo.box" / icon.name,
+            "the CAP inbox": layout.cap / "pkginfo.box",
+            "the CAP": layout.cap}[planted]
+    if link.exists():
+        shutil.rmtree(link)
+    os.symlink(victim.parent, link)
+    outside.seal()
+
+    assert_ended(run(lab))
+
+    outside.assert_untouched()
+    assert not os.path.islink(link) and link.is_dir()
+    assert (layout.cap / "pkginfo.box" / icon.name / "app.ico").read_bytes() == \
+        b"\x00\x00\x01\x00icon"
+    said = log_messages(lab, "S01", "inboxmgr.log")
+    if planted == "an .ICO folder":  # a stranger in the mirror: deleted, as the link it is
+        assert [m for m in said if m.startswith("Deleted ") and "was in the way" in m]
+    else:  # the mirror's own folders: kept aside, as an inbox's corrupt\ and .work\ are
+        assert os.path.islink(link.with_name(f".{link.name}.refused"))
+        assert [m for m in said
+                if m.startswith("Moved ") and "it was a symbolic link, not a folder" in m]
