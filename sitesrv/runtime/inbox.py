@@ -439,7 +439,7 @@ class Inbox:
         as file times are; `math.inf`: every one; None: none). The runtime decides the cutoff
         (LabRuntime.stale_temp_cutoff): the file times can only be compared in live mode.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.own_folder(self.path)
         for name in sorted(os.listdir(self.own_folder(self.work_dir))):
             work = self.work_dir / name
             if not self.spec.matches(name):
@@ -528,20 +528,20 @@ class Inbox:
         return dest
 
     def own_folder(self, folder: Path) -> Path:
-        """`folder` (`.work\\`, `corrupt\\`), made a real folder of this inbox: a link (to a
-        folder elsewhere) or anything else planted under its name is renamed aside to
-        `.<name>.refused`, with a log line, and never written through."""
+        """`folder` (the inbox itself, its `.work\\`, `corrupt\\`), made a real folder: a
+        link (to a folder elsewhere) or anything else planted under its name is renamed aside
+        to `.<name>.refused`, with a log line, and never written through."""
         try:
             mode = os.lstat(folder).st_mode
         except FileNotFoundError:
-            folder.mkdir(exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
             return folder
         if stat.S_ISDIR(mode):
             return folder
         aside = refused_name(folder)
         os.replace(folder, aside)
         folder.mkdir()
-        sync_dirs(self.durability, self.path)
+        sync_dirs(self.durability, folder.parent)
         self.reporter.log(f"Moved {self.reporter.windows(folder)} aside to "
                           f"{self.reporter.windows(aside)}: it was {kind_of(mode)}, not a folder, "
                           "and sitesrv never writes through one")

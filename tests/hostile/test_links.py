@@ -266,6 +266,34 @@ def test_an_inbox_folder_planted_as_a_link_is_moved_aside_and_nothing_lands_outs
     assert_installed_everywhere(lab, package)
 
 
+@pytest.mark.parametrize(("box", "log", "planted"), [
+    ("distmgr.box\\INCOMING", "distmgr.log", "a file"),
+    ("despoolr.box\\receive", "despool.log", "a symbolic link"),
+])
+def test_an_inbox_planted_as_a_file_or_a_link_is_moved_aside_and_the_lab_goes_on(
+        lab: Lab, outside: Outside, tmp_path: Path, box: str, log: str, planted: str) -> None:
+    """P00's inbox itself replaced: a file under its name gave a traceback (a bug hunt found
+    it); a link would be listed and written through."""
+    package = create_good_package(lab, tmp_path)
+    inbox = lab.site("P00").inbox(box)
+    shutil.rmtree(inbox)
+    if planted == "a file":
+        inbox.write_bytes(b"not a folder\n")
+    else:
+        os.symlink(outside.root, inbox)
+    outside.seal()
+
+    report = run(lab)
+
+    assert_ended(report)
+    outside.assert_untouched()
+    assert inbox.is_dir() and not inbox.is_symlink()
+    shown = lab.site("P00").windows(inbox)
+    assert [m for m in log_messages(lab, "P00", log)
+            if m.startswith(f"Moved {shown} aside to ") and f"it was {planted}, not a folder" in m]
+    assert_installed_everywhere(lab, package)
+
+
 def test_a_hard_link_planted_as_quarantine_log_is_moved_aside_never_written_through(
         lab: Lab, outside: Outside) -> None:
     victim = outside.add("victim.log")
