@@ -40,6 +40,7 @@ from sitesrv.logs.smslog import SmsLog
 from sitesrv.logs.win32 import error_text
 
 COMPONENT = "SMS_COURIER_SENDER"
+MAX_PARCELS = 9999  # a parcel ID is the site code, '-' and 4 digits
 LOG = "coursend.log"
 # Q198746: Create Outgoing Parcel where no site is defined to use the Courier Sender.
 NO_OUTBOX = ("The SMS registry indicates no outbox for the sender to scan. Be sure that you are "
@@ -298,12 +299,20 @@ def _save(lab: Lab, site: Site, record: ParcelRecord) -> None:
 
 
 def _next_id(lab: Lab, site: Site) -> str:
-    """`<SITE>-<n>`, one more than the site's highest parcel so far (in records or media)."""
+    """`<SITE>-<n>`, one more than the site's highest parcel so far (in records or media):
+    only names that are exactly a parcel's count, `<SITE>-nnnn.parcel` in any case."""
     here = lab.site(site.code)
-    names = [p.name for folder in (here.inbox(COURSEND_OUTGOING), lab.layout.media)
-             if folder.is_dir() for p in folder.glob(f"{site.code}-*{parcel.EXTENSION}")]
-    numbers = [int(n[4:8]) for n in names if n[4:8].isdigit()]
-    return f"{site.code}-{max(numbers, default=0) + 1:04d}"
+    numbers = [int(p.name[4:8]) for folder in (here.inbox(COURSEND_OUTGOING), lab.layout.media)
+               if folder.is_dir() for p in folder.iterdir()
+               if p.name.upper() == f"{site.code}-{p.name[4:8]}{parcel.EXTENSION}".upper()
+               and p.name[4:8].isdigit()]
+    number = max(numbers, default=0) + 1
+    if number > MAX_PARCELS:
+        raise UserError(f"Site {site.code} has used the last parcel number, {site.code}-"
+                        f"{MAX_PARCELS}: a parcel ID has 4 digits. Move the parcels of "
+                        f"{site.code} you no longer need out of {lab.layout.media} and their "
+                        f"records out of {here.inbox(COURSEND_OUTGOING)}, then try again.")
+    return f"{site.code}-{number:04d}"
 
 
 def _complete(lab: Lab, site: Site, request_id: str, now: float, size: int) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sitesrv.cli.options import LAB_OPTION, open_lab
+from sitesrv.cli.options import LAB_OPTION, one_line, open_lab
 
 
 @click.group("advertisement")
@@ -30,7 +30,7 @@ def advertisement_group() -> None:
 @click.option("--schedule", default=None, metavar="TIME",
               help="When the program is offered from, as UTC (2007-06-04T09:00:00Z); "
                    "default: now in lab time.")
-@click.option("--name", default="", help="The advertisement's name.")
+@click.option("--name", default="", help="The advertisement's name.", callback=one_line)
 @LAB_OPTION
 def create(site: str, package_id: str, program: str, collection_id: str, schedule: str | None,
            name: str, lab_dir: Path) -> None:
@@ -74,7 +74,7 @@ def collection_group() -> None:
 
 @collection_group.command("create")
 @click.argument("site")
-@click.option("--name", required=True, help="The collection's name.")
+@click.option("--name", required=True, help="The collection's name.", callback=one_line)
 @click.option("--clients", type=click.IntRange(min=0), default=0, show_default=True,
               help="How many clients the collection has.")
 @LAB_OPTION

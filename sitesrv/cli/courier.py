@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sitesrv.cli.options import LAB_OPTION, open_lab
+from sitesrv.cli.options import LAB_OPTION, one_line, open_lab
 
 if TYPE_CHECKING:
     from sitesrv.formats.parcel import ParcelRecord
@@ -50,7 +50,7 @@ def list_command(site: str | None, lab_dir: Path) -> None:
 
 @courier_group.command("create")
 @click.argument("site")
-@click.option("--name", default="", help="The parcel's name (default: 'Parcel <ID>').")
+@click.option("--name", default="", help="The parcel's name (default: 'Parcel <ID>').", callback=one_line)
 @click.option("--request", "requests", multiple=True, metavar="ID",
               help="A send request to put in the parcel; repeat for more (default: all).")
 @LAB_OPTION

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from sitesrv.admin.choices import PREFERRED_SENDERS, PRIORITIES
-from sitesrv.cli.options import LAB_OPTION, open_lab
+from sitesrv.cli.options import LAB_OPTION, one_line, open_lab
 
 AT_OPTION = click.option(
     "--at", "at", metavar="SITE", default=None,
@@ -37,7 +37,7 @@ def package_group() -> None:
 
 @package_group.command("create")
 @click.argument("site")
-@click.option("--name", required=True, help="The package name.")
+@click.option("--name", required=True, help="The package name.", callback=one_line)
 @click.option("--source", type=click.Path(path_type=Path), default=None,
               help="The folder with the package's files; leave it out for a package without "
                    "source files (no compressed copy, no DP).")

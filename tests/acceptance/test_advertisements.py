@@ -214,6 +214,11 @@ def test_a_package_without_source_leaves_its_files_everywhere_and_is_advertised_
     (["advertisement", "delete", "ZZZ2FFFF"], "There is no advertisement ZZZ2FFFF made at"),
     (["advertisement", "delete", "nonsense"], "'nonsense' is not an advertisement ID"),
     (["collection", "clients", "QQQ10000", "3"], "There is no collection QQQ10000 in this lab"),
+    # A name across two lines was taken, and the package could never be sent (a bug hunt).
+    (["package", "create", "ZZZ", "--name", "Two\nLines"], "--name must be one line of text"),
+    (["collection", "create", "ZZZ", "--name", "a\tb"], "--name must be one line of text"),
+    (["advertisement", "create", "ZZZ", "--package", "ZZZ00001", "--program", "Setup",
+      "--collection", "ZZZ10000", "--name", "x\ry"], "--name must be one line of text"),
 ])
 def test_console_mistakes_exit_2_with_one_paragraph(lab: Lab, args: list[str], says: str) -> None:
     console.create_package(lab, "ZZZ", name="Run", source=None, dps=[])

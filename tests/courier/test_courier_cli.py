@@ -111,3 +111,23 @@ def test_a_parcel_received_twice_is_refused_the_second_time_and_processed_once(t
     assert query(lab, "P00", "SELECT COUNT(*) FROM StatusMessages WHERE MessageID = 2330"
                  ) == installs
     assert tree_digest(lab.root / P00_DP / pkg_id) == tree_digest(source)
+
+
+@pytest.mark.parametrize("planted", ["ZZZ-9999.parcel", "zzz-9999.PARCEL"])
+def test_after_the_last_parcel_number_create_is_a_user_error(tmp_path, planted):
+    """A traceback (`'ZZZ-10000': not a parcel ID`) before: a bug hunt found it."""
+    lab, _, _ = courier_package_by_command(tmp_path)
+    lab.run_until_idle(seed=7)
+    lab.layout.media.mkdir(parents=True, exist_ok=True)
+    (lab.layout.media / planted).write_bytes(b"")
+    output = sitesrv(lab.root, "courier", "create", "ZZZ", code=2)
+    assert "Site ZZZ has used the last parcel number, ZZZ-9999" in output
+
+
+def test_a_file_named_like_a_parcel_but_longer_is_not_counted(tmp_path):
+    lab, _, _ = courier_package_by_command(tmp_path)
+    lab.run_until_idle(seed=7)
+    lab.layout.media.mkdir(parents=True, exist_ok=True)
+    (lab.layout.media / "ZZZ-9999-copy.parcel").write_bytes(b"")
+    made = sitesrv(lab.root, "courier", "create", "ZZZ")
+    assert "ZZZ-0001" in made
