@@ -329,3 +329,21 @@ def test_a_link_planted_as_clicfg_src_is_moved_aside_never_written_through(
     assert os.path.islink(sources.with_name(".clicfg.src.refused"))
     assert [m for m in log_messages(lab, "S01", "offermgr.log")
             if m.startswith("Moved ") and "it was a symbolic link, not a folder" in m]
+
+
+def test_removing_a_sites_last_dp_withdraws_its_offers_and_its_nal(lab: Lab,
+                                                                    tmp_path: Path) -> None:
+    """The DP folders went but the offers stayed, pointing clients at content that was gone,
+    and the .NAL still named the DP (a bug hunt found both)."""
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    advertise(lab, pkg_id)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    assert offered(lab, "S01") == THREE
+    console.remove_dp(lab, pkg_id, "S01:SEC01")
+
+    assert lab.run_until_idle(seed=11).status == "idle"
+    assert offered(lab, "S01") == [] and in_cap(lab, "S01") == []
+    assert offered(lab, "P00") == THREE, "P00's DP still holds it"
+    nal = lab.site("S01").inbox("pkginfo.box") / f"{pkg_id}.NAL"
+    assert nal.read_text() == ""
+    assert "REMOTE_DP" in (lab.site("P00").inbox("pkginfo.box") / f"{pkg_id}.NAL").read_text()

@@ -447,6 +447,9 @@ class DistributionManager(Component):
         self.ctx.store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
         self.ctx.store.delete_server(package.PkgID, row.NALPath)
         self._forward(package.PkgID, [self._removed_row(package, row)])
+        if row.SiteCode.upper() == self.ctx.site.code:  # the site's DPs changed: so do the
+            self._write_nal(package)  # .NAL, and perhaps what Offer Manager may offer
+            self._tell_offer_manager()
 
     def _removed_row(self, package: Package, row: PkgServer) -> PkgStatus:
         """The status row that tells the sites above that a DP no longer has the package."""
@@ -766,17 +769,21 @@ class DistributionManager(Component):
         `.NAL` and the `.ICO` folder in `pkginfo.box` for Inbox Manager, and `<PkgID>.CLF` in
         `colleval.box`. Nothing in a site reads them back, so deleting them changes nothing."""
         box = self.ctx.layout.inbox(PKGINFO)
-        nals = [s.NALPath for s in self.ctx.store.servers(package.PkgID)
-                if s.SiteCode.upper() == self.ctx.site.code]
         definition = (f"[Package Definition]\nPackageID={package.PkgID}\nName={package.Name}\n"
                       f"SourceVersion={package.SourceVersion}\n")
         self.ctx.publish(box / f"{package.PkgID}.PKG", definition.encode())
-        self.ctx.publish(box / f"{package.PkgID}.NAL",
-                         "".join(f"{n}{package.PkgID}\\\n" for n in nals).encode())
+        self._write_nal(package)
         self.ctx.make_dirs(box / f"{package.PkgID}.ICO")
         self.ctx.changed(box, f"{package.PkgID}.ICO")  # a new folder is not a publish
         self.ctx.publish(self.ctx.layout.inbox(COLLEVAL) / f"{package.PkgID}{CLF}",
                          f"[Package]\nPackageID={package.PkgID}\nName={package.Name}\n".encode())
+
+    def _write_nal(self, package: Package) -> None:
+        """`pkginfo.box\\<PkgID>.NAL`: the site's DPs of the package, where clients find it."""
+        nals = [s.NALPath for s in self.ctx.store.servers(package.PkgID)
+                if s.SiteCode.upper() == self.ctx.site.code]
+        self.ctx.publish(self.ctx.layout.inbox(PKGINFO) / f"{package.PkgID}.NAL",
+                         "".join(f"{n}{package.PkgID}\\\n" for n in nals).encode())
 
     # --- status from child sites --------------------------------------------------------------
 
