@@ -51,6 +51,7 @@ from sitesrv.runtime.idle import (
     final_status,
 )
 from sitesrv.runtime.live import SUPERVISOR_TICK, LiveDriver
+from sitesrv.runtime.lock import live_holder
 from sitesrv.runtime.registry import load_registry
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,13 @@ class SiteProcesses:
         self.sites = list(dict.fromkeys(sites or [s.code for s in hierarchy.sites]))
         for code in self.sites:
             hierarchy.site(code)  # UserError for an unknown site, before any process starts
+        layout = LabLayout(lab_root, hierarchy)
+        for code in self.sites:  # and one that runs already: before any site has done anything
+            holder = live_holder(layout.site(code))
+            if holder is not None:
+                raise UserError(f"Site {code}'s server is already running (pid {holder.pid}, "
+                                f"started {holder.started}). Stop it first, or pass --lab with "
+                                "another lab.")
         self.horizon = default_horizon(hierarchy.timing) if horizon is None else horizon
         self.args = (components, watcher, horizon, workers, debug)
         self.workers = workers
