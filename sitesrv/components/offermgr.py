@@ -130,7 +130,8 @@ class OfferManager(Component):
         for path in stale:  # each named as it goes: a removal that fails leaves the rest
             self.ctx.remove(path)
             self.ctx.changed(box, path.name)
-            self.ctx.log.write(f"Deleted {self.ctx.windows(path)}, whose advertisement is gone")
+            self.ctx.log.write(f"Deleted {self.ctx.windows(path)}, which no advertisement "
+                               "calls for here now")
         if not self.ctx.site.is_primary:
             self._write_client_sources(wanted)
 

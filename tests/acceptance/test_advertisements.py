@@ -163,8 +163,8 @@ def test_a_secondary_that_skips_deleting_advertisements_keeps_the_ofr_in_clicfg_
     distmgr = log_messages(lab, "S01", "distmgr.log")
     assert f"~Successfully deleted the package {pkg_id}" in distmgr
     assert not any(m.startswith("Deleted advertisement") for m in distmgr)
-    assert "Deleted E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.ofr, whose advertisement is " \
-           "gone" in log_messages(lab, "S01", "offermgr.log")
+    assert "Deleted E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.ofr, which no advertisement " \
+           "calls for here now" in log_messages(lab, "S01", "offermgr.log")
 
 
 def test_deleting_an_advertisement_deletes_its_files_everywhere(lab: Lab, tmp_path: Path) -> None:
