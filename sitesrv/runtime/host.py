@@ -624,11 +624,13 @@ class LabRuntime:
             return math.inf if first_start else None
         return time.time() - self.clock.real_seconds(self.hierarchy.timing.stale_tmp_age)
 
-    def save_lab_time(self, *, running: bool = False) -> None:
+    def save_lab_time(self, *, running: bool = False) -> float:
         """Save the lab time in the sites' state: where the run ended, or (`running`) where the
-        live run is now, with the wall time (lab/clock.py)."""
+        live run is now, with the wall time (lab/clock.py). Returns the time saved."""
         wall = time.time() if running else None
-        save_lab_time(self.sites, self.clock.now(), self.hierarchy.durability, wall=wall)
+        now = self.clock.now()
+        save_lab_time(self.sites, now, self.hierarchy.durability, wall=wall)
+        return now
 
     def relative(self, text: str) -> str:
         """Text with lab paths made relative, so messages do not depend on where the lab is."""

@@ -92,6 +92,7 @@ class LiveDriver:
         self.watcher = Watcher(watched, watcher, route=self.runtime.hint, rescan=self.rescan_all)
         self.stopping = threading.Event()
         self.started = threading.Event()
+        self.ended_at: float | None = None  # the lab time `stop` saved
         self.workers = workers
         self._threads: list[threading.Thread] = []
         self._pool = threading.Condition(threading.RLock())
@@ -159,7 +160,8 @@ class LiveDriver:
             for site in self.runtime.sites:
                 self.runtime.events.emit("server_stopped", site=site.site.code,
                                          component=EXECUTIVE)
-            self.runtime.save_lab_time()  # last: the next run starts after every event of this
+            # Last: the next run starts after every event of this one, and where it says.
+            self.ended_at = self.runtime.save_lab_time()
         finally:
             self._locked = False
             self.runtime.unlock()
@@ -289,7 +291,8 @@ class LiveDriver:
         if status is None:
             return None
         problems = tuple(self.runtime.problems())
-        return IdleReport(final_status(status, problems), self.clock.now(), tuple(self.waits()),
+        ended = self.ended_at if self.ended_at is not None else self.clock.now()
+        return IdleReport(final_status(status, problems), ended, tuple(self.waits()),
                           errors=self.runtime.error_count, problems=problems)
 
     def supervise(self, next_rescan: float) -> float:

@@ -114,3 +114,15 @@ def test_a_slow_link_window_during_a_live_run_counts_from_the_running_time(
     assert slow.until is not None and slow.until >= saved + 65.0
     (event,) = [e for e in events(lab.root, "fault") if e["fault"] == "slow link"]
     assert event["time"] >= lab_time_text(saved + 5.0)
+
+
+def test_a_live_run_reports_the_lab_time_it_saved(lab: Path) -> None:
+    """The report said a few milliseconds later than the `lab-clock` saved, so the next run
+    seemed to start before the last one ended (a bug hunt found it)."""
+    from sitesrv.lab.clock import saved_lab_time
+    from sitesrv.runtime.live import LiveDriver
+
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
+    report = LiveDriver(lab, components=REGISTRY).run(until_idle=True, timeout=60)
+    assert report is not None and report.exit_code == ExitCode.IDLE
+    assert report.lab_time == saved_lab_time(Lab.open(lab).layout.sites())
