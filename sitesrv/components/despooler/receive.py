@@ -153,10 +153,12 @@ class Received:
         """Its `<reqid>.PCK` in any case, but never the payload of another instruction in
         receive whose name differs from this one's only in case."""
         found = []
+        receive = str(self.receive)
         for name in arrived_names(self.request_id):
             stem = name.rsplit(".", 1)[0]
             if stem == self.request_id or not any(
-                    os.path.lexists(self.receive / f"{stem}{ext}") for ext in (".SNI", ".sni")):
+                    os.path.lexists(os.path.join(receive, f"{stem}{ext}"))
+                    for ext in (".SNI", ".sni")):
                 found.append(self.receive / name)
         return found
 
