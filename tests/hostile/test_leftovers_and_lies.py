@@ -79,6 +79,21 @@ def test_a_stray_payload_without_an_instruction_is_removed_when_the_despooler_st
     assert files(receive) == []
 
 
+@pytest.mark.parametrize("name", ["junk.PCK", "2_9zzzzz.PCK", "2_9ZZZZZ.pck"])
+def test_a_stray_payload_of_any_name_is_removed_and_the_despooler_starts(
+        lab: Lab, tmp_path: Path, name: str) -> None:
+    """A name that is no request ID stopped the Despooler at every start (its start-up looked
+    the name up as a request ID): nothing was despooled at the site again (a review found it)."""
+    package = create_good_package(lab, tmp_path)
+    drop(lab.site("P00").receive, name, b"a payload nobody will ever announce")
+
+    report = run(lab)
+
+    assert_ended(report)
+    assert files(lab.site("P00").receive) == []
+    assert_installed_everywhere(lab, package)
+
+
 def test_the_payload_beside_an_instruction_without_payload_does_not_stay_in_receive(
         lab: Lab) -> None:
     """An `.SNI` with `Payload=NONE` and a `<reqid>.PCK` beside it: the instruction is done

@@ -116,11 +116,15 @@ class Despooler(Component):
         instruction is in `corrupt\\` (refused unread: a link, a FIFO) joins it there instead."""
         inbox = self.ctx.inbox(DESPOOLER_RECEIVE)
         ready = {name.rsplit(".", 1)[0].upper() for name in inbox.listing()}
-        for path in sorted(inbox.path.glob(f"*{sni.PCK}")):
+        for path in sorted(p for p in inbox.path.iterdir()  # `.PCK` in any case, as Windows
+                           if p.name.upper().endswith(sni.PCK) and not p.name.startswith(".")
+                           and not (p.is_dir() and not p.is_symlink())):  # a folder: no payload
             if path.stem.upper() in ready:
                 continue
-            refused = inbox.corrupt_dir / sni.sni_file_name(path.stem)
-            if os.path.lexists(refused):
+            # By name as it is (any name may be here: never validated), in any case.
+            refused = next((inbox.corrupt_dir / f"{path.stem}{ext}" for ext in (sni.SNI, ".sni")
+                            if os.path.lexists(inbox.corrupt_dir / f"{path.stem}{ext}")), None)
+            if refused is not None:
                 inbox.quarantine_path(path, path.name, f"its instruction "
                                       f"{self.ctx.windows(refused)} was refused")
             elif self.ctx.is_stale(path):
