@@ -24,7 +24,8 @@ def advertisement_group() -> None:
 @click.argument("site")
 @click.option("--package", "package_id", required=True, metavar="PKGID",
               help="The package to advertise.")
-@click.option("--program", required=True, help="The program of the package to run.")
+@click.option("--program", required=True, callback=one_line,
+              help="The program of the package to run.")
 @click.option("--collection", "collection_id", required=True, metavar="COLLID",
               help="The target collection ('sitesrv collection create' makes one).")
 @click.option("--schedule", default=None, metavar="TIME",

@@ -116,7 +116,7 @@ class OfferManager(Component):
 
     def _offer_pass(self) -> None:
         """Make `offerinf.box` hold exactly the files the advertisements call for."""
-        box = self.ctx.layout.inbox(OFFERINF)
+        box = self.ctx.make_dirs(self.ctx.layout.inbox(OFFERINF))  # never through a link
         wanted: dict[str, bytes] = {}
         for adv in self.ctx.store.advertisements():
             wanted.update(self._files(adv))

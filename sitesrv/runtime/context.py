@@ -26,7 +26,6 @@ import heapq
 import itertools
 import os
 import random
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,7 +42,7 @@ from sitesrv.files.atomic import (
 )
 from sitesrv.files.copying import copy_content, copy_range
 from sitesrv.files.drive import check_space, check_unlocked
-from sitesrv.files.names import refused_name
+from sitesrv.files.folders import own_folders
 from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
 from sitesrv.files.regular import kind_of, open_fd
 from sitesrv.formats import svf
@@ -304,21 +303,16 @@ class ComponentContext:
 
     def make_dirs(self, folder: Path) -> Path:
         """Create a folder (and its parents) if it is not there yet. A link (to a folder
-        elsewhere) or anything else under its name is renamed aside to `.<name>.refused`, with
-        a line, and never written through: the folder is made anew."""
-        try:
-            mode = os.lstat(folder).st_mode
-        except FileNotFoundError:
-            mode = None
-        if mode is not None and stat.S_ISDIR(mode):
-            return folder
-        if mode is not None:
-            aside = refused_name(folder)
-            self.rename(folder, aside)
-            self.log.write(f"Moved {self.windows(folder)} aside to {self.windows(aside)}: it was "
+        elsewhere) or anything else under its name, or under a folder's name on the way from
+        the site's root, is renamed aside to `.<name>.refused`, with a line, and never written
+        through: the folder is made anew (files/folders.py)."""
+        moved, made = own_folders(folder, self.layout.root)
+        for name, aside, mode in moved:
+            self._journal.note(RENAMED, aside)
+            self.log.write(f"Moved {self.windows(name)} aside to {self.windows(aside)}: it was "
                            f"{kind_of(mode)}, not a folder, and sitesrv never writes through one")
-        folder.mkdir(parents=True, exist_ok=True)
-        sync_dirs(self.durability, folder.parent)
+        if made:
+            sync_dirs(self.durability, folder.parent)
         return folder
 
     def set_mtime(self, path: Path, when: float) -> None:

@@ -47,7 +47,8 @@ from sitesrv.files.atomic import (
     write_temp,
 )
 from sitesrv.files.drive import SharingViolation, check_unlocked
-from sitesrv.files.names import fitting_name, refused_name
+from sitesrv.files.folders import own_folders
+from sitesrv.files.names import fitting_name
 from sitesrv.files.regular import holds_bytes, kind_of
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import (
@@ -439,7 +440,7 @@ class Inbox:
         as file times are; `math.inf`: every one; None: none). The runtime decides the cutoff
         (LabRuntime.stale_temp_cutoff): the file times can only be compared in live mode.
         """
-        self.own_folder(self.path)
+        self.own_folder(self.path, below=self.reporter.layout.root)  # each folder on the way
         for name in sorted(os.listdir(self.own_folder(self.work_dir))):
             work = self.work_dir / name
             if not self.spec.matches(name):
@@ -527,26 +528,20 @@ class Inbox:
             dest = folder / fitting_name(name, f".{n}")
         return dest
 
-    def own_folder(self, folder: Path) -> Path:
-        """`folder` (the inbox itself, its `.work\\`, `corrupt\\`), made a real folder: a
-        link (to a folder elsewhere) or anything else planted under its name is renamed aside
-        to `.<name>.refused`, with a log line, and never written through."""
-        try:
-            mode = os.lstat(folder).st_mode
-        except FileNotFoundError:
-            folder.mkdir(parents=True, exist_ok=True)
-            return folder
-        if stat.S_ISDIR(mode):
-            return folder
-        aside = refused_name(folder)
-        os.replace(folder, aside)
-        folder.mkdir()
-        sync_dirs(self.durability, folder.parent)
-        self.reporter.log(f"Moved {self.reporter.windows(folder)} aside to "
-                          f"{self.reporter.windows(aside)}: it was {kind_of(mode)}, not a folder, "
-                          "and sitesrv never writes through one")
-        self.reporter.event("refused_folder", file=self.reporter.windows(folder),
-                            to=self.reporter.windows(aside), kind=kind_of(mode))
+    def own_folder(self, folder: Path, below: Path | None = None) -> Path:
+        """`folder` (`.work\\`, `corrupt\\`; with `below`, the inbox itself and every folder
+        from `below` down to it), made a real folder: a link (to a folder elsewhere) or anything
+        else planted under its name is renamed aside to `.<name>.refused`, with a log line,
+        and never written through (files/folders.py)."""
+        moved, made = own_folders(folder, self.path if below is None else below)
+        for name, aside, mode in moved:
+            self.reporter.log(f"Moved {self.reporter.windows(name)} aside to "
+                              f"{self.reporter.windows(aside)}: it was {kind_of(mode)}, not a "
+                              "folder, and sitesrv never writes through one")
+            self.reporter.event("refused_folder", file=self.reporter.windows(name),
+                                to=self.reporter.windows(aside), kind=kind_of(mode))
+        if moved:
+            sync_dirs(self.durability, folder.parent)
         return folder
 
     def _quarantined(self, line: str, shown: str, dest: Path, reason: str) -> None:

@@ -219,6 +219,8 @@ def test_a_package_without_source_leaves_its_files_everywhere_and_is_advertised_
     (["collection", "create", "ZZZ", "--name", "a\tb"], "--name must be one line of text"),
     (["advertisement", "create", "ZZZ", "--package", "ZZZ00001", "--program", "Setup",
       "--collection", "ZZZ10000", "--name", "x\ry"], "--name must be one line of text"),
+    (["advertisement", "create", "ZZZ", "--package", "ZZZ00001", "--program", "Setup\nX=1",
+      "--collection", "ZZZ10000"], "--program must be one line of text"),
 ])
 def test_console_mistakes_exit_2_with_one_paragraph(lab: Lab, args: list[str], says: str) -> None:
     console.create_package(lab, "ZZZ", name="Run", source=None, dps=[])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -425,3 +426,45 @@ def test_a_link_planted_in_a_client_access_point_is_never_written_through(
         assert os.path.islink(link.with_name(f".{link.name}.refused"))
         assert [m for m in said
                 if m.startswith("Moved ") and "it was a symbolic link, not a folder" in m]
+
+
+@pytest.mark.parametrize("folder", ["SMS/inboxes/offerinf.box", "SMS/inboxes/pkginfo.box",
+                                    "SMS/inboxes/despoolr.box", "SMSPKG"])
+def test_a_folder_the_site_writes_into_planted_as_a_link_is_moved_aside(
+        lab: Lab, outside: Outside, tmp_path: Path, folder: str) -> None:
+    """Folders that are no component's inbox (offerinf.box, pkginfo.box, SMSPKG), and an
+    inbox's parent (despoolr.box above receive): a link to a folder outside the lab was
+    written, listed and deleted through (a review found it)."""
+    package = create_good_package(lab, tmp_path)
+    path = lab.site("P00").root / folder
+    shutil.rmtree(path)
+    away = outside.root / "away"
+    away.mkdir()
+    os.symlink(away, path)
+    outside.seal()
+
+    report = run(lab)
+
+    assert_ended(report)
+    outside.assert_untouched()
+    assert list(away.iterdir()) == []
+    assert path.is_dir() and not path.is_symlink()
+    assert os.path.islink(path.with_name(f".{path.name}.refused"))
+    assert_installed_everywhere(lab, package)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_delivered_as_a_payload_is_quarantined_with_its_instruction(
+        lab: Lab, outside: Outside, tmp_path: Path) -> None:
+    """It was reported missing, and the FIFO stayed in receive (a review found it)."""
+    deliver_planted_payload(lab, outside, tmp_path, lambda target, path: os.mkfifo(path))
+
+    assert_ended(run(lab))
+
+    receive = lab.site("P00").receive
+    corrupt = receive / "corrupt"
+    assert {sni.payload_file_name(REQUEST_ID), sni.sni_file_name(REQUEST_ID)} <= set(
+        os.listdir(corrupt))
+    assert stat.S_ISFIFO(os.lstat(corrupt / sni.payload_file_name(REQUEST_ID)).st_mode)
+    assert "is a FIFO, not a file" in (lab.site("P00").logs / "despool.log").read_text()
+    assert nothing_on_any_dp(lab) == []

@@ -45,6 +45,7 @@ class Despooler(Component):
     def start(self) -> None:
         # Retries so far of the instructions that wait; the delay grows with them (retry.py).
         self.retries: dict[str, int] = {}
+        self.ctx.make_dirs(self.ctx.layout.smspkg)  # where content is stored: never via a link
         self._quarantine_orphans()
         self._remove_finished_notes()
         self._remove_merge_temps()

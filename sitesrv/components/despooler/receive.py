@@ -23,7 +23,7 @@ import attrs
 
 from sitesrv.compression import check
 from sitesrv.compression.known import file_sha256
-from sitesrv.files.regular import read_limited
+from sitesrv.files.regular import kind_of, read_limited
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
 from sitesrv.lab.layout import PathRefused
@@ -134,6 +134,9 @@ class Received:
             if stat.S_ISLNK(st.st_mode):
                 raise PathRefused(f"its payload {path.name} is a symbolic link, and sitesrv "
                                   "never follows one in an inbox")
+            if not stat.S_ISREG(st.st_mode):  # a FIFO, a folder: never opened
+                raise PathRefused(f"its payload {path.name} is {kind_of(st.st_mode)}, not a "
+                                  "file, and sitesrv never opens one in an inbox")
             if st.st_nlink > 1:  # stored read-only, it would change the file's other names
                 raise PathRefused(f"its payload {path.name} is a file with {st.st_nlink} names "
                                   "(a hard link), and sitesrv never writes through one")
@@ -225,7 +228,7 @@ class Received:
         """Payload and instruction into `receive\\corrupt`, each with a line naming the problem."""
         inbox = self.item.inbox
         for path in (*self.work_payloads(), *self._arrived()):
-            if path.is_file() or os.path.islink(path):
+            if os.path.lexists(path):  # a file, or a link, a FIFO or a folder in its place
                 inbox.quarantine_path(path, self.payload_name, reason)
         self.retries.pop(self.item.name, None)
         self.item.quarantine(reason)

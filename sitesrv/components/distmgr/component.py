@@ -80,6 +80,7 @@ class DistributionManager(Component):
         # looked at again as soon as that package's files are here, not on every arrival.
         self.kept: dict[str, set[str]] = {}
         log = self.ctx.log.write
+        self.ctx.make_dirs(self.ctx.layout.smspkg)  # the compressed packages: never via a link
         self._recover()
         log(f"Starting thread for processing replication,thread ID = {self.ctx.log.thread:X}")
         log("Used 0 out of 3 allowed processing threads.")
@@ -482,15 +483,15 @@ class DistributionManager(Component):
         self.ctx.emit("package_deleted", package=pkg_id)
 
     def _remove_stored(self, pkg_id: str) -> None:
-        for path in sorted(self.ctx.layout.smspkg.glob(f"{pkg_id}.*")):
+        for path in sorted(self.ctx.make_dirs(self.ctx.layout.smspkg).glob(f"{pkg_id}.*")):
             self.ctx.remove(path)
-        box = self.ctx.layout.inbox(PKGINFO)
+        box = self.ctx.make_dirs(self.ctx.layout.inbox(PKGINFO))  # never listed through a link
         for path in sorted(box.glob(f"{pkg_id}.*")):
             self.ctx.remove_tree(path)  # the .ICO is a folder
             # Named as it goes, for Inbox Manager to mirror: a removal that fails (a file
             # held open) ends the unit, and its retry no longer sees what went before.
             self.ctx.changed(box, path.name)
-        self.ctx.remove(self.ctx.layout.inbox(COLLEVAL) / f"{pkg_id}{CLF}")
+        self.ctx.remove(self.ctx.make_dirs(self.ctx.layout.inbox(COLLEVAL)) / f"{pkg_id}{CLF}")
         self.ctx.remove(storedcopy.information_file(self.ctx, pkg_id))
 
     def _remove_advertisements(self, pkg_id: str, advertisement_ids: list[str]) -> None:
@@ -504,7 +505,7 @@ class DistributionManager(Component):
         if secondary and self.ctx.hierarchy.software_distribution.secondaries_keep_advertisements:
             self._tell_offer_manager()
             return
-        box = self.ctx.layout.inbox(OFFERINF)
+        box = self.ctx.make_dirs(self.ctx.layout.inbox(OFFERINF))
         for adv_id in advertisement_ids:
             for name in offer.client_file_names(adv_id):
                 self.ctx.remove(box / name)
@@ -768,21 +769,23 @@ class DistributionManager(Component):
         """The files each deployed package leaves (docs/sources.md#smsutils): `<PkgID>.PKG`,
         `.NAL` and the `.ICO` folder in `pkginfo.box` for Inbox Manager, and `<PkgID>.CLF` in
         `colleval.box`. Nothing in a site reads them back, so deleting them changes nothing."""
-        box = self.ctx.layout.inbox(PKGINFO)
+        box = self.ctx.make_dirs(self.ctx.layout.inbox(PKGINFO))  # never written through a link
         definition = (f"[Package Definition]\nPackageID={package.PkgID}\nName={package.Name}\n"
                       f"SourceVersion={package.SourceVersion}\n")
         self.ctx.publish(box / f"{package.PkgID}.PKG", definition.encode())
         self._write_nal(package)
         self.ctx.make_dirs(box / f"{package.PkgID}.ICO")
         self.ctx.changed(box, f"{package.PkgID}.ICO")  # a new folder is not a publish
-        self.ctx.publish(self.ctx.layout.inbox(COLLEVAL) / f"{package.PkgID}{CLF}",
+        colleval = self.ctx.make_dirs(self.ctx.layout.inbox(COLLEVAL))
+        self.ctx.publish(colleval / f"{package.PkgID}{CLF}",
                          f"[Package]\nPackageID={package.PkgID}\nName={package.Name}\n".encode())
 
     def _write_nal(self, package: Package) -> None:
         """`pkginfo.box\\<PkgID>.NAL`: the site's DPs of the package, where clients find it."""
         nals = [s.NALPath for s in self.ctx.store.servers(package.PkgID)
                 if s.SiteCode.upper() == self.ctx.site.code]
-        self.ctx.publish(self.ctx.layout.inbox(PKGINFO) / f"{package.PkgID}.NAL",
+        box = self.ctx.make_dirs(self.ctx.layout.inbox(PKGINFO))
+        self.ctx.publish(box / f"{package.PkgID}.NAL",
                          "".join(f"{n}{package.PkgID}\\\n" for n in nals).encode())
 
     # --- status from child sites --------------------------------------------------------------

@@ -1,0 +1,44 @@
+"""Folders the lab writes into are real folders, every one of them from the site's root down.
+
+Anyone who can write to a share can put a symbolic link (to a folder outside the lab) or a file
+under the name of a folder a component writes into, at any depth: `despoolr.box` as well as
+`despoolr.box\\receive`. Followed, the link would have the component write, rename and delete
+outside the lab. So each folder on the way is looked at without following it, and what is not a
+folder is renamed aside to `.<name>.refused` and a folder made in its place: kept, never used.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from sitesrv.files.names import refused_name
+
+
+def own_folders(folder: Path, below: Path) -> tuple[list[tuple[Path, Path, int]], bool]:
+    """Make `folder`, and every folder between `below` and it, a real folder. Returns what was
+    moved aside, as (the name, where it went, its mode), and whether a folder was made. Outside
+    `below`, only `folder` itself is looked at."""
+    try:
+        parts = folder.relative_to(below).parts
+        current = below
+    except ValueError:
+        parts, current = (folder.name,), folder.parent
+    moved = []
+    made = False
+    for part in parts:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            current.mkdir(parents=True, exist_ok=True)
+            made = True
+            continue
+        if stat.S_ISDIR(mode):
+            continue
+        aside = refused_name(current)
+        os.replace(current, aside)
+        current.mkdir()
+        moved.append((current, aside, mode))
+    return moved, made or bool(moved)
