@@ -26,6 +26,7 @@ import heapq
 import itertools
 import os
 import random
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -305,7 +306,14 @@ class ComponentContext:
         """Create a folder (and its parents) if it is not there yet. A link (to a folder
         elsewhere) or anything else under its name, or under a folder's name on the way from
         the site's root, is renamed aside to `.<name>.refused`, with a line, and never written
-        through: the folder is made anew (files/folders.py)."""
+        through: the folder is made anew (files/folders.py). A folder that is there is looked
+        at alone: the folders above the inboxes were looked at when their components started
+        (`Inbox.recover`), and this is called in every unit of some components."""
+        try:
+            if stat.S_ISDIR(os.lstat(folder).st_mode):
+                return folder
+        except FileNotFoundError:
+            pass
         moved, made = own_folders(folder, self.layout.root)
         for name, aside, mode in moved:
             self._journal.note(RENAMED, aside)
