@@ -158,7 +158,9 @@ class InboxManager(Component):
         link or anything else planted under either name is moved aside (`ctx.make_dirs`),
         never written through nor listed, and the client access point is mirrored anew."""
         real = _real_folders(cap_box)
-        self.ctx.make_dirs(cap_box)
+        if not real:  # the CAP first: a box seen through a linked CAP looks like a folder
+            self.ctx.make_dirs(cap_box.parent)
+            self.ctx.make_dirs(cap_box)
         return real
 
 

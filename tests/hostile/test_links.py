@@ -405,6 +405,7 @@ def test_a_link_planted_in_a_client_access_point_is_never_written_through(
     icon.mkdir(exist_ok=True)
     (icon / "app.ico").write_bytes(b"\x00\x00\x01\x00icon")
     victim = outside.add("victim.txt", b"not the lab's")
+    outside.add("pkginfo.box/victim.txt", b"not the lab's either")  # a box behind a linked CAP
     link = {"an .ICO folder": layout.cap / "pkginfo.box" / icon.name,
             "the CAP inbox": layout.cap / "pkginfo.box",
             "the CAP": layout.cap}[planted]
