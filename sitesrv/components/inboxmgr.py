@@ -30,6 +30,7 @@ from pathlib import Path
 
 import attrs
 
+from sitesrv.files.folders import is_folder
 from sitesrv.lab.boxes import CAP_BOXES, CORRUPT_DIR, WORK_DIR, ignored_by_scans
 from sitesrv.logs.win32 import error_text
 from sitesrv.runtime.component import Component
@@ -271,7 +272,7 @@ def _found(folder: Path, name: str, skip: frozenset[str]) -> Found | None:
 
 def _real_folders(cap_box: Path) -> bool:
     """Whether the CAP and its inbox are folders, not links or anything else."""
-    return all(stat.S_ISDIR(_mode(str(f)) or 0) for f in (cap_box.parent, cap_box))
+    return is_folder(cap_box.parent) and is_folder(cap_box)
 
 
 def _mode(path: str) -> int | None:

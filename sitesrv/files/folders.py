@@ -14,6 +14,22 @@ import stat
 from pathlib import Path
 
 from sitesrv.files.names import refused_name
+from sitesrv.files.regular import kind_of
+
+
+def is_folder(path: Path | str) -> bool:
+    """Whether `path` is a folder itself: not a link to one, nor anything else, nor missing.
+    The check of a folder that is there, in one call (a claim makes it every time)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def moved_aside(name: str, aside: str, mode: int) -> str:
+    """The log line for what `own_folders` moved aside, the paths as the log shows them."""
+    return (f"Moved {name} aside to {aside}: it was {kind_of(mode)}, not a folder, and sitesrv "
+            "never writes through one")
 
 
 def own_folders(folder: Path, below: Path) -> tuple[list[tuple[Path, Path, int]], bool]:

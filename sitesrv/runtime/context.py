@@ -26,7 +26,6 @@ import heapq
 import itertools
 import os
 import random
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,9 +42,9 @@ from sitesrv.files.atomic import (
 )
 from sitesrv.files.copying import copy_content, copy_range
 from sitesrv.files.drive import check_space, check_unlocked
-from sitesrv.files.folders import own_folders
+from sitesrv.files.folders import is_folder, moved_aside, own_folders
 from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
-from sitesrv.files.regular import kind_of, open_fd
+from sitesrv.files.regular import open_fd
 from sitesrv.formats import svf
 from sitesrv.lab.boxes import STATMGR_STATMSGS, WORK_DIR
 from sitesrv.lab.clock import Clock
@@ -309,16 +308,12 @@ class ComponentContext:
         through: the folder is made anew (files/folders.py). A folder that is there is looked
         at alone: the folders above the inboxes were looked at when their components started
         (`Inbox.recover`), and this is called in every unit of some components."""
-        try:
-            if stat.S_ISDIR(os.lstat(folder).st_mode):
-                return folder
-        except FileNotFoundError:
-            pass
+        if is_folder(folder):
+            return folder
         moved, made = own_folders(folder, self.layout.root)
         for name, aside, mode in moved:
             self._journal.note(RENAMED, aside)
-            self.log.write(f"Moved {self.windows(name)} aside to {self.windows(aside)}: it was "
-                           f"{kind_of(mode)}, not a folder, and sitesrv never writes through one")
+            self.log.write(moved_aside(self.windows(name), self.windows(aside), mode))
         if made:
             sync_dirs(self.durability, folder.parent)
         return folder

@@ -47,7 +47,7 @@ from sitesrv.files.atomic import (
     write_temp,
 )
 from sitesrv.files.drive import SharingViolation, check_unlocked
-from sitesrv.files.folders import own_folders
+from sitesrv.files.folders import is_folder, moved_aside, own_folders
 from sitesrv.files.names import fitting_name
 from sitesrv.files.regular import holds_bytes, kind_of
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
@@ -533,17 +533,12 @@ class Inbox:
         from `below` down to it), made a real folder: a link (to a folder elsewhere) or anything
         else planted under its name is renamed aside to `.<name>.refused`, with a log line,
         and never written through (files/folders.py)."""
-        if below is None:  # every claim asks: the common case in one call
-            try:
-                if stat.S_ISDIR(os.lstat(folder).st_mode):
-                    return folder
-            except FileNotFoundError:
-                pass
-        moved, made = own_folders(folder, self.path if below is None else below)
+        if below is None and is_folder(folder):  # every claim asks: the common case
+            return folder
+        moved, _ = own_folders(folder, self.path if below is None else below)
         for name, aside, mode in moved:
-            self.reporter.log(f"Moved {self.reporter.windows(name)} aside to "
-                              f"{self.reporter.windows(aside)}: it was {kind_of(mode)}, not a "
-                              "folder, and sitesrv never writes through one")
+            self.reporter.log(moved_aside(self.reporter.windows(name),
+                                          self.reporter.windows(aside), mode))
             self.reporter.event("refused_folder", file=self.reporter.windows(name),
                                 to=self.reporter.windows(aside), kind=kind_of(mode))
         if moved:

@@ -26,6 +26,7 @@ from sitesrv.components.despooler.receive import (
 )
 from sitesrv.components.despooler.route import LOCAL_DELIVERIES, deliver_here, hand_on
 from sitesrv.errors import FormatError
+from sitesrv.files.folders import is_folder
 from sitesrv.files.readonly import TEMP_SUFFIX
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
@@ -119,12 +120,12 @@ class Despooler(Component):
         ready = {name.rsplit(".", 1)[0].upper() for name in inbox.listing()}
         for path in sorted(p for p in inbox.path.iterdir()  # `.PCK` in any case, as Windows
                            if p.name.upper().endswith(sni.PCK) and not p.name.startswith(".")
-                           and not (p.is_dir() and not p.is_symlink())):  # a folder: no payload
+                           and not is_folder(p)):
             if path.stem.upper() in ready:
                 continue
-            # By name as it is (any name may be here: never validated), in any case.
-            refused = next((inbox.corrupt_dir / f"{path.stem}{ext}" for ext in (sni.SNI, ".sni")
-                            if os.path.lexists(inbox.corrupt_dir / f"{path.stem}{ext}")), None)
+            # By the name as it is (any name may be here: never validated as a request ID).
+            kept = (inbox.corrupt_dir / f"{path.stem}{ext}" for ext in (sni.SNI, ".sni"))
+            refused = next((k for k in kept if os.path.lexists(k)), None)
             if refused is not None:
                 inbox.quarantine_path(path, path.name, f"its instruction "
                                       f"{self.ctx.windows(refused)} was refused")
