@@ -138,3 +138,26 @@ def test_kb936465_hotfix_installs_everywhere(tmp_path: Path) -> None:
         assert (lab.root / DP_FOLDERS[site] / pkg_id / "SETUP.INI").is_file(), site
     assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
                              "WHERE State != 0") == []
+
+
+def test_kb936465_stuck_secondary_preloaded_installs_and_drops_the_parked_copy(
+        tmp_path: Path) -> None:
+    from preloadpkgonsite.cli import command  # the tool ships beside sitesrv
+
+    lab, pkg_id, report = race(tmp_path, hotfix=False)
+    assert report.status == "waiting"
+    smspkg = lab.site("S01").smspkg
+    parked = smspkg / f"{pkg_id}.PCK.1"
+    assert parked.is_file()
+    (smspkg / f"{pkg_id}.PCK").write_bytes((lab.site("ZZZ").smspkg / f"{pkg_id}.PCK").read_bytes())
+    (smspkg / f"{pkg_id}.PCK").chmod(0o444)
+    result = CliRunner().invoke(command, ["--lab", str(lab.root), "--site", "S01", pkg_id])
+    assert result.exit_code == 0, result.output
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "S01", pkg_id)) == tree_digest(
+        dp_folder(lab, "ZZZ", pkg_id))
+    assert not parked.exists(), "the forwarded copy the stuck instruction left is dropped"
+    assert sorted(p.name for p in smspkg.iterdir()) == [f"{pkg_id}.PCK"]
+    assert f"~Deleted the forwarded compressed file E:\\SMSPKG\\{pkg_id}.PCK.1: version 1 of " \
+           f"package {pkg_id} is registered as E:\\SMSPKG\\{pkg_id}.PCK." in log_messages(
+               lab, "S01", "distmgr.log")

@@ -34,6 +34,7 @@ from sitesrv.db.sitedb import (
     SourceFlag,
     StatusType,
 )
+from sitesrv.files.folders import is_folder
 from sitesrv.formats import offer, pkg, pkn, sta
 from sitesrv.lab.boxes import (
     CLICFG_SRC,
@@ -590,6 +591,7 @@ class DistributionManager(Component):
             self._keep(item, pkg_id, f"waits for the compressed files of {pkg_id}")
             return
         self._apply_replicated(record, package, repeated)
+        self._drop_parked(pkg_id, stored, pck)
         item.done()
         waiting = self.kept.pop(pkg_id, set()) - {item.name}
         if waiting:
@@ -704,6 +706,25 @@ class DistributionManager(Component):
         storedcopy.register(self.ctx, row)
         self.ctx.publish_file(pending, pck)
         return attrs.evolve(package, StoredPkgVersion=want, StoredPkgPath=row.Location)
+
+    def _drop_parked(self, pkg_id: str, stored: int, pck: Path) -> None:
+        """A forwarded `SMSPKG\\<PkgID>.PCK.<n>` of the registered version, when the PCK holds
+        that version already, is a copy no instruction will register: the one a KB936465-stuck
+        secondary kept after PreloadPkgOnSite registered a copy made by hand. One lstat when there
+        is none; the PCK is read before anything is deleted (a crash between registering and
+        moving a forwarded copy leaves the PCK at its older version)."""
+        parked = pck.with_name(f"{pck.name}.{stored}")
+        if not os.path.lexists(parked) or is_folder(parked):
+            return
+        try:
+            if read_manifest(pck).version != stored:
+                return
+        except PckError:
+            return
+        if self.ctx.remove(parked):
+            self.ctx.log.write(f"~Deleted the forwarded compressed file {self.ctx.windows(parked)}:"
+                               f" version {stored} of package {pkg_id} is registered as "
+                               f"{self.ctx.windows(pck)}.")
 
     def _apply_replicated(self, record: pkg.PackageReplication, package: Package,
                           repeated: bool) -> None:
