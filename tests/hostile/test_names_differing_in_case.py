@@ -19,7 +19,7 @@ from sitesrv.compression import pack
 from sitesrv.formats import rpl, sni, svf
 from sitesrv.formats.values import Payload
 from sitesrv.lab.clock import VIRTUAL_EPOCH
-from sitesrv.testing import log_messages, write_source
+from sitesrv.testing import log_messages, running, wait_for, write_source
 from tests.formats.examples import STATUS_MESSAGE
 
 from .conftest import REQUEST_ID, assert_ended, deliver, instruction, quarantined, run
@@ -82,3 +82,27 @@ def test_two_batches_under_names_differing_in_case_are_both_applied(lab: Lab) ->
     assert {m.split(", transaction ID ")[1] for m in processed} == {"30", "31"}
     assert quarantined(lab.site("P00").receive) == []
     assert quarantined(lab.site("P00").inbox("replmgr.box\\incoming")) == []
+
+
+
+def test_a_junk_twin_takes_no_payload_whose_instruction_is_still_in_flight(
+        lab: Lab, tmp_path: Path) -> None:
+    """Live: the Sender writes the payload, then the instruction as `<reqid>.TMP`; a junk twin
+    claimed in between must not take the payload as its own. (A step run's start-up deletes
+    such a `.TMP` as its dead Sender's, and the payload is a stray then.)"""
+    data = pack(write_source(tmp_path / "source"), tmp_path / "ZZZ00001.PCK", "ZZZ00001",
+                1).path.read_bytes()
+    receive = lab.site("P00").receive
+    payload, tmp = receive / sni.payload_file_name(REQUEST_ID), receive / sni.tmp_file_name(
+        REQUEST_ID)
+    with running(lab, sites=["P00"]):
+        payload.write_bytes(data)
+        tmp.write_bytes(sni.encode(instruction(data)))
+        (receive / TWIN_SNI).write_bytes(b"[INSTRUCTION]\n")  # truncated junk
+        wait_for(lambda: quarantined(receive) == [TWIN_SNI], what="the twin in corrupt")
+        assert payload.read_bytes() == data, "the payload waits for its own instruction"
+        os.replace(tmp, receive / sni.sni_file_name(REQUEST_ID))
+        wait_for(lambda: any(m.startswith("~Signature checked out OK for instruction")
+                             for m in log_messages(lab, "P00", "despool.log")),
+                 what="the instruction to find its payload")
+    assert quarantined(receive) == [TWIN_SNI]

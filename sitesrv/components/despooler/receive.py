@@ -159,11 +159,20 @@ class Received:
         receive = str(self.receive)
         for name in arrived_names(self.request_id):
             stem = name.rsplit(".", 1)[0]
-            if stem == self.request_id or not any(
-                    os.path.lexists(os.path.join(receive, f"{stem}{ext}"))
-                    for ext in (".SNI", ".sni")):
+            if stem == self.request_id or (os.path.lexists(os.path.join(receive, name))
+                                           and not self._instruction_named(stem)):
                 found.append(self.receive / name)
         return found
+
+    def _instruction_named(self, stem: str) -> bool:
+        """Whether receive holds an instruction `<stem>.SNI`, its extension in any case, or its
+        `<stem>.TMP` (the Sender writes the payload first). Listed only when a payload spelled
+        like another's is there, which no Sender does."""
+        for name in os.listdir(self.receive):
+            head, dot, extension = name.rpartition(".")
+            if dot and head == stem and f".{extension.upper()}" in (sni.SNI, sni.TMP):
+                return True
+        return False
 
     def signature_problem(self, payload: Path) -> str | None:
         """Why the payload is not the one the instruction describes, or None ("signature").
