@@ -342,12 +342,19 @@ SITES = "Its sites are P00, S01, ZZZ; pass one with --site."
 
 
 @pytest.mark.parametrize(("args", "problems"), [
-    (("--lab", "nolab", "--site", "ZZZ"), ("There is no lab at nolab", "'sitesrv init'")),
+    (("--lab", "nolab", "--site", "ZZZ"), ("There is no lab at nolab", "'sitesrv init --lab nolab'",
+                                          "'dumpsend FILE'")),
     (("--lab", "lab", "--site", "QQQ"), ("Lab lab has no site QQQ", SITES)),
     (("--lab", "lab", "--site", "Q"), ("'Q' is not a site code", SITES)),
 ])
 def test_a_missing_lab_or_site_is_a_user_error(held: Lab, args, problems) -> None:
     assert_user_error(run(*args), *problems)
+
+
+def test_a_half_built_lab_is_a_user_error(held: Lab) -> None:
+    (held.root / ".building").touch()  # what a stopped 'sitesrv init' leaves
+    assert_user_error(run("--lab", "lab", "--site", "ZZZ"), "The lab at lab is half built",
+                      "'sitesrv init --lab lab'", "'dumpsend FILE'")
 
 
 def test_help_says_what_dumpsend_is_and_shows(held: Lab) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from dumpsend.requestfile import is_request_name
 from dumpsend.waiting import CLAIMED
+from sitesrv import Lab
 from sitesrv.errors import UserError
 from sitesrv.formats.values import SITE_CODE
 
-LAB_MARK = "hierarchy.yaml"  # the lab's own copy, which every lab folder has
 SCHEDULE_BOX = ("SMS", "inboxes", "schedule.box")
 
 
@@ -37,10 +37,10 @@ def site_request_files(lab: Path, site: str) -> list[Path]:
 
 def schedule_box(lab: Path, site: str) -> Path:
     """The site's `SMS/inboxes/schedule.box` folder, or a UserError saying what is missing."""
-    if not (lab / LAB_MARK).is_file():
-        raise UserError(f"There is no lab at {lab} (no {lab / LAB_MARK}). Pass the folder "
-                        "'sitesrv init' built with --lab, or dump one file with "
-                        "'dumpsend FILE'.")
+    try:
+        Lab.open(lab)  # no lab, a half-built one, or one whose hierarchy cannot be read
+    except UserError as e:
+        raise UserError(f"{e} Or dump one file with 'dumpsend FILE'.") from None
     code = site.upper()
     box = lab.joinpath(code, *SCHEDULE_BOX)
     try:
