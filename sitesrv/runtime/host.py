@@ -40,7 +40,7 @@ from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
 from sitesrv.runtime.idle import WaitLine, failed_units_line, quarantined_line
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
-from sitesrv.runtime.lock import Holder, SiteLock, acquire_all, release_all
+from sitesrv.runtime.lock import Holder, SiteLock, acquire_all, live_holder, release_all
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.unit import DEFERRED, PUBLISHED, Journal, Reporter
 from sitesrv.runtime.worktime import WorkTime
@@ -575,6 +575,7 @@ class LabRuntime:
                 self.watching.setdefault(str(host.layout.inbox(folder)), []).append(host)
         self._below_watched = tuple(f"{folder}{os.sep}" for folder in self.watching)
         self.drives = LabDrives(self.layout)
+        self._others_run = False  # a server of another site of the lab runs (see lock)
         self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
                       for site in self.sites]
         self._lock = threading.Lock()
@@ -589,6 +590,9 @@ class LabRuntime:
         """Take the server lock of every site this runtime runs (UserError if one is held), and
         give the lab's drives the faults a person set in it (files/drive.py)."""
         acquire_all(self.locks)
+        mine = {site.site.code for site in self.sites}
+        self._others_run = any(live_holder(site) is not None for site in self.layout.sites()
+                               if site.site.code not in mine)
         drive.register(self.root, self.drives)
 
     def unlock(self) -> None:
@@ -616,13 +620,19 @@ class LabRuntime:
         (file times are wall times). Step mode's virtual clock cannot be compared with file
         times, so: at a component's first start in the run, every temp file is stale (none of
         the run's units has written yet, and the site lock keeps other servers of these sites
-        away); at a restart after a simulated crash, none is, so another writer's file in
-        flight across units (the Sender's `<id>.PCK.TMP` in `despoolr.box\\receive`) survives.
-        The dead unit's own temp files are deleted by the crash handling, which knows them.
+        away), unless a server runs another site of the lab (`run --step --site P00` beside a
+        live `ZZZ`, whose Sender writes into P00's receive): then the live rule. At a restart
+        after a simulated crash, none is, so another writer's file in flight across units (the
+        Sender's `<id>.PCK.TMP` in `despoolr.box\\receive`) survives. The dead unit's own temp
+        files are deleted by the crash handling, which knows them.
         """
-        if isinstance(self.clock, VirtualClock):
-            return math.inf if first_start else None
-        return time.time() - self.clock.real_seconds(self.hierarchy.timing.stale_tmp_age)
+        if not isinstance(self.clock, VirtualClock):
+            return time.time() - self.clock.real_seconds(self.hierarchy.timing.stale_tmp_age)
+        if not first_start:
+            return None
+        if self._others_run:  # as their live clock would judge it
+            return time.time() - self.hierarchy.timing.stale_tmp_age / self.hierarchy.clock_rate
+        return math.inf
 
     def save_lab_time(self, *, running: bool = False) -> float:
         """Save the lab time in the sites' state: where the run ended, or (`running`) where the
