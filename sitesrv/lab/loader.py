@@ -182,8 +182,11 @@ class _Reader:
         return default if value is None else value
 
     def required(self, fields: Mapping[str, Any], key: str, field: str) -> Any:
-        if field not in fields or fields[field] is None:
-            raise self.fail(f"{key}.{field}", "this key is required")
+        path = f"{key}.{field}" if key else field
+        if field not in fields:
+            raise self.fail(path, "this key is required")
+        if fields[field] is None:
+            raise self.fail(path, "this key is required and has no value")
         return fields[field]
 
     def string(self, value: Any, key: str) -> str:
@@ -200,17 +203,18 @@ class _Reader:
 
     def integer(self, value: Any, key: str, minimum: int = 0) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(key, f"expected a whole number of at least {minimum}, got {value!r}")
+            raise self.fail(key, f"expected a whole number of at least {minimum}, got "
+                                 f"{_kind(value)}")
         return value
 
     def boolean(self, value: Any, key: str) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {value!r}")
+            raise self.fail(key, f"expected true or false, got {_kind(value)}")
         return value
 
     def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
         if value not in choices:
-            raise self.fail(key, f"{value!r} is not one of {', '.join(choices)}")
+            raise self.fail(key, f"{_kind(value)} is not one of {', '.join(choices)}")
         return str(value)
 
     def duration(self, value: Any, key: str) -> float:
@@ -226,12 +230,15 @@ class _Reader:
 
 
 def _kind(value: Any) -> str:
+    """A value as the YAML file spells it, not as Python does (`true`, not `True`)."""
     if value is None:
-        return "nothing"
+        return "nothing (an empty value)"
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return f"{value!r}"
 
 
@@ -421,7 +428,7 @@ def _timing(reader: _Reader, raw: Any) -> tuple[str, TimingProfile, float]:
                                          "each work cost varies by up to 20 %")
     rate = fields.get("clock_rate", 1)
     if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
-        raise reader.fail("timing.clock_rate", f"expected a positive number, got {rate!r}")
+        raise reader.fail("timing.clock_rate", f"expected a positive number, got {_kind(rate)}")
     return name, attrs.evolve(profile, **overrides), float(rate)
 
 
@@ -432,12 +439,14 @@ def _sites(reader: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
     sites: list[Site] = []
     for i, raw in enumerate(raw_sites):
         key = f"sites[{i}]"
+        written = raw.get("code") if isinstance(raw, Mapping) else None
+        if isinstance(written, str) and SITE_CODE_RE.fullmatch(written):
+            key = f"sites[{i}] ({written})"  # named as soon as its code can be read
         fields = reader.mapping(raw, key, SITE_KEYS)
         code = reader.string(reader.required(fields, key, "code"), f"{key}.code")
         if not SITE_CODE_RE.fullmatch(code):
             raise reader.fail(f"{key}.code", f"{code!r} is not a site code: it must be exactly 3 "
                               "upper-case letters or digits, e.g. P01")
-        key = f"sites[{i}] ({code})"
         server = _server_name(reader, reader.required(fields, key, "server"), f"{key}.server")
         site_type = reader.choice(fields.get("type", "primary"), f"{key}.type",
                                   ("primary", "secondary"))
@@ -449,7 +458,7 @@ def _sites(reader: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
         bias = fields.get("time_zone_bias", 0)
         if isinstance(bias, bool) or not isinstance(bias, int) or not -840 <= bias <= 840:
             raise reader.fail(f"{key}.time_zone_bias", "expected minutes between -840 and 840 "
-                              f"(local time + bias = UTC, e.g. 300 for US Eastern), got {bias!r}")
+                              f"(local time + bias = UTC, e.g. 300 for US Eastern), got {_kind(bias)}")
         raw_dps = reader.sequence(reader.section(fields, "distribution_points", []),
                                   f"{key}.distribution_points")
         dps = tuple(_dp(reader, d, f"{key}.distribution_points[{j}]")
@@ -622,7 +631,7 @@ def _fraction(reader: _Reader, value: Any, key: str, example: str) -> float:
 def _rate(reader: _Reader, value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_RATE:
         raise reader.fail(key, f"expected a positive number of bytes per second up to "
-                               f"{MAX_RATE} (a terabyte), got {value!r}")
+                               f"{MAX_RATE} (a terabyte), got {_kind(value)}")
     return float(value)
 
 

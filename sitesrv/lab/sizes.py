@@ -21,8 +21,9 @@ def parse_size(value: object) -> int:
         return value
     match = _SIZE_RE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as YAML has it
         raise ValueError(f"expected a number of bytes, or one with a unit ({', '.join(SIZE_UNITS)}"
-                         f"), such as 2GiB or 512 MiB; got {value!r}")
+                         f"), such as 2GiB or 512 MiB; got {shown}")
     return int(match[1]) * SIZE_UNITS[match[2] or "B"]
 
 

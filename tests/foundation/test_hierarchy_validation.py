@@ -163,7 +163,7 @@ def test_bad_jitter(jitter: str) -> None:
     ("text", "key", "hint"),
     [
         ("sites: []\nadresses: []\n", "adresses", "did you mean 'addresses'?"),
-        ("sites:\n  - {code: ZZZ, server: A, parnet: P00}\n", "sites[0].parnet",
+        ("sites:\n  - {code: ZZZ, server: A, parnet: P00}\n", "sites[0] (ZZZ).parnet",
          "did you mean 'parent'?"),
         ("sites:\n  - {code: ZZZ, server: A, distribution_points: [{server: B, shares: X}]}\n",
          "sites[0] (ZZZ).distribution_points[0].shares", "did you mean 'share'?"),
@@ -329,7 +329,7 @@ def test_merge_keys_may_still_override() -> None:
     [
         ("timing: []", "timing", "expected a mapping of keys, got a list"),
         ("sender: 0", "sender", "expected a mapping of keys, got 0"),
-        ("logs: false", "logs", "expected a mapping of keys, got False"),
+        ("logs: false", "logs", "expected a mapping of keys, got false"),
         ("addresses: {}", "addresses", "expected a list, got a mapping"),
         ("software_distribution: ''", "software_distribution",
          "expected a mapping of keys, got ''"),
@@ -411,7 +411,7 @@ def test_package_size_is_bytes_or_a_number_with_a_unit(value: object, size: int)
          "or 512 MiB; got '2GB'"),
         ("{package_size: 1.5}", "limits.package_size", "got 1.5"),
         ("{package_size: 0}", "limits.package_size", "expected at least 1 byte, got 0"),
-        ("{package_size: true}", "limits.package_size", "got True"),
+        ("{package_size: true}", "limits.package_size", "got true"),
         ("{package_files: 0}", "limits.package_files", "at least 1, got 0"),
         ("{package_files: 250001}", "limits.package_files",
          "250001 is more than a PCK may list: at most 250000 (docs/limits.md)"),
@@ -462,8 +462,8 @@ def test_work_that_costs_no_lab_time_is_allowed() -> None:
     ("0123", "83"),  # YAML 1.1 reads a leading 0 as octal
     ("0777", "511"),
     ("123", "123"),
-    ("OFF", "False"),
-    ("ON", "True"),
+    ("OFF", "false"),
+    ("ON", "true"),
     ("1.5", "1.5"),
 ])
 def test_text_that_yaml_reads_as_a_number_or_a_truth_value_must_be_quoted(
@@ -474,3 +474,18 @@ def test_text_that_yaml_reads_as_a_number_or_a_truth_value_must_be_quoted(
                    "write the text in quotes")
     assert parse_hierarchy(f"sites:\n  - {{code: ZZZ, server: '{value}'}}\n").site(
         "ZZZ").server == value.upper()
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), [
+    ("sites:\n", "sites", "this key is required and has no value"),
+    ("sender: {}\n", "sites", "this key is required"),
+    ("sites:\n  - {code: ZZZ, server: A}\ndurability:\n", "durability",
+     "nothing (an empty value) is not one of none, file, file+dir"),
+    ("sites:\n  - {code: ZZZ, server: A}\ntiming: {profile: ~}\n", "timing.profile",
+     "nothing (an empty value) is not one of"),
+    ("sites:\n  - {code: ZZZ, server: A, type: true}\n", "sites[0] (ZZZ).type",
+     "true is not one of primary, secondary"),
+])
+def test_values_are_shown_as_yaml_spells_them(text: str, key: str, problem: str) -> None:
+    """A bug hunt found `None is not one of ...`, `got True` and a key path `.sites`."""
+    assert_message(error_for(text), key, problem)

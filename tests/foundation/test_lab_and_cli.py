@@ -253,7 +253,7 @@ def test_bad_hierarchy_exits_2_without_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "sites[0].parnet: unknown key 'parnet' (did you mean 'parent'?)" in proc.stderr
+    assert "sites[0] (ZZZ).parnet: unknown key 'parnet' (did you mean 'parent'?)" in proc.stderr
 
 
 def test_sql_query_change_and_secondary(tmp_path: Path) -> None:
