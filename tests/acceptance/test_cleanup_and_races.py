@@ -161,3 +161,53 @@ def test_kb936465_stuck_secondary_preloaded_installs_and_drops_the_parked_copy(
     assert f"~Deleted the forwarded compressed file E:\\SMSPKG\\{pkg_id}.PCK.1: version 1 of " \
            f"package {pkg_id} is registered as E:\\SMSPKG\\{pkg_id}.PCK." in log_messages(
                lab, "S01", "distmgr.log")
+
+
+def _sitesrv(lab: Lab, *args: str) -> None:
+    result = CliRunner().invoke(cli, [*args, "--lab", str(lab.root)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_package_deleted_while_its_replication_waits_stays_deleted_below(
+        lab: Lab, tmp_path: Path) -> None:
+    """Bug hunt: the child processed the deletion, then the older `.PKG` it had kept back
+    (waiting for the files), and the package was made again there, waiting for ever."""
+    _sitesrv(lab, "address", "pause", "ZZZ", "P00")
+    pkg_id = create(lab, sample(tmp_path), dps=["P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=1).status == "waiting"  # queued behind the paused address
+    console.delete_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=1).status == "waiting"
+    _sitesrv(lab, "address", "resume", "ZZZ", "P00")
+    assert lab.run_until_idle(seed=1).status == "idle"
+
+    assert query(lab, "P00", "SELECT PkgID FROM SMSPackages") == []
+    assert not dp_folder(lab, "P00", pkg_id).exists()
+    distmgr = log_messages(lab, "P00", "distmgr.log")
+    assert_in_order(distmgr, [f"~Successfully deleted the package {pkg_id}"])
+    deleted = distmgr.index(f"~Successfully deleted the package {pkg_id}")
+    assert any(m.endswith(f"for package {pkg_id} is older (LastRefreshTime) than the last one "
+                          "processed, discard it.") for m in distmgr[deleted:])
+
+
+def test_a_parcel_of_a_package_deleted_since_is_discarded(tmp_path: Path) -> None:
+    from tests.courier.conftest import courier_lab, courier_package
+
+    lab = courier_lab(tmp_path)
+    pkg_id, _ = courier_package(lab, tmp_path, ["P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=3).status == "waiting"  # in the Courier outbox
+    _sitesrv(lab, "courier", "create", "ZZZ")
+    (parcel,) = (lab.root / "media").iterdir()
+    disc = tmp_path / "disc"
+    disc.mkdir()
+    carried = disc / parcel.name
+    carried.write_bytes(parcel.read_bytes())
+    console.delete_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=3).status == "idle"
+    _sitesrv(lab, "courier", "receive", "P00", str(carried))
+
+    assert lab.run_until_idle(seed=3).status == "idle", "nothing waits for information"
+    assert (f"~Package {pkg_id} was deleted at this site after version 1 was sent, discard "
+            "the received version 1.") in log_messages(lab, "P00", "despool.log")
+    assert query(lab, "P00", "SELECT PkgID FROM SMSPackages") == []
+    assert not (lab.site("P00").smspkg / f"{pkg_id}.PCK").exists()
+    assert not dp_folder(lab, "P00", pkg_id).exists()

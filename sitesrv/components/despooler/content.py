@@ -23,7 +23,7 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.components import storedcopy
+from sitesrv.components import deletions, storedcopy
 from sitesrv.components.despooler.receive import Received
 from sitesrv.components.despooler.retry import retry_later
 from sitesrv.components.signals import package_information_signal
@@ -137,6 +137,10 @@ def execute(received: Received, payload: Path | None) -> None:
     elif content.old_news():
         _old_news(content)
         return
+    if content.package is None and deletions.superseded(ctx, content.pkg_id,
+                                                        content.carried.last_refresh_time):
+        _deleted(content)
+        return
     if content.direct and not content.information_arrived():
         log(f"~This package[{content.pkg_id}]'s information hasn't arrived yet for this version "
             f"[{content.version}]. Retry later ...")
@@ -179,6 +183,17 @@ def _old_news(content: Content) -> None:
         f"discard the received version {content.version}.")
     content.received.ctx.emit("content_discarded", package=content.pkg_id, version=content.version,
                               stored=content.stored_version)
+    content.received.finish()
+
+
+def _deleted(content: Content) -> None:
+    """The site deleted the package after these files were sent (deletions.py): storing them
+    would wait for ever for information that is not coming, or make the package again."""
+    ctx = content.received.ctx
+    ctx.log.write(f"~Package {content.pkg_id} was deleted at this site after version "
+                  f"{content.version} was sent, discard the received version {content.version}.")
+    ctx.emit("content_discarded", package=content.pkg_id, version=content.version,
+             stored=0, reason="deleted")
     content.received.finish()
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.components import storedcopy
+from sitesrv.components import deletions, storedcopy
 from sitesrv.components.distmgr import dpinstall, pkgsend
 from sitesrv.components.signals import package_information_signal
 from sitesrv.components.statusup import forward_status, from_row
@@ -480,6 +480,7 @@ class DistributionManager(Component):
         advertisements = self.ctx.store.advertisements(pkg_id)
         self.ctx.store.delete_package(pkg_id)  # its advertisements go with it (Q257318)
         self._remove_advertisements(pkg_id, [a.AdvertisementID for a in advertisements])
+        deletions.remember(self.ctx, pkg_id, package.LastRefresh or 0.0)
         self.ctx.log.write(f"~Successfully deleted the package {pkg_id}")
         self.ctx.emit("package_deleted", package=pkg_id)
 
@@ -546,6 +547,11 @@ class DistributionManager(Component):
             return
         pkg_id = record.package_id
         known = self.ctx.store.package(pkg_id)
+        if known is None and record.action != pkg.PackageAction.DELETE and \
+                deletions.superseded(self.ctx, pkg_id, record.last_refresh_time):
+            self._discard(pkg_id, shown, "deleted")  # made before the deletion: not again
+            item.done()
+            return
         stale = self._stale(record, known, shown)
         if stale is None:
             item.done()
@@ -609,15 +615,18 @@ class DistributionManager(Component):
         has_actions = record.content or any(s.action != pkg.PackageAction.NONE
                                             for s in record.servers)
         if not (self.ctx.site.has_hotfix(KB936465) and has_actions):
-            self.ctx.log.write(f"~The replication file {shown} for package {pkg_id} is older "
-                               "(LastRefreshTime) than the last one processed, discard it.")
-            self.ctx.emit("pkg_discarded", package=pkg_id, file=shown, reason="LastRefreshTime")
+            self._discard(pkg_id, shown, "LastRefreshTime")
             return None
         self.ctx.log.write(f"~The replication file {shown} for package {pkg_id} is older "
                            "(LastRefreshTime) than the last one processed; KB936465: apply its "
                            "actions.")
         self.ctx.emit("pkg_stale_applied", package=pkg_id, file=shown, reason="KB936465")
         return True
+
+    def _discard(self, pkg_id: str, shown: str, reason: str) -> None:
+        self.ctx.log.write(f"~The replication file {shown} for package {pkg_id} is older "
+                           "(LastRefreshTime) than the last one processed, discard it.")
+        self.ctx.emit("pkg_discarded", package=pkg_id, file=shown, reason=reason)
 
     def _keep(self, item: WorkItem, pkg_id: str, reason: str) -> None:
         """Leave the file in INCOMING until the retry pass, or until the package's files come."""
@@ -782,9 +791,11 @@ class DistributionManager(Component):
             self._send_content_if_needed(package, target, forwarded, refresh=refresh)
 
     def _delete_replicated(self, record: pkg.PackageReplication, known: Package | None) -> None:
-        if known is None:
-            return
-        self._delete_package(known)
+        """The source deleted the package: so does this site, and it remembers the deletion
+        (deletions.py), even of a package it never knew: its `.PKG` may still be on its way."""
+        if known is not None:
+            self._delete_package(known)
+        deletions.remember(self.ctx, record.package_id, record.last_refresh_time)
 
     def _write_pkginfo(self, package: Package) -> None:
         """The files each deployed package leaves (docs/sources.md#smsutils): `<PkgID>.PKG`,
