@@ -12,6 +12,7 @@ from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.scenarios.kb936465 import race_hierarchy
 from sitesrv.cli.main import cli
+from sitesrv.db.sitedb import PackageStatus
 from sitesrv.testing import assert_in_order, log_messages, query, tree_digest
 from tests.acceptance.conftest import DP_FOLDERS, create, dp_folder, lab_from, sample
 from tests.conftest import DEFAULT_HIERARCHY
@@ -211,3 +212,29 @@ def test_a_parcel_of_a_package_deleted_since_is_discarded(tmp_path: Path) -> Non
     assert query(lab, "P00", "SELECT PkgID FROM SMSPackages") == []
     assert not (lab.site("P00").smspkg / f"{pkg_id}.PCK").exists()
     assert not dp_folder(lab, "P00", pkg_id).exists()
+
+
+def test_a_dp_given_up_on_stays_failed_while_its_pkg_waits(lab: Lab, tmp_path: Path) -> None:
+    """Bug hunt: after 2302 the kept `.PKG`, looked at again, set the FAILED DP back to
+    retrying (State 3 for 30 s, then State 2 for ever). Only a new `.PKG` retries it."""
+    pkg_id = create(lab, sample(tmp_path), dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=4).status == "idle"
+    pck = lab.site("P00").smspkg / f"{pkg_id}.PCK"
+    pck.chmod(0o644)
+    os.unlink(pck)
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
+    runs = 0
+    while not any("ID=2302 " in m for m in log_messages(lab, "P00", "distmgr.log")):
+        assert lab.run_until_idle(seed=4).status == "waiting"
+        runs += 1
+        assert runs < 5, "the retries are used up within a few runs"
+    for _ in range(2):
+        assert query(lab, "P00", "SELECT Status FROM PkgStatus WHERE Type = 2") == [
+            (PackageStatus.FAILED,)]
+        assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer "
+                                 "WHERE SiteCode = 'P00'") == [(3,)]
+        assert lab.run_until_idle(seed=4).status == "waiting"  # the .PKG is looked at again
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")  # a new .PKG: retried again
+    assert lab.run_until_idle(seed=4, horizon=10).status == "waiting"
+    assert query(lab, "P00", "SELECT Status FROM PkgStatus WHERE Type = 2") == [
+        (PackageStatus.RETRY,)]

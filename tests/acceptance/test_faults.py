@@ -436,6 +436,26 @@ def test_denied_dp_folders_fail_a_nested_package_until_they_are_allowed(
                              "WHERE State != 0") == []
 
 
+def test_a_dp_that_failed_its_retries_is_copied_after_the_fault_and_a_refresh(
+        lab: Lab, tmp_path: Path) -> None:
+    """faults.md: a step run without a horizon spends every retry; the DP is FAILED (2302), a
+    run after allow-dp-folders alone leaves it so, a refresh copies it."""
+    source = write_source(tmp_path / "nested", {"A.TXT": b"a\r\n", "SUB/B.TXT": b"b\r\n"})
+    fault(lab, "deny-dp-folders", "P00:REMOTE_DP")
+    pkg_id = create(lab, source, dps=["P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert any("ID=2302 " in m for m in log_messages(lab, "P00", "distmgr.log"))
+    state = ("SELECT State FROM SMS_PackageStatusDistPointsSummarizer WHERE SiteCode = 'P00'")
+    assert query(lab, "ZZZ", state) == [(3,)]
+    fault(lab, "allow-dp-folders", "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert query(lab, "ZZZ", state) == [(3,)], "given up on: no retry pass copies it"
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+    assert query(lab, "ZZZ", state) == [(0,)]
+
+
 def test_a_full_drive_at_the_child_holds_the_delta_merge_until_it_is_freed(
         lab: Lab, tmp_path: Path) -> None:
     source = sample(tmp_path)

@@ -523,12 +523,20 @@ class DistributionManager(Component):
         self.ctx.changed(self.ctx.layout.inbox(OFFERMGR))
 
     def _waits_for_content(self, package: Package, content_from: str,
-                           nals: list[str]) -> None:
-        """The compressed copy is missing: the DPs waiting for it are retrying (State 2)."""
+                           nals: list[str], *, again: bool = False) -> None:
+        """The compressed copy is missing: the DPs waiting for it are retrying (State 2).
+
+        `again`: a `.PKG` no newer than the last one processed (the same kept file looked at
+        once more, in this run or the next). A DP the retries gave up on stays FAILED then
+        (State 3, status 2302); only a newer `.PKG` (a refresh, an update) retries it."""
         self.ctx.log.write(f"The compressed files for package {package.PkgID} hasn't arrived "
                            f"from site {content_from} yet, will retry later.")
+        failed = {r.PkgServer.upper() for r in self.ctx.store.statuses(
+            package.PkgID, status_type=StatusType.COPY, site_code=self.ctx.site.code)
+            if r.Status == PackageStatus.FAILED} if again else set()
         for nal in nals:
-            self._set_dp_status(package, nal, PackageStatus.RETRY)
+            if nal.upper() not in failed:
+                self._set_dp_status(package, nal, PackageStatus.RETRY)
 
     def _forward(self, pkg_id: str, rows: list[PkgStatus]) -> None:
         forward_status(self.ctx, pkg_id, rows)
@@ -593,7 +601,8 @@ class DistributionManager(Component):
             self._waits_for_content(package, record.content_site or record.issuing_site,
                                     [s.nal_path for s in record.servers
                                      if s.site_code == self.ctx.site.code
-                                     and s.action != pkg.PackageAction.DELETE])
+                                     and s.action != pkg.PackageAction.DELETE],
+                                    again=repeated)
             self._keep(item, pkg_id, f"waits for the compressed files of {pkg_id}")
             return
         self._apply_replicated(record, package, repeated)
