@@ -348,6 +348,16 @@ class FileStore:
             data = self._load(advertisement.PackageID)
             data.offers[advertisement.AdvertisementID.upper()] = (advertisement, collection)
             self._save(advertisement.PackageID, data)
+            # The collection as this advertisement brings it is the latest: so every copy kept
+            # with another advertisement of it says (a primary keeps one Collections row).
+            for pkg_id in self.package_ids():
+                data = self._load(pkg_id)
+                stale = {key: (adv, collection) for key, (adv, kept) in data.offers.items()
+                         if kept.CollectionID.upper() == collection.CollectionID.upper()
+                         and kept != collection}
+                if stale:
+                    data.offers.update(stale)
+                    self._save(pkg_id, data)
 
     def delete_advertisement(self, advertisement_id: str) -> None:
         with self._lock:
@@ -357,7 +367,8 @@ class FileStore:
                     self._save(pkg_id, data)
 
     def collection(self, collection_id: str) -> Collection | None:
-        """The collection as the latest advertisement that targets it brought it."""
+        """The collection as the latest advertisement that targets it brought it (every copy
+        says the same: put_advertisement)."""
         with self._lock:
             found = [c for i in self.package_ids() for _, c in self._view(i).offers.values()
                      if c.CollectionID.upper() == collection_id.upper()]

@@ -349,3 +349,22 @@ def test_removing_a_sites_last_dp_withdraws_its_offers_and_its_nal(lab: Lab,
     nal = lab.site("S01").inbox("pkginfo.box") / f"{pkg_id}.NAL"
     assert nal.read_text() == ""
     assert "REMOTE_DP" in (lab.site("P00").inbox("pkginfo.box") / f"{pkg_id}.NAL").read_text()
+
+
+def test_a_secondary_offers_with_the_count_it_received_last(lab: Lab, tmp_path: Path) -> None:
+    """Bug hunt: a secondary keeps a collection with each advertisement of it, and took the
+    count from whichever package's file sorted last: the child primary's advertisement of the
+    same collection, with the old count."""
+    first = create(lab, write_source(tmp_path / "a"))
+    second = create(lab, write_source(tmp_path / "b"))
+    adv, collection = advertise(lab, first, clients=3)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    advertisements.create_advertisement(lab, "P00", package_id=second, program="Setup",
+                                        collection_id=collection)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    advertisements.set_clients(lab, collection, 7)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    for site in SITES:
+        lookup = offer.LOOKUP.read(lab.site(site).cap / "offerinf.box" / f"{adv}.lkp")
+        assert lookup.recipients == (
+            offer.Recipient(collection_id=collection, member_count=7),), site
