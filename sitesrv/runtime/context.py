@@ -324,7 +324,10 @@ class ComponentContext:
 
     def create_empty(self, path: Path) -> None:
         """Create `path` new and empty: the start of a file written by `write_range`. What has
-        the name already (an earlier attempt, a planted link) is removed, never written into."""
+        the name already (an earlier attempt, a planted link) is removed, never written into;
+        a name another process holds open (`sitesrv fault lock`) is SharingViolation, before a
+        byte is written."""
+        check_unlocked(path)
         write_temp(path, b"", self.durability, exclusive=False)
 
     def write_range(self, path: Path, source: BinaryIO, offset: int, count: int, *,

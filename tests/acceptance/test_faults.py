@@ -375,6 +375,26 @@ def test_a_locked_schedule_box_is_retried_never_quarantined(lab: Lab, tmp_path: 
                              "WHERE State != 0") == []
 
 
+def test_a_locked_receive_at_the_destination_ends_waiting_and_sends_after_unlock(
+        lab: Lab, tmp_path: Path) -> None:
+    """Bug hunt: the Sender wrote the whole PCK at every retry, and only its rename met the
+    lock, so each retry was progress and the run never ended; its log said the remote file was
+    created, then that it could not be."""
+    source = sample(tmp_path)
+    fault(lab, "lock", "P00", "--box", "despoolr.box\\receive")
+    pkg_id = create(lab, source, dps=["P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2, max_steps=3000).status == "waiting"
+    sender = log_messages(lab, "ZZZ", "sender.log")
+    remote = "\\\\MGMT03\\SMS_SITE\\2_001ZZZ.PCK"
+    assert_in_order(sender, [f"~Attempt to create/open the remote file {remote}",
+                             f"Cannot create/open the remote file {remote}, Win32 error = 32.",
+                             "Operation is retryable."])
+    assert not any(m.startswith("~Wrote ") for m in sender), "no byte crosses a held file"
+    fault(lab, "unlock", "P00")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
+
+
 @pytest.mark.parametrize("args", [
     ["slow-link", "ZZZ", "P00", "--rate", "0"],
     ["slow-link", "ZZZ", "P00", "--rate", "fast"],

@@ -168,7 +168,7 @@ class Received:
         """Whether receive holds an instruction `<stem>.SNI`, its extension in any case, or its
         `<stem>.TMP` (the Sender writes the payload first). Listed only when a payload spelled
         like another's is there, which no Sender does."""
-        for name in os.listdir(self.receive):
+        for name in sorted(os.listdir(self.receive)):
             head, dot, extension = name.rpartition(".")
             if dot and head == stem and f".{extension.upper()}" in (sni.SNI, sni.TMP):
                 return True
