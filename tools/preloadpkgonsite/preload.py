@@ -158,6 +158,7 @@ def compress(site: Site, request: Request) -> Iterator[str]:
                           "compress it again: run /Compress there.")
         # SMSPackages.Source names the folder as the site server reads it (docs/hierarchy.md).
         folder = site.lab.layout.sources.folder_of(package.source)
+        site.check(pck.parent)  # again, just before the write, as site.write does
         try:
             if folder is None:
                 raise FileNotFoundError(f"no package_sources mapping names {package.source}")
