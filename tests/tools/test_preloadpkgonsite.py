@@ -25,8 +25,9 @@ from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli as sitesrv_cli
 from sitesrv.compression import read_manifest
-from sitesrv.testing import events, log_messages, query, tree_digest
+from sitesrv.testing import StuckLabFactory, events, log_messages, query, tree_digest
 from tests.acceptance.conftest import create, dp_folder, installed, installs, sample
+from tests.compression.conftest import snapshot
 
 SUCCESS = "****** Successfully set the Compressed Package Path on this site ******"
 FORWARDED = "****** Successfully forwarded the information up the hierarchy ******"
@@ -447,3 +448,108 @@ def test_an_unreadable_information_file_means_the_source_version(
     result = preload(lab, "P00", pkg_id)
     assert result.exit_code == 0, result.output
     assert query(lab, "P00", "SELECT StoredPkgVersion FROM SMSPackages") == [(1,)]
+
+
+# A folder the tool writes into (or reads its PCK or the site's package facts from), or a file
+# it writes, replaced by a link out of the lab or by a file (a bug hunt: the tool wrote its .STA
+# through a linked `outbound\low`, said it had forwarded it, and the site server then moved the
+# link aside, so the status never went up). The case names the site, what the tool is asked, and
+# the path below the site's root; "link" moves what is there out of the lab and links to it, a
+# link to nothing if nothing was there; "file" puts a file in its place.
+PLANTED = {
+    "P00 outbound low": ("P00", (), "SMS/inboxes/replmgr.box/outbound/low", "link"),
+    "P00 outbound": ("P00", (), "SMS/inboxes/replmgr.box/outbound", "link"),
+    "P00 replmgr.box": ("P00", (), "SMS/inboxes/replmgr.box", "link"),
+    "P00 distmgr.box": ("P00", (), "SMS/inboxes/distmgr.box", "link"),
+    "P00 distmgr.box a file": ("P00", (), "SMS/inboxes/distmgr.box", "file"),
+    "P00 inboxes": ("P00", (), "SMS/inboxes", "link"),
+    "P00 SMS": ("P00", (), "SMS", "link"),
+    "P00 SMSPKG, the PCK's folder": ("P00", (), "SMSPKG", "link"),
+    "P00 the site's root": ("P00", (), "", "link"),
+    "P00 site.db": ("P00", (), "SMS/site.db", "link"),
+    "P00 site.db-wal": ("P00", (), "SMS/site.db-wal", "link"),
+    "P00 the information file": ("P00", (), "SMS/inboxes/distmgr.box/ZZZ00001.PKG", "link"),
+    "S01 state packages": ("S01", (), "SMS/state/packages", "link"),
+    "S01 state": ("S01", (), "SMS/state", "link"),
+    "S01 the state file": ("S01", (), "SMS/state/packages/ZZZ00001.json", "link"),
+    "S01 outbound low": ("S01", (), "SMS/inboxes/replmgr.box/outbound/low", "link"),
+    "ZZZ /Compress SMSPKG": ("ZZZ", ("/Compress",), "SMSPKG", "link"),
+    "ZZZ /Compress SMS": ("ZZZ", ("/Compress",), "SMS", "link"),
+    "ZZZ /Compress the PCK": ("ZZZ", ("/Compress",), "SMSPKG/ZZZ00001.PCK", "link"),
+    "ZZZ /Compress the information file": ("ZZZ", ("/Compress",), "SMSPKG/ZZZ00001.PKG", "link"),
+}
+
+
+def ready_to_preload(lab: Lab, site: str) -> None:
+    """The bug hunt's steps on the delta-stuck lab: at P00 or S01, ZZZ's PCK copied into SMSPKG
+    and the site's own information file deleted; at ZZZ, its PCK deleted, so that /Compress
+    makes it again."""
+    pck = lab.site(site).smspkg / "ZZZ00001.PCK"
+    if pck.exists():
+        pck.chmod(0o644)
+        pck.unlink()
+    if site != "ZZZ":
+        copy_pck(lab, "ZZZ00001", site)
+        (lab.site(site).inbox("distmgr.box") / "ZZZ00001.PKG").unlink()
+
+
+def plant(path: Path, outside: Path, kind: str) -> None:
+    """Move what is at `path` to `outside` and put a link to it (or a file) in its place."""
+    outside.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.rename(outside)
+    if kind == "link":
+        path.symlink_to(outside, target_is_directory=outside.is_dir())
+    else:
+        path.write_text("a file where a folder was")
+
+
+def unplant(path: Path, outside: Path) -> None:
+    """The repair the message asks for: what the link pointed to back in its place."""
+    path.unlink()
+    if outside.exists():
+        outside.rename(path)
+
+
+@pytest.mark.parametrize("case", PLANTED.values(), ids=PLANTED.keys())
+def test_a_link_or_file_in_the_sites_way_is_exit_9_and_nothing_is_written(
+        sitesrv_stuck_lab: StuckLabFactory, tmp_path: Path,
+        case: tuple[str, tuple[str, ...], str, str]) -> None:
+    site, args, below, kind = case
+    lab = sitesrv_stuck_lab("delta-stuck")
+    ready_to_preload(lab, site)
+    path = lab.site(site).root / below
+    outside = tmp_path / "out" / (below.replace("/", "_") or site)
+    plant(path, outside, kind)
+    lab_before, outside_before = snapshot(lab.root), snapshot(outside.parent)
+
+    result = preload(lab, site, "ZZZ00001", *args)
+    assert snapshot(outside.parent) == outside_before, "nothing written outside the lab"
+    assert snapshot(lab.root) == lab_before, "nothing changed in the lab"
+    assert result.exit_code == 9, result.output
+    assert result.stdout == "", "no line of the original's, no success"
+    what = f"a symbolic link to {outside}" if kind == "link" else "a file"
+    assert result.stderr.startswith(f"sitesrv: Site {site} cannot be used: {path} is {what}, "
+                                    "not a "), result.stderr
+
+    unplant(path, outside)
+    result = preload(lab, site, "ZZZ00001", *args)
+    assert result.exit_code == 0, "the repair the message asks for is enough"
+
+
+def test_the_status_a_refused_run_held_back_goes_up_once_repaired(
+        sitesrv_stuck_lab: StuckLabFactory, tmp_path: Path) -> None:
+    """The bug hunt's case to its end, in step mode: refused with the link in place, and once
+    the folder is back the tool's status reaches the central site."""
+    lab = sitesrv_stuck_lab("delta-stuck")
+    ready_to_preload(lab, "P00")
+    low = lab.site("P00").inbox("replmgr.box\\outbound\\low")
+    plant(low, tmp_path / "out" / "low", "link")
+    assert preload(lab, "P00", "ZZZ00001").exit_code == 9
+    assert list((tmp_path / "out" / "low").glob("*.STA")) == []
+    unplant(low, tmp_path / "out" / "low")
+    result = preload(lab, "P00", "ZZZ00001")
+    assert result.stdout.splitlines()[-1] == FORWARDED
+    lab.run_until_idle(seed=5)
+    assert query(lab, "ZZZ", "SELECT Status, SourceVersion FROM PkgStatus WHERE ID = 'ZZZ00001' "
+                             "AND Type = 1 AND SiteCode = 'P00'") == [(2, 2)]

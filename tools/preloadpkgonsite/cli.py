@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from preloadpkgonsite.arguments import USAGE, UsageError, parse
+from preloadpkgonsite.files import Damaged
 from preloadpkgonsite.preload import BUSY, DAMAGED, Refused, Site, compress, preload
-from preloadpkgonsite.site import Damaged, SiteBusy
+from preloadpkgonsite.site import SiteBusy
 from sitesrv import Lab
 from sitesrv.errors import UserError
 
@@ -37,8 +38,9 @@ path is already set (or this is the package's own site); 2 usage, or no such lab
 package is not known at the site; 4 no PCK in SMSPKG; 5 the PCK is not read-only; 6 the PCK is
 not a compressed copy of this package; 7 the site is busy (its database is locked, or a site
 server runs the secondary site): try again; 8 /Compress cannot make the compressed file; 9 a
-file of the site is damaged (its database, its state files, a folder where a file should be).
-docs/tools.md has the details.
+file of the site is damaged (its database, its state files), or a folder the tool uses is a
+symbolic link or a file (the tool never writes through one: checked before it changes
+anything). docs/tools.md has the details.
 """
 
 
@@ -73,8 +75,8 @@ def command(lab_dir: Path, site_code: str, args: tuple[str, ...]) -> None:
         sys.exit(BUSY)
     except (Damaged, OSError) as e:
         click.echo(f"sitesrv: Site {site_code.upper()} cannot be used: {e}. Nothing was changed "
-                   "that a second run would refuse; repair or rebuild the file and run the "
-                   "tool again.", err=True)
+                   "that a second run would refuse; repair it (or rebuild the file) and run "
+                   "the tool again.", err=True)
         sys.exit(DAMAGED)
 
 

@@ -14,16 +14,20 @@ from pathlib import Path
 import attrs
 
 from preloadpkgonsite.arguments import Request
+from preloadpkgonsite.files import (
+    Damaged,
+    check_file,
+    check_folders,
+    read_small,
+    write_atomically,
+)
 from preloadpkgonsite.site import (
     MAX_SMALL_FILE,
-    Damaged,
     Package,
     PackageFacts,
     SiteDatabase,
     StateFiles,
     StoredCopy,
-    read_small,
-    write_atomically,
 )
 from sitesrv import Lab, SiteLayout
 from sitesrv import Site as HierarchySite
@@ -79,16 +83,26 @@ class Site:
         """Where the site keeps its packages: its database, or a secondary's state files."""
         if self.info.is_primary:
             return SiteDatabase(self.layout.database)
-        return StateFiles(self.layout.state_dir)
+        return StateFiles(self.layout.state_dir, self.layout.root)
 
+    def check(self, *folders: Path) -> None:
+        """Before the tool reads or changes anything: the folders it will use (those given, and
+        where the site keeps its package facts) are real folders from the site's root down."""
+        check_folders(self.layout.root, self.facts.folder, *folders)
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Replace a file of the site whole, through real folders only (files.py)."""
+        write_atomically(self.layout.root, path, data)
 
 
 def preload(site: Site, request: Request) -> Iterator[str]:
     """USAGE 1: register `SMSPKG\\<PkgID>.PCK` at this site and tell the sites above."""
+    smspkg, distmgr = site.layout.smspkg, site.layout.inbox("distmgr.box")
+    site.check(smspkg, distmgr, site.layout.inbox(LOW_PRIORITY_OUTBOUND))
     package = _package(site, request.package_id)
     pkg_id = package.package_id
-    smspkg = site.layout.smspkg
-    own_information = site.layout.inbox("distmgr.box") / storedpkg.file_name(pkg_id)
+    own_information = distmgr / storedpkg.file_name(pkg_id)
+    check_file(own_information)
     if package.source_site.upper() == site.code or (
             request.stored_version is None and own_information.exists()):
         raise Refused(ALREADY_SET,
@@ -114,7 +128,7 @@ def preload(site: Site, request: Request) -> Iterator[str]:
     # The status goes up first and the "already set" file comes last, so a run that fails part
     # way can be run again.
     site.facts.register(copy, lambda: _forward(site, copy, parent))
-    write_atomically(own_information, information)
+    site.write(own_information, information)
     yield f"Forward package status for pkg {pkg_id} to site {parent}"
     yield "****** Successfully set the Compressed Package Path on this site ******"
     yield "****** Successfully forwarded the information up the hierarchy ******"
@@ -123,9 +137,13 @@ def preload(site: Site, request: Request) -> Iterator[str]:
 def compress(site: Site, request: Request) -> Iterator[str]:
     """USAGE 2: the compressed file and the stored package information file, to copy to a
     child site (the information file travels with the PCK in SMSPKG)."""
+    site.check(site.layout.smspkg)
     package = _package(site, request.package_id)
     pkg_id = package.package_id
     pck = site.layout.smspkg / f"{pkg_id}.PCK"
+    information = site.layout.smspkg / storedpkg.file_name(pkg_id)
+    check_file(pck)
+    check_file(information)
     version = package.stored_version
     if version < 1:
         raise Refused(CANNOT_COMPRESS, f"Site {site.code} has no compressed copy of package "
@@ -140,6 +158,7 @@ def compress(site: Site, request: Request) -> Iterator[str]:
                           "compress it again: run /Compress there.")
         # SMSPackages.Source names the folder as the site server reads it (docs/hierarchy.md).
         folder = site.lab.layout.sources.folder_of(package.source)
+        site.check(pck.parent)  # again, just before the write, as site.write does
         try:
             if folder is None:
                 raise FileNotFoundError(f"no package_sources mapping names {package.source}")
@@ -147,13 +166,11 @@ def compress(site: Site, request: Request) -> Iterator[str]:
         except (OSError, PckError) as e:
             raise Refused(CANNOT_COMPRESS, f"Cannot compress the source of package {pkg_id} "
                           f"({package.source}): {e}.") from None
-        pck.chmod(0o444)
         yield (f"sitesrv: Compressed the source files of package {pkg_id} to "
                f"{site.layout.windows(pck)}")
-    information = site.layout.smspkg / storedpkg.file_name(pkg_id)
     record = storedpkg.StoredPackage(package_id=pkg_id, version=version,
                                      path=site.layout.unc(pck))
-    write_atomically(information, storedpkg.encode(record))
+    site.write(information, storedpkg.encode(record))
     yield (f"sitesrv: The compressed package {site.layout.windows(pck)} (version {version}) and "
            f"its stored package information file {site.layout.windows(information)} are ready: "
            "copy both to the SMSPKG folder of the child site, make the PCK read-only there, "
@@ -229,4 +246,4 @@ def _forward(site: Site, copy: StoredCopy, parent: str) -> None:
     digest = hashlib.sha256(f"{copy.package_id}/{copy.version}/{copy.when}".encode()).digest()
     name = "".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[b % 36] for b in digest[:8])
     folder = site.layout.inbox(LOW_PRIORITY_OUTBOUND)
-    write_atomically(folder / f"{parent}_{name}{sta.EXTENSION}", sta.encode(report))
+    site.write(folder / f"{parent}_{name}{sta.EXTENSION}", sta.encode(report))

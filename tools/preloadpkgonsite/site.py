@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import sqlite3
-import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,19 +20,18 @@ from typing import Any, Protocol
 
 import attrs
 
+from preloadpkgonsite.files import Damaged, check_file, read_small, write_atomically
+
 RECEIVED = 2  # PkgStatus.Status: the site holds the compressed copy
 MASTER = 1  # PkgStatus.Type: the site's compressed copy (Type 2 rows are DPs)
 BUSY_TIMEOUT = 10.0  # seconds to wait for a site database another connection holds
 MAX_STATE_BYTES = 16 * 1024 * 1024  # a secondary's package state file, read whole
 MAX_SMALL_FILE = 64 * 1024  # server.lock, a stored package information file
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")  # what SQLite keeps beside a database
 
 
 class SiteBusy(Exception):
     """The site cannot be changed now (its database is locked, its site server runs)."""
-
-
-class Damaged(Exception):
-    """A file of the site is not what a sitesrv lab writes there (damaged, or edited by hand)."""
 
 
 @attrs.frozen
@@ -61,6 +59,8 @@ class StoredCopy:
 
 
 class PackageFacts(Protocol):
+    folder: Path  # where the facts are kept: checked before they are opened (files.py)
+
     def package(self, package_id: str) -> Package | None: ...
 
     def register(self, copy: StoredCopy, announce: Callable[[], None]) -> None:
@@ -73,11 +73,17 @@ class SiteDatabase:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.folder = path.parent
 
     def _connect(self) -> sqlite3.Connection:
+        # SQLite writes the database and, beside it, its -wal, -shm or -journal file, each
+        # through a link planted under its name: none may be one.
+        for path in (self.path, *(self.path.with_name(self.path.name + suffix)
+                                  for suffix in SQLITE_SIDE_FILES)):
+            check_file(path)
         if not self.path.is_file():
             raise Damaged(f"the site database {self.path} is missing")
-        uri = self.path.resolve().as_uri() + "?mode=rw"
+        uri = self.path.absolute().as_uri() + "?mode=rw"
         return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
 
     def package(self, package_id: str) -> Package | None:
@@ -120,11 +126,13 @@ class SiteDatabase:
 class StateFiles:
     """A secondary site's package state files (one JSON file per package)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, site_root: Path) -> None:
         self.state_dir = state_dir
+        self.folder = state_dir / "packages"
+        self.site_root = site_root
 
     def _path(self, package_id: str) -> Path:
-        return self.state_dir / "packages" / f"{package_id.upper()}.json"
+        return self.folder / f"{package_id.upper()}.json"
 
     def _load(self, package_id: str) -> dict[str, Any] | None:
         path = self._path(package_id)
@@ -161,7 +169,7 @@ class StateFiles:
         doc["status"] = sorted([*rows, row], key=_row_key)
         data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
         announce()
-        write_atomically(self._path(copy.package_id), data)
+        write_atomically(self.site_root, self._path(copy.package_id), data)
 
     def _refuse_if_running(self) -> None:
         """A site server keeps these files up to date itself; a change made beside it could be
@@ -178,39 +186,6 @@ class StateFiles:
             raise SiteBusy(f"a site server (process {pid}) is running this secondary site "
                            f"({lock} is held): stop it, or wait until its run ends, and run "
                            "the tool again")
-
-
-def read_small(path: Path, limit: int) -> bytes | None:
-    """The bytes of a regular file of at most `limit` bytes; None if it does not exist. A FIFO,
-    a folder or a device is Damaged, never opened for reading (it could block for ever)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise Damaged(f"{path} cannot be read ({e.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise Damaged(f"{path} is not a regular file")
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise Damaged(f"{path} is larger than {limit} bytes")
-    return data
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `path` under a temp name in its folder and rename it into place; a link planted at
-    the temp name is replaced, never written through, and the temp file never stays behind."""
-    tmp = path.with_name(f".{path.name}.preloadpkgonsite.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def database_time(when: float) -> str:
