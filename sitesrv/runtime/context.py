@@ -301,14 +301,16 @@ class ComponentContext:
         self._journal.note(REMOVED, path)
         return True
 
-    def make_dirs(self, folder: Path) -> Path:
+    def make_dirs(self, folder: Path, *, whole: bool = False) -> Path:
         """Create a folder (and its parents) if it is not there yet. A link (to a folder
         elsewhere) or anything else under its name, or under a folder's name on the way from
         the site's root, is renamed aside to `.<name>.refused`, with a line, and never written
         through: the folder is made anew (files/folders.py). A folder that is there is looked
         at alone: the folders above the inboxes were looked at when their components started
-        (`Inbox.recover`), and this is called in every unit of some components."""
-        if is_folder(folder):
+        (`Inbox.recover`), and this is called in every unit of some components. `whole` looks
+        at every folder from the site's root all the same: a DP's share, whose folders no
+        start-up looks at."""
+        if not whole and is_folder(folder):
             return folder
         moved, made = own_folders(folder, self.layout.root)
         for name, aside, mode in moved:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.components.registry import SMS_COMPONENTS
 from sitesrv.compression import pack
@@ -469,3 +470,41 @@ def test_a_fifo_delivered_as_a_payload_is_quarantined_with_its_instruction(
     assert stat.S_ISFIFO(os.lstat(corrupt / sni.payload_file_name(REQUEST_ID)).st_mode)
     assert "is a FIFO, not a file" in (lab.site("P00").logs / "despool.log").read_text()
     assert nothing_on_any_dp(lab) == []
+
+
+@pytest.mark.parametrize("planted", ["dp", "dp/REMOTE_DP/smsapps/SMSPKG"])
+def test_a_dp_share_reached_through_a_link_is_moved_aside_never_installed_into(
+        lab: Lab, outside: Outside, tmp_path: Path, planted: str) -> None:
+    """Bug hunt: `P00\\dp` (or the share folder) as a link to a folder outside the lab: the
+    package was installed there, and a removal deleted it there."""
+    package = create_good_package(lab, tmp_path)
+    site = lab.site("P00").root
+    shutil.rmtree(site / planted)
+    outside.add(f"share/{package.package_id}/KEEP.TXT")
+    os.symlink(outside.root / "share", site / planted)
+    outside.seal()
+
+    assert_ended(run(lab))
+
+    outside.assert_untouched()
+    assert (site / planted).is_dir() and not (site / planted).is_symlink()
+    assert any(m.startswith(f"Moved {lab.site('P00').windows(site / planted)} aside to ")
+               and "symbolic link" in m for m in log_messages(lab, "P00", "distmgr.log"))
+    assert_installed_everywhere(lab, package)
+
+
+def test_a_dp_share_turned_into_a_link_after_the_install_loses_nothing_outside_on_removal(
+        lab: Lab, outside: Outside, tmp_path: Path) -> None:
+    package = create_good_package(lab, tmp_path)
+    assert_ended(run(lab))
+    share = lab.site("P00").root / "dp" / "REMOTE_DP" / "smsapps" / "SMSPKG"
+    shutil.rmtree(share)
+    outside.add(f"share/{package.package_id}/KEEP.TXT")
+    os.symlink(outside.root / "share", share)
+    outside.seal()
+    console.remove_dp(lab, package.package_id, "P00:REMOTE_DP")
+
+    assert_ended(run(lab))
+
+    outside.assert_untouched()
+    assert share.is_dir() and not share.is_symlink()

@@ -77,6 +77,7 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
             ctx.log.write(f"Copying {temp}\\{name} to {win(target)}\\{name}, OK")
 
     files: list[str] = []
+    ctx.make_dirs(share_root, whole=True)  # a link on the way to the share is never followed
     try:
         install(pck, share_root, package_id, version=version,
                 mode=UPDATE_MODES[ctx.hierarchy.software_distribution.dp_update_mode],
@@ -111,6 +112,7 @@ def _size(path: Path) -> int:
 def remove_from_dp(ctx: ComponentContext, dp: DistributionPoint, package_id: str) -> bool:
     """Delete the package folder from the DP; False if it was not there."""
     target = ctx.layout.dp_package(dp, package_id)
+    ctx.make_dirs(target.parent, whole=True)  # nothing is removed through a link
     if not ctx.remove_tree(target):
         return False
     ctx.log.write(f"Removed package {package_id} from {dp.nal_path(ctx.site.code)}{package_id}\\")
