@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.admin import console
+from sitesrv.admin import console, faults
 from sitesrv.admin.lab import Lab
 from sitesrv.components.distmgr import DistributionManager
 from sitesrv.components.sqlmon import SqlMonitor
@@ -223,9 +223,7 @@ def test_a_dp_that_cannot_be_written_retries_then_fails(
                                                                     "  retries: 2"))
     source = write_source(tmp_path / "src")
     console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
-    share = lab.site("ZZZ").root / "dp" / "MGMT01" / "SMSPKGC$"
-    share.rmdir()
-    share.write_text("not a folder: the share is broken")
+    faults.deny_dp_folders(lab, "ZZZ:MGMT01")  # the package's DATA folder cannot be made
     report = lab.run_until_idle(seed=1, components=LOCAL)
     messages = log_messages(lab, "ZZZ", "distmgr.log")
     assert sum(m.startswith("Failed to copy package ZZZ00001 to ") for m in messages) == 3
@@ -234,8 +232,7 @@ def test_a_dp_that_cannot_be_written_retries_then_fails(
     assert query(lab, "ZZZ", "SELECT Status FROM PkgStatus WHERE Type = 2") == [(5,)]
     assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(3,)]
     assert report.status in ("idle", "waiting")
-    share.unlink()
-    share.mkdir()
+    faults.deny_dp_folders(lab, "ZZZ:MGMT01", deny=False)
     console.refresh_dp(lab, "ZZZ00001", "ZZZ:MGMT01")
     lab.run_until_idle(seed=1, components=LOCAL)
     assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
