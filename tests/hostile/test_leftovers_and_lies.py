@@ -165,6 +165,9 @@ LIES = {
     "a .STA reporting status of site QQQ, not in the lab":
         ("ZZZ", INCOMING, "QQQSTATS.STA", "distmgr.log",
          lambda p: _status(p, site_code="QQQ", server="QQQSRV")),
+    "a .STA whose Type 1 row names a DP's server, not the site server's":
+        ("ZZZ", INCOMING, "WRONGSRV.STA", "distmgr.log",
+         lambda p: _status(p, site_code="P00", server="REMOTE_DP")),
     "a .STA whose PkgServer climbs folders":
         ("ZZZ", INCOMING, "CLIMBING.STA", "distmgr.log",
          lambda p: _copy_status_with_server(p, "..\\..\\x")),

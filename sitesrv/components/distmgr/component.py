@@ -841,6 +841,12 @@ class DistributionManager(Component):
             item.quarantine(f"it reports status of site {', '.join(strangers)}, which is not "
                             "in this lab")
             return
+        for row in report.rows:  # one Type 1 row per package and site: its site server's
+            server = self.ctx.hierarchy.site(row.site_code).server
+            if row.type == StatusType.MASTER and row.pkg_server.upper() != server.upper():
+                item.quarantine(f"its Type 1 row for site {row.site_code} names server "
+                                f"{row.pkg_server}, not the site server {server}")
+                return
         pkg_id = report.package_id
         if pkg_id[:3].upper() == self.ctx.site.code and self.ctx.store.package(pkg_id) is None:
             # Status for a package this site created and has deleted since: an orphan.
