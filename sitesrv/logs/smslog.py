@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,7 +114,10 @@ class SmsLog:
         site: str,
         bias_minutes: int = 0,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        on_lost: Callable[[int, OSError], None] | None = None,
     ) -> None:
+        """`on_lost(count, error)`: lines that could not be written (appendfile.py); without
+        it, such an error is raised to the writer."""
         self.path = Path(path)
         self.component = component
         self.clock = clock
@@ -125,7 +129,7 @@ class SmsLog:
         self._stamp: tuple[float, str] = (float("nan"), "")
         self._file = AppendFile(self.path, max_bytes=max_bytes,
                                 rollover=self.path.with_suffix(".lo_"), sole_writer=True,
-                                notice=self.line)
+                                notice=self.line, on_lost=on_lost)
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""

@@ -69,6 +69,14 @@ def failed_units_line(site: str, component: str, count: int, errors: list[str],
     return WaitLine(site, component, f"{count} unit(s) failed", f"({shown}); see {log_name}")
 
 
+def lost_lines_line(site: str, component: str, count: int, what: str, file: str,
+                    error: str) -> WaitLine:
+    """`P00 SMS_DESPOOLER: 6 log line(s) could not be written to despool.log (...)`: lines a
+    full disk or a folder in the way kept out of a log, and the last cause."""
+    return WaitLine(site, component, f"{count} {what}",
+                    f"could not be written to {file} ({error})")
+
+
 def quarantined_line(site: str, component: str, item: str, reason: str) -> WaitLine:
     """`P00 SMS_DESPOOLER: receive\\corrupt\\X.SNI quarantined: <reason>`."""
     return WaitLine(site, component, item, f"quarantined: {reason}")
