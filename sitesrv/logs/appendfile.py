@@ -51,10 +51,11 @@ class AppendFile:
     Only a regular file with one name is written: a symbolic link, a hard link to a file
     elsewhere, a FIFO (which would block the writer) or a folder under the name is renamed
     aside to `<name>.refused` and a new file started, never written through; so is a folder
-    under the rollover's name (`<name>.lo_.refused`), and a link or a file under the name of
-    the folder the file is in (`.<folder>.refused`, files/folders.py). `notice`, given the text
-    saying so, returns it as a line of this file (the line starts the new file), and the
-    `sitesrv` logger warns too.
+    under the rollover's name (`<name>.lo_.refused`), and, with `own_folder` (a folder of the
+    lab's own, never one a person may have linked on purpose, as the lab's root), a link or a
+    file under the name of the folder the file is in (`.<folder>.refused`, files/folders.py).
+    `notice`, given the text saying so, returns it as a line of this file (the line starts the
+    new file), and the `sitesrv` logger warns too.
 
     `on_lost(count, error)`: lines that could not be written, and why. Without it, the error is
     raised to the writer (or to the end of its batch).
@@ -62,13 +63,14 @@ class AppendFile:
 
     def __init__(self, path: Path, *, max_bytes: int | None = None,
                  rollover: Path | None = None, sole_writer: bool = False,
-                 notice: Callable[[str], bytes] | None = None,
+                 notice: Callable[[str], bytes] | None = None, own_folder: bool = False,
                  on_lost: Callable[[int, OSError], None] | None = None) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.rollover = rollover
         self.sole_writer = sole_writer
         self.notice = notice
+        self.own_folder = own_folder
         self.on_lost = on_lost
         self._name = str(self.path)
         self._fd: int | None = None
@@ -156,10 +158,13 @@ class AppendFile:
         logger.warning("%s: %s", os.path.dirname(self._name), text)
         return [self.notice(text)] if self.notice is not None else []
 
-    def _own_folder(self) -> list[bytes]:
-        """Make the file's folder a real folder (a link or a file in its place is moved aside):
-        the lines saying what was moved."""
+    def _make_folder(self) -> list[bytes]:
+        """Make the file's folder if it is missing; with `own_folder`, a real folder (a link or
+        a file in its place is moved aside): the lines saying what was moved."""
         folder = self.path.parent
+        if not self.own_folder:
+            folder.mkdir(parents=True, exist_ok=True)
+            return []
         if is_folder(folder):
             return []
         moved, _ = own_folders(folder, folder.parent)
@@ -170,7 +175,7 @@ class AppendFile:
         if not lines:
             return
         if self._fd is None:
-            owned = self._own_folder()
+            owned = self._make_folder()
             self._fd, said = self._open()
             mine = os.fstat(self._fd)
             self._identity = (mine.st_ino, mine.st_dev)

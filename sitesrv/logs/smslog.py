@@ -103,7 +103,10 @@ def read_log(path: Path) -> list[LogLine]:
 
 
 class SmsLog:
-    """One component's log file at one site. Safe to share between threads of one process."""
+    """One component's log file at one site. Safe to share between threads of one process.
+
+    Its folder (`<SITE>\\SMS\\Logs`) is the site's own: a link or a file found under its name
+    when the log is opened is moved aside, with a line first in the new log (appendfile.py)."""
 
     def __init__(
         self,
@@ -129,7 +132,7 @@ class SmsLog:
         self._stamp: tuple[float, str] = (float("nan"), "")
         self._file = AppendFile(self.path, max_bytes=max_bytes,
                                 rollover=self.path.with_suffix(".lo_"), sole_writer=True,
-                                notice=self.line, on_lost=on_lost)
+                                notice=self.line, own_folder=True, on_lost=on_lost)
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""

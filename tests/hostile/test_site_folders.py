@@ -198,3 +198,18 @@ def test_log_lines_that_cannot_be_written_are_said_and_end_the_run_waiting(
                f"left on device: '{site}/SMS/Logs/distmgr.log')" in problem
     said = [m for m in caplog.messages if "could not write" in m]
     assert [m.split(":", 1)[0] for m in said] == managers
+
+
+def test_a_lab_reached_through_a_link_of_its_owner_is_run_where_it_is(
+        lab: Lab, tmp_path: Path) -> None:
+    """A person may keep the lab elsewhere and link to it: only the sites' own folders are
+    made real, never the lab's root (events.jsonl is written in it)."""
+    create_good_package(lab, tmp_path)
+    linked = tmp_path / "linked-lab"
+    os.symlink(lab.root, linked)
+
+    report = Lab.open(linked).run_until_idle(seed=1)
+
+    assert_ended(report)
+    assert linked.is_symlink() and not (tmp_path / ".linked-lab.refused").exists()
+    assert events(lab, "package_compressed")
