@@ -13,7 +13,9 @@ connections, and a person's `sitesrv sql` from another process, share the file s
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,7 @@ from typing import Any, TypeVar
 import attrs
 
 from sitesrv.errors import FormatError, SitesrvError, UserError
+from sitesrv.files.regular import kind_of
 from sitesrv.lab.identifiers import MAX_PACKAGE_NUMBER
 from sitesrv.lab.identifiers import format_package_id as format_package_id  # API here too
 from sitesrv.lab.identifiers import parse_package_id as parse_package_id
@@ -320,6 +323,40 @@ def _upsert_sql(table: str, cls: type, key: tuple[str, ...]) -> str:
     )
 
 
+_SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's files beside a database
+
+
+def check_database_file(path: Path | str) -> None:
+    """Refuse (UserError) a site database that is there but is not a file of the site's own: a
+    symbolic link (SQLite would write through it, into a database outside the lab), a hard
+    link (its writes change the file's other name too), a folder or a FIFO; and SQLite's -wal,
+    -shm and -journal files beside it when one of those is not a file. None can be moved
+    aside, as a folder can: the site's data would be lost. A missing database passes."""
+    path = Path(path)
+    for name in (str(path), *(f"{path}{suffix}" for suffix in _SIDE_FILES)):
+        try:
+            st = os.lstat(name)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            kind = kind_of(st.st_mode)
+        elif name == str(path) and st.st_nlink != 1:
+            kind = f"a file with {st.st_nlink} names (a hard link)"
+        else:
+            continue
+        if name != str(path):
+            raise UserError(
+                f"The site database {path} is refused: {name} beside it is {kind}, not a file "
+                "of the site's own, and sitesrv never writes a site database through one. "
+                f"Delete {name} while no site server runs (SQLite makes it anew).")
+        raise UserError(
+            f"The site database {path} is {kind}, not a file of the site's own, and sitesrv "
+            "never writes a site database through one. Replace it by a copy of the database "
+            "it stands for (with the -wal and -shm files beside that, made while no site "
+            "server runs), or delete it and run 'sitesrv init' on its lab, which builds a new "
+            "database with its site rows (the site's packages are then gone from it).")
+
+
 class SiteDatabase:
     """One connection to a site's `SMS/site.db`; use it from the thread that opened it."""
 
@@ -334,6 +371,7 @@ class SiteDatabase:
     ) -> SiteDatabase:
         """Create the database, or bring an existing one up to the schema and keep its data."""
         path = Path(path)
+        check_database_file(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = cls._connect(str(path), path, busy_timeout, uri=False)
         try:
@@ -378,13 +416,16 @@ class SiteDatabase:
         Not `durable`: commits are not fsynced (synchronous=NORMAL, still safe in WAL mode
         against a killed process), for site servers of a lab whose durability is `none`."""
         path = Path(path)
+        check_database_file(path)
         if not path.is_file():
             raise UserError(
                 f"There is no site database at {path}. Only primary sites have one (secondary "
                 "sites keep no database); check the site code and the lab folder, and create "
                 "the lab first if it does not exist yet."
             )
-        uri = path.resolve().as_uri() + "?mode=rw"
+        # nofollow: a link swapped in since the check is refused by SQLite too (the resolved
+        # path has no other link on it).
+        uri = path.resolve().as_uri() + "?mode=rw&nofollow=1"
         connection = cls._connect(uri, path, busy_timeout, uri=True)
         try:
             version = connection.execute("PRAGMA user_version").fetchone()[0]

@@ -37,3 +37,13 @@ def refused_name(path: Path) -> Path:
         n += 1
         aside = path.with_name(fitting_name(base, f".{n}"))
     return aside
+
+
+def refused_file_name(path: Path | str) -> str:
+    """Where something planted under a file's name (a log, the server lock) is moved aside:
+    `<name>.refused` beside it, or `<name>.refused.<n>` if that is taken."""
+    aside, n = f"{path}.refused", 0
+    while os.path.lexists(aside):
+        n += 1
+        aside = f"{path}.refused.{n}"
+    return aside

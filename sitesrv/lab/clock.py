@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.folders import is_folder, moved_aside, own_folders
 from sitesrv.files.regular import STATE_FILE_BYTES, FileTooLarge, NotRegularFile, read_limited
 from sitesrv.lab.layout import EVENTS_FILE, SiteLayout
 
@@ -38,6 +40,8 @@ _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_FILE = "lab-clock"  # in <SITE>\\SMS\\state: the lab time the last run ended at
 RUNS_FILE = "lab-runs"  # beside it: how many step runs of the lab have started
 EVENTS_TAIL_BYTES = 64 * 1024  # how much of the end of events.jsonl lab_start reads
+
+logger = logging.getLogger(__name__)
 
 
 def lab_time_text(when: float) -> str:
@@ -142,7 +146,11 @@ def _saved_number(sites: Sequence[SiteLayout], name: str) -> float:
 
 
 def _saved(site: SiteLayout, name: str) -> list[float] | None:
-    """The numbers in a site's state file `name`: the first, and what follows on its line."""
+    """The numbers in a site's state file `name`: the first, and what follows on its line.
+    None in a state folder that is not a real one (a link is never read through; the next run
+    moves it aside)."""
+    if not is_folder(site.state_dir):
+        return None
     try:
         return [float(n) for n in read_limited(site.state_dir / name, STATE_FILE_BYTES).split()]
     except (FileNotFoundError, ValueError, NotRegularFile, FileTooLarge):
@@ -225,6 +233,13 @@ def last_event_time(path: Path) -> float:
 
 
 def _save(site: SiteLayout, name: str, text: str, durability: Durability) -> None:
-    site.state_dir.mkdir(parents=True, exist_ok=True)
+    """Replace a state file. The run made the state folder a real one when it took the site's
+    lock (runtime/lock.py); one replaced by a link or a file since is moved aside again, with a
+    warning, never written through."""
+    if not is_folder(site.state_dir):
+        moved, _ = own_folders(site.state_dir, site.root)
+        for folder, aside, mode in moved:
+            logger.warning("Site %s: %s", site.site.code,
+                           moved_aside(str(folder), str(aside), mode))
     replace_file(site.state_dir / name, text.encode("ascii"), durability,
                  tmp=site.state_dir / f".{name}.tmp")

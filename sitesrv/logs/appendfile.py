@@ -9,6 +9,12 @@ someone else is opened again at its path, so no line goes to a file nobody reads
 Within `batch()` (the runtime wraps each unit of work in one), a thread's lines wait in memory
 and go out together when the batch ends, in one write: a unit's lines appear at once, a few
 milliseconds later than they were written, and in the order they were written.
+
+What is in the way is moved aside, looked at only when the file is opened or rolled over (never
+per line): a link or file under the folder's name, something other than a file under the
+file's name, a folder under the rollover's name. A write that fails all the same (a full disk,
+a folder that cannot be made) goes to `on_lost` when there is one: the lines are lost, and the
+owner says so, rather than the writer's work failing for a log line.
 """
 
 from __future__ import annotations
@@ -16,17 +22,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from sitesrv.files.folders import is_folder, moved_aside, own_folders
+from sitesrv.files.names import refused_file_name
 from sitesrv.files.regular import NotRegularFile, open_fd, open_regular, write_all
 
 logger = logging.getLogger(__name__)
 
 # O_APPEND: each write() lands at the end even if another process appends to the same file.
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-ASIDE_SUFFIX = ".refused"  # what is moved aside from a log's name: `<name>.refused[.<n>]`
 _OPEN_TRIES = 3  # a writer that plants a new link each time it is moved aside wins, loudly
 
 
@@ -42,22 +50,32 @@ class AppendFile:
 
     Only a regular file with one name is written: a symbolic link, a hard link to a file
     elsewhere, a FIFO (which would block the writer) or a folder under the name is renamed
-    aside to `<name>.refused` and a new file started, never written through; `notice`, given
-    the text saying so, returns it as a line of this file (the line starts the new file), and
-    the `sitesrv` logger warns too.
+    aside to `<name>.refused` and a new file started, never written through; so is a folder
+    under the rollover's name (`<name>.lo_.refused`), and, with `own_folder` (a folder of the
+    lab's own, never one a person may have linked on purpose, as the lab's root), a link or a
+    file under the name of the folder the file is in (`.<folder>.refused`, files/folders.py).
+    `notice`, given the text saying so, returns it as a line of this file (the line starts the
+    new file), and the `sitesrv` logger warns too.
+
+    `on_lost(count, error)`: lines that could not be written, and why. Without it, the error is
+    raised to the writer (or to the end of its batch).
     """
 
     def __init__(self, path: Path, *, max_bytes: int | None = None,
                  rollover: Path | None = None, sole_writer: bool = False,
-                 notice: Callable[[str], bytes] | None = None) -> None:
+                 notice: Callable[[str], bytes] | None = None, own_folder: bool = False,
+                 on_lost: Callable[[int, OSError], None] | None = None) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.rollover = rollover
         self.sole_writer = sole_writer
         self.notice = notice
+        self.own_folder = own_folder
+        self.on_lost = on_lost
         self._name = str(self.path)
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None  # (inode, device) of the open file
+        self._said: list[bytes] = []  # what was moved aside at a rollover: the next lines
         self._lock = threading.Lock()
         self._local = threading.local()  # .lines: this thread's batch, if it has one open
 
@@ -85,19 +103,36 @@ class AppendFile:
 
     def _write(self, lines: list[bytes]) -> None:
         with self._lock:
-            size = self._current_size()
-            pending: list[bytes] = []
-            for data in lines:
-                if (self.max_bytes is not None and self.rollover is not None
-                        and size + len(data) > self.max_bytes and (size or pending)):
-                    self._put(pending)
-                    pending = []
-                    self._close()  # Windows cannot rename an open file
-                    os.replace(self.path, self.rollover)
-                    size = 0
-                pending.append(data)
-                size += len(data)
-            self._put(pending)
+            written = 0
+            try:
+                size = self._current_size()
+                pending: list[bytes] = []
+                for data in lines:
+                    if (self.max_bytes is not None and self.rollover is not None
+                            and size + len(data) > self.max_bytes and (size or pending)):
+                        self._put(pending)
+                        written += len(pending)
+                        pending = []
+                        self._roll_over(self.rollover)
+                        size = 0
+                    pending.append(data)
+                    size += len(data)
+                self._put(pending)
+            except OSError as error:
+                if self.on_lost is None:
+                    raise
+                self._close()  # the next lines open the file again, and look again
+                self.on_lost(len(lines) - written, error)
+
+    def _roll_over(self, rollover: Path) -> None:
+        """Rename the file to `rollover`, replacing an older one; a folder there (which
+        `os.replace` cannot replace) is moved aside first, with a line in the new file."""
+        self._close()  # Windows cannot rename an open file
+        if is_folder(rollover):
+            self._said += self._move_aside(str(rollover), "a folder", "in the way of the "
+                                           "rollover: moved it aside to {aside}")
+        with contextlib.suppress(FileNotFoundError):  # removed since: nothing to roll over
+            os.replace(self.path, rollover)
 
     def _open(self) -> tuple[int, list[bytes]]:
         """The file, opened to append, and the lines that say what was moved aside first."""
@@ -106,30 +141,46 @@ class AppendFile:
             try:
                 return open_fd(self._name, _FLAGS, 0o666, sole_name=True), said
             except NotRegularFile as e:
-                said += self._move_aside(e.problem)
+                said += self._move_aside(self._name, e.problem, "never written through: moved "
+                                         "it aside to {aside} and started a new file")
         raise OSError(f"{self._name}: something other than a file is put under this name "
                       "again each time it is moved aside; nothing is written to it")
 
-    def _move_aside(self, problem: str) -> list[bytes]:
-        aside, n = f"{self._name}{ASIDE_SUFFIX}", 0
-        while os.path.lexists(aside):
-            n += 1
-            aside = f"{self._name}{ASIDE_SUFFIX}.{n}"
-        os.replace(self._name, aside)
-        text = (f"{os.path.basename(self._name)} was {problem}, never written through: moved it "
-                f"aside to {os.path.basename(aside)} and started a new file")
+    def _move_aside(self, name: str, problem: str, done: str) -> list[bytes]:
+        """Rename `name` to `<name>.refused[.<n>]`; the line saying so (`done` names it)."""
+        aside = refused_file_name(name)
+        os.replace(name, aside)
+        text = (f"{os.path.basename(name)} was {problem}, "
+                + done.format(aside=os.path.basename(aside)))
+        return self._say(text)
+
+    def _say(self, text: str) -> list[bytes]:
         logger.warning("%s: %s", os.path.dirname(self._name), text)
         return [self.notice(text)] if self.notice is not None else []
+
+    def _make_folder(self) -> list[bytes]:
+        """Make the file's folder if it is missing; with `own_folder`, a real folder (a link or
+        a file in its place is moved aside): the lines saying what was moved."""
+        folder = self.path.parent
+        if not self.own_folder:
+            folder.mkdir(parents=True, exist_ok=True)
+            return []
+        if is_folder(folder):
+            return []
+        moved, _ = own_folders(folder, folder.parent)
+        return [line for name, aside, mode in moved
+                for line in self._say(moved_aside(name.name, aside.name, mode))]
 
     def _put(self, lines: list[bytes]) -> None:
         if not lines:
             return
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            owned = self._make_folder()
             self._fd, said = self._open()
             mine = os.fstat(self._fd)
             self._identity = (mine.st_ino, mine.st_dev)
             torn = self.sole_writer and self._ends_torn(mine.st_size)
+            said, self._said = [*self._said, *owned, *said], []
             lines = [*([b"\n"] if torn else []), *said, *lines]
         write_all(self._fd, b"".join(lines))  # a short write must not cut a line
 
@@ -141,15 +192,17 @@ class AppendFile:
             return f.read(1) != b"\n"
 
     def _current_size(self) -> int:
-        """The size of the file at the path; closes the descriptor if it is another file."""
+        """The size of the file at the path; closes the descriptor if it is another file.
+        Something other than a file there is no size (it is moved aside when opened), nor is
+        a path through a folder that is not one any more (NotADirectoryError)."""
         try:
             st = os.lstat(self._name)  # a link put there is not the open file
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             self._close()
             return 0
         if self._fd is not None and self._identity != (st.st_ino, st.st_dev):
             self._close()
-        return st.st_size
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
     def close(self) -> None:
         """Close the descriptor; the next line opens the file again."""

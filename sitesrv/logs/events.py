@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,14 @@ from sitesrv.logs.appendfile import AppendFile
 class EventSink:
     """Appends events to events.jsonl through a structlog logger bound to the lab clock."""
 
-    def __init__(self, path: Path, clock: Clock) -> None:
+    def __init__(self, path: Path, clock: Clock,
+                 on_lost: Callable[[int, OSError], None] | None = None) -> None:
+        """`on_lost(count, error)`: events that could not be written (appendfile.py)."""
         import structlog  # here: reading events (`sitesrv trace`, `status`) does not need it
 
         self.path = Path(path)
         self.clock = clock
-        self._file = _LineFile(self.path)
+        self._file = _LineFile(self.path, on_lost=on_lost)
         self._logger = structlog.wrap_logger(
             structlog.PrintLogger(file=self._file),
             processors=[self._stamp, structlog.processors.JSONRenderer(sort_keys=False)],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -102,7 +103,10 @@ def read_log(path: Path) -> list[LogLine]:
 
 
 class SmsLog:
-    """One component's log file at one site. Safe to share between threads of one process."""
+    """One component's log file at one site. Safe to share between threads of one process.
+
+    Its folder (`<SITE>\\SMS\\Logs`) is the site's own: a link or a file found under its name
+    when the log is opened is moved aside, with a line first in the new log (appendfile.py)."""
 
     def __init__(
         self,
@@ -113,7 +117,10 @@ class SmsLog:
         site: str,
         bias_minutes: int = 0,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        on_lost: Callable[[int, OSError], None] | None = None,
     ) -> None:
+        """`on_lost(count, error)`: lines that could not be written (appendfile.py); without
+        it, such an error is raised to the writer."""
         self.path = Path(path)
         self.component = component
         self.clock = clock
@@ -125,7 +132,7 @@ class SmsLog:
         self._stamp: tuple[float, str] = (float("nan"), "")
         self._file = AppendFile(self.path, max_bytes=max_bytes,
                                 rollover=self.path.with_suffix(".lo_"), sole_writer=True,
-                                notice=self.line)
+                                notice=self.line, own_folder=True, on_lost=on_lost)
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""

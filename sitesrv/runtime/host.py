@@ -22,10 +22,12 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.db.sitedb import SiteDatabase, is_busy
+from sitesrv.db.sitedb import SiteDatabase, check_database_file, is_busy
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files import drive
 from sitesrv.files.atomic import Durability
+from sitesrv.files.folders import moved_aside, own_folders
+from sitesrv.files.regular import kind_of
 from sitesrv.lab.clock import Clock, VirtualClock, save_lab_time
 from sitesrv.lab.drivefaults import LabDrives
 from sitesrv.lab.layout import LabLayout, SiteLayout
@@ -37,7 +39,7 @@ from sitesrv.runtime.backoff import backoff
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
-from sitesrv.runtime.idle import WaitLine, failed_units_line, quarantined_line
+from sitesrv.runtime.idle import WaitLine, failed_units_line, lost_lines_line, quarantined_line
 from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
 from sitesrv.runtime.lock import Holder, SiteLock, acquire_all, live_holder, release_all
@@ -101,7 +103,8 @@ class ComponentHost:
         hierarchy = runtime.hierarchy
         self.log = SmsLog(layout.log(cls.log_name), cls.name, runtime.clock, site=self.site,
                           bias_minutes=layout.site.time_zone_bias,
-                          max_bytes=hierarchy.log_max_bytes)
+                          max_bytes=hierarchy.log_max_bytes, on_lost=self._lost_lines)
+        self.lost = Lost()  # the lines of its log that could not be written
         self.journal = Journal(runtime.root)
         self.reporter = Reporter(self.log, runtime.events, layout, cls.name)
         self.faults = Faults(self.site, self.name, runtime.injector)
@@ -145,6 +148,10 @@ class ComponentHost:
         self.close()
         self.incarnation += 1
         runtime = self.runtime
+        if self.incarnation == 1:  # the site's folders its start-up moved aside (lock)
+            for name, aside, mode in runtime.moved_aside.get(self.site, ()):
+                self.log.write(moved_aside(self.layout.windows(name),
+                                           self.layout.windows(aside), mode))
         rng = random.Random(f"{runtime.seed}/{runtime.run}/{self.site}/{self.name}/"
                             f"{self.incarnation}")
         work = WorkTime(runtime.clock, rng, runtime.hierarchy.timing)
@@ -318,6 +325,9 @@ class ComponentHost:
                                            self.failed_errors, self.cls.log_name))
         lines += [quarantined_line(self.site, self.name, item, reason)
                   for item, reason in self.reporter.quarantined]
+        if self.lost.count:
+            lines.append(lost_lines_line(self.site, self.name, self.lost.count, "log line(s)",
+                                         self.cls.log_name, self.lost.error))
         return lines
 
     def note_failure(self, error: BaseException, text: str) -> None:
@@ -327,6 +337,11 @@ class ComponentHost:
         self.failed_errors.append(text.splitlines()[0] if text else type(error).__name__)
         logger.warning("%s %s: a unit failed: %s", self.site, self.name, text,
                        exc_info=error if logger.isEnabledFor(logging.DEBUG) else None)
+
+    def _lost_lines(self, count: int, error: OSError) -> None:
+        """Lines of the component's log that could not be written (the log cannot say it)."""
+        self.lost.add(count, self.runtime.relative(f"{type(error).__name__}: {error}"),
+                      f"{self.site} {self.name}", self.cls.log_name)
 
     def waits(self) -> list[WaitLine]:
         if self.not_started is not None:
@@ -344,16 +359,11 @@ class ComponentHost:
         """Run the component's `work()` once and handle whatever it leaves behind.
 
         The unit's log lines and events are written together when it ends (appendfile.py). If
-        writing them fails (a full disk), the unit's outcome stands; the failure is reported
-        on stderr's logger, as a log that cannot be written cannot report it."""
-        outcome: UnitOutcome | None = None
-        try:
-            with self.log.batch(), self.runtime.events.batch():
-                outcome = self._run_unit()
-        except OSError as e:
-            if outcome is None:
-                raise
-            logger.warning("%s: could not write the log lines of a unit: %s", self, e)
+        writing them fails (a full disk), the unit's outcome stands; the lines lost are said on
+        stderr, as a log that cannot be written cannot say it, and are a problem of the run
+        (`Lost`)."""
+        with self.log.batch(), self.runtime.events.batch():
+            outcome = self._run_unit()
         with self._signal_lock:  # other threads add signals meanwhile
             came = not self._signalled.isdisjoint(self.awaited)
         if came:
@@ -519,6 +529,21 @@ class ComponentHost:
                             win32=error.winerror, retry_in=delay)
 
 
+@attrs.define
+class Lost:
+    """Lines of a log (or events) that could not be written in this run, and the last cause."""
+
+    count: int = 0
+    error: str = ""
+
+    def add(self, count: int, error: str, who: str, name: str) -> None:
+        """Count them; say so on stderr the first time, and whenever the cause changes."""
+        if error != self.error:
+            logger.warning("%s: could not write %d line(s) of %s: %s", who, count, name, error)
+        self.count += count
+        self.error = error
+
+
 def _transient(error: BaseException) -> bool:
     """A cause that passes by itself: a busy site database, a full disk, a file held open."""
     return is_busy(error) or drive.is_transient(error)
@@ -545,7 +570,8 @@ class LabRuntime:
         self.run = 0
         self.injector = injector
         self.open_database = open_database
-        self.events = EventSink(self.layout.events, clock)
+        self.lost_events = Lost()
+        self.events = EventSink(self.layout.events, clock, on_lost=self._lost_events)
         codes = ({self.hierarchy.site(c).code for c in sites} if sites
                  else {s.code for s in self.hierarchy.sites})
         self.sites = [self.layout.site(code) for code in sorted(codes)]
@@ -585,11 +611,35 @@ class LabRuntime:
         self.progress_count = 0
         self.error_count = 0
         self.last_progress = clock.now()
+        # Per site, what its start-up moved aside (lock): its components' logs say so first.
+        self.moved_aside: dict[str, list[tuple[Path, Path, int]]] = {}
 
     def lock(self) -> None:
-        """Take the server lock of every site this runtime runs (UserError if one is held), and
-        give the lab's drives the faults a person set in it (files/drive.py)."""
+        """Take the server lock of every site this runtime runs (UserError if one is held),
+        make the sites' `state` and `Logs` real folders, and give the lab's drives the faults a
+        person set in it (files/drive.py).
+
+        A site database that is a link, or not a file, is refused first (UserError): it cannot
+        be moved aside without losing the site's data. `state` is made a real folder by its lock
+        (a link or a file in its place moved aside), `Logs` once the lock is held, each with
+        every folder above it from the site's folder; what was moved is an event now and the
+        first line of each of the site's logs (boot)."""
+        if self.open_database is not None:
+            for site in self.sites:
+                if site.site.is_primary:
+                    check_database_file(site.database)
         acquire_all(self.locks)
+        try:
+            for site, lock in zip(self.sites, self.locks, strict=True):
+                logs, _ = own_folders(site.logs, site.root)
+                self.moved_aside[site.site.code] = moved = [*lock.moved, *logs]
+                for name, aside, mode in moved:
+                    self.events.emit("refused_folder", site=site.site.code,
+                                     component=EXECUTIVE, file=site.windows(name),
+                                     to=site.windows(aside), kind=kind_of(mode))
+        except BaseException:
+            release_all(self.locks)
+            raise
         mine = {site.site.code for site in self.sites}
         self._others_run = any(live_holder(site) is not None for site in self.layout.sites()
                                if site.site.code not in mine)
@@ -713,9 +763,18 @@ class LabRuntime:
         for host in self.site_hosts[site]:
             host.signal(signal)
 
+    def _lost_events(self, count: int, error: OSError) -> None:
+        self.lost_events.add(count, self.relative(f"{type(error).__name__}: {error}"), "LAB",
+                             self.layout.events.name)
+
     def problems(self) -> list[WaitLine]:
-        """Every host's failed units and quarantined files of this run."""
-        return [line for host in self.hosts for line in host.problems()]
+        """Every host's failed units, quarantined files and lost log lines of this run, and
+        the events that could not be written."""
+        lines = [line for host in self.hosts for line in host.problems()]
+        if self.lost_events.count:
+            lines.append(lost_lines_line("LAB", EXECUTIVE, self.lost_events.count, "event(s)",
+                                         self.layout.events.name, self.lost_events.error))
+        return lines
 
     def count(self, outcome: UnitOutcome) -> None:
         """Count a unit for the idle rule. A failed unit that had published a file counts as

@@ -9,8 +9,9 @@ The default horizon is twice the longest delay of the lab's timing profile, so e
 transition the profile knows of (a retry, a hold, a retention) gets its chance to happen.
 
 Problems do not keep a lab busy, but an idle lab with problems ends as "waiting" too, so a
-script can tell: a component whose units failed (an exception in `work()`), and every file
-quarantined into a `corrupt\\` folder during the run, each make one line of the report.
+script can tell: a component whose units failed (an exception in `work()`), every file
+quarantined into a `corrupt\\` folder during the run, and a log (or the events) that lost
+lines it could not write, each make one line of the report.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class ExitCode(IntEnum):
 
     IDLE = 0  # idle, nothing waits, no unit failed, no file was quarantined
     WAITING = 3  # idle, but something waits (for content, a version, a time beyond the horizon),
-    # or units failed, or files were quarantined during the run
+    # or units failed, or files were quarantined, or log lines could not be written, in the run
     TIMEOUT = 4  # still busy when --timeout (live) or --max-steps (step) ran out
     STOPPED = 130  # a live --until-idle run stopped by Ctrl-C or SIGTERM before it was idle
 
@@ -67,6 +68,14 @@ def failed_units_line(site: str, component: str, count: int, errors: list[str],
     last = errors[-1]
     shown = last if all(e == last for e in errors) else f"the last: {last}"
     return WaitLine(site, component, f"{count} unit(s) failed", f"({shown}); see {log_name}")
+
+
+def lost_lines_line(site: str, component: str, count: int, what: str, file: str,
+                    error: str) -> WaitLine:
+    """`P00 SMS_DESPOOLER: 6 log line(s) could not be written to despool.log (...)`: lines a
+    full disk or a folder in the way kept out of a log, and the last cause."""
+    return WaitLine(site, component, f"{count} {what}",
+                    f"could not be written to {file} ({error})")
 
 
 def quarantined_line(site: str, component: str, item: str, reason: str) -> WaitLine:

@@ -21,6 +21,11 @@ A lock file that cannot be read (written by the fallback, whose holder died whil
 is stale once it is a minute old. Temp files of starters that died before removing them are
 removed by the next holder. A recycled pid makes a stale lock look held: the message says which
 file to delete.
+
+The lock is never taken through a link: the `state` folder (and every folder above it from the
+site's folder) is made a real folder first, a link or a file in its place moved aside
+(files/folders.py), and the lock file is only ever created new and read if it is a regular
+file; a link, FIFO or folder under its name is moved aside to `server.lock.refused`.
 """
 
 from __future__ import annotations
@@ -35,10 +40,15 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import attrs
 
 from sitesrv.errors import UserError
+from sitesrv.files.atomic import Durability, write_temp
+from sitesrv.files.folders import is_folder, moved_aside, own_folders
+from sitesrv.files.names import refused_file_name
+from sitesrv.files.regular import STATE_FILE_BYTES, FileTooLarge, NotRegularFile, read_limited
 from sitesrv.lab.layout import SiteLayout
 
 logger = logging.getLogger(__name__)
@@ -136,19 +146,33 @@ def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _read(path: Path) -> str:
+    """The text of a lock file, never through a link nor from a FIFO (NotRegularFile); one
+    too big to be a lock reads as nothing (an unreadable lock)."""
+    try:
+        return read_limited(path, STATE_FILE_BYTES).decode("utf-8", errors="replace")
+    except FileTooLarge:
+        return ""
+
+
 class SiteLock:
     """The lock of one site's server."""
 
     def __init__(self, site: SiteLayout,
                  on_takeover: Callable[[str, Holder], None] | None = None) -> None:
         self.site = site.site.code
+        self.root = site.root
         self.path = site.state_dir / LOCK_FILE
         self.on_takeover = on_takeover
         self.holder: Holder | None = None
+        # What was moved aside to make the state folder a real one: (name, where, its mode).
+        self.moved: list[tuple[Path, Path, int]] = []
 
     def acquire(self) -> None:
         """Take the lock, or raise UserError naming the server that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.moved, _ = own_folders(self.path.parent, self.root)
+        for name, aside, mode in self.moved:
+            logger.warning("Site %s: %s", self.site, moved_aside(str(name), str(aside), mode))
         mine = Holder(os.getpid(), socket.gethostname(), _now_text(), secrets.token_hex(8),
                       process_start(os.getpid()))
         for _ in range(ATTEMPTS):
@@ -169,7 +193,7 @@ class SiteLock:
         """Create the lock with its content in one step; FileExistsError if it exists."""
         text = mine.to_json() + "\n"
         tmp = self.path.with_name(f".{LOCK_FILE}.{mine.pid}-{mine.token}.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        write_temp(tmp, text.encode("utf-8"), Durability.NONE, exclusive=True)
         try:
             os.link(tmp, self.path)
         except FileExistsError:
@@ -199,10 +223,16 @@ class SiteLock:
     def _judge_existing(self) -> None:
         """Raise if the lock's holder may be running; remove the lock if it is stale."""
         try:
-            text = self.path.read_text(encoding="utf-8")
-            age = time.time() - self.path.stat().st_mtime
+            text = _read(self.path)
+            age = time.time() - os.lstat(self.path).st_mtime
         except FileNotFoundError:
             return  # released meanwhile: try again
+        except NotRegularFile as e:  # no server writes one: never taken through it
+            aside = refused_file_name(self.path)
+            os.replace(self.path, aside)
+            logger.warning("Site %s: the server lock %s was %s, never taken through: moved it "
+                           "aside to %s", self.site, self.path, e.problem, aside)
+            return
         holder = Holder.from_json(text)
         if holder is None:
             if age < UNREADABLE_STALE_AFTER:
@@ -235,8 +265,8 @@ class SiteLock:
     def _take_over(self, text: str, holder: Holder | None, why: str) -> None:
         # Remove the stale lock only if it is still the one judged (another starter may have
         # taken it over meanwhile); the exclusive create then decides between starters.
-        with contextlib.suppress(FileNotFoundError):
-            if self.path.read_text(encoding="utf-8") != text:
+        with contextlib.suppress(FileNotFoundError, NotRegularFile):
+            if _read(self.path) != text:
                 return
             self.path.unlink()
             who = (f"pid {holder.pid} on {holder.host}, started {holder.started}" if holder
@@ -251,17 +281,20 @@ class SiteLock:
         mine, self.holder = self.holder, None
         if mine is None:
             return
-        with contextlib.suppress(FileNotFoundError):
-            if Holder.from_json(self.path.read_text(encoding="utf-8")) == mine:
+        with contextlib.suppress(FileNotFoundError, NotRegularFile):  # not this process's
+            if Holder.from_json(_read(self.path)) == mine:
                 self.path.unlink()
 
 
 def live_holder(site: SiteLayout) -> Holder | None:
     """Who holds the site's server lock, if that process may be running: None without a lock
-    that reads, or when its holder on this host is gone (POSIX; see the module's rules)."""
+    that reads (nor in a state folder that is not a real one: never read through a link), or
+    when its holder on this host is gone (POSIX; see the module's rules)."""
+    if not is_folder(site.state_dir):
+        return None
     try:
-        holder = Holder.from_json((site.state_dir / LOCK_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
+        holder = Holder.from_json(_read(site.state_dir / LOCK_FILE))
+    except OSError:
         return None
     if holder is None:
         return None

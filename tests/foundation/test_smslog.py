@@ -208,3 +208,48 @@ def test_a_batch_still_rolls_the_log_over_at_its_maximum_size(tmp_path: Path) ->
     assert (logs / "distmgr.lo_").stat().st_size <= 400
     current = [parse_line(x).text for x in (logs / "distmgr.log").read_text().splitlines()]
     assert current[-1] == "Found send request.  ID: 2_0009P00, Dest Site: S01~"
+
+
+@pytest.mark.parametrize("planted", ["a file", "a symbolic link"])
+def test_a_logs_folder_replaced_while_the_log_is_closed_is_moved_aside_when_it_opens(
+        tmp_path: Path, planted: str) -> None:
+    """Once a server runs, its `Logs` may be swapped for a file (the next line was lost with a
+    NotADirectoryError) or a link (written through): the log's next open moves it aside."""
+    log = _log(tmp_path)
+    logs = tmp_path / "Logs"
+    log.write("first")
+    log.close()
+    (logs / "distmgr.log").rename(tmp_path / "kept.log")
+    logs.rmdir()
+    away = tmp_path / "away"
+    away.mkdir()
+    if planted == "a file":
+        logs.write_bytes(b"not a folder\n")
+    else:
+        logs.symlink_to(away)
+
+    log.write("second")
+
+    assert logs.is_dir() and not logs.is_symlink()
+    assert list(away.iterdir()) == []
+    texts = [parse_line(x).text for x in (logs / "distmgr.log").read_text().splitlines()]
+    assert texts == [f"Moved Logs aside to .Logs.refused: it was {planted}, not a folder, and "
+                     "sitesrv never writes through one", "second"]
+
+
+def test_a_folder_in_the_way_of_the_rollover_is_moved_aside_and_the_line_written(
+        tmp_path: Path) -> None:
+    lost: list[tuple[int, OSError]] = []
+    log = SmsLog(tmp_path / "distmgr.log", "SMS_DISTRIBUTION_MANAGER", VirtualClock(),
+                 site="ZZZ", max_bytes=1024, on_lost=lambda n, e: lost.append((n, e)))
+    (tmp_path / "distmgr.lo_").mkdir()
+    for n in range(20):
+        log.write(f"line {n}")
+
+    assert lost == []
+    assert (tmp_path / "distmgr.lo_.refused").is_dir()
+    lines = [parse_line(x).text for x in (tmp_path / "distmgr.lo_").read_text().splitlines()]
+    lines += [parse_line(x).text for x in (tmp_path / "distmgr.log").read_text().splitlines()]
+    assert lines[-1] == "line 19"
+    assert ("distmgr.lo_ was a folder, in the way of the rollover: moved it aside to "
+            "distmgr.lo_.refused") in lines
