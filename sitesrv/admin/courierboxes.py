@@ -69,16 +69,20 @@ def real_folders(lab: Lab, site: Site, sms: SmsLog, *folders: Path) -> None:
             sms.write(moved_aside(shown(lab, site, name), shown(lab, site, aside), mode))
 
 
-def set_aside(lab: Lab, site: Site, sms: SmsLog, path: Path, problem: str) -> SetAside:
+def set_aside(lab: Lab, site: Site, sms: SmsLog, path: Path, problem: str) -> SetAside | None:
     """Move an unreadable send request to `corrupt\\` beside it (never over an earlier file:
-    `<name>.1`, `.2`...), with the runtime's line in coursend.log and `corrupt\\quarantine.log`."""
+    `<name>.1`, `.2`...), with the runtime's line in coursend.log and `corrupt\\quarantine.log`.
+    None if it is gone already (another command took it)."""
     corrupt = path.parent / CORRUPT_DIR
     real_folders(lab, site, sms, corrupt)
     dest, n = corrupt / fitting_name(path.name), 0
     while os.path.lexists(dest):
         n += 1
         dest = corrupt / fitting_name(path.name, f".{n}")
-    os.replace(path, dest)
+    try:
+        os.replace(path, dest)
+    except FileNotFoundError:
+        return None
     line = (f"Moved the corrupt file {shown(lab, site, path)} to {shown(lab, site, dest)}: "
             f"{problem}")
     sms.write(line)

@@ -158,8 +158,9 @@ def set_aside_unreadable(lab: Lab, site: Site) -> list[SetAside]:
     a line in coursend.log: they would wait there for ever, and their jobs with them. The
     Scheduler writes a job's missing request again when it next examines the job (Q123221)."""
     sms = log(lab, site)
-    return [set_aside(lab, site, sms, item.path, item.problem)
-            for item in pending(lab, site) if item.request is None]
+    moved = [set_aside(lab, site, sms, item.path, item.problem)
+             for item in pending(lab, site) if item.request is None]
+    return [m for m in moved if m is not None]
 
 
 def set_status(lab: Lab, parcel_id: str, status: ParcelStatus, *, tracking_number: str = "",
@@ -337,7 +338,7 @@ def _next_id(lab: Lab, site: Site) -> str:
                if p.name.upper() == f"{site.code}-{p.name[4:8]}{parcel.EXTENSION}".upper()
                and p.name[4:8].isdigit()]
     counter = here.state_dir / COUNTER_FILE
-    number = max([_last_number(site, counter), *numbers]) + 1
+    number = max([_last_number(site.code, counter), *numbers]) + 1
     if number > MAX_PARCELS:
         raise UserError(f"Site {site.code} has used the last parcel number, {site.code}-"
                         f"{MAX_PARCELS}: a parcel ID has 4 digits, and a number is never given "
@@ -349,7 +350,7 @@ def _next_id(lab: Lab, site: Site) -> str:
     return f"{site.code}-{number:04d}"
 
 
-def _last_number(site: Site, counter: Path) -> int:
+def _last_number(site_code: str, counter: Path) -> int:
     """The last parcel number the counter holds, 0 if there is none yet."""
     try:
         last = json.loads(read_limited(counter, STATE_FILE_BYTES).decode("utf-8"))["last"]
@@ -360,8 +361,8 @@ def _last_number(site: Site, counter: Path) -> int:
     except (OSError, ValueError, KeyError, TypeError) as e:
         problem = problem_of(e) if isinstance(e, OSError) else 'it is not {"last": <number>}'
         raise UserError(f"The parcel counter {counter} cannot be read ({problem}); it holds "
-                        f"the last parcel number site {site.code} gave. Write into it "
-                        f'{{"last": N}}, N the highest number of a parcel {site.code} ever '
+                        f"the last parcel number site {site_code} gave. Write into it "
+                        f'{{"last": N}}, N the highest number of a parcel {site_code} ever '
                         "made, then try again.") from None
     return last
 
