@@ -12,7 +12,10 @@ damage and quarantines the delivery, as it would a damaged network delivery. Wha
 only what sitesrv needs to know where to write: the packing list must be readable, and every
 request's address must be this site's own SMS_SITE share, or nothing of the parcel is written.
 Nor is a parcel this site received already (its packing list is kept): its packages would be
-processed twice.
+processed twice. The folders it writes into are made real folders before anything is written
+(courierboxes.py), and the record is written under a temp name first and renamed into place
+after the delivery: a parcel is recorded as received only when it was delivered, and one that
+cannot be recorded is not delivered.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
+from sitesrv.admin.courierboxes import problem_of, real_folders
 from sitesrv.admin.coursend import log
 from sitesrv.admin.lab import Lab
 from sitesrv.errors import FormatError, UserError
-from sitesrv.files.atomic import replace_file
+from sitesrv.files.atomic import rename_into_place, replace_file, write_temp
+from sitesrv.files.readonly import remove_file
 from sitesrv.formats import parcel, sni
 from sitesrv.formats.parcel import PackingList, ParcelRequest
 from sitesrv.lab.boxes import COURSEND_RECEIVED
@@ -43,16 +48,24 @@ def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
     site = lab.hierarchy.site(site_code)
     sms = log(lab, site)
     parcel_file = Path(parcel_file)
+    durability = lab.hierarchy.durability
     try:
         with open(parcel_file, "rb") as f:
             packing, start = parcel.read_packing_list(f, parcel_file)
             mine = _for_site(lab, site, packing, parcel_file)
+            record = _record(lab, site, packing.parcel_id)
+            real_folders(lab, site, sms, lab.site(site.code).receive, record.parent)
             _not_received_yet(lab, site, packing)
-            for request in mine:
-                _deliver(lab, site, f, packing.spans(start), request)
+            tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+            write_temp(tmp, parcel.encode(packing), durability, exclusive=False)
+            try:
+                for request in mine:
+                    _deliver(lab, site, f, packing.spans(start), request)
+                rename_into_place(tmp, record, durability)
+            finally:
+                remove_file(tmp)
     except (FormatError, OSError, UserError) as e:
         _refuse(sms, parcel_file, e)
-    _keep(lab, site, packing)
     for request in mine:
         sms.write(f"Received send request {request.request_id} (job {request.job_id}"
                   + (f", package {request.package_id}" if request.package_id else "")
@@ -66,9 +79,7 @@ def _refuse(sms: SmsLog, parcel_file: Path, e: FormatError | OSError | UserError
     """coursend.log names the parcel by its file name on the media, with a Win32 error for an
     I/O error; the console's message gives the whole path and the system's words."""
     sms.write(f"Cannot receive the parcel {parcel_file.name}: {error_text(e)}")
-    problem = e.problem if isinstance(e, FormatError) else (
-        (e.strerror or str(e)) if isinstance(e, OSError) else str(e))
-    raise UserError(f"The parcel {parcel_file} was not received: {problem}")
+    raise UserError(f"The parcel {parcel_file} was not received: {problem_of(e)}")
 
 
 def _for_site(lab: Lab, site: Site, packing: PackingList, path: Path) -> list[ParcelRequest]:
@@ -126,10 +137,3 @@ def _copier(source: BinaryIO, span: tuple[int, int]) -> Callable[[BinaryIO], Non
 
     return write
 
-
-def _keep(lab: Lab, site: Site, packing: PackingList) -> None:
-    """The packing list, in `coursend.box\\received`: what this site received, for people."""
-    record = _record(lab, site, packing.parcel_id)
-    record.parent.mkdir(exist_ok=True)
-    replace_file(record, parcel.encode(packing), lab.hierarchy.durability,
-                 tmp=record.with_name(f".{record.name}.{os.getpid()}.tmp"))

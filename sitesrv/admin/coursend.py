@@ -8,14 +8,18 @@ carries with SREQ_STATUS_OK, so the Scheduler completes its job: the files are o
 The parcel's status is then the administrator's to set, Created, Sent, Confirmed, forward only;
 Courier Sender never changes it when it writes (Resource Guide smc_21013).
 
-Order, so that a command killed at any point loses nothing and sends nothing twice: the parcel
-file, then its record, then each request's `.srs`, then its `.srq`. A request already in a
-record is not offered again; one whose `.srq` is still there is finished by the next `create`.
+Order, so that a command killed at any point loses nothing and sends nothing twice: the folders
+it writes into made real (courierboxes.py), the parcel number taken, the parcel file, then its
+record, then each request's `.srs`, then its `.srq`. A request already in a record is not
+offered again; one whose `.srq` is still there is finished by the next `create`. A parcel
+number is never given twice, even after its parcel and record are deleted: the receiving site
+knows a parcel by its ID, and would take a new parcel for one it received already.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,16 +28,18 @@ from typing import BinaryIO
 
 import attrs
 
+from sitesrv.admin.courierboxes import SetAside, problem_of, real_folders, set_aside, shown
 from sitesrv.admin.lab import Lab
 from sitesrv.components.routing import OUTBOXES
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import replace_file
+from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import parcel, sni, srq
 from sitesrv.formats.parcel import PackingList, ParcelRecord, ParcelRequest, ParcelStatus
 from sitesrv.formats.srq import ActionCode, SenderStatus, SendRequest
 from sitesrv.formats.values import AddressType
-from sitesrv.lab.boxes import COURSEND_OUTGOING, SCHEDULE, SCHEDULE_TOSEND
+from sitesrv.lab.boxes import CORRUPT_DIR, COURSEND_OUTGOING, SCHEDULE, SCHEDULE_TOSEND
 from sitesrv.lab.clock import VirtualClock
 from sitesrv.lab.hierarchy import Site
 from sitesrv.logs.smslog import SmsLog
@@ -42,6 +48,7 @@ from sitesrv.logs.win32 import error_text
 COMPONENT = "SMS_COURIER_SENDER"
 MAX_PARCELS = 9999  # a parcel ID is the site code, '-' and 4 digits
 LOG = "coursend.log"
+COUNTER_FILE = "courier-parcels.json"  # in <SITE>\SMS\state: {"last": <the last parcel number>}
 # Q198746: Create Outgoing Parcel where no site is defined to use the Courier Sender.
 NO_OUTBOX = ("The SMS registry indicates no outbox for the sender to scan. Be sure that you are "
              "running this application on an SMS Site Server and that at least one site is "
@@ -96,7 +103,7 @@ def pending(lab: Lab, site: Site) -> list[Pending]:
         try:
             request = srq.read(path)
         except (FormatError, OSError) as e:
-            found.append(Pending(path, None, str(e)))
+            found.append(Pending(path, None, problem_of(e)))
             continue
         if request.request_id not in parcelled:
             found.append(Pending(path, request))
@@ -110,21 +117,28 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
     site = courier_site(lab, site_code)
     _one_line(name, "--name")
     sms = log(lab, site)
+    here = lab.site(site.code)
+    real_folders(lab, site, sms, outbox(lab, site), here.inbox(COURSEND_OUTGOING),
+                 here.state_dir, lab.layout.media)
+    set_aside_unreadable(lab, site)
     _finish_leftovers(lab, site)
     chosen = _choose(lab, site, request_ids)
     now = lab.time()
-    parcel_id = _next_id(lab, site)
-    entries, files = [], _Files()
+    entries, files, problems = [], _Files(), []
     for item in chosen:
         assert item.request is not None
         try:
             entries.append(_entry(lab, site, item.request, files))
         except (OSError, UserError, FormatError) as e:
+            problems.append(f"{item.request.request_id}: {_why(lab, site, e)}")
             sms.write(f"Cannot put send request {item.request.request_id} in a parcel: "
-                      f"{error_text(e)}")
+                      f"{_why(lab, site, e)}")
     if not entries:
         raise UserError(f"No parcel was made: none of the chosen send requests of site "
-                        f"{site.code} could be read; see {lab.site(site.code).log(LOG)}.")
+                        f"{site.code} could be read ({'; '.join(problems)}); they stay in "
+                        f"the courier outbox, and {lab.site(site.code).log(LOG)} has the "
+                        "same lines.")
+    parcel_id = _next_id(lab, site)
     packing = PackingList(parcel_id=parcel_id, name=name or f"Parcel {parcel_id}",
                           sending_site=site.code, created=now, files=files.listed(),
                           requests=tuple(entries))
@@ -137,6 +151,16 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
               f"{', '.join(packing.destinations)}: {len(entries)} send request(s), "
               f"{sum(f.size for f in packing.files)} bytes, in {path.name}")
     return record, path
+
+
+def set_aside_unreadable(lab: Lab, site: Site) -> list[SetAside]:
+    """Move the courier outbox's send requests that do not read to its `corrupt\\`, each with
+    a line in coursend.log: they would wait there for ever, and their jobs with them. The
+    Scheduler writes a job's missing request again when it next examines the job (Q123221)."""
+    sms = log(lab, site)
+    moved = [set_aside(lab, site, sms, item.path, item.problem)
+             for item in pending(lab, site) if item.request is None]
+    return [m for m in moved if m is not None]
 
 
 def set_status(lab: Lab, parcel_id: str, status: ParcelStatus, *, tracking_number: str = "",
@@ -239,9 +263,15 @@ def _choose(lab: Lab, site: Site, request_ids: tuple[str, ...]) -> list[Pending]
     waiting = pending(lab, site)
     good = [p for p in waiting if p.request is not None]
     if not good:
+        corrupt = outbox(lab, site) / CORRUPT_DIR
+        kept = sorted(p.name for p in corrupt.glob(f"*{srq.SRQ}*")) if corrupt.is_dir() else []
         raise UserError(f"No send request waits in {outbox(lab, site)}: a package whose "
                         "preferred sender is courier puts its send requests there when the "
-                        "site servers run ('sitesrv run').")
+                        "site servers run ('sitesrv run')."
+                        + (f" Send requests that could not be read are in {corrupt} "
+                           f"({', '.join(kept)}; {lab.site(site.code).log(LOG)} says why); "
+                           "the Scheduler writes a job's missing send request again when the "
+                           "site servers run." if kept else ""))
     if not request_ids:
         return good
     by_id = {p.request.request_id.upper(): p for p in good if p.request is not None}
@@ -278,7 +308,6 @@ def _entry(lab: Lab, site: Site, request: SendRequest, files: _Files) -> ParcelR
 
 def _write_parcel(lab: Lab, packing: PackingList, files: _Files) -> Path:
     media = lab.layout.media
-    media.mkdir(exist_ok=True)
     path = media / parcel.file_name(packing.parcel_id)
 
     def content(f: BinaryIO) -> None:
@@ -292,27 +321,60 @@ def _write_parcel(lab: Lab, packing: PackingList, files: _Files) -> Path:
 
 def _save(lab: Lab, site: Site, record: ParcelRecord) -> None:
     folder = lab.site(site.code).inbox(COURSEND_OUTGOING)
-    folder.mkdir(exist_ok=True)
+    real_folders(lab, site, log(lab, site), folder)
     name = parcel.file_name(record.packing_list.parcel_id)
     replace_file(folder / name, parcel.encode_record(record), lab.hierarchy.durability,
                  tmp=folder / f".{name}.{os.getpid()}.tmp")
 
 
 def _next_id(lab: Lab, site: Site) -> str:
-    """`<SITE>-<n>`, one more than the site's highest parcel so far (in records or media):
-    only names that are exactly a parcel's count, `<SITE>-nnnn.parcel` in any case."""
+    """`<SITE>-<n>`, one more than the last number the site gave (its counter) or than its
+    highest parcel in records or media (a lab older than the counter), taken at once: a number
+    is never given twice. Only names that are exactly a parcel's count, `<SITE>-nnnn.parcel`
+    in any case."""
     here = lab.site(site.code)
     numbers = [int(p.name[4:8]) for folder in (here.inbox(COURSEND_OUTGOING), lab.layout.media)
                if folder.is_dir() for p in folder.iterdir()
                if p.name.upper() == f"{site.code}-{p.name[4:8]}{parcel.EXTENSION}".upper()
                and p.name[4:8].isdigit()]
-    number = max(numbers, default=0) + 1
+    counter = here.state_dir / COUNTER_FILE
+    number = max([_last_number(site.code, counter), *numbers]) + 1
     if number > MAX_PARCELS:
         raise UserError(f"Site {site.code} has used the last parcel number, {site.code}-"
-                        f"{MAX_PARCELS}: a parcel ID has 4 digits. Move the parcels of "
-                        f"{site.code} you no longer need out of {lab.layout.media} and their "
-                        f"records out of {here.inbox(COURSEND_OUTGOING)}, then try again.")
+                        f"{MAX_PARCELS}: a parcel ID has 4 digits, and a number is never given "
+                        "twice (the receiving site would take the new parcel for one it "
+                        "received already). Send its packages by the Standard Sender from "
+                        "now on: 'sitesrv package set-preferred-sender PKGID lan'.")
+    replace_file(counter, json.dumps({"last": number}).encode("ascii") + b"\n",
+                 lab.hierarchy.durability, tmp=counter.with_name(f".{counter.name}.{os.getpid()}.tmp"))
     return f"{site.code}-{number:04d}"
+
+
+def _last_number(site_code: str, counter: Path) -> int:
+    """The last parcel number the counter holds, 0 if there is none yet."""
+    try:
+        last = json.loads(read_limited(counter, STATE_FILE_BYTES).decode("utf-8"))["last"]
+        if isinstance(last, bool) or not isinstance(last, int) or last < 0:
+            raise ValueError(last)
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        problem = problem_of(e) if isinstance(e, OSError) else 'it is not {"last": <number>}'
+        raise UserError(f"The parcel counter {counter} cannot be read ({problem}); it holds "
+                        f"the last parcel number site {site_code} gave. Write into it "
+                        f'{{"last": N}}, N the highest number of a parcel {site_code} ever '
+                        "made, then try again.") from None
+    return last
+
+
+def _why(lab: Lab, site: Site, e: OSError | UserError | FormatError) -> str:
+    """Why a request's files cannot go in a parcel: the file and its problem, with the Win32
+    error of an I/O error."""
+    if isinstance(e, OSError) and e.filename:
+        return f"cannot read {shown(lab, site, Path(os.fsdecode(e.filename)))} ({error_text(e)})"
+    if isinstance(e, FormatError):
+        return f"{shown(lab, site, Path(e.path))}: {e.problem}"
+    return error_text(e)
 
 
 def _complete(lab: Lab, site: Site, request_id: str, now: float, size: int) -> None:

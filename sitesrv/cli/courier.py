@@ -59,6 +59,9 @@ def create(site: str, name: str, requests: tuple[str, ...], lab_dir: Path) -> No
     from sitesrv.admin import coursend
 
     lab = open_lab(lab_dir)
+    for moved in coursend.set_aside_unreadable(lab, coursend.courier_site(lab, site)):
+        click.echo(f"Moved the send request {moved.path.name}, which cannot be read, to "
+                   f"{moved.moved_to}: {moved.problem}")
     record, path = coursend.create(lab, site, name=name, request_ids=requests)
     packing = record.packing_list
     click.echo(f"Parcel {packing.parcel_id} ({len(packing.requests)} send request(s) for "

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sitesrv.admin.demo import write_sample_source
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
-from sitesrv.testing import query, tree_digest
+from sitesrv.testing import log_messages, query, tree_digest
 from tests.courier.conftest import P00_DP, carry, courier_lab
 
 
@@ -131,3 +131,45 @@ def test_a_file_named_like_a_parcel_but_longer_is_not_counted(tmp_path):
     (lab.layout.media / "ZZZ-9999-copy.parcel").write_bytes(b"")
     made = sitesrv(lab.root, "courier", "create", "ZZZ")
     assert "ZZZ-0001" in made
+
+
+def test_a_parcel_number_is_never_given_twice(tmp_path):
+    """ZZZ-0001 again, after its record and parcel were deleted, was refused at P00 as
+    received already, and its package never installed (bug hunt)."""
+    lab, pkg_id, source = courier_package_by_command(tmp_path)
+    lab.run_until_idle(seed=9)
+    sitesrv(lab.root, "courier", "create", "ZZZ")
+    sitesrv(lab.root, "courier", "receive", "P00", str(carry(lab.layout.media / "ZZZ-0001.parcel", lab)))
+    assert lab.run_until_idle(seed=9).status == "idle"
+    (lab.root / "ZZZ/SMS/inboxes/coursend.box/outgoing/ZZZ-0001.parcel").unlink()
+    (lab.layout.media / "ZZZ-0001.parcel").unlink()
+
+    (source / "added.txt").write_text("version 2\n")
+    sitesrv(lab.root, "package", "update", pkg_id)
+    lab.run_until_idle(seed=9)
+    made = sitesrv(lab.root, "courier", "create", "ZZZ")
+    assert made.startswith("Parcel ZZZ-0002 ")
+    assert (lab.root / "ZZZ/SMS/state/courier-parcels.json").read_text() == '{"last": 2}\n'
+    sitesrv(lab.root, "courier", "receive", "P00", str(carry(lab.layout.media / "ZZZ-0002.parcel", lab)))
+    assert lab.run_until_idle(seed=9).status == "idle"
+    assert tree_digest(lab.root / P00_DP / pkg_id) == tree_digest(source)
+
+
+def test_an_unreadable_parcel_counter_is_a_user_error_naming_it(tmp_path):
+    lab, _, _ = courier_package_by_command(tmp_path)
+    lab.run_until_idle(seed=9)
+    (lab.root / "ZZZ/SMS/state/courier-parcels.json").write_text("{}")
+    output = sitesrv(lab.root, "courier", "create", "ZZZ", code=2)
+    assert "courier-parcels.json cannot be read" in output and '{"last": N}' in output
+    assert list(lab.layout.media.glob("*.parcel")) == []
+
+
+def test_a_request_whose_package_file_is_gone_names_the_file(tmp_path):
+    lab, pkg_id, _ = courier_package_by_command(tmp_path)
+    lab.run_until_idle(seed=9)
+    (lab.root / "ZZZ/SMSPKG" / f"{pkg_id}.PCK").unlink()
+    output = sitesrv(lab.root, "courier", "create", "ZZZ", code=2)
+    line = f"cannot read F:\\SMSPKG\\{pkg_id}.PCK (Win32 Error = 2)"
+    assert line in output
+    assert any(m.startswith("Cannot put send request ") and m.endswith(line)
+               for m in log_messages(lab, "ZZZ", "coursend.log"))

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import tempfile
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitesrv.errors import FormatError
+from sitesrv.admin import coursend
+from sitesrv.errors import FormatError, UserError
 from sitesrv.formats import parcel
 from sitesrv.formats.parcel import PackingList, ParcelFile, ParcelRequest
 
@@ -63,3 +67,21 @@ def test_a_packing_list_too_long_to_read_is_refused_before_it_is_read():
         assert "docs/limits.md" in e.problem and f.tell() == len(parcel.header(3 << 20))
     else:
         raise AssertionError("a 3 MiB packing list was read")
+
+
+@given(st.one_of(st.binary(max_size=60),
+                 st.builds(lambda v: json.dumps({"last": v}).encode(),
+                           st.one_of(st.integers(-5, 10**6), st.floats(), st.text(max_size=5),
+                                     st.booleans(), st.none()))))
+def test_any_parcel_counter_gives_a_number_or_a_user_error(data):
+    """The parcel counter (`SMS\\state\\courier-parcels.json`) a person may have edited."""
+    with tempfile.TemporaryDirectory() as folder:
+        counter = Path(folder) / coursend.COUNTER_FILE
+        counter.write_bytes(data)
+        try:
+            last = coursend._last_number("ZZZ", counter)
+        except UserError as e:
+            assert str(counter) in str(e)
+        else:
+            assert isinstance(last, int) and last >= 0
+            assert json.loads(data)["last"] == last

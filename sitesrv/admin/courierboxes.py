@@ -1,0 +1,97 @@
+"""The folders Courier Sender Manager writes into, and the unreadable send requests it sets aside.
+
+No worker scans the courier outbox: `sitesrv courier` is its only reader. So the command does
+what a component's runtime does for the files and folders it takes: every folder it writes
+into is a real folder from the site's root down (files/folders.py: a missing one is made, a
+symbolic link or anything else under a folder's name is renamed aside to `.<name>.refused`,
+never written through), and a send request that does not read goes to the outbox's
+`corrupt\\`, with a line naming the file and its problem in coursend.log and in
+`corrupt\\quarantine.log`, as the Standard Sender's runtime does with one in `outboxes\\LAN`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+from sitesrv.admin.lab import Lab
+from sitesrv.errors import FormatError, UserError
+from sitesrv.files.folders import moved_aside, own_folders
+from sitesrv.files.names import fitting_name
+from sitesrv.lab.boxes import CORRUPT_DIR, QUARANTINE_LOG
+from sitesrv.lab.hierarchy import Site
+from sitesrv.logs.appendfile import AppendFile
+from sitesrv.logs.smslog import SmsLog
+from sitesrv.logs.win32 import error_text
+
+
+@attrs.frozen
+class SetAside:
+    """An unreadable send request moved to `corrupt\\`: where it was, where it is, and why."""
+
+    path: Path
+    moved_to: Path
+    problem: str
+
+
+def problem_of(error: FormatError | OSError | UserError) -> str:
+    """What is wrong, for a person: a file's problem without its path (the sentence names the
+    file already), the system's words for an I/O error."""
+    if isinstance(error, FormatError):
+        return error.problem
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return str(error)
+
+
+def shown(lab: Lab, site: Site, path: Path) -> str:
+    """A path as the site's logs show it; one outside the site (LAB\\media) as it is."""
+    here = lab.site(site.code)
+    return here.windows(path) if path.is_relative_to(here.root) else str(path)
+
+
+def real_folders(lab: Lab, site: Site, sms: SmsLog, *folders: Path) -> None:
+    """Make each folder, and every folder from the site's root (the lab's, for LAB\\media)
+    down to it, a real folder before anything is written: what was moved aside gets a line in
+    coursend.log. A folder that cannot be made is a user error, and nothing is written."""
+    here = lab.site(site.code)
+    for folder in folders:
+        below = here.root if folder.is_relative_to(here.root) else lab.root
+        try:
+            moved, _ = own_folders(folder, below)
+        except OSError as e:
+            raise UserError(f"The folder {folder} cannot be made ({problem_of(e)}), and "
+                            "nothing was written: make it a folder sitesrv may write into, "
+                            "then try again.") from None
+        for name, aside, mode in moved:
+            sms.write(moved_aside(shown(lab, site, name), shown(lab, site, aside), mode))
+
+
+def set_aside(lab: Lab, site: Site, sms: SmsLog, path: Path, problem: str) -> SetAside | None:
+    """Move an unreadable send request to `corrupt\\` beside it (never over an earlier file:
+    `<name>.1`, `.2`...), with the runtime's line in coursend.log and `corrupt\\quarantine.log`.
+    None if it is gone already (another command took it)."""
+    corrupt = path.parent / CORRUPT_DIR
+    real_folders(lab, site, sms, corrupt)
+    dest, n = corrupt / fitting_name(path.name), 0
+    while os.path.lexists(dest):
+        n += 1
+        dest = corrupt / fitting_name(path.name, f".{n}")
+    try:
+        os.replace(path, dest)
+    except FileNotFoundError:
+        return None
+    line = (f"Moved the corrupt file {shown(lab, site, path)} to {shown(lab, site, dest)}: "
+            f"{problem}")
+    sms.write(line)
+    kept = AppendFile(corrupt / QUARANTINE_LOG)
+    try:
+        kept.append(sms.line(line))
+    except OSError as e:
+        sms.write(f"Cannot add to {shown(lab, site, corrupt / QUARANTINE_LOG)}: "
+                  f"{error_text(e)}")
+    finally:
+        kept.close()
+    return SetAside(path, dest, problem)
