@@ -3,7 +3,9 @@
 The folder holds two empty files whose names are the next counters: `<8 hex>.job` and
 `<8 hex>.req`. Taking an ID renames the token to the next number, so two components of one site
 (or a person's tool) can never get the same ID: the loser of a rename race finds its token gone
-and tries again. A missing token is SMS's "Could not retrieve the request ID".
+and tries again. A missing token is SMS's "Could not retrieve the request ID": the one who
+needed the ID waits and tries again later (`waits_for`), as no component may make a counter up
+(a new one could hand out IDs the site has used); `sitesrv init` restores the tokens.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from sitesrv.runtime.context import ComponentContext
 
 JOB = ".job"
 REQ = ".req"
+# Q266195's line when a token is missing: the minijob waits (docs/sources.md#q266195-and-q320638).
+SKIPPING_MINIJOB = ("Error. Could not give send request to scheduler. Possibly could not reach "
+                    "the schedule box on the site server. Skipping minijob.")
 
 
 class MissingToken(SitesrvError):
@@ -38,6 +43,13 @@ def _take(ctx: ComponentContext, suffix: str) -> int:
         return number
     raise MissingToken(f"could not take the {suffix} token in {ctx.windows(folder)}: it keeps "
                        "changing")
+
+
+def waits_for(what: str) -> str:
+    """The wait line of work that needs `what` (a job ID, a send request ID) while a token is
+    missing: it names the folder and who can put the token back."""
+    return (f"waits for {what}: a {SCHEDULE_UID} token is missing (sitesrv init --lab LAB "
+            "restores it)")
 
 
 def take_job_id(ctx: ComponentContext) -> str:
