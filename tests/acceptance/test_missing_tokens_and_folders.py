@@ -4,10 +4,13 @@ left in `tosend` and `history` are deleted at start (docs/distribution.md, docs/
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from sitesrv.admin import console
@@ -48,59 +51,46 @@ def finishes(lab: Lab, source: Path, pkg_id: str) -> None:
         assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
 
 
-def test_a_child_without_job_id_tokens_waits_then_finishes_after_init(lab: Lab,
-                                                                       tmp_path: Path) -> None:
-    source = sample(tmp_path)
-    pkg_id = create(lab, source)
-    without_tokens(lab, "P00")
-    lines = waits(lab, lab.run_until_idle(seed=1))
-    forward = (f" waits for a job ID to send the compressed files of {pkg_id} to site S01: "
-               f"{RESTORE}")
-    assert any(w.startswith("P00 SMS_DISTRIBUTION_MANAGER: INCOMING\\") and w.endswith(forward)
-               for w in lines), lines
-    assert SKIPPING_MINIJOB in log_messages(lab, "P00", "distmgr.log")
-    init_again(lab)
-    finishes(lab, source, pkg_id)
-
-
-def test_the_central_site_without_job_id_tokens_keeps_its_notification(lab: Lab,
-                                                                         tmp_path: Path) -> None:
-    source = sample(tmp_path)
-    pkg_id = create(lab, source)
-    without_tokens(lab, "ZZZ")
-    lines = waits(lab, lab.run_until_idle(seed=1))
-    assert (f"ZZZ SMS_DISTRIBUTION_MANAGER: {pkg_id}.PKN waits for a job ID to send the "
-            f"compressed files of {pkg_id} to site P00: {RESTORE}") in lines
-    init_again(lab)
-    finishes(lab, source, pkg_id)
-
-
-def test_a_pass_without_a_notification_waits_for_the_retry_pass(lab: Lab,
-                                                                  tmp_path: Path) -> None:
-    # Package actions left set with no notification coming: the pass of start-up.
-    source = sample(tmp_path)
-    pkg_id = create(lab, source)
+def no_notification(lab: Lab) -> None:
+    """Package actions left set with no notification coming: the pass of start-up."""
     with sqlite3.connect(lab.site("ZZZ").database) as db:
         db.execute("DELETE FROM PkgNotification")
     without_tokens(lab, "ZZZ")
-    lines = waits(lab, lab.run_until_idle(seed=1))
-    assert (f"ZZZ SMS_DISTRIBUTION_MANAGER: {pkg_id} waits for a job ID to send the compressed "
-            f"files of {pkg_id} to site P00: {RESTORE}") in lines
-    init_again(lab)
-    finishes(lab, source, pkg_id)
 
 
-def test_a_secondary_whose_inboxes_were_deleted_waits_for_its_tokens(lab: Lab,
-                                                                     tmp_path: Path) -> None:
+def no_inboxes(lab: Lab) -> None:
+    shutil.rmtree(lab.root / "S01/SMS/inboxes")
+
+
+SENDING = "waits for a job ID to send the compressed files of ZZZ00001 to site"
+
+
+@pytest.mark.parametrize("prepare, line", [
+    # A child's Distribution Manager keeps the .PKG whose content it forwards.
+    (lambda lab: without_tokens(lab, "P00"),
+     rf"P00 SMS_DISTRIBUTION_MANAGER: INCOMING\\\w{{8}}\.PKG {SENDING} S01: "),
+    # The central site's keeps its notification, and the pass's actions.
+    (lambda lab: without_tokens(lab, "ZZZ"),
+     rf"ZZZ SMS_DISTRIBUTION_MANAGER: ZZZ00001\.PKN {SENDING} P00: "),
+    (no_notification, rf"ZZZ SMS_DISTRIBUTION_MANAGER: ZZZ00001 {SENDING} P00: "),
+    # A secondary whose inboxes were deleted: the batch from ZZZ is applied (its history
+    # made again); the one to P00 waits.
+    (no_inboxes, r"S01 SMS_REPLICATION_MANAGER: process\\P00_3 waits for a job ID for the "
+                 r"batch to site P00: "),
+], ids=["child", "central", "pass", "secondary"])
+def test_without_job_id_tokens_a_site_waits_then_finishes_after_init(
+        lab: Lab, tmp_path: Path, prepare: Callable[[Lab], None], line: str) -> None:
     source = sample(tmp_path)
     pkg_id = create(lab, source)
-    shutil.rmtree(lab.root / "S01/SMS/inboxes")
+    prepare(lab)
     lines = waits(lab, lab.run_until_idle(seed=1))
-    # The batch from ZZZ was applied (its history made again); the one to P00 waits.
-    assert (inbox(lab, "S01", "replmgr.box\\history") / "ZZZ.trs").is_file()
-    assert inbox(lab, "S01", "schedule.box\\tosend").is_dir()
-    assert (f"S01 SMS_REPLICATION_MANAGER: process\\P00_3 waits for a job ID for the batch to "
-            f"site P00: {RESTORE}") in lines
+    assert any(re.fullmatch(line + re.escape(RESTORE), w) for w in lines), lines
+    assert all(w.endswith(RESTORE) for w in lines), "whatever waits says what restores it"
+    if prepare is no_inboxes:
+        assert (inbox(lab, "S01", "replmgr.box\\history") / "ZZZ.trs").is_file()
+        assert inbox(lab, "S01", "schedule.box\\tosend").is_dir()
+    else:
+        assert SKIPPING_MINIJOB in log_messages(lab, line[:3], "distmgr.log")
     init_again(lab)
     finishes(lab, source, pkg_id)
 
