@@ -175,10 +175,14 @@ class Scheduler(Component):
 
     def _take_request_id(self, item: WorkItem, job: SchedulerJob) -> SchedulerJob | None:
         """The job, ACTIVE with a new send request ID and rewritten so; None (and the job
-        deferred) if the UID token is missing."""
+        deferred) if the UID token is missing. An ID a request of this site still goes by is
+        skipped: a token `sitesrv init` put back counts from 1 again."""
         ctx = self.ctx
         try:
             request_id = srq.request_id(job.priority, take_request_counter(ctx), ctx.site.code)
+            while self._request_exists(request_id):
+                request_id = srq.request_id(job.priority, take_request_counter(ctx),
+                                            ctx.site.code)
         except MissingToken:
             ctx.log.write(SKIPPING_MINIJOB)
             item.defer(ctx.clock.now() + ctx.timing.rescan_interval,
