@@ -159,13 +159,13 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
         files = [(d, Payload.DLT, int(d.suffix[1:])) for d in deltas]
     dest_server = ctx.hierarchy.site(dest).server
     ctx.log.write(f"Needs to send the compressed package for package {pkg_id} to site {dest}")
+    ctx.log.write(f"Sending a copy of package {pkg_id} to site {dest}")
     try:  # all of them first: a minijob is written for every file or for none
         job_ids = [take_job_id(ctx) for _ in files]
     except MissingToken as e:
         ctx.log.write(SKIPPING_MINIJOB)
         raise MinijobSkipped(waits_for(f"a job ID to send the compressed files of {pkg_id} to "
                                        f"site {dest}")) from e
-    ctx.log.write(f"Sending a copy of package {pkg_id} to site {dest}")
     for (path, payload, file_version), job_id in zip(files, job_ids, strict=True):
         root = ctx.layout.unc(path)
         job = jobfile.SchedulerJob(
