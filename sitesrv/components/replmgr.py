@@ -36,8 +36,9 @@ from typing import Any
 
 import attrs
 
+from sitesrv.components.leftovers import remove_stale_temps
 from sitesrv.components.statusup import outbound_destination
-from sitesrv.components.uidtokens import MissingToken, take_job_id
+from sitesrv.components.uidtokens import MissingToken, take_job_id, waits_for
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.formats import job as jobfile
@@ -117,11 +118,14 @@ class ReplicationManager(Component):
         self.process = self.ctx.layout.inbox(REPLMGR_PROCESS)
         self.ready = self.ctx.layout.inbox(REPLMGR_READY)
         self.jobs = self.ctx.layout.inbox(SCHEDULE)
-        for folder in (self.process, self.ready):
+        history = self.ctx.layout.inbox(REPLMGR_HISTORY)
+        for folder in (self.process, self.ready, history):
             self.ctx.make_dirs(folder)
         self.unreadable: set[str] = set()  # folders it could not list, said once
         self._remove_dead_temps()
+        remove_stale_temps(self.ctx, history)
         self.held: list[Held] = []
+        self.no_job_id: Stream | None = None  # the stream whose batch waits for a job ID
         self.pending: dict[Stream, list[str]] = {}
         for batch in self._ready_batches():
             self.pending.setdefault(Stream(batch.destination_site, batch.priority), []).append(
@@ -140,10 +144,15 @@ class ReplicationManager(Component):
         return True
 
     def waiting(self) -> list[Waiting]:
-        return [Waiting(f"process\\{h.stream.folder_name}",
+        held = [Waiting(f"process\\{h.stream.folder_name}",
                         f"waits for job {h.job_id} to complete before the next batch to site "
                         f"{h.stream.destination} (at most until {self._local(h.until)})")
                 for h in self.held]
+        if self.no_job_id is not None:
+            held.append(Waiting(f"process\\{self.no_job_id.folder_name}",
+                                waits_for(f"a job ID for the batch to site "
+                                          f"{self.no_job_id.destination}")))
+        return held
 
     # --- outbound -----------------------------------------------------------------------------
 
@@ -176,6 +185,7 @@ class ReplicationManager(Component):
         now = self.ctx.clock.now()
         hold = self.ctx.timing.replmgr_batch_hold
         self.held = []
+        self.no_job_id = None
         for stream, names in self._streams():
             pending = [j for j in self.pending.get(stream, [])
                        if (self.ready / rpl.batch_file_name(j)).exists()]
@@ -222,6 +232,7 @@ class ReplicationManager(Component):
             uid = ctx.windows(ctx.layout.inbox(SCHEDULE_UID))
             ctx.log.write(f"Could not retrieve a job ID from {uid}; the batch for site "
                           f"{stream.destination} waits")
+            self.no_job_id = stream
             ctx.wake_at(ctx.clock.now() + ctx.timing.rescan_interval)
             return False
         batch = rpl.ReplicationBatch(
@@ -355,7 +366,10 @@ class ReplicationManager(Component):
                 item.inbox.quarantine_data(
                     f"{item.name}.{obj.name}", obj.data, part_of=item.original,
                     reason=_unknown_class(obj.name, "component of this site"))
-        history_path = ctx.layout.inbox(REPLMGR_HISTORY) / trs.history_file_name(batch.sending_site)
+        # Made if it is missing (a site whose inboxes were deleted): a good batch never fails
+        # for want of it.
+        history_path = ctx.make_dirs(ctx.layout.inbox(REPLMGR_HISTORY)) / trs.history_file_name(
+            batch.sending_site)
         history = self._history(history_path)
         fresh = [o for o in batch.objects if o.object_class in OBJECT_CLASSES
                  and batch.transaction_id > history.seen(o.object_class, batch.priority)]

@@ -28,7 +28,13 @@ from pathlib import Path
 import attrs
 
 from sitesrv.components import routing
-from sitesrv.components.uidtokens import MissingToken, take_request_counter
+from sitesrv.components.leftovers import remove_stale_temps
+from sitesrv.components.uidtokens import (
+    SKIPPING_MINIJOB,
+    MissingToken,
+    take_request_counter,
+    waits_for,
+)
 from sitesrv.compression.known import file_sha256
 from sitesrv.errors import FormatError, UserError
 from sitesrv.formats import job as jobfile
@@ -42,7 +48,6 @@ from sitesrv.lab.boxes import (
     SCHEDULE_FAILED,
     SCHEDULE_REQUESTS,
     SCHEDULE_TOSEND,
-    SCHEDULE_UID,
     WORK_DIR,
 )
 from sitesrv.lab.layout import PathRefused
@@ -63,6 +68,11 @@ class Scheduler(Component):
                InboxSpec(routing.OUTBOXES[AddressType.COURIER], ("*.srs",)),
                InboxSpec(SCHEDULE_REQUESTS, ("*.srq",)),
                InboxSpec(SCHEDULE, ("*.job",)))
+
+    def start(self) -> None:
+        # `tosend` is nobody's inbox: this component makes it (a site whose inboxes were
+        # deleted), and deletes the temp files of instructions a killed run was writing.
+        remove_stale_temps(self.ctx, self.ctx.make_dirs(self.ctx.layout.inbox(SCHEDULE_TOSEND)))
 
     def work(self) -> bool:
         item = self.ctx.claim_next()
@@ -106,7 +116,9 @@ class Scheduler(Component):
         route = self._route(item, job)
         if route is None:
             return
-        ipt = ctx.layout.inbox(SCHEDULE_TOSEND) / sni.instruction_file_name(job.job_id)
+        # Made if it is missing (a site whose inboxes were deleted): the job never fails for it.
+        ipt = ctx.make_dirs(ctx.layout.inbox(SCHEDULE_TOSEND)) / sni.instruction_file_name(
+            job.job_id)
         ctx.log.write("========  Processing Jobs  ========")
         ctx.log.write(f"<Activating JOB {job.job_id}>[{job.description}]~")
         ctx.log.write(f"Destination site:  {job.destination_site}, Preferred Address: "
@@ -163,15 +175,18 @@ class Scheduler(Component):
 
     def _take_request_id(self, item: WorkItem, job: SchedulerJob) -> SchedulerJob | None:
         """The job, ACTIVE with a new send request ID and rewritten so; None (and the job
-        deferred) if the UID token is missing."""
+        deferred) if the UID token is missing. An ID a request of this site still goes by is
+        skipped: a token `sitesrv init` put back counts from 1 again."""
         ctx = self.ctx
         try:
             request_id = srq.request_id(job.priority, take_request_counter(ctx), ctx.site.code)
+            while self._request_exists(request_id):
+                request_id = srq.request_id(job.priority, take_request_counter(ctx),
+                                            ctx.site.code)
         except MissingToken:
-            ctx.log.write("Error. Could not give send request to scheduler. Possibly could "
-                          "not reach the schedule box on the site server. Skipping minijob.")
-            item.defer(ctx.clock.now() + ctx.timing.rescan_interval, "waits for a send "
-                       f"request ID (a {SCHEDULE_UID} token is missing)")
+            ctx.log.write(SKIPPING_MINIJOB)
+            item.defer(ctx.clock.now() + ctx.timing.rescan_interval,
+                       waits_for("a send request ID"))
             return None
         job = attrs.evolve(job, state=JobState.ACTIVE, send_request_id=request_id)
         item.rewrite(jobfile.encode(job))

@@ -67,3 +67,13 @@ def test_missing_token_is_reported(contexts: list[ComponentContext]) -> None:
         p.unlink()
     with pytest.raises(MissingToken, match=r"no \.job token"):
         take_job_id(ctx)
+
+
+def test_a_restored_token_skips_the_ids_of_jobs_still_there(contexts: list[ComponentContext]
+                                                            ) -> None:
+    # `sitesrv init` puts back 00000001.job while jobs 1 and 2 still wait to be sent.
+    ctx = contexts[0]
+    (ctx.layout.inbox("schedule.box") / "00000001.job").write_text("")
+    (ctx.layout.inbox("replmgr.box\\ready") / "00000002.RPL").write_text("")
+    (ctx.layout.inbox("schedule.box\\tosend") / "00000004.IPT").write_text("")
+    assert [take_job_id(ctx) for _ in range(2)] == ["00000003", "00000005"]

@@ -264,3 +264,17 @@ def test_a_job_rewrite_left_half_done_by_a_killed_server_is_written_over(
     assert report is not None and (report.status, report.errors) == ("idle", 0)
     assert files(inbox(lab, "P00", "despoolr.box\\receive")) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
     assert not left.exists()
+
+
+def test_a_restored_request_token_skips_the_ids_of_requests_still_there(lab: Path) -> None:
+    # `sitesrv init` put back 00000001.req while request 2_001ZZZ still waits in the outbox.
+    outbox = inbox(lab, "ZZZ", "schedule.box\\outboxes\\LAN")
+    content_job(lab, "00000001", DATA)
+    run_until_idle(lab, components=SCHEDULER_ONLY, sites=["ZZZ"], horizon=0)
+    uid = inbox(lab, "ZZZ", "schedule.box\\UID")
+    (token,) = uid.glob("*.req")
+    token.rename(uid / "00000001.req")
+    content_job(lab, "00000002", DATA, package_id="ZZZ00002")
+    run_until_idle(lab, components=SCHEDULER_ONLY, sites=["ZZZ"], horizon=0)
+    assert files(outbox) == ["2_001ZZZ.srq", "2_002ZZZ.srq"]
+    assert srq.read(outbox / "2_001ZZZ.srq").job_id == "00000001"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sitesrv.components.despooler.receive import Received
-from sitesrv.components.uidtokens import MissingToken, take_job_id
+from sitesrv.components.uidtokens import MissingToken, take_job_id, waits_for
 from sitesrv.errors import FormatError
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg, sni, sta
@@ -28,7 +28,6 @@ from sitesrv.lab.boxes import (
     REPLMGR_INCOMING,
     SCHEDULE,
     SCHEDULE_TOSEND,
-    SCHEDULE_UID,
     WORK_DIR,
 )
 from sitesrv.logs.win32 import error_text
@@ -66,7 +65,8 @@ def hand_on(received: Received, payload: Path | None) -> None:
     ins = received.ins
     root = ""
     if ins.payload is not Payload.NONE:
-        tosend = ctx.layout.inbox(SCHEDULE_TOSEND) / f"{received.request_id}{sni.PCK}"
+        # Made if it is missing (a site whose inboxes were deleted), as the Scheduler does.
+        tosend = ctx.make_dirs(ctx.layout.inbox(SCHEDULE_TOSEND)) / f"{received.request_id}{sni.PCK}"
         root = ctx.layout.unc(tosend)
         if payload is not None:
             received.hand_over(tosend)
@@ -84,8 +84,7 @@ def hand_on(received: Received, payload: Path | None) -> None:
     except MissingToken as e:
         ctx.log.write(f"~Cannot create a job to send the instruction on to site "
                       f"{ins.final_destination_site}: {error_text(e)}")
-        received.retry(ctx.clock.now() + ctx.timing.despooler_retry_delay,
-                       f"waits for a job ID ({SCHEDULE_UID})")
+        received.retry(ctx.clock.now() + ctx.timing.despooler_retry_delay, waits_for("a job ID"))
         return
     job = jobfile.SchedulerJob(
         job_id=job_id, description=ins.description, destination_site=ins.final_destination_site,

@@ -57,6 +57,7 @@ from sitesrv.runtime.inbox import InboxSpec, WorkItem
 FUTURE_TOLERANCE = 86400.0
 KEEP_DELTAS = 5  # deltas against the previous five versions (docs/sources.md#sms-2003-faq)
 CLF = ".CLF"  # colleval.box\\<PkgID>.CLF, one of the files a deployed package leaves
+RETRY_PASS = "waits for the Distribution Manager retry pass"
 
 
 class DistributionManager(Component):
@@ -74,9 +75,10 @@ class DistributionManager(Component):
             if any(r.Status == PackageStatus.RETRY for r in self.ctx.store.statuses(
                 pkg_id, status_type=StatusType.COPY, site_code=self.ctx.site.code))}
         self.attempts: dict[str, int] = {}  # SMS keeps this under Retry History (Q319207)
-        # Packages whose compression failed (a full drive): their actions, still set in the
-        # database, are taken again at the retry pass (and at start-up, as any unfinished one).
-        self.redo: set[str] = set()
+        # Packages whose compression failed (a full drive) or whose minijob waits for a job ID,
+        # with the wait line: their actions, still set in the database, are taken again at the
+        # retry pass (and at start-up, as any unfinished one).
+        self.redo: dict[str, str] = {}
         # INCOMING files kept to wait for a package's compressed files, by package: they are
         # looked at again as soon as that package's files are here, not on every arrival.
         self.kept: dict[str, set[str]] = {}
@@ -107,27 +109,35 @@ class DistributionManager(Component):
 
     def work(self) -> bool:
         if self.pending:
-            self._package_actions(self.pending.pop(0))
+            pkg_id = self.pending.pop(0)
+            try:
+                self._package_actions(pkg_id)
+            except pkgsend.MinijobSkipped as skipped:
+                self.ctx.retrying()
+                self.redo[pkg_id] = skipped.reason
             return True
         item = self.ctx.claim_next()
         if item is None:
             return self._retry_pass()
         # A file that cannot be parsed raises FormatError: the runtime moves it to corrupt\.
-        if item.name.upper().endswith(".PKN"):
-            # Several notifications for one package collapse into one pass (KB834123).
-            record = pkn.read(item.path)
-            if self._has_actions(record.package_id):
-                self._package_actions(record.package_id)
-            item.done()
-        elif item.name.upper().endswith(".STA"):
-            self._status_file(item)
-        else:
-            self._incoming_package(item)
+        try:
+            if item.name.upper().endswith(".PKN"):
+                # Several notifications for one package collapse into one pass (KB834123).
+                record = pkn.read(item.path)
+                if self._has_actions(record.package_id):
+                    self._package_actions(record.package_id)
+                item.done()
+            elif item.name.upper().endswith(".STA"):
+                self._status_file(item)
+            else:
+                self._incoming_package(item)
+        except pkgsend.MinijobSkipped as skipped:
+            pkgsend.wait_for_job_id(self.ctx, item, skipped)
         return True
 
     def waiting(self) -> Iterable[Waiting]:
-        return [Waiting(p, "waits for the Distribution Manager retry pass")
-                for p in sorted(self.retry | self.redo)]
+        return [Waiting(p, self.redo.get(p, RETRY_PASS))
+                for p in sorted(self.retry | self.redo.keys())]
 
     # --- package actions at this site ---------------------------------------------------------
 
@@ -909,9 +919,9 @@ class DistributionManager(Component):
         if self.ctx.timers:
             return False
         retry, self.retry = sorted(self.retry), set()
-        self.pending += sorted(self.redo - set(self.pending))
-        redone, self.redo = bool(self.redo), set()
-        if redone and not retry:  # only compressions that failed, taken up again
+        self.pending += sorted(self.redo.keys() - set(self.pending))
+        redone, self.redo = bool(self.redo), {}
+        if redone and not retry:  # only passes that failed or waited, taken up again
             self.ctx.retrying()
         site = self.ctx.site.code
         for pkg_id in retry:
@@ -941,7 +951,7 @@ class DistributionManager(Component):
         self.ctx.log.write(f"~Failed to compress package {package.PkgID}, will retry later.")
         self.ctx.status.report(2302, package.Name, package.PkgID, severity="E",
                                attributes=((AID_PACKAGE, package.PkgID),))
-        self.redo.add(package.PkgID)
+        self.redo[package.PkgID] = RETRY_PASS
 
     def _give_up(self, package: Package, rows: list[PkgServer]) -> None:
         """The retries are used up: the DPs are FAILED (State 3) and 2302 says so."""

@@ -4,6 +4,11 @@ Package information is the replication `.PKG`, handed to Replication Manager. Co
 go as a minijob whose transfer root is the stored `SMSPKG\\<PkgID>.PCK` or `.DLT.<n>`, carrying
 this site's `.PKG` for that version (a content instruction). docs/distribution.md is the model;
 the log lines are those of the parent's distmgr.log in docs/sources.md#child-lost-its-pck.
+
+A minijob needs a job ID from `schedule.box\\UID`. Without one (a token is missing) the minijob
+is skipped with Q266195's line and `MinijobSkipped` ends the unit: nothing of the pass after it
+is done, so the pass (its actions stay set) or the `.PKG` is done again later, as a pass a crash
+stopped is (`wait_for_job_id`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Iterable
 import attrs
 
 from sitesrv.components.statusup import queue_replication
-from sitesrv.components.uidtokens import take_job_id
+from sitesrv.components.uidtokens import SKIPPING_MINIJOB, MissingToken, take_job_id, waits_for
 from sitesrv.compression import needs_full_package
 from sitesrv.db.pkgstore import PackageStore
 from sitesrv.db.sitedb import (
@@ -30,6 +35,16 @@ from sitesrv.formats.values import Payload
 from sitesrv.lab.boxes import SCHEDULE
 from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy
 from sitesrv.runtime.context import ComponentContext
+from sitesrv.runtime.inbox import WorkItem
+
+
+class MinijobSkipped(MissingToken):
+    """No job ID for a minijob: nothing of it was written. `reason` is the wait line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
 
 ACTIONS = {
     PackageAction.NONE: pkg.PackageAction.NONE,
@@ -145,8 +160,13 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
     dest_server = ctx.hierarchy.site(dest).server
     ctx.log.write(f"Needs to send the compressed package for package {pkg_id} to site {dest}")
     ctx.log.write(f"Sending a copy of package {pkg_id} to site {dest}")
-    for path, payload, file_version in files:
-        job_id = take_job_id(ctx)
+    try:  # all of them first: a minijob is written for every file or for none
+        job_ids = [take_job_id(ctx) for _ in files]
+    except MissingToken as e:
+        ctx.log.write(SKIPPING_MINIJOB)
+        raise MinijobSkipped(waits_for(f"a job ID to send the compressed files of {pkg_id} to "
+                                       f"site {dest}")) from e
+    for (path, payload, file_version), job_id in zip(files, job_ids, strict=True):
         root = ctx.layout.unc(path)
         job = jobfile.SchedulerJob(
             job_id=job_id, description=f"Software Distribution for {package.Name}, "
@@ -168,3 +188,10 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
         Location=f"\\\\{dest_server}\\SMS_CPS{ctx.hierarchy.site(dest).package_drive}$\\"
                  f"{pkg_id}.PCK",
     ))
+
+
+def wait_for_job_id(ctx: ComponentContext, item: WorkItem, skipped: MinijobSkipped) -> None:
+    """The file whose unit skipped a minijob waits for the token and is taken again: a
+    transient cause, tried again until `sitesrv init` restores the token, never quarantined."""
+    ctx.retrying()
+    item.defer(ctx.clock.now() + ctx.timing.distmgr_retry_interval, skipped.reason)

@@ -1,0 +1,121 @@
+"""Bug hunt: missing `schedule.box\\UID` tokens and missing folders below a site's inboxes are
+waited for or made again, never a reason to quarantine a good file; temp files a killed server
+left in `tosend` and `history` are deleted at start (docs/distribution.md, docs/transport.md)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sitesrv.admin import console
+from sitesrv.admin.lab import Lab
+from sitesrv.cli.main import cli
+from sitesrv.components.uidtokens import SKIPPING_MINIJOB
+from sitesrv.runtime.idle import IdleReport
+from sitesrv.testing import inbox, log_messages, tree_digest
+from tests.acceptance.conftest import create, dp_folder, installed, sample
+
+RESTORE = "a schedule.box\\UID token is missing (sitesrv init --lab LAB restores it)"
+
+
+def without_tokens(lab: Lab, site: str) -> None:
+    for token in inbox(lab, site, "schedule.box\\UID").iterdir():
+        token.unlink()
+
+
+def init_again(lab: Lab) -> None:
+    """What the wait line tells the user to run: it restores the tokens and the folders."""
+    result = CliRunner().invoke(cli, ["init", "--lab", str(lab.root)], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+
+
+def waits(lab: Lab, report: IdleReport) -> list[str]:
+    """The wait lines of a run that ended waiting, with nothing failed and nothing quarantined."""
+    assert report.status == "waiting", report.lines()
+    assert (report.errors, report.problems) == (0, ()), report.lines()
+    assert list(lab.root.glob("*/SMS/inboxes/**/corrupt/*")) == []
+    return [str(w) for w in report.waits]
+
+
+def finishes(lab: Lab, source: Path, pkg_id: str) -> None:
+    report = lab.run_until_idle(seed=1)
+    assert report.status == "idle", report.lines()
+    assert list(lab.root.glob("*/SMS/inboxes/**/corrupt/*")) == []
+    for site in ("ZZZ", "P00", "S01"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
+
+
+def no_notification(lab: Lab) -> None:
+    """Package actions left set with no notification coming: the pass of start-up."""
+    with sqlite3.connect(lab.site("ZZZ").database) as db:
+        db.execute("DELETE FROM PkgNotification")
+    without_tokens(lab, "ZZZ")
+
+
+def no_inboxes(lab: Lab) -> None:
+    shutil.rmtree(lab.root / "S01/SMS/inboxes")
+
+
+SENDING = "waits for a job ID to send the compressed files of ZZZ00001 to site"
+
+
+@pytest.mark.parametrize("prepare, line", [
+    # A child's Distribution Manager keeps the .PKG whose content it forwards.
+    (lambda lab: without_tokens(lab, "P00"),
+     rf"P00 SMS_DISTRIBUTION_MANAGER: INCOMING\\\w{{8}}\.PKG {SENDING} S01: "),
+    # The central site's keeps its notification, and the pass's actions.
+    (lambda lab: without_tokens(lab, "ZZZ"),
+     rf"ZZZ SMS_DISTRIBUTION_MANAGER: ZZZ00001\.PKN {SENDING} P00: "),
+    (no_notification, rf"ZZZ SMS_DISTRIBUTION_MANAGER: ZZZ00001 {SENDING} P00: "),
+    # A secondary whose inboxes were deleted: the batch from ZZZ is applied (its history
+    # made again); the one to P00 waits.
+    (no_inboxes, r"S01 SMS_REPLICATION_MANAGER: process\\P00_3 waits for a job ID for the "
+                 r"batch to site P00: "),
+], ids=["child", "central", "pass", "secondary"])
+def test_without_job_id_tokens_a_site_waits_then_finishes_after_init(
+        lab: Lab, tmp_path: Path, prepare: Callable[[Lab], None], line: str) -> None:
+    source = sample(tmp_path)
+    pkg_id = create(lab, source)
+    prepare(lab)
+    lines = waits(lab, lab.run_until_idle(seed=1))
+    assert any(re.fullmatch(line + re.escape(RESTORE), w) for w in lines), lines
+    assert all(w.endswith(RESTORE) for w in lines), "whatever waits says what restores it"
+    if prepare is no_inboxes:
+        assert (inbox(lab, "S01", "replmgr.box\\history") / "ZZZ.trs").is_file()
+        assert inbox(lab, "S01", "schedule.box\\tosend").is_dir()
+    else:
+        assert SKIPPING_MINIJOB in log_messages(lab, line[:3], "distmgr.log")
+    init_again(lab)
+    finishes(lab, source, pkg_id)
+
+
+def test_a_childs_history_and_tosend_folders_are_made_again(lab: Lab, tmp_path: Path) -> None:
+    pkg_id, source = installed(lab, tmp_path, 1)
+    for box in ("replmgr.box\\history", "schedule.box\\tosend"):
+        shutil.rmtree(inbox(lab, "P00", box))
+    (source / "SETUP.INI").write_text("[Setup]\r\nversion 2\r\n")
+    console.update_package(lab, pkg_id)
+    finishes(lab, source, pkg_id)
+    assert (inbox(lab, "P00", "replmgr.box\\history") / "ZZZ.trs").is_file()
+
+
+def test_temp_files_a_killed_server_left_in_tosend_and_history_are_deleted(
+        lab: Lab, tmp_path: Path) -> None:
+    installed(lab, tmp_path, 1)
+    left = [inbox(lab, "P00", "schedule.box\\tosend") / ".00000007.IPT.P00-SMS_SCHEDULER.000003.tmp",
+            inbox(lab, "P00", "replmgr.box\\history") /
+            ".ZZZ.trs.P00-SMS_REPLICATION_MANAGER.000002.tmp"]
+    for path in left:
+        path.write_text("x")
+    assert lab.run_until_idle(seed=1).status == "idle"
+    assert [p for p in left if p.exists()] == []
+    assert "Deleted the stale temporary file E:\\SMS\\inboxes\\schedule.box\\tosend\\.00000007.IPT." \
+           "P00-SMS_SCHEDULER.000003.tmp" in log_messages(lab, "P00", "sched.log")
+    assert "Deleted the stale temporary file E:\\SMS\\inboxes\\replmgr.box\\history\\.ZZZ.trs." \
+           "P00-SMS_REPLICATION_MANAGER.000002.tmp" in log_messages(lab, "P00", "replmgr.log")
