@@ -254,9 +254,15 @@ class SiteLock:
                             "it first, or pass --lab with another lab. If it is not running, "
                             f"delete {self.path}.")
         if can_check_pids():
-            if pid_alive(holder.pid):
-                raise UserError(running)
-            return f"pid {holder.pid} is not running"
+            if not pid_alive(holder.pid):
+                return f"pid {holder.pid} is not running"
+            if holder.ticks is not None and not holder.still_running():
+                # As live_holder judges it: the pid was given to another process since.
+                return f"pid {holder.pid} is another process now (the machine restarted)"
+            if holder.ticks is None:  # a lock that does not say when its process started
+                raise UserError(f"{running} If it is not running (its pid may have been given "
+                                f"to another process since), delete {self.path}.")
+            raise UserError(running)
         started = holder.started_at()
         if started is not None and time.time() - started < WINDOWS_STALE_AFTER:
             raise UserError(f"{running} If it is not running, delete {self.path}.")

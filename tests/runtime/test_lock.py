@@ -40,12 +40,12 @@ def dead_pid() -> int:
 
 
 def write_lock(lab: Path, site: str, pid: int, started: datetime,
-               host: str | None = None) -> Path:
+               host: str | None = None, ticks: int | None = None) -> Path:
     path = lock_file(lab, site)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"pid": pid, "host": host or socket.gethostname(),
                                 "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                "token": "0123456789abcdef"}))
+                                "token": "0123456789abcdef", "ticks": ticks}))
     return path
 
 
@@ -98,6 +98,30 @@ def test_a_stale_lock_is_taken_over_with_a_warning(
     (event,) = events(lab, "server_lock_taken_over")
     assert (event["site"], event["component"], event["pid"]) == ("SEC", "SMS_EXECUTIVE", pid)
     assert not path.exists()  # taken over, then given back at the end of the run
+
+
+@pytest.mark.skipif(lock_module.process_start(os.getpid()) is None,
+                    reason="needs /proc to tell when a process started")
+def test_a_lock_whose_pid_another_process_has_now_is_taken_over(
+        lab: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Bug hunt: after a restart the pid belonged to another process; `run` said the server
+    was running while `fault kill` said it was not. Its start time tells them apart."""
+    mine = lock_module.process_start(os.getpid())
+    assert mine is not None
+    path = write_lock(lab, "SEC", os.getpid(), datetime.now(UTC), ticks=mine + 1)
+    with caplog.at_level(logging.WARNING, logger=lock_module.__name__):
+        assert run_until_idle(lab, components=REGISTRY).exit_code == ExitCode.IDLE
+    assert any(m.startswith(f"Site SEC: took over the stale server lock {path} (pid ")
+               and m.endswith("is another process now (the machine restarted))")
+               for m in caplog.messages)
+
+
+def test_a_lock_without_its_start_time_says_how_to_clear_a_recycled_pid(lab: Path) -> None:
+    path = write_lock(lab, "SEC", os.getpid(), datetime.now(UTC))
+    with pytest.raises(UserError, match=re.escape(f"If it is not running (its pid may have been "
+                                                  f"given to another process since), delete "
+                                                  f"{path}.")):
+        run_until_idle(lab, components=REGISTRY)
 
 
 def test_the_locks_are_given_back_when_a_run_is_interrupted(lab: Path) -> None:
