@@ -109,8 +109,8 @@ def trace_lines(lab: Lab, package_id: str) -> list[str]:
         details = [str(e["file"])] if e.get("file") else []
         details += [f"{k}={e[k]}" for k in ("fault", "parcel", "to", "version", "tracking",
                                              "reason") if k in e]
-        if e.get("times", 1) > 1:
-            details += [f"times={e['times']}", f"last={e['last']}"]
+        if e.get("event") == "deferred" and isinstance(e.get("times"), int) and e["times"] > 1:
+            details += [f"times={e['times']}", f"last={e.get('last', '')}"]
         out.append(f"{e.get('time', '')}  {e.get('site', ''):<3}  {e.get('component', ''):<26}"
                    f"  {e.get('event', ''):<18}  {'  '.join(details)}".rstrip())
     return out
@@ -148,7 +148,7 @@ def _waits(events: list[dict[str, Any]], named: list[dict[str, Any]],
 
 # Courier Sender Manager's line for each send request a site received from a parcel; the time it
 # was received is written nowhere else.
-RECEIVED = re.compile(r"Received send request (?P<request>\S+) \(job \S+, package "
+RECEIVED = re.compile(r"Received send request \S+ \(job \S+, package "
                       r"(?P<package>\S+)\) from site \S+ in parcel (?P<parcel>\S+)")
 
 
@@ -158,8 +158,11 @@ def _parcels(lab: Lab, wanted: str) -> list[dict[str, Any]]:
     times) and the receiving site's coursend.log (received)."""
     from sitesrv.admin import coursend
 
+    # In the order an administrator takes the steps, which may all be at one lab time (between
+    # two step runs): made and Sent at the source, received at the destination, then Confirmed.
     steps: list[dict[str, Any]] = []
-    confirmed = []  # last: a parcel is confirmed once received, though at the same lab time
+    received: list[dict[str, Any]] = []
+    confirmed: list[dict[str, Any]] = []
     for site in lab.hierarchy.sites:
         step = {"site": site.code, "component": coursend.COMPONENT}
         for record in coursend.records(lab, site):
@@ -171,8 +174,9 @@ def _parcels(lab: Lab, wanted: str) -> list[dict[str, Any]]:
             steps.append({**made, "time": lab_time_text(packing.created),
                           "event": "parcel_created", "to": ", ".join(dict.fromkeys(to))})
             if record.sent_at is not None:
+                tracking = {"tracking": record.tracking_number} if record.tracking_number else {}
                 steps.append({**made, "time": lab_time_text(record.sent_at),
-                              "event": "parcel_sent", "tracking": record.tracking_number})
+                              "event": "parcel_sent", **tracking})
             if record.confirmed_at is not None:
                 confirmed.append({**made, "time": lab_time_text(record.confirmed_at),
                                   "event": "parcel_confirmed"})
@@ -183,6 +187,6 @@ def _parcels(lab: Lab, wanted: str) -> list[dict[str, Any]]:
         for line in lines:
             match = RECEIVED.fullmatch(line.text)
             if match and match["package"].upper() == wanted:
-                steps.append({**step, "time": lab_time_text(line.lab_time),
-                              "event": "parcel_received", "parcel": match["parcel"]})
-    return steps + confirmed
+                received.append({**step, "time": lab_time_text(line.lab_time),
+                                 "event": "parcel_received", "parcel": match["parcel"]})
+    return steps + received + confirmed

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sitesrv.admin.lab import Lab
-from sitesrv.admin.status import trace_lines
+from sitesrv.admin.status import _waits, trace_lines
 from sitesrv.cli.main import cli
 from sitesrv.testing import StuckLabFactory
 
@@ -69,3 +71,26 @@ def test_the_trace_of_a_child_that_lost_its_pck_ends_in_its_wait(
     assert result.output.count("waits for the compressed files") == 1
     assert int(last[-2].removeprefix("times=")) > 10, "every retry pass, counted"
 
+
+
+
+WAITS = st.lists(st.tuples(st.integers(0, 59), st.sampled_from(["ZZZ", "P00", "S01"]),
+                           st.sampled_from(["A.PKG", "B.PKG"]),
+                           st.sampled_from(["ZZZ00001", "ZZZ00002", "zzz00001", "ZZZ000012"])),
+                 max_size=30)
+
+
+@given(waits=WAITS)
+def test_each_wait_of_the_package_is_counted_once_on_the_line_of_its_file_and_reason(
+        waits: list[tuple[int, str, str, str]]) -> None:
+    events = [json.loads(deferred(second, site, "SMS_DISTRIBUTION_MANAGER", INCOMING + file,
+                                  f"waits for version 1 of {package}"))
+              for second, site, file, package in waits]
+    mine = [e for e, w in zip(events, waits, strict=True) if w[3].upper() == "ZZZ00001"]
+    lines = _waits(events, [], "ZZZ00001")
+    assert sum(line["times"] for line in lines) == len(mine)
+    for line in lines:
+        same = [e for e in mine if (e["site"], e["file"], e["reason"]) ==
+                (line["site"], line["file"], line["reason"])]
+        assert (line["time"], line["last"], line["times"]) == (
+            same[0]["time"], same[-1]["time"], len(same)), "first and last in the log's order"
