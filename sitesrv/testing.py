@@ -207,8 +207,8 @@ def stuck_lab(name: str, folder: Path | str, *, seed: int = 1, hotfix: bool = Fa
     outcome = play(scenario(name), Path(folder), default_hierarchy_file(), seed=seed,
                    hotfix=hotfix, keep=True)
     if not outcome.can_get_stuck:
-        raise ValueError(f"scenario {name} ends well (the report's workaround or hotfix): it "
-                         "never gets stuck")
+        raise ValueError(f"scenario {name} ends well ({outcome.ends_well}): it never gets "
+                         "stuck")
     if not outcome.showed_symptom:
         raise ValueError(f"scenario {name} with seed {seed} did not get stuck; pick a seed that "
                          f"does ('sitesrv scenario run {name} --seeds 1-20' shows them)")

@@ -8,12 +8,16 @@ per package and site). Trace reads `LAB/events.jsonl` and lists one package's st
 from __future__ import annotations
 
 import json
+import re
+from pathlib import PureWindowsPath
 from typing import Any
 
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import PackageStatus, SiteDatabase
 from sitesrv.errors import UserError
+from sitesrv.lab.clock import lab_time_text
 from sitesrv.logs.events import read_events
+from sitesrv.logs.smslog import read_log
 
 # SMS_PackageStatusDistPointsSummarizer.State (SDK). The database computes it in a view
 # (schema.sql) and has no enum for it, so its names live here, once.
@@ -91,17 +95,98 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def trace_lines(lab: Lab, package_id: str) -> list[str]:
-    """One line per step of the package's journey, in lab-time order."""
+    """One line per step of the package's journey, in lab-time order: the events that name it,
+    the waits of its files, and its Courier Sender parcels."""
     wanted = package_id.upper()
-    events = [e for e in read_events(lab.layout.events)
-              if str(e.get("package", "")).upper() == wanted
+    every = read_events(lab.layout.events)
+    named = [e for e in every if str(e.get("package", "")).upper() == wanted]
+    events = [e for e in every if str(e.get("package", "")).upper() == wanted
               or (e.get("event") == "fault" and "package" not in e)]  # a link, for every one
+    events += [*_waits(every, named, wanted), *_parcels(lab, wanted)]
     events.sort(key=lambda e: str(e.get("time", "")))  # a hand-made line may have any time
     out = []
     for e in events:
         details = [str(e["file"])] if e.get("file") else []
-        details += [f"{k}={e[k]}" for k in ("fault", "to", "version", "reason") if k in e]
+        details += [f"{k}={e[k]}" for k in ("fault", "parcel", "to", "version", "tracking",
+                                             "reason") if k in e]
+        if e.get("event") == "deferred" and isinstance(e.get("times"), int) and e["times"] > 1:
+            details += [f"times={e['times']}", f"last={e.get('last', '')}"]
         out.append(f"{e.get('time', '')}  {e.get('site', ''):<3}  {e.get('component', ''):<26}"
                    f"  {e.get('event', ''):<18}  {'  '.join(details)}".rstrip())
     return out
 
+
+def _waits(events: list[dict[str, Any]], named: list[dict[str, Any]],
+           wanted: str) -> list[dict[str, Any]]:
+    """The package's `deferred` events, one per file, component and reason, with how many times
+    it waited and when it last did: the stuck part of a story, which repeats every retry pass.
+
+    The runtime's event names the file and the component's reason, not the package. A wait is
+    the package's when its reason names the package ID (Distribution Manager's `waits for
+    version 1 of ZZZ00001`, the Despooler's `waits for the package information of ZZZ00001
+    version 1`), when its file is one that an event of the package names at that site, or when
+    it is the Scheduler's job file of a job of the package (`schedule.box\\00000001.job`). An
+    event of the package that already says it (the Despooler's `instruction_retry`) is not
+    repeated."""
+    in_reason = re.compile(rf"(?<![0-9A-Z]){re.escape(wanted)}(?![0-9A-Z])", re.IGNORECASE)
+    files = {(e.get("site"), str(e["file"]).upper()) for e in named if e.get("file")}
+    jobs = {(e.get("site"), f"{e['job']}.JOB".upper()) for e in named if e.get("job")}
+    said = {(e.get("time"), e.get("site"), e.get("file"), e.get("reason")) for e in named}
+    waits: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for e in events:
+        file, site, reason = str(e.get("file", "")), e.get("site"), str(e.get("reason", ""))
+        if e.get("event") != "deferred" or (e.get("time"), site, e.get("file"), e.get("reason")) \
+                in said or not (in_reason.search(reason) or (site, file.upper()) in files
+                                or (site, PureWindowsPath(file).name.upper()) in jobs):
+            continue
+        key = (site, e.get("component"), file.upper(), reason)
+        first = waits.setdefault(key, {**e, "times": 0})
+        first["times"] += 1
+        first["last"] = e.get("time", "")
+    return [{k: v for k, v in e.items() if k != "until"} for e in waits.values()]
+
+
+# Courier Sender Manager's line for each send request a site received from a parcel; the time it
+# was received is written nowhere else.
+RECEIVED = re.compile(r"Received send request \S+ \(job \S+, package "
+                      r"(?P<package>\S+)\) from site \S+ in parcel (?P<parcel>\S+)")
+
+
+def _parcels(lab: Lab, wanted: str) -> list[dict[str, Any]]:
+    """The package's Courier Sender parcels, as steps, from what Courier Sender Manager keeps:
+    the sending site's records (`coursend.box\\outgoing`: made, Sent, Confirmed, with their
+    times) and the receiving site's coursend.log (received)."""
+    from sitesrv.admin import coursend
+
+    # In the order an administrator takes the steps, which may all be at one lab time (between
+    # two step runs): made and Sent at the source, received at the destination, then Confirmed.
+    steps: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
+    confirmed: list[dict[str, Any]] = []
+    for site in lab.hierarchy.sites:
+        step = {"site": site.code, "component": coursend.COMPONENT}
+        for record in coursend.records(lab, site):
+            packing = record.packing_list
+            to = [r.dest_site for r in packing.requests if r.package_id.upper() == wanted]
+            if not to:
+                continue
+            made = {**step, "parcel": packing.parcel_id}
+            steps.append({**made, "time": lab_time_text(packing.created),
+                          "event": "parcel_created", "to": ", ".join(dict.fromkeys(to))})
+            if record.sent_at is not None:
+                tracking = {"tracking": record.tracking_number} if record.tracking_number else {}
+                steps.append({**made, "time": lab_time_text(record.sent_at),
+                              "event": "parcel_sent", **tracking})
+            if record.confirmed_at is not None:
+                confirmed.append({**made, "time": lab_time_text(record.confirmed_at),
+                                  "event": "parcel_confirmed"})
+        try:
+            lines = read_log(lab.site(site.code).log(coursend.LOG))
+        except (OSError, ValueError):  # a torn or unreadable log: its receipts are not shown
+            continue
+        for line in lines:
+            match = RECEIVED.fullmatch(line.text)
+            if match and match["package"].upper() == wanted:
+                received.append({**step, "time": lab_time_text(line.lab_time),
+                                 "event": "parcel_received", "parcel": match["parcel"]})
+    return steps + received + confirmed

@@ -111,9 +111,8 @@ def _show(outcome: Outcome) -> None:
             click.echo(f"      {line}")
     if outcome.lab is not None:
         click.echo(f"The lab is left at {outcome.lab}.")
-        if not outcome.can_get_stuck:
-            click.echo("This story ends well (the report's workaround or hotfix): the lab is not "
-                       "stuck.")
+        if not outcome.can_get_stuck and not outcome.showed_symptom:
+            click.echo(f"This story ends well ({outcome.ends_well}): the lab is not stuck.")
         elif not outcome.showed_symptom:
             click.echo(f"The lab is not stuck: the symptom did not show for seed "
                        f"{outcome.seed} ('--seeds 1-20' shows which seeds it shows for).")

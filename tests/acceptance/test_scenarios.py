@@ -116,7 +116,10 @@ def test_keep_leaves_the_stuck_lab_and_its_repair(tmp_path: Path) -> None:
 
 def test_keep_leaves_the_courier_parcel_to_make_and_the_printed_steps_carry_it(
         tmp_path: Path) -> None:
-    folder = tmp_path / "kept"
+    """Pasted as printed, from a folder whose name has a space (bug hunt: the parcel's path was
+    not quoted); the trace then shows the parcel's way (bug hunt: it jumped from the job to the
+    secondary's stored package)."""
+    folder = tmp_path / "my labs" / "kept"
     result = scenario("run", "courier", "--seed", "2", "--keep", str(folder))
     assert result.exit_code == 0, result.output
     lab = folder / "lab"
@@ -125,15 +128,67 @@ def test_keep_leaves_the_courier_parcel_to_make_and_the_printed_steps_carry_it(
     steps = [line.strip() for line in result.output.splitlines()
              if line.startswith(("  sitesrv ", "  move "))]
     for step in steps:  # the printed repair, as a user would do it
-        if step.startswith("move "):
-            made, carried = step.split()[1], step.split()[3]
-            Path(carried).parent.mkdir()
-            Path(made).rename(carried)
+        words = shlex.split(step)
+        if words[0] == "move":
+            made, carried = Path(words[1]), Path(words[3])
+            carried.parent.mkdir()
+            made.rename(carried)
             continue
-        argv = shlex.split(step)[1:]
-        assert CliRunner().invoke(cli, argv).exit_code == 0, step
+        assert CliRunner().invoke(cli, words[1:]).exit_code == 0, step
     assert query(lab, "ZZZ", "SELECT SiteCode, State FROM SMS_PackageStatusDistPointsSummarizer "
                              "ORDER BY SiteCode") == [("S01", 0), ("ZZZ", 0)]
+    trace = CliRunner().invoke(cli, ["trace", "ZZZ00001", "--lab", str(lab)])
+    assert trace.exit_code == 0, trace.output
+    journey = [line.split()[1:4] for line in trace.output.splitlines()]
+    start = journey.index(["ZZZ", "SMS_SCHEDULER", "job_activated"])
+    stored = journey.index(["S01", "SMS_DESPOOLER", "package_stored"])
+    assert [step for step in journey[start:stored] if step[1] == "SMS_COURIER_SENDER"] == [
+        ["ZZZ", "SMS_COURIER_SENDER", "parcel_created"],
+        ["ZZZ", "SMS_COURIER_SENDER", "parcel_sent"],
+        ["S01", "SMS_COURIER_SENDER", "parcel_received"],
+        ["ZZZ", "SMS_COURIER_SENDER", "parcel_confirmed"]]
+    assert "parcel_sent         parcel=ZZZ-0001  tracking=1Z999AA10123456784" in trace.output
+    assert "which waits in the Courier outbox for a parcel (sitesrv courier create ZZZ)  times=" \
+        in trace.output, "the job's wait for the parcel, counted"
+
+
+def test_the_printed_repair_pasted_gives_the_bytes_of_the_whole_story(tmp_path: Path) -> None:
+    """docs/scenarios.md: the same seed gives the same bytes. The printed run carries the
+    story's seed (bug hunt: it ran seed 0) and every path quoted."""
+    kept = tmp_path / "my labs" / "kept"
+    result = scenario("run", "kb936465", "--seed", "2", "--keep", str(kept))
+    assert result.exit_code == 0, result.output
+    trace = CliRunner().invoke(cli, ["trace", "ZZZ00001", "--lab", str(kept / "lab")])
+    assert "S01  SMS_DISTRIBUTION_MANAGER    deferred            " in trace.output
+    assert "reason=waits for version 1 of ZZZ00001  times=" in trace.output, "S01 waits"
+    steps = [line.strip() for line in result.output.splitlines() if line.startswith("  sitesrv ")]
+    assert steps[-1] == f"sitesrv run --step --seed 2 --lab {shlex.quote(str(kept / 'lab'))}"
+    for step in steps:
+        assert CliRunner().invoke(cli, shlex.split(step)[1:]).exit_code == 0, step
+    assert play(SCENARIOS["kb936465"], tmp_path / "whole", default_hierarchy_file(),
+                seed=2).passed
+    whole = tmp_path / "whole" / "lab"
+    files = sorted(p.relative_to(whole) for p in whole.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(kept / "lab") for p in (kept / "lab").rglob("*")
+                           if p.is_file())
+    for relative in files:
+        assert (kept / "lab" / relative).read_bytes() == (whole / relative).read_bytes(), relative
+
+
+def test_a_kept_demo_lab_is_the_demo_done(tmp_path: Path) -> None:
+    """Bug hunt: it said "ends well (the report's workaround or hotfix)" of a lab never run."""
+    result = scenario("run", "demo", "--keep", str(tmp_path / "demo"))
+    assert result.exit_code == 0, result.output
+    assert "This story ends well (the demo: the sample package is on every DP): the lab is not " \
+        "stuck." in result.output
+    assert query(tmp_path / "demo" / "lab", "ZZZ", "SELECT DISTINCT State FROM "
+                 "SMS_PackageStatusDistPointsSummarizer") == [(0,)]
+    hotfix = scenario("run", "kb936465", "--hotfix", "--seed", "2", "--keep", str(tmp_path / "h"))
+    assert "This story ends well (the KB936465 hotfix): the lab is not stuck." in hotfix.output
+    workaround = scenario("run", "kb936465-dp-added-at-the-central-site", "--seed", "2", "--keep",
+                          str(tmp_path / "w"))
+    assert "This story ends well (the report's workaround): the lab is not stuck." in \
+        workaround.output
 
 
 @pytest.mark.parametrize("args", [["run", "nope"], ["run", "demo", "--seeds", "5-2"],

@@ -18,7 +18,7 @@ import yaml
 from sitesrv.admin import console, coursend
 from sitesrv.admin.courierreceive import receive
 from sitesrv.admin.scenarios.reports import default_document
-from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, stuck
+from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, quoted, run_step, stuck
 from sitesrv.formats import parcel
 from sitesrv.formats.parcel import ParcelStatus
 
@@ -66,13 +66,13 @@ def _media(play: Play) -> Path:
 def _steps(play: Play) -> tuple[str, ...]:
     """The repair by hand; a scenario's lab has made no parcel before, so it is PARCEL."""
     made = play.lab.layout.media / parcel.file_name(PARCEL)
-    carried = _media(play) / made.name
+    carried = quoted(_media(play) / made.name)
     return ("sitesrv courier create ZZZ --name 'Sample Package for S01'",
             f"sitesrv courier sent {PARCEL} --tracking-number {TRACKING} --sent-by Courier",
-            f"move {made} to {carried} (the media, taken to S01)",
+            f"move {quoted(made)} to {carried} (the media, taken to S01)",
             f"sitesrv courier receive S01 {carried}",
             f"sitesrv courier confirm {PARCEL}",
-            "sitesrv run --step")
+            run_step(play))
 
 
 def _repair(play: Play) -> Stage:

@@ -17,7 +17,7 @@ import yaml
 
 from sitesrv.admin import console
 from sitesrv.admin.scenarios.reports import default_document
-from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, stuck
+from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, run_step, stuck
 
 # The copy from P00 to S01 and the definition from ZZZ take about the same lab time (the
 # definition goes from P00 up to ZZZ and back down through a dozen hand-offs, each taking its
@@ -60,7 +60,7 @@ def _diagnose(play: Play) -> Stage:
 
 def _steps(play: Play) -> tuple[str, ...]:
     return (f"sitesrv package refresh {play.package_id} S01:SEC01 --at P00",
-            "sitesrv run --step")
+            run_step(play))
 
 
 def _repair(play: Play) -> Stage:
@@ -74,7 +74,7 @@ KB936465 = Scenario(
             "ever; with --hotfix it never does. Repair: refresh the DP from the child primary.",
     hierarchy=race_hierarchy, breaks=lambda play: _race(play, "P00"), diagnose=_diagnose,
     repair=_repair, repair_steps=_steps,
-    symptom_expected=lambda hotfix: False if hotfix else None)
+    symptom_expected=lambda hotfix: False if hotfix else None, ends_well="the KB936465 hotfix")
 
 NOT_FROM_THE_NEAREST_SITE = Scenario(
     name="kb936465-not-from-the-nearest-site", report="docs/sources.md#kb936465 (workaround)",

@@ -9,7 +9,6 @@ the compressed package copied by hand and registered with the Preload Package To
 
 from __future__ import annotations
 
-import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,16 @@ import yaml
 
 from sitesrv.admin import console, faults
 from sitesrv.admin.demo import write_files
-from sitesrv.admin.scenarios.story import SUMMARIZER_QUERY, Play, Scenario, Stage, found, stuck
+from sitesrv.admin.scenarios.story import (
+    SUMMARIZER_QUERY,
+    Play,
+    Scenario,
+    Stage,
+    found,
+    quoted,
+    run_step,
+    stuck,
+)
 from sitesrv.lab.boxes import DISTMGR
 
 ALL_DPS = ("ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01")
@@ -49,15 +57,20 @@ def _installed(play: Play, dps: tuple[str, ...]) -> str:
 
 
 def _demo_breaks(play: Play) -> Stage:
+    """The package created and the lab run, so that a kept lab is the demo's end: nothing to
+    repair, and the recovered stage's checks find every DP installed."""
     play.create(ALL_DPS)
-    return Stage("distributed", True, (f"package {play.package_id} created at ZZZ for "
-                                       f"{', '.join(ALL_DPS)}",))
+    status = play.run()
+    return Stage("distributed", status == "idle",
+                 (f"package {play.package_id} created at ZZZ for {', '.join(ALL_DPS)}",
+                  f"sitesrv run --step: {status}"))
 
 
 DEMO = Scenario(
     name="demo", report="README (make demo)",
     summary="The sample package from the central site to a DP at every site.",
-    hierarchy=default, breaks=_demo_breaks, symptom_expected=lambda hotfix: False)
+    hierarchy=default, breaks=_demo_breaks, symptom_expected=lambda hotfix: False,
+    ends_well="the demo: the sample package is on every DP")
 
 
 def _child_pck_breaks(play: Play) -> Stage:
@@ -84,7 +97,7 @@ def _sql_then_refresh(update: Callable[[Play], str]) -> tuple[
 
     def steps(play: Play) -> tuple[str, ...]:
         return (f'sitesrv sql ZZZ "{update(play)}"',
-                f"sitesrv package refresh {play.package_id} P00:REMOTE_DP", "sitesrv run --step")
+                f"sitesrv package refresh {play.package_id} P00:REMOTE_DP", run_step(play))
 
     def repair(play: Play) -> Stage:
         changed = play.execute("ZZZ", update(play))
@@ -180,9 +193,9 @@ def _moved(play: Play) -> Path:
 
 
 def _smsutils_steps(play: Play) -> tuple[str, ...]:
-    return (f"copy {play.source} to {_moved(play)}",
-            f"sitesrv package set-source {play.package_id} {shlex.quote(str(_moved(play)))}",
-            "sitesrv run --step")
+    return (f"copy {quoted(play.source)} to {quoted(_moved(play))}",
+            f"sitesrv package set-source {play.package_id} {quoted(_moved(play))}",
+            run_step(play))
 
 
 def _smsutils_repair(play: Play) -> Stage:
@@ -205,12 +218,13 @@ SMSUTILS = Scenario(
 def _preload_steps(play: Play) -> tuple[str, ...]:
     pkg, lab = play.package_id, play.lab
     child = lab.site("P00")
-    return (f"copy {lab.site('ZZZ').smspkg / f'{pkg}.PCK'} to {child.smspkg}, read-only",
-            f"delete {child.inbox(DISTMGR) / f'{pkg}.PKG'} (P00's package information file "
-            "of version 1)",
-            f"preloadpkgonsite --lab {shlex.quote(str(lab.root))} --site P00 {pkg}",
+    return (f"copy {quoted(lab.site('ZZZ').smspkg / f'{pkg}.PCK')} to {quoted(child.smspkg)}, "
+            "read-only",
+            f"delete {quoted(child.inbox(DISTMGR) / f'{pkg}.PKG')} (P00's package information "
+            "file of version 1)",
+            f"preloadpkgonsite --lab {quoted(lab.root)} --site P00 {pkg}",
             f"sitesrv package refresh {pkg} P00:REMOTE_DP",
-            "sitesrv run --step")
+            run_step(play))
 
 
 def _preload_repair(play: Play) -> Stage:

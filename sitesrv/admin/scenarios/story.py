@@ -8,6 +8,7 @@ sees the report's own words come out of the lab.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,6 +95,8 @@ class Scenario:
     # (hotfix) -> whether the report predicts the symptom; None for a race, which may go
     # either way, seed by seed
     symptom_expected: Callable[[bool], bool | None] = lambda hotfix: True
+    # why the story ends well where the report predicts no symptom, as a kept lab's note says
+    ends_well: str = "the report's workaround"
 
 
 @attrs.frozen
@@ -108,6 +111,7 @@ class Outcome:
     lab: Path | None = None  # the lab left in place with --keep
     repair_steps: tuple[str, ...] = ()
     can_get_stuck: bool = True  # False for a story the report says ends well (a workaround)
+    ends_well: str = ""  # why, when it cannot get stuck (Scenario.ends_well)
 
     @property
     def passed(self) -> bool:
@@ -133,7 +137,8 @@ def play(scenario: Scenario, folder: Path, default_hierarchy: Path, *, seed: int
     expected = scenario.symptom_expected(hotfix)
     stages = [attrs.evolve(symptom, passed=expected is None or showed == expected)]
     outcome = {"scenario": scenario.name, "seed": seed, "hotfix": hotfix,
-               "showed_symptom": showed, "can_get_stuck": expected is not False}
+               "showed_symptom": showed, "can_get_stuck": expected is not False,
+               "ends_well": scenario.ends_well if expected is False else ""}
     if keep:
         return Outcome(stages=tuple(stages), lab=lab.root,
                        repair_steps=scenario.repair_steps(story) if showed else (), **outcome)
@@ -174,6 +179,17 @@ def recovered(story: Play) -> Stage:
     passed &= not rows
     lines.append(f"{central}: {SUMMARIZER_QUERY}: {len(rows)} row(s)")
     return Stage("recovered", passed, tuple(lines))
+
+
+def quoted(path: Path) -> str:
+    """A path in a printed repair step, quoted for a shell: the step is pasted as printed."""
+    return shlex.quote(str(path))
+
+
+def run_step(play: Play) -> str:
+    """The repair's last step, the run with the story's seed: pasted, it gives the same bytes as
+    the whole story played by `sitesrv scenario run`."""
+    return f"sitesrv run --step --seed {play.seed}"
 
 
 def found(name: str, messages: list[str], match: Callable[[str], bool]) -> Stage:
