@@ -169,7 +169,19 @@ class SiteLock:
         self.moved: list[tuple[Path, Path, int]] = []
 
     def acquire(self) -> None:
-        """Take the lock, or raise UserError naming the server that holds it."""
+        """Take the lock, or raise UserError naming the server that holds it, or saying why
+        the site's state folder cannot hold one (not writable, say)."""
+        try:
+            self._acquire()
+        except (UserError, FileExistsError, FileNotFoundError):
+            raise
+        except OSError as e:
+            raise UserError(f"Cannot take site {self.site}'s server lock in "
+                            f"{self.path.parent}: {e.strerror or e}. Make that folder "
+                            "writable for this user (and the folders above it), then run the "
+                            "command again.") from None
+
+    def _acquire(self) -> None:
         self.moved, _ = own_folders(self.path.parent, self.root)
         for name, aside, mode in self.moved:
             logger.warning("Site %s: %s", self.site, moved_aside(str(name), str(aside), mode))

@@ -294,3 +294,15 @@ def test_without_pid_checks_a_dead_starter_s_temp_file_goes_once_a_minute_old(
     lock.acquire()
     lock.release()
     assert (young.exists(), old.exists()) == (True, False)
+
+
+def test_a_state_folder_that_cannot_hold_a_lock_is_a_user_error(
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bug hunt: a read-only (or immutable) `SMS\\state` gave a traceback, exit 1."""
+    def refuse(path: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(path))
+
+    monkeypatch.setattr(lock_module, "write_temp", refuse)
+    with pytest.raises(UserError, match=r"Cannot take site CEN's server lock in .*state: "
+                                        r"Operation not permitted\. Make that folder writable"):
+        run_until_idle(lab, components=REGISTRY)
