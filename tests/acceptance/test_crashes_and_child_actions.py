@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.admin import console
+from sitesrv.admin import console, faults
 from sitesrv.admin.lab import Lab
 from sitesrv.formats import pkg
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt
-from sitesrv.testing import log_messages, query, tree_digest
+from sitesrv.testing import log_messages, query, tree_digest, write_source
 from tests.acceptance.conftest import create, dp_folder, installed, lab_from, sample
 from tests.conftest import DEFAULT_HIERARCHY
 
@@ -73,16 +73,13 @@ def test_refresh_and_remove_of_a_secondary_dp_made_at_the_child_primary(lab: Lab
 def test_dp_retries_survive_a_restart(tmp_path: Path) -> None:
     lab = lab_from(tmp_path, DEFAULT_HIERARCHY.read_text().replace("  retries: 100",
                                                                     "  retries: 999"))
-    source = sample(tmp_path)
-    share = lab.root / "P00/dp/REMOTE_DP/smsapps/SMSPKG"
-    share.rmdir()
-    share.write_text("a broken share")
+    source = write_source(tmp_path / "nested", {"A.TXT": b"a\r\n", "SUB/B.TXT": b"b\r\n"})
+    faults.deny_dp_folders(lab, "P00:REMOTE_DP")  # SUB cannot be made there
     pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
     lab.run_until_idle(seed=3, max_steps=150)  # stopped while P00's DP is being retried
     assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer "
                              "WHERE SiteCode = 'P00'") == [(2,)], "Install Retrying"
-    share.unlink()
-    share.mkdir()
+    faults.deny_dp_folders(lab, "P00:REMOTE_DP", deny=False)
     assert lab.run_until_idle(seed=3).status == "idle"  # a new run: the retry state is rebuilt
     assert tree_digest(dp_folder(lab, "P00", pkg_id)) == tree_digest(source)
 
