@@ -57,6 +57,13 @@ def _take(ctx: ComponentContext, suffix: str) -> int:
                        "changing")
 
 
+def has_job_token(ctx: ComponentContext) -> bool:
+    """Whether `schedule.box\\UID` holds a `.job` token: work that may need job IDs looks
+    before it does anything it would do again (send information, stamp a refresh)."""
+    return any(p.suffix.lower() == JOB and len(p.stem) == 8
+               for p in ctx.layout.inbox(SCHEDULE_UID).glob("*"))
+
+
 def waits_for(what: str) -> str:
     """The wait line of work that needs `what` (a job ID, a send request ID) while a token is
     missing: it names the folder and who can put the token back."""

@@ -62,17 +62,17 @@ def no_inboxes(lab: Lab) -> None:
     shutil.rmtree(lab.root / "S01/SMS/inboxes")
 
 
-SENDING = "waits for a job ID to send the compressed files of ZZZ00001 to site"
+SENDING = "waits for a job ID to send package ZZZ00001"
 
 
 @pytest.mark.parametrize("prepare, line", [
     # A child's Distribution Manager keeps the .PKG whose content it forwards.
     (lambda lab: without_tokens(lab, "P00"),
-     rf"P00 SMS_DISTRIBUTION_MANAGER: INCOMING\\\w{{8}}\.PKG {SENDING} S01: "),
+     rf"P00 SMS_DISTRIBUTION_MANAGER: INCOMING\\\w{{8}}\.PKG {SENDING}: "),
     # The central site's keeps its notification, and the pass's actions.
     (lambda lab: without_tokens(lab, "ZZZ"),
-     rf"ZZZ SMS_DISTRIBUTION_MANAGER: ZZZ00001\.PKN {SENDING} P00: "),
-    (no_notification, rf"ZZZ SMS_DISTRIBUTION_MANAGER: ZZZ00001 {SENDING} P00: "),
+     rf"ZZZ SMS_DISTRIBUTION_MANAGER: ZZZ00001\.PKN {SENDING}: "),
+    (no_notification, rf"ZZZ SMS_DISTRIBUTION_MANAGER: ZZZ00001 {SENDING}: "),
     # A secondary whose inboxes were deleted: the batch from ZZZ is applied (its history
     # made again); the one to P00 waits.
     (no_inboxes, r"S01 SMS_REPLICATION_MANAGER: process\\P00_3 waits for a job ID for the "
@@ -85,7 +85,10 @@ def test_without_job_id_tokens_a_site_waits_then_finishes_after_init(
     prepare(lab)
     lines = waits(lab, lab.run_until_idle(seed=1))
     assert any(re.fullmatch(line + re.escape(RESTORE), w) for w in lines), lines
-    assert all(w.endswith(RESTORE) for w in lines), "whatever waits says what restores it"
+    # Whatever waits says what restores it, or waits for what does (the child's Despooler
+    # for the package information the waiting .PKG brings).
+    assert all(w.endswith(RESTORE) or " waits for the package information of " in w
+               for w in lines), lines
     if prepare is no_inboxes:
         assert (inbox(lab, "S01", "replmgr.box\\history") / "ZZZ.trs").is_file()
         assert inbox(lab, "S01", "schedule.box\\tosend").is_dir()
@@ -93,6 +96,22 @@ def test_without_job_id_tokens_a_site_waits_then_finishes_after_init(
         assert SKIPPING_MINIJOB in log_messages(lab, line[:3], "distmgr.log")
     init_again(lab)
     finishes(lab, source, pkg_id)
+
+
+def test_a_pass_that_would_send_information_first_waits_before_it_sends_anything(
+        lab: Lab, tmp_path: Path) -> None:
+    """Review: with a DP at S01 only, ZZZ sent P00 the package's information before the
+    minijob to S01 was skipped, and again, newly stamped, at every retry: the run never ended."""
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["S01:SEC01"])
+    without_tokens(lab, "ZZZ")
+    lines = waits(lab, lab.run_until_idle(seed=1))
+    assert lines == [f"ZZZ SMS_DISTRIBUTION_MANAGER: {pkg_id}.PKN {SENDING}: {RESTORE}"]
+    assert not any(m.startswith("Sent package changes to site")
+                   for m in log_messages(lab, "ZZZ", "distmgr.log"))
+    init_again(lab)
+    assert lab.run_until_idle(seed=1).status == "idle"
+    assert tree_digest(dp_folder(lab, "S01", pkg_id)) == tree_digest(source)
 
 
 def test_a_childs_history_and_tosend_folders_are_made_again(lab: Lab, tmp_path: Path) -> None:

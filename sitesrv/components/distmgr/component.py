@@ -169,6 +169,7 @@ class DistributionManager(Component):
         if package.Action == PackageAction.DELETE:
             self._delete_package(package)
             return
+        pkgsend.need_job_id(self.ctx, pkg_id)  # before anything a retry would do again
         site = self.ctx.site.code
         is_source = package.SourceSite.upper() == site
         handled = package.Action
@@ -582,6 +583,8 @@ class DistributionManager(Component):
         # sends information, then a content instruction carrying it): its refresh is done.
         repeated = known is not None and known.LastRefresh is not None and \
             record.last_refresh_time <= known.LastRefresh
+        if record.forward:  # it sends compressed files on: registered only once it can
+            pkgsend.need_job_id(self.ctx, pkg_id)
         package = self._register(record, known, stale)
         if not self._register_servers(record, package):
             item.defer(self.ctx.clock.now() + self.ctx.timing.distmgr_retry_interval,

@@ -8,7 +8,9 @@ the log lines are those of the parent's distmgr.log in docs/sources.md#child-los
 A minijob needs a job ID from `schedule.box\\UID`. Without one (a token is missing) the minijob
 is skipped with Q266195's line and `MinijobSkipped` ends the unit: nothing of the pass after it
 is done, so the pass (its actions stay set) or the `.PKG` is done again later, as a pass a crash
-stopped is (`wait_for_job_id`).
+stopped is (`wait_for_job_id`). A pass, or a `.PKG` that forwards compressed files, looks for the
+token before it does anything (`need_job_id`): information sent to a site before the minijob was
+skipped would be sent again, newly stamped, at every retry, and a lab would never be idle.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from collections.abc import Iterable
 import attrs
 
 from sitesrv.components.statusup import queue_replication
-from sitesrv.components.uidtokens import SKIPPING_MINIJOB, MissingToken, take_job_id, waits_for
+from sitesrv.components.uidtokens import (
+    SKIPPING_MINIJOB,
+    MissingToken,
+    has_job_token,
+    take_job_id,
+    waits_for,
+)
 from sitesrv.compression import needs_full_package
 from sitesrv.db.pkgstore import PackageStore
 from sitesrv.db.sitedb import (
@@ -140,6 +148,14 @@ def held_version(store: PackageStore, package_id: str, site: str) -> tuple[int |
     if not rows:
         return None, False
     return rows[0].SourceVersion, rows[0].Status == PackageStatus.RECEIVED
+
+
+def need_job_id(ctx: ComponentContext, pkg_id: str) -> None:
+    """MinijobSkipped, with Q266195's line, if no job ID could be taken now: before a pass of
+    `pkg_id` does anything it would do again when it is retried."""
+    if not has_job_token(ctx):
+        ctx.log.write(SKIPPING_MINIJOB)
+        raise MinijobSkipped(waits_for(f"a job ID to send package {pkg_id}"))
 
 
 def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package, dest: str,
