@@ -158,6 +158,7 @@ def set_aside_unreadable(lab: Lab, site: Site) -> list[SetAside]:
     a line in coursend.log: they would wait there for ever, and their jobs with them. The
     Scheduler writes a job's missing request again when it next examines the job (Q123221)."""
     sms = log(lab, site)
+    real_folders(lab, site, sms, outbox(lab, site))  # never listed nor read through a link
     moved = [set_aside(lab, site, sms, item.path, item.problem)
              for item in pending(lab, site) if item.request is None]
     return [m for m in moved if m is not None]

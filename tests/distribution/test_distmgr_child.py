@@ -175,3 +175,20 @@ def test_an_unreadable_pkg_goes_to_corrupt_with_a_line_naming_it(lab: Lab) -> No
                                 "\\GARBAGE1.PKG to "))
     assert "truncated" in line
     assert report.status == "waiting"  # a quarantine is reported
+
+
+def test_a_deletion_of_a_package_never_known_here_drops_its_parked_files(
+        lab: Lab, tmp_path: Path) -> None:
+    """Review: compressed files forwarded by the nearest site were parked before the package's
+    information came, and the deletion came first: nothing removed them."""
+    stored(lab, "S01", 1, tmp_path, name="ZZZ00001.PCK.1", register=False)
+    replicate(lab, "S01", "DELETE01.PKG", attrs.evolve(
+        replication(1, VIRTUAL_EPOCH + 60, site="S01"), action=pkg.PackageAction.DELETE,
+        servers=()))
+    replicate(lab, "S01", "LATECONT.PKG", replication(1, VIRTUAL_EPOCH, site="S01", content=True,
+                                                      issuing="P00"))
+    assert lab.run_until_idle(seed=1, components=DISTMGR).status == "idle"
+    assert sorted(p.name for p in lab.site("S01").smspkg.iterdir()) == []
+    assert incoming(lab, "S01") == []
+    assert any(m.endswith("is older (LastRefreshTime) than the last one processed, discard it.")
+               for m in log_messages(lab, "S01", "distmgr.log"))

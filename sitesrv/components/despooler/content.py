@@ -192,6 +192,8 @@ def _deleted(content: Content) -> None:
     ctx = content.received.ctx
     ctx.log.write(f"~Package {content.pkg_id} was deleted at this site after version "
                   f"{content.version} was sent, discard the received version {content.version}.")
+    if content.received.handed_over(content.target):  # stored before a restart: not kept
+        ctx.remove(content.target)
     ctx.emit("content_discarded", package=content.pkg_id, version=content.version,
              stored=0, reason="deleted")
     content.received.finish()

@@ -817,6 +817,8 @@ class DistributionManager(Component):
         (deletions.py), even of a package it never knew: its `.PKG` may still be on its way."""
         if known is not None:
             self._delete_package(known)
+        else:  # compressed files parked before its information came (SMSPKG\<PkgID>.PCK.<n>)
+            self._remove_stored(record.package_id)
         deletions.remember(self.ctx, record.package_id, record.last_refresh_time)
 
     def _write_pkginfo(self, package: Package) -> None:
