@@ -88,6 +88,15 @@ class Holder:
         `/proc`, a lock written without it)."""
         return self.ticks is not None and process_start(self.pid) == self.ticks
 
+    def pid_given_away(self) -> bool:
+        """Whether `pid` is another process now (the holder died, the pid was given again):
+        its start, read, is not the one recorded. False where that cannot be told (no `/proc`,
+        a process of another user hidden, a lock written without it): then the pid decides."""
+        if self.ticks is None:
+            return False
+        now = process_start(self.pid)
+        return now is not None and now != self.ticks
+
     def started_at(self) -> float | None:
         try:
             return datetime.strptime(self.started, "%Y-%m-%dT%H:%M:%SZ").replace(
@@ -176,9 +185,11 @@ class SiteLock:
         except (UserError, FileExistsError, FileNotFoundError):
             raise
         except OSError as e:
+            advice = ("Make that folder writable for this user (and the folders above it)"
+                      if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else
+                      "Fix that (free space on its drive, repair the folder)")
             raise UserError(f"Cannot take site {self.site}'s server lock in "
-                            f"{self.path.parent}: {e.strerror or e}. Make that folder "
-                            "writable for this user (and the folders above it), then run the "
+                            f"{self.path.parent}: {e.strerror or e}. {advice}, then run the "
                             "command again.") from None
 
     def _acquire(self) -> None:
@@ -268,9 +279,8 @@ class SiteLock:
         if can_check_pids():
             if not pid_alive(holder.pid):
                 return f"pid {holder.pid} is not running"
-            if holder.ticks is not None and not holder.still_running():
-                # As live_holder judges it: the pid was given to another process since.
-                return f"pid {holder.pid} is another process now (the machine restarted)"
+            if holder.pid_given_away():  # as live_holder judges it
+                return f"pid {holder.pid} was given to another process since"
             if holder.ticks is None:  # a lock that does not say when its process started
                 raise UserError(f"{running} If it is not running (its pid may have been given "
                                 f"to another process since), delete {self.path}.")
@@ -318,7 +328,7 @@ def live_holder(site: SiteLayout) -> Holder | None:
         return None
     if can_check_pids() and holder.host == socket.gethostname():
         # With its start recorded, a pid given to another process since is no holder.
-        alive = holder.still_running() if holder.ticks is not None else pid_alive(holder.pid)
+        alive = pid_alive(holder.pid) and not holder.pid_given_away()
         if not alive:
             return None
     return holder
