@@ -343,20 +343,23 @@ class FileStore:
         return sorted(found, key=lambda a: a.AdvertisementID.upper())
 
     def put_advertisement(self, advertisement: Advertisement, collection: Collection) -> None:
+        """One pass over the package files: the advertisement leaves another package's file
+        (its package may differ), and the collection as it brings it, the latest, replaces the
+        copies kept with the site's other advertisements of it (a primary keeps one
+        Collections row)."""
+        adv_id, home = advertisement.AdvertisementID.upper(), advertisement.PackageID.upper()
         with self._lock:
-            self.delete_advertisement(advertisement.AdvertisementID)  # its package may differ
-            data = self._load(advertisement.PackageID)
-            data.offers[advertisement.AdvertisementID.upper()] = (advertisement, collection)
-            self._save(advertisement.PackageID, data)
-            # The collection as this advertisement brings it is the latest: so every copy kept
-            # with another advertisement of it says (a primary keeps one Collections row).
-            for pkg_id in self.package_ids():
+            for pkg_id in sorted({*self.package_ids(), advertisement.PackageID}):
                 data = self._load(pkg_id)
-                stale = {key: (adv, collection) for key, (adv, kept) in data.offers.items()
-                         if kept.CollectionID.upper() == collection.CollectionID.upper()
-                         and kept != collection}
-                if stale:
-                    data.offers.update(stale)
+                before = dict(data.offers)
+                if pkg_id.upper() == home:
+                    data.offers[adv_id] = (advertisement, collection)
+                else:
+                    data.offers.pop(adv_id, None)
+                data.offers.update({key: (adv, collection) for key, (adv, kept)
+                                    in data.offers.items()
+                                    if kept.CollectionID.upper() == collection.CollectionID.upper()})
+                if data.offers != before:
                     self._save(pkg_id, data)
 
     def delete_advertisement(self, advertisement_id: str) -> None:
