@@ -61,7 +61,7 @@ def has_job_token(ctx: ComponentContext) -> bool:
     """Whether `schedule.box\\UID` holds a `.job` token: work that may need job IDs looks
     before it does anything it would do again (send information, stamp a refresh)."""
     return any(p.suffix.lower() == JOB and len(p.stem) == 8
-               for p in ctx.layout.inbox(SCHEDULE_UID).glob("*"))
+               for p in sorted(ctx.layout.inbox(SCHEDULE_UID).glob("*")))
 
 
 def waits_for(what: str) -> str:
