@@ -117,3 +117,17 @@ def test_a_running_lab_is_refused_and_no_lock_is_copied(tmp_path: Path) -> None:
     (lab.site("S01").state_dir / ".server.lock.1-x.tmp").write_text("{}")
     saved = snapshot(lab, tmp_path / "snap2")
     assert not list((saved / "lab").rglob("*server.lock*"))
+
+
+def test_packages_that_shared_a_source_get_a_copy_each_when_restored(tmp_path: Path) -> None:
+    """Bug hunt: both pointed at the last package's copy, so changing one package's copy
+    changed the other's next version."""
+    lab = build_lab(tmp_path / "lab")
+    source = write_source(tmp_path / "src")
+    first = create_package(lab, "ZZZ", name="One", source=source, dps=["ZZZ:MGMT01"])
+    second = create_package(lab, "ZZZ", name="Two", source=source, dps=["ZZZ:MGMT01"])
+    assert lab.run_until_idle(seed=1).status == "idle"
+    restored = restore(snapshot(lab, tmp_path / "snap"), tmp_path / "r")
+    assert query(restored, "ZZZ", "SELECT PkgID, Source FROM SMSPackages ORDER BY PkgID") == [
+        (first, f"\\\\MGMT01\\Sources\\r-sources\\{first}"),
+        (second, f"\\\\MGMT01\\Sources\\r-sources\\{second}")]

@@ -69,15 +69,17 @@ def restore(snapshot_folder: Path | str, to: Path | str) -> Lab:
             raise UserError(f"{folder} already exists: a lab is restored into new folders "
                             f"({to} and {sources}).")
     shutil.copytree(snapshot_folder / "lab", to, symlinks=True)
-    moved = {old: to.resolve() / relative for old, relative in manifest["inside"].items()}
+    # (package ID, or None for every package of that source; the old Source; the new folder)
+    moved: list[tuple[str | None, str, Path]] = [
+        (None, old, to.resolve() / relative) for old, relative in manifest["inside"].items()]
     for package_id, old in manifest["sources"].items():
         shutil.copytree(snapshot_folder / "sources" / package_id, sources / package_id,
                         symlinks=True)
-        moved[old] = sources / package_id
+        moved.append((package_id, old, sources / package_id))  # a copy each, shared or not
     lab = Lab.open(to)
     # Each source as the restored lab's site servers name it (lab/sources.py).
-    renamed = {old: lab.layout.sources.share(lab.root, new, lab.hierarchy.durability)
-               for old, new in moved.items()}
+    renamed = [(pkg_id, old, lab.layout.sources.share(lab.root, new, lab.hierarchy.durability))
+               for pkg_id, old, new in moved]
     for site in lab.hierarchy.sites:
         if site.is_primary and renamed:
             with SiteDatabase.open(lab.site(site.code).database) as db, db.transaction():

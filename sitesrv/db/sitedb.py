@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -561,13 +561,20 @@ class SiteDatabase:
         rows = self._conn.execute("SELECT PkgID FROM SMSPackages ORDER BY PkgID").fetchall()
         return [row[0] for row in rows]
 
-    def move_package_sources(self, moved: Mapping[str, str]) -> None:
-        """Point every package whose `Source` is a key of `moved` at its value (a lab restored
-        from a snapshot, with its sources copied beside it), and its `StoredPkgSource` too: the
-        stored PCK was made from the same files, so an update still makes a delta."""
+    def move_package_sources(self, moved: Iterable[tuple[str | None, str, str]]) -> None:
+        """For each (package ID or None for every package, old, new): point the package whose
+        `Source` is `old` at `new` (a lab restored from a snapshot, with its sources copied
+        beside it), and its `StoredPkgSource` too: the stored PCK was made from the same files,
+        so an update still makes a delta. Packages that shared a folder outside the lab get
+        a copy each, so each is moved by its ID."""
         for column in ("Source", "StoredPkgSource"):
-            self._conn.executemany(f"UPDATE SMSPackages SET {column} = ? WHERE {column} = ?",
-                                   [(new, old) for old, new in moved.items()])
+            for pkg_id, old, new in moved:
+                if pkg_id is None:
+                    self._conn.execute(f"UPDATE SMSPackages SET {column} = ? WHERE {column} = ?",
+                                       (new, old))
+                else:
+                    self._conn.execute(f"UPDATE SMSPackages SET {column} = ? WHERE PkgID = ? "
+                                       f"AND {column} = ?", (new, pkg_id, old))
 
     def delete_package(self, pkg_id: str) -> None:
         """Remove a package with its DP and status rows, so no orphans are left behind."""
