@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from sitesrv.admin.console import known_package, primary_site, source_code
+from sitesrv.admin.console import known_package, one_line_name, primary_site, source_code
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import Advertisement, Collection, PackageAction, SiteDatabase
 from sitesrv.errors import UserError
@@ -29,6 +29,7 @@ def create_collection(lab: Lab, site_code: str, *, name: str, clients: int = 0) 
     """A new collection at `site_code` with `clients` clients; returns its CollectionID."""
     if clients < 0:
         raise UserError(f"A collection cannot have {clients} clients; give 0 or more.")
+    one_line_name(name, "The collection name")
     db, code = _open(lab, site_code, "creating a collection")
     with db, db.transaction():
         collection_id = db.next_object_id("Collection", code, FIRST_COLLECTION)
@@ -65,6 +66,9 @@ def create_advertisement(lab: Lab, site_code: str, *, package_id: str, program: 
     default: now in lab time); returns the AdvertisementID."""
     if not program.strip():
         raise UserError("Name the program to advertise with --program.")
+    one_line_name(program.strip(), "The program name")
+    if name:
+        one_line_name(name, "The advertisement name")
     when = lab.time()
     if present_time is not None:
         try:

@@ -150,6 +150,9 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
 
     `source` None is a package without source files (PkgSourceFlag 1): its programs run what
     the clients already have, so it has no compressed copy and no DP (smc_21010)."""
+    _choice(priority, PRIORITIES, "priority")
+    _choice(preferred_sender, PREFERRED_SENDERS, "sender")
+    one_line_name(name, "The package name")
     site = primary_site(lab, site_code, "creating a package")
     if source is None:
         if dps or compressed_copy:
@@ -182,6 +185,23 @@ def create_package(lab: Lab, site_code: str, *, name: str, source: Path | None, 
             _target(db, site, package, dp_site, dp, now)
         db.add_notification(pkg_id, PackageAction.ADD, priority=package.Priority, when=now)
     return pkg_id
+
+
+def _choice(value: str, choices: dict[str, object], what: str) -> None:
+    if value not in choices:
+        raise UserError(f"{value!r} is not a {what}; use one of {', '.join(choices)}.")
+
+
+def one_line_name(name: str, what: str) -> None:
+    """A name the site servers write into records and log lines, refused here as the files
+    would refuse it later (a package named `Office XP ` failed every unit that wrote it)."""
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name) or "\u2028" in name \
+            or "\u2029" in name:
+        raise UserError(f"{what} {name!r} must be one line of text, without line breaks, tabs "
+                        "or other control characters. Give it again without them.")
+    if name != name.strip():
+        raise UserError(f"{what} {name!r} starts or ends with white space, which the files "
+                        "the site servers write cannot keep. Give it again without it.")
 
 
 def source_path(lab: Lab, source: Path | str) -> str:
@@ -257,9 +277,7 @@ def set_preferred_sender(lab: Lab, pkg_id: str, sender: str) -> None:
     """The package's preferred sender (`any`, `lan`, `courier`), at its source site. Only the
     row changes: the compressed files sent from now on, and the package information sent with
     the next change, go by it (child sites forward by what that information says)."""
-    if sender not in PREFERRED_SENDERS:
-        raise UserError(f"{sender!r} is not a sender; use one of "
-                        f"{', '.join(PREFERRED_SENDERS)}.")
+    _choice(sender, PREFERRED_SENDERS, "sender")
     site = primary_site(lab, source_code(lab, pkg_id), "changing a package")
     with _open(lab, site) as db, db.transaction():
         package = known_package(db, pkg_id, site)

@@ -82,13 +82,16 @@ def read_log(path: Path) -> list[LogLine]:
     """The lines of an SMS log file, parsed; a message with embedded newlines (SMS writes
     multi-line messages) is one line whose text has them. A log not written yet has no lines.
     Raises ValueError if the file ends in text with no `$$<component><time><thread>` trailer."""
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # bytes: newline translation would split a message at a lone CR
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return []
     lines: list[LogLine] = []
     pending: list[str] = []
-    for raw in text.splitlines():
+    raws = text.split("\n")  # not splitlines: a message may hold U+2028, U+0085, a form feed
+    if raws[-1] == "":
+        raws.pop()
+    for raw in (r.removesuffix("\r") for r in raws):
         parsed = parse_line(raw)
         if parsed is None:
             pending.append(raw)

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.db.sitedb import PackageAction, SiteDatabase
+from sitesrv.errors import UserError
 from sitesrv.testing import write_source
 
 
@@ -134,3 +135,27 @@ def test_set_source_refusals(lab_dir: Path, pkg_id: str, lab: str, expected: str
     assert message == expected.format(lab=target)
     with SiteDatabase.open(Lab.open(lab_dir).site("ZZZ").database) as db:
         assert db.package_ids() == []
+
+
+def test_a_name_the_files_cannot_keep_is_refused_before_anything_is_made(lab_dir: Path) -> None:
+    """Bug hunt: `--name "Office XP "` was taken, and every unit that wrote the package failed
+    (exit 3, its .PKN quarantined); from Python a line break got through as well."""
+    from sitesrv.admin import advertisements, console
+
+    source = write_source(lab_dir.parent / "source")
+    assert "starts or ends with white space" in refused(
+        lab_dir, "package", "create", "ZZZ", "--name", "Office XP ", "--source", str(source))
+    lab = Lab.open(lab_dir)
+    for name in ("Bad\rName", "Office\u2028XP", " lead"):
+        with pytest.raises(UserError, match="The package name"):
+            console.create_package(lab, "ZZZ", name=name, source=source, dps=[])
+    with pytest.raises(UserError, match="'High' is not a priority; use one of high, medium"):
+        console.create_package(lab, "ZZZ", name="x", source=source, dps=[], priority="High")
+    with pytest.raises(UserError, match="'COURIER' is not a sender; use one of any, lan"):
+        console.create_package(lab, "ZZZ", name="x", source=source, dps=[],
+                               preferred_sender="COURIER")
+    with pytest.raises(UserError, match="The collection name"):
+        advertisements.create_collection(lab, "ZZZ", name="All\tSystems")
+    with SiteDatabase.open(Lab.open(lab_dir).site("ZZZ").database) as db:
+        assert db.query("SELECT PkgID FROM SMSPackages") == []
+        assert db.query("SELECT CollectionID FROM Collections") == []

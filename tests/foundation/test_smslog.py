@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sitesrv.db.sitedb import format_time
 from sitesrv.lab.clock import VirtualClock
-from sitesrv.logs.smslog import SmsLog, format_line, parse_line, thread_id_for
+from sitesrv.logs.smslog import SmsLog, format_line, parse_line, read_log, thread_id_for
 
 
 def test_golden_line_matches_the_reference_sample() -> None:
@@ -253,3 +253,15 @@ def test_a_folder_in_the_way_of_the_rollover_is_moved_aside_and_the_line_written
     assert lines[-1] == "line 19"
     assert ("distmgr.lo_ was a folder, in the way of the rollover: moved it aside to "
             "distmgr.lo_.refused") in lines
+
+
+@pytest.mark.parametrize("text", ['ISTR0="Office\u2028XP"', "page\x0cbreak", "next\x85line",
+                                  "a lone\rreturn"])
+def test_read_log_gives_each_message_as_written(tmp_path: Path, text: str) -> None:
+    """Bug hunt: `read_log` split messages at U+2028, NEL, form feeds (and, reading text, at a
+    lone CR), so a user's log parser was tested against text the log does not hold."""
+    path = tmp_path / "distmgr.log"
+    log = SmsLog(path, "SMS_DISTRIBUTION_MANAGER", VirtualClock(), site="ZZZ")
+    log.write(text)
+    log.write("Sleep 30...")
+    assert [line.text for line in read_log(path)] == [text, "Sleep 30..."]
