@@ -5,7 +5,8 @@ site databases, folders), and run it live while a test waits for results.
 
 A public API for lab engineers who test their own tools against a lab; the pytest plugin's
 fixtures (`sitesrv_lab`, `sitesrv_lab_factory`, `sitesrv_stuck_lab`) are built on it, and sitesrv's own suite uses
-the same helpers. Functions that read a lab take the `Lab` or the folder of one.
+the same helpers. Functions that read a lab take the `Lab` or the folder of one; the console's
+actions and the faults, which change it, take the `Lab` (`Lab.open(folder)` gives it).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ __all__ = [  # the console's package actions and the faults are here too, as a t
     "files",
     "fill_disk",
     "free_disk",
+    "free_files",
     "inbox",
     "kill_server",
     "lock_files",
