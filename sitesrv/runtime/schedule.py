@@ -88,9 +88,13 @@ def _header(line: str, where: str) -> int | None:
 
 def read_schedule(path: Path) -> Schedule:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as e:
         raise UserError(f"{path}: cannot read the schedule to replay ({e.strerror}).") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not a schedule: byte {e.object[e.start]:#04x} at offset "
+                        f"{e.start} is not UTF-8 text. A schedule file is what 'sitesrv run "
+                        "--step --record FILE' wrote.") from None
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     seed = _header(lines[0][1], f"{path}, line {lines[0][0]}") if lines else None
     if seed is not None:

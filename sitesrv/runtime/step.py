@@ -116,15 +116,19 @@ def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults, picker
         if counted >= max_steps:
             status = TIMEOUT
             break
-        if steps < len(schedule):
-            wanted = schedule[steps]
+        wanted = schedule[steps] if steps < len(schedule) else None
+        if wanted is not None:
+            _check_position(wanted, steps + 1, now, replay)
             host = _replayed_host(wanted, by_key, agenda, replay, now)
+            picker.choice(agenda.runnable)  # the recording's draw: the seed goes on in step
             agenda.take(host)
             injector.replaying = wanted
         else:
             host = agenda.pick(picker)
             injector.replaying = None
         outcome = host.run_unit()
+        if wanted is not None:
+            _check_outcome(wanted, outcome, replay, now)
         agenda.touched(host)
         runtime.count(outcome)
         steps += 1
@@ -186,6 +190,28 @@ def _replayed_host(wanted: StepRecord, by_key: dict[tuple[str, str], ComponentHo
             f"recorded {wanted.time}): the schedule picks {wanted.site} {wanted.component}, "
             f"{why}; runnable now: {could}.")
     return host
+
+
+def _check_position(wanted: StepRecord, step: int, now: float, replay: Path | None) -> None:
+    """The recorded step is this one, at this lab time: else the schedule was cut or edited,
+    or recorded on another lab."""
+    if wanted.step != step or wanted.time != lab_time_text(now):
+        raise ReplayDivergence(
+            f"{replay}: replay diverged at step {step} (lab time {lab_time_text(now)}): the "
+            f"schedule's next line is step {wanted.step} at {wanted.time}. Replay a schedule "
+            "as --record wrote it, on a copy of the lab it was recorded on.")
+
+
+def _check_outcome(wanted: StepRecord, outcome: UnitOutcome, replay: Path | None,
+                   now: float) -> None:
+    """The step did what the recording's did, file for file."""
+    if (outcome.did, tuple(outcome.actions)) != (wanted.did, tuple(wanted.actions)):
+        raise ReplayDivergence(
+            f"{replay}: replay diverged at step {wanted.step} (lab time {lab_time_text(now)}): "
+            f"{wanted.site} {wanted.component} {outcome.did} "
+            f"({', '.join(outcome.actions) or 'no file'}), the schedule recorded {wanted.did} "
+            f"({', '.join(wanted.actions) or 'no file'}). Replay a schedule on a copy of the "
+            "lab it was recorded on.")
 
 
 class _StepFaults:

@@ -520,6 +520,45 @@ def test_a_schedule_that_is_not_one_is_named(lab: Path, tmp_path: Path) -> None:
         run_until_idle(lab, components=REGISTRY, replay=bad)
 
 
+def test_a_prefix_of_a_schedule_replays_and_the_seed_goes_on_as_it_did(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    """Bug hunt: replayed steps drew nothing from the seed, so after a cut (or torn) schedule
+    the run went on with other picks than the recording's."""
+    a, recorded = run_fresh(tmp_path, sitesrv_lab_factory, "a", seed=9)
+    lines = recorded.read_text().splitlines(keepends=True)
+    prefix = tmp_path / "prefix.jsonl"
+    prefix.write_text("".join(lines[:len(lines) // 2]))
+    b, _ = run_fresh(tmp_path, sitesrv_lab_factory, "b", seed=None, replay=prefix)
+    assert lab_files(a) == lab_files(b)
+
+
+def test_a_schedule_with_a_step_cut_out_or_of_another_lab_diverges(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    """Bug hunt: only the picks were checked, so an edited schedule, or one recorded on another
+    lab, replayed with exit 0 and other bytes."""
+    _, recorded = run_fresh(tmp_path, sitesrv_lab_factory, "a", seed=9)
+    lines = recorded.read_text().splitlines(keepends=True)
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(lines[:5] + lines[6:]))
+    with pytest.raises(ReplayDivergence, match=r"cut.jsonl: replay diverged at step 5 \(lab "
+                       r"time .*\): the schedule's next line is step 6 at "):
+        run_fresh(tmp_path, sitesrv_lab_factory, "b", seed=None, replay=cut)
+    other = sitesrv_lab_factory(name="c").root
+    fill(other, ["ITEM00", "OTHER1"])
+    with pytest.raises(ReplayDivergence, match=r"a.jsonl: replay diverged at step \d+ .*the "
+                       r"schedule recorded .*Replay a schedule on a copy of the lab it was "
+                       r"recorded on."):
+        run_until_idle(other, components=REGISTRY, replay=recorded)
+
+
+def test_a_schedule_that_is_not_utf8_is_a_user_error(lab: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bin.jsonl"
+    bad.write_bytes(b"\xff\n")
+    with pytest.raises(UserError, match=r"bin.jsonl: not a schedule: byte 0xff at offset 0 is "
+                       r"not UTF-8 text"):
+        run_until_idle(lab, components=REGISTRY, replay=bad)
+
+
 class CheckedAgenda(Agenda):
     """The step driver's agenda, checked at every step against the full look it replaces:
     every host's `fire_timers`, then every host's `wanted` flag, and `min` of every host's
