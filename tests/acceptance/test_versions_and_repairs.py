@@ -243,3 +243,28 @@ def test_repair_a_to_a_missing_folder_is_taken_then_reported_then_set_back(
     assert {(e["to"], e["version"]) for e in sent} == {("P00", 2), ("S01", 2)}
     assert all(str(e["file"]).endswith(f"{pkg_id}.PCK") for e in sent)
     assert_everywhere(lab, pkg_id, source)
+
+
+def test_an_update_while_the_first_send_waits_reaches_every_site(lab: Lab, tmp_path: Path) -> None:
+    """Bug hunt: version 1's send went out after the update with version 2's bytes, was
+    quarantined at P00, and version 2 came as a delta P00 could never merge."""
+    from tests.acceptance.conftest import create, sample
+
+    CliRunner().invoke(cli, ["address", "pause", "ZZZ", "P00", "--lab", str(lab.root)])
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["P00:REMOTE_DP", "S01:SEC01"])
+    assert lab.run_until_idle(seed=3).status == "waiting"
+    (source / "SETUP.INI").write_text("[Setup]\r\nversion 2, a little longer\r\n")
+    console.update_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=3).status == "waiting"
+    CliRunner().invoke(cli, ["address", "resume", "ZZZ", "P00", "--lab", str(lab.root)])
+
+    report = lab.run_until_idle(seed=3)
+
+    assert report.status == "idle", report.lines()
+    for site in ("P00", "S01"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
+    assert any(m.startswith("~Cannot send request 2_001ZZZ: its package file "
+                            f"F:\\SMSPKG\\{pkg_id}.PCK has ") and "a newer version replaced it"
+               in m for m in log_messages(lab, "ZZZ", "sender.log"))
+    assert list(lab.root.glob("*/SMS/inboxes/**/corrupt/*")) == []

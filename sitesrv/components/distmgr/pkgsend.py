@@ -167,9 +167,13 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
     pkg_id = package.PkgID
     version = package.StoredPkgVersion
     smspkg = ctx.layout.smspkg
-    held, _ = held_version(store, pkg_id, dest)
+    held, received = held_version(store, pkg_id, dest)
     deltas = [smspkg / f"{pkg_id}.DLT.{k}" for k in range(((held or 0) + 1), version + 1)]
-    if full or needs_full_package(held, version) or not all(d.exists() for d in deltas):
+    # Deltas only onto a version `dest` has said it received: one still on its way (SENT) may
+    # never arrive whole (its send outrun by this version), and a delta would wait for it.
+    in_flight = held is not None and held < version and not received
+    if full or in_flight or needs_full_package(held, version) or \
+            not all(d.exists() for d in deltas):
         files = [(smspkg / f"{pkg_id}.PCK", Payload.PCK, version)]
     else:
         files = [(d, Payload.DLT, int(d.suffix[1:])) for d in deltas]

@@ -44,6 +44,7 @@ from sitesrv.components.sender.transfer import (
     RemoteError,
     Transfer,
 )
+from sitesrv.compression import PckError, read_manifest
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.regular import (
     STATE_FILE_BYTES,
@@ -252,6 +253,12 @@ class Sender(Component):
         except (UserError, OSError, FormatError) as e:
             ctx.log.write(f"~Cannot send request {request.request_id}: one of its files cannot "
                           f"be read ({error_text(e)})")
+            self._publish_status(item, request, now, SenderStatus.INVALID, ActionCode.DELETE)
+            return
+        if package is not None and (replaced := _replaced(package, size, instruction)):
+            ctx.log.write(f"~Cannot send request {request.request_id}: its package file "
+                          f"{self._name(package, request.package_file)} {replaced}; a newer "
+                          "version replaced it, and its own send request carries it.")
             self._publish_status(item, request, now, SenderStatus.INVALID, ActionCode.DELETE)
             return
         transfer = Transfer(
@@ -560,6 +567,23 @@ class Sender(Component):
 
     def _display(self, name: str) -> str:
         return self.outbox.display_name(name)
+
+
+def _replaced(package: Path, size: int, instruction: sni.Instruction) -> str | None:
+    """How the package file is no longer the one the instruction describes, or None: a stored
+    PCK is replaced in place by each new version, and a send that waited (a closed address)
+    would carry the new bytes under the old instruction, to be quarantined there."""
+    if size != instruction.payload_size:
+        return f"has {size} bytes now, not the {instruction.payload_size} of its instruction"
+    if instruction.payload is Payload.PCK and instruction.package_version >= 1:
+        try:
+            version = read_manifest(package).version
+        except (OSError, PckError):
+            return None  # the Despooler's checks say what is wrong with it
+        if version != instruction.package_version:
+            return (f"holds version {version} now, not version {instruction.package_version} "
+                    "of its instruction")
+    return None
 
 
 def _identity(package: Path) -> tuple[int, int, int]:
