@@ -229,6 +229,18 @@ def test_status_of_a_package_that_does_not_exist_is_a_user_error(
     assert code == 2 and message in err
 
 
+def test_status_of_a_deleted_package_says_it_was_deleted(tmp_path: Path) -> None:
+    """Bug hunt: it said the site had never created it."""
+    lab = init_lab(tmp_path)
+    assert run("package", "create", "ZZZ", "--name", "p", "--lab", str(lab))[0] == 0
+    assert run("run", "--step", "--lab", str(lab))[0] == 0
+    assert run("package", "delete", "ZZZ00001", "--lab", str(lab))[0] == 0
+    assert run("run", "--step", "--lab", str(lab))[0] == 0
+    code, _, err = run("status", "ZZZ00001", "--lab", str(lab))
+    assert code == 2 and "Package ZZZ00001 was deleted: site ZZZ, which created it" in err
+    assert "'sitesrv trace ZZZ00001'" in err
+
+
 def test_status_of_a_package_without_dps_shows_empty_tables(tmp_path: Path) -> None:
     lab = init_lab(tmp_path)
     code, out, _ = run("package", "create", "ZZZ", "--name", "p", "--lab", str(lab))
