@@ -227,8 +227,11 @@ def last_event_time(path: Path) -> float:
     for line in lines:
         with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
             stamp = datetime.strptime(json.loads(line)["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
-            # The stamp is rounded to the millisecond: the run was at least this far.
-            latest = max(latest, stamp.replace(tzinfo=UTC).timestamp() - 0.0005)
+            # Rounded to the millisecond, the event may have been up to half of one earlier:
+            # starting at the stamp itself moves time on by as much at most, and every later
+            # stamp shows no earlier than it (half a millisecond back would round, half to
+            # even, to the millisecond before for an odd one).
+            latest = max(latest, stamp.replace(tzinfo=UTC).timestamp())
     return latest
 
 

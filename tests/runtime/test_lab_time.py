@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitesrv.lab.clock import VIRTUAL_EPOCH, VirtualClock, lab_time_text
+from sitesrv.lab.clock import VIRTUAL_EPOCH, VirtualClock, lab_time_text, last_event_time
 from sitesrv.logs.events import EventSink, read_events
 from sitesrv.logs.smslog import SmsLog
 
@@ -34,3 +34,16 @@ def test_lab_time_text_is_the_utc_instant_to_the_rounded_millisecond(millis: int
     rounded = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=round(when * 1000))
     assert lab_time_text(when) == rounded.strftime("%Y-%m-%dT%H:%M:%S.") + \
         f"{rounded.microsecond // 1000:03d}Z"
+
+
+@given(st.integers(0, 10**9))
+def test_a_run_after_an_event_starts_at_a_time_shown_no_earlier_than_it(millis: int) -> None:
+    """Bug hunt: the next run started half a millisecond before the last event, which an odd
+    millisecond showed as the one before (half to even): lab time went back 1 ms."""
+    import tempfile
+
+    stamp = lab_time_text(VIRTUAL_EPOCH + millis / 1000)
+    with tempfile.TemporaryDirectory() as folder:
+        events = Path(folder) / "events.jsonl"
+        events.write_text(f'{{"time": "{stamp}", "event": "fault"}}\n')
+        assert lab_time_text(last_event_time(events)) == stamp
