@@ -79,7 +79,8 @@ def _header(line: str, where: str) -> int | None:
         return None
     if raw[FORMAT_KEY] != FORMAT_VERSION:
         raise UserError(f"{where}: schedule format {raw[FORMAT_KEY]!r}; this sitesrv reads "
-                        f"format {FORMAT_VERSION}.")
+                        f"format {FORMAT_VERSION}. Replay it with the sitesrv that recorded it, "
+                        "or record the run again with this one.")
     seed = raw.get("seed")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise UserError(f"{where}: the schedule header has no integer seed.")

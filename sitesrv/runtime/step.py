@@ -119,7 +119,8 @@ def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults, picker
         wanted = schedule[steps] if steps < len(schedule) else None
         if wanted is not None:
             _check_position(wanted, steps + 1, now, replay)
-            host = _replayed_host(wanted, by_key, agenda, replay, now)
+            host = _replayed_host(wanted, by_key, agenda, replay, now,
+                                  {site.code for site in runtime.hierarchy.sites})
             picker.choice(agenda.runnable)  # the recording's draw: the seed goes on in step
             agenda.take(host)
             injector.replaying = wanted
@@ -180,11 +181,16 @@ def _record(step: int, now: float, host: ComponentHost, outcome: UnitOutcome) ->
 
 
 def _replayed_host(wanted: StepRecord, by_key: dict[tuple[str, str], ComponentHost],
-                   agenda: Agenda, replay: Path | None, now: float) -> ComponentHost:
+                   agenda: Agenda, replay: Path | None, now: float,
+                   lab_sites: set[str]) -> ComponentHost:
     host = by_key.get((wanted.site, wanted.component))
     if host is None or not agenda.is_runnable(host):
         could = ", ".join(str(h) for h in agenda.runnable_hosts())
-        why = "which does not run in this lab" if host is None else "which is not runnable"
+        ran = {site for site, _ in by_key}
+        why = ("which is not runnable" if host is not None else
+               "whose site this run leaves out (pass the --site values the schedule was "
+               "recorded with)" if wanted.site in lab_sites and wanted.site not in ran else
+               "which does not run in this lab")
         raise ReplayDivergence(
             f"{replay}: replay diverged at step {wanted.step} (lab time {lab_time_text(now)}, "
             f"recorded {wanted.time}): the schedule picks {wanted.site} {wanted.component}, "

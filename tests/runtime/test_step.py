@@ -605,3 +605,15 @@ def test_the_agenda_picks_what_asking_every_host_picked(
                             faults=CrashAt(BEFORE_PUBLISH, site="P00", times=2))
     assert report.exit_code == ExitCode.IDLE
     assert CheckedAgenda.looks > report.steps > 100
+
+
+def test_a_replay_of_fewer_sites_than_recorded_says_to_pass_the_recorded_sites(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    labs = [sitesrv_lab_factory(name=name).root for name in ("a", "b")]
+    for lab in labs:
+        fill(lab)
+    schedule = tmp_path / "s.jsonl"
+    run_until_idle(labs[0], seed=5, components=REGISTRY, record=schedule)
+    with pytest.raises(ReplayDivergence, match=r"whose site this run leaves out \(pass the "
+                       r"--site values the schedule was recorded with\)"):
+        run_until_idle(labs[1], components=REGISTRY, replay=schedule, sites=["CEN"])
