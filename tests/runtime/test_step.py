@@ -422,13 +422,20 @@ class RandomNamingDespooler(ToyDespooler):
 RANDOM_NAMES = Registry(primary=(ToySender,), secondary=(RandomNamingDespooler, ToyInstaller))
 
 
-def test_a_replay_uses_the_seed_the_schedule_was_recorded_with(
-        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+def recorded_on_the_first(tmp_path: Path, sitesrv_lab_factory: LabFactory,
+                          components: Registry) -> tuple[list[Path], Path]:
+    """Two labs alike; the first run with seed 5 and recorded, the second left to replay it."""
     labs = [sitesrv_lab_factory(name=name).root for name in ("a", "b")]
     for lab in labs:
         fill(lab)
     schedule = tmp_path / "s.jsonl"
-    run_until_idle(labs[0], seed=5, components=RANDOM_NAMES, record=schedule)
+    run_until_idle(labs[0], seed=5, components=components, record=schedule)
+    return labs, schedule
+
+
+def test_a_replay_uses_the_seed_the_schedule_was_recorded_with(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    labs, schedule = recorded_on_the_first(tmp_path, sitesrv_lab_factory, RANDOM_NAMES)
     assert read_schedule(schedule).seed == 5
     run_until_idle(labs[1], components=RANDOM_NAMES, replay=schedule)  # no seed given
     log = "SEC/SMS/Logs/toydesp.log"
@@ -609,11 +616,7 @@ def test_the_agenda_picks_what_asking_every_host_picked(
 
 def test_a_replay_of_fewer_sites_than_recorded_says_to_pass_the_recorded_sites(
         tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
-    labs = [sitesrv_lab_factory(name=name).root for name in ("a", "b")]
-    for lab in labs:
-        fill(lab)
-    schedule = tmp_path / "s.jsonl"
-    run_until_idle(labs[0], seed=5, components=REGISTRY, record=schedule)
+    labs, schedule = recorded_on_the_first(tmp_path, sitesrv_lab_factory, REGISTRY)
     with pytest.raises(ReplayDivergence, match=r"whose site this run leaves out \(pass the "
                        r"--site values the schedule was recorded with\)"):
         run_until_idle(labs[1], components=REGISTRY, replay=schedule, sites=["CEN"])
