@@ -177,6 +177,8 @@ class ReplicationManager(Component):
         now = self.ctx.clock.now()
         self.ctx.set_mtime(item.path, now)  # the arrival time, in lab time, for the batching hold
         item.forward(folder / item.name)
+        if _is_status_message(item.name):
+            self.ctx.reporting()
         self.ctx.log.write(f"Queued {self.ctx.windows(item.original)} for site {dest} at "
                            f"priority {priority}")
 
@@ -239,6 +241,8 @@ class ReplicationManager(Component):
             job_id=job_id, sending_site=ctx.site.code, destination_site=stream.destination,
             priority=stream.priority, transaction_id=self._take_transaction_id(),
             created=ctx.clock.now(), objects=objects)
+        if all(_is_status_message(obj.name) for obj in objects):
+            ctx.reporting()  # a batch of reports only: no progress (the idle rule)
         ready = ctx.publish(self.ready / rpl.batch_file_name(job_id), rpl.encode(batch))
         for obj in objects:
             self.ctx.remove(folder / obj.name)
@@ -421,3 +425,7 @@ def _object_problem(item: WorkItem) -> str | None:
 def _unknown_class(name: str, taker: str = "site's component") -> str:
     return (f"it is a .{name.rsplit('.', 1)[-1].upper()} object, which no {taker} takes "
             f"(known: .{', .'.join(sorted(OBJECT_CLASSES))})")
+
+
+def _is_status_message(name: str) -> bool:
+    return name.upper().endswith(".SVF")

@@ -227,6 +227,9 @@ class Scheduler(Component):
     def _no_address(self, item: WorkItem, job: SchedulerJob, site: str, now: float) -> None:
         """No address to the next hop: status 3400, retried, given up after the retention."""
         ctx = self.ctx
+        # A report, and a wait or its end after the retention: no progress, so a site that
+        # has no address, and reports that again and again, ends a run `waiting`.
+        ctx.retrying()
         ctx.log.write(f"There is no address defined for site {site}")
         ctx.status.report(NO_ADDRESS, site, ctx.site.code, severity="E")
         retention = ctx.timing.scheduler_deleted_site_retention

@@ -355,6 +355,12 @@ class ComponentContext:
         fails the same way again and again ends `waiting`, not busy for ever."""
         self._journal.retrying = True
 
+    def reporting(self) -> None:
+        """This unit only carried status messages on (reports about work, not work): no
+        progress for the idle rule, as Status Manager's units are not (`reports_only`). A site
+        that reports, again and again, that it cannot send its reports ends `waiting`."""
+        self._journal.reporting = True
+
     # --- time -------------------------------------------------------------------------------
 
     def wake_at(self, when: float) -> None:

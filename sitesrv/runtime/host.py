@@ -409,7 +409,7 @@ class ComponentHost:
         if more or journal.progressed:
             self._want()
         return UnitOutcome(did, tuple(journal.actions), progress=not (
-            journal.retrying or self.component.reports_only))
+            journal.retrying or journal.reporting or self.component.reports_only))
 
     def _delete_dead_temps(self) -> None:
         """After a simulated crash: delete the temp files the dead unit was writing.

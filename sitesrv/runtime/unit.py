@@ -47,12 +47,14 @@ class Journal:
         # they are the dead instance's, and the restart deletes them (an ordered set).
         self.temps: dict[Path, None] = {}
         self.retrying = False  # the unit only tried again what failed before (ctx.retrying)
+        self.reporting = False  # the unit only carried status messages (ctx.reporting)
 
     def reset(self) -> None:
         self.actions = []
         self.counts = Counter()
         self.claimed = []
         self.retrying = False
+        self.reporting = False
 
     def note(self, kind: str, path: Path | str) -> None:
         """Record an action on a file below the lab root (plain string work: this is hot)."""

@@ -552,3 +552,20 @@ def test_kill_of_another_users_server_exits_2(lab: Lab, sleeper: subprocess.Pope
     assert result.exit_code == 2, result.output
     assert "belongs to another user" in result.stderr
     assert sleeper.poll() is None
+
+
+def test_a_site_with_no_address_to_its_parent_ends_the_run_waiting(tmp_path: Path) -> None:
+    """Bug hunt: each 3400 about the missing address was itself sent up, through a new job that
+    failed the same way, so a step run never ended (exit 4 at its budget). Reports and their
+    transport are no progress now."""
+    from tests.acceptance.conftest import lab_from
+    from tests.conftest import DEFAULT_HIERARCHY
+
+    text = "".join(line for line in DEFAULT_HIERARCHY.read_text().splitlines(keepends=True)
+                   if "from: S01, to: P00" not in line)
+    lab = lab_from(tmp_path, text)
+    create(lab, sample(tmp_path), dps=["S01:SEC01"])
+    report = lab.run_until_idle(seed=2, max_steps=20_000)
+    assert report.status == "waiting", report.lines()
+    assert any(line.startswith("S01 SMS_SCHEDULER: ") and
+               line.endswith(" waits for an address to site P00") for line in report.lines())
