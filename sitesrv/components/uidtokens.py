@@ -12,6 +12,7 @@ so a job ID still in use by a job of the site is skipped.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from sitesrv.errors import SitesrvError
 from sitesrv.formats import job as jobfile
@@ -40,11 +41,7 @@ class MissingToken(SitesrvError):
 def _take(ctx: ComponentContext, suffix: str) -> int:
     folder = ctx.layout.inbox(SCHEDULE_UID)
     for _ in range(1000):
-        tokens = sorted(
-            (int(p.stem, 16), p) for p in folder.glob("*")
-            if p.suffix.lower() == suffix and len(p.stem) == 8
-            and all(c in "0123456789abcdefABCDEF" for c in p.stem)
-        )
+        tokens = sorted((int(p.stem, 16), p) for p in _tokens(folder, suffix))
         if not tokens:
             raise MissingToken(f"no {suffix} token in {ctx.windows(folder)}")
         number, token = tokens[-1]
@@ -57,11 +54,17 @@ def _take(ctx: ComponentContext, suffix: str) -> int:
                        "changing")
 
 
+def _tokens(folder: Path, suffix: str) -> list[Path]:
+    """The tokens of that kind in `schedule.box\\UID`: `<8 hex digits><suffix>`."""
+    return [p for p in sorted(folder.glob("*")) if p.suffix.lower() == suffix
+            and len(p.stem) == 8 and all(c in "0123456789abcdefABCDEF" for c in p.stem)]
+
+
 def has_job_token(ctx: ComponentContext) -> bool:
-    """Whether `schedule.box\\UID` holds a `.job` token: work that may need job IDs looks
-    before it does anything it would do again (send information, stamp a refresh)."""
-    return any(p.suffix.lower() == JOB and len(p.stem) == 8
-               for p in sorted(ctx.layout.inbox(SCHEDULE_UID).glob("*")))
+    """Whether `schedule.box\\UID` holds a `.job` token `take_job_id` would take: work that may
+    need job IDs looks before it does anything it would do again (send information, stamp a
+    refresh)."""
+    return bool(_tokens(ctx.layout.inbox(SCHEDULE_UID), JOB))
 
 
 def waits_for(what: str) -> str:

@@ -138,3 +138,17 @@ def test_temp_files_a_killed_server_left_in_tosend_and_history_are_deleted(
            "P00-SMS_SCHEDULER.000003.tmp" in log_messages(lab, "P00", "sched.log")
     assert "Deleted the stale temporary file E:\\SMS\\inboxes\\replmgr.box\\history\\.ZZZ.trs." \
            "P00-SMS_REPLICATION_MANAGER.000002.tmp" in log_messages(lab, "P00", "replmgr.log")
+
+
+def test_a_pass_that_sends_nothing_below_does_not_wait_for_a_token(
+        lab: Lab, tmp_path: Path) -> None:
+    """Review: every pass waited for a token, even one with the site's own DPs only, and logged
+    Q266195's line though no minijob was skipped."""
+    source = sample(tmp_path)
+    pkg_id = create(lab, source, dps=["ZZZ:MGMT01"])
+    without_tokens(lab, "ZZZ")
+    # Only Replication Manager waits, to send the package's information to the child.
+    lines = waits(lab, lab.run_until_idle(seed=1))
+    assert [w.split(":")[0] for w in lines] == ["ZZZ SMS_REPLICATION_MANAGER"], lines
+    assert tree_digest(dp_folder(lab, "ZZZ", pkg_id)) == tree_digest(source)
+    assert SKIPPING_MINIJOB not in log_messages(lab, "ZZZ", "distmgr.log")

@@ -169,12 +169,14 @@ class DistributionManager(Component):
         if package.Action == PackageAction.DELETE:
             self._delete_package(package)
             return
-        pkgsend.need_job_id(self.ctx, pkg_id)  # before anything a retry would do again
         site = self.ctx.site.code
+        servers = self.ctx.store.servers(pkg_id)
+        if not _no_source(package) and any(s.SiteCode.upper() != site for s in servers):
+            # Compressed files may go to a site below: before anything a retry would do again.
+            pkgsend.need_job_id(self.ctx, pkg_id)
         is_source = package.SourceSite.upper() == site
         handled = package.Action
         self.ctx.status.report(2300, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
-        servers = self.ctx.store.servers(pkg_id)
         changed_dps = {s.NALPath.upper() for s in servers
                        if s.Action != PackageAction.NONE or s.RefreshTrigger}
         added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
