@@ -268,3 +268,21 @@ def test_an_update_while_the_first_send_waits_reaches_every_site(lab: Lab, tmp_p
                             f"F:\\SMSPKG\\{pkg_id}.PCK has ") and "a newer version replaced it"
                in m for m in log_messages(lab, "ZZZ", "sender.log"))
     assert list(lab.root.glob("*/SMS/inboxes/**/corrupt/*")) == []
+
+
+def test_deltas_pile_up_behind_a_closed_address(lab: Lab, tmp_path: Path) -> None:
+    """Review: a new version went whole whenever the previous one was only SENT; deltas on
+    their way never change, so two updates behind a closed address send DLT.2, then DLT.3."""
+    pkg_id, source = installed(lab, tmp_path, 3)
+    CliRunner().invoke(cli, ["address", "pause", "ZZZ", "P00", "--lab", str(lab.root)])
+    for n in (2, 3):
+        (source / "SETUP.INI").write_text(f"[Setup]\r\nversion {n}\r\n")
+        console.update_package(lab, pkg_id)
+        assert lab.run_until_idle(seed=3).status == "waiting"
+    CliRunner().invoke(cli, ["address", "resume", "ZZZ", "P00", "--lab", str(lab.root)])
+    assert lab.run_until_idle(seed=3).status == "idle"
+    sent = [e["file"].rsplit("\\", 1)[1] for e in events(lab, "content_sent")
+            if e["to"] == "P00" and e["version"] > 1]
+    assert sent == [f"{pkg_id}.DLT.2", f"{pkg_id}.DLT.3"]
+    for site in ("P00", "S01"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site

@@ -37,10 +37,11 @@ from sitesrv.db.sitedb import (
     PkgStatus,
     StatusType,
 )
+from sitesrv.errors import FormatError
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import pkg
 from sitesrv.formats.values import Payload
-from sitesrv.lab.boxes import SCHEDULE
+from sitesrv.lab.boxes import SCHEDULE, WORK_DIR
 from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.inbox import WorkItem
@@ -169,9 +170,12 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
     smspkg = ctx.layout.smspkg
     held, received = held_version(store, pkg_id, dest)
     deltas = [smspkg / f"{pkg_id}.DLT.{k}" for k in range(((held or 0) + 1), version + 1)]
-    # Deltas only onto a version `dest` has said it received: one still on its way (SENT) may
-    # never arrive whole (its send outrun by this version), and a delta would wait for it.
-    in_flight = held is not None and held < version and not received
+    # A whole PCK still waiting to go to `dest` (its job here) is replaced in place by this
+    # version and will never arrive as the version it says: a delta onto it would wait for
+    # ever, so this version goes whole too. Deltas still on their way are files that never
+    # change: deltas pile up behind them (a link down through several updates).
+    in_flight = (held is not None and held < version and not received
+                 and _pck_job_pending(ctx, pkg_id, dest))
     if full or in_flight or needs_full_package(held, version) or \
             not all(d.exists() for d in deltas):
         files = [(smspkg / f"{pkg_id}.PCK", Payload.PCK, version)]
@@ -208,6 +212,23 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
         Location=f"\\\\{dest_server}\\SMS_CPS{ctx.hierarchy.site(dest).package_drive}$\\"
                  f"{pkg_id}.PCK",
     ))
+
+
+def _pck_job_pending(ctx: ComponentContext, pkg_id: str, dest: str) -> bool:
+    """Whether a minijob of this site still carries the package's whole PCK to `dest` (the
+    Scheduler keeps a job until its send completes). Asked only when `dest` has not yet said it
+    received the version sent last, so the scan of the schedule box is rare."""
+    box = ctx.layout.inbox(SCHEDULE)
+    for path in sorted([*box.glob(f"*{jobfile.EXTENSION}"),
+                        *(box / WORK_DIR).glob(f"*{jobfile.EXTENSION}")]):
+        try:
+            job = jobfile.read(path)
+        except (OSError, FormatError):
+            continue  # gone meanwhile, or not one this site can send
+        if (job.package_id.upper(), job.destination_site.upper(), job.payload) == (
+                pkg_id.upper(), dest.upper(), Payload.PCK):
+            return True
+    return False
 
 
 def wait_for_job_id(ctx: ComponentContext, item: WorkItem, skipped: MinijobSkipped) -> None:
