@@ -281,7 +281,8 @@ class SiteLock:
                 return f"pid {holder.pid} is not running"
             if holder.pid_given_away():  # as live_holder judges it
                 return f"pid {holder.pid} was given to another process since"
-            if holder.ticks is None:  # a lock that does not say when its process started
+            if holder.ticks is None or process_start(holder.pid) is None:
+                # Its start cannot be compared (not recorded, or hidden from this user)
                 raise UserError(f"{running} If it is not running (its pid may have been given "
                                 f"to another process since), delete {self.path}.")
             raise UserError(running)
