@@ -219,8 +219,8 @@ def _pck_job_pending(ctx: ComponentContext, pkg_id: str, dest: str) -> bool:
     Scheduler keeps a job until its send completes). Asked only when `dest` has not yet said it
     received the version sent last, so the scan of the schedule box is rare."""
     box = ctx.layout.inbox(SCHEDULE)
-    for path in sorted([*box.glob(f"*{jobfile.EXTENSION}"),
-                        *(box / WORK_DIR).glob(f"*{jobfile.EXTENSION}")]):
+    for path in [*sorted(box.glob(f"*{jobfile.EXTENSION}")),
+                 *sorted((box / WORK_DIR).glob(f"*{jobfile.EXTENSION}"))]:
         try:
             job = jobfile.read(path)
         except (OSError, FormatError):
