@@ -231,6 +231,10 @@ class _StepFaults:
     def __call__(self, point: FaultPoint) -> bool:
         if self.replaying is None:
             return self.user is not None and self.user(point)
+        if self.user is not None:
+            # Asked as the recording asked it, its answer not taken: an injector that counts
+            # its crashes has counted the replayed ones when the seed's picks go on.
+            self.user(point)
         if self.replaying.did != CRASHED:
             return False
         return ((point.site, point.component) == (self.replaying.site, self.replaying.component)

@@ -620,3 +620,20 @@ def test_a_replay_of_fewer_sites_than_recorded_says_to_pass_the_recorded_sites(
     with pytest.raises(ReplayDivergence, match=r"whose site this run leaves out \(pass the "
                        r"--site values the schedule was recorded with\)"):
         run_until_idle(labs[1], components=REGISTRY, replay=schedule, sites=["CEN"])
+
+
+def test_a_prefix_replayed_with_the_recordings_injector_goes_on_as_the_recording(
+        tmp_path: Path, sitesrv_lab_factory: LabFactory) -> None:
+    """Review: the injector was not asked while recorded steps ran, so it still had its crashes
+    to give when the seed's picks went on, and crashed again."""
+    def faults() -> CrashAt:
+        return CrashAt(BEFORE_PUBLISH, component=ToyInstaller.name, times=2)
+
+    a, recorded = run_fresh(tmp_path, sitesrv_lab_factory, "a", seed=7, faults=faults())
+    lines = recorded.read_text().splitlines(keepends=True)
+    last_crash = max(i for i, line in enumerate(lines) if '"crashed"' in line)
+    prefix = tmp_path / "prefix.jsonl"
+    prefix.write_text("".join(lines[:last_crash + 2]))
+    b, _ = run_fresh(tmp_path, sitesrv_lab_factory, "b", seed=None, replay=prefix,
+                     faults=faults())
+    assert lab_files(a) == lab_files(b)
