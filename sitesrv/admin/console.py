@@ -12,7 +12,7 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.admin.choices import PREFERRED_SENDERS, PRIORITIES
+from sitesrv.admin.choices import PREFERRED_SENDERS, PRIORITIES, text_problem
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import (
     REFRESH_SOURCE,
@@ -192,16 +192,11 @@ def _choice(value: str, choices: dict[str, object], what: str) -> None:
         raise UserError(f"{value!r} is not a {what}; use one of {', '.join(choices)}.")
 
 
-def one_line_name(name: str, what: str) -> None:
+def one_line_name(value: str, what: str) -> None:
     """A name the site servers write into records and log lines, refused here as the files
     would refuse it later (a package named `Office XP ` failed every unit that wrote it)."""
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name) or "\u2028" in name \
-            or "\u2029" in name:
-        raise UserError(f"{what} {name!r} must be one line of text, without line breaks, tabs "
-                        "or other control characters. Give it again without them.")
-    if name != name.strip():
-        raise UserError(f"{what} {name!r} starts or ends with white space, which the files "
-                        "the site servers write cannot keep. Give it again without it.")
+    if (problem := text_problem(value)) is not None:
+        raise UserError(f"{what} {problem}: {value!r}. Give it again without them.")
 
 
 def source_path(lab: Lab, source: Path | str) -> str:

@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 import attrs
 
+from sitesrv.admin.console import one_line_name
 from sitesrv.admin.courierboxes import SetAside, problem_of, real_folders, set_aside, shown
 from sitesrv.admin.lab import Lab
 from sitesrv.components.routing import OUTBOXES
@@ -115,7 +116,7 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
     """An outgoing parcel of the pending requests (all, or those named); returns its record
     and the parcel file. Requests whose files cannot be read stay, with a line in the log."""
     site = courier_site(lab, site_code)
-    _one_line(name, "--name")
+    one_line_name(name, "--name")
     sms = log(lab, site)
     here = lab.site(site.code)
     real_folders(lab, site, sms, outbox(lab, site), here.inbox(COURSEND_OUTGOING),
@@ -167,8 +168,8 @@ def set_aside_unreadable(lab: Lab, site: Site) -> list[SetAside]:
 def set_status(lab: Lab, parcel_id: str, status: ParcelStatus, *, tracking_number: str = "",
                sent_by: str = "") -> ParcelRecord:
     """Move a parcel's status forward, with how it was sent (smc_21013)."""
-    _one_line(tracking_number, "--tracking-number")
-    _one_line(sent_by, "--sent-by")
+    one_line_name(tracking_number, "--tracking-number")
+    one_line_name(sent_by, "--sent-by")
     site, record = find(lab, parcel_id)
     if status.rank <= record.status.rank:
         raise UserError(f"Parcel {record.packing_list.parcel_id} is {record.status.value}; a "
@@ -208,12 +209,6 @@ def find(lab: Lab, parcel_id: str) -> tuple[Site, ParcelRecord]:
                         f"{site.code}' lists its parcels.") from None
     except (FormatError, OSError) as e:
         raise UserError(f"The record of parcel {parcel_id} cannot be read: {e}") from None
-
-
-def _one_line(value: str, what: str) -> None:
-    """The records are line-based text: a value may not break a line."""
-    if "\n" in value or "\r" in value:
-        raise UserError(f"{what} must be one line of text.")
 
 
 # --- making a parcel ------------------------------------------------------------------------

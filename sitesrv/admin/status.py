@@ -13,7 +13,7 @@ from pathlib import PureWindowsPath
 from typing import Any
 
 from sitesrv.admin.lab import Lab
-from sitesrv.components.deletions import FOLDER as DELETED_FOLDER
+from sitesrv.components.deletions import record_of
 from sitesrv.db.sitedb import PackageStatus, SiteDatabase
 from sitesrv.errors import UserError
 from sitesrv.lab.clock import lab_time_text
@@ -65,7 +65,7 @@ def check_package(lab: Lab, package_id: str) -> None:
         with SiteDatabase.open(source.database) as db:
             if db.get_package(package_id) is not None:
                 return
-    if (source.state_dir / DELETED_FOLDER / package_id.upper()).is_file():
+    if record_of(source.state_dir, package_id).is_file():
         raise UserError(f"Package {package_id.upper()} was deleted: site {code}, which created "
                         f"it, has no row of it any more. 'sitesrv trace {package_id.upper()}' "
                         "shows its journey, its deletion included.")

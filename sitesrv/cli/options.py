@@ -30,12 +30,10 @@ def open_lab(lab_dir: Path) -> Lab:
 
 
 def one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A name the site servers write into one-line records and log lines: no line break, tab
-    or other control character (a package named across two lines could never be sent)."""
+    """A name the site servers write into one-line records and log lines (admin/choices.py)."""
+    from sitesrv.admin.choices import text_problem
     from sitesrv.errors import UserError
 
-    if value is not None and any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
-        raise UserError(f"{param.opts[0]} must be one line of text, without line breaks, tabs "
-                        f"or other control characters: {value!r} has some. Pass it again "
-                        "without them.")
+    if value is not None and (problem := text_problem(value)) is not None:
+        raise UserError(f"{param.opts[0]} {problem}: {value!r}. Pass it again without them.")
     return value

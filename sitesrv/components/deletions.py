@@ -28,8 +28,9 @@ def remember(ctx: ComponentContext, pkg_id: str, last_refresh: float) -> None:
     `last_refresh`; a later deletion of the same ID only moves the stamp forward."""
     earlier = deleted_at(ctx, pkg_id)
     stamp = last_refresh if earlier is None else max(earlier, last_refresh)
-    folder = ctx.make_dirs(ctx.layout.state_dir / FOLDER)  # never written through a link
-    ctx.replace(folder / pkg_id.upper(), f"{lab_time_text(stamp)}\n".encode())
+    path = _path(ctx, pkg_id)
+    ctx.make_dirs(path.parent)  # never written through a link
+    ctx.replace(path, f"{lab_time_text(stamp)}\n".encode())
 
 
 def deleted_at(ctx: ComponentContext, pkg_id: str) -> float | None:
@@ -49,4 +50,9 @@ def superseded(ctx: ComponentContext, pkg_id: str, last_refresh: float) -> bool:
 
 
 def _path(ctx: ComponentContext, pkg_id: str) -> Path:
-    return ctx.layout.state_dir / FOLDER / pkg_id.upper()
+    return record_of(ctx.layout.state_dir, pkg_id)
+
+
+def record_of(state_dir: Path, pkg_id: str) -> Path:
+    """Where a site whose state folder is `state_dir` records its deletion of `pkg_id`."""
+    return state_dir / FOLDER / pkg_id.upper()

@@ -143,7 +143,7 @@ def test_a_name_the_files_cannot_keep_is_refused_before_anything_is_made(lab_dir
     from sitesrv.admin import advertisements, console
 
     source = write_source(lab_dir.parent / "source")
-    assert "starts or ends with white space" in refused(
+    assert "--name must not start or end with white space" in refused(
         lab_dir, "package", "create", "ZZZ", "--name", "Office XP ", "--source", str(source))
     lab = Lab.open(lab_dir)
     for name in ("Bad\rName", "Office\u2028XP", " lead"):
