@@ -41,11 +41,17 @@ def local_datetime(when: float, bias_minutes: int) -> datetime:
 def log_timestamp(when: float, bias_minutes: int) -> str:
     """`MM-DD-YYYY HH:MM:SS.mmm+BBB`, as a log line's stamp writes local time and bias.
 
+    The bias is C's `%03d` with a `+` before a bias that is not negative: `+300`, `+000`, and
+    `-60`, `-120` east of UTC, as public ConfigMgr-era logs show (docs/sources.md#cmwt).
     Milliseconds are rounded as the site database rounds them (sitesrv.db.sitedb.format_time),
     so one instant reads the same in a log and a table.
     """
     ms = round(when * 1000)
-    return f"{_local_second(ms // 1000 - bias_minutes * 60)}.{ms % 1000:03d}{bias_minutes:+04d}"
+    return f"{_local_second(ms // 1000 - bias_minutes * 60)}.{ms % 1000:03d}{_bias_text(bias_minutes)}"
+
+
+def _bias_text(bias_minutes: int) -> str:
+    return f"+{bias_minutes:03d}" if bias_minutes >= 0 else f"{bias_minutes:03d}"
 
 
 @functools.lru_cache(maxsize=256)

@@ -2,11 +2,11 @@
 
 A line is `text  $$<SMS_COMPONENT><MM-DD-YYYY HH:MM:SS.mmm+BBB><thread=N (0xHEX)>`
 (docs/sources.md#cmwt; our reading of it: docs/differences.md). BBB is the Windows time-zone bias in
-minutes (local + bias = UTC), signed and at least 3 digits (`+300`, `+000`, `-060`). Timestamps come
-from the lab clock, so step-mode logs are byte-identical across runs, and milliseconds are rounded
-as the site database rounds them, so one instant reads the same in a log and in a table. A log that
-reaches its maximum size is renamed to `<name>.lo_` (replacing an older one) and a new log is
-started.
+minutes (local + bias = UTC): `+` and 3 digits when not negative, C's `%03d` when negative
+(`+300`, `+000`, `-60`, `-120`). Timestamps come from the lab clock, so step-mode logs are
+byte-identical across runs, and milliseconds are rounded as the site database rounds them, so one
+instant reads the same in a log and in a table. A log that reaches its maximum size is renamed to
+`<name>.lo_` (replacing an older one) and a new log is started.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sitesrv.logs.appendfile import AppendFile
 DEFAULT_MAX_BYTES = 1024 * 1024
 LINE_RE = re.compile(
     r"^(?P<text>.*?)  \$\$<(?P<component>[A-Z0-9_]+)>"
-    r"<(?P<month>\d\d)-(?P<day>\d\d)-(?P<year>\d{4}) (?P<time>\d\d:\d\d:\d\d\.\d{3})(?P<bias>[+-]\d{3})>"
+    r"<(?P<month>\d\d)-(?P<day>\d\d)-(?P<year>\d{4}) (?P<time>\d\d:\d\d:\d\d\.\d{3})(?P<bias>\+\d{3}|-\d{2,3})>"
     r"<thread=(?P<thread>\d+) \(0x(?P<hex>[0-9A-F]+)\)>$"
 )
 

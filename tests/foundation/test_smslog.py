@@ -27,10 +27,10 @@ def test_golden_line_matches_the_reference_sample() -> None:
 
 @pytest.mark.parametrize(
     ("bias", "local"),
-    [(0, "06-04-2007 14:00:00.250+000"), (-60, "06-04-2007 15:00:00.250-060"),
-     (300, "06-04-2007 09:00:00.250+300"), (-840, "06-05-2007 04:00:00.250-840")],
+    [(0, "06-04-2007 14:00:00.250+000"), (-60, "06-04-2007 15:00:00.250-60"),
+     (300, "06-04-2007 09:00:00.250+300"), (-840, "06-05-2007 04:00:00.250-840"), (-5, "06-04-2007 14:05:00.250-05")],
 )
-def test_golden_bias_is_signed_with_three_digits(bias: int, local: str) -> None:
+def test_golden_bias_is_plus_three_digits_or_c_03d_when_negative(bias: int, local: str) -> None:
     when = datetime(2007, 6, 4, 14, 0, 0, 250000, tzinfo=UTC).timestamp()
     line = format_line("Sleep 60 seconds...", "SMS_DISTRIBUTION_MANAGER", when, bias, 4840)
     assert line == (f"Sleep 60 seconds...  $$<SMS_DISTRIBUTION_MANAGER><{local}>"

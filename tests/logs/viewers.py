@@ -16,7 +16,7 @@ from datetime import datetime
 
 import attrs
 
-_TIME = re.compile(r"(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d\.\d{3})([+-]\d{3})")
+_TIME = re.compile(r"(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d\.\d{3})([+-]\d{2,3})")
 _THREAD = re.compile(r"thread=(\d+) \(0x([0-9A-F]+)\)")
 _COMPONENT = re.compile(r"[A-Z][A-Z0-9_]*")
 
