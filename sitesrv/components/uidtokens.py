@@ -121,13 +121,15 @@ def request_paths(ctx: ComponentContext, request_id: str) -> list[Path]:
 
 
 def _received_paths(site: SiteLayout, request_id: str) -> list[Path]:
-    """The names a send of `request_id` has at `site`, the one whose SMS_SITE share the Sender
-    (or a Courier parcel) delivers it to: in `despoolr.box\\receive` (its `.SNI` claimed, or
-    back there to wait), and where that site's Despooler hands a payload on under the request's
-    name (despooler/route.py)."""
+    """What a send of `request_id` left at `site`, the one whose SMS_SITE share the Sender (or
+    a Courier parcel) delivers it to: its payload and instruction in `despoolr.box\\receive`
+    (the `.SNI` claimed, or back there to wait), and what that site's Despooler hands on under
+    the request's name (despooler/route.py). Not the Sender's temp names: a send writes over
+    its own at every attempt."""
     receive, incoming = site.receive, site.inbox(REPLMGR_INCOMING)
     batch = request_id + rpl.EXTENSION
-    return [*(receive / name for name in sni.received_file_names(request_id)),
-            receive / WORK_DIR / sni.sni_file_name(request_id),
+    instruction = sni.sni_file_name(request_id)
+    return [receive / sni.payload_file_name(request_id), receive / instruction,
+            receive / WORK_DIR / instruction,
             incoming / batch, incoming / WORK_DIR / batch,
             site.inbox(SCHEDULE_TOSEND) / sni.payload_file_name(request_id)]

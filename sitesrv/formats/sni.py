@@ -106,20 +106,6 @@ def payload_file_name(request_id: str) -> str:
     return _received(request_id, PCK)
 
 
-def payload_temp_name(request_id: str) -> str:
-    """`<reqid>.PCK.TMP`: the payload while the Sender writes it, renamed `<reqid>.PCK` when
-    complete. The name is the same on every attempt, so a restarted send overwrites what an
-    earlier one left, and, as a `.TMP`, no scanner takes it for work."""
-    return payload_file_name(request_id) + TMP
-
-
-def received_file_names(request_id: str) -> tuple[str, ...]:
-    """Every name a send of `request_id` has on the destination's SMS_SITE share, in the order
-    the Sender writes them."""
-    return (payload_temp_name(request_id), payload_file_name(request_id),
-            tmp_file_name(request_id), sni_file_name(request_id))
-
-
 def tmp_file_name(request_id: str) -> str:
     """`<reqid>.TMP`: the instruction while the Sender is still writing it."""
     return _received(request_id, TMP)

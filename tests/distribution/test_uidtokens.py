@@ -89,17 +89,20 @@ def test_a_restored_token_skips_the_request_ids_whose_files_still_wait(
         lab: Lab, contexts: list[ComponentContext]) -> None:
     """At this site (a request in an outbox or `requests`) or at the site the request goes to:
     what an earlier send left in its `despoolr.box\\receive`, or its Despooler handed on under
-    the request's name. Another site's, or another priority's, are no reason."""
+    the request's name. Another site's, another priority's, or the Sender's temp names (written
+    over at every attempt) are no reason."""
     ctx = contexts[0]
     p00, s01 = lab.layout.site("P00"), lab.layout.site("S01")
     put(ctx.layout.inbox("schedule.box\\requests") / "2_001ZZZ.srq")
     put(ctx.layout.inbox("schedule.box\\outboxes\\LAN\\.work") / "2_002ZZZ.srs")
-    put(p00.receive / "2_003ZZZ.PCK.TMP")
+    put(p00.receive / "2_003ZZZ.PCK")
     put(p00.receive / "2_004ZZZ.SNI")
     put(p00.receive / ".work" / "2_005ZZZ.SNI")
     put(p00.inbox("replmgr.box\\incoming") / "2_006ZZZ.RPL")
     put(p00.inbox("schedule.box\\tosend") / "2_007ZZZ.PCK")
     put(s01.receive / "2_008ZZZ.SNI")
     put(p00.receive / "1_009ZZZ.SNI")
+    put(p00.receive / "2_009ZZZ.PCK.TMP")
+    put(p00.receive / "2_00AZZZ.TMP")
     assert [take_request_id(ctx, 2, "P00") for _ in range(3)] == [
         "2_008ZZZ", "2_009ZZZ", "2_00AZZZ"]

@@ -33,6 +33,15 @@ def chunk_size(rate_limit: int | None) -> int:
     return max(SMALLEST_CHUNK, min(LARGEST_CHUNK, rate_limit // CHUNKS_PER_SECOND))
 
 
+def payload_temp_name(request_id: str) -> str:
+    """The package file while it is written: `<id>.PCK.TMP`, renamed to `<id>.PCK` when complete.
+
+    The name is the same on every attempt, so a restarted send overwrites what an earlier one
+    left, and, as a `.TMP`, no scanner takes it for work.
+    """
+    return sni.payload_file_name(request_id) + ".TMP"
+
+
 class RemoteError(Exception):
     """An I/O error at the destination: retryable, and logged as SMS logs it."""
 
@@ -103,7 +112,7 @@ class Transfer:
     @property
     def temp_path(self) -> Path:
         assert self.receive is not None
-        return self.receive / sni.payload_temp_name(self.request_id)
+        return self.receive / payload_temp_name(self.request_id)
 
     @property
     def payload_path(self) -> Path:
