@@ -30,9 +30,9 @@ import attrs
 from sitesrv.components import routing
 from sitesrv.components.leftovers import remove_stale_temps
 from sitesrv.components.uidtokens import (
-    SKIPPING_MINIJOB,
     MissingToken,
-    take_request_counter,
+    request_paths,
+    take_request_id,
     waits_for,
 )
 from sitesrv.compression.known import file_sha256
@@ -48,7 +48,6 @@ from sitesrv.lab.boxes import (
     SCHEDULE_FAILED,
     SCHEDULE_REQUESTS,
     SCHEDULE_TOSEND,
-    WORK_DIR,
 )
 from sitesrv.lab.layout import PathRefused
 from sitesrv.lab.sitetime import log_timestamp
@@ -58,6 +57,10 @@ from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
 OWNED_ROOTS = (REPLMGR_READY, SCHEDULE_TOSEND)  # transfer roots a job owns and deletes
 NO_ADDRESS = 3400
+# sched.log's own lines when the UID token for send request IDs is missing (Q320638): the job
+# waits, never fails (docs/sources.md#q266195-and-q320638).
+NO_REQUEST_ID = ("Need to generate send request for minijob.~",
+                 "Skipping minijob. Could not retrieve the request ID")
 
 
 class Scheduler(Component):
@@ -137,7 +140,7 @@ class Scheduler(Component):
                               f"({error_text(e)})")
             return
         if not job.send_request_id:
-            activated = self._take_request_id(item, job)
+            activated = self._take_request_id(item, job, route.hop)
             if activated is None:
                 return
             job = activated
@@ -173,18 +176,16 @@ class Scheduler(Component):
             return None
         return route
 
-    def _take_request_id(self, item: WorkItem, job: SchedulerJob) -> SchedulerJob | None:
-        """The job, ACTIVE with a new send request ID and rewritten so; None (and the job
-        deferred) if the UID token is missing. An ID a request of this site still goes by is
-        skipped: a token `sitesrv init` put back counts from 1 again."""
+    def _take_request_id(self, item: WorkItem, job: SchedulerJob,
+                         hop: str) -> SchedulerJob | None:
+        """The job, ACTIVE with a new send request ID for a request to `hop` and rewritten so;
+        None (and the job deferred) if the UID token is missing."""
         ctx = self.ctx
         try:
-            request_id = srq.request_id(job.priority, take_request_counter(ctx), ctx.site.code)
-            while self._request_exists(request_id):
-                request_id = srq.request_id(job.priority, take_request_counter(ctx),
-                                            ctx.site.code)
+            request_id = take_request_id(ctx, job.priority, hop)
         except MissingToken:
-            ctx.log.write(SKIPPING_MINIJOB)
+            for line in NO_REQUEST_ID:
+                ctx.log.write(line)
             item.defer(ctx.clock.now() + ctx.timing.rescan_interval,
                        waits_for("a send request ID"))
             return None
@@ -251,12 +252,7 @@ class Scheduler(Component):
                    reason)
 
     def _request_exists(self, request_id: str) -> bool:
-        folders = [self.ctx.layout.inbox(f)
-                   for f in (*routing.OUTBOXES.values(), SCHEDULE_REQUESTS)]
-        names = [request_id + srq.SRQ, request_id + srq.SRS]
-        return any((where / name).exists()
-                   for folder in folders for where in (folder, folder / WORK_DIR)
-                   for name in names)
+        return any(path.exists() for path in request_paths(self.ctx, request_id))
 
     def _digest(self, job: SchedulerJob) -> tuple[int, str]:
         """Size and SHA-256 of the transfer root: streamed, unless this process wrote or read

@@ -6,7 +6,9 @@ The folder holds two empty files whose names are the next counters: `<8 hex>.job
 and tries again. A missing token is SMS's "Could not retrieve the request ID": the one who
 needed the ID waits and tries again later (`waits_for`), as no component may make a counter up
 (a new one could hand out IDs the site has used); `sitesrv init` restores the tokens, from 1,
-so a job ID still in use by a job of the site is skipped.
+so an ID whose files are still there is skipped: a job ID a job of the site still goes by, a
+send request ID whose request is still at this site or whose files still wait at the site it
+was sent to.
 """
 
 from __future__ import annotations
@@ -14,22 +16,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sitesrv.components import routing
 from sitesrv.errors import SitesrvError
 from sitesrv.formats import job as jobfile
-from sitesrv.formats import rpl, sni
+from sitesrv.formats import rpl, sni, srq
 from sitesrv.lab.boxes import (
+    REPLMGR_INCOMING,
     REPLMGR_READY,
     SCHEDULE,
     SCHEDULE_FAILED,
+    SCHEDULE_REQUESTS,
     SCHEDULE_TOSEND,
     SCHEDULE_UID,
     WORK_DIR,
 )
+from sitesrv.lab.layout import SiteLayout
 from sitesrv.runtime.context import ComponentContext
 
 JOB = ".job"
 REQ = ".req"
-# Q266195's line when a token is missing: the minijob waits (docs/sources.md#q266195-and-q320638).
+# Distribution Manager's line when the .job token is missing (Q266195); the Scheduler's, when the
+# .req token is, are Q320638's (scheduler.py). docs/sources.md#q266195-and-q320638
 SKIPPING_MINIJOB = ("Error. Could not give send request to scheduler. Possibly could not reach "
                     "the schedule box on the site server. Skipping minijob.")
 
@@ -93,6 +100,36 @@ def _job_in_use(ctx: ComponentContext, job_id: str) -> bool:
         ctx.layout.inbox(SCHEDULE_TOSEND) / sni.instruction_file_name(job_id)))
 
 
-def take_request_counter(ctx: ComponentContext) -> int:
-    """The next send-request counter (lab.identifiers.request_id turns it into `2_001ZZZ`)."""
-    return _take(ctx, REQ)
+def take_request_id(ctx: ComponentContext, priority: int, hop: str) -> str:
+    """The next send request ID (`2_001ZZZ`) for a request to the site `hop`, never one whose
+    files are still there: a token `sitesrv init` put back counts from 1 again, and a request of
+    this site, or what an earlier send of that ID left at `hop`, would be overwritten or taken
+    for the new one's."""
+    while True:
+        request_id = srq.request_id(priority, _take(ctx, REQ), ctx.site.code)
+        if not any(os.path.lexists(path) for path in (
+                *request_paths(ctx, request_id), *_received_paths(ctx.lab.site(hop), request_id))):
+            return request_id
+
+
+def request_paths(ctx: ComponentContext, request_id: str) -> list[Path]:
+    """Where this site keeps the send request `request_id`: its `.srq` or `.srs` in an outbox
+    or in `requests`, each claimed or not."""
+    folders = [ctx.layout.inbox(f) for f in (*routing.OUTBOXES.values(), SCHEDULE_REQUESTS)]
+    return [where / (request_id + extension) for folder in folders
+            for where in (folder, folder / WORK_DIR) for extension in (srq.SRQ, srq.SRS)]
+
+
+def _received_paths(site: SiteLayout, request_id: str) -> list[Path]:
+    """What a send of `request_id` left at `site`, the one whose SMS_SITE share the Sender (or
+    a Courier parcel) delivers it to: its payload and instruction in `despoolr.box\\receive`
+    (the `.SNI` claimed, or back there to wait), and what that site's Despooler hands on under
+    the request's name (despooler/route.py). Not the Sender's temp names: a send writes over
+    its own at every attempt."""
+    receive, incoming = site.receive, site.inbox(REPLMGR_INCOMING)
+    batch = request_id + rpl.EXTENSION
+    instruction = sni.sni_file_name(request_id)
+    return [receive / sni.payload_file_name(request_id), receive / instruction,
+            receive / WORK_DIR / instruction,
+            incoming / batch, incoming / WORK_DIR / batch,
+            site.inbox(SCHEDULE_TOSEND) / sni.payload_file_name(request_id)]

@@ -14,12 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from sitesrv.admin import console
+from sitesrv.admin.demo import write_sample_source
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.components.uidtokens import SKIPPING_MINIJOB
 from sitesrv.runtime.idle import IdleReport
 from sitesrv.testing import inbox, log_messages, tree_digest
-from tests.acceptance.conftest import create, dp_folder, installed, sample
+from tests.acceptance.conftest import ALL_DPS, create, dp_folder, installed, sample
 
 RESTORE = "a schedule.box\\UID token is missing (sitesrv init --lab LAB restores it)"
 
@@ -152,3 +153,62 @@ def test_a_pass_that_sends_nothing_below_does_not_wait_for_a_token(
     assert [w.split(":")[0] for w in lines] == ["ZZZ SMS_REPLICATION_MANAGER"], lines
     assert tree_digest(dp_folder(lab, "ZZZ", pkg_id)) == tree_digest(source)
     assert SKIPPING_MINIJOB not in log_messages(lab, "ZZZ", "distmgr.log")
+
+
+def request_token(lab: Lab, site: str) -> Path:
+    (token,) = inbox(lab, site, "schedule.box\\UID").glob("*.req")
+    return token
+
+
+def test_without_the_request_token_the_scheduler_logs_q320638_waits_then_sends_after_init(
+        lab: Lab, tmp_path: Path) -> None:
+    """sched.log's own lines (Q320638), not Distribution Manager's (Q266195); every job of ZZZ
+    waits for its send request ID, and goes once `sitesrv init` restored the token."""
+    source = sample(tmp_path)
+    pkg_id = create(lab, source)
+    request_token(lab, "ZZZ").unlink()
+    lines = waits(lab, lab.run_until_idle(seed=1))
+    jobs = [w for w in lines if w.startswith("ZZZ SMS_SCHEDULER: ")]
+    assert jobs and all(re.fullmatch(r"ZZZ SMS_SCHEDULER: \w{8}\.job waits for a send request "
+                                     r"ID: " + re.escape(RESTORE), w) for w in jobs), lines
+    sched = log_messages(lab, "ZZZ", "sched.log")
+    skipped = [i for i, m in enumerate(sched)
+               if m == "Skipping minijob. Could not retrieve the request ID"]
+    assert len(skipped) >= len(jobs)
+    assert all(sched[i - 1] == "Need to generate send request for minijob.~" for i in skipped)
+    assert not any(m.startswith("Created new send request ID") for m in sched)
+    assert SKIPPING_MINIJOB not in sched
+    assert list(lab.layout.site("P00").receive.glob("*.SNI")) == []
+    init_again(lab)
+    finishes(lab, source, pkg_id)
+    assert any(m.startswith("Created new send request ID:  ")
+               for m in log_messages(lab, "ZZZ", "sched.log"))
+
+
+def test_a_restored_request_token_skips_the_ids_of_instructions_waiting_at_the_destination(
+        lab: Lab, tmp_path: Path) -> None:
+    """Review: a token `sitesrv init` put back counted from 1 again, and a new send reused the
+    ID of an instruction that still waited in P00's despoolr.box\\receive, writing over it."""
+    first_source = sample(tmp_path)
+    first = create(lab, first_source)
+    assert lab.run_until_idle(seed=1, sites=["ZZZ"]).errors == 0  # P00 does not despool yet
+    receive = lab.layout.site("P00").receive
+    waiting = {p.name: p.read_bytes() for p in sorted(receive.glob("*.SNI"))}
+    assert "2_001ZZZ.SNI" in waiting, sorted(waiting)
+    request_token(lab, "ZZZ").unlink()
+    init_again(lab)
+    assert request_token(lab, "ZZZ").name == "00000001.req"
+    second_source = write_sample_source(tmp_path / "second")
+    second = console.create_package(lab, "ZZZ", name="Second Package", source=second_source,
+                                    dps=ALL_DPS)
+    assert lab.run_until_idle(seed=1, sites=["ZZZ"]).errors == 0
+    now = {p.name: p.read_bytes() for p in sorted(receive.glob("*.SNI"))}
+    assert {name: now.get(name) for name in waiting} == waiting  # none written over
+    assert len(now) > len(waiting)
+    sched = log_messages(lab, "ZZZ", "sched.log")
+    created = [m.split()[-1].rstrip("~") for m in sched
+               if m.startswith("Created new send request ID:  ")]
+    assert len(created) == len(set(created)), created
+    finishes(lab, first_source, first)
+    for site in ("ZZZ", "P00", "S01"):
+        assert tree_digest(dp_folder(lab, site, second)) == tree_digest(second_source), site

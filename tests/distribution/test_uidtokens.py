@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from sitesrv.admin.lab import Lab
-from sitesrv.components.uidtokens import MissingToken, take_job_id, take_request_counter
+from sitesrv.components.uidtokens import MissingToken, take_job_id, take_request_id
 from sitesrv.lab.clock import VirtualClock
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
@@ -27,6 +28,11 @@ class Taker(Component):
         return False
 
 
+def put(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+
+
 @pytest.fixture
 def contexts(lab: Lab) -> Iterator[list[ComponentContext]]:
     """Four components of site ZZZ, each with its own context."""
@@ -42,7 +48,7 @@ def contexts(lab: Lab) -> Iterator[list[ComponentContext]]:
 def test_ids_advance_and_tokens_follow(contexts: list[ComponentContext]) -> None:
     ctx = contexts[0]
     assert [take_job_id(ctx) for _ in range(3)] == ["00000001", "00000002", "00000003"]
-    assert take_request_counter(ctx) == 1
+    assert take_request_id(ctx, 2, "P00") == "2_001ZZZ"
     uid = ctx.layout.inbox("schedule.box\\UID")
     assert sorted(p.name for p in uid.iterdir()) == ["00000002.req", "00000004.job"]
 
@@ -77,3 +83,26 @@ def test_a_restored_token_skips_the_ids_of_jobs_still_there(contexts: list[Compo
     (ctx.layout.inbox("replmgr.box\\ready") / "00000002.RPL").write_text("")
     (ctx.layout.inbox("schedule.box\\tosend") / "00000004.IPT").write_text("")
     assert [take_job_id(ctx) for _ in range(2)] == ["00000003", "00000005"]
+
+
+def test_a_restored_token_skips_the_request_ids_whose_files_still_wait(
+        lab: Lab, contexts: list[ComponentContext]) -> None:
+    """At this site (a request in an outbox or `requests`) or at the site the request goes to:
+    what an earlier send left in its `despoolr.box\\receive`, or its Despooler handed on under
+    the request's name. Another site's, another priority's, or the Sender's temp names (written
+    over at every attempt) are no reason."""
+    ctx = contexts[0]
+    p00, s01 = lab.layout.site("P00"), lab.layout.site("S01")
+    put(ctx.layout.inbox("schedule.box\\requests") / "2_001ZZZ.srq")
+    put(ctx.layout.inbox("schedule.box\\outboxes\\LAN\\.work") / "2_002ZZZ.srs")
+    put(p00.receive / "2_003ZZZ.PCK")
+    put(p00.receive / "2_004ZZZ.SNI")
+    put(p00.receive / ".work" / "2_005ZZZ.SNI")
+    put(p00.inbox("replmgr.box\\incoming") / "2_006ZZZ.RPL")
+    put(p00.inbox("schedule.box\\tosend") / "2_007ZZZ.PCK")
+    put(s01.receive / "2_008ZZZ.SNI")
+    put(p00.receive / "1_009ZZZ.SNI")
+    put(p00.receive / "2_009ZZZ.PCK.TMP")
+    put(p00.receive / "2_00AZZZ.TMP")
+    assert [take_request_id(ctx, 2, "P00") for _ in range(3)] == [
+        "2_008ZZZ", "2_009ZZZ", "2_00AZZZ"]
