@@ -220,9 +220,11 @@ def stuck_lab(name: str, folder: Path | str, *, seed: int = 1, hotfix: bool = Fa
 # --- putting files in -----------------------------------------------------------------------
 
 def inbox(lab: LabLike, site: str, box: str) -> Path:
-    """The folder of one of a site's inboxes, from its SMS name (`distmgr.box\\INCOMING`);
-    `sitesrv.lab.boxes` names them all. Raises UserError for a site the lab does not have."""
-    return _lab(lab).site(site).inbox(box)
+    """The folder of one of a site's inboxes, from its SMS name in any letter case, as Windows
+    finds it (`DISTMGR.BOX\\incoming` is the folder `distmgr.box/INCOMING`); `sitesrv.lab.boxes`
+    names them all. Raises UserError for a site the lab does not have, or an inbox the site
+    has not (naming the inboxes it has)."""
+    return _lab(lab).site(site).inbox_named(box)
 
 
 def drop(folder: Path | str, name: str, data: bytes) -> Path:
