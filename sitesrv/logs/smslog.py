@@ -105,6 +105,17 @@ def read_log(path: Path) -> list[LogLine]:
     return lines
 
 
+def rolled_over(path: Path) -> Path:
+    """`<name>.lo_`: where a log's older lines are once it reached its maximum size."""
+    return path.with_suffix(".lo_")
+
+
+def log_history(path: Path) -> tuple[Path, Path]:
+    """The files that hold a log's lines, oldest first: its `.lo_`, then the log itself. A
+    reader that wants every line SMS still keeps reads both, in this order."""
+    return (rolled_over(path), path)
+
+
 class SmsLog:
     """One component's log file at one site. Safe to share between threads of one process.
 
@@ -134,7 +145,7 @@ class SmsLog:
         # unit of work mostly share their instant.
         self._stamp: tuple[float, str] = (float("nan"), "")
         self._file = AppendFile(self.path, max_bytes=max_bytes,
-                                rollover=self.path.with_suffix(".lo_"), sole_writer=True,
+                                rollover=rolled_over(self.path), sole_writer=True,
                                 notice=self.line, own_folder=True, on_lost=on_lost)
 
     def write(self, text: str) -> None:
