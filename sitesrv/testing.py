@@ -256,8 +256,9 @@ def log_lines(lab: LabLike, site: str, log: str) -> list[LogLine]:
     """The lines of a site's component log (`distmgr.log`), parsed: text, component, timestamp.
 
     A message with embedded newlines (as SMS writes multi-line messages) is one line whose text
-    has them. A log not written yet has no lines. Raises ValueError if the log ends in text with
-    no `$$<component><time><thread>` trailer: not a complete SMS log line.
+    has them, and its CRs: `a\\r\\nb` reads back as written. A log not written yet has no
+    lines. Raises ValueError if the log ends in text with no `$$<component><time><thread>`
+    trailer: not a complete SMS log line.
     """
     return read_log(_lab(lab).site(site).log(log))
 
