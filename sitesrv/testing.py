@@ -220,9 +220,11 @@ def stuck_lab(name: str, folder: Path | str, *, seed: int = 1, hotfix: bool = Fa
 # --- putting files in -----------------------------------------------------------------------
 
 def inbox(lab: LabLike, site: str, box: str) -> Path:
-    """The folder of one of a site's inboxes, from its SMS name (`distmgr.box\\INCOMING`);
-    `sitesrv.lab.boxes` names them all. Raises UserError for a site the lab does not have."""
-    return _lab(lab).site(site).inbox(box)
+    """The folder of one of a site's inboxes, from its SMS name in any letter case, as Windows
+    finds it (`DISTMGR.BOX\\incoming` is the folder `distmgr.box/INCOMING`); `sitesrv.lab.boxes`
+    names them all. Raises UserError for a site the lab does not have, or an inbox the site
+    has not (naming the inboxes it has)."""
+    return _lab(lab).site(site).inbox_named(box)
 
 
 def drop(folder: Path | str, name: str, data: bytes) -> Path:
@@ -254,8 +256,9 @@ def log_lines(lab: LabLike, site: str, log: str) -> list[LogLine]:
     """The lines of a site's component log (`distmgr.log`), parsed: text, component, timestamp.
 
     A message with embedded newlines (as SMS writes multi-line messages) is one line whose text
-    has them. A log not written yet has no lines. Raises ValueError if the log ends in text with
-    no `$$<component><time><thread>` trailer: not a complete SMS log line.
+    has them, and its CRs: `a\\r\\nb` reads back as written. A log not written yet has no
+    lines. Raises ValueError if the log ends in text with no `$$<component><time><thread>`
+    trailer: not a complete SMS log line.
     """
     return read_log(_lab(lab).site(site).log(log))
 

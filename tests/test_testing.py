@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sitesrv import testing
 from sitesrv.admin.lab import Lab
 from sitesrv.errors import UserError
 from sitesrv.lab.loader import HierarchyError
@@ -26,10 +27,17 @@ from sitesrv.testing import (
     wait_for,
     write_source,
 )
-from tests.conftest import DEFAULT_HIERARCHY
+from tests.conftest import DEFAULT_HIERARCHY, REPO
 
 ONE_SITE = {"sites": [{"code": "AAA", "server": "SRV1", "drive": "E", "package_drive": "F"}]}
 ONE_SITE_TEXT = "sites:\n  - {code: AAA, server: SRV1, drive: E, package_drive: F}\n"
+
+
+def test_every_helper_is_listed_where_the_docs_list_the_modules() -> None:
+    row = next(line for line in (REPO / "docs" / "architecture.md").read_text().splitlines()
+               if line.startswith("| `testing.py` |"))
+    assert [name for name in testing.__all__ if f"`{name}`" not in row] == []
+
 
 # --- building labs ----------------------------------------------------------------------------
 
@@ -147,6 +155,32 @@ def test_a_dropped_file_appears_whole_and_leaves_no_temp(lab: Lab) -> None:
         drop(box / "no such folder", "B.PKG", b"")
     with pytest.raises(UserError, match="QQQ"):
         inbox(lab, "QQQ", "distmgr.box")
+
+
+@pytest.mark.parametrize(("spelt", "folder"), [
+    ("DISTMGR.BOX\\incoming", "distmgr.box/INCOMING"),
+    ("schedule.box/outboxes/lan", "schedule.box/outboxes/LAN"),
+    ("\\Schedule.Box\\uid\\", "schedule.box/UID"),
+    ("SITECTRL.BOX\\INCOMING", "sitectrl.box/incoming"),  # only on disk, as the template has it
+    ("COURSEND.BOX\\Outgoing", "coursend.box/outgoing"),  # made when first needed
+])
+def test_an_inbox_named_in_any_case_is_its_real_folder(lab: Lab, spelt: str, folder: str) -> None:
+    # As Windows finds `DISTMGR.BOX\INCOMING`: the folder of the lab, never one that is not there.
+    box = inbox(lab, "P00", spelt)
+    assert box == lab.root.joinpath("P00", "SMS", "inboxes", *folder.split("/"))
+    assert box.is_dir() or folder == "coursend.box/outgoing"
+    drop(box.parent, ".probe", b"")  # the parent exists in every case
+
+
+def test_an_inbox_the_site_has_not_is_refused_naming_those_it_has(lab: Lab) -> None:
+    (lab.root / "P00" / "SMS" / "inboxes" / "toy.box").mkdir()  # a folder a person made counts
+    assert inbox(lab, "P00", "TOY.BOX") == lab.root / "P00" / "SMS" / "inboxes" / "toy.box"
+    with pytest.raises(UserError) as refused:
+        inbox(lab, "P00", "distmgr.box\\INCOMIN")
+    message = str(refused.value)
+    assert 'Site P00 has no inbox "distmgr.box\\INCOMIN"' in message
+    assert "distmgr.box\\INCOMING, " in message and "toy.box" in message
+    assert ".work" not in message and "corrupt" not in message
 
 
 def test_files_shows_leftovers_but_not_placeholders_or_folders(tmp_path: Path) -> None:

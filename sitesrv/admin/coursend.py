@@ -66,9 +66,11 @@ class Pending:
 
 
 def log(lab: Lab, site: Site) -> SmsLog:
-    """The site's coursend.log, stamped with the lab's time as the console's rows are."""
+    """The site's coursend.log, stamped with the lab's time as the console's rows are, rolled
+    over to coursend.lo_ at `logs.max_size` as the components' logs are."""
     return SmsLog(lab.site(site.code).log(LOG), COMPONENT, VirtualClock(lab.time()),
-                  site=site.code, bias_minutes=site.time_zone_bias)
+                  site=site.code, bias_minutes=site.time_zone_bias,
+                  max_bytes=lab.hierarchy.log_max_bytes)
 
 
 def outbox(lab: Lab, site: Site) -> Path:

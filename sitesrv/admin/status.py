@@ -2,14 +2,17 @@
 
 Status reads the central site's database, as an administrator at the top of the hierarchy
 would: the DP summarizer (one row per package and DP, with its State) and the Type 1 rows (one
-per package and site). Trace reads `LAB/events.jsonl` and lists one package's steps in order.
+per package and site). Trace reads `LAB/events.jsonl` and lists one package's steps in order,
+with the Courier Sender parcels Courier Sender Manager keeps (records, and coursend.log with
+its `.lo_`: every log is read as SMS keeps it, the `.lo_` first).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from pathlib import PureWindowsPath
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from sitesrv.admin.lab import Lab
@@ -18,7 +21,7 @@ from sitesrv.db.sitedb import PackageStatus, SiteDatabase
 from sitesrv.errors import UserError
 from sitesrv.lab.clock import lab_time_text
 from sitesrv.logs.events import read_events
-from sitesrv.logs.smslog import read_log
+from sitesrv.logs.smslog import LogLine, log_history, read_log
 
 # SMS_PackageStatusDistPointsSummarizer.State (SDK). The database computes it in a view
 # (schema.sql) and has no enum for it, so its names live here, once.
@@ -160,7 +163,7 @@ RECEIVED = re.compile(r"Received send request \S+ \(job \S+, package "
 def _parcels(lab: Lab, wanted: str) -> list[dict[str, Any]]:
     """The package's Courier Sender parcels, as steps, from what Courier Sender Manager keeps:
     the sending site's records (`coursend.box\\outgoing`: made, Sent, Confirmed, with their
-    times) and the receiving site's coursend.log (received)."""
+    times) and the receiving site's coursend.log and its rolled-over coursend.lo_ (received)."""
     from sitesrv.admin import coursend
 
     # In the order an administrator takes the steps, which may all be at one lab time (between
@@ -185,13 +188,19 @@ def _parcels(lab: Lab, wanted: str) -> list[dict[str, Any]]:
             if record.confirmed_at is not None:
                 confirmed.append({**made, "time": lab_time_text(record.confirmed_at),
                                   "event": "parcel_confirmed"})
-        try:
-            lines = read_log(lab.site(site.code).log(coursend.LOG))
-        except (OSError, ValueError):  # a torn or unreadable log: its receipts are not shown
-            continue
-        for line in lines:
+        for line in _log_lines(lab.site(site.code).log(coursend.LOG)):
             match = RECEIVED.fullmatch(line.text)
             if match and match["package"].upper() == wanted:
                 received.append({**step, "time": lab_time_text(line.lab_time),
                                  "event": "parcel_received", "parcel": match["parcel"]})
     return steps + received + confirmed
+
+
+def _log_lines(log: Path) -> list[LogLine]:
+    """A log's lines with those of its `.lo_` before them (a log at its maximum size rolls
+    over); a torn or unreadable file's lines are not shown."""
+    lines: list[LogLine] = []
+    for path in log_history(log):
+        with contextlib.suppress(OSError, ValueError):
+            lines += read_log(path)
+    return lines

@@ -20,7 +20,7 @@ from sitesrv.cli.fault import fault_group
 from sitesrv.cli.options import LAB_OPTION, open_lab
 from sitesrv.cli.package import package_group
 from sitesrv.cli.pck import pck_group
-from sitesrv.cli.run import run_command
+from sitesrv.cli.run import report_head, run_command
 from sitesrv.cli.scenario import scenario_group
 from sitesrv.errors import UserError
 
@@ -170,12 +170,15 @@ def trace(package_id: str, lab_dir: Path) -> None:
               default=None, help="Build the lab from this file if it does not exist yet "
               "(default: ./hierarchy.yaml if there is one, else sitesrv's default).")
 @click.option("--seed", type=int, default=0, show_default=True, help="The step driver's seed.")
-def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
+@click.pass_context
+def demo(ctx: click.Context, lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     """The main job: send a sample package from the central site to a DP at every site.
 
     Builds the lab if it does not exist, creates the package and advertises its program, runs
-    the site servers in step mode until the lab is idle, and prints the status table, the
-    package's journey and every site's client access point.
+    the site servers in step mode until the lab is idle, and prints how the run ended (what
+    waits, what failed), the status table, the package's journey and every site's client
+    access point. Exits as `sitesrv run --step` does: 0 idle with nothing waiting and no
+    problem, 3 something waits or went wrong, 4 the run timed out.
     """
     from sitesrv.admin.demo import advertise_demo_package, cap_lines, create_demo_package
     from sitesrv.admin.hierarchyview import render_hierarchy
@@ -196,8 +199,9 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     click.echo(f"\nCreated package {package_id} and advertisement {advertisement_id} at "
                f"{lab.hierarchy.central.code}; running the site servers until the lab is idle...")
     report = lab.run_until_idle(seed=seed)
-    click.echo(f"Idle after {report.steps} steps ({report.status}).")
-    for line in report.waits:
+    head = report_head(report, step=True)
+    click.echo(f"{head}.")
+    for line in report.lines():
         click.echo(f"  {line}")
     click.echo("")
     click.echo(render_status(status_rows(lab, package_id), as_json=False), nl=False)
@@ -205,6 +209,11 @@ def demo(lab_dir: Path, hierarchy_file: Path | None, seed: int) -> None:
     click.echo("\n".join(trace_lines(lab, package_id)))
     click.echo("\nClient access points (Inbox Manager's copies of pkginfo.box and offerinf.box):")
     click.echo("\n".join(cap_lines(lab)))
+    if report.exit_code:
+        click.echo(f"sitesrv demo: the run ended {report.status} (exit status "
+                   f"{int(report.exit_code)}); the lines below \"{head}.\" above say what "
+                   "waits and what went wrong.", err=True)
+    ctx.exit(int(report.exit_code))
 
 
 for command in (package_group, advertisement_group, collection_group, address_group, dp_group,

@@ -236,6 +236,14 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 
 def _print_report(report: IdleReport, step: bool) -> None:
+    click.echo(report_head(report, step) + ".", err=True)
+    for line in report.lines():
+        click.echo(line)
+
+
+def report_head(report: IdleReport, step: bool) -> str:
+    """How the run ended, in one line: idle or timed out, when, and how much waits or failed
+    (`sitesrv demo` says it too)."""
     from sitesrv.lab.clock import lab_time_text
     from sitesrv.runtime.idle import TIMEOUT
 
@@ -249,12 +257,8 @@ def _print_report(report: IdleReport, step: bool) -> None:
             done = f"after {report.counted} counted steps ({report.steps} in all) "
             counts.append("if it was still making progress, pass a larger --max-steps, or run "
                           "it again to go on from here")
-        head = f"Timed out {done}at lab time {when}, still busy; {', '.join(counts)}"
-    else:
-        head = f"Idle {done}at lab time {when}; {', '.join(counts)}"
-    click.echo(head + ".", err=True)
-    for line in report.lines():
-        click.echo(line)
+        return f"Timed out {done}at lab time {when}, still busy; {', '.join(counts)}"
+    return f"Idle {done}at lab time {when}; {', '.join(counts)}"
 
 
 def main() -> None:

@@ -63,6 +63,13 @@ STATMGR_RETRY = "statmgr.box\\retry"
 # Collection Evaluator's inbox: Distribution Manager leaves `<PkgID>.CLF` there for each package.
 COLLEVAL = "colleval.box"
 
+# Every inbox named above: the folders a site has once each is made (some only when first needed).
+NAMED = (DISTMGR, DISTMGR_INCOMING, *REPLMGR_OUTBOUND.values(), REPLMGR_PROCESS, REPLMGR_READY,
+         REPLMGR_INCOMING, REPLMGR_HISTORY, SCHEDULE, SCHEDULE_TOSEND, SCHEDULE_REQUESTS,
+         SCHEDULE_FAILED, SCHEDULE_UID, OUTBOX_LAN, OUTBOX_COURIER, COURSEND_OUTGOING,
+         COURSEND_RECEIVED, DESPOOLER_RECEIVE, *CAP_BOXES, OFFERMGR, OFFERMGR_INCOMING,
+         CLICFG_SRC, STATMGR_STATMSGS, STATMGR_FUTUREQ, STATMGR_RETRY, COLLEVAL)
+
 # Folders a component keeps inside an inbox (runtime/inbox.py).
 WORK_DIR = ".work"  # claimed files
 CORRUPT_DIR = "corrupt"  # quarantined files

@@ -21,7 +21,14 @@ from pathlib import Path, PurePath
 import attrs
 
 from sitesrv.errors import UserError
-from sitesrv.lab.boxes import DESPOOLER_RECEIVE, REPLMGR_READY, SCHEDULE_TOSEND
+from sitesrv.lab.boxes import (
+    CORRUPT_DIR,
+    DESPOOLER_RECEIVE,
+    NAMED,
+    REPLMGR_READY,
+    SCHEDULE_TOSEND,
+    WORK_DIR,
+)
 from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy, Site
 from sitesrv.lab.sources import SourceFolders
 
@@ -125,6 +132,32 @@ class SiteLayout:
     @functools.cached_property
     def _inbox_paths(self) -> dict[str, Path]:
         return {}
+
+    def inbox_named(self, name: str) -> Path:
+        """The inbox a person names in any letter case, as Windows finds it (`DISTMGR.BOX\\incoming`
+        is `distmgr.box\\INCOMING`): a folder below `SMS\\inboxes`, or an inbox SMS makes when
+        first needed. A UserError names the site's inboxes if there is no such inbox."""
+        wanted = name.replace("/", "\\").strip("\\").upper()
+        known = self.inbox_names()
+        for known_name in known:
+            if known_name.upper() == wanted:
+                return self.inbox(known_name)
+        raise UserError(f"Site {self.site.code} has no inbox \"{name}\"; its inboxes are "
+                        f"{', '.join(known)}. Name one of them (in any letter case).")
+
+    def inbox_names(self) -> list[str]:
+        """The site's inboxes by SMS name, sorted: the folders below `SMS\\inboxes` as spelt on
+        disk (not the `.work` and `corrupt` folders kept in them), and those not made yet."""
+        on_disk = {}
+        for folder, subfolders, _ in os.walk(self.inboxes):
+            subfolders[:] = sorted(d for d in subfolders
+                                   if d not in (WORK_DIR, CORRUPT_DIR) and not d.startswith("."))
+            relative = os.path.relpath(folder, self.inboxes)
+            if relative != os.curdir:
+                sms_name = relative.replace(os.sep, "\\")
+                on_disk[sms_name.upper()] = sms_name
+        named = {n.upper(): n for n in NAMED}
+        return sorted({**named, **on_disk}.values(), key=str.upper)
 
     def log(self, name: str) -> Path:
         return self.logs / name

@@ -78,9 +78,23 @@ def parse_line(line: str) -> LogLine | None:
     )
 
 
+def logged_text(text: str) -> str:
+    """A message as `SmsLog` writes it, so that `read_log` gives it back whole: as given, but
+    for a line of a multi-line message that would itself read as a log line (it ends in a
+    complete `$$<component><time><thread>` trailer, which only a file name could bring), which
+    gets a space after it, so a reader does not end the message there."""
+    if "\n" not in text:  # a one-line message: as given, the reader ends it only at its trailer
+        return text
+    *lines, last = text.split("\n")
+    return "\n".join([*(f"{line} " if parse_line(line) else line for line in lines), last])
+
+
 def read_log(path: Path) -> list[LogLine]:
     """The lines of an SMS log file, parsed; a message with embedded newlines (SMS writes
-    multi-line messages) is one line whose text has them. A log not written yet has no lines.
+    multi-line messages) is one line whose text has them, each CR in it kept: only a line that
+    ends in the `$$<component><time><thread>` trailer ends a message, with `\n` or `\r\n`. So
+    every message `SmsLog` writes reads back as `logged_text` gives it (the message itself, but
+    for a line that reads as a log line). A log not written yet has no lines.
     Raises ValueError if the file ends in text with no `$$<component><time><thread>` trailer."""
     try:  # bytes: newline translation would split a message at a lone CR
         text = path.read_bytes().decode("utf-8")
@@ -91,8 +105,8 @@ def read_log(path: Path) -> list[LogLine]:
     raws = text.split("\n")  # not splitlines: a message may hold U+2028, U+0085, a form feed
     if raws[-1] == "":
         raws.pop()
-    for raw in (r.removesuffix("\r") for r in raws):
-        parsed = parse_line(raw)
+    for raw in raws:
+        parsed = parse_line(raw)  # the line end's CR, in a log written with CRLF, is not text
         if parsed is None:
             pending.append(raw)
             continue
@@ -103,6 +117,17 @@ def read_log(path: Path) -> list[LogLine]:
     if pending:
         raise ValueError(f"{path} ends in text that is not an SMS log line: {pending[-1]!r}")
     return lines
+
+
+def rolled_over(path: Path) -> Path:
+    """`<name>.lo_`: where a log's older lines are once it reached its maximum size."""
+    return path.with_suffix(".lo_")
+
+
+def log_history(path: Path) -> tuple[Path, Path]:
+    """The files that hold a log's lines, oldest first: its `.lo_`, then the log itself. A
+    reader that wants every line SMS still keeps reads both, in this order."""
+    return (rolled_over(path), path)
 
 
 class SmsLog:
@@ -134,11 +159,12 @@ class SmsLog:
         # unit of work mostly share their instant.
         self._stamp: tuple[float, str] = (float("nan"), "")
         self._file = AppendFile(self.path, max_bytes=max_bytes,
-                                rollover=self.path.with_suffix(".lo_"), sole_writer=True,
+                                rollover=rolled_over(self.path), sole_writer=True,
                                 notice=self.line, own_folder=True, on_lost=on_lost)
 
     def write(self, text: str) -> None:
-        """Append one message. Embedded newlines are kept, as SMS multi-line messages are."""
+        """Append one message. Embedded newlines and CRs are kept, as SMS multi-line messages
+        are (`logged_text` says the one change)."""
         self._file.append(self.line(text))
 
     def line(self, text: str) -> bytes:
@@ -148,7 +174,7 @@ class SmsLog:
         if when != now:
             suffix = format_line("", self.component, now, self.bias_minutes, self.thread) + "\n"
             self._stamp = (now, suffix)
-        return (text + suffix).encode("utf-8")
+        return (logged_text(text) + suffix).encode("utf-8")
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Hold this thread's lines and write them together when the batch ends."""

@@ -12,7 +12,7 @@ from sitesrv.admin.demo import write_sample_source
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.testing import log_messages, query, tree_digest
-from tests.courier.conftest import P00_DP, carry, courier_lab
+from tests.courier.conftest import ADDRESSES, P00_DP, carry, courier_lab
 
 
 def sitesrv(lab_root: Path, *args: str, code: int = 0) -> str:
@@ -111,6 +111,30 @@ def test_a_parcel_received_twice_is_refused_the_second_time_and_processed_once(t
     assert query(lab, "P00", "SELECT COUNT(*) FROM StatusMessages WHERE MessageID = 2330"
                  ) == installs
     assert tree_digest(lab.root / P00_DP / pkg_id) == tree_digest(source)
+
+
+def test_trace_finds_a_receipt_rolled_over_to_coursend_lo_(tmp_path):
+    # SMS renames a log that reaches its maximum size to .lo_; the receipt is still kept there.
+    lab = courier_lab(tmp_path, ADDRESSES + "logs: {max_size: 1024}\n")
+    source = write_sample_source(tmp_path / "source")
+    pkg_id = sitesrv(lab.root, "package", "create", "ZZZ", "--name", "CD", "--source",
+                     str(source), "--dp", "P00:REMOTE_DP", "--preferred-sender",
+                     "courier").strip()
+    lab.run_until_idle(seed=7)
+    made = sitesrv(lab.root, "courier", "create", "ZZZ")
+    sitesrv(lab.root, "courier", "receive", "P00",
+            str(carry(Path(made.split(": ", 1)[1].splitlines()[0]), lab)))
+    logs = lab.root / "P00/SMS/Logs"
+    bogus = tmp_path / "bogus.parcel"
+    bogus.write_bytes(b"not a parcel")
+    for _ in range(20):  # refused parcels fill P00's coursend.log until the receipt rolls over
+        if "Received send request" not in (logs / "coursend.log").read_text():
+            break
+        sitesrv(lab.root, "courier", "receive", "P00", str(bogus), code=2)
+    assert "Received send request" in (logs / "coursend.lo_").read_text()
+    assert "Received send request" not in (logs / "coursend.log").read_text()
+    journey = [line.split()[1:5] for line in sitesrv(lab.root, "trace", pkg_id).splitlines()]
+    assert ["P00", "SMS_COURIER_SENDER", "parcel_received", "parcel=ZZZ-0001"] in journey
 
 
 @pytest.mark.parametrize("planted", ["ZZZ-9999.parcel", "zzz-9999.PARCEL"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
+from sitesrv.testing import drop
 from tests.conftest import DEFAULT_HIERARCHY
 
 EXPECTED_SITE_TREE = [
@@ -509,3 +511,19 @@ def test_the_command_line_imports_what_a_command_needs_only_when_it_runs() -> No
         capture_output=True, text=True, check=True)
     loaded = set(proc.stdout.split())
     assert [name for name in heavy if name in loaded] == []
+
+
+def test_demo_prints_the_runs_problems_and_exits_as_run_does(tmp_path: Path) -> None:
+    # A file the demo's run quarantines is a problem of the run: `sitesrv run --step` exits 3.
+    lab = init_lab(tmp_path)
+    drop(lab / "S01/SMS/inboxes/offermgr.box/INCOMING", "DAMAGED1.OFR",
+         b"[ACTION]\nAction=ADD\nAdvertisementID=ZZZ20000\n[END]\n")
+    code, out, err = run("demo", "--lab", str(lab))
+    assert code == 3, out
+    lines = out.splitlines()
+    assert any(re.fullmatch(r"Idle after \d+ steps at lab time \S+; nothing waits, "
+                            r"1 problem\(s\)\.", line) for line in lines), out
+    assert any(line.startswith("  S01 SMS_OFFER_MANAGER: INCOMING\\corrupt\\DAMAGED1.OFR "
+                               "quarantined: ") for line in lines), out
+    assert "sitesrv demo: the run ended waiting (exit status 3)" in err
+    assert "ZZZ00001.PKG" in out, "the rest of the demo is shown all the same"

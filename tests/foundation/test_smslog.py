@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,14 @@ from hypothesis import strategies as st
 
 from sitesrv.db.sitedb import format_time
 from sitesrv.lab.clock import VirtualClock
-from sitesrv.logs.smslog import SmsLog, format_line, parse_line, read_log, thread_id_for
+from sitesrv.logs.smslog import (
+    SmsLog,
+    format_line,
+    logged_text,
+    parse_line,
+    read_log,
+    thread_id_for,
+)
 
 
 def test_golden_line_matches_the_reference_sample() -> None:
@@ -127,6 +135,52 @@ def test_format_then_parse_round_trips(text: str, component: str, when: float, b
     assert parsed is not None
     assert (parsed.text, parsed.component, parsed.bias_minutes, parsed.thread) == (
         text, component, bias, thread)
+
+
+# What a message may hold that a reader could take for the end of a line: line breaks, CRs,
+# a whole trailer (which only a file name could bring), and any other text.
+TRAILER = "  $$<SMS_X><06-04-2007 04:00:00.000+000><thread=1 (0x1)>"
+MESSAGES = st.lists(st.sampled_from(["\r", "\n", "\r\n", TRAILER, "  $$<", " "])
+                    | st.text(st.characters(exclude_categories=("Cs",)), max_size=8),
+                    max_size=12).map("".join)
+
+
+@given(st.lists(MESSAGES, min_size=1, max_size=4))
+def test_every_message_written_reads_back_as_written(messages: list[str]) -> None:
+    # A CR of a message is its own, not the line end's (`a\r\nb` read back as `a\nb`).
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "distmgr.log"
+        log = SmsLog(path, "SMS_DISTRIBUTION_MANAGER", VirtualClock(), site="ZZZ")
+        for message in messages:
+            log.write(message)
+        log.close()
+        assert [line.text for line in read_log(path)] == [logged_text(m) for m in messages]
+    for message in messages:  # the message itself, unless a line of it reads as a log line
+        lines = message.split("\n")[:-1]
+        assert (logged_text(message) == message) == all(parse_line(x) is None for x in lines)
+
+
+@pytest.mark.parametrize(("message", "logged"), [
+    ("a\r\nb", "a\r\nb"), ("a\r\n", "a\r\n"), ("\r\n\r\n", "\r\n\r\n"), ("a\rb\r", "a\rb\r"),
+    (f"file{TRAILER}\nX.PKG", f"file{TRAILER} \nX.PKG"),
+    (f"file{TRAILER}\r\nX.PKG", f"file{TRAILER}\r \nX.PKG"),
+])
+def test_a_message_keeps_its_crs_and_never_ends_at_a_trailer_of_its_own(
+        tmp_path: Path, message: str, logged: str) -> None:
+    path = tmp_path / "distmgr.log"
+    log = SmsLog(path, "SMS_DISTRIBUTION_MANAGER", VirtualClock(), site="ZZZ")
+    log.write(message)
+    log.write("Sleep 30...")
+    log.close()
+    assert [line.text for line in read_log(path)] == [logged, "Sleep 30..."]
+    assert path.read_bytes().startswith(logged.encode() + b"  $$<SMS_DISTRIBUTION_MANAGER><")
+
+
+def test_a_log_with_crlf_line_ends_is_read_without_them(tmp_path: Path) -> None:
+    # A log saved by a Windows tool: the CR of a line end is not text; those inside a message are.
+    path = tmp_path / "distmgr.log"
+    path.write_bytes(f"first{TRAILER}\r\nsecond, line 1\r\nline 2{TRAILER}\r\n".encode())
+    assert [line.text for line in read_log(path)] == ["first", "second, line 1\r\nline 2"]
 
 
 @given(st.text(max_size=120))

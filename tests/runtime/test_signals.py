@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sitesrv.admin.lab import Lab
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 from sitesrv.runtime.registry import Registry
@@ -90,7 +91,7 @@ class Trigger(Component):
 def toy_lab(lab: Path) -> Path:
     """The lab, with the toy inboxes these components own."""
     for folder in (WAITS, TRIGGERS, MARKS):
-        inbox(lab, "CEN", folder).mkdir(parents=True)
+        Lab.open(lab).site("CEN").inbox(folder).mkdir(parents=True)
     return lab
 
 

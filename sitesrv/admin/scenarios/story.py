@@ -20,7 +20,7 @@ from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import ChangeResult, SiteDatabase
 from sitesrv.errors import UserError
 from sitesrv.files.digest import tree_digest
-from sitesrv.logs.smslog import read_log
+from sitesrv.logs.smslog import log_history, read_log
 
 SUMMARIZER_QUERY = "SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0"
 
@@ -50,7 +50,9 @@ class Play:
         return self.lab.run_until_idle(seed=self.seed).status
 
     def log(self, site: str, name: str) -> list[str]:
-        return [line.text for line in read_log(self.lab.site(site).log(name))]
+        """The messages of a site's log, its rolled-over `.lo_` first."""
+        return [line.text for path in log_history(self.lab.site(site).log(name))
+                for line in read_log(path)]
 
     def query(self, site: str, sql: str) -> list[tuple[object, ...]]:
         with SiteDatabase.open(self.lab.site(site).database) as db:
