@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitesrv.admin import coursend
+from sitesrv.admin import parcelnumbers
 from sitesrv.errors import FormatError, UserError
 from sitesrv.formats import parcel
 from sitesrv.formats.parcel import PackingList, ParcelFile, ParcelRequest
@@ -76,10 +76,10 @@ def test_a_packing_list_too_long_to_read_is_refused_before_it_is_read():
 def test_any_parcel_counter_gives_a_number_or_a_user_error(data):
     """The parcel counter (`SMS\\state\\courier-parcels.json`) a person may have edited."""
     with tempfile.TemporaryDirectory() as folder:
-        counter = Path(folder) / coursend.COUNTER_FILE
+        counter = Path(folder) / parcelnumbers.COUNTER_FILE
         counter.write_bytes(data)
         try:
-            last = coursend._last_number("ZZZ", counter)
+            last = parcelnumbers._old_counter("ZZZ", counter)
         except UserError as e:
             assert str(counter) in str(e)
         else:
