@@ -12,8 +12,9 @@ damage and quarantines the delivery, as it would a damaged network delivery. Wha
 only what sitesrv needs to know where to write: the packing list must be readable, and every
 request's address must be this site's own SMS_SITE share, or nothing of the parcel is written.
 Nor is a parcel this site received already (its packing list is kept): its packages would be
-processed twice, and two receives of one parcel at the same moment take turns (`_receiving`),
-so the second finds the first's record. The folders it writes into are made real folders
+processed twice: the check, the delivery and the record happen under the site's Courier Sender
+Manager lock (courierboxes.one_manager), so of two receives of one parcel at the same moment
+the second finds the first's record. The folders it writes into are made real folders
 before anything is written (courierboxes.py), and the record is written under a temp name
 first and renamed into place after the delivery: a parcel is recorded as received only when it
 was delivered, and one that cannot be recorded is not delivered.
@@ -23,16 +24,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
-from sitesrv.admin.courierboxes import problem_of, real_folders
+from sitesrv.admin.courierboxes import one_manager, problem_of, real_folders
 from sitesrv.admin.coursend import log
 from sitesrv.admin.lab import Lab
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import rename_into_place, replace_file, write_temp
-from sitesrv.files.oslock import file_locked
 from sitesrv.files.readonly import remove_file
 from sitesrv.formats import parcel, sni
 from sitesrv.formats.parcel import PackingList, ParcelRequest
@@ -40,8 +39,6 @@ from sitesrv.lab.boxes import COURSEND_RECEIVED
 from sitesrv.lab.hierarchy import Site
 from sitesrv.logs.smslog import SmsLog
 from sitesrv.logs.win32 import error_text
-
-RECEIVE_LOCK = ".courier-receive.lock"  # in <SITE>\SMS\state
 
 
 def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
@@ -61,7 +58,7 @@ def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
             record = _record(lab, site, packing.parcel_id)
             real_folders(lab, site, sms, lab.site(site.code).receive, record.parent,
                          lab.site(site.code).state_dir)
-            with _receiving(lab, site):
+            with one_manager(lab, site):
                 _not_received_yet(lab, site, packing)
                 tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
                 write_temp(tmp, parcel.encode(packing), durability, exclusive=False)
@@ -102,18 +99,6 @@ def _for_site(lab: Lab, site: Site, packing: PackingList, path: Path) -> list[Pa
                             f"{request.deliver_to}, which is not {site.code}'s "
                             f"\\\\{site.server}\\SMS_SITE")
     return mine
-
-
-def _receiving(lab: Lab, site: Site) -> AbstractContextManager[None]:
-    """One receive at a time at a site, whose check that the parcel was not received, delivery
-    and record happen while it holds the site's lock (`SMS\\state\\.courier-receive.lock`,
-    files/oslock.py): a second receive of the parcel at the same moment waits, then finds the
-    record and is refused. The operating system gives the lock back when its holder dies, so a
-    receive cut short never bars the next one."""
-    return file_locked(lab.site(site.code).state_dir / RECEIVE_LOCK,
-                       f"to receive a parcel at site {site.code}",
-                       "Another 'sitesrv courier receive' at that site may be stuck; let it "
-                       "finish, then try again.")
 
 
 def _not_received_yet(lab: Lab, site: Site, packing: PackingList) -> None:

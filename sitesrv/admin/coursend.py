@@ -28,7 +28,14 @@ from typing import BinaryIO
 import attrs
 
 from sitesrv.admin.console import one_line_name
-from sitesrv.admin.courierboxes import SetAside, problem_of, real_folders, set_aside, shown
+from sitesrv.admin.courierboxes import (
+    SetAside,
+    one_manager,
+    problem_of,
+    real_folders,
+    set_aside,
+    shown,
+)
 from sitesrv.admin.lab import Lab
 from sitesrv.admin.parcelnumbers import claims_folder, take
 from sitesrv.components.routing import OUTBOXES
@@ -118,6 +125,14 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
     here = lab.site(site.code)
     real_folders(lab, site, sms, outbox(lab, site), here.inbox(COURSEND_OUTGOING),
                  claims_folder(lab, site), lab.layout.media)
+    with one_manager(lab, site):
+        return _make(lab, site, sms, name, request_ids)
+
+
+def _make(lab: Lab, site: Site, sms: SmsLog, name: str, request_ids: tuple[str, ...]
+          ) -> tuple[ParcelRecord, Path]:
+    """The parcel, made while this command is the site's one Courier Sender Manager: no
+    other command puts a request of this one's in a parcel of its own."""
     set_aside_unreadable(lab, site)
     _finish_leftovers(lab, site)
     chosen = _choose(lab, site, request_ids)
@@ -167,6 +182,14 @@ def set_status(lab: Lab, parcel_id: str, status: ParcelStatus, *, tracking_numbe
     """Move a parcel's status forward, with how it was sent (smc_21013)."""
     one_line_name(tracking_number, "--tracking-number")
     one_line_name(sent_by, "--sent-by")
+    site, _ = find(lab, parcel_id)
+    real_folders(lab, site, log(lab, site), lab.site(site.code).state_dir)
+    with one_manager(lab, site):  # a `sent` and a `confirm` at once: the second sees the first
+        return _set_status(lab, parcel_id, status, tracking_number, sent_by)
+
+
+def _set_status(lab: Lab, parcel_id: str, status: ParcelStatus, tracking_number: str,
+                sent_by: str) -> ParcelRecord:
     site, record = find(lab, parcel_id)
     if status.rank <= record.status.rank:
         raise UserError(f"Parcel {record.packing_list.parcel_id} is {record.status.value}; a "

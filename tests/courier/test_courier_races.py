@@ -18,6 +18,7 @@ from sitesrv.admin.courierreceive import receive
 from sitesrv.admin.lab import Lab
 from sitesrv.errors import UserError
 from sitesrv.formats import parcel, sni, srq
+from sitesrv.lab.hierarchy import Site
 from sitesrv.lab.identifiers import request_id
 from sitesrv.testing import log_messages
 from tests.courier.test_courier_folders import waiting_lab
@@ -98,20 +99,27 @@ def assert_delivered_intact(lab: Lab, requests: list[str]) -> None:
 
 
 def test_two_creates_at_once_give_every_parcel_its_own_number_and_each_is_received(tmp_path):
+    """Two processes each make a parcel of each waiting request, one after another, in the
+    same order: each request goes in one parcel (the other command finds it no longer waits),
+    each parcel has its own number, and each is received whole."""
     lab, _, _ = waiting_lab(tmp_path)
-    requests = many_requests(lab, 2 * PER_PROCESS)
-    first, second = at_once(lab, "create", requests[::2], requests[1::2])
+    zzz = lab.hierarchy.site("ZZZ")
+    requests = many_requests(lab, PER_PROCESS)
+    first, second = at_once(lab, "create", requests, requests)
 
-    made = first + second
+    made = []
+    for results in zip(first, second, strict=True):
+        refused, parcel_id = sorted(results)  # `No send request 2_02SZZZ waits at site ZZZ`,
+        assert refused.startswith("No send request "), results  # or none waits (the last)
+        made.append(parcel_id)
     assert len(set(made)) == len(requests), made
     carried = {}
-    for record in coursend.records(lab, lab.hierarchy.site("ZZZ")):
+    for record in coursend.records(lab, zzz):
         (entry,) = record.packing_list.requests
         carried[record.packing_list.parcel_id] = entry.request_id
     assert sorted(carried) == sorted(made)
     assert sorted(carried.values()) == sorted(requests)
-    assert sorted(p.name for p in parcelnumbers.claims_folder(lab, lab.hierarchy.site("ZZZ"))
-                  .iterdir()) == sorted(made)
+    assert sorted(p.name for p in parcelnumbers.claims_folder(lab, zzz).iterdir()) == sorted(made)
     for parcel_id, rid in carried.items():
         packing = receive(lab, "P00", lab.layout.media / parcel.file_name(parcel_id))
         assert [r.request_id for r in packing.requests] == [rid]
@@ -149,7 +157,7 @@ def test_a_number_claimed_by_another_command_after_the_listing_is_skipped(tmp_pa
     coursend.create(lab, "ZZZ", request_ids=(requests[0],))
     listing = parcelnumbers.given
 
-    def listed_then_claimed(lab: Lab, site) -> list[int]:
+    def listed_then_claimed(lab: Lab, site: Site) -> list[int]:
         numbers = listing(lab, site)
         (parcelnumbers.claims_folder(lab, site) / "ZZZ-0002").write_bytes(b"")
         return numbers
@@ -166,25 +174,47 @@ def test_a_number_claimed_by_another_command_after_the_listing_is_skipped(tmp_pa
 def test_a_parcel_received_by_another_command_while_this_one_read_it_is_refused(tmp_path,
                                                                                monkeypatch):
     """The competitor receives the parcel after this receive read its packing list, before
-    this one takes the parcel's lock: this one then finds the record, and delivers nothing."""
+    this one takes the site's lock: this one then finds the record, and delivers nothing."""
     lab, _, _ = waiting_lab(tmp_path)
     _, made = coursend.create(lab, "ZZZ")
-    lock = courierreceive.file_locked
+    lock = courierreceive.one_manager
     competitor: list[str] = []
 
-    def received_first(path: Path, purpose: str, hint: str):
+    def received_first(lab: Lab, site: Site):
         if not competitor:
             competitor.append("receiving")
             receive(lab, "P00", made)
             (rid,) = [p.name for p in lab.site("P00").receive.glob("*.SNI")]
             competitor.append(rid)
             (lab.site("P00").receive / rid).unlink()  # the Despooler took the delivery
-        return lock(path, purpose, hint)
+        return lock(lab, site)
 
-    monkeypatch.setattr(courierreceive, "file_locked", received_first)
+    monkeypatch.setattr(courierreceive, "one_manager", received_first)
     with pytest.raises(UserError, match="was received at site P00 already"):
         receive(lab, "P00", made)
     assert list(lab.site("P00").receive.glob("*.SNI")) == []
     assert [m for m in log_messages(lab, "P00", "coursend.log")
             if m.endswith("was received with a success status.")] == [
         "Parcel ZZZ-0001 (Parcel ZZZ-0001) from site ZZZ was received with a success status."]
+
+
+def test_a_request_put_in_a_parcel_by_another_command_meanwhile_is_not_carried_twice(
+        tmp_path, monkeypatch):
+    """The competitor makes a parcel of the waiting request after this `create` looked at the
+    outbox, before it takes the site's lock: this one then finds nothing waiting."""
+    lab, _, _ = waiting_lab(tmp_path)
+    lock = coursend.one_manager
+    competitor: list[str] = []
+
+    def made_first(lab: Lab, site: Site):
+        if not competitor:
+            competitor.append("making")
+            coursend.create(lab, "ZZZ")
+        return lock(lab, site)
+
+    monkeypatch.setattr(coursend, "one_manager", made_first)
+    with pytest.raises(UserError, match="No send request waits in"):
+        coursend.create(lab, "ZZZ")
+    assert [r.packing_list.parcel_id for r in coursend.records(lab, lab.hierarchy.site("ZZZ"))
+            ] == ["ZZZ-0001"]
+    assert [p.name for p in lab.layout.media.iterdir()] == ["ZZZ-0001.parcel"]
