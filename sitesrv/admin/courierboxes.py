@@ -1,4 +1,5 @@
-"""The folders Courier Sender Manager writes into, and the unreadable send requests it sets aside.
+"""The folders Courier Sender Manager writes into, the unreadable send requests it sets aside,
+and the site's lock its commands take turns on (`one_manager`).
 
 No worker scans the courier outbox: `sitesrv courier` is its only reader. So the command does
 what a component's runtime does for the files and folders it takes: every folder it writes

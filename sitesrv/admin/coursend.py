@@ -13,7 +13,9 @@ it writes into made real (courierboxes.py), the parcel number taken, the parcel 
 record, then each request's `.srs`, then its `.srq`. A request already in a record is not
 offered again; one whose `.srq` is still there is finished by the next `create`. A parcel
 number is never given twice, to two commands at once or after its parcel and record are
-deleted (parcelnumbers.py).
+deleted (parcelnumbers.py). All of it, from the look at the outbox to the last `.srq`, runs
+under the site's Courier Sender Manager lock (courierboxes.one_manager): another `create` at
+the same moment would put the same requests in a parcel of its own.
 """
 
 from __future__ import annotations

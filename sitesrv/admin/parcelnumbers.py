@@ -1,9 +1,10 @@
 """Parcel numbers: `<SITE>-<nnnn>`, each given once, even to two commands at the same moment.
 
 A number is taken by creating its claim, the empty file `<SITE>\\SMS\\state\\courier-parcels\\
-<SITE>-<nnnn>`, with O_EXCL: the operating system lets one creator have it, on every file
-system and on Windows, so two `courier create` at one site (two processes, or a command beside
-a script) can never both take a number; the one that finds the claim made tries the next. The
+<SITE>-<nnnn>`, with O_EXCL: the operating system lets one creator have it (on Windows too), so
+two `courier create` at one site (two processes, or a command beside a script) can never both
+take a number, even where the site's lock (courierboxes.one_manager) would not keep them apart;
+the one that finds the claim made tries the next. The
 claims are never deleted, so a number stays given after its parcel and record are deleted: the
 receiving site knows a parcel by its ID, and would take a new parcel for one it received
 already. The next number is one more than the highest claim, the highest parcel in
@@ -68,15 +69,15 @@ def given(lab: Lab, site: Site) -> list[int]:
                               (here.inbox(COURSEND_OUTGOING), parcel.EXTENSION),
                               (lab.layout.media, parcel.EXTENSION)):
         if folder.is_dir():
-            numbers += [_number(site, p.name, extension) for p in folder.iterdir()]
+            numbers += [number_of(site.code, p.name, extension) for p in folder.iterdir()]
     return numbers
 
 
-def _number(site: Site, name: str, extension: str) -> int:
+def number_of(site_code: str, name: str, extension: str) -> int:
     """The number of `<SITE>-nnnn<extension>` (any case), 0 for any other name."""
     digits = name[4:8]
     if (len(digits) != 4 or not all(c in "0123456789" for c in digits)
-            or name.upper() != f"{site.code}-{digits}{extension}".upper()):
+            or name.upper() != f"{site_code}-{digits}{extension}".upper()):
         return 0
     return int(digits)
 

@@ -85,3 +85,19 @@ def test_any_parcel_counter_gives_a_number_or_a_user_error(data):
         else:
             assert isinstance(last, int) and last >= 0
             assert json.loads(data)["last"] == last
+
+
+
+@given(st.text(alphabet="ZzY-0123456789.PARCELparcel", max_size=16),
+       st.sampled_from(["", parcel.EXTENSION]))
+def test_a_name_gives_a_parcel_number_only_if_it_is_exactly_one(name, extension):
+    """`parcelnumbers.number_of`: the claims and parcels a person may have copied or renamed."""
+    number = parcelnumbers.number_of("ZZZ", name, extension)
+    if number:
+        assert name.upper() == f"ZZZ-{number:04d}{extension}".upper()
+
+
+@given(st.integers(0, 9999), st.sampled_from(["", parcel.EXTENSION]), st.booleans())
+def test_every_parcel_name_in_any_case_gives_its_number(n, extension, lower):
+    name = f"ZZZ-{n:04d}{extension}"
+    assert parcelnumbers.number_of("ZZZ", name.lower() if lower else name, extension) == n
