@@ -1,4 +1,5 @@
-"""The folders Courier Sender Manager writes into, and the unreadable send requests it sets aside.
+"""The folders Courier Sender Manager writes into, the unreadable send requests it sets aside,
+and the site's lock its commands take turns on (`one_manager`).
 
 No worker scans the courier outbox: `sitesrv courier` is its only reader. So the command does
 what a component's runtime does for the files and folders it takes: every folder it writes
@@ -12,6 +13,7 @@ never written through), and a send request that does not read goes to the outbox
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import attrs
@@ -20,11 +22,14 @@ from sitesrv.admin.lab import Lab
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.folders import moved_aside, own_folders
 from sitesrv.files.names import fitting_name
+from sitesrv.files.oslock import file_locked
 from sitesrv.lab.boxes import CORRUPT_DIR, QUARANTINE_LOG
 from sitesrv.lab.hierarchy import Site
 from sitesrv.logs.appendfile import AppendFile
 from sitesrv.logs.smslog import SmsLog
 from sitesrv.logs.win32 import error_text
+
+MANAGER_LOCK = ".coursend.lock"  # in <SITE>\SMS\state
 
 
 @attrs.frozen
@@ -95,3 +100,16 @@ def set_aside(lab: Lab, site: Site, sms: SmsLog, path: Path, problem: str) -> Se
     finally:
         kept.close()
     return SetAside(path, dest, problem)
+
+
+def one_manager(lab: Lab, site: Site) -> AbstractContextManager[None]:
+    """Hold the site's Courier Sender Manager lock (`SMS\\state\\.coursend.lock`,
+    files/oslock.py) while a command looks at the site's parcels and changes them: SMS has one
+    Courier Sender Manager on a site server, and two commands at the same moment would each
+    put a waiting request in a parcel, or each receive one parcel. The second waits, then sees
+    what the first did. The operating system gives the lock back when its holder dies, so a
+    command cut short never bars the next one. `state\\` must be a real folder first."""
+    return file_locked(lab.site(site.code).state_dir / MANAGER_LOCK,
+                       f"to work on the parcels of site {site.code}",
+                       "Another 'sitesrv courier' command at that site may be stuck; let it "
+                       "finish, then try again.")

@@ -12,10 +12,12 @@ damage and quarantines the delivery, as it would a damaged network delivery. Wha
 only what sitesrv needs to know where to write: the packing list must be readable, and every
 request's address must be this site's own SMS_SITE share, or nothing of the parcel is written.
 Nor is a parcel this site received already (its packing list is kept): its packages would be
-processed twice. The folders it writes into are made real folders before anything is written
-(courierboxes.py), and the record is written under a temp name first and renamed into place
-after the delivery: a parcel is recorded as received only when it was delivered, and one that
-cannot be recorded is not delivered.
+processed twice: the check, the delivery and the record happen under the site's Courier Sender
+Manager lock (courierboxes.one_manager), so of two receives of one parcel at the same moment
+the second finds the first's record. The folders it writes into are made real folders
+before anything is written (courierboxes.py), and the record is written under a temp name
+first and renamed into place after the delivery: a parcel is recorded as received only when it
+was delivered, and one that cannot be recorded is not delivered.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
-from sitesrv.admin.courierboxes import problem_of, real_folders
+from sitesrv.admin.courierboxes import one_manager, problem_of, real_folders
 from sitesrv.admin.coursend import log
 from sitesrv.admin.lab import Lab
 from sitesrv.errors import FormatError, UserError
@@ -54,16 +56,18 @@ def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
             packing, start = parcel.read_packing_list(f, parcel_file)
             mine = _for_site(lab, site, packing, parcel_file)
             record = _record(lab, site, packing.parcel_id)
-            real_folders(lab, site, sms, lab.site(site.code).receive, record.parent)
-            _not_received_yet(lab, site, packing)
-            tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
-            write_temp(tmp, parcel.encode(packing), durability, exclusive=False)
-            try:
-                for request in mine:
-                    _deliver(lab, site, f, packing.spans(start), request)
-                rename_into_place(tmp, record, durability)
-            finally:
-                remove_file(tmp)
+            real_folders(lab, site, sms, lab.site(site.code).receive, record.parent,
+                         lab.site(site.code).state_dir)
+            with one_manager(lab, site):
+                _not_received_yet(lab, site, packing)
+                tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+                write_temp(tmp, parcel.encode(packing), durability, exclusive=False)
+                try:
+                    for request in mine:
+                        _deliver(lab, site, f, packing.spans(start), request)
+                    rename_into_place(tmp, record, durability)
+                finally:
+                    remove_file(tmp)
     except (FormatError, OSError, UserError) as e:
         _refuse(sms, parcel_file, e)
     for request in mine:
@@ -99,7 +103,7 @@ def _for_site(lab: Lab, site: Site, packing: PackingList, path: Path) -> list[Pa
 
 def _not_received_yet(lab: Lab, site: Site, packing: PackingList) -> None:
     """A parcel received once is not delivered again: its packages would be processed twice.
-    The record `_keep` writes after the delivery is the proof (a delivery cut short by a crash
+    The record `receive` writes after the delivery is the proof (a delivery cut short by a crash
     has none, and is redone whole)."""
     record = _record(lab, site, packing.parcel_id)
     if record.exists():

@@ -12,14 +12,15 @@ Order, so that a command killed at any point loses nothing and sends nothing twi
 it writes into made real (courierboxes.py), the parcel number taken, the parcel file, then its
 record, then each request's `.srs`, then its `.srq`. A request already in a record is not
 offered again; one whose `.srq` is still there is finished by the next `create`. A parcel
-number is never given twice, even after its parcel and record are deleted: the receiving site
-knows a parcel by its ID, and would take a new parcel for one it received already.
+number is never given twice, to two commands at once or after its parcel and record are
+deleted (parcelnumbers.py). All of it, from the look at the outbox to the last `.srq`, runs
+under the site's Courier Sender Manager lock (courierboxes.one_manager): another `create` at
+the same moment would put the same requests in a parcel of its own.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -29,12 +30,19 @@ from typing import BinaryIO
 import attrs
 
 from sitesrv.admin.console import one_line_name
-from sitesrv.admin.courierboxes import SetAside, problem_of, real_folders, set_aside, shown
+from sitesrv.admin.courierboxes import (
+    SetAside,
+    one_manager,
+    problem_of,
+    real_folders,
+    set_aside,
+    shown,
+)
 from sitesrv.admin.lab import Lab
+from sitesrv.admin.parcelnumbers import claims_folder, take
 from sitesrv.components.routing import OUTBOXES
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import replace_file
-from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import parcel, sni, srq
 from sitesrv.formats.parcel import PackingList, ParcelRecord, ParcelRequest, ParcelStatus
@@ -47,9 +55,7 @@ from sitesrv.logs.smslog import SmsLog
 from sitesrv.logs.win32 import error_text
 
 COMPONENT = "SMS_COURIER_SENDER"
-MAX_PARCELS = 9999  # a parcel ID is the site code, '-' and 4 digits
 LOG = "coursend.log"
-COUNTER_FILE = "courier-parcels.json"  # in <SITE>\SMS\state: {"last": <the last parcel number>}
 # Q198746: Create Outgoing Parcel where no site is defined to use the Courier Sender.
 NO_OUTBOX = ("The SMS registry indicates no outbox for the sender to scan. Be sure that you are "
              "running this application on an SMS Site Server and that at least one site is "
@@ -122,7 +128,15 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
     sms = log(lab, site)
     here = lab.site(site.code)
     real_folders(lab, site, sms, outbox(lab, site), here.inbox(COURSEND_OUTGOING),
-                 here.state_dir, lab.layout.media)
+                 claims_folder(lab, site), lab.layout.media)
+    with one_manager(lab, site):
+        return _make(lab, site, sms, name, request_ids)
+
+
+def _make(lab: Lab, site: Site, sms: SmsLog, name: str, request_ids: tuple[str, ...]
+          ) -> tuple[ParcelRecord, Path]:
+    """The parcel, made while this command is the site's one Courier Sender Manager: no
+    other command puts a request of this one's in a parcel of its own."""
     set_aside_unreadable(lab, site)
     _finish_leftovers(lab, site)
     chosen = _choose(lab, site, request_ids)
@@ -141,7 +155,7 @@ def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, 
                         f"{site.code} could be read ({'; '.join(problems)}); they stay in "
                         f"the courier outbox, and {lab.site(site.code).log(LOG)} has the "
                         "same lines.")
-    parcel_id = _next_id(lab, site)
+    parcel_id = take(lab, site)
     packing = PackingList(parcel_id=parcel_id, name=name or f"Parcel {parcel_id}",
                           sending_site=site.code, created=now, files=files.listed(),
                           requests=tuple(entries))
@@ -172,6 +186,14 @@ def set_status(lab: Lab, parcel_id: str, status: ParcelStatus, *, tracking_numbe
     """Move a parcel's status forward, with how it was sent (smc_21013)."""
     one_line_name(tracking_number, "--tracking-number")
     one_line_name(sent_by, "--sent-by")
+    site, _ = find(lab, parcel_id)
+    real_folders(lab, site, log(lab, site), lab.site(site.code).state_dir)
+    with one_manager(lab, site):  # a `sent` and a `confirm` at once: the second sees the first
+        return _set_status(lab, parcel_id, status, tracking_number, sent_by)
+
+
+def _set_status(lab: Lab, parcel_id: str, status: ParcelStatus, tracking_number: str,
+                sent_by: str) -> ParcelRecord:
     site, record = find(lab, parcel_id)
     if status.rank <= record.status.rank:
         raise UserError(f"Parcel {record.packing_list.parcel_id} is {record.status.value}; a "
@@ -323,46 +345,6 @@ def _save(lab: Lab, site: Site, record: ParcelRecord) -> None:
     name = parcel.file_name(record.packing_list.parcel_id)
     replace_file(folder / name, parcel.encode_record(record), lab.hierarchy.durability,
                  tmp=folder / f".{name}.{os.getpid()}.tmp")
-
-
-def _next_id(lab: Lab, site: Site) -> str:
-    """`<SITE>-<n>`, one more than the last number the site gave (its counter) or than its
-    highest parcel in records or media (a lab older than the counter), taken at once: a number
-    is never given twice. Only names that are exactly a parcel's count, `<SITE>-nnnn.parcel`
-    in any case."""
-    here = lab.site(site.code)
-    numbers = [int(p.name[4:8]) for folder in (here.inbox(COURSEND_OUTGOING), lab.layout.media)
-               if folder.is_dir() for p in folder.iterdir()
-               if p.name.upper() == f"{site.code}-{p.name[4:8]}{parcel.EXTENSION}".upper()
-               and p.name[4:8].isdigit()]
-    counter = here.state_dir / COUNTER_FILE
-    number = max([_last_number(site.code, counter), *numbers]) + 1
-    if number > MAX_PARCELS:
-        raise UserError(f"Site {site.code} has used the last parcel number, {site.code}-"
-                        f"{MAX_PARCELS}: a parcel ID has 4 digits, and a number is never given "
-                        "twice (the receiving site would take the new parcel for one it "
-                        "received already). Send its packages by the Standard Sender from "
-                        "now on: 'sitesrv package set-preferred-sender PKGID lan'.")
-    replace_file(counter, json.dumps({"last": number}).encode("ascii") + b"\n",
-                 lab.hierarchy.durability, tmp=counter.with_name(f".{counter.name}.{os.getpid()}.tmp"))
-    return f"{site.code}-{number:04d}"
-
-
-def _last_number(site_code: str, counter: Path) -> int:
-    """The last parcel number the counter holds, 0 if there is none yet."""
-    try:
-        last = json.loads(read_limited(counter, STATE_FILE_BYTES).decode("utf-8"))["last"]
-        if isinstance(last, bool) or not isinstance(last, int) or last < 0:
-            raise ValueError(last)
-    except FileNotFoundError:
-        return 0
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        problem = problem_of(e) if isinstance(e, OSError) else 'it is not {"last": <number>}'
-        raise UserError(f"The parcel counter {counter} cannot be read ({problem}); it holds "
-                        f"the last parcel number site {site_code} gave. Write into it "
-                        f'{{"last": N}}, N the highest number of a parcel {site_code} ever '
-                        "made, then try again.") from None
-    return last
 
 
 def _why(lab: Lab, site: Site, e: OSError | UserError | FormatError) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitesrv.admin import coursend
+from sitesrv.admin import parcelnumbers
 from sitesrv.errors import FormatError, UserError
 from sitesrv.formats import parcel
 from sitesrv.formats.parcel import PackingList, ParcelFile, ParcelRequest
@@ -76,12 +76,28 @@ def test_a_packing_list_too_long_to_read_is_refused_before_it_is_read():
 def test_any_parcel_counter_gives_a_number_or_a_user_error(data):
     """The parcel counter (`SMS\\state\\courier-parcels.json`) a person may have edited."""
     with tempfile.TemporaryDirectory() as folder:
-        counter = Path(folder) / coursend.COUNTER_FILE
+        counter = Path(folder) / parcelnumbers.COUNTER_FILE
         counter.write_bytes(data)
         try:
-            last = coursend._last_number("ZZZ", counter)
+            last = parcelnumbers._old_counter("ZZZ", counter)
         except UserError as e:
             assert str(counter) in str(e)
         else:
             assert isinstance(last, int) and last >= 0
             assert json.loads(data)["last"] == last
+
+
+
+@given(st.text(alphabet="ZzY-0123456789.PARCELparcel", max_size=16),
+       st.sampled_from(["", parcel.EXTENSION]))
+def test_a_name_gives_a_parcel_number_only_if_it_is_exactly_one(name, extension):
+    """`parcelnumbers.number_of`: the claims and parcels a person may have copied or renamed."""
+    number = parcelnumbers.number_of("ZZZ", name, extension)
+    if number:
+        assert name.upper() == f"ZZZ-{number:04d}{extension}".upper()
+
+
+@given(st.integers(0, 9999), st.sampled_from(["", parcel.EXTENSION]), st.booleans())
+def test_every_parcel_name_in_any_case_gives_its_number(n, extension, lower):
+    name = f"ZZZ-{n:04d}{extension}"
+    assert parcelnumbers.number_of("ZZZ", name.lower() if lower else name, extension) == n
