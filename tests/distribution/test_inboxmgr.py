@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
@@ -364,3 +366,13 @@ def test_a_failed_update_leaves_no_lock_file_and_the_next_pass_mirrors_everythin
         runtime.clock.advance(lab.hierarchy.timing.rescan_interval)  # the failed unit's retry
         assert unit(runtime, host)[-1].endswith(": 1 file(s) copied, 0 deleted")
         assert box_files(cap(lab, "ZZZ")) == box_files(box)
+
+
+@given(st.binary(min_size=1, max_size=40).filter(lambda b: b"/" not in b and b"\0" not in b))
+def test_a_name_in_a_log_line_or_in_corrupt_is_one_every_file_system_and_log_holds(
+        raw: bytes) -> None:
+    name = os.fsdecode(raw)  # as os.listdir gives it: a byte that is not UTF-8 as a surrogate
+    shown = inboxmgr._escaped(name)
+    assert shown.encode("utf-8") and not any(ord(c) < 32 for c in shown)
+    assert inboxmgr._name_problem(inboxmgr._safe_name(name)) is None
+    assert (inboxmgr._name_problem(name) is None) == (shown == name)
