@@ -5,9 +5,15 @@ Mirroring copies every source file (and folder, such as a package's `<PkgID>.ICO
 what the destination has and the source has not (the SMS 2.0 Resource Guide,
 docs/sources.md#sms-20-resource-guide). While it changes a CAP inbox it keeps the lock file `Inboxlck.tok`
 there, and deletes it afterwards with up to ten attempts, as SMS 2.0 SP2 with the Q275617 fix
-does. Every copy is published under a temp name and renamed, so a client never reads half a file.
+does, also when the update fails half-way (else clients would wait on it until the next one,
+or a restart). Every copy is published under a temp name and renamed, so a client never reads half a file.
 
-It owns no inbox: it never consumes its sources. A change in either folder wakes it (`wakes_on`;
+What no SMS site server could have put in a box is not mirrored: a file over MAX_FILE_BYTES, or
+an entry whose name no Windows file system holds, goes to the box's `corrupt\\` with a line, as
+an inbox's would (docs/limits.md), and a link there is left alone. Whatever the CAP inbox has
+and the box has not is deleted, a link included: the link itself, never what it points to.
+
+It owns no inbox: it never consumes its sources, only puts aside what it refuses. A change in either folder wakes it (`wakes_on`;
 the components that write there publish, or call `ctx.changed` with the names they removed or
 created), and a pass looks only at the entries the runtime says changed since the last
 (`ctx.changes`; a package's `<PkgID>.ICO` folder is one entry, whatever changed inside it), so a
@@ -24,13 +30,16 @@ changed. A damaged CAP file is thus repaired at the next full pass, not at the n
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
 
+from sitesrv.errors import FormatError
 from sitesrv.files.folders import is_folder
+from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import CAP_BOXES, CORRUPT_DIR, WORK_DIR, ignored_by_scans
 from sitesrv.logs.win32 import error_text
 from sitesrv.runtime.component import Component
@@ -44,6 +53,12 @@ TOKEN_DELETE_ATTEMPTS = 10  # Q275617: the fix tries ten times to delete it
 # as every change is announced.
 FULL_PASS_RESCANS = 60
 _CHUNK = 1 << 16
+# The most a file of either box may have, the instruction files' size (docs/limits.md): what
+# goes there is a `.PKG` and the offer files (`.ofr`, `.ins`, `.lkp`), instruction files held
+# to it where they are written and read; a `.NAL`, a line per DP of the site (about 60 bytes
+# each), and the program icons in a package's `.ICO` folder are far smaller. A bigger file goes
+# to the box's `corrupt\\`, before a byte of it is copied.
+MAX_FILE_BYTES = INSTRUCTION_LIMITS.file_bytes
 
 
 @attrs.frozen
@@ -53,9 +68,12 @@ class Plan:
     cleared: tuple[Path, ...] = ()  # a file where the source has a folder, or the reverse
     folders: tuple[Path, ...] = ()  # destination folders to create
     copies: tuple[tuple[Path, Path], ...] = ()  # (source file, destination file)
-    deletions: tuple[Path, ...] = ()  # destination files or folders the source no longer has
+    deletions: tuple[Path, ...] = ()  # destination entries the source no longer has, or links
+    # Source entries never mirrored, each with its problem (`_refusal`): taken as not there.
+    refused: tuple[tuple[Path, str], ...] = ()
 
     def __bool__(self) -> bool:
+        """Whether the pass changes the CAP inbox (`refused` is the source's business)."""
         return bool(self.cleared or self.folders or self.copies or self.deletions)
 
 
@@ -112,12 +130,28 @@ class InboxManager(Component):
         if names is not None and not names:
             return
         plan = mirror.plan(names)
+        for path, problem in plan.refused:  # a stranger in the box: kept aside, as inboxes do
+            self.ctx.quarantine(source, path, problem, name=_safe_name(path.name),
+                                shown_as=path.with_name(_escaped(path.name)))
         if not plan:
             return
-        log = self.ctx.log.write
         token = cap_box / LOCK_TOKEN
-        log(f"Updating {self._cap(cap_box)} from {self.ctx.windows(source)}")
+        self.ctx.log.write(f"Updating {self._cap(cap_box)} from {self.ctx.windows(source)}")
         self.ctx.publish(token, b"")
+        try:
+            self._apply(plan, source)
+        except Exception:  # a failed unit leaves no lock behind: clients wait while it is there
+            self._unlock(token)
+            raise
+        self._unlock(token)
+        self.ctx.log.write(f"Mirrored {self.ctx.windows(source)} to {self._cap(cap_box)}: "
+                           f"{len(plan.copies)} file(s) copied, {len(plan.deletions)} deleted")
+        self.ctx.emit("cap_updated", box=source.name, copied=len(plan.copies),
+                      deleted=len(plan.deletions), cap=self._cap(cap_box))
+
+    def _apply(self, plan: Plan, source: Path) -> None:
+        """Change the CAP inbox as `plan` says, while the lock file is there."""
+        log = self.ctx.log.write
         for dest in plan.cleared:  # a file where a folder goes, or a link: never followed
             self.ctx.remove_tree(dest)
             log(f"Deleted {self._cap(dest)}, which was in the way: not the kind of entry "
@@ -127,14 +161,9 @@ class InboxManager(Component):
         for src, dest in plan.copies:
             self.ctx.publish_copy(src, dest)
             log(f"Copied {self.ctx.windows(src)} to {self._cap(dest)}")
-        for dest in plan.deletions:
+        for dest in plan.deletions:  # a link goes itself, never what it points to
             self.ctx.remove_tree(dest)
             log(f"Deleted {self._cap(dest)}, which is no longer in {self.ctx.windows(source)}")
-        self._unlock(token)
-        log(f"Mirrored {self.ctx.windows(source)} to {self._cap(cap_box)}: "
-            f"{len(plan.copies)} file(s) copied, {len(plan.deletions)} deleted")
-        self.ctx.emit("cap_updated", box=source.name, copied=len(plan.copies),
-                      deleted=len(plan.deletions), cap=self._cap(cap_box))
 
     def _unlock(self, token: Path) -> None:
         """Delete the lock file, trying ten times (Q275617); a token left blocks the clients."""
@@ -152,7 +181,11 @@ class InboxManager(Component):
         self.ctx.emit("cap_lock_left", file=self._cap(token))
 
     def _cap(self, path: Path) -> str:
-        return self.ctx.layout.unc(path)
+        """A path of the CAP as a log line shows it; a stranger's name escaped (`_escaped`:
+        every folder above one is the mirror's own, so only the last name can need it)."""
+        if _FOREIGN.search(path.name) is None:
+            return self.ctx.layout.unc(path)
+        return f"{self.ctx.layout.unc(path.parent)}\\{_escaped(path.name)}"
 
     def _made_real(self, cap_box: Path) -> bool:
         """Whether the CAP and its inbox are real folders, made so if they are not there: a
@@ -201,7 +234,7 @@ class BoxMirror:
         deletions, in the order a full pass would make them."""
         if names is None:
             have = _entries(self.source, skip=SOURCE_SKIP)
-            there = _entries(self.cap, skip=CAP_SKIP)
+            there = _entries(self.cap, skip=CAP_SKIP, links=True)
             verified, self.verified, self.cap_names = self.verified, {}, {}
         else:
             names = sorted(names)
@@ -211,6 +244,7 @@ class BoxMirror:
             for key in keys:
                 self.cap_names.pop(key, None)
         steps = _Steps()
+        _refuse(steps, have)
         steps.deletions += [Path(there[k].path) for k in sorted(there) if k not in have]
         for key in sorted(have):
             still: dict[str, Signature] = {}
@@ -232,7 +266,7 @@ class BoxMirror:
             if (src := _found(self.source, name, SOURCE_SKIP)) is not None:
                 have[key] = src
             for cap_name in dict.fromkeys((self.cap_names.get(key, name), name)):
-                if (dest := _found(self.cap, cap_name, CAP_SKIP)) is not None:
+                if (dest := _found(self.cap, cap_name, CAP_SKIP, links=True)) is not None:
                     there[key] = dest
                     break
         return have, there
@@ -240,7 +274,8 @@ class BoxMirror:
 
 @attrs.frozen
 class Found:
-    """One entry looked up by name: what a pass uses of an `os.DirEntry` (never a link)."""
+    """One entry looked up by name: what a pass uses of an `os.DirEntry`, never followed (a
+    link is one only on the CAP's side, to be deleted)."""
 
     path: str
     name: str
@@ -252,14 +287,17 @@ class Found:
     def is_file(self) -> bool:
         return stat.S_ISREG(self.st.st_mode)
 
-    def stat(self) -> os.stat_result:
+    def stat(self, *, follow_symlinks: bool = False) -> os.stat_result:
+        """What `os.lstat` said, whatever `follow_symlinks` asks (as `os.DirEntry.stat`)."""
         return self.st
 
 
 Entry = os.DirEntry[str] | Found
 
 
-def _found(folder: Path, name: str, skip: frozenset[str]) -> Found | None:
+def _found(folder: Path, name: str, skip: frozenset[str], *,
+           links: bool = False) -> Found | None:
+    """The entry `name` of `folder` as `_entries` would list it."""
     if ignored_by_scans(name) or name in skip:
         return None
     path = os.path.join(folder, name)
@@ -267,7 +305,7 @@ def _found(folder: Path, name: str, skip: frozenset[str]) -> Found | None:
         st = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return None if stat.S_ISLNK(st.st_mode) else Found(path, name, st)
+    return None if stat.S_ISLNK(st.st_mode) and not links else Found(path, name, st)
 
 
 def _real_folders(cap_box: Path) -> bool:
@@ -283,15 +321,40 @@ def _mode(path: str) -> int | None:
         return None
 
 
-def _entries(folder: str | Path, *, skip: frozenset[str] = frozenset()) -> dict[str, Entry]:
+def _entries(folder: str | Path, *, skip: frozenset[str] = frozenset(),
+             links: bool = False) -> dict[str, Entry]:
     """The files and folders a mirror looks at, by upper-case name (Windows ignores case):
-    never temp files, dot-files, links, a component's `.work`/`corrupt`, or `skip`."""
+    never temp files, dot-files, a component's `.work`/`corrupt`, or `skip`. A link is left
+    out of a source, never mirrored; `links`: listed (a CAP's, to be deleted, never followed)."""
     try:
         listing = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except (FileNotFoundError, NotADirectoryError):
         return {}
     return {entry.name.upper(): entry for entry in listing
-            if not (ignored_by_scans(entry.name) or entry.name in skip or entry.is_symlink())}
+            if not (ignored_by_scans(entry.name) or entry.name in skip
+                    or (entry.is_symlink() and not links))}
+
+
+def _refuse(steps: _Steps, have: dict[str, Entry]) -> None:
+    """Take the source entries a mirror refuses out of `have`, into the plan's `refused`."""
+    for key in sorted(have):
+        if (problem := _refusal(have[key])) is not None:
+            steps.refused.append((Path(have[key].path), problem))
+            del have[key]
+
+
+def _refusal(entry: Entry) -> str | None:
+    """Why a source entry is not mirrored, or None: a name no Windows file system holds (no
+    SMS site server could have written it), or a file over MAX_FILE_BYTES."""
+    if (problem := _name_problem(entry.name)) is not None:
+        return problem
+    if entry.is_file():
+        try:
+            INSTRUCTION_LIMITS.check_size(entry.stat().st_size, entry.path,
+                                          "client access point file")
+        except FormatError as e:
+            return e.problem
+    return None
 
 
 @attrs.define
@@ -302,10 +365,11 @@ class _Steps:
     folders: list[Path] = attrs.Factory(list)
     copies: list[tuple[Path, Path]] = attrs.Factory(list)
     deletions: list[Path] = attrs.Factory(list)
+    refused: list[tuple[Path, str]] = attrs.Factory(list)
 
     def plan(self) -> Plan:
         return Plan(tuple(self.cleared), tuple(self.folders), tuple(self.copies),
-                    tuple(self.deletions))
+                    tuple(self.deletions), tuple(self.refused))
 
 
 def _plan_tree(steps: _Steps, source: str, dest: str, verified: Mapping[str, Signature],
@@ -313,7 +377,8 @@ def _plan_tree(steps: _Steps, source: str, dest: str, verified: Mapping[str, Sig
     """What makes the folder `dest` a mirror of the folder `source` (below a box's top);
     `fresh`: `dest` is to be made, so nothing there is looked at."""
     have = _entries(source)
-    there = {} if fresh else _entries(dest)
+    _refuse(steps, have)
+    there = {} if fresh else _entries(dest, links=True)
     steps.deletions += [Path(there[k].path) for k in sorted(there) if k not in have]
     for key in sorted(have):
         _plan_entry(steps, have[key], there.get(key), dest, verified, still)
@@ -327,8 +392,8 @@ def _plan_entry(steps: _Steps, src: Entry, found: Entry | None, dest: str,
     `verified` holds the pairs of files the last pass found equal; those found equal now go
     into `still`, so an unchanged pair of large files is not read again on every pass."""
     target = found.path if found is not None else os.path.join(dest, src.name)
-    # `found` is never a link; without it, what is at `target` is looked at, not followed.
-    mode = _mode(target) if found is None else found.stat().st_mode
+    # What is at `target` (`found`, or else looked up) is looked at, never followed.
+    mode = _mode(target) if found is None else found.stat(follow_symlinks=False).st_mode
     if src.is_dir():
         is_dir = mode is not None and stat.S_ISDIR(mode)
         if not is_dir and mode is not None:
@@ -350,7 +415,7 @@ def _same(src: Entry, found: Entry | None, target: str,
     unless the pair is large and unchanged since a pass found them equal."""
     try:
         a = src.stat()
-        b = found.stat() if found is not None else os.lstat(target)
+        b = found.stat(follow_symlinks=False) if found is not None else os.lstat(target)
         if not stat.S_ISREG(b.st_mode) or a.st_size != b.st_size:
             return False
         signature = _signature(a, b)
@@ -372,3 +437,39 @@ def _same_bytes(a: str, b: str) -> bool:
                 return False
             if not chunk:
                 return True
+
+
+# Names no Windows file system holds (NTFS refuses the controls 0-31, `<>:"/\\|?*` and a name
+# that is not Unicode): no SMS site server ever lists one, but Linux gives sitesrv any byte but
+# `/` and NUL, a byte that is not UTF-8 as a lone surrogate (PEP 383). Such a name in a source
+# box is a stranger's: its file goes to `corrupt\\` under `_safe_name`, and log lines show it as
+# `_escaped`; in a CAP inbox it is deleted as any stranger is.
+_FOREIGN = re.compile('[\x00-\x1f<>:"\\\\|?*\ud800-\udfff]')
+
+
+def _name_problem(name: str) -> str | None:
+    """Why no Windows file system could hold a file of this name, or None if one can."""
+    bad = dict.fromkeys(_FOREIGN.findall(name))
+    if not bad:
+        return None
+    return f"its name holds {', '.join(map(_escaped, bad))}, which no Windows file name can"
+
+
+def _escaped(name: str) -> str:
+    """`name` as a log line shows it: each character no Windows name holds as ascii() writes
+    it, `\\xNN` (for a byte that is not UTF-8, the byte) or `\\uNNNN`, so a line never holds a
+    control character or a surrogate, and the backslash among them: never read as a path."""
+    return _FOREIGN.sub(lambda m: _escape(m[0], "\\x{:02x}", "\\u{:04x}"), name)
+
+
+def _safe_name(name: str) -> str:
+    """A name any file system holds, for a file kept in `corrupt\\`: each character no Windows
+    name holds as `%NN` (or `%uNNNN`); a counter keeps apart two that come out the same."""
+    return _FOREIGN.sub(lambda m: _escape(m[0], "%{:02X}", "%u{:04X}"), name)
+
+
+def _escape(ch: str, short: str, long: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code < 0xDD00:  # surrogateescape's stand-in for the byte 0x80-0xFF
+        code -= 0xDC00
+    return (short if code < 0x100 else long).format(code)

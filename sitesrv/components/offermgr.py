@@ -37,6 +37,7 @@ from sitesrv.db.sitedb import (
     SourceFlag,
     StatusType,
 )
+from sitesrv.files.folders import is_folder
 from sitesrv.files.regular import holds_bytes
 from sitesrv.formats import offer, pkn
 from sitesrv.lab.boxes import CLICFG_SRC, OFFERINF, OFFERMGR, OFFERMGR_INCOMING, ignored_by_scans
@@ -125,8 +126,9 @@ class OfferManager(Component):
             if not holds_bytes(path, data):
                 self.ctx.publish(path, data)
                 self.ctx.log.write(f"Wrote {self.ctx.windows(path)}")
+        # A link goes too, itself (never what it points to), whatever it points to.
         stale = [box / n for n in sorted(os.listdir(box)) if _is_client_file(n)
-                 and n not in wanted and (box / n).is_file()]
+                 and n not in wanted and not is_folder(box / n)]
         for path in stale:  # each named as it goes: a removal that fails leaves the rest
             self.ctx.remove(path)
             self.ctx.changed(box, path.name)

@@ -8,10 +8,13 @@ how many "were written to the site database" and "were replicated to the parent 
 (docs/sources.md#status-manager). A message stamped later than the site's clock waits in
 `statmgr.box\\futureq` until it is due (Q246749); one the busy database refused waits in
 `statmgr.box\\retry` (Q215059), where the runtime retries it as the database frees up.
+A message of a site other than this one and those below it goes to `corrupt\\`: no component
+nor replication brings one, and the sites above would store it too.
 """
 
 from __future__ import annotations
 
+from sitesrv.components.distmgr.pkgsend import subtree
 from sitesrv.components.statusup import STATUS_PRIORITY, queue_replication
 from sitesrv.db.sitedb import is_busy
 from sitesrv.formats import svf
@@ -41,6 +44,9 @@ class StatusManager(Component):
             self._summary()
             return False
         record = svf.read(item.path)  # unreadable: the runtime puts it in corrupt\ with a line
+        if (problem := self._not_ours(record.site_code)) is not None:
+            item.quarantine(problem)
+            return True
         folder = item.inbox.spec.folder
         if record.time > self.ctx.clock.now():
             self._future(item, record.time)
@@ -51,6 +57,17 @@ class StatusManager(Component):
             item.done()
             self.processed += 1
         return True
+
+    def _not_ours(self, site_code: str) -> str | None:
+        """Why a message of `site_code` is refused here, or None: a site's messages are its
+        own components' and those replication brings up from the sites below it."""
+        hierarchy, site = self.ctx.hierarchy, self.ctx.site.code
+        code = site_code.upper()
+        if code in subtree(hierarchy, site):
+            return None
+        if code not in {s.code for s in hierarchy.sites}:
+            return f"it reports status of site {code}, which is not in this lab"
+        return f"it reports status of site {code}, which is neither {site} nor a site below it"
 
     def _future(self, item: WorkItem, when: float) -> None:
         """A message from the future waits in futureq until the site's clock reaches it."""

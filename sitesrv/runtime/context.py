@@ -56,8 +56,8 @@ from sitesrv.logs.smslog import SmsLog
 from sitesrv.logs.statmsg import StatusReporter, to_file
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, Faults
 from sitesrv.runtime.ids import Ids
-from sitesrv.runtime.inbox import Inbox, WorkItem
-from sitesrv.runtime.unit import PUBLISHED, REMOVED, RENAMED, REPLACED, Journal
+from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
+from sitesrv.runtime.unit import PUBLISHED, REMOVED, RENAMED, REPLACED, Journal, Reporter
 from sitesrv.runtime.worktime import WorkTime
 
 
@@ -69,7 +69,7 @@ class ComponentContext:
                  open_database: Callable[[], SiteDatabase] | None, log: SmsLog,
                  events: EventSink,
                  faults: Faults, inboxes: tuple[Inbox, ...], durability: Durability,
-                 journal: Journal, notify: Callable[..., None],
+                 journal: Journal, reporter: Reporter, notify: Callable[..., None],
                  signal: Callable[[str], None], stale_before: float | None = None,
                  changes: Callable[[Path], frozenset[str] | None]) -> None:
         self.site = site
@@ -89,6 +89,7 @@ class ComponentContext:
         self.inboxes = inboxes
         self.durability = durability
         self._journal = journal
+        self._reporter = reporter
         self._notify = notify
         self._signal = signal
         self._changes = changes
@@ -173,6 +174,18 @@ class ComponentContext:
             return os.lstat(path).st_mtime <= self.stale_before
         except FileNotFoundError:
             return False
+
+    def quarantine(self, folder: Path, path: Path, reason: str, *, name: str | None = None,
+                   shown_as: Path | None = None) -> Path:
+        """Move `path`, in or below `folder`, a folder this component reads but owns no inbox
+        in (Inbox Manager's boxes), to `folder`'s `corrupt\\` as an inbox quarantines: under
+        `name` (its own by default), never over an earlier one, with the line (naming it as
+        `shown_as`, by default `path`) in the log and in `corrupt\\quarantine.log`, the event
+        and the run's report."""
+        box = Inbox(InboxSpec(folder.name, ()), folder, clock=self.clock,
+                    durability=self.durability, faults=self.faults, journal=self._journal,
+                    reporter=self._reporter, notify=self._notify, work=self.work)
+        return box.quarantine_path(path, name or path.name, reason, shown_as=shown_as or path)
 
     def claim_next(self) -> WorkItem | None:
         """The next eligible file of the first inbox (in declaration order) that has one."""

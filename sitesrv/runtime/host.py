@@ -174,7 +174,7 @@ class ComponentHost:
             clock=runtime.clock, rng=rng, work=work, ids=Ids(rng, f"{self.site}-{self.name}"),
             open_database=database, log=self.log, events=runtime.events, faults=self.faults,
             inboxes=inboxes, durability=runtime.hierarchy.durability, journal=self.journal,
-            notify=runtime.notify, signal=functools.partial(runtime.signal, self.site),
+            reporter=self.reporter, notify=runtime.notify, signal=functools.partial(runtime.signal, self.site),
             changes=self.take_changes,
             stale_before=runtime.stale_temp_cutoff(first_start=self.incarnation == 1))
         stale_before = self.ctx.stale_before

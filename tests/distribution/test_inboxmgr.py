@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
@@ -316,3 +318,61 @@ def test_live_a_persons_new_file_comes_on_the_hint_and_a_deletion_with_the_resca
         (box / "ZZZ00001.NAL").unlink()
         driver.rescan_all()  # what the live driver does every rescan_interval
         wait_for(lambda: names(cap(lab, "ZZZ")) == ["ZZZ00001.PKG"], what="the deletion")
+
+
+def test_a_name_no_windows_file_system_holds_goes_to_corrupt_shown_escaped(lab: Lab) -> None:
+    # Such a name failed the unit on its log line (surrogates cannot be written), with the lock
+    # file left in the CAP; in the CAP inbox, it is a stranger like any other.
+    box = lab.site("ZZZ").inbox("pkginfo.box")
+    (box / "ZZZ00001.NAL").write_bytes(NAL)
+    (box / os.fsdecode(b"B\xff.NAL")).write_bytes(b"not UTF-8")
+    (box / "C\x01<.NAL").write_bytes(b"a control character")
+    (cap(lab, "ZZZ") / os.fsdecode(b"D\x02\xfe.NAL")).write_bytes(b"a stranger")
+    with inbox_manager(lab) as (runtime, host):
+        messages = unit(runtime, host)
+    assert_in_order(messages, [
+        "Moved the corrupt file E:\\SMS\\inboxes\\pkginfo.box\\B\\xff.NAL to "
+        "E:\\SMS\\inboxes\\pkginfo.box\\corrupt\\B%FF.NAL: its name holds \\xff, which no "
+        "Windows file name can",
+        "Moved the corrupt file E:\\SMS\\inboxes\\pkginfo.box\\C\\x01\\x3c.NAL to "
+        "E:\\SMS\\inboxes\\pkginfo.box\\corrupt\\C%01%3C.NAL: its name holds \\x01, \\x3c, "
+        "which no Windows file name can",
+        "Deleted \\\\MGMT01\\CAP_ZZZ\\pkginfo.box\\D\\x02\\xfe.NAL, which is no longer in "
+        "E:\\SMS\\inboxes\\pkginfo.box",
+        "Mirrored E:\\SMS\\inboxes\\pkginfo.box to \\\\MGMT01\\CAP_ZZZ\\pkginfo.box: "
+        "1 file(s) copied, 1 deleted"])
+    assert names(box) == ["ZZZ00001.NAL", "corrupt"]
+    assert sorted(os.listdir(box / "corrupt")) == ["B%FF.NAL", "C%01%3C.NAL", "quarantine.log"]
+    assert (box / "corrupt" / "B%FF.NAL").read_bytes() == b"not UTF-8"
+    assert names(cap(lab, "ZZZ")) == ["ZZZ00001.NAL"], "no lock file left, no stranger"
+    written = lab.site("ZZZ").log("inboxmgr.log").read_bytes().decode("utf-8")  # strictly
+    assert not any(ord(c) < 32 and c not in "\r\n" for c in written)
+
+
+def test_a_failed_update_leaves_no_lock_file_and_the_next_pass_mirrors_everything(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    box = lab.site("ZZZ").inbox("pkginfo.box")
+    (box / "ZZZ00001.NAL").write_bytes(NAL)
+
+    def denied(self: ComponentContext, src: Path, dest: Path) -> Path:
+        raise PermissionError(13, "Access is denied", str(dest))
+
+    monkeypatch.setattr(ComponentContext, "publish_copy", denied)
+    with inbox_manager(lab) as (runtime, host):
+        messages = unit(runtime, host)
+        assert messages[-1].startswith("Unexpected error: ")
+        assert names(cap(lab, "ZZZ")) == [], "the lock file went with the failed unit"
+        monkeypatch.undo()
+        runtime.clock.advance(lab.hierarchy.timing.rescan_interval)  # the failed unit's retry
+        assert unit(runtime, host)[-1].endswith(": 1 file(s) copied, 0 deleted")
+        assert box_files(cap(lab, "ZZZ")) == box_files(box)
+
+
+@given(st.binary(min_size=1, max_size=40).filter(lambda b: b"/" not in b and b"\0" not in b))
+def test_a_name_in_a_log_line_or_in_corrupt_is_one_every_file_system_and_log_holds(
+        raw: bytes) -> None:
+    name = os.fsdecode(raw)  # as os.listdir gives it: a byte that is not UTF-8 as a surrogate
+    shown = inboxmgr._escaped(name)
+    assert shown.encode("utf-8") and not any(ord(c) < 32 for c in shown)
+    assert inboxmgr._name_problem(inboxmgr._safe_name(name)) is None
+    assert (inboxmgr._name_problem(name) is None) == (shown == name)

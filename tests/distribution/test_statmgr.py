@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 
 from sitesrv.admin import console
@@ -17,6 +18,7 @@ from sitesrv.formats import svf
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.logs.statmsg import statmsg_line
 from sitesrv.testing import (
+    assert_in_order,
     drop,
     files,
     log_lines,
@@ -127,3 +129,26 @@ def test_live_the_secondarys_messages_reach_the_central_site(lab: Lab, tmp_path:
 
     with running(lab, timeout=60):
         wait_for(s01_rows, 60, "a status message of S01 in ZZZ's database")
+
+
+def test_a_message_of_a_site_not_in_the_lab_or_not_below_is_refused(lab: Lab) -> None:
+    """A valid message of site XYZ dropped at P00 was stored there and sent up to ZZZ (a bug
+    hunt found it): a site stores its own messages and those of the sites below it."""
+    box = lab.site("P00").inbox("statmgr.box\\statmsgs")
+    drop(box, "STRANGE1.SVF", svf.encode(attrs.evolve(message(VIRTUAL_EPOCH), site_code="XYZ")))
+    drop(box, "PARENTS1.SVF", svf.encode(attrs.evolve(message(VIRTUAL_EPOCH), site_code="ZZZ")))
+    drop(box, "SECONDRY.SVF", svf.encode(attrs.evolve(message(VIRTUAL_EPOCH), site_code="S01")))
+    report = lab.run_until_idle(seed=1)
+    assert report.status == "waiting", "a quarantined file is a problem the run reports"
+    assert sorted(p.name for p in (box / "corrupt").glob("*.SVF")) == ["PARENTS1.SVF",
+                                                                        "STRANGE1.SVF"]
+    assert_in_order(log_messages(lab, "P00", "statmgr.log"), [
+        "Moved the corrupt file E:\\SMS\\inboxes\\statmgr.box\\statmsgs\\PARENTS1.SVF to "
+        "E:\\SMS\\inboxes\\statmgr.box\\statmsgs\\corrupt\\PARENTS1.SVF: it reports status of "
+        "site ZZZ, which is neither P00 nor a site below it",
+        "Moved the corrupt file E:\\SMS\\inboxes\\statmgr.box\\statmsgs\\STRANGE1.SVF to "
+        "E:\\SMS\\inboxes\\statmgr.box\\statmsgs\\corrupt\\STRANGE1.SVF: it reports status of "
+        "site XYZ, which is not in this lab"])
+    for site in ("P00", "ZZZ"):
+        assert query(lab, site, "SELECT SiteCode FROM StatusMessages WHERE MessageID = 2301 "
+                                "ORDER BY SiteCode") == [("S01",)], site

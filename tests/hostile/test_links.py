@@ -430,6 +430,63 @@ def test_a_link_planted_in_a_client_access_point_is_never_written_through(
                 if m.startswith("Moved ") and "it was a symbolic link, not a folder" in m]
 
 
+@pytest.mark.parametrize("box", ["pkginfo.box", "offerinf.box"])
+def test_a_link_in_a_client_access_point_box_is_deleted_itself_never_followed(
+        lab: Lab, outside: Outside, box: str) -> None:
+    """A link in a CAP box was never deleted, so clients were served what it pointed to (a bug
+    hunt found it): each goes as the stranger it is, whatever it points to, and even under a
+    name the box has, or in a package's `.ICO` folder."""
+    layout = lab.site("S01")
+    source, cap = layout.inbox(box), layout.cap / box
+    (source / "ZZZ00001.ICO").mkdir()
+    (source / "ZZZ00001.NAL").write_bytes(b"the box's own")
+    assert_ended(run(lab))
+    folder = outside.add("folder/victim.txt").parent
+    links = {"STRANGER": folder, "ZZZ00009.NAL": outside.secret, "GONE.NAL": outside.root / "no",
+             "ZZZ00001.ICO/app.ico": outside.secret, "ZZZ00001.NAL": outside.secret}
+    (cap / "ZZZ00001.NAL").unlink()
+    for name, target in links.items():
+        os.symlink(target, cap / name)
+    (cap / "PLAIN.NAL").write_bytes(b"a stranger")
+    outside.seal()
+
+    assert_ended(run(lab))
+
+    outside.assert_untouched()
+    assert sorted(os.listdir(cap)) == ["ZZZ00001.ICO", "ZZZ00001.NAL"]
+    assert os.listdir(cap / "ZZZ00001.ICO") == []
+    assert not os.path.islink(cap / "ZZZ00001.NAL")
+    assert (cap / "ZZZ00001.NAL").read_bytes() == b"the box's own"
+    said = log_messages(lab, "S01", "inboxmgr.log")
+    for name in ("STRANGER", "ZZZ00009.NAL", "GONE.NAL", "ZZZ00001.ICO/app.ico", "PLAIN.NAL"):
+        assert f"Deleted {layout.unc(cap / name)}, which is no longer in " \
+               f"{layout.windows(source)}" in said, name
+    assert f"Deleted {layout.unc(cap / 'ZZZ00001.NAL')}, which was in the way: not the kind " \
+           f"of entry {layout.windows(source)} has there" in said
+
+
+def test_a_link_in_offerinf_box_is_deleted_itself_by_offer_manager(
+        lab: Lab, outside: Outside) -> None:
+    """Offer Manager deleted a file no advertisement calls for, but not a link to a folder (nor
+    a dangling one): it stayed for good. Each goes now, never what it points to."""
+    layout = lab.site("ZZZ")
+    box = layout.inbox("offerinf.box")
+    links = {"ZZZ29999.ofr": outside.add("folder/victim.txt").parent,
+             "ZZZ29998.ins": outside.root / "no", "ZZZ29997.lkp": outside.secret}
+    for name, target in links.items():
+        os.symlink(target, box / name)
+    outside.seal()
+
+    assert_ended(run(lab))
+
+    outside.assert_untouched()
+    assert os.listdir(box) == []
+    said = log_messages(lab, "ZZZ", "offermgr.log")
+    for name in links:
+        assert f"Deleted {layout.windows(box / name)}, which no advertisement calls for here " \
+               "now" in said
+
+
 @pytest.mark.parametrize("folder", ["SMS/inboxes/offerinf.box", "SMS/inboxes/pkginfo.box",
                                     "SMS/inboxes/despoolr.box", "SMSPKG"])
 def test_a_folder_the_site_writes_into_planted_as_a_link_is_moved_aside(

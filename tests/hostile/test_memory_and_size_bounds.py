@@ -19,13 +19,14 @@ import attrs
 import pytest
 
 from sitesrv.admin.lab import Lab
+from sitesrv.components.inboxmgr import MAX_FILE_BYTES
 from sitesrv.compression.manifest import MAX_MANIFEST_BYTES
 from sitesrv.db.pkgstore import open_store
 from sitesrv.db.sitedb import Package, SiteDatabase
 from sitesrv.files.atomic import Durability
 from sitesrv.formats import pkg
 from sitesrv.lab.clock import VIRTUAL_EPOCH
-from sitesrv.testing import drop, query
+from sitesrv.testing import drop, log_messages, query
 
 from .conftest import (
     PKG_ID,
@@ -39,6 +40,7 @@ from .conftest import (
     instruction,
     manifest_sized_pck,
     many_folders_pck,
+    quarantined,
     run,
     zeros_pck,
 )
@@ -220,3 +222,38 @@ def test_listing_a_pck_whose_manifest_is_just_under_the_cap_stays_within_200_mb(
     assert done.status in (0, 2), done.stderr
     assert "Traceback" not in done.stderr
     assert done.peak < PEAK_LIMIT, f"'sitesrv pck list' peaked at {done.peak / MiB:.0f} MiB"
+
+
+def test_a_file_over_the_limit_in_a_box_inbox_manager_mirrors_goes_to_corrupt_uncopied(
+        lab: Lab) -> None:
+    """A sparse 50 MiB file in pkginfo.box became 50 MiB of disk in the CAP (300 MB went the
+    same way): a file over 2 MiB goes to the box's corrupt\\ now, and what the CAP had of it
+    goes; one of exactly 2 MiB is mirrored."""
+    layout = lab.site("S01")
+    box, cap = layout.inbox("pkginfo.box"), layout.cap / "pkginfo.box"
+    (box / "HUGE.NAL").write_bytes(b"small at first")
+    (box / "ZZZ00001.ICO").mkdir()
+    assert_ended(run(lab))
+    assert (cap / "HUGE.NAL").read_bytes() == b"small at first"
+    os.truncate(box / "HUGE.NAL", 50 * MiB)
+    with open(box / "ZZZ00001.ICO" / "app.ico", "wb") as f:
+        f.truncate(MAX_FILE_BYTES + 1)
+    with open(box / "EXACT.PKG", "wb") as f:
+        f.truncate(MAX_FILE_BYTES)
+
+    assert_ended(run(lab))
+
+    assert quarantined(box) == ["HUGE.NAL", "app.ico"]
+    assert (box / "corrupt" / "HUGE.NAL").stat().st_size == 50 * MiB
+    assert sorted(os.listdir(cap)) == ["EXACT.PKG", "ZZZ00001.ICO"]
+    assert os.listdir(cap / "ZZZ00001.ICO") == []
+    assert (cap / "EXACT.PKG").stat().st_size == MAX_FILE_BYTES
+    said = log_messages(lab, "S01", "inboxmgr.log")
+    for path, size in ((box / "HUGE.NAL", 50 * MiB), (box / "ZZZ00001.ICO" / "app.ico",
+                                                      MAX_FILE_BYTES + 1)):
+        assert f"Moved the corrupt file {layout.windows(path)} to " \
+               f"{layout.windows(box / 'corrupt' / path.name)}: {size} bytes, more than the " \
+               "2097152 bytes (2 MiB) a client access point file may have (docs/limits.md)" \
+               in said
+    assert f"Deleted {layout.unc(cap / 'HUGE.NAL')}, which is no longer in " \
+           f"{layout.windows(box)}" in said
