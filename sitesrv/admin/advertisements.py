@@ -2,8 +2,9 @@
 
 As for packages (console.py), an action writes the `Advertisements` or `Collections` row and an
 `OfferNotification` row; SQL Monitor wakes Offer Manager, which writes the client files and
-replicates the advertisement to the sites below when the site servers run. Collections are a
-minimal model: an ID, a name and a number of clients (docs/database.md).
+replicates the advertisement, or a collection whose clients changed, to the sites below when the
+site servers run. Collections are a minimal model: an ID, a name and a number of clients
+(docs/database.md).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from sitesrv.db.sitedb import Advertisement, Collection, PackageAction, SiteData
 from sitesrv.errors import UserError
 from sitesrv.formats.sections import parse_timestamp
 
-FIRST_COLLECTION = 0x10000  # collection IDs ZZZ10000, ZZZ10001, ...
+FIRST_COLLECTION = 0x10000  # collection IDs ZZZ10000, ZZZ10001, ... ZZZ1FFFF
 FIRST_ADVERTISEMENT = 0x20000  # advertisement IDs ZZZ20000, ZZZ20001, ...
+# The ranges never meet: an OfferNotification's OfferID names either kind (Offer Manager).
+LAST_COLLECTION = FIRST_ADVERTISEMENT - 1
 
 
 def _open(lab: Lab, code: str, what: str) -> tuple[SiteDatabase, str]:
@@ -32,14 +35,16 @@ def create_collection(lab: Lab, site_code: str, *, name: str, clients: int = 0) 
     one_line_name(name, "The collection name")
     db, code = _open(lab, site_code, "creating a collection")
     with db, db.transaction():
-        collection_id = db.next_object_id("Collection", code, FIRST_COLLECTION)
+        collection_id = db.next_object_id("Collection", code, FIRST_COLLECTION,
+                                           LAST_COLLECTION)
         db.put_collection(Collection(CollectionID=collection_id, Name=name, MemberCount=clients,
                                      SourceSite=code))
     return collection_id
 
 
 def set_clients(lab: Lab, collection_id: str, clients: int) -> None:
-    """Change how many clients a collection has; its advertisements are looked at again."""
+    """Change how many clients a collection has; Offer Manager sends the collection to every site
+    below, where the advertisements of it are looked at again."""
     if clients < 0:
         raise UserError(f"A collection cannot have {clients} clients; give 0 or more.")
     code = source_code(lab, collection_id, "collection", "'sitesrv collection list SITE'")
@@ -47,10 +52,7 @@ def set_clients(lab: Lab, collection_id: str, clients: int) -> None:
     with db, db.transaction():
         collection = _collection(db, collection_id, code)
         db.put_collection(attrs.evolve(collection, MemberCount=clients))
-        for adv in db.get_advertisements():
-            if adv.CollectionID.upper() == collection.CollectionID.upper():
-                db.add_offer_notification(adv.AdvertisementID, PackageAction.UPDATE,
-                                          when=lab.time())
+        db.add_offer_notification(collection.CollectionID, PackageAction.UPDATE, when=lab.time())
 
 
 def list_collections(lab: Lab, site_code: str) -> list[Collection]:

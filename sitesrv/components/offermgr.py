@@ -10,9 +10,14 @@ replicated like a package, and the child's Offer Manager does the same there.
 Work:
 - `offermgr.box\\<AdvertisementID>.OFN`, SQL Monitor's wake-up after a console change at this
   site: the advertisement (or its deletion) goes to every site below, as `.OFR` objects through
-  Replication Manager.
+  Replication Manager. `<CollectionID>.OFN` (a collection of this site has a new number of
+  clients): the collection goes to every site below on its own, as a `.COL`, as SMS's
+  collections replicate down the hierarchy on their own.
 - `offermgr.box\\INCOMING\\*.OFR`, a replicated advertisement: recorded in the site's store (the
-  database at a primary, the package's state file at a secondary).
+  database at a primary, the package's state file at a secondary). `*.COL`, a replicated
+  collection: the site's copy takes its facts, if an advertisement brought it one; a primary
+  sends its own advertisements of the collection again, so that the sites below it never keep
+  a count it sent them before it knew the new one.
 - Then, and whenever Distribution Manager tells it that package facts changed (a package
   became known at the site, a DP of the site holds it now: `ctx.changed` on offermgr.box), one
   pass makes `offerinf.box` hold exactly the files the advertisements call for. Files are compared before they are written,
@@ -51,7 +56,8 @@ class OfferManager(Component):
     name = "SMS_OFFER_MANAGER"
     log_name = "offermgr.log"
     inboxes = (InboxSpec(OFFERMGR, (f"*{offer.NOTIFICATION_EXTENSION}",)),
-               InboxSpec(OFFERMGR_INCOMING, (f"*{offer.REPLICATION_EXTENSION}",)))
+               InboxSpec(OFFERMGR_INCOMING, (f"*{offer.REPLICATION_EXTENSION}",
+                                             f"*{offer.COLLECTION_EXTENSION}")))
 
     def start(self) -> None:
         # Why each advertisement has no files yet, as last logged: a reason is logged once.
@@ -66,6 +72,8 @@ class OfferManager(Component):
         self.ctx.log.write(f"Processing file {self.ctx.windows(item.original)}.")
         if item.inbox.spec.folder == OFFERMGR:
             self._console_change(item)
+        elif item.name.upper().endswith(offer.COLLECTION_EXTENSION):
+            self._replicated_collection(item)
         else:
             self._replicated(item)
         return True
@@ -73,8 +81,25 @@ class OfferManager(Component):
     # --- changes ----------------------------------------------------------------------------
 
     def _console_change(self, item: WorkItem) -> None:
-        """An advertisement made, changed or deleted at this site goes to every site below."""
-        adv_id = pkn.read(item.path).package_id
+        """An advertisement made, changed or deleted at this site, or a collection of this site
+        with a new number of clients, goes to every site below (collection and advertisement
+        IDs never meet: admin/advertisements.py)."""
+        object_id = pkn.read(item.path).package_id
+        collection = self.ctx.store.collection(object_id)
+        if collection is not None and collection.SourceSite.upper() == self.ctx.site.code:
+            self._send_collection(collection, key=item.name)
+        else:
+            self._send_advertisement(object_id, key=item.name)
+        item.done()
+
+    def _send_collection(self, collection: Collection, *, key: str) -> None:
+        data = offer.COLLECTION.encode(_facts(collection))
+        for dest in self._below():
+            queue_replication(self.ctx, dest, PRIORITY, offer.COLLECTION_EXTENSION, data, key=key)
+            self.ctx.log.write(f"Sent collection {collection.CollectionID} "
+                               f"({collection.MemberCount} client(s)) to site {dest}")
+
+    def _send_advertisement(self, adv_id: str, *, key: str) -> None:
         known = {a.AdvertisementID.upper(): a for a in self.ctx.store.advertisements()}
         adv = known.get(adv_id.upper())
         collection = None if adv is None else self.ctx.store.collection(adv.CollectionID)
@@ -84,15 +109,15 @@ class OfferManager(Component):
         else:
             record = offer.OfferReplication(
                 action=offer.OfferAction.ADD, advertisement_id=adv.AdvertisementID,
-                offer=_offer(adv), collection=offer.CollectionFacts(
-                    collection_id=collection.CollectionID, name=collection.Name,
-                    member_count=collection.MemberCount, source_site=collection.SourceSite))
-        site = self.ctx.site.code
-        for dest in sorted(subtree(self.ctx.hierarchy, site) - {site}):
+                offer=_offer(adv), collection=_facts(collection))
+        for dest in self._below():
             queue_replication(self.ctx, dest, PRIORITY, offer.REPLICATION_EXTENSION,
-                              offer.REPLICATION.encode(record), key=item.name)
+                              offer.REPLICATION.encode(record), key=key)
             self.ctx.log.write(f"Sent advertisement {adv_id} ({record.action}) to site {dest}")
-        item.done()
+
+    def _below(self) -> list[str]:
+        site = self.ctx.site.code
+        return sorted(subtree(self.ctx.hierarchy, site) - {site})
 
     def _replicated(self, item: WorkItem) -> None:
         record = offer.REPLICATION.read(item.path)
@@ -111,6 +136,25 @@ class OfferManager(Component):
                            MemberCount=c.member_count, SourceSite=c.source_site))
             self.ctx.log.write(f"Updated replicated advertisement {o.advertisement_id} of "
                                f"package {o.package_id} from site {o.source_site}")
+        item.done()
+
+    def _replicated_collection(self, item: WorkItem) -> None:
+        c = offer.COLLECTION.read(item.path)
+        collection = Collection(CollectionID=c.collection_id, Name=c.name,
+                                MemberCount=c.member_count, SourceSite=c.source_site)
+        if not self.ctx.store.update_collection(collection):
+            self.ctx.log.write(f"Collection {c.collection_id} from site {c.source_site} is not "
+                               "kept here: no advertisement here targets it")
+            item.done()
+            return
+        self.ctx.log.write(f"Updated replicated collection {c.collection_id} from site "
+                           f"{c.source_site}: {c.member_count} client(s)")
+        site = self.ctx.site.code
+        for adv in self.ctx.store.advertisements():
+            if adv.CollectionID.upper() == c.collection_id.upper() \
+                    and adv.SourceSite.upper() == site:
+                self._send_advertisement(adv.AdvertisementID,
+                                         key=f"{item.name}/{adv.AdvertisementID}")
         item.done()
 
     # --- offerinf.box -----------------------------------------------------------------------
@@ -196,6 +240,12 @@ def _offer(adv: Advertisement) -> offer.Offer:
                        package_id=adv.PackageID, program_name=adv.ProgramName,
                        collection_id=adv.CollectionID, source_site=adv.SourceSite,
                        present_time=adv.PresentTime)
+
+
+def _facts(collection: Collection) -> offer.CollectionFacts:
+    return offer.CollectionFacts(collection_id=collection.CollectionID, name=collection.Name,
+                                 member_count=collection.MemberCount,
+                                 source_site=collection.SourceSite)
 
 
 def _is_client_file(name: str) -> bool:

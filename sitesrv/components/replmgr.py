@@ -82,6 +82,7 @@ class ObjectClass:
 OBJECT_CLASSES = {"PKG": ObjectClass(DISTMGR_INCOMING, pkg.LAYOUT),
                   "STA": ObjectClass(DISTMGR_INCOMING, sta.LAYOUT),
                   "OFR": ObjectClass(OFFERMGR_INCOMING, offer.REPLICATION),
+                  "COL": ObjectClass(OFFERMGR_INCOMING, offer.COLLECTION),
                   "SVF": ObjectClass(STATMGR_STATMSGS, svf.LAYOUT)}
 STREAM_RE = re.compile(rf"({SITE_CODE})_([123])")  # process\\<DEST>_<priority>
 

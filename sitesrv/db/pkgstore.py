@@ -63,6 +63,8 @@ class PackageStore(Protocol):
     def put_advertisement(self, advertisement: Advertisement, collection: Collection) -> None: ...
     def delete_advertisement(self, advertisement_id: str) -> None: ...
     def collection(self, collection_id: str) -> Collection | None: ...
+    # A collection's new facts from the site that made it; False if this site holds no copy.
+    def update_collection(self, collection: Collection) -> bool: ...
 
 
 class DatabaseStore:
@@ -131,6 +133,13 @@ class DatabaseStore:
 
     def collection(self, collection_id: str) -> Collection | None:
         return self.db.get_collection(collection_id)
+
+    def update_collection(self, collection: Collection) -> bool:
+        with self.db.transaction():
+            if self.db.get_collection(collection.CollectionID) is None:
+                return False
+            self.db.put_collection(collection)
+        return True
 
 
 _SUFFIX = ".json"
@@ -356,9 +365,7 @@ class FileStore:
                     data.offers[adv_id] = (advertisement, collection)
                 else:
                     data.offers.pop(adv_id, None)
-                data.offers.update({key: (adv, collection) for key, (adv, kept)
-                                    in data.offers.items()
-                                    if kept.CollectionID.upper() == collection.CollectionID.upper()})
+                _keep(data, collection)
                 if data.offers != before:
                     self._save(pkg_id, data)
 
@@ -376,6 +383,28 @@ class FileStore:
             found = [c for i in self.package_ids() for _, c in self._view(i).offers.values()
                      if c.CollectionID.upper() == collection_id.upper()]
         return found[-1] if found else None
+
+    def update_collection(self, collection: Collection) -> bool:
+        """The copies kept with the site's advertisements of the collection take its new facts;
+        with no advertisement of it here there is nowhere to keep it."""
+        held = False
+        with self._lock:
+            for pkg_id in self.package_ids():
+                data = self._load(pkg_id)
+                before = dict(data.offers)
+                held = _keep(data, collection) or held
+                if data.offers != before:
+                    self._save(pkg_id, data)
+        return held
+
+
+def _keep(data: _PackageFile, collection: Collection) -> bool:
+    """Put `collection` in place of the copies of it kept with `data`'s advertisements; whether
+    any of them targets it."""
+    targeting = {key: (adv, collection) for key, (adv, kept) in data.offers.items()
+                 if kept.CollectionID.upper() == collection.CollectionID.upper()}
+    data.offers.update(targeting)
+    return bool(targeting)
 
 
 def open_store(layout: SiteLayout, db: SiteDatabase | None, durability: Durability) -> PackageStore:

@@ -790,15 +790,17 @@ class SiteDatabase:
             )
         return package_id
 
-    def next_object_id(self, kind: str, site_code: str, first: int) -> str:
+    def next_object_id(self, kind: str, site_code: str, first: int,
+                       last: int = MAX_PACKAGE_NUMBER) -> str:
         """Allocate the site's next ID of a kind of object ('Advertisement' from ZZZ20000,
-        'Collection' from ZZZ10000): the shape of a package ID, in a range of its own."""
+        'Collection' from ZZZ10000 to ZZZ1FFFF): the shape of a package ID, in a range of its
+        own."""
         with self.transaction():
             row = self._conn.execute(
                 "SELECT LastNumber FROM ObjectIDCounters WHERE Kind = ? AND SiteCode = ?",
                 (kind, site_code)).fetchone()
             number = max(row[0] + 1 if row else first, first)
-            if number > MAX_PACKAGE_NUMBER:
+            if number > last:
                 raise UserError(f"Site {site_code.upper()} has no {kind.lower()} IDs left.")
             self._conn.execute(
                 "INSERT INTO ObjectIDCounters (Kind, SiteCode, LastNumber) VALUES (?, ?, ?) "

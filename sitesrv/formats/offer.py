@@ -11,8 +11,10 @@ the collection and its number of clients instead of client GUIDs (docs/differenc
 Between sites an advertisement travels as a replication object `<DEST>_<random8>.OFR`
 ("replicated like a package"): an `[ACTION]` (ADD or DELETE) and, for ADD, the advertisement's
 `[ADVERTISEMENT]` and its collection's `[COLLECTION]`, which a child needs to decide whether
-to write instruction files. `.OFN`, SQL Monitor's wake-up call to Offer Manager, has the `.PKN`
-layout (`pkn.py`) with the advertisement ID as its KeyName.
+to write instruction files. A change of a collection's clients travels on its own, as a
+`<DEST>_<random8>.COL` holding the `[COLLECTION]` alone, from the site that made the collection
+to every site below. `.OFN`, SQL Monitor's wake-up call to Offer Manager, has the `.PKN` layout
+(`pkn.py`) with the advertisement or collection ID as its KeyName.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ INSTRUCTION_EXTENSION = ".ins"
 LOOKUP_EXTENSION = ".lkp"
 CLIENT_EXTENSIONS = (OFFER_EXTENSION, INSTRUCTION_EXTENSION, LOOKUP_EXTENSION)
 REPLICATION_EXTENSION = ".OFR"  # the object class Replication Manager carries between sites
+COLLECTION_EXTENSION = ".COL"  # a replicated collection: its `[COLLECTION]` alone
 NOTIFICATION_EXTENSION = ".OFN"
 NOTIFICATION_TABLE = "OFFERNOTIFICATION"
 # Advertisement and collection IDs have a package ID's shape: a site code and 5 hex digits.
@@ -97,7 +100,8 @@ class Lookup:
 
 @attrs.frozen(kw_only=True)
 class CollectionFacts:
-    """What a child needs to know of the target collection."""
+    """What a child needs to know of the target collection (with an advertisement, or alone in
+    a `.COL` when its clients change)."""
 
     collection_id: str = attrs.field(validator=OBJECT_ID)
     name: str = attrs.field(default="", validator=TEXT)

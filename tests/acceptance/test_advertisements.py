@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from sitesrv.admin import advertisements, console
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
+from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.errors import UserError
 from sitesrv.formats import offer
 from sitesrv.testing import (
     assert_in_order,
@@ -368,3 +370,120 @@ def test_a_secondary_offers_with_the_count_it_received_last(lab: Lab, tmp_path: 
         lookup = offer.LOOKUP.read(lab.site(site).cap / "offerinf.box" / f"{adv}.lkp")
         assert lookup.recipients == (
             offer.Recipient(collection_id=collection, member_count=7),), site
+
+
+
+def instruction_counts(lab: Lab, adv: str) -> dict[str, int | None]:
+    """Each site's count in `adv`'s lookup in its CAP, None where it has no `.ins`/`.lkp`."""
+    counts: dict[str, int | None] = {}
+    for site in SITES:
+        cap = lab.site(site).cap / "offerinf.box"
+        present = [(cap / f"{adv}{ext}").is_file() for ext in (".ins", ".lkp")]
+        assert present[0] == present[1], site
+        counts[site] = offer.LOOKUP.read(cap / f"{adv}.lkp").recipients[0].member_count \
+            if present[0] else None
+    return counts
+
+
+def test_a_change_of_a_collections_clients_reaches_every_site_below(lab: Lab,
+                                                                     tmp_path: Path) -> None:
+    """The collection travels on its own (`.COL`): 0 clients, then 5, then 0 again, and the
+    instruction files come and go at every site, the secondary's state file following."""
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    adv, collection = advertise(lab, pkg_id, clients=0)
+    assert lab.run_until_idle(seed=21).status == "idle"
+    for site in SITES:
+        assert offered(lab, site) == ["ZZZ20000.ofr"] == in_cap(lab, site), site
+    state = lab.site("S01").state_dir / "packages" / f"{pkg_id}.json"
+
+    advertisements.set_clients(lab, collection, 5)
+    assert lab.run_until_idle(seed=22).status == "idle"
+    assert instruction_counts(lab, adv) == {"ZZZ": 5, "P00": 5, "S01": 5}
+    for site in SITES:
+        assert offered(lab, site) == THREE == in_cap(lab, site), site
+    assert query(lab, "P00", "SELECT MemberCount FROM Collections") == [(5,)]
+    assert '"MemberCount": 5' in state.read_text()
+    zzz = log_messages(lab, "ZZZ", "offermgr.log")
+    assert_in_order(zzz, [
+        "Processing file E:\\SMS\\inboxes\\offermgr.box\\ZZZ10000.OFN.",
+        "Sent collection ZZZ10000 (5 client(s)) to site P00",
+        "Sent collection ZZZ10000 (5 client(s)) to site S01",
+    ])
+    assert zzz.count("Sent advertisement ZZZ20000 (ADD) to site P00") == 1, \
+        "the collection goes alone, not the advertisement again"
+    for site in ("P00", "S01"):
+        assert_in_order(log_messages(lab, site, "offermgr.log"), [
+            "Updated replicated collection ZZZ10000 from site ZZZ: 5 client(s)",
+            "Advertisement ZZZ20000 is offered to the 5 client(s) of collection ZZZ10000",
+            "Wrote E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.ins",
+            "Wrote E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.lkp",
+        ])
+    assert "Received a replication object ZZZ10000" not in log_messages(lab, "P00",
+                                                                         "replmgr.log")
+
+    advertisements.set_clients(lab, collection, 0)
+    assert lab.run_until_idle(seed=23).status == "idle"
+    assert instruction_counts(lab, adv) == {"ZZZ": None, "P00": None, "S01": None}
+    for site in SITES:
+        assert offered(lab, site) == ["ZZZ20000.ofr"] == in_cap(lab, site), site
+    assert '"MemberCount": 0' in state.read_text()
+    assert_in_order(log_messages(lab, "S01", "offermgr.log"), [
+        "Updated replicated collection ZZZ10000 from site ZZZ: 0 client(s)",
+        "Advertisement ZZZ20000 is offered; collection ZZZ10000 has no clients, so no "
+        "instruction files",
+        "Deleted E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.ins, which no advertisement calls "
+        "for here now",
+    ])
+
+
+def test_a_child_sites_advertisement_of_a_parents_collection_takes_its_new_count(
+        lab: Lab, tmp_path: Path) -> None:
+    """P00 advertises ZZZ's collection, which it knows from ZZZ's advertisement; that one is
+    deleted, and the count still reaches P00 and S01: the collection travels without it, and P00
+    sends its own advertisement of it again."""
+    first = create(lab, write_source(tmp_path / "a"))
+    second = create(lab, write_source(tmp_path / "b"))
+    adv, collection = advertise(lab, first, clients=0)
+    assert lab.run_until_idle(seed=24).status == "idle"
+    child = advertisements.create_advertisement(lab, "P00", package_id=second, program="Setup",
+                                                collection_id=collection)
+    advertisements.delete_advertisement(lab, adv)
+    assert lab.run_until_idle(seed=25).status == "idle"
+    assert instruction_counts(lab, child) == {"ZZZ": None, "P00": None, "S01": None}
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM Advertisements") == [(0,)]
+
+    advertisements.set_clients(lab, collection, 5)
+    assert lab.run_until_idle(seed=26).status == "idle"
+    assert instruction_counts(lab, child) == {"ZZZ": None, "P00": 5, "S01": 5}
+    assert_in_order(log_messages(lab, "P00", "offermgr.log"), [
+        "Updated replicated collection ZZZ10000 from site ZZZ: 5 client(s)",
+        f"Sent advertisement {child} (ADD) to site S01",
+    ])
+
+    advertisements.set_clients(lab, collection, 0)
+    assert lab.run_until_idle(seed=27).status == "idle"
+    assert instruction_counts(lab, child) == {"ZZZ": None, "P00": None, "S01": None}
+    assert in_cap(lab, "S01") == [f"{child}.ofr"]
+
+
+def test_a_collection_no_advertisement_brought_is_not_kept(lab: Lab) -> None:
+    """A site below that holds no advertisement of the collection has nowhere to keep it (a
+    secondary keeps collections only with advertisements); it says so and writes nothing."""
+    collection = advertisements.create_collection(lab, "ZZZ", name="Nobody", clients=0)
+    advertisements.set_clients(lab, collection, 2)
+    assert lab.run_until_idle(seed=28).status == "idle"
+    for site in ("P00", "S01"):
+        assert f"Collection {collection} from site ZZZ is not kept here: no advertisement here " \
+               "targets it" in log_messages(lab, site, "offermgr.log"), site
+        assert offered(lab, site) == [], site
+    assert query(lab, "P00", "SELECT COUNT(*) FROM Collections") == [(0,)]
+
+
+def test_collection_ids_stop_below_the_advertisements_range(lab: Lab) -> None:
+    """An OfferNotification's ID names a collection or an advertisement, never both."""
+    with SiteDatabase.open(lab.site("ZZZ").database) as db:
+        db.execute_user_sql("INSERT INTO ObjectIDCounters (Kind, SiteCode, LastNumber) "
+                            "VALUES ('Collection', 'ZZZ', 131070)")
+    assert advertisements.create_collection(lab, "ZZZ", name="Last") == "ZZZ1FFFF"
+    with pytest.raises(UserError, match="Site ZZZ has no collection IDs left."):
+        advertisements.create_collection(lab, "ZZZ", name="One too many")

@@ -263,6 +263,16 @@ MemberCount=3
 SourceSite=ZZZ
 [END]
 """
+COLLECTION_FACTS = offer.CollectionFacts(collection_id="ZZZ10000", name="All Systems",
+                                         member_count=5, source_site="ZZZ")
+COLLECTION_TEXT = """\
+[COLLECTION]
+CollectionID=ZZZ10000
+Name=All Systems
+MemberCount=5
+SourceSite=ZZZ
+[END]
+"""
 
 STATUS_MESSAGE = svf.StatusMessageFile(
     message_id=2301, severity="I", level="M", module_name="SMS Server",
@@ -303,5 +313,6 @@ EXAMPLES = {
     "ins": (offer.INSTRUCTION, OFFER_INSTRUCTION, OFFER_INSTRUCTION_TEXT),
     "lkp": (offer.LOOKUP, LOOKUP, LOOKUP_TEXT),
     "OFR-replication": (offer.REPLICATION, OFFER_REPLICATION, OFFER_REPLICATION_TEXT),
+    "COL-replication": (offer.COLLECTION, COLLECTION_FACTS, COLLECTION_TEXT),
     "svf": (svf, STATUS_MESSAGE, STATUS_MESSAGE_TEXT),
 }

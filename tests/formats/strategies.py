@@ -156,6 +156,9 @@ lookups = st.builds(offer.Lookup, advertisement_id=package_ids, recipients=st.li
     st.builds(offer.Recipient, collection_id=package_ids, member_count=counts),
     min_size=1, max_size=4).map(tuple))
 
+collection_facts = st.builds(offer.CollectionFacts, collection_id=package_ids, name=text,
+                             member_count=counts, source_site=sites)
+
 
 @st.composite
 def offer_replications(draw) -> offer.OfferReplication:
@@ -199,5 +202,6 @@ KINDS = {
     "ins": (as_module(offer.INSTRUCTION), offer_instructions),
     "lkp": (as_module(offer.LOOKUP), lookups),
     "OFR-replication": (as_module(offer.REPLICATION), offer_replications()),
+    "COL-replication": (as_module(offer.COLLECTION), collection_facts),
     "svf": (svf, status_messages),
 }

@@ -227,7 +227,7 @@ def test_a_batch_delivers_its_good_objects_and_keeps_a_bad_one_aside(lab: Path) 
     line = ("Moved the corrupt object Y.RPL.P00_AAAAAAAA.XYZ of E:\\SMS\\inboxes\\replmgr.box\\"
             "incoming\\Y.RPL to E:\\SMS\\inboxes\\replmgr.box\\incoming\\corrupt\\"
             "Y.RPL.P00_AAAAAAAA.XYZ: it is a .XYZ object, which no component of this site takes "
-            "(known: .OFR, .PKG, .STA, .SVF)")
+            "(known: .COL, .OFR, .PKG, .STA, .SVF)")
     assert line in log_messages(lab, "P00", "replmgr.log")
     assert line in (incoming / "corrupt" / "quarantine.log").read_text()
 
