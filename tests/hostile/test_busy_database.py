@@ -22,7 +22,7 @@ from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import read_schedule
-from sitesrv.testing import drop, events, files, log_messages
+from sitesrv.testing import drop, events, files, log_messages, query
 
 from .conftest import (
     assert_installed_everywhere,
@@ -195,3 +195,32 @@ def test_sql_monitor_polls_past_a_write_lock_while_nothing_is_queued(lab: Lab,
     assert not [m for m in messages if "busy" in m], messages
     assert not [e for e in events(lab.root, "database_busy")
                 if e["component"] == "SMS_SQL_MONITOR"]
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_a_notification_sql_monitor_cannot_take_keeps_the_run_waiting(lab: Lab,
+                                                                      tmp_path: Path) -> None:
+    """A package waits in PkgNotification while another program holds ZZZ's write lock: SQL
+    Monitor's poll finds it but cannot take it. The run retries and ends waiting, its wait
+    listed, not idle with "nothing waits"; once the lock is gone the package is installed."""
+    package = create_good_package(lab, tmp_path)
+    lock = hold_write_lock(lab.site("ZZZ").database)
+    try:
+        held = run(lab)
+    finally:
+        lock.rollback()
+        lock.close()
+
+    assert held.status == "waiting", "\n".join(held.lines())
+    assert held.errors == 0, "\n".join(held.lines())
+    assert [str(w) for w in held.waits if w.site == "ZZZ" and w.component == "SMS_SQL_MONITOR"
+            ] == ["ZZZ SMS_SQL_MONITOR: (the component) waits for the site database "
+                  "(OperationalError: database is locked)"], "\n".join(held.lines())
+    assert "The site database is busy; the component runs again in 80 seconds" in \
+        log_messages(lab, "ZZZ", "smsdbmon.log"), "the retries stopped before the horizon"
+
+    released = run(lab)
+
+    assert released.status == "idle", "\n".join(released.lines())
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgNotification") == [(0,)]
+    assert_installed_everywhere(lab, package)
