@@ -94,6 +94,20 @@ def is_busy(error: BaseException) -> bool:
             and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
 
 
+def busy_advice(busy_timeout: float) -> str:
+    """What a person is told when the site database stayed busy (`sitesrv sql`, any command)."""
+    return (f"another process held the site database for more than {busy_timeout:g} s; "
+            "try again")
+
+
+def database_busy(error: sqlite3.OperationalError) -> UserError:
+    """A command that found the site database busy (is_busy): not a bug to show a traceback
+    of, but a wait the person at the keyboard ends by trying again, as `sitesrv sql` says."""
+    return UserError(f"The site database is busy: {error} ({busy_advice(DEFAULT_BUSY_TIMEOUT)}"
+                     "; a sqlite3 or 'sitesrv sql' session with an open transaction, a backup "
+                     "or a site server's long unit holds it).")
+
+
 def format_time(when: float) -> str:
     """Lab time as the database stores it: UTC text that sorts and that SQLite's date functions read."""
     ms = round(when * 1000)
@@ -829,8 +843,5 @@ class SiteDatabase:
         except (sqlite3.Error, sqlite3.Warning) as exc:
             message = f"SQL error: {exc}"
             if is_busy(exc):
-                message += (
-                    f" (another process held the site database for more than "
-                    f"{self.busy_timeout:g} s; try again)"
-                )
+                message += f" ({busy_advice(self.busy_timeout)})"
             raise UserError(message) from None

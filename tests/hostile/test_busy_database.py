@@ -15,7 +15,6 @@ import pytest
 
 from sitesrv.admin.lab import Lab
 from sitesrv.components.registry import SMS_COMPONENTS
-from sitesrv.db import sitedb
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.formats import svf
 from sitesrv.lab.clock import VIRTUAL_EPOCH
@@ -31,8 +30,6 @@ from .conftest import (
     hold_write_lock,
     run,
 )
-
-SHORT_BUSY_TIMEOUT = 0.01  # seconds; the default of 10 s would make each attempt slow
 
 
 def later_registry(seconds: float, action: Callable[[Path], None]) -> Registry:
@@ -55,15 +52,6 @@ def later_registry(seconds: float, action: Callable[[Path], None]) -> Registry:
             return False
 
     return Registry(primary=(*SMS_COMPONENTS.primary, Later), secondary=SMS_COMPONENTS.secondary)
-
-
-@pytest.fixture
-def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Components give up on a locked database after a fraction of a second."""
-    monkeypatch.setattr(sitedb, "DEFAULT_BUSY_TIMEOUT", SHORT_BUSY_TIMEOUT)
-    # The constant is also the default argument of these, bound when they were defined.
-    for method in (SiteDatabase.open, SiteDatabase.create):
-        monkeypatch.setitem(method.__func__.__kwdefaults__, "busy_timeout", SHORT_BUSY_TIMEOUT)
 
 
 @pytest.mark.usefixtures("short_busy_timeout")
