@@ -131,7 +131,7 @@ def sql(site: str, statement: str, lab_dir: Path, as_json: bool) -> None:
             f"have no SQL Server). Its package status is kept by its parent primary: "
             f"run 'sitesrv sql {found.parent} ...' instead."
         )
-    db = SiteDatabase.open(lab.site(found.code).database)
+    db = SiteDatabase.open(lab.site(found.code).database, whole=False)  # to look, or repair
     try:
         click.echo(render_result(db.execute_user_sql(statement), as_json=as_json), nl=False)
     finally:

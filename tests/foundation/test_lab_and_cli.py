@@ -547,3 +547,24 @@ def test_a_command_that_finds_the_site_database_held_says_try_again(
     assert query(lab, "ZZZ", "SELECT PkgID FROM SMSPackages") == [("ZZZ00001",)]
     code, out, err = run(*args, "--lab", str(lab))
     assert code == 0, out + err
+
+
+def test_status_of_a_database_that_lacks_the_summarizer_view_says_to_run_init(
+        tmp_path: Path) -> None:
+    """`sitesrv sql ZZZ "DROP VIEW SMS_PackageStatusDistPointsSummarizer"`, then `status`:
+    exit status 2 naming the view and init, no traceback; `init` makes the view again."""
+    lab = init_lab(tmp_path)
+    code, out, err = run("sql", "ZZZ", "DROP VIEW SMS_PackageStatusDistPointsSummarizer",
+                         "--lab", str(lab))
+    assert code == 0, out + err
+
+    code, out, err = run("status", "--lab", str(lab))
+
+    assert code == 2, out + err
+    assert err.startswith(f"sitesrv: The site database {lab / 'ZZZ' / 'SMS' / 'site.db'} lacks "
+                          "the view SMS_PackageStatusDistPointsSummarizer of sitesrv's schema")
+    assert "run 'sitesrv init' on its lab (with --lab)" in err
+    code, out, err = run("init", "--lab", str(lab), "--hierarchy", str(DEFAULT_HIERARCHY))
+    assert code == 0, out + err
+    code, out, err = run("status", "--lab", str(lab))
+    assert code == 0, out + err
