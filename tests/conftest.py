@@ -15,11 +15,14 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from sitesrv.admin.lab import Lab
+from sitesrv.db import sitedb
+from sitesrv.db.sitedb import SiteDatabase
 
 pytest_plugins = ["pytester"]  # tests/test_testing.py runs a user's test file with the plugin
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_HIERARCHY = REPO / "hierarchy.yaml"
+SHORT_BUSY_TIMEOUT = 0.01  # seconds; the default of 10 s would make each attempt slow
 
 # "ci" (the default): the same examples on every run (derandomized, no example database) and
 # no timing checks, so a busy machine cannot fail a test. "explore" (HYPOTHESIS_PROFILE=explore):
@@ -60,3 +63,12 @@ def lab(sitesrv_lab: Lab) -> Lab:
     """The plugin's lab, built from the default hierarchy. The runtime, transport and despooler
     conftests override it with the lab's folder, which the drivers they call take."""
     return sitesrv_lab
+
+
+@pytest.fixture
+def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Components and commands give up on a locked database after a fraction of a second."""
+    monkeypatch.setattr(sitedb, "DEFAULT_BUSY_TIMEOUT", SHORT_BUSY_TIMEOUT)
+    # The constant is also the default argument of these, bound when they were defined.
+    for method in (SiteDatabase.open, SiteDatabase.create):
+        monkeypatch.setitem(method.__func__.__kwdefaults__, "busy_timeout", SHORT_BUSY_TIMEOUT)

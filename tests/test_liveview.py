@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,18 @@ def test_the_view_keeps_the_sizes_of_the_packages_it_shows_only(sitesrv_lab: Lab
     staging.rmdir()
     watcher.view()
     assert watcher._sizes == {}
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_the_view_draws_while_another_program_holds_the_central_database(
+        sitesrv_lab: Lab) -> None:
+    """A backup or a sqlite3 session holds ZZZ's database exclusively: the view still draws,
+    without the DP count, and never ends the run with a traceback."""
+    holder = sqlite3.connect(sitesrv_lab.site("ZZZ").database, isolation_level=None, timeout=0)
+    try:
+        holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("COMMIT")  # the exclusive lock stays until the connection closes
+        assert "0 of 0 DP(s) installed" in text(sitesrv_lab)
+    finally:
+        holder.close()

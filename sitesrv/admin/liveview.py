@@ -26,7 +26,7 @@ from rich.table import Table
 from sitesrv.admin.lab import Lab
 from sitesrv.compression import PckError, read_manifest
 from sitesrv.compression.distpoint import NEW_SUFFIX
-from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.db.sitedb import SiteDatabase, is_busy
 from sitesrv.errors import FormatError, SitesrvError
 from sitesrv.lab import boxes
 from sitesrv.lab.layout import SiteLayout
@@ -282,10 +282,15 @@ def _percent(send: Send) -> str:
 
 
 def _installed(lab: Lab) -> tuple[int, int]:
+    """DPs installed and targeted, as the central site's summarizer view has them; none while
+    its database is refused or held longer than the busy timeout (the next redraw asks again).
+    """
     central = lab.hierarchy.central.code
     try:
         with SiteDatabase.open(lab.site(central).database) as db:
             rows = db.query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer")
-    except SitesrvError:
+    except Exception as e:  # never a traceback from the view's thread, nor the run's end
+        if not isinstance(e, SitesrvError) and not is_busy(e):
+            raise
         return 0, 0
     return sum(1 for (state,) in rows if state == 0), len(rows)

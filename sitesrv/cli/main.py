@@ -28,11 +28,20 @@ FINISHED = "Finished building lab {lab}: its first build was stopped"
 
 
 class SitesrvGroup(click.Group):
-    """Turns UserError into a one-paragraph message and exit status 2."""
+    """Turns UserError into a one-paragraph message and exit status 2; a site database that
+    stayed busy for its busy timeout is such an error for every command (sitedb.database_busy).
+    """
 
     def invoke(self, ctx: click.Context) -> object:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except Exception as e:  # sqlite3 loads only with the commands that use it
+                from sitesrv.db.sitedb import database_busy, is_busy
+
+                if not is_busy(e):
+                    raise
+                raise database_busy(e) from None
         except UserError as e:
             click.echo(f"sitesrv: {e}", err=True)
             sys.exit(e.exit_code)
@@ -122,7 +131,7 @@ def sql(site: str, statement: str, lab_dir: Path, as_json: bool) -> None:
             f"have no SQL Server). Its package status is kept by its parent primary: "
             f"run 'sitesrv sql {found.parent} ...' instead."
         )
-    db = SiteDatabase.open(lab.site(found.code).database)
+    db = SiteDatabase.open(lab.site(found.code).database, whole=False)  # to look, or repair
     try:
         click.echo(render_result(db.execute_user_sql(statement), as_json=as_json), nl=False)
     finally:

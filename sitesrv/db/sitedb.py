@@ -13,6 +13,7 @@ connections, and a person's `sitesrv sql` from another process, share the file s
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import stat
@@ -43,6 +44,9 @@ _ADDED_COLUMNS = (
 # SMSPackages.UpdateMask: the bit RefreshPkgSource ("update distribution points") sets with the
 # UPDATE action (docs/sources.md#package-actions); an UPDATE without it is a property change.
 REFRESH_SOURCE = 32
+# What `init` does to a site database that is older than this sitesrv or lacks part of its schema.
+INIT_REPAIRS = ("run 'sitesrv init' on its lab (with --lab), which brings its databases up to "
+                "date, making what they lack, and keeps their data")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -92,6 +96,20 @@ def is_busy(error: BaseException) -> bool:
     code = getattr(error, "sqlite_errorcode", None)
     return (isinstance(error, sqlite3.OperationalError) and code is not None
             and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
+
+
+def busy_advice(busy_timeout: float) -> str:
+    """What a person is told when the site database stayed busy (`sitesrv sql`, any command)."""
+    return (f"another process held the site database for more than {busy_timeout:g} s; "
+            "try again")
+
+
+def database_busy(error: sqlite3.OperationalError) -> UserError:
+    """A command that found the site database busy (is_busy): not a bug to show a traceback
+    of, but a wait the person at the keyboard ends by trying again, as `sitesrv sql` says."""
+    return UserError(f"The site database is busy: {error} ({busy_advice(DEFAULT_BUSY_TIMEOUT)}"
+                     "; a sqlite3 or 'sitesrv sql' session with an open transaction, a backup "
+                     "or a site server's long unit holds it).")
 
 
 def format_time(when: float) -> str:
@@ -357,6 +375,31 @@ def check_database_file(path: Path | str) -> None:
             "database with its site rows (the site's packages are then gone from it).")
 
 
+def _schema_sql() -> str:
+    return resources.files("sitesrv.db").joinpath("schema.sql").read_text("utf-8")
+
+
+@functools.cache
+def schema_objects() -> tuple[tuple[str, str], ...]:
+    """(type, name) of every table, view and trigger schema.sql makes, as sqlite_master has
+    them: what a site database must have for sitesrv's queries (SiteDatabase.open checks)."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.executescript(_schema_sql())
+        return tuple(connection.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite%' "
+            "ORDER BY type, name").fetchall())
+    finally:
+        connection.close()
+
+
+def missing_objects(connection: sqlite3.Connection) -> list[str]:
+    """`view SMS_PackageStatusDistPointsSummarizer`, ...: what schema.sql makes that the
+    database lacks (a person's DROP through `sitesrv sql` or sqlite3)."""
+    there = {tuple(row) for row in connection.execute("SELECT type, name FROM sqlite_master")}
+    return [f"{kind} {name}" for kind, name in schema_objects() if (kind, name) not in there]
+
+
 class SiteDatabase:
     """One connection to a site's `SMS/site.db`; use it from the thread that opened it."""
 
@@ -387,7 +430,7 @@ class SiteDatabase:
             direct_was_one = 0 < version < SCHEMA_VERSION and connection.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'Advertisements'"
             ).fetchone() is None
-            schema = resources.files("sitesrv.db").joinpath("schema.sql").read_text("utf-8")
+            schema = _schema_sql()
             connection.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -410,8 +453,11 @@ class SiteDatabase:
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-             durable: bool = True) -> SiteDatabase:
-        """Open an existing site database; a missing one is a user error, never created here.
+             durable: bool = True, whole: bool = True) -> SiteDatabase:
+        """Open an existing site database; a missing one is a user error, never created here,
+        and so is one of another schema version, or (`whole`) one that lacks a table, view or
+        trigger of its schema: every command and site server refuses it, saying to run init,
+        which makes what is missing. `sitesrv sql` opens it anyway (whole=False), to look.
 
         Not `durable`: commits are not fsynced (synchronous=NORMAL, still safe in WAL mode
         against a killed process), for site servers of a lab whose durability is `none`."""
@@ -429,18 +475,23 @@ class SiteDatabase:
         connection = cls._connect(uri, path, busy_timeout, uri=True)
         try:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
+            missing = missing_objects(connection) if whole else []
         except BaseException:  # busy: the caller waits and opens it again
             connection.close()
             raise
         if version != SCHEMA_VERSION:
             connection.close()
-            remedy = (" It was made by an older sitesrv: run 'sitesrv init' on its lab (with "
-                      "--lab), which brings its databases up to date and keeps their data."
+            remedy = (f" It was made by an older sitesrv: {INIT_REPAIRS}."
                       if 0 < version < SCHEMA_VERSION else "")
             raise UserError(
                 f"{path} is not a sitesrv site database of schema version {SCHEMA_VERSION} "
                 f"(it has version {version}).{remedy}"
             )
+        if missing:
+            connection.close()
+            raise UserError(
+                f"The site database {path} lacks the {', '.join(missing)} of sitesrv's "
+                f"schema (dropped since it was made): {INIT_REPAIRS}.")
         if not durable:
             connection.execute("PRAGMA synchronous = NORMAL")
         return cls(connection, path, busy_timeout)
@@ -831,8 +882,5 @@ class SiteDatabase:
         except (sqlite3.Error, sqlite3.Warning) as exc:
             message = f"SQL error: {exc}"
             if is_busy(exc):
-                message += (
-                    f" (another process held the site database for more than "
-                    f"{self.busy_timeout:g} s; try again)"
-                )
+                message += f" ({busy_advice(self.busy_timeout)})"
             raise UserError(message) from None

@@ -125,6 +125,10 @@ class ComponentHost:
         # failed in a row, and waits for a busy database.
         self.failures: dict[Path | None, int] = {}
         self.busy_waits: dict[Path | None, int] = {}
+        # What the component itself waits for since its last unit ended waiting for a transient
+        # cause with no file claimed (SQL Monitor's poll of a busy database): a waiting item,
+        # as a deferred file is, so the lab is not idle while its retry is pending.
+        self.component_wait: str | None = None
         self.failed_errors: list[str] = []  # every failed unit of this run, for the report
         self.not_started: str | None = None  # why start() failed, until it succeeds
         self.ctx: ComponentContext
@@ -349,6 +353,8 @@ class ComponentHost:
                              f"is not started yet: {self.not_started}")]
         lines = [WaitLine(self.site, self.name, item, d.reason)
                  for inbox in self.ctx.inboxes for item, d in inbox.waiting()]
+        if self.component_wait is not None:
+            lines.append(WaitLine(self.site, self.name, "(the component)", self.component_wait))
         lines += [WaitLine(self.site, self.name, w.item, w.reason)
                   for w in self.component.waiting()]
         return lines
@@ -372,6 +378,7 @@ class ComponentHost:
 
     def _run_unit(self) -> UnitOutcome:
         self.wanted.clear()
+        self.component_wait = None  # this unit ends it, or waits again
         self._apply_signals()
         journal = self.journal
         journal.reset()
@@ -512,10 +519,13 @@ class ComponentHost:
         delay = self._busy_delay(COMPONENT)
         if isinstance(error, OSError):
             self._drive_fault(error, f"the component {what}", delay)
+            self.component_wait = (f"is retried after Win32 error {error.winerror} "
+                                   f"({error.strerror})")
         else:
             self.log.write(f"The site database is busy; the component {what} in {delay:g} "
                            "seconds")
             self.reporter.event("database_busy", error=text, retry_in=delay)
+            self.component_wait = f"waits for the site database ({text})"
         self.ctx.wake_at(self.runtime.clock.now() + delay)
 
     def _drive_fault(self, error: OSError, what: str, delay: float) -> None:

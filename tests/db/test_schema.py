@@ -16,6 +16,7 @@ from sitesrv.db.sitedb import (
     SiteDatabase,
     SiteType,
     SourceFlag,
+    schema_objects,
 )
 from sitesrv.errors import UserError
 
@@ -205,3 +206,35 @@ def test_deleting_a_package_row_deletes_its_advertisements_as_smss_triggers_do(
                         "'Setup', 'ZZZ10000', 'ZZZ', '2007-06-04 09:00:00.000')")
     db.execute_user_sql("DELETE FROM SMSPackages WHERE PkgID = 'ZZZ00001'")
     assert db.get_advertisements() == []
+
+
+@pytest.mark.parametrize("dropped", schema_objects(), ids=" ".join)
+def test_a_database_that_lacks_part_of_its_schema_is_refused_until_init_remakes_it(
+        tmp_path: Path, dropped: tuple[str, str]) -> None:
+    """A table, view or trigger dropped by hand (`sitesrv sql ... "DROP VIEW ..."`): every
+    command and server that opens the database refuses it, naming what it lacks and saying to
+    run init; `sitesrv sql` still opens it; init (SiteDatabase.create) makes it again."""
+    path = tmp_path / "site.db"
+    with SiteDatabase.create(path) as db:
+        db.put_site(Site("ZZZ", "MGMT01", SiteType.PRIMARY))
+    kind, name = dropped
+    with SiteDatabase.open(path, whole=False) as db:
+        db.execute_user_sql(f"DROP {kind.upper()} {name}")
+
+    with pytest.raises(UserError) as refused:
+        SiteDatabase.open(path)
+    lacks = f"{kind} {name}"
+    if (kind, name) == ("table", "SMSPackages"):  # its trigger goes with it
+        lacks = "table SMSPackages, trigger SMSPackages_delete_advertisements"
+    if (kind, name) == ("table", "PkgServers"):
+        lacks = "table PkgServers, trigger PkgServers_parent_insert, trigger PkgServers_parent_update"
+    assert str(refused.value) == (
+        f"The site database {path} lacks the {lacks} of sitesrv's schema (dropped since it "
+        "was made): run 'sitesrv init' on its lab (with --lab), which brings its databases "
+        "up to date, making what they lack, and keeps their data.")
+    SiteDatabase.open(path, whole=False).close()
+    SiteDatabase.create(path).close()
+    with SiteDatabase.open(path) as db:
+        assert names(db, kind) >= {name}
+        if name != "Sites":
+            assert db.get_site("ZZZ") == Site("ZZZ", "MGMT01", SiteType.PRIMARY)

@@ -15,14 +15,13 @@ import pytest
 
 from sitesrv.admin.lab import Lab
 from sitesrv.components.registry import SMS_COMPONENTS
-from sitesrv.db import sitedb
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.formats import svf
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import read_schedule
-from sitesrv.testing import drop, events, files, log_messages
+from sitesrv.testing import drop, events, files, log_messages, query
 
 from .conftest import (
     assert_installed_everywhere,
@@ -31,8 +30,6 @@ from .conftest import (
     hold_write_lock,
     run,
 )
-
-SHORT_BUSY_TIMEOUT = 0.01  # seconds; the default of 10 s would make each attempt slow
 
 
 def later_registry(seconds: float, action: Callable[[Path], None]) -> Registry:
@@ -55,15 +52,6 @@ def later_registry(seconds: float, action: Callable[[Path], None]) -> Registry:
             return False
 
     return Registry(primary=(*SMS_COMPONENTS.primary, Later), secondary=SMS_COMPONENTS.secondary)
-
-
-@pytest.fixture
-def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Components give up on a locked database after a fraction of a second."""
-    monkeypatch.setattr(sitedb, "DEFAULT_BUSY_TIMEOUT", SHORT_BUSY_TIMEOUT)
-    # The constant is also the default argument of these, bound when they were defined.
-    for method in (SiteDatabase.open, SiteDatabase.create):
-        monkeypatch.setitem(method.__func__.__kwdefaults__, "busy_timeout", SHORT_BUSY_TIMEOUT)
 
 
 @pytest.mark.usefixtures("short_busy_timeout")
@@ -195,3 +183,32 @@ def test_sql_monitor_polls_past_a_write_lock_while_nothing_is_queued(lab: Lab,
     assert not [m for m in messages if "busy" in m], messages
     assert not [e for e in events(lab.root, "database_busy")
                 if e["component"] == "SMS_SQL_MONITOR"]
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_a_notification_sql_monitor_cannot_take_keeps_the_run_waiting(lab: Lab,
+                                                                      tmp_path: Path) -> None:
+    """A package waits in PkgNotification while another program holds ZZZ's write lock: SQL
+    Monitor's poll finds it but cannot take it. The run retries and ends waiting, its wait
+    listed, not idle with "nothing waits"; once the lock is gone the package is installed."""
+    package = create_good_package(lab, tmp_path)
+    lock = hold_write_lock(lab.site("ZZZ").database)
+    try:
+        held = run(lab)
+    finally:
+        lock.rollback()
+        lock.close()
+
+    assert held.status == "waiting", "\n".join(held.lines())
+    assert held.errors == 0, "\n".join(held.lines())
+    assert [str(w) for w in held.waits if w.site == "ZZZ" and w.component == "SMS_SQL_MONITOR"
+            ] == ["ZZZ SMS_SQL_MONITOR: (the component) waits for the site database "
+                  "(OperationalError: database is locked)"], "\n".join(held.lines())
+    assert "The site database is busy; the component runs again in 80 seconds" in \
+        log_messages(lab, "ZZZ", "smsdbmon.log"), "the retries stopped before the horizon"
+
+    released = run(lab)
+
+    assert released.status == "idle", "\n".join(released.lines())
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgNotification") == [(0,)]
+    assert_installed_everywhere(lab, package)
