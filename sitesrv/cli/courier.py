@@ -40,7 +40,8 @@ def list_command(site: str | None, lab_dir: Path) -> None:
     for s in sites:
         for item in coursend.pending(lab, s):
             if item.request is None:
-                click.echo(f"{s.code} cannot read {item.path}: {item.problem}")
+                shown = item.path.with_name(escaped_name(item.path.name))
+                click.echo(f"{s.code} cannot read {shown}: {item.problem}")
             else:
                 r = item.request
                 click.echo(f"{s.code} waiting {r.request_id} to {r.dest_site} job {r.job_id} "
