@@ -145,7 +145,8 @@ class SiteLayout:
         """The path as the site server's own logs would show it.
 
         `<SITE>/SMS/...` is on the SMS drive; everything else on the site root (SMSPKG,
-        `_S xxxxx.TMP`, CAP_<SITE>) is on the package drive; DP shares are UNC paths.
+        `_S xxxxx.TMP`, CAP_<SITE>) is on the package drive; DP shares are UNC paths. A name no
+        Windows file name could be is shown escaped (files/names.py): it never breaks a line.
         """
         parts = self._parts(path, shown=True)
         if parts and parts[0] == "dp" and len(parts) >= 2:

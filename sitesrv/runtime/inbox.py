@@ -4,10 +4,11 @@ The rules (docs/architecture.md, with Maildir's; docs/runtime.md has them for co
 - Work is a regular file directly in the inbox folder whose name matches one of the inbox's
   patterns, case-insensitively as on Windows (`*.sni` matches `X.SNI`). Temp files (`*.TMP`,
   `.X.<writer>.tmp`), dot-files and sub-folders (`corrupt\\`, the work folder `.work\\`) are
-  never work. Scans are sorted by name. A symbolic link under a work name, or a link or FIFO
-  found when a file is claimed, goes to `corrupt\\` unopened; `corrupt\\` and `.work\\` must be
-  real folders (a link in their place is renamed aside, never written through), and a
-  quarantined file's name is cut to fit a file name (files/names.py).
+  never work. Scans are sorted by name. A symbolic link under a work name, a work name no
+  Windows file name could be (files/names.py), or a link or FIFO found when a file is claimed,
+  goes to `corrupt\\` unopened; `corrupt\\` and `.work\\` must be real folders (a link in their
+  place is renamed aside, never written through), and a quarantined file's name is made safe
+  and cut to fit a file name (files/names.py).
 - A component claims a file by renaming it into `<inbox>\\.work\\`. If someone else renamed it
   first, the claim is skipped, not an error.
 - It finishes a claimed file by removing it after publishing its output, or forwards the file
