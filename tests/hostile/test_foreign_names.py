@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitesrv.admin import coursend
+from sitesrv.admin.demo import cap_lines
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.db.sitedb import SiteDatabase
@@ -179,3 +180,28 @@ def test_a_send_request_with_a_strangers_name_in_the_courier_outbox_is_set_aside
     assert files(outbox, "*.srq") == [request]
     assert_one_sms_line_each(lab.site("ZZZ").log("coursend.log"))
     assert_one_sms_line_each(outbox / "corrupt" / "quarantine.log")
+
+
+def test_a_strangers_file_in_offerinf_box_is_deleted_with_one_line(lab: Lab) -> None:
+    """`offerinf.box` holds what Offer Manager writes: a file no advertisement calls for is
+    deleted there, a stranger's as any other, its line on one line."""
+    box = lab.site("P00").inbox("offerinf.box")
+    box.mkdir(parents=True, exist_ok=True)
+    drop(box, "X\n\xe9\udcff.ofr", b"[Offer]\n")
+
+    assert_ended(run(lab))
+
+    assert files(box, "X*") == []
+    assert any(m.startswith("Deleted E:\\SMS\\inboxes\\offerinf.box\\X\\x0a\xe9\\xff.ofr, ")
+               for m in log_messages(lab, "P00", "offermgr.log"))
+    assert_one_sms_line_each(lab.site("P00").log("offermgr.log"))
+
+
+def test_the_demos_client_access_point_lines_show_a_strangers_name_escaped(lab: Lab) -> None:
+    cap = lab.site("P00").cap / "pkginfo.box"
+    cap.mkdir(parents=True, exist_ok=True)
+    drop(cap, "A\n\udcff.pkg", b"junk\n")
+
+    (line,) = [m for m in cap_lines(lab) if "pkginfo.box" in m and "P00" in m]
+
+    assert line.endswith(": A\\x0a\\xff.pkg")
