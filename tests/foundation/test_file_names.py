@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sitesrv.files.names import escaped_name, foreign_name, is_windows_name, safe_name
+from sitesrv.formats import rpl
 
 # What Linux can give as a name: any bytes but `/` and NUL, decoded as os.listdir does.
 LINUX_NAMES = st.binary(min_size=1, max_size=40).map(
@@ -68,3 +69,14 @@ def test_a_name_that_is_not_utf8_is_a_stranger(raw: bytes) -> None:
         raw.decode("utf-8")
     except UnicodeDecodeError:
         assert not is_windows_name(os.fsdecode(raw))
+
+
+@given(st.text(max_size=12).map(lambda s: f"P00_{s}.PKG"))
+def test_a_replication_objects_name_is_never_a_stranger(name: str) -> None:
+    """A batch from another site names its objects; one no Windows file name could be (an
+    escape character in it) is refused with its batch, never logged as it is."""
+    try:
+        rpl.OBJECT_NAME.verify(name)
+    except ValueError:
+        return
+    assert is_windows_name(name)
