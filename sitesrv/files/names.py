@@ -53,7 +53,7 @@ def refused_file_name(path: Path | str) -> str:
 
 
 # Names no Windows file system holds (NTFS keeps names in UTF-16 and refuses the controls 0-31
-# and <>:"/\|?*), so no SMS site server ever lists one; Linux gives sitesrv any byte but `/`
+# and <>:"/\|?*: docs/sources.md#engineering-sources), so no SMS site server ever lists one; Linux gives sitesrv any byte but `/`
 # and NUL, and a byte that is not UTF-8 as a lone surrogate (PEP 383). Such a name in a folder
 # others write is a stranger: its file goes to `corrupt\\` under `safe_name`, and log lines
 # show the name as `escaped_name`.
