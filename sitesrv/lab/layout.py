@@ -21,7 +21,7 @@ from pathlib import Path, PurePath
 import attrs
 
 from sitesrv.errors import UserError
-from sitesrv.files.names import escaped_name
+from sitesrv.files.names import escaped_name, is_windows_name
 from sitesrv.lab.boxes import DESPOOLER_RECEIVE, REPLMGR_READY, SCHEDULE_TOSEND
 from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy, Site
 from sitesrv.lab.sources import SourceFolders
@@ -170,7 +170,9 @@ class SiteLayout:
                           if p not in ("", "."))
         else:
             parts = PurePath(path).relative_to(self.root).parts
-        return tuple(map(escaped_name, parts)) if shown else parts
+        if not shown or all(map(is_windows_name, parts)):  # the common case: cheap to tell
+            return parts
+        return tuple(map(escaped_name, parts))
 
     def unc(self, path: Path | str) -> str:
         """The path as another site sees it over the network.
