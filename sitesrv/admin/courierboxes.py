@@ -21,7 +21,7 @@ import attrs
 from sitesrv.admin.lab import Lab
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.folders import moved_aside, own_folders
-from sitesrv.files.names import fitting_name
+from sitesrv.files.names import fitting_name, safe_name
 from sitesrv.files.oslock import file_locked
 from sitesrv.lab.boxes import CORRUPT_DIR, QUARANTINE_LOG
 from sitesrv.lab.hierarchy import Site
@@ -80,10 +80,11 @@ def set_aside(lab: Lab, site: Site, sms: SmsLog, path: Path, problem: str) -> Se
     None if it is gone already (another command took it)."""
     corrupt = path.parent / CORRUPT_DIR
     real_folders(lab, site, sms, corrupt)
-    dest, n = corrupt / fitting_name(path.name), 0
+    kept = safe_name(path.name)  # as the runtime keeps a file (runtime/inbox.py)
+    dest, n = corrupt / fitting_name(kept), 0
     while os.path.lexists(dest):
         n += 1
-        dest = corrupt / fitting_name(path.name, f".{n}")
+        dest = corrupt / fitting_name(kept, f".{n}")
     try:
         os.replace(path, dest)
     except FileNotFoundError:

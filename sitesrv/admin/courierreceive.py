@@ -32,6 +32,7 @@ from sitesrv.admin.coursend import log
 from sitesrv.admin.lab import Lab
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import rename_into_place, replace_file, write_temp
+from sitesrv.files.names import escaped_name
 from sitesrv.files.readonly import remove_file
 from sitesrv.formats import parcel, sni
 from sitesrv.formats.parcel import PackingList, ParcelRequest
@@ -82,7 +83,7 @@ def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
 def _refuse(sms: SmsLog, parcel_file: Path, e: FormatError | OSError | UserError) -> NoReturn:
     """coursend.log names the parcel by its file name on the media, with a Win32 error for an
     I/O error; the console's message gives the whole path and the system's words."""
-    sms.write(f"Cannot receive the parcel {parcel_file.name}: {error_text(e)}")
+    sms.write(f"Cannot receive the parcel {escaped_name(parcel_file.name)}: {error_text(e)}")
     raise UserError(f"The parcel {parcel_file} was not received: {problem_of(e)}")
 
 

@@ -43,6 +43,7 @@ from sitesrv.admin.parcelnumbers import claims_folder, take
 from sitesrv.components.routing import OUTBOXES
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import replace_file
+from sitesrv.files.names import foreign_name
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import parcel, sni, srq
 from sitesrv.formats.parcel import PackingList, ParcelRecord, ParcelRequest, ParcelStatus
@@ -109,6 +110,9 @@ def pending(lab: Lab, site: Site) -> list[Pending]:
     parcelled = {r.request_id for rec in records(lab, site) for r in rec.packing_list.requests}
     found = []
     for path in sorted(outbox(lab, site).glob(f"*{srq.SRQ}")):
+        if problem := foreign_name(path.name):  # no Scheduler wrote it: never read
+            found.append(Pending(path, None, problem))
+            continue
         try:
             request = srq.read(path)
         except (FormatError, OSError) as e:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sitesrv.admin import advertisements, console
 from sitesrv.admin.lab import Lab
+from sitesrv.files.names import escaped_name
 from sitesrv.lab.boxes import CAP_BOXES
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 
@@ -75,6 +76,6 @@ def cap_lines(lab: Lab) -> list[str]:
     for site in lab.layout.sites():
         for box in CAP_BOXES:
             folder = site.cap / box
-            names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+            names = sorted(escaped_name(p.name) for p in folder.iterdir()) if folder.is_dir() else []
             lines.append(f"  {site.unc(folder)}: {' '.join(names) or '(empty)'}")
     return lines

@@ -23,6 +23,7 @@ from sitesrv.admin.lab import Lab
 from sitesrv.admin.pauses import set_paused, set_slow
 from sitesrv.components.addresses import SlowLink
 from sitesrv.errors import UserError
+from sitesrv.files.names import escaped_name
 from sitesrv.lab.boxes import SCHEDULE
 from sitesrv.lab.clock import VirtualClock, lab_time_text
 from sitesrv.lab.drivefaults import (
@@ -258,7 +259,8 @@ def _compressed(lab: Lab, site: str, package_id: str, delta: int | None) -> Path
         raise UserError(f"{lab.site(code).windows(path)} is not a regular file (a link, a "
                         "folder or a device): sitesrv faults change only files.")
     if not path.is_file():
-        held = sorted(p.name for p in lab.site(code).smspkg.glob(f"{pkg}.*")) or ["none"]
+        held = sorted(escaped_name(p.name) for p in lab.site(code).smspkg.glob(f"{pkg}.*"))
+        held = held or ["none"]
         raise UserError(f"Site {code} has no {name} in its SMSPKG folder (it holds: "
                         f"{', '.join(held)}).")
     return path

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sitesrv.cli.options import LAB_OPTION, one_line, open_lab
+from sitesrv.files.names import escaped_name
 
 if TYPE_CHECKING:
     from sitesrv.formats.parcel import ParcelRecord
@@ -39,7 +40,8 @@ def list_command(site: str | None, lab_dir: Path) -> None:
     for s in sites:
         for item in coursend.pending(lab, s):
             if item.request is None:
-                click.echo(f"{s.code} cannot read {item.path}: {item.problem}")
+                shown = item.path.with_name(escaped_name(item.path.name))
+                click.echo(f"{s.code} cannot read {shown}: {item.problem}")
             else:
                 r = item.request
                 click.echo(f"{s.code} waiting {r.request_id} to {r.dest_site} job {r.job_id} "
@@ -60,8 +62,8 @@ def create(site: str, name: str, requests: tuple[str, ...], lab_dir: Path) -> No
 
     lab = open_lab(lab_dir)
     for moved in coursend.set_aside_unreadable(lab, coursend.courier_site(lab, site)):
-        click.echo(f"Moved the send request {moved.path.name}, which cannot be read, to "
-                   f"{moved.moved_to}: {moved.problem}")
+        click.echo(f"Moved the send request {escaped_name(moved.path.name)}, which cannot be "
+                   f"read, to {moved.moved_to}: {moved.problem}")
     record, path = coursend.create(lab, site, name=name, request_ids=requests)
     packing = record.packing_list
     click.echo(f"Parcel {packing.parcel_id} ({len(packing.requests)} send request(s) for "

@@ -30,7 +30,6 @@ changed. A damaged CAP file is thus repaired at the next full pass, not at the n
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -39,6 +38,7 @@ import attrs
 
 from sitesrv.errors import FormatError
 from sitesrv.files.folders import is_folder
+from sitesrv.files.names import foreign_name
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import CAP_BOXES, CORRUPT_DIR, WORK_DIR, ignored_by_scans
 from sitesrv.logs.win32 import error_text
@@ -131,8 +131,7 @@ class InboxManager(Component):
             return
         plan = mirror.plan(names)
         for path, problem in plan.refused:  # a stranger in the box: kept aside, as inboxes do
-            self.ctx.quarantine(source, path, problem, name=_safe_name(path.name),
-                                shown_as=path.with_name(_escaped(path.name)))
+            self.ctx.quarantine(source, path, problem)
         if not plan:
             return
         token = cap_box / LOCK_TOKEN
@@ -181,11 +180,8 @@ class InboxManager(Component):
         self.ctx.emit("cap_lock_left", file=self._cap(token))
 
     def _cap(self, path: Path) -> str:
-        """A path of the CAP as a log line shows it; a stranger's name escaped (`_escaped`:
-        every folder above one is the mirror's own, so only the last name can need it)."""
-        if _FOREIGN.search(path.name) is None:
-            return self.ctx.layout.unc(path)
-        return f"{self.ctx.layout.unc(path.parent)}\\{_escaped(path.name)}"
+        """A path of the CAP as a log line shows it (a stranger's name escaped)."""
+        return self.ctx.layout.unc(path)
 
     def _made_real(self, cap_box: Path) -> bool:
         """Whether the CAP and its inbox are real folders, made so if they are not there: a
@@ -346,7 +342,7 @@ def _refuse(steps: _Steps, have: dict[str, Entry]) -> None:
 def _refusal(entry: Entry) -> str | None:
     """Why a source entry is not mirrored, or None: a name no Windows file system holds (no
     SMS site server could have written it), or a file over MAX_FILE_BYTES."""
-    if (problem := _name_problem(entry.name)) is not None:
+    if (problem := foreign_name(entry.name)) is not None:
         return problem
     if entry.is_file():
         try:
@@ -437,39 +433,3 @@ def _same_bytes(a: str, b: str) -> bool:
                 return False
             if not chunk:
                 return True
-
-
-# Names no Windows file system holds (NTFS refuses the controls 0-31, `<>:"/\\|?*` and a name
-# that is not Unicode): no SMS site server ever lists one, but Linux gives sitesrv any byte but
-# `/` and NUL, a byte that is not UTF-8 as a lone surrogate (PEP 383). Such a name in a source
-# box is a stranger's: its file goes to `corrupt\\` under `_safe_name`, and log lines show it as
-# `_escaped`; in a CAP inbox it is deleted as any stranger is.
-_FOREIGN = re.compile('[\x00-\x1f<>:"\\\\|?*\ud800-\udfff]')
-
-
-def _name_problem(name: str) -> str | None:
-    """Why no Windows file system could hold a file of this name, or None if one can."""
-    bad = dict.fromkeys(_FOREIGN.findall(name))
-    if not bad:
-        return None
-    return f"its name holds {', '.join(map(_escaped, bad))}, which no Windows file name can"
-
-
-def _escaped(name: str) -> str:
-    """`name` as a log line shows it: each character no Windows name holds as ascii() writes
-    it, `\\xNN` (for a byte that is not UTF-8, the byte) or `\\uNNNN`, so a line never holds a
-    control character or a surrogate, and the backslash among them: never read as a path."""
-    return _FOREIGN.sub(lambda m: _escape(m[0], "\\x{:02x}", "\\u{:04x}"), name)
-
-
-def _safe_name(name: str) -> str:
-    """A name any file system holds, for a file kept in `corrupt\\`: each character no Windows
-    name holds as `%NN` (or `%uNNNN`); a counter keeps apart two that come out the same."""
-    return _FOREIGN.sub(lambda m: _escape(m[0], "%{:02X}", "%u{:04X}"), name)
-
-
-def _escape(ch: str, short: str, long: str) -> str:
-    code = ord(ch)
-    if 0xDC80 <= code < 0xDD00:  # surrogateescape's stand-in for the byte 0x80-0xFF
-        code -= 0xDC00
-    return (short if code < 0x100 else long).format(code)

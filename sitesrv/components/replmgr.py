@@ -40,6 +40,7 @@ from sitesrv.components.leftovers import remove_stale_temps
 from sitesrv.components.statusup import outbound_destination
 from sitesrv.components.uidtokens import MissingToken, take_job_id, waits_for
 from sitesrv.errors import FormatError, UserError
+from sitesrv.files.names import foreign_name
 from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import offer, pkg, rpl, sta, svf, trs
@@ -264,6 +265,8 @@ class ReplicationManager(Component):
         path = self.process / stream.folder_name / name
         found = OBJECT_CLASSES.get(name.rsplit(".", 1)[-1].upper())
         try:
+            if problem := foreign_name(name):
+                raise FormatError(path, problem)
             rpl.OBJECT_NAME.verify(name)
             if found is None:
                 raise FormatError(path, _unknown_class(name))

@@ -118,10 +118,12 @@ def _bytes(value: object) -> None:
 
 DATA = Codec(escape, unescape)
 BYTES = Check(_bytes)
-# A file name in an inbox: no folders, no characters Windows forbids, not hidden.
-# At most 200 characters, so that `corrupt\\<batch>.<name>` (a quarantined object) fits a file
-# name; sitesrv's own objects are `<DEST>_<random8>.<ext>`.
-OBJECT_NAME = pattern(r"[^\\/:*?\"<>|.\s][^\\/:*?\"<>|]{0,190}\.[A-Za-z0-9]{1,8}",
+# A file name in an inbox: no folders, no characters Windows forbids (the controls and lone
+# surrogates among them: files/names.py), not hidden. At most 200 characters, so that
+# `corrupt\\<batch>.<name>` (a quarantined object) fits a file name; sitesrv's own objects are
+# `<DEST>_<random8>.<ext>`.
+_NAME_CHAR = r"[^\\/:*?\"<>|\x00-\x1f\ud800-\udfff]"
+OBJECT_NAME = pattern(rf"(?!\.|\s){_NAME_CHAR}{_NAME_CHAR}{{0,190}}\.[A-Za-z0-9]{{1,8}}",
                       "a file name of at most 200 characters with an extension, e.g. "
                       "P00_Z3AWAX9I.PKG")
 SHA256 = pattern(r"[0-9a-f]{64}", "a SHA-256 digest (64 lower-case hex digits)")

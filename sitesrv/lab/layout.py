@@ -21,6 +21,7 @@ from pathlib import Path, PurePath
 import attrs
 
 from sitesrv.errors import UserError
+from sitesrv.files.names import escaped_name, is_windows_name
 from sitesrv.lab.boxes import (
     CORRUPT_DIR,
     DESPOOLER_RECEIVE,
@@ -177,9 +178,10 @@ class SiteLayout:
         """The path as the site server's own logs would show it.
 
         `<SITE>/SMS/...` is on the SMS drive; everything else on the site root (SMSPKG,
-        `_S xxxxx.TMP`, CAP_<SITE>) is on the package drive; DP shares are UNC paths.
+        `_S xxxxx.TMP`, CAP_<SITE>) is on the package drive; DP shares are UNC paths. A name no
+        Windows file name could be is shown escaped (files/names.py): it never breaks a line.
         """
-        parts = self._parts(path)
+        parts = self._parts(path, shown=True)
         if parts and parts[0] == "dp" and len(parts) >= 2:
             return "\\\\" + "\\".join(parts[1:])
         drive = self.site.drive if parts and parts[0] == "SMS" else self.site.package_drive
@@ -189,15 +191,21 @@ class SiteLayout:
     def _root_prefix(self) -> str:
         return os.path.join(self.root, "")
 
-    def _parts(self, path: Path | str) -> tuple[str, ...]:
-        """The parts of a path below the site root (ValueError if it is not below it).
+    def _parts(self, path: Path | str, *, shown: bool = False) -> tuple[str, ...]:
+        """The parts of a path below the site root (ValueError if it is not below it); `shown`:
+        each as a log line shows it, a name no Windows file name could be escaped (files.names).
 
         Logs name a path in almost every line, so the common case, a path this lab built, is
         split as text; anything else goes through PurePath."""
         text = os.fspath(path)
         if text.startswith(self._root_prefix) and not (os.altsep and os.altsep in text):
-            return tuple(p for p in text[len(self._root_prefix):].split(os.sep) if p not in ("", "."))
-        return PurePath(path).relative_to(self.root).parts
+            parts = tuple(p for p in text[len(self._root_prefix):].split(os.sep)
+                          if p not in ("", "."))
+        else:
+            parts = PurePath(path).relative_to(self.root).parts
+        if not shown or all(map(is_windows_name, parts)):  # the common case: cheap to tell
+            return parts
+        return tuple(map(escaped_name, parts))
 
     def unc(self, path: Path | str) -> str:
         """The path as another site sees it over the network.
@@ -206,7 +214,7 @@ class SiteLayout:
         through SMS_<SITE>; SMSPKG through the SMS_CPS<drive>$ share of the compressed packages;
         the client access point through its CAP_<SITE> share.
         """
-        parts = self._parts(path)
+        parts = self._parts(path, shown=True)
         server = f"\\\\{self.site.server}"
         receive = self._parts(self.receive)
         if parts[: len(receive)] == receive:

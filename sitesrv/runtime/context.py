@@ -175,17 +175,15 @@ class ComponentContext:
         except FileNotFoundError:
             return False
 
-    def quarantine(self, folder: Path, path: Path, reason: str, *, name: str | None = None,
-                   shown_as: Path | None = None) -> Path:
+    def quarantine(self, folder: Path, path: Path, reason: str) -> Path:
         """Move `path`, in or below `folder`, a folder this component reads but owns no inbox
-        in (Inbox Manager's boxes), to `folder`'s `corrupt\\` as an inbox quarantines: under
-        `name` (its own by default), never over an earlier one, with the line (naming it as
-        `shown_as`, by default `path`) in the log and in `corrupt\\quarantine.log`, the event
-        and the run's report."""
+        in (Inbox Manager's boxes), to `folder`'s `corrupt\\` as an inbox quarantines: never
+        over an earlier one, with the line in the log and in `corrupt\\quarantine.log`, the
+        event and the run's report."""
         box = Inbox(InboxSpec(folder.name, ()), folder, clock=self.clock,
                     durability=self.durability, faults=self.faults, journal=self._journal,
                     reporter=self._reporter, notify=self._notify, work=self.work)
-        return box.quarantine_path(path, name or path.name, reason, shown_as=shown_as or path)
+        return box.quarantine_path(path, path.name, reason, shown_as=path)
 
     def claim_next(self) -> WorkItem | None:
         """The next eligible file of the first inbox (in declaration order) that has one."""

@@ -4,10 +4,11 @@ The rules (docs/architecture.md, with Maildir's; docs/runtime.md has them for co
 - Work is a regular file directly in the inbox folder whose name matches one of the inbox's
   patterns, case-insensitively as on Windows (`*.sni` matches `X.SNI`). Temp files (`*.TMP`,
   `.X.<writer>.tmp`), dot-files and sub-folders (`corrupt\\`, the work folder `.work\\`) are
-  never work. Scans are sorted by name. A symbolic link under a work name, or a link or FIFO
-  found when a file is claimed, goes to `corrupt\\` unopened; `corrupt\\` and `.work\\` must be
-  real folders (a link in their place is renamed aside, never written through), and a
-  quarantined file's name is cut to fit a file name (files/names.py).
+  never work. Scans are sorted by name. A symbolic link under a work name, a work name no
+  Windows file name could be (files/names.py), or a link or FIFO found when a file is claimed,
+  goes to `corrupt\\` unopened; `corrupt\\` and `.work\\` must be real folders (a link in their
+  place is renamed aside, never written through), and a quarantined file's name is made safe
+  and cut to fit a file name (files/names.py).
 - A component claims a file by renaming it into `<inbox>\\.work\\`. If someone else renamed it
   first, the claim is skipped, not an error.
 - It finishes a claimed file by removing it after publishing its output, or forwards the file
@@ -48,7 +49,7 @@ from sitesrv.files.atomic import (
 )
 from sitesrv.files.drive import SharingViolation, check_unlocked
 from sitesrv.files.folders import is_folder, moved_aside, own_folders
-from sitesrv.files.names import fitting_name
+from sitesrv.files.names import escaped_name, fitting_name, foreign_name, is_windows_name, safe_name
 from sitesrv.files.regular import holds_bytes, kind_of
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import (
@@ -146,8 +147,9 @@ class Inbox:
         """Every work file now in the inbox, deferred or not, sorted by name.
 
         A symbolic link under a work name is never followed, and a FIFO or a folder under one is
-        never opened: each goes to `corrupt\\` here (or, if even that fails, is logged and
-        skipped: one bad entry never stops the listing)."""
+        never opened, and a work name no Windows file name could be (files/names.py) is never
+        taken: each goes to `corrupt\\` here (or, if even that fails, is logged and skipped:
+        one bad entry never stops the listing)."""
         refused: list[tuple[str, int | None]] = []
         names = []
         try:
@@ -158,7 +160,7 @@ class Inbox:
                         continue
                     if entry.is_symlink():
                         refused.append((name, None))
-                    elif entry.is_file():
+                    elif entry.is_file() and is_windows_name(name):
                         names.append(name)
                     else:
                         with contextlib.suppress(FileNotFoundError):
@@ -166,14 +168,16 @@ class Inbox:
         except FileNotFoundError:
             return []
         for name, mode in sorted(refused):
-            self._quarantine_link(self.path / name, name, mode)
+            self._refuse(self.path / name, name, mode)
         return sorted(names)
 
-    def _quarantine_link(self, link: Path, name: str, mode: int | None = None) -> None:
-        """Put something that is no file (a link, a FIFO: `mode`) in `corrupt\\`, never opening
-        it; if it cannot be moved, say so once and leave it: the good files go on."""
-        reason = LINK_REFUSED if mode is None or stat.S_ISLNK(mode) else (
-            f"it is {kind_of(mode)}, not a file, and sitesrv never opens one in an inbox")
+    def _refuse(self, link: Path, name: str, mode: int | None = None) -> None:
+        """Put something that is no file (a link, a FIFO: `mode`) or has a name no Windows file
+        could have in `corrupt\\`, never opening it; if it cannot be moved, say so once and
+        leave it: the good files go on."""
+        reason = foreign_name(name) or (LINK_REFUSED if mode is None or stat.S_ISLNK(mode) else
+                                        f"it is {kind_of(mode)}, not a file, and sitesrv never "
+                                        "opens one in an inbox")
         try:
             self.quarantine_path(link, name, reason)
         except FileNotFoundError:  # gone already: nothing to do
@@ -261,10 +265,10 @@ class Inbox:
                 mode = os.lstat(self.path / name).st_mode
             except FileNotFoundError:
                 continue
-            if stat.S_ISREG(mode):
+            if stat.S_ISREG(mode) and is_windows_name(name):
                 new.add(name)
-            else:  # a link, a FIFO, a folder: never opened
-                self._quarantine_link(self.path / name, name, mode)
+            else:  # a link, a FIFO, a folder, a name Windows has not: never opened
+                self._refuse(self.path / name, name, mode)
         new = {n for n in new if not self._waiting(n, now)}
         if new:  # the queue holds no deferred name: a claim takes it off before deferring it
             new.update(self._pending)
@@ -343,7 +347,7 @@ class Inbox:
         sync_dirs(self.durability, self.path, self.work_dir)
         mode = os.lstat(claimed).st_mode
         if not stat.S_ISREG(mode):  # a link or a FIFO put there since the listing: never opened
-            self._quarantine_link(Path(claimed), name, mode)
+            self._refuse(Path(claimed), name, mode)
             return None
         was_deferred = self._deferred.pop(name, None) is not None
         if self.spec.recheck_on_arrival and not was_deferred and self._deferred:
@@ -429,7 +433,7 @@ class Inbox:
 
     def display_name(self, name: str) -> str:
         parts = [p for p in self.spec.folder.replace("/", "\\").split("\\") if p]
-        return "\\".join([*parts[1:], name])
+        return "\\".join([*parts[1:], escaped_name(name)])
 
     # --- recovery -----------------------------------------------------------------------------
 
@@ -446,8 +450,8 @@ class Inbox:
             if not self.spec.matches(name):
                 continue  # another component's claim, when two share the folder
             mode = os.lstat(work).st_mode
-            if not stat.S_ISREG(mode):
-                self._quarantine_link(work, name, mode)
+            if not stat.S_ISREG(mode) or not is_windows_name(name):  # claimed before the rule
+                self._refuse(work, name, mode)
             elif self._return(work, name, "was claimed when the component stopped"):
                 self.reporter.event("returned_to_inbox", file=self.reporter.windows(self.path / name))
         if stale_before is None:
@@ -476,7 +480,7 @@ class Inbox:
         with contextlib.suppress(FileNotFoundError):
             mode = os.lstat(target).st_mode
             if not stat.S_ISREG(mode):  # a link or a FIFO took the name: it goes, never opened
-                self._quarantine_link(target, name, mode)
+                self._refuse(target, name, mode)
         if os.path.lexists(target):
             if filecmp.cmp(work, target, shallow=False):
                 work.unlink()
@@ -495,7 +499,7 @@ class Inbox:
                         shown_as: Path | None = None) -> Path:
         """Move a file to `corrupt\\` (never over an earlier one), with a log line and an event
         naming it as `<inbox>\\<name>`, or `shown_as` (a file the component keeps elsewhere)."""
-        dest = self._corrupt_name(name)
+        dest = self._corrupt_name(safe_name(name))
         os.replace(current, dest)
         sync_dirs(self.durability, self.corrupt_dir, current.parent)
         shown = self.reporter.windows(shown_as or self.path / name)
@@ -506,11 +510,11 @@ class Inbox:
     def quarantine_data(self, name: str, data: bytes, reason: str, *, part_of: Path) -> Path:
         """Keep a corrupt part of a file (an object of a replication batch) in `corrupt\\` as
         `name`, with a log line and an event; the rest of the file goes on."""
-        dest = self._corrupt_name(name, data)
+        dest = self._corrupt_name(safe_name(name), data)
         if not os.path.lexists(dest):  # else kept by an earlier attempt at the same file
             write_temp(dest, data, self.durability, exclusive=True)
         shown = self.reporter.windows(part_of)
-        self._quarantined(f"Moved the corrupt object {name} of {shown} to "
+        self._quarantined(f"Moved the corrupt object {escaped_name(name)} of {shown} to "
                           f"{self.reporter.windows(dest)}: {reason}", shown, dest, reason)
         return dest
 
@@ -552,7 +556,7 @@ class Inbox:
         self.reporter.keep(self.corrupt_dir / QUARANTINE_LOG, line)
         self.reporter.event("quarantined", file=shown, to=self.reporter.windows(dest),
                             reason=reason)
-        self.reporter.quarantined.append((self.display_name(f"{CORRUPT_DIR}\\{dest.name}"),
+        self.reporter.quarantined.append((f"{self.display_name(CORRUPT_DIR)}\\{dest.name}",
                                           reason))
         self.journal.note(QUARANTINED, dest)
 

@@ -27,6 +27,7 @@ from sitesrv.components.despooler.receive import (
 from sitesrv.components.despooler.route import LOCAL_DELIVERIES, deliver_here, hand_on
 from sitesrv.errors import FormatError
 from sitesrv.files.folders import is_folder
+from sitesrv.files.names import foreign_name
 from sitesrv.files.readonly import TEMP_SUFFIX
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
@@ -121,6 +122,9 @@ class Despooler(Component):
         for path in sorted(p for p in inbox.path.iterdir()  # `.PCK` in any case, as Windows
                            if p.name.upper().endswith(sni.PCK) and not p.name.startswith(".")
                            and not is_folder(p)):
+            if problem := foreign_name(path.name):  # no Sender wrote it, no instruction names it
+                inbox.quarantine_path(path, path.name, problem)
+                continue
             if path.stem.upper() in ready:
                 continue
             # By the name as it is (any name may be here: never validated as a request ID).
