@@ -8,13 +8,18 @@ Three kinds of work (docs/distribution.md):
 - `distmgr.box\\INCOMING\\*.PKG`: replicated package information and actions from another
   site: the LastRefreshTime rule (KB936465), the version checks, DP installs, forwarding.
 - `distmgr.box\\INCOMING\\*.STA`: status rows from a child site, applied and passed up.
+
+As in SMS 2003, INCOMING is the replication thread's work (the component's own thread ID here),
+and each pass on a package runs on a package processing thread: its lines and status messages
+carry that thread's ID (`Starting package processing thread,thread ID = E1C`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import attrs
@@ -111,7 +116,8 @@ class DistributionManager(Component):
         if self.pending:
             pkg_id = self.pending.pop(0)
             try:
-                self._package_actions(pkg_id)
+                with self._package_thread(pkg_id):
+                    self._package_actions(pkg_id)
             except pkgsend.MinijobSkipped as skipped:
                 self.ctx.retrying()
                 self.redo[pkg_id] = skipped.reason
@@ -125,7 +131,8 @@ class DistributionManager(Component):
                 # Several notifications for one package collapse into one pass (KB834123).
                 record = pkn.read(item.path)
                 if self._has_actions(record.package_id):
-                    self._package_actions(record.package_id)
+                    with self._package_thread(record.package_id):
+                        self._package_actions(record.package_id)
                 item.done()
             elif item.name.upper().endswith(".STA"):
                 self._status_file(item)
@@ -140,6 +147,16 @@ class DistributionManager(Component):
                 for p in sorted(self.retry | self.redo.keys())]
 
     # --- package actions at this site ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _package_thread(self, pkg_id: str) -> Iterator[None]:
+        """A pass on one package, on its package processing thread (one at a time here; SMS
+        runs up to 3): the start line on the component's thread, the pass's lines and status
+        messages on the package's. Its ID is the package's, the same at every pass."""
+        thread = self.ctx.log.thread_for(f"package {pkg_id}")
+        self.ctx.log.write(f"Starting package processing thread,thread ID = {thread:X}")
+        with self.ctx.log.on_thread(thread):
+            yield
 
     def _notification_coming(self, pkg_id: str) -> bool:
         if (self.ctx.layout.inbox(DISTMGR) / pkn.pkn_name(pkg_id)).exists():
@@ -210,9 +227,15 @@ class DistributionManager(Component):
         package = attrs.evolve(package, **columns)
         if new_version:
             self._write_pkginfo(package)
+        copy = None
         if new_version and not _no_source(package):
             storedcopy.write_information(self.ctx, pkg_id, package.StoredPkgVersion,
                                          package.StoredPkgPath)
+            # The source site's own Type 1 row: its compressed copy, RECEIVED at this version
+            # (docs/database.md, PkgStatus); up first, as any changed row goes up.
+            copy = storedcopy.received_row(self.ctx, pkg_id, package.StoredPkgVersion,
+                                           self.ctx.layout.smspkg / f"{pkg_id}.PCK")
+            self._forward(pkg_id, [copy])
         # The sites below first, so they receive while this site installs its own DPs.
         self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
         self._local_dps(package, servers, None if new_version else changed_dps)
@@ -223,19 +246,22 @@ class DistributionManager(Component):
             self._forward(pkg_id, [r for r in self.ctx.store.statuses(pkg_id,
                                                                       status_type=StatusType.COPY)
                                    if r.PkgServer.upper() in added] + removed_below)
-        self._record(pkg_id, handled, columns)
+        self._record(pkg_id, handled, columns, copy)
         self.ctx.log.write(f"StoredPkgVersion ({package.StoredPkgVersion}) of package {pkg_id}. "
                            f"StoredPkgVersion in database is {package.StoredPkgVersion}.")
         self.ctx.log.write(f"SourceVersion ({package.SourceVersion}) of package {pkg_id}. "
                            f"SourceVersion in database is {package.SourceVersion}.")
         self.ctx.status.report(2301, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
 
-    def _record(self, pkg_id: str, handled: PackageAction, columns: dict[str, object]) -> None:
-        """The end of a pass: its SMSPackages columns, and its action cleared unless a newer
-        one waits its turn."""
+    def _record(self, pkg_id: str, handled: PackageAction, columns: dict[str, object],
+                copy: PkgStatus | None = None) -> None:
+        """The end of a pass: its SMSPackages columns (and the Type 1 row of a new compressed
+        copy), and its action cleared unless a newer one waits its turn."""
         with self.ctx.store.transaction():
             if columns:
                 self.ctx.store.update_package(pkg_id, **columns)
+            if copy is not None:
+                self.ctx.store.put_status(copy)
             if not self._notification_coming(pkg_id):
                 self.ctx.store.clear_action(pkg_id, handled)
 
@@ -941,11 +967,15 @@ class DistributionManager(Component):
             rows = [r for r in self.ctx.store.servers(pkg_id)
                     if r.SiteCode.upper() == site and r.NALPath.upper() not in done]
             self.attempts[pkg_id] = self.attempts.get(pkg_id, 0) + 1
-            if self.attempts[pkg_id] > self.ctx.hierarchy.software_distribution.retries:
-                self._give_up(package, rows)
-                continue
-            for row in rows:
-                self._install_local(package, row)
+            give_up = self.attempts[pkg_id] > self.ctx.hierarchy.software_distribution.retries
+            if not (rows or give_up):
+                continue  # done meanwhile (a later pass): no thread to start
+            with self._package_thread(pkg_id):
+                if give_up:
+                    self._give_up(package, rows)
+                    continue
+                for row in rows:
+                    self._install_local(package, row)
         self._sleep()
         return bool(retry) or redone
 
