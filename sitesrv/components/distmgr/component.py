@@ -194,6 +194,8 @@ class DistributionManager(Component):
         is_source = package.SourceSite.upper() == site
         handled = package.Action
         self.ctx.status.report(2300, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+        if handled == PackageAction.NONE:  # only DPs changed (Yuvaraj's DP add, CM07)
+            self.ctx.log.write(f"No action specified for the package {pkg_id}.")
         changed_dps = {s.NALPath.upper() for s in servers
                        if s.Action != PackageAction.NONE or s.RefreshTrigger}
         added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
@@ -275,7 +277,7 @@ class DistributionManager(Component):
             if row.Action == PackageAction.DELETE:
                 self._remove_dp(package, row)
             elif changed is None or row.NALPath.upper() in changed:
-                self._install_local(package, row)
+                self._install_local(package, row, added=row.Action == PackageAction.ADD)
 
     def _settle_servers(self, package: Package, servers: list[PkgServer]) -> list[PkgStatus]:
         """Clear the DPs' actions once done; returns the REMOVED rows of DPs deleted below."""
@@ -424,15 +426,22 @@ class DistributionManager(Component):
             package.PkgID, status_type=StatusType.MASTER, site_code=target))
         return True
 
-    def _install_local(self, package: Package, row: PkgServer) -> None:
+    def _install_local(self, package: Package, row: PkgServer, *, added: bool = False) -> None:
+        """Copy the package onto one of this site's DPs; `added`: the DP was just added here,
+        and the pass says so as Yuvaraj's DP add does (CM07)."""
         dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
         pck = self.ctx.layout.smspkg / f"{package.PkgID}.PCK"
         if dp is None:
             return
+        shown = pkgsend.server_display(dp.server, row.SiteCode)
+        if added:
+            self.ctx.log.write(f"Start adding package to server {shown}...")
         if package.StoredPkgVersion < 1 or not pck.exists():
             self._waits_for_content(package, package.SourceSite, [row.NALPath])
             self.retry.add(package.PkgID)
             return
+        if added:
+            self.ctx.log.write(f"Established connection to {shown}")
         self.ctx.status.report(2342, package.Name, row.NALPath,
                                attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
         try:
@@ -730,10 +739,9 @@ class DistributionManager(Component):
                 rows[nal] = row
             except ParentRowMissing as e:
                 self.ctx.log.write(f"~SQL Msg #99901> {e}~")
-                self.ctx.log.write(f'~Cannot update the package server ["Display=\\\\'
-                                   f'{server.server}\\"]MSWNET:["SMS_SITE={server.site_code}"]'
-                                   f"\\\\{server.server}\\ for package {record.package_id}, "
-                                   "error = 3")
+                shown = pkgsend.server_display(server.server, server.site_code)
+                self.ctx.log.write(f"~Cannot update the package server {shown} for package "
+                                   f"{record.package_id}, error = 3")
                 return False
         return True
 
@@ -806,8 +814,8 @@ class DistributionManager(Component):
                   or done.SourceVersion < package.StoredPkgVersion):
                 todo.append(server)
             else:
-                log(f'~No changed detected for package server ["Display=\\\\{server.server}\\"]'
-                    f'MSWNET:["SMS_SITE={site}"]\\\\{server.server}\\ for package {pkg_id}, '
+                log(f"~No changed detected for package server "
+                    f"{pkgsend.server_display(server.server, site)} for package {pkg_id}, "
                     "no need to update")
         if record.forward:  # first, so the site below copies while this one installs
             self._forward_content(record, package)
