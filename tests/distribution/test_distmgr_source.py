@@ -105,9 +105,9 @@ def test_a_package_pass_runs_on_its_package_processing_thread(lab: Lab, tmp_path
     assert lines[start].text == f"Starting package processing thread,thread ID = {package:X}"
     assert lines[start].thread == replication.thread != package
     pass_lines = lines[start + 1:]
-    assert pass_lines[0].text.startswith(f"STATMSG: ID=2300 SEV=I LEV=M SOURCE=\"SMS Server\" "
-                                         f"COMP=\"SMS_DISTRIBUTION_MANAGER\" SYS=MGMT01 SITE=ZZZ "
-                                         f"PID=")
+    assert pass_lines[0].text.startswith("STATMSG: ID=2300 SEV=I LEV=M SOURCE=\"SMS Server\" "
+                                         "COMP=\"SMS_DISTRIBUTION_MANAGER\" SYS=MGMT01 SITE=ZZZ "
+                                         "PID=")
     assert f" TID={package} " in pass_lines[0].text
     assert {x.thread for x in pass_lines} == {package}
     assert query(lab, "ZZZ", "SELECT DISTINCT ThreadID FROM StatusMessages WHERE MessageID "
@@ -118,6 +118,38 @@ def test_a_package_pass_runs_on_its_package_processing_thread(lab: Lab, tmp_path
     again = log_lines(lab, "ZZZ", "distmgr.log")[len(lines):]
     assert [x.text for x in again if x.text.startswith("Starting package")] == [
         f"Starting package processing thread,thread ID = {package:X}"]
+
+
+def test_a_dp_added_to_a_package_says_so_as_yuvaraj_s_flow(lab: Lab, tmp_path: Path) -> None:
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=write_source(tmp_path / "s"),
+                                    dps=[])
+    lab.run_until_idle(seed=3, components=LOCAL)
+    assert "No action specified for the package ZZZ00001." not in log_messages(
+        lab, "ZZZ", "distmgr.log"), "the package's own ADD is an action"
+    console.add_dp(lab, pkg_id, "ZZZ:MGMT01")
+    lab.run_until_idle(seed=3, components=LOCAL)
+    messages = log_messages(lab, "ZZZ", "distmgr.log")
+    assert_in_order(messages, [
+        "No action specified for the package ZZZ00001.",
+        'Start adding package to server ["Display=\\\\MGMT01\\"]MSWNET:["SMS_SITE=ZZZ"]'
+        "\\\\MGMT01\\...",
+        'Established connection to ["Display=\\\\MGMT01\\"]MSWNET:["SMS_SITE=ZZZ"]'
+        "\\\\MGMT01\\"])
+    start = messages.index("No action specified for the package ZZZ00001.")
+    assert messages[start - 1].startswith("STATMSG: ID=2300 ")
+    assert messages[start + 3].startswith("STATMSG: ID=2342 "), "then the copy"
+
+
+def test_a_package_made_at_a_child_primary_shows_its_copy_at_the_central_site(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id = console.create_package(lab, "P00", name="Local", source=write_source(tmp_path / "s"),
+                                    dps=["P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    row = ("P00", "MGMT03", 2, 1, f"\\\\MGMT03\\SMS_CPSF$\\{pkg_id}.PCK")
+    sql = ("SELECT SiteCode, PkgServer, Status, SourceVersion, Location FROM PkgStatus "
+           f"WHERE Type = 1 AND ID = '{pkg_id}'")
+    assert query(lab, "P00", sql) == [row]
+    assert query(lab, "ZZZ", sql) == [row], "sent up as any changed row"
 
 
 def test_update_makes_a_delta_and_a_new_version(lab: Lab, tmp_path: Path) -> None:
@@ -281,6 +313,13 @@ def test_a_dp_that_cannot_be_written_retries_then_fails(
     assert query(lab, "ZZZ", "SELECT Status FROM PkgStatus WHERE Type = 2") == [(5,)]
     assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(3,)]
     assert report.status in ("idle", "waiting")
+    # The pass and each retry pass (two copies, then giving up) on the package's thread.
+    lines = log_lines(lab, "ZZZ", "distmgr.log")
+    starts = [x for x in lines if x.text.startswith("Starting package processing thread,")]
+    assert len(starts) == 4 and len({x.text for x in starts}) == 1
+    package = int(starts[0].text.rsplit("= ", 1)[1], 16)
+    assert {x.thread for x in lines if x.text.startswith(("Failed to copy package",
+                                                          "STATMSG: ID=2302"))} == {package}
     faults.deny_dp_folders(lab, "ZZZ:MGMT01", deny=False)
     console.refresh_dp(lab, "ZZZ00001", "ZZZ:MGMT01")
     lab.run_until_idle(seed=1, components=LOCAL)
