@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +36,13 @@ LINE_RE = re.compile(
 def thread_id_for(site: str, component: str) -> int:
     """A stable, SMS-looking thread ID per (site, component), the same in both drivers."""
     return 0x100 + zlib.crc32(f"{site}/{component}".encode()) % 0x1E00
+
+
+def other_thread_id(site: str, component: str, key: str, taken: int) -> int:
+    """The ID of one of a component's other threads (`key`: what it works on), stable and never
+    `taken` (the component's own thread), so its lines can be told from the component's."""
+    thread = thread_id_for(site, f"{component}/{key}")
+    return thread if thread != taken else 0x100 + (thread - 0x100 + 1) % 0x1E00
 
 
 def format_line(text: str, component: str, when: float, bias_minutes: int, thread: int) -> str:
@@ -133,6 +141,10 @@ def log_history(path: Path) -> tuple[Path, Path]:
 class SmsLog:
     """One component's log file at one site. Safe to share between threads of one process.
 
+    Its lines carry the component's thread ID, or, inside `on_thread`, the ID of another thread
+    of the component (Distribution Manager's package threads): per Python thread, so lines
+    another thread writes meanwhile keep the component's.
+
     Its folder (`<SITE>\\SMS\\Logs`) is the site's own: a link or a file found under its name
     when the log is opened is moved aside, with a line first in the new log (appendfile.py)."""
 
@@ -154,13 +166,39 @@ class SmsLog:
         self.clock = clock
         self.bias_minutes = bias_minutes
         self.max_bytes = max_bytes
-        self.thread = thread_id_for(site, component)
-        # The stamp of the instant the last line was written at, and its text: the lines of one
-        # unit of work mostly share their instant.
-        self._stamp: tuple[float, str] = (float("nan"), "")
+        self.site = site
+        self.main_thread = thread_id_for(site, component)
+        self._on = threading.local()  # .thread: the other thread `on_thread` writes as
+        # The stamp of the instant and thread the last line was written at, and its text: the
+        # lines of one unit of work mostly share them.
+        self._stamp: tuple[float, int, str] = (float("nan"), 0, "")
         self._file = AppendFile(self.path, max_bytes=max_bytes,
                                 rollover=rolled_over(self.path), sole_writer=True,
                                 notice=self.line, own_folder=True, on_lost=on_lost)
+
+    @property
+    def thread(self) -> int:
+        """The thread ID the calling thread's lines (and status messages) carry now."""
+        thread: int = getattr(self._on, "thread", self.main_thread)
+        return thread
+
+    def thread_for(self, key: str) -> int:
+        """The ID of the component's other thread working on `key` (a package): stable in both
+        drivers, never the component's own."""
+        return other_thread_id(self.site, self.component, key, self.main_thread)
+
+    @contextlib.contextmanager
+    def on_thread(self, thread: int) -> Iterator[None]:
+        """Write the calling thread's lines in the block as thread `thread`'s."""
+        before = getattr(self._on, "thread", None)
+        self._on.thread = thread
+        try:
+            yield
+        finally:
+            if before is None:
+                del self._on.thread
+            else:
+                self._on.thread = before
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines and CRs are kept, as SMS multi-line messages
@@ -169,11 +207,11 @@ class SmsLog:
 
     def line(self, text: str) -> bytes:
         """One message as this log writes it, stamped now, with its newline."""
-        now = self.clock.now()
-        when, suffix = self._stamp
-        if when != now:
-            suffix = format_line("", self.component, now, self.bias_minutes, self.thread) + "\n"
-            self._stamp = (now, suffix)
+        now, thread = self.clock.now(), self.thread
+        when, stamped, suffix = self._stamp
+        if (when, stamped) != (now, thread):
+            suffix = format_line("", self.component, now, self.bias_minutes, thread) + "\n"
+            self._stamp = (now, thread, suffix)
         return (logged_text(text) + suffix).encode("utf-8")
 
     def batch(self) -> contextlib.AbstractContextManager[None]:

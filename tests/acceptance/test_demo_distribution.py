@@ -27,7 +27,7 @@ def test_demo_package_is_byte_identical_on_every_dp(lab: Lab, tmp_path: Path) ->
         assert tree_digest(dp_folder(lab, site, pkg_id)) == expected, site
     assert query(lab, "ZZZ", "SELECT SiteCode, PkgServer, Status, SourceVersion FROM PkgStatus "
                              "WHERE Type = 1 ORDER BY SiteCode") == [
-        ("P00", "MGMT03", 2, 1), ("S01", "SEC01", 2, 1)]
+        ("P00", "MGMT03", 2, 1), ("S01", "SEC01", 2, 1), ("ZZZ", "MGMT01", 2, 1)]
     assert query(lab, "ZZZ", "SELECT SiteCode, Status, SourceVersion FROM PkgStatus "
                              "WHERE Type = 2 ORDER BY SiteCode") == [
         ("P00", 3, 1), ("S01", 3, 1), ("ZZZ", 3, 1)]

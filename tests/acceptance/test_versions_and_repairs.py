@@ -69,7 +69,8 @@ def test_update_sends_a_delta_that_a_child_holding_v1_merges(lab: Lab, tmp_path:
         assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
     assert query(lab, "ZZZ", "SELECT SiteCode, Status, SourceVersion FROM PkgStatus "
                              "ORDER BY Type, SiteCode") == [
-        ("P00", 2, 2), ("S01", 2, 2), ("P00", 3, 2), ("S01", 3, 2), ("ZZZ", 3, 2)]
+        ("P00", 2, 2), ("S01", 2, 2), ("ZZZ", 2, 2),  # Type 1: each site's copy, the source's too
+        ("P00", 3, 2), ("S01", 3, 2), ("ZZZ", 3, 2)]
 
 
 def test_a_child_that_lost_v1_is_stuck_until_the_sql_repair(lab: Lab, tmp_path: Path) -> None:

@@ -14,7 +14,14 @@ from sitesrv.components.distmgr import DistributionManager
 from sitesrv.components.sqlmon import SqlMonitor
 from sitesrv.components.statmgr import StatusManager
 from sitesrv.runtime.registry import Registry
-from sitesrv.testing import LabFactory, assert_in_order, log_messages, query, write_source
+from sitesrv.testing import (
+    LabFactory,
+    assert_in_order,
+    log_lines,
+    log_messages,
+    query,
+    write_source,
+)
 from tests.conftest import DEFAULT_HIERARCHY
 
 # Status Manager stores the messages Distribution Manager raises.
@@ -40,7 +47,15 @@ def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> Non
     assert not list(zzz.root.glob("_S *.TMP")), "no compression temp file is left"
     assert query(lab, "ZZZ", "SELECT SourceVersion, StoredPkgVersion, Action "
                              "FROM SMSPackages") == [(1, 1, 0)]
-    assert query(lab, "ZZZ", "SELECT Type, Status, SourceVersion FROM PkgStatus") == [(2, 3, 1)]
+    # The DP's Type 2 row INSTALLED, and the source site's own Type 1 row: its compressed copy,
+    # RECEIVED at version 1, on its site server, located as its StoredPkgPath.
+    assert query(lab, "ZZZ", "SELECT Type, SiteCode, PkgServer, Status, SourceVersion, Location "
+                             "FROM PkgStatus WHERE Type = 1") == [
+        (1, "ZZZ", "MGMT01", 2, 1, "\\\\MGMT01\\SMS_CPSF$\\ZZZ00001.PCK")]
+    assert query(lab, "ZZZ", "SELECT StoredPkgPath FROM SMSPackages") == [
+        ("\\\\MGMT01\\SMS_CPSF$\\ZZZ00001.PCK",)]
+    assert query(lab, "ZZZ", "SELECT Status, SourceVersion FROM PkgStatus WHERE Type = 2") == [
+        (3, 1)]
     assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(0,)]
     assert query(lab, "ZZZ", "SELECT MessageID FROM StatusMessages ORDER BY RecordID") == [
         (2300,), (2339,), (2339,), (2342,), (2330,), (2301,)]  # information to P00 and S01
@@ -73,6 +88,70 @@ def test_create_compresses_installs_and_reports(lab: Lab, tmp_path: Path) -> Non
     assert compress.endswith(".TMP for package ZZZ00001")
 
 
+def test_a_package_pass_runs_on_its_package_processing_thread(lab: Lab, tmp_path: Path) -> None:
+    """SMS 2003 starts a package processing thread per package (`Starting package processing
+    thread,thread ID = E1C`); the package's lines and its 2300 (TID=3612 = 0xE1C) are that
+    thread's, while the replication thread keeps INCOMING."""
+    console.create_package(lab, "ZZZ", name="Demo", source=write_source(tmp_path / "src"),
+                           dps=["ZZZ:MGMT01"])
+    lab.run_until_idle(seed=3, components=LOCAL)
+    lines = log_lines(lab, "ZZZ", "distmgr.log")
+    replication = lines[0]
+    assert replication.text == ("Starting thread for processing replication,thread ID = "
+                                f"{replication.thread:X}")
+    start = next(n for n, x in enumerate(lines)
+                 if x.text.startswith("Starting package processing thread,thread ID = "))
+    package = int(lines[start].text.rsplit("= ", 1)[1], 16)
+    assert lines[start].text == f"Starting package processing thread,thread ID = {package:X}"
+    assert lines[start].thread == replication.thread != package
+    pass_lines = lines[start + 1:]
+    assert pass_lines[0].text.startswith("STATMSG: ID=2300 SEV=I LEV=M SOURCE=\"SMS Server\" "
+                                         "COMP=\"SMS_DISTRIBUTION_MANAGER\" SYS=MGMT01 SITE=ZZZ "
+                                         "PID=")
+    assert f" TID={package} " in pass_lines[0].text
+    assert {x.thread for x in pass_lines} == {package}
+    assert query(lab, "ZZZ", "SELECT DISTINCT ThreadID FROM StatusMessages WHERE MessageID "
+                             "IN (2300, 2301, 2342, 2330)") == [(package,)]
+    # A second pass on the package: the same thread's ID again.
+    console.refresh_dp(lab, "ZZZ00001", "ZZZ:MGMT01")
+    lab.run_until_idle(seed=3, components=LOCAL)
+    again = log_lines(lab, "ZZZ", "distmgr.log")[len(lines):]
+    assert [x.text for x in again if x.text.startswith("Starting package")] == [
+        f"Starting package processing thread,thread ID = {package:X}"]
+
+
+def test_a_dp_added_to_a_package_says_so_as_yuvaraj_s_flow(lab: Lab, tmp_path: Path) -> None:
+    pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=write_source(tmp_path / "s"),
+                                    dps=[])
+    lab.run_until_idle(seed=3, components=LOCAL)
+    assert "No action specified for the package ZZZ00001." not in log_messages(
+        lab, "ZZZ", "distmgr.log"), "the package's own ADD is an action"
+    console.add_dp(lab, pkg_id, "ZZZ:MGMT01")
+    lab.run_until_idle(seed=3, components=LOCAL)
+    messages = log_messages(lab, "ZZZ", "distmgr.log")
+    assert_in_order(messages, [
+        "No action specified for the package ZZZ00001.",
+        'Start adding package to server ["Display=\\\\MGMT01\\"]MSWNET:["SMS_SITE=ZZZ"]'
+        "\\\\MGMT01\\...",
+        'Established connection to ["Display=\\\\MGMT01\\"]MSWNET:["SMS_SITE=ZZZ"]'
+        "\\\\MGMT01\\"])
+    start = messages.index("No action specified for the package ZZZ00001.")
+    assert messages[start - 1].startswith("STATMSG: ID=2300 ")
+    assert messages[start + 3].startswith("STATMSG: ID=2342 "), "then the copy"
+
+
+def test_a_package_made_at_a_child_primary_shows_its_copy_at_the_central_site(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id = console.create_package(lab, "P00", name="Local", source=write_source(tmp_path / "s"),
+                                    dps=["P00:REMOTE_DP"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    row = ("P00", "MGMT03", 2, 1, f"\\\\MGMT03\\SMS_CPSF$\\{pkg_id}.PCK")
+    sql = ("SELECT SiteCode, PkgServer, Status, SourceVersion, Location FROM PkgStatus "
+           f"WHERE Type = 1 AND ID = '{pkg_id}'")
+    assert query(lab, "P00", sql) == [row]
+    assert query(lab, "ZZZ", sql) == [row], "sent up as any changed row"
+
+
 def test_update_makes_a_delta_and_a_new_version(lab: Lab, tmp_path: Path) -> None:
     source = write_source(tmp_path / "src")
     pkg_id = console.create_package(lab, "ZZZ", name="Demo", source=source, dps=["ZZZ:MGMT01"])
@@ -86,7 +165,8 @@ def test_update_makes_a_delta_and_a_new_version(lab: Lab, tmp_path: Path) -> Non
     assert (dp / "SETUP.INI").read_bytes() == b"[Setup]\r\nVersion=2\r\n"
     assert query(lab, "ZZZ", "SELECT SourceVersion, StoredPkgVersion FROM SMSPackages") == [
         (2, 2)]
-    assert query(lab, "ZZZ", "SELECT Status, SourceVersion FROM PkgStatus") == [(3, 2)]
+    assert query(lab, "ZZZ", "SELECT Type, Status, SourceVersion FROM PkgStatus "
+                             "ORDER BY Type") == [(1, 2, 2), (2, 3, 2)]
     assert "Start updating the package ZZZ00001..." in log_messages(lab, "ZZZ", "distmgr.log")
 
 
@@ -191,9 +271,10 @@ def test_remove_dp_and_delete_clean_up(lab: Lab, tmp_path: Path) -> None:
     lab.run_until_idle(seed=1, components=LOCAL)
     assert not dp.exists()
     assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgServers") == [(0,)]
-    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgStatus") == [(0,)]
+    assert query(lab, "ZZZ", "SELECT Type FROM PkgStatus") == [(1,)], "the site keeps its copy"
     console.delete_package(lab, pkg_id)
     lab.run_until_idle(seed=1, components=LOCAL)
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgStatus") == [(0,)]
     assert not list(lab.site("ZZZ").smspkg.iterdir())
     assert "~Successfully deleted the package ZZZ00001" in log_messages(lab, "ZZZ", "distmgr.log")
     assert query(lab, "ZZZ", "SELECT COUNT(*) FROM SMSPackages") == [(0,)]
@@ -232,6 +313,13 @@ def test_a_dp_that_cannot_be_written_retries_then_fails(
     assert query(lab, "ZZZ", "SELECT Status FROM PkgStatus WHERE Type = 2") == [(5,)]
     assert query(lab, "ZZZ", "SELECT State FROM SMS_PackageStatusDistPointsSummarizer") == [(3,)]
     assert report.status in ("idle", "waiting")
+    # The pass and each retry pass (two copies, then giving up) on the package's thread.
+    lines = log_lines(lab, "ZZZ", "distmgr.log")
+    starts = [x for x in lines if x.text.startswith("Starting package processing thread,")]
+    assert len(starts) == 4 and len({x.text for x in starts}) == 1
+    package = int(starts[0].text.rsplit("= ", 1)[1], 16)
+    assert {x.thread for x in lines if x.text.startswith(("Failed to copy package",
+                                                          "STATMSG: ID=2302"))} == {package}
     faults.deny_dp_folders(lab, "ZZZ:MGMT01", deny=False)
     console.refresh_dp(lab, "ZZZ00001", "ZZZ:MGMT01")
     lab.run_until_idle(seed=1, components=LOCAL)

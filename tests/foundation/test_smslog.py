@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sitesrv.logs.smslog import (
     SmsLog,
     format_line,
     logged_text,
+    other_thread_id,
     parse_line,
     read_log,
     thread_id_for,
@@ -120,6 +122,30 @@ def test_thread_ids_are_stable_and_differ_per_component() -> None:
     a = thread_id_for("P00", "SMS_DESPOOLER")
     assert a == thread_id_for("P00", "SMS_DESPOOLER")
     assert a != thread_id_for("P00", "SMS_LAN_SENDER")
+
+
+def test_lines_on_another_thread_carry_its_id_for_the_calling_thread_only(
+        tmp_path: Path) -> None:
+    log = SmsLog(tmp_path / "distmgr.log", "SMS_DISTRIBUTION_MANAGER", VirtualClock(), site="ZZZ")
+    own = log.thread
+    package = log.thread_for("package ZZZ00001")
+    assert package == log.thread_for("package ZZZ00001") != own
+    seen = []
+    with log.on_thread(package):
+        log.write("Start adding package ZZZ00001...")
+        worker = threading.Thread(target=lambda: seen.append(log.thread))
+        worker.start()
+        worker.join()
+    log.write("Sleep 3600 seconds...")
+    assert seen == [own], "another Python thread writes as the component meanwhile"
+    assert [x.thread for x in read_log(tmp_path / "distmgr.log")] == [package, own]
+
+
+def test_another_thread_never_takes_the_component_s_id() -> None:
+    taken = thread_id_for("ZZZ", "SMS_DISTRIBUTION_MANAGER/package ZZZ00001")
+    moved = other_thread_id("ZZZ", "SMS_DISTRIBUTION_MANAGER", "package ZZZ00001", taken)
+    assert moved != taken and 0x100 <= moved < 0x1F00
+    assert other_thread_id("ZZZ", "SMS_DISTRIBUTION_MANAGER", "package ZZZ00001", 0) == taken
 
 
 @given(

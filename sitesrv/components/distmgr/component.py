@@ -8,13 +8,18 @@ Three kinds of work (docs/distribution.md):
 - `distmgr.box\\INCOMING\\*.PKG`: replicated package information and actions from another
   site: the LastRefreshTime rule (KB936465), the version checks, DP installs, forwarding.
 - `distmgr.box\\INCOMING\\*.STA`: status rows from a child site, applied and passed up.
+
+As in SMS 2003, INCOMING is the replication thread's work (the component's own thread ID here),
+and each pass on a package runs on a package processing thread: its lines and status messages
+carry that thread's ID (`Starting package processing thread,thread ID = E1C`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import attrs
@@ -111,7 +116,8 @@ class DistributionManager(Component):
         if self.pending:
             pkg_id = self.pending.pop(0)
             try:
-                self._package_actions(pkg_id)
+                with self._package_thread(pkg_id):
+                    self._package_actions(pkg_id)
             except pkgsend.MinijobSkipped as skipped:
                 self.ctx.retrying()
                 self.redo[pkg_id] = skipped.reason
@@ -125,7 +131,8 @@ class DistributionManager(Component):
                 # Several notifications for one package collapse into one pass (KB834123).
                 record = pkn.read(item.path)
                 if self._has_actions(record.package_id):
-                    self._package_actions(record.package_id)
+                    with self._package_thread(record.package_id):
+                        self._package_actions(record.package_id)
                 item.done()
             elif item.name.upper().endswith(".STA"):
                 self._status_file(item)
@@ -140,6 +147,16 @@ class DistributionManager(Component):
                 for p in sorted(self.retry | self.redo.keys())]
 
     # --- package actions at this site ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _package_thread(self, pkg_id: str) -> Iterator[None]:
+        """A pass on one package, on its package processing thread (one at a time here; SMS
+        runs up to 3): the start line on the component's thread, the pass's lines and status
+        messages on the package's. Its ID is the package's, the same at every pass."""
+        thread = self.ctx.log.thread_for(f"package {pkg_id}")
+        self.ctx.log.write(f"Starting package processing thread,thread ID = {thread:X}")
+        with self.ctx.log.on_thread(thread):
+            yield
 
     def _notification_coming(self, pkg_id: str) -> bool:
         if (self.ctx.layout.inbox(DISTMGR) / pkn.pkn_name(pkg_id)).exists():
@@ -177,6 +194,8 @@ class DistributionManager(Component):
         is_source = package.SourceSite.upper() == site
         handled = package.Action
         self.ctx.status.report(2300, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
+        if handled == PackageAction.NONE:  # only DPs changed (Yuvaraj's DP add, CM07)
+            self.ctx.log.write(f"No action specified for the package {pkg_id}.")
         changed_dps = {s.NALPath.upper() for s in servers
                        if s.Action != PackageAction.NONE or s.RefreshTrigger}
         added = {s.NALPath.upper() for s in servers if s.Action == PackageAction.ADD}
@@ -210,9 +229,15 @@ class DistributionManager(Component):
         package = attrs.evolve(package, **columns)
         if new_version:
             self._write_pkginfo(package)
+        copy = None
         if new_version and not _no_source(package):
             storedcopy.write_information(self.ctx, pkg_id, package.StoredPkgVersion,
                                          package.StoredPkgPath)
+            # The source site's own Type 1 row: its compressed copy, RECEIVED at this version
+            # (docs/database.md, PkgStatus); up first, as any changed row goes up.
+            copy = storedcopy.received_row(self.ctx, pkg_id, package.StoredPkgVersion,
+                                           self.ctx.layout.smspkg / f"{pkg_id}.PCK")
+            self._forward(pkg_id, [copy])
         # The sites below first, so they receive while this site installs its own DPs.
         self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
         self._local_dps(package, servers, None if new_version else changed_dps)
@@ -223,19 +248,22 @@ class DistributionManager(Component):
             self._forward(pkg_id, [r for r in self.ctx.store.statuses(pkg_id,
                                                                       status_type=StatusType.COPY)
                                    if r.PkgServer.upper() in added] + removed_below)
-        self._record(pkg_id, handled, columns)
+        self._record(pkg_id, handled, columns, copy)
         self.ctx.log.write(f"StoredPkgVersion ({package.StoredPkgVersion}) of package {pkg_id}. "
                            f"StoredPkgVersion in database is {package.StoredPkgVersion}.")
         self.ctx.log.write(f"SourceVersion ({package.SourceVersion}) of package {pkg_id}. "
                            f"SourceVersion in database is {package.SourceVersion}.")
         self.ctx.status.report(2301, package.Name, pkg_id, attributes=((AID_PACKAGE, pkg_id),))
 
-    def _record(self, pkg_id: str, handled: PackageAction, columns: dict[str, object]) -> None:
-        """The end of a pass: its SMSPackages columns, and its action cleared unless a newer
-        one waits its turn."""
+    def _record(self, pkg_id: str, handled: PackageAction, columns: dict[str, object],
+                copy: PkgStatus | None = None) -> None:
+        """The end of a pass: its SMSPackages columns (and the Type 1 row of a new compressed
+        copy), and its action cleared unless a newer one waits its turn."""
         with self.ctx.store.transaction():
             if columns:
                 self.ctx.store.update_package(pkg_id, **columns)
+            if copy is not None:
+                self.ctx.store.put_status(copy)
             if not self._notification_coming(pkg_id):
                 self.ctx.store.clear_action(pkg_id, handled)
 
@@ -249,7 +277,7 @@ class DistributionManager(Component):
             if row.Action == PackageAction.DELETE:
                 self._remove_dp(package, row)
             elif changed is None or row.NALPath.upper() in changed:
-                self._install_local(package, row)
+                self._install_local(package, row, added=row.Action == PackageAction.ADD)
 
     def _settle_servers(self, package: Package, servers: list[PkgServer]) -> list[PkgStatus]:
         """Clear the DPs' actions once done; returns the REMOVED rows of DPs deleted below."""
@@ -398,15 +426,22 @@ class DistributionManager(Component):
             package.PkgID, status_type=StatusType.MASTER, site_code=target))
         return True
 
-    def _install_local(self, package: Package, row: PkgServer) -> None:
+    def _install_local(self, package: Package, row: PkgServer, *, added: bool = False) -> None:
+        """Copy the package onto one of this site's DPs; `added`: the DP was just added here,
+        and the pass says so as Yuvaraj's DP add does (CM07)."""
         dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
         pck = self.ctx.layout.smspkg / f"{package.PkgID}.PCK"
         if dp is None:
             return
+        shown = pkgsend.server_display(dp.server, row.SiteCode)
+        if added:
+            self.ctx.log.write(f"Start adding package to server {shown}...")
         if package.StoredPkgVersion < 1 or not pck.exists():
             self._waits_for_content(package, package.SourceSite, [row.NALPath])
             self.retry.add(package.PkgID)
             return
+        if added:
+            self.ctx.log.write(f"Established connection to {shown}")
         self.ctx.status.report(2342, package.Name, row.NALPath,
                                attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath)))
         try:
@@ -704,10 +739,9 @@ class DistributionManager(Component):
                 rows[nal] = row
             except ParentRowMissing as e:
                 self.ctx.log.write(f"~SQL Msg #99901> {e}~")
-                self.ctx.log.write(f'~Cannot update the package server ["Display=\\\\'
-                                   f'{server.server}\\"]MSWNET:["SMS_SITE={server.site_code}"]'
-                                   f"\\\\{server.server}\\ for package {record.package_id}, "
-                                   "error = 3")
+                shown = pkgsend.server_display(server.server, server.site_code)
+                self.ctx.log.write(f"~Cannot update the package server {shown} for package "
+                                   f"{record.package_id}, error = 3")
                 return False
         return True
 
@@ -780,8 +814,8 @@ class DistributionManager(Component):
                   or done.SourceVersion < package.StoredPkgVersion):
                 todo.append(server)
             else:
-                log(f'~No changed detected for package server ["Display=\\\\{server.server}\\"]'
-                    f'MSWNET:["SMS_SITE={site}"]\\\\{server.server}\\ for package {pkg_id}, '
+                log(f"~No changed detected for package server "
+                    f"{pkgsend.server_display(server.server, site)} for package {pkg_id}, "
                     "no need to update")
         if record.forward:  # first, so the site below copies while this one installs
             self._forward_content(record, package)
@@ -941,11 +975,15 @@ class DistributionManager(Component):
             rows = [r for r in self.ctx.store.servers(pkg_id)
                     if r.SiteCode.upper() == site and r.NALPath.upper() not in done]
             self.attempts[pkg_id] = self.attempts.get(pkg_id, 0) + 1
-            if self.attempts[pkg_id] > self.ctx.hierarchy.software_distribution.retries:
-                self._give_up(package, rows)
-                continue
-            for row in rows:
-                self._install_local(package, row)
+            give_up = self.attempts[pkg_id] > self.ctx.hierarchy.software_distribution.retries
+            if not (rows or give_up):
+                continue  # done meanwhile (a later pass): no thread to start
+            with self._package_thread(pkg_id):
+                if give_up:
+                    self._give_up(package, rows)
+                    continue
+                for row in rows:
+                    self._install_local(package, row)
         self._sleep()
         return bool(retry) or redone
 

@@ -71,6 +71,12 @@ def dp_for(hierarchy: Hierarchy, site_code: str, nal_path: str) -> DistributionP
     return None
 
 
+def server_display(server: str, site_code: str) -> str:
+    """A DP's server as Distribution Manager's lines name it (Q319189, Yuvaraj):
+    `["Display=\\\\SRV\\"]MSWNET:["SMS_SITE=P00"]\\\\SRV\\`."""
+    return f'["Display=\\\\{server}\\"]MSWNET:["SMS_SITE={site_code}"]\\\\{server}\\'
+
+
 def pkgstore_server(server: pkg.PackageServer, package_id: str, source_site: str) -> PkgServer:
     """The PkgServers row a replicated DP becomes at the receiving site."""
     return PkgServer(PkgID=package_id, NALPath=server.nal_path, SiteCode=server.site_code,
@@ -184,6 +190,8 @@ def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package
     dest_server = ctx.hierarchy.site(dest).server
     ctx.log.write(f"Needs to send the compressed package for package {pkg_id} to site {dest}")
     ctx.log.write(f"Sending a copy of package {pkg_id} to site {dest}")
+    if ctx.hierarchy.site(dest).parent == ctx.site.code:
+        ctx.log.write(f"~The reporting site of site {dest} is this site.")
     try:  # all of them first: a minijob is written for every file or for none
         job_ids = [take_job_id(ctx) for _ in files]
     except MissingToken as e:

@@ -59,7 +59,6 @@ from sitesrv.lab.boxes import SCHEDULE_TOSEND
 from sitesrv.lab.hierarchy import Address
 from sitesrv.lab.layout import PathRefused
 from sitesrv.lab.sitetime import log_timestamp, windows_time_text
-from sitesrv.logs.smslog import thread_id_for
 from sitesrv.logs.win32 import error_text, sms_error, win32_error
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
@@ -240,7 +239,7 @@ class Sender(Component):
         ctx.log.write(f"Found send request.  ID: {request.request_id}, Dest Site: {dest}~")
         ctx.log.write(f"Checking for site-specific sending capacity.  Used {used} out of "
                       f"{ctx.hierarchy.sender.max_per_site}.~")
-        thread = thread_id_for(ctx.site.code, f"{self.name}/{request.request_id}")
+        thread = ctx.log.thread_for(request.request_id)
         ctx.log.write(f"~Created sending thread (Thread ID = {thread})")
         found = self._addresses(dest)
         index = self._usable(found, request, now)[0]
