@@ -103,6 +103,48 @@ def test_a_child_that_lost_v1_is_stuck_until_the_sql_repair(lab: Lab, tmp_path: 
         assert installs(lab, site) == before[site] + 1, f"{site} installs version 2 once"
 
 
+@pytest.mark.parametrize(("parent", "child", "server", "dp"), [
+    ("ZZZ", "P00", "MGMT03", "P00:REMOTE_DP"), ("P00", "S01", "SEC01", "S01:SEC01")],
+    ids=["a-child-primary", "a-secondary"])
+def test_the_sql_repair_of_a_child_that_holds_the_version_ends_received(
+        lab: Lab, tmp_path: Path, parent: str, child: str, server: str, dp: str) -> None:
+    """The repair run on a child that already holds the version it is sent again: the child
+    stores nothing, reports its copy up, and the parent's row goes back to RECEIVED (a bug
+    hunt found it stuck at 1 SENT, which the delta-stuck report's check flags for ever)."""
+    pkg_id, source = installed(lab, tmp_path, 5)
+    pck = lab.site(child).smspkg / f"{pkg_id}.PCK"
+    kept = (pck.stat().st_ino, pck.stat().st_mtime_ns, pck.read_bytes())
+    result = CliRunner().invoke(cli, [
+        "sql", parent, "UPDATE PkgStatus SET Status = 2, SourceVersion = 0 WHERE "
+        f"(ID = '{pkg_id}') AND (Type = 1) AND (PkgServer = '{server}')", "--lab", str(lab.root)])
+    assert result.exit_code == 0 and "(1 row(s) affected)" in result.output, result.output
+    before = {site: installs(lab, site) for site in ("P00", "S01")}
+    console.refresh_dp(lab, pkg_id, dp)
+    assert lab.run_until_idle(seed=5).status == "idle"
+    assert [e["to"] for e in new_events(lab, 0, "content_sent") if e["to"] == child] == [
+        child, child], "the full PCK was sent again"
+    despool = log_messages(lab, child, "despool.log")
+    discarded = f"~Package {pkg_id} version 1 is already stored, discard the received version 1."
+    assert despool.count(discarded) == 1
+    assert [e["event"] for e in events(lab) if e.get("site") == child and e["event"] in (
+        "package_stored", "content_parked")] == ["content_parked" if child == "S01"
+                                                 else "package_stored"], "stored once"
+    assert despool[despool.index(discarded) + 1] == \
+        f"Forward package status for pkg {pkg_id} to site {parent}"
+    assert (pck.stat().st_ino, pck.stat().st_mtime_ns, pck.read_bytes()) == kept
+    assert {site: installs(lab, site) for site in ("P00", "S01")} == {
+        site: before[site] + (site == child) for site in before}, "only the refresh installs"
+    assert tree_digest(dp_folder(lab, child, pkg_id)) == tree_digest(source)
+    rows = f"SELECT Status, SourceVersion FROM PkgStatus WHERE Type = 1 AND SiteCode = '{child}'"
+    for site in dict.fromkeys([parent, "ZZZ"]):
+        assert query(lab, site, rows) == [(2, 1)], site
+    shown = CliRunner().invoke(cli, ["status", "--lab", str(lab.root)])
+    assert shown.exit_code == 0 and "SENT" not in shown.output, shown.output
+    settled = len(events(lab))
+    assert lab.run_until_idle(seed=5).status == "idle"
+    assert len(events(lab)) == settled, "a second run changes nothing"
+
+
 def test_refresh_at_the_dps_own_site_sends_nothing(lab: Lab, tmp_path: Path) -> None:
     pkg_id, source = installed(lab, tmp_path, 5)
     damaged = dp_folder(lab, "P00", pkg_id) / "SETUP.INI"

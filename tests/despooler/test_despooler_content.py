@@ -284,8 +284,13 @@ def test_a_delta_without_its_base_is_stuck_until_the_full_package_arrives(
     with store(lab, "S01") as s:
         package = s.package(PKG_ID)
         assert package is not None and package.StoredPkgVersion == 2
-    assert despool_log(lab, "S01")[-1] == (
-        f"~Package {PKG_ID} version 2 is already stored, discard the received version 2.")
+    assert despool_log(lab, "S01")[-2:] == [
+        f"~Package {PKG_ID} version 2 is already stored, discard the received version 2.",
+        f"Forward package status for pkg {PKG_ID} to site P00"]
+    # Stored once, reported twice: the sender of the old delta set the row to SENT.
+    outbound = site(lab, "S01").inbox("replmgr.box\\outbound\\low")
+    assert [[(r.type, r.site_code, r.status, r.source_version) for r in sta.read(path).rows]
+            for path in sorted(outbound.iterdir())] == [[(1, "S01", 2, 2)]] * 2
     assert files(site(lab, "S01").receive) == []
 
 

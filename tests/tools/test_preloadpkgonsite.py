@@ -122,6 +122,40 @@ def test_repair_b_unsticks_the_child(lab: Lab, tmp_path: Path) -> None:
     assert information.is_file(), "the tool wrote the site's stored package information"
 
 
+def test_the_sql_repair_after_a_preload_resends_and_the_row_ends_received(
+        lab: Lab, tmp_path: Path) -> None:
+    """Repair B, then the delta-stuck report's SQL repair as well: the parent sends the PCK the
+    tool registered again and marks the row SENT; the child keeps its preloaded copy and
+    reports its row, which ends RECEIVED at the version the tool registered."""
+    pkg_id, source = stuck(lab, tmp_path)
+    pck = copy_pck(lab, pkg_id, "P00")
+    (lab.site("P00").inbox("distmgr.box") / f"{pkg_id}.PKG").unlink()  # the workaround
+    assert preload(lab, "P00", pkg_id).exit_code == 0
+    assert lab.run_until_idle(seed=5).status == "idle"
+    kept = (pck.stat().st_ino, pck.read_bytes())
+    where = f"WHERE ID = '{pkg_id}' AND Type = 1 AND SiteCode = 'P00'"
+    repair = CliRunner().invoke(sitesrv_cli, [
+        "sql", "ZZZ", "UPDATE PkgStatus SET Status = 2, SourceVersion = 0 WHERE "
+        f"(ID = '{pkg_id}') AND (Type = 1) AND (PkgServer = 'MGMT03')", "--lab", str(lab.root)])
+    assert repair.exit_code == 0, repair.output
+    sent = len(events(lab, "content_sent"))
+    lines = len(log_messages(lab, "P00", "despool.log"))
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP")
+    assert lab.run_until_idle(seed=5).status == "idle"
+    assert [(e["to"], e["version"]) for e in events(lab, "content_sent")[sent:]] == [("P00", 2)]
+    despool = log_messages(lab, "P00", "despool.log")
+    assert f"~Stored Package {pkg_id}. Stored Package Version = 2" not in despool, \
+        "the tool registered version 2; the Despooler never stored it"
+    discarded = f"~Package {pkg_id} version 2 is already stored, discard the received version 2."
+    assert despool[lines:].count(discarded) == 1
+    assert despool[despool.index(discarded, lines) + 1] == \
+        f"Forward package status for pkg {pkg_id} to site ZZZ"
+    assert (pck.stat().st_ino, pck.read_bytes()) == kept
+    assert query(lab, "ZZZ", f"SELECT Status, SourceVersion FROM PkgStatus {where}") == [(2, 2)]
+    for site in ("P00", "S01"):
+        assert tree_digest(dp_folder(lab, site, pkg_id)) == tree_digest(source), site
+
+
 def test_a_copied_pck_alone_changes_nothing(lab: Lab, tmp_path: Path) -> None:
     pkg_id, source = stuck(lab, tmp_path)
     copy_pck(lab, pkg_id, "P00")

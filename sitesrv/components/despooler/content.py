@@ -178,12 +178,31 @@ def holds(path: Path, pkg_id: str, version: int) -> bool:
 
 
 def _old_news(content: Content) -> None:
-    content.received.ctx.log.write(
+    """Nothing is stored again, but the copy this site holds is reported up once more.
+
+    Whoever sent the content set this site's Type 1 row to SENT, as the delta-stuck report's
+    repair makes the parent do for a version the site already holds: without the report the
+    parent's row stays SENT for ever. The key makes a redo replace the report, not add one.
+    """
+    received = content.received
+    ctx = received.ctx
+    ctx.log.write(
         f"~Package {content.pkg_id} version {content.stored_version} is already stored, "
         f"discard the received version {content.version}.")
-    content.received.ctx.emit("content_discarded", package=content.pkg_id, version=content.version,
-                              stored=content.stored_version)
-    content.received.finish()
+    ctx.emit("content_discarded", package=content.pkg_id, version=content.version,
+             stored=content.stored_version)
+    forward_status(ctx, content.pkg_id, [_own_row(content)], key=received.request_id)
+    received.finish()
+
+
+def _own_row(content: Content) -> PkgStatus:
+    """This site's Type 1 row as it stands, or as storing its version would have written it."""
+    ctx = content.received.ctx
+    for row in content.store.statuses(content.pkg_id, status_type=StatusType.MASTER,
+                                      site_code=ctx.site.code):
+        if row.PkgServer.upper() == ctx.site.server.upper():
+            return row
+    return storedcopy.received_row(ctx, content.pkg_id, content.stored_version, content.pck)
 
 
 def _deleted(content: Content) -> None:
