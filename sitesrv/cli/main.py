@@ -67,13 +67,15 @@ def init(lab_dir: Path, hierarchy_file: Path | None, force: bool) -> None:
     from sitesrv.admin.lab import Lab
 
     source = _hierarchy_source(lab_dir, hierarchy_file)
-    try:
-        result = Lab.init(lab_dir, source.path, force=force)
-    except UserError as e:
-        if not (force and source.own):
-            raise
-        raise UserError(f"{e} Or pass --hierarchy FILE to rebuild the lab from another file; "
-                        "nothing was deleted.") from None
+    if force and source.own:
+        from sitesrv.lab.loader import load_hierarchy
+
+        try:
+            load_hierarchy(source.path)
+        except UserError as e:
+            raise UserError(f"{e} Or pass --hierarchy FILE to rebuild the lab from another "
+                            "file; nothing was deleted.") from None
+    result = Lab.init(lab_dir, source.path, force=force)
     sites = ", ".join(s.code for s in result.lab.hierarchy.sites)
     if result.created:
         click.echo(f"Built lab {lab_dir} from {source} with sites {sites}.")

@@ -132,13 +132,13 @@ def test_init_notes_a_changed_hierarchy(tmp_path: Path) -> None:
     assert code == 0 and "differs from the lab's own hierarchy.yaml" in out
 
 
-def test_init_again_without_a_hierarchy_notes_nothing_about_a_file_not_named(
+def test_init_again_without_a_hierarchy_file_keeps_the_labs_own_and_notes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = tmp_path / "other.yaml"
     other.write_text(DEFAULT_HIERARCHY.read_text().replace("profile: lab", "profile: sms2003"))
     lab = tmp_path / "lab"
     assert run("init", "--lab", str(lab), "--hierarchy", str(other))[0] == 0
-    monkeypatch.chdir(tmp_path)  # no ./hierarchy.yaml: sitesrv's default would be compared
+    monkeypatch.chdir(tmp_path)  # no ./hierarchy.yaml: not sitesrv's default, the lab's own
     code, out, _ = run("init", "--lab", str(lab))
     assert code == 0 and "kept its data" in out and "Note:" not in out
 
