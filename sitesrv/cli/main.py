@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
@@ -62,36 +63,72 @@ def cli() -> None:
 @LAB_OPTION
 @click.option("--hierarchy", "hierarchy_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="The hierarchy to build the lab from (default: ./hierarchy.yaml "
-              "if there is one, else sitesrv's default three-site hierarchy).")
+              "if there is one, else the lab's own hierarchy.yaml if the lab exists, else "
+              "sitesrv's default three-site hierarchy).")
 @click.option("--force", is_flag=True, help="Delete an existing lab and build it anew.")
 def init(lab_dir: Path, hierarchy_file: Path | None, force: bool) -> None:
     """Build a lab folder from a hierarchy file.
 
     Running it again on an existing lab keeps the lab's data (packages, logs, databases) and
-    only adds what is missing; --force throws the lab away and builds it anew.
+    only adds what is missing; --force throws the lab away and builds it anew. The file is
+    --hierarchy FILE, else ./hierarchy.yaml, else the lab's own copy, else sitesrv's default.
     """
     from sitesrv.admin.lab import Lab
 
-    named = hierarchy_file is not None
-    hierarchy_file = hierarchy_file or _default_hierarchy()
-    result = Lab.init(lab_dir, hierarchy_file, force=force)
+    source = _hierarchy_source(lab_dir, hierarchy_file)
+    if force and source.own:
+        from sitesrv.lab.loader import load_hierarchy
+
+        try:
+            load_hierarchy(source.path)
+        except UserError as e:
+            raise UserError(f"{e} Or pass --hierarchy FILE to rebuild the lab from another "
+                            "file; nothing was deleted.") from None
+    result = Lab.init(lab_dir, source.path, force=force)
     sites = ", ".join(s.code for s in result.lab.hierarchy.sites)
     if result.created:
-        click.echo(f"Built lab {lab_dir} with sites {sites}.")
+        click.echo(f"Built lab {lab_dir} from {source} with sites {sites}.")
     elif result.finished:
         click.echo(f"{FINISHED.format(lab=lab_dir)} (sites {sites}).")
     else:
-        click.echo(f"Lab {lab_dir} already exists; kept its data (sites {sites}).")
-        if result.differs and named:  # a file the user did not name is no news
-            click.echo(f"Note: {hierarchy_file} differs from the lab's own hierarchy.yaml; the "
-                       "lab still uses its own. Rebuild with --force to use the new one.")
+        click.echo(f"Lab {lab_dir} already exists; kept its data and its own hierarchy.yaml "
+                   f"(sites {sites}).")
+        if result.differs:
+            click.echo(f"Note: {source} differs from the lab's own hierarchy.yaml; the lab "
+                       "still uses its own. Rebuild with --force to use the new one.")
 
 
-def _default_hierarchy() -> Path:
+class HierarchySource(NamedTuple):
+    """The file a command builds a lab from, and how to name it to the user."""
+
+    path: Path
+    label: str
+    own: bool = False  # the lab's own copy
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _hierarchy_source(lab_dir: Path, named: Path | None) -> HierarchySource:
+    """--hierarchy FILE, else ./hierarchy.yaml, else the lab's own copy, else the default.
+
+    The lab's own copy comes before sitesrv's default so that `init --force` in a folder
+    without hierarchy.yaml rebuilds the lab the user has (edits to LAB/hierarchy.yaml
+    included), not another one.
+    """
     from sitesrv.admin.lab import default_hierarchy_file
+    from sitesrv.lab.layout import HIERARCHY_COPY
 
+    if named is not None:
+        return HierarchySource(named, str(named))
     here = Path("hierarchy.yaml")
-    return here if here.is_file() else default_hierarchy_file()
+    if here.is_file():
+        return HierarchySource(here, str(here))
+    own = lab_dir / HIERARCHY_COPY
+    if own.is_file():
+        return HierarchySource(own, f"its own {own}", own=True)
+    default = default_hierarchy_file()
+    return HierarchySource(default, f"sitesrv's default hierarchy ({default})")
 
 
 @cli.command()
@@ -196,8 +233,8 @@ def demo(ctx: click.Context, lab_dir: Path, hierarchy_file: Path | None, seed: i
     from sitesrv.lab.layout import BUILDING_MARKER
 
     if not (lab_dir / "hierarchy.yaml").is_file() or (lab_dir / BUILDING_MARKER).exists():
-        source = hierarchy_file or _default_hierarchy()
-        if Lab.init(lab_dir, source).created:
+        source = _hierarchy_source(lab_dir, hierarchy_file)
+        if Lab.init(lab_dir, source.path).created:
             click.echo(f"Built lab {lab_dir} from {source}.")
         else:
             click.echo(f"{FINISHED.format(lab=lab_dir)}.")

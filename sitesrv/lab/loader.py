@@ -66,9 +66,9 @@ class HierarchyError(UserError):
 TOP_KEYS = {"sites", "addresses", "software_distribution", "sender", "durability", "timing", "logs",
             "limits", "package_sources"}
 SOURCE_KEYS = {"folder", "path"}
-# A package source's Windows form: a drive path, or a UNC path to a share; each part a plain name.
-SOURCE_PATH_RE = re.compile(r"(?:[A-Za-z]:(?=\\)|\\\\[^\\/:*?\"<>| ]{1,15}\\[^\\/:*?\"<>|]+)"
-                            r"(?:\\[^\\/:*?\"<>|]+)*\\?")
+# What Windows refuses in a file or folder name (the path separators aside).
+NAME_FORBIDDEN = ':*?"<>|'
+UNC_SERVER_RE = re.compile(r'[^\\/ :*?"<>|]{1,15}')
 SITE_KEYS = {"code", "name", "server", "type", "parent", "drive", "package_drive",
              "time_zone_bias", "distribution_points", "hotfixes"}
 DP_KEYS = {"server", "share", "permissions"}
@@ -87,7 +87,7 @@ class _DuplicateKeyError(yaml.constructor.ConstructorError):
     """A key given twice in one mapping; PyYAML would silently keep the last value."""
 
     def __init__(self, key: Any, path: str, first: yaml.Mark, again: yaml.Mark) -> None:
-        super().__init__(problem=f"duplicate key {key!r}", problem_mark=again)
+        super().__init__(problem=f"duplicate key {_shown(key)}", problem_mark=again)
         self.key = key
         self.path = path
         self.first = first
@@ -170,7 +170,7 @@ class _Reader:
                 hint = _closest(str(field), allowed)
                 raise self.fail(
                     f"{key}.{field}" if key else str(field),
-                    f"unknown key {field!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                    f"unknown key {_shown(field)}" + (f" (did you mean {_shown(hint)}?)" if hint else "")
                     + f"; allowed keys here are {', '.join(sorted(allowed))}",
                 )
         return value
@@ -239,7 +239,16 @@ def _kind(value: Any) -> str:
         return "a list"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return f"{value!r}"
+    return _shown(value)
+
+
+def _shown(value: Any) -> str:
+    """A value quoted as the YAML file has it, so a Windows path reads as written (repr would
+    double each backslash); a quote doubled as in YAML, an invisible character escaped."""
+    if not isinstance(value, str):
+        return repr(value)
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _closest(word: str, candidates: set[str]) -> str | None:
@@ -334,7 +343,7 @@ def _document(reader: _Reader, text: str) -> Any:
         return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
     except _DuplicateKeyError as e:
         key = f"{e.path}.{e.key}" if e.path else str(e.key)
-        raise reader.fail(key, f"the key {e.key!r} is given twice in one mapping (at "
+        raise reader.fail(key, f"the key {_shown(e.key)} is given twice in one mapping (at "
                           f"{_mark(e.first)} and at {_mark(e.again)}); remove one of "
                           "them") from None
     except RecursionError:
@@ -356,13 +365,48 @@ def _package_sources(reader: _Reader, raw: Any) -> tuple[SourceMapping, ...]:
         path = reader.string(reader.required(fields, key, "path"), f"{key}.path")
         if not folder.strip():
             raise reader.fail(f"{key}.folder", "expected a folder, got an empty text")
-        parts = path.split("\\")
-        if not SOURCE_PATH_RE.fullmatch(path) or any(p in (".", "..") for p in parts):
-            raise reader.fail(f"{key}.path", f"{path!r} is not a Windows path to a folder: write "
-                              "a drive path such as C:\\packages or a share such as "
-                              "\\\\MGMT01\\Packages")
+        problem = source_path_problem(path)
+        if problem:
+            raise reader.fail(f"{key}.path", f"{_shown(path)} is not a Windows path to a folder: "
+                              f"{problem}")
         out.append(SourceMapping(folder=folder, path=path.rstrip("\\") if len(path) > 3 else path))
     return tuple(out)
+
+
+def source_path_problem(path: str) -> str | None:
+    """Why `path` is not a drive path (C:\\...) or share (\\\\SERVER\\SHARE\\...) to a folder,
+    or None when it is one: each part a plain name, at most one backslash at the end."""
+    example = "write a drive path such as C:\\packages or a share such as \\\\MGMT01\\Packages"
+    if "/" in path:
+        return f"it has a '/', and Windows separates the parts of a path with '\\'; {example}"
+    if path.startswith("\\\\"):
+        server, _, rest = path[2:].partition("\\")
+        if server in (".", "..") or not UNC_SERVER_RE.fullmatch(server):
+            return (f"{_shown(server)} is not a server name (1 to 15 characters, none of them a "
+                    f"space or {NAME_FORBIDDEN}); {example}")
+        parts = rest.split("\\")
+        if parts[-1] == "":
+            parts.pop()
+        if not parts:
+            return f"it names a server but no share; {example}"
+    elif re.match(r"[A-Za-z]:", path):
+        if path[2:3] != "\\":
+            return f"the drive {path[:2]} must be followed by '\\' ({path[:2]}\\...)"
+        parts = path[3:].split("\\")
+        if parts[-1] == "":
+            parts.pop()
+    else:
+        return f"it starts with neither a drive letter nor \\\\SERVER\\SHARE; {example}"
+    for part in parts:
+        if part in (".", ".."):
+            return f"it has a '{part}' part; name the folder without '.' or '..' parts"
+        if not part:
+            return "it has an empty part (two '\\' in a row)"
+        bad = sorted({c for c in part if c in NAME_FORBIDDEN})
+        if bad:
+            return (f"its part {_shown(part)} has {' '.join(bad)}, which Windows does not allow "
+                    f"in a name (none of {NAME_FORBIDDEN})")
+    return None
 
 
 def _software_distribution(reader: _Reader, raw: Mapping[str, Any]) -> SoftwareDistribution:
@@ -445,7 +489,7 @@ def _sites(reader: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
         fields = reader.mapping(raw, key, SITE_KEYS)
         code = reader.string(reader.required(fields, key, "code"), f"{key}.code")
         if not SITE_CODE_RE.fullmatch(code):
-            raise reader.fail(f"{key}.code", f"{code!r} is not a site code: it must be exactly 3 "
+            raise reader.fail(f"{key}.code", f"{_shown(code)} is not a site code: it must be exactly 3 "
                               "upper-case letters or digits, e.g. P01")
         server = _server_name(reader, reader.required(fields, key, "server"), f"{key}.server")
         site_type = reader.choice(fields.get("type", "primary"), f"{key}.type",
@@ -469,7 +513,7 @@ def _sites(reader: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
         hotfixes = reader.sequence(reader.section(fields, "hotfixes", []), f"{key}.hotfixes")
         for h in hotfixes:
             if h not in KNOWN_HOTFIXES:
-                raise reader.fail(f"{key}.hotfixes", f"unknown hotfix {h!r}; known: "
+                raise reader.fail(f"{key}.hotfixes", f"unknown hotfix {_shown(h)}; known: "
                                   + ", ".join(KNOWN_HOTFIXES))
         sites.append(Site(
             code=code,
@@ -490,7 +534,7 @@ def _sites(reader: _Reader, top: Mapping[str, Any]) -> tuple[Site, ...]:
 def _drive(reader: _Reader, value: Any, key: str) -> str:
     text = reader.string(value, key).rstrip(":").upper()
     if not re.fullmatch(r"[C-Z]", text):
-        raise reader.fail(key, f"{value!r} is not a drive letter (C to Z)")
+        raise reader.fail(key, f"{_shown(value)} is not a drive letter (C to Z)")
     return text
 
 
@@ -498,7 +542,7 @@ def _server_name(reader: _Reader, value: Any, key: str) -> str:
     """A NetBIOS server name (a site server's or a DP's), upper-cased."""
     server = reader.string(value, key)
     if not SERVER_RE.fullmatch(server):
-        raise reader.fail(key, f"{server!r} is not a server name: at most 15 characters, none of "
+        raise reader.fail(key, f"{_shown(server)} is not a server name: at most 15 characters, none of "
                           '" / \\ [ ] ; : | = + * ? , < > or spaces, and not dots alone')
     return server.upper()
 
@@ -509,7 +553,7 @@ def _dp(reader: _Reader, raw: Any, key: str) -> DistributionPoint:
     share = reader.string(fields.get("share", DEFAULT_SHARE), f"{key}.share")
     parts = [p for p in share.split("\\") if p]
     if not SHARE_RE.fullmatch(share) or not parts or any(p in (".", "..") for p in parts):
-        raise reader.fail(f"{key}.share", f"{share!r} is not a share name (e.g. SMSPKGC$, or "
+        raise reader.fail(f"{key}.share", f"{_shown(share)} is not a share name (e.g. SMSPKGC$, or "
                           "smsapps\\SMSPKG for a folder inside a share)")
     permissions = reader.choice(fields.get("permissions", SharePermissions.FULL),
                                 f"{key}.permissions", tuple(SharePermissions))
@@ -535,7 +579,7 @@ def _check_tree(reader: _Reader, sites: list[Site]) -> None:
         if s.parent is None:
             continue
         if s.parent not in by_code:
-            raise reader.fail(key, f"unknown site {s.parent!r}; the parent must be another site in "
+            raise reader.fail(key, f"unknown site {_shown(s.parent)}; the parent must be another site in "
                               f"this file ({', '.join(by_code)})")
         parent = by_code[s.parent]
         if s.type == "secondary" and not parent.is_primary:
@@ -573,7 +617,7 @@ def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...
         for end in ("from", "to"):
             code = reader.string(reader.required(fields, key, end), f"{key}.{end}")
             if code not in codes:
-                raise reader.fail(f"{key}.{end}", f"unknown site {code!r}; addresses connect sites "
+                raise reader.fail(f"{key}.{end}", f"unknown site {_shown(code)}; addresses connect sites "
                                   f"of this file ({', '.join(sorted(codes))})")
             ends.append(code)
         if ends[0] == ends[1]:
@@ -590,7 +634,7 @@ def _addresses(reader: _Reader, raw: Any, codes: set[str]) -> tuple[Address, ...
         elif isinstance(rate, bool) or not isinstance(rate, int) or not 0 < rate <= MAX_RATE:
             raise reader.fail(f"{key}.rate_limit", "expected a positive number of bytes per "
                               f"second up to {MAX_RATE} (a terabyte), or 'unlimited', got "
-                              f"{rate!r}")
+                              f"{_shown(rate)}")
         else:
             rate_limit = rate
         latency = reader.duration(fields.get("latency", 0), f"{key}.latency")
@@ -624,7 +668,7 @@ def _repeats_at_once(reader: _Reader, key: str) -> HierarchyError:
 def _fraction(reader: _Reader, value: Any, key: str, example: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 0.9:
         raise reader.fail(key, f"expected a fraction from 0 to 0.9 (0.2: {example}), got "
-                               f"{value!r}")
+                               f"{_shown(value)}")
     return float(value)
 
 
@@ -645,16 +689,16 @@ def _block(reader: _Reader, raw: Any, key: str) -> ScheduleBlock:
         found = [_weekday(d) for d in names]
         if None in found or not names:
             raise reader.fail(f"{key}.days", f"expected 'all' or a list of days from "
-                              f"{', '.join(DAY_NAMES)} (or monday ... sunday), got {days_raw!r}")
+                              f"{', '.join(DAY_NAMES)} (or monday ... sunday), got {_shown(days_raw)}")
         days = frozenset(d for d in found if d is not None)
     hours = reader.string(fields.get("hours", "00:00-24:00"), f"{key}.hours")
     hm = HOURS_RE.fullmatch(hours)
     if not hm:
-        raise reader.fail(f"{key}.hours", f"expected HH:MM-HH:MM, e.g. 08:00-18:00, got {hours!r}")
+        raise reader.fail(f"{key}.hours", f"expected HH:MM-HH:MM, e.g. 08:00-18:00, got {_shown(hours)}")
     h1, m1, h2, m2 = (int(x) for x in hm.groups())
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if m1 >= 60 or m2 >= 60 or start >= end or end > 24 * 60:
-        raise reader.fail(f"{key}.hours", f"{hours!r} is not a span within one day (start before "
+        raise reader.fail(f"{key}.hours", f"{_shown(hours)} is not a span within one day (start before "
                           "end, at most 24:00)")
     availability = reader.choice(reader.required(fields, key, "availability"), f"{key}.availability",
                                  AVAILABILITIES)

@@ -4,6 +4,7 @@ package_sources): in SMSPackages.Source, in distmgr.log, and back to the local f
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.lab.hierarchy import SourceMapping
-from sitesrv.lab.loader import HierarchyError, parse_hierarchy
+from sitesrv.lab.loader import HierarchyError, parse_hierarchy, source_path_problem
 from sitesrv.lab.sources import SHARES_FILE, SourceFolders
 from sitesrv.testing import LabFactory, log_messages, query, tree_digest, write_source
 from tests.conftest import at_once
@@ -94,13 +95,41 @@ def test_a_windows_path_is_taken_as_given(sitesrv_lab: Lab, tmp_path: Path) -> N
         "access it, Win32 last error = 3" in log_messages(sitesrv_lab, "ZZZ", "distmgr.log")
 
 
-@pytest.mark.parametrize("path", ["/srv/packages", "C:", "packages", "\\\\MGMT01",
-                                  "C:\\a\\..\\b", "\\\\MGMT01\\share\\.\\x"])
-def test_a_path_that_is_not_a_windows_folder_is_refused(path: str) -> None:
+@pytest.mark.parametrize(("path", "problem"), [
+    ("/srv/packages", "it has a '/', and Windows separates the parts of a path with '\\'"),
+    ("C:", "the drive C: must be followed by '\\' (C:\\...)"),
+    ("packages", "it starts with neither a drive letter nor \\\\SERVER\\SHARE"),
+    ("\\\\MGMT01", "it names a server but no share"),
+    ("\\\\MGMT 01\\x", "'MGMT 01' is not a server name"),
+    ("C:\\a\\..\\b", "it has a '..' part; name the folder without '.' or '..' parts"),
+    ("\\\\MGMT01\\share\\.\\x", "it has a '.' part"),
+    ("C:\\a\\\\b", "it has an empty part (two '\\' in a row)"),
+    ("C:\\a\\b?c", "its part 'b?c' has ?, which Windows does not allow in a name"),
+])
+def test_a_path_that_is_not_a_windows_folder_is_refused_naming_why(path: str, problem: str) -> None:
     text = DEFAULT_HIERARCHY.read_text() + (
         f"\npackage_sources:\n  - folder: packages\n    path: '{path}'\n")
-    with pytest.raises(HierarchyError, match=r"package_sources\[0\]\.path: .* is not a Windows"):
+    with pytest.raises(HierarchyError) as e:
         parse_hierarchy(text)
+    # The path as written in the file: one backslash each, not repr's two.
+    assert str(e.value).startswith(f"hierarchy.yaml: package_sources[0].path: '{path}' is not a "
+                                   f"Windows path to a folder: {problem}")
+
+
+PATH_PIECES = st.lists(st.sampled_from(["C:", "\\", "\\\\", "/", ".", "..", "a", "MGMT01", " ",
+                                        "?", "x:", "1234567890123456"]), max_size=8).map("".join)
+OLD_RULE = re.compile(r"(?:[A-Za-z]:(?=\\)|\\\\[^\\/:*?\"<>| ]{1,15}\\[^\\/:*?\"<>|]+)"
+                      r"(?:\\[^\\/:*?\"<>|]+)*\\?")
+
+
+@given(path=PATH_PIECES | st.text(max_size=12))
+def test_a_source_path_is_refused_with_a_reason_exactly_when_it_is_no_windows_folder(
+        path: str) -> None:
+    """The reasons are a complete account of the rule the loader has always applied: a drive or
+    share path whose parts are plain names, no '.' or '..'."""
+    accepted = bool(OLD_RULE.fullmatch(path)) and not any(
+        p in (".", "..") for p in path.split("\\"))
+    assert (source_path_problem(path) is None) == accepted
 
 
 NAME = st.text(st.characters(codec="ascii", categories=("L", "N")), min_size=1, max_size=12)

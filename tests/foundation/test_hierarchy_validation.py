@@ -372,6 +372,25 @@ def test_site_and_dp_servers_share_one_rule(where: str, key: str) -> None:
                    "is not a server name: at most 15 characters")
 
 
+@pytest.mark.parametrize(
+    ("where", "key", "shown"),
+    [
+        ("{code: ZZZ, server: 'MGMT\\01'}", "sites[0] (ZZZ).server", "'MGMT\\01' is not a server"),
+        ("{code: ZZZ, server: A, distribution_points: [{server: B, share: 'smsapps\\..'}]}",
+         "sites[0] (ZZZ).distribution_points[0].share", "'smsapps\\..' is not a share name"),
+        ("{code: 'Z\\Z', server: A}", "sites[0].code", "'Z\\Z' is not a site code"),
+        ("{code: ZZZ, server: A, drive: \"it's\"}", "sites[0] (ZZZ).drive",
+         "'it''s' is not a drive letter"),
+        ("{code: ZZZ, server: A, drive: \"E\\t\"}", "sites[0] (ZZZ).drive",
+         "'E\\t' is not a drive letter"),
+    ],
+)
+def test_a_value_is_shown_as_the_file_writes_it(where: str, key: str, shown: str) -> None:
+    """One backslash shows as one (repr would double it), a quote doubled as YAML writes it,
+    a tab as its escape."""
+    assert_message(error_for(f"sites:\n  - {where}\n"), key, shown)
+
+
 def test_attribute_changes_count() -> None:
     assert parse_hierarchy(BASE_SITES).software_distribution.attribute_changes_count is False
     h = parse_hierarchy(BASE_SITES + "software_distribution:\n  attribute_changes_count: true\n")

@@ -132,15 +132,73 @@ def test_init_notes_a_changed_hierarchy(tmp_path: Path) -> None:
     assert code == 0 and "differs from the lab's own hierarchy.yaml" in out
 
 
-def test_init_again_without_a_hierarchy_notes_nothing_about_a_file_not_named(
+def test_init_again_without_a_hierarchy_file_keeps_the_labs_own_and_notes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = tmp_path / "other.yaml"
     other.write_text(DEFAULT_HIERARCHY.read_text().replace("profile: lab", "profile: sms2003"))
     lab = tmp_path / "lab"
     assert run("init", "--lab", str(lab), "--hierarchy", str(other))[0] == 0
-    monkeypatch.chdir(tmp_path)  # no ./hierarchy.yaml: sitesrv's default would be compared
+    monkeypatch.chdir(tmp_path)  # no ./hierarchy.yaml: not sitesrv's default, the lab's own
     code, out, _ = run("init", "--lab", str(lab))
     assert code == 0 and "kept its data" in out and "Note:" not in out
+
+
+def test_init_notes_an_edited_hierarchy_yaml_in_the_folder_it_runs_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ./hierarchy.yaml is the documented input: an edit to it is news even when not named.
+    monkeypatch.chdir(tmp_path)
+    here = tmp_path / "hierarchy.yaml"
+    here.write_text(DEFAULT_HIERARCHY.read_text())
+    code, out, _ = run("init", "--lab", "lab")
+    assert code == 0 and out == "Built lab lab from hierarchy.yaml with sites ZZZ, P00, S01.\n"
+    here.write_text(DEFAULT_HIERARCHY.read_text().replace("profile: lab", "profile: sms2003"))
+    code, out, _ = run("init", "--lab", "lab")
+    assert code == 0 and out.splitlines() == [
+        "Lab lab already exists; kept its data and its own hierarchy.yaml (sites ZZZ, P00, S01).",
+        "Note: hierarchy.yaml differs from the lab's own hierarchy.yaml; the lab still uses its "
+        "own. Rebuild with --force to use the new one.",
+    ]
+    code, out, _ = run("init", "--lab", "lab", "--force")
+    assert code == 0 and out.startswith("Built lab lab from hierarchy.yaml ")
+    assert (tmp_path / "lab/hierarchy.yaml").read_text() == here.read_text()
+
+
+def test_init_force_without_a_hierarchy_file_rebuilds_from_the_labs_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # docs/hierarchy.md tells users to edit LAB/hierarchy.yaml; --force must not drop that.
+    lab = init_lab(tmp_path)
+    edited = (lab / "hierarchy.yaml").read_text().replace("profile: lab", "profile: sms2003")
+    assert edited != DEFAULT_HIERARCHY.read_text()
+    (lab / "hierarchy.yaml").write_text(edited)
+    marker = lab / "P00/SMS/inboxes/distmgr.box/INCOMING/Z3AWAX9I.PKG"
+    marker.write_text("gone")
+    monkeypatch.chdir(tmp_path)  # no ./hierarchy.yaml
+    code, out, _ = run("init", "--lab", "lab", "--force")
+    assert code == 0
+    assert out == "Built lab lab from its own lab/hierarchy.yaml with sites ZZZ, P00, S01.\n"
+    assert (lab / "hierarchy.yaml").read_text() == edited and not marker.exists()
+
+
+def test_init_force_refuses_a_labs_own_hierarchy_it_cannot_read_and_deletes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = init_lab(tmp_path)
+    (lab / "hierarchy.yaml").write_text("sites: [\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("init", "--lab", "lab", "--force")
+    assert code == 2 and err.startswith("sitesrv: lab/hierarchy.yaml: ")
+    assert "Or pass --hierarchy FILE to rebuild the lab from another file; nothing was " \
+        "deleted." in err
+    assert (lab / "ZZZ/SMS/site.db").is_file()
+
+
+def test_init_names_sitesrvs_default_when_it_builds_from_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sitesrv.admin.lab import default_hierarchy_file
+
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("init", "--lab", "lab")
+    assert code == 0 and out == (f"Built lab lab from sitesrv's default hierarchy "
+                                 f"({default_hierarchy_file()}) with sites ZZZ, P00, S01.\n")
 
 
 def test_init_refuses_a_folder_that_is_not_a_lab(tmp_path: Path) -> None:
