@@ -93,16 +93,32 @@ def courier_site(lab: Lab, code: str) -> Site:
     return site
 
 
-def records(lab: Lab, site: Site) -> list[ParcelRecord]:
-    """The site's outgoing parcels, by ID; a record that cannot be read is skipped."""
+@attrs.frozen
+class Outgoing:
+    """A parcel's record in `coursend.box\\outgoing`, or why it cannot be read."""
+
+    path: Path
+    record: ParcelRecord | None
+    problem: str = ""
+
+
+def outgoing(lab: Lab, site: Site) -> list[Outgoing]:
+    """The site's outgoing parcels' records, by ID, each that cannot be read with its problem
+    (`courier list` shows it; nothing moves it: the record is the parcel's only status)."""
     folder = lab.site(site.code).inbox(COURSEND_OUTGOING)
     found = []
     for path in sorted(folder.glob(f"*{parcel.EXTENSION}")) if folder.is_dir() else []:
         try:
-            found.append(parcel.read_record(path))
-        except (FormatError, OSError):
-            continue
+            found.append(Outgoing(path, parcel.read_record(path)))
+        except (FormatError, OSError) as e:
+            found.append(Outgoing(path, None, problem_of(e)))
     return found
+
+
+def records(lab: Lab, site: Site) -> list[ParcelRecord]:
+    """The site's outgoing parcels whose records can be read, by ID (`outgoing` names the
+    others)."""
+    return [item.record for item in outgoing(lab, site) if item.record is not None]
 
 
 def pending(lab: Lab, site: Site) -> list[Pending]:

@@ -13,10 +13,17 @@ from typing import TYPE_CHECKING
 import click
 
 from sitesrv.cli.options import LAB_OPTION, one_line, open_lab
+from sitesrv.errors import UserError
 from sitesrv.files.names import escaped_name
 
 if TYPE_CHECKING:
     from sitesrv.formats.parcel import ParcelRecord
+
+# What to do with what `courier list` cannot read (docs/transport.md, Courier Sender).
+REQUEST_HINT = ("'sitesrv courier create' moves a send request that cannot be read to corrupt\\ "
+                "beside it, and the Scheduler writes it again.")
+RECORD_HINT = ("A parcel's record is its only status: restore it from a backup, or delete it "
+               "(the parcel is then no longer listed; its number is never given again).")
 
 
 @click.group("courier")
@@ -32,22 +39,40 @@ def courier_group() -> None:
 @click.argument("site", required=False)
 @LAB_OPTION
 def list_command(site: str | None, lab_dir: Path) -> None:
-    """Show the send requests waiting for a parcel, and the parcels, at SITE (or every site)."""
+    """Show the send requests waiting for a parcel, and the parcels, at SITE (or every site).
+
+    A send request or parcel record that cannot be read is shown as `cannot read <file>:
+    <problem>` in its place; the rest are listed, then the command exits with status 2.
+    """
     from sitesrv.admin import coursend
 
     lab = open_lab(lab_dir)
     sites = [lab.hierarchy.site(site)] if site else list(lab.hierarchy.sites)
+    unreadable: dict[Path, str] = {}  # each file, and what to do with it
     for s in sites:
         for item in coursend.pending(lab, s):
             if item.request is None:
-                shown = item.path.with_name(escaped_name(item.path.name))
-                click.echo(f"{s.code} cannot read {shown}: {item.problem}")
+                unreadable[_shown(item.path)] = REQUEST_HINT
+                click.echo(f"{s.code} cannot read {_shown(item.path)}: {item.problem}")
             else:
                 r = item.request
                 click.echo(f"{s.code} waiting {r.request_id} to {r.dest_site} job {r.job_id} "
                            f"{r.package_file or '(no package file)'}")
-        for record in coursend.records(lab, s):
-            click.echo(f"{s.code} parcel {_describe(record, s.time_zone_bias)}")
+        for parcel in coursend.outgoing(lab, s):
+            if parcel.record is None:
+                unreadable[_shown(parcel.path)] = RECORD_HINT
+                click.echo(f"{s.code} cannot read {_shown(parcel.path)}: {parcel.problem}")
+            else:
+                click.echo(f"{s.code} parcel {_describe(parcel.record, s.time_zone_bias)}")
+    if unreadable:
+        raise UserError(f"{len(unreadable)} file(s) could not be read: "
+                        f"{', '.join(map(str, unreadable))} (the reason is printed with each). "
+                        + " ".join(dict.fromkeys(unreadable.values())))
+
+
+def _shown(path: Path) -> Path:
+    """A file as the command prints it: a name no Windows file system holds escaped."""
+    return path.with_name(escaped_name(path.name))
 
 
 @courier_group.command("create")

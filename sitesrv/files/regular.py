@@ -6,11 +6,15 @@ reads or writes outside the lab) or a hard link to another file (written through
 that file). Every open of a file the lab does not fully control goes through `open_regular`:
 O_NOFOLLOW, O_NONBLOCK (so a FIFO opens at once instead of blocking), then fstat on the open
 descriptor, which is what will be read or written, so a swap after any check cannot matter.
-Where a flag does not exist (Windows has neither), the fstat check still applies.
+Where a flag does not exist (Windows has neither), the fstat check still applies, and without
+O_NOFOLLOW the path is looked at with lstat before the open (a link there is refused before
+it is opened through, or a file created at its target) and after it (a link put there
+meanwhile is not the file that was opened: the identities differ).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -52,6 +56,9 @@ def open_fd(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o666, *,
 def _open_checked(path: Path | str, flags: int, mode: int,
                   sole_name: bool) -> tuple[int, os.stat_result]:
     """`open_fd`, with the fstat of the descriptor it checked."""
+    if not _NOFOLLOW:
+        with contextlib.suppress(FileNotFoundError):  # missing: the open may create it
+            _lstat_regular(path)
     try:
         fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK | _BINARY, mode)
     except OSError as e:
@@ -67,6 +74,10 @@ def _open_checked(path: Path | str, flags: int, mode: int,
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotRegularFile(path, kind_of(st.st_mode))
+        if not _NOFOLLOW:
+            named = _lstat_regular(path)
+            if (named.st_dev, named.st_ino) != (st.st_dev, st.st_ino):
+                raise NotRegularFile(path, "a file put in place of the one opened")
         if sole_name and st.st_nlink != 1:
             raise NotRegularFile(path, f"a file with {st.st_nlink} names (a hard link)")
         if _NONBLOCK:
@@ -75,6 +86,14 @@ def _open_checked(path: Path | str, flags: int, mode: int,
         os.close(fd)
         raise
     return fd, st
+
+
+def _lstat_regular(path: Path | str) -> os.stat_result:
+    """The lstat of `path`, or NotRegularFile if it names something else (a link...)."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFile(path, kind_of(st.st_mode))
+    return st
 
 
 def open_regular(path: Path | str, *, buffering: int = -1) -> BinaryIO:
