@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -118,9 +117,8 @@ def _show(outcome: Outcome) -> None:
                        f"{outcome.seed} ('--seeds 1-20' shows which seeds it shows for).")
         if outcome.repair_steps:
             click.echo("The report's repair:")
-            lab = shlex.quote(str(outcome.lab))
             for step in outcome.repair_steps:
-                click.echo(f"  {step} --lab {lab}" if step.startswith("sitesrv ") else f"  {step}")
+                click.echo(f"  {step.line(outcome.lab)}")
     click.echo("verdict: " + ("as the report says" if outcome.passed
                               else "NOT as the report says"))
 
@@ -130,6 +128,6 @@ def _as_dict(outcome: Outcome) -> dict[str, object]:
             "passed": outcome.passed, "showed_symptom": outcome.showed_symptom,
             "recovered": outcome.recovered,
             "lab": str(outcome.lab) if outcome.lab else None,
-            "repair_steps": list(outcome.repair_steps),
+            "repair_steps": [step.line(outcome.lab) for step in outcome.repair_steps],
             "stages": [{"name": s.name, "passed": s.passed, "lines": list(s.lines)}
                        for s in outcome.stages]}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,10 +17,29 @@ from sitesrv.admin.lab import default_hierarchy_file
 from sitesrv.admin.scenarios import SCENARIOS, play
 from sitesrv.cli.main import cli
 from sitesrv.testing import events, query
+from tests.fingerprint import digest_tree
 
 
 def scenario(*args: str) -> Result:
     return CliRunner().invoke(cli, ["scenario", *args])
+
+
+def printed_repair(output: str) -> str:
+    """The lines between "The report's repair:" and the verdict, as a user copies them."""
+    lines = output.splitlines()
+    if "The report's repair:" not in lines:
+        return ""
+    start = lines.index("The report's repair:") + 1
+    return "\n".join(lines[start:-1]) + "\n"
+
+
+def paste(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`script` pasted into bash in `cwd`, with this environment's sitesrv and preloadpkgonsite
+    first on PATH; bash -e stops at the first step that fails."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", "-e"], input=script, cwd=cwd, env=env, text=True,
+                          capture_output=True, check=False)
 
 
 @pytest.mark.parametrize(("name", "seed", "lines"), [
@@ -101,15 +123,11 @@ def test_keep_leaves_the_stuck_lab_and_its_repair(tmp_path: Path) -> None:
     assert f"The lab is left at {lab}." in result.output
     assert query(lab, "ZZZ", "SELECT Status, SourceVersion FROM PkgStatus WHERE Type = 1 AND "
                              "SiteCode = 'P00'") == [(1, 2)], "stuck, not repaired"
-    repair = [line.strip() for line in result.output.splitlines()
-              if line.startswith("  sitesrv ")]
-    assert repair[0].startswith('sitesrv sql ZZZ "UPDATE PkgStatus SET Status = 2, '
-                                'SourceVersion = 0 WHERE')
-    for step in repair:  # the printed repair, run as a user would paste it
-        args = step.split(" ", 1)[1]
-        argv = (["sql", "ZZZ", args.split('"')[1], "--lab", str(lab)] if args.startswith("sql ")
-                else args.split())
-        assert CliRunner().invoke(cli, argv).exit_code == 0, step
+    repair = printed_repair(result.output)
+    assert repair.startswith('  sitesrv sql ZZZ "UPDATE PkgStatus SET Status = 2, '
+                             'SourceVersion = 0 WHERE')
+    pasted = paste(repair, tmp_path)
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
     assert query(lab, "ZZZ", "SELECT * FROM SMS_PackageStatusDistPointsSummarizer "
                              "WHERE State != 0") == []
 
@@ -125,16 +143,9 @@ def test_keep_leaves_the_courier_parcel_to_make_and_the_printed_steps_carry_it(
     lab = folder / "lab"
     waiting = list((lab / "ZZZ/SMS/inboxes/schedule.box/outboxes/COURIER").glob("*.srq"))
     assert len(waiting) == 1, "the request waits for a parcel"
-    steps = [line.strip() for line in result.output.splitlines()
-             if line.startswith(("  sitesrv ", "  move "))]
-    for step in steps:  # the printed repair, as a user would do it
-        words = shlex.split(step)
-        if words[0] == "move":
-            made, carried = Path(words[1]), Path(words[3])
-            carried.parent.mkdir()
-            made.rename(carried)
-            continue
-        assert CliRunner().invoke(cli, words[1:]).exit_code == 0, step
+    pasted = paste(printed_repair(result.output), tmp_path)  # as a user would do it
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    assert not list((lab / "media").iterdir()), "the parcel was carried off the site"
     assert query(lab, "ZZZ", "SELECT SiteCode, State FROM SMS_PackageStatusDistPointsSummarizer "
                              "ORDER BY SiteCode") == [("S01", 0), ("ZZZ", 0)]
     trace = CliRunner().invoke(cli, ["trace", "ZZZ00001", "--lab", str(lab)])
@@ -152,27 +163,40 @@ def test_keep_leaves_the_courier_parcel_to_make_and_the_printed_steps_carry_it(
         in trace.output, "the job's wait for the parcel, counted"
 
 
-def test_the_printed_repair_pasted_gives_the_bytes_of_the_whole_story(tmp_path: Path) -> None:
-    """docs/scenarios.md: the same seed gives the same bytes. The printed run carries the
-    story's seed (bug hunt: it ran seed 0) and every path quoted."""
+def test_a_kept_race_lab_waits_and_its_repair_runs_the_story_seed(tmp_path: Path) -> None:
+    """The printed run carries the story's seed (bug hunt: it ran seed 0)."""
     kept = tmp_path / "my labs" / "kept"
     result = scenario("run", "kb936465", "--seed", "2", "--keep", str(kept))
     assert result.exit_code == 0, result.output
     trace = CliRunner().invoke(cli, ["trace", "ZZZ00001", "--lab", str(kept / "lab")])
     assert "S01  SMS_DISTRIBUTION_MANAGER    deferred            " in trace.output
     assert "reason=waits for version 1 of ZZZ00001  times=" in trace.output, "S01 waits"
-    steps = [line.strip() for line in result.output.splitlines() if line.startswith("  sitesrv ")]
-    assert steps[-1] == f"sitesrv run --step --seed 2 --lab {shlex.quote(str(kept / 'lab'))}"
-    for step in steps:
-        assert CliRunner().invoke(cli, shlex.split(step)[1:]).exit_code == 0, step
-    assert play(SCENARIOS["kb936465"], tmp_path / "whole", default_hierarchy_file(),
-                seed=2).passed
-    whole = tmp_path / "whole" / "lab"
-    files = sorted(p.relative_to(whole) for p in whole.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(kept / "lab") for p in (kept / "lab").rglob("*")
-                           if p.is_file())
-    for relative in files:
-        assert (kept / "lab" / relative).read_bytes() == (whole / relative).read_bytes(), relative
+    assert printed_repair(result.output).splitlines()[-1].startswith(
+        f"  sitesrv run --step --seed 2 --lab {shlex.quote(str(kept / 'lab'))}  # ")
+
+
+# seed 2: kb936465's race loses it (the symptom shows); every other story that can get stuck
+# does for every seed
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_printed_repair_pasted_gives_the_bytes_of_the_whole_story(
+        name: str, tmp_path: Path) -> None:
+    """docs/scenarios.md: every step of the printed repair is a shell command, every path
+    quoted (the folders' names have a space and a quote); pasted into bash as printed, it
+    leaves the lab as the whole story does, file for file, bytes and permission bits (bug hunt:
+    courier, smsutils and smsutils-preload printed steps that were no commands). A story that
+    ends well prints no repair."""
+    kept, whole = tmp_path / "kept lab's", tmp_path / "whole lab's"
+    result = scenario("run", name, "--seed", "2", "--keep", str(kept))
+    assert result.exit_code == 0, result.output
+    story = SCENARIOS[name]
+    repair = printed_repair(result.output)
+    if story.symptom_expected(False) is False:  # the demo, a workaround: nothing to repair
+        assert repair == "" and "This story ends well" in result.output, result.output
+        return
+    pasted = paste(repair, tmp_path)
+    assert pasted.returncode == 0, f"{repair}{pasted.stdout}{pasted.stderr}"
+    assert play(story, whole, default_hierarchy_file(), seed=2).passed
+    assert digest_tree(kept / "lab", kept) == digest_tree(whole / "lab", whole)
 
 
 def test_a_kept_demo_lab_is_the_demo_done(tmp_path: Path) -> None:

@@ -18,7 +18,16 @@ import yaml
 from sitesrv.admin import console, coursend
 from sitesrv.admin.courierreceive import receive
 from sitesrv.admin.scenarios.reports import default_document
-from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, quoted, run_step, stuck
+from sitesrv.admin.scenarios.story import (
+    Play,
+    Scenario,
+    Stage,
+    Step,
+    found,
+    quoted,
+    run_step,
+    stuck,
+)
 from sitesrv.formats import parcel
 from sitesrv.formats.parcel import ParcelStatus
 
@@ -63,15 +72,21 @@ def _media(play: Play) -> Path:
     return play.lab.root.parent / "courier-media"
 
 
-def _steps(play: Play) -> tuple[str, ...]:
+def _steps(play: Play) -> tuple[Step, ...]:
     """The repair by hand; a scenario's lab has made no parcel before, so it is PARCEL."""
-    made = play.lab.layout.media / parcel.file_name(PARCEL)
-    carried = quoted(_media(play) / made.name)
-    return ("sitesrv courier create ZZZ --name 'Sample Package for S01'",
-            f"sitesrv courier sent {PARCEL} --tracking-number {TRACKING} --sent-by Courier",
-            f"move {quoted(made)} to {carried} (the media, taken to S01)",
-            f"sitesrv courier receive S01 {carried}",
-            f"sitesrv courier confirm {PARCEL}",
+    made = quoted(play.lab.layout.media / parcel.file_name(PARCEL))
+    media = quoted(_media(play))
+    carried = quoted(_media(play) / parcel.file_name(PARCEL))
+    return (Step("sitesrv courier create ZZZ --name 'Sample Package for S01'",
+                 "Courier Sender Manager at ZZZ: the parcel made"),
+            Step(f"sitesrv courier sent {PARCEL} --tracking-number {TRACKING} --sent-by Courier",
+                 "and set Sent"),
+            Step(f"mkdir -p {media}", "the media (on Windows, mkdir)"),
+            Step(f"mv {made} {carried}",
+                 "the parcel taken off ZZZ to S01 (on Windows, move)"),
+            Step(f"sitesrv courier receive S01 {carried}",
+                 "Courier Sender Manager at S01: the parcel received"),
+            Step(f"sitesrv courier confirm {PARCEL}", "its delivery confirmed at ZZZ"),
             run_step(play))
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from sitesrv.admin import console
 from sitesrv.admin.scenarios.reports import default_document
-from sitesrv.admin.scenarios.story import Play, Scenario, Stage, found, run_step, stuck
+from sitesrv.admin.scenarios.story import Play, Scenario, Stage, Step, found, lines, run_step, stuck
 
 # The copy from P00 to S01 and the definition from ZZZ take about the same lab time (the
 # definition goes from P00 up to ZZZ and back down through a dozen hand-offs, each taking its
@@ -58,14 +58,15 @@ def _diagnose(play: Play) -> Stage:
     return Stage("diagnosis", rows == [("S01", 1)], (f"ZZZ: {sql}", *map(str, rows)))
 
 
-def _steps(play: Play) -> tuple[str, ...]:
-    return (f"sitesrv package refresh {play.package_id} S01:SEC01 --at P00",
+def _steps(play: Play) -> tuple[Step, ...]:
+    return (Step(f"sitesrv package refresh {play.package_id} S01:SEC01 --at P00",
+                 "the DP refreshed from the child primary"),
             run_step(play))
 
 
 def _repair(play: Play) -> Stage:
     console.refresh_dp(play.lab, play.package_id, "S01:SEC01", at="P00")
-    return Stage("repair", True, _steps(play)[:1])
+    return Stage("repair", True, lines(_steps(play)[:1]))
 
 
 KB936465 = Scenario(

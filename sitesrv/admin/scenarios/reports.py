@@ -24,7 +24,9 @@ from sitesrv.admin.scenarios.story import (
     Play,
     Scenario,
     Stage,
+    Step,
     found,
+    lines,
     quoted,
     run_step,
     stuck,
@@ -92,17 +94,18 @@ def _child_pck_sql(play: Play) -> str:
 
 
 def _sql_then_refresh(update: Callable[[Play], str]) -> tuple[
-        Callable[[Play], tuple[str, ...]], Callable[[Play], Stage]]:
+        Callable[[Play], tuple[Step, ...]], Callable[[Play], Stage]]:
     """The reports' repair: one UPDATE at the central site, then a refresh of P00's DP."""
 
-    def steps(play: Play) -> tuple[str, ...]:
-        return (f'sitesrv sql ZZZ "{update(play)}"',
-                f"sitesrv package refresh {play.package_id} P00:REMOTE_DP", run_step(play))
+    def steps(play: Play) -> tuple[Step, ...]:
+        return (Step(f'sitesrv sql ZZZ "{update(play)}"', "the parent's row of P00's DP"),
+                Step(f"sitesrv package refresh {play.package_id} P00:REMOTE_DP", "then a refresh"),
+                run_step(play))
 
     def repair(play: Play) -> Stage:
         changed = play.execute("ZZZ", update(play))
         console.refresh_dp(play.lab, play.package_id, "P00:REMOTE_DP")
-        return Stage("repair", changed == 1, steps(play)[:2])
+        return Stage("repair", changed == 1, lines(steps(play)[:2]))
 
     return steps, repair
 
@@ -192,15 +195,19 @@ def _moved(play: Play) -> Path:
     return play.source.with_name("source-moved")
 
 
-def _smsutils_steps(play: Play) -> tuple[str, ...]:
-    return (f"copy {quoted(play.source)} to {quoted(_moved(play))}",
-            f"sitesrv package set-source {play.package_id} {quoted(_moved(play))}",
+def _smsutils_steps(play: Play) -> tuple[Step, ...]:
+    source, moved = quoted(play.source), quoted(_moved(play))
+    return (Step(f"cp -Rp {source} {moved}",
+                 "the source copied to a new folder, its files' times kept, as the compressed "
+                 "package records them (on Windows, robocopy /E keeps them too)"),
+            Step(f"sitesrv package set-source {play.package_id} {moved}",
+                 "the new source path: a whole new version for every DP"),
             run_step(play))
 
 
 def _smsutils_repair(play: Play) -> Stage:
     """Repair A: a new source path, which makes a whole new version for every DP."""
-    steps = _smsutils_steps(play)[:2]
+    steps = lines(_smsutils_steps(play)[:2])
     shutil.copytree(play.source, _moved(play))
     console.set_source(play.lab, play.package_id, _moved(play))
     play.source = _moved(play)
@@ -215,15 +222,19 @@ SMSUTILS = Scenario(
     repair=_smsutils_repair, repair_steps=_smsutils_steps)
 
 
-def _preload_steps(play: Play) -> tuple[str, ...]:
+def _preload_steps(play: Play) -> tuple[Step, ...]:
     pkg, lab = play.package_id, play.lab
     child = lab.site("P00")
-    return (f"copy {quoted(lab.site('ZZZ').smspkg / f'{pkg}.PCK')} to {quoted(child.smspkg)}, "
-            "read-only",
-            f"delete {quoted(child.inbox(DISTMGR) / f'{pkg}.PKG')} (P00's package information "
-            "file of version 1)",
-            f"preloadpkgonsite --lab {quoted(lab.root)} --site P00 {pkg}",
-            f"sitesrv package refresh {pkg} P00:REMOTE_DP",
+    pck, copy = lab.site("ZZZ").smspkg / f"{pkg}.PCK", quoted(child.smspkg / f"{pkg}.PCK")
+    info = quoted(child.inbox(DISTMGR) / f"{pkg}.PKG")
+    return (Step(f"cp {quoted(pck)} {copy}", "ZZZ's compressed package copied by hand to "
+                 "P00's SMSPKG (on Windows, copy)"),
+            Step(f"chmod 444 {copy}", "the copy made read-only (on Windows, attrib +R)"),
+            Step(f"rm -f {info}", "P00's package information file of version 1 deleted (on "
+                 "Windows, del)"),
+            Step(f"preloadpkgonsite --lab {quoted(lab.root)} --site P00 {pkg}",
+                 "the copy registered with the Preload Package Tool"),
+            Step(f"sitesrv package refresh {pkg} P00:REMOTE_DP", "the DP re-pushed"),
             run_step(play))
 
 
@@ -240,13 +251,13 @@ def _preload_repair(play: Play) -> Stage:
     shutil.copyfile(play.lab.site("ZZZ").smspkg / f"{pkg}.PCK", copy)
     copy.chmod(0o444)
     (child.inbox(DISTMGR) / f"{pkg}.PKG").unlink(missing_ok=True)
-    steps = _preload_steps(play)
+    steps = lines(_preload_steps(play))
     try:
         printed = tuple(preload(Site(play.lab, "P00"), parse((pkg,))))
     except Refused as e:
-        return Stage("repair", False, (*steps[:3], *e.lines))
+        return Stage("repair", False, (*steps[:4], *e.lines))
     console.refresh_dp(play.lab, pkg, "P00:REMOTE_DP")
-    return Stage("repair", True, (*steps[:3], *(f"    {line}" for line in printed), steps[3]))
+    return Stage("repair", True, (*steps[:4], *(f"    {line}" for line in printed), steps[4]))
 
 
 # The same story and diagnosis, the other repair.

@@ -34,6 +34,23 @@ class Stage:
     lines: tuple[str, ...] = ()
 
 
+@attrs.frozen
+class Step:
+    """One step of a printed repair: a command for a POSIX shell (sh, bash, zsh; on Windows,
+    Git Bash or WSL), every path in it quoted, and why, printed as a `#` comment, so that the
+    steps pasted into a shell are the repair (docs/scenarios.md)."""
+
+    command: str
+    why: str = ""
+
+    def line(self, lab: Path | None = None) -> str:
+        """The step as printed: a `sitesrv` command given the kept `lab`, then the comment."""
+        command = self.command
+        if lab is not None and command.startswith("sitesrv "):
+            command += f" --lab {quoted(lab)}"
+        return f"{command}  # {self.why}" if self.why else command
+
+
 @attrs.define
 class Play:
     """A story being played: the lab, the seed and the package it is about."""
@@ -93,7 +110,7 @@ class Scenario:
     breaks: Callable[[Play], Stage]
     diagnose: Callable[[Play], Stage] | None = None
     repair: Callable[[Play], Stage] | None = None
-    repair_steps: Callable[[Play], tuple[str, ...]] = lambda play: ()
+    repair_steps: Callable[[Play], tuple[Step, ...]] = lambda play: ()
     # (hotfix) -> whether the report predicts the symptom; None for a race, which may go
     # either way, seed by seed
     symptom_expected: Callable[[bool], bool | None] = lambda hotfix: True
@@ -111,7 +128,7 @@ class Outcome:
     stages: tuple[Stage, ...]
     showed_symptom: bool
     lab: Path | None = None  # the lab left in place with --keep
-    repair_steps: tuple[str, ...] = ()
+    repair_steps: tuple[Step, ...] = ()
     can_get_stuck: bool = True  # False for a story the report says ends well (a workaround)
     ends_well: str = ""  # why, when it cannot get stuck (Scenario.ends_well)
 
@@ -188,10 +205,16 @@ def quoted(path: Path) -> str:
     return shlex.quote(str(path))
 
 
-def run_step(play: Play) -> str:
+def run_step(play: Play) -> Step:
     """The repair's last step, the run with the story's seed: pasted, it gives the same bytes as
     the whole story played by `sitesrv scenario run`."""
-    return f"sitesrv run --step --seed {play.seed}"
+    return Step(f"sitesrv run --step --seed {play.seed}",
+                "the lab run as the whole story runs it: the same seed, the same bytes")
+
+
+def lines(steps: tuple[Step, ...]) -> tuple[str, ...]:
+    """Steps as a repair stage's lines, as the kept lab's repair prints them without --lab."""
+    return tuple(step.line() for step in steps)
 
 
 def found(name: str, messages: list[str], match: Callable[[str], bool]) -> Stage:
