@@ -54,7 +54,7 @@ from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.files.digest import tree_digest
 from sitesrv.lab.layout import BUILDING_MARKER, EVENTS_FILE, HIERARCHY_COPY
 from sitesrv.logs.events import read_events
-from sitesrv.logs.smslog import LogLine, read_log
+from sitesrv.logs.smslog import LogLine, read_log_history
 
 if TYPE_CHECKING:
     from sitesrv.runtime.live import LiveDriver
@@ -253,14 +253,15 @@ def files(folder: Path | str, pattern: str = "*") -> list[str]:
 
 
 def log_lines(lab: LabLike, site: str, log: str) -> list[LogLine]:
-    """The lines of a site's component log (`distmgr.log`), parsed: text, component, timestamp.
+    """The lines of a site's component log (`distmgr.log`), parsed: text, component, timestamp;
+    those of its `distmgr.lo_` first, if the log rolled over at its maximum size.
 
     A message with embedded newlines (as SMS writes multi-line messages) is one line whose text
     has them, and its CRs: `a\\r\\nb` reads back as written. A log not written yet has no
     lines. Raises ValueError if the log ends in text with no `$$<component><time><thread>`
-    trailer: not a complete SMS log line.
+    trailer: not a complete SMS log line, and an OSError for a link or FIFO under its name.
     """
-    return read_log(_lab(lab).site(site).log(log))
+    return read_log_history(_lab(lab).site(site).log(log))
 
 
 def log_messages(lab: LabLike, site: str, log: str) -> list[str]:

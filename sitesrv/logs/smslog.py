@@ -21,6 +21,7 @@ from pathlib import Path
 
 import attrs
 
+from sitesrv.files.regular import open_regular
 from sitesrv.lab.clock import Clock
 from sitesrv.lab.sitetime import log_timestamp
 from sitesrv.logs.appendfile import AppendFile
@@ -103,9 +104,12 @@ def read_log(path: Path) -> list[LogLine]:
     ends in the `$$<component><time><thread>` trailer ends a message, with `\n` or `\r\n`. So
     every message `SmsLog` writes reads back as `logged_text` gives it (the message itself, but
     for a line that reads as a log line). A log not written yet has no lines.
-    Raises ValueError if the file ends in text with no `$$<component><time><thread>` trailer."""
+    Raises ValueError if the file ends in text with no `$$<component><time><thread>` trailer,
+    and NotRegularFile (an OSError) for a link, a FIFO or a folder under the log's name: a log
+    is never read through one (a FIFO would never end)."""
     try:  # bytes: newline translation would split a message at a lone CR
-        text = path.read_bytes().decode("utf-8")
+        with open_regular(path) as f:
+            text = f.read().decode("utf-8")
     except FileNotFoundError:
         return []
     lines: list[LogLine] = []
@@ -130,6 +134,12 @@ def read_log(path: Path) -> list[LogLine]:
 def rolled_over(path: Path) -> Path:
     """`<name>.lo_`: where a log's older lines are once it reached its maximum size."""
     return path.with_suffix(".lo_")
+
+
+def read_log_history(path: Path) -> list[LogLine]:
+    """The lines of a log with those of its `.lo_` (`log_history`) before them, each read as
+    `read_log` reads it."""
+    return [line for part in log_history(path) for line in read_log(part)]
 
 
 def log_history(path: Path) -> tuple[Path, Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sitesrv.db.sitedb import format_time
+from sitesrv.files.regular import NotRegularFile
 from sitesrv.lab.clock import VirtualClock
 from sitesrv.logs.smslog import (
     SmsLog,
@@ -21,6 +23,7 @@ from sitesrv.logs.smslog import (
     other_thread_id,
     parse_line,
     read_log,
+    read_log_history,
     thread_id_for,
 )
 
@@ -116,6 +119,28 @@ def test_rollover_renames_to_lo_underscore(tmp_path: Path) -> None:
     assert len(old) >= 1 and all(parse_line(x) for x in old + current)
     # Nothing older than the .lo_ is kept, as SMS keeps one old log.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sender.lo_", "sender.log"]
+
+
+def test_the_lines_of_a_rolled_over_log_come_first_and_a_planted_lo_is_never_read_through(
+        tmp_path: Path) -> None:
+    log = SmsLog(tmp_path / "sender.log", "SMS_LAN_SENDER", VirtualClock(), site="P00",
+                 max_bytes=400)
+    sent = [f"Found send request.  ID: 2_000{i}P00, Dest Site: S01~" for i in range(10)]
+    for text in sent:
+        log.write(text)
+    kept = [line.text for line in read_log_history(tmp_path / "sender.log")]
+    assert kept == sent[-len(kept):]  # one .lo_ is kept: the oldest lines are gone
+    assert len(kept) > len(read_log(tmp_path / "sender.log"))
+    outside = tmp_path / "outside.log"
+    outside.write_bytes((tmp_path / "sender.lo_").read_bytes())
+    (tmp_path / "sender.lo_").unlink()
+    (tmp_path / "sender.lo_").symlink_to(outside)
+    with pytest.raises(NotRegularFile, match="symbolic link"):
+        read_log_history(tmp_path / "sender.log")
+    (tmp_path / "sender.lo_").unlink()
+    os.mkfifo(tmp_path / "sender.lo_")  # read, it would never end
+    with pytest.raises(NotRegularFile, match="FIFO"):
+        read_log(tmp_path / "sender.lo_")
 
 
 def test_thread_ids_are_stable_and_differ_per_component() -> None:

@@ -20,7 +20,7 @@ from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import ChangeResult, SiteDatabase
 from sitesrv.errors import UserError
 from sitesrv.files.digest import tree_digest
-from sitesrv.logs.smslog import log_history, read_log
+from sitesrv.logs.smslog import read_log_history
 
 SUMMARIZER_QUERY = "SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE State != 0"
 
@@ -68,8 +68,7 @@ class Play:
 
     def log(self, site: str, name: str) -> list[str]:
         """The messages of a site's log, its rolled-over `.lo_` first."""
-        return [line.text for path in log_history(self.lab.site(site).log(name))
-                for line in read_log(path)]
+        return [line.text for line in read_log_history(self.lab.site(site).log(name))]
 
     def query(self, site: str, sql: str) -> list[tuple[object, ...]]:
         with SiteDatabase.open(self.lab.site(site).database) as db:
