@@ -68,7 +68,7 @@ TOP_KEYS = {"sites", "addresses", "software_distribution", "sender", "durability
 SOURCE_KEYS = {"folder", "path"}
 # What Windows refuses in a file or folder name (the path separators aside).
 NAME_FORBIDDEN = ':*?"<>|'
-UNC_SERVER_RE = re.compile(r'[^\\/ :*?"<>|]{1,15}')
+UNC_SERVER_RE = re.compile(r'[^\\/ :*?"<>|\x00-\x1f]{1,15}')
 SITE_KEYS = {"code", "name", "server", "type", "parent", "drive", "package_drive",
              "time_zone_bias", "distribution_points", "hotfixes"}
 DP_KEYS = {"server", "share", "permissions"}
@@ -383,7 +383,7 @@ def source_path_problem(path: str) -> str | None:
         server, _, rest = path[2:].partition("\\")
         if server in (".", "..") or not UNC_SERVER_RE.fullmatch(server):
             return (f"{_shown(server)} is not a server name (1 to 15 characters, none of them a "
-                    f"space or {NAME_FORBIDDEN}); {example}")
+                    f"space, a control character or {NAME_FORBIDDEN}); {example}")
         parts = rest.split("\\")
         if parts[-1] == "":
             parts.pop()
@@ -402,10 +402,11 @@ def source_path_problem(path: str) -> str | None:
             return f"it has a '{part}' part; name the folder without '.' or '..' parts"
         if not part:
             return "it has an empty part (two '\\' in a row)"
-        bad = sorted({c for c in part if c in NAME_FORBIDDEN})
+        bad = sorted({c for c in part if c in NAME_FORBIDDEN or ord(c) < 32})
         if bad:
-            return (f"its part {_shown(part)} has {' '.join(bad)}, which Windows does not allow "
-                    f"in a name (none of {NAME_FORBIDDEN})")
+            shown = " ".join(c if c in NAME_FORBIDDEN else f"\\x{ord(c):02x}" for c in bad)
+            return (f"its part {_shown(part)} has {shown}, which Windows does not allow in a "
+                    f"name (none of {NAME_FORBIDDEN}, nor a control character)")
     return None
 
 

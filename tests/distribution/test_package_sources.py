@@ -116,17 +116,34 @@ def test_a_path_that_is_not_a_windows_folder_is_refused_naming_why(path: str, pr
                                    f"Windows path to a folder: {problem}")
 
 
+@pytest.mark.parametrize(("written", "problem"), [
+    ('"C:\\\\src\\x01\\nline2"', "its part 'src\\x01\\nline2' has \\x01 \\x0a, which Windows "
+     "does not allow in a name (none of :*?\"<>|, nor a control character)"),
+    ('"\\\\\\\\MGMT\\t01\\\\x"', "'MGMT\\t01' is not a server name (1 to 15 characters, none of "
+     "them a space, a control character or"),
+])
+def test_a_control_character_in_a_source_path_is_refused_shown_escaped(
+        written: str, problem: str) -> None:
+    """A bug hunt found one taken: distmgr.log then split a line at the newline."""
+    text = DEFAULT_HIERARCHY.read_text() + (
+        f"\npackage_sources:\n  - folder: packages\n    path: {written}\n")
+    with pytest.raises(HierarchyError) as e:
+        parse_hierarchy(text)
+    assert problem in str(e.value)
+    assert not any(ord(c) < 32 for c in str(e.value))
+
+
 PATH_PIECES = st.lists(st.sampled_from(["C:", "\\", "\\\\", "/", ".", "..", "a", "MGMT01", " ",
                                         "?", "x:", "1234567890123456"]), max_size=8).map("".join)
-OLD_RULE = re.compile(r"(?:[A-Za-z]:(?=\\)|\\\\[^\\/:*?\"<>| ]{1,15}\\[^\\/:*?\"<>|]+)"
-                      r"(?:\\[^\\/:*?\"<>|]+)*\\?")
+OLD_RULE = re.compile(r"(?:[A-Za-z]:(?=\\)|\\\\[^\\/:*?\"<>| \x00-\x1f]{1,15}"
+                      r"\\[^\\/:*?\"<>|\x00-\x1f]+)(?:\\[^\\/:*?\"<>|\x00-\x1f]+)*\\?")
 
 
 @given(path=PATH_PIECES | st.text(max_size=12))
 def test_a_source_path_is_refused_with_a_reason_exactly_when_it_is_no_windows_folder(
         path: str) -> None:
     """The reasons are a complete account of the rule the loader has always applied: a drive or
-    share path whose parts are plain names, no '.' or '..'."""
+    share path whose parts are plain names (no control character either), no '.' or '..'."""
     accepted = bool(OLD_RULE.fullmatch(path)) and not any(
         p in (".", "..") for p in path.split("\\"))
     assert (source_path_problem(path) is None) == accepted
