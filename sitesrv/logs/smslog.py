@@ -15,7 +15,8 @@ import contextlib
 import re
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Container, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,16 +35,24 @@ LINE_RE = re.compile(
 )
 
 
+# How many other threads' IDs a log keeps apart (`SmsLog.thread_for`): far more than the
+# packages or send requests a component has on hand at once, far fewer than the 7,680 IDs.
+OTHER_THREADS = 1024
+
+
 def thread_id_for(site: str, component: str) -> int:
     """A stable, SMS-looking thread ID per (site, component), the same in both drivers."""
     return 0x100 + zlib.crc32(f"{site}/{component}".encode()) % 0x1E00
 
 
-def other_thread_id(site: str, component: str, key: str, taken: int) -> int:
-    """The ID of one of a component's other threads (`key`: what it works on), stable and never
-    `taken` (the component's own thread), so its lines can be told from the component's."""
+def other_thread_id(site: str, component: str, key: str, taken: Container[int]) -> int:
+    """The ID of one of a component's other threads (`key`: what it works on), stable and none
+    of `taken` (the component's own thread, the other threads' IDs), so its lines can be told
+    from theirs: the first free ID from the one (site, component, key) gives."""
     thread = thread_id_for(site, f"{component}/{key}")
-    return thread if thread != taken else 0x100 + (thread - 0x100 + 1) % 0x1E00
+    while thread in taken:
+        thread = 0x100 + (thread - 0x100 + 1) % 0x1E00
+    return thread
 
 
 def format_line(text: str, component: str, when: float, bias_minutes: int, thread: int) -> str:
@@ -179,6 +188,9 @@ class SmsLog:
         self.site = site
         self.main_thread = thread_id_for(site, component)
         self._on = threading.local()  # .thread: the other thread `on_thread` writes as
+        # The other threads' IDs by key, the latest OTHER_THREADS; `thread_for` keeps them apart.
+        self._others: OrderedDict[str, int] = OrderedDict()
+        self._others_lock = threading.Lock()
         # The stamp of the instant and thread the last line was written at, and its text: the
         # lines of one unit of work mostly share them.
         self._stamp: tuple[float, int, str] = (float("nan"), 0, "")
@@ -193,9 +205,21 @@ class SmsLog:
         return thread
 
     def thread_for(self, key: str) -> int:
-        """The ID of the component's other thread working on `key` (a package): stable in both
-        drivers, never the component's own."""
-        return other_thread_id(self.site, self.component, key, self.main_thread)
+        """The ID of the component's other thread working on `key` (a package): the same for
+        every use while the log is open (in step mode, the same in every run), never the
+        component's own, never that of another of the latest OTHER_THREADS keys (two
+        packages' passes never share one)."""
+        with self._others_lock:
+            thread = self._others.get(key)
+            if thread is None:
+                if len(self._others) >= OTHER_THREADS:
+                    self._others.popitem(last=False)
+                taken = {self.main_thread, *self._others.values()}
+                thread = self._others[key] = other_thread_id(self.site, self.component, key,
+                                                             taken)
+            else:
+                self._others.move_to_end(key)
+            return thread
 
     @contextlib.contextmanager
     def on_thread(self, thread: int) -> Iterator[None]:

@@ -168,9 +168,21 @@ def test_lines_on_another_thread_carry_its_id_for_the_calling_thread_only(
 
 def test_another_thread_never_takes_the_component_s_id() -> None:
     taken = thread_id_for("ZZZ", "SMS_DISTRIBUTION_MANAGER/package ZZZ00001")
-    moved = other_thread_id("ZZZ", "SMS_DISTRIBUTION_MANAGER", "package ZZZ00001", taken)
+    moved = other_thread_id("ZZZ", "SMS_DISTRIBUTION_MANAGER", "package ZZZ00001", {taken})
     assert moved != taken and 0x100 <= moved < 0x1F00
-    assert other_thread_id("ZZZ", "SMS_DISTRIBUTION_MANAGER", "package ZZZ00001", 0) == taken
+    assert other_thread_id("ZZZ", "SMS_DISTRIBUTION_MANAGER", "package ZZZ00001", ()) == taken
+
+
+def test_two_packages_whose_ids_would_meet_get_threads_of_their_own(tmp_path: Path) -> None:
+    """A bug hunt found ZZZ00041 and ZZZ000AD on one package thread (3863): a reader who
+    filters a package's pass by its thread mixed the two."""
+    log = SmsLog(tmp_path / "distmgr.log", "SMS_DISTRIBUTION_MANAGER", VirtualClock(), site="ZZZ")
+    assert thread_id_for("ZZZ", "SMS_DISTRIBUTION_MANAGER/package ZZZ00041") == \
+        thread_id_for("ZZZ", "SMS_DISTRIBUTION_MANAGER/package ZZZ000AD")
+    keys = [f"package ZZZ{n:05X}" for n in range(1, 1001)]
+    threads = [log.thread_for(key) for key in keys]
+    assert len(set(threads)) == len(keys) and log.thread not in threads
+    assert [log.thread_for(key) for key in reversed(keys)] == threads[::-1], "stable"
 
 
 @given(
