@@ -98,7 +98,7 @@ def _sql_then_refresh(update: Callable[[Play], str]) -> tuple[
     """The reports' repair: one UPDATE at the central site, then a refresh of P00's DP."""
 
     def steps(play: Play) -> tuple[Step, ...]:
-        return (Step(f'sitesrv sql ZZZ "{update(play)}"', "the parent's row of P00's DP"),
+        return (Step(f'sitesrv sql ZZZ "{update(play)}"', "the parent's Type 1 row of site P00 (its site server, not a DP)"),
                 Step(f"sitesrv package refresh {play.package_id} P00:REMOTE_DP", "then a refresh"),
                 run_step(play))
 
