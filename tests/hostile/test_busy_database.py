@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sitesrv.admin import console
 from sitesrv.admin.lab import Lab
 from sitesrv.components.registry import SMS_COMPONENTS
 from sitesrv.db.sitedb import SiteDatabase
@@ -212,3 +213,34 @@ def test_a_notification_sql_monitor_cannot_take_keeps_the_run_waiting(lab: Lab,
     assert released.status == "idle", "\n".join(released.lines())
     assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgNotification") == [(0,)]
     assert_installed_everywhere(lab, package)
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_a_pass_that_meets_a_busy_database_is_done_again_in_the_same_run(
+        lab: Lab, tmp_path: Path) -> None:
+    """A bug hunt found a pass taken up at start-up (its actions set, no notification coming:
+    KB834123) dropped for the rest of the run when its first write met a held database: the
+    delta went to P00, the package information never did, and P00 waited for it. The lock goes
+    200 s into the run; the pass is done again and version 2 reaches every DP."""
+    package = create_good_package(lab, tmp_path)
+    run(lab)
+    (package.source / "NEW.TXT").write_bytes(b"version 2")
+    console.update_package(lab, package.package_id)
+    with sqlite3.connect(lab.site("ZZZ").database) as db:  # the pass is taken up at start-up
+        db.execute("DELETE FROM PkgNotification")
+    lock = hold_write_lock(lab.site("ZZZ").database)
+
+    def release(root: Path) -> None:
+        lock.rollback()
+        lock.close()
+
+    try:
+        report = run(lab, components=later_registry(200, release))
+    finally:
+        lock.close()
+
+    assert report.status == "idle", "\n".join(report.lines())
+    assert any(m.startswith("The site database is busy; the component runs again in ")
+               for m in log_messages(lab, "ZZZ", "distmgr.log"))
+    assert_installed_everywhere(lab, package)
+    assert query(lab, "ZZZ", "SELECT SourceVersion, Action FROM SMSPackages") == [(2, 0)]

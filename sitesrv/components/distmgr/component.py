@@ -121,6 +121,9 @@ class DistributionManager(Component):
             except pkgsend.MinijobSkipped as skipped:
                 self.ctx.retrying()
                 self.redo[pkg_id] = skipped.reason
+            except Exception:  # a busy database: the pass is done again, never lost
+                self.pending.insert(0, pkg_id)
+                raise
             return True
         item = self.ctx.claim_next()
         if item is None:
@@ -965,27 +968,35 @@ class DistributionManager(Component):
         if redone and not retry:  # only passes that failed or waited, taken up again
             self.ctx.retrying()
         site = self.ctx.site.code
-        for pkg_id in retry:
-            package = self.ctx.store.package(pkg_id)
-            if package is None:
-                continue
-            done = {r.PkgServer.upper() for r in self.ctx.store.statuses(
-                pkg_id, status_type=StatusType.COPY, site_code=site)
-                if r.Status == PackageStatus.INSTALLED}
-            rows = [r for r in self.ctx.store.servers(pkg_id)
-                    if r.SiteCode.upper() == site and r.NALPath.upper() not in done]
-            self.attempts[pkg_id] = self.attempts.get(pkg_id, 0) + 1
-            give_up = self.attempts[pkg_id] > self.ctx.hierarchy.software_distribution.retries
-            if not (rows or give_up):
-                continue  # done meanwhile (a later pass): no thread to start
-            with self._package_thread(pkg_id):
-                if give_up:
-                    self._give_up(package, rows)
-                    continue
-                for row in rows:
-                    self._install_local(package, row)
+        for turn, pkg_id in enumerate(retry):
+            try:
+                self._retry_package(pkg_id, site)
+            except Exception:  # a busy database: this one and those after it wait on
+                self.retry.update(retry[turn:])
+                raise
         self._sleep()
         return bool(retry) or redone
+
+    def _retry_package(self, pkg_id: str, site: str) -> None:
+        """The retry pass's turn of one package whose DPs here wait to be tried again."""
+        package = self.ctx.store.package(pkg_id)
+        if package is None:
+            return
+        done = {r.PkgServer.upper() for r in self.ctx.store.statuses(
+            pkg_id, status_type=StatusType.COPY, site_code=site)
+            if r.Status == PackageStatus.INSTALLED}
+        rows = [r for r in self.ctx.store.servers(pkg_id)
+                if r.SiteCode.upper() == site and r.NALPath.upper() not in done]
+        self.attempts[pkg_id] = self.attempts.get(pkg_id, 0) + 1
+        give_up = self.attempts[pkg_id] > self.ctx.hierarchy.software_distribution.retries
+        if not (rows or give_up):
+            return  # done meanwhile (a later pass): no thread to start
+        with self._package_thread(pkg_id):
+            if give_up:
+                self._give_up(package, rows)
+                return
+            for row in rows:
+                self._install_local(package, row)
 
     def _compression_failed(self, package: Package, error: OSError) -> None:
         """The compressed copy could not be written, the package drive being full (Q316316's
