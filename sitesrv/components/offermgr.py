@@ -49,6 +49,7 @@ from sitesrv.files.folders import is_folder
 from sitesrv.files.regular import STATE_FILE_BYTES, holds_bytes, read_limited
 from sitesrv.formats import offer, pkn, revisions
 from sitesrv.lab.boxes import CLICFG_SRC, OFFERINF, OFFERMGR, OFFERMGR_INCOMING, ignored_by_scans
+from sitesrv.logs.win32 import error_text
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
@@ -233,10 +234,13 @@ class OfferManager(Component):
             return revisions.decode(read_limited(path, STATE_FILE_BYTES), path)
         except FileNotFoundError:
             return revisions.Revisions()
-        except (OSError, FormatError) as e:
-            self.ctx.log.write(f"Cannot read the revisions in {self.ctx.windows(path)} ({e}); "
-                               "starting them again")
-            return revisions.Revisions()
+        except FormatError as e:
+            problem = e.problem
+        except OSError as e:
+            problem = error_text(e)
+        self.ctx.log.write(f"Cannot read the revisions in {self.ctx.windows(path)} ({problem}); "
+                           "starting them again")
+        return revisions.Revisions()
 
     def _record(self, applied: dict[str, int]) -> None:
         """Written after the change it records: a crash between leaves the object in INCOMING,
