@@ -17,7 +17,12 @@ Work:
   database at a primary, the package's state file at a secondary). `*.COL`, a replicated
   collection: the site's copy takes its facts, if an advertisement brought it one; a primary
   sends its own advertisements of the collection again, so that the sites below it never keep
-  a count it sent them before it knew the new one.
+  a count it sent them before it knew the new one (the site that made the collection does too,
+  for a site below that takes the `.COL` before the advertisement).
+- Replication Manager names delivered objects by hashes, so objects wait in INCOMING in no
+  order: each carries its owner's revision (`formats/revisions.py`), and only a newer one is
+  applied. Only a site above may change an advertisement or collection here (`routing`'s
+  `not_from_above`): anything else goes to `corrupt\\`.
 - Then, and whenever Distribution Manager tells it that package facts changed (a package
   became known at the site, a DP of the site holds it now: `ctx.changed` on offermgr.box), one
   pass makes `offerinf.box` hold exactly the files the advertisements call for. Files are compared before they are written,
@@ -66,6 +71,7 @@ class OfferManager(Component):
     def start(self) -> None:
         # Why each advertisement has no files yet, as last logged: a reason is logged once.
         self.noted: dict[str, str] = {}
+        self.damaged: str | None = None  # the problem of the revisions file, as last logged
         self.ctx.wake_at(self.ctx.clock.now())
 
     def work(self) -> bool:
@@ -229,6 +235,7 @@ class OfferManager(Component):
         return self.ctx.layout.state_dir / revisions.FILE_NAME
 
     def _revisions(self) -> revisions.Revisions:
+        """What the file says; a damaged one is said once and counts as empty until written."""
         path = self._revisions_path()
         try:
             return revisions.decode(read_limited(path, STATE_FILE_BYTES), path)
@@ -238,8 +245,10 @@ class OfferManager(Component):
             problem = e.problem
         except OSError as e:
             problem = error_text(e)
-        self.ctx.log.write(f"Cannot read the revisions in {self.ctx.windows(path)} ({problem}); "
-                           "starting them again")
+        if self.damaged != problem:
+            self.damaged = problem
+            self.ctx.log.write(f"Cannot read the revisions in {self.ctx.windows(path)} "
+                               f"({problem}); starting them again")
         return revisions.Revisions()
 
     def _record(self, applied: dict[str, int]) -> None:
@@ -251,6 +260,7 @@ class OfferManager(Component):
         path = self._revisions_path()
         self.ctx.make_dirs(path.parent)
         self.ctx.replace(path, revisions.encode(ledger))
+        self.damaged = None
 
     def _next_revision(self, object_id: str) -> int:
         """The next change of this site's object: recorded before it is sent, so a crash

@@ -38,8 +38,11 @@ def _upper_keys(revisions: Mapping[str, int]) -> dict[str, int]:
 
 def _check(instance: object, attribute: object, revisions: dict[str, int]) -> None:
     for object_id, revision in revisions.items():
-        PACKAGE_ID.verify(object_id)
-        COUNT.verify(revision)
+        try:
+            PACKAGE_ID.verify(object_id)
+            COUNT.verify(revision)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{object_id!r}: {e}") from None
 
 
 @attrs.frozen

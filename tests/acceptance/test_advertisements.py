@@ -664,3 +664,20 @@ def test_a_forged_object_at_p00_from_a_site_not_above_it_is_quarantined(
                for m in log_messages(lab, "P00", "offermgr.log"))
     assert query(lab, "P00", "SELECT AdvertisementID FROM Advertisements") == [(adv,)]
     assert instruction_counts(lab, adv) == {"ZZZ": 3, "P00": 3, "S01": 3}
+
+
+def test_a_damaged_revisions_file_is_said_and_started_again(lab: Lab, tmp_path: Path) -> None:
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    adv, collection = advertise(lab, pkg_id, clients=3)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    ledger = lab.site("P00").state_dir / "offermgr-revisions.json"
+    ledger.write_text('{"ZZZ10000": "many"}')
+    advertisements.set_clients(lab, collection, 4)
+
+    assert lab.run_until_idle(seed=16).status == "idle"
+    assert instruction_counts(lab, adv) == {"ZZZ": 4, "P00": 4, "S01": 4}
+    assert log_messages(lab, "P00", "offermgr.log").count(
+        "Cannot read the revisions in E:\\SMS\\state\\offermgr-revisions.json (the offer "
+        "revisions are not in the expected shape: 'ZZZ10000': must be a whole number); starting "
+        "them again") == 1
+    assert json.loads(ledger.read_text()) == {adv: 2, collection: 1}
