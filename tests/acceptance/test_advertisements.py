@@ -519,11 +519,10 @@ def discards(lab: Lab, site: str) -> list[str]:
             if m.startswith("~The replicated object ") and m.endswith(", discard it.")]
 
 
-def test_an_add_and_a_delete_taken_in_reverse_order_end_deleted_everywhere(
-        lab: Lab, tmp_path: Path) -> None:
-    """ZZZ makes an advertisement and deletes it while its link to P00 is down; the two objects
-    wait together in INCOMING and the DELETE is taken first. The ADD is older (revision 1 < 2):
-    discarded, where before it brought the advertisement back."""
+def added_and_deleted_while_the_link_is_down(
+        lab: Lab, tmp_path: Path) -> tuple[str, str, dict[str, list[tuple[str, bytes]]]]:
+    """ZZZ advertises a package and deletes the advertisement while its link to P00 is down:
+    the package, the advertisement and the objects ZZZ holds for the sites below."""
     pkg_id = create(lab, write_source(tmp_path / "src"))
     assert lab.run_until_idle(seed=11).status == "idle"
     faults.set_link(lab, "ZZZ", "P00", up=False)
@@ -532,6 +531,15 @@ def test_an_add_and_a_delete_taken_in_reverse_order_end_deleted_everywhere(
     advertisements.delete_advertisement(lab, adv)
     lab.run_until_idle(seed=11)
     held = held_objects(lab, "ZZZ")
+    return pkg_id, adv, held
+
+
+def test_an_add_and_a_delete_taken_in_reverse_order_end_deleted_everywhere(
+        lab: Lab, tmp_path: Path) -> None:
+    """ZZZ makes an advertisement and deletes it while its link to P00 is down; the two objects
+    wait together in INCOMING and the DELETE is taken first. The ADD is older (revision 1 < 2):
+    discarded, where before it brought the advertisement back."""
+    pkg_id, adv, held = added_and_deleted_while_the_link_is_down(lab, tmp_path)
     assert [[offer.REPLICATION.decode(d).action for _, d in held[s]] for s in ("P00", "S01")] \
         == [["ADD", "DELETE"]] * 2
 
@@ -583,14 +591,7 @@ def test_two_client_counts_taken_in_reverse_order_end_with_the_newer(
 
 def test_an_older_add_that_comes_after_the_delete_does_not_bring_the_advertisement_back(
         lab: Lab, tmp_path: Path) -> None:
-    pkg_id = create(lab, write_source(tmp_path / "src"))
-    assert lab.run_until_idle(seed=11).status == "idle"
-    faults.set_link(lab, "ZZZ", "P00", up=False)
-    adv, _ = advertise(lab, pkg_id)
-    lab.run_until_idle(seed=11)
-    advertisements.delete_advertisement(lab, adv)
-    lab.run_until_idle(seed=11)
-    held = held_objects(lab, "ZZZ")
+    pkg_id, adv, held = added_and_deleted_while_the_link_is_down(lab, tmp_path)
     deletes = {s: [o for o in objects if b"Action=DELETE" in o[1]] for s, objects in held.items()}
     adds = {s: [o for o in objects if b"Action=ADD" in o[1]] for s, objects in held.items()}
 
