@@ -649,7 +649,7 @@ def test_a_forged_delete_of_the_central_sites_own_advertisement_is_quarantined(
      "it changes ZZZ10000, but its source site S01 is not above this site"),
     ("FORGED04.OFR", FORGED_DELETE.replace("ZZZ20000", "QQQ20000"),
      "it changes QQQ20000, but its source site QQQ is not in this lab"),
-])
+], ids=["ADD-from-S01", "COL-from-S01", "DELETE-from-QQQ"])
 def test_a_forged_object_at_p00_from_a_site_not_above_it_is_quarantined(
         lab: Lab, tmp_path: Path, name: str, text: str, problem: str) -> None:
     pkg_id = create(lab, write_source(tmp_path / "src"))
