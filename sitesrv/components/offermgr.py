@@ -17,7 +17,12 @@ Work:
   database at a primary, the package's state file at a secondary). `*.COL`, a replicated
   collection: the site's copy takes its facts, if an advertisement brought it one; a primary
   sends its own advertisements of the collection again, so that the sites below it never keep
-  a count it sent them before it knew the new one.
+  a count it sent them before it knew the new one (the site that made the collection does too,
+  for a site below that takes the `.COL` before the advertisement).
+- Replication Manager names delivered objects by hashes, so objects wait in INCOMING in no
+  order: each carries its owner's revision (`formats/revisions.py`), and only a newer one is
+  applied. Only a site above may change an advertisement or collection here (`routing`'s
+  `not_from_above`): anything else goes to `corrupt\\`.
 - Then, and whenever Distribution Manager tells it that package facts changed (a package
   became known at the site, a DP of the site holds it now: `ctx.changed` on offermgr.box), one
   pass makes `offerinf.box` hold exactly the files the advertisements call for. Files are compared before they are written,
@@ -32,8 +37,10 @@ package's advertisements are Distribution Manager's to delete at a secondary (Q2
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from sitesrv.components.distmgr.pkgsend import subtree
+from sitesrv.components.routing import not_from_above
 from sitesrv.components.statusup import queue_replication
 from sitesrv.db.sitedb import (
     Advertisement,
@@ -42,10 +49,12 @@ from sitesrv.db.sitedb import (
     SourceFlag,
     StatusType,
 )
+from sitesrv.errors import FormatError
 from sitesrv.files.folders import is_folder
-from sitesrv.files.regular import holds_bytes
-from sitesrv.formats import offer, pkn
+from sitesrv.files.regular import STATE_FILE_BYTES, holds_bytes, read_limited
+from sitesrv.formats import offer, pkn, revisions
 from sitesrv.lab.boxes import CLICFG_SRC, OFFERINF, OFFERMGR, OFFERMGR_INCOMING, ignored_by_scans
+from sitesrv.logs.win32 import error_text
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
@@ -62,6 +71,7 @@ class OfferManager(Component):
     def start(self) -> None:
         # Why each advertisement has no files yet, as last logged: a reason is logged once.
         self.noted: dict[str, str] = {}
+        self.damaged: str | None = None  # the problem of the revisions file, as last logged
         self.ctx.wake_at(self.ctx.clock.now())
 
     def work(self) -> bool:
@@ -88,28 +98,43 @@ class OfferManager(Component):
         collection = self.ctx.store.collection(object_id)
         if collection is not None and collection.SourceSite.upper() == self.ctx.site.code:
             self._send_collection(collection, key=item.name)
+            self._send_advertisements_of(collection.CollectionID, key=item.name)
         else:
             self._send_advertisement(object_id, key=item.name)
         item.done()
 
     def _send_collection(self, collection: Collection, *, key: str) -> None:
-        data = offer.COLLECTION.encode(_facts(collection))
+        facts = _facts(collection, self._next_revision(collection.CollectionID))
+        data = offer.COLLECTION.encode(facts)
         for dest in self._below():
             queue_replication(self.ctx, dest, PRIORITY, offer.COLLECTION_EXTENSION, data, key=key)
             self.ctx.log.write(f"Sent collection {collection.CollectionID} "
                                f"({collection.MemberCount} client(s)) to site {dest}")
 
+    def _send_advertisements_of(self, collection_id: str, *, key: str) -> None:
+        """This site's advertisements of the collection go again with its new facts: a site
+        below that takes the `.COL` before the advertisement has nowhere to keep it yet, and
+        would keep the count the advertisement brought."""
+        site = self.ctx.site.code
+        for adv in self.ctx.store.advertisements():
+            if adv.CollectionID.upper() == collection_id.upper() \
+                    and adv.SourceSite.upper() == site:
+                self._send_advertisement(adv.AdvertisementID,
+                                         key=f"{key}/{adv.AdvertisementID}")
+
     def _send_advertisement(self, adv_id: str, *, key: str) -> None:
         known = {a.AdvertisementID.upper(): a for a in self.ctx.store.advertisements()}
         adv = known.get(adv_id.upper())
         collection = None if adv is None else self.ctx.store.collection(adv.CollectionID)
+        revision = self._next_revision(adv_id)
         if adv is None or collection is None:
             record = offer.OfferReplication(action=offer.OfferAction.DELETE,
-                                            advertisement_id=adv_id)
+                                            advertisement_id=adv_id, revision=revision)
         else:
             record = offer.OfferReplication(
                 action=offer.OfferAction.ADD, advertisement_id=adv.AdvertisementID,
-                offer=_offer(adv), collection=_facts(collection))
+                offer=_offer(adv), revision=revision,
+                collection=_facts(collection, self._revisions().get(collection.CollectionID)))
         for dest in self._below():
             queue_replication(self.ctx, dest, PRIORITY, offer.REPLICATION_EXTENSION,
                               offer.REPLICATION.encode(record), key=key)
@@ -121,41 +146,128 @@ class OfferManager(Component):
 
     def _replicated(self, item: WorkItem) -> None:
         record = offer.REPLICATION.read(item.path)
+        adv_id = record.advertisement_id
+        owners = [(adv_id, record.offer.source_site if record.offer else None)]
+        if record.collection is not None:
+            owners.append((record.collection.collection_id, record.collection.source_site))
+        problem = next(filter(None, (self._untrusted(*o) for o in owners)), None)
+        if problem:
+            item.quarantine(problem)
+            return
+        recorded = self._revisions().get(adv_id)
+        if not revisions.is_newer(record.revision, recorded):
+            self._discard(item, f"advertisement {adv_id}", record.revision, recorded)
+            return
+        applied = {adv_id: record.revision}
         if record.offer is None or record.collection is None:
-            self.ctx.store.delete_advertisement(record.advertisement_id)
-            self.ctx.log.write(f"Deleted replicated advertisement {record.advertisement_id}")
-            self._remove_client_source(record.advertisement_id)
+            self.ctx.store.delete_advertisement(adv_id)
+            self.ctx.log.write(f"Deleted replicated advertisement {adv_id}")
+            self._remove_client_source(adv_id)
         else:
             o, c = record.offer, record.collection
+            collection, newer = self._newest(c)
+            if newer:
+                applied[c.collection_id] = c.revision
             self.ctx.store.put_advertisement(
                 Advertisement(AdvertisementID=o.advertisement_id, PackageID=o.package_id,
                               ProgramName=o.program_name, CollectionID=o.collection_id,
                               SourceSite=o.source_site, AdvertisementName=o.name,
-                              PresentTime=o.present_time),
-                Collection(CollectionID=c.collection_id, Name=c.name,
-                           MemberCount=c.member_count, SourceSite=c.source_site))
+                              PresentTime=o.present_time), collection)
             self.ctx.log.write(f"Updated replicated advertisement {o.advertisement_id} of "
                                f"package {o.package_id} from site {o.source_site}")
+        self._record(applied)
         item.done()
 
     def _replicated_collection(self, item: WorkItem) -> None:
         c = offer.COLLECTION.read(item.path)
-        collection = Collection(CollectionID=c.collection_id, Name=c.name,
-                                MemberCount=c.member_count, SourceSite=c.source_site)
+        problem = self._untrusted(c.collection_id, c.source_site)
+        if problem:
+            item.quarantine(problem)
+            return
+        collection, newer = self._newest(c)
+        if not newer:
+            self._discard(item, f"collection {c.collection_id}", c.revision,
+                          self._revisions().get(c.collection_id))
+            return
         if not self.ctx.store.update_collection(collection):
             self.ctx.log.write(f"Collection {c.collection_id} from site {c.source_site} is not "
                                "kept here: no advertisement here targets it")
             item.done()
             return
+        self._record({c.collection_id: c.revision})
         self.ctx.log.write(f"Updated replicated collection {c.collection_id} from site "
                            f"{c.source_site}: {c.member_count} client(s)")
-        site = self.ctx.site.code
-        for adv in self.ctx.store.advertisements():
-            if adv.CollectionID.upper() == c.collection_id.upper() \
-                    and adv.SourceSite.upper() == site:
-                self._send_advertisement(adv.AdvertisementID,
-                                         key=f"{item.name}/{adv.AdvertisementID}")
+        self._send_advertisements_of(c.collection_id, key=item.name)
         item.done()
+
+    # --- revisions and trust ----------------------------------------------------------------
+
+    def _untrusted(self, object_id: str, source_site: str | None) -> str | None:
+        """Why this site may not take a change of the object, or None: its owner (the site its
+        ID names, and the source site it names) must be a site above this one."""
+        for site in dict.fromkeys(filter(None, (object_id[:3].upper(),
+                                                (source_site or "").upper()))):
+            problem = not_from_above(self.ctx.hierarchy, self.ctx.site.code, site)
+            if problem:
+                return f"it changes {object_id}, but {problem}"
+        return None
+
+    def _newest(self, c: offer.CollectionFacts) -> tuple[Collection, bool]:
+        """The collection to keep and whether it is `c`'s: the one this site holds stays if
+        `c` is not newer. A site that holds none takes `c`, whatever revision it recorded
+        when it last held one (its advertisements of it have gone since)."""
+        held = self.ctx.store.collection(c.collection_id)
+        if held is not None and not revisions.is_newer(
+                c.revision, self._revisions().get(c.collection_id)):
+            return held, False
+        return Collection(CollectionID=c.collection_id, Name=c.name,
+                          MemberCount=c.member_count, SourceSite=c.source_site), True
+
+    def _discard(self, item: WorkItem, what: str, revision: int, recorded: int | None) -> None:
+        self.ctx.log.write(f"~The replicated object {self.ctx.windows(item.original)} for {what} "
+                           f"(revision {revision}) is not newer than the one applied here "
+                           f"(revision {recorded}), discard it.")
+        self.ctx.emit("offer_discarded", file=self.ctx.windows(item.original),
+                      revision=revision, applied=recorded)
+        item.done()
+
+    def _revisions_path(self) -> Path:
+        return self.ctx.layout.state_dir / revisions.FILE_NAME
+
+    def _revisions(self) -> revisions.Revisions:
+        """What the file says; a damaged one is said once and counts as empty until written."""
+        path = self._revisions_path()
+        try:
+            return revisions.decode(read_limited(path, STATE_FILE_BYTES), path)
+        except FileNotFoundError:
+            return revisions.Revisions()
+        except FormatError as e:
+            problem = e.problem
+        except OSError as e:
+            problem = error_text(e)
+        if self.damaged != problem:
+            self.damaged = problem
+            self.ctx.log.write(f"Cannot read the revisions in {self.ctx.windows(path)} "
+                               f"({problem}); starting them again")
+        return revisions.Revisions()
+
+    def _record(self, applied: dict[str, int]) -> None:
+        """Written after the change it records: a crash between leaves the object in INCOMING,
+        to be applied again."""
+        ledger = self._revisions()
+        for object_id, revision in applied.items():
+            ledger = ledger.with_revision(object_id, revision)
+        path = self._revisions_path()
+        self.ctx.make_dirs(path.parent)
+        self.ctx.replace(path, revisions.encode(ledger))
+        self.damaged = None
+
+    def _next_revision(self, object_id: str) -> int:
+        """The next change of this site's object: recorded before it is sent, so a crash
+        leaves a gap, never a number used twice."""
+        revision = (self._revisions().get(object_id) or 0) + 1
+        self._record({object_id: revision})
+        return revision
 
     # --- offerinf.box -----------------------------------------------------------------------
 
@@ -242,10 +354,10 @@ def _offer(adv: Advertisement) -> offer.Offer:
                        present_time=adv.PresentTime)
 
 
-def _facts(collection: Collection) -> offer.CollectionFacts:
+def _facts(collection: Collection, revision: int | None) -> offer.CollectionFacts:
     return offer.CollectionFacts(collection_id=collection.CollectionID, name=collection.Name,
                                  member_count=collection.MemberCount,
-                                 source_site=collection.SourceSite)
+                                 source_site=collection.SourceSite, revision=revision or 0)
 
 
 def _is_client_file(name: str) -> bool:

@@ -97,3 +97,17 @@ def read_request(hierarchy: Hierarchy, path: Path) -> SendRequest:
 def share(hierarchy: Hierarchy, site: str) -> str:
     """The ADDRESS a sender connects to: `\\\\<server>\\SMS_SITE` (Q123221)."""
     return f"\\\\{hierarchy.site(site).server}\\SMS_SITE"
+
+
+def not_from_above(hierarchy: Hierarchy, here: str, source: str) -> str | None:
+    """Why an object that `source` made may not change anything at site `here`, or None.
+
+    Advertisements and collections flow down the hierarchy only: the site that owns one is the
+    only one that changes it, and only the sites below it take its changes."""
+    if source.upper() not in {s.code for s in hierarchy.sites}:
+        return f"its source site {source} is not in this lab"
+    if source.upper() == here.upper():
+        return f"it would change an object of this site ({source}), which only this site changes"
+    if source.upper() not in {s.code for s in hierarchy.ancestors(here)}:
+        return f"its source site {source} is not above this site"
+    return None

@@ -15,6 +15,12 @@ to write instruction files. A change of a collection's clients travels on its ow
 `<DEST>_<random8>.COL` holding the `[COLLECTION]` alone, from the site that made the collection
 to every site below. `.OFN`, SQL Monitor's wake-up call to Offer Manager, has the `.PKN` layout
 (`pkn.py`) with the advertisement or collection ID as its KeyName.
+
+Each replicated object carries a `Revision` (sitesrv's, as the layout is not public): the source
+site's change counter for the advertisement (`[ACTION]`) or the collection (`[COLLECTION]`), so
+that a receiving site applies only what is newer than what it applied, in whatever order the
+objects arrive (docs/distribution.md). An object from an older sitesrv has none: it reads as
+revision 0, which means "not known" (`revisions.py`).
 """
 
 from __future__ import annotations
@@ -107,6 +113,7 @@ class CollectionFacts:
     name: str = attrs.field(default="", validator=TEXT)
     member_count: int = attrs.field(validator=COUNT)
     source_site: str = attrs.field(validator=SITE_CODE)
+    revision: int = attrs.field(default=0, validator=COUNT)  # the source's; 0: not known
 
 
 @attrs.frozen(kw_only=True)
@@ -121,6 +128,7 @@ class OfferReplication:
     collection: CollectionFacts | None = attrs.field(
         default=None, validator=attrs.validators.optional(
             attrs.validators.instance_of(CollectionFacts)))
+    revision: int = attrs.field(default=0, validator=COUNT)  # the source's; 0: not known
 
     def __attrs_post_init__(self) -> None:
         carried = self.offer is not None and self.collection is not None
@@ -163,12 +171,14 @@ COLLECTION = Layout(CollectionFacts, "collection", (
         Key("CollectionID", "collection_id"),
         Key("Name", "name"),
         Key("MemberCount", "member_count", INTEGER),
-        Key("SourceSite", "source_site")),
+        Key("SourceSite", "source_site"),
+        Key("Revision", "revision", INTEGER, optional=True)),
 ))
 REPLICATION = Layout(OfferReplication, "replicated advertisement", (
     one("ACTION",
         Key("Action", "action", enum(OfferAction)),
-        Key("AdvertisementID", "advertisement_id")),
+        Key("AdvertisementID", "advertisement_id"),
+        Key("Revision", "revision", INTEGER, optional=True)),
     Embedded("offer", OFFER),
     Embedded("collection", COLLECTION),
 ))

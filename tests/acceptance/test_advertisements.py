@@ -4,6 +4,7 @@ a DP of the site holds the package and the collection has clients; gone with the
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,12 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sitesrv.admin import advertisements, console
+from sitesrv.admin import advertisements, console, faults
 from sitesrv.admin.lab import Lab
 from sitesrv.cli.main import cli
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.errors import UserError
-from sitesrv.formats import offer
+from sitesrv.formats import offer, rpl
 from sitesrv.testing import (
     assert_in_order,
     log_messages,
@@ -409,11 +410,11 @@ def test_a_change_of_a_collections_clients_reaches_every_site_below(lab: Lab,
         "Sent collection ZZZ10000 (5 client(s)) to site P00",
         "Sent collection ZZZ10000 (5 client(s)) to site S01",
     ])
-    assert zzz.count("Sent advertisement ZZZ20000 (ADD) to site P00") == 1, \
-        "the collection goes alone, not the advertisement again"
-    for site in ("P00", "S01"):
+    assert zzz.count("Sent advertisement ZZZ20000 (ADD) to site P00") == 2, \
+        "the advertisement goes again with the collection's new revision, for a site below " \
+        "that takes the .COL before the advertisement and has nowhere to keep it"
+    for site in ("P00", "S01"):  # the .COL or the advertisement, whichever comes first
         assert_in_order(log_messages(lab, site, "offermgr.log"), [
-            "Updated replicated collection ZZZ10000 from site ZZZ: 5 client(s)",
             "Advertisement ZZZ20000 is offered to the 5 client(s) of collection ZZZ10000",
             "Wrote E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.ins",
             "Wrote E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.lkp",
@@ -428,7 +429,6 @@ def test_a_change_of_a_collections_clients_reaches_every_site_below(lab: Lab,
         assert offered(lab, site) == ["ZZZ20000.ofr"] == in_cap(lab, site), site
     assert '"MemberCount": 0' in state.read_text()
     assert_in_order(log_messages(lab, "S01", "offermgr.log"), [
-        "Updated replicated collection ZZZ10000 from site ZZZ: 0 client(s)",
         "Advertisement ZZZ20000 is offered; collection ZZZ10000 has no clients, so no "
         "instruction files",
         "Deleted E:\\SMS\\inboxes\\offerinf.box\\ZZZ20000.ins, which no advertisement calls "
@@ -487,3 +487,198 @@ def test_collection_ids_stop_below_the_advertisements_range(lab: Lab) -> None:
     assert advertisements.create_collection(lab, "ZZZ", name="Last") == "ZZZ1FFFF"
     with pytest.raises(UserError, match="Site ZZZ has no collection IDs left."):
         advertisements.create_collection(lab, "ZZZ", name="One too many")
+
+
+# --- objects taken out of order, and objects from the wrong site ---------------------------------
+
+
+def held_objects(lab: Lab, site: str) -> dict[str, list[tuple[str, bytes]]]:
+    """The objects `site` batched for the sites below and could not send (its link is down),
+    by destination, in the order it made them: (object class, bytes)."""
+    out: dict[str, list[tuple[str, bytes]]] = {}
+    ready = lab.site(site).inbox("replmgr.box") / "ready"
+    for path in sorted(ready.glob("*.RPL")):
+        batch = rpl.read(path)
+        out.setdefault(batch.destination_site, []).extend(
+            (o.object_class, o.data) for o in batch.objects)
+    return out
+
+
+def deliver_reversed(lab: Lab, objects: dict[str, list[tuple[str, bytes]]], prefix: str = ""
+                     ) -> None:
+    """Each destination's objects in its `offermgr.box\\INCOMING` at once, under names that
+    sort the last made first, as Replication Manager's hashed names may."""
+    for dest, held in objects.items():
+        incoming = lab.site(dest).inbox("offermgr.box\\INCOMING")
+        for n, (object_class, data) in enumerate(held):
+            (incoming / f"{prefix}{99 - n:02d}.{object_class}").write_bytes(data)
+
+
+def discards(lab: Lab, site: str) -> list[str]:
+    return [m for m in log_messages(lab, site, "offermgr.log")
+            if m.startswith("~The replicated object ") and m.endswith(", discard it.")]
+
+
+def added_and_deleted_while_the_link_is_down(
+        lab: Lab, tmp_path: Path) -> tuple[str, str, dict[str, list[tuple[str, bytes]]]]:
+    """ZZZ advertises a package and deletes the advertisement while its link to P00 is down:
+    the package, the advertisement and the objects ZZZ holds for the sites below."""
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    assert lab.run_until_idle(seed=11).status == "idle"
+    faults.set_link(lab, "ZZZ", "P00", up=False)
+    adv, _ = advertise(lab, pkg_id)
+    lab.run_until_idle(seed=11)
+    advertisements.delete_advertisement(lab, adv)
+    lab.run_until_idle(seed=11)
+    held = held_objects(lab, "ZZZ")
+    return pkg_id, adv, held
+
+
+def test_an_add_and_a_delete_taken_in_reverse_order_end_deleted_everywhere(
+        lab: Lab, tmp_path: Path) -> None:
+    """ZZZ makes an advertisement and deletes it while its link to P00 is down; the two objects
+    wait together in INCOMING and the DELETE is taken first. The ADD is older (revision 1 < 2):
+    discarded, where before it brought the advertisement back."""
+    pkg_id, adv, held = added_and_deleted_while_the_link_is_down(lab, tmp_path)
+    assert [[offer.REPLICATION.decode(d).action for _, d in held[s]] for s in ("P00", "S01")] \
+        == [["ADD", "DELETE"]] * 2
+
+    deliver_reversed(lab, held)
+    lab.run_until_idle(seed=12)  # waiting: ZZZ's jobs wait for the link
+    for site in ("P00", "S01"):
+        assert offered(lab, site) == [] == in_cap(lab, site), site
+        assert discards(lab, site) == [
+            "~The replicated object E:\\SMS\\inboxes\\offermgr.box\\INCOMING\\99.OFR for "
+            f"advertisement {adv} (revision 1) is not newer than the one applied here "
+            "(revision 2), discard it."], site
+    assert query(lab, "P00", "SELECT COUNT(*) FROM Advertisements") == [(0,)]
+    assert '"advertisements"' not in (lab.site("S01").state_dir / "packages" /
+                                      f"{pkg_id}.json").read_text()
+    # The DELETE's revision stays, a tombstone.
+    assert json.loads((lab.site("S01").state_dir / "offermgr-revisions.json").read_text()) == {
+        adv: 2}
+
+    faults.set_link(lab, "ZZZ", "P00", up=True)  # the same objects come again: nothing changes
+    assert lab.run_until_idle(seed=13).status == "idle"
+    for site in ("P00", "S01"):
+        assert offered(lab, site) == [] == in_cap(lab, site), site
+        assert len(discards(lab, site)) == 3, site
+
+
+def test_two_client_counts_taken_in_reverse_order_end_with_the_newer(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    adv, collection = advertise(lab, pkg_id, clients=3)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    faults.set_link(lab, "ZZZ", "P00", up=False)
+    advertisements.set_clients(lab, collection, 5)
+    lab.run_until_idle(seed=11)
+    advertisements.set_clients(lab, collection, 7)
+    lab.run_until_idle(seed=11)
+    held = held_objects(lab, "ZZZ")
+    counts = [offer.COLLECTION.decode(d).member_count for c, d in held["S01"] if c == "COL"]
+    assert counts == [5, 7]
+
+    deliver_reversed(lab, held)
+    lab.run_until_idle(seed=12)
+    assert instruction_counts(lab, adv) == {"ZZZ": 7, "P00": 7, "S01": 7}
+    assert query(lab, "P00", "SELECT MemberCount FROM Collections") == [(7,)]
+    assert '"MemberCount": 7' in (lab.site("S01").state_dir / "packages" /
+                                  f"{pkg_id}.json").read_text()
+    assert any(f"for collection {collection} (revision 1) is not newer than the one applied "
+               "here (revision 2)" in m for m in discards(lab, "S01"))
+
+
+def test_an_older_add_that_comes_after_the_delete_does_not_bring_the_advertisement_back(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id, adv, held = added_and_deleted_while_the_link_is_down(lab, tmp_path)
+    deletes = {s: [o for o in objects if b"Action=DELETE" in o[1]] for s, objects in held.items()}
+    adds = {s: [o for o in objects if b"Action=ADD" in o[1]] for s, objects in held.items()}
+
+    deliver_reversed(lab, deletes, prefix="D")
+    lab.run_until_idle(seed=12)
+    deliver_reversed(lab, adds, prefix="A")  # late, alone
+    lab.run_until_idle(seed=13)
+    for site in ("P00", "S01"):
+        assert offered(lab, site) == [] == in_cap(lab, site), site
+        assert client_sources(lab, site) == [], site
+        assert_in_order(log_messages(lab, site, "offermgr.log"), [
+            f"Deleted replicated advertisement {adv}",
+            "~The replicated object E:\\SMS\\inboxes\\offermgr.box\\INCOMING\\A99.OFR for "
+            f"advertisement {adv} (revision 1) is not newer than the one applied here "
+            "(revision 2), discard it.",
+        ])
+
+
+FORGED_DELETE = "[ACTION]\nAction=DELETE\nAdvertisementID=ZZZ20000\nRevision=99\n[END]\n"
+
+
+def test_a_forged_delete_of_the_central_sites_own_advertisement_is_quarantined(
+        lab: Lab, tmp_path: Path) -> None:
+    """A valid DELETE dropped in ZZZ's INCOMING deleted ZZZ's own advertisement, at every
+    site: a site takes changes of an advertisement only from the site above it that owns it."""
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    advertise(lab, pkg_id)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    incoming = lab.site("ZZZ").inbox("offermgr.box\\INCOMING")
+    (incoming / "FORGED01.OFR").write_text(FORGED_DELETE)
+
+    assert lab.run_until_idle(seed=14).status == "waiting"  # a quarantined file is a problem
+    assert sorted(p.name for p in (incoming / "corrupt").iterdir()) == ["FORGED01.OFR",
+                                                                        "quarantine.log"]
+    assert any(m.startswith("Moved the corrupt file E:\\SMS\\inboxes\\offermgr.box\\INCOMING\\"
+                            "FORGED01.OFR to ") and "it changes ZZZ20000, but it would change "
+                            "an object of this site (ZZZ), which only this site changes" in m
+               for m in log_messages(lab, "ZZZ", "offermgr.log"))
+    for site in SITES:
+        assert offered(lab, site) == THREE == in_cap(lab, site), site
+    assert query(lab, "ZZZ", "SELECT AdvertisementID FROM Advertisements") == [("ZZZ20000",)]
+
+
+@pytest.mark.parametrize(("name", "text", "problem"), [
+    ("FORGED02.OFR", offer.REPLICATION.dumps(offer.OfferReplication(
+        action=offer.OfferAction.ADD, advertisement_id="S0120000", revision=1,
+        offer=offer.Offer(advertisement_id="S0120000", package_id="ZZZ00001",
+                          program_name="Setup", collection_id="ZZZ10000", source_site="S01",
+                          present_time=0),
+        collection=offer.CollectionFacts(collection_id="ZZZ10000", member_count=9,
+                                         source_site="ZZZ", revision=9))),
+     "it changes S0120000, but its source site S01 is not above this site"),
+    ("FORGED03.COL", offer.COLLECTION.dumps(offer.CollectionFacts(
+        collection_id="ZZZ10000", member_count=9, source_site="S01", revision=9)),
+     "it changes ZZZ10000, but its source site S01 is not above this site"),
+    ("FORGED04.OFR", FORGED_DELETE.replace("ZZZ20000", "QQQ20000"),
+     "it changes QQQ20000, but its source site QQQ is not in this lab"),
+], ids=["ADD-from-S01", "COL-from-S01", "DELETE-from-QQQ"])
+def test_a_forged_object_at_p00_from_a_site_not_above_it_is_quarantined(
+        lab: Lab, tmp_path: Path, name: str, text: str, problem: str) -> None:
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    adv, _ = advertise(lab, pkg_id)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    incoming = lab.site("P00").inbox("offermgr.box\\INCOMING")
+    (incoming / name).write_text(text)
+
+    assert lab.run_until_idle(seed=15).status == "waiting"
+    assert (incoming / "corrupt" / name).read_text() == text
+    assert any(m.startswith(f"Moved the corrupt file E:\\SMS\\inboxes\\offermgr.box\\INCOMING\\"
+                            f"{name} to ") and problem in m
+               for m in log_messages(lab, "P00", "offermgr.log"))
+    assert query(lab, "P00", "SELECT AdvertisementID FROM Advertisements") == [(adv,)]
+    assert instruction_counts(lab, adv) == {"ZZZ": 3, "P00": 3, "S01": 3}
+
+
+def test_a_damaged_revisions_file_is_said_and_started_again(lab: Lab, tmp_path: Path) -> None:
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    adv, collection = advertise(lab, pkg_id, clients=3)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    ledger = lab.site("P00").state_dir / "offermgr-revisions.json"
+    ledger.write_text('{"ZZZ10000": "many"}')
+    advertisements.set_clients(lab, collection, 4)
+
+    assert lab.run_until_idle(seed=16).status == "idle"
+    assert instruction_counts(lab, adv) == {"ZZZ": 4, "P00": 4, "S01": 4}
+    assert log_messages(lab, "P00", "offermgr.log").count(
+        "Cannot read the revisions in E:\\SMS\\state\\offermgr-revisions.json (the offer "
+        "revisions are not in the expected shape: 'ZZZ10000': must be a whole number); starting "
+        "them again") == 1
+    assert json.loads(ledger.read_text()) == {adv: 2, collection: 1}

@@ -190,6 +190,7 @@ MemberCount=0
 [ACTION]
 Action=DELETE
 AdvertisementID=00000000
+Revision=0
 [END]
 """),
     "svf": (svf.LAYOUT, """\
@@ -212,6 +213,7 @@ CollectionID=00000000
 Name=
 MemberCount=0
 SourceSite=000
+Revision=0
 [END]
 """),
     "packing list": (parcel.LAYOUT, PACKING_LIST),

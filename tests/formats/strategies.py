@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import attrs
 from hypothesis import strategies as st
 
-from sitesrv.formats import job, offer, pkg, pkn, sni, srq, sta, storedpkg, svf
+from sitesrv.formats import job, offer, pkg, pkn, revisions, sni, srq, sta, storedpkg, svf
 from sitesrv.formats.values import (
     LATEST_TIMESTAMP,
     SERVER,
@@ -157,7 +157,7 @@ lookups = st.builds(offer.Lookup, advertisement_id=package_ids, recipients=st.li
     min_size=1, max_size=4).map(tuple))
 
 collection_facts = st.builds(offer.CollectionFacts, collection_id=package_ids, name=text,
-                             member_count=counts, source_site=sites)
+                             member_count=counts, source_site=sites, revision=counts)
 
 
 @st.composite
@@ -165,12 +165,20 @@ def offer_replications(draw) -> offer.OfferReplication:
     adv = draw(offers)
     if draw(st.booleans()):
         return offer.OfferReplication(action=offer.OfferAction.DELETE,
-                                      advertisement_id=adv.advertisement_id)
+                                      advertisement_id=adv.advertisement_id,
+                                      revision=draw(counts))
     collection = offer.CollectionFacts(collection_id=adv.collection_id, name=draw(text),
-                                       member_count=draw(counts), source_site=draw(sites))
+                                       member_count=draw(counts), source_site=draw(sites),
+                                       revision=draw(counts))
     return offer.OfferReplication(action=offer.OfferAction.ADD,
                                   advertisement_id=adv.advertisement_id, offer=adv,
-                                  collection=collection)
+                                  collection=collection, revision=draw(counts))
+
+
+@st.composite
+def offer_revisions(draw) -> revisions.Revisions:
+    ids = draw(st.lists(package_ids, max_size=6, unique_by=str.upper))
+    return revisions.Revisions({i: draw(counts) for i in ids})
 
 
 ids31 = st.integers(0, 2**31 - 1)
