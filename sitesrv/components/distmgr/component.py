@@ -171,8 +171,17 @@ class DistributionManager(Component):
             return False
         if package.Action != PackageAction.NONE:
             return True
-        return any(s.Action != PackageAction.NONE or s.RefreshTrigger
-                   for s in self.ctx.store.servers(pkg_id))
+        pending = self._removal_pending(pkg_id)  # sent: nothing more to do until confirmed
+        return any(s.Action != PackageAction.NONE and not (
+            s.Action == PackageAction.DELETE and s.NALPath.upper() in pending)
+            or s.RefreshTrigger for s in self.ctx.store.servers(pkg_id))
+
+    def _removal_pending(self, pkg_id: str) -> set[str]:
+        """The DPs below this site whose removal was sent and waits for their site's word
+        (Type 2 Status 7 PENDING_REMOVE: docs/distribution.md, "Removing a DP")."""
+        return {r.PkgServer.upper() for r in self.ctx.store.statuses(
+            pkg_id, status_type=StatusType.COPY)
+            if r.Status == PackageStatus.PENDING_REMOVE}
 
     def _package_actions(self, pkg_id: str) -> None:
         """One pass over a package's pending actions at this site.
@@ -241,13 +250,13 @@ class DistributionManager(Component):
         # The sites below first, so they receive while this site installs its own DPs.
         self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
         self._local_dps(package, servers, None if new_version else changed_dps)
-        removed_below = self._settle_servers(package, servers)
+        removing_below = self._settle_servers(package, servers)
         if not is_source:
             # A DP added or removed here reaches the source site as a status row
             # (docs/distribution.md, "Status going up").
             self._forward(pkg_id, [r for r in self.ctx.store.statuses(pkg_id,
                                                                       status_type=StatusType.COPY)
-                                   if r.PkgServer.upper() in added] + removed_below)
+                                   if r.PkgServer.upper() in added] + removing_below)
         self._record(pkg_id, handled, columns, copy)
         self.ctx.log.write(f"StoredPkgVersion ({package.StoredPkgVersion}) of package {pkg_id}. "
                            f"StoredPkgVersion in database is {package.StoredPkgVersion}.")
@@ -280,18 +289,25 @@ class DistributionManager(Component):
                 self._install_local(package, row, added=row.Action == PackageAction.ADD)
 
     def _settle_servers(self, package: Package, servers: list[PkgServer]) -> list[PkgStatus]:
-        """Clear the DPs' actions once done; returns the REMOVED rows of DPs deleted below."""
+        """Clear the DPs' actions once done; returns the PENDING_REMOVE rows newly written
+        for DPs removed below.
+
+        A DP below is not removed here: its site removes it and says so (a REMOVED row, up
+        the hierarchy). Until then its PkgServers row keeps its DELETE action and its Type 2
+        row is 7 PENDING_REMOVE (State 4 REMOVAL_PENDING). This site's own DPs were removed
+        by _local_dps, rows and all."""
         store, site = self.ctx.store, self.ctx.site.code
-        removed_below = []
+        pending = self._removal_pending(package.PkgID)
+        removing_below = []
         for row in servers:
             if row.Action == PackageAction.DELETE:
-                store.delete_server(package.PkgID, row.NALPath)
-                store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
-                if row.SiteCode.upper() != site:
-                    removed_below.append(self._removed_row(package, row))
+                if row.SiteCode.upper() != site and row.NALPath.upper() not in pending:
+                    removing = self._status_row(package, row, PackageStatus.PENDING_REMOVE)
+                    store.put_status(removing)
+                    removing_below.append(removing)
             elif row.Action != PackageAction.NONE or row.RefreshTrigger:
                 store.settle_server(row, self.ctx.clock.now())
-        return removed_below
+        return removing_below
 
     def _compress(self, package: Package) -> dict[str, object] | None:
         """A new source version: `SMSPKG\\<PkgID>.PCK` via `_S xxxxx.TMP`, and the delta.
@@ -496,15 +512,16 @@ class DistributionManager(Component):
             dpinstall.remove_from_dp(self.ctx, dp, package.PkgID)
         self.ctx.store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
         self.ctx.store.delete_server(package.PkgID, row.NALPath)
-        self._forward(package.PkgID, [self._removed_row(package, row)])
+        self._forward(package.PkgID, [self._status_row(package, row, PackageStatus.REMOVED)])
         if row.SiteCode.upper() == self.ctx.site.code:  # the site's DPs changed: so do the
             self._write_nal(package)  # .NAL, and perhaps what Offer Manager may offer
             self._tell_offer_manager()
 
-    def _removed_row(self, package: Package, row: PkgServer) -> PkgStatus:
-        """The status row that tells the sites above that a DP no longer has the package."""
+    def _status_row(self, package: Package, row: PkgServer, status: PackageStatus) -> PkgStatus:
+        """A DP's removal as a status row: REMOVED tells the sites above that the DP no
+        longer has the package; PENDING_REMOVE that its removal is on its way."""
         return PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=row.SiteCode,
-                         PkgServer=row.NALPath, Status=PackageStatus.REMOVED,
+                         PkgServer=row.NALPath, Status=status,
                          UpdateTime=self.ctx.clock.now(), SourceVersion=package.StoredPkgVersion)
 
     def _delete_package(self, package: Package) -> None:
@@ -512,11 +529,19 @@ class DistributionManager(Component):
         site = self.ctx.site.code
         self.ctx.log.write(f"Start deleting the package {pkg_id}...")
         servers = self.ctx.store.servers(pkg_id)
+        removed = []
         for row in servers:
             if row.SiteCode.upper() == site:
                 dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
                 if dp is not None:
                     dpinstall.remove_from_dp(self.ctx, dp, pkg_id)
+                removed.append(self._status_row(package, row, PackageStatus.REMOVED))
+        # The DPs below are removed by their sites, which say so: until then their rows stay,
+        # 7 PENDING_REMOVE (docs/distribution.md, "Removing a DP, deleting a package").
+        pending = [attrs.evolve(r, Status=PackageStatus.PENDING_REMOVE,
+                                UpdateTime=self.ctx.clock.now())
+                   for r in self.ctx.store.statuses(pkg_id, status_type=StatusType.COPY)
+                   if r.SiteCode.upper() != site and r.Status != PackageStatus.REMOVED]
         if package.SourceSite.upper() == site:
             # Every site below has the package's information (_send_down).
             for target in sorted(pkgsend.subtree(self.ctx.hierarchy, site) - {site}):
@@ -526,7 +551,11 @@ class DistributionManager(Component):
                 pkgsend.send_information(self.ctx, record, target)
         self._remove_stored(pkg_id)
         advertisements = self.ctx.store.advertisements(pkg_id)
-        self.ctx.store.delete_package(pkg_id)  # its advertisements go with it (Q257318)
+        with self.ctx.store.transaction():
+            self.ctx.store.delete_package(pkg_id)  # its advertisements go with it (Q257318)
+            for row in pending:
+                self.ctx.store.put_status(row)
+        self._forward(pkg_id, removed + pending)
         self._remove_advertisements(pkg_id, [a.AdvertisementID for a in advertisements])
         deletions.remember(self.ctx, pkg_id, package.LastRefresh or 0.0)
         self.ctx.log.write(f"~Successfully deleted the package {pkg_id}")
@@ -899,14 +928,19 @@ class DistributionManager(Component):
                                 f"{row.pkg_server}, not the site server {server}")
                 return
         pkg_id = report.package_id
+        rows = report.rows
         if pkg_id[:3].upper() == self.ctx.site.code and self.ctx.store.package(pkg_id) is None:
-            # Status for a package this site created and has deleted since: an orphan.
-            self.ctx.log.write(f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in the "
-                               "parent table, SMSPackages.~")
-            item.done()
-            return
+            # Status for a package this site created and has deleted since: an orphan, but
+            # for a DP's removal, which ends that DP's pending removal here.
+            rows = tuple(r for r in rows if r.status == PackageStatus.REMOVED)
+            if len(rows) < len(report.rows):
+                self.ctx.log.write(f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in "
+                                   "the parent table, SMSPackages.~")
+            if not rows:
+                item.done()
+                return
         changed: list[PkgStatus] = []
-        for row in report.rows:
+        for row in rows:
             status = from_row(row)
             if self._superseded(status):
                 continue
@@ -939,15 +973,17 @@ class DistributionManager(Component):
         """A DP added at a child site reaches the source here; it then sends that site its
         package information, stamped with a new LastRefreshTime (KB936465, its Cause)."""
         package = self.ctx.store.package(pkg_id)
-        if package is None or package.SourceSite.upper() != self.ctx.site.code:
+        if package is None:
             return
         nal = status.PkgServer.upper()
         rows = {s.NALPath.upper(): s for s in self.ctx.store.servers(pkg_id)}
         if status.Status == PackageStatus.REMOVED:
-            if nal in rows:
+            # The DP's site removed it: its row goes here too, at every site above it (unless
+            # the DP was added again meanwhile, and that waits its turn).
+            if nal in rows and rows[nal].Action != PackageAction.ADD:
                 self.ctx.store.delete_server(pkg_id, status.PkgServer)
             return
-        if nal in rows:
+        if package.SourceSite.upper() != self.ctx.site.code or nal in rows:
             return
         self.ctx.store.put_server(PkgServer(PkgID=pkg_id, NALPath=status.PkgServer,
                                             SiteCode=status.SiteCode, SourceSite=package.SourceSite,

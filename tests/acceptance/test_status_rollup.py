@@ -1,0 +1,58 @@
+"""Status roll-up to the central site: removals pending until the DP's site confirms them,
+a child's old version seen at the central site, a refresh's status reaching the parent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sitesrv.admin import console, faults
+from sitesrv.admin.lab import Lab
+from sitesrv.testing import query
+from tests.acceptance.conftest import dp_folder, installed
+
+S01_DP = "MSWNET:[\"SMS_SITE=S01\"]\\\\SEC01\\SMSPKGC$\\"
+SUMMARY = ("SELECT SiteCode, State FROM SMS_PackageStatusDistPointsSummarizer "
+           "WHERE PackageID = '{}' ORDER BY SiteCode")
+
+
+def test_a_dp_removed_below_is_removal_pending_until_its_site_removes_it(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id, _ = installed(lab, tmp_path, 2)
+    faults.set_link(lab, "ZZZ", "P00", up=False)
+    console.remove_dp(lab, pkg_id, "S01:SEC01")
+    lab.run_until_idle(seed=2)  # the removal waits for the link
+    assert dp_folder(lab, "S01", pkg_id).is_dir()
+    assert query(lab, "ZZZ", SUMMARY.format(pkg_id)) == [("P00", 0), ("S01", 4), ("ZZZ", 0)]
+    assert query(lab, "ZZZ", "SELECT Status FROM PkgStatus WHERE Type = 2 AND "
+                             "SiteCode = 'S01'") == [(7,)]
+    assert query(lab, "ZZZ", "SELECT Action FROM PkgServers WHERE SiteCode = 'S01'") == [(3,)]
+    faults.set_link(lab, "ZZZ", "P00", up=True)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert not dp_folder(lab, "S01", pkg_id).exists()
+    for site in ("ZZZ", "P00"):
+        assert query(lab, site, "SELECT COUNT(*) FROM PkgServers WHERE SiteCode = 'S01'") == [
+            (0,)], site
+        assert query(lab, site, "SELECT COUNT(*) FROM PkgStatus WHERE Type = 2 AND "
+                                "SiteCode = 'S01'") == [(0,)], site
+    assert query(lab, "ZZZ", SUMMARY.format(pkg_id)) == [("P00", 0), ("ZZZ", 0)]
+
+
+def test_a_deleted_packages_dps_below_are_removal_pending_until_their_sites_delete_it(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id, _ = installed(lab, tmp_path, 2)
+    faults.set_link(lab, "ZZZ", "P00", up=False)
+    console.delete_package(lab, pkg_id)
+    lab.run_until_idle(seed=2)  # the deletion waits for the link
+    assert not dp_folder(lab, "ZZZ", pkg_id).exists()
+    assert dp_folder(lab, "P00", pkg_id).is_dir() and dp_folder(lab, "S01", pkg_id).is_dir()
+    assert query(lab, "ZZZ", SUMMARY.format(pkg_id)) == [("P00", 4), ("S01", 4)]
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM SMSPackages") == [(0,)]
+    assert (lab.site("ZZZ").state_dir / "deleted" / pkg_id).is_file()
+    faults.set_link(lab, "ZZZ", "P00", up=True)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    for site in ("P00", "S01"):
+        assert not dp_folder(lab, site, pkg_id).exists(), site
+        assert (lab.site(site).state_dir / "deleted" / pkg_id).is_file(), site
+    for site in ("ZZZ", "P00"):
+        for table in ("SMSPackages", "PkgServers", "PkgStatus"):
+            assert query(lab, site, f"SELECT COUNT(*) FROM {table}") == [(0,)], (site, table)
