@@ -8,7 +8,7 @@ from pathlib import Path
 from sitesrv.admin import console, faults
 from sitesrv.admin.lab import Lab
 from sitesrv.testing import query
-from tests.acceptance.conftest import dp_folder, installed
+from tests.acceptance.conftest import dp_folder, installed, sample
 
 S01_DP = "MSWNET:[\"SMS_SITE=S01\"]\\\\SEC01\\SMSPKGC$\\"
 SUMMARY = ("SELECT SiteCode, State FROM SMS_PackageStatusDistPointsSummarizer "
@@ -56,3 +56,21 @@ def test_a_deleted_packages_dps_below_are_removal_pending_until_their_sites_dele
     for site in ("ZZZ", "P00"):
         for table in ("SMSPackages", "PkgServers", "PkgStatus"):
             assert query(lab, site, f"SELECT COUNT(*) FROM {table}") == [(0,)], (site, table)
+
+
+def test_a_child_stuck_on_an_old_version_of_a_child_primarys_package_is_pending_at_the_top(
+        lab: Lab, tmp_path: Path) -> None:
+    """The central site has no SMSPackages row for a package created at P00: the summarizer
+    takes its version from P00's own Type 1 row, so the smsutils query finds S01 stuck."""
+    source = sample(tmp_path)
+    pkg_id = console.create_package(lab, "P00", name="PP", source=source,
+                                    dps=["P00:REMOTE_DP", "S01:SEC01"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    faults.fill_disk(lab, "S01", free=100)
+    (source / "BIG.BIN").write_bytes(bytes(range(256)) * 200)
+    console.update_package(lab, pkg_id)
+    lab.run_until_idle(seed=2)  # S01 cannot store version 2
+    for site in ("P00", "ZZZ"):
+        assert query(lab, site, "SELECT SiteCode, SourceVersion, State FROM "
+                                "SMS_PackageStatusDistPointsSummarizer WHERE State != 0") == [
+            ("S01", 1, 1)], site
