@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sitesrv.admin import console, faults
 from sitesrv.admin.lab import Lab
+from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.testing import query
 from tests.acceptance.conftest import dp_folder, installed, sample
 
@@ -74,3 +77,22 @@ def test_a_child_stuck_on_an_old_version_of_a_child_primarys_package_is_pending_
         assert query(lab, site, "SELECT SiteCode, SourceVersion, State FROM "
                                 "SMS_PackageStatusDistPointsSummarizer WHERE State != 0") == [
             ("S01", 1, 1)], site
+
+
+@pytest.mark.parametrize(("dp", "repair"), [
+    ("P00:REMOTE_DP", "UPDATE PkgStatus SET Status = 5 WHERE ID = '{}' AND Type = 2 AND "
+                      "SiteCode = 'P00'"),
+    ("S01:SEC01", "DELETE FROM PkgStatus WHERE ID = '{}' AND Type = 2 AND SiteCode = 'S01'"),
+])
+def test_a_refreshed_dp_reports_its_row_up_even_when_unchanged_below(
+        lab: Lab, tmp_path: Path, dp: str, repair: str) -> None:
+    """A hand-edited (or deleted) DP row at the central site: refreshing the DP recopies it,
+    and its site's row, unchanged there, goes up and rewrites the rows above."""
+    pkg_id, _ = installed(lab, tmp_path, 2)
+    site = dp.split(":")[0]
+    with SiteDatabase.open(lab.site("ZZZ").database) as db:
+        db.execute_user_sql(repair.format(pkg_id))
+    assert (site, 0) not in query(lab, "ZZZ", SUMMARY.format(pkg_id))
+    console.refresh_dp(lab, pkg_id, dp)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert query(lab, "ZZZ", SUMMARY.format(pkg_id)) == [("P00", 0), ("S01", 0), ("ZZZ", 0)]

@@ -468,7 +468,9 @@ class DistributionManager(Component):
         self.ctx.status.report(2330, package.Name, row.NALPath,
                                attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath),
                                            (AID_VERSION, str(package.StoredPkgVersion))))
-        self._set_dp_status(package, row.NALPath, PackageStatus.INSTALLED)
+        # Reported up even when the row is as it was (a refresh): the sites above rewrite
+        # theirs, as a refresh's status reaches the parent in SMS.
+        self._set_dp_status(package, row.NALPath, PackageStatus.INSTALLED, report=True)
 
     def _copy_failed(self, package: Package, nal: str,
                      e: OSError | PckError | dpinstall.DecompressFailed) -> None:
@@ -491,7 +493,10 @@ class DistributionManager(Component):
         self._set_dp_status(package, nal, PackageStatus.RETRY)
         self.retry.add(pkg_id)
 
-    def _set_dp_status(self, package: Package, nal: str, status: PackageStatus) -> None:
+    def _set_dp_status(self, package: Package, nal: str, status: PackageStatus, *,
+                       report: bool = False) -> None:
+        """Write this site's row for one of its DPs; it goes up if it changed, or `report`
+        (a copy to the DP was made)."""
         row = PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=self.ctx.site.code,
                         PkgServer=nal, Status=status, UpdateTime=self.ctx.clock.now(),
                         SourceVersion=package.StoredPkgVersion,
@@ -500,11 +505,12 @@ class DistributionManager(Component):
                                       site_code=self.ctx.site.code)
         before = next((r for r in old if r.PkgServer.upper() == nal.upper()), None)
         self.ctx.store.put_status(row)
-        if before is None or (before.Status, before.SourceVersion) != (row.Status,
-                                                                       row.SourceVersion):
+        changed = before is None or (before.Status, before.SourceVersion) != (row.Status,
+                                                                              row.SourceVersion)
+        if changed or report:
             self._forward(package.PkgID, [row])
-            if status == PackageStatus.INSTALLED:  # Offer Manager may advertise it now
-                self._tell_offer_manager()
+        if changed and status == PackageStatus.INSTALLED:  # Offer Manager may advertise it now
+            self._tell_offer_manager()
 
     def _remove_dp(self, package: Package, row: PkgServer) -> None:
         dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
