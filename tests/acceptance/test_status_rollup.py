@@ -96,3 +96,19 @@ def test_a_refreshed_dp_reports_its_row_up_even_when_unchanged_below(
     console.refresh_dp(lab, pkg_id, dp)
     assert lab.run_until_idle(seed=2).status == "idle"
     assert query(lab, "ZZZ", SUMMARY.format(pkg_id)) == [("P00", 0), ("S01", 0), ("ZZZ", 0)]
+
+
+def test_a_dps_last_refresh_is_when_its_add_was_processed_where_it_was_added(
+        lab: Lab, tmp_path: Path) -> None:
+    """docs/database.md, PkgServers.LastRefresh: the time the source site processed the ADD
+    (during the package's first pass); SMS's 1970 default in rows replicated below."""
+    pkg_id, _ = installed(lab, tmp_path, 2)
+    [(stamp,)] = query(lab, "ZZZ", "SELECT LastRefresh FROM SMSPackages")
+    [(added,)] = query(lab, "ZZZ", "SELECT DISTINCT LastRefresh FROM PkgServers")
+    assert stamp <= added < "2007-06-04 09:01", "the first pass, not the default"
+    assert query(lab, "P00", "SELECT DISTINCT LastRefresh FROM PkgServers") == [
+        ("1970-04-10 06:35:00.000",)]
+    console.refresh_dp(lab, pkg_id, "P00:REMOTE_DP", at="P00")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert query(lab, "P00", "SELECT SiteCode, LastRefresh > '2007' FROM PkgServers "
+                             "ORDER BY SiteCode") == [("P00", 1), ("S01", 0)]
