@@ -963,11 +963,17 @@ class DistributionManager(Component):
         item.done()
 
     def _superseded(self, status: PkgStatus) -> bool:
-        """A replicated SENT that arrives after the child's RECEIVED for that version.
+        """A replicated SENT that arrives after the child's RECEIVED for that version, or a
+        PENDING_REMOVE for a DP this site has no row of (its REMOVED came first).
 
         Reports travel in batches and are processed in name order, not in the order they were
-        made; the child's RECEIVED is the later fact.
+        made; the child's RECEIVED, the DP's REMOVED, is the later fact.
         """
+        if status.Type == StatusType.COPY and status.Status == PackageStatus.PENDING_REMOVE:
+            return not any(r.PkgServer.upper() == status.PkgServer.upper()
+                           for r in self.ctx.store.statuses(
+                               status.ID, status_type=StatusType.COPY,
+                               site_code=status.SiteCode))
         if status.Type != StatusType.MASTER or status.Status != PackageStatus.SENT:
             return False
         stored = self.ctx.store.statuses(status.ID, status_type=StatusType.MASTER,
@@ -977,7 +983,8 @@ class DistributionManager(Component):
 
     def _learn_dp(self, pkg_id: str, status: PkgStatus) -> None:
         """A DP added at a child site reaches the source here; it then sends that site its
-        package information, stamped with a new LastRefreshTime (KB936465, its Cause)."""
+        package information, stamped with a new LastRefreshTime (KB936465, its Cause). A DP
+        removed below takes its PkgServers row with it at every site above."""
         package = self.ctx.store.package(pkg_id)
         if package is None:
             return
@@ -989,7 +996,8 @@ class DistributionManager(Component):
             if nal in rows and rows[nal].Action != PackageAction.ADD:
                 self.ctx.store.delete_server(pkg_id, status.PkgServer)
             return
-        if package.SourceSite.upper() != self.ctx.site.code or nal in rows:
+        if (package.SourceSite.upper() != self.ctx.site.code or nal in rows
+                or status.Status == PackageStatus.PENDING_REMOVE):  # going, not coming
             return
         self.ctx.store.put_server(PkgServer(PkgID=pkg_id, NALPath=status.PkgServer,
                                             SiteCode=status.SiteCode, SourceSite=package.SourceSite,
