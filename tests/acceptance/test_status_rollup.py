@@ -11,7 +11,7 @@ from sitesrv.admin import console, faults
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.testing import query
-from tests.acceptance.conftest import dp_folder, installed, sample
+from tests.acceptance.conftest import assert_dp_gone, dp_folder, installed, sample
 
 S01_DP = "MSWNET:[\"SMS_SITE=S01\"]\\\\SEC01\\SMSPKGC$\\"
 SUMMARY = ("SELECT SiteCode, State FROM SMS_PackageStatusDistPointsSummarizer "
@@ -31,12 +31,7 @@ def test_a_dp_removed_below_is_removal_pending_until_its_site_removes_it(
     assert query(lab, "ZZZ", "SELECT Action FROM PkgServers WHERE SiteCode = 'S01'") == [(3,)]
     faults.set_link(lab, "ZZZ", "P00", up=True)
     assert lab.run_until_idle(seed=2).status == "idle"
-    assert not dp_folder(lab, "S01", pkg_id).exists()
-    for site in ("ZZZ", "P00"):
-        assert query(lab, site, "SELECT COUNT(*) FROM PkgServers WHERE SiteCode = 'S01'") == [
-            (0,)], site
-        assert query(lab, site, "SELECT COUNT(*) FROM PkgStatus WHERE Type = 2 AND "
-                                "SiteCode = 'S01'") == [(0,)], site
+    assert_dp_gone(lab, pkg_id, "S01")
     assert query(lab, "ZZZ", SUMMARY.format(pkg_id)) == [("P00", 0), ("ZZZ", 0)]
 
 
