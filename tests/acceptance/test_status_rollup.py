@@ -107,3 +107,21 @@ def test_a_dps_last_refresh_is_when_its_add_was_processed_where_it_was_added(
     assert lab.run_until_idle(seed=2).status == "idle"
     assert query(lab, "P00", "SELECT SiteCode, LastRefresh > '2007' FROM PkgServers "
                              "ORDER BY SiteCode") == [("P00", 1), ("S01", 0)]
+
+
+def test_removing_a_dp_row_of_no_dp_in_the_lab_takes_its_rows_at_once(
+        lab: Lab, tmp_path: Path) -> None:
+    """A row typed by hand for a DP the lab has not: no site can remove it or say so, so its
+    removal is not left pending for ever."""
+    pkg_id, _ = installed(lab, tmp_path, 2)
+    nal = 'MSWNET:["SMS_SITE=S01"]\\\\NOSUCH\\SMSPKGC$\\'
+    with SiteDatabase.open(lab.site("ZZZ").database) as db:
+        db.execute_user_sql(f"INSERT INTO PkgServers (PkgID, NALPath, SiteCode, SourceSite, "
+                            f"Action) VALUES ('{pkg_id}', '{nal}', 'S01', 'ZZZ', 3)")
+        db.execute_user_sql(f"INSERT INTO PkgStatus (ID, Type, SiteCode, PkgServer, Status) "
+                            f"VALUES ('{pkg_id}', 2, 'S01', '{nal}', 3)")
+        db.execute_user_sql(f"INSERT INTO PkgNotification (PkgID) VALUES ('{pkg_id}')")
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgServers WHERE NALPath = ?", (nal,)) == [
+        (0,)]
+    assert query(lab, "ZZZ", SUMMARY.format(pkg_id)) == [("P00", 0), ("S01", 0), ("ZZZ", 0)]

@@ -301,7 +301,12 @@ class DistributionManager(Component):
         removing_below = []
         for row in servers:
             if row.Action == PackageAction.DELETE:
-                if row.SiteCode.upper() != site and row.NALPath.upper() not in pending:
+                if pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath) is None:
+                    # No DP of the lab: no site to remove it or say so (a row typed by hand).
+                    store.delete_server(package.PkgID, row.NALPath)
+                    store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode,
+                                        row.NALPath)
+                elif row.SiteCode.upper() != site and row.NALPath.upper() not in pending:
                     removing = self._status_row(package, row, PackageStatus.PENDING_REMOVE)
                     store.put_status(removing)
                     removing_below.append(removing)
@@ -535,13 +540,11 @@ class DistributionManager(Component):
         site = self.ctx.site.code
         self.ctx.log.write(f"Start deleting the package {pkg_id}...")
         servers = self.ctx.store.servers(pkg_id)
-        removed = []
         for row in servers:
             if row.SiteCode.upper() == site:
                 dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
                 if dp is not None:
                     dpinstall.remove_from_dp(self.ctx, dp, pkg_id)
-                removed.append(self._status_row(package, row, PackageStatus.REMOVED))
         # The DPs below are removed by their sites, which say so: until then their rows stay,
         # 7 PENDING_REMOVE (docs/distribution.md, "Removing a DP, deleting a package").
         pending = [attrs.evolve(r, Status=PackageStatus.PENDING_REMOVE,
@@ -561,11 +564,21 @@ class DistributionManager(Component):
             self.ctx.store.delete_package(pkg_id)  # its advertisements go with it (Q257318)
             for row in pending:
                 self.ctx.store.put_status(row)
-        self._forward(pkg_id, removed + pending)
+        self._forward(pkg_id, self._deleted_here(pkg_id, package.StoredPkgVersion) + pending)
         self._remove_advertisements(pkg_id, [a.AdvertisementID for a in advertisements])
         deletions.remember(self.ctx, pkg_id, package.LastRefresh or 0.0)
         self.ctx.log.write(f"~Successfully deleted the package {pkg_id}")
         self.ctx.emit("package_deleted", package=pkg_id)
+
+    def _deleted_here(self, pkg_id: str, version: int) -> list[PkgStatus]:
+        """A REMOVED row for each of this site's DPs, whether it held the package or not:
+        the sites above end the pending removal of any of them (a site that never received
+        the package's information does not know which of its DPs they target)."""
+        site = self.ctx.site.code
+        return [PkgStatus(ID=pkg_id, Type=StatusType.COPY, SiteCode=site,
+                          PkgServer=dp.nal_path(site), Status=PackageStatus.REMOVED,
+                          UpdateTime=self.ctx.clock.now(), SourceVersion=version)
+                for dp in self.ctx.site.distribution_points]
 
     def _remove_stored(self, pkg_id: str) -> None:
         for path in sorted(self.ctx.make_dirs(self.ctx.layout.smspkg).glob(f"{pkg_id}.*")):
@@ -890,6 +903,7 @@ class DistributionManager(Component):
             self._delete_package(known)
         else:  # compressed files parked before its information came (SMSPKG\<PkgID>.PCK.<n>)
             self._remove_stored(record.package_id)
+            self._forward(record.package_id, self._deleted_here(record.package_id, 0))
         deletions.remember(self.ctx, record.package_id, record.last_refresh_time)
 
     def _write_pkginfo(self, package: Package) -> None:
