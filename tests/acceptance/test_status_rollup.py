@@ -125,3 +125,18 @@ def test_removing_a_dp_row_of_no_dp_in_the_lab_takes_its_rows_at_once(
     assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgServers WHERE NALPath = ?", (nal,)) == [
         (0,)]
     assert query(lab, "ZZZ", SUMMARY.format(pkg_id)) == [("P00", 0), ("S01", 0), ("ZZZ", 0)]
+
+
+def test_a_site_between_shows_the_removal_pending_too(lab: Lab, tmp_path: Path) -> None:
+    pkg_id, _ = installed(lab, tmp_path, 2)
+    faults.set_link(lab, "P00", "S01", up=False)
+    console.remove_dp(lab, pkg_id, "S01:SEC01")
+    lab.run_until_idle(seed=2)  # P00 has the removal; S01 does not
+    assert dp_folder(lab, "S01", pkg_id).is_dir()
+    for site in ("ZZZ", "P00"):
+        assert ("S01", 4) in query(lab, site, SUMMARY.format(pkg_id)), site
+        assert query(lab, site, "SELECT Action FROM PkgServers WHERE SiteCode = 'S01'") == [
+            (3,)], site
+    faults.set_link(lab, "P00", "S01", up=True)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert_dp_gone(lab, pkg_id, "S01")

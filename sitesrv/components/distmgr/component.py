@@ -777,7 +777,9 @@ class DistributionManager(Component):
             row = pkgsend.pkgstore_server(server, record.package_id, record.source_site)
             nal = server.nal_path.upper()
             if server.action == pkg.PackageAction.DELETE:
-                if rows.pop(nal, None) is not None:
+                if server.site_code != self.ctx.site.code and nal in rows:
+                    self._removal_sent_below(record.package_id, rows[nal])
+                elif rows.pop(nal, None) is not None:
                     self.ctx.store.delete_server(record.package_id, server.nal_path)
                 continue
             if rows.get(nal) == row:
@@ -792,6 +794,18 @@ class DistributionManager(Component):
                                    f"{record.package_id}, error = 3")
                 return False
         return True
+
+    def _removal_sent_below(self, pkg_id: str, row: PkgServer) -> None:
+        """A site above removes a DP below this one: here too its rows wait, 7 PENDING_REMOVE,
+        for its site's REMOVED (docs/distribution.md, "Removing a DP, deleting a package")."""
+        if row.Action != PackageAction.DELETE:
+            self.ctx.store.put_server(attrs.evolve(row, Action=PackageAction.DELETE))
+        for status in self.ctx.store.statuses(pkg_id, status_type=StatusType.COPY,
+                                              site_code=row.SiteCode):
+            if (status.PkgServer.upper() == row.NALPath.upper()
+                    and status.Status != PackageStatus.PENDING_REMOVE):
+                self.ctx.store.put_status(attrs.evolve(status, Status=PackageStatus.PENDING_REMOVE,
+                                                       UpdateTime=self.ctx.clock.now()))
 
     def _register_content(self, record: pkg.PackageReplication, package: Package) -> Package:
         """A content instruction's forwarded PCK (`SMSPKG\\<PkgID>.PCK.<n>`) becomes ours.
