@@ -10,7 +10,7 @@ import pytest
 from sitesrv.admin import console, faults
 from sitesrv.admin.lab import Lab
 from sitesrv.db.sitedb import SiteDatabase
-from sitesrv.testing import query
+from sitesrv.testing import log_messages, query
 from tests.acceptance.conftest import assert_dp_gone, dp_folder, installed, sample
 
 S01_DP = "MSWNET:[\"SMS_SITE=S01\"]\\\\SEC01\\SMSPKGC$\\"
@@ -140,3 +140,12 @@ def test_a_site_between_shows_the_removal_pending_too(lab: Lab, tmp_path: Path) 
     faults.set_link(lab, "P00", "S01", up=True)
     assert lab.run_until_idle(seed=2).status == "idle"
     assert_dp_gone(lab, pkg_id, "S01")
+
+
+def test_a_deletion_that_reaches_every_site_logs_no_orphan_status(
+        lab: Lab, tmp_path: Path) -> None:
+    pkg_id, _ = installed(lab, tmp_path, 2)
+    console.delete_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert not [m for m in log_messages(lab, "ZZZ", "distmgr.log") if "SQL Msg #99901" in m]
+    assert query(lab, "ZZZ", "SELECT COUNT(*) FROM PkgStatus") == [(0,)]

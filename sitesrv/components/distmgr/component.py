@@ -965,9 +965,11 @@ class DistributionManager(Component):
         rows = report.rows
         if pkg_id[:3].upper() == self.ctx.site.code and self.ctx.store.package(pkg_id) is None:
             # Status for a package this site created and has deleted since: an orphan, but
-            # for a DP's removal, which ends that DP's pending removal here.
+            # for a DP's removal, which ends that DP's pending removal here (a site between
+            # sends its pending removals too: this site has them already).
             rows = tuple(r for r in rows if r.status == PackageStatus.REMOVED)
-            if len(rows) < len(report.rows):
+            if any(r.status not in (PackageStatus.REMOVED, PackageStatus.PENDING_REMOVE)
+                   for r in report.rows):
                 self.ctx.log.write(f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in "
                                    "the parent table, SMSPackages.~")
             if not rows:
