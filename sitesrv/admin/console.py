@@ -138,6 +138,11 @@ def _target(db: SiteDatabase, at: Site, package: Package, site: Site, dp: Distri
             f"'{site.server}', {2 if site.is_primary else 1}, '{site.name}', "
             f"'{site.parent or ''}', '{site.drive}:\\SMS')\"), or rebuild the lab with "
             "'sitesrv init --force'.") from None
+    if any(r.PkgServer.upper() == nal.upper() and r.Status == PackageStatus.PENDING_REMOVE
+           for r in db.get_pkg_status(package.PkgID, status_type=StatusType.COPY,
+                                      site_code=site.code)):
+        # Its removal is still on its way: targeted again, it is a new start (State 1).
+        db.delete_pkg_status(package.PkgID, StatusType.COPY, site.code, nal)
     db.upsert_pkg_status(PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=site.code,
                                    PkgServer=nal, Status=PackageStatus.NONE, UpdateTime=now,
                                    SourceVersion=0))

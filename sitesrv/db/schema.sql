@@ -208,7 +208,10 @@ CREATE TABLE IF NOT EXISTS ObjectIDCounters (
 -- SMS_PackageStatusDistPointsSummarizer: one row per package/DP from the Type 2 PkgStatus rows.
 -- State: Status 3 -> 0 INSTALLED, unless the DP has an older version than the package's
 -- SourceVersion at this site (a newer one is on its way: 1 INSTALL_PENDING until the DP's site
--- reports it installed); 0/1/2 -> 1 INSTALL_PENDING; 4 -> 2 INSTALL_RETRYING; 5 -> 3
+-- reports it installed); a site above the package's source site has no SMSPackages row for it,
+-- and takes its version from the source site's own Type 1 row (its site code is the PkgID's
+-- first three characters), which travels up with each new version; 0/1/2 -> 1
+-- INSTALL_PENDING; 4 -> 2 INSTALL_RETRYING; 5 -> 3
 -- INSTALL_FAILED; 7 -> 4 REMOVAL_PENDING; 6 (REMOVED) -> no row. Dropped and made again on every
 -- upgrade of the schema, so a lab's view is always this one.
 DROP VIEW IF EXISTS SMS_PackageStatusDistPointsSummarizer;
@@ -222,7 +225,11 @@ SELECT
     END             AS SourceNALPath,
     s.SourceVersion AS SourceVersion,
     CASE
-        WHEN s.Status = 3 AND s.SourceVersion < COALESCE(p.SourceVersion, 0) THEN 1
+        WHEN s.Status = 3 AND s.SourceVersion < COALESCE(
+            p.SourceVersion,
+            (SELECT MAX(m.SourceVersion) FROM PkgStatus AS m
+             WHERE m.ID = s.ID AND m.Type = 1 AND m.SiteCode = substr(s.ID, 1, 3)),
+            0) THEN 1
         WHEN s.Status = 3 THEN 0
         WHEN s.Status IN (0, 1, 2) THEN 1
         WHEN s.Status = 4 THEN 2

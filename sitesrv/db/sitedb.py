@@ -33,7 +33,7 @@ from sitesrv.lab.identifiers import MAX_PACKAGE_NUMBER
 from sitesrv.lab.identifiers import format_package_id as format_package_id  # API here too
 from sitesrv.lab.identifiers import parse_package_id as parse_package_id
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_BUSY_TIMEOUT = 10.0
 # Columns of later schema versions than a table's first: `create` adds those a database made by
 # an older sitesrv lacks (CREATE TABLE IF NOT EXISTS leaves its tables as they were).

@@ -11,7 +11,7 @@ import pytest
 from sitesrv.admin import console
 from sitesrv.admin.demo import write_sample_source
 from sitesrv.admin.lab import Lab
-from sitesrv.testing import build_lab, log_messages
+from sitesrv.testing import build_lab, log_messages, query
 from tests import fingerprint
 
 ALL_DPS = ["ZZZ:MGMT01", "P00:REMOTE_DP", "S01:SEC01"]
@@ -46,6 +46,16 @@ def fingerprint_lab(request: pytest.FixtureRequest,
 
 def dp_folder(lab: Lab, site: str, pkg_id: str) -> Path:
     return lab.root / DP_FOLDERS[site] / pkg_id
+
+
+def assert_dp_gone(lab: Lab, pkg_id: str, site: str) -> None:
+    """`site`'s DP no longer holds the package, and the primaries above have no row of it."""
+    assert not dp_folder(lab, site, pkg_id).exists()
+    for above in ("ZZZ", "P00"):
+        assert query(lab, above, "SELECT COUNT(*) FROM PkgServers WHERE SiteCode = ?",
+                     (site,)) == [(0,)], above
+        assert query(lab, above, "SELECT COUNT(*) FROM PkgStatus WHERE Type = 2 AND "
+                                 "SiteCode = ?", (site,)) == [(0,)], above
 
 
 def create(lab: Lab, source: Path, dps: list[str] = ALL_DPS) -> str:

@@ -14,7 +14,14 @@ from sitesrv.admin.scenarios.kb936465 import race_hierarchy
 from sitesrv.cli.main import cli
 from sitesrv.db.sitedb import PackageStatus
 from sitesrv.testing import assert_in_order, log_messages, query, tree_digest
-from tests.acceptance.conftest import DP_FOLDERS, create, dp_folder, lab_from, sample
+from tests.acceptance.conftest import (
+    DP_FOLDERS,
+    assert_dp_gone,
+    create,
+    dp_folder,
+    lab_from,
+    sample,
+)
 from tests.conftest import DEFAULT_HIERARCHY
 
 
@@ -23,12 +30,7 @@ def test_remove_dp_and_delete_clean_up_every_tier(lab: Lab, tmp_path: Path) -> N
     assert lab.run_until_idle(seed=2).status == "idle"
     console.remove_dp(lab, pkg_id, "S01:SEC01")
     assert lab.run_until_idle(seed=2).status == "idle"
-    assert not dp_folder(lab, "S01", pkg_id).exists()
-    for site in ("ZZZ", "P00"):
-        assert query(lab, site, "SELECT COUNT(*) FROM PkgServers WHERE SiteCode = 'S01'") == [
-            (0,)], site
-        assert query(lab, site, "SELECT COUNT(*) FROM PkgStatus WHERE Type = 2 AND "
-                                "SiteCode = 'S01'") == [(0,)], site
+    assert_dp_gone(lab, pkg_id, "S01")
     assert dp_folder(lab, "P00", pkg_id).is_dir(), "other DPs keep the package"
     console.delete_package(lab, pkg_id)
     assert lab.run_until_idle(seed=2).status == "idle"

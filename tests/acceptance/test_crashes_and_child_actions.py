@@ -12,7 +12,14 @@ from sitesrv.admin.lab import Lab
 from sitesrv.formats import pkg
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt
 from sitesrv.testing import log_messages, query, tree_digest, write_source
-from tests.acceptance.conftest import create, dp_folder, installed, lab_from, sample
+from tests.acceptance.conftest import (
+    assert_dp_gone,
+    create,
+    dp_folder,
+    installed,
+    lab_from,
+    sample,
+)
 from tests.conftest import DEFAULT_HIERARCHY
 
 
@@ -62,12 +69,7 @@ def test_refresh_and_remove_of_a_secondary_dp_made_at_the_child_primary(lab: Lab
     assert tree_digest(dp_folder(lab, "S01", pkg_id)) == tree_digest(source)
     console.remove_dp(lab, pkg_id, "S01:SEC01", at="P00")
     assert lab.run_until_idle(seed=3).status == "idle"
-    assert not dp_folder(lab, "S01", pkg_id).exists()
-    for site in ("ZZZ", "P00"):
-        assert query(lab, site, "SELECT COUNT(*) FROM PkgStatus WHERE Type = 2 AND "
-                                "SiteCode = 'S01'") == [(0,)], site
-        assert query(lab, site, "SELECT COUNT(*) FROM PkgServers WHERE SiteCode = 'S01'") == [
-            (0,)], site
+    assert_dp_gone(lab, pkg_id, "S01")
 
 
 def test_dp_retries_survive_a_restart(tmp_path: Path) -> None:

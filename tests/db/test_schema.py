@@ -102,6 +102,7 @@ OLDER = {  # version, what it lacks, whether its StorePkgFlag 1 meant direct sou
     "v2": (2, _REPAIR_A + _ADVERTISEMENTS, True),
     "v3-repair-a": (3, _ADVERTISEMENTS, True),
     "v3-advertisements": (3, _REPAIR_A, False),
+    "v4": (4, "", False),  # its summarizer view is older: remade
 }
 
 

@@ -99,3 +99,22 @@ def test_an_installed_dp_of_an_older_version_is_install_pending(
     db.upsert_pkg_status(PkgStatus("ZZZ00148", StatusType.COPY, "P00", REMOTE_DP,
                                    PackageStatus.INSTALLED, T0, SourceVersion=installed))
     assert [row[2] for row in summarizer(db).rows] == [state]
+
+
+@pytest.mark.parametrize(("installed", "state"), [(1, 1), (2, 0)])
+def test_above_the_source_site_the_package_version_is_the_source_sites_type_1_row(
+        db: SiteDatabase, installed: int, state: int) -> None:
+    """At the central site a package created at child primary P00 has no SMSPackages row: its
+    version is that of P00's own Type 1 row (RECEIVED at version 2), so a DP below at version 1
+    is Install Pending there too (the smsutils query finds it)."""
+    db.put_site(Site("P00", "MGMT03", SiteType.PRIMARY))
+    db.put_site(Site("S01", "SEC01", SiteType.SECONDARY))
+    db.upsert_pkg_status(PkgStatus("P0000001", StatusType.MASTER, "P00", "MGMT03",
+                                   PackageStatus.RECEIVED, T0, SourceVersion=2))
+    db.upsert_pkg_status(PkgStatus("P0000001", StatusType.MASTER, "S01", "SEC01",
+                                   PackageStatus.RECEIVED, T0, SourceVersion=1))
+    dp = 'MSWNET:["SMS_SITE=S01"]\\\\SEC01\\SMSPKGC$\\'
+    db.upsert_pkg_status(PkgStatus("P0000001", StatusType.COPY, "S01", dp,
+                                   PackageStatus.INSTALLED, T0, SourceVersion=installed))
+    assert [row[2] for row in summarizer(db).rows] == [state]
+    assert len(summarizer(db, "WHERE State != 0").rows) == state

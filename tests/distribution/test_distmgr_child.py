@@ -165,6 +165,29 @@ def test_status_rows_are_applied_monotonically_and_passed_up(lab: Lab) -> None:
            "AAAAAAAA.STA" in log_messages(lab, "P00", "distmgr.log")
 
 
+def test_a_pending_removal_taken_after_the_removal_leaves_no_row(lab: Lab) -> None:
+    """A child's 7 PENDING_REMOVE and the DP site's 6 REMOVED reach this site in one batch,
+    taken in name order: the REMOVED first. The late PENDING_REMOVE finds no row of the DP and
+    changes nothing, so the DP is not REMOVAL_PENDING here for ever."""
+    with SiteDatabase.open(lab.site("P00").database) as db:
+        db.put_package(Package(PkgID="ZZZ00001", SourceSite="ZZZ"))
+    box = lab.site("P00").inbox("distmgr.box\\INCOMING")
+
+    def report(name: str, status: int) -> None:
+        row = sta.PkgStatusRow(package_id="ZZZ00001", type=2, site_code="S01",
+                               pkg_server=SEC01_DP, status=status, source_version=1,
+                               update_time=VIRTUAL_EPOCH)
+        (box / name).write_bytes(sta.encode(sta.PackageStatusReport(
+            reporting_site="S01", package_id="ZZZ00001", rows=(row,))))
+
+    report("AAAAAAAA.STA", 3)
+    lab.run_until_idle(seed=1, components=DISTMGR)
+    report("BBBBBBBB.STA", 6)
+    report("CCCCCCCC.STA", 7)
+    lab.run_until_idle(seed=1, components=DISTMGR)
+    assert query(lab, "P00", "SELECT COUNT(*) FROM PkgStatus") == [(0,)]
+
+
 def test_an_unreadable_pkg_goes_to_corrupt_with_a_line_naming_it(lab: Lab) -> None:
     box = lab.site("P00").inbox("distmgr.box\\INCOMING")
     (box / "GARBAGE1.PKG").write_text("[PACKAGE DEFINITION]\nPackageID=ZZZ00001\n")
@@ -192,3 +215,7 @@ def test_a_deletion_of_a_package_never_known_here_drops_its_parked_files(
     assert incoming(lab, "S01") == []
     assert any(m.endswith("is older (LastRefreshTime) than the last one processed, discard it.")
                for m in log_messages(lab, "S01", "distmgr.log"))
+    sent = [sta.read(p) for p in
+            lab.site("S01").inbox("replmgr.box\\outbound\\low").glob("P00_*.STA")]
+    assert [(r.pkg_server, r.status) for s in sent for r in s.rows] == [(SEC01_DP, 6)], \
+        "its DP is not the package's: the sites above end any pending removal of it"

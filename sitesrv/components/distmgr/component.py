@@ -174,8 +174,17 @@ class DistributionManager(Component):
             return False
         if package.Action != PackageAction.NONE:
             return True
-        return any(s.Action != PackageAction.NONE or s.RefreshTrigger
-                   for s in self.ctx.store.servers(pkg_id))
+        pending = self._removal_pending(pkg_id)  # sent: nothing more to do until confirmed
+        return any(s.Action != PackageAction.NONE and not (
+            s.Action == PackageAction.DELETE and s.NALPath.upper() in pending)
+            or s.RefreshTrigger for s in self.ctx.store.servers(pkg_id))
+
+    def _removal_pending(self, pkg_id: str) -> set[str]:
+        """The DPs below this site whose removal was sent and waits for their site's word
+        (Type 2 Status 7 PENDING_REMOVE: docs/distribution.md, "Removing a DP")."""
+        return {r.PkgServer.upper() for r in self.ctx.store.statuses(
+            pkg_id, status_type=StatusType.COPY)
+            if r.Status == PackageStatus.PENDING_REMOVE}
 
     def _package_actions(self, pkg_id: str) -> None:
         """One pass over a package's pending actions at this site.
@@ -244,13 +253,13 @@ class DistributionManager(Component):
         # The sites below first, so they receive while this site installs its own DPs.
         self._send_down(package, servers, changed_dps if not new_version else None, refreshed)
         self._local_dps(package, servers, None if new_version else changed_dps)
-        removed_below = self._settle_servers(package, servers)
+        removing_below = self._settle_servers(package, servers)
         if not is_source:
             # A DP added or removed here reaches the source site as a status row
             # (docs/distribution.md, "Status going up").
             self._forward(pkg_id, [r for r in self.ctx.store.statuses(pkg_id,
                                                                       status_type=StatusType.COPY)
-                                   if r.PkgServer.upper() in added] + removed_below)
+                                   if r.PkgServer.upper() in added] + removing_below)
         self._record(pkg_id, handled, columns, copy)
         self.ctx.log.write(f"StoredPkgVersion ({package.StoredPkgVersion}) of package {pkg_id}. "
                            f"StoredPkgVersion in database is {package.StoredPkgVersion}.")
@@ -283,18 +292,30 @@ class DistributionManager(Component):
                 self._install_local(package, row, added=row.Action == PackageAction.ADD)
 
     def _settle_servers(self, package: Package, servers: list[PkgServer]) -> list[PkgStatus]:
-        """Clear the DPs' actions once done; returns the REMOVED rows of DPs deleted below."""
+        """Clear the DPs' actions once done; returns the PENDING_REMOVE rows newly written
+        for DPs removed below.
+
+        A DP below is not removed here: its site removes it and says so (a REMOVED row, up
+        the hierarchy). Until then its PkgServers row keeps its DELETE action and its Type 2
+        row is 7 PENDING_REMOVE (State 4 REMOVAL_PENDING). This site's own DPs were removed
+        by _local_dps, rows and all."""
         store, site = self.ctx.store, self.ctx.site.code
-        removed_below = []
+        pending = self._removal_pending(package.PkgID)
+        removing_below = []
         for row in servers:
             if row.Action == PackageAction.DELETE:
-                store.delete_server(package.PkgID, row.NALPath)
-                store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
-                if row.SiteCode.upper() != site:
-                    removed_below.append(self._removed_row(package, row))
+                if pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath) is None:
+                    # No DP of the lab: no site to remove it or say so (a row typed by hand).
+                    store.delete_server(package.PkgID, row.NALPath)
+                    store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode,
+                                        row.NALPath)
+                elif row.SiteCode.upper() != site and row.NALPath.upper() not in pending:
+                    removing = self._status_row(package, row, PackageStatus.PENDING_REMOVE)
+                    store.put_status(removing)
+                    removing_below.append(removing)
             elif row.Action != PackageAction.NONE or row.RefreshTrigger:
                 store.settle_server(row, self.ctx.clock.now())
-        return removed_below
+        return removing_below
 
     def _compress(self, package: Package) -> dict[str, object] | None:
         """A new source version: `SMSPKG\\<PkgID>.PCK` via `_S xxxxx.TMP`, and the delta.
@@ -455,7 +476,9 @@ class DistributionManager(Component):
         self.ctx.status.report(2330, package.Name, row.NALPath,
                                attributes=((AID_PACKAGE, package.PkgID), (AID_DP, row.NALPath),
                                            (AID_VERSION, str(package.StoredPkgVersion))))
-        self._set_dp_status(package, row.NALPath, PackageStatus.INSTALLED)
+        # Reported up even when the row is as it was (a refresh): the sites above rewrite
+        # theirs, as a refresh's status reaches the parent in SMS.
+        self._set_dp_status(package, row.NALPath, PackageStatus.INSTALLED, report=True)
 
     def _copy_failed(self, package: Package, nal: str,
                      e: OSError | PckError | dpinstall.DecompressFailed) -> None:
@@ -478,7 +501,10 @@ class DistributionManager(Component):
         self._set_dp_status(package, nal, PackageStatus.RETRY)
         self.retry.add(pkg_id)
 
-    def _set_dp_status(self, package: Package, nal: str, status: PackageStatus) -> None:
+    def _set_dp_status(self, package: Package, nal: str, status: PackageStatus, *,
+                       report: bool = False) -> None:
+        """Write this site's row for one of its DPs; it goes up if it changed, or `report`
+        (a copy to the DP was made)."""
         row = PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=self.ctx.site.code,
                         PkgServer=nal, Status=status, UpdateTime=self.ctx.clock.now(),
                         SourceVersion=package.StoredPkgVersion,
@@ -487,11 +513,12 @@ class DistributionManager(Component):
                                       site_code=self.ctx.site.code)
         before = next((r for r in old if r.PkgServer.upper() == nal.upper()), None)
         self.ctx.store.put_status(row)
-        if before is None or (before.Status, before.SourceVersion) != (row.Status,
-                                                                       row.SourceVersion):
+        changed = before is None or (before.Status, before.SourceVersion) != (row.Status,
+                                                                              row.SourceVersion)
+        if changed or report:
             self._forward(package.PkgID, [row])
-            if status == PackageStatus.INSTALLED:  # Offer Manager may advertise it now
-                self._tell_offer_manager()
+        if changed and status == PackageStatus.INSTALLED:  # Offer Manager may advertise it now
+            self._tell_offer_manager()
 
     def _remove_dp(self, package: Package, row: PkgServer) -> None:
         dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
@@ -499,15 +526,16 @@ class DistributionManager(Component):
             dpinstall.remove_from_dp(self.ctx, dp, package.PkgID)
         self.ctx.store.delete_status(package.PkgID, StatusType.COPY, row.SiteCode, row.NALPath)
         self.ctx.store.delete_server(package.PkgID, row.NALPath)
-        self._forward(package.PkgID, [self._removed_row(package, row)])
+        self._forward(package.PkgID, [self._status_row(package, row, PackageStatus.REMOVED)])
         if row.SiteCode.upper() == self.ctx.site.code:  # the site's DPs changed: so do the
             self._write_nal(package)  # .NAL, and perhaps what Offer Manager may offer
             self._tell_offer_manager()
 
-    def _removed_row(self, package: Package, row: PkgServer) -> PkgStatus:
-        """The status row that tells the sites above that a DP no longer has the package."""
+    def _status_row(self, package: Package, row: PkgServer, status: PackageStatus) -> PkgStatus:
+        """A DP's removal as a status row: REMOVED tells the sites above that the DP no
+        longer has the package; PENDING_REMOVE that its removal is on its way."""
         return PkgStatus(ID=package.PkgID, Type=StatusType.COPY, SiteCode=row.SiteCode,
-                         PkgServer=row.NALPath, Status=PackageStatus.REMOVED,
+                         PkgServer=row.NALPath, Status=status,
                          UpdateTime=self.ctx.clock.now(), SourceVersion=package.StoredPkgVersion)
 
     def _delete_package(self, package: Package) -> None:
@@ -520,6 +548,12 @@ class DistributionManager(Component):
                 dp = pkgsend.dp_for(self.ctx.hierarchy, row.SiteCode, row.NALPath)
                 if dp is not None:
                     dpinstall.remove_from_dp(self.ctx, dp, pkg_id)
+        # The DPs below are removed by their sites, which say so: until then their rows stay,
+        # 7 PENDING_REMOVE (docs/distribution.md, "Removing a DP, deleting a package").
+        pending = [attrs.evolve(r, Status=PackageStatus.PENDING_REMOVE,
+                                UpdateTime=self.ctx.clock.now())
+                   for r in self.ctx.store.statuses(pkg_id, status_type=StatusType.COPY)
+                   if r.SiteCode.upper() != site and r.Status != PackageStatus.REMOVED]
         if package.SourceSite.upper() == site:
             # Every site below has the package's information (_send_down).
             for target in sorted(pkgsend.subtree(self.ctx.hierarchy, site) - {site}):
@@ -529,11 +563,25 @@ class DistributionManager(Component):
                 pkgsend.send_information(self.ctx, record, target)
         self._remove_stored(pkg_id)
         advertisements = self.ctx.store.advertisements(pkg_id)
-        self.ctx.store.delete_package(pkg_id)  # its advertisements go with it (Q257318)
+        with self.ctx.store.transaction():
+            self.ctx.store.delete_package(pkg_id)  # its advertisements go with it (Q257318)
+            for row in pending:
+                self.ctx.store.put_status(row)
+        self._forward(pkg_id, self._deleted_here(pkg_id, package.StoredPkgVersion) + pending)
         self._remove_advertisements(pkg_id, [a.AdvertisementID for a in advertisements])
         deletions.remember(self.ctx, pkg_id, package.LastRefresh or 0.0)
         self.ctx.log.write(f"~Successfully deleted the package {pkg_id}")
         self.ctx.emit("package_deleted", package=pkg_id)
+
+    def _deleted_here(self, pkg_id: str, version: int) -> list[PkgStatus]:
+        """A REMOVED row for each of this site's DPs, whether it held the package or not:
+        the sites above end the pending removal of any of them (a site that never received
+        the package's information does not know which of its DPs they target)."""
+        site = self.ctx.site.code
+        return [PkgStatus(ID=pkg_id, Type=StatusType.COPY, SiteCode=site,
+                          PkgServer=dp.nal_path(site), Status=PackageStatus.REMOVED,
+                          UpdateTime=self.ctx.clock.now(), SourceVersion=version)
+                for dp in self.ctx.site.distribution_points]
 
     def _remove_stored(self, pkg_id: str) -> None:
         for path in sorted(self.ctx.make_dirs(self.ctx.layout.smspkg).glob(f"{pkg_id}.*")):
@@ -732,7 +780,9 @@ class DistributionManager(Component):
             row = pkgsend.pkgstore_server(server, record.package_id, record.source_site)
             nal = server.nal_path.upper()
             if server.action == pkg.PackageAction.DELETE:
-                if rows.pop(nal, None) is not None:
+                if server.site_code != self.ctx.site.code and nal in rows:
+                    self._removal_sent_below(record.package_id, rows[nal])
+                elif rows.pop(nal, None) is not None:
                     self.ctx.store.delete_server(record.package_id, server.nal_path)
                 continue
             if rows.get(nal) == row:
@@ -747,6 +797,18 @@ class DistributionManager(Component):
                                    f"{record.package_id}, error = 3")
                 return False
         return True
+
+    def _removal_sent_below(self, pkg_id: str, row: PkgServer) -> None:
+        """A site above removes a DP below this one: here too its rows wait, 7 PENDING_REMOVE,
+        for its site's REMOVED (docs/distribution.md, "Removing a DP, deleting a package")."""
+        if row.Action != PackageAction.DELETE:
+            self.ctx.store.put_server(attrs.evolve(row, Action=PackageAction.DELETE))
+        for status in self.ctx.store.statuses(pkg_id, status_type=StatusType.COPY,
+                                              site_code=row.SiteCode):
+            if (status.PkgServer.upper() == row.NALPath.upper()
+                    and status.Status != PackageStatus.PENDING_REMOVE):
+                self.ctx.store.put_status(attrs.evolve(status, Status=PackageStatus.PENDING_REMOVE,
+                                                       UpdateTime=self.ctx.clock.now()))
 
     def _register_content(self, record: pkg.PackageReplication, package: Package) -> Package:
         """A content instruction's forwarded PCK (`SMSPKG\\<PkgID>.PCK.<n>`) becomes ours.
@@ -858,6 +920,7 @@ class DistributionManager(Component):
             self._delete_package(known)
         else:  # compressed files parked before its information came (SMSPKG\<PkgID>.PCK.<n>)
             self._remove_stored(record.package_id)
+            self._forward(record.package_id, self._deleted_here(record.package_id, 0))
         deletions.remember(self.ctx, record.package_id, record.last_refresh_time)
 
     def _write_pkginfo(self, package: Package) -> None:
@@ -902,14 +965,21 @@ class DistributionManager(Component):
                                 f"{row.pkg_server}, not the site server {server}")
                 return
         pkg_id = report.package_id
+        rows = report.rows
         if pkg_id[:3].upper() == self.ctx.site.code and self.ctx.store.package(pkg_id) is None:
-            # Status for a package this site created and has deleted since: an orphan.
-            self.ctx.log.write(f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in the "
-                               "parent table, SMSPackages.~")
-            item.done()
-            return
+            # Status for a package this site created and has deleted since: an orphan, but
+            # for a DP's removal, which ends that DP's pending removal here (a site between
+            # sends its pending removals too: this site has them already).
+            rows = tuple(r for r in rows if r.status == PackageStatus.REMOVED)
+            if any(r.status not in (PackageStatus.REMOVED, PackageStatus.PENDING_REMOVE)
+                   for r in report.rows):
+                self.ctx.log.write(f"~SQL Msg #99901> This PkgID ({pkg_id}) does not exist in "
+                                   "the parent table, SMSPackages.~")
+            if not rows:
+                item.done()
+                return
         changed: list[PkgStatus] = []
-        for row in report.rows:
+        for row in rows:
             status = from_row(row)
             if self._superseded(status):
                 continue
@@ -926,11 +996,17 @@ class DistributionManager(Component):
         item.done()
 
     def _superseded(self, status: PkgStatus) -> bool:
-        """A replicated SENT that arrives after the child's RECEIVED for that version.
+        """A replicated SENT that arrives after the child's RECEIVED for that version, or a
+        PENDING_REMOVE for a DP this site has no row of (its REMOVED came first).
 
         Reports travel in batches and are processed in name order, not in the order they were
-        made; the child's RECEIVED is the later fact.
+        made; the child's RECEIVED, the DP's REMOVED, is the later fact.
         """
+        if status.Type == StatusType.COPY and status.Status == PackageStatus.PENDING_REMOVE:
+            return not any(r.PkgServer.upper() == status.PkgServer.upper()
+                           for r in self.ctx.store.statuses(
+                               status.ID, status_type=StatusType.COPY,
+                               site_code=status.SiteCode))
         if status.Type != StatusType.MASTER or status.Status != PackageStatus.SENT:
             return False
         stored = self.ctx.store.statuses(status.ID, status_type=StatusType.MASTER,
@@ -940,17 +1016,21 @@ class DistributionManager(Component):
 
     def _learn_dp(self, pkg_id: str, status: PkgStatus) -> None:
         """A DP added at a child site reaches the source here; it then sends that site its
-        package information, stamped with a new LastRefreshTime (KB936465, its Cause)."""
+        package information, stamped with a new LastRefreshTime (KB936465, its Cause). A DP
+        removed below takes its PkgServers row with it at every site above."""
         package = self.ctx.store.package(pkg_id)
-        if package is None or package.SourceSite.upper() != self.ctx.site.code:
+        if package is None:
             return
         nal = status.PkgServer.upper()
         rows = {s.NALPath.upper(): s for s in self.ctx.store.servers(pkg_id)}
         if status.Status == PackageStatus.REMOVED:
-            if nal in rows:
+            # The DP's site removed it: its row goes here too, at every site above it (unless
+            # the DP was added again meanwhile, and that waits its turn).
+            if nal in rows and rows[nal].Action != PackageAction.ADD:
                 self.ctx.store.delete_server(pkg_id, status.PkgServer)
             return
-        if nal in rows:
+        if (package.SourceSite.upper() != self.ctx.site.code or nal in rows
+                or status.Status == PackageStatus.PENDING_REMOVE):  # going, not coming
             return
         self.ctx.store.put_server(PkgServer(PkgID=pkg_id, NALPath=status.PkgServer,
                                             SiteCode=status.SiteCode, SourceSite=package.SourceSite,
