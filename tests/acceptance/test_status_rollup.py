@@ -9,6 +9,7 @@ import pytest
 
 from sitesrv.admin import console, faults
 from sitesrv.admin.lab import Lab
+from sitesrv.admin.status import status_rows
 from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.testing import log_messages, query
 from tests.acceptance.conftest import assert_dp_gone, dp_folder, installed, sample
@@ -72,6 +73,23 @@ def test_a_child_stuck_on_an_old_version_of_a_child_primarys_package_is_pending_
         assert query(lab, site, "SELECT SiteCode, SourceVersion, State FROM "
                                 "SMS_PackageStatusDistPointsSummarizer WHERE State != 0") == [
             ("S01", 1, 1)], site
+
+
+def test_a_child_primarys_deleted_package_leaves_no_row_at_the_central_site(
+        lab: Lab, tmp_path: Path) -> None:
+    """A bug hunt found P00's and S01's Type 1 rows left at ZZZ, which has no SMSPackages row
+    for P00's package to go with them: `sitesrv status` showed the deleted package RECEIVED.
+    Each deleting site now reports its own copy REMOVED, as it does its DPs."""
+    pkg_id = console.create_package(lab, "P00", name="PP", source=sample(tmp_path),
+                                    dps=["P00:REMOTE_DP", "S01:SEC01"])
+    assert lab.run_until_idle(seed=2).status == "idle"
+    assert query(lab, "ZZZ", "SELECT SiteCode FROM PkgStatus WHERE Type = 1 ORDER BY 1") == [
+        ("P00",), ("S01",)]
+    console.delete_package(lab, pkg_id)
+    assert lab.run_until_idle(seed=2).status == "idle"
+    for site in ("ZZZ", "P00"):
+        assert query(lab, site, "SELECT * FROM PkgStatus") == [], site
+    assert all(rows == [] for rows in status_rows(lab, pkg_id).values())
 
 
 @pytest.mark.parametrize(("dp", "repair"), [

@@ -217,5 +217,6 @@ def test_a_deletion_of_a_package_never_known_here_drops_its_parked_files(
                for m in log_messages(lab, "S01", "distmgr.log"))
     sent = [sta.read(p) for p in
             lab.site("S01").inbox("replmgr.box\\outbound\\low").glob("P00_*.STA")]
-    assert [(r.pkg_server, r.status) for s in sent for r in s.rows] == [(SEC01_DP, 6)], \
-        "its DP is not the package's: the sites above end any pending removal of it"
+    assert [(r.pkg_server, r.status) for s in sent for r in s.rows] == [
+        ("SEC01", 6), (SEC01_DP, 6)], "its copy and its DP are not the package's: the sites " \
+        "above drop its Type 1 row and end any pending removal of its DP"

@@ -574,14 +574,20 @@ class DistributionManager(Component):
         self.ctx.emit("package_deleted", package=pkg_id)
 
     def _deleted_here(self, pkg_id: str, version: int) -> list[PkgStatus]:
-        """A REMOVED row for each of this site's DPs, whether it held the package or not:
-        the sites above end the pending removal of any of them (a site that never received
-        the package's information does not know which of its DPs they target)."""
+        """A REMOVED row for this site's compressed copy (Type 1) and for each of its DPs,
+        whether it held the package or not: the sites above delete this site's rows (a
+        package made at a child has no SMSPackages row above to go with) and end the pending
+        removal of any DP (a site that never received the package's information does not
+        know which of its DPs they target)."""
         site = self.ctx.site.code
-        return [PkgStatus(ID=pkg_id, Type=StatusType.COPY, SiteCode=site,
-                          PkgServer=dp.nal_path(site), Status=PackageStatus.REMOVED,
-                          UpdateTime=self.ctx.clock.now(), SourceVersion=version)
-                for dp in self.ctx.site.distribution_points]
+        now = self.ctx.clock.now()
+        copy = PkgStatus(ID=pkg_id, Type=StatusType.MASTER, SiteCode=site,
+                         PkgServer=self.ctx.site.server, Status=PackageStatus.REMOVED,
+                         UpdateTime=now, SourceVersion=version)
+        return [copy, *(PkgStatus(ID=pkg_id, Type=StatusType.COPY, SiteCode=site,
+                                  PkgServer=dp.nal_path(site), Status=PackageStatus.REMOVED,
+                                  UpdateTime=now, SourceVersion=version)
+                        for dp in self.ctx.site.distribution_points)]
 
     def _remove_stored(self, pkg_id: str) -> None:
         for path in sorted(self.ctx.make_dirs(self.ctx.layout.smspkg).glob(f"{pkg_id}.*")):
