@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from sitesrv.errors import UserError
+
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -154,6 +156,21 @@ def read_limited(path: Path | str, limit: int) -> bytes:
             raise FileTooLarge(errno.EFBIG, f"{size} bytes, more than the {limit} bytes this "
                                "file may have (docs/limits.md)", str(path))
     return read_regular(path, check)
+
+
+def check_state_file(path: Path) -> None:
+    """Before a state file of the lab's own is read and replaced: a UserError if something
+    other than a regular file has its name (a link, a FIFO, a folder). Read as an unreadable
+    file and replaced, what a person meant it to hold would be dropped without a word."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path} is {kind_of(mode)}, not a regular file, and sitesrv never "
+                        "reads or writes its state through one (that could change a file "
+                        "outside the lab, or lose what it holds without a word). Remove "
+                        f"{path}, then try again.")
 
 
 def holds_bytes(path: Path | str, data: bytes) -> bool:
