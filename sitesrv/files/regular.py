@@ -45,6 +45,12 @@ def kind_of(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
+def not_a_file(mode: int) -> str:
+    """Why something in an inbox that is neither a file nor a folder (a FIFO, a socket, a
+    device) is refused: the reason its quarantine line gives."""
+    return f"it is {kind_of(mode)}, not a file, and sitesrv never opens one in an inbox"
+
+
 def open_fd(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o666, *,
             sole_name: bool = False) -> int:
     """A descriptor of the regular file at `path` (blocking, as usual), or NotRegularFile.
