@@ -39,6 +39,15 @@ def sitesrv(lab: Lab, args: list[str]):
     return result
 
 
+def assert_refused(result, path: Path, kind: str) -> None:
+    """The command stopped (exit status 2), naming the state file and what it is."""
+    assert result.exit_code == 2
+    assert result.output == (
+        f"sitesrv: {path} is {kind}, not a regular file, and sitesrv never reads or writes its "
+        "state through one (that could change a file outside the lab, or lose what it holds "
+        f"without a word). Remove {path}, then try again.\n")
+
+
 def planted(tmp_path: Path) -> tuple[Lab, Outside]:
     lab = courier_lab(tmp_path)
     outside = Outside(tmp_path, lab.root, tmp_path / "outside")
@@ -83,11 +92,7 @@ def test_a_state_file_planted_as_a_link_stops_the_command_naming_it(tmp_path, ar
 
     result = sitesrv(lab, args)
 
-    assert result.exit_code == 2
-    assert result.output == (
-        f"sitesrv: {target} is a symbolic link, not a regular file, and sitesrv never reads or "
-        "writes its state through one (that could change a file outside the lab, or lose what "
-        f"it holds without a word). Remove {target}, then try again.\n")
+    assert_refused(result, target, "a symbolic link")
     outside.assert_untouched()
     assert target.is_symlink()
     other = slow_file(site) if name == "paused" else paused_file(site)
@@ -117,12 +122,7 @@ def test_a_source_shares_file_planted_as_a_link_or_fifo_stops_the_share(tmp_path
 
     result = sitesrv(lab, args)
 
-    kind = "a symbolic link" if plant == "link" else "a FIFO"
-    assert result.exit_code == 2
-    assert result.output == (
-        f"sitesrv: {shares} is {kind}, not a regular file, and sitesrv never reads or writes "
-        "its state through one (that could change a file outside the lab, or lose what it "
-        f"holds without a word). Remove {shares}, then try again.\n")
+    assert_refused(result, shares, "a symbolic link" if plant == "link" else "a FIFO")
     outside.assert_untouched()
     assert shares.is_symlink() if plant == "link" else not shares.is_file()
 
