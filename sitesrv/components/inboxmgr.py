@@ -31,7 +31,6 @@ changed. A damaged CAP file is thus repaired at the next full pass, not at the n
 
 from __future__ import annotations
 
-import itertools
 import os
 import stat
 from collections.abc import Iterable, Mapping
@@ -40,7 +39,7 @@ from pathlib import Path
 import attrs
 
 from sitesrv.errors import FormatError
-from sitesrv.files.folders import is_folder
+from sitesrv.files.folders import entries_up_to, is_folder
 from sitesrv.files.names import foreign_name
 from sitesrv.files.regular import not_a_file
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
@@ -372,8 +371,7 @@ def _too_many(folder: str) -> str | None:
     """Why a folder of the box is not mirrored, if it has more than MAX_FOLDER_ENTRIES
     entries: counted without sorting, and no further than one over."""
     try:
-        with os.scandir(folder) as listing:
-            count = sum(1 for _ in itertools.islice(listing, MAX_FOLDER_ENTRIES + 1))
+        count = entries_up_to(folder, MAX_FOLDER_ENTRIES + 1)
     except (FileNotFoundError, NotADirectoryError):
         return None
     if count <= MAX_FOLDER_ENTRIES:

@@ -9,6 +9,7 @@ folder is renamed aside to `.<name>.refused` and a folder made in its place: kep
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from collections.abc import Callable
@@ -26,6 +27,13 @@ def is_folder(path: Path | str) -> bool:
         return stat.S_ISDIR(os.lstat(path).st_mode)
     except (FileNotFoundError, NotADirectoryError):
         return False
+
+
+def entries_up_to(folder: Path | str, limit: int) -> int:
+    """How many entries `folder` has, counted no further than `limit`: a bound checked before
+    a folder anyone may fill is listed (and sorted) whole. The count has no order."""
+    with os.scandir(folder) as listing:
+        return sum(1 for _ in itertools.islice(listing, limit))
 
 
 def moved_aside(name: str, aside: str, mode: int) -> str:
