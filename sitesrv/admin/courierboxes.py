@@ -20,7 +20,7 @@ import attrs
 
 from sitesrv.admin.lab import Lab
 from sitesrv.errors import FormatError, UserError
-from sitesrv.files.folders import moved_aside, own_folders
+from sitesrv.files.folders import made_real
 from sitesrv.files.names import fitting_name, safe_name
 from sitesrv.files.oslock import file_locked
 from sitesrv.lab.boxes import CORRUPT_DIR, QUARANTINE_LOG
@@ -64,14 +64,8 @@ def real_folders(lab: Lab, site: Site, sms: SmsLog, *folders: Path) -> None:
     here = lab.site(site.code)
     for folder in folders:
         below = here.root if folder.is_relative_to(here.root) else lab.root
-        try:
-            moved, _ = own_folders(folder, below)
-        except OSError as e:
-            raise UserError(f"The folder {folder} cannot be made ({problem_of(e)}), and "
-                            "nothing was written: make it a folder sitesrv may write into, "
-                            "then try again.") from None
-        for name, aside, mode in moved:
-            sms.write(moved_aside(shown(lab, site, name), shown(lab, site, aside), mode))
+        for line in made_real(folder, below, lambda path: shown(lab, site, path)):
+            sms.write(line)
 
 
 def set_aside(lab: Lab, site: Site, sms: SmsLog, path: Path, problem: str) -> SetAside | None:

@@ -43,7 +43,7 @@ from sitesrv.admin.parcelnumbers import claims_folder, take
 from sitesrv.components.routing import OUTBOXES
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import replace_file
-from sitesrv.files.names import foreign_name
+from sitesrv.files.names import escaped_name, foreign_name
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import parcel, sni, srq
 from sitesrv.formats.parcel import PackingList, ParcelRecord, ParcelRequest, ParcelStatus
@@ -70,6 +70,8 @@ class Pending:
     path: Path
     request: SendRequest | None
     problem: str = ""
+    # Why a request that reads is not offered: a parcel record that cannot be read may carry it.
+    held: str = ""
 
 
 def log(lab: Lab, site: Site) -> SmsLog:
@@ -122,8 +124,16 @@ def records(lab: Lab, site: Site) -> list[ParcelRecord]:
 
 
 def pending(lab: Lab, site: Site) -> list[Pending]:
-    """The courier outbox's send requests that no parcel carries yet, by name."""
-    parcelled = {r.request_id for rec in records(lab, site) for r in rec.packing_list.requests}
+    """The courier outbox's send requests that no parcel carries yet, by name. While a parcel
+    record cannot be read, each request that reads is `held`: that parcel may carry it (a
+    `create` killed after the record was written leaves its requests waiting, and
+    `_finish_leftovers` ends them only from a record it can read)."""
+    parcels = outgoing(lab, site)
+    parcelled = {r.request_id for item in parcels if item.record is not None
+                 for r in item.record.packing_list.requests}
+    unreadable = [item.path for item in parcels if item.record is None]
+    held = (f"the parcel record(s) {', '.join(shown_file(p) for p in unreadable)} cannot be "
+            "read, and may carry it" if unreadable else "")
     found = []
     for path in sorted(outbox(lab, site).glob(f"*{srq.SRQ}")):
         if problem := foreign_name(path.name):  # no Scheduler wrote it: never read
@@ -135,8 +145,13 @@ def pending(lab: Lab, site: Site) -> list[Pending]:
             found.append(Pending(path, None, problem_of(e)))
             continue
         if request.request_id not in parcelled:
-            found.append(Pending(path, request))
+            found.append(Pending(path, request, held=held))
     return found
+
+
+def shown_file(path: Path) -> str:
+    """A file as a command prints it: a name no Windows file system holds escaped."""
+    return str(path.with_name(escaped_name(path.name)))
 
 
 def create(lab: Lab, site_code: str, *, name: str = "", request_ids: tuple[str, ...] = ()
@@ -302,6 +317,15 @@ class _Files:
 def _choose(lab: Lab, site: Site, request_ids: tuple[str, ...]) -> list[Pending]:
     waiting = pending(lab, site)
     good = [p for p in waiting if p.request is not None]
+    if held := [p for p in good if p.held]:
+        ids = ", ".join(p.request.request_id for p in held if p.request is not None)
+        raise UserError(f"No parcel was made: {held[0].held} ({ids} wait at site {site.code}). "
+                        "A 'courier create' cut short leaves waiting the requests its parcel "
+                        "already carries, and put in a parcel again they would be sent twice. "
+                        "Restore the record from a backup (the requests its parcel carries "
+                        "are then finished, not sent again), or delete it if its parcel was "
+                        f"never made or carries none of them; then try again. 'sitesrv courier "
+                        f"list {site.code}' shows why each record cannot be read.")
     if not good:
         corrupt = outbox(lab, site) / CORRUPT_DIR
         kept = sorted(p.name for p in corrupt.glob(f"*{srq.SRQ}*")) if corrupt.is_dir() else []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,25 +92,28 @@ def corrupt(lab: Lab, site: str, package_id: str, *, how: str = "flip",
     return path
 
 
-def set_link(lab: Lab, from_site: str, to_site: str, *, up: bool) -> bool:
+def set_link(lab: Lab, from_site: str, to_site: str, *, up: bool,
+             say: Callable[[str], None]) -> bool:
     """Take the addresses from one site to another down (or bring them up again): a paused
     address, as `sitesrv address pause` makes it. True if that changed anything; only a change
-    is recorded. A link fault names no package: `sitesrv trace` shows it for every package."""
+    is recorded. A link fault names no package: `sitesrv trace` shows it for every package.
+    `say` is given what was moved aside on the way (admin/pauses.py)."""
     from_code = lab.hierarchy.site(from_site).code
     to_code = lab.hierarchy.site(to_site).code
-    changed = set_paused(lab.layout, from_code, to_code, not up)
+    changed = set_paused(lab.layout, from_code, to_code, not up, say=say)
     if changed:
         _record(lab, from_code, None, "link up" if up else "link down", None, to=to_code)
     return changed
 
 
 def slow_link(lab: Lab, from_site: str, to_site: str, *, rate: int,
-              latency: float | None = None, seconds: float | None = None) -> SlowLink:
+              latency: float | None = None, seconds: float | None = None,
+              say: Callable[[str], None]) -> SlowLink:
     """Slow the addresses from one site to another to `rate` bytes per second (and `latency`
     seconds before the first byte, if given) for `seconds` of lab time from the lab's time now
     (`Lab.time()`), or until `normal_link`. A send takes the rate when it connects: one that
     started before keeps its own, one that starts within the window keeps the slow one to its
-    end. Returns what was stored."""
+    end. Returns what was stored; `say` as for `set_link`."""
     if not 1 <= rate <= MAX_RATE:
         raise UserError(f"A rate of {rate} bytes per second cannot be a slowed link's; give a "
                         f"number of bytes per second from 1 to {MAX_RATE}.")
@@ -124,19 +128,21 @@ def slow_link(lab: Lab, from_site: str, to_site: str, *, rate: int,
     to_code = lab.hierarchy.site(to_site).code
     now = lab.time()
     slow = SlowLink(rate, latency, None if seconds is None else now + seconds)
-    if set_slow(lab.layout, from_code, to_code, slow):
+    if set_slow(lab.layout, from_code, to_code, slow, say=say):
         _record(lab, from_code, None, "slow link", None, when=now, to=to_code, rate_limit=rate,
                 latency=latency,
                 until=None if slow.until is None else lab_time_text(slow.until))
     return slow
 
 
-def normal_link(lab: Lab, from_site: str, to_site: str) -> bool:
+def normal_link(lab: Lab, from_site: str, to_site: str, *,
+                say: Callable[[str], None]) -> bool:
     """Give the addresses from one site to another their rate and latency from hierarchy.yaml
-    again; True if they were slowed (a window that has run out counts: it is lifted too)."""
+    again; True if they were slowed (a window that has run out counts: it is lifted too).
+    `say` as for `set_link`."""
     from_code = lab.hierarchy.site(from_site).code
     to_code = lab.hierarchy.site(to_site).code
-    changed = set_slow(lab.layout, from_code, to_code, None)
+    changed = set_slow(lab.layout, from_code, to_code, None, say=say)
     if changed:
         _record(lab, from_code, None, "link normal", None, to=to_code)
     return changed

@@ -6,6 +6,13 @@ A pause is written to `<FROM>/SMS/state/paused_addresses.json`, a slowed link to
 they change), replaced atomically. A change reads, modifies and replaces the file holding
 `.paused_addresses.json.lock` next to it (an operating system lock, which a killed holder gives
 back), so two commands at once both count.
+
+`state` is a share anyone may write into: before the lock is taken, it is made a real folder from
+the site's root down (files/folders.py: a link or a file under a folder's name is moved aside to
+`.<name>.refused`, and the command says so), so neither the lock nor the file is written through
+a link. Something other than a regular file under the file's own name (a link, a FIFO, a folder)
+stops the command (a user error naming it): read as no pauses and replaced, it would drop the
+pauses a person meant without a word.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from sitesrv.components.addresses import (
     PAUSED_FILE,
@@ -26,7 +33,9 @@ from sitesrv.components.addresses import (
 )
 from sitesrv.errors import UserError
 from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.folders import made_real
 from sitesrv.files.oslock import file_locked
+from sitesrv.files.regular import check_state_file
 from sitesrv.lab.hierarchy import Hierarchy
 from sitesrv.lab.layout import LabLayout, SiteLayout
 
@@ -35,7 +44,6 @@ LOCK_FILE = f".{PAUSED_FILE}.lock"
 
 def write_paused(site: SiteLayout, paused: Iterable[str], durability: Durability) -> None:
     target = paused_file(site)
-    target.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"paused": sorted(set(paused))}, indent=2) + "\n"
     replace_file(target, data.encode("utf-8"), durability,
                  tmp=target.with_name(f".{PAUSED_FILE}.{os.getpid()}.tmp"))
@@ -51,20 +59,28 @@ def pauses_locked(site: SiteLayout) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _link_locked(lab: LabLayout, from_site: str, to_site: str) -> Iterator[tuple[SiteLayout, str]]:
+def _link_locked(lab: LabLayout, from_site: str, to_site: str, say: Callable[[str], None]
+                 ) -> Iterator[tuple[SiteLayout, str]]:
     """The sending site, its pause file's lock held, and the destination's code; a UserError
-    if there is no address from one to the other."""
+    if there is no address from one to the other, or if a state file is not a regular file.
+    What was moved aside to make `state` a real folder is given to `say`."""
     hierarchy = lab.hierarchy
     from_site, to_site = hierarchy.site(from_site).code, hierarchy.site(to_site).code
     hierarchy.with_address_paused(from_site, to_site, True)  # a UserError if there is none
     site = lab.site(from_site)
+    for line in made_real(site.state_dir, site.root, str):
+        say(line)
     with pauses_locked(site):
+        check_state_file(paused_file(site))
+        check_state_file(slow_file(site))
         yield site, to_site
 
 
-def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool) -> bool:
-    """Pause or resume the addresses from one site to another; False if nothing changed."""
-    with _link_locked(lab, from_site, to_site) as (site, to_code):
+def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool, *,
+               say: Callable[[str], None]) -> bool:
+    """Pause or resume the addresses from one site to another; False if nothing changed.
+    `say` is given a line for each thing moved aside on the way (module docstring)."""
+    with _link_locked(lab, from_site, to_site, say) as (site, to_code):
         before = read_paused(site)
         after = before | {to_code} if paused else before - {to_code}
         if after == before:
@@ -73,10 +89,11 @@ def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool) -> bo
         return True
 
 
-def set_slow(lab: LabLayout, from_site: str, to_site: str, slow: SlowLink | None) -> bool:
+def set_slow(lab: LabLayout, from_site: str, to_site: str, slow: SlowLink | None, *,
+             say: Callable[[str], None]) -> bool:
     """Slow the addresses from one site to another (None: back to hierarchy.yaml's rate and
-    latency); False if nothing changed."""
-    with _link_locked(lab, from_site, to_site) as (site, to_site):
+    latency); False if nothing changed. `say` as for `set_paused`."""
+    with _link_locked(lab, from_site, to_site, say) as (site, to_site):
         before = read_slow(site)
         after = dict(before)
         if slow is None:
@@ -86,7 +103,6 @@ def set_slow(lab: LabLayout, from_site: str, to_site: str, slow: SlowLink | None
         if after == before:
             return False
         target = slow_file(site)
-        target.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"slow": {code: link.to_json() for code, link in sorted(after.items())}},
                           indent=2) + "\n"
         replace_file(target, data.encode("utf-8"), lab.hierarchy.durability,

@@ -17,13 +17,16 @@ from sitesrv.errors import UserError
 from sitesrv.files.names import escaped_name
 
 if TYPE_CHECKING:
+    from sitesrv.admin.lab import Lab
     from sitesrv.formats.parcel import ParcelRecord
 
 # What to do with what `courier list` cannot read (docs/transport.md, Courier Sender).
 REQUEST_HINT = ("'sitesrv courier create' moves a send request that cannot be read to corrupt\\ "
                 "beside it, and the Scheduler writes it again.")
 RECORD_HINT = ("A parcel's record is its only status: restore it from a backup, or delete it "
-               "(the parcel is then no longer listed; its number is never given again).")
+               "(the parcel is then no longer listed; its number is never given again). "
+               "While it cannot be read, 'sitesrv courier create' makes no parcel of the send "
+               "requests that wait at its site: the parcel may carry them.")
 
 
 @click.group("courier")
@@ -48,31 +51,50 @@ def list_command(site: str | None, lab_dir: Path) -> None:
 
     lab = open_lab(lab_dir)
     sites = [lab.hierarchy.site(site)] if site else list(lab.hierarchy.sites)
-    unreadable: dict[Path, str] = {}  # each file, and what to do with it
+    unreadable: dict[str, str] = {}  # each file, and what to do with it
     for s in sites:
         for item in coursend.pending(lab, s):
             if item.request is None:
-                unreadable[_shown(item.path)] = REQUEST_HINT
-                click.echo(f"{s.code} cannot read {_shown(item.path)}: {item.problem}")
+                unreadable[coursend.shown_file(item.path)] = REQUEST_HINT
+                click.echo(f"{s.code} cannot read {coursend.shown_file(item.path)}: "
+                           f"{item.problem}")
             else:
                 r = item.request
                 click.echo(f"{s.code} waiting {r.request_id} to {r.dest_site} job {r.job_id} "
-                           f"{r.package_file or '(no package file)'}")
+                           f"{r.package_file or '(no package file)'}"
+                           + (f" (held: {item.held})" if item.held else ""))
         for parcel in coursend.outgoing(lab, s):
             if parcel.record is None:
-                unreadable[_shown(parcel.path)] = RECORD_HINT
-                click.echo(f"{s.code} cannot read {_shown(parcel.path)}: {parcel.problem}")
+                unreadable[coursend.shown_file(parcel.path)] = RECORD_HINT
+                click.echo(f"{s.code} cannot read {coursend.shown_file(parcel.path)}: "
+                           f"{parcel.problem}")
             else:
                 click.echo(f"{s.code} parcel {_describe(parcel.record, s.time_zone_bias)}")
     if unreadable:
-        raise UserError(f"{len(unreadable)} file(s) could not be read: "
-                        f"{', '.join(map(str, unreadable))} (the reason is printed with each). "
-                        + " ".join(dict.fromkeys(unreadable.values())))
+        raise _not_read(unreadable)
 
 
-def _shown(path: Path) -> Path:
-    """A file as the command prints it: a name no Windows file system holds escaped."""
-    return path.with_name(escaped_name(path.name))
+def unread_records(lab: Lab) -> UserError | None:
+    """For `sitesrv trace` and `status`, after their output: each parcel record of the lab
+    that cannot be read, as `<SITE> cannot read <file>: <problem>` on stderr, and the
+    UserError (exit status 2) that ends `courier list` then. Its parcel's steps are missing
+    from a journey, and its requests wait (`coursend.pending`): never silently."""
+    from sitesrv.admin import coursend
+
+    unreadable: dict[str, str] = {}
+    for site in lab.hierarchy.sites:
+        for parcel in coursend.outgoing(lab, site):
+            if parcel.record is None:
+                unreadable[coursend.shown_file(parcel.path)] = RECORD_HINT
+                click.echo(f"{site.code} cannot read {coursend.shown_file(parcel.path)}: "
+                           f"{parcel.problem}", err=True)
+    return _not_read(unreadable) if unreadable else None
+
+
+def _not_read(unreadable: dict[str, str]) -> UserError:
+    return UserError(f"{len(unreadable)} file(s) could not be read: {', '.join(unreadable)} "
+                     "(the reason is printed with each). "
+                     + " ".join(dict.fromkeys(unreadable.values())))
 
 
 @courier_group.command("create")

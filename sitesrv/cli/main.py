@@ -187,12 +187,15 @@ def status(package_id: str | None, lab_dir: Path, as_json: bool) -> None:
     2 RECEIVED).
     """
     from sitesrv.admin.status import check_package, render_status, status_rows
+    from sitesrv.cli.courier import unread_records
 
     lab = open_lab(lab_dir)
     rows = status_rows(lab, package_id and package_id.upper())
     if package_id and not any(rows.values()):
         check_package(lab, package_id)
     click.echo(render_status(rows, as_json), nl=False)
+    if problem := unread_records(lab):  # what may be on its way by parcel: never unsaid
+        raise problem
 
 
 @cli.command()
@@ -201,13 +204,19 @@ def status(package_id: str | None, lab_dir: Path, as_json: bool) -> None:
 def trace(package_id: str, lab_dir: Path) -> None:
     """The package's journey across all sites in time order, from LAB/events.jsonl."""
     from sitesrv.admin.status import trace_lines
+    from sitesrv.cli.courier import unread_records
 
-    lines = trace_lines(open_lab(lab_dir), package_id)
+    lab = open_lab(lab_dir)
+    lines = trace_lines(lab, package_id)
+    problem = unread_records(lab)  # a parcel whose record cannot be read: no steps shown
     if not lines:
         raise UserError(f"There are no events for package {package_id.upper()} in {lab_dir}. "
                         "Check the PackageID with 'sitesrv status', and run the site servers "
-                        "('sitesrv run') so the package travels.")
+                        "('sitesrv run') so the package travels."
+                        + (f" Besides, {problem}" if problem else ""))
     click.echo("\n".join(lines))
+    if problem:
+        raise problem
 
 
 @cli.command()

@@ -10,7 +10,9 @@ or a restart). Every copy is published under a temp name and renamed, so a clien
 
 What no SMS site server could have put in a box is not mirrored: a file over MAX_FILE_BYTES, or
 an entry whose name no Windows file system holds, goes to the box's `corrupt\\` with a line, as
-an inbox's would (docs/limits.md), and a link there is left alone. Whatever the CAP inbox has
+an inbox's would (docs/limits.md), and so does a FIFO or anything else that is neither a file
+nor a folder (moved by a rename, never opened) and a folder of more than MAX_FOLDER_ENTRIES
+entries; a link there is left alone. Whatever the CAP inbox has
 and the box has not is deleted, a link included: the link itself, never what it points to.
 
 It owns no inbox: it never consumes its sources, only puts aside what it refuses. A change in either folder wakes it (`wakes_on`;
@@ -37,8 +39,9 @@ from pathlib import Path
 import attrs
 
 from sitesrv.errors import FormatError
-from sitesrv.files.folders import is_folder
+from sitesrv.files.folders import entries_up_to, is_folder
 from sitesrv.files.names import foreign_name
+from sitesrv.files.regular import not_a_file
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import CAP_BOXES, CORRUPT_DIR, WORK_DIR, ignored_by_scans
 from sitesrv.logs.win32 import error_text
@@ -59,6 +62,11 @@ _CHUNK = 1 << 16
 # each), and the program icons in a package's `.ICO` folder are far smaller. A bigger file goes
 # to the box's `corrupt\\`, before a byte of it is copied.
 MAX_FILE_BYTES = INSTRUCTION_LIMITS.file_bytes
+# The most entries a folder of either box may hold (a package's `<PkgID>.ICO`: an icon per
+# program), as many as an instruction file may have sections: a `.PKG` lists each program in a
+# section of its own, so every package's icons fit. A bigger folder goes to the box's
+# `corrupt\\` whole, before one of its files is copied (docs/limits.md).
+MAX_FOLDER_ENTRIES = INSTRUCTION_LIMITS.sections
 
 
 @attrs.frozen
@@ -341,7 +349,9 @@ def _refuse(steps: _Steps, have: dict[str, Entry]) -> None:
 
 def _refusal(entry: Entry) -> str | None:
     """Why a source entry is not mirrored, or None: a name no Windows file system holds (no
-    SMS site server could have written it), or a file over MAX_FILE_BYTES."""
+    SMS site server could have written it), a file over MAX_FILE_BYTES, a folder of more than
+    MAX_FOLDER_ENTRIES entries, or neither a file nor a folder (a FIFO, a socket: never opened,
+    moved aside by a rename). A link is left out before (`_entries`)."""
     if (problem := foreign_name(entry.name)) is not None:
         return problem
     if entry.is_file():
@@ -350,7 +360,24 @@ def _refusal(entry: Entry) -> str | None:
                                           "client access point file")
         except FormatError as e:
             return e.problem
+    elif entry.is_dir():
+        return _too_many(entry.path)
+    else:
+        return not_a_file(entry.stat(follow_symlinks=False).st_mode)
     return None
+
+
+def _too_many(folder: str) -> str | None:
+    """Why a folder of the box is not mirrored, if it has more than MAX_FOLDER_ENTRIES
+    entries: counted without sorting, and no further than one over."""
+    try:
+        count = entries_up_to(folder, MAX_FOLDER_ENTRIES + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if count <= MAX_FOLDER_ENTRIES:
+        return None
+    return (f"more than {MAX_FOLDER_ENTRIES} files and folders, the most a folder of a client "
+            "access point inbox (a package's icon folder) may have (docs/limits.md)")
 
 
 @attrs.define

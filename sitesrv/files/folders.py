@@ -9,10 +9,13 @@ folder is renamed aside to `.<name>.refused` and a folder made in its place: kep
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
+from sitesrv.errors import UserError
 from sitesrv.files.names import refused_name
 from sitesrv.files.regular import kind_of
 
@@ -24,6 +27,13 @@ def is_folder(path: Path | str) -> bool:
         return stat.S_ISDIR(os.lstat(path).st_mode)
     except (FileNotFoundError, NotADirectoryError):
         return False
+
+
+def entries_up_to(folder: Path | str, limit: int) -> int:
+    """How many entries `folder` has, counted no further than `limit`: a bound checked before
+    a folder anyone may fill is listed (and sorted) whole. The count has no order."""
+    with os.scandir(folder) as listing:
+        return sum(1 for _ in itertools.islice(listing, limit))
 
 
 def moved_aside(name: str, aside: str, mode: int) -> str:
@@ -58,3 +68,16 @@ def own_folders(folder: Path, below: Path) -> tuple[list[tuple[Path, Path, int]]
         current.mkdir()
         moved.append((current, aside, mode))
     return moved, made or bool(moved)
+
+
+def made_real(folder: Path, below: Path, shown: Callable[[Path], str]) -> list[str]:
+    """`own_folders` for a command, before it writes anything: the lines saying what was moved
+    aside (paths as `shown` gives them), for the command's log or its output. A folder that
+    cannot be made is a user error, and nothing is written."""
+    try:
+        moved, _ = own_folders(folder, below)
+    except OSError as e:
+        raise UserError(f"The folder {folder} cannot be made ({e.strerror or e}), and nothing "
+                        "was written: make it a folder sitesrv may write into, then try "
+                        "again.") from None
+    return [moved_aside(shown(name), shown(aside), mode) for name, aside, mode in moved]

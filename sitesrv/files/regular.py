@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from sitesrv.errors import UserError
+
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -41,6 +43,12 @@ class NotRegularFile(OSError):
 def kind_of(mode: int) -> str:
     """What a file mode names, for messages: `a FIFO`, `a symbolic link`..."""
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def not_a_file(mode: int) -> str:
+    """Why something in an inbox that is neither a file nor a folder (a FIFO, a socket, a
+    device) is refused: the reason its quarantine line gives."""
+    return f"it is {kind_of(mode)}, not a file, and sitesrv never opens one in an inbox"
 
 
 def open_fd(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o666, *,
@@ -154,6 +162,21 @@ def read_limited(path: Path | str, limit: int) -> bytes:
             raise FileTooLarge(errno.EFBIG, f"{size} bytes, more than the {limit} bytes this "
                                "file may have (docs/limits.md)", str(path))
     return read_regular(path, check)
+
+
+def check_state_file(path: Path) -> None:
+    """Before a state file of the lab's own is read and replaced: a UserError if something
+    other than a regular file has its name (a link, a FIFO, a folder). Read as an unreadable
+    file and replaced, what a person meant it to hold would be dropped without a word."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path} is {kind_of(mode)}, not a regular file, and sitesrv never "
+                        "reads or writes its state through one (that could change a file "
+                        "outside the lab, or lose what it holds without a word). Remove "
+                        f"{path}, then try again.")
 
 
 def holds_bytes(path: Path | str, data: bytes) -> bool:

@@ -9,7 +9,8 @@ Three kinds of mapping, tried in this order (docs/hierarchy.md, "package_sources
    need no declaration, and name the same whatever the lab's folder is called;
 3. any other folder the console is given is shared, as an administrator shares a source folder
    for SMS to read: `\\\\<central site server>\\<folder name>` (`_2`, `_3`... if taken), kept in
-   `LAB/source-shares.json`.
+   `LAB/source-shares.json` (a link or anything but a file under that name stops the share,
+   naming it: files/regular.check_state_file).
 SMSPackages.Source holds the Windows form; Distribution Manager reads the folder it names
 through the same mappings.
 """
@@ -25,7 +26,7 @@ import attrs
 
 from sitesrv.files.atomic import Durability, replace_file
 from sitesrv.files.oslock import file_locked
-from sitesrv.files.regular import read_limited
+from sitesrv.files.regular import check_state_file, read_limited
 from sitesrv.lab.hierarchy import Hierarchy, SourceMapping
 
 LAB_SHARE = "PkgSource"  # the lab's folder, on the central site server
@@ -109,6 +110,7 @@ class SourceFolders:
         # Read, add, replace under the lock: two consoles at once keep both their shares.
         with file_locked(file.with_name(SHARES_LOCK), "to add a package source share",
                          "Another 'sitesrv package' command may be stuck; try again."):
+            check_state_file(file)  # a link there: never read as none and replaced
             shares = _read_shares(lab_root)
             found = SourceFolders(shares, self.server).windows(folder)  # shared meanwhile
             if found is not None:

@@ -50,7 +50,7 @@ from sitesrv.files.atomic import (
 from sitesrv.files.drive import SharingViolation, check_unlocked
 from sitesrv.files.folders import is_folder, moved_aside, own_folders
 from sitesrv.files.names import escaped_name, fitting_name, foreign_name, is_windows_name, safe_name
-from sitesrv.files.regular import holds_bytes, kind_of
+from sitesrv.files.regular import holds_bytes, kind_of, not_a_file
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import (
     CORRUPT_DIR,
@@ -176,8 +176,7 @@ class Inbox:
         could have in `corrupt\\`, never opening it; if it cannot be moved, say so once and
         leave it: the good files go on."""
         reason = foreign_name(name) or (LINK_REFUSED if mode is None or stat.S_ISLNK(mode) else
-                                        f"it is {kind_of(mode)}, not a file, and sitesrv never "
-                                        "opens one in an inbox")
+                                        not_a_file(mode))
         try:
             self.quarantine_path(link, name, reason)
         except FileNotFoundError:  # gone already: nothing to do

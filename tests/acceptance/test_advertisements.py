@@ -301,7 +301,9 @@ def test_a_damaged_replicated_advertisement_goes_to_corrupt_with_its_problem(lab
 
 def test_a_fifo_in_offerinf_box_is_replaced_never_read(lab: Lab, tmp_path: Path) -> None:
     """A FIFO under an offer's name hung the step run: Offer Manager opened it to compare it
-    (a bug hunt found it). Now it is compared without being opened, and replaced."""
+    (a bug hunt found it). Now it is compared without being opened, and replaced. Inbox
+    Manager, which mirrors the box, finds it first here: it goes to corrupt\\ by a rename
+    (never opened), with a line, so the run ends `waiting` for a person to look at it."""
     pkg_id = create(lab, write_source(tmp_path / "src"))
     advertise(lab, pkg_id)
     assert lab.run_until_idle(seed=11).status == "idle"
@@ -311,7 +313,8 @@ def test_a_fifo_in_offerinf_box_is_replaced_never_read(lab: Lab, tmp_path: Path)
     os.mkfifo(ofr)
     advertisements.set_clients(lab, "ZZZ10000", 4)  # a change: Offer Manager passes again
 
-    assert run_with_deadline(lambda: lab.run_until_idle(seed=11)).status == "idle"
+    assert run_with_deadline(lambda: lab.run_until_idle(seed=11)).status == "waiting"
+    assert (ofr.parent / "corrupt" / ofr.name).is_fifo()
     assert ofr.is_file() and ofr.read_bytes() == good
 
 

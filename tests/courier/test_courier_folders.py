@@ -105,7 +105,9 @@ def test_courier_list_shows_each_unreadable_record_in_its_place_and_exits_2(tmp_
     assert result.stderr == (
         f"sitesrv: 3 file(s) could not be read: {', '.join(map(str, shown))} (the reason is "
         "printed with each). A parcel's record is its only status: restore it from a backup, or "
-        "delete it (the parcel is then no longer listed; its number is never given again).\n")
+        "delete it (the parcel is then no longer listed; its number is never given again). "
+        "While it cannot be read, 'sitesrv courier create' makes no parcel of the send requests "
+        "that wait at its site: the parcel may carry them.\n")
     assert sorted(p.name for p in lab.root.rglob("*")) == before
     assert log_messages(lab, "ZZZ", "coursend.log") == log_before
 

@@ -27,6 +27,7 @@ from .conftest import (
     assert_installed_everywhere,
     assert_quarantined,
     create_good_package,
+    quarantined,
     run,
     scheduler_job,
 )
@@ -160,3 +161,38 @@ def test_a_link_with_the_longest_name_never_blocks_an_inbox_nor_the_run(
     kept = [p for p in (inbox / "corrupt").iterdir() if p.is_symlink()]
     assert len(kept) == 1 and len(kept[0].name.encode()) <= 255
     assert_installed_everywhere(lab, package)
+
+
+@needs_fifos
+@pytest.mark.parametrize("where", ["top", "icon folder"])
+def test_a_fifo_in_a_box_inbox_manager_mirrors_is_quarantined_and_its_cap_copy_deleted(
+        lab: Lab, where: str) -> None:
+    """A FIFO under a name the CAP has a copy of was passed over without a word and the copy
+    stayed: it goes to the box's corrupt\\ (moved by a rename, never opened), with a line naming
+    it and its problem, and the CAP's copy is deleted as for any file the box no longer has.
+    (`offerinf.box` is mirrored by the same code; Offer Manager deletes a stranger there.)"""
+    layout = lab.site("S01")
+    box, cap = layout.inbox("pkginfo.box"), layout.cap / "pkginfo.box"
+    folder = box if where == "top" else box / "ZZZ00001.ICO"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "GOOD.LKP").write_bytes(b"good\n")
+    (folder / "PIPE.LKP").write_bytes(b"mirrored once\n")
+    assert_ended(run(lab))
+    mirrored = cap / folder.relative_to(box)
+    assert (mirrored / "PIPE.LKP").read_bytes() == b"mirrored once\n"
+    (folder / "PIPE.LKP").unlink()
+    os.mkfifo(folder / "PIPE.LKP")
+
+    report = run_with_deadline(lambda: run(lab))
+
+    assert_ended(report)
+    assert quarantined(box) == ["PIPE.LKP"] and (box / "corrupt" / "PIPE.LKP").is_fifo()
+    assert not os.path.lexists(folder / "PIPE.LKP")
+    assert os.listdir(mirrored) == ["GOOD.LKP"]
+    said = log_messages(lab, "S01", "inboxmgr.log")
+    corrupt = box / "corrupt"
+    assert (f"Moved the corrupt file {layout.windows(folder / 'PIPE.LKP')} to "
+            f"{layout.windows(corrupt / 'PIPE.LKP')}: it is a FIFO, not a file, and sitesrv "
+            "never opens one in an inbox") in said
+    assert (f"Deleted {layout.unc(mirrored / 'PIPE.LKP')}, which is no longer in "
+            f"{layout.windows(box)}") in said

@@ -19,7 +19,8 @@ import attrs
 import pytest
 
 from sitesrv.admin.lab import Lab
-from sitesrv.components.inboxmgr import MAX_FILE_BYTES
+from sitesrv.components import inboxmgr
+from sitesrv.components.inboxmgr import MAX_FILE_BYTES, MAX_FOLDER_ENTRIES
 from sitesrv.compression.manifest import MAX_MANIFEST_BYTES
 from sitesrv.db.pkgstore import open_store
 from sitesrv.db.sitedb import Package, SiteDatabase
@@ -257,3 +258,50 @@ def test_a_file_over_the_limit_in_a_box_inbox_manager_mirrors_goes_to_corrupt_un
                in said
     assert f"Deleted {layout.unc(cap / 'HUGE.NAL')}, which is no longer in " \
            f"{layout.windows(box)}" in said
+
+
+def icon_folder(lab: Lab, count: int) -> tuple[Path, Path, Path]:
+    """S01's pkginfo.box with a package's icon folder of `count` empty icons, mirrored once
+    with one icon; the box, the folder and the CAP's copy of it."""
+    layout = lab.site("S01")
+    box, cap = layout.inbox("pkginfo.box"), layout.cap / "pkginfo.box"
+    icons = box / "ZZZ00001.ICO"
+    icons.mkdir(parents=True)
+    (icons / "app.ico").write_bytes(b"icon\n")
+    assert_ended(run(lab))
+    assert os.listdir(cap / icons.name) == ["app.ico"]
+    for n in range(1, count):
+        (icons / f"{n:05}.ico").write_bytes(b"")
+    return box, icons, cap / icons.name
+
+
+def test_an_icon_folder_of_more_entries_than_the_limit_goes_to_corrupt_whole(lab: Lab) -> None:
+    """Nothing bounded the files of a package's .ICO folder: a folder of a million empty files
+    became a million copies in the CAP. One over MAX_FOLDER_ENTRIES goes to the box's corrupt\\
+    whole, with one line, before a file of it is copied, and the CAP's copy of it is deleted."""
+    box, icons, mirrored = icon_folder(lab, MAX_FOLDER_ENTRIES + 1)
+
+    assert_ended(run(lab))
+
+    assert quarantined(box) == ["ZZZ00001.ICO"]
+    assert len(os.listdir(box / "corrupt" / icons.name)) == MAX_FOLDER_ENTRIES + 1
+    assert not os.path.lexists(mirrored)
+    layout = lab.site("S01")
+    said = log_messages(lab, "S01", "inboxmgr.log")
+    assert (f"Moved the corrupt file {layout.windows(icons)} to "
+            f"{layout.windows(box / 'corrupt' / icons.name)}: more than 16384 files and "
+            "folders, the most a folder of a client access point inbox (a package's icon "
+            "folder) may have (docs/limits.md)") in said
+    assert f"Deleted {layout.unc(mirrored)}, which is no longer in {layout.windows(box)}" in said
+
+
+def test_an_icon_folder_at_the_limit_is_mirrored(lab: Lab, monkeypatch) -> None:
+    """At the limit (lowered here, so the test copies a few files, not 16,384) it is
+    mirrored whole."""
+    monkeypatch.setattr(inboxmgr, "MAX_FOLDER_ENTRIES", 3)
+    box, icons, mirrored = icon_folder(lab, 3)
+
+    assert_ended(run(lab))
+
+    assert quarantined(box) == []
+    assert sorted(os.listdir(mirrored)) == ["00001.ico", "00002.ico", "app.ico"]
