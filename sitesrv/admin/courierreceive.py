@@ -132,7 +132,7 @@ def _nothing_waits(lab: Lab, site: Site, f: BinaryIO, packing: PackingList, star
         if not os.path.lexists(path) or (name and _holds(path, f, spans[name.upper()])):
             continue
         doing = ("is being processed by its Despooler" if path == claimed
-                 else "waits in its despoolr.box\\receive")
+                 else "waits to be processed")
         raise UserError(
             f"send request {request.request_id} of parcel {packing.parcel_id} "
             f"cannot be delivered to site {site.code}: another send of that ID "
