@@ -146,12 +146,12 @@ def _in_parcels(ctx: ComponentContext) -> frozenset[str]:
     """The send request IDs in this site's parcels not yet Confirmed: the `.srs` of each is gone
     (the Scheduler completed its job) while its files travel to the destination's `receive`.
 
-    One listing of `coursend.box\\outgoing` per ID taken, an `lstat` per record, and a read only
-    of a record that changed since the last one read (docs/transport.md, Courier Sender)."""
+    One listing of `coursend.box\\outgoing` per ID wanted, an `lstat` per record, and a read only
+    of a record that changed since it was last read (docs/transport.md, "Missing job IDs")."""
     folder = ctx.layout.inbox(COURSEND_OUTGOING)
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # none (a site without Courier parcels), or it cannot be listed
         return frozenset()
     before, now = _READINGS.get(folder, {}), {}
     for entry in entries:
@@ -159,7 +159,7 @@ def _in_parcels(ctx: ComponentContext) -> frozenset[str]:
             continue
         try:
             info = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
+        except OSError:
             continue  # replaced or deleted meanwhile: the new one is listed next time
         identity = (info.st_ino, info.st_size, info.st_mtime_ns)
         held = before.get(entry.name)
