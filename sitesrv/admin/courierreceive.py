@@ -30,10 +30,12 @@ from typing import BinaryIO, NoReturn
 from sitesrv.admin.courierboxes import one_manager, problem_of, real_folders
 from sitesrv.admin.coursend import log
 from sitesrv.admin.lab import Lab
+from sitesrv.components.uidtokens import delivered_paths
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files.atomic import rename_into_place, replace_file, write_temp
 from sitesrv.files.names import escaped_name
 from sitesrv.files.readonly import remove_file
+from sitesrv.files.regular import open_regular
 from sitesrv.formats import parcel, sni
 from sitesrv.formats.parcel import PackingList, ParcelRequest
 from sitesrv.lab.boxes import COURSEND_RECEIVED
@@ -61,6 +63,8 @@ def receive(lab: Lab, site_code: str, parcel_file: Path) -> PackingList:
                          lab.site(site.code).state_dir)
             with one_manager(lab, site):
                 _not_received_yet(lab, site, packing)
+                for request in mine:
+                    _nothing_waits(lab, site, f, packing, start, request)
                 tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
                 write_temp(tmp, parcel.encode(packing), durability, exclusive=False)
                 try:
@@ -113,6 +117,47 @@ def _not_received_yet(lab: Lab, site: Site, packing: PackingList) -> None:
                         f"({lab.site(site.code).windows(record)}), and its packages are not processed "
                         "twice. If its files were lost before they were processed, delete "
                         "that record and receive the parcel again")
+
+
+def _nothing_waits(lab: Lab, site: Site, f: BinaryIO, packing: PackingList, start: int,
+                   request: ParcelRequest) -> None:
+    """A delivery never writes over another send of the request's ID that waits in `receive`
+    (or that the Despooler is processing): the sending site's UID token may have been put back
+    (`sitesrv init`) and given the ID again to a send over the network. What may be written over
+    is this parcel's own delivery, cut short: a file of exactly the bytes it would write."""
+    here, spans = lab.site(site.code), packing.spans(start)
+    payload, instruction, claimed = delivered_paths(here, request.request_id)
+    for path, name in ((payload, request.package_file), (instruction, request.instruction),
+                       (claimed, "")):
+        if not os.path.lexists(path) or (name and _holds(path, f, spans[name.upper()])):
+            continue
+        doing = ("is being processed by its Despooler" if path == claimed
+                 else "waits to be processed")
+        raise UserError(
+            f"send request {request.request_id} of parcel {packing.parcel_id} "
+            f"cannot be delivered to site {site.code}: another send of that ID "
+            f"({here.windows(path)}) {doing}, and the delivery would write over it. Nothing of "
+            f"the parcel was written. Let site {site.code}'s Despooler finish with it (sitesrv "
+            "run), or move it away if it is not wanted, then receive the parcel again")
+
+
+def _holds(path: Path, source: BinaryIO, span: tuple[int, int]) -> bool:
+    """Whether `path` is a regular file of the span's bytes (as many as the parcel has)."""
+    offset, size = span
+    try:
+        with open_regular(path) as held:
+            source.seek(offset)
+            done = 0
+            while done < size:
+                chunk = source.read(min(parcel.CHUNK, size - done))
+                if not chunk:
+                    break
+                if held.read(len(chunk)) != chunk:
+                    return False
+                done += len(chunk)
+            return held.read(1) == b""
+    except OSError:
+        return False
 
 
 def _record(lab: Lab, site: Site, parcel_id: str) -> Path:

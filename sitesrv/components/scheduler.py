@@ -31,7 +31,7 @@ from sitesrv.components import routing
 from sitesrv.components.leftovers import remove_stale_temps
 from sitesrv.components.uidtokens import (
     MissingToken,
-    request_paths,
+    request_exists,
     take_request_id,
     waits_for,
 )
@@ -102,7 +102,7 @@ class Scheduler(Component):
         if job.state is JobState.PENDING:
             self._activate(item, job)
         elif job.state is JobState.ACTIVE:
-            if self._request_exists(job.send_request_id):
+            if request_exists(self.ctx, job.send_request_id):
                 self._wait_for_request(item, job)
             else:
                 self.ctx.log.write(f"Send request {job.send_request_id} of job {job.job_id} is "
@@ -250,9 +250,6 @@ class Scheduler(Component):
                        f"create {self.ctx.site.code})")
         item.defer(self.ctx.clock.now() + self.ctx.timing.scheduler_deleted_site_retention,
                    reason)
-
-    def _request_exists(self, request_id: str) -> bool:
-        return any(path.exists() for path in request_paths(self.ctx, request_id))
 
     def _digest(self, job: SchedulerJob) -> tuple[int, str]:
         """Size and SHA-256 of the transfer root: streamed, unless this process wrote or read

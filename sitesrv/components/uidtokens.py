@@ -7,20 +7,26 @@ and tries again. A missing token is SMS's "Could not retrieve the request ID": t
 needed the ID waits and tries again later (`waits_for`), as no component may make a counter up
 (a new one could hand out IDs the site has used); `sitesrv init` restores the tokens, from 1,
 so an ID whose files are still there is skipped: a job ID a job of the site still goes by, a
-send request ID whose request is still at this site or whose files still wait at the site it
-was sent to.
+send request ID whose request is still at this site, whose files still wait at the site it
+was sent to, or whose files travel in a Courier parcel not yet Confirmed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import attrs
+
 from sitesrv.components import routing
-from sitesrv.errors import SitesrvError
+from sitesrv.errors import FormatError, SitesrvError
 from sitesrv.formats import job as jobfile
-from sitesrv.formats import rpl, sni, srq
+from sitesrv.formats import parcel, rpl, sni, srq
+from sitesrv.formats.parcel import ParcelStatus
+from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import (
+    COURSEND_OUTGOING,
     REPLMGR_INCOMING,
     REPLMGR_READY,
     SCHEDULE,
@@ -103,13 +109,85 @@ def _job_in_use(ctx: ComponentContext, job_id: str) -> bool:
 def take_request_id(ctx: ComponentContext, priority: int, hop: str) -> str:
     """The next send request ID (`2_001ZZZ`) for a request to the site `hop`, never one whose
     files are still there: a token `sitesrv init` put back counts from 1 again, and a request of
-    this site, or what an earlier send of that ID left at `hop`, would be overwritten or taken
-    for the new one's."""
+    this site, what an earlier send of that ID left at `hop`, or one a parcel carries to its
+    destination, would be overwritten or taken for the new one's."""
+    in_parcels = _in_parcels(ctx)
     while True:
         request_id = srq.request_id(priority, _take(ctx, REQ), ctx.site.code)
-        if not any(os.path.lexists(path) for path in (
-                *request_paths(ctx, request_id), *_received_paths(ctx.lab.site(hop), request_id))):
+        if request_id not in in_parcels and not request_exists(ctx, request_id) and not any(
+                os.path.lexists(path) for path in _received_paths(ctx.lab.site(hop), request_id)):
             return request_id
+
+
+def request_exists(ctx: ComponentContext, request_id: str) -> bool:
+    """Whether this site still keeps the send request `request_id` (`request_paths`); a link or
+    anything else under its name counts: the name is taken."""
+    return any(os.path.lexists(path) for path in request_paths(ctx, request_id))
+
+
+@attrs.frozen
+class _Held:
+    """What one parcel record holds in transit, for the record's file as it was (`identity`)."""
+
+    identity: tuple[int, int, int]
+    request_ids: frozenset[str]
+
+
+# Per `coursend.box\outgoing` folder, each record's last reading: a record is read again only
+# when its inode, size or mtime changed (Courier Sender Manager replaces a record whole, by
+# rename). A stale reading can only be an older status, and a status only moves forward, so it
+# never frees an ID a parcel still holds.
+_READINGS: dict[Path, dict[str, _Held]] = {}
+_REQUEST_ID_LINE = re.compile(r"^[ \t]*RequestID[ \t]*=[ \t]*(\S+)[ \t]*\r?$",
+                              re.IGNORECASE | re.MULTILINE)
+
+
+def _in_parcels(ctx: ComponentContext) -> frozenset[str]:
+    """The send request IDs in this site's parcels not yet Confirmed: the `.srs` of each is gone
+    (the Scheduler completed its job) while its files travel to the destination's `receive`.
+
+    One listing of `coursend.box\\outgoing` per ID wanted, an `lstat` per record, and a read only
+    of a record that changed since it was last read (docs/transport.md, "Missing job IDs")."""
+    folder = ctx.layout.inbox(COURSEND_OUTGOING)
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:  # none (a site without Courier parcels), or it cannot be listed
+        return frozenset()
+    before, now = _READINGS.get(folder, {}), {}
+    for entry in entries:
+        if not entry.name.lower().endswith(parcel.EXTENSION):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue  # replaced or deleted meanwhile: the new one is listed next time
+        identity = (info.st_ino, info.st_size, info.st_mtime_ns)
+        held = before.get(entry.name)
+        if held is None or held.identity != identity:
+            held = _Held(identity, _held_by(Path(entry.path)))
+        now[entry.name] = held
+    _READINGS[folder] = now
+    return frozenset().union(*(held.request_ids for held in now.values()))
+
+
+def _held_by(record: Path) -> frozenset[str]:
+    """The IDs a record holds in transit: none once it is Confirmed. A record that cannot be
+    read has no known status, so it holds what its `RequestID=` lines still say (a damaged one
+    keeps most), and nothing if it cannot be read at all (a link, a FIFO, over the limit):
+    `sitesrv courier list` names it, and `courier receive` refuses to deliver over a request
+    that waits at the destination, so a reused ID is never silent."""
+    try:
+        kept = parcel.read_record(record)
+    except (FormatError, OSError):
+        try:
+            data = INSTRUCTION_LIMITS.read(record, "parcel record")
+        except (FormatError, OSError):
+            return frozenset()
+        return frozenset(m.upper() for m in _REQUEST_ID_LINE.findall(
+            data.decode("utf-8", "replace")))
+    if kept.status is ParcelStatus.CONFIRMED:
+        return frozenset()
+    return frozenset(r.request_id for r in kept.packing_list.requests)
 
 
 def request_paths(ctx: ComponentContext, request_id: str) -> list[Path]:
@@ -126,10 +204,15 @@ def _received_paths(site: SiteLayout, request_id: str) -> list[Path]:
     (the `.SNI` claimed, or back there to wait), and what that site's Despooler hands on under
     the request's name (despooler/route.py). Not the Sender's temp names: a send writes over
     its own at every attempt."""
-    receive, incoming = site.receive, site.inbox(REPLMGR_INCOMING)
+    incoming = site.inbox(REPLMGR_INCOMING)
     batch = request_id + rpl.EXTENSION
-    instruction = sni.sni_file_name(request_id)
-    return [receive / sni.payload_file_name(request_id), receive / instruction,
-            receive / WORK_DIR / instruction,
-            incoming / batch, incoming / WORK_DIR / batch,
+    return [*delivered_paths(site, request_id), incoming / batch, incoming / WORK_DIR / batch,
             site.inbox(SCHEDULE_TOSEND) / sni.payload_file_name(request_id)]
+
+
+def delivered_paths(site: SiteLayout, request_id: str) -> list[Path]:
+    """A delivery of `request_id` that waits in `site`'s `despoolr.box\\receive`: its payload
+    and instruction, the `.SNI` claimed by the Despooler or not."""
+    receive, instruction = site.receive, sni.sni_file_name(request_id)
+    return [receive / sni.payload_file_name(request_id), receive / instruction,
+            receive / WORK_DIR / instruction]

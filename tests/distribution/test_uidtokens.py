@@ -10,6 +10,14 @@ import pytest
 
 from sitesrv.admin.lab import Lab
 from sitesrv.components.uidtokens import MissingToken, take_job_id, take_request_id
+from sitesrv.formats import parcel
+from sitesrv.formats.parcel import (
+    PackingList,
+    ParcelFile,
+    ParcelRecord,
+    ParcelRequest,
+    ParcelStatus,
+)
 from sitesrv.lab.clock import VirtualClock
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
@@ -106,3 +114,35 @@ def test_a_restored_token_skips_the_request_ids_whose_files_still_wait(
     put(p00.receive / "2_00AZZZ.TMP")
     assert [take_request_id(ctx, 2, "P00") for _ in range(3)] == [
         "2_008ZZZ", "2_009ZZZ", "2_00AZZZ"]
+
+
+def parcel_record(status: ParcelStatus, *request_ids: str) -> bytes:
+    files = [ParcelFile(name=f"{r}.SNI", size=1) for r in request_ids]
+    requests = [ParcelRequest(request_id=r, dest_site="P00", job_id="00000001",
+                              instruction=f"{r}.SNI", deliver_to="\\\\MGMT03\\SMS_SITE")
+                for r in request_ids]
+    packing = PackingList(parcel_id="ZZZ-0001", name="CD", sending_site="ZZZ", created=0,
+                          files=files, requests=requests)
+    return parcel.encode_record(ParcelRecord(status=status, packing_list=packing))
+
+
+def test_a_restored_token_skips_the_request_ids_parcels_carry(contexts: list[ComponentContext]
+                                                             ) -> None:
+    """A parcel's requests have no `.srs` any more, and their files are on the media: until the
+    parcel is Confirmed its IDs are held. A record that cannot be read holds the IDs its
+    `RequestID=` lines still name; a record is read again when it changes."""
+    ctx = contexts[0]
+    outgoing = ctx.layout.inbox("coursend.box\\outgoing")
+    outgoing.mkdir(parents=True, exist_ok=True)
+    created, damaged = outgoing / "ZZZ-0001.parcel", outgoing / "ZZZ-0002.parcel"
+    created.write_bytes(parcel_record(ParcelStatus.CREATED, "2_001ZZZ", "2_002ZZZ"))
+    damaged.write_bytes(parcel_record(ParcelStatus.SENT, "2_004ZZZ").replace(b"Sent", b"Lost"))
+    (outgoing / "ZZZ-0003.parcel").symlink_to(created)  # nothing known, nothing read through
+    assert [take_request_id(ctx, 2, "P00") for _ in range(2)] == ["2_003ZZZ", "2_005ZZZ"]
+
+    created.write_bytes(parcel_record(ParcelStatus.CONFIRMED, "2_001ZZZ", "2_002ZZZ"))
+    damaged.unlink()
+    for token in ctx.layout.inbox("schedule.box\\UID").glob("*.req"):
+        token.rename(token.with_name("00000001.req"))
+    assert [take_request_id(ctx, 2, "P00") for _ in range(5)] == [
+        "2_001ZZZ", "2_002ZZZ", "2_003ZZZ", "2_004ZZZ", "2_005ZZZ"]
