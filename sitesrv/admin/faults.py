@@ -21,7 +21,7 @@ from typing import Any
 from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_WINDOW
 from sitesrv.admin.console import parse_dp
 from sitesrv.admin.lab import Lab
-from sitesrv.admin.pauses import set_paused, set_slow
+from sitesrv.admin.pauses import on_stderr, set_paused, set_slow
 from sitesrv.components.addresses import SlowLink
 from sitesrv.errors import UserError
 from sitesrv.files.names import escaped_name
@@ -93,11 +93,11 @@ def corrupt(lab: Lab, site: str, package_id: str, *, how: str = "flip",
 
 
 def set_link(lab: Lab, from_site: str, to_site: str, *, up: bool,
-             say: Callable[[str], None]) -> bool:
+             say: Callable[[str], None] = on_stderr) -> bool:
     """Take the addresses from one site to another down (or bring them up again): a paused
     address, as `sitesrv address pause` makes it. True if that changed anything; only a change
     is recorded. A link fault names no package: `sitesrv trace` shows it for every package.
-    `say` is given what was moved aside on the way (admin/pauses.py)."""
+    `say` is given what was moved aside on the way (admin/pauses.py; by default stderr)."""
     from_code = lab.hierarchy.site(from_site).code
     to_code = lab.hierarchy.site(to_site).code
     changed = set_paused(lab.layout, from_code, to_code, not up, say=say)
@@ -108,7 +108,7 @@ def set_link(lab: Lab, from_site: str, to_site: str, *, up: bool,
 
 def slow_link(lab: Lab, from_site: str, to_site: str, *, rate: int,
               latency: float | None = None, seconds: float | None = None,
-              say: Callable[[str], None]) -> SlowLink:
+              say: Callable[[str], None] = on_stderr) -> SlowLink:
     """Slow the addresses from one site to another to `rate` bytes per second (and `latency`
     seconds before the first byte, if given) for `seconds` of lab time from the lab's time now
     (`Lab.time()`), or until `normal_link`. A send takes the rate when it connects: one that
@@ -136,7 +136,7 @@ def slow_link(lab: Lab, from_site: str, to_site: str, *, rate: int,
 
 
 def normal_link(lab: Lab, from_site: str, to_site: str, *,
-                say: Callable[[str], None]) -> bool:
+                say: Callable[[str], None] = on_stderr) -> bool:
     """Give the addresses from one site to another their rate and latency from hierarchy.yaml
     again; True if they were slowed (a window that has run out counts: it is lifted too).
     `say` as for `set_link`."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 
 from sitesrv.components.addresses import (
@@ -76,8 +77,14 @@ def _link_locked(lab: LabLayout, from_site: str, to_site: str, say: Callable[[st
         yield site, to_site
 
 
+def on_stderr(line: str) -> None:
+    """What a command did besides its work (a link moved aside), on stderr as `sitesrv: ...`:
+    the `say` of `set_paused`, `set_slow` and the link faults unless the caller gives one."""
+    print(f"sitesrv: {line}", file=sys.stderr)
+
+
 def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool, *,
-               say: Callable[[str], None]) -> bool:
+               say: Callable[[str], None] = on_stderr) -> bool:
     """Pause or resume the addresses from one site to another; False if nothing changed.
     `say` is given a line for each thing moved aside on the way (module docstring)."""
     with _link_locked(lab, from_site, to_site, say) as (site, to_code):
@@ -90,7 +97,7 @@ def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool, *,
 
 
 def set_slow(lab: LabLayout, from_site: str, to_site: str, slow: SlowLink | None, *,
-             say: Callable[[str], None]) -> bool:
+             say: Callable[[str], None] = on_stderr) -> bool:
     """Slow the addresses from one site to another (None: back to hierarchy.yaml's rate and
     latency); False if nothing changed. `say` as for `set_paused`."""
     with _link_locked(lab, from_site, to_site, say) as (site, to_site):

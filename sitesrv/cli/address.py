@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from sitesrv.cli.options import LAB_OPTION, open_lab, say
+from sitesrv.cli.options import LAB_OPTION, open_lab
 
 
 @click.group("address")
@@ -44,7 +44,7 @@ def _change(lab_dir: Path, from_site: str, to_site: str, *, paused: bool) -> Non
     lab = open_lab(lab_dir)
     from_code = lab.hierarchy.site(from_site).code
     to_code = lab.hierarchy.site(to_site).code
-    changed = set_paused(lab.layout, from_code, to_code, paused, say=say)
+    changed = set_paused(lab.layout, from_code, to_code, paused)
     state = "paused" if paused else "open (as its schedule says)"
     note = "" if changed else " already"
     click.echo(f"The address from {from_code} to {to_code} is{note} {state}.")

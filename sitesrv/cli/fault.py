@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_WINDOW
-from sitesrv.cli.options import LAB_OPTION, open_lab, say
+from sitesrv.cli.options import LAB_OPTION, open_lab
 from sitesrv.lab.sizes import MAX_LATENCY, MAX_RATE
 
 DELTA_OPTION = click.option("--delta", type=click.IntRange(1), metavar="N",
@@ -77,7 +77,7 @@ def link_up(from_site: str, to_site: str, lab_dir: Path) -> None:
 def _link(lab_dir: Path, from_site: str, to_site: str, *, up: bool) -> None:
     from sitesrv.admin import faults
 
-    changed = faults.set_link(open_lab(lab_dir), from_site, to_site, up=up, say=say)
+    changed = faults.set_link(open_lab(lab_dir), from_site, to_site, up=up)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} is "
                f"{'' if changed else 'already '}{'up' if up else 'down'}.")
 
@@ -100,7 +100,7 @@ def slow_link(from_site: str, to_site: str, rate: int, latency: float | None,
     from sitesrv.lab.clock import lab_time_text
 
     slow = faults.slow_link(open_lab(lab_dir), from_site, to_site, rate=rate, latency=latency,
-                            seconds=seconds, say=say)
+                            seconds=seconds)
     until = "until 'sitesrv fault link-normal'" if slow.until is None else \
         f"until {lab_time_text(slow.until)} (lab time)"
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} sends at {rate} bytes "
@@ -115,7 +115,7 @@ def link_normal(from_site: str, to_site: str, lab_dir: Path) -> None:
     """Give the link from FROM to TO its rate and latency from hierarchy.yaml again."""
     from sitesrv.admin import faults
 
-    changed = faults.normal_link(open_lab(lab_dir), from_site, to_site, say=say)
+    changed = faults.normal_link(open_lab(lab_dir), from_site, to_site)
     click.echo(f"The link from {from_site.upper()} to {to_site.upper()} "
                f"{'sends' if changed else 'already sends'} at its rate from hierarchy.yaml.")
 

@@ -29,11 +29,6 @@ def open_lab(lab_dir: Path) -> Lab:
     return Lab.open(lab_dir)
 
 
-def say(line: str) -> None:
-    """What a command did besides its work (a link moved aside), on stderr as `sitesrv: ...`."""
-    click.echo(f"sitesrv: {line}", err=True)
-
-
 def one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A name the site servers write into one-line records and log lines (admin/choices.py)."""
     from sitesrv.admin.choices import text_problem

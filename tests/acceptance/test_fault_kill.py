@@ -27,7 +27,7 @@ def half_sent(receive: Path) -> bool:
 def test_a_sender_killed_mid_transfer_sends_again_after_a_restart(
         lab: Lab, tmp_path: Path) -> None:
     source = sample(tmp_path)
-    slow_link(lab, "ZZZ", "P00", rate=500_000, say=print)  # the 4 MB package takes about 8 s to go
+    slow_link(lab, "ZZZ", "P00", rate=500_000)  # the 4 MB package takes about 8 s to go
     pkg_id = create(lab, source, dps=["ZZZ:MGMT01", "P00:REMOTE_DP"])
     command = [sys.executable, "-m", "sitesrv.cli.run", "--lab", str(lab.root),
                "--processes", "per-site"]

@@ -79,9 +79,9 @@ def test_any_json_in_a_fault_file_reads_without_an_error(lab: Lab,
 def test_a_slowed_link_reads_back_as_written(lab: Lab, rate: int, latency: float | None,
                                              until: float | None) -> None:
     slow = SlowLink(rate, latency, until)
-    set_slow(lab.layout, "ZZZ", "P00", slow, say=print)
+    set_slow(lab.layout, "ZZZ", "P00", slow)
     assert read_slow(lab.site("ZZZ")) == {"P00": slow}
-    set_slow(lab.layout, "ZZZ", "P00", None, say=print)
+    set_slow(lab.layout, "ZZZ", "P00", None)
     assert read_slow(lab.site("ZZZ")) == {}
 
 

@@ -530,10 +530,10 @@ def test_concurrent_pauses_of_one_sites_addresses_are_all_kept(tmp_path: Path) -
         try:
             for _ in range(rounds):
                 barrier.wait()
-                set_paused(lab.layout, "P00", to_site, True, say=print)
+                set_paused(lab.layout, "P00", to_site, True)
                 barrier.wait()
                 barrier.wait()  # the checker reads between these two
-                set_paused(lab.layout, "P00", to_site, False, say=print)
+                set_paused(lab.layout, "P00", to_site, False)
                 barrier.wait()
         except BaseException as e:
             failures.append(e)

@@ -97,10 +97,10 @@ def _in_transit(how: str) -> Callable[[Lab, str, Path], None]:
 
 
 def _link_down_and_up(lab: Lab, pkg_id: str, source: Path) -> None:
-    set_link(lab, "P00", "S01", up=False, say=print)
+    set_link(lab, "P00", "S01", up=False)
     _new_version(source, lab, pkg_id, "link")
     _run(lab)
-    set_link(lab, "P00", "S01", up=True, say=print)
+    set_link(lab, "P00", "S01", up=True)
     _run(lab)
 
 

@@ -110,7 +110,7 @@ def test_a_slow_link_window_during_a_live_run_counts_from_the_running_time(
     saved, wall = VIRTUAL_EPOCH + 3600.0, time.time()
     clock_file(lab.root, "ZZZ").write_text(f"{saved!r} {wall - 5.0!r}\n")
     write_lock(lab.root, "ZZZ", os.getpid(), datetime.fromtimestamp(wall - 10.0, UTC))
-    slow = slow_link(lab, "ZZZ", "P00", rate=1000, seconds=60.0, say=print)
+    slow = slow_link(lab, "ZZZ", "P00", rate=1000, seconds=60.0)
     assert slow.until is not None and slow.until >= saved + 65.0
     (event,) = [e for e in events(lab.root, "fault") if e["fault"] == "slow link"]
     assert event["time"] >= lab_time_text(saved + 5.0)

@@ -175,7 +175,7 @@ def test_a_periodic_timer_that_finds_nothing_does_not_use_up_the_step_budget(
     built = sitesrv_lab_factory(DEFAULT_HIERARCHY.read_text(encoding="utf-8").replace(
         "profile: lab", "profile: sms2003"))
     lab = built.root
-    set_paused(built.layout, "ZZZ", "P00", True, say=print)
+    set_paused(built.layout, "ZZZ", "P00", True)
     content_job(lab, "00000001", b"x" * 1000)
     # Two primaries x 3600 polls in the hour: over 7,000 steps that did nothing.
     report = run_until_idle(lab, horizon=3600, max_steps=500, components=SMS_COMPONENTS)
