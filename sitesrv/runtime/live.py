@@ -207,8 +207,8 @@ class LiveDriver:
                 return
             try:
                 self.runtime.count(host.run_unit())
+                self._waits[host] = host.waits()  # wanted again or not: a busy wait shows
                 if not host.wanted.is_set():
-                    self._waits[host] = host.waits()
                     self._due[host] = host.next_timer()
             except Exception as error:  # the worker must outlive any bug; the next wake retries
                 text = self.runtime.relative(f"{type(error).__name__}: {error}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -345,6 +346,36 @@ def test_until_idle_times_out_while_the_lab_is_busy_waiting(lab: Path) -> None:
 
 
 # --- the worker pool ----------------------------------------------------------------------------
+
+def test_a_busy_wait_shows_in_the_report_even_when_the_unit_left_its_component_wanted(
+        lab: Path) -> None:
+    """A bug hunt found `Timed out ..., still busy; nothing waits.` while SQL Monitor retried a
+    held site database: a unit after which its component was wanted again (a signal came
+    meanwhile) did not refresh the waits the report shows."""
+    class Busy(Component):
+        name = "SMS_TOY_BUSY"
+        log_name = "toybusy.log"
+        host: ComponentHost | None = None
+
+        def work(self) -> bool:
+            if Busy.host is None:
+                return False  # its first units: no wait, and that is what the report had
+            Busy.host.wanted.set()  # as a signal coming during the unit does
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # as sqlite3 raises it
+            raise error
+
+    def hand_over(driver: LiveDriver) -> None:
+        wait_for(lambda: not driver.waits() and driver.quiet(), what="the first units")
+        Busy.host = next(h for h in driver.hosts if h.name == Busy.name)
+        Busy.host._want()
+
+    report = LiveDriver(lab, components=Registry(primary=(Busy,))).run(
+        until_idle=True, timeout=1.0, on_started=hand_over)
+    assert report is not None and report.exit_code == ExitCode.TIMEOUT
+    assert report.lines() == ["CEN SMS_TOY_BUSY: (the component) waits for the site database "
+                              "(OperationalError: database is locked)"]
+
 
 def test_a_long_unit_of_one_component_does_not_hold_up_the_others(
         sitesrv_lab_factory: LabFactory) -> None:
