@@ -263,9 +263,12 @@ class OfferManager(Component):
         self.damaged = None
 
     def _next_revision(self, object_id: str) -> int:
-        """The next change of this site's object: recorded before it is sent, so a crash
-        leaves a gap, never a number used twice."""
-        revision = (self._revisions().get(object_id) or 0) + 1
+        """The next change of this site's object: the lab time in milliseconds, or one more
+        than the last if that is not higher, so a revisions file lost or damaged here never
+        makes this site count again from 1 (the sites below would discard every change);
+        recorded before it is sent, so a crash leaves a gap, never a number used twice."""
+        last = self._revisions().get(object_id) or 0
+        revision = max(last + 1, int(self.ctx.clock.now() * 1000))
         self._record({object_id: revision})
         return revision
 

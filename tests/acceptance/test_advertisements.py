@@ -546,20 +546,22 @@ def test_an_add_and_a_delete_taken_in_reverse_order_end_deleted_everywhere(
     assert [[offer.REPLICATION.decode(d).action for _, d in held[s]] for s in ("P00", "S01")] \
         == [["ADD", "DELETE"]] * 2
 
+    add, delete = (offer.REPLICATION.decode(d).revision for _, d in held["S01"])
+    assert add < delete
     deliver_reversed(lab, held)
     lab.run_until_idle(seed=12)  # waiting: ZZZ's jobs wait for the link
     for site in ("P00", "S01"):
         assert offered(lab, site) == [] == in_cap(lab, site), site
         assert discards(lab, site) == [
             "~The replicated object E:\\SMS\\inboxes\\offermgr.box\\INCOMING\\99.OFR for "
-            f"advertisement {adv} (revision 1) is not newer than the one applied here "
-            "(revision 2), discard it."], site
+            f"advertisement {adv} (revision {add}) is not newer than the one applied here "
+            f"(revision {delete}), discard it."], site
     assert query(lab, "P00", "SELECT COUNT(*) FROM Advertisements") == [(0,)]
     assert '"advertisements"' not in (lab.site("S01").state_dir / "packages" /
                                       f"{pkg_id}.json").read_text()
     # The DELETE's revision stays, a tombstone.
     assert json.loads((lab.site("S01").state_dir / "offermgr-revisions.json").read_text()) == {
-        adv: 2}
+        adv: delete}
 
     faults.set_link(lab, "ZZZ", "P00", up=True)  # the same objects come again: nothing changes
     assert lab.run_until_idle(seed=13).status == "idle"
@@ -579,8 +581,9 @@ def test_two_client_counts_taken_in_reverse_order_end_with_the_newer(
     advertisements.set_clients(lab, collection, 7)
     lab.run_until_idle(seed=11)
     held = held_objects(lab, "ZZZ")
-    counts = [offer.COLLECTION.decode(d).member_count for c, d in held["S01"] if c == "COL"]
-    assert counts == [5, 7]
+    sent = [offer.COLLECTION.decode(d) for c, d in held["S01"] if c == "COL"]
+    assert [c.member_count for c in sent] == [5, 7]
+    older, newer = (c.revision for c in sent)
 
     deliver_reversed(lab, held)
     lab.run_until_idle(seed=12)
@@ -588,8 +591,8 @@ def test_two_client_counts_taken_in_reverse_order_end_with_the_newer(
     assert query(lab, "P00", "SELECT MemberCount FROM Collections") == [(7,)]
     assert '"MemberCount": 7' in (lab.site("S01").state_dir / "packages" /
                                   f"{pkg_id}.json").read_text()
-    assert any(f"for collection {collection} (revision 1) is not newer than the one applied "
-               "here (revision 2)" in m for m in discards(lab, "S01"))
+    assert any(f"for collection {collection} (revision {older}) is not newer than the one "
+               f"applied here (revision {newer})" in m for m in discards(lab, "S01"))
 
 
 def test_an_older_add_that_comes_after_the_delete_does_not_bring_the_advertisement_back(
@@ -597,6 +600,8 @@ def test_an_older_add_that_comes_after_the_delete_does_not_bring_the_advertiseme
     pkg_id, adv, held = added_and_deleted_while_the_link_is_down(lab, tmp_path)
     deletes = {s: [o for o in objects if b"Action=DELETE" in o[1]] for s, objects in held.items()}
     adds = {s: [o for o in objects if b"Action=ADD" in o[1]] for s, objects in held.items()}
+    add, delete = (offer.REPLICATION.decode(o[s][0][1]).revision for o in (adds, deletes)
+                   for s in ("S01",))
 
     deliver_reversed(lab, deletes, prefix="D")
     lab.run_until_idle(seed=12)
@@ -608,8 +613,8 @@ def test_an_older_add_that_comes_after_the_delete_does_not_bring_the_advertiseme
         assert_in_order(log_messages(lab, site, "offermgr.log"), [
             f"Deleted replicated advertisement {adv}",
             "~The replicated object E:\\SMS\\inboxes\\offermgr.box\\INCOMING\\A99.OFR for "
-            f"advertisement {adv} (revision 1) is not newer than the one applied here "
-            "(revision 2), discard it.",
+            f"advertisement {adv} (revision {add}) is not newer than the one applied here "
+            f"(revision {delete}), discard it.",
         ])
 
 
@@ -684,4 +689,22 @@ def test_a_damaged_revisions_file_is_said_and_started_again(lab: Lab, tmp_path: 
         "Cannot read the revisions in E:\\SMS\\state\\offermgr-revisions.json (the offer "
         "revisions are not in the expected shape: 'ZZZ10000': must be a whole number); starting "
         "them again") == 1
-    assert json.loads(ledger.read_text()) == {adv: 2, collection: 1}
+    sent = json.loads((lab.site("ZZZ").state_dir / "offermgr-revisions.json").read_text())
+    assert json.loads(ledger.read_text()) == sent and sorted(sent) == sorted([adv, collection])
+
+
+def test_the_owning_site_never_counts_again_after_losing_its_revisions(
+        lab: Lab, tmp_path: Path) -> None:
+    """A review found every later change dropped below once ZZZ's own revisions file was
+    damaged or deleted: ZZZ counted again from 1, and P00 and S01 discarded each object as
+    not newer. A revision is now the lab time in milliseconds of the change (or one more
+    than the last), so the owner's next change is newer whatever it lost."""
+    pkg_id = create(lab, write_source(tmp_path / "src"))
+    adv, collection = advertise(lab, pkg_id, clients=3)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    advertisements.set_clients(lab, collection, 5)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    (lab.site("ZZZ").state_dir / "offermgr-revisions.json").unlink()
+    advertisements.set_clients(lab, collection, 9)
+    assert lab.run_until_idle(seed=11).status == "idle"
+    assert instruction_counts(lab, adv) == {"ZZZ": 9, "P00": 9, "S01": 9}

@@ -250,31 +250,31 @@ MemberCount=3
 OFFER_REPLICATION = offer.OfferReplication(
     action=offer.OfferAction.ADD, advertisement_id="ZZZ20000", offer=OFFER,
     collection=offer.CollectionFacts(collection_id="ZZZ10000", name="All Systems",
-                                     member_count=3, source_site="ZZZ", revision=1),
-    revision=2)
+                                     member_count=3, source_site="ZZZ", revision=1180947600120),
+    revision=1180947600310)
 OFFER_REPLICATION_TEXT = """\
 [ACTION]
 Action=ADD
 AdvertisementID=ZZZ20000
-Revision=2
+Revision=1180947600310
 """ + OFFER_TEXT.removesuffix("[END]\n") + """\
 [COLLECTION]
 CollectionID=ZZZ10000
 Name=All Systems
 MemberCount=3
 SourceSite=ZZZ
-Revision=1
+Revision=1180947600120
 [END]
 """
 COLLECTION_FACTS = offer.CollectionFacts(collection_id="ZZZ10000", name="All Systems",
-                                         member_count=5, source_site="ZZZ", revision=2)
+                                         member_count=5, source_site="ZZZ", revision=1180947605420)
 COLLECTION_TEXT = """\
 [COLLECTION]
 CollectionID=ZZZ10000
 Name=All Systems
 MemberCount=5
 SourceSite=ZZZ
-Revision=2
+Revision=1180947605420
 [END]
 """
 
