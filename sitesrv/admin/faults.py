@@ -21,9 +21,10 @@ from typing import Any
 from sitesrv.admin.choices import CORRUPTIONS, MAX_FREE, MAX_WINDOW
 from sitesrv.admin.console import parse_dp
 from sitesrv.admin.lab import Lab
-from sitesrv.admin.pauses import on_stderr, set_paused, set_slow
+from sitesrv.admin.pauses import set_paused, set_slow
 from sitesrv.components.addresses import SlowLink
 from sitesrv.errors import UserError
+from sitesrv.files.folders import on_stderr
 from sitesrv.files.names import escaped_name
 from sitesrv.lab.boxes import SCHEDULE
 from sitesrv.lab.clock import VirtualClock, lab_time_text

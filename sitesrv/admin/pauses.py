@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
 
 from sitesrv.components.addresses import (
@@ -34,7 +33,7 @@ from sitesrv.components.addresses import (
 )
 from sitesrv.errors import UserError
 from sitesrv.files.atomic import Durability, replace_file
-from sitesrv.files.folders import made_real
+from sitesrv.files.folders import made_real, on_stderr
 from sitesrv.files.oslock import file_locked
 from sitesrv.files.regular import check_state_file
 from sitesrv.lab.hierarchy import Hierarchy
@@ -75,12 +74,6 @@ def _link_locked(lab: LabLayout, from_site: str, to_site: str, say: Callable[[st
         check_state_file(paused_file(site))
         check_state_file(slow_file(site))
         yield site, to_site
-
-
-def on_stderr(line: str) -> None:
-    """What a command did besides its work (a link moved aside), on stderr as `sitesrv: ...`:
-    the `say` of `set_paused`, `set_slow` and the link faults unless the caller gives one."""
-    print(f"sitesrv: {line}", file=sys.stderr)
 
 
 def set_paused(lab: LabLayout, from_site: str, to_site: str, paused: bool, *,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import stat
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,6 +69,12 @@ def own_folders(folder: Path, below: Path) -> tuple[list[tuple[Path, Path, int]]
         current.mkdir()
         moved.append((current, aside, mode))
     return moved, made or bool(moved)
+
+
+def on_stderr(line: str) -> None:
+    """What a command did besides its work (a link moved aside: `made_real`), on stderr as
+    `sitesrv: ...`: the `say` of the commands' Python calls unless the caller gives one."""
+    print(f"sitesrv: {line}", file=sys.stderr)
 
 
 def made_real(folder: Path, below: Path, shown: Callable[[Path], str]) -> list[str]:

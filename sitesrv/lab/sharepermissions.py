@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import attrs
 
 from sitesrv.files.atomic import Durability, replace_file
+from sitesrv.files.folders import made_real, on_stderr
+from sitesrv.files.regular import STATE_FILE_BYTES, check_state_file, read_limited
 from sitesrv.lab.hierarchy import DistributionPoint, Hierarchy, SharePermissions
 from sitesrv.lab.layout import LabLayout, SiteLayout
 
@@ -41,21 +44,27 @@ def current_permissions(site: SiteLayout, dp: DistributionPoint) -> SharePermiss
     """The DP's permissions now: the last change, else hierarchy.yaml's.
 
     A change file that cannot be read counts as no change: only `set_permissions` writes one,
-    whole or not at all, and a copy must not fail on it.
+    whole or not at all, and a copy must not fail on it. It is read only as a regular file,
+    never through a link.
     """
     try:
-        return PermissionsChange.from_json(site.dp_permissions(dp).read_bytes()).permissions
+        data = read_limited(site.dp_permissions(dp), STATE_FILE_BYTES)
+        return PermissionsChange.from_json(data).permissions
     except (OSError, ValueError):
         return dp.permissions
 
 
 def set_permissions(site: SiteLayout, dp: DistributionPoint, permissions: SharePermissions,
-                    durability: Durability) -> bool:
-    """Give the DP's share `permissions`; False if it had them already."""
+                    durability: Durability, *, say: Callable[[str], None] = on_stderr) -> bool:
+    """Give the DP's share `permissions`; False if it had them already. A link on the way in
+    `SMS\\state` is moved aside first (`say` is given a line for each), and a change file that
+    is not a regular file is a UserError: nothing is written through either."""
+    path = site.dp_permissions(dp)
+    for line in made_real(path.parent, site.root, str):
+        say(line)
+    check_state_file(path)
     if current_permissions(site, dp) is permissions:
         return False
-    path = site.dp_permissions(dp)
-    path.parent.mkdir(parents=True, exist_ok=True)
     replace_file(path, PermissionsChange(permissions).to_json(), durability,
                  tmp=path.with_name(f".{path.name}.{os.getpid()}.tmp"))
     return True

@@ -1,5 +1,6 @@
 """Links planted at the state the admin commands keep: a site's `SMS\\state` folder (where
-`sitesrv address pause` and `sitesrv fault slow-link` keep their files and their lock) and the
+`sitesrv address pause`, `sitesrv fault slow-link` and `sitesrv dp permissions` keep their
+files and their lock) and the
 file names of `paused_addresses.json`, `slow_links.json` and the lab's `source-shares.json`.
 
 As the courier commands do with the folders they write into, a link under the folder's name is
@@ -31,6 +32,7 @@ needs_links = pytest.mark.skipif(os.name == "nt", reason="symbolic links need a 
 
 PAUSE = ["address", "pause", "ZZZ", "P00"]
 SLOW = ["fault", "slow-link", "ZZZ", "P00", "--rate", "1000"]
+PERMISSIONS = ["dp", "permissions", "ZZZ:MGMT01", "share-root-only"]
 
 
 def sitesrv(lab: Lab, args: list[str]):
@@ -56,7 +58,8 @@ def planted(tmp_path: Path) -> tuple[Lab, Outside]:
 
 
 @needs_links
-@pytest.mark.parametrize("args", [PAUSE, SLOW], ids=["address pause", "fault slow-link"])
+@pytest.mark.parametrize("args", [PAUSE, SLOW, PERMISSIONS],
+                         ids=["address pause", "fault slow-link", "dp permissions"])
 def test_a_state_folder_planted_as_a_link_is_moved_aside_and_the_command_works(tmp_path, args):
     lab, outside = planted(tmp_path)
     state = lab.site("ZZZ").state_dir
@@ -74,7 +77,9 @@ def test_a_state_folder_planted_as_a_link_is_moved_aside_and_the_command_works(t
                              "not a folder, and sitesrv never writes through one\n")
     outside.assert_untouched()
     assert aside.is_symlink() and state.is_dir() and not state.is_symlink()
-    written = paused_file(lab.site("ZZZ")) if args == PAUSE else slow_file(lab.site("ZZZ"))
+    site = lab.site("ZZZ")
+    written = {id(PAUSE): paused_file(site), id(SLOW): slow_file(site),
+               id(PERMISSIONS): site.dp_permissions(site.site.dp("MGMT01"))}[id(args)]
     assert written.is_file() and not written.is_symlink()
 
 
