@@ -206,9 +206,9 @@ class SmsLog:
 
     def thread_for(self, key: str) -> int:
         """The ID of the component's other thread working on `key` (a package): the same for
-        every use while the log is open (in step mode, the same in every run), never the
-        component's own, never that of another of the latest OTHER_THREADS keys (two
-        packages' passes never share one)."""
+        every use while the log is open (a key whose ID another key took first gets the next
+        free one, so another run may give it another), never the component's own, never that
+        of another of the latest OTHER_THREADS keys (two packages' passes never share one)."""
         with self._others_lock:
             thread = self._others.get(key)
             if thread is None:

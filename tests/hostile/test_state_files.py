@@ -1,7 +1,7 @@
 """Links planted at the state the admin commands keep: a site's `SMS\\state` folder (where
 `sitesrv address pause`, `sitesrv fault slow-link` and `sitesrv dp permissions` keep their
-files and their lock) and the
-file names of `paused_addresses.json`, `slow_links.json` and the lab's `source-shares.json`.
+files and their lock) and the file names of `paused_addresses.json`, `slow_links.json` and the
+lab's `source-shares.json`.
 
 As the courier commands do with the folders they write into, a link under the folder's name is
 moved aside to `.state.refused`, the command says so and works in a real folder; a link (or a
