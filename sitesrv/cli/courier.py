@@ -52,12 +52,15 @@ def list_command(site: str | None, lab_dir: Path) -> None:
     lab = open_lab(lab_dir)
     sites = [lab.hierarchy.site(site)] if site else list(lab.hierarchy.sites)
     unreadable: dict[str, str] = {}  # each file, and what to do with it
+
+    def cannot_read(code: str, path: Path, problem: str | None, hint: str) -> None:
+        unreadable[coursend.shown_file(path)] = hint
+        click.echo(f"{code} cannot read {coursend.shown_file(path)}: {problem}")
+
     for s in sites:
         for item in coursend.pending(lab, s):
             if item.request is None:
-                unreadable[coursend.shown_file(item.path)] = REQUEST_HINT
-                click.echo(f"{s.code} cannot read {coursend.shown_file(item.path)}: "
-                           f"{item.problem}")
+                cannot_read(s.code, item.path, item.problem, REQUEST_HINT)
             else:
                 r = item.request
                 click.echo(f"{s.code} waiting {r.request_id} to {r.dest_site} job {r.job_id} "
@@ -65,9 +68,7 @@ def list_command(site: str | None, lab_dir: Path) -> None:
                            + (f" (held: {item.held})" if item.held else ""))
         for parcel in coursend.outgoing(lab, s):
             if parcel.record is None:
-                unreadable[coursend.shown_file(parcel.path)] = RECORD_HINT
-                click.echo(f"{s.code} cannot read {coursend.shown_file(parcel.path)}: "
-                           f"{parcel.problem}")
+                cannot_read(s.code, parcel.path, parcel.problem, RECORD_HINT)
             else:
                 click.echo(f"{s.code} parcel {_describe(parcel.record, s.time_zone_bias)}")
     if unreadable:

@@ -20,6 +20,7 @@ from sitesrv.db.sitedb import SiteDatabase
 from sitesrv.formats import svf
 from sitesrv.lab.clock import VIRTUAL_EPOCH
 from sitesrv.runtime.component import Component
+from sitesrv.runtime.idle import IdleReport
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import read_schedule
 from sitesrv.testing import drop, events, files, log_messages, query
@@ -53,6 +54,21 @@ def later_registry(seconds: float, action: Callable[[Path], None]) -> Registry:
             return False
 
     return Registry(primary=(*SMS_COMPONENTS.primary, Later), secondary=SMS_COMPONENTS.secondary)
+
+
+def run_with_the_lock_released_later(lab: Lab, site: str) -> IdleReport:
+    """A step run while another connection holds `site`'s database write lock, which it
+    gives back 200 s of lab time into the run."""
+    lock = hold_write_lock(lab.site(site).database)
+
+    def release(root: Path) -> None:
+        lock.rollback()
+        lock.close()
+
+    try:
+        return run(lab, components=later_registry(200, release))
+    finally:
+        lock.close()
 
 
 @pytest.mark.usefixtures("short_busy_timeout")
@@ -89,16 +105,7 @@ def test_a_lock_released_during_the_run_leaves_no_failed_unit(lab: Lab, tmp_path
     """The lock goes 200 s of lab time into the run: everything installs, and the run ends
     idle, as if nothing had waited (no failed unit is reported)."""
     package = create_good_package(lab, tmp_path)
-    lock = hold_write_lock(lab.site("P00").database)
-
-    def release(root: Path) -> None:
-        lock.rollback()
-        lock.close()
-
-    try:
-        report = run(lab, components=later_registry(200, release))
-    finally:
-        lock.close()
+    report = run_with_the_lock_released_later(lab, "P00")
 
     assert report.status == "idle", "\n".join(report.lines())
     assert report.errors == 0
@@ -228,16 +235,7 @@ def test_a_pass_that_meets_a_busy_database_is_done_again_in_the_same_run(
     console.update_package(lab, package.package_id)
     with sqlite3.connect(lab.site("ZZZ").database) as db:  # the pass is taken up at start-up
         db.execute("DELETE FROM PkgNotification")
-    lock = hold_write_lock(lab.site("ZZZ").database)
-
-    def release(root: Path) -> None:
-        lock.rollback()
-        lock.close()
-
-    try:
-        report = run(lab, components=later_registry(200, release))
-    finally:
-        lock.close()
+    report = run_with_the_lock_released_later(lab, "ZZZ")
 
     assert report.status == "idle", "\n".join(report.lines())
     assert any(m.startswith("The site database is busy; the component runs again in ")
