@@ -220,3 +220,25 @@ def test_a_deletion_of_a_package_never_known_here_drops_its_parked_files(
     assert [(r.pkg_server, r.status) for s in sent for r in s.rows] == [
         ("SEC01", 6), (SEC01_DP, 6)], "its copy and its DP are not the package's: the sites " \
         "above drop its Type 1 row and end any pending removal of its DP"
+
+
+@pytest.mark.parametrize(("site", "source", "problem"), [
+    ("P00", "S01", "its source site S01 is not above this site"),
+    ("P00", "P00", "it would change an object of this site (P00), which only this site changes"),
+    ("ZZZ", "ZZZ", "it would change an object of this site (ZZZ), which only this site changes"),
+    ("S01", "QQQ", "its source site QQQ is not in this lab"),
+])
+def test_a_pkg_whose_package_is_not_from_a_site_above_goes_to_corrupt(
+        lab: Lab, site: str, source: str, problem: str) -> None:
+    """Packages flow down only, as advertisements do: a forged `.PKG` changing a package of
+    this site, or of a site below or outside the lab, changes nothing."""
+    forged = attrs.evolve(replication(1, VIRTUAL_EPOCH, site="S01" if site == "S01" else "P00"),
+                          package_id=f"{source}00001", source_site=source)
+    replicate(lab, site, "FORGED01.PKG", forged)
+    lab.run_until_idle(seed=1, components=DISTMGR)
+    assert (lab.site(site).inbox("distmgr.box\\INCOMING") / "corrupt" / "FORGED01.PKG").is_file()
+    assert (f"Moved the corrupt file E:\\SMS\\inboxes\\distmgr.box\\INCOMING\\FORGED01.PKG to "
+            f"E:\\SMS\\inboxes\\distmgr.box\\INCOMING\\corrupt\\FORGED01.PKG: it changes package "
+            f"{source}00001, but {problem}") in log_messages(lab, site, "distmgr.log")
+    if site != "S01":
+        assert query(lab, site, "SELECT COUNT(*) FROM SMSPackages") == [(0,)]

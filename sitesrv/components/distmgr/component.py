@@ -24,7 +24,7 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.components import deletions, storedcopy
+from sitesrv.components import deletions, routing, storedcopy
 from sitesrv.components.distmgr import dpinstall, pkgsend
 from sitesrv.components.signals import package_information_signal
 from sitesrv.components.statusup import forward_status, from_row
@@ -653,6 +653,11 @@ class DistributionManager(Component):
         shown = self.ctx.windows(item.original)
         log(f"Processing incoming file {shown}.")  # as the smsutils report quotes it
         record = pkg.read(item.path)
+        # Packages flow down only: only a site below the package's source takes its changes.
+        if problem := routing.not_from_above(self.ctx.hierarchy, self.ctx.site.code,
+                                             record.source_site):
+            item.quarantine(f"it changes package {record.package_id}, but {problem}")
+            return
         if record.last_refresh_time > self.ctx.clock.now() + FUTURE_TOLERANCE:
             # Every later .PKG would look older and be discarded: the package would be stuck.
             item.quarantine(f"its LastRefreshTime {lab_time_text(record.last_refresh_time)} is "
