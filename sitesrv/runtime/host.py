@@ -22,7 +22,7 @@ from pathlib import Path
 
 import attrs
 
-from sitesrv.db.sitedb import SiteDatabase, check_database_file, is_busy
+from sitesrv.db.sitedb import SiteDatabase, check_database_file
 from sitesrv.errors import FormatError, UserError
 from sitesrv.files import drive
 from sitesrv.files.atomic import Durability
@@ -35,7 +35,7 @@ from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.logs.events import EventSink
 from sitesrv.logs.smslog import SmsLog
 from sitesrv.logs.win32 import sms_error
-from sitesrv.runtime.backoff import backoff
+from sitesrv.runtime.backoff import backoff, is_transient
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.faults import Faults, Injector, SimulatedCrash
@@ -200,7 +200,7 @@ class ComponentHost:
         except Exception as error:
             text = self.runtime.relative(f"{type(error).__name__}: {error}")
             self.not_started = text
-            if _transient(error):
+            if is_transient(error):
                 self._busy_component(error, text, "starts again")
                 return DEFERRED_ONLY
             self.note_failure(error, text)
@@ -396,7 +396,7 @@ class ComponentHost:
         except Exception as error:  # a failing unit must never stop the site server
             text = self.runtime.relative(f"{type(error).__name__}: {error}")
             self._failed(error, text)
-            if _transient(error):  # a wait, never counted as a failed unit nor as progress
+            if is_transient(error):  # a wait, never counted as a failed unit nor as progress
                 did = PROGRESSED if journal.progressed else DEFERRED_ONLY
                 return UnitOutcome(did, tuple(journal.actions), text, progress=False)
             return UnitOutcome(FAILED, tuple(journal.actions), text)
@@ -449,7 +449,7 @@ class ComponentHost:
         """Log the error with the file; retry the file later, or quarantine it for good."""
         items = list(self.journal.in_flight)
         self.journal.in_flight.clear()
-        busy = _transient(error)  # a transient cause: waited for, never counted as a failure
+        busy = is_transient(error)  # a transient cause: waited for, never counted as a failure
         if not busy and (not items or not isinstance(error, FormatError)):  # a bad file is
             self.note_failure(error, text)  # reported as such
         if not items:
@@ -475,7 +475,7 @@ class ComponentHost:
         if isinstance(error, FormatError):
             item.quarantine(error.problem)
             return
-        if _transient(error):
+        if is_transient(error):
             self._busy(item, error, shown, text)
             return
         attempt = self.failures.get(item.original, 0) + 1
@@ -552,11 +552,6 @@ class Lost:
             logger.warning("%s: could not write %d line(s) of %s: %s", who, count, name, error)
         self.count += count
         self.error = error
-
-
-def _transient(error: BaseException) -> bool:
-    """A cause that passes by itself: a busy site database, a full disk, a file held open."""
-    return is_busy(error) or drive.is_transient(error)
 
 
 def _overlap(a: InboxSpec, b: InboxSpec) -> bool:

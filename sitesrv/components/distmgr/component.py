@@ -54,6 +54,7 @@ from sitesrv.lab.clock import lab_time_text
 from sitesrv.lab.hierarchy import KB936465
 from sitesrv.logs.statmsg import AID_DP, AID_PACKAGE, AID_VERSION
 from sitesrv.logs.win32 import PATH_NOT_FOUND, win32_error
+from sitesrv.runtime.backoff import is_transient
 from sitesrv.runtime.component import Component, Waiting
 from sitesrv.runtime.context import ComponentContext
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
@@ -121,8 +122,9 @@ class DistributionManager(Component):
             except pkgsend.MinijobSkipped as skipped:
                 self.ctx.retrying()
                 self.redo[pkg_id] = skipped.reason
-            except Exception:  # a busy database: the pass is done again, never lost
-                self.pending.insert(0, pkg_id)
+            except Exception as error:
+                if is_transient(error):  # a busy database: the pass is done again, not lost
+                    self.pending.insert(0, pkg_id)
                 raise
             return True
         item = self.ctx.claim_next()
@@ -1062,8 +1064,10 @@ class DistributionManager(Component):
         for turn, pkg_id in enumerate(retry):
             try:
                 self._retry_package(pkg_id, site)
-            except Exception:  # a busy database: this one and those after it wait on
-                self.retry.update(retry[turn:])
+            except Exception as error:
+                # A busy database: this one and those after it wait on; after a failure
+                # (a bug), those after it do.
+                self.retry.update(retry[turn:] if is_transient(error) else retry[turn + 1:])
                 raise
         self._sleep()
         return bool(retry) or redone
