@@ -183,8 +183,9 @@ def status(package_id: str | None, lab_dir: Path, as_json: bool) -> None:
     """Each package's state on each DP and site, as the central site's database sees it.
 
     The DP table is SMS_PackageStatusDistPointsSummarizer (State 0 installed, 1 install
-    pending, 2 retrying, 3 failed, ...); the site table is PkgStatus Type 1 (1 SENT,
-    2 RECEIVED).
+    pending, 2 retrying, 3 failed, 4 removal pending); the site table is PkgStatus Type 1
+    (1 SENT, 2 RECEIVED). A Courier parcel record that cannot be read is named on stderr,
+    and the command then exits with status 2.
     """
     from sitesrv.admin.status import check_package, render_status, status_rows
     from sitesrv.cli.courier import unread_records
@@ -202,7 +203,11 @@ def status(package_id: str | None, lab_dir: Path, as_json: bool) -> None:
 @click.argument("package_id")
 @LAB_OPTION
 def trace(package_id: str, lab_dir: Path) -> None:
-    """The package's journey across all sites in time order, from LAB/events.jsonl."""
+    """The package's journey across all sites in time order, from LAB/events.jsonl.
+
+    A Courier parcel record that cannot be read is named on stderr, and the command then
+    exits with status 2.
+    """
     from sitesrv.admin.status import trace_lines
     from sitesrv.cli.courier import unread_records
 

@@ -251,10 +251,11 @@ class OfferManager(Component):
                                f"({problem}); starting them again")
         return revisions.Revisions()
 
-    def _record(self, applied: dict[str, int]) -> None:
+    def _record(self, applied: dict[str, int],
+                ledger: revisions.Revisions | None = None) -> None:
         """Written after the change it records: a crash between leaves the object in INCOMING,
-        to be applied again."""
-        ledger = self._revisions()
+        to be applied again. `ledger`: the file as the caller just read it."""
+        ledger = self._revisions() if ledger is None else ledger
         for object_id, revision in applied.items():
             ledger = ledger.with_revision(object_id, revision)
         path = self._revisions_path()
@@ -267,9 +268,9 @@ class OfferManager(Component):
         than the last if that is not higher, so a revisions file lost or damaged here never
         makes this site count again from 1 (the sites below would discard every change);
         recorded before it is sent, so a crash leaves a gap, never a number used twice."""
-        last = self._revisions().get(object_id) or 0
-        revision = max(last + 1, int(self.ctx.clock.now() * 1000))
-        self._record({object_id: revision})
+        ledger = self._revisions()
+        revision = max((ledger.get(object_id) or 0) + 1, int(self.ctx.clock.now() * 1000))
+        self._record({object_id: revision}, ledger)
         return revision
 
     # --- offerinf.box -----------------------------------------------------------------------

@@ -66,10 +66,15 @@ def is_windows_name(name: str) -> bool:
     return _FOREIGN.search(name) is None
 
 
+def foreign_characters(name: str) -> list[str]:
+    """The characters of `name` no Windows file name holds, each once, in order."""
+    return list(dict.fromkeys(_FOREIGN.findall(name)))
+
+
 def foreign_name(name: str) -> str | None:
     """Why no Windows file system could hold a file of this name (a reason for the log, the
     characters escaped: `\\xff` a byte that is not UTF-8), or None if one can."""
-    bad = dict.fromkeys(_FOREIGN.findall(name))
+    bad = foreign_characters(name)
     if not bad:
         return None
     shown = ", ".join(map(escaped_name, bad))

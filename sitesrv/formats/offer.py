@@ -17,7 +17,8 @@ to every site below. `.OFN`, SQL Monitor's wake-up call to Offer Manager, has th
 (`pkn.py`) with the advertisement or collection ID as its KeyName.
 
 Each replicated object carries a `Revision` (sitesrv's, as the layout is not public): the source
-site's change counter for the advertisement (`[ACTION]`) or the collection (`[COLLECTION]`), so
+site's revision of the advertisement (`[ACTION]`) or the collection (`[COLLECTION]`), the lab
+time of the change in milliseconds, so
 that a receiving site applies only what is newer than what it applied, in whatever order the
 objects arrive (docs/distribution.md). An object from an older sitesrv has none: it reads as
 revision 0, which means "not known" (`revisions.py`).

@@ -2,8 +2,8 @@
 Offer Manager sent (at the site that owns it) or applied (at a site below). sitesrv's own file,
 as the revision is (docs/differences.md).
 
-A replicated `.OFR` or `.COL` carries its source site's change counter for the object
-(`offer.py`). Replication Manager delivers objects under hashed names, so two of them for one
+A replicated `.OFR` or `.COL` carries its source site's revision of the object, the lab time
+of the change in milliseconds (`offer.py`). Replication Manager delivers objects under hashed names, so two of them for one
 advertisement that wait together in `offermgr.box\\INCOMING` are taken in no particular order;
 the revision recorded here decides whether the next one is newer. A DELETE's revision stays
 after the advertisement is gone, a tombstone, so an older ADD that comes late does not bring it

@@ -18,6 +18,7 @@ import yaml
 
 from sitesrv.errors import UserError
 from sitesrv.files.atomic import Durability
+from sitesrv.files.names import escaped_name, foreign_characters
 from sitesrv.lab.hierarchy import (
     AVAILABILITIES,
     DAY_NAMES,
@@ -402,9 +403,9 @@ def source_path_problem(path: str) -> str | None:
             return f"it has a '{part}' part; name the folder without '.' or '..' parts"
         if not part:
             return "it has an empty part (two '\\' in a row)"
-        bad = sorted({c for c in part if c in NAME_FORBIDDEN or ord(c) < 32})
+        bad = sorted(foreign_characters(part))  # files/names.py: the one rule for names
         if bad:
-            shown = " ".join(c if c in NAME_FORBIDDEN else f"\\x{ord(c):02x}" for c in bad)
+            shown = " ".join(c if c in NAME_FORBIDDEN else escaped_name(c) for c in bad)
             return (f"its part {_shown(part)} has {shown}, which Windows does not allow in a "
                     f"name (none of {NAME_FORBIDDEN}, nor a control character)")
     return None
