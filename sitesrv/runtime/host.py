@@ -123,8 +123,8 @@ class ComponentHost:
         self.incarnation = 0
         # Per file (COMPONENT: the component itself), since its last success: attempts that
         # failed in a row, and waits for a busy database.
-        self.failures: dict[Path | None, int] = {}
-        self.busy_waits: dict[Path | None, int] = {}
+        self.failures: dict[str | None, int] = {}  # files by their inbox names (inbox_file)
+        self.busy_waits: dict[str | None, int] = {}
         # What the component itself waits for since its last unit ended waiting for a transient
         # cause with no file claimed (SQL Monitor's poll of a busy database): a waiting item,
         # as a deferred file is, so the lab is not idle while its retry is pending.
@@ -401,7 +401,7 @@ class ComponentHost:
                 return UnitOutcome(did, tuple(journal.actions), text, progress=False)
             return UnitOutcome(FAILED, tuple(journal.actions), text)
         for item in list(journal.in_flight):
-            self.log.write(f"The component did not finish {self.layout.windows(item.original)}; "
+            self.log.write(f"The component did not finish {self.layout.windows(item.inbox_file)}; "
                            "returned it to its inbox")
             item.release()
         for done in (COMPONENT, *journal.claimed):  # a success starts the counts again
@@ -464,35 +464,35 @@ class ComponentHost:
             try:
                 self._failed_item(item, error, text)
             except OSError as e:
-                self.log.write(f"Could not put {self.layout.windows(item.original)} aside after "
+                self.log.write(f"Could not put {self.layout.windows(item.inbox_file)} aside after "
                                f"an error: {sms_error(e)}")
-                self.reporter.event("processing_failed", file=self.layout.windows(item.original),
+                self.reporter.event("processing_failed", file=self.layout.windows(item.inbox_file),
                                     error=self.runtime.relative(str(e)))
         self._want()
 
     def _failed_item(self, item: WorkItem, error: Exception, text: str) -> None:
-        shown = self.layout.windows(item.original)
+        shown = self.layout.windows(item.inbox_file)
         if isinstance(error, FormatError):
             item.quarantine(error.problem)
             return
         if is_transient(error):
             self._busy(item, error, shown, text)
             return
-        attempt = self.failures.get(item.original, 0) + 1
+        attempt = self.failures.get(item.inbox_file, 0) + 1
         self.log.write(f"Failed to process {shown} (attempt {attempt} of {MAX_ATTEMPTS}): "
                        f"{sms_error(error)}")
         self.reporter.event("processing_failed", file=shown, error=text, attempt=attempt)
         if attempt >= MAX_ATTEMPTS:
-            self.failures.pop(item.original, None)
+            self.failures.pop(item.inbox_file, None)
             item.quarantine(f"processing failed {attempt} times; the last error was "
                             f"{sms_error(error)}")
         else:
-            self.failures[item.original] = attempt
+            self.failures[item.inbox_file] = attempt
             item.defer(self.runtime.clock.now() + self.runtime.hierarchy.timing.rescan_interval,
                        f"is retried after an error ({text})")
 
 
-    def _busy_delay(self, key: Path | None) -> float:
+    def _busy_delay(self, key: str | None) -> float:
         """How long to wait for a busy site database: growing with each wait of `key` (a file,
         or COMPONENT) since its last success, to a ceiling (runtime.backoff)."""
         waits = self.busy_waits.get(key, 0)
@@ -503,7 +503,7 @@ class ComponentHost:
         """A file waits for a busy site database, or for a drive fault to pass (a full disk,
         a file held open): never counted as an attempt, never quarantined; retried at a
         growing interval with a ceiling."""
-        delay = self._busy_delay(item.original)
+        delay = self._busy_delay(item.inbox_file)
         if isinstance(error, OSError):
             self._drive_fault(error, f"{shown} is retried", delay)
             item.defer(self.runtime.clock.now() + delay, f"is retried after Win32 error "

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import filecmp
 import fnmatch
+import functools
 import heapq
 import os
 import stat
@@ -116,6 +117,10 @@ class Inbox:
         self.locked_retry = locked_retry  # lab seconds before a file held open is tried again
         self.path = path
         self.work_dir = path / WORK_DIR
+        # The two folders as text, which claims join names to: most claimed files are only
+        # handed to system calls, which take text as they take a Path, and cost no Path.
+        self._folder = str(path)
+        self._work_folder = str(self.work_dir)
         self.corrupt_dir = path / CORRUPT_DIR
         self.clock = clock
         self.durability = durability
@@ -261,7 +266,7 @@ class Inbox:
             if not self._is_work_name(name):
                 continue
             try:
-                mode = os.lstat(self.path / name).st_mode
+                mode = os.lstat(f"{self._folder}{os.sep}{name}").st_mode
             except FileNotFoundError:
                 continue
             if stat.S_ISREG(mode) and is_windows_name(name):
@@ -331,8 +336,9 @@ class Inbox:
     def claim(self, name: str) -> WorkItem | None:
         """Claim one file by name; None if it is gone (another claimer won, or it was removed)
         or held open by another process (files/drive.py), which defers it."""
-        original = os.path.join(self.path, name)
-        claimed = os.path.join(self.own_folder(self.work_dir), name)
+        original = f"{self._folder}{os.sep}{name}"
+        self.own_folder(self.work_dir)
+        claimed = f"{self._work_folder}{os.sep}{name}"
         try:
             check_unlocked(original)
         except SharingViolation as e:
@@ -351,9 +357,9 @@ class Inbox:
         was_deferred = self._deferred.pop(name, None) is not None
         if self.spec.recheck_on_arrival and not was_deferred and self._deferred:
             self.recheck_deferred()
-        item = WorkItem(self, name)
+        item = WorkItem(self, name, claimed, original)
         self.journal.in_flight[item] = None
-        self.journal.claimed.append(item.original)
+        self.journal.claimed.append(original)
         self.journal.note(CLAIMED, original)
         self.faults.point(AFTER_CLAIM, original)
         self.work.file_taken()
@@ -451,7 +457,7 @@ class Inbox:
             mode = os.lstat(work).st_mode
             if not stat.S_ISREG(mode) or not is_windows_name(name):  # claimed before the rule
                 self._refuse(work, name, mode)
-            elif self._return(work, name, "was claimed when the component stopped"):
+            elif self._return(str(work), name, "was claimed when the component stopped"):
                 self.reporter.event("returned_to_inbox", file=self.reporter.windows(self.path / name))
         if stale_before is None:
             self.invalidate()
@@ -469,24 +475,25 @@ class Inbox:
                 continue
         self.invalidate()
 
-    def _return(self, work: Path, name: str, why: str) -> bool:
-        """Put a claimed file back under its name; False if a same-named newcomer is there.
+    def _return(self, work: str, name: str, why: str) -> bool:
+        """Put a claimed file (`work`, in `.work\\`) back under its name; False if a same-named
+        newcomer is there.
 
         The newcomer is never overwritten: an identical copy of ours is simply dropped (an
         upstream redo), a different one keeps its place and ours goes to `corrupt\\`.
         """
-        target = self.path / name
+        target = f"{self._folder}{os.sep}{name}"
         with contextlib.suppress(FileNotFoundError):
             mode = os.lstat(target).st_mode
             if not stat.S_ISREG(mode):  # a link or a FIFO took the name: it goes, never opened
-                self._refuse(target, name, mode)
+                self._refuse(Path(target), name, mode)
         if os.path.lexists(target):
             if filecmp.cmp(work, target, shallow=False):
-                work.unlink()
+                os.unlink(work)
                 sync_dirs(self.durability, self.work_dir)
             else:
-                self.quarantine_path(work, name, f"it {why}, and a different file of the same "
-                                     "name has arrived since")
+                self.quarantine_path(Path(work), name, f"it {why}, and a different file of the "
+                                     "same name has arrived since")
             return False
         os.replace(work, target)
         sync_dirs(self.durability, self.path, self.work_dir)
@@ -563,14 +570,26 @@ class Inbox:
 class WorkItem:
     """A claimed file. Finish it exactly once: done, forward, defer, quarantine or release."""
 
-    def __init__(self, inbox: Inbox, name: str) -> None:
+    def __init__(self, inbox: Inbox, name: str, work_file: str, inbox_file: str) -> None:
         self.inbox = inbox
         self.name = name
-        self.path = inbox.work_dir / name
-        self.original = inbox.path / name
+        # `path` and `original` as text, for the system calls, the journal and the log lines:
+        # the runtime's own work needs no Path, so each is made only when a component asks.
+        self.work_file = work_file
+        self.inbox_file = inbox_file
+
+    @functools.cached_property
+    def path(self) -> Path:
+        """The claimed file, in the inbox's `.work\\`."""
+        return self.inbox.work_dir / self.name
+
+    @functools.cached_property
+    def original(self) -> Path:
+        """The file's name in the inbox, where it was found (and where defer puts it back)."""
+        return self.inbox.path / self.name
 
     def __repr__(self) -> str:
-        return f"WorkItem({self.original})"
+        return f"WorkItem({self.inbox_file})"
 
     def read_bytes(self) -> bytes:
         """The claimed file's bytes, if it is a regular file within the instruction file
@@ -598,14 +617,14 @@ class WorkItem:
         recovery deletes one a killed run left; only the claimer writes it."""
         tmp = self.inbox.path / f".{self.name}.{self.inbox.reporter.component}.rewrite.tmp"
         replace_file(self.path, content, self.inbox.durability, tmp=tmp)
-        self.inbox.journal.note(REPLACED, self.original)
+        self.inbox.journal.note(REPLACED, self.inbox_file)
 
     def done(self) -> None:
         """The output is published: remove the input."""
-        self.path.unlink()
+        os.unlink(self.work_file)
         sync_dirs(self.inbox.durability, self.inbox.work_dir)
         self._finish()
-        self.inbox.journal.note(FINISHED, self.original)
+        self.inbox.journal.note(FINISHED, self.inbox_file)
 
     def forward(self, dest: Path) -> None:
         """Publish this very file as `dest` (in another inbox on the same file system).
@@ -623,10 +642,10 @@ class WorkItem:
         """Back into the inbox, visible, and not eligible before `not_before` (lab time), or
         before another component of the site sends `signal` (`ctx.signal`), if one is given."""
         self._finish()
-        if self.inbox._return(self.path, self.name, "was deferred"):
+        if self.inbox._return(self.work_file, self.name, "was deferred"):
             self.inbox._defer(self.name, not_before, reason, signal)
-        self.inbox.journal.note(DEFERRED, self.original)
-        self.inbox.reporter.event("deferred", file=self.inbox.reporter.windows(self.original),
+        self.inbox.journal.note(DEFERRED, self.inbox_file)
+        self.inbox.reporter.event("deferred", file=self.inbox.reporter.windows(self.inbox_file),
                                   reason=reason, until=lab_time_text(not_before))
 
     def quarantine(self, reason: str) -> Path:
@@ -637,5 +656,5 @@ class WorkItem:
     def release(self) -> None:
         """Back into the inbox, eligible again at once (the unit stopped before finishing it)."""
         self._finish()
-        self.inbox._return(self.path, self.name, "was not finished")
+        self.inbox._return(self.work_file, self.name, "was not finished")
         self.inbox.heard(self.name)

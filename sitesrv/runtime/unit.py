@@ -42,7 +42,7 @@ class Journal:
         self.actions: list[str] = []
         self.counts: Counter[str] = Counter()
         self.in_flight: dict[WorkItem, None] = {}  # an ordered set
-        self.claimed: list[Path] = []  # the files this unit claimed, by their inbox names
+        self.claimed: list[str] = []  # the files this unit claimed, by their inbox names
         # Temp files `ctx.publish` is writing and has not renamed yet: after a simulated crash
         # they are the dead instance's, and the restart deletes them (an ordered set).
         self.temps: dict[Path, None] = {}
@@ -97,5 +97,5 @@ class Reporter:
     def event(self, name: str, **fields: Any) -> None:
         self.events.emit(name, site=self.layout.site.code, component=self.component, **fields)
 
-    def windows(self, path: Path) -> str:
+    def windows(self, path: Path | str) -> str:
         return self.layout.windows(path)
