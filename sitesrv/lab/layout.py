@@ -39,6 +39,7 @@ EVENTS_FILE = "events.jsonl"
 MEDIA_DIR = "media"
 SMSPKG = "SMSPKG"  # the compressed package store, on the package drive
 DP_PERMISSIONS_DIR = "dp_permissions"  # in <SITE>\\SMS\\state: a file per DP changed since init
+_SHOWN_REMEMBERED = 10_000  # paths whose Windows spelling a site's layout remembers
 # A part of a Windows path that is not a plain name below its parent.
 _UNSAFE_PART = re.compile(r"^[. ]*$|[/:\x00-\x1f]|[. ]$")
 
@@ -180,12 +181,27 @@ class SiteLayout:
         `<SITE>/SMS/...` is on the SMS drive; everything else on the site root (SMSPKG,
         `_S xxxxx.TMP`, CAP_<SITE>) is on the package drive; DP shares are UNC paths. A name no
         Windows file name could be is shown escaped (files/names.py): it never breaks a line.
+
+        The answer depends on the path's text alone, and log lines name the same files again
+        and again (an inbox, a waiting `.PKG` at each retry): it is remembered by that text.
         """
-        parts = self._parts(path, shown=True)
-        if parts and parts[0] == "dp" and len(parts) >= 2:
-            return "\\\\" + "\\".join(parts[1:])
-        drive = self.site.drive if parts and parts[0] == "SMS" else self.site.package_drive
-        return f"{drive}:\\" + "\\".join(parts)
+        text = os.fspath(path)
+        shown = self._shown.get(text)
+        if shown is None:
+            parts = self._parts(text, shown=True)
+            if parts and parts[0] == "dp" and len(parts) >= 2:
+                shown = "\\\\" + "\\".join(parts[1:])
+            else:
+                drive = self.site.drive if parts and parts[0] == "SMS" else self.site.package_drive
+                shown = f"{drive}:\\" + "\\".join(parts)
+            if len(self._shown) >= _SHOWN_REMEMBERED:
+                self._shown.clear()
+            self._shown[text] = shown
+        return shown
+
+    @functools.cached_property
+    def _shown(self) -> dict[str, str]:
+        return {}
 
     @functools.cached_property
     def _root_prefix(self) -> str:
@@ -199,8 +215,9 @@ class SiteLayout:
         split as text; anything else goes through PurePath."""
         text = os.fspath(path)
         if text.startswith(self._root_prefix) and not (os.altsep and os.altsep in text):
-            parts = tuple(p for p in text[len(self._root_prefix):].split(os.sep)
-                          if p not in ("", "."))
+            parts = tuple(text[len(self._root_prefix):].split(os.sep))
+            if "" in parts or "." in parts:
+                parts = tuple(p for p in parts if p not in ("", "."))
         else:
             parts = PurePath(path).relative_to(self.root).parts
         if not shown or all(map(is_windows_name, parts)):  # the common case: cheap to tell
