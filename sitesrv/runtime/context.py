@@ -133,10 +133,11 @@ class ComponentContext:
         """
         folder = self.layout.inbox(STATMGR_STATMSGS)
         ms = round(message.Time * 1000)
-        tag = self.ids.name_for("status")[:4]
+        tag = self._status_tag
+        here, work = f"{folder}{os.sep}", f"{folder}{os.sep}{WORK_DIR}{os.sep}"
         while True:
             name = f"{ms:012X}{next(self._status_numbers) % 0x1000:03X}{tag}{svf.EXTENSION}"
-            if not any(os.path.lexists(where / name) for where in (folder, folder / WORK_DIR)):
+            if not (os.path.lexists(here + name) or os.path.lexists(work + name)):
                 break
         dest = folder / name
         tmp = folder / self.ids.temp_name(name)
@@ -148,6 +149,11 @@ class ComponentContext:
         self._journal.note(PUBLISHED, dest)
         self._notify(folder, name)
         return dest
+
+    @functools.cached_property
+    def _status_tag(self) -> str:
+        """The writer's tag in its status messages' names (the same for every message)."""
+        return self.ids.name_for("status")[:4]
 
     def close(self) -> None:
         """The runtime is done with this context (a stop or a restart): close the database."""
@@ -205,9 +211,10 @@ class ComponentContext:
         names derive from input names, so a redo after a crash overwrites its first attempt.
         """
         temps = self._journal.temps
+        folder, name = dest.parent, dest.name
         if tmp_name is None:
             while True:
-                tmp = dest.parent / self.ids.temp_name(dest.name)
+                tmp = folder / self.ids.temp_name(name)
                 temps[tmp] = None
                 try:
                     write_temp(tmp, content, self.durability, exclusive=True)
@@ -216,14 +223,14 @@ class ComponentContext:
                     del temps[tmp]
                     continue
         else:
-            tmp = dest.parent / tmp_name
+            tmp = folder / tmp_name
             temps[tmp] = None
             write_temp(tmp, content, self.durability, exclusive=False)
         self.faults.point(BEFORE_PUBLISH, dest)
         rename_into_place(tmp, dest, self.durability)
         temps.pop(tmp, None)
         self._journal.note(PUBLISHED, dest)
-        self._notify(dest.parent, dest.name)
+        self._notify(folder, name)
         self.faults.point(AFTER_PUBLISH, dest)
         return dest
 

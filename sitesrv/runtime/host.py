@@ -302,12 +302,14 @@ class ComponentHost:
 
     def earliest_timer(self) -> float | None:
         """The earliest of this host's timer entries, stale deferrals included: `fire_timers`
-        does nothing before it (the step driver's agenda keys the host on it)."""
-        times = [t for t in (inbox.earliest_timer() for inbox in self.ctx.inboxes)
-                 if t is not None]
-        if self.ctx.timers:
-            times.append(self.ctx.timers[0])
-        return min(times, default=None)
+        does nothing before it (the step driver's agenda keys the host on it, after every
+        unit: a loop, without the lists `next_timer` builds)."""
+        first = self.ctx.timers[0] if self.ctx.timers else None
+        for inbox in self.ctx.inboxes:
+            when = inbox.earliest_timer()
+            if when is not None and (first is None or when < first):
+                first = when
+        return first
 
     def fire_timers(self, now: float) -> bool:
         """Wake the host for timers and deferrals that fell due; True if any did."""
@@ -409,7 +411,7 @@ class ComponentHost:
             self.busy_waits.pop(done, None)
         if journal.progressed:
             did = PROGRESSED
-        elif journal.counts[DEFERRED]:
+        elif journal.counts.get(DEFERRED):
             did = DEFERRED_ONLY
         else:
             did = PROGRESSED if more else NOTHING

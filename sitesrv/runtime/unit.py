@@ -8,7 +8,6 @@ the component's SMS log and to the lab's event stream, naming files as SMS would
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,7 @@ class Journal:
     def __init__(self, lab_root: Path) -> None:
         self._prefix = f"{lab_root}{os.sep}"
         self.actions: list[str] = []
-        self.counts: Counter[str] = Counter()
+        self.counts: dict[str, int] = {}  # actions by kind (a plain dict: asked every unit)
         self.in_flight: dict[WorkItem, None] = {}  # an ordered set
         self.claimed: list[str] = []  # the files this unit claimed, by their inbox names
         # Temp files `ctx.publish` is writing and has not renamed yet: after a simulated crash
@@ -51,20 +50,21 @@ class Journal:
 
     def reset(self) -> None:
         self.actions = []
-        self.counts = Counter()
+        self.counts = {}
         self.claimed = []
         self.retrying = False
         self.reporting = False
 
     def note(self, kind: str, path: Path | str) -> None:
         """Record an action on a file below the lab root (plain string work: this is hot)."""
-        self.counts[kind] += 1
+        counts = self.counts
+        counts[kind] = counts.get(kind, 0) + 1
         relative = str(path).removeprefix(self._prefix).replace(os.sep, "/")
         self.actions.append(f"{kind} {relative}")
 
     @property
     def progressed(self) -> bool:
-        return any(self.counts[k] for k in PROGRESS)
+        return any(map(self.counts.get, PROGRESS))
 
 
 class Reporter:
