@@ -194,10 +194,12 @@ class ReplicationManager(Component):
             pending = [j for j in self.pending.get(stream, [])
                        if (self.ready / rpl.batch_file_name(j)).exists()]
             self.pending[stream] = pending
-            oldest = min((self.process / stream.folder_name / n).stat().st_mtime for n in names)
-            if pending and now < oldest + hold:
-                self.held.append(Held(stream, pending[0], oldest + hold))
-                continue
+            if pending:  # the objects' ages matter only to a stream that waits for its job
+                folder = os.fspath(self.process / stream.folder_name)
+                oldest = min(os.stat(os.path.join(folder, n)).st_mtime for n in names)
+                if now < oldest + hold:
+                    self.held.append(Held(stream, pending[0], oldest + hold))
+                    continue
             return self._build(stream, names)
         for held in self.held:
             self.ctx.wake_at(min(held.until, now + self.ctx.timing.rescan_interval))
@@ -227,7 +229,7 @@ class ReplicationManager(Component):
         ctx = self.ctx
         folder = self.process / stream.folder_name
         # As many as one batch may carry (docs/limits.md); the rest make the next batch.
-        objects = rpl.fill(o for n in names if (o := self._queued(stream, n)) is not None)
+        objects = rpl.fill(o for n in names if (o := self._queued(stream, folder / n)) is not None)
         if not objects:
             return True  # all of them were put aside
         try:
@@ -258,11 +260,11 @@ class ReplicationManager(Component):
                  objects=len(names), file=ctx.windows(ready))
         return True
 
-    def _queued(self, stream: Stream, name: str) -> rpl.ReplicationObject | None:
+    def _queued(self, stream: Stream, path: Path) -> rpl.ReplicationObject | None:
         """A queued object of `process\\<stream>`, read within its class's limits; None if it
         cannot be sent (put in its outbound folder's `corrupt\\`, with a line): anyone who can
         write to the box can drop a file here, and one bad file never costs the others."""
-        path = self.process / stream.folder_name / name
+        name = path.name
         found = OBJECT_CLASSES.get(name.rsplit(".", 1)[-1].upper())
         try:
             if problem := foreign_name(name):

@@ -43,7 +43,10 @@ class StatusManager(Component):
         if item is None:
             self._summary()
             return False
-        record = svf.read(item.path)  # unreadable: the runtime puts it in corrupt\ with a line
+        # Read once: the bytes that read are the ones replicated. Unreadable: the runtime puts
+        # it in corrupt\ with a line.
+        data = svf.LAYOUT.limits.read(item.path, svf.LAYOUT.kind)
+        record = svf.decode(data, item.path)
         if (problem := self._not_ours(record.site_code)) is not None:
             item.quarantine(problem)
             return True
@@ -52,7 +55,7 @@ class StatusManager(Component):
             self._future(item, record.time)
             return True
         if folder != STATMGR_RETRY:  # a retried message was replicated before it waited
-            self._replicate(item)
+            self._replicate(item, data)
         if self._store(item, record):
             item.done()
             self.processed += 1
@@ -79,14 +82,13 @@ class StatusManager(Component):
         self.ctx.log.write(f"Status message {item.name} is stamped {lab_time_text(when)}, "
                            f"later than now; it waits in {self.ctx.windows(dest)}")
 
-    def _replicate(self, item: WorkItem) -> None:
+    def _replicate(self, item: WorkItem, data: bytes) -> None:
         """Send the message on to the parent site; the name derives from the file's, so a redo
         after a crash replaces the first copy."""
         parent = self.ctx.site.parent
         if parent is None:
             return
-        queue_replication(self.ctx, parent, STATUS_PRIORITY, svf.EXTENSION, item.read_bytes(),
-                          key=item.name)
+        queue_replication(self.ctx, parent, STATUS_PRIORITY, svf.EXTENSION, data, key=item.name)
         self.replicated += 1
 
     def _store(self, item: WorkItem, record: svf.StatusMessageFile) -> bool:

@@ -8,6 +8,7 @@ import random
 import re
 from pathlib import Path
 
+import attrs
 import pytest
 
 from sitesrv.components.scheduler import Scheduler
@@ -248,6 +249,33 @@ def test_an_active_job_whose_request_was_deleted_gets_it_again(lab: Path) -> Non
     assert "Send request 2_001ZZZ of job 00000001 is missing; creating it again.~" in \
         log_messages(lab, "ZZZ", "sched.log")
     assert files(inbox(lab, "P00", "despoolr.box\\receive")) == ["2_001ZZZ.PCK", "2_001ZZZ.SNI"]
+
+
+class EditJob:
+    """An injector that never crashes: when the Sender publishes its `.srs`, the ACTIVE job
+    file is rewritten naming another destination."""
+
+    def __init__(self, box: Path) -> None:
+        self.box = box
+
+    def __call__(self, point: FaultPoint) -> bool:
+        if point.name == BEFORE_PUBLISH and point.path and Path(point.path).suffix == ".srs":
+            path = self.box / "00000001.job"  # deferred, it waits in the box itself
+            job = jobfile.read(path)
+            assert job.state is JobState.ACTIVE
+            path.write_bytes(jobfile.encode(attrs.evolve(job, destination_site="S09")))
+        return False
+
+
+def test_an_active_job_changed_on_disk_is_read_anew_when_its_request_ends(lab: Path) -> None:
+    # The Scheduler keeps the job it made ACTIVE, to skip parsing it again: only while the file
+    # holds the very bytes it wrote.
+    content_job(lab, "00000001", DATA)
+    report = run_until_idle(lab, components=SENDING, sites=["ZZZ"],
+                            faults=EditJob(inbox(lab, "ZZZ", "schedule.box")))
+    assert (report.status, report.errors) == ("idle", 0)
+    (complete,) = events(lab, "job_complete")
+    assert (complete["job"], complete["to"]) == ("00000001", "S09")
 
 
 @pytest.mark.live_fs
