@@ -191,9 +191,9 @@ class SmsLog:
         # The other threads' IDs by key, the latest OTHER_THREADS; `thread_for` keeps them apart.
         self._others: OrderedDict[str, int] = OrderedDict()
         self._others_lock = threading.Lock()
-        # The stamp of the instant and thread the last line was written at, and its text: the
+        # The stamp of the instant and thread the last line was written at, and its bytes: the
         # lines of one unit of work mostly share them.
-        self._stamp: tuple[float, int, str] = (float("nan"), 0, "")
+        self._stamp: tuple[float, int, bytes] = (float("nan"), 0, b"")
         self._file = AppendFile(self.path, max_bytes=max_bytes,
                                 rollover=rolled_over(self.path), sole_writer=True,
                                 notice=self.line, own_folder=True, on_lost=on_lost)
@@ -241,12 +241,15 @@ class SmsLog:
 
     def line(self, text: str) -> bytes:
         """One message as this log writes it, stamped now, with its newline."""
-        now, thread = self.clock.now(), self.thread
-        when, stamped, suffix = self._stamp
-        if (when, stamped) != (now, thread):
+        now = self.clock.now()
+        thread: int = getattr(self._on, "thread", self.main_thread)  # `thread`, inline
+        stamp = self._stamp
+        if stamp[0] != now or stamp[1] != thread:
             suffix = format_line("", self.component, now, self.bias_minutes, thread) + "\n"
-            self._stamp = (now, thread, suffix)
-        return (logged_text(text) + suffix).encode("utf-8")
+            stamp = self._stamp = (now, thread, suffix.encode("utf-8"))
+        if "\n" in text:  # a one-line message is logged as given (`logged_text`)
+            text = logged_text(text)
+        return text.encode("utf-8") + stamp[2]
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Hold this thread's lines and write them together when the batch ends."""
