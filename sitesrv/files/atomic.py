@@ -91,7 +91,8 @@ def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive
 def rename_into_place(tmp: Path, dest: Path, durability: Durability) -> None:
     """Rename a finished file to its final name: the moment a reader may see it."""
     os.replace(tmp, dest)
-    sync_dirs(durability, dest.parent, tmp.parent)
+    if durability.syncs_folders:  # the folders only then: every publish renames
+        sync_dirs(durability, dest.parent, tmp.parent)
 
 
 def replace_file(dest: Path, content: Content, durability: Durability, *, tmp: Path) -> None:

@@ -71,6 +71,9 @@ class DrivePolicy(Protocol):
 
 
 _POLICIES: dict[str, tuple[DrivePolicy, int]] = {}  # folder + separator -> (policy, users)
+# What the checks read, made anew from _POLICIES at each change, never changed in place: asked
+# before every claim and every write, it is read without the lock and without a copy.
+_ACTIVE: tuple[tuple[str, DrivePolicy], ...] = ()
 _GUARD = threading.Lock()
 
 
@@ -81,6 +84,7 @@ def register(folder: Path, policy: DrivePolicy) -> None:
     with _GUARD:
         _, users = _POLICIES.get(key, (policy, 0))
         _POLICIES[key] = (policy, users + 1)
+        _activate()
 
 
 def unregister(folder: Path) -> None:
@@ -91,28 +95,30 @@ def unregister(folder: Path) -> None:
             _POLICIES[key] = (policy, users - 1)
         else:
             _POLICIES.pop(key, None)
+        _activate()
 
 
-def _policy(path: Path | str) -> DrivePolicy | None:
-    if not _POLICIES:
-        return None
-    text = os.fspath(path)
-    for key, (policy, _) in list(_POLICIES.items()):
-        if text.startswith(key):
-            return policy
-    return None
+def _activate() -> None:
+    global _ACTIVE
+    _ACTIVE = tuple((key, policy) for key, (policy, _) in _POLICIES.items())
 
 
 def check_space(path: Path | str, adding: int = 0) -> None:
     """Raise DiskFull if `adding` more bytes at `path` do not fit on its drive (with 0: if
     what `path` now holds did not fit)."""
-    policy = _policy(path)
-    if policy is not None and not policy.fits(os.fspath(path), adding):
-        raise DiskFull(path)
+    text = os.fspath(path)
+    for key, policy in _ACTIVE:
+        if text.startswith(key):
+            if not policy.fits(text, adding):
+                raise DiskFull(path)
+            return
 
 
 def check_unlocked(path: Path | str) -> None:
     """Raise SharingViolation if another process holds `path` open."""
-    policy = _policy(path)
-    if policy is not None and policy.locked(os.fspath(path)):
-        raise SharingViolation(path)
+    text = os.fspath(path)
+    for key, policy in _ACTIVE:
+        if text.startswith(key):
+            if policy.locked(text):
+                raise SharingViolation(path)
+            return

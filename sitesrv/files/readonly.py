@@ -32,19 +32,23 @@ def make_writable(path: Path) -> None:
     os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) | stat.S_IWUSR)
 
 
-def clear_readonly(path: Path) -> None:
-    """Make an existing read-only file writable, so that it can be replaced (Windows)."""
+def clear_readonly(path: Path) -> bool:
+    """Make an existing read-only file writable, so that it can be replaced (Windows); False
+    if there is nothing at `path`."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
-        return
+        return False
     if is_readonly(mode) and not stat.S_ISLNK(mode):
         make_writable(path)
+    return True
 
 
 def remove_file(path: Path) -> None:
-    """Delete a file if it exists, read-only or not."""
-    clear_readonly(path)
+    """Delete a file if it exists, read-only or not. Nothing there (a temp name, mostly) is
+    not deleted again: as if it were deleted at the look."""
+    if not clear_readonly(path):
+        return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 

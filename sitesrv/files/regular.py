@@ -69,6 +69,8 @@ def _open_checked(path: Path | str, flags: int, mode: int,
             _lstat_regular(path)
     try:
         fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK | _BINARY, mode)
+    except FileNotFoundError:
+        raise  # nothing there to tell apart (a link is ELOOP, or refused before the open)
     except OSError as e:
         # A link (ELOOP), a FIFO without a reader (ENXIO, when opened to write), a folder...
         try:
@@ -116,7 +118,10 @@ def read_regular(path: Path | str, check_size: Callable[[int], None]) -> bytes:
 
     Read from the descriptor itself: a buffered file object would cost three more system calls
     and its own buffer for bytes that are read whole, and the lab reads some 150 files per
-    package it distributes."""
+    package it distributes. A read of a regular file that gives fewer bytes than it asked for
+    has met the file's end: once the size the fstat gave is read, short of the one byte more,
+    no second read is made to find nothing (the bytes are the file's as at that read, the
+    same as if it grew just after)."""
     fd, st = _open_checked(path, os.O_RDONLY, 0o666, False)
     try:
         check_size(st.st_size)
@@ -128,6 +133,8 @@ def read_regular(path: Path | str, check_size: Callable[[int], None]) -> bytes:
                 break
             chunks.append(chunk)
             wanted -= len(chunk)
+            if wanted == 1:
+                break  # short of the byte asked beyond its size: the file ends here
     finally:
         os.close(fd)
     data = chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -254,7 +254,7 @@ class LabDrives:
         """The faults of the site `path` is in, read again if they changed; None outside."""
         found = None
         if path.startswith(self._prefix):  # the usual lab path, without pathlib
-            found = self._sites.get(path[len(self._prefix):].split(os.sep, 1)[0])
+            found = self._sites.get(path[len(self._prefix):].partition(os.sep)[0])
         if found is None:  # any other spelling of a lab path
             try:
                 found = self._sites.get(Path(path).relative_to(self.layout.root).parts[0])
@@ -272,4 +272,5 @@ class LabDrives:
 
     def locked(self, path: str) -> bool:
         site = self._site(path)
-        return site is not None and any(lock.holds(site.site, Path(path)) for lock in site.locks)
+        return (site is not None and bool(site.locks)
+                and any(lock.holds(site.site, Path(path)) for lock in site.locks))
