@@ -13,6 +13,7 @@ make it spend more than a bounded amount of memory (docs/limits.md).
 from __future__ import annotations
 
 import functools
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -260,10 +261,12 @@ class Embedded:
 
 
 class _Parsed:
-    """The records of the texts a layout parsed last, by text: the same file is read several
-    times on its way (a status message when queued, batched and received for replication, at
-    every site it passes), and a record is immutable, so the same text is parsed once. Bounded
-    in characters (docs/limits.md), the oldest forgotten first; shared by a live run's threads."""
+    """The records of the texts a layout parsed or wrote last, by text: the same file is read
+    several times on its way (a status message when queued, batched and received for
+    replication, at every site it passes), and a record is immutable, so the same text is parsed
+    once; a text this process wrote reads as the record it was written from, when reading it
+    would give that very record (`Layout.dumps`). Bounded in characters (docs/limits.md), the
+    oldest forgotten first; shared by a live run's threads."""
 
     CHARACTERS = 1 << 20
     LARGEST = 16 << 10  # a larger text is parsed every time
@@ -300,10 +303,27 @@ class Layout(Generic[R]):
     sections: tuple[Section | Embedded, ...]
     limits: ReadLimits = INSTRUCTION_LIMITS
     _parsed: _Parsed = attrs.field(factory=_Parsed, init=False, eq=False, repr=False)
+    # Each section's field converters, key by key, if the file this layout writes can read back
+    # as the very record written (`_write`); None if not.
+    _converters: dict[str, tuple[Callable[[Any], Any] | None, ...]] | None = attrs.field(
+        init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_converters", _converters(self))
 
     def dumps(self, record: R) -> str:
-        """The file's text (LF line ends); the record's validators already refused bad values."""
-        return "\n".join([*self._lines(record), f"[{END}]"]) + "\n"
+        """The file's text (LF line ends); the record's validators already refused bad values.
+
+        A text that reads back as this very record (`_write`), within the limits, is remembered
+        as that record: in a step run, every file a component reads another wrote moments ago.
+        """
+        lines: list[str] = []
+        exact = self._write(record, lines)
+        lines.append(f"[{END}]")
+        text = "\n".join(lines) + "\n"
+        if exact and self._within_limits(text):
+            self._parsed.put(text, record)
+        return text
 
     def encode(self, record: R) -> bytes:
         """The file's bytes, ready for `write_bytes`: UTF-8."""
@@ -352,23 +372,51 @@ class Layout(Generic[R]):
             else:
                 yield part
 
-    def _lines(self, record: R) -> list[str]:
+    def _write(self, record: R, lines: list[str]) -> bool:
+        """Appends the record's lines; True if `parse` would read them as this very record.
+
+        That holds when the layout's shape allows it (`_converters`), the record and each
+        repeated one are of the declared types, and each value reads back as the same value of
+        the same type (`_reads_back`): the record's validators passed on it when it was built
+        (it is frozen), so they pass on the value read, and its checks across fields see the same
+        fields.
+        """
         if not isinstance(record, self.record):
             raise TypeError(f"expected a {self.record.__name__}, got {type(record).__name__}")
-        lines = []
+        converters = self._converters
+        exact = converters is not None and type(record) is self.record
         for part in self.sections:
             if isinstance(part, Embedded):
                 carried = getattr(record, part.attr)
-                lines += [] if carried is None else part.layout._lines(carried)
+                if carried is not None:
+                    exact = part.layout._write(carried, lines) and exact
                 continue
-            for item in getattr(record, part.attr) if part.record else (record,):
+            if part.record:
+                items = getattr(record, part.attr)
+                exact = exact and type(items) is tuple and len(items) >= part.minimum and all(
+                    type(item) is part.record for item in items)
+            else:
+                items = (record,)
+            fields = converters[part.name] if exact and converters else ()
+            for item in items:
                 lines.append(f"[{part.name}]")
-                for key in part.keys:
-                    value = key.codec.dump(getattr(item, key.attr))
-                    if "\n" in value or "\r" in value:  # would break the framing; never write it
-                        raise ValueError(f"{key.name}={value!r}: must not contain a line break")
-                    lines.append(f"{key.name}={value}")
-        return lines
+                for number, key in enumerate(part.keys):
+                    value = getattr(item, key.attr)
+                    text = key.codec.dump(value)
+                    if "\n" in text or "\r" in text:  # would break the framing; never write it
+                        raise ValueError(f"{key.name}={text!r}: must not contain a line break")
+                    lines.append(f"{key.name}={text}")
+                    if exact:
+                        exact = _reads_back(key.codec, fields[number], value, text)
+        return exact
+
+    def _within_limits(self, text: str) -> bool:
+        """Whether `parse` takes the text this layout wrote: its size, lines and sections."""
+        limits = self.limits
+        # A key line never starts with "[": each line but a section's header is Key=Value.
+        sections = text.count("\n[") + text.startswith("[") - 1  # not [END]
+        return (len(text) <= limits.file_bytes and text.count("\n") <= limits.lines
+                and sections <= limits.sections)
 
     def _record(self, found: dict[str, list[_Found]], path: object) -> R:
         values: dict[str, Any] = {}
@@ -423,6 +471,81 @@ class Layout(Generic[R]):
 @functools.cache  # one entry per record type
 def _fields(record: type) -> dict[str, attrs.Attribute[Any]]:
     return attrs.fields_dict(record)
+
+
+def _same(read: object, written: object) -> bool:
+    """The same value of the same type (and, for a float, of the same sign: -0.0 is not 0.0)."""
+    return type(read) is type(written) and read == written and (
+        type(read) is not float or math.copysign(1.0, read) == math.copysign(1.0, written))
+
+
+def _reads_back(codec: Codec, converter: Callable[[Any], Any] | None, value: object,
+                text: str) -> bool:
+    """Whether the value written as `text` reads as `value` again: the reader strips the text,
+    loads it and the record converts it."""
+    if codec is PLAIN:
+        return type(value) is str and converter is None and text.strip() == text
+    try:
+        loaded = codec.load(text.strip())
+        return _same(loaded, value) and (converter is None or _same(converter(loaded), value))
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
+def _converters(layout: Layout[Any]) -> dict[str, tuple[Callable[[Any], Any] | None, ...]] | None:
+    """Each section's field converters, key by key, if any record this layout writes reads back
+    field for field, or None.
+
+    Reading gives every field of each record from a key or a section of its own, so none is
+    left to its default; section and key names are unique as the reader compares them, so no
+    two are confused; a section's name is written as the reader compares it, is not END, and
+    a key's name has no `=` and does not look like a header, so the framing reads as written;
+    a carried kind writes a section whenever it is carried; a repeating section's or a carried
+    kind's field keeps the tuple or record as it is.
+    """
+    names = [section.name for section in layout.every_section()]
+    if len(set(names)) != len(names):
+        return None
+    own = _fields(layout.record)
+    converters = {}
+    filled = []
+    for part in layout.sections:
+        if isinstance(part, Embedded):
+            if part.layout._converters is None or not any(
+                    isinstance(p, Section) and p.record is None for p in part.layout.sections):
+                return None
+        elif (part.name != _normal(part.name) or part.name in ("", END) or any(
+                "=" in key.name or "\n" in key.name or "\r" in key.name or not key.name.strip()
+                or key.name.strip().startswith("[") for key in part.keys)
+                or len({_normal(key.name) for key in part.keys}) != len(part.keys)):
+            return None
+        if isinstance(part, Embedded) or part.record:
+            if part.attr not in own or own[part.attr].converter not in (None, tuple):
+                return None
+            filled.append(part.attr)
+        if isinstance(part, Embedded):
+            continue
+        record = part.record or layout.record
+        fields = _fields(record)
+        attrs_ = [key.attr for key in part.keys]
+        if any(attr not in fields for attr in attrs_):
+            return None
+        converters[part.name] = tuple(fields[attr].converter for attr in attrs_)
+        if not part.record:
+            filled += attrs_
+        elif len(set(attrs_)) != len(attrs_) or set(attrs_) != _init_names(part.record):
+            return None
+    if len(set(filled)) != len(filled) or set(filled) != _init_names(layout.record):
+        return None
+    return converters
+
+
+def _init_names(record: type) -> set[str] | None:
+    """The names `record(**values)` takes, or None if a field is not set that way."""
+    fields = attrs.fields(record)
+    if not all(field.init for field in fields):
+        return None
+    return {field.alias for field in fields}
 
 
 def _build(record: type[R], values: dict[str, Any], path: object, what: str) -> R:
