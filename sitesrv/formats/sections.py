@@ -91,10 +91,15 @@ def _a(kind: str) -> str:
 
 @attrs.frozen
 class Codec:
-    """How one value is spelled in a file: `dump` to text, `load` back (ValueError if bad)."""
+    """How one value is spelled in a file: `dump` to text, `load` back (ValueError if bad).
+
+    A codec of a fixed vocabulary lists its values, so that which of them read back as
+    themselves is worked out once (`_readings`), not each time one is written.
+    """
 
     dump: Callable[[Any], str]
     load: Callable[[str], Any]
+    vocabulary: tuple[Any, ...] = ()
 
 
 def parse_timestamp(text: str) -> float:
@@ -128,7 +133,7 @@ def choice(spellings: Mapping[str, Any]) -> Codec:
         except KeyError:
             raise ValueError(f"expected one of: {', '.join(spellings)}") from None
 
-    return Codec(by_value.__getitem__, load)
+    return Codec(by_value.__getitem__, load, tuple(spellings.values()))
 
 
 def enum(kind: type[Enum]) -> Codec:
@@ -303,13 +308,13 @@ class Layout(Generic[R]):
     sections: tuple[Section | Embedded, ...]
     limits: ReadLimits = INSTRUCTION_LIMITS
     _parsed: _Parsed = attrs.field(factory=_Parsed, init=False, eq=False, repr=False)
-    # Each section's field converters, key by key, if the file this layout writes can read back
-    # as the very record written (`_write`); None if not.
-    _converters: dict[str, tuple[Callable[[Any], Any] | None, ...]] | None = attrs.field(
+    # How each section's values read back, key by key, if the file this layout writes can read
+    # back as the very record written (`_write`); None if not.
+    _readings: dict[str, tuple[_Reading, ...]] | None = attrs.field(
         init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_converters", _converters(self))
+        object.__setattr__(self, "_readings", _readings(self))
 
     def dumps(self, record: R) -> str:
         """The file's text (LF line ends); the record's validators already refused bad values.
@@ -318,10 +323,11 @@ class Layout(Generic[R]):
         as that record: in a step run, every file a component reads another wrote moments ago.
         """
         lines: list[str] = []
-        exact = self._write(record, lines)
+        loads = self._write(record, lines, None if self._readings is None else [])
         lines.append(f"[{END}]")
         text = "\n".join(lines) + "\n"
-        if exact and self._within_limits(text):
+        if (loads is not None and len(text) <= self._parsed.LARGEST and self._within_limits(text)
+                and _read_back(loads)):
             self._parsed.put(text, record)
         return text
 
@@ -372,32 +378,35 @@ class Layout(Generic[R]):
             else:
                 yield part
 
-    def _write(self, record: R, lines: list[str]) -> bool:
-        """Appends the record's lines; True if `parse` would read them as this very record.
+    def _write(self, record: R, lines: list[str], loads: list[_Load] | None) -> list[_Load] | None:
+        """Appends the record's lines. Unless `loads` is None, also the values that must read
+        back as written for `parse` to read the lines as this very record; None if some cannot.
 
-        That holds when the layout's shape allows it (`_converters`), the record and each
-        repeated one are of the declared types, and each value reads back as the same value of
-        the same type (`_reads_back`): the record's validators passed on it when it was built
-        (it is frozen), so they pass on the value read, and its checks across fields see the same
-        fields.
+        The record's lines read as this very record when the layout's shape allows it
+        (`_readings`), the record and each repeated one are of the declared types, and each
+        value reads back as the same value of the same type (`_reads_back`): the record's
+        validators passed on it when it was built (it is frozen), so they pass on the value
+        read, and its checks across fields see the same fields.
         """
         if not isinstance(record, self.record):
             raise TypeError(f"expected a {self.record.__name__}, got {type(record).__name__}")
-        converters = self._converters
-        exact = converters is not None and type(record) is self.record
+        readings = self._readings
+        if readings is None or type(record) is not self.record:
+            loads = None
         for part in self.sections:
             if isinstance(part, Embedded):
                 carried = getattr(record, part.attr)
                 if carried is not None:
-                    exact = part.layout._write(carried, lines) and exact
+                    loads = part.layout._write(carried, lines, loads)
                 continue
-            if part.record:
-                items = getattr(record, part.attr)
-                exact = exact and type(items) is tuple and len(items) >= part.minimum and all(
-                    type(item) is part.record for item in items)
-            else:
+            if not part.record:
                 items = (record,)
-            fields = converters[part.name] if exact and converters else ()
+            else:
+                items = getattr(record, part.attr)
+                if loads is not None and not (type(items) is tuple and len(items) >= part.minimum
+                                              and all(type(i) is part.record for i in items)):
+                    loads = None
+            keyed = readings[part.name] if loads is not None else ()  # type: ignore[index]
             for item in items:
                 lines.append(f"[{part.name}]")
                 for number, key in enumerate(part.keys):
@@ -406,9 +415,17 @@ class Layout(Generic[R]):
                     if "\n" in text or "\r" in text:  # would break the framing; never write it
                         raise ValueError(f"{key.name}={text!r}: must not contain a line break")
                     lines.append(f"{key.name}={text}")
-                    if exact:
-                        exact = _reads_back(key.codec, fields[number], value, text)
-        return exact
+                    if loads is None:
+                        continue
+                    converter, itself = keyed[number]
+                    if itself and itself.get(value, _ABSENT) is value:
+                        continue
+                    if key.codec is PLAIN and converter is None:  # reads back as the text
+                        if type(value) is not str or text.strip() != text:
+                            loads = None
+                    else:
+                        loads.append((key.codec, converter, value, text))
+        return loads
 
     def _within_limits(self, text: str) -> bool:
         """Whether `parse` takes the text this layout wrote: its size, lines and sections."""
@@ -475,26 +492,53 @@ def _fields(record: type) -> dict[str, attrs.Attribute[Any]]:
 
 def _same(read: object, written: object) -> bool:
     """The same value of the same type (and, for a float, of the same sign: -0.0 is not 0.0)."""
-    return type(read) is type(written) and read == written and (
-        type(read) is not float or math.copysign(1.0, read) == math.copysign(1.0, written))
-
-
-def _reads_back(codec: Codec, converter: Callable[[Any], Any] | None, value: object,
-                text: str) -> bool:
-    """Whether the value written as `text` reads as `value` again: the reader strips the text,
-    loads it and the record converts it."""
-    if codec is PLAIN:
-        return type(value) is str and converter is None and text.strip() == text
-    try:
-        loaded = codec.load(text.strip())
-        return _same(loaded, value) and (converter is None or _same(converter(loaded), value))
-    except (ValueError, TypeError, OverflowError):
+    if type(read) is not type(written) or read != written:
         return False
+    return type(read) is not float or read != 0 or (
+        math.copysign(1.0, read) == math.copysign(1.0, written))  # type: ignore[arg-type]
 
 
-def _converters(layout: Layout[Any]) -> dict[str, tuple[Callable[[Any], Any] | None, ...]] | None:
-    """Each section's field converters, key by key, if any record this layout writes reads back
-    field for field, or None.
+# A value to read back as written: its codec, its field's converter, the value, its text.
+_Load = tuple[Codec, Callable[[Any], Any] | None, object, str]
+# How a key's value reads back: its field's converter, and the values of its codec's
+# vocabulary that read back as themselves (`_itself`).
+_Reading = tuple[Callable[[Any], Any] | None, dict[Any, Any]]
+_ABSENT = object()
+
+
+def _read_back(loads: list[_Load]) -> bool:
+    """Whether each value written as its text reads as that value again: the reader strips the
+    text, loads it and the record converts it."""
+    for codec, converter, value, text in loads:
+        try:
+            loaded = codec.load(text.strip())
+            converted = loaded if converter is None else converter(loaded)
+        except (ValueError, TypeError, OverflowError):
+            return False
+        if not (_same(loaded, value) and (converted is loaded or _same(converted, value))):
+            return False
+    return True
+
+
+def _itself(codec: Codec, converter: Callable[[Any], Any] | None) -> dict[Any, Any]:
+    """The values of the codec's vocabulary that read back as themselves, each by itself."""
+    itself = {}
+    for value in codec.vocabulary:
+        text = codec.dump(value)
+        try:
+            loaded = codec.load(text.strip())
+            converted = loaded if converter is None else converter(loaded)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if loaded is value and converted is value and "\n" not in text and "\r" not in text:
+            itself[value] = value
+    return itself
+
+
+def _readings(layout: Layout[Any]) -> dict[str, tuple[_Reading, ...]] | None:
+    """How each section's values read back, key by key (the field's converter, the values of the
+    codec's vocabulary that read back as themselves), if any record this layout writes reads
+    back field for field; else None.
 
     Reading gives every field of each record from a key or a section of its own, so none is
     left to its default; section and key names are unique as the reader compares them, so no
@@ -507,11 +551,11 @@ def _converters(layout: Layout[Any]) -> dict[str, tuple[Callable[[Any], Any] | N
     if len(set(names)) != len(names):
         return None
     own = _fields(layout.record)
-    converters = {}
+    readings = {}
     filled = []
     for part in layout.sections:
         if isinstance(part, Embedded):
-            if part.layout._converters is None or not any(
+            if part.layout._readings is None or not any(
                     isinstance(p, Section) and p.record is None for p in part.layout.sections):
                 return None
         elif (part.name != _normal(part.name) or part.name in ("", END) or any(
@@ -530,14 +574,15 @@ def _converters(layout: Layout[Any]) -> dict[str, tuple[Callable[[Any], Any] | N
         attrs_ = [key.attr for key in part.keys]
         if any(attr not in fields for attr in attrs_):
             return None
-        converters[part.name] = tuple(fields[attr].converter for attr in attrs_)
+        readings[part.name] = tuple((fields[attr].converter, _itself(
+            key.codec, fields[attr].converter)) for attr, key in zip(attrs_, part.keys, strict=True))
         if not part.record:
             filled += attrs_
         elif len(set(attrs_)) != len(attrs_) or set(attrs_) != _init_names(part.record):
             return None
     if len(set(filled)) != len(filled) or set(filled) != _init_names(layout.record):
         return None
-    return converters
+    return readings
 
 
 def _init_names(record: type) -> set[str] | None:
