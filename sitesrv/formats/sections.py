@@ -94,7 +94,7 @@ class Codec:
     """How one value is spelled in a file: `dump` to text, `load` back (ValueError if bad).
 
     A codec of a fixed vocabulary lists its values, so that which of them read back as
-    themselves is worked out once (`_readings`), not each time one is written.
+    themselves is worked out once (`_rereads`), not each time one is written.
     """
 
     dump: Callable[[Any], str]
@@ -308,13 +308,14 @@ class Layout(Generic[R]):
     sections: tuple[Section | Embedded, ...]
     limits: ReadLimits = INSTRUCTION_LIMITS
     _parsed: _Parsed = attrs.field(factory=_Parsed, init=False, eq=False, repr=False)
-    # How each section's values read back, key by key, if the file this layout writes can read
-    # back as the very record written (`_write`); None if not.
-    _readings: dict[str, tuple[_Reading, ...]] | None = attrs.field(
-        init=False, eq=False, repr=False)
+    # How `_write` writes each section's keys, and whether what it writes can read back as the
+    # very record written.
+    _keys: dict[str, tuple[_KeyPlan, ...]] = attrs.field(init=False, eq=False, repr=False)
+    _rereads: bool = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_readings", _readings(self))
+        object.__setattr__(self, "_keys", _keys(self))
+        object.__setattr__(self, "_rereads", _rereads(self))
 
     def dumps(self, record: R) -> str:
         """The file's text (LF line ends); the record's validators already refused bad values.
@@ -323,7 +324,7 @@ class Layout(Generic[R]):
         as that record: in a step run, every file a component reads another wrote moments ago.
         """
         lines: list[str] = []
-        loads = self._write(record, lines, None if self._readings is None else [])
+        loads = self._write(record, lines, [] if self._rereads else None)
         lines.append(f"[{END}]")
         text = "\n".join(lines) + "\n"
         if (loads is not None and len(text) <= self._parsed.LARGEST and self._within_limits(text)
@@ -383,15 +384,14 @@ class Layout(Generic[R]):
         back as written for `parse` to read the lines as this very record; None if some cannot.
 
         The record's lines read as this very record when the layout's shape allows it
-        (`_readings`), the record and each repeated one are of the declared types, and each
-        value reads back as the same value of the same type (`_reads_back`): the record's
+        (`_rereads`), the record and each repeated one are of the declared types, and each
+        value reads back as the same value of the same type (`_read_back`): the record's
         validators passed on it when it was built (it is frozen), so they pass on the value
         read, and its checks across fields see the same fields.
         """
         if not isinstance(record, self.record):
             raise TypeError(f"expected a {self.record.__name__}, got {type(record).__name__}")
-        readings = self._readings
-        if readings is None or type(record) is not self.record:
+        if not self._rereads or type(record) is not self.record:
             loads = None
         for part in self.sections:
             if isinstance(part, Embedded):
@@ -406,25 +406,22 @@ class Layout(Generic[R]):
                 if loads is not None and not (type(items) is tuple and len(items) >= part.minimum
                                               and all(type(i) is part.record for i in items)):
                     loads = None
-            keyed = readings[part.name] if loads is not None else ()  # type: ignore[index]
+            header, keys = f"[{part.name}]", self._keys[part.name]
             for item in items:
-                lines.append(f"[{part.name}]")
-                for number, key in enumerate(part.keys):
-                    value = getattr(item, key.attr)
-                    text = key.codec.dump(value)
+                lines.append(header)
+                for prefix, attr, codec, converter, itself, plain in keys:
+                    value = getattr(item, attr)
+                    text = codec.dump(value)
                     if "\n" in text or "\r" in text:  # would break the framing; never write it
-                        raise ValueError(f"{key.name}={text!r}: must not contain a line break")
-                    lines.append(f"{key.name}={text}")
-                    if loads is None:
+                        raise ValueError(f"{prefix}{text!r}: must not contain a line break")
+                    lines.append(prefix + text)
+                    if loads is None or (itself and itself.get(value, _ABSENT) is value):
                         continue
-                    converter, itself = keyed[number]
-                    if itself and itself.get(value, _ABSENT) is value:
-                        continue
-                    if key.codec is PLAIN and converter is None:  # reads back as the text
+                    if plain:  # reads back as the text
                         if type(value) is not str or text.strip() != text:
                             loads = None
                     else:
-                        loads.append((key.codec, converter, value, text))
+                        loads.append((codec, converter, value, text))
         return loads
 
     def _within_limits(self, text: str) -> bool:
@@ -500,9 +497,10 @@ def _same(read: object, written: object) -> bool:
 
 # A value to read back as written: its codec, its field's converter, the value, its text.
 _Load = tuple[Codec, Callable[[Any], Any] | None, object, str]
-# How a key's value reads back: its field's converter, and the values of its codec's
-# vocabulary that read back as themselves (`_itself`).
-_Reading = tuple[Callable[[Any], Any] | None, dict[Any, Any]]
+# How a key is written and its value read back: `Key=`, the record attribute, the codec, the
+# field's converter, the values of the codec's vocabulary that read back as themselves
+# (`_itself`), and whether the value is its text (plain, no converter).
+_KeyPlan = tuple[str, str, Codec, Callable[[Any], Any] | None, dict[Any, Any], bool]
 _ABSENT = object()
 
 
@@ -535,10 +533,25 @@ def _itself(codec: Codec, converter: Callable[[Any], Any] | None) -> dict[Any, A
     return itself
 
 
-def _readings(layout: Layout[Any]) -> dict[str, tuple[_Reading, ...]] | None:
-    """How each section's values read back, key by key (the field's converter, the values of the
-    codec's vocabulary that read back as themselves), if any record this layout writes reads
-    back field for field; else None.
+def _keys(layout: Layout[Any]) -> dict[str, tuple[_KeyPlan, ...]]:
+    """How each of the layout's own sections' keys is written and read back (`_KeyPlan`)."""
+    keys = {}
+    for part in layout.sections:
+        if isinstance(part, Embedded):
+            continue
+        fields = _fields(part.record or layout.record)
+        plans = []
+        for key in part.keys:
+            field = fields.get(key.attr)
+            converter = None if field is None else field.converter
+            plans.append((f"{key.name}=", key.attr, key.codec, converter,
+                          _itself(key.codec, converter), key.codec is PLAIN and converter is None))
+        keys[part.name] = tuple(plans)
+    return keys
+
+
+def _rereads(layout: Layout[Any]) -> bool:
+    """Whether any record this layout writes can read back field for field.
 
     Reading gives every field of each record from a key or a section of its own, so none is
     left to its default; section and key names are unique as the reader compares them, so no
@@ -549,40 +562,31 @@ def _readings(layout: Layout[Any]) -> dict[str, tuple[_Reading, ...]] | None:
     """
     names = [section.name for section in layout.every_section()]
     if len(set(names)) != len(names):
-        return None
+        return False
     own = _fields(layout.record)
-    readings = {}
     filled = []
     for part in layout.sections:
         if isinstance(part, Embedded):
-            if part.layout._readings is None or not any(
+            if not part.layout._rereads or not any(
                     isinstance(p, Section) and p.record is None for p in part.layout.sections):
-                return None
+                return False
         elif (part.name != _normal(part.name) or part.name in ("", END) or any(
                 "=" in key.name or "\n" in key.name or "\r" in key.name or not key.name.strip()
                 or key.name.strip().startswith("[") for key in part.keys)
                 or len({_normal(key.name) for key in part.keys}) != len(part.keys)):
-            return None
+            return False
         if isinstance(part, Embedded) or part.record:
             if part.attr not in own or own[part.attr].converter not in (None, tuple):
-                return None
+                return False
             filled.append(part.attr)
         if isinstance(part, Embedded):
             continue
-        record = part.record or layout.record
-        fields = _fields(record)
         attrs_ = [key.attr for key in part.keys]
-        if any(attr not in fields for attr in attrs_):
-            return None
-        readings[part.name] = tuple((fields[attr].converter, _itself(
-            key.codec, fields[attr].converter)) for attr, key in zip(attrs_, part.keys, strict=True))
         if not part.record:
             filled += attrs_
         elif len(set(attrs_)) != len(attrs_) or set(attrs_) != _init_names(part.record):
-            return None
-    if len(set(filled)) != len(filled) or set(filled) != _init_names(layout.record):
-        return None
-    return readings
+            return False
+    return len(set(filled)) == len(filled) and set(filled) == _init_names(layout.record)
 
 
 def _init_names(record: type) -> set[str] | None:
