@@ -73,24 +73,29 @@ class Check:
     """An attrs validator made from a bare rule, so the reader can apply the same rule per key.
 
     `verify(value)` raises ValueError or TypeError with the problem alone; as a validator the
-    message is prefixed with the attribute and the value. `verify` is a pure function of the
+    message is prefixed with the attribute and the value. The rule is a pure function of the
     value, so a text or a whole number (a `str` or an `int` itself, not a subclass such as
-    `bool` or an enum) it passed passes again unverified.
+    `bool` or an enum) it passed passes again without it.
     """
 
-    verify: Callable[[Any], None]
+    rule: Callable[[Any], None]
     _passed: _Passed = attrs.field(factory=_Passed, init=False, eq=False, repr=False)
 
-    def __call__(self, instance: object, attribute: attrs.Attribute, value: object) -> None:
+    def verify(self, value: object) -> None:
         plain = type(value) is str or type(value) is int
         if plain and value in self._passed.values:
             return
+        self.rule(value)
+        if plain:
+            self._passed.add(value)  # type: ignore[arg-type]
+
+    def __call__(self, instance: object, attribute: attrs.Attribute, value: object) -> None:
+        if (type(value) is str or type(value) is int) and value in self._passed.values:
+            return  # as verify does, without a call
         try:
             self.verify(value)
         except (ValueError, TypeError) as e:
             raise type(e)(f"{attribute.name}={value!r}: {e}") from None
-        if plain:
-            self._passed.add(value)  # type: ignore[arg-type]
 
 
 def _text(value: object) -> str:
