@@ -63,8 +63,17 @@ _UNSIMPLE = {"\\": b"\\", "n": b"\n", "r": b"\r", "t": b"\t"}
 # What escape() rewrites: the simple escapes, control characters (Unicode category Cc), line and
 # paragraph separators (Zl, Zp) and bytes that are not UTF-8 (surrogateescape's U+DC80-U+DCFF).
 _NEEDS_ESCAPE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]")
+# The same, less the simple escapes, which `escape` writes with str.replace first.
+_NEEDS_HEX = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]")
 # One escape as unescape() reads it; neither group set: a bad escape.
 _ESCAPE = re.compile(r"\\(?:([\\nrt])|x([0-9A-Fa-f]{2})|)")
+# The same in the text's UTF-8 bytes (a backslash byte is a backslash there), and the bytes each
+# good escape stands for.
+_ESCAPE_BYTES = re.compile(rb"\\(?:[\\nrt]|x[0-9A-Fa-f]{2}|)")
+_ONE_PASS_LONGEST = 64 << 10
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+_ESCAPED = {f"\\{k}".encode(): v for k, v in _UNSIMPLE.items()} | {
+    f"\\x{a}{b}".encode(): bytes([int(a + b, 16)]) for a in _HEX_DIGITS for b in _HEX_DIGITS}
 
 
 def escape(data: bytes) -> str:
@@ -75,13 +84,14 @@ def escape(data: bytes) -> str:
         head, text = _hex(text[0]), text[1:]
     if text and text[-1].isspace() and not _NEEDS_ESCAPE.match(text[-1]):
         text, tail = text[:-1], _hex(text[-1])
-    return head + _NEEDS_ESCAPE.sub(_escape_one, text) + tail
+    # The backslash first, so that no escape written here is escaped again.
+    for ch, escaped in _SIMPLE.items():
+        text = text.replace(ch, escaped)
+    return head + _NEEDS_HEX.sub(_escape_one, text) + tail
 
 
 def _escape_one(match: re.Match[str]) -> str:
     ch = match.group()
-    if ch in _SIMPLE:
-        return _SIMPLE[ch]
     if ord(ch) in _SURROGATE_BYTES:
         return f"\\x{ord(ch) - 0xDC00:02X}"
     return _hex(ch)
@@ -92,7 +102,25 @@ def _hex(ch: str) -> str:
 
 
 def unescape(text: str) -> bytes:
-    """The bytes an escaped line stands for; ValueError names a bad escape."""
+    """The bytes an escaped line stands for; ValueError names a bad escape.
+
+    A short text that is UTF-8 and holds no bad escape is rewritten as bytes in one pass (which
+    holds each piece of it at once: not for a long one); any other is read escape by escape,
+    which names the first problem (`_unescape`).
+    """
+    if len(text) <= _ONE_PASS_LONGEST:
+        try:
+            return _ESCAPE_BYTES.sub(_unescape_one, text.encode("utf-8"))
+        except (UnicodeEncodeError, KeyError):
+            pass
+    return _unescape(text)
+
+
+def _unescape_one(match: re.Match[bytes]) -> bytes:
+    return _ESCAPED[match.group()]  # KeyError: a bad escape
+
+
+def _unescape(text: str) -> bytes:
     out = bytearray()
     done = 0
     for match in _ESCAPE.finditer(text):

@@ -13,6 +13,7 @@ make it spend more than a bounded amount of memory (docs/limits.md).
 from __future__ import annotations
 
 import functools
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -90,10 +91,15 @@ def _a(kind: str) -> str:
 
 @attrs.frozen
 class Codec:
-    """How one value is spelled in a file: `dump` to text, `load` back (ValueError if bad)."""
+    """How one value is spelled in a file: `dump` to text, `load` back (ValueError if bad).
+
+    A codec of a fixed vocabulary lists its values, so that which of them read back as
+    themselves is worked out once (`_rereads`), not each time one is written.
+    """
 
     dump: Callable[[Any], str]
     load: Callable[[str], Any]
+    vocabulary: tuple[Any, ...] = ()
 
 
 def parse_timestamp(text: str) -> float:
@@ -127,7 +133,7 @@ def choice(spellings: Mapping[str, Any]) -> Codec:
         except KeyError:
             raise ValueError(f"expected one of: {', '.join(spellings)}") from None
 
-    return Codec(by_value.__getitem__, load)
+    return Codec(by_value.__getitem__, load, tuple(spellings.values()))
 
 
 def enum(kind: type[Enum]) -> Codec:
@@ -260,10 +266,12 @@ class Embedded:
 
 
 class _Parsed:
-    """The records of the texts a layout parsed last, by text: the same file is read several
-    times on its way (a status message when queued, batched and received for replication, at
-    every site it passes), and a record is immutable, so the same text is parsed once. Bounded
-    in characters (docs/limits.md), the oldest forgotten first; shared by a live run's threads."""
+    """The records of the texts a layout parsed or wrote last, by text: the same file is read
+    several times on its way (a status message when queued, batched and received for
+    replication, at every site it passes), and a record is immutable, so the same text is parsed
+    once; a text this process wrote reads as the record it was written from, when reading it
+    would give that very record (`Layout.dumps`). Bounded in characters (docs/limits.md), the
+    oldest forgotten first; shared by a live run's threads."""
 
     CHARACTERS = 1 << 20
     LARGEST = 16 << 10  # a larger text is parsed every time
@@ -300,10 +308,29 @@ class Layout(Generic[R]):
     sections: tuple[Section | Embedded, ...]
     limits: ReadLimits = INSTRUCTION_LIMITS
     _parsed: _Parsed = attrs.field(factory=_Parsed, init=False, eq=False, repr=False)
+    # How `_write` writes each section's keys, and whether what it writes can read back as the
+    # very record written.
+    _keys: dict[str, tuple[_KeyPlan, ...]] = attrs.field(init=False, eq=False, repr=False)
+    _rereads: bool = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_keys", _keys(self))
+        object.__setattr__(self, "_rereads", _rereads(self))
 
     def dumps(self, record: R) -> str:
-        """The file's text (LF line ends); the record's validators already refused bad values."""
-        return "\n".join([*self._lines(record), f"[{END}]"]) + "\n"
+        """The file's text (LF line ends); the record's validators already refused bad values.
+
+        A text that reads back as this very record (`_write`), within the limits, is remembered
+        as that record: in a step run, every file a component reads another wrote moments ago.
+        """
+        lines: list[str] = []
+        loads = self._write(record, lines, [] if self._rereads else None)
+        lines.append(f"[{END}]")
+        text = "\n".join(lines) + "\n"
+        if (loads is not None and len(text) <= self._parsed.LARGEST and self._within_limits(text)
+                and _read_back(loads)):
+            self._parsed.put(text, record)
+        return text
 
     def encode(self, record: R) -> bytes:
         """The file's bytes, ready for `write_bytes`: UTF-8."""
@@ -352,23 +379,58 @@ class Layout(Generic[R]):
             else:
                 yield part
 
-    def _lines(self, record: R) -> list[str]:
+    def _write(self, record: R, lines: list[str], loads: list[_Load] | None) -> list[_Load] | None:
+        """Appends the record's lines. Unless `loads` is None, also the values that must read
+        back as written for `parse` to read the lines as this very record; None if some cannot.
+
+        The record's lines read as this very record when the layout's shape allows it
+        (`_rereads`), the record and each repeated one are of the declared types, and each
+        value reads back as the same value of the same type (`_read_back`): the record's
+        validators passed on it when it was built (it is frozen), so they pass on the value
+        read, and its checks across fields see the same fields.
+        """
         if not isinstance(record, self.record):
             raise TypeError(f"expected a {self.record.__name__}, got {type(record).__name__}")
-        lines = []
+        if not self._rereads or type(record) is not self.record:
+            loads = None
         for part in self.sections:
             if isinstance(part, Embedded):
                 carried = getattr(record, part.attr)
-                lines += [] if carried is None else part.layout._lines(carried)
+                if carried is not None:
+                    loads = part.layout._write(carried, lines, loads)
                 continue
-            for item in getattr(record, part.attr) if part.record else (record,):
-                lines.append(f"[{part.name}]")
-                for key in part.keys:
-                    value = key.codec.dump(getattr(item, key.attr))
-                    if "\n" in value or "\r" in value:  # would break the framing; never write it
-                        raise ValueError(f"{key.name}={value!r}: must not contain a line break")
-                    lines.append(f"{key.name}={value}")
-        return lines
+            if not part.record:
+                items = (record,)
+            else:
+                items = getattr(record, part.attr)
+                if loads is not None and not (type(items) is tuple and len(items) >= part.minimum
+                                              and all(type(i) is part.record for i in items)):
+                    loads = None
+            header, keys = f"[{part.name}]", self._keys[part.name]
+            for item in items:
+                lines.append(header)
+                for prefix, attr, codec, converter, itself, plain in keys:
+                    value = getattr(item, attr)
+                    text = codec.dump(value)
+                    if "\n" in text or "\r" in text:  # would break the framing; never write it
+                        raise ValueError(f"{prefix}{text!r}: must not contain a line break")
+                    lines.append(prefix + text)
+                    if loads is None or (itself and itself.get(value, _ABSENT) is value):
+                        continue
+                    if plain:  # reads back as the text
+                        if type(value) is not str or text.strip() != text:
+                            loads = None
+                    else:
+                        loads.append((codec, converter, value, text))
+        return loads
+
+    def _within_limits(self, text: str) -> bool:
+        """Whether `parse` takes the text this layout wrote: its size, lines and sections."""
+        limits = self.limits
+        # A key line never starts with "[": each line but a section's header is Key=Value.
+        sections = text.count("\n[") + text.startswith("[") - 1  # not [END]
+        return (len(text) <= limits.file_bytes and text.count("\n") <= limits.lines
+                and sections <= limits.sections)
 
     def _record(self, found: dict[str, list[_Found]], path: object) -> R:
         values: dict[str, Any] = {}
@@ -423,6 +485,116 @@ class Layout(Generic[R]):
 @functools.cache  # one entry per record type
 def _fields(record: type) -> dict[str, attrs.Attribute[Any]]:
     return attrs.fields_dict(record)
+
+
+def _same(read: object, written: object) -> bool:
+    """The same value of the same type (and, for a float, of the same sign: -0.0 is not 0.0)."""
+    if type(read) is not type(written) or read != written:
+        return False
+    return type(read) is not float or read != 0 or (
+        math.copysign(1.0, read) == math.copysign(1.0, written))  # type: ignore[arg-type]
+
+
+# A value to read back as written: its codec, its field's converter, the value, its text.
+_Load = tuple[Codec, Callable[[Any], Any] | None, object, str]
+# How a key is written and its value read back: `Key=`, the record attribute, the codec, the
+# field's converter, the values of the codec's vocabulary that read back as themselves
+# (`_itself`), and whether the value is its text (plain, no converter).
+_KeyPlan = tuple[str, str, Codec, Callable[[Any], Any] | None, dict[Any, Any], bool]
+_ABSENT = object()
+
+
+def _read_back(loads: list[_Load]) -> bool:
+    """Whether each value written as its text reads as that value again: the reader strips the
+    text, loads it and the record converts it."""
+    for codec, converter, value, text in loads:
+        try:
+            loaded = codec.load(text.strip())
+            converted = loaded if converter is None else converter(loaded)
+        except (ValueError, TypeError, OverflowError):
+            return False
+        if not (_same(loaded, value) and (converted is loaded or _same(converted, value))):
+            return False
+    return True
+
+
+def _itself(codec: Codec, converter: Callable[[Any], Any] | None) -> dict[Any, Any]:
+    """The values of the codec's vocabulary that read back as themselves, each by itself."""
+    itself = {}
+    for value in codec.vocabulary:
+        text = codec.dump(value)
+        try:
+            loaded = codec.load(text.strip())
+            converted = loaded if converter is None else converter(loaded)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if loaded is value and converted is value and "\n" not in text and "\r" not in text:
+            itself[value] = value
+    return itself
+
+
+def _keys(layout: Layout[Any]) -> dict[str, tuple[_KeyPlan, ...]]:
+    """How each of the layout's own sections' keys is written and read back (`_KeyPlan`)."""
+    keys = {}
+    for part in layout.sections:
+        if isinstance(part, Embedded):
+            continue
+        fields = _fields(part.record or layout.record)
+        plans = []
+        for key in part.keys:
+            field = fields.get(key.attr)
+            converter = None if field is None else field.converter
+            plans.append((f"{key.name}=", key.attr, key.codec, converter,
+                          _itself(key.codec, converter), key.codec is PLAIN and converter is None))
+        keys[part.name] = tuple(plans)
+    return keys
+
+
+def _rereads(layout: Layout[Any]) -> bool:
+    """Whether any record this layout writes can read back field for field.
+
+    Reading gives every field of each record from a key or a section of its own, so none is
+    left to its default; section and key names are unique as the reader compares them, so no
+    two are confused; a section's name is written as the reader compares it, is not END, and
+    a key's name has no `=` and does not look like a header, so the framing reads as written;
+    a carried kind writes a section whenever it is carried; a repeating section's or a carried
+    kind's field keeps the tuple or record as it is.
+    """
+    names = [section.name for section in layout.every_section()]
+    if len(set(names)) != len(names):
+        return False
+    own = _fields(layout.record)
+    filled = []
+    for part in layout.sections:
+        if isinstance(part, Embedded):
+            if not part.layout._rereads or not any(
+                    isinstance(p, Section) and p.record is None for p in part.layout.sections):
+                return False
+        elif (part.name != _normal(part.name) or part.name in ("", END) or any(
+                "=" in key.name or "\n" in key.name or "\r" in key.name or not key.name.strip()
+                or key.name.strip().startswith("[") for key in part.keys)
+                or len({_normal(key.name) for key in part.keys}) != len(part.keys)):
+            return False
+        if isinstance(part, Embedded) or part.record:
+            if part.attr not in own or own[part.attr].converter not in (None, tuple):
+                return False
+            filled.append(part.attr)
+        if isinstance(part, Embedded):
+            continue
+        attrs_ = [key.attr for key in part.keys]
+        if not part.record:
+            filled += attrs_
+        elif len(set(attrs_)) != len(attrs_) or set(attrs_) != _init_names(part.record):
+            return False
+    return len(set(filled)) == len(filled) and set(filled) == _init_names(layout.record)
+
+
+def _init_names(record: type) -> set[str] | None:
+    """The names `record(**values)` takes, or None if a field is not set that way."""
+    fields = attrs.fields(record)
+    if not all(field.init for field in fields):
+        return None
+    return {field.alias for field in fields}
 
 
 def _build(record: type[R], values: dict[str, Any], path: object, what: str) -> R:

@@ -50,17 +50,48 @@ class AddressType(StrEnum):
     COURIER = "COURIER"
 
 
+class _Passed:
+    """Short texts and whole numbers a rule passed lately: records are built over and over from
+    the same site codes, IDs, names and versions, and a rule's verdict on a value never changes.
+    Bounded in entries and in each text's length; forgotten all at once when full."""
+
+    ENTRIES = 1024
+    LONGEST = 64
+
+    def __init__(self) -> None:
+        self.values: set[str | int] = set()
+
+    def add(self, value: str | int) -> None:
+        if type(value) is int or len(value) <= self.LONGEST:  # type: ignore[arg-type]
+            if len(self.values) >= self.ENTRIES:
+                self.values.clear()
+            self.values.add(value)
+
+
 @attrs.frozen
 class Check:
     """An attrs validator made from a bare rule, so the reader can apply the same rule per key.
 
     `verify(value)` raises ValueError or TypeError with the problem alone; as a validator the
-    message is prefixed with the attribute and the value.
+    message is prefixed with the attribute and the value. The rule is a pure function of the
+    value, so a text or a whole number (a `str` or an `int` itself, not a subclass such as
+    `bool` or an enum) it passed passes again without it.
     """
 
-    verify: Callable[[Any], None]
+    rule: Callable[[Any], None]
+    _passed: _Passed = attrs.field(factory=_Passed, init=False, eq=False, repr=False)
+
+    def verify(self, value: object) -> None:
+        plain = type(value) is str or type(value) is int
+        if plain and value in self._passed.values:
+            return
+        self.rule(value)
+        if plain:
+            self._passed.add(value)  # type: ignore[arg-type]
 
     def __call__(self, instance: object, attribute: attrs.Attribute, value: object) -> None:
+        if (type(value) is str or type(value) is int) and value in self._passed.values:
+            return  # as verify does, without a call
         try:
             self.verify(value)
         except (ValueError, TypeError) as e:
