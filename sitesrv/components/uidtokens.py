@@ -13,6 +13,7 @@ was sent to, or whose files travel in a Courier parcel not yet Confirmed.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -54,12 +55,12 @@ class MissingToken(SitesrvError):
 def _take(ctx: ComponentContext, suffix: str) -> int:
     folder = ctx.layout.inbox(SCHEDULE_UID)
     for _ in range(1000):
-        tokens = sorted((int(p.stem, 16), p) for p in _tokens(folder, suffix))
+        tokens = _tokens(folder, suffix)
         if not tokens:
             raise MissingToken(f"no {suffix} token in {ctx.windows(folder)}")
-        number, token = tokens[-1]
+        number, name = tokens[-1]
         try:
-            ctx.rename(token, folder / f"{number + 1:08X}{token.suffix}")
+            ctx.rename(folder / name, folder / f"{number + 1:08X}{name[_DIGITS:]}")
         except FileNotFoundError:
             continue  # another taker renamed it first
         return number
@@ -67,10 +68,26 @@ def _take(ctx: ComponentContext, suffix: str) -> int:
                        "changing")
 
 
-def _tokens(folder: Path, suffix: str) -> list[Path]:
-    """The tokens of that kind in `schedule.box\\UID`: `<8 hex digits><suffix>`."""
-    return [p for p in sorted(folder.glob("*")) if p.suffix.lower() == suffix
-            and len(p.stem) == 8 and all(c in "0123456789abcdefABCDEF" for c in p.stem)]
+_DIGITS = 8
+_HEX = frozenset("0123456789abcdefABCDEF")
+# A folder that is not there (or is no folder, or cannot be listed) holds no token.
+_NO_FOLDER = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP, errno.EACCES,
+                        errno.EPERM))
+
+
+def _tokens(folder: Path, suffix: str) -> list[tuple[int, str]]:
+    """The tokens of that kind in `schedule.box\\UID`, `<8 hex digits><suffix>` (the suffix in
+    any case), as (number, name), in that order. Names, not paths: Distribution Manager looks
+    at every kept `.PKG` that sends content on, and most folders hold two tokens."""
+    try:
+        names = sorted(os.listdir(folder))  # the rule for listings (docs/runtime.md)
+    except OSError as e:
+        if e.errno in _NO_FOLDER:
+            return []
+        raise
+    return sorted((int(name[:_DIGITS], 16), name) for name in names
+                  if name.rfind(".") == _DIGITS and name[_DIGITS:].lower() == suffix
+                  and all(c in _HEX for c in name[:_DIGITS]))
 
 
 def has_job_token(ctx: ComponentContext) -> bool:
@@ -100,10 +117,11 @@ def take_job_id(ctx: ComponentContext) -> str:
 def _job_in_use(ctx: ComponentContext, job_id: str) -> bool:
     job = jobfile.job_file_name(job_id)
     box = ctx.layout.inbox(SCHEDULE)
+    join = os.path.join
     return any(os.path.lexists(path) for path in (
-        box / job, box / WORK_DIR / job, ctx.layout.inbox(SCHEDULE_FAILED) / job,
-        ctx.layout.inbox(REPLMGR_READY) / rpl.batch_file_name(job_id),
-        ctx.layout.inbox(SCHEDULE_TOSEND) / sni.instruction_file_name(job_id)))
+        join(box, job), join(box, WORK_DIR, job), join(ctx.layout.inbox(SCHEDULE_FAILED), job),
+        join(ctx.layout.inbox(REPLMGR_READY), rpl.batch_file_name(job_id)),
+        join(ctx.layout.inbox(SCHEDULE_TOSEND), sni.instruction_file_name(job_id))))
 
 
 def take_request_id(ctx: ComponentContext, priority: int, hop: str) -> str:
@@ -190,12 +208,14 @@ def _held_by(record: Path) -> frozenset[str]:
     return frozenset(r.request_id for r in kept.packing_list.requests)
 
 
-def request_paths(ctx: ComponentContext, request_id: str) -> list[Path]:
+def request_paths(ctx: ComponentContext, request_id: str) -> list[str]:
     """Where this site keeps the send request `request_id`: its `.srq` or `.srs` in an outbox
-    or in `requests`, each claimed or not."""
-    folders = [ctx.layout.inbox(f) for f in (*routing.OUTBOXES.values(), SCHEDULE_REQUESTS)]
-    return [where / (request_id + extension) for folder in folders
-            for where in (folder, folder / WORK_DIR) for extension in (srq.SRQ, srq.SRS)]
+    or in `requests`, each claimed or not (joined as strings: asked at every request ID)."""
+    folders = [os.fspath(ctx.layout.inbox(f))
+               for f in (*routing.OUTBOXES.values(), SCHEDULE_REQUESTS)]
+    join = os.path.join
+    return [join(where, request_id + extension) for folder in folders
+            for where in (folder, join(folder, WORK_DIR)) for extension in (srq.SRQ, srq.SRS)]
 
 
 def _received_paths(site: SiteLayout, request_id: str) -> list[Path]:

@@ -216,22 +216,34 @@ class ContainerReader:
 
     @property
     def manifest(self) -> Manifest:
-        """The manifest, read from its own frame and checked against the trailer."""
+        """The manifest, read from its own frame and checked against the trailer; taken from
+        memory for the very file read before, unchanged (its identity, its status change time
+        and its trailer: compression.known), as a DP install reads the PCK a Sender or another
+        install read."""
         if self._manifest is None:
-            t = self.trailer
-            self._fh.seek(t.manifest_offset)
-            source = _HashingSource(self._fh, t.body_length - t.manifest_offset)
-            try:
-                with _damage_is_corruption(self.path), self._stream(source) as reader:
-                    tar = TarReader(reader.read)
-                    # Temporaries: the bytes are freed once decoded, the text once parsed.
-                    manifest = Manifest.from_text(
-                        manifest_text(self._manifest_member(tar, tar.next_member())))
-            except ValueError as exc:
-                raise CorruptError(self.path, str(exc)) from None
-            self._check_manifest(manifest)
+            key = (*known.identity(self.stat), self.stat.st_ctime_ns, self._trailer_bytes)
+            manifest = known.known_manifest(key)
+            if manifest is None:
+                manifest = self._read_manifest()
+                known.remember_manifest(key, manifest)
             self._manifest = manifest
         return self._manifest
+
+    def _read_manifest(self) -> Manifest:
+        """The manifest as the file holds it, checked against the trailer."""
+        t = self.trailer
+        self._fh.seek(t.manifest_offset)
+        source = _HashingSource(self._fh, t.body_length - t.manifest_offset)
+        try:
+            with _damage_is_corruption(self.path), self._stream(source) as reader:
+                tar = TarReader(reader.read)
+                # Temporaries: the bytes are freed once decoded, the text once parsed.
+                manifest = Manifest.from_text(
+                    manifest_text(self._manifest_member(tar, tar.next_member())))
+        except ValueError as exc:
+            raise CorruptError(self.path, str(exc)) from None
+        self._check_manifest(manifest)
+        return manifest
 
     def content(self, *, trust_known: bool = False) -> Iterator[tuple[Entry, Iterator[bytes]]]:
         """Each content member with its data, in manifest order, verified as it is consumed.

@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from sitesrv.compression.manifest import Manifest
 from sitesrv.files.regular import open_regular
 
 CHUNK = 1 << 20
@@ -94,9 +95,16 @@ def _verdict_weight(verdict: object) -> int:
     return 1 + (len(manifest.entries) if manifest is not None else 0)
 
 
+def _manifest_weight(manifest: Manifest) -> int:
+    return 1 + len(manifest.entries)
+
+
 _digests: Memo[str] = Memo(DIGESTS)
 _whole: Memo[str] = Memo(DIGESTS)  # WHOLE or BODY, by (identity, package, version)
 _verdicts: Memo[object] = Memo(VERDICT_WEIGHT, _verdict_weight)
+# Checked manifests, by the file's identity, its ctime (a rename is not trusted here: the
+# file's name may be all that kept it the same) and its trailer's bytes; weighed as verdicts.
+_manifests: Memo[Manifest] = Memo(VERDICT_WEIGHT, _manifest_weight)
 
 
 def remember(ident: Identity, sha256: str) -> None:
@@ -156,8 +164,18 @@ def known_verdict(key: Hashable) -> object | None:
     return _verdicts.get(key)
 
 
+def remember_manifest(key: Hashable, manifest: Manifest) -> None:
+    """The manifest that reading and checking the file (`ContainerReader.manifest`) found."""
+    _manifests.put(key, manifest)
+
+
+def known_manifest(key: Hashable) -> Manifest | None:
+    return _manifests.get(key)
+
+
 def forget_all() -> None:
     """Drop everything remembered (tests; `sitesrv` never needs it)."""
     _digests.clear()
     _whole.clear()
     _verdicts.clear()
+    _manifests.clear()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,6 +156,31 @@ class _PackageFile:
     offers: dict[str, tuple[Advertisement, Collection]] = attrs.Factory(dict)
 
 
+Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
+
+
+@attrs.frozen
+class _Known:
+    """A package file's last reading: which file it was (None: not known, as just after this
+    store wrote it), its bytes, and its records."""
+
+    identity: Identity | None
+    data: bytes
+    records: _PackageFile
+
+
+def _identity(path: Path) -> Identity | None:
+    """Which regular file `path` is now, or None (none there, or not a regular file: the read
+    says why). A file replaced (a new inode) or written in place (size, times) is another."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class FileStore:
     """A secondary site's store: one JSON file per package under `SMS/state/packages`.
 
@@ -167,32 +193,43 @@ class FileStore:
         # One lock per folder, shared by every component of the site in this process.
         with _LOCKS_GUARD:
             self._lock = _FOLDER_LOCKS.setdefault(self.folder.resolve(), threading.RLock())
-        self._known: dict[str, tuple[bytes, _PackageFile]] = {}  # by PkgID: bytes, records
+        self._known: dict[str, _Known] = {}  # by upper-case PkgID
+        self._paths: dict[str, Path] = {}  # by upper-case PkgID: joined once, not per look
 
     def _path(self, pkg_id: str) -> Path:
-        return self.folder / f"{pkg_id.upper()}{_SUFFIX}"
+        key = pkg_id.upper()
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = self.folder / f"{key}{_SUFFIX}"
+        return path
 
     def _load(self, pkg_id: str) -> _PackageFile:
         """The package's file as records, a copy: callers change it before `_save`."""
         return _copy(self._view(pkg_id))
 
     def _view(self, pkg_id: str) -> _PackageFile:
-        """The package's file as records, to read only: those read or written last if its
-        bytes are the same (each pass of Offer Manager reads every package's file), else
-        parsed anew."""
-        path = self._path(pkg_id)
+        """The package's file as records, to read only: those read last if the file is the
+        same one, unchanged (one `lstat`: each pass of Offer Manager reads every package's file,
+        and Distribution Manager's every look at a kept `.PKG` reads its package's twice), else
+        those read or written last if its bytes are the same, else parsed anew."""
+        key = pkg_id.upper()
+        path = self._path(key)
+        known = self._known.get(key)
+        seen = _identity(path)
+        if seen is not None and known is not None and known.identity == seen:
+            return known.records
         try:
             data = read_limited(path, PACKAGE_STATE_BYTES)
         except FileNotFoundError:
-            self._known.pop(pkg_id.upper(), None)
+            self._known.pop(key, None)
             return _PackageFile()
         except OSError as e:
             raise FormatError(path, f"cannot read package state: {e}") from None
-        known = self._known.get(pkg_id.upper())
-        if known is None or known[0] != data:
-            known = (data, self._parse(path, data))
-            self._known[pkg_id.upper()] = known
-        return known[1]
+        # Taken before the read: a file replaced in between is read again at the next look.
+        records = known.records if known is not None and known.data == data \
+            else self._parse(path, data)
+        self._known[key] = _Known(seen, data, records)
+        return records
 
     @staticmethod
     def _parse(path: Path, data: bytes) -> _PackageFile:
@@ -221,7 +258,7 @@ class FileStore:
         if data.package is None and not data.servers and not data.status and not data.offers:
             path.unlink(missing_ok=True)
             return
-        if known is not None and known[1] == data:
+        if known is not None and known.records == data:
             self._known[pkg_id.upper()] = known
             return
         doc: dict[str, Any] = {
@@ -235,7 +272,8 @@ class FileStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
         replace_file(path, text, self.durability, tmp=path.with_suffix(".json.TMP"))
-        self._known[pkg_id.upper()] = (text, _copy(data))  # the next `_load` need not parse
+        # The next `_load` need not parse; it reads the file once to learn its identity.
+        self._known[pkg_id.upper()] = _Known(None, text, _copy(data))
 
     def package_ids(self) -> list[str]:
         """The packages that have a file here: `<PkgID>.json`, in the file system's case rule

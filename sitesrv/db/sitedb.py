@@ -112,10 +112,21 @@ def database_busy(error: sqlite3.OperationalError) -> UserError:
                      "or a site server's long unit holds it).")
 
 
+@functools.lru_cache(maxsize=1024)
 def format_time(when: float) -> str:
-    """Lab time as the database stores it: UTC text that sorts and that SQLite's date functions read."""
+    """Lab time as the database stores it: UTC text that sorts and that SQLite's date functions read.
+
+    Remembered: a unit stamps its rows and status messages with a few lab times, and
+    `strftime` costs more than the insert's own Python."""
     ms = round(when * 1000)
     return (_EPOCH + ms * _MS).strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}"
+
+
+@functools.cache
+def _columns(cls: type) -> tuple[tuple[str, bool], ...]:
+    """A record's columns, each with whether it holds a time: looked up once per record type,
+    not for every row read."""
+    return tuple((f.name, bool(f.metadata.get("time"))) for f in attrs.fields(cls))
 
 
 def parse_time(text: str) -> float:
@@ -326,12 +337,13 @@ R = TypeVar("R")
 
 def _to_db(record: Any) -> dict[str, Any]:
     row = attrs.asdict(record, recurse=False)
-    for field in attrs.fields(type(record)):
-        if field.metadata.get("time") and row[field.name] is not None:
-            row[field.name] = format_time(row[field.name])
+    for name, is_time in _columns(type(record)):
+        if is_time and row[name] is not None:
+            row[name] = format_time(row[name])
     return row
 
 
+@functools.cache  # the same few statements, written at every upsert
 def _upsert_sql(table: str, cls: type, key: tuple[str, ...]) -> str:
     names = [f.name for f in attrs.fields(cls)]
     updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in key)
@@ -544,16 +556,17 @@ class SiteDatabase:
 
     def _read(self, cls: type[R], rows: list[sqlite3.Row], table: str) -> list[R]:
         records = []
+        columns = _columns(cls)
         for row in rows:
             values = {}
-            for field in attrs.fields(cls):  # type: ignore[arg-type]
-                value = row[field.name]
-                if field.metadata.get("time") and value is not None:
+            for name, is_time in columns:
+                value = row[name]
+                if is_time and value is not None:
                     try:
                         value = parse_time(value)
                     except ValueError as exc:
-                        raise FormatError(self.path, f"{table}.{field.name}: {exc}") from None
-                values[field.name] = value
+                        raise FormatError(self.path, f"{table}.{name}: {exc}") from None
+                values[name] = value
             records.append(cls(**values))
         return records
 

@@ -18,6 +18,7 @@ from sitesrv.compression import (
     make_delta,
     merge,
     pack,
+    read_manifest,
     verify,
 )
 from sitesrv.compression.known import (
@@ -236,3 +237,28 @@ def test_an_install_hashes_only_a_pck_it_does_not_know_whole(
     checked_bytes = hashed[0]
     # The files' 200,000 random bytes compress to about as many: the body hashed or not.
     assert known_bytes < 10_000 < 200_000 < checked_bytes < 210_000 < 400_000 < unknown_bytes
+
+
+def test_a_manifest_is_decoded_once_per_unchanged_file(tmp_path: Path, kit, pck: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second reader of the very same file takes the manifest the first one checked; a file
+    changed since, even in place with its size and modification time put back, or another
+    file renamed over it, is decoded again."""
+    forget_all()
+    decoded: list[int] = []
+    real = container.ContainerReader._stream
+
+    def counting(self, source):
+        decoded.append(source.left)
+        return real(self, source)
+
+    monkeypatch.setattr(container.ContainerReader, "_stream", counting)
+    first = read_manifest(pck)
+    assert read_manifest(pck) == first and len(decoded) == 1
+    damage_behind_identity(pck, 0.01)  # the status change time still tells
+    assert read_manifest(pck) == first and len(decoded) == 2
+    v2 = kit.write_tree(tmp_path / "v2", {**kit.SAMPLE, "new.txt": b"new in 2\n"})
+    os.chmod(pck, 0o644)
+    pack(v2, pck, kit.PKG, 2)
+    assert read_manifest(pck).version == 2 and len(decoded) == 3
+    assert read_manifest(pck).version == 2 and len(decoded) == 3

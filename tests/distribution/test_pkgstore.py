@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,6 +185,33 @@ def test_file_store_writes_again_what_went_away_or_changed_behind_it(tmp_path: P
     store.put_package(package)
     assert FileStore(path.parent).package("ZZZ00001") == package
 
+
+
+def test_file_store_sees_a_file_edited_in_place(tmp_path: Path) -> None:
+    """A reading is reused only for the very file it read: one written in place since (the
+    same inode, as a person's editor may) is read again, even with the same size, as soon as
+    its modification time differs."""
+    store = FileStore(tmp_path / "packages")
+    package = Package(PkgID="ZZZ00001", SourceSite="ZZZ", Name="Demo")
+    path = tmp_path / "packages" / "ZZZ00001.json"
+    store.put_package(package)
+    assert store.package("ZZZ00001") == package  # read once: its identity is known now
+    assert store.package("ZZZ00001") == package
+    inode = path.stat().st_ino
+    with path.open("r+b") as f:  # in place, one byte longer
+        text = f.read().replace(b'"Demo"', b'"Demo2"')
+        f.seek(0)
+        f.write(text)
+    assert path.stat().st_ino == inode
+    assert store.package("ZZZ00001") == attrs.evolve(package, Name="Demo2")
+    before = path.stat()
+    with path.open("r+b") as f:  # in place, the same size
+        text = f.read().replace(b'"Demo2"', b'"Demo3"')
+        f.seek(0)
+        f.write(text)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
+    assert path.stat().st_size == before.st_size
+    assert store.package("ZZZ00001") == attrs.evolve(package, Name="Demo3")
 
 def test_file_store_lists_the_packages_of_its_files_only(tmp_path: Path) -> None:
     """A temp file of a write in flight, or anything else in the folder, is no package."""

@@ -126,7 +126,10 @@ class Received:
         request (the `.SNI` now in receive describes the newest one), and so does a work file
         left in either phase: `ds_xxxxx.pkg` before, and `ds_xxxxx.mrg` during a merge.
         """
-        for path in (*self.work_payloads(), *self._arrived()):
+        work, merging = self.work_payloads()
+        arrived = self._arrived()
+        files = set()  # the names that are a regular file of one name: this look's lstat
+        for path in (work, merging, *arrived):
             try:
                 st = os.lstat(path)
             except FileNotFoundError:
@@ -140,13 +143,16 @@ class Received:
             if st.st_nlink > 1:  # stored read-only, it would change the file's other names
                 raise PathRefused(f"its payload {path.name} is a file with {st.st_nlink} names "
                                   "(a hard link), and sitesrv never writes through one")
-        for arrived in self._arrived():
-            if arrived.is_file():
-                self.ctx.rename(arrived, self.work_payload)
-                break
-        if self.work_payload.is_file():
-            self.ctx.remove(self.merging_payload)
-        return next((p for p in self.work_payloads() if p.is_file()), None)
+            files.add(path)
+        fresh = next((path for path in arrived if path in files), None)
+        if fresh is not None:
+            self.ctx.rename(fresh, work)
+            files.add(work)
+        if work in files:
+            if merging in files:
+                self.ctx.remove(merging)
+            return work
+        return merging if merging in files else None
 
     def work_payloads(self) -> tuple[Path, Path]:
         """The payload's work names, in the order of its phases."""
