@@ -86,6 +86,7 @@ OBJECT_CLASSES = {"PKG": ObjectClass(DISTMGR_INCOMING, pkg.LAYOUT),
                   "COL": ObjectClass(OFFERMGR_INCOMING, offer.COLLECTION),
                   "SVF": ObjectClass(STATMGR_STATMSGS, svf.LAYOUT)}
 STREAM_RE = re.compile(rf"({SITE_CODE})_([123])")  # process\\<DEST>_<priority>
+PRIORITY_OF = {folder: priority for priority, folder in REPLMGR_OUTBOUND.items()}
 
 
 @attrs.frozen
@@ -129,6 +130,9 @@ class ReplicationManager(Component):
         self.held: list[Held] = []
         self.no_job_id: Stream | None = None  # the stream whose batch waits for a job ID
         self.pending: dict[Stream, list[str]] = {}
+        # `process\\<DEST>_<priority>` by destination and priority: every queued object goes
+        # to one, so its path is joined once (the folder itself is looked at each time).
+        self.stream_folders: dict[tuple[str, int], Path] = {}
         for batch in self._ready_batches():
             self.pending.setdefault(Stream(batch.destination_site, batch.priority), []).append(
                 batch.job_id)
@@ -141,8 +145,7 @@ class ReplicationManager(Component):
         if item.inbox.spec.folder == REPLMGR_INCOMING:
             self._receive(item)
         else:
-            self._queue(item, next(p for p, f in REPLMGR_OUTBOUND.items()
-                                   if f == item.inbox.spec.folder))
+            self._queue(item, PRIORITY_OF[item.inbox.spec.folder])
         return True
 
     def waiting(self) -> list[Waiting]:
@@ -175,7 +178,11 @@ class ReplicationManager(Component):
         if problem is not None:
             item.quarantine(problem)
             return
-        folder = self.ctx.make_dirs(self.process / Stream(dest, priority).folder_name)
+        folder = self.stream_folders.get((dest, priority))
+        if folder is None:
+            folder = self.process / Stream(dest, priority).folder_name
+            self.stream_folders[(dest, priority)] = folder
+        self.ctx.make_dirs(folder)
         now = self.ctx.clock.now()
         self.ctx.set_mtime(item.path, now)  # the arrival time, in lab time, for the batching hold
         item.forward(folder / item.name)
@@ -395,7 +402,9 @@ class ReplicationManager(Component):
             ctx.publish(dest, obj.data)
             ctx.log.write(f"~Replicated {obj.name} from site {batch.sending_site} to "
                           f"{ctx.windows(dest)}")
-            history = history.with_applied(obj.object_class, batch.priority, batch.transaction_id)
+        # Once per class: applying one class's ID again changes nothing.
+        for object_class in dict.fromkeys(o.object_class for o in fresh):
+            history = history.with_applied(object_class, batch.priority, batch.transaction_id)
         ctx.publish(history_path, trs.encode(history))
         ctx.emit("replication_received", sender=batch.sending_site,
                  transaction=batch.transaction_id, objects=len(fresh),

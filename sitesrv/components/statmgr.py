@@ -37,6 +37,11 @@ class StatusManager(Component):
 
     def start(self) -> None:
         self.processed = self.written = self.replicated = 0
+        # Asked for every message, and the context's hierarchy is fixed for its life: the codes
+        # of this site and those below it, and of every site of the lab, are worked out once.
+        hierarchy, site = self.ctx.hierarchy, self.ctx.site.code
+        self.ours = frozenset(subtree(hierarchy, site))
+        self.lab_sites = frozenset(s.code for s in hierarchy.sites)
 
     def work(self) -> bool:
         item = self.ctx.claim_next()
@@ -64,13 +69,13 @@ class StatusManager(Component):
     def _not_ours(self, site_code: str) -> str | None:
         """Why a message of `site_code` is refused here, or None: a site's messages are its
         own components' and those replication brings up from the sites below it."""
-        hierarchy, site = self.ctx.hierarchy, self.ctx.site.code
         code = site_code.upper()
-        if code in subtree(hierarchy, site):
+        if code in self.ours:
             return None
-        if code not in {s.code for s in hierarchy.sites}:
+        if code not in self.lab_sites:
             return f"it reports status of site {code}, which is not in this lab"
-        return f"it reports status of site {code}, which is neither {site} nor a site below it"
+        return (f"it reports status of site {code}, which is neither {self.ctx.site.code} nor a "
+                "site below it")
 
     def _future(self, item: WorkItem, when: float) -> None:
         """A message from the future waits in futureq until the site's clock reaches it."""

@@ -9,6 +9,7 @@ has none, so there the line in the component log is the whole record (see differ
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,8 +33,16 @@ def gmt_date(when: float) -> str:
     """`Mon Jun 07 23:23:16.472 2004`: GMTDATE as the echo line writes it. Milliseconds are
     rounded as the site database rounds them, so a stored message makes the same line."""
     ms = round(when * 1000)
-    moment = datetime.fromtimestamp(ms // 1000, UTC)
-    return f"{moment:%a %b %d %H:%M:%S}.{ms % 1000:03d} {moment:%Y}"
+    second, year = _gmt_second(ms // 1000)
+    return f"{second}.{ms % 1000:03d} {year}"
+
+
+@functools.lru_cache(maxsize=64)
+def _gmt_second(seconds: int) -> tuple[str, str]:
+    """The date and time of one second, and its year: a unit raises its messages within the
+    same few seconds, and formatting a datetime cost more than the rest of the line."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return f"{moment:%a %b %d %H:%M:%S}", f"{moment:%Y}"
 
 
 def statmsg_line(message: StatusMessage) -> str:
