@@ -13,7 +13,7 @@ import itertools
 import os
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sitesrv.errors import UserError
@@ -47,27 +47,37 @@ def own_folders(folder: Path, below: Path) -> tuple[list[tuple[Path, Path, int]]
     """Make `folder`, and every folder between `below` and it, a real folder. Returns what was
     moved aside, as (the name, where it went, its mode), and whether a folder was made. Outside
     `below`, only `folder` itself is looked at."""
-    try:
-        parts = folder.relative_to(below).parts
-        current = below
-    except ValueError:
-        parts, current = (folder.name,), folder.parent
+    # Walked as text (a unit's writes ask for their folders each time): a Path only for what
+    # is made or moved aside. The usual folder, spelled below `below`, is split as text.
+    text, current = os.fspath(folder), os.fspath(below)
+    prefix = os.path.join(current, "")
+    parts: Sequence[str]
+    if text.startswith(prefix):
+        parts = text[len(prefix):].split(os.sep)
+    elif text == current:
+        parts = ()
+    else:
+        try:
+            parts = folder.relative_to(below).parts
+        except ValueError:
+            parts, current = (folder.name,), os.fspath(folder.parent)
     moved = []
     made = False
     for part in parts:
-        current = current / part
+        current = os.path.join(current, part)
         try:
             mode = os.lstat(current).st_mode
         except FileNotFoundError:
-            current.mkdir(parents=True, exist_ok=True)
+            Path(current).mkdir(parents=True, exist_ok=True)
             made = True
             continue
         if stat.S_ISDIR(mode):
             continue
-        aside = refused_name(current)
-        os.replace(current, aside)
-        current.mkdir()
-        moved.append((current, aside, mode))
+        path = Path(current)
+        aside = refused_name(path)
+        os.replace(path, aside)
+        path.mkdir()
+        moved.append((path, aside, mode))
     return moved, made or bool(moved)
 
 

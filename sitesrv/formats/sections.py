@@ -94,7 +94,9 @@ class Codec:
     """How one value is spelled in a file: `dump` to text, `load` back (ValueError if bad).
 
     A codec of a fixed vocabulary lists its values, so that which of them read back as
-    themselves is worked out once (`_rereads`), not each time one is written.
+    themselves is worked out once (`_rereads`), not each time one is written. `load` (and the
+    record's converter) must depend on the text alone: the writer remembers the values it has
+    seen read back as written (`_KeyPlan`).
     """
 
     dump: Callable[[Any], str]
@@ -409,7 +411,7 @@ class Layout(Generic[R]):
             header, keys = f"[{part.name}]", self._keys[part.name]
             for item in items:
                 lines.append(header)
-                for prefix, attr, codec, converter, itself, plain in keys:
+                for prefix, attr, codec, converter, itself, plain, known in keys:
                     value = getattr(item, attr)
                     text = codec.dump(value)
                     if "\n" in text or "\r" in text:  # would break the framing; never write it
@@ -420,8 +422,8 @@ class Layout(Generic[R]):
                     if plain:  # reads back as the text
                         if type(value) is not str or text.strip() != text:
                             loads = None
-                    else:
-                        loads.append((codec, converter, value, text))
+                    elif type(value) not in _REMEMBERED or (type(value), value, text) not in known:
+                        loads.append((codec, converter, value, text, known))
         return loads
 
     def _within_limits(self, text: str) -> bool:
@@ -495,19 +497,28 @@ def _same(read: object, written: object) -> bool:
         math.copysign(1.0, read) == math.copysign(1.0, written))  # type: ignore[arg-type]
 
 
-# A value to read back as written: its codec, its field's converter, the value, its text.
-_Load = tuple[Codec, Callable[[Any], Any] | None, object, str]
+# A value to read back as written: its codec, its field's converter, the value, its text, and
+# where its key remembers the values that read back (`_KeyPlan`).
+_Load = tuple[Codec, Callable[[Any], Any] | None, object, str, dict[tuple[type, Any, str], None]]
 # How a key is written and its value read back: `Key=`, the record attribute, the codec, the
 # field's converter, the values of the codec's vocabulary that read back as themselves
-# (`_itself`), and whether the value is its text (plain, no converter).
-_KeyPlan = tuple[str, str, Codec, Callable[[Any], Any] | None, dict[Any, Any], bool]
+# (`_itself`), whether the value is its text (plain, no converter), and the (type, value, text)
+# of values seen to read back as written. Loading depends on the text alone, and a value of the
+# same type equal to one seen compares with what the text loads as that one did (`_same`),
+# but for a float zero, whose sign `==` ignores: no zero float is remembered.
+_KeyPlan = tuple[str, str, Codec, Callable[[Any], Any] | None, dict[Any, Any], bool,
+                 dict[tuple[type, Any, str], None]]
 _ABSENT = object()
+# The types whose values a key remembers: numbers and None (an optional time not set), small
+# whatever the value (texts and bytes may be long, and are rarely written twice).
+_REMEMBERED = frozenset({int, float, type(None)})
+_REMEMBERED_PER_KEY = 4096  # a busy key's times and counts repeat in a run; then it starts over
 
 
 def _read_back(loads: list[_Load]) -> bool:
     """Whether each value written as its text reads as that value again: the reader strips the
-    text, loads it and the record converts it."""
-    for codec, converter, value, text in loads:
+    text, loads it and the record converts it. A value that does is remembered by its key."""
+    for codec, converter, value, text, known in loads:
         try:
             loaded = codec.load(text.strip())
             converted = loaded if converter is None else converter(loaded)
@@ -515,6 +526,11 @@ def _read_back(loads: list[_Load]) -> bool:
             return False
         if not (_same(loaded, value) and (converted is loaded or _same(converted, value))):
             return False
+        kind = type(value)
+        if kind in _REMEMBERED and (value or kind is not float):
+            if len(known) >= _REMEMBERED_PER_KEY:
+                known.clear()
+            known[kind, value, text] = None
     return True
 
 
@@ -545,7 +561,8 @@ def _keys(layout: Layout[Any]) -> dict[str, tuple[_KeyPlan, ...]]:
             field = fields.get(key.attr)
             converter = None if field is None else field.converter
             plans.append((f"{key.name}=", key.attr, key.codec, converter,
-                          _itself(key.codec, converter), key.codec is PLAIN and converter is None))
+                          _itself(key.codec, converter), key.codec is PLAIN and converter is None,
+                          {}))
         keys[part.name] = tuple(plans)
     return keys
 

@@ -51,13 +51,15 @@ def lab_time_text(when: float) -> str:
     so an event and the log line of the same moment show the same time.
     """
     whole, millis = divmod(round(when * 1000), 1000)
-    return f"{_utc_second(whole)}.{millis:03d}Z"
+    minute, second = divmod(whole, 60)
+    return f"{_utc_minute(minute)}{second:02d}.{millis:03d}Z"
 
 
 @functools.lru_cache(maxsize=256)
-def _utc_second(seconds: int) -> str:
-    """`YYYY-MM-DDTHH:MM:SS`; remembered, as every step and event of a busy second repeats it."""
-    return f"{_UNIX_EPOCH + timedelta(seconds=seconds):%Y-%m-%dT%H:%M:%S}"
+def _utc_minute(minutes: int) -> str:
+    """`YYYY-MM-DDTHH:MM:`; remembered by the minute, as every step and event of a busy minute
+    repeats it (by the second, a step run's clock met a new second at one text in five)."""
+    return f"{_UNIX_EPOCH + timedelta(minutes=minutes):%Y-%m-%dT%H:%M:}"
 
 
 class Clock(Protocol):

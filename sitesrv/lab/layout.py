@@ -57,13 +57,14 @@ def below(base: Path, parts: list[str], windows_path: str) -> Path:
         if _UNSAFE_PART.search(part):
             raise PathRefused(f"{windows_path} is refused: \"{part}\" is not a plain file or "
                               "folder name (sitesrv never follows a path out of its share)")
-    path = base
+    # Each step joined as text, and one Path made at the end: a send names a path at each hop.
+    path = os.fspath(base)
     for part in parts:
-        path = path / part
+        path = os.path.join(path, part)
         if os.path.islink(path):
             raise PathRefused(f"{windows_path} is refused: its part \"{part}\" is a symbolic "
                               "link, and sitesrv never follows one read from a file")
-    return path
+    return Path(path) if parts else base
 
 
 @attrs.frozen
@@ -207,6 +208,11 @@ class SiteLayout:
     def _root_prefix(self) -> str:
         return os.path.join(self.root, "")
 
+    @functools.cached_property
+    def _receive_parts(self) -> tuple[str, ...]:
+        """The receive folder's parts, as `unc` compares every path it shows with them."""
+        return self._parts(self.receive)
+
     def _parts(self, path: Path | str, *, shown: bool = False) -> tuple[str, ...]:
         """The parts of a path below the site root (ValueError if it is not below it); `shown`:
         each as a log line shows it, a name no Windows file name could be escaped (files.names).
@@ -233,7 +239,7 @@ class SiteLayout:
         """
         parts = self._parts(path, shown=True)
         server = f"\\\\{self.site.server}"
-        receive = self._parts(self.receive)
+        receive = self._receive_parts
         if parts[: len(receive)] == receive:
             return "\\".join([server, "SMS_SITE", *parts[len(receive):]])
         if parts and parts[0] == "SMS":

@@ -47,7 +47,9 @@ def log_timestamp(when: float, bias_minutes: int) -> str:
     so one instant reads the same in a log and a table.
     """
     ms = round(when * 1000)
-    return f"{_local_second(ms // 1000 - bias_minutes * 60)}.{ms % 1000:03d}{_bias_text(bias_minutes)}"
+    minute, second = divmod(ms // 1000 - bias_minutes * 60, 60)
+    return (f"{_local_minute(minute)}{second:02d}.{ms % 1000:03d}"
+            f"{_bias_text(bias_minutes)}")
 
 
 def _bias_text(bias_minutes: int) -> str:
@@ -55,9 +57,10 @@ def _bias_text(bias_minutes: int) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _local_second(seconds: int) -> str:
-    """`MM-DD-YYYY HH:MM:SS` of a local time; remembered, as a busy log repeats the second."""
-    return f"{_EPOCH + timedelta(seconds=seconds):%m-%d-%Y %H:%M:%S}"
+def _local_minute(minutes: int) -> str:
+    """`MM-DD-YYYY HH:MM:` of a local time; remembered by the minute, as a busy log repeats it
+    (by the second, a step run's logs met a new second at one line in four)."""
+    return f"{_EPOCH + timedelta(minutes=minutes):%m-%d-%Y %H:%M:}"
 
 
 def zone_name(bias_minutes: int) -> str:

@@ -31,7 +31,7 @@ class EventSink:
         self.clock = clock
         self._file = _LineFile(self.path, on_lost=on_lost)
         self._logger = structlog.wrap_logger(
-            structlog.PrintLogger(file=self._file),
+            self._file,
             processors=[self._stamp, structlog.processors.JSONRenderer(sort_keys=False)],
             cache_logger_on_first_use=True,
         )
@@ -55,14 +55,12 @@ class EventSink:
 
 
 class _LineFile(AppendFile):
-    """The file-like face structlog's PrintLogger writes to: one complete line per write."""
+    """The logger structlog hands each rendered event to (its `msg` is this `info`): one JSON
+    text, one line. Not structlog's PrintLogger, whose `print` took a lock and made two writes
+    and a flush for a line this file writes in one append."""
 
-    def write(self, text: str) -> None:
-        if text.strip():
-            self.append((text.rstrip("\n") + "\n").encode("utf-8"))
-
-    def flush(self) -> None:
-        pass
+    def info(self, message: str) -> None:
+        self.append((message + "\n").encode("utf-8"))
 
 
 EVENT_START = '{"time": '  # how every line `EventSink` writes begins

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sitesrv.formats import pkg, srq
-from sitesrv.formats.sections import Layout
+from sitesrv.formats.sections import ISO_TIME, Key, Layout, one
 from sitesrv.formats.values import AddressType
 from tests.formats.examples import REPLICATION, SEND_REQUEST
 from tests.formats.strategies import KINDS
@@ -68,3 +68,25 @@ def test_an_edited_text_reads_as_edited() -> None:
     assert edited != text
     assert srq.parse(edited).outbox == "elsewhere"
     assert srq.parse(text) is SEND_REQUEST
+
+
+@attrs.frozen
+class _Stamp:
+    when: float  # no converter: a time the text rounds reads back as another
+
+
+_STAMP = Layout(_Stamp, "stamp", (one("STAMP", Key("When", "when", ISO_TIME)),))
+
+
+@pytest.mark.parametrize(("first", "then"), [(1.0, 1.0004), (0.0, -0.0), (1.0, 1)])
+def test_a_value_that_reads_back_is_remembered_as_itself_not_as_its_text(
+        first: float, then: float) -> None:
+    """The other value, written as the same text, is not taken for the one that read back."""
+    layout = attrs.evolve(_STAMP)
+    text = layout.dumps(_Stamp(first))
+    assert layout.dumps(_Stamp(first)) == text  # the second time, the value is remembered
+    layout._parsed._records.clear()
+    assert layout.dumps(_Stamp(then)) == text  # the same text, from another value
+    remembered = layout._parsed.get(text)
+    assert remembered is None or same(remembered.when, then)
+    assert not same(layout.parse(text).when, then)
