@@ -288,7 +288,8 @@ class ComponentContext:
         """Rename a file that hands nothing over (a UID token to its next number), durably."""
         check_unlocked(src)
         os.replace(src, dest)
-        sync_dirs(self.durability, dest.parent, src.parent)
+        if self.durability.syncs_folders:  # the folders only then: `parent` is a new Path
+            sync_dirs(self.durability, dest.parent, src.parent)
         self._journal.note(RENAMED, dest)
 
     def replace(self, path: Path, content: Content) -> None:
@@ -305,7 +306,8 @@ class ComponentContext:
             return False
         check_unlocked(path)
         remove_file(path)
-        sync_dirs(self.durability, path.parent)
+        if self.durability.syncs_folders:  # the folders only then: `parent` is a new Path
+            sync_dirs(self.durability, path.parent)
         self._journal.note(REMOVED, path)
         return True
 
@@ -315,7 +317,8 @@ class ComponentContext:
         if not os.path.lexists(path):
             return False
         remove_tree(path)
-        sync_dirs(self.durability, path.parent)
+        if self.durability.syncs_folders:  # the folders only then: `parent` is a new Path
+            sync_dirs(self.durability, path.parent)
         self._journal.note(REMOVED, path)
         return True
 

@@ -81,6 +81,27 @@ def open_site_database(path: Path, durability: Durability) -> SiteDatabase:
     return SiteDatabase.open(path, durable=durability.syncs_files)
 
 
+class Wanted:
+    """Whether a host should run a unit: a flag that any thread sets and its unit clears.
+
+    Nobody waits on it (the drivers are told through `on_wanted`), so it needs none of
+    `threading.Event`'s lock and condition, which every file published and every unit paid."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 @attrs.frozen
 class UnitOutcome:
     did: str
@@ -110,7 +131,7 @@ class ComponentHost:
         self.faults = Faults(self.site, self.name, runtime.injector)
         self.inbox_paths = tuple(layout.inbox(spec.folder) for spec in cls.inboxes)
         self._inbox_folders = tuple(str(path) for path in self.inbox_paths)
-        self.wanted = threading.Event()
+        self.wanted = Wanted()
         self.on_wanted: Callable[[], None] = _nothing  # the live driver's pool listens here
         self.awaited: set[str] = set()  # signals the deferred files of its inboxes wait for
         self._signalled: set[str] = set()  # signals sent, not yet applied to the inboxes
@@ -237,6 +258,8 @@ class ComponentHost:
             self._want()
 
     def _apply_signals(self) -> None:
+        if not self._signalled:  # most units: none came (one that comes meanwhile is applied
+            return  # at the next unit, as one that comes just after the swap below)
         with self._signal_lock:
             signals, self._signalled = self._signalled, set()
         if signals:

@@ -39,11 +39,12 @@ class Ids:
         Windows would see `Z3AWAX9I.PKG` and `z3awax9i.pkg` as one file, so the upper- and
         lower-case spellings are both checked.
         """
+        places = (f"{folder}{os.sep}", f"{folder}{os.sep}{WORK_DIR}{os.sep}")
         while True:
             name = self.random_chars() + suffix
-            if not any(os.path.lexists(os.path.join(where, spelling))
-                       for where in (folder, folder / WORK_DIR)
-                       for spelling in dict.fromkeys((name, name.upper(), name.lower()))):
+            spellings = dict.fromkeys((name, name.upper(), name.lower()))
+            if not any(os.path.lexists(where + spelling)
+                       for where in places for spelling in spellings):
                 return name
 
     def name_for(self, key: str, suffix: str = "") -> str:

@@ -32,6 +32,7 @@ import fnmatch
 import functools
 import heapq
 import os
+import re
 import stat
 import threading
 from collections import deque
@@ -93,8 +94,18 @@ class InboxSpec:
     recheck_on_arrival: bool = False
 
     def matches(self, name: str) -> bool:
-        upper = name.upper()
-        return any(fnmatch.fnmatchcase(upper, p.upper()) for p in self.patterns)
+        work = _work_names(self.patterns)
+        return work is not None and work.match(name.upper()) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _work_names(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """An inbox's patterns as one expression over upper-case names (None: no name is work):
+    what `fnmatchcase` matches each against, in one match, for every name a listing, an
+    announcement or a hint looks at."""
+    if not patterns:
+        return None
+    return re.compile("|".join(fnmatch.translate(p.upper()) for p in patterns))
 
 
 @attrs.frozen
@@ -483,11 +494,16 @@ class Inbox:
         upstream redo), a different one keeps its place and ours goes to `corrupt\\`.
         """
         target = f"{self._folder}{os.sep}{name}"
-        with contextlib.suppress(FileNotFoundError):
+        try:
             mode = os.lstat(target).st_mode
+        except FileNotFoundError:
+            taken = False  # the usual case: the look at the name was the look for a newcomer
+        else:
+            taken = True
             if not stat.S_ISREG(mode):  # a link or a FIFO took the name: it goes, never opened
                 self._refuse(Path(target), name, mode)
-        if os.path.lexists(target):
+                taken = os.path.lexists(target)  # still there if it could not be moved
+        if taken:
             if filecmp.cmp(work, target, shallow=False):
                 os.unlink(work)
                 sync_dirs(self.durability, self.work_dir)

@@ -235,6 +235,30 @@ def test_a_released_file_is_back_under_its_name_and_eligible_at_once(
     assert again is not None and again.name == "A.SNI" and again.read_bytes() == b"a"
 
 
+@pytest.mark.parametrize("newcomer", [None, b"a", b"other", "link"])
+def test_a_deferred_file_goes_back_unless_a_newcomer_has_its_name(
+        probe: ComponentHost, newcomer: bytes | str | None) -> None:
+    """The one look at the name decides: nothing there, the same bytes (ours is dropped),
+    other bytes (ours goes to corrupt\\), or a link (it goes to corrupt\\ unopened, ours back)."""
+    folder = receive(probe)
+    (folder / "A.SNI").write_bytes(b"a")
+    item = probe.ctx.claim_next()
+    if newcomer == "link":
+        (folder / "A.SNI").symlink_to("/etc/passwd")
+    elif newcomer is not None:
+        (folder / "A.SNI").write_bytes(newcomer)
+    item.defer(0.0, "waits")
+    assert names(folder / ".work") == []
+    assert (folder / "A.SNI").read_bytes() == (b"other" if newcomer == b"other" else b"a")
+    corrupt = folder / "corrupt"
+    if newcomer == b"other":
+        assert (corrupt / "A.SNI").read_bytes() == b"a"
+    elif newcomer == "link":
+        assert (corrupt / "A.SNI").is_symlink() and not (folder / "A.SNI").is_symlink()
+    else:
+        assert not corrupt.exists() or names(corrupt) == []
+
+
 def test_a_rewrite_keeps_the_file_claimed_and_leaves_no_temp(probe: ComponentHost) -> None:
     folder = receive(probe)
     (folder / "A.SNI").write_bytes(b"state 1")
