@@ -76,10 +76,6 @@ class Scheduler(Component):
         # `tosend` is nobody's inbox: this component makes it (a site whose inboxes were
         # deleted), and deletes the temp files of instructions a killed run was writing.
         remove_stale_temps(self.ctx, self.ctx.make_dirs(self.ctx.layout.inbox(SCHEDULE_TOSEND)))
-        # The job files made ACTIVE here, by name: their bytes and the job they hold. Each is
-        # read again when its request ends; parsing it anew cost a tenth of this component's
-        # CPU. Only the same bytes are taken as read, so a file changed since is parsed.
-        self.activated: dict[str, tuple[bytes, SchedulerJob]] = {}
 
     def work(self) -> bool:
         item = self.ctx.claim_next()
@@ -97,7 +93,7 @@ class Scheduler(Component):
     # --- jobs ---------------------------------------------------------------------------------
 
     def _examine_job(self, item: WorkItem) -> None:
-        job = self._job(item)  # unreadable: the runtime quarantines it
+        job = jobfile.read(item.path)  # unreadable: the runtime quarantines it
         if item.name != jobfile.job_file_name(job.job_id):
             # Its send request's status would name another job: it would be sent for ever.
             item.quarantine(f"a job file is named after its job ID, "
@@ -194,9 +190,7 @@ class Scheduler(Component):
                        waits_for("a send request ID"))
             return None
         job = attrs.evolve(job, state=JobState.ACTIVE, send_request_id=request_id)
-        data = jobfile.encode(job)
-        item.rewrite(data)
-        self.activated[item.name] = (data, job)
+        item.rewrite(jobfile.encode(job))
         return job
 
     def _publish_request(self, job: SchedulerJob, route: routing.Route, ipt: Path) -> None:
@@ -351,7 +345,6 @@ class Scheduler(Component):
             ctx.log.write(f"Deleting send request with ID: {request_id}.~")
             srs_item.done()
         if job_item is not None:
-            self.activated.pop(job_item.name, None)
             job_item.done()
             ctx.log.write(f"Deleted job {job_item.name.rsplit('.', 1)[0]}.~")
         ctx.emit("job_complete", job=job.job_id if job else None, request=request_id or None,
@@ -375,7 +368,6 @@ class Scheduler(Component):
     def _keep_failed(self, item: WorkItem, job: SchedulerJob, reason: str = "") -> None:
         folder = self.ctx.make_dirs(self.ctx.layout.inbox(SCHEDULE_FAILED))
         dest = folder / item.name
-        self.activated.pop(item.name, None)
         item.forward(dest)
         self.ctx.log.write(f"Job {job.job_id} failed{': ' + reason if reason else ''}. The job "
                            f"file is kept as {self.ctx.windows(dest)}.")
@@ -412,20 +404,9 @@ class Scheduler(Component):
         if item is None:
             return None
         try:
-            return self._job(item)
+            return jobfile.read(item.path)
         except FormatError:
             return None
-
-    def _job(self, item: WorkItem) -> SchedulerJob:
-        """The claimed job file's job, read as `jobfile.read` reads it (same limits, same
-        errors); not parsed again if its bytes are the ones this component wrote (a job is
-        forgotten once it completes or fails, or its file changed)."""
-        data = jobfile.LAYOUT.limits.read(item.path, jobfile.LAYOUT.kind)
-        known = self.activated.pop(item.name, None)
-        if known is not None and known[0] == data:
-            self.activated[item.name] = known
-            return known[1]
-        return jobfile.decode(data, item.path)
 
     def _resolve(self, windows_path: str) -> Path:
         return self.ctx.lab.resolve(windows_path, at=self.ctx.site.code)
