@@ -188,7 +188,9 @@ class ContainerReader:
             raise
         self._manifest: Manifest | None = None
         self._body: _HashingSource | None = None  # once the body's checksum was checked
-        self._dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+        # Made when the body is first read: a reader whose manifest is remembered (a retry's
+        # look, a Sender's version check) never needs one, and each costs about 8 us.
+        self._dctx: zstandard.ZstdDecompressor | None = None
 
     def close(self) -> None:
         self._fh.close()
@@ -343,6 +345,8 @@ class ContainerReader:
         return whole.hexdigest()
 
     def _stream(self, source: _HashingSource) -> zstandard.ZstdDecompressionReader:
+        if self._dctx is None:
+            self._dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
         return self._dctx.stream_reader(source, read_across_frames=True, closefd=False)
 
     def _manifest_member(self, tar: TarReader, member: MemberHeader | None) -> bytearray:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from sitesrv.compression import CorruptError, read_manifest, verify
 from sitesrv.compression.manifest import MANIFEST_FORMAT, Manifest
-from sitesrv.compression.tarstream import TarFormatError, TarReader
+from sitesrv.compression.tarstream import TarFormatError, TarReader, _header
 from sitesrv.errors import FormatError
 
 FIXTURE_OK = settings(
@@ -215,3 +215,41 @@ def test_any_manifest_gives_a_package_or_a_format_error(
         verify(crafted)
     except FormatError as exc:
         assert str(exc).startswith(f"{crafted}: ")
+
+
+def _member(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict") + bytes(size) + bytes(-size % 512)
+
+
+def test_a_header_read_before_is_read_again_when_a_byte_changed() -> None:
+    """Header blocks are remembered by their bytes (tarstream._header): a block read before and
+    then changed (another size, a damaged byte) is parsed afresh, never taken from memory."""
+    first = _member("a.txt", 10)
+    assert TarReader(io.BytesIO(first).read).next_member().size == 10
+    assert TarReader(io.BytesIO(first).read).next_member().size == 10  # remembered
+    assert TarReader(io.BytesIO(_member("a.txt", 11)).read).next_member().size == 11
+    damaged = bytearray(first)
+    damaged[0] ^= 0x01  # the name, without fixing the header's checksum
+    with pytest.raises(TarFormatError, match="invalid tar header"):
+        TarReader(io.BytesIO(bytes(damaged)).read).next_member()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.binary(min_size=512, max_size=512), tar_streams()))
+def test_a_remembered_header_is_what_tarfile_reads(data: bytes) -> None:
+    """Whether first read or remembered, a block gives tarfile's own reading or its refusal."""
+    block = data[:512].ljust(512, b"\0")
+    try:
+        info = tarfile.TarInfo.frombuf(block, "utf-8", "strict")
+    except (tarfile.HeaderError, UnicodeDecodeError, ValueError):
+        expected = None
+    else:
+        expected = (info.type, info.size, info.name, info.isdir())
+    for _ in range(2):
+        try:
+            found = _header(block)
+        except TarFormatError:
+            found = None
+        assert found == expected

@@ -126,39 +126,44 @@ class Received:
         request (the `.SNI` now in receive describes the newest one), and so does a work file
         left in either phase: `ds_xxxxx.pkg` before, and `ds_xxxxx.mrg` during a merge.
         """
-        work, merging = self.work_payloads()
-        arrived = self._arrived()
+        receive = str(self.receive)  # looked at by name: Path objects only for what is kept
+        work, merging = f"{self.work}{WORK_PAYLOAD}", f"{self.work}{WORK_MERGING}"
+        arrived = self._arrived_names()
         files = set()  # the names that are a regular file of one name: this look's lstat
-        for path in (work, merging, *arrived):
+        for name in (work, merging, *arrived):
             try:
-                st = os.lstat(path)
+                st = os.lstat(os.path.join(receive, name))
             except FileNotFoundError:
                 continue
             if stat.S_ISLNK(st.st_mode):
-                raise PathRefused(f"its payload {path.name} is a symbolic link, and sitesrv "
+                raise PathRefused(f"its payload {name} is a symbolic link, and sitesrv "
                                   "never follows one in an inbox")
             if not stat.S_ISREG(st.st_mode):  # a FIFO, a folder: never opened
-                raise PathRefused(f"its payload {path.name} is {kind_of(st.st_mode)}, not a "
+                raise PathRefused(f"its payload {name} is {kind_of(st.st_mode)}, not a "
                                   "file, and sitesrv never opens one in an inbox")
             if st.st_nlink > 1:  # stored read-only, it would change the file's other names
-                raise PathRefused(f"its payload {path.name} is a file with {st.st_nlink} names "
+                raise PathRefused(f"its payload {name} is a file with {st.st_nlink} names "
                                   "(a hard link), and sitesrv never writes through one")
-            files.add(path)
-        fresh = next((path for path in arrived if path in files), None)
+            files.add(name)
+        fresh = next((name for name in arrived if name in files), None)
         if fresh is not None:
-            self.ctx.rename(fresh, work)
+            self.ctx.rename(self.receive / fresh, self.work_payload)
             files.add(work)
         if work in files:
             if merging in files:
-                self.ctx.remove(merging)
-            return work
-        return merging if merging in files else None
+                self.ctx.remove(self.merging_payload)
+            return self.work_payload
+        return self.merging_payload if merging in files else None
 
     def work_payloads(self) -> tuple[Path, Path]:
         """The payload's work names, in the order of its phases."""
         return self.work_payload, self.merging_payload
 
     def _arrived(self) -> list[Path]:
+        """Its `<reqid>.PCK` in any case (`_arrived_names`), as paths."""
+        return [self.receive / name for name in self._arrived_names()]
+
+    def _arrived_names(self) -> list[str]:
         """Its `<reqid>.PCK` in any case, but never the payload of another instruction in
         receive whose name differs from this one's only in case."""
         found = []
@@ -167,7 +172,7 @@ class Received:
             stem = name.rsplit(".", 1)[0]
             if stem == self.request_id or (os.path.lexists(os.path.join(receive, name))
                                            and not self._instruction_named(stem)):
-                found.append(self.receive / name)
+                found.append(name)
         return found
 
     def _instruction_named(self, stem: str) -> bool:

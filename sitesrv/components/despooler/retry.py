@@ -33,8 +33,9 @@ def retry_later(received: Received, error_code: int, reason: str, *,
     received.retries[received.item.name] = earlier + 1
     delay = backoff(ctx.timing.despooler_retry_delay, earlier)
     not_before = ctx.clock.now() + delay
-    ctx.log.write(f"~Instruction {ctx.windows(received.item.original)} won't be processed till "
+    shown = ctx.windows(received.item.original)
+    ctx.log.write(f"~Instruction {shown} won't be processed till "
                   f"{windows_time_text(not_before, ctx.site.time_zone_bias)}")
-    ctx.emit("instruction_retry", file=ctx.windows(received.item.original), error_code=error_code,
+    ctx.emit("instruction_retry", file=shown, error_code=error_code,
              package=received.ins.package_id, version=received.ins.package_version, reason=reason)
     received.retry(not_before, reason, signal)

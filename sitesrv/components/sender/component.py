@@ -28,6 +28,7 @@ in, then removes the `.srq`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -71,6 +72,7 @@ SMS_SITE_SHARE = re.compile(r"\\\\[^\\/:*?\"<>|\x00-\x1f. ][^\\/:*?\"<>|\x00-\x1
                             re.IGNORECASE)
 NEVER_OPENS_RECHECK = 7 * 86400.0  # a schedule that never opens for a priority: look weekly
 BUSY_FILE = "sender-busy.json"  # in <SITE>\SMS\state: {"busy": {"P00": <lab time it ends>}}
+QUEUE_ORDERS = 4096  # request file names whose place in the queue is remembered
 
 
 @attrs.frozen
@@ -81,10 +83,14 @@ class Hold:
     until: float | None
 
 
+@functools.lru_cache(maxsize=QUEUE_ORDERS)
 def queue_order(name: str) -> tuple[int, int, str]:
     """Where a waiting request file stands in the queue: priority, then its counter (the order
     the Scheduler created the requests in; past counter 46655 the IDs no longer sort by name),
-    then the name. A name that is no request ID comes last."""
+    then the name. A name that is no request ID comes last.
+
+    Remembered by name (it depends on nothing else): the outbox is sorted at every look, and
+    its waiting requests are the same names look after look."""
     try:
         parts = srq.parse_request_id(name.rsplit(".", 1)[0])
     except ValueError:
@@ -231,7 +237,7 @@ class Sender(Component):
         ctx = self.ctx
         request = srq.read(item.path)
         try:
-            self._check_paths(request)
+            package, instruction_path = self._check_paths(request)
         except PathRefused as e:
             item.quarantine(str(e))
             return
@@ -244,10 +250,8 @@ class Sender(Component):
         found = self._addresses(dest)
         index = self._usable(found, request, now)[0]
         try:
-            package = self._resolve(request.package_file) if request.package_file else None
             identity = _identity(package) if package is not None else None
             size = identity[2] if identity is not None else 0
-            instruction_path = self._resolve(request.instruction_file)
             instruction = sni.read(instruction_path)
         except (UserError, OSError, FormatError) as e:
             ctx.log.write(f"~Cannot send request {request.request_id}: one of its files cannot "
@@ -275,17 +279,24 @@ class Sender(Component):
         ctx.emit("send_started", request=request.request_id, to=dest, job=request.job_id,
                  bytes=size, package=instruction.package_id or None)
 
-    def _check_paths(self, request: SendRequest) -> None:
+    def _check_paths(self, request: SendRequest) -> tuple[Path | None, Path]:
         """Refuse a request whose files are not this site's to send, or whose ADDRESS is not a
         site's SMS_SITE share (PathRefused). A share no server of the lab has is let through:
-        the connection to it fails, as to a server that is gone."""
+        the connection to it fails, as to a server that is gone.
+
+        Returns the package file (None if the request has none) and the instruction file as
+        this look found them, for the send to open: resolved once per send."""
         layout = self.ctx.layout
+        files = []
         for path, allowed, what in (
                 (request.package_file, layout.transfer_folders, "PACKAGE FILE"),
                 (request.instruction_file, (layout.inbox(SCHEDULE_TOSEND),), "INSTRUCTION FILE")):
             found = self._resolve_refusing(path) if path else None
             if path and (found is None or found.parent not in allowed):
                 raise PathRefused(f"its {what} {path} is not one of this site's files to send")
+            files.append(found)
+        package, instruction = files
+        assert instruction is not None  # a request always names one (srq: NONEMPTY_TEXT)
         receives = {site.receive for site in self.ctx.lab.sites()}
         for record in request.addresses:
             if not SMS_SITE_SHARE.fullmatch(record.address):
@@ -295,6 +306,7 @@ class Sender(Component):
             if share is not None and share not in receives:
                 raise PathRefused(f"its ADDRESS {record.address} is not a site's SMS_SITE "
                                   "share")
+        return package, instruction
 
     def _resolve_refusing(self, windows_path: str, at: str | None = "") -> Path | None:
         """The lab path; None for a path that names nothing of this lab (UserError), but
@@ -547,9 +559,6 @@ class Sender(Component):
         if when not in self.wakes:
             self.wakes.add(when)
             self.ctx.wake_at(when)
-
-    def _resolve(self, windows_path: str) -> Path:
-        return self.ctx.lab.resolve(windows_path, at=self.ctx.site.code)
 
     def _package_name(self, transfer: Transfer) -> str:
         return self._name(transfer.package, transfer.request.package_file)
