@@ -4,7 +4,9 @@ A PCK is hashed or verified at several steps of a send (the Scheduler's instruct
 SHA-256, the receiving Despooler checks that "signature" and the container's checksums before
 it stores it). Each of those reads every byte. The steps that produce or read a whole file anyway
 (packing, merging, making a delta, a Despooler's check) remember the result here, and
-later steps ask first, so a 179 MiB PCK is read once per site instead of three times.
+later steps ask first, so a 179 MiB PCK is read once per site instead of three times. A
+container's checked manifest is remembered too, so that the Sender's look and the DP installs
+of an unchanged PCK do not decode it again.
 
 An entry is keyed by the file's identity: device, inode, size and modification time (in ns),
 taken before the file is read (or from the open file once written, before it is renamed into
@@ -91,20 +93,15 @@ class Memo(Generic[V]):
 
 
 def _verdict_weight(verdict: object) -> int:
-    manifest = getattr(verdict, "manifest", None)
+    manifest = verdict if isinstance(verdict, Manifest) else getattr(verdict, "manifest", None)
     return 1 + (len(manifest.entries) if manifest is not None else 0)
-
-
-def _manifest_weight(manifest: Manifest) -> int:
-    return 1 + len(manifest.entries)
 
 
 _digests: Memo[str] = Memo(DIGESTS)
 _whole: Memo[str] = Memo(DIGESTS)  # WHOLE or BODY, by (identity, package, version)
+# Verdicts, and checked manifests (under MANIFEST), in one budget.
 _verdicts: Memo[object] = Memo(VERDICT_WEIGHT, _verdict_weight)
-# Checked manifests, by the file's identity, its ctime (a rename is not trusted here: the
-# file's name may be all that kept it the same) and its trailer's bytes; weighed as verdicts.
-_manifests: Memo[Manifest] = Memo(VERDICT_WEIGHT, _manifest_weight)
+MANIFEST = "manifest"
 
 
 def remember(ident: Identity, sha256: str) -> None:
@@ -165,12 +162,15 @@ def known_verdict(key: Hashable) -> object | None:
 
 
 def remember_manifest(key: Hashable, manifest: Manifest) -> None:
-    """The manifest that reading and checking the file (`ContainerReader.manifest`) found."""
-    _manifests.put(key, manifest)
+    """The manifest that reading and checking the file (`ContainerReader.manifest`) found, by
+    the file's identity, its ctime (a rename is not trusted here: the file's name may be all
+    that kept it the same) and its trailer's bytes; weighed and forgotten with the verdicts."""
+    _verdicts.put((MANIFEST, key), manifest)
 
 
 def known_manifest(key: Hashable) -> Manifest | None:
-    return _manifests.get(key)
+    found = _verdicts.get((MANIFEST, key))
+    return found if isinstance(found, Manifest) else None
 
 
 def forget_all() -> None:
@@ -178,4 +178,3 @@ def forget_all() -> None:
     _digests.clear()
     _whole.clear()
     _verdicts.clear()
-    _manifests.clear()

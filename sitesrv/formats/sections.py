@@ -512,7 +512,7 @@ _ABSENT = object()
 # The types whose values a key remembers: numbers and None (an optional time not set), small
 # whatever the value (texts and bytes may be long, and are rarely written twice).
 _REMEMBERED = frozenset({int, float, type(None)})
-_REMEMBERED_PER_KEY = 4096  # a busy key's times and counts repeat in a run; then it starts over
+_REMEMBERED_PER_KEY = 256  # a key's counts and versions repeat in a run; then it starts over
 
 
 def _read_back(loads: list[_Load]) -> bool:

@@ -53,16 +53,19 @@ class AddressType(StrEnum):
 class _Passed:
     """Short texts and whole numbers a rule passed lately: records are built over and over from
     the same site codes, IDs, names and versions, and a rule's verdict on a value never changes.
-    Bounded in entries and in each text's length; forgotten all at once when full."""
+    Bounded in entries, in each text's length and in each number's size; forgotten all at
+    once when full (docs/limits.md)."""
 
     ENTRIES = 1024
     LONGEST = 64
+    LARGEST = 2**64  # a whole number remembered is under this in size
 
     def __init__(self) -> None:
         self.values: set[str | int] = set()
 
     def add(self, value: str | int) -> None:
-        if type(value) is int or len(value) <= self.LONGEST:  # type: ignore[arg-type]
+        if (-self.LARGEST < value < self.LARGEST if type(value) is int
+                else len(value) <= self.LONGEST):  # type: ignore[arg-type,operator]
             if len(self.values) >= self.ENTRIES:
                 self.values.clear()
             self.values.add(value)

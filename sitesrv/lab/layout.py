@@ -40,6 +40,7 @@ MEDIA_DIR = "media"
 SMSPKG = "SMSPKG"  # the compressed package store, on the package drive
 DP_PERMISSIONS_DIR = "dp_permissions"  # in <SITE>\\SMS\\state: a file per DP changed since init
 _SHOWN_REMEMBERED = 10_000  # paths whose Windows spelling a site's layout remembers
+_SHOWN_LONGEST = 260  # ... each of at most Windows' MAX_PATH characters: under 7 MiB in all
 # A part of a Windows path that is not a plain name below its parent.
 _UNSAFE_PART = re.compile(r"^[. ]*$|[/:\x00-\x1f]|[. ]$")
 
@@ -195,9 +196,10 @@ class SiteLayout:
             else:
                 drive = self.site.drive if parts and parts[0] == "SMS" else self.site.package_drive
                 shown = f"{drive}:\\" + "\\".join(parts)
-            if len(self._shown) >= _SHOWN_REMEMBERED:
-                self._shown.clear()
-            self._shown[text] = shown
+            if len(text) <= _SHOWN_LONGEST:
+                if len(self._shown) >= _SHOWN_REMEMBERED:
+                    self._shown.clear()
+                self._shown[text] = shown
         return shown
 
     @functools.cached_property
