@@ -455,8 +455,7 @@ def open_store(layout: SiteLayout, db: SiteDatabase | None, durability: Durabili
 def _copy(data: _PackageFile) -> _PackageFile:
     """Records a caller may change without changing the store's own (the records are frozen,
     the dicts are not)."""
-    return attrs.evolve(data, servers=dict(data.servers), status=dict(data.status),
-                        offers=dict(data.offers))
+    return _PackageFile(data.package, dict(data.servers), dict(data.status), dict(data.offers))
 
 
 def _status_key(row: PkgStatus) -> tuple[int, str, str]:

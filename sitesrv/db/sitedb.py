@@ -17,12 +17,12 @@ import functools
 import os
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TypeVar
 
 import attrs
@@ -138,6 +138,25 @@ def parse_time(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return ((moment - _EPOCH) // _MS) / 1000
+
+
+# A unit reads the same few stored times again and again (a package's LastRefresh at every look).
+_stored_time = functools.lru_cache(maxsize=1024, typed=True)(parse_time)
+
+
+@functools.cache
+def _row_layout(cls: type, keys: tuple[str, ...]) -> tuple[tuple[int, ...],
+                                                           tuple[tuple[int, str], ...]]:
+    """Where each field of a record is in a row of these columns (by name, in any case, as
+    sqlite3.Row looks it up), and which fields hold times: worked out once per record type and
+    column list, so that a row is read by position, its record made from positional values."""
+    where = {key.upper(): at for at, key in enumerate(keys)}
+    columns = _columns(cls)
+    for name, _ in columns:
+        if name.upper() not in where:
+            raise IndexError("No item with that key")  # as sqlite3.Row says it
+    return (tuple(where[name.upper()] for name, _ in columns),
+            tuple((at, name) for at, (name, is_time) in enumerate(columns) if is_time))
 
 
 class SourceFlag(IntEnum):
@@ -412,6 +431,31 @@ def missing_objects(connection: sqlite3.Connection) -> list[str]:
     return [f"{kind} {name}" for kind, name in schema_objects() if (kind, name) not in there]
 
 
+class _Transaction:
+    """A `SiteDatabase.transaction` block: a small class rather than a generator's context
+    manager, as every status message and most writes of a unit open one."""
+
+    __slots__ = ("_conn", "_began")
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._conn = connection
+        self._began = False
+
+    def __enter__(self) -> None:
+        if not self._conn.in_transaction:  # else it joins the outer one
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._began = True
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if not self._began:
+            return
+        if kind is None:
+            self._conn.execute("COMMIT")
+        elif self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+
 class SiteDatabase:
     """One connection to a site's `SMS/site.db`; use it from the thread that opened it."""
 
@@ -538,36 +582,26 @@ class SiteDatabase:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> _Transaction:
         """Group writes atomically; BEGIN IMMEDIATE takes the write lock up front, so two
         writers never deadlock upgrading read locks. Nested use joins the outer transaction."""
-        if self._conn.in_transaction:
-            yield
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        return _Transaction(self._conn)
 
     def _read(self, cls: type[R], rows: list[sqlite3.Row], table: str) -> list[R]:
+        if not rows:
+            return []
+        places, times = _row_layout(cls, tuple(rows[0].keys()))
         records = []
-        columns = _columns(cls)
         for row in rows:
-            values = {}
-            for name, is_time in columns:
-                value = row[name]
-                if is_time and value is not None:
+            values = [row[i] for i in places]
+            for at, name in times:
+                value = values[at]
+                if value is not None:
                     try:
-                        value = parse_time(value)
+                        values[at] = _stored_time(value)
                     except ValueError as exc:
                         raise FormatError(self.path, f"{table}.{name}: {exc}") from None
-                values[name] = value
-            records.append(cls(**values))
+            records.append(cls(*values))
         return records
 
     # Sites

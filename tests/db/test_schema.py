@@ -18,7 +18,7 @@ from sitesrv.db.sitedb import (
     SourceFlag,
     schema_objects,
 )
-from sitesrv.errors import UserError
+from sitesrv.errors import FormatError, UserError
 
 TABLES = {
     "Sites",
@@ -239,3 +239,29 @@ def test_a_database_that_lacks_part_of_its_schema_is_refused_until_init_remakes_
         assert names(db, kind) >= {name}
         if name != "Sites":
             assert db.get_site("ZZZ") == Site("ZZZ", "MGMT01", SiteType.PRIMARY)
+
+
+def test_rows_are_read_by_column_name_whatever_the_order_of_a_tables_columns(
+        tmp_path: Path) -> None:
+    """A row is read by position, the positions worked out once per column list: a table whose
+    columns come in another order (and another case) is read by its own, in the same process."""
+    package = Package("ZZZ00001", "ZZZ", Name="Office", Source="/src", LastRefresh=1181000000.5)
+    fresh, rebuilt = tmp_path / "fresh.db", tmp_path / "rebuilt.db"
+    for path in (fresh, rebuilt):
+        with SiteDatabase.create(path) as db:
+            db.put_package(package)
+    connection = sqlite3.connect(rebuilt)
+    columns = [row[1] for row in connection.execute("PRAGMA table_info(SMSPackages)")]
+    reordered = ", ".join(name.lower() for name in reversed(columns))
+    connection.executescript(
+        "PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;"
+        f"CREATE TABLE Reordered AS SELECT {reordered} FROM SMSPackages;"
+        "DROP TABLE SMSPackages; ALTER TABLE Reordered RENAME TO SMSPackages;")
+    connection.close()
+    with SiteDatabase.open(fresh, whole=False) as first, \
+            SiteDatabase.open(rebuilt, whole=False) as second:
+        assert first.get_package("ZZZ00001") == package
+        assert second.get_package("ZZZ00001") == package
+        second.execute_user_sql("UPDATE SMSPackages SET LastRefresh = 'soon'")
+        with pytest.raises(FormatError, match="SMSPackages.LastRefresh"):
+            second.get_package("ZZZ00001")

@@ -34,6 +34,7 @@ from sitesrv.db.sitedb import (
     Package,
     PackageAction,
     PackageStatus,
+    ParentRowMissing,
     PkgServer,
     PkgStatus,
     SourceFlag,
@@ -704,13 +705,13 @@ class DistributionManager(Component):
                 f"replication file {shown} for version {wanted} .")
             item.done()
             return
-        pck = self.ctx.layout.smspkg / f"{pkg_id}.PCK"
         if stored < wanted:
             log(f"Package {pkg_id} requires a newer version ({wanted}) of source files and the "
                 f"new compressed files haven't arrived yet, current version is {stored}, skip "
                 f"{shown}")
             self._keep(item, pkg_id, f"waits for version {wanted} of {pkg_id}")
             return
+        pck = self.ctx.layout.smspkg / f"{pkg_id}.PCK"
         if not pck.exists():
             self._waits_for_content(package, record.content_site or record.issuing_site,
                                     [s.nal_path for s in record.servers
@@ -769,10 +770,14 @@ class DistributionManager(Component):
                    "ShareType": record.share_type, "StorePkgFlag": record.source_flag,
                    "PreferredAddress": "" if record.preferred_address == "*"
                    else record.preferred_address}
-        package = attrs.evolve(base, **columns)
+        if known is not None and tuple(columns.values()) == tuple(
+                getattr(known, name) for name in columns):
+            package = known  # a kept .PKG looked at again: the record it would evolve to
+        else:
+            package = attrs.evolve(base, **columns)
         if known is None:
             self.ctx.store.put_package(package)
-        elif package != known:  # a kept .PKG looked at again usually changes nothing
+        elif package is not known:
             # Only these columns: the Despooler may be setting StoredPkgVersion right now.
             self.ctx.store.update_package(record.package_id, **columns)
         self.ctx.log.write(f"~Updated replicated package info for package {record.package_id}")
@@ -783,8 +788,6 @@ class DistributionManager(Component):
         return package
 
     def _register_servers(self, record: pkg.PackageReplication, package: Package) -> bool:
-        from sitesrv.db.sitedb import ParentRowMissing
-
         # Only the rows that differ are written: a kept .PKG looked at again finds them as it
         # left them. A row that is there has its parent rows (the checks of schema.sql).
         rows = {s.NALPath.upper(): s for s in self.ctx.store.servers(record.package_id)}
@@ -830,12 +833,14 @@ class DistributionManager(Component):
         still there and moves it. A PCK of that version found in SMSPKG without one is not
         registered: it counts only once PreloadPkgOnSite registers it (storedcopy.py).
         """
-        smspkg = self.ctx.layout.smspkg
-        pck = smspkg / f"{record.package_id}.PCK"
-        pending = smspkg / f"{record.package_id}.PCK.{record.source_version}"
         want = record.source_version
-        if not record.content or package.StoredPkgVersion > want or not pending.exists():
+        if not record.content or package.StoredPkgVersion > want:
             return package
+        smspkg = self.ctx.layout.smspkg
+        pending = smspkg / f"{record.package_id}.PCK.{want}"
+        if not pending.exists():
+            return package
+        pck = smspkg / f"{record.package_id}.PCK"
         self.ctx.log.write(f"Validating the compressed file {self.ctx.windows(pending)} "
                            f"for package {record.package_id}")
         try:
@@ -1035,15 +1040,18 @@ class DistributionManager(Component):
         if package is None:
             return
         nal = status.PkgServer.upper()
+        removed = status.Status == PackageStatus.REMOVED
+        if not removed and (package.SourceSite.upper() != self.ctx.site.code
+                            or status.Status == PackageStatus.PENDING_REMOVE):
+            return  # not the source, or a DP going, not coming: its rows are not read
         rows = {s.NALPath.upper(): s for s in self.ctx.store.servers(pkg_id)}
-        if status.Status == PackageStatus.REMOVED:
+        if removed:
             # The DP's site removed it: its row goes here too, at every site above it (unless
             # the DP was added again meanwhile, and that waits its turn).
             if nal in rows and rows[nal].Action != PackageAction.ADD:
                 self.ctx.store.delete_server(pkg_id, status.PkgServer)
             return
-        if (package.SourceSite.upper() != self.ctx.site.code or nal in rows
-                or status.Status == PackageStatus.PENDING_REMOVE):  # going, not coming
+        if nal in rows:
             return
         self.ctx.store.put_server(PkgServer(PkgID=pkg_id, NALPath=status.PkgServer,
                                             SiteCode=status.SiteCode, SourceSite=package.SourceSite,

@@ -15,7 +15,7 @@ skipped would be sent again, newly stamped, at every retry, and a lab would neve
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 import attrs
 
@@ -84,7 +84,7 @@ def pkgstore_server(server: pkg.PackageServer, package_id: str, source_site: str
 
 
 def replication_servers(hierarchy: Hierarchy, servers: Iterable[PkgServer],
-                        sites: set[str], refresh: set[str] = frozenset()) -> tuple[pkg.PackageServer, ...]:
+                        sites: Set[str], refresh: set[str] = frozenset()) -> tuple[pkg.PackageServer, ...]:
     """The `[PACKAGE SERVER]` records for the DPs at `sites`."""
     out = []
     for row in servers:
@@ -100,8 +100,22 @@ def replication_servers(hierarchy: Hierarchy, servers: Iterable[PkgServer],
     return tuple(out)
 
 
-def subtree(hierarchy: Hierarchy, site: str) -> set[str]:
-    return {site, *(s.code for s in hierarchy.descendants(site))}
+# The subtrees of the hierarchy they were worked out for, by site: the hierarchy is frozen, and
+# Status Manager asks at every message, Distribution Manager at every pass.
+_subtrees: tuple[Hierarchy | None, dict[str, frozenset[str]]] = (None, {})
+
+
+def subtree(hierarchy: Hierarchy, site: str) -> frozenset[str]:
+    """`site` and every site below it."""
+    global _subtrees
+    held, known = _subtrees
+    if held is not hierarchy:
+        known = {}
+        _subtrees = (hierarchy, known)
+    found = known.get(site)
+    if found is None:
+        found = known[site] = frozenset((site, *(s.code for s in hierarchy.descendants(site))))
+    return found
 
 
 def content_site(hierarchy: Hierarchy, sender: str, dp_sites: set[str], target: str,
