@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -144,6 +145,8 @@ class DatabaseStore:
 
 
 _SUFFIX = ".json"
+RECENT_NS = 50_000_000  # a file changed within 50 ms is read again at its next look
+PATHS_REMEMBERED = 4096  # package IDs whose file path a store keeps
 _FOLDER_LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -181,6 +184,19 @@ def _identity(path: Path) -> Identity | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def _settled(identity: Identity | None) -> Identity | None:
+    """The identity, if the file was last changed long enough ago to be told apart by it.
+
+    A file system with coarse time stamps (1 to 4 ms on older Linux kernels, more on network
+    shares) can give a file rewritten within one tick, at the same size and on an inode just
+    freed, the identity it had before. A file changed within `RECENT_NS` is not known by its
+    identity: the next look compares its bytes. The wall clock only decides what to trust;
+    the records read are the same either way."""
+    if identity is None or time.time_ns() - max(identity[3], identity[4]) < RECENT_NS:
+        return None
+    return identity
+
+
 class FileStore:
     """A secondary site's store: one JSON file per package under `SMS/state/packages`.
 
@@ -200,6 +216,8 @@ class FileStore:
         key = pkg_id.upper()
         path = self._paths.get(key)
         if path is None:
+            if len(self._paths) >= PATHS_REMEMBERED:  # IDs looked up that have no file
+                self._paths.clear()
             path = self._paths[key] = self.folder / f"{key}{_SUFFIX}"
         return path
 
@@ -228,7 +246,7 @@ class FileStore:
         # Taken before the read: a file replaced in between is read again at the next look.
         records = known.records if known is not None and known.data == data \
             else self._parse(path, data)
-        self._known[key] = _Known(seen, data, records)
+        self._known[key] = _Known(_settled(seen), data, records)
         return records
 
     @staticmethod

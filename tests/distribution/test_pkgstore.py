@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
 
+from sitesrv.db import pkgstore
 from sitesrv.db.pkgstore import DatabaseStore, FileStore, PackageStore
 from sitesrv.db.sitedb import (
     Advertisement,
@@ -212,6 +214,28 @@ def test_file_store_sees_a_file_edited_in_place(tmp_path: Path) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
     assert path.stat().st_size == before.st_size
     assert store.package("ZZZ00001") == attrs.evolve(package, Name="Demo3")
+
+def test_file_store_reads_again_a_file_changed_within_a_time_stamp_tick(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a file system with coarse time stamps a rewrite can keep the file's identity (the
+    freed inode again, the same size and times). A file changed within `RECENT_NS` is not known
+    by its identity, so such a rewrite is seen."""
+    store = FileStore(tmp_path / "packages")
+    package = Package(PkgID="ZZZ00001", SourceSite="ZZZ", Name="Demo")
+    path = tmp_path / "packages" / "ZZZ00001.json"
+    store.put_package(package)
+    now = time.time_ns()
+    monkeypatch.setattr(pkgstore, "_identity", lambda _: (1, 2, 3, now, now))  # never changes
+    assert store.package("ZZZ00001") == package
+    path.write_bytes(path.read_bytes().replace(b'"Demo"', b'"Dem2"'))
+    assert store.package("ZZZ00001") == attrs.evolve(package, Name="Dem2")
+    # The same rewrite of a file last changed long before is trusted to be the file read.
+    old = now - 10 * pkgstore.RECENT_NS
+    monkeypatch.setattr(pkgstore, "_identity", lambda _: (1, 2, 3, old, old))
+    assert store.package("ZZZ00001") == attrs.evolve(package, Name="Dem2")
+    path.write_bytes(path.read_bytes().replace(b'"Dem2"', b'"Dem3"'))
+    assert store.package("ZZZ00001") == attrs.evolve(package, Name="Dem2")
+
 
 def test_file_store_lists_the_packages_of_its_files_only(tmp_path: Path) -> None:
     """A temp file of a write in flight, or anything else in the folder, is no package."""
