@@ -91,14 +91,7 @@ def test_check_does_not_decompress_the_content(pck: Path, kit,
     """Only the manifest's frame is decompressed: the content, and each file's SHA-256, wait
     for the DP install, which hashes every byte of a PCK that was only checked."""
     forget_all()  # what packing remembered
-    decoded: list[int] = []
-    real = container.ContainerReader._stream
-
-    def counting(self, source):
-        decoded.append(source.left)
-        return real(self, source)
-
-    monkeypatch.setattr(container.ContainerReader, "_stream", counting)
+    decoded = _count_decoded(monkeypatch)
     assert check(pck, package_id=kit.PKG, version=1).error is None
     with container.ContainerReader(pck) as reader:
         trailer = reader.trailer
@@ -245,14 +238,7 @@ def test_a_manifest_is_decoded_once_per_unchanged_file(tmp_path: Path, kit, pck:
     changed since, even in place with its size and modification time put back, or another
     file renamed over it, is decoded again."""
     forget_all()
-    decoded: list[int] = []
-    real = container.ContainerReader._stream
-
-    def counting(self, source):
-        decoded.append(source.left)
-        return real(self, source)
-
-    monkeypatch.setattr(container.ContainerReader, "_stream", counting)
+    decoded = _count_decoded(monkeypatch)
     first = read_manifest(pck)
     assert read_manifest(pck) == first and len(decoded) == 1
     damage_behind_identity(pck, 0.01)  # the status change time still tells
@@ -262,3 +248,16 @@ def test_a_manifest_is_decoded_once_per_unchanged_file(tmp_path: Path, kit, pck:
     pack(v2, pck, kit.PKG, 2)
     assert read_manifest(pck).version == 2 and len(decoded) == 3
     assert read_manifest(pck).version == 2 and len(decoded) == 3
+
+
+def _count_decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the compressed frames every ContainerReader decodes from now on."""
+    decoded: list[int] = []
+    real = container.ContainerReader._stream
+
+    def counting(self, source):
+        decoded.append(source.left)
+        return real(self, source)
+
+    monkeypatch.setattr(container.ContainerReader, "_stream", counting)
+    return decoded
