@@ -157,6 +157,15 @@ def log_history(path: Path) -> tuple[Path, Path]:
     return (rolled_over(path), path)
 
 
+class _Writing(threading.local):
+    """Per Python thread, the thread ID its lines carry: the component's own until `on_thread`
+    says another. Set in each thread when it first asks, so a line never looks up an attribute
+    that is missing (a raised and caught AttributeError, at every line)."""
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+
+
 class SmsLog:
     """One component's log file at one site. Safe to share between threads of one process.
 
@@ -187,7 +196,7 @@ class SmsLog:
         self.max_bytes = max_bytes
         self.site = site
         self.main_thread = thread_id_for(site, component)
-        self._on = threading.local()  # .thread: the other thread `on_thread` writes as
+        self._on = _Writing(self.main_thread)
         # The other threads' IDs by key, the latest OTHER_THREADS; `thread_for` keeps them apart.
         self._others: OrderedDict[str, int] = OrderedDict()
         self._others_lock = threading.Lock()
@@ -201,7 +210,7 @@ class SmsLog:
     @property
     def thread(self) -> int:
         """The thread ID the calling thread's lines (and status messages) carry now."""
-        thread: int = getattr(self._on, "thread", self.main_thread)
+        thread: int = self._on.thread
         return thread
 
     def thread_for(self, key: str) -> int:
@@ -224,15 +233,12 @@ class SmsLog:
     @contextlib.contextmanager
     def on_thread(self, thread: int) -> Iterator[None]:
         """Write the calling thread's lines in the block as thread `thread`'s."""
-        before = getattr(self._on, "thread", None)
+        before = self._on.thread
         self._on.thread = thread
         try:
             yield
         finally:
-            if before is None:
-                del self._on.thread
-            else:
-                self._on.thread = before
+            self._on.thread = before
 
     def write(self, text: str) -> None:
         """Append one message. Embedded newlines and CRs are kept, as SMS multi-line messages
@@ -242,7 +248,7 @@ class SmsLog:
     def line(self, text: str) -> bytes:
         """One message as this log writes it, stamped now, with its newline."""
         now = self.clock.now()
-        thread: int = getattr(self._on, "thread", self.main_thread)  # `thread`, inline
+        thread: int = self._on.thread  # `thread`, inline
         stamp = self._stamp
         if stamp[0] != now or stamp[1] != thread:
             suffix = format_line("", self.component, now, self.bias_minutes, thread) + "\n"
