@@ -12,6 +12,7 @@ Package IDs are never given out twice, so the file is never in the way of a new 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sitesrv.files.regular import read_limited
@@ -36,8 +37,11 @@ def remember(ctx: ComponentContext, pkg_id: str, last_refresh: float) -> None:
 def deleted_at(ctx: ComponentContext, pkg_id: str) -> float | None:
     """The LastRefreshTime of the site's deletion of `pkg_id`, or None if it never deleted it
     (or the record cannot be read: then nothing is discarded, as before the record existed)."""
+    # Joined as text: the Despooler asks at every retry of content whose package information
+    # has not arrived, and the path only goes to an open.
+    path = os.path.join(ctx.layout.state_dir, FOLDER, pkg_id.upper())
     try:
-        return parse_timestamp(read_limited(_path(ctx, pkg_id), FILE_BYTES).decode().strip())
+        return parse_timestamp(read_limited(path, FILE_BYTES).decode().strip())
     except (OSError, UnicodeDecodeError, ValueError):
         return None
 

@@ -218,16 +218,20 @@ def request_paths(ctx: ComponentContext, request_id: str) -> list[str]:
             for where in (folder, join(folder, WORK_DIR)) for extension in (srq.SRQ, srq.SRS)]
 
 
-def _received_paths(site: SiteLayout, request_id: str) -> list[Path]:
+def _received_paths(site: SiteLayout, request_id: str) -> list[str]:
     """What a send of `request_id` left at `site`, the one whose SMS_SITE share the Sender (or
     a Courier parcel) delivers it to: its payload and instruction in `despoolr.box\\receive`
-    (the `.SNI` claimed, or back there to wait), and what that site's Despooler hands on under
-    the request's name (despooler/route.py). Not the Sender's temp names: a send writes over
-    its own at every attempt."""
-    incoming = site.inbox(REPLMGR_INCOMING)
+    (the `.SNI` claimed, or back there to wait: `delivered_paths`), and what that site's
+    Despooler hands on under the request's name (despooler/route.py). Not the Sender's temp
+    names: a send writes over its own at every attempt. Joined as strings: asked at every
+    request ID, only to be looked at."""
+    join = os.path.join
+    receive, incoming = os.fspath(site.receive), os.fspath(site.inbox(REPLMGR_INCOMING))
+    payload, instruction = sni.payload_file_name(request_id), sni.sni_file_name(request_id)
     batch = request_id + rpl.EXTENSION
-    return [*delivered_paths(site, request_id), incoming / batch, incoming / WORK_DIR / batch,
-            site.inbox(SCHEDULE_TOSEND) / sni.payload_file_name(request_id)]
+    return [join(receive, payload), join(receive, instruction),
+            join(receive, WORK_DIR, instruction), join(incoming, batch),
+            join(incoming, WORK_DIR, batch), join(site.inbox(SCHEDULE_TOSEND), payload)]
 
 
 def delivered_paths(site: SiteLayout, request_id: str) -> list[Path]:

@@ -172,7 +172,7 @@ class _Known:
     records: _PackageFile
 
 
-def _identity(path: Path) -> Identity | None:
+def _identity(path: str) -> Identity | None:
     """Which regular file `path` is now, or None (none there, or not a regular file: the read
     says why). A file replaced (a new inode) or written in place (size, times) is another."""
     try:
@@ -210,15 +210,18 @@ class FileStore:
         with _LOCKS_GUARD:
             self._lock = _FOLDER_LOCKS.setdefault(self.folder.resolve(), threading.RLock())
         self._known: dict[str, _Known] = {}  # by upper-case PkgID
-        self._paths: dict[str, Path] = {}  # by upper-case PkgID: joined once, not per look
+        # By upper-case PkgID, joined once, not per look, and as text: each look hands it to an
+        # `lstat` (Offer Manager looks at every package's file at each pass).
+        self._paths: dict[str, str] = {}
+        self._folder_text = os.fspath(self.folder)
 
-    def _path(self, pkg_id: str) -> Path:
+    def _path(self, pkg_id: str) -> str:
         key = pkg_id.upper()
         path = self._paths.get(key)
         if path is None:
             if len(self._paths) >= PATHS_REMEMBERED:  # IDs looked up that have no file
                 self._paths.clear()
-            path = self._paths[key] = self.folder / f"{key}{_SUFFIX}"
+            path = self._paths[key] = os.path.join(self._folder_text, f"{key}{_SUFFIX}")
         return path
 
     def _load(self, pkg_id: str) -> _PackageFile:
@@ -250,7 +253,7 @@ class FileStore:
         return records
 
     @staticmethod
-    def _parse(path: Path, data: bytes) -> _PackageFile:
+    def _parse(path: str, data: bytes) -> _PackageFile:
         try:
             doc = json.loads(data.decode("utf-8"))
         except ValueError as e:
@@ -271,7 +274,7 @@ class FileStore:
     def _save(self, pkg_id: str, data: _PackageFile) -> None:
         """Write the package's file, unless it holds these records already: every caller
         loads it first under the lock, so `_known` has what the file holds now."""
-        path = self._path(pkg_id)
+        path = Path(self._path(pkg_id))
         known = self._known.pop(pkg_id.upper(), None)
         if data.package is None and not data.servers and not data.status and not data.offers:
             path.unlink(missing_ok=True)
@@ -316,7 +319,7 @@ class FileStore:
     def delete_package(self, pkg_id: str) -> None:
         with self._lock:
             self._known.pop(pkg_id.upper(), None)
-            self._path(pkg_id).unlink(missing_ok=True)
+            Path(self._path(pkg_id)).unlink(missing_ok=True)
 
     def servers(self, pkg_id: str) -> list[PkgServer]:
         with self._lock:

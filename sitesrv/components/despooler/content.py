@@ -19,6 +19,7 @@ PreloadPkgOnSite registers the copy).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import attrs
@@ -83,8 +84,9 @@ class Content:
     def stored_version(self) -> int:
         return self.package.StoredPkgVersion if self.package is not None else 0
 
-    @property
+    @functools.cached_property
     def pck(self) -> Path:
+        """`SMSPKG\\<PkgID>.PCK`, joined once: a unit names it up to four times."""
         return self.received.ctx.layout.smspkg / f"{self.pkg_id}.PCK"
 
     @property

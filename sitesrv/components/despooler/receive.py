@@ -15,6 +15,7 @@ since" from "lost" (docs/despooler.md, "Crash recovery").
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from pathlib import Path
@@ -82,8 +83,9 @@ class Received:
     def receive(self) -> Path:
         return self.item.inbox.path
 
-    @property
+    @functools.cached_property
     def work_payload(self) -> Path:
+        """`ds_xxxxx.pkg`, joined once: a unit names it up to four times."""
         return self.receive / f"{self.work}{WORK_PAYLOAD}"
 
     @property
