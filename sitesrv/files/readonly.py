@@ -44,11 +44,16 @@ def clear_readonly(path: Path | str) -> bool:
     return True
 
 
-def remove_file(path: Path | str) -> None:
+def remove_file(path: Path | str, mode: int | None = None) -> None:
     """Delete a file if it exists, read-only or not. Nothing there (a temp name, mostly) is
-    not deleted again: as if it were deleted at the look."""
-    if not clear_readonly(path):
-        return
+    not deleted again: as if it were deleted at the look. `mode`: the lstat of `path` its
+    caller made in the same operation, so that it is not looked at twice."""
+    if mode is None:
+        if not clear_readonly(path):
+            return
+    elif is_readonly(mode) and not stat.S_ISLNK(mode):
+        with contextlib.suppress(FileNotFoundError):  # gone since the look: nothing to delete
+            make_writable(path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 

@@ -304,10 +304,12 @@ class ComponentContext:
     def remove(self, path: Path) -> bool:
         """Delete a file (or a link: never what it points to), read-only or not; False if there
         was none. A folder in its place is not deleted: OSError."""
-        if not os.path.lexists(path):
+        try:
+            mode = os.lstat(path).st_mode  # the look `remove_file` needs too: made once
+        except (OSError, ValueError):  # as `os.path.lexists` answers: nothing there
             return False
         check_unlocked(path)
-        remove_file(path)
+        remove_file(path, mode)
         if self.durability.syncs_folders:  # the folders only then: `parent` is a new Path
             sync_dirs(self.durability, path.parent)
         self._journal.note(REMOVED, path)
