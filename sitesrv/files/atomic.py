@@ -10,6 +10,7 @@ be opened).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from enum import StrEnum
@@ -61,7 +62,8 @@ def _write_streamed(f: BinaryIO, content: Callable[[BinaryIO], None] | Iterable[
             f.write(chunk)
 
 
-def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive: bool) -> None:
+def write_temp(tmp: Path | str, content: Content, durability: Durability, *,
+               exclusive: bool) -> None:
     """Write a complete file under its temp name; a failed write leaves no temp behind.
 
     The file is always created new (O_EXCL, which never follows a link): without `exclusive`,
@@ -83,16 +85,17 @@ def write_temp(tmp: Path, content: Content, durability: Durability, *, exclusive
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     os.close(fd)
 
 
-def rename_into_place(tmp: Path, dest: Path, durability: Durability) -> None:
+def rename_into_place(tmp: Path | str, dest: Path | str, durability: Durability) -> None:
     """Rename a finished file to its final name: the moment a reader may see it."""
     os.replace(tmp, dest)
     if durability.syncs_folders:  # the folders only then: every publish renames
-        sync_dirs(durability, dest.parent, tmp.parent)
+        sync_dirs(durability, Path(dest).parent, Path(tmp).parent)
 
 
 def replace_file(dest: Path, content: Content, durability: Durability, *, tmp: Path) -> None:

@@ -28,11 +28,11 @@ def make_readonly(path: Path) -> None:
     os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) & ~0o222)
 
 
-def make_writable(path: Path) -> None:
+def make_writable(path: Path | str) -> None:
     os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) | stat.S_IWUSR)
 
 
-def clear_readonly(path: Path) -> bool:
+def clear_readonly(path: Path | str) -> bool:
     """Make an existing read-only file writable, so that it can be replaced (Windows); False
     if there is nothing at `path`."""
     try:
@@ -44,11 +44,16 @@ def clear_readonly(path: Path) -> bool:
     return True
 
 
-def remove_file(path: Path) -> None:
+def remove_file(path: Path | str, mode: int | None = None) -> None:
     """Delete a file if it exists, read-only or not. Nothing there (a temp name, mostly) is
-    not deleted again: as if it were deleted at the look."""
-    if not clear_readonly(path):
-        return
+    not deleted again: as if it were deleted at the look. `mode`: the lstat of `path` its
+    caller made in the same operation, so that it is not looked at twice."""
+    if mode is None:
+        if not clear_readonly(path):
+            return
+    elif is_readonly(mode) and not stat.S_ISLNK(mode):
+        with contextlib.suppress(FileNotFoundError):  # gone since the look: nothing to delete
+            make_writable(path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 

@@ -140,7 +140,7 @@ class ComponentContext:
             if not (os.path.lexists(here + name) or os.path.lexists(work + name)):
                 break
         dest = folder / name
-        tmp = folder / self.ids.temp_name(name)
+        tmp = here + self.ids.temp_name(name)
         temps = self._journal.temps
         temps[tmp] = None
         write_temp(tmp, svf.encode(to_file(message)), self.durability, exclusive=True)
@@ -211,10 +211,12 @@ class ComponentContext:
         names derive from input names, so a redo after a crash overwrites its first attempt.
         """
         temps = self._journal.temps
-        folder, name = dest.parent, dest.name
+        # The folder and the temp file as text: the system calls, the temps and `notify` take
+        # text, and every unit publishes (a Path joined and hashed here cost more than the rest).
+        folder, name = os.path.split(os.fspath(dest))
         if tmp_name is None:
             while True:
-                tmp = folder / self.ids.temp_name(name)
+                tmp = os.path.join(folder, self.ids.temp_name(name))
                 temps[tmp] = None
                 try:
                     write_temp(tmp, content, self.durability, exclusive=True)
@@ -223,14 +225,14 @@ class ComponentContext:
                     del temps[tmp]
                     continue
         else:
-            tmp = folder / tmp_name
+            tmp = os.fspath(dest.parent / tmp_name)  # a name given by its caller, as a Path joins it
             temps[tmp] = None
             write_temp(tmp, content, self.durability, exclusive=False)
         self.faults.point(BEFORE_PUBLISH, dest)
         rename_into_place(tmp, dest, self.durability)
         temps.pop(tmp, None)
         self._journal.note(PUBLISHED, dest)
-        self._notify(folder, name)
+        self._notify(folder or os.curdir, name)
         self.faults.point(AFTER_PUBLISH, dest)
         return dest
 
@@ -302,10 +304,12 @@ class ComponentContext:
     def remove(self, path: Path) -> bool:
         """Delete a file (or a link: never what it points to), read-only or not; False if there
         was none. A folder in its place is not deleted: OSError."""
-        if not os.path.lexists(path):
+        try:
+            mode = os.lstat(path).st_mode  # the look `remove_file` needs too: made once
+        except (OSError, ValueError):  # as `os.path.lexists` answers: nothing there
             return False
         check_unlocked(path)
-        remove_file(path)
+        remove_file(path, mode)
         if self.durability.syncs_folders:  # the folders only then: `parent` is a new Path
             sync_dirs(self.durability, path.parent)
         self._journal.note(REMOVED, path)

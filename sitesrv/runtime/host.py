@@ -450,10 +450,10 @@ class ComponentHost:
         ages mean nothing (stale_temp_cutoff), and these the runtime knows to be dead."""
         for tmp in self.journal.temps:
             try:
-                tmp.unlink()
+                os.unlink(tmp)
             except FileNotFoundError:
                 continue
-            shown = self._shown(tmp)
+            shown = self._shown(Path(tmp))
             self.log.write(f"Deleted the stale temporary file {shown}")
             self.reporter.event("stale_temp_removed", file=shown)
         self.journal.temps.clear()

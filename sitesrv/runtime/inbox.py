@@ -348,7 +348,8 @@ class Inbox:
         """Claim one file by name; None if it is gone (another claimer won, or it was removed)
         or held open by another process (files/drive.py), which defers it."""
         original = f"{self._folder}{os.sep}{name}"
-        self.own_folder(self.work_dir)
+        if not is_folder(self._work_folder):  # looked at as text: the usual answer, every claim
+            self.own_folder(self.work_dir)
         claimed = f"{self._work_folder}{os.sep}{name}"
         try:
             check_unlocked(original)

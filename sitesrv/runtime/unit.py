@@ -44,7 +44,7 @@ class Journal:
         self.claimed: list[str] = []  # the files this unit claimed, by their inbox names
         # Temp files `ctx.publish` is writing and has not renamed yet: after a simulated crash
         # they are the dead instance's, and the restart deletes them (an ordered set).
-        self.temps: dict[Path, None] = {}
+        self.temps: dict[str, None] = {}  # as text: a Path's hash costs more than the rest
         self.retrying = False  # the unit only tried again what failed before (ctx.retrying)
         self.reporting = False  # the unit only carried status messages (ctx.reporting)
 

@@ -3,12 +3,15 @@ the folder sees after a write, a failed write, or a write that meets a leftover 
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
 from sitesrv.files.atomic import Durability, rename_into_place, replace_file, write_temp
+from sitesrv.files.readonly import remove_file
 from sitesrv.testing import files
 
 FOLDER = Path("/lab/ZZZ/SMS/state")
@@ -93,3 +96,20 @@ def test_a_disk_that_fills_during_the_write_leaves_no_temp(fs, folder: Path,
     with pytest.raises(OSError, match="No space left"):
         write_temp(tmp, content, Durability.NONE, exclusive=True)
     assert files(folder) == []
+
+
+def test_a_removal_given_the_look_it_made_still_clears_read_only_and_never_follows_a_link(
+        tmp_path: Path) -> None:
+    """`remove_file` with the caller's lstat (ctx.remove): a read-only file goes, a link goes
+    and its target keeps its mode, and a file gone since the look is no error."""
+    kept = tmp_path / "kept.PCK"
+    kept.write_bytes(b"x")
+    os.chmod(kept, 0o444)
+    link = tmp_path / "link.PCK"
+    link.symlink_to(kept)
+    for path in (link, kept):
+        remove_file(path, os.lstat(path).st_mode)
+        assert not os.path.lexists(path)
+        if path == link:
+            assert stat.S_IMODE(os.stat(kept).st_mode) == 0o444
+    remove_file(kept, stat.S_IFREG | 0o444)  # gone since its look
