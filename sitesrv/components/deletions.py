@@ -39,7 +39,7 @@ def deleted_at(ctx: ComponentContext, pkg_id: str) -> float | None:
     (or the record cannot be read: then nothing is discarded, as before the record existed)."""
     # Joined as text: the Despooler asks at every retry of content whose package information
     # has not arrived, and the path only goes to an open.
-    path = os.path.join(ctx.layout.state_dir, FOLDER, pkg_id.upper())
+    path = _record_text(ctx.layout.state_dir, pkg_id)
     try:
         return parse_timestamp(read_limited(path, FILE_BYTES).decode().strip())
     except (OSError, UnicodeDecodeError, ValueError):
@@ -59,4 +59,8 @@ def _path(ctx: ComponentContext, pkg_id: str) -> Path:
 
 def record_of(state_dir: Path, pkg_id: str) -> Path:
     """Where a site whose state folder is `state_dir` records its deletion of `pkg_id`."""
-    return state_dir / FOLDER / pkg_id.upper()
+    return Path(_record_text(state_dir, pkg_id))
+
+
+def _record_text(state_dir: Path, pkg_id: str) -> str:
+    return os.path.join(state_dir, FOLDER, pkg_id.upper())

@@ -226,17 +226,20 @@ def _received_paths(site: SiteLayout, request_id: str) -> list[str]:
     names: a send writes over its own at every attempt. Joined as strings: asked at every
     request ID, only to be looked at."""
     join = os.path.join
-    receive, incoming = os.fspath(site.receive), os.fspath(site.inbox(REPLMGR_INCOMING))
-    payload, instruction = sni.payload_file_name(request_id), sni.sni_file_name(request_id)
+    incoming = os.fspath(site.inbox(REPLMGR_INCOMING))
     batch = request_id + rpl.EXTENSION
-    return [join(receive, payload), join(receive, instruction),
-            join(receive, WORK_DIR, instruction), join(incoming, batch),
-            join(incoming, WORK_DIR, batch), join(site.inbox(SCHEDULE_TOSEND), payload)]
+    return [*_delivered(site, request_id), join(incoming, batch), join(incoming, WORK_DIR, batch),
+            join(site.inbox(SCHEDULE_TOSEND), sni.payload_file_name(request_id))]
 
 
 def delivered_paths(site: SiteLayout, request_id: str) -> list[Path]:
     """A delivery of `request_id` that waits in `site`'s `despoolr.box\\receive`: its payload
     and instruction, the `.SNI` claimed by the Despooler or not."""
-    receive, instruction = site.receive, sni.sni_file_name(request_id)
-    return [receive / sni.payload_file_name(request_id), receive / instruction,
-            receive / WORK_DIR / instruction]
+    return [Path(p) for p in _delivered(site, request_id)]
+
+
+def _delivered(site: SiteLayout, request_id: str) -> list[str]:
+    receive, instruction = os.fspath(site.receive), sni.sni_file_name(request_id)
+    join = os.path.join
+    return [join(receive, sni.payload_file_name(request_id)), join(receive, instruction),
+            join(receive, WORK_DIR, instruction)]

@@ -146,6 +146,7 @@ class DatabaseStore:
 
 _SUFFIX = ".json"
 RECENT_NS = 50_000_000  # a file changed within 50 ms is read again at its next look
+COARSE_NS = 10_000_000  # time stamps on whole hundredths of a second: a coarse file system
 PATHS_REMEMBERED = 4096  # package IDs whose file path a store keeps
 _FOLDER_LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -185,14 +186,18 @@ def _identity(path: str) -> Identity | None:
 
 
 def _settled(identity: Identity | None) -> Identity | None:
-    """The identity, if the file was last changed long enough ago to be told apart by it.
+    """The identity, if it can tell this file from a rewrite of it.
 
-    A file system with coarse time stamps (1 to 4 ms on older Linux kernels, more on network
-    shares) can give a file rewritten within one tick, at the same size and on an inode just
-    freed, the identity it had before. A file changed within `RECENT_NS` is not known by its
-    identity: the next look compares its bytes. The wall clock only decides what to trust;
-    the records read are the same either way."""
+    A file system with coarse time stamps can give a file rewritten within one tick, at the
+    same size and on an inode just freed, the identity it had before. Ticks of 1 to 4 ms (older
+    Linux kernels): a file changed within `RECENT_NS` is not known by its identity. Ticks of a
+    second or more (FAT, ext3, HFS+, some network shares): both times fall on whole hundredths
+    of a second, which fine stamps almost never do, and such a file is never known by its
+    identity. Not known, the next look compares its bytes. The wall clock only decides what to
+    trust; the records read are the same either way."""
     if identity is None or time.time_ns() - max(identity[3], identity[4]) < RECENT_NS:
+        return None
+    if identity[3] % COARSE_NS == 0 and identity[4] % COARSE_NS == 0:
         return None
     return identity
 

@@ -47,13 +47,12 @@ def clear_readonly(path: Path | str) -> bool:
 def remove_file(path: Path | str, mode: int | None = None) -> None:
     """Delete a file if it exists, read-only or not. Nothing there (a temp name, mostly) is
     not deleted again: as if it were deleted at the look. `mode`: the lstat of `path` its
-    caller made in the same operation, so that it is not looked at twice."""
-    if mode is None:
-        if not clear_readonly(path):
-            return
-    elif is_readonly(mode) and not stat.S_ISLNK(mode):
-        with contextlib.suppress(FileNotFoundError):  # gone since the look: nothing to delete
-            make_writable(path)
+    caller made in the same operation, so that a file that was not read-only is not looked at
+    twice. A read-only one is looked at again just before its chmod, which follows links: a
+    link put in its place since the caller's look must not have its target made writable."""
+    looked_again = mode is None or is_readonly(mode) and not stat.S_ISLNK(mode)
+    if looked_again and not clear_readonly(path):
+        return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 

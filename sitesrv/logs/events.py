@@ -59,7 +59,10 @@ class EventSink:
 def _event_json(event: dict[str, Any], **dumps_kw: Any) -> str:
     """`json.dumps(event, **dumps_kw)`, spelled directly when every key is a text and every
     value a text or an int, as in nearly every event: the same text (ASCII, `", "` and `": "`,
-    in order) without building an encoder per event."""
+    in order) without building an encoder per event. Only with the arguments the renderer
+    passes here (`sort_keys=False` and its fallback for other values); any others, as given."""
+    if dumps_kw.keys() - {"sort_keys", "default"} or dumps_kw.get("sort_keys"):
+        return json.dumps(event, **dumps_kw)
     parts = []
     for key, value in event.items():
         kind = type(value)

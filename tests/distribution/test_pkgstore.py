@@ -237,6 +237,22 @@ def test_file_store_reads_again_a_file_changed_within_a_time_stamp_tick(
     assert store.package("ZZZ00001") == attrs.evolve(package, Name="Dem2")
 
 
+def test_file_store_never_trusts_the_identity_of_a_file_on_coarse_time_stamps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FAT, ext3 and HFS+ keep whole seconds: a file written a moment ago shows a stamp
+    already older than RECENT_NS, and a same-size rewrite within that second keeps the whole
+    identity. Times on whole hundredths of a second are taken as such a file system's."""
+    store = FileStore(tmp_path / "packages")
+    package = Package(PkgID="ZZZ00001", SourceSite="ZZZ", Name="Demo")
+    path = tmp_path / "packages" / "ZZZ00001.json"
+    store.put_package(package)
+    second = time.time_ns() // 10**9 * 10**9 - 10**9
+    monkeypatch.setattr(pkgstore, "_identity", lambda _: (1, 2, 3, second, second))
+    assert store.package("ZZZ00001") == package
+    path.write_bytes(path.read_bytes().replace(b'"Demo"', b'"Dem2"'))  # same tick, same size
+    assert store.package("ZZZ00001") == attrs.evolve(package, Name="Dem2")
+
+
 def test_file_store_lists_the_packages_of_its_files_only(tmp_path: Path) -> None:
     """A temp file of a write in flight, or anything else in the folder, is no package."""
     folder = tmp_path / "packages"

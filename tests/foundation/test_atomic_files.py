@@ -98,6 +98,7 @@ def test_a_disk_that_fills_during_the_write_leaves_no_temp(fs, folder: Path,
     assert files(folder) == []
 
 
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need a privilege")
 def test_a_removal_given_the_look_it_made_still_clears_read_only_and_never_follows_a_link(
         tmp_path: Path) -> None:
     """`remove_file` with the caller's lstat (ctx.remove): a read-only file goes, a link goes
@@ -113,3 +114,23 @@ def test_a_removal_given_the_look_it_made_still_clears_read_only_and_never_follo
         if path == link:
             assert stat.S_IMODE(os.stat(kept).st_mode) == 0o444
     remove_file(kept, stat.S_IFREG | 0o444)  # gone since its look
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need a privilege")
+def test_a_read_only_file_swapped_for_a_link_after_the_look_leaves_the_target_alone(
+        tmp_path: Path) -> None:
+    """The caller looked at a read-only file; a hostile writer then put a link to another
+    read-only file in its place. The removal takes the link away and the target keeps its mode
+    (chmod follows links, so the name is looked at again just before it)."""
+    target = tmp_path / "SMSPKG.PCK"
+    target.write_bytes(b"pck")
+    os.chmod(target, 0o444)
+    name = tmp_path / "X.SNI"
+    name.write_bytes(b"x")
+    os.chmod(name, 0o444)
+    mode = os.lstat(name).st_mode
+    os.unlink(name)
+    os.symlink(target, name)
+    remove_file(name, mode)
+    assert not os.path.lexists(name)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o444
