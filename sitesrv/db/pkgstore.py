@@ -147,7 +147,6 @@ class DatabaseStore:
 _SUFFIX = ".json"
 RECENT_NS = 50_000_000  # a file changed within 50 ms is read again at its next look
 COARSE_NS = 10_000_000  # time stamps on whole hundredths of a second: a coarse file system
-PATHS_REMEMBERED = 4096  # package IDs whose file path a store keeps
 _FOLDER_LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -215,19 +214,12 @@ class FileStore:
         with _LOCKS_GUARD:
             self._lock = _FOLDER_LOCKS.setdefault(self.folder.resolve(), threading.RLock())
         self._known: dict[str, _Known] = {}  # by upper-case PkgID
-        # By upper-case PkgID, joined once, not per look, and as text: each look hands it to an
-        # `lstat` (Offer Manager looks at every package's file at each pass).
-        self._paths: dict[str, str] = {}
         self._folder_text = os.fspath(self.folder)
 
     def _path(self, pkg_id: str) -> str:
-        key = pkg_id.upper()
-        path = self._paths.get(key)
-        if path is None:
-            if len(self._paths) >= PATHS_REMEMBERED:  # IDs looked up that have no file
-                self._paths.clear()
-            path = self._paths[key] = os.path.join(self._folder_text, f"{key}{_SUFFIX}")
-        return path
+        """As text: each look hands it to an `lstat` (Offer Manager looks at every package's
+        file at each pass)."""
+        return os.path.join(self._folder_text, f"{pkg_id.upper()}{_SUFFIX}")
 
     def _load(self, pkg_id: str) -> _PackageFile:
         """The package's file as records, a copy: callers change it before `_save`."""
