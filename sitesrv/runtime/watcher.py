@@ -21,10 +21,14 @@ would add SMSPKG and the DP shares, whose large writes would only flood the queu
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from watchdog.events import (
     FileClosedEvent,
@@ -39,12 +43,19 @@ from watchdog.observers.polling import PollingObserver
 from sitesrv.lab.boxes import WORK_DIR, ignored_by_scans
 from sitesrv.runtime.defaults import INOTIFY, POLLING, WATCHERS
 
+if TYPE_CHECKING:
+    from watchdog.observers.inotify_c import InotifyFD
+
 logger = logging.getLogger(__name__)
 
 NATIVE = "native"  # what the watcher reports when it uses watchdog's platform Observer
 OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 OVERFLOW_MESSAGE = "Inotify queue overflowed"
 POLL_INTERVAL = 1.0
+# How long inotify's reader lets a burst's events gather before it passes them on, and the most
+# it passes on at once: one wake-up of watchdog's dispatcher per burst, not per event.
+GATHER_SECONDS = 0.002
+GATHER_MAX_BYTES = 1 << 20
 # The events that can mean "a file is now complete under a name in this folder".
 WAKING_EVENTS = (FileCreatedEvent, FileMovedEvent, FileClosedEvent)
 
@@ -113,16 +124,19 @@ def arrivals_emitter(route: Callable[[str], None]) -> type[EventEmitter]:
     its dispatcher, this emitter's thread, then the observer's), each hand-off a wake-up and a
     turn of the interpreter lock. A file's event needs none of what they do (pairing moves,
     following new folders), so the watch group takes it where watchdog's dispatcher parses it:
-    an event that names no work (`hint_path`: a temp file written, a claim into a work folder;
-    two in three of a busy lab's events) is dropped there, and an arrival goes to `route` at
-    once (`route` must not raise: the dispatcher's thread would stop). A folder's events and
-    the queue's overflow take watchdog's own way. (Imported late: inotify is Linux only.)
+    an event that names no work (`hint_path`: a temp file written, about half of a busy lab's
+    events, told by its name before its folder is looked up) is dropped there, and an arrival
+    goes to `route` at once (`route` must not raise: the dispatcher's thread would stop). Work
+    folders (`.work`) are not watched at all: their events (claims, a fifth of the rest) could
+    never be hints. A folder's events and the queue's overflow take watchdog's own way.
+    (Imported late: inotify is Linux only.)
     """
     from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
     from watchdog.observers.inotify_c import InotifyConstants as In
     from watchdog.observers.inotify_c import InotifyEvent, Mask
 
     arrivals = In.IN_CREATE | In.IN_MOVED_TO | In.IN_CLOSE_WRITE
+    work_folder = os.fsencode(WORK_DIR)
 
     class ArrivalsWatchGroup(InotifyWatchGroup):
         def on_event(self, event: InotifyEvent) -> None:
@@ -140,14 +154,27 @@ def arrivals_emitter(route: Callable[[str], None]) -> type[EventEmitter]:
 
         def _hint_path(self, event: InotifyEvent) -> str | None:
             """What `hint_path` says of the event watchdog would make of this one."""
+            name = os.fsdecode(event.name)
+            if ignored_by_scans(name):  # a temp file written: half the events, by name alone
+                return None
             with self._lock:
                 folder = self._resolve_path(event.wd) if self.is_active else None
             if folder is None:
                 return None
-            folder, name = os.fsdecode(folder), os.fsdecode(event.name)
+            folder = os.fsdecode(folder)
             return os.path.join(folder, name) if may_be_work(folder, name) else None
 
+        def _add_callback(self, path: bytes) -> None:
+            """No watch on a work folder or below one: every event there is a claim, a
+            put-back's source or a rewrite, none of them a hint (`may_be_work`)."""
+            if work_folder not in path.split(os.sep.encode()):
+                super()._add_callback(path)
+
     class ArrivalsEmitter(InotifyEmitter):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("inotify_fd", gathering_reader())
+            super().__init__(*args, **kwargs)
+
         def get_event_mask_from_filter(self) -> Mask:
             return Mask(arrivals | In.IN_DELETE_SELF)
 
@@ -167,6 +194,52 @@ def arrivals_emitter(route: Callable[[str], None]) -> type[EventEmitter]:
                 super().queue_event(event)
 
     return ArrivalsEmitter
+
+
+_reader_lock = threading.Lock()
+_reader: InotifyFD | None = None
+
+
+def gathering_reader() -> InotifyFD:
+    """The process's inotify reader for arrivals emitters, started at first use, as watchdog's
+    own shared reader is (and made again if its thread has ended)."""
+    global _reader
+    with _reader_lock:
+        if _reader is None or not _reader.is_alive():
+            _reader = _gathering_reader_class()()
+            _reader.start()
+        return _reader
+
+
+@functools.cache
+def _gathering_reader_class() -> type[InotifyFD]:
+    """watchdog's inotify reader, waking its dispatcher once per burst of events.
+
+    watchdog's reader thread reads the inotify descriptor as soon as it is readable, so a busy
+    lab's events come one or two per read: each a poll, a read and a wake-up of the dispatcher
+    thread, half the watcher's CPU. This one, once the descriptor is readable, lets the events
+    gather for GATHER_SECONDS and reads all that came: a hint is that much later, and costs
+    a fraction of the CPU. (Imported late: inotify is Linux only.)
+    """
+    from watchdog.observers.inotify_c import InotifyFD
+
+    class GatheringInotifyFD(InotifyFD):
+        def _read_event_buffer(self, event_buffer_size: int,
+                               timeout_ms: int | None = None) -> bytes:
+            first = super()._read_event_buffer(event_buffer_size, timeout_ms)
+            if not first or timeout_ms is not None:  # closed, or watchdog's own short polls
+                return first
+            time.sleep(GATHER_SECONDS)
+            chunks, size = [first], len(first)
+            while size < GATHER_MAX_BYTES:
+                more = super()._read_event_buffer(event_buffer_size, 0)
+                if not more:
+                    break
+                chunks.append(more)
+                size += len(more)
+            return b"".join(chunks)
+
+    return GatheringInotifyFD
 
 
 class _Overflow(logging.Handler):

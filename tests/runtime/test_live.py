@@ -224,6 +224,39 @@ def test_only_arrivals_of_work_names_become_hints(tmp_path: Path, kind: str) -> 
     assert set(hints) == {str(folder / "A.PKN")}
 
 
+def _watched_inodes() -> set[int]:
+    """The inodes the process's inotify reader watches, as the kernel lists them."""
+    reader = watcher_module.gathering_reader()
+    info = Path(f"/proc/self/fdinfo/{reader._inotify_fd}").read_text()
+    return {int(m, 16) for m in re.findall(r"^inotify wd:\S+ ino:([0-9a-f]+)", info, re.M)}
+
+
+def test_work_folders_take_no_inotify_watch(tmp_path: Path) -> None:
+    # Watches are a per-user kernel limit (fs.inotify.max_user_watches) a large lab runs into,
+    # and a work folder's events are claims, which are never hints: it is not watched, whether
+    # it was there at start-up or made later.
+    if not watcher_module.inotify_available() or not Path("/proc/self/fdinfo").is_dir():
+        pytest.skip("no inotify here")
+    root = tmp_path / "inboxes"
+    (root / "distmgr.box" / ".work").mkdir(parents=True)
+    hints: list[str] = []
+    watcher = watcher_module.Watcher([root], "inotify", route=hints.append,
+                                     rescan=lambda why: None)
+    watcher.start()
+    try:
+        later = root / "despoolr.box" / "receive"
+        (later / ".work").mkdir(parents=True)
+        (later / "A.SNI").write_bytes(b"a")
+        wait_for(lambda: str(later / "A.SNI") in hints, what="the hint for A.SNI")
+        wait_for(lambda: later.stat().st_ino in _watched_inodes(), what="receive's watch")
+        watched = _watched_inodes()
+    finally:
+        watcher.stop()
+    folders = [root, root / "distmgr.box", root / "despoolr.box", later]
+    assert all(f.stat().st_ino in watched for f in folders)
+    assert not {(f / ".work").stat().st_ino for f in folders[1::2]} & watched
+
+
 def test_without_inotify_the_platform_observer_is_used(
         sitesrv_lab_factory: LabFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     from watchdog.observers import Observer
@@ -530,6 +563,8 @@ def test_a_failure_while_reading_a_files_event_does_not_stop_the_watcher(
         assert watcher.observer is not None
         groups = {type(emitter._inotify).__name__ for emitter in watcher.observer.emitters}
         assert groups == {"ArrivalsWatchGroup"}, "the fast path in watchdog's dispatcher"
+        readers = {type(emitter._inotify_fd).__name__ for emitter in watcher.observer.emitters}
+        assert readers == {"GatheringInotifyFD"}, "one wake-up per burst of events"
         failed = threading.Event()
 
         def broken(folder: str, name: str) -> bool:
