@@ -61,6 +61,9 @@ SUPERVISOR_TICK = 0.02  # real seconds between the supervisor's looks at watcher
 # core to use, short ones would only hand the lock to and fro (docs/runtime.md).
 LONG_UNIT = 0.05
 CLOCK_SAVE_EVERY = 1.0  # real seconds between saves of the running lab time (lab/clock.py)
+# Real seconds between two looks at what a busy host's files wait for: each look lists every
+# deferred file, and a host that stays wanted would otherwise list them after every unit.
+BUSY_WAITS_EVERY = 0.5
 
 
 class LiveDriver:
@@ -101,6 +104,7 @@ class LiveDriver:
         self._next = 0  # where the round of hosts goes on
         self._sleeping: dict[ComponentHost, bool] = {}
         self._waits: dict[ComponentHost, list[WaitLine]] = {}
+        self._waits_next: dict[ComponentHost, float] = {}  # a busy host's next look: monotonic
         self._due: dict[ComponentHost, float | None] = {}  # each sleeping host's next timer
         self._held: dict[ComponentHost, float] = {}  # after a runtime error: monotonic time
         self._idle = LiveIdleRule(self.horizon)
@@ -207,9 +211,12 @@ class LiveDriver:
                 return
             try:
                 self.runtime.count(host.run_unit())
-                self._waits[host] = host.waits()  # wanted again or not: a busy wait shows
-                if not host.wanted.is_set():
+                if not host.wanted.is_set():  # going to sleep: the idle rule asks for these
+                    self._waits[host] = host.waits()
                     self._due[host] = host.next_timer()
+                elif (mono := time.monotonic()) >= self._waits_next.get(host, 0.0):
+                    self._waits[host] = host.waits()  # a busy host's waits show too, a bit late
+                    self._waits_next[host] = mono + BUSY_WAITS_EVERY
             except Exception as error:  # the worker must outlive any bug; the next wake retries
                 text = self.runtime.relative(f"{type(error).__name__}: {error}")
                 host.log.write("Unexpected error in the component's worker thread: "
