@@ -6,7 +6,8 @@ Outbound: other components queue objects as `replmgr.box\\outbound\\{high,normal
 <DEST>_<random8>.<ext>` (`statusup.queue_replication`). Each that reads as its class moves to
 `replmgr.box\\process\\<DEST>_<priority>\\` (else it goes to the outbound folder's `corrupt\\`,
 as does a file dropped into `process` by hand that does not read within its limits). Once
-nothing more waits in `outbound` or `incoming` (SMS builds at once: docs/differences.md), for
+nothing more waits in `outbound` or `incoming` (SMS builds at once: docs/differences.md), or,
+for one folder, once BATCH_EARLY objects have been queued into it since its last batch, for
 each folder with no job pending for that destination and priority, everything in the folder
 becomes one batch, `replmgr.box\\ready\\<jobid>.RPL`, and an
 "Inter Site Replication" job `schedule.box\\<jobid>.job` for the Scheduler. Otherwise the
@@ -89,6 +90,12 @@ STREAM_RE = re.compile(rf"({SITE_CODE})_([123])")  # process\\<DEST>_<priority>
 PRIORITY_OF = {folder: priority for priority, folder in REPLMGR_OUTBOUND.items()}
 
 
+# Objects queued for one destination and priority since its last batch after which the next
+# batch is built while other components still fill `outbound`: a long burst of them (status
+# for hundreds of packages) then reaches the destination as it goes, not all at its end.
+BATCH_EARLY = 100
+
+
 @attrs.frozen
 class Stream:
     """The objects for one destination at one priority: `process\\<DEST>_<priority>`."""
@@ -130,6 +137,7 @@ class ReplicationManager(Component):
         self.held: list[Held] = []
         self.no_job_id: Stream | None = None  # the stream whose batch waits for a job ID
         self.pending: dict[Stream, list[str]] = {}
+        self.queued: dict[Stream, int] = {}  # objects queued since the stream's last batch
         # `process\\<DEST>_<priority>` by destination and priority: every queued object goes
         # to one, so its path is joined once (the folder itself is looked at each time).
         self.stream_folders: dict[tuple[str, int], Path] = {}
@@ -144,8 +152,9 @@ class ReplicationManager(Component):
             return self._build_batches()
         if item.inbox.spec.folder == REPLMGR_INCOMING:
             self._receive(item)
-        else:
-            self._queue(item, PRIORITY_OF[item.inbox.spec.folder])
+        elif (stream := self._queue(item, PRIORITY_OF[item.inbox.spec.folder])) is not None \
+                and self.queued.get(stream, 0) >= BATCH_EARLY and not self._pending(stream):
+            self._build(stream, self._stream_names(stream))
         return True
 
     def waiting(self) -> list[Waiting]:
@@ -161,8 +170,9 @@ class ReplicationManager(Component):
 
     # --- outbound -----------------------------------------------------------------------------
 
-    def _queue(self, item: WorkItem, priority: int) -> None:
-        """Move an outbound object into its destination's process folder."""
+    def _queue(self, item: WorkItem, priority: int) -> Stream | None:
+        """Move an outbound object into its destination's process folder; its stream, or
+        None if it was put aside."""
         dest = outbound_destination(item.name)
         try:
             rpl.OBJECT_NAME.verify(item.name)
@@ -190,6 +200,21 @@ class ReplicationManager(Component):
             self.ctx.reporting()
         self.ctx.log.write(f"Queued {self.ctx.windows(item.original)} for site {dest} at "
                            f"priority {priority}")
+        stream = Stream(dest, priority)
+        self.queued[stream] = self.queued.get(stream, 0) + 1
+        return stream
+
+    def _pending(self, stream: Stream) -> list[str]:
+        """The stream's jobs whose ready file is still there (not completed)."""
+        pending = [j for j in self.pending.get(stream, [])
+                   if (self.ready / rpl.batch_file_name(j)).exists()]
+        self.pending[stream] = pending
+        return pending
+
+    def _stream_names(self, stream: Stream) -> list[str]:
+        folder = os.fspath(self.process / stream.folder_name)
+        return [e.name for e in self._entries(folder)
+                if not ignored_by_scans(e.name) and e.is_file(follow_symlinks=False)]
 
     def _build_batches(self) -> bool:
         """Build one batch for a stream that may have one; False if none may."""
@@ -198,10 +223,7 @@ class ReplicationManager(Component):
         self.held = []
         self.no_job_id = None
         for stream, names in self._streams():
-            pending = [j for j in self.pending.get(stream, [])
-                       if (self.ready / rpl.batch_file_name(j)).exists()]
-            self.pending[stream] = pending
-            if pending:  # the objects' ages matter only to a stream that waits for its job
+            if pending := self._pending(stream):  # the objects' ages matter only to a stream that waits for its job
                 folder = os.fspath(self.process / stream.folder_name)
                 oldest = min(os.stat(os.path.join(folder, n)).st_mtime for n in names)
                 if now < oldest + hold:
@@ -259,6 +281,7 @@ class ReplicationManager(Component):
             self.ctx.remove(folder / obj.name)
         self._publish_job(batch)
         self.pending.setdefault(stream, []).append(job_id)
+        self.queued.pop(stream, None)
         ctx.log.write(f"Created replication job {job_id} for site {stream.destination}, "
                       f"priority {stream.priority}: {len(objects)} object(s), transaction ID "
                       f"{batch.transaction_id}, {ctx.windows(ready)}")

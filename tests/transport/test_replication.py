@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.components.replmgr import ReplicationManager
+from sitesrv.components.replmgr import BATCH_EARLY, ReplicationManager
 from sitesrv.formats import rpl, trs
 from sitesrv.runtime.faults import FaultPoint
 from sitesrv.runtime.registry import Registry
@@ -159,6 +159,32 @@ def test_three_objects_queued_while_a_job_is_pending_go_in_one_later_batch(
         "transaction ID 2, E:\\SMS\\inboxes\\replmgr.box\\ready\\00000002.RPL" in \
         log_messages(lab, "ZZZ", "replmgr.log")
     assert leftovers(lab) == []
+
+
+def test_a_long_burst_of_objects_goes_in_batches_of_batch_early_as_it_is_queued(
+        lab: Path) -> None:
+    # Objects keep coming (status for hundreds of packages): the first BATCH_EARLY go while the
+    # rest are still being queued; the rest wait for that batch's job, as any objects do.
+    count = BATCH_EARLY + 50
+    for n in range(count):
+        replication_object(lab, "P00", f"A{n:07d}.PKG", pkg_object(str(n)))
+    report = run_until_idle(lab, components=REPLMGR_ONLY, sites=["ZZZ"], horizon=1)
+    assert report.status == "waiting"
+    assert files(inbox(lab, "ZZZ", "replmgr.box\\ready")) == ["00000001.RPL"]
+    [first] = events(lab, "replication_batch")
+    assert first["objects"] == BATCH_EARLY
+    waiting = files(inbox(lab, "ZZZ", "replmgr.box\\process\\P00_2"))
+    assert waiting == [f"P00_A{n:07d}.PKG" for n in range(BATCH_EARLY, count)]
+    lines = log_messages(lab, "ZZZ", "replmgr.log")
+    built = next(i for i, m in enumerate(lines) if m.startswith("Created replication job "))
+    assert [m.startswith("Queued ") for m in lines].count(True) == count
+    assert sum(m.startswith("Queued ") for m in lines[built:]) == 50  # queued after it
+
+    report = run_until_idle(lab, seed=2, components=EVERYTHING)
+    assert (report.status, report.errors) == ("idle", 0)
+    assert delivered(lab) == sorted(pkg_object(str(n)) for n in range(count))
+    assert [e["objects"] for e in events(lab, "replication_batch", site="ZZZ")] == [
+        BATCH_EARLY, 50]
 
 
 def test_waiting_objects_go_anyway_once_they_are_batch_hold_old(lab: Path) -> None:
