@@ -194,8 +194,9 @@ def main() -> None:
     parser.add_argument("--no-floor", action="store_true",
                         help="skip the floor (the step run's file operations and SQL statements "
                              "done bare, bench/flowfloor.py)")
-    parser.add_argument("--processes", choices=("one", "per-site"), default="one",
-                        help="the live run's sitesrv run --processes (default one)")
+    parser.add_argument("--processes", default="one",
+                        help="the live run's sitesrv run --processes: one (default), per-site "
+                             "or a number of processes")
     parser.add_argument("--out", type=Path, default=OUT, metavar="DIR",
                         help="where the labs and the baseline's folders go (default bench/out, "
                              "on disk; /dev/shm/... puts the file system's costs out of the way)")

@@ -1,7 +1,7 @@
 """`sitesrv run`: the site servers of a lab, live or in step mode.
 
-Exit statuses (ExitCode in idle.py): 0 idle and nothing waits, 1 a per-site process could not
-start or died (--processes per-site), 3 idle but something waits, or
+Exit statuses (ExitCode in idle.py): 0 idle and nothing waits, 1 a site server process could
+not start or died (--processes per-site or N), 3 idle but something waits, or
 units failed, or files were quarantined (one line per waiting item and per problem on stdout),
 4 timeout (live --timeout, step --max-steps, which counts the steps that did something), 130
 a live --until-idle run stopped by Ctrl-C or SIGTERM before it was idle. A plain live run stopped by
@@ -35,6 +35,26 @@ LIVE_ONLY = ("--watcher", "--timeout", "--workers", "--processes", "--view")
 ONE, PER_SITE = "one", "per-site"
 
 
+class Processes(click.ParamType):
+    """`one`, `per-site`, or a whole number of processes to spread the sites over (1: one)."""
+
+    name = "one|per-site|N"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> str | int:
+        text = str(value).strip().lower()
+        if text in (ONE, PER_SITE):
+            return text
+        try:
+            count = int(text)
+        except ValueError:
+            count = 0
+        if count < 1:
+            self.fail(f"{value!r} is not one, per-site or a whole number of processes (1 or "
+                      "more)", param, ctx)
+        return ONE if count == 1 else count
+
+
 @click.command("run")
 @LAB_OPTION
 @click.option("--site", "sites", multiple=True, metavar="CODE",
@@ -49,11 +69,12 @@ ONE, PER_SITE = "one", "per-site"
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help=f"Live mode: how many worker threads run the components' units "
                    f"(default {DEFAULT_WORKERS}; a component runs on one worker at a time).")
-@click.option("--processes", type=click.Choice((ONE, PER_SITE)),
-              help="Live mode: run every site in this process (one, the default), or each "
-                   "site's server in a process of its own (per-site), as SMS runs a server per "
-                   "site: the processes use more than one core. --until-idle then waits until "
-                   "the whole lab is idle.")
+@click.option("--processes", type=Processes(), metavar="[one|per-site|N]",
+              help="Live mode: run every site in this process (one, the default), each site's "
+                   "server in a process of its own (per-site), as SMS runs a server per site, "
+                   "or the sites spread over N processes (a site kept with the sites below it "
+                   "where the split allows; many sites on few cores). The processes use more "
+                   "than one core. --until-idle then waits until the whole lab is idle.")
 @click.option("--step", is_flag=True,
               help="Step mode: one thread, a seeded scheduler and a virtual clock; runs until "
                    "idle.")
@@ -83,12 +104,12 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
                 timeout: float | None, watcher: str | None, step: bool, seed: int | None,
                 record: Path | None, replay: Path | None, max_steps: int | None,
                 horizon: str | None, components_spec: str | None, view: bool | None,
-                debug: bool, workers: int | None, processes: str | None) -> None:
+                debug: bool, workers: int | None, processes: str | int | None) -> None:
     """Run the lab's site servers: every component of every site (or of --site) at once.
 
     Live (the default) runs the components on a few worker threads, wakes a component when a
     file lands in its inbox, and runs on real time scaled by the lab's clock_rate, until Ctrl-C
-    (with --processes per-site, a process per site). Step mode
+    (with --processes per-site, a process per site; with a number, that many). Step mode
     (--step) runs one component's unit of work at a time in an order chosen by --seed, on a
     virtual clock, until the lab is idle: the same seed gives the same result every time.
     """
@@ -122,10 +143,11 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
                                     horizon=horizon_seconds, components=_registry(components_spec),
                                     max_steps=max_steps or DEFAULT_MAX_STEPS,
                                     sites=list(sites) or None)
-        elif processes == PER_SITE:
+        elif processes is not None and processes != ONE:
             report = _run_per_site(lab_dir, components_spec, sites,
                                    watcher or INOTIFY, until_idle, timeout, horizon_seconds,
-                                   workers or DEFAULT_WORKERS, debug)
+                                   workers or DEFAULT_WORKERS, debug,
+                                   None if processes == PER_SITE else int(processes))
         else:
             report = _run_live(lab_dir, _registry(components_spec), sites, watcher or INOTIFY, until_idle,
                                timeout, horizon_seconds, workers or DEFAULT_WORKERS)
@@ -195,17 +217,20 @@ def _run_live(lab_dir: Path, registry: Registry, sites: tuple[str, ...], watcher
 
 def _run_per_site(lab_dir: Path, components_spec: str | None, sites: tuple[str, ...],
                   watcher: str, until_idle: bool, timeout: float | None, horizon: float | None,
-                  workers: int, debug: bool) -> IdleReport | None:
+                  workers: int, debug: bool, processes: int | None) -> IdleReport | None:
     from sitesrv.components.registry import SMS_COMPONENTS_SPEC
     from sitesrv.runtime.siteprocs import ServerProcessError, SiteProcesses
 
     supervisor = SiteProcesses(lab_dir, sites=list(sites) or None,
                                components=components_spec or SMS_COMPONENTS_SPEC,
-                               watcher=watcher, horizon=horizon, workers=workers, debug=debug)
+                               watcher=watcher, horizon=horizon, workers=workers, debug=debug,
+                               processes=processes)
 
     def say_started(running: SiteProcesses) -> None:
-        click.echo(f"Running site servers {', '.join(sorted(running.sites))} in a process "
-                   f"each ({running.components} components on {running.workers} worker "
+        where = ("in a process each" if processes is None
+                 else f"in {len(running.children)} processes")
+        click.echo(f"Running site servers {', '.join(sorted(running.sites))} {where} "
+                   f"({running.components} components on {running.workers} worker "
                    f"threads per process, {running.watcher_kind} watcher); Ctrl-C stops.",
                    err=True)
 

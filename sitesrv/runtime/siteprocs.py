@@ -1,10 +1,13 @@
-"""`sitesrv run --processes per-site`: one live site server process per site, one supervisor.
+"""`sitesrv run --processes per-site` (or N): live site server processes, one supervisor.
 
 The components of one process share one interpreter lock, so a whole lab in one process works
 on about one core. SMS ran a server per site; a process per site does the same here, and the
-processes use the machine's cores. Each child is a LiveDriver of its one site (its own lock,
+processes use the machine's cores. Each child is a LiveDriver of its site (its own lock,
 recovery, watcher and workers), exactly what `sitesrv run --site CODE` runs; the sites pass
 files to each other through the lab's folders as always, and the watchers see them arrive.
+A lab of many sites on few cores runs better on a few processes than on one per site (each
+costs an interpreter and its start-up): with `--processes N` each child runs a group of sites
+(`site_groups`), as `sitesrv run --site A --site B ...` would.
 
 The supervisor (the `sitesrv run` process) starts the children, talks to each over a pipe,
 and decides for the whole lab when it is idle by the rule one process uses
@@ -38,6 +41,7 @@ from typing import Any
 
 from sitesrv.errors import SitesrvError, UserError
 from sitesrv.lab.clock import lab_start
+from sitesrv.lab.hierarchy import Hierarchy
 from sitesrv.lab.layout import LabLayout
 from sitesrv.lab.loader import load_lab_hierarchy
 from sitesrv.runtime.idle import (
@@ -72,10 +76,46 @@ class ServerProcessError(SitesrvError):
     exit_code = 1
 
 
-def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, site: str,
+def site_groups(hierarchy: Hierarchy, sites: list[str], count: int | None) -> list[list[str]]:
+    """The sites of each child: one each (`count` None), or spread over `count` children (at
+    most one per site), each a run of the hierarchy in depth-first order, so that a site is
+    with the sites below it as far as the sizes allow; sizes differ by one at most."""
+    if count is None:
+        return [[code] for code in sites]
+    wanted = set(sites)
+    below: dict[str | None, list[str]] = {}
+    for site in hierarchy.sites:
+        if site.code in wanted:
+            below.setdefault(site.parent if site.parent in wanted else None, []).append(site.code)
+    order: list[str] = []
+    stack = list(reversed(below.get(None, [])))
+    while stack:
+        code = stack.pop()
+        order.append(code)
+        stack.extend(reversed(below.get(code, [])))
+    count = min(count, len(order))
+    size, extra = divmod(len(order), count)
+    groups, start = [], 0
+    for n in range(count):
+        end = start + size + (1 if n < extra else 0)
+        groups.append(order[start:end])
+        start = end
+    return groups
+
+
+def group_label(sites: list[str]) -> str:
+    """How messages name a child: its site, or its sites (the first few)."""
+    if len(sites) == 1:
+        return sites[0]
+    if len(sites) <= 4:
+        return f"sites {', '.join(sites[:-1])} and {sites[-1]}"
+    return f"sites {', '.join(sites[:3])} and {len(sites) - 3} more"
+
+
+def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, sites: list[str],
            since: tuple[float, float], components: str, watcher: str, horizon: float | None,
            workers: int, debug: bool) -> None:
-    """A child's life: start one site's LiveDriver, answer the supervisor, stop when told.
+    """A child's life: start its sites' LiveDriver, answer the supervisor, stop when told.
 
     `inherited`: the supervisor's ends of the pipes, which a forked child holds copies of; they
     are closed at once, or a child would never see its supervisor's end close."""
@@ -89,12 +129,13 @@ def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, site: s
         for inherited_handler in list(log.handlers):  # a forked child has the supervisor's
             log.removeHandler(inherited_handler)
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(f"%(levelname)s {site} %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(
+            f"%(levelname)s {','.join(sites)} %(name)s: %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.DEBUG)
     try:
         registry = load_registry(components)
-        driver = LiveDriver(lab_dir, components=registry, sites=[site], watcher=watcher,
+        driver = LiveDriver(lab_dir, components=registry, sites=sites, watcher=watcher,
                             horizon=horizon, workers=workers, clock_since=since)
         driver.start()
     except UserError as e:
@@ -131,9 +172,10 @@ def _report(kind: str, driver: LiveDriver) -> tuple[str, LiveSnapshot, int, tupl
 class _Child:
     """The supervisor's handle on one child."""
 
-    def __init__(self, site: str, process: multiprocessing.process.BaseProcess,
+    def __init__(self, sites: list[str], process: multiprocessing.process.BaseProcess,
                  conn: Connection) -> None:
-        self.site = site
+        self.sites = sites
+        self.label = group_label(sites)
         self.process = process
         self.conn = conn
         self.watcher = ""
@@ -141,10 +183,12 @@ class _Child:
         self.report: tuple[Any, ...] | None = None  # the last _SNAPSHOT or _STOPPED message
 
     def gone(self) -> ServerProcessError:
+        logs = (f"its logs below {self.sites[0]}\\SMS\\Logs" if len(self.sites) == 1
+                else "the logs below its sites' SMS\\Logs")
         return ServerProcessError(
-            f"The site server process of {self.site} stopped unexpectedly (exit code "
-            f"{self.process.exitcode}); its logs below {self.site}\\SMS\\Logs may say why. "
-            "The other sites' servers were stopped; run again to go on.")
+            f"The site server process of {self.label} stopped unexpectedly (exit code "
+            f"{self.process.exitcode}); {logs} may say why. The other sites' servers were "
+            "stopped; run again to go on.")
 
     def receive(self, timeout: float) -> tuple[Any, ...] | None:
         """The child's next message, or None if it sent none within `timeout` (seconds);
@@ -171,7 +215,7 @@ class _Child:
         deadline = time.monotonic() + ANSWER_TIMEOUT
         while (reply := self.receive(SUPERVISOR_TICK)) is None:
             if time.monotonic() > deadline:
-                raise ServerProcessError(f"The site server process of {self.site} did not "
+                raise ServerProcessError(f"The site server process of {self.label} did not "
                                          f"answer within {ANSWER_TIMEOUT:.0f} s.")
         if reply[0] != _SNAPSHOT:  # it stopped by itself: its main loop failed
             raise self.gone()
@@ -180,11 +224,13 @@ class _Child:
 
 
 class SiteProcesses:
-    """Supervises one LiveDriver process per site; `run` is LiveDriver.run's counterpart."""
+    """Supervises one LiveDriver process per site, or per group of sites (`processes`: how
+    many; None, one per site); `run` is LiveDriver.run's counterpart."""
 
     def __init__(self, lab_root: Path, *, sites: list[str] | None = None,
                  components: str, watcher: str, horizon: float | None = None,
-                 workers: int, debug: bool = False, start_method: str | None = None) -> None:
+                 workers: int, debug: bool = False, start_method: str | None = None,
+                 processes: int | None = None) -> None:
         hierarchy = load_lab_hierarchy(lab_root)
         self.lab_root = lab_root
         self.sites = list(dict.fromkeys(sites or [s.code for s in hierarchy.sites]))
@@ -197,6 +243,7 @@ class SiteProcesses:
                 raise UserError(f"Site {code}'s server is already running (pid {holder.pid}, "
                                 f"started {holder.started}). Stop it first, or pass --lab with "
                                 "another lab.")
+        self.groups = site_groups(hierarchy, self.sites, processes)
         self.horizon = default_horizon(hierarchy.timing) if horizon is None else horizon
         self.args = (components, watcher, horizon, workers, debug)
         self.workers = workers
@@ -263,15 +310,15 @@ class SiteProcesses:
         context = multiprocessing.get_context(method)
         layout = LabLayout(Path(self.lab_root), load_lab_hierarchy(self.lab_root))
         since = (time.time(), lab_start(layout.sites()))
-        for site in self.sites:
+        for group in self.groups:
             mine, theirs = context.Pipe()
             inherited = [c.conn for c in self.children] + [mine] if method == "fork" else []
-            process = context.Process(target=_child, name=f"sitesrv-{site}",
-                                      args=(theirs, inherited, self.lab_root, site, since,
+            process = context.Process(target=_child, name=f"sitesrv-{'-'.join(group)}"[:64],
+                                      args=(theirs, inherited, self.lab_root, group, since,
                                             *self.args))
             process.start()
             theirs.close()
-            self.children.append(_Child(site, process, mine))
+            self.children.append(_Child(group, process, mine))
         deadline = time.monotonic() + START_TIMEOUT
         for child in self.children:
             try:
@@ -279,7 +326,7 @@ class SiteProcesses:
                     if stop.is_set():
                         return
                     if time.monotonic() > deadline:
-                        raise ServerProcessError(f"The site server process of {child.site} "
+                        raise ServerProcessError(f"The site server process of {child.label} "
                                                  f"did not start within {START_TIMEOUT:.0f} s.")
             except ServerProcessError:
                 if stop.is_set():  # Ctrl-C reached a child before it could ignore it
@@ -288,8 +335,8 @@ class SiteProcesses:
             if message[0] == _FAILED:
                 if message[2] == UserError.exit_code:
                     raise UserError(message[1])  # names the site or the lab already
-                raise ServerProcessError(f"The site server process of {child.site} could not "
-                                         f"start: {message[1]}")
+                raise ServerProcessError(f"The site server process of {child.label} could "
+                                         f"not start: {message[1]}")
             child.watcher, child.components = message[1], message[2]
 
     def _stop(self) -> None:
@@ -309,7 +356,7 @@ class SiteProcesses:
             child.process.join(max(0.0, deadline - time.monotonic()))
             if child.process.is_alive():
                 logger.warning("the site server process of %s did not stop within %.0f s; "
-                               "killing it", child.site, STOP_TIMEOUT)
+                               "killing it", child.label, STOP_TIMEOUT)
                 child.process.kill()  # it ignores SIGTERM
                 child.process.join(STOP_TIMEOUT)
             child.conn.close()

@@ -110,7 +110,8 @@ def test_option_mistakes_are_user_errors(lab: Path, args: list[str], message: st
     assert message in str(result.exception)
 
 
-@pytest.mark.parametrize("option", [["--workers", "2"], ["--processes", "per-site"]])
+@pytest.mark.parametrize("option", [["--workers", "2"], ["--processes", "per-site"],
+                                    ["--processes", "2"]])
 def test_workers_and_processes_are_live_options(lab: Path, option: list[str]) -> None:
     result = subprocess.run([sys.executable, "-c", "from sitesrv.cli.main import main; main()", "run",
                              "--lab", str(lab), "--step", *option],
@@ -118,6 +119,13 @@ def test_workers_and_processes_are_live_options(lab: Path, option: list[str]) ->
     assert result.returncode == 2
     assert f"{option[0]} needs a live run" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "2.5"])
+def test_processes_is_one_per_site_or_a_whole_number(lab: Path, value: str) -> None:
+    result = CliRunner().invoke(run_command, ["--lab", str(lab), "--processes", value])
+    assert result.exit_code == 2
+    assert f"'{value}' is not one, per-site or a whole number of processes" in result.output
 
 
 def test_an_unknown_registry_is_a_user_error(lab: Path) -> None:

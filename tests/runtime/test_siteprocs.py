@@ -14,13 +14,20 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sitesrv.errors import UserError
+from sitesrv.lab.loader import parse_hierarchy
 from sitesrv.runtime.host import FAILED, UnitOutcome
 from sitesrv.runtime.idle import ExitCode
 from sitesrv.runtime.live import LiveDriver
 from sitesrv.runtime.lock import LOCK_FILE
-from sitesrv.runtime.siteprocs import ServerProcessError, SiteProcesses
+from sitesrv.runtime.siteprocs import (
+    ServerProcessError,
+    SiteProcesses,
+    group_label,
+    site_groups,
+)
 from sitesrv.testing import drop, events, inbox, wait_for
 from tests.runtime.toy import (
     DYING_STATUS,
@@ -64,6 +71,39 @@ def test_each_site_runs_in_its_own_process_and_files_cross_between_them(
     assert locks(lab) == []
     stops = [e["site"] for e in events(lab, "server_stopped")]
     assert sorted(stops) == ["CEN", "SEC"]
+
+
+def test_with_a_number_of_processes_each_runs_a_group_of_sites(lab: Path) -> None:
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
+    running = supervisor(lab, processes=1)
+    report = running.run(until_idle=True, timeout=60)
+    assert report is not None and report.exit_code == ExitCode.IDLE, report
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
+    assert [c.sites for c in running.children] == [["CEN", "SEC"]]
+    assert sorted(e["site"] for e in events(lab, "server_stopped")) == ["CEN", "SEC"]
+    assert locks(lab) == []
+
+
+def test_sites_are_grouped_depth_first_in_runs_of_nearly_equal_size() -> None:
+    hierarchy = parse_hierarchy(yaml.safe_dump({"sites": [
+        {"code": "CEN", "name": "C", "server": "CENSRV", "type": "primary"},
+        *({"code": f"P0{n}", "name": "P", "server": f"P0{n}SRV", "type": "primary",
+           "parent": "CEN"} for n in (1, 2)),
+        *({"code": f"S0{n}", "name": "S", "server": f"S0{n}SRV", "type": "secondary",
+           "parent": f"P0{(n + 1) // 2}"} for n in (1, 2, 3, 4))]}))
+    codes = [s.code for s in hierarchy.sites]
+    assert site_groups(hierarchy, codes, 2) == [["CEN", "P01", "S01", "S02"],
+                                                ["P02", "S03", "S04"]]
+    assert site_groups(hierarchy, codes, 3) == [["CEN", "P01", "S01"], ["S02", "P02"],
+                                                ["S03", "S04"]]
+    assert site_groups(hierarchy, codes, 50) == [[c] for c in
+                                                 ["CEN", "P01", "S01", "S02", "P02", "S03", "S04"]]
+    assert site_groups(hierarchy, codes, None) == [[c] for c in codes]
+    # --site: a site whose parent does not run here heads a run of its own.
+    assert site_groups(hierarchy, ["S03", "P01", "S01"], 1) == [["P01", "S01", "S03"]]
+    assert group_label(["CEN"]) == "CEN"
+    assert group_label(["CEN", "P01", "S01"]) == "sites CEN, P01 and S01"
+    assert group_label(codes) == "sites CEN, P01, P02 and 4 more"
 
 
 def test_until_idle_reports_what_waits_in_any_process(lab: Path) -> None:
