@@ -227,8 +227,9 @@ def _run_per_site(lab_dir: Path, components_spec: str | None, sites: tuple[str, 
                                processes=processes)
 
     def say_started(running: SiteProcesses) -> None:
+        count = len(running.children)
         where = ("in a process each" if processes is None
-                 else f"in {len(running.children)} processes")
+                 else f"in {count} process{'' if count == 1 else 'es'}")
         click.echo(f"Running site servers {', '.join(sorted(running.sites))} {where} "
                    f"({running.components} components on {running.workers} worker "
                    f"threads per process, {running.watcher_kind} watcher); Ctrl-C stops.",

@@ -137,7 +137,8 @@ class ReplicationManager(Component):
         self.held: list[Held] = []
         self.no_job_id: Stream | None = None  # the stream whose batch waits for a job ID
         self.pending: dict[Stream, list[str]] = {}
-        self.queued: dict[Stream, int] = {}  # objects queued since the stream's last batch
+        # Objects queued for each stream since its last batch (or since start-up).
+        self.queued: dict[Stream, int] = {}
         # `process\\<DEST>_<priority>` by destination and priority: every queued object goes
         # to one, so its path is joined once (the folder itself is looked at each time).
         self.stream_folders: dict[tuple[str, int], Path] = {}
@@ -153,7 +154,8 @@ class ReplicationManager(Component):
         if item.inbox.spec.folder == REPLMGR_INCOMING:
             self._receive(item)
         elif (stream := self._queue(item, PRIORITY_OF[item.inbox.spec.folder])) is not None \
-                and self.queued.get(stream, 0) >= BATCH_EARLY and not self._pending(stream):
+                and self.queued.get(stream, 0) >= BATCH_EARLY and stream != self.no_job_id \
+                and not self._pending(stream):
             self._build(stream, self._stream_names(stream))
         return True
 
@@ -223,7 +225,8 @@ class ReplicationManager(Component):
         self.held = []
         self.no_job_id = None
         for stream, names in self._streams():
-            if pending := self._pending(stream):  # the objects' ages matter only to a stream that waits for its job
+            # The objects' ages matter only to a stream that waits for its job.
+            if pending := self._pending(stream):
                 folder = os.fspath(self.process / stream.folder_name)
                 oldest = min(os.stat(os.path.join(folder, n)).st_mtime for n in names)
                 if now < oldest + hold:
@@ -260,6 +263,7 @@ class ReplicationManager(Component):
         # As many as one batch may carry (docs/limits.md); the rest make the next batch.
         objects = rpl.fill(o for n in names if (o := self._queued(stream, folder / n)) is not None)
         if not objects:
+            self.queued.pop(stream, None)
             return True  # all of them were put aside
         try:
             job_id = take_job_id(ctx)

@@ -130,7 +130,7 @@ def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, sites: 
             log.removeHandler(inherited_handler)
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(
-            f"%(levelname)s {','.join(sites)} %(name)s: %(message)s"))
+            f"%(levelname)s {group_label(sites)} %(name)s: %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.DEBUG)
     try:
@@ -233,9 +233,12 @@ class SiteProcesses:
                  processes: int | None = None) -> None:
         hierarchy = load_lab_hierarchy(lab_root)
         self.lab_root = lab_root
-        self.sites = list(dict.fromkeys(sites or [s.code for s in hierarchy.sites]))
-        for code in self.sites:
-            hierarchy.site(code)  # UserError for an unknown site, before any process starts
+        # As the hierarchy spells them (`--site p01` is P01); UserError for an unknown site,
+        # before any process starts.
+        self.sites = list(dict.fromkeys(
+            hierarchy.site(code).code for code in sites or [s.code for s in hierarchy.sites]))
+        if processes is not None and processes < 1:
+            raise ValueError(f"processes must be 1 or more, not {processes}")
         layout = LabLayout(lab_root, hierarchy)
         for code in self.sites:  # and one that runs already: before any site has done anything
             holder = live_holder(layout.site(code))

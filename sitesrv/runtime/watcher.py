@@ -166,13 +166,14 @@ def arrivals_emitter(route: Callable[[str], None]) -> type[EventEmitter]:
 
         def _add_callback(self, path: bytes) -> None:
             """No watch on a work folder or below one: every event there is a claim, a
-            put-back's source or a rewrite, none of them a hint (`may_be_work`)."""
-            if work_folder not in path.split(os.sep.encode()):
+            put-back's source or a rewrite, none of them a hint (`may_be_work`). Only the
+            folders below the watched root count: a lab may live below any folder."""
+            if work_folder not in path[len(self.path):].split(os.sep.encode()):
                 super()._add_callback(path)
 
     class ArrivalsEmitter(InotifyEmitter):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("inotify_fd", gathering_reader())
+            self.reader: InotifyFD = kwargs.setdefault("inotify_fd", gathering_reader())
             super().__init__(*args, **kwargs)
 
         def get_event_mask_from_filter(self) -> Mask:
@@ -202,7 +203,8 @@ _reader: InotifyFD | None = None
 
 def gathering_reader() -> InotifyFD:
     """The process's inotify reader for arrivals emitters, started at first use, as watchdog's
-    own shared reader is (and made again if its thread has ended)."""
+    own shared reader is, and made again if its thread has ended (`Watcher.check` restarts the
+    observer when it finds it so)."""
     global _reader
     with _reader_lock:
         if _reader is None or not _reader.is_alive():
@@ -309,8 +311,11 @@ class Watcher:
         return observer
 
     def check(self) -> bool:
-        """Restart the observer if it died; True if it had (a full rescan was asked for)."""
-        if self.observer is None or self.observer.is_alive():
+        """Restart the observer if it died, or the inotify reader its emitters share; True if
+        one had (a full rescan was asked for)."""
+        if self.observer is None or self.observer.is_alive() and all(
+                reader.is_alive() for emitter in self.observer.emitters
+                if (reader := getattr(emitter, "reader", None)) is not None):
             return False
         self._stop_observer()
         self.restarts += 1

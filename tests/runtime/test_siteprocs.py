@@ -106,6 +106,14 @@ def test_sites_are_grouped_depth_first_in_runs_of_nearly_equal_size() -> None:
     assert group_label(codes) == "sites CEN, P01, P02 and 4 more"
 
 
+def test_sites_named_in_any_case_are_grouped_as_the_hierarchy_spells_them(lab: Path) -> None:
+    # `--site sec`: a group matched the codes as typed, and SEC was left out of every one.
+    assert supervisor(lab, sites=["cen", "sec"], processes=2).groups == [["CEN"], ["SEC"]]
+    assert supervisor(lab, sites=["sec"], processes=2).groups == [["SEC"]]
+    with pytest.raises(ValueError, match="processes must be 1 or more"):
+        supervisor(lab, processes=0)
+
+
 def test_until_idle_reports_what_waits_in_any_process(lab: Path) -> None:
     drop(inbox(lab, "CEN", OUTBOX), "W.SRQ", instruction("W", needs="NEVER"))
     report = supervisor(lab, horizon=1.0).run(until_idle=True, timeout=60)

@@ -187,6 +187,27 @@ def test_a_long_burst_of_objects_goes_in_batches_of_batch_early_as_it_is_queued(
         BATCH_EARLY, 50]
 
 
+def test_a_long_burst_without_a_job_id_says_so_once_and_goes_when_one_comes(
+        lab: Path) -> None:
+    uid = inbox(lab, "ZZZ", "schedule.box\\UID")
+    token = next(uid.glob("*.job"))
+    aside = token.rename(lab / token.name)
+    count = BATCH_EARLY + 50
+    for n in range(count):
+        replication_object(lab, "P00", f"A{n:07d}.PKG", pkg_object(str(n)))
+    report = run_until_idle(lab, components=REPLMGR_ONLY, sites=["ZZZ"], horizon=1)
+    assert report.status == "waiting"
+    missing = [m for m in log_messages(lab, "ZZZ", "replmgr.log")
+               if m.startswith("Could not retrieve a job ID")]
+    assert len(missing) == 2  # once as the burst went on, once when it paused; not per object
+    assert len(files(inbox(lab, "ZZZ", "replmgr.box\\process\\P00_2"))) == count
+
+    aside.rename(token)
+    report = run_until_idle(lab, seed=2, components=EVERYTHING)
+    assert (report.status, report.errors) == ("idle", 0)
+    assert delivered(lab) == sorted(pkg_object(str(n)) for n in range(count))
+
+
 def test_waiting_objects_go_anyway_once_they_are_batch_hold_old(lab: Path) -> None:
     replication_object(lab, "P00", "AAAAAAAA.PKG", PKG)
     run_until_idle(lab, components=REPLMGR_ONLY, sites=["ZZZ"])
