@@ -328,15 +328,23 @@ class LiveDriver:
     def waits(self) -> list[WaitLine]:
         return [w for host in self.hosts for w in self._waits.get(host, [])]
 
-    def snapshot(self) -> LiveSnapshot:
-        """This process's state for the idle rule (also asked by a per-site supervisor)."""
-        return LiveSnapshot(self.quiet(), self.runtime.progress_count,
+    def snapshot(self, *, busy_waits: bool = True) -> LiveSnapshot:
+        """This process's state for the idle rule (also asked by a per-site supervisor).
+
+        `busy_waits=False`: a busy process's snapshot leaves out what waits and when its
+        timers fall due, which the rule reads only once every process is quiet; it is asked
+        every supervisor tick, and the waits of a large lab are long lists."""
+        quiet = self.quiet()
+        if not (quiet or busy_waits):
+            return LiveSnapshot(False, self.runtime.progress_count, self.runtime.last_progress,
+                                self.clock.now())
+        return LiveSnapshot(quiet, self.runtime.progress_count,
                             self.runtime.last_progress, self.clock.now(), tuple(self.waits()),
                             tuple(d for d in list(self._due.values()) if d is not None))
 
     def _idle_status(self) -> str | None:
         """The idle rule (idle.LiveIdleRule) for the sites of this process."""
-        verdict = self._idle.verdict([self.snapshot()])
+        verdict = self._idle.verdict([self.snapshot(busy_waits=False)])
         if verdict == RESCAN:
             self.rescan_all()
             return None

@@ -153,7 +153,7 @@ def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, sites: 
             except (EOFError, OSError):
                 return
             if message == _STATUS:
-                conn.send(_report(_SNAPSHOT, driver))
+                conn.send(_report(_SNAPSHOT, driver, busy_waits=False))
             elif message == _RESCAN:
                 driver.rescan_all()
             elif message == _STOP:
@@ -165,8 +165,13 @@ def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, sites: 
             conn.send(_report(_STOPPED, driver))
 
 
-def _report(kind: str, driver: LiveDriver) -> tuple[str, LiveSnapshot, int, tuple[WaitLine, ...]]:
-    return (kind, driver.snapshot(), driver.runtime.error_count, tuple(driver.runtime.problems()))
+def _report(kind: str, driver: LiveDriver, *, busy_waits: bool = True,
+            ) -> tuple[str, LiveSnapshot, int, tuple[WaitLine, ...]]:
+    """A child's state; `busy_waits=False` (the idle rule's look every tick): a busy child's
+    leaves out its waits and problems, which only the final report and a quiet lab need."""
+    snapshot = driver.snapshot(busy_waits=busy_waits)
+    problems = tuple(driver.runtime.problems()) if busy_waits or snapshot.quiet else ()
+    return (kind, snapshot, driver.runtime.error_count, problems)
 
 
 class _Child:
@@ -180,7 +185,8 @@ class _Child:
         self.conn = conn
         self.watcher = ""
         self.components = 0
-        self.report: tuple[Any, ...] | None = None  # the last _SNAPSHOT or _STOPPED message
+        # The last _SNAPSHOT (a busy child's without its waits) or _STOPPED message.
+        self.report: tuple[Any, ...] | None = None
 
     def gone(self) -> ServerProcessError:
         logs = (f"its logs below {self.sites[0]}\\SMS\\Logs" if len(self.sites) == 1
