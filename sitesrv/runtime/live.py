@@ -246,15 +246,19 @@ class LiveDriver:
                     if held is not None and held > mono:
                         wake = self._earlier(wake, held - mono)
                         continue
-                    host.fire_timers(now)
+                    # The earliest entry, stale ones too (no lists built: this runs for every
+                    # host at every look); after firing, every entry left is later than now.
+                    due = host.earliest_timer()
+                    if due is not None and due <= now:
+                        host.fire_timers(now)
+                        due = host.earliest_timer()
                     if host.wanted.is_set():
                         self._next = (self._next + i + 1) % len(hosts)
                         self._busy[host] = mono
                         self._sleeping[host] = False
                         self._held.pop(host, None)
                         return host
-                    due = host.next_timer()
-                    if due is not None:
+                    if due is not None:  # a stale entry only wakes a worker to look once more
                         wake = self._earlier(wake, self.clock.real_seconds(due - now))
                 self._pool.wait(wake)
         return None
