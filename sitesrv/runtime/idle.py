@@ -117,6 +117,8 @@ class LiveSnapshot:
     progress: int  # units that progressed so far
     last_progress: float  # lab time of the last one
     now: float  # lab time
+    # Both empty in the snapshot of a process that was not quiet, as the idle rule takes it
+    # (LiveDriver.snapshot(busy_waits=False)): the rule reads them only once all are quiet.
     waits: tuple[WaitLine, ...] = ()
     due: tuple[float, ...] = ()  # the sleeping hosts' next timers (lab time)
 

@@ -168,10 +168,11 @@ def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, sites: 
 def _report(kind: str, driver: LiveDriver, *, busy_waits: bool = True,
             ) -> tuple[str, LiveSnapshot, int, tuple[WaitLine, ...]]:
     """A child's state; `busy_waits=False` (the idle rule's look every tick): a busy child's
-    leaves out its waits and problems, which only the final report and a quiet lab need."""
-    snapshot = driver.snapshot(busy_waits=busy_waits)
-    problems = tuple(driver.runtime.problems()) if busy_waits or snapshot.quiet else ()
-    return (kind, snapshot, driver.runtime.error_count, problems)
+    leaves out its waits, which only the final report and a quiet lab need. Its problems (a
+    short list) always come: the report of a child that never sends `_STOPPED` is built from
+    its last look."""
+    return (kind, driver.snapshot(busy_waits=busy_waits), driver.runtime.error_count,
+            tuple(driver.runtime.problems()))
 
 
 class _Child:

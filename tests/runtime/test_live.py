@@ -61,6 +61,31 @@ class ToySink(Component):
         return True
 
 
+class ToyWaiter(Component):
+    """Keeps an `.SNI` until a `.GO` of its name has come (and left `.GO.seen`), with a retry
+    an hour away; a `.GO` makes the waiting files eligible at once (`recheck_on_arrival`),
+    leaving the hour-away timer entry behind, stale."""
+
+    name = "SMS_TOY_WAITER"
+    log_name = "toywait.log"
+    inboxes = (InboxSpec(RECEIVE, ("*.SNI", "*.GO"), recheck_on_arrival=True),)
+
+    def work(self) -> bool:
+        item = self.ctx.claim_next()
+        if item is None:
+            return False
+        stem = item.name.rsplit(".", 1)[0]
+        if item.name.endswith(".SNI") and not (item.inbox.path / f"{stem}.GO.seen").exists():
+            item.defer(self.ctx.clock.now() + 3600, f"waits for {stem}.GO")
+        elif item.name.endswith(".SNI"):
+            item.done()
+            self.ctx.log.write(f"Done {stem}")
+        else:
+            item.inbox.path.joinpath(f"{stem}.GO.seen").write_bytes(b"")
+            item.done()
+        return True
+
+
 def installed(lab: Path) -> list[str]:
     return installed_items(inbox(lab, "SEC", INSTALLED))
 
@@ -70,6 +95,24 @@ def test_a_file_dropped_into_an_inbox_is_processed(sitesrv_lab_factory: LabFacto
     with running(lab, components=REGISTRY):
         drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
         wait_for(lambda: installed(lab) == ["A"], what="A to be installed")
+
+
+def test_a_deferral_ended_early_leaves_no_worker_waiting_for_its_old_time(
+        sitesrv_lab_factory: LabFactory) -> None:
+    # The workers look at each host's earliest timer entry, stale ones included: the hour-away
+    # entry of a deferral that ended early must neither hold the file nor keep the lab busy.
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    folder = inbox(lab, "SEC", RECEIVE)
+    with running(lab, components=Registry(secondary=(ToyWaiter,))) as driver:
+        drop(folder, "A.SNI", b"a")
+        wait_for(lambda: bool(driver.waits()), what="A.SNI to wait for A.GO")
+        drop(folder, "A.GO", b"go")
+        wait_for(lambda: not (folder / "A.SNI").exists(), what="A.SNI to be done")
+        wait_for(driver.quiet, what="the waiter to go back to sleep")
+        assert driver.waits() == []
+    report = LiveDriver(lab, components=Registry(secondary=(ToyWaiter,))).run(
+        until_idle=True, timeout=20)
+    assert report is not None and report.exit_code == ExitCode.IDLE
 
 
 def test_a_file_present_before_start_up_is_processed(sitesrv_lab_factory: LabFactory) -> None:
