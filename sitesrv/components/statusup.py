@@ -34,7 +34,7 @@ def queue_replication(ctx: ComponentContext, dest: str, priority: int, extension
     """
     folder = ctx.layout.inbox(REPLMGR_OUTBOUND[priority])
     random8 = (ctx.ids.name_for(f"{dest}/{key}", extension) if key is not None
-               else ctx.ids.random_name(folder, extension))
+               else ctx.ids.random_name(folder, extension, ))
     return ctx.publish(folder / f"{dest}_{random8}", data)
 
 

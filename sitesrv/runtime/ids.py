@@ -33,13 +33,14 @@ class Ids:
         """Random characters from the seeded RNG, e.g. for `ds_` + 5 lower-case letters."""
         return "".join(self._rng.choice(alphabet) for _ in range(length))
 
-    def random_name(self, folder: Path, suffix: str = "") -> str:
-        """`<8 random>` + suffix that names no file in `folder` or its claimed work.
+    def random_name(self, folder: Path, suffix: str = "", *, prefix: str = "") -> str:
+        """`<8 random>` + suffix such that `prefix` + it names no file in `folder` or its
+        claimed work (the file is published as `prefix` + the name: `P00_Z3AWAX9I.STA`).
 
         Windows would see `Z3AWAX9I.PKG` and `z3awax9i.pkg` as one file, so the upper- and
         lower-case spellings are both checked.
         """
-        places = (f"{folder}{os.sep}", f"{folder}{os.sep}{WORK_DIR}{os.sep}")
+        places = (f"{folder}{os.sep}{prefix}", f"{folder}{os.sep}{WORK_DIR}{os.sep}{prefix}")
         while True:
             name = self.random_chars() + suffix
             spellings = dict.fromkeys((name, name.upper(), name.lower()))

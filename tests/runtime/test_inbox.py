@@ -472,6 +472,19 @@ def test_random_names_never_collide_with_files_or_claimed_work(fs: object) -> No
     assert (sorted(os.listdir(folder)), sorted(os.listdir(folder / ".work"))) == before
 
 
+def test_a_random_name_published_after_a_prefix_is_checked_with_it(fs: object) -> None:
+    # Replication Manager's outbound objects are `<DEST>_<8 random>.<ext>`: the check of the
+    # bare name saw nothing there, and a second object of the same draw replaced the first.
+    folder = Path("/lab/P00/SMS/inboxes/replmgr.box/outbound/low")
+    (folder / ".work").mkdir(parents=True)
+    taken = draws(1, 2, ".STA")
+    (folder / f"ZZZ_{taken[0]}").write_bytes(b"")
+    (folder / ".work" / f"ZZZ_{taken[1]}").write_bytes(b"")
+    ids = Ids(random.Random(1), "P00-X")
+    assert ids.random_name(folder, ".STA", prefix="ZZZ_") == draws(1, 3, ".STA")[2]
+    assert Ids(random.Random(1), "P00-X").random_name(folder, ".STA", prefix="S01_") == taken[0]
+
+
 def test_derived_names_are_stable_and_temp_names_count() -> None:
     a, b = Ids(random.Random(1), "P00-X"), Ids(random.Random(2), "P00-X")
     assert a.name_for("K.SNI", ".PKG") == b.name_for("K.SNI", ".PKG")
