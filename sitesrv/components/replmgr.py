@@ -156,7 +156,7 @@ class ReplicationManager(Component):
         elif (stream := self._queue(item, PRIORITY_OF[item.inbox.spec.folder])) is not None \
                 and self.queued.get(stream, 0) >= BATCH_EARLY and stream != self.no_job_id \
                 and not self._pending(stream):
-            self._build(stream, self._stream_names(stream))
+            self._build(stream, self._object_names(os.fspath(self.process / stream.folder_name)))
         return True
 
     def waiting(self) -> list[Waiting]:
@@ -182,14 +182,14 @@ class ReplicationManager(Component):
         except (ValueError, UserError):
             item.quarantine(f"an outbound object is named <site>_<name>.<ext>, and {dest!r} is "
                             "not a site of this lab")
-            return
+            return None
         if dest == self.ctx.site.code:
             item.quarantine(f"it is addressed to this very site {dest}")
-            return
+            return None
         problem = _object_problem(item)
         if problem is not None:
             item.quarantine(problem)
-            return
+            return None
         folder = self.stream_folders.get((dest, priority))
         if folder is None:
             folder = self.process / Stream(dest, priority).folder_name
@@ -213,8 +213,8 @@ class ReplicationManager(Component):
         self.pending[stream] = pending
         return pending
 
-    def _stream_names(self, stream: Stream) -> list[str]:
-        folder = os.fspath(self.process / stream.folder_name)
+    def _object_names(self, folder: str) -> list[str]:
+        """The objects queued in a stream folder, by name: no temp files, no folders."""
         return [e.name for e in self._entries(folder)
                 if not ignored_by_scans(e.name) and e.is_file(follow_symlinks=False)]
 
@@ -245,9 +245,7 @@ class ReplicationManager(Component):
             match = STREAM_RE.fullmatch(folder.name)
             if match is None or not folder.is_dir(follow_symlinks=False):
                 continue
-            names = [e.name for e in self._entries(folder.path)
-                     if not ignored_by_scans(e.name) and e.is_file(follow_symlinks=False)]
-            if names:
+            if names := self._object_names(folder.path):
                 found.append((Stream(match[1], int(match[2])), names))
         return found
 

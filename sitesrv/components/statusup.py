@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sitesrv.db.sitedb import PkgStatus
 from sitesrv.formats import sta
-from sitesrv.lab.boxes import REPLMGR_OUTBOUND
+from sitesrv.lab.boxes import REPLMGR_OUTBOUND, REPLMGR_PROCESS
 from sitesrv.runtime.context import ComponentContext
 
 STATUS_PRIORITY = 3  # status travels at low priority by default (docs/sources.md#steverac)
@@ -33,8 +33,11 @@ def queue_replication(ctx: ComponentContext, dest: str, priority: int, extension
     crash, so the object is replaced rather than sent twice.
     """
     folder = ctx.layout.inbox(REPLMGR_OUTBOUND[priority])
+    # A random name is checked as it is published, and in the stream folder the object moves
+    # to next (`process\\<DEST>_<priority>`), where it waits for its batch.
+    stream = ctx.layout.inbox(REPLMGR_PROCESS) / f"{dest}_{priority}"
     random8 = (ctx.ids.name_for(f"{dest}/{key}", extension) if key is not None
-               else ctx.ids.random_name(folder, extension, ))
+               else ctx.ids.random_name(folder, extension, prefix=f"{dest}_", also=(stream,)))
     return ctx.publish(folder / f"{dest}_{random8}", data)
 
 

@@ -12,6 +12,7 @@ import itertools
 import os
 import random
 import string
+from collections.abc import Iterable
 from pathlib import Path
 
 from sitesrv.lab.boxes import WORK_DIR  # claimed files: a new name must not collide there either
@@ -33,14 +34,17 @@ class Ids:
         """Random characters from the seeded RNG, e.g. for `ds_` + 5 lower-case letters."""
         return "".join(self._rng.choice(alphabet) for _ in range(length))
 
-    def random_name(self, folder: Path, suffix: str = "", *, prefix: str = "") -> str:
+    def random_name(self, folder: Path, suffix: str = "", *, prefix: str = "",
+                    also: Iterable[Path] = ()) -> str:
         """`<8 random>` + suffix such that `prefix` + it names no file in `folder` or its
-        claimed work (the file is published as `prefix` + the name: `P00_Z3AWAX9I.STA`).
+        claimed work, nor in the folders `also` (where the file goes next): the file is
+        published as `prefix` + the name (`P00_Z3AWAX9I.STA`).
 
         Windows would see `Z3AWAX9I.PKG` and `z3awax9i.pkg` as one file, so the upper- and
         lower-case spellings are both checked.
         """
-        places = (f"{folder}{os.sep}{prefix}", f"{folder}{os.sep}{WORK_DIR}{os.sep}{prefix}")
+        places = (f"{folder}{os.sep}{prefix}", f"{folder}{os.sep}{WORK_DIR}{os.sep}{prefix}",
+                  *(f"{other}{os.sep}{prefix}" for other in also))
         while True:
             name = self.random_chars() + suffix
             spellings = dict.fromkeys((name, name.upper(), name.lower()))

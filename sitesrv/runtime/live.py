@@ -160,6 +160,7 @@ class LiveDriver:
                 self._pool.notify_all()
             for thread in self._threads:
                 thread.join()
+            self._list_waits()
             self.watcher.stop()
             for site in self.runtime.sites:
                 self.runtime.events.emit("server_stopped", site=site.site.code,
@@ -169,6 +170,16 @@ class LiveDriver:
         finally:
             self._locked = False
             self.runtime.unlock()
+
+    def _list_waits(self) -> None:
+        """What every host's files wait for, listed afresh once the workers have stopped: a
+        host busy to the end listed them last up to BUSY_WAITS_EVERY earlier, and the report
+        (a timeout's) shows these."""
+        for host in self.hosts:
+            try:
+                self._waits[host] = host.waits()
+            except Exception:  # the report keeps the last listing; stopping goes on
+                logger.exception("could not list what %s %s waits for", host.site, host.name)
 
     def rescan_all(self, why: str = "") -> None:
         """Every component looks at every inbox again (watcher trouble, or the periodic pass)."""

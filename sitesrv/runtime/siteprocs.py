@@ -165,8 +165,8 @@ def _child(conn: Connection, inherited: list[Connection], lab_dir: Path, sites: 
             conn.send(_report(_STOPPED, driver))
 
 
-def _report(kind: str, driver: LiveDriver, *, busy_waits: bool = True,
-            ) -> tuple[str, LiveSnapshot, int, tuple[WaitLine, ...]]:
+def _report(kind: str, driver: LiveDriver, *,
+            busy_waits: bool = True) -> tuple[str, LiveSnapshot, int, tuple[WaitLine, ...]]:
     """A child's state; `busy_waits=False` (the idle rule's look every tick): a busy child's
     leaves out its waits, which only the final report and a quiet lab need. Its problems (a
     short list) always come: the report of a child that never sends `_STOPPED` is built from

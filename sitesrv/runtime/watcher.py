@@ -56,6 +56,7 @@ POLL_INTERVAL = 1.0
 # it passes on at once: one wake-up of watchdog's dispatcher per burst, not per event.
 GATHER_SECONDS = 0.002
 GATHER_MAX_BYTES = 1 << 20
+READER_DEATHS = 3  # deaths of the inotify reader after which the watcher polls instead
 # The events that can mean "a file is now complete under a name in this folder".
 WAKING_EVENTS = (FileCreatedEvent, FileMovedEvent, FileClosedEvent)
 
@@ -173,7 +174,9 @@ def arrivals_emitter(route: Callable[[str], None]) -> type[EventEmitter]:
 
     class ArrivalsEmitter(InotifyEmitter):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            self.reader: InotifyFD = kwargs.setdefault("inotify_fd", gathering_reader())
+            if kwargs.get("inotify_fd") is None:
+                kwargs["inotify_fd"] = gathering_reader()
+            self.reader: InotifyFD = kwargs["inotify_fd"]
             super().__init__(*args, **kwargs)
 
         def get_event_mask_from_filter(self) -> Mask:
@@ -269,6 +272,7 @@ class Watcher:
         self.route = route
         self.rescan = rescan
         self.restarts = 0
+        self.reader_deaths = 0
         self._overflow = _Overflow(lambda: rescan("the inotify queue overflowed"))
         self.observer: BaseObserver | None = None
 
@@ -312,13 +316,24 @@ class Watcher:
 
     def check(self) -> bool:
         """Restart the observer if it died, or the inotify reader its emitters share; True if
-        one had (a full rescan was asked for)."""
-        if self.observer is None or self.observer.is_alive() and all(
-                reader.is_alive() for emitter in self.observer.emitters
-                if (reader := getattr(emitter, "reader", None)) is not None):
+        one had (a full rescan was asked for). A reader that has died READER_DEATHS times
+        (a watchdog whose insides changed under sitesrv's reader, say) is given up for polling,
+        rather than restarted at every look."""
+        if self.observer is None:
+            return False
+        readers = [reader for emitter in list(self.observer.emitters)
+                   if (reader := getattr(emitter, "reader", None)) is not None]
+        reader_died = not all(reader.is_alive() for reader in readers)
+        if self.observer.is_alive() and not reader_died:
             return False
         self._stop_observer()
         self.restarts += 1
+        if reader_died:
+            self.reader_deaths += 1
+            if self.reader_deaths >= READER_DEATHS:
+                logger.warning("the inotify reader stopped %d times; watching by polling "
+                               "instead", self.reader_deaths)
+                self.kind = POLLING
         self.observer = self._start_observer()
         self.rescan("the file system watcher stopped and was restarted")
         return True

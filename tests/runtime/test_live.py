@@ -101,6 +101,7 @@ def test_a_deferral_ended_early_leaves_no_worker_waiting_for_its_old_time(
         sitesrv_lab_factory: LabFactory) -> None:
     # The workers look at each host's earliest timer entry, stale ones included: the hour-away
     # entry of a deferral that ended early must neither hold the file nor keep the lab busy.
+    # (A guard for that look: the look before it, which listed live entries only, passed too.)
     lab = sitesrv_lab_factory(NO_RESCAN).root
     folder = inbox(lab, "SEC", RECEIVE)
     with running(lab, components=Registry(secondary=(ToyWaiter,))) as driver:
@@ -337,6 +338,15 @@ def test_a_dead_inotify_reader_is_replaced_and_a_rescan_asked_for(tmp_path: Path
         assert watcher_module.gathering_reader() is not reader
         (folder / "A.PKN").write_bytes(b"a")
         wait_for(lambda: str(folder / "A.PKN") in hints, what="the hint for A.PKN")
+        # A reader that keeps dying (its watchdog changed under it) is given up for polling.
+        for _ in range(watcher_module.READER_DEATHS - 1):
+            reader = watcher_module.gathering_reader()
+            reader.stop()
+            reader.join(5)
+            assert watcher.check() is True
+        assert watcher.kind == "polling"
+        (folder / "B.PKN").write_bytes(b"b")
+        wait_for(lambda: str(folder / "B.PKN") in hints, what="the hint for B.PKN")
     finally:
         watcher.stop()
 

@@ -121,6 +121,19 @@ def test_workers_and_processes_are_live_options(lab: Path, option: list[str]) ->
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.live_fs
+def test_processes_2_runs_the_sites_in_two_processes(lab: Path) -> None:
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
+    result = subprocess.run([sys.executable, "-c", "from sitesrv.cli.main import main; main()",
+                             "run", "--lab", str(lab), "--processes", "2", "--until-idle",
+                             "--timeout", "60", "--components", "tests.runtime.toy:REGISTRY"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Running site servers CEN, SEC in 2 processes" in result.stderr
+    assert "Idle at lab time" in result.stderr
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "two", "2.5"])
 def test_processes_is_one_per_site_or_a_whole_number(lab: Path, value: str) -> None:
     result = CliRunner().invoke(run_command, ["--lab", str(lab), "--processes", value])
