@@ -17,6 +17,11 @@ from hypothesis import HealthCheck, settings
 from sitesrv.admin.lab import Lab
 from sitesrv.db import sitedb
 from sitesrv.db.sitedb import SiteDatabase
+from sitesrv.lab.clock import VirtualClock
+from sitesrv.runtime.component import Component
+from sitesrv.runtime.context import ComponentContext
+from sitesrv.runtime.host import LabRuntime
+from sitesrv.runtime.registry import Registry
 
 pytest_plugins = ["pytester"]  # tests/test_testing.py runs a user's test file with the plugin
 
@@ -52,6 +57,27 @@ def at_once(target: Callable[..., object], args_each: Iterable[tuple[object, ...
     if failures:
         raise failures[0]
 
+
+
+class Idle(Component):
+    """A component that does nothing: its context is what a test needs (IDs, names, publish)."""
+
+    name = "SMS_TEST_IDLE"
+    log_name = "testidle.log"
+
+    def work(self) -> bool:
+        return False
+
+
+def site_contexts(root: Path, site: str, count: int = 1) -> tuple[LabRuntime,
+                                                                  list[ComponentContext]]:
+    """`count` idle components of `site`, booted in step mode, each with its own context; the
+    caller unlocks the runtime."""
+    idle = tuple(type(f"Idle{i}", (Idle,), {"name": f"SMS_TEST_IDLE_{i}"}) for i in range(count))
+    runtime = LabRuntime(root, clock=VirtualClock(), seed=0, registry=Registry(primary=idle),
+                         sites=[site])
+    runtime.boot()
+    return runtime, [host.ctx for host in runtime.hosts]
 
 @pytest.fixture
 def default_hierarchy_text() -> str:

@@ -18,22 +18,8 @@ from sitesrv.formats.parcel import (
     ParcelRequest,
     ParcelStatus,
 )
-from sitesrv.lab.clock import VirtualClock
-from sitesrv.runtime.component import Component
 from sitesrv.runtime.context import ComponentContext
-from sitesrv.runtime.host import LabRuntime
-from sitesrv.runtime.registry import Registry
-from tests.conftest import at_once
-
-
-class Taker(Component):
-    """A component of ZZZ that only takes IDs, through the context the runtime gives it."""
-
-    name = "SMS_TEST_TAKER"
-    log_name = "taker.log"
-
-    def work(self) -> bool:
-        return False
+from tests.conftest import at_once, site_contexts
 
 
 def put(path: Path) -> None:
@@ -44,12 +30,8 @@ def put(path: Path) -> None:
 @pytest.fixture
 def contexts(lab: Lab) -> Iterator[list[ComponentContext]]:
     """Four components of site ZZZ, each with its own context."""
-    takers = tuple(type(f"Taker{i}", (Taker,), {"name": f"SMS_TEST_TAKER_{i}"})
-                   for i in range(4))
-    runtime = LabRuntime(lab.root, clock=VirtualClock(), seed=0, registry=Registry(primary=takers),
-                         sites=["ZZZ"])
-    runtime.boot()
-    yield [host.ctx for host in runtime.hosts]
+    runtime, contexts = site_contexts(lab.root, "ZZZ", 4)
+    yield contexts
     runtime.unlock()
 
 

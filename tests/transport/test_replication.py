@@ -12,13 +12,11 @@ import pytest
 from sitesrv.components.replmgr import BATCH_EARLY, ReplicationManager
 from sitesrv.components.statusup import queue_replication
 from sitesrv.formats import rpl, trs
-from sitesrv.lab.clock import VirtualClock
-from sitesrv.runtime.component import Component
 from sitesrv.runtime.faults import FaultPoint
-from sitesrv.runtime.host import LabRuntime
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.step import run_until_idle
 from sitesrv.testing import assert_in_order, drop, events, files, inbox, log_messages
+from tests.conftest import site_contexts
 from tests.transport.conftest import (
     EVERYTHING,
     START,
@@ -213,21 +211,10 @@ def test_a_long_burst_without_a_job_id_says_so_once_and_goes_when_one_comes(
     assert delivered(lab) == sorted(pkg_object(str(n)) for n in range(count))
 
 
-class Reporter(Component):
-    name = "SMS_TOY_REPORTER"
-    log_name = "toyreport.log"
-
-    def work(self) -> bool:
-        return False
-
-
 def test_an_outbound_object_never_takes_the_name_of_one_still_queued(lab: Path) -> None:
     # `<DEST>_<8 random>.<ext>`: a name taken in outbound (or claimed there), or by an object
     # waiting in its stream folder for the next batch, would be replaced by the new object.
-    runtime = LabRuntime(lab, clock=VirtualClock(), seed=0,
-                         registry=Registry(primary=(Reporter,)), sites=["ZZZ"])
-    runtime.boot()
-    ctx = runtime.hosts[0].ctx
+    runtime, [ctx] = site_contexts(lab, "ZZZ")
     probe = copy.deepcopy(ctx.ids)  # the same draws, in the same order
     first, second, third = (probe.random_chars() for _ in range(3))
     stream = inbox(lab, "ZZZ", "replmgr.box\\process") / "P00_3"
@@ -237,6 +224,7 @@ def test_an_outbound_object_never_takes_the_name_of_one_still_queued(lab: Path) 
     path = queue_replication(ctx, "P00", 3, ".STA", b"3")
     assert path.name == f"P00_{third}.STA"
     assert [p.read_bytes() for p in waiting] == [b"1", b"2"]
+    runtime.unlock()
 
 
 def test_waiting_objects_go_anyway_once_they_are_batch_hold_old(lab: Path) -> None:
