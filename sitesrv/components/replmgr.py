@@ -141,7 +141,7 @@ class ReplicationManager(Component):
         self.queued: dict[Stream, int] = {}
         # `process\\<DEST>_<priority>` by destination and priority: every queued object goes
         # to one, so its path is joined once (the folder itself is looked at each time).
-        self.stream_folders: dict[tuple[str, int], Path] = {}
+        self.stream_folders: dict[Stream, Path] = {}
         for batch in self._ready_batches():
             self.pending.setdefault(Stream(batch.destination_site, batch.priority), []).append(
                 batch.job_id)
@@ -156,7 +156,7 @@ class ReplicationManager(Component):
         elif (stream := self._queue(item, PRIORITY_OF[item.inbox.spec.folder])) is not None \
                 and self.queued.get(stream, 0) >= BATCH_EARLY and stream != self.no_job_id \
                 and not self._pending(stream):
-            self._build(stream, self._object_names(os.fspath(self.process / stream.folder_name)))
+            self._build(stream, self._object_names(os.fspath(self.stream_folders[stream])))
         return True
 
     def waiting(self) -> list[Waiting]:
@@ -190,10 +190,10 @@ class ReplicationManager(Component):
         if problem is not None:
             item.quarantine(problem)
             return None
-        folder = self.stream_folders.get((dest, priority))
+        stream = Stream(dest, priority)
+        folder = self.stream_folders.get(stream)
         if folder is None:
-            folder = self.process / Stream(dest, priority).folder_name
-            self.stream_folders[(dest, priority)] = folder
+            folder = self.stream_folders[stream] = self.process / stream.folder_name
         self.ctx.make_dirs(folder)
         now = self.ctx.clock.now()
         self.ctx.set_mtime(item.path, now)  # the arrival time, in lab time, for the batching hold
@@ -202,7 +202,6 @@ class ReplicationManager(Component):
             self.ctx.reporting()
         self.ctx.log.write(f"Queued {self.ctx.windows(item.original)} for site {dest} at "
                            f"priority {priority}")
-        stream = Stream(dest, priority)
         self.queued[stream] = self.queued.get(stream, 0) + 1
         return stream
 
