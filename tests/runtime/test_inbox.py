@@ -336,8 +336,8 @@ def test_an_unannounced_file_is_found_by_the_periodic_rescan(probe: ComponentHos
     assert probe.ctx.claim_next().name == "B.SNI"
 
 
-def test_announced_files_join_the_queue_in_name_order(probe: ComponentHost,
-                                                      clock: VirtualClock) -> None:
+def test_announced_files_join_the_queue_in_name_order_before_retries(
+        probe: ComponentHost, clock: VirtualClock) -> None:
     inbox = probe.ctx.inbox(RECEIVE)
     (inbox.path / "C.SNI").write_bytes(b"c")
     inbox.claim_next().defer(clock.now() + 60, "waits")
@@ -346,8 +346,31 @@ def test_announced_files_join_the_queue_in_name_order(probe: ComponentHost,
     assert inbox.claim_next().name == "A.SNI"
     clock.advance_to(clock.now() + 60)  # C falls due while D waits in the queue
     assert probe.fire_timers(clock.now())
-    assert [inbox.claim_next().name for _ in range(2)] == ["C.SNI", "D.SNI"]
+    assert [inbox.claim_next().name for _ in range(2)] == ["D.SNI", "C.SNI"]
     assert inbox.claim_next() is None and names(inbox.path) == [".work", "notwork.TMP"]
+
+
+@pytest.mark.parametrize("how", ["announced", "listed"])
+def test_a_file_that_arrives_is_taken_before_every_retry_that_fell_due(
+        probe: ComponentHost, clock: VirtualClock, how: str) -> None:
+    """Bug hunt: at 500 packages the Despooler's instructions that waited for their package
+    information fell due again faster than it got through them, and the instruction that
+    carried the information sorted after them all: it was never taken, and a step run of 500
+    packages never ended."""
+    inbox = probe.ctx.inbox(RECEIVE)
+    for i in range(5):
+        (inbox.path / f"A{i}.SNI").write_bytes(b"waits")
+    for _ in range(5):
+        inbox.claim_next().defer(clock.now() + 60, "waits")
+    clock.advance_to(clock.now() + 60)
+    assert probe.fire_timers(clock.now())
+    if how == "announced":
+        arrive(probe, inbox.path, "Z.SNI", b"z")
+    else:  # another process's file, found by a listing
+        (inbox.path / "Z.SNI").write_bytes(b"z")
+        inbox.invalidate()
+    assert [inbox.claim_next().name for _ in range(6)] == ["Z.SNI", *(f"A{i}.SNI"
+                                                                      for i in range(5))]
 
 
 def test_an_announced_link_goes_to_corrupt_unopened(probe: ComponentHost) -> None:
