@@ -196,11 +196,13 @@ class ReplicationManager(Component):
             folder = self.stream_folders[stream] = self.process / stream.folder_name
         self.ctx.make_dirs(folder)
         now = self.ctx.clock.now()
-        self.ctx.set_mtime(item.path, now)  # the arrival time, in lab time, for the batching hold
-        item.forward(folder / item.name)
+        # The claimed file, the object's new name and its name in the log as text: every
+        # outbound object comes here, and none of them needs a Path.
+        self.ctx.set_mtime(item.work_file, now)  # the arrival time, in lab time, for the hold
+        item.forward(f"{folder}{os.sep}{item.name}")
         if _is_status_message(item.name):
             self.ctx.reporting()
-        self.ctx.log.write(f"Queued {self.ctx.windows(item.original)} for site {dest} at "
+        self.ctx.log.write(f"Queued {self.ctx.windows(item.inbox_file)} for site {dest} at "
                            f"priority {priority}")
         self.queued[stream] = self.queued.get(stream, 0) + 1
         return stream
@@ -256,9 +258,10 @@ class ReplicationManager(Component):
         `start()` writes again.
         """
         ctx = self.ctx
-        folder = self.process / stream.folder_name
+        # The stream's folder as text: its objects are only read and removed, by system calls.
+        folder = f"{self.process}{os.sep}{stream.folder_name}{os.sep}"
         # As many as one batch may carry (docs/limits.md); the rest make the next batch.
-        objects = rpl.fill(o for n in names if (o := self._queued(stream, folder / n)) is not None)
+        objects = rpl.fill(o for n in names if (o := self._queued(stream, folder + n)) is not None)
         if not objects:
             self.queued.pop(stream, None)
             return True  # all of them were put aside
@@ -279,7 +282,7 @@ class ReplicationManager(Component):
             ctx.reporting()  # a batch of reports only: no progress (the idle rule)
         ready = ctx.publish(self.ready / rpl.batch_file_name(job_id), rpl.encode(batch))
         for obj in objects:
-            self.ctx.remove(folder / obj.name)
+            self.ctx.remove(folder + obj.name)
         self._publish_job(batch)
         self.pending.setdefault(stream, []).append(job_id)
         self.queued.pop(stream, None)
@@ -291,11 +294,11 @@ class ReplicationManager(Component):
                  objects=len(names), file=ctx.windows(ready))
         return True
 
-    def _queued(self, stream: Stream, path: Path) -> rpl.ReplicationObject | None:
+    def _queued(self, stream: Stream, path: str) -> rpl.ReplicationObject | None:
         """A queued object of `process\\<stream>`, read within its class's limits; None if it
         cannot be sent (put in its outbound folder's `corrupt\\`, with a line): anyone who can
         write to the box can drop a file here, and one bad file never costs the others."""
-        name = path.name
+        name = os.path.basename(path)
         found = OBJECT_CLASSES.get(name.rsplit(".", 1)[-1].upper())
         try:
             if problem := foreign_name(name):
@@ -309,7 +312,7 @@ class ReplicationManager(Component):
         except (ValueError, FormatError) as e:
             problem = error_text(e)
         self.ctx.inbox(REPLMGR_OUTBOUND[stream.priority]).quarantine_path(
-            path, name, f"it cannot be sent: {problem}", shown_as=path)
+            Path(path), name, f"it cannot be sent: {problem}", shown_as=Path(path))
         return None
 
     def _publish_job(self, batch: rpl.ReplicationBatch) -> None:
@@ -419,10 +422,10 @@ class ReplicationManager(Component):
             return
         ctx.log.write(f"Processing replication file {ctx.windows(item.original)} from site "
                       f"{batch.sending_site}, transaction ID {batch.transaction_id}")
-        for obj in fresh:
+        for obj in fresh:  # each named as text: it is only published and logged
             key = f"{batch.sending_site}/{batch.transaction_id}/{obj.name}"
-            dest = ctx.layout.inbox(OBJECT_CLASSES[obj.object_class].inbox) / ctx.ids.name_for(
-                key, f".{obj.object_class}")
+            dest = (f"{ctx.layout.inbox(OBJECT_CLASSES[obj.object_class].inbox)}{os.sep}"
+                    f"{ctx.ids.name_for(key, f'.{obj.object_class}')}")
             ctx.publish(dest, obj.data)
             ctx.log.write(f"~Replicated {obj.name} from site {batch.sending_site} to "
                           f"{ctx.windows(dest)}")
@@ -455,7 +458,7 @@ def _object_problem(item: WorkItem) -> str | None:
     if found is None:
         return _unknown_class(item.name)
     try:
-        found.layout.read(item.path)
+        found.layout.read(item.work_file)  # as text: the problem alone is kept
     except FormatError as e:
         return f"it is not a valid .{object_class}: {e.problem}"
     return None

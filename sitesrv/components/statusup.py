@@ -9,6 +9,7 @@ they reach the central site.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,11 +34,14 @@ def queue_replication(ctx: ComponentContext, dest: str, priority: int, extension
     crash, so the object is replaced rather than sent twice.
     """
     folder = ctx.layout.inbox(REPLMGR_OUTBOUND[priority])
-    # A random name is checked as it is published, and in the stream folder the object moves
-    # to next (`process\\<DEST>_<priority>`), where it waits for its batch.
-    stream = ctx.layout.inbox(REPLMGR_PROCESS) / f"{dest}_{priority}"
-    random8 = (ctx.ids.name_for(f"{dest}/{key}", extension) if key is not None
-               else ctx.ids.random_name(folder, extension, prefix=f"{dest}_", also=(stream,)))
+    if key is not None:
+        random8 = ctx.ids.name_for(f"{dest}/{key}", extension)
+    else:
+        # A random name is checked as it is published, and in the stream folder the object
+        # moves to next (`process\\<DEST>_<priority>`), where it waits for its batch (joined
+        # as text: only looked at).
+        stream = f"{ctx.layout.inbox(REPLMGR_PROCESS)}{os.sep}{dest}_{priority}"
+        random8 = ctx.ids.random_name(folder, extension, prefix=f"{dest}_", also=(stream,))
     return ctx.publish(folder / f"{dest}_{random8}", data)
 
 

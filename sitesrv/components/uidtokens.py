@@ -54,13 +54,14 @@ class MissingToken(SitesrvError):
 
 def _take(ctx: ComponentContext, suffix: str) -> int:
     folder = ctx.layout.inbox(SCHEDULE_UID)
+    here = f"{folder}{os.sep}"  # the token's names as text: only renamed and journalled
     for _ in range(1000):
         tokens = _tokens(folder, suffix)
         if not tokens:
             raise MissingToken(f"no {suffix} token in {ctx.windows(folder)}")
         number, name = tokens[-1]
         try:
-            ctx.rename(folder / name, folder / f"{number + 1:08X}{name[_DIGITS:]}")
+            ctx.rename(here + name, f"{here}{number + 1:08X}{name[_DIGITS:]}")
         except FileNotFoundError:
             continue  # another taker renamed it first
         return number

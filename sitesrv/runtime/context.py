@@ -28,7 +28,7 @@ import os
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from sitesrv.db.pkgstore import PackageStore, open_store
 from sitesrv.db.sitedb import SiteDatabase, StatusMessage
@@ -59,6 +59,9 @@ from sitesrv.runtime.ids import Ids
 from sitesrv.runtime.inbox import Inbox, InboxSpec, WorkItem
 from sitesrv.runtime.unit import PUBLISHED, REMOVED, RENAMED, REPLACED, Journal, Reporter
 from sitesrv.runtime.worktime import WorkTime
+
+# A file named as a Path or as text: what a hand-off is given, it answers with.
+_Named = TypeVar("_Named", Path, str)
 
 
 class ComponentContext:
@@ -120,7 +123,7 @@ class ComponentContext:
         Status Manager."""
         return StatusReporter(self.log, self.site.code, self.site.server, self._deliver_status)
 
-    def _deliver_status(self, message: StatusMessage) -> Path:
+    def _deliver_status(self, message: StatusMessage) -> str:
         """Hand one message to the site's Status Manager: `statmgr.box\\statmsgs\\<name>.SVF`.
 
         The name is the message's time in milliseconds (12 hex digits), a number that goes up
@@ -129,7 +132,7 @@ class ComponentContext:
         restart at the same lab time) takes the next number. Written through a temp name and
         renamed, journalled and waking Status Manager as `publish` does, but with no fault
         point: a message is a side channel like the log line, and the crash tests aim at the
-        component's own hand-offs.
+        component's own hand-offs. The file is named as text: nothing here needs a Path.
         """
         folder = self.layout.inbox(STATMGR_STATMSGS)
         ms = round(message.Time * 1000)
@@ -139,7 +142,7 @@ class ComponentContext:
             name = f"{ms:012X}{next(self._status_numbers) % 0x1000:03X}{tag}{svf.EXTENSION}"
             if not (os.path.lexists(here + name) or os.path.lexists(work + name)):
                 break
-        dest = folder / name
+        dest = here + name
         tmp = here + self.ids.temp_name(name)
         temps = self._journal.temps
         temps[tmp] = None
@@ -201,7 +204,7 @@ class ComponentContext:
 
     # --- output -----------------------------------------------------------------------------
 
-    def publish(self, dest: Path, content: Content, *, tmp_name: str | None = None) -> Path:
+    def publish(self, dest: _Named, content: Content, *, tmp_name: str | None = None) -> _Named:
         """Write `dest` completely under a temp name in its folder, then rename it into place.
 
         `content` is bytes, an iterable of byte chunks, or a function writing to the open file.
@@ -209,6 +212,7 @@ class ComponentContext:
         `<id>.TMP` and renames it to `<id>.SNI`); an existing file named `tmp_name` is
         overwritten, a leftover from an earlier attempt. An existing `dest` is replaced: output
         names derive from input names, so a redo after a crash overwrites its first attempt.
+        `dest` may be text (returned as given), for a caller that joins names as text.
         """
         temps = self._journal.temps
         # The folder and the temp file as text: the system calls, the temps and `notify` take
@@ -225,7 +229,7 @@ class ComponentContext:
                     del temps[tmp]
                     continue
         else:
-            tmp = os.fspath(dest.parent / tmp_name)  # a name given by its caller, as a Path joins it
+            tmp = os.fspath(Path(dest).parent / tmp_name)  # a name given by its caller, as a Path joins it
             temps[tmp] = None
             write_temp(tmp, content, self.durability, exclusive=False)
         self.faults.point(BEFORE_PUBLISH, dest)
@@ -286,12 +290,12 @@ class ComponentContext:
         self.faults.point(AFTER_PUBLISH, dest)
         return dest
 
-    def rename(self, src: Path, dest: Path) -> None:
+    def rename(self, src: Path | str, dest: Path | str) -> None:
         """Rename a file that hands nothing over (a UID token to its next number), durably."""
         check_unlocked(src)
         os.replace(src, dest)
         if self.durability.syncs_folders:  # the folders only then: `parent` is a new Path
-            sync_dirs(self.durability, dest.parent, src.parent)
+            sync_dirs(self.durability, Path(dest).parent, Path(src).parent)
         self._journal.note(RENAMED, dest)
 
     def replace(self, path: Path, content: Content) -> None:
@@ -301,7 +305,7 @@ class ComponentContext:
                      tmp=path.with_name(f".{path.name}.{self.log.component}.tmp"))
         self._journal.note(REPLACED, path)
 
-    def remove(self, path: Path) -> bool:
+    def remove(self, path: Path | str) -> bool:
         """Delete a file (or a link: never what it points to), read-only or not; False if there
         was none. A folder in its place is not deleted: OSError."""
         try:
@@ -311,7 +315,7 @@ class ComponentContext:
         check_unlocked(path)
         remove_file(path, mode)
         if self.durability.syncs_folders:  # the folders only then: `parent` is a new Path
-            sync_dirs(self.durability, path.parent)
+            sync_dirs(self.durability, Path(path).parent)
         self._journal.note(REMOVED, path)
         return True
 
@@ -345,7 +349,7 @@ class ComponentContext:
             sync_dirs(self.durability, folder.parent)
         return folder
 
-    def set_mtime(self, path: Path, when: float) -> None:
+    def set_mtime(self, path: Path | str, when: float) -> None:
         """Give a file a modification time in lab time (an arrival time a component reads)."""
         os.utime(path, (when, when))
 

@@ -34,8 +34,8 @@ class Ids:
         """Random characters from the seeded RNG, e.g. for `ds_` + 5 lower-case letters."""
         return "".join(self._rng.choice(alphabet) for _ in range(length))
 
-    def random_name(self, folder: Path, suffix: str = "", *, prefix: str = "",
-                    also: Iterable[Path] = ()) -> str:
+    def random_name(self, folder: Path | str, suffix: str = "", *, prefix: str = "",
+                    also: Iterable[Path | str] = ()) -> str:
         """`<8 random>` + suffix such that `prefix` + it names no file in `folder` or its
         claimed work, nor in the folders `also` (where the file goes next): the file is
         published as `prefix` + the name (`P00_Z3AWAX9I.STA`).

@@ -652,16 +652,19 @@ class WorkItem:
         self._finish()
         self.inbox.journal.note(FINISHED, self.inbox_file)
 
-    def forward(self, dest: Path) -> None:
+    def forward(self, dest: Path | str) -> None:
         """Publish this very file as `dest` (in another inbox on the same file system).
 
         One rename both publishes the output and removes the input, so there is no redo.
+        `dest` may be text: the rename, the journal and `notify` take text, and a component
+        that forwards every file it claims (Replication Manager) need not join a Path for it.
         """
         self.inbox.faults.point(BEFORE_PUBLISH, dest)
-        rename_into_place(self.path, dest, self.inbox.durability)
+        rename_into_place(self.work_file, dest, self.inbox.durability)
         self._finish()
         self.inbox.journal.note(PUBLISHED, dest)
-        self.inbox.notify(dest.parent, dest.name)
+        folder, name = os.path.split(os.fspath(dest))
+        self.inbox.notify(folder or os.curdir, name)
         self.inbox.faults.point(AFTER_PUBLISH, dest)
 
     def defer(self, not_before: float, reason: str, *, signal: str | None = None) -> None:
