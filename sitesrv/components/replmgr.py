@@ -258,10 +258,11 @@ class ReplicationManager(Component):
         `start()` writes again.
         """
         ctx = self.ctx
-        # The stream's folder as text: its objects are only read and removed, by system calls.
-        folder = f"{self.process}{os.sep}{stream.folder_name}{os.sep}"
-        # As many as one batch may carry (docs/limits.md); the rest make the next batch.
-        objects = rpl.fill(o for n in names if (o := self._queued(stream, folder + n)) is not None)
+        folder = self.process / stream.folder_name
+        # As many as one batch may carry (docs/limits.md); the rest make the next batch. Each
+        # object is read by its name as text: most are read, few are put aside.
+        here = f"{folder}{os.sep}"
+        objects = rpl.fill(o for n in names if (o := self._queued(stream, here + n)) is not None)
         if not objects:
             self.queued.pop(stream, None)
             return True  # all of them were put aside
@@ -282,7 +283,7 @@ class ReplicationManager(Component):
             ctx.reporting()  # a batch of reports only: no progress (the idle rule)
         ready = ctx.publish(self.ready / rpl.batch_file_name(job_id), rpl.encode(batch))
         for obj in objects:
-            self.ctx.remove(folder + obj.name)
+            self.ctx.remove(folder / obj.name)
         self._publish_job(batch)
         self.pending.setdefault(stream, []).append(job_id)
         self.queued.pop(stream, None)

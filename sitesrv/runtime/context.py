@@ -305,7 +305,7 @@ class ComponentContext:
                      tmp=path.with_name(f".{path.name}.{self.log.component}.tmp"))
         self._journal.note(REPLACED, path)
 
-    def remove(self, path: Path | str) -> bool:
+    def remove(self, path: Path) -> bool:
         """Delete a file (or a link: never what it points to), read-only or not; False if there
         was none. A folder in its place is not deleted: OSError."""
         try:
@@ -315,7 +315,7 @@ class ComponentContext:
         check_unlocked(path)
         remove_file(path, mode)
         if self.durability.syncs_folders:  # the folders only then: `parent` is a new Path
-            sync_dirs(self.durability, Path(path).parent)
+            sync_dirs(self.durability, path.parent)
         self._journal.note(REMOVED, path)
         return True
 
