@@ -229,7 +229,8 @@ class ComponentContext:
                     del temps[tmp]
                     continue
         else:
-            tmp = os.fspath(Path(dest).parent / tmp_name)  # a name given by its caller, as a Path joins it
+            # A name given by its caller, joined as a Path joins it.
+            tmp = os.fspath(Path(dest).parent / tmp_name)
             temps[tmp] = None
             write_temp(tmp, content, self.durability, exclusive=False)
         self.faults.point(BEFORE_PUBLISH, dest)

@@ -36,7 +36,7 @@ import re
 import stat
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import attrs
@@ -256,8 +256,7 @@ class Inbox:
         for gone in [n for n in self._deferred if n not in present]:
             del self._deferred[gone]
         now = self.clock.now()
-        self._pending = deque(sorted((n for n in names if not self._waiting(n, now)),
-                                     key=self._order))
+        self._pending = self._queue(n for n in names if not self._waiting(n, now))
 
     def _merge(self) -> None:
         """The queue a listing would give now, from the last one and what was announced since:
@@ -288,7 +287,7 @@ class Inbox:
         new = {n for n in new if not self._waiting(n, now)}
         if new:  # the queue holds no deferred name: a claim takes it off before deferring it
             new.update(self._pending)
-            self._pending = deque(sorted(new, key=self._order))
+            self._pending = self._queue(new)
 
     def _fallen_due(self, now: float) -> list[str]:
         """The deferred names whose timer entry is due, announced or not: the heap is walked
@@ -303,13 +302,19 @@ class Inbox:
                 stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
         return due
 
-    def _order(self, name: str) -> tuple[bool, str]:
+    def _queue(self, names: Iterable[str]) -> deque[str]:
         """The queue's order: files not deferred before, then deferred ones that fell due, each
         in name order. A file that arrives is never held up by retries: with more of them than
         a component gets through in a retry delay (500 Despooler instructions waiting for
         their package information, retried every 80 s at most), a name order among them all
         kept the file they waited for, which sorted after them, out for ever."""
-        return name in self._deferred, name
+        deferred = self._deferred
+        fresh, again = [], []
+        for name in names:
+            (again if name in deferred else fresh).append(name)
+        fresh.sort()
+        again.sort()
+        return deque(fresh + again)
 
     def _waiting(self, name: str, now: float) -> bool:
         d = self._deferred.get(name)
@@ -323,7 +328,7 @@ class Inbox:
     # --- claiming -----------------------------------------------------------------------------
 
     def claim_next(self) -> WorkItem | None:
-        """The first eligible file (in the queue's order, `_order`), claimed; None if there is none.
+        """The first eligible file in the queue's order (`_queue`), claimed; None if there is none.
 
         A merge that would follow a hint lists the folder instead, as the hint asked; an error
         (a claim refused, a name that cannot be looked at) leaves the folder to be listed
