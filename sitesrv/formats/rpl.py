@@ -105,15 +105,41 @@ def unescape(text: str) -> bytes:
     """The bytes an escaped line stands for; ValueError names a bad escape.
 
     A short text that is UTF-8 and holds no bad escape is rewritten as bytes in one pass (which
-    holds each piece of it at once: not for a long one); any other is read escape by escape,
-    which names the first problem (`_unescape`).
+    holds each piece of it at once: not for a long one), by `_replace_simple` if it holds only
+    the simple escapes; any other is read escape by escape, which names the first problem
+    (`_unescape`).
     """
     if len(text) <= _ONE_PASS_LONGEST:
         try:
-            return _ESCAPE_BYTES.sub(_unescape_one, text.encode("utf-8"))
-        except (UnicodeEncodeError, KeyError):
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _unescape(text)
+        simple = _replace_simple(data)
+        if simple is not None:
+            return simple
+        try:
+            return _ESCAPE_BYTES.sub(_unescape_one, data)
+        except KeyError:
             pass
     return _unescape(text)
+
+
+def _replace_simple(data: bytes) -> bytes | None:
+    """The bytes that escaped text stands for if its only escapes are the simple ones (a
+    backslash, n, r or t after a backslash) and it holds no NUL, as `escape` writes it; else None.
+
+    `bytes.replace` scans from the left as the reader does: each run of backslashes pairs up into
+    escaped backslashes (held as NUL meanwhile), and an odd one escapes the byte after the run.
+    Replacing an n, r or t escape by a byte that is no backslash makes no new escape; a
+    backslash left over starts a hex escape or a bad one.
+    """
+    if b"\0" in data:
+        return None
+    data = data.replace(b"\\\\", b"\0")
+    data = data.replace(b"\\n", b"\n").replace(b"\\r", b"\r").replace(b"\\t", b"\t")
+    if b"\\" in data:
+        return None
+    return data.replace(b"\0", b"\\")
 
 
 def _unescape_one(match: re.Match[bytes]) -> bytes:

@@ -114,6 +114,21 @@ def test_escaping_spells_bytes_as_documented(data: bytes, text: str) -> None:
     assert rpl.unescape(text) == data
 
 
+def outcome(read: object, text: str) -> object:
+    """What reading `text` gives: its bytes, or the ValueError's message."""
+    try:
+        return read(text)  # type: ignore[operator]
+    except ValueError as e:
+        return str(e)
+
+
+@given(st.text(alphabet="\\\\\\nrtx0aFG\0\n\udc80\u00e9 ", max_size=40))
+def test_unescaping_in_one_pass_reads_as_escape_by_escape(text: str) -> None:
+    """The one-pass rewrites (simple escapes alone, or any good ones) give the bytes and the
+    errors of the reader that goes escape by escape."""
+    assert outcome(rpl.unescape, text) == outcome(rpl._unescape, text)
+
+
 @given(st.lists(st.binary(max_size=80), min_size=1, max_size=4, unique=True),
        st.integers(1, 2**63 - 1), st.integers(1, 3))
 def test_batches_round_trip(payloads: list[bytes], transaction: int, priority: int) -> None:
