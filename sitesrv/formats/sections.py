@@ -276,7 +276,9 @@ class _Parsed:
     oldest forgotten first; shared by a live run's threads."""
 
     CHARACTERS = 1 << 20
-    LARGEST = 16 << 10  # a larger text is parsed every time
+    # A larger text is parsed every time: one text never forgets more than a quarter of the
+    # others. A replication batch of a hundred status messages is some 50,000 characters.
+    LARGEST = CHARACTERS // 4
 
     def __init__(self) -> None:
         self._records: dict[str, Any] = {}

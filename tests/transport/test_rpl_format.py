@@ -129,6 +129,21 @@ def test_unescaping_in_one_pass_reads_as_escape_by_escape(text: str) -> None:
     assert outcome(rpl.unescape, text) == outcome(rpl._unescape, text)
 
 
+def test_a_large_batch_written_reads_as_its_record_and_edited_as_edited() -> None:
+    """Some 50,000 characters, as Replication Manager writes a batch of status messages."""
+    objects = [rpl.ReplicationObject.of(f"P00_{n:08d}.STA", PKG_TEXT.encode() * 20)
+               for n in range(40)]
+    batch = rpl.ReplicationBatch(
+        job_id="00000003", sending_site="ZZZ", destination_site="P00", priority=2,
+        transaction_id=17, created=1180947601.5, objects=objects)
+    text = rpl.dumps(batch)
+    assert len(text) > 48_000
+    assert rpl.parse(text) is batch
+    edited = text.replace("Name=Demo", "Name=Demi", 1)
+    with pytest.raises(FormatError, match="does not match its SHA256"):
+        rpl.parse(edited)
+
+
 @given(st.lists(st.binary(max_size=80), min_size=1, max_size=4, unique=True),
        st.integers(1, 2**63 - 1), st.integers(1, 3))
 def test_batches_round_trip(payloads: list[bytes], transaction: int, priority: int) -> None:
