@@ -156,6 +156,12 @@ def replace_line(old: str, new: str) -> str:
     (replace_line("Sender Ended At=", "Sender Ended At=2007-02-30T09:00:00Z"),
      "line 13: [STATUS] Sender Ended At='2007-02-30T09:00:00Z': not a valid date and time "
      "(day is out of range for month)"),
+    (replace_line("Sender Ended At=", "Sender Ended At=2007-06-04T09:00:60Z"),
+     "line 13: [STATUS] Sender Ended At='2007-06-04T09:00:60Z': not a valid date and time "
+     "(second must be in 0..59)"),
+    (replace_line("Sender Ended At=", "Sender Ended At=2007-02-30T09:00:60Z"),
+     "line 13: [STATUS] Sender Ended At='2007-02-30T09:00:60Z': not a valid date and time "
+     "(day is out of range for month)"),
     (replace_line("Sender Status=SREQ_STATUS_SENDING", "Sender Status=SENDING"),
      "line 10: [STATUS] Sender Status='SENDING': expected one of: SREQ_STATUS_NONE, "
      "SREQ_STATUS_STARTED, SREQ_STATUS_CONNECTING, SREQ_STATUS_SENDING, SREQ_STATUS_ERROR, "
