@@ -121,7 +121,7 @@ class ReplicationManager(Component):
     name = "SMS_REPLICATION_MANAGER"
     log_name = "replmgr.log"
     inboxes = (*(InboxSpec(folder) for folder in REPLMGR_OUTBOUND.values()),
-               InboxSpec(REPLMGR_INCOMING, ("*.RPL",)))
+               InboxSpec(REPLMGR_INCOMING, ("*.RPL",), in_name_order=True))
     wakes_on = (REPLMGR_READY,)  # the Scheduler deletes a ready file when its job is done
 
     def start(self) -> None:

@@ -399,7 +399,7 @@ class ComponentContext:
 
     # --- reporting --------------------------------------------------------------------------
 
-    def windows(self, path: Path) -> str:
+    def windows(self, path: Path | str) -> str:
         """A path of this site as its own logs spell it (`E:\\SMS\\inboxes\\...`)."""
         return self.layout.windows(path)
 

@@ -86,12 +86,15 @@ class InboxSpec:
 
     With `recheck_on_arrival`, a new file arriving makes the inbox's deferred files eligible at
     once (Distribution Manager re-examines a waiting `.PKG` on every change notification: Q319189,
-    Q245579).
+    Q245579). With `in_name_order`, its files are taken in name order, retried or not, where
+    that is the order they were sent in and must be taken in (Replication Manager's batches:
+    one of an older transaction taken after a newer one is out of sync and dropped, Q288970).
     """
 
     folder: str
     patterns: tuple[str, ...] = ("*",)
     recheck_on_arrival: bool = False
+    in_name_order: bool = False
 
     def matches(self, name: str) -> bool:
         work = _work_names(self.patterns)
@@ -303,18 +306,27 @@ class Inbox:
         return due
 
     def _queue(self, names: Iterable[str]) -> deque[str]:
-        """The queue's order: files not deferred before, then deferred ones that fell due, each
-        in name order. A file that arrives is never held up by retries: with more of them than
-        a component gets through in a retry delay (500 Despooler instructions waiting for
-        their package information, retried every 80 s at most), a name order among them all
-        kept the file they waited for, which sorted after them, out for ever."""
+        """The queue's order: files not deferred before, in name order, then the deferred ones
+        that fell due, the longest due first (unless `in_name_order`). So a file that arrives
+        goes ahead of the retries at the inbox's next look, and a retry ahead of those that
+        fell due after it: with more retries than a component gets through in a retry delay
+        (500 Despooler instructions waiting for their package information, retried every 80 s
+        at most), one name order for all kept the file they waited for, which sorted after
+        them, out for ever."""
+        if self.spec.in_name_order:
+            return deque(sorted(names))
         deferred = self._deferred
-        fresh, again = [], []
+        fresh: list[str] = []
+        again: list[tuple[float, str]] = []
         for name in names:
-            (again if name in deferred else fresh).append(name)
+            d = deferred.get(name)
+            if d is None:
+                fresh.append(name)
+            else:
+                again.append((d.not_before, name))
         fresh.sort()
         again.sort()
-        return deque(fresh + again)
+        return deque([*fresh, *(name for _, name in again)])
 
     def _waiting(self, name: str, now: float) -> bool:
         d = self._deferred.get(name)

@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 import pytest
 
+from sitesrv.components.replmgr import ReplicationManager
+from sitesrv.lab.boxes import REPLMGR_INCOMING
 from sitesrv.lab.clock import RealClock, VirtualClock
 from sitesrv.runtime.component import Component
 from sitesrv.runtime.faults import AFTER_PUBLISH, BEFORE_PUBLISH, CrashAt, SimulatedCrash
@@ -34,7 +36,8 @@ class Probe(Component):
     name = "SMS_PROBE"
     log_name = "probe.log"
     inboxes = (InboxSpec(RECEIVE, ("*.sni",)),
-               InboxSpec(INCOMING, ("*.PKG",), recheck_on_arrival=True))
+               InboxSpec(INCOMING, ("*.PKG",), recheck_on_arrival=True),
+               next(spec for spec in ReplicationManager.inboxes if spec.folder == REPLMGR_INCOMING))
 
     def work(self) -> bool:
         return False
@@ -371,6 +374,44 @@ def test_a_file_that_arrives_is_taken_before_every_retry_that_fell_due(
         inbox.invalidate()
     assert [inbox.claim_next().name for _ in range(6)] == ["Z.SNI", *(f"A{i}.SNI"
                                                                       for i in range(5))]
+
+
+def test_retries_that_fell_due_are_taken_the_longest_due_first(
+        probe: ComponentHost, clock: VirtualClock) -> None:
+    """Review: retries sorted by name let those that keep falling due again keep out one that
+    sorts after them (the file that carries what they wait for, deferred once itself): each
+    retry here takes 10 s and waits 30 s, so A0-A4 fall due again faster than they are
+    taken."""
+    inbox = probe.ctx.inbox(RECEIVE)
+    for name in ("A0.SNI", "A1.SNI", "A2.SNI", "A3.SNI", "A4.SNI", "Z.SNI"):
+        (inbox.path / name).write_bytes(b"waits")
+    for _ in range(6):
+        inbox.claim_next().defer(clock.now() + 30, "waits")
+    taken: list[str] = []
+    while len(taken) < 12 and "Z.SNI" not in taken:
+        probe.fire_timers(clock.now())
+        item = inbox.claim_next()
+        if item is None:
+            clock.advance_to(probe.next_timer())
+            continue
+        taken.append(item.name)
+        clock.advance_to(clock.now() + 10)  # the retry's work
+        item.defer(clock.now() + 30, "waits")
+    assert taken == ["A0.SNI", "A1.SNI", "A2.SNI", "A3.SNI", "A4.SNI", "Z.SNI"]
+
+
+def test_replication_batches_are_taken_in_name_order_retried_or_not(
+        probe: ComponentHost, clock: VirtualClock) -> None:
+    """Review: a batch that waited, taken after a newer one that arrived meanwhile, would be of
+    an older transaction and dropped as out of sync (Q288970): Replication Manager's incoming
+    keeps the order its batches were sent in, their names'."""
+    inbox = probe.ctx.inbox(REPLMGR_INCOMING)
+    (inbox.path / "2_001ZZZ.RPL").write_bytes(b"older")
+    inbox.claim_next().defer(clock.now() + 5, "waits")
+    clock.advance_to(clock.now() + 5)
+    assert probe.fire_timers(clock.now())
+    arrive(probe, inbox.path, "2_002ZZZ.RPL", b"newer")
+    assert [inbox.claim_next().name for _ in range(2)] == ["2_001ZZZ.RPL", "2_002ZZZ.RPL"]
 
 
 def test_an_announced_link_goes_to_corrupt_unopened(probe: ComponentHost) -> None:

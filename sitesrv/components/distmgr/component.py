@@ -1017,8 +1017,8 @@ class DistributionManager(Component):
         """A replicated SENT that arrives after the child's RECEIVED for that version, or a
         PENDING_REMOVE for a DP this site has no row of (its REMOVED came first).
 
-        Reports travel in batches and are processed in name order, not in the order they were
-        made; the child's RECEIVED, the DP's REMOVED, is the later fact.
+        Reports travel in batches and are processed in the order of their names (hashes), not
+        in the order they were made; the child's RECEIVED, the DP's REMOVED, is the later fact.
         """
         if status.Type == StatusType.COPY and status.Status == PackageStatus.PENDING_REMOVE:
             return not any(r.PkgServer.upper() == status.PkgServer.upper()
