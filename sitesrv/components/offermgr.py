@@ -26,7 +26,10 @@ Work:
 - Then, and whenever Distribution Manager tells it that package facts changed (a package
   became known at the site, a DP of the site holds it now: `ctx.changed` on offermgr.box), one
   pass makes `offerinf.box` hold exactly the files the advertisements call for. Files are compared before they are written,
-  so a pass that changes nothing writes nothing.
+  so a pass that changes nothing writes nothing. At a secondary a pass reads the state files of
+  the packages known to hold advertisements only (those a full look found, and those Offer
+  Manager gave some since); a full look over every package's file comes at the first pass and
+  at the first FULL_LOOK_RESCANS rescan intervals of lab time after the last.
 
 At a secondary each offer's `.ofr` also goes into `clicfg.src`, the client configuration
 sources. Offer Manager deletes it there only when the advertisement itself is deleted: a deleted
@@ -59,6 +62,12 @@ from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
 PRIORITY = 2  # advertisements travel at normal priority
+# A pass this many rescan intervals of lab time after the last full look at the site's
+# advertisements looks at every package again (5 minutes with the `lab` profile, 30 with
+# `sms2003`), as Inbox Manager's full pass does: the safety net for an advertisement a person
+# wrote into a secondary's package file by hand. The other passes read only the files of the
+# packages known to hold advertisements (pkgstore `advertisements(known=True)`).
+FULL_LOOK_RESCANS = 60
 
 
 class OfferManager(Component):
@@ -72,6 +81,7 @@ class OfferManager(Component):
         # Why each advertisement has no files yet, as last logged: a reason is logged once.
         self.noted: dict[str, str] = {}
         self.damaged: str | None = None  # the problem of the revisions file, as last logged
+        self.full_look_at: float | None = None  # lab time of the next full look (None: now)
         self.ctx.wake_at(self.ctx.clock.now())
 
     def work(self) -> bool:
@@ -279,7 +289,11 @@ class OfferManager(Component):
         """Make `offerinf.box` hold exactly the files the advertisements call for."""
         box = self.ctx.make_dirs(self.ctx.layout.inbox(OFFERINF))  # never through a link
         wanted: dict[str, bytes] = {}
-        for adv in self.ctx.store.advertisements():
+        now = self.ctx.clock.now()
+        full = self.full_look_at is None or now >= self.full_look_at
+        if full:
+            self.full_look_at = now + FULL_LOOK_RESCANS * self.ctx.timing.rescan_interval
+        for adv in self.ctx.store.advertisements(known=not full):
             wanted.update(self._files(adv))
         for name, data in sorted(wanted.items()):
             path = box / name

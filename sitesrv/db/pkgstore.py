@@ -60,8 +60,11 @@ class PackageStore(Protocol):
     def set_stored(self, pkg_id: str, version: int, path: str) -> None: ...
     def clear_action(self, pkg_id: str, handled: PackageAction) -> None: ...
     def settle_server(self, server: PkgServer, when: float) -> None: ...
-    # Advertisements, each with the collection it targets as this site knows it.
-    def advertisements(self, pkg_id: str | None = None) -> list[Advertisement]: ...
+    # Advertisements, each with the collection it targets as this site knows it. `known`: of
+    # the packages this store saw holding advertisements at its last full look or has given
+    # some since (a secondary's files; a database answers in full at no cost).
+    def advertisements(self, pkg_id: str | None = None, *,
+                       known: bool = False) -> list[Advertisement]: ...
     def put_advertisement(self, advertisement: Advertisement, collection: Collection) -> None: ...
     def delete_advertisement(self, advertisement_id: str) -> None: ...
     def collection(self, collection_id: str) -> Collection | None: ...
@@ -122,7 +125,8 @@ class DatabaseStore:
     def settle_server(self, server: PkgServer, when: float) -> None:
         self.db.settle_pkg_server(server, when)
 
-    def advertisements(self, pkg_id: str | None = None) -> list[Advertisement]:
+    def advertisements(self, pkg_id: str | None = None, *,
+                       known: bool = False) -> list[Advertisement]:
         return self.db.get_advertisements(pkg_id)
 
     def put_advertisement(self, advertisement: Advertisement, collection: Collection) -> None:
@@ -215,6 +219,9 @@ class FileStore:
             self._lock = _FOLDER_LOCKS.setdefault(self.folder.resolve(), threading.RLock())
         self._known: dict[str, _Known] = {}  # by upper-case PkgID
         self._folder_text = os.fspath(self.folder)
+        # The packages (upper-case IDs) that held advertisements at the last full look of
+        # `advertisements`, and those this store gave some since: None before the first.
+        self._holding: set[str] | None = None
 
     def _path(self, pkg_id: str) -> str:
         """As text: each look hands it to an `lstat` (Offer Manager looks at every package's
@@ -273,6 +280,11 @@ class FileStore:
         loads it first under the lock, so `_known` has what the file holds now."""
         path = Path(self._path(pkg_id))
         known = self._known.pop(pkg_id.upper(), None)
+        if self._holding is not None:
+            if data.offers:
+                self._holding.add(pkg_id.upper())
+            else:
+                self._holding.discard(pkg_id.upper())
         if data.package is None and not data.servers and not data.status and not data.offers:
             path.unlink(missing_ok=True)
             return
@@ -401,10 +413,26 @@ class FileStore:
                 self._save(server.PkgID, data)
 
 
-    def advertisements(self, pkg_id: str | None = None) -> list[Advertisement]:
+    def advertisements(self, pkg_id: str | None = None, *,
+                       known: bool = False) -> list[Advertisement]:
+        """Those of one package, of every package (a full look: every file read), or, `known`,
+        of the packages that held some at the last full look or were given some by this store
+        since. Those files are read again, so an advertisement another writer removed (a
+        package deleted by Distribution Manager) is gone; only one that another writer added
+        waits for the next full look. Offer Manager's passes look at `known` ones: reading
+        every package's file at every pass cost the square of the packages."""
         with self._lock:
-            ids = self.package_ids() if pkg_id is None else [pkg_id]
-            found = [a for i in ids for a, _ in self._view(i).offers.values()]
+            full = pkg_id is None and not (known and self._holding is not None)
+            if full:
+                ids = self.package_ids()
+            elif pkg_id is None:
+                ids = sorted(self._holding or ())
+            else:
+                ids = [pkg_id]
+            views = [(i, self._view(i)) for i in ids]
+            if full:
+                self._holding = {i.upper() for i, view in views if view.offers}
+            found = [a for _, view in views for a, _ in view.offers.values()]
         return sorted(found, key=lambda a: a.AdvertisementID.upper())
 
     def put_advertisement(self, advertisement: Advertisement, collection: Collection) -> None:

@@ -136,6 +136,32 @@ def test_advertisements_are_kept_with_their_collection_and_go_with_their_package
     assert store.advertisements() == [], "Q257318: a deleted package's advertisements go too"
 
 
+def test_known_advertisements_are_those_a_full_look_found_or_this_store_gave(
+        tmp_path: Path) -> None:
+    """Offer Manager's passes at a secondary read only the files of the packages known to hold
+    advertisements (reading every package's file at every pass cost the square of the
+    packages): what this store writes is seen at once, and so is a removal by another writer
+    (Distribution Manager deleting a package, Q257318); one another writer adds waits for the
+    next full look."""
+    folder = tmp_path / "packages"
+    offers, other = FileStore(folder), FileStore(folder)  # Offer Manager's and another's
+    adv = Advertisement(AdvertisementID="ZZZ20000", PackageID="ZZZ00001", ProgramName="Setup",
+                        CollectionID="ZZZ10000", SourceSite="ZZZ", PresentTime=1181000000.0)
+    collection = Collection(CollectionID="ZZZ10000", Name="All", MemberCount=3, SourceSite="ZZZ")
+    for i in range(1, 4):
+        other.put_package(Package(PkgID=f"ZZZ0000{i}", SourceSite="ZZZ"))
+    assert offers.advertisements(known=True) == []  # the first look is a full one
+    offers.put_advertisement(adv, collection)
+    assert offers.advertisements(known=True) == [adv]
+    late = attrs.evolve(adv, AdvertisementID="ZZZ20001", PackageID="ZZZ00003")
+    other.put_advertisement(late, collection)
+    assert offers.advertisements(known=True) == [adv]
+    assert offers.advertisements() == [adv, late]  # a full look finds it
+    assert offers.advertisements(known=True) == [adv, late]
+    other.delete_package("ZZZ00001")
+    assert offers.advertisements(known=True) == [late]
+
+
 def _file_state(path: Path) -> tuple[int, int, bytes]:
     """Which file is there (a rewrite replaces it: a new inode), when written, and its bytes."""
     st = path.stat()
