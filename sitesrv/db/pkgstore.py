@@ -234,7 +234,7 @@ class FileStore:
 
     def _view(self, pkg_id: str) -> _PackageFile:
         """The package's file as records, to read only: those read last if the file is the
-        same one, unchanged (one `lstat`: each pass of Offer Manager reads every package's file,
+        same one, unchanged (one `lstat`: Offer Manager's full look reads every package's file,
         and Distribution Manager's every look at a kept `.PKG` reads its package's twice), else
         those read or written last if its bytes are the same, else parsed anew."""
         key = pkg_id.upper()
