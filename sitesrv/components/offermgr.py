@@ -28,8 +28,8 @@ Work:
   pass makes `offerinf.box` hold exactly the files the advertisements call for. Files are compared before they are written,
   so a pass that changes nothing writes nothing. At a secondary a pass reads the state files of
   the packages known to hold advertisements only (those a full look found, and those Offer
-  Manager gave some since); a full look over every package's file comes at the first pass and
-  at the first FULL_LOOK_RESCANS rescan intervals of lab time after the last.
+  Manager gave some since); a full look over every package's file comes at the first pass, and at the
+  first pass FULL_LOOK_RESCANS rescan intervals of lab time after the last full look.
 
 At a secondary each offer's `.ofr` also goes into `clicfg.src`, the client configuration
 sources. Offer Manager deletes it there only when the advertisement itself is deleted: a deleted
@@ -291,9 +291,10 @@ class OfferManager(Component):
         wanted: dict[str, bytes] = {}
         now = self.ctx.clock.now()
         full = self.full_look_at is None or now >= self.full_look_at
-        if full:
+        advertisements = self.ctx.store.advertisements(known=not full)
+        if full:  # only once it read every file: a damaged one makes the next pass look again
             self.full_look_at = now + FULL_LOOK_RESCANS * self.ctx.timing.rescan_interval
-        for adv in self.ctx.store.advertisements(known=not full):
+        for adv in advertisements:
             wanted.update(self._files(adv))
         for name, data in sorted(wanted.items()):
             path = box / name

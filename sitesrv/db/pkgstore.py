@@ -224,8 +224,8 @@ class FileStore:
         self._holding: set[str] | None = None
 
     def _path(self, pkg_id: str) -> str:
-        """As text: each look hands it to an `lstat` (Offer Manager looks at every package's
-        file at each pass)."""
+        """As text: each look hands it to an `lstat` (Offer Manager's full look, and Distribution
+        Manager's every look at a kept `.PKG`)."""
         return os.path.join(self._folder_text, f"{pkg_id.upper()}{_SUFFIX}")
 
     def _load(self, pkg_id: str) -> _PackageFile:
