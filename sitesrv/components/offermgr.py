@@ -28,8 +28,8 @@ Work:
   pass makes `offerinf.box` hold exactly the files the advertisements call for. Files are compared before they are written,
   so a pass that changes nothing writes nothing. At a secondary a pass reads the state files of
   the packages known to hold advertisements only (those a full look found, and those Offer
-  Manager gave some since); a full look over every package's file comes at the first pass, and at the
-  first pass FULL_LOOK_RESCANS rescan intervals of lab time after the last full look.
+  Manager gave some since); a full look over every package's file comes at the first pass,
+  and at the first pass FULL_LOOK_RESCANS rescan intervals of lab time after the last one.
 
 At a secondary each offer's `.ofr` also goes into `clicfg.src`, the client configuration
 sources. Offer Manager deletes it there only when the advertisement itself is deleted: a deleted
