@@ -192,10 +192,8 @@ class _SiteFaults:
         self._look_at = 0.0  # monotonic time of the next look
 
     def refresh(self) -> None:
-        now = time.monotonic()
-        if self._seen == _set_here and now < self._look_at:
-            return
-        self._seen, self._look_at = _set_here, now + LOOK_EVERY
+        """Read the files again if they changed; `LabDrives._site` asks only when a look is due."""
+        self._seen, self._look_at = _set_here, time.monotonic() + LOOK_EVERY
         if self._changed(self._quota_file):
             self.quota = read_quota(self.site)
             with self._guard:
@@ -260,7 +258,9 @@ class LabDrives:
                 found = self._sites.get(Path(path).relative_to(self.layout.root).parts[0])
             except (ValueError, IndexError):
                 return None
-        if found is not None:
+        # Asked before every claim and write: the look itself is a call only when it is due.
+        if found is not None and not (found._seen == _set_here
+                                      and time.monotonic() < found._look_at):
             found.refresh()
         return found
 

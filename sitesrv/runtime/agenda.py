@@ -61,8 +61,10 @@ class Agenda:
 
     def pick(self, picker: random.Random) -> ComponentHost:
         """The seeded choice among the runnable hosts, as `picker.choice(runnable)` was."""
-        i = picker.choice(self.runnable)
-        self.take(self.hosts[i])
+        runnable = self.runnable
+        i = picker.choice(runnable)
+        self._listed[i] = False  # as `take`, knowing the index: a step's cost
+        del runnable[bisect.bisect_left(runnable, i)]
         return self.hosts[i]
 
     def take(self, host: ComponentHost) -> None:

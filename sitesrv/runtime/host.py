@@ -130,7 +130,12 @@ class ComponentHost:
         self.reporter = Reporter(self.log, runtime.events, layout, cls.name)
         self.faults = Faults(self.site, self.name, runtime.injector)
         self.inbox_paths = tuple(layout.inbox(spec.folder) for spec in cls.inboxes)
-        self._inbox_folders = tuple(str(path) for path in self.inbox_paths)
+        # Each inbox folder's places in `inbox_paths` (and so in `ctx.inboxes`): a publish
+        # wakes its owners by folder, one dict look instead of a walk of every inbox.
+        self._inbox_places: dict[str, tuple[int, ...]] = {}
+        for place, path in enumerate(self.inbox_paths):
+            folder = str(path)
+            self._inbox_places[folder] = (*self._inbox_places.get(folder, ()), place)
         self.wanted = Wanted()
         self.on_wanted: Callable[[], None] = _nothing  # the live driver's pool listens here
         self.awaited: set[str] = set()  # signals the deferred files of its inboxes wait for
@@ -276,9 +281,8 @@ class ComponentHost:
         there): that inbox takes it once it has taken what it knew of; wake the component."""
         ctx = getattr(self, "ctx", None)  # None before the first boot, which scans anyway
         if ctx is not None:
-            for inbox, path in zip(ctx.inboxes, self._inbox_folders, strict=True):
-                if path == folder:
-                    inbox.heard(name)
+            for place in self._inbox_places.get(folder, ()):
+                ctx.inboxes[place].heard(name)
         self._want()
 
     def wake(self, rescan: bool = False) -> None:
@@ -327,8 +331,9 @@ class ComponentHost:
         """The earliest of this host's timer entries, stale deferrals included: `fire_timers`
         does nothing before it (the step driver's agenda keys the host on it, after every
         unit: a loop, without the lists `next_timer` builds)."""
-        first = self.ctx.timers[0] if self.ctx.timers else None
-        for inbox in self.ctx.inboxes:
+        ctx = self.ctx
+        first = ctx.timers[0] if ctx.timers else None
+        for inbox in ctx.inboxes:
             when = inbox.earliest_timer()
             if when is not None and (first is None or when < first):
                 first = when
@@ -395,8 +400,10 @@ class ComponentHost:
         (`Lost`)."""
         with self.log.batch(), self.runtime.events.batch():
             outcome = self._run_unit()
-        with self._signal_lock:  # other threads add signals meanwhile
-            came = not self._signalled.isdisjoint(self.awaited)
+        came = False
+        if self.awaited:  # changed by this thread only: most units, no file waits for one
+            with self._signal_lock:  # other threads add signals meanwhile
+                came = not self._signalled.isdisjoint(self.awaited)
         if came:
             self._want()  # a signal came while this unit was deferring the file it concerns
         return outcome
@@ -425,20 +432,23 @@ class ComponentHost:
                 did = PROGRESSED if journal.progressed else DEFERRED_ONLY
                 return UnitOutcome(did, tuple(journal.actions), text, progress=False)
             return UnitOutcome(FAILED, tuple(journal.actions), text)
-        for item in list(journal.in_flight):
-            self.log.write(f"The component did not finish {self.layout.windows(item.inbox_file)}; "
-                           "returned it to its inbox")
-            item.release()
-        for done in (COMPONENT, *journal.claimed):  # a success starts the counts again
-            self.failures.pop(done, None)
-            self.busy_waits.pop(done, None)
-        if journal.progressed:
+        if journal.in_flight:
+            for item in list(journal.in_flight):
+                self.log.write(f"The component did not finish "
+                               f"{self.layout.windows(item.inbox_file)}; returned it to its inbox")
+                item.release()
+        if self.failures or self.busy_waits:  # a success starts the counts again
+            for done in (COMPONENT, *journal.claimed):
+                self.failures.pop(done, None)
+                self.busy_waits.pop(done, None)
+        progressed = journal.progressed
+        if progressed:
             did = PROGRESSED
         elif journal.counts.get(DEFERRED):
             did = DEFERRED_ONLY
         else:
             did = PROGRESSED if more else NOTHING
-        if more or journal.progressed:
+        if more or progressed:
             self._want()
         return UnitOutcome(did, tuple(journal.actions), progress=not (
             journal.retrying or journal.reporting or self.component.reports_only))

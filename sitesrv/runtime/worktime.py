@@ -23,19 +23,22 @@ class WorkTime:
         self._clock = clock
         self._rng = rng
         self._timing = timing
+        # Spent for every file taken (the profile is frozen): looked up once, not per file.
+        self._jitter = timing.work_jitter
+        self._file_taken = timing.file_notice + timing.instruction_cost
 
     def spend(self, seconds: float) -> None:
         """Work that took `seconds` of lab time (before jitter) was done."""
         if seconds <= 0:
             return
-        jitter = self._timing.work_jitter
+        jitter = self._jitter
         if jitter:
             seconds *= 1 + self._rng.uniform(-jitter, jitter)
         self._clock.spend(seconds)
 
     def file_taken(self) -> None:
         """A component noticed a file in its inbox, took it and read the instruction in it."""
-        self.spend(self._timing.file_notice + self._timing.instruction_cost)
+        self.spend(self._file_taken)
 
     def compressed(self, source_bytes: int) -> None:
         self.spend(source_bytes / self._timing.compress_rate)
