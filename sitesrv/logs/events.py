@@ -31,21 +31,35 @@ class EventSink:
         self.path = Path(path)
         self.clock = clock
         self._file = _LineFile(self.path, on_lost=on_lost)
-        # Bound now, not through the lazy proxy's lookup at every event.
-        self._logger = structlog.wrap_logger(
-            self._file,
-            processors=[self._stamp,
-                        structlog.processors.JSONRenderer(_event_json, sort_keys=False)],
-        ).bind()
+        # For an event with a value other than a text or an int, which `_render` leaves to it.
+        self._json = structlog.processors.JSONRenderer(sort_keys=False)
+        # Bound now, not through the lazy proxy's lookup at every event; one processor, which
+        # stamps and renders (two cost a second hop and a second dict per event).
+        self._logger = structlog.wrap_logger(self._file, processors=[self._render]).bind()
 
-    def _stamp(self, _logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    def _render(self, logger: Any, name: str, event_dict: dict[str, Any]) -> str | bytes:
+        """The event's JSON line: its time, its name, then its fields as given, but for those
+        that are None. As structlog's JSONRenderer writes it (`json.dumps`: ASCII, `", "` and
+        `": "`), spelled directly when every value is a text or an int, as in nearly every
+        event, without building an encoder per event."""
         event = event_dict.pop("event")
-        return {"time": lab_time_text(self.clock.now()), "event": event, **event_dict}
+        stamp = lab_time_text(self.clock.now())  # digits and `-T:.Z`: nothing to escape
+        parts = [f'{{"time": "{stamp}", "event": {encode_basestring_ascii(event)}']
+        for key, value in event_dict.items():
+            kind = type(value)
+            if kind is str:
+                parts.append(f"{encode_basestring_ascii(key)}: {encode_basestring_ascii(value)}")
+            elif kind is int:
+                parts.append(f"{encode_basestring_ascii(key)}: {int.__repr__(value)}")
+            elif value is not None:
+                return self._json(logger, name, {"time": stamp, "event": event, **{
+                    key: value for key, value in event_dict.items() if value is not None}})
+        return ", ".join(parts) + "}"
 
     def emit(self, event: str, *, site: str, component: str, **fields: Any) -> None:
-        """Record one event. `package` and `file` are the conventional extra fields."""
-        clean = {k: v for k, v in fields.items() if v is not None}
-        self._logger.msg(event, site=site, component=component, **clean)
+        """Record one event. `package` and `file` are the conventional extra fields; a field
+        that is None is left out."""
+        self._logger.msg(event, site=site, component=component, **fields)
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Hold this thread's events and write them together when the batch ends."""
@@ -54,23 +68,6 @@ class EventSink:
     def close(self) -> None:
         """Close the file until the next event."""
         self._file.close()
-
-
-def _event_json(event: dict[str, Any], **dumps_kw: Any) -> str:
-    """`json.dumps(event, **dumps_kw)`, spelled directly when every key is a text and every
-    value a text or an int, as in nearly every event: the same text (ASCII, `", "` and `": "`,
-    in order) without building an encoder per event. Only with the arguments the renderer
-    passes here (`sort_keys=False` and its fallback for other values); any others, as given."""
-    if dumps_kw.keys() - {"sort_keys", "default"} or dumps_kw.get("sort_keys"):
-        return json.dumps(event, **dumps_kw)
-    parts = []
-    for key, value in event.items():
-        kind = type(value)
-        if type(key) is not str or (kind is not str and kind is not int):
-            return json.dumps(event, **dumps_kw)
-        parts.append(f"{encode_basestring_ascii(key)}: "
-                     f"{encode_basestring_ascii(value) if kind is str else int.__repr__(value)}")
-    return "{" + ", ".join(parts) + "}"
 
 
 class _LineFile(AppendFile):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from sitesrv.logs.events import EventSink, _event_json
+from sitesrv.logs.events import EventSink
 
 
 class _Clock:
@@ -13,17 +14,24 @@ class _Clock:
         return 1181000000.25
 
 
-def test_spelled_as_json_dumps_writes() -> None:
-    samples = [
-        {"time": "t", "event": "e", "site": "CEN", "component": "SMS_DISTRIBUTION_MANAGER"},
-        {"file": 'C:\\SMS\\inboxes\\"q"\n\t\x00', "u": "é✓\U0001f600", "n": -12, "big": 10**30},
+def test_spelled_as_json_dumps_writes(tmp_path: Path) -> None:
+    samples: list[dict[str, Any]] = [
+        {"package": "CEN00001", "file": 'C:\\SMS\\inboxes\\"q"\n\t\x00', "n": -12},
+        {"u": "é✓\U0001f600", "big": 10**30, "gone": None},
         {"flag": True, "none": None, "f": 0.1, "nan": float("nan"), "list": [1, "a"]},
         {"path": Path("/x"), "n": 3},
         {},
     ]
-    for event in samples:
-        kw = {"sort_keys": False, "default": repr}
-        assert _event_json(event, **kw) == json.dumps(event, **kw)
+    sink = EventSink(tmp_path / "events.jsonl", _Clock())
+    for fields in samples:
+        sink.emit("e\u2028", site="CEN", component="SMS_DISTRIBUTION_MANAGER", **fields)
+    sink.close()
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert lines == [json.dumps(
+        {"time": "2007-06-04T23:33:20.250Z", "event": "e\u2028", "site": "CEN",
+         "component": "SMS_DISTRIBUTION_MANAGER", **{k: v for k, v in fields.items()
+                                                     if v is not None}},
+        sort_keys=False, default=repr) for fields in samples]
 
 
 def test_sink_writes_each_event_as_one_json_line(tmp_path: Path) -> None:
