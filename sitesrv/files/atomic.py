@@ -68,12 +68,17 @@ def write_temp(tmp: Path | str, content: Content, durability: Durability, *,
 
     The file is always created new (O_EXCL, which never follows a link): without `exclusive`,
     whatever has the name already (a killed attempt's leftover, or a link someone planted to
-    have it written through) is removed first, never written into. A file that does not fit
-    on its drive (files/drive.py) is DiskFull.
+    have it written through) is removed, never written into, and the file created new again.
+    The name is free almost always, so it is not looked at before the first try: the refused
+    create is the look. A file that does not fit on its drive (files/drive.py) is DiskFull.
     """
-    if not exclusive:
+    try:
+        fd = os.open(tmp, _CREATE_NEW, 0o666)
+    except FileExistsError:
+        if exclusive:
+            raise
         remove_file(tmp)
-    fd = os.open(tmp, _CREATE_NEW, 0o666)
+        fd = os.open(tmp, _CREATE_NEW, 0o666)
     try:
         if isinstance(content, bytes | bytearray | memoryview):
             write_all(fd, content)  # most files: one write, no file object around it

@@ -145,7 +145,13 @@ def read_regular(path: Path | str, check_size: Callable[[int], None]) -> bytes:
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     """Write every byte to the descriptor: a short write (a nearly full disk) is continued,
     never taken for the whole."""
-    view = memoryview(data).cast("B")  # bytes, whatever the view's item size
+    if isinstance(data, bytes) and data:  # the usual write: whole at once, and no view made
+        done = os.write(fd, data)
+        if done == len(data):
+            return
+        view = memoryview(data)[done:]
+    else:
+        view = memoryview(data).cast("B")  # bytes, whatever the view's item size
     while view:
         view = view[os.write(fd, view):]
 

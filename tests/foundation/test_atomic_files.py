@@ -134,3 +134,26 @@ def test_a_read_only_file_swapped_for_a_link_after_the_look_leaves_the_target_al
     remove_file(name, mode)
     assert not os.path.lexists(name)
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o444
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need a privilege")
+def test_whatever_has_a_temp_name_is_removed_never_written_through(tmp_path: Path) -> None:
+    """The name is not looked at before the first create: the refused create is the look. A
+    link (to a file, or to nothing) or a read-only leftover under the temp name goes, and the
+    temp is a new file; an exclusive temp is refused and changes nothing."""
+    target = tmp_path / "outside.txt"
+    target.write_bytes(b"theirs")
+    os.chmod(target, 0o444)
+    leftover = tmp_path / "leftover.tmp"
+    leftover.write_bytes(b"half")
+    os.chmod(leftover, 0o444)
+    (tmp_path / "link.tmp").symlink_to(target)
+    (tmp_path / "dangling.tmp").symlink_to(tmp_path / "nothing.txt")
+    with pytest.raises(FileExistsError):
+        write_temp(tmp_path / "link.tmp", b"mine", Durability.NONE, exclusive=True)
+    for name in ("link.tmp", "dangling.tmp", "leftover.tmp"):
+        tmp = tmp_path / name
+        write_temp(tmp, b"mine", Durability.NONE, exclusive=False)
+        assert not tmp.is_symlink() and tmp.read_bytes() == b"mine"
+    assert target.read_bytes() == b"theirs" and stat.S_IMODE(target.stat().st_mode) == 0o444
+    assert not (tmp_path / "nothing.txt").exists()
