@@ -12,7 +12,9 @@ each folder with no job pending for that destination and priority, everything in
 becomes one batch, `replmgr.box\\ready\\<jobid>.RPL`, and an
 "Inter Site Replication" job `schedule.box\\<jobid>.job` for the Scheduler. Otherwise the
 objects wait in `process` until the pending job completes (the Scheduler deletes its ready
-file, which wakes Replication Manager) or the oldest of them is `replmgr_batch_hold` old.
+file, which wakes Replication Manager) or the oldest of them is `replmgr_batch_hold` old. A
+pass lists only the folders it queued to and those its last full look found, and looks in every
+folder at its first pass and every FULL_LOOK_RESCANS rescan intervals after.
 
 Pending jobs are the ready files themselves: a `ready\\<jobid>.RPL` names its destination and
 priority, and is gone once its job completes or fails. Nothing about them lives only in memory,
@@ -41,6 +43,7 @@ from sitesrv.components.leftovers import remove_stale_temps
 from sitesrv.components.statusup import outbound_destination
 from sitesrv.components.uidtokens import MissingToken, take_job_id, waits_for
 from sitesrv.errors import FormatError, UserError
+from sitesrv.files.folders import is_folder
 from sitesrv.files.names import foreign_name
 from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.formats import job as jobfile
@@ -94,6 +97,13 @@ PRIORITY_OF = {folder: priority for priority, folder in REPLMGR_OUTBOUND.items()
 # batch is built while other components still fill `outbound`: a long burst of them (status
 # for hundreds of packages) then reaches the destination as it goes, not all at its end.
 BATCH_EARLY = 100
+# Rescan intervals of lab time after which a pass with nothing to claim looks in every
+# `process\\<DEST>_<priority>` folder again (5 minutes with the `lab` profile, 30 with
+# `sms2003`), as Offer Manager's and Inbox Manager's full passes do: the safety net for a file
+# dropped there by hand. The other passes list only the streams that may hold objects: those
+# this component queued to, and those a full look found. A central site has a folder for every
+# site it ever sent to, and listing them all at every pass grew with the square of the sites.
+FULL_LOOK_RESCANS = 60
 
 
 @attrs.frozen
@@ -142,6 +152,12 @@ class ReplicationManager(Component):
         # `process\\<DEST>_<priority>` by destination and priority: every queued object goes
         # to one, so its path is joined once (the folder itself is looked at each time).
         self.stream_folders: dict[Stream, Path] = {}
+        # The streams that may hold objects, and the lab time of the next look at every
+        # stream folder (None: at the next pass, as after a start).
+        self.filled: set[Stream] = set()
+        self.full_look_at: float | None = None
+        # A held stream's pending job, and when its oldest object is `replmgr_batch_hold` old.
+        self.hold_until: dict[Stream, tuple[str, float]] = {}
         for batch in self._ready_batches():
             self.pending.setdefault(Stream(batch.destination_site, batch.priority), []).append(
                 batch.job_id)
@@ -205,6 +221,7 @@ class ReplicationManager(Component):
         self.ctx.log.write(f"Queued {self.ctx.windows(item.inbox_file)} for site {dest} at "
                            f"priority {priority}")
         self.queued[stream] = self.queued.get(stream, 0) + 1
+        self.filled.add(stream)
         return stream
 
     def _pending(self, stream: Stream) -> list[str]:
@@ -220,35 +237,54 @@ class ReplicationManager(Component):
                 if not ignored_by_scans(e.name) and e.is_file(follow_symlinks=False)]
 
     def _build_batches(self) -> bool:
-        """Build one batch for a stream that may have one; False if none may."""
+        """Build one batch for a stream that may have one; False if none may.
+
+        The streams are looked at in folder name order, each listed only when it could be
+        built: a stream whose job is still pending is held again, without a listing, until the
+        time its oldest object was found to be `replmgr_batch_hold` old (its objects only get
+        newer while that job is pending)."""
         now = self.ctx.clock.now()
         hold = self.ctx.timing.replmgr_batch_hold
         self.held = []
         self.no_job_id = None
-        for stream, names in self._streams():
+        for stream in self._streams():
+            pending = self._pending(stream)
+            known = self.hold_until.get(stream)
+            if pending and known is not None and known[0] == pending[0] and now < known[1]:
+                self.held.append(Held(stream, pending[0], known[1]))
+                continue
+            folder = os.fspath(self.process / stream.folder_name)
+            names = self._object_names(folder) if is_folder(folder) else []
+            if not names:  # emptied by its batch, or not a folder (the full look says why)
+                self.filled.discard(stream)
+                continue
             # The objects' ages matter only to a stream that waits for its job.
-            if pending := self._pending(stream):
-                folder = os.fspath(self.process / stream.folder_name)
+            if pending:
                 oldest = min(os.stat(os.path.join(folder, n)).st_mtime for n in names)
                 if now < oldest + hold:
                     self.held.append(Held(stream, pending[0], oldest + hold))
+                    self.hold_until[stream] = (pending[0], oldest + hold)
                     continue
             return self._build(stream, names)
         for held in self.held:
             self.ctx.wake_at(min(held.until, now + self.ctx.timing.rescan_interval))
         return False
 
-    def _streams(self) -> list[tuple[Stream, list[str]]]:
-        """The streams with objects queued, each with their names. Looked at whenever there is
-        nothing to claim: one listing per folder, and the kinds of the entries from it."""
-        found = []
-        for folder in self._entries(self.process):
-            match = STREAM_RE.fullmatch(folder.name)
-            if match is None or not folder.is_dir(follow_symlinks=False):
-                continue
-            if names := self._object_names(folder.path):
-                found.append((Stream(match[1], int(match[2])), names))
-        return found
+    def _streams(self) -> list[Stream]:
+        """The streams that may hold objects, in folder name order: those queued to, and those
+        the last full look found. At the first pass and every FULL_LOOK_RESCANS rescan
+        intervals, a full look: every folder in `process` (one listing, the kinds of the
+        entries from it), each stream's hold worked out again."""
+        now = self.ctx.clock.now()
+        if self.full_look_at is None or now >= self.full_look_at:
+            self.filled = set()
+            for folder in self._entries(self.process):
+                match = STREAM_RE.fullmatch(folder.name)
+                if match is not None and folder.is_dir(follow_symlinks=False):
+                    self.filled.add(Stream(match[1], int(match[2])))
+            self.hold_until.clear()
+            self.full_look_at = now + FULL_LOOK_RESCANS * self.ctx.timing.rescan_interval
+        return sorted(self.filled, key=lambda stream: stream.folder_name)
 
     def _build(self, stream: Stream, names: list[str]) -> bool:
         """Pack a stream's objects into `ready\\<jobid>.RPL` and give the Scheduler its job.
