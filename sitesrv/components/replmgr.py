@@ -439,7 +439,7 @@ class ReplicationManager(Component):
         if batch.destination_site != ctx.site.code:
             item.quarantine(f"the batch is for site {batch.destination_site}, not this site")
             return
-        if batch.sending_site not in {s.code for s in ctx.hierarchy.sites}:
+        if batch.sending_site not in ctx.hierarchy.site_codes:
             item.quarantine(f"it comes from site {batch.sending_site}, which is not in this lab")
             return
         for obj in batch.objects:

@@ -89,7 +89,7 @@ def read_request(hierarchy: Hierarchy, path: Path) -> SendRequest:
     """A send request from its file; FormatError also for one to a site the lab does not have,
     which no address will ever reach (the file would wait for ever)."""
     request = srq.read(path)
-    if request.dest_site not in {s.code for s in hierarchy.sites}:
+    if request.dest_site not in hierarchy.site_codes:
         raise FormatError(path, f"its destination site {request.dest_site} is not in this lab")
     return request
 
@@ -104,7 +104,7 @@ def not_from_above(hierarchy: Hierarchy, here: str, source: str) -> str | None:
 
     Advertisements and collections flow down the hierarchy only: the site that owns one is the
     only one that changes it, and only the sites below it take its changes."""
-    if source.upper() not in {s.code for s in hierarchy.sites}:
+    if source.upper() not in hierarchy.site_codes:
         return f"its source site {source} is not in this lab"
     if source.upper() == here.upper():
         return f"it would change an object of this site ({source}), which only this site changes"

@@ -5,6 +5,8 @@ them, and the settings of the whole lab, as validated records (loader.py reads t
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from sitesrv.errors import UserError
@@ -181,19 +183,50 @@ class Hierarchy:
     package_sources: tuple[SourceMapping, ...] = ()
     source: str = ""
 
-    def site(self, code: str) -> Site:
+    # Each look-up below was a walk of every site or address, and the components ask at every
+    # unit (a destination's site, its addresses, a site's children): at 300 sites that grew
+    # with the square of the sites. Indexes made once per hierarchy (it is frozen).
+
+    @functools.cached_property
+    def _by_code(self) -> dict[str, Site]:
+        by_code: dict[str, Site] = {}
         for s in self.sites:
-            if s.code == code.upper():
-                return s
+            by_code.setdefault(s.code, s)  # the first, as the walk found it
+        return by_code
+
+    @functools.cached_property
+    def _children(self) -> dict[str | None, tuple[Site, ...]]:
+        children: dict[str | None, list[Site]] = {}
+        for s in self.sites:
+            children.setdefault(s.parent, []).append(s)
+        return {parent: tuple(found) for parent, found in children.items()}
+
+    @functools.cached_property
+    def _addresses(self) -> dict[tuple[str, str], tuple[Address, ...]]:
+        pairs: dict[tuple[str, str], list[Address]] = {}
+        for a in self.addresses:
+            pairs.setdefault((a.from_site, a.to_site), []).append(a)
+        return {pair: tuple(sorted(found, key=lambda a: a.priority))
+                for pair, found in pairs.items()}
+
+    @functools.cached_property
+    def site_codes(self) -> frozenset[str]:
+        """Every site's code, as written in the hierarchy (upper case)."""
+        return frozenset(self._by_code)
+
+    def site(self, code: str) -> Site:
+        found = self._by_code.get(code.upper())
+        if found is not None:
+            return found
         known = ", ".join(s.code for s in self.sites)
         raise UserError(f"There is no site {code!r} in this lab; its sites are {known}.")
 
     @property
     def central(self) -> Site:
-        return next(s for s in self.sites if s.parent is None)
+        return self._children[None][0]
 
     def children(self, code: str) -> tuple[Site, ...]:
-        return tuple(s for s in self.sites if s.parent == code)
+        return self._children.get(code, ())
 
     def ancestors(self, code: str) -> tuple[Site, ...]:
         """Parent, grandparent, ... up to the central site."""
@@ -213,8 +246,7 @@ class Hierarchy:
 
     def addresses_between(self, from_site: str, to_site: str) -> tuple[Address, ...]:
         """Addresses from one site to another, best (lowest relative priority) first."""
-        found = [a for a in self.addresses if a.from_site == from_site and a.to_site == to_site]
-        return tuple(sorted(found, key=lambda a: a.priority))
+        return self._addresses.get((from_site, to_site), ())
 
     def with_address_paused(self, from_site: str, to_site: str, paused: bool) -> Hierarchy:
         if not self.addresses_between(from_site, to_site):

@@ -294,6 +294,17 @@ class LabLayout:
         for every site's (a Sender checking a request's address) at every send."""
         return {s.code: SiteLayout(self.root, s) for s in self.hierarchy.sites}
 
+    @functools.cached_property
+    def _on_server(self) -> dict[str, tuple[SiteLayout, ...]]:
+        """The sites with a share on each server (their own, or a DP's), in the lab's order:
+        `resolve` is asked at every send, and walking every site for it grew with the square
+        of the sites."""
+        on: dict[str, list[SiteLayout]] = {}
+        for layout in self._layouts.values():
+            for server in {layout.site.server, *(dp.server for dp in layout.site.distribution_points)}:
+                on.setdefault(server, []).append(layout)
+        return {server: tuple(found) for server, found in on.items()}
+
     def site(self, code: str) -> SiteLayout:
         try:
             return self._layouts[code.upper()]
@@ -323,7 +334,7 @@ class LabLayout:
         if len(parts) < 2:
             raise UserError(f"{windows_path} is not a UNC path to a share")
         server, share, rest = parts[0].upper(), parts[1], parts[2:]
-        for site in self.sites():
+        for site in self._on_server.get(server, ()):
             s = site.site
             if s.server == server:
                 if share.upper() == "SMS_SITE":

@@ -970,8 +970,8 @@ class DistributionManager(Component):
         shown = self.ctx.windows(item.original)
         self.ctx.log.write(f"Processing incoming file {shown}.")
         report = sta.read(item.path)
-        sites = {s.code for s in self.ctx.hierarchy.sites}
-        strangers = sorted({report.reporting_site, *(r.site_code for r in report.rows)} - sites)
+        strangers = sorted({report.reporting_site, *(r.site_code for r in report.rows)}
+                           - self.ctx.hierarchy.site_codes)
         if strangers:
             item.quarantine(f"it reports status of site {', '.join(strangers)}, which is not "
                             "in this lab")

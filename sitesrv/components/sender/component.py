@@ -111,6 +111,9 @@ class Sender(Component):
         self.told: dict[str, str] = {}  # the hold reason last logged per request file
         self.parsed: dict[str, tuple[tuple[int, int, int], SendRequest]] = {}
         self.pauses = PauseWatch(self.ctx.layout)
+        # Every site's `SMS_SITE` folder, the only place an address may lead: made once, not
+        # for each request (a walk of every site).
+        self.receives = frozenset(site.receive for site in self.ctx.lab.sites())
         self.wakes: set[float] = set()
 
     def work(self) -> bool:
@@ -297,13 +300,12 @@ class Sender(Component):
             files.append(found)
         package, instruction = files
         assert instruction is not None  # a request always names one (srq: NONEMPTY_TEXT)
-        receives = {site.receive for site in self.ctx.lab.sites()}
         for record in request.addresses:
             if not SMS_SITE_SHARE.fullmatch(record.address):
                 raise PathRefused(f"its ADDRESS {record.address} is not a site's SMS_SITE "
                                   "share (\\\\<server>\\SMS_SITE)")
             share = self._resolve_refusing(record.address, at=None)
-            if share is not None and share not in receives:
+            if share is not None and share not in self.receives:
                 raise PathRefused(f"its ADDRESS {record.address} is not a site's SMS_SITE "
                                   "share")
         return package, instruction
