@@ -10,6 +10,7 @@ does the same thing under both.
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 import logging
 import math
@@ -686,7 +687,9 @@ class LabRuntime:
         drive.register(self.root, self.drives)
 
     def unlock(self) -> None:
-        """Release the sites' locks and close the logs this run kept open."""
+        """Release the sites' locks, close the logs this run kept open, and give what start-up
+        built back to the garbage collector (a process may run another lab next)."""
+        gc.unfreeze()
         drive.unregister(self.root)
         release_all(self.locks)
         for host in self.hosts:
@@ -699,8 +702,13 @@ class LabRuntime:
                          pid=holder.pid, host=holder.host, started=holder.started, reason=why)
 
     def boot(self) -> None:
+        """Start every component, then leave what start-up built (hosts, contexts, layouts,
+        compiled formats: about 900 objects a component) out of the garbage collector's looks
+        until the run ends (`unlock`): each full collection walked all of it, and at 300 sites
+        the collections cost 0.87 s of a 15 s step run, against 0.10 s at 100 sites."""
         for host in self.hosts:
             host.boot()
+        gc.freeze()
 
     def stale_temp_cutoff(self, *, first_start: bool) -> float | None:
         """Which temp files a component's start-up recovery deletes: those last written at or
