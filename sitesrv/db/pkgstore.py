@@ -46,6 +46,7 @@ class PackageStore(Protocol):
     def put_package(self, package: Package) -> None: ...
     def delete_package(self, pkg_id: str) -> None: ...
     def servers(self, pkg_id: str) -> list[PkgServer]: ...
+    def has_server(self, pkg_id: str, nal_path: str) -> bool: ...
     def put_server(self, server: PkgServer) -> None: ...
     def delete_server(self, pkg_id: str, nal_path: str) -> None: ...
     def statuses(self, pkg_id: str, *, status_type: StatusType | None = None,
@@ -92,6 +93,9 @@ class DatabaseStore:
 
     def servers(self, pkg_id: str) -> list[PkgServer]:
         return self.db.get_pkg_servers(pkg_id)
+
+    def has_server(self, pkg_id: str, nal_path: str) -> bool:
+        return self.db.has_pkg_server(pkg_id, nal_path)
 
     def put_server(self, server: PkgServer) -> None:
         self.db.put_pkg_server(server)
@@ -333,6 +337,10 @@ class FileStore:
     def servers(self, pkg_id: str) -> list[PkgServer]:
         with self._lock:
             return [s for _, s in sorted(self._view(pkg_id).servers.items())]
+
+    def has_server(self, pkg_id: str, nal_path: str) -> bool:
+        with self._lock:
+            return nal_path.upper() in self._view(pkg_id).servers
 
     def put_server(self, server: PkgServer) -> None:
         with self._lock:

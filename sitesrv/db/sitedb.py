@@ -704,6 +704,13 @@ class SiteDatabase:
         ).fetchall()
         return self._read(PkgServer, rows, "PkgServers")
 
+    def has_pkg_server(self, pkg_id: str, nal_path: str) -> bool:
+        """Whether the package has a row for this DP (NALPath compared as its column does,
+        without regard to ASCII case): one row looked at, not the package's every DP."""
+        return self._conn.execute(
+            "SELECT 1 FROM PkgServers WHERE PkgID = ? AND NALPath = ? LIMIT 1", (pkg_id, nal_path)
+        ).fetchone() is not None
+
     def delete_pkg_server(self, pkg_id: str, nal_path: str) -> None:
         """Drop a DP row once Distribution Manager has removed the package from that DP."""
         self._conn.execute(

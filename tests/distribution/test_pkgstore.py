@@ -52,6 +52,11 @@ def test_servers_and_status(store: PackageStore) -> None:
     server = PkgServer(PkgID="ZZZ00001", NALPath=NAL, SiteCode="S01")
     store.put_server(server)
     assert store.servers("ZZZ00001") == [server]
+    # One row looked at (Distribution Manager's check of a DP's status at the source): the NAL
+    # path compared without regard to case, as `servers` keys them.
+    assert store.has_server("ZZZ00001", NAL) and store.has_server("ZZZ00001", NAL.lower())
+    assert not store.has_server("ZZZ00001", NAL.replace("SEC01", "SEC02"))
+    assert not store.has_server("ZZZ00002", NAL)
     row = PkgStatus(ID="ZZZ00001", Type=StatusType.COPY, SiteCode="S01", PkgServer=NAL,
                     Status=PackageStatus.INSTALLED, UpdateTime=1181000000.0, SourceVersion=2)
     assert store.put_status(row)
@@ -63,7 +68,7 @@ def test_servers_and_status(store: PackageStore) -> None:
     store.delete_status("ZZZ00001", StatusType.COPY, "S01", NAL)
     assert store.statuses("ZZZ00001") == []
     store.delete_server("ZZZ00001", NAL)
-    assert store.servers("ZZZ00001") == []
+    assert store.servers("ZZZ00001") == [] and not store.has_server("ZZZ00001", NAL)
 
 
 def test_delete_package_removes_everything(store: PackageStore) -> None:

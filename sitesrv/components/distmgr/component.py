@@ -1044,6 +1044,8 @@ class DistributionManager(Component):
         if not removed and (package.SourceSite.upper() != self.ctx.site.code
                             or status.Status == PackageStatus.PENDING_REMOVE):
             return  # not the source, or a DP going, not coming: its rows are not read
+        if not removed and self.ctx.store.has_server(pkg_id, status.PkgServer):
+            return  # known (the usual case: one row looked at, not every DP's of the package)
         rows = {s.NALPath.upper(): s for s in self.ctx.store.servers(pkg_id)}
         if removed:
             # The DP's site removed it: its row goes here too, at every site above it (unless
