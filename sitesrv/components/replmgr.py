@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,6 @@ from sitesrv.components.leftovers import remove_stale_temps
 from sitesrv.components.statusup import outbound_destination
 from sitesrv.components.uidtokens import MissingToken, take_job_id, waits_for
 from sitesrv.errors import FormatError, UserError
-from sitesrv.files.folders import is_folder
 from sitesrv.files.names import foreign_name
 from sitesrv.files.regular import STATE_FILE_BYTES, read_limited
 from sitesrv.formats import job as jobfile
@@ -215,13 +215,13 @@ class ReplicationManager(Component):
         # The claimed file, the object's new name and its name in the log as text: every
         # outbound object comes here, and none of them needs a Path.
         self.ctx.set_mtime(item.work_file, now)  # the arrival time, in lab time, for the hold
+        self.filled.add(stream)  # before the object is there: a pass never misses it
         item.forward(f"{folder}{os.sep}{item.name}")
         if _is_status_message(item.name):
             self.ctx.reporting()
         self.ctx.log.write(f"Queued {self.ctx.windows(item.inbox_file)} for site {dest} at "
                            f"priority {priority}")
         self.queued[stream] = self.queued.get(stream, 0) + 1
-        self.filled.add(stream)
         return stream
 
     def _pending(self, stream: Stream) -> list[str]:
@@ -254,10 +254,11 @@ class ReplicationManager(Component):
                 self.held.append(Held(stream, pending[0], known[1]))
                 continue
             folder = os.fspath(self.process / stream.folder_name)
-            names = self._object_names(folder) if is_folder(folder) else []
-            if not names:  # emptied by its batch, or not a folder (the full look says why)
-                self.filled.discard(stream)
-                continue
+            names = self._object_names(folder) if self._may_list(folder) else []
+            if not names:
+                if folder not in self.unreadable:  # emptied by its batch, or not a folder
+                    self.filled.discard(stream)
+                continue  # one it cannot list now is listed again at the next pass
             # The objects' ages matter only to a stream that waits for its job.
             if pending:
                 oldest = min(os.stat(os.path.join(folder, n)).st_mtime for n in names)
@@ -277,14 +278,25 @@ class ReplicationManager(Component):
         entries from it), each stream's hold worked out again."""
         now = self.ctx.clock.now()
         if self.full_look_at is None or now >= self.full_look_at:
-            self.filled = set()
-            for folder in self._entries(self.process):
-                match = STREAM_RE.fullmatch(folder.name)
-                if match is not None and folder.is_dir(follow_symlinks=False):
-                    self.filled.add(Stream(match[1], int(match[2])))
-            self.hold_until.clear()
-            self.full_look_at = now + FULL_LOOK_RESCANS * self.ctx.timing.rescan_interval
+            entries = self._entries(self.process)
+            if os.fspath(self.process) not in self.unreadable:  # else looked at next pass
+                self.filled = {Stream(match[1], int(match[2])) for folder in entries
+                               if (match := STREAM_RE.fullmatch(folder.name)) is not None
+                               and folder.is_dir(follow_symlinks=False)}
+                self.hold_until.clear()
+                self.full_look_at = now + FULL_LOOK_RESCANS * self.ctx.timing.rescan_interval
         return sorted(self.filled, key=lambda stream: stream.folder_name)
+
+    def _may_list(self, folder: str) -> bool:
+        """Whether a stream folder is a real folder (never listed through a link planted in
+        its place: the full look leaves such an entry out too); True if it cannot be looked at,
+        so that its listing says why (`_entries`) and it is tried again."""
+        try:
+            return stat.S_ISDIR(os.lstat(folder).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError:
+            return True
 
     def _build(self, stream: Stream, names: list[str]) -> bool:
         """Pack a stream's objects into `ready\\<jobid>.RPL` and give the Scheduler its job.
