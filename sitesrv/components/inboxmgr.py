@@ -23,8 +23,8 @@ pass costs what changed, not what the box holds. A full pass, every entry on bot
 at each start (what a person changed while the site servers were stopped), whenever the runtime
 cannot say what changed (a rescan: live, every `rescan_interval` and after a watcher's
 overflow or restart; a change announced without a name), after a pass that failed, when the
-CAP inbox had to be created, and at the first pass FULL_PASS_RESCANS rescan intervals of lab
-time after the box's last full pass: a safety net for a change nobody announced (a person's,
+CAP inbox had to be created, and at the first pass `timing.full_look_interval` of lab time
+after the box's last full pass: a safety net for a change nobody announced (a person's,
 in step mode, or a deletion, which the live watcher does not report), and for a CAP a person
 changed. A damaged CAP file is thus repaired at the next full pass, not at the next pass.
 """
@@ -49,12 +49,6 @@ from sitesrv.runtime.component import Component
 
 LOCK_TOKEN = "Inboxlck.tok"  # in a CAP inbox while Inbox Manager updates it (Q275617)
 TOKEN_DELETE_ATTEMPTS = 10  # Q275617: the fix tries ten times to delete it
-# A pass this many rescan intervals of lab time after a box's last full pass is a full pass:
-# 5 minutes with the `lab` profile, 30 with `sms2003`. In bench/stepcpu.py's step run of 100
-# packages (3 sites, 398 passes over 42 minutes of lab time), a full pass at most every 5 s
-# would make 171 of the passes full, every 60 s 41, every 5 minutes 12; none is needed there,
-# as every change is announced.
-FULL_PASS_RESCANS = 60
 _CHUNK = 1 << 16
 # The most a file of either box may have, the instruction files' size (docs/limits.md): what
 # goes there is a `.PKG` and the offer files (`.ofr`, `.ins`, `.lkp`), instruction files held
@@ -107,7 +101,7 @@ class InboxManager(Component):
             names = None if changes is None or box in self._full else set(changes)
             if names is None or now >= self._full_due[box]:
                 names = None
-                self._full_due[box] = now + FULL_PASS_RESCANS * self.ctx.timing.rescan_interval
+                self._full_due[box] = now + self.ctx.timing.full_look_interval
             self._full.add(box)  # until the pass ends: what a failed one left, all of it
             self._mirror(mirror, names)
             self._full.discard(box)

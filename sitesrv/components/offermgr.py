@@ -29,7 +29,7 @@ Work:
   so a pass that changes nothing writes nothing. At a secondary a pass reads the state files of
   the packages known to hold advertisements only (those a full look found, and those Offer
   Manager gave some since); a full look over every package's file comes at the first pass,
-  and at the first pass FULL_LOOK_RESCANS rescan intervals of lab time after the last one.
+  and at the first pass `timing.full_look_interval` of lab time after the last one.
 
 At a secondary each offer's `.ofr` also goes into `clicfg.src`, the client configuration
 sources. Offer Manager deletes it there only when the advertisement itself is deleted: a deleted
@@ -62,12 +62,6 @@ from sitesrv.runtime.component import Component
 from sitesrv.runtime.inbox import InboxSpec, WorkItem
 
 PRIORITY = 2  # advertisements travel at normal priority
-# A pass this many rescan intervals of lab time after the last full look at the site's
-# advertisements looks at every package again (5 minutes with the `lab` profile, 30 with
-# `sms2003`), as Inbox Manager's full pass does: the safety net for an advertisement a person
-# wrote into a secondary's package file by hand. The other passes read only the files of the
-# packages known to hold advertisements (pkgstore `advertisements(known=True)`).
-FULL_LOOK_RESCANS = 60
 
 
 class OfferManager(Component):
@@ -293,7 +287,7 @@ class OfferManager(Component):
         full = self.full_look_at is None or now >= self.full_look_at
         advertisements = self.ctx.store.advertisements(known=not full)
         if full:  # only once it read every file: a damaged one makes the next pass look again
-            self.full_look_at = now + FULL_LOOK_RESCANS * self.ctx.timing.rescan_interval
+            self.full_look_at = now + self.ctx.timing.full_look_interval
         for adv in advertisements:
             wanted.update(self._files(adv))
         for name, data in sorted(wanted.items()):

@@ -14,7 +14,7 @@ becomes one batch, `replmgr.box\\ready\\<jobid>.RPL`, and an
 objects wait in `process` until the pending job completes (the Scheduler deletes its ready
 file, which wakes Replication Manager) or the oldest of them is `replmgr_batch_hold` old. A
 pass lists only the folders it queued to and those its last full look found, and looks in every
-folder at its first pass and every FULL_LOOK_RESCANS rescan intervals after.
+folder at its first pass and every `timing.full_look_interval` after.
 
 Pending jobs are the ready files themselves: a `ready\\<jobid>.RPL` names its destination and
 priority, and is gone once its job completes or fails. Nothing about them lives only in memory,
@@ -97,13 +97,6 @@ PRIORITY_OF = {folder: priority for priority, folder in REPLMGR_OUTBOUND.items()
 # batch is built while other components still fill `outbound`: a long burst of them (status
 # for hundreds of packages) then reaches the destination as it goes, not all at its end.
 BATCH_EARLY = 100
-# Rescan intervals of lab time after which a pass with nothing to claim looks in every
-# `process\\<DEST>_<priority>` folder again (5 minutes with the `lab` profile, 30 with
-# `sms2003`), as Offer Manager's and Inbox Manager's full passes do: the safety net for a file
-# dropped there by hand. The other passes list only the streams that may hold objects: those
-# this component queued to, and those a full look found. A central site has a folder for every
-# site it ever sent to, and listing them all at every pass grew with the square of the sites.
-FULL_LOOK_RESCANS = 60
 
 
 @attrs.frozen
@@ -273,8 +266,10 @@ class ReplicationManager(Component):
 
     def _streams(self) -> list[Stream]:
         """The streams that may hold objects, in folder name order: those queued to, and those
-        the last full look found. At the first pass and every FULL_LOOK_RESCANS rescan
-        intervals, a full look: every folder in `process` (one listing, the kinds of the
+        the last full look found. At the first pass and every `timing.full_look_interval`, a
+        full look (the safety net for a file dropped there by hand; a central site has a
+        folder for every site it sent to, and listing them all at every pass grew with the
+        square of the sites): every folder in `process` (one listing, the kinds of the
         entries from it), each stream's hold worked out again."""
         now = self.ctx.clock.now()
         if self.full_look_at is None or now >= self.full_look_at:
@@ -284,7 +279,7 @@ class ReplicationManager(Component):
                                if (match := STREAM_RE.fullmatch(folder.name)) is not None
                                and folder.is_dir(follow_symlinks=False)}
                 self.hold_until.clear()
-                self.full_look_at = now + FULL_LOOK_RESCANS * self.ctx.timing.rescan_interval
+                self.full_look_at = now + self.ctx.timing.full_look_interval
         return sorted(self.filled, key=lambda stream: stream.folder_name)
 
     def _may_list(self, folder: str) -> bool:

@@ -256,7 +256,7 @@ def test_a_persons_change_while_the_servers_run_is_mirrored_by_the_next_full_pas
         (box / "ZZZ00003.PKG").write_bytes(PKG.replace(b"1", b"3"))
         runtime.notify(box, "ZZZ00003.PKG")  # a component's publish, at once
         assert unit(runtime, host)[-1].endswith(": 1 file(s) copied, 0 deleted")
-        runtime.clock.advance(inboxmgr.FULL_PASS_RESCANS * lab.hierarchy.timing.rescan_interval)
+        runtime.clock.advance(lab.hierarchy.timing.full_look_interval)
         (box / "ZZZ00004.PKG").write_bytes(PKG.replace(b"1", b"4"))
         runtime.notify(box, "ZZZ00004.PKG")
         messages = unit(runtime, host)

@@ -1,12 +1,12 @@
 """Offer Manager's pass at a secondary: a full look at every package's state file, then looks at
-the packages known to hold advertisements, and a full look again every FULL_LOOK_RESCANS rescan
-intervals of lab time."""
+the packages known to hold advertisements, and a full look again every
+`timing.full_look_interval` of lab time."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sitesrv.components.offermgr import FULL_LOOK_RESCANS, OfferManager
+from sitesrv.components.offermgr import OfferManager
 from sitesrv.db.pkgstore import FileStore
 from sitesrv.db.sitedb import Package
 from sitesrv.lab.clock import VirtualClock
@@ -29,7 +29,7 @@ def test_a_full_look_that_fails_is_looked_again_at_the_next_pass(tmp_path: Path)
     FileStore(packages).put_package(Package(PkgID="ZZZ00001", SourceSite="ZZZ"))
     assert host.run_unit().did == NOTHING  # the first pass: a full look, which reads it
     (packages / "ZZZ00002.json").write_text("{not json")  # a file damaged since
-    clock.advance(FULL_LOOK_RESCANS * lab.hierarchy.timing.rescan_interval)
+    clock.advance(lab.hierarchy.timing.full_look_interval)
     outcomes = []
     for _ in range(2):
         clock.advance(lab.hierarchy.timing.rescan_interval)

@@ -1,6 +1,6 @@
 """Replication Manager's passes list only the streams that may hold objects (those it queued
 to, and those a full look found), and look in every `process` folder again every
-FULL_LOOK_RESCANS rescan intervals of lab time; a stream held for its pending job is not listed
+`timing.full_look_interval` of lab time; a stream held for its pending job is not listed
 again until its hold may be over."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesrv.components.replmgr import FULL_LOOK_RESCANS, ReplicationManager
+from sitesrv.components.replmgr import ReplicationManager
 from sitesrv.lab.clock import VirtualClock
 from sitesrv.runtime.host import FAILED, PROGRESSED, LabRuntime, UnitOutcome
 from sitesrv.runtime.registry import Registry
@@ -53,7 +53,7 @@ def test_an_object_dropped_into_process_by_hand_goes_at_the_next_full_look(
     _run(host, clock, rescan)
     assert events(lab.root, "replication_batch") == []  # not a stream it knows of
     assert files(stream) == ["P00_HANDMADE.PKG"]
-    _run(host, clock, FULL_LOOK_RESCANS * rescan)
+    _run(host, clock, lab.hierarchy.timing.full_look_interval)
     [batch] = events(lab.root, "replication_batch")
     assert (batch["to"], batch["objects"]) == ("P00", 1)
     assert files(stream) == []
@@ -120,7 +120,7 @@ def test_a_folder_unreadable_for_a_while_holds_its_objects_only_that_long(
     host.wake(rescan=True)
     assert host.run_unit().did == PROGRESSED  # queued into process\P00_2, not yet batched
     if unreadable == "process at a full look":
-        clock.advance(FULL_LOOK_RESCANS * rescan)
+        clock.advance(lab.hierarchy.timing.full_look_interval)
     with monkeypatch.context() as m:
         _denied(m, process / "P00_2" if unreadable == "the stream folder" else process,
                 lstat=unreadable == "process and what is in it")
