@@ -255,7 +255,8 @@ class ContainerReader:
         match. Data the caller does not consume is still read and checked. With `trust_known`,
         a PCK this process wrote whole (packed, merged) since it last changed (compression.known)
         is not hashed again, and one whose compressed body it checked has only its files hashed:
-        the entries, the tar framing and the manifest still are checked.
+        the entries, the tar framing and the manifest still are checked. A full PCK whose every
+        file was hashed, and held, is then known WHOLE.
         """
         manifest = self.manifest
         expected: Iterable[Entry] = manifest.entries
@@ -263,7 +264,8 @@ class ContainerReader:
             shipped = set(manifest.delta.shipped)
             expected = [f for f in manifest.files if f.path in shipped]
         t = self.trailer
-        knows = (known.known_pck(known.identity(self.stat), t.package_id, t.version)
+        ident = known.identity(self.stat)
+        knows = (known.known_pck(ident, t.package_id, t.version)
                  if trust_known and manifest.delta is None else None)
         hashing = knows != known.WHOLE
         body_hashing = knows is None
@@ -300,6 +302,10 @@ class ContainerReader:
             source.read()
         if body_hashing:
             self._check_body(source)
+        if hashing and manifest.delta is None:
+            digest = self.file_sha256() if body_hashing else known.known_sha256(ident)
+            if digest is not None:
+                known.remember_whole(ident, digest, t.package_id, t.version)
 
     def _check_body(self, source: _HashingSource) -> None:
         """The body read through `source` matches the trailer's SHA-256 (else CorruptError)."""

@@ -92,13 +92,13 @@ def install(
     """Install a PCK into `<share_dir>/<package_id>/`, or leave that folder as it was.
 
     Verifies the whole PCK (package, version if given, every checksum, every entry) before
-    the swap; a PCK this process packed or merged since it last changed is not hashed again,
-    one whose compressed body it checked (a Despooler's store) has only its files hashed
-    (compression.known); entries and framing are always checked. OVERWRITE keeps files
-    of the old folder that the package does not have. Read-only attributes and mtimes come
-    from the manifest. `on_file(relpath)` is called for
-    each package file once the new folder is in place, so a log never names a rolled-back
-    file. Leftovers of an earlier interrupted install of this package are recovered before
+    the swap; a PCK this process packed, merged or installed with every file hashed since it
+    last changed is not hashed again, nor is a copy of one (the same SHA-256) once a Despooler
+    has checked it; any other whose compressed body it checked (a Despooler's store) has only
+    its files hashed (compression.known); entries and framing are always checked. OVERWRITE
+    keeps files of the old folder that the package does not have. Read-only attributes and
+    mtimes come from the manifest. `on_file(relpath)` is called for each package file once
+    the new folder is in place, so a log never names a rolled-back file. Leftovers of an earlier interrupted install of this package are recovered before
     it extracts. Raises PackageLimitError, having written nothing, for a package over `limits`,
     and FolderAccessDenied for a package with a sub-folder on a `share-root-only` share.
     """

@@ -19,6 +19,12 @@ modification time put back (which no writer of a lab does) is not read again, at
 retry or at an install onto a DP. A Despooler's retry takes the identity from `lstat` and does
 not even open the file: a payload made unreadable while its instruction waited (its permissions
 changed) is found out only when it is next read (sent on, or installed onto a DP).
+
+A PCK whose every checksum this process wrote or checked (packed, merged, or installed onto a
+DP with every file hashed) also vouches for its SHA-256: a copy with the same SHA-256 (the same
+bytes, sent on to a child site that this process also runs) needs no file hashed again when it
+is installed, once its Despooler has checked it. A PCK whose manifest misdeclares a file is
+never vouched for, so each of its installs still finds the file out.
 """
 
 from __future__ import annotations
@@ -99,6 +105,7 @@ def _verdict_weight(verdict: object) -> int:
 
 _digests: Memo[str] = Memo(DIGESTS)
 _whole: Memo[str] = Memo(DIGESTS)  # WHOLE or BODY, by (identity, package, version)
+_vouched: Memo[bool] = Memo(DIGESTS)  # SHA-256 (hex) of PCKs known WHOLE
 # Verdicts, and checked manifests (under MANIFEST), in one budget.
 _verdicts: Memo[object] = Memo(VERDICT_WEIGHT, _verdict_weight)
 MANIFEST = "manifest"
@@ -118,13 +125,16 @@ def remember_whole(ident: Identity, sha256: str, package_id: str, version: int) 
     wrote whole (packed or merged: every entry and checksum its own), with this SHA-256."""
     remember(ident, sha256)
     _whole.put((ident, package_id, version), WHOLE)
+    _vouched.put(sha256, True)
 
 
 def remember_body(ident: Identity, sha256: str, package_id: str, version: int) -> None:
     """The file with this identity is a PCK of that package and version whose compressed body
-    this process checked against its trailer (a Despooler's check), with this SHA-256."""
+    this process checked against its trailer (a Despooler's check), with this SHA-256: WHOLE
+    if a file with the same SHA-256 was, as the same bytes are."""
     remember(ident, sha256)
-    _whole.put((ident, package_id, version), BODY, keep=True)  # WHOLE says more
+    verdict = WHOLE if _vouched.get(sha256) else BODY
+    _whole.put((ident, package_id, version), verdict, keep=verdict == BODY)  # WHOLE says more
 
 
 def known_pck(ident: Identity, package_id: str, version: int) -> str | None:
@@ -177,4 +187,5 @@ def forget_all() -> None:
     """Drop everything remembered (tests; `sitesrv` never needs it)."""
     _digests.clear()
     _whole.clear()
+    _vouched.clear()
     _verdicts.clear()

@@ -167,18 +167,19 @@ def test_the_memory_forgets_the_oldest_by_weight_and_keeps_the_newest() -> None:
 def test_an_install_of_a_pck_it_knows_still_refuses_damage(tmp_path: Path, kit, pck: Path,
                                                            how: str) -> None:
     """This process packed the PCK (WHOLE), or checked its body as a Despooler does (BODY), so
-    Distribution Manager's install onto a DP does not take the SHA-256 of every byte again.
-    Damage put there behind the identity (same size and time) is still refused, by the
-    compressed frames' own checksums (and, for BODY, each file's SHA-256), and nothing is
-    installed; the undamaged PCK installs."""
+    Distribution Manager's install onto a DP does not take the SHA-256 of every byte again;
+    the install of a BODY one hashes its files, and then it is known WHOLE too. Damage put
+    there behind the identity (same size and time) is still refused, by the compressed frames'
+    own checksums, and nothing is installed; the undamaged PCK installs."""
     if how == BODY:
         forget_all()
         assert check(pck, package_id=kit.PKG, version=1).error is None
+    assert known_pck(identity(pck.stat()), kit.PKG, 1) == how
     install(pck, tmp_path / "good", kit.PKG, version=1)
     assert sorted(p.name for p in (tmp_path / "good" / kit.PKG).rglob("*")) == sorted(
         p.name for p in (tmp_path / "src").rglob("*"))
     damage_behind_identity(pck, 1 / 8)
-    assert known_pck(identity(pck.stat()), kit.PKG, 1) == how
+    assert known_pck(identity(pck.stat()), kit.PKG, 1) == WHOLE
     with pytest.raises(CorruptError):
         install(pck, tmp_path / "damaged", kit.PKG, version=1)
     assert not (tmp_path / "damaged" / kit.PKG).exists()
@@ -196,8 +197,8 @@ def test_a_pck_known_from_another_package_or_version_is_hashed(tmp_path: Path, k
 def test_an_install_hashes_only_a_pck_it_does_not_know_whole(
         tmp_path: Path, kit, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bytes the install's reader hashes: the manifest's only for a PCK this process
-    packed, the files' for one whose body it checked, every byte again for one it does not
-    know."""
+    packed, or installed with every file hashed, or a copy of one; the files' for one whose
+    body it checked; every byte again for one it does not know."""
     source = kit.write_tree(tmp_path / "big", {"big.bin": os.urandom(200_000)})
     pck = pack(source, tmp_path / "CEN00002.PCK", kit.PKG, 1).path
     hashed = [0]
@@ -228,8 +229,23 @@ def test_an_install_hashes_only_a_pck_it_does_not_know_whole(
     hashed[0] = 0
     install(pck, tmp_path / "checked", kit.PKG, version=1)
     checked_bytes = hashed[0]
+    # Every file of it hashed and held: the next install, and a copy sent on, as the next
+    # site's Despooler stores it (same bytes, another file), hash only the manifest.
+    hashed[0] = 0
+    install(pck, tmp_path / "again", kit.PKG, version=1)
+    again_bytes = hashed[0]
+    copy = tmp_path / "child" / "CEN00002.PCK"
+    copy.parent.mkdir()
+    copy.write_bytes(pck.read_bytes())
+    assert check(copy, package_id=kit.PKG, version=1).error is None
+    assert known_pck(identity(copy.stat()), kit.PKG, 1) == WHOLE
+    hashed[0] = 0
+    install(copy, tmp_path / "copy", kit.PKG, version=1)
+    copy_bytes = hashed[0]
     # The files' 200,000 random bytes compress to about as many: the body hashed or not.
     assert known_bytes < 10_000 < 200_000 < checked_bytes < 210_000 < 400_000 < unknown_bytes
+    assert again_bytes < 10_000 and copy_bytes < 10_000
+    assert (tmp_path / "copy" / kit.PKG / "big.bin").read_bytes() == (source / "big.bin").read_bytes()
 
 
 def test_a_manifest_is_decoded_once_per_unchanged_file(tmp_path: Path, kit, pck: Path,
