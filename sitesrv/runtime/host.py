@@ -9,6 +9,7 @@ does the same thing under both.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import heapq
@@ -18,7 +19,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -595,65 +596,83 @@ def _overlap(a: InboxSpec, b: InboxSpec) -> bool:
     return any(a.matches(p) or b.matches(q) for p in b.patterns for q in a.patterns)
 
 
+@contextlib.contextmanager
+def built_to_last() -> Iterator[None]:
+    """For start-up, which builds what lives as long as the run (the modules, and the hosts,
+    contexts and layouts: 250,000 objects at 300 sites): no garbage collection walks it while
+    it is built, and none after (`gc.freeze`) until the run ends (`LabRuntime.unlock`). Each
+    collection walked all of it and freed nothing: at 300 sites they cost 0.87 s of a 15 s step
+    run, against 0.10 s at 100 sites, and a fifth of an empty 100-site run's start-up."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()  # first: enabled again, the collector would walk all of it at once
+        if enabled:
+            gc.enable()
+
+
 class LabRuntime:
     """The hosts of the sites one process runs, and what they share."""
 
     def __init__(self, lab_root: Path, *, clock: Clock, seed: int, registry: Registry,
                  sites: Sequence[str] | None = None, injector: Injector | None = None,
                  open_database: DatabaseFactory | None = open_site_database) -> None:
-        self.root = Path(os.path.abspath(lab_root))
-        self.hierarchy = load_lab_hierarchy(self.root)
-        self.layout = LabLayout(self.root, self.hierarchy)
-        self.clock = clock
-        self.seed = seed
-        # With the seed, the number of the run (lab.clock.next_run), so that each step run of
-        # a lab draws new random names; 0 for a live run, whose seed is fresh every time.
-        self.run = 0
-        self.injector = injector
-        self.open_database = open_database
-        self.lost_events = Lost()
-        self.events = EventSink(self.layout.events, clock, on_lost=self._lost_events)
-        codes = ({self.hierarchy.site(c).code for c in sites} if sites
-                 else {s.code for s in self.hierarchy.sites})
-        self.sites = [self.layout.site(code) for code in sorted(codes)]
-        self.hosts = [ComponentHost(self, site, cls)
-                      for site in self.sites
-                      for cls in sorted(registry.for_site(site.site), key=lambda c: c.name)]
-        self.site_hosts: dict[str, list[ComponentHost]] = {}
-        for host in self.hosts:
-            self.site_hosts.setdefault(host.site, []).append(host)
-        # A folder may be the inbox of two components when their patterns cannot both match
-        # one name: the Sender takes `*.srq` from outboxes\\LAN, the Scheduler its `*.srs`.
-        self.owners: dict[str, list[ComponentHost]] = {}
-        self.specs: dict[str, list[InboxSpec]] = {}  # each owner's inbox there, in that order
-        for host in self.hosts:
-            for spec, path in zip(host.cls.inboxes, host.inbox_paths, strict=True):
-                owners = self.owners.setdefault(str(path), [])
-                for other in owners:
-                    if other is host or _overlap(spec, other.inbox_spec(path)):
-                        raise ValueError(f"{path} is an inbox of both {other} and {host}, "
-                                         "for the same file names")
-                owners.append(host)
-                self.specs.setdefault(str(path), []).append(spec)
-        # Components woken by a change in a folder that is not their inbox (`wakes_on`).
-        self.watching: dict[str, list[ComponentHost]] = {}
-        for host in self.hosts:
-            for folder in host.cls.wakes_on:
-                self.watching.setdefault(str(host.layout.inbox(folder)), []).append(host)
-        self._below_watched = tuple(f"{folder}{os.sep}" for folder in self.watching)
-        self.drives = LabDrives(self.layout)
-        self._others_run = False  # a server of another site of the lab runs (see lock)
-        self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
-                      for site in self.sites]
-        self._lock = threading.Lock()
-        # path -> until when (monotonic) its watcher hint is an echo; see notify(). The live
-        # driver turns it on with an event-based watcher (a polling one sees few echoes).
-        self.echoes: dict[str, float] | None = None
-        self.progress_count = 0
-        self.error_count = 0
-        self.last_progress = clock.now()
-        # Per site, what its start-up moved aside (lock): its components' logs say so first.
-        self.moved_aside: dict[str, list[tuple[Path, Path, int]]] = {}
+        with built_to_last():
+            self.root = Path(os.path.abspath(lab_root))
+            self.hierarchy = load_lab_hierarchy(self.root)
+            self.layout = LabLayout(self.root, self.hierarchy)
+            self.clock = clock
+            self.seed = seed
+            # With the seed, the number of the run (lab.clock.next_run), so that each step run of
+            # a lab draws new random names; 0 for a live run, whose seed is fresh every time.
+            self.run = 0
+            self.injector = injector
+            self.open_database = open_database
+            self.lost_events = Lost()
+            self.events = EventSink(self.layout.events, clock, on_lost=self._lost_events)
+            codes = ({self.hierarchy.site(c).code for c in sites} if sites
+                     else {s.code for s in self.hierarchy.sites})
+            self.sites = [self.layout.site(code) for code in sorted(codes)]
+            self.hosts = [ComponentHost(self, site, cls)
+                          for site in self.sites
+                          for cls in sorted(registry.for_site(site.site), key=lambda c: c.name)]
+            self.site_hosts: dict[str, list[ComponentHost]] = {}
+            for host in self.hosts:
+                self.site_hosts.setdefault(host.site, []).append(host)
+            # A folder may be the inbox of two components when their patterns cannot both match
+            # one name: the Sender takes `*.srq` from outboxes\\LAN, the Scheduler its `*.srs`.
+            self.owners: dict[str, list[ComponentHost]] = {}
+            self.specs: dict[str, list[InboxSpec]] = {}  # each owner's inbox there, in that order
+            for host in self.hosts:
+                for spec, path in zip(host.cls.inboxes, host.inbox_paths, strict=True):
+                    owners = self.owners.setdefault(str(path), [])
+                    for other in owners:
+                        if other is host or _overlap(spec, other.inbox_spec(path)):
+                            raise ValueError(f"{path} is an inbox of both {other} and {host}, "
+                                             "for the same file names")
+                    owners.append(host)
+                    self.specs.setdefault(str(path), []).append(spec)
+            # Components woken by a change in a folder that is not their inbox (`wakes_on`).
+            self.watching: dict[str, list[ComponentHost]] = {}
+            for host in self.hosts:
+                for folder in host.cls.wakes_on:
+                    self.watching.setdefault(str(host.layout.inbox(folder)), []).append(host)
+            self._below_watched = tuple(f"{folder}{os.sep}" for folder in self.watching)
+            self.drives = LabDrives(self.layout)
+            self._others_run = False  # a server of another site of the lab runs (see lock)
+            self.locks = [SiteLock(site, functools.partial(self._lock_taken_over, site))
+                          for site in self.sites]
+            self._lock = threading.Lock()
+            # path -> until when (monotonic) its watcher hint is an echo; see notify(). The live
+            # driver turns it on with an event-based watcher (a polling one sees few echoes).
+            self.echoes: dict[str, float] | None = None
+            self.progress_count = 0
+            self.error_count = 0
+            self.last_progress = clock.now()
+            # Per site, what its start-up moved aside (lock): its components' logs say so first.
+            self.moved_aside: dict[str, list[tuple[Path, Path, int]]] = {}
 
     def lock(self) -> None:
         """Take the server lock of every site this runtime runs (UserError if one is held),
@@ -702,15 +721,11 @@ class LabRuntime:
                          pid=holder.pid, host=holder.host, started=holder.started, reason=why)
 
     def boot(self) -> None:
-        """Start every component, then leave every object there is by then (the modules, and
-        the hosts, contexts and layouts start-up built: 250,000 objects at 300 sites) out of
-        the garbage collector's looks until the run ends (`unlock`): each full collection
-        walked all of it, and at 300 sites the collections cost 0.87 s of a 15 s step run,
-        against 0.10 s at 100 sites. (A component restarted after a crash leaves its first
-        context uncollected until then.)"""
-        for host in self.hosts:
-            host.boot()
-        gc.freeze()
+        """Start every component (`built_to_last`: a component restarted after a crash leaves
+        its first context uncollected until the run ends, as does a cycle start-up dropped)."""
+        with built_to_last():
+            for host in self.hosts:
+                host.boot()
 
     def stale_temp_cutoff(self, *, first_start: bool) -> float | None:
         """Which temp files a component's start-up recovery deletes: those last written at or

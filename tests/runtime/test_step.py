@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -66,6 +67,23 @@ def test_the_pipeline_delivers_every_item_once(lab: Path) -> None:
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ITEMS
     assert leftovers(lab) == []
     assert "Received ITEM00 as " in (lab / "SEC/SMS/Logs/toydesp.log").read_text()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(lab: Path, enabled: bool) -> None:
+    """Start-up runs without collections and freezes what it built (runtime/host.py
+    `built_to_last`); a test suite that runs labs (sitesrv.pytest_plugin) gets its process's
+    collector back as it was: on or off as before, nothing left frozen."""
+    fill(lab)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        report = run_until_idle(lab, seed=3, components=REGISTRY)
+        assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, 0)
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert report.exit_code == ExitCode.IDLE
+    assert installed_items(inbox(lab, "SEC", INSTALLED)) == ITEMS
 
 
 def test_bad_files_are_quarantined_and_failing_ones_retried_then_quarantined(lab: Path) -> None:
