@@ -43,10 +43,16 @@ def moved_aside(name: str, aside: str, mode: int) -> str:
             "never writes through one")
 
 
-def own_folders(folder: Path, below: Path) -> tuple[list[tuple[Path, Path, int]], bool]:
+def own_folders(folder: Path, below: Path, owned: set[str] | None = None
+                ) -> tuple[list[tuple[Path, Path, int]], bool]:
     """Make `folder`, and every folder between `below` and it, a real folder. Returns what was
     moved aside, as (the name, where it went, its mode), and whether a folder was made. Outside
-    `below`, only `folder` itself is looked at."""
+    `below`, only `folder` itself is looked at.
+
+    `owned`: the folders (as text) one operation already found or made real, which it does not
+    look at again (a component's start-up recovery walks the same folders above each of its
+    inboxes); each folder found real or made here joins it. The caller empties it when it
+    moves anything that could be one of them."""
     # Walked as text (a unit's writes ask for their folders each time): a Path only for what
     # is made or moved aside. The usual folder, spelled below `below`, is split as text.
     text, current = os.fspath(folder), os.fspath(below)
@@ -65,20 +71,39 @@ def own_folders(folder: Path, below: Path) -> tuple[list[tuple[Path, Path, int]]
     made = False
     for part in parts:
         current = os.path.join(current, part)
+        if owned is not None and current in owned:
+            continue
         try:
             mode = os.lstat(current).st_mode
         except FileNotFoundError:
-            Path(current).mkdir(parents=True, exist_ok=True)
             made = True
+            if _made(current) and owned is not None:
+                owned.add(current)
             continue
         if stat.S_ISDIR(mode):
+            if owned is not None:
+                owned.add(current)
             continue
         path = Path(current)
         aside = refused_name(path)
         os.replace(path, aside)
         path.mkdir()
         moved.append((path, aside, mode))
+        if owned is not None:
+            owned.add(current)
     return moved, made or bool(moved)
+
+
+def _made(folder: str) -> bool:
+    """Make a missing folder (with any folder above it that went missing meanwhile, and none
+    if one appeared meanwhile); True if this very call made it, so it is a real folder. One
+    `mkdir` in the usual case, without the Path that `Path.mkdir` needs."""
+    try:
+        os.mkdir(folder)
+    except OSError:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return False
+    return True
 
 
 def on_stderr(line: str) -> None:

@@ -210,8 +210,9 @@ class ComponentHost:
             changes=self.take_changes,
             stale_before=runtime.stale_temp_cutoff(first_start=self.incarnation == 1))
         stale_before = self.ctx.stale_before
+        owned: set[str] = set()  # the folders its recovery found real (Inbox.recover)
         for inbox in inboxes:
-            inbox.recover(stale_before)
+            inbox.recover(stale_before, owned)
         self.component = self.cls(self.ctx)
         if self._start() is None:
             self._want()  # else its timer wakes it to start again

@@ -135,7 +135,6 @@ class Inbox:
         # handed to system calls, which take text as they take a Path, and cost no Path.
         self._folder = str(path)
         self._work_folder = str(self.work_dir)
-        self.corrupt_dir = path / CORRUPT_DIR
         self.clock = clock
         self.durability = durability
         self.faults = faults
@@ -159,6 +158,11 @@ class Inbox:
         # The signals deferred files wait for, shared with the host so that other threads can
         # tell cheaply whether a signal concerns this component (a stale entry only costs a wake).
         self.awaited = set() if awaited is None else awaited
+
+    @functools.cached_property
+    def corrupt_dir(self) -> Path:
+        """`corrupt\\`, made a Path only for a quarantine: most inboxes never have one."""
+        return self.path / CORRUPT_DIR
 
     # --- reading the folder -------------------------------------------------------------------
 
@@ -480,38 +484,55 @@ class Inbox:
 
     # --- recovery -----------------------------------------------------------------------------
 
-    def recover(self, stale_before: float | None) -> None:
+    def recover(self, stale_before: float | None, owned: set[str] | None = None) -> None:
         """Return claimed files to the inbox and delete stale temp files (start-up only).
 
         A temp file is stale when it was last written at or before `stale_before` (wall time,
         as file times are; `math.inf`: every one; None: none). The runtime decides the cutoff
         (LabRuntime.stale_temp_cutoff): the file times can only be compared in live mode.
+
+        `owned`: the folders the component's start-up found real so far, shared by its inboxes
+        (own_folders): their folders above the inbox are looked at once. Emptied when this
+        recovery moves or deletes anything, which might be one of them.
         """
-        self.own_folder(self.path, below=self.reporter.layout.root)  # each folder on the way
-        for name in sorted(os.listdir(self.own_folder(self.work_dir))):
+        self._own_work_folder(owned)  # each folder on the way, the inbox and its `.work`
+        changed = False
+        for name in sorted(os.listdir(self.work_dir)):
             work = self.work_dir / name
             if not self.spec.matches(name):
                 continue  # another component's claim, when two share the folder
+            changed = True
             mode = os.lstat(work).st_mode
             if not stat.S_ISREG(mode) or not is_windows_name(name):  # claimed before the rule
                 self._refuse(work, name, mode)
             elif self._return(str(work), name, "was claimed when the component stopped"):
                 self.reporter.event("returned_to_inbox", file=self.reporter.windows(self.path / name))
-        if stale_before is None:
-            self.invalidate()
-            return
-        for name in sorted(os.listdir(self.path)):
-            temp = self.path / name
-            if not is_removable_temp(name):
-                continue
-            try:
-                if temp.is_file() and temp.stat().st_mtime <= stale_before:
-                    temp.unlink()
-                    self.reporter.log(f"Deleted the stale temporary file {self.reporter.windows(temp)}")
-                    self.reporter.event("stale_temp_removed", file=self.reporter.windows(temp))
-            except FileNotFoundError:
-                continue
+        if stale_before is not None:
+            for name in sorted(os.listdir(self.path)):
+                if not is_removable_temp(name):
+                    continue
+                temp = self.path / name
+                try:
+                    if temp.is_file() and temp.stat().st_mtime <= stale_before:
+                        changed = True
+                        temp.unlink()
+                        self.reporter.log(f"Deleted the stale temporary file {self.reporter.windows(temp)}")
+                        self.reporter.event("stale_temp_removed", file=self.reporter.windows(temp))
+                except FileNotFoundError:
+                    continue
+        if changed and owned is not None:
+            owned.clear()
         self.invalidate()
+
+    def _own_work_folder(self, owned: set[str] | None) -> None:
+        """`own_folder` of the inbox (from the site's folder down) and then of its `.work`, in
+        one walk: the same folders looked at, the same lines and events, the same syncs."""
+        moved, _ = own_folders(self.work_dir, self.reporter.layout.root, owned)
+        self._moved_aside(moved)
+        if moved:
+            mine = [self.path.parent] if any(m[0] != self.work_dir for m in moved) else []
+            sync_dirs(self.durability, *mine, *([self.path] if moved[-1][0] == self.work_dir
+                                                else []))
 
     def _return(self, work: str, name: str, why: str) -> bool:
         """Put a claimed file (`work`, in `.work\\`) back under its name; False if a same-named
@@ -589,14 +610,18 @@ class Inbox:
         if below is None and is_folder(folder):  # every claim asks: the common case
             return folder
         moved, _ = own_folders(folder, self.path if below is None else below)
+        self._moved_aside(moved)
+        if moved:
+            sync_dirs(self.durability, folder.parent)
+        return folder
+
+    def _moved_aside(self, moved: list[tuple[Path, Path, int]]) -> None:
+        """Say what `own_folders` moved aside: a log line and an event each."""
         for name, aside, mode in moved:
             self.reporter.log(moved_aside(self.reporter.windows(name),
                                           self.reporter.windows(aside), mode))
             self.reporter.event("refused_folder", file=self.reporter.windows(name),
                                 to=self.reporter.windows(aside), kind=kind_of(mode))
-        if moved:
-            sync_dirs(self.durability, folder.parent)
-        return folder
 
     def _quarantined(self, line: str, shown: str, dest: Path, reason: str) -> None:
         """Report a quarantine: the component's log, `corrupt\\quarantine.log` (which never

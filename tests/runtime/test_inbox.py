@@ -495,6 +495,40 @@ def test_in_step_mode_a_restart_keeps_the_temp_files_of_other_writers(
     assert names(receive(probe)) == [".X.SNI.CEN-SMS_X.000001.tmp", ".work", "Y.PCK.TMP"]
 
 
+class Nested(Component):
+    """Three inboxes, one inside another, recovered in this order: the folders the first's
+    recovery found real, the second's may change under the third."""
+
+    name = "SMS_NESTED"
+    log_name = "nested.log"
+    inboxes = (InboxSpec("x.box\\sub", ("*.sni",)), InboxSpec("x.box", ("*",)),
+               InboxSpec("x.box\\sub\\deeper", ("*.sni",)))
+
+    def work(self) -> bool:
+        return False
+
+
+def test_start_up_looks_again_at_a_folder_an_earlier_inbox_recovery_changed(fs: object) -> None:
+    # The inboxes of one component share what their recovery found real (Inbox.recover), until
+    # one recovery moves something: here `x.box`'s claimed file `sub` goes back in place of the
+    # folder `x.box\sub` (itself moved to corrupt\), so `deeper` is below a file now.
+    root = Path("/lab")
+    root.mkdir()
+    (root / "hierarchy.yaml").write_text(HIERARCHY)
+    runtime = LabRuntime(root, clock=VirtualClock(), seed=7,
+                         registry=Registry(secondary=(Nested,)), open_database=None)
+    host = runtime.hosts[0]
+    host.boot()
+    box = host.ctx.inboxes[1].path
+    (box / ".work" / "sub").write_bytes(b"claimed")
+    host.boot()
+    assert (box / ".sub.refused").read_bytes() == b"claimed"
+    assert names(box / "sub") == ["deeper"]  # its own `.work` is made at its next start
+    assert names(box / "corrupt" / "sub") == [".work", "deeper"]
+    assert ("Moved E:\\SMS\\inboxes\\x.box\\sub aside to E:\\SMS\\inboxes\\x.box\\.sub.refused: "
+            "it was a file, not a folder") in host.log.path.read_text()
+
+
 # --- fault points -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("point", [BEFORE_PUBLISH, AFTER_PUBLISH])
