@@ -65,7 +65,7 @@ class AppendFile:
                  rollover: Path | None = None, sole_writer: bool = False,
                  notice: Callable[[str], bytes] | None = None, own_folder: bool = False,
                  on_lost: Callable[[int, OSError], None] | None = None) -> None:
-        self.path = Path(path)
+        self.path = path if isinstance(path, Path) else Path(path)  # a copy costs 2 us
         self.max_bytes = max_bytes
         self.rollover = rollover
         self.sole_writer = sole_writer

@@ -189,7 +189,7 @@ class SmsLog:
     ) -> None:
         """`on_lost(count, error)`: lines that could not be written (appendfile.py); without
         it, such an error is raised to the writer."""
-        self.path = Path(path)
+        self.path = path if isinstance(path, Path) else Path(path)  # a copy costs 2 us
         self.component = component
         self.clock = clock
         self.bias_minutes = bias_minutes
