@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -232,10 +233,27 @@ class ContainerReader:
         return self._manifest
 
     def _read_manifest(self) -> Manifest:
-        """The manifest as the file holds it, checked against the trailer."""
+        """The manifest as the file holds it, checked against the trailer.
+
+        A small manifest frame is read whole first: the same compressed bytes under the same
+        trailer decode and check to the same manifest (compression.known), as each site's
+        copy of a PCK, renamed on its way from the Despooler to a DP, has."""
         t = self.trailer
+        size = t.body_length - t.manifest_offset
         self._fh.seek(t.manifest_offset)
-        source = _HashingSource(self._fh, t.body_length - t.manifest_offset)
+        if size > known.FRAME_BYTES:
+            return self._decode_manifest(self._fh, size)
+        frame = self._fh.read(size)
+        key = (frame, self._trailer_bytes)
+        manifest = known.known_frame(key)
+        if manifest is None:
+            manifest = self._decode_manifest(io.BytesIO(frame), size)
+            known.remember_frame(key, manifest)
+        return manifest
+
+    def _decode_manifest(self, fh: BinaryIO, size: int) -> Manifest:
+        """The manifest in the `size` bytes of the manifest frame that `fh` reads next."""
+        source = _HashingSource(fh, size, hashing=False)
         try:
             with _damage_is_corruption(self.path), self._stream(source) as reader:
                 tar = TarReader(reader.read)

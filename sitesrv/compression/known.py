@@ -6,7 +6,8 @@ it stores it). Each of those reads every byte. The steps that produce or read a 
 (packing, merging, making a delta, a Despooler's check) remember the result here, and
 later steps ask first, so a 179 MiB PCK is read once per site instead of three times. A
 container's checked manifest is remembered too, so that the Sender's look and the DP installs
-of an unchanged PCK do not decode it again.
+of an unchanged PCK do not decode it again; and, by the bytes of its frame, so that each site's
+copy of a PCK (another file, renamed on its way to a DP) does not either.
 
 An entry is keyed by the file's identity: device, inode, size and modification time (in ns),
 taken before the file is read (or from the open file once written, before it is renamed into
@@ -109,6 +110,13 @@ _vouched: Memo[bool] = Memo(DIGESTS)  # SHA-256 (hex) of PCKs known WHOLE
 # Verdicts, and checked manifests (under MANIFEST), in one budget.
 _verdicts: Memo[object] = Memo(VERDICT_WEIGHT, _verdict_weight)
 MANIFEST = "manifest"
+# Manifests by their frame's bytes (`remember_frame`): each weighs a share of the budget
+# plus its entries, so at most FRAMES frames of at most FRAME_BYTES (1 MiB) are kept, with at
+# most FRAME_ENTRIES entries in all.
+FRAMES = 64
+FRAME_BYTES = 16 << 10
+FRAME_ENTRIES = 20_000
+_frames: Memo[Manifest] = Memo(FRAME_ENTRIES, lambda m: FRAME_ENTRIES // FRAMES + len(m.entries))
 
 
 def remember(ident: Identity, sha256: str) -> None:
@@ -183,9 +191,21 @@ def known_manifest(key: Hashable) -> Manifest | None:
     return found if isinstance(found, Manifest) else None
 
 
+def remember_frame(key: tuple[bytes, bytes], manifest: Manifest) -> None:
+    """The manifest that decoding and checking a manifest frame of at most `FRAME_BYTES`
+    found, by the frame's compressed bytes and the trailer's bytes: it depends on nothing else,
+    so any file holding those bytes holds that manifest, whatever its name or identity."""
+    _frames.put(key, manifest)
+
+
+def known_frame(key: tuple[bytes, bytes]) -> Manifest | None:
+    return _frames.get(key)
+
+
 def forget_all() -> None:
     """Drop everything remembered (tests; `sitesrv` never needs it)."""
     _digests.clear()
     _whole.clear()
     _vouched.clear()
     _verdicts.clear()
+    _frames.clear()

@@ -250,15 +250,26 @@ def test_an_install_hashes_only_a_pck_it_does_not_know_whole(
 
 def test_a_manifest_is_decoded_once_per_unchanged_file(tmp_path: Path, kit, pck: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A second reader of the very same file takes the manifest the first one checked; a file
-    changed since, even in place with its size and modification time put back, or another
-    file renamed over it, is decoded again."""
+    """A second reader of the very same file, or of a file with the same manifest frame (a
+    copy, or the file changed in its content only), takes the manifest the first one checked;
+    a file whose manifest frame changed, even in place with its size and modification time put
+    back, or another file renamed over it, is decoded again."""
     forget_all()
     decoded = _count_decoded(monkeypatch)
     first = read_manifest(pck)
     assert read_manifest(pck) == first and len(decoded) == 1
-    damage_behind_identity(pck, 0.01)  # the status change time still tells
-    assert read_manifest(pck) == first and len(decoded) == 2
+    copy = tmp_path / "copy.PCK"
+    copy.write_bytes(pck.read_bytes())
+    assert read_manifest(copy) == first and len(decoded) == 1
+    damage_behind_identity(pck, 0.01)  # in the content: the manifest frame is the same
+    assert read_manifest(pck) == first and len(decoded) == 1
+    with container.ContainerReader(copy) as reader:
+        trailer = reader.trailer
+    middle = (trailer.manifest_offset + trailer.body_length) / 2 / copy.stat().st_size
+    damage_behind_identity(copy, middle)  # the status change time tells, then the bytes
+    with pytest.raises(CorruptError):
+        read_manifest(copy)
+    assert len(decoded) == 2
     v2 = kit.write_tree(tmp_path / "v2", {**kit.SAMPLE, "new.txt": b"new in 2\n"})
     os.chmod(pck, 0o644)
     pack(v2, pck, kit.PKG, 2)
