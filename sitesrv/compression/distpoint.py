@@ -222,6 +222,9 @@ def _extract_verified(reader: ContainerReader, staging: Path, durable: bool, *,
     """
     os.mkdir(staging)
     copied: list[str] = []
+    # The folders this extraction made (the staging folder is its own, made just above): in
+    # path order a folder's files follow each other, and each would ask for it again.
+    made = {staging}
     try:
         for entry, chunks in reader.content(trust_known=True):
             parts = entry.path.split("/")
@@ -230,8 +233,12 @@ def _extract_verified(reader: ContainerReader, staging: Path, durable: bool, *,
             location = staging.joinpath(*parts)
             if not isinstance(entry, FileEntry):
                 os.makedirs(location, exist_ok=True)
+                made.add(location)
                 continue
-            os.makedirs(location.parent, exist_ok=True)
+            folder = location.parent
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
             with open(location, "xb") as fh:  # "x": never write through anything existing
                 for chunk in chunks:
                     fh.write(chunk)
