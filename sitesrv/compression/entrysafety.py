@@ -17,6 +17,9 @@ from itertools import pairwise
 from sitesrv.compression.manifest import MANIFEST_NAME
 
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\\:]")
+_DRIVE = re.compile(r"[A-Za-z]:")
+# Each path is checked at every install (a member's name): one search, not a look per character.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_PATH_CHARS = 1024  # about four times Windows' MAX_PATH (260), which SMS 2003 keeps to
 MAX_NAME_CHARS = 255  # one folder or file name, as NTFS and ext4 allow
 
@@ -27,18 +30,18 @@ def path_problem(path: str) -> str | None:
         return "empty name"
     if len(path) > MAX_PATH_CHARS:
         return f"path longer than {MAX_PATH_CHARS} characters"
-    if path.startswith("/") or re.match(r"[A-Za-z]:", path):
+    if path.startswith("/") or _DRIVE.match(path):
         return "absolute path"
     if "\\" in path:
         return "backslash in name (a path separator on Windows)"
     parts = path.split("/")
     if ".." in parts:
         return "path leaves the package folder ('..')"
-    if any(part in ("", ".") for part in parts):
+    if "" in parts or "." in parts:
         return "empty or '.' path component"
-    if any(len(part) > MAX_NAME_CHARS for part in parts):
+    if max(map(len, parts)) > MAX_NAME_CHARS:
         return f"a name longer than {MAX_NAME_CHARS} characters"
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in path):
+    if _SURROGATE.search(path):
         return "name is not valid UTF-8"
     if _FORBIDDEN_CHARS.search(path):
         return "control character or ':' in name"
