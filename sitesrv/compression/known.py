@@ -111,9 +111,9 @@ _vouched: Memo[bool] = Memo(DIGESTS)  # SHA-256 (hex) of PCKs known WHOLE
 _verdicts: Memo[object] = Memo(VERDICT_WEIGHT, _verdict_weight)
 MANIFEST = "manifest"
 # Manifests by their frame's bytes (`remember_frame`): each weighs a share of the budget
-# plus its entries, so at most FRAMES frames of at most FRAME_BYTES (1 MiB) are kept, with at
+# plus its entries, so at most FRAMES frames of at most FRAME_BYTES (4 MiB) are kept, with at
 # most FRAME_ENTRIES entries in all.
-FRAMES = 64
+FRAMES = 256
 FRAME_BYTES = 16 << 10
 FRAME_ENTRIES = 20_000
 _frames: Memo[Manifest] = Memo(FRAME_ENTRIES, lambda m: FRAME_ENTRIES // FRAMES + len(m.entries))
