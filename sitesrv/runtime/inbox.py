@@ -525,8 +525,9 @@ class Inbox:
         self.invalidate()
 
     def _own_work_folder(self, owned: set[str] | None) -> None:
-        """`own_folder` of the inbox (from the site's folder down) and then of its `.work`, in
-        one walk: the same folders looked at, the same lines and events, the same syncs."""
+        """Make the inbox and every folder from the site's folder down to it, then its
+        `.work\\`, real folders (own_folder), in one walk: what is planted in the way is moved
+        aside, with its log line and event, and never written through."""
         moved, _ = own_folders(self.work_dir, self.reporter.layout.root, owned)
         self._moved_aside(moved)
         if moved:
@@ -602,14 +603,13 @@ class Inbox:
             dest = folder / fitting_name(name, f".{n}")
         return dest
 
-    def own_folder(self, folder: Path, below: Path | None = None) -> Path:
-        """`folder` (`.work\\`, `corrupt\\`; with `below`, the inbox itself and every folder
-        from `below` down to it), made a real folder: a link (to a folder elsewhere) or anything
-        else planted under its name is renamed aside to `.<name>.refused`, with a log line,
-        and never written through (files/folders.py)."""
-        if below is None and is_folder(folder):  # every claim asks: the common case
+    def own_folder(self, folder: Path) -> Path:
+        """`folder` (`.work\\`, `corrupt\\`), made a real folder: a link (to a folder elsewhere)
+        or anything else planted under its name is renamed aside to `.<name>.refused`, with a
+        log line, and never written through (files/folders.py)."""
+        if is_folder(folder):  # every claim asks: the common case
             return folder
-        moved, _ = own_folders(folder, self.path if below is None else below)
+        moved, _ = own_folders(folder, self.path)
         self._moved_aside(moved)
         if moved:
             sync_dirs(self.durability, folder.parent)
