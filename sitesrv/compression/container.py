@@ -189,6 +189,7 @@ class ContainerReader:
             raise
         self._manifest: Manifest | None = None
         self._body: _HashingSource | None = None  # once the body's checksum was checked
+        self._mismatched = False  # in `content`: a file's SHA-256 differed
         # Made when the body is first read: a reader whose manifest is remembered (a retry's
         # look, a Sender's version check) never needs one, and each costs about 8 us.
         self._dctx: zstandard.ZstdDecompressor | None = None
@@ -287,6 +288,7 @@ class ContainerReader:
                  if trust_known and manifest.delta is None else None)
         hashing = knows != known.WHOLE
         body_hashing = knows is None
+        self._mismatched = False  # a caller may catch a file's error and read on: never WHOLE
         self._fh.seek(0)
         source = _HashingSource(self._fh, self.trailer.body_length, hashing=body_hashing)
         with _damage_is_corruption(self.path), self._stream(source) as reader:
@@ -320,7 +322,7 @@ class ContainerReader:
             source.read()
         if body_hashing:
             self._check_body(source)
-        if hashing and manifest.delta is None:
+        if hashing and manifest.delta is None and not self._mismatched:
             digest = self.file_sha256() if body_hashing else known.known_sha256(ident)
             if digest is not None:
                 known.remember_whole(ident, digest, t.package_id, t.version)
@@ -417,6 +419,7 @@ class ContainerReader:
                     sha.update(chunk)
                 yield chunk
         if hashing and sha.hexdigest() != entry.sha256:
+            self._mismatched = True
             raise CorruptError(self.path, f"{entry.path!r} does not match its SHA-256")
 
     def _check_manifest(self, manifest: Manifest) -> None:

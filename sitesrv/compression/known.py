@@ -50,7 +50,9 @@ DIGESTS = 256  # small entries: a hash and a key each
 VERDICT_WEIGHT = 50_000
 
 Identity = tuple[int, int, int, int]
-WHOLE = "whole"  # every file's and the body's SHA-256 are this process's own
+# Every file's and the body's SHA-256 are this process's own (it wrote them, or checked
+# them all, in this file or in another with the same SHA-256).
+WHOLE = "whole"
 BODY = "body"  # the compressed body's SHA-256 was checked against the trailer
 V = TypeVar("V")
 
@@ -129,8 +131,10 @@ def known_sha256(ident: Identity) -> str | None:
 
 
 def remember_whole(ident: Identity, sha256: str, package_id: str, version: int) -> None:
-    """The file with this identity is a PCK of that package and version that this process
-    wrote whole (packed or merged: every entry and checksum its own), with this SHA-256."""
+    """The file with this identity is a PCK of that package and version whose every entry
+    and checksum this process wrote (packed, merged) or checked (read whole, every file's
+    SHA-256 hashed and holding: `ContainerReader.content`), with this SHA-256, which it then
+    vouches for (`remember_body`)."""
     remember(ident, sha256)
     _whole.put((ident, package_id, version), WHOLE)
     _vouched.put(sha256, True)

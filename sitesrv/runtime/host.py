@@ -598,18 +598,21 @@ def _overlap(a: InboxSpec, b: InboxSpec) -> bool:
 
 
 @contextlib.contextmanager
-def built_to_last() -> Iterator[None]:
+def built_to_last(*, freeze: bool) -> Iterator[None]:
     """For start-up, which builds what lives as long as the run (the modules, and the hosts,
     contexts and layouts: 250,000 objects at 300 sites): no garbage collection walks it while
-    it is built, and none after (`gc.freeze`) until the run ends (`LabRuntime.unlock`). Each
-    collection walked all of it and freed nothing: at 300 sites they cost 0.87 s of a 15 s step
-    run, against 0.10 s at 100 sites, and a fifth of an empty 100-site run's start-up."""
+    it is built, and with `freeze`, once it is built, none until the run ends (`gc.freeze`;
+    `LabRuntime.unlock` unfreezes). Each collection walked all of it and freed nothing: at 300
+    sites they cost 0.87 s of a 15 s step run, against 0.10 s at 100 sites, and a fifth of an
+    empty 100-site run's start-up. Only what was built whole is frozen: a start that fails
+    leaves the collector as it found it."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
+        if freeze:
+            gc.freeze()  # first: enabled again, the collector would walk all of it at once
     finally:
-        gc.freeze()  # first: enabled again, the collector would walk all of it at once
         if enabled:
             gc.enable()
 
@@ -620,7 +623,7 @@ class LabRuntime:
     def __init__(self, lab_root: Path, *, clock: Clock, seed: int, registry: Registry,
                  sites: Sequence[str] | None = None, injector: Injector | None = None,
                  open_database: DatabaseFactory | None = open_site_database) -> None:
-        with built_to_last():
+        with built_to_last(freeze=False):
             self.root = Path(os.path.abspath(lab_root))
             self.hierarchy = load_lab_hierarchy(self.root)
             self.layout = LabLayout(self.root, self.hierarchy)
@@ -724,7 +727,7 @@ class LabRuntime:
     def boot(self) -> None:
         """Start every component (`built_to_last`: a component restarted after a crash leaves
         its first context uncollected until the run ends, as does a cycle start-up dropped)."""
-        with built_to_last():
+        with built_to_last(freeze=True):
             for host in self.hosts:
                 host.boot()
 

@@ -11,6 +11,8 @@ import pytest
 
 from sitesrv.compression import (
     CorruptError,
+    FileEntry,
+    Manifest,
     PckError,
     check,
     container,
@@ -183,6 +185,37 @@ def test_an_install_of_a_pck_it_knows_still_refuses_damage(tmp_path: Path, kit, 
     with pytest.raises(CorruptError):
         install(pck, tmp_path / "damaged", kit.PKG, version=1)
     assert not (tmp_path / "damaged" / kit.PKG).exists()
+
+
+def test_a_pck_that_misdeclares_a_file_is_never_known_whole(tmp_path: Path, kit) -> None:
+    """Its checksums hold but its manifest gives a file another SHA-256 (a broken or hostile
+    packer): a reader that catches the file's error and reads on to the end still leaves it
+    unknown, so no install, and no copy of it, ever skips hashing its files."""
+    data = b"the file's real bytes\n"
+    path = tmp_path / "CEN00003.PCK"
+    with open(path, "wb") as fh:
+        writer = container.ContainerWriter(fh)
+        writer.add_file("setup.exe", len(data), 0, False, [data])
+        writer.add_file("z.txt", len(data), 0, False, [data])
+        writer.finish(Manifest(package_id=kit.PKG, version=1, entries=(
+            FileEntry("setup.exe", len(data), 0, False, "0" * 64),
+            FileEntry("z.txt", len(data), 0, False, hashlib.sha256(data).hexdigest()))))
+    forget_all()
+    caught = []
+    with container.ContainerReader(path) as reader:
+        for entry, chunks in reader.content():
+            try:
+                for _ in chunks:
+                    pass
+            except CorruptError as error:
+                caught.append((entry.path, str(error)))
+    assert [name for name, _ in caught] == ["setup.exe"]
+    assert known_pck(identity(path.stat()), kit.PKG, 1) is None
+    assert check(path, package_id=kit.PKG, version=1).error is None  # as a Despooler stores it
+    assert known_pck(identity(path.stat()), kit.PKG, 1) == BODY
+    for dp in ("dp1", "dp2"):
+        with pytest.raises(CorruptError, match="'setup.exe' does not match its SHA-256"):
+            install(path, tmp_path / dp, kit.PKG, version=1)
 
 
 def test_a_pck_known_from_another_package_or_version_is_hashed(tmp_path: Path, kit) -> None:

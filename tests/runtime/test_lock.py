@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import logging
 import os
@@ -139,9 +140,13 @@ def test_the_locks_are_given_back_when_a_run_is_interrupted(lab: Path) -> None:
 
 def test_a_refused_run_gives_back_the_locks_it_took(lab: Path) -> None:
     write_lock(lab, "SEC", os.getpid(), datetime.now(UTC))  # SEC runs in "this" process
+    frozen = gc.get_freeze_count()  # what an earlier test's runtime may have left
     with pytest.raises(UserError, match="Site SEC's server is already running"):
         run_until_idle(lab, components=REGISTRY)
     assert not lock_file(lab, "CEN").exists()  # CEN's lock was taken first, then given back
+    # Refused after the runtime was built, before it started: nothing of it is left frozen
+    # out of the garbage collector's looks (runtime/host.py `built_to_last`).
+    assert (gc.isenabled(), gc.get_freeze_count()) == (True, frozen)
 
 
 def test_without_pid_checks_a_lock_is_stale_only_after_hours(
