@@ -98,9 +98,10 @@ def install(
     its files hashed (compression.known); entries and framing are always checked. OVERWRITE
     keeps files of the old folder that the package does not have. Read-only attributes and
     mtimes come from the manifest. `on_file(relpath)` is called for each package file once
-    the new folder is in place, so a log never names a rolled-back file. Leftovers of an earlier interrupted install of this package are recovered before
-    it extracts. Raises PackageLimitError, having written nothing, for a package over `limits`,
-    and FolderAccessDenied for a package with a sub-folder on a `share-root-only` share.
+    the new folder is in place, so a log never names a rolled-back file. Leftovers of an
+    earlier interrupted install of this package are recovered before it extracts. Raises
+    PackageLimitError, having written nothing, for a package over `limits`, and
+    FolderAccessDenied for a package with a sub-folder on a `share-root-only` share.
     """
     share = Path(share_dir)
     check_package_id(package_id)

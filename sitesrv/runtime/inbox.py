@@ -530,10 +530,7 @@ class Inbox:
         aside, with its log line and event, and never written through."""
         moved, _ = own_folders(self.work_dir, self.reporter.layout.root, owned)
         self._moved_aside(moved)
-        if moved:
-            mine = [self.path.parent] if any(m[0] != self.work_dir for m in moved) else []
-            sync_dirs(self.durability, *mine, *([self.path] if moved[-1][0] == self.work_dir
-                                                else []))
+        sync_dirs(self.durability, *(name.parent for name, _, _ in moved))  # their renames
 
     def _return(self, work: str, name: str, why: str) -> bool:
         """Put a claimed file (`work`, in `.work\\`) back under its name; False if a same-named
