@@ -281,6 +281,49 @@ def sitesrv_version() -> str:
     return f"sitesrv at {where} ({commit}{dirty})"
 
 
+def meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes (Linux; empty elsewhere)."""
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return {}
+    return {k: int(v.split()[0]) * 1024 for k, _, v in (line.partition(":") for line in lines)
+            if v.strip().endswith("kB")}
+
+
+def on_tmpfs(path: Path) -> bool:
+    """Whether `path` (or the folder it will be made in) is on a tmpfs (Linux)."""
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    best, kind = "", ""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    for line in mounts:
+        fields = line.split()
+        point = fields[1]
+        if (str(path) == point or str(path).startswith(point.rstrip("/") + "/")) \
+                and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind == "tmpfs"
+
+
+def warn_if_short_of_memory(out: Path, need: int) -> None:
+    """A lab on tmpfs lives in memory: with too little available, every page the run writes is
+    taken back from the page cache first, and the run measures that. A 300-site run of
+    bench/hierarchy.py writes 2 GB; with 2 GB of memory free (stale labs in /dev/shm), its DP
+    writes and copies took 2.4 s of wall time in a profiled run instead of 0.9 s, 3.4 times as
+    long per byte as at 100 sites (bench/HISTORY.md)."""
+    available = meminfo().get("MemAvailable")
+    if available is not None and on_tmpfs(out) and available < 2 * need:
+        print(f"warning: the labs in {out} (tmpfs, memory) need about {need / 2**30:.1f} GiB and "
+              f"only {available / 2**30:.1f} GiB of memory is available: the runs will measure "
+              "the kernel reclaiming memory. Delete what other runs left on that file system, "
+              "or give --out a folder on disk.", file=sys.stderr, flush=True)
+
+
 def print_header(what: str, version_at_start: str) -> None:
     import zstandard
 
@@ -294,6 +337,11 @@ def print_header(what: str, version_at_start: str) -> None:
     print(f"           {version_at_start}")
     if (now := sitesrv_version()) != version_at_start:
         print(f"           (changed during the run; now {now})")
+    if info := meminfo():
+        shm = shutil.disk_usage("/dev/shm") if Path("/dev/shm").is_dir() else None
+        held = f"; /dev/shm holds {shm.used / 2**30:.1f} GiB" if shm else ""
+        print(f"memory:    {info['MemAvailable'] / 2**30:.1f} GiB available of "
+              f"{info['MemTotal'] / 2**30:.1f} GiB when the report was printed{held}")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load:      {load} (1, 5, 15 min) when the report was printed; the machine may be "
           "shared")
