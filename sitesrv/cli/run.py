@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from sitesrv.runtime.registry import Registry
 
 STEP_ONLY = ("--seed", "--record", "--replay", "--max-steps")
-LIVE_ONLY = ("--watcher", "--timeout", "--workers", "--processes", "--view")
+LIVE_ONLY = ("--watcher", "--timeout", "--workers", "--processes")
 ONE, PER_SITE = "one", "per-site"
 
 
@@ -94,8 +94,9 @@ class Processes(click.ParamType):
 @click.option("--components", "components_spec", metavar="MODULE:NAME",
               help="Run this component registry instead of sitesrv's (tests, extensions).")
 @click.option("--view/--no-view", default=None,
-              help="Live mode: redraw a table of each site's waiting work, sends under way and "
-                   "DPs installed (default: when standard error is a terminal).")
+              help="Show the run as it goes (default: when standard error is a terminal). "
+                   "Live: a table of each site's waiting work, sends under way and DPs "
+                   "installed. Step mode: the steps run so far and the lab time reached.")
 @click.option("--debug", is_flag=True,
               help="Print the traceback of every failing unit on stderr (normally one line "
                    "each; the component's log has the error either way).")
@@ -119,8 +120,7 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
     given = {name for name, value in (("--seed", seed), ("--record", record),
                                       ("--replay", replay), ("--max-steps", max_steps),
                                       ("--watcher", watcher), ("--timeout", timeout),
-                                      ("--workers", workers), ("--processes", processes),
-                                      ("--view", view or None))
+                                      ("--workers", workers), ("--processes", processes))
              if value is not None}
     if not step and (wrong := sorted(given & set(STEP_ONLY))):
         raise UserError(f"{', '.join(wrong)} {_need(wrong)} --step.")
@@ -139,10 +139,12 @@ def run_command(ctx: click.Context, lab_dir: Path, sites: tuple[str, ...], until
         if step:
             from sitesrv.runtime.step import run_until_idle
 
-            report = run_until_idle(lab_dir, seed=seed, record=record, replay=replay,
-                                    horizon=horizon_seconds, components=_registry(components_spec),
-                                    max_steps=max_steps or DEFAULT_MAX_STEPS,
-                                    sites=list(sites) or None)
+            with _step_view() if watching else contextlib.nullcontext() as progress:
+                report = run_until_idle(lab_dir, seed=seed, record=record, replay=replay,
+                                        horizon=horizon_seconds,
+                                        components=_registry(components_spec),
+                                        max_steps=max_steps or DEFAULT_MAX_STEPS,
+                                        sites=list(sites) or None, progress=progress)
         elif processes is not None and processes != ONE:
             report = _run_per_site(lab_dir, components_spec, sites,
                                    watcher or INOTIFY, until_idle, timeout, horizon_seconds,
@@ -191,6 +193,17 @@ def _live_view(lab_dir: Path) -> Iterator[None]:
 
     with shown(Lab.open(lab_dir), Console(stderr=True)):
         yield
+
+
+@contextlib.contextmanager
+def _step_view() -> Iterator[Callable[[int, float], None]]:
+    """The step run's progress line on standard error while it runs (admin/stepview.py)."""
+    from rich.console import Console
+
+    from sitesrv.admin.stepview import shown
+
+    with shown(Console(stderr=True)) as progress:
+        yield progress
 
 
 def _need(options: list[str]) -> str:

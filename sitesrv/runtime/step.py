@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from sitesrv.errors import UserError
@@ -39,6 +40,10 @@ from sitesrv.runtime.idle import (
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import ScheduleWriter, StepRecord, read_schedule
 
+# Steps between two calls of a run's `progress`: a person sees the run move on (a 300-site lab
+# runs some 78,000 steps), and a step pays one remainder for it.
+PROGRESS_STEPS = 256
+
 
 class ReplayDivergence(UserError):
     """The lab no longer follows the recorded schedule."""
@@ -48,7 +53,8 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
                    replay: Path | None = None, horizon: float | None = None,
                    components: Registry, max_steps: int = DEFAULT_MAX_STEPS,
                    faults: Injector | None = None,
-                   sites: list[str] | None = None) -> IdleReport:
+                   sites: list[str] | None = None,
+                   progress: Callable[[int, float], None] | None = None) -> IdleReport:
     """Run the lab's components in step mode until it is idle or `max_steps` counted steps
     have run (see `counts_against_budget`: a periodic timer that finds nothing is free).
 
@@ -56,6 +62,9 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
     schedule `record` wrote, including its crashes, then continues with the seed's picks. The
     seed defaults to the one the schedule was recorded with (0 without a schedule, or for a
     schedule that does not say); a different `seed` is a UserError.
+
+    `progress(steps, lab_time)` is called every PROGRESS_STEPS steps, for a person watching a
+    long run (`sitesrv run --step` on a terminal); it must not touch the lab.
     """
     if record is not None and replay is not None:
         raise UserError("Use --record or --replay, not both.")
@@ -84,14 +93,15 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
             runtime.run = next_run(runtime.layout.sites(), runtime.sites,
                                    runtime.hierarchy.durability)
             return _run(runtime, clock, injector, random.Random(seed), schedule, replay, writer,
-                        limit, max_steps)
+                        limit, max_steps, progress)
     finally:
         runtime.unlock()
 
 
 def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults | None,
          picker: random.Random, schedule: list[StepRecord], replay: Path | None,
-         writer: ScheduleWriter | None, limit: float, max_steps: int) -> IdleReport:
+         writer: ScheduleWriter | None, limit: float, max_steps: int,
+         progress: Callable[[int, float], None] | None) -> IdleReport:
     by_key = {host.key: host for host in runtime.hosts}
     runtime.boot()
     agenda = Agenda(runtime.hosts)
@@ -141,6 +151,8 @@ def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults | None,
         counted += counts_against_budget(outcome, host, now, idle_at)
         if writer is not None:
             writer.write(_record(steps, now, host, outcome))
+        if progress is not None and not steps % PROGRESS_STEPS:
+            progress(steps, clock.now())
     runtime.save_lab_time()
     problems = tuple(runtime.problems())
     return IdleReport(final_status(status, problems), clock.now(), tuple(_waits(runtime)), steps,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from rich.console import Console
 
 from sitesrv.cli.run import run_command
 from sitesrv.errors import UserError
@@ -183,3 +186,27 @@ def test_live_until_idle_exits_3_and_prints_what_waits(lab: Path) -> None:
     assert result.exit_code == ExitCode.WAITING, result.output
     assert result.stdout == "SEC SMS_TOY_DESPOOLER: receive\\W.SNI waits for V2\n"
     assert installed_items(inbox(lab, "SEC", INSTALLED)) == ["A"]
+
+
+def test_a_watched_step_run_shows_its_steps_and_lab_time_then_its_report(
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--view (the default on a terminal) redraws one line while a step run goes; the line is
+    erased at the end and the report follows. Without a terminal and without --view: no line."""
+    monkeypatch.setattr("sitesrv.runtime.step.PROGRESS_STEPS", 1)
+    monkeypatch.setattr("sitesrv.admin.stepview.REDRAW_SECONDS", 0.0)
+    # stderr is CliRunner's, not a terminal: rich is told it is one, as on a person's screen.
+    monkeypatch.setattr("rich.console.Console", functools.partial(Console, force_terminal=True))
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
+    watched = run(lab, "--step", "--view")
+    assert watched.exit_code == ExitCode.IDLE, watched.output
+    drawn = re.findall(r"Step run: (\d+) steps? in \d+\.\d s, lab time (2007-06-04T\S+Z)",
+                       watched.stderr)
+    steps = int(watched.stderr.split("Idle after ")[1].split()[0])
+    assert drawn[0][0] == "1" and [int(n) for n, _ in drawn] == sorted(int(n) for n, _ in drawn)
+    assert int(drawn[-1][0]) <= steps
+    # The line is erased (cursor up, clear line) before the report is written.
+    assert watched.stderr.rstrip().endswith("nothing waits.")
+    assert "\x1b[2K" in watched.stderr.split("Idle after ")[0][-40:]
+    drop(inbox(lab, "CEN", OUTBOX), "B.SRQ", instruction("B"))
+    unwatched = run(lab, "--step")
+    assert unwatched.exit_code == ExitCode.IDLE and "Step run" not in unwatched.stderr
