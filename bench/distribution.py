@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -301,11 +302,11 @@ def on_tmpfs(path: Path) -> bool:
         mounts = Path("/proc/mounts").read_text().splitlines()
     except OSError:
         return False
-    for line in mounts:
+    for line in mounts:  # the last of two mounts on one point is the one in use
         fields = line.split()
-        point = fields[1]
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[1])  # \040: " "
         if (str(path) == point or str(path).startswith(point.rstrip("/") + "/")) \
-                and len(point) > len(best):
+                and len(point) >= len(best):
             best, kind = point, fields[2]
     return kind == "tmpfs"
 
@@ -337,7 +338,8 @@ def print_header(what: str, version_at_start: str) -> None:
     print(f"           {version_at_start}")
     if (now := sitesrv_version()) != version_at_start:
         print(f"           (changed during the run; now {now})")
-    if info := meminfo():
+    info = meminfo()
+    if "MemAvailable" in info and "MemTotal" in info:  # MemAvailable: Linux 3.14 and later
         shm = shutil.disk_usage("/dev/shm") if Path("/dev/shm").is_dir() else None
         held = f"; /dev/shm holds {shm.used / 2**30:.1f} GiB" if shm else ""
         print(f"memory:    {info['MemAvailable'] / 2**30:.1f} GiB available of "

@@ -208,7 +208,8 @@ def main() -> None:
     corpus = make_corpus(OUT / f"hier-corpus-{args.size_mib}", args.size_mib, args.files)
     expected = tree_digest(corpus)
     modes = [m for m, skip in (("live", args.no_live), ("step", args.no_step)) if not skip]
-    # A run's lab holds about 1.7 times the package per site (a 100-site run of 4 MiB: 680 MB).
+    # A run's lab holds about 1.7 times the package per site (a 100-site run of 4 MiB: 680 MB),
+    # rounded up to 2.
     warn_if_short_of_memory(args.out, 2 * max(args.sites) * args.size_mib * 2**20)
     times: dict[int, dict[str, list[float]]] = {}
     for sites in args.sites:

@@ -1,10 +1,14 @@
-"""What a person watching a long step run sees: one line, redrawn, with the steps run so far and
-the lab time reached; it goes when the run ends, and the run's report line follows.
+"""What a person watching a long step run sees: the steps run so far and the lab time reached.
 
-The step driver hands over its count and its clock (`progress` of runtime/step.py, every
-`PROGRESS_STEPS` steps); nothing here reads the lab, and the line is redrawn at most every
-REDRAW_SECONDS of real time, so a long run pays almost nothing for it (a 300-site lab runs
-some 78,000 steps in about 12 s).
+On a terminal, one line, redrawn at most every REDRAW_SECONDS and erased when the run ends, before
+its report line; until the first step (the start-up of every site) it says the site servers are
+starting. Elsewhere (`--view` with standard error in a file or a pipe), a plain line every
+PLAIN_SECONDS, with no control codes, for a log that shows a long run going on.
+
+The step driver hands over its count and its clock after every step (`progress` of
+runtime/step.py); nothing here reads the lab, and all but a few calls a second return at once,
+so a run pays a clock read per step for being watched (a 300-site lab runs some 78,000 steps in
+about 12 s).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from rich.text import Text
 from sitesrv.lab.clock import lab_time_text
 
 REDRAW_SECONDS = 0.25
+PLAIN_SECONDS = 5.0
 
 
 def line(steps: int, lab_time: float, seconds: float) -> Text:
@@ -30,18 +35,28 @@ def line(steps: int, lab_time: float, seconds: float) -> Text:
 
 @contextlib.contextmanager
 def shown(console: Console) -> Iterator[Callable[[int, float], None]]:
-    """A `progress` for `run_until_idle` that redraws the line on `console` while the block
-    runs."""
+    """A `progress` for `run_until_idle` that shows the run on `console` while the block runs."""
     start = time.monotonic()
     drawn = start
+    if not console.is_terminal:
+
+        def logged(steps: int, lab_time: float) -> None:
+            nonlocal drawn
+            now = time.monotonic()
+            if now - drawn >= PLAIN_SECONDS:
+                drawn = now
+                console.print(line(steps, lab_time, now - start), soft_wrap=True)
+
+        yield logged
+        return
     with Live(Text("Step run: starting the site servers"), console=console, auto_refresh=False,
               transient=True) as live:
 
-        def progress(steps: int, lab_time: float) -> None:
+        def redrawn(steps: int, lab_time: float) -> None:
             nonlocal drawn
             now = time.monotonic()
             if now - drawn >= REDRAW_SECONDS:
                 drawn = now
                 live.update(line(steps, lab_time, now - start), refresh=True)
 
-        yield progress
+        yield redrawn

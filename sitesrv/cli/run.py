@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -96,7 +96,8 @@ class Processes(click.ParamType):
 @click.option("--view/--no-view", default=None,
               help="Show the run as it goes (default: when standard error is a terminal). "
                    "Live: a table of each site's waiting work, sends under way and DPs "
-                   "installed. Step mode: the steps run so far and the lab time reached.")
+                   "installed. Step mode: the steps run so far and the lab time reached (into "
+                   "a file or a pipe: a plain line every 5 s).")
 @click.option("--debug", is_flag=True,
               help="Print the traceback of every failing unit on stderr (normally one line "
                    "each; the component's log has the error either way).")
@@ -167,11 +168,24 @@ def _registry(components_spec: str | None) -> Registry:
     return load_registry(components_spec) if components_spec else SMS_COMPONENTS
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record to `sys.stderr` as it is then: while the live or the step view draws,
+    rich redirects it, so a record goes above the view instead of into its line."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        """StreamHandler sets it once; the property keeps following `sys.stderr`."""
+
+
 @contextlib.contextmanager
 def _debug_logging() -> Iterator[None]:
     """sitesrv's own log records at DEBUG on stderr, failing units with their tracebacks."""
     log = logging.getLogger("sitesrv")
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     level = log.level
     log.addHandler(handler)

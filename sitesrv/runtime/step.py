@@ -40,10 +40,6 @@ from sitesrv.runtime.idle import (
 from sitesrv.runtime.registry import Registry
 from sitesrv.runtime.schedule import ScheduleWriter, StepRecord, read_schedule
 
-# Steps between two calls of a run's `progress`: a person sees the run move on (a 300-site lab
-# runs some 78,000 steps), and a step pays one remainder for it.
-PROGRESS_STEPS = 256
-
 
 class ReplayDivergence(UserError):
     """The lab no longer follows the recorded schedule."""
@@ -63,8 +59,9 @@ def run_until_idle(lab_root: Path, *, seed: int | None = None, record: Path | No
     seed defaults to the one the schedule was recorded with (0 without a schedule, or for a
     schedule that does not say); a different `seed` is a UserError.
 
-    `progress(steps, lab_time)` is called every PROGRESS_STEPS steps, for a person watching a
-    long run (`sitesrv run --step` on a terminal); it must not touch the lab.
+    `progress(steps, lab_time)` is called after every step, for a person watching a long run
+    (`sitesrv run --step` on a terminal); it must not touch the lab, and what it raises ends the
+    run as Ctrl-C does.
     """
     if record is not None and replay is not None:
         raise UserError("Use --record or --replay, not both.")
@@ -151,7 +148,7 @@ def _run(runtime: LabRuntime, clock: VirtualClock, injector: _StepFaults | None,
         counted += counts_against_budget(outcome, host, now, idle_at)
         if writer is not None:
             writer.write(_record(steps, now, host, outcome))
-        if progress is not None and not steps % PROGRESS_STEPS:
+        if progress is not None:
             progress(steps, clock.now())
     runtime.save_lab_time()
     problems = tuple(runtime.problems())

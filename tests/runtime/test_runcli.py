@@ -190,23 +190,54 @@ def test_live_until_idle_exits_3_and_prints_what_waits(lab: Path) -> None:
 
 def test_a_watched_step_run_shows_its_steps_and_lab_time_then_its_report(
         lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """--view (the default on a terminal) redraws one line while a step run goes; the line is
-    erased at the end and the report follows. Without a terminal and without --view: no line."""
-    monkeypatch.setattr("sitesrv.runtime.step.PROGRESS_STEPS", 1)
+    """On a terminal (the default there, or --view) a step run redraws one line while it goes;
+    the line is erased at the end and the report follows."""
     monkeypatch.setattr("sitesrv.admin.stepview.REDRAW_SECONDS", 0.0)
     # stderr is CliRunner's, not a terminal: rich is told it is one, as on a person's screen.
     monkeypatch.setattr("rich.console.Console", functools.partial(Console, force_terminal=True))
     drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
     watched = run(lab, "--step", "--view")
     assert watched.exit_code == ExitCode.IDLE, watched.output
+    assert watched.stderr.startswith("\x1b[?25lStep run: starting the site servers\r")
     drawn = re.findall(r"Step run: (\d+) steps? in \d+\.\d s, lab time (2007-06-04T\S+Z)",
                        watched.stderr)
     steps = int(watched.stderr.split("Idle after ")[1].split()[0])
-    assert drawn[0][0] == "1" and [int(n) for n, _ in drawn] == sorted(int(n) for n, _ in drawn)
-    assert int(drawn[-1][0]) <= steps
+    assert [int(n) for n, _ in drawn] == list(range(1, steps + 1)) + [steps]  # + the last draw
     # The line is erased (cursor up, clear line) before the report is written.
     assert watched.stderr.rstrip().endswith("nothing waits.")
     assert "\x1b[2K" in watched.stderr.split("Idle after ")[0][-40:]
+
+
+def test_a_step_run_with_view_into_a_file_logs_plain_lines(
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --view and standard error in a file or a pipe, a plain line every few seconds (here
+    every step), no control codes; without --view there, only the report."""
+    monkeypatch.setattr("sitesrv.admin.stepview.PLAIN_SECONDS", 0.0)
+    drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
+    viewed = run(lab, "--step", "--view")
+    assert viewed.exit_code == ExitCode.IDLE, viewed.output
+    lines = viewed.stderr.splitlines()
+    steps = int(lines[-1].split("Idle after ")[1].split()[0])
+    assert [int(re.fullmatch(r"Step run: (\d+) steps? in \d+\.\d s, lab time "
+                             r"2007-06-04T\S+Z", text)[1]) for text in lines[:-1]] == list(
+        range(1, steps + 1))
+    assert "\x1b" not in viewed.stderr
     drop(inbox(lab, "CEN", OUTBOX), "B.SRQ", instruction("B"))
     unwatched = run(lab, "--step")
     assert unwatched.exit_code == ExitCode.IDLE and "Step run" not in unwatched.stderr
+
+
+def test_debug_records_go_above_the_step_view_line_not_into_it(
+        lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--debug prints failing units' records on stderr while the view draws: each on its own
+    line above the view's, as the view is redrawn under it."""
+    monkeypatch.setattr("sitesrv.admin.stepview.REDRAW_SECONDS", 0.0)
+    monkeypatch.setattr("rich.console.Console", functools.partial(Console, force_terminal=True))
+    done = CliRunner().invoke(run_command, ["--lab", str(lab), "--step", "--view", "--debug",
+                                            "--components", "tests.runtime.toy:BROKEN"])
+    assert done.exit_code == ExitCode.WAITING, done.output
+    failed = "CEN SMS_TOY_BROKEN: a unit failed: RuntimeError: no such table: PkgNotification"
+    before = done.stderr.split(failed)[0]
+    # Written above the view: the view's line is cleared first, the record starts a line.
+    assert before.endswith("\x1b[2K") or before.endswith("\n"), repr(before[-80:])
+    assert not re.search(r"(servers|Z)(WARNING|ERROR|CEN SMS_TOY_BROKEN)", done.stderr)

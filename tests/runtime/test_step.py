@@ -658,10 +658,9 @@ def test_a_prefix_replayed_with_the_recordings_injector_goes_on_as_the_recording
 
 
 def test_progress_hears_the_count_and_the_clock_and_the_run_is_the_same(
-        sitesrv_lab_factory: LabFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+        sitesrv_lab_factory: LabFactory) -> None:
     """A person watching a long run sees it move on (`sitesrv run --step` on a terminal); the
     run is the same, step for step and byte for byte, whether anyone watches or not."""
-    monkeypatch.setattr(step, "PROGRESS_STEPS", 4)
     labs = [sitesrv_lab_factory(name=name).root for name in ("a", "b")]
     for lab in labs:
         fill(lab)
@@ -669,7 +668,7 @@ def test_progress_hears_the_count_and_the_clock_and_the_run_is_the_same(
     watched = run_until_idle(labs[0], seed=3, components=REGISTRY,
                              progress=lambda steps, when: heard.append((steps, when)))
     alone = run_until_idle(labs[1], seed=3, components=REGISTRY)
-    assert [steps for steps, _ in heard] == list(range(4, watched.steps + 1, 4))
+    assert [steps for steps, _ in heard] == list(range(1, watched.steps + 1))
     times = [when for _, when in heard]
     assert times == sorted(times) and times[0] < times[-1] <= watched.lab_time
     assert (watched.steps, watched.lab_time) == (alone.steps, alone.lab_time)
