@@ -37,26 +37,24 @@ def line(steps: int, lab_time: float, seconds: float) -> Text:
 def shown(console: Console) -> Iterator[Callable[[int, float], None]]:
     """A `progress` for `run_until_idle` that shows the run on `console` while the block runs."""
     start = time.monotonic()
-    drawn = start
     if not console.is_terminal:
-
-        def logged(steps: int, lab_time: float) -> None:
-            nonlocal drawn
-            now = time.monotonic()
-            if now - drawn >= PLAIN_SECONDS:
-                drawn = now
-                console.print(line(steps, lab_time, now - start), soft_wrap=True)
-
-        yield logged
+        yield _throttled(PLAIN_SECONDS, start, lambda text: console.print(text, soft_wrap=True))
         return
     with Live(Text("Step run: starting the site servers"), console=console, auto_refresh=False,
               transient=True) as live:
+        yield _throttled(REDRAW_SECONDS, start, lambda text: live.update(text, refresh=True))
 
-        def redrawn(steps: int, lab_time: float) -> None:
-            nonlocal drawn
-            now = time.monotonic()
-            if now - drawn >= REDRAW_SECONDS:
-                drawn = now
-                live.update(line(steps, lab_time, now - start), refresh=True)
 
-        yield redrawn
+def _throttled(seconds: float, start: float,
+               show: Callable[[Text], None]) -> Callable[[int, float], None]:
+    """A `progress` that shows the line at most every `seconds` of real time."""
+    shown_at = start
+
+    def progress(steps: int, lab_time: float) -> None:
+        nonlocal shown_at
+        now = time.monotonic()
+        if now - shown_at >= seconds:
+            shown_at = now
+            show(line(steps, lab_time, now - start))
+
+    return progress
