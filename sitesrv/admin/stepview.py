@@ -28,8 +28,9 @@ PLAIN_SECONDS = 5.0
 
 
 def line(steps: int, lab_time: float, seconds: float) -> Text:
-    """`Step run: 12,544 steps in 3.1 s, lab time 2007-06-04T09:23:10.000Z`."""
-    return Text(f"Step run: {steps:,} step{'' if steps == 1 else 's'} in {seconds:.1f} s, lab "
+    """`Step run: 12544 steps in 3.1 s, lab time 2007-06-04T09:23:10.000Z`: the count and the
+    time as the report line writes them (`Idle after 78534 steps at lab time ...`)."""
+    return Text(f"Step run: {steps} step{'' if steps == 1 else 's'} in {seconds:.1f} s, lab "
                 f"time {lab_time_text(lab_time)}")
 
 
