@@ -259,9 +259,9 @@ def main() -> None:
                        f"{TARGET_RATIO:.0f}"
             growth = ""
             if previous is not None:
-                grew = wall / median(times[previous][mode])
-                growth = f"; x{grew:.1f} from {previous} sites (sites x{sites / previous:.1f}, " \
-                         f"baseline x{base / median(times[previous]['base']):.1f})"
+                growth = "; " + _growth(wall / median(times[previous][mode]), sites, previous,
+                                        base / median(times[previous]["base"]),
+                                        t["floor"], times[previous]["floor"])
             print(f"  {mode}: {wall:.2f} s (CPU {median(t[mode + '_cpu']):.2f} s, others' CPU "
                   f"{median(t[mode + '_others']):.1f} s) -> ratio {ratio:.2f}{note}{growth}")
         previous = sites
@@ -269,6 +269,19 @@ def main() -> None:
           "DP, in every round")
     print("rounds:    " + json.dumps({s: {k: [round(x, 3) for x in v] for k, v in t.items()}
                                       for s, t in times.items()}))
+
+
+def _growth(grew: float, sites: int, previous: int, base_grew: float, floor: list[float],
+            previous_floor: list[float]) -> str:
+    """How a mode's time grew from the previous size, against the sites' growth (the target:
+    no worse than linear), the baseline's and, when both sizes have one, the floor's (what the
+    step run asks of the file system and SQLite grows with the sites' polls too)."""
+    linear = sites / previous
+    verdict = "no worse than linear" if grew <= linear else "WORSE than linear"
+    floor_grew = (f", floor x{median(floor) / median(previous_floor):.2f}"
+                  if floor and previous_floor else "")
+    return (f"x{grew:.2f} from {previous} sites, {verdict} (sites x{linear:.1f}, baseline "
+            f"x{base_grew:.2f}{floor_grew})")
 
 
 if __name__ == "__main__":
