@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -370,6 +370,17 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def rounds_meeting(rounds: Sequence[float], met: Callable[[float], bool],
+                   digits: int | None = 2) -> str:
+    """Each round's figure and how many meet the target, `rounds 2.50, 3.10: 1 of 2 meet`, or
+    with `digits` None only `1 of 2 rounds meet`: issue 15 counts a target met when at least 3
+    of 5 rounds meet it."""
+    count = f"{sum(1 for r in rounds if met(r))} of {len(rounds)}"
+    if digits is None:
+        return f"{count} rounds meet"
+    return f"rounds {', '.join(f'{r:.{digits}f}' for r in rounds)}: {count} meet"
+
+
 # --- the 256 MiB package ----------------------------------------------------------------------
 
 def baseline_script(corpus: Path, work: Path, level: int) -> str:
@@ -514,7 +525,7 @@ def main() -> None:
           f"-> ratio {med['live'] / base:.2f}, {verdict} the target <= {TARGET_RATIO}; "
           f"peak RSS {peaks['live'] / (1 << 20):.1f} MiB")
     per_round = [live / b for live, b in zip(times["live"], times["base"], strict=True)]
-    print(f"           per round: {', '.join(f'{r:.2f}' for r in per_round)} (median "
+    print(f"           {rounds_meeting(per_round, lambda r: r <= TARGET_RATIO)} (median "
           f"{median(per_round):.2f})")
     print(f"           start of the servers to the last DP installed: "
           f"{med['live_to_last_dp']:.2f} s -> ratio {med['live_to_last_dp'] / base:.2f}")

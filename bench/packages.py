@@ -5,7 +5,9 @@ repository's hierarchy.yaml and creates 500 packages at ZZZ (the SMS Administrat
 writes, timed separately), each of one file (16 KiB, alternately random bytes and text) and each
 targeted to a DP at every site (ZZZ:MGMT01, P00:REMOTE_DP, S01:SEC01): 1,500 installs. Then it
 runs `sitesrv run --until-idle` (live mode) as a child process and times it from its start to its
-exit. Packages per second = packages / that time; target >= 50/s.
+exit. Packages per second = packages / that time. Target (issue 15): at least 0.67 of the
+rate of the per-package CLI pipeline below in the same round, in at least 3 of 5 rounds (the
+distribution issue's 50/s was above what this machine's disk allows the pipeline itself).
 
 The lab must end with every package on every DP: each DP folder holds its file, byte for byte,
 and the central site's `SMS_PackageStatusDistPointsSummarizer` has 1,500 rows and none with
@@ -53,13 +55,14 @@ from distribution import (
     new_lab,
     parse_timing,
     print_header,
+    rounds_meeting,
     run_shell,
     sitesrv_version,
     summarizer,
     use_bytecode_cache,
 )
 
-TARGET_RATE = 50.0
+TARGET_SHARE = 0.67  # of the per-package pipeline's rate, in the same round (issue 15)
 PROCESSES = ("one", "per-site")  # sitesrv run --processes
 CREATE_SAMPLE = 2000  # small files created for the hand-off cost
 QUIET_EVENTS = {"deferred"}  # retries of waiting files: not progress
@@ -313,7 +316,7 @@ def main() -> None:
     print(f"hand-off:  creating a 1 KiB file and renaming it into place here costs "
           f"{median(handoffs):.0f} us")
     for mode in modes:
-        report(mode, outcomes[mode], n, cp, pipe)
+        report(mode, outcomes[mode], n, cp, pipe_times)
     print("rounds:    " + json.dumps({
         "handoff_us": [round(x) for x in handoffs],
         "cp": [round(x, 3) for x in cp_times], "pipeline": [round(x, 3) for x in pipe_times],
@@ -325,19 +328,25 @@ def main() -> None:
            for mode, runs in outcomes.items()}}))
 
 
-def report(mode: str, outcomes: list[Outcome], n: int, cp: float, pipe: float) -> None:
-    """The summary of one way of running the servers."""
+def report(mode: str, outcomes: list[Outcome], n: int, cp: float, pipes: list[float]) -> None:
+    """The summary of one way of running the servers; `pipes`, the pipeline's time in each
+    round (a round that did not converge meets no target)."""
+    pipe = median(pipes)
     what = "start of sitesrv run to idle"
     print(f"{mode}:" + " " * (10 - len(mode)) + f"create {median([o.create for o in outcomes]):.2f}"
           f" s for {n} packages (console.create_package, not in the rate)")
     done = [o for o in outcomes if o.converged]
     if done:
         wall = median([o.wall for o in done])
-        rate = n / wall
-        verdict = "meets" if rate >= TARGET_RATE else "MISSES"
-        print(f"           {what} {wall:.2f} s -> {rate:.1f} packages/s, {verdict} the target "
-              f">= {TARGET_RATE:.0f}/s ({len(done)} of {len(outcomes)} rounds converged)")
-        print(f"           ratio to the per-package pipeline {wall / pipe:.1f}, to cp "
+        share = pipe / wall
+        shares = [p / o.wall if o.converged else 0.0
+                  for p, o in zip(pipes, outcomes, strict=True)]
+        verdict = "meets" if share >= TARGET_SHARE else "MISSES"
+        print(f"           {what} {wall:.2f} s -> {n / wall:.1f} packages/s, {share:.2f} of the "
+              f"per-package pipeline's rate, {verdict} the target >= {TARGET_SHARE} "
+              f"({rounds_meeting(shares, lambda r: r >= TARGET_SHARE)}; {len(done)} of "
+              f"{len(outcomes)} rounds converged)")
+        print(f"           time over the per-package pipeline's {wall / pipe:.2f}, over cp's "
               f"{wall / cp:.0f}; last DP install at "
               f"{median([o.to_last_dp for o in done]):.2f} s; CPU "
               f"{median([o.cpu for o in done]):.1f} s ({median([o.cpu for o in done]) / n * 1000:.0f}"
