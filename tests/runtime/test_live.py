@@ -561,6 +561,65 @@ def test_a_component_never_runs_two_units_at_once(sitesrv_lab_factory: LabFactor
     assert most[0] == 1
 
 
+class ThreeTicks(ToyTicker):
+    """Ticks on its timer three times, then sleeps for good: nothing but its timer wakes it."""
+
+    def work(self) -> bool:
+        self.ticks += 1
+        self.ctx.log.write(f"Tick {self.ticks}")
+        if self.ticks < 3:
+            self.ctx.wake_at(self.ctx.clock.now() + self.ctx.timing.distmgr_sleep)
+        return False
+
+    def waiting(self) -> list[Waiting]:
+        return []
+
+
+def test_a_timer_alone_wakes_a_sleeping_component_until_it_asks_for_none(
+        sitesrv_lab_factory: LabFactory) -> None:
+    """The workers keep the hosts' timers in a heap, keyed when a unit ends: a component woken
+    by nothing but its own timers (no file, no rescan for an hour) runs at each of them."""
+    lab = sitesrv_lab_factory(two_sites("  rescan_interval: 1h\n  distmgr_sleep: 0.2s\n")).root
+    log = lab / "SEC/SMS/Logs/toytick.log"
+
+    def ticks() -> list[int]:
+        return [int(n) for n in re.findall(r"Tick (\d+)", log.read_text())] \
+            if log.exists() else []
+
+    with running(lab, components=Registry(secondary=(ThreeTicks,))) as driver:
+        wait_for(lambda: ticks() == [1, 2, 3], what="three ticks, each on its timer")
+        wait_for(driver.quiet, what="the ticker to sleep for good")
+    assert ticks() == [1, 2, 3]
+
+
+class WaitsFailOnce(ToySink):
+    """A sink whose first look at what it waits for fails: the worker, not the unit, meets
+    the error, and holds the component until the next rescan interval."""
+
+    failed = False
+
+    def waiting(self) -> list[Waiting]:
+        if not WaitsFailOnce.failed:
+            WaitsFailOnce.failed = True
+            raise RuntimeError("cannot list the waits")
+        return []
+
+
+def test_a_component_held_after_a_worker_error_runs_again_when_woken(
+        sitesrv_lab_factory: LabFactory) -> None:
+    lab = sitesrv_lab_factory(FAST_RETRY).root
+    folder = inbox(lab, "SEC", RECEIVE)
+    WaitsFailOnce.failed = False
+    with running(lab, components=Registry(secondary=(WaitsFailOnce,))):
+        drop(folder, "A.SNI", b"a")
+        wait_for(lambda: WaitsFailOnce.failed, what="the first look at the waits to fail")
+        drop(folder, "B.SNI", b"b")
+        wait_for(lambda: not (folder / "A.SNI").exists() and not (folder / "B.SNI").exists(),
+                 what="A.SNI and B.SNI to be taken")
+    log = (lab / "SEC/SMS/Logs/toysink.log").read_text()
+    assert "Unexpected error in the component's worker thread" in log
+
+
 def test_short_units_of_different_components_run_one_at_a_time(
         sitesrv_lab_factory: LabFactory) -> None:
     """A worker starts a unit beside another only once that one has run LONG_UNIT: short
