@@ -108,9 +108,9 @@ class LiveDriver:
         self._pool = threading.Condition(threading.RLock())
         self._busy: dict[ComponentHost, float] = {}  # hosts a worker runs a unit of: since
         self._poke_later = False  # a poke put off while a short unit ran (`_poke`)
-        # The wanted hosts in the order they became wanted (a host a worker runs stays in it
-        # when it is wanted again meanwhile), and a heap with, for each host no worker runs, an
-        # entry no later than its first timer (`_timed`): (time, tie-breaker, host).
+        # The wanted hosts in the order they became wanted (a host joins again when it is
+        # wanted while a worker runs it), and a heap with, for each host, an entry no later than
+        # its first timer (`_timed`): (time, tie-breaker, host).
         self._ready: dict[ComponentHost, None] = {}
         self._timers: list[tuple[float, int, ComponentHost]] = []
         self._timed: dict[ComponentHost, float | None] = {}  # each host's valid heap entry
@@ -267,19 +267,28 @@ class LiveDriver:
                     continue
                 self._fire_timers(now)
                 wake: float | None = None
-                for host in self._ready:  # past the few that are busy or held, at most
+                chosen: ComponentHost | None = None
+                done: list[ComponentHost] = []
+                for host in self._ready:  # past those busy or held (after an error), at most
                     if host in self._busy:
+                        continue
+                    if not host.wanted.is_set():  # woken as it was taken: that unit saw it
+                        done.append(host)
                         continue
                     held = self._held.get(host)
                     if held is not None and held > mono:
                         wake = self._earlier(wake, held - mono)
                         continue
+                    chosen = host
+                    break
+                for host in done:  # a later wake queues it again (`_poke`, after `wanted`)
                     del self._ready[host]
-                    self._busy[host] = mono
-                    self._sleeping[host] = False
-                    self._held.pop(host, None)
-                    self._timed[host] = None  # its unit changes its timers: keyed when it ends
-                    return host
+                if chosen is not None:
+                    del self._ready[chosen]
+                    self._busy[chosen] = mono
+                    self._sleeping[chosen] = False
+                    self._held.pop(chosen, None)
+                    return chosen
                 if (due := self._next_timer()) is not None:
                     wake = self._earlier(wake, self.clock.real_seconds(due - now))
                 self._pool.wait(wake)
@@ -287,7 +296,9 @@ class LiveDriver:
 
     def _key(self, host: ComponentHost) -> None:
         """Give `host` (no worker runs it) a heap entry at its first timer, stale deferrals
-        included, unless it has that one already. Under the pool's lock."""
+        included, unless it has that one already: at start and after each of its units, so
+        a host that keeps one timer through many units keeps one entry. Under the pool's
+        lock."""
         first = host.earliest_timer()
         if first != self._timed.get(host):
             self._timed[host] = first
@@ -301,9 +312,11 @@ class LiveDriver:
         heap, timed = self._timers, self._timed
         while heap and heap[0][0] <= now:
             when, _, host = heapq.heappop(heap)
-            if timed.get(host) != when or host in self._busy:
-                continue  # stale, or keyed afresh when its unit ends
-            timed[host] = None
+            if timed.get(host) != when:
+                continue  # stale
+            timed[host] = None  # a busy host's is keyed afresh when its unit ends
+            if host in self._busy:
+                continue
             host.fire_timers(now)
             self._key(host)
 
