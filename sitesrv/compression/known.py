@@ -21,6 +21,11 @@ retry or at an install onto a DP. A Despooler's retry takes the identity from `l
 not even open the file: a payload made unreadable while its instruction waited (its permissions
 changed) is found out only when it is next read (sent on, or installed onto a DP).
 
+A Sender of this process that copies such a file to another site, with nothing else writing to
+either file meanwhile (each range's status before and after), says the same of the copy: the
+receiving Despooler, if this process runs it, checks the copy's trailer and manifest and finds
+its body already known, so each site's copy is read once (its DP install) instead of twice.
+
 A PCK whose every checksum this process wrote or checked (packed, merged, or installed onto a
 DP with every file hashed) also vouches for its SHA-256: a copy with the same SHA-256 (the same
 bytes, sent on to a child site that this process also runs) needs no file hashed again when it
@@ -42,7 +47,8 @@ from sitesrv.compression.manifest import Manifest
 from sitesrv.files.regular import open_regular
 
 CHUNK = 1 << 20
-DIGESTS = 256  # small entries: a hash and a key each
+DIGESTS = 1024  # small entries, a hash and a key each (0.8 MiB for the three memos full): a
+# package's copies at 300 sites fit, each remembered from its Sender's copy to its DP install
 # Verdicts weigh one plus the entries of their manifest (a few hundred bytes each): the newest
 # is always kept, older ones go while the total weighs more than this (17 MiB measured with
 # 30-character paths: docs/limits.md). Packages waiting for their information (error 12) keep

@@ -120,7 +120,9 @@ def check(path: Path | str, *, package_id: str | None = None,
     SHA-256 comes from the same read. A file that fails is hashed in a second pass. Asking
     again about an unchanged file (same device, inode, size, modification time) neither
     opens nor reads it: a Despooler asks at every retry of an instruction that waits for its
-    package information. Raises OSError (FileNotFoundError) if it cannot be read.
+    package information. A file whose body this process checked or wrote before (its copy,
+    as a Sender of this process made it) has its trailer and manifest checked, and its body
+    is not read. Raises OSError (FileNotFoundError) if it cannot be read.
     """
     with contextlib.suppress(OSError):  # if it cannot be looked at, the reader says why
         st = os.lstat(path)
@@ -141,17 +143,28 @@ def check(path: Path | str, *, package_id: str | None = None,
             return remembered
         try:
             reader.expect(package_id, version)
-            manifest = reader.check_checksums()
+            sha256 = _known_body(reader, ident)
+            manifest = reader.manifest if sha256 is not None else reader.check_checksums()
         except (PckError, UnsafeEntryError) as error:  # a manifest entry that would escape
             checked = Checked(known.file_sha256(path)[1], None, error.with_traceback(None))
         else:
-            checked = Checked(reader.file_sha256(), manifest, None)
+            checked = Checked(sha256 or reader.file_sha256(), manifest, None)
             if manifest.delta is None:
                 known.remember_body(ident, checked.sha256, manifest.package_id, manifest.version)
             else:
                 known.remember(ident, checked.sha256)
     known.remember_verdict(key, checked)
     return checked
+
+
+def _known_body(reader: ContainerReader, ident: known.Identity) -> str | None:
+    """The file's SHA-256 if this process already checked (or wrote) its compressed body as
+    this package and version, unchanged since (compression.known): the file need not be read
+    again. A copy the Sender made of such a file is known so too (its `_vouch_for_copy`)."""
+    t = reader.trailer
+    if known.known_pck(ident, t.package_id, t.version) is None:
+        return None
+    return known.known_sha256(ident)
 
 
 def read_manifest(path: Path | str) -> Manifest:

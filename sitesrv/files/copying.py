@@ -12,12 +12,20 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 COPY_CHUNK = 1024 * 1024
 # A kernel copy call that fails with one of these did nothing: the next method is tried.
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL,
                    errno.EBADF, errno.ETXTBSY, errno.EPERM}
+
+
+class WrittenRange(NamedTuple):
+    """A range written into a file: the bytes copied, and the file's status before and after."""
+
+    copied: int
+    before: os.stat_result
+    after: os.stat_result
 
 
 def copy_content(src: Path) -> Callable[[BinaryIO], None]:

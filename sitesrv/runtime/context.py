@@ -40,7 +40,7 @@ from sitesrv.files.atomic import (
     sync_dirs,
     write_temp,
 )
-from sitesrv.files.copying import copy_content, copy_range
+from sitesrv.files.copying import WrittenRange, copy_content, copy_range
 from sitesrv.files.drive import check_space, check_unlocked
 from sitesrv.files.folders import is_folder, moved_aside, own_folders
 from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
@@ -363,10 +363,12 @@ class ComponentContext:
         write_temp(path, b"", self.durability, exclusive=False)
 
     def write_range(self, path: Path, source: BinaryIO, offset: int, count: int, *,
-                    last: bool) -> int:
+                    last: bool) -> WrittenRange:
         """Copy `count` bytes at `offset` of the open `source` into `path` at the same offset
         (files.copying.copy_range); with `last`, the file is complete and is fsynced if the
-        lab's durability asks. Returns the bytes copied, fewer only if `source` ended first.
+        lab's durability asks. Returns the bytes copied, fewer only if `source` ended first,
+        and the file's status just before and after: a writer that knows what the file was
+        after its last range can tell whether anyone else wrote to it since.
 
         Only the regular file `create_empty` made is written: a link, a FIFO or a hard link to
         another file swapped in under its name since is NotRegularFile, never written through.
@@ -374,10 +376,12 @@ class ComponentContext:
         check_space(path, count)
         fd = open_fd(path, os.O_RDWR, sole_name=True)
         with open(fd, "r+b", buffering=0) as target:
+            before = os.fstat(fd)
             copied = copy_range(source, target, offset, count)
             if last and self.durability.syncs_files:
                 os.fsync(target.fileno())
-        return copied
+            after = os.fstat(fd)
+        return WrittenRange(copied, before, after)
 
     def retrying(self) -> None:
         """This unit only tries again what failed before (a send to a site it cannot write to),

@@ -5,18 +5,23 @@ lie about sites, servers and times, and a container entry that poses as the mani
 from __future__ import annotations
 
 import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
+from sitesrv.admin import console
 from sitesrv.admin.lab import Lab, default_hierarchy_file
 from sitesrv.compression import check, extract, install, read_manifest, verify
 from sitesrv.errors import FormatError
+from sitesrv.files.copying import WrittenRange
 from sitesrv.formats import pkg, rpl, sta
 from sitesrv.formats.values import Payload
 from sitesrv.lab.clock import VIRTUAL_EPOCH
-from sitesrv.testing import LabFactory, drop, files
+from sitesrv.runtime.context import ComponentContext
+from sitesrv.testing import LabFactory, drop, files, log_messages, write_source
 
 from .conftest import (
     QUARANTINE_LOG,
@@ -245,3 +250,57 @@ def test_a_pck_with_an_entry_named_like_its_manifest_is_refused_when_read(
             if (tmp_path / folder).exists() else []
         assert leftovers == [], f"files were written: {leftovers}"
     assert not os.path.exists(tmp_path / "extracted.sitesrv-new")
+
+
+# --- a copy changed while the Sender writes it -------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["copy", "package file"])
+def test_a_copy_changed_between_the_senders_ranges_is_read_again_and_refused_at_the_child(
+        sitesrv_lab_factory: LabFactory, monkeypatch: pytest.MonkeyPatch, which: str) -> None:
+    """Another writer flips a byte of ZZZ's copy in P00's receive (the first, already sent) or
+    of the package file it is sent from (the last, not sent yet), after the Sender's first range
+    and while it still writes the rest (64 KiB/s: 16 KiB a range). A Sender vouches for a copy
+    of a package this process knows (compression.known) only while nothing else writes to
+    either file; so P00's Despooler reads this one, finds its SHA-256 wrong and quarantines it,
+    and the changed bytes reach no DP."""
+    address = "{from: ZZZ, to: P00, type: LAN, priority: 1}"
+    text = default_hierarchy_file().read_text(encoding="utf-8")
+    assert address in text
+    lab = sitesrv_lab_factory(text.replace(address, address[:-1] + ", rate_limit: 65536}"))
+    pkg_id = console.create_package(lab, "ZZZ", name="Changed in flight",
+                                    source=write_source(lab.root.parent / "source"),
+                                    dps=["P00:REMOTE_DP"])
+    stored = lab.site("ZZZ").smspkg / f"{pkg_id}.PCK"
+    changed: list[str] = []
+    write_range = ComponentContext.write_range
+
+    def and_another_writer(self: ComponentContext, path: Path, source: BinaryIO, offset: int,
+                           count: int, *, last: bool) -> WrittenRange:
+        written = write_range(self, path, source, offset, count, last=last)
+        if not changed and not last:
+            target, at = (path, 0) if which == "copy" else (stored, -1)
+            assert os.path.samestat(os.stat(stored), os.fstat(source.fileno()))
+            mode = target.stat().st_mode
+            target.chmod(mode | stat.S_IWUSR)  # a stored PCK is read-only
+            with open(target, "r+b") as f:
+                f.seek(at, os.SEEK_END if at < 0 else os.SEEK_SET)
+                byte = f.read(1)
+                f.seek(-1, os.SEEK_CUR)
+                f.write(bytes([byte[0] ^ 0xFF]))
+            target.chmod(mode)
+            # A write's own time, a second on: as it would be where file times are coarse too.
+            stamp = target.stat()
+            os.utime(target, ns=(stamp.st_atime_ns, written.after.st_mtime_ns + 10**9))
+            changed.append(target.name)
+        return written
+
+    monkeypatch.setattr(ComponentContext, "write_range", and_another_writer)
+    assert_ended(run(lab))
+
+    assert changed == ["2_001ZZZ.PCK.TMP" if which == "copy" else f"{pkg_id}.PCK"], \
+        "the package went in one range"
+    receive = lab.site("P00").inbox("despoolr.box\\receive")
+    assert "2_001ZZZ.PCK" in quarantined(receive)
+    assert any("has SHA-256" in m for m in log_messages(lab, "P00", "despool.log"))
+    assert not (lab.root / "P00/dp/REMOTE_DP/smsapps/SMSPKG" / pkg_id).exists()

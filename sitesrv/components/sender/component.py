@@ -45,8 +45,9 @@ from sitesrv.components.sender.transfer import (
     RemoteError,
     Transfer,
 )
-from sitesrv.compression import PckError, read_manifest
+from sitesrv.compression import PckError, known, read_manifest
 from sitesrv.errors import FormatError, UserError
+from sitesrv.files.copying import WrittenRange
 from sitesrv.files.regular import (
     STATE_FILE_BYTES,
     NotRegularFile,
@@ -379,6 +380,8 @@ class Sender(Component):
                                f"{win32_error(e)}."]) from None
         ctx.log.write(f"~Created/opened the remote file {remote}")
         ctx.log.write(f"~Sending Started [{self._package_name(transfer)}]")
+        transfer.source_identity = transfer.copy_identity = None  # a new, empty copy
+        transfer.vouching = True
         transfer.phase = PACKAGE if transfer.package_size else FINISH
         transfer.due = transfer.data_due(0)
         transfer.heartbeat = now
@@ -400,13 +403,15 @@ class Sender(Component):
             self.ctx.log.write(f"~Attempt to write {count} bytes to {remote} at position "
                                f"{transfer.offset}")
             try:
-                copied = self.ctx.write_range(transfer.temp_path, source, transfer.offset, count,
-                                              last=transfer.offset + count == transfer.package_size)
+                written = self.ctx.write_range(transfer.temp_path, source, transfer.offset, count,
+                                               last=transfer.offset + count == transfer.package_size)
             except OSError as e:
                 refused = ([f"The remote file {remote} is refused: {e.strerror}, which the "
                             "Sender never writes through"] if isinstance(e, NotRegularFile) else [])
                 raise RemoteError([f"Cannot create/open the remote file {remote}, Win32 error = "
                                    f"{win32_error(e)}.", *refused]) from None
+            _follow_copy(transfer, found, os.fstat(source.fileno()), written)
+        copied = written.copied
         if copied != count:  # it shrank while it was copied
             raise OSError(f"it is shorter than the {transfer.package_size} bytes it had")
         if transfer.rate is None:  # a rate limit spaces the chunks in lab time already
@@ -431,6 +436,7 @@ class Sender(Component):
                                    f"{win32_error(e)}."]) from None
             ctx.log.write(f"~Sending completed [{self._package_name(transfer)}]")
             instruction = sni.decode(transfer.instruction_bytes)
+            _vouch_for_copy(transfer, instruction)
             if instruction.payload in (Payload.PCK, Payload.DLT) and instruction.package_id:
                 ctx.log.write(f"~Finished sending SWD package {instruction.package_id} version "
                               f"{instruction.package_version} to site {transfer.destination}")
@@ -594,6 +600,44 @@ def _replaced(package: Path, size: int, instruction: sni.Instruction) -> str | N
             return (f"holds version {version} now, not version {instruction.package_version} "
                     "of its instruction")
     return None
+
+
+def _follow_copy(transfer: Transfer, before: os.stat_result, after: os.stat_result,
+                 written: WrittenRange) -> None:
+    """Keep `transfer.vouching` true only while the package file stays as it was at the first
+    range (`before` and `after` this one) and the copy as the last range left it."""
+    if not transfer.vouching:
+        return
+    source = known.identity(before)
+    if transfer.source_identity is None:
+        transfer.source_identity = source
+    elif known.identity(written.before) != transfer.copy_identity:
+        transfer.vouching = False
+    if source != transfer.source_identity or known.identity(after) != source:
+        transfer.vouching = False
+    transfer.copy_identity = known.identity(written.after)
+
+
+def _vouch_for_copy(transfer: Transfer, instruction: sni.Instruction) -> None:
+    """Tell `compression.known` what this process knows of the compressed package or delta it
+    just sent, for the copy too: its SHA-256, and for a PCK whose compressed body was checked
+    or written here, that. The receiving Despooler, if this process runs it, then checks the
+    copy's "signature" without reading it again. Nothing is said unless the copy is the package
+    file's bytes, whole, with nothing else written to either since the first range
+    (`_follow_copy`). Replication files are small: hashed again, they keep the memory for
+    the packages."""
+    source, copy = transfer.source_identity, transfer.copy_identity
+    if (instruction.payload not in (Payload.PCK, Payload.DLT) or not transfer.vouching
+            or source is None or copy is None or copy[2] != source[2]):
+        return
+    sha256 = known.known_sha256(source)
+    if sha256 is None or sha256 != instruction.payload_sha256:
+        return
+    known.remember(copy, sha256)
+    package, version = instruction.package_id, instruction.package_version
+    if (instruction.payload is Payload.PCK and package
+            and known.known_pck(source, package, version) is not None):
+        known.remember_body(copy, sha256, package, version)
 
 
 def _identity(package: Path) -> tuple[int, int, int]:

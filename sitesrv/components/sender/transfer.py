@@ -14,6 +14,7 @@ from pathlib import Path
 
 import attrs
 
+from sitesrv.compression.known import Identity
 from sitesrv.formats import sni
 from sitesrv.formats.srq import SendRequest
 from sitesrv.lab.hierarchy import Address
@@ -76,6 +77,12 @@ class Transfer:
     package_id: str = ""  # for the event stream, so `sitesrv trace` shows the send
     latency: float = 0.0  # this connection's: the address's, varied by its jitter
     rate: int | None = None  # bytes per second, likewise; None is unlimited
+    # Whether the copy at the destination holds the package file's bytes and nothing else
+    # wrote to either since this attempt's first range (compression.known): the package
+    # file's identity then, and the copy's after the last range.
+    source_identity: Identity | None = None
+    copy_identity: Identity | None = None
+    vouching: bool = True
 
     @property
     def request_id(self) -> str:
