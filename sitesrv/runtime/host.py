@@ -791,9 +791,11 @@ class LabRuntime:
 
     def hint(self, path: str) -> None:
         """The watcher saw a file arrive at `path`: wake the folder's owners whose work it is
-        (their inbox's patterns match its name) and tell the components that watch the folder
-        (`wakes_on`) which name changed (a file in a sub-folder: the sub-folder's), unless this
-        process published it and has woken them already.
+        (their inbox's patterns match its name), which take it by name, as a file this process
+        published, and tell the components that watch the folder (`wakes_on`) which name
+        changed (a file in a sub-folder: the sub-folder's), unless this process published it
+        and has woken them already. What the watcher cannot name (an overflow of its queue, a
+        restart) is a full rescan (live.py).
 
         An owner is not woken for a name that is not its work: its scan would not list it (a
         payload its publisher hands over waking nobody, `despoolr.box\\receive\\X.PCK` before
@@ -807,7 +809,7 @@ class LabRuntime:
         for host, spec in zip(self.owners.get(folder, ()), self.specs.get(folder, ()),
                               strict=True):
             if spec.matches(name):
-                host.arrived(folder, None)  # a listing: the watcher may have missed others
+                host.arrived(folder, name)
         self._tell_watchers(folder, name)
 
     def _tell_watchers(self, folder: str, name: str | None) -> None:

@@ -231,16 +231,18 @@ class Inbox:
         self._stale = True
 
     def heard(self, name: str | None) -> None:
-        """`name` was published here by this process, or (None) something changed here that
-        only a listing can tell, such as the watcher's hint of another process's file. It is
-        looked at when the queue is next empty, or at once when a deferral falls due or is
-        rechecked first: then, as before the queue, the claim takes up what the folder holds.
+        """`name` was published here by this process or seen arriving by the watcher (another
+        process's file, a person's), or (None) something changed here that only a listing can
+        tell. It is looked at when the queue is next empty, or at once when a deferral falls
+        due or is rechecked first: then, as before the queue, the claim takes up what the
+        folder holds.
 
-        A name this process published joins the queue by itself, without listing the folder:
-        a folder of files that wait (INCOMING's kept `.PKG` files) would otherwise be listed
-        whenever anything arrives or falls due, a cost that grows with the files that wait.
-        The watcher's hints lead to a listing, so that an event it missed is made up for by
-        the next one in the folder, as by the periodic rescan. Any thread.
+        A name joins the queue by itself, without listing the folder: a folder of files that
+        wait (INCOMING's kept `.PKG` files, the Despooler's instructions waiting for their
+        package information) would otherwise be listed whenever anything arrives or falls due,
+        a cost that grows with the files that wait. What no one named is found by the next
+        listing (the periodic rescan, the full rescan after the watcher's queue overflowed).
+        Any thread.
         """
         if name is None:
             self._look = True

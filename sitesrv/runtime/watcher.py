@@ -4,8 +4,9 @@ Events are hints, never the list of work (docs/architecture.md): a handler only 
 folder again" (it passes the arrived file's path, so that the runtime can drop the echo of a file it
 published itself and has already announced). So it is cheap, it cannot lose work by being wrong, and
 a dropped event costs latency, not a file. What watchdog gets wrong is covered here:
-- an exception in a handler kills the observer thread: every handler body is guarded, and
-  `check()` restarts a dead observer and asks for a full rescan;
+- an exception in a handler kills the observer thread: every handler body is guarded (a hint
+  that fails asks for a full rescan, which finds its file), and `check()` restarts a dead
+  observer and asks for a full rescan;
 - inotify's queue overflows silently under bursts: watchdog 7.1 only logs
   "Inotify queue overflowed; filesystem events were lost" on `watchdog.observers.inotify_c`,
   so a logging handler there asks for a full rescan;
@@ -295,11 +296,14 @@ class Watcher:
             return self._observe(PollingObserver(timeout=POLL_INTERVAL), POLLING)
 
     def _hint(self, path: str) -> None:
-        """Route one hint; never lets an exception out (it would stop the watcher's thread)."""
+        """Route one hint; never lets an exception out (it would stop the watcher's thread).
+        A hint that fails is a file no component was told of: a full rescan finds it."""
         try:
             self.route(path)
         except Exception:
-            logger.exception("ignoring a failure while handling the arrival of %s", path)
+            logger.exception("a full rescan after a failure while handling the arrival of %s",
+                             path)
+            self.rescan("the arrival of a file could not be handled")
 
     def _observe(self, observer: BaseObserver, kind: str) -> BaseObserver:
         handler = _Hints(self._hint)

@@ -176,6 +176,8 @@ def test_a_failing_event_handler_does_not_stop_later_events(
         drop(inbox(lab, "SEC", RECEIVE), "B.SNI", instruction("B"))
         wait_for(lambda: installed(lab) == ["A", "B"], what="A and B to be installed")
         assert driver.watcher.observer.is_alive() and driver.watcher.restarts == 0
+    reasons = [e.get("reason") for e in events(lab, "full_rescan")]
+    assert "the arrival of a file could not be handled" in reasons, "A was found by a rescan"
 
 
 def test_a_dead_observer_is_restarted_with_a_full_rescan(sitesrv_lab_factory: LabFactory) -> None:
