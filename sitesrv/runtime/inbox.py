@@ -348,7 +348,8 @@ class Inbox:
     def claim_next(self) -> WorkItem | None:
         """The first eligible file in the queue's order (`_queue`), claimed; None if there is none.
 
-        A merge that would follow a hint lists the folder instead, as the hint asked; an error
+        A merge that would follow an announcement without a name (`heard(None)`) lists the
+        folder instead, as the announcement asked; an error
         (a claim refused, a name that cannot be looked at) leaves the folder to be listed
         again, so that the names this look had taken off are not lost with it."""
         try:

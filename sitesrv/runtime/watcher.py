@@ -1,15 +1,17 @@
 """The live driver's one watchdog observer: hints that wake a folder's owner, supervised.
 
-Events are hints, never the list of work (docs/architecture.md): a handler only says "look at this
-folder again" (it passes the arrived file's path, so that the runtime can drop the echo of a file it
-published itself and has already announced). So it is cheap, it cannot lose work by being wrong, and
-a dropped event costs latency, not a file. What watchdog gets wrong is covered here:
+Events are hints, never the list of work (docs/architecture.md): a handler only names the file that
+arrived, which its owner looks at (and the runtime drops the echo of a file it published itself and
+has already announced). So it is cheap, and whatever the watcher did not name is found by a full
+rescan: when events were lost, when a handler failed, and periodically. What watchdog gets wrong is
+covered here:
 - an exception in a handler kills the observer thread: every handler body is guarded (a hint
-  that fails asks for a full rescan, which finds its file), and `check()` restarts a dead
-  observer and asks for a full rescan;
+  that fails is a file no owner was told of: `check()` asks for a full rescan), and `check()`
+  restarts a dead observer and asks for a full rescan;
 - inotify's queue overflows silently under bursts: watchdog 7.1 only logs
   "Inotify queue overflowed; filesystem events were lost" on `watchdog.observers.inotify_c`,
-  so a logging handler there asks for a full rescan;
+  so a logging handler there asks for a full rescan; the native observers' `EventsLostEvent`
+  (ReadDirectoryChangesW's buffer overflowing) does the same through `check()`;
 - inotify is unavailable (watch limits) or blind (network file systems): `polling` instead.
 On Linux the observer is inotify with an arrivals-only mask (below). Where there is no inotify
 (macOS, Windows, BSD) it is watchdog's platform `Observer` (FSEvents, ReadDirectoryChangesW,
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchdog.events import (
+    EventsLostEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileMovedEvent,
@@ -79,14 +82,18 @@ def may_be_work(folder: str, name: str) -> bool:
 
 
 class _Hints(FileSystemEventHandler):
-    """Turns each arrival into a hint with its path; never lets an exception out."""
+    """Turns each arrival into a hint with its path, and events lost into `lost(reason)`;
+    never lets an exception out."""
 
-    def __init__(self, route: Callable[[str], None]) -> None:
+    def __init__(self, route: Callable[[str], None], lost: Callable[[str], None]) -> None:
         self.route = route
+        self.lost = lost
 
     def dispatch(self, event: FileSystemEvent) -> None:
         try:
-            if (path := hint_path(event)) is not None:
+            if isinstance(event, EventsLostEvent):
+                self.lost("the file system watcher lost events")
+            elif (path := hint_path(event)) is not None:
                 self.route(path)
         except Exception:
             logger.exception("ignoring a failure while handling %r", event)
@@ -276,6 +283,9 @@ class Watcher:
         self.reader_deaths = 0
         self._overflow = _Overflow(lambda: rescan("the inotify queue overflowed"))
         self.observer: BaseObserver | None = None
+        # Why files may have arrived that no hint named, for `check()`'s full rescan: set from
+        # the observer's threads, so that a burst of failures asks for one rescan, not one each.
+        self._lost: str | None = None
 
     def start(self) -> None:
         logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)
@@ -297,16 +307,19 @@ class Watcher:
 
     def _hint(self, path: str) -> None:
         """Route one hint; never lets an exception out (it would stop the watcher's thread).
-        A hint that fails is a file no component was told of: a full rescan finds it."""
+        A hint that fails is a file no component was told of: `check()` rescans for it."""
         try:
             self.route(path)
         except Exception:
             logger.exception("a full rescan after a failure while handling the arrival of %s",
                              path)
-            self.rescan("the arrival of a file could not be handled")
+            self._lose("the arrival of a file could not be handled")
+
+    def _lose(self, reason: str) -> None:
+        self._lost = reason
 
     def _observe(self, observer: BaseObserver, kind: str) -> BaseObserver:
-        handler = _Hints(self._hint)
+        handler = _Hints(self._hint, self._lose)
         try:
             for root in self.roots:
                 observer.schedule(handler, str(root), recursive=True)
@@ -322,7 +335,11 @@ class Watcher:
         """Restart the observer if it died, or the inotify reader its emitters share; True if
         one had (a full rescan was asked for). A reader that has died READER_DEATHS times
         (a watchdog whose insides changed under sitesrv's reader, say) is given up for polling,
-        rather than restarted at every look."""
+        rather than restarted at every look. Events lost, or a hint that failed, since the last
+        look: one full rescan."""
+        lost, self._lost = self._lost, None
+        if lost is not None:  # the rescan lists what came before the flag was taken, too
+            self.rescan(lost)
         if self.observer is None:
             return False
         readers = [reader for emitter in list(self.observer.emitters)

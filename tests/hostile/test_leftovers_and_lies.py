@@ -15,6 +15,9 @@ import pytest
 from sitesrv.admin import console
 from sitesrv.admin.lab import Lab, default_hierarchy_file
 from sitesrv.compression import check, extract, install, read_manifest, verify
+from sitesrv.compression.container import ContainerReader
+from sitesrv.compression.manifest import Manifest
+from sitesrv.compression.trailer import TRAILER_SIZE
 from sitesrv.errors import FormatError
 from sitesrv.files.copying import WrittenRange
 from sitesrv.formats import pkg, rpl, sta
@@ -255,15 +258,33 @@ def test_a_pck_with_an_entry_named_like_its_manifest_is_refused_when_read(
 # --- a copy changed while the Sender writes it -------------------------------------------------
 
 
-@pytest.mark.parametrize("which", ["copy", "package file"])
+LAST_RANGE = "package file, during the last range"
+
+
+def _flip(target: Path, at: int) -> None:
+    """Invert the byte at `at` as another writer would, read-only or not, with a write's own
+    time a second on: as it would be where file times are coarse too."""
+    mode = target.stat().st_mode
+    target.chmod(mode | stat.S_IWUSR)  # a stored PCK is read-only
+    with open(target, "r+b") as f:
+        f.seek(at)
+        byte = f.read(1)
+        f.seek(at)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    target.chmod(mode)
+    stamp = target.stat()
+    os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))
+
+
+@pytest.mark.parametrize("which", ["copy", "package file", LAST_RANGE])
 def test_a_copy_changed_between_the_senders_ranges_is_read_again_and_refused_at_the_child(
         sitesrv_lab_factory: LabFactory, monkeypatch: pytest.MonkeyPatch, which: str) -> None:
     """Another writer flips a byte of ZZZ's copy in P00's receive (the first, already sent) or
-    of the package file it is sent from (the last, not sent yet), after the Sender's first range
-    and while it still writes the rest (64 KiB/s: 16 KiB a range). A Sender vouches for a copy
-    of a package this process knows (compression.known) only while nothing else writes to
-    either file; so P00's Despooler reads this one, finds its SHA-256 wrong and quarantines it,
-    and the changed bytes reach no DP."""
+    of the package file it is sent from (the body's last, not sent yet) after the Sender's first
+    range (64 KiB/s: 16 KiB a range), or a byte of the package file that the last range is
+    about to copy. A Sender vouches for a copy of a package this process knows
+    (compression.known) only while nothing else writes to either file; so P00's Despooler reads
+    this one, finds its SHA-256 wrong and quarantines it, and the changed bytes reach no DP."""
     address = "{from: ZZZ, to: P00, type: LAN, priority: 1}"
     text = default_hierarchy_file().read_text(encoding="utf-8")
     assert address in text
@@ -277,21 +298,18 @@ def test_a_copy_changed_between_the_senders_ranges_is_read_again_and_refused_at_
 
     def and_another_writer(self: ComponentContext, path: Path, source: BinaryIO, offset: int,
                            count: int, *, last: bool) -> WrittenRange:
+        sending = os.fstat(source.fileno())
+        if not os.path.samestat(os.stat(stored), sending):  # a replication batch
+            return write_range(self, path, source, offset, count, last=last)
+        body = sending.st_size - TRAILER_SIZE
+        if which == LAST_RANGE and last and not changed:
+            assert offset < body, "the last range holds the trailer alone"
+            _flip(stored, offset)  # after the Sender looked at it, before it copies
+            changed.append(stored.name)
         written = write_range(self, path, source, offset, count, last=last)
-        if not changed and not last:
-            target, at = (path, 0) if which == "copy" else (stored, -1)
-            assert os.path.samestat(os.stat(stored), os.fstat(source.fileno()))
-            mode = target.stat().st_mode
-            target.chmod(mode | stat.S_IWUSR)  # a stored PCK is read-only
-            with open(target, "r+b") as f:
-                f.seek(at, os.SEEK_END if at < 0 else os.SEEK_SET)
-                byte = f.read(1)
-                f.seek(-1, os.SEEK_CUR)
-                f.write(bytes([byte[0] ^ 0xFF]))
-            target.chmod(mode)
-            # A write's own time, a second on: as it would be where file times are coarse too.
-            stamp = target.stat()
-            os.utime(target, ns=(stamp.st_atime_ns, written.after.st_mtime_ns + 10**9))
+        if which != LAST_RANGE and not last and not changed:
+            target, at = (path, 0) if which == "copy" else (stored, body - 1)
+            _flip(target, at)
             changed.append(target.name)
         return written
 
@@ -304,3 +322,23 @@ def test_a_copy_changed_between_the_senders_ranges_is_read_again_and_refused_at_
     assert "2_001ZZZ.PCK" in quarantined(receive)
     assert any("has SHA-256" in m for m in log_messages(lab, "P00", "despool.log"))
     assert not (lab.root / "P00/dp/REMOTE_DP/smsapps/SMSPKG" / pkg_id).exists()
+
+
+def test_a_copy_the_sender_made_is_not_read_again_for_its_signature(
+        lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ZZZ's Sender copies the PCK it packed to P00, and P00's Sender its stored copy to S01:
+    each copy holds bytes this process knows (compression.known), so neither Despooler reads
+    it whole to check its signature and body; every DP still gets every file."""
+    reads: list[str] = []
+    check_checksums = ContainerReader.check_checksums
+
+    def counted(self: ContainerReader) -> Manifest:
+        reads.append(self.path.name)
+        return check_checksums(self)
+
+    monkeypatch.setattr(ContainerReader, "check_checksums", counted)
+    package = create_good_package(lab, tmp_path)
+    assert_ended(run(lab))
+
+    assert reads == []
+    assert_installed_everywhere(lab, package)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from watchdog.events import EventsLostEvent
 
 from sitesrv.runtime import host as host_module
 from sitesrv.runtime import watcher as watcher_module
@@ -204,6 +205,21 @@ def test_an_inotify_overflow_warning_triggers_a_full_rescan(
         wait_for(lambda: not (inbox(lab, "CEN", OUTBOX) / "A.SRQ").exists(),
                  what="the rescan to find A.SRQ")
     assert logging.getLogger(OVERFLOW_LOGGER).handlers == []  # removed at stop
+
+
+def test_events_the_watcher_lost_trigger_a_full_rescan(sitesrv_lab_factory: LabFactory) -> None:
+    """watchdog's `EventsLostEvent` (ReadDirectoryChangesW's buffer overflowing on Windows)
+    names no file: the supervisor's next look rescans, and finds what no hint named."""
+    lab = sitesrv_lab_factory(NO_RESCAN).root
+    with running(lab, components=REGISTRY) as driver:
+        driver.watcher.route = lambda path: None  # every hint lost
+        drop(inbox(lab, "CEN", OUTBOX), "A.SRQ", instruction("A"))
+        observer = driver.watcher.observer
+        watch = next(iter(observer.emitters)).watch
+        observer.event_queue.put((EventsLostEvent(watch.path), watch))
+        wait_for(lambda: installed(lab) == ["A"], what="the rescan to find A.SRQ")
+    reasons = [e.get("reason") for e in events(lab, "full_rescan")]
+    assert "the file system watcher lost events" in reasons
 
 
 def test_the_polling_watcher_finds_files_too(sitesrv_lab_factory: LabFactory) -> None:
