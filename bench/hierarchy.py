@@ -6,7 +6,9 @@ secondaries `S01`, `S02`, ... spread evenly under the primaries (100 sites: 9 pr
 secondaries each; 10 sites: 1 primary with 8; 300 sites: 27 primaries with 10 or 11 each), each
 site its own DP, a LAN address each way on every link, the lab timing profile. One package (a
 corpus like bench/compression.py's: 16 files, 4 MiB, half random, half text) is created at
-`CEN` with a DP at every site (not timed). Then, in each round, alternating:
+`CEN` with a DP at every site (not timed). Then, in each round, for each size in turn (so that
+a machine that slows down or speeds up during the run weighs on every size alike, and each
+round's growth compares runs minutes apart at most), alternating:
 
 * the baseline, the CLI pipeline for the same fan-out, in one bash process: `tar | zstd -3 -T0`
   once at CEN, one `cp` of the archive per link (parent to child, top down), and one `zstd -d |
@@ -23,7 +25,8 @@ Every DP folder (and every baseline folder) is checked file by file against the 
 central site's summarizer must show one row per site, all State 0. It prints, per size, the
 medians, the ratio to the baseline (target at 100 sites: at most 3; the floor's ratio says how much
 of it the file system and SQLite take), and how each grows from
-one size to the next against the number of sites (target: no worse than linear). Each line
+one size to the next against the number of sites (target: no worse than linear), with each
+round's own growth and how many rounds are no worse than linear. Each line
 gives the CPU seconds the rest of the machine used meanwhile. Labs and the baseline's folders go
 to bench/out (on disk) unless --out names another folder (/dev/shm: tmpfs). Not part of the test
 run.
@@ -176,7 +179,9 @@ def floor_recording(corpus: Path, sites: int, out: Path) -> flowfloor.Recording:
     lab = new_lab(sites, out)
     dps = [f"{s.code}:{dp.server}" for s in lab.hierarchy.sites for dp in s.distribution_points]
     console.create_package(lab, "CEN", name="Bench hierarchy", source=corpus, dps=dps)
-    recording = flowfloor.record_in_child(lab.root, out / "hier-floor-db")
+    # A folder per size: every size's recording is made before the rounds, and each replays
+    # onto copies of its own lab's databases.
+    recording = flowfloor.record_in_child(lab.root, out / f"hier-floor-db-{sites}")
     fresh(lab.root)
     return recording
 
@@ -212,12 +217,15 @@ def main() -> None:
     # A run's lab holds about 1.7 times the package per site (a 100-site run of 4 MiB: 680 MB),
     # rounded up to 2.
     warn_if_short_of_memory(args.out, 2 * max(args.sites) * args.size_mib * 2**20)
-    times: dict[int, dict[str, list[float]]] = {}
-    for sites in args.sites:
-        tree = shape(sites)
-        t = times[sites] = collections.defaultdict(list)
-        recording = None if args.no_floor else floor_recording(corpus, sites, args.out)
-        for rnd in range(args.repeat):
+    times: dict[int, dict[str, list[float]]] = {
+        sites: collections.defaultdict(list) for sites in args.sites}
+    recordings = {sites: None if args.no_floor else floor_recording(corpus, sites, args.out)
+                  for sites in args.sites}
+    for rnd in range(args.repeat):
+        for sites in args.sites:
+            tree = shape(sites)
+            t = times[sites]
+            recording = recordings[sites]
             wall, others = baseline(corpus, tree, expected, args.level, args.out)
             t["base"].append(wall)
             t["base_others"].append(others)
@@ -265,6 +273,10 @@ def main() -> None:
                 growth = "; " + _growth(wall / median(times[previous][mode]), sites, previous,
                                         base / median(times[previous]["base"]),
                                         t["floor"], times[previous]["floor"])
+                each = [w / v for w, v in zip(t[mode], times[previous][mode], strict=True)]
+                linear = sites / previous
+                growth += "; each round's growth: " + rounds_meeting(
+                    each, lambda g, linear=linear: g <= linear)
             print(f"  {mode}: {wall:.2f} s (CPU {median(t[mode + '_cpu']):.2f} s, others' CPU "
                   f"{median(t[mode + '_others']):.1f} s) -> ratio {ratio:.2f}{note}{growth}")
         previous = sites
