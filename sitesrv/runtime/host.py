@@ -794,8 +794,8 @@ class LabRuntime:
         (their inbox's patterns match its name), which take it by name, as a file this process
         published, and tell the components that watch the folder (`wakes_on`) which name
         changed (a file in a sub-folder: the sub-folder's), unless this process published it
-        and has woken them already. What the watcher cannot name (an overflow of its queue, a
-        restart) is a full rescan (live.py).
+        and has woken them already. What the watcher cannot name (events lost, a hint that
+        failed, a restart) is a full rescan (watcher.py, live.py).
 
         An owner is not woken for a name that is not its work: its scan would not list it (a
         payload its publisher hands over waking nobody, `despoolr.box\\receive\\X.PCK` before
