@@ -10,8 +10,8 @@ covered here:
   restarts a dead observer and asks for a full rescan;
 - inotify's queue overflows silently under bursts: watchdog 7.1 only logs
   "Inotify queue overflowed; filesystem events were lost" on `watchdog.observers.inotify_c`,
-  so a logging handler there asks for a full rescan; the native observers' `EventsLostEvent`
-  (ReadDirectoryChangesW's buffer overflowing) does the same through `check()`;
+  so a logging handler there asks for a full rescan, as the native observers'
+  `EventsLostEvent` (ReadDirectoryChangesW's buffer overflowing) does: both through `check()`;
 - inotify is unavailable (watch limits) or blind (network file systems): `polling` instead.
 On Linux the observer is inotify with an arrivals-only mask (below). Where there is no inotify
 (macOS, Windows, BSD) it is watchdog's platform `Observer` (FSEvents, ReadDirectoryChangesW,
@@ -281,10 +281,11 @@ class Watcher:
         self.rescan = rescan
         self.restarts = 0
         self.reader_deaths = 0
-        self._overflow = _Overflow(lambda: rescan("the inotify queue overflowed"))
+        self._overflow = _Overflow(lambda: self._lose("the inotify queue overflowed"))
         self.observer: BaseObserver | None = None
-        # Why files may have arrived that no hint named, for `check()`'s full rescan: set from
-        # the observer's threads, so that a burst of failures asks for one rescan, not one each.
+        # Why files may have arrived that no hint named (events lost, a hint that failed), for
+        # `check()`'s full rescan: set from the observer's threads, so that a burst asks for
+        # one rescan, not one each.
         self._lost: str | None = None
 
     def start(self) -> None:
