@@ -63,7 +63,7 @@ class EventSink:
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Hold this thread's events and write them together when the batch ends."""
-        return self._file.batch()
+        return self._file.batch
 
     def close(self) -> None:
         """Close the file until the next event."""

@@ -259,7 +259,7 @@ class SmsLog:
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Hold this thread's lines and write them together when the batch ends."""
-        return self._file.batch()
+        return self._file.batch
 
     def close(self) -> None:
         """Close the log file until the next line."""
