@@ -52,7 +52,13 @@ def lab_time_text(when: float) -> str:
     """
     whole, millis = divmod(round(when * 1000), 1000)
     minute, second = divmod(whole, 60)
-    return f"{_utc_minute(minute)}{second:02d}.{millis:03d}Z"
+    return f"{_utc_minute(minute)}{_SECONDS[second]}.{_MILLIS[millis]}Z"
+
+
+# `02d` and `03d` of a second's and a millisecond's number, looked up: formatting them cost
+# as much as the rest of a text, and events, schedules and deferrals ask some 100 a package.
+_SECONDS = tuple(f"{n:02d}" for n in range(60))
+_MILLIS = tuple(f"{n:03d}" for n in range(1000))
 
 
 @functools.lru_cache(maxsize=256)
