@@ -304,7 +304,7 @@ class FileStore:
             doc["advertisements"] = [{"advertisement": _plain(a), "collection": _plain(c)}
                                      for _, (a, c) in sorted(data.offers.items())]
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
+        text = _dumps(doc).encode("utf-8")
         replace_file(path, text, self.durability, tmp=path.with_suffix(".json.TMP"))
         # The next `_load` need not parse; it reads the file once to learn its identity.
         self._known[pkg_id.upper()] = _Known(None, text, _copy(data))
@@ -514,6 +514,36 @@ def _copy(data: _PackageFile) -> _PackageFile:
 
 def _status_key(row: PkgStatus) -> tuple[int, str, str]:
     return (int(row.Type), row.SiteCode.upper(), row.PkgServer.upper())
+
+
+# json's encoders of a record's fields on the lines of `_dumps`'s layout, at depths 2 and 3.
+_FIELDS_2 = json.JSONEncoder(sort_keys=True, separators=(",\n  ", ": "))
+_FIELDS_3 = json.JSONEncoder(sort_keys=True, separators=(",\n   ", ": "))
+
+
+def _dumps(doc: dict[str, Any]) -> str:
+    """`json.dumps(doc, indent=1, sort_keys=True)`, the text the files have always held.
+
+    With `indent` set json encodes in Python, a generator per dict and list. A document
+    without advertisements is a record and two lists of records (flat dicts of scalars, each
+    with fields): json's C encoder writes each whole with the layout's separator between
+    fields, and the lines around records are put in. Records of a list meet only at
+    `},<separator>{`: no encoded scalar ends with `}` or starts with `{`, and no encoded text
+    holds a line break."""
+    if "advertisements" in doc:  # the few files of packages advertised at a secondary
+        return json.dumps(doc, indent=1, sort_keys=True)
+    package = doc["package"]
+    shown = "null" if package is None else f"{{\n  {_FIELDS_2.encode(package)[1:-1]}\n }}"
+    return (f'{{\n "package": {shown},\n "servers": {_records(doc["servers"])},\n'
+            f' "status": {_records(doc["status"])}\n}}')
+
+
+def _records(records: list[dict[str, Any]]) -> str:
+    """A list of records at the document's second level, as `_dumps` lays it out."""
+    if not records:
+        return "[]"
+    body = _FIELDS_3.encode(records)[2:-2].replace("},\n   {", "\n  },\n  {\n   ")
+    return f"[\n  {{\n   {body}\n  }}\n ]"
 
 
 def _plain(record: Any) -> dict[str, Any]:

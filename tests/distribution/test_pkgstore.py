@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sitesrv.db import pkgstore
 from sitesrv.db.pkgstore import DatabaseStore, FileStore, PackageStore
@@ -16,6 +19,7 @@ from sitesrv.db.sitedb import (
     Advertisement,
     Collection,
     Package,
+    PackageAction,
     PackageStatus,
     PkgServer,
     PkgStatus,
@@ -297,3 +301,34 @@ def test_file_store_lists_the_packages_of_its_files_only(tmp_path: Path) -> None
     assert FileStore(folder / "notes.txt").package_ids() == []  # a file, not a folder
     (folder / ".json").write_text("{}")  # no package ID before the suffix
     assert store.package_ids() == ["ZZZ00001", "ZZZ00002"]
+
+
+# Any text (lone surrogates too), any int, any float (NaN and the infinities too), bools, None.
+_TEXT = st.text(st.characters(exclude_categories=()))
+_SCALARS = st.one_of(_TEXT, st.integers(), st.floats(), st.booleans(), st.none())
+# Records as `_plain` makes them (IntEnums as int), and dicts of any text keys and scalars.
+_RECORDS = st.one_of(
+    st.builds(Package, PkgID=_TEXT, SourceSite=_TEXT, Name=_TEXT, LastRefresh=st.floats(),
+              SourceSize=st.integers(), Action=st.sampled_from(PackageAction)).map(pkgstore._plain),
+    st.builds(PkgServer, PkgID=_TEXT, NALPath=_TEXT, SiteCode=_TEXT,
+              LastRefresh=st.floats(), Action=st.sampled_from(PackageAction)).map(pkgstore._plain),
+    st.builds(PkgStatus, ID=_TEXT, Type=st.sampled_from(StatusType), SiteCode=_TEXT,
+              PkgServer=_TEXT, Status=st.sampled_from(PackageStatus), UpdateTime=st.floats(),
+              SourceVersion=st.integers()).map(pkgstore._plain),
+    st.dictionaries(_TEXT, _SCALARS, min_size=1),
+)
+
+
+@given(package=st.none() | _RECORDS, servers=st.lists(_RECORDS, max_size=4),
+       status=st.lists(_RECORDS, max_size=4),
+       offers=st.none() | st.lists(st.fixed_dictionaries(
+           {"advertisement": _RECORDS, "collection": _RECORDS}), max_size=2))
+def test_file_store_writes_the_text_json_dumps_writes(
+        package: dict[str, object] | None, servers: list[dict[str, object]],
+        status: list[dict[str, object]], offers: list[dict[str, object]] | None) -> None:
+    """The files' bytes are those `json.dumps(doc, indent=1, sort_keys=True)` has always
+    written (fingerprints hash them), whatever text, numbers and flags the records hold."""
+    doc: dict[str, object] = {"package": package, "servers": servers, "status": status}
+    if offers is not None:
+        doc["advertisements"] = offers
+    assert pkgstore._dumps(doc) == json.dumps(doc, indent=1, sort_keys=True)
