@@ -296,16 +296,20 @@ class FileStore:
             self._known[pkg_id.upper()] = known
             return
         doc: dict[str, Any] = {
-            "package": _plain(data.package) if data.package else None,
-            "servers": [_plain(s) for _, s in sorted(data.servers.items())],
-            "status": [_plain(s) for _, s in sorted(data.status.items())],
+            "package": _fields(data.package) if data.package else None,
+            "servers": [_fields(s) for _, s in sorted(data.servers.items())],
+            "status": [_fields(s) for _, s in sorted(data.status.items())],
         }
         if data.offers:  # only then, so the files of packages without any stay as they were
-            doc["advertisements"] = [{"advertisement": _plain(a), "collection": _plain(c)}
+            doc["advertisements"] = [{"advertisement": _fields(a), "collection": _fields(c)}
                                      for _, (a, c) in sorted(data.offers.items())]
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = _dumps(doc).encode("utf-8")
-        replace_file(path, text, self.durability, tmp=path.with_suffix(".json.TMP"))
+        tmp = path.with_suffix(".json.TMP")
+        try:
+            replace_file(path, text, self.durability, tmp=tmp)
+        except FileNotFoundError:  # no folder yet (the site's first package): made only then
+            path.parent.mkdir(parents=True, exist_ok=True)
+            replace_file(path, text, self.durability, tmp=tmp)
         # The next `_load` need not parse; it reads the file once to learn its identity.
         self._known[pkg_id.upper()] = _Known(None, text, _copy(data))
 
@@ -546,6 +550,6 @@ def _records(records: list[dict[str, Any]]) -> str:
     return f"[\n  {{\n   {body}\n  }}\n ]"
 
 
-def _plain(record: Any) -> dict[str, Any]:
-    return {k: (int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v)
-            for k, v in attrs.asdict(record, recurse=False).items()}
+def _fields(record: Any) -> dict[str, Any]:
+    """A record's fields by name; json writes an IntEnum (an int subclass) as its int."""
+    return attrs.asdict(record, recurse=False)
