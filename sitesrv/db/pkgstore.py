@@ -226,6 +226,9 @@ class FileStore:
         # The packages (upper-case IDs) that held advertisements at the last full look of
         # `advertisements`, and those this store gave some since: None before the first.
         self._holding: set[str] | None = None
+        # In a transaction, the records of the files it changed, by upper-case PkgID: each is
+        # written once, at its end. None outside one.
+        self._batch: dict[str, tuple[str, _PackageFile]] | None = None
 
     def _path(self, pkg_id: str) -> str:
         """As text: each look hands it to an `lstat` (Offer Manager's full look, and Distribution
@@ -242,6 +245,8 @@ class FileStore:
         and Distribution Manager's every look at a kept `.PKG` reads its package's twice), else
         those read or written last if its bytes are the same, else parsed anew."""
         key = pkg_id.upper()
+        if self._batch is not None and key in self._batch:
+            return self._batch[key][1]
         path = self._path(key)
         known = self._known.get(key)
         seen = _identity(path)
@@ -280,15 +285,22 @@ class FileStore:
             raise FormatError(path, f"package state is not in the expected shape: {e}") from None
 
     def _save(self, pkg_id: str, data: _PackageFile) -> None:
-        """Write the package's file, unless it holds these records already: every caller
-        loads it first under the lock, so `_known` has what the file holds now."""
-        path = Path(self._path(pkg_id))
-        known = self._known.pop(pkg_id.upper(), None)
+        """Write the package's file, at the end of the transaction if in one."""
         if self._holding is not None:
             if data.offers:
                 self._holding.add(pkg_id.upper())
             else:
                 self._holding.discard(pkg_id.upper())
+        if self._batch is not None:
+            self._batch[pkg_id.upper()] = (pkg_id, data)
+        else:
+            self._write(pkg_id, data)
+
+    def _write(self, pkg_id: str, data: _PackageFile) -> None:
+        """Write the package's file, unless it holds these records already: every caller
+        loads it first under the lock, so `_known` has what the file holds now."""
+        path = Path(self._path(pkg_id))
+        known = self._known.pop(pkg_id.upper(), None)
         if data.package is None and not data.servers and not data.status and not data.offers:
             path.unlink(missing_ok=True)
             return
@@ -336,6 +348,8 @@ class FileStore:
     def delete_package(self, pkg_id: str) -> None:
         with self._lock:
             self._known.pop(pkg_id.upper(), None)
+            if self._batch is not None:
+                self._batch.pop(pkg_id.upper(), None)
             Path(self._path(pkg_id)).unlink(missing_ok=True)
 
     def servers(self, pkg_id: str) -> list[PkgServer]:
@@ -387,9 +401,22 @@ class FileStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """Each write is already atomic per package; this only serialises writers."""
+        """Each write is already atomic per package; this serialises writers, and writes
+        each file it changes once, at its end (a copy registered: the stored columns and the
+        Type 1 row together). Its changes are read back within it; the folder's listing is
+        the files'. Nested use joins the outer transaction. A failure in it still writes what
+        it changed before, as each write alone did."""
         with self._lock:
-            yield
+            if self._batch is not None:
+                yield
+                return
+            self._batch = {}
+            try:
+                yield
+            finally:
+                batch, self._batch = self._batch, None
+                for pkg_id, data in batch.values():
+                    self._write(pkg_id, data)
 
     def update_package(self, pkg_id: str, **columns: Any) -> None:
         with self._lock:

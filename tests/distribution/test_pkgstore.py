@@ -288,6 +288,46 @@ def test_file_store_never_trusts_the_identity_of_a_file_on_coarse_time_stamps(
     assert store.package("ZZZ00001") == attrs.evolve(package, Name="Dem2")
 
 
+def test_file_store_writes_a_file_changed_in_a_transaction_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy registered sets the stored columns and the Type 1 row together: one write at the
+    transaction's end, its changes read back before it. A failure in it, or a deletion, leaves
+    the file as the same writes one by one would."""
+    store = FileStore(tmp_path / "packages")
+    package = Package(PkgID="ZZZ00001", SourceSite="ZZZ", Name="Demo")
+    path = tmp_path / "packages" / "ZZZ00001.json"
+    store.put_package(package)
+    writes: list[Path] = []
+    real = pkgstore.replace_file
+    monkeypatch.setattr(pkgstore, "replace_file", lambda dest, *a, **k: (
+        writes.append(dest), real(dest, *a, **k)))
+    row = PkgStatus(ID="ZZZ00001", Type=StatusType.MASTER, SiteCode="S01", PkgServer="SEC01",
+                    Status=PackageStatus.RECEIVED, UpdateTime=1181000000.5, SourceVersion=1)
+    with store.transaction():
+        store.set_stored("ZZZ00001", 1, "\\\\SEC01\\SMS_CPSC$\\ZZZ00001.PCK")
+        assert store.put_status(row)
+        with store.transaction():  # joins the outer one
+            assert not store.put_status(attrs.evolve(row, SourceVersion=0))  # stale
+        assert store.package("ZZZ00001").StoredPkgVersion == 1
+        assert store.statuses("ZZZ00001") == [row] and writes == []
+    assert writes == [path]
+    stored = attrs.evolve(package, StoredPkgVersion=1,
+                          StoredPkgPath="\\\\SEC01\\SMS_CPSC$\\ZZZ00001.PCK")
+    assert FileStore(path.parent).package("ZZZ00001") == stored
+    assert FileStore(path.parent).statuses("ZZZ00001") == [row]
+    with pytest.raises(RuntimeError), store.transaction():
+        store.update_package("ZZZ00001", Name="Changed")
+        raise RuntimeError("a failure after a change")
+    assert FileStore(path.parent).package("ZZZ00001") == attrs.evolve(stored, Name="Changed")
+    with store.transaction():
+        store.update_package("ZZZ00001", Name="Gone")
+        store.delete_package("ZZZ00001")
+        assert not path.exists() and store.package("ZZZ00001") is None
+        store.put_status(row)  # a row kept after the deletion (a DP's pending removal)
+    assert FileStore(path.parent).package("ZZZ00001") is None
+    assert FileStore(path.parent).statuses("ZZZ00001") == [row]
+
+
 def test_file_store_lists_the_packages_of_its_files_only(tmp_path: Path) -> None:
     """A temp file of a write in flight, or anything else in the folder, is no package."""
     folder = tmp_path / "packages"
