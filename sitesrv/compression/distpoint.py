@@ -17,7 +17,6 @@ import enum
 import errno
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -84,7 +83,6 @@ def install(
     *,
     version: int | None = None,
     mode: UpdateMode = UpdateMode.DELETE_AND_RECREATE,
-    on_file: Callable[[str], None] | None = None,
     durable: bool = False,
     limits: PackageLimits = DEFAULT_PACKAGE_LIMITS,
     permissions: SharePermissions = SharePermissions.FULL,
@@ -97,11 +95,12 @@ def install(
     has checked it; any other whose compressed body it checked (a Despooler's store) has only
     its files hashed (compression.known); entries and framing are always checked. OVERWRITE
     keeps files of the old folder that the package does not have. Read-only attributes and
-    mtimes come from the manifest. `on_file(relpath)` is called for each package file once
-    the new folder is in place, so a log never names a rolled-back file. Leftovers of an
-    earlier interrupted install of this package are recovered before it extracts. Raises
-    PackageLimitError, having written nothing, for a package over `limits`, and
-    FolderAccessDenied for a package with a sub-folder on a `share-root-only` share.
+    mtimes come from the manifest. The manifest returned, once the new folder is in place,
+    names the files installed (each of its size there). Leftovers of an earlier interrupted
+    install of this package are recovered before it extracts; the share is made if it is
+    not there. Raises PackageLimitError, having written nothing, for a package over
+    `limits`, and FolderAccessDenied for a package with a sub-folder on a `share-root-only`
+    share.
     """
     share = Path(share_dir)
     check_package_id(package_id)
@@ -110,8 +109,12 @@ def install(
     old = share / (package_id + OLD_SUFFIX)
     with open_pck(pck_path, package_id, version) as reader:
         check_limits(reader, limits)
-        share.mkdir(parents=True, exist_ok=True)
         _recover_package(target)
+        try:
+            os.mkdir(staging)
+        except FileNotFoundError:  # no share yet: made only then
+            share.mkdir(parents=True, exist_ok=True)
+            os.mkdir(staging)
         _extract_verified(reader, staging, durable,
                           subfolders=permissions is SharePermissions.FULL)
         manifest = reader.manifest
@@ -122,9 +125,6 @@ def install(
         remove_tree(staging)
         raise
     _swap(staging, target, old, durable)
-    if on_file is not None:
-        for entry in manifest.files:
-            on_file(entry.path)
     return manifest
 
 
@@ -142,6 +142,7 @@ def extract(
     with ContainerReader(pck_path) as reader:
         check_limits(reader, limits)
         remove_tree(staging)
+        os.mkdir(staging)
         _extract_verified(reader, staging, durable=False)
         manifest = reader.manifest
     if dest.exists():
@@ -216,14 +217,14 @@ def _recover_package(target: Path) -> list[Recovery]:
 
 def _extract_verified(reader: ContainerReader, staging: Path, durable: bool, *,
                       subfolders: bool = True) -> None:
-    """Extract everything into a fresh `staging` folder; on any failure remove it again.
+    """Extract everything into `staging`, a folder the caller has just made; on any failure
+    remove it again.
 
     Without `subfolders`, the first entry that needs a folder inside `staging` raises
     FolderAccessDenied.
     """
-    os.mkdir(staging)
     copied: list[str] = []
-    # The folders this extraction made (the staging folder is its own, made just above): in
+    # The folders this extraction made (the staging folder is its own, made just before): in
     # path order a folder's files follow each other, and each would ask for it again.
     made = {staging}
     try:

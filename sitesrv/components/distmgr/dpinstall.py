@@ -65,29 +65,30 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
     ctx.work.expanded(_size(pck))
     ctx.log.write(f"Attempting to create subdirectory {package_id} under the export.")
 
-    def log_copy(relpaths: Iterable[str]) -> None:
-        """The package folder made, and the files copied into it (of a failed copy too), each
-        line once the copy's lab time is spent."""
+    def log_copy(copied: Iterable[tuple[str, int]]) -> None:
+        """The package folder made, and the files copied into it (of a failed copy too) with
+        their sizes, each line once the copy's lab time is spent."""
         ctx.log.write(f"Successsfully created the package directory {export_folder} under the "
                       "export.")
         ctx.log.write(f"Successfully created sub directory {package_id} off {nal_folder}")
-        for relpath in relpaths:
+        for relpath, size in copied:
             name = relpath.replace("/", "\\")
-            ctx.work.copied_to_dp(_size(target / relpath))
+            ctx.work.copied_to_dp(size)
             ctx.log.write(f"Copying {temp}\\{name} to {win(target)}\\{name}, OK")
 
-    files: list[str] = []
     ctx.make_dirs(share_root, whole=True)  # a link on the way to the share is never followed
     try:
-        install(pck, share_root, package_id, version=version,
-                mode=UPDATE_MODES[ctx.hierarchy.software_distribution.dp_update_mode],
-                on_file=files.append, durable=ctx.durability.syncs_files,
-                limits=ctx.hierarchy.limits, permissions=current_permissions(layout, dp))
+        manifest = install(
+            pck, share_root, package_id, version=version,
+            mode=UPDATE_MODES[ctx.hierarchy.software_distribution.dp_update_mode],
+            durable=ctx.durability.syncs_files, limits=ctx.hierarchy.limits,
+            permissions=current_permissions(layout, dp))
     except PackageLimitError as e:
         raise PackageLimitError(win(pck), e.limit, f"{e.problem}; to install it, raise "
                                 f"limits.{e.limit} in hierarchy.yaml (docs/limits.md)") from None
     except FolderAccessDenied as e:
-        log_copy(e.copied)
+        # The DP folder keeps what it had: the sizes are those of its files of these names.
+        log_copy((relpath, _size(target / relpath)) for relpath in e.copied)
         ctx.log.write(f"Failed to create the directory {win(target)}\\{e.folder}, "
                       f"Win32 Error = {e.WIN32_ERROR}")
         raise
@@ -96,7 +97,7 @@ def install_on_dp(ctx: ComponentContext, pck: Path, dp: DistributionPoint, packa
                       f"{DecompressFailed.WIN32_ERROR}")
         ctx.log.write(f"Cannot decompress package {win(pck)} to {temp}, CTool return code = 4")
         raise DecompressFailed(win(pck), temp, e.problem) from None
-    log_copy(files)
+    log_copy((f.path, f.size) for f in manifest.files)  # sizes checked as they were written
     ctx.log.write(f"Successfully copied package {package_id} from {temp}\\ to {nal_folder}")
     ctx.emit("dp_installed", package=package_id, file=win(target), version=version)
 
