@@ -448,7 +448,7 @@ class DistributionManager(Component):
             return False
         pkgsend.send_compressed(self.ctx, self.ctx.store, package, target, attrs.evolve(
             record, issuing_site=self.ctx.site.code, content_site=self.ctx.site.code),
-            full=package.SourceSite.upper() != self.ctx.site.code)
+            (held, received), full=package.SourceSite.upper() != self.ctx.site.code)
         self._forward(package.PkgID, self.ctx.store.statuses(
             package.PkgID, status_type=StatusType.MASTER, site_code=target))
         return True
@@ -984,7 +984,12 @@ class DistributionManager(Component):
                 return
         pkg_id = report.package_id
         rows = report.rows
-        if pkg_id[:3].upper() == self.ctx.site.code and self.ctx.store.package(pkg_id) is None:
+        created_here = pkg_id[:3].upper() == self.ctx.site.code
+        # Read once, for the orphan check and for the DPs the rows tell of (_learn_dp): the
+        # rows written in between are status, never the package's.
+        package = self.ctx.store.package(pkg_id) if created_here or any(
+            r.type == StatusType.COPY for r in rows) else None
+        if created_here and package is None:
             # Status for a package this site created and has deleted since: an orphan, but
             # for a DP's removal, which ends that DP's pending removal here (a site between
             # sends its pending removals too: this site has them already).
@@ -1008,7 +1013,7 @@ class DistributionManager(Component):
             elif self.ctx.store.put_status(status):
                 changed.append(status)
             if status.Type == StatusType.COPY:
-                self._learn_dp(report.package_id, status)
+                self._learn_dp(pkg_id, package, status)
         self._forward(report.package_id, changed)
         self.ctx.log.write(f"~Successfully delete package status file {shown}")
         item.done()
@@ -1032,11 +1037,11 @@ class DistributionManager(Component):
         return any(r.Status == PackageStatus.RECEIVED and r.SourceVersion >= status.SourceVersion
                    for r in stored)
 
-    def _learn_dp(self, pkg_id: str, status: PkgStatus) -> None:
+    def _learn_dp(self, pkg_id: str, package: Package | None, status: PkgStatus) -> None:
         """A DP added at a child site reaches the source here; it then sends that site its
         package information, stamped with a new LastRefreshTime (KB936465, its Cause). A DP
-        removed below takes its PkgServers row with it at every site above."""
-        package = self.ctx.store.package(pkg_id)
+        removed below takes its PkgServers row with it at every site above. `package`: the
+        package as this site knows it, None if it does not."""
         if package is None:
             return
         nal = status.PkgServer.upper()

@@ -180,15 +180,17 @@ def need_job_id(ctx: ComponentContext, pkg_id: str) -> None:
 
 
 def send_compressed(ctx: ComponentContext, store: PackageStore, package: Package, dest: str,
-                    record: pkg.PackageReplication, *, full: bool = False) -> None:
+                    record: pkg.PackageReplication, holds: tuple[int | None, bool], *,
+                    full: bool = False) -> None:
     """Minijobs for the compressed files `dest` lacks: deltas if it is close, else the PCK.
+    `holds`: what this site believes `dest` holds (`held_version`), as the caller just read it.
 
     Marks `dest`'s Type 1 row SENT with the version sent.
     """
     pkg_id = package.PkgID
     version = package.StoredPkgVersion
     smspkg = ctx.layout.smspkg
-    held, received = held_version(store, pkg_id, dest)
+    held, received = holds
     deltas = [smspkg / f"{pkg_id}.DLT.{k}" for k in range(((held or 0) + 1), version + 1)]
     # A whole PCK still waiting to go to `dest` (its job here) is replaced in place by this
     # version and will never arrive as the version it says: a delta onto it would wait for
