@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -103,16 +104,8 @@ class ContainerWriter:
         if not 1 <= level <= MAX_LEVEL:
             raise ValueError(f"compression level must be 1..{MAX_LEVEL}, not {level}")
         self._sink = _HashingSink(fh)
-        # threads=-1 uses every core. With a fixed job size zstd's multi-threaded output does
-        # not depend on the number of workers, so a tree gives the same bytes on any machine;
-        # 2 MiB jobs keep its buffers near 30 MiB (the default, 4 windows, costs ~90 MiB).
-        params = zstandard.ZstdCompressionParameters.from_level(
-            level,
-            threads=-1 if threads is None else threads,
-            job_size=_JOB_SIZE,
-            write_checksum=True,
-        )
-        self._cctx = zstandard.ZstdCompressor(compression_params=params)
+        self._settings = (level, -1 if threads is None else threads)
+        self._cctx = _take_compressor(self._settings)
         self._content: zstandard.ZstdCompressionWriter | None = None
         self.file_sha256 = ""  # of the whole file, hex, once finished
 
@@ -166,7 +159,51 @@ class ContainerWriter:
         whole = self._sink.sha.copy()
         whole.update(encoded)
         self.file_sha256 = whole.hexdigest()
+        _keep_compressor(self._settings, self._cctx)
         return trailer
+
+
+# Making a compressor (its tables zeroed, its worker threads started) costs more than
+# compressing a small package with it: the one a finished writer used is kept for the next
+# writer with the same settings (level, threads), one writer at a time. A compressor gives
+# the same bytes whether new or used before. It is freed before a fork: the child would have
+# the object but not its threads.
+_spare: tuple[tuple[int, int], zstandard.ZstdCompressor] | None = None
+_spare_lock = threading.Lock()
+
+
+def _take_compressor(settings: tuple[int, int]) -> zstandard.ZstdCompressor:
+    """The spare compressor if it has these settings, else a new one. threads=-1 uses every
+    core. With a fixed job size zstd's multi-threaded output does not depend on the number of
+    workers, so a tree gives the same bytes on any machine; 2 MiB jobs keep its buffers near
+    30 MiB (the default, 4 windows, costs ~90 MiB)."""
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None and spare[0] == settings:
+        return spare[1]
+    level, threads = settings
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, threads=threads, job_size=_JOB_SIZE, write_checksum=True)
+    return zstandard.ZstdCompressor(compression_params=params)
+
+
+def _keep_compressor(settings: tuple[int, int], cctx: zstandard.ZstdCompressor) -> None:
+    """Keep a compressor whose last frame has ended, in place of the spare."""
+    global _spare
+    with _spare_lock:
+        _spare = (settings, cctx)
+
+
+def _drop_spare() -> None:
+    """Free the spare compressor and its worker threads (before a fork; tests)."""
+    global _spare
+    with _spare_lock:
+        _spare = None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(before=_drop_spare)
 
 
 class ContainerReader:

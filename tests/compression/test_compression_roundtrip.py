@@ -7,6 +7,8 @@ import itertools
 import os
 import shutil
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,47 @@ def test_standard_tar_and_zstd_read_a_pck(tmp_path: Path, kit) -> None:
     assert listing.splitlines()[-1] == MANIFEST_NAME
     (out / MANIFEST_NAME).unlink()
     assert kit.read_tree(out) == kit.SAMPLE
+
+
+def test_a_compressor_kept_from_an_earlier_pack_writes_the_same_bytes(tmp_path: Path, kit) -> None:
+    """Packs share a compressor (container._take_compressor): a PCK is the same file whether
+    its compressor is new or kept from the pack before, of a small tree or of several jobs."""
+    import random
+
+    from sitesrv.compression import container
+
+    rng = random.Random(7)
+    trees = [kit.SAMPLE, {"big.bin": rng.randbytes(3 << 20) + bytes(3 << 20), "a.txt": b"a"}]
+    for n, tree in enumerate(trees):
+        source = kit.write_tree(tmp_path / f"src{n}", tree)
+        container._drop_spare()
+        fresh = pack(source, tmp_path / f"fresh{n}.PCK", kit.PKG, 1).path
+        assert container._spare is not None  # kept for the next pack
+        kept = pack(source, tmp_path / f"kept{n}.PCK", kit.PKG, 1).path
+        other = pack(source, tmp_path / f"other{n}.PCK", kit.PKG, 1, level=5).path
+        again = pack(source, tmp_path / f"again{n}.PCK", kit.PKG, 1).path
+        assert kept.read_bytes() == fresh.read_bytes() == again.read_bytes()
+        assert other.read_bytes() != fresh.read_bytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_after_a_pack_packs_with_a_compressor_of_its_own(tmp_path: Path, kit) -> None:
+    """The kept compressor's worker threads do not exist in a forked child (a site server
+    process): it is freed before the fork, so the child's pack makes its own."""
+    child = textwrap.dedent(
+        """
+        import os, sys
+        from sitesrv.compression import pack
+        src, work = sys.argv[1], sys.argv[2]
+        first = pack(src, work + "/parent.PCK", "CEN00001", 1).path
+        pid = os.fork()
+        if pid == 0:
+            pack(src, work + "/child.PCK", "CEN00001", 1)
+            os._exit(0)
+        os._exit(os.waitpid(pid, 0)[1])
+        """
+    )
+    source = kit.write_tree(tmp_path / "src", kit.SAMPLE)
+    subprocess.run([sys.executable, "-c", child, str(source), str(tmp_path)], check=True,
+                   timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert (tmp_path / "child.PCK").read_bytes() == (tmp_path / "parent.PCK").read_bytes()
