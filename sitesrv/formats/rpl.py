@@ -65,6 +65,8 @@ _UNSIMPLE = {"\\": b"\\", "n": b"\n", "r": b"\r", "t": b"\t"}
 _NEEDS_ESCAPE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]")
 # The same, less the simple escapes, which `escape` writes with str.replace first.
 _NEEDS_HEX = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]")
+# The ASCII characters among them, as bytes: all it can find in the text of ASCII bytes.
+_ASCII_HEX = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 # One escape as unescape() reads it; neither group set: a bad escape.
 _ESCAPE = re.compile(r"\\(?:([\\nrt])|x([0-9A-Fa-f]{2})|)")
 # The same in the text's UTF-8 bytes (a backslash byte is a backslash there), and the bytes each
@@ -87,7 +89,10 @@ def escape(data: bytes) -> str:
     # The backslash first, so that no escape written here is escaped again.
     for ch, escaped in _SIMPLE.items():
         text = text.replace(ch, escaped)
-    return head + _NEEDS_HEX.sub(_escape_one, text) + tail
+    # Text of ASCII bytes without a control character but the simple ones (most) needs no scan.
+    if not (text.isascii() and len(data.translate(None, _ASCII_HEX)) == len(data)):
+        text = _NEEDS_HEX.sub(_escape_one, text)
+    return head + text + tail
 
 
 def _escape_one(match: re.Match[str]) -> str:
@@ -261,16 +266,33 @@ def fill(objects: Iterable[ReplicationObject]) -> tuple[ReplicationObject, ...]:
 
     Replication Manager leaves the rest for its next batch, so a backlog never makes a batch
     that its receiver refuses. Objects are taken one at a time: the rest are never built.
+
+    The data of `n` bytes takes at most `4 * n` in the batch (a `\\xHH` for each byte): only once
+    that much may not fit are the objects escaped to know their sizes, so a batch far from its
+    limits (most) is escaped once, when it is written.
     """
     taken: list[ReplicationObject] = []
-    room = LIMITS.file_bytes - _HEADER_ROOM
+    room = LIMITS.file_bytes - _HEADER_ROOM  # at least what is left, until `exact`
+    exact = False
     for obj in objects:
-        size = len(obj.name.encode()) + len(escape(obj.data).encode()) + _OBJECT_ROOM
+        size = _size(obj, 4 * len(obj.data))
+        if not exact and size > room:  # from here on, by the sizes the objects have
+            exact = True
+            room = LIMITS.file_bytes - _HEADER_ROOM - sum(_size(o) for o in taken)
+        if exact:
+            size = _size(obj)
         if taken and (size > room or len(taken) == MAX_OBJECTS):
             break
         taken.append(obj)
         room -= size
     return tuple(taken)
+
+
+def _size(obj: ReplicationObject, data: int | None = None) -> int:
+    """The bytes an object takes in a batch; with `data`, with that many for its data."""
+    if data is None:
+        data = len(escape(obj.data).encode())
+    return len(obj.name.encode()) + data + _OBJECT_ROOM
 
 
 def batch_file_name(job_id: str) -> str:

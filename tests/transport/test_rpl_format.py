@@ -8,7 +8,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sitesrv.errors import FormatError
@@ -112,6 +112,36 @@ def test_any_bytes_survive_escaping(data: bytes) -> None:
 def test_escaping_spells_bytes_as_documented(data: bytes, text: str) -> None:
     assert rpl.escape(data) == text
     assert rpl.unescape(text) == data
+
+
+def filled_by_escaped_sizes(objects: list[rpl.ReplicationObject]) -> tuple[object, ...]:
+    """What `fill` takes, each object's data escaped to know its size."""
+    taken: list[rpl.ReplicationObject] = []
+    room = rpl.LIMITS.file_bytes - rpl._HEADER_ROOM
+    for obj in objects:
+        size = len(obj.name.encode()) + len(rpl.escape(obj.data).encode()) + rpl._OBJECT_ROOM
+        if taken and (size > room or len(taken) == rpl.MAX_OBJECTS):
+            break
+        taken.append(obj)
+        room -= size
+    return tuple(taken)
+
+
+@given(st.lists(st.binary(max_size=60), min_size=1, max_size=12),
+       st.integers(min_value=0, max_value=1000), st.integers(min_value=1, max_value=12))
+@example([b"x" * 60] * 3, 300, 12)  # 76 bytes each, 256 at most: all three go
+@example([b"\0" * 60] * 3, 600, 12)  # 256 bytes each: two go
+def test_a_batch_is_filled_as_its_objects_escaped_sizes_allow(
+        data: list[bytes], room: int, most: int) -> None:
+    """Escaped only once a batch may not have room at 4 characters a byte, the objects taken are
+    those the escaped sizes allow (bytes such as NUL, \\xff or U+2028 take 4 characters)."""
+    objects = [rpl.ReplicationObject.of(f"P00_{n:08d}.STA", d) for n, d in enumerate(data)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rpl, "LIMITS", rpl.ReadLimits(file_bytes=rpl._HEADER_ROOM + room,
+                                                    lines=65_536, sections=1 + most))
+        patch.setattr(rpl, "MAX_OBJECTS", most)
+        patch.setattr(rpl, "_OBJECT_ROOM", 0)  # the data's size decides
+        assert rpl.fill(objects) == filled_by_escaped_sizes(objects)
 
 
 def outcome(read: object, text: str) -> object:
