@@ -324,7 +324,8 @@ class Layout(Generic[R]):
     _parsed: _Parsed = attrs.field(factory=_Parsed, init=False, eq=False, repr=False)
     # How `_write` writes each section's keys, and whether what it writes can read back as the
     # very record written.
-    _keys: dict[str, tuple[_KeyPlan, ...]] = attrs.field(init=False, eq=False, repr=False)
+    _keys: dict[str, tuple[str, tuple[_KeyPlan, ...]]] = attrs.field(init=False, eq=False,
+                                                                      repr=False)
     _rereads: bool = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -336,13 +337,23 @@ class Layout(Generic[R]):
 
         A text that reads back as this very record (`_write`), within the limits, is remembered
         as that record: in a step run, every file a component reads another wrote moments ago.
+        A value whose text holds a line break would break the framing: the whole text is looked
+        at for one, and only then (or when writing fails) is the record written again key by key
+        (`checked`), to raise what that meets first.
         """
         lines: list[str] = []
-        loads = self._write(record, lines, [] if self._rereads else None)
-        lines.append(f"[{END}]")
-        text = "\n".join(lines) + "\n"
-        if (loads is not None and len(text) <= self._parsed.LARGEST and self._within_limits(text)
-                and _read_back(loads)):
+        try:
+            loads = self._write(record, lines, [] if self._rereads else None)
+        except Exception:
+            self._write(record, [], None, checked=True)
+            raise
+        lines.append(f"[{END}]\n")
+        text = "\n".join(lines)
+        line_ends = text.count("\n")
+        if line_ends != len(lines) or "\r" in text:
+            self._write(record, [], None, checked=True)
+        if (loads is not None and len(text) <= self._parsed.LARGEST
+                and self._within_limits(text, line_ends) and _read_back(loads)):
             self._parsed.put(text, record)
         return text
 
@@ -393,9 +404,12 @@ class Layout(Generic[R]):
             else:
                 yield part
 
-    def _write(self, record: R, lines: list[str], loads: list[_Load] | None) -> list[_Load] | None:
+    def _write(self, record: R, lines: list[str], loads: list[_Load] | None, *,
+               checked: bool = False) -> list[_Load] | None:
         """Appends the record's lines. Unless `loads` is None, also the values that must read
         back as written for `parse` to read the lines as this very record; None if some cannot.
+        `checked`: a value whose text holds a line break (which would break the framing) is a
+        ValueError as soon as it is met; else `dumps` looks for one in the whole text.
 
         The record's lines read as this very record when the layout's shape allows it
         (`_rereads`), the record and each repeated one are of the declared types, and each
@@ -411,39 +425,43 @@ class Layout(Generic[R]):
             if isinstance(part, Embedded):
                 carried = getattr(record, part.attr)
                 if carried is not None:
-                    loads = part.layout._write(carried, lines, loads)
+                    loads = part.layout._write(carried, lines, loads, checked=checked)
                 continue
-            if not part.record:
+            kind = part.record
+            if not kind:
                 items = (record,)
             else:
                 items = getattr(record, part.attr)
-                if loads is not None and not (type(items) is tuple and len(items) >= part.minimum
-                                              and all(type(i) is part.record for i in items)):
+                if loads is not None and not (type(items) is tuple and len(items) >= part.minimum):
                     loads = None
-            header, keys = f"[{part.name}]", self._keys[part.name]
+            header, keys = self._keys[part.name]
             for item in items:
+                if kind and type(item) is not kind:
+                    loads = None
                 lines.append(header)
-                for prefix, attr, codec, converter, itself, plain, known in keys:
+                for prefix, attr, dump, plain, itself, codec, converter, known in keys:
                     value = getattr(item, attr)
-                    text = codec.dump(value)
-                    if "\n" in text or "\r" in text:  # would break the framing; never write it
+                    text = dump(value)
+                    if checked and ("\n" in text or "\r" in text):  # never written
                         raise ValueError(f"{prefix}{text!r}: must not contain a line break")
                     lines.append(prefix + text)
-                    if loads is None or (itself and itself.get(value, _ABSENT) is value):
+                    if loads is None:
                         continue
                     if plain:  # reads back as the text
                         if type(value) is not str or text.strip() != text:
                             loads = None
+                    elif itself and itself.get(value, _ABSENT) is value:
+                        continue
                     elif type(value) not in _REMEMBERED or (type(value), value, text) not in known:
                         loads.append((codec, converter, value, text, known))
         return loads
 
-    def _within_limits(self, text: str) -> bool:
+    def _within_limits(self, text: str, line_ends: int) -> bool:
         """Whether `parse` takes the text this layout wrote: its size, lines and sections."""
         limits = self.limits
         # A key line never starts with "[": each line but a section's header is Key=Value.
         sections = text.count("\n[") + text.startswith("[") - 1  # not [END]
-        return (len(text) <= limits.file_bytes and text.count("\n") <= limits.lines
+        return (len(text) <= limits.file_bytes and line_ends <= limits.lines
                 and sections <= limits.sections)
 
     def _record(self, found: dict[str, list[_Found]], path: object) -> R:
@@ -512,14 +530,14 @@ def _same(read: object, written: object) -> bool:
 # A value to read back as written: its codec, its field's converter, the value, its text, and
 # where its key remembers the values that read back (`_KeyPlan`).
 _Load = tuple[Codec, Callable[[Any], Any] | None, object, str, dict[tuple[type, Any, str], None]]
-# How a key is written and its value read back: `Key=`, the record attribute, the codec, the
-# field's converter, the values of the codec's vocabulary that read back as themselves
-# (`_itself`), whether the value is its text (plain, no converter), and the (type, value, text)
-# of values seen to read back as written. Loading depends on the text alone, and a value of the
-# same type equal to one seen compares with what the text loads as that one did (`_same`),
-# but for a float zero, whose sign `==` ignores: no zero float is remembered.
-_KeyPlan = tuple[str, str, Codec, Callable[[Any], Any] | None, dict[Any, Any], bool,
-                 dict[tuple[type, Any, str], None]]
+# How a key is written and its value read back: `Key=`, the record attribute, the codec's
+# `dump`, whether the value is its text (plain, no converter), the values of the codec's
+# vocabulary that read back as themselves (`_itself`), the codec, the field's converter, and the
+# (type, value, text) of values seen to read back as written. Loading depends on the text alone,
+# and a value of the same type equal to one seen compares with what the text loads as that one
+# did (`_same`), but for a float zero, whose sign `==` ignores: no zero float is remembered.
+_KeyPlan = tuple[str, str, Callable[[Any], str], bool, dict[Any, Any], Codec,
+                 Callable[[Any], Any] | None, dict[tuple[type, Any, str], None]]
 _ABSENT = object()
 # The types whose values a key remembers: numbers and None (an optional time not set), small
 # whatever the value (texts and bytes may be long, and are rarely written twice).
@@ -561,8 +579,9 @@ def _itself(codec: Codec, converter: Callable[[Any], Any] | None) -> dict[Any, A
     return itself
 
 
-def _keys(layout: Layout[Any]) -> dict[str, tuple[_KeyPlan, ...]]:
-    """How each of the layout's own sections' keys is written and read back (`_KeyPlan`)."""
+def _keys(layout: Layout[Any]) -> dict[str, tuple[str, tuple[_KeyPlan, ...]]]:
+    """Each of the layout's own sections' header, and how its keys are written and read back
+    (`_KeyPlan`)."""
     keys = {}
     for part in layout.sections:
         if isinstance(part, Embedded):
@@ -572,10 +591,10 @@ def _keys(layout: Layout[Any]) -> dict[str, tuple[_KeyPlan, ...]]:
         for key in part.keys:
             field = fields.get(key.attr)
             converter = None if field is None else field.converter
-            plans.append((f"{key.name}=", key.attr, key.codec, converter,
-                          _itself(key.codec, converter), key.codec is PLAIN and converter is None,
-                          {}))
-        keys[part.name] = tuple(plans)
+            plans.append((f"{key.name}=", key.attr, key.codec.dump,
+                          key.codec is PLAIN and converter is None, _itself(key.codec, converter),
+                          key.codec, converter, {}))
+        keys[part.name] = (f"[{part.name}]", tuple(plans))
     return keys
 
 

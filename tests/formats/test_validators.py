@@ -93,7 +93,17 @@ def test_plain_values_become_enum_members_and_times_keep_milliseconds() -> None:
 def test_the_writer_never_breaks_the_framing_even_past_the_validators() -> None:
     smuggled = attrs.evolve(REPLICATION)
     object.__setattr__(smuggled, "name", "Demo\n[END]")
+    with pytest.raises(ValueError, match="Name='Demo\\\\n\\[END\\]': must not contain a line"):
+        pkg.dumps(smuggled)
+    object.__setattr__(smuggled, "name", "Demo\r")
     with pytest.raises(ValueError, match="must not contain a line break"):
+        pkg.dumps(smuggled)
+    # A value whose codec fails after it: the writer meets the line break first, key by key.
+    object.__setattr__(smuggled, "priority", None)
+    with pytest.raises(ValueError, match="Name='Demo\\\\r': must not contain a line break"):
+        pkg.dumps(smuggled)
+    object.__setattr__(smuggled, "name", "Demo")
+    with pytest.raises(TypeError, match="int\\(\\) argument must be"):
         pkg.dumps(smuggled)
     with pytest.raises(TypeError, match="expected a SchedulerJob, got SendRequest"):
         job.dumps(SEND_REQUEST)
