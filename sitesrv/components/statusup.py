@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 from sitesrv.db.sitedb import PkgStatus
 from sitesrv.formats import sta
@@ -27,11 +26,12 @@ def outbound_destination(name: str) -> str:
 
 
 def queue_replication(ctx: ComponentContext, dest: str, priority: int, extension: str,
-                      data: bytes, *, key: str | None = None) -> Path:
-    """Hand one object for site `dest` to Replication Manager.
+                      data: bytes, *, key: str | None = None) -> str:
+    """Hand one object for site `dest` to Replication Manager; the path it was published as.
 
     With `key` (derived from the input being processed) the name is the same on a redo after a
-    crash, so the object is replaced rather than sent twice.
+    crash, so the object is replaced rather than sent twice. The path is joined as text: it is
+    only published.
     """
     folder = ctx.layout.inbox(REPLMGR_OUTBOUND[priority])
     if key is not None:
@@ -42,7 +42,7 @@ def queue_replication(ctx: ComponentContext, dest: str, priority: int, extension
         # as text: only looked at).
         stream = f"{ctx.layout.inbox(REPLMGR_PROCESS)}{os.sep}{dest}_{priority}"
         random8 = ctx.ids.random_name(folder, extension, prefix=f"{dest}_", also=(stream,))
-    return ctx.publish(folder / f"{dest}_{random8}", data)
+    return ctx.publish(f"{folder}{os.sep}{dest}_{random8}", data)
 
 
 def to_row(row: PkgStatus) -> sta.PkgStatusRow:

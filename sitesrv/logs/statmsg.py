@@ -46,17 +46,23 @@ def _gmt_second(seconds: int) -> tuple[str, str]:
 
 
 def statmsg_line(message: StatusMessage) -> str:
-    strings = message.InsStrings + ("",) * (10 - len(message.InsStrings))
+    strings, attributes = message.InsStrings, message.Attributes
     parts = [
         f"STATMSG: ID={message.MessageID} SEV={message.Severity} LEV={message.Level} "
         f'SOURCE="{message.ModuleName}" COMP="{message.Component}" SYS={message.MachineName} '
         f"SITE={message.SiteCode} PID={message.ProcessID} TID={message.ThreadID} "
         f"GMTDATE={gmt_date(message.Time)}",
-        *(f'ISTR{i}="{s}"' for i, s in enumerate(strings)),
-        f"NUMATTRS={len(message.Attributes)}",
-        *(f'AID{i}={aid} AVAL{i}="{value}"' for i, (aid, value) in enumerate(message.Attributes)),
+        *[f'ISTR{i}="{s}"' for i, s in enumerate(strings)],
     ]
+    if len(strings) < len(_UNUSED_STRINGS):
+        parts.append(_UNUSED_STRINGS[len(strings)])
+    parts.append(f"NUMATTRS={len(attributes)}")
+    parts += [f'AID{i}={aid} AVAL{i}="{value}"' for i, (aid, value) in enumerate(attributes)]
     return " ".join(parts)
+
+
+# `ISTRn=""` to `ISTR9=""` by n: the insertion strings a message leaves empty, written once.
+_UNUSED_STRINGS = tuple(" ".join(f'ISTR{i}=""' for i in range(n, 10)) for n in range(10))
 
 
 def to_file(message: StatusMessage) -> svf.StatusMessageFile:
@@ -66,8 +72,8 @@ def to_file(message: StatusMessage) -> svf.StatusMessageFile:
         module_name=message.ModuleName, component=message.Component,
         machine_name=message.MachineName, site_code=message.SiteCode,
         process_id=message.ProcessID, thread_id=message.ThreadID, time=message.Time,
-        strings=(svf.InsertionString(value=s) for s in message.InsStrings),
-        attributes=(svf.Attribute(id=aid, value=value) for aid, value in message.Attributes))
+        strings=[svf.InsertionString(value=s) for s in message.InsStrings],
+        attributes=[svf.Attribute(id=aid, value=value) for aid, value in message.Attributes])
 
 
 def from_file(record: svf.StatusMessageFile) -> StatusMessage:
@@ -77,8 +83,8 @@ def from_file(record: svf.StatusMessageFile) -> StatusMessage:
         ModuleName=record.module_name, Component=record.component,
         MachineName=record.machine_name, SiteCode=record.site_code,
         ProcessID=record.process_id, ThreadID=record.thread_id, Time=record.time,
-        InsStrings=tuple(s.value for s in record.strings),
-        Attributes=tuple((a.id, a.value) for a in record.attributes))
+        InsStrings=tuple([s.value for s in record.strings]),
+        Attributes=tuple([(a.id, a.value) for a in record.attributes]))
 
 
 class StatusReporter:

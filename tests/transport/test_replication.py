@@ -222,7 +222,7 @@ def test_an_outbound_object_never_takes_the_name_of_one_still_queued(lab: Path) 
     waiting = [drop(inbox(lab, "ZZZ", "replmgr.box\\outbound\\low"), f"P00_{first}.STA", b"1"),
                drop(stream, f"P00_{second}.STA", b"2")]
     path = queue_replication(ctx, "P00", 3, ".STA", b"3")
-    assert path.name == f"P00_{third}.STA"
+    assert Path(path).name == f"P00_{third}.STA"
     assert [p.read_bytes() for p in waiting] == [b"1", b"2"]
     runtime.unlock()
 
