@@ -119,10 +119,10 @@ def _job_in_use(ctx: ComponentContext, job_id: str) -> bool:
     job = jobfile.job_file_name(job_id)
     box = ctx.layout.inbox(SCHEDULE)
     join = os.path.join
-    return any(os.path.lexists(path) for path in (
+    return any(map(_taken, (
         join(box, job), join(box, WORK_DIR, job), join(ctx.layout.inbox(SCHEDULE_FAILED), job),
         join(ctx.layout.inbox(REPLMGR_READY), rpl.batch_file_name(job_id)),
-        join(ctx.layout.inbox(SCHEDULE_TOSEND), sni.instruction_file_name(job_id))))
+        join(ctx.layout.inbox(SCHEDULE_TOSEND), sni.instruction_file_name(job_id)))))
 
 
 def take_request_id(ctx: ComponentContext, priority: int, hop: str) -> str:
@@ -134,14 +134,29 @@ def take_request_id(ctx: ComponentContext, priority: int, hop: str) -> str:
     while True:
         request_id = srq.request_id(priority, _take(ctx, REQ), ctx.site.code)
         if request_id not in in_parcels and not request_exists(ctx, request_id) and not any(
-                os.path.lexists(path) for path in _received_paths(ctx.lab.site(hop), request_id)):
+                map(_taken, _received_paths(ctx.lab.site(hop), request_id))):
             return request_id
 
 
 def request_exists(ctx: ComponentContext, request_id: str) -> bool:
     """Whether this site still keeps the send request `request_id` (`request_paths`); a link or
     anything else under its name counts: the name is taken."""
-    return any(os.path.lexists(path) for path in request_paths(ctx, request_id))
+    return any(map(_taken, request_paths(ctx, request_id)))
+
+
+def _taken(path: str) -> bool:
+    """Whether anything has the name `path`, a link too (never followed): `os.path.lexists`
+    without the exception it raises and catches for each free name (most of those asked
+    about), where the system can look at a link itself (not Windows)."""
+    if not _ACCESS_LINKS:
+        return os.path.lexists(path)
+    try:
+        return os.access(path, os.F_OK, follow_symlinks=False)
+    except ValueError:  # a NUL in the name, as lexists answers: nothing has it
+        return False
+
+
+_ACCESS_LINKS = os.access in os.supports_follow_symlinks
 
 
 @attrs.frozen
@@ -212,11 +227,13 @@ def _held_by(record: Path) -> frozenset[str]:
 def request_paths(ctx: ComponentContext, request_id: str) -> list[str]:
     """Where this site keeps the send request `request_id`: its `.srq` or `.srs` in an outbox
     or in `requests`, each claimed or not (joined as strings: asked at every request ID)."""
-    folders = [os.fspath(ctx.layout.inbox(f))
-               for f in (*routing.OUTBOXES.values(), SCHEDULE_REQUESTS)]
-    join = os.path.join
-    return [join(where, request_id + extension) for folder in folders
-            for where in (folder, join(folder, WORK_DIR)) for extension in (srq.SRQ, srq.SRS)]
+    names = [f"{os.sep}{request_id}{extension}" for extension in (srq.SRQ, srq.SRS)]
+    paths = []
+    for box in (*routing.OUTBOXES.values(), SCHEDULE_REQUESTS):
+        folder = os.fspath(ctx.layout.inbox(box))
+        for where in (folder, f"{folder}{os.sep}{WORK_DIR}"):
+            paths += [where + name for name in names]
+    return paths
 
 
 def _received_paths(site: SiteLayout, request_id: str) -> list[str]:

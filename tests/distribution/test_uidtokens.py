@@ -98,6 +98,18 @@ def test_a_restored_token_skips_the_request_ids_whose_files_still_wait(
         "2_008ZZZ", "2_009ZZZ", "2_00AZZZ"]
 
 
+def test_a_link_or_a_folder_under_an_ids_name_takes_it_too(
+        lab: Lab, contexts: list[ComponentContext]) -> None:
+    """A link is looked at itself (one to nothing still has the name), and so is a folder."""
+    ctx = contexts[0]
+    requests, receive = ctx.layout.inbox("schedule.box\\requests"), lab.layout.site("P00").receive
+    (requests / "2_001ZZZ.srq").symlink_to(requests / "nothing")
+    (receive / "2_002ZZZ.PCK").mkdir()
+    (ctx.layout.inbox("schedule.box") / "00000001.job").symlink_to("nothing")
+    assert take_request_id(ctx, 2, "P00") == "2_003ZZZ"
+    assert take_job_id(ctx) == "00000002"
+
+
 def parcel_record(status: ParcelStatus, *request_ids: str) -> bytes:
     files = [ParcelFile(name=f"{r}.SNI", size=1) for r in request_ids]
     requests = [ParcelRequest(request_id=r, dest_site="P00", job_id="00000001",
