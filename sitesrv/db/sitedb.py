@@ -355,10 +355,10 @@ R = TypeVar("R")
 
 
 def _to_db(record: Any) -> dict[str, Any]:
-    row = attrs.asdict(record, recurse=False)
+    row = {}
     for name, is_time in _columns(type(record)):
-        if is_time and row[name] is not None:
-            row[name] = format_time(row[name])
+        value = getattr(record, name)
+        row[name] = format_time(value) if is_time and value is not None else value
     return row
 
 
