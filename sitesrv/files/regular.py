@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import stat
 from collections.abc import Callable
@@ -61,9 +62,11 @@ def open_fd(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o666, *,
     return _open_checked(path, flags, mode, sole_name)[0]
 
 
-def _open_checked(path: Path | str, flags: int, mode: int,
-                  sole_name: bool) -> tuple[int, os.stat_result]:
-    """`open_fd`, with the fstat of the descriptor it checked."""
+def _open_checked(path: Path | str, flags: int, mode: int, sole_name: bool, *,
+                  blocking: bool = True) -> tuple[int, os.stat_result]:
+    """`open_fd`, with the fstat of the descriptor it checked. Without `blocking` the
+    descriptor is left non-blocking: a regular file reads the same either way, and a caller
+    that only reads it whole (`read_regular`) is spared a system call per file."""
     if not _NOFOLLOW:
         with contextlib.suppress(FileNotFoundError):  # missing: the open may create it
             _lstat_regular(path)
@@ -90,7 +93,7 @@ def _open_checked(path: Path | str, flags: int, mode: int,
                 raise NotRegularFile(path, "a file put in place of the one opened")
         if sole_name and st.st_nlink != 1:
             raise NotRegularFile(path, f"a file with {st.st_nlink} names (a hard link)")
-        if _NONBLOCK:
+        if _NONBLOCK and blocking:
             os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -107,8 +110,16 @@ def _lstat_regular(path: Path | str) -> os.stat_result:
 
 
 def open_regular(path: Path | str, *, buffering: int = -1) -> BinaryIO:
-    """The regular file at `path`, opened to read (binary), or NotRegularFile."""
-    return os.fdopen(open_fd(path), "rb", buffering=buffering)
+    """The regular file at `path`, opened to read (binary), or NotRegularFile.
+
+    The default buffer is the file's block size, as `open` makes it, but named here from the
+    fstat made already: `open` would ask the file whether it is a terminal to choose it (a
+    system call whose answer, for a regular file, is known)."""
+    fd, st = _open_checked(path, os.O_RDONLY, 0o666, False)
+    if buffering < 0:
+        size = getattr(st, "st_blksize", 0)  # not on Windows, where `open` takes the default
+        buffering = size if size > 1 else io.DEFAULT_BUFFER_SIZE
+    return os.fdopen(fd, "rb", buffering=buffering)
 
 
 def read_regular(path: Path | str, check_size: Callable[[int], None]) -> bytes:
@@ -121,14 +132,19 @@ def read_regular(path: Path | str, check_size: Callable[[int], None]) -> bytes:
     package it distributes. A read of a regular file that gives fewer bytes than it asked for
     has met the file's end: once the size the fstat gave is read, short of the one byte more,
     no second read is made to find nothing (the bytes are the file's as at that read, the
-    same as if it grew just after)."""
-    fd, st = _open_checked(path, os.O_RDONLY, 0o666, False)
+    same as if it grew just after). The descriptor stays non-blocking, as opened (a regular
+    file ignores it); a file system that says a read would block is waited for all the same."""
+    fd, st = _open_checked(path, os.O_RDONLY, 0o666, False, blocking=False)
     try:
         check_size(st.st_size)
         wanted = st.st_size + 1
         chunks = []
         while wanted > 0:
-            chunk = os.read(fd, wanted)
+            try:
+                chunk = os.read(fd, wanted)
+            except BlockingIOError:
+                os.set_blocking(fd, True)
+                continue
             if not chunk:
                 break
             chunks.append(chunk)

@@ -12,6 +12,7 @@ import pytest
 
 from sitesrv.files.atomic import Durability, rename_into_place, replace_file, write_temp
 from sitesrv.files.readonly import remove_file
+from sitesrv.files.regular import read_limited
 from sitesrv.testing import files
 
 FOLDER = Path("/lab/ZZZ/SMS/state")
@@ -157,3 +158,24 @@ def test_whatever_has_a_temp_name_is_removed_never_written_through(tmp_path: Pat
         assert not tmp.is_symlink() and tmp.read_bytes() == b"mine"
     assert target.read_bytes() == b"theirs" and stat.S_IMODE(target.stat().st_mode) == 0o444
     assert not (tmp_path / "nothing.txt").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "O_NONBLOCK"), reason="no non-blocking opens (Windows)")
+def test_a_read_that_would_block_is_waited_for(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`read_regular` leaves its descriptor non-blocking (a regular file ignores it); a file
+    system that answers EAGAIN all the same is read blocking, whole."""
+    target = tmp_path / "state.json"
+    target.write_bytes(b"x" * 100)
+    real_read, refused = os.read, []
+
+    def read_once_refused(fd: int, n: int) -> bytes:
+        if not refused:
+            refused.append(os.get_blocking(fd))
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", read_once_refused)
+    assert read_limited(target, 1000) == b"x" * 100
+    assert refused == [False]
+
