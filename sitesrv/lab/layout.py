@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path, PurePath
 
 import attrs
@@ -39,7 +40,7 @@ EVENTS_FILE = "events.jsonl"
 MEDIA_DIR = "media"
 SMSPKG = "SMSPKG"  # the compressed package store, on the package drive
 DP_PERMISSIONS_DIR = "dp_permissions"  # in <SITE>\\SMS\\state: a file per DP changed since init
-_SHOWN_REMEMBERED = 10_000  # paths whose Windows spelling a site's layout remembers
+_SHOWN_REMEMBERED = 5_000  # folders whose Windows (and UNC) spelling a site remembers, each
 _SHOWN_LONGEST = 260  # ... each of at most Windows' MAX_PATH characters: under 7 MiB in all
 # A part of a Windows path that is not a plain name below its parent.
 _UNSAFE_PART = re.compile(r"^[. ]*$|[/:\x00-\x1f]|[. ]$")
@@ -183,27 +184,61 @@ class SiteLayout:
         `<SITE>/SMS/...` is on the SMS drive; everything else on the site root (SMSPKG,
         `_S xxxxx.TMP`, CAP_<SITE>) is on the package drive; DP shares are UNC paths. A name no
         Windows file name could be is shown escaped (files/names.py): it never breaks a line.
-
-        The answer depends on the path's text alone, and log lines name the same files again
-        and again (an inbox, a waiting `.PKG` at each retry): it is remembered by that text.
         """
-        text = os.fspath(path)
-        shown = self._shown.get(text)
-        if shown is None:
-            parts = self._parts(text, shown=True)
-            if parts and parts[0] == "dp" and len(parts) >= 2:
-                shown = "\\\\" + "\\".join(parts[1:])
-            else:
-                drive = self.site.drive if parts and parts[0] == "SMS" else self.site.package_drive
-                shown = f"{drive}:\\" + "\\".join(parts)
-            if len(text) <= _SHOWN_LONGEST:
-                if len(self._shown) >= _SHOWN_REMEMBERED:
-                    self._shown.clear()
-                self._shown[text] = shown
-        return shown
+        return self._spelt(os.fspath(path), self._windows_of, self._windows_folders)
+
+    def _windows_of(self, parts: tuple[str, ...]) -> str:
+        """`windows` of a path by its parts below the site root, as `_parts` shows them."""
+        if parts and parts[0] == "dp" and len(parts) >= 2:
+            return "\\\\" + "\\".join(parts[1:])
+        drive = self.site.drive if parts and parts[0] == "SMS" else self.site.package_drive
+        return f"{drive}:\\" + "\\".join(parts)
+
+    def _spelt(self, text: str, spell: Callable[[tuple[str, ...]], str],
+               folders: dict[str, str]) -> str:
+        """`spell` of the path `text`: a name below a folder (the usual path) is the folder's
+        spelling, remembered, and the name.
+
+        Log lines name thousands of files each once or twice, in a few dozen folders: splitting
+        and checking each path whole cost more than the line. A folder's spelling depends on its
+        text alone; one whose names are not spelt by adding them (`_composes`) is remembered as
+        "", and a name that is not one plain part ("", ".", one with `altsep`) is spelt whole."""
+        folder, sep, name = text.rpartition(os.sep)
+        if sep and name and name != "." and not (os.altsep and os.altsep in name):
+            above = folders.get(folder)
+            if above is None:
+                above = self._folder_spelling(folder, spell)
+                if len(folder) <= _SHOWN_LONGEST:
+                    if len(folders) >= _SHOWN_REMEMBERED:
+                        folders.clear()
+                    folders[folder] = above
+            if above:
+                return f"{above}\\{name if is_windows_name(name) else escaped_name(name)}"
+        return spell(self._parts(text, shown=True))
+
+    def _folder_spelling(self, folder: str, spell: Callable[[tuple[str, ...]], str]) -> str:
+        """`spell` of `folder`, or "" if the names in it are not spelt as it and the name."""
+        try:
+            parts = self._parts(folder, shown=True)
+        except ValueError:  # outside the site: so is any name in it
+            return ""
+        return spell(parts) if self._composes(parts) else ""
+
+    def _composes(self, parts: tuple[str, ...]) -> bool:
+        """Whether every rule of `windows` and `unc` decides a name in the folder of these parts
+        as it decides the folder: not the site root or `dp` (a server below it is a UNC root),
+        nor a folder above the receive folder (a name in it may be the receive folder)."""
+        if not parts or parts == ("dp",):
+            return False
+        receive = self._receive_parts
+        return len(parts) >= len(receive) or parts != receive[:len(parts)]
 
     @functools.cached_property
-    def _shown(self) -> dict[str, str]:
+    def _windows_folders(self) -> dict[str, str]:
+        return {}
+
+    @functools.cached_property
+    def _unc_folders(self) -> dict[str, str]:
         return {}
 
     @functools.cached_property
@@ -239,7 +274,10 @@ class SiteLayout:
         through SMS_<SITE>; SMSPKG through the SMS_CPS<drive>$ share of the compressed packages;
         the client access point through its CAP_<SITE> share.
         """
-        parts = self._parts(path, shown=True)
+        return self._spelt(os.fspath(path), self._unc_of, self._unc_folders)
+
+    def _unc_of(self, parts: tuple[str, ...]) -> str:
+        """`unc` of a path by its parts below the site root, as `_parts` shows them."""
         server = f"\\\\{self.site.server}"
         receive = self._receive_parts
         if parts[: len(receive)] == receive:

@@ -6,12 +6,13 @@ import contextlib
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sitesrv.lab.layout import LabLayout
 from sitesrv.lab.loader import parse_hierarchy
 from sitesrv.lab.timing import parse_duration
+from tests.conftest import DEFAULT_HIERARCHY
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -93,3 +94,30 @@ def test_unresolvable_paths_are_user_errors(default_hierarchy_text: str, bad: st
     lab = LabLayout(Path("/labs/lab"), parse_hierarchy(default_hierarchy_text))
     with pytest.raises(UserError):
         lab.resolve(bad, at="P00")
+
+
+# Parts below a site root that the spelling rules tell apart, and names no Windows one holds.
+SPELT_PARTS = st.sampled_from(["SMS", "inboxes", "despoolr.box", "receive", "SMSPKG", "dp",
+                               "REMOTE_DP", "smsapps", "CAP_P00", "x.PKG", ".", "", "a:b",
+                               "n\udcffo"])
+HIERARCHY = parse_hierarchy(DEFAULT_HIERARCHY.read_text(encoding="utf-8"))
+
+
+@given(st.lists(SPELT_PARTS, max_size=6))
+@example([])
+@example(["x.PKG"])
+@example(["dp", "REMOTE_DP"])
+@example(["SMS", "inboxes", "despoolr.box", "receive"])
+def test_a_name_is_spelt_as_its_folder_and_the_name(parts: list[str]) -> None:
+    """Spellings are remembered by folder: a path reads the same as when it is spelt whole,
+    whatever was spelt before it in the folder (the site root, a DP server's folder, the
+    folder above the receive folder and the receive folder itself included)."""
+    text = "/".join(["/labs/lab/P00", *parts])
+    warm = LabLayout(Path("/labs/lab"), HIERARCHY).site("P00")
+    for spell in (warm.windows, warm.unc):
+        with contextlib.suppress(ValueError):  # the folder above the site root is outside
+            spell(f"{text.rpartition('/')[0]}/warm")  # its folder's spelling remembered first
+    cold = LabLayout(Path("/labs/lab"), HIERARCHY).site("P00")
+    whole = cold._parts(text, shown=True)
+    assert warm.windows(text) == cold._windows_of(whole)
+    assert warm.unc(text) == cold._unc_of(whole)
