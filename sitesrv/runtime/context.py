@@ -42,7 +42,7 @@ from sitesrv.files.atomic import (
 )
 from sitesrv.files.copying import WrittenRange, copy_content, copy_range
 from sitesrv.files.drive import check_space, check_unlocked
-from sitesrv.files.folders import is_folder, moved_aside, own_folders
+from sitesrv.files.folders import is_folder, lexists, moved_aside, own_folders
 from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
 from sitesrv.files.regular import open_fd
 from sitesrv.formats import svf
@@ -140,7 +140,7 @@ class ComponentContext:
         here, work = f"{folder}{os.sep}", f"{folder}{os.sep}{WORK_DIR}{os.sep}"
         while True:
             name = f"{ms:012X}{next(self._status_numbers) % 0x1000:03X}{tag}{svf.EXTENSION}"
-            if not (os.path.lexists(here + name) or os.path.lexists(work + name)):
+            if not (lexists(here + name) or lexists(work + name)):
                 break
         dest = here + name
         tmp = here + self.ids.temp_name(name)
@@ -323,7 +323,7 @@ class ComponentContext:
     def remove_tree(self, path: Path) -> bool:
         """Delete a folder with everything in it (or a file), read-only or not; False if there
         was nothing. For the trees components own: DP package folders, compression temps."""
-        if not os.path.lexists(path):
+        if not lexists(path):
             return False
         remove_tree(path)
         if self.durability.syncs_folders:  # the folders only then: `parent` is a new Path

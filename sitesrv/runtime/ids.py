@@ -15,6 +15,7 @@ import string
 from collections.abc import Iterable
 from pathlib import Path
 
+from sitesrv.files.folders import lexists
 from sitesrv.lab.boxes import WORK_DIR  # claimed files: a new name must not collide there either
 
 ALPHABET = string.ascii_uppercase + string.digits
@@ -48,7 +49,7 @@ class Ids:
         while True:
             name = self.random_chars() + suffix
             spellings = dict.fromkeys((name, name.upper(), name.lower()))
-            if not any(os.path.lexists(where + spelling)
+            if not any(lexists(where + spelling)
                        for where in places for spelling in spellings):
                 return name
 

@@ -50,7 +50,7 @@ from sitesrv.files.atomic import (
     write_temp,
 )
 from sitesrv.files.drive import SharingViolation, check_unlocked
-from sitesrv.files.folders import is_folder, moved_aside, own_folders
+from sitesrv.files.folders import is_folder, lexists, moved_aside, own_folders
 from sitesrv.files.names import escaped_name, fitting_name, foreign_name, is_windows_name, safe_name
 from sitesrv.files.regular import holds_bytes, kind_of, not_a_file
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
@@ -551,7 +551,7 @@ class Inbox:
             taken = True
             if not stat.S_ISREG(mode):  # a link or a FIFO took the name: it goes, never opened
                 self._refuse(Path(target), name, mode)
-                taken = os.path.lexists(target)  # still there if it could not be moved
+                taken = lexists(target)  # still there if it could not be moved
         if taken:
             if filecmp.cmp(work, target, shallow=False):
                 os.unlink(work)
@@ -582,7 +582,7 @@ class Inbox:
         """Keep a corrupt part of a file (an object of a replication batch) in `corrupt\\` as
         `name`, with a log line and an event; the rest of the file goes on."""
         dest = self._corrupt_name(safe_name(name), data)
-        if not os.path.lexists(dest):  # else kept by an earlier attempt at the same file
+        if not lexists(dest):  # else kept by an earlier attempt at the same file
             write_temp(dest, data, self.durability, exclusive=True)
         shown = self.reporter.windows(part_of)
         self._quarantined(f"Moved the corrupt object {escaped_name(name)} of {shown} to "
@@ -596,7 +596,7 @@ class Inbox:
         folder = self.own_folder(self.corrupt_dir)
         dest = folder / fitting_name(name)
         n = 0
-        while os.path.lexists(dest):
+        while lexists(dest):
             if same_as is not None and holds_bytes(dest, same_as):
                 return dest
             n += 1
