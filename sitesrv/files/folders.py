@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sitesrv.errors import UserError
 from sitesrv.files.names import refused_name
+from sitesrv.files.pathtext import join
 from sitesrv.files.regular import kind_of
 
 _ACCESS_NOFOLLOW = os.access in os.supports_follow_symlinks  # `lexists`: POSIX
@@ -87,7 +88,7 @@ def own_folders(folder: Path, below: Path, owned: set[str] | None = None
     moved = []
     made = False
     for part in parts:
-        current = os.path.join(current, part)
+        current = join(current, part)
         if owned is not None and current in owned:
             continue
         try:

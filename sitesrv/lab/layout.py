@@ -23,6 +23,7 @@ import attrs
 
 from sitesrv.errors import UserError
 from sitesrv.files.names import escaped_name, is_windows_name
+from sitesrv.files.pathtext import join
 from sitesrv.lab.boxes import (
     CORRUPT_DIR,
     DESPOOLER_RECEIVE,
@@ -62,7 +63,7 @@ def below(base: Path, parts: list[str], windows_path: str) -> Path:
     # Each step joined as text, and one Path made at the end: a send names a path at each hop.
     path = os.fspath(base)
     for part in parts:
-        path = os.path.join(path, part)
+        path = join(path, part)
         if os.path.islink(path):
             raise PathRefused(f"{windows_path} is refused: its part \"{part}\" is a symbolic "
                               "link, and sitesrv never follows one read from a file")

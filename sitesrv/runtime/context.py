@@ -43,6 +43,7 @@ from sitesrv.files.atomic import (
 from sitesrv.files.copying import WrittenRange, copy_content, copy_range
 from sitesrv.files.drive import check_space, check_unlocked
 from sitesrv.files.folders import is_folder, lexists, moved_aside, own_folders
+from sitesrv.files.pathtext import join, split
 from sitesrv.files.readonly import clear_readonly, make_readonly, remove_file, remove_tree
 from sitesrv.files.regular import open_fd
 from sitesrv.formats import svf
@@ -217,10 +218,10 @@ class ComponentContext:
         temps = self._journal.temps
         # The folder and the temp file as text: the system calls, the temps and `notify` take
         # text, and every unit publishes (a Path joined and hashed here cost more than the rest).
-        folder, name = os.path.split(os.fspath(dest))
+        folder, name = split(os.fspath(dest))
         if tmp_name is None:
             while True:
-                tmp = os.path.join(folder, self.ids.temp_name(name))
+                tmp = join(folder, self.ids.temp_name(name))
                 temps[tmp] = None
                 try:
                     write_temp(tmp, content, self.durability, exclusive=True)

@@ -52,6 +52,7 @@ from sitesrv.files.atomic import (
 from sitesrv.files.drive import SharingViolation, check_unlocked
 from sitesrv.files.folders import is_folder, lexists, moved_aside, own_folders
 from sitesrv.files.names import escaped_name, fitting_name, foreign_name, is_windows_name, safe_name
+from sitesrv.files.pathtext import split
 from sitesrv.files.regular import holds_bytes, kind_of, not_a_file
 from sitesrv.formats.sections import INSTRUCTION_LIMITS
 from sitesrv.lab.boxes import (
@@ -705,7 +706,7 @@ class WorkItem:
         rename_into_place(self.work_file, dest, self.inbox.durability)
         self._finish()
         self.inbox.journal.note(PUBLISHED, dest)
-        folder, name = os.path.split(os.fspath(dest))
+        folder, name = split(os.fspath(dest))
         self.inbox.notify(folder or os.curdir, name)
         self.inbox.faults.point(AFTER_PUBLISH, dest)
 
