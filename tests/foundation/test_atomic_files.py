@@ -179,3 +179,7 @@ def test_a_read_that_would_block_is_waited_for(tmp_path: Path,
     assert read_limited(target, 1000) == b"x" * 100
     assert refused == [False]
 
+
+def test_what_each_durability_syncs() -> None:
+    assert [(d.syncs_files, d.syncs_folders) for d in Durability] == [
+        (False, False), (True, False), (True, True)]
