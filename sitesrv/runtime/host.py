@@ -266,8 +266,6 @@ class ComponentHost:
             self._want()
 
     def _apply_signals(self) -> None:
-        if not self._signalled:  # most units: none came (one that comes meanwhile is applied
-            return  # at the next unit, as one that comes just after the swap below)
         with self._signal_lock:
             signals, self._signalled = self._signalled, set()
         if signals:
@@ -337,9 +335,9 @@ class ComponentHost:
         ctx = self.ctx
         first = ctx.timers[0] if ctx.timers else None
         for inbox in ctx.inboxes:
-            when = inbox.earliest_timer()
-            if when is not None and (first is None or when < first):
-                first = when
+            timers = inbox.timers  # its deferrals' heap: the first entry, announced or stale
+            if timers and (first is None or timers[0][0] < first):
+                first = timers[0][0]
         return first
 
     def fire_timers(self, now: float) -> bool:
@@ -414,7 +412,8 @@ class ComponentHost:
     def _run_unit(self) -> UnitOutcome:
         self.wanted.clear()
         self.component_wait = None  # this unit ends it, or waits again
-        self._apply_signals()
+        if self._signalled:  # most units: none came (one that comes meanwhile is applied at
+            self._apply_signals()  # the next unit, as one that comes just after the swap)
         journal = self.journal
         journal.reset()
         if self.not_started is not None:

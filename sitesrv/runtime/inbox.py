@@ -153,7 +153,9 @@ class Inbox:
         self._due: set[str] = set()
         self._merge_now = False
         self._deferred: dict[str, Deferral] = {}
-        self._timers: list[tuple[float, str]] = []
+        # (not before, name) of each deferral, a heap with stale entries (`_current`): the host
+        # reads its first entry after every unit (ComponentHost.earliest_timer).
+        self.timers: list[tuple[float, str]] = []
         self._is_work: dict[str, bool] = {}  # name -> whether it is work here (listing)
         self._unmovable: set[str] = set()  # links that could not go to corrupt\\ (said once)
         # The signals deferred files wait for, shared with the host so that other threads can
@@ -302,7 +304,7 @@ class Inbox:
     def _fallen_due(self, now: float) -> list[str]:
         """The deferred names whose timer entry is due, announced or not: the heap is walked
         only where entries are due (a child is never due before its parent)."""
-        heap, due = self._timers, []
+        heap, due = self.timers, []
         stack = [0] if heap else []
         while stack:
             i = stack.pop()
@@ -342,7 +344,7 @@ class Inbox:
     def _may_have_more(self) -> bool:
         """Whether a listing could find what the last one did not: a file announced since, or
         a deferral that fell due (its timer entry, announced by `fire_timers` or not yet)."""
-        return bool(self._arrived) or bool(self._timers) and self._timers[0][0] <= self.clock.now()
+        return bool(self._arrived) or bool(self.timers) and self.timers[0][0] <= self.clock.now()
 
     # --- claiming -----------------------------------------------------------------------------
 
@@ -353,30 +355,28 @@ class Inbox:
         folder instead, as the announcement asked; an error
         (a claim refused, a name that cannot be looked at) leaves the folder to be listed
         again, so that the names this look had taken off are not lost with it."""
+        looked = False
         try:
-            return self._claim_next()
+            while True:
+                if self._stale or (self._look and not looked
+                                   and (self._merge_now or not self._pending)):
+                    self._rescan()
+                    looked = True
+                elif self._merge_now or (not self._pending and not looked
+                                         and self._may_have_more()):
+                    self._merge()
+                    looked = True
+                if not self._pending:
+                    return None
+                name = self._pending.popleft()
+                if self._waiting(name, self.clock.now()):
+                    continue
+                item = self.claim(name)
+                if item is not None:
+                    return item
         except BaseException:
             self._look = True
             raise
-
-    def _claim_next(self) -> WorkItem | None:
-        looked = False
-        while True:
-            if self._stale or (self._look and not looked
-                               and (self._merge_now or not self._pending)):
-                self._rescan()
-                looked = True
-            elif self._merge_now or (not self._pending and not looked and self._may_have_more()):
-                self._merge()
-                looked = True
-            if not self._pending:
-                return None
-            name = self._pending.popleft()
-            if self._waiting(name, self.clock.now()):
-                continue
-            item = self.claim(name)
-            if item is not None:
-                return item
 
     def claim(self, name: str) -> WorkItem | None:
         """Claim one file by name; None if it is gone (another claimer won, or it was removed)
@@ -448,7 +448,7 @@ class Inbox:
 
     def _defer(self, name: str, not_before: float, reason: str, signal: str | None) -> None:
         self._deferred[name] = Deferral(not_before, reason, signal)
-        heapq.heappush(self._timers, (not_before, name))
+        heapq.heappush(self.timers, (not_before, name))
         if signal is not None:
             self.awaited.add(signal)
 
@@ -458,19 +458,15 @@ class Inbox:
 
     def next_timer(self) -> float | None:
         """When the earliest deferral not yet announced falls due."""
-        while self._timers and not self._current(self._timers[0]):
-            heapq.heappop(self._timers)
-        return self._timers[0][0] if self._timers else None
-
-    def earliest_timer(self) -> float | None:
-        """The earliest deferral entry, announced or stale: `fire_timers` does nothing before."""
-        return self._timers[0][0] if self._timers else None
+        while self.timers and not self._current(self.timers[0]):
+            heapq.heappop(self.timers)
+        return self.timers[0][0] if self.timers else None
 
     def fire_timers(self, now: float) -> bool:
         """Announce deferrals that fell due; True if any did (the owner should look again)."""
         fired = False
-        while self._timers and self._timers[0][0] <= now:
-            entry = heapq.heappop(self._timers)
+        while self.timers and self.timers[0][0] <= now:
+            entry = heapq.heappop(self.timers)
             if self._current(entry):
                 self._due.add(entry[1])
                 fired = True

@@ -38,6 +38,7 @@ class Journal:
 
     def __init__(self, lab_root: Path) -> None:
         self._prefix = f"{lab_root}{os.sep}"
+        self._slashed = os.sep != "/"  # paths are noted with `/`: Windows' are turned
         self.actions: list[str] = []
         self.counts: dict[str, int] = {}  # actions by kind (a plain dict: asked every unit)
         self.in_flight: dict[WorkItem, None] = {}  # an ordered set
@@ -59,12 +60,15 @@ class Journal:
         """Record an action on a file below the lab root (plain string work: this is hot)."""
         counts = self.counts
         counts[kind] = counts.get(kind, 0) + 1
-        relative = str(path).removeprefix(self._prefix).replace(os.sep, "/")
+        relative = str(path).removeprefix(self._prefix)
+        if self._slashed:
+            relative = relative.replace(os.sep, "/")
         self.actions.append(f"{kind} {relative}")
 
     @property
     def progressed(self) -> bool:
-        return any(map(self.counts.get, PROGRESS))
+        # A kind is counted once it happens; asked after every unit: no look at each count.
+        return not self.counts.keys().isdisjoint(PROGRESS)
 
 
 class Reporter:
