@@ -107,7 +107,8 @@ def rename_into_place(tmp: Path | str, dest: Path | str, durability: Durability)
         sync_dirs(durability, Path(dest).parent, Path(tmp).parent)
 
 
-def replace_file(dest: Path, content: Content, durability: Durability, *, tmp: Path) -> None:
+def replace_file(dest: Path | str, content: Content, durability: Durability, *,
+                 tmp: Path | str) -> None:
     """Replace `dest` atomically through `tmp`, a temp name no other writer uses at the same
     time; a leftover of a killed attempt under that name is overwritten, never in the way."""
     write_temp(tmp, content, durability, exclusive=False)

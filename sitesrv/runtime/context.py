@@ -288,7 +288,8 @@ class ComponentContext:
         rename_into_place(src, dest, self.durability)
         self._journal.note(PUBLISHED, dest)
         if wake:
-            self._notify(dest.parent, dest.name)
+            folder, name = split(os.fspath(dest))  # as text: `notify` takes it so
+            self._notify(folder or os.curdir, name)
         self.faults.point(AFTER_PUBLISH, dest)
         return dest
 
@@ -303,8 +304,9 @@ class ComponentContext:
     def replace(self, path: Path, content: Content) -> None:
         """Replace one of this component's own files (its state) atomically, through a temp
         name no other writer uses; a temp a killed run left is written over."""
+        folder, name = split(os.fspath(path))  # the temp named as text: no Path to make
         replace_file(path, content, self.durability,
-                     tmp=path.with_name(f".{path.name}.{self.log.component}.tmp"))
+                     tmp=join(folder, f".{name}.{self.log.component}.tmp"))
         self._journal.note(REPLACED, path)
 
     def remove(self, path: Path) -> bool:

@@ -642,16 +642,26 @@ class WorkItem:
         # the runtime's own work needs no Path, so each is made only when a component asks.
         self.work_file = work_file
         self.inbox_file = inbox_file
+        # Each made once, when first asked: `functools.cached_property` takes a lock for it,
+        # which cost a third as much again as the join (a component asks for most items').
+        self._path: Path | None = None
+        self._original: Path | None = None
 
-    @functools.cached_property
+    @property
     def path(self) -> Path:
         """The claimed file, in the inbox's `.work\\`."""
-        return self.inbox.work_dir / self.name
+        path = self._path
+        if path is None:
+            path = self._path = self.inbox.work_dir / self.name
+        return path
 
-    @functools.cached_property
+    @property
     def original(self) -> Path:
         """The file's name in the inbox, where it was found (and where defer puts it back)."""
-        return self.inbox.path / self.name
+        original = self._original
+        if original is None:
+            original = self._original = self.inbox.path / self.name
+        return original
 
     def __repr__(self) -> str:
         return f"WorkItem({self.inbox_file})"
@@ -659,7 +669,7 @@ class WorkItem:
     def read_bytes(self) -> bytes:
         """The claimed file's bytes, if it is a regular file within the instruction file
         limits (docs/limits.md); else FormatError, which quarantines it."""
-        return INSTRUCTION_LIMITS.read(self.path, "file")
+        return INSTRUCTION_LIMITS.read(self.work_file, "file")
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
@@ -680,8 +690,9 @@ class WorkItem:
         """Replace the claimed file's content atomically, keeping it claimed (a job the
         Scheduler moves on to its next state). The temp file is in the inbox, where start-up
         recovery deletes one a killed run left; only the claimer writes it."""
-        tmp = self.inbox.path / f".{self.name}.{self.inbox.reporter.component}.rewrite.tmp"
-        replace_file(self.path, content, self.inbox.durability, tmp=tmp)
+        inbox = self.inbox  # the files named as text, as the claim named them
+        tmp = f"{inbox._folder}{os.sep}.{self.name}.{inbox.reporter.component}.rewrite.tmp"
+        replace_file(self.work_file, content, inbox.durability, tmp=tmp)
         self.inbox.journal.note(REPLACED, self.inbox_file)
 
     def done(self) -> None:
