@@ -22,6 +22,7 @@ import attrs
 
 from sitesrv.components import routing
 from sitesrv.errors import FormatError, SitesrvError
+from sitesrv.files.folders import lexists
 from sitesrv.formats import job as jobfile
 from sitesrv.formats import parcel, rpl, sni, srq
 from sitesrv.formats.parcel import ParcelStatus
@@ -119,7 +120,7 @@ def _job_in_use(ctx: ComponentContext, job_id: str) -> bool:
     job = jobfile.job_file_name(job_id)
     box = ctx.layout.inbox(SCHEDULE)
     join = os.path.join
-    return any(map(_taken, (
+    return any(map(lexists, (
         join(box, job), join(box, WORK_DIR, job), join(ctx.layout.inbox(SCHEDULE_FAILED), job),
         join(ctx.layout.inbox(REPLMGR_READY), rpl.batch_file_name(job_id)),
         join(ctx.layout.inbox(SCHEDULE_TOSEND), sni.instruction_file_name(job_id)))))
@@ -134,29 +135,14 @@ def take_request_id(ctx: ComponentContext, priority: int, hop: str) -> str:
     while True:
         request_id = srq.request_id(priority, _take(ctx, REQ), ctx.site.code)
         if request_id not in in_parcels and not request_exists(ctx, request_id) and not any(
-                map(_taken, _received_paths(ctx.lab.site(hop), request_id))):
+                map(lexists, _received_paths(ctx.lab.site(hop), request_id))):
             return request_id
 
 
 def request_exists(ctx: ComponentContext, request_id: str) -> bool:
     """Whether this site still keeps the send request `request_id` (`request_paths`); a link or
     anything else under its name counts: the name is taken."""
-    return any(map(_taken, request_paths(ctx, request_id)))
-
-
-def _taken(path: str) -> bool:
-    """Whether anything has the name `path`, a link too (never followed): `os.path.lexists`
-    without the exception it raises and catches for each free name (most of those asked
-    about), where the system can look at a link itself (not Windows)."""
-    if not _ACCESS_LINKS:
-        return os.path.lexists(path)
-    try:
-        return os.access(path, os.F_OK, follow_symlinks=False)
-    except ValueError:  # a NUL in the name, as lexists answers: nothing has it
-        return False
-
-
-_ACCESS_LINKS = os.access in os.supports_follow_symlinks
+    return any(map(lexists, request_paths(ctx, request_id)))
 
 
 @attrs.frozen

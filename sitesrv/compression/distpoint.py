@@ -28,6 +28,7 @@ from sitesrv.compression.errors import PackageLimitError
 from sitesrv.compression.manifest import DirEntry, FileEntry, Manifest
 from sitesrv.compression.pck import open_pck
 from sitesrv.files.drive import check_space
+from sitesrv.files.folders import lexists
 from sitesrv.files.readonly import fsync_dir, is_readonly, make_readonly, remove_tree
 from sitesrv.lab.hierarchy import (
     DEFAULT_PACKAGE_LIMITS,
@@ -202,14 +203,14 @@ def _recover_package(target: Path) -> list[Recovery]:
     done: list[Recovery] = []
     old = target.with_name(target.name + OLD_SUFFIX)
     staging = target.with_name(target.name + NEW_SUFFIX)
-    if os.path.lexists(old):
-        if os.path.lexists(target):
+    if lexists(old):
+        if lexists(target):
             remove_tree(old)
             done.append(Recovery(old, "removed"))
         else:
             os.rename(old, target)
             done.append(Recovery(target, "restored"))
-    if os.path.lexists(staging):
+    if lexists(staging):
         remove_tree(staging)
         done.append(Recovery(staging, "removed"))
     return done
@@ -290,7 +291,7 @@ def _copy_entry(src: Path, dest: Path) -> None:
 
 
 def _swap(staging: Path, target: Path, old: Path, durable: bool) -> None:
-    had_old = os.path.lexists(target)
+    had_old = lexists(target)
     try:
         if had_old:
             os.rename(target, old)

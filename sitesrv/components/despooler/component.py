@@ -12,7 +12,6 @@ docs/despooler.md has the files, the log lines and the crash-recovery rules.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sitesrv.components.despooler import content
@@ -26,7 +25,7 @@ from sitesrv.components.despooler.receive import (
 )
 from sitesrv.components.despooler.route import LOCAL_DELIVERIES, deliver_here, hand_on
 from sitesrv.errors import FormatError
-from sitesrv.files.folders import is_folder
+from sitesrv.files.folders import is_folder, lexists
 from sitesrv.files.names import foreign_name
 from sitesrv.files.readonly import TEMP_SUFFIX
 from sitesrv.formats import sni
@@ -129,7 +128,7 @@ class Despooler(Component):
                 continue
             # By the name as it is (any name may be here: never validated as a request ID).
             kept = (inbox.corrupt_dir / f"{path.stem}{ext}" for ext in (sni.SNI, ".sni"))
-            refused = next((k for k in kept if os.path.lexists(k)), None)
+            refused = next((k for k in kept if lexists(k)), None)
             if refused is not None:
                 inbox.quarantine_path(path, path.name, f"its instruction "
                                       f"{self.ctx.windows(refused)} was refused")

@@ -24,6 +24,7 @@ import attrs
 
 from sitesrv.compression import check
 from sitesrv.compression.known import file_sha256
+from sitesrv.files.folders import lexists
 from sitesrv.files.regular import kind_of, read_limited
 from sitesrv.formats import sni
 from sitesrv.formats.values import Payload
@@ -172,7 +173,7 @@ class Received:
         receive = str(self.receive)
         for name in arrived_names(self.request_id):
             stem = name.rsplit(".", 1)[0]
-            if stem == self.request_id or (os.path.lexists(os.path.join(receive, name))
+            if stem == self.request_id or (lexists(os.path.join(receive, name))
                                            and not self._instruction_named(stem)):
                 found.append(name)
         return found
@@ -250,7 +251,7 @@ class Received:
         """Payload and instruction into `receive\\corrupt`, each with a line naming the problem."""
         inbox = self.item.inbox
         for path in (*self.work_payloads(), *self._arrived()):
-            if os.path.lexists(path):  # a file, or a link, a FIFO or a folder in its place
+            if lexists(path):  # a file, or a link, a FIFO or a folder in its place
                 inbox.quarantine_path(path, self.payload_name, reason)
         self.retries.pop(self.item.name, None)
         self.item.quarantine(reason)

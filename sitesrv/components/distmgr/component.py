@@ -40,7 +40,7 @@ from sitesrv.db.sitedb import (
     SourceFlag,
     StatusType,
 )
-from sitesrv.files.folders import is_folder
+from sitesrv.files.folders import is_folder, lexists
 from sitesrv.formats import offer, pkg, pkn, sta
 from sitesrv.lab.boxes import (
     CLICFG_SRC,
@@ -867,7 +867,7 @@ class DistributionManager(Component):
         is none; the PCK is read before anything is deleted (a crash between registering and
         moving a forwarded copy leaves the PCK at its older version)."""
         parked = pck.with_name(f"{pck.name}.{stored}")
-        if not os.path.lexists(parked) or is_folder(parked):
+        if not lexists(parked) or is_folder(parked):
             return
         try:
             if read_manifest(pck).version != stored:
