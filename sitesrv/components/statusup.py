@@ -69,8 +69,10 @@ def forward_status(ctx: ComponentContext, package_id: str, rows: Iterable[PkgSta
     `key` makes the file name repeatable (see queue_replication).
     """
     parent = ctx.site.parent
+    if parent is None:  # the central site: no rows turned into a report's only to be dropped
+        return False
     found = [to_row(r) for r in rows]
-    if parent is None or not found:
+    if not found:
         return False
     report = sta.PackageStatusReport(reporting_site=ctx.site.code, package_id=package_id,
                                      rows=tuple(found))

@@ -159,7 +159,9 @@ class ContainerWriter:
         whole = self._sink.sha.copy()
         whole.update(encoded)
         self.file_sha256 = whole.hexdigest()
-        _keep_compressor(self._settings, self._cctx)
+        cctx = self._cctx
+        del self._cctx  # the spare's now: a finished writer cannot reach it
+        _keep_compressor(self._settings, cctx)
         return trailer
 
 
@@ -169,6 +171,7 @@ class ContainerWriter:
 # the same bytes whether new or used before. It is freed before a fork: the child would have
 # the object but not its threads.
 _spare: tuple[tuple[int, int], zstandard.ZstdCompressor] | None = None
+SPARE_BYTES = 32 * 2**20  # the most a kept compressor may hold (`memory_size()`)
 _spare_lock = threading.Lock()
 
 
@@ -189,10 +192,13 @@ def _take_compressor(settings: tuple[int, int]) -> zstandard.ZstdCompressor:
 
 
 def _keep_compressor(settings: tuple[int, int], cctx: zstandard.ZstdCompressor) -> None:
-    """Keep a compressor whose last frame has ended, in place of the spare."""
+    """Keep a compressor whose last frame has ended, in place of the spare, unless it holds
+    more than `SPARE_BYTES`: its buffers grow with the largest pack it made and with the
+    cores (a worker context each), and such a pack costs far more than making one."""
     global _spare
+    kept = (settings, cctx) if cctx.memory_size() <= SPARE_BYTES else None
     with _spare_lock:
-        _spare = (settings, cctx)
+        _spare = kept
 
 
 def _drop_spare() -> None:

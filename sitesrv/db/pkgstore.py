@@ -405,7 +405,7 @@ class FileStore:
         each file it changes once, at its end (a copy registered: the stored columns and the
         Type 1 row together). Its changes are read back within it; the folder's listing is
         the files'. Nested use joins the outer transaction. A failure in it still writes what
-        it changed before, as each write alone did."""
+        it changed before, as each write alone did, and is what the caller sees."""
         with self._lock:
             if self._batch is not None:
                 yield
@@ -413,10 +413,24 @@ class FileStore:
             self._batch = {}
             try:
                 yield
-            finally:
-                batch, self._batch = self._batch, None
-                for pkg_id, data in batch.values():
-                    self._write(pkg_id, data)
+            except BaseException:
+                self._write_batch()  # its own failure, if any, is dropped for the body's
+                raise
+            failed = self._write_batch()
+            if failed is not None:
+                raise failed
+
+    def _write_batch(self) -> Exception | None:
+        """Write every file the transaction changed, each whatever became of the others;
+        returns the first failure."""
+        batch, self._batch = self._batch or {}, None
+        failed = None
+        for pkg_id, data in batch.values():
+            try:
+                self._write(pkg_id, data)
+            except Exception as e:  # the others are still written
+                failed = failed or e
+        return failed
 
     def update_package(self, pkg_id: str, **columns: Any) -> None:
         with self._lock:

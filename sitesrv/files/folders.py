@@ -21,7 +21,12 @@ from sitesrv.files.names import refused_name
 from sitesrv.files.pathtext import join
 from sitesrv.files.regular import kind_of
 
-_ACCESS_NOFOLLOW = os.access in os.supports_follow_symlinks  # `lexists`: POSIX
+# `lexists` asks `access` where it can leave a link unfollowed: where Python was built with
+# `faccessat` (POSIX) and the C library and kernel take AT_SYMLINK_NOFOLLOW now (some answer
+# every such call EINVAL or EPERM, which `access` turns into False): asked of this folder.
+_ACCESS_NOFOLLOW = (os.access in os.supports_follow_symlinks
+                    and os.access(os.path.dirname(os.path.abspath(__file__)), os.F_OK,
+                                  follow_symlinks=False))
 
 
 def is_folder(path: Path | str) -> bool:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from sitesrv.compression import extract, install, pack, read_manifest, verify
 from sitesrv.compression.entrysafety import fold
-from sitesrv.compression.manifest import MANIFEST_NAME, DirEntry
+from sitesrv.compression.manifest import MANIFEST_NAME, DirEntry, Manifest
 
 _names = st.text(
     alphabet=st.characters(
@@ -146,6 +146,24 @@ def test_a_compressor_kept_from_an_earlier_pack_writes_the_same_bytes(tmp_path: 
         again = pack(source, tmp_path / f"again{n}.PCK", kit.PKG, 1).path
         assert kept.read_bytes() == fresh.read_bytes() == again.read_bytes()
         assert other.read_bytes() != fresh.read_bytes()
+
+
+def test_a_compressor_over_its_bound_is_not_kept(tmp_path: Path, kit,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compressor's buffers grow with its largest pack and the cores: one holding more than
+    SPARE_BYTES is freed with its writer. A finished writer keeps no hold on the one it gave."""
+    from sitesrv.compression import container
+
+    source = kit.write_tree(tmp_path / "src", kit.SAMPLE)
+    container._drop_spare()
+    monkeypatch.setattr(container, "SPARE_BYTES", 0)
+    pack(source, tmp_path / "a.PCK", kit.PKG, 1)
+    assert container._spare is None
+    monkeypatch.undo()
+    with open(tmp_path / "b.PCK", "wb") as fh:
+        writer = container.ContainerWriter(fh)
+        writer.finish(Manifest(package_id=kit.PKG, version=1, entries=()))
+    assert container._spare is not None and not hasattr(writer, "_cctx")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -328,6 +328,29 @@ def test_file_store_writes_a_file_changed_in_a_transaction_once(
     assert FileStore(path.parent).statuses("ZZZ00001") == [row]
 
 
+def test_a_transaction_writes_every_file_it_changed_when_one_write_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first write that fails is what the caller sees, after every other file was written;
+    a failure of the body is what the caller sees whatever became of the writes."""
+    store = FileStore(tmp_path / "packages")
+    real = pkgstore.replace_file
+
+    def failing_first(dest: Path, *a: object, **k: object) -> None:
+        if Path(dest).name == "ZZZ00001.json":
+            raise OSError(28, "No space left on device")
+        real(dest, *a, **k)
+
+    monkeypatch.setattr(pkgstore, "replace_file", failing_first)
+    with pytest.raises(OSError, match="No space"), store.transaction():
+        store.put_package(Package(PkgID="ZZZ00001", SourceSite="ZZZ", Name="One"))
+        store.put_package(Package(PkgID="ZZZ00002", SourceSite="ZZZ", Name="Two"))
+    with pytest.raises(RuntimeError), store.transaction():
+        store.put_package(Package(PkgID="ZZZ00001", SourceSite="ZZZ", Name="One"))
+        store.put_package(Package(PkgID="ZZZ00003", SourceSite="ZZZ", Name="Three"))
+        raise RuntimeError("the body's own failure")
+    assert FileStore(tmp_path / "packages").package_ids() == ["ZZZ00002", "ZZZ00003"]
+
+
 def test_file_store_lists_the_packages_of_its_files_only(tmp_path: Path) -> None:
     """A temp file of a write in flight, or anything else in the folder, is no package."""
     folder = tmp_path / "packages"

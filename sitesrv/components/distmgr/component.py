@@ -647,10 +647,7 @@ class DistributionManager(Component):
                 self._set_dp_status(package, nal, PackageStatus.RETRY)
 
     def _forward(self, pkg_id: str, rows: list[PkgStatus]) -> None:
-        """Changed rows up to the parent site. The central site has no parent: its rows are
-        not turned into a report's rows only to be dropped."""
-        if rows and self.ctx.site.parent is not None:
-            forward_status(self.ctx, pkg_id, rows)
+        forward_status(self.ctx, pkg_id, rows)
 
     # --- replicated package information -------------------------------------------------------
 
