@@ -33,6 +33,7 @@ from sitesrv.files.atomic import Durability, replace_file
 from sitesrv.files.folders import is_folder, moved_aside, own_folders
 from sitesrv.files.regular import STATE_FILE_BYTES, FileTooLarge, NotRegularFile, read_limited
 from sitesrv.lab.layout import EVENTS_FILE, SiteLayout
+from sitesrv.lab.sitetime import MILLI_DIGITS, SECOND_DIGITS
 
 # Step mode starts every lab at the same instant, so two runs produce the same log bytes.
 VIRTUAL_EPOCH = datetime(2007, 6, 4, 9, 0, 0, tzinfo=UTC).timestamp()
@@ -52,13 +53,7 @@ def lab_time_text(when: float) -> str:
     """
     whole, millis = divmod(round(when * 1000), 1000)
     minute, second = divmod(whole, 60)
-    return f"{_utc_minute(minute)}{_SECONDS[second]}.{_MILLIS[millis]}Z"
-
-
-# `02d` and `03d` of a second's and a millisecond's number, looked up: formatting them cost
-# as much as the rest of a text, and events, schedules and deferrals ask some 100 a package.
-_SECONDS = tuple(f"{n:02d}" for n in range(60))
-_MILLIS = tuple(f"{n:03d}" for n in range(1000))
+    return f"{_utc_minute(minute)}{SECOND_DIGITS[second]}.{MILLI_DIGITS[millis]}Z"
 
 
 @functools.lru_cache(maxsize=256)

@@ -48,10 +48,17 @@ def log_timestamp(when: float, bias_minutes: int) -> str:
     """
     ms = round(when * 1000)
     minute, second = divmod(ms // 1000 - bias_minutes * 60, 60)
-    return (f"{_local_minute(minute)}{second:02d}.{ms % 1000:03d}"
+    return (f"{_local_minute(minute)}{SECOND_DIGITS[second]}.{MILLI_DIGITS[ms % 1000]}"
             f"{_bias_text(bias_minutes)}")
 
 
+# `02d` and `03d` of a second's and a millisecond's number, looked up: formatting them cost
+# as much as the rest of a stamp, and a package's flow writes some 500 log lines and events.
+SECOND_DIGITS = tuple(f"{n:02d}" for n in range(60))
+MILLI_DIGITS = tuple(f"{n:03d}" for n in range(1000))
+
+
+@functools.lru_cache(maxsize=64)
 def _bias_text(bias_minutes: int) -> str:
     return f"+{bias_minutes:03d}" if bias_minutes >= 0 else f"{bias_minutes:03d}"
 
