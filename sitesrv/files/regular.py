@@ -113,8 +113,8 @@ def open_regular(path: Path | str, *, buffering: int = -1) -> BinaryIO:
     """The regular file at `path`, opened to read (binary), or NotRegularFile.
 
     The default buffer is the file's block size, as Python 3.11's `open` makes it, but named
-    here from the fstat made already: `open` would ask the file whether it is a terminal to choose it (a
-    system call whose answer, for a regular file, is known)."""
+    here from the fstat made already: `open` would ask the file whether it is a terminal to
+    choose it (a system call whose answer, for a regular file, is known)."""
     fd, st = _open_checked(path, os.O_RDONLY, 0o666, False)
     if buffering < 0:
         size = getattr(st, "st_blksize", 0)  # not on Windows, where `open` takes the default
